@@ -1,0 +1,12 @@
+"""Decoders: Batch -> PacketTable, one module per protocol, wired by `dispatch`."""
+from .batch import Batch
+from .table import PacketTable
+
+
+def decode(batch: Batch, options: dict | None = None) -> PacketTable:
+    """Decode every frame of a batch into a PacketTable."""
+    from . import dispatch, driver
+    return driver.run(batch, dispatch.DEFAULT, options)
+
+
+__all__ = ["Batch", "PacketTable", "decode"]

@@ -1,0 +1,118 @@
+"""The generic decode driver: a cursor per frame, one round per layer.
+
+Each round hands every decoder the rows whose cursor points at it (rows grouped by a stable
+radix sort of their decoder ids). A decoder reads its header for those rows, writes what it
+found into the table, and moves each row on with `goto` (next offset and next-protocol key)
+or ends it with `stop` / `fail`. A row the decoder leaves alone ends there, status ok.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .batch import Batch
+from .keys import DEPTH, LINKTYPE, OK, TRUNCATED
+from .table import MAX_LAYERS, PacketTable
+
+MAX_ROUNDS = MAX_LAYERS + 8  # invisible layers (IPv6 extension headers) take rounds too
+
+
+class Frames:
+    """The decode state a decoder sees: the buffer, each row's cursor, the table."""
+
+    def __init__(self, batch: Batch, dispatch, options: dict | None = None):
+        self.buf = batch.data
+        self.pos = batch.offset.copy()
+        self.end = batch.offset + batch.caplen
+        self.table = PacketTable(batch)
+        self.aux = np.zeros(len(batch), dtype=np.int64)  # a decoder's word to the next one
+        self.next = np.zeros(len(batch), dtype=np.int16)  # decoder id to run; 0 = done
+        self.options = options or {}
+        self.dispatch = dispatch
+        self.layer = 0  # id of the layer whose decoder runs now
+
+    # What decoders call.
+
+    def enough(self, rows: np.ndarray, length, pos=None) -> np.ndarray:
+        """Mask of the rows with `length` captured bytes from `pos` (default: the cursor);
+        the others fail truncated."""
+        start = self.pos[rows] if pos is None else pos
+        ok = start + length <= self.end[rows]
+        if not ok.all():
+            self.fail(rows[~ok], TRUNCATED)
+        return ok
+
+    def need(self, rows: np.ndarray, length) -> np.ndarray:
+        """The rows that have `length` more captured bytes; the others fail truncated."""
+        ok = self.enough(rows, length)
+        return rows if ok.all() else rows[ok]
+
+    def goto(self, rows: np.ndarray, pos, ns, value, aux=None) -> None:
+        """Move rows to `pos`, where the protocol named (ns, value) begins."""
+        if not rows.size:
+            return
+        self.pos[rows] = pos
+        if aux is not None:
+            self.aux[rows] = aux
+        self.dispatch.route(self, rows, ns, value)
+
+    def stop(self, rows: np.ndarray, pos=None) -> None:
+        """End rows here with status ok; what follows `pos` is their payload."""
+        if pos is not None:
+            self.pos[rows] = pos
+        self.next[rows] = 0
+
+    def fail(self, rows: np.ndarray, status: int, layer: int | None = None) -> None:
+        t = self.table
+        t.status[rows] = status
+        t.status_layer[rows] = self.layer if layer is None else layer
+        self.next[rows] = 0
+
+    def shrink(self, rows: np.ndarray, new_end: np.ndarray) -> None:
+        """A length field says the packet ends before the captured bytes do (padding)."""
+        self.end[rows] = np.minimum(self.end[rows], new_end)
+
+    def prev_layer(self, rows: np.ndarray) -> np.ndarray:
+        """The layer id recorded just before the current one (0 where none)."""
+        t = self.table
+        idx = t.nlayers[rows].astype(np.int64) - 2
+        return np.where(idx >= 0, t.layers[rows, np.maximum(idx, 0)], 0)
+
+
+def run(batch: Batch, dispatch, options: dict | None = None) -> PacketTable:
+    f = Frames(batch, dispatch, options)
+    t = f.table
+    everyone = np.arange(len(batch))
+    f.layer = 0
+    dispatch.route(f, everyone, LINKTYPE, batch.linktype.astype(np.int64))
+    decoders = dispatch.decoders
+    for _ in range(MAX_ROUNDS):
+        active = np.flatnonzero(f.next)
+        if not active.size:
+            break
+        ids = f.next[active]
+        order = np.argsort(ids, kind="stable")
+        active, ids = active[order], ids[order]
+        cuts = np.flatnonzero(np.diff(ids)) + 1
+        starts = np.concatenate(([0], cuts))
+        ends = np.concatenate((cuts, [len(ids)]))
+        f.next[active] = 0
+        for a, b in zip(starts.tolist(), ends.tolist()):
+            dec = decoders[int(ids[a])]
+            rows = active[a:b]
+            if dec.visible:
+                deep = t.nlayers[rows] >= MAX_LAYERS
+                if deep.any():
+                    f.fail(rows[deep], DEPTH, t.layers[rows[deep], MAX_LAYERS - 1])
+                    rows = rows[~deep]
+                t.layers[rows, t.nlayers[rows]] = dec.layer_id
+                t.nlayers[rows] += 1
+            f.layer = dec.layer_id
+            dec.fn(f, rows)
+    left = np.flatnonzero(f.next)
+    if left.size:
+        f.fail(left, DEPTH, 0)
+    t.payload_off = f.pos
+    t.payload_len = np.maximum(f.end - f.pos, 0)
+    bad = t.status != OK
+    t.payload_len[bad] = 0
+    return t

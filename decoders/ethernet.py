@@ -1,0 +1,35 @@
+"""Ethernet II / 802.3 and 802.1Q / 802.1ad VLAN tags."""
+from __future__ import annotations
+
+import numpy as np
+
+from .keys import ETHERTYPE
+from .layout import Field, Layout
+
+ETH = Layout("eth", 14, {"dst": Field(0, 6), "src": Field(6, 6), "type": Field(12, 2)})
+VLAN = Layout("vlan", 4, {"tci": Field(0, 2), "vid": Field(0, 2, mask=0x0FFF),
+                          "type": Field(2, 2)})
+
+LLC_KEY = 0x0000  # EtherType field below 0x0600 is an 802.3 length: LLC follows
+
+def _next_type(etype: np.ndarray) -> np.ndarray:
+    return np.where(etype < 0x0600, LLC_KEY, etype)
+
+
+def decode_eth(f, rows: np.ndarray) -> None:
+    rows = f.need(rows, ETH.min_len)
+    pos = f.pos[rows]
+    etype = ETH.read(f.buf, pos, "type")
+    # 802.3 frames carry their length: bytes past it are padding
+    short = etype < 0x0600
+    if short.any():
+        f.shrink(rows[short], pos[short] + 14 + etype[short])
+    f.goto(rows, pos + ETH.min_len, ETHERTYPE, _next_type(etype))
+
+
+def decode_vlan(f, rows: np.ndarray) -> None:
+    rows = f.need(rows, VLAN.min_len)
+    pos = f.pos[rows]
+    vid, etype = VLAN.read(f.buf, pos, "vid", "type")
+    f.table.add_vlan(rows, vid, f.prev_layer(rows) == f.layer)
+    f.goto(rows, pos + VLAN.min_len, ETHERTYPE, _next_type(etype))

@@ -1,0 +1,15 @@
+"""ICMP and ICMPv6: type and code; the rest is payload (errors quote an IP header, which
+is not a tunnel and is not decoded)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .layout import Field, Layout
+
+ICMP = Layout("icmp", 4, {"type": Field(0, 1), "code": Field(1, 1)})
+HEADER = 8  # type, code, checksum and the 4-byte rest of header
+
+
+def decode(f, rows: np.ndarray) -> None:
+    rows = f.need(rows, ICMP.min_len)
+    f.stop(rows, np.minimum(f.pos[rows] + HEADER, f.end[rows]))

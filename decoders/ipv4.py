@@ -1,0 +1,35 @@
+"""IPv4 (RFC 791): options skipped by IHL; only the first fragment carries ports."""
+from __future__ import annotations
+
+import numpy as np
+
+from .keys import IPPROTO, MALFORMED
+from .layout import Field, Layout, v4_to_pair
+
+IPV4 = Layout("ipv4", 20, {
+    "version": Field(0, 1, shift=4), "ihl": Field(0, 1, mask=0x0F),
+    "total_len": Field(2, 2), "frag_off": Field(6, 2, mask=0x1FFF),
+    "proto": Field(9, 1), "src": Field(12, 4), "dst": Field(16, 4),
+})
+
+
+def decode(f, rows: np.ndarray) -> None:
+    rows = f.need(rows, IPV4.min_len)
+    pos = f.pos[rows]
+    blk = IPV4.block(f.buf, pos)
+    version, ihl, total = (IPV4.cut(blk, k) for k in ("version", "ihl", "total_len"))
+    hdr_len = ihl * 4
+    # total length 0 is what segmentation offload leaves: the frame is the packet
+    bad = (version != 4) | (ihl < 5) | ((total < hdr_len) & (total != 0))
+    f.fail(rows[bad], MALFORMED)
+    keep = ~bad
+    rows, pos, blk, hdr_len, total = rows[keep], pos[keep], blk[keep], hdr_len[keep], total[keep]
+    f.shrink(rows, np.where(total > 0, pos + total, f.end[rows]))
+    keep = f.enough(rows, hdr_len)
+    rows, pos, blk, hdr_len = rows[keep], pos[keep], blk[keep], hdr_len[keep]
+    proto, frag_off, src, dst = (IPV4.cut(blk, k) for k in ("proto", "frag_off", "src", "dst"))
+    later_fragment = frag_off != 0
+    f.table.set_ip(rows, 4, v4_to_pair(src), v4_to_pair(dst), proto, later_fragment)
+    f.stop(rows[later_fragment], pos[later_fragment] + hdr_len[later_fragment])
+    first = ~later_fragment
+    f.goto(rows[first], pos[first] + hdr_len[first], IPPROTO, proto[first])

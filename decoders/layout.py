@@ -1,0 +1,94 @@
+"""Header layouts declared once, read for many rows at once through one gather helper.
+
+A `Layout` names a header's fixed fields (byte offset, width, optional bit mask and shift),
+in the manner of dpkt's `__hdr__`. `Layout.read(buf, pos, *names)` gathers the header's
+fixed block for every row with one fancy index and cuts the named fields out of it as
+columns. Fields are big-endian unless the layout says otherwise. Widths of 16 bytes are
+addresses and come back as two uint64 columns (high, low).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+@dataclass(frozen=True)
+class Field:
+    offset: int
+    width: int = 1            # bytes: 1, 2, 3, 4, 8 or 16
+    mask: int | None = None   # applied after shifting
+    shift: int = 0
+
+
+class Layout:
+    def __init__(self, name: str, min_len: int, fields: dict[str, Field], little: bool = False):
+        self.name = name
+        self.min_len = min_len
+        self.fields = fields
+        self.little = little
+        self.span = max(f.offset + f.width for f in fields.values()) if fields else 0
+
+    def block(self, buf: np.ndarray, pos: np.ndarray, span: int | None = None) -> np.ndarray:
+        """The (rows, span) bytes starting at each position."""
+        return gather_block(buf, pos, span or self.span)
+
+    def read(self, buf: np.ndarray, pos: np.ndarray, *names: str):
+        """Columns for the named fields; one gather for all of them."""
+        blk = self.block(buf, pos)
+        cols = tuple(self.cut(blk, name) for name in names)
+        return cols[0] if len(cols) == 1 else cols
+
+    def cut(self, blk: np.ndarray, name: str) -> np.ndarray:
+        f = self.fields[name]
+        raw = blk[:, f.offset: f.offset + f.width]
+        if f.width == 16:
+            return _addr(raw)
+        value = _uint(raw, self.little)
+        if f.shift:
+            value = value >> f.shift
+        if f.mask is not None:
+            value = value & f.mask
+        return value
+
+
+def gather_block(buf: np.ndarray, pos: np.ndarray, span: int) -> np.ndarray:
+    """The bytes buf[p:p+span] for every p in pos, as a (len(pos), span) array."""
+    windows = sliding_window_view(buf, span)
+    return windows[np.minimum(pos, len(windows) - 1)]
+
+
+def read_uint(buf: np.ndarray, pos: np.ndarray, width: int, little: bool = False) -> np.ndarray:
+    """One unsigned integer of `width` bytes at each position (for fields at variable offsets)."""
+    return _uint(gather_block(buf, pos, width), little)
+
+
+def _uint(raw: np.ndarray, little: bool) -> np.ndarray:
+    width = raw.shape[1]
+    if width == 1:
+        return raw[:, 0].astype(np.int64)
+    if width in (2, 4, 8):
+        dtype = ("<" if little else ">") + {2: "u2", 4: "u4", 8: "u8"}[width]
+        out = np.ascontiguousarray(raw).view(dtype)[:, 0]
+        return out.astype(np.uint64 if width == 8 else np.int64)
+    value = np.zeros(len(raw), dtype=np.int64)
+    cols = range(width - 1, -1, -1) if little else range(width)
+    for i in cols:
+        value = (value << 8) | raw[:, i]
+    return value
+
+
+def _addr(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pair = np.ascontiguousarray(raw).view(">u8")
+    return pair[:, 0].astype(np.uint64), pair[:, 1].astype(np.uint64)
+
+
+IPV4_MAPPED = np.uint64(0xFFFF_0000_0000)
+
+
+def v4_to_pair(v4: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """IPv4 addresses as IPv4-mapped IPv6 (::ffff:a.b.c.d) high/low pairs."""
+    hi = np.zeros(len(v4), dtype=np.uint64)
+    lo = IPV4_MAPPED | v4.astype(np.uint64)
+    return hi, lo

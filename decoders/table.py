@@ -1,0 +1,117 @@
+"""PacketTable: what decoding found, one row per frame, one numpy array per column."""
+from __future__ import annotations
+
+import numpy as np
+
+from .batch import Batch
+from .keys import LINE_IF, LINE_VLAN, LINE_QINQ, OK
+
+MAX_LAYERS = 16   # depth limit: layers recorded per frame
+MAX_TUNNELS = 4   # tunnel headers recorded per frame (outermost first)
+NONE = -1         # "absent" in integer columns (proto, ports)
+
+
+class PacketTable:
+    """Columns (all length n):
+
+    frame, ts_ns, caplen, wirelen, linktype, iface       from the batch
+    status, status_layer                                   why decoding stopped, and where
+    layers[n, MAX_LAYERS], nlayers                         the chain of layer ids
+    line_kind, line_a, line_b                              the access line
+    tun_kind/tun_a/tun_b[n, MAX_TUNNELS], ntun             tunnel ids, outermost first
+    n_ip, outer_ver, outer_src_hi/lo, outer_dst_hi/lo      outermost IP header
+    ip_ver, src_hi/lo, dst_hi/lo, proto, fragment          innermost IP header
+    sport, dport, tcp_flags                                innermost transport (-1 absent)
+    payload_off, payload_len                               where the innermost payload lies
+    Addresses are IPv6 high/low uint64 pairs; IPv4 is IPv4-mapped (::ffff:a.b.c.d).
+    """
+
+    def __init__(self, batch: Batch):
+        n = len(batch)
+        self.n = n
+        self.batch = batch
+        self.frame = np.arange(batch.first_frame, batch.first_frame + n, dtype=np.int64)
+        self.ts_ns = batch.ts_ns
+        self.caplen = batch.caplen
+        self.wirelen = batch.wirelen
+        self.linktype = batch.linktype
+        self.iface = batch.iface
+        u8 = lambda: np.zeros(n, dtype=np.uint8)  # noqa: E731
+        i64 = lambda fill=0: np.full(n, fill, dtype=np.int64)  # noqa: E731
+        u64 = lambda: np.zeros(n, dtype=np.uint64)  # noqa: E731
+        self.status = np.full(n, OK, dtype=np.uint8)
+        self.status_layer = u8()
+        self.layers = np.zeros((n, MAX_LAYERS), dtype=np.uint8)
+        self.nlayers = u8()
+        self.line_kind = np.full(n, LINE_IF, dtype=np.uint8)
+        self.line_a = batch.iface.astype(np.int64)
+        self.line_b = i64()
+        self.tun_kind = np.zeros((n, MAX_TUNNELS), dtype=np.uint8)
+        self.tun_a = np.zeros((n, MAX_TUNNELS), dtype=np.int64)
+        self.tun_b = np.zeros((n, MAX_TUNNELS), dtype=np.int64)
+        self.ntun = u8()
+        self.n_ip = u8()
+        self.outer_ver = u8()
+        self.outer_src_hi, self.outer_src_lo = u64(), u64()
+        self.outer_dst_hi, self.outer_dst_lo = u64(), u64()
+        self.ip_ver = u8()
+        self.src_hi, self.src_lo = u64(), u64()
+        self.dst_hi, self.dst_lo = u64(), u64()
+        self.proto = i64(NONE)
+        self.fragment = np.zeros(n, dtype=bool)
+        self.sport = i64(NONE)
+        self.dport = i64(NONE)
+        self.tcp_flags = i64(NONE)
+        self.payload_off = i64()
+        self.payload_len = i64()
+
+    # Writers used by decoders; each takes the rows it concerns.
+
+    def set_ip(self, rows, ver, src, dst, proto, fragment) -> None:
+        """Record an IP header: it is the innermost so far, and the outermost if first."""
+        first = rows[self.n_ip[rows] == 0]
+        self.ip_ver[rows] = ver
+        self.src_hi[rows], self.src_lo[rows] = src
+        self.dst_hi[rows], self.dst_lo[rows] = dst
+        self.proto[rows] = proto
+        self.fragment[rows] = fragment
+        # an inner IP header replaces whatever transport the outer one had
+        self.sport[rows] = NONE
+        self.dport[rows] = NONE
+        self.tcp_flags[rows] = NONE
+        self.n_ip[rows] += 1
+        if first.size:
+            self.outer_ver[first] = self.ip_ver[first]
+            self.outer_src_hi[first], self.outer_src_lo[first] = self.src_hi[first], self.src_lo[first]
+            self.outer_dst_hi[first], self.outer_dst_lo[first] = self.dst_hi[first], self.dst_lo[first]
+
+    def set_line(self, rows, kind, a, b=0) -> None:
+        """The innermost line-identifying layer names the access line."""
+        self.line_kind[rows] = kind
+        self.line_a[rows] = a
+        self.line_b[rows] = b
+
+    def add_vlan(self, rows, vid, prev_is_vlan) -> None:
+        """A tag right after another tag makes a QinQ pair (outer.inner); a lone tag a VLAN.
+        Tags beyond the second keep the pair of the first two."""
+        stacked = prev_is_vlan & (self.line_kind[rows] == LINE_VLAN)
+        self.line_kind[rows[stacked]] = LINE_QINQ
+        self.line_b[rows[stacked]] = vid[stacked]
+        lone = ~prev_is_vlan
+        self.set_line(rows[lone], LINE_VLAN, vid[lone])
+
+    def add_tunnel(self, rows, kind, a=0, b=0) -> None:
+        slot = self.ntun[rows].astype(np.int64)
+        room = slot < MAX_TUNNELS
+        rows, slot = rows[room], slot[room]
+        a = a[room] if np.ndim(a) else a
+        b = b[room] if np.ndim(b) else b
+        self.tun_kind[rows, slot] = kind
+        self.tun_a[rows, slot] = a
+        self.tun_b[rows, slot] = b
+        self.ntun[rows] += 1
+
+    def set_transport(self, rows, sport, dport, flags=NONE) -> None:
+        self.sport[rows] = sport
+        self.dport[rows] = dport
+        self.tcp_flags[rows] = flags

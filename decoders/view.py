@@ -1,0 +1,84 @@
+"""The object view: PacketTable rows as dicts in the `ybsensor decode` schema.
+
+Built from the table, never the other way round; per-row Python is fine here because the
+view is for people (decode output, inspect), not for the sensor's hot path.
+"""
+from __future__ import annotations
+
+import socket
+from typing import Iterator
+
+import numpy as np
+
+from .keys import LINE_IF, LINE_L2TP, LINE_NAMES, LINE_QINQ, OK, STATUS_NAMES, TUNNEL_FIELDS
+from .table import PacketTable
+
+V4_MAPPED_HI = 0
+V4_MAPPED_PREFIX = 0xFFFF_0000_0000
+
+
+def address(hi: int, lo: int) -> str:
+    if hi == V4_MAPPED_HI and (lo >> 32) == 0xFFFF:
+        return socket.inet_ntop(socket.AF_INET, int(lo & 0xFFFFFFFF).to_bytes(4, "big"))
+    return socket.inet_ntop(socket.AF_INET6, int(hi).to_bytes(8, "big") + int(lo).to_bytes(8, "big"))
+
+
+def line_key(kind: int, a: int, b: int, interfaces: list[str]) -> str:
+    name = LINE_NAMES[kind]
+    if kind == LINE_IF:
+        return f"if:{interfaces[a] if a < len(interfaces) else a}"
+    if kind == LINE_QINQ:
+        return f"qinq:{a}.{b}"
+    if kind == LINE_L2TP:
+        return f"l2tp:{a}/{b}"
+    return f"{name}:{a}"
+
+
+def encap_names(layer_names: list[str], layers: np.ndarray, n: int) -> str:
+    return "/".join(layer_names[x] for x in layers[:n])
+
+
+def status_text(status: int, layer: str) -> str:
+    return "ok" if status == OK else f"{STATUS_NAMES[status]}:{layer}"
+
+
+def rows(table: PacketTable, layer_names: list[str]) -> Iterator[dict]:
+    t = table
+    interfaces = t.batch.interfaces
+    cols = {k: getattr(t, k).tolist() for k in (
+        "frame", "ts_ns", "wirelen", "nlayers", "line_kind", "line_a", "line_b", "ntun",
+        "n_ip", "outer_src_hi", "outer_src_lo", "outer_dst_hi", "outer_dst_lo",
+        "src_hi", "src_lo", "dst_hi", "dst_lo", "proto", "sport", "dport",
+        "payload_len", "status", "status_layer")}
+    layers, tun_kind, tun_a, tun_b = t.layers, t.tun_kind.tolist(), t.tun_a.tolist(), t.tun_b.tolist()
+    for i in range(t.n):
+        c = {k: v[i] for k, v in cols.items()}
+        has_ip = c["n_ip"] > 0
+        yield {
+            "frame": c["frame"],
+            # float seconds hold microseconds at today's epoch, not nanoseconds
+            "ts": round(c["ts_ns"] / 1e9, 6),
+            "len": c["wirelen"],
+            "encap": encap_names(layer_names, layers[i], c["nlayers"]),
+            "line": line_key(c["line_kind"], c["line_a"], c["line_b"], interfaces),
+            "outer_src": address(c["outer_src_hi"], c["outer_src_lo"]) if has_ip else None,
+            "outer_dst": address(c["outer_dst_hi"], c["outer_dst_lo"]) if has_ip else None,
+            "tunnels": [_tunnel(tun_kind[i][j], tun_a[i][j], tun_b[i][j]) for j in range(c["ntun"])],
+            "src": address(c["src_hi"], c["src_lo"]) if has_ip else None,
+            "dst": address(c["dst_hi"], c["dst_lo"]) if has_ip else None,
+            "proto": c["proto"] if has_ip else None,
+            "sport": c["sport"] if c["sport"] >= 0 else None,
+            "dport": c["dport"] if c["dport"] >= 0 else None,
+            "payload_len": c["payload_len"],
+            "status": status_text(c["status"], layer_names[c["status_layer"]]),
+        }
+
+
+def _tunnel(kind: int, a: int, b: int) -> dict:
+    name, a_name, b_name = TUNNEL_FIELDS[kind]
+    out = {"type": name}
+    if a_name:
+        out[a_name] = a
+    if b_name:
+        out[b_name] = b
+    return out

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the outside tools the tests start for real: tshark (decoder agreement),
+# tcpdump and tcpreplay (peers, live capture). Debian packages, as root where we are root.
+# A tool that stays missing is reported; the tests then skip it, or fail it under CI=true.
+set -u
+need=()
+for tool in tshark tcpdump tcpreplay; do
+  command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
+done
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  echo "installing ${need[*]}" >&2
+  apt-get update -qq >/dev/null && apt-get install -y -qq "${need[@]}" >/dev/null
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  sudo DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+missing=()
+for tool in "${need[@]}"; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-tools: could not install: ${missing[*]} (tests that need them will skip;" \
+       "under CI=true they fail)" >&2
+  [ "${CI:-}" = "true" ] && exit 1
+fi
+exit 0

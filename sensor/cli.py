@@ -1,0 +1,152 @@
+"""The ybsensor command line."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import click
+
+from decoders import dispatch as dispatch_mod
+from decoders import view
+
+from .pipeline import Pipeline
+from .sources import CaptureError
+from .stats import TrafficStats
+
+EXIT_BAD_INPUT = 2
+
+
+def _warn(message: str) -> None:
+    click.echo(f"ybsensor: warning: {message}", err=True)
+
+
+class _Refusals:
+    """Files that were not captures we read: each reported at once; exit 2 at the end."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, exc: CaptureError) -> None:
+        self.count += 1
+        click.echo(f"ybsensor: error: {exc}", err=True)
+
+    def exit_status(self) -> None:
+        if self.count:
+            sys.exit(EXIT_BAD_INPUT)
+
+
+class _Progress:
+    """A line on stderr every second while a long replay runs (only on a terminal)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.start = self.last = time.monotonic()
+
+    def update(self, path, frames: int) -> None:
+        now = time.monotonic()
+        if self.enabled and now - self.last >= 1.0:
+            self.last = now
+            rate = frames / max(now - self.start, 1e-9)
+            click.echo(f"\r{path.name}: {frames:,} frames, {rate:,.0f} frames/s", err=True, nl=False)
+
+    def done(self) -> None:
+        if self.enabled and self.last != self.start:
+            click.echo("", err=True)
+
+
+@click.group()
+@click.version_option(package_name="ybsensor")
+def cli() -> None:
+    """Packet-level sensor for medical-insurance private networks (医保专网)."""
+
+
+@cli.command()
+@click.argument("pcaps", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="table",
+              show_default=True, help="one JSON object per frame, or an aligned table")
+def decode(pcaps, fmt):
+    """Decode every frame of PCAPS and print one row per frame."""
+    pipeline = Pipeline()
+    names = pipeline.dispatch.layer_names
+    out = sys.stdout
+    if fmt == "table":
+        out.write(_TABLE_HEADER)
+    refused = _Refusals()
+    for path, table in pipeline.run_files(pcaps, _warn, refused):
+        for row in view.rows(table, names):
+            out.write(json.dumps(row, separators=(",", ":")) + "\n" if fmt == "jsonl"
+                      else _table_row(row))
+    out.flush()
+    refused.exit_status()
+
+
+_TABLE_FMT = "{:>7} {:>17} {:>5} {:<34} {:<14} {:>39} {:>5} {:>39} {:>5} {:>5} {}\n"
+_TABLE_HEADER = _TABLE_FMT.format("frame", "ts", "len", "encap", "line", "src", "sport",
+                                  "dst", "dport", "proto", "status")
+
+
+def _table_row(r: dict) -> str:
+    dash = lambda v: "-" if v is None else v  # noqa: E731
+    return _TABLE_FMT.format(r["frame"], f"{r['ts']:.6f}", r["len"], r["encap"], r["line"],
+                             dash(r["src"]), dash(r["sport"]), dash(r["dst"]), dash(r["dport"]),
+                             dash(r["proto"]), r["status"])
+
+
+@cli.command()
+@click.argument("pcaps", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="the sensor's TOML configuration")
+@click.option("--progress/--no-progress", default=None,
+              help="show progress on stderr (default: when stderr is a terminal)")
+def replay(pcaps, config_path, progress):
+    """Run the whole pipeline over PCAPS and print a summary."""
+    stats = TrafficStats(dispatch_mod.DEFAULT.layer_names)
+    pipeline = Pipeline(stages=[stats])
+    meter = _Progress(sys.stderr.isatty() if progress is None else progress)
+    started = time.perf_counter()
+    refused = _Refusals()
+    for path, _ in pipeline.run_files(pcaps, _warn, refused):
+        meter.update(path, stats.frames)
+    meter.done()
+    elapsed = time.perf_counter() - started
+    _print_summary(stats, elapsed)
+    refused.exit_status()
+
+
+def _print_summary(stats: TrafficStats, elapsed: float) -> None:
+    rate = stats.frames / elapsed if elapsed > 0 else 0.0
+    click.echo(f"{stats.frames:,} frames in {elapsed:.2f} s ({rate:,.0f} frames/s)")
+    click.echo(f"\n{'encapsulation':<48} {'frames':>10} {'bytes':>14}")
+    for name, count in stats.packets.most_common():
+        click.echo(f"{name:<48} {count:>10,} {stats.bytes[name]:>14,}")
+    for title, counter in (("decode errors", stats.errors), ("non-IP frames", stats.non_ip)):
+        if counter:
+            click.echo(f"\n{title:<48} {'frames':>10}")
+            for reason, count in counter.most_common():
+                click.echo(f"{reason:<48} {count:>10,}")
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except CaptureError as exc:
+        click.echo(f"ybsensor: error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except BrokenPipeError:
+        # the reader went away (decode | head): not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

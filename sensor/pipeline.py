@@ -1,0 +1,69 @@
+"""The one loop: a batch goes through every stage, source to exporters.
+
+Decoding is the first stage; the stages after it take the batch's PacketTable.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Protocol
+
+import numpy as np
+
+from decoders import dispatch as dispatch_mod
+from decoders import driver
+from decoders.keys import LINKTYPE
+from decoders.table import PacketTable
+
+from .sources import Batch, CaptureError, read_capture
+
+
+class Stage(Protocol):
+    def process(self, table: PacketTable) -> None: ...
+
+
+class Pipeline:
+    def __init__(self, stages: Iterable[Stage] = (), options: dict | None = None,
+                 dispatch=dispatch_mod.DEFAULT):
+        self.stages = list(stages)
+        self.options = options or {}
+        self.dispatch = dispatch
+        self.batch_seconds: list[float] = []
+
+    def decode(self, batch: Batch, source: str = "") -> PacketTable:
+        linktypes = np.unique(batch.linktype)
+        unknown = linktypes[~self.dispatch.known(LINKTYPE, linktypes)]
+        if unknown.size:
+            raise CaptureError(f"{source}: link type {int(unknown[0])} is not supported "
+                               f"(ybsensor reads {supported_linktypes(self.dispatch)})")
+        return driver.run(batch, self.dispatch, self.options)
+
+    def process(self, batch: Batch, source: str = "") -> PacketTable:
+        start = time.perf_counter()
+        table = self.decode(batch, source)
+        for stage in self.stages:
+            stage.process(table)
+        self.batch_seconds.append(time.perf_counter() - start)
+        return table
+
+    def run_files(self, paths: Iterable[str | Path], warn: Callable[[str], None],
+                  refuse: Callable[[CaptureError], None],
+                  batch_frames: int | None = None) -> Iterator[tuple[Path, PacketTable]]:
+        """Tables of every file in turn; a file that is no capture we read is refused
+        (reported through `refuse`) and the others still go through."""
+        kw = {"batch_frames": batch_frames} if batch_frames else {}
+        for path in paths:
+            try:
+                for batch in read_capture(path, warn=warn, **kw):
+                    yield Path(path), self.process(batch, str(path))
+            except CaptureError as exc:
+                refuse(exc)
+
+
+LINKTYPE_NAMES = {0: "NULL", 1: "EN10MB", 9: "PPP", 50: "PPP_HDLC", 101: "RAW", 108: "LOOP",
+                  113: "LINUX_SLL", 228: "IPV4", 229: "IPV6", 276: "LINUX_SLL2"}
+
+
+def supported_linktypes(dispatch) -> str:
+    values = [v for v in LINKTYPE_NAMES if dispatch.known(LINKTYPE, np.array([v]))[0]]
+    return ", ".join(f"{LINKTYPE_NAMES[v]} ({v})" for v in values)

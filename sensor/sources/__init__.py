@@ -1,0 +1,30 @@
+"""Capture sources: each yields Batch objects (decoders/batch.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterator
+
+from decoders.batch import Batch
+
+from .errors import CaptureError
+from . import pcap, pcapng
+
+DEFAULT_BATCH_FRAMES = 65536
+
+
+def read_capture(path: str | Path, batch_frames: int = DEFAULT_BATCH_FRAMES,
+                 warn: Callable[[str], None] | None = None) -> Iterator[Batch]:
+    """Batches of a pcap or pcapng file, whichever it is; CaptureError if neither."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise CaptureError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    for reader in (pcap, pcapng):
+        if reader.recognises(magic):
+            return reader.read(path, batch_frames, warn or (lambda msg: None))
+    raise CaptureError(f"{path}: not a pcap or pcapng capture (starts with {magic.hex() or 'nothing'})")
+
+
+__all__ = ["CaptureError", "read_capture", "Batch"]
