@@ -11,6 +11,7 @@ import click
 from decoders import dispatch as dispatch_mod
 from decoders import view
 
+from . import config as config_mod
 from .pipeline import Pipeline
 from .sources import CaptureError
 from .stats import TrafficStats
@@ -102,8 +103,9 @@ def _table_row(r: dict) -> str:
               help="show progress on stderr (default: when stderr is a terminal)")
 def replay(pcaps, config_path, progress):
     """Run the whole pipeline over PCAPS and print a summary."""
+    cfg = config_mod.load(config_path) if config_path else None
     stats = TrafficStats(dispatch_mod.DEFAULT.layer_names)
-    pipeline = Pipeline(stages=[stats])
+    pipeline = Pipeline(stages=[stats], options=cfg.decoder_options if cfg else None)
     meter = _Progress(sys.stderr.isatty() if progress is None else progress)
     started = time.perf_counter()
     refused = _Refusals()
@@ -113,6 +115,23 @@ def replay(pcaps, config_path, progress):
     elapsed = time.perf_counter() - started
     _print_summary(stats, elapsed)
     refused.exit_status()
+
+
+@cli.command("check-config")
+@click.argument("config_path", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
+def check_config(config_path):
+    """Validate a configuration FILE and summarise it."""
+    cfg = config_mod.load(config_path)
+    ranges = sum(len(i.ranges) for i in cfg.institutions)
+    lines = sum(len(i.lines) for i in cfg.institutions)
+    click.echo(f"{config_path}: ok")
+    click.echo(f"  private networks : {', '.join(map(str, cfg.private)) or '-'}")
+    click.echo(f"  platform         : {', '.join(map(str, cfg.platform)) or '-'}")
+    click.echo(f"  institutions     : {len(cfg.institutions)} ({ranges} ranges, {lines} lines)")
+    enabled = [d for d in config_mod.DETECTORS if cfg.detector_enabled(d)]
+    click.echo(f"  detectors on     : {', '.join(enabled)}")
+    click.echo(f"  alerts           : {cfg.alerts_path or '-'} (dedup {cfg.dedup_seconds:g} s)")
+    click.echo(f"  metrics          : {cfg.metrics_listen}")
 
 
 def _print_summary(stats: TrafficStats, elapsed: float) -> None:
@@ -138,6 +157,9 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except config_mod.ConfigError as exc:
+        click.echo(f"ybsensor: error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
     except CaptureError as exc:
         click.echo(f"ybsensor: error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)

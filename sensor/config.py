@@ -1,0 +1,270 @@
+"""The sensor's TOML configuration (DESIGN.md, "Configuration"), validated whole.
+
+Every mistake is a ConfigError naming the file, the line and the key; the CLI prints it and
+exits 2. Nothing here touches packets: the address plan built from it is in `plan.py`.
+"""
+from __future__ import annotations
+
+import csv
+import ipaddress
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LINE_KINDS = ("if", "vlan", "qinq", "mpls", "l2tp", "l2tpv3", "gre", "erspan", "vxlan", "pppoe")
+ACCESS = ("dedicated", "vpdn")
+DETECTORS = ("internet_bound", "unauthorized_source", "shared_line", "lateral_traffic",
+             "internet_vpn", "remote_control", "plaintext_pii", "cleartext_credentials")
+CSV_FIELDS = ("code", "name", "cidr", "line", "access")
+
+# key -> (type check, description) per table; None for nested tables checked apart
+SCHEMA = {
+    "network": {"private": list, "platform": list},
+    "institution": {"code": str, "name": str, "ranges": list, "lines": list, "access": str},
+    "allocations": {"path": str},
+    "alerts": {"path": str, "dedup_seconds": (int, float)},
+    "metrics": {"listen": str},
+    "flows": {"max_flows": int, "idle_seconds": (int, float)},
+    "decoders": {"l2tpv3_cookie_len": (int, str), "l2tpv3_l2_specific": str},
+    "detector": {"enabled": bool},
+}
+TOP_LEVEL = ("network", "institution", "allocations", "detectors", "alerts", "metrics",
+             "flows", "decoders")
+
+# a line key: kind then its ids; `*` stands for any id in the last place
+LINE_PATTERN = {
+    "if": r"[A-Za-z0-9_.\-]+",
+    "vlan": r"\d{1,4}", "mpls": r"\d{1,7}", "gre": r"\d{1,10}", "erspan": r"\d{1,4}",
+    "vxlan": r"\d{1,8}", "pppoe": r"\d{1,5}", "l2tpv3": r"\d{1,10}",
+    "qinq": r"\d{1,4}\.(\d{1,4}|\*)", "l2tp": r"\d{1,5}/(\d{1,5}|\*)",
+}
+
+
+class ConfigError(Exception):
+    """A configuration mistake: where it is and what is wrong."""
+
+
+@dataclass
+class Institution:
+    code: str
+    name: str
+    ranges: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+    lines: list[str]
+    access: str
+    source: str = ""  # file:line where it was declared, for messages
+
+
+@dataclass
+class Config:
+    path: Path
+    private: list = field(default_factory=list)
+    platform: list = field(default_factory=list)
+    institutions: list[Institution] = field(default_factory=list)
+    detectors: dict[str, dict] = field(default_factory=dict)
+    alerts_path: str | None = None
+    dedup_seconds: float = 300.0
+    metrics_listen: str = "127.0.0.1:9108"
+    max_flows: int = 1_000_000
+    idle_seconds: float = 300.0
+    decoder_options: dict = field(default_factory=dict)
+
+    def detector_enabled(self, name: str) -> bool:
+        return bool(self.detectors.get(name, {}).get("enabled", True))
+
+
+class _Lines:
+    """Where each key sits in the file, for messages (tomllib gives no positions)."""
+
+    HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"]+)\s*\]\]?")
+    KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"]+)\s*=")
+
+    def __init__(self, text: str):
+        self.where: dict[tuple[str, int, str], int] = {}
+        self.tables: dict[tuple[str, int], int] = {}
+        counts: dict[str, int] = {}
+        table, index = "", 0
+        for number, line in enumerate(text.splitlines(), 1):
+            if m := self.HEADER.match(line):
+                table = m.group(2).replace('"', "")
+                index = counts.get(table, 0)
+                counts[table] = index + 1 if m.group(1) == "[[" else 0
+                self.tables[(table, index)] = number
+            elif m := self.KEY.match(line):
+                self.where.setdefault((table, index, m.group(1).replace('"', "")), number)
+
+    def of(self, table: str, key: str | None = None, index: int = 0) -> int | None:
+        if key is None:
+            return self.tables.get((table, index))
+        return self.where.get((table, index, key)) or self.tables.get((table, index))
+
+
+def load(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return _Checker(path, _Lines(text)).build(doc)
+
+
+class _Checker:
+    def __init__(self, path: Path, lines: _Lines):
+        self.path, self.lines = path, lines
+
+    def fail(self, table: str, key: str | None, why: str, index: int = 0):
+        line = self.lines.of(table, key, index)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        name = f"{table}.{key}" if key else table
+        raise ConfigError(f"{where}: {name}: {why}")
+
+    def keys(self, table: str, values: dict, schema: dict, index: int = 0) -> None:
+        if not isinstance(values, dict):
+            self.fail(table, None, "must be a table", index)
+        for key, value in values.items():
+            if key not in schema:
+                self.fail(table, key, f"unknown key (known: {', '.join(schema)})", index)
+            if not isinstance(value, schema[key]) or isinstance(value, bool) != (schema[key] is bool):
+                want = schema[key].__name__ if isinstance(schema[key], type) else "number"
+                self.fail(table, key, f"must be a {want}, not {type(value).__name__}", index)
+
+    def cidrs(self, table: str, key: str, values: list, index: int = 0) -> list:
+        out = []
+        for text in values:
+            try:
+                out.append(ipaddress.ip_network(str(text), strict=True))
+            except ValueError as exc:
+                self.fail(table, key, f"{text!r} is not a network address with prefix ({exc})", index)
+        return out
+
+    def line_key(self, table: str, key: str, text: str, index: int = 0) -> str:
+        kind, _, ids = str(text).partition(":")
+        if kind not in LINE_KINDS:
+            self.fail(table, key, f"{text!r}: unknown line kind {kind!r} (known: {', '.join(LINE_KINDS)})", index)
+        if not re.fullmatch(LINE_PATTERN[kind] + r"|\*", ids):
+            self.fail(table, key, f"{text!r}: not a {kind} line key", index)
+        return str(text)
+
+    def build(self, doc: dict) -> Config:
+        cfg = Config(self.path)
+        for key in doc:
+            if key not in TOP_LEVEL:
+                self.fail(key, None, f"unknown table (known: {', '.join(TOP_LEVEL)})")
+        net = doc.get("network", {})
+        self.keys("network", net, SCHEMA["network"])
+        cfg.private = self.cidrs("network", "private", net.get("private", []))
+        cfg.platform = self.cidrs("network", "platform", net.get("platform", []))
+        institutions = doc.get("institution", [])
+        if not isinstance(institutions, list):
+            self.fail("institution", None, "must be an array of tables: [[institution]]")
+        for i, inst in enumerate(institutions):
+            cfg.institutions.append(self.institution(inst, i))
+        allocations = doc.get("allocations", [])
+        if not isinstance(allocations, list):
+            self.fail("allocations", None, "must be an array of tables: [[allocations]]")
+        for i, alloc in enumerate(allocations):
+            self.keys("allocations", alloc, SCHEMA["allocations"], i)
+            if "path" not in alloc:
+                self.fail("allocations", None, "needs a path", i)
+            cfg.institutions.extend(self.csv_allocations(alloc["path"], i))
+        self.no_overlap(cfg.institutions)
+        detectors = doc.get("detectors", {})
+        if not isinstance(detectors, dict):
+            self.fail("detectors", None, "must be a table")
+        for name, settings in detectors.items():
+            if name not in DETECTORS:
+                self.fail(f"detectors.{name}", None, f"unknown detector (known: {', '.join(DETECTORS)})")
+            self.keys(f"detectors.{name}", settings, SCHEMA["detector"])
+            cfg.detectors[name] = dict(settings)
+        alerts = doc.get("alerts", {})
+        self.keys("alerts", alerts, SCHEMA["alerts"])
+        cfg.alerts_path = alerts.get("path")
+        cfg.dedup_seconds = float(alerts.get("dedup_seconds", cfg.dedup_seconds))
+        if cfg.dedup_seconds < 0:
+            self.fail("alerts", "dedup_seconds", "must not be negative")
+        metrics = doc.get("metrics", {})
+        self.keys("metrics", metrics, SCHEMA["metrics"])
+        cfg.metrics_listen = metrics.get("listen", cfg.metrics_listen)
+        if not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+):\d{1,5}", cfg.metrics_listen):
+            self.fail("metrics", "listen", f"{cfg.metrics_listen!r} is not HOST:PORT")
+        flows = doc.get("flows", {})
+        self.keys("flows", flows, SCHEMA["flows"])
+        cfg.max_flows = flows.get("max_flows", cfg.max_flows)
+        cfg.idle_seconds = float(flows.get("idle_seconds", cfg.idle_seconds))
+        if cfg.max_flows <= 0:
+            self.fail("flows", "max_flows", "must be positive")
+        decoders = doc.get("decoders", {})
+        self.keys("decoders", decoders, SCHEMA["decoders"])
+        cookie = decoders.get("l2tpv3_cookie_len", "detect")
+        if cookie not in ("detect", 0, 4, 8):
+            self.fail("decoders", "l2tpv3_cookie_len", "must be 0, 4, 8 or \"detect\"")
+        cfg.decoder_options = dict(decoders)
+        return cfg
+
+    def institution(self, inst: dict, i: int) -> Institution:
+        self.keys("institution", inst, SCHEMA["institution"], i)
+        for key in ("code", "ranges"):
+            if key not in inst:
+                self.fail("institution", None, f"needs {key}", i)
+        access = inst.get("access", "dedicated")
+        if access not in ACCESS:
+            self.fail("institution", "access", f"{access!r} is not one of {', '.join(ACCESS)}", i)
+        return Institution(
+            code=inst["code"], name=inst.get("name", inst["code"]),
+            ranges=self.cidrs("institution", "ranges", inst["ranges"], i),
+            lines=[self.line_key("institution", "lines", x, i) for x in inst.get("lines", [])],
+            access=access,
+            source=f"{self.path}:{self.lines.of('institution', 'ranges', i)}")
+
+    def csv_allocations(self, rel: str, i: int) -> list[Institution]:
+        path = (self.path.parent / rel) if not Path(rel).is_absolute() else Path(rel)
+        try:
+            fh = open(path, newline="", encoding="utf-8")
+        except OSError as exc:
+            self.fail("allocations", "path", f"cannot read {path}: {exc.strerror}", i)
+        by_code: dict[str, Institution] = {}
+        with fh:
+            for number, row in enumerate(csv.reader(fh), 1):
+                if not row or row[0].startswith("#") or (number == 1 and row[0] == "code"):
+                    continue
+                where = f"{path}:{number}"
+                if len(row) != len(CSV_FIELDS):
+                    raise ConfigError(f"{where}: {len(row)} fields, expected "
+                                      f"{len(CSV_FIELDS)} ({','.join(CSV_FIELDS)})")
+                code, name, cidr, line, access = (x.strip() for x in row)
+                try:
+                    net = ipaddress.ip_network(cidr, strict=True)
+                except ValueError as exc:
+                    raise ConfigError(f"{where}: cidr: {cidr!r} is not a network ({exc})") from None
+                kind = line.partition(":")[0]
+                if line and (kind not in LINE_KINDS or
+                             not re.fullmatch(LINE_PATTERN[kind] + r"|\*", line.partition(":")[2])):
+                    raise ConfigError(f"{where}: line: {line!r} is not a line key")
+                if access not in ACCESS:
+                    raise ConfigError(f"{where}: access: {access!r} is not one of {', '.join(ACCESS)}")
+                inst = by_code.setdefault(code, Institution(code, name, [], [], access, where))
+                inst.ranges.append(net)
+                if line and line not in inst.lines:
+                    inst.lines.append(line)
+        return list(by_code.values())
+
+    def no_overlap(self, institutions: list[Institution]) -> None:
+        """One address belongs to one institution: ranges of two must not overlap."""
+        spans = []
+        for inst in institutions:
+            for net in inst.ranges:
+                spans.append((net.version, int(net.network_address), int(net.broadcast_address),
+                              inst.code, net, inst.source))
+        spans.sort()
+        cover = None  # the span reaching furthest so far: (version, end, code, net, source)
+        for version, start, end, code, net, source in spans:
+            if cover and cover[0] == version and start <= cover[1] and cover[2] != code:
+                raise ConfigError(f"{source}: ranges: {net} of {code} overlaps {cover[3]} of "
+                                  f"{cover[2]} ({cover[4]}): an address is allocated to one "
+                                  f"institution only")
+            if not cover or cover[0] != version or end > cover[1]:
+                cover = (version, end, code, net, source)
