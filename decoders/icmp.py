@@ -12,4 +12,5 @@ HEADER = 8  # type, code, checksum and the 4-byte rest of header
 
 def decode(f, rows: np.ndarray) -> None:
     rows = f.need(rows, ICMP.min_len)
+    f.table.icmp_type[rows], f.table.icmp_code[rows] = ICMP.read(f.buf, f.pos[rows], "type", "code")
     f.stop(rows, np.minimum(f.pos[rows] + HEADER, f.end[rows]))

@@ -22,6 +22,7 @@ class PacketTable:
     n_ip, outer_ver, outer_src_hi/lo, outer_dst_hi/lo      outermost IP header
     ip_ver, src_hi/lo, dst_hi/lo, proto, fragment          innermost IP header
     sport, dport, tcp_flags                                innermost transport (-1 absent)
+    icmp_type, icmp_code                                   innermost ICMP/ICMPv6 (-1 absent)
     payload_off, payload_len                               where the innermost payload lies
     Addresses are IPv6 high/low uint64 pairs; IPv4 is IPv4-mapped (::ffff:a.b.c.d).
     """
@@ -62,6 +63,8 @@ class PacketTable:
         self.sport = i64(NONE)
         self.dport = i64(NONE)
         self.tcp_flags = i64(NONE)
+        self.icmp_type = i64(NONE)
+        self.icmp_code = i64(NONE)
         self.payload_off = i64()
         self.payload_len = i64()
 
@@ -79,6 +82,8 @@ class PacketTable:
         self.sport[rows] = NONE
         self.dport[rows] = NONE
         self.tcp_flags[rows] = NONE
+        self.icmp_type[rows] = NONE
+        self.icmp_code[rows] = NONE
         self.n_ip[rows] += 1
         if first.size:
             self.outer_ver[first] = self.ip_ver[first]

@@ -1,0 +1,210 @@
+"""The flow table: per access line and inner 5-tuple, packets, bytes, first/last seen and
+TCP flags — bounded, updated a batch at a time.
+
+Flows live in fixed columns (one slot per flow, `max_flows` slots) indexed by an
+open-addressing hash of 64-bit flow keys. Lookups and inserts probe for a whole column of
+keys at once; eviction (idle flows, or the least recently seen when the table is full)
+frees slots and rebuilds the index from the survivors. Both directions of a conversation
+share one flow: the key is built from the endpoints in a canonical order.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from decoders.table import NONE, PacketTable
+
+U64 = np.uint64
+GOLDEN = U64(0x9E3779B97F4A7C15)
+ICMP, TCP, UDP, ICMP6, SCTP = 1, 6, 17, 58, 132
+BYTES_PER_FLOW = 2 * 16 + 18 * 8  # index entry at half load + the flow's columns
+
+# ICMP types with a counterpart (echo / echo reply ...) as in Community ID
+_ICMP_PAIR = np.full((2, 256), -1, dtype=np.int64)
+for _v, _pairs in ((0, {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17}),
+                   (1, {128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 135,
+                        130: 131, 131: 130, 144: 145, 145: 144})):
+    for _a, _b in _pairs.items():
+        _ICMP_PAIR[_v, _a] = _b
+
+
+def _mix(h: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """One splitmix64-style round folding v into h (uint64 arithmetic wraps)."""
+    h = (h ^ v.astype(U64)) * GOLDEN
+    return h ^ (h >> U64(31))
+
+
+def flow_ports(t: PacketTable, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ports for flow identity: transport ports, or ICMP type and its counterpart (or code)."""
+    proto = t.proto[rows]
+    sport = np.where(t.sport[rows] >= 0, t.sport[rows], 0)
+    dport = np.where(t.dport[rows] >= 0, t.dport[rows], 0)
+    is_icmp = ((proto == ICMP) | (proto == ICMP6)) & (t.icmp_type[rows] >= 0)
+    if is_icmp.any():
+        itype = np.clip(t.icmp_type[rows], 0, 255)
+        pair = _ICMP_PAIR[(proto == ICMP6).astype(np.int64), itype]
+        sport = np.where(is_icmp, itype, sport)
+        dport = np.where(is_icmp, np.where(pair >= 0, pair, t.icmp_code[rows]), dport)
+    return sport, dport
+
+
+def flow_keys(t: PacketTable, rows: np.ndarray) -> np.ndarray:
+    """A 64-bit key per row, the same for both directions of a flow on one line."""
+    sport, dport = flow_ports(t, rows)
+    s_hi, s_lo, d_hi, d_lo = t.src_hi[rows], t.src_lo[rows], t.dst_hi[rows], t.dst_lo[rows]
+    swap = (s_hi > d_hi) | ((s_hi == d_hi) & ((s_lo > d_lo) | ((s_lo == d_lo) & (sport > dport))))
+    a_hi, b_hi = np.where(swap, d_hi, s_hi), np.where(swap, s_hi, d_hi)
+    a_lo, b_lo = np.where(swap, d_lo, s_lo), np.where(swap, s_lo, d_lo)
+    a_p, b_p = np.where(swap, dport, sport), np.where(swap, sport, dport)
+    h = np.full(len(rows), U64(0x5851F42D4C957F2D))
+    for col in (t.line_kind[rows], t.line_a[rows], t.line_b[rows], t.proto[rows],
+                a_hi, a_lo, b_hi, b_lo, (a_p << 16) | b_p):
+        h = _mix(h, col)
+    return np.where(h == 0, U64(1), h)  # 0 marks an empty index slot
+
+
+class FlowTable:
+    COLUMNS = {  # name: dtype
+        "key": np.uint64, "line_kind": np.uint8, "line_a": np.int64, "line_b": np.int64,
+        "proto": np.int64, "src_hi": np.uint64, "src_lo": np.uint64, "dst_hi": np.uint64,
+        "dst_lo": np.uint64, "sport": np.int64, "dport": np.int64, "packets": np.int64,
+        "bytes": np.int64, "first_ns": np.int64, "last_ns": np.int64, "tcp_flags": np.int64,
+        "first_frame": np.int64,
+    }
+
+    def __init__(self, max_flows: int = 1_000_000, idle_seconds: float = 300.0):
+        self.capacity = int(max_flows)
+        self.idle_ns = int(idle_seconds * 1e9)
+        self.sweep_ns = max(self.idle_ns // 8, 1_000_000_000)
+        self.last_sweep = None
+        size = 1 << max(4, (2 * self.capacity - 1).bit_length())
+        self.mask = U64(size - 1)
+        self.index_key = np.zeros(size, dtype=np.uint64)
+        self.index_id = np.zeros(size, dtype=np.int64)
+        # one row past the last slot absorbs the counts of flows that cannot be tracked
+        for name, dtype in self.COLUMNS.items():
+            setattr(self, name, np.zeros(self.capacity + 1, dtype=dtype))
+        self.alive = np.zeros(self.capacity + 1, dtype=bool)
+        self.free = np.arange(self.capacity - 1, -1, -1, dtype=np.int64)  # a stack
+        self.nfree = self.capacity
+        self.evicted_total = 0
+
+    @property
+    def active(self) -> int:
+        return self.capacity - self.nfree
+
+    # --- the index -------------------------------------------------------------------
+
+    def _home(self, keys):
+        return (keys ^ (keys >> U64(29))) & self.mask
+
+    def _find(self, keys: np.ndarray) -> np.ndarray:
+        ids = np.full(len(keys), -1, dtype=np.int64)
+        slot = self._home(keys)
+        pending = np.arange(len(keys))
+        while pending.size:
+            s = slot[pending]
+            at = self.index_key[s]
+            hit = at == keys[pending]
+            ids[pending[hit]] = self.index_id[s[hit]]
+            go_on = ~hit & (at != 0)
+            pending = pending[go_on]
+            slot[pending] = (slot[pending] + U64(1)) & self.mask
+        return ids
+
+    def _insert(self, keys: np.ndarray, ids: np.ndarray) -> None:
+        slot = self._home(keys)
+        pending = np.arange(len(keys))
+        while pending.size:
+            s = slot[pending]
+            empty = self.index_key[s] == 0
+            # of several keys wanting one empty slot, the first takes it
+            taken, first = np.unique(s[empty], return_index=True)
+            winners = pending[empty][first]
+            self.index_key[taken] = keys[winners]
+            self.index_id[taken] = ids[winners]
+            placed = np.zeros(len(keys), dtype=bool)
+            placed[winners] = True
+            pending = pending[~placed[pending]]
+            slot[pending] = (slot[pending] + U64(1)) & self.mask
+
+    def _evict(self, ids: np.ndarray) -> None:
+        if not ids.size:
+            return
+        self.alive[ids] = False
+        self.free[self.nfree: self.nfree + len(ids)] = ids
+        self.nfree += len(ids)
+        self.evicted_total += len(ids)
+        self.index_key[:] = 0
+        live = np.flatnonzero(self.alive)
+        self._insert(self.key[live], live)
+
+    # --- per batch -------------------------------------------------------------------
+
+    def update(self, t: PacketTable) -> np.ndarray:
+        """Account a batch; returns each row's flow id (-1 for frames without IP)."""
+        flow_of_row = np.full(t.n, -1, dtype=np.int64)
+        rows = np.flatnonzero(t.n_ip > 0)
+        if not rows.size:
+            return flow_of_row
+        now = int(t.ts_ns[rows].max())
+        self._expire(now)
+        keys = flow_keys(t, rows)
+        uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        ids = self._find(uniq)
+        new = np.flatnonzero(ids < 0)
+        if new.size:
+            ids[new] = self._open(uniq[new], t, rows[first[new]])
+        flow_of_row[rows] = ids[inverse]
+        counts = np.bincount(inverse, minlength=len(uniq))
+        ids = np.where(ids >= 0, ids, self.capacity)  # untracked flows count into the spare row
+        self.packets[ids] += counts
+        self.bytes[ids] += np.bincount(inverse, weights=t.wirelen[rows], minlength=len(uniq)).astype(np.int64)
+        last_ts = np.full(len(uniq), np.iinfo(np.int64).min, dtype=np.int64)
+        np.maximum.at(last_ts, inverse, t.ts_ns[rows])
+        self.last_ns[ids] = np.maximum(self.last_ns[ids], last_ts)
+        flags = np.zeros(len(uniq), dtype=np.int64)
+        np.bitwise_or.at(flags, inverse, np.maximum(t.tcp_flags[rows], 0))
+        self.tcp_flags[ids] |= flags
+        return flow_of_row
+
+    def _open(self, keys: np.ndarray, t: PacketTable, first_rows: np.ndarray) -> np.ndarray:
+        """Slots for new flows (aligned with `keys`; -1 for any that cannot be tracked),
+        evicting the least recently seen when the table is full."""
+        out = np.full(len(keys), -1, dtype=np.int64)
+        take = np.arange(len(keys))
+        if len(keys) > self.capacity:  # one batch wider than the whole table
+            self.evicted_total += len(keys) - self.capacity
+            take = take[len(keys) - self.capacity:]
+            keys, first_rows = keys[take], first_rows[take]
+        short = len(keys) - self.nfree
+        if short > 0:
+            live = np.flatnonzero(self.alive)
+            n = min(len(live), short + self.capacity // 8)  # a margin, so eviction is rare
+            oldest = live[np.argpartition(self.last_ns[live], n - 1)[:n]] if n < len(live) else live
+            self._evict(oldest)
+        ids = self.free[self.nfree - len(keys): self.nfree][::-1].copy()
+        self.nfree -= len(keys)
+        self.alive[ids] = True
+        self.key[ids] = keys
+        for name in ("line_kind", "line_a", "line_b", "proto", "src_hi", "src_lo", "dst_hi", "dst_lo"):
+            getattr(self, name)[ids] = getattr(t, name)[first_rows]
+        sport, dport = flow_ports(t, first_rows)
+        self.sport[ids], self.dport[ids] = sport, dport
+        self.packets[ids] = 0
+        self.bytes[ids] = 0
+        self.tcp_flags[ids] = 0
+        self.first_ns[ids] = t.ts_ns[first_rows]
+        self.last_ns[ids] = t.ts_ns[first_rows]
+        self.first_frame[ids] = t.frame[first_rows]
+        self._insert(keys, ids)
+        out[take] = ids
+        return out
+
+    def _expire(self, now: int) -> None:
+        if self.last_sweep is None:
+            self.last_sweep = now
+        if now - self.last_sweep < self.sweep_ns:
+            return
+        self.last_sweep = now
+        idle = np.flatnonzero(self.alive & (self.last_ns < now - self.idle_ns))
+        self._evict(idle)

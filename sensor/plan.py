@@ -1,0 +1,163 @@
+"""The address plan: which institution an address belongs to, and whether it is inside
+the private network or on the insurance platform — for a whole column of addresses at once.
+
+Prefixes (private, platform, every allocation) are flattened once, at load, into disjoint
+intervals of the 128-bit space (IPv4 as IPv4-mapped IPv6, as in the PacketTable), each
+carrying the most specific owner: longest prefix wins. A lookup is one `searchsorted`
+over the interval starts: IPv4 on uint32 keys, IPv6 on 16-byte keys.
+"""
+from __future__ import annotations
+
+
+import numpy as np
+
+from decoders.keys import LINE_NAMES
+
+from .config import Config
+
+MAPPED = 0xFFFF << 32  # ::ffff:0:0/96
+NO_OWNER = -1
+
+
+def _span(net) -> tuple[int, int, int]:
+    """A network as an inclusive 128-bit interval and its prefix length in that space."""
+    if net.version == 4:
+        return MAPPED | int(net.network_address), MAPPED | int(net.broadcast_address), net.prefixlen + 96
+    return int(net.network_address), int(net.broadcast_address), net.prefixlen
+
+
+class IntervalMap:
+    """Disjoint intervals of the 128-bit space with an int value each (longest prefix wins);
+    addresses outside every prefix get `default`."""
+
+    def __init__(self, prefixes: list[tuple[object, int]], default: int = NO_OWNER):
+        # elementary boundaries: every start and every end + 1
+        spans = sorted((*_span(net), value) for net, value in prefixes)
+        points = sorted({p for s, e, _, _ in spans for p in (s, e + 1)} | {0})
+        values = np.full(len(points), default, dtype=np.int64)
+        depth = np.full(len(points), -1, dtype=np.int64)
+        index = {p: i for i, p in enumerate(points)}
+        for start, end, plen, value in spans:  # load-time only
+            a, b = index[start], index[end + 1]
+            deeper = depth[a:b] < plen
+            values[a:b][deeper] = value
+            depth[a:b][deeper] = plen
+        v4 = [i for i, p in enumerate(points) if MAPPED <= p <= MAPPED | 0xFFFFFFFF]
+        # IPv4 part: uint32 keys; the interval covering 0.0.0.0 is the one holding MAPPED
+        first_v4 = max(i for i, p in enumerate(points) if p <= MAPPED)
+        v4_idx = sorted(set([first_v4] + v4))
+        self.v4_starts = np.array([max(points[i], MAPPED) - MAPPED for i in v4_idx], dtype=np.uint32)
+        self.v4_values = values[v4_idx]
+        self.v6_starts = np.array([p.to_bytes(16, "big") for p in points], dtype="S16")
+        self.v6_values = values
+        self.default = default
+
+    def lookup(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+        out = np.empty(len(hi), dtype=np.int64)
+        is_v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
+        if is_v4.all():
+            addr = (lo & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+            return self.v4_values[np.searchsorted(self.v4_starts, addr, side="right") - 1]
+        v4 = np.flatnonzero(is_v4)
+        addr = (lo[v4] & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        out[v4] = self.v4_values[np.searchsorted(self.v4_starts, addr, side="right") - 1]
+        v6 = np.flatnonzero(~is_v4)
+        key = np.empty((len(v6), 2), dtype=">u8")
+        key[:, 0], key[:, 1] = hi[v6], lo[v6]
+        key = key.view("S16")[:, 0]
+        out[v6] = self.v6_values[np.searchsorted(self.v6_starts, key, side="right") - 1]
+        return out
+
+
+# zone bits of an address
+PRIVATE = 1
+PLATFORM = 2
+
+
+class AddressPlan:
+    def __init__(self, cfg: Config):
+        self.institutions = cfg.institutions
+        self.codes = [i.code for i in cfg.institutions]
+        self.owners = IntervalMap([(net, k) for k, inst in enumerate(cfg.institutions)
+                                   for net in inst.ranges])
+        # platform inside private: the more specific prefix wins, so mark it both
+        self.zones = IntervalMap([(net, PRIVATE) for net in cfg.private] +
+                                 [(net, PRIVATE | PLATFORM) for net in cfg.platform], default=0)
+        self.lines = LineOwners(cfg)
+
+    def owner(self, hi, lo) -> np.ndarray:
+        """Index of the institution that owns each address; -1 for none."""
+        return self.owners.lookup(hi, lo)
+
+    def zone(self, hi, lo) -> np.ndarray:
+        return self.zones.lookup(hi, lo)
+
+    def code(self, index: int) -> str | None:
+        return self.codes[index] if index >= 0 else None
+
+
+class LineOwners:
+    """Which institution owns each access line; `kind:a/*` lines match any second id."""
+
+    def __init__(self, cfg: Config):
+        exact, wild = {}, {}
+        self.iface_names: dict[str, int] = {}
+        for k, inst in enumerate(cfg.institutions):
+            for text in inst.lines:
+                kind_name, _, ids = text.partition(":")
+                kind = LINE_NAMES.index(kind_name)
+                if kind_name == "if":
+                    exact[("if", ids)] = k
+                    continue
+                a, _, b = ids.replace("/", ".").partition(".")
+                if a == "*":
+                    wild[(kind, -1)] = k
+                elif b == "*":
+                    wild[(kind, int(a))] = k
+                else:
+                    exact[(kind, int(a), int(b or 0))] = k
+        self.exact_if = {key[1]: v for key, v in exact.items() if key[0] == "if"}
+        exact = {key: v for key, v in exact.items() if key[0] != "if"}
+        self.exact_keys, self.exact_vals = self._sorted(exact, lambda k: self.key(*k))
+        self.wild_keys, self.wild_vals = self._sorted(wild, lambda k: self.key(k[0], k[1], 0))
+
+    @staticmethod
+    def key(kind, a, b):
+        return (np.asarray(kind, dtype=np.int64) << 56) | ((np.asarray(a, dtype=np.int64) & 0xFFFFFFFFFF) << 16) \
+            | (np.asarray(b, dtype=np.int64) & 0xFFFF)
+
+    @staticmethod
+    def _sorted(mapping, keyfn):
+        if not mapping:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        keys = np.array([int(keyfn(k)) for k in mapping], dtype=np.int64)
+        vals = np.array(list(mapping.values()), dtype=np.int64)
+        order = np.argsort(keys)
+        return keys[order], vals[order]
+
+    @staticmethod
+    def _find(keys, vals, want):
+        if not len(keys):
+            return np.full(len(want), NO_OWNER, dtype=np.int64)
+        idx = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+        return np.where(keys[idx] == want, vals[idx], NO_OWNER)
+
+    def owner(self, kind, a, b, interfaces: list[str]) -> np.ndarray:
+        """The owning institution of each row's line (-1 where the line is not configured)."""
+        from decoders.keys import LINE_IF
+        out = self._find(self.exact_keys, self.exact_vals, self.key(kind, a, b))
+        missing = out < 0
+        if missing.any():
+            out[missing] = self._find(self.wild_keys, self.wild_vals, self.key(kind[missing], a[missing], 0))
+            missing = out < 0
+            if missing.any() and (kind_any := self._find(self.wild_keys, self.wild_vals,
+                                                          self.key(kind[missing], -1, 0))).size:
+                out[missing] = kind_any
+        on_if = kind == LINE_IF
+        if on_if.any() and self.exact_if:
+            by_index = np.array([self.exact_if.get(name, NO_OWNER) for name in interfaces], dtype=np.int64)
+            idx = a[on_if]
+            out[on_if] = np.where(idx < len(by_index), by_index[np.minimum(idx, len(by_index) - 1)], NO_OWNER)
+        return out
+
+

@@ -1,0 +1,97 @@
+"""The flow table: both directions are one flow, counts add up, the table stays bounded."""
+import numpy as np
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.l2 import Dot1Q, Ether
+
+from decoders import Batch, decode
+from sensor.flows import FlowTable
+
+
+def table(packets, ts=None):
+    frames = [bytes(p) for p in packets]
+    ts_ns = ts if ts is not None else [i * 1_000_000 for i in range(len(frames))]
+    return decode(Batch.from_frames(frames, ts_ns=ts_ns))
+
+
+def tcp(src, dst, sport, dport, vlan=None, flags="A"):
+    head = Ether() / Dot1Q(vlan=vlan) if vlan else Ether()
+    return head / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags)
+
+
+def test_both_directions_are_one_flow_with_exact_counts():
+    pkts = [tcp("10.1.2.3", "10.200.0.1", 40000, 443, flags="S"),
+            tcp("10.200.0.1", "10.1.2.3", 443, 40000, flags="SA"),
+            tcp("10.1.2.3", "10.200.0.1", 40000, 443, flags="A")]
+    t = table(pkts)
+    flows = FlowTable(max_flows=16)
+    ids = flows.update(t)
+    assert len(set(ids.tolist())) == 1 and flows.active == 1
+    fid = ids[0]
+    assert flows.packets[fid] == 3
+    assert flows.bytes[fid] == sum(len(bytes(p)) for p in pkts)
+    assert flows.tcp_flags[fid] == 0x02 | 0x12 | 0x10
+    assert flows.first_frame[fid] == 1 and flows.first_ns[fid] == 0 and flows.last_ns[fid] == 2_000_000
+    # the initiator is the first packet's sender
+    assert flows.sport[fid] == 40000 and flows.dport[fid] == 443
+
+
+def test_flows_of_different_lines_or_ports_are_apart():
+    pkts = [tcp("10.1.2.3", "10.200.0.1", 40000, 443, vlan=100),
+            tcp("10.1.2.3", "10.200.0.1", 40000, 443, vlan=101),
+            tcp("10.1.2.3", "10.200.0.1", 40001, 443, vlan=100),
+            Ether() / IP(src="10.1.2.3", dst="10.200.0.1") / UDP(sport=40000, dport=443)]
+    ids = FlowTable(max_flows=16).update(table(pkts))
+    assert len(set(ids.tolist())) == 4
+
+
+def test_icmp_echo_and_reply_share_a_flow_and_frames_without_ip_have_none():
+    from scapy.layers.l2 import ARP
+    pkts = [Ether() / IP(src="10.1.2.3", dst="10.1.2.4") / ICMP(type=8),
+            Ether() / IP(src="10.1.2.4", dst="10.1.2.3") / ICMP(type=0),
+            Ether() / ARP()]
+    ids = FlowTable(max_flows=16).update(table(pkts))
+    assert ids[0] == ids[1] >= 0 and ids[2] == -1
+
+
+def test_counts_accumulate_across_batches():
+    flows = FlowTable(max_flows=16)
+    p = tcp("10.1.2.3", "10.200.0.1", 40000, 443)
+    first = flows.update(table([p, p]))
+    second = flows.update(table([p], ts=[5_000_000]))
+    assert first[0] == second[0] and flows.packets[first[0]] == 3 and flows.active == 1
+
+
+def test_full_table_evicts_least_recently_seen_and_counts_it():
+    flows = FlowTable(max_flows=8)
+    old = [tcp("10.1.2.3", "10.200.0.1", 1000 + i, 443) for i in range(8)]
+    flows.update(table(old, ts=[i for i in range(8)]))
+    assert flows.active == 8
+    fresh = [tcp("10.1.2.3", "10.200.0.1", 2000 + i, 443) for i in range(3)]
+    ids = flows.update(table(fresh, ts=[100, 101, 102]))
+    assert flows.active <= 8 and flows.evicted_total >= 3
+    assert (ids >= 0).all() and flows.alive[ids].all()
+    # the survivors are the newest: the three fresh flows and none older than the evicted
+    live = np.flatnonzero(flows.alive)
+    assert set(flows.sport[live].tolist()) >= {2000, 2001, 2002}
+    assert 1000 not in set(flows.sport[live].tolist())
+
+
+def test_idle_flows_expire():
+    flows = FlowTable(max_flows=16, idle_seconds=1)
+    flows.update(table([tcp("10.1.2.3", "10.200.0.1", 1, 2)], ts=[0]))
+    flows.update(table([tcp("10.1.2.3", "10.200.0.1", 3, 4)], ts=[10_000_000_000]))
+    assert flows.active == 1 and flows.evicted_total == 1
+
+
+def test_a_flood_wider_than_the_table_stays_bounded():
+    flows = FlowTable(max_flows=64)
+    rng = np.random.default_rng(7)
+    for round_ in range(5):
+        pkts = [tcp(f"10.{rng.integers(256)}.{rng.integers(256)}.{rng.integers(256)}", "10.200.0.1",
+                    int(rng.integers(1024, 65535)), 443) for _ in range(200)]
+        ids = flows.update(table(pkts, ts=[round_ * 1000 + i for i in range(200)]))
+        assert flows.active <= 64
+    assert flows.evicted_total >= 1000 - 64
+    # the index still finds every live flow
+    live = np.flatnonzero(flows.alive)
+    assert (flows._find(flows.key[live]) == live).all()
