@@ -24,6 +24,7 @@ class Batch:
     iface: np.ndarray         # uint16, index into `interfaces`
     first_frame: int = 1      # 1-based number of the first frame in its capture
     interfaces: list[str] = field(default_factory=lambda: ["0"])
+    source: str = ""          # where the frames came from: a file's path or an interface
 
     def __len__(self) -> int:
         return len(self.offset)

@@ -1,0 +1,16 @@
+"""Detectors: PacketTable + flows + address plan -> findings, one module per rule.
+The table below is the registry: the name DESIGN.md fixes, and the class that enforces it."""
+from .base import BatchContext, Detector, Finding
+from .internet_bound import InternetBound
+from .internet_vpn import InternetVpn
+from .lateral_traffic import LateralTraffic
+from .remote_control import RemoteControl
+from .shared_line import SharedLine
+from .unauthorized_source import UnauthorizedSource
+
+REGISTRY: dict[str, type[Detector]] = {
+    cls.name: cls for cls in (InternetBound, UnauthorizedSource, SharedLine, LateralTraffic,
+                              InternetVpn, RemoteControl)
+}
+
+__all__ = ["BatchContext", "Detector", "Finding", "REGISTRY"]

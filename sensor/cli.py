@@ -8,13 +8,12 @@ import time
 
 import click
 
-from decoders import dispatch as dispatch_mod
 from decoders import view
 
 from . import config as config_mod
 from .pipeline import Pipeline
+from .sensor import Sensor
 from .sources import CaptureError
-from .stats import TrafficStats
 
 EXIT_BAD_INPUT = 2
 
@@ -98,22 +97,30 @@ def _table_row(r: dict) -> str:
 @cli.command()
 @click.argument("pcaps", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
-              help="the sensor's TOML configuration")
+              help="the sensor's TOML configuration (without one: decode and count only)")
+@click.option("--alerts", "alerts_path", type=click.Path(dir_okay=False),
+              help="append alerts here as JSON lines (default: the config's alerts.path)")
+@click.option("--metrics-file", type=click.Path(dir_okay=False),
+              help="write the final metrics here in the Prometheus text format")
 @click.option("--progress/--no-progress", default=None,
               help="show progress on stderr (default: when stderr is a terminal)")
-def replay(pcaps, config_path, progress):
+def replay(pcaps, config_path, alerts_path, metrics_file, progress):
     """Run the whole pipeline over PCAPS and print a summary."""
     cfg = config_mod.load(config_path) if config_path else None
-    stats = TrafficStats(dispatch_mod.DEFAULT.layer_names)
-    pipeline = Pipeline(stages=[stats], options=cfg.decoder_options if cfg else None)
+    sensor = Sensor(cfg, alerts_path)
     meter = _Progress(sys.stderr.isatty() if progress is None else progress)
-    started = time.perf_counter()
     refused = _Refusals()
-    for path, _ in pipeline.run_files(pcaps, _warn, refused):
-        meter.update(path, stats.frames)
+    started = time.perf_counter()
+    try:
+        for path, _ in sensor.pipeline.run_files(pcaps, _warn, refused):
+            meter.update(path, sensor.stats.frames)
+    finally:
+        # whatever stopped the replay, what was found is kept
+        sensor.close()
+        if metrics_file:
+            sensor.metrics.write(metrics_file)
     meter.done()
-    elapsed = time.perf_counter() - started
-    _print_summary(stats, elapsed)
+    _print_summary(sensor, time.perf_counter() - started)
     refused.exit_status()
 
 
@@ -134,9 +141,23 @@ def check_config(config_path):
     click.echo(f"  metrics          : {cfg.metrics_listen}")
 
 
-def _print_summary(stats: TrafficStats, elapsed: float) -> None:
+def _print_summary(sensor: Sensor, elapsed: float) -> None:
+    stats = sensor.stats
     rate = stats.frames / elapsed if elapsed > 0 else 0.0
     click.echo(f"{stats.frames:,} frames in {elapsed:.2f} s ({rate:,.0f} frames/s)")
+    if sensor.flows is not None:
+        flows = sensor.flows
+        click.echo(f"{flows.active + flows.evicted_total:,} flows ({flows.active:,} active at the end)")
+    if sensor.alerter is not None:
+        alerter = sensor.alerter
+        written = sum(alerter.alerts.values())
+        where = f" to {sensor.log.path}" if sensor.log is not None else ""
+        click.echo(f"{written:,} alerts{where} ({alerter.suppressed:,} repeats within the "
+                   f"dedup window suppressed)")
+        if alerter.alerts:
+            click.echo(f"\n{'detector':<22} {'institution':<25} {'alerts':>8}")
+            for (detector, inst), count in sorted(alerter.alerts.items()):
+                click.echo(f"{detector:<22} {inst:<25} {count:>8,}")
     click.echo(f"\n{'encapsulation':<48} {'frames':>10} {'bytes':>14}")
     for name, count in stats.packets.most_common():
         click.echo(f"{name:<48} {count:>10,} {stats.bytes[name]:>14,}")

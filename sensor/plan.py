@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from decoders.keys import LINE_NAMES
+from decoders.keys import LINE_IF, LINE_NAMES
 
 from .config import Config
 
@@ -97,67 +97,71 @@ class AddressPlan:
 
 
 class LineOwners:
-    """Which institution owns each access line; `kind:a/*` lines match any second id."""
+    """Which configured line each row's line matches (`kind:a/*` matches any second id;
+    an exact key beats a wildcard), and so which institution owns it."""
 
     def __init__(self, cfg: Config):
-        exact, wild = {}, {}
-        self.iface_names: dict[str, int] = {}
+        self.patterns: list[str] = []   # each configured line key, once
+        self.pattern_owner: list[int] = []
+        exact, wild, by_iface = {}, {}, {}
         for k, inst in enumerate(cfg.institutions):
             for text in inst.lines:
+                if text in self.patterns:
+                    continue
+                p = len(self.patterns)
+                self.patterns.append(text)
+                self.pattern_owner.append(k)
                 kind_name, _, ids = text.partition(":")
                 kind = LINE_NAMES.index(kind_name)
-                if kind_name == "if":
-                    exact[("if", ids)] = k
-                    continue
                 a, _, b = ids.replace("/", ".").partition(".")
-                if a == "*":
-                    wild[(kind, -1)] = k
+                if kind_name == "if":
+                    by_iface[ids] = p
+                elif a == "*":
+                    wild[(kind, ANY)] = p
                 elif b == "*":
-                    wild[(kind, int(a))] = k
+                    wild[(kind, int(a))] = p
                 else:
-                    exact[(kind, int(a), int(b or 0))] = k
-        self.exact_if = {key[1]: v for key, v in exact.items() if key[0] == "if"}
-        exact = {key: v for key, v in exact.items() if key[0] != "if"}
-        self.exact_keys, self.exact_vals = self._sorted(exact, lambda k: self.key(*k))
-        self.wild_keys, self.wild_vals = self._sorted(wild, lambda k: self.key(k[0], k[1], 0))
+                    exact[(kind, int(a), int(b or 0))] = p
+        self.by_iface = by_iface
+        self.exact_keys, self.exact_vals = self._sorted({self.key(*k): v for k, v in exact.items()})
+        self.wild_keys, self.wild_vals = self._sorted({self.key(k[0], k[1], 0): v for k, v in wild.items()})
+        self.owner_of = np.array(self.pattern_owner + [NO_OWNER], dtype=np.int64)  # [-1] -> none
 
     @staticmethod
     def key(kind, a, b):
-        return (np.asarray(kind, dtype=np.int64) << 56) | ((np.asarray(a, dtype=np.int64) & 0xFFFFFFFFFF) << 16) \
-            | (np.asarray(b, dtype=np.int64) & 0xFFFF)
+        return (np.asarray(kind, dtype=np.int64) << 56) | \
+            ((np.asarray(a, dtype=np.int64) & 0xFFFFFFFFFF) << 16) | (np.asarray(b, dtype=np.int64) & 0xFFFF)
 
     @staticmethod
-    def _sorted(mapping, keyfn):
-        if not mapping:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        keys = np.array([int(keyfn(k)) for k in mapping], dtype=np.int64)
-        vals = np.array(list(mapping.values()), dtype=np.int64)
-        order = np.argsort(keys)
-        return keys[order], vals[order]
+    def _sorted(mapping: dict):
+        keys = np.array(sorted(mapping), dtype=np.int64)
+        return keys, np.array([mapping[k] for k in keys.tolist()], dtype=np.int64)
 
     @staticmethod
     def _find(keys, vals, want):
         if not len(keys):
-            return np.full(len(want), NO_OWNER, dtype=np.int64)
+            return np.full(np.shape(want), NO_OWNER, dtype=np.int64)
         idx = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
         return np.where(keys[idx] == want, vals[idx], NO_OWNER)
 
-    def owner(self, kind, a, b, interfaces: list[str]) -> np.ndarray:
-        """The owning institution of each row's line (-1 where the line is not configured)."""
-        from decoders.keys import LINE_IF
+    def match(self, kind, a, b, interfaces: list[str]) -> np.ndarray:
+        """Index into `patterns` of each row's line; -1 where no configured line matches."""
         out = self._find(self.exact_keys, self.exact_vals, self.key(kind, a, b))
-        missing = out < 0
-        if missing.any():
-            out[missing] = self._find(self.wild_keys, self.wild_vals, self.key(kind[missing], a[missing], 0))
+        for first_id in (a, ANY):  # then `kind:a/*`, then `kind:*`
             missing = out < 0
-            if missing.any() and (kind_any := self._find(self.wild_keys, self.wild_vals,
-                                                          self.key(kind[missing], -1, 0))).size:
-                out[missing] = kind_any
+            if not missing.any():
+                break
+            ids = first_id[missing] if np.ndim(first_id) else first_id
+            out[missing] = self._find(self.wild_keys, self.wild_vals, self.key(kind[missing], ids, 0))
         on_if = kind == LINE_IF
-        if on_if.any() and self.exact_if:
-            by_index = np.array([self.exact_if.get(name, NO_OWNER) for name in interfaces], dtype=np.int64)
-            idx = a[on_if]
-            out[on_if] = np.where(idx < len(by_index), by_index[np.minimum(idx, len(by_index) - 1)], NO_OWNER)
+        if on_if.any() and self.by_iface:
+            by_index = np.array([self.by_iface.get(name, NO_OWNER) for name in interfaces] + [NO_OWNER])
+            out[on_if] = by_index[np.minimum(a[on_if], len(interfaces))]
         return out
 
+    def owner(self, kind, a, b, interfaces: list[str]) -> np.ndarray:
+        """The owning institution of each row's line (-1 where the line is not configured)."""
+        return self.owner_of[self.match(kind, a, b, interfaces)]
 
+
+ANY = -1  # `kind:*`

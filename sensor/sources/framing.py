@@ -20,7 +20,7 @@ def map_file(path: Path) -> memoryview:
 
 
 def cut_batches(raw: memoryview, offset, caplen, wirelen, ts_ns, linktype, iface,
-                interfaces: list[str], batch_frames: int):
+                interfaces: list[str], batch_frames: int, source: str = ""):
     """Copy runs of frames into padded Batch buffers (frames keep file order)."""
     offset = np.asarray(offset, dtype=np.int64)
     caplen = np.asarray(caplen, dtype=np.int64)
@@ -48,5 +48,6 @@ def cut_batches(raw: memoryview, offset, caplen, wirelen, ts_ns, linktype, iface
             iface=np.asarray(iface[start:stop], dtype=np.uint16),
             first_frame=start + 1,
             interfaces=interfaces,
+            source=source,
         )
         start = stop

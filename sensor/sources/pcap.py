@@ -39,7 +39,7 @@ def read(path: Path, batch_frames: int, warn):
         sec = frac = incl = orig = np.zeros(0, dtype=np.int64)
     ts_ns = sec * 1_000_000_000 + (frac if nanos else frac * 1000)
     return cut_batches(raw, starts + RECORD_HEADER, incl, orig, ts_ns,
-                       np.full(n, linktype), np.zeros(n), ["0"], batch_frames)
+                       np.full(n, linktype), np.zeros(n), ["0"], batch_frames, str(path))
 
 
 def _walk(raw: memoryview, order: str, path: Path, warn) -> np.ndarray:

@@ -97,7 +97,7 @@ def read(path: Path, batch_frames: int, warn):
     ts_ns = _to_ns(np.array(ts_l, dtype=np.uint64), iface, interfaces)
     linktype = np.array([i.linktype for i in interfaces] or [0], dtype=np.int64)[iface]
     return cut_batches(raw, off_l, cap_l, wire_l, ts_ns, linktype, iface,
-                       [i.name for i in interfaces] or ["0"], batch_frames)
+                       [i.name for i in interfaces] or ["0"], batch_frames, str(path))
 
 
 def _frame(off_l, cap_l, wire_l, ts_l, if_l, data_off, caplen, wirelen, ts, iface):

@@ -1,0 +1,95 @@
+"""What every detector shares: the batch context it reads and the findings it returns.
+
+A detector knows its rule, not where packets came from: it gets a BatchContext (the
+PacketTable, each row's flow, and address-plan lookups computed once per batch) and returns
+Findings — the rows that break its rule, as columns, with evidence for the few it explains.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Callable
+
+import numpy as np
+
+from decoders.table import PacketTable
+
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+@dataclass
+class Finding:
+    """Rows of one batch that break one detector's rule."""
+    rows: np.ndarray                         # row indices in the batch's table
+    severity: str = "high"
+    reason: str = ""                         # a short code shared by all rows
+    explain: Callable[[int], dict] | None = None  # evidence for one row; called only for
+                                             # the rows that become alerts
+    group: np.ndarray | None = None          # dedup key per row; default: the row's flow
+    institution: np.ndarray | None = None    # institution index per row, where the rule knows it
+
+
+class BatchContext:
+    """One batch as the detectors see it; address lookups are made on first use only."""
+
+    def __init__(self, table: PacketTable, flow_of_row: np.ndarray, plan, config):
+        self.t = table
+        self.flow = flow_of_row
+        self.plan = plan
+        self.config = config
+
+    @cached_property
+    def ip_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.t.n_ip > 0)
+
+    @cached_property
+    def src_owner(self) -> np.ndarray:
+        return self.plan.owner(self.t.src_hi, self.t.src_lo)
+
+    @cached_property
+    def dst_owner(self) -> np.ndarray:
+        return self.plan.owner(self.t.dst_hi, self.t.dst_lo)
+
+    @cached_property
+    def src_zone(self) -> np.ndarray:
+        return self.plan.zone(self.t.src_hi, self.t.src_lo)
+
+    @cached_property
+    def dst_zone(self) -> np.ndarray:
+        return self.plan.zone(self.t.dst_hi, self.t.dst_lo)
+
+    @cached_property
+    def outer_src_zone(self) -> np.ndarray:
+        return self.plan.zone(self.t.outer_src_hi, self.t.outer_src_lo)
+
+    @cached_property
+    def outer_dst_zone(self) -> np.ndarray:
+        return self.plan.zone(self.t.outer_dst_hi, self.t.outer_dst_lo)
+
+    @cached_property
+    def line_owner(self) -> np.ndarray:
+        t = self.t
+        return self.plan.lines.owner(t.line_kind, t.line_a, t.line_b, t.batch.interfaces)
+
+    @cached_property
+    def has_ip(self) -> np.ndarray:
+        return self.t.n_ip > 0
+
+    def payload(self, row: int, limit: int = 4096) -> bytes:
+        """The innermost payload of one row (for the few rows a pre-filter selected)."""
+        t = self.t
+        start = int(t.payload_off[row])
+        return t.batch.data[start: start + min(int(t.payload_len[row]), limit)].tobytes()
+
+
+class Detector:
+    name = ""
+    rule = ""
+
+    def __init__(self, config, plan):
+        self.config = config
+        self.plan = plan
+        self.settings = config.detectors.get(self.name, {}) if config else {}
+
+    def detect(self, ctx: BatchContext) -> list[Finding]:
+        raise NotImplementedError

@@ -1,0 +1,49 @@
+"""JL art.26; CQ §1(1): one line serves one institution at one site; no terminals of other
+institutions behind it. A line on which the addresses of two or more institutions talk to
+the platform or beyond breaks it. Traffic between two institutions is lateral traffic, not
+evidence of sharing, and is left out."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Detector, Finding
+
+
+def line_code(t, rows) -> np.ndarray:
+    """One int64 per row naming its line (kind, first id, second id)."""
+    return (t.line_kind[rows].astype(np.int64) << 56) ^ (t.line_a[rows] << 16) ^ t.line_b[rows]
+
+
+class SharedLine(Detector):
+    name = "shared_line"
+    rule = "JL art.26; CQ §1(1)"
+
+    def __init__(self, config, plan):
+        super().__init__(config, plan)
+        self.seen: dict[int, set[int]] = {}  # line code -> institutions seen on it
+
+    def detect(self, ctx) -> list[Finding]:
+        src, dst = ctx.src_owner, ctx.dst_owner
+        # the institution end of each row: the one allocated end when the other is not
+        side = np.where(dst < 0, src, np.where(src < 0, dst, -1))
+        rows = np.flatnonzero(ctx.has_ip & (side >= 0))
+        if not rows.size:
+            return []
+        lines = line_code(ctx.t, rows)
+        pairs = np.unique(np.stack([lines, side[rows]], axis=1), axis=0)  # few per batch
+        for line, inst in pairs.tolist():
+            self.seen.setdefault(line, set()).add(inst)
+        shared = [line for line, owners in self.seen.items() if len(owners) > 1]
+        if not shared:
+            return []
+        on_shared = np.isin(lines, shared)
+        hit, hit_lines = rows[on_shared], lines[on_shared]
+        code, t = self.plan.code, ctx.t
+        owner = np.where(ctx.line_owner[hit] >= 0, ctx.line_owner[hit], side[hit])
+
+        def explain(row: int) -> dict:
+            owners = self.seen[int(line_code(t, np.array([row]))[0])]
+            return {"institutions": sorted(code(i) for i in owners)}
+
+        return [Finding(hit, "high", "two_or_more_institutions", explain,
+                        group=hit_lines, institution=owner)]

@@ -1,0 +1,76 @@
+"""The sensor's metrics in Prometheus form (DESIGN.md, "Metrics"): base units, `_total`
+counters, bounded labels. Counts live in the pipeline's own stages; a collector reads them
+at scrape (or file-write) time, so nothing is counted twice."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest, write_to_textfile
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class SensorCollector:
+    def __init__(self, stats, alerter=None, flows=None, lines=None, drops=None):
+        self.stats, self.alerter, self.flows, self.lines = stats, alerter, flows, lines
+        self.drops = drops  # callable -> {interface: kernel drops}, live capture only
+
+    def collect(self):
+        s = self.stats
+        packets = CounterMetricFamily("ybsensor_packets", "Frames seen, by encapsulation chain",
+                                      labels=["encap"])
+        octets = CounterMetricFamily("ybsensor_bytes", "Bytes on the wire, by encapsulation chain",
+                                     labels=["encap"])
+        for encap, count in sorted(s.packets.items()):
+            packets.add_metric([encap], count)
+            octets.add_metric([encap], s.bytes[encap])
+        yield packets
+        yield octets
+        errors = CounterMetricFamily("ybsensor_decode_errors", "Frames whose decoding stopped on "
+                                     "an error, by reason", labels=["reason"])
+        for reason, count in sorted(s.errors.items()):
+            errors.add_metric([reason], count)
+        yield errors
+        if self.alerter is not None:
+            alerts = CounterMetricFamily("ybsensor_alerts", "Rule violations seen (every violating "
+                                         "packet, before deduplication)", labels=["detector", "severity"])
+            for (detector, severity), count in sorted(self.alerter.occurrences.items()):
+                alerts.add_metric([detector, severity], count)
+            yield alerts
+        if self.flows is not None:
+            yield GaugeMetricFamily("ybsensor_flows_active", "Flows in the flow table",
+                                    value=self.flows.active)
+            yield CounterMetricFamily("ybsensor_flows_evicted", "Flows evicted from the flow table "
+                                      "(idle, or least recently seen when full)",
+                                      value=self.flows.evicted_total)
+        if self.lines is not None:
+            seen = GaugeMetricFamily("ybsensor_line_last_seen_timestamp_seconds",
+                                     "When each configured access line last carried a frame",
+                                     labels=["line"])
+            for line, ts in sorted(self.lines.last_seen().items()):
+                seen.add_metric([line], ts)
+            yield seen
+        if self.drops is not None:
+            drops = CounterMetricFamily("ybsensor_capture_drops", "Frames the kernel dropped "
+                                        "before capture", labels=["interface"])
+            for iface, count in sorted(self.drops().items()):
+                drops.add_metric([iface], count)
+            yield drops
+
+
+class Metrics:
+    """A registry with the sensor's collector and the batch-duration histogram."""
+
+    def __init__(self, collector: SensorCollector):
+        self.registry = CollectorRegistry()
+        self.registry.register(collector)
+        self.batch_duration = Histogram("ybsensor_batch_duration_seconds",
+                                        "Time to take one batch through the pipeline",
+                                        buckets=BATCH_BUCKETS, registry=self.registry)
+
+    def text(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def write(self, path: str | Path) -> None:
+        write_to_textfile(str(path), self.registry)

@@ -1,0 +1,107 @@
+"""From findings to alerts: grouped per detector and flow (or the group a detector names),
+deduplicated within `alerts.dedup_seconds`, while the counters count every occurrence (each
+violating packet)."""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from decoders.table import PacketTable
+from decoders.view import address, line_key
+from detectors import BatchContext, Detector, Finding
+
+from .community_id import community_id
+from .flows import flow_keys
+
+ICMP, ICMP6 = 1, 58
+PRUNE_AT = 1 << 20  # dedup entries kept before old ones are dropped
+
+
+class Alerter:
+    def __init__(self, detectors: list[Detector], dedup_seconds: float, source: str = ""):
+        self.detectors = detectors
+        self.dedup_ns = int(dedup_seconds * 1e9)
+        self.last_alert: dict[tuple[str, int], int] = {}
+        self.occurrences: Counter[tuple[str, str]] = Counter()   # (detector, severity)
+        self.alerts: Counter[tuple[str, str]] = Counter()        # (detector, institution)
+        self.suppressed = 0
+        self.source = source
+
+    def process(self, ctx: BatchContext) -> list[dict]:
+        out = []
+        for det in self.detectors:
+            for finding in det.detect(ctx):
+                if finding.rows.size:
+                    self.occurrences[(det.name, finding.severity)] += int(finding.rows.size)
+                    out.extend(self._alerts(det, finding, ctx))
+        if len(self.last_alert) > PRUNE_AT:
+            self._prune(int(ctx.t.ts_ns.max()))
+        out.sort(key=lambda a: (a["first_frame"], a["detector"]))
+        return out
+
+    def _alerts(self, det: Detector, f: Finding, ctx: BatchContext) -> list[dict]:
+        t = ctx.t
+        group = f.group if f.group is not None else flow_keys(t, f.rows).view(np.int64)
+        uniq, first, inverse = np.unique(group, return_index=True, return_inverse=True)
+        packets = np.bincount(inverse, minlength=len(uniq))
+        octets = np.bincount(inverse, weights=t.wirelen[f.rows], minlength=len(uniq))
+        alerts = []
+        for k, g in enumerate(uniq.tolist()):  # one per group: few
+            row = int(f.rows[first[k]])
+            key = (det.name, g)
+            ts = int(t.ts_ns[row])
+            last = self.last_alert.get(key)
+            if last is not None and ts - last < self.dedup_ns:
+                self.suppressed += 1
+                continue
+            self.last_alert[key] = ts
+            inst = int(f.institution[first[k]]) if f.institution is not None else -1
+            alert = self._record(det, f, ctx, row, inst, int(packets[k]), int(octets[k]))
+            self.alerts[(det.name, alert["institution"] or "-")] += 1
+            alerts.append(alert)
+        return alerts
+
+    def _record(self, det, f, ctx, row, inst, packets, octets) -> dict:
+        t = ctx.t
+        if inst < 0:
+            for owners in (ctx.line_owner, ctx.src_owner, ctx.dst_owner):
+                if owners[row] >= 0:
+                    inst = int(owners[row])
+                    break
+        src = address(int(t.src_hi[row]), int(t.src_lo[row]))
+        dst = address(int(t.dst_hi[row]), int(t.dst_lo[row]))
+        proto = int(t.proto[row])
+        sport = int(t.sport[row]) if t.sport[row] >= 0 else None
+        dport = int(t.dport[row]) if t.dport[row] >= 0 else None
+        evidence = {"reason": f.reason}
+        if f.explain is not None:
+            evidence.update(f.explain(row))
+        return {
+            "ts": round(int(t.ts_ns[row]) / 1e9, 6),
+            "detector": det.name,
+            "severity": f.severity,
+            "rule": det.rule,
+            "line": line_key(int(t.line_kind[row]), int(t.line_a[row]), int(t.line_b[row]),
+                             t.batch.interfaces),
+            "institution": ctx.plan.code(inst),
+            "src": src, "dst": dst, "proto": proto, "sport": sport, "dport": dport,
+            "community_id": _community_id(t, row, src, dst, proto, sport, dport),
+            "packets": packets,
+            "bytes": octets,
+            "first_frame": int(t.frame[row]),
+            "source": self.source,
+            "evidence": evidence,
+        }
+
+    def _prune(self, now: int) -> None:
+        horizon = now - self.dedup_ns
+        self.last_alert = {k: v for k, v in self.last_alert.items() if v >= horizon}
+
+
+def _community_id(t: PacketTable, row: int, src: str, dst: str, proto, sport, dport) -> str:
+    import ipaddress
+    if proto in (ICMP, ICMP6) and t.icmp_type[row] >= 0:
+        sport, dport = int(t.icmp_type[row]), int(t.icmp_code[row])
+    return community_id(ipaddress.ip_address(src).packed, ipaddress.ip_address(dst).packed,
+                        proto, sport, dport)

@@ -1,0 +1,25 @@
+"""When each configured access line last carried a frame (CQ §1(3): a silent backup line
+is noticed). Configured lines only, so the metric's label set stays bounded."""
+from __future__ import annotations
+
+import numpy as np
+
+from decoders.table import PacketTable
+
+from .plan import LineOwners
+
+
+class LineActivity:
+    def __init__(self, lines: LineOwners):
+        self.lines = lines
+        self.seen_ns = np.full(len(lines.patterns), -1, dtype=np.int64)
+
+    def process(self, t: PacketTable) -> None:
+        if not self.lines.patterns or not t.n:
+            return
+        pattern = self.lines.match(t.line_kind, t.line_a, t.line_b, t.batch.interfaces)
+        known = pattern >= 0
+        np.maximum.at(self.seen_ns, pattern[known], t.ts_ns[known])
+
+    def last_seen(self) -> dict[str, float]:
+        return {line: ns / 1e9 for line, ns in zip(self.lines.patterns, self.seen_ns.tolist()) if ns >= 0}
