@@ -17,10 +17,19 @@ V4_MAPPED_HI = 0
 V4_MAPPED_PREFIX = 0xFFFF_0000_0000
 
 
-def address(hi: int, lo: int) -> str:
+def packed(hi: int, lo: int) -> bytes:
+    """An address column pair as 4 bytes (IPv4-mapped) or 16."""
     if hi == V4_MAPPED_HI and (lo >> 32) == 0xFFFF:
-        return socket.inet_ntop(socket.AF_INET, int(lo & 0xFFFFFFFF).to_bytes(4, "big"))
-    return socket.inet_ntop(socket.AF_INET6, int(hi).to_bytes(8, "big") + int(lo).to_bytes(8, "big"))
+        return (lo & 0xFFFFFFFF).to_bytes(4, "big")
+    return hi.to_bytes(8, "big") + lo.to_bytes(8, "big")
+
+
+def text(raw: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
+
+
+def address(hi: int, lo: int) -> str:
+    return text(packed(int(hi), int(lo)))
 
 
 def line_key(kind: int, a: int, b: int, interfaces: list[str]) -> str:

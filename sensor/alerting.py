@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 
 from decoders.table import PacketTable
-from decoders.view import address, line_key
+from decoders.view import line_key, packed, text
 from detectors import BatchContext, Detector, Finding
 
 from .community_id import community_id
@@ -18,14 +18,37 @@ ICMP, ICMP6 = 1, 58
 PRUNE_AT = 1 << 20  # dedup entries kept before old ones are dropped
 
 
+class RateLimit:
+    """A token bucket per detector on packet time: at most `rate` alerts a second, with
+    bursts of up to `burst`, so an alert storm cannot flood the log (or the CPU)."""
+
+    def __init__(self, rate: float, burst: float):
+        self.rate, self.burst = rate, burst
+        self.tokens: dict[str, float] = {}
+        self.last_ns: dict[str, int] = {}
+
+    def allowance(self, detector: str, now_ns: int) -> int:
+        last = self.last_ns.get(detector, now_ns)
+        tokens = self.tokens.get(detector, self.burst) + max(now_ns - last, 0) / 1e9 * self.rate
+        self.tokens[detector] = min(tokens, self.burst)
+        self.last_ns[detector] = max(now_ns, last)
+        return int(self.tokens[detector])
+
+    def spend(self, detector: str, count: int) -> None:
+        self.tokens[detector] -= count
+
+
 class Alerter:
-    def __init__(self, detectors: list[Detector], dedup_seconds: float, source: str = ""):
+    def __init__(self, detectors: list[Detector], dedup_seconds: float,
+                 max_per_second: float = 100.0, source: str = ""):
         self.detectors = detectors
         self.dedup_ns = int(dedup_seconds * 1e9)
+        self.limit = RateLimit(max_per_second, max(10 * max_per_second, 1.0))
         self.last_alert: dict[tuple[str, int], int] = {}
         self.occurrences: Counter[tuple[str, str]] = Counter()   # (detector, severity)
         self.alerts: Counter[tuple[str, str]] = Counter()        # (detector, institution)
-        self.suppressed = 0
+        self.suppressed = 0      # repeats within the dedup window
+        self.rate_limited = 0    # alerts over the per-detector rate
         self.source = source
 
     def process(self, ctx: BatchContext) -> list[dict]:
@@ -47,7 +70,13 @@ class Alerter:
         packets = np.bincount(inverse, minlength=len(uniq))
         octets = np.bincount(inverse, weights=t.wirelen[f.rows], minlength=len(uniq))
         alerts = []
-        for k, g in enumerate(uniq.tolist()):  # one per group: few
+        allowance = self.limit.allowance(det.name, int(t.ts_ns[f.rows].max()))
+        order = np.argsort(first, kind="stable")  # earliest first, should the rate cut in
+        if len(order) > allowance:
+            self.rate_limited += len(order) - allowance
+            order = order[:allowance]
+        for k in order.tolist():  # one per group, at most the allowance
+            g = int(uniq[k])
             row = int(f.rows[first[k]])
             key = (det.name, g)
             ts = int(t.ts_ns[row])
@@ -56,6 +85,7 @@ class Alerter:
                 self.suppressed += 1
                 continue
             self.last_alert[key] = ts
+            self.limit.spend(det.name, 1)
             inst = int(f.institution[first[k]]) if f.institution is not None else -1
             alert = self._record(det, f, ctx, row, inst, int(packets[k]), int(octets[k]))
             self.alerts[(det.name, alert["institution"] or "-")] += 1
@@ -69,8 +99,8 @@ class Alerter:
                 if owners[row] >= 0:
                     inst = int(owners[row])
                     break
-        src = address(int(t.src_hi[row]), int(t.src_lo[row]))
-        dst = address(int(t.dst_hi[row]), int(t.dst_lo[row]))
+        src_packed = packed(int(t.src_hi[row]), int(t.src_lo[row]))
+        dst_packed = packed(int(t.dst_hi[row]), int(t.dst_lo[row]))
         proto = int(t.proto[row])
         sport = int(t.sport[row]) if t.sport[row] >= 0 else None
         dport = int(t.dport[row]) if t.dport[row] >= 0 else None
@@ -85,8 +115,9 @@ class Alerter:
             "line": line_key(int(t.line_kind[row]), int(t.line_a[row]), int(t.line_b[row]),
                              t.batch.interfaces),
             "institution": ctx.plan.code(inst),
-            "src": src, "dst": dst, "proto": proto, "sport": sport, "dport": dport,
-            "community_id": _community_id(t, row, src, dst, proto, sport, dport),
+            "src": text(src_packed), "dst": text(dst_packed),
+            "proto": proto, "sport": sport, "dport": dport,
+            "community_id": _community_id(t, row, src_packed, dst_packed, proto, sport, dport),
             "packets": packets,
             "bytes": octets,
             "first_frame": int(t.frame[row]),
@@ -99,9 +130,7 @@ class Alerter:
         self.last_alert = {k: v for k, v in self.last_alert.items() if v >= horizon}
 
 
-def _community_id(t: PacketTable, row: int, src: str, dst: str, proto, sport, dport) -> str:
-    import ipaddress
+def _community_id(t: PacketTable, row: int, src: bytes, dst: bytes, proto, sport, dport) -> str:
     if proto in (ICMP, ICMP6) and t.icmp_type[row] >= 0:
         sport, dport = int(t.icmp_type[row]), int(t.icmp_code[row])
-    return community_id(ipaddress.ip_address(src).packed, ipaddress.ip_address(dst).packed,
-                        proto, sport, dport)
+    return community_id(src, dst, proto, sport, dport)

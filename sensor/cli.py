@@ -153,7 +153,7 @@ def _print_summary(sensor: Sensor, elapsed: float) -> None:
         written = sum(alerter.alerts.values())
         where = f" to {sensor.log.path}" if sensor.log is not None else ""
         click.echo(f"{written:,} alerts{where} ({alerter.suppressed:,} repeats within the "
-                   f"dedup window suppressed)")
+                   f"dedup window, {alerter.rate_limited:,} over the rate limit)")
         if alerter.alerts:
             click.echo(f"\n{'detector':<22} {'institution':<25} {'alerts':>8}")
             for (detector, inst), count in sorted(alerter.alerts.items()):

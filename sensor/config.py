@@ -23,7 +23,7 @@ SCHEMA = {
     "network": {"private": list, "platform": list},
     "institution": {"code": str, "name": str, "ranges": list, "lines": list, "access": str},
     "allocations": {"path": str},
-    "alerts": {"path": str, "dedup_seconds": (int, float)},
+    "alerts": {"path": str, "dedup_seconds": (int, float), "max_per_second": (int, float)},
     "metrics": {"listen": str},
     "flows": {"max_flows": int, "idle_seconds": (int, float)},
     "decoders": {"l2tpv3_cookie_len": (int, str), "l2tpv3_l2_specific": str},
@@ -64,6 +64,7 @@ class Config:
     detectors: dict[str, dict] = field(default_factory=dict)
     alerts_path: str | None = None
     dedup_seconds: float = 300.0
+    max_alerts_per_second: float = 100.0  # per detector; bursts of ten times that
     metrics_listen: str = "127.0.0.1:9108"
     max_flows: int = 1_000_000
     idle_seconds: float = 300.0
@@ -186,6 +187,9 @@ class _Checker:
         cfg.dedup_seconds = float(alerts.get("dedup_seconds", cfg.dedup_seconds))
         if cfg.dedup_seconds < 0:
             self.fail("alerts", "dedup_seconds", "must not be negative")
+        cfg.max_alerts_per_second = float(alerts.get("max_per_second", cfg.max_alerts_per_second))
+        if cfg.max_alerts_per_second <= 0:
+            self.fail("alerts", "max_per_second", "must be positive")
         metrics = doc.get("metrics", {})
         self.keys("metrics", metrics, SCHEMA["metrics"])
         cfg.metrics_listen = metrics.get("listen", cfg.metrics_listen)

@@ -32,7 +32,7 @@ class Sensor:
             self.lines = LineActivity(self.plan.lines)
             detectors = [cls(cfg, self.plan) for name, cls in REGISTRY.items()
                          if cfg.detector_enabled(name)]
-            self.alerter = Alerter(detectors, cfg.dedup_seconds)
+            self.alerter = Alerter(detectors, cfg.dedup_seconds, cfg.max_alerts_per_second)
             path = alerts_path if alerts_path is not None else cfg.alerts_path
             self.log = AlertLog(path) if path else None
             stages += [self.lines, self]
