@@ -32,9 +32,11 @@ class Finding:
 class BatchContext:
     """One batch as the detectors see it; address lookups are made on first use only."""
 
-    def __init__(self, table: PacketTable, flow_of_row: np.ndarray, plan, config):
+    def __init__(self, table: PacketTable, flow_of_row: np.ndarray, plan, config,
+                 flow_key: np.ndarray | None = None):
         self.t = table
         self.flow = flow_of_row
+        self.flow_key = flow_key  # each row's 64-bit flow key (the flow table's), if known
         self.plan = plan
         self.config = config
 
@@ -42,21 +44,30 @@ class BatchContext:
     def ip_rows(self) -> np.ndarray:
         return np.flatnonzero(self.t.n_ip > 0)
 
+    # one search per address column answers both owner and zone
+    @cached_property
+    def _src(self) -> np.ndarray:
+        return self.plan.locate(self.t.src_hi, self.t.src_lo)
+
+    @cached_property
+    def _dst(self) -> np.ndarray:
+        return self.plan.locate(self.t.dst_hi, self.t.dst_lo)
+
     @cached_property
     def src_owner(self) -> np.ndarray:
-        return self.plan.owner(self.t.src_hi, self.t.src_lo)
+        return self.plan.owner_of[self._src]
 
     @cached_property
     def dst_owner(self) -> np.ndarray:
-        return self.plan.owner(self.t.dst_hi, self.t.dst_lo)
+        return self.plan.owner_of[self._dst]
 
     @cached_property
     def src_zone(self) -> np.ndarray:
-        return self.plan.zone(self.t.src_hi, self.t.src_lo)
+        return self.plan.zone_of[self._src]
 
     @cached_property
     def dst_zone(self) -> np.ndarray:
-        return self.plan.zone(self.t.dst_hi, self.t.dst_lo)
+        return self.plan.zone_of[self._dst]
 
     @cached_property
     def outer_src_zone(self) -> np.ndarray:
@@ -67,9 +78,14 @@ class BatchContext:
         return self.plan.zone(self.t.outer_dst_hi, self.t.outer_dst_lo)
 
     @cached_property
-    def line_owner(self) -> np.ndarray:
+    def line_pattern(self) -> np.ndarray:
+        """Index of the configured line each row's line matches (-1 for none)."""
         t = self.t
-        return self.plan.lines.owner(t.line_kind, t.line_a, t.line_b, t.batch.interfaces)
+        return self.plan.lines.match(t.line_kind, t.line_a, t.line_b, t.batch.interfaces)
+
+    @cached_property
+    def line_owner(self) -> np.ndarray:
+        return self.plan.lines.owner_of[self.line_pattern]
 
     @cached_property
     def has_ip(self) -> np.ndarray:

@@ -65,7 +65,12 @@ class Alerter:
 
     def _alerts(self, det: Detector, f: Finding, ctx: BatchContext) -> list[dict]:
         t = ctx.t
-        group = f.group if f.group is not None else flow_keys(t, f.rows).view(np.int64)
+        if f.group is not None:
+            group = f.group
+        elif ctx.flow_key is not None:
+            group = ctx.flow_key[f.rows].view(np.int64)
+        else:
+            group = flow_keys(t, f.rows).view(np.int64)
         uniq, first, inverse = np.unique(group, return_index=True, return_inverse=True)
         packets = np.bincount(inverse, minlength=len(uniq))
         octets = np.bincount(inverse, weights=t.wirelen[f.rows], minlength=len(uniq))

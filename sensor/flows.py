@@ -143,12 +143,14 @@ class FlowTable:
     def update(self, t: PacketTable) -> np.ndarray:
         """Account a batch; returns each row's flow id (-1 for frames without IP)."""
         flow_of_row = np.full(t.n, -1, dtype=np.int64)
+        self.row_keys = np.zeros(t.n, dtype=np.uint64)  # each row's flow key; 0 without IP
         rows = np.flatnonzero(t.n_ip > 0)
         if not rows.size:
             return flow_of_row
         now = int(t.ts_ns[rows].max())
         self._expire(now)
         keys = flow_keys(t, rows)
+        self.row_keys[rows] = keys
         uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         ids = self._find(uniq)
         new = np.flatnonzero(ids < 0)

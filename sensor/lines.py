@@ -14,10 +14,12 @@ class LineActivity:
         self.lines = lines
         self.seen_ns = np.full(len(lines.patterns), -1, dtype=np.int64)
 
-    def process(self, t: PacketTable) -> None:
+    def process(self, t: PacketTable, pattern: np.ndarray | None = None) -> None:
+        """Account a batch; `pattern` is each row's configured-line index if already known."""
         if not self.lines.patterns or not t.n:
             return
-        pattern = self.lines.match(t.line_kind, t.line_a, t.line_b, t.batch.interfaces)
+        if pattern is None:
+            pattern = self.lines.match(t.line_kind, t.line_a, t.line_b, t.batch.interfaces)
         known = pattern >= 0
         np.maximum.at(self.seen_ns, pattern[known], t.ts_ns[known])
 

@@ -27,45 +27,46 @@ def _span(net) -> tuple[int, int, int]:
 
 
 class IntervalMap:
-    """Disjoint intervals of the 128-bit space with an int value each (longest prefix wins);
-    addresses outside every prefix get `default`."""
+    """Disjoint intervals of the 128-bit space; each carries one value per layer of
+    prefixes (longest prefix wins within a layer), so one search answers every layer."""
 
-    def __init__(self, prefixes: list[tuple[object, int]], default: int = NO_OWNER):
-        # elementary boundaries: every start and every end + 1
-        spans = sorted((*_span(net), value) for net, value in prefixes)
-        points = sorted({p for s, e, _, _ in spans for p in (s, e + 1)} | {0})
-        values = np.full(len(points), default, dtype=np.int64)
-        depth = np.full(len(points), -1, dtype=np.int64)
+    def __init__(self, layers: list[list[tuple[object, int]]], defaults: list[int]):
+        spans_by_layer = [sorted((*_span(net), value) for net, value in prefixes)
+                          for prefixes in layers]
+        # elementary boundaries: every start and every end + 1, over all layers
+        points = sorted({p for spans in spans_by_layer for s, e, _, _ in spans for p in (s, e + 1)}
+                        | {0, MAPPED, (MAPPED | 0xFFFFFFFF) + 1})
         index = {p: i for i, p in enumerate(points)}
-        for start, end, plen, value in spans:  # load-time only
-            a, b = index[start], index[end + 1]
-            deeper = depth[a:b] < plen
-            values[a:b][deeper] = value
-            depth[a:b][deeper] = plen
-        v4 = [i for i, p in enumerate(points) if MAPPED <= p <= MAPPED | 0xFFFFFFFF]
-        # IPv4 part: uint32 keys; the interval covering 0.0.0.0 is the one holding MAPPED
-        first_v4 = max(i for i, p in enumerate(points) if p <= MAPPED)
-        v4_idx = sorted(set([first_v4] + v4))
-        self.v4_starts = np.array([max(points[i], MAPPED) - MAPPED for i in v4_idx], dtype=np.uint32)
-        self.v4_values = values[v4_idx]
+        self.values = []
+        for spans, default in zip(spans_by_layer, defaults):
+            values = np.full(len(points), default, dtype=np.int64)
+            depth = np.full(len(points), -1, dtype=np.int64)
+            for start, end, plen, value in spans:  # load time only
+                a, b = index[start], index[end + 1]
+                deeper = depth[a:b] < plen
+                values[a:b][deeper] = value
+                depth[a:b][deeper] = plen
+            self.values.append(values)
+        # IPv4 lookups search uint32 keys over the intervals inside ::ffff:0:0/96
+        lo, hi = index[MAPPED], index[(MAPPED | 0xFFFFFFFF) + 1]
+        self.v4_first = lo
+        self.v4_starts = np.array([p - MAPPED for p in points[lo:hi]], dtype=np.uint32)
         self.v6_starts = np.array([p.to_bytes(16, "big") for p in points], dtype="S16")
-        self.v6_values = values
-        self.default = default
 
-    def lookup(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
-        out = np.empty(len(hi), dtype=np.int64)
+    def locate(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+        """The interval holding each address (an index into every layer's values)."""
         is_v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
         if is_v4.all():
             addr = (lo & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-            return self.v4_values[np.searchsorted(self.v4_starts, addr, side="right") - 1]
+            return np.searchsorted(self.v4_starts, addr, side="right") - 1 + self.v4_first
+        out = np.empty(len(hi), dtype=np.int64)
         v4 = np.flatnonzero(is_v4)
         addr = (lo[v4] & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-        out[v4] = self.v4_values[np.searchsorted(self.v4_starts, addr, side="right") - 1]
+        out[v4] = np.searchsorted(self.v4_starts, addr, side="right") - 1 + self.v4_first
         v6 = np.flatnonzero(~is_v4)
         key = np.empty((len(v6), 2), dtype=">u8")
         key[:, 0], key[:, 1] = hi[v6], lo[v6]
-        key = key.view("S16")[:, 0]
-        out[v6] = self.v6_values[np.searchsorted(self.v6_starts, key, side="right") - 1]
+        out[v6] = np.searchsorted(self.v6_starts, key.view("S16")[:, 0], side="right") - 1
         return out
 
 
@@ -78,19 +79,24 @@ class AddressPlan:
     def __init__(self, cfg: Config):
         self.institutions = cfg.institutions
         self.codes = [i.code for i in cfg.institutions]
-        self.owners = IntervalMap([(net, k) for k, inst in enumerate(cfg.institutions)
-                                   for net in inst.ranges])
+        owners = [(net, k) for k, inst in enumerate(cfg.institutions) for net in inst.ranges]
         # platform inside private: the more specific prefix wins, so mark it both
-        self.zones = IntervalMap([(net, PRIVATE) for net in cfg.private] +
-                                 [(net, PRIVATE | PLATFORM) for net in cfg.platform], default=0)
+        zones = [(net, PRIVATE) for net in cfg.private] + \
+                [(net, PRIVATE | PLATFORM) for net in cfg.platform]
+        self.map = IntervalMap([owners, zones], defaults=[NO_OWNER, 0])
+        self.owner_of, self.zone_of = self.map.values
         self.lines = LineOwners(cfg)
+
+    def locate(self, hi, lo) -> np.ndarray:
+        """Each address's interval: index `owner_of` and `zone_of` with it."""
+        return self.map.locate(hi, lo)
 
     def owner(self, hi, lo) -> np.ndarray:
         """Index of the institution that owns each address; -1 for none."""
-        return self.owners.lookup(hi, lo)
+        return self.owner_of[self.locate(hi, lo)]
 
     def zone(self, hi, lo) -> np.ndarray:
-        return self.zones.lookup(hi, lo)
+        return self.zone_of[self.locate(hi, lo)]
 
     def code(self, index: int) -> str | None:
         return self.codes[index] if index >= 0 else None

@@ -18,7 +18,7 @@ from .stats import TrafficStats
 
 
 class Sensor:
-    """Decode -> traffic counters -> line activity -> flows -> detectors -> alert log.
+    """Decode -> traffic counters -> flows -> line activity -> detectors -> alert log.
     Without a configuration only the first two run (decoding and counting)."""
 
     def __init__(self, cfg: Config | None, alerts_path: str | None = None):
@@ -35,7 +35,7 @@ class Sensor:
             self.alerter = Alerter(detectors, cfg.dedup_seconds, cfg.max_alerts_per_second)
             path = alerts_path if alerts_path is not None else cfg.alerts_path
             self.log = AlertLog(path) if path else None
-            stages += [self.lines, self]
+            stages.append(self)
         self.metrics = Metrics(SensorCollector(self.stats, self.alerter, self.flows, self.lines))
         self.pipeline = Pipeline(stages, options=cfg.decoder_options if cfg else None,
                                  observe=self.metrics.batch_duration.observe)
@@ -44,8 +44,10 @@ class Sensor:
     def process(self, t: PacketTable) -> None:
         """The analysis stage: flows, then every enabled detector, then the alert log."""
         flow_of_row = self.flows.update(t)
+        ctx = BatchContext(t, flow_of_row, self.plan, self.cfg, self.flows.row_keys)
+        self.lines.process(t, ctx.line_pattern)
         self.alerter.source = t.batch.source
-        alerts = self.alerter.process(BatchContext(t, flow_of_row, self.plan, self.cfg))
+        alerts = self.alerter.process(ctx)
         if self.log is not None:
             self.log.write(alerts)
         self.last_alerts = alerts

@@ -1,0 +1,79 @@
+"""End-to-end replay with every detector on, beside decoding alone; and the address plan's
+lookup rate with 100 000 allocations.
+
+The replay config matches the mixed pcap (bench/mixed.py): 200 institutions at
+10.1.K.0/24 and fd00:1:0:K::/64, each with its VLAN, QinQ, MPLS, GRE, L2TP, ERSPAN and VXLAN
+lines; the platform at 10.200.0.0/16 and fd00:200::/32; the rest of 10/8, 100.64/10 and
+fd00::/8 private. About 3 % of the mix leaves for the internet, so the detectors have work.
+"""
+from __future__ import annotations
+
+import ipaddress
+
+import numpy as np
+import pytest
+
+from bench.mixed import INSTITUTIONS
+from sensor.config import Config, Institution, load
+
+ROUNDS = 3
+
+
+def bench_config(tmp_path) -> Config:
+    lines = []
+    for k in range(INSTITUTIONS):
+        lines.append(f"""
+[[institution]]
+code = "H{k:011d}"
+ranges = ["10.1.{k}.0/24", "fd00:1:0:{k:x}::/64"]
+lines = ["vlan:{100 + k}", "qinq:{10 + k // 50}.{100 + k}", "mpls:{1000 + k}", "gre:{1 + k}",
+         "l2tp:{1 + k // 16}/{1 + k}", "erspan:{1 + k}", "vxlan:{5000 + k}"]
+""")
+    path = tmp_path / "bench.toml"
+    path.write_text('[network]\nprivate = ["10.0.0.0/8", "100.64.0.0/10", "fd00::/8"]\n'
+                    'platform = ["10.200.0.0/16", "fd00:200::/32"]\n' + "".join(lines) +
+                    "\n[alerts]\ndedup_seconds = 300\n")
+    return load(path)
+
+
+def _report(benchmark, count: int, unit: str) -> None:
+    benchmark.extra_info[unit] = count
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:
+        benchmark.extra_info[f"{unit}_per_s"] = round(count / stats.stats.median)
+
+
+@pytest.mark.benchmark(group="ybsensor")
+def test_replay_every_detector(benchmark, tmp_path, mixed_batches, mixed_frames):
+    from sensor.sensor import Sensor
+    cfg = bench_config(tmp_path)
+
+    def run():
+        sensor = Sensor(cfg, alerts_path=str(tmp_path / "alerts.jsonl"))
+        for batch in mixed_batches:
+            sensor.pipeline.process(batch)
+        sensor.close()
+        return sensor
+
+    sensor = benchmark.pedantic(run, rounds=ROUNDS, warmup_rounds=1)
+    assert sensor.stats.frames == mixed_frames
+    assert sum(sensor.alerter.alerts.values()) > 0  # the internet-bound share is found
+    _report(benchmark, mixed_frames, "frames")
+
+
+@pytest.mark.benchmark(group="address plan")
+def test_plan_lookup_100k_allocations(benchmark):
+    from sensor.plan import AddressPlan
+    n_alloc, n_addr = 100_000, 1_000_000
+    cfg = Config(path=None, private=[ipaddress.ip_network("10.0.0.0/8")])
+    nets = [ipaddress.ip_network(((10 << 24) | (k << 7), 25)) for k in range(n_alloc)]
+    cfg.institutions = [Institution(f"I{k}", "", [net], [], "dedicated") for k, net in enumerate(nets)]
+    plan = AddressPlan(cfg)
+    rng = np.random.default_rng(5)
+    k = rng.integers(0, n_alloc, n_addr)
+    v4 = (10 << 24) | (k << 7) | rng.integers(0, 128, n_addr)
+    hi = np.zeros(n_addr, dtype=np.uint64)
+    lo = np.uint64(0xFFFF << 32) | v4.astype(np.uint64)
+    owners = benchmark.pedantic(lambda: plan.owner(hi, lo), rounds=5, warmup_rounds=1)
+    assert (owners == k).all()
+    _report(benchmark, n_addr, "addresses")
