@@ -1,26 +1,60 @@
 """JL art.6, art.7, art.28; CQ §2(1), §2(2), annex 1: the private network is isolated from
-the internet. A flow whose inner endpoint lies outside `network.private` breaks it."""
+the internet. Two ways to break it show on the wire:
+
+- by address: a flow whose inner endpoint lies outside `network.private`;
+- by name: a DNS query, a TLS ClientHello or an HTTP request that names a public internet
+  service, on a flow whose endpoints are both inside the private network — a resolver or a
+  proxy inside the network that reaches the internet on the terminal's behalf.
+
+A name is internal when it is an IP literal inside the private plan, a single label, a
+special-use name (`names.SPECIAL_SUFFIXES`), or equal to or under one of
+`[detectors.internet_bound] internal_domains`; every other name is public.
+"""
 from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
 
 import numpy as np
 
 from decoders.view import address
-from sensor.plan import PRIVATE
+from sensor.plan import MAPPED, PRIVATE
 
+from . import names
 from .base import Detector, Finding
+from .content import head
+
+TCP, UDP = 6, 17
+DNS, TLS_SNI, HTTP_HOST = "dns", "tls_sni", "http_host"
 
 
 class InternetBound(Detector):
     name = "internet_bound"
     rule = "JL art.6, art.7, art.28; CQ §2(1), §2(2), annex 1"
 
+    def __init__(self, config, plan):
+        super().__init__(config, plan)
+        self.internal_domains = names.normalise_domains(self.settings.get("internal_domains", ()))
+        # one verdict per distinct name: the same few names recur batch after batch
+        self.is_internal = lru_cache(maxsize=1 << 16)(self._is_internal)
+
     def detect(self, ctx) -> list[Finding]:
+        out = []
+        by_address = self.by_address(ctx)
+        if by_address is not None:
+            out.append(by_address)
+        by_name = self.by_name(ctx)
+        if by_name is not None:
+            out.append(by_name)
+        return out
+
+    def by_address(self, ctx) -> Finding | None:
         t = ctx.t
         dst_out = (ctx.dst_zone & PRIVATE) == 0
         outside = ctx.has_ip & (((ctx.src_zone & PRIVATE) == 0) | dst_out)
         rows = np.flatnonzero(outside)
         if not rows.size:
-            return []
+            return None
 
         def explain(row: int) -> dict:
             # the outside end is named: an internet address is not personal data
@@ -28,4 +62,54 @@ class InternetBound(Detector):
                 return {"outside": "dst", "address": address(int(t.dst_hi[row]), int(t.dst_lo[row]))}
             return {"outside": "src", "address": address(int(t.src_hi[row]), int(t.src_lo[row]))}
 
-        return [Finding(rows, "high", "address_outside_private", explain)]
+        return Finding(rows, "high", "address_outside_private", explain)
+
+    def by_name(self, ctx) -> Finding | None:
+        t = ctx.t
+        inside = ctx.has_ip & ((ctx.src_zone & PRIVATE) != 0) & ((ctx.dst_zone & PRIVATE) != 0)
+        cand = np.flatnonzero(inside & (t.payload_len > 0) & ((t.proto == TCP) | (t.proto == UDP)))
+        if not cand.size:
+            return None
+        first = head(t, cand, names.HEAD_BYTES)
+        plen, proto = t.payload_len[cand], t.proto[cand]
+        udp, tcp = proto == UDP, proto == TCP
+        picked = [
+            (DNS, names.dns_query_name,
+             udp & names.looks_like_dns_query(first, plen, t.sport[cand], t.dport[cand])),
+            (TLS_SNI, names.tls_server_name, tcp & names.looks_like_client_hello(first, plen)),
+            (HTTP_HOST, names.http_host, tcp & names.looks_like_http_request(first, plen)),
+        ]
+        found: dict[int, tuple[str, str]] = {}
+        for source, parse, mask in picked:
+            for row in cand[mask].tolist():  # the few rows the pre-filters selected
+                name = parse(ctx.payload(row))
+                if name is not None and not self.is_internal(name):
+                    found[row] = (source, name)
+        if not found:
+            return None
+        rows = np.array(sorted(found), dtype=np.int64)
+        # one alert per client and name within the dedup window, not one per query's flow
+        group = np.array([_group_key(t, row, *found[row]) for row in rows.tolist()], dtype=np.int64)
+
+        def explain(row: int) -> dict:
+            source, name = found[row]
+            return {"name_source": source, "name": name}
+
+        return Finding(rows, "high", "public_name", explain, group=group)
+
+    def _is_internal(self, name: str) -> bool:
+        return names.is_internal(name, self.internal_domains, self._private_ip)
+
+    def _private_ip(self, ip) -> bool:
+        v = int(ip) | MAPPED if ip.version == 4 else int(ip)
+        hi = np.array([v >> 64], dtype=np.uint64)
+        lo = np.array([v & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64)
+        return bool(self.plan.zone(hi, lo)[0] & PRIVATE)
+
+
+def _group_key(t, row: int, source: str, name: str) -> int:
+    """A 64-bit key for (client address, how the name was seen, the name)."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(int(t.src_hi[row]).to_bytes(8, "big") + int(t.src_lo[row]).to_bytes(8, "big"))
+    h.update(f"{source}\0{name}".encode())
+    return int.from_bytes(h.digest(), "big", signed=True)

@@ -28,9 +28,14 @@ SCHEMA = {
     "flows": {"max_flows": int, "idle_seconds": (int, float)},
     "decoders": {"l2tpv3_cookie_len": (int, str), "l2tpv3_l2_specific": str},
     "detector": {"enabled": bool},
+    # a detector with options of its own: its keys replace "detector"'s
+    "detector.internet_bound": {"enabled": bool, "internal_domains": list},
 }
 TOP_LEVEL = ("network", "institution", "allocations", "detectors", "alerts", "metrics",
              "flows", "decoders")
+
+# a domain name: labels of letters, digits, `-` or `_` (compared lowercase, dots trimmed)
+DOMAIN_PATTERN = r"(?:[a-z0-9_-]{1,63}\.)*[a-z0-9_-]{1,63}"
 
 # a line key: kind then its ids; `*` stands for any id in the last place
 LINE_PATTERN = {
@@ -142,6 +147,12 @@ class _Checker:
                 self.fail(table, key, f"{text!r} is not a network address with prefix ({exc})", index)
         return out
 
+    def domains(self, table: str, key: str, values: list) -> None:
+        for text in values:
+            name = text.strip(".").lower() if isinstance(text, str) else ""
+            if len(name) > 253 or not re.fullmatch(DOMAIN_PATTERN, name):
+                self.fail(table, key, f"{text!r} is not a domain name")
+
     def line_key(self, table: str, key: str, text: str, index: int = 0) -> str:
         kind, _, ids = str(text).partition(":")
         if kind not in LINE_KINDS:
@@ -179,7 +190,10 @@ class _Checker:
         for name, settings in detectors.items():
             if name not in DETECTORS:
                 self.fail(f"detectors.{name}", None, f"unknown detector (known: {', '.join(DETECTORS)})")
-            self.keys(f"detectors.{name}", settings, SCHEMA["detector"])
+            schema = SCHEMA.get(f"detector.{name}", SCHEMA["detector"])
+            self.keys(f"detectors.{name}", settings, schema)
+            if "internal_domains" in settings:
+                self.domains(f"detectors.{name}", "internal_domains", settings["internal_domains"])
             cfg.detectors[name] = dict(settings)
         alerts = doc.get("alerts", {})
         self.keys("alerts", alerts, SCHEMA["alerts"])

@@ -1,0 +1,305 @@
+"""The name parsers (TLS SNI, DNS query names, the HTTP Host) and their vectorized
+pre-filters: right on good input, None on malformed, truncated or random input, never raising."""
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from scapy.layers.dns import DNS, DNSQR
+
+from detectors import names
+
+# --- builders -----------------------------------------------------------------------------
+
+
+def ext(kind: int, body: bytes) -> bytes:
+    return struct.pack("!HH", kind, len(body)) + body
+
+
+def sni_ext(*entries: tuple[int, bytes]) -> bytes:
+    items = b"".join(struct.pack("!BH", kind, len(n)) + n for kind, n in entries)
+    return ext(0, struct.pack("!H", len(items)) + items)
+
+
+def client_hello(server_name: str | None = "api.weixin.qq.com", extensions: bytes | None = None,
+                 session_id: bytes = b"\x11" * 32, suites=(0x1301, 0x1302, 0xC02F),
+                 record_version: int = 0x0301) -> bytes:
+    """A TLS record holding a ClientHello, built field by field (RFC 8446 §4.1.2)."""
+    if extensions is None:
+        extensions = ext(0x000A, b"\x00\x02\x00\x1d")              # supported_groups
+        if server_name is not None:
+            extensions += sni_ext((0, server_name.encode()))
+        extensions += ext(0x002B, b"\x02\x03\x04")                 # supported_versions
+    body = struct.pack("!H", 0x0303) + bytes(range(32))            # legacy version, random
+    body += bytes([len(session_id)]) + session_id
+    body += struct.pack("!H", 2 * len(suites)) + b"".join(struct.pack("!H", s) for s in suites)
+    body += b"\x01\x00"                                            # compression: null
+    body += struct.pack("!H", len(extensions)) + extensions
+    handshake = bytes([1]) + len(body).to_bytes(3, "big") + body
+    return struct.pack("!BHH", 0x16, record_version, len(handshake)) + handshake
+
+
+def dns_query(name: str, qr: int = 0, opcode: int = 0) -> bytes:
+    return bytes(DNS(id=0x1234, rd=1, qr=qr, opcode=opcode, qd=DNSQR(qname=name, qtype="A")))
+
+
+def raw_dns(qname: bytes, qdcount: int = 1, flags: int = 0x0100, tail: bytes = b"\x00\x01\x00\x01"):
+    return struct.pack("!HHHHHH", 7, flags, qdcount, 0, 0, 0) + qname + tail
+
+
+def heads(payloads, n=names.HEAD_BYTES):
+    first = np.zeros((len(payloads), n), dtype=np.uint8)
+    for i, p in enumerate(payloads):
+        first[i, :min(n, len(p))] = np.frombuffer(p[:n], dtype=np.uint8)
+    return first, np.array([len(p) for p in payloads], dtype=np.int64)
+
+
+# --- TLS ----------------------------------------------------------------------------------
+
+
+def test_sni_of_a_client_hello():
+    assert names.tls_server_name(client_hello("API.Weixin.QQ.com")) == "api.weixin.qq.com"
+    assert names.tls_server_name(client_hello("example.com.")) == "example.com"
+    assert names.tls_server_name(client_hello(session_id=b"")) == "api.weixin.qq.com"
+
+
+def test_sni_found_among_other_extensions_and_entries():
+    exts = ext(0x0017, b"") + ext(0xFF01, b"\x00") + \
+        sni_ext((1, b"not-a-host-name"), (0, b"relay.anydesk.com")) + ext(0x0010, b"\x00\x03\x02h2")
+    assert names.tls_server_name(client_hello(extensions=exts)) == "relay.anydesk.com"
+
+
+def test_no_sni_gives_none():
+    assert names.tls_server_name(client_hello(None)) is None
+    assert names.tls_server_name(client_hello(extensions=b"")) is None
+    # a hello without any extensions block at all (TLS 1.0 style)
+    hello = client_hello(extensions=b"")[:-2]
+    hello = hello[:3] + struct.pack("!H", len(hello) - 5) + hello[5:6] + \
+        (len(hello) - 9).to_bytes(3, "big") + hello[9:]
+    assert names.tls_server_name(hello) is None
+
+
+@pytest.mark.parametrize("payload", [
+    b"",
+    b"\x16\x03\x01",
+    client_hello()[:60],                                   # cut inside the cipher suites
+    client_hello(extensions=sni_ext((0, b"a" * 300))),     # name over 253 characters
+    client_hello(extensions=sni_ext((0, b"bad name.com"))),
+    client_hello(extensions=sni_ext((0, b"caf\xc3\xa9.cn"))),
+    client_hello(extensions=sni_ext((0, b"evil\x00.com"))),
+    client_hello(extensions=sni_ext((0, b"10.0.0.1:443"))),
+    client_hello(extensions=sni_ext((0, b""))),
+    client_hello(extensions=ext(0, b"\x00")),              # server-name list length cut off
+    client_hello(extensions=ext(0, b"\x00\x20\x00\x00\x05abcde")),  # list longer than extension
+    client_hello(extensions=ext(0, b"\x00\x05\x00\x00\x09abcde")),  # name longer than list
+    client_hello(session_id=b"\x00" * 33),                 # session id over 32 bytes
+    client_hello(suites=()),                               # no cipher suite
+    b"\x17" + client_hello()[1:],                          # application data, not handshake
+    client_hello()[:5] + b"\x02" + client_hello()[6:],     # ServerHello
+])
+def test_malformed_hellos_give_none(payload):
+    assert names.tls_server_name(payload) is None
+
+
+def test_extension_cut_by_segment_end_gives_none_not_a_short_name():
+    hello = client_hello("www.example.com")
+    cut = hello.index(b"www.example.com") + 7             # "www.exa"
+    assert names.tls_server_name(hello[:cut]) is None
+    # the name fully inside the segment, the rest of the hello in the next one
+    exts = sni_ext((0, b"www.example.com")) + ext(0x0015, b"\x00" * 400)
+    hello = client_hello(extensions=exts)
+    assert names.tls_server_name(hello[:hello.index(b".com") + 4 + 10]) == "www.example.com"
+
+
+def test_lengths_are_bounded_by_record_and_handshake():
+    hello = bytearray(client_hello("www.example.com"))
+    hello[3:5] = struct.pack("!H", 50)                    # record ends before the extensions
+    assert names.tls_server_name(bytes(hello)) is None
+    hello = bytearray(client_hello("www.example.com"))
+    hello[6:9] = (45).to_bytes(3, "big")                  # handshake ends before them
+    assert names.tls_server_name(bytes(hello)) is None
+
+
+def test_every_truncation_of_a_hello_is_safe():
+    hello = client_hello("api.weixin.qq.com")
+    for n in range(len(hello)):
+        assert names.tls_server_name(hello[:n]) in (None, "api.weixin.qq.com")
+
+
+# --- DNS ----------------------------------------------------------------------------------
+
+
+def test_dns_query_name():
+    assert names.dns_query_name(dns_query("WWW.Baidu.com.")) == "www.baidu.com"
+    assert names.dns_query_name(dns_query("his.ybj.jl.gov.cn")) == "his.ybj.jl.gov.cn"
+    assert names.dns_query_name(dns_query("_ldap._tcp.dc.corp.lan")) == "_ldap._tcp.dc.corp.lan"
+    assert names.dns_query_name(raw_dns(b"\x01a\x00")) == "a"
+
+
+@pytest.mark.parametrize("payload", [
+    b"",
+    dns_query("www.baidu.com")[:11],                      # header cut
+    dns_query("www.baidu.com", qr=1),                     # a response
+    dns_query("www.baidu.com", opcode=5),                 # an UPDATE, not a query
+    raw_dns(b"\x03www\x05baidu\x03com\x00", qdcount=0),   # no question
+    raw_dns(b"\xc0\x0c"),                                  # pointer to itself: a loop
+    raw_dns(b"\x03www\xc0\x0c"),                           # pointer after a label
+    raw_dns(b"\x03www\x45baidu\x00"),                      # reserved label type 0x40
+    raw_dns(b"\x03www\x85baidu\x00"),                      # reserved label type 0x80
+    raw_dns(b"\x00"),                                      # the root: names nothing
+    raw_dns(b"\x03www\x05baidu\x03com\x00", tail=b"\x00"), # type and class cut
+    raw_dns(b"\x03www\x05bai"),                            # label cut
+    raw_dns(b"\x03www\x05baidu\x03com"),                   # no root label
+    raw_dns(b"".join(b"\x3f" + b"a" * 63 for _ in range(4)) + b"\x00"),  # 255 characters
+    raw_dns(b"\x03w w\x03com\x00"),                        # not a host-name label
+    raw_dns(b"\x03a.b\x03com\x00"),                        # a dot inside a label
+    raw_dns(b"\x04\xff\xfe\xfd\xfc\x03com\x00"),           # binary label
+])
+def test_malformed_dns_gives_none(payload):
+    assert names.dns_query_name(payload) is None
+
+
+def test_longest_legal_name_is_accepted():
+    name = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])   # 253 characters
+    assert names.dns_query_name(raw_dns(b"".join(
+        bytes([len(x)]) + x.encode() for x in name.split(".")) + b"\x00")) == name
+
+
+# --- HTTP ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("payload, host", [
+    (b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n", "example.com"),
+    (b"POST /api HTTP/1.1\r\nUser-Agent: x\r\nhOsT:  Example.COM:8080 \r\n\r\n", "example.com"),
+    (b"HEAD / HTTP/1.0\nHost: 10.200.1.1\n\n", "10.200.1.1"),
+    (b"GET / HTTP/1.1\r\nHost: [2001:db8::1]:80\r\n\r\n", "2001:db8::1"),
+    (b"GET / HTTP/1.1\r\nHost: example.com:\r\n\r\n", "example.com"),
+    (b"CONNECT api.weixin.qq.com:443 HTTP/1.1\r\nHost: api.weixin.qq.com:443\r\n\r\n",
+     "api.weixin.qq.com"),
+    (b"CONNECT [2001:db8::2]:443 HTTP/1.1\r\n\r\n", "2001:db8::2"),
+    (b"GET http://user:pw@www.qq.com:8080/x?y HTTP/1.1\r\nHost: www.qq.com\r\n\r\n", "www.qq.com"),
+    (b"OPTIONS * HTTP/1.1\r\nHost: a.example\r\n", "a.example"),
+    (b"DELETE /x HTTP/1.1\r\nHost: a.example\r\n", "a.example"),
+    (b"PUT /x HTTP/1.1\r\nHost: a.example\r\n", "a.example"),
+    (b"PATCH /x HTTP/1.1\r\nHost: a.example\r\n", "a.example"),
+])
+def test_http_host(payload, host):
+    assert names.http_host(payload) == host
+
+
+@pytest.mark.parametrize("payload", [
+    b"",
+    b"GET / HTTP/1.1",                                          # no line end
+    b"GET / HTTP/1.1\r\nHost: exam",                            # the Host line cut off
+    b"GET / HTTP/1.1\r\nAccept: */*\r\n\r\nHost: example.com\r\n",  # Host in the body
+    b"FETCH / HTTP/1.1\r\nHost: example.com\r\n\r\n",           # not a method
+    b"get / HTTP/1.1\r\nHost: example.com\r\n\r\n",             # methods are case-sensitive
+    b"GET / SIP/2.0\r\nHost: example.com\r\n\r\n",
+    b"GET /  HTTP/1.1\r\nHost: example.com\r\n\r\n",            # not three parts
+    b"GET / HTTP/1.1\r\nHost: exa mple.com\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: example.com:http\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: [2001:db8::1\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: 2001:db8::1\r\n\r\n",             # IPv6 without brackets
+    b"GET / HTTP/1.1\r\nHost: \xe4\xbe\x8b\xe5\xad\x90.cn\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nHost: example.com\r\n\r\n",            # a response
+    b"CONNECT  HTTP/1.1\r\n\r\n",
+])
+def test_http_without_a_host_gives_none(payload):
+    assert names.http_host(payload) is None
+
+
+# --- internal or public -------------------------------------------------------------------
+
+
+def private(ip):
+    return ip.version == 4 and ip.packed[0] == 10
+
+
+@pytest.mark.parametrize("name, internal", [
+    ("his.ybj.jl.gov.cn", True), ("ybj.jl.gov.cn", True), ("xybj.jl.gov.cn", False),
+    ("jl.gov.cn", False), ("www.baidu.com", False), ("api.weixin.qq.com", False),
+    ("hsip.gov.cn", True), ("printer", True), ("nas.local", True), ("router.lan", True),
+    ("db.internal", True), ("tv.home.arpa", True), ("3.2.1.10.in-addr.arpa", True),
+    ("1.0.ip6.arpa", True), ("local", True), ("10.200.1.1", True), ("8.8.8.8", False),
+    ("2001:db8::1", False), ("local.example.com", False),
+])
+def test_internal_names(name, internal):
+    domains = names.normalise_domains(["YBJ.jl.gov.cn.", ".hsip.gov.cn"])
+    assert names.is_internal(name, domains, private) is internal
+
+
+def test_ip_literals_are_public_without_a_plan():
+    assert not names.is_internal("10.1.2.3", ())
+
+
+def test_under():
+    assert names.under("a.b.example.com", ["example.com"])
+    assert names.under("example.com", {"example.com"})
+    assert not names.under("badexample.com", ["example.com"])
+    assert not names.under("", ["example.com"])
+
+
+# --- pre-filters --------------------------------------------------------------------------
+
+
+def test_prefilters_select_what_the_parsers_accept():
+    payloads = [client_hello(), dns_query("www.baidu.com"), dns_query("x.cn", qr=1),
+                b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
+                b"CONNECT a.b:443 HTTP/1.1\r\n\r\n", b"OPTIONS * HTTP/1.1\r\n\r\n",
+                b"GETX / HTTP/1.1\r\n\r\n", b"G", b"", b"\x16\x03\x01"]
+    first, plen = heads(payloads)
+    port = np.array([443, 53, 53, 80, 8080, 80, 80, 80, 80, 443])
+    src = np.full(len(payloads), 40000)
+    assert names.looks_like_client_hello(first, plen).tolist() == [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    assert names.looks_like_dns_query(first, plen, src, port).tolist() == \
+        [0, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+    assert names.looks_like_http_request(first, plen).tolist() == [0, 0, 0, 1, 1, 1, 0, 0, 0, 0]
+    # a DNS query to another port is not selected
+    assert not names.looks_like_dns_query(first, plen, src, np.full(len(payloads), 5353))[1]
+
+
+def test_prefilters_on_no_rows():
+    first, plen = np.zeros((0, names.HEAD_BYTES), np.uint8), np.zeros(0, np.int64)
+    assert names.looks_like_http_request(first, plen).shape == (0,)
+    assert names.looks_like_dns_query(first, plen, plen, plen).shape == (0,)
+    assert names.looks_like_client_hello(first, plen).shape == (0,)
+
+
+# --- random input never raises ------------------------------------------------------------
+
+PARSERS = (names.tls_server_name, names.dns_query_name, names.http_host)
+
+
+def _checked(out):
+    assert out is None or (isinstance(out, str) and out == names.clean_name(out))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=600))
+def test_random_bytes_never_raise(data):
+    for parse in PARSERS:
+        _checked(parse(data))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=1, max_size=40), st.integers(0, 10_000), st.binary(max_size=8))
+def test_mutated_valid_messages_never_raise(noise, where, insert):
+    for valid, parse in ((client_hello(), names.tls_server_name),
+                         (dns_query("www.baidu.com"), names.dns_query_name),
+                         (b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n", names.http_host)):
+        at = where % (len(valid) + 1)
+        for data in (valid[:at] + noise + valid[at + len(noise):],   # overwrite
+                     valid[:at] + insert + valid[at:],                 # insert
+                     valid[:at]):                                      # truncate
+            _checked(parse(data))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=80), min_size=1, max_size=20))
+def test_prefilters_on_random_heads(payloads):
+    first, plen = heads(payloads)
+    ports = np.full(len(payloads), 53)
+    for mask in (names.looks_like_client_hello(first, plen),
+                 names.looks_like_dns_query(first, plen, ports, ports),
+                 names.looks_like_http_request(first, plen)):
+        assert mask.dtype == bool and mask.shape == (len(payloads),)
