@@ -35,14 +35,18 @@ class Layout:
         return gather_block(buf, pos, span or self.span)
 
     def read(self, buf: np.ndarray, pos: np.ndarray, *names: str):
-        """Columns for the named fields; one gather for all of them."""
-        blk = self.block(buf, pos)
-        cols = tuple(self.cut(blk, name) for name in names)
+        """Columns for the named fields; one gather of just the bytes they span."""
+        fields = [self.fields[name] for name in names]
+        lo = min(f.offset for f in fields)
+        hi = max(f.offset + f.width for f in fields)
+        blk = gather_block(buf, pos + lo if lo else pos, hi - lo)
+        cols = tuple(self.cut(blk, name, lo) for name in names)
         return cols[0] if len(cols) == 1 else cols
 
-    def cut(self, blk: np.ndarray, name: str) -> np.ndarray:
+    def cut(self, blk: np.ndarray, name: str, base: int = 0) -> np.ndarray:
+        """A field out of a block gathered from `base` bytes into the header."""
         f = self.fields[name]
-        raw = blk[:, f.offset: f.offset + f.width]
+        raw = blk[:, f.offset - base: f.offset - base + f.width]
         if f.width == 16:
             return _addr(raw)
         value = _uint(raw, self.little)

@@ -19,6 +19,7 @@ class PacketTable:
     layers[n, MAX_LAYERS], nlayers                         the chain of layer ids
     line_kind, line_a, line_b                              the access line
     tun_kind/tun_a/tun_b[n, MAX_TUNNELS], ntun             tunnel ids, outermost first
+    ip_at_tunnel                                           IP headers seen before the last tunnel
     n_ip, outer_ver, outer_src_hi/lo, outer_dst_hi/lo      outermost IP header
     ip_ver, src_hi/lo, dst_hi/lo, proto, fragment          innermost IP header
     sport, dport, tcp_flags                                innermost transport (-1 absent)
@@ -51,6 +52,7 @@ class PacketTable:
         self.tun_a = np.zeros((n, MAX_TUNNELS), dtype=np.int64)
         self.tun_b = np.zeros((n, MAX_TUNNELS), dtype=np.int64)
         self.ntun = u8()
+        self.ip_at_tunnel = u8()
         self.n_ip = u8()
         self.outer_ver = u8()
         self.outer_src_hi, self.outer_src_lo = u64(), u64()
@@ -115,6 +117,12 @@ class PacketTable:
         self.tun_a[rows, slot] = a
         self.tun_b[rows, slot] = b
         self.ntun[rows] += 1
+        self.ip_at_tunnel[rows] = self.n_ip[rows]
+
+    def user_ip(self) -> np.ndarray:
+        """Rows whose innermost IP header is user traffic: not the transport header of a
+        tunnel that carried nothing decodable (L2TP control, PPP LCP, a cut tunnel)."""
+        return (self.n_ip > 0) & ((self.ntun == 0) | (self.n_ip > self.ip_at_tunnel))
 
     def set_transport(self, rows, sport, dport, flags=NONE) -> None:
         self.sport[rows] = sport

@@ -41,6 +41,17 @@ class BatchContext:
         self.config = config
 
     @cached_property
+    def flow_keys(self) -> np.ndarray:
+        """Each row's 64-bit flow key (the same for both directions; 0 without IP)."""
+        if self.flow_key is not None:
+            return self.flow_key
+        from sensor.flows import flow_keys
+        keys = np.zeros(self.t.n, dtype=np.uint64)
+        rows = np.flatnonzero(self.t.n_ip > 0)
+        keys[rows] = flow_keys(self.t, rows)
+        return keys
+
+    @cached_property
     def ip_rows(self) -> np.ndarray:
         return np.flatnonzero(self.t.n_ip > 0)
 
@@ -89,7 +100,9 @@ class BatchContext:
 
     @cached_property
     def has_ip(self) -> np.ndarray:
-        return self.t.n_ip > 0
+        """Rows with user traffic's IP header to judge; a tunnel's own transport header
+        (carrier LAC/LNS addresses of an L2TP control message, say) is not."""
+        return self.t.user_ip()
 
     def payload(self, row: int, limit: int = 4096) -> bytes:
         """The innermost payload of one row (for the few rows a pre-filter selected)."""

@@ -10,9 +10,9 @@ import numpy as np
 from decoders.table import PacketTable
 from decoders.view import line_key, packed, text
 from detectors import BatchContext, Detector, Finding
+from detectors.base import SEVERITIES
 
 from .community_id import community_id
-from .flows import flow_keys
 
 ICMP, ICMP6 = 1, 58
 PRUNE_AT = 1 << 20  # dedup entries kept before old ones are dropped
@@ -44,7 +44,7 @@ class Alerter:
         self.detectors = detectors
         self.dedup_ns = int(dedup_seconds * 1e9)
         self.limit = RateLimit(max_per_second, max(10 * max_per_second, 1.0))
-        self.last_alert: dict[tuple[str, int], int] = {}
+        self.last_alert: dict[tuple[str, int], tuple[int, int]] = {}  # -> (ts, severity rank)
         self.occurrences: Counter[tuple[str, str]] = Counter()   # (detector, severity)
         self.alerts: Counter[tuple[str, str]] = Counter()        # (detector, institution)
         self.suppressed = 0      # repeats within the dedup window
@@ -65,12 +65,7 @@ class Alerter:
 
     def _alerts(self, det: Detector, f: Finding, ctx: BatchContext) -> list[dict]:
         t = ctx.t
-        if f.group is not None:
-            group = f.group
-        elif ctx.flow_key is not None:
-            group = ctx.flow_key[f.rows].view(np.int64)
-        else:
-            group = flow_keys(t, f.rows).view(np.int64)
+        group = f.group if f.group is not None else ctx.flow_keys[f.rows].view(np.int64)
         uniq, first, inverse = np.unique(group, return_index=True, return_inverse=True)
         packets = np.bincount(inverse, minlength=len(uniq))
         octets = np.bincount(inverse, weights=t.wirelen[f.rows], minlength=len(uniq))
@@ -85,11 +80,13 @@ class Alerter:
             row = int(f.rows[first[k]])
             key = (det.name, g)
             ts = int(t.ts_ns[row])
+            rank = SEVERITIES.index(f.severity)
             last = self.last_alert.get(key)
-            if last is not None and ts - last < self.dedup_ns:
+            # a repeat within the window is suppressed, unless it is more severe
+            if last is not None and ts - last[0] < self.dedup_ns and rank <= last[1]:
                 self.suppressed += 1
                 continue
-            self.last_alert[key] = ts
+            self.last_alert[key] = (ts, rank)
             self.limit.spend(det.name, 1)
             inst = int(f.institution[first[k]]) if f.institution is not None else -1
             alert = self._record(det, f, ctx, row, inst, int(packets[k]), int(octets[k]))
@@ -132,7 +129,7 @@ class Alerter:
 
     def _prune(self, now: int) -> None:
         horizon = now - self.dedup_ns
-        self.last_alert = {k: v for k, v in self.last_alert.items() if v >= horizon}
+        self.last_alert = {k: v for k, v in self.last_alert.items() if v[0] >= horizon}
 
 
 def _community_id(t: PacketTable, row: int, src: bytes, dst: bytes, proto, sport, dport) -> str:
