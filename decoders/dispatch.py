@@ -11,9 +11,10 @@ from typing import Callable
 
 import numpy as np
 
-from . import ethernet, icmp, ipv4, ipv6, link, nonip, tcp, udp
-from .keys import (ETHERTYPE, INTERNAL, IPPROTO, LINKTYPE, NAMESPACES, OK, PPP, UDP,
-                   UNSUPPORTED, IP_BY_VERSION)
+from . import (cmd, erspan, ethernet, gre, icmp, ipip, ipv4, ipv6, l2tp, link, mpls, nonip, ppp,
+               pppoe, tcp, udp, vxlan)
+from .keys import (ERSPAN_I, ETH_NO_CW, ETHERTYPE, INTERNAL, IPPROTO, L2TP_CONTROL,
+                   LINKTYPE, NAMESPACES, OK, PPP, PW_ETH_CW, UDP, UNSUPPORTED, IP_BY_VERSION)
 
 # layer name -> (decode function, shown in the encapsulation chain)
 LAYERS: dict[str, tuple[Callable, bool]] = {
@@ -45,8 +46,42 @@ LAYERS: dict[str, tuple[Callable, bool]] = {
     "loopback": (nonip.decode, True),
     "macsec": (nonip.decode, True),
     "pppoe-discovery": (nonip.decode, True),
-    "mpls-multicast": (nonip.decode, True),
+    # tunnels and the access encapsulations
+    "ppp": (ppp.decode, True),
+    "ppp-control": (nonip.decode, True),   # LCP, IPCP, authentication...: no IP
+    "chdlc": (ppp.decode_chdlc, True),
+    "pppoe": (pppoe.decode, True),
+    "mpls": (mpls.decode, True),
+    "pw-cw": (mpls.decode_pw_cw, False),
+    "gre": (gre.decode, True),
+    "erspan": (erspan.decode, True),
+    "l2tp": (l2tp.decode, True),
+    "l2tpv3": (l2tp.decode_ip, True),
+    "l2tp-control": (l2tp.decode_control, False),
+    "vxlan": (vxlan.decode, True),
+    "ipip": (ipip.decode, False),
+    "cmd": (cmd.decode, True),
+    "nhrp": (nonip.decode, True),          # NHRP (RFC 2332) in GRE: DMVPN's control protocol
 }
+
+# PPP protocols that carry no IP: link, network and compression control, authentication
+PPP_CONTROL = (
+    0xC021,  # LCP
+    0xC023,  # PAP
+    0xC025,  # link quality report
+    0xC223,  # CHAP
+    0xC227,  # EAP
+    0x8021,  # IPCP
+    0x8057,  # IPV6CP
+    0x8281,  # MPLSCP
+    0x80FD,  # CCP
+    0x80FB,  # single-link CCP
+    0x8053,  # ECP
+    0x8031,  # BCP
+    0x803D,  # multilink control
+    0x8207,  # CDPCP
+    0x0207,  # Cisco discovery protocol
+)
 
 # (namespace, value, layer name)
 ROUTES: list[tuple[int, int, str]] = [
@@ -77,7 +112,6 @@ ROUTES: list[tuple[int, int, str]] = [
     (ETHERTYPE, 0x9000, "loopback"),
     (ETHERTYPE, 0x88E5, "macsec"),
     (ETHERTYPE, 0x8863, "pppoe-discovery"),
-    (ETHERTYPE, 0x8848, "mpls-multicast"),
     (ETHERTYPE, ethernet.LLC_KEY, "llc"),
     (IPPROTO, 0, "ipv6-ext"),       # hop-by-hop options
     (IPPROTO, 43, "ipv6-ext"),      # routing
@@ -88,6 +122,42 @@ ROUTES: list[tuple[int, int, str]] = [
     (IPPROTO, 17, "udp"),
     (IPPROTO, 58, "icmpv6"),
     (IPPROTO, 51, "ah"),
+    # PPP and PPPoE
+    (LINKTYPE, 9, "ppp"),
+    (LINKTYPE, 50, "ppp"),          # PPP in HDLC-like framing (or Cisco HDLC)
+    (LINKTYPE, 51, "pppoe"),        # PPPoE session header, no Ethernet
+    (LINKTYPE, 104, "chdlc"),       # Cisco HDLC
+    (ETHERTYPE, 0x8864, "pppoe"),
+    (ETHERTYPE, 0x880B, "ppp"),     # GRE (PPTP) and L2TPv2 data
+    (PPP, 0x0021, "ipv4"),
+    (PPP, 0x0057, "ipv6"),
+    (PPP, 0x0281, "mpls"),
+    (PPP, 0x0283, "mpls"),
+    *((PPP, proto, "ppp-control") for proto in PPP_CONTROL),
+    # MPLS
+    (ETHERTYPE, 0x8847, "mpls"),
+    (ETHERTYPE, 0x8848, "mpls"),    # multicast
+    (UDP, 6635, "mpls"),            # RFC 7510
+    (IPPROTO, 137, "mpls"),         # MPLS in IP (RFC 4023)
+    (INTERNAL, PW_ETH_CW, "pw-cw"),
+    (INTERNAL, ETH_NO_CW, "eth"),
+    # GRE and what it carries
+    (IPPROTO, 47, "gre"),
+    (UDP, 4754, "gre"),             # GRE in UDP (RFC 8086)
+    (ETHERTYPE, 0x6558, "eth"),     # transparent Ethernet bridging
+    (ETHERTYPE, 0x88BE, "erspan"),  # type II
+    (ETHERTYPE, 0x22EB, "erspan"),  # type III
+    (INTERNAL, ERSPAN_I, "erspan"),
+    (ETHERTYPE, 0x2001, "nhrp"),
+    (ETHERTYPE, 0x8909, "cmd"),     # Cisco MetaData (TrustSec SGT), on Ethernet or in GRE
+    # L2TP
+    (UDP, 1701, "l2tp"),
+    (IPPROTO, 115, "l2tpv3"),
+    (INTERNAL, L2TP_CONTROL, "l2tp-control"),
+    # VXLAN, IP in IP
+    (UDP, 4789, "vxlan"),
+    (IPPROTO, 4, "ipip"),
+    (IPPROTO, 41, "ipip"),
 ]
 
 # how a row ends when its next key is not in the table

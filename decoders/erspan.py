@@ -1,0 +1,54 @@
+"""ERSPAN (draft-foschiano-erspan), carried by GRE.
+
+Type I has no header: GRE says so (aux = ERSPAN_I) and Ethernet starts here.
+Type II (version 1) has 8 bytes: version, VLAN, COS, encapsulation, T, session id (10
+bits), index. Type III (version 2) has 12: version, VLAN, COS, BSO, T, session id,
+timestamp, SGT, P, frame type, hardware id, D, granularity, O; O adds an 8-byte
+platform-specific subheader. Frame type 0 is Ethernet, 2 an IP packet.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .keys import (ERSPAN_I, INTERNAL, IP_BY_VERSION, LINE_ERSPAN, LINKTYPE, MALFORMED,
+                   TUN_ERSPAN, UNSUPPORTED)
+from .layout import Field, Layout
+
+ERSPAN = Layout("erspan", 8, {
+    "version": Field(0, 1, shift=4), "vlan": Field(0, 2, mask=0x0FFF),
+    "session": Field(2, 2, mask=0x03FF),
+    # type III only
+    "frame_type": Field(10, 2, shift=10, mask=0x1F), "o": Field(11, 1, mask=0x01),
+})
+TYPE_II, TYPE_III = 1, 2        # values of the version field
+LEN_II, LEN_III, PLATFORM = 8, 12, 8
+FT_ETHERNET, FT_IP = 0, 2
+
+
+def decode(f, rows: np.ndarray) -> None:
+    t = f.table
+    type_i = f.aux[rows] == ERSPAN_I
+    t.add_tunnel(rows[type_i], TUN_ERSPAN, 0)
+    f.goto(rows[type_i], f.pos[rows[type_i]], LINKTYPE, 1)
+
+    rows = f.need(rows[~type_i], LEN_II)
+    pos = f.pos[rows]
+    blk = ERSPAN.block(f.buf, pos, LEN_III)
+    version = ERSPAN.cut(blk, "version")
+    bad = (version != TYPE_II) & (version != TYPE_III)
+    f.fail(rows[bad], MALFORMED)
+    rows, pos, blk, version = rows[~bad], pos[~bad], blk[~bad], version[~bad]
+    iii = version == TYPE_III
+    hdr_len = np.where(iii, LEN_III + PLATFORM * (iii & (ERSPAN.cut(blk, "o") == 1)), LEN_II)
+    keep = f.enough(rows, hdr_len)
+    rows, pos, blk, iii, hdr_len = rows[keep], pos[keep], blk[keep], iii[keep], hdr_len[keep]
+    session = ERSPAN.cut(blk, "session")
+    t.add_tunnel(rows, TUN_ERSPAN, session)
+    t.set_line(rows, LINE_ERSPAN, session)
+    frame_type = np.where(iii, ERSPAN.cut(blk, "frame_type"), FT_ETHERNET)
+    other = (frame_type != FT_ETHERNET) & (frame_type != FT_IP)
+    f.fail(rows[other], UNSUPPORTED)
+    go = ~other
+    ip = frame_type[go] == FT_IP
+    f.goto(rows[go], pos[go] + hdr_len[go], np.where(ip, INTERNAL, LINKTYPE),
+           np.where(ip, IP_BY_VERSION, 1))

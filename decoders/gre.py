@@ -1,0 +1,74 @@
+"""GRE version 0 (RFC 2784, key and sequence number from RFC 2890) and version 1, the
+enhanced GRE of PPTP (RFC 2637).
+
+Version 0: flags C (checksum and reserved1, 4 bytes), K (key, 4 bytes), S (sequence, 4
+bytes), then the protocol type, an EtherType. A set routing bit (RFC 1701 source routes)
+is not decoded: malformed. ERSPAN (0x88BE) is type II when S is set and type I, which
+has no header of its own, when not (as Wireshark tells them apart). WCCP (0x883E) may put
+a 4-byte redirect header before the IP packet.
+
+Version 1: K always set, the key holds payload length (16) and call id (16); S adds a
+sequence number and A (0x0080) an acknowledgement number; PPP follows.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .keys import (ERSPAN_I, ETHERTYPE, INTERNAL, IP_BY_VERSION, LINE_GRE, MALFORMED,
+                   TUN_GRE, TUN_PPTP)
+from .layout import Field, Layout
+
+GRE = Layout("gre", 4, {
+    "flags": Field(0, 2), "version": Field(1, 1, mask=0x07), "proto": Field(2, 2),
+    "key": Field(4, 4), "key_after_checksum": Field(8, 4),
+    # PPTP: the key field is payload length and call id
+    "payload_len": Field(4, 2), "call_id": Field(6, 2),
+})
+C, R, K, S, A = 0x8000, 0x4000, 0x2000, 0x1000, 0x0080
+PPP_TYPE = 0x880B
+ERSPAN_II = 0x88BE
+WCCP = 0x883E
+OPTION = 4  # checksum, key, sequence and acknowledgement words are 4 bytes each
+
+
+def decode(f, rows: np.ndarray) -> None:
+    rows = f.need(rows, GRE.min_len)
+    pos = f.pos[rows]
+    blk = GRE.block(f.buf, pos)
+    flags, version, proto = (GRE.cut(blk, k) for k in ("flags", "version", "proto"))
+    has = lambda bit: (flags & bit) != 0  # noqa: E731
+    v0, v1 = version == 0, version == 1
+    bad = ((~v0 & ~v1) | (v0 & has(R))
+           | (v1 & (((flags & (C | R | K)) != K) | (proto != PPP_TYPE))))
+    f.fail(rows[bad], MALFORMED)
+    hdr_len = GRE.min_len + OPTION * (has(C).astype(np.int64) + has(K) + has(S) + (has(A) & v1))
+    keep = ~bad
+    keep[keep] = f.enough(rows[keep], hdr_len[keep])
+    if v1.any():
+        _pptp(f, rows[keep & v1], (pos + hdr_len)[keep & v1], blk[keep & v1])
+    keep &= v0
+    rows, start, blk, flags, proto = (rows[keep], (pos + hdr_len)[keep], blk[keep],
+                                      flags[keep], proto[keep])
+    keyed = (flags & K) != 0
+    key = np.where(keyed, np.where(flags & C, GRE.cut(blk, "key_after_checksum"),
+                                   GRE.cut(blk, "key")), 0)
+    f.table.add_tunnel(rows, TUN_GRE, key)
+    f.table.set_line(rows[keyed], LINE_GRE, key[keyed])
+    erspan_i = (proto == ERSPAN_II) & ((flags & S) == 0)
+    ns, value = np.where(erspan_i, INTERNAL, ETHERTYPE), np.where(erspan_i, ERSPAN_I, proto)
+    wccp = proto == WCCP
+    if wccp.any():
+        # WCCPv2 adds a redirect header: skip it unless an IPv4 header starts right here
+        start[wccp] += OPTION * ((f.buf[start[wccp]] >> 4) != 4)
+        ns[wccp], value[wccp] = INTERNAL, IP_BY_VERSION
+    f.goto(rows, start, ns, value, aux=np.where(erspan_i, ERSPAN_I, 0))
+
+
+def _pptp(f, rows, start, blk) -> None:
+    """Enhanced GRE: an acknowledgement alone has no payload."""
+    length = GRE.cut(blk, "payload_len")
+    f.table.add_tunnel(rows, TUN_PPTP, GRE.cut(blk, "call_id"))
+    f.shrink(rows, start + length)
+    empty = length == 0
+    f.stop(rows[empty], start[empty])
+    f.goto(rows[~empty], start[~empty], ETHERTYPE, PPP_TYPE)

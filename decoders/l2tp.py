@@ -1,0 +1,169 @@
+"""L2TP: version 2 (RFC 2661) and version 3 (RFC 3931) over UDP port 1701 (layer "l2tp"),
+and version 3 straight over IP protocol 115 (layer "l2tpv3").
+
+L2TPv2: flags T (control), L (length present), S (Ns/Nr present), O (offset size present,
+then that many bytes of padding), P; version 2; tunnel id, session id. Data carries PPP.
+Control messages (T, which needs L and S) are counted and not decoded further.
+
+L2TPv3 data: session id (32 bits), a cookie of 0, 4 or 8 bytes and an L2-specific
+sublayer (none, or the 4-byte default one), both agreed by control messages that a sensor
+rarely sees; then the pseudowire, which we take to be Ethernet. Options "l2tpv3_cookie_len"
+(0, 4, 8) and "l2tpv3_l2_specific" ("none" or "default") fix them. Left to detection (the
+default), each row gets the smallest of the skips they allow (cookie + sublayer: 0, 4, 8 or
+12 bytes) at which the bytes look like an Ethernet header carrying IPv4, IPv6, ARP or a VLAN
+tag: the source address is not a group address and, for IP, the next byte has the right
+version nibble. Where none does, the smallest skip (Wireshark's default: no cookie, no
+sublayer). Session id 0 over IP, and T over UDP, mark a control message (flags T, L, S,
+version 3, length, control connection id, Ns, Nr): its length bounds it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .keys import (ETHERTYPE, INTERNAL, L2TP_CONTROL, LINE_L2TP, LINE_L2TPV3, LINKTYPE,
+                   MALFORMED, TUN_L2TP, TUN_L2TPV3, UNSUPPORTED)
+from .layout import Field, Layout, gather_block, read_uint
+
+L2TP = Layout("l2tp", 2, {"flags": Field(0, 2), "version": Field(1, 1, mask=0x0F)})
+V2_HEADER = Layout("l2tp", 6, {
+    "length": Field(2, 2),                              # present with L
+    "tunnel": Field(2, 2), "session": Field(4, 2),      # without L
+    "tunnel_l": Field(4, 2), "session_l": Field(6, 2),  # with L
+})
+V3_UDP = Layout("l2tp", 8, {"session": Field(4, 4)})
+V3_IP = Layout("l2tpv3", 4, {"session": Field(0, 4)})
+V3_CONTROL = Layout("l2tpv3-control", 12, {
+    "flags": Field(0, 2), "version": Field(1, 1, mask=0x0F), "length": Field(2, 2),
+    "ccid": Field(4, 4),
+})
+T, L, S, O = 0x8000, 0x4000, 0x0800, 0x0200
+L2F, V2, V3 = 1, 2, 3
+PPP_TYPE = 0x880B
+
+COOKIE_LENS = (0, 4, 8)
+SUBLAYER_LENS = {"none": 0, "default": 4}
+ETH_TYPES = (0x0800, 0x86DD, 0x0806, 0x8100, 0x88A8)
+
+
+def decode(f, rows: np.ndarray) -> None:
+    """Over UDP: the version field tells L2TPv2 from L2TPv3."""
+    rows = f.need(rows, L2TP.min_len)
+    pos = f.pos[rows]
+    blk = L2TP.block(f.buf, pos)
+    flags, version = L2TP.cut(blk, "flags"), L2TP.cut(blk, "version")
+    f.fail(rows[version == L2F], UNSUPPORTED)
+    f.fail(rows[(version != L2F) & (version != V2) & (version != V3)], MALFORMED)
+    _v2(f, rows[version == V2], pos[version == V2], flags[version == V2])
+    v3 = version == V3
+    control = v3 & ((flags & T) != 0)
+    _v3_control(f, rows[control], pos[control])
+    data = v3 & ~control
+    if data.any():
+        rows = f.need(rows[data], V3_UDP.min_len)
+        pos = f.pos[rows]
+        _v3_data(f, rows, pos + V3_UDP.min_len, V3_UDP.read(f.buf, pos, "session"))
+
+
+def decode_ip(f, rows: np.ndarray) -> None:
+    """L2TPv3 over IP: session id, or 0 and a control message."""
+    rows = f.need(rows, V3_IP.min_len)
+    pos = f.pos[rows]
+    session = V3_IP.read(f.buf, pos, "session")
+    control = session == 0
+    _v3_control(f, rows[control], pos[control] + V3_IP.min_len)
+    data = ~control
+    _v3_data(f, rows[data], pos[data] + V3_IP.min_len, session[data])
+
+
+def decode_control(f, rows: np.ndarray) -> None:
+    """An L2TP control message: the row ends here, ok."""
+    f.stop(rows)
+
+
+def _v2(f, rows, pos, flags) -> None:
+    if not rows.size:
+        return
+    bad = ((flags & T) != 0) & ((flags & (L | S)) != (L | S))  # control needs L and S
+    f.fail(rows[bad], MALFORMED)
+    rows, pos, flags = rows[~bad], pos[~bad], flags[~bad]
+    has = lambda bit: (flags & bit) != 0  # noqa: E731
+    with_length = has(L)
+    offset_at = 6 + 2 * with_length + 4 * has(S)
+    fixed = offset_at + 2 * has(O)
+    keep = f.enough(rows, fixed)
+    rows, pos, flags, with_length, offset_at, fixed = (
+        x[keep] for x in (rows, pos, flags, with_length, offset_at, fixed))
+    blk = V2_HEADER.block(f.buf, pos)
+    length = np.where(with_length, V2_HEADER.cut(blk, "length"), 0)
+    padding = np.zeros(len(rows), dtype=np.int64)
+    offset = (flags & O) != 0
+    if offset.any():
+        padding[offset] = read_uint(f.buf, pos[offset] + offset_at[offset], 2)
+    hdr_len = fixed + padding
+    bad = with_length & (length < hdr_len)
+    f.fail(rows[bad], MALFORMED)
+    rows, pos, flags, with_length, blk, hdr_len, length = (
+        x[~bad] for x in (rows, pos, flags, with_length, blk, hdr_len, length))
+    f.shrink(rows[with_length], (pos + length)[with_length])
+    keep = f.enough(rows, hdr_len)
+    rows, pos, flags, with_length, blk, hdr_len = (
+        x[keep] for x in (rows, pos, flags, with_length, blk, hdr_len))
+    cut = lambda name: V2_HEADER.cut(blk, name)  # noqa: E731
+    tunnel = np.where(with_length, cut("tunnel_l"), cut("tunnel"))
+    session = np.where(with_length, cut("session_l"), cut("session"))
+    f.table.add_tunnel(rows, TUN_L2TP, tunnel, session)
+    f.table.set_line(rows, LINE_L2TP, tunnel, session)
+    control = (flags & T) != 0
+    f.goto(rows, pos + hdr_len, np.where(control, INTERNAL, ETHERTYPE),
+           np.where(control, L2TP_CONTROL, PPP_TYPE))
+
+
+def _v3_control(f, rows, start) -> None:
+    """The L2TPv3 control header at start: T, L, S, version 3; its length bounds it."""
+    if not rows.size:
+        return
+    keep = f.enough(rows, V3_CONTROL.min_len, start)
+    rows, start = rows[keep], start[keep]
+    flags, version, length = V3_CONTROL.read(f.buf, start, "flags", "version", "length")
+    bad = ((flags & (T | L)) != (T | L)) | (version != V3) | (length < V3_CONTROL.min_len)
+    f.fail(rows[bad], MALFORMED)
+    rows, start, length = rows[~bad], start[~bad], length[~bad]
+    f.shrink(rows, start + length)
+    f.table.add_tunnel(rows, TUN_L2TPV3, 0)
+    f.goto(rows, start + V3_CONTROL.min_len, INTERNAL, L2TP_CONTROL)
+
+
+def _v3_data(f, rows, start, session) -> None:
+    if not rows.size:
+        return
+    f.table.add_tunnel(rows, TUN_L2TPV3, session)
+    f.table.set_line(rows, LINE_L2TPV3, session)
+    skip = _v3_skip(f, rows, start)
+    keep = f.enough(rows, 0, start + skip)
+    f.goto(rows[keep], (start + skip)[keep], LINKTYPE, 1)
+
+
+def _v3_skip(f, rows, start) -> np.ndarray:
+    """Bytes of cookie and L2-specific sublayer before the Ethernet frame, per row."""
+    cookie = f.options.get("l2tpv3_cookie_len")
+    sublayer = f.options.get("l2tpv3_l2_specific")
+    cookies = COOKIE_LENS if cookie in (None, "detect") else (int(cookie),)
+    if sublayer in (None, "detect"):
+        sublayers = tuple(SUBLAYER_LENS.values())
+    else:
+        sublayers = (SUBLAYER_LENS[sublayer] if isinstance(sublayer, str) else int(sublayer),)
+    skips = sorted({c + s for c in cookies for s in sublayers})
+    skip = np.full(len(rows), skips[0], dtype=np.int64)
+    if len(skips) > 1:
+        for candidate in reversed(skips):   # the smallest skip that fits wins
+            skip[_looks_like_eth(f, rows, start + candidate)] = candidate
+    return skip
+
+
+def _looks_like_eth(f, rows, pos) -> np.ndarray:
+    blk = gather_block(f.buf, pos, 15)
+    etype = (blk[:, 12].astype(np.int64) << 8) | blk[:, 13]
+    nibble = blk[:, 14] >> 4
+    ip_ok = np.where(etype == 0x0800, nibble == 4, np.where(etype == 0x86DD, nibble == 6, True))
+    return ((pos + 15 <= f.end[rows]) & ((blk[:, 6] & 1) == 0) & np.isin(etype, ETH_TYPES)
+            & ip_ok)

@@ -1,0 +1,59 @@
+"""PPP (RFC 1661) in HDLC-like framing (RFC 1662): an optional 0xFF 0x03 address/control
+field, then a protocol field of two bytes or, compressed (RFC 1661 6.5), of one odd byte.
+
+On the PPP_HDLC link type a frame may instead be Cisco HDLC (address 0x0F or 0x8F,
+control 0x00, then an EtherType), as tcpdump's ppp_hdlc_if_print allows; the C_HDLC link
+type is always Cisco HDLC (decode_chdlc).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .keys import ETHERTYPE, PPP as PPP_PROTO
+from .layout import Field, Layout
+
+PPP = Layout("ppp", 1, {
+    "address": Field(0, 1), "control": Field(1, 1), "byte2": Field(2, 1), "byte3": Field(3, 1),
+    "chdlc_type": Field(2, 2),
+})
+ADDRESS, CONTROL = 0xFF, 0x03
+CHDLC_ADDRESS = 0x0F   # 0x8F for broadcast: the same with the high bit set
+LINKTYPE_PPP_HDLC = 50
+
+
+def decode(f, rows: np.ndarray) -> None:
+    rows = f.need(rows, PPP.min_len)
+    pos = f.pos[rows]
+    blk = PPP.block(f.buf, pos)
+    address, control = PPP.cut(blk, "address"), PPP.cut(blk, "control")
+    if (f.table.linktype[rows] == LINKTYPE_PPP_HDLC).any():
+        chdlc = (((address & 0x7F) == CHDLC_ADDRESS) & (control == 0)
+                 & (f.table.linktype[rows] == LINKTYPE_PPP_HDLC) & (f.table.nlayers[rows] == 1))
+        if chdlc.any():
+            _chdlc(f, rows[chdlc], pos[chdlc], PPP.cut(blk[chdlc], "chdlc_type"))
+            keep = ~chdlc
+            rows, pos, blk, address, control = (rows[keep], pos[keep], blk[keep],
+                                                address[keep], control[keep])
+    # a lone 0xFF is a cut address field, not a protocol
+    framed = (address == ADDRESS) & ((control == CONTROL) | (pos + 2 > f.end[rows]))
+    first = np.where(framed, PPP.cut(blk, "byte2"), address)
+    second = np.where(framed, PPP.cut(blk, "byte3"), control)
+    # RFC 1661: a protocol's first byte is even and its last odd; an odd first byte is
+    # a compressed one-byte protocol field
+    compressed = (first & 1) == 1
+    hdr_len = 2 * framed + np.where(compressed, 1, 2)
+    keep = f.enough(rows, hdr_len)
+    proto = np.where(compressed, first, (first << 8) | second)
+    f.goto(rows[keep], pos[keep] + hdr_len[keep], PPP_PROTO, proto[keep])
+
+
+def decode_chdlc(f, rows: np.ndarray) -> None:
+    """Cisco HDLC: address (0x0F unicast, 0x8F broadcast), control 0, EtherType."""
+    rows = f.need(rows, 4)
+    pos = f.pos[rows]
+    f.goto(rows, pos + 4, ETHERTYPE, PPP.read(f.buf, pos, "chdlc_type"))
+
+
+def _chdlc(f, rows, pos, etype) -> None:
+    keep = f.enough(rows, 4)
+    f.goto(rows[keep], pos[keep] + 4, ETHERTYPE, etype[keep])
