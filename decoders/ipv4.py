@@ -25,11 +25,14 @@ def decode(f, rows: np.ndarray) -> None:
     keep = ~bad
     rows, pos, blk, hdr_len, total = rows[keep], pos[keep], blk[keep], hdr_len[keep], total[keep]
     f.shrink(rows, np.where(total > 0, pos + total, f.end[rows]))
-    keep = f.enough(rows, hdr_len)
-    rows, pos, blk, hdr_len = rows[keep], pos[keep], blk[keep], hdr_len[keep]
     proto, frag_off, src, dst = (IPV4.cut(blk, k) for k in ("proto", "frag_off", "src", "dst"))
     later_fragment = frag_off != 0
+    # the fixed header is captured: its addresses count even where the options are cut short
+    # (the row still ends truncated), as Wireshark shows them
     f.table.set_ip(rows, 4, v4_to_pair(src), v4_to_pair(dst), proto, later_fragment)
+    keep = f.enough(rows, hdr_len)
+    rows, pos, hdr_len, proto, later_fragment = \
+        rows[keep], pos[keep], hdr_len[keep], proto[keep], later_fragment[keep]
     f.stop(rows[later_fragment], pos[later_fragment] + hdr_len[later_fragment])
     first = ~later_fragment
     f.goto(rows[first], pos[first] + hdr_len[first], IPPROTO, proto[first])
