@@ -12,9 +12,11 @@ BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 
 
 class SensorCollector:
-    def __init__(self, stats, alerter=None, flows=None, lines=None, drops=None):
+    def __init__(self, stats, alerter=None, flows=None, lines=None, drops=None, extra=()):
         self.stats, self.alerter, self.flows, self.lines = stats, alerter, flows, lines
         self.drops = drops  # callable -> {interface: kernel drops}, live capture only
+        # stages with metrics of their own: objects with a metric_families() generator
+        self.extra = list(extra)
 
     def collect(self):
         s = self.stats
@@ -57,6 +59,8 @@ class SensorCollector:
             for iface, count in sorted(self.drops().items()):
                 drops.add_metric([iface], count)
             yield drops
+        for stage in self.extra:
+            yield from stage.metric_families()
 
 
 class Metrics:

@@ -36,7 +36,11 @@ class Sensor:
             path = alerts_path if alerts_path is not None else cfg.alerts_path
             self.log = AlertLog(path) if path else None
             stages.append(self)
-        self.metrics = Metrics(SensorCollector(self.stats, self.alerter, self.flows, self.lines))
+        # detectors that keep metrics of their own (payload classes, say) publish them too
+        extra = [d for d in (self.alerter.detectors if self.alerter else ())
+                 if hasattr(d, "metric_families")]
+        self.metrics = Metrics(SensorCollector(self.stats, self.alerter, self.flows, self.lines,
+                                               extra=extra))
         self.pipeline = Pipeline(stages, options=cfg.decoder_options if cfg else None,
                                  observe=self.metrics.batch_duration.observe)
         self.last_alerts: list[dict] = []
