@@ -74,11 +74,16 @@ def decode(pcaps, fmt):
     if fmt == "table":
         out.write(_TABLE_HEADER)
     refused = _Refusals()
-    for path, table in pipeline.run_files(pcaps, _warn, refused):
-        for row in view.rows(table, names):
-            out.write(json.dumps(row, separators=(",", ":")) + "\n" if fmt == "jsonl"
-                      else _table_row(row))
-    out.flush()
+    try:
+        for path, table in pipeline.run_files(pcaps, _warn, refused):
+            for row in view.rows(table, names):
+                out.write(json.dumps(row, separators=(",", ":")) + "\n" if fmt == "jsonl"
+                          else _table_row(row))
+        out.flush()
+    except BrokenPipeError:
+        # the reader went away (decode | head): what it wanted it has; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     refused.exit_status()
 
 

@@ -1,0 +1,34 @@
+"""Shared fixtures. The helpers themselves live in tools.py so that tests can import them."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import tools` from any rootdir
+
+import tools  # noqa: E402
+
+
+@pytest.fixture
+def require_tool():
+    """require_tool(name) -> path of the program; skips the test when it is missing, fails
+    it under CI=true (DESIGN.md: under CI a missing tool is a failure, not a skip)."""
+    return tools.require_tool
+
+
+@pytest.fixture
+def require_module():
+    """require_module(name) -> the imported module; skip, or fail under CI=true, if missing."""
+    return tools.require_module
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """tcpdump's test captures, read in place (../shared/corpus/tcpdump); skips if absent."""
+    if not tools.CORPUS.is_dir():
+        if tools.under_ci():
+            pytest.fail(f"the corpus is missing: {tools.CORPUS}", pytrace=False)
+        pytest.skip(f"the corpus is not here: {tools.CORPUS}")
+    return tools.CORPUS
