@@ -30,14 +30,31 @@ class SharedLine(Detector):
         if not rows.size:
             return []
         lines = line_code(ctx.t, rows)
-        pairs = np.unique(np.stack([lines, side[rows]], axis=1), axis=0)  # few per batch
-        for line, inst in pairs.tolist():
-            self.seen.setdefault(line, set()).add(inst)
-        shared = [line for line, owners in self.seen.items() if len(owners) > 1]
-        if not shared:
+        # distinct (line, institution) pairs in the batch, in the order they first appear
+        pairs, first = np.unique(np.stack([lines, side[rows]], axis=1), axis=0, return_index=True)
+        shared_from: dict[int, int] = {}  # line -> first row (index into rows) it is shared at
+        for k in np.argsort(first, kind="stable").tolist():
+            line, inst = pairs[k].tolist()
+            owners = self.seen.setdefault(line, set())
+            before = len(owners)
+            owners.add(inst)
+            if len(owners) > 1 and line not in shared_from:
+                # shared since an earlier batch, or from this pair's first packet on
+                shared_from[line] = 0 if before > 1 else int(first[k])
+        for line, owners in self.seen.items():
+            if len(owners) > 1 and line not in shared_from:
+                shared_from[line] = 0
+        if not shared_from:
             return []
-        on_shared = np.isin(lines, shared)
+        lines_shared = np.array(list(shared_from), dtype=np.int64)
+        starts = np.array(list(shared_from.values()), dtype=np.int64)
+        order = np.argsort(lines_shared)
+        lines_shared, starts = lines_shared[order], starts[order]
+        idx = np.minimum(np.searchsorted(lines_shared, lines), len(lines_shared) - 1)
+        on_shared = (lines_shared[idx] == lines) & (np.arange(len(rows)) >= starts[idx])
         hit, hit_lines = rows[on_shared], lines[on_shared]
+        if not hit.size:
+            return []
         code, t = self.plan.code, ctx.t
         owner = np.where(ctx.line_owner[hit] >= 0, ctx.line_owner[hit], side[hit])
 
@@ -45,5 +62,6 @@ class SharedLine(Detector):
             owners = self.seen[int(line_code(t, np.array([row]))[0])]
             return {"institutions": sorted(code(i) for i in owners)}
 
+        # one alert per line: the dedup group is the line, not the flow
         return [Finding(hit, "high", "two_or_more_institutions", explain,
                         group=hit_lines, institution=owner)]

@@ -1,0 +1,58 @@
+"""shared_line does not depend on how frames are batched: the alert starts where the
+second institution appears on the line, whether or not earlier frames share its batch."""
+import json
+
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Dot1Q, Ether
+
+from decoders import Batch
+from sensor.config import load
+from sensor.sensor import Sensor
+
+CONFIG = """
+[network]
+private  = ["10.0.0.0/8"]
+platform = ["10.200.0.0/16"]
+
+[[institution]]
+code = "H1"
+ranges = ["10.1.2.0/24"]
+lines = ["vlan:100"]
+
+[[institution]]
+code = "H2"
+ranges = ["10.1.3.0/24"]
+lines = ["vlan:200"]
+"""
+
+
+def frame(src, sport):
+    return bytes(Ether() / Dot1Q(vlan=100) / IP(src=src, dst="10.200.0.1") / TCP(sport=sport, dport=443))
+
+
+def run(tmp_path, batches):
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text(CONFIG)
+    out = tmp_path / f"alerts{len(batches)}.jsonl"
+    sensor = Sensor(load(cfg_path), alerts_path=str(out))
+    first = 1
+    for frames in batches:
+        sensor.pipeline.process(Batch.from_frames(frames, ts_ns=[first + i for i in range(len(frames))],
+                                                  first_frame=first))
+        first += len(frames)
+    sensor.close()
+    return [a for a in map(json.loads, out.read_text().splitlines()) if a["detector"] == "shared_line"]
+
+
+def test_alert_starts_where_the_second_institution_appears_in_any_batching(tmp_path):
+    frames = [frame("10.1.2.5", 1000 + i) for i in range(4)] + [frame("10.1.3.7", 2000)] + \
+             [frame("10.1.2.5", 3000)]
+    whole = run(tmp_path, [frames])
+    split = run(tmp_path, [frames[:2], frames[2:]])
+    for alerts in (whole, split):
+        assert len(alerts) == 1
+        a = alerts[0]
+        assert a["first_frame"] == 5 and a["src"] == "10.1.3.7"
+        assert a["line"] == "vlan:100" and a["institution"] == "H1"
+        assert a["evidence"]["institutions"] == ["H1", "H2"]
+    assert whole[0]["packets"] == 2  # the stray host's packet and the one after it
