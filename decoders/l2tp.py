@@ -3,7 +3,8 @@ and version 3 straight over IP protocol 115 (layer "l2tpv3").
 
 L2TPv2: flags T (control), L (length present), S (Ns/Nr present), O (offset size present,
 then that many bytes of padding), P; version 2; tunnel id, session id. Data carries PPP.
-Control messages (T, which needs L and S) are counted and not decoded further.
+Control messages (T, which needs L and S) are counted and not decoded further. Version 1
+on the port is L2F: unsupported.
 
 L2TPv3 data: session id (32 bits), a cookie of 0, 4 or 8 bytes and an L2-specific
 sublayer (none, or the 4-byte default one), both agreed by control messages that a sensor
@@ -145,13 +146,11 @@ def _v3_data(f, rows, start, session) -> None:
 
 def _v3_skip(f, rows, start) -> np.ndarray:
     """Bytes of cookie and L2-specific sublayer before the Ethernet frame, per row."""
-    cookie = f.options.get("l2tpv3_cookie_len")
-    sublayer = f.options.get("l2tpv3_l2_specific")
-    cookies = COOKIE_LENS if cookie in (None, "detect") else (int(cookie),)
-    if sublayer in (None, "detect"):
-        sublayers = tuple(SUBLAYER_LENS.values())
-    else:
-        sublayers = (SUBLAYER_LENS[sublayer] if isinstance(sublayer, str) else int(sublayer),)
+    cookie = f.options.get("l2tpv3_cookie_len", "detect")
+    sublayer = SUBLAYER_LENS.get(f.options.get("l2tpv3_l2_specific", "detect"))
+    # anything but a known value is left to detection (the configuration checks values)
+    cookies = (cookie,) if cookie in COOKIE_LENS else COOKIE_LENS
+    sublayers = (sublayer,) if sublayer is not None else tuple(SUBLAYER_LENS.values())
     skips = sorted({c + s for c in cookies for s in sublayers})
     skip = np.full(len(rows), skips[0], dtype=np.int64)
     if len(skips) > 1:

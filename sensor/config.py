@@ -220,6 +220,8 @@ class _Checker:
         cookie = decoders.get("l2tpv3_cookie_len", "detect")
         if cookie not in ("detect", 0, 4, 8):
             self.fail("decoders", "l2tpv3_cookie_len", "must be 0, 4, 8 or \"detect\"")
+        if decoders.get("l2tpv3_l2_specific", "detect") not in ("detect", "none", "default"):
+            self.fail("decoders", "l2tpv3_l2_specific", "must be \"none\", \"default\" or \"detect\"")
         cfg.decoder_options = dict(decoders)
         return cfg
 

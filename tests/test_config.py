@@ -67,6 +67,7 @@ def test_good_config_loads_everything(tmp_path):
     (('dedup_seconds = 60', 'dedup_seconds = "soon"'), ":20:", "alerts.dedup_seconds"),
     (('[detectors.plaintext_pii]', '[detectors.pii]'), ":15:", "unknown detector"),
     (('[alerts]', '[alert]'), ":18:", "unknown table"),
+    (('[alerts]', '[decoders]\nl2tpv3_l2_specific = "atm"\n[alerts]'), ":19:", "decoders.l2tpv3_l2_specific"),
 ])
 def test_each_mistake_names_line_and_key(tmp_path, change, where, words):
     path = write(tmp_path, GOOD.replace(*change))

@@ -404,6 +404,9 @@ def test_l2tpv3_options_fix_cookie_and_sublayer():
     # told there is no cookie and no sublayer, Ethernet starts right after the session id
     wrong = one(over_ip(115, body), options={"l2tpv3_cookie_len": 0, "l2tpv3_l2_specific": "none"})
     assert wrong["encap"].startswith("eth/ipv4/l2tpv3/eth") and wrong["src"] == OUT_SRC
+    # values the decoder does not know are left to detection, never an exception
+    odd = one(over_ip(115, body), options={"l2tpv3_cookie_len": 3, "l2tpv3_l2_specific": "atm"})
+    check_inner(odd)
 
 
 def test_l2tpv3_control_messages():
