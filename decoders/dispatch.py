@@ -189,6 +189,18 @@ class Dispatch:
                                     dtype=np.uint8)
 
     def route(self, f, rows, ns, value) -> None:
+        if np.ndim(ns) == 0 and np.ndim(value) == 1:
+            # the common call: one namespace, a column of values (all in range: fields of
+            # at most 16 bits); no miss work where a miss ends the row ok
+            value = np.asarray(value)
+            if value.size and not (value.min() < 0 or value.max() >= KEY_SPACE):
+                dec = self.flat[int(ns) * KEY_SPACE + value]
+                f.next[rows] = dec
+                if self.miss_status[ns] != OK:
+                    miss = dec == 0
+                    if miss.any():
+                        f.fail(rows[miss], UNSUPPORTED)
+                return
         value = np.broadcast_to(np.asarray(value, dtype=np.int64), rows.shape)
         ns = np.broadcast_to(np.asarray(ns, dtype=np.int64), rows.shape)
         in_range = (value >= 0) & (value < KEY_SPACE)

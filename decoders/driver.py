@@ -41,6 +41,15 @@ class Frames:
             self.fail(rows[~ok], TRUNCATED)
         return ok
 
+    def drop(self, rows: np.ndarray, bad: np.ndarray, status: int, *cols):
+        """Fail the rows where `bad`; return rows and the columns without them. When no row
+        is bad (the common case) nothing is copied."""
+        if not bad.any():
+            return (rows, *cols)
+        self.fail(rows[bad], status)
+        keep = ~bad
+        return (rows[keep], *(c[keep] for c in cols))
+
     def need(self, rows: np.ndarray, length) -> np.ndarray:
         """The rows that have `length` more captured bytes; the others fail truncated."""
         ok = self.enough(rows, length)
@@ -85,6 +94,7 @@ def run(batch: Batch, dispatch, options: dict | None = None) -> PacketTable:
     f.layer = 0
     dispatch.route(f, everyone, LINKTYPE, batch.linktype.astype(np.int64))
     decoders = dispatch.decoders
+    layers_flat = t.layers.reshape(-1)
     for _ in range(MAX_ROUNDS):
         active = np.flatnonzero(f.next)
         if not active.size:
@@ -100,12 +110,13 @@ def run(batch: Batch, dispatch, options: dict | None = None) -> PacketTable:
             dec = decoders[int(ids[a])]
             rows = active[a:b]
             if dec.visible:
-                deep = t.nlayers[rows] >= MAX_LAYERS
+                n = t.nlayers[rows]
+                deep = n >= MAX_LAYERS
                 if deep.any():
                     f.fail(rows[deep], DEPTH, t.layers[rows[deep], MAX_LAYERS - 1])
-                    rows = rows[~deep]
-                t.layers[rows, t.nlayers[rows]] = dec.layer_id
-                t.nlayers[rows] += 1
+                    rows, n = rows[~deep], n[~deep]
+                layers_flat[rows * MAX_LAYERS + n] = dec.layer_id
+                t.nlayers[rows] = n + 1
             f.layer = dec.layer_id
             dec.fn(f, rows)
     left = np.flatnonzero(f.next)

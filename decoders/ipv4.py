@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keys import IPPROTO, MALFORMED
+from .keys import IPPROTO, MALFORMED, TRUNCATED
 from .layout import Field, Layout, v4_to_pair
 
 IPV4 = Layout("ipv4", 20, {
@@ -21,18 +21,19 @@ def decode(f, rows: np.ndarray) -> None:
     hdr_len = ihl * 4
     # total length 0 is what segmentation offload leaves: the frame is the packet
     bad = (version != 4) | (ihl < 5) | ((total < hdr_len) & (total != 0))
-    f.fail(rows[bad], MALFORMED)
-    keep = ~bad
-    rows, pos, blk, hdr_len, total = rows[keep], pos[keep], blk[keep], hdr_len[keep], total[keep]
-    f.shrink(rows, np.where(total > 0, pos + total, f.end[rows]))
+    rows, pos, blk, hdr_len, total = f.drop(rows, bad, MALFORMED, pos, blk, hdr_len, total)
+    end = f.end[rows]
+    end = np.where(total > 0, np.minimum(end, pos + total), end)
+    f.end[rows] = end
     proto, frag_off, src, dst = (IPV4.cut(blk, k) for k in ("proto", "frag_off", "src", "dst"))
     later_fragment = frag_off != 0
     # the fixed header is captured: its addresses count even where the options are cut short
     # (the row still ends truncated), as Wireshark shows them
     f.table.set_ip(rows, 4, v4_to_pair(src), v4_to_pair(dst), proto, later_fragment)
-    keep = f.enough(rows, hdr_len)
-    rows, pos, hdr_len, proto, later_fragment = \
-        rows[keep], pos[keep], hdr_len[keep], proto[keep], later_fragment[keep]
-    f.stop(rows[later_fragment], pos[later_fragment] + hdr_len[later_fragment])
-    first = ~later_fragment
-    f.goto(rows[first], pos[first] + hdr_len[first], IPPROTO, proto[first])
+    nxt = pos + hdr_len
+    rows, nxt, proto, later_fragment = f.drop(rows, nxt > end, TRUNCATED, nxt, proto, later_fragment)
+    if later_fragment.any():
+        f.stop(rows[later_fragment], nxt[later_fragment])
+        first = ~later_fragment
+        rows, nxt, proto = rows[first], nxt[first], proto[first]
+    f.goto(rows, nxt, IPPROTO, proto)

@@ -22,7 +22,7 @@ class PacketTable:
     ip_at_tunnel                                           IP headers seen before the last tunnel
     n_ip, outer_ver, outer_src_hi/lo, outer_dst_hi/lo      outermost IP header
     ip_ver, src_hi/lo, dst_hi/lo, proto, fragment          innermost IP header
-    sport, dport, tcp_flags                                innermost transport (-1 absent)
+    sport, dport, tcp_flags, tcp_seq                       innermost transport (-1 absent)
     icmp_type, icmp_code                                   innermost ICMP/ICMPv6 (-1 absent)
     payload_off, payload_len                               where the innermost payload lies
     Addresses are IPv6 high/low uint64 pairs; IPv4 is IPv4-mapped (::ffff:a.b.c.d).
@@ -65,6 +65,7 @@ class PacketTable:
         self.sport = i64(NONE)
         self.dport = i64(NONE)
         self.tcp_flags = i64(NONE)
+        self.tcp_seq = i64(NONE)
         self.icmp_type = i64(NONE)
         self.icmp_code = i64(NONE)
         self.payload_off = i64()
@@ -74,23 +75,33 @@ class PacketTable:
 
     def set_ip(self, rows, ver, src, dst, proto, fragment) -> None:
         """Record an IP header: it is the innermost so far, and the outermost if first."""
-        first = rows[self.n_ip[rows] == 0]
+        n = self.n_ip[rows]
+        self.n_ip[rows] = n + 1
         self.ip_ver[rows] = ver
         self.src_hi[rows], self.src_lo[rows] = src
         self.dst_hi[rows], self.dst_lo[rows] = dst
         self.proto[rows] = proto
         self.fragment[rows] = fragment
+        first = n == 0
+        if first.all():  # the common case: outermost header; nothing to reset yet
+            self.outer_ver[rows] = ver
+            self.outer_src_hi[rows], self.outer_src_lo[rows] = src
+            self.outer_dst_hi[rows], self.outer_dst_lo[rows] = dst
+            return
         # an inner IP header replaces whatever transport the outer one had
-        self.sport[rows] = NONE
-        self.dport[rows] = NONE
-        self.tcp_flags[rows] = NONE
-        self.icmp_type[rows] = NONE
-        self.icmp_code[rows] = NONE
-        self.n_ip[rows] += 1
-        if first.size:
-            self.outer_ver[first] = self.ip_ver[first]
-            self.outer_src_hi[first], self.outer_src_lo[first] = self.src_hi[first], self.src_lo[first]
-            self.outer_dst_hi[first], self.outer_dst_lo[first] = self.dst_hi[first], self.dst_lo[first]
+        inner = rows[~first]
+        self.sport[inner] = NONE
+        self.dport[inner] = NONE
+        self.tcp_flags[inner] = NONE
+        self.tcp_seq[inner] = NONE
+        self.icmp_type[inner] = NONE
+        self.icmp_code[inner] = NONE
+        if first.any():
+            pick = lambda col: col[first] if np.ndim(col) else col  # noqa: E731
+            outer = rows[first]
+            self.outer_ver[outer] = ver
+            self.outer_src_hi[outer], self.outer_src_lo[outer] = pick(src[0]), pick(src[1])
+            self.outer_dst_hi[outer], self.outer_dst_lo[outer] = pick(dst[0]), pick(dst[1])
 
     def set_line(self, rows, kind, a, b=0) -> None:
         """The innermost line-identifying layer names the access line."""

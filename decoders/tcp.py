@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keys import MALFORMED
+from .keys import MALFORMED, TRUNCATED
 from .layout import Field, Layout
 
 TCP = Layout("tcp", 20, {
@@ -17,14 +17,12 @@ def decode(f, rows: np.ndarray) -> None:
     rows = f.need(rows, PORTS)
     pos = f.pos[rows]
     blk = TCP.block(f.buf, pos)
-    sport, dport = TCP.cut(blk, "sport"), TCP.cut(blk, "dport")
-    f.table.set_transport(rows, sport, dport)
-    whole = f.enough(rows, TCP.min_len)
-    rows, pos, blk = rows[whole], pos[whole], blk[whole]
+    f.table.set_transport(rows, TCP.cut(blk, "sport"), TCP.cut(blk, "dport"))
+    end = f.end[rows]
+    rows, pos, blk, end = f.drop(rows, pos + TCP.min_len > end, TRUNCATED, pos, blk, end)
     f.table.tcp_flags[rows] = TCP.cut(blk, "flags")
-    hdr_len = TCP.cut(blk, "data_off") * 4
-    bad = hdr_len < TCP.min_len
-    f.fail(rows[bad], MALFORMED)
-    rows, pos, hdr_len = rows[~bad], pos[~bad], hdr_len[~bad]
-    whole = f.enough(rows, hdr_len)
-    f.stop(rows[whole], pos[whole] + hdr_len[whole])
+    f.table.tcp_seq[rows] = TCP.cut(blk, "seq")
+    payload = pos + TCP.cut(blk, "data_off") * 4
+    rows, payload, end = f.drop(rows, payload < pos + TCP.min_len, MALFORMED, payload, end)
+    rows, payload = f.drop(rows, payload > end, TRUNCATED, payload)
+    f.stop(rows, payload)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keys import MALFORMED, UDP as UDP_PORT
+from .keys import MALFORMED, TRUNCATED, UDP as UDP_PORT
 from .layout import Field, Layout
 
 UDP = Layout("udp", 8, {"sport": Field(0, 2), "dport": Field(2, 2), "len": Field(4, 2)})
@@ -16,14 +16,14 @@ def decode(f, rows: np.ndarray) -> None:
     blk = UDP.block(f.buf, pos)
     sport, dport = UDP.cut(blk, "sport"), UDP.cut(blk, "dport")
     f.table.set_transport(rows, sport, dport)
-    whole = f.enough(rows, UDP.min_len)
-    rows, pos, blk, sport, dport = rows[whole], pos[whole], blk[whole], sport[whole], dport[whole]
+    end = f.end[rows]
+    rows, pos, blk, sport, dport, end = f.drop(rows, pos + UDP.min_len > end, TRUNCATED,
+                                               pos, blk, sport, dport, end)
     length = UDP.cut(blk, "len")
     # length 0 is a jumbogram's (RFC 2675): the IP packet gives the length
     bad = (length < UDP.min_len) & (length != 0)
-    f.fail(rows[bad], MALFORMED)
-    rows, pos, length, sport, dport = rows[~bad], pos[~bad], length[~bad], sport[~bad], dport[~bad]
-    f.shrink(rows, np.where(length > 0, pos + length, f.end[rows]))
+    rows, pos, length, sport, dport, end = f.drop(rows, bad, MALFORMED, pos, length, sport, dport, end)
+    f.end[rows] = np.where(length > 0, np.minimum(end, pos + length), end)
     # as Wireshark does: the lower port names the protocol when both are known
     low, high = np.minimum(sport, dport), np.maximum(sport, dport)
     port = np.where(f.dispatch.known(UDP_PORT, low), low, high)

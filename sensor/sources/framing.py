@@ -36,8 +36,14 @@ def cut_batches(raw: memoryview, offset, caplen, wirelen, ts_ns, linktype, iface
             stop = start + int(over[0])
         lo = int(offset[start])
         hi = int(offset[stop - 1] + caplen[stop - 1])
-        data = np.zeros(hi - lo + PAD, dtype=np.uint8)
-        data[: hi - lo] = whole[lo:hi]
+        if hi + PAD <= len(whole):
+            # a read-only view of the mapped file: what follows the batch (the next record)
+            # pads it as well as zeros would, since lengths are checked separately
+            data = whole[lo: hi + PAD]
+        else:
+            data = np.empty(hi - lo + PAD, dtype=np.uint8)
+            data[: hi - lo] = whole[lo:hi]
+            data[hi - lo:] = 0
         yield Batch(
             data=data,
             offset=offset[start:stop] - lo,
