@@ -1,0 +1,34 @@
+"""Fixtures of the benchmark suites: the reference mixed pcap, on disk and pre-read.
+
+YBSENSOR_BENCH_FRAMES=N picks another size than the reference 300 k frames."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.mixed import FRAMES, mixed_pcap  # noqa: E402
+
+BENCH_FRAMES = int(os.environ.get("YBSENSOR_BENCH_FRAMES", FRAMES))
+
+
+@pytest.fixture(scope="session")
+def mixed_path() -> Path:
+    return mixed_pcap(BENCH_FRAMES)
+
+
+@pytest.fixture(scope="session")
+def mixed_batches(mixed_path):
+    from sensor.sources import read_capture
+    return list(read_capture(mixed_path))
+
+
+@pytest.fixture(scope="session")
+def mixed_frames(mixed_batches) -> int:
+    return sum(len(b) for b in mixed_batches)
