@@ -30,17 +30,21 @@ class SharedLine(Detector):
         if not rows.size:
             return []
         lines = line_code(ctx.t, rows)
-        # distinct (line, institution) pairs in the batch, in the order they first appear
-        pairs, first = np.unique(np.stack([lines, side[rows]], axis=1), axis=0, return_index=True)
+        # distinct (line, institution) pairs in the batch, in the order they first appear:
+        # number the lines, then one exact integer per pair
+        _, line_index = np.unique(lines, return_inverse=True)
+        inst = side[rows]
+        pair_key = line_index * (int(inst.max()) + 1) + inst
+        _, first = np.unique(pair_key, return_index=True)
         shared_from: dict[int, int] = {}  # line -> first row (index into rows) it is shared at
-        for k in np.argsort(first, kind="stable").tolist():
-            line, inst = pairs[k].tolist()
+        for k in np.sort(first).tolist():
+            line, inst_k = int(lines[k]), int(inst[k])
             owners = self.seen.setdefault(line, set())
             before = len(owners)
-            owners.add(inst)
+            owners.add(inst_k)
             if len(owners) > 1 and line not in shared_from:
                 # shared since an earlier batch, or from this pair's first packet on
-                shared_from[line] = 0 if before > 1 else int(first[k])
+                shared_from[line] = 0 if before > 1 else k
         for line, owners in self.seen.items():
             if len(owners) > 1 and line not in shared_from:
                 shared_from[line] = 0
