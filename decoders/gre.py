@@ -58,8 +58,12 @@ def decode(f, rows: np.ndarray) -> None:
     ns, value = np.where(erspan_i, INTERNAL, ETHERTYPE), np.where(erspan_i, ERSPAN_I, proto)
     wccp = proto == WCCP
     if wccp.any():
-        # WCCPv2 adds a redirect header: skip it unless an IPv4 header starts right here
-        start[wccp] += OPTION * ((f.buf[start[wccp]] >> 4) != 4)
+        # WCCPv2 adds a redirect header: skip it unless an IPv4 header starts right here.
+        # Only captured bytes count (the byte at the end is the next frame's), and the
+        # cursor stays inside the frame: a cut redirect header ends the row truncated.
+        at, end = start[wccp], f.end[rows[wccp]]
+        v4_here = (at < end) & ((f.buf[at] >> 4) == 4)
+        start[wccp] = np.minimum(at + OPTION * ~v4_here, end)
         ns[wccp], value[wccp] = INTERNAL, IP_BY_VERSION
     f.goto(rows, start, ns, value, aux=np.where(erspan_i, ERSPAN_I, 0))
 

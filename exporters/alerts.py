@@ -1,28 +1,387 @@
-"""Alerts as JSON lines, appended, flushed once per batch, fsynced on close."""
+"""Alerts as JSON lines: appended, hash-chained, flushed once per batch, fsynced on an
+interval, rotated by size; a full disk costs a retry, not the sensor (JL art.34-36).
+
+The chain. Every record carries `seq` (1, 2, 3 ... across rotated files) and `prev_hash`:
+the SHA-256, in hex, of the previous record's line exactly as written (its UTF-8 bytes, no
+line end). The writer makes each line canonical — compact separators, keys in the alert's
+order, then `seq` and `prev_hash` last — so the line's bytes are the record. The first
+record of a log chains to GENESIS; a rotated file's successor continues the chain (its first
+record's `prev_hash` is the hash of the rotated file's last line). Changing, removing or
+reordering a record breaks a link that `ybsensor verify-log` points at.
+
+Beside each log file a small `FILE.chain` (JSON) says which records the file held when it
+was last synced: its first record (`first_seq`, `first_prev_hash`) and its last
+(`last_seq`, `last_hash`). It is what shows records cut from either end of a file, which
+no link inside the file can. It moves with the file on rotation.
+
+Faults. The log writes through a raw descriptor opened O_APPEND, one os.write per batch. A
+write that fails (ENOSPC, EIO, EDQUOT...) is counted, whatever part of the batch reached the
+file is cut off again (ftruncate to the size before, so no torn line stays), and the records
+wait in a bounded backlog for the next batch. A record is chained when it is queued, so the
+backlog goes out in the same order with the same hashes; alerts that find the backlog full
+are dropped and counted, and the next record written says how many (`dropped_before`).
+"""
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
+import time
+from collections import deque
 from pathlib import Path
+
+GENESIS = hashlib.sha256(b"ybsensor alert log v1").hexdigest()
+CHAIN_SUFFIX = ".chain"
+TAIL_SCAN = 1 << 20   # bytes read back from an existing log's end to pick up its chain
+
+
+def line_hash(line: bytes) -> str:
+    """The hash a record's successor holds: SHA-256 of the line's bytes, no line end."""
+    return hashlib.sha256(line).hexdigest()
+
+
+def encode(record: dict) -> bytes:
+    """The canonical line of a record (no line end)."""
+    try:
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from some decoded name: escape it all
+        return json.dumps(record, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def chain_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + CHAIN_SUFFIX)
+
+
+def read_chain(path: str | Path) -> dict | None:
+    """The `.chain` companion of a log file, or None if there is none (or it is unreadable)."""
+    try:
+        data = json.loads(chain_path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class Uninterrupted:
+    """A critical section that a signal handler respects: `interrupt(exc)` raises `exc` at
+    once outside one, and at the section's end inside one. The CLI's SIGTERM/SIGINT handler
+    goes through it, so a batch's alerts are counted and written, or neither, and a torn
+    line never comes from a signal. Re-entrant; main thread only (where Python runs signal
+    handlers)."""
+
+    def __init__(self):
+        self.depth = 0
+        self.pending: BaseException | None = None
+
+    def __enter__(self):
+        self.depth += 1
+        return self
+
+    def __exit__(self, *exc_info):
+        self.depth -= 1
+        if self.depth == 0 and self.pending is not None:
+            pending, self.pending = self.pending, None
+            raise pending
+        return False
+
+    def interrupt(self, exc: BaseException) -> None:
+        if self.depth > 0:
+            if self.pending is None:
+                self.pending = exc
+            return
+        raise exc
+
+
+UNINTERRUPTED = Uninterrupted()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        if n <= 0:  # a regular file does not do this, but never loop on it
+            raise OSError(errno.EIO, "write made no progress")
+        view = view[n:]
+
+
+def _tail_lines(path: Path, limit: int = TAIL_SCAN) -> tuple[list[bytes], bool]:
+    """The last lines of a file (within its last `limit` bytes; the first may be partial if
+    the file is longer) and whether the file ends with a line end."""
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        start = max(0, size - limit)
+        fh.seek(start)
+        data = fh.read()
+    ends = data.endswith(b"\n")
+    lines = data.split(b"\n")
+    if ends:
+        lines.pop()
+    if start > 0 and lines:
+        lines.pop(0)  # cut in the middle
+    return lines, ends or size == 0
+
+
+def _record(line: bytes) -> dict | None:
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) else None
 
 
 class AlertLog:
-    def __init__(self, path: str | Path):
+    """The alert file. `write` once per batch (an empty list still retries the backlog and
+    syncs when due); `close` at the end. Counters are read by the metrics collector."""
+
+    def __init__(self, path: str | Path, fsync_seconds: float = 1.0, rotate_bytes: int = 0,
+                 keep: int = 10, max_backlog: int = 10_000, clock=time.monotonic):
         self.path = Path(path)
+        self.fsync_seconds = float(fsync_seconds)
+        self.rotate_bytes = int(rotate_bytes)   # 0: never rotate
+        self.keep = max(int(keep), 1)           # rotated files kept: FILE.1 ... FILE.keep
+        self.max_backlog = max(int(max_backlog), 1)
+        self.clock = clock
+        self.written = 0         # records this log has written (in every file)
+        self.write_errors = 0    # writes (or syncs, rotations) that failed
+        self.dropped = 0         # alerts lost: the backlog was full, or still held at close
+        self.rotations = 0
+        self.syncs = 0
+        self.last_error: OSError | None = None
+        self.backlog: deque[tuple[int, str, bytes]] = deque()  # (seq, hash, line), chained
+        self._dropped_since = 0  # drops not yet told by a record
+        self._fd: int | None = None
+        self._closed = False
+        self._torn = False       # the file ends in a torn line not yet ended
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a", encoding="utf-8")
-        self.written = 0
+        self._open()
+        # the chain as written (seq, head) and as queued (the backlog's last record)
+        self.seq, self.head = self._existing_chain()
+        self.queued_seq, self.queued_head = self.seq, self.head
+        self.last_sync = self.clock()
+
+    # --- the file and its chain -----------------------------------------------------
+
+    def _open(self) -> None:
+        """Open (or create) the file for appending; note its size and first record. A last
+        line cut short (a crash mid-write) is ended with a line end, so that it stays a
+        line of its own: verify-log points at it, and nothing after it is lost."""
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self.size = os.fstat(self._fd).st_size
+        self._dirty = False
+        self.file_first: tuple[int, str] | None = None  # this file's first (seq, prev_hash)
+        if self.size:
+            with open(self.path, "rb") as fh:
+                rec = _record(fh.readline(TAIL_SCAN).rstrip(b"\n"))
+                fh.seek(-1, os.SEEK_END)
+                torn = fh.read(1) != b"\n"
+            if rec is not None and isinstance(rec.get("seq"), int) \
+                    and isinstance(rec.get("prev_hash"), str):
+                self.file_first = (rec["seq"], rec["prev_hash"])
+            if torn:
+                self._end_line()
+
+    def _end_line(self) -> None:
+        """End a torn last line; if even that cannot be written, the next write starts
+        with the line end."""
+        try:
+            _write_all(self._fd, b"\n")
+            self.size += 1
+            self._torn = False
+        except OSError as exc:
+            self._failed(exc)
+            self._torn = True
+
+    def _existing_chain(self) -> tuple[int, str]:
+        """Where the chain goes on from: this file's last line, or (a fresh file after a
+        rotation) the last line of FILE.1; GENESIS for a new log."""
+        for path in (self.path, self.path.with_name(f"{self.path.name}.1")):
+            if path.exists() and path.stat().st_size:
+                lines, _ = _tail_lines(path)
+                if not lines:
+                    continue
+                head = line_hash(lines[-1])
+                for line in reversed(lines):
+                    rec = _record(line)
+                    if rec is not None and isinstance(rec.get("seq"), int):
+                        return rec["seq"], head
+                return 0, head
+        return 0, GENESIS
+
+    # --- writing ---------------------------------------------------------------------
 
     def write(self, alerts: list[dict]) -> None:
-        if not alerts:
+        """Queue a batch's alerts (chained in order), write everything queued, sync if due."""
+        with UNINTERRUPTED:
+            if self.backlog and len(self.backlog) + len(alerts) > self.max_backlog:
+                self._flush()  # make room first, if the disk lets us
+            for alert in alerts:
+                self._queue(alert)
+            if self.backlog:
+                self._flush()
+            if self._dirty and self.clock() - self.last_sync >= self.fsync_seconds:
+                self.sync()
+
+    def _queue(self, alert: dict) -> None:
+        if len(self.backlog) >= self.max_backlog:
+            self.dropped += 1
+            self._dropped_since += 1
             return
-        self._fh.write("".join(json.dumps(a, ensure_ascii=False, separators=(",", ":")) + "\n"
-                               for a in alerts))
-        self._fh.flush()
-        self.written += len(alerts)
+        record = {k: v for k, v in alert.items() if k not in ("seq", "prev_hash", "dropped_before")}
+        if self._dropped_since:
+            record["dropped_before"] = self._dropped_since
+            self._dropped_since = 0
+        record["seq"] = self.queued_seq + 1
+        record["prev_hash"] = self.queued_head
+        line = encode(record)
+        self.queued_seq += 1
+        self.queued_head = line_hash(line)
+        self.backlog.append((self.queued_seq, self.queued_head, line))
+
+    def _flush(self) -> None:
+        blob = b"".join(line + b"\n" for _, _, line in self.backlog)
+        if self.rotate_bytes and self.size and self.size + len(blob) > self.rotate_bytes:
+            self.rotate()
+        try:
+            if self._fd is None:
+                self._open()
+            actual = os.fstat(self._fd).st_size
+            if actual > self.size:  # a failed write left bytes a truncate could not remove
+                os.ftruncate(self._fd, self.size)
+            elif actual < self.size:  # cut by someone else: verify-log will tell
+                self.size = actual
+            if self._torn:
+                self._end_line()
+                if self._torn:
+                    return
+            _write_all(self._fd, blob)
+        except OSError as exc:
+            self._failed(exc)
+            if self._fd is not None:
+                try:
+                    os.ftruncate(self._fd, self.size)  # no torn line stays behind
+                except OSError:
+                    pass  # tried again before the next write
+            return
+        if self.file_first is None:
+            self.file_first = (self.backlog[0][0], self.head)
+        self.size += len(blob)
+        self.written += len(self.backlog)
+        self.seq, self.head = self.backlog[-1][0], self.backlog[-1][1]
+        self.backlog.clear()
+        self._dirty = True
+
+    def _failed(self, exc: OSError) -> None:
+        self.write_errors += 1
+        self.last_error = exc
+
+    def sync(self) -> None:
+        """fsync the file, then record its chain ends in FILE.chain."""
+        self.last_sync = self.clock()
+        if self._fd is None:
+            return
+        try:
+            os.fsync(self._fd)
+            self._dirty = False
+            self.syncs += 1
+            self._write_chain()
+        except OSError as exc:
+            self._failed(exc)
+
+    def _write_chain(self) -> None:
+        if self.file_first is None:
+            return
+        state = {"version": 1, "log": self.path.name,
+                 "first_seq": self.file_first[0], "first_prev_hash": self.file_first[1],
+                 "last_seq": self.seq, "last_hash": self.head}
+        target = chain_path(self.path)
+        tmp = target.with_name(target.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
+        try:
+            _write_all(fd, json.dumps(state, separators=(",", ":")).encode() + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+
+    def rotate(self) -> None:
+        """FILE -> FILE.1 -> ... -> FILE.keep (the oldest removed); a new FILE continues
+        the chain. A rotation that fails is counted and writing goes on where it was."""
+        self.sync()
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError as exc:
+                self._failed(exc)
+        self._fd = None
+        name = self.path.name
+        try:
+            for i in range(self.keep, 0, -1):
+                src = self.path if i == 1 else self.path.with_name(f"{name}.{i - 1}")
+                dst = self.path.with_name(f"{name}.{i}")
+                for a, b in ((src, dst), (chain_path(src), chain_path(dst))):
+                    if a.exists():
+                        os.replace(a, b)  # replaces (removes) the oldest at i == keep
+                    elif i == self.keep and b.exists():
+                        os.unlink(b)
+            self.rotations += 1
+            _fsync_dir(self.path.parent)
+        except OSError as exc:
+            self._failed(exc)
+        try:  # the chain goes on from what was written, in memory: the files need not say
+            self._open()
+        except OSError as exc:
+            self._failed(exc)
+            self._fd = None  # opened again before the next write
 
     def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
+        """Write what is queued (a last try), sync, close. Records that still cannot be
+        written are counted as dropped."""
+        with UNINTERRUPTED:
+            if self._closed:
+                return
+            self._closed = True
+            if self.backlog:
+                self._flush()
+            if self.backlog:
+                self.dropped += len(self.backlog)
+                self.backlog.clear()
+            self.sync()
+            if self._fd is not None:
+                try:
+                    os.close(self._fd)
+                except OSError as exc:
+                    self._failed(exc)
+                self._fd = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # --- metrics ---------------------------------------------------------------------
+
+    def metric_families(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        yield CounterMetricFamily("ybsensor_alerts_written", "Alert records written to the alert "
+                                  "log", value=self.written)
+        yield CounterMetricFamily("ybsensor_alert_write_errors", "Alert log writes, syncs or "
+                                  "rotations that failed (disk full, I/O error); the records "
+                                  "are retried with the next batch", value=self.write_errors)
+        yield GaugeMetricFamily("ybsensor_alert_backlog", "Alert records waiting to be written "
+                                "after a failed write", value=len(self.backlog))
+        yield CounterMetricFamily("ybsensor_alerts_dropped", "Alerts lost because the backlog "
+                                  "of unwritten records was full", value=self.dropped)
+        yield CounterMetricFamily("ybsensor_alert_log_rotations", "Alert log rotations",
+                                  value=self.rotations)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems do not sync directories
+    finally:
+        os.close(fd)

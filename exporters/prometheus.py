@@ -40,6 +40,13 @@ class SensorCollector:
             for (detector, severity), count in sorted(self.alerter.occurrences.items()):
                 alerts.add_metric([detector, severity], count)
             yield alerts
+            # who: configured institutions only (or "-"), so the label set stays bounded
+            records = CounterMetricFamily("ybsensor_alert_records", "Alerts raised (after "
+                                          "deduplication and the rate limit), by detector and "
+                                          "institution code", labels=["detector", "institution"])
+            for (detector, institution), count in sorted(self.alerter.alerts.items()):
+                records.add_metric([detector, institution], count)
+            yield records
         if self.flows is not None:
             yield GaugeMetricFamily("ybsensor_flows_active", "Flows in the flow table",
                                     value=self.flows.active)

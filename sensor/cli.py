@@ -155,10 +155,12 @@ def _print_summary(sensor: Sensor, elapsed: float) -> None:
         click.echo(f"{flows.active + flows.evicted_total:,} flows ({flows.active:,} active at the end)")
     if sensor.alerter is not None:
         alerter = sensor.alerter
-        written = sum(alerter.alerts.values())
-        where = f" to {sensor.log.path}" if sensor.log is not None else ""
-        click.echo(f"{written:,} alerts{where} ({alerter.suppressed:,} repeats within the "
-                   f"dedup window, {alerter.rate_limited:,} over the rate limit)")
+        raised = sum(alerter.alerts.values())
+        click.echo(f"{raised:,} alerts ({alerter.suppressed:,} repeats within the dedup window, "
+                   f"{alerter.rate_limited:,} over the rate limit)")
+        if sensor.log is not None:
+            lost = f", {sensor.log.dropped:,} lost (disk full)" if sensor.log.dropped else ""
+            click.echo(f"{sensor.log.written:,} written to {sensor.log.path}{lost}")
         if alerter.alerts:
             click.echo(f"\n{'detector':<22} {'institution':<25} {'alerts':>8}")
             for (detector, inst), count in sorted(alerter.alerts.items()):
@@ -171,6 +173,12 @@ def _print_summary(sensor: Sensor, elapsed: float) -> None:
             click.echo(f"\n{title:<48} {'frames':>10}")
             for reason, count in counter.most_common():
                 click.echo(f"{reason:<48} {count:>10,}")
+
+
+from . import audit  # noqa: E402  (the audit trail's commands: sensor/audit.py)
+cli.add_command(audit.verify_log)
+cli.add_command(audit.inspect)
+cli.add_command(audit.stoppable(replay))  # SIGTERM/SIGINT: a clean stop, exit 143/130
 
 
 def main() -> None:

@@ -23,16 +23,21 @@ SCHEMA = {
     "network": {"private": list, "platform": list},
     "institution": {"code": str, "name": str, "ranges": list, "lines": list, "access": str},
     "allocations": {"path": str},
-    "alerts": {"path": str, "dedup_seconds": (int, float), "max_per_second": (int, float)},
+    "alerts": {"path": str, "dedup_seconds": (int, float), "max_per_second": (int, float),
+               "fsync_seconds": (int, float), "rotate_bytes": int, "keep": int,
+               "max_backlog": int},
+    "evidence": {"dir": str, "packets_per_flow": int, "max_bytes": int, "mask": bool},
     "metrics": {"listen": str},
-    "flows": {"max_flows": int, "idle_seconds": (int, float)},
+    "flows": {"max_flows": int, "idle_seconds": (int, float), "memory_mb": (int, float)},
     "decoders": {"l2tpv3_cookie_len": (int, str), "l2tpv3_l2_specific": str},
     "detector": {"enabled": bool},
     # a detector with options of its own: its keys replace "detector"'s
     "detector.internet_bound": {"enabled": bool, "internal_domains": list},
+    # the HMAC key for identifiers in evidence: the key, or a file holding it (hex)
+    "detector.plaintext_pii": {"enabled": bool, "hash_key": str, "hash_key_file": str},
 }
 TOP_LEVEL = ("network", "institution", "allocations", "detectors", "alerts", "metrics",
-             "flows", "decoders")
+             "flows", "decoders", "evidence")
 
 # a domain name: labels of letters, digits, `-` or `_` (compared lowercase, dots trimmed)
 DOMAIN_PATTERN = r"(?:[a-z0-9_-]{1,63}\.)*[a-z0-9_-]{1,63}"
@@ -44,6 +49,24 @@ LINE_PATTERN = {
     "vxlan": r"\d{1,8}", "pppoe": r"\d{1,5}", "l2tpv3": r"\d{1,10}",
     "qinq": r"\d{1,4}\.(\d{1,4}|\*)", "l2tp": r"\d{1,5}/(\d{1,5}|\*)",
 }
+
+
+# the largest id each line kind's wire field can hold (a larger one could never match)
+LINE_MAX = {"vlan": 4095, "qinq": 4095, "mpls": (1 << 20) - 1, "erspan": 1023,
+            "vxlan": (1 << 24) - 1, "pppoe": 65535, "l2tp": 65535, "l2tpv3": (1 << 32) - 1,
+            "gre": (1 << 32) - 1}
+
+
+def line_error(text) -> str | None:
+    """What is wrong with a line key (None if nothing)."""
+    kind, _, ids = str(text).partition(":")
+    if kind not in LINE_KINDS:
+        return f"{text!r}: unknown line kind {kind!r} (known: {', '.join(LINE_KINDS)})"
+    if not re.fullmatch(LINE_PATTERN[kind] + r"|\*", ids):
+        return f"{text!r}: not a {kind} line key"
+    if kind in LINE_MAX and any(int(x) > LINE_MAX[kind] for x in re.findall(r"\d+", ids)):
+        return f"{text!r}: {kind} ids go up to {LINE_MAX[kind]}"
+    return None
 
 
 class ConfigError(Exception):
@@ -70,6 +93,14 @@ class Config:
     alerts_path: str | None = None
     dedup_seconds: float = 300.0
     max_alerts_per_second: float = 100.0  # per detector; bursts of ten times that
+    alerts_fsync_seconds: float = 1.0     # fsync the alert log at most this long after a write
+    alerts_rotate_bytes: int = 100 << 20  # rotate the alert log past this size (0: never)
+    alerts_keep: int = 10                 # rotated alert logs kept: FILE.1 ... FILE.keep
+    alerts_max_backlog: int = 10_000      # alerts held for a retry while the log cannot be written
+    evidence_dir: str | None = None       # None: "evidence" beside the alert log; "": none
+    evidence_packets_per_flow: int = 10
+    evidence_max_bytes: int = 1 << 30     # all evidence pcaps together
+    evidence_mask: bool = True            # mask personal data in evidence payloads
     metrics_listen: str = "127.0.0.1:9108"
     max_flows: int = 1_000_000
     idle_seconds: float = 300.0
@@ -101,7 +132,8 @@ class _Lines:
 
     def of(self, table: str, key: str | None = None, index: int = 0) -> int | None:
         if key is None:
-            return self.tables.get((table, index))
+            parent, _, name = table.rpartition(".")
+            return self.tables.get((table, index)) or self.where.get((parent, 0, name))
         return self.where.get((table, index, key)) or self.tables.get((table, index))
 
 
@@ -121,6 +153,7 @@ def load(path: str | Path) -> Config:
 class _Checker:
     def __init__(self, path: Path, lines: _Lines):
         self.path, self.lines = path, lines
+        self.line_owner: dict[str, tuple[str, str]] = {}  # line key -> (code, file:line)
 
     def fail(self, table: str, key: str | None, why: str, index: int = 0):
         line = self.lines.of(table, key, index)
@@ -154,12 +187,17 @@ class _Checker:
                 self.fail(table, key, f"{text!r} is not a domain name")
 
     def line_key(self, table: str, key: str, text: str, index: int = 0) -> str:
-        kind, _, ids = str(text).partition(":")
-        if kind not in LINE_KINDS:
-            self.fail(table, key, f"{text!r}: unknown line kind {kind!r} (known: {', '.join(LINE_KINDS)})", index)
-        if not re.fullmatch(LINE_PATTERN[kind] + r"|\*", ids):
-            self.fail(table, key, f"{text!r}: not a {kind} line key", index)
+        why = line_error(text)
+        if why:
+            self.fail(table, key, why, index)
         return str(text)
+
+    def one_owner(self, line: str, code: str, where: str) -> None:
+        """A line serves one institution (JL art.26): the same key for two is a mistake."""
+        owner = self.line_owner.setdefault(line, (code, where))
+        if owner[0] != code:
+            raise ConfigError(f"{where}: lines: {line!r} of {code} is already the line of "
+                              f"{owner[0]} ({owner[1]}): a line serves one institution only")
 
     def build(self, doc: dict) -> Config:
         cfg = Config(self.path)
@@ -204,17 +242,41 @@ class _Checker:
         cfg.max_alerts_per_second = float(alerts.get("max_per_second", cfg.max_alerts_per_second))
         if cfg.max_alerts_per_second <= 0:
             self.fail("alerts", "max_per_second", "must be positive")
+        for key, least in (("fsync_seconds", 0), ("rotate_bytes", 0), ("keep", 1),
+                           ("max_backlog", 1)):
+            if key in alerts:
+                if alerts[key] < least:
+                    self.fail("alerts", key, f"must be at least {least}")
+                setattr(cfg, f"alerts_{key}", alerts[key])
+        evidence = doc.get("evidence", {})
+        self.keys("evidence", evidence, SCHEMA["evidence"])
+        for key, least in (("dir", None), ("packets_per_flow", 1), ("max_bytes", 1), ("mask", None)):
+            if key in evidence:
+                if least is not None and evidence[key] < least:
+                    self.fail("evidence", key, f"must be at least {least}")
+                setattr(cfg, f"evidence_{key}", evidence[key])
         metrics = doc.get("metrics", {})
         self.keys("metrics", metrics, SCHEMA["metrics"])
         cfg.metrics_listen = metrics.get("listen", cfg.metrics_listen)
         if not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+):\d{1,5}", cfg.metrics_listen):
             self.fail("metrics", "listen", f"{cfg.metrics_listen!r} is not HOST:PORT")
+        if not 0 < int(cfg.metrics_listen.rpartition(":")[2]) <= 65535:
+            self.fail("metrics", "listen", f"{cfg.metrics_listen!r}: the port must be 1..65535")
         flows = doc.get("flows", {})
         self.keys("flows", flows, SCHEMA["flows"])
         cfg.max_flows = flows.get("max_flows", cfg.max_flows)
         cfg.idle_seconds = float(flows.get("idle_seconds", cfg.idle_seconds))
         if cfg.max_flows <= 0:
             self.fail("flows", "max_flows", "must be positive")
+        if cfg.idle_seconds <= 0:
+            self.fail("flows", "idle_seconds", "must be positive")
+        if "memory_mb" in flows:  # the table's size in MiB: as many flows as fit, or max_flows
+            from .flows import FlowTable
+            by_memory = FlowTable.flows_for(int(flows["memory_mb"] * (1 << 20)))
+            if by_memory <= 0:
+                self.fail("flows", "memory_mb", "must hold at least one flow "
+                          f"({FlowTable.memory_bytes(1)} bytes)")
+            cfg.max_flows = min(flows.get("max_flows", by_memory), by_memory)
         decoders = doc.get("decoders", {})
         self.keys("decoders", decoders, SCHEMA["decoders"])
         cookie = decoders.get("l2tpv3_cookie_len", "detect")
@@ -233,10 +295,13 @@ class _Checker:
         access = inst.get("access", "dedicated")
         if access not in ACCESS:
             self.fail("institution", "access", f"{access!r} is not one of {', '.join(ACCESS)}", i)
+        lines = [self.line_key("institution", "lines", x, i) for x in inst.get("lines", [])]
+        for line in lines:
+            self.one_owner(line, inst["code"], f"{self.path}:{self.lines.of('institution', 'lines', i)}")
         return Institution(
             code=inst["code"], name=inst.get("name", inst["code"]),
             ranges=self.cidrs("institution", "ranges", inst["ranges"], i),
-            lines=[self.line_key("institution", "lines", x, i) for x in inst.get("lines", [])],
+            lines=lines,
             access=access,
             source=f"{self.path}:{self.lines.of('institution', 'ranges', i)}")
 
@@ -260,10 +325,10 @@ class _Checker:
                     net = ipaddress.ip_network(cidr, strict=True)
                 except ValueError as exc:
                     raise ConfigError(f"{where}: cidr: {cidr!r} is not a network ({exc})") from None
-                kind = line.partition(":")[0]
-                if line and (kind not in LINE_KINDS or
-                             not re.fullmatch(LINE_PATTERN[kind] + r"|\*", line.partition(":")[2])):
-                    raise ConfigError(f"{where}: line: {line!r} is not a line key")
+                if line and line_error(line):
+                    raise ConfigError(f"{where}: line: {line_error(line)}")
+                if line:
+                    self.one_owner(line, code, where)
                 if access not in ACCESS:
                     raise ConfigError(f"{where}: access: {access!r} is not one of {', '.join(ACCESS)}")
                 inst = by_code.setdefault(code, Institution(code, name, [], [], access, where))

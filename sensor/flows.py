@@ -16,7 +16,8 @@ from decoders.table import NONE, PacketTable
 U64 = np.uint64
 GOLDEN = U64(0x9E3779B97F4A7C15)
 ICMP, TCP, UDP, ICMP6, SCTP = 1, 6, 17, 58, 132
-BYTES_PER_FLOW = 2 * 16 + 18 * 8  # index entry at half load + the flow's columns
+BYTES_PER_FLOW = 2 * 16 + 18 * 8  # index entry at half load + the flow's columns (a rough
+# figure; FlowTable.memory_bytes(max_flows) is the exact one)
 
 # ICMP types with a counterpart (echo / echo reply ...) as in Community ID
 _ICMP_PAIR = np.full((2, 256), -1, dtype=np.int64)
@@ -91,6 +92,35 @@ class FlowTable:
     @property
     def active(self) -> int:
         return self.capacity - self.nfree
+
+    # --- memory ----------------------------------------------------------------------
+
+    @classmethod
+    def memory_bytes(cls, max_flows: int) -> int:
+        """What a table of `max_flows` slots allocates, all of it up front: the columns (one
+        spare row), the alive mask, the free stack and the index (a power of two at least
+        twice the slots, 16 bytes an entry)."""
+        capacity = int(max_flows)
+        row = sum(np.dtype(d).itemsize for d in cls.COLUMNS.values()) + 1  # + alive
+        index = 1 << max(4, (2 * capacity - 1).bit_length())
+        return (capacity + 1) * row + capacity * 8 + index * 16
+
+    @classmethod
+    def flows_for(cls, memory_bytes: int) -> int:
+        """The most slots whose table fits in `memory_bytes` (0 if not even one does)."""
+        lo, hi = 0, max(1, int(memory_bytes) // 100)
+        while lo < hi:  # memory_bytes grows with max_flows: bisect
+            mid = (lo + hi + 1) // 2
+            if cls.memory_bytes(mid) <= memory_bytes:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    def nbytes(self) -> int:
+        """What this table's arrays hold now (equal to memory_bytes(capacity))."""
+        return sum(getattr(self, name).nbytes for name in self.COLUMNS) + self.alive.nbytes \
+            + self.free.nbytes + self.index_key.nbytes + self.index_id.nbytes
 
     # --- the index -------------------------------------------------------------------
 

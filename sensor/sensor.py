@@ -2,10 +2,14 @@
 through, and the outputs they feed."""
 from __future__ import annotations
 
+import weakref
+from pathlib import Path
+
 from decoders import dispatch as dispatch_mod
 from decoders.table import PacketTable
 from detectors import REGISTRY, BatchContext
-from exporters.alerts import AlertLog
+from exporters.alerts import UNINTERRUPTED, AlertLog
+from exporters.evidence import EvidenceWriter
 from exporters.prometheus import Metrics, SensorCollector
 
 from .alerting import Alerter
@@ -18,11 +22,20 @@ from .stats import TrafficStats
 
 
 class Sensor:
-    """Decode -> traffic counters -> flows -> line activity -> detectors -> alert log.
-    Without a configuration only the first two run (decoding and counting)."""
+    """Decode -> traffic counters -> flows -> line activity -> detectors -> evidence pcaps
+    -> alert log. Without a configuration only the first two run (decoding and counting)."""
+
+    _latest: weakref.ref | None = None
+
+    @classmethod
+    def latest(cls) -> "Sensor | None":
+        """The sensor made last in this process, if it is still alive (the CLI's stop report)."""
+        return cls._latest() if cls._latest is not None else None
 
     def __init__(self, cfg: Config | None, alerts_path: str | None = None):
+        Sensor._latest = weakref.ref(self)
         self.cfg = cfg
+        self.evidence = None
         self.stats = TrafficStats(dispatch_mod.DEFAULT.layer_names)
         stages = [self.stats]
         self.plan = self.flows = self.alerter = self.lines = self.log = None
@@ -34,11 +47,20 @@ class Sensor:
                          if cfg.detector_enabled(name)]
             self.alerter = Alerter(detectors, cfg.dedup_seconds, cfg.max_alerts_per_second)
             path = alerts_path if alerts_path is not None else cfg.alerts_path
-            self.log = AlertLog(path) if path else None
+            self.log = AlertLog(path, cfg.alerts_fsync_seconds, cfg.alerts_rotate_bytes,
+                                cfg.alerts_keep, cfg.alerts_max_backlog) if path else None
+            # evidence beside the alert log unless the config says where (or "" for none)
+            where = cfg.evidence_dir if cfg.evidence_dir is not None else \
+                (str(Path(path).parent / "evidence") if path else "")
+            if where:
+                self.evidence = EvidenceWriter(where, cfg.evidence_packets_per_flow,
+                                               cfg.evidence_max_bytes, cfg.evidence_mask)
             stages.append(self)
-        # detectors that keep metrics of their own (payload classes, say) publish them too
+        # detectors that keep metrics of their own (payload classes, say) publish them too,
+        # and so do the alert log and the evidence writer (write errors, drops, room)
         extra = [d for d in (self.alerter.detectors if self.alerter else ())
                  if hasattr(d, "metric_families")]
+        extra += [x for x in (self.log, self.evidence) if x is not None]
         self.metrics = Metrics(SensorCollector(self.stats, self.alerter, self.flows, self.lines,
                                                extra=extra))
         self.pipeline = Pipeline(stages, options=cfg.decoder_options if cfg else None,
@@ -46,16 +68,27 @@ class Sensor:
         self.last_alerts: list[dict] = []
 
     def process(self, t: PacketTable) -> None:
-        """The analysis stage: flows, then every enabled detector, then the alert log."""
-        flow_of_row = self.flows.update(t)
-        ctx = BatchContext(t, flow_of_row, self.plan, self.cfg, self.flows.row_keys)
-        self.lines.process(t, ctx.line_pattern)
-        self.alerter.source = t.batch.source
-        alerts = self.alerter.process(ctx)
-        if self.log is not None:
-            self.log.write(alerts)
-        self.last_alerts = alerts
+        """The analysis stage: flows, then every enabled detector, then the evidence pcaps
+        and the alert log. A signal (the CLI's SIGTERM/SIGINT handler) waits for the end of
+        it: a batch's alerts are counted and written together, or not at all."""
+        with UNINTERRUPTED:
+            flow_of_row = self.flows.update(t)
+            ctx = BatchContext(t, flow_of_row, self.plan, self.cfg, self.flows.row_keys)
+            self.lines.process(t, ctx.line_pattern)
+            self.alerter.source = t.batch.source
+            alerts = self.alerter.process(ctx)
+            if self.evidence is not None:
+                self.evidence.process(ctx, alerts)  # names each alert's evidence_pcap
+            if self.log is not None:
+                self.log.write(alerts)
+            self.last_alerts = alerts
 
     def close(self) -> None:
-        if self.log is not None:
-            self.log.close()
+        """Write and sync what is left; safe to call twice, and a signal waits for it."""
+        with UNINTERRUPTED:
+            try:
+                if self.evidence is not None:
+                    self.evidence.close()
+            finally:
+                if self.log is not None:
+                    self.log.close()

@@ -1,0 +1,233 @@
+"""Personal identifiers in bytes: the rules that recognise them, and their masked forms.
+
+One module holds the rules, so that the detector (`plaintext_pii`), the masking of every
+output (alerts, evidence files) and the tests agree on what an identifier is (JL art.32, 33):
+
+- **resident ID** (GB 11643-1999): 17 digits and a check character (a digit or `X`/`x`), not
+  inside a longer digit run; the first two digits a province code that exists, digits 7-14 a
+  real birth date between 1900-01-01 and today, and the ISO 7064 MOD 11-2 check character
+  right. Digits that fail any of these are not an ID.
+- **bank card**: a run of exactly 16-19 digits passing the Luhn check (not all one digit, so
+  that padding such as `0000000000000000` is not a card). An 18-digit run that is a valid
+  resident ID is an ID, not a card. For detection (`strict=True`) the first digit must also
+  be one that ISO/IEC 7812 gives to card issuers — 3 (JCB, Amex), 4, 5, 6 (UnionPay 62) or
+  9 (older domestic cards) — since one 16-19 digit number in ten passes Luhn by chance and
+  JSON APIs are full of 18-19 digit record ids (snowflake ids start with 1). Masking
+  (`mask_payload`, `mask_text`) does not ask this: it masks every Luhn-valid run, so what
+  is masked is a superset of what is detected.
+- **mobile**: a run of exactly 11 digits starting `13`-`19`; or `+86` followed by such a run
+  (`+8613812345678`: a 13-digit run, but the `+86` says what it is).
+
+"Not inside a longer digit run" means the byte before and the byte after are not ASCII digits.
+Digits are ASCII in UTF-8, GBK and GB18030 alike, so the rules read raw bytes.
+
+Masked forms keep the characters that identify no one: an ID keeps its region code and its
+last four (`220102********123X`), a card its issuer number and last four
+(`622848*********1234`), a mobile its network prefix and last four (`138****5678`).
+`mask_payload` returns bytes of the same length with every identifier masked in place.
+
+Passwords (JL art.30) are masked too, whole (`mask_credentials`, which `mask_payload` also
+applies): the argument of FTP/POP3 `PASS`, the password of IMAP `LOGIN`, the base64 of HTTP
+`Authorization: Basic` and of `AUTH PLAIN`, and the value of a password field in a form,
+query string, JSON or XML. A password typed a key a packet (Telnet) cannot be told from one
+packet: whoever writes packets of a `cleartext_credentials` flow must leave them out.
+"""
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Iterator, NamedTuple
+
+RESIDENT_ID, BANK_CARD, MOBILE = "resident_id", "bank_card", "mobile"
+KINDS = (RESIDENT_ID, BANK_CARD, MOBILE)
+
+# ISO 7064 MOD 11-2 weights, 2^(17-i) mod 11, and the check character per sum mod 11
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = b"10X98765432"
+# GB/T 2260 province-level codes (the first two digits of every region code)
+PROVINCES = frozenset((11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37,
+                       41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54, 61, 62, 63, 64, 65,
+                       71, 81, 82))
+# how many leading / trailing characters each kind keeps visible when masked
+KEEP = {RESIDENT_ID: (6, 4), BANK_CARD: (6, 4), MOBILE: (3, 4)}
+
+# maximal runs of ASCII digits, each with an optional check character `X` after it
+_RUN = re.compile(rb"[0-9]+[Xx]?")
+_STAR = 0x2A
+
+
+class Identifier(NamedTuple):
+    kind: str
+    start: int      # offset of the identifier's first character in the searched bytes
+    end: int        # one past its last character
+    value: bytes    # the identifier itself (never to be written anywhere)
+
+    @property
+    def masked(self) -> str:
+        return mask_value(self.kind, self.value.decode("ascii"))
+
+
+def resident_id_valid(s: bytes) -> bool:
+    """Whether 18 bytes are a resident ID number by the rule above."""
+    if len(s) != 18 or not s[:17].isdigit():
+        return False
+    check = s[17:18].upper()
+    if not (check.isdigit() or check == b"X"):
+        return False
+    if int(s[:2]) not in PROVINCES:
+        return False
+    try:
+        born = datetime.date(int(s[6:10]), int(s[10:12]), int(s[12:14]))
+    except ValueError:
+        return False
+    if born.year < 1900 or born > datetime.date.today():
+        return False
+    total = sum((c - 48) * w for c, w in zip(s[:17], _ID_WEIGHTS))
+    return _ID_CHECK[total % 11] == check[0]
+
+
+def luhn_valid(s: bytes) -> bool:
+    total = 0
+    for i, c in enumerate(reversed(s)):
+        d = c - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+CARD_ISSUER_DIGITS = b"34569"
+
+
+def bank_card_valid(s: bytes, strict: bool = True) -> bool:
+    return 16 <= len(s) <= 19 and s.isdigit() and s.count(s[:1]) != len(s) and \
+        (not strict or s[0] in CARD_ISSUER_DIGITS) and luhn_valid(s)
+
+
+def mobile_valid(s: bytes) -> bool:
+    return len(s) == 11 and s[:1] == b"1" and 0x33 <= s[1] <= 0x39 and s.isdigit()
+
+
+def classify_run(data: bytes, start: int, end: int, strict: bool = True) -> Identifier | None:
+    """The identifier that the maximal digit run data[start:end] is (which may end with a
+    check character `X`), or None."""
+    run = data[start:end]
+    n = len(run)
+    if n == 18 and resident_id_valid(run):
+        return Identifier(RESIDENT_ID, start, end, run)
+    if run[-1:] in (b"X", b"x"):         # digits then an X that makes no ID: the digits alone
+        run, end, n = run[:-1], end - 1, n - 1
+    if 16 <= n <= 19:
+        if bank_card_valid(run, strict):
+            return Identifier(BANK_CARD, start, end, run)
+    elif n == 11:
+        if mobile_valid(run):
+            return Identifier(MOBILE, start, end, run)
+    elif n == 13 and run[:2] == b"86" and start > 0 and data[start - 1] == 0x2B \
+            and mobile_valid(run[2:]):      # +86 13812345678
+        return Identifier(MOBILE, start + 2, end, run[2:])
+    return None
+
+
+def find_identifiers(data: bytes, lo: int = 0, hi: int | None = None,
+                     strict: bool = True) -> Iterator[Identifier]:
+    """Every identifier whose digit run starts in data[lo:hi] (runs are maximal over all of
+    `data`: a run that starts before `lo` is not seen from inside it). `strict=False`
+    takes every Luhn-valid 16-19 digit run for a card (masking)."""
+    hi = len(data) if hi is None else hi
+    if lo > 0 and data[lo - 1:lo].isdigit():     # begin at the next run boundary
+        while lo < hi and data[lo:lo + 1].isdigit():
+            lo += 1
+    for m in _RUN.finditer(data, lo, len(data)):
+        start = m.start()
+        if start >= hi:
+            break
+        end = m.end()
+        if end - start >= 11:
+            found = classify_run(data, start, end, strict)
+            if found is not None:
+                yield found
+
+
+def _run_from(data: bytes, i: int, step: int) -> int:
+    """Length of the run of digits (and check characters X) at data[i], read towards `step`."""
+    n, k = len(data), 0
+    while 0 <= i < n and (48 <= data[i] <= 57 or data[i] in (0x58, 0x78)):
+        i += step
+        k += 1
+    return k
+
+
+def mask_value(kind: str, value: str) -> str:
+    """The masked form of one identifier: `220102********123X`, `138****5678`."""
+    first, last = KEEP[kind]
+    return value[:first] + "*" * (len(value) - first - last) + value[-last:]
+
+
+def mask_payload(data: bytes, edges: bool = False, credentials: bool = True) -> bytes:
+    """`data` with every resident ID, bank card and mobile number masked in place: the same
+    length, only the masked form's visible characters kept, the rest `*`.
+
+    With `edges=True`, digit runs that touch either end of `data` — possibly pieces of an
+    identifier that a TCP segment boundary cut — are masked too: a run at the end keeps at
+    most its first 6 characters, one at the start its last 4, one touching both nothing.
+    Written packet by packet (an evidence pcap), consecutive segments then never join into
+    a whole identifier. Passwords are masked too (`mask_credentials`) unless
+    `credentials=False`."""
+    data = mask_credentials(data) if credentials else bytes(data)
+    out = None
+    for found in find_identifiers(data, strict=False):
+        if out is None:
+            out = bytearray(data)
+        first, last = KEEP[found.kind]
+        out[found.start + first: found.end - last] = bytes([_STAR]) * (
+            found.end - found.start - first - last)
+    if edges and data:
+        n = len(data)
+        head = _run_from(data, 0, 1)
+        tail = _run_from(data, n - 1, -1)
+        if head == n:                                   # all digits: keep nothing
+            return b"*" * n
+        if head > 4 or tail > 6:
+            out = bytearray(data) if out is None else out
+            if head > 4:
+                out[:head - 4] = b"*" * (head - 4)
+            if tail > 6:
+                out[n - tail + 6:] = b"*" * (tail - 6)
+    return data if out is None else bytes(out)
+
+
+_CREDENTIALS = [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in (
+    rb"^PASS[ \t]+([^\r\n]+)",
+    rb'^[^\s"]+[ \t]+LOGIN[ \t]+(?:"(?:[^"\\\r\n]|\\.)*"|[^\s"]+)[ \t]+("(?:[^"\\\r\n]|\\.)*"|[^\s"]+)',
+    rb"^(?:proxy-)?authorization:[ \t]*basic[ \t]+([A-Za-z0-9+/=_-]+)",
+    rb"^(?:[^\s]+[ \t]+)?(?:AUTH|AUTHENTICATE)[ \t]+PLAIN[ \t]+([A-Za-z0-9+/=]+)",
+    rb"(?:^|(?<=[?&]))(?:password|passwd|passwrd|pass_word|pwd|user_?pwd|login_?pwd|userpassword)"
+    rb"=([^&\s\"<>]+)",
+    rb'"(?:password|passwd|passwrd|pass_word|pwd|user_?pwd|login_?pwd|userpassword)"\s*:\s*"((?:[^"\\\r\n]|\\.)+)"',
+    rb"<(?:password|passwd|passwrd|pass_word|pwd|user_?pwd|login_?pwd|userpassword)>([^<]+)</",
+)]
+
+
+def mask_credentials(data: bytes) -> bytes:
+    """`data` with every password it plainly carries replaced by `*` (same length)."""
+    data = bytes(data)
+    out = None
+    for rx in _CREDENTIALS:
+        for m in rx.finditer(data):
+            if out is None:
+                out = bytearray(data)
+            a, b = m.span(1)
+            out[a:b] = b"*" * (b - a)
+    return data if out is None else bytes(out)
+
+
+def mask_text(s: str) -> str:
+    """`s` with every identifier masked (the characters around them unchanged)."""
+    if not any(c.isdigit() for c in s):
+        return s
+    data = s.encode("utf-8", "surrogatepass")
+    masked = mask_payload(data)
+    return s if masked == data else masked.decode("utf-8", "surrogatepass")

@@ -1,0 +1,123 @@
+"""detectors/pii_mask.py: the identifier rules and the masked forms (JL art.32, 33).
+Every identifier here comes from tests/pii.py: synthetic, with valid check digits."""
+from __future__ import annotations
+
+import datetime
+import random
+
+from hypothesis import given, settings, strategies as st
+
+import pii
+from detectors.pii_mask import (BANK_CARD, MOBILE, RESIDENT_ID, find_identifiers, mask_payload,
+                                mask_text, mask_value, resident_id_valid)
+
+RNG = random.Random(3201)
+IDS = [pii.resident_id(RNG) for _ in range(200)]
+CARDS = [pii.bank_card(RNG) for _ in range(50)] + \
+        [pii.bank_card(RNG, prefix="4", length=16) for _ in range(20)]
+
+
+def kinds(data: bytes) -> list[str]:
+    return [f.kind for f in find_identifiers(data)]
+
+
+def test_masked_forms_by_hand():
+    # 220102197001010018: worked by hand in tests/pii.py (check digit 8)
+    assert mask_value(RESIDENT_ID, "22010219700101051X") == "220102********051X"
+    assert mask_payload(b"certno=22010219700101051X&x=1") == b"certno=220102********051X&x=1"
+    assert mask_payload(b'{"tel":"13812345678"}') == b'{"tel":"138****5678"}'
+    card = "6200000000000000000"[:18] + pii.luhn_check_digit("620000000000000000")
+    assert card == "6200000000000000000"
+    assert mask_payload(card.encode()) == b"620000*********0000"
+    assert mask_text("姓名 张三 手机 13812345678 证件 220102197001010018") == \
+        "姓名 张三 手机 138****5678 证件 220102********0018"
+
+
+def test_same_length_and_nothing_whole_left():
+    for ident in IDS + CARDS:
+        data = f"a={ident};".encode()
+        out = mask_payload(data)
+        assert len(out) == len(data)
+        assert ident.encode() not in out
+        assert out.count(b"*") == len(ident) - 10
+
+
+def test_ids_with_lowercase_x_and_gbk_labels():
+    xs = [i for i in IDS if i.endswith("X")]
+    assert xs
+    data = "身份证号：".encode("gbk") + xs[0].lower().encode() + "手机号".encode("gb18030") + \
+        b"15912345678"
+    assert kinds(data) == [RESIDENT_ID, MOBILE]
+    out = mask_payload(data)
+    assert xs[0].lower()[:6].encode() + b"********" + xs[0].lower()[-4:].encode() in out
+    assert b"159****5678" in out
+
+
+def test_near_miss_ids_are_not_ids():
+    ident = IDS[0]
+    wrong_check = ident[:17] + ("0" if ident[17] != "0" else "1")
+    assert not resident_id_valid(wrong_check.encode())
+    assert kinds(wrong_check.encode()) in ([], [BANK_CARD])  # 18 digits may still pass Luhn
+    # a valid check digit but no such date (30 February) or no such province (99)
+    for first17 in ("22010219700230001", "99010219700101001", "22010218000101001",
+                    "22010230000101001"):
+        s = first17 + pii.id_check_digit(first17)
+        assert not resident_id_valid(s.encode()), s
+    # one digit more or less around a valid ID: a longer run is not an ID
+    assert RESIDENT_ID not in kinds(("1" + ident).encode())
+    assert RESIDENT_ID not in kinds((ident + "1").encode()) or ident.endswith("X")
+
+
+def test_mobile_rule():
+    assert kinds(b"13812345678") == [MOBILE]
+    assert kinds(b"x19912345678y") == [MOBILE]
+    assert kinds(b"12812345678") == []                     # 12x is no mobile network
+    assert kinds(b"138123456789") == []                    # inside a longer run
+    assert kinds(b"0138123456789") == []
+    assert kinds(b"+8613812345678") == [MOBILE]
+    assert mask_payload(b"+8613812345678") == b"+86138****5678"
+    assert kinds(b"8613812345678") == []                   # no +: just a 13-digit run
+
+
+def test_card_rule():
+    for card in CARDS:
+        assert kinds(card.encode()) == [BANK_CARD], card
+        bad = card[:-1] + str((int(card[-1]) + 1) % 10)
+        assert kinds(bad.encode()) == [], bad
+    assert kinds(b"0000000000000000") == []                # one digit repeated: padding
+    assert kinds(b"4111111111111111") == [BANK_CARD]       # Luhn-valid test number
+    assert kinds(b"41111111111111110000") == []            # 20 digits: too long
+
+
+def test_edges_cut_identifiers():
+    ident = IDS[1]
+    for cut in range(1, 18):
+        a = b"certno=" + ident[:cut].encode()
+        b = ident[cut:].encode() + b"&end"
+        joined = mask_payload(a, edges=True) + mask_payload(b, edges=True)
+        assert ident.encode() not in joined
+        assert len(joined) == len(a) + len(b)
+    # three segments
+    a, b, c = b"id=" + ident[:5].encode(), ident[5:12].encode(), ident[12:].encode() + b"&"
+    joined = b"".join(mask_payload(x, edges=True) for x in (a, b, c))
+    assert ident.encode() not in joined and b"*" in joined
+    assert mask_payload(b"no digits at the edges 12345 here") == \
+        mask_payload(b"no digits at the edges 12345 here", edges=True)
+
+
+def test_birth_date_not_in_future():
+    today = datetime.date.today()
+    future = pii.resident_id(random.Random(1), born=today + datetime.timedelta(days=400))
+    assert not resident_id_valid(future.encode())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.integers(0, 199), st.sampled_from(IDS + CARDS))
+def test_planted_identifier_never_survives(noise, at, ident):
+    at = min(at, len(noise))
+    # separate the identifier from the noise so that it stands as its own run
+    data = noise[:at] + b" " + ident.encode() + b" " + noise[at:]
+    out = mask_payload(data)
+    assert len(out) == len(data)
+    assert ident.encode() not in out
+    assert mask_payload(out) == out                        # masking is idempotent
