@@ -4,13 +4,15 @@ from .base import BatchContext, Detector, Finding
 from .internet_bound import InternetBound
 from .internet_vpn import InternetVpn
 from .lateral_traffic import LateralTraffic
+from .plaintext_pii import PlaintextPii
+from .cleartext_credentials import CleartextCredentials
 from .remote_control import RemoteControl
 from .shared_line import SharedLine
 from .unauthorized_source import UnauthorizedSource
 
 REGISTRY: dict[str, type[Detector]] = {
     cls.name: cls for cls in (InternetBound, UnauthorizedSource, SharedLine, LateralTraffic,
-                              InternetVpn, RemoteControl)
+                              InternetVpn, RemoteControl, PlaintextPii, CleartextCredentials)
 }
 
 __all__ = ["BatchContext", "Detector", "Finding", "REGISTRY"]

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from detectors.pii_mask import mask_credentials, mask_payload
+
 PCAP_NS_MAGIC = 0xA1B23C4D
 SNAPLEN = 262_144
 HEADER = struct.Struct("<IHHiIII")
@@ -56,6 +58,7 @@ class _Open:
     path: Path
     linktype: int
     remaining: int
+    blank: bool = False  # payloads replaced whole: a flow that carried credentials
 
 
 class EvidenceWriter:
@@ -75,9 +78,6 @@ class EvidenceWriter:
         self.write_errors = 0    # files or packets that could not be written (disk full...)
         self.abandoned = 0       # flows closed before their packets were all in (max_open)
         self.dir.mkdir(parents=True, exist_ok=True)
-        if self.mask:
-            from detectors.pii_mask import mask_payload
-            self._mask_payload = mask_payload
         # what is in the directory already counts against max_bytes: oldest first
         self.sizes: OrderedDict[Path, int] = OrderedDict()
         existing = [p for p in self.dir.iterdir() if p.is_file() and NAME.match(p.name)]
@@ -107,7 +107,10 @@ class EvidenceWriter:
                 if path is None:
                     alert["evidence_pcap"] = None
                     continue
-                state = _Open(path, int(t.batch.linktype[row]), self.packets_per_flow)
+                # a password typed one keystroke a packet (Telnet) cannot be told from the
+                # packets alone: a credentials flow's payloads are left out whole
+                state = _Open(path, int(t.batch.linktype[row]), self.packets_per_flow,
+                              blank=alert.get("detector") == "cleartext_credentials")
                 if key:
                     self.open[key] = state
                     changed = True
@@ -115,7 +118,8 @@ class EvidenceWriter:
                     single.append((row, path))
             alert["evidence_pcap"] = str(state.path)
         for row, path in single:
-            self._append(path, t, np.array([row]), int(t.batch.linktype[row]))
+            self._append(path, t, np.array([row]), int(t.batch.linktype[row]))  # no flow: no
+            # credentials detector alerts it (they follow TCP flows)
         if changed:
             self._keys = np.sort(np.fromiter(self.open.keys(), dtype=np.uint64, count=len(self.open)))
         if self.open:
@@ -159,7 +163,7 @@ class EvidenceWriter:
                 continue
             mine = rows[starts[k]: starts[k] + counts[k]][: state.remaining]
             mine = mine[ctx.t.batch.linktype[mine] == state.linktype]  # one link type a file
-            written = self._append(state.path, ctx.t, mine, state.linktype)
+            written = self._append(state.path, ctx.t, mine, state.linktype, state.blank)
             state.remaining -= written
             if state.remaining <= 0 or written < len(mine):
                 done.append(key)
@@ -209,8 +213,9 @@ class EvidenceWriter:
         self.write_errors += 1
         return None
 
-    def _append(self, path: Path, t, rows: np.ndarray, linktype: int) -> int:
-        """Write the frames of `rows` to `path`; how many went in."""
+    def _append(self, path: Path, t, rows: np.ndarray, linktype: int, blank: bool = False) -> int:
+        """Write the frames of `rows` to `path`; how many went in. `blank`: payload bytes
+        are replaced by `*` whatever the mask setting (credentials never leave the sensor)."""
         if not rows.size or path not in self.sizes:
             return 0
         batch = t.batch
@@ -218,8 +223,11 @@ class EvidenceWriter:
         for row in rows.tolist():
             off, caplen = int(batch.offset[row]), int(batch.caplen[row])
             frame = batch.data[off: off + caplen].tobytes()
-            if self.mask:
-                frame = self._masked(frame, int(t.payload_off[row]) - off, int(t.payload_len[row]))
+            p0, plen = int(t.payload_off[row]) - off, int(t.payload_len[row])
+            if blank and plen > 0 and 0 <= p0 < len(frame):
+                frame = frame[:p0] + b"*" * min(plen, len(frame) - p0) + frame[p0 + plen:]
+            elif self.mask:
+                frame = self._masked(frame, p0, plen)
             sec, nsec = _pcap_time(int(batch.ts_ns[row]))
             rec = RECORD.pack(sec, nsec, len(frame),
                               min(max(int(batch.wirelen[row]), len(frame)), 0xFFFFFFFF)) + frame
@@ -262,12 +270,14 @@ class EvidenceWriter:
     def _masked(self, frame: bytes, p0: int, plen: int) -> bytes:
         # every identifier holds a run of 11 digits: a frame without one is left alone
         # (one scan in C, where mask_payload would visit every short digit run in Python)
-        masked = self._mask_payload(frame) if _LONG_RUN.search(frame) else frame
+        masked = mask_payload(frame) if _LONG_RUN.search(frame) else frame
         if plen > 0 and 0 <= p0 < len(frame):
             p1 = min(p0 + plen, len(frame))
             seg = masked[p0:p1]
             if _LONG_RUN.search(seg) or seg[:1] in _EDGE or seg[-1:] in _EDGE:
-                masked = masked[:p0] + self._mask_payload(seg, edges=True) + masked[p1:]
+                masked = masked[:p0] + mask_payload(seg, edges=True) + masked[p1:]
+            else:  # no identifier; a password in clear is masked all the same
+                masked = masked[:p0] + mask_credentials(seg) + masked[p1:]
         return masked
 
     def _room(self, need: int, keep: Path | None = None) -> bool:

@@ -1016,5 +1016,449 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+
+# ---------------------------------------------------------------------------------------
+# plaintext_pii (JL art.32) and cleartext_credentials (JL art.30). Appended: every case
+# above is unchanged. Personal data is synthetic (tests/pii.py: valid check digits, no
+# one's); the mobile numbers are made up from a seeded generator.
+
+import base64                 # noqa: E402
+import hmac as _hmac          # noqa: E402
+import random as _random      # noqa: E402
+import re as _re              # noqa: E402
+
+sys.path.insert(0, str(HERE.parent / "tests"))
+import pii as _pii            # noqa: E402
+
+PII_KEY = "ybsensor-cases-hash-key"
+PII_CONFIG = f'\n[detectors.plaintext_pii]\nhash_key = "{PII_KEY}"\n'
+
+
+@dataclass
+class PiiCase(Case):
+    extra_config: str = PII_CONFIG
+
+
+_config_text_before_pii = config_text
+
+
+def config_text(case: Case) -> str:  # noqa: F811  (the PII cases add the hash key)
+    return _config_text_before_pii(case) + getattr(case, "extra_config", "")
+
+
+# the rule's masked forms and keyed hashes, written from the rule (detectors/plaintext_pii.py
+# docstring): keep an ID's first 6 and last 4, a card's first 6 and last 4, a mobile's first
+# 3 and last 4; hash = HMAC-SHA256(key, "kind:VALUE") in hex, first 32 digits
+def masked_id(v: str) -> str:
+    return v[:6] + "*" * 8 + v[-4:]
+
+
+def masked_mobile(v: str) -> str:
+    return v[:3] + "****" + v[-4:]
+
+
+def keyed(kind: str, value: str) -> str:
+    return _hmac.new(PII_KEY.encode(), f"{kind}:{value.upper()}".encode(), "sha256").hexdigest()[:32]
+
+
+def made_up_mobile(rng: _random.Random) -> str:
+    return "1" + rng.choice("3456789") + "".join(str(rng.randrange(10)) for _ in range(9))
+
+
+# GB/T 2260 province-level codes: the first two digits of a plausible region code
+PROVINCES = {"11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35",
+             "36", "37", "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54",
+             "61", "62", "63", "64", "65", "71", "81", "82"}
+
+
+def identifiers_by_rule(text: bytes) -> list[str]:
+    """Every identifier in `text` by the rule of the issue (not the sensor's code): maximal
+    digit runs that are valid resident IDs (a province that exists, a real birth date, 17
+    digits + check character), Luhn-valid runs of 16-19 digits, or 11 digits starting 13-19."""
+    out = []
+    for m in _re.finditer(rb"[0-9]+[Xx]?", text):
+        run = m.group().decode()
+        if len(run) == 18 and run[:2] in PROVINCES and _pii.is_valid_resident_id(run):
+            out.append(run)
+            continue
+        run = run.rstrip("Xx")
+        if 16 <= len(run) <= 19 and _pii.is_luhn_valid(run):
+            out.append(run)
+        elif len(run) == 11 and run[0] == "1" and run[1] in "3456789":
+            out.append(run)
+    return out
+
+
+RULE_PII = ("plaintext_pii (JL art.32): a payload that no encrypted protocol carries (TLS, "
+            "TLCP, SSH, IPsec, WireGuard, DTLS, QUIC) and that holds personal data — a resident "
+            "ID with a valid check character, a Luhn-valid card number, a mobile number, an "
+            "insurance interface field (psn_name, certno, psn_cert_type, mdtrt_cert_no, psn_no, "
+            "card_sn) with a value, or 姓名 with a value, in UTF-8 or GBK — breaks it; one "
+            "alert per flow, its packets the ones that hold personal data, severity critical "
+            "when an insurance interface message (infno / msgid / fixmedins_code) carries "
+            "personal fields, else high; evidence: kinds and counts, masked forms and keyed "
+            "hashes of the identifiers, the offset of the first item in the first packet's "
+            "payload, and the (not personal) infno and fixmedins_code")
+
+PERSON = _pii.resident_id(_random.Random(20250102), region="220102")
+PERSON_BORN = f"{PERSON[6:10]}-{PERSON[10:12]}-{PERSON[12:14]}"
+
+
+def query_1101() -> tuple[bytes, bytes]:
+    """An insurance 1101 (人员信息获取, person information) request and its answer, as the
+    national interface sends them: JSON over HTTP."""
+    req = {"infno": "1101", "msgid": f"{PHARM_CODE}202501020800000001",
+           "mdtrtarea_admvs": "220100", "insuplc_admdvs": "220100", "recer_sys_code": "YBXT",
+           "dev_no": "", "dev_safe_info": "", "cainfo": "", "signtype": "", "infver": "V1.0",
+           "opter_type": "1", "opter": "P001", "opter_name": "药师甲",
+           "inf_time": "2025-01-02 08:00:00", "fixmedins_code": PHARM_CODE,
+           "fixmedins_name": "Example Pharmacy", "sign_no": "",
+           "input": {"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": PERSON, "card_sn": "",
+                              "begntime": "", "psn_cert_type": "01", "certno": PERSON,
+                              "psn_name": "张三"}}}
+    resp = {"infcode": 0, "inf_refmsgid": "220100202501020800000123456789",
+            "refmsg_time": "20250102080000123", "respond_time": "20250102080000456",
+            "err_msg": None,
+            "output": {"baseinfo": {"psn_no": "22000000000000001101", "psn_cert_type": "01",
+                                    "certno": PERSON, "psn_name": "张三", "gend": "1",
+                                    "naty": "01", "brdy": PERSON_BORN, "age": 55},
+                       "insuinfo": [{"balc": 0, "insutype": "310", "psn_type": "11",
+                                     "psn_insu_stas": "1", "insuplc_admdvs": "220102"}],
+                       "idetinfo": []}}
+    body = json.dumps(req, ensure_ascii=False, separators=(",", ":")).encode()
+    answer = json.dumps(resp, ensure_ascii=False, separators=(",", ":")).encode()
+    request = (b"POST /fsi/api/fsiPsnInfoService/queryPsnInfo HTTP/1.1\r\n"
+               b"Host: 10.200.1.20:8080\r\nContent-Type: application/json;charset=utf-8\r\n"
+               b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    response = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=utf-8\r\n"
+                b"Content-Length: " + str(len(answer)).encode() + b"\r\n\r\n" + answer)
+    # the only identifiers are the planted ID (the message's timestamps and ids are not)
+    assert identifiers_by_rule(request) == [PERSON, PERSON]
+    assert identifiers_by_rule(response) == [PERSON]
+    return request, response
+
+
+def pii_insurance_query(name: str, line: Line) -> Case:
+    c = PiiCase(name, f"A pharmacy terminal ({PHARM}) on wireless VPDN, {line.describe}, asks "
+                      f"the platform ({PLATFORM}:8080) for a person's insurance information: "
+                      f"interface transaction 1101 in plaintext HTTP (JSON), and gets the answer "
+                      f"the same way. Rule: {RULE_PII}. The request holds mdtrt_cert_no and "
+                      f"certno (each the person's resident ID), psn_cert_type and psn_name "
+                      f"(card_sn is empty: no value); the answer psn_no, psn_cert_type, certno "
+                      f"(the ID) and psn_name. Expected: one critical alert for the flow, its "
+                      f"two packets the request and the answer; kinds: resident_id 3, "
+                      f"insurance_field 6 (the request's mdtrt_cert_no, psn_cert_type and certno, "
+                      f"the answer's psn_no, psn_cert_type and certno), person_name 2; one identifier (the same ID thrice) "
+                      f"shown masked and hashed; infno 1101 and fixmedins_code {PHARM_CODE}.")
+    ids = IpIds()
+    conn = TcpConn(ids, PHARM, 51300, PLATFORM, 8080)
+    request, response = query_1101()
+    pkts = conn.handshake() + [conn.c2s(request), conn.s2c(b"", flags="A"),
+                               conn.s2c(response), conn.c2s(b"", flags="A")] + conn.close()
+    frames = c.send(line, pkts)
+    req_frame, resp_frame = frames[3], frames[5]
+    c.expect("plaintext_pii", "critical", line.key, PHARM_CODE, [req_frame, resp_frame],
+             ev("insurance_message_with_personal_data",
+                kinds={"insurance_field": 6, "person_name": 2, "resident_id": 3},
+                masked=[masked_id(PERSON)], hashes=[keyed("resident_id", PERSON)],
+                offset=request.index(b"mdtrt_cert_no"),
+                fields=["mdtrt_cert_no", "psn_cert_type", "certno", "psn_name", "psn_no"],
+                infno="1101", fixmedins_code=PHARM_CODE, message="insurance_interface"))
+    return c
+
+
+def tlcp_client_hello(tag: str) -> bytes:
+    """A TLCP (GB/T 38636) ClientHello: record and client version 1.1 (0x0101), SM2/SM4/SM3
+    cipher suites ECC_SM4_CBC_SM3 (0xE013), ECDHE_SM4_CBC_SM3 (0xE011)."""
+    ciphers = [0xE013, 0xE011, 0xE053, 0xE051]
+    body = (struct.pack("!H", 0x0101) + payload(tag + "-random", 32) + b"\x00"
+            + struct.pack("!H", 2 * len(ciphers)) + b"".join(struct.pack("!H", x) for x in ciphers)
+            + b"\x01\x00")
+    hs = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x01\x01" + struct.pack("!H", len(hs)) + hs
+
+
+def tlcp_server_hello(tag: str) -> bytes:
+    body = (struct.pack("!H", 0x0101) + payload(tag + "-srandom", 32) + b"\x20"
+            + payload(tag + "-sid", 32) + struct.pack("!HB", 0xE013, 0))
+    hs = b"\x02" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x01\x01" + struct.pack("!H", len(hs)) + hs + b"\x14\x01\x01\x00\x01\x01"
+
+
+def pii_insurance_query_encrypted(version: int):
+    """The same 1101 exchange inside TLS 1.2 (version 0x0303) or TLCP (0x0101) records."""
+    label = "TLS" if version == 0x0303 else "TLCP (GB/T 38636, record version 0x0101)"
+
+    def build(name: str, line: Line) -> Case:
+        c = PiiCase(name, f"The same 1101 request and answer as pii_insurance_query_in_l2tp, "
+                          f"{line.describe}, but inside {label}: a handshake, then application "
+                          f"data records. To make the point sharp the records carry the very "
+                          f"bytes of the plaintext exchange (a real session would carry "
+                          f"ciphertext), and the request's record is cut across two TCP "
+                          f"segments, so the second starts in the middle of a record, with no "
+                          f"record header, in the middle of the JSON. Rule: {RULE_PII}. "
+                          f"Encrypted payloads are not searched; a segment without a header "
+                          f"takes its flow's class. Expected: no alert.")
+        ids = IpIds()
+        conn = TcpConn(ids, PHARM, 51310 if version == 0x0303 else 51320, PLATFORM, 443)
+        request, response = query_1101()
+        tag = f"pii-enc-{version:04x}"
+        if version == 0x0303:
+            hello = [conn.c2s(tls_client_hello(tag)), conn.s2c(tls_server_hello(tag))]
+        else:
+            hello = [conn.c2s(tlcp_client_hello(tag)), conn.s2c(tlcp_server_hello(tag))]
+        vhi, vlo = version >> 8, version & 0xFF
+
+        def record(data: bytes) -> bytes:
+            return bytes((0x17, vhi, vlo)) + struct.pack("!H", len(data)) + data
+
+        rec = record(request)
+        cut = len(rec) // 2
+        pkts = conn.handshake() + hello + [conn.c2s(rec[:cut], flags="A"), conn.c2s(rec[cut:]),
+                                          conn.s2c(record(response))] + conn.close()
+        c.send(line, pkts)
+        return c
+
+    return build
+
+
+def pii_near_miss(name: str, line: Line) -> Case:
+    rng = _random.Random(4711)
+    person = _pii.resident_id(rng)
+    wrong_check = person[:17] + str((int(person[17]) + 1) % 10 if person[17] != "X" else 0)
+    no_such_day = "22010219700230051"                     # 30 February
+    no_such_day += _pii.id_check_digit(no_such_day)
+    no_such_region = "99010219700101051"                  # no province 99
+    no_such_region += _pii.id_check_digit(no_such_region)
+    card = _pii.bank_card(rng)
+    bad_card = card[:-1] + str((int(card[-1]) + 3) % 10)
+    long_run = card + "5"                                  # 20 digits: no card
+    near = [wrong_check, no_such_day, no_such_region, person[:17], person + "7",
+            "7" + person, bad_card, long_run, "12812345678", "138123456789", "1381234567",
+            "1735776000000", masked_id(person), masked_mobile("13800000000"),
+            "220102********051X"]
+    randoms = []
+    while len(randoms) < 40:
+        run = "".join(str(rng.randrange(10)) for _ in range(rng.choice((11, 12, 16, 17, 18, 19, 24))))
+        if not identifiers_by_rule(run.encode()):
+            randoms.append(run)
+    body = ("note=" + ",".join(near) + "&batch=" + " ".join(randoms)).encode()
+    assert identifiers_by_rule(body) == [], identifiers_by_rule(body)
+    request = (b"POST /his/upload HTTP/1.1\r\nHost: 10.200.1.20:8080\r\n"
+               b"Content-Type: application/x-www-form-urlencoded\r\n"
+               b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    c = PiiCase(name, f"The hospital's {HOSP} posts to the platform in plaintext, "
+                      f"{line.describe}, a body full of digits that are not personal data: "
+                      f"ID numbers with a wrong check digit, an impossible birth date (30 "
+                      f"February), a region code that does not exist, 17 and 19 digit runs "
+                      f"around a valid ID (inside a longer run is no ID), a card number with a "
+                      f"wrong Luhn digit, a 20-digit run, 12-digit and 10-digit numbers that "
+                      f"look like mobiles, a millisecond timestamp, already masked forms, and "
+                      f"forty random digit runs (11-24 digits) that happen to pass no check. "
+                      f"Rule: {RULE_PII}. Expected: no alert.")
+    ids = IpIds()
+    conn = TcpConn(ids, HOSP, 51330, PLATFORM, 8080)
+    c.send(line, conn.handshake() + [conn.c2s(request), conn.s2c(HTTP_OK)] + conn.close())
+    return c
+
+
+def pii_split_id(name: str, line: Line) -> Case:
+    rng = _random.Random(1802)
+    person = _pii.resident_id(rng)
+    body = ('{"visit":"V2025010200042","idcard":"' + person + '","dept":"0301"}').encode()
+    request = (b"POST /his/visit HTTP/1.1\r\nHost: 10.200.1.20:8080\r\n"
+               b"Content-Type: application/json\r\nContent-Length: "
+               + str(len(body)).encode() + b"\r\n\r\n" + body)
+    assert identifiers_by_rule(request) == [person]
+    at = request.index(person.encode())
+    cut1 = at + 9                       # the ID's first 9 characters in A, the rest in B
+    cut2 = len(request) - 6
+    a, b, tail = request[:cut1], request[cut1:cut2], request[cut2:]
+    c = PiiCase(name, f"The hospital's {HOSP} posts a JSON visit record holding a resident ID "
+                      f"to the platform, {line.describe}, in three TCP segments: A ends with "
+                      f"the ID's first nine characters, B holds the rest. The segments arrive "
+                      f"A, C (the last six bytes, out of order), B, then B again (a "
+                      f"retransmission). Rule: {RULE_PII}. The sensor follows sequence "
+                      f"numbers: the ID is found across the boundary, once. Expected: one "
+                      f"high alert for the flow, resident_id 1, its packets A and B (the "
+                      f"retransmission adds no bytes), the offset the ID's start in A.")
+    ids = IpIds()
+    conn = TcpConn(ids, HOSP, 51340, PLATFORM, 8080)
+    pkts = conn.handshake()
+    pa = conn.c2s(a, flags="A")
+    pb = conn.c2s(b, flags="A")
+    pc = conn.c2s(tail)
+    frames = c.send(line, pkts + [pa, pc, pb, pb])
+    fa, fb = frames[3], frames[5]
+    c.send(line, [conn.s2c(HTTP_OK)] + conn.close())
+    c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [fa, fb],
+             ev("personal_data_in_plaintext", kinds={"resident_id": 1},
+                masked=[masked_id(person)], hashes=[keyed("resident_id", person)],
+                offset=at))
+    return c
+
+
+def pii_gbk_form(name: str, line: Line) -> Case:
+    rng = _random.Random(936)                               # 936: the GBK code page
+    person = _pii.resident_id(rng)
+    mobile = made_up_mobile(rng)
+    form = f"姓名=张三&性别=男&身份证号={person}&手机号={mobile}&科室=内科".encode("gbk")
+    request = (b"POST /his/register.do HTTP/1.1\r\nHost: 10.200.1.20:8080\r\n"
+               b"Content-Type: application/x-www-form-urlencoded; charset=GBK\r\n"
+               b"Content-Length: " + str(len(form)).encode() + b"\r\n\r\n" + form)
+    assert identifiers_by_rule(request) == [person, mobile]
+    c = PiiCase(name, f"A hospital registration terminal ({HOSP_B}) posts a patient's "
+                      f"registration to the platform as form data in GBK, as older hospital "
+                      f"software does, {line.describe}: 姓名 (name), 性别, 身份证号 (ID number), "
+                      f"手机号 (mobile), 科室, the labels raw GBK bytes. Rule: {RULE_PII}. "
+                      f"Expected: one high alert (no insurance interface envelope): "
+                      f"person_name 1 (姓名 with a value), resident_id 1, mobile 1, the three "
+                      f"labels in GBK, the offset where 姓名 starts.")
+    ids = IpIds()
+    conn = TcpConn(ids, HOSP_B, 51350, PLATFORM, 8080)
+    pkts = conn.handshake() + [conn.c2s(request), conn.s2c(HTTP_OK)] + conn.close()
+    frames = c.send(line, pkts)
+    c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [frames[3]],
+             ev("personal_data_in_plaintext",
+                kinds={"mobile": 1, "person_name": 1, "resident_id": 1},
+                masked=[masked_id(person), masked_mobile(mobile)],
+                hashes=[keyed("resident_id", person), keyed("mobile", mobile)],
+                offset=request.index("姓名".encode("gbk")),
+                labels=["姓名", "身份证号", "手机号"], encodings=["gbk"]))
+    return c
+
+
+RULE_CRED = ("cleartext_credentials (JL art.30): a password sent in a payload no encrypted "
+             "protocol carries — HTTP Basic or a login form, FTP or POP3 USER/PASS, IMAP LOGIN, "
+             "a Telnet login — breaks it; one high alert per flow, its packets the ones that "
+             "carry the password; the user name shown as its first character and ***, with a "
+             "keyed hash; the password nowhere")
+# the passwords of the cases: tests/test_credentials.py and tests/test_no_leak.py look for
+# them in every output of the sensor
+CRED_SECRETS = {"ftp": "Zq7-upload-2025", "http_basic": "Hosp-Basic-2025",
+                "pop3": "Pop3-Secret-77", "imap": "Imap-W4rd-7", "telnet": "tnpw91"}
+PLATFORM_MAIL = PLATFORM_B
+
+
+def cred_ev(protocol: str, method: str, user: str) -> dict:
+    return ev("cleartext_password", protocol=protocol, method=method, credentials=1,
+              user=user[0] + "***", user_hash=keyed("user", user),
+              password="sent in clear (not recorded)")
+
+
+def cred_ftp(name: str, line: Line) -> Case:
+    c = PiiCase(name, f"The hospital's {HOSP_B} logs in to an FTP server on the platform "
+                   f"({PLATFORM}:21), {line.describe}: USER yb_upload, PASS in clear. Rule: "
+                   f"{RULE_CRED}. Expected: one high alert, its packet the PASS command.")
+    ids = IpIds()
+    conn = TcpConn(ids, HOSP_B, 51400, PLATFORM, 21)
+    pkts = conn.handshake() + [conn.s2c(b"220 platform FTP ready\r\n"),
+                               conn.c2s(b"USER yb_upload\r\n"),
+                               conn.s2c(b"331 Password required for yb_upload\r\n"),
+                               conn.c2s(b"PASS " + CRED_SECRETS["ftp"].encode() + b"\r\n"),
+                               conn.s2c(b"230 User yb_upload logged in\r\n"),
+                               conn.c2s(b"QUIT\r\n"), conn.s2c(b"221 Goodbye\r\n")] + conn.close()
+    frames = c.send(line, pkts)
+    c.expect("cleartext_credentials", "high", line.key, HOSP_CODE, [frames[6]],
+             cred_ev("ftp", "user_pass", "yb_upload"))
+    return c
+
+
+def cred_http_basic(name: str, line: Line) -> Case:
+    token = base64.b64encode(b"admin01:" + CRED_SECRETS["http_basic"].encode())
+    c = PiiCase(name, f"The hospital's {HOSP} opens an administration page on the platform "
+                   f"({PLATFORM}:8080) with HTTP Basic authentication, {line.describe}: "
+                   f"user admin01 and its password, base64 in the Authorization header. Rule: "
+                   f"{RULE_CRED}. Expected: one high alert, its packet the request.")
+    ids = IpIds()
+    conn = TcpConn(ids, HOSP, 51410, PLATFORM, 8080)
+    request = (b"GET /admin/status HTTP/1.1\r\nHost: 10.200.1.20:8080\r\n"
+               b"Authorization: Basic " + token + b"\r\nAccept: */*\r\n\r\n")
+    frames = c.send(line, conn.handshake() + [conn.c2s(request), conn.s2c(HTTP_OK)] + conn.close())
+    c.expect("cleartext_credentials", "high", line.key, HOSP_CODE, [frames[3]],
+             cred_ev("http", "basic", "admin01"))
+    return c
+
+
+def cred_pop3(name: str, line: Line) -> Case:
+    c = PiiCase(name, f"The hospital's {HOSP} reads mail from a POP3 server ({PLATFORM_MAIL}:110) "
+                   f"{line.describe}: USER, then PASS in clear. Rule: {RULE_CRED}. Expected: "
+                   f"one high alert, its packet the PASS command.")
+    ids = IpIds()
+    conn = TcpConn(ids, HOSP, 51420, PLATFORM_MAIL, 110)
+    pkts = conn.handshake() + [conn.s2c(b"+OK POP3 server ready\r\n"),
+                               conn.c2s(b"USER billing\r\n"), conn.s2c(b"+OK\r\n"),
+                               conn.c2s(b"PASS " + CRED_SECRETS["pop3"].encode() + b"\r\n"),
+                               conn.s2c(b"+OK 2 messages\r\n"), conn.c2s(b"QUIT\r\n"),
+                               conn.s2c(b"+OK bye\r\n")] + conn.close()
+    frames = c.send(line, pkts)
+    c.expect("cleartext_credentials", "high", line.key, HOSP_CODE, [frames[6]],
+             cred_ev("pop3", "user_pass", "billing"))
+    return c
+
+
+def cred_imap(name: str, line: Line) -> Case:
+    c = PiiCase(name, f"The hospital's {HOSP} logs in to an IMAP server ({PLATFORM_MAIL}:143) "
+                   f"{line.describe} with `a001 LOGIN nurse07 \"...\"`, the password a quoted "
+                   f"string. Rule: {RULE_CRED}. Expected: one high alert, its packet the "
+                   f"LOGIN command.")
+    ids = IpIds()
+    conn = TcpConn(ids, HOSP, 51430, PLATFORM_MAIL, 143)
+    pkts = conn.handshake() + [conn.s2c(b"* OK IMAP4rev1 server ready\r\n"),
+                               conn.c2s(b'a001 LOGIN nurse07 "' + CRED_SECRETS["imap"].encode()
+                                        + b'"\r\n'),
+                               conn.s2c(b"a001 OK LOGIN completed\r\n"),
+                               conn.c2s(b"a002 LOGOUT\r\n"), conn.s2c(b"* BYE\r\na002 OK\r\n")] \
+        + conn.close()
+    frames = c.send(line, pkts)
+    c.expect("cleartext_credentials", "high", line.key, HOSP_CODE, [frames[4]],
+             cred_ev("imap", "login", "nurse07"))
+    return c
+
+
+def cred_telnet(name: str, line: Line) -> Case:
+    c = PiiCase(name, f"The hospital's {HOSP} logs in by Telnet to a device at {HOSP_C}:23, "
+                   f"{line.describe}: option negotiation, the `login:` prompt, the user name "
+                   f"typed a key a packet (echoed), the `Password:` prompt, the password typed "
+                   f"a key a packet (not echoed), then Enter. Rule: {RULE_CRED}. Expected: one "
+                   f"high alert, its packets the password's keys and the Enter.")
+    ids = IpIds()
+    conn = TcpConn(ids, HOSP, 51440, HOSP_C, 23)
+    pkts = conn.handshake() + [conn.s2c(b"\xff\xfd\x18\xff\xfd\x20\xff\xfb\x01\xff\xfb\x03"),
+                               conn.c2s(b"\xff\xfb\x18\xff\xfc\x20\xff\xfd\x01\xff\xfd\x03"),
+                               conn.s2c(b"\r\nUbuntu 22.04 LTS\r\nlogin: ")]
+    for ch in b"opr":
+        pkts += [conn.c2s(bytes((ch,))), conn.s2c(bytes((ch,)))]
+    pkts += [conn.c2s(b"\r\n"), conn.s2c(b"\r\nPassword: ")]
+    first = len(pkts)
+    for ch in CRED_SECRETS["telnet"].encode():
+        pkts.append(conn.c2s(bytes((ch,))))
+    pkts.append(conn.c2s(b"\r\n"))
+    secret = list(range(first, len(pkts)))
+    pkts += [conn.s2c(b"\r\nLast login: Thu Jan  2 07:58:01 2025\r\n$ "),
+             conn.c2s(b"exit\r\n")] + conn.close()
+    frames = c.send(line, pkts)
+    c.expect("cleartext_credentials", "high", line.key, HOSP_CODE, [frames[k] for k in secret],
+             cred_ev("telnet", "login", "opr"))
+    return c
+
+
+CASES += [
+    ("pii_insurance_query_in_l2tp", pii_insurance_query, L2tp(9, 5, lac=LAC_PHARM)),
+    ("pii_insurance_query_tls_in_l2tp", pii_insurance_query_encrypted(0x0303),
+     L2tp(9, 5, lac=LAC_PHARM)),
+    ("pii_insurance_query_tlcp_in_l2tp", pii_insurance_query_encrypted(0x0101),
+     L2tp(9, 5, lac=LAC_PHARM)),
+    ("pii_near_miss_in_gre", pii_near_miss, GRE_HOSP),
+    ("pii_id_split_across_segments_in_gre", pii_split_id, GRE_HOSP),
+    ("pii_gbk_form_in_l2tp", pii_gbk_form, L2TP_HOSP),
+    ("cred_ftp_in_l2tp", cred_ftp, L2TP_HOSP),
+    ("cred_http_basic_in_gre", cred_http_basic, GRE_HOSP),
+    ("cred_pop3_in_l2tp", cred_pop3, L2TP_HOSP),
+    ("cred_imap_login_in_gre", cred_imap, GRE_HOSP),
+    ("cred_telnet_in_l2tp", cred_telnet, L2TP_HOSP),
+]
+
+
 if __name__ == "__main__":
     sys.exit(main())

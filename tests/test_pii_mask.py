@@ -121,3 +121,22 @@ def test_planted_identifier_never_survives(noise, at, ident):
     assert len(out) == len(data)
     assert ident.encode() not in out
     assert mask_payload(out) == out                        # masking is idempotent
+
+
+def test_passwords_are_masked_whole():
+    from detectors.pii_mask import mask_credentials
+    cases = {
+        b"USER a\r\nPASS s3cret word\r\n": b"USER a\r\nPASS ***********\r\n",
+        b'a001 LOGIN nurse07 "W4rd!7"\r\n': b"a001 LOGIN nurse07 ********\r\n",
+        b"GET / HTTP/1.1\r\nAuthorization: Basic YWRtaW46eA==\r\n":
+            b"GET / HTTP/1.1\r\nAuthorization: Basic ************\r\n",
+        b"AUTH PLAIN AGEAYg==\r\n": b"AUTH PLAIN ********\r\n",
+        b"user=a&password=xx&b=1": b"user=a&password=**&b=1",
+        b'{"pwd": "x\\"y"}': b'{"pwd": "****"}',
+        b"<pwd>abc</pwd>": b"<pwd>***</pwd>",
+        b"nothing to see": b"nothing to see",
+    }
+    for data, want in cases.items():
+        assert mask_credentials(data) == want
+        assert mask_payload(data) == want                      # mask_payload does it too
+    assert mask_payload(b"PASS x1", credentials=False) == b"PASS x1"

@@ -1,0 +1,69 @@
+"""The payload detectors (plaintext_pii, cleartext_credentials) on the reference mixed pcap.
+
+End-to-end replay with every detector on, as bench/test_pipeline.py runs it, once with the
+literal matcher on Hyperscan (where installed) and once on its numpy fallback, beside the
+same replay with the two payload detectors off: the difference is what searching costs.
+extra_info: frames and frames_per_s, and payload_bytes (the plaintext payload bytes the
+detectors searched: the mix's payloads are random bytes, so all of them are plaintext) and
+payload_bytes_per_s.
+
+    pytest bench/test_pii.py --benchmark-enable --benchmark-only
+"""
+from __future__ import annotations
+
+import pytest
+
+from bench.test_pipeline import ROUNDS, bench_config
+from detectors.matcher import hyperscan_available
+from detectors.payload_class import PLAINTEXT
+
+PAYLOAD_DETECTORS = ("plaintext_pii", "cleartext_credentials")
+
+
+def _replay(cfg, tmp_path, batches):
+    from sensor.sensor import Sensor
+    sensor = Sensor(cfg, alerts_path=str(tmp_path / "alerts.jsonl"))
+    for batch in batches:
+        sensor.pipeline.process(batch)
+    sensor.close()
+    return sensor
+
+
+def _report(benchmark, frames: int, payload_bytes: int | None) -> None:
+    benchmark.extra_info["frames"] = frames
+    if payload_bytes is not None:
+        benchmark.extra_info["payload_bytes"] = payload_bytes
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:
+        benchmark.extra_info["frames_per_s"] = round(frames / stats.stats.median)
+        if payload_bytes is not None:
+            benchmark.extra_info["payload_bytes_per_s"] = round(payload_bytes / stats.stats.median)
+
+
+@pytest.mark.benchmark(group="payload detectors")
+@pytest.mark.parametrize("backend", ["hyperscan", "numpy"])
+def test_replay_with_payload_detectors(benchmark, tmp_path, monkeypatch, mixed_batches,
+                                       mixed_frames, backend):
+    if backend == "hyperscan" and not hyperscan_available():
+        pytest.skip("hyperscan is not installed (pip install ybsensor[fast])")
+    monkeypatch.setenv("YBSENSOR_MATCHER", backend)
+    cfg = bench_config(tmp_path)
+    sensor = benchmark.pedantic(lambda: _replay(cfg, tmp_path, mixed_batches),
+                                rounds=ROUNDS, warmup_rounds=1)
+    assert sensor.stats.frames == mixed_frames
+    pii = next(d for d in sensor.alerter.detectors if d.name == "plaintext_pii")
+    assert pii.engine.matcher.backend == backend
+    scanned = int(pii.engine.classes.bytes[PLAINTEXT])
+    assert scanned > 0
+    _report(benchmark, mixed_frames, scanned)
+
+
+@pytest.mark.benchmark(group="payload detectors")
+def test_replay_without_payload_detectors(benchmark, tmp_path, mixed_batches, mixed_frames):
+    cfg = bench_config(tmp_path)
+    for name in PAYLOAD_DETECTORS:
+        cfg.detectors[name] = {"enabled": False}
+    sensor = benchmark.pedantic(lambda: _replay(cfg, tmp_path, mixed_batches),
+                                rounds=ROUNDS, warmup_rounds=1)
+    assert not any(d.name in PAYLOAD_DETECTORS for d in sensor.alerter.detectors)
+    _report(benchmark, mixed_frames, None)

@@ -1,0 +1,213 @@
+"""Many literals at once over a whole batch, and runs of digits, without a call per packet.
+
+Two pre-filters that the payload detectors (`plaintext_pii`, `cleartext_credentials`) run
+once per batch over the batch's byte buffer; only the few payloads they select are then
+parsed in Python.
+
+`LiteralMatcher` finds every occurrence of every literal (ASCII letters compared without
+case; other bytes exactly — so GBK and UTF-8 labels are matched byte for byte). Two
+backends give the same answer, a sorted array of (start, literal id) pairs, overlaps
+included:
+
+- **Hyperscan** (`pip install ybsensor[fast]`, the `hyperscan` package), where it is
+  installed: one pass over the buffer at gigabytes a second for the whole set. It is an
+  optional extra because it is a compiled wheel (x86-64 Linux/macOS) that a sensor on
+  another platform may lack; nothing else needs it.
+- **numpy** (always there): every literal is anchored on its first two bytes; one table
+  look-up per byte pair (the buffer read as 16-bit words, even and odd offsets) finds the
+  positions where some literal could start, and a vectorized compare per literal confirms
+  them. About a tenth of Hyperscan's speed on random bytes; slower on text that is full
+  of the anchors' byte pairs, never per packet.
+
+`digit_run_hits` finds runs of at least `MIN_RUN` ASCII digits by sampling every
+`MIN_RUN`-th byte (a run that long always covers one sample) and measuring the run
+around each sampled digit with one gather.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from decoders.layout import gather_block
+
+MIN_RUN = 11          # the shortest identifier (a mobile number) is 11 digits
+_LOWER = np.arange(256, dtype=np.uint8)
+_LOWER[65:91] += 32    # A-Z -> a-z; every other byte unchanged
+
+try:  # the optional fast path
+    import hyperscan as _hs
+except ImportError:  # pragma: no cover - depends on the installation
+    _hs = None
+
+
+def hyperscan_available() -> bool:
+    return _hs is not None
+
+
+def _as_array(buf) -> np.ndarray:
+    if isinstance(buf, np.ndarray):
+        return buf if buf.dtype == np.uint8 else buf.view(np.uint8)
+    return np.frombuffer(buf, dtype=np.uint8)
+
+
+class LiteralMatcher:
+    """Every occurrence of each of `literals` in a buffer, ASCII letters without case; with
+    `digit_runs`, also the runs of MIN_RUN digits or more (`scan_all`)."""
+
+    def __init__(self, literals: list[bytes], backend: str | None = None,
+                 digit_runs: bool = False):
+        if not literals:
+            raise ValueError("no literals")
+        for lit in literals:
+            if len(lit) < 2:
+                raise ValueError(f"a literal needs two bytes at least: {lit!r}")
+        self.literals = [bytes(_LOWER[np.frombuffer(lit, np.uint8)]) for lit in literals]
+        self.max_len = max(len(lit) for lit in self.literals)
+        self.digit_runs = digit_runs
+        backend = backend or os.environ.get("YBSENSOR_MATCHER", "auto")
+        if backend == "auto":
+            backend = "hyperscan" if _hs is not None else "numpy"
+        if backend == "hyperscan" and _hs is None:
+            raise RuntimeError("the hyperscan package is not installed (pip install ybsensor[fast])")
+        if backend not in ("hyperscan", "numpy"):
+            raise ValueError(f"unknown matcher backend {backend!r}")
+        self.backend = backend
+        if backend == "hyperscan":
+            n = len(self.literals)
+            self._run_id = n                 # the digit-run pattern's id, after the literals
+            exprs = [_hs_escape(lit) for lit in self.literals]
+            flags = [_hs.HS_FLAG_CASELESS | _hs.HS_FLAG_SOM_LEFTMOST] * n
+            if digit_runs:
+                exprs.append(b"[0-9]{%d}" % MIN_RUN)
+                flags.append(_hs.HS_FLAG_SOM_LEFTMOST)
+            self._db = _hs.Database()
+            self._db.compile(expressions=exprs, ids=list(range(len(exprs))),
+                             elements=len(exprs), flags=flags)
+            self._scratch = _hs.Scratch(self._db)
+        else:
+            # anchors: every case variant of each literal's first two bytes -> literal ids
+            self._anchor = np.zeros(1 << 16, dtype=bool)
+            for lit in self.literals:
+                for a in _case_variants(lit[0]):
+                    for b in _case_variants(lit[1]):
+                        self._anchor[a | (b << 8)] = True   # the little-endian word of the pair
+            self._first2 = np.array([lit[0] | (lit[1] << 8) for lit in self.literals])
+            self._arrays = [np.frombuffer(lit, np.uint8) for lit in self.literals]
+
+    def scan(self, buf, lo: int = 0, hi: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(starts, ids) of every literal match lying wholly in buf[lo:hi], sorted by start
+        then id."""
+        return self.scan_all(buf, lo, hi)[:2]
+
+    def scan_all(self, buf, lo: int = 0, hi: int | None = None):
+        """(literal starts, literal ids, run starts, run ends): the literal matches as `scan`
+        gives them, and (with `digit_runs`) runs of MIN_RUN digits or more, each seen through
+        some window of at least MIN_RUN digits inside it (a long run may come more than
+        once); positions are offsets in `buf`."""
+        data = _as_array(buf)
+        hi = len(data) if hi is None else min(hi, len(data))
+        empty = np.zeros(0, np.int64)
+        if hi - lo < 2:
+            return empty, empty, empty, empty
+        if self.backend == "numpy":
+            starts, ids = self._scan_numpy(data, lo, hi)
+            rs, re_ = digit_run_hits(data, lo, hi) if self.digit_runs else (empty, empty)
+            return starts, ids, rs, re_
+        found: list[tuple[int, int]] = []
+
+        def on_match(ident, start, end, flags, ctx):
+            found.append((start + lo, ident))
+            return None
+
+        self._db.scan(memoryview(data[lo:hi]), match_event_handler=on_match,
+                      scratch=self._scratch)
+        if not found:
+            return empty, empty, empty, empty
+        arr = np.array(found, dtype=np.int64)
+        runs = arr[:, 1] == self._run_id
+        lits = arr[~runs]
+        order = np.lexsort((lits[:, 1], lits[:, 0]))
+        rs = arr[runs, 0]
+        return lits[order, 0], lits[order, 1], rs, rs + MIN_RUN
+
+    def _scan_numpy(self, data: np.ndarray, lo: int, hi: int):
+        seg = data[lo:hi]
+        n = len(seg)
+        cands = []
+        for parity in (0, 1):
+            m = (n - parity) // 2
+            if m <= 0:
+                continue
+            words = seg[parity: parity + 2 * m].view("<u2")
+            hit = np.flatnonzero(self._anchor[words])
+            if hit.size:
+                cands.append(hit * 2 + parity)
+        if not cands:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        pos = np.concatenate(cands)
+        word = _LOWER[seg[pos]].astype(np.int64) | (_LOWER[seg[np.minimum(pos + 1, n - 1)]].astype(np.int64) << 8)
+        starts, ids = [], []
+        for k, lit in enumerate(self._arrays):
+            at = pos[word == self._first2[k]]
+            at = at[at + len(lit) <= n]
+            if not at.size:
+                continue
+            blk = _LOWER[gather_block(seg, at, len(lit))]
+            ok = (blk == lit).all(axis=1)
+            if ok.any():
+                starts.append(at[ok] + lo)
+                ids.append(np.full(int(ok.sum()), k, dtype=np.int64))
+        if not starts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        starts, ids = np.concatenate(starts).astype(np.int64), np.concatenate(ids)
+        order = np.lexsort((ids, starts))
+        return starts[order], ids[order]
+
+
+def _hs_escape(lit: bytes) -> bytes:
+    """A literal as a Hyperscan pattern: every byte as \\xHH."""
+    return b"".join(b"\\x%02x" % c for c in lit)
+
+
+def _case_variants(byte: int) -> set[int]:
+    if 97 <= byte <= 122:
+        return {byte, byte - 32}
+    return {byte}
+
+
+def digit_run_hits(data: np.ndarray, lo: int = 0, hi: int | None = None,
+                   min_run: int = MIN_RUN) -> tuple[np.ndarray, np.ndarray]:
+    """(start, end) of runs of at least `min_run` ASCII digits in data[lo:hi], each seen
+    through a window of `min_run` - 1 bytes either side of a sampled byte: a run is
+    reported once per sample it covers, and its ends are cut to that window (callers only
+    map the positions to payloads, then parse those). Runs are also cut at lo and hi."""
+    data = _as_array(data)
+    hi = len(data) if hi is None else min(hi, len(data))
+    if hi - lo < min_run:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    samples = lo + np.flatnonzero((data[lo:hi:min_run] - np.uint8(48)) < 10) * min_run
+    w = min_run - 1
+    span = 2 * w + 1
+    src = data if hi + span <= len(data) else np.concatenate([data[:hi], np.zeros(span, np.uint8)])
+    # a run of min_run digits through p holds p - h or p + h for h = min_run // 2: keep only
+    # the samples with a digit there (one more cheap gather), then measure the rest
+    h = min_run // 2
+    if samples.size:
+        near = ((src[np.maximum(samples - h, 0)] - np.uint8(48)) < 10) & (samples - h >= lo)
+        near |= ((src[samples + h] - np.uint8(48)) < 10) & (samples + h < hi)
+        samples = samples[near]
+    if not samples.size:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    first = np.maximum(samples - w, lo)          # each window's first byte
+    shift = samples - first                      # where the sample sits in its window
+    blk = gather_block(src, first, span)
+    col = np.arange(span)
+    digit = ((blk - np.uint8(48)) < 10) & (first[:, None] + col < hi)
+    # the run around the sample: between the nearest non-digit on either side
+    left_gap = np.where(~digit & (col < shift[:, None]), col, -1).max(axis=1)
+    right_gap = np.where(~digit & (col > shift[:, None]), col, span).min(axis=1)
+    length = right_gap - left_gap - 1
+    keep = length >= min_run
+    start = first[keep] + left_gap[keep] + 1
+    return start, start + length[keep]

@@ -1,0 +1,373 @@
+"""JL art.32: insurance business data and personal data are encrypted in transit. Plaintext
+payloads that carry personal data break it.
+
+What is personal data here (the rules are in `pii_mask`, shared with the masking of every
+output):
+- resident ID numbers (GB 11643, with a valid MOD 11-2 check character), bank card numbers
+  (Luhn), mobile numbers (11 digits, 13-19);
+- the national insurance interface's personal fields (`psn_name`, `certno`, `psn_cert_type`,
+  `mdtrt_cert_no`, `psn_no`, `card_sn`) with a value, in JSON, XML or form encoding; a value
+  that is empty, `null` or already masked (holds `*`) does not count;
+- the labels 姓名 (name), 身份证号 (ID number), 手机号 (mobile) in UTF-8 and GBK/GB18030: 姓名
+  followed by a value is a person's name; the other two name the identifier that follows.
+
+Only payloads that `payload_class` finds unencrypted are searched, TCP ones as streams
+(`streams`): a match split across segments is found, retransmitted and overlapping bytes
+are searched once. Per batch: one literal pass (Hyperscan where installed) and one sampled
+digit-run pass over the whole buffer pick the few regions worth parsing; only those are
+parsed in Python.
+
+Severity: high; critical when an insurance interface message (its envelope `infno`, `msgid`
+or `fixmedins_code` seen in the flow) carries personal fields. One alert per flow per dedup
+window. Evidence names the kinds and their counts, the interface fields and labels seen, the
+transaction number (`infno`) and institution code (`fixmedins_code`) — not personal —, the
+offset in the first frame's payload, and for each identifier (at most MAX_SHOWN) its masked
+form (`220102********123X`, `138****5678`) and a keyed hash: HMAC-SHA256 of `kind:value`,
+the first 128 bits in hex, so two alerts about the same person show the same hash and no
+one without the key can tell who. Names are never shown, not even masked or hashed. A flow
+whose every region is a candidate (a bulk transfer of numbers) is parsed MAX_PARSED regions
+deep per batch; its counts are then lower bounds (`counts_at_least`).
+
+The hash key (one per sensor installation, so that hashes agree across restarts):
+`[detectors.plaintext_pii] hash_key = "..."` (the key itself), else `hash_key_file = PATH`
+(relative to the configuration file; read as hex, or created with 32 random bytes, mode
+0600, if missing), else a file
+`ybsensor-hash.key` beside `[alerts] path` (created the same way), else — no configured
+alert log — a random key for this process only (hashes then agree within one run only).
+`cleartext_credentials` uses the same key for user names.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from collections import Counter, OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from .base import Detector, Finding
+from .pii_mask import MOBILE, RESIDENT_ID, find_identifiers, mask_text, mask_value
+from .streams import EDGE, Engine
+
+MAX_SHOWN = 10            # identifiers shown (masked, hashed) per alert
+MAX_PARSED = 256          # candidate regions of one flow parsed per batch (counts: at least)
+KEY_FILE = "ybsensor-hash.key"
+REMEMBER = 65536          # flows whose envelope (infno, fixmedins_code) is remembered
+
+PERSONAL_FIELDS = ("psn_name", "certno", "psn_cert_type", "mdtrt_cert_no", "psn_no", "card_sn")
+ENVELOPE_FIELDS = ("infno", "msgid", "fixmedins_code")
+LABELS = {"姓名": "person_name", "身份证号": RESIDENT_ID, "手机号": MOBILE}
+ENCODINGS = ("utf-8", "gbk")
+
+_FIELDS = b"|".join(f.encode() for f in PERSONAL_FIELDS + ENVELOPE_FIELDS)
+# a field name, then its value: "name": "value" / "name": 123 (JSON), <name>value (XML),
+# name=value (form)
+FIELD_RX = re.compile(rb'(?<![A-Za-z0-9_])(' + _FIELDS + rb')(?:"?\s*:\s*"?|>|=)'
+                      rb'([^"<&\r\n,}\]]*)', re.IGNORECASE)
+_COLONS = ("：".encode("utf-8"), "：".encode("gbk"))
+_SEP = rb'(?:[\s:="\'>]|' + b"|".join(re.escape(c) for c in _COLONS) + rb')*'
+
+
+def _percent(data: bytes) -> bytes:
+    return "".join(f"%{b:02X}" for b in data).encode()
+
+
+# each label as it may travel: raw UTF-8 or GBK (= GB18030 for these characters), or
+# percent-encoded in a form (%E5%A7%93... / %D0%D5...)
+LABEL_OF: dict[bytes, tuple[str, str]] = {}
+for _label in LABELS:
+    for _enc in ENCODINGS:
+        LABEL_OF[_label.encode(_enc)] = (_label, _enc)
+        LABEL_OF[_percent(_label.encode(_enc))] = (_label, _enc + " (percent-encoded)")
+LABEL_RX = re.compile(b"(" + b"|".join(re.escape(k) for k in LABEL_OF) + b")" + _SEP +
+                      rb'([^\s<&"\',;}\]\x00]?)', re.IGNORECASE)
+_LABEL_KEY = {k.lower(): k for k in LABEL_OF}
+INFNO_RX = re.compile(rb"^[0-9]{4}$")
+CODE_RX = re.compile(rb"^[A-Za-z0-9]{1,32}$")
+
+_process_key: bytes | None = None
+
+
+def hash_key(config, settings: dict) -> bytes:
+    """The HMAC key for identifiers (see the module's docstring for where it comes from)."""
+    global _process_key
+    if settings.get("hash_key"):
+        return str(settings["hash_key"]).encode("utf-8")
+    path = settings.get("hash_key_file")
+    if not path and config is not None and getattr(config, "alerts_path", None):
+        path = Path(config.alerts_path).parent / KEY_FILE
+    if path:
+        if config is not None and getattr(config, "path", None) and not Path(path).is_absolute() \
+                and settings.get("hash_key_file"):
+            path = Path(config.path).parent / path
+        try:
+            return _key_file(Path(path))
+        except OSError:
+            pass      # an unwritable place: fall back to a key for this process
+    if _process_key is None:
+        _process_key = secrets.token_bytes(32)
+    return _process_key
+
+
+def _key_file(path: Path) -> bytes:
+    try:
+        text = path.read_text().strip()
+        if text:
+            return bytes.fromhex(text)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key.hex() + "\n")
+    return key
+
+
+def keyed_hash(key: bytes, kind: str, value: str) -> str:
+    return hmac.new(key, f"{kind}:{value.upper()}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+class _Group:
+    """What one flow showed in one batch."""
+
+    def __init__(self):
+        self.kinds: Counter[str] = Counter()
+        self.identifiers: dict[tuple[str, str], None] = {}   # (kind, value), in order
+        self.fields: dict[str, None] = {}
+        self.labels: dict[str, None] = {}
+        self.encodings: dict[str, None] = {}
+        self.envelope: dict[str, str] = {}
+        self.rows: set[int] = set()
+        self.offset: dict[int, int] = {}                      # row -> first match offset
+        self.truncated = False                                # MAX_PARSED was reached
+
+    @property
+    def personal_fields(self) -> bool:
+        return bool(self.fields)
+
+    def touch(self, row: int, offset: int) -> None:
+        self.rows.add(row)
+        if row not in self.offset or offset < self.offset[row]:
+            self.offset[row] = offset
+
+
+class PlaintextPii(Detector):
+    name = "plaintext_pii"
+    rule = "JL art.32"
+
+    def __init__(self, config, plan):
+        super().__init__(config, plan)
+        self.engine = Engine.shared(self)
+        if self.engine.publisher is None:
+            self.engine.publisher = self
+        self.field_ids = self.engine.register([f.encode() for f in PERSONAL_FIELDS])
+        self.label_ids = self.engine.register([k for k in LABEL_OF if len(k) <= EDGE])
+        self.envelope_ids = self.engine.register([f.encode() for f in ENVELOPE_FIELDS])
+        self._key: bytes | None = None
+        self.end_counted = np.zeros(0, dtype=bool)    # per stream: an identifier ended it
+        self.envelopes: OrderedDict[int, dict] = OrderedDict()
+
+    @property
+    def key(self) -> bytes:
+        if self._key is None:
+            self._key = hash_key(self.config, self.settings)
+        return self._key
+
+    def metric_families(self):
+        if self.engine.publisher is self:
+            yield from self.engine.classes.metric_families()
+
+    # --- detection ---------------------------------------------------------------------
+
+    def detect(self, ctx) -> list[Finding]:
+        view = self.engine.view(ctx)
+        reg = view.regions
+        if not len(reg):
+            return []
+        personal = np.isin(view.lit_id, np.concatenate([self.field_ids, self.label_ids]))
+        envelope = np.isin(view.lit_id, self.envelope_ids)
+        edge_mine = np.isin(view.edge_lit_id, np.concatenate(
+            [self.field_ids, self.label_ids, self.envelope_ids]))
+        cand = np.unique(np.concatenate([view.digit_entries, view.lit_entry[personal],
+                                         view.edge_digit_owner, view.edge_lit_owner[edge_mine]]))
+        env_entries = np.unique(view.lit_entry[envelope])
+        top = int(reg.sid.max()) if len(reg.sid) else -1
+        if top >= len(self.end_counted):
+            self.end_counted = np.concatenate(
+                [self.end_counted, np.zeros(max(top + 1, 2 * len(self.end_counted), 2048)
+                                            - len(self.end_counted), bool)])
+        carried = self.end_counted.copy()
+        # every stream that moved on forgets; the ones whose end an identifier took, mark
+        moved = reg.sid[reg.last & (reg.sid >= 0)]
+        self.end_counted[moved] = False
+        if not cand.size:
+            return []
+        keys = ctx.flow_keys
+        groups: dict[int, _Group] = {}
+        envelopes: dict[int, dict] = {}       # flow -> infno, fixmedins_code seen in this batch
+        # in the order the packets came, so that evidence lists things as they appeared; a
+        # flow that is all candidates (a bulk transfer of numbers) is parsed MAX_PARSED deep
+        parsed_per_flow: Counter[int] = Counter()
+        for i in cand[np.argsort(reg.row[cand], kind="stable")].tolist():
+            fk = int(keys[int(reg.row[i])])
+            parsed_per_flow[fk] += 1
+            if parsed_per_flow[fk] > MAX_PARSED:
+                if fk in groups:
+                    groups[fk].truncated = True
+                continue
+            self._parse(ctx, reg, i, groups, envelopes, keys, carried)
+        if not groups:
+            return []
+        # the envelope of the flows that showed personal data: in this batch, or remembered
+        parsed = set(cand.tolist())
+        for i in env_entries.tolist():
+            fk = int(keys[int(reg.row[i])])
+            if fk in groups and i not in parsed:
+                self._envelope(reg, i, envelopes.setdefault(fk, {}))
+        for fk, g in groups.items():
+            env = envelopes.get(fk)
+            if env:
+                g.envelope = env
+                self.envelopes[fk] = dict(env)
+                self.envelopes.move_to_end(fk)
+            elif fk in self.envelopes:
+                g.envelope = dict(self.envelopes[fk])
+        while len(self.envelopes) > REMEMBER:
+            self.envelopes.popitem(last=False)
+        return self._findings(ctx, groups)
+
+    def _parse(self, ctx, reg, i: int, groups: dict, envelopes: dict, keys, carried) -> None:
+        row = int(reg.row[i])
+        before = reg.before(i)
+        region = reg.bytes(i)
+        after, spans = reg.after(i)
+        window = before + region + after
+        b0, b1 = len(before), len(before) + len(region)
+        from_state = bool(reg.from_state[i])
+        sid = int(reg.sid[i])
+        ended_before = from_state and sid >= 0 and bool(carried[sid])
+        skip = int(reg.skip[i])
+        fk = int(keys[row])
+        g = groups.get(fk)
+        fresh = g is None
+        if fresh:
+            g = _Group()
+
+        def owned(start: int, end: int, digits: bool) -> bool:
+            if b0 <= start < b1:
+                return True
+            # a match that began in the tail the previous batch stored, and crosses into
+            # this region (a run of digits only if the previous batch did not count it)
+            return from_state and start < b0 < end and not (digits and ended_before)
+
+        def place(start: int, end: int) -> None:
+            """The rows a match lies in, and its offset in each."""
+            g.touch(row, skip + start - b0)
+            pos = b1
+            for entry, n in spans:
+                if end <= pos:
+                    break
+                g.touch(int(reg.row[entry]), int(reg.skip[entry]))
+                pos += n
+
+        found = False
+        for ident in find_identifiers(window):
+            if not owned(ident.start, ident.end, True):
+                continue
+            found = True
+            g.kinds[ident.kind] += 1
+            g.identifiers.setdefault((ident.kind, ident.value.decode("ascii").upper()), None)
+            place(ident.start, ident.end)
+            if reg.last[i] and ident.end == b1 and not after and sid >= 0:
+                self.end_counted[sid] = True
+        for m in FIELD_RX.finditer(window):
+            name = m.group(1).lower().decode()
+            if name in ENVELOPE_FIELDS:
+                self._envelope_match(m, envelopes.setdefault(fk, {}))
+                continue
+            if not owned(m.start(), m.end(1), False):
+                continue
+            value = m.group(2).strip()
+            if not value or value.lower() == b"null" or b"*" in value:
+                continue
+            found = True
+            g.kinds["person_name" if name == "psn_name" else "insurance_field"] += 1
+            g.fields.setdefault(name, None)
+            place(m.start(), m.end())
+        for m in LABEL_RX.finditer(window):
+            if not owned(m.start(), m.end(1), False):
+                continue
+            label, enc = LABEL_OF[_LABEL_KEY[m.group(1).lower()]]
+            g.labels.setdefault(label, None)
+            g.encodings.setdefault(enc, None)
+            if LABELS[label] == "person_name" and m.group(2):
+                found = True
+                g.kinds["person_name"] += 1
+                place(m.start(), m.end())
+        if found and fresh:
+            groups[fk] = g
+
+    def _envelope(self, reg, i: int, env: dict) -> None:
+        window = reg.before(i) + reg.bytes(i) + reg.after(i)[0]
+        for m in FIELD_RX.finditer(window):
+            if m.group(1).lower().decode() in ENVELOPE_FIELDS:
+                self._envelope_match(m, env)
+
+    @staticmethod
+    def _envelope_match(m, env: dict) -> None:
+        name = m.group(1).lower().decode()
+        value = m.group(2).strip()
+        if name == "infno" and INFNO_RX.match(value):
+            env.setdefault("infno", value.decode())
+        elif name == "fixmedins_code" and CODE_RX.match(value):
+            env.setdefault("fixmedins_code", value.decode())
+        elif name == "msgid" and value:
+            env.setdefault("msgid", "")       # seen; its value is not shown
+
+    def _findings(self, ctx, groups: dict[int, _Group]) -> list[Finding]:
+        by_row: dict[int, _Group] = {}
+        severe, plain = [], []
+        for g in groups.values():
+            critical = bool(g.envelope) and g.personal_fields
+            for r in g.rows:
+                by_row[r] = g
+                (severe if critical else plain).append(r)
+
+        def explain(row: int) -> dict:
+            return self._evidence(by_row[row], row)
+
+        out = []
+        for rows, severity, reason in ((severe, "critical", "insurance_message_with_personal_data"),
+                                       (plain, "high", "personal_data_in_plaintext")):
+            if rows:
+                out.append(Finding(rows=np.array(sorted(rows), dtype=np.int64),
+                                   severity=severity, reason=reason, explain=explain))
+        return out
+
+    def _evidence(self, g: _Group, row: int) -> dict:
+        shown = list(g.identifiers)[:MAX_SHOWN]
+        key = self.key
+        ev = {
+            "kinds": dict(sorted(g.kinds.items())),
+            "masked": [mask_text(mask_value(kind, value)) for kind, value in shown],
+            "hashes": [keyed_hash(key, kind, value) for kind, value in shown],
+            "offset": g.offset.get(row, 0),
+        }
+        if g.fields:
+            ev["fields"] = list(g.fields)
+        if g.labels:
+            ev["labels"] = list(g.labels)
+            ev["encodings"] = list(g.encodings)
+        for name in ("infno", "fixmedins_code"):
+            if g.envelope.get(name):
+                ev[name] = mask_text(g.envelope[name])
+        if g.envelope:
+            ev["message"] = "insurance_interface"
+        if g.truncated:
+            ev["counts_at_least"] = True
+        return ev
+
