@@ -211,9 +211,15 @@ _CREDENTIALS = [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in (
 )]
 
 
+# every pattern above holds one of these words: one search tells when none can match
+_CREDENTIAL_WORDS = re.compile(rb"pass|login|basic|plain|pwd", re.IGNORECASE)
+
+
 def mask_credentials(data: bytes) -> bytes:
     """`data` with every password it plainly carries replaced by `*` (same length)."""
     data = bytes(data)
+    if not _CREDENTIAL_WORDS.search(data):
+        return data
     out = None
     for rx in _CREDENTIALS:
         for m in rx.finditer(data):
