@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup tools samples run test bench fuzz clean
+.PHONY: setup tools samples run test bench fuzz soak clean
 
 setup: $(STAMP)
 
@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	# Hyperscan speeds up the personal-data matcher; where no wheel fits, the numpy matcher
+	# gives the same results
+	$(PY) -m pip install -q -e '.[fast]' || echo "hyperscan not installed: numpy matcher in use"
 	touch $@
 
 tools:
@@ -27,9 +30,24 @@ run: setup
 test: setup tools
 	$(PY) -m pytest -q
 
+# Hostile input for longer than `make test` gives it: bulk numpy fuzzing of every decoder
+# for FUZZ_SECONDS, then the hypothesis properties of tests/test_fuzz_decoders.py with the
+# "long" profile (FUZZ_EXAMPLES examples each). A failure is kept under fuzz-out/.
+FUZZ_SECONDS  ?= 600
+FUZZ_EXAMPLES ?= 20000
+fuzz: setup
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) HYPOTHESIS_PROFILE=long $(PY) scripts/fuzz.py --seconds $(FUZZ_SECONDS)
+
+# A flood of 10 million distinct flows through a table of a million: resident memory stays
+# under the table's size plus a fixed base, evictions are counted, a planted violation is found.
+SOAK_FLOWS ?= 10000000
+soak: setup
+	$(PY) tests/test_flood.py --flows $(SOAK_FLOWS) --max-flows 1000000 --check > /dev/null
+
 bench: setup tools
 	$(PY) -m pytest bench -q --benchmark-enable --benchmark-only
 	$(PY) bench/peers.py
+	$(PY) bench/test_live.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks bench/out

@@ -4,9 +4,14 @@ the platform or beyond breaks it. Traffic between two institutions is lateral tr
 evidence of sharing, and is left out."""
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 
 from .base import Detector, Finding
+
+
+FORGET_EVERY = 1024  # new lines a batch may add past MAX_LINES before old ones are dropped
 
 
 def line_code(t, rows) -> np.ndarray:
@@ -18,9 +23,15 @@ class SharedLine(Detector):
     name = "shared_line"
     rule = "JL art.26; CQ §1(1)"
 
+    MAX_LINES = 16384  # lines remembered; a flood of distinct lines must not grow memory
+
     def __init__(self, config, plan):
         super().__init__(config, plan)
-        self.seen: dict[int, set[int]] = {}  # line code -> institutions seen on it
+        # line code -> the institution seen on it (an int), or the institutions once there
+        # are several (a frozenset): least recently seen first; small, since most lines
+        # only ever carry one
+        self.seen: OrderedDict[int, int | frozenset[int]] = OrderedDict()
+        self.forgotten = 0  # lines dropped to stay within MAX_LINES
 
     def detect(self, ctx) -> list[Finding]:
         src, dst = ctx.src_owner, ctx.dst_owner
@@ -39,15 +50,23 @@ class SharedLine(Detector):
         shared_from: dict[int, int] = {}  # line -> first row (index into rows) it is shared at
         for k in np.sort(first).tolist():
             line, inst_k = int(lines[k]), int(inst[k])
-            owners = self.seen.setdefault(line, set())
-            before = len(owners)
-            owners.add(inst_k)
-            if len(owners) > 1 and line not in shared_from:
+            owners = self.seen.get(line)
+            if owners is None:
+                self.seen[line] = owners = inst_k
+                before = 1
+                if len(self.seen) > self.MAX_LINES + FORGET_EVERY:  # as we go, not after
+                    self._forget(shared_from.keys() | {line})
+            else:
+                self.seen.move_to_end(line)
+                before = _count(owners)
+                owners = self.seen[line] = _with(owners, inst_k)
+            if _count(owners) > 1 and line not in shared_from:
                 # shared since an earlier batch, or from this pair's first packet on
                 shared_from[line] = 0 if before > 1 else k
         for line, owners in self.seen.items():
-            if len(owners) > 1 and line not in shared_from:
+            if _count(owners) > 1 and line not in shared_from:
                 shared_from[line] = 0
+        self._forget(shared_from.keys())
         if not shared_from:
             return []
         lines_shared = np.array(list(shared_from), dtype=np.int64)
@@ -62,10 +81,39 @@ class SharedLine(Detector):
         code, t = self.plan.code, ctx.t
         owner = np.where(ctx.line_owner[hit] >= 0, ctx.line_owner[hit], side[hit])
 
-        def explain(row: int) -> dict:
-            owners = self.seen[int(line_code(t, np.array([row]))[0])]
-            return {"institutions": sorted(code(i) for i in owners)}
+        owners_of = {line: sorted(code(i) for i in self.seen[line]) for line in shared_from}  # shared: sets
 
-        # one alert per line: the dedup group is the line, not the flow
+        def explain(row: int) -> dict:
+            return {"institutions": owners_of[int(line_code(t, np.array([row]))[0])]}
+
+        # one alert per line: the dedup group is the line, not the flow (its institutions
+        # are read now: the line may be forgotten before a later batch explains it)
         return [Finding(hit, "high", "two_or_more_institutions", explain,
                         group=hit_lines, institution=owner)]
+
+    def _forget(self, keep) -> None:
+        """Past MAX_LINES, drop the least recently seen lines; `keep` (lines shared in this
+        batch) stay, and single-institution lines go first (they hold no finding yet)."""
+        excess = len(self.seen) - self.MAX_LINES
+        for single_only in (True, False):
+            if excess <= 0:
+                return
+            victims = []
+            for line, owners in self.seen.items():  # oldest first: stops after `excess`
+                if line not in keep and (not single_only or isinstance(owners, int)):
+                    victims.append(line)
+                    if len(victims) == excess:
+                        break
+            for line in victims:
+                del self.seen[line]
+            excess -= len(victims)
+            self.forgotten += len(victims)
+
+def _count(owners) -> int:
+    return 1 if isinstance(owners, int) else len(owners)
+
+
+def _with(owners, inst: int):
+    if isinstance(owners, int):
+        return owners if owners == inst else frozenset((owners, inst))
+    return owners if inst in owners else owners | {inst}

@@ -56,3 +56,23 @@ def test_alert_starts_where_the_second_institution_appears_in_any_batching(tmp_p
         assert a["line"] == "vlan:100" and a["institution"] == "H1"
         assert a["evidence"]["institutions"] == ["H1", "H2"]
     assert whole[0]["packets"] == 2  # the stray host's packet and the one after it
+
+
+def test_remembered_lines_are_bounded_and_sharing_is_still_found(tmp_path, monkeypatch):
+    from detectors.shared_line import SharedLine
+    monkeypatch.setattr(SharedLine, "MAX_LINES", 8)
+    monkeypatch.setattr("detectors.shared_line.FORGET_EVERY", 2)
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text(CONFIG)
+    sensor = Sensor(load(cfg_path), alerts_path=str(tmp_path / "a.jsonl"))
+    # fifty lines of one institution each (distinct VLANs), then a shared one
+    frames = [bytes(Ether() / Dot1Q(vlan=1000 + i) / IP(src="10.1.2.5", dst="10.200.0.1") /
+                    TCP(sport=1000 + i, dport=443)) for i in range(50)]
+    frames += [frame("10.1.2.5", 1), frame("10.1.3.7", 2)]  # both on vlan:100
+    sensor.pipeline.process(Batch.from_frames(frames, ts_ns=list(range(len(frames)))))
+    sensor.close()
+    detector = next(d for d in sensor.alerter.detectors if isinstance(d, SharedLine))
+    assert len(detector.seen) <= 8 + 2 and detector.forgotten >= 40
+    alerts = [json.loads(x) for x in (tmp_path / "a.jsonl").read_text().splitlines()]
+    shared = [a for a in alerts if a["detector"] == "shared_line"]
+    assert [(a["line"], a["first_frame"]) for a in shared] == [("vlan:100", 52)]

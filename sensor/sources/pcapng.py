@@ -129,8 +129,13 @@ def _idb_options(raw, order, pos, end):
     return name, resol, offset_s
 
 
+MAX_OFFSET_S = 9_000_000_000  # if_tsoffset beyond ~285 years is damage: clamped
+
+
 def _to_ns(ts: np.ndarray, iface: np.ndarray, interfaces: list[_Interface]) -> np.ndarray:
-    """Timestamps in each interface's units (if_tsresol) as nanoseconds since the epoch."""
+    """Timestamps in each interface's units (if_tsresol) as nanoseconds since the epoch.
+    Resolutions finer than a 64-bit count can span (10^-20, 2^-64...) come from damaged
+    files: there every timestamp is under a second, computed in floating point."""
     out = np.zeros(len(ts), dtype=np.int64)
     for idx, itf in enumerate(interfaces):
         rows = iface == idx
@@ -139,16 +144,23 @@ def _to_ns(ts: np.ndarray, iface: np.ndarray, interfaces: list[_Interface]) -> n
         units = ts[rows]
         if itf.resol & 0x80:  # a negative power of two
             shift = itf.resol & 0x7F
-            sec = units >> np.uint64(shift)
-            frac = units & np.uint64((1 << shift) - 1)
-            ns = sec.astype(np.int64) * 1_000_000_000 + \
-                ((frac.astype(np.float64) / float(1 << shift)) * 1e9).astype(np.int64)
+            if shift >= 64:
+                ns = (units.astype(np.float64) / 2.0 ** shift * 1e9).astype(np.int64)
+            else:
+                sec = units >> np.uint64(shift)
+                frac = units & np.uint64((1 << shift) - 1)
+                ns = sec.astype(np.int64) * 1_000_000_000 + \
+                    ((frac.astype(np.float64) / float(1 << shift)) * 1e9).astype(np.int64)
         else:  # a negative power of ten
             digits = itf.resol
-            per_sec = 10 ** digits
-            sec = (units // np.uint64(per_sec)).astype(np.int64)
-            frac = (units % np.uint64(per_sec)).astype(np.int64)
-            ns = sec * 1_000_000_000 + (frac * 10 ** (9 - digits) if digits <= 9
-                                        else frac // 10 ** (digits - 9))
-        out[rows] = ns + itf.offset_s * 1_000_000_000
+            if digits >= 20:
+                ns = (units.astype(np.float64) / 10.0 ** (digits - 9)).astype(np.int64)
+            else:
+                per_sec = 10 ** digits
+                sec = (units // np.uint64(per_sec)).astype(np.int64)
+                frac = (units % np.uint64(per_sec)).astype(np.int64)
+                ns = sec * 1_000_000_000 + (frac * 10 ** (9 - digits) if digits <= 9
+                                            else frac // 10 ** (digits - 9))
+        offset = max(-MAX_OFFSET_S, min(MAX_OFFSET_S, itf.offset_s))
+        out[rows] = ns + offset * 1_000_000_000
     return out
