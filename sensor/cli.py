@@ -109,10 +109,15 @@ def _table_row(r: dict) -> str:
               help="write the final metrics here in the Prometheus text format")
 @click.option("--progress/--no-progress", default=None,
               help="show progress on stderr (default: when stderr is a terminal)")
-def replay(pcaps, config_path, alerts_path, metrics_file, progress):
+@click.option("--listen", metavar="HOST:PORT",
+              help="serve /metrics here during the replay (to watch it in Prometheus/Grafana)")
+@click.option("--linger", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="with --listen: seconds to go on serving /metrics after the replay")
+def replay(pcaps, config_path, alerts_path, metrics_file, progress, listen=None, linger=0.0):
     """Run the whole pipeline over PCAPS and print a summary."""
     cfg = config_mod.load(config_path) if config_path else None
     sensor = Sensor(cfg, alerts_path)
+    server = _live.serve_metrics(listen, sensor.metrics.registry) if listen else None
     meter = _Progress(sys.stderr.isatty() if progress is None else progress)
     refused = _Refusals()
     started = time.perf_counter()
@@ -126,6 +131,8 @@ def replay(pcaps, config_path, alerts_path, metrics_file, progress):
             sensor.metrics.write(metrics_file)
     meter.done()
     _print_summary(sensor, time.perf_counter() - started)
+    if server is not None:
+        _live.linger(server, linger)
     refused.exit_status()
 
 
@@ -174,6 +181,9 @@ def _print_summary(sensor: Sensor, elapsed: float) -> None:
             for reason, count in counter.most_common():
                 click.echo(f"{reason:<48} {count:>10,}")
 
+
+from . import live as _live  # noqa: E402  (live capture and serving metrics: sensor/live.py)
+cli.add_command(_live.run)
 
 from . import audit  # noqa: E402  (the audit trail's commands: sensor/audit.py)
 cli.add_command(audit.verify_log)

@@ -1,0 +1,603 @@
+"""`ybsensor run`: live capture on an interface, for as long as the service runs.
+
+One supervising process and N capture workers. The supervisor checks the interface
+(netlink), compiles the capture filter, opens one TPACKET_V3 ring per worker (joined in a
+PACKET_FANOUT group that hashes by flow when N > 1), binds the metrics port and then forks
+the workers; each worker owns one ring and a whole Sensor (decoders, flows, detectors) and
+sends its alerts and, every second, its metric families back over a pipe. The supervisor
+writes the one alert log, serves the merged metrics on `/metrics`, watches the link state
+and handles the signals:
+
+- SIGTERM / SIGINT: every worker finishes the batch in hand and the blocks the kernel has
+  already filled, sends its last alerts and metrics; the supervisor writes them, fsyncs the
+  alert log (and writes `--metrics-file`), prints a summary and exits 0.
+- SIGHUP: the configuration file is read again. A bad one is refused with the reason and
+  the running configuration is kept; a good one goes to every worker, which builds its
+  analysis stages anew without stopping capture (counters, flows and the dedup state carry
+  over). The alert log is reopened (after log rotation).
+"""
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+from prometheus_client import CollectorRegistry, Histogram, write_to_textfile
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from exporters.alerts import AlertLog
+from exporters.http import ListenError, MetricsServer, Snapshots
+from exporters.prometheus import BATCH_BUCKETS, SensorCollector
+
+from . import config as config_mod
+from . import netif
+from .sensor import Sensor
+from .sources import bpf
+from .sources.afpacket import FanoutError, Ring, RingOptions
+
+SNAPSHOT_SECONDS = 1.0      # how often a worker sends its metrics
+LINK_CHECK_SECONDS = 2.0    # how often the supervisor reads the link state
+STOP_SECONDS = 30.0         # how long workers get to drain before they are killed
+PR_SET_PDEATHSIG = 1
+
+
+def _say(message: str) -> None:
+    click.echo(f"ybsensor: {message}", err=True)
+
+
+def _size(text: str) -> int:
+    """Bytes from `1048576`, `1024K`, `1M`, `1MiB`."""
+    t = text.strip().upper().removesuffix("IB").removesuffix("B")
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(t[-1:], 1)
+    try:
+        return int(t[:-1] if scale > 1 else t) * scale
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a size in bytes (e.g. 1M, 4MiB)") from None
+
+
+@click.command("run")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="the sensor's TOML configuration (without one: decode and count only)")
+@click.option("--interface", "-i", required=True, help="capture on this network interface")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="capture processes, fed by PACKET_FANOUT hashing by flow")
+@click.option("--bpf", "bpf_expr", default="", metavar="EXPR",
+              help="a tcpdump filter expression applied in the kernel")
+@click.option("--alerts", "alerts_path", type=click.Path(dir_okay=False),
+              help="append alerts here as JSON lines (default: the config's alerts.path)")
+@click.option("--listen", help="serve /metrics on HOST:PORT (default: the config's "
+                               "metrics.listen, else 127.0.0.1:9108)")
+@click.option("--metrics-file", type=click.Path(dir_okay=False),
+              help="write the final metrics here in the Prometheus text format on exit")
+@click.option("--block-size", default="1MiB", show_default=True,
+              help="bytes per ring block (a power of two)")
+@click.option("--blocks", type=click.IntRange(2, 65536), default=64, show_default=True,
+              help="blocks per ring (one ring per worker)")
+@click.option("--block-timeout", type=click.IntRange(1, 59999), default=50, show_default=True,
+              help="milliseconds before a block that is not full is handed over")
+@click.option("--batch-frames", type=click.IntRange(1, 1 << 20), default=65536,
+              show_default=True, help="most frames taken through the pipeline at once")
+@click.option("--promisc/--no-promisc", default=True, show_default=True,
+              help="put the interface in promiscuous mode while capturing")
+@click.option("--metrics-interval", type=click.FloatRange(0.01, 60), default=SNAPSHOT_SECONDS,
+              show_default=True, help="seconds between the workers' updates of /metrics")
+def run(config_path, interface, workers, bpf_expr, alerts_path, listen, metrics_file,
+        block_size, blocks, block_timeout, batch_frames, promisc, metrics_interval):
+    """Capture on INTERFACE through an AF_PACKET TPACKET_V3 ring and run the whole pipeline
+    until stopped (SIGTERM/SIGINT: drain and exit; SIGHUP: reload the configuration)."""
+    cfg = config_mod.load(config_path) if config_path else None
+    link = netif.check(interface)
+    program = bpf.compile_filter(bpf_expr, link.linktype) if bpf_expr.strip() else None
+    options = RingOptions(block_size=_size(block_size), blocks=blocks,
+                          block_timeout_ms=block_timeout, promisc=promisc)
+    listen = listen or (cfg.metrics_listen if cfg else "127.0.0.1:9108")
+    sup = Supervisor(cfg, config_path, link, workers, program, options, alerts_path, listen,
+                     metrics_file, batch_frames, bpf_expr.strip(), metrics_interval)
+    sys.exit(sup.run())
+
+
+def serve_metrics(listen: str, registry) -> MetricsServer:
+    """`replay --listen`: serve a registry while the replay runs (a bad or busy address is
+    a usage error, exit 2)."""
+    try:
+        server = MetricsServer(listen, registry).start()
+    except ListenError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from None
+    _say(f"metrics on {server.url}")
+    return server
+
+
+def linger(server: MetricsServer, seconds: float) -> None:
+    """`replay --linger`: go on serving for `seconds` after the replay (a signal ends it)."""
+    if seconds > 0:
+        _say(f"serving the final metrics on {server.url} for {seconds:g} s")
+        time.sleep(seconds)
+    server.close()
+
+
+# ---------------------------------------------------------------------------------------
+# The worker: one ring, one Sensor.
+
+class _Forward:
+    """Stands in for the Sensor's alert log: alerts go to the supervisor."""
+
+    def __init__(self, worker: "Worker"):
+        self.worker = worker
+
+    def write(self, alerts: list[dict]) -> None:
+        if alerts:
+            self.worker.send(("alerts", alerts))
+
+    def close(self) -> None:
+        pass
+
+
+class _CaptureCollector:
+    """The ring's own counters, from PACKET_STATISTICS (read by the worker that owns it)."""
+
+    def __init__(self, ring: Ring):
+        self.ring = ring
+
+    def collect(self):
+        name = self.ring.ifname
+        yield _family_with(CounterMetricFamily, "ybsensor_capture_packets",
+                           "Frames the kernel passed to the capture socket (after the filter, "
+                           "drops included)", name, self.ring.kernel_packets)
+        yield _family_with(CounterMetricFamily, "ybsensor_capture_ring_freezes",
+                           "Times the capture ring was full and the kernel froze it", name,
+                           self.ring.freezes)
+
+
+def _family_with(cls, name, doc, iface, value):
+    fam = cls(name, doc, labels=["interface"])
+    fam.add_metric([iface], value)
+    return fam
+
+
+class _Current:
+    """The SensorCollector of whichever Sensor the worker runs now (it changes on reload)."""
+
+    def __init__(self, worker: "Worker"):
+        self.worker = worker
+
+    def collect(self):
+        s = self.worker.sensor
+        ring = self.worker.ring
+        extra = [d for d in (s.alerter.detectors if s.alerter else ())
+                 if hasattr(d, "metric_families")]
+        extra += [x for x in (getattr(s, "evidence", None),) if hasattr(x, "metric_families")]
+        yield from SensorCollector(s.stats, s.alerter, s.flows, s.lines, extra=extra,
+                                   drops=lambda: {ring.ifname: ring.kernel_drops}).collect()
+
+
+def carry_over(old: Sensor, new: Sensor) -> None:
+    """State that outlives a configuration reload: traffic and alert counters, the flow
+    table (same size and idle time), the dedup state, and when each still-configured line
+    was last seen. Counters must not go back (Prometheus would read a restart)."""
+    vars(new.stats).update(vars(old.stats))
+    if old.alerter is not None and new.alerter is not None:
+        for name in ("occurrences", "alerts", "suppressed", "rate_limited"):
+            setattr(new.alerter, name, getattr(old.alerter, name))
+    if old.flows is not None and new.flows is not None:
+        if (old.flows.capacity, old.flows.idle_ns) == (new.flows.capacity, new.flows.idle_ns):
+            vars(new.flows).update(vars(old.flows))
+            if old.alerter is not None and new.alerter is not None:
+                new.alerter.last_alert = old.alerter.last_alert
+        else:  # a new table: the old flows count as evicted
+            new.flows.evicted_total = old.flows.evicted_total + old.flows.active
+    old_ev, new_ev = getattr(old, "evidence", None), getattr(new, "evidence", None)
+    if old_ev is not None and new_ev is not None:
+        settings = ("dir", "packets_per_flow", "max_bytes", "mask")
+        if all(getattr(old_ev, k, None) == getattr(new_ev, k, None) for k in settings):
+            new.evidence = old_ev  # the same files go on collecting
+        else:
+            for name in ("files", "packets", "removed", "refused", "write_errors", "abandoned"):
+                if hasattr(old_ev, name):
+                    setattr(new_ev, name, getattr(old_ev, name))
+            old_ev.close()
+    if old.lines is not None and new.lines is not None:
+        before = dict(zip(old.lines.lines.patterns, old.lines.seen_ns.tolist()))
+        for i, line in enumerate(new.lines.lines.patterns):
+            if line in before:
+                new.lines.seen_ns[i] = before[line]
+
+
+class Worker:
+    def __init__(self, ring: Ring, cfg, conn, batch_frames: int,
+                 interval: float = SNAPSHOT_SECONDS):
+        self.ring, self.conn, self.batch_frames = ring, conn, batch_frames
+        self.interval = interval
+        self.stopping = False
+        self.registry = CollectorRegistry()
+        self.duration = Histogram("ybsensor_batch_duration_seconds",
+                                  "Time to take one batch through the pipeline",
+                                  buckets=BATCH_BUCKETS, registry=self.registry)
+        self.sensor = self._sensor(cfg)
+        self.registry.register(_Current(self))
+        self.registry.register(_CaptureCollector(ring))
+
+    def _sensor(self, cfg) -> Sensor:
+        sensor = Sensor(cfg, alerts_path="")
+        sensor.log = _Forward(self) if cfg is not None else None
+        sensor.pipeline.observe = self.duration.observe
+        return sensor
+
+    def reload(self, cfg) -> None:
+        new = self._sensor(cfg)
+        carry_over(self.sensor, new)
+        self.sensor = new
+
+    def send(self, msg) -> None:
+        try:
+            self.conn.send(msg)
+        except OSError:  # the supervisor is gone (BrokenPipeError): stop
+            self.stopping = True
+
+    def snapshot(self) -> None:
+        self.ring.stats()
+        self.send(("metrics", list(self.registry.collect())))
+
+    def messages(self) -> None:
+        try:
+            while self.conn.poll():
+                msg = self.conn.recv()
+                if msg[0] == "stop":
+                    self.stopping = True
+                elif msg[0] == "reload":
+                    try:
+                        self.reload(msg[1])
+                    except Exception as exc:  # noqa: BLE001 - keep capturing on the old one
+                        self.send(("reload-failed", f"{type(exc).__name__}: {exc}"))
+                    else:
+                        self.send(("reloaded",))
+        except (EOFError, OSError):  # the supervisor is gone
+            self.stopping = True
+
+    def process(self, batch) -> None:
+        self.sensor.pipeline.process(batch, self.ring.source)
+
+    def loop(self) -> None:
+        conn_fd = self.conn.fileno()
+        last = 0.0
+        while not self.stopping:
+            batch = self.ring.take(self.batch_frames)
+            if batch is None:
+                if conn_fd in self.ring.wait(min(0.25, self.interval), extra=[conn_fd]):
+                    self.messages()
+            else:
+                self.process(batch)
+                self.messages()
+            now = time.monotonic()
+            if now - last >= self.interval:
+                last = now
+                self.snapshot()
+        # drain: the blocks the kernel has already handed over
+        while (batch := self.ring.take(self.batch_frames)) is not None:
+            self.process(batch)
+        self.sensor.close()
+        self.snapshot()
+        self.send(("done", self.ring.frames))
+
+
+def _worker_main(k: int, rings: list[Ring], cfg, conn, others, batch_frames: int,
+                 listen_fd: int | None, interval: float = SNAPSHOT_SECONDS) -> None:
+    try:  # die with the supervisor, whatever kills it
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+    worker = None
+    early = []  # a SIGTERM before the worker is built
+
+    def stop(signum, frame):
+        early.append(signum)
+        if worker is not None:
+            worker.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the supervisor handles ^C
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)   # ... and reloads
+    if listen_fd is not None:
+        os.close(listen_fd)
+    for j, ring in enumerate(rings):
+        if j != k:
+            ring.close()
+    for c in others:
+        c.close()
+    worker = Worker(rings[k], cfg, conn, batch_frames, interval)
+    worker.stopping = bool(early)
+    worker.loop()
+
+
+# ---------------------------------------------------------------------------------------
+# The supervisor.
+
+class _LinkCollector:
+    def __init__(self, sup: "Supervisor"):
+        self.sup = sup
+
+    def collect(self):
+        up = GaugeMetricFamily("ybsensor_interface_up", "Whether the capture interface is "
+                               "up with a link (1) or not (0)", labels=["interface"])
+        up.add_metric([self.sup.link.name], 1.0 if self.sup.link_up else 0.0)
+        yield up
+        yield GaugeMetricFamily("ybsensor_capture_workers", "Capture processes running",
+                                value=self.sup.running())
+
+
+class _LogCollector:
+    """The alert log's own counters (written, write errors, backlog...): it lives here."""
+
+    def __init__(self, sup: "Supervisor"):
+        self.sup = sup
+
+    def collect(self):
+        log = self.sup.log
+        if log is not None and hasattr(log, "metric_families"):
+            yield from log.metric_families()
+
+
+@dataclass
+class _Done:
+    frames: int = 0
+    workers: set = field(default_factory=set)
+
+
+class Supervisor:
+    def __init__(self, cfg, config_path, link: netif.Link, workers: int, program, options,
+                 alerts_path, listen, metrics_file, batch_frames, bpf_expr="",
+                 metrics_interval: float = SNAPSHOT_SECONDS):
+        self.cfg, self.config_path, self.link = cfg, config_path, link
+        self.n, self.program, self.options = workers, program, options
+        self.alerts_override, self.listen, self.metrics_file = alerts_path, listen, metrics_file
+        self.batch_frames, self.bpf_expr = batch_frames, bpf_expr
+        self.metrics_interval = metrics_interval
+        self.link_up = link.up
+        self.procs: list[multiprocessing.Process] = []
+        self.conns = []
+        self.snapshots = Snapshots(local=[_LinkCollector(self), _LogCollector(self)])
+        self.registry = CollectorRegistry()
+        self.registry.register(self.snapshots)
+        self.log: AlertLog | None = None
+        self.alerts_written = 0
+        self.done = _Done()
+        self.flags = {"stop": False, "reload": False}
+        self.vanished = False
+        self.reload_acks = 0
+
+    def running(self) -> int:
+        return len(self.procs) - len(self.done.workers)
+
+    # -- setting up ------------------------------------------------------------------
+
+    def _alerts_path(self, cfg) -> str | None:
+        return self.alerts_override or (cfg.alerts_path if cfg else None)
+
+    def _open_log(self, cfg) -> AlertLog | None:
+        path = self._alerts_path(cfg)
+        if not path:
+            return None
+        return AlertLog(path, cfg.alerts_fsync_seconds, cfg.alerts_rotate_bytes, cfg.alerts_keep,
+                        cfg.alerts_max_backlog)
+
+    def _worker_config(self, cfg):
+        """The configuration as a worker runs it: workers have no alert log of their own
+        (alerts come here), so the evidence directory is resolved here, beside the alert
+        log as Sensor does, and its room shared out between the workers."""
+        if cfg is None:
+            return None
+        where = cfg.evidence_dir
+        if where is None:
+            path = self._alerts_path(cfg)
+            where = str(Path(path).parent / "evidence") if path else ""
+        return dataclasses.replace(cfg, evidence_dir=where,
+                                   evidence_max_bytes=max(cfg.evidence_max_bytes // self.n, 1))
+
+    def _open_rings(self) -> list[Ring]:
+        rings: list[Ring] = []
+        group = None
+        if self.n > 1:
+            group = os.getpid() & 0xFFFF
+        try:
+            for k in range(self.n):
+                source = self.link.name if self.n == 1 else f"{self.link.name}#{k}"
+                for attempt in range(16):  # a fanout id another program holds: try the next
+                    try:
+                        rings.append(Ring(self.link.name, self.link.linktype, self.options,
+                                          self.program, group, source))
+                        break
+                    except FanoutError:
+                        if k > 0 or attempt == 15:
+                            raise
+                        group = (group + 7919) & 0xFFFF
+        except BaseException:
+            for ring in rings:
+                ring.close()
+            raise
+        return rings
+
+    def run(self) -> int:
+        try:
+            server = MetricsServer(self.listen, self.registry)
+        except ListenError as exc:
+            _say(f"error: {exc}")
+            return 2
+        try:
+            rings = self._open_rings()
+        except BaseException:
+            server.close()
+            raise
+        self.log = self._open_log(self.cfg)
+        ctx = multiprocessing.get_context("fork")
+        pairs = [ctx.Pipe() for _ in range(self.n)]
+        for k in range(self.n):
+            others = [p for j, pair in enumerate(pairs) for p in pair if j != k] + [pairs[k][0]]
+            proc = ctx.Process(target=_worker_main, name=f"ybsensor-capture-{k}",
+                               args=(k, rings, self._worker_config(self.cfg), pairs[k][1], others,
+                                     self.batch_frames, server.httpd.fileno(),
+                                     self.metrics_interval))
+            proc.start()
+            self.procs.append(proc)
+        for pair in pairs:
+            pair[1].close()
+        self.conns = [pair[0] for pair in pairs]
+        for ring in rings:  # each worker owns its ring now
+            ring.close()
+        server.start()
+        previous = {sig: signal.signal(sig, self._signal)
+                    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+        ring_mib = self.options.block_size * self.options.blocks / (1 << 20)
+        _say(f"capturing on {self.link.name} ({self.n} worker{'s' * (self.n > 1)}, "
+             f"{ring_mib:g} MiB ring each"
+             f"{', filter: ' + self.bpf_expr if self.bpf_expr else ''}); "
+             f"metrics on {server.url}")
+        if self.log is None and self.cfg is not None:
+            _say("warning: alerts are not written anywhere (set alerts.path or --alerts)")
+        started = time.monotonic()
+        status = 0
+        try:
+            status = self._loop()
+            if self.vanished:
+                status = 1
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            for proc in self.procs:
+                if proc.is_alive():
+                    proc.kill()
+                proc.join(timeout=5)
+            if self.log is not None:
+                self.log.close()
+            if self.metrics_file:
+                write_to_textfile(self.metrics_file, self.registry)
+            server.close()
+        self._summary(time.monotonic() - started)
+        return status
+
+    # -- running ---------------------------------------------------------------------
+
+    def _signal(self, signum, frame) -> None:
+        if signum == signal.SIGHUP:
+            self.flags["reload"] = True
+        else:
+            self.flags["stop"] = True
+
+    def _loop(self) -> int:
+        next_link = time.monotonic() + LINK_CHECK_SECONDS
+        stop_sent = None
+        status = 0
+        while len(self.done.workers) < self.n:
+            if self.flags["stop"] and stop_sent is None:
+                stop_sent = time.monotonic()
+                for conn in self.conns:
+                    self._send(conn, ("stop",))
+            if stop_sent is not None and time.monotonic() - stop_sent > STOP_SECONDS:
+                _say(f"error: workers did not stop within {STOP_SECONDS:g} s; killed")
+                return 1
+            if self.flags["reload"]:
+                self.flags["reload"] = False
+                self.reload()
+            live = [c for k, c in enumerate(self.conns) if k not in self.done.workers]
+            for conn in multiprocessing.connection.wait(live, timeout=0.25):
+                k = self.conns.index(conn)
+                try:
+                    msg = conn.recv()
+                except (EOFError, OSError):
+                    self.done.workers.add(k)
+                    code = self.procs[k].exitcode
+                    self.procs[k].join(timeout=5)
+                    _say(f"error: capture worker {k} ended unexpectedly "
+                         f"(exit status {self.procs[k].exitcode if code is None else code})")
+                    status = 1
+                    self.flags["stop"] = True
+                    continue
+                self._message(k, msg)
+            if self.log is not None:
+                self.log.write([])  # retries a backlog, syncs when due
+            if time.monotonic() >= next_link:
+                next_link = time.monotonic() + LINK_CHECK_SECONDS
+                self._check_link()
+        return status
+
+    def _send(self, conn, msg) -> None:
+        try:
+            conn.send(msg)
+        except (BrokenPipeError, OSError):
+            pass
+
+    def _message(self, k: int, msg) -> None:
+        kind = msg[0]
+        if kind == "alerts":
+            if self.log is not None:
+                self.log.write(msg[1])
+            self.alerts_written += len(msg[1])
+        elif kind == "metrics":
+            self.snapshots.update(k, msg[1])
+        elif kind == "reloaded":
+            self.reload_acks += 1
+            if self.reload_acks == self.running():
+                _say(f"reloaded {self.config_path}")
+        elif kind == "reload-failed":
+            _say(f"error: worker {k} could not take up the new configuration and keeps the "
+                 f"old one: {msg[1]}")
+        elif kind == "done":
+            self.done.workers.add(k)
+            self.done.frames += msg[1]
+
+    def _check_link(self) -> None:
+        try:
+            link = netif.lookup(self.link.name)
+        except OSError:
+            return  # netlink busy: next time
+        if link is None or link.index != self.link.index:
+            # the capture sockets are bound to an interface that is gone: stop (a service
+            # manager restarts us, and the start checks the interface again)
+            if not self.flags["stop"]:
+                _say(f"error: interface {self.link.name} is gone; stopping")
+                self.flags["stop"] = True
+                self.vanished = True
+            self.link_up = False
+            return
+        if link.up != self.link_up:
+            _say(f"interface {self.link.name} is {'up again' if link.up else 'DOWN'} "
+                 f"(state {link.operstate})")
+        self.link_up = link.up
+
+    def reload(self) -> None:
+        if not self.config_path:
+            _say("SIGHUP: no configuration file to reload")
+            return
+        try:
+            cfg = config_mod.load(self.config_path)
+        except config_mod.ConfigError as exc:
+            _say(f"error: reload refused, the running configuration is kept: {exc}")
+            return
+        for conn in self.conns:
+            self._send(conn, ("reload", self._worker_config(cfg)))
+        if cfg.metrics_listen != (self.cfg.metrics_listen if self.cfg else None) \
+                and self.listen != cfg.metrics_listen:
+            _say("warning: a new metrics.listen takes effect at the next start")
+        self.cfg = cfg
+        if self.log is not None:
+            self.log.close()
+        self.log = self._open_log(cfg)
+        self.reload_acks = 0  # "reloaded" is said when every worker runs the new one
+
+    def _summary(self, elapsed: float) -> None:
+        values: dict[str, float] = {}
+        for fam in self.snapshots.collect():
+            for s in fam.samples:
+                values[s.name] = values.get(s.name, 0.0) + s.value
+        frames = int(values.get("ybsensor_packets_total", 0))
+        drops = int(values.get("ybsensor_capture_drops_total", 0))
+        click.echo(f"{frames:,} frames captured on {self.link.name} in {elapsed:.1f} s, "
+                   f"{drops:,} dropped by the kernel")
+        where = f" to {self.log.path}" if self.log is not None else ""
+        click.echo(f"{self.alerts_written:,} alerts{where}")
