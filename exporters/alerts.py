@@ -305,16 +305,20 @@ class AlertLog:
             os.close(fd)
         os.replace(tmp, target)
 
-    def rotate(self) -> None:
-        """FILE -> FILE.1 -> ... -> FILE.keep (the oldest removed); a new FILE continues
-        the chain. A rotation that fails is counted and writing goes on where it was."""
-        self.sync()
+    def _close_fd(self) -> None:
+        """Close the log file; a failure is counted, and the file is let go of either way."""
         if self._fd is not None:
             try:
                 os.close(self._fd)
             except OSError as exc:
                 self._failed(exc)
         self._fd = None
+
+    def rotate(self) -> None:
+        """FILE -> FILE.1 -> ... -> FILE.keep (the oldest removed); a new FILE continues
+        the chain. A rotation that fails is counted and writing goes on where it was."""
+        self.sync()
+        self._close_fd()
         name = self.path.name
         try:
             for i in range(self.keep, 0, -1):
@@ -348,12 +352,7 @@ class AlertLog:
                 self.dropped += len(self.backlog)
                 self.backlog.clear()
             self.sync()
-            if self._fd is not None:
-                try:
-                    os.close(self._fd)
-                except OSError as exc:
-                    self._failed(exc)
-                self._fd = None
+            self._close_fd()
 
     @property
     def closed(self) -> bool:

@@ -54,7 +54,9 @@ from scapy.packet import Raw
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 from sensor.community_id import community_id as _community_id  # noqa: E402  (spec-tested)
+from make_samples import payload as sample_payload  # noqa: E402  (pcaps/, beside this script)
 
 BASE_S = 1735776000          # 2025-01-02 00:00:00 UTC, 08:00 in Beijing
 STEP_NS = 10_000_000         # 10 ms between the frames of a case
@@ -126,12 +128,8 @@ L2TP_PORT = 1701
 
 
 def payload(tag: str, n: int) -> bytes:
-    """n deterministic pseudo-random bytes named by tag (a seeded SHA-256 chain)."""
-    out, block = b"", hashlib.sha256(SEED + tag.encode()).digest()
-    while len(out) < n:
-        out += block
-        block = hashlib.sha256(block).digest()
-    return out[:n]
+    """n deterministic pseudo-random bytes named by tag (the samples' chain, our seed)."""
+    return sample_payload(tag, n, SEED)
 
 
 def mac(text: str) -> bytes:

@@ -74,9 +74,9 @@ INTERNET6 = "2001:db8:100::53"
 # ---------------------------------------------------------------------------------------
 # bytes
 
-def payload(tag: str, n: int) -> bytes:
+def payload(tag: str, n: int, seed: bytes | None = None) -> bytes:
     """n deterministic pseudo-random bytes named by tag (a seeded SHA-256 chain)."""
-    out, block = b"", hashlib.sha256(SEED + tag.encode()).digest()
+    out, block = b"", hashlib.sha256((SEED if seed is None else seed) + tag.encode()).digest()
     while len(out) < n:
         out += block
         block = hashlib.sha256(block).digest()
