@@ -60,6 +60,16 @@ class SensorCollector:
             for line, ts in sorted(self.lines.last_seen().items()):
                 seen.add_metric([line], ts)
             yield seen
+            # configured lines only, so the label set stays bounded
+            packets = CounterMetricFamily("ybsensor_line_packets", "Frames carried by each "
+                                          "configured access line", labels=["line"])
+            octets = CounterMetricFamily("ybsensor_line_bytes", "Bytes on the wire carried by "
+                                         "each configured access line", labels=["line"])
+            for line, count, size in sorted(self.lines.traffic()):
+                packets.add_metric([line], count)
+                octets.add_metric([line], size)
+            yield packets
+            yield octets
         if self.drops is not None:
             drops = CounterMetricFamily("ybsensor_capture_drops", "Frames the kernel dropped "
                                         "before capture", labels=["interface"])
