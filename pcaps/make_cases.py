@@ -38,7 +38,6 @@ OUTDIR/demo.pcap when OUTDIR is given.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import ipaddress
 import json
 import shutil
@@ -566,7 +565,7 @@ def shared_line(name: str, line: Line) -> Case:
                    f"break unauthorized_source "
                    f"(JL art.15: a source allocated to another institution than the line's).")
     ids = IpIds()
-    a = c.send(line, tls_session(TcpConn(ids, HOSP, 50001, PLATFORM, 443), "sl-h", 1))
+    c.send(line, tls_session(TcpConn(ids, HOSP, 50001, PLATFORM, 443), "sl-h", 1))
     pkts = tls_session(TcpConn(ids, CLINIC, 50002, PLATFORM, 443), "sl-c", 1)
     b = c.send(line, pkts)
     c.expect("shared_line", "high", line.key, HOSP_CODE, b,

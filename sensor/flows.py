@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from decoders.table import NONE, PacketTable
+from decoders.table import PacketTable
 
 U64 = np.uint64
 GOLDEN = U64(0x9E3779B97F4A7C15)

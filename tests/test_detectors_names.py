@@ -1,6 +1,5 @@
 """internet_bound's name rule and remote_control's names, end to end: frames built with
 scapy, decoded, given flows and the address plan, through the detectors and the Alerter."""
-import numpy as np
 import pytest
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.inet import IP, TCP, UDP

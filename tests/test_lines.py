@@ -28,7 +28,7 @@ def test_configured_lines_count_frames_bytes_and_last_seen(tmp_path):
     sensor.pipeline.process(Batch.from_frames(frames, ts_ns=[1_000_000_000 * (i + 1) for i in range(4)]))
     text = sensor.metrics.text().decode()
     size = len(frames[0])
-    assert f'ybsensor_line_packets_total{{line="vlan:100"}} 3.0' in text
+    assert 'ybsensor_line_packets_total{line="vlan:100"} 3.0' in text
     assert f'ybsensor_line_bytes_total{{line="vlan:100"}} {3 * size}.0' in text
     assert 'ybsensor_line_last_seen_timestamp_seconds{line="vlan:100"} 4.0' in text
     # an unconfigured line is not a label; a silent configured one has no traffic yet
