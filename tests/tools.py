@@ -279,8 +279,17 @@ def _layer(name: str, proto) -> Layer:
 def pyshark_frames(path: Path) -> dict[int, list[Layer]]:
     """The same as `tshark_frames`, read through pyshark (FileCapture, keep_packets=False)."""
     require_module("pyshark")
+    from pyshark.capture.capture import TSharkCrashException
     try:
-        return _pyshark_frames(path)
+        # pyshark's close() now and then reports tshark as crashed (status 255) when it
+        # stops the process while tshark is still flushing, under load; a real crash would
+        # repeat, so the whole read is tried again before a failure is reported
+        for attempt in range(3):
+            try:
+                return _pyshark_frames(path)
+            except TSharkCrashException:
+                if attempt == 2:
+                    raise
     finally:
         _drop_safe_child_watcher()
 
