@@ -31,8 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import livenet  # noqa: E402
-from livenet import LiveSensor, VethPair, total  # noqa: E402
-from tools import require_module, require_tool  # noqa: E402
+from livenet import LiveSensor, total  # noqa: E402
 
 from bench.mixed import OUT  # noqa: E402
 from bench.test_pipeline import bench_config  # noqa: E402
@@ -44,18 +43,13 @@ _results: dict[str, dict] = {}
 
 @pytest.fixture(scope="module")
 def pair():
-    livenet.require_root()
-    require_module("pyroute2")
-    require_tool("ip")
-    require_tool("tcpreplay")
-    veth = VethPair()
-    try:
-        yield veth
-    finally:
-        veth.close()
-        if _results:
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            RESULTS.write_text(json.dumps(_results, indent=2) + "\n")
+    with livenet.veth_pair_for_replay() as veth:
+        try:
+            yield veth
+        finally:
+            if _results:
+                RESULTS.parent.mkdir(parents=True, exist_ok=True)
+                RESULTS.write_text(json.dumps(_results, indent=2) + "\n")
 
 
 def _ring_blocks(pcap: Path, block_size: int = 1 << 20) -> int:

@@ -6,6 +6,7 @@ in their finalizers whatever happened.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from tools import pcap_bytes, under_ci, ybsensor_cmd
+from tools import pcap_bytes, require_module, require_tool, under_ci, ybsensor_cmd
 
 import pytest
 
@@ -230,3 +231,18 @@ def write_capture(path: Path, frames: list[bytes], start: int = 1_735_776_000,
           for i in range(len(frames))]
     path.write_bytes(pcap_bytes(frames, ts=ts))
     return path
+
+
+@contextlib.contextmanager
+def veth_pair_for_replay():
+    """A veth pair between two fresh namespaces, with what replaying into it needs (root,
+    pyroute2, ip, tcpreplay), removed again whatever happens."""
+    require_root()
+    require_module("pyroute2")
+    require_tool("ip")
+    require_tool("tcpreplay")
+    veth = VethPair()
+    try:
+        yield veth
+    finally:
+        veth.close()

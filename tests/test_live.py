@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 import livenet
-from livenet import LiveSensor, VethPair, by_label, frames_of, total, write_capture
-from tools import PCAPS, require_module, require_tool, udp_frame, ybsensor_cmd
+from livenet import LiveSensor, by_label, frames_of, total, write_capture
+from tools import PCAPS, require_tool, udp_frame, ybsensor_cmd
 
 CASES = PCAPS / "cases"
 L2TP_CASE = CASES / "internet_bound_vpdn_l2tp"
@@ -128,15 +128,8 @@ def test_sizes():
 
 @pytest.fixture(scope="module")
 def pair():
-    livenet.require_root()
-    require_module("pyroute2")
-    require_tool("ip")
-    require_tool("tcpreplay")
-    veth = VethPair()
-    try:
+    with livenet.veth_pair_for_replay() as veth:
         yield veth
-    finally:
-        veth.close()
 
 
 @pytest.fixture
