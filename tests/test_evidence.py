@@ -21,18 +21,9 @@ import pii
 from decoders import Batch
 from sensor.config import load
 from sensor.sensor import Sensor
-from tools import REPO, write_pcap, ybsensor_cmd
+from tools import ONE_HOSPITAL, REPO, write_pcap, ybsensor_cmd
 
-CONFIG = """
-[network]
-private  = ["10.0.0.0/8"]
-platform = ["10.200.0.0/16"]
-
-[[institution]]
-code = "H1"
-ranges = ["10.1.2.0/24"]
-lines = ["vlan:100"]
-
+CONFIG = ONE_HOSPITAL + """
 [alerts]
 dedup_seconds = 10
 

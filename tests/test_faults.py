@@ -35,18 +35,9 @@ from sensor.audit import StopOnSignals, Stopped, verify
 from sensor.cli import cli
 from sensor.config import load
 from sensor.sensor import Sensor
-from tools import REPO, ybsensor_cmd
+from tools import ONE_HOSPITAL, REPO, ybsensor_cmd
 
-CONFIG = """
-[network]
-private  = ["10.0.0.0/8"]
-platform = ["10.200.0.0/16"]
-
-[[institution]]
-code = "H1"
-ranges = ["10.1.2.0/24"]
-lines = ["vlan:100"]
-
+CONFIG = ONE_HOSPITAL + """
 [alerts]
 max_per_second = 40
 {alerts}

@@ -456,3 +456,16 @@ def ybsensor_cmd() -> list[str]:
     script is not installed next to this interpreter)."""
     script = Path(sys.executable).with_name("ybsensor")
     return [str(script)] if script.exists() else [sys.executable, "-m", "sensor.cli"]
+
+
+# The plan most sensor tests need: one hospital on VLAN 100 beside the platform, 10/8 private.
+ONE_HOSPITAL = """
+[network]
+private  = ["10.0.0.0/8"]
+platform = ["10.200.0.0/16"]
+
+[[institution]]
+code = "H1"
+ranges = ["10.1.2.0/24"]
+lines = ["vlan:100"]
+"""
