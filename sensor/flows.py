@@ -147,13 +147,14 @@ class FlowTable:
         while pending.size:
             s = slot[pending]
             empty = self.index_key[s] == 0
-            # of several keys wanting one empty slot, the first takes it
-            taken, first = np.unique(s[empty], return_index=True)
-            winners = pending[empty][first]
-            self.index_key[taken] = keys[winners]
-            self.index_id[taken] = ids[winners]
+            cand, cand_slot = pending[empty], s[empty]
+            # every candidate writes its key into its empty slot; where several share one,
+            # one write stands, and reading back tells which (keys are distinct): no sort
+            self.index_key[cand_slot] = keys[cand]
+            won = self.index_key[cand_slot] == keys[cand]
+            self.index_id[cand_slot[won]] = ids[cand[won]]
             placed = np.zeros(len(keys), dtype=bool)
-            placed[winners] = True
+            placed[cand[won]] = True
             pending = pending[~placed[pending]]
             slot[pending] = (slot[pending] + U64(1)) & self.mask
 
