@@ -8,17 +8,9 @@ from scapy.layers.l2 import Dot1Q, Ether
 from decoders import Batch
 from sensor.config import load
 from sensor.sensor import Sensor
+from tools import ONE_HOSPITAL
 
-CONFIG = """
-[network]
-private  = ["10.0.0.0/8"]
-platform = ["10.200.0.0/16"]
-
-[[institution]]
-code = "H1"
-ranges = ["10.1.2.0/24"]
-lines = ["vlan:100"]
-
+CONFIG = ONE_HOSPITAL + """
 [[institution]]
 code = "H2"
 ranges = ["10.1.3.0/24"]
