@@ -33,12 +33,21 @@ class BatchContext:
     """One batch as the detectors see it; address lookups are made on first use only."""
 
     def __init__(self, table: PacketTable, flow_of_row: np.ndarray, plan, config,
-                 flow_key: np.ndarray | None = None):
+                 flow_key: np.ndarray | None = None, groups=None):
         self.t = table
         self.flow = flow_of_row
         self.flow_key = flow_key  # each row's 64-bit flow key (the flow table's), if known
+        self._groups = groups     # the flow table's FlowGroups of this batch, if known
         self.plan = plan
         self.config = config
+
+    @cached_property
+    def groups(self):
+        """The batch's IP rows grouped by flow (sensor.flows.FlowGroups), sorted once."""
+        if self._groups is not None:
+            return self._groups
+        from sensor.flows import FlowGroups
+        return FlowGroups.of(self.ip_rows, self.flow_keys[self.ip_rows], self.t.n)
 
     @cached_property
     def flow_keys(self) -> np.ndarray:
@@ -81,18 +90,44 @@ class BatchContext:
         return self.plan.zone_of[self._dst]
 
     @cached_property
+    def tunnel_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.t.ntun > 0)
+
+    def _outer_zone(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+        # the outermost header matters where a tunnel follows it: elsewhere it is the
+        # innermost one too, and its zone is src_zone / dst_zone
+        zone = np.zeros(self.t.n, dtype=self.plan.zone_of.dtype)
+        rows = self.tunnel_rows
+        if rows.size:
+            zone[rows] = self.plan.zone(hi[rows], lo[rows])
+        return zone
+
+    @cached_property
     def outer_src_zone(self) -> np.ndarray:
-        return self.plan.zone(self.t.outer_src_hi, self.t.outer_src_lo)
+        """Zone of the outermost IP source, for rows with a tunnel (0 elsewhere)."""
+        return self._outer_zone(self.t.outer_src_hi, self.t.outer_src_lo)
 
     @cached_property
     def outer_dst_zone(self) -> np.ndarray:
-        return self.plan.zone(self.t.outer_dst_hi, self.t.outer_dst_lo)
+        """Zone of the outermost IP destination, for rows with a tunnel (0 elsewhere)."""
+        return self._outer_zone(self.t.outer_dst_hi, self.t.outer_dst_lo)
 
     @cached_property
     def line_pattern(self) -> np.ndarray:
         """Index of the configured line each row's line matches (-1 for none)."""
         t = self.t
-        return self.plan.lines.match(t.line_kind, t.line_a, t.line_b, t.batch.interfaces)
+        match = self.plan.lines.match
+        # the line is part of the flow key: look it up once a flow, and for rows without IP
+        g = self.groups
+        alone = np.flatnonzero(g.of_row < 0)
+        if len(g) + len(alone) >= t.n:
+            return match(t.line_kind, t.line_a, t.line_b, t.batch.interfaces)
+        picked = np.concatenate([g.first, alone])
+        found = match(t.line_kind[picked], t.line_a[picked], t.line_b[picked], t.batch.interfaces)
+        out = np.empty(t.n, dtype=found.dtype)
+        out[g.rows] = found[:len(g)][g.inverse]
+        out[alone] = found[len(g):]
+        return out
 
     @cached_property
     def line_owner(self) -> np.ndarray:

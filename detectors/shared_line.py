@@ -37,17 +37,25 @@ class SharedLine(Detector):
         src, dst = ctx.src_owner, ctx.dst_owner
         # the institution end of each row: the one allocated end when the other is not
         side = np.where(dst < 0, src, np.where(src < 0, dst, -1))
-        rows = np.flatnonzero(ctx.has_ip & (side >= 0))
-        if not rows.size:
+        # line and ends are part of the flow key: the (line, institution) pairs of a batch
+        # are those of each flow's first row that counts (flow by flow, no sort of rows)
+        g = ctx.groups
+        counts = ctx.has_ip & (side >= 0)
+        rows_by_flow = g.order[counts[g.order]]
+        if not rows_by_flow.size:
             return []
-        lines = line_code(ctx.t, rows)
-        # distinct (line, institution) pairs in the batch, in the order they first appear:
-        # number the lines, then one exact integer per pair
+        grp = g.of_row[rows_by_flow]
+        lead = np.ones(len(grp), dtype=bool)
+        lead[1:] = grp[1:] != grp[:-1]
+        reps = np.sort(rows_by_flow[lead])           # each flow's first row, in capture order
+        lines = line_code(ctx.t, reps)
+        inst = side[reps]
+        # distinct (line, institution) pairs in the order they first appear: number the
+        # lines, then one exact integer per pair
         _, line_index = np.unique(lines, return_inverse=True)
-        inst = side[rows]
         pair_key = line_index * (int(inst.max()) + 1) + inst
         _, first = np.unique(pair_key, return_index=True)
-        shared_from: dict[int, int] = {}  # line -> first row (index into rows) it is shared at
+        shared_from: dict[int, int] = {}  # line -> first table row it is shared at
         for k in np.sort(first).tolist():
             line, inst_k = int(lines[k]), int(inst[k])
             owners = self.seen.get(line)
@@ -62,19 +70,21 @@ class SharedLine(Detector):
                 owners = self.seen[line] = _with(owners, inst_k)
             if _count(owners) > 1 and line not in shared_from:
                 # shared since an earlier batch, or from this pair's first packet on
-                shared_from[line] = 0 if before > 1 else k
+                shared_from[line] = -1 if before > 1 else int(reps[k])
         for line, owners in self.seen.items():
             if _count(owners) > 1 and line not in shared_from:
-                shared_from[line] = 0
+                shared_from[line] = -1
         self._forget(shared_from.keys())
         if not shared_from:
             return []
+        rows = np.flatnonzero(counts)
+        lines = line_code(ctx.t, rows)
         lines_shared = np.array(list(shared_from), dtype=np.int64)
         starts = np.array(list(shared_from.values()), dtype=np.int64)
         order = np.argsort(lines_shared)
         lines_shared, starts = lines_shared[order], starts[order]
         idx = np.minimum(np.searchsorted(lines_shared, lines), len(lines_shared) - 1)
-        on_shared = (lines_shared[idx] == lines) & (np.arange(len(rows)) >= starts[idx])
+        on_shared = (lines_shared[idx] == lines) & (rows >= starts[idx])
         hit, hit_lines = rows[on_shared], lines[on_shared]
         if not hit.size:
             return []

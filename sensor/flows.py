@@ -63,6 +63,41 @@ def flow_keys(t: PacketTable, rows: np.ndarray) -> np.ndarray:
     return np.where(h == 0, U64(1), h)  # 0 marks an empty index slot
 
 
+class FlowGroups:
+    """A batch's IP rows grouped by flow key, made with one stable sort that every stage
+    of the batch shares (the flow table, then detectors that work a flow at a time).
+
+    key[g], first[g]: each group's flow key and first row (groups in key order);
+    first_at[g]: that row's position in `rows`; inverse: each of `rows`' group;
+    of_row: each table row's group (-1 for rows without IP); order: the rows group by group,
+    in capture order within a group; start: where each group begins in `order`."""
+
+    def __init__(self, rows, key, first_at, inverse, of_row, order, start):
+        self.rows, self.key, self.first_at, self.inverse = rows, key, first_at, inverse
+        self.first = rows[first_at]
+        self.of_row, self.order, self.start = of_row, order, start
+
+    @classmethod
+    def of(cls, rows: np.ndarray, keys: np.ndarray, n: int) -> "FlowGroups":
+        perm = np.argsort(keys, kind="stable")
+        sorted_keys = keys[perm]
+        begins = np.ones(len(perm), dtype=bool)
+        begins[1:] = sorted_keys[1:] != sorted_keys[:-1]
+        start = np.flatnonzero(begins)
+        inverse = np.empty(len(perm), dtype=np.int64)
+        inverse[perm] = np.cumsum(begins) - 1
+        of_row = np.full(n, -1, dtype=np.int64)
+        of_row[rows] = inverse
+        return cls(rows, sorted_keys[start], perm[start], inverse, of_row, rows[perm], start)
+
+    def __len__(self) -> int:
+        return len(self.key)
+
+    def ends(self) -> np.ndarray:
+        """Where each group ends in `order` (exclusive)."""
+        return np.append(self.start[1:], len(self.order))
+
+
 class FlowTable:
     COLUMNS = {  # name: dtype
         "key": np.uint64, "line_kind": np.uint8, "line_a": np.int64, "line_b": np.int64,
@@ -88,6 +123,7 @@ class FlowTable:
         self.free = np.arange(self.capacity - 1, -1, -1, dtype=np.int64)  # a stack
         self.nfree = self.capacity
         self.evicted_total = 0
+        self.groups: FlowGroups | None = None  # the last batch's rows grouped by flow
 
     @property
     def active(self) -> int:
@@ -177,12 +213,14 @@ class FlowTable:
         self.row_keys = np.zeros(t.n, dtype=np.uint64)  # each row's flow key; 0 without IP
         rows = np.flatnonzero(t.n_ip > 0)
         if not rows.size:
+            self.groups = FlowGroups.of(rows, self.row_keys[rows], t.n)
             return flow_of_row
         now = int(t.ts_ns[rows].max())
         self._expire(now)
         keys = flow_keys(t, rows)
         self.row_keys[rows] = keys
-        uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        self.groups = groups = FlowGroups.of(rows, keys, t.n)
+        uniq, first, inverse = groups.key, groups.first_at, groups.inverse
         ids = self._find(uniq)
         new = np.flatnonzero(ids < 0)
         if new.size:
@@ -192,11 +230,10 @@ class FlowTable:
         ids = np.where(ids >= 0, ids, self.capacity)  # untracked flows count into the spare row
         self.packets[ids] += counts
         self.bytes[ids] += np.bincount(inverse, weights=t.wirelen[rows], minlength=len(uniq)).astype(np.int64)
-        last_ts = np.full(len(uniq), np.iinfo(np.int64).min, dtype=np.int64)
-        np.maximum.at(last_ts, inverse, t.ts_ns[rows])
+        # rows lie flow by flow in groups.order: reduce each run
+        last_ts = np.maximum.reduceat(t.ts_ns[groups.order], groups.start)
         self.last_ns[ids] = np.maximum(self.last_ns[ids], last_ts)
-        flags = np.zeros(len(uniq), dtype=np.int64)
-        np.bitwise_or.at(flags, inverse, np.maximum(t.tcp_flags[rows], 0))
+        flags = np.bitwise_or.reduceat(np.maximum(t.tcp_flags[groups.order], 0), groups.start)
         self.tcp_flags[ids] |= flags
         return flow_of_row
 

@@ -73,7 +73,8 @@ class Sensor:
         it: a batch's alerts are counted and written together, or not at all."""
         with UNINTERRUPTED:
             flow_of_row = self.flows.update(t)
-            ctx = BatchContext(t, flow_of_row, self.plan, self.cfg, self.flows.row_keys)
+            ctx = BatchContext(t, flow_of_row, self.plan, self.cfg, self.flows.row_keys,
+                               self.flows.groups)
             self.lines.process(t, ctx.line_pattern)
             self.alerter.source = t.batch.source
             alerts = self.alerter.process(ctx)
