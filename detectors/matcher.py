@@ -186,7 +186,8 @@ def digit_run_hits(data: np.ndarray, lo: int = 0, hi: int | None = None,
     hi = len(data) if hi is None else min(hi, len(data))
     if hi - lo < min_run:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    samples = lo + np.flatnonzero((data[lo:hi:min_run] - np.uint8(48)) < 10) * min_run
+    # the strided samples copied out first: a compare over contiguous bytes is vectorized
+    samples = lo + np.flatnonzero((data[lo:hi:min_run].copy() - np.uint8(48)) < 10) * min_run
     w = min_run - 1
     span = 2 * w + 1
     src = data if hi + span <= len(data) else np.concatenate([data[:hi], np.zeros(span, np.uint8)])

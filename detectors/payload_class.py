@@ -120,7 +120,8 @@ class PayloadClasses:
             trows, tflow, town = rows[tracked], flow[tracked], own[tracked]
             keys = ctx.flow_keys[trows]
             self._grow(int(tflow.max()))
-            order = np.argsort(tflow, kind="stable")        # by flow, then arrival
+            # by flow, then arrival: the batch's rows grouped by flow, narrowed to these
+            order = ctx.groups.narrow(trows)
             f, o, k = tflow[order], town[order], keys[order]
             pos = np.arange(len(f))
             starts = np.ones(len(f), dtype=bool)

@@ -203,20 +203,14 @@ class Engine:
         empty = np.zeros(0, np.int64)
         if not len(regions):
             return View(cls, regions, empty, empty, empty, empty, empty, empty, empty)
-        order = np.argsort(regions.off, kind="stable")
-        starts = regions.off[order]
-        ends = starts + regions.length[order]
-        hi = int(ends.max())
-
-        def entry_at(pos: np.ndarray) -> np.ndarray:
-            k = np.searchsorted(starts, pos, side="right") - 1
-            ok = (k >= 0) & (pos < ends[np.maximum(k, 0)])
-            return np.where(ok, order[np.maximum(k, 0)], -1)
+        entry_at = self._locator(t, regions)
+        lo = int(regions.off.min())
+        hi = int((regions.off + regions.length).max())
 
         # literals wholly inside one region (one pass of the matcher over the buffer)
         lit_entry, lit_id, lit_start = empty, empty, empty
         if self.matcher is not None:
-            s, ids = self.matcher.scan(data, int(starts.min()), hi)
+            s, ids = self.matcher.scan(data, lo, hi)
             if s.size:
                 e = entry_at(s)
                 lens = np.array([len(x) for x in self.literals])[ids]
@@ -224,7 +218,7 @@ class Engine:
                 ok[ok] &= s[ok] + lens[ok] <= regions.off[e[ok]] + regions.length[e[ok]]
                 lit_entry, lit_id, lit_start = e[ok], ids[ok], s[ok]
         # runs of digits (sampled with numpy: faster here than a Hyperscan pattern for them)
-        rs, re_ = digit_run_hits(data, int(starts.min()), hi, MIN_RUN)
+        rs, re_ = digit_run_hits(data, lo, hi, MIN_RUN)
         if rs.size:
             e = np.concatenate([entry_at(rs), entry_at(re_ - 1)])
             digit_entries = np.unique(e[e >= 0])
@@ -233,6 +227,33 @@ class Engine:
         edge_digit_owner, edge_lit_owner, edge_lit_id = self._edges(regions)
         return View(cls, regions, lit_entry, lit_id, lit_start, digit_entries,
                     edge_digit_owner, edge_lit_owner, edge_lit_id)
+
+    @staticmethod
+    def _locator(t, regions: Regions):
+        """entry_at(pos): the region holding each buffer position (-1 for none)."""
+        offset = t.batch.offset
+        if len(offset) < 2 or (offset[1:] >= offset[:-1]).all():
+            # frames lie in the buffer in row order (as every source lays them) and a row
+            # has one region at most: position -> row -> region, no sort of the regions
+            entry_of_row = np.full(t.n, -1, dtype=np.int64)
+            entry_of_row[regions.row] = np.arange(len(regions))
+
+            def entry_at(pos: np.ndarray) -> np.ndarray:
+                row = np.maximum(np.searchsorted(offset, pos, side="right") - 1, 0)
+                e = entry_of_row[row]
+                k = np.maximum(e, 0)
+                ok = (e >= 0) & (pos >= regions.off[k]) & (pos < regions.off[k] + regions.length[k])
+                return np.where(ok, e, -1)
+            return entry_at
+        order = np.argsort(regions.off, kind="stable")
+        starts = regions.off[order]
+        ends = starts + regions.length[order]
+
+        def entry_at_sorted(pos: np.ndarray) -> np.ndarray:
+            k = np.searchsorted(starts, pos, side="right") - 1
+            ok = (k >= 0) & (pos < ends[np.maximum(k, 0)])
+            return np.where(ok, order[np.maximum(k, 0)], -1)
+        return entry_at_sorted
 
     def _regions(self, ctx, rows: np.ndarray) -> Regions:
         t = ctx.t

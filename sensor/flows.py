@@ -93,6 +93,14 @@ class FlowGroups:
     def __len__(self) -> int:
         return len(self.key)
 
+    def narrow(self, subset: np.ndarray) -> np.ndarray:
+        """For `subset` (IP rows, ascending): the permutation of it that lists its rows flow
+        by flow, in capture order within a flow (what a stable sort by flow would give)."""
+        position = np.full(len(self.of_row), -1, dtype=np.int64)
+        position[subset] = np.arange(len(subset))
+        picked = position[self.order]
+        return picked[picked >= 0]
+
     def ends(self) -> np.ndarray:
         """Where each group ends in `order` (exclusive)."""
         return np.append(self.start[1:], len(self.order))

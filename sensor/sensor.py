@@ -83,6 +83,7 @@ class Sensor:
             if self.log is not None:
                 self.log.write(alerts)
             self.last_alerts = alerts
+            self.flows.groups = None  # the batch's grouping is done with: its memory goes
 
     def close(self) -> None:
         """Write and sync what is left; safe to call twice, and a signal waits for it."""
