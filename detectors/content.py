@@ -2,19 +2,36 @@
 then per-row parsing only for the few rows they select."""
 from __future__ import annotations
 
+import weakref
+from functools import lru_cache
+
 import numpy as np
 
 from decoders.layout import gather_block
 
 
-def head(t, rows: np.ndarray, n: int) -> np.ndarray:
-    """The first n payload bytes of each row, as a (len(rows), n) array; bytes past the
-    payload's end read as zero."""
+HEAD = 16  # payload bytes gathered once a batch for every row: the most a pre-filter reads
+_heads: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # table -> its heads
+
+
+def _gather_heads(t, rows: np.ndarray, n: int) -> np.ndarray:
     blk = gather_block(t.batch.data, t.payload_off[rows], n).copy()
     short = t.payload_len[rows] < n
     if short.any():
         blk[short] *= (np.arange(n) < t.payload_len[rows][short, None])
     return blk
+
+
+def head(t, rows: np.ndarray, n: int) -> np.ndarray:
+    """The first n payload bytes of each row, as a (len(rows), n) array; bytes past the
+    payload's end read as zero. Several detectors read heads of the same rows: the first
+    HEAD bytes of every row are gathered once a table and shared."""
+    if n > HEAD:
+        return _gather_heads(t, rows, n)
+    heads = _heads.get(t)
+    if heads is None:
+        heads = _heads[t] = _gather_heads(t, np.arange(t.n), HEAD)
+    return heads[rows, :n]
 
 
 def starts_with(t, rows: np.ndarray, prefix: bytes) -> np.ndarray:
@@ -26,5 +43,13 @@ def starts_with(t, rows: np.ndarray, prefix: bytes) -> np.ndarray:
 
 
 def port_in(t, rows: np.ndarray, ports) -> np.ndarray:
-    ports = np.asarray(list(ports))
-    return np.isin(t.sport[rows], ports) | np.isin(t.dport[rows], ports)
+    """Mask of the rows with either port in `ports` (one table look-up per port column)."""
+    listed = _port_table(tuple(ports))
+    return listed[t.sport[rows] + 1] | listed[t.dport[rows] + 1]
+
+
+@lru_cache(maxsize=256)
+def _port_table(ports: tuple[int, ...]) -> np.ndarray:
+    listed = np.zeros(65537, dtype=bool)  # indexed by port + 1: a missing port (-1) is 0
+    listed[np.asarray(ports, dtype=np.int64) + 1] = True
+    return listed

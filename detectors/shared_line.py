@@ -32,6 +32,7 @@ class SharedLine(Detector):
         # only ever carry one
         self.seen: OrderedDict[int, int | frozenset[int]] = OrderedDict()
         self.forgotten = 0  # lines dropped to stay within MAX_LINES
+        self.shared: set[int] = set()  # the lines of `seen` with two or more institutions
 
     def detect(self, ctx) -> list[Finding]:
         src, dst = ctx.src_owner, ctx.dst_owner
@@ -68,11 +69,13 @@ class SharedLine(Detector):
                 self.seen.move_to_end(line)
                 before = _count(owners)
                 owners = self.seen[line] = _with(owners, inst_k)
+                if before == 1 and _count(owners) > 1:
+                    self.shared.add(line)
             if _count(owners) > 1 and line not in shared_from:
                 # shared since an earlier batch, or from this pair's first packet on
                 shared_from[line] = -1 if before > 1 else int(reps[k])
-        for line, owners in self.seen.items():
-            if _count(owners) > 1 and line not in shared_from:
+        for line in self.shared:
+            if line not in shared_from:
                 shared_from[line] = -1
         self._forget(shared_from.keys())
         if not shared_from:
@@ -116,6 +119,7 @@ class SharedLine(Detector):
                         break
             for line in victims:
                 del self.seen[line]
+                self.shared.discard(line)
             excess -= len(victims)
             self.forgotten += len(victims)
 
