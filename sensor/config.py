@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import ipaddress
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -67,6 +68,14 @@ def line_error(text) -> str | None:
     if kind in LINE_MAX and any(int(x) > LINE_MAX[kind] for x in re.findall(r"\d+", ids)):
         return f"{text!r}: {kind} ids go up to {LINE_MAX[kind]}"
     return None
+
+
+def _physical_memory() -> int:
+    """This machine's memory in bytes (0 where the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 0
 
 
 class ConfigError(Exception):
@@ -277,6 +286,14 @@ class _Checker:
                 self.fail("flows", "memory_mb", "must hold at least one flow "
                           f"({FlowTable.memory_bytes(1)} bytes)")
             cfg.max_flows = min(flows.get("max_flows", by_memory), by_memory)
+        # the table is allocated whole at start: one larger than the machine's memory would
+        # fail then (or be killed later), so say so now
+        from .flows import FlowTable
+        need, have = FlowTable.memory_bytes(cfg.max_flows), _physical_memory()
+        if have and need > have:
+            key = "max_flows" if "max_flows" in flows else "memory_mb"
+            self.fail("flows", key, f"a table of {cfg.max_flows} flows needs {need / (1 << 30):.1f} "
+                      f"GiB, more than this machine's {have / (1 << 30):.1f} GiB of memory")
         decoders = doc.get("decoders", {})
         self.keys("decoders", decoders, SCHEMA["decoders"])
         cookie = decoders.get("l2tpv3_cookie_len", "detect")

@@ -231,6 +231,8 @@ CASES = [
         ("flows.idle_seconds", "idle_seconds = 60", "-30", "must be positive"),
         ("flows.memory_mb", "idle_seconds = 60", "0", "at least one flow"),
         ("flows.memory_mb", "idle_seconds = 60", "-64", "at least one flow"),
+        # a table bigger than any machine's memory (10^12 flows: about 180 TiB)
+        ("flows.max_flows", "max_flows = 1000", "1_000_000_000_000", "more than this machine's"),
         ("decoders.l2tpv3_cookie_len", 'l2tpv3_cookie_len = "detect"', "3", "must be 0, 4, 8"),
         ("decoders.l2tpv3_cookie_len", 'l2tpv3_cookie_len = "detect"', '"auto"', "must be 0, 4, 8"),
         ("decoders.l2tpv3_l2_specific", 'l2tpv3_l2_specific = "detect"', '"weird"', "must be"),
