@@ -43,6 +43,30 @@ def _digitish(a: np.ndarray) -> np.ndarray:
     return ((a - np.uint8(48)) < 10) | (a == 88) | (a == 120)    # 0-9, X, x
 
 
+def _part_by_direction(by_flow: np.ndarray, flow: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """`by_flow` (indices, flow by flow, arrival order within a flow) reordered so that
+    within each flow direction 0 comes first, then direction 1, each in arrival order: a
+    stable partition computed by counting."""
+    n = len(by_flow)
+    if not n:
+        return by_flow
+    f, down = flow[by_flow], ~up[by_flow]
+    begins = np.ones(n, dtype=bool)
+    begins[1:] = f[1:] != f[:-1]
+    group = np.cumsum(begins) - 1
+    first = np.flatnonzero(begins)
+    downs = np.cumsum(down)                          # direction-0 rows up to here
+    downs_before = (downs - down)[first]             # ... before each flow's first row
+    rank_down = downs - down - downs_before[group]   # direction-0 rows before this one, in its flow
+    ends = np.append(first[1:], n)
+    n_down = downs[ends - 1] - downs_before          # direction-0 rows of each flow
+    rank_up = np.arange(n) - first[group] - rank_down
+    dest = first[group] + np.where(down, rank_down, n_down[group] + rank_up)
+    out = np.empty_like(by_flow)
+    out[dest] = by_flow
+    return out
+
+
 class StreamState:
     """Per TCP stream: next expected sequence number and the last CONTEXT bytes (right
     aligned: the tail's `tail_len` bytes end at column CONTEXT)."""
@@ -278,9 +302,19 @@ class Engine:
         st.grow(int(sid.max()))
         seq = t.tcp_seq[trows]
         plen = t.payload_len[trows]
+        # the rows stream by stream in arrival order, without a sort: the batch's rows are
+        # grouped by flow already; each flow's rows are parted by direction
+        by_stream = _part_by_direction(ctx.groups.narrow(trows), flow[is_tcp], up)
+        sid_s = sid[by_stream]
+        begins = np.ones(len(sid_s), dtype=bool)
+        begins[1:] = sid_s[1:] != sid_s[:-1]
+        stream_of = np.cumsum(begins) - 1
+        first_idx = by_stream[begins]               # each stream's first segment to arrive
+        usid = sid_s[begins]
+        inv = np.empty(len(sid), dtype=np.int64)
+        inv[by_stream] = stream_of
         # each stream's base: the expected next sequence number, if known and plausible
         # (a first segment far from it is a new connection on the same ports)
-        usid, first_idx, inv = np.unique(sid, return_index=True, return_inverse=True)
         known_u = (st.key[usid] == keys[first_idx]) & (st.next_seq[usid] >= 0)
         probe = ((seq[first_idx] - st.next_seq[usid] + HALF) % MOD) - HALF
         known_u &= (probe > -(1 << 24)) & (probe < (1 << 30))
@@ -288,8 +322,12 @@ class Engine:
         known, base = known_u[inv], base_u[inv]
         rel = ((seq - base + HALF) % MOD) - HALF
         end = rel + plen
-        # by stream, then sequence, then arrival (rows are in arrival order: a stable sort)
-        order = np.argsort((sid << 33) | (rel + HALF * 2), kind="stable")
+        # by stream, then sequence, then arrival: segments mostly come in order, so the
+        # stream-by-stream arrival order usually is that already; else a stable sort of it
+        rank = (stream_of << 33) | (rel[by_stream] + HALF * 2)
+        order = by_stream
+        if len(rank) > 1 and not (rank[1:] >= rank[:-1]).all():
+            order = by_stream[np.argsort(rank, kind="stable")]
         sid, rel, end, known, trows_s = sid[order], rel[order], end[order], known[order], trows[order]
         keys, base = keys[order], base[order]
         n = len(order)
