@@ -63,6 +63,28 @@ def flow_keys(t: PacketTable, rows: np.ndarray) -> np.ndarray:
     return np.where(h == 0, U64(1), h)  # 0 marks an empty index slot
 
 
+def stable_argsort(keys: np.ndarray) -> np.ndarray:
+    """np.argsort(keys, kind="stable") for well-mixed 64-bit keys (flow keys), about ten
+    times faster: each key's high bits and its position are packed into one word and the
+    words sorted by value (no index sort, no merge sort). Exact: where two different keys
+    share those high bits (vanishingly rare for hashes) it falls back to the merge sort."""
+    n = len(keys)
+    bits = max((n - 1).bit_length(), 1)
+    if n < 2 or bits > 32:
+        return np.argsort(keys, kind="stable")
+    u = keys.view(U64) if keys.dtype == np.int64 else keys.astype(U64, copy=False)
+    if keys.dtype == np.int64:
+        u = u ^ U64(1 << 63)  # signed order as unsigned
+    shift = U64(bits)
+    packed = np.sort(((u >> shift) << shift) | np.arange(n, dtype=U64))
+    perm = (packed & U64((1 << bits) - 1)).astype(np.int64)
+    ordered = u[perm]
+    same_prefix = (packed[1:] >> shift) == (packed[:-1] >> shift)
+    if (same_prefix & (ordered[1:] != ordered[:-1])).any():
+        return np.argsort(keys, kind="stable")
+    return perm
+
+
 class FlowGroups:
     """A batch's IP rows grouped by flow key, made with one stable sort that every stage
     of the batch shares (the flow table, then detectors that work a flow at a time).
@@ -79,7 +101,7 @@ class FlowGroups:
 
     @classmethod
     def of(cls, rows: np.ndarray, keys: np.ndarray, n: int) -> "FlowGroups":
-        perm = np.argsort(keys, kind="stable")
+        perm = stable_argsort(keys)
         sorted_keys = keys[perm]
         begins = np.ones(len(perm), dtype=bool)
         begins[1:] = sorted_keys[1:] != sorted_keys[:-1]

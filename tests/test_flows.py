@@ -95,3 +95,16 @@ def test_a_flood_wider_than_the_table_stays_bounded():
     # the index still finds every live flow
     live = np.flatnonzero(flows.alive)
     assert (flows._find(flows.key[live]) == live).all()
+
+
+def test_stable_argsort_equals_numpy_stable_sort():
+    from sensor.flows import stable_argsort
+    rng = np.random.default_rng(7)
+    for n in (0, 1, 2, 5, 1000, 70_000):
+        # hashes with repeats (flows with many packets), and keys that share high bits
+        # but differ below (the fallback), signed and unsigned
+        hashes = rng.integers(0, 2**63, max(n // 3, 1), dtype=np.int64).view(np.uint64)[rng.integers(0, max(n // 3, 1), n)]
+        close = np.uint64(0xABCD) << np.uint64(48) | rng.integers(0, 4, n).astype(np.uint64)
+        signed = rng.integers(-5, 5, n, dtype=np.int64) * (1 << 60)
+        for keys in (hashes, close, signed, hashes.view(np.int64)):
+            assert stable_argsort(keys).tolist() == np.argsort(keys, kind="stable").tolist()
