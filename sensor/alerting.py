@@ -13,6 +13,7 @@ from detectors import BatchContext, Detector, Finding
 from detectors.base import SEVERITIES
 
 from .community_id import community_id
+from .flows import group_by
 
 ICMP, ICMP6 = 1, 58
 PRUNE_AT = 1 << 20  # dedup entries kept before old ones are dropped
@@ -66,7 +67,7 @@ class Alerter:
     def _alerts(self, det: Detector, f: Finding, ctx: BatchContext) -> list[dict]:
         t = ctx.t
         group = f.group if f.group is not None else ctx.flow_keys[f.rows].view(np.int64)
-        uniq, first, inverse = np.unique(group, return_index=True, return_inverse=True)
+        uniq, first, inverse = group_by(group)
         packets = np.bincount(inverse, minlength=len(uniq))
         octets = np.bincount(inverse, weights=t.wirelen[f.rows], minlength=len(uniq))
         alerts = []

@@ -85,6 +85,34 @@ def stable_argsort(keys: np.ndarray) -> np.ndarray:
     return perm
 
 
+def _scramble(values: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer: a bijection of 64-bit words that spreads any keys (line
+    codes, small integers) over the whole range, as stable_argsort wants them."""
+    x = values.astype(U64, copy=True) if values.dtype != np.int64 else values.view(U64).copy()
+    x ^= x >> U64(30)
+    x *= U64(0xBF58476D1CE4E5B9)
+    x ^= x >> U64(27)
+    x *= U64(0x94D049BB133111EB)
+    x ^= x >> U64(31)
+    return x
+
+
+def group_by(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct values, index of each one's first occurrence, each element's group) — as
+    np.unique(values, return_index=True, return_inverse=True) gives them, but with the
+    groups in no particular order, and without np.unique's merge sort."""
+    n = len(values)
+    if not n:
+        return values[:0], np.zeros(0, np.int64), np.zeros(0, np.int64)
+    perm = stable_argsort(_scramble(values))   # a bijection: equal after it means equal
+    ordered = values[perm]
+    begins = np.ones(n, dtype=bool)
+    begins[1:] = ordered[1:] != ordered[:-1]
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[perm] = np.cumsum(begins) - 1
+    return ordered[begins], perm[begins], inverse
+
+
 class FlowGroups:
     """A batch's IP rows grouped by flow key, made with one stable sort that every stage
     of the batch shares (the flow table, then detectors that work a flow at a time).

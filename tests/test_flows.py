@@ -108,3 +108,17 @@ def test_stable_argsort_equals_numpy_stable_sort():
         signed = rng.integers(-5, 5, n, dtype=np.int64) * (1 << 60)
         for keys in (hashes, close, signed, hashes.view(np.int64)):
             assert stable_argsort(keys).tolist() == np.argsort(keys, kind="stable").tolist()
+
+
+def test_group_by_gives_np_unique_groups():
+    from sensor.flows import group_by
+    rng = np.random.default_rng(11)
+    for values in (rng.integers(0, 5, 1000), rng.integers(-3, 3, 77) << 40,
+                   np.arange(10, dtype=np.int64) << 56, np.zeros(0, dtype=np.int64),
+                   rng.integers(0, 2**63, 500, dtype=np.int64).view(np.uint64)):
+        uniq, first, inverse = group_by(values)
+        want_uniq, want_first, want_inverse = np.unique(values, return_index=True, return_inverse=True)
+        order = np.argsort(uniq)  # group_by lists groups in no particular order
+        assert uniq[order].tolist() == want_uniq.tolist()
+        assert first[order].tolist() == want_first.tolist()
+        assert (uniq[inverse] == values).all()
