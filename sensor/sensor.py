@@ -15,6 +15,7 @@ from exporters.prometheus import Metrics, SensorCollector
 from .alerting import Alerter
 from .config import Config
 from .flows import FlowTable
+from .l2tp_sessions import L2tpSessions
 from .lines import LineActivity
 from .pipeline import Pipeline
 from .plan import AddressPlan
@@ -22,8 +23,8 @@ from .stats import TrafficStats
 
 
 class Sensor:
-    """Decode -> traffic counters -> flows -> line activity -> detectors -> evidence pcaps
-    -> alert log. Without a configuration only the first two run (decoding and counting)."""
+    """Decode -> traffic counters -> L2TP session lines -> flows -> line activity ->
+    detectors -> evidence pcaps -> alert log. Without a configuration only the first two run (decoding and counting)."""
 
     _latest: weakref.ref | None = None
 
@@ -38,11 +39,12 @@ class Sensor:
         self.evidence = None
         self.stats = TrafficStats(dispatch_mod.DEFAULT.layer_names)
         stages = [self.stats]
-        self.plan = self.flows = self.alerter = self.lines = self.log = None
+        self.plan = self.flows = self.alerter = self.lines = self.log = self.sessions = None
         if cfg is not None:
             self.plan = AddressPlan(cfg)
             self.flows = FlowTable(cfg.max_flows, cfg.idle_seconds)
             self.lines = LineActivity(self.plan.lines)
+            self.sessions = L2tpSessions(self.plan.lines)
             detectors = [cls(cfg, self.plan) for name, cls in REGISTRY.items()
                          if cfg.detector_enabled(name)]
             self.alerter = Alerter(detectors, cfg.dedup_seconds, cfg.max_alerts_per_second)
@@ -60,7 +62,7 @@ class Sensor:
         # and so do the alert log and the evidence writer (write errors, drops, room)
         extra = [d for d in (self.alerter.detectors if self.alerter else ())
                  if hasattr(d, "metric_families")]
-        extra += [x for x in (self.log, self.evidence) if x is not None]
+        extra += [x for x in (self.sessions, self.log, self.evidence) if x is not None]
         self.metrics = Metrics(SensorCollector(self.stats, self.alerter, self.flows, self.lines,
                                                extra=extra))
         self.pipeline = Pipeline(stages, options=cfg.decoder_options if cfg else None,
@@ -72,6 +74,7 @@ class Sensor:
         and the alert log. A signal (the CLI's SIGTERM/SIGINT handler) waits for the end of
         it: a batch's alerts are counted and written together, or not at all."""
         with UNINTERRUPTED:
+            self.sessions.process(t)  # an L2TPv2 session's two directions: one line
             flow_of_row = self.flows.update(t)
             ctx = BatchContext(t, flow_of_row, self.plan, self.cfg, self.flows.row_keys,
                                self.flows.groups)
