@@ -48,14 +48,23 @@ def flow_ports(t: PacketTable, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return sport, dport
 
 
+def _pick(mask: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) where mask is 0, (y, x) where it is all ones."""
+    flip = (x ^ y) & mask
+    return x ^ flip, y ^ flip
+
+
 def flow_keys(t: PacketTable, rows: np.ndarray) -> np.ndarray:
     """A 64-bit key per row, the same for both directions of a flow on one line."""
     sport, dport = flow_ports(t, rows)
     s_hi, s_lo, d_hi, d_lo = t.src_hi[rows], t.src_lo[rows], t.dst_hi[rows], t.dst_lo[rows]
     swap = (s_hi > d_hi) | ((s_hi == d_hi) & ((s_lo > d_lo) | ((s_lo == d_lo) & (sport > dport))))
-    a_hi, b_hi = np.where(swap, d_hi, s_hi), np.where(swap, s_hi, d_hi)
-    a_lo, b_lo = np.where(swap, d_lo, s_lo), np.where(swap, s_lo, d_lo)
-    a_p, b_p = np.where(swap, dport, sport), np.where(swap, sport, dport)
+    # the lower endpoint first; selects by xor-masks: np.where branches on every row, and
+    # with replies interleaved the branch is a coin toss
+    m64 = U64(0) - swap.astype(U64)
+    a_hi, b_hi = _pick(m64, s_hi, d_hi)
+    a_lo, b_lo = _pick(m64, s_lo, d_lo)
+    a_p, b_p = _pick(-swap.astype(np.int64), sport, dport)
     h = np.full(len(rows), U64(0x5851F42D4C957F2D))
     for col in (t.line_kind[rows], t.line_a[rows], t.line_b[rows], t.proto[rows],
                 a_hi, a_lo, b_hi, b_lo, (a_p << 16) | b_p):
