@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 RESIDENT_ID, BANK_CARD, MOBILE = "resident_id", "bank_card", "mobile"
 KINDS = (RESIDENT_ID, BANK_CARD, MOBILE)
@@ -50,6 +51,9 @@ PROVINCES = frozenset((11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 3
                        71, 81, 82))
 # how many leading / trailing characters each kind keeps visible when masked
 KEEP = {RESIDENT_ID: (6, 4), BANK_CARD: (6, 4), MOBILE: (3, 4)}
+# `mask_payload(edges=True)`: how many characters a digit run cut by a segment's edge keeps
+# visible — at the start its last EDGE_HEAD, at the end its first EDGE_TAIL
+EDGE_HEAD, EDGE_TAIL = 4, 6
 
 # maximal runs of ASCII digits, each with an optional check character `X` after it
 _RUN = re.compile(rb"[0-9]+[Xx]?")
@@ -190,12 +194,12 @@ def mask_payload(data: bytes, edges: bool = False, credentials: bool = True) -> 
         tail = _run_from(data, n - 1, -1)
         if head == n:                                   # all digits: keep nothing
             return b"*" * n
-        if head > 4 or tail > 6:
+        if head > EDGE_HEAD or tail > EDGE_TAIL:
             out = bytearray(data) if out is None else out
-            if head > 4:
-                out[:head - 4] = b"*" * (head - 4)
-            if tail > 6:
-                out[n - tail + 6:] = b"*" * (tail - 6)
+            if head > EDGE_HEAD:
+                out[:head - EDGE_HEAD] = b"*" * (head - EDGE_HEAD)
+            if tail > EDGE_TAIL:
+                out[n - tail + EDGE_TAIL:] = b"*" * (tail - EDGE_TAIL)
     return data if out is None else bytes(out)
 
 
@@ -204,23 +208,24 @@ _CREDENTIALS = [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in (
     rb'^[^\s"]+[ \t]+LOGIN[ \t]+(?:"(?:[^"\\\r\n]|\\.)*"|[^\s"]+)[ \t]+("(?:[^"\\\r\n]|\\.)*"|[^\s"]+)',
     rb"^(?:proxy-)?authorization:[ \t]*basic[ \t]+([A-Za-z0-9+/=_-]+)",
     rb"^(?:[^\s]+[ \t]+)?(?:AUTH|AUTHENTICATE)[ \t]+PLAIN[ \t]+([A-Za-z0-9+/=]+)",
-    rb"(?:^|(?<=[?&]))(?:password|passwd|passwrd|pass_word|pwd|user_?pwd|login_?pwd|userpassword)"
-    rb"=([^&\s\"<>]+)",
+    (rb"(?:^|(?<=[?&]))(?:password|passwd|passwrd|pass_word|pwd|user_?pwd|login_?pwd|userpassword)"
+     rb"=([^&\s\"<>]+)"),
     rb'"(?:password|passwd|passwrd|pass_word|pwd|user_?pwd|login_?pwd|userpassword)"\s*:\s*"((?:[^"\\\r\n]|\\.)+)"',
     rb"<(?:password|passwd|passwrd|pass_word|pwd|user_?pwd|login_?pwd|userpassword)>([^<]+)</",
 )]
 
 
 # every pattern above holds one of these words: when none is there, none can match
-# (a lowercased copy and plain substring tests: ten times a case-blind regex's speed)
-_CREDENTIAL_WORDS = (b"pass", b"login", b"basic", b"plain", b"pwd")
+# (a lowercased copy and plain substring tests: ten times a case-blind regex's speed);
+# lowercase ASCII letters, at least three (the evidence writer's pre-filter relies on it)
+CREDENTIAL_WORDS = (b"pass", b"login", b"basic", b"plain", b"pwd")
 
 
 def mask_credentials(data: bytes) -> bytes:
     """`data` with every password it plainly carries replaced by `*` (same length)."""
     data = bytes(data)
     low = data.lower()
-    if not any(word in low for word in _CREDENTIAL_WORDS):
+    if not any(word in low for word in CREDENTIAL_WORDS):
         return data
     out = None
     for rx in _CREDENTIALS:

@@ -19,18 +19,25 @@ and a packet that still does not fit is refused and counted).
 """
 from __future__ import annotations
 
-import datetime
 import errno
 import os
 import re
 import struct
+import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from detectors.pii_mask import mask_credentials, mask_payload
+from detectors.pii_mask import (
+    CREDENTIAL_WORDS,
+    EDGE_HEAD,
+    EDGE_TAIL,
+    mask_credentials,
+    mask_payload,
+)
 
 PCAP_NS_MAGIC = 0xA1B23C4D
 SNAPLEN = 262_144
@@ -39,6 +46,21 @@ RECORD = struct.Struct("<IIII")
 _LONG_RUN = re.compile(rb"[0-9]{11}")
 _EDGE = frozenset(bytes([c]) for c in b"0123456789Xx")  # what a cut identifier can end in
 NAME = re.compile(r"^\d{8}T\d{6}\.\d{6}Z_[a-z_]+_(?:[0-9a-f]{16}|frame\d+)(?:-\d+)?\.pcap$")
+
+# --- which frames the maskers could change: decided for a whole batch at once -------------
+# (`_masked` is the rule; a frame none of these tests selects is one it returns unchanged)
+RUN = 11                                                     # digits _LONG_RUN looks for
+_EDGE_BYTE = np.zeros(256, dtype=bool)                       # what `mask_payload` edges cut
+_EDGE_BYTE[[c for c in b"0123456789Xx"]] = True
+# every credential word, folded to lower case (| 0x20), has a byte pair at an even offset
+# among its first three bytes: one look-up per even offset finds where a word may start
+_WORD_PAIR = np.zeros(1 << 16, dtype=bool)
+for _w in CREDENTIAL_WORDS:
+    assert len(_w) >= 3 and _w.isalpha() and _w.islower(), _w   # what the folding relies on
+    _WORD_PAIR[_w[0] | _w[1] << 8] = _WORD_PAIR[_w[1] | _w[2] << 8] = True
+_WORD_MAX = max(len(w) for w in CREDENTIAL_WORDS)
+_WORDS = [np.frombuffer(w, dtype=np.uint8) for w in CREDENTIAL_WORDS]
+_LOW = np.uint64(0xFFFF)  # flow keys are well-mixed hashes: their low bits pre-filter
 
 
 def _pcap_time(ts_ns: int) -> tuple[int, int]:
@@ -52,16 +74,107 @@ def _pcap_time(ts_ns: int) -> tuple[int, int]:
     return sec, nsec
 
 
+def _pcap_times(ts_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_pcap_time` of every element."""
+    sec, nsec = np.divmod(ts_ns.astype(np.int64), 1_000_000_000)
+    low, high = sec < 0, sec > 0xFFFFFFFF
+    if low.any() or high.any():
+        sec = np.where(low, 0, np.where(high, 0xFFFFFFFF, sec))
+        nsec = np.where(low, 0, np.where(high, 999_999_999, nsec))
+    return sec, nsec
+
+
+def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.ndarray,
+              plen: np.ndarray) -> np.ndarray:
+    """Which frames `_masked` could change — frame i is data[start[i]: start[i] + length[i]],
+    its payload at p0[i] (relative), plen[i] bytes — found for all of them at once: a run of
+    11 digits in the frame, or a payload that holds a credential word (a superset: letters
+    folded, matched anywhere in the frame), starts with a run of more than EDGE_HEAD digits
+    (or X), ends with one of more than EDGE_TAIL, or is such a run whole. Every other frame
+    is left as it is; these go through `_masked`."""
+    n, size = len(start), len(data)
+    hit = np.zeros(n, dtype=bool)
+    if not n or not size:
+        return hit
+    end = start + length
+    # runs of 11 digits: each covers one multiple of 11; a run through p holds p - 5 or
+    # p + 5; then the run through p inside p's own frame, up to 10 bytes either side
+    at = np.flatnonzero((data[::RUN] - np.uint8(48)) < 10) * RUN
+    if at.size:
+        near = np.zeros(at.size, dtype=bool)
+        for step in (-(RUN // 2), RUN // 2):
+            q = at + step
+            ok = (q >= 0) & (q < size)
+            near[ok] |= (data[q[ok]] - np.uint8(48)) < 10
+        at = at[near]
+    if at.size:
+        row = np.searchsorted(start, at, side="right") - 1
+        inside = (row >= 0) & (at < end[np.maximum(row, 0)])
+        at, row = at[inside], row[inside]
+        span = np.arange(-(RUN - 1), RUN)
+        pos = at[:, None] + span
+        digit = ((data[np.clip(pos, 0, size - 1)] - np.uint8(48)) < 10) \
+            & (pos >= start[row][:, None]) & (pos < end[row][:, None])
+        left = np.logical_and.accumulate(digit[:, RUN - 2::-1], axis=1).sum(axis=1)
+        right = np.logical_and.accumulate(digit[:, RUN:], axis=1).sum(axis=1)
+        hit[row[left + 1 + right >= RUN]] = True
+    # the payload's own tests
+    has = (plen > 0) & (p0 >= 0) & (p0 < length)
+    if not has.any():
+        return hit
+    idx = np.flatnonzero(has)
+    seg0 = start[idx] + p0[idx]
+    seg_n = np.minimum(plen[idx], length[idx] - p0[idx])
+    # a run of more than EDGE_HEAD at the start, or the whole payload a run
+    k = np.arange(EDGE_HEAD + 1)
+    head = (_EDGE_BYTE[data[np.minimum(seg0[:, None] + k, size - 1)]] | (k >= seg_n[:, None])).all(axis=1)
+    # a run of more than EDGE_TAIL at the end
+    k = np.arange(EDGE_TAIL + 1)
+    tail = _EDGE_BYTE[data[np.clip(seg0[:, None] + seg_n[:, None] - (EDGE_TAIL + 1) + k, 0, size - 1)]].all(axis=1) \
+        & (seg_n > EDGE_TAIL)
+    hit[idx[head | tail]] = True
+    # credential words: folded byte pairs at even offsets, then the words themselves
+    even = size - size % 2
+    pair = np.flatnonzero(_WORD_PAIR.take(data[:even].view("<u2") | np.uint16(0x2020))) * 2
+    if pair.size:
+        first = np.concatenate([pair - 1, pair])         # where a word through a pair starts
+        first = first[first >= 0]
+        k = np.arange(_WORD_MAX)
+        block = data[np.minimum(first[:, None] + k, size - 1)] | np.uint8(0x20)
+        word = np.zeros(first.size, dtype=bool)
+        for w in _WORDS:
+            word |= (block[:, : len(w)] == w).all(axis=1) & (first + len(w) <= size)
+        first = first[word]
+        if first.size:
+            row = np.searchsorted(start, first, side="right") - 1
+            row = row[(row >= 0) & has[np.maximum(row, 0)]]
+            hit[row] = True
+    return hit
+
+
+def _close_all(fds: dict) -> None:
+    for fd in fds.values():
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    fds.clear()
+
+
 @dataclass
 class _Open:
     """A flow still collecting packets into its file."""
-    path: Path
+    path: str
     linktype: int
     remaining: int
     blank: bool = False  # payloads replaced whole: a flow that carried credentials
 
 
 class EvidenceWriter:
+    # files kept open between batches (the flows still collecting): at most this many, or
+    # a quarter of what the process may open, whichever is less
+    MAX_FDS = 1024
+
     def __init__(self, directory: str | Path, packets_per_flow: int = 10,
                  max_bytes: int = 1 << 30, mask: bool = True, max_open: int = 4096):
         self.dir = Path(directory)
@@ -70,19 +183,37 @@ class EvidenceWriter:
         self.mask = bool(mask)
         self.max_open = max(int(max_open), 1)
         self.open: OrderedDict[int, _Open] = OrderedDict()  # flow key -> state
-        self._keys = np.zeros(0, dtype=np.uint64)            # sorted keys of `open`
+        self._rekey()                                        # _keys: sorted keys of `open`
         self.files = 0           # evidence files made
         self.packets = 0         # packets written
         self.removed = 0         # old files removed to make room
         self.refused = 0         # packets not written: no room even after removing
         self.write_errors = 0    # files or packets that could not be written (disk full...)
         self.abandoned = 0       # flows closed before their packets were all in (max_open)
+        self.plain = False       # every frame through `_masked` (the reference path: tests)
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._prefix = str(self.dir / "_")[:-1]             # + a name: str(self.dir / name)
+        self._fds: OrderedDict[str, int] = OrderedDict()    # path -> fd, least recent first
+        self._finalizer = weakref.finalize(self, _close_all, self._fds)
+        try:
+            import resource
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            soft = self.MAX_FDS * 4 if soft == resource.RLIM_INFINITY else soft
+        except (ImportError, OSError, ValueError):
+            soft = 256
+        self.max_fds = max(min(self.MAX_FDS, soft // 4), 1)
+        self._detectors: dict[str, str] = {}                # alert's detector -> in names
+        self._second: tuple[int, str] = (-1, "")              # a second, as names write it
         # what is in the directory already counts against max_bytes: oldest first
-        self.sizes: OrderedDict[Path, int] = OrderedDict()
-        existing = [p for p in self.dir.iterdir() if p.is_file() and NAME.match(p.name)]
-        for p in sorted(existing, key=lambda p: (p.stat().st_mtime_ns, p.name)):
-            self.sizes[p] = p.stat().st_size
+        self.sizes: OrderedDict[str, int] = OrderedDict()   # path -> bytes
+        existing = []
+        with os.scandir(self.dir) as entries:
+            for entry in entries:
+                if NAME.match(entry.name) and entry.is_file():
+                    st = entry.stat()
+                    existing.append((st.st_mtime_ns, entry.name, st.st_size))
+        for _, name, size in sorted(existing):
+            self.sizes[self._prefix + name] = size
         self.total = sum(self.sizes.values())
 
     # --- per batch --------------------------------------------------------------------
@@ -91,14 +222,16 @@ class EvidenceWriter:
         """Name each alert's evidence file (a new one for a flow not collecting yet), then
         write this batch's packets of every flow still collecting."""
         t = ctx.t
-        single: list[tuple[int, Path]] = []  # frames without a flow: their own file each
+        single: list[tuple[int, str]] = []  # frames without a flow: their own file each
         changed = False
-        for alert in alerts:
-            row = self._row(t, alert.get("first_frame"))
+        rows = self._rows(t, alerts)
+        known = [r for r in rows if r is not None]
+        keys = dict(zip(known, ctx.flow_keys[known].tolist())) if known else {}
+        for alert, row in zip(alerts, rows):
             if row is None:
                 alert["evidence_pcap"] = None
                 continue
-            key = int(ctx.flow_keys[row])
+            key = keys[row]
             state = self.open.get(key) if key else None
             if state is not None:
                 self.open.move_to_end(key)
@@ -116,21 +249,45 @@ class EvidenceWriter:
                     changed = True
                 else:
                     single.append((row, path))
-            alert["evidence_pcap"] = str(state.path)
-        for row, path in single:
-            self._append(path, t, np.array([row]), int(t.batch.linktype[row]))  # no flow: no
-            # credentials detector alerts it (they follow TCP flows)
+            alert["evidence_pcap"] = state.path
+        for row, path in single:  # no flow: no credentials detector alerts it (they follow
+            rows = np.array([row])  # TCP flows)
+            buf, ends = self._records(t, rows, np.zeros(1, dtype=bool))
+            self._write(path, memoryview(buf), ends, 0, 1)
+            self._release(path)
         if changed:
-            self._keys = np.sort(np.fromiter(self.open.keys(), dtype=np.uint64, count=len(self.open)))
+            self._rekey()
         if self.open:
             self._collect(ctx)
         # past the bound, the least recently alerted flows stop collecting (after this
         # batch's packets went in: a file an alert names is never left empty)
         if len(self.open) > self.max_open:
             while len(self.open) > self.max_open:
-                self.open.popitem(last=False)
+                _, state = self.open.popitem(last=False)
+                self._release(state.path)
                 self.abandoned += 1
-            self._keys = np.sort(np.fromiter(self.open.keys(), dtype=np.uint64, count=len(self.open)))
+            self._rekey()
+
+    def _rekey(self) -> None:
+        """`_keys` and `_low` anew from `open`."""
+        self._keys = np.sort(np.fromiter(self.open.keys(), dtype=np.uint64, count=len(self.open)))
+        self._low = np.zeros(int(_LOW) + 1, dtype=bool)  # which low bits the keys have
+        self._low[(self._keys & _LOW).astype(np.intp)] = True
+
+    @classmethod
+    def _rows(cls, t, alerts: list[dict]) -> list[int | None]:
+        """`_row` of each alert's first frame: one look-up for them all."""
+        frames = [alert.get("first_frame") for alert in alerts]
+        if not frames or t.n == 0 or not all(type(f) is int for f in frames):
+            return [cls._row(t, f) for f in frames]
+        try:
+            want = np.array(frames, dtype=np.int64)
+        except OverflowError:
+            return [cls._row(t, f) for f in frames]
+        rows = np.minimum(np.searchsorted(t.frame, want), t.n - 1)
+        hit = t.frame[rows] == want
+        return [row if ok else cls._row(t, f)
+                for row, ok, f in zip(rows.tolist(), hit.tolist(), frames)]
 
     @staticmethod
     def _row(t, frame) -> int | None:
@@ -143,129 +300,93 @@ class EvidenceWriter:
         return int(rows[0]) if rows.size else None
 
     def _collect(self, ctx) -> None:
-        """This batch's packets of the flows collecting: one vectorized membership test,
-        then per flow its first `remaining` rows (a few, by construction)."""
+        """This batch's packets of the flows collecting: one vectorized membership test and
+        selection (per flow its first `remaining` rows, of the file's link type), every
+        record built at once, then one write per flow."""
         keys = ctx.flow_keys
-        pos = np.searchsorted(self._keys, keys)
+        # the rows whose key's low bits some collecting flow's share, then the exact test
+        maybe = np.flatnonzero(self._low[(keys.astype(np.uint64, copy=False) & _LOW).astype(np.intp)])
+        pos = np.searchsorted(self._keys, keys[maybe])
         pos[pos == len(self._keys)] = 0
-        rows = np.flatnonzero((self._keys[pos] == keys) & (keys != 0))
+        rows = maybe[(self._keys[pos] == keys[maybe]) & (keys[maybe] != 0)]
         if not rows.size:
             return
         # rows grouped by flow (a stable sort keeps each flow's rows in capture order)
         idx = np.argsort(keys[rows], kind="stable")
         rows = rows[idx]
         flows, starts, counts = np.unique(keys[rows], return_index=True, return_counts=True)
-        done = []
-        for k in np.argsort(rows[starts], kind="stable").tolist():  # in order of appearance
-            key = int(flows[k])
-            state = self.open.get(key)
-            if state is None:  # its file was removed to make room a moment ago
-                continue
-            mine = rows[starts[k]: starts[k] + counts[k]][: state.remaining]
-            mine = mine[ctx.t.batch.linktype[mine] == state.linktype]  # one link type a file
-            written = self._append(state.path, ctx.t, mine, state.linktype, state.blank)
+        order = np.argsort(rows[starts], kind="stable")   # flows in order of appearance
+        states = [self.open.get(key) for key in flows[order].tolist()]
+        rank = np.empty(len(flows), dtype=np.int64)        # each flow's place in `order`
+        rank[order] = np.arange(len(flows))
+        remaining = np.array([s.remaining if s is not None else 0 for s in states], dtype=np.int64)
+        linktype = np.array([s.linktype if s is not None else -1 for s in states], dtype=np.int64)
+        blank = np.array([s is not None and s.blank for s in states], dtype=bool)
+        group = rank[np.repeat(np.arange(len(flows)), counts)]      # of each row
+        nth = np.arange(len(rows)) - np.repeat(starts, counts)      # its place in its flow
+        keep = (nth < remaining[group]) \
+            & (ctx.t.batch.linktype[rows].astype(np.int64) == linktype[group])
+        rows, group = rows[keep], group[keep]
+        by_flow = np.argsort(group, kind="stable")
+        rows, group = rows[by_flow], group[by_flow]
+        mine = np.bincount(group, minlength=len(flows))             # rows of each flow
+        buf, ends = self._records(ctx.t, rows, blank[group])
+        first = np.concatenate([[0], np.cumsum(mine)]).tolist()
+        view, opened, done = memoryview(buf), self.open, []
+        for k, (key, state) in enumerate(zip(flows[order].tolist(), states)):
+            if state is None or opened.get(key) is not state:  # its file was removed to
+                continue                                       # make room a moment ago
+            written = self._write(state.path, view, ends, first[k], first[k + 1])
             state.remaining -= written
-            if state.remaining <= 0 or written < len(mine):
+            if state.remaining <= 0 or written < first[k + 1] - first[k]:
                 done.append(key)
         for key in done:
-            self.open.pop(key, None)
+            state = self.open.pop(key, None)
+            if state is not None:
+                self._release(state.path)
         if done:
-            self._keys = np.sort(np.fromiter(self.open.keys(), dtype=np.uint64, count=len(self.open)))
+            self._rekey()
 
-    # --- files ------------------------------------------------------------------------
-
-    def _name(self, t, row: int, alert: dict, key: int) -> str:
-        sec, nsec = _pcap_time(int(t.ts_ns[row]))
-        try:
-            when = datetime.datetime.fromtimestamp(sec, datetime.timezone.utc)
-        except (OverflowError, OSError, ValueError):  # past year 9999
-            when = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.timezone.utc)
-        detector = re.sub(r"[^a-z_]", "_", str(alert.get("detector", "alert")).lower()) or "alert"
-        ident = f"{key:016x}" if key else f"frame{int(t.frame[row])}"
-        return f"{when:%Y%m%dT%H%M%S}.{nsec // 1000:06d}Z_{detector}_{ident}"
-
-    def _create(self, t, row: int, alert: dict, key: int) -> Path | None:
-        header = HEADER.pack(PCAP_NS_MAGIC, 2, 4, 0, 0, SNAPLEN, int(t.batch.linktype[row]))
-        if not self._room(len(header) + RECORD.size + int(t.caplen[row])):
-            return None
-        base = self._name(t, row, alert, key)
-        for n in range(1, 1000):
-            path = self.dir / (f"{base}.pcap" if n == 1 else f"{base}-{n}.pcap")
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
-            except FileExistsError:
-                continue
-            except OSError:
-                self.write_errors += 1
-                return None
-            try:
-                os.write(fd, header)
-            except OSError:
-                self.write_errors += 1
-                os.close(fd)
-                self._unlink(path)
-                return None
-            os.close(fd)
-            self.files += 1
-            self.sizes[path] = len(header)
-            self.total += len(header)
-            return path
-        self.write_errors += 1
-        return None
-
-    def _append(self, path: Path, t, rows: np.ndarray, linktype: int, blank: bool = False) -> int:
-        """Write the frames of `rows` to `path`; how many went in. `blank`: payload bytes
-        are replaced by `*` whatever the mask setting (credentials never leave the sensor)."""
-        if not rows.size or path not in self.sizes:
-            return 0
+    def _records(self, t, rows: np.ndarray, blank: np.ndarray) -> tuple[bytes, list[int]]:
+        """The pcap records of `rows` (whole frames, masked), one after another, and where
+        each ends. `blank[i]`: row i's payload bytes are replaced by `*` whatever the mask
+        setting (credentials never leave the sensor)."""
+        if not rows.size:
+            return b"", [0]
         batch = t.batch
-        records = []
-        for row in rows.tolist():
-            off, caplen = int(batch.offset[row]), int(batch.caplen[row])
-            frame = batch.data[off: off + caplen].tobytes()
-            p0, plen = int(t.payload_off[row]) - off, int(t.payload_len[row])
-            if blank and plen > 0 and 0 <= p0 < len(frame):
-                frame = frame[:p0] + b"*" * min(plen, len(frame) - p0) + frame[p0 + plen:]
-            elif self.mask:
-                frame = self._masked(frame, p0, plen)
-            sec, nsec = _pcap_time(int(batch.ts_ns[row]))
-            rec = RECORD.pack(sec, nsec, len(frame),
-                              min(max(int(batch.wirelen[row]), len(frame)), 0xFFFFFFFF)) + frame
-            if not self._room(len(rec), keep=path):
-                self.refused += len(rows) - len(records)
-                break
-            records.append(rec)
-            self.total += len(rec)  # reserved now; given back if the write fails
-        if not records:
-            return 0
-        blob = b"".join(records)
-        before = self.sizes[path]
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-        except OSError:
-            self.write_errors += 1
-            self.total -= len(blob)
-            return 0
-        try:
-            view = memoryview(blob)
-            while view:
-                n = os.write(fd, view)
-                if n <= 0:
-                    raise OSError(errno.EIO, "write made no progress")
-                view = view[n:]
-        except OSError:
-            self.write_errors += 1
-            self.total -= len(blob)
-            try:
-                os.ftruncate(fd, before)  # no half record stays behind
-            except OSError:
-                pass
-            return 0
-        finally:
-            os.close(fd)
-        self.sizes[path] = before + len(blob)
-        self.packets += len(records)
-        return len(records)
+        off = batch.offset[rows].astype(np.int64)
+        length = np.clip(np.minimum(batch.caplen[rows].astype(np.int64), len(batch.data) - off), 0, None)
+        view = memoryview(batch.data)
+        frames: list = [view[o: o + n] for o, n in zip(off.tolist(), length.tolist())]
+        p0 = t.payload_off[rows].astype(np.int64) - off
+        plen = t.payload_len[rows].astype(np.int64)
+        has = (plen > 0) & (p0 >= 0) & (p0 < length)
+        wiped = blank & has
+        for i in np.flatnonzero(wiped).tolist():
+            frame, a = bytes(frames[i]), int(p0[i])
+            frames[i] = frame[:a] + b"*" * min(int(plen[i]), len(frame) - a) + frame[a + int(plen[i]):]
+        if self.mask:
+            if self.plain:
+                change = ~wiped
+            else:
+                joined = np.frombuffer(b"".join(frames), dtype=np.uint8)
+                start = np.concatenate([[0], np.cumsum(length)[:-1]])
+                change = _suspects(joined, start, length, p0, plen) & ~wiped
+            for i in np.flatnonzero(change).tolist():
+                frames[i] = self._masked(bytes(frames[i]), int(p0[i]), int(plen[i]))
+            if change.any():
+                length = np.array([len(f) for f in frames], dtype=np.int64)  # the same, by
+                # the maskers' contract; counted all the same
+        sec, nsec = _pcap_times(batch.ts_ns[rows])
+        head = np.empty((len(rows), 4), dtype="<u4")
+        head[:, 0], head[:, 1], head[:, 2] = sec, nsec, length
+        head[:, 3] = np.minimum(np.maximum(batch.wirelen[rows].astype(np.int64), length), 0xFFFFFFFF)
+        heads = memoryview(head.tobytes())
+        pieces: list = [None] * (2 * len(frames))
+        pieces[0::2] = [heads[i: i + RECORD.size] for i in range(0, len(heads), RECORD.size)]
+        pieces[1::2] = frames
+        ends = np.cumsum(length + RECORD.size)
+        return b"".join(pieces), [0] + ends.tolist()
 
     def _masked(self, frame: bytes, p0: int, plen: int) -> bytes:
         # every identifier holds a run of 11 digits: a frame without one is left alone
@@ -280,7 +401,129 @@ class EvidenceWriter:
                 masked = masked[:p0] + mask_credentials(seg) + masked[p1:]
         return masked
 
-    def _room(self, need: int, keep: Path | None = None) -> bool:
+    # --- files ------------------------------------------------------------------------
+
+    def _name(self, t, row: int, alert: dict, key: int) -> str:
+        sec, nsec = _pcap_time(int(t.ts_ns[row]))
+        raw = alert.get("detector", "alert")
+        detector = self._detectors.get(raw) if isinstance(raw, str) else None
+        if detector is None:
+            detector = re.sub(r"[^a-z_]", "_", str(raw).lower()) or "alert"
+            if isinstance(raw, str) and len(self._detectors) < 256:
+                self._detectors[raw] = detector
+        ident = f"{key:016x}" if key else f"frame{int(t.frame[row])}"
+        if sec != self._second[0]:  # alerts come in bursts: the same second over and over
+            self._second = (sec, time.strftime("%Y%m%dT%H%M%S", time.gmtime(sec)))
+        return f"{self._second[1]}.{nsec // 1000:06d}Z_{detector}_{ident}"
+
+    def _create(self, t, row: int, alert: dict, key: int) -> str | None:
+        header = HEADER.pack(PCAP_NS_MAGIC, 2, 4, 0, 0, SNAPLEN, int(t.batch.linktype[row]))
+        if not self._room(len(header) + RECORD.size + int(t.caplen[row])):
+            return None
+        base = self._prefix + self._name(t, row, alert, key)
+        for n in range(1, 1000):
+            path = f"{base}.pcap" if n == 1 else f"{base}-{n}.pcap"
+            if path in self.sizes:  # ours: there already
+                continue
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC,
+                             0o640)
+            except FileExistsError:
+                continue
+            except OSError:
+                self.write_errors += 1
+                return None
+            try:
+                os.write(fd, header)
+            except OSError:
+                self.write_errors += 1
+                os.close(fd)
+                self._unlink(path)
+                return None
+            self._keep(path, fd)
+            self.files += 1
+            self.sizes[path] = len(header)
+            self.total += len(header)
+            return path
+        self.write_errors += 1
+        return None
+
+    def _write(self, path: str, view: memoryview, ends: list[int], lo: int, hi: int) -> int:
+        """Append records lo..hi-1 of `view` (record i is view[ends[i]: ends[i + 1]]) to
+        `path`; how many went in."""
+        if hi <= lo:
+            return 0
+        before = self.sizes.get(path)
+        if before is None:  # removed to make room
+            return 0
+        size = ends[hi] - ends[lo]
+        if self.total + size <= self.max_bytes:  # all fit: nothing to remove
+            self.total += size  # reserved now; given back if the write fails
+        else:
+            for i in range(lo, hi):
+                if not self._room(ends[i + 1] - ends[i], keep=path):
+                    self.refused += hi - i
+                    hi = i
+                    break
+                self.total += ends[i + 1] - ends[i]
+            if hi == lo:
+                return 0
+            size = ends[hi] - ends[lo]
+        fd = self._fds.get(path)
+        if fd is not None:
+            self._fds.move_to_end(path)
+        else:
+            try:
+                fd = self._fd(path)
+            except OSError:
+                self.write_errors += 1
+                self.total -= size
+                return 0
+        try:
+            data = view[ends[lo]: ends[hi]]
+            while data:
+                n = os.write(fd, data)
+                if n <= 0:
+                    raise OSError(errno.EIO, "write made no progress")
+                data = data[n:]
+        except OSError:
+            self.write_errors += 1
+            self.total -= size
+            try:
+                os.ftruncate(fd, before)  # no half record stays behind
+            except OSError:
+                pass
+            self._release(path)
+            return 0
+        self.sizes[path] = before + size
+        self.packets += hi - lo
+        return hi - lo
+
+    # --- open files: kept between batches while their flow collects ---------------------
+
+    def _fd(self, path: str) -> int:
+        """A descriptor that appends to `path`, opened now (not among those kept)."""
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno not in (errno.EMFILE, errno.ENFILE) or not self._fds:
+                raise
+            _close_all(self._fds)  # out of descriptors: give ours back, then once more
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        self._keep(path, fd)
+        return fd
+
+    def _keep(self, path: str, fd: int) -> None:
+        self._fds[path] = fd
+        while len(self._fds) > self.max_fds:
+            os.close(self._fds.popitem(last=False)[1])
+
+    def _release(self, path: str) -> None:
+        fd = self._fds.pop(path, None)
+        if fd is not None:
+            os.close(fd)
+
+    def _room(self, need: int, keep: str | None = None) -> bool:
         """Whether `need` more bytes fit under max_bytes, removing the oldest files (never
         `keep`, the one being written) until they do."""
         while self.total + need > self.max_bytes:
@@ -292,15 +535,15 @@ class EvidenceWriter:
             self.removed += 1
         return True
 
-    def _unlink(self, path: Path) -> None:
+    def _unlink(self, path: str) -> None:
         self.total -= self.sizes.pop(path, 0)
+        self._release(path)
         for key, state in list(self.open.items()):
             if state.path == path:
                 del self.open[key]
-                self._keys = np.sort(np.fromiter(self.open.keys(), dtype=np.uint64,
-                                                 count=len(self.open)))
+                self._rekey()
         try:
-            path.unlink()
+            os.unlink(path)
         except FileNotFoundError:
             pass
         except OSError:
@@ -308,7 +551,8 @@ class EvidenceWriter:
 
     def close(self) -> None:
         self.open.clear()
-        self._keys = np.zeros(0, dtype=np.uint64)
+        self._rekey()
+        _close_all(self._fds)
 
     # --- metrics ----------------------------------------------------------------------
 
