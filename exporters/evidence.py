@@ -16,6 +16,12 @@ Bounds: `packets_per_flow` per file; flows collecting at once at most `max_open`
 recently alerted is closed first); the directory's evidence files together at most
 `max_bytes` (the oldest files are removed to make room — as rotation removes old alert logs —
 and a packet that still does not fit is refused and counted).
+
+Per batch, the records of every flow collecting are built at once (numpy: the rows chosen,
+the headers packed, the frames joined) and each flow's go out in one write, on a descriptor
+kept open while the flow collects. The maskers are Python: only the frames that a
+vectorized pre-filter (`_suspects`) finds they could change go through them (`_masked`);
+the others are written as captured, which is what the maskers would return for them.
 """
 from __future__ import annotations
 
@@ -426,8 +432,7 @@ class EvidenceWriter:
             if path in self.sizes:  # ours: there already
                 continue
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC,
-                             0o640)
+                fd = self._open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC)
             except FileExistsError:
                 continue
             except OSError:
@@ -502,16 +507,19 @@ class EvidenceWriter:
     # --- open files: kept between batches while their flow collects ---------------------
 
     def _fd(self, path: str) -> int:
-        """A descriptor that appends to `path`, opened now (not among those kept)."""
+        """A descriptor that appends to `path`, opened now (not among those kept), and kept."""
+        fd = self._open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        self._keep(path, fd)
+        return fd
+
+    def _open(self, path: str, flags: int) -> int:
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            return os.open(path, flags, 0o640)
         except OSError as exc:
             if exc.errno not in (errno.EMFILE, errno.ENFILE) or not self._fds:
                 raise
             _close_all(self._fds)  # out of descriptors: give ours back, then once more
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-        self._keep(path, fd)
-        return fd
+            return os.open(path, flags, 0o640)
 
     def _keep(self, path: str, fd: int) -> None:
         self._fds[path] = fd

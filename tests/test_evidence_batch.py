@@ -7,6 +7,7 @@ identifier reaches a file; and the files kept open between batches are bounded a
 """
 from __future__ import annotations
 
+import errno
 import os
 import random
 from pathlib import Path
@@ -223,3 +224,30 @@ def test_the_pre_filter_passes_frames_with_nothing_to_mask():
     suspect = _suspects(np.frombuffer(b"".join(two), dtype=np.uint8), np.array([0, 8]), length,
                         np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64))
     assert not suspect.any()
+
+
+def test_out_of_descriptors_the_kept_ones_are_given_back(tmp_path, monkeypatch):
+    batches = stream(8, batches=2)[0]
+    _, want = replay(tmp_path / "a", batches)
+    real_open, refused = os.open, []
+
+    def open_(path, flags, *args, **kw):   # the first open while files are kept: EMFILE
+        if not refused and str(tmp_path / "b") in str(path) and kept():
+            refused.append(path)
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real_open(path, flags, *args, **kw)
+
+    writers: list[EvidenceWriter] = []
+    real_init = EvidenceWriter.__init__
+
+    def init(self, *args, **kw):
+        real_init(self, *args, **kw)
+        writers.append(self)
+
+    def kept() -> bool:
+        return bool(writers and writers[-1]._fds)
+
+    monkeypatch.setattr(EvidenceWriter, "__init__", init)
+    monkeypatch.setattr(os, "open", open_)
+    s, got = replay(tmp_path / "b", batches)
+    assert refused and got == want and s.evidence.write_errors == 0
