@@ -353,7 +353,7 @@ class EvidenceWriter:
         if done:
             self._rekey()
 
-    def _records(self, t, rows: np.ndarray, blank: np.ndarray) -> tuple[bytes, list[int]]:
+    def _records(self, t, rows: np.ndarray, blank: np.ndarray) -> tuple[bytes | bytearray, list[int]]:
         """The pcap records of `rows` (whole frames, masked), one after another, and where
         each ends. `blank[i]`: row i's payload bytes are replaced by `*` whatever the mask
         setting (credentials never leave the sensor)."""
@@ -371,18 +371,37 @@ class EvidenceWriter:
         for i in np.flatnonzero(wiped).tolist():
             frame, a = bytes(frames[i]), int(p0[i])
             frames[i] = frame[:a] + b"*" * min(int(plen[i]), len(frame) - a) + frame[a + int(plen[i]):]
-        if self.mask:
-            if self.plain:
-                change = ~wiped
-            else:
-                joined = np.frombuffer(b"".join(frames), dtype=np.uint8)
-                start = np.concatenate([[0], np.cumsum(length)[:-1]])
-                change = _suspects(joined, start, length, p0, plen) & ~wiped
-            for i in np.flatnonzero(change).tolist():
+        if self.mask and self.plain:  # the reference path: every frame through the maskers
+            for i in np.flatnonzero(~wiped).tolist():
                 frames[i] = self._masked(bytes(frames[i]), int(p0[i]), int(plen[i]))
-            if change.any():
-                length = np.array([len(f) for f in frames], dtype=np.int64)  # the same, by
-                # the maskers' contract; counted all the same
+            length = np.array([len(f) for f in frames], dtype=np.int64)
+        buf, ends = self._join(batch, rows, frames, length)
+        if self.mask and not self.plain:
+            # the frames the maskers could change, found in the records themselves, and
+            # masked in place (they keep their length: the maskers' contract)
+            start = np.asarray(ends[1:], dtype=np.int64) - length
+            change = _suspects(np.frombuffer(buf, dtype=np.uint8), start, length, p0, plen) & ~wiped
+            masked = {}
+            for i in np.flatnonzero(change).tolist():
+                frame = bytes(frames[i])
+                new = self._masked(frame, int(p0[i]), int(plen[i]))
+                if new != frame:
+                    masked[i] = new
+            if masked:
+                if all(len(new) == length[i] for i, new in masked.items()):
+                    buf = bytearray(buf)
+                    for i, new in masked.items():
+                        buf[start[i]: start[i] + len(new)] = new
+                else:  # not the same length after all: the records anew
+                    for i, new in masked.items():
+                        frames[i] = new
+                    length = np.array([len(f) for f in frames], dtype=np.int64)
+                    buf, ends = self._join(batch, rows, frames, length)
+        return buf, ends
+
+    @staticmethod
+    def _join(batch, rows: np.ndarray, frames: list, length: np.ndarray) -> tuple[bytes, list[int]]:
+        """Each frame of `frames` (of `length`) behind its record header; where each ends."""
         sec, nsec = _pcap_times(batch.ts_ns[rows])
         head = np.empty((len(rows), 4), dtype="<u4")
         head[:, 0], head[:, 1], head[:, 2] = sec, nsec, length
