@@ -66,6 +66,7 @@ for _w in CREDENTIAL_WORDS:
     _WORD_PAIR[_w[0] | _w[1] << 8] = _WORD_PAIR[_w[1] | _w[2] << 8] = True
 _WORD_MAX = max(len(w) for w in CREDENTIAL_WORDS)
 _WORDS = [np.frombuffer(w, dtype=np.uint8) for w in CREDENTIAL_WORDS]
+_CHUNK = 1 << 16           # byte pairs looked up at once
 _LOW = np.uint64(0xFFFF)  # flow keys are well-mixed hashes: their low bits pre-filter
 
 
@@ -140,8 +141,10 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
         & (seg_n > EDGE_TAIL)
     hit[idx[head | tail]] = True
     # credential words: folded byte pairs at even offsets, then the words themselves
-    even = size - size % 2
-    pair = np.flatnonzero(_WORD_PAIR.take(data[:even].view("<u2") | np.uint16(0x2020))) * 2
+    words = data[: size - size % 2].view("<u2")
+    pair = [np.flatnonzero(_WORD_PAIR.take(words[a: a + _CHUNK] | np.uint16(0x2020), mode="wrap")) + a
+            for a in range(0, len(words), _CHUNK)]  # in pieces that stay in the cache
+    pair = np.concatenate(pair) * 2 if pair else np.zeros(0, dtype=np.int64)
     if pair.size:
         first = np.concatenate([pair - 1, pair])         # where a word through a pair starts
         first = first[first >= 0]
@@ -311,7 +314,8 @@ class EvidenceWriter:
         record built at once, then one write per flow."""
         keys = ctx.flow_keys
         # the rows whose key's low bits some collecting flow's share, then the exact test
-        maybe = np.flatnonzero(self._low[(keys.astype(np.uint64, copy=False) & _LOW).astype(np.intp)])
+        low = keys.astype(np.uint64, copy=False).view(np.int64) & np.int64(_LOW)
+        maybe = np.flatnonzero(self._low[low])
         pos = np.searchsorted(self._keys, keys[maybe])
         pos[pos == len(self._keys)] = 0
         rows = maybe[(self._keys[pos] == keys[maybe]) & (keys[maybe] != 0)]
