@@ -14,6 +14,7 @@ from decoders import Batch
 from sensor.config import load
 from sensor.l2tp_sessions import avps
 from sensor.sensor import Sensor
+from tools import ONE_HOSPITAL
 
 LAC, LNS = "10.254.3.1", "10.254.0.2"        # the carrier's LAC, the agency's LNS
 HOSPITAL, PLATFORM = "10.1.2.10", "10.200.1.20"
@@ -21,16 +22,6 @@ TA, SA = 21, 55     # the LAC's own ids: LNS -> LAC packets carry them
 TB, SB = 7, 3       # the LNS's own ids: LAC -> LNS packets carry them
 ICRQ, ICRP, ICCN, CDN, STOP_CCN = 10, 11, 12, 14, 4
 
-CONFIG = """
-[network]
-private  = ["10.0.0.0/8"]
-platform = ["10.200.0.0/16"]
-
-[[institution]]
-code = "H1"
-ranges = ["10.1.2.0/24"]
-lines = [{line}]
-"""
 
 
 def avp(attr: int, value: bytes, hidden: bool = False) -> bytes:
@@ -70,7 +61,7 @@ SETUP = [
 
 def replay(tmp_path, line: str, frames: list[bytes]) -> Sensor:
     path = tmp_path / "h1.toml"
-    path.write_text(CONFIG.format(line=f'"{line}"'))
+    path.write_text(ONE_HOSPITAL.replace('lines = ["vlan:100"]', f'lines = ["{line}"]'))
     sensor = Sensor(load(path), alerts_path=str(tmp_path / "alerts.jsonl"))
     ts = [i * 1_000_000 for i in range(len(frames))]
     sensor.pipeline.process(Batch.from_frames(frames, ts_ns=ts), "l2tp")
