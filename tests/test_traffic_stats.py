@@ -1,0 +1,36 @@
+"""Traffic counters: frames and bytes by encapsulation chain, and decode errors by reason."""
+import numpy as np
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.l2 import ARP, Dot1Q, Ether
+
+from decoders import Batch, decode, dispatch
+from sensor.stats import TrafficStats, count_distinct
+
+
+def test_count_distinct_in_order_of_first_appearance_with_exact_sums():
+    keys = np.array([7, 3, 7, 9, 3, 7, -1], dtype=np.int64)
+    weights = np.array([1, 10, 100, 1000, 10000, 100000, 5], dtype=np.int64)
+    assert count_distinct(keys, weights) == [(7, 0, 3, 100101.0), (3, 1, 2, 10010.0),
+                                             (9, 3, 1, 1000.0), (-1, 6, 1, 5.0)]
+    assert count_distinct(np.zeros(0, dtype=np.int64)) == []
+
+
+def test_many_distinct_values_are_each_counted():
+    rng = np.random.default_rng(2)
+    keys = rng.integers(0, 500, 20_000).astype(np.uint64)
+    got = {k: c for k, _, c, _ in count_distinct(keys)}
+    values, counts = np.unique(keys, return_counts=True)
+    assert got == dict(zip(values.tolist(), counts.tolist()))
+
+
+def test_frames_and_bytes_by_chain_and_errors_by_reason():
+    frames = [bytes(Ether() / IP() / TCP()), bytes(Ether() / Dot1Q(vlan=5) / IP() / UDP()),
+              bytes(Ether() / IP() / TCP()), bytes(Ether() / ARP()),
+              bytes(Ether() / IP() / TCP())[:20]]   # cut inside the IPv4 header
+    stats = TrafficStats(dispatch.DEFAULT.layer_names)
+    stats.process(decode(Batch.from_frames(frames)))
+    assert stats.frames == 5
+    assert stats.packets["eth/ipv4/tcp"] == 2
+    assert stats.bytes["eth/ipv4/tcp"] == 2 * len(frames[0])
+    assert stats.packets["eth/vlan/ipv4/udp"] == 1
+    assert sum(stats.errors.values()) == 1 and sum(stats.non_ip.values()) == 1
