@@ -33,6 +33,7 @@ import numpy as np
 from decoders.layout import gather_block
 
 from .base import Detector, Finding
+from .content import opens_with
 from .pii_mask import mask_text
 from .plaintext_pii import hash_key, keyed_hash
 from .streams import Engine
@@ -176,16 +177,14 @@ class CleartextCredentials(Detector):
         t = ctx.t
         rows = reg.row
         tcp = reg.sid >= 0
-        first = gather_block(reg.data, reg.off, 5)
-        long5 = reg.length >= 5
-        letters = first[:, :4] & 0xDF
-        starts_cmd = long5 & (first[:, 4] == 0x20) & (
-            (letters == np.frombuffer(b"USER", np.uint8)).all(axis=1)
-            | (letters == np.frombuffer(b"PASS", np.uint8)).all(axis=1))
+        word = gather_block(reg.data, reg.off, 8).view("<u8")[:, 0]   # first_word's form
+        space_after_4 = ((word >> np.uint64(32)) & np.uint64(0xFF)) == 0x20
+        starts_cmd = (reg.length >= 5) & space_after_4 & (
+            opens_with(word, b"USER", fold=True) | opens_with(word, b"PASS", fold=True))
         # servers' greetings tell FTP (220) from POP3 (+OK) on ports that do not
-        greet_ftp = (reg.length >= 4) & (first[:, :4] == np.frombuffer(b"220 ", np.uint8)).all(axis=1)
-        greet_pop = (reg.length >= 3) & (first[:, :3] == np.frombuffer(b"+OK", np.uint8)).all(axis=1)
-        greet_imap = (reg.length >= 4) & (first[:, :4] == np.frombuffer(b"* OK", np.uint8)).all(axis=1)
+        greet_ftp = (reg.length >= 4) & opens_with(word, b"220 ")
+        greet_pop = (reg.length >= 3) & opens_with(word, b"+OK")
+        greet_imap = (reg.length >= 4) & opens_with(word, b"* OK")
         keys = ctx.flow_keys
         for i in np.flatnonzero(tcp & (greet_ftp | greet_pop | greet_imap)).tolist():
             hint = "ftp" if greet_ftp[i] else "pop3" if greet_pop[i] else "imap"

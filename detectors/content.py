@@ -34,6 +34,26 @@ def head(t, rows: np.ndarray, n: int) -> np.ndarray:
     return heads[rows, :n]
 
 
+def first_word(first: np.ndarray) -> np.ndarray:
+    """The first 8 bytes of each row of a (n, k) byte block as one little-endian uint64
+    (zero past k): prefixes are then tested with one compare a row (`opens_with`)."""
+    wide = np.zeros((len(first), 8), dtype=np.uint8)
+    k = min(first.shape[1], 8)
+    wide[:, :k] = first[:, :k]
+    return wide.view("<u8")[:, 0]
+
+
+def opens_with(word: np.ndarray, prefix: bytes, fold: bool = False) -> np.ndarray:
+    """Mask of the rows whose `first_word` begins with `prefix` (at most 8 bytes); `fold`:
+    ASCII letters without case (bit 0x20 ignored on every byte of the prefix)."""
+    size = len(prefix)
+    mask = (1 << 8 * size) - 1
+    if fold:
+        mask &= int.from_bytes(b"\xdf" * size, "little")
+    want = int.from_bytes(prefix, "little") & mask
+    return (word & np.uint64(mask)) == np.uint64(want)
+
+
 def starts_with(t, rows: np.ndarray, prefix: bytes) -> np.ndarray:
     """Mask of the rows whose payload begins with `prefix`."""
     if not rows.size:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Detector, Finding
-from .content import head, port_in
+from .content import first_word, head, opens_with, port_in
 from . import names
 
 TCP, UDP = 6, 17
@@ -60,8 +60,7 @@ class RemoteControl(Detector):
         mark(tcp & (plen >= 11) & (first[:, 0] == 3) & (first[:, 1] == 0) & (first[:, 5] == 0xE0),
              RDP, SIGNATURE)
         # VNC: the RFB protocol version banner, "RFB 003.00x\n"
-        mark(tcp & (plen >= 12) & (first[:, :8] == np.frombuffer(b"RFB 003.", np.uint8)).all(axis=1),
-             VNC, SIGNATURE)
+        mark(tcp & (plen >= 12) & opens_with(first_word(first), b"RFB 003."), VNC, SIGNATURE)
         # TeamViewer: its command header 0x17 0x24 (or 0x11 0x30 on TCP) on its port
         tv_head = ((first[:, 0] == 0x17) & (first[:, 1] == 0x24)) | \
                   (tcp & (first[:, 0] == 0x11) & (first[:, 1] == 0x30))
