@@ -12,6 +12,8 @@ from .base import Detector, Finding
 
 
 FORGET_EVERY = 1024  # new lines a batch may add past MAX_LINES before old ones are dropped
+REASON = "two_or_more_institutions"
+WITNESSES_PER_BATCH = 64  # alert records made per batch for newly reported pairs (see report)
 
 
 def line_code(t, rows) -> np.ndarray:
@@ -33,6 +35,13 @@ class SharedLine(Detector):
         self.seen: OrderedDict[int, int | frozenset[int]] = OrderedDict()
         self.forgotten = 0  # lines dropped to stay within MAX_LINES
         self.shared: set[int] = set()  # the lines of `seen` with two or more institutions
+        # With several capture workers (sensor/live.py), each sees only its share of the
+        # flows: `report` then collects the (line, institution, witness) pairs this detector
+        # had not seen before, for the supervisor to merge, and `witness(ctx, row, inst)`
+        # makes the alert record a pair's first row would give, should the pair turn out
+        # to share the line with another worker's. None (one process): nothing is collected.
+        self.report: list[tuple[int, int, dict | None]] | None = None
+        self.witness = None
 
     def detect(self, ctx) -> list[Finding]:
         src, dst = ctx.src_owner, ctx.dst_owner
@@ -57,20 +66,32 @@ class SharedLine(Detector):
         pair_key = line_index * (int(inst.max()) + 1) + inst
         _, first = np.unique(pair_key, return_index=True)
         shared_from: dict[int, int] = {}  # line -> first table row it is shared at
+        report, witnesses = self.report, WITNESSES_PER_BATCH
         for k in np.sort(first).tolist():
             line, inst_k = int(lines[k]), int(inst[k])
             owners = self.seen.get(line)
             if owners is None:
                 self.seen[line] = owners = inst_k
                 before = 1
+                new = True
                 if len(self.seen) > self.MAX_LINES + FORGET_EVERY:  # as we go, not after
                     self._forget(shared_from.keys() | {line})
             else:
                 self.seen.move_to_end(line)
                 before = _count(owners)
-                owners = self.seen[line] = _with(owners, inst_k)
+                grown = _with(owners, inst_k)
+                new = grown is not owners
+                owners = self.seen[line] = grown
                 if before == 1 and _count(owners) > 1:
                     self.shared.add(line)
+            if report is not None and new:
+                w = None
+                if self.witness is not None and witnesses > 0:
+                    witnesses -= 1
+                    row = int(reps[k])
+                    lo = int(ctx.line_owner[row])
+                    w = self.witness(ctx, row, lo if lo >= 0 else inst_k)
+                report.append((line, inst_k, w))
             if _count(owners) > 1 and line not in shared_from:
                 # shared since an earlier batch, or from this pair's first packet on
                 shared_from[line] = -1 if before > 1 else int(reps[k])
@@ -101,8 +122,33 @@ class SharedLine(Detector):
 
         # one alert per line: the dedup group is the line, not the flow (its institutions
         # are read now: the line may be forgotten before a later batch explains it)
-        return [Finding(hit, "high", "two_or_more_institutions", explain,
+        return [Finding(hit, "high", REASON, explain,
                         group=hit_lines, institution=owner)]
+
+    def merge(self, line: int, institutions) -> None:
+        """What another worker saw: `institutions` (indices) are on `line` too. Once the
+        line has two or more, this detector's next packets on it raise the alert."""
+        owners = self.seen.get(line)
+        for inst in institutions:
+            owners = inst if owners is None else _with(owners, inst)
+        if owners is None:
+            return
+        self.seen[line] = owners
+        self.seen.move_to_end(line)
+        if _count(owners) > 1:
+            self.shared.add(line)
+        if len(self.seen) > self.MAX_LINES + FORGET_EVERY:
+            self._forget({line})
+
+    def drop(self, lines) -> None:
+        """Forget `lines` (the supervisor forgot them: seen again, they are reported again)."""
+        for line in lines:
+            if self.seen.pop(line, None) is not None:
+                self.shared.discard(line)
+
+    def reset(self) -> None:
+        self.seen.clear()
+        self.shared.clear()
 
     def _forget(self, keep) -> None:
         """Past MAX_LINES, drop the least recently seen lines; `keep` (lines shared in this

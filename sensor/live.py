@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+from collections import Counter, OrderedDict
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -33,6 +34,10 @@ import click
 from prometheus_client import CollectorRegistry, Histogram, write_to_textfile
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+import numpy as np
+
+from detectors.base import SEVERITIES, Finding
+from detectors.shared_line import FORGET_EVERY, REASON, SharedLine
 from exporters.alerts import AlertLog
 from exporters.http import ListenError, MetricsServer, Snapshots
 from exporters.prometheus import BATCH_BUCKETS, SensorCollector
@@ -46,6 +51,7 @@ from .sources.afpacket import FanoutError, Ring, RingOptions
 SNAPSHOT_SECONDS = 1.0      # how often a worker sends its metrics
 LINK_CHECK_SECONDS = 2.0    # how often the supervisor reads the link state
 STOP_SECONDS = 30.0         # how long workers get to drain before they are killed
+WITNESS_HOLD_SECONDS = 1.0  # how long a shared line's witness waits for a worker's alert
 PR_SET_PDEATHSIG = 1
 
 
@@ -174,8 +180,12 @@ class _Current:
         extra = [d for d in (s.alerter.detectors if s.alerter else ())
                  if hasattr(d, "metric_families")]
         extra += [x for x in (getattr(s, "evidence", None),) if hasattr(x, "metric_families")]
-        yield from SensorCollector(s.stats, s.alerter, s.flows, s.lines, extra=extra,
-                                   drops=lambda: {ring.ifname: ring.kernel_drops}).collect()
+        for fam in SensorCollector(s.stats, s.alerter, s.flows, s.lines, extra=extra,
+                                   drops=lambda: {ring.ifname: ring.kernel_drops}).collect():
+            if self.worker.share and fam.name == "ybsensor_alert_records":
+                # the supervisor counts the shared_line alerts it writes (LineOwners)
+                fam.samples = [x for x in fam.samples if x.labels.get("detector") != "shared_line"]
+            yield fam
 
 
 def carry_over(old: Sensor, new: Sensor) -> None:
@@ -210,11 +220,199 @@ def carry_over(old: Sensor, new: Sensor) -> None:
                 new.lines.seen_ns[i] = before[line]
 
 
+# ---------------------------------------------------------------------------------------
+# shared_line across workers. The fanout hashes by flow, so one line's flows (and its
+# institutions) are spread over the workers, and each worker's SharedLine sees only its
+# share. Each worker reports the (line, institution) pairs it had not seen before (few:
+# SharedLine remembers them, bounded); the supervisor merges them into one bounded
+# line -> institutions map (LineOwners) and, when a line gains a second institution, tells
+# every worker, which merges it (SharedLine.merge) between batches: its next packets on the
+# line raise the alert through the normal path. The supervisor writes one shared_line alert
+# per line within alerts.dedup_seconds; should no worker raise one soon (the line fell
+# silent), it writes the one the pair that made the line shared would have raised (its
+# witness, made by the worker that saw it; no evidence pcap). Messages:
+#   worker -> supervisor  ("lines", generation, [(line code, institution code, witness)])
+#   supervisor -> worker  ("shared", generation, [(line code, (institution codes))])
+#                         ("forget", generation, [line codes])
+# The generation goes up at each reload (detector state starts anew, as in one process).
+# Counters with N workers: ybsensor_alert_records_total{detector="shared_line"} counts the
+# shared_line alerts the supervisor wrote (the workers' own counts of it are left out of
+# their snapshots), so it equals the alert log; ybsensor_alerts_total{detector="shared_line"}
+# sums the violating packets each worker saw once it knew the line was shared, which leaves
+# out those of the batch or so before the news reached it (one process counts them).
+
+def shared_line_of(sensor: Sensor) -> SharedLine | None:
+    for det in (sensor.alerter.detectors if sensor.alerter is not None else ()):
+        if isinstance(det, SharedLine):
+            return det
+    return None
+
+
+def share_lines(sensor: Sensor) -> SharedLine | None:
+    """Make the sensor's shared_line detector report its new pairs (one of several workers)."""
+    det = shared_line_of(sensor)
+    if det is None:
+        return None
+    alerter = sensor.alerter
+
+    def witness(ctx, row: int, inst: int) -> dict:
+        f = Finding(np.array([row]), "high", REASON)
+        alert = alerter._record(det, f, ctx, row, inst, 1, int(ctx.t.wirelen[row]))
+        if sensor.evidence is not None:
+            alert["evidence_pcap"] = None  # the packet is gone by the time it is written
+        return alert
+
+    det.report, det.witness = [], witness
+    return det
+
+
+def reported(sensor: Sensor, generation: int):
+    """The ("lines", ...) message of what the detector reported since the last one, or None."""
+    det = shared_line_of(sensor)
+    if det is None or not det.report:
+        return None
+    code = sensor.plan.code
+    pairs = [(line, code(inst), w) for line, inst, w in det.report]
+    det.report.clear()
+    return ("lines", generation, pairs)
+
+
+def take_lines(sensor: Sensor, msg) -> None:
+    """A ("shared", ...) or ("forget", ...) message from the supervisor, into the detector."""
+    det = shared_line_of(sensor)
+    if det is None:
+        return
+    if msg[0] == "forget":
+        det.drop(msg[2])
+        return
+    index = {c: i for i, c in enumerate(sensor.plan.codes)}
+    for line, codes in msg[2]:
+        det.merge(line, [index[c] for c in codes if c in index])
+
+
+class LineOwners:
+    """The supervisor's merge of the workers' (line, institution) reports, and the one
+    place shared_line alerts are deduplicated when there are several workers. Bounded as
+    SharedLine is: past MAX_LINES (+ FORGET_EVERY) the least recently reported lines are
+    forgotten, lines of one institution first, and the workers told to forget them too (so
+    that a line still in use is reported again)."""
+
+    def __init__(self, dedup_seconds: float, hold: float = WITNESS_HOLD_SECONDS):
+        self.dedup_ns = int(dedup_seconds * 1e9)
+        self.hold = hold
+        self.generation = 0
+        self.lines: OrderedDict[int, frozenset[str]] = OrderedDict()
+        self.forgotten = 0
+        self.last: dict[str, tuple[int, int]] = {}   # line text -> (ts ns, severity rank)
+        self.pending: dict[str, tuple[float, dict]] = {}  # line text -> (due, witness)
+        self.records: Counter[str] = Counter()       # shared_line alerts written, by institution
+        self.repeats = 0                             # workers' shared_line alerts dropped
+
+    def restart(self, dedup_seconds: float) -> None:
+        """A reload: the workers' detectors start anew, and so does the map (the dedup state
+        carries over, as the workers' does)."""
+        self.generation += 1
+        self.dedup_ns = int(dedup_seconds * 1e9)
+        self.lines.clear()
+
+    def report(self, generation: int, pairs, now: float) -> tuple[list, list]:
+        """Merge a worker's pairs: (lines that gained an institution and are shared, with
+        all their institutions; lines forgotten to stay within bounds)."""
+        if generation != self.generation:
+            return [], []  # made under the configuration before a reload
+        grown: dict[int, frozenset[str]] = {}
+        for line, code, witness in pairs:
+            if code is None:
+                continue
+            owners = self.lines.get(line)
+            if owners is None:
+                self.lines[line] = frozenset((code,))
+                continue
+            self.lines.move_to_end(line)
+            if code in owners:
+                continue
+            owners = self.lines[line] = owners | {code}
+            grown[line] = owners
+            if witness is not None:
+                key = witness["line"]
+                due = self.pending[key][0] if key in self.pending else now + self.hold
+                witness["evidence"] = {**witness.get("evidence", {}),
+                                       "institutions": sorted(owners)}
+                self.pending[key] = (due, witness)
+        forgotten = []
+        if len(self.lines) > SharedLine.MAX_LINES + FORGET_EVERY:
+            forgotten = self._forget(grown.keys() | {line for line, _, _ in pairs})
+        return [(line, tuple(sorted(o))) for line, o in grown.items()], forgotten
+
+    def _forget(self, keep) -> list[int]:
+        excess = len(self.lines) - SharedLine.MAX_LINES
+        victims: list[int] = []
+        for single_only in (True, False):
+            for line, owners in self.lines.items():  # least recently reported first
+                if len(victims) >= excess:
+                    break
+                if line not in keep and (not single_only or len(owners) == 1) \
+                        and line not in victims:
+                    victims.append(line)
+        for line in victims:
+            del self.lines[line]
+        self.forgotten += len(victims)
+        return victims
+
+    def alerts(self, alerts: list[dict]) -> list[dict]:
+        """The workers' alerts to write: a shared_line alert whose line was written within
+        the dedup window is a repeat (another worker's) and is dropped."""
+        out = []
+        for alert in alerts:
+            if alert.get("detector") != "shared_line":
+                out.append(alert)
+                continue
+            self.pending.pop(alert["line"], None)  # a worker's own alert: no witness needed
+            if self._admit(alert):
+                out.append(alert)
+            else:
+                self.repeats += 1
+        return out
+
+    def due(self, now: float, everything: bool = False) -> list[dict]:
+        """Witnesses no worker's alert stood in for in time (all of them at the end)."""
+        out = []
+        for key, (when, witness) in list(self.pending.items()):
+            if everything or now >= when:
+                del self.pending[key]
+                if self._admit(witness):
+                    out.append(witness)
+        return out
+
+    def _admit(self, alert: dict) -> bool:
+        key, ts = alert["line"], round(alert["ts"] * 1e9)
+        rank = SEVERITIES.index(alert["severity"])
+        last = self.last.get(key)
+        if last is not None and ts - last[0] < self.dedup_ns and rank <= last[1]:
+            return False
+        self.last[key] = (ts, rank)
+        if len(self.last) > 4 * SharedLine.MAX_LINES:
+            horizon = max(v[0] for v in self.last.values()) - self.dedup_ns
+            self.last = {k: v for k, v in self.last.items() if v[0] >= horizon}
+        self.records[alert.get("institution") or "-"] += 1
+        return True
+
+    def metric_families(self):
+        fam = CounterMetricFamily("ybsensor_alert_records", "Alerts raised (after "
+                                  "deduplication and the rate limit), by detector and "
+                                  "institution code", labels=["detector", "institution"])
+        for inst, count in sorted(self.records.items()):
+            fam.add_metric(["shared_line", inst], count)
+        yield fam
+
+
 class Worker:
     def __init__(self, ring: Ring, cfg, conn, batch_frames: int,
-                 interval: float = SNAPSHOT_SECONDS):
+                 interval: float = SNAPSHOT_SECONDS, share: bool = False):
         self.ring, self.conn, self.batch_frames = ring, conn, batch_frames
         self.interval = interval
+        self.share = share          # one of several workers: shared_line goes through the supervisor
+        self.generation = 0
         self.stopping = False
         self.registry = CollectorRegistry()
         self.duration = Histogram("ybsensor_batch_duration_seconds",
@@ -228,9 +426,19 @@ class Worker:
         sensor = Sensor(cfg, alerts_path="")
         sensor.log = _Forward(self) if cfg is not None else None
         sensor.pipeline.observe = self.duration.observe
+        if self.share:
+            share_lines(sensor)
         return sensor
 
-    def reload(self, cfg) -> None:
+    def reload(self, cfg, generation: int | None = None) -> None:
+        if generation is not None:
+            # the supervisor's line map starts anew: so does what this worker reported
+            self.generation = generation
+            det = shared_line_of(self.sensor)
+            if det is not None:
+                det.reset()
+                if det.report is not None:
+                    det.report.clear()
         new = self._sensor(cfg)
         carry_over(self.sensor, new)
         self.sensor = new
@@ -251,9 +459,12 @@ class Worker:
                 msg = self.conn.recv()
                 if msg[0] == "stop":
                     self.stopping = True
+                elif msg[0] in ("shared", "forget"):
+                    if msg[1] == self.generation:
+                        take_lines(self.sensor, msg)
                 elif msg[0] == "reload":
                     try:
-                        self.reload(msg[1])
+                        self.reload(*msg[1:])
                     except Exception as exc:  # noqa: BLE001 - keep capturing on the old one
                         self.send(("reload-failed", f"{type(exc).__name__}: {exc}"))
                     else:
@@ -263,6 +474,8 @@ class Worker:
 
     def process(self, batch) -> None:
         self.sensor.pipeline.process(batch, self.ring.source)
+        if self.share and (msg := reported(self.sensor, self.generation)) is not None:
+            self.send(msg)
 
     def loop(self) -> None:
         conn_fd = self.conn.fileno()
@@ -288,7 +501,8 @@ class Worker:
 
 
 def _worker_main(k: int, rings: list[Ring], cfg, conn, others, batch_frames: int,
-                 listen_fd: int | None, interval: float = SNAPSHOT_SECONDS) -> None:
+                 listen_fd: int | None, interval: float = SNAPSHOT_SECONDS,
+                 share: bool = False) -> None:
     try:  # die with the supervisor, whatever kills it
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
@@ -311,7 +525,7 @@ def _worker_main(k: int, rings: list[Ring], cfg, conn, others, batch_frames: int
             ring.close()
     for c in others:
         c.close()
-    worker = Worker(rings[k], cfg, conn, batch_frames, interval)
+    worker = Worker(rings[k], cfg, conn, batch_frames, interval, share)
     worker.stopping = bool(early)
     worker.loop()
 
@@ -371,6 +585,10 @@ class Supervisor:
         self.flags = {"stop": False, "reload": False}
         self.vanished = False
         self.reload_acks = 0
+        # several workers: shared_line merged and deduplicated here (LineOwners)
+        self.owners = LineOwners(cfg.dedup_seconds) if cfg is not None and workers > 1 else None
+        if self.owners is not None:
+            self.snapshots.update("shared_line", [])
 
     def running(self) -> int:
         return len(self.procs) - len(self.done.workers)
@@ -442,7 +660,7 @@ class Supervisor:
             proc = ctx.Process(target=_worker_main, name=f"ybsensor-capture-{k}",
                                args=(k, rings, self._worker_config(self.cfg), pairs[k][1], others,
                                      self.batch_frames, server.httpd.fileno(),
-                                     self.metrics_interval))
+                                     self.metrics_interval, self.owners is not None))
             proc.start()
             self.procs.append(proc)
         for pair in pairs:
@@ -467,6 +685,8 @@ class Supervisor:
             if self.vanished:
                 status = 1
         finally:
+            if self.owners is not None:  # witnesses still waiting: the workers are done
+                self._write(self.owners.due(time.monotonic(), everything=True))
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             for proc in self.procs:
@@ -519,6 +739,8 @@ class Supervisor:
                     self.flags["stop"] = True
                     continue
                 self._message(k, msg)
+            if self.owners is not None and self.owners.pending:
+                self._write(self.owners.due(time.monotonic()))
             if self.log is not None:
                 self.log.write([])  # retries a backlog, syncs when due
             if time.monotonic() >= next_link:
@@ -532,12 +754,22 @@ class Supervisor:
         except (BrokenPipeError, OSError):
             pass
 
+    def _write(self, alerts: list[dict]) -> None:
+        if not alerts:
+            return
+        if self.log is not None:
+            self.log.write(alerts)
+        self.alerts_written += len(alerts)
+        if self.owners is not None:
+            self.snapshots.update("shared_line", list(self.owners.metric_families()))
+
     def _message(self, k: int, msg) -> None:
         kind = msg[0]
         if kind == "alerts":
-            if self.log is not None:
-                self.log.write(msg[1])
-            self.alerts_written += len(msg[1])
+            self._write(self.owners.alerts(msg[1]) if self.owners is not None else msg[1])
+        elif kind == "lines":
+            if self.owners is not None:
+                self._lines(msg)
         elif kind == "metrics":
             self.snapshots.update(k, msg[1])
         elif kind == "reloaded":
@@ -550,6 +782,14 @@ class Supervisor:
         elif kind == "done":
             self.done.workers.add(k)
             self.done.frames += msg[1]
+
+    def _lines(self, msg) -> None:
+        shared, forgotten = self.owners.report(msg[1], msg[2], time.monotonic())
+        for kind, items in (("shared", shared), ("forget", forgotten)):
+            if items:
+                for j, conn in enumerate(self.conns):
+                    if j not in self.done.workers:
+                        self._send(conn, (kind, self.owners.generation, items))
 
     def _check_link(self) -> None:
         try:
@@ -579,8 +819,14 @@ class Supervisor:
         except config_mod.ConfigError as exc:
             _say(f"error: reload refused, the running configuration is kept: {exc}")
             return
+        if self.owners is not None:
+            self._write(self.owners.due(time.monotonic(), everything=True))
+            self.owners.restart(cfg.dedup_seconds)
+            message = ("reload", self._worker_config(cfg), self.owners.generation)
+        else:
+            message = ("reload", self._worker_config(cfg))
         for conn in self.conns:
-            self._send(conn, ("reload", self._worker_config(cfg)))
+            self._send(conn, message)
         if cfg.metrics_listen != (self.cfg.metrics_listen if self.cfg else None) \
                 and self.listen != cfg.metrics_listen:
             _say("warning: a new metrics.listen takes effect at the next start")
