@@ -3,10 +3,10 @@ from .batch import Batch
 from .table import PacketTable
 
 
-def decode(batch: Batch, options: dict | None = None) -> PacketTable:
-    """Decode every frame of a batch into a PacketTable."""
+def decode(batch: Batch, options: dict | None = None, fast: bool | None = None) -> PacketTable:
+    """Decode every frame of a batch into a PacketTable (`fast`: see fastpath.py)."""
     from . import dispatch, driver
-    return driver.run(batch, dispatch.DEFAULT, options)
+    return driver.run(batch, dispatch.DEFAULT, options, fast)
 
 
 __all__ = ["Batch", "PacketTable", "decode"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import fastpath
 from .batch import Batch
 from .keys import DEPTH, LINKTYPE, OK, TRUNCATED
 from .table import MAX_LAYERS, PacketTable
@@ -29,6 +30,12 @@ class Frames:
         self.options = options or {}
         self.dispatch = dispatch
         self.layer = 0  # id of the layer whose decoder runs now
+        # the fused path (fastpath.py): rounds a row saved by passing layers in one call,
+        # an upper bound of those, and the round under way
+        self.credit = np.zeros(len(batch), dtype=np.int64)
+        self.fused_bound = 0
+        self.round = 0
+        self.max_rounds = MAX_ROUNDS
 
     # What decoders call.
 
@@ -87,16 +94,28 @@ class Frames:
         return np.where(idx >= 0, t.layers[rows, np.maximum(idx, 0)], 0)
 
 
-def run(batch: Batch, dispatch, options: dict | None = None) -> PacketTable:
+def run(batch: Batch, dispatch, options: dict | None = None,
+        fast: bool | None = None) -> PacketTable:
+    """Decode a batch; `fast` (default: fastpath.ENABLED) fuses the commonest chains."""
     f = Frames(batch, dispatch, options)
     t = f.table
     everyone = np.arange(len(batch))
     f.layer = 0
     dispatch.route(f, everyone, LINKTYPE, batch.linktype.astype(np.int64))
-    decoders = dispatch.decoders
+    if fastpath.ENABLED if fast is None else fast:
+        decoders = fastpath.decoders_for(dispatch)
+    else:
+        decoders = dispatch.decoders
     layers_flat = t.layers.reshape(-1)
-    for _ in range(MAX_ROUNDS):
+    for r in range(MAX_ROUNDS):
+        f.round = r
         active = np.flatnonzero(f.next)
+        if r + f.fused_bound >= MAX_ROUNDS and active.size:
+            # rows whose fused layers used up the rounds left end as they would have
+            late = f.credit[active] + r >= MAX_ROUNDS
+            if late.any():
+                f.fail(active[late], DEPTH, 0)
+                active = active[~late]
         if not active.size:
             break
         ids = f.next[active]

@@ -1,0 +1,394 @@
+"""Fused decoding of the commonest chains: Ethernet, up to two VLAN tags, IPv4 or IPv6, and
+TCP or UDP, in one call for every row whose headers need none of the rarer branches.
+
+The generic driver spends a round per layer, and each round costs a regrouping of the rows,
+a gather of each decoder's header and a scatter of each field it writes. Most frames are
+Ethernet / [802.1Q [802.1Q]] / IP / TCP|UDP, outermost or inside a tunnel, so this module
+stands in for the decoders of "eth", "ipv4" and "ipv6" (`decoders_for`): called with the
+rows that reached one of them, it reads the chain's headers with one gather per level
+(link, network, transport) and writes each table column once, with the values the generic
+decoders would write. A row leaves the chain, with the cursor, length bound and next layer
+that the generic decoders would give it, where
+
+- its next protocol is one the chain does not fuse (MPLS, GRE, a UDP port with a decoder,
+  an IPv6 extension header, a third VLAN tag ...): the generic rounds go on from there;
+- a header is cut short or impossible: the row stops before that layer, whose generic
+  decoder then reports it (at the entry layer that decoder runs at once, in this call);
+- the depth limit or the round limit is near: the driver's own checks apply.
+
+Each layer fused past the entry is a round the row does not spend in the driver;
+`Frames.credit` counts them so that the round limit falls where it falls without the fast
+path. Field offsets come from the layouts that the protocol modules declare, and which layer
+follows which key from the dispatch table. `ENABLED = False` (or `decode(batch, fast=False)`)
+turns the fused path off; tests compare both ways column by column.
+"""
+from __future__ import annotations
+
+import weakref
+from dataclasses import replace
+
+import numpy as np
+
+from . import ethernet, ipv4, ipv6, tcp, udp
+from .ethernet import ETH, LLC_KEY, VLAN
+from .ipv4 import IPV4
+from .ipv6 import IPV6
+from .keys import ETHERTYPE, IPPROTO, LINE_QINQ, LINE_VLAN, TRUNCATED, UDP, UNSUPPORTED
+from .layout import IPV4_MAPPED, gather_block
+from .table import MAX_LAYERS, NONE
+from .tcp import TCP
+from .udp import UDP as UDP_HDR
+
+ENABLED = True
+
+# the generic decoder of each layer the chain fuses; where a dispatch maps one of these names
+# to another function (a test's, a variant), rows leave the chain at that layer
+GENERIC = {"eth": ethernet.decode_eth, "vlan": ethernet.decode_vlan, "ipv4": ipv4.decode,
+           "ipv6": ipv6.decode, "tcp": tcp.decode, "udp": udp.decode}
+ENTRIES = ("eth", "ipv4", "ipv6")
+CHUNK = 65536
+OUT = -2                                     # `at` of a row the chain dropped
+FUSED_MAX = 4                                # layers a row can pass past its entry layer
+
+TAGS = 2                                     # VLAN tags fused: a lone tag or a QinQ pair
+LINK_SPAN = ETH.min_len + TAGS * VLAN.min_len
+NET_SPAN = max(IPV4.span, IPV6.span)
+TRANSPORT_SPAN = max(TCP.span, UDP_HDR.span)
+# the ports are read once for TCP and UDP rows alike
+assert all(TCP.fields[k] == UDP_HDR.fields[k] for k in ("sport", "dport"))
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def decoders_for(dispatch) -> list:
+    """The dispatch's decoder list with the fused entries in place of the generic ones."""
+    got = _CACHE.get(dispatch)
+    if got is None:
+        chain = Chain(dispatch)
+        got = list(dispatch.decoders)
+        for name in ENTRIES:
+            lid = chain.ids[name]
+            if lid > 0:
+                got[lid] = replace(got[lid], fn=chain.entry(lid, got[lid].fn))
+        _CACHE[dispatch] = got
+    return got
+
+
+class Chain:
+    def __init__(self, dispatch):
+        from .dispatch import KEY_SPACE
+        self.key_space = KEY_SPACE
+        self.flat = dispatch.flat
+        self.names = dispatch.layer_names
+        ids = {}
+        for name, fn in GENERIC.items():
+            lid = dispatch.layer_ids.get(name, -1)
+            fits = lid > 0 and dispatch.decoders[lid].fn is fn and dispatch.decoders[lid].visible
+            ids[name] = lid if fits else -1      # -1 matches no row: rows leave there
+        self.ids = ids
+        self.eth, self.vlan = ids["eth"], ids["vlan"]
+        self.ip4, self.ip6 = ids["ipv4"], ids["ipv6"]
+        self.tcp, self.udp = ids["tcp"], ids["udp"]
+
+    def entry(self, layer_id: int, generic):
+        def fused(f, rows):
+            self.run(f, rows, layer_id, generic)
+        fused.__qualname__ = fused.__name__ = f"fused_{self.names[layer_id]}"
+        return fused
+
+    def next_of(self, ns: int, value: np.ndarray) -> np.ndarray:
+        """The layer that dispatch gives (ns, value) (0: none); values are 16-bit fields."""
+        return self.flat[ns * self.key_space + value]
+
+    def run(self, f, rows: np.ndarray, entry: int, generic) -> None:
+        # in chunks whose temporaries stay in the core's cache: a numpy pass over a chunk
+        # costs a third of what it costs over a whole batch
+        full = len(rows) == f.table.n    # every row, in order (rows are sorted and unique)
+        for a in range(0, len(rows), CHUNK):
+            b = min(a + CHUNK, len(rows))
+            Pass(self, f, rows[a:b], a if full else None, entry).run(generic)
+
+
+class Pass:
+    """One call's work on one chunk of rows. Each level (link, network, transport) takes the
+    rows that reached it as an index (`i*`: positions in the chunk), reads their headers with
+    one gather, and writes their columns: no row mask is applied to a whole column (the
+    encapsulations of a batch interleave, and numpy's masked passes branch on every row)."""
+
+    def __init__(self, chain: Chain, f, rows: np.ndarray, start: int | None, entry: int):
+        self.c, self.f, self.t, self.rows, self.entry = chain, f, f.table, rows, entry
+        n = len(rows)
+        # where the chunk's rows sit in the columns: a slice when they are consecutive
+        self.ix = slice(start, start + n) if start is not None else rows
+        self.start = start
+        self.pos = f.pos[self.ix].copy()
+        self.end = f.end[self.ix].copy()
+        self.nl = self.t.nlayers[self.ix].astype(np.int64)
+        self.nl0 = self.nl.copy()
+        self.at = np.full(n, entry, dtype=np.int64)
+        self.mine = None                 # rows this call leaves to the entry's generic decoder
+        # a layer may be passed while the row has room in the chain and rounds left
+        left = f.max_rounds - 1 - f.round
+        if left - f.fused_bound >= FUSED_MAX:
+            self.room = MAX_LAYERS
+        else:
+            self.room = np.minimum(MAX_LAYERS, self.nl0 + (left - f.credit[self.ix]))
+
+    def glob(self, i: np.ndarray) -> np.ndarray:
+        """Chunk positions -> row numbers."""
+        return i + self.start if self.start is not None else self.rows[i]
+
+    def room_for(self, i: np.ndarray) -> np.ndarray:
+        return self.nl[i] < (self.room if np.ndim(self.room) == 0 else self.room[i])
+
+    def record(self, i: np.ndarray, lid: int) -> None:
+        self.t.layers.reshape(-1)[self.glob(i) * MAX_LAYERS + self.nl[i]] = lid
+        self.nl[i] += 1
+
+    def run(self, generic) -> None:
+        c = self.c
+        if self.entry == c.eth:
+            self.link()
+        ip = self.network()
+        if ip is not None:
+            self.transport(ip)
+        self.finish(generic)
+
+    def link(self) -> None:
+        """Ethernet and up to TAGS VLAN tags, from one block at the frame's start."""
+        c, f, t = self.c, self.f, self.t
+        pos, end = self.pos, self.end
+        blk = gather_block(f.buf, pos, LINK_SPAN)
+        etype = ETH.cut(blk, "type")
+        short = pos + ETH.min_len > end
+        if short.any():
+            f.fail(self.rows[short], TRUNCATED)      # as decode_eth
+            self.mine = ~short
+        llc = np.flatnonzero(etype < 0x0600)         # an 802.3 length: bytes past it pad
+        if llc.size:
+            end[llc] = np.minimum(end[llc], pos[llc] + ETH.min_len + etype[llc])
+            etype[llc] = LLC_KEY
+        at = self.at = c.next_of(ETHERTYPE, etype).astype(np.int64)
+        pos += ETH.min_len
+        if self.mine is not None:
+            at[~self.mine] = OUT                     # matches no layer, not even a miss
+        tagged = []
+        i = np.flatnonzero(at == c.vlan)
+        for k in range(TAGS):
+            if not i.size:
+                break
+            go = (pos[i] + VLAN.min_len <= end[i]) & self.room_for(i)
+            if not go.all():
+                i = i[go]                            # the others stop at this tag
+            self.record(i, c.vlan)
+            base = -(ETH.min_len + k * VLAN.min_len)
+            sub = blk[i]
+            vid, inner = VLAN.cut(sub, "vid", base), VLAN.cut(sub, "type", base)
+            inner[inner < 0x0600] = LLC_KEY
+            at[i] = c.next_of(ETHERTYPE, inner)
+            pos[i] += VLAN.min_len
+            tagged.append((i, vid))
+            i = i[at[i] == c.vlan]
+        if tagged:
+            # the first tag names a VLAN line; a second right after it makes a QinQ pair
+            (i, vid) = tagged[0]
+            g = self.glob(i)
+            t.line_kind[g] = LINE_VLAN
+            t.line_a[g] = vid
+            t.line_b[g] = 0
+            if len(tagged) > 1:
+                (i, vid) = tagged[1]
+                g = self.glob(i)
+                t.line_kind[g] = LINE_QINQ
+                t.line_b[g] = vid
+        miss = np.flatnonzero(at == 0)               # an EtherType with no decoder
+        if miss.size:
+            g = self.glob(miss)
+            t.status[g] = UNSUPPORTED
+            by = np.full(len(miss), c.eth)
+            for i, _ in tagged:
+                by[np.isin(miss, i)] = c.vlan
+            t.status_layer[g] = by
+        if self.mine is not None:
+            at[~self.mine] = 0
+
+    def network(self):
+        """IPv4 and IPv6: each version's rows from one gather of its fixed header."""
+        c = self.c
+        at = self.at
+        entry = self.entry in (c.ip4, c.ip6)
+        i4 = np.flatnonzero(at == c.ip4)
+        i6 = np.flatnonzero(at == c.ip6)
+        if not (i4.size or i6.size):
+            return None
+        parts = []
+        if i4.size:
+            parts.append(self.ipv4(i4, entry))
+        if i6.size:
+            parts.append(self.ipv6(i6, entry))
+        if len(parts) == 1:
+            i, proto, fragment, src, dst, version = parts[0]
+        else:
+            i = np.concatenate([p[0] for p in parts])
+            proto = np.concatenate([p[1] for p in parts])
+            fragment = np.concatenate([p[2] for p in parts])
+            src = tuple(np.concatenate([p[3][k] for p in parts]) for k in (0, 1))
+            dst = tuple(np.concatenate([p[4][k] for p in parts]) for k in (0, 1))
+            version = np.concatenate([np.full(len(p[0]), p[5], dtype=np.int64) for p in parts])
+        if not i.size:
+            return None
+        nxt = c.next_of(IPPROTO, proto)
+        if fragment.any():
+            nxt[fragment] = 0     # a later fragment ends after its header: no ports
+        at[i] = nxt
+        self.ip_columns(i, version, src, dst, proto, fragment)
+        return i
+
+    def ipv4(self, i, entry):
+        f = self.f
+        pos, end = self.pos[i], self.end[i]
+        blk = gather_block(f.buf, pos, IPV4.span)
+        ihl, total = IPV4.cut(blk, "ihl"), IPV4.cut(blk, "total_len")
+        hdr_len = ihl * 4
+        bounded = np.minimum(end, pos + total)
+        unset = total == 0            # segmentation offload: the frame is the packet
+        if unset.any():
+            bounded[unset] = end[unset]
+        after = pos + hdr_len
+        ok = ((pos + IPV4.min_len <= end) & (IPV4.cut(blk, "version") == 4) & (ihl >= 5)
+              & ((total >= hdr_len) | unset) & (after <= bounded))
+        if not entry:
+            ok &= self.room_for(i)
+        if not ok.all():
+            self.refuse(i[~ok], entry)
+            i, blk, bounded, after = i[ok], blk[ok], bounded[ok], after[ok]
+        if not entry:
+            self.record(i, self.c.ip4)
+        self.end[i] = bounded
+        self.pos[i] = after
+        zero = np.zeros(len(i), dtype=np.uint64)
+        src = IPV4_MAPPED | IPV4.cut(blk, "src").astype(np.uint64)
+        dst = IPV4_MAPPED | IPV4.cut(blk, "dst").astype(np.uint64)
+        return (i, IPV4.cut(blk, "proto"), IPV4.cut(blk, "frag_off") != 0,
+                (zero, src), (zero, dst), 4)
+
+    def ipv6(self, i, entry):
+        f = self.f
+        pos, end = self.pos[i], self.end[i]
+        blk = gather_block(f.buf, pos, IPV6.span)
+        ok = (pos + IPV6.min_len <= end) & (IPV6.cut(blk, "version") == 6)
+        if not entry:
+            ok &= self.room_for(i)
+        if not ok.all():
+            self.refuse(i[~ok], entry)
+            i, blk, pos, end = i[ok], blk[ok], pos[ok], end[ok]
+        if not entry:
+            self.record(i, self.c.ip6)
+        plen = IPV6.cut(blk, "payload_len")
+        bounded = np.minimum(end, pos + IPV6.min_len + plen)
+        unset = plen == 0             # a jumbogram, or offload: the frame is the packet
+        if unset.any():
+            bounded[unset] = end[unset]
+        self.end[i] = bounded
+        self.pos[i] = pos + IPV6.min_len
+        return (i, IPV6.cut(blk, "next"), np.zeros(len(i), dtype=bool),
+                IPV6.cut(blk, "src"), IPV6.cut(blk, "dst"), 6)
+
+    def refuse(self, i, entry) -> None:
+        """Rows whose header the chain does not take: at the entry layer its generic decoder
+        runs for them; past it they stop before the layer (self.at keeps it)."""
+        if entry:
+            if self.mine is None:
+                self.mine = np.ones(len(self.rows), dtype=bool)
+            self.mine[i] = False
+
+    def ip_columns(self, i, version, src, dst, proto, fragment) -> None:
+        """As PacketTable.set_ip: the innermost IP header, and the outermost where first."""
+        t = self.t
+        g = self.glob(i)
+        n_ip = t.n_ip[g]
+        t.n_ip[g] = n_ip + 1
+        t.ip_ver[g] = version
+        t.src_hi[g], t.src_lo[g] = src
+        t.dst_hi[g], t.dst_lo[g] = dst
+        t.proto[g] = proto
+        t.fragment[g] = fragment
+        first = n_ip == 0
+        if not first.all():
+            # an inner header clears the transport that the outer one had
+            inner = g[~first]
+            for col in (t.sport, t.dport, t.tcp_flags, t.tcp_seq, t.icmp_type, t.icmp_code):
+                col[inner] = NONE
+            g, version = g[first], version[first] if np.ndim(version) else version
+            src = (src[0][first], src[1][first])
+            dst = (dst[0][first], dst[1][first])
+        t.outer_ver[g] = version
+        t.outer_src_hi[g], t.outer_src_lo[g] = src
+        t.outer_dst_hi[g], t.outer_dst_lo[g] = dst
+
+    def transport(self, ip) -> None:
+        """TCP ends the row at its payload; UDP goes on by port."""
+        c, f, t = self.c, self.f, self.t
+        at = self.at
+        kind = at[ip]
+        for lid in (c.tcp, c.udp):
+            i = ip[np.flatnonzero(kind == lid)]
+            if not i.size:
+                continue
+            pos, end = self.pos[i], self.end[i]
+            blk = gather_block(f.buf, pos, TRANSPORT_SPAN)
+            if lid == c.tcp:
+                payload = pos + TCP.cut(blk, "data_off") * 4
+                ok = ((pos + TCP.min_len <= end) & (payload >= pos + TCP.min_len)
+                      & (payload <= end))
+            else:
+                length = UDP_HDR.cut(blk, "len")
+                ok = (pos + UDP_HDR.min_len <= end) & ((length >= UDP_HDR.min_len) | (length == 0))
+            ok &= self.room_for(i)
+            if not ok.all():                         # these stop before the header
+                i, blk, pos, end = i[ok], blk[ok], pos[ok], end[ok]
+                if lid == c.tcp:
+                    payload = payload[ok]
+                else:
+                    length = length[ok]
+            self.record(i, lid)
+            g = self.glob(i)
+            sport, dport = TCP.cut(blk, "sport"), TCP.cut(blk, "dport")
+            t.sport[g] = sport
+            t.dport[g] = dport
+            if lid == c.tcp:
+                t.tcp_flags[g] = TCP.cut(blk, "flags")
+                t.tcp_seq[g] = TCP.cut(blk, "seq")
+                self.pos[i] = payload
+                at[i] = 0
+            else:
+                bounded = np.minimum(end, pos + length)
+                unset = length == 0
+                if unset.any():
+                    bounded[unset] = end[unset]
+                self.end[i] = bounded
+                self.pos[i] = pos + UDP_HDR.min_len
+                # as udp.decode: the lower port names the protocol when both are known
+                low, high = np.minimum(sport, dport), np.maximum(sport, dport)
+                port = np.where(c.next_of(UDP, low) != 0, low, high)
+                at[i] = c.next_of(UDP, port)
+
+    def finish(self, generic) -> None:
+        """The cursor: where each row goes on, or ends; then the refused entry rows."""
+        f, t, ix, mine = self.f, self.t, self.ix, self.mine
+        passed = self.nl - self.nl0
+        most = int(passed.max()) if len(passed) else 0
+        cols = [(f.pos, self.pos), (f.end, self.end), (f.next, self.at)]
+        if most:
+            cols += [(t.nlayers, self.nl), (f.credit, f.credit[ix] + passed)]
+            f.fused_bound += most
+        if mine is None:
+            for col, value in cols:
+                col[ix] = value
+            return
+        i = np.flatnonzero(mine)
+        g = self.glob(i)
+        for col, value in cols:
+            col[g] = value[i]
+        if self.entry != self.c.eth and not mine.all():
+            generic(f, self.rows[~mine])

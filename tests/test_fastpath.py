@@ -1,0 +1,174 @@
+"""The fused fast path (decoders/fastpath.py) writes every PacketTable column exactly as the
+generic per-layer decoders do: each capture and batch below is decoded both ways and compared
+column by column."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import fuzzing as F
+from decoders import Batch, decode
+from decoders.batch import PAD
+from sensor.sources import CaptureError, read_capture
+from tools import CORPUS, PCAPS, REPO, capture_files
+
+if str(REPO) not in sys.path:          # bench/ is not installed: the repository is its root
+    sys.path.insert(0, str(REPO))
+
+
+def columns(t) -> dict[str, np.ndarray]:
+    return {k: v for k, v in vars(t).items() if isinstance(v, np.ndarray)}
+
+
+def assert_same(batch: Batch, what: str = "") -> None:
+    generic, fused = columns(decode(batch, fast=False)), columns(decode(batch, fast=True))
+    assert generic.keys() == fused.keys()
+    for name, want in generic.items():
+        got = fused[name]
+        assert got.dtype == want.dtype, (what, name)
+        if not np.array_equal(got, want):
+            rows = np.flatnonzero((got != want).reshape(len(want), -1).any(axis=1))
+            raise AssertionError(f"{what}: column {name} differs in {len(rows)} rows, "
+                                 f"first {rows[:5].tolist()}: fast {got[rows[:3]].tolist()} "
+                                 f"generic {want[rows[:3]].tolist()}")
+
+
+def assert_capture(path) -> None:
+    try:
+        batches = list(read_capture(path))
+    except (CaptureError, ValueError, OSError):
+        return                          # a file the reader refuses: nothing to decode
+    for k, batch in enumerate(batches):
+        assert_same(batch, f"{path} batch {k}")
+
+
+SAMPLES = capture_files(PCAPS)
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=[str(p.relative_to(PCAPS)) for p in SAMPLES])
+def test_samples_and_cases(path):
+    assert_capture(path)
+
+
+def test_corpus():
+    files = sorted(p for p in CORPUS.iterdir() if p.is_file()) if CORPUS.is_dir() else []
+    if not files:
+        pytest.skip(f"no corpus at {CORPUS}")
+    for path in files:
+        assert_capture(path)
+
+
+def test_mixed_bench_pcap():
+    from bench.mixed import SMALL, mixed_pcap
+    assert_capture(mixed_pcap(SMALL))
+
+
+def test_single_batch_of_every_row_and_small_chunks(monkeypatch):
+    """Rows that fill a batch (written as whole column slices) and rows that a later round
+    hands over (written through their indices), in chunks smaller than the batch."""
+    from bench.mixed import SMALL, mixed_pcap
+    from decoders import fastpath
+    monkeypatch.setattr(fastpath, "CHUNK", 1000)
+    assert_capture(mixed_pcap(SMALL))
+
+
+@pytest.mark.parametrize("seed", (1, 2))
+def test_bulk_random_and_mutated(seed):
+    rng = np.random.default_rng(seed)
+    assert_same(F.bulk_random(rng, 20_000), "random")
+    assert_same(F.bulk_mutated(rng, 20_000)[0], "mutated")
+
+
+def frame(*parts: bytes) -> bytes:
+    return b"".join(parts)
+
+
+def edge_frames() -> list[bytes]:
+    """Each way out of the fused chain, and each header it must leave to the generic one."""
+    tcp = F.tcp(40000, 443, b"hello")
+    udp = F.udp(40000, 53, b"query")
+    out = []
+    for l4, proto in ((tcp, 6), (udp, 17)):
+        v4 = F.ipv4(proto, l4)
+        v6 = F.ipv6(proto, l4)
+        for l3, etype in ((v4, 0x0800), (v6, 0x86DD)):
+            for tags in ([], [0x8100], [0x88A8, 0x8100], [0x8100, 0x8100, 0x8100]):
+                head, types = b"", tags + [etype]
+                for k, _ in enumerate(tags):
+                    head += (100 + k).to_bytes(2, "big") + types[k + 1].to_bytes(2, "big")
+                eth = F.MAC_A + F.MAC_B + types[0].to_bytes(2, "big") + head
+                whole = eth + l3
+                out += [whole[:cut] for cut in range(len(whole) + 1)]      # every cut
+                out.append(whole + b"\0" * 30)                            # padding
+    v4 = bytearray(F.ipv4(6, tcp))
+    for offset, value in ((0, 0x46), (0, 0x44), (0, 0x55), (6, 0x20), (6, 0x01), (7, 0x01),
+                          (2, 0x00), (3, 0x00), (3, 0x14), (3, 0x18), (9, 47), (9, 4), (9, 0)):
+        bad = bytearray(v4)
+        bad[offset] = value
+        out.append(F.eth(0x0800, bytes(bad)))
+    options = bytearray(v4)
+    options[0] = 0x46
+    out.append(F.eth(0x0800, bytes(options[:20]) + b"\x01\x01\x01\x00" + bytes(options[20:])))
+    for dport in (1701, 4789, 4754, 6635, 53, 0):
+        out.append(F.eth(0x0800, F.ipv4(17, F.udp(40000, dport, b"\0" * 24))))
+    out.append(F.eth(0x0800, F.ipv4(17, F.udp(1701, 1701, b"\x00\x02" + b"\0" * 20))))
+    for length in (0, 4, 8, 9, 200):
+        u = bytearray(F.udp(5000, 6000, b"x" * 20))
+        u[4:6] = length.to_bytes(2, "big")
+        out.append(F.eth(0x0800, F.ipv4(17, bytes(u))))
+    for off in (0x00, 0x40, 0x50, 0xF0):
+        t = bytearray(tcp)
+        t[12] = off
+        out.append(F.eth(0x0800, F.ipv4(6, bytes(t))))
+    for etype in (0x0000, 0x0005, 0x05FF, 0x0806, 0x8847, 0x1234, 0x88CC):
+        out.append(F.eth(etype, F.ipv4(6, tcp)))
+        out.append(F.eth(0x8100, (7).to_bytes(2, "big") + etype.to_bytes(2, "big")
+                         + F.ipv4(6, tcp)))
+    out.append(F.eth(0x86DD, F.ipv6(0, F.ipv6_ext(6, tcp))))
+    out.append(F.eth(0x86DD, F.ipv6(44, b"\x06\0\0\x08\0\0\0\1" + tcp)))
+    out += [b"", b"\0", b"\0" * 13, b"\0" * 14]
+    return out
+
+
+def test_edge_frames():
+    frames = edge_frames()
+    assert_same(Batch.from_frames(frames), "edge frames")
+    for k in range(0, len(frames), 7):          # alone, and in small batches
+        assert_same(Batch.from_frames(frames[k:k + 7]), f"edge frames {k}")
+
+
+def test_raw_ip_link_types():
+    """Entries at IPv4 and IPv6 themselves (raw IP captures), every row at once."""
+    v4 = F.ipv4(6, F.tcp(1, 2, b"x"))
+    v6 = F.ipv6(17, F.udp(3, 4, b"y"))
+    for linktype, frames in ((228, [v4, v4[:10], v4 + b"pad"]), (229, [v6, v6[:30]]),
+                             (101, [v4, v6, v4[:19]])):
+        assert_same(Batch.from_frames(frames, linktype=linktype), f"linktype {linktype}")
+
+
+def test_deep_frames_and_round_limit():
+    assert_same(F.make_batch(list(F.deep_frames().values())), "deep")
+    for wrappers in (["ipip"] * 20, ["vlan"] * 12, ["ipip"] * 18 + ["vxlan"] * 2,
+                     ["gre"] * 7 + ["vxlan"] * 3, ["mpls_udp"] * 6, ["ipip"] * 21):
+        batch = F.make_batch([F.nest(wrappers, k)[0] for k in range(3)])
+        assert_same(batch, "+".join(wrappers))
+
+
+@F.PROFILE
+@given(st.lists(F.hostile_frames(), min_size=1, max_size=40))
+def test_hostile_frames(frames):
+    assert_same(F.make_batch(frames), "hostile")
+
+
+@F.PROFILE
+@given(st.lists(F.nested(), min_size=1, max_size=10))
+def test_nested_tunnels(nests):
+    assert_same(F.make_batch([fn[0] for fn in nests]), "nested")
+
+
+def test_pad_is_enough():
+    from decoders import fastpath
+    assert max(fastpath.LINK_SPAN, fastpath.TRANSPORT_SPAN, 40) <= PAD
