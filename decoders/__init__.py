@@ -3,7 +3,7 @@ from .batch import Batch
 from .table import PacketTable
 
 
-def decode(batch: Batch, options: dict | None = None, fast: bool | None = None) -> PacketTable:
+def decode(batch: Batch, options: dict | None = None, fast: bool | str | None = None) -> PacketTable:
     """Decode every frame of a batch into a PacketTable (`fast`: see fastpath.py)."""
     from . import dispatch, driver
     return driver.run(batch, dispatch.DEFAULT, options, fast)

@@ -95,17 +95,14 @@ class Frames:
 
 
 def run(batch: Batch, dispatch, options: dict | None = None,
-        fast: bool | None = None) -> PacketTable:
-    """Decode a batch; `fast` (default: fastpath.ENABLED) fuses the commonest chains."""
+        fast: bool | str | None = None) -> PacketTable:
+    """Decode a batch; `fast` picks how the commonest chains are fused (fastpath.backend)."""
     f = Frames(batch, dispatch, options)
     t = f.table
     everyone = np.arange(len(batch))
     f.layer = 0
     dispatch.route(f, everyone, LINKTYPE, batch.linktype.astype(np.int64))
-    if fastpath.ENABLED if fast is None else fast:
-        decoders = fastpath.decoders_for(dispatch)
-    else:
-        decoders = dispatch.decoders
+    decoders = fastpath.decoders_for(dispatch, fastpath.backend(fast))
     layers_flat = t.layers.reshape(-1)
     for r in range(MAX_ROUNDS):
         f.round = r

@@ -10,10 +10,11 @@ ETH = Layout("eth", 14, {"dst": Field(0, 6), "src": Field(6, 6), "type": Field(1
 VLAN = Layout("vlan", 4, {"tci": Field(0, 2), "vid": Field(0, 2, mask=0x0FFF),
                           "type": Field(2, 2)})
 
-LLC_KEY = 0x0000  # EtherType field below 0x0600 is an 802.3 length: LLC follows
+LLC_BELOW = 0x0600  # an EtherType field below this is an 802.3 length: LLC follows
+LLC_KEY = 0x0000  # the key such frames go on with
 
 def _next_type(etype: np.ndarray) -> np.ndarray:
-    return np.where(etype < 0x0600, LLC_KEY, etype)
+    return np.where(etype < LLC_BELOW, LLC_KEY, etype)
 
 
 def decode_eth(f, rows: np.ndarray) -> None:
@@ -21,7 +22,7 @@ def decode_eth(f, rows: np.ndarray) -> None:
     pos = f.pos[rows]
     etype = ETH.read(f.buf, pos, "type")
     # 802.3 frames carry their length: bytes past it are padding
-    short = etype < 0x0600
+    short = etype < LLC_BELOW
     if short.any():
         f.shrink(rows[short], pos[short] + 14 + etype[short])
     f.goto(rows, pos + ETH.min_len, ETHERTYPE, _next_type(etype))

@@ -19,27 +19,69 @@ that the generic decoders would give it, where
 Each layer fused past the entry is a round the row does not spend in the driver;
 `Frames.credit` counts them so that the round limit falls where it falls without the fast
 path. Field offsets come from the layouts that the protocol modules declare, and which layer
-follows which key from the dispatch table. `ENABLED = False` (or `decode(batch, fast=False)`)
-turns the fused path off; tests compare both ways column by column.
+follows which key from the dispatch table.
+
+Two backends do the same work:
+
+- **numba** (`kernel.py`, where numba is installed: `pip install ybsensor[fast]`): one
+  compiled loop over the rows, each row's chain parsed and its columns written in one pass,
+  tens of ns a row. numpy cannot do that: here each level costs a gather and ~25 column
+  scatters a row, and interleaved encapsulations defeat masked passes, so the numpy backend
+  is no faster than the generic decoders.
+- **numpy** (`Pass` below): the same boundaries with one gather per level; kept as the
+  reference that the kernel is tested against, and for tests.
+
+`KERNEL` is the default: the environment's `YBSENSOR_DECODE_KERNEL` (`numba`, `numpy` or
+`generic`), else numba where it imports and the generic decoders where it does not.
+`ENABLED = False` or `decode(batch, fast=False)` turns the fused path off; `fast="numpy"` or
+`fast="numba"` picks a backend. Tests compare every backend column by column.
 """
 from __future__ import annotations
 
+import importlib.util
+import os
+import warnings
 import weakref
 from dataclasses import replace
 
 import numpy as np
 
 from . import ethernet, ipv4, ipv6, tcp, udp
-from .ethernet import ETH, LLC_KEY, VLAN
+from .ethernet import ETH, LLC_BELOW, LLC_KEY, VLAN
 from .ipv4 import IPV4
 from .ipv6 import IPV6
 from .keys import ETHERTYPE, IPPROTO, LINE_QINQ, LINE_VLAN, TRUNCATED, UDP, UNSUPPORTED
-from .layout import IPV4_MAPPED, gather_block
+from .layout import IPV4_MAPPED, Layout, gather_block
 from .table import MAX_LAYERS, NONE
 from .tcp import TCP
 from .udp import UDP as UDP_HDR
 
 ENABLED = True
+BACKENDS = ("numba", "numpy", "generic")
+
+
+def numba_installed() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
+_WANT = os.environ.get("YBSENSOR_DECODE_KERNEL", "auto")
+if _WANT not in ("auto", *BACKENDS):
+    raise ValueError(f"YBSENSOR_DECODE_KERNEL={_WANT!r}: one of auto, {', '.join(BACKENDS)}")
+KERNEL = _WANT if _WANT != "auto" else "numba" if numba_installed() else "generic"
+
+
+def backend(fast=None) -> str:
+    """The backend that `decode(batch, fast=fast)` uses: None the default (KERNEL, unless
+    ENABLED is off), False the generic decoders, True the fastest fused one, or a name."""
+    if fast is None:
+        return KERNEL if ENABLED else "generic"
+    if fast is False:
+        return "generic"
+    if fast is True:
+        return "numba" if numba_installed() else "numpy"
+    if fast not in BACKENDS:
+        raise ValueError(f"unknown decode backend {fast!r}")
+    return fast
 
 # the generic decoder of each layer the chain fuses; where a dispatch maps one of these names
 # to another function (a test's, a variant), rows leave the chain at that layer
@@ -60,17 +102,33 @@ assert all(TCP.fields[k] == UDP_HDR.fields[k] for k in ("sport", "dport"))
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def decoders_for(dispatch) -> list:
-    """The dispatch's decoder list with the fused entries in place of the generic ones."""
-    got = _CACHE.get(dispatch)
+def decoders_for(dispatch, kind: str = "numpy") -> list:
+    """The dispatch's decoder list with the fused entries (backend `kind`) in place of the
+    generic ones."""
+    global KERNEL
+    if kind == "generic":
+        return dispatch.decoders
+    per = _CACHE.setdefault(dispatch, {})
+    got = per.get(kind)
     if got is None:
-        chain = Chain(dispatch)
+        if kind == "numpy":
+            chain = Chain(dispatch)
+        else:
+            try:
+                chain = KernelChain(dispatch)
+            except ImportError as e:
+                if _WANT == "numba":
+                    raise
+                # installed but not importable (a broken install): as if it were absent
+                warnings.warn(f"numba does not import ({e}): generic decoders in use")
+                KERNEL = "generic"
+                return dispatch.decoders
         got = list(dispatch.decoders)
         for name in ENTRIES:
             lid = chain.ids[name]
             if lid > 0:
                 got[lid] = replace(got[lid], fn=chain.entry(lid, got[lid].fn))
-        _CACHE[dispatch] = got
+        per[kind] = got
     return got
 
 
@@ -164,7 +222,7 @@ class Pass:
         if short.any():
             f.fail(self.rows[short], TRUNCATED)      # as decode_eth
             self.mine = ~short
-        llc = np.flatnonzero(etype < 0x0600)         # an 802.3 length: bytes past it pad
+        llc = np.flatnonzero(etype < LLC_BELOW)         # an 802.3 length: bytes past it pad
         if llc.size:
             end[llc] = np.minimum(end[llc], pos[llc] + ETH.min_len + etype[llc])
             etype[llc] = LLC_KEY
@@ -184,7 +242,7 @@ class Pass:
             base = -(ETH.min_len + k * VLAN.min_len)
             sub = blk[i]
             vid, inner = VLAN.cut(sub, "vid", base), VLAN.cut(sub, "type", base)
-            inner[inner < 0x0600] = LLC_KEY
+            inner[inner < LLC_BELOW] = LLC_KEY
             at[i] = c.next_of(ETHERTYPE, inner)
             pos[i] += VLAN.min_len
             tagged.append((i, vid))
@@ -392,3 +450,83 @@ class Pass:
             col[g] = value[i]
         if self.entry != self.c.eth and not mine.all():
             generic(f, self.rows[~mine])
+
+
+def _spec(fields: list[tuple[Layout, str]]) -> np.ndarray:
+    """(offset, width, mask or -1, shift) of each field, from its layout's declaration."""
+    out = np.zeros((len(fields), 4), dtype=np.int64)
+    for row, (layout, name) in enumerate(fields):
+        f = layout.fields[name]
+        if layout.little or f.width not in (1, 2, 4, 16):
+            raise ValueError(f"{layout.name}.{name}: the kernel reads big-endian 1/2/4/16 bytes")
+        out[row] = (f.offset, f.width, -1 if f.mask is None else f.mask, f.shift)
+    return out
+
+
+_KERNEL_MODULE = None
+
+
+def _kernel():
+    """kernel.py, imported (and its loop compiled or loaded from numba's cache) once."""
+    global _KERNEL_MODULE
+    if _KERNEL_MODULE is None:
+        from . import kernel
+        _KERNEL_MODULE = kernel
+    return _KERNEL_MODULE
+
+
+class KernelChain(Chain):
+    """The numba backend: the same entries, each one call of kernel.run over its rows."""
+
+    def __init__(self, dispatch):
+        super().__init__(dispatch)
+        from .keys import NAMESPACES
+        kn = _kernel()
+        self.kn = kn
+        fields = [(ETH, "type"), (VLAN, "vid"), (VLAN, "type"),
+                  (IPV4, "version"), (IPV4, "ihl"), (IPV4, "total_len"), (IPV4, "frag_off"),
+                  (IPV4, "proto"), (IPV4, "src"), (IPV4, "dst"),
+                  (IPV6, "version"), (IPV6, "payload_len"), (IPV6, "next"), (IPV6, "src"),
+                  (IPV6, "dst"),
+                  (TCP, "sport"), (TCP, "dport"), (TCP, "seq"), (TCP, "data_off"), (TCP, "flags"),
+                  (UDP_HDR, "len")]
+        assert len(fields) == kn.N_FIELDS
+        self.spec = _spec(fields)
+        k = np.zeros(kn.N_K, dtype=np.int64)
+        for slot, value in (
+                (kn.K_ETH, self.eth), (kn.K_VLAN, self.vlan), (kn.K_IP4, self.ip4),
+                (kn.K_IP6, self.ip6), (kn.K_TCP, self.tcp), (kn.K_UDP, self.udp),
+                (kn.K_ETH_LEN, ETH.min_len), (kn.K_VLAN_LEN, VLAN.min_len),
+                (kn.K_IP4_LEN, IPV4.min_len), (kn.K_IP6_LEN, IPV6.min_len),
+                (kn.K_TCP_LEN, TCP.min_len), (kn.K_UDP_LEN, UDP_HDR.min_len),
+                (kn.K_NS_ETHERTYPE, ETHERTYPE), (kn.K_NS_IPPROTO, IPPROTO), (kn.K_NS_UDP, UDP),
+                (kn.K_KEY_SPACE, self.key_space), (kn.K_LLC_KEY, LLC_KEY),
+                (kn.K_LLC_BELOW, ethernet.LLC_BELOW), (kn.K_LINE_VLAN, LINE_VLAN),
+                (kn.K_LINE_QINQ, LINE_QINQ), (kn.K_TRUNCATED, TRUNCATED),
+                (kn.K_UNSUPPORTED, UNSUPPORTED), (kn.K_NONE, NONE),
+                (kn.K_MAX_LAYERS, MAX_LAYERS), (kn.K_TAGS, TAGS),
+                (kn.K_V4_MAPPED, int(IPV4_MAPPED))):
+            k[slot] = value
+        self.k = k
+        assert self.flat.dtype == np.int16 and len(self.flat) == NAMESPACES * self.key_space
+
+    def run(self, f, rows: np.ndarray, entry: int, generic) -> None:
+        t = f.table
+        buf = f.buf
+        if len(rows) == 0:
+            return
+        if int(f.end.max()) > len(buf):
+            # a batch whose lengths run past its buffer: the bounds-checked numpy pass
+            return super().run(f, rows, entry, generic)
+        rows = np.asarray(rows, dtype=np.int64)
+        refused = np.empty(len(rows), dtype=np.int64)
+        most, nref = self.kn.run(
+            buf, rows, entry, f.max_rounds - 1 - f.round, self.spec, self.k, self.flat,
+            f.pos, f.end, f.next, t.nlayers, t.layers, f.credit,
+            t.status, t.status_layer, t.line_kind, t.line_a, t.line_b,
+            t.n_ip, t.ip_ver, t.src_hi, t.src_lo, t.dst_hi, t.dst_lo, t.proto, t.fragment,
+            t.outer_ver, t.outer_src_hi, t.outer_src_lo, t.outer_dst_hi, t.outer_dst_lo,
+            t.sport, t.dport, t.tcp_flags, t.tcp_seq, t.icmp_type, t.icmp_code, refused)
+        f.fused_bound += most
+        if nref:
+            generic(f, rows[refused[:nref]])

@@ -1,8 +1,11 @@
 """The fused fast path (decoders/fastpath.py) writes every PacketTable column exactly as the
-generic per-layer decoders do: each capture and batch below is decoded both ways and compared
+generic per-layer decoders do: each capture and batch below is decoded by the generic decoders
+and by each fused backend (numpy; the numba kernel where numba is installed) and compared
 column by column."""
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -10,10 +13,10 @@ import pytest
 from hypothesis import given, strategies as st
 
 import fuzzing as F
-from decoders import Batch, decode
+from decoders import Batch, decode, fastpath
 from decoders.batch import PAD
 from sensor.sources import CaptureError, read_capture
-from tools import CORPUS, PCAPS, REPO, capture_files
+from tools import CORPUS, PCAPS, REPO, capture_files, require_module
 
 if str(REPO) not in sys.path:          # bench/ is not installed: the repository is its root
     sys.path.insert(0, str(REPO))
@@ -23,8 +26,12 @@ def columns(t) -> dict[str, np.ndarray]:
     return {k: v for k, v in vars(t).items() if isinstance(v, np.ndarray)}
 
 
-def assert_same(batch: Batch, what: str = "") -> None:
-    generic, fused = columns(decode(batch, fast=False)), columns(decode(batch, fast=True))
+KINDS = ["numpy"] + (["numba"] if fastpath.numba_installed() else [])
+kinds = pytest.mark.parametrize("kind", KINDS)
+
+
+def assert_same(batch: Batch, what: str = "", kind: str = "numpy") -> None:
+    generic, fused = columns(decode(batch, fast=False)), columns(decode(batch, fast=kind))
     assert generic.keys() == fused.keys()
     for name, want in generic.items():
         got = fused[name]
@@ -36,50 +43,55 @@ def assert_same(batch: Batch, what: str = "") -> None:
                                  f"generic {want[rows[:3]].tolist()}")
 
 
-def assert_capture(path) -> None:
+def assert_capture(path, kind: str) -> None:
     try:
         batches = list(read_capture(path))
     except (CaptureError, ValueError, OSError):
         return                          # a file the reader refuses: nothing to decode
     for k, batch in enumerate(batches):
-        assert_same(batch, f"{path} batch {k}")
+        assert_same(batch, f"{path} batch {k}", kind)
 
 
 SAMPLES = capture_files(PCAPS)
 
 
 @pytest.mark.parametrize("path", SAMPLES, ids=[str(p.relative_to(PCAPS)) for p in SAMPLES])
-def test_samples_and_cases(path):
-    assert_capture(path)
+@kinds
+def test_samples_and_cases(path, kind):
+    assert_capture(path, kind)
 
 
-def test_corpus():
+@kinds
+def test_corpus(kind):
     files = sorted(p for p in CORPUS.iterdir() if p.is_file()) if CORPUS.is_dir() else []
     if not files:
         pytest.skip(f"no corpus at {CORPUS}")
     for path in files:
-        assert_capture(path)
+        assert_capture(path, kind)
 
 
-def test_mixed_bench_pcap():
+@kinds
+def test_mixed_bench_pcap(kind):
     from bench.mixed import SMALL, mixed_pcap
-    assert_capture(mixed_pcap(SMALL))
+    assert_capture(mixed_pcap(SMALL), kind)
 
 
-def test_single_batch_of_every_row_and_small_chunks(monkeypatch):
+@kinds
+def test_single_batch_of_every_row_and_small_chunks(monkeypatch, kind):
     """Rows that fill a batch (written as whole column slices) and rows that a later round
     hands over (written through their indices), in chunks smaller than the batch."""
     from bench.mixed import SMALL, mixed_pcap
     from decoders import fastpath
     monkeypatch.setattr(fastpath, "CHUNK", 1000)
-    assert_capture(mixed_pcap(SMALL))
+    assert_capture(mixed_pcap(SMALL), kind)
 
 
+@kinds
 @pytest.mark.parametrize("seed", (1, 2))
-def test_bulk_random_and_mutated(seed):
+def test_bulk_random_and_mutated(seed, kind):
     rng = np.random.default_rng(seed)
-    assert_same(F.bulk_random(rng, 20_000), "random")
-    assert_same(F.bulk_mutated(rng, 20_000)[0], "mutated")
+    assert_same(F.bulk_random(rng, 20_000), "random", kind)
+    assert_same(F.bulk_mutated(rng, 20_000)[0], "mutated", kind)
 
 
 def frame(*parts: bytes) -> bytes:
@@ -133,42 +145,117 @@ def edge_frames() -> list[bytes]:
     return out
 
 
-def test_edge_frames():
+@kinds
+def test_edge_frames(kind):
     frames = edge_frames()
-    assert_same(Batch.from_frames(frames), "edge frames")
+    assert_same(Batch.from_frames(frames), "edge frames", kind)
     for k in range(0, len(frames), 7):          # alone, and in small batches
-        assert_same(Batch.from_frames(frames[k:k + 7]), f"edge frames {k}")
+        assert_same(Batch.from_frames(frames[k:k + 7]), f"edge frames {k}", kind)
 
 
-def test_raw_ip_link_types():
+@kinds
+def test_raw_ip_link_types(kind):
     """Entries at IPv4 and IPv6 themselves (raw IP captures), every row at once."""
     v4 = F.ipv4(6, F.tcp(1, 2, b"x"))
     v6 = F.ipv6(17, F.udp(3, 4, b"y"))
     for linktype, frames in ((228, [v4, v4[:10], v4 + b"pad"]), (229, [v6, v6[:30]]),
                              (101, [v4, v6, v4[:19]])):
-        assert_same(Batch.from_frames(frames, linktype=linktype), f"linktype {linktype}")
+        assert_same(Batch.from_frames(frames, linktype=linktype), f"linktype {linktype}", kind)
 
 
-def test_deep_frames_and_round_limit():
-    assert_same(F.make_batch(list(F.deep_frames().values())), "deep")
+@kinds
+def test_deep_frames_and_round_limit(kind):
+    assert_same(F.make_batch(list(F.deep_frames().values())), "deep", kind)
     for wrappers in (["ipip"] * 20, ["vlan"] * 12, ["ipip"] * 18 + ["vxlan"] * 2,
                      ["gre"] * 7 + ["vxlan"] * 3, ["mpls_udp"] * 6, ["ipip"] * 21):
         batch = F.make_batch([F.nest(wrappers, k)[0] for k in range(3)])
-        assert_same(batch, "+".join(wrappers))
+        assert_same(batch, "+".join(wrappers), kind)
 
 
+@kinds
 @F.PROFILE
 @given(st.lists(F.hostile_frames(), min_size=1, max_size=40))
-def test_hostile_frames(frames):
-    assert_same(F.make_batch(frames), "hostile")
+def test_hostile_frames(kind, frames):
+    assert_same(F.make_batch(frames), "hostile", kind)
 
 
+@kinds
 @F.PROFILE
 @given(st.lists(F.nested(), min_size=1, max_size=10))
-def test_nested_tunnels(nests):
-    assert_same(F.make_batch([fn[0] for fn in nests]), "nested")
+def test_nested_tunnels(kind, nests):
+    assert_same(F.make_batch([fn[0] for fn in nests]), "nested", kind)
 
 
 def test_pad_is_enough():
     from decoders import fastpath
     assert max(fastpath.LINK_SPAN, fastpath.TRANSPORT_SPAN, 40) <= PAD
+
+
+def test_numba_kernel_is_what_decode_uses(monkeypatch):
+    """Where numba is installed (make setup installs it; a failure under CI=true where it is
+    missing), decode's default is the compiled kernel: its loop runs for the batch."""
+    require_module("numba")
+    from decoders import kernel
+    if os.environ.get("YBSENSOR_DECODE_KERNEL", "auto") in ("auto", "numba"):
+        assert fastpath.KERNEL == "numba" and fastpath.backend() == "numba"
+    else:
+        monkeypatch.setattr(fastpath, "KERNEL", "numba")
+    calls = []
+    run = kernel.run
+
+    def spy(*args):
+        calls.append(len(args[1]))
+        return run(*args)
+    monkeypatch.setattr(kernel, "run", spy)
+    batch = Batch.from_frames([F.eth(0x0800, F.ipv4(6, F.tcp(1, 2, b"x")))] * 3)
+    table = decode(batch)
+    assert calls == [3]
+    assert table.sport.tolist() == [1, 1, 1] and table.nlayers.tolist() == [3, 3, 3]
+    assert columns(decode(batch, fast=False)).keys() == columns(table).keys()
+
+
+def _decode_in_child(env: dict, code: str) -> str:
+    script = ("import sys; sys.path.insert(0, sys.argv[1]);" + code)
+    out = subprocess.run([sys.executable, "-c", script, str(REPO)], env={**os.environ, **env},
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+SMALL_DECODE = ("from decoders import Batch, decode, fastpath;"
+                "t = decode(Batch.from_frames([bytes(12) + bytes([8, 0, 0x45]) + bytes(17)]));"
+                "print(fastpath.KERNEL, t.nlayers.tolist())")
+
+
+def test_backend_chosen_without_numba_and_by_the_environment():
+    no_numba = "import sys; sys.modules['numba'] = None;"   # as if not installed
+    assert _decode_in_child({"YBSENSOR_DECODE_KERNEL": "auto"},
+                            no_numba + SMALL_DECODE) == "generic [2]"
+    assert _decode_in_child({"YBSENSOR_DECODE_KERNEL": "numpy"}, SMALL_DECODE) == "numpy [2]"
+    assert _decode_in_child({"YBSENSOR_DECODE_KERNEL": "generic"}, SMALL_DECODE) == "generic [2]"
+
+
+def test_read_only_install_compiles_without_a_cache(tmp_path):
+    """A package directory and a home that cannot be written: numba caches elsewhere or not
+    at all, and decoding works."""
+    require_module("numba")
+    import shutil
+    site = tmp_path / "site"
+    shutil.copytree(REPO / "decoders", site / "decoders",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    home = tmp_path / "home"
+    home.mkdir()
+    for d in (site / "decoders", site, home):
+        d.chmod(0o555)
+    try:
+        code = ("import sys; sys.path.insert(0, %r);" % str(site) + SMALL_DECODE
+                + ";import decoders; assert decoders.__file__.startswith(%r)" % str(site))
+        env = {"HOME": str(home), "XDG_CACHE_HOME": str(home / "cache"),
+               "YBSENSOR_DECODE_KERNEL": "numba", "NUMBA_CACHE_DIR": ""}
+        assert _decode_in_child(env, code) == "numba [2]"
+        # as root the modes above do not stop a write: no cache location at all, then
+        env["NUMBA_CACHE_LOCATOR_CLASSES"] = "IPythonCacheLocator"
+        assert _decode_in_child(env, code) == "numba [2]"
+    finally:
+        for d in (site / "decoders", site, home):
+            d.chmod(0o755)
