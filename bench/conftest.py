@@ -18,6 +18,15 @@ from bench.mixed import FRAMES, mixed_pcap  # noqa: E402
 BENCH_FRAMES = int(os.environ.get("YBSENSOR_BENCH_FRAMES", FRAMES))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def steady_state_decoding():
+    """The figures are a long-running sensor's: decoding uses the compiled kernel (where
+    numba is installed) from the first batch, as `ybsensor run` does, not only once the
+    process has decoded fastpath.KERNEL_AFTER_FRAMES frames."""
+    from decoders import fastpath
+    fastpath.load_kernel_now()
+
+
 @pytest.fixture(scope="session")
 def mixed_path() -> Path:
     return mixed_pcap(BENCH_FRAMES)

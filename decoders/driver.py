@@ -102,7 +102,7 @@ def run(batch: Batch, dispatch, options: dict | None = None,
     everyone = np.arange(len(batch))
     f.layer = 0
     dispatch.route(f, everyone, LINKTYPE, batch.linktype.astype(np.int64))
-    decoders = fastpath.decoders_for(dispatch, fastpath.backend(fast))
+    decoders = fastpath.decoders_for(dispatch, fastpath.backend(fast, len(batch)))
     layers_flat = t.layers.reshape(-1)
     for r in range(MAX_ROUNDS):
         f.round = r

@@ -70,11 +70,34 @@ if _WANT not in ("auto", *BACKENDS):
 KERNEL = _WANT if _WANT != "auto" else "numba" if numba_installed() else "generic"
 
 
-def backend(fast=None) -> str:
+# Importing numba and loading the cached loop takes about 0.3 s, which the kernel wins back
+# at about 0.1 us a frame: a process that decodes a few captures (an analyst's decode or
+# replay) keeps the generic decoders; one that has decoded this many frames, or a long-running
+# sensor (`load_kernel_now`), takes the kernel. YBSENSOR_DECODE_KERNEL=numba takes it at once.
+KERNEL_AFTER_FRAMES = 3_000_000
+_frames_decoded = 0
+
+
+def load_kernel_now() -> None:
+    """A long-running process (live capture, a benchmark of the steady state): use the
+    default backend from the first batch on."""
+    global KERNEL_AFTER_FRAMES
+    KERNEL_AFTER_FRAMES = 0
+
+
+def backend(fast=None, frames: int = 0) -> str:
     """The backend that `decode(batch, fast=fast)` uses: None the default (KERNEL, unless
-    ENABLED is off), False the generic decoders, True the fastest fused one, or a name."""
+    ENABLED is off; numba only once KERNEL_AFTER_FRAMES frames were decoded, counting
+    `frames`), False the generic decoders, True the fastest fused one, or a name."""
+    global _frames_decoded
     if fast is None:
-        return KERNEL if ENABLED else "generic"
+        if not ENABLED:
+            return "generic"
+        if KERNEL == "numba" and _WANT == "auto" and _KERNEL_MODULE is None:
+            _frames_decoded += frames
+            if _frames_decoded < KERNEL_AFTER_FRAMES:
+                return "generic"
+        return KERNEL
     if fast is False:
         return "generic"
     if fast is True:

@@ -36,6 +36,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 import numpy as np
 
+from decoders import fastpath
 from detectors.base import SEVERITIES, Finding
 from detectors.shared_line import FORGET_EVERY, REASON, SharedLine
 from exporters.alerts import AlertLog
@@ -525,6 +526,7 @@ def _worker_main(k: int, rings: list[Ring], cfg, conn, others, batch_frames: int
             ring.close()
     for c in others:
         c.close()
+    fastpath.load_kernel_now()   # a service: the compiled decode loop from the first batch
     worker = Worker(rings[k], cfg, conn, batch_frames, interval, share)
     worker.stopping = bool(early)
     worker.loop()

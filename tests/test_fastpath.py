@@ -196,6 +196,7 @@ def test_numba_kernel_is_what_decode_uses(monkeypatch):
     missing), decode's default is the compiled kernel: its loop runs for the batch."""
     require_module("numba")
     from decoders import kernel
+    monkeypatch.setattr(fastpath, "KERNEL_AFTER_FRAMES", 0)   # as a long-running process
     if os.environ.get("YBSENSOR_DECODE_KERNEL", "auto") in ("auto", "numba"):
         assert fastpath.KERNEL == "numba" and fastpath.backend() == "numba"
     else:
@@ -233,6 +234,25 @@ def test_backend_chosen_without_numba_and_by_the_environment():
                             no_numba + SMALL_DECODE) == "generic [2]"
     assert _decode_in_child({"YBSENSOR_DECODE_KERNEL": "numpy"}, SMALL_DECODE) == "numpy [2]"
     assert _decode_in_child({"YBSENSOR_DECODE_KERNEL": "generic"}, SMALL_DECODE) == "generic [2]"
+
+
+def test_a_short_process_keeps_the_generic_decoders_until_enough_frames():
+    """numba's import costs more than the kernel wins on a small capture: the default
+    takes the kernel once the process has decoded KERNEL_AFTER_FRAMES frames (or at once
+    after load_kernel_now, as `ybsensor run` does)."""
+    require_module("numba")
+    code = ("from decoders import Batch, decode, fastpath; import sys;"
+            "b = Batch.from_frames([bytes(12) + bytes([8, 0, 0x45]) + bytes(17)] * 600);"
+            "fastpath.KERNEL_AFTER_FRAMES = 1000;"
+            "decode(b); first = 'decoders.kernel' in sys.modules;"
+            "decode(b); second = 'decoders.kernel' in sys.modules;"
+            "print(fastpath.KERNEL, first, second)")
+    assert _decode_in_child({"YBSENSOR_DECODE_KERNEL": "auto"}, code) == "numba False True"
+    now = ("from decoders import Batch, decode, fastpath; import sys;"
+           "fastpath.load_kernel_now();"
+           "decode(Batch.from_frames([bytes(12) + bytes([8, 0, 0x45]) + bytes(17)]));"
+           "print('decoders.kernel' in sys.modules)")
+    assert _decode_in_child({"YBSENSOR_DECODE_KERNEL": "auto"}, now) == "True"
 
 
 def test_read_only_install_compiles_without_a_cache(tmp_path):
