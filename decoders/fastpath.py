@@ -139,11 +139,13 @@ def decoders_for(dispatch, kind: str = "numpy") -> list:
         else:
             try:
                 chain = KernelChain(dispatch)
-            except ImportError as e:
+            except (ImportError, OSError) as e:
                 if _WANT == "numba":
                     raise
-                # installed but not importable (a broken install): as if it were absent
-                warnings.warn(f"numba does not import ({e}): generic decoders in use")
+                # installed but not importable (a broken install), or no JIT allowed (a
+                # W^X policy such as systemd's MemoryDenyWriteExecute: llvmlite cannot map
+                # executable memory): as if it were absent
+                warnings.warn(f"numba cannot run here ({e}): generic decoders in use")
                 KERNEL = "generic"
                 return dispatch.decoders
         got = list(dispatch.decoders)
@@ -489,6 +491,12 @@ def _spec(fields: list[tuple[Layout, str]]) -> np.ndarray:
 _KERNEL_MODULE = None
 
 
+def numba_errors() -> type:
+    """numba's own error class (compiling or typing the loop), once numba is imported."""
+    import numba.core.errors
+    return numba.core.errors.NumbaError
+
+
 def _kernel():
     """kernel.py, imported (and its loop compiled or loaded from numba's cache) once."""
     global _KERNEL_MODULE
@@ -531,6 +539,7 @@ class KernelChain(Chain):
                 (kn.K_V4_MAPPED, int(IPV4_MAPPED))):
             k[slot] = value
         self.k = k
+        self.loaded = False          # the compiled loop has run once
         assert self.flat.dtype == np.int16 and len(self.flat) == NAMESPACES * self.key_space
 
     def run(self, f, rows: np.ndarray, entry: int, generic) -> None:
@@ -543,6 +552,22 @@ class KernelChain(Chain):
             return super().run(f, rows, entry, generic)
         rows = np.asarray(rows, dtype=np.int64)
         refused = np.empty(len(rows), dtype=np.int64)
+        if not self.loaded:
+            try:   # the first call compiles the loop or loads it from the cache
+                return self._run(f, t, buf, rows, entry, generic, refused)
+            except (OSError, RuntimeError, numba_errors()) as e:
+                if _WANT == "numba":
+                    raise
+                # nothing ran: the numpy pass does the same work, and later batches take
+                # the generic decoders
+                global KERNEL
+                warnings.warn(f"the numba decode loop cannot be loaded ({e}): generic "
+                              "decoders in use")
+                KERNEL = "generic"
+                return super().run(f, rows, entry, generic)
+        return self._run(f, t, buf, rows, entry, generic, refused)
+
+    def _run(self, f, t, buf, rows, entry, generic, refused) -> None:
         most, nref = self.kn.run(
             buf, rows, entry, f.max_rounds - 1 - f.round, self.spec, self.k, self.flat,
             f.pos, f.end, f.next, t.nlayers, t.layers, f.credit,
@@ -550,6 +575,7 @@ class KernelChain(Chain):
             t.n_ip, t.ip_ver, t.src_hi, t.src_lo, t.dst_hi, t.dst_lo, t.proto, t.fragment,
             t.outer_ver, t.outer_src_hi, t.outer_src_lo, t.outer_dst_hi, t.outer_dst_lo,
             t.sport, t.dport, t.tcp_flags, t.tcp_seq, t.icmp_type, t.icmp_code, refused)
+        self.loaded = True
         f.fused_bound += most
         if nref:
             generic(f, rows[refused[:nref]])

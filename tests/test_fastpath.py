@@ -279,3 +279,24 @@ def test_read_only_install_compiles_without_a_cache(tmp_path):
     finally:
         for d in (site / "decoders", site, home):
             d.chmod(0o755)
+
+
+def test_no_jit_allowed_falls_back_to_the_generic_decoders():
+    """Under a W^X policy (systemd's MemoryDenyWriteExecute; here the kernel's own
+    PR_SET_MDWE) numba cannot map executable memory: decoding goes on, generic, with the
+    same table, and says why once."""
+    require_module("numba")
+    code = ("import ctypes, sys, warnings;"
+            "ok = ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) == 0;"  # PR_SET_MDWE
+            "from decoders import Batch, decode, fastpath;"
+            "fastpath.load_kernel_now();"
+            "b = Batch.from_frames([bytes(12) + bytes([8, 0, 0x45]) + bytes(17)] * 3);"
+            "w = warnings.catch_warnings(record=True); caught = w.__enter__();"
+            "warnings.simplefilter('always');"
+            "t = decode(b); decode(b);"
+            "print(ok, fastpath.KERNEL, t.nlayers.tolist(),"
+            "      sum('numba cannot run here' in str(x.message) for x in caught))")
+    out = _decode_in_child({"YBSENSOR_DECODE_KERNEL": "auto"}, code)
+    if out.startswith("False"):
+        pytest.skip("this kernel has no PR_SET_MDWE (Linux 6.3+)")
+    assert out == "True generic [2, 2, 2] 1"
