@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from decoders.layout import gather_block
+from sensor.flows import runs
 
 from .matcher import MIN_RUN, LiteralMatcher, digit_run_hits
 from .payload_class import PLAINTEXT, PayloadClasses
@@ -306,13 +307,10 @@ class Engine:
         # grouped by flow already; each flow's rows are parted by direction
         by_stream = _part_by_direction(ctx.groups.narrow(trows), flow[is_tcp], up)
         sid_s = sid[by_stream]
-        begins = np.ones(len(sid_s), dtype=bool)
-        begins[1:] = sid_s[1:] != sid_s[:-1]
-        stream_of = np.cumsum(begins) - 1
+        begins, inv = runs(by_stream, sid_s)
+        stream_of = inv[by_stream]
         first_idx = by_stream[begins]               # each stream's first segment to arrive
         usid = sid_s[begins]
-        inv = np.empty(len(sid), dtype=np.int64)
-        inv[by_stream] = stream_of
         # each stream's base: the expected next sequence number, if known and plausible
         # (a first segment far from it is a new connection on the same ports)
         known_u = (st.key[usid] == keys[first_idx]) & (st.next_seq[usid] >= 0)

@@ -279,8 +279,8 @@ class _Checker:
             self.fail("flows", "max_flows", "must be positive")
         if cfg.idle_seconds <= 0:
             self.fail("flows", "idle_seconds", "must be positive")
+        from .flows import FlowTable
         if "memory_mb" in flows:  # the table's size in MiB: as many flows as fit, or max_flows
-            from .flows import FlowTable
             by_memory = FlowTable.flows_for(int(flows["memory_mb"] * (1 << 20)))
             if by_memory <= 0:
                 self.fail("flows", "memory_mb", "must hold at least one flow "
@@ -288,7 +288,6 @@ class _Checker:
             cfg.max_flows = min(flows.get("max_flows", by_memory), by_memory)
         # the table is allocated whole at start: one larger than the machine's memory would
         # fail then (or be killed later), so say so now
-        from .flows import FlowTable
         need, have = FlowTable.memory_bytes(cfg.max_flows), _physical_memory()
         if have and need > have:
             key = "max_flows" if "max_flows" in flows else "memory_mb"

@@ -106,6 +106,16 @@ def _scramble(values: np.ndarray) -> np.ndarray:
     return x
 
 
+def runs(perm: np.ndarray, ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For `ordered` = values[perm], equal values adjacent: where each run of equal values
+    starts in `ordered`, and each original element's run (inverse[perm] = its run)."""
+    begins = np.ones(len(ordered), dtype=bool)
+    begins[1:] = ordered[1:] != ordered[:-1]
+    inverse = np.empty(len(perm), dtype=np.int64)
+    inverse[perm] = np.cumsum(begins) - 1
+    return np.flatnonzero(begins), inverse
+
+
 def group_by(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(distinct values, index of each one's first occurrence, each element's group) — as
     np.unique(values, return_index=True, return_inverse=True) gives them, but with the
@@ -115,11 +125,8 @@ def group_by(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return values[:0], np.zeros(0, np.int64), np.zeros(0, np.int64)
     perm = stable_argsort(_scramble(values))   # a bijection: equal after it means equal
     ordered = values[perm]
-    begins = np.ones(n, dtype=bool)
-    begins[1:] = ordered[1:] != ordered[:-1]
-    inverse = np.empty(n, dtype=np.int64)
-    inverse[perm] = np.cumsum(begins) - 1
-    return ordered[begins], perm[begins], inverse
+    start, inverse = runs(perm, ordered)
+    return ordered[start], perm[start], inverse
 
 
 class FlowGroups:
@@ -140,11 +147,7 @@ class FlowGroups:
     def of(cls, rows: np.ndarray, keys: np.ndarray, n: int) -> "FlowGroups":
         perm = stable_argsort(keys)
         sorted_keys = keys[perm]
-        begins = np.ones(len(perm), dtype=bool)
-        begins[1:] = sorted_keys[1:] != sorted_keys[:-1]
-        start = np.flatnonzero(begins)
-        inverse = np.empty(len(perm), dtype=np.int64)
-        inverse[perm] = np.cumsum(begins) - 1
+        start, inverse = runs(perm, sorted_keys)
         of_row = np.full(n, -1, dtype=np.int64)
         of_row[rows] = inverse
         return cls(rows, sorted_keys[start], perm[start], inverse, of_row, rows[perm], start)
@@ -159,10 +162,6 @@ class FlowGroups:
         position[subset] = np.arange(len(subset))
         picked = position[self.order]
         return picked[picked >= 0]
-
-    def ends(self) -> np.ndarray:
-        """Where each group ends in `order` (exclusive)."""
-        return np.append(self.start[1:], len(self.order))
 
 
 class FlowTable:

@@ -24,7 +24,8 @@ from .stats import TrafficStats
 
 class Sensor:
     """Decode -> traffic counters -> L2TP session lines -> flows -> line activity ->
-    detectors -> evidence pcaps -> alert log. Without a configuration only the first two run (decoding and counting)."""
+    detectors -> evidence pcaps -> alert log. Without a configuration only the first two
+    run (decoding and counting)."""
 
     _latest: weakref.ref | None = None
 
