@@ -177,11 +177,14 @@ def _case_variants(byte: int) -> set[int]:
 
 
 def digit_run_hits(data: np.ndarray, lo: int = 0, hi: int | None = None,
-                   min_run: int = MIN_RUN) -> tuple[np.ndarray, np.ndarray]:
+                   min_run: int = MIN_RUN, bounds: tuple[np.ndarray, np.ndarray] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """(start, end) of runs of at least `min_run` ASCII digits in data[lo:hi], each seen
     through a window of `min_run` - 1 bytes either side of a sampled byte: a run is
     reported once per sample it covers, and its ends are cut to that window (callers only
-    map the positions to payloads, then parse those). Runs are also cut at lo and hi."""
+    map the positions to payloads, then parse those). Runs are also cut at lo and hi, and
+    with `bounds` (sorted starts, ends: frames laid out in `data`) at the edges of the
+    frame they lie in: a run made of two frames' digits is not one."""
     data = _as_array(data)
     hi = len(data) if hi is None else min(hi, len(data))
     if hi - lo < min_run:
@@ -198,6 +201,11 @@ def digit_run_hits(data: np.ndarray, lo: int = 0, hi: int | None = None,
         near = ((src[np.maximum(samples - h, 0)] - np.uint8(48)) < 10) & (samples - h >= lo)
         near |= ((src[samples + h] - np.uint8(48)) < 10) & (samples + h < hi)
         samples = samples[near]
+    if bounds is not None and samples.size:
+        b_start, b_end = bounds
+        frame = np.searchsorted(b_start, samples, side="right") - 1
+        inside = (frame >= 0) & (samples < b_end[np.maximum(frame, 0)])
+        samples, frame = samples[inside], frame[inside]
     if not samples.size:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     first = np.maximum(samples - w, lo)          # each window's first byte
@@ -205,6 +213,9 @@ def digit_run_hits(data: np.ndarray, lo: int = 0, hi: int | None = None,
     blk = gather_block(src, first, span)
     col = np.arange(span)
     digit = ((blk - np.uint8(48)) < 10) & (first[:, None] + col < hi)
+    if bounds is not None:
+        at = first[:, None] + col
+        digit &= (at >= b_start[frame][:, None]) & (at < b_end[frame][:, None])
     # the run around the sample: between the nearest non-digit on either side
     left_gap = np.where(~digit & (col < shift[:, None]), col, -1).max(axis=1)
     right_gap = np.where(~digit & (col > shift[:, None]), col, span).min(axis=1)

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from detectors.matcher import digit_run_hits
 from detectors.pii_mask import (
     CREDENTIAL_WORDS,
     EDGE_HEAD,
@@ -104,27 +105,10 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
     if not n or not size:
         return hit
     end = start + length
-    # runs of 11 digits: each covers one multiple of 11; a run through p holds p - 5 or
-    # p + 5; then the run through p inside p's own frame, up to 10 bytes either side
-    at = np.flatnonzero((data[::RUN] - np.uint8(48)) < 10) * RUN
-    if at.size:
-        near = np.zeros(at.size, dtype=bool)
-        for step in (-(RUN // 2), RUN // 2):
-            q = at + step
-            ok = (q >= 0) & (q < size)
-            near[ok] |= (data[q[ok]] - np.uint8(48)) < 10
-        at = at[near]
-    if at.size:
-        row = np.searchsorted(start, at, side="right") - 1
-        inside = (row >= 0) & (at < end[np.maximum(row, 0)])
-        at, row = at[inside], row[inside]
-        span = np.arange(-(RUN - 1), RUN)
-        pos = at[:, None] + span
-        digit = ((data[np.clip(pos, 0, size - 1)] - np.uint8(48)) < 10) \
-            & (pos >= start[row][:, None]) & (pos < end[row][:, None])
-        left = np.logical_and.accumulate(digit[:, RUN - 2::-1], axis=1).sum(axis=1)
-        right = np.logical_and.accumulate(digit[:, RUN:], axis=1).sum(axis=1)
-        hit[row[left + 1 + right >= RUN]] = True
+    # runs of 11 digits inside one frame (the payload engine's sampler, cut at the frames)
+    rs, _ = digit_run_hits(data, 0, size, RUN, bounds=(start, end))
+    if rs.size:
+        hit[np.searchsorted(start, rs, side="right") - 1] = True
     # the payload's own tests
     has = (plen > 0) & (p0 >= 0) & (p0 < length)
     if not has.any():
