@@ -154,20 +154,31 @@ class SharedLine(Detector):
         """Past MAX_LINES, drop the least recently seen lines; `keep` (lines shared in this
         batch) stay, and single-institution lines go first (they hold no finding yet)."""
         excess = len(self.seen) - self.MAX_LINES
-        for single_only in (True, False):
-            if excess <= 0:
-                return
-            victims = []
-            for line, owners in self.seen.items():  # oldest first: stops after `excess`
-                if line not in keep and (not single_only or isinstance(owners, int)):
-                    victims.append(line)
-                    if len(victims) == excess:
-                        break
-            for line in victims:
-                del self.seen[line]
-                self.shared.discard(line)
-            excess -= len(victims)
-            self.forgotten += len(victims)
+        if excess <= 0:
+            return
+        victims = least_recent(self.seen, excess, keep, lambda owners: isinstance(owners, int))
+        for line in victims:
+            del self.seen[line]
+            self.shared.discard(line)
+        self.forgotten += len(victims)
+
+
+def least_recent(lines: OrderedDict, excess: int, keep, single) -> list:
+    """The `excess` least recently seen of `lines` (an OrderedDict, oldest first) that are
+    not in `keep`, those whose owners `single(owners)` calls one institution first: what a
+    bounded line -> institutions map forgets (here and in the supervisor of several
+    capture workers, sensor/live.py)."""
+    victims: list = []
+    taken: set = set()
+    for single_only in (True, False):
+        for line, owners in lines.items():
+            if len(victims) >= excess:
+                return victims
+            if line not in keep and line not in taken and (not single_only or single(owners)):
+                victims.append(line)
+                taken.add(line)
+    return victims
+
 
 def _count(owners) -> int:
     return 1 if isinstance(owners, int) else len(owners)

@@ -38,7 +38,7 @@ import numpy as np
 
 from decoders import fastpath
 from detectors.base import SEVERITIES, Finding
-from detectors.shared_line import FORGET_EVERY, REASON, SharedLine
+from detectors.shared_line import FORGET_EVERY, REASON, SharedLine, least_recent
 from exporters.alerts import AlertLog
 from exporters.http import ListenError, MetricsServer, Snapshots
 from exporters.prometheus import BATCH_BUCKETS, SensorCollector
@@ -184,7 +184,7 @@ class _Current:
         for fam in SensorCollector(s.stats, s.alerter, s.flows, s.lines, extra=extra,
                                    drops=lambda: {ring.ifname: ring.kernel_drops}).collect():
             if self.worker.share and fam.name == "ybsensor_alert_records":
-                # the supervisor counts the shared_line alerts it writes (LineOwners)
+                # the supervisor counts the shared_line alerts it writes (MergedLines)
                 fam.samples = [x for x in fam.samples if x.labels.get("detector") != "shared_line"]
             yield fam
 
@@ -226,7 +226,7 @@ def carry_over(old: Sensor, new: Sensor) -> None:
 # institutions) are spread over the workers, and each worker's SharedLine sees only its
 # share. Each worker reports the (line, institution) pairs it had not seen before (few:
 # SharedLine remembers them, bounded); the supervisor merges them into one bounded
-# line -> institutions map (LineOwners) and, when a line gains a second institution, tells
+# line -> institutions map (MergedLines) and, when a line gains a second institution, tells
 # every worker, which merges it (SharedLine.merge) between batches: its next packets on the
 # line raise the alert through the normal path. The supervisor writes one shared_line alert
 # per line within alerts.dedup_seconds; should no worker raise one soon (the line fell
@@ -291,7 +291,7 @@ def take_lines(sensor: Sensor, msg) -> None:
         det.merge(line, [index[c] for c in codes if c in index])
 
 
-class LineOwners:
+class MergedLines:
     """The supervisor's merge of the workers' (line, institution) reports, and the one
     place shared_line alerts are deduplicated when there are several workers. Bounded as
     SharedLine is: past MAX_LINES (+ FORGET_EVERY) the least recently reported lines are
@@ -346,15 +346,8 @@ class LineOwners:
         return [(line, tuple(sorted(o))) for line, o in grown.items()], forgotten
 
     def _forget(self, keep) -> list[int]:
-        excess = len(self.lines) - SharedLine.MAX_LINES
-        victims: list[int] = []
-        for single_only in (True, False):
-            for line, owners in self.lines.items():  # least recently reported first
-                if len(victims) >= excess:
-                    break
-                if line not in keep and (not single_only or len(owners) == 1) \
-                        and line not in victims:
-                    victims.append(line)
+        victims = least_recent(self.lines, len(self.lines) - SharedLine.MAX_LINES, keep,
+                               lambda owners: len(owners) == 1)
         for line in victims:
             del self.lines[line]
         self.forgotten += len(victims)
@@ -587,8 +580,8 @@ class Supervisor:
         self.flags = {"stop": False, "reload": False}
         self.vanished = False
         self.reload_acks = 0
-        # several workers: shared_line merged and deduplicated here (LineOwners)
-        self.owners = LineOwners(cfg.dedup_seconds) if cfg is not None and workers > 1 else None
+        # several workers: shared_line merged and deduplicated here (MergedLines)
+        self.owners = MergedLines(cfg.dedup_seconds) if cfg is not None and workers > 1 else None
         if self.owners is not None:
             self.snapshots.update("shared_line", [])
 

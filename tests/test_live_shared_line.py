@@ -1,6 +1,6 @@
 """shared_line with several capture workers: the fanout spreads one line's flows (and so its
 institutions) over the workers; the supervisor merges what each reports (sensor.live.
-LineOwners) and tells them all, so that N workers find what one would. First the merge and
+MergedLines) and tells them all, so that N workers find what one would. First the merge and
 the workers' side of it without capture, then `ybsensor run --workers N` on a veth pair."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from scapy.layers.l2 import Dot1Q, Ether
 
 from decoders import Batch
 from sensor.config import load
-from sensor.live import LineOwners, reported, share_lines, take_lines
+from sensor.live import MergedLines, reported, share_lines, take_lines
 from sensor.sensor import Sensor
 from tools import ONE_HOSPITAL
 
@@ -47,14 +47,14 @@ def config(tmp_path):
 
 
 class Workers:
-    """N sensors as `ybsensor run` would run them, and the supervisor's LineOwners between
+    """N sensors as `ybsensor run` would run them, and the supervisor's MergedLines between
     them; frames go to a worker by flow (as the fanout does), batch by batch."""
 
     def __init__(self, cfg, n: int, route=None):
         self.sensors = [Sensor(cfg, alerts_path="") for _ in range(n)]
         for s in self.sensors:
             share_lines(s)
-        self.owners = LineOwners(cfg.dedup_seconds, hold=0.0)
+        self.owners = MergedLines(cfg.dedup_seconds, hold=0.0)
         self.route = route or (lambda flow: hash(flow) % n)
         self.written: list[dict] = []
         self.frame = 1
@@ -149,7 +149,7 @@ def test_one_institution_spread_over_workers_raises_nothing(tmp_path):
 
 
 def test_line_owners_merge_dedup_and_generations():
-    o = LineOwners(300, hold=10.0)
+    o = MergedLines(300, hold=10.0)
     witness = {"ts": 100.0, "detector": "shared_line", "severity": "high", "line": "vlan:100",
                "institution": "H1", "evidence": {"reason": "two_or_more_institutions"}}
     assert o.report(0, [(7, "H1", None), (7, "H1", None), (8, "H1", None)], 0.0) == ([], [])
@@ -178,7 +178,7 @@ def test_line_owners_are_bounded(monkeypatch):
     from detectors.shared_line import SharedLine
     monkeypatch.setattr(SharedLine, "MAX_LINES", 8)
     monkeypatch.setattr("sensor.live.FORGET_EVERY", 2)
-    o = LineOwners(300)
+    o = MergedLines(300)
     o.report(0, [(1, "H1", None), (1, "H2", None)], 0.0)  # shared: kept over single lines
     forgotten = []
     for line in range(100, 150):
