@@ -386,28 +386,8 @@ class Pass:
             self.mine[i] = False
 
     def ip_columns(self, i, version, src, dst, proto, fragment) -> None:
-        """As PacketTable.set_ip: the innermost IP header, and the outermost where first."""
-        t = self.t
-        g = self.glob(i)
-        n_ip = t.n_ip[g]
-        t.n_ip[g] = n_ip + 1
-        t.ip_ver[g] = version
-        t.src_hi[g], t.src_lo[g] = src
-        t.dst_hi[g], t.dst_lo[g] = dst
-        t.proto[g] = proto
-        t.fragment[g] = fragment
-        first = n_ip == 0
-        if not first.all():
-            # an inner header clears the transport that the outer one had
-            inner = g[~first]
-            for col in (t.sport, t.dport, t.tcp_flags, t.tcp_seq, t.icmp_type, t.icmp_code):
-                col[inner] = NONE
-            g, version = g[first], version[first] if np.ndim(version) else version
-            src = (src[0][first], src[1][first])
-            dst = (dst[0][first], dst[1][first])
-        t.outer_ver[g] = version
-        t.outer_src_hi[g], t.outer_src_lo[g] = src
-        t.outer_dst_hi[g], t.outer_dst_lo[g] = dst
+        """PacketTable.set_ip for chunk positions `i`."""
+        self.t.set_ip(self.glob(i), version, src, dst, proto, fragment)
 
     def transport(self, ip) -> None:
         """TCP ends the row at its payload; UDP goes on by port."""

@@ -74,7 +74,8 @@ class PacketTable:
     # Writers used by decoders; each takes the rows it concerns.
 
     def set_ip(self, rows, ver, src, dst, proto, fragment) -> None:
-        """Record an IP header: it is the innermost so far, and the outermost if first."""
+        """Record an IP header: it is the innermost so far, and the outermost if first.
+        `ver` is one version or a column of them (the fused path mixes IPv4 and IPv6)."""
         n = self.n_ip[rows]
         self.n_ip[rows] = n + 1
         self.ip_ver[rows] = ver
@@ -99,7 +100,7 @@ class PacketTable:
         if first.any():
             pick = lambda col: col[first] if np.ndim(col) else col  # noqa: E731
             outer = rows[first]
-            self.outer_ver[outer] = ver
+            self.outer_ver[outer] = pick(ver)
             self.outer_src_hi[outer], self.outer_src_lo[outer] = pick(src[0]), pick(src[1])
             self.outer_dst_hi[outer], self.outer_dst_lo[outer] = pick(dst[0]), pick(dst[1])
 
