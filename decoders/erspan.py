@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keys import (ERSPAN_I, INTERNAL, IP_BY_VERSION, LINE_ERSPAN, LINKTYPE, MALFORMED,
-                   TUN_ERSPAN, UNSUPPORTED)
+from .keys import (ERSPAN_I, INTERNAL, IP_BY_VERSION, LINE_ERSPAN, LINKTYPE, LINKTYPE_ETHERNET,
+                   MALFORMED, TUN_ERSPAN, UNSUPPORTED)
 from .layout import Field, Layout
 
 ERSPAN = Layout("erspan", 8, {
@@ -29,7 +29,7 @@ def decode(f, rows: np.ndarray) -> None:
     t = f.table
     type_i = f.aux[rows] == ERSPAN_I
     t.add_tunnel(rows[type_i], TUN_ERSPAN, 0)
-    f.goto(rows[type_i], f.pos[rows[type_i]], LINKTYPE, 1)
+    f.goto(rows[type_i], f.pos[rows[type_i]], LINKTYPE, LINKTYPE_ETHERNET)
 
     rows = f.need(rows[~type_i], LEN_II)
     pos = f.pos[rows]
@@ -51,4 +51,4 @@ def decode(f, rows: np.ndarray) -> None:
     go = ~other
     ip = frame_type[go] == FT_IP
     f.goto(rows[go], pos[go] + hdr_len[go], np.where(ip, INTERNAL, LINKTYPE),
-           np.where(ip, IP_BY_VERSION, 1))
+           np.where(ip, IP_BY_VERSION, LINKTYPE_ETHERNET))

@@ -25,9 +25,12 @@ Two backends do the same work:
 
 - **numba** (`kernel.py`, where numba is installed: `pip install ybsensor[fast]`): one
   compiled loop over the rows, each row's chain parsed and its columns written in one pass,
-  tens of ns a row. numpy cannot do that: here each level costs a gather and ~25 column
-  scatters a row, and interleaved encapsulations defeat masked passes, so the numpy backend
-  is no faster than the generic decoders.
+  tens of ns a row. It goes further than the chain above: through the tunnels of the
+  private network's lines (MPLS, GRE, ERSPAN, VXLAN, L2TPv2/PPP: `KERNEL_TUNNELS`) into
+  the Ethernet or IP they carry, so that a tunnelled frame is decoded in one call too. numpy
+  cannot do that: here each level costs a gather and ~25 column scatters a row, and
+  interleaved encapsulations defeat masked passes, so the numpy backend is no faster than
+  the generic decoders.
 - **numpy** (`Pass` below): the same boundaries with one gather per level; kept as the
   reference that the kernel is tested against, and for tests.
 
@@ -46,15 +49,23 @@ from dataclasses import replace
 
 import numpy as np
 
-from . import ethernet, ipv4, ipv6, tcp, udp
+from . import erspan, ethernet, gre, ipv4, ipv6, l2tp, mpls, ppp, tcp, udp, vxlan
+from .erspan import ERSPAN
 from .ethernet import ETH, LLC_BELOW, LLC_KEY, VLAN
+from .gre import GRE
 from .ipv4 import IPV4
 from .ipv6 import IPV6
-from .keys import ETHERTYPE, IPPROTO, LINE_QINQ, LINE_VLAN, TRUNCATED, UDP, UNSUPPORTED
+from .keys import (ERSPAN_I, ETHERTYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO, LINE_ERSPAN, LINE_GRE, LINE_L2TP, LINE_MPLS,
+                   LINE_QINQ, LINE_VLAN, LINE_VXLAN, LINKTYPE, LINKTYPE_ETHERNET, OK, PPP as PPP_NS, TRUNCATED,
+                   TUN_ERSPAN, TUN_GRE, TUN_L2TP, TUN_MPLS, TUN_VXLAN, UDP, UNSUPPORTED)
+from .l2tp import L2TP, V2_HEADER
 from .layout import IPV4_MAPPED, Layout, gather_block
-from .table import MAX_LAYERS, NONE
+from .mpls import SHIM
+from .ppp import PPP
+from .table import MAX_LAYERS, MAX_TUNNELS, NONE
 from .tcp import TCP
 from .udp import UDP as UDP_HDR
+from .vxlan import VXLAN
 
 ENABLED = True
 BACKENDS = ("numba", "numpy", "generic")
@@ -110,6 +121,10 @@ def backend(fast=None, frames: int = 0) -> str:
 # to another function (a test's, a variant), rows leave the chain at that layer
 GENERIC = {"eth": ethernet.decode_eth, "vlan": ethernet.decode_vlan, "ipv4": ipv4.decode,
            "ipv6": ipv6.decode, "tcp": tcp.decode, "udp": udp.decode}
+# the numba kernel also passes the tunnels of a private network's lines, in their common
+# forms (kernel.py says which); the rest of each is left to its generic decoder
+KERNEL_TUNNELS = {"mpls": mpls.decode, "gre": gre.decode, "erspan": erspan.decode,
+                  "vxlan": vxlan.decode, "l2tp": l2tp.decode, "ppp": ppp.decode}
 ENTRIES = ("eth", "ipv4", "ipv6")
 CHUNK = 65536
 OUT = -2                                     # `at` of a row the chain dropped
@@ -158,13 +173,15 @@ def decoders_for(dispatch, kind: str = "numpy") -> list:
 
 
 class Chain:
+    fused = GENERIC          # the layers this backend passes, by name, with their decoders
+
     def __init__(self, dispatch):
         from .dispatch import KEY_SPACE
         self.key_space = KEY_SPACE
         self.flat = dispatch.flat
         self.names = dispatch.layer_names
         ids = {}
-        for name, fn in GENERIC.items():
+        for name, fn in self.fused.items():
             lid = dispatch.layer_ids.get(name, -1)
             fits = lid > 0 and dispatch.decoders[lid].fn is fn and dispatch.decoders[lid].visible
             ids[name] = lid if fits else -1      # -1 matches no row: rows leave there
@@ -462,8 +479,8 @@ def _spec(fields: list[tuple[Layout, str]]) -> np.ndarray:
     out = np.zeros((len(fields), 4), dtype=np.int64)
     for row, (layout, name) in enumerate(fields):
         f = layout.fields[name]
-        if layout.little or f.width not in (1, 2, 4, 16):
-            raise ValueError(f"{layout.name}.{name}: the kernel reads big-endian 1/2/4/16 bytes")
+        if layout.little or f.width not in (1, 2, 3, 4, 16):
+            raise ValueError(f"{layout.name}.{name}: the kernel reads big-endian 1-4 or 16 bytes")
         out[row] = (f.offset, f.width, -1 if f.mask is None else f.mask, f.shift)
     return out
 
@@ -487,38 +504,80 @@ def _kernel():
 
 
 class KernelChain(Chain):
-    """The numba backend: the same entries, each one call of kernel.run over its rows."""
+    """The numba backend: the same entries, each one call of kernel.run over its rows, which
+    also passes the tunnels of a private network's lines (KERNEL_TUNNELS)."""
+
+    fused = {**GENERIC, **KERNEL_TUNNELS}
 
     def __init__(self, dispatch):
         super().__init__(dispatch)
         from .keys import NAMESPACES
         kn = _kernel()
         self.kn = kn
-        fields = [(ETH, "type"), (VLAN, "vid"), (VLAN, "type"),
-                  (IPV4, "version"), (IPV4, "ihl"), (IPV4, "total_len"), (IPV4, "frag_off"),
-                  (IPV4, "proto"), (IPV4, "src"), (IPV4, "dst"),
-                  (IPV6, "version"), (IPV6, "payload_len"), (IPV6, "next"), (IPV6, "src"),
-                  (IPV6, "dst"),
-                  (TCP, "sport"), (TCP, "dport"), (TCP, "seq"), (TCP, "data_off"), (TCP, "flags"),
-                  (UDP_HDR, "len")]
-        assert len(fields) == kn.N_FIELDS
-        self.spec = _spec(fields)
-        k = np.zeros(kn.N_K, dtype=np.int64)
-        for slot, value in (
-                (kn.K_ETH, self.eth), (kn.K_VLAN, self.vlan), (kn.K_IP4, self.ip4),
-                (kn.K_IP6, self.ip6), (kn.K_TCP, self.tcp), (kn.K_UDP, self.udp),
-                (kn.K_ETH_LEN, ETH.min_len), (kn.K_VLAN_LEN, VLAN.min_len),
-                (kn.K_IP4_LEN, IPV4.min_len), (kn.K_IP6_LEN, IPV6.min_len),
-                (kn.K_TCP_LEN, TCP.min_len), (kn.K_UDP_LEN, UDP_HDR.min_len),
-                (kn.K_NS_ETHERTYPE, ETHERTYPE), (kn.K_NS_IPPROTO, IPPROTO), (kn.K_NS_UDP, UDP),
-                (kn.K_KEY_SPACE, self.key_space), (kn.K_LLC_KEY, LLC_KEY),
-                (kn.K_LLC_BELOW, ethernet.LLC_BELOW), (kn.K_LINE_VLAN, LINE_VLAN),
-                (kn.K_LINE_QINQ, LINE_QINQ), (kn.K_TRUNCATED, TRUNCATED),
-                (kn.K_UNSUPPORTED, UNSUPPORTED), (kn.K_NONE, NONE),
-                (kn.K_MAX_LAYERS, MAX_LAYERS), (kn.K_TAGS, TAGS),
-                (kn.K_V4_MAPPED, int(IPV4_MAPPED))):
-            k[slot] = value
-        self.k = k
+        ids = self.ids
+        fields = {
+            kn.F_ETH_TYPE: (ETH, "type"), kn.F_VLAN_VID: (VLAN, "vid"),
+            kn.F_VLAN_TYPE: (VLAN, "type"),
+            kn.F_V4_VERSION: (IPV4, "version"), kn.F_V4_IHL: (IPV4, "ihl"),
+            kn.F_V4_TOTAL: (IPV4, "total_len"), kn.F_V4_FRAG: (IPV4, "frag_off"),
+            kn.F_V4_PROTO: (IPV4, "proto"), kn.F_V4_SRC: (IPV4, "src"),
+            kn.F_V4_DST: (IPV4, "dst"),
+            kn.F_V6_VERSION: (IPV6, "version"), kn.F_V6_PLEN: (IPV6, "payload_len"),
+            kn.F_V6_NEXT: (IPV6, "next"), kn.F_V6_SRC: (IPV6, "src"), kn.F_V6_DST: (IPV6, "dst"),
+            kn.F_SPORT: (TCP, "sport"), kn.F_DPORT: (TCP, "dport"), kn.F_TCP_SEQ: (TCP, "seq"),
+            kn.F_TCP_OFF: (TCP, "data_off"), kn.F_TCP_FLAGS: (TCP, "flags"),
+            kn.F_UDP_LEN: (UDP_HDR, "len"),
+            kn.F_MPLS_LABEL: (SHIM, "label"), kn.F_MPLS_BOS: (SHIM, "bos"),
+            kn.F_GRE_FLAGS: (GRE, "flags"), kn.F_GRE_VERSION: (GRE, "version"),
+            kn.F_GRE_PROTO: (GRE, "proto"), kn.F_GRE_KEY: (GRE, "key"),
+            kn.F_GRE_KEY_AFTER_CHECKSUM: (GRE, "key_after_checksum"),
+            kn.F_ERSPAN_VERSION: (ERSPAN, "version"), kn.F_ERSPAN_SESSION: (ERSPAN, "session"),
+            kn.F_VXLAN_VNI: (VXLAN, "vni"),
+            kn.F_L2TP_FLAGS: (L2TP, "flags"), kn.F_L2TP_VERSION: (L2TP, "version"),
+            kn.F_L2TP_LENGTH: (V2_HEADER, "length"), kn.F_L2TP_TUNNEL: (V2_HEADER, "tunnel"),
+            kn.F_L2TP_SESSION: (V2_HEADER, "session"),
+            kn.F_L2TP_TUNNEL_L: (V2_HEADER, "tunnel_l"),
+            kn.F_L2TP_SESSION_L: (V2_HEADER, "session_l"),
+            kn.F_PPP_ADDRESS: (PPP, "address"), kn.F_PPP_CONTROL: (PPP, "control"),
+            kn.F_PPP_BYTE2: (PPP, "byte2"), kn.F_PPP_BYTE3: (PPP, "byte3"),
+        }
+        assert sorted(fields) == list(range(kn.N_FIELDS))
+        self.spec = _spec([fields[slot] for slot in range(kn.N_FIELDS)])
+        slots = {
+            kn.K_ETH: ids["eth"], kn.K_VLAN: ids["vlan"], kn.K_IP4: ids["ipv4"],
+            kn.K_IP6: ids["ipv6"], kn.K_TCP: ids["tcp"], kn.K_UDP: ids["udp"],
+            kn.K_MPLS: ids["mpls"], kn.K_GRE: ids["gre"], kn.K_ERSPAN: ids["erspan"],
+            kn.K_VXLAN: ids["vxlan"], kn.K_L2TP: ids["l2tp"], kn.K_PPP: ids["ppp"],
+            kn.K_ETH_LEN: ETH.min_len, kn.K_VLAN_LEN: VLAN.min_len,
+            kn.K_IP4_LEN: IPV4.min_len, kn.K_IP6_LEN: IPV6.min_len,
+            kn.K_TCP_LEN: TCP.min_len, kn.K_UDP_LEN: UDP_HDR.min_len,
+            kn.K_SHIM_LEN: SHIM.min_len, kn.K_GRE_LEN: GRE.min_len, kn.K_GRE_OPTION: gre.OPTION,
+            kn.K_ERSPAN_II_LEN: erspan.LEN_II, kn.K_VXLAN_LEN: VXLAN.min_len,
+            kn.K_L2TP_LEN: L2TP.min_len,
+            kn.K_NS_LINKTYPE: LINKTYPE, kn.K_NS_ETHERTYPE: ETHERTYPE, kn.K_NS_PPP: PPP_NS,
+            kn.K_NS_IPPROTO: IPPROTO, kn.K_NS_UDP: UDP, kn.K_KEY_SPACE: self.key_space,
+            kn.K_LLC_KEY: LLC_KEY, kn.K_LLC_BELOW: ethernet.LLC_BELOW,
+            kn.K_KEY_IPV4: ETHERTYPE_IPV4, kn.K_KEY_IPV6: ETHERTYPE_IPV6,
+            kn.K_KEY_ETHERNET: LINKTYPE_ETHERNET, kn.K_KEY_PPP: l2tp.PPP_TYPE,
+            kn.K_LINE_VLAN: LINE_VLAN, kn.K_LINE_QINQ: LINE_QINQ, kn.K_LINE_MPLS: LINE_MPLS,
+            kn.K_LINE_GRE: LINE_GRE, kn.K_LINE_ERSPAN: LINE_ERSPAN,
+            kn.K_LINE_VXLAN: LINE_VXLAN, kn.K_LINE_L2TP: LINE_L2TP,
+            kn.K_TUN_MPLS: TUN_MPLS, kn.K_TUN_GRE: TUN_GRE, kn.K_TUN_ERSPAN: TUN_ERSPAN,
+            kn.K_TUN_VXLAN: TUN_VXLAN, kn.K_TUN_L2TP: TUN_L2TP,
+            kn.K_OK: OK, kn.K_UNSUPPORTED: UNSUPPORTED, kn.K_NONE: NONE,
+            kn.K_MAX_LAYERS: MAX_LAYERS, kn.K_MAX_TUNNELS: MAX_TUNNELS,
+            kn.K_V4_MAPPED: int(IPV4_MAPPED),
+            kn.K_MPLS_LABELS: mpls.MAX_LABELS, kn.K_MPLS_GAL: mpls.GAL,
+            kn.K_GRE_C: gre.C, kn.K_GRE_R: gre.R, kn.K_GRE_K: gre.K, kn.K_GRE_S: gre.S,
+            kn.K_GRE_ERSPAN_II: gre.ERSPAN_II, kn.K_GRE_WCCP: gre.WCCP,
+            kn.K_AUX_ERSPAN_I: ERSPAN_I, kn.K_ERSPAN_TYPE_II: erspan.TYPE_II,
+            kn.K_L2TP_T: l2tp.T, kn.K_L2TP_L: l2tp.L, kn.K_L2TP_S: l2tp.S, kn.K_L2TP_O: l2tp.O,
+            kn.K_L2TP_V2: l2tp.V2,
+            kn.K_PPP_ADDRESS: ppp.ADDRESS, kn.K_PPP_CONTROL: ppp.CONTROL,
+        }
+        assert sorted(slots) == list(range(kn.N_K))
+        self.k = np.array([slots[slot] for slot in range(kn.N_K)], dtype=np.int64)
+        self.miss = dispatch.miss_status
         self.loaded = False          # the compiled loop has run once
         assert self.flat.dtype == np.int16 and len(self.flat) == NAMESPACES * self.key_space
 
@@ -550,8 +609,9 @@ class KernelChain(Chain):
     def _run(self, f, t, buf, rows, entry, generic, refused) -> None:
         most, nref = self.kn.run(
             buf, rows, entry, f.max_rounds - 1 - f.round, self.spec, self.k, self.flat,
-            f.pos, f.end, f.next, t.nlayers, t.layers, f.credit,
+            self.miss, f.pos, f.end, f.next, f.aux, t.nlayers, t.layers, f.credit,
             t.status, t.status_layer, t.line_kind, t.line_a, t.line_b,
+            t.ntun, t.tun_kind, t.tun_a, t.tun_b, t.ip_at_tunnel,
             t.n_ip, t.ip_ver, t.src_hi, t.src_lo, t.dst_hi, t.dst_lo, t.proto, t.fragment,
             t.outer_ver, t.outer_src_hi, t.outer_src_lo, t.outer_dst_hi, t.outer_dst_lo,
             t.sport, t.dport, t.tcp_flags, t.tcp_seq, t.icmp_type, t.icmp_code, refused)

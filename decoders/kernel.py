@@ -3,13 +3,17 @@
 Imported only where numba is installed (`pip install ybsensor[fast]`); fastpath.py picks
 this backend then, and the generic decoders otherwise, with the same table either way.
 
-`run` does per row what fastpath.Pass does per level: Ethernet, up to TAGS VLAN tags,
-IPv4 or IPv6, and TCP or UDP, with the same boundaries (a row leaves the chain where its
-next layer is not fused, or where a header is cut or odd: it stops before that layer, in the
-state the generic decoders would leave it). Nothing here knows a header's layout or a
-protocol number: field offsets, widths, masks and shifts come in `spec` (built from the
-`Layout` declarations), the next layer of a key from the dispatch's flat table, and layer
-ids, namespaces, status codes and lengths in `k`; the indices below only name slots.
+`run` takes each row from its entry layer (Ethernet, IPv4 or IPv6) through every layer it
+fuses, one header after the other: Ethernet, VLAN tags, IPv4, IPv6, TCP, UDP, and the lines
+of a private network in their common forms: an MPLS stack over IP, GRE version 0 (key,
+checksum, sequence), ERSPAN type II, VXLAN, L2TPv2 data and the PPP inside it. A row leaves
+the loop where its next layer is not fused or where a header is cut, odd or a rarer variant
+(an MPLS pseudowire, PPTP, ERSPAN type I or III, WCCP, an L2TP control message or offset):
+it stops before that layer, in the state the generic decoders would leave it, and the driver
+goes on from there. Nothing here knows a header's layout or a protocol number: field offsets,
+widths, masks and shifts come in `spec` (built from the `Layout` declarations), the next
+layer of a key from the dispatch's flat table, and layer ids, namespaces, status codes,
+lengths and flag bits in `k`; the indices below only name slots.
 """
 from __future__ import annotations
 
@@ -23,18 +27,34 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 # rows of `spec` (offset, width, mask or -1, shift)
-F_ETH_TYPE, F_VLAN_VID, F_VLAN_TYPE, F_V4_VERSION, F_V4_IHL, F_V4_TOTAL, F_V4_FRAG, \
-    F_V4_PROTO, F_V4_SRC, F_V4_DST, F_V6_VERSION, F_V6_PLEN, F_V6_NEXT, F_V6_SRC, F_V6_DST, \
-    F_SPORT, F_DPORT, F_TCP_SEQ, F_TCP_OFF, F_TCP_FLAGS, F_UDP_LEN = range(21)
-N_FIELDS = 21
+(F_ETH_TYPE, F_VLAN_VID, F_VLAN_TYPE,
+ F_V4_VERSION, F_V4_IHL, F_V4_TOTAL, F_V4_FRAG, F_V4_PROTO, F_V4_SRC, F_V4_DST,
+ F_V6_VERSION, F_V6_PLEN, F_V6_NEXT, F_V6_SRC, F_V6_DST,
+ F_SPORT, F_DPORT, F_TCP_SEQ, F_TCP_OFF, F_TCP_FLAGS, F_UDP_LEN,
+ F_MPLS_LABEL, F_MPLS_BOS,
+ F_GRE_FLAGS, F_GRE_VERSION, F_GRE_PROTO, F_GRE_KEY, F_GRE_KEY_AFTER_CHECKSUM,
+ F_ERSPAN_VERSION, F_ERSPAN_SESSION,
+ F_VXLAN_VNI,
+ F_L2TP_FLAGS, F_L2TP_VERSION, F_L2TP_LENGTH, F_L2TP_TUNNEL, F_L2TP_SESSION,
+ F_L2TP_TUNNEL_L, F_L2TP_SESSION_L,
+ F_PPP_ADDRESS, F_PPP_CONTROL, F_PPP_BYTE2, F_PPP_BYTE3) = range(42)
+N_FIELDS = 42
 
 # slots of `k`
-(K_ETH, K_VLAN, K_IP4, K_IP6, K_TCP, K_UDP,                # layer ids (-1: not fused)
- K_ETH_LEN, K_VLAN_LEN, K_IP4_LEN, K_IP6_LEN, K_TCP_LEN, K_UDP_LEN,
- K_NS_ETHERTYPE, K_NS_IPPROTO, K_NS_UDP, K_KEY_SPACE, K_LLC_KEY, K_LLC_BELOW,
- K_LINE_VLAN, K_LINE_QINQ, K_TRUNCATED, K_UNSUPPORTED, K_NONE, K_MAX_LAYERS, K_TAGS,
- K_V4_MAPPED) = range(26)
-N_K = 26
+(K_ETH, K_VLAN, K_IP4, K_IP6, K_TCP, K_UDP,               # layer ids (-1: not fused)
+ K_MPLS, K_GRE, K_ERSPAN, K_VXLAN, K_L2TP, K_PPP,
+ K_ETH_LEN, K_VLAN_LEN, K_IP4_LEN, K_IP6_LEN, K_TCP_LEN, K_UDP_LEN,   # header lengths
+ K_SHIM_LEN, K_GRE_LEN, K_GRE_OPTION, K_ERSPAN_II_LEN, K_VXLAN_LEN, K_L2TP_LEN,
+ K_NS_LINKTYPE, K_NS_ETHERTYPE, K_NS_PPP, K_NS_IPPROTO, K_NS_UDP, K_KEY_SPACE,
+ K_LLC_KEY, K_LLC_BELOW, K_KEY_IPV4, K_KEY_IPV6, K_KEY_ETHERNET, K_KEY_PPP,
+ K_LINE_VLAN, K_LINE_QINQ, K_LINE_MPLS, K_LINE_GRE, K_LINE_ERSPAN, K_LINE_VXLAN, K_LINE_L2TP,
+ K_TUN_MPLS, K_TUN_GRE, K_TUN_ERSPAN, K_TUN_VXLAN, K_TUN_L2TP,
+ K_OK, K_UNSUPPORTED, K_NONE, K_MAX_LAYERS, K_MAX_TUNNELS, K_V4_MAPPED,
+ K_MPLS_LABELS, K_MPLS_GAL,
+ K_GRE_C, K_GRE_R, K_GRE_K, K_GRE_S, K_GRE_ERSPAN_II, K_GRE_WCCP, K_AUX_ERSPAN_I,
+ K_ERSPAN_TYPE_II, K_L2TP_T, K_L2TP_L, K_L2TP_S, K_L2TP_O, K_L2TP_V2,
+ K_PPP_ADDRESS, K_PPP_CONTROL) = range(71)
+N_K = 71
 
 # Rows ahead whose frame starts are prefetched. A batch's frames (tens of MB) are not in the
 # cache, and each row reads one or two lines at an unpredictable stride: waiting for them was
@@ -115,9 +135,29 @@ def _u64(buf, at):
 
 
 @_jit
-def run(buf, rows, entry, left, spec, k, flat,
-        pos, end, nxt, nlayers, layers, credit,
+def _add_tunnel(g, kind, a, b, k, ntun, tun_kind, tun_a, tun_b, ip_at_tunnel, n_ip):
+    """As PacketTable.add_tunnel for one row."""
+    s = np.int64(ntun[g])
+    if s < k[K_MAX_TUNNELS]:
+        tun_kind[g, s] = kind
+        tun_a[g, s] = a
+        tun_b[g, s] = b
+        ntun[g] = s + 1
+        ip_at_tunnel[g] = n_ip[g]
+
+
+@_jit
+def _set_line(g, kind, a, b, line_kind, line_a, line_b):
+    line_kind[g] = kind
+    line_a[g] = a
+    line_b[g] = b
+
+
+@_jit
+def run(buf, rows, entry, left, spec, k, flat, miss,
+        pos, end, nxt, aux, nlayers, layers, credit,
         status, status_layer, line_kind, line_a, line_b,
+        ntun, tun_kind, tun_a, tun_b, ip_at_tunnel,
         n_ip, ip_ver, src_hi, src_lo, dst_hi, dst_lo, proto, fragment,
         outer_ver, outer_src_hi, outer_src_lo, outer_dst_hi, outer_dst_lo,
         sport, dport, tcp_flags, tcp_seq, icmp_type, icmp_code, refused):
@@ -126,14 +166,13 @@ def run(buf, rows, entry, left, spec, k, flat,
     count of entry rows refused: their indices in `rows` are refused[:count], for the
     entry's generic decoder)."""
     eth, vlan, ip4, ip6, tcp, udp = k[K_ETH], k[K_VLAN], k[K_IP4], k[K_IP6], k[K_TCP], k[K_UDP]
+    mpls, gre, erspan, vxlan, l2tp, ppp = (k[K_MPLS], k[K_GRE], k[K_ERSPAN], k[K_VXLAN],
+                                           k[K_L2TP], k[K_PPP])
     ks = k[K_KEY_SPACE]
-    et_base = k[K_NS_ETHERTYPE] * ks
-    ipp_base = k[K_NS_IPPROTO] * ks
-    udp_base = k[K_NS_UDP] * ks
+    ns_ethertype, ns_udp = k[K_NS_ETHERTYPE], k[K_NS_UDP]
     none = k[K_NONE]
     mapped = np.uint64(k[K_V4_MAPPED])
     max_layers = k[K_MAX_LAYERS]
-    at_entry_ip = entry != eth
     most = 0
     nref = 0
     nrows = rows.shape[0]
@@ -149,51 +188,52 @@ def run(buf, rows, entry, left, spec, k, flat,
         nl = nl0
         room = min(max_layers, nl0 + left - credit[g])
         at = np.int64(entry)
-        if not at_entry_ip:
-            # Ethernet, then up to TAGS tags
-            if p + k[K_ETH_LEN] > e:
-                status[g] = k[K_TRUNCATED]
-                status_layer[g] = eth
-                nxt[g] = 0
-                continue
-            etype = _uint(buf, p, spec, F_ETH_TYPE)
-            if etype < k[K_LLC_BELOW]:          # an 802.3 length: bytes past it pad
-                e = min(e, p + k[K_ETH_LEN] + etype)
-                etype = k[K_LLC_KEY]
-            at = np.int64(flat[et_base + etype])
-            p += k[K_ETH_LEN]
-            tags = 0
-            while tags < k[K_TAGS] and at == vlan:
-                if p + k[K_VLAN_LEN] > e or nl >= room:
-                    break                       # stops at this tag
-                layers[g, nl] = vlan
-                nl += 1
+        first = True            # at the entry layer, which the driver has recorded already
+        refuse = False
+        # Each pass of the loop takes the layer `at`: where its header is cut or odd (or the
+        # chain or the rounds are full) the row stops before it, for its generic decoder (at
+        # the entry: refused, for the entry's generic decoder now); else its columns are
+        # written, the cursor moves past it, and (ns, key) name what follows (ns -1: the row
+        # ends here, ok).
+        while True:
+            if not first and nl >= room:
+                break
+            ns = -1
+            key = 0
+            if at == eth:
+                if p + k[K_ETH_LEN] > e:
+                    refuse = first
+                    break
+                key = _uint(buf, p, spec, F_ETH_TYPE)
+                if key < k[K_LLC_BELOW]:            # an 802.3 length: bytes past it pad
+                    e = min(e, p + k[K_ETH_LEN] + key)
+                    key = k[K_LLC_KEY]
+                ns = ns_ethertype
+                p += k[K_ETH_LEN]
+            elif at == vlan:
+                if p + k[K_VLAN_LEN] > e:
+                    break
                 vid = _uint(buf, p, spec, F_VLAN_VID)
-                inner = _uint(buf, p, spec, F_VLAN_TYPE)
-                if inner < k[K_LLC_BELOW]:
-                    inner = k[K_LLC_KEY]
-                at = np.int64(flat[et_base + inner])
-                p += k[K_VLAN_LEN]
-                if tags == 0:                   # a lone tag names a VLAN line
-                    line_kind[g] = k[K_LINE_VLAN]
-                    line_a[g] = vid
-                    line_b[g] = 0
-                else:                           # the second makes it a QinQ pair
+                # as PacketTable.add_vlan: a lone tag names a VLAN line, a tag right after
+                # it makes a QinQ pair, later tags keep the pair
+                if layers[g, nl - 1] != vlan:
+                    _set_line(g, k[K_LINE_VLAN], vid, 0, line_kind, line_a, line_b)
+                elif line_kind[g] == k[K_LINE_VLAN]:
                     line_kind[g] = k[K_LINE_QINQ]
                     line_b[g] = vid
-                tags += 1
-            if at == 0:                         # an EtherType with no decoder
-                status[g] = k[K_UNSUPPORTED]
-                status_layer[g] = vlan if tags else eth
-        # IPv4 or IPv6
-        passed_ip = False
-        if at == ip4 or at == ip6:
-            v4 = at == ip4
-            hdr = k[K_IP4_LEN] if v4 else k[K_IP6_LEN]
-            ok = p + hdr <= e
-            bounded = e
-            after = p + hdr
-            if ok:
+                key = _uint(buf, p, spec, F_VLAN_TYPE)
+                if key < k[K_LLC_BELOW]:
+                    key = k[K_LLC_KEY]
+                ns = ns_ethertype
+                p += k[K_VLAN_LEN]
+            elif at == ip4 or at == ip6:
+                v4 = at == ip4
+                hdr = k[K_IP4_LEN] if v4 else k[K_IP6_LEN]
+                if p + hdr > e:
+                    refuse = first
+                    break
+                bounded = e
+                after = p + hdr
                 if v4:
                     ihl = _uint(buf, p, spec, F_V4_IHL)
                     total = _uint(buf, p, spec, F_V4_TOTAL)
@@ -201,26 +241,10 @@ def run(buf, rows, entry, left, spec, k, flat,
                     if total != 0:
                         bounded = min(e, p + total)
                     after = p + hl
-                    ok = (_uint(buf, p, spec, F_V4_VERSION) == 4 and ihl >= 5
-                          and (total >= hl or total == 0) and after <= bounded)
-                else:
-                    plen = _uint(buf, p, spec, F_V6_PLEN)
-                    if plen != 0:
-                        bounded = min(e, p + hdr + plen)
-                    ok = _uint(buf, p, spec, F_V6_VERSION) == 6
-            if at_entry_ip:
-                if not ok:                      # the entry's generic decoder takes it
-                    refused[nref] = r
-                    nref += 1
-                    continue
-            elif ok and nl < room:
-                layers[g, nl] = at
-                nl += 1
-            else:
-                ok = False                      # stops before the header
-            if ok:
-                passed_ip = True
-                if v4:
+                    if not (_uint(buf, p, spec, F_V4_VERSION) == 4 and ihl >= 5
+                            and (total >= hl or total == 0) and after <= bounded):
+                        refuse = first
+                        break
                     shi = np.uint64(0)
                     slo = mapped | np.uint64(_uint(buf, p, spec, F_V4_SRC))
                     dhi = np.uint64(0)
@@ -229,6 +253,12 @@ def run(buf, rows, entry, left, spec, k, flat,
                     frag = _uint(buf, p, spec, F_V4_FRAG) != 0
                     ver = 4
                 else:
+                    if _uint(buf, p, spec, F_V6_VERSION) != 6:
+                        refuse = first
+                        break
+                    plen = _uint(buf, p, spec, F_V6_PLEN)
+                    if plen != 0:
+                        bounded = min(e, p + hdr + plen)
                     a = p + spec[F_V6_SRC, 0]
                     shi, slo = _u64(buf, a), _u64(buf, a + 8)
                     a = p + spec[F_V6_DST, 0]
@@ -254,45 +284,198 @@ def run(buf, rows, entry, left, spec, k, flat,
                     outer_src_lo[g] = slo
                     outer_dst_hi[g] = dhi
                     outer_dst_lo[g] = dlo
-                else:                           # an inner header clears the transport
+                else:                               # an inner header clears the transport
                     sport[g] = none
                     dport[g] = none
                     tcp_flags[g] = none
                     tcp_seq[g] = none
                     icmp_type[g] = none
                     icmp_code[g] = none
-                # a later fragment ends after its header
-                at = 0 if frag else np.int64(flat[ipp_base + pr])
-        # TCP ends the row at its payload; UDP goes on by port
-        if passed_ip and at == tcp:
-            if p + k[K_TCP_LEN] <= e and nl < room:
+                if not frag:                        # a later fragment ends after its header
+                    ns = k[K_NS_IPPROTO]
+                    key = pr
+            elif at == tcp:                         # ends the row at its payload
+                if p + k[K_TCP_LEN] > e:
+                    break
                 payload = p + _uint(buf, p, spec, F_TCP_OFF) * 4
-                if payload >= p + k[K_TCP_LEN] and payload <= e:
-                    layers[g, nl] = tcp
-                    nl += 1
-                    sport[g] = _uint(buf, p, spec, F_SPORT)
-                    dport[g] = _uint(buf, p, spec, F_DPORT)
-                    tcp_flags[g] = _uint(buf, p, spec, F_TCP_FLAGS)
-                    tcp_seq[g] = _uint(buf, p, spec, F_TCP_SEQ)
-                    p = payload
-                    at = 0
-        elif passed_ip and at == udp:
-            if p + k[K_UDP_LEN] <= e and nl < room:
+                if payload < p + k[K_TCP_LEN] or payload > e:
+                    break
+                sport[g] = _uint(buf, p, spec, F_SPORT)
+                dport[g] = _uint(buf, p, spec, F_DPORT)
+                tcp_flags[g] = _uint(buf, p, spec, F_TCP_FLAGS)
+                tcp_seq[g] = _uint(buf, p, spec, F_TCP_SEQ)
+                p = payload
+            elif at == udp:                         # goes on by port
+                if p + k[K_UDP_LEN] > e:
+                    break
                 length = _uint(buf, p, spec, F_UDP_LEN)
-                if length >= k[K_UDP_LEN] or length == 0:
-                    layers[g, nl] = udp
-                    nl += 1
-                    sp = _uint(buf, p, spec, F_SPORT)
-                    dp = _uint(buf, p, spec, F_DPORT)
-                    sport[g] = sp
-                    dport[g] = dp
-                    if length != 0:
-                        e = min(e, p + length)
-                    p += k[K_UDP_LEN]
-                    # as udp.decode: the lower port names the protocol when both are known
-                    low, high = min(sp, dp), max(sp, dp)
-                    port = low if flat[udp_base + low] != 0 else high
-                    at = np.int64(flat[udp_base + port])
+                if length < k[K_UDP_LEN] and length != 0:
+                    break
+                sp = _uint(buf, p, spec, F_SPORT)
+                dp = _uint(buf, p, spec, F_DPORT)
+                sport[g] = sp
+                dport[g] = dp
+                if length != 0:
+                    e = min(e, p + length)
+                p += k[K_UDP_LEN]
+                # as udp.decode: the lower port names the protocol when both are known
+                low, high = min(sp, dp), max(sp, dp)
+                ns = ns_udp
+                key = low if flat[ns_udp * ks + low] != 0 else high
+            elif at == mpls:
+                # the stack down to its bottom, all captured; then IPv4 or IPv6 (the
+                # pseudowire guesses, an associated channel: the generic decoder)
+                q = p
+                depth = 0
+                bottom = False
+                while depth < k[K_MPLS_LABELS] and q + k[K_SHIM_LEN] <= e:
+                    if _uint(buf, q, spec, F_MPLS_BOS):
+                        bottom = True
+                        break
+                    q += k[K_SHIM_LEN]
+                    depth += 1
+                if not bottom:
+                    break
+                label = _uint(buf, q, spec, F_MPLS_LABEL)
+                q += k[K_SHIM_LEN]
+                if label == k[K_MPLS_GAL] or q >= e:
+                    break
+                nibble = np.int64(buf[q]) >> 4
+                if nibble == 4:
+                    key = k[K_KEY_IPV4]
+                elif nibble == 6:
+                    key = k[K_KEY_IPV6]
+                else:
+                    break
+                _set_line(g, k[K_LINE_MPLS], label, 0, line_kind, line_a, line_b)
+                _add_tunnel(g, k[K_TUN_MPLS], label, 0, k, ntun, tun_kind, tun_a, tun_b,
+                            ip_at_tunnel, n_ip)
+                ns = ns_ethertype
+                p = q
+            elif at == gre:
+                # version 0 (PPTP's version 1, routing, ERSPAN type I and WCCP: the generic
+                # decoder)
+                if p + k[K_GRE_LEN] > e:
+                    break
+                flags = _uint(buf, p, spec, F_GRE_FLAGS)
+                key = _uint(buf, p, spec, F_GRE_PROTO)
+                if _uint(buf, p, spec, F_GRE_VERSION) != 0 or flags & k[K_GRE_R]:
+                    break
+                c_set = (flags & k[K_GRE_C]) != 0
+                k_set = (flags & k[K_GRE_K]) != 0
+                s_set = (flags & k[K_GRE_S]) != 0
+                hl = k[K_GRE_LEN] + k[K_GRE_OPTION] * (np.int64(c_set) + np.int64(k_set)
+                                                       + np.int64(s_set))
+                if (p + hl > e or key == k[K_GRE_WCCP]
+                        or (key == k[K_GRE_ERSPAN_II] and not s_set)):
+                    break
+                gre_key = 0
+                if k_set:
+                    gre_key = _uint(buf, p, spec,
+                                    F_GRE_KEY_AFTER_CHECKSUM if c_set else F_GRE_KEY)
+                    _set_line(g, k[K_LINE_GRE], gre_key, 0, line_kind, line_a, line_b)
+                _add_tunnel(g, k[K_TUN_GRE], gre_key, 0, k, ntun, tun_kind, tun_a, tun_b,
+                            ip_at_tunnel, n_ip)
+                aux[g] = 0                          # as gre.decode's goto: not type I
+                ns = ns_ethertype
+                p += hl
+            elif at == erspan:                      # type II, then Ethernet
+                if (aux[g] == k[K_AUX_ERSPAN_I] or p + k[K_ERSPAN_II_LEN] > e
+                        or _uint(buf, p, spec, F_ERSPAN_VERSION) != k[K_ERSPAN_TYPE_II]):
+                    break
+                session = _uint(buf, p, spec, F_ERSPAN_SESSION)
+                _add_tunnel(g, k[K_TUN_ERSPAN], session, 0, k, ntun, tun_kind, tun_a, tun_b,
+                            ip_at_tunnel, n_ip)
+                _set_line(g, k[K_LINE_ERSPAN], session, 0, line_kind, line_a, line_b)
+                ns = k[K_NS_LINKTYPE]
+                key = k[K_KEY_ETHERNET]
+                p += k[K_ERSPAN_II_LEN]
+            elif at == vxlan:                       # then Ethernet
+                if p + k[K_VXLAN_LEN] > e:
+                    break
+                vni = _uint(buf, p, spec, F_VXLAN_VNI)
+                _add_tunnel(g, k[K_TUN_VXLAN], vni, 0, k, ntun, tun_kind, tun_a, tun_b,
+                            ip_at_tunnel, n_ip)
+                _set_line(g, k[K_LINE_VXLAN], vni, 0, line_kind, line_a, line_b)
+                ns = k[K_NS_LINKTYPE]
+                key = k[K_KEY_ETHERNET]
+                p += k[K_VXLAN_LEN]
+            elif at == l2tp:
+                # L2TPv2 data without an offset field, then PPP (control messages,
+                # offsets, L2TPv3, malformed headers: the generic decoder)
+                if p + k[K_L2TP_LEN] > e:
+                    break
+                flags = _uint(buf, p, spec, F_L2TP_FLAGS)
+                if (_uint(buf, p, spec, F_L2TP_VERSION) != k[K_L2TP_V2]
+                        or flags & (k[K_L2TP_T] | k[K_L2TP_O])):
+                    break
+                with_length = (flags & k[K_L2TP_L]) != 0
+                hl = 6 + 2 * np.int64(with_length) + 4 * np.int64((flags & k[K_L2TP_S]) != 0)
+                if p + hl > e:
+                    break
+                bounded = e
+                if with_length:
+                    length = _uint(buf, p, spec, F_L2TP_LENGTH)
+                    if length < hl:
+                        break
+                    bounded = min(e, p + length)
+                    if p + hl > bounded:
+                        break
+                    tunnel = _uint(buf, p, spec, F_L2TP_TUNNEL_L)
+                    session = _uint(buf, p, spec, F_L2TP_SESSION_L)
+                else:
+                    tunnel = _uint(buf, p, spec, F_L2TP_TUNNEL)
+                    session = _uint(buf, p, spec, F_L2TP_SESSION)
+                _add_tunnel(g, k[K_TUN_L2TP], tunnel, session, k, ntun, tun_kind, tun_a, tun_b,
+                            ip_at_tunnel, n_ip)
+                _set_line(g, k[K_LINE_L2TP], tunnel, session, line_kind, line_a, line_b)
+                e = bounded
+                ns = ns_ethertype
+                key = k[K_KEY_PPP]
+                p += hl
+            elif at == ppp:
+                # HDLC-like framing optional, protocol field of one (odd) or two bytes;
+                # never the first layer here, so never Cisco HDLC. Bytes past the end
+                # are read only where they decide nothing.
+                if p + 1 > e:
+                    break
+                address = _uint(buf, p, spec, F_PPP_ADDRESS)
+                control = _uint(buf, p, spec, F_PPP_CONTROL) if p + 1 < e else -1
+                framed = address == k[K_PPP_ADDRESS] and (control == k[K_PPP_CONTROL]
+                                                          or p + 2 > e)
+                if framed:
+                    if p + 3 > e:
+                        break
+                    high = _uint(buf, p, spec, F_PPP_BYTE2)
+                    low = _uint(buf, p, spec, F_PPP_BYTE3) if p + 3 < e else -1
+                else:
+                    high, low = address, control
+                compressed = (high & 1) == 1
+                hl = 2 * np.int64(framed) + (1 if compressed else 2)
+                if p + hl > e:
+                    break
+                ns = k[K_NS_PPP]
+                key = high if compressed else (high << 8) | low
+                p += hl
+            else:                                   # not fused (or 0: the row ended)
+                break
+            # the layer is passed
+            if not first:
+                layers[g, nl] = at
+                nl += 1
+            first = False
+            passed = at
+            if ns < 0:
+                at = 0
+                break
+            at = np.int64(flat[ns * ks + key])
+            if at == 0 and miss[ns] != k[K_OK]:   # a carrier with no decoder
+                status[g] = k[K_UNSUPPORTED]
+                status_layer[g] = passed
+        if refuse:                                  # the entry's generic decoder takes it
+            refused[nref] = r
+            nref += 1
+            continue
         pos[g] = p
         end[g] = e
         nxt[g] = at

@@ -11,6 +11,11 @@ UDP = 4        # UDP port
 INTERNAL = 5   # keys that no wire field carries; values below
 NAMESPACES = 6
 
+# Values the tunnel decoders name often: Ethernet after a tunnel, the IP in an MPLS stack.
+LINKTYPE_ETHERNET = 1
+ETHERTYPE_IPV4 = 0x0800
+ETHERTYPE_IPV6 = 0x86DD
+
 # INTERNAL values: a decoder that knows more than a wire number can say.
 PW_ETH_CW = 1      # MPLS pseudowire: control word, then Ethernet
 ERSPAN_I = 2       # GRE 0x88BE without sequence number: type I, no ERSPAN header

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keys import (DEPTH, ETH_NO_CW, ETHERTYPE, INTERNAL, LINE_MPLS, LINKTYPE, NON_IP,
-                   PW_ETH_CW, TUN_MPLS, UNSUPPORTED)
+from .keys import (DEPTH, ETH_NO_CW, ETHERTYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6, INTERNAL,
+                   LINE_MPLS, LINKTYPE, LINKTYPE_ETHERNET, NON_IP, PW_ETH_CW, TUN_MPLS,
+                   UNSUPPORTED)
 from .layout import Field, Layout, gather_block
 
 SHIM = Layout("mpls", 4, {"label": Field(0, 4, shift=12, mask=0xFFFFF),
@@ -71,7 +72,7 @@ def decode(f, rows: np.ndarray) -> None:
     other = ~ip & (nibble > 1) & (here == 0)
     f.fail(rows[other], UNSUPPORTED)
     ns = np.where(ip, ETHERTYPE, INTERNAL)
-    value = np.select([nibble == 4, nibble == 6, cw], [0x0800, 0x86DD, PW_ETH_CW], ETH_NO_CW)
+    value = np.select([nibble == 4, nibble == 6, cw], [ETHERTYPE_IPV4, ETHERTYPE_IPV6, PW_ETH_CW], ETH_NO_CW)
     go = (nibble != 1) & ~other
     f.goto(rows[go], pos[go], ns[go], value[go])
 
@@ -91,4 +92,4 @@ def _eth_score(f, rows: np.ndarray, pos: np.ndarray) -> np.ndarray:
 def decode_pw_cw(f, rows: np.ndarray) -> None:
     """Pseudowire control word (RFC 4448 / RFC 4385): 4 bytes, then Ethernet."""
     rows = f.need(rows, CONTROL_WORD)
-    f.goto(rows, f.pos[rows] + CONTROL_WORD, LINKTYPE, 1)
+    f.goto(rows, f.pos[rows] + CONTROL_WORD, LINKTYPE, LINKTYPE_ETHERNET)

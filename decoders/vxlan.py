@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keys import LINE_VXLAN, LINKTYPE, TUN_VXLAN
+from .keys import LINE_VXLAN, LINKTYPE, LINKTYPE_ETHERNET, TUN_VXLAN
 from .layout import Field, Layout
 
 VXLAN = Layout("vxlan", 8, {"flags": Field(0, 1), "vni": Field(4, 3)})
@@ -18,4 +18,4 @@ def decode(f, rows: np.ndarray) -> None:
     vni = VXLAN.read(f.buf, pos, "vni")
     f.table.add_tunnel(rows, TUN_VXLAN, vni)
     f.table.set_line(rows, LINE_VXLAN, vni)
-    f.goto(rows, pos + VXLAN.min_len, LINKTYPE, 1)
+    f.goto(rows, pos + VXLAN.min_len, LINKTYPE, LINKTYPE_ETHERNET)

@@ -145,6 +145,92 @@ def edge_frames() -> list[bytes]:
     return out
 
 
+def tunnel_frames() -> list[bytes]:
+    """The tunnels the kernel passes, each cut at every byte, and each header variant it
+    passes or leaves to the generic decoder."""
+    import struct
+    inner = F.ipv4(6, F.tcp(40000, 443, b"inner"))
+    inner6 = F.ipv6(17, F.udp(40000, 53, b"inner"))
+    inner_eth = F.eth(0x0800, inner)
+
+    def l2tp(flags, payload, length=None, pad=b""):
+        head = struct.pack("!H", flags | 2)
+        if flags & 0x4000:
+            head += struct.pack("!H", 6 + 2 + 4 * bool(flags & 0x0800) + 2 * bool(flags & 0x0200)
+                                + len(pad) + len(payload) if length is None else length)
+        head += struct.pack("!HH", 7, 3)
+        if flags & 0x0800:
+            head += struct.pack("!HH", 1, 2)
+        if flags & 0x0200:
+            head += struct.pack("!H", len(pad)) + pad
+        return F.eth(0x0800, F.ipv4(17, F.udp(1701, 1701, head + payload)))
+
+    def gre_raw(flags, proto, payload, version=0):
+        head = struct.pack("!HH", flags | version, proto)
+        head += b"".join(struct.pack("!I", 0x1000 + k) for k, bit in
+                         enumerate((0x8000, 0x2000, 0x1000)) if flags & bit)
+        return F.eth(0x0800, F.ipv4(47, head + payload))
+
+    whole = [
+        F.eth(0x8847, F.mpls([16, 1000], inner)),
+        F.eth(0x8847, F.mpls([1000], inner6)),
+        F.eth(0x8100, (5).to_bytes(2, "big") + (0x8847).to_bytes(2, "big")
+              + F.mpls([16, 17, 1000], inner)),
+        F.eth(0x0800, F.ipv4(47, F.gre(0x0800, inner, key=42))),
+        F.eth(0x0800, F.ipv4(47, F.gre(0x86DD, inner6, key=42, seq=9))),
+        gre_raw(0xB000, 0x0800, inner),                     # checksum, key, sequence
+        gre_raw(0x8000, 0x0800, inner),                     # checksum alone
+        F.eth(0x0800, F.ipv4(47, F.gre(0x6558, inner_eth))),
+        F.eth(0x0800, F.ipv4(47, F.gre(0x88BE, struct.pack("!HHI", (1 << 12) | 10, 5, 0)
+                                       + inner_eth, seq=1))),
+        F.eth(0x0800, F.ipv4(17, F.udp(50000, 4789, struct.pack("!B3xI", 8, 5000 << 8)
+                                       + inner_eth))),
+        l2tp(0, b"\xff\x03\x00\x21" + inner),
+        l2tp(0x4000, b"\xff\x03\x00\x57" + inner6),
+        l2tp(0x4800, b"\x00\x21" + inner),                   # no address/control
+        l2tp(0x0800, b"\x21" + inner),                       # compressed protocol
+        l2tp(0, b"\xff\x03\xc0\x21\x01\x01\x00\x04"),        # LCP
+    ]
+    out = []
+    for frame in whole:
+        out += [frame[:cut] for cut in range(len(frame) + 1)]
+        out.append(frame + b"\0" * 30)
+    out += [
+        F.eth(0x8847, F.mpls([13], inner)),                 # GAL: associated channel
+        F.eth(0x8847, F.mpls([1000], b"\x10" + inner)),     # PW associated channel
+        F.eth(0x8847, F.mpls([1000], b"\x00\x00\x00\x00" + inner_eth)),   # pseudowire
+        F.eth(0x8847, F.mpls([1000], b"\x55" + inner)),
+        F.eth(0x8847, b"".join(struct.pack("!I", (k << 12) | 64) for k in range(17)) + inner),
+        gre_raw(0x4000, 0x0800, inner),                     # routing present
+        gre_raw(0x2000, 0x0800, inner, version=2),
+        gre_raw(0x3080, 0x880B, b"\xff\x03\x00\x21" + inner, version=1),   # PPTP
+        gre_raw(0, 0x88BE, inner_eth),                      # ERSPAN type I
+        gre_raw(0, 0x883E, inner),                          # WCCP
+        gre_raw(0, 0x1234, inner),                          # no decoder
+        F.eth(0x0800, F.ipv4(47, F.gre(0x22EB, struct.pack("!HHIHH", (2 << 12) | 10, 6, 0, 0, 0)
+                                       + inner_eth, seq=1))),
+        F.eth(0x0800, F.ipv4(47, F.gre(0x88BE, struct.pack("!HHI", (3 << 12), 5, 0)
+                                       + inner_eth, seq=1))),
+        l2tp(0x0200, b"\xff\x03\x00\x21" + inner, pad=b"\0\0"),
+        l2tp(0x4000, b"\xff\x03\x00\x21" + inner, length=4),
+        l2tp(0x4000, b"\xff\x03\x00\x21" + inner, length=12),
+        l2tp(0x4000, b"\xff\x03\x00\x21" + inner, length=8),
+        l2tp(0xC800, b"\0" * 12),                           # control message
+        l2tp(0, b"\xff\x03\x12\x34" + inner),                # PPP protocol with no decoder
+        F.eth(0x0800, F.ipv4(17, F.udp(1701, 1701, b"\x00\x03" + b"\0" * 30))),   # L2TPv3
+        F.eth(0x0800, F.ipv4(17, F.udp(1701, 1701, b"\x00\x01" + b"\0" * 30))),   # L2F
+    ]
+    return out
+
+
+@kinds
+def test_tunnel_frames(kind):
+    frames = tunnel_frames()
+    assert_same(Batch.from_frames(frames), "tunnel frames", kind)
+    for k in range(0, len(frames), 5):
+        assert_same(Batch.from_frames(frames[k:k + 5]), f"tunnel frames {k}", kind)
+
+
 @kinds
 def test_edge_frames(kind):
     frames = edge_frames()
