@@ -64,14 +64,34 @@ class BatchContext:
     def ip_rows(self) -> np.ndarray:
         return np.flatnonzero(self.t.n_ip > 0)
 
-    # one search per address column answers both owner and zone
+    # one search per address answers both owner and zone
     @cached_property
-    def _src(self) -> np.ndarray:
-        return self.plan.locate(self.t.src_hi, self.t.src_lo)
+    def _ends(self) -> tuple[np.ndarray, np.ndarray]:
+        """The address plan's interval of each row's source and destination. Both ends are
+        part of the flow key: where the flow table says which way each row goes, they are
+        searched once a flow (at its first row) and handed to its rows, swapped for the
+        other direction."""
+        t, g, locate = self.t, self.groups, self.plan.locate
+        if g.reverse is None or 2 * len(g) >= t.n:     # else search every row
+            return locate(t.src_hi, t.src_lo), locate(t.dst_hi, t.dst_lo)
+        lead = g.first
+        lead_src = locate(t.src_hi[lead], t.src_lo[lead])[g.inverse]
+        lead_dst = locate(t.dst_hi[lead], t.dst_lo[lead])[g.inverse]
+        # the directions interleave: swap by xor-masks, not a branch per row
+        flip = (lead_src ^ lead_dst) & -g.reverse.astype(np.int64)
+        # rows without IP hold the zero address
+        none = locate(np.zeros(1, np.uint64), np.zeros(1, np.uint64))[0]
+        src, dst = np.full(t.n, none, dtype=np.int64), np.full(t.n, none, dtype=np.int64)
+        src[g.rows], dst[g.rows] = lead_src ^ flip, lead_dst ^ flip
+        return src, dst
 
-    @cached_property
+    @property
+    def _src(self) -> np.ndarray:
+        return self._ends[0]
+
+    @property
     def _dst(self) -> np.ndarray:
-        return self.plan.locate(self.t.dst_hi, self.t.dst_lo)
+        return self._ends[1]
 
     @cached_property
     def src_owner(self) -> np.ndarray:

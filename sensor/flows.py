@@ -54,8 +54,10 @@ def _pick(mask: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, n
     return x ^ flip, y ^ flip
 
 
-def flow_keys(t: PacketTable, rows: np.ndarray) -> np.ndarray:
-    """A 64-bit key per row, the same for both directions of a flow on one line."""
+def flow_keys(t: PacketTable, rows: np.ndarray, with_direction: bool = False):
+    """A 64-bit key per row, the same for both directions of a flow on one line; with
+    `with_direction`, also whether each row goes from the flow's higher endpoint to its
+    lower one (rows of one flow with the same value go the same way)."""
     sport, dport = flow_ports(t, rows)
     s_hi, s_lo, d_hi, d_lo = t.src_hi[rows], t.src_lo[rows], t.dst_hi[rows], t.dst_lo[rows]
     swap = (s_hi > d_hi) | ((s_hi == d_hi) & ((s_lo > d_lo) | ((s_lo == d_lo) & (sport > dport))))
@@ -69,7 +71,8 @@ def flow_keys(t: PacketTable, rows: np.ndarray) -> np.ndarray:
     for col in (t.line_kind[rows], t.line_a[rows], t.line_b[rows], t.proto[rows],
                 a_hi, a_lo, b_hi, b_lo, (a_p << 16) | b_p):
         h = _mix(h, col)
-    return np.where(h == 0, U64(1), h)  # 0 marks an empty index slot
+    keys = np.where(h == 0, U64(1), h)  # 0 marks an empty index slot
+    return (keys, swap) if with_direction else keys
 
 
 def stable_argsort(keys: np.ndarray) -> np.ndarray:
@@ -136,21 +139,30 @@ class FlowGroups:
     key[g], first[g]: each group's flow key and first row (groups in key order);
     first_at[g]: that row's position in `rows`; inverse: each of `rows`' group;
     of_row: each table row's group (-1 for rows without IP); order: the rows group by group,
-    in capture order within a group; start: where each group begins in `order`."""
+    in capture order within a group; start: where each group begins in `order`;
+    reverse: for each of `rows`, whether it goes the other way than its group's first row
+    (None where the keys' directions are not known)."""
 
-    def __init__(self, rows, key, first_at, inverse, of_row, order, start):
+    def __init__(self, rows, key, first_at, inverse, of_row, order, start, reverse=None):
         self.rows, self.key, self.first_at, self.inverse = rows, key, first_at, inverse
         self.first = rows[first_at]
         self.of_row, self.order, self.start = of_row, order, start
+        self.reverse = reverse
 
     @classmethod
-    def of(cls, rows: np.ndarray, keys: np.ndarray, n: int) -> "FlowGroups":
+    def of(cls, rows: np.ndarray, keys: np.ndarray, n: int,
+           direction: np.ndarray | None = None) -> "FlowGroups":
+        """`direction`: flow_keys' with_direction column for `rows`, if known."""
         perm = stable_argsort(keys)
         sorted_keys = keys[perm]
         start, inverse = runs(perm, sorted_keys)
         of_row = np.full(n, -1, dtype=np.int64)
         of_row[rows] = inverse
-        return cls(rows, sorted_keys[start], perm[start], inverse, of_row, rows[perm], start)
+        reverse = None
+        if direction is not None:
+            reverse = direction != direction[perm[start]][inverse]
+        return cls(rows, sorted_keys[start], perm[start], inverse, of_row, rows[perm], start,
+                   reverse)
 
     def __len__(self) -> int:
         return len(self.key)
@@ -283,9 +295,9 @@ class FlowTable:
             return flow_of_row
         now = int(t.ts_ns[rows].max())
         self._expire(now)
-        keys = flow_keys(t, rows)
+        keys, direction = flow_keys(t, rows, with_direction=True)
         self.row_keys[rows] = keys
-        self.groups = groups = FlowGroups.of(rows, keys, t.n)
+        self.groups = groups = FlowGroups.of(rows, keys, t.n, direction)
         uniq, first, inverse = groups.key, groups.first_at, groups.inverse
         ids = self._find(uniq)
         new = np.flatnonzero(ids < 0)

@@ -63,3 +63,41 @@ def test_many_allocations_lookup_stays_vectorized():
     hi = np.zeros(50_000, dtype=np.uint64)
     lo = (np.uint64(0xFFFF << 32) | v4.astype(np.uint64))
     assert (plan.owner(hi, lo) == k).all()
+
+
+def test_batch_lookups_once_a_flow_equal_lookups_of_every_row(plan):
+    """BatchContext searches each flow's ends once and hands them to the flow's rows (swapped
+    for replies): every row's owner and zone must be what searching the row gives, with the
+    directions interleaved, both ends in one prefix, ICMP, IPv6, and frames without IP."""
+    from scapy.layers.inet import ICMP, IP, TCP, UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import ARP, Ether
+
+    from decoders import Batch, decode
+    from detectors import BatchContext
+    from sensor.flows import FlowTable
+
+    ends = [("10.1.0.1", "10.200.0.1"), ("10.1.5.1", "10.1.5.200"), ("10.1.6.1", "8.8.8.8"),
+            ("10.1.5.130", "10.1.5.130"), ("fd00:1::9", "fd00:2::9")]
+    packets = []
+    for k in range(150):
+        a, b = ends[k % len(ends)]
+        src, dst = (a, b) if k % 3 else (b, a)
+        ip = IPv6(src=src, dst=dst) if ":" in a else IP(src=src, dst=dst)
+        l4 = [TCP(sport=40000 + k % 4, dport=443), UDP(sport=53, dport=53 + k % 2),
+              TCP(sport=443, dport=40000 + k % 4)][k % 3] if ":" in a or k % 7 else ICMP(type=8 if k % 2 else 0)
+        mac = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")  # scapy resolves none
+        packets.append(mac / ip / l4)
+        if k % 11 == 0:
+            packets.append(mac / ARP())
+    t = decode(Batch.from_frames([bytes(p) for p in packets]))
+    flows = FlowTable(max_flows=64)
+    flow_of_row = flows.update(t)
+    ctx = BatchContext(t, flow_of_row, plan, None, flows.row_keys, flows.groups)
+    assert 2 * len(flows.groups) < t.n          # the once-a-flow path is the one taken
+    for got, want in ((ctx.src_owner, plan.owner(t.src_hi, t.src_lo)),
+                      (ctx.dst_owner, plan.owner(t.dst_hi, t.dst_lo)),
+                      (ctx.src_zone, plan.zone(t.src_hi, t.src_lo)),
+                      (ctx.dst_zone, plan.zone(t.dst_hi, t.dst_lo))):
+        assert got.tolist() == want.tolist()
+    assert (ctx.src_owner != ctx.dst_owner).any() and (ctx.src_zone != ctx.dst_zone).any()
