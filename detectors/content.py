@@ -7,6 +7,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from decoders import fastpath
 from decoders.layout import gather_block
 
 
@@ -15,6 +16,17 @@ _heads: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # table -> i
 
 
 def _gather_heads(t, rows: np.ndarray, n: int) -> np.ndarray:
+    kernel = fastpath.compiled()
+    if kernel is not None:
+        # one compiled pass with the frames' lines prefetched: the payloads lie all over a
+        # batch's buffer, and numpy's gather waits for each line in turn
+        try:
+            out = np.empty((len(rows), n), dtype=np.uint8)
+            kernel.gather_heads(t.batch.data, t.payload_off, t.payload_len,
+                                np.asarray(rows, dtype=np.int64), out)
+            return out
+        except fastpath.numba_errors():     # compiling refused: the numpy gather below
+            pass
     blk = gather_block(t.batch.data, t.payload_off[rows], n).copy()
     short = t.payload_len[rows] < n
     if short.any():
