@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Detector, Finding
-from .content import first_word, head, opens_with, port_in
+from .content import first_word, head, opens_with
 from . import names
 
 TCP, UDP = 6, 17
@@ -18,6 +18,13 @@ TOOLS = ["", "rdp", "vnc", "teamviewer", "anydesk", "sunlogin", "todesk"]
 RDP, VNC, TEAMVIEWER, ANYDESK, SUNLOGIN, TODESK = range(1, 7)
 WELL_KNOWN_PORTS = {RDP: (3389,), VNC: (5900, 5901, 5902, 5903), TEAMVIEWER: (5938,),
                     ANYDESK: (7070, 6568), TODESK: (35600,)}
+# each port's tool (indexed by port + 1: a missing port, -1, has none); NO_TOOL sorts last
+NO_TOOL = len(TOOLS)
+PORT_TOOL = np.full(65537, NO_TOOL, dtype=np.int64)
+for _which, _ports in reversed(WELL_KNOWN_PORTS.items()):  # the first listed wins a port
+    PORT_TOOL[np.asarray(_ports) + 1] = _which
+assert all(a < b for a, b in zip(WELL_KNOWN_PORTS, list(WELL_KNOWN_PORTS)[1:])), \
+    "tools are listed in the order of their ids: the lower id of two ports is the first listed"
 # names of the tools' rendezvous and relay services (asked for in TLS SNI and DNS queries)
 SERVER_NAMES = {ANYDESK: ("anydesk.com", "net.anydesk.com"), TEAMVIEWER: ("teamviewer.com",),
                 SUNLOGIN: ("oray.com", "oray.net", "sunlogin.net", "orayimg.com"),
@@ -51,8 +58,12 @@ class RemoteControl(Detector):
             tool[better] = which
             strength[better] = how
 
-        for which, ports in WELL_KNOWN_PORTS.items():
-            mark(port_in(t, cand, ports), which, PORT)
+        sport, dport = t.sport[cand], t.dport[cand]
+        # the tool of either port, from one table (the first tool listed where both have one)
+        by_port = np.minimum(PORT_TOOL[sport + 1], PORT_TOOL[dport + 1])
+        by_port[by_port == NO_TOOL] = 0
+        tool[:] = by_port
+        strength[by_port > 0] = PORT
         first = head(t, cand, names.HEAD_BYTES)
         plen = t.payload_len[cand]
         tcp = t.proto[cand] == TCP
@@ -64,11 +75,12 @@ class RemoteControl(Detector):
         # TeamViewer: its command header 0x17 0x24 (or 0x11 0x30 on TCP) on its port
         tv_head = ((first[:, 0] == 0x17) & (first[:, 1] == 0x24)) | \
                   (tcp & (first[:, 0] == 0x11) & (first[:, 1] == 0x30))
-        mark(tv_head & port_in(t, cand, WELL_KNOWN_PORTS[TEAMVIEWER]), TEAMVIEWER, SIGNATURE)
+        on_tv_port = (PORT_TOOL[sport + 1] == TEAMVIEWER) | (PORT_TOOL[dport + 1] == TEAMVIEWER)
+        mark(tv_head & on_tv_port, TEAMVIEWER, SIGNATURE)
         # TLS ClientHellos and DNS queries naming the tools' services (parsed for the few
         # candidates the pre-filters selected)
         seen: dict[int, str] = {}
-        dns = ~tcp & names.looks_like_dns_query(first, plen, t.sport[cand], t.dport[cand])
+        dns = ~tcp & names.looks_like_dns_query(first, plen, sport, dport)
         hello = tcp & names.looks_like_client_hello(first, plen)
         for mask, parse, how in ((dns, names.dns_query_name, DNS),
                                  (hello, names.tls_server_name, SNI)):

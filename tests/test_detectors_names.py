@@ -243,3 +243,23 @@ def test_internal_domains_belong_to_internet_bound_only(tmp_path):
     with pytest.raises(ConfigError) as err:
         load(path)
     assert ":12:" in str(err.value) and "remote_control.internal_domains: unknown key" in str(err.value)
+
+
+def test_remote_control_ports_and_teamviewer_signature(cfg):
+    """A port alone is medium evidence of its tool; where both ports are tools' the one
+    listed first in WELL_KNOWN_PORTS names it; TeamViewer's command header counts only on
+    its port."""
+    tv_head = b"\x17\x24\x0a\x20\x00\x00\x00\x00"
+    frames = [tcp(b"x", "10.200.0.9", 3389, sport=5900),     # RDP and VNC ports: RDP
+              tcp(b"x", "10.200.0.10", 5901),                # VNC
+              tcp(b"x", "10.200.0.11", 7070),                # AnyDesk
+              tcp(b"x", "10.200.0.12", 35600),               # ToDesk
+              tcp(tv_head, "10.200.0.13", 5938),             # TeamViewer's header on its port
+              tcp(tv_head, "10.200.0.14", 8443),             # the header elsewhere: nothing
+              tcp(b"x", "10.200.0.15", 5939)]                # no tool's port
+    rc = only(alerts(cfg, frames, detectors=(RemoteControl,)), "remote_control")
+    assert sorted((a["dst"], a["severity"], a["evidence"]["tool"], a["evidence"]["evidence"])
+                  for a in rc) == [
+        ("10.200.0.10", "medium", "vnc", "port"), ("10.200.0.11", "medium", "anydesk", "port"),
+        ("10.200.0.12", "medium", "todesk", "port"), ("10.200.0.13", "high", "teamviewer", "signature"),
+        ("10.200.0.9", "medium", "rdp", "port")]
