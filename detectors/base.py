@@ -110,29 +110,6 @@ class BatchContext:
         return self.plan.zone_of[self._dst]
 
     @cached_property
-    def tunnel_rows(self) -> np.ndarray:
-        return np.flatnonzero(self.t.ntun > 0)
-
-    def _outer_zone(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
-        # the outermost header matters where a tunnel follows it: elsewhere it is the
-        # innermost one too, and its zone is src_zone / dst_zone
-        zone = np.zeros(self.t.n, dtype=self.plan.zone_of.dtype)
-        rows = self.tunnel_rows
-        if rows.size:
-            zone[rows] = self.plan.zone(hi[rows], lo[rows])
-        return zone
-
-    @cached_property
-    def outer_src_zone(self) -> np.ndarray:
-        """Zone of the outermost IP source, for rows with a tunnel (0 elsewhere)."""
-        return self._outer_zone(self.t.outer_src_hi, self.t.outer_src_lo)
-
-    @cached_property
-    def outer_dst_zone(self) -> np.ndarray:
-        """Zone of the outermost IP destination, for rows with a tunnel (0 elsewhere)."""
-        return self._outer_zone(self.t.outer_dst_hi, self.t.outer_dst_lo)
-
-    @cached_property
     def line_pattern(self) -> np.ndarray:
         """Index of the configured line each row's line matches (-1 for none)."""
         t = self.t

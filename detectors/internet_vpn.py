@@ -18,6 +18,8 @@ VPN_TUNNELS = {TUN_L2TP: "l2tp", TUN_L2TPV3: "l2tpv3", TUN_GRE: "gre", TUN_PPTP:
 ESP, UDP, TCP = 50, 17, 6
 IKE_PORTS = (500, 4500)
 OPENVPN_PORT = 1194
+IS_VPN_TUNNEL = np.zeros(256, dtype=bool)        # by tunnel kind
+IS_VPN_TUNNEL[list(VPN_TUNNELS)] = True
 VPN_PROTOCOLS = ["", "ipsec-esp", "ipsec-ike", "wireguard", "openvpn"]
 # WireGuard message types and their fixed lengths (handshake init, response, cookie)
 WIREGUARD_SIZE_OF = np.zeros(256, dtype=np.int64)
@@ -33,13 +35,17 @@ class InternetVpn(Detector):
     def detect(self, ctx) -> list[Finding]:
         t = ctx.t
         out = []
-        # tunnels: the IP header that carries the outermost tunnel is the outer one
-        outer_public = ((ctx.outer_src_zone & PRIVATE) == 0) | ((ctx.outer_dst_zone & PRIVATE) == 0)
-        tunnel = np.isin(t.tun_kind[:, 0], list(VPN_TUNNELS)) & (t.ntun > 0) & (t.n_ip > 0)
-        rows = np.flatnonzero(tunnel & outer_public)
+        # tunnels: the IP header that carries the outermost tunnel is the outer one (its
+        # zones are looked up for the VPN tunnels' rows only: other rows need none)
+        tunnel = np.flatnonzero(IS_VPN_TUNNEL[t.tun_kind[:, 0]] & (t.ntun > 0) & (t.n_ip > 0))
+        zone = self.plan.zone
+        src_out = (zone(t.outer_src_hi[tunnel], t.outer_src_lo[tunnel]) & PRIVATE) == 0
+        dst_out = (zone(t.outer_dst_hi[tunnel], t.outer_dst_lo[tunnel]) & PRIVATE) == 0
+        public = src_out | dst_out
+        rows, dst_public = tunnel[public], dst_out[public]
         if rows.size:
             def explain_tunnel(row: int) -> dict:
-                public = (ctx.outer_dst_zone[row] & PRIVATE) == 0
+                public = dst_public[np.searchsorted(rows, row)]
                 hi, lo = ((t.outer_dst_hi, t.outer_dst_lo) if public else (t.outer_src_hi, t.outer_src_lo))
                 return {"vpn": VPN_TUNNELS[int(t.tun_kind[row, 0])],
                         "public_endpoint": address(int(hi[row]), int(lo[row]))}
