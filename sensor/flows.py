@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from decoders import fastpath
 from decoders.table import PacketTable
 
 U64 = np.uint64
 GOLDEN = U64(0x9E3779B97F4A7C15)
+SEED = U64(0x5851F42D4C957F2D)       # flow keys' hash starts here
 ICMP, TCP, UDP, ICMP6, SCTP = 1, 6, 17, 58, 132
 BYTES_PER_FLOW = 2 * 16 + 18 * 8  # index entry at half load + the flow's columns (a rough
 # figure; FlowTable.memory_bytes(max_flows) is the exact one)
@@ -26,6 +28,14 @@ for _v, _pairs in ((0, {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10
                         130: 131, 131: 130, 144: 145, 145: 144})):
     for _a, _b in _pairs.items():
         _ICMP_PAIR[_v, _a] = _b
+
+
+def _compiled():
+    """flow_kernels (numba) where the decoders' compiled path is on, else None."""
+    if fastpath.compiled() is None:
+        return None
+    from . import flow_kernels
+    return flow_kernels
 
 
 def _mix(h: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -58,6 +68,14 @@ def flow_keys(t: PacketTable, rows: np.ndarray, with_direction: bool = False):
     """A 64-bit key per row, the same for both directions of a flow on one line; with
     `with_direction`, also whether each row goes from the flow's higher endpoint to its
     lower one (rows of one flow with the same value go the same way)."""
+    kernels = _compiled()
+    if kernels is not None:
+        keys = np.empty(len(rows), dtype=U64)
+        swap = np.empty(len(rows), dtype=bool)
+        kernels.flow_keys(np.asarray(rows, dtype=np.int64), t.line_kind, t.line_a, t.line_b,
+                          t.proto, t.src_hi, t.src_lo, t.dst_hi, t.dst_lo, t.sport, t.dport,
+                          t.icmp_type, t.icmp_code, _ICMP_PAIR, ICMP, ICMP6, int(SEED), keys, swap)
+        return (keys, swap) if with_direction else keys
     sport, dport = flow_ports(t, rows)
     s_hi, s_lo, d_hi, d_lo = t.src_hi[rows], t.src_lo[rows], t.dst_hi[rows], t.dst_lo[rows]
     swap = (s_hi > d_hi) | ((s_hi == d_hi) & ((s_lo > d_lo) | ((s_lo == d_lo) & (sport > dport))))
@@ -67,7 +85,7 @@ def flow_keys(t: PacketTable, rows: np.ndarray, with_direction: bool = False):
     a_hi, b_hi = _pick(m64, s_hi, d_hi)
     a_lo, b_lo = _pick(m64, s_lo, d_lo)
     a_p, b_p = _pick(-swap.astype(np.int64), sport, dport)
-    h = np.full(len(rows), U64(0x5851F42D4C957F2D))
+    h = np.full(len(rows), SEED)
     for col in (t.line_kind[rows], t.line_a[rows], t.line_b[rows], t.proto[rows],
                 a_hi, a_lo, b_hi, b_lo, (a_p << 16) | b_p):
         h = _mix(h, col)
@@ -242,6 +260,11 @@ class FlowTable:
         return (keys ^ (keys >> U64(29))) & self.mask
 
     def _find(self, keys: np.ndarray) -> np.ndarray:
+        kernels = _compiled()
+        if kernels is not None:      # one key after another, the index's lines prefetched
+            ids = np.empty(len(keys), dtype=np.int64)
+            kernels.index_find(self.index_key, self.index_id, self.mask, keys, ids)
+            return ids
         ids = np.full(len(keys), -1, dtype=np.int64)
         slot = self._home(keys)
         pending = np.arange(len(keys))
@@ -256,6 +279,11 @@ class FlowTable:
         return ids
 
     def _insert(self, keys: np.ndarray, ids: np.ndarray) -> None:
+        kernels = _compiled()
+        if kernels is not None:
+            kernels.index_insert(self.index_key, self.index_id, self.mask, keys,
+                                 np.asarray(ids, dtype=np.int64))
+            return
         slot = self._home(keys)
         pending = np.arange(len(keys))
         while pending.size:

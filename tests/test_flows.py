@@ -1,10 +1,22 @@
 """The flow table: both directions are one flow, counts add up, the table stays bounded."""
 import numpy as np
+import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Dot1Q, Ether
 
-from decoders import Batch, decode
+from decoders import Batch, decode, fastpath
 from sensor.flows import FlowTable
+
+BACKENDS = ["numpy"] + (["numba"] if fastpath.numba_installed() else [])
+
+
+@pytest.fixture(autouse=True, params=BACKENDS)
+def backend(request, monkeypatch):
+    """Every test with the numpy code and with the compiled loops (flow_kernels.py)."""
+    if request.param == "numba":
+        fastpath._kernel()
+    monkeypatch.setattr(fastpath, "KERNEL", "numba" if request.param == "numba" else "generic")
+    return request.param
 
 
 def table(packets, ts=None):
@@ -122,3 +134,47 @@ def test_group_by_gives_np_unique_groups():
         assert uniq[order].tolist() == want_uniq.tolist()
         assert first[order].tolist() == want_first.tolist()
         assert (uniq[inverse] == values).all()
+
+
+def test_compiled_flow_keys_and_index_equal_numpy(monkeypatch):
+    """flow_keys (with directions) of the bench mix and of hostile columns (negative ports,
+    ICMP types past 255, every endpoint order), and index look-ups after inserts and
+    evictions, with the compiled loops and with numpy."""
+    import sys
+
+    from sensor.flows import flow_keys
+    from tools import REPO
+    if not fastpath.numba_installed():
+        pytest.skip("numba not installed (make setup installs it)")
+    fastpath._kernel()
+    sys.path.insert(0, str(REPO))
+    from bench.mixed import SMALL, mixed_pcap
+    from sensor.sources import read_capture
+    tables = [decode(b) for b in read_capture(mixed_pcap(SMALL))]
+    rng = np.random.default_rng(5)
+    t = tables[0]
+    n = t.n
+    hostile = decode(Batch.from_frames([b"\0" * 60] * n))
+    for name in ("line_a", "line_b", "sport", "dport", "icmp_type", "icmp_code"):
+        getattr(hostile, name)[:] = rng.integers(-2, 300, n)
+    hostile.proto[:] = rng.choice([1, 6, 17, 58, 132], n)
+    for name in ("src_hi", "src_lo", "dst_hi", "dst_lo"):
+        getattr(hostile, name)[:] = rng.integers(0, 3, n).astype(np.uint64) << np.uint64(63)
+    hostile.line_kind[:] = rng.integers(0, 10, n)
+    for table in tables + [hostile]:
+        rows = np.flatnonzero(table.n_ip > 0) if table is not hostile else np.arange(n)
+        got = {}
+        for kind in ("numba", "generic"):
+            monkeypatch.setattr(fastpath, "KERNEL", kind)
+            got[kind] = flow_keys(table, rows, with_direction=True)
+        assert np.array_equal(got["numba"][0], got["generic"][0])
+        assert np.array_equal(got["numba"][1], got["generic"][1])
+    for kind in ("numba", "generic"):
+        monkeypatch.setattr(fastpath, "KERNEL", kind)
+        flows = FlowTable(max_flows=500)
+        ids = [flows.update(t) for t in tables]
+        got[kind] = ids, flows.key.copy(), flows._find(flows.key[flows.alive])
+        assert flows.evicted_total > 0         # the index was rebuilt along the way
+    assert all(np.array_equal(a, b) for a, b in zip(got["numba"][0], got["generic"][0]))
+    assert np.array_equal(got["numba"][1], got["generic"][1])
+    assert np.array_equal(got["numba"][2], got["generic"][2])

@@ -1,0 +1,89 @@
+"""The flow table's per-row loops, compiled with numba (optional: `ybsensor[fast]`).
+
+Used where the compiled path is on (see flows.py); each gives what the numpy code beside
+its caller gives (tests/test_flows.py compares them)."""
+from __future__ import annotations
+
+import numpy as np
+
+from decoders.kernel import PREFETCH_AHEAD, _jit, _prefetch
+
+
+@_jit(inline="always")
+def _mix(h, v):
+    h = (h ^ np.uint64(v)) * np.uint64(0x9E3779B97F4A7C15)
+    return h ^ (h >> np.uint64(31))
+
+
+@_jit
+def flow_keys(rows, line_kind, line_a, line_b, proto, src_hi, src_lo, dst_hi, dst_lo,
+              sport, dport, icmp_type, icmp_code, icmp_pair, icmp, icmp6, seed, keys, swap):
+    """flows.flow_keys for `rows`, into keys and swap (its with_direction column)."""
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        pr = proto[r]
+        sp = max(sport[r], 0)
+        dp = max(dport[r], 0)
+        it = icmp_type[r]
+        if (pr == icmp or pr == icmp6) and it >= 0:
+            it = min(it, 255)
+            pair = icmp_pair[1 if pr == icmp6 else 0, it]
+            sp = it
+            dp = pair if pair >= 0 else icmp_code[r]
+        s_hi, s_lo, d_hi, d_lo = src_hi[r], src_lo[r], dst_hi[r], dst_lo[r]
+        flip = s_hi > d_hi or (s_hi == d_hi and (s_lo > d_lo or (s_lo == d_lo and sp > dp)))
+        if flip:
+            s_hi, s_lo, d_hi, d_lo = d_hi, d_lo, s_hi, s_lo
+            sp, dp = dp, sp
+        h = np.uint64(seed)
+        h = _mix(h, line_kind[r])
+        h = _mix(h, line_a[r])
+        h = _mix(h, line_b[r])
+        h = _mix(h, pr)
+        h = _mix(h, s_hi)
+        h = _mix(h, s_lo)
+        h = _mix(h, d_hi)
+        h = _mix(h, d_lo)
+        h = _mix(h, (sp << 16) | dp)
+        keys[i] = h if h != 0 else np.uint64(1)
+        swap[i] = flip
+
+
+@_jit(inline="always")
+def _home(key, mask):
+    return (key ^ (key >> np.uint64(29))) & mask
+
+
+@_jit
+def index_find(index_key, index_id, mask, keys, ids):
+    """FlowTable._find: each key's slot id in the open-addressing index, -1 where absent."""
+    n = keys.shape[0]
+    for i in range(n):
+        if i + PREFETCH_AHEAD < n:
+            _prefetch(index_key, _home(keys[i + PREFETCH_AHEAD], mask))
+        key = keys[i]
+        s = _home(key, mask)
+        while True:
+            at = index_key[s]
+            if at == key:
+                ids[i] = index_id[s]
+                break
+            if at == 0:
+                ids[i] = -1
+                break
+            s = (s + np.uint64(1)) & mask
+
+
+@_jit
+def index_insert(index_key, index_id, mask, keys, ids):
+    """FlowTable._insert: keys (distinct, absent) into their first free slot from home."""
+    n = keys.shape[0]
+    for i in range(n):
+        if i + PREFETCH_AHEAD < n:
+            _prefetch(index_key, _home(keys[i + PREFETCH_AHEAD], mask))
+        key = keys[i]
+        s = _home(key, mask)
+        while index_key[s] != 0:
+            s = (s + np.uint64(1)) & mask
+        index_key[s] = key
+        index_id[s] = ids[i]
