@@ -67,9 +67,14 @@ class SharedLine(Detector):
         _, first = np.unique(pair_key, return_index=True)
         shared_from: dict[int, int] = {}  # line -> first table row it is shared at
         report, witnesses = self.report, WITNESSES_PER_BATCH
-        for k in np.sort(first).tolist():
-            line, inst_k = int(lines[k]), int(inst[k])
-            owners = self.seen.get(line)
+        first = np.sort(first)
+        seen = self.seen
+        for k, line, inst_k in zip(first.tolist(), lines[first].tolist(), inst[first].tolist()):
+            owners = seen.get(line)
+            if owners == inst_k and type(owners) is int:
+                # the common case: the line's one institution again; it is only more recent
+                seen.move_to_end(line)
+                continue
             if owners is None:
                 self.seen[line] = owners = inst_k
                 before = 1
