@@ -43,7 +43,10 @@ def head(t, rows: np.ndarray, n: int) -> np.ndarray:
     heads = _heads.get(t)
     if heads is None:
         heads = _heads[t] = _gather_heads(t, np.arange(t.n), HEAD)
-    return heads[rows, :n]
+    # each row's head taken whole as one 16-byte record: numpy copies a 2-D fancy index
+    # element by element, four times slower
+    picked = heads.view(f"V{HEAD}").ravel()[rows]
+    return picked.view(np.uint8).reshape(len(picked), HEAD)[:, :n]
 
 
 def first_word(first: np.ndarray) -> np.ndarray:
