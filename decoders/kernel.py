@@ -380,27 +380,25 @@ def run(buf, rows, entry, left, spec, k, flat, miss,
                 aux[g] = 0                          # as gre.decode's goto: not type I
                 ns = ns_ethertype
                 p += hl
-            elif at == erspan:                      # type II, then Ethernet
-                if (aux[g] == k[K_AUX_ERSPAN_I] or p + k[K_ERSPAN_II_LEN] > e
-                        or _uint(buf, p, spec, F_ERSPAN_VERSION) != k[K_ERSPAN_TYPE_II]):
-                    break
-                session = _uint(buf, p, spec, F_ERSPAN_SESSION)
-                _add_tunnel(g, k[K_TUN_ERSPAN], session, 0, k, ntun, tun_kind, tun_a, tun_b,
-                            ip_at_tunnel, n_ip)
-                _set_line(g, k[K_LINE_ERSPAN], session, 0, line_kind, line_a, line_b)
+            elif at == erspan or at == vxlan:       # an id (ERSPAN II, VXLAN), then Ethernet
+                if at == erspan:
+                    hl = k[K_ERSPAN_II_LEN]
+                    if (aux[g] == k[K_AUX_ERSPAN_I] or p + hl > e
+                            or _uint(buf, p, spec, F_ERSPAN_VERSION) != k[K_ERSPAN_TYPE_II]):
+                        break
+                    ident = _uint(buf, p, spec, F_ERSPAN_SESSION)
+                    tun, line = k[K_TUN_ERSPAN], k[K_LINE_ERSPAN]
+                else:
+                    hl = k[K_VXLAN_LEN]
+                    if p + hl > e:
+                        break
+                    ident = _uint(buf, p, spec, F_VXLAN_VNI)
+                    tun, line = k[K_TUN_VXLAN], k[K_LINE_VXLAN]
+                _add_tunnel(g, tun, ident, 0, k, ntun, tun_kind, tun_a, tun_b, ip_at_tunnel, n_ip)
+                _set_line(g, line, ident, 0, line_kind, line_a, line_b)
                 ns = k[K_NS_LINKTYPE]
                 key = k[K_KEY_ETHERNET]
-                p += k[K_ERSPAN_II_LEN]
-            elif at == vxlan:                       # then Ethernet
-                if p + k[K_VXLAN_LEN] > e:
-                    break
-                vni = _uint(buf, p, spec, F_VXLAN_VNI)
-                _add_tunnel(g, k[K_TUN_VXLAN], vni, 0, k, ntun, tun_kind, tun_a, tun_b,
-                            ip_at_tunnel, n_ip)
-                _set_line(g, k[K_LINE_VXLAN], vni, 0, line_kind, line_a, line_b)
-                ns = k[K_NS_LINKTYPE]
-                key = k[K_KEY_ETHERNET]
-                p += k[K_VXLAN_LEN]
+                p += hl
             elif at == l2tp:
                 # L2TPv2 data without an offset field, then PPP (control messages,
                 # offsets, L2TPv3, malformed headers: the generic decoder)

@@ -39,6 +39,12 @@ class RateLimit:
         self.tokens[detector] -= count
 
 
+def repeats(last: tuple[int, int] | None, ts: int, rank: int, dedup_ns: int) -> bool:
+    """Whether an alert at `ts` (ns) of severity `rank` repeats the last one of its key,
+    `last` = (ts, rank): within the dedup window and no more severe."""
+    return last is not None and ts - last[0] < dedup_ns and rank <= last[1]
+
+
 class Alerter:
     def __init__(self, detectors: list[Detector], dedup_seconds: float,
                  max_per_second: float = 100.0, source: str = ""):
@@ -82,9 +88,7 @@ class Alerter:
             key = (det.name, g)
             ts = int(t.ts_ns[row])
             rank = SEVERITIES.index(f.severity)
-            last = self.last_alert.get(key)
-            # a repeat within the window is suppressed, unless it is more severe
-            if last is not None and ts - last[0] < self.dedup_ns and rank <= last[1]:
+            if repeats(self.last_alert.get(key), ts, rank, self.dedup_ns):
                 self.suppressed += 1
                 continue
             self.last_alert[key] = (ts, rank)

@@ -45,6 +45,7 @@ from exporters.prometheus import BATCH_BUCKETS, SensorCollector
 
 from . import config as config_mod
 from . import netif
+from .alerting import repeats
 from .sensor import Sensor
 from .sources import bpf
 from .sources.afpacket import FanoutError, Ring, RingOptions
@@ -381,8 +382,7 @@ class MergedLines:
     def _admit(self, alert: dict) -> bool:
         key, ts = alert["line"], round(alert["ts"] * 1e9)
         rank = SEVERITIES.index(alert["severity"])
-        last = self.last.get(key)
-        if last is not None and ts - last[0] < self.dedup_ns and rank <= last[1]:
+        if repeats(self.last.get(key), ts, rank, self.dedup_ns):
             return False
         self.last[key] = (ts, rank)
         if len(self.last) > 4 * SharedLine.MAX_LINES:
