@@ -206,7 +206,7 @@ class Engine:
     @property
     def matcher(self) -> LiteralMatcher | None:
         if self._matcher is None and self.literals:
-            self._matcher = LiteralMatcher(self.literals)
+            self._matcher = LiteralMatcher(self.literals, digit_runs=True)
         return self._matcher
 
     def view(self, ctx) -> View:
@@ -232,18 +232,18 @@ class Engine:
         lo = int(regions.off.min())
         hi = int((regions.off + regions.length).max())
 
-        # literals wholly inside one region (one pass of the matcher over the buffer)
+        # literals wholly inside one region, and runs of digits (one pass over the buffer)
         lit_entry, lit_id, lit_start = empty, empty, empty
         if self.matcher is not None:
-            s, ids = self.matcher.scan(data, lo, hi)
+            s, ids, rs, re_ = self.matcher.scan_all(data, lo, hi)
             if s.size:
                 e = entry_at(s)
                 lens = np.array([len(x) for x in self.literals])[ids]
                 ok = e >= 0
                 ok[ok] &= s[ok] + lens[ok] <= regions.off[e[ok]] + regions.length[e[ok]]
                 lit_entry, lit_id, lit_start = e[ok], ids[ok], s[ok]
-        # runs of digits (sampled with numpy: faster here than a Hyperscan pattern for them)
-        rs, re_ = digit_run_hits(data, lo, hi, MIN_RUN)
+        else:
+            rs, re_ = digit_run_hits(data, lo, hi, MIN_RUN)
         if rs.size:
             e = np.concatenate([entry_at(rs), entry_at(re_ - 1)])
             digit_entries = np.unique(e[e >= 0])

@@ -1,0 +1,274 @@
+"""The payload engine's compiled loops (detectors/payload_kernels.py, numba) give what its
+numpy code gives: each loop against its numpy reference on hypothesis's data, and the whole
+engine (classes, stream regions, matches, digit runs, edges) view by view and alert by alert
+on the sample cases and on random TCP streams, with the compiled path on and off."""
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import fuzzing as F
+from decoders import Batch
+from detectors import compiled, matcher
+from detectors.matcher import LiteralMatcher, _digit_run_hits_numpy, digit_run_hits, \
+    hyperscan_available
+from tools import PCAPS, require_module
+
+
+@pytest.fixture
+def on(monkeypatch):
+    """on(True): the compiled loops run (whatever the decoders' switch says); on(False):
+    the numpy code."""
+    def switch(value: bool) -> None:
+        if value:
+            require_module("numba")
+        monkeypatch.setattr(compiled, "on", lambda: value)
+    return switch
+
+
+def _runs(data: np.ndarray, lo: int, hi: int, within=None):
+    s, e = digit_run_hits(data, lo, hi, within=within)
+    return s.tolist(), e.tolist()
+
+
+digit_data = st.lists(st.one_of(st.text("0123456789", min_size=1, max_size=40).map(str.encode),
+                                 st.binary(max_size=15)), max_size=30).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(digit_data, st.integers(0, 30), st.integers(0, 30), st.integers(1, 40))
+def test_digit_runs_compiled_equal_numpy(on, data, cut_lo, cut_hi, chunk):
+    arr = np.frombuffer(data, np.uint8)
+    lo, hi = min(cut_lo, len(arr)), max(len(arr) - cut_hi, 0)
+    on(False)
+    want = _runs(arr, lo, hi)
+    on(True)
+    assert _runs(arr, lo, hi) == want
+    # in chunks of a multiple of 11 bytes, together the same, with either backend
+    step = chunk * 11
+    for value in (True, False):
+        on(value)
+        got = ([], [])
+        for a in range(lo, hi, step):
+            s, e = _runs(arr, lo, hi, within=(a, a + step))
+            got[0].extend(s)
+            got[1].extend(e)
+        assert got == want, value
+
+
+def test_digit_runs_at_the_buffer_end(on):
+    """Windows that reach past the buffer (no padding after hi) read zeros, not past it."""
+    data = np.frombuffer(b"x" * 5 + b"1" * 25, np.uint8).copy()
+    for value in (False, True):
+        on(value)
+        assert _runs(data, 0, len(data)) == ([5, 12], [22, 30])         # samples 11, 22
+        assert _runs(data, 3, len(data), within=(14, 30)) == ([5, 15], [25, 30])  # 14, 25
+
+
+def test_digit_runs_numpy_reference_unchanged_by_bounds_and_within(on):
+    on(False)
+    data = np.frombuffer(b"ab" + b"1" * 15 + b"cd" + b"2" * 12, np.uint8)
+    start, end = np.array([0, 17]), np.array([17, 31])
+    s, e = _digit_run_hits_numpy(data, 0, len(data), 11, (start, end), 0, len(data))
+    assert list(zip(s.tolist(), e.tolist())) == [(2, 17), (19, 31)]
+
+
+@pytest.mark.skipif(not hyperscan_available(), reason="hyperscan is not installed")
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.sampled_from([b"psn_name", b"PSN_no", b"certno", b"pwd=",
+                                           b"12345678901234", b"0" * 11]),
+                          st.binary(max_size=12)), max_size=60).map(b"".join),
+       st.integers(1, 6))
+def test_scan_all_in_chunks_equals_one_pass(on, data, chunk):
+    """Hyperscan with the digit sampler chunk by chunk: the literal matches of one pass,
+    none twice, none lost at a chunk's edge; the runs of one digit_run_hits call."""
+    lits = [b"psn_name", b"psn_no", b"certno", b"pwd="]
+    arr = np.frombuffer(data, np.uint8)
+    whole = LiteralMatcher(lits, "numpy", digit_runs=True).scan_all(arr)
+    for value in (False, True):
+        on(value)
+        m = LiteralMatcher(lits, "hyperscan", digit_runs=True)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(matcher, "CHUNK", 11 * chunk)
+            got = m.scan_all(arr)
+        for a, b in zip(got, whole):
+            assert a.tolist() == b.tolist(), value
+
+
+@pytest.mark.skipif(not hyperscan_available(), reason="hyperscan is not installed")
+def test_scan_all_finds_a_literal_at_every_place_against_a_chunk_edge(monkeypatch):
+    monkeypatch.setattr(matcher, "CHUNK", 11)
+    m = LiteralMatcher([b"psn_name", b"pwd="], "hyperscan", digit_runs=True)
+    for at in range(40):
+        data = bytearray(b"x" * 50)
+        data[at: at + 8] = b"psn_name"
+        starts, ids, _, _ = m.scan_all(np.frombuffer(bytes(data), np.uint8))
+        assert list(zip(starts.tolist(), ids.tolist())) == [(at, 0)], at
+
+
+# --- the whole engine, compiled and not ------------------------------------------------
+
+VIEW_FIELDS = ("cls", "lit_entry", "lit_id", "lit_start", "digit_entries", "edge_digit_owner",
+               "edge_lit_owner", "edge_lit_id")
+REGION_FIELDS = ("row", "off", "length", "sid", "joined", "from_state", "skip", "last",
+                 "stored_at", "stored_tail", "stored_len")
+
+
+def engine_views(monkeypatch, sensor, batches) -> list[dict]:
+    """Every array of the engine's View of each batch, as the sensor replays `batches`."""
+    from detectors.streams import Engine
+    compute = Engine._compute
+    got = []
+
+    def keep(self, ctx):
+        view = compute(self, ctx)
+        got.append({**{f: getattr(view, f) for f in VIEW_FIELDS},
+                    **{f"regions.{f}": getattr(view.regions, f) for f in REGION_FIELDS}})
+        return view
+    with monkeypatch.context() as mp:
+        mp.setattr(Engine, "_compute", keep)
+        for batch in batches:
+            sensor.pipeline.process(batch)
+        sensor.close()
+    return got
+
+
+def assert_same_views(numpy_views: list[dict], compiled_views: list[dict]) -> None:
+    assert len(numpy_views) == len(compiled_views)
+    for k, (want, got) in enumerate(zip(numpy_views, compiled_views)):
+        for name, w in want.items():
+            g = got[name]
+            if w is None or g is None:
+                assert w is None and g is None, (k, name)
+                continue
+            assert g.dtype == w.dtype and np.array_equal(g, w), \
+                f"batch {k}, {name}: compiled {g[:8]} numpy {w[:8]}"
+
+
+def replay_both(monkeypatch, on, make_sensor, batches, alerts_of) -> list[dict]:
+    runs = {}
+    for value in (False, True):
+        on(value)
+        sensor, where = make_sensor(value)
+        runs[value] = engine_views(monkeypatch, sensor, batches), alerts_of(where)
+    assert_same_views(runs[False][0], runs[True][0])
+    assert runs[False][1] == runs[True][1]
+    return runs[False][0]
+
+
+def _alerts(path) -> list[dict]:
+    """The alerts, each evidence pcap by its name and its bytes (the runs write apart), less
+    the hash chain (over records that name those places)."""
+    from pathlib import Path
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        alert = json.loads(line)
+        alert.pop("prev_hash", None)
+        if alert.get("evidence_pcap"):
+            pcap = Path(alert["evidence_pcap"])
+            alert["evidence_pcap"] = (pcap.name, pcap.read_bytes())
+        out.append(alert)
+    return out
+
+
+CASES = sorted(p.name for p in (PCAPS / "cases").iterdir()
+               if p.is_dir() and (p.name.startswith(("pii_", "cred_", "none_tls"))))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_engine_compiled_equals_numpy_on_the_cases(case, on, monkeypatch, tmp_path):
+    from sensor.config import load
+    from sensor.sensor import Sensor
+    from sensor.sources import read_capture
+    folder = PCAPS / "cases" / case
+    batches = list(read_capture(folder / "input.pcap"))
+
+    def make(value):
+        out = tmp_path / str(value) / "alerts.jsonl"
+        return Sensor(load(folder / "config.toml"), alerts_path=str(out)), out
+    views = replay_both(monkeypatch, on, make, batches, _alerts)
+    assert views
+
+
+# random TCP streams of one line: in order, retransmitted, overlapping, with holes, out of
+# order, across batches; payloads of digits, the detectors' literals, TLS and SSH headers
+CONFIG = """
+[network]
+private  = ["10.0.0.0/8"]
+platform = ["10.200.0.0/16"]
+
+[[institution]]
+code = "H22010200001"
+ranges = ["10.1.2.0/24"]
+lines = ["vlan:100"]
+
+[detectors.plaintext_pii]
+hash_key = "k"
+"""
+CLIENT, SERVER = 0x0A010203, 0x0AC80114
+PIECES = [b"psn_name=", b'"certno":"', "姓名：".encode(), "姓名".encode("gbk"), b"infno=1101",
+          b"password=", b"\r\nUSER bob\r\nPASS pw\r\n", b"Authorization: Basic Ym9iOnB3\r\n",
+          b"\x16\x03\x01\x00\x20", b"SSH-2.0-x", b"\r\n", b"&"]
+payloads = st.lists(st.one_of(st.text("0123456789", min_size=1, max_size=24).map(str.encode),
+                              st.sampled_from(PIECES), st.binary(max_size=20)),
+                    max_size=6).map(b"".join)
+
+
+def tcp_frame(payload: bytes, stream: int, up: bool, seq: int) -> bytes:
+    ports = (40000 + stream, 8080 if stream % 2 else 21)
+    src, dst, sport, dport = (SERVER, CLIENT, ports[1], ports[0]) if up else \
+        (CLIENT, SERVER, *ports)
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq % (1 << 32), 1, 5 << 4, 0x18, 502, 0, 0)
+    vlan = struct.pack("!HH", 100, 0x0800)
+    return F.eth(0x8100, vlan + F.ipv4(6, tcp + payload, src, dst))
+
+
+@st.composite
+def stream_batches(draw) -> list[list[bytes]]:
+    seq: dict[tuple[int, bool], int] = {}
+    sent: dict[tuple[int, bool], list[tuple[int, bytes]]] = {}
+    batches = []
+    for _ in range(draw(st.integers(1, 3))):
+        frames = []
+        for _ in range(draw(st.integers(1, 12))):
+            key = (draw(st.integers(0, 2)), draw(st.booleans()))
+            at = seq.setdefault(key, draw(st.integers(0, (1 << 32) - 1)))
+            kind = draw(st.sampled_from(["next", "next", "next", "again", "overlap", "hole"]))
+            data = draw(payloads)
+            old = sent.get(key)
+            if kind == "again" and old:
+                at, data = draw(st.sampled_from(old))
+            elif kind == "overlap":
+                at -= draw(st.integers(1, 30))
+            elif kind == "hole":
+                at += draw(st.integers(1, 30))
+            frames.append(tcp_frame(data, key[0], key[1], at))
+            sent.setdefault(key, []).append((at, data))
+            seq[key] = max(seq[key], at + len(data))
+        batches.append(draw(st.permutations(frames)) if draw(st.booleans()) else frames)
+    return batches
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(stream_batches())
+def test_engine_compiled_equals_numpy_on_random_streams(on, monkeypatch, tmp_path_factory,
+                                                        frames):
+    from sensor.config import load
+    from sensor.sensor import Sensor
+    folder = tmp_path_factory.mktemp("streams")
+    (folder / "sensor.toml").write_text(CONFIG)
+    first = np.cumsum([0] + [len(f) for f in frames])[:-1] + 1
+    batches = [Batch.from_frames(f, ts_ns=list(range(len(f))), first_frame=int(k))
+               for f, k in zip(frames, first)]
+
+    def make(value):
+        out = folder / str(value) / "alerts.jsonl"
+        return Sensor(load(folder / "sensor.toml"), alerts_path=str(out)), out
+    replay_both(monkeypatch, on, make, batches, _alerts)
