@@ -29,6 +29,7 @@ import numpy as np
 from decoders.layout import gather_block
 from sensor.flows import runs
 
+from . import compiled
 from .matcher import MIN_RUN, LiteralMatcher, digit_run_hits
 from .payload_class import PLAINTEXT, PayloadClasses
 
@@ -281,6 +282,10 @@ class Engine:
         return entry_at_sorted
 
     def _regions(self, ctx, rows: np.ndarray) -> Regions:
+        if ctx.flow is not None and compiled.on():
+            regions = self._regions_compiled(ctx, rows)
+            if regions is not None:
+                return regions
         t = ctx.t
         data = t.batch.data
         flow = ctx.flow[rows] if ctx.flow is not None else np.full(len(rows), -1)
@@ -394,6 +399,76 @@ class Engine:
                 np.concatenate([regions.last, f]),
                 np.concatenate([regions.stored_at, np.full(n_o, -1)]), regions.stored_tail,
                 regions.stored_len)
+        return regions
+
+    def _regions_compiled(self, ctx, rows: np.ndarray) -> Regions | None:
+        """_regions with numba loops (payload_kernels): the same regions and state, in three
+        passes over the segments instead of some sixty numpy passes over them; None where
+        the loops cannot run here."""
+        t = ctx.t
+        data = t.batch.data
+        n = len(rows)
+        seg_rows, seg_sid = np.empty(n, np.int64), np.empty(n, np.int64)
+        others = np.empty(n, np.int64)
+        got = compiled.call("stream_rows", ctx.groups.order, rows, ctx.flow, t.proto, t.tcp_seq,
+                            t.src_hi, t.src_lo, t.sport, t.dst_hi, t.dst_lo, t.dport, TCP,
+                            np.zeros(t.n, np.int8), seg_rows, seg_sid, others)
+        if got is None:
+            return None
+        n_seg, n_o, top = got
+        other = others[:n_o]
+        o_off, o_len = t.payload_off[other], t.payload_len[other]
+        if top < 0:
+            f = np.zeros(n_o, dtype=bool)
+            return Regions(data, other, o_off, o_len, np.full(n_o, -1), f, f.copy(),
+                           np.zeros(n_o, np.int64), f.copy())
+        st = self.state
+        st.grow(top)
+        seg_rows, sid = seg_rows[:n_seg], seg_sid[:n_seg]
+        keys = ctx.flow_keys
+        rel, end, base = np.empty(n_seg, np.int64), np.empty(n_seg, np.int64), np.empty(n_seg, np.int64)
+        known = np.empty(n_seg, dtype=bool)
+        ascending = compiled.call("stream_positions", seg_rows, sid, t.tcp_seq, t.payload_len, keys,
+                                  st.key, st.next_seq, HALF, MOD, -(1 << 24), 1 << 30,
+                                  rel, end, known, base)
+        if ascending is None:
+            return None
+        if not ascending:       # some segments out of order: by stream, then sequence
+            starts = np.ones(n_seg, dtype=bool)
+            starts[1:] = sid[1:] != sid[:-1]
+            rank = ((np.cumsum(starts) - 1) << 33) | (rel + HALF * 2)
+            perm = np.argsort(rank, kind="stable")
+            seg_rows, sid, rel, end, known, base = (
+                seg_rows[perm], sid[perm], rel[perm], end[perm], known[perm], base[perm])
+        size = n_seg + n_o
+        row, off, length = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.int64)
+        rsid, skip, stored_at = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.int64)
+        joined, from_state, last = np.empty(size, bool), np.empty(size, bool), np.empty(size, bool)
+        stored_tail = np.empty((n_seg, CONTEXT), np.uint8)
+        stored_len = np.empty(n_seg, np.int64)
+        short = np.empty(n_seg, np.int64)
+        got = compiled.call(
+            "stream_regions", seg_rows, sid, rel, end, known, base, keys, t.payload_off, data,
+            st.key, st.next_seq, st.tail, st.tail_len, FAR, MOD, row, off, length, rsid, joined,
+            from_state, skip, last, stored_at, stored_tail, stored_len, short)
+        if got is None:
+            return None
+        nk, nfs, nshort = got
+        # the other rows after the TCP streams, in the same arrays
+        k = slice(nk, nk + n_o)
+        row[k], off[k], length[k], rsid[k], skip[k], stored_at[k] = other, o_off, o_len, -1, 0, -1
+        joined[k], from_state[k], last[k] = False, False, False
+        m = nk + n_o
+        regions = Regions(data, row[:m], off[:m], length[:m], rsid[:m], joined[:m],
+                          from_state[:m], skip[:m], last[:m], stored_at[:m],
+                          stored_tail[:nfs].copy(), stored_len[:nfs].copy())
+        for i in short[:nshort].tolist():    # a short last segment: compose from the stream
+            s = int(rsid[i])
+            text = (regions.before(i, CONTEXT) + regions.bytes(i))[-CONTEXT:]
+            st.tail[s] = 0
+            if text:
+                st.tail[s, CONTEXT - len(text):] = np.frombuffer(text, np.uint8)
+            st.tail_len[s] = len(text)
         return regions
 
     def _edges(self, regions: Regions):

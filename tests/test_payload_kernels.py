@@ -272,3 +272,30 @@ def test_engine_compiled_equals_numpy_on_random_streams(on, monkeypatch, tmp_pat
         out = folder / str(value) / "alerts.jsonl"
         return Sensor(load(folder / "sensor.toml"), alerts_path=str(out)), out
     replay_both(monkeypatch, on, make, batches, _alerts)
+
+
+def test_no_jit_allowed_falls_back_to_numpy():
+    """Under a W^X policy (here the kernel's own PR_SET_MDWE) numba cannot map executable
+    memory: the engine's loops fall back to numpy, with the same result, and say so once."""
+    import subprocess
+    import sys
+
+    from tools import REPO
+    require_module("numba")
+    code = ("import ctypes, sys, warnings; sys.path.insert(0, sys.argv[1]);"
+            "ok = ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) == 0;"  # PR_SET_MDWE
+            "import numpy as np; from decoders import fastpath; fastpath.load_kernel_now();"
+            "from detectors import compiled; from detectors.matcher import digit_run_hits;"
+            "data = np.frombuffer(b'ab' + b'7' * 30 + b'cd', np.uint8);"
+            "w = warnings.catch_warnings(record=True); caught = w.__enter__();"
+            "warnings.simplefilter('always');"
+            "a = digit_run_hits(data); b = digit_run_hits(data);"
+            "print(ok, a[0].tolist(), b[1].tolist(), compiled.on(),"
+            "      sum('numba cannot run here' in str(x.message) for x in caught))")
+    out = subprocess.run([sys.executable, "-c", code, str(REPO)], capture_output=True,
+                         text=True, timeout=300, env={**__import__("os").environ,
+                                                      "YBSENSOR_DECODE_KERNEL": "auto"})
+    assert out.returncode == 0, out.stderr
+    if out.stdout.startswith("False"):
+        pytest.skip("this kernel has no PR_SET_MDWE (Linux 6.3+)")
+    assert out.stdout.strip() == "True [2, 12] [22, 32] False 1"
