@@ -6,7 +6,12 @@ code is the reference and the fallback.
 """
 from __future__ import annotations
 
-from decoders.kernel import _jit
+import numpy as np
+
+from decoders.kernel import _jit, _prefetch
+
+AHEAD = 16    # rows ahead whose bytes are asked for (llvm.prefetch): the loops below read a
+              # batch's buffer and table (tens of MB) out of order; it overlaps the misses
 
 
 @_jit(inline="always")
@@ -125,6 +130,9 @@ def stream_positions(seg_rows, sid, tcp_seq, payload_len, keys, st_key, st_next,
         j = i
         while j < n and sid[j] == s:
             r = seg_rows[j]
+            if j + AHEAD < n:   # the segments' rows lie all over the table
+                _prefetch(tcp_seq, seg_rows[j + AHEAD])
+                _prefetch(payload_len, seg_rows[j + AHEAD])
             rel[j] = ((tcp_seq[r] - b + half) % mod) - half
             end[j] = rel[j] + payload_len[r]
             known[j] = k
@@ -200,6 +208,9 @@ def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data
     nshort = 0
     top = len(data) - context
     for k in range(nk):
+        if k + AHEAD < nk:      # the tails' bytes lie all over the buffer, their state too
+            _prefetch(data, off[k + AHEAD] + length[k + AHEAD] - context)
+            _prefetch(st_tail, rsid[k + AHEAD] * context)
         if not last[k]:
             continue
         s = rsid[k]
@@ -212,3 +223,115 @@ def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data
             short[nshort] = k
             nshort += 1
     return nk, nfs, nshort
+
+
+# --- payload classes (payload_class.PayloadClasses.classify) ----------------------------
+
+@_jit(inline="always")
+def _head_byte(data, at, plen, j):
+    return np.int64(data[at + j]) if j < plen else np.int64(0)
+
+
+@_jit(inline="always")
+def _recognise(data, at, plen, proto, sport, dport, code, proto_no, max_record, ssh,
+               quic_versions, wg_len):
+    """payload_class.recognise for one payload whose first bytes lie at `at` (zero past
+    plen); code: the class codes (TLS, TLCP, SSH, IPSEC, WIREGUARD, DTLS, QUIC)."""
+    b0 = _head_byte(data, at, plen, 0)
+    b1 = _head_byte(data, at, plen, 1)
+    b2 = _head_byte(data, at, plen, 2)
+    b3 = _head_byte(data, at, plen, 3)
+    b4 = _head_byte(data, at, plen, 4)
+    out = 0
+    if proto == proto_no[0]:                    # TCP
+        reclen = (b3 << 8) | b4
+        record = plen >= 5 and reclen > 0 and reclen <= max_record and b0 >= 20
+        if record and b0 <= 24 and b1 == 3 and b2 <= 4:
+            out = code[0]
+        if record and b0 <= 23 and b1 == 1 and b2 == 1:
+            out = code[1]
+        if plen >= 4 and (b0 | (b1 << 8) | (b2 << 16) | (b3 << 24)) == ssh:
+            out = code[2]
+    elif proto == proto_no[1]:                  # UDP
+        if plen >= 13 and 20 <= b0 <= 25 and b1 == 0xFE and (b2 == 0xFF or b2 == 0xFD or b2 == 0xFC):
+            out = code[5]
+        if plen >= 7 and (b0 & 0xC0) == 0xC0:
+            version = (b1 << 24) | (b2 << 16) | (b3 << 8) | b4
+            known = (version >> 8) == 0xFF0000
+            for v in quic_versions:
+                known = known or version == v
+            if known:
+                out = code[6]
+        if 1 <= b0 <= 4 and b1 == 0 and b2 == 0 and b3 == 0:
+            if plen == wg_len[b0] or (b0 == 4 and plen >= 32 and plen % 16 == 0):
+                out = code[4]
+        if sport == 500 or sport == 4500 or dport == 500 or dport == 4500:
+            out = code[3]
+    if proto == proto_no[2]:                    # ESP
+        out = code[3]
+    return out
+
+
+@_jit
+def classify(rows, order, data, head_span, payload_off, payload_len, proto, sport, dport,
+             flow, keys, st_key, st_last, code, proto_no, max_record, ssh, quic_versions,
+             wg_len, plaintext, mark, run_row, run_class, cls, flows, octets):
+    """PayloadClasses.classify for the payload rows `rows`: each one's class into cls (a
+    row's own header, else the last one its flow showed before it, in this batch or
+    before; plaintext where none), each flow's last shown class into st_key / st_last, the
+    flows new to their slot counted by first class into `flows`, payload bytes by class
+    into `octets`. Scratch: mark (zeros, one a table row), run_row and run_class (one a
+    row of `rows`). Returns the count of tracked flows."""
+    top = len(data) - head_span
+    n = len(rows)
+    for k in range(n):
+        if k + AHEAD < n:
+            # the payloads lie all over a buffer of tens of MB: asking for their lines a few
+            # rows ahead overlaps the misses (a third of the loop's time without)
+            _prefetch(data, payload_off[rows[k + AHEAD]])
+        r = rows[k]
+        at = min(payload_off[r], top)       # as content.head gathers: clamped to the buffer
+        cls[r] = _recognise(data, at, payload_len[r], proto[r], sport[r], dport[r], code,
+                            proto_no, max_record, ssh, quic_versions, wg_len)
+        mark[r] = 1
+    # the tracked rows flow by flow as `order` lists them, the state read as the previous
+    # batch left it; written once every flow is done
+    m = len(order)
+    n_runs = 0
+    i = 0
+    while i < m:
+        r = order[i]
+        if mark[r] == 0 or flow[r] < 0:
+            i += 1
+            continue
+        f = flow[r]
+        run_row[n_runs] = r
+        last_shown = 0                  # the last class shown in this run so far
+        j = i
+        while j < m:
+            r = order[j]
+            if mark[r] != 0 and flow[r] >= 0:
+                if flow[r] != f:
+                    break
+                known = st_key[f] == keys[r]
+                before = st_last[f] if known else 0
+                own = cls[r]
+                if own > 0:
+                    last_shown = own
+                filled = last_shown if last_shown > 0 else before
+                if r == run_row[n_runs] and not known:
+                    flows[filled if filled > 0 else plaintext] += 1
+                cls[r] = filled
+                run_class[n_runs] = filled
+            j += 1
+        n_runs += 1
+        i = j
+    for k in range(n_runs):
+        r = run_row[k]
+        st_key[flow[r]] = keys[r]
+        st_last[flow[r]] = run_class[k]
+    for r in rows:
+        if cls[r] == 0:
+            cls[r] = plaintext
+        octets[cls[r]] += payload_len[r]
+    return n_runs

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import fuzzing as F
-from decoders import Batch
+from decoders import Batch, fastpath
 from detectors import compiled, matcher
 from detectors.matcher import LiteralMatcher, _digit_run_hits_numpy, digit_run_hits, \
     hyperscan_available
@@ -26,6 +26,9 @@ def on(monkeypatch):
     def switch(value: bool) -> None:
         if value:
             require_module("numba")
+            # a loop that does not compile is an error here, not a fallback to numpy
+            monkeypatch.setattr(fastpath, "_WANT", "numba")
+            monkeypatch.setattr(compiled, "_refused", False)
         monkeypatch.setattr(compiled, "on", lambda: value)
     return switch
 
@@ -299,3 +302,57 @@ def test_no_jit_allowed_falls_back_to_numpy():
     if out.stdout.startswith("False"):
         pytest.skip("this kernel has no PR_SET_MDWE (Linux 6.3+)")
     assert out.stdout.strip() == "True [2, 12] [22, 32] False 1"
+
+
+# --- payload classes: every header kind, every protocol, state across batches --------------
+
+HEADERS = [b"\x16\x03\x01\x00\x20", b"\x17\x03\x03\x40\x00", b"\x17\x01\x01\x00\x10",
+           b"\x15\x03\x05\x00\x01", b"SSH-2.0", b"\x16\xfe\xfd\x00\x00", b"\x19\xfe\xff\x00",
+           b"\xc0\x00\x00\x00\x01", b"\xc3\x6b\x33\x43\xcf", b"\xc0\xff\x00\x00\x1d",
+           b"\xc0\x00\x00\x00\x00", b"\x01\x00\x00\x00", b"\x04\x00\x00\x00", b"\x02\x00\x00\x00",
+           b"\x03\x00\x00\x00", b"\x05\x00\x00\x00", b""]
+
+
+class _Table:
+    """The columns of a PacketTable that classify reads."""
+
+    def __init__(self, payloads: list[bytes], proto, sport, dport):
+        self.n = len(payloads)
+        data = b"".join(payloads)
+        self.batch = type("B", (), {})()
+        self.batch.data = np.frombuffer(data + bytes(16), np.uint8)
+        self.payload_len = np.array([len(p) for p in payloads], dtype=np.int64)
+        self.payload_off = np.concatenate([[0], np.cumsum(self.payload_len)[:-1]]).astype(np.int64)
+        self.proto, self.sport, self.dport = (np.array(x, dtype=np.int64) for x in (proto, sport, dport))
+
+
+row_st = st.tuples(st.sampled_from(HEADERS), st.binary(max_size=20), st.sampled_from([6, 17, 50, 1]),
+                   st.sampled_from([500, 4500, 443, 1234]), st.sampled_from([500, 4500, 80, 2]),
+                   st.integers(-1, 5), st.sampled_from([0, 0, 0, 13, 32, 40, 64, 92, 148]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(row_st, min_size=1, max_size=25), min_size=1, max_size=3))
+def test_payload_classes_compiled_equal_numpy(on, batches):
+    from detectors.payload_class import PayloadClasses
+    from sensor.flows import FlowGroups
+    classes = {}
+    for value in (False, True):
+        on(value)
+        pc, got = PayloadClasses(), []
+        for rows in batches:
+            # a row's payload: a header, then bytes; sizes like a WireGuard message's at times
+            payloads = [(h + tail)[:size] if size and len(h + tail) >= size else
+                        (h + tail + bytes(size))[:size] if size else h + tail
+                        for h, tail, _, _, _, _, size in rows]
+            t = _Table(payloads, *zip(*[(p, s, d) for _, _, p, s, d, _, _ in rows]))
+            flow = np.array([f for *_, f, _ in rows], dtype=np.int64)
+            ctx = type("Ctx", (), {})()
+            ctx.t, ctx.flow = t, flow
+            ctx.has_ip = np.ones(t.n, dtype=bool)
+            ctx.flow_keys = np.where(flow >= 0, flow * 7 + 1, 0).astype(np.uint64)
+            tracked = np.flatnonzero(flow >= 0)
+            ctx.groups = FlowGroups.of(tracked, ctx.flow_keys[tracked], t.n)
+            got.append(pc.classify(ctx).tolist())
+        classes[value] = got, pc.key.tolist(), pc.last.tolist(), pc.flows.tolist(), pc.bytes.tolist()
+    assert classes[True] == classes[False]
