@@ -335,3 +335,63 @@ def classify(rows, order, data, head_span, payload_off, payload_len, proto, spor
             cls[r] = plaintext
         octets[cls[r]] += payload_len[r]
     return n_runs
+
+
+# --- region boundaries (streams.Engine._edges) ---------------------------------------------
+
+@_jit(inline="always")
+def _digitish(c) -> bool:
+    return 48 <= c <= 57 or c == 88 or c == 120      # 0-9, X, x
+
+
+@_jit
+def edges(joined, off, length, from_state, stored_at, stored_tail, stored_len, data, min_run,
+          windows, owner, digit_owner):
+    """streams.Engine._edges for the joined entries `joined`: each boundary's window
+    (the EDGE bytes left of it, right-aligned, zero where fewer; then the region's first
+    EDGE bytes, zero past its end) into `windows`, the entry owning a match across it into
+    `owner`, and the owners of a digit run that may cross it into digit_owner. Returns
+    their count."""
+    edge = windows.shape[1] // 2
+    context = stored_tail.shape[1]
+    top = len(data) - edge
+    n = 0
+    for k in range(len(joined)):
+        if k + AHEAD < len(joined):     # both sides of a boundary lie anywhere in the buffer
+            ahead = joined[k + AHEAD]
+            _prefetch(data, off[ahead])
+            _prefetch(data, off[max(ahead - 1, 0)] + length[max(ahead - 1, 0)] - edge)
+        e = joined[k]
+        p = max(e - 1, 0)
+        if from_state[e]:
+            at = stored_at[e]
+            left_len = min(stored_len[at], edge)
+            for c in range(edge):
+                windows[k, c] = stored_tail[at, context - edge + c] if c >= edge - left_len else 0
+            owner[k] = e
+        else:
+            left_len = min(length[p], edge)
+            start = min(max(off[p] + length[p] - edge, 0), top)
+            for c in range(edge):
+                windows[k, c] = data[start + c] if c >= edge - left_len else 0
+            owner[k] = e - 1
+        right_len = min(length[e], edge)
+        start = min(off[e], top)
+        for c in range(edge):
+            windows[k, edge + c] = data[start + c] if c < right_len else 0
+        # the run of digits ending the left side and the one starting the right side
+        trailing = 0
+        while trailing < edge and _digitish(windows[k, edge - 1 - trailing]):
+            trailing += 1
+        if trailing >= left_len:
+            trailing = context if left_len > 0 else 0
+        leading = 0
+        while leading < edge and _digitish(windows[k, edge + leading]):
+            leading += 1
+        leading = min(leading, right_len)
+        # a region of digits only may carry a run on into the next: conservative
+        all_digits = leading == length[e] and leading > 0
+        if trailing > 0 and leading > 0 and (trailing + leading >= min_run or all_digits):
+            digit_owner[n] = owner[k]
+            n += 1
+    return n

@@ -479,6 +479,10 @@ class Engine:
         if not j.size:
             return empty, empty, empty
         data = regions.data
+        if compiled.on():
+            got = self._edges_compiled(regions, j)
+            if got is not None:
+                return got
         # EDGE bytes on the left of each joined boundary: the previous region's end, or the
         # stored tail; and the first EDGE bytes of the region itself
         prev = np.maximum(j - 1, 0)
@@ -506,9 +510,29 @@ class Engine:
         all_digits = (leading == regions.length[j]) & (leading > 0)
         digit_owner = owner[(trailing > 0) & (leading > 0)
                             & ((trailing + leading >= MIN_RUN) | all_digits)]
+        lit_owner, lit_id = self._edge_literals(np.concatenate([left, right], axis=1), owner)
+        return np.unique(digit_owner), lit_owner, lit_id
+
+    def _edges_compiled(self, regions: Regions, j: np.ndarray):
+        """_edges with one numba loop (payload_kernels.edges) for the windows and the digit
+        runs; None where it cannot run here."""
+        windows = np.empty((len(j), 2 * EDGE), np.uint8)
+        owner = np.empty(len(j), np.int64)
+        digit_owner = np.empty(len(j), np.int64)
+        n = compiled.call("edges", j, regions.off, regions.length, regions.from_state,
+                          regions.stored_at, regions.stored_tail, regions.stored_len,
+                          regions.data, MIN_RUN, windows, owner, digit_owner)
+        if n is None:
+            return None
+        lit_owner, lit_id = self._edge_literals(windows, owner)
+        return np.unique(digit_owner[:n]), lit_owner, lit_id
+
+    def _edge_literals(self, windows: np.ndarray, owner: np.ndarray):
+        """(owner entries, literal ids) of the literals crossing a boundary: windows are
+        (boundaries, 2 * EDGE) bytes, the boundary in the middle."""
+        empty = np.zeros(0, np.int64)
         lit_owner, lit_id = empty, empty
         if self.matcher is not None:
-            windows = np.concatenate([left, right], axis=1)       # (len(j), 2 * EDGE)
             s, ids = self.matcher.scan(np.ascontiguousarray(windows).reshape(-1))
             if s.size:
                 lens = np.array([len(x) for x in self.literals])[ids]
@@ -516,4 +540,4 @@ class Engine:
                 at = s % (2 * EDGE)
                 cross = (at < EDGE) & (at + lens > EDGE) & ((s + lens - 1) // (2 * EDGE) == w)
                 lit_owner, lit_id = owner[w[cross]], ids[cross]
-        return np.unique(digit_owner), lit_owner, lit_id
+        return lit_owner, lit_id

@@ -356,3 +356,56 @@ def test_payload_classes_compiled_equal_numpy(on, batches):
             got.append(pc.classify(ctx).tolist())
         classes[value] = got, pc.key.tolist(), pc.last.tolist(), pc.flows.tolist(), pc.bytes.tolist()
     assert classes[True] == classes[False]
+
+
+digitish = st.lists(st.one_of(st.text("0123456789Xx", min_size=1, max_size=25).map(str.encode),
+                              st.sampled_from([b"psn_", b"name", b"pass", b"word", b"&"]),
+                              st.binary(max_size=6)), min_size=1, max_size=12).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(digitish, st.booleans(), st.booleans(), digitish), min_size=1, max_size=12))
+def test_region_edges_compiled_equal_numpy(on, parts):
+    """The boundary pre-filter on regions laid end to end: joined or not, joined to a stored
+    tail (of any length) or to the previous region."""
+    assert_same_edges(on, parts)
+
+
+def test_region_edges_at_every_split_of_a_run(on):
+    """Runs of digits split at a boundary, each side 1 to 14 digits (11 in all is a run)."""
+    for left in range(1, 15):
+        for right in range(1, 15):
+            assert_same_edges(on, [(b"ab" + b"1" * left, False, False, b""),
+                                   (b"2" * right + b"cd", True, False, b"")])
+            assert_same_edges(on, [(b"2" * right + b"cd", True, True, b"x" + b"3" * left)])
+
+
+def assert_same_edges(on, parts) -> None:
+    from detectors.streams import CONTEXT, Engine, Regions
+    # after some header bytes, as a batch's payloads are
+    data = np.frombuffer(b"h" * 40 + b"".join(p for p, *_ in parts) + bytes(64), np.uint8)
+    length = np.array([len(p) for p, *_ in parts], dtype=np.int64)
+    off = 40 + np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64)
+    joined = np.array([j for _, j, _, _ in parts], dtype=bool)
+    from_state = joined & np.array([f for _, _, f, _ in parts], dtype=bool)
+    from_state[0] = joined[0]              # the first entry can only continue a stored tail
+    fs = np.flatnonzero(from_state)
+    stored_at = np.full(len(parts), -1, dtype=np.int64)
+    stored_at[fs] = np.arange(len(fs))
+    tails = [parts[i][3][-CONTEXT:] for i in fs]
+    stored_tail = np.zeros((len(fs), CONTEXT), np.uint8)
+    for k, tail in enumerate(tails):
+        if tail:
+            stored_tail[k, CONTEXT - len(tail):] = np.frombuffer(tail, np.uint8)
+    stored_len = np.array([len(x) for x in tails], dtype=np.int64)
+    none = np.zeros(len(parts), dtype=bool)
+    regions = Regions(data, np.arange(len(parts)), off, length, np.zeros(len(parts), np.int64),
+                      joined, from_state, np.zeros(len(parts), np.int64), none, stored_at,
+                      stored_tail, stored_len)
+    engine = Engine()
+    engine.register([b"psn_name", b"password", b"pwd="])
+    got = {}
+    for value in (False, True):
+        on(value)
+        got[value] = [x.tolist() for x in engine._edges(regions)]
+    assert got[True] == got[False]
