@@ -148,13 +148,13 @@ def stream_positions(seg_rows, sid, tcp_seq, payload_len, keys, st_key, st_next,
 def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data,
                    st_key, st_next, st_tail, st_tail_len, far, mod,
                    row, off, length, rsid, joined, from_state, skip, last, stored_at,
-                   stored_tail, stored_len, short):
+                   stored_tail, stored_len, short, word):
     """streams.Engine._regions for segments in stream order (by stream, then sequence):
     each segment's region (the bytes it adds to its stream), written to row ... stored_len;
     then each stream's state (key, next sequence number, last CONTEXT bytes). Returns
     (regions, regions continuing a stored tail, short last regions): the last regions whose
     payload holds fewer than CONTEXT bytes are listed in `short` (their tails are
-    composed by the caller)."""
+    composed by the caller). word: each region's first 8 bytes (Regions.first_words)."""
     context = st_tail.shape[1]
     n = len(seg_rows)
     nk = 0
@@ -207,10 +207,17 @@ def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data
         i = j
     nshort = 0
     top = len(data) - context
+    top_word = len(data) - 8
     for k in range(nk):
-        if k + AHEAD < nk:      # the tails' bytes lie all over the buffer, their state too
+        if k + AHEAD < nk:      # the regions' bytes lie all over the buffer, their state too
+            _prefetch(data, off[k + AHEAD])
             _prefetch(data, off[k + AHEAD] + length[k + AHEAD] - context)
             _prefetch(st_tail, rsid[k + AHEAD] * context)
+        at = min(off[k], top_word)          # as gather_block reads it: clamped to the buffer
+        w = np.uint64(0)
+        for c in range(7, -1, -1):
+            w = (w << np.uint64(8)) | np.uint64(data[at + c])
+        word[k] = w
         if not last[k]:
             continue
         s = rsid[k]

@@ -106,6 +106,14 @@ class Regions:
     stored_at: np.ndarray | None = None          # entry -> row of stored_tail (-1: none)
     stored_tail: np.ndarray | None = None        # the tails of the from_state entries
     stored_len: np.ndarray | None = None
+    word: np.ndarray | None = None               # first_words(), where already read
+
+    def first_words(self) -> np.ndarray:
+        """Each region's first 8 bytes as one little-endian uint64 (content.first_word's
+        form; bytes past the region are the buffer's)."""
+        if self.word is None:
+            self.word = gather_block(self.data, self.off, 8).view("<u8")[:, 0]
+        return self.word
 
     def tail(self, i: int) -> bytes:
         """The tail the previous batch stored for a from_state entry."""
@@ -447,10 +455,11 @@ class Engine:
         stored_tail = np.empty((n_seg, CONTEXT), np.uint8)
         stored_len = np.empty(n_seg, np.int64)
         short = np.empty(n_seg, np.int64)
+        word = np.empty(size, np.uint64)
         got = compiled.call(
             "stream_regions", seg_rows, sid, rel, end, known, base, keys, t.payload_off, data,
             st.key, st.next_seq, st.tail, st.tail_len, FAR, MOD, row, off, length, rsid, joined,
-            from_state, skip, last, stored_at, stored_tail, stored_len, short)
+            from_state, skip, last, stored_at, stored_tail, stored_len, short, word)
         if got is None:
             return None
         nk, nfs, nshort = got
@@ -458,10 +467,11 @@ class Engine:
         k = slice(nk, nk + n_o)
         row[k], off[k], length[k], rsid[k], skip[k], stored_at[k] = other, o_off, o_len, -1, 0, -1
         joined[k], from_state[k], last[k] = False, False, False
+        word[k] = gather_block(data, o_off, 8).view("<u8")[:, 0]
         m = nk + n_o
         regions = Regions(data, row[:m], off[:m], length[:m], rsid[:m], joined[:m],
                           from_state[:m], skip[:m], last[:m], stored_at[:m],
-                          stored_tail[:nfs].copy(), stored_len[:nfs].copy())
+                          stored_tail[:nfs].copy(), stored_len[:nfs].copy(), word[:m])
         for i in short[:nshort].tolist():    # a short last segment: compose from the stream
             s = int(rsid[i])
             text = (regions.before(i, CONTEXT) + regions.bytes(i))[-CONTEXT:]

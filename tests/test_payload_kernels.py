@@ -130,7 +130,8 @@ def engine_views(monkeypatch, sensor, batches) -> list[dict]:
     def keep(self, ctx):
         view = compute(self, ctx)
         got.append({**{f: getattr(view, f) for f in VIEW_FIELDS},
-                    **{f"regions.{f}": getattr(view.regions, f) for f in REGION_FIELDS}})
+                    **{f"regions.{f}": getattr(view.regions, f) for f in REGION_FIELDS},
+                    "regions.first_words": view.regions.first_words()})
         return view
     with monkeypatch.context() as mp:
         mp.setattr(Engine, "_compute", keep)
