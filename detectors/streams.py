@@ -89,6 +89,15 @@ class StreamState:
         self.tail = np.concatenate([self.tail, np.zeros((extra, CONTEXT), np.uint8)])
         self.tail_len = np.concatenate([self.tail_len, np.zeros(extra, np.int16)])
 
+    def compose_tail(self, s: int, regions: "Regions", i: int) -> None:
+        """Stream s's tail from its region i and the stream before it: where the region's
+        payload holds fewer than CONTEXT bytes."""
+        text = (regions.before(i, CONTEXT) + regions.bytes(i))[-CONTEXT:]
+        self.tail[s] = 0
+        if text:
+            self.tail[s, CONTEXT - len(text):] = np.frombuffer(text, np.uint8)
+        self.tail_len[s] = len(text)
+
 
 @dataclass
 class Regions:
@@ -389,13 +398,7 @@ class Engine:
             st.tail_len[ls] = CONTEXT
             short = np.flatnonzero(avail < CONTEXT)
             for k in short.tolist():          # a short last segment: compose from the stream
-                i = int(last_entry[k])
-                text = (regions.before(i, CONTEXT) + regions.bytes(i))[-CONTEXT:]
-                s = int(ls[k])
-                st.tail[s] = 0
-                if text:
-                    st.tail[s, CONTEXT - len(text):] = np.frombuffer(text, np.uint8)
-                st.tail_len[s] = len(text)
+                st.compose_tail(int(ls[k]), regions, int(last_entry[k]))
         # others after the TCP streams
         if n_o:
             f = np.zeros(n_o, dtype=bool)
@@ -473,12 +476,7 @@ class Engine:
                           from_state[:m], skip[:m], last[:m], stored_at[:m],
                           stored_tail[:nfs].copy(), stored_len[:nfs].copy(), word[:m])
         for i in short[:nshort].tolist():    # a short last segment: compose from the stream
-            s = int(rsid[i])
-            text = (regions.before(i, CONTEXT) + regions.bytes(i))[-CONTEXT:]
-            st.tail[s] = 0
-            if text:
-                st.tail[s, CONTEXT - len(text):] = np.frombuffer(text, np.uint8)
-            st.tail_len[s] = len(text)
+            st.compose_tail(int(rsid[i]), regions, i)
         return regions
 
     def _edges(self, regions: Regions):

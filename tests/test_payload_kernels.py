@@ -16,7 +16,7 @@ from decoders import Batch, fastpath
 from detectors import compiled, matcher
 from detectors.matcher import LiteralMatcher, _digit_run_hits_numpy, digit_run_hits, \
     hyperscan_available
-from tools import PCAPS, require_module
+from tools import ONE_HOSPITAL, PCAPS, require_module
 
 
 @pytest.fixture
@@ -202,19 +202,7 @@ def test_engine_compiled_equals_numpy_on_the_cases(case, on, monkeypatch, tmp_pa
 
 # random TCP streams of one line: in order, retransmitted, overlapping, with holes, out of
 # order, across batches; payloads of digits, the detectors' literals, TLS and SSH headers
-CONFIG = """
-[network]
-private  = ["10.0.0.0/8"]
-platform = ["10.200.0.0/16"]
-
-[[institution]]
-code = "H22010200001"
-ranges = ["10.1.2.0/24"]
-lines = ["vlan:100"]
-
-[detectors.plaintext_pii]
-hash_key = "k"
-"""
+CONFIG = ONE_HOSPITAL + '\n[detectors.plaintext_pii]\nhash_key = "k"\n'
 CLIENT, SERVER = 0x0A010203, 0x0AC80114
 PIECES = [b"psn_name=", b'"certno":"', "姓名：".encode(), "姓名".encode("gbk"), b"infno=1101",
           b"password=", b"\r\nUSER bob\r\nPASS pw\r\n", b"Authorization: Basic Ym9iOnB3\r\n",
