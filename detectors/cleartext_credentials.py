@@ -30,8 +30,6 @@ from collections import OrderedDict
 
 import numpy as np
 
-from decoders.layout import gather_block
-
 from .base import Detector, Finding
 from .content import opens_with
 from .pii_mask import mask_text
@@ -177,7 +175,7 @@ class CleartextCredentials(Detector):
         t = ctx.t
         rows = reg.row
         tcp = reg.sid >= 0
-        word = gather_block(reg.data, reg.off, 8).view("<u8")[:, 0]   # first_word's form
+        word = reg.first_words()
         space_after_4 = ((word >> np.uint64(32)) & np.uint64(0xFF)) == 0x20
         starts_cmd = (reg.length >= 5) & space_after_4 & (
             opens_with(word, b"USER", fold=True) | opens_with(word, b"PASS", fold=True))

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .content import head
+from . import compiled
+from .content import HEAD as CONTENT_HEAD, head
 
 CLASSES = ("plaintext", "tls", "tlcp", "ssh", "ipsec", "wireguard", "dtls", "quic")
 PLAINTEXT, TLS, TLCP, SSH, IPSEC, WIREGUARD, DTLS, QUIC = range(1, 9)   # 0: unrecognised
@@ -44,6 +45,10 @@ _WG_LEN = np.full(256, -1, dtype=np.int64)
 for _t, _n in WG_LENGTHS.items():
     _WG_LEN[_t] = _n
 _SSH = int.from_bytes(b"SSH-", "little")
+# the same, as arrays for the compiled loop (payload_kernels.classify)
+_CODES = np.array([TLS, TLCP, SSH, IPSEC, WIREGUARD, DTLS, QUIC], dtype=np.int8)
+_PROTOCOLS = np.array([TCP, UDP, ESP], dtype=np.int64)
+_QUIC = np.array(QUIC_VERSIONS, dtype=np.int64)
 
 
 def name(code: int) -> str:
@@ -111,6 +116,8 @@ class PayloadClasses:
         rows = np.flatnonzero(ctx.has_ip & (t.payload_len > 0))
         if not rows.size:
             return cls
+        if ctx.flow is not None and compiled.on() and self._classify_compiled(ctx, rows, cls):
+            return cls
         own = recognise(head(t, rows, HEAD), t.payload_len[rows], t.proto[rows],
                         t.sport[rows], t.dport[rows])
         flow = ctx.flow[rows] if ctx.flow is not None else np.full(len(rows), -1)
@@ -149,6 +156,23 @@ class PayloadClasses:
         self.bytes += np.bincount(result, weights=t.payload_len[rows],
                                   minlength=len(self.bytes)).astype(np.int64)
         return cls
+
+    def _classify_compiled(self, ctx, rows: np.ndarray, cls: np.ndarray) -> bool:
+        """classify with one numba loop (payload_kernels.classify) that reads each payload's
+        first bytes where it lies and follows the flows in the batch's flow grouping: the
+        same classes, state and counters; False where the loop cannot run here."""
+        t = ctx.t
+        top = int(ctx.flow[rows].max())
+        if top >= 0:
+            self._grow(top)
+        n = len(rows)
+        done = compiled.call(
+            "classify", rows, ctx.groups.order, t.batch.data, CONTENT_HEAD, t.payload_off,
+            t.payload_len, t.proto, t.sport, t.dport, ctx.flow, ctx.flow_keys, self.key,
+            self.last, _CODES, _PROTOCOLS, MAX_RECORD, _SSH, _QUIC, _WG_LEN, PLAINTEXT,
+            np.zeros(t.n, np.int8), np.empty(n, np.int64), np.empty(n, np.int8), cls,
+            self.flows, self.bytes)
+        return done is not None
 
     def metric_families(self):
         from prometheus_client.core import CounterMetricFamily

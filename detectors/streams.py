@@ -29,6 +29,7 @@ import numpy as np
 from decoders.layout import gather_block
 from sensor.flows import runs
 
+from . import compiled
 from .matcher import MIN_RUN, LiteralMatcher, digit_run_hits
 from .payload_class import PLAINTEXT, PayloadClasses
 
@@ -88,6 +89,15 @@ class StreamState:
         self.tail = np.concatenate([self.tail, np.zeros((extra, CONTEXT), np.uint8)])
         self.tail_len = np.concatenate([self.tail_len, np.zeros(extra, np.int16)])
 
+    def compose_tail(self, s: int, regions: "Regions", i: int) -> None:
+        """Stream s's tail from its region i and the stream before it: where the region's
+        payload holds fewer than CONTEXT bytes."""
+        text = (regions.before(i, CONTEXT) + regions.bytes(i))[-CONTEXT:]
+        self.tail[s] = 0
+        if text:
+            self.tail[s, CONTEXT - len(text):] = np.frombuffer(text, np.uint8)
+        self.tail_len[s] = len(text)
+
 
 @dataclass
 class Regions:
@@ -105,6 +115,14 @@ class Regions:
     stored_at: np.ndarray | None = None          # entry -> row of stored_tail (-1: none)
     stored_tail: np.ndarray | None = None        # the tails of the from_state entries
     stored_len: np.ndarray | None = None
+    word: np.ndarray | None = None               # first_words(), where already read
+
+    def first_words(self) -> np.ndarray:
+        """Each region's first 8 bytes as one little-endian uint64 (content.first_word's
+        form; bytes past the region are the buffer's)."""
+        if self.word is None:
+            self.word = gather_block(self.data, self.off, 8).view("<u8")[:, 0]
+        return self.word
 
     def tail(self, i: int) -> bytes:
         """The tail the previous batch stored for a from_state entry."""
@@ -206,7 +224,7 @@ class Engine:
     @property
     def matcher(self) -> LiteralMatcher | None:
         if self._matcher is None and self.literals:
-            self._matcher = LiteralMatcher(self.literals)
+            self._matcher = LiteralMatcher(self.literals, digit_runs=True)
         return self._matcher
 
     def view(self, ctx) -> View:
@@ -232,18 +250,18 @@ class Engine:
         lo = int(regions.off.min())
         hi = int((regions.off + regions.length).max())
 
-        # literals wholly inside one region (one pass of the matcher over the buffer)
+        # literals wholly inside one region, and runs of digits (one pass over the buffer)
         lit_entry, lit_id, lit_start = empty, empty, empty
         if self.matcher is not None:
-            s, ids = self.matcher.scan(data, lo, hi)
+            s, ids, rs, re_ = self.matcher.scan_all(data, lo, hi)
             if s.size:
                 e = entry_at(s)
                 lens = np.array([len(x) for x in self.literals])[ids]
                 ok = e >= 0
                 ok[ok] &= s[ok] + lens[ok] <= regions.off[e[ok]] + regions.length[e[ok]]
                 lit_entry, lit_id, lit_start = e[ok], ids[ok], s[ok]
-        # runs of digits (sampled with numpy: faster here than a Hyperscan pattern for them)
-        rs, re_ = digit_run_hits(data, lo, hi, MIN_RUN)
+        else:
+            rs, re_ = digit_run_hits(data, lo, hi, MIN_RUN)
         if rs.size:
             e = np.concatenate([entry_at(rs), entry_at(re_ - 1)])
             digit_entries = np.unique(e[e >= 0])
@@ -281,6 +299,10 @@ class Engine:
         return entry_at_sorted
 
     def _regions(self, ctx, rows: np.ndarray) -> Regions:
+        if ctx.flow is not None and compiled.on():
+            regions = self._regions_compiled(ctx, rows)
+            if regions is not None:
+                return regions
         t = ctx.t
         data = t.batch.data
         flow = ctx.flow[rows] if ctx.flow is not None else np.full(len(rows), -1)
@@ -376,13 +398,7 @@ class Engine:
             st.tail_len[ls] = CONTEXT
             short = np.flatnonzero(avail < CONTEXT)
             for k in short.tolist():          # a short last segment: compose from the stream
-                i = int(last_entry[k])
-                text = (regions.before(i, CONTEXT) + regions.bytes(i))[-CONTEXT:]
-                s = int(ls[k])
-                st.tail[s] = 0
-                if text:
-                    st.tail[s, CONTEXT - len(text):] = np.frombuffer(text, np.uint8)
-                st.tail_len[s] = len(text)
+                st.compose_tail(int(ls[k]), regions, int(last_entry[k]))
         # others after the TCP streams
         if n_o:
             f = np.zeros(n_o, dtype=bool)
@@ -396,6 +412,73 @@ class Engine:
                 regions.stored_len)
         return regions
 
+    def _regions_compiled(self, ctx, rows: np.ndarray) -> Regions | None:
+        """_regions with numba loops (payload_kernels): the same regions and state, in three
+        passes over the segments instead of some sixty numpy passes over them; None where
+        the loops cannot run here."""
+        t = ctx.t
+        data = t.batch.data
+        n = len(rows)
+        seg_rows, seg_sid = np.empty(n, np.int64), np.empty(n, np.int64)
+        others = np.empty(n, np.int64)
+        got = compiled.call("stream_rows", ctx.groups.order, rows, ctx.flow, t.proto, t.tcp_seq,
+                            t.src_hi, t.src_lo, t.sport, t.dst_hi, t.dst_lo, t.dport, TCP,
+                            np.zeros(t.n, np.int8), seg_rows, seg_sid, others)
+        if got is None:
+            return None
+        n_seg, n_o, top = got
+        other = others[:n_o]
+        o_off, o_len = t.payload_off[other], t.payload_len[other]
+        if top < 0:
+            f = np.zeros(n_o, dtype=bool)
+            return Regions(data, other, o_off, o_len, np.full(n_o, -1), f, f.copy(),
+                           np.zeros(n_o, np.int64), f.copy())
+        st = self.state
+        st.grow(top)
+        seg_rows, sid = seg_rows[:n_seg], seg_sid[:n_seg]
+        keys = ctx.flow_keys
+        rel, end, base = np.empty(n_seg, np.int64), np.empty(n_seg, np.int64), np.empty(n_seg, np.int64)
+        known = np.empty(n_seg, dtype=bool)
+        ascending = compiled.call("stream_positions", seg_rows, sid, t.tcp_seq, t.payload_len, keys,
+                                  st.key, st.next_seq, HALF, MOD, -(1 << 24), 1 << 30,
+                                  rel, end, known, base)
+        if ascending is None:
+            return None
+        if not ascending:       # some segments out of order: by stream, then sequence
+            starts = np.ones(n_seg, dtype=bool)
+            starts[1:] = sid[1:] != sid[:-1]
+            rank = ((np.cumsum(starts) - 1) << 33) | (rel + HALF * 2)
+            perm = np.argsort(rank, kind="stable")
+            seg_rows, sid, rel, end, known, base = (
+                seg_rows[perm], sid[perm], rel[perm], end[perm], known[perm], base[perm])
+        size = n_seg + n_o
+        row, off, length = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.int64)
+        rsid, skip, stored_at = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.int64)
+        joined, from_state, last = np.empty(size, bool), np.empty(size, bool), np.empty(size, bool)
+        stored_tail = np.empty((n_seg, CONTEXT), np.uint8)
+        stored_len = np.empty(n_seg, np.int64)
+        short = np.empty(n_seg, np.int64)
+        word = np.empty(size, np.uint64)
+        got = compiled.call(
+            "stream_regions", seg_rows, sid, rel, end, known, base, keys, t.payload_off, data,
+            st.key, st.next_seq, st.tail, st.tail_len, FAR, MOD, row, off, length, rsid, joined,
+            from_state, skip, last, stored_at, stored_tail, stored_len, short, word)
+        if got is None:
+            return None
+        nk, nfs, nshort = got
+        # the other rows after the TCP streams, in the same arrays
+        k = slice(nk, nk + n_o)
+        row[k], off[k], length[k], rsid[k], skip[k], stored_at[k] = other, o_off, o_len, -1, 0, -1
+        joined[k], from_state[k], last[k] = False, False, False
+        word[k] = gather_block(data, o_off, 8).view("<u8")[:, 0]
+        m = nk + n_o
+        regions = Regions(data, row[:m], off[:m], length[:m], rsid[:m], joined[:m],
+                          from_state[:m], skip[:m], last[:m], stored_at[:m],
+                          stored_tail[:nfs].copy(), stored_len[:nfs].copy(), word[:m])
+        for i in short[:nshort].tolist():    # a short last segment: compose from the stream
+            st.compose_tail(int(rsid[i]), regions, i)
+        return regions
+
     def _edges(self, regions: Regions):
         """Boundaries where a match may cross from one region into the next joined one:
         (owner entries of digit runs), (owner entries, literal ids) of literals."""
@@ -404,6 +487,10 @@ class Engine:
         if not j.size:
             return empty, empty, empty
         data = regions.data
+        if compiled.on():
+            got = self._edges_compiled(regions, j)
+            if got is not None:
+                return got
         # EDGE bytes on the left of each joined boundary: the previous region's end, or the
         # stored tail; and the first EDGE bytes of the region itself
         prev = np.maximum(j - 1, 0)
@@ -431,9 +518,29 @@ class Engine:
         all_digits = (leading == regions.length[j]) & (leading > 0)
         digit_owner = owner[(trailing > 0) & (leading > 0)
                             & ((trailing + leading >= MIN_RUN) | all_digits)]
+        lit_owner, lit_id = self._edge_literals(np.concatenate([left, right], axis=1), owner)
+        return np.unique(digit_owner), lit_owner, lit_id
+
+    def _edges_compiled(self, regions: Regions, j: np.ndarray):
+        """_edges with one numba loop (payload_kernels.edges) for the windows and the digit
+        runs; None where it cannot run here."""
+        windows = np.empty((len(j), 2 * EDGE), np.uint8)
+        owner = np.empty(len(j), np.int64)
+        digit_owner = np.empty(len(j), np.int64)
+        n = compiled.call("edges", j, regions.off, regions.length, regions.from_state,
+                          regions.stored_at, regions.stored_tail, regions.stored_len,
+                          regions.data, MIN_RUN, windows, owner, digit_owner)
+        if n is None:
+            return None
+        lit_owner, lit_id = self._edge_literals(windows, owner)
+        return np.unique(digit_owner[:n]), lit_owner, lit_id
+
+    def _edge_literals(self, windows: np.ndarray, owner: np.ndarray):
+        """(owner entries, literal ids) of the literals crossing a boundary: windows are
+        (boundaries, 2 * EDGE) bytes, the boundary in the middle."""
+        empty = np.zeros(0, np.int64)
         lit_owner, lit_id = empty, empty
         if self.matcher is not None:
-            windows = np.concatenate([left, right], axis=1)       # (len(j), 2 * EDGE)
             s, ids = self.matcher.scan(np.ascontiguousarray(windows).reshape(-1))
             if s.size:
                 lens = np.array([len(x) for x in self.literals])[ids]
@@ -441,4 +548,4 @@ class Engine:
                 at = s % (2 * EDGE)
                 cross = (at < EDGE) & (at + lens > EDGE) & ((s + lens - 1) // (2 * EDGE) == w)
                 lit_owner, lit_id = owner[w[cross]], ids[cross]
-        return np.unique(digit_owner), lit_owner, lit_id
+        return lit_owner, lit_id

@@ -1,0 +1,404 @@
+"""The payload engine's bytewise loops, compiled with numba (optional: `ybsensor[fast]`).
+
+Imported through `compiled.call` only, where the compiled path is on. Each loop gives what
+the numpy code beside its caller gives (tests/test_payload_kernels.py compares them): that
+code is the reference and the fallback.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from decoders.kernel import _jit, _prefetch
+
+AHEAD = 16    # rows ahead whose bytes are asked for (llvm.prefetch): the loops below read a
+              # batch's buffer and table (tens of MB) out of order; it overlaps the misses
+
+
+@_jit(inline="always")
+def _is_digit(c) -> bool:
+    return 48 <= c <= 57
+
+
+@_jit
+def digit_runs(data, lo, hi, first, stop, min_run, out_start, out_end):
+    """matcher.digit_run_hits for the samples first, first + min_run, ... below stop, with
+    windows cut at lo and hi: writes each kept window's (start, end), returns their count."""
+    n = 0
+    w = min_run - 1
+    h = min_run // 2
+    span = 2 * w + 1
+    for p in range(first, stop, min_run):
+        if not _is_digit(data[p]):
+            continue
+        # a run of min_run digits through p holds p - h or p + h
+        if not ((p - h >= lo and _is_digit(data[p - h])) or (p + h < hi and _is_digit(data[p + h]))):
+            continue
+        window = max(p - w, lo)
+        a = p
+        while a > window and _is_digit(data[a - 1]):
+            a -= 1
+        limit = min(window + span, hi)
+        b = p + 1
+        while b < limit and _is_digit(data[b]):
+            b += 1
+        if b - a >= min_run:
+            out_start[n] = a
+            out_end[n] = b
+            n += 1
+    return n
+
+
+# --- stream regions (streams.Engine._regions) -------------------------------------------
+
+@_jit
+def stream_rows(order, rows, flow, proto, tcp_seq, src_hi, src_lo, sport, dst_hi, dst_lo,
+                dport, tcp, code, out_rows, out_sid, others):
+    """Of the plaintext `rows`, the TCP segments of tracked flows, stream by stream (flow by
+    flow as `order` lists them, direction 0 then 1, each in arrival order) into out_rows
+    with their stream ids (2 * flow + direction: 1 where the sender is the higher endpoint),
+    and the other rows, ascending, into `others`. `code`: zeros, one a table row (scratch).
+    Returns (segments, others, the largest stream id of the segments or -1)."""
+    top = -1
+    n_other = 0
+    # rows in table order first (the columns read in sequence): each segment's direction,
+    # as code 1 + direction, for the walk in flow order below
+    for r in rows:
+        if proto[r] == tcp and tcp_seq[r] >= 0 and flow[r] >= 0:
+            up = _up(src_hi, src_lo, sport, dst_hi, dst_lo, dport, r)
+            code[r] = 1 + up
+            top = max(top, 2 * flow[r] + up)
+        else:
+            others[n_other] = r
+            n_other += 1
+    n = 0
+    i = 0
+    m = len(order)
+    while i < m:
+        # one run of equal flows among the segments that `order` lists: direction 0, then 1
+        r = order[i]
+        if code[r] == 0:
+            i += 1
+            continue
+        f = flow[r]
+        j = i
+        for up in (1, 2):
+            j = i
+            while j < m:
+                r = order[j]
+                if code[r] != 0:
+                    if flow[r] != f:
+                        break
+                    if code[r] == up:
+                        out_rows[n] = r
+                        out_sid[n] = 2 * f + up - 1
+                        n += 1
+                j += 1
+        i = j
+    return n, n_other, top
+
+
+@_jit(inline="always")
+def _up(src_hi, src_lo, sport, dst_hi, dst_lo, dport, r):
+    a0, b0 = src_hi[r], dst_hi[r]
+    if a0 != b0:
+        return 1 if a0 > b0 else 0
+    a1, b1 = src_lo[r], dst_lo[r]
+    if a1 != b1:
+        return 1 if a1 > b1 else 0
+    return 1 if sport[r] > dport[r] else 0
+
+
+@_jit
+def stream_positions(seg_rows, sid, tcp_seq, payload_len, keys, st_key, st_next, half, mod,
+                     near_below, near_above, rel, end, known, base):
+    """Each segment's place in its stream (segments stream by stream, arrival order): the
+    base is the stream's expected next sequence number where its state is for this flow and
+    its first segment lies near it, else that segment's own; rel, end: the segment's bytes
+    relative to the base. Returns whether rel ascends within every stream."""
+    ascending = True
+    n = len(seg_rows)
+    i = 0
+    while i < n:
+        s = sid[i]
+        r0 = seg_rows[i]
+        nxt = st_next[s]
+        k = st_key[s] == keys[r0] and nxt >= 0
+        if k:
+            probe = ((tcp_seq[r0] - nxt + half) % mod) - half
+            k = near_below < probe < near_above
+        b = nxt if k else tcp_seq[r0]
+        j = i
+        while j < n and sid[j] == s:
+            r = seg_rows[j]
+            if j + AHEAD < n:   # the segments' rows lie all over the table
+                _prefetch(tcp_seq, seg_rows[j + AHEAD])
+                _prefetch(payload_len, seg_rows[j + AHEAD])
+            rel[j] = ((tcp_seq[r] - b + half) % mod) - half
+            end[j] = rel[j] + payload_len[r]
+            known[j] = k
+            base[j] = b
+            if j > i and rel[j] < rel[j - 1]:
+                ascending = False
+            j += 1
+        i = j
+    return ascending
+
+
+@_jit
+def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data,
+                   st_key, st_next, st_tail, st_tail_len, far, mod,
+                   row, off, length, rsid, joined, from_state, skip, last, stored_at,
+                   stored_tail, stored_len, short, word):
+    """streams.Engine._regions for segments in stream order (by stream, then sequence):
+    each segment's region (the bytes it adds to its stream), written to row ... stored_len;
+    then each stream's state (key, next sequence number, last CONTEXT bytes). Returns
+    (regions, regions continuing a stored tail, short last regions): the last regions whose
+    payload holds fewer than CONTEXT bytes are listed in `short` (their tails are
+    composed by the caller). word: each region's first 8 bytes (Regions.first_words)."""
+    context = st_tail.shape[1]
+    n = len(seg_rows)
+    nk = 0
+    nfs = 0
+    i = 0
+    # the regions, reading the state as the previous batch left it
+    while i < n:
+        s = sid[i]
+        furthest = -far                  # the furthest end so far in this stream
+        j = i
+        while j < n and sid[j] == s:
+            prev = furthest
+            cover = max(prev, 0) if known[j] else prev
+            new_start = max(rel[j], cover)
+            if new_start < end[j]:
+                r = seg_rows[j]
+                row[nk] = r
+                skip[nk] = new_start - rel[j]
+                off[nk] = payload_off[r] + skip[nk]
+                length[nk] = end[j] - new_start
+                rsid[nk] = s
+                joined[nk] = cover > -far and rel[j] <= cover
+                from_state[nk] = joined[nk] and known[j] and prev <= 0
+                last[nk] = True
+                if nk > 0 and rsid[nk - 1] == s:
+                    last[nk - 1] = False
+                stored_at[nk] = -1
+                if from_state[nk]:
+                    stored_at[nk] = nfs
+                    for c in range(st_tail.shape[1]):
+                        stored_tail[nfs, c] = st_tail[s, c]
+                    stored_len[nfs] = st_tail_len[s]
+                    nfs += 1
+                nk += 1
+            furthest = max(furthest, end[j])
+            j += 1
+        i = j
+    # the new state: each stream's key and next sequence number, and its last region's tail
+    i = 0
+    while i < n:
+        s = sid[i]
+        furthest = -far
+        j = i
+        while j < n and sid[j] == s:
+            furthest = max(furthest, end[j])
+            j += 1
+        st_key[s] = keys[seg_rows[j - 1]]
+        if furthest > (0 if known[j - 1] else -far):
+            st_next[s] = (base[j - 1] + furthest) % mod
+        i = j
+    nshort = 0
+    top = len(data) - context
+    top_word = len(data) - 8
+    for k in range(nk):
+        if k + AHEAD < nk:      # the regions' bytes lie all over the buffer, their state too
+            _prefetch(data, off[k + AHEAD])
+            _prefetch(data, off[k + AHEAD] + length[k + AHEAD] - context)
+            _prefetch(st_tail, rsid[k + AHEAD] * context)
+        at = min(off[k], top_word)          # as gather_block reads it: clamped to the buffer
+        w = np.uint64(0)
+        for c in range(7, -1, -1):
+            w = (w << np.uint64(8)) | np.uint64(data[at + c])
+        word[k] = w
+        if not last[k]:
+            continue
+        s = rsid[k]
+        lend = off[k] + length[k]
+        at = min(max(lend - context, 0), top)
+        for c in range(context):
+            st_tail[s, c] = data[at + c]
+        st_tail_len[s] = context
+        if lend - payload_off[row[k]] < context:
+            short[nshort] = k
+            nshort += 1
+    return nk, nfs, nshort
+
+
+# --- payload classes (payload_class.PayloadClasses.classify) ----------------------------
+
+@_jit(inline="always")
+def _head_byte(data, at, plen, j):
+    return np.int64(data[at + j]) if j < plen else np.int64(0)
+
+
+@_jit(inline="always")
+def _recognise(data, at, plen, proto, sport, dport, code, proto_no, max_record, ssh,
+               quic_versions, wg_len):
+    """payload_class.recognise for one payload whose first bytes lie at `at` (zero past
+    plen); code: the class codes (TLS, TLCP, SSH, IPSEC, WIREGUARD, DTLS, QUIC)."""
+    b0 = _head_byte(data, at, plen, 0)
+    b1 = _head_byte(data, at, plen, 1)
+    b2 = _head_byte(data, at, plen, 2)
+    b3 = _head_byte(data, at, plen, 3)
+    b4 = _head_byte(data, at, plen, 4)
+    out = 0
+    if proto == proto_no[0]:                    # TCP
+        reclen = (b3 << 8) | b4
+        record = plen >= 5 and reclen > 0 and reclen <= max_record and b0 >= 20
+        if record and b0 <= 24 and b1 == 3 and b2 <= 4:
+            out = code[0]
+        if record and b0 <= 23 and b1 == 1 and b2 == 1:
+            out = code[1]
+        if plen >= 4 and (b0 | (b1 << 8) | (b2 << 16) | (b3 << 24)) == ssh:
+            out = code[2]
+    elif proto == proto_no[1]:                  # UDP
+        if plen >= 13 and 20 <= b0 <= 25 and b1 == 0xFE and (b2 == 0xFF or b2 == 0xFD or b2 == 0xFC):
+            out = code[5]
+        if plen >= 7 and (b0 & 0xC0) == 0xC0:
+            version = (b1 << 24) | (b2 << 16) | (b3 << 8) | b4
+            known = (version >> 8) == 0xFF0000
+            for v in quic_versions:
+                known = known or version == v
+            if known:
+                out = code[6]
+        if 1 <= b0 <= 4 and b1 == 0 and b2 == 0 and b3 == 0:
+            if plen == wg_len[b0] or (b0 == 4 and plen >= 32 and plen % 16 == 0):
+                out = code[4]
+        if sport == 500 or sport == 4500 or dport == 500 or dport == 4500:
+            out = code[3]
+    if proto == proto_no[2]:                    # ESP
+        out = code[3]
+    return out
+
+
+@_jit
+def classify(rows, order, data, head_span, payload_off, payload_len, proto, sport, dport,
+             flow, keys, st_key, st_last, code, proto_no, max_record, ssh, quic_versions,
+             wg_len, plaintext, mark, run_row, run_class, cls, flows, octets):
+    """PayloadClasses.classify for the payload rows `rows`: each one's class into cls (a
+    row's own header, else the last one its flow showed before it, in this batch or
+    before; plaintext where none), each flow's last shown class into st_key / st_last, the
+    flows new to their slot counted by first class into `flows`, payload bytes by class
+    into `octets`. Scratch: mark (zeros, one a table row), run_row and run_class (one a
+    row of `rows`). Returns the count of tracked flows."""
+    top = len(data) - head_span
+    n = len(rows)
+    for k in range(n):
+        if k + AHEAD < n:
+            # the payloads lie all over a buffer of tens of MB: asking for their lines a few
+            # rows ahead overlaps the misses (a third of the loop's time without)
+            _prefetch(data, payload_off[rows[k + AHEAD]])
+        r = rows[k]
+        at = min(payload_off[r], top)       # as content.head gathers: clamped to the buffer
+        cls[r] = _recognise(data, at, payload_len[r], proto[r], sport[r], dport[r], code,
+                            proto_no, max_record, ssh, quic_versions, wg_len)
+        mark[r] = 1
+    # the tracked rows flow by flow as `order` lists them, the state read as the previous
+    # batch left it; written once every flow is done
+    m = len(order)
+    n_runs = 0
+    i = 0
+    while i < m:
+        r = order[i]
+        if mark[r] == 0 or flow[r] < 0:
+            i += 1
+            continue
+        f = flow[r]
+        run_row[n_runs] = r
+        last_shown = 0                  # the last class shown in this run so far
+        j = i
+        while j < m:
+            r = order[j]
+            if mark[r] != 0 and flow[r] >= 0:
+                if flow[r] != f:
+                    break
+                known = st_key[f] == keys[r]
+                before = st_last[f] if known else 0
+                own = cls[r]
+                if own > 0:
+                    last_shown = own
+                filled = last_shown if last_shown > 0 else before
+                if r == run_row[n_runs] and not known:
+                    flows[filled if filled > 0 else plaintext] += 1
+                cls[r] = filled
+                run_class[n_runs] = filled
+            j += 1
+        n_runs += 1
+        i = j
+    for k in range(n_runs):
+        r = run_row[k]
+        st_key[flow[r]] = keys[r]
+        st_last[flow[r]] = run_class[k]
+    for r in rows:
+        if cls[r] == 0:
+            cls[r] = plaintext
+        octets[cls[r]] += payload_len[r]
+    return n_runs
+
+
+# --- region boundaries (streams.Engine._edges) ---------------------------------------------
+
+@_jit(inline="always")
+def _digitish(c) -> bool:
+    return 48 <= c <= 57 or c == 88 or c == 120      # 0-9, X, x
+
+
+@_jit
+def edges(joined, off, length, from_state, stored_at, stored_tail, stored_len, data, min_run,
+          windows, owner, digit_owner):
+    """streams.Engine._edges for the joined entries `joined`: each boundary's window
+    (the EDGE bytes left of it, right-aligned, zero where fewer; then the region's first
+    EDGE bytes, zero past its end) into `windows`, the entry owning a match across it into
+    `owner`, and the owners of a digit run that may cross it into digit_owner. Returns
+    their count."""
+    edge = windows.shape[1] // 2
+    context = stored_tail.shape[1]
+    top = len(data) - edge
+    n = 0
+    for k in range(len(joined)):
+        if k + AHEAD < len(joined):     # both sides of a boundary lie anywhere in the buffer
+            ahead = joined[k + AHEAD]
+            _prefetch(data, off[ahead])
+            _prefetch(data, off[max(ahead - 1, 0)] + length[max(ahead - 1, 0)] - edge)
+        e = joined[k]
+        p = max(e - 1, 0)
+        if from_state[e]:
+            at = stored_at[e]
+            left_len = min(stored_len[at], edge)
+            for c in range(edge):
+                windows[k, c] = stored_tail[at, context - edge + c] if c >= edge - left_len else 0
+            owner[k] = e
+        else:
+            left_len = min(length[p], edge)
+            start = min(max(off[p] + length[p] - edge, 0), top)
+            for c in range(edge):
+                windows[k, c] = data[start + c] if c >= edge - left_len else 0
+            owner[k] = e - 1
+        right_len = min(length[e], edge)
+        start = min(off[e], top)
+        for c in range(edge):
+            windows[k, edge + c] = data[start + c] if c < right_len else 0
+        # the run of digits ending the left side and the one starting the right side
+        trailing = 0
+        while trailing < edge and _digitish(windows[k, edge - 1 - trailing]):
+            trailing += 1
+        if trailing >= left_len:
+            trailing = context if left_len > 0 else 0
+        leading = 0
+        while leading < edge and _digitish(windows[k, edge + leading]):
+            leading += 1
+        leading = min(leading, right_len)
+        # a region of digits only may carry a run on into the next: conservative
+        all_digits = leading == length[e] and leading > 0
+        if trailing > 0 and leading > 0 and (trailing + leading >= min_run or all_digits):
+            digit_owner[n] = owner[k]
+            n += 1
+    return n

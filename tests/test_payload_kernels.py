@@ -1,0 +1,400 @@
+"""The payload engine's compiled loops (detectors/payload_kernels.py, numba) give what its
+numpy code gives: each loop against its numpy reference on hypothesis's data, and the whole
+engine (classes, stream regions, matches, digit runs, edges) view by view and alert by alert
+on the sample cases and on random TCP streams, with the compiled path on and off."""
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import fuzzing as F
+from decoders import Batch, fastpath
+from detectors import compiled, matcher
+from detectors.matcher import LiteralMatcher, _digit_run_hits_numpy, digit_run_hits, \
+    hyperscan_available
+from tools import ONE_HOSPITAL, PCAPS, require_module
+
+
+@pytest.fixture
+def on(monkeypatch):
+    """on(True): the compiled loops run (whatever the decoders' switch says); on(False):
+    the numpy code."""
+    def switch(value: bool) -> None:
+        if value:
+            require_module("numba")
+            # a loop that does not compile is an error here, not a fallback to numpy
+            monkeypatch.setattr(fastpath, "_WANT", "numba")
+            monkeypatch.setattr(compiled, "_refused", False)
+        monkeypatch.setattr(compiled, "on", lambda: value)
+    return switch
+
+
+def _runs(data: np.ndarray, lo: int, hi: int, within=None):
+    s, e = digit_run_hits(data, lo, hi, within=within)
+    return s.tolist(), e.tolist()
+
+
+digit_data = st.lists(st.one_of(st.text("0123456789", min_size=1, max_size=40).map(str.encode),
+                                 st.binary(max_size=15)), max_size=30).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(digit_data, st.integers(0, 30), st.integers(0, 30), st.integers(1, 40))
+def test_digit_runs_compiled_equal_numpy(on, data, cut_lo, cut_hi, chunk):
+    arr = np.frombuffer(data, np.uint8)
+    lo, hi = min(cut_lo, len(arr)), max(len(arr) - cut_hi, 0)
+    on(False)
+    want = _runs(arr, lo, hi)
+    on(True)
+    assert _runs(arr, lo, hi) == want
+    # in chunks of a multiple of 11 bytes, together the same, with either backend
+    step = chunk * 11
+    for value in (True, False):
+        on(value)
+        got = ([], [])
+        for a in range(lo, hi, step):
+            s, e = _runs(arr, lo, hi, within=(a, a + step))
+            got[0].extend(s)
+            got[1].extend(e)
+        assert got == want, value
+
+
+def test_digit_runs_at_the_buffer_end(on):
+    """Windows that reach past the buffer (no padding after hi) read zeros, not past it."""
+    data = np.frombuffer(b"x" * 5 + b"1" * 25, np.uint8).copy()
+    for value in (False, True):
+        on(value)
+        assert _runs(data, 0, len(data)) == ([5, 12], [22, 30])         # samples 11, 22
+        assert _runs(data, 3, len(data), within=(14, 30)) == ([5, 15], [25, 30])  # 14, 25
+
+
+def test_digit_runs_numpy_reference_unchanged_by_bounds_and_within(on):
+    on(False)
+    data = np.frombuffer(b"ab" + b"1" * 15 + b"cd" + b"2" * 12, np.uint8)
+    start, end = np.array([0, 17]), np.array([17, 31])
+    s, e = _digit_run_hits_numpy(data, 0, len(data), 11, (start, end), 0, len(data))
+    assert list(zip(s.tolist(), e.tolist())) == [(2, 17), (19, 31)]
+
+
+@pytest.mark.skipif(not hyperscan_available(), reason="hyperscan is not installed")
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.sampled_from([b"psn_name", b"PSN_no", b"certno", b"pwd=",
+                                           b"12345678901234", b"0" * 11]),
+                          st.binary(max_size=12)), max_size=60).map(b"".join),
+       st.integers(1, 6))
+def test_scan_all_in_chunks_equals_one_pass(on, data, chunk):
+    """Hyperscan with the digit sampler chunk by chunk: the literal matches of one pass,
+    none twice, none lost at a chunk's edge; the runs of one digit_run_hits call."""
+    lits = [b"psn_name", b"psn_no", b"certno", b"pwd="]
+    arr = np.frombuffer(data, np.uint8)
+    whole = LiteralMatcher(lits, "numpy", digit_runs=True).scan_all(arr)
+    for value in (False, True):
+        on(value)
+        m = LiteralMatcher(lits, "hyperscan", digit_runs=True)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(matcher, "CHUNK", 11 * chunk)
+            got = m.scan_all(arr)
+        for a, b in zip(got, whole):
+            assert a.tolist() == b.tolist(), value
+
+
+@pytest.mark.skipif(not hyperscan_available(), reason="hyperscan is not installed")
+def test_scan_all_finds_a_literal_at_every_place_against_a_chunk_edge(monkeypatch):
+    monkeypatch.setattr(matcher, "CHUNK", 11)
+    m = LiteralMatcher([b"psn_name", b"pwd="], "hyperscan", digit_runs=True)
+    for at in range(40):
+        data = bytearray(b"x" * 50)
+        data[at: at + 8] = b"psn_name"
+        starts, ids, _, _ = m.scan_all(np.frombuffer(bytes(data), np.uint8))
+        assert list(zip(starts.tolist(), ids.tolist())) == [(at, 0)], at
+
+
+# --- the whole engine, compiled and not ------------------------------------------------
+
+VIEW_FIELDS = ("cls", "lit_entry", "lit_id", "lit_start", "digit_entries", "edge_digit_owner",
+               "edge_lit_owner", "edge_lit_id")
+REGION_FIELDS = ("row", "off", "length", "sid", "joined", "from_state", "skip", "last",
+                 "stored_at", "stored_tail", "stored_len")
+
+
+def engine_views(monkeypatch, sensor, batches) -> list[dict]:
+    """Every array of the engine's View of each batch, as the sensor replays `batches`."""
+    from detectors.streams import Engine
+    compute = Engine._compute
+    got = []
+
+    def keep(self, ctx):
+        view = compute(self, ctx)
+        got.append({**{f: getattr(view, f) for f in VIEW_FIELDS},
+                    **{f"regions.{f}": getattr(view.regions, f) for f in REGION_FIELDS},
+                    "regions.first_words": view.regions.first_words()})
+        return view
+    with monkeypatch.context() as mp:
+        mp.setattr(Engine, "_compute", keep)
+        for batch in batches:
+            sensor.pipeline.process(batch)
+        sensor.close()
+    return got
+
+
+def assert_same_views(numpy_views: list[dict], compiled_views: list[dict]) -> None:
+    assert len(numpy_views) == len(compiled_views)
+    for k, (want, got) in enumerate(zip(numpy_views, compiled_views)):
+        for name, w in want.items():
+            g = got[name]
+            if w is None or g is None:
+                assert w is None and g is None, (k, name)
+                continue
+            assert g.dtype == w.dtype and np.array_equal(g, w), \
+                f"batch {k}, {name}: compiled {g[:8]} numpy {w[:8]}"
+
+
+def replay_both(monkeypatch, on, make_sensor, batches, alerts_of) -> list[dict]:
+    runs = {}
+    for value in (False, True):
+        on(value)
+        sensor, where = make_sensor(value)
+        runs[value] = engine_views(monkeypatch, sensor, batches), alerts_of(where)
+    assert_same_views(runs[False][0], runs[True][0])
+    assert runs[False][1] == runs[True][1]
+    return runs[False][0]
+
+
+def _alerts(path) -> list[dict]:
+    """The alerts, each evidence pcap by its name and its bytes (the runs write apart), less
+    the hash chain (over records that name those places)."""
+    from pathlib import Path
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        alert = json.loads(line)
+        alert.pop("prev_hash", None)
+        if alert.get("evidence_pcap"):
+            pcap = Path(alert["evidence_pcap"])
+            alert["evidence_pcap"] = (pcap.name, pcap.read_bytes())
+        out.append(alert)
+    return out
+
+
+CASES = sorted(p.name for p in (PCAPS / "cases").iterdir()
+               if p.is_dir() and (p.name.startswith(("pii_", "cred_", "none_tls"))))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_engine_compiled_equals_numpy_on_the_cases(case, on, monkeypatch, tmp_path):
+    from sensor.config import load
+    from sensor.sensor import Sensor
+    from sensor.sources import read_capture
+    folder = PCAPS / "cases" / case
+    batches = list(read_capture(folder / "input.pcap"))
+
+    def make(value):
+        out = tmp_path / str(value) / "alerts.jsonl"
+        return Sensor(load(folder / "config.toml"), alerts_path=str(out)), out
+    views = replay_both(monkeypatch, on, make, batches, _alerts)
+    assert views
+
+
+# random TCP streams of one line: in order, retransmitted, overlapping, with holes, out of
+# order, across batches; payloads of digits, the detectors' literals, TLS and SSH headers
+CONFIG = ONE_HOSPITAL + '\n[detectors.plaintext_pii]\nhash_key = "k"\n'
+CLIENT, SERVER = 0x0A010203, 0x0AC80114
+PIECES = [b"psn_name=", b'"certno":"', "姓名：".encode(), "姓名".encode("gbk"), b"infno=1101",
+          b"password=", b"\r\nUSER bob\r\nPASS pw\r\n", b"Authorization: Basic Ym9iOnB3\r\n",
+          b"\x16\x03\x01\x00\x20", b"SSH-2.0-x", b"\r\n", b"&"]
+payloads = st.lists(st.one_of(st.text("0123456789", min_size=1, max_size=24).map(str.encode),
+                              st.sampled_from(PIECES), st.binary(max_size=20)),
+                    max_size=6).map(b"".join)
+
+
+def tcp_frame(payload: bytes, stream: int, up: bool, seq: int) -> bytes:
+    ports = (40000 + stream, 8080 if stream % 2 else 21)
+    src, dst, sport, dport = (SERVER, CLIENT, ports[1], ports[0]) if up else \
+        (CLIENT, SERVER, *ports)
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq % (1 << 32), 1, 5 << 4, 0x18, 502, 0, 0)
+    vlan = struct.pack("!HH", 100, 0x0800)
+    return F.eth(0x8100, vlan + F.ipv4(6, tcp + payload, src, dst))
+
+
+@st.composite
+def stream_batches(draw) -> list[list[bytes]]:
+    seq: dict[tuple[int, bool], int] = {}
+    sent: dict[tuple[int, bool], list[tuple[int, bytes]]] = {}
+    batches = []
+    for _ in range(draw(st.integers(1, 3))):
+        frames = []
+        for _ in range(draw(st.integers(1, 12))):
+            key = (draw(st.integers(0, 2)), draw(st.booleans()))
+            at = seq.setdefault(key, draw(st.integers(0, (1 << 32) - 1)))
+            kind = draw(st.sampled_from(["next", "next", "next", "again", "overlap", "hole"]))
+            data = draw(payloads)
+            old = sent.get(key)
+            if kind == "again" and old:
+                at, data = draw(st.sampled_from(old))
+            elif kind == "overlap":
+                at -= draw(st.integers(1, 30))
+            elif kind == "hole":
+                at += draw(st.integers(1, 30))
+            frames.append(tcp_frame(data, key[0], key[1], at))
+            sent.setdefault(key, []).append((at, data))
+            seq[key] = max(seq[key], at + len(data))
+        batches.append(draw(st.permutations(frames)) if draw(st.booleans()) else frames)
+    return batches
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(stream_batches())
+def test_engine_compiled_equals_numpy_on_random_streams(on, monkeypatch, tmp_path_factory,
+                                                        frames):
+    from sensor.config import load
+    from sensor.sensor import Sensor
+    folder = tmp_path_factory.mktemp("streams")
+    (folder / "sensor.toml").write_text(CONFIG)
+    first = np.cumsum([0] + [len(f) for f in frames])[:-1] + 1
+    batches = [Batch.from_frames(f, ts_ns=list(range(len(f))), first_frame=int(k))
+               for f, k in zip(frames, first)]
+
+    def make(value):
+        out = folder / str(value) / "alerts.jsonl"
+        return Sensor(load(folder / "sensor.toml"), alerts_path=str(out)), out
+    replay_both(monkeypatch, on, make, batches, _alerts)
+
+
+def test_no_jit_allowed_falls_back_to_numpy():
+    """Under a W^X policy (here the kernel's own PR_SET_MDWE) numba cannot map executable
+    memory: the engine's loops fall back to numpy, with the same result, and say so once."""
+    import subprocess
+    import sys
+
+    from tools import REPO
+    require_module("numba")
+    code = ("import ctypes, sys, warnings; sys.path.insert(0, sys.argv[1]);"
+            "ok = ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) == 0;"  # PR_SET_MDWE
+            "import numpy as np; from decoders import fastpath; fastpath.load_kernel_now();"
+            "from detectors import compiled; from detectors.matcher import digit_run_hits;"
+            "data = np.frombuffer(b'ab' + b'7' * 30 + b'cd', np.uint8);"
+            "w = warnings.catch_warnings(record=True); caught = w.__enter__();"
+            "warnings.simplefilter('always');"
+            "a = digit_run_hits(data); b = digit_run_hits(data);"
+            "print(ok, a[0].tolist(), b[1].tolist(), compiled.on(),"
+            "      sum('numba cannot run here' in str(x.message) for x in caught))")
+    out = subprocess.run([sys.executable, "-c", code, str(REPO)], capture_output=True,
+                         text=True, timeout=300, env={**__import__("os").environ,
+                                                      "YBSENSOR_DECODE_KERNEL": "auto"})
+    assert out.returncode == 0, out.stderr
+    if out.stdout.startswith("False"):
+        pytest.skip("this kernel has no PR_SET_MDWE (Linux 6.3+)")
+    assert out.stdout.strip() == "True [2, 12] [22, 32] False 1"
+
+
+# --- payload classes: every header kind, every protocol, state across batches --------------
+
+HEADERS = [b"\x16\x03\x01\x00\x20", b"\x17\x03\x03\x40\x00", b"\x17\x01\x01\x00\x10",
+           b"\x15\x03\x05\x00\x01", b"SSH-2.0", b"\x16\xfe\xfd\x00\x00", b"\x19\xfe\xff\x00",
+           b"\xc0\x00\x00\x00\x01", b"\xc3\x6b\x33\x43\xcf", b"\xc0\xff\x00\x00\x1d",
+           b"\xc0\x00\x00\x00\x00", b"\x01\x00\x00\x00", b"\x04\x00\x00\x00", b"\x02\x00\x00\x00",
+           b"\x03\x00\x00\x00", b"\x05\x00\x00\x00", b""]
+
+
+class _Table:
+    """The columns of a PacketTable that classify reads."""
+
+    def __init__(self, payloads: list[bytes], proto, sport, dport):
+        self.n = len(payloads)
+        data = b"".join(payloads)
+        self.batch = type("B", (), {})()
+        self.batch.data = np.frombuffer(data + bytes(16), np.uint8)
+        self.payload_len = np.array([len(p) for p in payloads], dtype=np.int64)
+        self.payload_off = np.concatenate([[0], np.cumsum(self.payload_len)[:-1]]).astype(np.int64)
+        self.proto, self.sport, self.dport = (np.array(x, dtype=np.int64) for x in (proto, sport, dport))
+
+
+row_st = st.tuples(st.sampled_from(HEADERS), st.binary(max_size=20), st.sampled_from([6, 17, 50, 1]),
+                   st.sampled_from([500, 4500, 443, 1234]), st.sampled_from([500, 4500, 80, 2]),
+                   st.integers(-1, 5), st.sampled_from([0, 0, 0, 13, 32, 40, 64, 92, 148]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(row_st, min_size=1, max_size=25), min_size=1, max_size=3))
+def test_payload_classes_compiled_equal_numpy(on, batches):
+    from detectors.payload_class import PayloadClasses
+    from sensor.flows import FlowGroups
+    classes = {}
+    for value in (False, True):
+        on(value)
+        pc, got = PayloadClasses(), []
+        for rows in batches:
+            # a row's payload: a header, then bytes; sizes like a WireGuard message's at times
+            payloads = [(h + tail)[:size] if size and len(h + tail) >= size else
+                        (h + tail + bytes(size))[:size] if size else h + tail
+                        for h, tail, _, _, _, _, size in rows]
+            t = _Table(payloads, *zip(*[(p, s, d) for _, _, p, s, d, _, _ in rows]))
+            flow = np.array([f for *_, f, _ in rows], dtype=np.int64)
+            ctx = type("Ctx", (), {})()
+            ctx.t, ctx.flow = t, flow
+            ctx.has_ip = np.ones(t.n, dtype=bool)
+            ctx.flow_keys = np.where(flow >= 0, flow * 7 + 1, 0).astype(np.uint64)
+            tracked = np.flatnonzero(flow >= 0)
+            ctx.groups = FlowGroups.of(tracked, ctx.flow_keys[tracked], t.n)
+            got.append(pc.classify(ctx).tolist())
+        classes[value] = got, pc.key.tolist(), pc.last.tolist(), pc.flows.tolist(), pc.bytes.tolist()
+    assert classes[True] == classes[False]
+
+
+digitish = st.lists(st.one_of(st.text("0123456789Xx", min_size=1, max_size=25).map(str.encode),
+                              st.sampled_from([b"psn_", b"name", b"pass", b"word", b"&"]),
+                              st.binary(max_size=6)), min_size=1, max_size=12).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(digitish, st.booleans(), st.booleans(), digitish), min_size=1, max_size=12))
+def test_region_edges_compiled_equal_numpy(on, parts):
+    """The boundary pre-filter on regions laid end to end: joined or not, joined to a stored
+    tail (of any length) or to the previous region."""
+    assert_same_edges(on, parts)
+
+
+def test_region_edges_at_every_split_of_a_run(on):
+    """Runs of digits split at a boundary, each side 1 to 14 digits (11 in all is a run)."""
+    for left in range(1, 15):
+        for right in range(1, 15):
+            assert_same_edges(on, [(b"ab" + b"1" * left, False, False, b""),
+                                   (b"2" * right + b"cd", True, False, b"")])
+            assert_same_edges(on, [(b"2" * right + b"cd", True, True, b"x" + b"3" * left)])
+
+
+def assert_same_edges(on, parts) -> None:
+    from detectors.streams import CONTEXT, Engine, Regions
+    # after some header bytes, as a batch's payloads are
+    data = np.frombuffer(b"h" * 40 + b"".join(p for p, *_ in parts) + bytes(64), np.uint8)
+    length = np.array([len(p) for p, *_ in parts], dtype=np.int64)
+    off = 40 + np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64)
+    joined = np.array([j for _, j, _, _ in parts], dtype=bool)
+    from_state = joined & np.array([f for _, _, f, _ in parts], dtype=bool)
+    from_state[0] = joined[0]              # the first entry can only continue a stored tail
+    fs = np.flatnonzero(from_state)
+    stored_at = np.full(len(parts), -1, dtype=np.int64)
+    stored_at[fs] = np.arange(len(fs))
+    tails = [parts[i][3][-CONTEXT:] for i in fs]
+    stored_tail = np.zeros((len(fs), CONTEXT), np.uint8)
+    for k, tail in enumerate(tails):
+        if tail:
+            stored_tail[k, CONTEXT - len(tail):] = np.frombuffer(tail, np.uint8)
+    stored_len = np.array([len(x) for x in tails], dtype=np.int64)
+    none = np.zeros(len(parts), dtype=bool)
+    regions = Regions(data, np.arange(len(parts)), off, length, np.zeros(len(parts), np.int64),
+                      joined, from_state, np.zeros(len(parts), np.int64), none, stored_at,
+                      stored_tail, stored_len)
+    engine = Engine()
+    engine.register([b"psn_name", b"password", b"pwd="])
+    got = {}
+    for value in (False, True):
+        on(value)
+        got[value] = [x.tolist() for x in engine._edges(regions)]
+    assert got[True] == got[False]
