@@ -488,12 +488,6 @@ def _spec(fields: list[tuple[Layout, str]]) -> np.ndarray:
 _KERNEL_MODULE = None
 
 
-def compiled():
-    """kernel.py where the decoders use it now (numba installed, allowed, and loaded: see
-    `backend`), for other stages' compiled loops; None where they take their numpy path."""
-    return _KERNEL_MODULE if KERNEL == "numba" else None
-
-
 def numba_errors() -> type:
     """numba's own error class (compiling or typing the loop), once numba is imported."""
     import numba.core.errors

@@ -14,6 +14,10 @@ goes on from there. Nothing here knows a header's layout or a protocol number: f
 widths, masks and shifts come in `spec` (built from the `Layout` declarations), the next
 layer of a key from the dispatch's flat table, and layer ids, namespaces, status codes,
 lengths and flag bits in `k`; the indices below only name slots.
+
+`jit` (how every loop is compiled and cached) and `prefetch` serve the other compiled loops
+too: the payload engine's (detectors/payload_kernels.py) and the flow table's
+(sensor/flow_kernels.py), which run where decoders/compiled.py says.
 """
 from __future__ import annotations
 
@@ -60,10 +64,9 @@ N_K = 71
 # cache, and each row reads one or two lines at an unpredictable stride: waiting for them was
 # half of the loop's time. Prefetching a few rows ahead overlaps those misses.
 PREFETCH_AHEAD = 8
-HEADS_AHEAD = 32          # a row of gather_heads is a few ns of work: look further ahead
 
 
-def _jit(fn=None, **kw):
+def jit(fn=None, **kw):
     """njit, without reference counting and with an on-disk cache: next to this file, else
     numba's user cache, else a temporary directory, else none (then a read-only install
     compiles once per process).
@@ -72,7 +75,7 @@ def _jit(fn=None, **kw):
     that takes an array counts the array up and down atomically: three times the time of a
     row."""
     if fn is None:
-        return lambda fn: _jit(fn, **kw)
+        return lambda fn: jit(fn, **kw)
     kw.update(nogil=True, _nrt=False)
     try:
         return numba.njit(cache=True, **kw)(fn)
@@ -88,7 +91,7 @@ def _jit(fn=None, **kw):
 
 
 @intrinsic
-def _prefetch(typingctx, arr, idx):
+def prefetch(typingctx, arr, idx):
     """A hint to bring arr[idx]'s cache line in (llvm.prefetch: read, keep in all levels);
     it never faults, so idx need not lie inside arr."""
     def codegen(context, builder, signature, args):
@@ -106,7 +109,7 @@ def _prefetch(typingctx, arr, idx):
     return types.void(arr, idx), codegen
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _uint(buf, p, spec, k):
     """Field k of the header at p, big-endian, shifted and masked as its Field says."""
     off = np.uint64(p + spec[k, 0])      # unsigned: no negative-index wraparound to test
@@ -126,7 +129,7 @@ def _uint(buf, p, spec, k):
     return v
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _u64(buf, at):
     v = np.uint64(0)
     a = np.uint64(at)
@@ -135,7 +138,7 @@ def _u64(buf, at):
     return v
 
 
-@_jit
+@jit
 def _add_tunnel(g, kind, a, b, k, ntun, tun_kind, tun_a, tun_b, ip_at_tunnel, n_ip):
     """As PacketTable.add_tunnel for one row."""
     s = np.int64(ntun[g])
@@ -147,14 +150,14 @@ def _add_tunnel(g, kind, a, b, k, ntun, tun_kind, tun_a, tun_b, ip_at_tunnel, n_
         ip_at_tunnel[g] = n_ip[g]
 
 
-@_jit
+@jit
 def _set_line(g, kind, a, b, line_kind, line_a, line_b):
     line_kind[g] = kind
     line_a[g] = a
     line_b[g] = b
 
 
-@_jit
+@jit
 def run(buf, rows, entry, left, spec, k, flat, miss,
         pos, end, nxt, aux, nlayers, layers, credit,
         status, status_layer, line_kind, line_a, line_b,
@@ -180,8 +183,8 @@ def run(buf, rows, entry, left, spec, k, flat, miss,
     for r in range(nrows):
         if r + PREFETCH_AHEAD < nrows:
             ahead = pos[rows[r + PREFETCH_AHEAD]]
-            _prefetch(buf, ahead)
-            _prefetch(buf, ahead + 64)          # headers may cross into the next line
+            prefetch(buf, ahead)
+            prefetch(buf, ahead + 64)          # headers may cross into the next line
         g = rows[r]
         p = pos[g]
         e = end[g]
@@ -486,22 +489,3 @@ def run(buf, rows, entry, left, spec, k, flat, miss,
                 most = passed
     return most, nref
 
-
-@_jit
-def gather_heads(buf, off, length, rows, out):
-    """out[r] = the first out.shape[1] bytes at off[rows[r]], of which only length[rows[r]]
-    are the row's (the rest read as zero): the payload heads the content pre-filters test,
-    with the frames' lines prefetched as in `run`."""
-    width = out.shape[1]
-    size = buf.shape[0]
-    nrows = rows.shape[0]
-    for r in range(nrows):
-        if r + HEADS_AHEAD < nrows:
-            _prefetch(buf, off[rows[r + HEADS_AHEAD]])
-        g = rows[r]
-        at = off[g]
-        take = min(max(length[g], 0), width, max(size - at, 0))
-        for j in range(take):
-            out[r, j] = buf[at + j]
-        for j in range(take, width):
-            out[r, j] = 0

@@ -7,8 +7,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from decoders import fastpath
 from decoders.layout import gather_block
+
+from . import compiled
 
 
 HEAD = 16  # payload bytes gathered once a batch for every row: the most a pre-filter reads
@@ -16,17 +17,13 @@ _heads: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # table -> i
 
 
 def _gather_heads(t, rows: np.ndarray, n: int) -> np.ndarray:
-    kernel = fastpath.compiled()
-    if kernel is not None:
+    if compiled.on():
         # one compiled pass with the frames' lines prefetched: the payloads lie all over a
         # batch's buffer, and numpy's gather waits for each line in turn
-        try:
-            out = np.empty((len(rows), n), dtype=np.uint8)
-            kernel.gather_heads(t.batch.data, t.payload_off, t.payload_len,
-                                np.asarray(rows, dtype=np.int64), out)
+        out = np.empty((len(rows), n), dtype=np.uint8)
+        if compiled.call("gather_heads", t.batch.data, t.payload_off, t.payload_len,
+                         np.asarray(rows, dtype=np.int64), out) is not None:
             return out
-        except fastpath.numba_errors():     # compiling refused: the numpy gather below
-            pass
     blk = gather_block(t.batch.data, t.payload_off[rows], n).copy()
     short = t.payload_len[rows] < n
     if short.any():

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from decoders.kernel import _jit, _prefetch
+from decoders.kernel import jit, prefetch
 
 AHEAD = 16    # rows ahead whose bytes are asked for (llvm.prefetch): the loops below read a
               # batch's buffer and table (tens of MB) out of order; it overlaps the misses
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _is_digit(c) -> bool:
     return 48 <= c <= 57
 
 
-@_jit
+@jit
 def digit_runs(data, lo, hi, first, stop, min_run, out_start, out_end):
     """matcher.digit_run_hits for the samples first, first + min_run, ... below stop, with
     windows cut at lo and hi: writes each kept window's (start, end), returns their count."""
@@ -50,7 +50,7 @@ def digit_runs(data, lo, hi, first, stop, min_run, out_start, out_end):
 
 # --- stream regions (streams.Engine._regions) -------------------------------------------
 
-@_jit
+@jit
 def stream_rows(order, rows, flow, proto, tcp_seq, src_hi, src_lo, sport, dst_hi, dst_lo,
                 dport, tcp, code, out_rows, out_sid, others):
     """Of the plaintext `rows`, the TCP segments of tracked flows, stream by stream (flow by
@@ -97,7 +97,7 @@ def stream_rows(order, rows, flow, proto, tcp_seq, src_hi, src_lo, sport, dst_hi
     return n, n_other, top
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _up(src_hi, src_lo, sport, dst_hi, dst_lo, dport, r):
     a0, b0 = src_hi[r], dst_hi[r]
     if a0 != b0:
@@ -108,7 +108,7 @@ def _up(src_hi, src_lo, sport, dst_hi, dst_lo, dport, r):
     return 1 if sport[r] > dport[r] else 0
 
 
-@_jit
+@jit
 def stream_positions(seg_rows, sid, tcp_seq, payload_len, keys, st_key, st_next, half, mod,
                      near_below, near_above, rel, end, known, base):
     """Each segment's place in its stream (segments stream by stream, arrival order): the
@@ -131,8 +131,8 @@ def stream_positions(seg_rows, sid, tcp_seq, payload_len, keys, st_key, st_next,
         while j < n and sid[j] == s:
             r = seg_rows[j]
             if j + AHEAD < n:   # the segments' rows lie all over the table
-                _prefetch(tcp_seq, seg_rows[j + AHEAD])
-                _prefetch(payload_len, seg_rows[j + AHEAD])
+                prefetch(tcp_seq, seg_rows[j + AHEAD])
+                prefetch(payload_len, seg_rows[j + AHEAD])
             rel[j] = ((tcp_seq[r] - b + half) % mod) - half
             end[j] = rel[j] + payload_len[r]
             known[j] = k
@@ -144,7 +144,7 @@ def stream_positions(seg_rows, sid, tcp_seq, payload_len, keys, st_key, st_next,
     return ascending
 
 
-@_jit
+@jit
 def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data,
                    st_key, st_next, st_tail, st_tail_len, far, mod,
                    row, off, length, rsid, joined, from_state, skip, last, stored_at,
@@ -210,9 +210,9 @@ def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data
     top_word = len(data) - 8
     for k in range(nk):
         if k + AHEAD < nk:      # the regions' bytes lie all over the buffer, their state too
-            _prefetch(data, off[k + AHEAD])
-            _prefetch(data, off[k + AHEAD] + length[k + AHEAD] - context)
-            _prefetch(st_tail, rsid[k + AHEAD] * context)
+            prefetch(data, off[k + AHEAD])
+            prefetch(data, off[k + AHEAD] + length[k + AHEAD] - context)
+            prefetch(st_tail, rsid[k + AHEAD] * context)
         at = min(off[k], top_word)          # as gather_block reads it: clamped to the buffer
         w = np.uint64(0)
         for c in range(7, -1, -1):
@@ -234,12 +234,12 @@ def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data
 
 # --- payload classes (payload_class.PayloadClasses.classify) ----------------------------
 
-@_jit(inline="always")
+@jit(inline="always")
 def _head_byte(data, at, plen, j):
     return np.int64(data[at + j]) if j < plen else np.int64(0)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _recognise(data, at, plen, proto, sport, dport, code, proto_no, max_record, ssh,
                quic_versions, wg_len):
     """payload_class.recognise for one payload whose first bytes lie at `at` (zero past
@@ -279,7 +279,7 @@ def _recognise(data, at, plen, proto, sport, dport, code, proto_no, max_record, 
     return out
 
 
-@_jit
+@jit
 def classify(rows, order, data, head_span, payload_off, payload_len, proto, sport, dport,
              flow, keys, st_key, st_last, code, proto_no, max_record, ssh, quic_versions,
              wg_len, plaintext, mark, run_row, run_class, cls, flows, octets):
@@ -295,7 +295,7 @@ def classify(rows, order, data, head_span, payload_off, payload_len, proto, spor
         if k + AHEAD < n:
             # the payloads lie all over a buffer of tens of MB: asking for their lines a few
             # rows ahead overlaps the misses (a third of the loop's time without)
-            _prefetch(data, payload_off[rows[k + AHEAD]])
+            prefetch(data, payload_off[rows[k + AHEAD]])
         r = rows[k]
         at = min(payload_off[r], top)       # as content.head gathers: clamped to the buffer
         cls[r] = _recognise(data, at, payload_len[r], proto[r], sport[r], dport[r], code,
@@ -346,12 +346,12 @@ def classify(rows, order, data, head_span, payload_off, payload_len, proto, spor
 
 # --- region boundaries (streams.Engine._edges) ---------------------------------------------
 
-@_jit(inline="always")
+@jit(inline="always")
 def _digitish(c) -> bool:
     return 48 <= c <= 57 or c == 88 or c == 120      # 0-9, X, x
 
 
-@_jit
+@jit
 def edges(joined, off, length, from_state, stored_at, stored_tail, stored_len, data, min_run,
           windows, owner, digit_owner):
     """streams.Engine._edges for the joined entries `joined`: each boundary's window
@@ -366,8 +366,8 @@ def edges(joined, off, length, from_state, stored_at, stored_tail, stored_len, d
     for k in range(len(joined)):
         if k + AHEAD < len(joined):     # both sides of a boundary lie anywhere in the buffer
             ahead = joined[k + AHEAD]
-            _prefetch(data, off[ahead])
-            _prefetch(data, off[max(ahead - 1, 0)] + length[max(ahead - 1, 0)] - edge)
+            prefetch(data, off[ahead])
+            prefetch(data, off[max(ahead - 1, 0)] + length[max(ahead - 1, 0)] - edge)
         e = joined[k]
         p = max(e - 1, 0)
         if from_state[e]:
@@ -402,3 +402,29 @@ def edges(joined, off, length, from_state, stored_at, stored_tail, stored_len, d
             digit_owner[n] = owner[k]
             n += 1
     return n
+
+
+# --- payload heads (content.head) -------------------------------------------------------
+
+HEADS_AHEAD = 32          # a row is a few ns of work here: prefetch further ahead
+
+
+@jit
+def gather_heads(buf, off, length, rows, out):
+    """out[r] = the first out.shape[1] bytes at off[rows[r]], of which only length[rows[r]]
+    are the row's (the rest read as zero): the payload heads the content pre-filters test,
+    with the frames' lines prefetched (see kernel.PREFETCH_AHEAD). Returns the rows."""
+    width = out.shape[1]
+    size = buf.shape[0]
+    nrows = rows.shape[0]
+    for r in range(nrows):
+        if r + HEADS_AHEAD < nrows:
+            prefetch(buf, off[rows[r + HEADS_AHEAD]])
+        g = rows[r]
+        at = off[g]
+        take = min(max(length[g], 0), width, max(size - at, 0))
+        for j in range(take):
+            out[r, j] = buf[at + j]
+        for j in range(take, width):
+            out[r, j] = 0
+    return nrows

@@ -1,21 +1,22 @@
 """The flow table's per-row loops, compiled with numba (optional: `ybsensor[fast]`).
 
-Used where the compiled path is on (see flows.py); each gives what the numpy code beside
-its caller gives (tests/test_flows.py compares them)."""
+Called through decoders/compiled.py where the compiled path is on; each gives what the
+numpy code beside its caller gives (tests/test_flows.py compares them), and returns the
+count of what it did (None from the switch means the numpy code runs)."""
 from __future__ import annotations
 
 import numpy as np
 
-from decoders.kernel import PREFETCH_AHEAD, _jit, _prefetch
+from decoders.kernel import PREFETCH_AHEAD, jit, prefetch
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _mix(h, v):
     h = (h ^ np.uint64(v)) * np.uint64(0x9E3779B97F4A7C15)
     return h ^ (h >> np.uint64(31))
 
 
-@_jit
+@jit
 def flow_keys(rows, line_kind, line_a, line_b, proto, src_hi, src_lo, dst_hi, dst_lo,
               sport, dport, icmp_type, icmp_code, icmp_pair, icmp, icmp6, seed, keys, swap):
     """flows.flow_keys for `rows`, into keys and swap (its with_direction column)."""
@@ -47,21 +48,22 @@ def flow_keys(rows, line_kind, line_a, line_b, proto, src_hi, src_lo, dst_hi, ds
         h = _mix(h, (sp << 16) | dp)
         keys[i] = h if h != 0 else np.uint64(1)
         swap[i] = flip
+    return rows.shape[0]
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _home(key, mask):
     return (key ^ (key >> np.uint64(29))) & mask
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _prefetch_ahead(index_key, keys, i, mask):
     """Bring in the home slot of the key PREFETCH_AHEAD places on: the index is tens of MB."""
     if i + PREFETCH_AHEAD < keys.shape[0]:
-        _prefetch(index_key, _home(keys[i + PREFETCH_AHEAD], mask))
+        prefetch(index_key, _home(keys[i + PREFETCH_AHEAD], mask))
 
 
-@_jit
+@jit
 def index_find(index_key, index_id, mask, keys, ids):
     """FlowTable._find: each key's slot id in the open-addressing index, -1 where absent."""
     for i in range(keys.shape[0]):
@@ -77,9 +79,10 @@ def index_find(index_key, index_id, mask, keys, ids):
                 ids[i] = -1
                 break
             s = (s + np.uint64(1)) & mask
+    return keys.shape[0]
 
 
-@_jit
+@jit
 def index_insert(index_key, index_id, mask, keys, ids):
     """FlowTable._insert: keys (distinct, absent) into their first free slot from home."""
     for i in range(keys.shape[0]):
@@ -90,3 +93,4 @@ def index_insert(index_key, index_id, mask, keys, ids):
             s = (s + np.uint64(1)) & mask
         index_key[s] = key
         index_id[s] = ids[i]
+    return keys.shape[0]

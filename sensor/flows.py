@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from decoders import fastpath
+from decoders import compiled
 from decoders.table import PacketTable
 
 U64 = np.uint64
@@ -30,12 +30,8 @@ for _v, _pairs in ((0, {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10
         _ICMP_PAIR[_v, _a] = _b
 
 
-def _compiled():
-    """flow_kernels (numba) where the decoders' compiled path is on, else None."""
-    if fastpath.compiled() is None:
-        return None
-    from . import flow_kernels
-    return flow_kernels
+# the flow table's compiled loops, where the compiled path is on (decoders/compiled.py)
+FLOW_LOOPS = compiled.Loops("sensor.flow_kernels")
 
 
 def _mix(h: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -68,14 +64,14 @@ def flow_keys(t: PacketTable, rows: np.ndarray, with_direction: bool = False):
     """A 64-bit key per row, the same for both directions of a flow on one line; with
     `with_direction`, also whether each row goes from the flow's higher endpoint to its
     lower one (rows of one flow with the same value go the same way)."""
-    kernels = _compiled()
-    if kernels is not None:
+    if compiled.on():
         keys = np.empty(len(rows), dtype=U64)
         swap = np.empty(len(rows), dtype=bool)
-        kernels.flow_keys(np.asarray(rows, dtype=np.int64), t.line_kind, t.line_a, t.line_b,
-                          t.proto, t.src_hi, t.src_lo, t.dst_hi, t.dst_lo, t.sport, t.dport,
-                          t.icmp_type, t.icmp_code, _ICMP_PAIR, ICMP, ICMP6, int(SEED), keys, swap)
-        return (keys, swap) if with_direction else keys
+        if FLOW_LOOPS.call("flow_keys", np.asarray(rows, dtype=np.int64), t.line_kind, t.line_a,
+                           t.line_b, t.proto, t.src_hi, t.src_lo, t.dst_hi, t.dst_lo, t.sport,
+                           t.dport, t.icmp_type, t.icmp_code, _ICMP_PAIR, ICMP, ICMP6, int(SEED),
+                           keys, swap) is not None:
+            return (keys, swap) if with_direction else keys
     sport, dport = flow_ports(t, rows)
     s_hi, s_lo, d_hi, d_lo = t.src_hi[rows], t.src_lo[rows], t.dst_hi[rows], t.dst_lo[rows]
     swap = (s_hi > d_hi) | ((s_hi == d_hi) & ((s_lo > d_lo) | ((s_lo == d_lo) & (sport > dport))))
@@ -260,11 +256,11 @@ class FlowTable:
         return (keys ^ (keys >> U64(29))) & self.mask
 
     def _find(self, keys: np.ndarray) -> np.ndarray:
-        kernels = _compiled()
-        if kernels is not None:      # one key after another, the index's lines prefetched
+        if compiled.on():            # one key after another, the index's lines prefetched
             ids = np.empty(len(keys), dtype=np.int64)
-            kernels.index_find(self.index_key, self.index_id, self.mask, keys, ids)
-            return ids
+            if FLOW_LOOPS.call("index_find", self.index_key, self.index_id, self.mask, keys,
+                               ids) is not None:
+                return ids
         ids = np.full(len(keys), -1, dtype=np.int64)
         slot = self._home(keys)
         pending = np.arange(len(keys))
@@ -279,10 +275,9 @@ class FlowTable:
         return ids
 
     def _insert(self, keys: np.ndarray, ids: np.ndarray) -> None:
-        kernels = _compiled()
-        if kernels is not None:
-            kernels.index_insert(self.index_key, self.index_id, self.mask, keys,
-                                 np.asarray(ids, dtype=np.int64))
+        if compiled.on() and FLOW_LOOPS.call("index_insert", self.index_key, self.index_id,
+                                             self.mask, keys,
+                                             np.asarray(ids, dtype=np.int64)) is not None:
             return
         slot = self._home(keys)
         pending = np.arange(len(keys))

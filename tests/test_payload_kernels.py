@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import fuzzing as F
 from decoders import Batch, fastpath
+from decoders import compiled as compiled_switch
 from detectors import compiled, matcher
 from detectors.matcher import LiteralMatcher, _digit_run_hits_numpy, digit_run_hits, \
     hyperscan_available
@@ -28,7 +29,7 @@ def on(monkeypatch):
             require_module("numba")
             # a loop that does not compile is an error here, not a fallback to numpy
             monkeypatch.setattr(fastpath, "_WANT", "numba")
-            monkeypatch.setattr(compiled, "_refused", False)
+            monkeypatch.setattr(compiled_switch, "_refused", False)
         monkeypatch.setattr(compiled, "on", lambda: value)
     return switch
 
