@@ -193,18 +193,15 @@ def _case_variants(byte: int) -> set[int]:
 
 
 def digit_run_hits(data: np.ndarray, lo: int = 0, hi: int | None = None,
-                   min_run: int = MIN_RUN, bounds: tuple[np.ndarray, np.ndarray] | None = None,
-                   within: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   min_run: int = MIN_RUN, within: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(start, end) of runs of at least `min_run` ASCII digits in data[lo:hi], each seen
     through a window of `min_run` - 1 bytes either side of a sampled byte: a run is
     reported once per sample it covers, and its ends are cut to that window (callers only
-    map the positions to payloads, then parse those). Runs are also cut at lo and hi, and
-    with `bounds` (sorted starts, ends: frames laid out in `data`) at the edges of the
-    frame they lie in: a run made of two frames' digits is not one. `within` = (a, b): only
+    map the positions to payloads, then parse those). Runs are also cut at lo and hi.
+    `within` = (a, b): only
     the samples in [a, b) (a - lo a multiple of min_run), so that the calls for the chunks
     of [lo, hi) give together what one call for the whole gives. Compiled (payload_kernels)
-    where that is on, without `bounds`; the numpy code below otherwise, with the same
-    result."""
+    where that is on; the numpy code below otherwise, with the same result."""
     data = _as_array(data)
     hi = len(data) if hi is None else min(hi, len(data))
     empty = np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -213,16 +210,15 @@ def digit_run_hits(data: np.ndarray, lo: int = 0, hi: int | None = None,
     first, stop = (lo, hi) if within is None else (within[0], min(within[1], hi))
     if stop <= first:
         return empty
-    if bounds is None:
-        cap = (stop - first - 1) // min_run + 1
-        out_start, out_end = np.empty(cap, np.int64), np.empty(cap, np.int64)
-        n = compiled.call("digit_runs", data, lo, hi, first, stop, min_run, out_start, out_end)
-        if n is not None:
-            return out_start[:n].copy(), out_end[:n].copy()
-    return _digit_run_hits_numpy(data, lo, hi, min_run, bounds, first, stop)
+    cap = (stop - first - 1) // min_run + 1
+    out_start, out_end = np.empty(cap, np.int64), np.empty(cap, np.int64)
+    n = compiled.call("digit_runs", data, lo, hi, first, stop, min_run, out_start, out_end)
+    if n is not None:
+        return out_start[:n].copy(), out_end[:n].copy()
+    return _digit_run_hits_numpy(data, lo, hi, min_run, first, stop)
 
 
-def _digit_run_hits_numpy(data, lo, hi, min_run, bounds, first, stop):
+def _digit_run_hits_numpy(data, lo, hi, min_run, first, stop):
     # the strided samples copied out first: a compare over contiguous bytes is vectorized
     samples = first + np.flatnonzero((data[first:stop:min_run].copy() - np.uint8(48)) < 10) * min_run
     w = min_run - 1
@@ -242,11 +238,6 @@ def _digit_run_hits_numpy(data, lo, hi, min_run, bounds, first, stop):
         near = ((src[np.maximum(samples - h, base) - base] - np.uint8(48)) < 10) & (samples - h >= lo)
         near |= ((src[samples + h - base] - np.uint8(48)) < 10) & (samples + h < hi)
         samples = samples[near]
-    if bounds is not None and samples.size:
-        b_start, b_end = bounds
-        frame = np.searchsorted(b_start, samples, side="right") - 1
-        inside = (frame >= 0) & (samples < b_end[np.maximum(frame, 0)])
-        samples, frame = samples[inside], frame[inside]
     if not samples.size:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     window = np.maximum(samples - w, lo)         # each window's first byte
@@ -254,9 +245,6 @@ def _digit_run_hits_numpy(data, lo, hi, min_run, bounds, first, stop):
     blk = gather_block(src, window - base, span)
     col = np.arange(span)
     digit = ((blk - np.uint8(48)) < 10) & (window[:, None] + col < hi)
-    if bounds is not None:
-        at = window[:, None] + col
-        digit &= (at >= b_start[frame][:, None]) & (at < b_end[frame][:, None])
     # the run around the sample: between the nearest non-digit on either side
     left_gap = np.where(~digit & (col < shift[:, None]), col, -1).max(axis=1)
     right_gap = np.where(~digit & (col > shift[:, None]), col, span).min(axis=1)

@@ -104,11 +104,15 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
     hit = np.zeros(n, dtype=bool)
     if not n or not size:
         return hit
-    end = start + length
-    # runs of 11 digits inside one frame (the payload engine's sampler, cut at the frames)
-    rs, _ = digit_run_hits(data, 0, size, RUN, bounds=(start, end))
+    # runs of 11 digits (the payload engine's sampler, compiled where that is on, over the
+    # whole buffer): every frame a run's window touches may hold one. A superset of the
+    # runs inside one frame: such a run's window holds it, so touches its frame
+    rs, re_ = digit_run_hits(data, 0, size, RUN)
     if rs.size:
-        hit[np.searchsorted(start, rs, side="right") - 1] = True
+        touched = np.zeros(n + 1, dtype=np.int64)
+        np.add.at(touched, np.maximum(np.searchsorted(start, rs, side="right") - 1, 0), 1)
+        np.add.at(touched, np.searchsorted(start, re_ - 1, side="right"), -1)
+        hit |= np.cumsum(touched[:n]) > 0
     # the payload's own tests
     has = (plen > 0) & (p0 >= 0) & (p0 < length)
     if not has.any():
