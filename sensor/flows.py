@@ -162,6 +162,9 @@ class FlowGroups:
         self.first = rows[first_at]
         self.of_row, self.order, self.start = of_row, order, start
         self.reverse = reverse
+        # each group's packets, bytes and last time in this batch, where the flow table
+        # counted them (None otherwise)
+        self.packets = self.octets = self.last_ns = None
 
     @classmethod
     def of(cls, rows: np.ndarray, keys: np.ndarray, n: int,
@@ -328,12 +331,14 @@ class FlowTable:
             ids[new] = self._open(uniq[new], t, rows[first[new]])
         flow_of_row[rows] = ids[inverse]
         counts = np.bincount(inverse, minlength=len(uniq))
+        octets = np.bincount(inverse, weights=t.wirelen[rows], minlength=len(uniq)).astype(np.int64)
         ids = np.where(ids >= 0, ids, self.capacity)  # untracked flows count into the spare row
         self.packets[ids] += counts
-        self.bytes[ids] += np.bincount(inverse, weights=t.wirelen[rows], minlength=len(uniq)).astype(np.int64)
+        self.bytes[ids] += octets
         # rows lie flow by flow in groups.order: reduce each run
         last_ts = np.maximum.reduceat(t.ts_ns[groups.order], groups.start)
         self.last_ns[ids] = np.maximum(self.last_ns[ids], last_ts)
+        groups.packets, groups.octets, groups.last_ns = counts, octets, last_ts
         flags = np.bitwise_or.reduceat(np.maximum(t.tcp_flags[groups.order], 0), groups.start)
         self.tcp_flags[ids] |= flags
         return flow_of_row

@@ -16,17 +16,32 @@ class LineActivity:
         self.packets = np.zeros(len(lines.patterns), dtype=np.int64)  # per configured line
         self.bytes = np.zeros(len(lines.patterns), dtype=np.int64)
 
-    def process(self, t: PacketTable, pattern: np.ndarray | None = None) -> None:
-        """Account a batch; `pattern` is each row's configured-line index if already known."""
+    def process(self, t: PacketTable, pattern: np.ndarray | None = None, groups=None) -> None:
+        """Account a batch; `pattern` is each row's configured-line index if already known.
+        With the batch's flow groups (sensor.flows.FlowGroups, counted by the flow table)
+        the line is a flow's: its rows are accounted a flow at a time."""
         if not self.lines.patterns or not t.n:
             return
         if pattern is None:
             pattern = self.lines.match(t.line_kind, t.line_a, t.line_b, t.batch.interfaces)
+        if groups is not None and groups.packets is not None:
+            alone = np.flatnonzero(groups.of_row < 0)             # rows without IP
+            self._add(pattern[groups.first], groups.packets, groups.octets, groups.last_ns)
+            self._add(pattern[alone], 1, t.wirelen[alone], t.ts_ns[alone])
+        else:
+            self._add(pattern, 1, t.wirelen, t.ts_ns)
+
+    def _add(self, pattern: np.ndarray, packets, octets: np.ndarray, last_ns: np.ndarray) -> None:
+        """Count packets (a column, or 1 each), bytes and the latest time per line."""
         known = pattern >= 0
-        np.maximum.at(self.seen_ns, pattern[known], t.ts_ns[known])
+        if not known.any():
+            return
+        at = pattern[known]
         n = len(self.lines.patterns)
-        self.packets += np.bincount(pattern[known], minlength=n)
-        self.bytes += np.bincount(pattern[known], weights=t.wirelen[known], minlength=n).astype(np.int64)
+        np.maximum.at(self.seen_ns, at, last_ns[known])
+        weights = None if np.ndim(packets) == 0 else packets[known]
+        self.packets += np.bincount(at, weights=weights, minlength=n).astype(np.int64)
+        self.bytes += np.bincount(at, weights=octets[known], minlength=n).astype(np.int64)
 
     def traffic(self) -> list[tuple[str, int, int]]:
         """(line, packets, bytes) of every configured line that carried a frame."""

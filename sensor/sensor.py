@@ -79,7 +79,7 @@ class Sensor:
             flow_of_row = self.flows.update(t)
             ctx = BatchContext(t, flow_of_row, self.plan, self.cfg, self.flows.row_keys,
                                self.flows.groups)
-            self.lines.process(t, ctx.line_pattern)
+            self.lines.process(t, ctx.line_pattern, self.flows.groups)
             self.alerter.source = t.batch.source
             alerts = self.alerter.process(ctx)
             if self.evidence is not None:
