@@ -3,10 +3,12 @@ from .batch import Batch
 from .table import PacketTable
 
 
-def decode(batch: Batch, options: dict | None = None, fast: bool | str | None = None) -> PacketTable:
-    """Decode every frame of a batch into a PacketTable (`fast`: see fastpath.py)."""
+def decode(batch: Batch, options: dict | None = None, fast: bool | str | None = None,
+           heads: bool = False) -> PacketTable:
+    """Decode every frame of a batch into a PacketTable (`fast`: see fastpath.py; `heads`:
+    keep the payload heads the decode kernel can copy, table.PayloadHeads)."""
     from . import dispatch, driver
-    return driver.run(batch, dispatch.DEFAULT, options, fast)
+    return driver.run(batch, dispatch.DEFAULT, options, fast, heads)
 
 
 __all__ = ["Batch", "PacketTable", "decode"]

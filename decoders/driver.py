@@ -36,6 +36,8 @@ class Frames:
         self.fused_bound = 0
         self.round = 0
         self.max_rounds = MAX_ROUNDS
+        self.want_heads = False
+        self.heads = None     # PayloadHeads, where wanted and the decode kernel ran
 
     # What decoders call.
 
@@ -95,9 +97,12 @@ class Frames:
 
 
 def run(batch: Batch, dispatch, options: dict | None = None,
-        fast: bool | str | None = None) -> PacketTable:
-    """Decode a batch; `fast` picks how the commonest chains are fused (fastpath.backend)."""
+        fast: bool | str | None = None, heads: bool = False) -> PacketTable:
+    """Decode a batch; `fast` picks how the commonest chains are fused (fastpath.backend);
+    `heads`: the decode kernel keeps the payload heads of the rows it finishes, for the
+    content pre-filters (table.PayloadHeads; plain decoding has no use for them)."""
     f = Frames(batch, dispatch, options)
+    f.want_heads = heads
     t = f.table
     everyone = np.arange(len(batch))
     f.layer = 0
@@ -142,4 +147,5 @@ def run(batch: Batch, dispatch, options: dict | None = None,
     t.payload_len = np.maximum(f.end - f.pos, 0)
     bad = t.status != OK
     t.payload_len[bad] = 0
+    t.payload_heads = f.heads if f.want_heads else None
     return t

@@ -62,7 +62,7 @@ from .l2tp import L2TP, V2_HEADER
 from .layout import IPV4_MAPPED, Layout, gather_block
 from .mpls import SHIM
 from .ppp import PPP
-from .table import MAX_LAYERS, MAX_TUNNELS, NONE
+from .table import HEAD_BYTES, MAX_LAYERS, MAX_TUNNELS, NONE, PayloadHeads
 from .tcp import TCP
 from .udp import UDP as UDP_HDR
 from .vxlan import VXLAN
@@ -607,6 +607,10 @@ class KernelChain(Chain):
         return self._run(f, t, buf, rows, entry, generic, refused)
 
     def _run(self, f, t, buf, rows, entry, generic, refused) -> None:
+        if f.heads is None:
+            n = t.n if f.want_heads else 0      # none: the kernel keeps no heads
+            f.heads = PayloadHeads(np.zeros((n, HEAD_BYTES), dtype=np.uint8),
+                                   np.zeros(n, dtype=bool))
         most, nref = self.kn.run(
             buf, rows, entry, f.max_rounds - 1 - f.round, self.spec, self.k, self.flat,
             self.miss, f.pos, f.end, f.next, f.aux, t.nlayers, t.layers, f.credit,
@@ -614,7 +618,8 @@ class KernelChain(Chain):
             t.ntun, t.tun_kind, t.tun_a, t.tun_b, t.ip_at_tunnel,
             t.n_ip, t.ip_ver, t.src_hi, t.src_lo, t.dst_hi, t.dst_lo, t.proto, t.fragment,
             t.outer_ver, t.outer_src_hi, t.outer_src_lo, t.outer_dst_hi, t.outer_dst_lo,
-            t.sport, t.dport, t.tcp_flags, t.tcp_seq, t.icmp_type, t.icmp_code, refused)
+            t.sport, t.dport, t.tcp_flags, t.tcp_seq, t.icmp_type, t.icmp_code,
+            f.heads.values, f.heads.known, refused)
         self.loaded = True
         f.fused_bound += most
         if nref:

@@ -164,11 +164,13 @@ def run(buf, rows, entry, left, spec, k, flat, miss,
         ntun, tun_kind, tun_a, tun_b, ip_at_tunnel,
         n_ip, ip_ver, src_hi, src_lo, dst_hi, dst_lo, proto, fragment,
         outer_ver, outer_src_hi, outer_src_lo, outer_dst_hi, outer_dst_lo,
-        sport, dport, tcp_flags, tcp_seq, icmp_type, icmp_code, refused):
+        sport, dport, tcp_flags, tcp_seq, icmp_type, icmp_code, heads, head_known, refused):
     """Pass the fused layers of each row of `rows` (which reached layer `entry`); write the
     columns and the row's cursor. Returns (the most layers a row passed past its entry, the
     count of entry rows refused: their indices in `rows` are refused[:count], for the
-    entry's generic decoder)."""
+    entry's generic decoder). A row whose decoding ends here gets its payload's first
+    heads.shape[1] bytes copied to heads[row] (zero past the payload) and head_known[row]
+    set: its frame's lines are in the cache now, later they are not."""
     eth, vlan, ip4, ip6, tcp, udp = k[K_ETH], k[K_VLAN], k[K_IP4], k[K_IP6], k[K_TCP], k[K_UDP]
     mpls, gre, erspan, vxlan, l2tp, ppp = (k[K_MPLS], k[K_GRE], k[K_ERSPAN], k[K_VXLAN],
                                            k[K_L2TP], k[K_PPP])
@@ -481,6 +483,13 @@ def run(buf, rows, entry, left, spec, k, flat, miss,
         pos[g] = p
         end[g] = e
         nxt[g] = at
+        if at == 0 and heads.shape[0]:              # done: its payload's head, as the
+            take = 0                                # table will give payload_off/len
+            if status[g] == k[K_OK]:
+                take = min(max(e - p, 0), heads.shape[1])
+            for j in range(take):
+                heads[g, j] = buf[p + j]
+            head_known[g] = True
         passed = nl - nl0
         if passed:
             nlayers[g] = nl

@@ -1,14 +1,27 @@
 """PacketTable: what decoding found, one row per frame, one numpy array per column."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .batch import Batch
 from .keys import LINE_IF, LINE_VLAN, LINE_QINQ, OK
 
 MAX_LAYERS = 16   # depth limit: layers recorded per frame
+HEAD_BYTES = 16   # payload bytes the decode kernel keeps per row for the content pre-filters
 MAX_TUNNELS = 4   # tunnel headers recorded per frame (outermost first)
 NONE = -1         # "absent" in integer columns (proto, ports)
+
+
+@dataclass
+class PayloadHeads:
+    """The first HEAD_BYTES payload bytes of the rows whose decoding ended in the compiled
+    decode loop, copied while their frames were in the cache (zero past the payload's end);
+    `known` marks those rows. A cache of bytes the table's payload_off and payload_len name,
+    not a column: the other backends leave it out."""
+    values: np.ndarray        # (n, HEAD_BYTES) uint8
+    known: np.ndarray         # bool
 
 
 class PacketTable:
@@ -70,6 +83,7 @@ class PacketTable:
         self.icmp_code = i64(NONE)
         self.payload_off = i64()
         self.payload_len = i64()
+        self.payload_heads: PayloadHeads | None = None
 
     # Writers used by decoders; each takes the rows it concerns.
 

@@ -8,11 +8,12 @@ from functools import lru_cache
 import numpy as np
 
 from decoders.layout import gather_block
+from decoders.table import HEAD_BYTES
 
 from . import compiled
 
 
-HEAD = 16  # payload bytes gathered once a batch for every row: the most a pre-filter reads
+HEAD = HEAD_BYTES  # payload bytes taken once a batch for every row: the most a pre-filter reads
 _heads: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # table -> its heads
 
 
@@ -31,6 +32,20 @@ def _gather_heads(t, rows: np.ndarray, n: int) -> np.ndarray:
     return blk
 
 
+def _every_head(t) -> np.ndarray:
+    """Every row's HEAD bytes: those the decode kernel kept (PayloadHeads), the others
+    gathered."""
+    kept = getattr(t, "payload_heads", None)
+    if kept is None or kept.values.shape != (t.n, HEAD):
+        return _gather_heads(t, np.arange(t.n), HEAD)
+    heads = kept.values
+    rest = np.flatnonzero(~kept.known)
+    if rest.size:
+        heads[rest] = _gather_heads(t, rest, HEAD)
+        kept.known[rest] = True
+    return heads
+
+
 def head(t, rows: np.ndarray, n: int) -> np.ndarray:
     """The first n payload bytes of each row, as a (len(rows), n) array; bytes past the
     payload's end read as zero. Several detectors read heads of the same rows: the first
@@ -39,7 +54,7 @@ def head(t, rows: np.ndarray, n: int) -> np.ndarray:
         return _gather_heads(t, rows, n)
     heads = _heads.get(t)
     if heads is None:
-        heads = _heads[t] = _gather_heads(t, np.arange(t.n), HEAD)
+        heads = _heads[t] = _every_head(t)
     # each row's head taken whole as one 16-byte record: numpy copies a 2-D fancy index
     # element by element, four times slower
     picked = heads.view(f"V{HEAD}").ravel()[rows]

@@ -29,6 +29,8 @@ class Pipeline:
         self.options = options or {}
         self.dispatch = dispatch
         self.observe = observe  # told each batch's duration in seconds
+        # keep the payload heads the decode kernel copies (the detectors read them)
+        self.payload_heads = False
 
     def decode(self, batch: Batch, source: str = "") -> PacketTable:
         linktypes = np.unique(batch.linktype)
@@ -36,7 +38,7 @@ class Pipeline:
         if unknown.size:
             raise CaptureError(f"{source}: link type {int(unknown[0])} is not supported "
                                f"(ybsensor reads {supported_linktypes(self.dispatch)})")
-        return driver.run(batch, self.dispatch, self.options)
+        return driver.run(batch, self.dispatch, self.options, heads=self.payload_heads)
 
     def process(self, batch: Batch, source: str = "") -> PacketTable:
         start = time.perf_counter()

@@ -68,6 +68,7 @@ class Sensor:
                                                extra=extra))
         self.pipeline = Pipeline(stages, options=cfg.decoder_options if cfg else None,
                                  observe=self.metrics.batch_duration.observe)
+        self.pipeline.payload_heads = self.alerter is not None   # the detectors read them
         self.last_alerts: list[dict] = []
 
     def process(self, t: PacketTable) -> None:

@@ -272,6 +272,42 @@ def test_nested_tunnels(kind, nests):
     assert_same(F.make_batch([fn[0] for fn in nests]), "nested", kind)
 
 
+@pytest.mark.skipif("numba" not in KINDS, reason="numba not installed (make setup installs it)")
+def test_kernel_keeps_each_finished_rows_payload_head(monkeypatch):
+    """The decode kernel copies the first HEAD_BYTES payload bytes of every row it finishes
+    (zero past the payload): equal to the bytes the table's payload_off and payload_len
+    name, on the mix, the tunnel and edge frames and the corpus; content.head, which starts
+    from them, equals gathering every row."""
+    from bench.mixed import SMALL, mixed_pcap
+    from decoders.table import HEAD_BYTES
+    from detectors import content
+    monkeypatch.setattr(content.compiled, "on", lambda: False)     # the numpy gather
+    mix = list(read_capture(mixed_pcap(SMALL)))
+    batches = mix + [
+        Batch.from_frames(tunnel_frames()), Batch.from_frames(edge_frames())]
+    files = sorted(p for p in CORPUS.iterdir() if p.is_file()) if CORPUS.is_dir() else []
+    for path in files:
+        try:
+            batches += list(read_capture(path))
+        except (CaptureError, ValueError, OSError):
+            pass
+    known = 0
+    for k, batch in enumerate(batches):
+        t = decode(batch, fast="numba", heads=True)
+        assert decode(batch, fast="numba").payload_heads is None     # not asked for
+        kept = t.payload_heads      # None where the kernel had no row (a link type it
+        rows = np.flatnonzero(kept.known) if kept is not None else []     # does not enter)
+        known += len(rows) if k < len(mix) else 0
+        for row in list(rows):
+            size = min(int(t.payload_len[row]), HEAD_BYTES)
+            start = int(t.payload_off[row])
+            want = bytes(t.batch.data[start: start + size]) + bytes(HEAD_BYTES - size)
+            assert kept.values[row].tobytes() == want, (batch.source, row)
+        everything = content._gather_heads(t, np.arange(t.n), HEAD_BYTES)
+        assert content.head(t, np.arange(t.n), HEAD_BYTES).tolist() == everything.tolist()
+    assert known > 0.9 * sum(len(b) for b in mix)      # nearly every row of the mix
+
+
 def test_pad_is_enough():
     from decoders import fastpath
     assert max(fastpath.LINK_SPAN, fastpath.TRANSPORT_SPAN, 40) <= PAD
