@@ -20,7 +20,8 @@ MAX_ROUNDS = MAX_LAYERS + 8  # invisible layers (IPv6 extension headers) take ro
 class Frames:
     """The decode state a decoder sees: the buffer, each row's cursor, the table."""
 
-    def __init__(self, batch: Batch, dispatch, options: dict | None = None):
+    def __init__(self, batch: Batch, dispatch, options: dict | None = None,
+                 heads: bool = False):
         self.buf = batch.data
         self.pos = batch.offset.copy()
         self.end = batch.offset + batch.caplen
@@ -36,7 +37,7 @@ class Frames:
         self.fused_bound = 0
         self.round = 0
         self.max_rounds = MAX_ROUNDS
-        self.want_heads = False
+        self.want_heads = heads
         self.heads = None     # PayloadHeads, where wanted and the decode kernel ran
 
     # What decoders call.
@@ -101,8 +102,7 @@ def run(batch: Batch, dispatch, options: dict | None = None,
     """Decode a batch; `fast` picks how the commonest chains are fused (fastpath.backend);
     `heads`: the decode kernel keeps the payload heads of the rows it finishes, for the
     content pre-filters (table.PayloadHeads; plain decoding has no use for them)."""
-    f = Frames(batch, dispatch, options)
-    f.want_heads = heads
+    f = Frames(batch, dispatch, options, heads)
     t = f.table
     everyone = np.arange(len(batch))
     f.layer = 0
@@ -147,5 +147,5 @@ def run(batch: Batch, dispatch, options: dict | None = None,
     t.payload_len = np.maximum(f.end - f.pos, 0)
     bad = t.status != OK
     t.payload_len[bad] = 0
-    t.payload_heads = f.heads if f.want_heads else None
+    t.payload_heads = f.heads
     return t

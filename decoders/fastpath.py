@@ -503,6 +503,10 @@ def _kernel():
     return _KERNEL_MODULE
 
 
+# what the kernel gets where no heads are wanted: no rows to keep them for
+NO_HEADS = PayloadHeads(np.zeros((0, HEAD_BYTES), dtype=np.uint8), np.zeros(0, dtype=bool))
+
+
 class KernelChain(Chain):
     """The numba backend: the same entries, each one call of kernel.run over its rows, which
     also passes the tunnels of a private network's lines (KERNEL_TUNNELS)."""
@@ -607,10 +611,10 @@ class KernelChain(Chain):
         return self._run(f, t, buf, rows, entry, generic, refused)
 
     def _run(self, f, t, buf, rows, entry, generic, refused) -> None:
-        if f.heads is None:
-            n = t.n if f.want_heads else 0      # none: the kernel keeps no heads
-            f.heads = PayloadHeads(np.zeros((n, HEAD_BYTES), dtype=np.uint8),
-                                   np.zeros(n, dtype=bool))
+        if f.heads is None and f.want_heads:
+            f.heads = PayloadHeads(np.zeros((t.n, HEAD_BYTES), dtype=np.uint8),
+                                   np.zeros(t.n, dtype=bool))
+        heads = f.heads if f.heads is not None else NO_HEADS
         most, nref = self.kn.run(
             buf, rows, entry, f.max_rounds - 1 - f.round, self.spec, self.k, self.flat,
             self.miss, f.pos, f.end, f.next, f.aux, t.nlayers, t.layers, f.credit,
@@ -619,7 +623,7 @@ class KernelChain(Chain):
             t.n_ip, t.ip_ver, t.src_hi, t.src_lo, t.dst_hi, t.dst_lo, t.proto, t.fragment,
             t.outer_ver, t.outer_src_hi, t.outer_src_lo, t.outer_dst_hi, t.outer_dst_lo,
             t.sport, t.dport, t.tcp_flags, t.tcp_seq, t.icmp_type, t.icmp_code,
-            f.heads.values, f.heads.known, refused)
+            heads.values, heads.known, refused)
         self.loaded = True
         f.fused_bound += most
         if nref:

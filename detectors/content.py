@@ -36,7 +36,7 @@ def _every_head(t) -> np.ndarray:
     """Every row's HEAD bytes: those the decode kernel kept (PayloadHeads), the others
     gathered."""
     kept = getattr(t, "payload_heads", None)
-    if kept is None or kept.values.shape != (t.n, HEAD):
+    if kept is None:
         return _gather_heads(t, np.arange(t.n), HEAD)
     heads = kept.values
     rest = np.flatnonzero(~kept.known)
