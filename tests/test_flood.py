@@ -240,9 +240,13 @@ def flood_in_subprocess(flows: int, workdir: Path, max_flows: int | None = None,
 # Memory outside the table that may still grow with the flood: the index rebuild after an
 # eviction holds temporary arrays of the live flows (their ids, keys, probe slots and the
 # sort that settles collisions: about a dozen 8-byte words a flow, 85 bytes measured at
-# 1 M slots), and allocator slack. Everything else is the fixed base measured before.
+# 1 M slots), and allocator slack. Everything else is the fixed base measured before: the
+# warm-up's peak, which holds one batch's temporaries (the decoded table, flow grouping,
+# payload heads: about 40 MB at 65536 frames). The resident size after the warm-up is no
+# base: how much of the freed batch glibc hands back to the kernel varies from run to run
+# (45 to 76 MB measured on the same code), so the peak is measured against the warm peak.
 TRANSIENT_PER_FLOW = 96
-SLACK_BYTES = 32 << 20
+SLACK_BYTES = 8 << 20
 
 
 def check_flood(r: dict) -> None:
@@ -265,8 +269,7 @@ def check_flood(r: dict) -> None:
     assert len(r["alerts"]) == 1, r["alerts"][:5]
     # memory: the peak over the flood is the base, the table, and bounded temporaries
     extra = r["table_bytes"] + TRANSIENT_PER_FLOW * cap + SLACK_BYTES
-    bound_kb = r["base_rss_kb"] + extra // 1024
-    assert r["hwm_kb"] <= max(bound_kb, r["warm_hwm_kb"]), r
+    assert r["hwm_kb"] <= r["warm_hwm_kb"] + extra // 1024, r
     # and it stops growing once the table is full: the second half adds nothing that counts
     assert r["hwm_kb"] - r["hwm_half_kb"] <= 16 * 1024, r
 
