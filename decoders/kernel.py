@@ -109,6 +109,22 @@ def prefetch(typingctx, arr, idx):
     return types.void(arr, idx), codegen
 
 
+@intrinsic
+def copy_bytes(typingctx, dst, at, src, start, count):
+    """dst[at: at + count] = src[start: start + count] for uint8 arrays, as one memcpy
+    (llvm.memcpy; the two must not overlap); a slice assignment would need numba's runtime.
+    Bounds are the caller's to keep."""
+    def codegen(context, builder, signature, args):
+        dst_ty, _, src_ty, _, _ = signature.args
+        dst_ary = context.make_array(dst_ty)(context, builder, args[0])
+        src_ary = context.make_array(src_ty)(context, builder, args[2])
+        to = cgutils.get_item_pointer(context, builder, dst_ty, dst_ary, [args[1]], wraparound=False)
+        frm = cgutils.get_item_pointer(context, builder, src_ty, src_ary, [args[3]], wraparound=False)
+        cgutils.raw_memcpy(builder, to, frm, args[4], 1)
+        return context.get_dummy_value()
+    return types.void(dst, at, src, start, count), codegen
+
+
 @jit(inline="always")
 def _uint(buf, p, spec, k):
     """Field k of the header at p, big-endian, shifted and masked as its Field says."""

@@ -1,8 +1,10 @@
 """Many literals at once over a whole batch, and runs of digits, without a call per packet.
 
 Two pre-filters that the payload detectors (`plaintext_pii`, `cleartext_credentials`) run
-once per batch over the batch's byte buffer; only the few payloads they select are then
-parsed in Python.
+once per batch over the batch's plaintext payloads (`scan_pieces`: copied one after another
+into a scratch buffer, a chunk at a time, so that headers and encrypted payloads are never
+read and each chunk is scanned twice while it is in the cache); only the few payloads they
+select are then parsed in Python.
 
 `LiteralMatcher` finds every occurrence of every literal (ASCII letters compared without
 case; other bytes exactly — so GBK and UTF-8 labels are matched byte for byte). Two
@@ -26,6 +28,7 @@ around each sampled digit with one gather.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,8 +37,8 @@ from decoders.layout import gather_block
 from . import compiled
 
 MIN_RUN = 11          # the shortest identifier (a mobile number) is 11 digits
-CHUNK = MIN_RUN << 15  # bytes a chunk of `scan_all` (352 KiB; a multiple of MIN_RUN keeps the
-                       # digit samples where one pass over the whole range puts them)
+CHUNK = MIN_RUN << 15  # bytes of plaintext copied and scanned at once by `scan_pieces` (352 KiB:
+                       # in the core's cache; the fastest of 32 KiB to 4 MiB on the 300 k mix)
 _LOWER = np.arange(256, dtype=np.uint8)
 _LOWER[65:91] += 32    # A-Z -> a-z; every other byte unchanged
 
@@ -56,11 +59,9 @@ def _as_array(buf) -> np.ndarray:
 
 
 class LiteralMatcher:
-    """Every occurrence of each of `literals` in a buffer, ASCII letters without case; with
-    `digit_runs`, also the runs of MIN_RUN digits or more (`scan_all`)."""
+    """Every occurrence of each of `literals` in a buffer, ASCII letters without case."""
 
-    def __init__(self, literals: list[bytes], backend: str | None = None,
-                 digit_runs: bool = False):
+    def __init__(self, literals: list[bytes], backend: str | None = None):
         if not literals:
             raise ValueError("no literals")
         for lit in literals:
@@ -68,7 +69,7 @@ class LiteralMatcher:
                 raise ValueError(f"a literal needs two bytes at least: {lit!r}")
         self.literals = [bytes(_LOWER[np.frombuffer(lit, np.uint8)]) for lit in literals]
         self.max_len = max(len(lit) for lit in self.literals)
-        self.digit_runs = digit_runs
+        self.lengths = np.array([len(lit) for lit in self.literals], dtype=np.int64)
         backend = backend or os.environ.get("YBSENSOR_MATCHER", "auto")
         if backend == "auto":
             backend = "hyperscan" if _hs is not None else "numpy"
@@ -98,54 +99,26 @@ class LiteralMatcher:
     def scan(self, buf, lo: int = 0, hi: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(starts, ids) of every literal match lying wholly in buf[lo:hi], sorted by start
         then id."""
-        return self._scan(buf, lo, hi, False)[:2]
-
-    def scan_all(self, buf, lo: int = 0, hi: int | None = None):
-        """(literal starts, literal ids, run starts, run ends): the literal matches as `scan`
-        gives them, and (with `digit_runs`) runs of MIN_RUN digits or more, each seen through
-        some window of at least MIN_RUN digits inside it (a long run may come more than
-        once); positions are offsets in `buf`."""
-        return self._scan(buf, lo, hi, self.digit_runs)
-
-    def _scan(self, buf, lo: int, hi: int | None, digit_runs: bool):
         data = _as_array(buf)
         hi = len(data) if hi is None else min(hi, len(data))
         empty = np.zeros(0, np.int64)
         if hi - lo < 2:
-            return empty, empty, empty, empty
+            return empty, empty
         if self.backend == "numpy":
-            starts, ids = self._scan_numpy(data, lo, hi)
-            rs, re_ = digit_run_hits(data, lo, hi) if digit_runs else (empty, empty)
-            return starts, ids, rs, re_
+            return self._scan_numpy(data, lo, hi)
         found: list[tuple[int, int]] = []
 
-        def on_match(ident, start, end, flags, chunk):
-            at, stop = chunk
-            if start + at < stop:       # else the next chunk finds it
-                found.append((start + at, ident))
+        def on_match(ident, start, end, flags, context):
+            found.append((start + lo, ident))
             return None
 
-        # With digit runs, in chunks: the sampler then reads bytes that Hyperscan has just
-        # brought into the core's cache (5 ms for the 300 k mix, against 20-35 ms in a pass
-        # of its own). A chunk's scan reaches max_len - 1 bytes past it, so that the matches
-        # starting in it are all found.
-        step = CHUNK if digit_runs else hi - lo
-        starts, ends = [], []
-        for a in range(lo, hi, step):
-            b = min(a + step, hi)
-            self._db.scan(memoryview(data[a: min(b + self.max_len - 1, hi)]),
-                          match_event_handler=on_match, context=(a, b), scratch=self._scratch)
-            if digit_runs:
-                rs, re_ = digit_run_hits(data, lo, hi, within=(a, b))
-                if rs.size:
-                    starts.append(rs)
-                    ends.append(re_)
-        rs, re_ = (np.concatenate(starts), np.concatenate(ends)) if starts else (empty, empty)
+        self._db.scan(memoryview(data[lo:hi]), match_event_handler=on_match,
+                      scratch=self._scratch)
         if not found:
-            return empty, empty, rs, re_
+            return empty, empty
         lits = np.array(found, dtype=np.int64)
         order = np.lexsort((lits[:, 1], lits[:, 0]))
-        return lits[order, 0], lits[order, 1], rs, re_
+        return lits[order, 0], lits[order, 1]
 
     def _scan_numpy(self, data: np.ndarray, lo: int, hi: int):
         seg = data[lo:hi]
@@ -179,6 +152,76 @@ class LiteralMatcher:
         starts, ids = np.concatenate(starts).astype(np.int64), np.concatenate(ids)
         order = np.lexsort((ids, starts))
         return starts[order], ids[order]
+
+
+@dataclass
+class PieceHits:
+    """What `scan_pieces` found: each literal match wholly inside one piece (its piece,
+    literal id and start in the buffer), sorted by start then id; and the pieces that a
+    run of digits touches (ascending)."""
+    piece: np.ndarray
+    literal: np.ndarray
+    start: np.ndarray
+    digit_pieces: np.ndarray
+
+
+def scan_pieces(data: np.ndarray, off: np.ndarray, length: np.ndarray,
+                matcher: LiteralMatcher | None, min_run: int = MIN_RUN) -> PieceHits:
+    """The literals of `matcher` (if any) and runs of `min_run` digits in the pieces
+    data[off[i]: off[i] + length[i]] (disjoint; the plaintext payloads of a batch) and
+    nowhere else: the pieces are copied one after another into a scratch buffer, a chunk
+    of about CHUNK bytes at a time, and each chunk is scanned while it is in the cache.
+    The bytes in between (headers, encrypted payloads) are never read. A run that spans two
+    pieces of the copy touches both (a superset: the detectors parse what is touched)."""
+    data = _as_array(data)
+    off = np.asarray(off, dtype=np.int64)
+    length = np.asarray(length, dtype=np.int64)
+    empty = np.zeros(0, np.int64)
+    if not len(off) or not length.any():
+        return PieceHits(empty, empty, empty, empty)
+    ends = np.cumsum(length)                # piece i lies at [starts[i], ends[i]) of the copy
+    starts = ends - length
+    total = int(ends[-1])
+    # chunks of whole pieces, each from the first piece that starts at or past a multiple
+    # of CHUNK (a piece longer than that is a chunk of its own)
+    cut = np.unique(np.append(np.searchsorted(starts, np.arange(0, total, CHUNK)), len(off)))
+    scratch = np.empty(CHUNK + int(length.max()) + 8, np.uint8)
+    lit_at, lit_id, runs = [], [], []
+    for a, b in zip(cut[:-1].tolist(), cut[1:].tolist()):
+        base = int(starts[a])
+        m = _gather(data, off, length, a, b, scratch, starts, base)
+        if matcher is not None:
+            s, ids = matcher.scan(scratch, 0, m)
+            if s.size:
+                lit_at.append(s + base)
+                lit_id.append(ids)
+        rs, re_ = digit_run_hits(scratch, 0, m, min_run)
+        if rs.size:
+            runs += [rs + base, re_ - 1 + base]
+    piece, literal, start = empty, empty, empty
+    if lit_at:
+        at, literal = np.concatenate(lit_at), np.concatenate(lit_id)
+        piece = np.searchsorted(starts, at, side="right") - 1
+        inside = at + matcher.lengths[literal] <= ends[piece]
+        piece, literal, at = piece[inside], literal[inside], at[inside]
+        start = off[piece] + (at - starts[piece])
+        order = np.lexsort((literal, start))
+        piece, literal, start = piece[order], literal[order], start[order]
+    digit_pieces = empty
+    if runs:
+        digit_pieces = np.unique(np.searchsorted(starts, np.concatenate(runs), side="right") - 1)
+    return PieceHits(piece, literal, start, digit_pieces)
+
+
+def _gather(data, off, length, a, b, out, starts, base) -> int:
+    """Pieces a .. b-1 one after another into `out`; their bytes."""
+    m = compiled.call("gather_pieces", data, off, length, a, b, out)
+    if m is not None:
+        return m
+    m = int(starts[b - 1] + length[b - 1]) - base
+    at = np.repeat(off[a:b] - (starts[a:b] - base), length[a:b]) + np.arange(m)
+    out[:m] = data[at]
+    return m
 
 
 def _hs_escape(lit: bytes) -> bytes:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from decoders.kernel import jit, prefetch
+from decoders.kernel import copy_bytes, jit, prefetch
 
 AHEAD = 16    # rows ahead whose bytes are asked for (llvm.prefetch): the loops below read a
               # batch's buffer and table (tens of MB) out of order; it overlaps the misses
@@ -46,6 +46,18 @@ def digit_runs(data, lo, hi, first, stop, min_run, out_start, out_end):
             out_end[n] = b
             n += 1
     return n
+
+
+@jit
+def gather_pieces(data, off, length, a, b, out):
+    """matcher._gather: pieces a .. b-1 of data one after another into out; their bytes."""
+    m = 0
+    for k in range(a, b):
+        if k + AHEAD < b:
+            prefetch(data, off[k + AHEAD])
+        copy_bytes(out, m, data, off[k], length[k])
+        m += length[k]
+    return m
 
 
 # --- stream regions (streams.Engine._regions) -------------------------------------------

@@ -14,7 +14,7 @@ output):
 Only payloads that `payload_class` finds unencrypted are searched, TCP ones as streams
 (`streams`): a match split across segments is found, retransmitted and overlapping bytes
 are searched once. Per batch: one literal pass (Hyperscan where installed) and one sampled
-digit-run pass over the whole buffer pick the few regions worth parsing; only those are
+digit-run pass over the regions' bytes pick the few regions worth parsing; only those are
 parsed in Python.
 
 Severity: high; critical when an insurance interface message (its envelope `infno`, `msgid`

@@ -2,8 +2,8 @@
 
 `Engine` is shared by `plaintext_pii` and `cleartext_credentials` (one per sensor): once per
 batch it classifies payloads (`payload_class`), lays the plaintext ones out as stream
-regions, runs the literal matcher and the digit-run pre-filter over the batch's buffer, and
-hands each detector the few regions worth parsing in Python.
+regions, runs the literal matcher and the digit-run pre-filter over the regions' bytes (and
+no others: `matcher.scan_pieces`), and hands each detector the few regions worth parsing in Python.
 
 TCP streams (one per direction of a flow). Segments are put in sequence order within the
 batch; each segment's **region** is the bytes it adds to the stream: a retransmission adds
@@ -30,7 +30,7 @@ from decoders.layout import gather_block
 from sensor.flows import runs
 
 from . import compiled
-from .matcher import MIN_RUN, LiteralMatcher, digit_run_hits
+from .matcher import MIN_RUN, LiteralMatcher, scan_pieces
 from .payload_class import PLAINTEXT, PayloadClasses
 
 TCP = 6
@@ -224,7 +224,7 @@ class Engine:
     @property
     def matcher(self) -> LiteralMatcher | None:
         if self._matcher is None and self.literals:
-            self._matcher = LiteralMatcher(self.literals, digit_runs=True)
+            self._matcher = LiteralMatcher(self.literals)
         return self._matcher
 
     def view(self, ctx) -> View:
@@ -246,57 +246,11 @@ class Engine:
         empty = np.zeros(0, np.int64)
         if not len(regions):
             return View(cls, regions, empty, empty, empty, empty, empty, empty, empty)
-        entry_at = self._locator(t, regions)
-        lo = int(regions.off.min())
-        hi = int((regions.off + regions.length).max())
-
-        # literals wholly inside one region, and runs of digits (one pass over the buffer)
-        lit_entry, lit_id, lit_start = empty, empty, empty
-        if self.matcher is not None:
-            s, ids, rs, re_ = self.matcher.scan_all(data, lo, hi)
-            if s.size:
-                e = entry_at(s)
-                lens = np.array([len(x) for x in self.literals])[ids]
-                ok = e >= 0
-                ok[ok] &= s[ok] + lens[ok] <= regions.off[e[ok]] + regions.length[e[ok]]
-                lit_entry, lit_id, lit_start = e[ok], ids[ok], s[ok]
-        else:
-            rs, re_ = digit_run_hits(data, lo, hi, MIN_RUN)
-        if rs.size:
-            e = np.concatenate([entry_at(rs), entry_at(re_ - 1)])
-            digit_entries = np.unique(e[e >= 0])
-        else:
-            digit_entries = empty
+        # literals wholly inside one region, and runs of digits: the regions' bytes only
+        hits = scan_pieces(data, regions.off, regions.length, self.matcher, MIN_RUN)
         edge_digit_owner, edge_lit_owner, edge_lit_id = self._edges(regions)
-        return View(cls, regions, lit_entry, lit_id, lit_start, digit_entries,
+        return View(cls, regions, hits.piece, hits.literal, hits.start, hits.digit_pieces,
                     edge_digit_owner, edge_lit_owner, edge_lit_id)
-
-    @staticmethod
-    def _locator(t, regions: Regions):
-        """entry_at(pos): the region holding each buffer position (-1 for none)."""
-        offset = t.batch.offset
-        if len(offset) < 2 or (offset[1:] >= offset[:-1]).all():
-            # frames lie in the buffer in row order (as every source lays them) and a row
-            # has one region at most: position -> row -> region, no sort of the regions
-            entry_of_row = np.full(t.n, -1, dtype=np.int64)
-            entry_of_row[regions.row] = np.arange(len(regions))
-
-            def entry_at(pos: np.ndarray) -> np.ndarray:
-                row = np.maximum(np.searchsorted(offset, pos, side="right") - 1, 0)
-                e = entry_of_row[row]
-                k = np.maximum(e, 0)
-                ok = (e >= 0) & (pos >= regions.off[k]) & (pos < regions.off[k] + regions.length[k])
-                return np.where(ok, e, -1)
-            return entry_at
-        order = np.argsort(regions.off, kind="stable")
-        starts = regions.off[order]
-        ends = starts + regions.length[order]
-
-        def entry_at_sorted(pos: np.ndarray) -> np.ndarray:
-            k = np.searchsorted(starts, pos, side="right") - 1
-            ok = (k >= 0) & (pos < ends[np.maximum(k, 0)])
-            return np.where(ok, order[np.maximum(k, 0)], -1)
-        return entry_at_sorted
 
     def _regions(self, ctx, rows: np.ndarray) -> Regions:
         if ctx.flow is not None and compiled.on():

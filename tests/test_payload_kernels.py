@@ -5,6 +5,7 @@ on the sample cases and on random TCP streams, with the compiled path on and off
 from __future__ import annotations
 
 import json
+import re
 import struct
 
 import numpy as np
@@ -80,37 +81,87 @@ def test_digit_runs_numpy_reference_finds_each_run(on):
     assert list(zip(s.tolist(), e.tolist())) == [(2, 17), (19, 31)]
 
 
-@pytest.mark.skipif(not hyperscan_available(), reason="hyperscan is not installed")
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+PIECE_LITERALS = [b"psn_name", b"psn_no", b"certno", b"pwd="]
+RUN_OF_11 = re.compile(rb"[0-9]{11}")
+
+
+def _backends() -> list[str]:
+    return ["numpy"] + (["hyperscan"] if hyperscan_available() else [])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.one_of(st.sampled_from([b"psn_name", b"PSN_no", b"certno", b"pwd=",
-                                           b"12345678901234", b"0" * 11]),
+                                           b"12345678901234", b"0" * 11, b"7" * 6]),
                           st.binary(max_size=12)), max_size=60).map(b"".join),
+       st.lists(st.integers(0, 400), max_size=12), st.randoms(use_true_random=False),
        st.integers(1, 6))
-def test_scan_all_in_chunks_equals_one_pass(on, data, chunk):
-    """Hyperscan with the digit sampler chunk by chunk: the literal matches of one pass,
-    none twice, none lost at a chunk's edge; the runs of one digit_run_hits call."""
-    lits = [b"psn_name", b"psn_no", b"certno", b"pwd="]
+def test_scan_pieces_finds_what_each_piece_holds(on, data, cuts, rnd, chunk):
+    """Pieces of a buffer (disjoint, in any order), copied and scanned in chunks of any size:
+    the literal matches are those of each piece scanned alone; the pieces a digit run
+    touches include every piece holding a run of 11 digits, and the others only where a
+    run ran over into them across a piece's edge (from its first or last byte)."""
     arr = np.frombuffer(data, np.uint8)
-    whole = LiteralMatcher(lits, "numpy", digit_runs=True).scan_all(arr)
+    bounds = sorted({min(c, len(arr)) for c in cuts} | {0, len(arr)})
+    spans = [(a, b) for a, b in zip(bounds[:-1], bounds[1:])][::2]   # every other span
+    rnd.shuffle(spans)
+    off = np.array([a for a, _ in spans], dtype=np.int64)
+    length = np.array([b - a for a, b in spans], dtype=np.int64)
+    alone = LiteralMatcher(PIECE_LITERALS, "numpy")
+    want_lits = sorted((a + int(s_), int(i), k) for k, (a, b) in enumerate(spans)
+                       for s_, i in zip(*alone.scan(arr[a:b])))
+    holds_run = {k for k, (a, b) in enumerate(spans) if RUN_OF_11.search(data[a:b])}
+    at_edge = {k for k, (a, b) in enumerate(spans)
+               if b > a and (chr(data[a]).isdigit() or chr(data[b - 1]).isdigit())}
     for value in (False, True):
         on(value)
-        m = LiteralMatcher(lits, "hyperscan", digit_runs=True)
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(matcher, "CHUNK", 11 * chunk)
-            got = m.scan_all(arr)
-        for a, b in zip(got, whole):
-            assert a.tolist() == b.tolist(), value
+        for backend in _backends():
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(matcher, "CHUNK", 11 * chunk)
+                hits = matcher.scan_pieces(arr, off, length, LiteralMatcher(PIECE_LITERALS, backend))
+            got = list(zip(hits.start.tolist(), hits.literal.tolist(), hits.piece.tolist()))
+            assert got == want_lits, (value, backend)
+            touched = set(hits.digit_pieces.tolist())
+            assert holds_run <= touched <= holds_run | at_edge, (value, backend)
+            assert hits.digit_pieces.tolist() == sorted(touched)
 
 
-@pytest.mark.skipif(not hyperscan_available(), reason="hyperscan is not installed")
-def test_scan_all_finds_a_literal_at_every_place_against_a_chunk_edge(monkeypatch):
+def test_scan_pieces_never_reads_between_the_pieces(on):
+    """What lies between the pieces (headers, encrypted payloads) is not searched: a
+    literal and a run of digits there are not found; the same in a piece are."""
+    data = np.frombuffer(b"hdr certno 13800138000 hdr" + b"psn_name=x 13800138000" + b"tail",
+                         np.uint8)
+    off, length = np.array([26]), np.array([22])
+    for value in (False, True):
+        on(value)
+        for backend in _backends():
+            hits = matcher.scan_pieces(data, off, length, LiteralMatcher(PIECE_LITERALS, backend))
+            assert (hits.start.tolist(), hits.literal.tolist(), hits.piece.tolist()) == \
+                ([26], [0], [0])
+            assert hits.digit_pieces.tolist() == [0]
+            hits = matcher.scan_pieces(data, np.array([0, 48]), np.array([3, 4]),
+                                       LiteralMatcher(PIECE_LITERALS, backend))
+            assert hits.start.size == 0 and hits.digit_pieces.size == 0
+            # two pieces that spell a literal only when put one after the other
+            split = np.frombuffer(b"psn_" + b"<hdr>" + b"name", np.uint8)
+            hits = matcher.scan_pieces(split, np.array([0, 9]), np.array([4, 4]),
+                                       LiteralMatcher(PIECE_LITERALS, backend))
+            assert hits.start.size == 0
+
+
+def test_scan_pieces_a_literal_at_every_place_against_a_chunk_edge(on, monkeypatch):
+    """Pieces are never cut: a literal at any place of a piece that straddles where a chunk
+    would end is found once."""
     monkeypatch.setattr(matcher, "CHUNK", 11)
-    m = LiteralMatcher([b"psn_name", b"pwd="], "hyperscan", digit_runs=True)
-    for at in range(40):
-        data = bytearray(b"x" * 50)
-        data[at: at + 8] = b"psn_name"
-        starts, ids, _, _ = m.scan_all(np.frombuffer(bytes(data), np.uint8))
-        assert list(zip(starts.tolist(), ids.tolist())) == [(at, 0)], at
+    for value in (False, True):
+        on(value)
+        for backend in _backends():
+            m = LiteralMatcher([b"psn_name", b"pwd="], backend)
+            for at in range(40):
+                data = bytearray(b"x" * 60)
+                data[at + 5: at + 13] = b"psn_name"
+                arr = np.frombuffer(bytes(data), np.uint8)
+                hits = matcher.scan_pieces(arr, np.array([0, 5, 55]), np.array([5, 50, 5]), m)
+                assert list(zip(hits.start.tolist(), hits.piece.tolist())) == [(at + 5, 1)]
 
 
 # --- the whole engine, compiled and not ------------------------------------------------
