@@ -41,3 +41,11 @@ def mixed_batches(mixed_path):
 @pytest.fixture(scope="session")
 def mixed_frames(mixed_batches) -> int:
     return sum(len(b) for b in mixed_batches)
+
+
+@pytest.fixture(scope="session")
+def plaintext_batches():
+    """The same mix with every payload plaintext (no TLS records): the payload detectors'
+    worst case."""
+    from sensor.sources import read_capture
+    return list(read_capture(mixed_pcap(BENCH_FRAMES, plaintext=True)))

@@ -8,9 +8,17 @@ found once per template, and writes the pcap with numpy record headers. Length f
 from scapy, since each payload size is its own template; checksums are left as scapy computed
 them for the template (decoders do not check them). Deterministic for a given seed.
 
+Payloads are random bytes, except that TCP flows to the services that run over TLS (HTTPS
+on 443 and 8443, RDP on 3389) carry TLS records: each segment one application-data record
+(a record header, then random bytes), as they do on the network. The payload detectors
+search the rest, all of it, as plaintext (databases, HTTP, SMB, DNS, syslog ... and SSH,
+whose banners the mix does not carry). `plaintext=True` builds the same mix without the
+record headers: every payload plaintext, the payload detectors' worst case.
+
     from bench.mixed import mixed_pcap
     path = mixed_pcap()            # ~300 k frames, cached under bench/out/
     path = mixed_pcap(SMALL)       # 30 k frames, for tests
+    path = mixed_pcap(plaintext=True)
 
 `python bench/mixed.py [--frames N]` builds it and prints the mix.
 """
@@ -30,7 +38,7 @@ OUT = Path(__file__).resolve().parent / "out"
 FRAMES = 300_000
 SMALL = 30_000
 SEED = 20240611
-VERSION = 2  # bump when the mix changes, so that cached files are rebuilt
+VERSION = 3  # bump when the mix changes, so that cached files are rebuilt
 
 # encapsulation -> share of frames. VPDN (L2TP) and dedicated lines (VLAN, QinQ, MPLS)
 # dominate; GRE, ERSPAN (mirrored traffic) and VXLAN are less common.
@@ -55,6 +63,8 @@ SIZE_SHARE = {
 MTU = 1500
 TCP_SERVICES = ([443] * 8 + [80] * 3 + [8443, 3306, 1433, 1521, 5432, 22, 3389, 445, 8080])
 UDP_SERVICES = [53] * 4 + [123, 514, 161, 1812, 443, 5060]
+TLS_SERVICES = [443, 8443, 3389]   # TCP services whose segments carry TLS records
+TLS_APPLICATION_DATA = 23
 INSTITUTIONS = 200   # distinct access lines / client subnets
 PACKETS_PER_FLOW = 20  # mean frames of a flow
 
@@ -78,6 +88,7 @@ class Template:
     frame: np.ndarray
     weight: float
     patches: list[Patch] = field(default_factory=list)
+    payload_at: int = -1   # where the payload starts in the frame
 
 
 def _scapy():
@@ -211,7 +222,7 @@ def templates(encaps=None, seed: int = SEED) -> list[Template]:
                 layers = _layers(s, raw)
                 out.append(Template(encap, transport, n, np.frombuffer(raw, dtype=np.uint8),
                                     ENCAP_SHARE[encap] * tshare * sshare,
-                                    _patches(layers, transport)))
+                                    _patches(layers, transport), len(raw) - n))
     total = sum(t.weight for t in out)
     for t in out:
         t.weight /= total
@@ -287,6 +298,7 @@ def _values(rng, flow: np.ndarray, index: np.ndarray) -> dict[str, np.ndarray]:
         "l2tp_tunnel": 1 + inst // 16, "l2tp_session": 1 + inst,
         "erspan_session": 1 + inst, "erspan_index": rng.integers(0, 1 << 20, n),
         "vni": 5000 + inst, "vxlan_sport": rng.integers(49152, 65536, nflows)[flow],
+        "tls": np.isin(tcp_svc, TLS_SERVICES),   # (drawn from nothing new: the rest stays)
     }
 
 
@@ -304,8 +316,20 @@ def _apply(block: np.ndarray, t: Template, vals: dict[str, np.ndarray], rows: np
             v.astype(f">u{p.width}").view(np.uint8).reshape(-1, p.width)
 
 
-def build(path: Path, frames: int, encaps=None, seed: int = SEED) -> Path:
-    """Write the mix (n frames) to `path` as a classic microsecond pcap, Ethernet."""
+def _tls_records(block: np.ndarray, t: Template, tls: np.ndarray) -> None:
+    """The frames of `block` whose flow runs over TLS (`tls`): the payload one TLS 1.2
+    application-data record, its header over the first five random bytes."""
+    if t.transport != "tcp" or t.payload < 5 or not tls.any():
+        return
+    body = t.payload - 5
+    block[tls, t.payload_at: t.payload_at + 5] = np.array(
+        [TLS_APPLICATION_DATA, 3, 3, body >> 8, body & 0xFF], dtype=np.uint8)
+
+
+def build(path: Path, frames: int, encaps=None, seed: int = SEED,
+          plaintext: bool = False) -> Path:
+    """Write the mix (n frames) to `path` as a classic microsecond pcap, Ethernet; with
+    `plaintext`, no TLS records (every payload random bytes)."""
     tpls = templates(encaps, seed)
     rng = np.random.default_rng(seed + 1)
     which = rng.choice(len(tpls), size=frames, p=[t.weight for t in tpls])
@@ -329,6 +353,8 @@ def build(path: Path, frames: int, encaps=None, seed: int = SEED) -> Path:
             part = rows[a: a + step]
             block = np.tile(t.frame, (len(part), 1))
             _apply(block, t, vals, part)
+            if not plaintext:
+                _tls_records(block, t, vals["tls"][part])
             out[(rec_off[part] + 16)[:, None] + np.arange(width)] = block
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -339,12 +365,14 @@ def build(path: Path, frames: int, encaps=None, seed: int = SEED) -> Path:
     return path
 
 
-def mixed_pcap(frames: int = FRAMES, encaps=None, seed: int = SEED) -> Path:
-    """Path of the cached mixed pcap of `frames` frames, built on first use."""
-    tag = "all" if encaps is None else "+".join(encaps)
+def mixed_pcap(frames: int = FRAMES, encaps=None, seed: int = SEED,
+               plaintext: bool = False) -> Path:
+    """Path of the cached mixed pcap of `frames` frames, built on first use; `plaintext`:
+    the mix without TLS records."""
+    tag = ("all" if encaps is None else "+".join(encaps)) + ("-plaintext" if plaintext else "")
     path = OUT / f"mixed-{tag}-{frames}-s{seed}-v{VERSION}.pcap"
     if not path.exists():
-        build(path, frames, encaps, seed)
+        build(path, frames, encaps, seed, plaintext)
     return path
 
 

@@ -4,40 +4,21 @@ End-to-end replay with every detector on, as bench/test_pipeline.py runs it, onc
 literal matcher on Hyperscan (where installed) and once on its numpy fallback, beside the
 same replay with the two payload detectors off: the difference is what searching costs.
 extra_info: frames and frames_per_s, and payload_bytes (the plaintext payload bytes the
-detectors searched: the mix's payloads are random bytes, so all of them are plaintext) and
-payload_bytes_per_s.
+detectors searched: those of the mix's flows to services other than TLS's, random bytes)
+and payload_bytes_per_s. Once more on the mix with every payload plaintext (no TLS
+records): the worst case, every payload byte searched.
 
     pytest bench/test_pii.py --benchmark-enable --benchmark-only
 """
 from __future__ import annotations
 
-import itertools
-
 import pytest
 
-from bench.test_pipeline import ROUNDS, bench_config
+from bench.test_pipeline import bench_config, replay
 from detectors.matcher import hyperscan_available
 from detectors.payload_class import PLAINTEXT
 
 PAYLOAD_DETECTORS = ("plaintext_pii", "cleartext_credentials")
-
-
-def _replay(benchmark, cfg, tmp_path, batches):
-    """benchmark.pedantic of a replay: each round a fresh sensor writing into a directory
-    of its own, built outside the timed region (start-up is not per-frame work), as
-    bench/test_pipeline.py does."""
-    from sensor.sensor import Sensor
-    rounds = itertools.count()
-
-    def start():
-        return (Sensor(cfg, alerts_path=str(tmp_path / f"round{next(rounds)}" / "alerts.jsonl")),), {}
-
-    def run(sensor):
-        for batch in batches:
-            sensor.pipeline.process(batch)
-        sensor.close()
-        return sensor
-    return benchmark.pedantic(run, setup=start, rounds=ROUNDS, warmup_rounds=1)
 
 
 def _report(benchmark, frames: int, payload_bytes: int | None) -> None:
@@ -59,7 +40,7 @@ def test_replay_with_payload_detectors(benchmark, tmp_path, monkeypatch, mixed_b
         pytest.skip("hyperscan is not installed (pip install ybsensor[fast])")
     monkeypatch.setenv("YBSENSOR_MATCHER", backend)
     cfg = bench_config(tmp_path)
-    sensor = _replay(benchmark, cfg, tmp_path, mixed_batches)
+    sensor = replay(benchmark, cfg, tmp_path, mixed_batches)
     assert sensor.stats.frames == mixed_frames
     pii = next(d for d in sensor.alerter.detectors if d.name == "plaintext_pii")
     assert pii.engine.matcher.backend == backend
@@ -69,10 +50,22 @@ def test_replay_with_payload_detectors(benchmark, tmp_path, monkeypatch, mixed_b
 
 
 @pytest.mark.benchmark(group="payload detectors")
+def test_replay_with_payload_detectors_all_plaintext(benchmark, tmp_path, plaintext_batches,
+                                                     mixed_frames):
+    if not hyperscan_available():
+        pytest.skip("hyperscan is not installed (pip install ybsensor[fast])")
+    sensor = replay(benchmark, bench_config(tmp_path), tmp_path, plaintext_batches)
+    pii = next(d for d in sensor.alerter.detectors if d.name == "plaintext_pii")
+    scanned = int(pii.engine.classes.bytes[PLAINTEXT])
+    assert scanned == sum(int(v) for v in pii.engine.classes.bytes)  # nothing encrypted
+    _report(benchmark, mixed_frames, scanned)
+
+
+@pytest.mark.benchmark(group="payload detectors")
 def test_replay_without_payload_detectors(benchmark, tmp_path, mixed_batches, mixed_frames):
     cfg = bench_config(tmp_path)
     for name in PAYLOAD_DETECTORS:
         cfg.detectors[name] = {"enabled": False}
-    sensor = _replay(benchmark, cfg, tmp_path, mixed_batches)
+    sensor = replay(benchmark, cfg, tmp_path, mixed_batches)
     assert not any(d.name in PAYLOAD_DETECTORS for d in sensor.alerter.detectors)
     _report(benchmark, mixed_frames, None)
