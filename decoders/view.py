@@ -24,8 +24,25 @@ def packed(hi: int, lo: int) -> bytes:
     return hi.to_bytes(8, "big") + lo.to_bytes(8, "big")
 
 
+def packed_column(hi: np.ndarray, lo: np.ndarray) -> list[bytes]:
+    """`packed` of each pair of two address columns (uint64), at once."""
+    n = len(hi)
+    both = np.empty((n, 2), dtype=">u8")  # big-endian: each row's 16 bytes as written
+    both[:, 0], both[:, 1] = hi, lo
+    raw = both.tobytes()
+    v4 = ((hi == V4_MAPPED_HI) & ((lo >> 32) == 0xFFFF)).tolist()
+    return [raw[i + 12:i + 16] if mapped else raw[i:i + 16]
+            for i, mapped in zip(range(0, 16 * n, 16), v4)]
+
+
 def text(raw: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
+
+
+def texts(raws: list[bytes]) -> list[str]:
+    """`text` of each packed address."""
+    ntop, v4, v6 = socket.inet_ntop, socket.AF_INET, socket.AF_INET6
+    return [ntop(v4 if len(raw) == 4 else v6, raw) for raw in raws]
 
 
 def address(hi: int, lo: int) -> str:

@@ -7,8 +7,7 @@ from collections import Counter
 
 import numpy as np
 
-from decoders.table import PacketTable
-from decoders.view import line_key, packed, text
+from decoders.view import line_key, packed_column, texts
 from detectors import BatchContext, Detector, Finding
 from detectors.base import SEVERITIES
 
@@ -74,70 +73,90 @@ class Alerter:
         t = ctx.t
         group = f.group if f.group is not None else ctx.flow_keys[f.rows].view(np.int64)
         uniq, first, inverse = group_by(group)
-        packets = np.bincount(inverse, minlength=len(uniq))
-        octets = np.bincount(inverse, weights=t.wirelen[f.rows], minlength=len(uniq))
-        alerts = []
         allowance = self.limit.allowance(det.name, int(t.ts_ns[f.rows].max()))
         order = np.argsort(first, kind="stable")  # earliest first, should the rate cut in
         if len(order) > allowance:
             self.rate_limited += len(order) - allowance
             order = order[:allowance]
-        for k in order.tolist():  # one per group, at most the allowance
-            g = int(uniq[k])
-            row = int(f.rows[first[k]])
-            key = (det.name, g)
-            ts = int(t.ts_ns[row])
-            rank = SEVERITIES.index(f.severity)
-            if repeats(self.last_alert.get(key), ts, rank, self.dedup_ns):
-                self.suppressed += 1
-                continue
-            self.last_alert[key] = (ts, rank)
-            self.limit.spend(det.name, 1)
-            inst = int(f.institution[first[k]]) if f.institution is not None else -1
-            alert = self._record(det, f, ctx, row, inst, int(packets[k]), int(octets[k]))
-            self.alerts[(det.name, alert["institution"] or "-")] += 1
-            alerts.append(alert)
+        if not len(order):
+            return []
+        # one candidate per group, at most the allowance; the repeats are dropped
+        fresh = self._fresh(det.name, uniq[order].tolist(),
+                            t.ts_ns[f.rows[first[order]]].tolist(), SEVERITIES.index(f.severity))
+        self.suppressed += len(order) - len(fresh)
+        if not fresh:
+            return []
+        self.limit.spend(det.name, len(fresh))
+        kept = order[fresh]
+        at = first[kept]  # each alerted group's first position in the finding
+        packets = np.bincount(inverse, minlength=len(uniq))[kept]
+        octets = np.bincount(inverse, weights=t.wirelen[f.rows], minlength=len(uniq))[kept]
+        inst = f.institution[at] if f.institution is not None else np.full(len(at), -1)
+        alerts = self._records(det, f, ctx, f.rows[at], inst, packets, octets.astype(np.int64))
+        self.alerts.update((det.name, alert["institution"] or "-") for alert in alerts)
         return alerts
 
-    def _record(self, det, f, ctx, row, inst, packets, octets) -> dict:
+    def _fresh(self, detector: str, groups: list[int], times: list[int], rank: int) -> list[int]:
+        """The positions of the groups whose alert at `times` is no repeat; it is now their
+        last one. A finding's groups are distinct: each check stands alone."""
+        last_alert, dedup_ns = self.last_alert, self.dedup_ns
+        fresh = []
+        for i, g, ts in zip(range(len(groups)), groups, times):
+            key = (detector, g)
+            if not repeats(last_alert.get(key), ts, rank, dedup_ns):
+                last_alert[key] = (ts, rank)
+                fresh.append(i)
+        return fresh
+
+    def _record(self, det, f, ctx, row: int, inst: int, packets: int, octets: int) -> dict:
+        """One row's alert (a worker's witness of a shared line, say)."""
+        one = np.array([row], dtype=np.int64)
+        return self._records(det, f, ctx, one, np.array([inst], dtype=np.int64),
+                             np.array([packets], dtype=np.int64),
+                             np.array([octets], dtype=np.int64))[0]
+
+    def _records(self, det, f, ctx, rows, inst, packets, octets) -> list[dict]:
+        """The alerts of a finding's alerted rows (one per group), columns gathered once."""
         t = ctx.t
-        if inst < 0:
+        if (inst < 0).any():  # the rule does not know: the line's owner, else an end's
             for owners in (ctx.line_owner, ctx.src_owner, ctx.dst_owner):
-                if owners[row] >= 0:
-                    inst = int(owners[row])
-                    break
-        src_packed = packed(int(t.src_hi[row]), int(t.src_lo[row]))
-        dst_packed = packed(int(t.dst_hi[row]), int(t.dst_lo[row]))
-        proto = int(t.proto[row])
-        sport = int(t.sport[row]) if t.sport[row] >= 0 else None
-        dport = int(t.dport[row]) if t.dport[row] >= 0 else None
-        evidence = {"reason": f.reason}
-        if f.explain is not None:
-            evidence.update(f.explain(row))
-        return {
-            "ts": round(int(t.ts_ns[row]) / 1e9, 6),
-            "detector": det.name,
-            "severity": f.severity,
-            "rule": det.rule,
-            "line": line_key(int(t.line_kind[row]), int(t.line_a[row]), int(t.line_b[row]),
-                             t.batch.interfaces),
-            "institution": ctx.plan.code(inst),
-            "src": text(src_packed), "dst": text(dst_packed),
-            "proto": proto, "sport": sport, "dport": dport,
-            "community_id": _community_id(t, row, src_packed, dst_packed, proto, sport, dport),
-            "packets": packets,
-            "bytes": octets,
-            "first_frame": int(t.frame[row]),
-            "source": self.source,
-            "evidence": evidence,
-        }
+                inst = np.where(inst < 0, owners[rows], inst)
+        code, interfaces, at = ctx.plan.code, t.batch.interfaces, rows.tolist()
+        src = packed_column(t.src_hi[rows], t.src_lo[rows])
+        dst = packed_column(t.dst_hi[rows], t.dst_lo[rows])
+        proto = t.proto[rows].tolist()
+        sport = [p if p >= 0 else None for p in t.sport[rows].tolist()]
+        dport = [p if p >= 0 else None for p in t.dport[rows].tolist()]
+        flows = [  # ICMP's "ports" are its type and code
+            (s, d, p, it, ic) if (p == ICMP or p == ICMP6) and it >= 0 else (s, d, p, sp, dp)
+            for s, d, p, sp, dp, it, ic in zip(src, dst, proto, sport, dport,
+                                               t.icmp_type[rows].tolist(),
+                                               t.icmp_code[rows].tolist())]
+        reason, explain = f.reason, f.explain
+        evidence = [{"reason": reason, **explain(row)} for row in at] if explain is not None \
+            else [{"reason": reason} for _ in at]
+        name, severity, rule, source = det.name, f.severity, det.rule, self.source
+        return [{
+            "ts": round(ts / 1e9, 6),
+            "detector": name,
+            "severity": severity,
+            "rule": rule,
+            "line": line_key(kind, a, b, interfaces),
+            "institution": code(i),
+            "src": s, "dst": d,
+            "proto": p, "sport": sp, "dport": dp,
+            "community_id": community_id(*flow),
+            "packets": n,
+            "bytes": octs,
+            "first_frame": frame,
+            "source": source,
+            "evidence": ev,
+        } for ts, kind, a, b, i, s, d, p, sp, dp, flow, n, octs, frame, ev in zip(
+            t.ts_ns[rows].tolist(), t.line_kind[rows].tolist(), t.line_a[rows].tolist(),
+            t.line_b[rows].tolist(), inst.tolist(), texts(src), texts(dst), proto, sport, dport,
+            flows, packets.tolist(), octets.tolist(), t.frame[rows].tolist(), evidence)]
 
     def _prune(self, now: int) -> None:
         horizon = now - self.dedup_ns
         self.last_alert = {k: v for k, v in self.last_alert.items() if v[0] >= horizon}
 
-
-def _community_id(t: PacketTable, row: int, src: bytes, dst: bytes, proto, sport, dport) -> str:
-    if proto in (ICMP, ICMP6) and t.icmp_type[row] >= 0:
-        sport, dport = int(t.icmp_type[row]), int(t.icmp_code[row])
-    return community_id(src, dst, proto, sport, dport)

@@ -140,6 +140,8 @@ def group_by(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(values)
     if not n:
         return values[:0], np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if values[0] == values[-1] and (values == values[0]).all():  # one group (a line's, say)
+        return values[:1], np.zeros(1, np.int64), np.zeros(n, np.int64)
     perm = stable_argsort(_scramble(values))   # a bijection: equal after it means equal
     ordered = values[perm]
     start, inverse = runs(perm, ordered)

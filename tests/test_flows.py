@@ -178,3 +178,15 @@ def test_compiled_flow_keys_and_index_equal_numpy(monkeypatch):
     assert all(np.array_equal(a, b) for a, b in zip(got["numba"][0], got["generic"][0]))
     assert np.array_equal(got["numba"][1], got["generic"][1])
     assert np.array_equal(got["numba"][2], got["generic"][2])
+
+
+def test_group_by_one_value_is_one_group():
+    from sensor.flows import group_by
+    for values in (np.full(1, 7, dtype=np.int64), np.full(300, -5, dtype=np.int64),
+                   np.full(4, 2**63 + 9, dtype=np.uint64)):
+        uniq, first, inverse = group_by(values)
+        assert uniq.tolist() == values[:1].tolist() and uniq.dtype == values.dtype
+        assert first.tolist() == [0] and inverse.tolist() == [0] * len(values)
+    # the same first and last value, another between: not one group
+    uniq, first, inverse = group_by(np.array([3, 4, 3], dtype=np.int64))
+    assert sorted(uniq.tolist()) == [3, 4] and (uniq[inverse] == [3, 4, 3]).all()
