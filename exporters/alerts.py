@@ -34,6 +34,7 @@ from pathlib import Path
 GENESIS = hashlib.sha256(b"ybsensor alert log v1").hexdigest()
 CHAIN_SUFFIX = ".chain"
 TAIL_SCAN = 1 << 20   # bytes read back from an existing log's end to pick up its chain
+CHAIN_KEYS = ("seq", "prev_hash", "dropped_before")  # the log's keys, whatever an alert says
 
 
 def line_hash(line: bytes) -> str:
@@ -41,12 +42,30 @@ def line_hash(line: bytes) -> str:
     return hashlib.sha256(line).hexdigest()
 
 
+def _encoder(ensure_ascii: bool):
+    """json.dumps(record, ensure_ascii=..., separators=(",", ":")) as one C encoder made
+    once, as JSONEncoder.iterencode makes it per call (a record is a tree: no markers for
+    circular references, which a reused encoder could not share). Python's own where the
+    C one is missing."""
+    spec = json.JSONEncoder(ensure_ascii=ensure_ascii, separators=(",", ":"))
+    c_make = getattr(json.encoder, "c_make_encoder", None)
+    if c_make is None:
+        return spec.encode
+    chunks = c_make(None, spec.default, json.encoder.encode_basestring_ascii if ensure_ascii
+                    else json.encoder.encode_basestring, spec.indent, spec.key_separator,
+                    spec.item_separator, spec.sort_keys, spec.skipkeys, spec.allow_nan)
+    return lambda record: "".join(chunks(record, 0))
+
+
+_UTF8_JSON, _ASCII_JSON = _encoder(False), _encoder(True)
+
+
 def encode(record: dict) -> bytes:
     """The canonical line of a record (no line end)."""
     try:
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return _UTF8_JSON(record).encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate from some decoded name: escape it all
-        return json.dumps(record, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+        return _ASCII_JSON(record).encode("ascii")
 
 
 def chain_path(path: str | Path) -> Path:
@@ -228,13 +247,21 @@ class AlertLog:
             self.dropped += 1
             self._dropped_since += 1
             return
-        record = {k: v for k, v in alert.items() if k not in ("seq", "prev_hash", "dropped_before")}
-        if self._dropped_since:
-            record["dropped_before"] = self._dropped_since
-            self._dropped_since = 0
-        record["seq"] = self.queued_seq + 1
-        record["prev_hash"] = self.queued_head
-        line = encode(record)
+        if type(alert) is dict and alert and alert.keys().isdisjoint(CHAIN_KEYS):
+            # the chain's keys go last: appended to the alert's line, not to a copy of it
+            tail = f',"seq":{self.queued_seq + 1},"prev_hash":"{self.queued_head}"}}'
+            if self._dropped_since:
+                tail = f',"dropped_before":{self._dropped_since}' + tail
+                self._dropped_since = 0
+            line = encode(alert)[:-1] + tail.encode("ascii")
+        else:
+            record = {k: v for k, v in alert.items() if k not in CHAIN_KEYS}
+            if self._dropped_since:
+                record["dropped_before"] = self._dropped_since
+                self._dropped_since = 0
+            record["seq"] = self.queued_seq + 1
+            record["prev_hash"] = self.queued_head
+            line = encode(record)
         self.queued_seq += 1
         self.queued_head = line_hash(line)
         self.backlog.append((self.queued_seq, self.queued_head, line))

@@ -4,6 +4,7 @@ the chain runs on through rotated files and across restarts; a file that cannot 
 exits 2."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import random
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from exporters import alerts as alerts_mod
 from exporters.alerts import GENESIS, AlertLog, chain_path
 from sensor.audit import verify
 from sensor.cli import cli
@@ -77,6 +79,46 @@ def test_each_record_holds_the_hash_of_the_line_before(log):
     chain = json.loads(chain_path(log).read_text())
     assert (chain["first_seq"], chain["first_prev_hash"]) == (1, GENESIS)
     assert (chain["last_seq"], chain["last_hash"]) == (20, hashlib.sha256(rows[-1]).hexdigest())
+
+
+def canonical(alert: dict, seq: int, prev_hash: str, dropped: int = 0) -> bytes:
+    """A record's line as the chain defines it: the alert less the log's own keys, then
+    `dropped_before` (if any), `seq`, `prev_hash`; compact JSON, UTF-8 (ASCII escapes if
+    it holds a lone surrogate)."""
+    rec = {k: v for k, v in alert.items() if k not in ("seq", "prev_hash", "dropped_before")}
+    if dropped:
+        rec["dropped_before"] = dropped
+    rec["seq"], rec["prev_hash"] = seq, prev_hash
+    try:
+        return json.dumps(rec, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(rec, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def test_each_line_is_the_canonical_json_of_its_record(tmp_path, monkeypatch):
+    path = tmp_path / "alerts.jsonl"
+    log = AlertLog(path, max_backlog=3)
+    odd = [{}, {**alert(5), "seq": 99, "prev_hash": "x", "dropped_before": 7},
+           {"name": "\ud800", "n": None, "yes": True, "f": 1.5e-07, "list": [1, "二", None]},
+           {"ts": float("nan"), 3: "int key"}]
+    log.write([alert(0), odd[0]])
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(alerts_mod, "_write_all", full)
+    log.write([alert(1), alert(2), alert(3), alert(4)])   # three wait, one is dropped
+    monkeypatch.undo()
+    log.write(odd[1:])
+    log.close()
+    written = [alert(0), odd[0], alert(1), alert(2), alert(3)] + odd[1:]
+    dropped = [0, 0, 0, 0, 0, 1, 0, 0]          # the first record after the drop says so
+    want, prev = [], GENESIS
+    for seq, (rec, d) in enumerate(zip(written, dropped), 1):
+        want.append(canonical(rec, seq, prev, d))
+        prev = hashlib.sha256(want[-1]).hexdigest()
+    assert lines(path) == want
+    assert b"\\ud800" in want[-2] and "二".encode() not in want[-2]
 
 
 def test_intact_log_verifies(log):
