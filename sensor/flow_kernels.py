@@ -94,3 +94,40 @@ def index_insert(index_key, index_id, mask, keys, ids):
         index_key[s] = key
         index_id[s] = ids[i]
     return keys.shape[0]
+
+
+# --- few distinct values (stats.count_distinct) ------------------------------------------
+
+@jit
+def count_few_distinct(keys, weights, weighted, slot_key, slot_id, bits, uniq, first, counts,
+                       sums):
+    """stats.count_distinct for a column of few distinct values: each one's value, first
+    row, count and weight sum (where `weighted`), in the order they first appear, through
+    an open-addressing table (slot_key, slot_id: 2**bits long) that holds up to len(uniq)
+    of them. Returns their count, or -1 where there are more (the caller sorts)."""
+    size = slot_id.shape[0]
+    shift = np.uint64(64 - bits)
+    for s in range(size):
+        slot_id[s] = -1
+    mask = size - 1
+    nd = 0
+    for r in range(keys.shape[0]):
+        key = keys[r]
+        s = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> shift)
+        while True:
+            i = slot_id[s]
+            if i < 0:
+                if nd == uniq.shape[0]:
+                    return -1
+                slot_id[s], slot_key[s] = nd, key
+                uniq[nd], first[nd], counts[nd], sums[nd] = key, r, 0, 0.0
+                i = nd
+                nd += 1
+                break
+            if slot_key[s] == key:
+                break
+            s = (s + 1) & mask
+        counts[i] += 1
+        if weighted:
+            sums[i] += weights[r]
+    return nd
