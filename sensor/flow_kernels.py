@@ -131,3 +131,26 @@ def count_few_distinct(keys, weights, weighted, slot_key, slot_id, bits, uniq, f
         if weighted:
             sums[i] += weights[r]
     return nd
+
+
+# --- each row's ends in the address plan (detectors.base.BatchContext) --------------------
+
+@jit
+def row_ends(rows, inverse, reverse, lead_src, lead_dst, none, owner_of, zone_of, src_owner,
+             dst_owner, src_zone, dst_zone):
+    """The owner and zone of each table row's source and destination, from the address
+    plan's interval of its flow's first row's ends (lead_src, lead_dst: one a flow), swapped
+    for the rows that go the other way; rows without IP hold the zero address's (`none`).
+    Returns the count of IP rows."""
+    for r in range(src_owner.shape[0]):
+        src_owner[r] = dst_owner[r] = owner_of[none]
+        src_zone[r] = dst_zone[r] = zone_of[none]
+    for k in range(rows.shape[0]):
+        f = inverse[k]
+        a, b = lead_src[f], lead_dst[f]
+        if reverse[k]:
+            a, b = b, a
+        r = rows[k]
+        src_owner[r], dst_owner[r] = owner_of[a], owner_of[b]
+        src_zone[r], dst_zone[r] = zone_of[a], zone_of[b]
+    return rows.shape[0]

@@ -16,6 +16,7 @@ from decoders.keys import LINE_IF, LINE_NAMES
 from .config import Config
 
 MAPPED = 0xFFFF << 32  # ::ffff:0:0/96
+V4_SPLIT_16S = 4096    # /16s with a boundary inside that get a table of their /24s (1 KiB each)
 NO_OWNER = -1
 
 
@@ -52,22 +53,55 @@ class IntervalMap:
         self.v4_first = lo
         self.v4_starts = np.array([p - MAPPED for p in points[lo:hi]], dtype=np.uint32)
         self.v6_starts = np.array([p.to_bytes(16, "big") for p in points], dtype="S16")
+        self.v4_by16, self.v4_by24 = self._v4_index(self.v4_starts)
+
+    @staticmethod
+    def _v4_index(starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Tables that answer most IPv4 searches with a look-up or two (a binary search over
+        random addresses mispredicts a branch at every step): by16[a >> 16] is the interval
+        (relative to v4_first) holding all of a's /16, or -1 - k where the /16 holds a
+        boundary and by24[k, (a >> 8) & 255] answers for its /24s the same way (-1: a
+        boundary inside the /24 too, search). At most V4_SPLIT_16S /16s get a row of their
+        own; the others share the last row, all -1."""
+        def whole(first: np.ndarray, size: int) -> np.ndarray:
+            at = np.searchsorted(starts, first, side="right") - 1
+            return np.where(at == np.searchsorted(starts, first + size - 1, side="right") - 1, at, -1)
+
+        by16 = whole(np.arange(1 << 16, dtype=np.uint64) << np.uint64(16), 1 << 16)
+        split = np.flatnonzero(by16 < 0)
+        tabled = split[:V4_SPLIT_16S]
+        by16[tabled] = -1 - np.arange(len(tabled))
+        by16[split[V4_SPLIT_16S:]] = -1 - len(tabled)       # the last row: search them all
+        blocks = (tabled.astype(np.uint64)[:, None] << np.uint64(16)) | \
+            (np.arange(256, dtype=np.uint64) << np.uint64(8))
+        by24 = np.full((len(tabled) + 1, 256), -1, dtype=np.int64)
+        by24[:-1] = whole(blocks.ravel(), 1 << 8).reshape(len(tabled), 256)
+        return by16, by24.astype(np.int32)
 
     def locate(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
         """The interval holding each address (an index into every layer's values)."""
         is_v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
-        if is_v4.all():
-            addr = (lo & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-            return np.searchsorted(self.v4_starts, addr, side="right") - 1 + self.v4_first
-        out = np.empty(len(hi), dtype=np.int64)
-        v4 = np.flatnonzero(is_v4)
-        addr = (lo[v4] & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-        out[v4] = np.searchsorted(self.v4_starts, addr, side="right") - 1 + self.v4_first
-        v6 = np.flatnonzero(~is_v4)
-        key = np.empty((len(v6), 2), dtype=">u8")
-        key[:, 0], key[:, 1] = hi[v6], lo[v6]
-        out[v6] = np.searchsorted(self.v6_starts, key.view("S16")[:, 0], side="right") - 1
+        # every address as if it were IPv4 (the tables are cheap), then the others searched
+        out = self._locate_v4(lo & np.uint64(0xFFFFFFFF))
+        if not is_v4.all():
+            v6 = np.flatnonzero(~is_v4)
+            key = np.empty((len(v6), 2), dtype=">u8")
+            key[:, 0], key[:, 1] = hi[v6], lo[v6]
+            out[v6] = np.searchsorted(self.v6_starts, key.view("S16")[:, 0], side="right") - 1
         return out
+
+    def _locate_v4(self, addr: np.ndarray) -> np.ndarray:
+        """locate for IPv4 addresses (the low 32 bits of uint64s): by the /16 and /24
+        tables, searching only where a /24 holds a boundary."""
+        at = self.v4_by16[addr >> np.uint64(16)]
+        split = np.flatnonzero(at < 0)
+        if split.size:
+            fine = self.v4_by24[-1 - at[split], (addr[split] >> np.uint64(8)) & np.uint64(0xFF)]
+            at[split] = fine
+            search = split[fine < 0]
+            if search.size:
+                at[search] = np.searchsorted(self.v4_starts, addr[search], side="right") - 1
+        return at + self.v4_first
 
 
 # zone bits of an address
