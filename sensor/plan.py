@@ -163,8 +163,8 @@ class LineOwners:
                 else:
                     exact[(kind, int(a), int(b or 0))] = p
         self.by_iface = by_iface
-        self.exact_keys, self.exact_vals = self._sorted({self.key(*k): v for k, v in exact.items()})
-        self.wild_keys, self.wild_vals = self._sorted({self.key(k[0], k[1], 0): v for k, v in wild.items()})
+        self.exact = KeyTable({self.key(*k): v for k, v in exact.items()})
+        self.wild = KeyTable({self.key(k[0], k[1], 0): v for k, v in wild.items()})
         self.owner_of = np.array(self.pattern_owner + [NO_OWNER], dtype=np.int64)  # [-1] -> none
 
     @staticmethod
@@ -172,27 +172,15 @@ class LineOwners:
         return (np.asarray(kind, dtype=np.int64) << 56) | \
             ((np.asarray(a, dtype=np.int64) & 0xFFFFFFFFFF) << 16) | (np.asarray(b, dtype=np.int64) & 0xFFFF)
 
-    @staticmethod
-    def _sorted(mapping: dict):
-        keys = np.array(sorted(mapping), dtype=np.int64)
-        return keys, np.array([mapping[k] for k in keys.tolist()], dtype=np.int64)
-
-    @staticmethod
-    def _find(keys, vals, want):
-        if not len(keys):
-            return np.full(np.shape(want), NO_OWNER, dtype=np.int64)
-        idx = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
-        return np.where(keys[idx] == want, vals[idx], NO_OWNER)
-
     def match(self, kind, a, b, interfaces: list[str]) -> np.ndarray:
         """Index into `patterns` of each row's line; -1 where no configured line matches."""
-        out = self._find(self.exact_keys, self.exact_vals, self.key(kind, a, b))
-        for first_id in (a, ANY):  # then `kind:a/*`, then `kind:*`
+        out = self.exact.find(self.key(kind, a, b))
+        for first_id in (a, ANY) if len(self.wild) else ():  # then `kind:a/*`, then `kind:*`
             missing = out < 0
             if not missing.any():
                 break
             ids = first_id[missing] if np.ndim(first_id) else first_id
-            out[missing] = self._find(self.wild_keys, self.wild_vals, self.key(kind[missing], ids, 0))
+            out[missing] = self.wild.find(self.key(kind[missing], ids, 0))
         on_if = kind == LINE_IF
         if on_if.any() and self.by_iface:
             by_index = np.array([self.by_iface.get(name, NO_OWNER) for name in interfaces] + [NO_OWNER])
@@ -205,3 +193,46 @@ class LineOwners:
 
 
 ANY = -1  # `kind:*`
+
+
+class KeyTable:
+    """Distinct int64 keys -> values (>= 0), looked up a column at a time. An open-addressing
+    table at most a quarter full: each key lies at its home slot or a few after it, so a
+    look-up reads `reach + 1` slots a key (a few gathers), where a binary search over random
+    keys mispredicts a branch at every step."""
+
+    GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+    def __init__(self, mapping: dict[int, int]):
+        bits = max(4, (4 * len(mapping) - 1).bit_length())
+        self.shift, self.mask = np.uint64(64 - bits), (1 << bits) - 1
+        self.keys = np.zeros(1 << bits, dtype=np.int64)
+        self.vals = np.full(1 << bits, NO_OWNER, dtype=np.int64)   # NO_OWNER: an empty slot
+        self.reach = 0                     # how far past its home the farthest key lies
+        homes = self._home(np.array(list(mapping), dtype=np.int64)).tolist()
+        for (key, value), home in zip(mapping.items(), homes):  # load time only
+            far = 0
+            while self.vals[(home + far) & self.mask] >= 0:
+                far += 1
+            self.keys[(home + far) & self.mask], self.vals[(home + far) & self.mask] = key, value
+            self.reach = max(self.reach, far)
+        self.size = len(mapping)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _home(self, keys: np.ndarray) -> np.ndarray:
+        return ((keys.view(np.uint64) * self.GOLDEN) >> self.shift).astype(np.int64)
+
+    def find(self, want: np.ndarray) -> np.ndarray:
+        """Each key's value; NO_OWNER where it is not in the table."""
+        want = np.asarray(want, dtype=np.int64)
+        out = np.full(want.shape, NO_OWNER, dtype=np.int64)
+        if not self.size:
+            return out
+        home = self._home(want)
+        for far in range(self.reach + 1):
+            at = (home + far) & self.mask
+            value = self.vals[at]
+            out = np.where((self.keys[at] == want) & (value >= 0), value, out)
+        return out

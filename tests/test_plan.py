@@ -135,3 +135,19 @@ def test_ipv4_tables_answer_as_the_search_does(split_16s, monkeypatch):
     addr = addr[(addr >= 0) & (addr < 2**32)].astype(np.uint64)
     want = np.searchsorted(imap.v4_starts, addr, side="right") - 1 + imap.v4_first
     assert imap._locate_v4(addr).tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("count", [0, 1, 5, 3000])
+def test_key_table_finds_each_key_and_no_other(count):
+    """LineOwners' look-up table gives each key's value, and none for any other key: keys
+    that collide at home, 0 (what an empty slot holds) present or not, negative keys."""
+    from sensor.plan import NO_OWNER, KeyTable
+    rng = np.random.default_rng(count)
+    keys = np.unique(np.concatenate([rng.integers(-2**63, 2**63 - 1, count, dtype=np.int64),
+                                     np.arange(count // 2, dtype=np.int64) << 58]))[:count]
+    mapping = dict(zip(keys.tolist(), rng.integers(0, 1000, len(keys)).tolist()))
+    table = KeyTable(mapping)
+    assert len(table) == len(mapping)
+    others = rng.integers(-2**63, 2**63 - 1, 5000, dtype=np.int64)
+    want = np.concatenate([keys, others, [0, -1, 1]]).astype(np.int64)
+    assert table.find(want).tolist() == [mapping.get(k, NO_OWNER) for k in want.tolist()]
