@@ -4,21 +4,12 @@ import pytest
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 
-from decoders import Batch, decode, dispatch, fastpath
+from decoders import Batch, decode, dispatch
 from sensor import stats as stats_mod
 from sensor.flows import group_by
 from sensor.stats import TrafficStats, count_distinct
 
-BACKENDS = ["numpy"] + (["numba"] if fastpath.numba_installed() else [])
-
-
-@pytest.fixture(autouse=True, params=BACKENDS)
-def backend(request, monkeypatch):
-    """Every test with the numpy code and with the compiled loop (flow_kernels.py)."""
-    if request.param == "numba":
-        fastpath._kernel()
-    monkeypatch.setattr(fastpath, "KERNEL", "numba" if request.param == "numba" else "generic")
-    return request.param
+pytestmark = pytest.mark.usefixtures("loop_backend")  # numpy and compiled loops
 
 
 def test_count_distinct_in_order_of_first_appearance_with_exact_sums():
