@@ -12,7 +12,9 @@ from typing import Callable
 
 import numpy as np
 
+from decoders import compiled
 from decoders.table import PacketTable
+from sensor.flows import FLOW_LOOPS
 
 SEVERITIES = ("low", "medium", "high", "critical")
 
@@ -66,48 +68,47 @@ class BatchContext:
 
     # one search per address answers both owner and zone
     @cached_property
-    def _ends(self) -> tuple[np.ndarray, np.ndarray]:
-        """The address plan's interval of each row's source and destination. Both ends are
-        part of the flow key: where the flow table says which way each row goes, they are
-        searched once a flow (at its first row) and handed to its rows, swapped for the
-        other direction."""
-        t, g, locate = self.t, self.groups, self.plan.locate
+    def _lookups(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each row's source owner, destination owner, source zone and destination zone.
+        Both ends are part of the flow key: where the flow table says which way each row
+        goes, they are searched once a flow (at its first row) and handed to its rows,
+        swapped for the other direction."""
+        t, g, plan = self.t, self.groups, self.plan
         if g.reverse is None or 2 * len(g) >= t.n:     # else search every row
-            return locate(t.src_hi, t.src_lo), locate(t.dst_hi, t.dst_lo)
+            src, dst = plan.locate(t.src_hi, t.src_lo), plan.locate(t.dst_hi, t.dst_lo)
+            return plan.owner_of[src], plan.owner_of[dst], plan.zone_of[src], plan.zone_of[dst]
         lead = g.first
-        lead_src = locate(t.src_hi[lead], t.src_lo[lead])[g.inverse]
-        lead_dst = locate(t.dst_hi[lead], t.dst_lo[lead])[g.inverse]
+        lead_src = plan.locate(t.src_hi[lead], t.src_lo[lead])
+        lead_dst = plan.locate(t.dst_hi[lead], t.dst_lo[lead])
+        # rows without IP hold the zero address
+        none = plan.locate(np.zeros(1, np.uint64), np.zeros(1, np.uint64))[0]
+        if compiled.on():     # one pass over the rows, no column of intervals between
+            out = tuple(np.empty(t.n, dtype=np.int64) for _ in range(4))
+            if FLOW_LOOPS.call("row_ends", g.rows, g.inverse, g.reverse, lead_src, lead_dst,
+                               int(none), plan.owner_of, plan.zone_of, *out) is not None:
+                return out
+        lead_src, lead_dst = lead_src[g.inverse], lead_dst[g.inverse]
         # the directions interleave: swap by xor-masks, not a branch per row
         flip = (lead_src ^ lead_dst) & -g.reverse.astype(np.int64)
-        # rows without IP hold the zero address
-        none = locate(np.zeros(1, np.uint64), np.zeros(1, np.uint64))[0]
         src, dst = np.full(t.n, none, dtype=np.int64), np.full(t.n, none, dtype=np.int64)
         src[g.rows], dst[g.rows] = lead_src ^ flip, lead_dst ^ flip
-        return src, dst
+        return plan.owner_of[src], plan.owner_of[dst], plan.zone_of[src], plan.zone_of[dst]
 
     @property
-    def _src(self) -> np.ndarray:
-        return self._ends[0]
-
-    @property
-    def _dst(self) -> np.ndarray:
-        return self._ends[1]
-
-    @cached_property
     def src_owner(self) -> np.ndarray:
-        return self.plan.owner_of[self._src]
+        return self._lookups[0]
 
-    @cached_property
+    @property
     def dst_owner(self) -> np.ndarray:
-        return self.plan.owner_of[self._dst]
+        return self._lookups[1]
 
-    @cached_property
+    @property
     def src_zone(self) -> np.ndarray:
-        return self.plan.zone_of[self._src]
+        return self._lookups[2]
 
-    @cached_property
+    @property
     def dst_zone(self) -> np.ndarray:
-        return self.plan.zone_of[self._dst]
+        return self._lookups[3]
 
     @cached_property
     def line_pattern(self) -> np.ndarray:

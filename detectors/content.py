@@ -32,7 +32,7 @@ def _gather_heads(t, rows: np.ndarray, n: int) -> np.ndarray:
     return blk
 
 
-def _every_head(t) -> np.ndarray:
+def _collect_heads(t) -> np.ndarray:
     """Every row's HEAD bytes: those the decode kernel kept (PayloadHeads), the others
     gathered."""
     kept = getattr(t, "payload_heads", None)
@@ -46,15 +46,22 @@ def _every_head(t) -> np.ndarray:
     return heads
 
 
+def every_head(t) -> np.ndarray:
+    """The first HEAD payload bytes of every row of a table, a (t.n, HEAD) array (bytes
+    past a payload's end read as zero): gathered once a table, shared by the detectors."""
+    heads = _heads.get(t)
+    if heads is None:
+        heads = _heads[t] = _collect_heads(t)
+    return heads
+
+
 def head(t, rows: np.ndarray, n: int) -> np.ndarray:
     """The first n payload bytes of each row, as a (len(rows), n) array; bytes past the
     payload's end read as zero. Several detectors read heads of the same rows: the first
     HEAD bytes of every row are gathered once a table and shared."""
     if n > HEAD:
         return _gather_heads(t, rows, n)
-    heads = _heads.get(t)
-    if heads is None:
-        heads = _heads[t] = _every_head(t)
+    heads = every_head(t)
     # each row's head taken whole as one 16-byte record: numpy copies a 2-D fancy index
     # element by element, four times slower
     picked = heads.view(f"V{HEAD}").ravel()[rows]

@@ -20,12 +20,13 @@ import numpy as np
 from decoders.view import address
 from sensor.plan import MAPPED, PRIVATE
 
-from . import names
+from . import compiled, names
 from .base import Detector, Finding
-from .content import head
+from .content import every_head, head
 
 TCP, UDP = 6, 17
 DNS, TLS_SNI, HTTP_HOST = "dns", "tls_sni", "http_host"
+NAME_SOURCES = (None, DNS, TLS_SNI, HTTP_HOST)   # where a row names a host, by `askers`' code
 
 
 class InternetBound(Detector):
@@ -66,25 +67,13 @@ class InternetBound(Detector):
 
     def by_name(self, ctx) -> Finding | None:
         t = ctx.t
-        inside = ctx.has_ip & ((ctx.src_zone & PRIVATE) != 0) & ((ctx.dst_zone & PRIVATE) != 0)
-        cand = np.flatnonzero(inside & (t.payload_len > 0) & ((t.proto == TCP) | (t.proto == UDP)))
-        if not cand.size:
-            return None
-        first = head(t, cand, names.HEAD_BYTES)
-        plen, proto = t.payload_len[cand], t.proto[cand]
-        udp, tcp = proto == UDP, proto == TCP
-        picked = [
-            (DNS, names.dns_query_name,
-             udp & names.looks_like_dns_query(first, plen, t.sport[cand], t.dport[cand])),
-            (TLS_SNI, names.tls_server_name, tcp & names.looks_like_client_hello(first, plen)),
-            (HTTP_HOST, names.http_host, tcp & names.looks_like_http_request(first, plen)),
-        ]
+        rows, ask = self.askers(ctx)
+        parsers = (None, names.dns_query_name, names.tls_server_name, names.http_host)
         found: dict[int, tuple[str, str]] = {}
-        for source, parse, mask in picked:
-            for row in cand[mask].tolist():  # the few rows the pre-filters selected
-                name = parse(ctx.payload(row))
-                if name is not None and not self.is_internal(name):
-                    found[row] = (source, name)
+        for row, k in zip(rows.tolist(), ask.tolist()):  # the few rows the pre-filters selected
+            name = parsers[k](ctx.payload(row))
+            if name is not None and not self.is_internal(name):
+                found[row] = (NAME_SOURCES[k], name)
         if not found:
             return None
         rows = np.array(sorted(found), dtype=np.int64)
@@ -96,6 +85,31 @@ class InternetBound(Detector):
             return {"name_source": source, "name": name}
 
         return Finding(rows, "high", "public_name", explain, group=group)
+
+    @staticmethod
+    def askers(ctx) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of user traffic between two private ends whose payload looks like it
+        names a host: (rows, index into NAME_SOURCES). One compiled pass over the rows
+        where the compiled loops run (payload_kernels.name_askers), else numpy."""
+        t = ctx.t
+        if compiled.on():
+            rows, ask = np.empty(t.n, dtype=np.int64), np.empty(t.n, dtype=np.int64)
+            got = compiled.call("name_askers", ctx.has_ip, ctx.src_zone, ctx.dst_zone, PRIVATE,
+                                t.proto, t.sport, t.dport, t.payload_len, every_head(t),
+                                names.METHOD_TOKENS, names.METHOD_TOKEN_LEN, rows, ask)
+            if got is not None:
+                return rows[:got], ask[:got]
+        inside = ctx.has_ip & ((ctx.src_zone & PRIVATE) != 0) & ((ctx.dst_zone & PRIVATE) != 0)
+        cand = np.flatnonzero(inside & (t.payload_len > 0) & ((t.proto == TCP) | (t.proto == UDP)))
+        first = head(t, cand, names.HEAD_BYTES)
+        plen, proto = t.payload_len[cand], t.proto[cand]
+        udp, tcp = proto == UDP, proto == TCP
+        ask = np.zeros(len(cand), dtype=np.int64)
+        ask[udp & names.looks_like_dns_query(first, plen, t.sport[cand], t.dport[cand])] = 1
+        ask[tcp & names.looks_like_client_hello(first, plen)] = 2
+        ask[tcp & names.looks_like_http_request(first, plen)] = 3
+        keep = ask > 0
+        return cand[keep], ask[keep]
 
     def _is_internal(self, name: str) -> bool:
         return names.is_internal(name, self.internal_domains, self._private_ip)

@@ -135,6 +135,11 @@ def looks_like_dns_query(first: np.ndarray, plen: np.ndarray, sport: np.ndarray,
 
 
 _METHOD_TOKENS = [np.frombuffer(m + b" ", dtype=np.uint8) for m in HTTP_METHODS]
+# the same as rows of one array (zero-padded), with each token's length: for compiled loops
+METHOD_TOKENS = np.zeros((len(HTTP_METHODS), HEAD_BYTES), dtype=np.uint8)
+METHOD_TOKEN_LEN = np.array([len(m) for m in _METHOD_TOKENS], dtype=np.int64)
+for _k, _token in enumerate(_METHOD_TOKENS):
+    METHOD_TOKENS[_k, :len(_token)] = _token
 _METHOD_FIRST = np.unique([m[0] for m in HTTP_METHODS])
 
 

@@ -10,6 +10,11 @@ import numpy as np
 
 from decoders.kernel import copy_bytes, jit, prefetch
 
+from .names import (CLIENT_HELLO, DNS_MIN, DNS_PORT, HELLO_MIN, HTTP_MIN, MAX_LABEL, QR_OPCODE,
+                    TLS_HANDSHAKE)
+from .remote_control import (DNS, NO_TOOL, PORT, RDP, SIGNATURE, SNI, TCP, TEAMVIEWER, UDP,
+                             VNC)
+
 AHEAD = 16    # rows ahead whose bytes are asked for (llvm.prefetch): the loops below read a
               # batch's buffer and table (tens of MB) out of order; it overlaps the misses
 
@@ -440,3 +445,99 @@ def gather_heads(buf, off, length, rows, out):
         for j in range(take, width):
             out[r, j] = 0
     return nrows
+
+
+# --- names and signatures in payload heads (names.looks_like_*, remote_control.py) -------
+
+@jit(inline="always")
+def _dns_query(heads, r, plen, sport, dport):
+    """names.looks_like_dns_query for row r's head."""
+    return dport == DNS_PORT and sport > 0 and plen >= DNS_MIN and \
+        (heads[r, 2] & QR_OPCODE) == 0 and (heads[r, 4] | heads[r, 5]) != 0 and \
+        (heads[r, 6] | heads[r, 7]) == 0 and 1 <= heads[r, 12] <= MAX_LABEL
+
+
+@jit(inline="always")
+def _client_hello(heads, r, plen):
+    """names.looks_like_client_hello for row r's head."""
+    return plen >= HELLO_MIN and heads[r, 0] == TLS_HANDSHAKE and heads[r, 1] == 3 and \
+        heads[r, 2] <= 4 and heads[r, 5] == CLIENT_HELLO
+
+
+@jit(inline="always")
+def _opens_with(heads, r, token, size):
+    for j in range(size):
+        if heads[r, j] != token[j]:
+            return False
+    return True
+
+
+@jit
+def remote_marks(has_ip, proto, sport, dport, payload_len, heads, port_tool, rfb, out_rows,
+                 out_tool, out_strength, out_ask):
+    """RemoteControl.marks for the rows of user traffic over TCP or UDP: the tool of either
+    port (port_tool: remote_control.PORT_TOOL), the RDP, VNC (rfb: its banner's first 8
+    bytes) and TeamViewer signatures, and the name a row asks for (DNS: a DNS query, SNI: a
+    TLS ClientHello; 0: none). Only the rows with a tool or a question go out (out_*, in
+    row order); returns their count."""
+    n = 0
+    for r in range(proto.shape[0]):
+        pr = proto[r]
+        tcp = pr == TCP
+        if not has_ip[r] or not (tcp or pr == UDP):
+            continue
+        sp, dp, plen = sport[r], dport[r], payload_len[r]
+        at_s, at_d = port_tool[sp + 1], port_tool[dp + 1]
+        tool, strength = min(at_s, at_d), PORT
+        if tool == NO_TOOL:
+            tool, strength = 0, 0
+        b0, b1 = heads[r, 0], heads[r, 1]
+        if tcp and plen >= 11 and b0 == 3 and b1 == 0 and heads[r, 5] == 0xE0:
+            tool, strength = RDP, SIGNATURE
+        elif tcp and plen >= 12 and _opens_with(heads, r, rfb, 8):
+            tool, strength = VNC, SIGNATURE
+        elif (at_s == TEAMVIEWER or at_d == TEAMVIEWER) and \
+                ((b0 == 0x17 and b1 == 0x24) or (tcp and b0 == 0x11 and b1 == 0x30)):
+            tool, strength = TEAMVIEWER, SIGNATURE
+        ask = 0
+        if tcp:
+            if _client_hello(heads, r, plen):
+                ask = SNI
+        elif _dns_query(heads, r, plen, sp, dp):
+            ask = DNS
+        if tool > 0 or ask:
+            out_rows[n], out_tool[n], out_strength[n], out_ask[n] = r, tool, strength, ask
+            n += 1
+    return n
+
+
+@jit
+def name_askers(has_ip, src_zone, dst_zone, private, proto, sport, dport, payload_len, heads,
+                methods, method_len, out_rows, out_ask):
+    """InternetBound.askers: the rows of user traffic with both ends inside the private
+    network (zone bit `private`) whose head looks like a DNS query (UDP; 1), a TLS
+    ClientHello (TCP; 2) or an HTTP request (TCP; 3: one of `methods`, each method_len
+    bytes long with its space). Into out_*, in row order; returns the count."""
+    n = 0
+    for r in range(proto.shape[0]):
+        pr = proto[r]
+        plen = payload_len[r]
+        if not has_ip[r] or plen <= 0 or (src_zone[r] & private) == 0 or \
+                (dst_zone[r] & private) == 0:
+            continue
+        ask = 0
+        if pr == UDP:
+            if _dns_query(heads, r, plen, sport[r], dport[r]):
+                ask = 1
+        elif pr == TCP:
+            if _client_hello(heads, r, plen):
+                ask = 2
+            elif plen >= HTTP_MIN:
+                for m in range(methods.shape[0]):
+                    if _opens_with(heads, r, methods[m], method_len[m]):
+                        ask = 3
+                        break
+        if ask:
+            out_rows[n], out_ask[n] = r, ask
+            n += 1
+    return n

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Detector, Finding
-from .content import first_word, head, opens_with
-from . import names
+from . import compiled, names
+from .content import every_head, first_word, head, opens_with
 
 TCP, UDP = 6, 17
 # strength of the evidence, weakest first; the strongest found for a row is reported
@@ -29,6 +29,8 @@ assert all(a < b for a, b in zip(WELL_KNOWN_PORTS, list(WELL_KNOWN_PORTS)[1:])),
 SERVER_NAMES = {ANYDESK: ("anydesk.com", "net.anydesk.com"), TEAMVIEWER: ("teamviewer.com",),
                 SUNLOGIN: ("oray.com", "oray.net", "sunlogin.net", "orayimg.com"),
                 TODESK: ("todesk.com", "todesk.cn")}
+RFB = b"RFB 003."   # the VNC banner's first 8 bytes
+RFB_WORD = np.frombuffer(RFB, dtype=np.uint8)
 SUFFIX_SETS = {which: frozenset(suffixes) for which, suffixes in SERVER_NAMES.items()}
 
 
@@ -46,52 +48,19 @@ class RemoteControl(Detector):
     rule = "JL art.28"
 
     def detect(self, ctx) -> list[Finding]:
-        t = ctx.t
-        cand = np.flatnonzero(ctx.has_ip & ((t.proto == TCP) | (t.proto == UDP)))
-        if not cand.size:
-            return []
-        tool = np.zeros(len(cand), dtype=np.int64)
-        strength = np.zeros(len(cand), dtype=np.int64)
-
-        def mark(mask, which, how):
-            better = mask & (how > strength)
-            tool[better] = which
-            strength[better] = how
-
-        sport, dport = t.sport[cand], t.dport[cand]
-        # the tool of either port, from one table (the first tool listed where both have one)
-        by_port = np.minimum(PORT_TOOL[sport + 1], PORT_TOOL[dport + 1])
-        by_port[by_port == NO_TOOL] = 0
-        tool[:] = by_port
-        strength[by_port > 0] = PORT
-        first = head(t, cand, names.HEAD_BYTES)
-        plen = t.payload_len[cand]
-        tcp = t.proto[cand] == TCP
-        # RDP: TPKT version 3, then an X.224 Connection Request (code 0xE0)
-        mark(tcp & (plen >= 11) & (first[:, 0] == 3) & (first[:, 1] == 0) & (first[:, 5] == 0xE0),
-             RDP, SIGNATURE)
-        # VNC: the RFB protocol version banner, "RFB 003.00x\n"
-        mark(tcp & (plen >= 12) & opens_with(first_word(first), b"RFB 003."), VNC, SIGNATURE)
-        # TeamViewer: its command header 0x17 0x24 (or 0x11 0x30 on TCP) on its port
-        tv_head = ((first[:, 0] == 0x17) & (first[:, 1] == 0x24)) | \
-                  (tcp & (first[:, 0] == 0x11) & (first[:, 1] == 0x30))
-        on_tv_port = (PORT_TOOL[sport + 1] == TEAMVIEWER) | (PORT_TOOL[dport + 1] == TEAMVIEWER)
-        mark(tv_head & on_tv_port, TEAMVIEWER, SIGNATURE)
+        rows, tool, strength, ask = self.marks(ctx)
         # TLS ClientHellos and DNS queries naming the tools' services (parsed for the few
-        # candidates the pre-filters selected)
+        # rows the pre-filters selected)
         seen: dict[int, str] = {}
-        dns = ~tcp & names.looks_like_dns_query(first, plen, sport, dport)
-        hello = tcp & names.looks_like_client_hello(first, plen)
-        for mask, parse, how in ((dns, names.dns_query_name, DNS),
-                                 (hello, names.tls_server_name, SNI)):
-            for k in np.flatnonzero(mask).tolist():
-                server = parse(ctx.payload(int(cand[k])))
+        for how, parse in ((DNS, names.dns_query_name), (SNI, names.tls_server_name)):
+            for k in np.flatnonzero(ask == how).tolist():
+                server = parse(ctx.payload(int(rows[k])))
                 which = tool_of_name(server)
                 if which and strength[k] < how:
                     tool[k], strength[k] = which, how
-                    seen[int(cand[k])] = server
+                    seen[int(rows[k])] = server
         hit = tool > 0
-        rows, tool, strength = cand[hit], tool[hit], strength[hit]
+        rows, tool, strength = rows[hit], tool[hit], strength[hit]
         if not rows.size:
             return []
         # one verdict per flow: every packet of a flow that shows a signature somewhere is
@@ -121,3 +90,50 @@ class RemoteControl(Detector):
             if sel.any():
                 out.append(Finding(rows[sel], severity, EVIDENCE[how], explain))
         return out
+
+    @staticmethod
+    def marks(ctx) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The rows of user traffic over TCP or UDP that show a tool by port or signature,
+        or ask for a name: (rows, tool, strength, ask), ask being DNS (a DNS query), SNI (a
+        TLS ClientHello) or 0. One compiled pass over the rows where the compiled loops
+        run (payload_kernels.remote_marks), else the numpy code below."""
+        t = ctx.t
+        if compiled.on():
+            out = [np.empty(t.n, dtype=np.int64) for _ in range(4)]
+            got = compiled.call("remote_marks", ctx.has_ip, t.proto, t.sport, t.dport,
+                                t.payload_len, every_head(t), PORT_TOOL, RFB_WORD, *out)
+            if got is not None:
+                return tuple(column[:got] for column in out)
+        cand = np.flatnonzero(ctx.has_ip & ((t.proto == TCP) | (t.proto == UDP)))
+        tool = np.zeros(len(cand), dtype=np.int64)
+        strength = np.zeros(len(cand), dtype=np.int64)
+
+        def mark(mask, which, how):
+            better = mask & (how > strength)
+            tool[better] = which
+            strength[better] = how
+
+        sport, dport = t.sport[cand], t.dport[cand]
+        # the tool of either port, from one table (the first tool listed where both have one)
+        by_port = np.minimum(PORT_TOOL[sport + 1], PORT_TOOL[dport + 1])
+        by_port[by_port == NO_TOOL] = 0
+        tool[:] = by_port
+        strength[by_port > 0] = PORT
+        first = head(t, cand, names.HEAD_BYTES)
+        plen = t.payload_len[cand]
+        tcp = t.proto[cand] == TCP
+        # RDP: TPKT version 3, then an X.224 Connection Request (code 0xE0)
+        mark(tcp & (plen >= 11) & (first[:, 0] == 3) & (first[:, 1] == 0) & (first[:, 5] == 0xE0),
+             RDP, SIGNATURE)
+        # VNC: the RFB protocol version banner, "RFB 003.00x\n"
+        mark(tcp & (plen >= 12) & opens_with(first_word(first), RFB), VNC, SIGNATURE)
+        # TeamViewer: its command header 0x17 0x24 (or 0x11 0x30 on TCP) on its port
+        tv_head = ((first[:, 0] == 0x17) & (first[:, 1] == 0x24)) | \
+                  (tcp & (first[:, 0] == 0x11) & (first[:, 1] == 0x30))
+        on_tv_port = (PORT_TOOL[sport + 1] == TEAMVIEWER) | (PORT_TOOL[dport + 1] == TEAMVIEWER)
+        mark(tv_head & on_tv_port, TEAMVIEWER, SIGNATURE)
+        ask = np.zeros(len(cand), dtype=np.int64)
+        ask[~tcp & names.looks_like_dns_query(first, plen, sport, dport)] = DNS
+        ask[tcp & names.looks_like_client_hello(first, plen)] = SNI
+        keep = (tool > 0) | (ask > 0)
+        return cand[keep], tool[keep], strength[keep], ask[keep]

@@ -8,6 +8,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from sensor.flows import group_by
+
 from .base import Detector, Finding
 
 
@@ -44,27 +46,35 @@ class SharedLine(Detector):
         self.witness = None
 
     def detect(self, ctx) -> list[Finding]:
-        src, dst = ctx.src_owner, ctx.dst_owner
-        # the institution end of each row: the one allocated end when the other is not
-        side = np.where(dst < 0, src, np.where(src < 0, dst, -1))
-        # line and ends are part of the flow key: the (line, institution) pairs of a batch
-        # are those of each flow's first row that counts (flow by flow, no sort of rows)
-        g = ctx.groups
-        counts = ctx.has_ip & (side >= 0)
-        rows_by_flow = g.order[counts[g.order]]
-        if not rows_by_flow.size:
+        t, g = ctx.t, ctx.groups
+        if not len(g):
             return []
-        grp = g.of_row[rows_by_flow]
-        lead = np.ones(len(grp), dtype=bool)
-        lead[1:] = grp[1:] != grp[:-1]
-        reps = np.sort(rows_by_flow[lead])           # each flow's first row, in capture order
-        lines = line_code(ctx.t, reps)
-        inst = side[reps]
+        # line, ends and institution are part of the flow key: everything this rule asks of
+        # a row is its flow's, and is worked out once a flow (at the flow's first row)
+        lead = g.first
+        src, dst = ctx.src_owner[lead], ctx.dst_owner[lead]
+        # the institution end of each flow: the one allocated end when the other is not (the
+        # same whichever way a row goes)
+        side = np.where(dst < 0, src, np.where(src < 0, dst, -1))
+        has_ip = ctx.has_ip
+        if np.count_nonzero(has_ip) == len(g.rows):    # every IP row is user traffic
+            first_user = lead
+        else:   # each flow's first row of user traffic (n: none)
+            n = len(g.order)
+            at = np.minimum.reduceat(np.where(has_ip[g.order], np.arange(n), n), g.start)
+            first_user = np.append(g.order, t.n)[at]
+        counts = (side >= 0) & (first_user < t.n)      # flows whose rows count
+        # the (line, institution) pairs of a batch are those of each counting flow's first
+        # row that counts, in capture order
+        reps = np.sort(first_user[counts])
+        if not reps.size:
+            return []
+        lines = line_code(t, reps)
+        inst = side[g.of_row[reps]]
         # distinct (line, institution) pairs in the order they first appear: number the
         # lines, then one exact integer per pair
-        _, line_index = np.unique(lines, return_inverse=True)
-        pair_key = line_index * (int(inst.max()) + 1) + inst
-        _, first = np.unique(pair_key, return_index=True)
+        _, _, line_index = group_by(lines)
+        _, first, _ = group_by(line_index * (int(inst.max()) + 1) + inst)
         shared_from: dict[int, int] = {}  # line -> first table row it is shared at
         report, witnesses = self.report, WITNESSES_PER_BATCH
         first = np.sort(first)
@@ -106,19 +116,25 @@ class SharedLine(Detector):
         self._forget(shared_from.keys())
         if not shared_from:
             return []
-        rows = np.flatnonzero(counts)
-        lines = line_code(ctx.t, rows)
+        # a counting flow on a shared line: its rows of user traffic from the line's start
+        # (NEVER: no row) raise the alert; expanded to rows through each row's flow
+        line_of = line_code(t, lead)
         lines_shared = np.array(list(shared_from), dtype=np.int64)
         starts = np.array(list(shared_from.values()), dtype=np.int64)
         order = np.argsort(lines_shared)
         lines_shared, starts = lines_shared[order], starts[order]
-        idx = np.minimum(np.searchsorted(lines_shared, lines), len(lines_shared) - 1)
-        on_shared = (lines_shared[idx] == lines) & (rows >= starts[idx])
-        hit, hit_lines = rows[on_shared], lines[on_shared]
+        idx = np.minimum(np.searchsorted(lines_shared, line_of), len(lines_shared) - 1)
+        NEVER = t.n
+        start_of = np.full(len(g) + 1, NEVER, dtype=np.int64)   # [-1]: rows without IP
+        start_of[:-1] = np.where((lines_shared[idx] == line_of) & counts, starts[idx], NEVER)
+        hit = np.flatnonzero((start_of[g.of_row] <= np.arange(t.n)) & has_ip)
         if not hit.size:
             return []
-        code, t = self.plan.code, ctx.t
-        owner = np.where(ctx.line_owner[hit] >= 0, ctx.line_owner[hit], side[hit])
+        hit_flow = g.of_row[hit]
+        hit_lines = line_of[hit_flow]
+        line_owner = ctx.line_owner[lead]
+        owner = np.where(line_owner >= 0, line_owner, side)[hit_flow]
+        code = self.plan.code
 
         owners_of = {line: sorted(code(i) for i in self.seen[line]) for line in shared_from}  # shared: sets
 

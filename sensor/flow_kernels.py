@@ -94,3 +94,63 @@ def index_insert(index_key, index_id, mask, keys, ids):
         index_key[s] = key
         index_id[s] = ids[i]
     return keys.shape[0]
+
+
+# --- few distinct values (stats.count_distinct) ------------------------------------------
+
+@jit
+def count_few_distinct(keys, weights, weighted, slot_key, slot_id, bits, uniq, first, counts,
+                       sums):
+    """stats.count_distinct for a column of few distinct values: each one's value, first
+    row, count and weight sum (where `weighted`), in the order they first appear, through
+    an open-addressing table (slot_key, slot_id: 2**bits long) that holds up to len(uniq)
+    of them. Returns their count, or -1 where there are more (the caller sorts)."""
+    size = slot_id.shape[0]
+    shift = np.uint64(64 - bits)
+    for s in range(size):
+        slot_id[s] = -1
+    mask = size - 1
+    nd = 0
+    for r in range(keys.shape[0]):
+        key = keys[r]
+        s = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> shift)
+        while True:
+            i = slot_id[s]
+            if i < 0:
+                if nd == uniq.shape[0]:
+                    return -1
+                slot_id[s], slot_key[s] = nd, key
+                uniq[nd], first[nd], counts[nd], sums[nd] = key, r, 0, 0.0
+                i = nd
+                nd += 1
+                break
+            if slot_key[s] == key:
+                break
+            s = (s + 1) & mask
+        counts[i] += 1
+        if weighted:
+            sums[i] += weights[r]
+    return nd
+
+
+# --- each row's ends in the address plan (detectors.base.BatchContext) --------------------
+
+@jit
+def row_ends(rows, inverse, reverse, lead_src, lead_dst, none, owner_of, zone_of, src_owner,
+             dst_owner, src_zone, dst_zone):
+    """The owner and zone of each table row's source and destination, from the address
+    plan's interval of its flow's first row's ends (lead_src, lead_dst: one a flow), swapped
+    for the rows that go the other way; rows without IP hold the zero address's (`none`).
+    Returns the count of IP rows."""
+    for r in range(src_owner.shape[0]):
+        src_owner[r] = dst_owner[r] = owner_of[none]
+        src_zone[r] = dst_zone[r] = zone_of[none]
+    for k in range(rows.shape[0]):
+        f = inverse[k]
+        a, b = lead_src[f], lead_dst[f]
+        if reverse[k]:
+            a, b = b, a
+        r = rows[k]
+        src_owner[r], dst_owner[r] = owner_of[a], owner_of[b]
+        src_zone[r], dst_zone[r] = zone_of[a], zone_of[b]
+    return rows.shape[0]

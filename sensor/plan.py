@@ -16,6 +16,7 @@ from decoders.keys import LINE_IF, LINE_NAMES
 from .config import Config
 
 MAPPED = 0xFFFF << 32  # ::ffff:0:0/96
+V4_SPLIT_16S = 4096    # /16s with a boundary inside that get a table of their /24s (1 KiB each)
 NO_OWNER = -1
 
 
@@ -52,22 +53,55 @@ class IntervalMap:
         self.v4_first = lo
         self.v4_starts = np.array([p - MAPPED for p in points[lo:hi]], dtype=np.uint32)
         self.v6_starts = np.array([p.to_bytes(16, "big") for p in points], dtype="S16")
+        self.v4_by16, self.v4_by24 = self._v4_index(self.v4_starts)
+
+    @staticmethod
+    def _v4_index(starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Tables that answer most IPv4 searches with a look-up or two (a binary search over
+        random addresses mispredicts a branch at every step): by16[a >> 16] is the interval
+        (relative to v4_first) holding all of a's /16, or -1 - k where the /16 holds a
+        boundary and by24[k, (a >> 8) & 255] answers for its /24s the same way (-1: a
+        boundary inside the /24 too, search). At most V4_SPLIT_16S /16s get a row of their
+        own; the others share the last row, all -1."""
+        def whole(first: np.ndarray, size: int) -> np.ndarray:
+            at = np.searchsorted(starts, first, side="right") - 1
+            return np.where(at == np.searchsorted(starts, first + size - 1, side="right") - 1, at, -1)
+
+        by16 = whole(np.arange(1 << 16, dtype=np.uint64) << np.uint64(16), 1 << 16)
+        split = np.flatnonzero(by16 < 0)
+        tabled = split[:V4_SPLIT_16S]
+        by16[tabled] = -1 - np.arange(len(tabled))
+        by16[split[V4_SPLIT_16S:]] = -1 - len(tabled)       # the last row: search them all
+        blocks = (tabled.astype(np.uint64)[:, None] << np.uint64(16)) | \
+            (np.arange(256, dtype=np.uint64) << np.uint64(8))
+        by24 = np.full((len(tabled) + 1, 256), -1, dtype=np.int64)
+        by24[:-1] = whole(blocks.ravel(), 1 << 8).reshape(len(tabled), 256)
+        return by16, by24.astype(np.int32)
 
     def locate(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
         """The interval holding each address (an index into every layer's values)."""
         is_v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
-        if is_v4.all():
-            addr = (lo & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-            return np.searchsorted(self.v4_starts, addr, side="right") - 1 + self.v4_first
-        out = np.empty(len(hi), dtype=np.int64)
-        v4 = np.flatnonzero(is_v4)
-        addr = (lo[v4] & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-        out[v4] = np.searchsorted(self.v4_starts, addr, side="right") - 1 + self.v4_first
-        v6 = np.flatnonzero(~is_v4)
-        key = np.empty((len(v6), 2), dtype=">u8")
-        key[:, 0], key[:, 1] = hi[v6], lo[v6]
-        out[v6] = np.searchsorted(self.v6_starts, key.view("S16")[:, 0], side="right") - 1
+        # every address as if it were IPv4 (the tables are cheap), then the others searched
+        out = self._locate_v4(lo & np.uint64(0xFFFFFFFF))
+        if not is_v4.all():
+            v6 = np.flatnonzero(~is_v4)
+            key = np.empty((len(v6), 2), dtype=">u8")
+            key[:, 0], key[:, 1] = hi[v6], lo[v6]
+            out[v6] = np.searchsorted(self.v6_starts, key.view("S16")[:, 0], side="right") - 1
         return out
+
+    def _locate_v4(self, addr: np.ndarray) -> np.ndarray:
+        """locate for IPv4 addresses (the low 32 bits of uint64s): by the /16 and /24
+        tables, searching only where a /24 holds a boundary."""
+        at = self.v4_by16[addr >> np.uint64(16)]
+        split = np.flatnonzero(at < 0)
+        if split.size:
+            fine = self.v4_by24[-1 - at[split], (addr[split] >> np.uint64(8)) & np.uint64(0xFF)]
+            at[split] = fine
+            search = split[fine < 0]
+            if search.size:
+                at[search] = np.searchsorted(self.v4_starts, addr[search], side="right") - 1
+        return at + self.v4_first
 
 
 # zone bits of an address
@@ -129,8 +163,8 @@ class LineOwners:
                 else:
                     exact[(kind, int(a), int(b or 0))] = p
         self.by_iface = by_iface
-        self.exact_keys, self.exact_vals = self._sorted({self.key(*k): v for k, v in exact.items()})
-        self.wild_keys, self.wild_vals = self._sorted({self.key(k[0], k[1], 0): v for k, v in wild.items()})
+        self.exact = KeyTable({self.key(*k): v for k, v in exact.items()})
+        self.wild = KeyTable({self.key(k[0], k[1], 0): v for k, v in wild.items()})
         self.owner_of = np.array(self.pattern_owner + [NO_OWNER], dtype=np.int64)  # [-1] -> none
 
     @staticmethod
@@ -138,27 +172,15 @@ class LineOwners:
         return (np.asarray(kind, dtype=np.int64) << 56) | \
             ((np.asarray(a, dtype=np.int64) & 0xFFFFFFFFFF) << 16) | (np.asarray(b, dtype=np.int64) & 0xFFFF)
 
-    @staticmethod
-    def _sorted(mapping: dict):
-        keys = np.array(sorted(mapping), dtype=np.int64)
-        return keys, np.array([mapping[k] for k in keys.tolist()], dtype=np.int64)
-
-    @staticmethod
-    def _find(keys, vals, want):
-        if not len(keys):
-            return np.full(np.shape(want), NO_OWNER, dtype=np.int64)
-        idx = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
-        return np.where(keys[idx] == want, vals[idx], NO_OWNER)
-
     def match(self, kind, a, b, interfaces: list[str]) -> np.ndarray:
         """Index into `patterns` of each row's line; -1 where no configured line matches."""
-        out = self._find(self.exact_keys, self.exact_vals, self.key(kind, a, b))
-        for first_id in (a, ANY):  # then `kind:a/*`, then `kind:*`
+        out = self.exact.find(self.key(kind, a, b))
+        for first_id in (a, ANY) if len(self.wild) else ():  # then `kind:a/*`, then `kind:*`
             missing = out < 0
             if not missing.any():
                 break
             ids = first_id[missing] if np.ndim(first_id) else first_id
-            out[missing] = self._find(self.wild_keys, self.wild_vals, self.key(kind[missing], ids, 0))
+            out[missing] = self.wild.find(self.key(kind[missing], ids, 0))
         on_if = kind == LINE_IF
         if on_if.any() and self.by_iface:
             by_index = np.array([self.by_iface.get(name, NO_OWNER) for name in interfaces] + [NO_OWNER])
@@ -171,3 +193,46 @@ class LineOwners:
 
 
 ANY = -1  # `kind:*`
+
+
+class KeyTable:
+    """Distinct int64 keys -> values (>= 0), looked up a column at a time. An open-addressing
+    table at most a quarter full: each key lies at its home slot or a few after it, so a
+    look-up reads `reach + 1` slots a key (a few gathers), where a binary search over random
+    keys mispredicts a branch at every step."""
+
+    GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+    def __init__(self, mapping: dict[int, int]):
+        bits = max(4, (4 * len(mapping) - 1).bit_length())
+        self.shift, self.mask = np.uint64(64 - bits), (1 << bits) - 1
+        self.keys = np.zeros(1 << bits, dtype=np.int64)
+        self.vals = np.full(1 << bits, NO_OWNER, dtype=np.int64)   # NO_OWNER: an empty slot
+        self.reach = 0                     # how far past its home the farthest key lies
+        homes = self._home(np.array(list(mapping), dtype=np.int64)).tolist()
+        for (key, value), home in zip(mapping.items(), homes):  # load time only
+            far = 0
+            while self.vals[(home + far) & self.mask] >= 0:
+                far += 1
+            self.keys[(home + far) & self.mask], self.vals[(home + far) & self.mask] = key, value
+            self.reach = max(self.reach, far)
+        self.size = len(mapping)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _home(self, keys: np.ndarray) -> np.ndarray:
+        return ((keys.view(np.uint64) * self.GOLDEN) >> self.shift).astype(np.int64)
+
+    def find(self, want: np.ndarray) -> np.ndarray:
+        """Each key's value; NO_OWNER where it is not in the table."""
+        want = np.asarray(want, dtype=np.int64)
+        out = np.full(want.shape, NO_OWNER, dtype=np.int64)
+        if not self.size:
+            return out
+        home = self._home(want)
+        for far in range(self.reach + 1):
+            at = (home + far) & self.mask
+            value = self.vals[at]
+            out = np.where((self.keys[at] == want) & (value >= 0), value, out)
+        return out

@@ -9,7 +9,9 @@ from decoders.keys import NON_IP, OK
 from decoders.table import PacketTable
 from decoders.view import encap_names, status_text
 
-from .flows import group_by
+from decoders import compiled
+
+from .flows import FLOW_LOOPS, group_by
 
 
 def count_distinct(keys: np.ndarray, weights: np.ndarray | None = None):
@@ -19,12 +21,37 @@ def count_distinct(keys: np.ndarray, weights: np.ndarray | None = None):
     One grouping sort (sensor.flows.group_by) whatever the number of distinct values: peeling
     values off one at a time with boolean masks cost a mispredicted branch per row and pass,
     with the encapsulations of a batch interleaved."""
+    few = _count_few(keys, weights)
+    if few is not None:
+        return few
     uniq, first, inverse = group_by(keys)
     counts = np.bincount(inverse, minlength=len(uniq))
     sums = np.bincount(inverse, weights=weights, minlength=len(uniq)) if weights is not None else counts
     order = np.argsort(first)
     return list(zip(uniq[order].tolist(), first[order].tolist(), counts[order].tolist(),
                     sums[order].tolist()))
+
+
+FEW = 512   # distinct values a batch's column is counted in one pass for (else it is sorted)
+
+
+def _count_few(keys: np.ndarray, weights: np.ndarray | None):
+    """count_distinct in one compiled pass where the column holds at most FEW distinct
+    values (encapsulation chains, error reasons: a handful a batch); None where it holds
+    more or the compiled loops do not run."""
+    if not compiled.on():
+        return None
+    uniq = np.empty(FEW, dtype=keys.dtype)
+    first, counts = np.empty(FEW, dtype=np.int64), np.empty(FEW, dtype=np.int64)
+    sums = np.empty(FEW, dtype=np.float64)
+    bits = (4 * FEW - 1).bit_length()                  # a table at most a quarter full
+    got = FLOW_LOOPS.call("count_few_distinct", keys, keys if weights is None else weights,
+                          weights is not None, np.empty(1 << bits, dtype=keys.dtype),
+                          np.empty(1 << bits, dtype=np.int64), bits, uniq, first, counts, sums)
+    if got is None or got < 0:
+        return None
+    return list(zip(uniq[:got].tolist(), first[:got].tolist(), counts[:got].tolist(),
+                    (sums if weights is not None else counts)[:got].tolist()))
 
 
 class TrafficStats:

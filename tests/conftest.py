@@ -32,3 +32,22 @@ def corpus_dir() -> Path:
             pytest.fail(f"the corpus is missing: {tools.CORPUS}", pytrace=False)
         pytest.skip(f"the corpus is not here: {tools.CORPUS}")
     return tools.CORPUS
+
+
+def _loop_backends() -> list[str]:
+    from decoders import fastpath
+    return ["numpy"] + (["numba"] if fastpath.numba_installed() else [])
+
+
+
+
+@pytest.fixture(params=_loop_backends())
+def loop_backend(request, monkeypatch):
+    """The test with the numpy code and with the compiled loops (numba, where installed):
+    a module runs all its tests both ways with
+    `pytestmark = pytest.mark.usefixtures("loop_backend")`."""
+    from decoders import fastpath
+    if request.param == "numba":
+        fastpath._kernel()
+    monkeypatch.setattr(fastpath, "KERNEL", "numba" if request.param == "numba" else "generic")
+    return request.param

@@ -7,16 +7,7 @@ from scapy.layers.l2 import Dot1Q, Ether
 from decoders import Batch, decode, fastpath
 from sensor.flows import FlowTable
 
-BACKENDS = ["numpy"] + (["numba"] if fastpath.numba_installed() else [])
-
-
-@pytest.fixture(autouse=True, params=BACKENDS)
-def backend(request, monkeypatch):
-    """Every test with the numpy code and with the compiled loops (flow_kernels.py)."""
-    if request.param == "numba":
-        fastpath._kernel()
-    monkeypatch.setattr(fastpath, "KERNEL", "numba" if request.param == "numba" else "generic")
-    return request.param
+pytestmark = pytest.mark.usefixtures("loop_backend")  # numpy and compiled loops
 
 
 def table(packets, ts=None):

@@ -449,3 +449,79 @@ def assert_same_edges(on, parts) -> None:
         on(value)
         got[value] = [x.tolist() for x in engine._edges(regions)]
     assert got[True] == got[False]
+
+
+# --- names and signatures in payload heads: remote_control's marks, internet_bound's askers -
+
+NAME_HEADS = [
+    b"\x03\x00\x00\x13\x0e\xe0\x00\x00\x00\x00\x00", b"\x03\x00\x00\x13\x0e\xe0\x00\x00\x00\x00",
+    b"\x03\x00\x00\x13\x0e\xd0",                                               # RDP
+    b"RFB 003.008\n", b"RFB 003.008", b"RFB 003",                                   # VNC
+    b"\x17\x24\x0a\x00", b"\x11\x30\x00\x00",                                      # TeamViewer
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", b"\x16\x03\x05\x02\x00\x01",      # ClientHello
+    b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www",                  # DNS query
+    b"\x12\x34\x81\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www",                  # a response
+    b"\x12\x34\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x03www",                  # no question
+    b"\x12\x34\x01\x00\x00\x01\x00\x01\x00\x00\x00\x00\x03www",                  # an answer
+    b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x40www",                  # label of 64
+    b"GET / HTTP/1.1\r\n", b"GET / HTTP/1.1\r", b"POST /x HTTP/1.1", b"OPTIONS * HTTP/1.1",
+    b"GETX / HTTP/1.1", b"CONNECT a:443 HTTP", b"PATCH", b""]
+# a head, then a few random bytes and zeros: long enough at times for a query or a hello
+tail_st = st.tuples(st.binary(max_size=6), st.sampled_from([0, 4, 40])).map(
+    lambda tail: tail[0] + bytes(tail[1]))
+ends_st = st.tuples(st.sampled_from([True, True, True, False]),        # user traffic
+                    st.sampled_from([1, 1, 3, 0, 2]), st.sampled_from([1, 1, 3, 0, 2]))  # zones
+# (head, tail, proto, sport, dport, user traffic, source zone, destination zone)
+name_row_st = st.one_of(
+    st.tuples(st.sampled_from(NAME_HEADS), tail_st, st.sampled_from([6, 17, 1, 50, -1]),
+              st.sampled_from([3389, 5900, 5938, 7070, 6568, 35600, 53, 443, 0, -1, 40000]),
+              st.sampled_from([3389, 5903, 5938, 6568, 35600, 53, 80, 0, -1])).flatmap(
+        lambda row: ends_st.map(lambda ends: row + ends)),
+    # heads on the protocol and port they are looked for on
+    st.tuples(st.sampled_from(NAME_HEADS), tail_st, st.sampled_from([(6, 443), (17, 53), (6, 5938)]),
+              st.sampled_from([0, 40000]), ends_st).map(
+        lambda r: (r[0], r[1], r[2][0], r[3], r[2][1]) + r[4]))
+
+
+def _name_prefilters(on, rows) -> dict:
+    """RemoteControl.marks and InternetBound.askers of `rows` (as name_row_st draws them),
+    with the compiled path off and on."""
+    from detectors.internet_bound import InternetBound
+    from detectors.remote_control import RemoteControl
+    got = {}
+    for value in (False, True):
+        on(value)
+        t = _Table([h + tail for h, tail, *_ in rows], *zip(*[(p, s, d) for _, _, p, s, d, *_ in rows]))
+        ctx = type("Ctx", (), {})()
+        ctx.t = t
+        ctx.has_ip, ctx.src_zone, ctx.dst_zone = (np.array(col, dtype=dtype) for col, dtype in zip(
+            list(zip(*rows))[5:], (bool, np.int64, np.int64)))
+        got[value] = ([x.tolist() for x in RemoteControl.marks(ctx)],
+                      [x.tolist() for x in InternetBound.askers(ctx)])
+    return got
+
+
+def test_name_and_signature_prefilters_compiled_equal_numpy_on_every_combination(on):
+    """Every head after every tail, on every protocol and pair of ports: the compiled pass
+    over the rows gives the rows, tools, strengths and questions of the numpy pre-filters."""
+    import itertools
+    # tails that put payloads on either side of each pre-filter's least length
+    combos = itertools.product(NAME_HEADS, (b"", b"\x01\x02", b"\x01\x02\x03", bytes(34), bytes(35)),
+                               (6, 17, 1, -1),
+                               (3389, 5900, 5938, 7070, 35600, 53, 0, -1, 40000),
+                               (5903, 5938, 6568, 53, 80, 0, -1))
+    rows = [(h, tail, p, s, d, k % 7 != 0, k % 4, (k // 4) % 4)
+            for k, (h, tail, p, s, d) in enumerate(combos)]
+    got = _name_prefilters(on, rows)
+    assert got[True] == got[False]
+    (_, tool, strength, ask), (_, asks) = got[False]
+    # everything there is to find is found somewhere
+    assert set(tool) == {0, 1, 2, 3, 4, 6} and set(strength) == {0, 1, 4}
+    assert set(ask) == {0, 2, 3} and set(asks) == {1, 2, 3}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(name_row_st, min_size=1, max_size=40))
+def test_name_and_signature_prefilters_compiled_equal_numpy(on, rows):
+    got = _name_prefilters(on, rows)
+    assert got[True] == got[False]

@@ -7,6 +7,7 @@ import pytest
 from decoders.keys import LINE_IF, LINE_L2TP, LINE_QINQ, LINE_VLAN
 from sensor.config import Config, Institution
 from sensor.plan import PLATFORM, PRIVATE, AddressPlan
+from tools import require_module
 
 N = ipaddress.ip_network
 
@@ -65,10 +66,18 @@ def test_many_allocations_lookup_stays_vectorized():
     assert (plan.owner(hi, lo) == k).all()
 
 
-def test_batch_lookups_once_a_flow_equal_lookups_of_every_row(plan):
+@pytest.mark.parametrize("compiled_loop", [False, True])
+def test_batch_lookups_once_a_flow_equal_lookups_of_every_row(plan, compiled_loop, monkeypatch):
     """BatchContext searches each flow's ends once and hands them to the flow's rows (swapped
     for replies): every row's owner and zone must be what searching the row gives, with the
-    directions interleaved, both ends in one prefix, ICMP, IPv6, and frames without IP."""
+    directions interleaved, both ends in one prefix, ICMP, IPv6, and frames without IP —
+    by the numpy code and by the compiled loop (flow_kernels.row_ends)."""
+    from decoders import compiled, fastpath
+    if compiled_loop:
+        require_module("numba")
+        monkeypatch.setattr(fastpath, "_WANT", "numba")   # a loop that fails is an error
+        monkeypatch.setattr(compiled, "_refused", False)
+    monkeypatch.setattr(compiled, "on", lambda: compiled_loop)
     from scapy.layers.inet import ICMP, IP, TCP, UDP
     from scapy.layers.inet6 import IPv6
     from scapy.layers.l2 import ARP, Ether
@@ -101,3 +110,44 @@ def test_batch_lookups_once_a_flow_equal_lookups_of_every_row(plan):
                       (ctx.dst_zone, plan.zone(t.dst_hi, t.dst_lo))):
         assert got.tolist() == want.tolist()
     assert (ctx.src_owner != ctx.dst_owner).any() and (ctx.src_zone != ctx.dst_zone).any()
+
+
+@pytest.mark.parametrize("split_16s", [4096, 3, 0])
+def test_ipv4_tables_answer_as_the_search_does(split_16s, monkeypatch):
+    """IntervalMap's /16 and /24 tables give every IPv4 address the interval the binary
+    search gives: random prefixes of every length, /24s and a /25 under one /16, addresses
+    on each boundary and either side of it; with fewer /16 rows than split /16s too."""
+    from sensor import plan as plan_mod
+    from sensor.plan import IntervalMap
+    monkeypatch.setattr(plan_mod, "V4_SPLIT_16S", split_16s)
+    rng = np.random.default_rng(3)
+    nets = []
+    for k in range(300):
+        a, plen = int(rng.integers(0, 2**32)), int(rng.integers(4, 33))
+        nets.append((ipaddress.ip_network((a >> (32 - plen) << (32 - plen), plen)), k))
+    nets += [(ipaddress.ip_network(f"10.{i}.{j}.0/24"), 1000 + 10 * i + j)
+             for i in range(5) for j in range(10)]
+    nets += [(ipaddress.ip_network("10.3.3.128/25"), 7), (ipaddress.ip_network("fd00::/8"), 3)]
+    imap = IntervalMap([nets], [-1])
+    edges = imap.v4_starts.astype(np.int64)
+    addr = np.concatenate([rng.integers(0, 2**32, 20_000), (10 << 24) + rng.integers(0, 2**20, 20_000),
+                           edges, edges - 1, edges + 1, [0, 2**32 - 1]])
+    addr = addr[(addr >= 0) & (addr < 2**32)].astype(np.uint64)
+    want = np.searchsorted(imap.v4_starts, addr, side="right") - 1 + imap.v4_first
+    assert imap._locate_v4(addr).tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("count", [0, 1, 5, 3000])
+def test_key_table_finds_each_key_and_no_other(count):
+    """LineOwners' look-up table gives each key's value, and none for any other key: keys
+    that collide at home, 0 (what an empty slot holds) present or not, negative keys."""
+    from sensor.plan import NO_OWNER, KeyTable
+    rng = np.random.default_rng(count)
+    keys = np.unique(np.concatenate([rng.integers(-2**63, 2**63 - 1, count, dtype=np.int64),
+                                     np.arange(count // 2, dtype=np.int64) << 58]))[:count]
+    mapping = dict(zip(keys.tolist(), rng.integers(0, 1000, len(keys)).tolist()))
+    table = KeyTable(mapping)
+    assert len(table) == len(mapping)
+    others = rng.integers(-2**63, 2**63 - 1, 5000, dtype=np.int64)
+    want = np.concatenate([keys, others, [0, -1, 1]]).astype(np.int64)
+    assert table.find(want).tolist() == [mapping.get(k, NO_OWNER) for k in want.tolist()]

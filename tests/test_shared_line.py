@@ -68,3 +68,36 @@ def test_remembered_lines_are_bounded_and_sharing_is_still_found(tmp_path, monke
     alerts = [json.loads(x) for x in (tmp_path / "a.jsonl").read_text().splitlines()]
     shared = [a for a in alerts if a["detector"] == "shared_line"]
     assert [(a["line"], a["first_frame"]) for a in shared] == [("vlan:100", 52)]
+
+
+def test_a_flow_counts_from_its_first_row_of_user_traffic(tmp_path):
+    """A row that is no user traffic (a tunnel's own header, say) does not put its flow's
+    institution on the line: the sharing starts at the flow's first row that is."""
+    import numpy as np
+
+    from decoders import decode
+    from detectors import BatchContext
+    from detectors.shared_line import SharedLine
+    from sensor.flows import FlowTable
+    from sensor.plan import AddressPlan
+
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text(CONFIG)
+    cfg = load(cfg_path)
+    plan = AddressPlan(cfg)
+    frames = [frame("10.1.2.5", 1000), frame("10.1.3.7", 2000), frame("10.1.2.5", 1000),
+              frame("10.1.3.7", 2000), frame("10.1.3.7", 2000)]
+    t = decode(Batch.from_frames(frames, ts_ns=list(range(len(frames)))))
+    flows = FlowTable(64)
+    ctx = BatchContext(t, flows.update(t), plan, cfg, flows.row_keys, flows.groups)
+    user = np.ones(t.n, dtype=bool)
+    user[1] = False                       # the second institution's first row
+    ctx.__dict__["has_ip"] = user         # as the cached property would hold it
+    [finding] = SharedLine(cfg, plan).detect(ctx)
+    assert finding.rows.tolist() == [3, 4]
+    assert [plan.code(i) for i in finding.institution.tolist()] == ["H1", "H1"]
+    assert finding.explain(3) == {"institutions": ["H1", "H2"]}
+    user[:] = False                       # no user traffic at all: nothing counts
+    ctx2 = BatchContext(t, flows.update(t), plan, cfg, flows.row_keys, flows.groups)
+    ctx2.__dict__["has_ip"] = user
+    assert SharedLine(cfg, plan).detect(ctx2) == []

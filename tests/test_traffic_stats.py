@@ -1,10 +1,15 @@
 """Traffic counters: frames and bytes by encapsulation chain, and decode errors by reason."""
 import numpy as np
+import pytest
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 
 from decoders import Batch, decode, dispatch
+from sensor import stats as stats_mod
+from sensor.flows import group_by
 from sensor.stats import TrafficStats, count_distinct
+
+pytestmark = pytest.mark.usefixtures("loop_backend")  # numpy and compiled loops
 
 
 def test_count_distinct_in_order_of_first_appearance_with_exact_sums():
@@ -21,6 +26,24 @@ def test_many_distinct_values_are_each_counted():
     got = {k: c for k, _, c, _ in count_distinct(keys)}
     values, counts = np.unique(keys, return_counts=True)
     assert got == dict(zip(values.tolist(), counts.tolist()))
+
+
+def test_few_or_many_distinct_values_as_the_grouping_sort_counts_them():
+    """The one-pass count of few distinct values, and the sort past FEW of them, give what
+    group_by gives, in the order of first appearance, for signed and unsigned keys."""
+    rng = np.random.default_rng(5)
+    for distinct in (1, 7, stats_mod.FEW, stats_mod.FEW + 1, 3000):
+        for dtype in (np.int64, np.uint64):
+            values = rng.integers(-2**62, 2**62, distinct).astype(dtype)
+            keys = values[rng.integers(0, distinct, 10_000)]
+            weights = rng.integers(0, 9000, len(keys))
+            uniq, first, inverse = group_by(keys)
+            order = np.argsort(first)
+            want = list(zip(uniq[order].tolist(), first[order].tolist(),
+                            np.bincount(inverse)[order].tolist(),
+                            np.bincount(inverse, weights=weights)[order].tolist()))
+            assert count_distinct(keys, weights) == want
+            assert count_distinct(keys) == [w[:3] + (w[2],) for w in want]
 
 
 def test_frames_and_bytes_by_chain_and_errors_by_reason():
