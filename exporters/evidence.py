@@ -18,10 +18,11 @@ recently alerted is closed first); the directory's evidence files together at mo
 and a packet that still does not fit is refused and counted).
 
 Per batch, the records of every flow collecting are built at once (numpy: the rows chosen,
-the headers packed, the frames joined) and each flow's go out in one write, on a descriptor
-kept open while the flow collects. The maskers are Python: only the frames that a
-vectorized pre-filter (`_suspects`) finds they could change go through them (`_masked`);
-the others are written as captured, which is what the maskers would return for them.
+the headers packed; the frames gathered behind them by a compiled loop where that is on)
+and each flow's go out in one write, on a descriptor kept open while the flow collects. The
+maskers are Python: only the frames that a vectorized pre-filter (`_suspects`) finds they
+could change go through them (`_masked`); the others are written as captured, which is what
+the maskers would return for them.
 """
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.matcher import digit_run_hits
+from decoders import compiled
+from detectors.matcher import MIN_RUN, LiteralMatcher, digit_run_hits
 from detectors.pii_mask import (
     CREDENTIAL_WORDS,
     EDGE_HEAD,
@@ -69,6 +71,9 @@ _WORD_MAX = max(len(w) for w in CREDENTIAL_WORDS)
 _WORDS = [np.frombuffer(w, dtype=np.uint8) for w in CREDENTIAL_WORDS]
 _CHUNK = 1 << 16           # byte pairs looked up at once
 _LOW = np.uint64(0xFFFF)  # flow keys are well-mixed hashes: their low bits pre-filter
+_MATCHER: LiteralMatcher | None = None   # the words and digit runs at once (made on first use)
+assert RUN == MIN_RUN  # what the matcher's digit runs are
+LOOPS = compiled.Loops("exporters.evidence_kernels")
 
 
 def _pcap_time(ts_ns: int) -> tuple[int, int]:
@@ -104,10 +109,10 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
     hit = np.zeros(n, dtype=bool)
     if not n or not size:
         return hit
-    # runs of 11 digits (the payload engine's sampler, compiled where that is on, over the
-    # whole buffer): every frame a run's window touches may hold one. A superset of the
-    # runs inside one frame: such a run's window holds it, so touches its frame
-    rs, re_ = digit_run_hits(data, 0, size, RUN)
+    # credential words and runs of 11 digits, over the whole buffer at once. Every frame a
+    # run's window touches may hold one: a superset of the runs inside one frame (such a
+    # run's window holds it, so touches its frame)
+    first, rs, re_ = _words_and_runs(data)
     if rs.size:
         touched = np.zeros(n + 1, dtype=np.int64)
         np.add.at(touched, np.maximum(np.searchsorted(start, rs, side="right") - 1, 0), 1)
@@ -128,25 +133,47 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
     tail = _EDGE_BYTE[data[np.clip(seg0[:, None] + seg_n[:, None] - (EDGE_TAIL + 1) + k, 0, size - 1)]].all(axis=1) \
         & (seg_n > EDGE_TAIL)
     hit[idx[head | tail]] = True
-    # credential words: folded byte pairs at even offsets, then the words themselves
+    # a credential word (matched anywhere in the frame) in a frame with a payload
+    if first.size:
+        row = np.searchsorted(start, first, side="right") - 1
+        row = row[(row >= 0) & has[np.maximum(row, 0)]]
+        hit[row] = True
+    return hit
+
+
+def _words_and_runs(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where a credential word starts in `data` (letters folded, the word wholly inside),
+    and the runs of RUN digits that `digit_run_hits` gives (start, end): in one pass of
+    the payload engine's Hyperscan matcher where that is installed, else byte pairs looked
+    up (the same positions)."""
+    global _MATCHER
+    if _MATCHER is None:
+        _MATCHER = LiteralMatcher(list(CREDENTIAL_WORDS), digit_runs=True)
+    if _MATCHER.backend == "hyperscan":
+        first, _, rs, re_ = _MATCHER.scan_all(data)
+        return first, rs, re_
+    rs, re_ = digit_run_hits(data, 0, len(data), RUN)
+    return _word_starts(data), rs, re_
+
+
+def _word_starts(data: np.ndarray) -> np.ndarray:
+    """Where a credential word starts in `data` (letters folded, the word wholly inside):
+    folded byte pairs at even offsets, then the words themselves."""
+    size = len(data)
     words = data[: size - size % 2].view("<u2")
     pair = [np.flatnonzero(_WORD_PAIR.take(words[a: a + _CHUNK] | np.uint16(0x2020), mode="wrap")) + a
             for a in range(0, len(words), _CHUNK)]  # in pieces that stay in the cache
     pair = np.concatenate(pair) * 2 if pair else np.zeros(0, dtype=np.int64)
-    if pair.size:
-        first = np.concatenate([pair - 1, pair])         # where a word through a pair starts
-        first = first[first >= 0]
-        k = np.arange(_WORD_MAX)
-        block = data[np.minimum(first[:, None] + k, size - 1)] | np.uint8(0x20)
-        word = np.zeros(first.size, dtype=bool)
-        for w in _WORDS:
-            word |= (block[:, : len(w)] == w).all(axis=1) & (first + len(w) <= size)
-        first = first[word]
-        if first.size:
-            row = np.searchsorted(start, first, side="right") - 1
-            row = row[(row >= 0) & has[np.maximum(row, 0)]]
-            hit[row] = True
-    return hit
+    if not pair.size:
+        return pair
+    first = np.concatenate([pair - 1, pair])         # where a word through a pair starts
+    first = first[first >= 0]
+    k = np.arange(_WORD_MAX)
+    block = data[np.minimum(first[:, None] + k, size - 1)] | np.uint8(0x20)
+    word = np.zeros(first.size, dtype=bool)
+    for w in _WORDS:
+        word |= (block[:, : len(w)] == w).all(axis=1) & (first + len(w) <= size)
+    return first[word]
 
 
 def _close_all(fds: dict) -> None:
@@ -345,7 +372,7 @@ class EvidenceWriter:
         if done:
             self._rekey()
 
-    def _records(self, t, rows: np.ndarray, blank: np.ndarray) -> tuple[bytes | bytearray, list[int]]:
+    def _records(self, t, rows: np.ndarray, blank: np.ndarray) -> tuple[bytes | bytearray | np.ndarray, list[int]]:
         """The pcap records of `rows` (whole frames, masked), one after another, and where
         each ends. `blank[i]`: row i's payload bytes are replaced by `*` whatever the mask
         setting (credentials never leave the sensor)."""
@@ -354,51 +381,76 @@ class EvidenceWriter:
         batch = t.batch
         off = batch.offset[rows].astype(np.int64)
         length = np.clip(np.minimum(batch.caplen[rows].astype(np.int64), len(batch.data) - off), 0, None)
-        view = memoryview(batch.data)
-        frames: list = [view[o: o + n] for o, n in zip(off.tolist(), length.tolist())]
         p0 = t.payload_off[rows].astype(np.int64) - off
         plen = t.payload_len[rows].astype(np.int64)
         has = (plen > 0) & (p0 >= 0) & (p0 < length)
         wiped = blank & has
-        for i in np.flatnonzero(wiped).tolist():
-            frame, a = bytes(frames[i]), int(p0[i])
-            frames[i] = frame[:a] + b"*" * min(int(plen[i]), len(frame) - a) + frame[a + int(plen[i]):]
         if self.mask and self.plain:  # the reference path: every frame through the maskers
+            view = memoryview(batch.data)
+            frames = [bytes(view[o: o + n]) for o, n in zip(off.tolist(), length.tolist())]
+            for i in np.flatnonzero(wiped).tolist():
+                frame, a = frames[i], int(p0[i])
+                frames[i] = frame[:a] + b"*" * min(int(plen[i]), len(frame) - a) + frame[a + int(plen[i]):]
             for i in np.flatnonzero(~wiped).tolist():
-                frames[i] = self._masked(bytes(frames[i]), int(p0[i]), int(plen[i]))
-            length = np.array([len(f) for f in frames], dtype=np.int64)
-        buf, ends = self._join(batch, rows, frames, length)
-        if self.mask and not self.plain:
+                frames[i] = self._masked(frames[i], int(p0[i]), int(plen[i]))
+            return self._join(batch, rows, frames, np.array([len(f) for f in frames], dtype=np.int64))
+        buf, ends = self._gather(batch, rows, off, length)
+        start = np.asarray(ends[1:], dtype=np.int64) - length
+        if wiped.any():  # in place: the length stays
+            buf = memoryview(bytearray(buf) if isinstance(buf, bytes) else buf)
+            for i in np.flatnonzero(wiped).tolist():
+                a = int(start[i] + p0[i])
+                n = min(int(plen[i]), int(length[i] - p0[i]))
+                buf[a: a + n] = b"*" * n
+        if self.mask:
             # the frames the maskers could change, found in the records themselves, and
             # masked in place (they keep their length: the maskers' contract)
-            start = np.asarray(ends[1:], dtype=np.int64) - length
             change = _suspects(np.frombuffer(buf, dtype=np.uint8), start, length, p0, plen) & ~wiped
             masked = {}
             for i in np.flatnonzero(change).tolist():
-                frame = bytes(frames[i])
+                frame = bytes(buf[start[i]: start[i] + length[i]])
                 new = self._masked(frame, int(p0[i]), int(plen[i]))
                 if new != frame:
                     masked[i] = new
             if masked:
                 if all(len(new) == length[i] for i, new in masked.items()):
-                    buf = bytearray(buf)
+                    buf = memoryview(bytearray(buf) if isinstance(buf, bytes) else buf)
                     for i, new in masked.items():
                         buf[start[i]: start[i] + len(new)] = new
                 else:  # not the same length after all: the records anew
-                    for i, new in masked.items():
-                        frames[i] = new
-                    length = np.array([len(f) for f in frames], dtype=np.int64)
-                    buf, ends = self._join(batch, rows, frames, length)
+                    frames = [masked[i] if i in masked else bytes(buf[s: s + n])
+                              for i, (s, n) in enumerate(zip(start.tolist(), length.tolist()))]
+                    buf, ends = self._join(batch, rows, frames, np.array([len(f) for f in frames], dtype=np.int64))
         return buf, ends
 
     @staticmethod
-    def _join(batch, rows: np.ndarray, frames: list, length: np.ndarray) -> tuple[bytes, list[int]]:
-        """Each frame of `frames` (of `length`) behind its record header; where each ends."""
+    def _heads(batch, rows: np.ndarray, length: np.ndarray) -> np.ndarray:
+        """The record header of each row (its frame `length` bytes long): (n, 16) bytes."""
         sec, nsec = _pcap_times(batch.ts_ns[rows])
         head = np.empty((len(rows), 4), dtype="<u4")
         head[:, 0], head[:, 1], head[:, 2] = sec, nsec, length
         head[:, 3] = np.minimum(np.maximum(batch.wirelen[rows].astype(np.int64), length), 0xFFFFFFFF)
-        heads = memoryview(head.tobytes())
+        return head.view(np.uint8)
+
+    @classmethod
+    def _gather(cls, batch, rows: np.ndarray, off: np.ndarray, length: np.ndarray) -> tuple[bytes | np.ndarray, list[int]]:
+        """The records of `rows` as captured (frame i is batch.data[off[i]: off[i] +
+        length[i]]), one after another; where each ends. Compiled where that is on."""
+        head = cls._heads(batch, rows, length)
+        ends = np.cumsum(length + RECORD.size)
+        if compiled.on() and len(rows):
+            out = np.empty(int(ends[-1]), dtype=np.uint8)
+            if LOOPS.call("records", batch.data, off, length, head, out) is not None:
+                return out, [0] + ends.tolist()
+        view = memoryview(batch.data)
+        return cls._join(batch, rows, [view[o: o + n] for o, n in zip(off.tolist(), length.tolist())],
+                         length, head)
+
+    @classmethod
+    def _join(cls, batch, rows: np.ndarray, frames: list, length: np.ndarray,
+              head: np.ndarray | None = None) -> tuple[bytes, list[int]]:
+        """Each frame of `frames` (of `length`) behind its record header; where each ends."""
+        heads = memoryview((cls._heads(batch, rows, length) if head is None else head).tobytes())
         pieces: list = [None] * (2 * len(frames))
         pieces[0::2] = [heads[i: i + RECORD.size] for i in range(0, len(heads), RECORD.size)]
         pieces[1::2] = frames

@@ -267,3 +267,51 @@ def test_out_of_descriptors_the_kept_ones_are_given_back(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "open", open_)
     s, got = replay(tmp_path / "b", batches)
     assert refused and got == want and s.evidence.write_errors == 0
+
+
+# --- the compiled records loop, the words and digit runs --------------------------------
+
+@pytest.mark.parametrize("seed", [9, 10])
+def test_the_compiled_records_loop_writes_what_the_numpy_join_writes(tmp_path, monkeypatch, seed):
+    from decoders import compiled
+    require_module("numba")
+    batches = stream(seed)[0]
+    got = {}
+    for value in (False, True):
+        monkeypatch.setattr(compiled, "on", lambda: value)
+        got[value] = replay(tmp_path / str(value), batches)[1]
+    assert got[True] == got[False] and got[True]
+    # frames empty, cut by the buffer's end, and the records of none
+    data = np.frombuffer(bytes(range(256)) * 4, dtype=np.uint8)
+    batch = Batch(data=data, offset=np.array([0, 5, 5, 1000, 1020], dtype=np.int64),
+                  caplen=np.array([5, 0, 300, 40, 4], dtype=np.int64),
+                  wirelen=np.array([5, 60, 300, 40, 4], dtype=np.int64),
+                  ts_ns=np.array([0, 1, -5, 2**62, 10**9 + 7], dtype=np.int64),
+                  linktype=np.ones(5, dtype=np.uint16), iface=np.zeros(5, dtype=np.uint16))
+    for rows in (np.array([4, 0, 1, 2, 3]), np.array([], dtype=np.int64), np.array([3])):
+        off = batch.offset[rows]
+        length = np.clip(np.minimum(batch.caplen[rows], len(data) - off), 0, None)
+        out = {}
+        for value in (False, True):
+            monkeypatch.setattr(compiled, "on", lambda: value)
+            buf, ends = EvidenceWriter._gather(batch, rows, off, length)
+            out[value] = (bytes(buf), ends)
+        assert out[True] == out[False]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_words_and_digit_runs_are_the_same_with_hyperscan_and_without(seed, monkeypatch):
+    from detectors.matcher import LiteralMatcher, hyperscan_available
+    from detectors.pii_mask import CREDENTIAL_WORDS
+    from exporters import evidence
+    if not hyperscan_available():
+        pytest.skip("hyperscan not installed")
+    rng = random.Random(seed)
+    data = np.frombuffer(b"".join(f for f, _, _ in frames_for_the_filter(rng, 300)), dtype=np.uint8)
+    got = {}
+    for backend in ("hyperscan", "numpy"):
+        monkeypatch.setattr(evidence, "_MATCHER", LiteralMatcher(list(CREDENTIAL_WORDS), backend=backend,
+                                                                 digit_runs=True))
+        first, rs, re_ = evidence._words_and_runs(data)
+        got[backend] = (sorted(first.tolist()), rs.tolist(), re_.tolist())
+    assert got["hyperscan"] == got["numpy"] and got["numpy"][0] and got["numpy"][1]
