@@ -19,14 +19,17 @@ and a packet that still does not fit is refused and counted).
 
 Per batch, the records of every flow collecting are built at once (numpy: the rows chosen,
 the headers packed; the frames gathered behind them by a compiled loop where that is on)
-and each flow's go out in one write, on a descriptor kept open while the flow collects. The
-maskers are Python: only the frames that a vectorized pre-filter (`_suspects`) finds they
-could change go through them (`_masked`); the others are written as captured, which is what
-the maskers would return for them.
+and each flow's go out in one write, on a descriptor kept open while the flow collects (a
+new file's header goes out with its first records). The maskers are Python: only the frames
+that a vectorized pre-filter (`_suspects`) finds they could change go through them
+(`_masked`); the others are written as captured, which is what the maskers would return for
+them.
 """
 from __future__ import annotations
 
 import errno
+import functools
+import operator
 import os
 import re
 import struct
@@ -70,10 +73,15 @@ for _w in CREDENTIAL_WORDS:
 _WORD_MAX = max(len(w) for w in CREDENTIAL_WORDS)
 _WORDS = [np.frombuffer(w, dtype=np.uint8) for w in CREDENTIAL_WORDS]
 _CHUNK = 1 << 16           # byte pairs looked up at once
-_LOW = np.uint64(0xFFFF)  # flow keys are well-mixed hashes: their low bits pre-filter
 _MATCHER: LiteralMatcher | None = None   # the words and digit runs at once (made on first use)
 assert RUN == MIN_RUN  # what the matcher's digit runs are
 LOOPS = compiled.Loops("exporters.evidence_kernels")
+
+
+@functools.lru_cache(maxsize=64)
+def _header(linktype: int) -> bytes:
+    """A classic pcap's file header (nanosecond timestamps) for `linktype`."""
+    return HEADER.pack(PCAP_NS_MAGIC, 2, 4, 0, 0, SNAPLEN, linktype)
 
 
 def _pcap_time(ts_ns: int) -> tuple[int, int]:
@@ -176,6 +184,19 @@ def _word_starts(data: np.ndarray) -> np.ndarray:
     return first[word]
 
 
+def _write_rest(fd: int, data: memoryview, n: int) -> None:
+    """The rest of `data` after a write that took only its first n bytes (or, n < 0, not
+    all of what went before it)."""
+    if n < 0:
+        raise OSError(errno.EIO, "short write")
+    data = data[n:]
+    while data:
+        n = os.write(fd, data)
+        if n <= 0:
+            raise OSError(errno.EIO, "write made no progress")
+        data = data[n:]
+
+
 def _close_all(fds: dict) -> None:
     for fd in fds.values():
         try:
@@ -185,13 +206,20 @@ def _close_all(fds: dict) -> None:
     fds.clear()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Open:
     """A flow still collecting packets into its file."""
     path: str
     linktype: int
     remaining: int
     blank: bool = False  # payloads replaced whole: a flow that carried credentials
+    head: bytes = b""    # the file header, until it goes out with the first records
+    row: int = -1        # the alert's row (a file made this batch)
+
+
+_REMAINING = operator.attrgetter("remaining")
+_LINKTYPE = operator.attrgetter("linktype")
+_BLANK = operator.attrgetter("blank")
 
 
 class EvidenceWriter:
@@ -246,57 +274,59 @@ class EvidenceWriter:
         """Name each alert's evidence file (a new one for a flow not collecting yet), then
         write this batch's packets of every flow still collecting."""
         t = ctx.t
-        single: list[tuple[int, str]] = []  # frames without a flow: their own file each
-        changed = False
+        single: list[_Open] = []  # frames without a flow: their own file each
+        made: list[_Open] = []    # the files made for this batch's alerts
         rows = self._rows(t, alerts)
         known = [r for r in rows if r is not None]
-        keys = dict(zip(known, ctx.flow_keys[known].tolist())) if known else {}
+        if known:  # what naming and making a file needs of each alert's row: one look-up
+            at = np.array(known, dtype=np.int64)
+            facts = dict(zip(known, zip(ctx.flow_keys[at].tolist(), t.ts_ns[at].tolist(),
+                                        t.batch.linktype[at].tolist(), t.caplen[at].tolist())))
+        opened = self.open
         for alert, row in zip(alerts, rows):
             if row is None:
                 alert["evidence_pcap"] = None
                 continue
-            key = keys[row]
-            state = self.open.get(key) if key else None
+            key, ts, linktype, caplen = facts[row]
+            state = opened.get(key) if key else None
             if state is not None:
-                self.open.move_to_end(key)
+                opened.move_to_end(key)
             else:
-                path = self._create(t, row, alert, key)
-                if path is None:
+                state = self._create(t, row, alert, key, ts, linktype, caplen)
+                if state is None:
                     alert["evidence_pcap"] = None
                     continue
-                # a password typed one keystroke a packet (Telnet) cannot be told from the
-                # packets alone: a credentials flow's payloads are left out whole
-                state = _Open(path, int(t.batch.linktype[row]), self.packets_per_flow,
-                              blank=alert.get("detector") == "cleartext_credentials")
+                made.append(state)
                 if key:
-                    self.open[key] = state
-                    changed = True
+                    opened[key] = state
                 else:
-                    single.append((row, path))
+                    single.append(state)
             alert["evidence_pcap"] = state.path
-        for row, path in single:  # no flow: no credentials detector alerts it (they follow
-            rows = np.array([row])  # TCP flows)
-            buf, ends = self._records(t, rows, np.zeros(1, dtype=bool))
-            self._write(path, memoryview(buf), ends, 0, 1)
-            self._release(path)
-        if changed:
+        for state in single:  # no flow: no credentials detector alerts it (they follow
+            buf, ends = self._records(t, np.array([state.row]), np.zeros(1, dtype=bool))  # TCP flows)
+            self._write(state, memoryview(buf), ends, 0, 1)
+            self._release(state.path)
+        if made and len(made) > len(single):
             self._rekey()
-        if self.open:
+        if opened:
             self._collect(ctx)
+        # a file made for an alert whose packets did not go in (no room) holds its header
+        # all the same: a file an alert names is never left empty
+        for state in made:
+            if state.head:
+                self._head(state, alerts)
         # past the bound, the least recently alerted flows stop collecting (after this
         # batch's packets went in: a file an alert names is never left empty)
-        if len(self.open) > self.max_open:
-            while len(self.open) > self.max_open:
-                _, state = self.open.popitem(last=False)
+        if len(opened) > self.max_open:
+            while len(opened) > self.max_open:
+                _, state = opened.popitem(last=False)
                 self._release(state.path)
                 self.abandoned += 1
             self._rekey()
 
     def _rekey(self) -> None:
-        """`_keys` and `_low` anew from `open`."""
+        """`_keys` anew from `open`."""
         self._keys = np.sort(np.fromiter(self.open.keys(), dtype=np.uint64, count=len(self.open)))
-        self._low = np.zeros(int(_LOW) + 1, dtype=bool)  # which low bits the keys have
-        self._low[(self._keys & _LOW).astype(np.intp)] = True
 
     @classmethod
     def _rows(cls, t, alerts: list[dict]) -> list[int | None]:
@@ -327,41 +357,38 @@ class EvidenceWriter:
         """This batch's packets of the flows collecting: one vectorized membership test and
         selection (per flow its first `remaining` rows, of the file's link type), every
         record built at once, then one write per flow."""
-        keys = ctx.flow_keys
-        # the rows whose key's low bits some collecting flow's share, then the exact test
-        low = keys.astype(np.uint64, copy=False).view(np.int64) & np.int64(_LOW)
-        maybe = np.flatnonzero(self._low[low])
-        pos = np.searchsorted(self._keys, keys[maybe])
-        pos[pos == len(self._keys)] = 0
-        rows = maybe[(self._keys[pos] == keys[maybe]) & (keys[maybe] != 0)]
-        if not rows.size:
+        # the batch's flows that are collecting: their keys looked up among the batch's
+        # (the flow table's grouping of its rows, both sorted by key)
+        g = ctx.groups
+        if not len(g):
             return
-        # rows grouped by flow (a stable sort keeps each flow's rows in capture order)
-        idx = np.argsort(keys[rows], kind="stable")
-        rows = rows[idx]
-        flows, starts, counts = np.unique(keys[rows], return_index=True, return_counts=True)
-        order = np.argsort(rows[starts], kind="stable")   # flows in order of appearance
-        states = [self.open.get(key) for key in flows[order].tolist()]
-        rank = np.empty(len(flows), dtype=np.int64)        # each flow's place in `order`
-        rank[order] = np.arange(len(flows))
-        remaining = np.array([s.remaining if s is not None else 0 for s in states], dtype=np.int64)
-        linktype = np.array([s.linktype if s is not None else -1 for s in states], dtype=np.int64)
-        blank = np.array([s is not None and s.blank for s in states], dtype=bool)
-        group = rank[np.repeat(np.arange(len(flows)), counts)]      # of each row
-        nth = np.arange(len(rows)) - np.repeat(starts, counts)      # its place in its flow
-        keep = (nth < remaining[group]) \
-            & (ctx.t.batch.linktype[rows].astype(np.int64) == linktype[group])
+        pos = np.minimum(np.searchsorted(g.key, self._keys), len(g) - 1)
+        hit = g.key[pos] == self._keys
+        if not hit.any():
+            return
+        flows, pos = self._keys[hit], pos[hit]
+        order = np.argsort(g.first[pos])            # flows in order of appearance
+        flows, pos = flows[order], pos[order]
+        states = [self.open.get(key) for key in flows.tolist()]
+        remaining = np.fromiter(map(_REMAINING, states), dtype=np.int64, count=len(states))
+        linktype = np.fromiter(map(_LINKTYPE, states), dtype=np.int64, count=len(states))
+        blank = np.fromiter(map(_BLANK, states), dtype=bool, count=len(states))
+        # each flow's first `remaining` rows (in capture order: g.order lists a group's so),
+        # of the file's link type
+        begin = g.start[pos]
+        take = np.clip(np.append(g.start, len(g.order))[pos + 1] - begin, 0, remaining)
+        group = np.repeat(np.arange(len(flows)), take)                # of each row
+        rows = g.order[np.arange(len(group)) + np.repeat(begin - (np.cumsum(take) - take), take)]
+        keep = ctx.t.batch.linktype[rows].astype(np.int64) == linktype[group]
         rows, group = rows[keep], group[keep]
-        by_flow = np.argsort(group, kind="stable")
-        rows, group = rows[by_flow], group[by_flow]
         mine = np.bincount(group, minlength=len(flows))             # rows of each flow
         buf, ends = self._records(ctx.t, rows, blank[group])
         first = np.concatenate([[0], np.cumsum(mine)]).tolist()
         view, opened, done = memoryview(buf), self.open, []
-        for k, (key, state) in enumerate(zip(flows[order].tolist(), states)):
-            if state is None or opened.get(key) is not state:  # its file was removed to
-                continue                                       # make room a moment ago
-            written = self._write(state.path, view, ends, first[k], first[k + 1])
+        for k, (key, state) in enumerate(zip(flows.tolist(), states)):
+            if opened.get(key) is not state:  # its file was removed to make room a
+                continue                          # moment ago
+            written = self._write(state, view, ends, first[k], first[k + 1])
             state.remaining -= written
             if state.remaining <= 0 or written < first[k + 1] - first[k]:
                 done.append(key)
@@ -472,8 +499,8 @@ class EvidenceWriter:
 
     # --- files ------------------------------------------------------------------------
 
-    def _name(self, t, row: int, alert: dict, key: int) -> str:
-        sec, nsec = _pcap_time(int(t.ts_ns[row]))
+    def _name(self, t, row: int, alert: dict, key: int, ts: int) -> str:
+        sec, nsec = _pcap_time(ts)
         raw = alert.get("detector", "alert")
         detector = self._detectors.get(raw) if isinstance(raw, str) else None
         if detector is None:
@@ -485,11 +512,15 @@ class EvidenceWriter:
             self._second = (sec, time.strftime("%Y%m%dT%H%M%S", time.gmtime(sec)))
         return f"{self._second[1]}.{nsec // 1000:06d}Z_{detector}_{ident}"
 
-    def _create(self, t, row: int, alert: dict, key: int) -> str | None:
-        header = HEADER.pack(PCAP_NS_MAGIC, 2, 4, 0, 0, SNAPLEN, int(t.batch.linktype[row]))
-        if not self._room(len(header) + RECORD.size + int(t.caplen[row])):
+    def _create(self, t, row: int, alert: dict, key: int, ts: int, linktype: int,
+                caplen: int) -> _Open | None:
+        """A new file for the alert's flow (`key`; 0: the frame alone), its state. The file
+        is made empty: its header goes out with its first records (`_write`), or alone after
+        the batch (`_head`), but counts from now on."""
+        if self.total + HEADER.size + RECORD.size + caplen > self.max_bytes \
+                and not self._room(HEADER.size + RECORD.size + caplen):
             return None
-        base = self._prefix + self._name(t, row, alert, key)
+        base = self._prefix + self._name(t, row, alert, key, ts)
         for n in range(1, 1000):
             path = f"{base}.pcap" if n == 1 else f"{base}-{n}.pcap"
             if path in self.sizes:  # ours: there already
@@ -501,39 +532,52 @@ class EvidenceWriter:
             except OSError:
                 self.write_errors += 1
                 return None
-            try:
-                os.write(fd, header)
-            except OSError:
-                self.write_errors += 1
-                os.close(fd)
-                self._unlink(path)
-                return None
             self._keep(path, fd)
             self.files += 1
-            self.sizes[path] = len(header)
-            self.total += len(header)
-            return path
+            self.sizes[path] = HEADER.size
+            self.total += HEADER.size
+            # a password typed one keystroke a packet (Telnet) cannot be told from the
+            # packets alone: a credentials flow's payloads are left out whole
+            return _Open(path, linktype, self.packets_per_flow,
+                         alert.get("detector") == "cleartext_credentials",
+                         _header(linktype), row)
         self.write_errors += 1
         return None
 
-    def _write(self, path: str, view: memoryview, ends: list[int], lo: int, hi: int) -> int:
+    def _head(self, state: _Open, alerts: list[dict]) -> None:
+        """The header of a file made this batch that no records went into; where even that
+        cannot be written, the file is removed and the alerts name none."""
+        head, state.head, path = state.head, b"", state.path
+        if path not in self.sizes:  # removed to make room
+            return
+        kept = path in self._fds
+        try:
+            fd = self._fds[path] if kept else self._fd(path)
+            if os.write(fd, head) != len(head):
+                raise OSError(errno.EIO, "short write")
+            if not kept:  # reopened for this: the flow collects no more
+                self._release(path)
+            return
+        except OSError:
+            self.write_errors += 1
+        self._unlink(path)
+        for alert in alerts:
+            if alert.get("evidence_pcap") == state.path:
+                alert["evidence_pcap"] = None
+
+    def _write(self, state: _Open, view: memoryview, ends: list[int], lo: int, hi: int) -> int:
         """Append records lo..hi-1 of `view` (record i is view[ends[i]: ends[i + 1]]) to
-        `path`; how many went in."""
-        if hi <= lo:
-            return 0
+        the file of `state` (after its header, where that is still to go out); how many
+        went in."""
+        path = state.path
         before = self.sizes.get(path)
-        if before is None:  # removed to make room
+        if before is None or hi <= lo:  # removed to make room; nothing to write
             return 0
         size = ends[hi] - ends[lo]
         if self.total + size <= self.max_bytes:  # all fit: nothing to remove
             self.total += size  # reserved now; given back if the write fails
         else:
-            for i in range(lo, hi):
-                if not self._room(ends[i + 1] - ends[i], keep=path):
-                    self.refused += hi - i
-                    hi = i
-                    break
-                self.total += ends[i + 1] - ends[i]
+            hi = self._fit(path, ends, lo, hi)
             if hi == lo:
                 return 0
             size = ends[hi] - ends[lo]
@@ -547,18 +591,22 @@ class EvidenceWriter:
                 self.write_errors += 1
                 self.total -= size
                 return 0
+        head = state.head
+        data = view[ends[lo]: ends[hi]]
         try:
-            data = view[ends[lo]: ends[hi]]
-            while data:
+            if head:  # a new file: its header and first records in one write
+                n = os.writev(fd, (head, data)) - len(head)
+                state.head = b""
+            else:
                 n = os.write(fd, data)
-                if n <= 0:
-                    raise OSError(errno.EIO, "write made no progress")
-                data = data[n:]
+            if n != size:
+                _write_rest(fd, data, n)
         except OSError:
             self.write_errors += 1
             self.total -= size
-            try:
-                os.ftruncate(fd, before)  # no half record stays behind
+            state.head = head
+            try:  # no half record stays behind (nor a header: `_head` writes it alone)
+                os.ftruncate(fd, before - len(head))
             except OSError:
                 pass
             self._release(path)
@@ -566,6 +614,16 @@ class EvidenceWriter:
         self.sizes[path] = before + size
         self.packets += hi - lo
         return hi - lo
+
+    def _fit(self, path: str, ends: list[int], lo: int, hi: int) -> int:
+        """Room for records lo..hi-1 of `path`, one by one, the oldest other files removed
+        to make it: those that fit are reserved, the others refused; the new hi."""
+        for i in range(lo, hi):
+            if not self._room(ends[i + 1] - ends[i], keep=path):
+                self.refused += hi - i
+                return i
+            self.total += ends[i + 1] - ends[i]
+        return hi
 
     # --- open files: kept between batches while their flow collects ---------------------
 
