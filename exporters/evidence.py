@@ -18,14 +18,18 @@ recently alerted is closed first); the directory's evidence files together at mo
 and a packet that still does not fit is refused and counted).
 
 Per batch, the records of every flow collecting are built at once (numpy: the rows chosen,
-the headers packed, the frames joined) and each flow's go out in one write, on a descriptor
-kept open while the flow collects. The maskers are Python: only the frames that a
-vectorized pre-filter (`_suspects`) finds they could change go through them (`_masked`);
-the others are written as captured, which is what the maskers would return for them.
+the headers packed; the frames gathered behind them by a compiled loop where that is on)
+and each flow's go out in one write, on a descriptor kept open while the flow collects (a
+new file's header goes out with its first records). The maskers are Python: only the frames
+that a vectorized pre-filter (`_suspects`) finds they could change go through them
+(`_masked`); the others are written as captured, which is what the maskers would return for
+them.
 """
 from __future__ import annotations
 
 import errno
+import functools
+import operator
 import os
 import re
 import struct
@@ -37,7 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.matcher import digit_run_hits
+from decoders import compiled
+from detectors.matcher import MIN_RUN, LiteralMatcher, digit_run_hits
 from detectors.pii_mask import (
     CREDENTIAL_WORDS,
     EDGE_HEAD,
@@ -68,7 +73,15 @@ for _w in CREDENTIAL_WORDS:
 _WORD_MAX = max(len(w) for w in CREDENTIAL_WORDS)
 _WORDS = [np.frombuffer(w, dtype=np.uint8) for w in CREDENTIAL_WORDS]
 _CHUNK = 1 << 16           # byte pairs looked up at once
-_LOW = np.uint64(0xFFFF)  # flow keys are well-mixed hashes: their low bits pre-filter
+_MATCHER: LiteralMatcher | None = None   # the words and digit runs at once (made on first use)
+assert RUN == MIN_RUN  # what the matcher's digit runs are
+LOOPS = compiled.Loops("exporters.evidence_kernels")
+
+
+@functools.lru_cache(maxsize=64)
+def _header(linktype: int) -> bytes:
+    """A classic pcap's file header (nanosecond timestamps) for `linktype`."""
+    return HEADER.pack(PCAP_NS_MAGIC, 2, 4, 0, 0, SNAPLEN, linktype)
 
 
 def _pcap_time(ts_ns: int) -> tuple[int, int]:
@@ -104,10 +117,10 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
     hit = np.zeros(n, dtype=bool)
     if not n or not size:
         return hit
-    # runs of 11 digits (the payload engine's sampler, compiled where that is on, over the
-    # whole buffer): every frame a run's window touches may hold one. A superset of the
-    # runs inside one frame: such a run's window holds it, so touches its frame
-    rs, re_ = digit_run_hits(data, 0, size, RUN)
+    # credential words and runs of 11 digits, over the whole buffer at once. Every frame a
+    # run's window touches may hold one: a superset of the runs inside one frame (such a
+    # run's window holds it, so touches its frame)
+    first, rs, re_ = _words_and_runs(data)
     if rs.size:
         touched = np.zeros(n + 1, dtype=np.int64)
         np.add.at(touched, np.maximum(np.searchsorted(start, rs, side="right") - 1, 0), 1)
@@ -128,25 +141,60 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
     tail = _EDGE_BYTE[data[np.clip(seg0[:, None] + seg_n[:, None] - (EDGE_TAIL + 1) + k, 0, size - 1)]].all(axis=1) \
         & (seg_n > EDGE_TAIL)
     hit[idx[head | tail]] = True
-    # credential words: folded byte pairs at even offsets, then the words themselves
+    # a credential word (matched anywhere in the frame) in a frame with a payload
+    if first.size:
+        row = np.searchsorted(start, first, side="right") - 1
+        row = row[(row >= 0) & has[np.maximum(row, 0)]]
+        hit[row] = True
+    return hit
+
+
+def _words_and_runs(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where a credential word starts in `data` (letters folded, the word wholly inside),
+    and the runs of RUN digits that `digit_run_hits` gives (start, end): in one pass of
+    the payload engine's Hyperscan matcher where that is installed, else byte pairs looked
+    up (the same positions)."""
+    global _MATCHER
+    if _MATCHER is None:
+        _MATCHER = LiteralMatcher(list(CREDENTIAL_WORDS), digit_runs=True)
+    if _MATCHER.backend == "hyperscan":
+        first, _, rs, re_ = _MATCHER.scan_all(data)
+        return first, rs, re_
+    rs, re_ = digit_run_hits(data, 0, len(data), RUN)
+    return _word_starts(data), rs, re_
+
+
+def _word_starts(data: np.ndarray) -> np.ndarray:
+    """Where a credential word starts in `data` (letters folded, the word wholly inside):
+    folded byte pairs at even offsets, then the words themselves."""
+    size = len(data)
     words = data[: size - size % 2].view("<u2")
     pair = [np.flatnonzero(_WORD_PAIR.take(words[a: a + _CHUNK] | np.uint16(0x2020), mode="wrap")) + a
             for a in range(0, len(words), _CHUNK)]  # in pieces that stay in the cache
     pair = np.concatenate(pair) * 2 if pair else np.zeros(0, dtype=np.int64)
-    if pair.size:
-        first = np.concatenate([pair - 1, pair])         # where a word through a pair starts
-        first = first[first >= 0]
-        k = np.arange(_WORD_MAX)
-        block = data[np.minimum(first[:, None] + k, size - 1)] | np.uint8(0x20)
-        word = np.zeros(first.size, dtype=bool)
-        for w in _WORDS:
-            word |= (block[:, : len(w)] == w).all(axis=1) & (first + len(w) <= size)
-        first = first[word]
-        if first.size:
-            row = np.searchsorted(start, first, side="right") - 1
-            row = row[(row >= 0) & has[np.maximum(row, 0)]]
-            hit[row] = True
-    return hit
+    if not pair.size:
+        return pair
+    first = np.concatenate([pair - 1, pair])         # where a word through a pair starts
+    first = first[first >= 0]
+    k = np.arange(_WORD_MAX)
+    block = data[np.minimum(first[:, None] + k, size - 1)] | np.uint8(0x20)
+    word = np.zeros(first.size, dtype=bool)
+    for w in _WORDS:
+        word |= (block[:, : len(w)] == w).all(axis=1) & (first + len(w) <= size)
+    return first[word]
+
+
+def _write_rest(fd: int, data: memoryview, n: int) -> None:
+    """The rest of `data` after a write that took only its first n bytes (or, n < 0, not
+    all of what went before it)."""
+    if n < 0:
+        raise OSError(errno.EIO, "short write")
+    data = data[n:]
+    while data:
+        n = os.write(fd, data)
+        if n <= 0:
+            raise OSError(errno.EIO, "write made no progress")
+        data = data[n:]
 
 
 def _close_all(fds: dict) -> None:
@@ -158,13 +206,20 @@ def _close_all(fds: dict) -> None:
     fds.clear()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Open:
     """A flow still collecting packets into its file."""
     path: str
     linktype: int
     remaining: int
     blank: bool = False  # payloads replaced whole: a flow that carried credentials
+    head: bytes = b""    # the file header, until it goes out with the first records
+    row: int = -1        # the alert's row (a file made this batch)
+
+
+_REMAINING = operator.attrgetter("remaining")
+_LINKTYPE = operator.attrgetter("linktype")
+_BLANK = operator.attrgetter("blank")
 
 
 class EvidenceWriter:
@@ -219,57 +274,59 @@ class EvidenceWriter:
         """Name each alert's evidence file (a new one for a flow not collecting yet), then
         write this batch's packets of every flow still collecting."""
         t = ctx.t
-        single: list[tuple[int, str]] = []  # frames without a flow: their own file each
-        changed = False
+        single: list[_Open] = []  # frames without a flow: their own file each
+        made: list[_Open] = []    # the files made for this batch's alerts
         rows = self._rows(t, alerts)
         known = [r for r in rows if r is not None]
-        keys = dict(zip(known, ctx.flow_keys[known].tolist())) if known else {}
+        if known:  # what naming and making a file needs of each alert's row: one look-up
+            at = np.array(known, dtype=np.int64)
+            facts = dict(zip(known, zip(ctx.flow_keys[at].tolist(), t.ts_ns[at].tolist(),
+                                        t.batch.linktype[at].tolist(), t.caplen[at].tolist())))
+        opened = self.open
         for alert, row in zip(alerts, rows):
             if row is None:
                 alert["evidence_pcap"] = None
                 continue
-            key = keys[row]
-            state = self.open.get(key) if key else None
+            key, ts, linktype, caplen = facts[row]
+            state = opened.get(key) if key else None
             if state is not None:
-                self.open.move_to_end(key)
+                opened.move_to_end(key)
             else:
-                path = self._create(t, row, alert, key)
-                if path is None:
+                state = self._create(t, row, alert, key, ts, linktype, caplen)
+                if state is None:
                     alert["evidence_pcap"] = None
                     continue
-                # a password typed one keystroke a packet (Telnet) cannot be told from the
-                # packets alone: a credentials flow's payloads are left out whole
-                state = _Open(path, int(t.batch.linktype[row]), self.packets_per_flow,
-                              blank=alert.get("detector") == "cleartext_credentials")
+                made.append(state)
                 if key:
-                    self.open[key] = state
-                    changed = True
+                    opened[key] = state
                 else:
-                    single.append((row, path))
+                    single.append(state)
             alert["evidence_pcap"] = state.path
-        for row, path in single:  # no flow: no credentials detector alerts it (they follow
-            rows = np.array([row])  # TCP flows)
-            buf, ends = self._records(t, rows, np.zeros(1, dtype=bool))
-            self._write(path, memoryview(buf), ends, 0, 1)
-            self._release(path)
-        if changed:
+        for state in single:  # no flow: no credentials detector alerts it (they follow
+            buf, ends = self._records(t, np.array([state.row]), np.zeros(1, dtype=bool))  # TCP flows)
+            self._write(state, memoryview(buf), ends, 0, 1)
+            self._release(state.path)
+        if made and len(made) > len(single):
             self._rekey()
-        if self.open:
+        if opened:
             self._collect(ctx)
+        # a file made for an alert whose packets did not go in (no room) holds its header
+        # all the same: a file an alert names is never left empty
+        for state in made:
+            if state.head:
+                self._head(state, alerts)
         # past the bound, the least recently alerted flows stop collecting (after this
         # batch's packets went in: a file an alert names is never left empty)
-        if len(self.open) > self.max_open:
-            while len(self.open) > self.max_open:
-                _, state = self.open.popitem(last=False)
+        if len(opened) > self.max_open:
+            while len(opened) > self.max_open:
+                _, state = opened.popitem(last=False)
                 self._release(state.path)
                 self.abandoned += 1
             self._rekey()
 
     def _rekey(self) -> None:
-        """`_keys` and `_low` anew from `open`."""
+        """`_keys` anew from `open`."""
         self._keys = np.sort(np.fromiter(self.open.keys(), dtype=np.uint64, count=len(self.open)))
-        self._low = np.zeros(int(_LOW) + 1, dtype=bool)  # which low bits the keys have
-        self._low[(self._keys & _LOW).astype(np.intp)] = True
 
     @classmethod
     def _rows(cls, t, alerts: list[dict]) -> list[int | None]:
@@ -300,41 +357,38 @@ class EvidenceWriter:
         """This batch's packets of the flows collecting: one vectorized membership test and
         selection (per flow its first `remaining` rows, of the file's link type), every
         record built at once, then one write per flow."""
-        keys = ctx.flow_keys
-        # the rows whose key's low bits some collecting flow's share, then the exact test
-        low = keys.astype(np.uint64, copy=False).view(np.int64) & np.int64(_LOW)
-        maybe = np.flatnonzero(self._low[low])
-        pos = np.searchsorted(self._keys, keys[maybe])
-        pos[pos == len(self._keys)] = 0
-        rows = maybe[(self._keys[pos] == keys[maybe]) & (keys[maybe] != 0)]
-        if not rows.size:
+        # the batch's flows that are collecting: their keys looked up among the batch's
+        # (the flow table's grouping of its rows, both sorted by key)
+        g = ctx.groups
+        if not len(g):
             return
-        # rows grouped by flow (a stable sort keeps each flow's rows in capture order)
-        idx = np.argsort(keys[rows], kind="stable")
-        rows = rows[idx]
-        flows, starts, counts = np.unique(keys[rows], return_index=True, return_counts=True)
-        order = np.argsort(rows[starts], kind="stable")   # flows in order of appearance
-        states = [self.open.get(key) for key in flows[order].tolist()]
-        rank = np.empty(len(flows), dtype=np.int64)        # each flow's place in `order`
-        rank[order] = np.arange(len(flows))
-        remaining = np.array([s.remaining if s is not None else 0 for s in states], dtype=np.int64)
-        linktype = np.array([s.linktype if s is not None else -1 for s in states], dtype=np.int64)
-        blank = np.array([s is not None and s.blank for s in states], dtype=bool)
-        group = rank[np.repeat(np.arange(len(flows)), counts)]      # of each row
-        nth = np.arange(len(rows)) - np.repeat(starts, counts)      # its place in its flow
-        keep = (nth < remaining[group]) \
-            & (ctx.t.batch.linktype[rows].astype(np.int64) == linktype[group])
+        pos = np.minimum(np.searchsorted(g.key, self._keys), len(g) - 1)
+        hit = g.key[pos] == self._keys
+        if not hit.any():
+            return
+        flows, pos = self._keys[hit], pos[hit]
+        order = np.argsort(g.first[pos])            # flows in order of appearance
+        flows, pos = flows[order], pos[order]
+        states = [self.open.get(key) for key in flows.tolist()]
+        remaining = np.fromiter(map(_REMAINING, states), dtype=np.int64, count=len(states))
+        linktype = np.fromiter(map(_LINKTYPE, states), dtype=np.int64, count=len(states))
+        blank = np.fromiter(map(_BLANK, states), dtype=bool, count=len(states))
+        # each flow's first `remaining` rows (in capture order: g.order lists a group's so),
+        # of the file's link type
+        begin = g.start[pos]
+        take = np.clip(np.append(g.start, len(g.order))[pos + 1] - begin, 0, remaining)
+        group = np.repeat(np.arange(len(flows)), take)                # of each row
+        rows = g.order[np.arange(len(group)) + np.repeat(begin - (np.cumsum(take) - take), take)]
+        keep = ctx.t.batch.linktype[rows].astype(np.int64) == linktype[group]
         rows, group = rows[keep], group[keep]
-        by_flow = np.argsort(group, kind="stable")
-        rows, group = rows[by_flow], group[by_flow]
         mine = np.bincount(group, minlength=len(flows))             # rows of each flow
         buf, ends = self._records(ctx.t, rows, blank[group])
         first = np.concatenate([[0], np.cumsum(mine)]).tolist()
         view, opened, done = memoryview(buf), self.open, []
-        for k, (key, state) in enumerate(zip(flows[order].tolist(), states)):
-            if state is None or opened.get(key) is not state:  # its file was removed to
-                continue                                       # make room a moment ago
-            written = self._write(state.path, view, ends, first[k], first[k + 1])
+        for k, (key, state) in enumerate(zip(flows.tolist(), states)):
+            if opened.get(key) is not state:  # its file was removed to make room a
+                continue                          # moment ago
+            written = self._write(state, view, ends, first[k], first[k + 1])
             state.remaining -= written
             if state.remaining <= 0 or written < first[k + 1] - first[k]:
                 done.append(key)
@@ -345,7 +399,7 @@ class EvidenceWriter:
         if done:
             self._rekey()
 
-    def _records(self, t, rows: np.ndarray, blank: np.ndarray) -> tuple[bytes | bytearray, list[int]]:
+    def _records(self, t, rows: np.ndarray, blank: np.ndarray) -> tuple[bytes | bytearray | np.ndarray, list[int]]:
         """The pcap records of `rows` (whole frames, masked), one after another, and where
         each ends. `blank[i]`: row i's payload bytes are replaced by `*` whatever the mask
         setting (credentials never leave the sensor)."""
@@ -354,51 +408,76 @@ class EvidenceWriter:
         batch = t.batch
         off = batch.offset[rows].astype(np.int64)
         length = np.clip(np.minimum(batch.caplen[rows].astype(np.int64), len(batch.data) - off), 0, None)
-        view = memoryview(batch.data)
-        frames: list = [view[o: o + n] for o, n in zip(off.tolist(), length.tolist())]
         p0 = t.payload_off[rows].astype(np.int64) - off
         plen = t.payload_len[rows].astype(np.int64)
         has = (plen > 0) & (p0 >= 0) & (p0 < length)
         wiped = blank & has
-        for i in np.flatnonzero(wiped).tolist():
-            frame, a = bytes(frames[i]), int(p0[i])
-            frames[i] = frame[:a] + b"*" * min(int(plen[i]), len(frame) - a) + frame[a + int(plen[i]):]
         if self.mask and self.plain:  # the reference path: every frame through the maskers
+            view = memoryview(batch.data)
+            frames = [bytes(view[o: o + n]) for o, n in zip(off.tolist(), length.tolist())]
+            for i in np.flatnonzero(wiped).tolist():
+                frame, a = frames[i], int(p0[i])
+                frames[i] = frame[:a] + b"*" * min(int(plen[i]), len(frame) - a) + frame[a + int(plen[i]):]
             for i in np.flatnonzero(~wiped).tolist():
-                frames[i] = self._masked(bytes(frames[i]), int(p0[i]), int(plen[i]))
-            length = np.array([len(f) for f in frames], dtype=np.int64)
-        buf, ends = self._join(batch, rows, frames, length)
-        if self.mask and not self.plain:
+                frames[i] = self._masked(frames[i], int(p0[i]), int(plen[i]))
+            return self._join(batch, rows, frames, np.array([len(f) for f in frames], dtype=np.int64))
+        buf, ends = self._gather(batch, rows, off, length)
+        start = np.asarray(ends[1:], dtype=np.int64) - length
+        if wiped.any():  # in place: the length stays
+            buf = memoryview(bytearray(buf) if isinstance(buf, bytes) else buf)
+            for i in np.flatnonzero(wiped).tolist():
+                a = int(start[i] + p0[i])
+                n = min(int(plen[i]), int(length[i] - p0[i]))
+                buf[a: a + n] = b"*" * n
+        if self.mask:
             # the frames the maskers could change, found in the records themselves, and
             # masked in place (they keep their length: the maskers' contract)
-            start = np.asarray(ends[1:], dtype=np.int64) - length
             change = _suspects(np.frombuffer(buf, dtype=np.uint8), start, length, p0, plen) & ~wiped
             masked = {}
             for i in np.flatnonzero(change).tolist():
-                frame = bytes(frames[i])
+                frame = bytes(buf[start[i]: start[i] + length[i]])
                 new = self._masked(frame, int(p0[i]), int(plen[i]))
                 if new != frame:
                     masked[i] = new
             if masked:
                 if all(len(new) == length[i] for i, new in masked.items()):
-                    buf = bytearray(buf)
+                    buf = memoryview(bytearray(buf) if isinstance(buf, bytes) else buf)
                     for i, new in masked.items():
                         buf[start[i]: start[i] + len(new)] = new
                 else:  # not the same length after all: the records anew
-                    for i, new in masked.items():
-                        frames[i] = new
-                    length = np.array([len(f) for f in frames], dtype=np.int64)
-                    buf, ends = self._join(batch, rows, frames, length)
+                    frames = [masked[i] if i in masked else bytes(buf[s: s + n])
+                              for i, (s, n) in enumerate(zip(start.tolist(), length.tolist()))]
+                    buf, ends = self._join(batch, rows, frames, np.array([len(f) for f in frames], dtype=np.int64))
         return buf, ends
 
     @staticmethod
-    def _join(batch, rows: np.ndarray, frames: list, length: np.ndarray) -> tuple[bytes, list[int]]:
-        """Each frame of `frames` (of `length`) behind its record header; where each ends."""
+    def _heads(batch, rows: np.ndarray, length: np.ndarray) -> np.ndarray:
+        """The record header of each row (its frame `length` bytes long): (n, 16) bytes."""
         sec, nsec = _pcap_times(batch.ts_ns[rows])
         head = np.empty((len(rows), 4), dtype="<u4")
         head[:, 0], head[:, 1], head[:, 2] = sec, nsec, length
         head[:, 3] = np.minimum(np.maximum(batch.wirelen[rows].astype(np.int64), length), 0xFFFFFFFF)
-        heads = memoryview(head.tobytes())
+        return head.view(np.uint8)
+
+    @classmethod
+    def _gather(cls, batch, rows: np.ndarray, off: np.ndarray, length: np.ndarray) -> tuple[bytes | np.ndarray, list[int]]:
+        """The records of `rows` as captured (frame i is batch.data[off[i]: off[i] +
+        length[i]]), one after another; where each ends. Compiled where that is on."""
+        head = cls._heads(batch, rows, length)
+        ends = np.cumsum(length + RECORD.size)
+        if compiled.on() and len(rows):
+            out = np.empty(int(ends[-1]), dtype=np.uint8)
+            if LOOPS.call("records", batch.data, off, length, head, out) is not None:
+                return out, [0] + ends.tolist()
+        view = memoryview(batch.data)
+        return cls._join(batch, rows, [view[o: o + n] for o, n in zip(off.tolist(), length.tolist())],
+                         length, head)
+
+    @classmethod
+    def _join(cls, batch, rows: np.ndarray, frames: list, length: np.ndarray,
+              head: np.ndarray | None = None) -> tuple[bytes, list[int]]:
+        """Each frame of `frames` (of `length`) behind its record header; where each ends."""
+        heads = memoryview((cls._heads(batch, rows, length) if head is None else head).tobytes())
         pieces: list = [None] * (2 * len(frames))
         pieces[0::2] = [heads[i: i + RECORD.size] for i in range(0, len(heads), RECORD.size)]
         pieces[1::2] = frames
@@ -420,8 +499,8 @@ class EvidenceWriter:
 
     # --- files ------------------------------------------------------------------------
 
-    def _name(self, t, row: int, alert: dict, key: int) -> str:
-        sec, nsec = _pcap_time(int(t.ts_ns[row]))
+    def _name(self, t, row: int, alert: dict, key: int, ts: int) -> str:
+        sec, nsec = _pcap_time(ts)
         raw = alert.get("detector", "alert")
         detector = self._detectors.get(raw) if isinstance(raw, str) else None
         if detector is None:
@@ -433,11 +512,15 @@ class EvidenceWriter:
             self._second = (sec, time.strftime("%Y%m%dT%H%M%S", time.gmtime(sec)))
         return f"{self._second[1]}.{nsec // 1000:06d}Z_{detector}_{ident}"
 
-    def _create(self, t, row: int, alert: dict, key: int) -> str | None:
-        header = HEADER.pack(PCAP_NS_MAGIC, 2, 4, 0, 0, SNAPLEN, int(t.batch.linktype[row]))
-        if not self._room(len(header) + RECORD.size + int(t.caplen[row])):
+    def _create(self, t, row: int, alert: dict, key: int, ts: int, linktype: int,
+                caplen: int) -> _Open | None:
+        """A new file for the alert's flow (`key`; 0: the frame alone), its state. The file
+        is made empty: its header goes out with its first records (`_write`), or alone after
+        the batch (`_head`), but counts from now on."""
+        if self.total + HEADER.size + RECORD.size + caplen > self.max_bytes \
+                and not self._room(HEADER.size + RECORD.size + caplen):
             return None
-        base = self._prefix + self._name(t, row, alert, key)
+        base = self._prefix + self._name(t, row, alert, key, ts)
         for n in range(1, 1000):
             path = f"{base}.pcap" if n == 1 else f"{base}-{n}.pcap"
             if path in self.sizes:  # ours: there already
@@ -449,39 +532,52 @@ class EvidenceWriter:
             except OSError:
                 self.write_errors += 1
                 return None
-            try:
-                os.write(fd, header)
-            except OSError:
-                self.write_errors += 1
-                os.close(fd)
-                self._unlink(path)
-                return None
             self._keep(path, fd)
             self.files += 1
-            self.sizes[path] = len(header)
-            self.total += len(header)
-            return path
+            self.sizes[path] = HEADER.size
+            self.total += HEADER.size
+            # a password typed one keystroke a packet (Telnet) cannot be told from the
+            # packets alone: a credentials flow's payloads are left out whole
+            return _Open(path, linktype, self.packets_per_flow,
+                         alert.get("detector") == "cleartext_credentials",
+                         _header(linktype), row)
         self.write_errors += 1
         return None
 
-    def _write(self, path: str, view: memoryview, ends: list[int], lo: int, hi: int) -> int:
+    def _head(self, state: _Open, alerts: list[dict]) -> None:
+        """The header of a file made this batch that no records went into; where even that
+        cannot be written, the file is removed and the alerts name none."""
+        head, state.head, path = state.head, b"", state.path
+        if path not in self.sizes:  # removed to make room
+            return
+        kept = path in self._fds
+        try:
+            fd = self._fds[path] if kept else self._fd(path)
+            if os.write(fd, head) != len(head):
+                raise OSError(errno.EIO, "short write")
+            if not kept:  # reopened for this: the flow collects no more
+                self._release(path)
+            return
+        except OSError:
+            self.write_errors += 1
+        self._unlink(path)
+        for alert in alerts:
+            if alert.get("evidence_pcap") == state.path:
+                alert["evidence_pcap"] = None
+
+    def _write(self, state: _Open, view: memoryview, ends: list[int], lo: int, hi: int) -> int:
         """Append records lo..hi-1 of `view` (record i is view[ends[i]: ends[i + 1]]) to
-        `path`; how many went in."""
-        if hi <= lo:
-            return 0
+        the file of `state` (after its header, where that is still to go out); how many
+        went in."""
+        path = state.path
         before = self.sizes.get(path)
-        if before is None:  # removed to make room
+        if before is None or hi <= lo:  # removed to make room; nothing to write
             return 0
         size = ends[hi] - ends[lo]
         if self.total + size <= self.max_bytes:  # all fit: nothing to remove
             self.total += size  # reserved now; given back if the write fails
         else:
-            for i in range(lo, hi):
-                if not self._room(ends[i + 1] - ends[i], keep=path):
-                    self.refused += hi - i
-                    hi = i
-                    break
-                self.total += ends[i + 1] - ends[i]
+            hi = self._fit(path, ends, lo, hi)
             if hi == lo:
                 return 0
             size = ends[hi] - ends[lo]
@@ -495,18 +591,22 @@ class EvidenceWriter:
                 self.write_errors += 1
                 self.total -= size
                 return 0
+        head = state.head
+        data = view[ends[lo]: ends[hi]]
         try:
-            data = view[ends[lo]: ends[hi]]
-            while data:
+            if head:  # a new file: its header and first records in one write
+                n = os.writev(fd, (head, data)) - len(head)
+                state.head = b""
+            else:
                 n = os.write(fd, data)
-                if n <= 0:
-                    raise OSError(errno.EIO, "write made no progress")
-                data = data[n:]
+            if n != size:
+                _write_rest(fd, data, n)
         except OSError:
             self.write_errors += 1
             self.total -= size
-            try:
-                os.ftruncate(fd, before)  # no half record stays behind
+            state.head = head
+            try:  # no half record stays behind (nor a header: `_head` writes it alone)
+                os.ftruncate(fd, before - len(head))
             except OSError:
                 pass
             self._release(path)
@@ -514,6 +614,16 @@ class EvidenceWriter:
         self.sizes[path] = before + size
         self.packets += hi - lo
         return hi - lo
+
+    def _fit(self, path: str, ends: list[int], lo: int, hi: int) -> int:
+        """Room for records lo..hi-1 of `path`, one by one, the oldest other files removed
+        to make it: those that fit are reserved, the others refused; the new hi."""
+        for i in range(lo, hi):
+            if not self._room(ends[i + 1] - ends[i], keep=path):
+                self.refused += hi - i
+                return i
+            self.total += ends[i + 1] - ends[i]
+        return hi
 
     # --- open files: kept between batches while their flow collects ---------------------
 

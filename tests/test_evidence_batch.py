@@ -267,3 +267,97 @@ def test_out_of_descriptors_the_kept_ones_are_given_back(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "open", open_)
     s, got = replay(tmp_path / "b", batches)
     assert refused and got == want and s.evidence.write_errors == 0
+
+
+# --- the compiled records loop, the words and digit runs, a new file's header ---------------
+
+@pytest.mark.parametrize("seed", [9, 10])
+def test_the_compiled_records_loop_writes_what_the_numpy_join_writes(tmp_path, monkeypatch, seed):
+    from decoders import compiled
+    require_module("numba")
+    batches = stream(seed)[0]
+    got = {}
+    for value in (False, True):
+        monkeypatch.setattr(compiled, "on", lambda: value)
+        got[value] = replay(tmp_path / str(value), batches)[1]
+    assert got[True] == got[False] and got[True]
+    # frames empty, cut by the buffer's end, and the records of none
+    data = np.frombuffer(bytes(range(256)) * 4, dtype=np.uint8)
+    batch = Batch(data=data, offset=np.array([0, 5, 5, 1000, 1020], dtype=np.int64),
+                  caplen=np.array([5, 0, 300, 40, 4], dtype=np.int64),
+                  wirelen=np.array([5, 60, 300, 40, 4], dtype=np.int64),
+                  ts_ns=np.array([0, 1, -5, 2**62, 10**9 + 7], dtype=np.int64),
+                  linktype=np.ones(5, dtype=np.uint16), iface=np.zeros(5, dtype=np.uint16))
+    for rows in (np.array([4, 0, 1, 2, 3]), np.array([], dtype=np.int64), np.array([3])):
+        off = batch.offset[rows]
+        length = np.clip(np.minimum(batch.caplen[rows], len(data) - off), 0, None)
+        out = {}
+        for value in (False, True):
+            monkeypatch.setattr(compiled, "on", lambda: value)
+            buf, ends = EvidenceWriter._gather(batch, rows, off, length)
+            out[value] = (bytes(buf), ends)
+        assert out[True] == out[False]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_words_and_digit_runs_are_the_same_with_hyperscan_and_without(seed, monkeypatch):
+    from detectors.matcher import LiteralMatcher, hyperscan_available
+    from detectors.pii_mask import CREDENTIAL_WORDS
+    from exporters import evidence
+    if not hyperscan_available():
+        pytest.skip("hyperscan not installed")
+    rng = random.Random(seed)
+    data = np.frombuffer(b"".join(f for f, _, _ in frames_for_the_filter(rng, 300)), dtype=np.uint8)
+    got = {}
+    for backend in ("hyperscan", "numpy"):
+        monkeypatch.setattr(evidence, "_MATCHER", LiteralMatcher(list(CREDENTIAL_WORDS), backend=backend,
+                                                                 digit_runs=True))
+        first, rs, re_ = evidence._words_and_runs(data)
+        got[backend] = (sorted(first.tolist()), rs.tolist(), re_.tolist())
+    assert got["hyperscan"] == got["numpy"] and got["numpy"][0] and got["numpy"][1]
+
+
+def one_flow(tmp_path: Path, monkeypatch, fail: set[str]) -> tuple[Sensor, dict, dict[str, bytes]]:
+    """One alerted flow's batch, the writes named in `fail` refused (disk full): the
+    sensor, the alert, the evidence files."""
+    from exporters import evidence
+
+    def full(*args, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    for name in fail:
+        monkeypatch.setattr(evidence.os, name, full)
+    (tmp_path / "sensor.toml").write_text(CONFIG.format(evidence=""))
+    s = Sensor(load(tmp_path / "sensor.toml"), alerts_path=str(tmp_path / "alerts.jsonl"))
+    frames = [bytes(Ether(src="00:25:90:0a:0b:01", dst="00:25:90:0a:0b:02") / Dot1Q(vlan=100)
+                    / IP(src="10.1.2.3", dst="203.0.113.5") / TCP(sport=40000, dport=80, flags="PA", seq=k)
+                    / Raw(b"hello")) for k in range(3)]
+    s.pipeline.process(Batch.from_frames(frames, ts_ns=[T0 + k for k in range(3)]))
+    (alert,) = s.last_alerts
+    monkeypatch.undo()
+    s.close()
+    return s, alert, {p.name: p.read_bytes() for p in (tmp_path / "evidence").iterdir()}
+
+
+def test_a_new_files_header_goes_out_with_its_first_records(tmp_path, monkeypatch):
+    s, alert, files = one_flow(tmp_path, monkeypatch, set())
+    (data,) = files.values()
+    assert Path(alert["evidence_pcap"]).name in files
+    assert data[:4] == (0xA1B23C4D).to_bytes(4, "little")
+    off, records = 24, 0
+    while off < len(data):
+        off += 16 + int.from_bytes(data[off + 8: off + 12], "little")
+        records += 1
+    assert off == len(data) == s.evidence.total and records == s.evidence.packets == 3
+
+
+def test_a_new_file_whose_records_cannot_be_written_keeps_its_header(tmp_path, monkeypatch):
+    s, alert, files = one_flow(tmp_path, monkeypatch, {"writev"})
+    (data,) = files.values()
+    assert Path(alert["evidence_pcap"]).name in files and len(data) == 24   # a capture, empty
+    assert (s.evidence.write_errors, s.evidence.packets, s.evidence.total) == (1, 0, 24)
+
+
+def test_a_new_file_that_cannot_be_written_at_all_is_removed(tmp_path, monkeypatch):
+    s, alert, files = one_flow(tmp_path, monkeypatch, {"writev", "write"})
+    assert alert["evidence_pcap"] is None and files == {}
+    assert (s.evidence.write_errors, s.evidence.packets, s.evidence.total) == (2, 0, 0)
