@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from decoders import compiled
-from detectors.matcher import MIN_RUN, LiteralMatcher, digit_run_hits
+from detectors.matcher import LiteralMatcher, digit_run_hits
 from detectors.pii_mask import (
     CREDENTIAL_WORDS,
     EDGE_HEAD,
@@ -73,8 +73,7 @@ for _w in CREDENTIAL_WORDS:
 _WORD_MAX = max(len(w) for w in CREDENTIAL_WORDS)
 _WORDS = [np.frombuffer(w, dtype=np.uint8) for w in CREDENTIAL_WORDS]
 _CHUNK = 1 << 16           # byte pairs looked up at once
-_MATCHER: LiteralMatcher | None = None   # the words and digit runs at once (made on first use)
-assert RUN == MIN_RUN  # what the matcher's digit runs are
+_MATCHER: LiteralMatcher | None = None   # the credential words (made on first use)
 LOOPS = compiled.Loops("exporters.evidence_kernels")
 
 
@@ -151,16 +150,15 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
 
 def _words_and_runs(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Where a credential word starts in `data` (letters folded, the word wholly inside),
-    and the runs of RUN digits that `digit_run_hits` gives (start, end): in one pass of
+    and the runs of RUN digits that `digit_run_hits` gives (start, end). The words through
     the payload engine's Hyperscan matcher where that is installed, else byte pairs looked
-    up (the same positions)."""
+    up (the same positions; the numpy matcher is slower than those here)."""
     global _MATCHER
     if _MATCHER is None:
-        _MATCHER = LiteralMatcher(list(CREDENTIAL_WORDS), digit_runs=True)
-    if _MATCHER.backend == "hyperscan":
-        first, _, rs, re_ = _MATCHER.scan_all(data)
-        return first, rs, re_
+        _MATCHER = LiteralMatcher(list(CREDENTIAL_WORDS))
     rs, re_ = digit_run_hits(data, 0, len(data), RUN)
+    if _MATCHER.backend == "hyperscan":
+        return _MATCHER.scan(data)[0], rs, re_
     return _word_starts(data), rs, re_
 
 

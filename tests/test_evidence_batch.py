@@ -310,8 +310,7 @@ def test_the_words_and_digit_runs_are_the_same_with_hyperscan_and_without(seed, 
     data = np.frombuffer(b"".join(f for f, _, _ in frames_for_the_filter(rng, 300)), dtype=np.uint8)
     got = {}
     for backend in ("hyperscan", "numpy"):
-        monkeypatch.setattr(evidence, "_MATCHER", LiteralMatcher(list(CREDENTIAL_WORDS), backend=backend,
-                                                                 digit_runs=True))
+        monkeypatch.setattr(evidence, "_MATCHER", LiteralMatcher(list(CREDENTIAL_WORDS), backend=backend))
         first, rs, re_ = evidence._words_and_runs(data)
         got[backend] = (sorted(first.tolist()), rs.tolist(), re_.tolist())
     assert got["hyperscan"] == got["numpy"] and got["numpy"][0] and got["numpy"][1]
