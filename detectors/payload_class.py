@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import compiled
-from .content import HEAD as CONTENT_HEAD, head
+from .content import every_head, head
 
 CLASSES = ("plaintext", "tls", "tlcp", "ssh", "ipsec", "wireguard", "dtls", "quic")
 PLAINTEXT, TLS, TLCP, SSH, IPSEC, WIREGUARD, DTLS, QUIC = range(1, 9)   # 0: unrecognised
@@ -159,16 +159,15 @@ class PayloadClasses:
 
     def _classify_compiled(self, ctx, rows: np.ndarray, cls: np.ndarray) -> bool:
         """classify with one numba loop (payload_kernels.classify) that reads each payload's
-        first bytes where it lies and follows the flows in the batch's flow grouping: the
-        same classes, state and counters; False where the loop cannot run here."""
+        first bytes from the table's shared heads and follows the flows in the batch's flow
+        grouping: the same classes, state and counters; False where the loop cannot run."""
         t = ctx.t
         top = int(ctx.flow[rows].max())
         if top >= 0:
             self._grow(top)
         n = len(rows)
         done = compiled.call(
-            "classify", rows, ctx.groups.order, t.batch.data, CONTENT_HEAD, t.payload_off,
-            t.payload_len, t.proto, t.sport, t.dport, ctx.flow, ctx.flow_keys, self.key,
+            "classify", rows, ctx.groups.order, every_head(t), t.payload_len, t.proto, t.sport, t.dport, ctx.flow, ctx.flow_keys, self.key,
             self.last, _CODES, _PROTOCOLS, MAX_RECORD, _SSH, _QUIC, _WG_LEN, PLAINTEXT,
             np.zeros(t.n, np.int8), np.empty(n, np.int64), np.empty(n, np.int8), cls,
             self.flows, self.bytes)

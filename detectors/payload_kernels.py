@@ -252,20 +252,20 @@ def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data
 # --- payload classes (payload_class.PayloadClasses.classify) ----------------------------
 
 @jit(inline="always")
-def _head_byte(data, at, plen, j):
-    return np.int64(data[at + j]) if j < plen else np.int64(0)
+def _head_byte(heads, r, plen, j):
+    return np.int64(heads[r, j]) if j < plen else np.int64(0)
 
 
 @jit(inline="always")
-def _recognise(data, at, plen, proto, sport, dport, code, proto_no, max_record, ssh,
+def _recognise(heads, r, plen, proto, sport, dport, code, proto_no, max_record, ssh,
                quic_versions, wg_len):
-    """payload_class.recognise for one payload whose first bytes lie at `at` (zero past
-    plen); code: the class codes (TLS, TLCP, SSH, IPSEC, WIREGUARD, DTLS, QUIC)."""
-    b0 = _head_byte(data, at, plen, 0)
-    b1 = _head_byte(data, at, plen, 1)
-    b2 = _head_byte(data, at, plen, 2)
-    b3 = _head_byte(data, at, plen, 3)
-    b4 = _head_byte(data, at, plen, 4)
+    """payload_class.recognise for the payload of row r, its first bytes heads[r] (zero
+    past plen); code: the class codes (TLS, TLCP, SSH, IPSEC, WIREGUARD, DTLS, QUIC)."""
+    b0 = _head_byte(heads, r, plen, 0)
+    b1 = _head_byte(heads, r, plen, 1)
+    b2 = _head_byte(heads, r, plen, 2)
+    b3 = _head_byte(heads, r, plen, 3)
+    b4 = _head_byte(heads, r, plen, 4)
     out = 0
     if proto == proto_no[0]:                    # TCP
         reclen = (b3 << 8) | b4
@@ -297,25 +297,20 @@ def _recognise(data, at, plen, proto, sport, dport, code, proto_no, max_record, 
 
 
 @jit
-def classify(rows, order, data, head_span, payload_off, payload_len, proto, sport, dport,
-             flow, keys, st_key, st_last, code, proto_no, max_record, ssh, quic_versions,
+def classify(rows, order, heads, payload_len, proto, sport, dport, flow, keys, st_key, st_last, code, proto_no, max_record, ssh, quic_versions,
              wg_len, plaintext, mark, run_row, run_class, cls, flows, octets):
     """PayloadClasses.classify for the payload rows `rows`: each one's class into cls (a
     row's own header, else the last one its flow showed before it, in this batch or
     before; plaintext where none), each flow's last shown class into st_key / st_last, the
     flows new to their slot counted by first class into `flows`, payload bytes by class
     into `octets`. Scratch: mark (zeros, one a table row), run_row and run_class (one a
-    row of `rows`). Returns the count of tracked flows."""
-    top = len(data) - head_span
+    row of `rows`). `heads`: every row's first payload bytes (content.every_head: most
+    kept by the decode kernel, so the payloads themselves are not read again). Returns the
+    count of tracked flows."""
     n = len(rows)
     for k in range(n):
-        if k + AHEAD < n:
-            # the payloads lie all over a buffer of tens of MB: asking for their lines a few
-            # rows ahead overlaps the misses (a third of the loop's time without)
-            prefetch(data, payload_off[rows[k + AHEAD]])
         r = rows[k]
-        at = min(payload_off[r], top)       # as content.head gathers: clamped to the buffer
-        cls[r] = _recognise(data, at, payload_len[r], proto[r], sport[r], dport[r], code,
+        cls[r] = _recognise(heads, r, payload_len[r], proto[r], sport[r], dport[r], code,
                             proto_no, max_record, ssh, quic_versions, wg_len)
         mark[r] = 1
     # the tracked rows flow by flow as `order` lists them, the state read as the previous
