@@ -12,6 +12,7 @@ with the same capture replayed offline and with the case's hand-written expected
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -412,13 +413,18 @@ def test_capture_runs_unprivileged_with_the_units_capabilities(pair):
         pytest.skip(f"user nobody cannot run this checkout's ybsensor: {probe.stderr.strip()}")
     argv = [*ybsensor_cmd(), "run", "--interface", pair.cap_if, "--listen", "127.0.0.1:9108",
             "--config", str(CONFIG)]  # in the checkout, which nobody may read
+    # the unit's decoders too: the generic ones (it forbids the executable memory numba
+    # needs); nobody could not write numba's cache either, and would compile every loop at
+    # the first batch (tens of seconds on a loaded machine)
+    env = {**os.environ, "YBSENSOR_DECODE_KERNEL": "generic"}
     denied = subprocess.run(pair.exec(pair.cap, _as_nobody("+net_admin", argv)),
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, env=env)
     assert denied.returncode == 2 and "capture needs CAP_NET_RAW" in denied.stderr, denied
     sensor = LiveSensor.__new__(LiveSensor)
     sensor.pair, sensor.url, sensor.out, sensor.err = pair, "http://127.0.0.1:9108/metrics", "", ""
     sensor.proc = subprocess.Popen(pair.exec(pair.cap, _as_nobody("+net_raw,+net_admin", argv)),
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env=env)
     try:
         sensor.wait_until_serving()
         pair.replay(L2TP_CASE / "input.pcap", "--topspeed")
