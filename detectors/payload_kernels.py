@@ -162,27 +162,47 @@ def stream_positions(seg_rows, sid, tcp_seq, payload_len, keys, st_key, st_next,
 
 
 @jit
-def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data,
+def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data, heads,
                    st_key, st_next, st_tail, st_tail_len, far, mod,
                    row, off, length, rsid, joined, from_state, skip, last, stored_at,
                    stored_tail, stored_len, short, word):
     """streams.Engine._regions for segments in stream order (by stream, then sequence):
-    each segment's region (the bytes it adds to its stream), written to row ... stored_len;
-    then each stream's state (key, next sequence number, last CONTEXT bytes). Returns
-    (regions, regions continuing a stored tail, short last regions): the last regions whose
-    payload holds fewer than CONTEXT bytes are listed in `short` (their tails are
-    composed by the caller). word: each region's first 8 bytes (Regions.first_words)."""
+    each segment's region (the bytes it adds to its stream), written to row ... stored_len,
+    reading the stream's state as the previous batch left it; then the stream's new state
+    (key, next sequence number, last CONTEXT bytes). Returns (regions, regions continuing a
+    stored tail, short last regions): the last regions whose payload holds fewer than
+    CONTEXT bytes are listed in `short` (their tails are composed by the caller). word:
+    each region's first 8 bytes (Regions.first_words), from the payload heads
+    (content.every_head) where the region is the whole payload. One pass: each stream's
+    segments lie together, so its state is read before it is written."""
     context = st_tail.shape[1]
     n = len(seg_rows)
+    top = len(data) - context
     nk = 0
     nfs = 0
+    nshort = 0
     i = 0
-    # the regions, reading the state as the previous batch left it
     while i < n:
         s = sid[i]
         furthest = -far                  # the furthest end so far in this stream
+        first = nk                       # the stream's first region
         j = i
         while j < n and sid[j] == s:
+            # what the segments ahead read lies all over the table, the buffer and the
+            # state: their rows' columns first, then the bytes and state they point to
+            if j + 2 * AHEAD < n:
+                prefetch(payload_off, seg_rows[j + 2 * AHEAD])
+            if j + AHEAD < n:
+                a = j + AHEAD
+                r = seg_rows[a]
+                prefetch(heads, r)
+                if sid[a] != sid[a - 1]:
+                    prefetch(st_tail, sid[a])
+                    prefetch(st_next, sid[a])
+                    prefetch(st_key, sid[a])
+                if a + 1 == n or sid[a + 1] != sid[a]:
+                    prefetch(data, payload_off[r] + end[a] - rel[a] - context)
+                    prefetch(keys, r)
             prev = furthest
             cover = max(prev, 0) if known[j] else prev
             new_start = max(rel[j], cover)
@@ -195,58 +215,47 @@ def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data
                 rsid[nk] = s
                 joined[nk] = cover > -far and rel[j] <= cover
                 from_state[nk] = joined[nk] and known[j] and prev <= 0
-                last[nk] = True
-                if nk > 0 and rsid[nk - 1] == s:
-                    last[nk - 1] = False
+                last[nk] = False
                 stored_at[nk] = -1
                 if from_state[nk]:
                     stored_at[nk] = nfs
-                    for c in range(st_tail.shape[1]):
+                    for c in range(context):
                         stored_tail[nfs, c] = st_tail[s, c]
                     stored_len[nfs] = st_tail_len[s]
                     nfs += 1
+                word[nk] = _first_word(data, heads, r, off[nk], length[nk], skip[nk] == 0)
                 nk += 1
             furthest = max(furthest, end[j])
             j += 1
-        i = j
-    # the new state: each stream's key and next sequence number, and its last region's tail
-    i = 0
-    while i < n:
-        s = sid[i]
-        furthest = -far
-        j = i
-        while j < n and sid[j] == s:
-            furthest = max(furthest, end[j])
-            j += 1
+        # the stream's new state: key, next sequence number, and its last region's tail
         st_key[s] = keys[seg_rows[j - 1]]
         if furthest > (0 if known[j - 1] else -far):
             st_next[s] = (base[j - 1] + furthest) % mod
+        if nk > first:
+            k = nk - 1
+            last[k] = True
+            lend = off[k] + length[k]
+            at = min(max(lend - context, 0), top)
+            for c in range(context):
+                st_tail[s, c] = data[at + c]
+            st_tail_len[s] = context
+            if lend - payload_off[row[k]] < context:
+                short[nshort] = k
+                nshort += 1
         i = j
-    nshort = 0
-    top = len(data) - context
-    top_word = len(data) - 8
-    for k in range(nk):
-        if k + AHEAD < nk:      # the regions' bytes lie all over the buffer, their state too
-            prefetch(data, off[k + AHEAD])
-            prefetch(data, off[k + AHEAD] + length[k + AHEAD] - context)
-            prefetch(st_tail, rsid[k + AHEAD] * context)
-        at = min(off[k], top_word)          # as gather_block reads it: clamped to the buffer
-        w = np.uint64(0)
-        for c in range(7, -1, -1):
-            w = (w << np.uint64(8)) | np.uint64(data[at + c])
-        word[k] = w
-        if not last[k]:
-            continue
-        s = rsid[k]
-        lend = off[k] + length[k]
-        at = min(max(lend - context, 0), top)
-        for c in range(context):
-            st_tail[s, c] = data[at + c]
-        st_tail_len[s] = context
-        if lend - payload_off[row[k]] < context:
-            short[nshort] = k
-            nshort += 1
     return nk, nfs, nshort
+
+
+@jit(inline="always")
+def _first_word(data, heads, r, at, size, whole):
+    """A region's first 8 bytes as one little-endian uint64, zero past its `size`: from row
+    r's payload head where the region is its whole payload (`whole`; the buffer's bytes
+    are then not read again), else from the buffer at `at`."""
+    w = np.uint64(0)
+    for c in range(min(size, 8) - 1, -1, -1):
+        b = heads[r, c] if whole else data[at + c]
+        w = (w << np.uint64(8)) | np.uint64(b)
+    return w
 
 
 # --- payload classes (payload_class.PayloadClasses.classify) ----------------------------

@@ -30,6 +30,7 @@ from decoders.layout import gather_block
 from sensor.flows import runs
 
 from . import compiled
+from .content import every_head
 from .matcher import MIN_RUN, LiteralMatcher, scan_pieces
 from .payload_class import PLAINTEXT, PayloadClasses
 
@@ -119,9 +120,13 @@ class Regions:
 
     def first_words(self) -> np.ndarray:
         """Each region's first 8 bytes as one little-endian uint64 (content.first_word's
-        form; bytes past the region are the buffer's)."""
+        form: zero past the region's end)."""
         if self.word is None:
-            self.word = gather_block(self.data, self.off, 8).view("<u8")[:, 0]
+            word = gather_block(self.data, self.off, 8).view("<u8")[:, 0]
+            short = np.minimum(self.length, 8).astype(np.uint64) * np.uint64(8)
+            keep = np.where(short < 64, (np.uint64(1) << (short & np.uint64(63))) - np.uint64(1),
+                            ~np.uint64(0))
+            self.word = word & keep
         return self.word
 
     def tail(self, i: int) -> bytes:
@@ -405,6 +410,7 @@ class Engine:
             perm = np.argsort(rank, kind="stable")
             seg_rows, sid, rel, end, known, base = (
                 seg_rows[perm], sid[perm], rel[perm], end[perm], known[perm], base[perm])
+        heads = every_head(t)
         size = n_seg + n_o
         row, off, length = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.int64)
         rsid, skip, stored_at = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.int64)
@@ -415,7 +421,7 @@ class Engine:
         word = np.empty(size, np.uint64)
         got = compiled.call(
             "stream_regions", seg_rows, sid, rel, end, known, base, keys, t.payload_off, data,
-            st.key, st.next_seq, st.tail, st.tail_len, FAR, MOD, row, off, length, rsid, joined,
+            heads, st.key, st.next_seq, st.tail, st.tail_len, FAR, MOD, row, off, length, rsid, joined,
             from_state, skip, last, stored_at, stored_tail, stored_len, short, word)
         if got is None:
             return None
@@ -424,7 +430,7 @@ class Engine:
         k = slice(nk, nk + n_o)
         row[k], off[k], length[k], rsid[k], skip[k], stored_at[k] = other, o_off, o_len, -1, 0, -1
         joined[k], from_state[k], last[k] = False, False, False
-        word[k] = gather_block(data, o_off, 8).view("<u8")[:, 0]
+        word[k] = heads.view("<u8")[other, 0]     # whole payloads: their heads' first 8 bytes
         m = nk + n_o
         regions = Regions(data, row[:m], off[:m], length[:m], rsid[:m], joined[:m],
                           from_state[:m], skip[:m], last[:m], stored_at[:m],
