@@ -96,14 +96,26 @@ def index_insert(index_key, index_id, mask, keys, ids):
     return keys.shape[0]
 
 
+# --- grouping equal values: an open-addressing table of group numbers ----------------------
+
+@jit(inline="always")
+def _slot_of(key, slot, uniq, shift, mask):
+    """Where `key` lies in an open-addressing table of group numbers (`slot`: 2**(64 -
+    shift) long, -1 for an empty slot; `uniq`: each group's key), or the empty slot where
+    it goes. Comparing through `uniq` keeps the table small enough for the cache."""
+    s = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> shift)
+    while slot[s] >= 0 and uniq[slot[s]] != key:
+        s = (s + 1) & mask
+    return s
+
+
 # --- few distinct values (stats.count_distinct) ------------------------------------------
 
 @jit
-def count_few_distinct(keys, weights, weighted, slot_key, slot_id, bits, uniq, first, counts,
-                       sums):
+def count_few_distinct(keys, weights, weighted, slot_id, bits, uniq, first, counts, sums):
     """stats.count_distinct for a column of few distinct values: each one's value, first
     row, count and weight sum (where `weighted`), in the order they first appear, through
-    an open-addressing table (slot_key, slot_id: 2**bits long) that holds up to len(uniq)
+    an open-addressing table (slot_id: 2**bits long) that holds up to len(uniq)
     of them. Returns their count, or -1 where there are more (the caller sorts)."""
     size = slot_id.shape[0]
     shift = np.uint64(64 - bits)
@@ -113,20 +125,14 @@ def count_few_distinct(keys, weights, weighted, slot_key, slot_id, bits, uniq, f
     nd = 0
     for r in range(keys.shape[0]):
         key = keys[r]
-        s = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> shift)
-        while True:
-            i = slot_id[s]
-            if i < 0:
-                if nd == uniq.shape[0]:
-                    return -1
-                slot_id[s], slot_key[s] = nd, key
-                uniq[nd], first[nd], counts[nd], sums[nd] = key, r, 0, 0.0
-                i = nd
-                nd += 1
-                break
-            if slot_key[s] == key:
-                break
-            s = (s + 1) & mask
+        s = _slot_of(key, slot_id, uniq, shift, mask)
+        i = slot_id[s]
+        if i < 0:
+            if nd == uniq.shape[0]:
+                return -1
+            i = slot_id[s] = nd
+            uniq[nd], first[nd], counts[nd], sums[nd] = key, r, 0, 0.0
+            nd += 1
         counts[i] += 1
         if weighted:
             sums[i] += weights[r]
@@ -153,4 +159,68 @@ def row_ends(rows, inverse, reverse, lead_src, lead_dst, none, owner_of, zone_of
         r = rows[k]
         src_owner[r], dst_owner[r] = owner_of[a], owner_of[b]
         src_zone[r], dst_zone[r] = zone_of[a], zone_of[b]
+    return rows.shape[0]
+
+
+# --- a batch's rows grouped by flow (flows.FlowGroups.of, FlowTable.update) ---------------
+
+@jit
+def group_keys(keys, slot, bits, uniq, first_at, counts, group, rows, direction, with_direction,
+               lead, reverse, wirelen, ts_ns, tcp_flags, with_sums, octets, last_ns, flags):
+    """Each row's group (by equal key) in the order the keys first appear, through an
+    open-addressing table of group numbers (`slot`: 2**bits long, at least twice the rows;
+    small enough to stay in the cache, where a sort of the rows moves them all): each
+    group's key, first row and count. Where `with_direction`, whether each row goes the
+    other way than its group's first (`lead`: scratch, one a group); where `with_sums`,
+    each group's bytes, last time and TCP flags (negative flags: none) from the columns
+    of the table `rows` lie in. Returns the count of groups."""
+    mask = slot.shape[0] - 1
+    shift = np.uint64(64 - bits)
+    for s in range(slot.shape[0]):
+        slot[s] = -1
+    ng = 0
+    for i in range(keys.shape[0]):
+        key = keys[i]
+        s = _slot_of(key, slot, uniq, shift, mask)
+        g = slot[s]
+        if g < 0:
+            g = slot[s] = ng
+            uniq[ng], first_at[ng], counts[ng] = key, i, 0
+            if with_direction:
+                lead[ng] = direction[i]
+            if with_sums:
+                octets[ng] = flags[ng] = 0
+                last_ns[ng] = np.iinfo(np.int64).min
+            ng += 1
+        counts[g] += 1
+        group[i] = g
+        if with_direction:
+            reverse[i] = direction[i] != lead[g]
+    if with_sums:
+        for i in range(keys.shape[0]):
+            g, r = group[i], rows[i]
+            octets[g] += wirelen[r]
+            last_ns[g] = max(last_ns[g], ts_ns[r])
+            flags[g] |= max(tcp_flags[r], 0)
+    return ng
+
+
+@jit
+def lay_out_groups(rows, group, by_key, counts, rank, fill, start, inverse, of_row, order):
+    """FlowGroups.of from group_keys' groups and `by_key` (their order by key): each row's
+    group in key order (inverse, of_row) and the rows group by group in capture order
+    (order, from each group's start). `rank`, `fill`: scratch, one a group. Returns the
+    row count."""
+    at = 0
+    for j in range(by_key.shape[0]):
+        g = by_key[j]
+        rank[g] = j
+        start[j] = fill[j] = at
+        at += counts[g]
+    for i in range(rows.shape[0]):
+        j, r = rank[group[i]], rows[i]
+        inverse[i] = j
+        of_row[r] = j
+        order[fill[j]] = r
+        fill[j] += 1
     return rows.shape[0]

@@ -149,8 +149,8 @@ def group_by(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 class FlowGroups:
-    """A batch's IP rows grouped by flow key, made with one stable sort that every stage
-    of the batch shares (the flow table, then detectors that work a flow at a time).
+    """A batch's IP rows grouped by flow key, once, for every stage of the batch (the flow
+    table, then detectors that work a flow at a time).
 
     key[g], first[g]: each group's flow key and first row (groups in key order);
     first_at[g]: that row's position in `rows`; inverse: each of `rows`' group;
@@ -164,14 +164,19 @@ class FlowGroups:
         self.first = rows[first_at]
         self.of_row, self.order, self.start = of_row, order, start
         self.reverse = reverse
-        # each group's packets, bytes and last time in this batch, where the flow table
-        # counted them (None otherwise)
-        self.packets = self.octets = self.last_ns = None
+        # each group's packets, bytes, last time and TCP flags in this batch, where the flow
+        # table counted them (None otherwise)
+        self.packets = self.octets = self.last_ns = self.tcp_flags = None
 
     @classmethod
     def of(cls, rows: np.ndarray, keys: np.ndarray, n: int,
-           direction: np.ndarray | None = None) -> "FlowGroups":
-        """`direction`: flow_keys' with_direction column for `rows`, if known."""
+           direction: np.ndarray | None = None, counted: PacketTable | None = None) -> "FlowGroups":
+        """`direction`: flow_keys' with_direction column for `rows`, if known; `counted`:
+        the rows' table, to count each group's packets, bytes, last time and TCP flags."""
+        if len(keys) and compiled.on():
+            groups = cls._of_compiled(rows, keys, n, direction, counted)
+            if groups is not None:
+                return groups
         perm = stable_argsort(keys)
         sorted_keys = keys[perm]
         start, inverse = runs(perm, sorted_keys)
@@ -180,8 +185,52 @@ class FlowGroups:
         reverse = None
         if direction is not None:
             reverse = direction != direction[perm[start]][inverse]
-        return cls(rows, sorted_keys[start], perm[start], inverse, of_row, rows[perm], start,
-                   reverse)
+        groups = cls(rows, sorted_keys[start], perm[start], inverse, of_row, rows[perm], start,
+                     reverse)
+        if counted is not None:
+            t, ng, order = counted, len(start), groups.order
+            groups.packets = np.bincount(inverse, minlength=ng)
+            groups.octets = np.bincount(inverse, weights=t.wirelen[rows],
+                                        minlength=ng).astype(np.int64)
+            # rows lie flow by flow in order: reduce each run
+            groups.last_ns = np.maximum.reduceat(t.ts_ns[order], start)
+            groups.tcp_flags = np.bitwise_or.reduceat(np.maximum(t.tcp_flags[order], 0), start)
+        return groups
+
+    @classmethod
+    def _of_compiled(cls, rows, keys, n, direction, counted):
+        """`of` without sorting the rows: they are grouped (and counted) in one pass through
+        a hash table, in the order their keys first appear; only the distinct keys, a fifth
+        of the rows in a typical batch, are sorted; then a second pass lays the rows out
+        group by group. None where the loops do not run."""
+        m = len(keys)
+        rows = np.asarray(rows, dtype=np.int64)
+        uniq, first_at = np.empty(m, dtype=keys.dtype), np.empty(m, dtype=np.int64)
+        counts, group = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+        lead, reverse = np.empty(m, dtype=bool), np.empty(m, dtype=bool)
+        sums = np.empty((3, m if counted is not None else 0), dtype=np.int64)
+        columns = (counted.wirelen, counted.ts_ns, counted.tcp_flags) if counted is not None \
+            else (counts[:0],) * 3
+        bits = (2 * m - 1).bit_length()
+        ng = FLOW_LOOPS.call("group_keys", keys, np.empty(1 << bits, dtype=np.int32), bits, uniq,
+                             first_at, counts, group, rows,
+                             direction if direction is not None else lead[:0],
+                             direction is not None, lead, reverse, *columns,
+                             counted is not None, *sums)
+        if ng is None:
+            return None
+        by_key = np.argsort(uniq[:ng])    # distinct keys: any sort is stable
+        start, inverse = np.empty(ng, dtype=np.int64), np.empty(m, dtype=np.int64)
+        of_row, order = np.full(n, -1, dtype=np.int64), np.empty(m, dtype=np.int64)
+        if FLOW_LOOPS.call("lay_out_groups", rows, group, by_key, counts, np.empty(ng, np.int64),
+                           np.empty(ng, np.int64), start, inverse, of_row, order) is None:
+            return None
+        groups = cls(rows, uniq[by_key], first_at[by_key], inverse, of_row, order, start,
+                     reverse if direction is not None else None)
+        if counted is not None:
+            groups.packets = counts[by_key]
+            groups.octets, groups.last_ns, groups.tcp_flags = sums[:, by_key]
+        return groups
 
     def __len__(self) -> int:
         return len(self.key)
@@ -325,24 +374,18 @@ class FlowTable:
         self._expire(now)
         keys, direction = flow_keys(t, rows, with_direction=True)
         self.row_keys[rows] = keys
-        self.groups = groups = FlowGroups.of(rows, keys, t.n, direction)
+        self.groups = groups = FlowGroups.of(rows, keys, t.n, direction, counted=t)
         uniq, first, inverse = groups.key, groups.first_at, groups.inverse
         ids = self._find(uniq)
         new = np.flatnonzero(ids < 0)
         if new.size:
             ids[new] = self._open(uniq[new], t, rows[first[new]])
         flow_of_row[rows] = ids[inverse]
-        counts = np.bincount(inverse, minlength=len(uniq))
-        octets = np.bincount(inverse, weights=t.wirelen[rows], minlength=len(uniq)).astype(np.int64)
         ids = np.where(ids >= 0, ids, self.capacity)  # untracked flows count into the spare row
-        self.packets[ids] += counts
-        self.bytes[ids] += octets
-        # rows lie flow by flow in groups.order: reduce each run
-        last_ts = np.maximum.reduceat(t.ts_ns[groups.order], groups.start)
-        self.last_ns[ids] = np.maximum(self.last_ns[ids], last_ts)
-        groups.packets, groups.octets, groups.last_ns = counts, octets, last_ts
-        flags = np.bitwise_or.reduceat(np.maximum(t.tcp_flags[groups.order], 0), groups.start)
-        self.tcp_flags[ids] |= flags
+        self.packets[ids] += groups.packets
+        self.bytes[ids] += groups.octets
+        self.last_ns[ids] = np.maximum(self.last_ns[ids], groups.last_ns)
+        self.tcp_flags[ids] |= groups.tcp_flags
         return flow_of_row
 
     def _open(self, keys: np.ndarray, t: PacketTable, first_rows: np.ndarray) -> np.ndarray:

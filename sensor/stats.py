@@ -46,8 +46,8 @@ def _count_few(keys: np.ndarray, weights: np.ndarray | None):
     sums = np.empty(FEW, dtype=np.float64)
     bits = (4 * FEW - 1).bit_length()                  # a table at most a quarter full
     got = FLOW_LOOPS.call("count_few_distinct", keys, keys if weights is None else weights,
-                          weights is not None, np.empty(1 << bits, dtype=keys.dtype),
-                          np.empty(1 << bits, dtype=np.int64), bits, uniq, first, counts, sums)
+                          weights is not None, np.empty(1 << bits, dtype=np.int64), bits, uniq,
+                          first, counts, sums)
     if got is None or got < 0:
         return None
     return list(zip(uniq[:got].tolist(), first[:got].tolist(), counts[:got].tolist(),

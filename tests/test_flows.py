@@ -160,15 +160,52 @@ def test_compiled_flow_keys_and_index_equal_numpy(monkeypatch):
             got[kind] = flow_keys(table, rows, with_direction=True)
         assert np.array_equal(got["numba"][0], got["generic"][0])
         assert np.array_equal(got["numba"][1], got["generic"][1])
+    fields = ("rows", "key", "first_at", "first", "inverse", "of_row", "order", "start",
+              "reverse", "packets", "octets", "last_ns", "tcp_flags")
     for kind in ("numba", "generic"):
         monkeypatch.setattr(fastpath, "KERNEL", kind)
         flows = FlowTable(max_flows=500)
-        ids = [flows.update(t) for t in tables]
-        got[kind] = ids, flows.key.copy(), flows._find(flows.key[flows.alive])
+        ids, groups = [], []
+        for t in tables:
+            ids.append(flows.update(t))
+            groups.append([getattr(flows.groups, name) for name in fields])
+        got[kind] = ids, flows.key.copy(), flows._find(flows.key[flows.alive]), groups
         assert flows.evicted_total > 0         # the index was rebuilt along the way
     assert all(np.array_equal(a, b) for a, b in zip(got["numba"][0], got["generic"][0]))
     assert np.array_equal(got["numba"][1], got["generic"][1])
     assert np.array_equal(got["numba"][2], got["generic"][2])
+    for a, b in zip(got["numba"][3], got["generic"][3]):     # the batches' flow groups
+        for name, x, y in zip(fields, a, b):
+            assert x.dtype == y.dtype and np.array_equal(x, y), name
+
+
+def test_flow_groups_compiled_equal_numpy(monkeypatch):
+    """FlowGroups.of with and without directions and counts, for keys with few and many
+    repeats, signed and unsigned, rows with gaps: the same groups both ways."""
+    from decoders import compiled
+    from sensor.flows import FlowGroups
+    if not fastpath.numba_installed():
+        pytest.skip("numba not installed (make setup installs it)")
+    fastpath._kernel()
+    rng = np.random.default_rng(3)
+    for m, distinct in ((1, 1), (2, 1), (7, 3), (1000, 1), (1000, 300), (5000, 5000)):
+        n = m + 40
+        keys = rng.integers(0, 2**64 - 1, distinct, dtype=np.uint64)[rng.integers(0, distinct, m)]
+        rows = np.sort(rng.choice(n, m, replace=False))
+        t = decode(Batch.from_frames([b"\0" * 60] * n, ts_ns=rng.integers(0, 10**12, n)))
+        t.tcp_flags[:] = rng.integers(-1, 256, n)
+        direction = rng.integers(0, 2, m).astype(bool)
+        for k, d, counted in ((keys, direction, t), (keys, None, None), (keys.view(np.int64), direction, None)):
+            got = {}
+            for kind in ("numba", "generic"):
+                monkeypatch.setattr(fastpath, "KERNEL", kind)
+                assert compiled.on() == (kind == "numba")
+                got[kind == "numba"] = FlowGroups.of(rows, k, n, d, counted)
+            for name in ("key", "first_at", "first", "inverse", "of_row", "order", "start",
+                         "reverse", "packets", "octets", "last_ns", "tcp_flags"):
+                x, y = getattr(got[True], name), getattr(got[False], name)
+                assert (x is None) == (y is None), name
+                assert x is None or (x.dtype == y.dtype and np.array_equal(x, y)), name
 
 
 def test_group_by_one_value_is_one_group():
