@@ -237,7 +237,8 @@ def run(buf, rows, entry, left, spec, k, flat, miss,
             _prefetch_row((fragment, head_known), ahead)
             _prefetch_row((nxt,), ahead)
             _prefetch_row((tun_kind,), ahead)
-            _prefetch_row((layers, heads), ahead)
+            _prefetch_row((layers,), ahead)
+            _prefetch_row((heads,), ahead)
             _prefetch_row((tun_a, tun_b), ahead)
         g = rows[r]
         p = pos[g]
