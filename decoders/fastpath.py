@@ -474,15 +474,15 @@ class Pass:
             generic(f, self.rows[~mine])
 
 
-def _spec(fields: list[tuple[Layout, str]]) -> np.ndarray:
+def _spec(fields: list[tuple[Layout, str]]) -> tuple:
     """(offset, width, mask or -1, shift) of each field, from its layout's declaration."""
-    out = np.zeros((len(fields), 4), dtype=np.int64)
-    for row, (layout, name) in enumerate(fields):
+    out = []
+    for layout, name in fields:
         f = layout.fields[name]
         if layout.little or f.width not in (1, 2, 3, 4, 16):
             raise ValueError(f"{layout.name}.{name}: the kernel reads big-endian 1-4 or 16 bytes")
-        out[row] = (f.offset, f.width, -1 if f.mask is None else f.mask, f.shift)
-    return out
+        out.append((f.offset, f.width, -1 if f.mask is None else f.mask, f.shift))
+    return tuple(out)
 
 
 _KERNEL_MODULE = None
@@ -580,7 +580,7 @@ class KernelChain(Chain):
             kn.K_PPP_ADDRESS: ppp.ADDRESS, kn.K_PPP_CONTROL: ppp.CONTROL,
         }
         assert sorted(slots) == list(range(kn.N_K))
-        self.k = np.array([slots[slot] for slot in range(kn.N_K)], dtype=np.int64)
+        self.k = tuple(int(slots[slot]) for slot in range(kn.N_K))
         self.miss = dispatch.miss_status
         self.loaded = False          # the compiled loop has run once
         assert self.flat.dtype == np.int16 and len(self.flat) == NAMESPACES * self.key_space
