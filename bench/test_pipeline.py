@@ -19,7 +19,7 @@ import pytest
 from bench.mixed import INSTITUTIONS
 from sensor.config import Config, Institution, load
 
-ROUNDS = 3
+ROUNDS = 7   # rounds of a replay: its median moves by 15 % run to run on a shared machine
 
 
 def bench_config(tmp_path) -> Config:
