@@ -76,6 +76,10 @@ class IntervalMap:
             (np.arange(256, dtype=np.uint64) << np.uint64(8))
         by24 = np.full((len(tabled) + 1, 256), -1, dtype=np.int64)
         by24[:-1] = whole(blocks.ravel(), 1 << 8).reshape(len(tabled), 256)
+        if len(tabled) and (by24[:-1] < 0).mean() > 0.5:
+            # most /24s of the split /16s hold a boundary (allocations finer than /24): the
+            # tables would only add two gathers before the search
+            return None, None
         return by16, by24.astype(np.int32)
 
     def locate(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
@@ -92,7 +96,10 @@ class IntervalMap:
 
     def _locate_v4(self, addr: np.ndarray) -> np.ndarray:
         """locate for IPv4 addresses (the low 32 bits of uint64s): by the /16 and /24
-        tables, searching only where a /24 holds a boundary."""
+        tables, searching only where a /24 holds a boundary (all of them, without tables)."""
+        if self.v4_by16 is None:
+            return np.searchsorted(self.v4_starts, addr.astype(np.uint32), side="right") - 1 \
+                + self.v4_first
         at = self.v4_by16[addr >> np.uint64(16)]
         split = np.flatnonzero(at < 0)
         if split.size:

@@ -137,6 +137,20 @@ def test_ipv4_tables_answer_as_the_search_does(split_16s, monkeypatch):
     assert imap._locate_v4(addr).tolist() == want.tolist()
 
 
+def test_ipv4_allocations_finer_than_a_24_are_searched_without_tables():
+    """/25s everywhere: the /24 table would answer nothing, so there is none; the answers
+    are the search's."""
+    from sensor.plan import IntervalMap
+    nets = [(ipaddress.ip_network(((10 << 24) | (k << 7), 25)), k) for k in range(2000)]
+    imap = IntervalMap([nets], [-1])
+    assert imap.v4_by16 is None
+    rng = np.random.default_rng(4)
+    addr = ((10 << 24) + rng.integers(0, 2000 << 7, 5000)).astype(np.uint64)
+    want = np.searchsorted(imap.v4_starts, addr, side="right") - 1 + imap.v4_first
+    assert imap._locate_v4(addr).tolist() == want.tolist()
+    assert (imap.values[0][imap._locate_v4(addr)] == (addr - (10 << 24)) // 128).all()
+
+
 @pytest.mark.parametrize("count", [0, 1, 5, 3000])
 def test_key_table_finds_each_key_and_no_other(count):
     """LineOwners' look-up table gives each key's value, and none for any other key: keys
