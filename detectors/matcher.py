@@ -236,23 +236,19 @@ def _case_variants(byte: int) -> set[int]:
 
 
 def digit_run_hits(data: np.ndarray, lo: int = 0, hi: int | None = None,
-                   min_run: int = MIN_RUN, within: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   min_run: int = MIN_RUN) -> tuple[np.ndarray, np.ndarray]:
     """(start, end) of runs of at least `min_run` ASCII digits in data[lo:hi], each seen
-    through a window of `min_run` - 1 bytes either side of a sampled byte: a run is
-    reported once per sample it covers, and its ends are cut to that window (callers only
-    map the positions to payloads, then parse those). Runs are also cut at lo and hi.
-    `within` = (a, b): only
-    the samples in [a, b) (a - lo a multiple of min_run), so that the calls for the chunks
-    of [lo, hi) give together what one call for the whole gives. Compiled (payload_kernels)
-    where that is on; the numpy code below otherwise, with the same result."""
+    through a window of `min_run` - 1 bytes either side of a sampled byte (lo, lo + min_run,
+    ...): a run is reported once per sample it covers, and its ends are cut to that window
+    (callers only map the positions to payloads, then parse those). Runs are also cut at lo
+    and hi. Compiled (payload_kernels) where that is on; the numpy code below otherwise,
+    with the same result."""
     data = _as_array(data)
     hi = len(data) if hi is None else min(hi, len(data))
     empty = np.zeros(0, np.int64), np.zeros(0, np.int64)
     if hi - lo < min_run:
         return empty
-    first, stop = (lo, hi) if within is None else (within[0], min(within[1], hi))
-    if stop <= first:
-        return empty
+    first, stop = lo, hi
     cap = (stop - first - 1) // min_run + 1
     out_start, out_end = np.empty(cap, np.int64), np.empty(cap, np.int64)
     n = compiled.call("digit_runs", data, lo, hi, first, stop, min_run, out_start, out_end)

@@ -35,8 +35,8 @@ def on(monkeypatch):
     return switch
 
 
-def _runs(data: np.ndarray, lo: int, hi: int, within=None):
-    s, e = digit_run_hits(data, lo, hi, within=within)
+def _runs(data: np.ndarray, lo: int, hi: int):
+    s, e = digit_run_hits(data, lo, hi)
     return s.tolist(), e.tolist()
 
 
@@ -45,24 +45,14 @@ digit_data = st.lists(st.one_of(st.text("0123456789", min_size=1, max_size=40).m
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(digit_data, st.integers(0, 30), st.integers(0, 30), st.integers(1, 40))
-def test_digit_runs_compiled_equal_numpy(on, data, cut_lo, cut_hi, chunk):
+@given(digit_data, st.integers(0, 30), st.integers(0, 30))
+def test_digit_runs_compiled_equal_numpy(on, data, cut_lo, cut_hi):
     arr = np.frombuffer(data, np.uint8)
     lo, hi = min(cut_lo, len(arr)), max(len(arr) - cut_hi, 0)
     on(False)
     want = _runs(arr, lo, hi)
     on(True)
     assert _runs(arr, lo, hi) == want
-    # in chunks of a multiple of 11 bytes, together the same, with either backend
-    step = chunk * 11
-    for value in (True, False):
-        on(value)
-        got = ([], [])
-        for a in range(lo, hi, step):
-            s, e = _runs(arr, lo, hi, within=(a, a + step))
-            got[0].extend(s)
-            got[1].extend(e)
-        assert got == want, value
 
 
 def test_digit_runs_at_the_buffer_end(on):
@@ -71,7 +61,7 @@ def test_digit_runs_at_the_buffer_end(on):
     for value in (False, True):
         on(value)
         assert _runs(data, 0, len(data)) == ([5, 12], [22, 30])         # samples 11, 22
-        assert _runs(data, 3, len(data), within=(14, 30)) == ([5, 15], [25, 30])  # 14, 25
+        assert _runs(data, 3, len(data)) == ([5, 15], [25, 30])          # samples 14, 25
 
 
 def test_digit_runs_numpy_reference_finds_each_run(on):
