@@ -63,22 +63,22 @@ def _prefetch_ahead(index_key, keys, i, mask):
         prefetch(index_key, _home(keys[i + PREFETCH_AHEAD], mask))
 
 
+@jit(inline="always")
+def _probe(index_key, key, mask):
+    """The first slot from key's home that holds key or is empty (0)."""
+    s = _home(key, mask)
+    while index_key[s] != key and index_key[s] != 0:
+        s = (s + np.uint64(1)) & mask
+    return s
+
+
 @jit
 def index_find(index_key, index_id, mask, keys, ids):
     """FlowTable._find: each key's slot id in the open-addressing index, -1 where absent."""
     for i in range(keys.shape[0]):
         _prefetch_ahead(index_key, keys, i, mask)
-        key = keys[i]
-        s = _home(key, mask)
-        while True:
-            at = index_key[s]
-            if at == key:
-                ids[i] = index_id[s]
-                break
-            if at == 0:
-                ids[i] = -1
-                break
-            s = (s + np.uint64(1)) & mask
+        s = _probe(index_key, keys[i], mask)
+        ids[i] = index_id[s] if index_key[s] == keys[i] else -1
     return keys.shape[0]
 
 
@@ -87,11 +87,8 @@ def index_insert(index_key, index_id, mask, keys, ids):
     """FlowTable._insert: keys (distinct, absent) into their first free slot from home."""
     for i in range(keys.shape[0]):
         _prefetch_ahead(index_key, keys, i, mask)
-        key = keys[i]
-        s = _home(key, mask)
-        while index_key[s] != 0:
-            s = (s + np.uint64(1)) & mask
-        index_key[s] = key
+        s = _probe(index_key, keys[i], mask)     # absent: the first empty slot
+        index_key[s] = keys[i]
         index_id[s] = ids[i]
     return keys.shape[0]
 
