@@ -51,6 +51,8 @@ from detectors.pii_mask import (
     mask_payload,
 )
 
+from .alerts import _write_all   # the alert log's: every byte out, or OSError
+
 PCAP_NS_MAGIC = 0xA1B23C4D
 SNAPLEN = 262_144
 HEADER = struct.Struct("<IHHiIII")
@@ -187,12 +189,7 @@ def _write_rest(fd: int, data: memoryview, n: int) -> None:
     all of what went before it)."""
     if n < 0:
         raise OSError(errno.EIO, "short write")
-    data = data[n:]
-    while data:
-        n = os.write(fd, data)
-        if n <= 0:
-            raise OSError(errno.EIO, "write made no progress")
-        data = data[n:]
+    _write_all(fd, data[n:])
 
 
 def _close_all(fds: dict) -> None:
@@ -551,8 +548,7 @@ class EvidenceWriter:
         kept = path in self._fds
         try:
             fd = self._fds[path] if kept else self._fd(path)
-            if os.write(fd, head) != len(head):
-                raise OSError(errno.EIO, "short write")
+            _write_all(fd, head)
             if not kept:  # reopened for this: the flow collects no more
                 self._release(path)
             return

@@ -5,9 +5,7 @@ numpy code beside its caller (exporters/evidence.py) gives, and returns a count 
 the switch means that code runs)."""
 from __future__ import annotations
 
-import numpy as np
-
-from decoders.kernel import jit, prefetch
+from decoders.kernel import copy_bytes, jit, prefetch
 
 AHEAD = 8     # frames ahead whose first bytes are asked for: they lie all over the batch
 
@@ -17,16 +15,13 @@ def records(data, off, length, head, out):
     """EvidenceWriter._join's records: row i's record header head[i] (16 bytes), then its
     frame data[off[i]: off[i] + length[i]], one after another into out; the bytes written."""
     n = off.shape[0]
-    p = np.uint64(0)   # unsigned: no negative-index wraparound to test, the copies vectorize
+    p = 0
     for i in range(n):
         if i + AHEAD < n:
             prefetch(data, off[i + AHEAD])
         for k in range(16):
-            out[p + np.uint64(k)] = head[i, k]
-        p += np.uint64(16)
-        o = np.uint64(off[i])
-        m = np.uint64(length[i])
-        for k in range(m):
-            out[p + k] = data[o + k]
-        p += m
+            out[p + k] = head[i, k]
+        p += 16
+        copy_bytes(out, p, data, off[i], length[i])
+        p += length[i]
     return p
