@@ -37,8 +37,8 @@ from decoders.layout import gather_block
 from . import compiled
 
 MIN_RUN = 11          # the shortest identifier (a mobile number) is 11 digits
-CHUNK = MIN_RUN << 15  # bytes of plaintext copied and scanned at once by `scan_pieces` (352 KiB:
-                       # in the core's cache; the fastest of 32 KiB to 4 MiB on the 300 k mix)
+CHUNK = 352 << 10      # bytes of plaintext copied and scanned at once by `scan_pieces` (in the
+                       # core's cache; the fastest of 32 KiB to 4 MiB on the 300 k mix)
 _LOWER = np.arange(256, dtype=np.uint8)
 _LOWER[65:91] += 32    # A-Z -> a-z; every other byte unchanged
 
@@ -68,7 +68,6 @@ class LiteralMatcher:
             if len(lit) < 2:
                 raise ValueError(f"a literal needs two bytes at least: {lit!r}")
         self.literals = [bytes(_LOWER[np.frombuffer(lit, np.uint8)]) for lit in literals]
-        self.max_len = max(len(lit) for lit in self.literals)
         self.lengths = np.array([len(lit) for lit in self.literals], dtype=np.int64)
         backend = backend or os.environ.get("YBSENSOR_MATCHER", "auto")
         if backend == "auto":
@@ -248,27 +247,26 @@ def digit_run_hits(data: np.ndarray, lo: int = 0, hi: int | None = None,
     empty = np.zeros(0, np.int64), np.zeros(0, np.int64)
     if hi - lo < min_run:
         return empty
-    first, stop = lo, hi
-    cap = (stop - first - 1) // min_run + 1
+    cap = (hi - lo - 1) // min_run + 1
     out_start, out_end = np.empty(cap, np.int64), np.empty(cap, np.int64)
-    n = compiled.call("digit_runs", data, lo, hi, first, stop, min_run, out_start, out_end)
+    n = compiled.call("digit_runs", data, lo, hi, min_run, out_start, out_end)
     if n is not None:
         return out_start[:n].copy(), out_end[:n].copy()
-    return _digit_run_hits_numpy(data, lo, hi, min_run, first, stop)
+    return _digit_run_hits_numpy(data, lo, hi, min_run)
 
 
-def _digit_run_hits_numpy(data, lo, hi, min_run, first, stop):
+def _digit_run_hits_numpy(data, lo, hi, min_run):
     # the strided samples copied out first: a compare over contiguous bytes is vectorized
-    samples = first + np.flatnonzero((data[first:stop:min_run].copy() - np.uint8(48)) < 10) * min_run
+    samples = lo + np.flatnonzero((data[lo:hi:min_run].copy() - np.uint8(48)) < 10) * min_run
     w = min_run - 1
     span = 2 * w + 1
-    # reads reach below max(stop, lo + span) + span; where that passes the buffer's end,
+    # reads reach below max(hi, lo + span) + span; where that passes the buffer's end,
     # they go to a copy of the bytes read, zero past hi (`base`: where the copy starts)
-    reach = max(stop, lo + span) + span
+    reach = max(hi, lo + span) + span
     base = 0
     src = data
     if reach > len(data):
-        base = max(first - span, lo)
+        base = lo
         src = np.concatenate([data[base:hi], np.zeros(max(reach - hi, 0), np.uint8)])
     # a run of min_run digits through p holds p - h or p + h for h = min_run // 2: keep only
     # the samples with a digit there (one more cheap gather), then measure the rest

@@ -25,14 +25,14 @@ def _is_digit(c) -> bool:
 
 
 @jit
-def digit_runs(data, lo, hi, first, stop, min_run, out_start, out_end):
-    """matcher.digit_run_hits for the samples first, first + min_run, ... below stop, with
-    windows cut at lo and hi: writes each kept window's (start, end), returns their count."""
+def digit_runs(data, lo, hi, min_run, out_start, out_end):
+    """matcher.digit_run_hits for the samples lo, lo + min_run, ... below hi, with windows
+    cut at lo and hi: writes each kept window's (start, end), returns their count."""
     n = 0
     w = min_run - 1
     h = min_run // 2
     span = 2 * w + 1
-    for p in range(first, stop, min_run):
+    for p in range(lo, hi, min_run):
         if not _is_digit(data[p]):
             continue
         # a run of min_run digits through p holds p - h or p + h
@@ -306,8 +306,9 @@ def _recognise(heads, r, plen, proto, sport, dport, code, proto_no, max_record, 
 
 
 @jit
-def classify(rows, order, heads, payload_len, proto, sport, dport, flow, keys, st_key, st_last, code, proto_no, max_record, ssh, quic_versions,
-             wg_len, plaintext, mark, run_row, run_class, cls, flows, octets):
+def classify(rows, order, heads, payload_len, proto, sport, dport, flow, keys, st_key,
+             st_last, code, proto_no, max_record, ssh, quic_versions, wg_len, plaintext, mark,
+             run_row, run_class, cls, flows, octets):
     """PayloadClasses.classify for the payload rows `rows`: each one's class into cls (a
     row's own header, else the last one its flow showed before it, in this batch or
     before; plaintext where none), each flow's last shown class into st_key / st_last, the

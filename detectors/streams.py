@@ -118,6 +118,14 @@ class Regions:
     stored_len: np.ndarray | None = None
     word: np.ndarray | None = None               # first_words(), where already read
 
+    @classmethod
+    def whole_payloads(cls, data, row, off, length) -> "Regions":
+        """Regions of rows outside any TCP stream: each its row's whole payload."""
+        n = len(row)
+        f = np.zeros(n, dtype=bool)
+        return cls(data, row, off, length, np.full(n, -1), f, f.copy(), np.zeros(n, np.int64),
+                   f.copy())
+
     def first_words(self) -> np.ndarray:
         """Each region's first 8 bytes as one little-endian uint64 (content.first_word's
         form: zero past the region's end)."""
@@ -271,9 +279,7 @@ class Engine:
         n_o = len(other)
         o_off, o_len = t.payload_off[other], t.payload_len[other]
         if not trows.size:
-            f = np.zeros(n_o, dtype=bool)
-            return Regions(data, other, o_off, o_len, np.full(n_o, -1), f, f.copy(),
-                           np.zeros(n_o, np.int64), f.copy())
+            return Regions.whole_payloads(data, other, o_off, o_len)
         st = self.state
         # the stream: flow slot and direction (the lower endpoint sends direction 0)
         a = (t.src_hi[trows], t.src_lo[trows], t.sport[trows])
@@ -389,9 +395,7 @@ class Engine:
         other = others[:n_o]
         o_off, o_len = t.payload_off[other], t.payload_len[other]
         if top < 0:
-            f = np.zeros(n_o, dtype=bool)
-            return Regions(data, other, o_off, o_len, np.full(n_o, -1), f, f.copy(),
-                           np.zeros(n_o, np.int64), f.copy())
+            return Regions.whole_payloads(data, other, o_off, o_len)
         st = self.state
         st.grow(top)
         seg_rows, sid = seg_rows[:n_seg], seg_sid[:n_seg]

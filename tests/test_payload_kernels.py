@@ -67,7 +67,7 @@ def test_digit_runs_at_the_buffer_end(on):
 def test_digit_runs_numpy_reference_finds_each_run(on):
     on(False)
     data = np.frombuffer(b"ab" + b"1" * 15 + b"cd" + b"2" * 12, np.uint8)
-    s, e = _digit_run_hits_numpy(data, 0, len(data), 11, 0, len(data))
+    s, e = _digit_run_hits_numpy(data, 0, len(data), 11)
     assert list(zip(s.tolist(), e.tolist())) == [(2, 17), (19, 31)]
 
 
