@@ -167,8 +167,8 @@ class PayloadClasses:
             self._grow(top)
         n = len(rows)
         done = compiled.call(
-            "classify", rows, ctx.groups.order, every_head(t), t.payload_len, t.proto, t.sport, t.dport, ctx.flow, ctx.flow_keys, self.key,
-            self.last, _CODES, _PROTOCOLS, MAX_RECORD, _SSH, _QUIC, _WG_LEN, PLAINTEXT,
+            "classify", rows, ctx.groups.order, every_head(t), t.payload_len, t.proto,
+            t.sport, t.dport, ctx.flow, ctx.flow_keys, self.key, self.last, _CODES, _PROTOCOLS, MAX_RECORD, _SSH, _QUIC, _WG_LEN, PLAINTEXT,
             np.zeros(t.n, np.int8), np.empty(n, np.int64), np.empty(n, np.int8), cls,
             self.flows, self.bytes)
         return done is not None

@@ -78,7 +78,7 @@ class SharedLine(Detector):
         shared_from: dict[int, int] = {}  # line -> first table row it is shared at
         report, witnesses = self.report, WITNESSES_PER_BATCH
         first = np.sort(first)
-        seen = self.seen
+        seen = self.seen    # the same dict throughout: _forget only drops from it
         for k, line, inst_k in zip(first.tolist(), lines[first].tolist(), inst[first].tolist()):
             owners = seen.get(line)
             if owners == inst_k and type(owners) is int:
@@ -86,17 +86,17 @@ class SharedLine(Detector):
                 seen.move_to_end(line)
                 continue
             if owners is None:
-                self.seen[line] = owners = inst_k
+                seen[line] = owners = inst_k
                 before = 1
                 new = True
-                if len(self.seen) > self.MAX_LINES + FORGET_EVERY:  # as we go, not after
+                if len(seen) > self.MAX_LINES + FORGET_EVERY:  # as we go, not after
                     self._forget(shared_from.keys() | {line})
             else:
-                self.seen.move_to_end(line)
+                seen.move_to_end(line)
                 before = _count(owners)
                 grown = _with(owners, inst_k)
                 new = grown is not owners
-                owners = self.seen[line] = grown
+                owners = seen[line] = grown
                 if before == 1 and _count(owners) > 1:
                     self.shared.add(line)
             if report is not None and new:

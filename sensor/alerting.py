@@ -101,7 +101,7 @@ class Alerter:
         last one. A finding's groups are distinct: each check stands alone."""
         last_alert, dedup_ns = self.last_alert, self.dedup_ns
         fresh = []
-        for i, g, ts in zip(range(len(groups)), groups, times):
+        for i, (g, ts) in enumerate(zip(groups, times)):
             key = (detector, g)
             if not repeats(last_alert.get(key), ts, rank, dedup_ns):
                 last_alert[key] = (ts, rank)
