@@ -975,11 +975,23 @@ def write_case(outdir: Path, case: Case) -> None:
         (folder / "known_issue.txt").write_text(case.known_issue.strip() + "\n")
 
 
+def case_set_rows() -> list[tuple]:
+    """The (name, builder, line) rows of CASES, then those of every module under
+    case_sets/ (one module an area, sorted by name), each of which builds on the helpers
+    here (`import make_cases`) and exposes a CASES list of its own."""
+    import importlib
+    rows = list(CASES)
+    folder = HERE / "case_sets"
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    for path in sorted(folder.glob("*.py")):
+        if not path.name.startswith("_"):
+            rows += importlib.import_module(path.stem).CASES
+    return rows
+
+
 def build_cases() -> list[Case]:
-    cases = []
-    for name, builder, line in CASES:
-        cases.append(builder(name, line))
-    return cases
+    return [builder(name, line) for name, builder, line in case_set_rows()]
 
 
 def index_text(cases: list[Case]) -> str:
