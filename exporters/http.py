@@ -72,15 +72,15 @@ class MetricsServer:
 def _combine(name: str, mtype: str, a: float, b: float) -> float:
     if name.endswith("_created"):
         return min(a, b)           # the earliest start
-    if mtype == "gauge" and name.endswith("_timestamp_seconds"):
-        return max(a, b)           # the latest time anything was seen
+    if mtype == "gauge" and name.endswith(("_timestamp_seconds", "_info")):
+        return max(a, b)           # the latest time anything was seen; an info series is 1
     return a + b                   # counters, histograms, and gauges of amounts
 
 
 def merge(snapshots: Iterable[list[Metric]]) -> list[Metric]:
     """The metric families of several processes combined: counters and histograms summed,
-    `*_timestamp_seconds` gauges by their maximum, other gauges (amounts such as active
-    flows) summed. Label sets are kept apart; families keep their first-seen order."""
+    `*_timestamp_seconds` and `*_info` gauges by their maximum, other gauges (amounts such
+    as active flows) summed. Label sets are kept apart; families keep their first-seen order."""
     families: dict[str, Metric] = {}
     values: dict[str, dict[tuple, float]] = {}
     for snapshot in snapshots:

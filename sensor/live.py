@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
-from prometheus_client import CollectorRegistry, Histogram, write_to_textfile
+from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, write_to_textfile
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 import numpy as np
@@ -41,7 +41,7 @@ from detectors.base import SEVERITIES, Finding
 from detectors.shared_line import FORGET_EVERY, REASON, SharedLine, least_recent
 from exporters.alerts import AlertLog
 from exporters.http import ListenError, MetricsServer, Snapshots
-from exporters.prometheus import BATCH_BUCKETS, SensorCollector
+from exporters.prometheus import BATCH_BUCKETS, BuildCollector, SensorCollector
 
 from . import config as config_mod
 from . import netif
@@ -571,9 +571,11 @@ class Supervisor:
         self.link_up = link.up
         self.procs: list[multiprocessing.Process] = []
         self.conns = []
-        self.snapshots = Snapshots(local=[_LinkCollector(self), _LogCollector(self)])
+        self.snapshots = Snapshots(local=[_LinkCollector(self), _LogCollector(self),
+                                          BuildCollector()])
         self.registry = CollectorRegistry()
         self.registry.register(self.snapshots)
+        ProcessCollector(registry=self.registry)    # the supervisor's own process_* metrics
         self.log: AlertLog | None = None
         self.alerts_written = 0
         self.done = _Done()

@@ -150,6 +150,7 @@ class LineOwners:
     def __init__(self, cfg: Config):
         self.patterns: list[str] = []   # each configured line key, once
         self.pattern_owner: list[int] = []
+        self.institutions = [(inst.code, inst.access) for inst in cfg.institutions]
         exact, wild, by_iface = {}, {}, {}
         for k, inst in enumerate(cfg.institutions):
             for text in inst.lines:
