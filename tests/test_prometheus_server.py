@@ -134,7 +134,9 @@ def _dashboard_queries():
     for panel in _panels(dash):
         for target in panel.get("targets", []):
             expr = (target["expr"].replace("$__rate_interval", "1m").replace("$__range", "5m")
-                    .replace("$__interval", "15s").replace("$instance", ".*"))
+                    .replace("$__interval", "15s"))
+            for var in ("instance", "institution", "line", "detector"):
+                expr = expr.replace(f"${var}", ".*")
             yield panel["title"], expr
 
 
