@@ -184,6 +184,8 @@ def _print_summary(sensor: Sensor, elapsed: float) -> None:
 
 from . import live as _live  # noqa: E402  (live capture and serving metrics: sensor/live.py)
 cli.add_command(_live.run)
+from .warmup import warm_up  # noqa: E402
+cli.add_command(warm_up)
 
 from . import audit  # noqa: E402  (the audit trail's commands: sensor/audit.py)
 cli.add_command(audit.verify_log)

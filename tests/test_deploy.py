@@ -20,7 +20,7 @@ DEPLOY = REPO / "deploy"
 RULES = DEPLOY / "prometheus" / "alerts.yml"
 RULE_TESTS = DEPLOY / "prometheus" / "alerts_test.yml"
 DASHBOARD = DEPLOY / "grafana" / "ybsensor.json"
-UNIT = DEPLOY / "systemd" / "ybsensor.service"
+UNIT = DEPLOY / "systemd" / "ybsensor@.service"
 PROMETHEUS_OWN = {"up"}  # series Prometheus makes itself
 
 
@@ -311,14 +311,25 @@ def test_unit_holds_only_the_capture_capabilities_and_hardening():
                        "PrivateTmp": "yes", "PrivateDevices": "yes", "ProtectKernelTunables": "yes",
                        "ProtectKernelModules": "yes", "ProtectControlGroups": "yes",
                        "RestrictNamespaces": "yes", "RestrictSUIDSGID": "yes",
-                       "LockPersonality": "yes", "MemoryDenyWriteExecute": "yes",
-                       "SystemCallArchitectures": "native", "KillMode": "mixed"}.items():
+                       "LockPersonality": "yes", "SystemCallArchitectures": "native",
+                       "KillMode": "mixed", "Type": "notify", "NotifyAccess": "main",
+                       "RestartPreventExitStatus": "2"}.items():
         assert unit[f"Service.{key}"] == [value], key
+    # the fast path: numba's loops need executable mappings, from the cache warm-up fills
+    assert unit["Service.MemoryDenyWriteExecute"] == ["no"]
+    assert "YBSENSOR_DECODE_KERNEL" not in " ".join(unit["Service.Environment"])
+    assert "NUMBA_CACHE_DIR=/var/cache/ybsensor/numba" in " ".join(unit["Service.Environment"])
+    assert unit["Service.CacheDirectory"] == ["ybsensor"]
+    assert int(unit["Service.WatchdogSec"][0]) > 0
     assert "AF_PACKET" in unit["Service.RestrictAddressFamilies"][0]
+    assert "AF_UNIX" in unit["Service.RestrictAddressFamilies"][0]    # sd_notify's socket
     assert "@system-service" in unit["Service.SystemCallFilter"]
-    assert unit["Service.StateDirectory"] == ["ybsensor"]
+    assert unit["Service.StateDirectory"] == ["ybsensor ybsensor/%i"]
+    pre = unit["Service.ExecStartPre"]
+    assert " check-config " in pre[0] and " warm-up " in pre[1]
     start = unit["Service.ExecStart"][0]
-    assert " run " in start and "--interface" in start and "--config" in start
+    assert " run " in start and "--interface %i" in start and "--config" in start
+    assert "--wait-for-link" in start
     assert unit["Service.ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert unit["Install.WantedBy"] == ["multi-user.target"]
 
@@ -330,7 +341,7 @@ def unit_here(tmp_path) -> Path:
     from tools import ybsensor_cmd
 
     exe = ybsensor_cmd()[0]
-    path = tmp_path / "ybsensor.service"
+    path = tmp_path / "ybsensor@eth1.service"
     path.write_text(UNIT.read_text().replace("/opt/ybsensor/bin/ybsensor", exe))
     return path
 
@@ -341,7 +352,7 @@ def test_systemd_analyze_verifies_the_unit(unit_here):
     proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit_here)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "ybsensor.service" not in proc.stderr, proc.stderr  # no warning about our unit
+    assert "ybsensor@" not in proc.stderr, proc.stderr  # no warning about our unit
 
 
 def test_systemd_analyze_security_rates_the_unit_well(unit_here):
