@@ -12,6 +12,11 @@ done
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+# the syslog sinks are tested against a real rsyslog (with its TLS driver) and a
+# certificate made by openssl
+command -v rsyslogd >/dev/null 2>&1 || need+=(rsyslog)
+ls /usr/lib/*/rsyslog/lmnsd_ossl.so >/dev/null 2>&1 || need+=(rsyslog-openssl)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
@@ -24,7 +29,13 @@ fi
 missing=()
 need=("${need[@]/iproute2/ip}")       # packages above, named by the program they bring
 need=("${need[@]/util-linux/setpriv}")
-for tool in "${need[@]}"; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+need=("${need[@]/#rsyslog/rsyslogd}")
+for tool in "${need[@]}"; do
+  case "$tool" in
+    rsyslogd-openssl) ls /usr/lib/*/rsyslog/lmnsd_ossl.so >/dev/null 2>&1 || missing+=(rsyslog-openssl) ;;
+    *) command -v "$tool" >/dev/null 2>&1 || missing+=("$tool") ;;
+  esac
+done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-tools: could not install: ${missing[*]} (tests that need them will skip;" \
        "under CI=true they fail)" >&2
