@@ -370,6 +370,20 @@ class L2tp(Line):
     def frame(self, p):
         return self.data(p.outbound, PPP_IPV6 if p.ip[0] >> 4 == 6 else PPP_IPV4, p.ip)
 
+    def control(self, outbound: bool, tunnel: int, session: int, ns: int, nr: int,
+                msg_type: int | None, *avps: bytes) -> bytes:
+        """A control message (T, L and S bits; ZLB without a type) holding `avps`."""
+        body = (l2tp_avp(0, struct.pack("!H", msg_type)) if msg_type is not None else b"") + \
+            b"".join(avps)
+        hdr_len = 12
+        return self.outer(outbound, struct.pack("!HHHHHH", 0xC802, hdr_len + len(body), tunnel,
+                                                session, ns, nr) + body)
+
+
+def l2tp_avp(attr: int, value: bytes) -> bytes:
+    """An L2TP AVP, mandatory bit set, IETF vendor."""
+    return struct.pack("!HHH", 0x8000 | (6 + len(value)), 0, attr) + value
+
 
 class Gre(Line):
     """GRE version 0 with a key, between the institution's router and the carrier's PE."""
@@ -792,16 +806,7 @@ def vpdn_l2tp_setup(name: str, line: L2tp) -> Case:
                    f"packet, and its addresses are the tunnel's own. No rule is broken: no "
                    f"alert (JL art.14 allows VPDN over the private network).")
 
-    def avp(attr: int, value: bytes) -> bytes:
-        return struct.pack("!HHH", 0x8000 | (6 + len(value)), 0, attr) + value
-
-    def control(outbound: bool, tunnel: int, session: int, ns: int, nr: int,
-                msg_type: int | None, *avps: bytes) -> bytes:
-        body = (avp(0, struct.pack("!H", msg_type)) if msg_type is not None else b"") + b"".join(avps)
-        hdr_len = 12
-        return line.outer(outbound, struct.pack("!HHHHHH", 0xC802, hdr_len + len(body), tunnel,
-                                                session, ns, nr) + body)
-
+    avp, control = l2tp_avp, line.control
     t, s = line.t, line.s
     c.raw(control(True, 0, 0, 0, 0, 1, avp(2, b"\x01\x00"), avp(7, b"lac-4g-01"),
                   avp(9, struct.pack("!H", t))))                          # SCCRQ
