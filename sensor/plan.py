@@ -124,11 +124,12 @@ PRIVATE = 1    # inside `network.private`
 PLATFORM = 2   # on the insurance platform (always PRIVATE too)
 PUBLIC = 4     # outside `network.private`: the internet
 
-# addresses that never leave their link, whatever the plan around them says: unspecified,
-# link-local, multicast, limited broadcast (IPv4) and their IPv6 counterparts
+# addresses that never leave their link (RFC 6890: not forwardable), whatever the plan
+# around them says: unspecified and "this network" (RFC 1122), loopback (never even on a
+# link: a martian on the wire), link-local, multicast, limited broadcast
 LINK_SCOPE = [ipaddress.ip_network(n) for n in (
-    "0.0.0.0/32", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32",
-    "::/128", "fe80::/10", "ff00::/8")]
+    "0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32",
+    "::/128", "::1/128", "fe80::/10", "ff00::/8")]
 
 
 def configured(cfg: Config) -> set:

@@ -44,7 +44,7 @@ def test_zones(plan):
     assert zones.tolist() == [PRIVATE, PRIVATE | PLATFORM, PUBLIC, PRIVATE, PUBLIC]
 
 
-LINK_SCOPED = ("0.0.0.0", "169.254.7.9", "224.0.0.251", "239.255.255.250", "255.255.255.255",
+LINK_SCOPED = ("0.0.0.0", "0.12.0.1", "127.0.0.1", "::1", "169.254.7.9", "224.0.0.251", "239.255.255.250", "255.255.255.255",
                "::", "fe80::1", "ff02::16", "ff02::1:2", "ff05::1:3",
                "10.1.255.255", "10.1.5.255")    # A's /16 and B's /24 directed broadcasts
 
@@ -56,9 +56,9 @@ def test_link_scope_is_neither_inside_nor_outside(plan):
     assert plan.zone(*addrs).tolist() == [0] * len(LINK_SCOPED)
     assert plan.owner(*addrs).tolist() == [-1] * len(LINK_SCOPED)
     # the addresses beside them keep their plan
-    near = cols("10.1.255.254", "10.1.5.254", "10.1.6.255", "169.255.0.1", "fe00::1", "0.0.0.1")
-    assert plan.owner(*near).tolist() == [0, 2, 0, -1, -1, -1]
-    assert plan.zone(*near).tolist() == [PRIVATE, PRIVATE, PRIVATE, PUBLIC, PUBLIC, PUBLIC]
+    near = cols("10.1.255.254", "10.1.5.254", "10.1.6.255", "169.255.0.1", "fe00::1", "1.0.0.0", "::2")
+    assert plan.owner(*near).tolist() == [0, 2, 0, -1, -1, -1, -1]
+    assert plan.zone(*near).tolist() == [PRIVATE, PRIVATE, PRIVATE, PUBLIC, PUBLIC, PUBLIC, PUBLIC]
 
 
 def test_configuration_can_claim_link_scope():
