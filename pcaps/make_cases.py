@@ -884,9 +884,11 @@ CASES = [
 # ---------------------------------------------------------------------------------------
 # the demo: a little day on the edge, with pcaps/example.toml
 
-def demo() -> Case:
+def demo(background: bool = True) -> Case:
     """Legitimate traffic of every institution of example.toml to the platform over its own
-    lines through the day, and among it at least one instance of each detector's rule."""
+    lines through the day, and among it at least one instance of each detector's rule;
+    with `background`, also the benign background of pcaps/background/ from 09:00 to 10:00
+    (Beijing), which raises nothing."""
     d = Case("demo", "")
     ids = IpIds()
     clock = [BASE_S]
@@ -921,6 +923,8 @@ def demo() -> Case:
     at(11.00, VLAN100, https(HOSP, n=3))
     # shared_line (and unauthorized_source): a hospital host on the pharmacy's GRE line
     at(11.20, pharm_gre, https("10.1.2.90"))
+    # plaintext_pii: the pharmacy asks the platform for a person's insurance data in clear
+    at(11.50, pharm_l2tp, [f.pkt for f in pii_insurance_query("demo", pharm_l2tp).frames])
     at(12.00, pharm_l2tp, https(PHARM))
     # internet_vpn (and internet_bound): WireGuard from the township to the internet
     at(13.05, town, [udp_pkt(ids, TOWN, 41820, "198.51.100.60", 51820, WG_INIT, True),
@@ -931,9 +935,22 @@ def demo() -> Case:
     conn = TcpConn(ids, HOSP, next(port), HOSP_C, 3389)
     at(14.30, VLAN100, conn.handshake() + [conn.c2s(X224_CR), conn.s2c(X224_CC)] + conn.close())
     at(15.00, hosp_l2tp, https(HOSP_B))
+    # cleartext_credentials: a hospital host logs in to the platform's FTP server in clear
+    at(15.30, hosp_l2tp, [f.pkt for f in cred_ftp("demo", hosp_l2tp).frames])
     at(16.00, town, https(TOWN))
     at(17.30, VLAN100, https(HOSP))
+    if background:
+        d.frames = sorted(d.frames + background_hour(BASE_S + 3600), key=lambda f: f.ts_ns)
     return d
+
+
+def background_hour(start_s: int) -> list[Frame]:
+    """An hour of pcaps/background/'s benign background from start_s."""
+    folder = str(HERE / "background")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    import make_background
+    return make_background.hour_frames(start_s)
 
 
 # ---------------------------------------------------------------------------------------
