@@ -182,9 +182,9 @@ class AddressPlan:
         """Each address's interval: index `owner_of` and `zone_of` with it."""
         at = self.map.locate(hi, lo)
         if self.any_broadcast:
-            # (the zero address meets the 0 of "none": it is link-scope, without owner or
-            # zone, either way)
-            at[(self.broadcast_of[at] == lo) & (hi == 0)] = self.link_interval
+            hit = np.flatnonzero(self.broadcast_of[at] == lo)
+            if hit.size:    # (an IPv6 address may end in the 0 that stands for "none")
+                at[hit[hi[hit] == 0]] = self.link_interval
         return at
 
     def owner(self, hi, lo) -> np.ndarray:

@@ -56,9 +56,11 @@ def test_link_scope_is_neither_inside_nor_outside(plan):
     assert plan.zone(*addrs).tolist() == [0] * len(LINK_SCOPED)
     assert plan.owner(*addrs).tolist() == [-1] * len(LINK_SCOPED)
     # the addresses beside them keep their plan
-    near = cols("10.1.255.254", "10.1.5.254", "10.1.6.255", "169.255.0.1", "fe00::1", "1.0.0.0", "::2")
-    assert plan.owner(*near).tolist() == [0, 2, 0, -1, -1, -1, -1]
-    assert plan.zone(*near).tolist() == [PRIVATE, PRIVATE, PRIVATE, PUBLIC, PUBLIC, PUBLIC, PUBLIC]
+    near = cols("10.1.255.254", "10.1.5.254", "10.1.6.255", "169.255.0.1", "fe00::1", "1.0.0.0",
+                "::2", "fd00:1::")
+    assert plan.owner(*near).tolist() == [0, 2, 0, -1, -1, -1, -1, 1]
+    assert plan.zone(*near).tolist() == [PRIVATE, PRIVATE, PRIVATE, PUBLIC, PUBLIC, PUBLIC,
+                                         PUBLIC, PRIVATE]
 
 
 def test_configuration_can_claim_link_scope():
