@@ -7,7 +7,7 @@ every detector on).
 On the example configuration's lines (pcaps/example.toml and pcaps/allocations.csv):
 - the hospital's LAN on VLAN 100 (10.1.2.0/24, no IPv6 allocation: IPv6 link-local only)
   and the clinic's on QinQ 10.200 (10.1.3.0/24): ARP, DHCP (discover to 255.255.255.255
-  from 0.0.0.0, renewals), DHCPv6, IPv6 ND (RS, NS with DAD, NA, RA) and MLDv2, IGMPv3,
+  from 0.0.0.0 and the answers to it), DHCPv6, IPv6 ND (RS, NS with DAD, NA, RA) and MLDv2, IGMPv3,
   mDNS (224.0.0.251, ff02::fb), SSDP (M-SEARCH, NOTIFY, unicast answers), LLMNR
   (224.0.0.252, ff02::1:3), NetBIOS name queries and browser announcements to the directed
   broadcast, a label printer without a lease on 169.254/16 (RFC 3927), HSRP (hospital) and
@@ -256,8 +256,8 @@ def dns_to_resolver(hour: Hour, site: Site, host: Host, t: float) -> None:
                                                                  rdata=mc.PLATFORM))
     else:
         answer = DNS(id=ident, qr=1, rd=1, ra=1, rcode=3, qd=q)
-    site.send(t, ip4(hour, host.ip, RESOLVER, UDP(sport=port, dport=53) / DNS(id=ident, rd=1, qd=q)),
-              True)
+    query = UDP(sport=port, dport=53) / DNS(id=ident, rd=1, qd=q)
+    site.send(t, ip4(hour, host.ip, RESOLVER, query), True)
     site.send(t + 0.0031, ip4(hour, RESOLVER, host.ip, UDP(sport=53, dport=port) / answer), False)
 
 
@@ -297,7 +297,8 @@ def arp(lan: Lan, t: float, sender: Host | None, sender_ip: str, target_ip: str,
         reply_to: Host | None = None, sender_mac: str | None = None) -> None:
     smac = sender_mac or sender.mac
     if reply_to is None:
-        body = bytes(ARP(op=1, hwsrc=smac, psrc=sender_ip, hwdst="00:00:00:00:00:00", pdst=target_ip))
+        body = bytes(ARP(op=1, hwsrc=smac, psrc=sender_ip, hwdst="00:00:00:00:00:00",
+                         pdst=target_ip))
         lan.ether(t, smac, BROADCAST_MAC, ET_ARP, body)
     else:
         body = bytes(ARP(op=2, hwsrc=smac, psrc=sender_ip, hwdst=reply_to.mac, pdst=target_ip))
@@ -311,8 +312,9 @@ def boot(hour: Hour, lan: Lan, host: Host, gateway: Host, t: float, hostname: st
     chaddr = mc.mac(host.mac) + bytes(10)
     opts = [("client_id", b"\x01" + mc.mac(host.mac)), ("hostname", hostname.encode()),
             ("param_req_list", [1, 3, 6, 15, 31, 33, 43, 44, 46, 47, 119, 121, 249, 252])]
-    server_opts = [("server_id", gateway.ip), ("lease_time", 28800), ("subnet_mask", "255.255.255.0"),
-                   ("router", gateway.ip), ("name_server", RESOLVER), ("domain", b"hosp.local")]
+    server_opts = [("server_id", gateway.ip), ("lease_time", 28800),
+                   ("subnet_mask", "255.255.255.0"), ("router", gateway.ip),
+                   ("name_server", RESOLVER), ("domain", b"hosp.local")]
 
     def bootp(op, kind, ciaddr="0.0.0.0", yiaddr="0.0.0.0", extra=()):
         return BOOTP(op=op, xid=xid, flags=0x8000, chaddr=chaddr, ciaddr=ciaddr, yiaddr=yiaddr) / \
@@ -322,13 +324,15 @@ def boot(hour: Hour, lan: Lan, host: Host, gateway: Host, t: float, hostname: st
             (gateway.ip, "255.255.255.255", 67, 68,
              bootp(2, "offer", yiaddr=host.ip, extra=server_opts), gateway.mac),
             ("0.0.0.0", "255.255.255.255", 68, 67,
-             bootp(1, "request", extra=[("requested_addr", host.ip), ("server_id", gateway.ip), *opts]),
+             bootp(1, "request",
+                   extra=[("requested_addr", host.ip), ("server_id", gateway.ip), *opts]),
              host.mac),
             (gateway.ip, "255.255.255.255", 67, 68,
              bootp(2, "ack", yiaddr=host.ip, extra=server_opts), gateway.mac)]
     for k, (src, dst, sp, dp, msg, smac) in enumerate(dhcp):
-        lan.send(t + 0.4 * k, ip4(hour, src, dst, UDP(sport=sp, dport=dp) / msg, ttl=128 if sp == 68 else 64),
-                 True, src_mac=smac)
+        ttl = 128 if sp == 68 else 64
+        lan.send(t + 0.4 * k, ip4(hour, src, dst, UDP(sport=sp, dport=dp) / msg, ttl=ttl), True,
+                 src_mac=smac)
     t += 2
     arp(lan, t, host, "0.0.0.0", host.ip)                    # probe
     arp(lan, t + 1.1, host, host.ip, host.ip)                # announcement
@@ -339,7 +343,8 @@ def boot(hour: Hour, lan: Lan, host: Host, gateway: Host, t: float, hostname: st
     mld_report(lan, t + 1.4, host)
     igmp_report(hour, lan, t + 1.5, host)
     duid = DUID_LL(lladdr=host.mac)
-    lan.send(t + 2.0, ip6(host.ll, "ff02::1:2", UDP(sport=546, dport=547) / DHCP6_Solicit(trid=0x1A2B3C)
+    lan.send(t + 2.0, ip6(host.ll, "ff02::1:2", UDP(sport=546, dport=547)
+                          / DHCP6_Solicit(trid=0x1A2B3C)
                           / DHCP6OptElapsedTime() / DHCP6OptClientId(duid=duid)
                           / DHCP6OptIA_NA(iaid=0x0E00C29)), True)
     lan.send(t + 2.1, ip6(gateway.ll, host.ll, UDP(sport=547, dport=546)
@@ -378,7 +383,8 @@ def mdns_announce(hour: Hour, lan: Lan, t: float, printer: Host) -> None:
                  / DNSRR(rrname="printer01.local", type="A", ttl=120, rdata=printer.ip))
     lan.send(t, ip4(hour, printer.ip, "224.0.0.251", UDP(sport=5353, dport=5353) / answer, ttl=255),
              True)
-    lan.send(t + 0.001, ip6(printer.ll, "ff02::fb", UDP(sport=5353, dport=5353) / answer, 255), True)
+    lan.send(t + 0.001, ip6(printer.ll, "ff02::fb", UDP(sport=5353, dport=5353) / answer, 255),
+             True)
 
 
 def llmnr_query(hour: Hour, lan: Lan, t: float, host: Host, name: str) -> None:
@@ -386,6 +392,11 @@ def llmnr_query(hour: Hour, lan: Lan, t: float, host: Host, name: str) -> None:
     q = DNS(id=ident, qd=DNSQR(qname=name, qtype="A"))
     lan.send(t, ip4(hour, host.ip, "224.0.0.252", UDP(sport=port, dport=5355) / q, ttl=1), True)
     lan.send(t + 0.001, ip6(host.ll, "ff02::1:3", UDP(sport=port, dport=5355) / q, 1), True)
+
+
+def device_uuid(device: Host) -> str:
+    """A UPnP device's UUID, from its MAC."""
+    return f"4d696e69-444c-164e-9d41-{device.mac[-8:].replace(':', '')}cafe00"
 
 
 def ssdp_search(hour: Hour, lan: Lan, t: float, host: Host, printer: Host, uuid: str) -> None:
@@ -447,8 +458,8 @@ def lan_hour(hour: Hour, lan: Lan, gateways: list[Host], vip: Host, hosts: list[
                 continue
             lan.send(t, ip6(h.ll, solicited_node(active.ll), ICMPv6ND_NS(tgt=active.ll)
                             / ICMPv6NDOptSrcLLAddr(lladdr=h.mac), 255), True)
-            lan.send(t + 0.0005, ip6(active.ll, h.ll, ICMPv6ND_NA(tgt=active.ll, R=1, S=1, O=0), 255),
-                     False, src_mac=active.mac)
+            na = ICMPv6ND_NA(tgt=active.ll, R=1, S=1, O=0)
+            lan.send(t + 0.0005, ip6(active.ll, h.ll, na, 255), False, src_mac=active.mac)
         # NetBIOS: browser announcements to the directed broadcast, name queries
         bcast = str(ipaddress.ip_network(h.ip + "/24", strict=False).broadcast_address)
         for t in hour.every(720.0, 10.0):
@@ -468,17 +479,17 @@ def lan_hour(hour: Hour, lan: Lan, gateways: list[Host], vip: Host, hosts: list[
         if printer:
             for t in hour.every(900.0, 60.0):
                 if t >= up:
-                    ssdp_search(hour, lan, t, h, printer, f"4d696e69-444c-164e-9d41-{printer.mac[-8:].replace(':', '')}cafe00")
+                    ssdp_search(hour, lan, t, h, printer, device_uuid(printer))
     if printer:
-        uuid = f"4d696e69-444c-164e-9d41-{printer.mac[-8:].replace(':', '')}cafe00"
+        uuid = device_uuid(printer)
         location = f"http://{printer.ip}:80/rootDesc.xml"
         for t in hour.every(900.0, 30.0):
             mdns_announce(hour, lan, t, printer)
             for k, nt in enumerate(("upnp:rootdevice", f"uuid:{uuid}",
                                     "urn:schemas-upnp-org:device:Printer:1")):
-                lan.send(t + 0.05 * (k + 1), ip4(hour, printer.ip, "239.255.255.250",
-                                                 UDP(sport=1900, dport=1900)
-                                                 / Raw(ssdp_notify(location, uuid, nt)), ttl=2), True)
+                notify = UDP(sport=1900, dport=1900) / Raw(ssdp_notify(location, uuid, nt))
+                lan.send(t + 0.05 * (k + 1),
+                         ip4(hour, printer.ip, "239.255.255.250", notify, ttl=2), True)
     if booting is not None:
         boot(hour, lan, booting, vip, 600.0, booting.name.lower())
 
@@ -506,7 +517,8 @@ def switch_hour(hour: Hour, lan: Lan, switch_mac: str, name: str) -> None:
     for t in hour.every(2.0, first=0.1):
         hour.at(t, dst + src + struct.pack("!H", len(bpdu)) + bpdu)
     lldp = bytes(Ether(dst="01:80:c2:00:00:0e", src=switch_mac, type=ET_LLDP)
-                 / LLDPDUChassisID(subtype=4, id=switch_mac) / LLDPDUPortID(subtype=5, id=b"Gi1/0/24")
+                 / LLDPDUChassisID(subtype=4, id=switch_mac)
+                 / LLDPDUPortID(subtype=5, id=b"Gi1/0/24")
                  / LLDPDUTimeToLive(ttl=120) / LLDPDUSystemName(system_name=name.encode())
                  / LLDPDUEndOfLLDPDU())
     for t in hour.every(30.0, first=7.0):
@@ -521,7 +533,8 @@ def switch_hour(hour: Hour, lan: Lan, switch_mac: str, name: str) -> None:
 def ppp_hour(hour: Hour, line: mc.L2tp) -> None:
     """An L2TP tunnel's keep-alives: the LNS's LCP echo every 30 s and its answer, the
     LAC's L2TP Hello every 60 s and the LNS's ZLB acknowledgement."""
-    magic_lac, magic_lns = mc.payload(f"magic-lac-{line.t}", 4), mc.payload(f"magic-lns-{line.t}", 4)
+    magic_lac = mc.payload(f"magic-lac-{line.t}", 4)
+    magic_lns = mc.payload(f"magic-lns-{line.t}", 4)
     for k, t in enumerate(hour.every(30.0, first=11.0)):
         hour.at(t, line.data(False, mc.PPP_LCP, lcp_echo(True, k & 255, magic_lns)))
         hour.at(t + 0.021, line.data(True, mc.PPP_LCP, lcp_echo(False, k & 255, magic_lac)))
@@ -534,15 +547,18 @@ def ppp_hour(hour: Hour, line: mc.L2tp) -> None:
 # the hour
 
 HOSPITAL_LAN = dict(
-    gateways=[Host("R1", "10.1.2.2", "00:1b:21:3a:4f:02"), Host("R2", "10.1.2.3", "00:1b:21:3a:4f:03")],
+    gateways=[Host("R1", "10.1.2.2", "00:1b:21:3a:4f:02"),
+              Host("R2", "10.1.2.3", "00:1b:21:3a:4f:03")],
     vip=Host("VIP", "10.1.2.1", "00:00:0c:07:ac:01", ll6=False),
-    hosts=[Host("WS-OPD-01", mc.HOSP, "00:50:56:12:34:56"), Host("WS-OPD-02", mc.HOSP_B, "00:50:56:12:34:57"),
+    hosts=[Host("WS-OPD-01", mc.HOSP, "00:50:56:12:34:56"),
+           Host("WS-OPD-02", mc.HOSP_B, "00:50:56:12:34:57"),
            Host("WS-PHARM", "10.1.2.31", "00:50:56:12:34:58"),
            Host("WS-CASHIER", "10.1.2.32", "00:50:56:12:34:59"),
            Host("WS-WARD3", "10.1.2.33", "00:50:56:12:34:5a")],
     printer=Host("PRN-WARD3", "10.1.2.40", "00:80:77:aa:01:40"))
 CLINIC_LAN = dict(
-    gateways=[Host("CR1", "10.1.3.2", "00:1b:21:3b:00:02"), Host("CR2", "10.1.3.3", "00:1b:21:3b:00:03")],
+    gateways=[Host("CR1", "10.1.3.2", "00:1b:21:3b:00:02"),
+              Host("CR2", "10.1.3.3", "00:1b:21:3b:00:03")],
     vip=Host("CVIP", "10.1.3.1", "00:00:5e:00:01:01", ll6=False),
     hosts=[Host("CL-DESK-01", mc.CLINIC, "00:50:56:22:00:20"),
            Host("CL-DESK-02", "10.1.3.21", "00:50:56:22:00:21")],
@@ -553,7 +569,8 @@ def hour_frames(start_s: int = mc.BASE_S) -> list[mc.Frame]:
     """The background's frames from `start_s` for an hour, in time order."""
     hour = Hour(start_s)
     for plan, line, group, redundancy, boots in (
-            (HOSPITAL_LAN, mc.VLAN100, "HOSP", "hsrp", 4), (CLINIC_LAN, mc.QinQ(10, 200), "CLINIC", "vrrp", None)):
+            (HOSPITAL_LAN, mc.VLAN100, "HOSP", "hsrp", 4),
+            (CLINIC_LAN, mc.QinQ(10, 200), "CLINIC", "vrrp", None)):
         macs = {h.ip: h.mac for h in plan["gateways"] + plan["hosts"] + [plan["vip"]]
                 + ([plan["printer"]] if plan["printer"] else [])}
         lan = Lan(hour, line, plan["vip"].mac, macs)
