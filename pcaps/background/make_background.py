@@ -7,7 +7,7 @@ every detector on).
 On the example configuration's lines (pcaps/example.toml and pcaps/allocations.csv):
 - the hospital's LAN on VLAN 100 (10.1.2.0/24, no IPv6 allocation: IPv6 link-local only)
   and the clinic's on QinQ 10.200 (10.1.3.0/24): ARP, DHCP (discover to 255.255.255.255
-  from 0.0.0.0 and the answers to it), DHCPv6, IPv6 ND (RS, NS with DAD, NA, RA) and MLDv2, IGMPv3,
+  from 0.0.0.0 and the answers), DHCPv6, IPv6 ND (RS, NS with DAD, NA, RA), MLDv2, IGMPv3,
   mDNS (224.0.0.251, ff02::fb), SSDP (M-SEARCH, NOTIFY, unicast answers), LLMNR
   (224.0.0.252, ff02::1:3), NetBIOS name queries and browser announcements to the directed
   broadcast, a label printer without a lease on 169.254/16 (RFC 3927), HSRP (hospital) and
