@@ -1,12 +1,14 @@
 """JL art.6, art.7, art.28; CQ §2(1), §2(2), annex 1: the private network is isolated from
 the internet. Two ways to break it show on the wire:
 
-- by address: a flow whose inner endpoint lies outside `network.private`;
+- by address: a flow whose inner endpoint lies outside `network.private` (an address that
+  never leaves its link — multicast, link-local, broadcast, unspecified — lies neither
+  inside nor outside, and is never the outside end);
 - by name: a DNS query, a TLS ClientHello or an HTTP request that names a public internet
   service, on a flow whose endpoints are both inside the private network — a resolver or a
   proxy inside the network that reaches the internet on the terminal's behalf.
 
-A name is internal when it is an IP literal inside the private plan, a single label, a
+A name is internal when it is an IP literal that is not public, a single label, a
 special-use name (`names.SPECIAL_SUFFIXES`), or equal to or under one of
 `[detectors.internet_bound] internal_domains`; every other name is public.
 """
@@ -18,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from decoders.view import address
-from sensor.plan import MAPPED, PRIVATE
+from sensor.plan import MAPPED, PRIVATE, PUBLIC
 
 from . import compiled, names
 from .base import Detector, Finding
@@ -51,8 +53,9 @@ class InternetBound(Detector):
 
     def by_address(self, ctx) -> Finding | None:
         t = ctx.t
-        dst_out = (ctx.dst_zone & PRIVATE) == 0
-        outside = ctx.has_ip & (((ctx.src_zone & PRIVATE) == 0) | dst_out)
+        # an end that never leaves its link (multicast, link-local...) is not outside
+        dst_out = (ctx.dst_zone & PUBLIC) != 0
+        outside = ctx.has_ip & (((ctx.src_zone & PUBLIC) != 0) | dst_out)
         rows = np.flatnonzero(outside)
         if not rows.size:
             return None
@@ -118,7 +121,7 @@ class InternetBound(Detector):
         v = int(ip) | MAPPED if ip.version == 4 else int(ip)
         hi = np.array([v >> 64], dtype=np.uint64)
         lo = np.array([v & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64)
-        return bool(self.plan.zone(hi, lo)[0] & PRIVATE)
+        return not self.plan.zone(hi, lo)[0] & PUBLIC
 
 
 def _group_key(t, row: int, source: str, name: str) -> int:

@@ -370,6 +370,20 @@ class L2tp(Line):
     def frame(self, p):
         return self.data(p.outbound, PPP_IPV6 if p.ip[0] >> 4 == 6 else PPP_IPV4, p.ip)
 
+    def control(self, outbound: bool, tunnel: int, session: int, ns: int, nr: int,
+                msg_type: int | None, *avps: bytes) -> bytes:
+        """A control message (T, L and S bits; ZLB without a type) holding `avps`."""
+        body = (l2tp_avp(0, struct.pack("!H", msg_type)) if msg_type is not None else b"") + \
+            b"".join(avps)
+        hdr_len = 12
+        return self.outer(outbound, struct.pack("!HHHHHH", 0xC802, hdr_len + len(body), tunnel,
+                                                session, ns, nr) + body)
+
+
+def l2tp_avp(attr: int, value: bytes) -> bytes:
+    """An L2TP AVP, mandatory bit set, IETF vendor."""
+    return struct.pack("!HHH", 0x8000 | (6 + len(value)), 0, attr) + value
+
 
 class Gre(Line):
     """GRE version 0 with a key, between the institution's router and the carrier's PE."""
@@ -792,16 +806,7 @@ def vpdn_l2tp_setup(name: str, line: L2tp) -> Case:
                    f"packet, and its addresses are the tunnel's own. No rule is broken: no "
                    f"alert (JL art.14 allows VPDN over the private network).")
 
-    def avp(attr: int, value: bytes) -> bytes:
-        return struct.pack("!HHH", 0x8000 | (6 + len(value)), 0, attr) + value
-
-    def control(outbound: bool, tunnel: int, session: int, ns: int, nr: int,
-                msg_type: int | None, *avps: bytes) -> bytes:
-        body = (avp(0, struct.pack("!H", msg_type)) if msg_type is not None else b"") + b"".join(avps)
-        hdr_len = 12
-        return line.outer(outbound, struct.pack("!HHHHHH", 0xC802, hdr_len + len(body), tunnel,
-                                                session, ns, nr) + body)
-
+    avp, control = l2tp_avp, line.control
     t, s = line.t, line.s
     c.raw(control(True, 0, 0, 0, 0, 1, avp(2, b"\x01\x00"), avp(7, b"lac-4g-01"),
                   avp(9, struct.pack("!H", t))))                          # SCCRQ
@@ -879,9 +884,11 @@ CASES = [
 # ---------------------------------------------------------------------------------------
 # the demo: a little day on the edge, with pcaps/example.toml
 
-def demo() -> Case:
+def demo(background: bool = True) -> Case:
     """Legitimate traffic of every institution of example.toml to the platform over its own
-    lines through the day, and among it at least one instance of each detector's rule."""
+    lines through the day, and among it at least one instance of each detector's rule;
+    with `background`, also the benign background of pcaps/background/ from 09:00 to 10:00
+    (Beijing), which raises nothing."""
     d = Case("demo", "")
     ids = IpIds()
     clock = [BASE_S]
@@ -916,6 +923,8 @@ def demo() -> Case:
     at(11.00, VLAN100, https(HOSP, n=3))
     # shared_line (and unauthorized_source): a hospital host on the pharmacy's GRE line
     at(11.20, pharm_gre, https("10.1.2.90"))
+    # plaintext_pii: the pharmacy asks the platform for a person's insurance data in clear
+    at(11.50, pharm_l2tp, [f.pkt for f in pii_insurance_query("demo", pharm_l2tp).frames])
     at(12.00, pharm_l2tp, https(PHARM))
     # internet_vpn (and internet_bound): WireGuard from the township to the internet
     at(13.05, town, [udp_pkt(ids, TOWN, 41820, "198.51.100.60", 51820, WG_INIT, True),
@@ -926,9 +935,22 @@ def demo() -> Case:
     conn = TcpConn(ids, HOSP, next(port), HOSP_C, 3389)
     at(14.30, VLAN100, conn.handshake() + [conn.c2s(X224_CR), conn.s2c(X224_CC)] + conn.close())
     at(15.00, hosp_l2tp, https(HOSP_B))
+    # cleartext_credentials: a hospital host logs in to the platform's FTP server in clear
+    at(15.30, hosp_l2tp, [f.pkt for f in cred_ftp("demo", hosp_l2tp).frames])
     at(16.00, town, https(TOWN))
     at(17.30, VLAN100, https(HOSP))
+    if background:
+        d.frames = sorted(d.frames + background_hour(BASE_S + 3600), key=lambda f: f.ts_ns)
     return d
+
+
+def background_hour(start_s: int) -> list[Frame]:
+    """An hour of pcaps/background/'s benign background from start_s."""
+    folder = str(HERE / "background")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    import make_background
+    return make_background.hour_frames(start_s)
 
 
 # ---------------------------------------------------------------------------------------
