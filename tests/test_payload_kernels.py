@@ -486,7 +486,7 @@ def _name_prefilters(on, rows) -> dict:
         ctx.t = t
         ctx.has_ip, ctx.src_zone, ctx.dst_zone = (np.array(col, dtype=dtype) for col, dtype in zip(
             list(zip(*rows))[5:], (bool, np.int64, np.int64)))
-        got[value] = ([x.tolist() for x in RemoteControl.marks(ctx)],
+        got[value] = ([x.tolist() for x in RemoteControl(None, None).marks(ctx)],
                       [x.tolist() for x in InternetBound.askers(ctx)])
     return got
 
