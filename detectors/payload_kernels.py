@@ -531,13 +531,14 @@ def name_askers(has_ip, src_zone, dst_zone, private, proto, sport, dport, payloa
     """InternetBound.askers: the rows of user traffic with both ends inside the private
     network (zone bit `private`) whose head looks like a DNS query (UDP; 1), a TLS
     ClientHello (TCP; 2) or an HTTP request (TCP; 3: one of `methods`, each method_len
-    bytes long with its space). Into out_*, in row order; returns the count."""
+    bytes long with its space); `private` 0: the rows of any ends. Into out_*, in row
+    order; returns the count."""
     n = 0
     for r in range(proto.shape[0]):
         pr = proto[r]
         plen = payload_len[r]
-        if not has_ip[r] or plen <= 0 or (src_zone[r] & private) == 0 or \
-                (dst_zone[r] & private) == 0:
+        if not has_ip[r] or plen <= 0 or (private and ((src_zone[r] & private) == 0 or
+                                                       (dst_zone[r] & private) == 0)):
             continue
         ask = 0
         if pr == UDP:
