@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import ipaddress
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,44 +62,53 @@ def url_key(host: str, path: str) -> str:
     return host + (path.partition("#")[0] or "/")
 
 
+def _address(text: str) -> tuple[int, int] | None:
+    """(128-bit value, bits) of an IPv4 dotted quad (IPv4-mapped) or an IPv6 literal."""
+    try:
+        return int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big") | IPV4_MAPPED, 32
+    except OSError:
+        pass
+    if ":" in text:
+        try:
+            return int.from_bytes(socket.inet_pton(socket.AF_INET6, text.strip("[]")), "big"), 128
+        except OSError:
+            pass
+    return None
+
+
 def parse_indicator(text: str) -> tuple[str, object] | None:
-    """(kind, key) of an indicator's text, or None if it is none of the kinds."""
-    text = text.strip()
-    low = text.lower()
+    """(kind, key) of an indicator's text, or None if it is none of the kinds: an address
+    or network as (hi, lo, prefix length) in the 128-bit space, a domain or URL as text."""
+    low = text.strip().lower()
+    if "/" not in low:
+        if low[:1].isdigit() or ":" in low:
+            found = _address(low)
+            if found is not None:
+                return ADDRESS, _split(found[0], 128)
+        host = names.clean_name(low)
+        # a name, not a number: its last label holds a letter (an IPv4 literal would not)
+        return (DOMAIN, host) if host and "." in host and not host.rpartition(".")[2].isdigit() else None
     scheme, sep, rest = low.partition("://")
-    if sep:
-        if scheme not in ("http", "https"):
-            return None
-        low = rest
-        text = text[len(scheme) + 3:]
-    if "/" in low:
-        head, _, tail = text.partition("/")
-        if not sep and names.ip_literal(head) is not None and tail.isdigit():
-            try:    # a network: its host bits must be zero
-                return _network(ipaddress.ip_network(low, strict=True))
-            except ValueError:
+    if not sep:
+        head, _, bits = low.partition("/")
+        found = _address(head) if bits.isdigit() else None
+        if found is not None:       # a network: its host bits must be zero
+            value, size = found
+            plen = int(bits) + 128 - size
+            if int(bits) > size or _split(value, plen)[:2] != (value >> 64, value & _ONES):
                 return None
-        host = head.rpartition("@")[2]
-        if host.count(":") == 1:    # a port (an IPv6 literal holds more colons)
-            host = host.partition(":")[0]
-        host = names.clean_name(host)
-        return (URL, url_key(host, "/" + tail)) if host else None
-    ip = names.ip_literal(low)
-    if ip is not None:
-        return _network(ipaddress.ip_network(ip))
-    host = names.clean_name(low)
-    if sep:
-        return (URL, url_key(host, "/")) if host else None
-    return (DOMAIN, host) if host and "." in host else None
-
-
-def _network(net) -> tuple[str, tuple[int, int, int]]:
-    value = int(net.network_address)
-    plen = net.prefixlen
-    if net.version == 4:
-        value, plen = value | IPV4_MAPPED, plen + 96
-    kind = ADDRESS if plen == 128 else NETWORK
-    return kind, _split(value, plen)
+            return (ADDRESS if plen == 128 else NETWORK), _split(value, plen)
+        rest, text = low, text.strip()
+    elif scheme in ("http", "https"):
+        text = text.strip()[len(scheme) + 3:]
+    else:
+        return None
+    head, _, tail = text.partition("/")
+    host = head.rpartition("@")[2]
+    if host.count(":") == 1:    # a port (an IPv6 literal holds more colons)
+        host = host.partition(":")[0]
+    host = names.clean_name(host)
+    return (URL, url_key(host, "/" + tail)) if host else None
 
 
 @dataclass
@@ -208,10 +218,12 @@ def _rows(path: Path, text: str):
             yield number, [x.strip() for x in row]
     else:
         for number, line in enumerate(lines, 1):
-            line = line.partition("#")[0] if line.lstrip().startswith("#") else line
             fields = line.split()
-            if fields:
+            if fields and fields[0][0] != "#":
                 yield number, fields
+
+
+LEVELS = {name: k for k, name in enumerate(SEVERITIES)}
 
 
 def load(paths: list[Path]) -> Indicators:
@@ -219,44 +231,48 @@ def load(paths: list[Path]) -> Indicators:
     or a line that is no indicator."""
     out = Indicators()
     nets: dict[int, list] = {}
-    severity, source, file_of = [], [], []
+    severity, source = [], []
     source_ids: dict[str, int] = {}
-    for index, path in enumerate(paths):
+    default_level = LEVELS[DEFAULT_SEVERITY]
+    domains, urls = out.domains, out.urls
+    for path in paths:
         entry = IndicatorFile(path, path.name)
         entry.stamp = file_stamp(path)
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise SettingError(f"cannot read the indicator file {path}: {exc}", "paths") from None
+        first = len(severity)
+        own_source = source_ids.setdefault(path.name, len(source_ids))
         for number, fields in _rows(path, text):
-            if len(fields) > 3:
-                raise SettingError(f"{len(fields)} fields, expected at most 3 (indicator, "
-                                   f"severity, source)", file=str(path), line=number)
             found = parse_indicator(fields[0])
-            if found is None:
-                raise SettingError(f"{fields[0]!r} is not an address, network, domain or URL",
-                                   file=str(path), line=number)
-            level = fields[1].lower() if len(fields) > 1 and fields[1] else DEFAULT_SEVERITY
-            if level not in SEVERITIES:
-                raise SettingError(f"severity {fields[1]!r} is not one of {', '.join(SEVERITIES)}",
-                                   file=str(path), line=number)
-            who = fields[2] if len(fields) > 2 and fields[2] else path.name
+            if found is None or len(fields) > 3:
+                why = (f"{len(fields)} fields, expected at most 3 (indicator, severity, source)"
+                       if found else f"{fields[0]!r} is not an address, network, domain or URL")
+                raise SettingError(why, file=str(path), line=number)
+            level, who = default_level, own_source
+            if len(fields) > 1:
+                level = LEVELS.get(fields[1].lower(), default_level) if fields[1] else default_level
+                if fields[1] and fields[1].lower() not in LEVELS:
+                    raise SettingError(f"severity {fields[1]!r} is not one of "
+                                       f"{', '.join(SEVERITIES)}", file=str(path), line=number)
+                if len(fields) > 2 and fields[2]:
+                    who = source_ids.setdefault(fields[2], len(source_ids))
             ident = len(severity)
             kind, key = found
-            if kind == DOMAIN:
-                out.domains.setdefault(key, ident)
-            elif kind == URL:
-                out.urls.setdefault(key, ident)
+            if kind is DOMAIN:
+                domains.setdefault(key, ident)
+            elif kind is URL:
+                urls.setdefault(key, ident)
             else:
                 nets.setdefault(key[2], []).append((key[0], key[1], ident))
-            severity.append(SEVERITIES.index(level))
-            source.append(source_ids.setdefault(who, len(source_ids)))
-            file_of.append(index)
-            entry.count += 1
+            severity.append(level)
+            source.append(who)
+        entry.count = len(severity) - first
         out.files.append(entry)
     out.severity = np.array(severity, dtype=np.int8)
     out.source = np.array(source, dtype=np.int32)
-    out.file = np.array(file_of, dtype=np.int16)
+    out.file = np.repeat(np.arange(len(paths), dtype=np.int16), [f.count for f in out.files])
     out.sources = list(source_ids)
     for plen in sorted(nets, reverse=True):
         hi, lo, ids = (np.array(col, dtype=dtype) for col, dtype in

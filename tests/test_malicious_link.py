@@ -87,7 +87,7 @@ def test_longest_prefix_wins(tmp_path):
 
 @pytest.mark.parametrize("line, why", [
     ("10.0.0.1/8", "is not an address"), ("evil.example extreme", "severity"),
-    ("a b c d", "4 fields"), ("ftp://x.example/", "is not an address")])
+    ("x.example high src extra", "4 fields"), ("ftp://x.example/", "is not an address")])
 def test_bad_lines_are_config_errors_with_file_and_line(tmp_path, line, why):
     (tmp_path / "l.txt").write_text("# ok\nok.example\n" + line + "\n")
     path = tmp_path / "sensor.toml"
