@@ -6,7 +6,7 @@ reference mix with every detector on and the million indicators loaded.
     pytest bench/test_indicators.py --benchmark-enable --benchmark-only
 
 The list: 600 k domains, 200 k IPv4 addresses, 50 k IPv6 addresses, 100 k networks
-(/16 to /30, IPv4 and IPv6) and 50 k URLs, made from a seeded generator."""
+(IPv4, /20 to /30) and 50 k URLs, made from a seeded generator."""
 from __future__ import annotations
 
 import random
@@ -36,7 +36,7 @@ def million(tmp_path_factory):
               for _ in range(200_000)]
     lines += [f"2001:db8:{rng.randrange(65536):x}::{rng.randrange(65536):x} low" for _ in range(50_000)]
     for _ in range(100_000):
-        plen = rng.choice([16, 20, 24, 28, 30])
+        plen = rng.choice([20, 24, 24, 24, 28, 30])
         value = rng.getrandbits(32) & ~((1 << (32 - plen)) - 1)
         lines.append(f"{value >> 24}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}/{plen} critical")
     lines += [f"http://{_label(rng, 8)}.example/{_label(rng, 6)}.php" for _ in range(50_000)]
@@ -96,6 +96,8 @@ def test_replay_with_a_million_indicators(benchmark, tmp_path, million, mixed_ba
     assert sensor.stats.frames == mixed_frames
     link = next(d for d in sensor.alerter.detectors if d.name == "malicious_link")
     assert len(link.intel) == MILLION
+    benchmark.extra_info["malicious_link_alerts"] = sum(
+        n for (name, _), n in sensor.alerter.alerts.items() if name == "malicious_link")
     stats = getattr(benchmark, "stats", None)
     if stats is not None:
         benchmark.extra_info["frames_per_s"] = round(mixed_frames / stats.stats.median)

@@ -165,8 +165,9 @@ class MaliciousLink(Detector):
         lead = g.first
         if not lead.size:
             return []
-        dst = self.intel.addresses(t.dst_hi[lead], t.dst_lo[lead])
-        src = self.intel.addresses(t.src_hi[lead], t.src_lo[lead])
+        both = self.intel.addresses(np.concatenate([t.dst_hi[lead], t.src_hi[lead]]),
+                                    np.concatenate([t.dst_lo[lead], t.src_lo[lead]]))
+        dst, src = both[:len(lead)], both[len(lead):]
         which = np.where(dst != intel.NONE, dst, src)        # the destination's, if both
         listed = np.flatnonzero(which != intel.NONE)
         if not listed.size:

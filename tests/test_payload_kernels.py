@@ -487,7 +487,8 @@ def _name_prefilters(on, rows) -> dict:
         ctx.has_ip, ctx.src_zone, ctx.dst_zone = (np.array(col, dtype=dtype) for col, dtype in zip(
             list(zip(*rows))[5:], (bool, np.int64, np.int64)))
         got[value] = ([x.tolist() for x in RemoteControl(None, None).marks(ctx)],
-                      [x.tolist() for x in InternetBound.askers(ctx)])
+                      [x.tolist() for x in InternetBound.askers(ctx)],
+                      [x.tolist() for x in InternetBound.askers(ctx, private=0)])  # any ends
     return got
 
 
@@ -504,10 +505,11 @@ def test_name_and_signature_prefilters_compiled_equal_numpy_on_every_combination
             for k, (h, tail, p, s, d) in enumerate(combos)]
     got = _name_prefilters(on, rows)
     assert got[True] == got[False]
-    (_, tool, strength, ask), (_, asks) = got[False]
+    (_, tool, strength, ask), (_, asks), (anywhere, _) = got[False]
     # everything there is to find is found somewhere
     assert set(tool) == {0, 1, 2, 3, 4, 6} and set(strength) == {0, 1, 4}
     assert set(ask) == {0, 2, 3} and set(asks) == {1, 2, 3}
+    assert len(anywhere) > len(got[False][1][0])   # rows between any ends, not only private
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
