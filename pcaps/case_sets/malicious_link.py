@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import make_cases as mc
 from make_cases import HOSP, HOSP_CODE, PLATFORM, PLATFORM_B, Case, IpIds, TcpConn, ev
-from remote_control import RULE_IB_NAME, dns_query, dns_to_platform, expect_public_name
+from remote_control import RULE_IB_NAME, dns_query, dns_to_platform, expect_public_name, opening
 
 INTEL = "../../intel/cases.txt"   # from the case's folder
 CONFIG = f'\n[detectors.malicious_link]\npaths = ["{INTEL}"]\n'
@@ -48,11 +48,9 @@ def http_url(name: str, line) -> Case:
                    f"http://phish.example/login.php is listed (critical). Rule: {RULE}; and "
                    f"{RULE_IB_NAME}. Expected: malicious_link critical for the request (the "
                    f"listed URL without the query), and internet_bound public_name http_host.")
-    ids = IpIds()
-    conn = TcpConn(ids, HOSP, 51300, PLATFORM_B, 3128)
     request = (b"GET http://phish.example/login.php?id=8812 HTTP/1.1\r\nHost: phish.example\r\n"
                b"User-Agent: Mozilla/5.0\r\nAccept: */*\r\n\r\n")
-    frames = c.send(line, conn.handshake() + [conn.c2s(request)])
+    frames = opening(c, line, IpIds(), 51300, PLATFORM_B, 3128, request, mc.HTTP_OK)
     c.expect("malicious_link", "critical", line.key, HOSP_CODE, [frames[3]],
              ev("listed_name", matched="http_url", name="phish.example",
                 **listed(indicator="phish.example/login.php")))

@@ -44,6 +44,14 @@ def dns_to_platform(c: Case, line, ids: IpIds, name: str, sport: int, qid: int) 
     return c.send(line, [mc.udp_pkt(ids, HOSP, sport, PLATFORM, 53, dns_query(name, qid), True)])[0]
 
 
+def opening(c: Case, line, ids: IpIds, cport: int, server: str, sport: int, data: bytes,
+            reply: bytes) -> list[int]:
+    """The hospital's TCP handshake to server:sport, its first message and the reply; the
+    frame numbers (the message is the fourth)."""
+    conn = TcpConn(ids, HOSP, cport, server, sport)
+    return c.send(line, conn.handshake() + [conn.c2s(data), conn.s2c(reply)])
+
+
 def expect_public_name(c: Case, line, frame: int, source: str, name: str) -> None:
     c.expect("internet_bound", "high", line.key, HOSP_CODE, [frame],
              ev("public_name", name_source=source, name=name))
@@ -78,10 +86,8 @@ def anydesk_sni(name: str, line) -> Case:
                    f"relay {server}. Rule: {RULE}; and {RULE_IB_NAME}. Expected: remote_control "
                    f"high by tls_sni and internet_bound public_name, each for the ClientHello "
                    f"alone (the only packet of the flow that shows the tool).")
-    ids = IpIds()
-    conn = TcpConn(ids, HOSP, 50800, PLATFORM_B, 443)
-    frames = c.send(line, conn.handshake() + [conn.c2s(client_hello_sni("anydesk", server)),
-                                              conn.s2c(mc.tls_server_hello("anydesk"))])
+    frames = opening(c, line, IpIds(), 50800, PLATFORM_B, 443, client_hello_sni("anydesk", server),
+                     mc.tls_server_hello("anydesk"))
     c.expect("remote_control", "high", line.key, HOSP_CODE, [frames[3]],
              ev("tls_sni", tool="anydesk", evidence="tls_sni", name=server))
     expect_public_name(c, line, frames[3], "tls_sni", server)
@@ -111,10 +117,7 @@ def radmin_signature(name: str, line) -> Case:
                    f"message, then the server's reply. Rule: {RULE}. Expected: one high "
                    f"alert, evidence signature, whose only violating packet is the opening "
                    f"message (no port of the flow is a tool's).")
-    ids = IpIds()
-    conn = TcpConn(ids, HOSP, 50900, HOSP_C, 14899)
-    frames = c.send(line, conn.handshake() + [conn.c2s(RADMIN_HELLO),
-                                              conn.s2c(mc.payload("radmin-s", 46))])
+    frames = opening(c, line, IpIds(), 50900, HOSP_C, 14899, RADMIN_HELLO, mc.payload("radmin-s", 46))
     c.expect("remote_control", "high", line.key, HOSP_CODE, [frames[3]],
              ev("signature", tool="radmin", evidence="signature"))
     return c
@@ -129,10 +132,8 @@ def teamviewer_header(name: str, line) -> Case:
                    f"opens the stream. Rule: {RULE}. The header counts on TeamViewer's own "
                    f"port; the port makes every packet of the flow a violating one: one high "
                    f"alert, evidence signature, every packet of the flow.")
-    ids = IpIds()
-    conn = TcpConn(ids, HOSP, 51000, HOSP_B, 5938)
-    frames = c.send(line, conn.handshake() + [conn.c2s(TEAMVIEWER_HEAD),
-                                              conn.s2c(mc.payload("teamviewer-s", 24))])
+    frames = opening(c, line, IpIds(), 51000, HOSP_B, 5938, TEAMVIEWER_HEAD,
+                     mc.payload("teamviewer-s", 24))
     c.expect("remote_control", "high", line.key, HOSP_CODE, frames,
              ev("signature", tool="teamviewer", evidence="signature"))
     return c
