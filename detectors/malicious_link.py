@@ -4,7 +4,8 @@ an indicator file lists (detectors/indicators.py has the files' form).
 
 `[detectors.malicious_link] paths = [...]` names the files (relative to the config file).
 They are read again on SIGHUP (the whole configuration is) and when one of them changes:
-their modification time and size are looked at every `check_seconds` (default 5); a file
+their modification time and size are looked at every `check_seconds` (default 5), and a
+changed set is read in a thread while packets are matched against the one before; a file
 that fails to load then keeps the indicators read before, and counts a failure.
 
 Names are looked up for the rows a compiled pre-filter selects (DNS queries, ClientHellos,
@@ -12,6 +13,7 @@ HTTP requests: internet_bound's), one verdict a distinct name; endpoints once a 
 batch, as columns. A detector without indicators does nothing."""
 from __future__ import annotations
 
+import threading
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -59,6 +61,8 @@ class MaliciousLink(Detector):
         self.intel = intel.cached_load(self.paths) if self.paths else intel.Indicators()
         self.checked = time.monotonic()
         self.reloads = self.reload_failures = 0
+        self._loader: threading.Thread | None = None
+        self._fresh: intel.Indicators | None = None
         self._names = lru_cache(maxsize=1 << 16)(self._name_verdict)
 
     @classmethod
@@ -70,26 +74,35 @@ class MaliciousLink(Detector):
 
     # --- the files ---------------------------------------------------------------------
 
-    def refresh(self, now: float | None = None) -> bool:
-        """Read the files again if one changed (looked at once every check_seconds);
-        whether the indicators were replaced."""
+    def refresh(self, now: float | None = None, wait: bool = False) -> bool:
+        """Look at the files once every check_seconds; where one changed, read them all
+        again in a thread of their own (a million lines take seconds: the packets go on
+        meanwhile against the indicators before), and take the new set at the first call
+        after it is read (`wait`: read now). Whether the indicators were replaced."""
         now = time.monotonic() if now is None else now
-        if not self.paths or now - self.checked < self.check_seconds:
+        if self.paths and self._loader is None and now - self.checked >= self.check_seconds:
+            self.checked = now
+            if any(intel.file_stamp(f.path) != f.stamp for f in self.intel.files):
+                self._loader = threading.Thread(target=self._load, name="indicators", daemon=True)
+                self._loader.start()
+        if self._loader is None or (self._loader.is_alive() and not wait):
             return False
-        self.checked = now
-        if all(intel.file_stamp(f.path) == f.stamp for f in self.intel.files):
-            return False
-        try:
-            fresh = intel.load(self.paths)
-        except intel.SettingError:
-            self.reload_failures += 1   # the indicators read before stay
-            for f in self.intel.files:  # ... until the files change again
-                f.stamp = intel.file_stamp(f.path)
+        self._loader.join()
+        self._loader, fresh, self._fresh = None, self._fresh, None
+        if fresh is None:
             return False
         self.intel = fresh
         self._names.cache_clear()
         self.reloads += 1
         return True
+
+    def _load(self) -> None:
+        try:
+            self._fresh = intel.load(self.paths)
+        except intel.SettingError:
+            self.reload_failures += 1   # the indicators read before stay ...
+            for f in self.intel.files:  # ... until the files change again
+                f.stamp = intel.file_stamp(f.path)
 
     def metric_families(self):
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily

@@ -115,12 +115,12 @@ def test_reload_when_a_file_changes_and_metric_per_source(cfg, tmp_path):
     listed = tmp_path / "intel" / "list.txt"
     listed.write_text(INDICATORS + "new.example\n")
     os.utime(listed, ns=(1, 1))      # a new stamp whatever the clock's resolution
-    assert not det.refresh(det.checked + 1)              # not looked at yet
-    assert det.refresh(det.checked + 10)
+    assert not det.refresh(det.checked + 1, wait=True)   # not looked at yet
+    assert det.refresh(det.checked + 10, wait=True)
     assert det.intel.domain("www.new.example")[1] == "new.example"
     listed.write_text("not an indicator\n")
     os.utime(listed, ns=(2, 2))
-    assert not det.refresh(det.checked + 10) and det.reload_failures == 1
+    assert not det.refresh(det.checked + 10, wait=True) and det.reload_failures == 1
     assert det.intel.domain("www.new.example")[1] == "new.example"   # kept
 
 
