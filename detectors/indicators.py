@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import ipaddress
 import os
+import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,6 +225,10 @@ def _rows(path: Path, text: str):
 
 
 LEVELS = {name: k for k, name in enumerate(SEVERITIES)}
+# most lines of a blocklist: a lowercase domain whose last label holds a letter, taken as
+# it is (what parse_indicator would make of it); anything else goes through parse_indicator
+_PLAIN_DOMAIN = re.compile(r"(?=.{3,253}$)(?:[a-z0-9_-]{1,63}\.)+(?=[a-z0-9_-]{0,62}[a-z_-])"
+                           r"[a-z0-9_-]{1,63}")
 
 
 def load(paths: list[Path]) -> Indicators:
@@ -245,7 +250,8 @@ def load(paths: list[Path]) -> Indicators:
         first = len(severity)
         own_source = source_ids.setdefault(path.name, len(source_ids))
         for number, fields in _rows(path, text):
-            found = parse_indicator(fields[0])
+            word = fields[0].lower()
+            found = (DOMAIN, word) if _PLAIN_DOMAIN.fullmatch(word) else parse_indicator(fields[0])
             if found is None or len(fields) > 3:
                 why = (f"{len(fields)} fields, expected at most 3 (indicator, severity, source)"
                        if found else f"{fields[0]!r} is not an address, network, domain or URL")
