@@ -24,7 +24,7 @@ from decoders.view import address
 
 from . import indicators as intel
 from . import names
-from .base import SEVERITIES, Detector, Finding
+from .base import SEVERITIES, Detector, Finding, SettingError
 from .internet_bound import NAME_SOURCES, InternetBound, _group_key
 from .pii_mask import mask_text
 
@@ -68,7 +68,6 @@ class MaliciousLink(Detector):
     @classmethod
     def check_settings(cls, settings: dict, base: str) -> None:
         if "check_seconds" in settings and settings["check_seconds"] <= 0:
-            from .base import SettingError
             raise SettingError("must be positive", "check_seconds")
         intel.cached_load(intel.resolve(settings.get("paths", []), base))
 
@@ -99,7 +98,7 @@ class MaliciousLink(Detector):
     def _load(self) -> None:
         try:
             self._fresh = intel.load(self.paths)
-        except intel.SettingError:
+        except SettingError:
             self.reload_failures += 1   # the indicators read before stay ...
             for f in self.intel.files:  # ... until the files change again
                 f.stamp = intel.file_stamp(f.path)

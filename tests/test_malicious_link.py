@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from detectors import indicators as intel
 from detectors.malicious_link import MaliciousLink, http_target
@@ -129,3 +130,10 @@ def test_http_target():
     assert http_target(b"GET http://x.example/p HTTP/1.1\r\n") == "/p"
     assert http_target(b"CONNECT x:443 HTTP/1.1\r\n") is None
     assert http_target(b"GET /cut") is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text("ab1-_.", min_size=1, max_size=6), min_size=1, max_size=4).map(".".join))
+def test_the_plain_domain_shortcut_agrees_with_the_parser(word):
+    if intel._PLAIN_DOMAIN.fullmatch(word):
+        assert intel.parse_indicator(word) == (intel.DOMAIN, word)
