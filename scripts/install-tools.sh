@@ -7,13 +7,13 @@ need=()
 for tool in tshark tcpdump tcpreplay; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
+# nDPI's ndpiReader: remote_control beside nDPI's remote-access category (`libndpi-bin`)
+command -v ndpiReader >/dev/null 2>&1 || need+=(libndpi-bin)
 # live capture and the operator's surface: promtool and a Prometheus server (Debian's
 # `prometheus`), ip (`iproute2`: network namespaces), setpriv (`util-linux`)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
-# nDPI's ndpiReader: remote_control beside nDPI's remote-access category (`libndpi-bin`)
-command -v ndpiReader >/dev/null 2>&1 || need+=(libndpi-bin)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
@@ -24,9 +24,9 @@ elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
     sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 missing=()
+need=("${need[@]/libndpi-bin/ndpiReader}")
 need=("${need[@]/iproute2/ip}")       # packages above, named by the program they bring
 need=("${need[@]/util-linux/setpriv}")
-need=("${need[@]/libndpi-bin/ndpiReader}")
 for tool in "${need[@]}"; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-tools: could not install: ${missing[*]} (tests that need them will skip;" \
