@@ -1,6 +1,6 @@
 """CQ annex 7: malicious software and malicious links are intercepted. The network sees the
-links: a DNS question, a TLS server name, an HTTP Host or URL, or a flow's endpoint that
-an indicator file lists (detectors/indicators.py has the files' form).
+links: a DNS question, a TLS server name, an HTTP Host or URL, a DNS answer's address, or a
+flow's endpoint that an indicator file lists (detectors/indicators.py has the files' form).
 
 `[detectors.malicious_link] paths = [...]` names the files (relative to the config file).
 They are read again on SIGHUP (the whole configuration is) and when one of them changes:
@@ -13,6 +13,7 @@ HTTP requests: internet_bound's), one verdict a distinct name; endpoints once a 
 batch, as columns. A detector without indicators does nothing."""
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from functools import lru_cache
@@ -26,9 +27,11 @@ from . import indicators as intel
 from . import names
 from .base import SEVERITIES, Detector, Finding, SettingError
 from .internet_bound import NAME_SOURCES, InternetBound, _group_key
+from .content import every_head
 from .pii_mask import mask_text
 
 CHECK_SECONDS = 5.0
+UDP = 17
 DNS, TLS_SNI, HTTP = 1, 2, 3      # askers' codes (internet_bound.NAME_SOURCES)
 PARSERS = {DNS: names.dns_query_name, TLS_SNI: names.tls_server_name, HTTP: names.http_host}
 
@@ -47,6 +50,47 @@ def http_target(payload: bytes) -> str | None:
     if sep:
         target = "/" + rest.partition("/")[2]
     return target if target.startswith("/") else None
+
+
+DNS_ANSWERS_READ = 64     # answer records read of one response
+A, AAAA = 1, 28
+
+
+def _skip_name(b: bytes, pos: int) -> int:
+    """Where the DNS name at pos ends (labels, then a root byte or a pointer)."""
+    while True:
+        n = b[pos]
+        if n == 0:
+            return pos + 1
+        if n & 0xC0 == 0xC0:
+            return pos + 2
+        if n > names.MAX_LABEL:
+            raise ValueError("reserved label type")
+        pos += 1 + n
+
+
+def dns_answer_addresses(payload: bytes) -> list:
+    """The addresses of a DNS response's A and AAAA answers (at most DNS_ANSWERS_READ
+    records read); [] for anything malformed or cut short before them."""
+    b = bytes(payload)
+    out = []
+    try:
+        if len(b) < names.DNS_HEADER or not b[2] & 0x80:
+            return []
+        pos = names.DNS_HEADER
+        for _ in range(int.from_bytes(b[4:6], "big")):        # the questions
+            pos = _skip_name(b, pos) + 4
+        for _ in range(min(int.from_bytes(b[6:8], "big"), DNS_ANSWERS_READ)):
+            pos = _skip_name(b, pos)
+            kind, size = int.from_bytes(b[pos:pos + 2], "big"), int.from_bytes(b[pos + 8:pos + 10], "big")
+            data, pos = b[pos + 10:pos + 10 + size], pos + 10 + size
+            if len(data) < size:
+                break
+            if (kind, size) in ((A, 4), (AAAA, 16)):
+                out.append(ipaddress.ip_address(data))
+    except (IndexError, ValueError):
+        pass
+    return out
 
 
 class MaliciousLink(Detector):
@@ -124,7 +168,7 @@ class MaliciousLink(Detector):
             return []
         out = self.by_name(ctx)
         if self.intel.prefixes:
-            out += self.by_endpoint(ctx)
+            out += self.by_endpoint(ctx) + self.by_answer(ctx)
         return out
 
     def _name_verdict(self, kind: int, name: str, target: str | None) -> tuple | None:
@@ -168,6 +212,39 @@ class MaliciousLink(Detector):
             return {"matched": matched, "name": mask_text(name), **self._about(ident, listed)}
 
         return [Finding(rows[level == k], SEVERITIES[k], "listed_name", explain,
+                        group=group[level == k]) for k in np.unique(level).tolist()]
+
+    def by_answer(self, ctx) -> list[Finding]:
+        """DNS responses (from port 53, with answers) whose A or AAAA records hold a listed
+        address: the client is told to go there."""
+        t = ctx.t
+        heads = every_head(t)
+        rows = np.flatnonzero(ctx.has_ip & (t.proto == UDP) & (t.sport == names.DNS_PORT) &
+                              (t.payload_len >= names.DNS_MIN + 14) & ((heads[:, 2] & 0x80) != 0) &
+                              ((heads[:, 6] | heads[:, 7]) != 0))
+        hits: dict[int, tuple] = {}
+        for row in rows.tolist():
+            payload = ctx.payload(row)
+            for ip in dns_answer_addresses(payload):
+                found = self.intel.address_of(ip)
+                if found != intel.NONE:
+                    # the question's name: the response read as the query it answers
+                    question = payload[:2] + bytes([payload[2] & 0x7F]) + payload[3:]
+                    hits[row] = (str(ip), found, names.dns_query_name(question))
+                    break
+        if not hits:
+            return []
+        rows = np.array(sorted(hits), dtype=np.int64)
+        group = np.array([_group_key(t, row, "dns_answer", hits[row][0]) for row in rows.tolist()],
+                         dtype=np.int64)
+        level = self.intel.severity[[hits[row][1] for row in rows.tolist()]]
+
+        def explain(row: int) -> dict:
+            ip, ident, name = hits[row]
+            return {"matched": "dns_answer", "address": ip, "name": mask_text(name or ""),
+                    **self._about(ident, self.intel.network_text(ident))}
+
+        return [Finding(rows[level == k], SEVERITIES[k], "listed_address", explain,
                         group=group[level == k]) for k in np.unique(level).tolist()]
 
     def by_endpoint(self, ctx) -> list[Finding]:

@@ -137,3 +137,35 @@ def test_http_target():
 def test_the_plain_domain_shortcut_agrees_with_the_parser(word):
     if intel._PLAIN_DOMAIN.fullmatch(word):
         assert intel.parse_indicator(word) == (intel.DOMAIN, word)
+
+
+def test_dns_answer_with_a_listed_address(cfg):
+    from scapy.layers.dns import DNS, DNSQR, DNSRR
+    from scapy.layers.inet import IP, UDP
+    from test_detectors_names import CLIENT, eth
+
+    def answer(name, *addresses):
+        records = None
+        for a in addresses:
+            rr = DNSRR(rrname=name, type="A", rdata=a)
+            records = rr if records is None else records / rr
+        return eth() / IP(src=RESOLVER, dst=CLIENT) / UDP(sport=53, dport=40000) / \
+            DNS(id=1, qr=1, qd=DNSQR(qname=name), ancount=len(addresses), an=records)
+
+    got = found(cfg, [answer("cdn.example.net", "192.0.2.1", "203.0.113.44"),
+                      answer("www.example.org", "192.0.2.2")])
+    assert [(a["severity"], a["src"], a["evidence"]) for a in got] == [
+        ("critical", RESOLVER, {"reason": "listed_address", "matched": "dns_answer",
+                                "address": "203.0.113.44", "name": "cdn.example.net",
+                                "indicator": "203.0.113.0/24", "source": "list.txt",
+                                "list": "list.txt"})]
+
+
+def test_dns_answer_addresses_never_raise():
+    from detectors.malicious_link import dns_answer_addresses
+    good = bytes.fromhex("0001818000010001000000000378797a000001000"
+                         "1c00c000100010000003c0004cb00712c")
+    assert [str(a) for a in dns_answer_addresses(good)] == ["203.0.113.44"]
+    for cut in range(len(good)):
+        assert dns_answer_addresses(good[:cut]) in ([], dns_answer_addresses(good))
+    assert dns_answer_addresses(good[:12] + b"\x40" + good[13:]) == []   # reserved label type
