@@ -211,12 +211,16 @@ def _rows(path: Path, text: str):
     """(line number, fields) of each indicator line of a file."""
     lines = text.splitlines()
     if path.suffix.lower() == ".csv":
-        for number, row in enumerate(csv.reader(lines), 1):
-            if not row or not row[0].strip() or row[0].lstrip().startswith("#"):
-                continue
-            if number == 1 and row[0].strip().lower() == "indicator":
-                continue
-            yield number, [x.strip() for x in row]
+        reader = csv.reader(lines)
+        try:
+            for number, row in enumerate(reader, 1):
+                if not row or not row[0].strip() or row[0].lstrip().startswith("#"):
+                    continue
+                if number == 1 and row[0].strip().lower() == "indicator":
+                    continue
+                yield number, [x.strip() for x in row]
+        except csv.Error as exc:
+            raise SettingError(f"not CSV: {exc}", file=str(path), line=reader.line_num) from None
     else:
         for number, line in enumerate(lines, 1):
             fields = line.split()

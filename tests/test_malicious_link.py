@@ -169,3 +169,12 @@ def test_dns_answer_addresses_never_raise():
     for cut in range(len(good)):
         assert dns_answer_addresses(good[:cut]) in ([], dns_answer_addresses(good))
     assert dns_answer_addresses(good[:12] + b"\x40" + good[13:]) == []   # reserved label type
+
+
+def test_a_csv_field_past_the_reader_s_limit_is_a_config_error(tmp_path):
+    (tmp_path / "l.csv").write_text('ok.example\n"' + "b" * 200_000 + '",high\n')
+    path = tmp_path / "sensor.toml"
+    path.write_text(CONFIG + '\n[detectors.malicious_link]\npaths = ["l.csv"]\n')
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    assert str(err.value).startswith(f"{tmp_path / 'l.csv'}:2: not CSV")
