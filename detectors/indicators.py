@@ -300,16 +300,18 @@ def resolve(paths, base: str | Path) -> list[Path]:
     return [Path(base) / p for p in paths]
 
 
-_last: tuple[tuple, Indicators] | None = None   # the last set loaded, by its files' stamps
+_last: tuple[tuple, Indicators] | None = None   # the set the config check loaded, by stamps
 
 
-def cached_load(paths: list[Path]) -> Indicators:
-    """load(), or the set loaded last if it came from the same files unchanged (the
-    config check and the detector read the same files one after the other)."""
+def cached_load(paths: list[Path], keep: bool = True) -> Indicators:
+    """load(), or the set loaded last if it came from the same files unchanged: the config
+    check reads the files (`keep`: holds the set) and the detector takes that set (`keep`
+    False: the module lets it go, so a later set does not sit beside it)."""
     global _last
     key = tuple((str(p), file_stamp(p)) for p in paths)
     if _last is not None and _last[0] == key and all(stamp for _, stamp in key):
-        return _last[1]
-    found = load(paths)
-    _last = (key, found)
+        found = _last[1]
+    else:
+        found = load(paths)
+    _last = (key, found) if keep else None
     return found

@@ -102,7 +102,7 @@ class MaliciousLink(Detector):
         base = Path(config.path).parent if config is not None else Path(".")
         self.paths = intel.resolve(self.settings.get("paths", []), base)
         self.check_seconds = float(self.settings.get("check_seconds", CHECK_SECONDS))
-        self.intel = intel.cached_load(self.paths) if self.paths else intel.Indicators()
+        self.intel = intel.cached_load(self.paths, keep=False) if self.paths else intel.Indicators()
         self.checked = time.monotonic()
         self.reloads = self.reload_failures = 0
         self._loader: threading.Thread | None = None
