@@ -90,19 +90,22 @@ class InternetBound(Detector):
         return Finding(rows, "high", "public_name", explain, group=group)
 
     @staticmethod
-    def askers(ctx) -> tuple[np.ndarray, np.ndarray]:
-        """The rows of user traffic between two private ends whose payload looks like it
-        names a host: (rows, index into NAME_SOURCES). One compiled pass over the rows
-        where the compiled loops run (payload_kernels.name_askers), else numpy."""
+    def askers(ctx, private: int = PRIVATE) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of user traffic between two private ends (`private` 0: any ends) whose
+        payload looks like it names a host: (rows, index into NAME_SOURCES). One compiled
+        pass over the rows where the compiled loops run (payload_kernels.name_askers),
+        else numpy."""
         t = ctx.t
+        zones = (ctx.src_zone, ctx.dst_zone) if private else (t.proto, t.proto)  # unread
         if compiled.on():
             rows, ask = np.empty(t.n, dtype=np.int64), np.empty(t.n, dtype=np.int64)
-            got = compiled.call("name_askers", ctx.has_ip, ctx.src_zone, ctx.dst_zone, PRIVATE,
+            got = compiled.call("name_askers", ctx.has_ip, *zones, private,
                                 t.proto, t.sport, t.dport, t.payload_len, every_head(t),
                                 names.METHOD_TOKENS, names.METHOD_TOKEN_LEN, rows, ask)
             if got is not None:
                 return rows[:got], ask[:got]
-        inside = ctx.has_ip & ((ctx.src_zone & PRIVATE) != 0) & ((ctx.dst_zone & PRIVATE) != 0)
+        inside = ctx.has_ip & ((zones[0] & private) != 0) & ((zones[1] & private) != 0) \
+            if private else ctx.has_ip
         cand = np.flatnonzero(inside & (t.payload_len > 0) & ((t.proto == TCP) | (t.proto == UDP)))
         first = head(t, cand, names.HEAD_BYTES)
         plen, proto = t.payload_len[cand], t.proto[cand]

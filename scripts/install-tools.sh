@@ -7,6 +7,8 @@ need=()
 for tool in tshark tcpdump tcpreplay; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
+# nDPI's ndpiReader: remote_control beside nDPI's remote-access category (`libndpi-bin`)
+command -v ndpiReader >/dev/null 2>&1 || need+=(libndpi-bin)
 # live capture and the operator's surface: promtool and a Prometheus server (Debian's
 # `prometheus`), ip (`iproute2`: network namespaces), setpriv (`util-linux`)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
@@ -27,6 +29,7 @@ elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
     sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 missing=()
+need=("${need[@]/libndpi-bin/ndpiReader}")
 need=("${need[@]/iproute2/ip}")       # packages above, named by the program they bring
 need=("${need[@]/util-linux/setpriv}")
 need=("${need[@]/#rsyslog/rsyslogd}")

@@ -16,7 +16,8 @@ from pathlib import Path
 LINE_KINDS = ("if", "vlan", "qinq", "mpls", "l2tp", "l2tpv3", "gre", "erspan", "vxlan", "pppoe")
 ACCESS = ("dedicated", "vpdn")
 DETECTORS = ("internet_bound", "unauthorized_source", "shared_line", "lateral_traffic",
-             "internet_vpn", "remote_control", "plaintext_pii", "cleartext_credentials")
+             "internet_vpn", "remote_control", "plaintext_pii", "cleartext_credentials",
+             "malicious_link")
 CSV_FIELDS = ("code", "name", "cidr", "line", "access")
 
 # key -> (type check, description) per table; None for nested tables checked apart
@@ -36,6 +37,10 @@ SCHEMA = {
     "detector.internet_bound": {"enabled": bool, "internal_domains": list},
     # the HMAC key for identifiers in evidence: the key, or a file holding it (hex)
     "detector.plaintext_pii": {"enabled": bool, "hash_key": str, "hash_key_file": str},
+    # the tools' catalogue: another file of it, and tools added here (detectors/remote_control.toml)
+    "detector.remote_control": {"enabled": bool, "catalogue": str, "tools": list},
+    # indicator files, relative to this file, and how often they are looked at for a change
+    "detector.malicious_link": {"enabled": bool, "paths": list, "check_seconds": (int, float)},
 }
 TOP_LEVEL = ("network", "institution", "allocations", "detectors", "alerts", "metrics",
              "flows", "decoders", "evidence")
@@ -195,6 +200,26 @@ class _Checker:
             if len(name) > 253 or not re.fullmatch(DOMAIN_PATTERN, name):
                 self.fail(table, key, f"{text!r} is not a domain name")
 
+    def detector_settings(self, name: str, settings: dict) -> None:
+        """What a detector checks of its own settings (the files they name, the form of
+        their values): its SettingError as a ConfigError naming the file, line and key."""
+        from detectors import REGISTRY
+        from detectors.base import SettingError
+        try:
+            REGISTRY[name].check_settings(settings, str(self.path.parent))
+        except SettingError as err:
+            table = err.table if err.file else f"detectors.{name}" + (f".{err.table}" if err.table else "")
+            if err.file is None:
+                self.fail(table, err.key, err.why, err.index)
+            if err.line is not None:
+                raise ConfigError(f"{err.file}:{err.line}: {err.why}") from None
+            try:    # a TOML file of the detector's own: the line in it
+                line = _Lines(Path(err.file).read_text(encoding="utf-8")).of(table, err.key, err.index)
+            except (OSError, UnicodeDecodeError):
+                line = None
+            where = f"{err.file}:{line}" if line else err.file
+            raise ConfigError(f"{where}: {table}{'.' + err.key if err.key else ''}: {err.why}") from None
+
     def line_key(self, table: str, key: str, text: str, index: int = 0) -> str:
         why = line_error(text)
         if why:
@@ -241,6 +266,7 @@ class _Checker:
             self.keys(f"detectors.{name}", settings, schema)
             if "internal_domains" in settings:
                 self.domains(f"detectors.{name}", "internal_domains", settings["internal_domains"])
+            self.detector_settings(name, settings)
             cfg.detectors[name] = dict(settings)
         alerts = doc.get("alerts", {})
         self.keys("alerts", alerts, SCHEMA["alerts"])

@@ -256,7 +256,7 @@ def test_internal_domains_belong_to_internet_bound_only(tmp_path):
 
 def test_remote_control_ports_and_teamviewer_signature(cfg):
     """A port alone is medium evidence of its tool; where both ports are tools' the one
-    listed first in WELL_KNOWN_PORTS names it; TeamViewer's command header counts only on
+    listed first in the catalogue names it; TeamViewer's command header counts only on
     its port."""
     tv_head = b"\x17\x24\x0a\x20\x00\x00\x00\x00"
     frames = [tcp(b"x", "10.200.0.9", 3389, sport=5900),     # RDP and VNC ports: RDP
