@@ -250,3 +250,58 @@ def test_an_unsupported_interface_does_not_drop_the_good_ones(tmp_path):
     replay = run("replay", path)
     assert replay.returncode == 0, replay.stderr
     assert "unsupported:link" in replay.stdout
+
+
+def test_packets_of_missing_interfaces_are_warned_once_and_counted(tmp_path):
+    path = tmp_path / "noif.pcapng"
+    path.write_bytes(shb("<") + idb("<", 1) + epb("<", 5, 1, FRAMES[0]) * 1000
+                     + epb("<", 0, 2, FRAMES[1]))
+    warnings = []
+    got = [len(b) for b in read_capture(path, warn=warnings.append)]
+    assert got == [1]
+    assert len(warnings) == 2 and "missing interface" in warnings[0] and "999" in warnings[1]
+
+
+def test_interfaces_past_the_cap_are_counted(tmp_path, monkeypatch):
+    from sensor.sources import pcapng
+    monkeypatch.setattr(pcapng, "MAX_INTERFACES", 2, raising=False)
+    path = tmp_path / "many.pcapng"
+    path.write_bytes(shb("<") + idb("<", 1) * 3 + epb("<", 2, 1, FRAMES[0])
+                     + epb("<", 1, 1, FRAMES[1]))
+    warnings = []
+    assert [len(b) for b in read_capture(path, warn=warnings.append)] == [1]
+    assert any("1 interfaces past the first 2" in w for w in warnings)
+
+
+def _frames_of(path, **kw) -> list[tuple]:
+    warnings = []
+    out = [(bytes(b.data[o:o + c]), w, t, lt, b.interfaces[i], b.first_frame + k)
+           for b in read_capture(path, warn=warnings.append, **kw)
+           for k, (o, c, w, t, lt, i) in enumerate(zip(b.offset.tolist(), b.caplen.tolist(),
+                                                       b.wirelen.tolist(), b.ts_ns.tolist(),
+                                                       b.linktype.tolist(), b.iface.tolist()))]
+    return out, len(warnings)
+
+
+@pytest.mark.parametrize("kind", ["pcap", "pcapng", "pcap-cut"])
+def test_a_pipe_read_in_small_chunks_gives_what_the_file_gives(tmp_path, kind, monkeypatch):
+    """Records and blocks across every chunk boundary, a record header cut at the end."""
+    from sensor.sources import framing
+    frames = [f for _ in range(40) for f in FRAMES]
+    data = (pcap_bytes(frames) if kind.startswith("pcap") and kind != "pcapng" else
+            shb("<") + idb("<", 1, tsresol=9) + b"".join(epb("<", 0, i, f)
+                                                      for i, f in enumerate(frames)))
+    if kind == "pcap-cut":
+        data = data[:-len(FRAMES[2]) - 9]  # the last record's header cut after 7 bytes
+    path = tmp_path / "c"
+    path.write_bytes(data)
+    expected = _frames_of(path, batch_frames=16)
+    monkeypatch.setattr(framing, "CHUNK", 97)
+    r, w = os.pipe()
+    writer = threading.Thread(target=lambda: os.write(w, data) and os.close(w), daemon=True)
+    writer.start()
+    try:
+        assert _frames_of(f"/proc/self/fd/{r}", batch_frames=16) == expected
+    finally:
+        os.close(r)
+    assert len(expected[0]) == (len(frames) - (kind == "pcap-cut"))

@@ -87,8 +87,9 @@ def _walk(raw: memoryview, off: int, order: str, limit: int) -> np.ndarray:
 def _check(starts, incl, size: int) -> tuple[int, bool]:
     """How many records to keep (those before the first damaged or cut one), and whether
     the one after them is damaged (else it runs past the bytes read so far, or none is)."""
-    too_big = incl > MAX_RECORD
-    cut = starts + RECORD_HEADER + incl > size
+    whole = starts + RECORD_HEADER <= size  # else the header's fields are not read yet
+    too_big = (incl > MAX_RECORD) & whole
+    cut = ~whole | (starts + RECORD_HEADER + incl > size)
     bad = np.flatnonzero(too_big | cut)
     if bad.size:
         i = int(bad[0])

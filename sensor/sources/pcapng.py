@@ -13,6 +13,7 @@ SHB, IDB, PB, SPB, EPB = 0x0A0D0D0A, 0x00000001, 0x00000002, 0x00000003, 0x00000
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 OPT_IF_NAME, OPT_IF_TSRESOL, OPT_IF_TSOFFSET = 2, 9, 14
 MAX_BLOCK = 1 << 24
+MAX_INTERFACES = 1 << 20  # interfaces kept per file; packets of later ones are skipped
 
 
 def recognises(magic: bytes) -> bool:
@@ -67,6 +68,8 @@ def read(cap: Capture, batch_frames: int, warn):
     section: list[int] = []  # this section's interface ids -> global index
     order = "<"
     done = 0                 # frames yielded
+    skipped = 0              # packet blocks of no interface we keep, or overrunning their block
+    dropped_ifaces = 0       # interfaces past MAX_INTERFACES
     off = 0                  # the file offset of the next block
     while True:
         raw, base = cap.buf, cap.base
@@ -98,16 +101,22 @@ def read(cap: Capture, batch_frames: int, warn):
             body, body_end = pos + 8, pos + blen - 4
             if btype == IDB and body + 8 <= body_end:
                 linktype, _, snaplen = struct.unpack_from(order + "HHI", raw, body)
-                section.append(itfs.add(linktype, snaplen,
-                                        *_idb_options(raw, order, body + 8, body_end)))
+                if len(itfs.names) < MAX_INTERFACES:
+                    section.append(itfs.add(linktype, snaplen,
+                                            *_idb_options(raw, order, body + 8, body_end)))
+                else:
+                    section.append(-1)
+                    dropped_ifaces += 1
             elif btype == EPB and body + 20 <= body_end:
                 ifid, hi, lo, caplen, wirelen = struct.unpack_from(order + "IIIII", raw, body)
-                if ifid < len(section) and body + 20 + caplen <= body_end:
+                if ifid < len(section) and section[ifid] >= 0 and body + 20 + caplen <= body_end:
                     frames.add(body + 20, caplen, wirelen, (hi << 32) | lo, section[ifid])
                 else:
-                    warn(f"{path}: packet block at offset {base + pos} names a missing "
-                         f"interface or overruns its block; skipped")
-            elif btype == SPB and body + 4 <= body_end and section:
+                    skipped += 1
+                    if skipped == 1:
+                        warn(f"{path}: packet block at offset {base + pos} names a missing "
+                             f"interface or overruns its block; skipped")
+            elif btype == SPB and body + 4 <= body_end and section and section[0] >= 0:
                 wirelen = struct.unpack_from(order + "I", raw, body)[0]
                 caplen = min(wirelen, body_end - body - 4)
                 if itfs.snaplen[section[0]]:
@@ -115,7 +124,7 @@ def read(cap: Capture, batch_frames: int, warn):
                 frames.add(body + 4, caplen, wirelen, 0, section[0])
             elif btype == PB and body + 20 <= body_end:
                 ifid, _, hi, lo, caplen, wirelen = struct.unpack_from(order + "HHIIII", raw, body)
-                if ifid < len(section) and body + 20 + caplen <= body_end:
+                if ifid < len(section) and section[ifid] >= 0 and body + 20 + caplen <= body_end:
                     frames.add(body + 20, caplen, wirelen, (hi << 32) | lo, section[ifid])
             pos += blen
         off = base + pos
@@ -126,16 +135,19 @@ def read(cap: Capture, batch_frames: int, warn):
             yield from cut_batches(raw, frames.off, frames.cap, frames.wire, ts_ns, cols[:, 0],
                                    iface, itfs.names, batch_frames, str(path), done + 1)
             done += len(frames)
-        if stop is not None:
-            warn(f"{path}: {stop} at offset {off}; kept the {done} frames before it")
-            return
-        if len(frames) == batch_frames or cap.more(off):
-            continue
-        if off != cap.end:
-            what = "block cut short" if cap.end - off >= 12 else "block header cut short"
-            warn(f"{path}: {what} at the end of the file at offset {off}; "
-                 f"kept the {done} frames before it")
-        return
+        if stop is not None or (len(frames) < batch_frames and not cap.more(off)):
+            break
+    if skipped > 1:
+        warn(f"{path}: {skipped - 1:,} more packet blocks skipped likewise")
+    if dropped_ifaces:
+        warn(f"{path}: {dropped_ifaces:,} interfaces past the first {MAX_INTERFACES:,} were not "
+             f"kept; their packets skipped")
+    if stop is not None:
+        warn(f"{path}: {stop} at offset {off}; kept the {done} frames before it")
+    elif off != cap.end:
+        what = "block cut short" if cap.end - off >= 12 else "block header cut short"
+        warn(f"{path}: {what} at the end of the file at offset {off}; "
+             f"kept the {done} frames before it")
 
 
 def _idb_options(raw, order, pos, end):
