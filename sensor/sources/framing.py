@@ -37,7 +37,7 @@ class Capture:
             self.stream = fh
             self.buf = memoryview(b"")
         else:
-            raise CaptureError(f"{path}: not a file, pipe or device")
+            raise CaptureError(f"{path}: not a regular file, pipe or character device")
 
     @property
     def end(self) -> int:
