@@ -84,14 +84,13 @@ def test_a_fifo_is_read_once_streaming(tmp_path):
 
 
 def test_a_pipe_on_stdin_is_read(tmp_path):
-    proc = run("decode", "--format", "jsonl", "/dev/stdin", input=None, timeout=30,
-               stdin=open(write_pcap(tmp_path / "in.pcap", FRAMES)))  # a file: compare below
-    assert proc.returncode == 0, proc.stderr
-    data = pcap_bytes(FRAMES)
+    path = write_pcap(tmp_path / "in.pcap", FRAMES)
+    from_file = run("decode", "--format", "jsonl", path)
     piped = subprocess.run([*ybsensor_cmd(), "decode", "--format", "jsonl", "/dev/stdin"],
-                           input=data, capture_output=True, timeout=30)
+                           input=path.read_bytes(), capture_output=True, timeout=30)
     assert piped.returncode == 0, piped.stderr
-    assert piped.stdout.decode() == proc.stdout
+    assert piped.stdout.decode() == from_file.stdout
+    assert [r["sport"] for r in rows(from_file.stdout)] == [40000, 40001, 40002]
 
 
 def _unblock(fifo) -> None:
