@@ -6,6 +6,7 @@ exits 2. Nothing here touches packets: the address plan built from it is in `pla
 from __future__ import annotations
 
 import csv
+import io
 import ipaddress
 import os
 import re
@@ -19,6 +20,8 @@ DETECTORS = ("internet_bound", "unauthorized_source", "shared_line", "lateral_tr
              "internet_vpn", "remote_control", "plaintext_pii", "cleartext_credentials",
              "malicious_link")
 CSV_FIELDS = ("code", "name", "cidr", "line", "access")
+MAX_CSV_BYTES = 64 << 20  # an allocations table: a few MiB for every institution of a province
+MAX_CSV_FIELD = 256       # characters in one field of it
 
 # key -> (type check, description) per table; None for nested tables checked apart
 SCHEMA = {
@@ -81,6 +84,15 @@ def _physical_memory() -> int:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return 0
+
+
+def _csv_rows(fh, path: Path):
+    """The rows of a CSV file; csv's own errors (a field past its limit...) as ConfigError."""
+    rows = csv.reader(fh)
+    try:
+        yield from rows
+    except csv.Error as exc:
+        raise ConfigError(f"{path}:{rows.line_num}: not a CSV row: {exc}") from None
 
 
 class ConfigError(Exception):
@@ -350,18 +362,32 @@ class _Checker:
     def csv_allocations(self, rel: str, i: int) -> list[Institution]:
         path = (self.path.parent / rel) if not Path(rel).is_absolute() else Path(rel)
         try:
-            fh = open(path, newline="", encoding="utf-8")
+            with open(path, "rb") as fh:
+                raw = fh.read(MAX_CSV_BYTES + 1)
         except OSError as exc:
             self.fail("allocations", "path", f"cannot read {path}: {exc.strerror}", i)
+        if len(raw) > MAX_CSV_BYTES:
+            self.fail("allocations", "path", f"{path} is larger than {MAX_CSV_BYTES >> 20} MiB: "
+                      f"not an allocations table", i)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} "
+                              f"at offset {exc.start})") from None
         by_code: dict[str, Institution] = {}
-        with fh:
-            for number, row in enumerate(csv.reader(fh), 1):
+        with io.StringIO(text, newline="") as fh:
+            for number, row in enumerate(_csv_rows(fh, path), 1):
                 if not row or row[0].startswith("#") or (number == 1 and row[0] == "code"):
                     continue
                 where = f"{path}:{number}"
                 if len(row) != len(CSV_FIELDS):
                     raise ConfigError(f"{where}: {len(row)} fields, expected "
                                       f"{len(CSV_FIELDS)} ({','.join(CSV_FIELDS)})")
+                for key, value in zip(CSV_FIELDS, row):
+                    if len(value) > MAX_CSV_FIELD:
+                        raise ConfigError(f"{where}: {key}: {len(value):,} characters, more "
+                                          f"than {MAX_CSV_FIELD}")
                 code, name, cidr, line, access = (x.strip() for x in row)
                 try:
                     net = ipaddress.ip_network(cidr, strict=True)
