@@ -16,6 +16,7 @@ from decoders.keys import LINE_IF, LINE_NAMES
 from .config import Config
 
 MAPPED = 0xFFFF << 32  # ::ffff:0:0/96
+TOP = 1 << 128         # one past the last address: the end of a prefix that reaches ffff:...:ffff
 V4_SPLIT_16S = 4096    # /16s with a boundary inside that get a table of their /24s (1 KiB each)
 NO_OWNER = -1
 
@@ -34,9 +35,10 @@ class IntervalMap:
     def __init__(self, layers: list[list[tuple[object, int]]], defaults: list[int]):
         spans_by_layer = [sorted((*_span(net), value) for net, value in prefixes)
                           for prefixes in layers]
-        # elementary boundaries: every start and every end + 1, over all layers
+        # elementary boundaries: every start and every end + 1, over all layers; TOP closes
+        # the last interval and is never searched (no address lies there)
         points = sorted({p for spans in spans_by_layer for s, e, _, _ in spans for p in (s, e + 1)}
-                        | {0, MAPPED, (MAPPED | 0xFFFFFFFF) + 1})
+                        | {0, MAPPED, (MAPPED | 0xFFFFFFFF) + 1, TOP})
         index = {p: i for i, p in enumerate(points)}
         self.values = []
         for spans, default in zip(spans_by_layer, defaults):
@@ -52,7 +54,7 @@ class IntervalMap:
         lo, hi = index[MAPPED], index[(MAPPED | 0xFFFFFFFF) + 1]
         self.v4_first = lo
         self.v4_starts = np.array([p - MAPPED for p in points[lo:hi]], dtype=np.uint32)
-        self.v6_starts = np.array([p.to_bytes(16, "big") for p in points], dtype="S16")
+        self.v6_starts = np.array([p.to_bytes(16, "big") for p in points[:-1]], dtype="S16")
         self.v4_by16, self.v4_by24 = self._v4_index(self.v4_starts)
 
     @staticmethod
