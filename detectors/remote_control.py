@@ -78,7 +78,7 @@ class RemoteControl(Detector):
             k = int(np.searchsorted(rows, row))
             evidence = {"tool": TOOLS[tool[k]], "evidence": EVIDENCE[strength[k]]}
             name = seen.get(int(carrier_row[k]))
-            if name:  # a service's name is not personal data
+            if name:  # masked where the alert is made, as every string from the wire
                 evidence["name"] = name
             return evidence
 

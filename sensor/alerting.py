@@ -10,6 +10,7 @@ import numpy as np
 from decoders.view import line_key, packed_column, texts
 from detectors import BatchContext, Detector, Finding
 from detectors.base import SEVERITIES
+from detectors.pii_mask import mask_strings
 
 from .community_id import community_id
 from .flows import group_by
@@ -133,8 +134,10 @@ class Alerter:
                                                t.icmp_type[rows].tolist(),
                                                t.icmp_code[rows].tolist())]
         reason, explain = f.reason, f.explain
-        evidence = [{"reason": reason, **explain(row)} for row in at] if explain is not None \
-            else [{"reason": reason} for _ in at]
+        # whatever a detector copied from the wire (a DNS name, a Host, a user name...) goes
+        # out masked: no alert holds a whole identifier, whichever detector wrote it
+        evidence = [mask_strings({"reason": reason, **explain(row)}) for row in at] \
+            if explain is not None else [{"reason": reason} for _ in at]
         name, severity, rule, source = det.name, f.severity, det.rule, self.source
         return [{
             "ts": round(ts / 1e9, 6),
