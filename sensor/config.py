@@ -16,7 +16,8 @@ from pathlib import Path
 LINE_KINDS = ("if", "vlan", "qinq", "mpls", "l2tp", "l2tpv3", "gre", "erspan", "vxlan", "pppoe")
 ACCESS = ("dedicated", "vpdn")
 DETECTORS = ("internet_bound", "unauthorized_source", "shared_line", "lateral_traffic",
-             "internet_vpn", "remote_control", "plaintext_pii", "cleartext_credentials")
+             "internet_vpn", "remote_control", "plaintext_pii", "cleartext_credentials",
+             "tunnel_evasion")
 CSV_FIELDS = ("code", "name", "cidr", "line", "access")
 
 # key -> (type check, description) per table; None for nested tables checked apart
