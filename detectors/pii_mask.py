@@ -237,17 +237,16 @@ def mask_credentials(data: bytes) -> bytes:
     return data if out is None else bytes(out)
 
 
-_LONG_RUN_TEXT = re.compile(r"[0-9]{11}")
-_CREDENTIAL_WORDS_TEXT = tuple(word.decode() for word in CREDENTIAL_WORDS)
+# what mask_text looks for before it masks: a string with neither is returned as it is
+_LONG_RUN_TEXT = re.compile("[0-9]{11}")
+_CREDENTIAL_WORD_TEXT = re.compile("|".join(w.decode() for w in CREDENTIAL_WORDS))
 
 
 def mask_text(s: str) -> str:
     """`s` with every identifier and password masked (the characters around them
     unchanged)."""
-    if not _LONG_RUN_TEXT.search(s):
-        low = s.lower()
-        if not any(word in low for word in _CREDENTIAL_WORDS_TEXT):
-            return s     # nothing an identifier (11 digits at least) or a password needs
+    if not (_LONG_RUN_TEXT.search(s) or _CREDENTIAL_WORD_TEXT.search(s.lower())):
+        return s     # nothing an identifier (11 digits at least) or a password needs
     data = s.encode("utf-8", "surrogatepass")
     masked = mask_payload(data)
     return s if masked == data else masked.decode("utf-8", "surrogatepass")

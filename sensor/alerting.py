@@ -146,15 +146,17 @@ class Alerter:
         at = np.searchsorted(np.sort(starts), starts)
         simple = ((rmin[at] == rmax[at]) & (ts[ends - 1] - ts[starts] < dedup_ns)).tolist()
         fresh, looked = [], 0
-        for g, a, b, plain in zip(group[starts].tolist(), starts.tolist(), ends.tolist(), simple):
+        for g, a, b, first_ts, last_ts, r, plain in zip(
+                group[starts].tolist(), starts.tolist(), ends.tolist(), ts[starts].tolist(),
+                ts[ends - 1].tolist(), rank[starts].tolist(), simple):
             if len(fresh) >= allowance:
                 break
             looked += 1
             last = last_alert.get((detector, g))
             if plain:
-                if not repeats(last, int(ts[a]), int(rank[a]), dedup_ns):
+                if not repeats(last, first_ts, r, dedup_ns):
                     fresh.append(a)
-                elif int(ts[b - 1]) - last[0] >= dedup_ns:   # the window ends inside
+                elif last_ts - last[0] >= dedup_ns:   # the window ends inside the batch
                     fresh.append(a + int(np.searchsorted(ts[a:b], last[0] + dedup_ns)))
                 continue
             fresh += self._walk(ts[a:b], rank[a:b], last, a)
@@ -203,7 +205,7 @@ class Alerter:
         reason, explain = f.reason, f.explain
         # whatever a detector copied from the wire (a DNS name, a Host, a user name...) goes
         # out masked: no alert holds a whole identifier, whichever detector wrote it
-        evidence = [mask_strings({"reason": reason, **explain(row)}) for row in at] \
+        evidence = [{"reason": reason, **mask_strings(explain(row))} for row in at] \
             if explain is not None else [{"reason": reason} for _ in at]
         name, severity, rule, source = det.name, f.severity, det.rule, self.source
         return [{
