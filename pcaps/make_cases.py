@@ -16,8 +16,9 @@ frames this script itself built — never from the sensor's output.
 
 How the rules group packets into alerts (sensor/alerting.py, detectors/*.py): one alert per
 detector and flow (both directions are one flow; a flow lives on one access line) per
-dedup window, or per line for shared_line; `packets` counts the violating packets of that
-flow in the batch (every case here is one batch), `first_frame` is the first of them, and
+dedup window (in packet time; a more severe packet is alerted again), or per line for
+shared_line; `packets` counts the violating packets of that flow in the batch from the alert
+up to the flow's next one (every case here is one batch), `first_frame` is the first, and
 src/dst/ports are that first packet's. `institution` is the line's owner where the line is
 configured, else the source's owner, else the destination's (unless the rule names it:
 lateral_traffic names the source's owner, unauthorized_source the line's).
