@@ -100,8 +100,12 @@ class Alerter:
         # earliest are alerted, and the groups past it are not looked at (an alert storm
         # costs no more than the alerts it may write)
         first = np.lexsort((rows[starts], ts[starts]))
-        alerted, looked = self._fresh(det.name, group, starts[first], ends[first], ts, rank,
-                                      allowance)
+        # most groups need one look: one severity whose occurrences in the batch span less
+        # than the dedup window has at most one alert
+        simple = ((np.minimum.reduceat(rank, starts) == np.maximum.reduceat(rank, starts))
+                  & (ts[ends - 1] - ts[starts] < self.dedup_ns))
+        alerted, looked = self._fresh(det.name, group, starts[first], ends[first],
+                                      simple[first], ts, rank, allowance)
         self.suppressed += looked - len(set(np.searchsorted(starts, alerted, "right")))
         self.rate_limited += len(starts) - looked
         if not alerted:
@@ -134,21 +138,18 @@ class Alerter:
         return alerts
 
     def _fresh(self, detector: str, group: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-               ts: np.ndarray, rank: np.ndarray, allowance: int) -> tuple[list[int], int]:
+               simple: np.ndarray, ts: np.ndarray, rank: np.ndarray,
+               allowance: int) -> tuple[list[int], int]:
         """The positions of the occurrences that are no repeat, walking each group's
         occurrences (positions starts[i]..ends[i], in packet time) from its last alert,
         group after group until `allowance` alerts are found; and how many groups were
-        looked at. Most groups need one look: a single severity whose occurrences in the
-        batch span less than the dedup window has at most one alert."""
+        looked at. A `simple` group (one severity, a span shorter than the window) has at
+        most one alert: its first occurrence, or the first past the last alert's window."""
         last_alert, dedup_ns = self.last_alert, self.dedup_ns
-        rmin = np.minimum.reduceat(rank, np.sort(starts))
-        rmax = np.maximum.reduceat(rank, np.sort(starts))
-        at = np.searchsorted(np.sort(starts), starts)
-        simple = ((rmin[at] == rmax[at]) & (ts[ends - 1] - ts[starts] < dedup_ns)).tolist()
         fresh, looked = [], 0
         for g, a, b, first_ts, last_ts, r, plain in zip(
                 group[starts].tolist(), starts.tolist(), ends.tolist(), ts[starts].tolist(),
-                ts[ends - 1].tolist(), rank[starts].tolist(), simple):
+                ts[ends - 1].tolist(), rank[starts].tolist(), simple.tolist()):
             if len(fresh) >= allowance:
                 break
             looked += 1

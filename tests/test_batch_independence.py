@@ -80,3 +80,35 @@ def test_a_flow_longer_than_the_dedup_window_in_one_batch(tmp_path):
     whole = alert_set(config, [pcap])
     assert sorted(json.loads(a)["frame"] for a in whole.elements()) == [1, 11, 21, 31]
     assert alert_set(config, [pcap], 1) == whole
+
+
+def test_severities_of_one_flow_are_taken_in_packet_time(tmp_path):
+    """A detector's findings come by severity, not by time: the alerter takes a flow's
+    occurrences across them in packet time. High, medium, medium, high, low, critical
+    within one window: the first high is alerted, then only the critical (more severe)."""
+    import numpy as np
+
+    from detectors import Detector, Finding
+
+    pattern = ["high", "medium", "medium", "high", "low", "critical"]
+
+    class Graded(Detector):
+        name, rule = "graded", "-"
+
+        def detect(self, ctx):
+            seconds = (ctx.t.ts_ns // 10**9 - 1_700_000_000).astype(np.int64)
+            return [Finding(ctx.ip_rows[np.array([pattern[s] == sev for s in seconds[ctx.ip_rows]],
+                                                 dtype=bool)], sev, sev)
+                    for sev in ("low", "medium", "high", "critical")]
+
+    config = tmp_path / "sensor.toml"
+    config.write_text(ONE_HOSPITAL + "\n[alerts]\ndedup_seconds = 10\n")
+    pcap = write_pcap(tmp_path / "graded.pcap", [udp_frame(dst="10.1.2.9")] * len(pattern),
+                      ts=[(1_700_000_000 + s, 0) for s in range(len(pattern))])
+    for batch in (None, 1, 2, 4):
+        sensor = Sensor(config_mod.load(config), alerts_path="")
+        sensor.alerter.detectors = [Graded(sensor.cfg, sensor.plan)]
+        got = []
+        for _ in sensor.pipeline.run_files([pcap], print, pytest.fail, batch):
+            got += [(a["first_frame"], a["severity"]) for a in sensor.last_alerts]
+        assert got == [(1, "high"), (6, "critical")], batch
