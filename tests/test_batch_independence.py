@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 from scapy.utils import RawPcapReader
 
 from sensor import config as config_mod
@@ -112,3 +113,59 @@ def test_severities_of_one_flow_are_taken_in_packet_time(tmp_path):
         for _ in sensor.pipeline.run_files([pcap], print, pytest.fail, batch):
             got += [(a["first_frame"], a["severity"]) for a in sensor.last_alerts]
         assert got == [(1, "high"), (6, "critical")], batch
+
+
+@st.composite
+def occurrences(draw):
+    """Up to 60 packets of up to 4 flows over up to 40 s, each with a severity."""
+    n = draw(st.integers(1, 60))
+    steps = draw(st.lists(st.integers(0, 3_000), min_size=n, max_size=n))   # ms apart
+    flows = draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))
+    grades = draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))
+    cuts = draw(st.lists(st.integers(1, 8), min_size=1, max_size=4))
+    return steps, flows, grades, cuts
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(occurrences())
+def test_any_occurrences_any_batching(tmp_path, case):
+    """Random flows, times and severities, in batches of every size from one to all: the
+    same alerts, and the ones the rule gives when the packets are taken one at a time."""
+    import numpy as np
+
+    from detectors import Detector, Finding
+    from detectors.base import SEVERITIES
+
+    steps, flows, grades, cuts = case
+    ts = np.cumsum(steps) * 10**6 + 1_700_000_000 * 10**9
+
+    class Graded(Detector):
+        name, rule = "graded", "-"
+
+        def detect(self, ctx):
+            rows = ctx.ip_rows
+            grade = ctx.t.sport[rows] - 40000      # the severity, by source port
+            by_dst = ctx.t.dst_lo.view(np.int64)     # one group a destination
+            return [Finding(rows[grade == k], sev, sev, group=by_dst[rows[grade == k]])
+                    for k, sev in enumerate(SEVERITIES)]
+
+    config = tmp_path / "sensor.toml"
+    config.write_text(ONE_HOSPITAL + "\n[alerts]\ndedup_seconds = 5\n")
+    pcap = write_pcap(tmp_path / "random.pcap",
+                      [udp_frame(dst=f"10.1.2.{20 + f}", sport=40000 + g) for f, g in zip(flows, grades)],
+                      ts=[(int(t) // 10**9, int(t) % 10**9 // 1000) for t in ts])
+    # the rule, packet by packet: alerted unless within 5 s of the flow's last alert and
+    # no more severe than it
+    last, expected = {}, []
+    for frame, (f, g, t) in enumerate(zip(flows, grades, (ts // 1000 * 1000).tolist()), 1):
+        if f not in last or t - last[f][0] >= 5 * 10**9 or g > last[f][1]:
+            last[f] = (t, g)
+            expected.append((frame, SEVERITIES[g]))
+    for batch in (None, 1, *cuts):
+        sensor = Sensor(config_mod.load(config), alerts_path="")
+        sensor.alerter.detectors = [Graded(sensor.cfg, sensor.plan)]
+        got = []
+        for _ in sensor.pipeline.run_files([pcap], print, pytest.fail, batch):
+            got += [(a["first_frame"], a["severity"]) for a in sensor.last_alerts]
+        assert sorted(got) == expected, batch
