@@ -20,6 +20,7 @@ from sensor import config as config_mod
 from sensor.sensor import Sensor
 from tools import ONE_HOSPITAL, PCAPS, udp_frame, write_pcap
 
+SMALL = "\n[flows]\nmax_flows = 1000\n"   # many sensors are made: each a small table
 PER_BATCH = {"seq", "prev_hash", "source", "first_frame", "evidence_pcap", "packets", "bytes"}
 CASES = sorted(p for p in (PCAPS / "cases").iterdir() if (p / "input.pcap").exists())
 # payload detectors that read a TCP stream or an insurance message whole need the streams
@@ -74,7 +75,7 @@ def test_a_flow_longer_than_the_dedup_window_in_one_batch(tmp_path):
     """One packet a second for 35 s, dedup 10 s: alerts at 0, 10, 20 and 30 s, whether the
     35 packets come in one batch or one by one."""
     config = tmp_path / "sensor.toml"
-    config.write_text(ONE_HOSPITAL + "\n[alerts]\ndedup_seconds = 10\n")
+    config.write_text(ONE_HOSPITAL + SMALL + "\n[alerts]\ndedup_seconds = 10\n")
     frame = udp_frame(dst="203.0.113.9", dport=443)
     pcap = write_pcap(tmp_path / "long.pcap", [frame] * 35, ts=[(1_700_000_000 + s, 0)
                                                                  for s in range(35)])
@@ -103,7 +104,7 @@ def test_severities_of_one_flow_are_taken_in_packet_time(tmp_path):
                     for sev in ("low", "medium", "high", "critical")]
 
     config = tmp_path / "sensor.toml"
-    config.write_text(ONE_HOSPITAL + "\n[alerts]\ndedup_seconds = 10\n")
+    config.write_text(ONE_HOSPITAL + SMALL + "\n[alerts]\ndedup_seconds = 10\n")
     pcap = write_pcap(tmp_path / "graded.pcap", [udp_frame(dst="10.1.2.9")] * len(pattern),
                       ts=[(1_700_000_000 + s, 0) for s in range(len(pattern))])
     for batch in (None, 1, 2, 4):
@@ -151,7 +152,7 @@ def test_any_occurrences_any_batching(tmp_path, case):
                     for k, sev in enumerate(SEVERITIES)]
 
     config = tmp_path / "sensor.toml"
-    config.write_text(ONE_HOSPITAL + "\n[alerts]\ndedup_seconds = 5\n")
+    config.write_text(ONE_HOSPITAL + SMALL + "\n[alerts]\ndedup_seconds = 5\n")
     pcap = write_pcap(tmp_path / "random.pcap",
                       [udp_frame(dst=f"10.1.2.{20 + f}", sport=40000 + g) for f, g in zip(flows, grades)],
                       ts=[(int(t) // 10**9, int(t) % 10**9 // 1000) for t in ts])
