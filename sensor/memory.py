@@ -79,8 +79,10 @@ def cgroup_limits(root: Path | None = None, proc_cgroup: Path | None = None) -> 
             limit_file = "memory.limit_in_bytes"
         else:
             continue
-        here = mount / path.lstrip("/")
-        while not here.is_dir() and here != mount:    # a cgroup namespace shows less
+        # a cgroup namespace shows less: the path may lie outside it ("/../..") or not
+        # exist under the mount; the nearest directory that does is the process's view
+        here = mount if ".." in Path(path).parts else mount / path.lstrip("/")
+        while not here.is_dir() and here != mount:
             here = here.parent
         while True:
             limit = _read_int(here / limit_file)
