@@ -9,12 +9,13 @@ from .plaintext_pii import PlaintextPii
 from .cleartext_credentials import CleartextCredentials
 from .remote_control import RemoteControl
 from .shared_line import SharedLine
+from .tunnel_evasion import TunnelEvasion
 from .unauthorized_source import UnauthorizedSource
 
 REGISTRY: dict[str, type[Detector]] = {
     cls.name: cls for cls in (InternetBound, UnauthorizedSource, SharedLine, LateralTraffic,
                               InternetVpn, RemoteControl, PlaintextPii, CleartextCredentials,
-                              MaliciousLink)
+                              MaliciousLink, TunnelEvasion)
 }
 
 __all__ = ["BatchContext", "Detector", "Finding", "REGISTRY"]

@@ -237,10 +237,35 @@ def mask_credentials(data: bytes) -> bytes:
     return data if out is None else bytes(out)
 
 
+# what mask_text looks for before it masks: a string with neither is returned as it is
+_LONG_RUN_TEXT = re.compile("[0-9]{11}")
+_CREDENTIAL_WORD_TEXT = re.compile("|".join(w.decode() for w in CREDENTIAL_WORDS))
+
+
 def mask_text(s: str) -> str:
-    """`s` with every identifier masked (the characters around them unchanged)."""
-    if not any(c.isdigit() for c in s):
-        return s
+    """`s` with every identifier and password masked (the characters around them
+    unchanged)."""
+    if not (_LONG_RUN_TEXT.search(s) or _CREDENTIAL_WORD_TEXT.search(s.lower())):
+        return s     # nothing an identifier (11 digits at least) or a password needs
     data = s.encode("utf-8", "surrogatepass")
     masked = mask_payload(data)
     return s if masked == data else masked.decode("utf-8", "surrogatepass")
+
+
+# evidence keys whose values the sensor computed, never copied from the wire: keyed hex
+# digests, which now and then hold an 11-digit run that would read as a mobile number
+SENSOR_MADE = frozenset(("hashes",))
+
+
+def mask_strings(value):
+    """`value` (a JSON-like tree: dicts, lists, strings, numbers) with `mask_text` applied to
+    every string in it, keys included, but for the values under SENSOR_MADE keys: what an
+    alert's evidence holds on its way out."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {mask_strings(k): v if k in SENSOR_MADE else mask_strings(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_strings(v) for v in value]
+    return value

@@ -263,22 +263,15 @@ class RemoteControl(Detector):
         rows, tool, strength = rows[hit], tool[hit], strength[hit]
         if not rows.size:
             return []
-        # one verdict per flow: every packet of a flow that shows a signature somewhere is
-        # reported with it, not as a bare port hit
-        _, per_flow = np.unique(ctx.flow_keys[rows], return_inverse=True)
-        best = np.zeros(per_flow.max() + 1, dtype=np.int64)
-        np.maximum.at(best, per_flow, strength)
-        carrier = np.full(len(best), len(rows), dtype=np.int64)  # a row that shows the best
-        shows_best = np.flatnonzero(strength == best[per_flow])
-        np.minimum.at(carrier, per_flow[shows_best], shows_best)
-        carrier_row = rows[carrier[per_flow]]
-        strength, tool = best[per_flow], tool[carrier[per_flow]]
+        # each packet is judged by what it shows, as if it came alone: a flow first seen by
+        # its port, then by its signature, raises a medium alert, then a high one (the
+        # alerter lets a more severe one through), whatever the batches
 
         def explain(row: int) -> dict:
             k = int(np.searchsorted(rows, row))
             evidence = {"tool": tables.tools[tool[k]], "evidence": EVIDENCE[strength[k]]}
-            name = seen.get(int(carrier_row[k]))
-            if name:  # a service's name is not personal data
+            name = seen.get(row)
+            if name:  # masked where the alert is made, as every string from the wire
                 evidence["name"] = name
             return evidence
 

@@ -16,8 +16,9 @@ frames this script itself built — never from the sensor's output.
 
 How the rules group packets into alerts (sensor/alerting.py, detectors/*.py): one alert per
 detector and flow (both directions are one flow; a flow lives on one access line) per
-dedup window, or per line for shared_line; `packets` counts the violating packets of that
-flow in the batch (every case here is one batch), `first_frame` is the first of them, and
+dedup window (in packet time; a more severe packet is alerted again), or per line for
+shared_line; `packets` counts the violating packets of that flow in the batch from the alert
+up to the flow's next one (every case here is one batch), `first_frame` is the first, and
 src/dst/ports are that first packet's. `institution` is the line's owner where the line is
 configured, else the source's owner, else the destination's (unless the rule names it:
 lateral_traffic names the source's owner, unauthorized_source the line's).
@@ -730,13 +731,17 @@ def rdp_port_only(name: str, line: Line) -> Case:
 def rdp_standard_port(name: str, line: Line) -> Case:
     c = Case(name, f"The common case: {HOSP} opens RDP to {HOSP_C} on its well-known port "
                    f"3389, {line.describe}, and sends an X.224 Connection Request. Rule: "
-                   f"{RULE_RC}. The flow shows a signature, so the port is not alone: one "
-                   f"alert for the flow (the port makes every packet a violating one), with "
-                   f"the strongest evidence found in it — high, signature.")
+                   f"{RULE_RC}. Each packet is judged by what it shows, in packet time: the "
+                   f"handshake shows only the port (one medium alert, its 3 packets), the "
+                   f"Connection Request the signature — more severe, so alerted again (high); "
+                   f"the Connection Confirm after it, the port alone, repeats it within the "
+                   f"window and is counted with it.")
     ids = IpIds()
     conn = TcpConn(ids, HOSP, 50600, HOSP_C, 3389)
     frames = c.send(line, conn.handshake() + [conn.c2s(X224_CR), conn.s2c(X224_CC)])
-    c.expect("remote_control", "high", line.key, HOSP_CODE, frames,
+    c.expect("remote_control", "medium", line.key, HOSP_CODE, frames[:3],
+             ev("port", tool="rdp", evidence="port"))
+    c.expect("remote_control", "high", line.key, HOSP_CODE, frames[3:],
              ev("signature", tool="rdp", evidence="signature"))
     return c
 

@@ -18,7 +18,7 @@ LINE_KINDS = ("if", "vlan", "qinq", "mpls", "l2tp", "l2tpv3", "gre", "erspan", "
 ACCESS = ("dedicated", "vpdn")
 DETECTORS = ("internet_bound", "unauthorized_source", "shared_line", "lateral_traffic",
              "internet_vpn", "remote_control", "plaintext_pii", "cleartext_credentials",
-             "malicious_link")
+             "malicious_link", "tunnel_evasion")
 CSV_FIELDS = ("code", "name", "cidr", "line", "access")
 MAX_CSV_BYTES = 64 << 20  # an allocations table: a few MiB for every institution of a province
 MAX_CSV_FIELD = 256       # characters in one field of it
@@ -76,14 +76,6 @@ def line_error(text) -> str | None:
     if kind in LINE_MAX and any(int(x) > LINE_MAX[kind] for x in re.findall(r"\d+", ids)):
         return f"{text!r}: {kind} ids go up to {LINE_MAX[kind]}"
     return None
-
-
-def _physical_memory() -> int:
-    """This machine's memory in bytes (0 where the system does not say)."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 0
 
 
 def _csv_rows(fh, path: Path):
@@ -317,6 +309,7 @@ class _Checker:
             self.fail("flows", "max_flows", "must be positive")
         if cfg.idle_seconds <= 0:
             self.fail("flows", "idle_seconds", "must be positive")
+        from . import memory
         from .flows import FlowTable
         if "memory_mb" in flows:  # the table's size in MiB: as many flows as fit, or max_flows
             by_memory = FlowTable.flows_for(int(flows["memory_mb"] * (1 << 20)))
@@ -324,13 +317,13 @@ class _Checker:
                 self.fail("flows", "memory_mb", "must hold at least one flow "
                           f"({FlowTable.memory_bytes(1)} bytes)")
             cfg.max_flows = min(flows.get("max_flows", by_memory), by_memory)
-        # the table is allocated whole at start: one larger than the machine's memory would
-        # fail then (or be killed later), so say so now
-        need, have = FlowTable.memory_bytes(cfg.max_flows), _physical_memory()
-        if have and need > have:
+        # the table is allocated whole at start: one larger than the memory this process may
+        # have (the machine's, a ulimit's, a cgroup's) would fail then, so say so now
+        need, have = FlowTable.memory_bytes(cfg.max_flows), memory.room()
+        if have is not None and need > have.bytes:
             key = "max_flows" if "max_flows" in flows else "memory_mb"
             self.fail("flows", key, f"a table of {cfg.max_flows} flows needs {need / (1 << 30):.1f} "
-                      f"GiB, more than this machine's {have / (1 << 30):.1f} GiB of memory")
+                      f"GiB, more than {have.what} allows ({have.bytes / (1 << 30):.1f} GiB)")
         decoders = doc.get("decoders", {})
         self.keys("decoders", decoders, SCHEMA["decoders"])
         cookie = decoders.get("l2tpv3_cookie_len", "detect")

@@ -199,3 +199,39 @@ def test_key_table_finds_each_key_and_no_other(count):
     others = rng.integers(-2**63, 2**63 - 1, 5000, dtype=np.int64)
     want = np.concatenate([keys, others, [0, -1, 1]]).astype(np.int64)
     assert table.find(want).tolist() == [mapping.get(k, NO_OWNER) for k in want.tolist()]
+
+
+@pytest.mark.parametrize("private, inside, outside", [
+    (["::/0"], ["::", "10.0.0.1", "2001:db8::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"], []),
+    (["ff00::/8"], ["ff02::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"], ["fe80::1", "10.0.0.1"]),
+    (["0.0.0.0/0"], ["0.0.0.0", "10.0.0.1", "255.255.255.255"], ["::1", "ffff::1"]),
+    (["255.255.255.255/32"], ["255.255.255.255"], ["255.255.255.254", "::ffff:1:0:0"]),
+    (["0.0.0.0/0", "::/0"], ["0.0.0.0", "255.255.255.255", "::", "ffff::1"], []),
+])
+def test_a_prefix_reaching_either_end_of_the_space(private, inside, outside):
+    """A whole family (or a prefix reaching ffff:...:ffff) is a plan like any other: its last
+    interval ends at the top of the 128-bit space, with no boundary after it."""
+    cfg = Config(path=None, private=[N(p) for p in private])
+    cfg.institutions = [Institution("A", "a", [N(private[-1])], [], "dedicated")]
+    plan = AddressPlan(cfg)
+    assert plan.zone(*cols(*inside)).tolist() == [PRIVATE] * len(inside)
+    assert plan.owner(*cols(*inside)).tolist() == [0] * len(inside)
+    if outside:
+        assert plan.zone(*cols(*outside)).tolist() == [0] * len(outside)
+
+
+@pytest.mark.parametrize("private", ['["::/0"]', '["ff00::/8"]', '["0.0.0.0/0", "::/0"]'])
+def test_replay_with_a_whole_family_in_the_plan(tmp_path, private):
+    """check-config and replay both take a plan that reaches the top of the address space."""
+    import subprocess
+
+    from tools import PCAPS, ybsensor_cmd
+    config = tmp_path / "sensor.toml"
+    config.write_text(f'[network]\nprivate = {private}\n\n[[institution]]\ncode = "H1"\n'
+                      f'ranges = ["10.1.2.0/24"]\nlines = ["vlan:100"]\n')
+    for args in (["check-config", str(config)],
+                 ["replay", str(PCAPS / "vlan.pcap"), "--config", str(config), "--alerts",
+                  str(tmp_path / "alerts.jsonl"), "--no-progress"]):
+        done = subprocess.run(ybsensor_cmd() + args, capture_output=True, timeout=300)
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        assert b"Traceback" not in done.stderr
