@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -170,6 +171,8 @@ class Detector:
         self.config = config
         self.plan = plan
         self.settings = config.detectors.get(self.name, {}) if config else {}
+        # where the files its settings name are, relative paths: the config file's folder
+        self.base = Path(config.path).parent if config is not None and config.path else Path(".")
 
     def detect(self, ctx: BatchContext) -> list[Finding]:
         raise NotImplementedError

@@ -99,8 +99,7 @@ class MaliciousLink(Detector):
 
     def __init__(self, config, plan):
         super().__init__(config, plan)
-        base = Path(config.path).parent if config is not None else Path(".")
-        self.paths = intel.resolve(self.settings.get("paths", []), base)
+        self.paths = intel.resolve(self.settings.get("paths", []), self.base)
         self.check_seconds = float(self.settings.get("check_seconds", CHECK_SECONDS))
         self.intel = intel.cached_load(self.paths, keep=False) if self.paths else intel.Indicators()
         self.checked = time.monotonic()

@@ -235,8 +235,7 @@ class RemoteControl(Detector):
         super().__init__(config, plan)
         global _PACKAGED
         if "catalogue" in self.settings or "tools" in self.settings:
-            base = Path(config.path).parent if config is not None else Path(".")
-            self.tables = Tables(catalogue(self.settings, base))
+            self.tables = Tables(catalogue(self.settings, self.base))
         else:   # the packaged catalogue alone: read once a process
             if _PACKAGED is None:
                 _PACKAGED = Tables(catalogue({}))

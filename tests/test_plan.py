@@ -201,23 +201,32 @@ def test_key_table_finds_each_key_and_no_other(count):
     assert table.find(want).tolist() == [mapping.get(k, NO_OWNER) for k in want.tolist()]
 
 
-@pytest.mark.parametrize("private, inside, outside", [
-    (["::/0"], ["::", "10.0.0.1", "2001:db8::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"], []),
-    (["ff00::/8"], ["ff02::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"], ["fe80::1", "10.0.0.1"]),
-    (["0.0.0.0/0"], ["0.0.0.0", "10.0.0.1", "255.255.255.255"], ["::1", "ffff::1"]),
-    (["255.255.255.255/32"], ["255.255.255.255"], ["255.255.255.254", "::ffff:1:0:0"]),
-    (["0.0.0.0/0", "::/0"], ["0.0.0.0", "255.255.255.255", "::", "ffff::1"], []),
+@pytest.mark.parametrize("private, inside, link_scope, outside", [
+    (["::/0"], ["10.0.0.1", "2001:db8::1", "fd00::1"],
+     ["::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"], []),
+    # a link-scope block the configuration names itself is the configuration's
+    (["ff00::/8"], ["ff02::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"], ["fe80::1"],
+     ["10.0.0.1"]),
+    (["0.0.0.0/0"], ["10.0.0.1", "203.0.113.1"], ["0.0.0.0", "255.255.255.255", "::1"],
+     ["2001:db8::1"]),
+    (["255.255.255.255/32"], ["255.255.255.255"], [], ["255.255.255.254", "::ffff:1:0:0"]),
+    (["0.0.0.0/0", "::/0"], ["10.0.0.1", "2001:db8::1"],
+     ["0.0.0.0", "255.255.255.255", "::", "ffff::1"], []),
 ])
-def test_a_prefix_reaching_either_end_of_the_space(private, inside, outside):
+def test_a_prefix_reaching_either_end_of_the_space(private, inside, link_scope, outside):
     """A whole family (or a prefix reaching ffff:...:ffff) is a plan like any other: its last
-    interval ends at the top of the 128-bit space, with no boundary after it."""
+    interval ends at the top of the 128-bit space, with no boundary after it; inside it, the
+    addresses that never leave their link stay neither inside nor outside."""
     cfg = Config(path=None, private=[N(p) for p in private])
     cfg.institutions = [Institution("A", "a", [N(private[-1])], [], "dedicated")]
     plan = AddressPlan(cfg)
     assert plan.zone(*cols(*inside)).tolist() == [PRIVATE] * len(inside)
     assert plan.owner(*cols(*inside)).tolist() == [0] * len(inside)
+    if link_scope:
+        assert plan.zone(*cols(*link_scope)).tolist() == [0] * len(link_scope)
+        assert plan.owner(*cols(*link_scope)).tolist() == [-1] * len(link_scope)
     if outside:
-        assert plan.zone(*cols(*outside)).tolist() == [0] * len(outside)
+        assert plan.zone(*cols(*outside)).tolist() == [PUBLIC] * len(outside)
 
 
 @pytest.mark.parametrize("private", ['["::/0"]', '["ff00::/8"]', '["0.0.0.0/0", "::/0"]'])
