@@ -440,9 +440,6 @@ class CleartextCredentials(Detector):
         if got is None:
             return
         user, secret, plugin = got
-        session = self.sessions.get(fk)
-        if session is not None and session.kind == "mysql":
-            session.user = user
         if plugin == wire.MYSQL_CLEAR and secret is not None and data[secret[0]:secret[1]].strip(b"\x00"):
             found.setdefault(fk, []).append(("mysql", "clear_password", user, [row], "password"))
 
@@ -527,6 +524,10 @@ class CleartextCredentials(Detector):
             s.phase = "done"
             if wire.mysql_switch_answer(data) is not None:
                 return "mysql", "clear_password", s.user
+            return None
+        response = wire.mysql_handshake_response(data)
+        if response is not None:
+            s.user = response[0]
         return None
 
     def _telnet(self, ctx, reg, i: int, found: dict) -> None:
