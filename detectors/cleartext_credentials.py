@@ -63,8 +63,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .base import Detector, Finding
 from . import credential_wire as wire
+from .base import Detector, Finding
 from .content import opens_with, port_in, toward_server
 from .pii_mask import mask_text
 from .plaintext_pii import hash_key, keyed_hash
@@ -83,6 +83,9 @@ PORT_PROTOCOL = {21: "ftp", 2121: "ftp", 110: "pop3", 143: "imap", 25: "smtp", 5
 SERVER_PORTS = tuple(PORT_PROTOCOL)
 REDIS_PORTS = (6379,)
 DEFAULT_COMMUNITIES = (b"public", b"private")
+# the first bytes of the binary messages read: BER SEQUENCE (LDAP, SNMP), TDS Login7, a
+# PostgreSQL startup message (its length's high byte) or authentication request
+BINARY_FIRST = np.array([0x30, wire.TDS_LOGIN7, 0x00, ord("R")], dtype=np.uint64)
 
 LITERALS = [b": basic ", b" login ", b"password", b"passwd", b"pwd=", b'pwd"', b"<pwd>",
             b"\npass ", b"\nuser ", b"auth plain ", b"auth login", b"ticate login",
@@ -225,10 +228,11 @@ def _shapes(word: np.ndarray, length: np.ndarray):
     for k in (2, 3, 4, 6):
         int_tag |= (at == k) & (b[k] == 0x02)
     # the operation's tag, where it lies in the first 8 bytes, is a BindRequest's
-    grid = np.stack(b, axis=1)
-    id_len = np.take_along_axis(grid, np.minimum(at + 1, 7)[:, None], axis=1)[:, 0]
+    id_len = np.where(at == 2, b[3], np.where(at == 3, b[4], np.where(at == 4, b[5], 8)))
     op_at = at + 2 + id_len
-    op = np.take_along_axis(grid, np.minimum(op_at, 7)[:, None], axis=1)[:, 0]
+    op = np.zeros(len(word), dtype=np.int64)
+    for k in range(4, 8):
+        op = np.where(op_at == k, b[k], op)
     ldap = seq & int_tag & (length >= 12) & ((op_at > 7) | (op == 0x60))
     snmp = np.zeros(len(word), dtype=bool)
     for k in (2, 3, 4):        # 02 01 0v 04 right after the SEQUENCE header
@@ -284,34 +288,42 @@ class CleartextCredentials(Detector):
     def detect(self, ctx) -> list[Finding]:
         view = self.engine.view(ctx)
         reg = view.regions
-        if not len(reg):
+        n = len(reg)
+        if not n:
             return []
         t = ctx.t
         rows = reg.row
-        tcp = t.proto[rows] == TCP
-        udp = t.proto[rows] == UDP
-        client = toward_server(t, rows, SERVER_PORTS)
         word = reg.first_words()
         space_after_4 = ((word >> np.uint64(32)) & np.uint64(0xFF)) == 0x20
         starts_cmd = (reg.length >= 5) & space_after_4 & (
             opens_with(word, b"USER", fold=True) | opens_with(word, b"PASS", fold=True))
-        redis_inline = (opens_with(word, b"AUTH ", fold=True) | opens_with(word, b"HELLO ", fold=True)) \
-            & tcp & port_in(t, rows, REDIS_PORTS)
+        redis_inline = opens_with(word, b"AUTH ", fold=True) | opens_with(word, b"HELLO ", fold=True)
         # servers' greetings tell FTP (220) from POP3 (+OK) on ports that do not
         greet_ftp = (reg.length >= 4) & opens_with(word, b"220 ")
         greet_pop = (reg.length >= 3) & opens_with(word, b"+OK")
         greet_imap = (reg.length >= 4) & opens_with(word, b"* OK")
+        mine = np.isin(view.lit_id, self.lit_ids)
+        edge = np.isin(view.edge_lit_id, self.lit_ids)
+        lit = np.zeros(n, dtype=bool)
+        lit[view.lit_entry[mine]] = True
+        lit[view.edge_lit_owner[edge]] = True
+        # binary logins by their first byte, then the shape of their first 8 bytes
+        binary = np.flatnonzero(np.isin(word & np.uint64(0xFF), BINARY_FIRST))
+        # the few regions any of these picked: their transport and direction
+        picked = np.union1d(np.flatnonzero(starts_cmd | redis_inline | lit | greet_ftp | greet_pop
+                                           | greet_imap), binary)
+        tcp, udp, client = (np.zeros(n, dtype=bool) for _ in range(3))
+        proto = t.proto[rows[picked]]
+        tcp[picked], udp[picked] = proto == TCP, proto == UDP
+        client[picked] = toward_server(t, rows[picked], SERVER_PORTS)
+        redis_inline[picked] &= port_in(t, rows[picked], REDIS_PORTS)
         keys = ctx.flow_keys
         for i in np.flatnonzero(tcp & ~client & (greet_ftp | greet_pop | greet_imap)).tolist():
             hint = "ftp" if greet_ftp[i] else "pop3" if greet_pop[i] else "imap"
             self._remember(self.greeting, int(keys[int(rows[i])]), hint)
-        telnet = tcp & ((t.sport[rows] == TELNET) | (t.dport[rows] == TELNET))
-        mine = np.isin(view.lit_id, self.lit_ids)
-        edge = np.isin(view.edge_lit_id, self.lit_ids)
-        lit = np.zeros(len(reg), dtype=bool)
-        lit[view.lit_entry[mine]] = True
-        lit[view.edge_lit_owner[edge]] = True
-        cand = np.flatnonzero(((starts_cmd | redis_inline | lit) & client | lit & ~client) & ~telnet)
+        telnet = (t.proto[rows] == TCP) & ((t.sport[rows] == TELNET) | (t.dport[rows] == TELNET))
+        cand = np.flatnonzero(((starts_cmd | redis_inline & tcp | lit) & client | lit & ~client)
+                              & ~telnet)
         found: dict[int, list] = {}          # flow -> [(protocol, method, user, rows, kind)]
         for i in cand.tolist():
             if client[i]:
@@ -320,15 +332,17 @@ class CleartextCredentials(Detector):
                 self._remember(self.sessions, int(keys[int(rows[i])]), _Session("mysql"))
         # a BindRequest, a Login7, a startup message or an SNMP request says itself that a
         # client sent it (an LDAP server may listen on any port)
-        ldap, snmp, tds, pg_startup, pg_request = _shapes(word, reg.length)
-        for i in np.flatnonzero((ldap | tds) & tcp | snmp & udp).tolist():
-            self._binary(ctx, reg, i, bool(snmp[i]), bool(tds[i]), found)
-        for i in np.flatnonzero(tcp & (pg_startup | pg_request & ~client)).tolist():
-            fk = int(keys[int(rows[i])])
-            if fk not in self.sessions:
-                self._remember(self.sessions, fk, _Session("postgresql"))
+        if binary.size:
+            ldap, snmp, tds, pg_startup, pg_request = _shapes(word[binary], reg.length[binary])
+            btcp, budp = tcp[binary], udp[binary]
+            for k in np.flatnonzero((ldap | tds) & btcp | snmp & budp).tolist():
+                self._binary(ctx, reg, int(binary[k]), bool(snmp[k]), bool(tds[k]), found)
+            for k in np.flatnonzero(btcp & (pg_startup | pg_request & ~client[binary])).tolist():
+                fk = int(keys[int(rows[binary[k]])])
+                if fk not in self.sessions:
+                    self._remember(self.sessions, fk, _Session("postgresql"))
         if self.sessions:
-            self._follow(ctx, reg, client, found)
+            self._follow(ctx, reg, found)
         # telnet: both directions in the order they came
         tel = np.flatnonzero(telnet)
         if tel.size:
@@ -443,14 +457,17 @@ class CleartextCredentials(Detector):
         if plugin == wire.MYSQL_CLEAR and secret is not None and data[secret[0]:secret[1]].strip(b"\x00"):
             found.setdefault(fk, []).append(("mysql", "clear_password", user, [row], "password"))
 
-    def _follow(self, ctx, reg, client: np.ndarray, found: dict) -> None:
+    def _follow(self, ctx, reg, found: dict) -> None:
         """Logins that take several messages: the regions of the flows followed, both
         directions in the order they came."""
         rows = reg.row
         keys = ctx.flow_keys[rows]
         followed = np.fromiter(self.sessions.keys(), dtype=np.uint64, count=len(self.sessions))
         sel = np.flatnonzero(np.isin(keys, followed) & (ctx.t.proto[rows] == TCP))
-        for i in sel[np.argsort(rows[sel], kind="stable")].tolist():
+        sel = sel[np.argsort(rows[sel], kind="stable")]
+        client = np.zeros(len(rows), dtype=bool)
+        client[sel] = toward_server(ctx.t, rows[sel], SERVER_PORTS)
+        for i in sel.tolist():
             fk = int(keys[i])
             session = self.sessions.get(fk)
             if session is None:
