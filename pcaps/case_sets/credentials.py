@@ -180,6 +180,14 @@ def b64(text: str) -> bytes:
 
 # --- cases -------------------------------------------------------------------------------
 
+def one_alert(c: PiiCase, line: mc.Line, pkts: list, k: int, evidence: dict,
+              severity: str = "high") -> PiiCase:
+    """The case's packets sent; one alert expected, its packet pkts[k]."""
+    frames = c.send(line, pkts)
+    c.expect("cleartext_credentials", severity, line.key, HOSP_CODE, [frames[k]], evidence)
+    return c
+
+
 def token_ev(method: str) -> dict:
     return ev("cleartext_token", protocol="http", method=method, credentials=1, user="",
               token="sent in clear (not recorded)")
@@ -199,10 +207,7 @@ def cred_smtp_auth_login(name: str, line: mc.Line) -> PiiCase:
         conn.s2c(b"334 UGFzc3dvcmQ6\r\n"), conn.c2s(b64(SECRETS["smtp"]) + b"\r\n"),
         conn.s2c(b"235 2.7.0 Authentication successful\r\n"), conn.c2s(b"QUIT\r\n"),
         conn.s2c(b"221 Bye\r\n")] + conn.close()
-    frames = c.send(line, pkts)
-    c.expect("cleartext_credentials", "high", line.key, HOSP_CODE, [frames[10]],
-             cred_ev("smtp", "auth_login", "his-mailer"))
-    return c
+    return one_alert(c, line, pkts, 10, cred_ev("smtp", "auth_login", "his-mailer"))
 
 
 def none_smtp_starttls(name: str, line: mc.Line) -> PiiCase:
@@ -230,10 +235,7 @@ def cred_ldap_simple_bind(name: str, line: mc.Line) -> PiiCase:
     conn = TcpConn(IpIds(), HOSP, 51510, PLATFORM, 389)
     pkts = conn.handshake() + [conn.c2s(ldap_bind(dn.encode(), SECRETS["ldap"].encode())),
                                conn.s2c(ldap_bind_response())] + conn.close()
-    frames = c.send(line, pkts)
-    c.expect("cleartext_credentials", "high", line.key, HOSP_CODE, [frames[3]],
-             cred_ev("ldap", "simple_bind", dn))
-    return c
+    return one_alert(c, line, pkts, 3, cred_ev("ldap", "simple_bind", dn))
 
 
 def none_ldap_anonymous_and_starttls(name: str, line: mc.Line) -> PiiCase:
@@ -263,10 +265,7 @@ def cred_redis_auth(name: str, line: mc.Line) -> PiiCase:
     pkts = conn.handshake() + [conn.c2s(resp(b"AUTH", b"his-cache", SECRETS["redis"].encode())),
                                conn.s2c(b"+OK\r\n"), conn.c2s(resp(b"GET", b"queue:len")),
                                conn.s2c(b"$1\r\n0\r\n")] + conn.close()
-    frames = c.send(line, pkts)
-    c.expect("cleartext_credentials", "high", line.key, HOSP_CODE, [frames[3]],
-             cred_ev("redis", "auth", "his-cache"))
-    return c
+    return one_alert(c, line, pkts, 3, cred_ev("redis", "auth", "his-cache"))
 
 
 def none_redis_tls(name: str, line: mc.Line) -> PiiCase:
@@ -287,10 +286,8 @@ def cred_postgresql_cleartext(name: str, line: mc.Line) -> PiiCase:
                                conn.s2c(pg_auth_request(3)),
                                conn.c2s(pg_password(SECRETS["postgresql"].encode())),
                                conn.s2c(PG_READY)] + conn.close()
-    frames = c.send(line, pkts)
-    c.expect("cleartext_credentials", "high", line.key, HOSP_CODE, [frames[5]],
-             cred_ev("postgresql", "cleartext_password", "his_report"))
-    return c
+    return one_alert(c, line, pkts, 5,
+                     cred_ev("postgresql", "cleartext_password", "his_report"))
 
 
 def none_postgresql_md5(name: str, line: mc.Line) -> PiiCase:
@@ -306,6 +303,13 @@ def none_postgresql_md5(name: str, line: mc.Line) -> PiiCase:
     return c
 
 
+def mysql_login(conn: TcpConn) -> list:
+    """A MySQL connection up to the client's HandshakeResponse (mysql_native_password)."""
+    return conn.handshake() + [
+        conn.s2c(mysql_greeting(MYSQL_NATIVE)),
+        conn.c2s(mysql_handshake_response(b"billing", mc.payload("mysql-native", 20), MYSQL_NATIVE))]
+
+
 def cred_mysql_clear_password(name: str, line: mc.Line) -> PiiCase:
     c = PiiCase(name, f"A billing client ({HOSP}) logs in to MySQL ({PLATFORM}:3306) "
                       f"{line.describe}: the handshake names mysql_native_password; the server "
@@ -313,16 +317,11 @@ def cred_mysql_clear_password(name: str, line: mc.Line) -> PiiCase:
                       f"(AuthSwitchRequest) and the client answers with the password in clear. "
                       f"Rule: {RULE}. Expected: one high alert, its packet the answer.")
     conn = TcpConn(IpIds(), HOSP, 51540, PLATFORM, 3306)
-    pkts = conn.handshake() + [
-        conn.s2c(mysql_greeting(MYSQL_NATIVE)),
-        conn.c2s(mysql_handshake_response(b"billing", mc.payload("mysql-native", 20), MYSQL_NATIVE)),
+    pkts = mysql_login(conn) + [
         conn.s2c(mysql_packet(2, b"\xfe" + MYSQL_CLEAR + b"\x00")),
         conn.c2s(mysql_packet(3, SECRETS["mysql"].encode() + b"\x00")),
         conn.s2c(mysql_packet(4, b"\x00\x00\x00\x02\x00\x00\x00"))] + conn.close()
-    frames = c.send(line, pkts)
-    c.expect("cleartext_credentials", "high", line.key, HOSP_CODE, [frames[6]],
-             cred_ev("mysql", "clear_password", "billing"))
-    return c
+    return one_alert(c, line, pkts, 6, cred_ev("mysql", "clear_password", "billing"))
 
 
 def none_mysql_native(name: str, line: mc.Line) -> PiiCase:
@@ -330,10 +329,7 @@ def none_mysql_native(name: str, line: mc.Line) -> PiiCase:
                       f"client sends a scramble of the password, not the password. Rule: "
                       f"{RULE}. Expected: no alert.")
     conn = TcpConn(IpIds(), HOSP, 51541, PLATFORM, 3306)
-    pkts = conn.handshake() + [
-        conn.s2c(mysql_greeting(MYSQL_NATIVE)),
-        conn.c2s(mysql_handshake_response(b"billing", mc.payload("mysql-native", 20), MYSQL_NATIVE)),
-        conn.s2c(MYSQL_OK)] + conn.close()
+    pkts = mysql_login(conn) + [conn.s2c(MYSQL_OK)] + conn.close()
     c.send(line, pkts)
     return c
 
@@ -349,11 +345,9 @@ def cred_tds_login7(name: str, line: mc.Line) -> PiiCase:
                                conn.c2s(tds_login7("his_report", SECRETS["tds"])),
                                conn.s2c(tds_packet(0x04, b"\xfd\x00\x00\x00\x00\x00\x00\x00\x00"))] \
         + conn.close()
-    frames = c.send(line, pkts)
     want = cred_ev("tds", "login7", "his_report")
     want["password"] = "sent obfuscated only, readable by anyone (not recorded)"
-    c.expect("cleartext_credentials", "high", line.key, HOSP_CODE, [frames[5]], want)
-    return c
+    return one_alert(c, line, pkts, 5, want)
 
 
 def none_tds_encrypted(name: str, line: mc.Line) -> PiiCase:
@@ -377,11 +371,9 @@ def cred_snmp_community(name: str, line: mc.Line) -> PiiCase:
     community = SECRETS["snmp"].encode()
     pkts = [mc.udp_pkt(ids, HOSP, 40161, mc.HOSP_C, 161, snmp_get(community), True),
             mc.udp_pkt(ids, mc.HOSP_C, 161, HOSP, 40161, snmp_get(community, response=True), False)]
-    frames = c.send(line, pkts)
-    c.expect("cleartext_credentials", "high", line.key, HOSP_CODE, [frames[0]],
-             ev("cleartext_password", protocol="snmp", method="community", credentials=1,
-                user="", password="sent in clear (not recorded)"))
-    return c
+    return one_alert(c, line, pkts, 0, ev("cleartext_password", protocol="snmp",
+                                          method="community", credentials=1, user="",
+                                          password="sent in clear (not recorded)"))
 
 
 def cred_snmp_default_community(name: str, line: mc.Line) -> PiiCase:
@@ -394,11 +386,9 @@ def cred_snmp_default_community(name: str, line: mc.Line) -> PiiCase:
     pkts = [mc.udp_pkt(ids, HOSP, 40162, mc.HOSP_C, 161, snmp_get(b"public", version=0), True),
             mc.udp_pkt(ids, mc.HOSP_C, 161, HOSP, 40162, snmp_get(b"public", 0, True), False),
             mc.udp_pkt(ids, HOSP, 40163, mc.HOSP_D, 161, snmpv3_get(), True)]
-    frames = c.send(line, pkts)
-    c.expect("cleartext_credentials", "medium", line.key, HOSP_CODE, [frames[0]],
-             ev("default_snmp_community", protocol="snmp", method="default_community",
-                credentials=1, community="public"))
-    return c
+    return one_alert(c, line, pkts, 0, ev("default_snmp_community", protocol="snmp",
+                                          method="default_community", credentials=1,
+                                          community="public"), "medium")
 
 
 def cred_http_tokens(name: str, line: mc.Line) -> PiiCase:
