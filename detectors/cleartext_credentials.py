@@ -51,8 +51,9 @@ The password never leaves the sensor: not in alerts, logs or metrics, not even h
 a length (an SNMP default community is named: that it is the default is the finding).
 The user name is shown as its first character and `***` (`a***`), with a keyed
 hash (HMAC-SHA256 with the key of `plaintext_pii`, first 128 bits) so that an analyst can
-tell that two alerts concern the same account. Severity high; one alert per flow per dedup
-window; the violating packets are the ones that carry the password.
+tell that two alerts concern the same account. Severity high (medium for a default SNMP
+community); one alert per flow per dedup window (the alerter's rule); the violating packets
+are the ones that carry the secret.
 """
 from __future__ import annotations
 
