@@ -236,15 +236,12 @@ _CREDENTIALS = [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in (
 # lowercase ASCII letters, at least three (the evidence writer's pre-filter relies on it)
 CREDENTIAL_WORDS = (b"pass", b"login", b"basic", b"plain", b"pwd", b"bearer", b"key", b"token",
                     b"secret", b"auth")
-# the first byte of a binary message that carries a secret: a BER SEQUENCE (LDAP, SNMP), a TDS
-# Login7 packet, a PostgreSQL PasswordMessage (`binary_credential_heads`)
-BINARY_CREDENTIAL_FIRST = (0x30, 0x10, 0x70)
-
-
 def binary_credential_heads(first: np.ndarray) -> np.ndarray:
-    """Mask of the payloads, given their first bytes ((n, k) uint8, k >= 1), that may begin
-    with a binary message `mask_credentials` masks."""
-    return np.isin(first[:, 0], BINARY_CREDENTIAL_FIRST)
+    """Mask of the payloads, given their first two bytes ((n, 2) uint8), that may begin with
+    a binary message `mask_credentials` masks: a BER SEQUENCE; a TDS packet's type 0x10 and
+    status (at most 0x0F); `p` and a PostgreSQL length's high byte (0)."""
+    b0, b1 = first[:, 0], first[:, 1]
+    return (b0 == 0x30) | ((b0 == 0x10) & (b1 <= 0x0F)) | ((b0 == 0x70) & (b1 == 0))
 
 
 def _binary_secrets(data: bytes) -> list[tuple[int, int]]:
@@ -269,8 +266,9 @@ def _binary_secrets(data: bytes) -> list[tuple[int, int]]:
 def mask_credentials(data: bytes) -> bytes:
     """`data` with every password it plainly carries replaced by `*` (same length)."""
     data = bytes(data)
-    spans = _binary_secrets(data) if data[:1] and (data[0] in BINARY_CREDENTIAL_FIRST
-                                                   or wire.MYSQL_CLEAR in data) else []
+    heads = np.frombuffer(data[:2].ljust(2, b"\xff"), dtype=np.uint8)[None, :]
+    spans = _binary_secrets(data) if data and (binary_credential_heads(heads)[0]
+                                               or wire.MYSQL_CLEAR in data) else []
     low = data.lower()
     if any(word in low for word in CREDENTIAL_WORDS):
         for rx in _CREDENTIALS:

@@ -144,7 +144,7 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
         & (seg_n > EDGE_TAIL)
     hit[idx[head | tail]] = True
     # a binary message that carries a secret (LDAP bind, SNMP, TDS Login7, PostgreSQL)
-    hit[idx[binary_credential_heads(data[np.minimum(seg0, size - 1)][:, None])]] = True
+    hit[idx[binary_credential_heads(data[np.minimum(seg0[:, None] + np.arange(2), size - 1)])]] = True
     # a credential word (matched anywhere in the frame) in a frame with a payload
     if first.size:
         row = np.searchsorted(start, first, side="right") - 1
