@@ -499,6 +499,7 @@ class CleartextCredentials(Detector):
             if phase == "user":
                 s.user, s.phase = _b64(line), "await_pass"
                 return None
+            s.phase = "done"
             if phase == "pass":
                 return None, "auth_login", s.user
             parts = _b64(line).split(b"\x00")

@@ -337,3 +337,21 @@ def test_tds_integrated_login_has_no_password(tmp_path):
     assert run(tmp_path, [seg(wire_cases.tds_login7("", ""), dport=1433)]) == []
     ev = _one(tmp_path / "sql", [seg(wire_cases.tds_login7("sa", "x"), dport=14330)])
     assert ev["protocol"] == "tds" and ev["user"] == "s***"
+
+
+def test_login_state_is_bounded_and_what_it_forgets_is_counted(tmp_path, monkeypatch):
+    import detectors.cleartext_credentials as cc
+    monkeypatch.setattr(cc, "REMEMBER", 2)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    s = make_sensor(tmp_path)
+    # five FTP logins begun: each keeps a user name; then, a batch later, the first's PASS
+    replay(s, [seg(b"USER u%d\r\n" % k, sport=41000 + k, dport=21) for k in range(5)],
+           [seg(b"PASS p0\r\n", 1009, sport=41000, dport=21)])
+    det = next(d for d in s.alerter.detectors if d.name == "cleartext_credentials")
+    assert len(det.users) == 2
+    family = [f for f in det.metric_families() if f.name == "ybsensor_credential_states_evicted"]
+    assert family and family[0].samples[0].value == det.evicted == 3
+    s.close()
+    # the first user was forgotten: its login is still found, without its name
+    got = read_alerts(tmp_path, "cleartext_credentials")
+    assert len(got) == 1 and got[0]["evidence"]["user"] == ""
