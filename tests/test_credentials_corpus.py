@@ -87,7 +87,8 @@ def test_snmpv3_has_no_community(tmp_path):
 
 
 def test_redis_auth(tmp_path):
-    """Three AUTH commands (users notauser, default, noone), as Zeek's redis.log has them."""
+    """Three AUTH commands, users notauser, default and noone: Zeek's baseline of this trace
+    (testing/btest/Baseline/scripts.base.protocols.redis.auth/output) lists the same."""
     got = alerts(ZEEK / "redis" / "auth.pcap", tmp_path)
     assert len(got) == 1 and got[0]["evidence"]["protocol"] == "redis"
     assert got[0]["evidence"]["credentials"] == 3
@@ -114,7 +115,8 @@ def test_text_logins(path, protocol, method, tmp_path):
                             "ftp/ipv4.pcap", "ftp/ftp-auth-tls.pcap"]
                          if ZEEK.is_dir() else [])
 def test_no_cleartext_password_there(path, tmp_path):
-    """PostgreSQL with MD5 / SCRAM / trust, MySQL with native or caching_sha2 scrambles
+    """PostgreSQL with MD5 / SCRAM / trust (Zeek's postgresql.log baselines say SASL for the
+    psql-login traces), MySQL with native or caching_sha2 scrambles
     (tshark: pgsql.authtype 0, 5, 10-12; no mysql_clear_password), LDAP with SASL or StartTLS,
     anonymous FTP and FTP over TLS: no password goes in clear."""
     assert alerts(ZEEK / path, tmp_path) == []
