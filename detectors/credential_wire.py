@@ -86,7 +86,7 @@ def snmp_community(data: bytes) -> tuple[int, tuple[int, int], int] | None:
         return None
     version = ber(data, msg[1])
     if version is None or version[0] != 0x02 or version[2] - version[1] != 1 \
-            or data[version[1]] not in (0, 1):
+            or version[2] > len(data) or data[version[1]] not in (0, 1):
         return None
     community = ber(data, version[2])
     if community is None or community[0] != 0x04 or community[2] > len(data):

@@ -355,3 +355,54 @@ def test_login_state_is_bounded_and_what_it_forgets_is_counted(tmp_path, monkeyp
     # the first user was forgotten: its login is still found, without its name
     got = read_alerts(tmp_path, "cleartext_credentials")
     assert len(got) == 1 and got[0]["evidence"]["user"] == ""
+
+
+def test_wire_readers_take_any_bytes():
+    """Truncated, corrupted and random bytes: the readers answer None or a login, never raise
+    (a failed parse is no finding)."""
+    import random
+
+    from detectors import credential_wire as w
+    readers = [w.ldap_binds, w.snmp_community, w.tds_login7, w.pg_startup_user, w.pg_password,
+               w.mysql_handshake_response, w.mysql_auth_switch, w.mysql_switch_answer,
+               lambda d: w.redis_logins(d, True), mask_credentials]
+    messages = [wire_cases.ldap_bind(b"cn=a", b"pw"), wire_cases.snmp_get(b"c"),
+                wire_cases.tds_login7("u", "p"), wire_cases.pg_startup(b"u", b"d"),
+                wire_cases.pg_password(b"p"), wire_cases.resp(b"AUTH", b"u", b"p"),
+                wire_cases.mysql_handshake_response(b"u", b"p\x00", wire_cases.MYSQL_CLEAR),
+                b"HELLO 3 AUTH u p\r\nAUTH x\r\n"]
+    rng = random.Random(12)
+    inputs = [m[:k] for m in messages for k in range(len(m) + 1)]
+    for m in messages:
+        for _ in range(50):
+            b = bytearray(m)
+            b[rng.randrange(len(b))] = rng.randrange(256)
+            inputs.append(bytes(b))
+    inputs += [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200))) for _ in range(300)]
+    for data in inputs:
+        for read in readers:
+            read(data)
+
+
+def test_random_payloads_on_every_service_port(tmp_path):
+    """Random and truncated login messages, both directions, on each port the detector
+    knows: it runs through (whatever it finds), never raises."""
+    import random
+
+    from detectors.cleartext_credentials import SERVER_PORTS
+    rng = random.Random(7)
+    seeds = [wire_cases.ldap_bind(b"cn=a", b"pw"), wire_cases.tds_login7("u", "p"),
+             wire_cases.pg_auth_request(3), wire_cases.pg_password(b"p"), b"AUTH LOGIN\r\n",
+             b"334 VXNlcm5hbWU6\r\n", wire_cases.resp(b"AUTH", b"p")]
+    frames = []
+    for k, port in enumerate(SERVER_PORTS):
+        for j in range(6):
+            seed = seeds[(k + j) % len(seeds)]
+            data = seed[:rng.randrange(1, len(seed) + 1)] + bytes(rng.randrange(256)
+                                                                  for _ in range(rng.randrange(8)))
+            if j % 2:
+                frames.append(seg(data, 5000 + 64 * j, sport=port, dport=41000 + k,
+                                  src="10.200.1.20", dst="10.1.2.3"))
+            else:
+                frames.append(seg(data, 1000 + 64 * j, sport=41000 + k, dport=port))
+    run(tmp_path, frames)
