@@ -212,6 +212,12 @@ def udp_pkt(ids, src, sport, dst, dport, data: bytes, outbound: bool) -> Pkt:
                src, dst, P_UDP, sport, dport)
 
 
+def dns_query(name: str, qid: int) -> bytes:
+    """A DNS query (RD set) for name's A record."""
+    labels = b"".join(bytes([len(x)]) + x.encode() for x in name.split("."))
+    return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + labels + b"\x00" + struct.pack("!HH", 1, 1)
+
+
 def esp_pkt(ids, src, dst, spi: int, seq: int, n: int, outbound: bool) -> Pkt:
     body = struct.pack("!II", spi, seq) + payload(f"esp-{spi}-{seq}", n)
     return Pkt(ip_packet(ids, src, dst, Raw(body), proto=P_ESP), outbound, src, dst, P_ESP,
@@ -943,10 +949,30 @@ def demo(background: bool = True) -> Case:
     # cleartext_credentials: a hospital host logs in to the platform's FTP server in clear
     at(15.30, hosp_l2tp, [f.pkt for f in cred_ftp("demo", hosp_l2tp).frames])
     at(16.00, town, https(TOWN))
+    # malicious_link (and internet_bound by name): a hospital host asks the platform's
+    # resolver for a host under a domain of the demo's indicator file (pcaps/intel/demo.txt)
+    at(16.30, VLAN100, [udp_pkt(ids, HOSP, 53111, "10.200.0.53", 53,
+                                dns_query("cdn7.malware-cdn.example", 0x6D01), True)])
+    # tunnel_evasion: a workstation hides HTTPS in eight GRE tunnels nested between two of
+    # the hospital's own hosts, past what the decoder can see through
+    at(16.45, VLAN100, nested_past_the_limit(
+        tls_session(TcpConn(ids, "10.1.2.78", next(port), PUB_WEB, 443), "demo-nest", 1)))
     at(17.30, VLAN100, https(HOSP))
     if background:
         d.frames = sorted(d.frames + background_hour(BASE_S + 3600), key=lambda f: f.ts_ns)
     return d
+
+
+def nested_past_the_limit(pkts: list[Pkt]) -> list[Pkt]:
+    """The packets inside eight nested GRE tunnels (pcaps/case_sets/hardening.py)."""
+    if str(HERE / "case_sets") not in sys.path:
+        sys.path.insert(0, str(HERE / "case_sets"))
+    import hardening
+    out = []
+    for p in pkts:
+        ip, _ = hardening.nest(p, 8)
+        out.append(Pkt(ip, p.outbound, p.src, p.dst, p.proto, p.sport, p.dport))
+    return out
 
 
 def background_hour(start_s: int) -> list[Frame]:

@@ -9,8 +9,8 @@ sensor's output: a difference is the sensor's fault or the case's, and the messa
 which alert and which field.
 
 Also: make_cases.py remakes the committed files byte for byte, and the demo capture
-(pcaps/demo.pcap with pcaps/example.toml) raises each of the six network detectors and
-the two payload detectors, and its hour of benign background adds no alert.
+(pcaps/demo.pcap with pcaps/example.toml) raises every detector of the registry, and
+its hour of benign background adds no alert.
 """
 from __future__ import annotations
 
@@ -183,11 +183,14 @@ def test_make_cases_remakes_the_committed_files(tmp_path: Path):
         "pcaps/demo.pcap differs from what make_cases.py makes now"
 
 
-def test_demo_raises_each_network_and_payload_detector(tmp_path: Path):
+def test_demo_raises_every_detector(tmp_path: Path):
+    from detectors import REGISTRY
+
     alerts = replay(DEMO, EXAMPLE, tmp_path / "alerts.jsonl")
     seen = {a["detector"] for a in alerts}
-    assert SIX | PAYLOAD <= seen, f"demo.pcap with example.toml raised {sorted(seen)}; " \
-                                  f"missing {sorted((SIX | PAYLOAD) - seen)}"
+    assert SIX | PAYLOAD <= set(REGISTRY)
+    assert seen == set(REGISTRY), f"demo.pcap with example.toml raised {sorted(seen)}; " \
+                                  f"missing {sorted(set(REGISTRY) - seen)}"
 
 
 def test_demo_background_adds_no_alert(tmp_path: Path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import make_cases as mc
 from make_cases import HOSP, HOSP_CODE, PLATFORM, PLATFORM_B, Case, IpIds, TcpConn, ev
-from remote_control import RULE_IB_NAME, dns_query, dns_to_platform, expect_public_name, opening
+from remote_control import RULE_IB_NAME, dns_to_platform, expect_public_name, opening
 
 INTEL = "../../intel/cases.txt"   # from the case's folder
 CONFIG = f'\n[detectors.malicious_link]\npaths = ["{INTEL}"]\n'
@@ -82,7 +82,7 @@ def lookalikes(name: str, line) -> Case:
                    f"under a listed domain, no URL is listed, no address is: no alert.")
     ids = IpIds()
     c.send(line, [mc.udp_pkt(ids, HOSP, 40500, PLATFORM, 53,
-                             dns_query("malware-cdn.example.local", 0x6201), True)])
+                             mc.dns_query("malware-cdn.example.local", 0x6201), True)])
     conn = TcpConn(ids, HOSP, 51500, PLATFORM, 8080)
     c.send(line, conn.handshake() + [conn.c2s(b"GET /login.php HTTP/1.1\r\nHost: 10.200.1.20:8080"
                                               b"\r\n\r\n"), conn.s2c(mc.HTTP_OK)] + conn.close())

@@ -19,12 +19,6 @@ RULE_IB_NAME = ("internet_bound (JL art.6, art.28): a DNS query, TLS server name
                 "proxy reaching the internet for the client), is reported as well")
 
 
-def dns_query(name: str, qid: int) -> bytes:
-    """A DNS query (RD set) for name's A record."""
-    labels = b"".join(bytes([len(x)]) + x.encode() for x in name.split("."))
-    return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + labels + b"\x00" + struct.pack("!HH", 1, 1)
-
-
 def client_hello_sni(tag: str, server: str) -> bytes:
     """make_cases' TLS 1.3 ClientHello with a server_name extension for `server` first."""
     hello = mc.tls_client_hello(tag)
@@ -41,7 +35,7 @@ def client_hello_sni(tag: str, server: str) -> bytes:
 
 def dns_to_platform(c: Case, line, ids: IpIds, name: str, sport: int, qid: int) -> int:
     """A query from the hospital to the platform's resolver; its frame number."""
-    return c.send(line, [mc.udp_pkt(ids, HOSP, sport, PLATFORM, 53, dns_query(name, qid), True)])[0]
+    return c.send(line, [mc.udp_pkt(ids, HOSP, sport, PLATFORM, 53, mc.dns_query(name, qid), True)])[0]
 
 
 def opening(c: Case, line, ids: IpIds, cport: int, server: str, sport: int, data: bytes,
@@ -156,7 +150,7 @@ def lookalikes(name: str, line) -> Case:
                                       (15900, mc.RFB_BANNER[:11]))):
         conn = TcpConn(ids, HOSP, 51100 + k, HOSP_C, port)
         c.send(line, conn.handshake() + [conn.c2s(data)] + conn.close())
-    c.send(line, [mc.udp_pkt(ids, HOSP, 40300, HOSP_C, 53, dns_query("anydesk.com.local", 0x5301), True)])
+    c.send(line, [mc.udp_pkt(ids, HOSP, 40300, HOSP_C, 53, mc.dns_query("anydesk.com.local", 0x5301), True)])
     return c
 
 
