@@ -11,7 +11,7 @@ IPV4 = Layout("ipv4", 20, {
     "version": Field(0, 1, shift=4), "ihl": Field(0, 1, mask=0x0F),
     "total_len": Field(2, 2), "id": Field(4, 2),
     "frag": Field(6, 2, mask=0x3FFF),      # the more-fragments flag and the offset (8-byte units)
-    "proto": Field(9, 1), "src": Field(12, 4), "dst": Field(16, 4),
+    "ttl": Field(8, 1), "proto": Field(9, 1), "src": Field(12, 4), "dst": Field(16, 4),
 })
 OFFSET_BITS = 0x1FFF    # of "frag": the fragment offset; MORE_FRAGMENTS the flag
 MORE_FRAGMENTS = 0x2000

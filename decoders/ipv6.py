@@ -9,6 +9,7 @@ from .layout import Field, Layout
 
 IPV6 = Layout("ipv6", 40, {
     "version": Field(0, 1, shift=4), "payload_len": Field(4, 2), "next": Field(6, 1),
+    "hop_limit": Field(7, 1),
     "src": Field(8, 16), "dst": Field(24, 16),
 })
 EXT = Layout("ipv6-ext", 8, {"next": Field(0, 1), "len": Field(1, 1)})

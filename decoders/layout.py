@@ -42,6 +42,21 @@ class Layout:
         cols = tuple(self.cut(blk, name, lo) for name in names)
         return cols[0] if len(cols) == 1 else cols
 
+    def pack(self, length: int, **values) -> bytearray:
+        """A header of `length` bytes with the named fields set (the others zero): for the
+        few headers the sensor builds itself. A 16-byte field takes a (high, low) pair."""
+        out = bytearray(length)
+        for name, value in values.items():
+            f = self.fields[name]
+            if f.width == 16:
+                raw = int(value[0]).to_bytes(8, "big") + int(value[1]).to_bytes(8, "big")
+            else:
+                v = int(value) & f.mask if f.mask is not None else int(value)
+                raw = (v << f.shift).to_bytes(f.width, "little" if self.little else "big")
+            for i, b in enumerate(raw):
+                out[f.offset + i] |= b
+        return out
+
     def cut(self, blk: np.ndarray, name: str, base: int = 0) -> np.ndarray:
         """A field out of a block gathered from `base` bytes into the header."""
         f = self.fields[name]
