@@ -22,14 +22,15 @@ altogether; the sensor shows what a first-wins receiver gets, and says an overla
 Identical copies (a retransmitted fragment) are not counted.
 
 Bounds, each counted where it gives something up (`dropped{reason}`): a datagram's payload
-beyond MAX_DATAGRAM bytes (`too_big`), more than `max_fragments` fragments (`fragments`),
-all held datagrams over `max_bytes` (the oldest go: `memory`), a fragment cut short by the
-capture's snap length (`truncated`); and a datagram not whole `timeout` seconds of packet
-time after its first fragment is given up (`timed_out`).
+beyond what its IP version's length field can say (MAX_DATAGRAM: `too_big`), more than
+`max_fragments` fragments (`fragments`), all held datagrams over `max_bytes` (the oldest
+go: `memory`), a fragment cut short by the capture's snap length (`truncated`); and a
+datagram not whole `timeout` seconds of packet time after its first fragment is given up
+(`timed_out`).
 """
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from typing import Callable
 
 import numpy as np
@@ -41,7 +42,9 @@ from .keys import LINE_IF, OK
 from .table import MAX_TUNNELS, PacketTable
 
 LINKTYPE_RAW = 101       # a rebuilt datagram is a bare IP packet
-MAX_DATAGRAM = 65535 - 20   # payload bytes: IPv4's total length field (IPv6 fragments are no jumbograms)
+# the most payload bytes a datagram can have, by IP version: IPv4's total length field holds
+# its 20-byte header too; IPv6's payload length field (fragments are no jumbograms, RFC 2675)
+MAX_DATAGRAM = {4: 65535 - 20, 6: 65535}
 HELD_COST = 256          # bytes charged for a held datagram besides its data (a rough figure)
 PART_COST = 64           # ... and for each of its pieces
 OVERLAP_REASON = "evasion:frag_overlap"
@@ -101,7 +104,7 @@ class Reassembly:
         self.max_bytes = max_bytes
         self.timeout_ns = int(timeout * 1e9)
         self.max_fragments = max_fragments
-        self.held: dict[tuple, _Held] = {}     # oldest first
+        self.held: OrderedDict[tuple, _Held] = OrderedDict()     # oldest first
         self.bytes = 0
         self.errors = errors if errors is not None else Counter()   # decode reasons
         self.reassembled = 0
@@ -142,9 +145,11 @@ class Reassembly:
             off6, more6, ident6 = FRAG.read(buf, at[i6], "offset", "more", "id")
             start[i6] = at[i6] + FRAG.min_len
             r6 = rows[i6]
-            # the IPv6 packet's end bounded the row's payload, where decoding went on to it
-            decoded = (t.status[r6] == OK) & (t.payload_off[r6] >= start[i6])
-            end[i6] = np.where(decoded, t.payload_off[r6] + t.payload_len[r6], frame_end[i6])
+            # a later fragment's payload ends where the IPv6 packet does; a first fragment's
+            # transport may say less (a UDP length), so its frame's end: an IPv6 fragment
+            # with data is longer than Ethernet's minimum frame, which leaves no padding
+            later = (t.status[r6] == OK) & (t.payload_off[r6] == start[i6])
+            end[i6] = np.where(later, t.payload_off[r6] + t.payload_len[r6], frame_end[i6])
             offset[i6], more[i6], ident[i6] = off6 * 8, more6, ident6
         cut = (end > frame_end) | (t.wirelen[rows] > t.caplen[rows]) | (end < start)
         return start, np.minimum(end, frame_end), offset, more != 0, ident, cut
@@ -165,7 +170,7 @@ class Reassembly:
             if bad:
                 self._drop(key, d, "truncated")
                 continue
-            if off + (e - s) > MAX_DATAGRAM:
+            if off + (e - s) > MAX_DATAGRAM[key[3]]:
                 self._drop(key, d, "too_big")
                 continue
             if d is None:
@@ -203,15 +208,21 @@ class Reassembly:
     def _trim(self) -> None:
         """The oldest datagrams go until the rest fit."""
         while self.bytes > self.max_bytes and self.held:
-            key = next(iter(self.held))
-            self._drop(key, self.held[key], "memory")
+            _, d = self.held.popitem(last=False)
+            self.bytes -= d.cost
+            self.dropped["memory"] += 1
 
     def _expire(self, now: int) -> None:
+        """Datagrams whose first fragment is older than the timeout go (oldest first: the
+        buffer is in arrival order)."""
         limit = now - self.timeout_ns
-        stale = [k for k, d in self.held.items() if d.first_ns < limit]
-        for key in stale:
-            self.bytes -= self.held.pop(key).cost
-        self.timed_out += len(stale)
+        while self.held:
+            key, d = next(iter(self.held.items()))
+            if d.first_ns >= limit:
+                break
+            self.held.popitem(last=False)
+            self.bytes -= d.cost
+            self.timed_out += 1
 
     def _decode(self, t: PacketTable, done: list, decode) -> PacketTable:
         """The whole datagrams as bare IP packets, decoded; each row then takes the line,
