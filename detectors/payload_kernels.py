@@ -10,8 +10,8 @@ import numpy as np
 
 from decoders.kernel import copy_bytes, jit, prefetch
 
-from .names import (CLIENT_HELLO, DNS_MIN, DNS_PORT, HELLO_MIN, HTTP_MIN, MAX_LABEL, QR_OPCODE,
-                    TLS_HANDSHAKE)
+from .names import (CLIENT_HELLO, DNS_MIN, DNS_PORT, DNS_TCP_MIN, HELLO_MIN, HTTP_MIN, MAX_LABEL,
+                    QR_OPCODE, TLS_HANDSHAKE)
 from .remote_control import (DNS, NO_TOOL, PORT, RDP, SIGNATURE, SNI, TCP, TEAMVIEWER, UDP,
                              VNC)
 
@@ -455,11 +455,13 @@ def gather_heads(buf, off, length, rows, out):
 # --- names and signatures in payload heads (names.looks_like_*, remote_control.py) -------
 
 @jit(inline="always")
-def _dns_query(heads, r, plen, sport, dport):
-    """names.looks_like_dns_query for row r's head."""
-    return dport == DNS_PORT and sport > 0 and plen >= DNS_MIN and \
-        (heads[r, 2] & QR_OPCODE) == 0 and (heads[r, 4] | heads[r, 5]) != 0 and \
-        (heads[r, 6] | heads[r, 7]) == 0 and 1 <= heads[r, 12] <= MAX_LABEL
+def _dns_query(heads, r, plen, sport, dport, at):
+    """names.looks_like_dns_query for row r's head, the message `at` bytes in (2 over TCP:
+    its length prefix; its first segment may end after the first label's length)."""
+    need = DNS_MIN if at == 0 else DNS_TCP_MIN
+    return dport == DNS_PORT and sport > 0 and plen - at >= need and \
+        (heads[r, at + 2] & QR_OPCODE) == 0 and (heads[r, at + 4] | heads[r, at + 5]) != 0 and \
+        (heads[r, at + 6] | heads[r, at + 7]) == 0 and 1 <= heads[r, at + 12] <= MAX_LABEL
 
 
 @jit(inline="always")
@@ -508,7 +510,9 @@ def remote_marks(has_ip, proto, sport, dport, payload_len, heads, port_tool, rfb
         if tcp:
             if _client_hello(heads, r, plen):
                 ask = SNI
-        elif _dns_query(heads, r, plen, sp, dp):
+            elif _dns_query(heads, r, plen, sp, dp, 2):
+                ask = DNS
+        elif _dns_query(heads, r, plen, sp, dp, 0):
             ask = DNS
         if tool > 0 or ask:
             out_rows[n], out_tool[n], out_strength[n], out_ask[n] = r, tool, strength, ask
@@ -521,8 +525,9 @@ def name_askers(has_ip, src_zone, dst_zone, private, proto, sport, dport, payloa
                 methods, method_len, out_rows, out_ask):
     """InternetBound.askers: the rows of user traffic with both ends inside the private
     network (zone bit `private`) whose head looks like a DNS query (UDP; 1), a TLS
-    ClientHello (TCP; 2) or an HTTP request (TCP; 3: one of `methods`, each method_len
-    bytes long with its space). Into out_*, in row order; returns the count."""
+    ClientHello (TCP; 2), an HTTP request (TCP; 3: one of `methods`, each method_len
+    bytes long with its space) or a DNS query over TCP (4). Into out_*, in row order;
+    returns the count."""
     n = 0
     for r in range(proto.shape[0]):
         pr = proto[r]
@@ -532,11 +537,13 @@ def name_askers(has_ip, src_zone, dst_zone, private, proto, sport, dport, payloa
             continue
         ask = 0
         if pr == UDP:
-            if _dns_query(heads, r, plen, sport[r], dport[r]):
+            if _dns_query(heads, r, plen, sport[r], dport[r], 0):
                 ask = 1
         elif pr == TCP:
             if _client_hello(heads, r, plen):
                 ask = 2
+            elif _dns_query(heads, r, plen, sport[r], dport[r], 2):
+                ask = 4
             elif plen >= HTTP_MIN:
                 for m in range(methods.shape[0]):
                     if _opens_with(heads, r, methods[m], method_len[m]):

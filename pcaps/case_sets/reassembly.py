@@ -154,3 +154,130 @@ CASES = [
     ("pii_syslog_ipv6_fragments_in_gre", syslog_v6, mc.Gre(44)),
     ("none_fragment_overlap_in_l2tp", frag_overlap, mc.L2TP_HOSP),
 ]
+
+
+# --- names in messages that span segments ----------------------------------------------
+
+RULE_NAMES = ("A name is read from the client's first message however many TCP segments "
+              "carry it, in sequence order; the alert is on the segment that completes the "
+              "name")
+
+
+def long_client_hello(tag: str, server: str) -> bytes:
+    """A TLS 1.3 ClientHello as browsers send it today: an X25519MLKEM768 key share (1216
+    bytes) and an X25519 one before the server_name extension, about 1.5 KB in all."""
+    ciphers = [0x1301, 0x1302, 0x1303, 0xC02B, 0xC02F]
+    pq = mc.payload(tag + "-mlkem", 1216) + mc.payload(tag + "-x25519", 32)
+    shares = struct.pack("!HH", 0x11EC, 1216 + 32) + pq + struct.pack("!HH", 0x001D, 32) \
+        + mc.payload(tag + "-key", 32)
+    name = server.encode()
+    sni = struct.pack("!HBH", len(name) + 3, 0, len(name)) + name
+    ext = (struct.pack("!HHB", 0x002B, 5, 4) + struct.pack("!HH", 0x0304, 0x0303)
+           + struct.pack("!HHH", 0x000A, 6, 4) + struct.pack("!HH", 0x11EC, 0x001D)
+           + struct.pack("!HHH", 0x0033, len(shares) + 2, len(shares)) + shares
+           + struct.pack("!HH", 0x0000, len(sni)) + sni)
+    body = (struct.pack("!H", 0x0303) + mc.payload(tag + "-random", 32)
+            + b"\x20" + mc.payload(tag + "-sid", 32)
+            + struct.pack("!H", 2 * len(ciphers)) + b"".join(struct.pack("!H", c) for c in ciphers)
+            + b"\x01\x00" + struct.pack("!H", len(ext)) + ext)
+    hs = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + struct.pack("!H", len(hs)) + hs
+
+
+MSS = 1400
+
+
+def _spanning_hello(c: mc.Case, line: mc.Line, client: str, server_ip: str, cport: int,
+                    name: str) -> int:
+    """A TLS connection whose ClientHello takes two segments (the name in the second);
+    the frame of the second."""
+    hello = long_client_hello(c.name, name)
+    assert hello.index(name.encode()) > MSS
+    conn = mc.TcpConn(mc.IpIds(), client, cport, server_ip, 443)
+    pkts = conn.handshake() + [conn.c2s(hello[:MSS], flags="A"), conn.c2s(hello[MSS:])]
+    frames = c.send(line, pkts)
+    c.send(line, [conn.s2c(mc.tls_server_hello(c.name))])
+    return frames[-1]
+
+
+def sni_internet_name(name: str, line: mc.Line) -> mc.Case:
+    server = "www.example.com"
+    c = mc.Case(name, f"The hospital's {mc.HOSP} opens TLS to a forward proxy inside the "
+                      f"network ({mc.PLATFORM_B}:443), {line.describe}, asking in the TLS "
+                      f"server name for {server}, a public service. Its ClientHello (1.5 KB: "
+                      f"a post-quantum key share) takes two segments, the server name in "
+                      f"the second. Rule: {mc.RULE_IB}; a TLS ClientHello naming a public "
+                      f"service on a flow between two private ends breaks it too. "
+                      f"{RULE_NAMES}. Expected: one high alert, name source tls_sni, at the "
+                      f"second segment.")
+    at = _spanning_hello(c, line, mc.HOSP, mc.PLATFORM_B, 51400, server)
+    c.expect("internet_bound", "high", line.key, mc.HOSP_CODE, [at],
+             mc.ev("public_name", name_source="tls_sni", name=server))
+    return c
+
+
+def sni_remote_tool(name: str, line: mc.Line) -> mc.Case:
+    server = "relay-17.net.anydesk.com"
+    c = mc.Case(name, f"The hospital's {mc.HOSP} opens TLS through a forward proxy inside "
+                      f"the network ({mc.PLATFORM_B}:443), {line.describe}, to {server}, an "
+                      f"AnyDesk relay; the ClientHello (1.5 KB) takes two segments, the "
+                      f"server name in the second. Rule: {mc.RULE_RC}; and {mc.RULE_IB}. "
+                      f"{RULE_NAMES}. Expected: remote_control (anydesk by tls_sni, high) "
+                      f"and internet_bound (public name by tls_sni), both at the second "
+                      f"segment.")
+    at = _spanning_hello(c, line, mc.HOSP, mc.PLATFORM_B, 51401, server)
+    c.expect("remote_control", "high", line.key, mc.HOSP_CODE, [at],
+             mc.ev("tls_sni", tool="anydesk", evidence="tls_sni", name=server))
+    c.expect("internet_bound", "high", line.key, mc.HOSP_CODE, [at],
+             mc.ev("public_name", name_source="tls_sni", name=server))
+    return c
+
+
+def http_host_spanning(name: str, line: mc.Line) -> mc.Case:
+    server = "api.example.net"
+    request = (b"GET /v2/status HTTP/1.1\r\nUser-Agent: his-agent/5.2\r\nCookie: s="
+               + mc.payload("cookie", 1300).hex().encode()[:1300]
+               + b"\r\nHost: " + server.encode() + b"\r\nAccept: */*\r\n\r\n")
+    cut = request.index(b"Host:") + 3
+    c = mc.Case(name, f"The hospital's {mc.HOSP} sends an HTTP request through a forward "
+                      f"proxy inside the network ({mc.PLATFORM_B}:8080), {line.describe}, "
+                      f"for {server}; a long cookie pushes the Host header across the "
+                      f"segment boundary. Rule: {mc.RULE_IB}; an HTTP request naming a public "
+                      f"service on a flow between two private ends breaks it too. "
+                      f"{RULE_NAMES}. Expected: one high alert, name source http_host, at the "
+                      f"second segment.")
+    conn = mc.TcpConn(mc.IpIds(), mc.HOSP, 51402, mc.PLATFORM_B, 8080)
+    frames = c.send(line, conn.handshake() + [conn.c2s(request[:cut], flags="A"),
+                                              conn.c2s(request[cut:])])
+    c.expect("internet_bound", "high", line.key, mc.HOSP_CODE, [frames[-1]],
+             mc.ev("public_name", name_source="http_host", name=server))
+    return c
+
+
+def dns_tcp_spanning(name: str, line: mc.Line) -> mc.Case:
+    server = "www.example.org"
+    qname = b"".join(bytes([len(x)]) + x for x in server.encode().split(b".")) + b"\x00"
+    query = struct.pack("!HHHHHH", 0x4A17, 0x0100, 1, 0, 0, 0) + qname + struct.pack("!HH", 1, 1)
+    message = struct.pack("!H", len(query)) + query
+    cut = 2 + 12 + 5                     # inside the first label
+    c = mc.Case(name, f"The hospital's {mc.HOSP} asks the network's resolver ({mc.PLATFORM_B}) "
+                      f"for {server} over TCP (port 53), {line.describe}; the query is cut "
+                      f"inside its first label. Rule: {mc.RULE_IB}; a DNS query naming a "
+                      f"public service on a flow between two private ends breaks it too. "
+                      f"{RULE_NAMES}. Expected: one high alert, name source dns, at the "
+                      f"second segment.")
+    conn = mc.TcpConn(mc.IpIds(), mc.HOSP, 51403, mc.PLATFORM_B, 53)
+    frames = c.send(line, conn.handshake() + [conn.c2s(message[:cut], flags="A"),
+                                              conn.c2s(message[cut:])])
+    c.expect("internet_bound", "high", line.key, mc.HOSP_CODE, [frames[-1]],
+             mc.ev("public_name", name_source="dns", name=server))
+    return c
+
+
+CASES += [
+    ("internet_bound_sni_in_second_segment_in_gre", sni_internet_name, mc.GRE_HOSP),
+    ("internet_bound_sni_in_second_segment_in_l2tp", sni_internet_name, mc.L2TP_HOSP),
+    ("remote_control_sni_in_second_segment_in_gre", sni_remote_tool, mc.GRE_HOSP),
+    ("internet_bound_http_host_in_second_segment_in_l2tp", http_host_spanning, mc.L2TP_HOSP),
+    ("internet_bound_dns_tcp_in_second_segment_in_gre", dns_tcp_spanning, mc.GRE_HOSP),
+]
