@@ -161,7 +161,7 @@ class Reassembly:
         cols = (t.line_kind, t.line_a, t.line_b, t.ip_ver, t.src_hi, t.src_lo, t.dst_hi,
                 t.dst_lo, t.proto)
         keys = zip(*(c[rows].tolist() for c in cols), ident.tolist())
-        data = t.batch.data
+        data = memoryview(t.batch.data)     # slices without an array object each (a mapped file)
         done = []
         for row, key, s, e, off, mf, bad, ts, wire in zip(
                 rows.tolist(), keys, start.tolist(), end.tolist(), offset.tolist(),
@@ -181,7 +181,7 @@ class Reassembly:
             if d.count > self.max_fragments:
                 self._drop(key, d, "fragments")
                 continue
-            taken, differ = d.add(off, data[s:e].tobytes())
+            taken, differ = d.add(off, bytes(data[s:e]))
             if differ:
                 self.overlaps += 1
                 self.errors[OVERLAP_REASON] += 1
@@ -228,7 +228,9 @@ class Reassembly:
         """The whole datagrams as bare IP packets, decoded; each row then takes the line,
         tunnels, outer header, frame and time of the fragment that completed it."""
         src = np.array([row for row, _, _, _ in done], dtype=np.int64)
-        frames = [_header(key, len(payload)) + payload for _, key, payload, _ in done]
+        heads = _headers(t, src, [len(payload) for _, _, payload, _ in done],
+                         [key[-1] for _, key, _, _ in done])
+        frames = [head + payload for head, (_, _, payload, _) in zip(heads, done)]
         # on the wire: the frames that carried it (flows and alerts count those bytes)
         batch = Batch.from_frames(frames, LINKTYPE_RAW, ts_ns=t.ts_ns[src],
                                   wirelen=[w for _, _, _, w in done],
@@ -243,27 +245,32 @@ class Reassembly:
         outer = t.n_ip[src] > 1               # the fragments came through an IP tunnel
         for name in ("outer_ver", "outer_src_hi", "outer_src_lo", "outer_dst_hi", "outer_dst_lo"):
             getattr(d, name)[outer] = getattr(t, name)[src][outer]
-        before = t.n_ip[src].astype(np.int64) - 1     # IP headers outside the datagram's
-        for j, row in enumerate(src.tolist()):
-            # the chain: the fragment's layers up to its innermost IP header, then the datagram's
-            chain = t.layers[row, :t.nlayers[row]].tolist()
-            ip = int(d.layers[j, 0])          # the datagram's IP header, innermost in the fragment
-            cut = max((i for i, x in enumerate(chain) if x == ip), default=len(chain))
-            chain = (chain[:cut] + d.layers[j, :d.nlayers[j]].tolist())[:d.layers.shape[1]]
-            d.layers[j] = 0
-            d.layers[j, :len(chain)] = chain
-            d.nlayers[j] = len(chain)
-            # the tunnels: the fragment's, then any inside the datagram
-            n1, n2 = int(t.ntun[row]), int(d.ntun[j])
-            kinds = (t.tun_kind[row, :n1].tolist() + d.tun_kind[j, :n2].tolist())[:MAX_TUNNELS]
-            ids_a = (t.tun_a[row, :n1].tolist() + d.tun_a[j, :n2].tolist())[:MAX_TUNNELS]
-            ids_b = (t.tun_b[row, :n1].tolist() + d.tun_b[j, :n2].tolist())[:MAX_TUNNELS]
-            for col, vals in ((d.tun_kind, kinds), (d.tun_a, ids_a), (d.tun_b, ids_b)):
+        # the chain: the fragment's layers up to its innermost IP header, then the datagram's
+        width = d.layers.shape[1]
+        same_ip = (t.layers[src] == d.layers[:, :1]) & \
+            (np.arange(width)[None, :] < t.nlayers[src][:, None])
+        cut = width - 1 - np.argmax(same_ip[:, ::-1], axis=1)
+        cut = np.where(same_ip.any(axis=1), cut, t.nlayers[src])
+        take = np.arange(width)[None, :] - cut[:, None]
+        theirs = (take >= 0) & (take < d.nlayers[:, None])
+        chain = np.where(take < 0, t.layers[src], 0).astype(d.layers.dtype)
+        chain[theirs] = d.layers[np.nonzero(theirs)[0], take[theirs]]
+        d.layers[:] = chain
+        d.nlayers[:] = np.minimum(cut + d.nlayers, width)
+        # the tunnels: the fragment's, then any inside the datagram (rare: one by one)
+        inner = d.ntun.astype(np.int64)
+        for j in np.flatnonzero(inner > 0).tolist():
+            row, n1, n2 = int(src[j]), int(t.ntun[src[j]]), int(inner[j])
+            for col, mine in ((d.tun_kind, t.tun_kind), (d.tun_a, t.tun_a), (d.tun_b, t.tun_b)):
+                vals = (mine[row, :n1].tolist() + col[j, :n2].tolist())[:MAX_TUNNELS]
                 col[j] = 0
                 col[j, :len(vals)] = vals
-            d.ip_at_tunnel[j] = d.ip_at_tunnel[j] + before[j] if n2 else t.ip_at_tunnel[row]
-            d.ntun[j] = len(kinds)
-        d.n_ip[:] = d.n_ip + before
+            d.ip_at_tunnel[j] += t.n_ip[row] - 1
+            d.ntun[j] = min(n1 + n2, MAX_TUNNELS)
+        plain = inner == 0
+        for name in ("tun_kind", "tun_a", "tun_b", "ntun", "ip_at_tunnel"):
+            getattr(d, name)[plain] = getattr(t, name)[src[plain]]
+        d.n_ip[:] = d.n_ip + t.n_ip[src].astype(np.int64) - 1
         return d
 
     # --- metrics -----------------------------------------------------------------------
@@ -293,13 +300,28 @@ def hide(t: PacketTable, rows: np.ndarray) -> None:
     t.payload_len[rows] = 0
 
 
-def _header(key: tuple, length: int) -> bytes:
-    """A fresh fixed IP header for a reassembled payload."""
-    _, _, _, ver, s_hi, s_lo, d_hi, d_lo, proto, ident = key
-    if ver == 4:
-        return bytes(IPV4.pack(IPV4.min_len, version=4, ihl=5, total_len=IPV4.min_len + length,
-                               id=ident, ttl=64, proto=proto, src=s_lo & 0xFFFFFFFF,
-                               dst=d_lo & 0xFFFFFFFF))
-    return bytes(IPV6.pack(IPV6.min_len, version=6, payload_len=length, next=proto,
-                           hop_limit=64, src=(s_hi, s_lo), dst=(d_hi, d_lo)))
-
+def _headers(t: PacketTable, rows: np.ndarray, lengths: list[int], ident: list[int]) -> list[bytes]:
+    """A fresh fixed IP header for each reassembled payload, from its fragment's row."""
+    out: list[bytes] = [b""] * len(rows)
+    lengths, ident = np.array(lengths, np.int64), np.array(ident, np.int64)
+    v4 = t.ip_ver[rows] == 4
+    for pick, layout, first in ((np.flatnonzero(v4), IPV4, IPV4.pack(IPV4.min_len, version=4, ihl=5, ttl=64)),
+                                (np.flatnonzero(~v4), IPV6, IPV6.pack(IPV6.min_len, version=6, hop_limit=64))):
+        if not pick.size:
+            continue
+        r = rows[pick]
+        blk = np.tile(np.frombuffer(bytes(first), np.uint8), (len(pick), 1))
+        if layout is IPV4:
+            layout.put(blk, "total_len", lengths[pick] + IPV4.min_len)
+            layout.put(blk, "id", ident[pick])
+            layout.put(blk, "proto", t.proto[r])
+            layout.put(blk, "src", t.src_lo[r] & np.uint64(0xFFFFFFFF))
+            layout.put(blk, "dst", t.dst_lo[r] & np.uint64(0xFFFFFFFF))
+        else:
+            layout.put(blk, "payload_len", lengths[pick])
+            layout.put(blk, "next", t.proto[r])
+            layout.put(blk, "src", (t.src_hi[r], t.src_lo[r]))
+            layout.put(blk, "dst", (t.dst_hi[r], t.dst_lo[r]))
+        for k, j in enumerate(pick.tolist()):
+            out[j] = blk[k].tobytes()
+    return out
