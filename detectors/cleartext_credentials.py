@@ -158,7 +158,7 @@ class CleartextCredentials(Detector):
 
     def metric_families(self):
         if self.engine.publisher is self:
-            yield from self.engine.classes.metric_families()
+            yield from self.engine.metric_families()
 
     @staticmethod
     def _remember(table: OrderedDict, key, value) -> None:

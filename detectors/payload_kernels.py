@@ -165,7 +165,7 @@ def stream_positions(seg_rows, sid, tcp_seq, payload_len, keys, st_key, st_next,
 def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data, heads,
                    st_key, st_next, st_tail, st_tail_len, far, mod,
                    row, off, length, rsid, joined, from_state, skip, last, stored_at,
-                   stored_tail, stored_len, short, word):
+                   stored_tail, stored_len, short, word, jumped):
     """streams.Engine._regions for segments in stream order (by stream, then sequence):
     each segment's region (the bytes it adds to its stream), written to row ... stored_len,
     reading the stream's state as the previous batch left it; then the stream's new state
@@ -173,8 +173,10 @@ def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data
     stored tail, short last regions): the last regions whose payload holds fewer than
     CONTEXT bytes are listed in `short` (their tails are composed by the caller). word:
     each region's first 8 bytes (Regions.first_words), from the payload heads
-    (content.every_head) where the region is the whole payload. One pass: each stream's
-    segments lie together, so its state is read before it is written."""
+    (content.every_head) where the region is the whole payload. jumped[0] grows by the
+    bytes of the holes the streams jump (segments that start past the stream's end so far).
+    One pass: each stream's segments lie together, so its state is read before it is
+    written."""
     context = st_tail.shape[1]
     n = len(seg_rows)
     top = len(data) - context
@@ -206,6 +208,8 @@ def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data
             prev = furthest
             cover = max(prev, 0) if known[j] else prev
             new_start = max(rel[j], cover)
+            if cover > -far and rel[j] > cover:
+                jumped[0] += rel[j] - cover
             if new_start < end[j]:
                 r = seg_rows[j]
                 row[nk] = r

@@ -14,8 +14,9 @@ then see the bytes around the boundary (`before`, `after`), so a match split acr
 segments is found. Across batches each stream keeps its next expected sequence number and
 its last `CONTEXT` bytes (the stored tail). When a segment leaves a hole, the stream jumps
 past it: bytes that arrive later to fill it (from a later batch) are taken for
-retransmissions and not searched — a miss, never a double count. Within a batch order does
-not matter. Segments of untracked flows and other protocols are regions of their own.
+retransmissions and not searched — a miss, never a double count; the bytes jumped are
+counted (`ybsensor_payload_stream_jumped_bytes_total`). Within a batch order does not
+matter. Segments of untracked flows and other protocols are regions of their own.
 
 The state lives in columns indexed by (flow slot, direction), checked against the flow key.
 """
@@ -206,7 +207,8 @@ class Engine:
         self.state = StreamState()
         self.literals: list[bytes] = []
         self._matcher: LiteralMatcher | None = None
-        self.publisher = None        # the detector that publishes the class metrics
+        self.publisher = None        # the detector that publishes the engine's metrics
+        self.jumped = 0              # stream bytes jumped at holes (never searched)
 
     @classmethod
     def shared(cls, detector) -> "Engine":
@@ -233,6 +235,13 @@ class Engine:
                 self._matcher = None
             ids.append(self.literals.index(low))
         return np.array(ids, dtype=np.int64)
+
+    def metric_families(self):
+        from prometheus_client.core import CounterMetricFamily
+        yield from self.classes.metric_families()
+        yield CounterMetricFamily("ybsensor_payload_stream_jumped_bytes", "TCP stream bytes "
+                                  "the payload detectors jumped at a hole (not searched if they "
+                                  "come later)", value=self.jumped)
 
     @property
     def matcher(self) -> LiteralMatcher | None:
@@ -326,6 +335,7 @@ class Engine:
         prev_in_batch[1:] = cum[:-1] - HALF * 4 - gidx[1:] * (1 << 40)
         prev_in_batch[starts] = -FAR
         cover = np.where(known, np.maximum(prev_in_batch, 0), prev_in_batch)
+        self.jumped += int(np.maximum(rel - cover, 0)[cover > -FAR].sum())
         new_start = np.maximum(rel, cover)
         keep = new_start < end
         joined = (cover > -FAR) & (rel <= cover)
@@ -423,12 +433,14 @@ class Engine:
         stored_len = np.empty(n_seg, np.int64)
         short = np.empty(n_seg, np.int64)
         word = np.empty(size, np.uint64)
+        jumped = np.zeros(1, np.int64)
         got = compiled.call(
             "stream_regions", seg_rows, sid, rel, end, known, base, keys, t.payload_off, data,
             heads, st.key, st.next_seq, st.tail, st.tail_len, FAR, MOD, row, off, length, rsid, joined,
-            from_state, skip, last, stored_at, stored_tail, stored_len, short, word)
+            from_state, skip, last, stored_at, stored_tail, stored_len, short, word, jumped)
         if got is None:
             return None
+        self.jumped += int(jumped[0])
         nk, nfs, nshort = got
         # the other rows after the TCP streams, in the same arrays
         k = slice(nk, nk + n_o)
