@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from . import names
+from .base import per_sensor
 
 TCP = 6
 MAX_MESSAGE = 16384 + 5          # a TLS record's largest plaintext and its header
@@ -97,16 +98,16 @@ class FirstMessages:
 
     @classmethod
     def shared(cls, detector) -> "FirstMessages":
-        anchor = detector.plan if detector.plan is not None else detector.config
-        if anchor is None:
-            return cls()
-        try:
-            found = cls._shared.get(anchor)
-            if found is None:
-                found = cls._shared[anchor] = cls()
-        except TypeError:
-            return cls()
+        """The sensor's instance; the first detector to ask publishes its metrics."""
+        found = per_sensor(cls, cls._shared, detector)
+        if found.publisher is None:
+            found.publisher = detector
         return found
+
+    def families_for(self, detector):
+        """The metrics, from the detector that publishes them (once a sensor)."""
+        if self.publisher is detector:
+            yield from self.metric_families()
 
     # --- per batch ---------------------------------------------------------------------
 

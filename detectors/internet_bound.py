@@ -43,12 +43,9 @@ class InternetBound(Detector):
         # one verdict per distinct name: the same few names recur batch after batch
         self.is_internal = lru_cache(maxsize=1 << 16)(self._is_internal)
         self.first_messages = first_messages.FirstMessages.shared(self)
-        if self.first_messages.publisher is None:
-            self.first_messages.publisher = self
 
     def metric_families(self):
-        if self.first_messages.publisher is self:
-            yield from self.first_messages.metric_families()
+        yield from self.first_messages.families_for(self)
 
     def detect(self, ctx) -> list[Finding]:
         out = []

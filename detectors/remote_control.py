@@ -50,12 +50,9 @@ class RemoteControl(Detector):
     def __init__(self, config, plan):
         super().__init__(config, plan)
         self.first_messages = first_messages.FirstMessages.shared(self)
-        if self.first_messages.publisher is None:
-            self.first_messages.publisher = self
 
     def metric_families(self):
-        if self.first_messages.publisher is self:
-            yield from self.first_messages.metric_families()
+        yield from self.first_messages.families_for(self)
 
     def detect(self, ctx) -> list[Finding]:
         rows, tool, strength, ask = self.marks(ctx)

@@ -31,6 +31,7 @@ from decoders.layout import gather_block
 from sensor.flows import runs
 
 from . import compiled
+from .base import per_sensor
 from .content import every_head
 from .matcher import MIN_RUN, LiteralMatcher, scan_pieces
 from .payload_class import PLAINTEXT, PayloadClasses
@@ -212,16 +213,7 @@ class Engine:
 
     @classmethod
     def shared(cls, detector) -> "Engine":
-        anchor = detector.plan if detector.plan is not None else detector.config
-        if anchor is None:
-            return cls()
-        try:
-            engine = cls._shared.get(anchor)
-            if engine is None:
-                engine = cls._shared[anchor] = cls()
-        except TypeError:           # not weak-referenceable: a private engine
-            return cls()
-        return engine
+        return per_sensor(cls, cls._shared, detector)
 
     def register(self, literals: list[bytes]) -> np.ndarray:
         """Add literals to the batch-wide matcher; their ids."""

@@ -200,36 +200,45 @@ def _spanning_hello(c: mc.Case, line: mc.Line, client: str, server_ip: str, cpor
     return frames[-1]
 
 
-def sni_internet_name(name: str, line: mc.Line) -> mc.Case:
-    server = "www.example.com"
-    c = mc.Case(name, f"The hospital's {mc.HOSP} opens TLS to a forward proxy inside the "
-                      f"network ({mc.PLATFORM_B}:443), {line.describe}, asking in the TLS "
-                      f"server name for {server}, a public service. Its ClientHello (1.5 KB: "
-                      f"a post-quantum key share) takes two segments, the server name in "
-                      f"the second. Rule: {mc.RULE_IB}; a TLS ClientHello naming a public "
-                      f"service on a flow between two private ends breaks it too. "
-                      f"{RULE_NAMES}. Expected: one high alert, name source tls_sni, at the "
-                      f"second segment.")
-    at = _spanning_hello(c, line, mc.HOSP, mc.PLATFORM_B, 51400, server)
-    c.expect("internet_bound", "high", line.key, mc.HOSP_CODE, [at],
-             mc.ev("public_name", name_source="tls_sni", name=server))
-    return c
+def _sni_case(server: str, cport: int, what: str, expected: str, tool: str | None):
+    """A hospital host's TLS through a forward proxy inside the network, naming `server`
+    in the second segment of its ClientHello; internet_bound by name, and remote_control
+    where `server` is a remote-control tool's."""
+    def build(name: str, line: mc.Line) -> mc.Case:
+        rules = f"{mc.RULE_RC}; and {mc.RULE_IB}" if tool else mc.RULE_IB
+        c = mc.Case(name, f"The hospital's {mc.HOSP} opens TLS through a forward proxy inside "
+                          f"the network ({mc.PLATFORM_B}:443), {line.describe}, to {server}, "
+                          f"{what}. Its ClientHello (1.5 KB: a post-quantum key share) takes "
+                          f"two segments, the server name in the second. Rule: {rules}; a TLS "
+                          f"ClientHello naming a public service on a flow between two private "
+                          f"ends breaks internet_bound too. {RULE_NAMES}. Expected: {expected}, "
+                          f"at the second segment.")
+        at = _spanning_hello(c, line, mc.HOSP, mc.PLATFORM_B, cport, server)
+        if tool:
+            c.expect("remote_control", "high", line.key, mc.HOSP_CODE, [at],
+                     mc.ev("tls_sni", tool=tool, evidence="tls_sni", name=server))
+        c.expect("internet_bound", "high", line.key, mc.HOSP_CODE, [at],
+                 mc.ev("public_name", name_source="tls_sni", name=server))
+        return c
+    return build
 
 
-def sni_remote_tool(name: str, line: mc.Line) -> mc.Case:
-    server = "relay-17.net.anydesk.com"
-    c = mc.Case(name, f"The hospital's {mc.HOSP} opens TLS through a forward proxy inside "
-                      f"the network ({mc.PLATFORM_B}:443), {line.describe}, to {server}, an "
-                      f"AnyDesk relay; the ClientHello (1.5 KB) takes two segments, the "
-                      f"server name in the second. Rule: {mc.RULE_RC}; and {mc.RULE_IB}. "
-                      f"{RULE_NAMES}. Expected: remote_control (anydesk by tls_sni, high) "
-                      f"and internet_bound (public name by tls_sni), both at the second "
-                      f"segment.")
-    at = _spanning_hello(c, line, mc.HOSP, mc.PLATFORM_B, 51401, server)
-    c.expect("remote_control", "high", line.key, mc.HOSP_CODE, [at],
-             mc.ev("tls_sni", tool="anydesk", evidence="tls_sni", name=server))
-    c.expect("internet_bound", "high", line.key, mc.HOSP_CODE, [at],
-             mc.ev("public_name", name_source="tls_sni", name=server))
+sni_internet_name = _sni_case("www.example.com", 51400, "a public service",
+                              "one high internet_bound alert, name source tls_sni", None)
+sni_remote_tool = _sni_case("relay-17.net.anydesk.com", 51401, "an AnyDesk relay",
+                            "remote_control (anydesk by tls_sni, high) and internet_bound "
+                            "(public name by tls_sni)", "anydesk")
+
+
+def _two_segments(c: mc.Case, line: mc.Line, port: int, cport: int, message: bytes, cut: int,
+                  source: str, server: str) -> mc.Case:
+    """The hospital host's first message to a private server in two segments cut at `cut`;
+    internet_bound names `server` (by `source`) at the second."""
+    conn = mc.TcpConn(mc.IpIds(), mc.HOSP, cport, mc.PLATFORM_B, port)
+    frames = c.send(line, conn.handshake() + [conn.c2s(message[:cut], flags="A"),
+                                              conn.c2s(message[cut:])])
+    c.expect("internet_bound", "high", line.key, mc.HOSP_CODE, [frames[-1]],
+             mc.ev("public_name", name_source=source, name=server))
     return c
 
 
@@ -238,7 +247,6 @@ def http_host_spanning(name: str, line: mc.Line) -> mc.Case:
     request = (b"GET /v2/status HTTP/1.1\r\nUser-Agent: his-agent/5.2\r\nCookie: s="
                + mc.payload("cookie", 1300).hex().encode()[:1300]
                + b"\r\nHost: " + server.encode() + b"\r\nAccept: */*\r\n\r\n")
-    cut = request.index(b"Host:") + 3
     c = mc.Case(name, f"The hospital's {mc.HOSP} sends an HTTP request through a forward "
                       f"proxy inside the network ({mc.PLATFORM_B}:8080), {line.describe}, "
                       f"for {server}; a long cookie pushes the Host header across the "
@@ -246,32 +254,23 @@ def http_host_spanning(name: str, line: mc.Line) -> mc.Case:
                       f"service on a flow between two private ends breaks it too. "
                       f"{RULE_NAMES}. Expected: one high alert, name source http_host, at the "
                       f"second segment.")
-    conn = mc.TcpConn(mc.IpIds(), mc.HOSP, 51402, mc.PLATFORM_B, 8080)
-    frames = c.send(line, conn.handshake() + [conn.c2s(request[:cut], flags="A"),
-                                              conn.c2s(request[cut:])])
-    c.expect("internet_bound", "high", line.key, mc.HOSP_CODE, [frames[-1]],
-             mc.ev("public_name", name_source="http_host", name=server))
-    return c
+    return _two_segments(c, line, 8080, 51402, request, request.index(b"Host:") + 3,
+                         "http_host", server)
 
 
 def dns_tcp_spanning(name: str, line: mc.Line) -> mc.Case:
     server = "www.example.org"
     qname = b"".join(bytes([len(x)]) + x for x in server.encode().split(b".")) + b"\x00"
     query = struct.pack("!HHHHHH", 0x4A17, 0x0100, 1, 0, 0, 0) + qname + struct.pack("!HH", 1, 1)
-    message = struct.pack("!H", len(query)) + query
-    cut = 2 + 12 + 5                     # inside the first label
     c = mc.Case(name, f"The hospital's {mc.HOSP} asks the network's resolver ({mc.PLATFORM_B}) "
                       f"for {server} over TCP (port 53), {line.describe}; the query is cut "
                       f"inside its first label. Rule: {mc.RULE_IB}; a DNS query naming a "
                       f"public service on a flow between two private ends breaks it too. "
                       f"{RULE_NAMES}. Expected: one high alert, name source dns, at the "
                       f"second segment.")
-    conn = mc.TcpConn(mc.IpIds(), mc.HOSP, 51403, mc.PLATFORM_B, 53)
-    frames = c.send(line, conn.handshake() + [conn.c2s(message[:cut], flags="A"),
-                                              conn.c2s(message[cut:])])
-    c.expect("internet_bound", "high", line.key, mc.HOSP_CODE, [frames[-1]],
-             mc.ev("public_name", name_source="dns", name=server))
-    return c
+    # its 2-byte length, the header, then the query cut inside its first label
+    return _two_segments(c, line, 53, 51403, struct.pack("!H", len(query)) + query,
+                         2 + 12 + 5, "dns", server)
 
 
 CASES += [
