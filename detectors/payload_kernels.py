@@ -165,7 +165,7 @@ def stream_positions(seg_rows, sid, tcp_seq, payload_len, keys, st_key, st_next,
 def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data, heads,
                    st_key, st_next, st_tail, st_tail_len, far, mod,
                    row, off, length, rsid, joined, from_state, skip, last, stored_at,
-                   stored_tail, stored_len, short, word, jumped):
+                   stored_tail, stored_len, short, word, jumped, differ, rstart):
     """streams.Engine._regions for segments in stream order (by stream, then sequence):
     each segment's region (the bytes it adds to its stream), written to row ... stored_len,
     reading the stream's state as the previous batch left it; then the stream's new state
@@ -174,9 +174,10 @@ def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data
     CONTEXT bytes are listed in `short` (their tails are composed by the caller). word:
     each region's first 8 bytes (Regions.first_words), from the payload heads
     (content.every_head) where the region is the whole payload. jumped[0] grows by the
-    bytes of the holes the streams jump (segments that start past the stream's end so far).
-    One pass: each stream's segments lie together, so its state is read before it is
-    written."""
+    bytes of the holes the streams jump (segments that start past the stream's end so far);
+    differ[0] by the segments that resend bytes this batch's earlier segments of the stream
+    carried, with other values (what they resend is dropped: the first copy stands);
+    rstart: scratch, a region's start in its stream. One pass: each stream's segments lie together, so its state is read before it is written."""
     context = st_tail.shape[1]
     n = len(seg_rows)
     top = len(data) - context
@@ -210,10 +211,15 @@ def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data
             new_start = max(rel[j], cover)
             if cover > -far and rel[j] > cover:
                 jumped[0] += rel[j] - cover
+            if nk > first and rel[j] < prev and \
+                    _resends_other_bytes(data, payload_off[seg_rows[j]], rel[j],
+                                         min(end[j], prev), first, nk, rstart, off, length):
+                differ[0] += 1
             if new_start < end[j]:
                 r = seg_rows[j]
                 row[nk] = r
                 skip[nk] = new_start - rel[j]
+                rstart[nk] = new_start
                 off[nk] = payload_off[r] + skip[nk]
                 length[nk] = end[j] - new_start
                 rsid[nk] = s
@@ -248,6 +254,24 @@ def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data
                 nshort += 1
         i = j
     return nk, nfs, nshort
+
+
+@jit
+def _resends_other_bytes(data, at, rel, upto, first, nk, rstart, off, length):
+    """Whether a segment (its payload at `at`, starting `rel` into its stream) holds, in
+    [rel, upto), bytes other than the regions first..nk-1 of its stream (this batch's, in
+    stream order) gave those positions."""
+    k = nk - 1
+    while k >= first:
+        lo = max(rel, rstart[k])
+        hi = min(upto, rstart[k] + length[k])
+        if rstart[k] + length[k] <= rel:
+            break
+        for x in range(lo, hi):
+            if data[off[k] + x - rstart[k]] != data[at + x - rel]:
+                return True
+        k -= 1
+    return False
 
 
 @jit(inline="always")

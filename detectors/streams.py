@@ -15,8 +15,10 @@ segments is found. Across batches each stream keeps its next expected sequence n
 its last `CONTEXT` bytes (the stored tail). When a segment leaves a hole, the stream jumps
 past it: bytes that arrive later to fill it (from a later batch) are taken for
 retransmissions and not searched — a miss, never a double count; the bytes jumped are
-counted (`ybsensor_payload_stream_jumped_bytes_total`). Within a batch order does not
-matter. Segments of untracked flows and other protocols are regions of their own.
+counted (`ybsensor_payload_stream_jumped_bytes_total`). A segment that resends bytes an
+earlier segment of the batch carried, with other values, is counted
+(`ybsensor_payload_stream_overlaps_differ_total`, an evasion attempt: the first copy is
+what is searched). Within a batch order does not matter. Segments of untracked flows and other protocols are regions of their own.
 
 The state lives in columns indexed by (flow slot, direction), checked against the flow key.
 """
@@ -70,6 +72,28 @@ def _part_by_direction(by_flow: np.ndarray, flow: np.ndarray, up: np.ndarray) ->
     out = np.empty_like(by_flow)
     out[dest] = by_flow
     return out
+
+
+def _resends_other_bytes(data, at, sid, rel, end, new_start, keep, prev) -> int:
+    """Segments (in stream order; `at` their payloads, `prev` the furthest end of their
+    stream before them in the batch) that resend bytes an earlier region of their stream
+    gave, with other values: payload_kernels._resends_other_bytes for the numpy path (a loop
+    over the few overlapping segments)."""
+    count = 0
+    kept = np.flatnonzero(keep)
+    for i in np.flatnonzero((prev > -FAR) & (rel < prev)).tolist():
+        upto = min(int(end[i]), int(prev[i]))
+        for k in kept[(kept < i) & (sid[kept] == sid[i])][::-1].tolist():
+            ks, ke = int(new_start[k]), int(end[k])
+            if ke <= rel[i]:
+                break
+            lo, hi = max(int(rel[i]), ks), min(upto, ke)
+            first = int(at[k]) + ks - int(rel[k])
+            if hi > lo and (data[first + lo - ks: first + hi - ks]
+                            != data[int(at[i]) + lo - int(rel[i]): int(at[i]) + hi - int(rel[i])]).any():
+                count += 1
+                break
+    return count
 
 
 class StreamState:
@@ -210,6 +234,7 @@ class Engine:
         self._matcher: LiteralMatcher | None = None
         self.publisher = None        # the detector that publishes the engine's metrics
         self.jumped = 0              # stream bytes jumped at holes (never searched)
+        self.differ = 0              # resent segments whose bytes differ from the first copy
 
     @classmethod
     def shared(cls, detector) -> "Engine":
@@ -234,6 +259,10 @@ class Engine:
         yield CounterMetricFamily("ybsensor_payload_stream_jumped_bytes", "TCP stream bytes "
                                   "the payload detectors jumped at a hole (not searched if they "
                                   "come later)", value=self.jumped)
+        yield CounterMetricFamily("ybsensor_payload_stream_overlaps_differ", "TCP segments "
+                                  "resending stream bytes with other values than their first "
+                                  "copy (the first copy is searched; evasion:tcp_overlap)",
+                                  value=self.differ)
 
     @property
     def matcher(self) -> LiteralMatcher | None:
@@ -330,6 +359,8 @@ class Engine:
         self.jumped += int(np.maximum(rel - cover, 0)[cover > -FAR].sum())
         new_start = np.maximum(rel, cover)
         keep = new_start < end
+        self.differ += _resends_other_bytes(data, t.payload_off[trows_s], sid, rel, end,
+                                            new_start, keep, prev_in_batch)
         joined = (cover > -FAR) & (rel <= cover)
         from_state = joined & known & (prev_in_batch <= 0)
         # the stream's new state: next expected sequence number and stored tail
@@ -425,14 +456,16 @@ class Engine:
         stored_len = np.empty(n_seg, np.int64)
         short = np.empty(n_seg, np.int64)
         word = np.empty(size, np.uint64)
-        jumped = np.zeros(1, np.int64)
+        jumped, differ = np.zeros(1, np.int64), np.zeros(1, np.int64)
         got = compiled.call(
             "stream_regions", seg_rows, sid, rel, end, known, base, keys, t.payload_off, data,
             heads, st.key, st.next_seq, st.tail, st.tail_len, FAR, MOD, row, off, length, rsid, joined,
-            from_state, skip, last, stored_at, stored_tail, stored_len, short, word, jumped)
+            from_state, skip, last, stored_at, stored_tail, stored_len, short, word, jumped, differ,
+            np.empty(n_seg, np.int64))
         if got is None:
             return None
         self.jumped += int(jumped[0])
+        self.differ += int(differ[0])
         nk, nfs, nshort = got
         # the other rows after the TCP streams, in the same arrays
         k = slice(nk, nk + n_o)

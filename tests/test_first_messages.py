@@ -63,7 +63,7 @@ def test_a_retransmitted_overlap_adds_only_its_new_bytes(tmp_path):
     assert by_name(s) == [("internet_bound", 2, SERVER)]
 
 
-def test_kept_streams_are_bounded_and_what_goes_is_counted(tmp_path, monkeypatch):
+def test_kept_streams_are_bounded_and_what_goes_is_counted(tmp_path):
     s = sensor(tmp_path)
     kept = next(d.first_messages for d in s.alerter.detectors if hasattr(d, "first_messages"))
     kept.max_streams = 50
