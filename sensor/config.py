@@ -308,7 +308,7 @@ class _Checker:
         cfg.decoder_options = dict(decoders)
         reasm = doc.get("reassembly", {})
         self.keys("reassembly", reasm, SCHEMA["reassembly"])
-        for key, lo, hi in (("memory_mb", 1 / 1024, 1 << 20), ("timeout_seconds", 0.001, 3600),
+        for key, lo, hi in (("memory_mb", 1, 65536), ("timeout_seconds", 0.001, 3600),
                             ("max_fragments", 1, 8192)):
             if key in reasm and not lo <= reasm[key] <= hi:
                 self.fail("reassembly", key, f"must be between {lo:g} and {hi:g}")

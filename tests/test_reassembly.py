@@ -179,6 +179,24 @@ def test_bounds_fragments_and_size():
     assert r.dropped["too_big"] == 1
 
 
+@pytest.mark.parametrize("entry, why", [
+    ("memory_mb = 0", "between 1 and 65536"), ("timeout_seconds = nan", "between"),
+    ("max_fragments = 0", "between 1 and 8192"), ("bogus = 1", "unknown key"),
+    ('memory_mb = "x"', "must be a number")])
+def test_bad_reassembly_settings_are_refused(tmp_path, entry, why):
+    from sensor.config import ConfigError
+    path = tmp_path / "sensor.toml"
+    path.write_text(CONFIG.format(extra=f"[reassembly]\n{entry}\n"))
+    with pytest.raises(ConfigError, match=f"reassembly.*{why}"):
+        load(path)
+
+
+def test_reassembly_settings_reach_the_sensor(tmp_path):
+    s = make_sensor(tmp_path, "[reassembly]\nmemory_mb = 2\ntimeout_seconds = 5\nmax_fragments = 9\n")
+    r = s.reassembly
+    assert (r.max_bytes, r.timeout_ns, r.max_fragments) == (2 << 20, 5 * 10**9, 9)
+
+
 def test_memory_stays_bounded_under_a_flood_of_incomplete_fragments():
     """A flood of first fragments that never complete: the held bytes stay under the bound,
     the oldest go (counted), and Python's own allocations stay near it."""
