@@ -12,7 +12,8 @@ Payloads are random bytes, except that TCP flows to the services that run over T
 on 443 and 8443, RDP on 3389) carry TLS records: each segment one application-data record
 (a record header, then random bytes), as they do on the network. The payload detectors
 search the rest, all of it, as plaintext (databases, HTTP, SMB, DNS, syslog ... and SSH,
-whose banners the mix does not carry). `plaintext=True` builds the same mix without the
+whose banners the mix does not carry). One frame in a hundred is an IPv4 fragment: UDP
+datagrams over the MTU in two fragments, adjacent (`FRAGMENTED`), which the sensor reassembles. `plaintext=True` builds the same mix without the
 record headers: every payload plaintext, the payload detectors' worst case.
 
     from bench.mixed import mixed_pcap
@@ -38,7 +39,7 @@ OUT = Path(__file__).resolve().parent / "out"
 FRAMES = 300_000
 SMALL = 30_000
 SEED = 20240611
-VERSION = 3  # bump when the mix changes, so that cached files are rebuilt
+VERSION = 4  # bump when the mix changes, so that cached files are rebuilt
 
 # encapsulation -> share of frames. VPDN (L2TP) and dedicated lines (VLAN, QinQ, MPLS)
 # dominate; GRE, ERSPAN (mirrored traffic) and VXLAN are less common.
@@ -61,6 +62,11 @@ SIZE_SHARE = {
     "udp": {64: 0.30, 256: 0.30, 576: 0.15, 1024: 0.10, "max": 0.15},
 }
 MTU = 1500
+# IPv4 fragments: UDP datagrams over the MTU (syslog bursts, large DNS answers, NFS-style
+# reads) sent as a first fragment (with the UDP header) and a last one, adjacent frames of
+# one datagram; this share of frames, half first fragments and half last ones
+FRAGMENTED = 0.01
+FRAGMENTED_DATAGRAM = 1800   # UDP data bytes of such a datagram
 TCP_SERVICES = ([443] * 8 + [80] * 3 + [8443, 3306, 1433, 1521, 5432, 22, 3389, 445, 8080])
 UDP_SERVICES = [53] * 4 + [123, 514, 161, 1812, 443, 5060]
 TLS_SERVICES = [443, 8443, 3389]   # TCP services whose segments carry TLS records
@@ -208,6 +214,7 @@ def templates(encaps=None, seed: int = SEED) -> list[Template]:
     s = _scapy()
     rng = np.random.default_rng(seed)
     out = []
+    whole_mix = encaps is None
     encaps = list(ENCAP_SHARE) if encaps is None else list(encaps)
     for encap in encaps:
         for transport, tshare in TRANSPORT_SHARE.items():
@@ -223,10 +230,32 @@ def templates(encaps=None, seed: int = SEED) -> list[Template]:
                 out.append(Template(encap, transport, n, np.frombuffer(raw, dtype=np.uint8),
                                     ENCAP_SHARE[encap] * tshare * sshare,
                                     _patches(layers, transport), len(raw) - n))
+    if whole_mix:
+        out += _fragment_templates(s, rng)
     total = sum(t.weight for t in out)
     for t in out:
         t.weight /= total
     return out
+
+
+def _fragment_templates(s, rng) -> list[Template]:
+    """A fragmented UDP datagram's two frames: "frag" (the first fragment, UDP header and
+    ports) is drawn like any template; "frag2" (the last fragment) follows each (`build`)."""
+    from scapy.packet import Raw
+    E, IP, UDP = s["Ether"], s["IP"], s["UDP"]
+    data = rng.integers(0, 256, FRAGMENTED_DATAGRAM, dtype=np.uint8).tobytes()
+    dgram = bytes(IP(src="10.1.0.1", dst="10.200.0.1") / UDP(sport=40000, dport=514) / data)[20:]
+    cut = (MTU - 20) // 8 * 8
+    first = bytes(E(src=MAC_A, dst=MAC_B) / IP(src="10.1.0.1", dst="10.200.0.1", id=1, proto=17,
+                                               flags="MF", ttl=63) / Raw(dgram[:cut]))
+    last = bytes(E(src=MAC_A, dst=MAC_B) / IP(src="10.1.0.1", dst="10.200.0.1", id=1, proto=17,
+                                              frag=cut // 8, ttl=63) / Raw(dgram[cut:]))
+    ip = [Patch(14 + 4, 2, "ipid"), Patch(14 + 12, 4, "src4"), Patch(14 + 16, 4, "dst4")]
+    share = FRAGMENTED / 2 / (1 - FRAGMENTED / 2)     # of the other templates' total (1)
+    return [Template("frag", "udp", cut - 8, np.frombuffer(first, np.uint8), share,
+                     ip + [Patch(34, 2, "sport"), Patch(36, 2, "dport")], 14 + 20 + 8),
+            Template("frag2", "udp", len(dgram) - cut, np.frombuffer(last, np.uint8), 0.0, ip,
+                     14 + 20)]
 
 
 def _flows(rng, which: np.ndarray, tpls: list[Template]) -> tuple[np.ndarray, np.ndarray]:
@@ -333,6 +362,10 @@ def build(path: Path, frames: int, encaps=None, seed: int = SEED,
     tpls = templates(encaps, seed)
     rng = np.random.default_rng(seed + 1)
     which = rng.choice(len(tpls), size=frames, p=[t.weight for t in tpls])
+    kinds = [t.encap for t in tpls]
+    if "frag" in kinds:         # each first fragment is followed by its datagram's last
+        first_at, last_tpl = np.flatnonzero(which == kinds.index("frag")), kinds.index("frag2")
+        which[first_at[first_at + 1 < frames] + 1] = last_tpl
     lens = np.array([len(t.frame) for t in tpls], dtype=np.int64)[which]
     rec = 16 + lens
     rec_off = 24 + np.concatenate(([0], np.cumsum(rec)[:-1]))
@@ -345,6 +378,10 @@ def build(path: Path, frames: int, encaps=None, seed: int = SEED,
     hdr[:, 2] = hdr[:, 3] = lens
     out[rec_off[:, None] + np.arange(16)] = hdr.view(np.uint8).reshape(frames, 16)
     vals = _values(rng, *_flows(rng, which, tpls))
+    if "frag" in kinds:         # a last fragment: its first's datagram id and addresses
+        pair = np.flatnonzero((which[:-1] == kinds.index("frag")) & (which[1:] == last_tpl))
+        for key in ("ipid", "src4", "dst4"):
+            vals[key][pair + 1] = vals[key][pair]
     for i, t in enumerate(tpls):
         rows = np.flatnonzero(which == i)
         width = len(t.frame)

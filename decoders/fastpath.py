@@ -328,21 +328,22 @@ class Pass:
         if i6.size:
             parts.append(self.ipv6(i6, entry))
         if len(parts) == 1:
-            i, proto, fragment, src, dst, version = parts[0]
+            i, proto, frag_at, later, src, dst, version = parts[0]
         else:
             i = np.concatenate([p[0] for p in parts])
             proto = np.concatenate([p[1] for p in parts])
-            fragment = np.concatenate([p[2] for p in parts])
-            src = tuple(np.concatenate([p[3][k] for p in parts]) for k in (0, 1))
-            dst = tuple(np.concatenate([p[4][k] for p in parts]) for k in (0, 1))
-            version = np.concatenate([np.full(len(p[0]), p[5], dtype=np.int64) for p in parts])
+            frag_at = np.concatenate([p[2] for p in parts])
+            later = np.concatenate([p[3] for p in parts])
+            src = tuple(np.concatenate([p[4][k] for p in parts]) for k in (0, 1))
+            dst = tuple(np.concatenate([p[5][k] for p in parts]) for k in (0, 1))
+            version = np.concatenate([np.full(len(p[0]), p[6], dtype=np.int64) for p in parts])
         if not i.size:
             return None
         nxt = c.next_of(IPPROTO, proto)
-        if fragment.any():
-            nxt[fragment] = 0     # a later fragment ends after its header: no ports
+        if later.any():
+            nxt[later] = 0     # a later fragment ends after its header: no ports
         at[i] = nxt
-        self.ip_columns(i, version, src, dst, proto, fragment)
+        self.ip_columns(i, version, src, dst, proto, frag_at)
         return i
 
     def ipv4(self, i, entry):
@@ -362,7 +363,7 @@ class Pass:
             ok &= self.room_for(i)
         if not ok.all():
             self.refuse(i[~ok], entry)
-            i, blk, bounded, after = i[ok], blk[ok], bounded[ok], after[ok]
+            i, blk, bounded, after, pos = i[ok], blk[ok], bounded[ok], after[ok], pos[ok]
         if not entry:
             self.record(i, self.c.ip4)
         self.end[i] = bounded
@@ -370,8 +371,9 @@ class Pass:
         zero = np.zeros(len(i), dtype=np.uint64)
         src = IPV4_MAPPED | IPV4.cut(blk, "src").astype(np.uint64)
         dst = IPV4_MAPPED | IPV4.cut(blk, "dst").astype(np.uint64)
-        return (i, IPV4.cut(blk, "proto"), IPV4.cut(blk, "frag_off") != 0,
-                (zero, src), (zero, dst), 4)
+        frag = IPV4.cut(blk, "frag")
+        return (i, IPV4.cut(blk, "proto"), np.where(frag != 0, pos, -1),
+                (frag & ipv4.OFFSET_BITS) != 0, (zero, src), (zero, dst), 4)
 
     def ipv6(self, i, entry):
         f = self.f
@@ -392,8 +394,8 @@ class Pass:
             bounded[unset] = end[unset]
         self.end[i] = bounded
         self.pos[i] = pos + IPV6.min_len
-        return (i, IPV6.cut(blk, "next"), np.zeros(len(i), dtype=bool),
-                IPV6.cut(blk, "src"), IPV6.cut(blk, "dst"), 6)
+        return (i, IPV6.cut(blk, "next"), np.full(len(i), -1, dtype=np.int64),
+                np.zeros(len(i), dtype=bool), IPV6.cut(blk, "src"), IPV6.cut(blk, "dst"), 6)
 
     def refuse(self, i, entry) -> None:
         """Rows whose header the chain does not take: at the entry layer its generic decoder
@@ -403,9 +405,9 @@ class Pass:
                 self.mine = np.ones(len(self.rows), dtype=bool)
             self.mine[i] = False
 
-    def ip_columns(self, i, version, src, dst, proto, fragment) -> None:
+    def ip_columns(self, i, version, src, dst, proto, frag_at) -> None:
         """PacketTable.set_ip for chunk positions `i`."""
-        self.t.set_ip(self.glob(i), version, src, dst, proto, fragment)
+        self.t.set_ip(self.glob(i), version, src, dst, proto, frag_at)
 
     def transport(self, ip) -> None:
         """TCP ends the row at its payload; UDP goes on by port."""
@@ -524,7 +526,7 @@ class KernelChain(Chain):
             kn.F_ETH_TYPE: (ETH, "type"), kn.F_VLAN_VID: (VLAN, "vid"),
             kn.F_VLAN_TYPE: (VLAN, "type"),
             kn.F_V4_VERSION: (IPV4, "version"), kn.F_V4_IHL: (IPV4, "ihl"),
-            kn.F_V4_TOTAL: (IPV4, "total_len"), kn.F_V4_FRAG: (IPV4, "frag_off"),
+            kn.F_V4_TOTAL: (IPV4, "total_len"), kn.F_V4_FRAG: (IPV4, "frag"),
             kn.F_V4_PROTO: (IPV4, "proto"), kn.F_V4_SRC: (IPV4, "src"),
             kn.F_V4_DST: (IPV4, "dst"),
             kn.F_V6_VERSION: (IPV6, "version"), kn.F_V6_PLEN: (IPV6, "payload_len"),
@@ -579,6 +581,7 @@ class KernelChain(Chain):
             kn.K_L2TP_T: l2tp.T, kn.K_L2TP_L: l2tp.L, kn.K_L2TP_S: l2tp.S, kn.K_L2TP_O: l2tp.O,
             kn.K_L2TP_V2: l2tp.V2,
             kn.K_PPP_ADDRESS: ppp.ADDRESS, kn.K_PPP_CONTROL: ppp.CONTROL,
+            kn.K_V4_OFFSET_BITS: ipv4.OFFSET_BITS,
         }
         assert sorted(slots) == list(range(kn.N_K))
         self.k = tuple(int(slots[slot]) for slot in range(kn.N_K))
@@ -621,7 +624,7 @@ class KernelChain(Chain):
             self.miss, f.pos, f.end, f.next, f.aux, t.nlayers, t.layers, f.credit,
             t.status, t.status_layer, t.line_kind, t.line_a, t.line_b,
             t.ntun, t.tun_kind, t.tun_a, t.tun_b, t.ip_at_tunnel,
-            t.n_ip, t.ip_ver, t.src_hi, t.src_lo, t.dst_hi, t.dst_lo, t.proto, t.fragment,
+            t.n_ip, t.ip_ver, t.src_hi, t.src_lo, t.dst_hi, t.dst_lo, t.proto, t.frag_at,
             t.outer_ver, t.outer_src_hi, t.outer_src_lo, t.outer_dst_hi, t.outer_dst_lo,
             t.sport, t.dport, t.tcp_flags, t.tcp_seq, t.icmp_type, t.icmp_code,
             heads.values, heads.known, refused)

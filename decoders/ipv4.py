@@ -1,4 +1,5 @@
-"""IPv4 (RFC 791): options skipped by IHL; only the first fragment carries ports."""
+"""IPv4 (RFC 791): options skipped by IHL; only the first fragment carries ports. A fragment's
+row records where its header is (`frag_at`), for reassembly (decoders/reassembly.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,9 +9,12 @@ from .layout import Field, Layout, v4_to_pair
 
 IPV4 = Layout("ipv4", 20, {
     "version": Field(0, 1, shift=4), "ihl": Field(0, 1, mask=0x0F),
-    "total_len": Field(2, 2), "frag_off": Field(6, 2, mask=0x1FFF),
-    "proto": Field(9, 1), "src": Field(12, 4), "dst": Field(16, 4),
+    "total_len": Field(2, 2), "id": Field(4, 2),
+    "frag": Field(6, 2, mask=0x3FFF),      # the more-fragments flag and the offset (8-byte units)
+    "ttl": Field(8, 1), "proto": Field(9, 1), "src": Field(12, 4), "dst": Field(16, 4),
 })
+OFFSET_BITS = 0x1FFF    # of "frag": the fragment offset; MORE_FRAGMENTS the flag
+MORE_FRAGMENTS = 0x2000
 
 
 def decode(f, rows: np.ndarray) -> None:
@@ -25,11 +29,11 @@ def decode(f, rows: np.ndarray) -> None:
     end = f.end[rows]
     end = np.where(total > 0, np.minimum(end, pos + total), end)
     f.end[rows] = end
-    proto, frag_off, src, dst = (IPV4.cut(blk, k) for k in ("proto", "frag_off", "src", "dst"))
-    later_fragment = frag_off != 0
+    proto, frag, src, dst = (IPV4.cut(blk, k) for k in ("proto", "frag", "src", "dst"))
+    later_fragment = (frag & OFFSET_BITS) != 0
     # the fixed header is captured: its addresses count even where the options are cut short
     # (the row still ends truncated), as Wireshark shows them
-    f.table.set_ip(rows, 4, v4_to_pair(src), v4_to_pair(dst), proto, later_fragment)
+    f.table.set_ip(rows, 4, v4_to_pair(src), v4_to_pair(dst), proto, np.where(frag != 0, pos, -1))
     nxt = pos + hdr_len
     rows, nxt, proto, later_fragment = f.drop(rows, nxt > end, TRUNCATED, nxt, proto, later_fragment)
     if later_fragment.any():

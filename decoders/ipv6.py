@@ -9,10 +9,12 @@ from .layout import Field, Layout
 
 IPV6 = Layout("ipv6", 40, {
     "version": Field(0, 1, shift=4), "payload_len": Field(4, 2), "next": Field(6, 1),
+    "hop_limit": Field(7, 1),
     "src": Field(8, 16), "dst": Field(24, 16),
 })
 EXT = Layout("ipv6-ext", 8, {"next": Field(0, 1), "len": Field(1, 1)})
-FRAG = Layout("ipv6-frag", 8, {"next": Field(0, 1), "offset": Field(2, 2, shift=3)})
+FRAG = Layout("ipv6-frag", 8, {"next": Field(0, 1), "offset": Field(2, 2, shift=3),
+                                "more": Field(3, 1, mask=1), "id": Field(4, 4)})
 AH = Layout("ah", 12, {"next": Field(0, 1), "len": Field(1, 1), "spi": Field(4, 4)})
 
 
@@ -28,7 +30,7 @@ def decode(f, rows: np.ndarray) -> None:
     plen, nxt = IPV6.cut(blk, "payload_len"), IPV6.cut(blk, "next")
     # payload length 0 is a jumbogram or offload: the frame is the packet
     f.shrink(rows, np.where(plen > 0, pos + 40 + plen, f.end[rows]))
-    f.table.set_ip(rows, 6, IPV6.cut(blk, "src"), IPV6.cut(blk, "dst"), nxt, False)
+    f.table.set_ip(rows, 6, IPV6.cut(blk, "src"), IPV6.cut(blk, "dst"), nxt, -1)
     f.goto(rows, pos + 40, IPPROTO, nxt)
 
 
@@ -50,10 +52,11 @@ def decode_extension(f, rows: np.ndarray) -> None:
 def decode_fragment(f, rows: np.ndarray) -> None:
     rows = f.need(rows, FRAG.min_len)
     pos = f.pos[rows]
-    nxt, offset = FRAG.read(f.buf, pos, "next", "offset")
+    nxt, offset, more = FRAG.read(f.buf, pos, "next", "offset", "more")
     later = offset != 0
     f.table.proto[rows] = nxt
-    f.table.fragment[rows] = later
+    # offset 0 without more fragments is an atomic fragment (RFC 6946): a whole packet
+    f.table.frag_at[rows] = np.where(later | (more != 0), pos, -1)
     f.stop(rows[later], pos[later] + 8)
     _chain(f, rows[~later], pos[~later], nxt[~later], 8)
 

@@ -61,8 +61,8 @@ N_FIELDS = 42
  K_MPLS_LABELS, K_MPLS_GAL,
  K_GRE_C, K_GRE_R, K_GRE_K, K_GRE_S, K_GRE_ERSPAN_II, K_GRE_WCCP, K_AUX_ERSPAN_I,
  K_ERSPAN_TYPE_II, K_L2TP_T, K_L2TP_L, K_L2TP_S, K_L2TP_O, K_L2TP_V2,
- K_PPP_ADDRESS, K_PPP_CONTROL) = range(71)
-N_K = 71
+ K_PPP_ADDRESS, K_PPP_CONTROL, K_V4_OFFSET_BITS) = range(72)
+N_K = 72
 
 # Rows ahead whose frame starts are prefetched. A batch's frames (tens of MB) are not in the
 # cache, and each row reads one or two lines at an unpredictable stride: waiting for them was
@@ -197,7 +197,7 @@ def run(buf, rows, entry, left, spec, k, flat, miss,
         pos, end, nxt, aux, nlayers, layers, credit,
         status, status_layer, line_kind, line_a, line_b,
         ntun, tun_kind, tun_a, tun_b, ip_at_tunnel,
-        n_ip, ip_ver, src_hi, src_lo, dst_hi, dst_lo, proto, fragment,
+        n_ip, ip_ver, src_hi, src_lo, dst_hi, dst_lo, proto, frag_at,
         outer_ver, outer_src_hi, outer_src_lo, outer_dst_hi, outer_dst_lo,
         sport, dport, tcp_flags, tcp_seq, icmp_type, icmp_code, heads, head_known, refused):
     """Pass the fused layers of each row of `rows` (which reached layer `entry`); write the
@@ -215,7 +215,7 @@ def run(buf, rows, entry, left, spec, k, flat, miss,
     mapped = np.uint64(k[K_V4_MAPPED])
     max_layers = k[K_MAX_LAYERS]
     # the columns a row may read or write, by type
-    word_columns = (pos, end, aux, credit, line_a, line_b, proto,
+    word_columns = (pos, end, aux, credit, line_a, line_b, proto, frag_at,
                     sport, dport, tcp_flags, tcp_seq, icmp_type, icmp_code)
     address_columns = (src_hi, src_lo, dst_hi, dst_lo,
                        outer_src_hi, outer_src_lo, outer_dst_hi, outer_dst_lo)
@@ -234,7 +234,7 @@ def run(buf, rows, entry, left, spec, k, flat, miss,
             _prefetch_row(word_columns, ahead)
             _prefetch_row(address_columns, ahead)
             _prefetch_row(byte_columns, ahead)
-            _prefetch_row((fragment, head_known), ahead)
+            _prefetch_row((head_known,), ahead)
             _prefetch_row((nxt,), ahead)
             _prefetch_row((tun_kind,), ahead)
             _prefetch_row((layers,), ahead)
@@ -309,7 +309,9 @@ def run(buf, rows, entry, left, spec, k, flat, miss,
                     dhi = np.uint64(0)
                     dlo = mapped | np.uint64(_uint(buf, p, spec, F_V4_DST))
                     pr = _uint(buf, p, spec, F_V4_PROTO)
-                    frag = _uint(buf, p, spec, F_V4_FRAG) != 0
+                    frag_bits = _uint(buf, p, spec, F_V4_FRAG)
+                    fat = p if frag_bits != 0 else none
+                    later = (frag_bits & k[K_V4_OFFSET_BITS]) != 0
                     ver = 4
                 else:
                     if _uint(buf, p, spec, F_V6_VERSION) != 6:
@@ -323,7 +325,8 @@ def run(buf, rows, entry, left, spec, k, flat, miss,
                     a = p + spec[F_V6_DST][0]
                     dhi, dlo = _u64(buf, a), _u64(buf, a + 8)
                     pr = _uint(buf, p, spec, F_V6_NEXT)
-                    frag = False
+                    fat = none
+                    later = False
                     ver = 6
                 e = bounded
                 p = after
@@ -336,7 +339,7 @@ def run(buf, rows, entry, left, spec, k, flat, miss,
                 dst_hi[g] = dhi
                 dst_lo[g] = dlo
                 proto[g] = pr
-                fragment[g] = frag
+                frag_at[g] = fat
                 if n == 0:
                     outer_ver[g] = ver
                     outer_src_hi[g] = shi
@@ -350,7 +353,7 @@ def run(buf, rows, entry, left, spec, k, flat, miss,
                     tcp_seq[g] = none
                     icmp_type[g] = none
                     icmp_code[g] = none
-                if not frag:                        # a later fragment ends after its header
+                if not later:                       # a later fragment ends after its header
                     ns = k[K_NS_IPPROTO]
                     key = pr
             elif at == tcp:                         # ends the row at its payload

@@ -42,6 +42,35 @@ class Layout:
         cols = tuple(self.cut(blk, name, lo) for name in names)
         return cols[0] if len(cols) == 1 else cols
 
+    def pack(self, length: int, **values) -> bytearray:
+        """A header of `length` bytes with the named fields set (the others zero): for the
+        few headers the sensor builds itself. A 16-byte field takes a (high, low) pair."""
+        out = bytearray(length)
+        for name, value in values.items():
+            f = self.fields[name]
+            if f.width == 16:
+                raw = int(value[0]).to_bytes(8, "big") + int(value[1]).to_bytes(8, "big")
+            else:
+                v = int(value) & f.mask if f.mask is not None else int(value)
+                raw = (v << f.shift).to_bytes(f.width, "little" if self.little else "big")
+            for i, b in enumerate(raw):
+                out[f.offset + i] |= b
+        return out
+
+    def put(self, blk: np.ndarray, name: str, values) -> None:
+        """Write a whole-byte field into headers laid out as rows of `blk` (bytes, one row a
+        header): a column of values, or a (high, low) pair of columns for 16 bytes."""
+        f = self.fields[name]
+        assert f.mask is None and f.shift == 0 and f.width in (1, 2, 4, 8, 16), name
+        order = "<" if self.little else ">"
+        if f.width == 16:
+            pair = np.stack([np.asarray(v, np.uint64) for v in values], axis=1).astype(">u8")
+            blk[:, f.offset: f.offset + 16] = pair.view(np.uint8).reshape(-1, 16)
+            return
+        col = np.asarray(values, np.uint64).astype(f"{order}u{f.width}") if f.width > 1 \
+            else np.asarray(values, np.uint8)
+        blk[:, f.offset: f.offset + f.width] = col.view(np.uint8).reshape(-1, f.width)
+
     def cut(self, blk: np.ndarray, name: str, base: int = 0) -> np.ndarray:
         """A field out of a block gathered from `base` bytes into the header."""
         f = self.fields[name]

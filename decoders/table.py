@@ -34,7 +34,10 @@ class PacketTable:
     tun_kind/tun_a/tun_b[n, MAX_TUNNELS], ntun             tunnel ids, outermost first
     ip_at_tunnel                                           IP headers seen before the last tunnel
     n_ip, outer_ver, outer_src_hi/lo, outer_dst_hi/lo      outermost IP header
-    ip_ver, src_hi/lo, dst_hi/lo, proto, fragment          innermost IP header
+    ip_ver, src_hi/lo, dst_hi/lo, proto                    innermost IP header
+    frag_at                                                where the header with its fragment
+                                                           fields begins (the IPv4 header, the
+                                                           IPv6 fragment header); -1: no fragment
     sport, dport, tcp_flags, tcp_seq                       innermost transport (-1 absent)
     icmp_type, icmp_code                                   innermost ICMP/ICMPv6 (-1 absent)
     payload_off, payload_len                               where the innermost payload lies
@@ -74,7 +77,7 @@ class PacketTable:
         self.src_hi, self.src_lo = u64(), u64()
         self.dst_hi, self.dst_lo = u64(), u64()
         self.proto = i64(NONE)
-        self.fragment = np.zeros(n, dtype=bool)
+        self.frag_at = i64(NONE)
         self.sport = i64(NONE)
         self.dport = i64(NONE)
         self.tcp_flags = i64(NONE)
@@ -87,7 +90,7 @@ class PacketTable:
 
     # Writers used by decoders; each takes the rows it concerns.
 
-    def set_ip(self, rows, ver, src, dst, proto, fragment) -> None:
+    def set_ip(self, rows, ver, src, dst, proto, frag_at) -> None:
         """Record an IP header: it is the innermost so far, and the outermost if first.
         `ver` is one version or a column of them (the fused path mixes IPv4 and IPv6)."""
         n = self.n_ip[rows]
@@ -96,7 +99,7 @@ class PacketTable:
         self.src_hi[rows], self.src_lo[rows] = src
         self.dst_hi[rows], self.dst_lo[rows] = dst
         self.proto[rows] = proto
-        self.fragment[rows] = fragment
+        self.frag_at[rows] = frag_at
         first = n == 0
         if first.all():  # the common case: outermost header; nothing to reset yet
             self.outer_ver[rows] = ver

@@ -157,6 +157,22 @@ class SettingError(ValueError):
         self.file, self.line = file, line
 
 
+def per_sensor(cls, registry, detector):
+    """The one `cls` shared by the detectors of one sensor, kept in `registry` (a
+    WeakKeyDictionary) under the sensor's address plan (or its config); a private one where
+    neither can be a key."""
+    anchor = detector.plan if detector.plan is not None else detector.config
+    if anchor is None:
+        return cls()
+    try:
+        found = registry.get(anchor)
+        if found is None:
+            found = registry[anchor] = cls()
+    except TypeError:           # not weak-referenceable: a private one
+        return cls()
+    return found
+
+
 class Detector:
     name = ""
     rule = ""

@@ -273,7 +273,7 @@ class CleartextCredentials(Detector):
     def metric_families(self):
         from prometheus_client.core import CounterMetricFamily
         if self.engine.publisher is self:
-            yield from self.engine.classes.metric_families()
+            yield from self.engine.metric_families()
         yield CounterMetricFamily("ybsensor_credential_states_evicted", "Flows whose login state "
                                   "(user name, greeting, Telnet or multi-message login) the "
                                   "credentials detector forgot to stay within its bound",

@@ -22,13 +22,18 @@ import numpy as np
 from decoders.view import address
 from sensor.plan import MAPPED, PRIVATE, PUBLIC
 
-from . import compiled, names
+from . import compiled, first_messages, names
 from .base import Detector, Finding
 from .content import every_head, head
 
 TCP, UDP = 6, 17
 DNS, TLS_SNI, HTTP_HOST = "dns", "tls_sni", "http_host"
-NAME_SOURCES = (None, DNS, TLS_SNI, HTTP_HOST)   # where a row names a host, by `askers`' code
+# the first message each of `askers`' codes opens, and the name source alerts report for it
+ASK_KINDS = (None, first_messages.DNS, first_messages.TLS_SNI, first_messages.HTTP_HOST,
+             first_messages.DNS_TCP)
+NAME_SOURCE_OF = {first_messages.DNS: DNS, first_messages.DNS_TCP: DNS,
+                  first_messages.TLS_SNI: TLS_SNI, first_messages.HTTP_HOST: HTTP_HOST}
+NAME_SOURCES = tuple(NAME_SOURCE_OF.get(kind) for kind in ASK_KINDS)   # by `askers`' code
 
 
 class InternetBound(Detector):
@@ -40,6 +45,10 @@ class InternetBound(Detector):
         self.internal_domains = names.normalise_domains(self.settings.get("internal_domains", ()))
         # one verdict per distinct name: the same few names recur batch after batch
         self.is_internal = lru_cache(maxsize=1 << 16)(self._is_internal)
+        self.first_messages = first_messages.FirstMessages.shared(self)
+
+    def metric_families(self):
+        yield from self.first_messages.families_for(self)
 
     def detect(self, ctx) -> list[Finding]:
         out = []
@@ -71,12 +80,13 @@ class InternetBound(Detector):
     def by_name(self, ctx) -> Finding | None:
         t = ctx.t
         rows, ask = self.askers(ctx)
-        parsers = (None, names.dns_query_name, names.tls_server_name, names.http_host)
+        # the few rows the pre-filters selected, parsed; and the messages that span segments
+        # read on as later segments come (first_messages)
+        kinds = [ASK_KINDS[k] for k in ask.tolist()]
         found: dict[int, tuple[str, str]] = {}
-        for row, k in zip(rows.tolist(), ask.tolist()):  # the few rows the pre-filters selected
-            name = parsers[k](ctx.payload(row))
-            if name is not None and not self.is_internal(name):
-                found[row] = (NAME_SOURCES[k], name)
+        for row, (kind, name) in self.first_messages.read(ctx, self.name, rows, kinds).items():
+            if not self.is_internal(name):
+                found[row] = (NAME_SOURCE_OF[kind], name)
         if not found:
             return None
         rows = np.array(sorted(found), dtype=np.int64)
@@ -92,9 +102,9 @@ class InternetBound(Detector):
     @staticmethod
     def askers(ctx, private: int = PRIVATE) -> tuple[np.ndarray, np.ndarray]:
         """The rows of user traffic between two private ends (`private` 0: any ends) whose
-        payload looks like it names a host: (rows, index into NAME_SOURCES). One compiled
-        pass over the rows where the compiled loops run (payload_kernels.name_askers),
-        else numpy."""
+        payload looks like it names a host: (rows, code), the code indexing ASK_KINDS and
+        NAME_SOURCES. One compiled pass over the rows where the compiled loops run
+        (payload_kernels.name_askers), else numpy."""
         t = ctx.t
         zones = (ctx.src_zone, ctx.dst_zone) if private else (t.proto, t.proto)  # unread
         if compiled.on():
@@ -112,8 +122,9 @@ class InternetBound(Detector):
         udp, tcp = proto == UDP, proto == TCP
         ask = np.zeros(len(cand), dtype=np.int64)
         ask[udp & names.looks_like_dns_query(first, plen, t.sport[cand], t.dport[cand])] = 1
-        ask[tcp & names.looks_like_client_hello(first, plen)] = 2
         ask[tcp & names.looks_like_http_request(first, plen)] = 3
+        ask[tcp & names.looks_like_dns_query(first, plen, t.sport[cand], t.dport[cand], 2)] = 4
+        ask[tcp & names.looks_like_client_hello(first, plen)] = 2
         keep = ask > 0
         return cand[keep], ask[keep]
 

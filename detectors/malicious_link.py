@@ -33,7 +33,9 @@ from .pii_mask import mask_text
 CHECK_SECONDS = 5.0
 UDP = 17
 DNS, TLS_SNI, HTTP = 1, 2, 3      # askers' codes (internet_bound.NAME_SOURCES)
-PARSERS = {DNS: names.dns_query_name, TLS_SNI: names.tls_server_name, HTTP: names.http_host}
+DNS_TCP = 4                       # a DNS query over TCP: its message after a 2-byte length
+PARSERS = {DNS: names.dns_query_name, TLS_SNI: names.tls_server_name, HTTP: names.http_host,
+           DNS_TCP: lambda payload: names.dns_query_name(payload[2:])}
 
 
 def http_target(payload: bytes) -> str | None:

@@ -33,6 +33,7 @@ HELLO_MIN = TLS_RECORD + HANDSHAKE_HEAD + 2 + RANDOM + 1 + 2  # 46: + cipher sui
 DNS_PORT = 53
 DNS_HEADER = 12
 DNS_MIN = DNS_HEADER + 2 + 1 + 4  # header, a one-letter label and the root, type and class
+DNS_TCP_MIN = DNS_HEADER + 1      # over TCP the query may go on in the next segment
 QR_OPCODE = 0xF8                  # byte 2: QR bit and the 4-bit opcode; 0 for a QUERY
 MAX_LABEL, MAX_NAME = 63, 253
 
@@ -128,12 +129,15 @@ def looks_like_client_hello(first: np.ndarray, plen: np.ndarray) -> np.ndarray:
 
 
 def looks_like_dns_query(first: np.ndarray, plen: np.ndarray, sport: np.ndarray,
-                         dport: np.ndarray) -> np.ndarray:
-    """Mask over rows (UDP, at least 13 bytes gathered) that look like a DNS query to port
-    53: QR=0, opcode QUERY, QDCOUNT >= 1, no answers, and a first label of 1-63 bytes."""
-    return (dport == DNS_PORT) & (sport > 0) & (plen >= DNS_MIN) & \
-        ((first[:, 2] & QR_OPCODE) == 0) & ((first[:, 4] | first[:, 5]) != 0) & \
-        ((first[:, 6] | first[:, 7]) == 0) & (first[:, 12] >= 1) & (first[:, 12] <= MAX_LABEL)
+                         dport: np.ndarray, at: int = 0) -> np.ndarray:
+    """Mask over rows (at least at + 13 bytes gathered) that look like a DNS query to port
+    53: QR=0, opcode QUERY, QDCOUNT >= 1, no answers, and a first label of 1-63 bytes; the
+    message `at` bytes in (2 over TCP: its length prefix; the first segment may end after
+    the first label's length)."""
+    return (dport == DNS_PORT) & (sport > 0) & (plen - at >= (DNS_TCP_MIN if at else DNS_MIN)) & \
+        ((first[:, at + 2] & QR_OPCODE) == 0) & ((first[:, at + 4] | first[:, at + 5]) != 0) & \
+        ((first[:, at + 6] | first[:, at + 7]) == 0) & (first[:, at + 12] >= 1) & \
+        (first[:, at + 12] <= MAX_LABEL)
 
 
 _METHOD_TOKENS = [np.frombuffer(m + b" ", dtype=np.uint8) for m in HTTP_METHODS]

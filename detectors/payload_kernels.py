@@ -10,8 +10,8 @@ import numpy as np
 
 from decoders.kernel import copy_bytes, jit, prefetch
 
-from .names import (CLIENT_HELLO, DNS_MIN, DNS_PORT, HELLO_MIN, HTTP_MIN, MAX_LABEL, QR_OPCODE,
-                    TLS_HANDSHAKE)
+from .names import (CLIENT_HELLO, DNS_MIN, DNS_PORT, DNS_TCP_MIN, HELLO_MIN, HTTP_MIN, MAX_LABEL,
+                    QR_OPCODE, TLS_HANDSHAKE)
 from .remote_control import DNS, PORT, SIGNATURE, SNI, TCP, UDP
 
 AHEAD = 16    # rows ahead whose bytes are asked for (llvm.prefetch): the loops below read a
@@ -164,7 +164,7 @@ def stream_positions(seg_rows, sid, tcp_seq, payload_len, keys, st_key, st_next,
 def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data, heads,
                    st_key, st_next, st_tail, st_tail_len, far, mod,
                    row, off, length, rsid, joined, from_state, skip, last, stored_at,
-                   stored_tail, stored_len, short, word):
+                   stored_tail, stored_len, short, word, jumped, differ, rstart):
     """streams.Engine._regions for segments in stream order (by stream, then sequence):
     each segment's region (the bytes it adds to its stream), written to row ... stored_len,
     reading the stream's state as the previous batch left it; then the stream's new state
@@ -172,8 +172,11 @@ def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data
     stored tail, short last regions): the last regions whose payload holds fewer than
     CONTEXT bytes are listed in `short` (their tails are composed by the caller). word:
     each region's first 8 bytes (Regions.first_words), from the payload heads
-    (content.every_head) where the region is the whole payload. One pass: each stream's
-    segments lie together, so its state is read before it is written."""
+    (content.every_head) where the region is the whole payload. jumped[0] grows by the
+    bytes of the holes the streams jump (segments that start past the stream's end so far);
+    differ[0] by the segments that resend bytes this batch's earlier segments of the stream
+    carried, with other values (what they resend is dropped: the first copy stands);
+    rstart: scratch, a region's start in its stream. One pass: each stream's segments lie together, so its state is read before it is written."""
     context = st_tail.shape[1]
     n = len(seg_rows)
     top = len(data) - context
@@ -205,10 +208,17 @@ def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data
             prev = furthest
             cover = max(prev, 0) if known[j] else prev
             new_start = max(rel[j], cover)
+            if cover > -far and rel[j] > cover:
+                jumped[0] += rel[j] - cover
+            if nk > first and rel[j] < prev and \
+                    _resends_other_bytes(data, payload_off[seg_rows[j]], rel[j],
+                                         min(end[j], prev), first, nk, rstart, off, length):
+                differ[0] += 1
             if new_start < end[j]:
                 r = seg_rows[j]
                 row[nk] = r
                 skip[nk] = new_start - rel[j]
+                rstart[nk] = new_start
                 off[nk] = payload_off[r] + skip[nk]
                 length[nk] = end[j] - new_start
                 rsid[nk] = s
@@ -243,6 +253,24 @@ def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data
                 nshort += 1
         i = j
     return nk, nfs, nshort
+
+
+@jit
+def _resends_other_bytes(data, at, rel, upto, first, nk, rstart, off, length):
+    """Whether a segment (its payload at `at`, starting `rel` into its stream) holds, in
+    [rel, upto), bytes other than the regions first..nk-1 of its stream (this batch's, in
+    stream order) gave those positions."""
+    k = nk - 1
+    while k >= first:
+        lo = max(rel, rstart[k])
+        hi = min(upto, rstart[k] + length[k])
+        if rstart[k] + length[k] <= rel:
+            break
+        for x in range(lo, hi):
+            if data[off[k] + x - rstart[k]] != data[at + x - rel]:
+                return True
+        k -= 1
+    return False
 
 
 @jit(inline="always")
@@ -454,11 +482,13 @@ def gather_heads(buf, off, length, rows, out):
 # --- names and signatures in payload heads (names.looks_like_*, remote_control.py) -------
 
 @jit(inline="always")
-def _dns_query(heads, r, plen, sport, dport):
-    """names.looks_like_dns_query for row r's head."""
-    return dport == DNS_PORT and sport > 0 and plen >= DNS_MIN and \
-        (heads[r, 2] & QR_OPCODE) == 0 and (heads[r, 4] | heads[r, 5]) != 0 and \
-        (heads[r, 6] | heads[r, 7]) == 0 and 1 <= heads[r, 12] <= MAX_LABEL
+def _dns_query(heads, r, plen, sport, dport, at):
+    """names.looks_like_dns_query for row r's head, the message `at` bytes in (2 over TCP:
+    its length prefix; its first segment may end after the first label's length)."""
+    need = DNS_MIN if at == 0 else DNS_TCP_MIN
+    return dport == DNS_PORT and sport > 0 and plen - at >= need and \
+        (heads[r, at + 2] & QR_OPCODE) == 0 and (heads[r, at + 4] | heads[r, at + 5]) != 0 and \
+        (heads[r, at + 6] | heads[r, at + 7]) == 0 and 1 <= heads[r, at + 12] <= MAX_LABEL
 
 
 @jit(inline="always")
@@ -517,7 +547,9 @@ def remote_marks(has_ip, proto, sport, dport, payload_len, heads, port_tool, sig
         if tcp:
             if _client_hello(heads, r, plen):
                 ask = SNI
-        elif _dns_query(heads, r, plen, sp, dp):
+            elif _dns_query(heads, r, plen, sp, dp, 2):
+                ask = DNS
+        elif _dns_query(heads, r, plen, sp, dp, 0):
             ask = DNS
         if tool > 0 or ask:
             out_rows[n], out_tool[n], out_strength[n], out_ask[n] = r, tool, strength, ask
@@ -530,9 +562,9 @@ def name_askers(has_ip, src_zone, dst_zone, private, proto, sport, dport, payloa
                 methods, method_len, out_rows, out_ask):
     """InternetBound.askers: the rows of user traffic with both ends inside the private
     network (zone bit `private`) whose head looks like a DNS query (UDP; 1), a TLS
-    ClientHello (TCP; 2) or an HTTP request (TCP; 3: one of `methods`, each method_len
-    bytes long with its space); `private` 0: the rows of any ends. Into out_*, in row
-    order; returns the count."""
+    ClientHello (TCP; 2), an HTTP request (TCP; 3: one of `methods`, each method_len
+    bytes long with its space) or a DNS query over TCP (4); `private` 0: the rows of any
+    ends. Into out_*, in row order; returns the count."""
     n = 0
     for r in range(proto.shape[0]):
         pr = proto[r]
@@ -542,11 +574,13 @@ def name_askers(has_ip, src_zone, dst_zone, private, proto, sport, dport, payloa
             continue
         ask = 0
         if pr == UDP:
-            if _dns_query(heads, r, plen, sport[r], dport[r]):
+            if _dns_query(heads, r, plen, sport[r], dport[r], 0):
                 ask = 1
         elif pr == TCP:
             if _client_hello(heads, r, plen):
                 ask = 2
+            elif _dns_query(heads, r, plen, sport[r], dport[r], 2):
+                ask = 4
             elif plen >= HTTP_MIN:
                 for m in range(methods.shape[0]):
                     if _opens_with(heads, r, methods[m], method_len[m]):

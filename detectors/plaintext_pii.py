@@ -179,7 +179,7 @@ class PlaintextPii(Detector):
 
     def metric_families(self):
         if self.engine.publisher is self:
-            yield from self.engine.classes.metric_families()
+            yield from self.engine.metric_families()
 
     # --- detection ---------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import compiled, names
+from . import compiled, first_messages, names
 from .base import Detector, Finding, SettingError
 from .content import HEAD, every_head, head
 
@@ -240,24 +240,39 @@ class RemoteControl(Detector):
             if _PACKAGED is None:
                 _PACKAGED = Tables(catalogue({}))
             self.tables = _PACKAGED
+        self.first_messages = first_messages.FirstMessages.shared(self)
 
     @classmethod
     def check_settings(cls, settings: dict, base: str) -> None:
         Tables(catalogue(settings, base))
 
+    def metric_families(self):
+        yield from self.first_messages.families_for(self)
+
     def detect(self, ctx) -> list[Finding]:
         rows, tool, strength, ask = self.marks(ctx)
         tables = self.tables
-        # TLS ClientHellos and DNS queries naming the tools' services (parsed for the few
-        # rows the pre-filters selected)
+        # TLS ClientHellos and DNS queries naming the tools' services: parsed for the few
+        # rows the pre-filters selected, and read on where they span segments
+        asking = np.flatnonzero(ask > 0)
+        tcp = ctx.t.proto[rows[asking]] == TCP
+        kinds = [first_messages.TLS_SNI if a == SNI else first_messages.DNS_TCP if on_tcp
+                 else first_messages.DNS for a, on_tcp in zip(ask[asking].tolist(), tcp.tolist())]
+        named = self.first_messages.read(ctx, self.name, rows[asking], kinds)
+        late = np.array(sorted(set(named) - set(rows.tolist())), dtype=np.int64)
+        if late.size:       # rows that completed a message begun earlier
+            zeros = np.zeros(len(late), dtype=np.int64)
+            order = np.argsort(np.concatenate([rows, late]), kind="stable")
+            rows, tool, strength = (np.concatenate([c, x])[order] for c, x in
+                                    ((rows, late), (tool, zeros), (strength, zeros)))
         seen: dict[int, str] = {}
-        for how, parse in ((DNS, names.dns_query_name), (SNI, names.tls_server_name)):
-            for k in np.flatnonzero(ask == how).tolist():
-                server = parse(ctx.payload(int(rows[k])))
-                which = tables.tool_of_name(how, server)
-                if which and strength[k] < how:
-                    tool[k], strength[k] = which, how
-                    seen[int(rows[k])] = server
+        for row, (kind, server) in named.items():
+            how = SNI if kind == first_messages.TLS_SNI else DNS
+            which = tables.tool_of_name(how, server)
+            k = int(np.searchsorted(rows, row))
+            if which and strength[k] < how:
+                tool[k], strength[k] = which, how
+                seen[row] = server
         hit = tool > 0
         rows, tool, strength = rows[hit], tool[hit], strength[hit]
         if not rows.size:
@@ -317,6 +332,7 @@ class RemoteControl(Detector):
             tool[match], strength[match] = which, SIGNATURE
         ask = np.zeros(len(cand), dtype=np.int64)
         ask[~tcp & names.looks_like_dns_query(first, plen, sport, dport)] = DNS
+        ask[tcp & names.looks_like_dns_query(first, plen, sport, dport, 2)] = DNS
         ask[tcp & names.looks_like_client_hello(first, plen)] = SNI
         keep = (tool > 0) | (ask > 0)
         return cand[keep], tool[keep], strength[keep], ask[keep]

@@ -14,8 +14,11 @@ then see the bytes around the boundary (`before`, `after`), so a match split acr
 segments is found. Across batches each stream keeps its next expected sequence number and
 its last `CONTEXT` bytes (the stored tail). When a segment leaves a hole, the stream jumps
 past it: bytes that arrive later to fill it (from a later batch) are taken for
-retransmissions and not searched — a miss, never a double count. Within a batch order does
-not matter. Segments of untracked flows and other protocols are regions of their own.
+retransmissions and not searched — a miss, never a double count; the bytes jumped are
+counted (`ybsensor_payload_stream_jumped_bytes_total`). A segment that resends bytes an
+earlier segment of the batch carried, with other values, is counted
+(`ybsensor_payload_stream_overlaps_differ_total`, an evasion attempt: the first copy is
+what is searched). Within a batch order does not matter. Segments of untracked flows and other protocols are regions of their own.
 
 The state lives in columns indexed by (flow slot, direction), checked against the flow key.
 """
@@ -30,6 +33,7 @@ from decoders.layout import gather_block
 from sensor.flows import runs
 
 from . import compiled
+from .base import per_sensor
 from .content import every_head
 from .matcher import MIN_RUN, LiteralMatcher, scan_pieces
 from .payload_class import PLAINTEXT, PayloadClasses
@@ -68,6 +72,28 @@ def _part_by_direction(by_flow: np.ndarray, flow: np.ndarray, up: np.ndarray) ->
     out = np.empty_like(by_flow)
     out[dest] = by_flow
     return out
+
+
+def _resends_other_bytes(data, at, sid, rel, end, new_start, keep, prev) -> int:
+    """Segments (in stream order; `at` their payloads, `prev` the furthest end of their
+    stream before them in the batch) that resend bytes an earlier region of their stream
+    gave, with other values: payload_kernels._resends_other_bytes for the numpy path (a loop
+    over the few overlapping segments)."""
+    count = 0
+    kept = np.flatnonzero(keep)
+    for i in np.flatnonzero((prev > -FAR) & (rel < prev)).tolist():
+        upto = min(int(end[i]), int(prev[i]))
+        for k in kept[(kept < i) & (sid[kept] == sid[i])][::-1].tolist():
+            ks, ke = int(new_start[k]), int(end[k])
+            if ke <= rel[i]:
+                break
+            lo, hi = max(int(rel[i]), ks), min(upto, ke)
+            first = int(at[k]) + ks - int(rel[k])
+            if hi > lo and (data[first + lo - ks: first + hi - ks]
+                            != data[int(at[i]) + lo - int(rel[i]): int(at[i]) + hi - int(rel[i])]).any():
+                count += 1
+                break
+    return count
 
 
 class StreamState:
@@ -206,20 +232,13 @@ class Engine:
         self.state = StreamState()
         self.literals: list[bytes] = []
         self._matcher: LiteralMatcher | None = None
-        self.publisher = None        # the detector that publishes the class metrics
+        self.publisher = None        # the detector that publishes the engine's metrics
+        self.jumped = 0              # stream bytes jumped at holes (never searched)
+        self.differ = 0              # resent segments whose bytes differ from the first copy
 
     @classmethod
     def shared(cls, detector) -> "Engine":
-        anchor = detector.plan if detector.plan is not None else detector.config
-        if anchor is None:
-            return cls()
-        try:
-            engine = cls._shared.get(anchor)
-            if engine is None:
-                engine = cls._shared[anchor] = cls()
-        except TypeError:           # not weak-referenceable: a private engine
-            return cls()
-        return engine
+        return per_sensor(cls, cls._shared, detector)
 
     def register(self, literals: list[bytes]) -> np.ndarray:
         """Add literals to the batch-wide matcher; their ids."""
@@ -233,6 +252,17 @@ class Engine:
                 self._matcher = None
             ids.append(self.literals.index(low))
         return np.array(ids, dtype=np.int64)
+
+    def metric_families(self):
+        from prometheus_client.core import CounterMetricFamily
+        yield from self.classes.metric_families()
+        yield CounterMetricFamily("ybsensor_payload_stream_jumped_bytes", "TCP stream bytes "
+                                  "the payload detectors jumped at a hole (not searched if they "
+                                  "come later)", value=self.jumped)
+        yield CounterMetricFamily("ybsensor_payload_stream_overlaps_differ", "TCP segments "
+                                  "resending stream bytes with other values than their first "
+                                  "copy (the first copy is searched; evasion:tcp_overlap)",
+                                  value=self.differ)
 
     @property
     def matcher(self) -> LiteralMatcher | None:
@@ -326,8 +356,11 @@ class Engine:
         prev_in_batch[1:] = cum[:-1] - HALF * 4 - gidx[1:] * (1 << 40)
         prev_in_batch[starts] = -FAR
         cover = np.where(known, np.maximum(prev_in_batch, 0), prev_in_batch)
+        self.jumped += int(np.maximum(rel - cover, 0)[cover > -FAR].sum())
         new_start = np.maximum(rel, cover)
         keep = new_start < end
+        self.differ += _resends_other_bytes(data, t.payload_off[trows_s], sid, rel, end,
+                                            new_start, keep, prev_in_batch)
         joined = (cover > -FAR) & (rel <= cover)
         from_state = joined & known & (prev_in_batch <= 0)
         # the stream's new state: next expected sequence number and stored tail
@@ -423,12 +456,16 @@ class Engine:
         stored_len = np.empty(n_seg, np.int64)
         short = np.empty(n_seg, np.int64)
         word = np.empty(size, np.uint64)
+        jumped, differ = np.zeros(1, np.int64), np.zeros(1, np.int64)
         got = compiled.call(
             "stream_regions", seg_rows, sid, rel, end, known, base, keys, t.payload_off, data,
             heads, st.key, st.next_seq, st.tail, st.tail_len, FAR, MOD, row, off, length, rsid, joined,
-            from_state, skip, last, stored_at, stored_tail, stored_len, short, word)
+            from_state, skip, last, stored_at, stored_tail, stored_len, short, word, jumped, differ,
+            np.empty(n_seg, np.int64))
         if got is None:
             return None
+        self.jumped += int(jumped[0])
+        self.differ += int(differ[0])
         nk, nfs, nshort = got
         # the other rows after the TCP streams, in the same arrays
         k = slice(nk, nk + n_o)

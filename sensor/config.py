@@ -35,6 +35,8 @@ SCHEMA = {
     "metrics": {"listen": str},
     "flows": {"max_flows": int, "idle_seconds": (int, float), "memory_mb": (int, float)},
     "decoders": {"l2tpv3_cookie_len": (int, str), "l2tpv3_l2_specific": str},
+    "reassembly": {"memory_mb": (int, float), "timeout_seconds": (int, float),
+                   "max_fragments": int},
     "detector": {"enabled": bool},
     # a detector with options of its own: its keys replace "detector"'s
     "detector.internet_bound": {"enabled": bool, "internal_domains": list},
@@ -46,7 +48,7 @@ SCHEMA = {
     "detector.malicious_link": {"enabled": bool, "paths": list, "check_seconds": (int, float)},
 }
 TOP_LEVEL = ("network", "institution", "allocations", "detectors", "alerts", "metrics",
-             "flows", "decoders", "evidence")
+             "flows", "decoders", "evidence", "reassembly")
 
 # a domain name: labels of letters, digits, `-` or `_` (compared lowercase, dots trimmed)
 DOMAIN_PATTERN = r"(?:[a-z0-9_-]{1,63}\.)*[a-z0-9_-]{1,63}"
@@ -123,6 +125,9 @@ class Config:
     max_flows: int = 1_000_000
     idle_seconds: float = 300.0
     decoder_options: dict = field(default_factory=dict)
+    reassembly_max_bytes: int = 32 << 20    # IP fragments held for reassembly, all together
+    reassembly_timeout: float = 30.0        # seconds (packet time) a datagram may take to complete
+    reassembly_max_fragments: int = 128     # fragments of one datagram
 
     def detector_enabled(self, name: str) -> bool:
         return bool(self.detectors.get(name, {}).get("enabled", True))
@@ -332,6 +337,16 @@ class _Checker:
         if decoders.get("l2tpv3_l2_specific", "detect") not in ("detect", "none", "default"):
             self.fail("decoders", "l2tpv3_l2_specific", "must be \"none\", \"default\" or \"detect\"")
         cfg.decoder_options = dict(decoders)
+        reasm = doc.get("reassembly", {})
+        self.keys("reassembly", reasm, SCHEMA["reassembly"])
+        for key, lo, hi in (("memory_mb", 1, 65536), ("timeout_seconds", 0.001, 3600),
+                            ("max_fragments", 1, 8192)):
+            if key in reasm and not lo <= reasm[key] <= hi:
+                self.fail("reassembly", key, f"must be between {lo:g} and {hi:g}")
+        cfg.reassembly_max_bytes = int(reasm.get("memory_mb", cfg.reassembly_max_bytes / (1 << 20))
+                                       * (1 << 20))
+        cfg.reassembly_timeout = float(reasm.get("timeout_seconds", cfg.reassembly_timeout))
+        cfg.reassembly_max_fragments = reasm.get("max_fragments", cfg.reassembly_max_fragments)
         return cfg
 
     def institution(self, inst: dict, i: int) -> Institution:

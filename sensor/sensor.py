@@ -6,6 +6,7 @@ import weakref
 from pathlib import Path
 
 from decoders import dispatch as dispatch_mod
+from decoders.reassembly import Reassembly
 from decoders.table import PacketTable
 from detectors import REGISTRY, BatchContext
 from exporters.alerts import UNINTERRUPTED, AlertLog
@@ -44,6 +45,7 @@ class Sensor:
         self.stats = TrafficStats(dispatch_mod.DEFAULT.layer_names)
         stages = [self.stats]
         self.plan = self.flows = self.alerter = self.lines = self.log = self.sessions = None
+        self.reassembly = None
         if cfg is not None:
             self.plan = AddressPlan(cfg)
             if flow_log:
@@ -53,6 +55,8 @@ class Sensor:
                                    on_end=self.flow_log.ended if self.flow_log else None)
             self.lines = LineActivity(self.plan.lines)
             self.sessions = L2tpSessions(self.plan.lines)
+            self.reassembly = Reassembly(cfg.reassembly_max_bytes, cfg.reassembly_timeout,
+                                         cfg.reassembly_max_fragments, self.stats.errors)
             detectors = [cls(cfg, self.plan) for name, cls in REGISTRY.items()
                          if cfg.detector_enabled(name)]
             self.alerter = Alerter(detectors, cfg.dedup_seconds, cfg.max_alerts_per_second)
@@ -70,8 +74,8 @@ class Sensor:
         # and so do the alert log and the evidence writer (write errors, drops, room)
         extra = [d for d in (self.alerter.detectors if self.alerter else ())
                  if hasattr(d, "metric_families")]
-        extra += [x for x in (self.sessions, self.log, self.evidence, self.flow_log)
-                  if x is not None]
+        extra += [x for x in (self.sessions, self.reassembly, self.log, self.evidence,
+                              self.flow_log) if x is not None]
         self.metrics = Metrics(SensorCollector(self.stats, self.alerter, self.flows, self.lines,
                                                extra=extra))
         self.pipeline = Pipeline(stages, options=cfg.decoder_options if cfg else None,
@@ -85,20 +89,30 @@ class Sensor:
         it: a batch's alerts are counted and written together, or not at all."""
         with UNINTERRUPTED:
             self.sessions.process(t)  # an L2TPv2 session's two directions: one line
-            if self.flow_log is not None:
-                self.flow_log.interfaces = t.batch.interfaces
-            flow_of_row = self.flows.update(t)
-            ctx = BatchContext(t, flow_of_row, self.plan, self.cfg, self.flows.row_keys,
-                               self.flows.groups)
-            self.lines.process(t, ctx.line_pattern, self.flows.groups)
-            self.alerter.source = t.batch.source
-            alerts = self.alerter.process(ctx)
-            if self.evidence is not None:
-                self.evidence.process(ctx, alerts)  # names each alert's evidence_pcap
-            if self.log is not None:
-                self.log.write(alerts)
+            # the datagrams this batch's fragments completed: analysed after the batch, as
+            # a small batch of their own (the fragments' rows are no packets of their own)
+            whole = self.reassembly.process(t, self.pipeline.decode)
+            alerts = self._analyse(t)
+            if whole is not None:
+                alerts = alerts + self._analyse(whole)
             self.last_alerts = alerts
-            self.flows.groups = None  # the batch's grouping is done with: its memory goes
+
+    def _analyse(self, t: PacketTable) -> list[dict]:
+        """Flows, detectors, evidence and the alert log for one table."""
+        if self.flow_log is not None:
+            self.flow_log.interfaces = t.batch.interfaces
+        flow_of_row = self.flows.update(t)
+        ctx = BatchContext(t, flow_of_row, self.plan, self.cfg, self.flows.row_keys,
+                           self.flows.groups)
+        self.lines.process(t, ctx.line_pattern, self.flows.groups)
+        self.alerter.source = t.batch.source
+        alerts = self.alerter.process(ctx)
+        if self.evidence is not None:
+            self.evidence.process(ctx, alerts)  # names each alert's evidence_pcap
+        if self.log is not None:
+            self.log.write(alerts)
+        self.flows.groups = None  # the batch's grouping is done with: its memory goes
+        return alerts
 
     def close(self) -> None:
         """Write and sync what is left; safe to call twice, and a signal waits for it."""

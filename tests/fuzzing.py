@@ -192,7 +192,7 @@ def row_view(batch: Batch, t: PacketTable, i: int) -> tuple:
         int(t.ip_at_tunnel[i]), int(t.n_ip[i]), int(t.outer_ver[i]),
         int(t.outer_src_hi[i]), int(t.outer_src_lo[i]), int(t.outer_dst_hi[i]),
         int(t.outer_dst_lo[i]), int(t.ip_ver[i]), int(t.src_hi[i]), int(t.src_lo[i]),
-        int(t.dst_hi[i]), int(t.dst_lo[i]), int(t.proto[i]), bool(t.fragment[i]),
+        int(t.dst_hi[i]), int(t.dst_lo[i]), int(t.proto[i]), int(t.frag_at[i]) - off if t.frag_at[i] >= 0 else -1,
         int(t.sport[i]), int(t.dport[i]), int(t.tcp_flags[i]), int(t.icmp_type[i]),
         int(t.icmp_code[i]), int(t.payload_off[i]) - off,
         int(t.payload_len[i]),

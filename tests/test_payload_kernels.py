@@ -307,6 +307,46 @@ def test_engine_compiled_equals_numpy_on_random_streams(on, monkeypatch, tmp_pat
     replay_both(monkeypatch, on, make, batches, _alerts)
 
 
+@pytest.mark.parametrize("compiled_on", [True, False])
+def test_bytes_jumped_at_a_hole_are_counted(on, tmp_path, compiled_on):
+    """A hole left at a batch's end is jumped; its bytes are counted, whichever path ran
+    (within a batch a hole that later segments fill is no hole)."""
+    from sensor.config import load
+    from sensor.sensor import Sensor
+    on(compiled_on)
+    (tmp_path / "sensor.toml").write_text(CONFIG)
+    s = Sensor(load(tmp_path / "sensor.toml"), alerts_path=str(tmp_path / "alerts.jsonl"))
+    a, b, c = b"a" * 40, b"b" * 25, b"c" * 30
+    s.pipeline.process(Batch.from_frames([tcp_frame(a, 1, False, 1000),
+                                          tcp_frame(c, 1, False, 1065)]))
+    s.pipeline.process(Batch.from_frames([tcp_frame(b, 1, False, 1040),
+                                          tcp_frame(c, 1, False, 1065)], first_frame=3))
+    engine = next(d.engine for d in s.alerter.detectors if hasattr(d, "engine"))
+    assert engine.jumped == len(b)
+    text = "".join(str(m) for fam in engine.metric_families() for m in fam.samples)
+    assert "ybsensor_payload_stream_jumped_bytes_total" in text
+
+
+@pytest.mark.parametrize("compiled_on", [True, False])
+def test_resent_bytes_that_differ_from_the_first_copy_are_counted(on, tmp_path, compiled_on):
+    """A retransmission with the same bytes is no evasion; one with other bytes where it
+    overlaps what the stream carried (in this batch) is counted, once a segment."""
+    from sensor.config import load
+    from sensor.sensor import Sensor
+    on(compiled_on)
+    (tmp_path / "sensor.toml").write_text(CONFIG)
+    s = Sensor(load(tmp_path / "sensor.toml"), alerts_path=str(tmp_path / "alerts.jsonl"))
+    a, b = b"a" * 40, b"b" * 30
+    s.pipeline.process(Batch.from_frames([
+        tcp_frame(a, 1, False, 1000), tcp_frame(b, 1, False, 1040),
+        tcp_frame(a, 1, False, 1000),                       # the same again
+        tcp_frame(a[:10] + b"Z" * 30 + b[:5], 1, False, 1000)]))  # other bytes, overlapping both
+    engine = next(d.engine for d in s.alerter.detectors if hasattr(d, "engine"))
+    assert engine.differ == 1
+    text = "".join(str(m) for fam in engine.metric_families() for m in fam.samples)
+    assert "ybsensor_payload_stream_overlaps_differ_total" in text
+
+
 def test_no_jit_allowed_falls_back_to_numpy():
     """Under a W^X policy (here the kernel's own PR_SET_MDWE) numba cannot map executable
     memory: the engine's loops fall back to numpy, with the same result, and say so once."""

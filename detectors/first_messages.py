@@ -1,0 +1,224 @@
+"""Names in a client's first message when the message spans TCP segments: a TLS ClientHello
+of 1.8 KB (a post-quantum key share) whose server_name lies in its second segment, an HTTP
+request whose Host header does, a DNS query over TCP cut by its segment.
+
+The detectors that read names (`internet_bound`, `remote_control`) select the rows whose
+payload opens such a message (names.looks_like_*) and parse each row's payload. Where the
+parser finds no name and the message is not whole yet, this module keeps the
+message's bytes so far, keyed by the stream (flow key and sending end), with the next
+sequence number it expects. In later rows of the same stream (this batch or later ones; the
+batch's flow grouping finds them: one look-up per flow, not per row) the segments that
+continue it in sequence order are appended, and the message parsed again: the name, once
+read, is reported on the row that completed it. A stream is kept until its name is read,
+its message is whole, it exceeds `MAX_MESSAGE` bytes, or `TIMEOUT_NS` of packet time pass;
+at most `max_streams` are kept (the oldest go). What is given up unread is counted
+(`ybsensor_name_prefixes_given_up_total{reason}`).
+
+One instance per sensor (`shared`), read by every detector that asks: each gets the names
+of the rows it asked about, and of the streams it asked about when they complete.
+"""
+from __future__ import annotations
+
+import weakref
+from collections import Counter, OrderedDict
+from typing import Callable
+
+import numpy as np
+
+from . import names
+from .base import per_sensor
+
+TCP = 6
+MAX_MESSAGE = 16384 + 5          # a TLS record's largest plaintext and its header
+TIMEOUT_NS = 30 * 10**9
+MOD = 1 << 32
+DNS, DNS_TCP, TLS_SNI, HTTP_HOST = "dns", "dns_tcp", "tls_sni", "http_host"
+REASONS = ("whole", "too_long", "timeout", "streams")
+
+
+def tls_whole(b: bytes) -> bool:
+    """The ClientHello's record is all here."""
+    return len(b) >= 5 and len(b) >= 5 + names._u16(b, 3)
+
+
+def http_whole(b: bytes) -> bool:
+    """The request's headers are all here (or more than the parser reads)."""
+    return b"\r\n\r\n" in b or b"\n\n" in b or len(b) >= names.HTTP_LIMIT
+
+
+def dns_tcp_whole(b: bytes) -> bool:
+    """The query its 2-byte length prefix announces is all here."""
+    return len(b) >= 2 and len(b) >= 2 + names._u16(b, 0)
+
+
+def dns_tcp_query_name(payload: bytes) -> str | None:
+    """names.dns_query_name of a DNS message over TCP (RFC 1035 4.2.2: a 2-byte length first)."""
+    b = bytes(payload)
+    if len(b) < 2:
+        return None
+    return names.dns_query_name(b[2: 2 + names._u16(b, 0)])
+
+
+# how each kind of first message is parsed (a parser of `names`, or of this module), and
+# when it is whole
+PARSERS: dict[str, tuple[str, Callable[[bytes], bool]]] = {
+    DNS: ("dns_query_name", lambda b: True),      # a datagram is whole
+    TLS_SNI: ("tls_server_name", tls_whole),
+    HTTP_HOST: ("http_host", http_whole),
+    DNS_TCP: ("dns_tcp_query_name", dns_tcp_whole),
+}
+
+
+def parse(kind: str, payload: bytes) -> str | None:
+    fn = PARSERS[kind][0]
+    return getattr(names, fn)(payload) if hasattr(names, fn) else globals()[fn](payload)
+
+
+class _Pending:
+    __slots__ = ("kind", "data", "next_seq", "first_ns", "askers")
+
+    def __init__(self, kind: str, data: bytes, next_seq: int, first_ns: int, asker: str):
+        self.kind, self.data, self.next_seq, self.first_ns = kind, data, next_seq, first_ns
+        self.askers = {asker}
+
+
+class FirstMessages:
+    """Bounded per-stream prefixes of first client messages, until their name is read."""
+
+    _shared: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+    def __init__(self, max_streams: int = 4096):
+        self.max_streams = max_streams
+        self.pending: OrderedDict[tuple, _Pending] = OrderedDict()   # oldest first
+        self.given_up: Counter[str] = Counter({r: 0 for r in REASONS})
+        self.publisher = None
+        self._ctx = None                 # the batch being read
+        self._parsed: dict[int, str | None] = {}
+        self._completed: dict[tuple, tuple[int, str, str, set]] = {}   # stream -> row, kind, name
+
+    @classmethod
+    def shared(cls, detector) -> "FirstMessages":
+        """The sensor's instance; the first detector to ask publishes its metrics."""
+        found = per_sensor(cls, cls._shared, detector)
+        if found.publisher is None:
+            found.publisher = detector
+        return found
+
+    def families_for(self, detector):
+        """The metrics, from the detector that publishes them (once a sensor)."""
+        if self.publisher is detector:
+            yield from self.metric_families()
+
+    # --- per batch ---------------------------------------------------------------------
+
+    def read(self, ctx, asker: str, rows: np.ndarray, kinds: list[str]) -> dict[int, tuple[str, str]]:
+        """The names of `rows` (each opening a message of its kind), and of the streams
+        `asker` asked about that rows of this batch completed: {row: (kind, name)}."""
+        if self._ctx is not ctx:
+            self._start(ctx)
+        t = ctx.t
+        found: dict[int, tuple[str, str]] = {}
+        new, asked = [], set()
+        for row, kind in zip(rows.tolist(), kinds):
+            stream = self._stream(ctx, row) if t.proto[row] == TCP else None
+            asked.add(stream)
+            if row not in self._parsed:
+                payload = ctx.payload(row, MAX_MESSAGE)
+                name = parse(kind, payload)
+                self._parsed[row] = name
+                if name is None and stream is not None and not PARSERS[kind][1](payload) \
+                        and stream not in self.pending:
+                    seq = (int(t.tcp_seq[row]) + int(t.payload_len[row])) % MOD
+                    self._keep(stream, _Pending(kind, payload, seq, int(t.ts_ns[row]), asker))
+                    new.append(stream)
+            name = self._parsed[row]
+            if name is not None:
+                found[row] = (kind, name)
+            elif stream is not None and stream in self.pending:
+                self.pending[stream].askers.add(asker)
+        if new:
+            self._continue(ctx, set(new))
+        for stream, (row, kind, name, askers) in self._completed.items():
+            if asker in askers or stream in asked:
+                found[row] = (kind, name)
+        return found
+
+    def _start(self, ctx) -> None:
+        """A new batch: streams too old go, and the kept ones take this batch's segments."""
+        self._ctx, self._parsed, self._completed = ctx, {}, {}
+        t = ctx.t
+        if not self.pending or not t.n:
+            return
+        limit = int(t.ts_ns.max()) - TIMEOUT_NS
+        while self.pending:
+            stream, p = next(iter(self.pending.items()))
+            if p.first_ns >= limit:
+                break
+            del self.pending[stream]
+            self.given_up["timeout"] += 1
+        if self.pending:
+            self._continue(ctx, set(self.pending))
+
+    def _continue(self, ctx, streams: set) -> None:
+        """Append this batch's segments of `streams` in sequence order; parse again."""
+        t, g = ctx.t, ctx.groups
+        keys = np.fromiter({s[0] for s in streams}, dtype=np.uint64)
+        hit = np.isin(g.key, keys)                       # the batch's flows that are kept
+        if not hit.any():
+            return
+        rows = g.rows[hit[g.inverse]]
+        rows = rows[(t.proto[rows] == TCP) & (t.payload_len[rows] > 0)]
+        by_stream: dict[tuple, list[int]] = {}
+        for row in rows.tolist():
+            stream = self._stream(ctx, row)
+            if stream in streams and stream in self.pending:
+                by_stream.setdefault(stream, []).append(row)
+        for stream, seg_rows in by_stream.items():
+            p = self.pending[stream]
+            # ahead of the expected sequence number, nearest first (a hole waits)
+            seg_rows.sort(key=lambda r: (int(t.tcp_seq[r]) - p.next_seq) % MOD)
+            last = -1
+            for row in seg_rows:
+                ahead = (int(t.tcp_seq[row]) - p.next_seq + (MOD >> 1)) % MOD - (MOD >> 1)
+                size = int(t.payload_len[row])
+                if ahead > 0 or ahead + size <= 0:
+                    continue                    # beyond a hole, or nothing new
+                data = ctx.payload(row, MAX_MESSAGE)[-ahead:]
+                p.data += data[:MAX_MESSAGE - len(p.data)]
+                p.next_seq = (p.next_seq + len(data)) % MOD
+                last = row
+            if last < 0:
+                continue
+            name = parse(p.kind, p.data)
+            if name is not None:
+                del self.pending[stream]
+                self._completed[stream] = (last, p.kind, name, p.askers)
+            elif PARSERS[p.kind][1](p.data):
+                del self.pending[stream]
+                self.given_up["whole"] += 1
+            elif len(p.data) >= MAX_MESSAGE:
+                del self.pending[stream]
+                self.given_up["too_long"] += 1
+
+    def _keep(self, stream: tuple, p: _Pending) -> None:
+        while len(self.pending) >= self.max_streams:
+            self.pending.popitem(last=False)
+            self.given_up["streams"] += 1
+        self.pending[stream] = p
+
+    @staticmethod
+    def _stream(ctx, row: int) -> tuple:
+        """A stream: its flow's key and the sending end."""
+        t = ctx.t
+        return (int(ctx.flow_keys[row]), int(t.src_hi[row]), int(t.src_lo[row]), int(t.sport[row]))
+
+    def metric_families(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+        given = CounterMetricFamily("ybsensor_name_prefixes_given_up", "First client messages "
+                                    "kept to read a name across segments and given up unread",
+                                    labels=["reason"])
+        for reason in REASONS:
+            given.add_metric([reason], self.given_up[reason])
+        yield given
+        yield GaugeMetricFamily("ybsensor_name_prefixes_kept", "First client messages kept to "
+                                "read a name across segments", value=len(self.pending))
