@@ -172,6 +172,7 @@ class Inflater:
         self.seen = self.made = 0
         self.dead = False
         self.z = self.br = None
+        self.head = b""
         if coding in ("gzip", "x-gzip"):
             self.z = zlib.decompressobj(31)
         elif coding == "br":
@@ -198,9 +199,11 @@ class Inflater:
         if self.dead or not data:
             return b""
         self.seen += len(data)
-        if self.z is None and self.br is None:      # deflate: zlib-wrapped or raw
-            zlib_wrapped = len(data) >= 2 and data[0] & 0x0F == 8 and \
-                ((data[0] << 8) | data[1]) % 31 == 0
+        if self.z is None and self.br is None:      # deflate: zlib-wrapped or raw, by 2 bytes
+            data = self.head = self.head + data
+            if len(data) < 2:
+                return b""
+            zlib_wrapped = data[0] & 0x0F == 8 and ((data[0] << 8) | data[1]) % 31 == 0
             self.z = zlib.decompressobj(15 if zlib_wrapped else -15)
         out = []
         try:
@@ -647,14 +650,14 @@ def _hold(text: bytes) -> int:
 class Normaliser:
     """The streams under normalisation (at most MAX_STREAMS), fed once per batch."""
 
-    def __init__(self, engine):
-        self.stream_ids = engine.register(STREAM_MARKERS)
-        self.text_ids = engine.register(TEXT_MARKERS)
+    def __init__(self, engine=None):
+        none = np.zeros(0, np.int64)
+        self.stream_ids = engine.register(STREAM_MARKERS) if engine is not None else none
+        self.text_ids = engine.register(TEXT_MARKERS) if engine is not None else none
         self.streams: OrderedDict[int, Stream] = OrderedDict()
         self.refused: Counter[str] = Counter()
         self.given_up: Counter[str] = Counter()
         self.decoded_bytes: Counter[str] = Counter()
-        self.batch = 0
 
     def _refuse(self, reason: str) -> None:
         self.refused[reason] += 1
@@ -666,7 +669,6 @@ class Normaliser:
         """(regions fed to a stream parser this batch — not to be searched raw, the
         decoded pieces to search)."""
         reg = view.regions
-        self.batch += 1
         consumed = np.zeros(len(reg), dtype=bool)
         marked = np.isin(view.lit_id, self.stream_ids)
         edge = np.isin(view.edge_lit_id, self.stream_ids)     # a marker across a boundary
