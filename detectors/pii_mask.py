@@ -19,7 +19,9 @@ output (alerts, evidence files) and the tests agree on what an identifier is (JL
   (`+8613812345678`: a 13-digit run, but the `+86` says what it is).
 
 "Not inside a longer digit run" means the byte before and the byte after are not ASCII digits.
-Digits are ASCII in UTF-8, GBK and GB18030 alike, so the rules read raw bytes.
+Digits are ASCII in UTF-8, GBK and GB18030 alike, so the rules read raw bytes. Identifiers
+written in UTF-16, full-width digits or JSON escapes (`normalise.Readable`) are masked in
+place too, the characters the masked form hides each replaced by `*` byte for byte.
 
 Masked forms keep the characters that identify no one: an ID keeps its region code and its
 last four (`220102********123X`), a card its issuer number and last four
@@ -38,6 +40,8 @@ import datetime
 import re
 from collections.abc import Iterator
 from typing import NamedTuple
+
+from .normalise import Readable
 
 RESIDENT_ID, BANK_CARD, MOBILE = "resident_id", "bank_card", "mobile"
 KINDS = (RESIDENT_ID, BANK_CARD, MOBILE)
@@ -188,6 +192,15 @@ def mask_payload(data: bytes, edges: bool = False, credentials: bool = True) -> 
         first, last = KEEP[found.kind]
         out[found.start + first: found.end - last] = bytes([_STAR]) * (
             found.end - found.start - first - last)
+    wide = Readable(data)
+    for found in find_identifiers(wide.text, strict=False) if wide.spans else ():
+        if not wide.labels(found.start, found.end):
+            continue                 # ASCII as it travelled: masked above
+        out = bytearray(data) if out is None else out
+        first, last = KEEP[found.kind]
+        for p in range(wide.origin(found.start + first), wide.origin(found.end - last)):
+            if out[p]:               # UTF-16's NULs stay: the text stays readable
+                out[p] = _STAR
     if edges and data:
         n = len(data)
         head = _run_from(data, 0, 1)

@@ -57,7 +57,9 @@ PCAP_NS_MAGIC = 0xA1B23C4D
 SNAPLEN = 262_144
 HEADER = struct.Struct("<IHHiIII")
 RECORD = struct.Struct("<IIII")
-_LONG_RUN = re.compile(rb"[0-9]{11}")
+# 11 digits: ASCII, UTF-16LE/BE, full-width (UTF-8, GBK), JSON escapes (pii_mask masks all)
+_LONG_RUN = re.compile(rb"[0-9]{11}|(?:[0-9]\x00){11}|(?:\x00[0-9]){11}|(?:\xef\xbc[\x90-\x99]){11}"
+                       rb"|(?:\xa3[\xb0-\xb9]){11}|(?:\\u003[0-9]){11}")
 _EDGE = frozenset(bytes([c]) for c in b"0123456789Xx")  # what a cut identifier can end in
 NAME = re.compile(r"^\d{8}T\d{6}\.\d{6}Z_[a-z_]+_(?:[0-9a-f]{16}|frame\d+)(?:-\d+)?\.pcap$")
 
@@ -122,6 +124,9 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
     # run's window touches may hold one: a superset of the runs inside one frame (such a
     # run's window holds it, so touches its frame)
     first, rs, re_ = _words_and_runs(data)
+    wide_rs, wide_re = _wide_runs(data)
+    if wide_rs.size:
+        rs, re_ = np.concatenate([rs, wide_rs]), np.concatenate([re_, wide_re])
     if rs.size:
         touched = np.zeros(n + 1, dtype=np.int64)
         np.add.at(touched, np.maximum(np.searchsorted(start, rs, side="right") - 1, 0), 1)
@@ -148,6 +153,27 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
         row = row[(row >= 0) & has[np.maximum(row, 0)]]
         hit[row] = True
     return hit
+
+
+# a digit's byte in the wide forms pii_mask also masks: UTF-16 (every other byte), full-width
+# in GBK (A3 B0-B9: every other byte) and in UTF-8 (EF BC 90-99: every third byte)
+_WIDE_DIGIT = np.arange(256, dtype=np.uint8)
+_WIDE_DIGIT[0xB0:0xBA] = np.arange(0x30, 0x3A)
+_WIDE_DIGIT[0x90:0x9A] = np.arange(0x30, 0x3A)
+
+
+def _wide_runs(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of RUN digits read every second or third byte (start, end in `data`): a
+    superset of the wide identifiers."""
+    starts, ends = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for step in (2, 3):
+        for phase in range(step):
+            view = _WIDE_DIGIT[data[phase::step]]
+            rs, re_ = digit_run_hits(view, 0, len(view), RUN)
+            if rs.size:
+                starts.append(rs * step + phase)
+                ends.append((re_ - 1) * step + phase + 1)
+    return np.concatenate(starts), np.concatenate(ends)
 
 
 def _words_and_runs(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

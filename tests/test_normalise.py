@@ -255,3 +255,37 @@ def test_zeek_multipart_form_fields_are_read(monkeypatch):
 def test_zeek_smtp_base64_attachment_is_read(monkeypatch):
     text = decoded_text(need(CORPUS / "smtp" / "rfc3030-bdat-multipart.pcap"), monkeypatch)
     assert b"\x89PNG\r\n" in text and b"This is Zeek's logo." in text
+
+
+# --- nothing whole leaves the sensor ----------------------------------------------------
+
+def _forms(secret: str) -> list[bytes]:
+    wide = "".join(chr(0xFF10 + int(c)) if c.isdigit() else "Ｘ" for c in secret)
+    return [secret.encode(), secret.encode("utf-16-le"), secret.encode("utf-16-be"),
+            wide.encode(), wide.encode("gb18030"),
+            "".join(f"\\u{ord(c):04x}" for c in secret).encode()]
+
+
+def test_no_output_of_the_normalisation_cases_holds_an_identifier(tmp_path):
+    import sys
+    root = Path(__file__).resolve().parents[1] / "pcaps"
+    for folder in (root, root / "case_sets"):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    import normalisation as cases
+    from test_cases import replay as cli_replay
+    names = [name for name, _, _ in cases.CASES if not name.startswith("none_")]
+    found = 0
+    for name in names:
+        case = root / "cases" / name
+        out = tmp_path / name
+        out.mkdir()
+        found += len(cli_replay(case / "input.pcap", case / "config.toml", out / "alerts.jsonl"))
+        files = [p for p in out.rglob("*") if p.is_file()]
+        assert any(p.suffix == ".pcap" for p in files), name          # evidence was written
+        for p in files:
+            data = p.read_bytes()
+            for secret in (cases.PERSON, cases.SECOND, cases.MOBILE):
+                for form in _forms(secret):
+                    assert form not in data, f"{name}: {p.name} holds {secret[:3]}..."
+    assert found >= len(names)
