@@ -92,14 +92,14 @@ _DECODE = {
             "full-width-gbk"),
 }
 
-# what the payload engine's literal pass looks for to send a raw region here: JSON escapes
-# of digits, full-width forms and the labels' first characters (姓 身 手), two UTF-16 digits,
-# full-width digits in UTF-8, two in GBK
+# what the payload engine's literal pass looks for to send a raw region here (3 bytes at
+# least, rare in random bytes): JSON escapes of digits, of full-width forms and of the
+# labels' first characters (姓 身 手); a digit between NULs (UTF-16LE or BE); a full-width
+# digit in UTF-8; one in GBK followed by another full-width form
 TEXT_MARKERS = ([b"\\u003", b"\\uff1", b"\\u59d3", b"\\u8eab", b"\\u624b"]
-                + [bytes((48 + a, 0, 48 + b, 0)) for a in range(10) for b in range(10)]
-                + [bytes((0, 48 + a, 0, 48 + b)) for a in range(10) for b in range(10)]
+                + [bytes((0, 48 + d, 0)) for d in range(10)]
                 + [bytes((0xEF, 0xBC, 0x90 + d)) for d in range(10)]
-                + [bytes((0xA3, 0xB0 + a, 0xA3, 0xB0 + b)) for a in range(10) for b in range(10)])
+                + [bytes((0xA3, 0xB0 + d, 0xA3)) for d in range(10)])
 # what makes a stream worth parsing (HTTP headers; the MIME header `Content-Transfer-Encoding`
 # ends in the second)
 STREAM_MARKERS = [b"content-encoding:", b"transfer-encoding:", b"form-urlencoded",
