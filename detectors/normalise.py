@@ -685,6 +685,7 @@ class Normaliser:
         todo = np.union1d(entries, trig_entry).tolist()
         keys = ctx.flow_keys
         pieces: list[Piece] = []
+        fed: set[int] = set()
         k = 0
         while k < len(todo):
             i = todo[k]
@@ -713,6 +714,7 @@ class Normaliser:
             else:
                 self.streams.move_to_end(sid)
             consumed[i] = True
+            fed.add(sid)
             s.feed(data, row, int(reg.skip[i]), lead)
             idle = s.idle
             piece = s.take(fk, final=idle)
@@ -722,9 +724,11 @@ class Normaliser:
                 del self.streams[sid]
             elif i + 1 < len(reg) and reg.sid[i + 1] == sid and (k == len(todo) or todo[k] != i + 1):
                 todo.insert(k, i + 1)       # a stream opened in this batch: its next region
-        # rows of earlier batches are gone: marks that point to them point to no row now
-        for s in self.streams.values():
-            s.forget_rows()
+        # rows of this batch are gone after it: marks that point to them point to no row now
+        for sid in fed:
+            s = self.streams.get(sid)
+            if s is not None:
+                s.forget_rows()
         return consumed, pieces
 
     def _open(self, reg, i: int, data: bytes, fk: int) -> tuple[Stream, int] | None:

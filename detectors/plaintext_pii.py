@@ -86,6 +86,10 @@ for _label in LABELS:
 LABEL_RX = re.compile(b"(" + b"|".join(re.escape(k) for k in LABEL_OF) + b")" + _SEP +
                       rb'([^\s<&"\',;}\]\x00]?)', re.IGNORECASE)
 _LABEL_KEY = {k.lower(): k for k in LABEL_OF}
+# quick tests before the regular expressions: an identifier is a run of 11 digits at least,
+# a field or a label is there by name
+_LONG_RUN = re.compile(rb"[0-9]{11}")
+_FIELD_NAMES = [f.encode() for f in PERSONAL_FIELDS + ENVELOPE_FIELDS]
 INFNO_RX = re.compile(rb"^[0-9]{4}$")
 CODE_RX = re.compile(rb"^[A-Za-z0-9]{1,32}$")
 
@@ -334,7 +338,7 @@ class PlaintextPii(Detector):
             for label in text.labels(a, b):
                 g.decoded.setdefault(label, None)
 
-        for ident in find_identifiers(t):
+        for ident in find_identifiers(t) if _LONG_RUN.search(t) else ():
             start, end = origin(ident.start), origin(ident.end)
             if not owned(start, end, True):
                 continue
@@ -343,7 +347,8 @@ class PlaintextPii(Detector):
             g.identifiers.setdefault((ident.kind, ident.value.decode("ascii").upper()), None)
             took(ident.start, ident.end)
             at_end = at_end or end == len(data)
-        for m in FIELD_RX.finditer(t):
+        low = t.lower()
+        for m in FIELD_RX.finditer(t) if any(f in low for f in _FIELD_NAMES) else ():
             name = m.group(1).lower().decode()
             if name in ENVELOPE_FIELDS:
                 self._envelope_match(m, env)
@@ -357,7 +362,7 @@ class PlaintextPii(Detector):
             g.kinds["person_name" if name == "psn_name" else "insurance_field"] += 1
             g.fields.setdefault(name, None)
             took(m.start(), m.end())
-        for m in LABEL_RX.finditer(t):
+        for m in LABEL_RX.finditer(t) if any(k in low for k in _LABEL_KEY) else ():
             if not owned(origin(m.start()), origin(m.end(1)), False):
                 continue
             label, enc = LABEL_OF[_LABEL_KEY[m.group(1).lower()]]
