@@ -13,7 +13,10 @@ output):
 
 Only payloads that `payload_class` finds unencrypted are searched, TCP ones as streams
 (`streams`): a match split across segments is found, retransmitted and overlapping bytes
-are searched once. Per batch: one literal pass (Hyperscan where installed) and one sampled
+are searched once. They are searched as the receiver reads them (`normalise`): the streams
+holding an HTTP message with a content coding, chunked framing, a form or multipart body,
+or a mail part in base64 or quoted-printable, decoded (and not raw); any text with its
+UTF-16, full-width digits and JSON escapes decoded. Per batch: one literal pass (Hyperscan where installed) and one sampled
 digit-run pass over the regions' bytes pick the few regions worth parsing; only those are
 parsed in Python.
 
@@ -21,7 +24,11 @@ Severity: high; critical when an insurance interface message (its envelope `infn
 or `fixmedins_code` seen in the flow) carries personal fields. One alert per flow per dedup
 window. Evidence names the kinds and their counts, the interface fields and labels seen, the
 transaction number (`infno`) and institution code (`fixmedins_code`) — not personal —, the
-offset in the first frame's payload, and for each identifier (at most MAX_SHOWN) its masked
+offset in the first frame's payload (for an item of a decoded body, which no wire byte
+spells, where that packet's part of the stream begins), the decodings that revealed the
+items (`decoded`: `chunked`, `gzip`, `deflate`, `br`, `form-urlencoded`, `multipart`,
+`base64`, `quoted-printable`, `utf-16le`, `utf-16be`, `full-width`, `full-width-gbk`,
+`json-escape`), and for each identifier (at most MAX_SHOWN) its masked
 form (`220102********123X`, `138****5678`) and a keyed hash: HMAC-SHA256 of `kind:value`,
 the first 128 bits in hex, so two alerts about the same person show the same hash and no
 one without the key can tell who. Names are never shown, not even masked or hashed. A flow
