@@ -409,13 +409,17 @@ class Http:
                 self.out(block, (), at if at >= 0 else None)
                 self._start(block)
                 i = n - len(rest)
-            elif st == LENGTH:
+            elif st in (LENGTH, CHUNK_DATA):
                 take = min(self.remaining, n - i)
-                self._body(data[i:i + take], i)
+                self._body(data[i:i + take], i if st == LENGTH else None)
                 self.remaining -= take
                 i += take
-                if not self.remaining:
+                if self.remaining:
+                    continue
+                if st == LENGTH:
                     self._end()
+                else:
+                    self.state, self.remaining = CHUNK_END, 2
             elif st in (CHUNK_SIZE, TRAILERS):
                 nl = data.find(b"\n", i)
                 if nl < 0:
@@ -441,13 +445,6 @@ class Http:
                     self.state, self.remaining = CHUNK_DATA, size
                 else:
                     self.state = TRAILERS
-            elif st == CHUNK_DATA:
-                take = min(self.remaining, n - i)
-                self._body(data[i:i + take], None)
-                self.remaining -= take
-                i += take
-                if not self.remaining:
-                    self.state, self.remaining = CHUNK_END, 2
             elif st == CHUNK_END:       # the CRLF after a chunk's data
                 while i < n and self.remaining and data[i] in b"\r\n":
                     i += 1

@@ -42,6 +42,12 @@ def _port(name: str) -> int:
     return BASE_PORT + sum(name.encode()) % 800
 
 
+def answer(coding: bytes, body: bytes, ctype: bytes = b"application/json") -> bytes:
+    """An HTTP answer with a body in `Content-Encoding: coding` (already coded)."""
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: " + ctype + b"\r\nContent-Encoding: " + coding
+            + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
 def _ok(status: bytes = b"200 OK") -> bytes:
     return b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\n\r\n"
 
@@ -57,9 +63,7 @@ def _answer_case(name, line, coding: str, encode, what: str):
     body = json_answer()
     assert mc.identifiers_by_rule(body) == [PERSON]
     coded = encode(body)
-    response = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=utf-8\r\n"
-                b"Content-Encoding: " + coding.encode() + b"\r\nContent-Length: "
-                + str(len(coded)).encode() + b"\r\n\r\n" + coded)
+    response = answer(coding.encode(), coded, b"application/json;charset=utf-8")
     c = PiiCase(name, f"The hospital's {HOSP} asks the platform ({PLATFORM}:8080) for a "
                       f"person's record, {line.describe}; the answer is JSON in "
                       f"`Content-Encoding: {coding}` ({what}), as JSON APIs send it. {RULE} "
@@ -144,54 +148,54 @@ def _smtp(c, line, name, message: bytes) -> int:
     return frames[3 + 9]
 
 
-MAIL_HEAD = (b"From: his@hospital\r\nTo: claims@platform\r\nSubject: referral\r\n"
-             b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
-             b"--b1\r\n")
+def mail(encoding: bytes, part: bytes) -> bytes:
+    """A referral mail (SMTP DATA, ending with the lone `.`) with one text part."""
+    assert mc.identifiers_by_rule(part) == []
+    return (b"From: his@hospital\r\nTo: claims@platform\r\nSubject: referral\r\n"
+            b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+            b"--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: "
+            + encoding + b"\r\n\r\n" + part + b"--b1--\r\n.\r\n")
 
 
-def smtp_base64(name, line):
-    text = f"转诊单\r\n身份证号：{PERSON}\r\n手机号：{MOBILE}\r\n".encode()
-    part = base64.encodebytes(text).replace(b"\n", b"\r\n")
-    message = (MAIL_HEAD + b"Content-Type: text/plain; charset=utf-8\r\n"
-               b"Content-Transfer-Encoding: base64\r\n\r\n" + part + b"--b1--\r\n.\r\n")
-    assert mc.identifiers_by_rule(message) == []
-    c = PiiCase(name, f"The hospital's mail client ({HOSP_B}) sends a referral to the "
-                      f"platform's relay ({mc.PLATFORM_MAIL}:25) by SMTP, {line.describe}; the "
-                      f"MIME part is base64 and holds 身份证号 (ID number) with a resident ID "
-                      f"and 手机号 (mobile) with a mobile number. {RULE} Expected: one high "
-                      f"alert, its packet the DATA segment: resident_id 1, mobile 1, the two "
-                      f"labels in UTF-8, decoded [base64], offset 0.")
-    frame = _smtp(c, line, name, message)
-    c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [frame],
-             ev("personal_data_in_plaintext", kinds={"mobile": 1, "resident_id": 1},
-                masked=[masked_id(PERSON), masked_mobile(MOBILE)],
-                hashes=[keyed("resident_id", PERSON), keyed("mobile", MOBILE)], offset=0,
-                labels=["身份证号", "手机号"], encodings=["utf-8"], decoded=["base64"]))
-    return c
+def qp(text: str) -> bytes:
+    return b"".join(b"=%02X" % c if c > 126 or c == 61 else bytes((c,)) for c in text.encode())
 
 
-def smtp_quoted_printable(name, line):
-    def qp(text: str) -> bytes:
-        return b"".join(b"=%02X" % c if c > 126 or c == 61 else bytes((c,)) for c in text.encode())
-
+# (part in the transfer encoding, what it holds, kinds, identifiers, labels)
+MAIL_PARTS = {
+    "base64": (base64.encodebytes(f"转诊单\r\n身份证号：{PERSON}\r\n手机号：{MOBILE}\r\n".encode())
+               .replace(b"\n", b"\r\n"),
+               "身份证号 (ID number) with a resident ID and 手机号 (mobile) with a mobile number",
+               {"mobile": 1, "resident_id": 1}, [("resident_id", PERSON), ("mobile", MOBILE)],
+               ["身份证号", "手机号"]),
     # soft line breaks (`=` at a line's end) after the name and inside the ID
-    part = (qp("姓名：张三") + b"=\r\n" + qp(f" 身份证号 {PERSON[:9]}") + b"=\r\n"
-            + qp(f"{PERSON[9:]} 请核对") + b"\r\n")
-    message = (MAIL_HEAD + b"Content-Type: text/plain; charset=utf-8\r\n"
-               b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" + part + b"--b1--\r\n.\r\n")
-    assert mc.identifiers_by_rule(message) == []
-    c = PiiCase(name, f"The same SMTP referral as smtp_base64, {line.describe}, its part in "
-                      f"quoted-printable: 姓名 with a name and 身份证号 with a resident ID, the "
-                      f"UTF-8 of the labels as =XX escapes and a soft line break (`=` at a "
-                      f"line's end) inside the ID. {RULE} Expected: one high alert, its packet "
-                      f"the DATA segment: person_name 1, resident_id 1, labels 姓名 and 身份证号 "
-                      f"in UTF-8, decoded [quoted-printable], offset 0.")
-    frame = _smtp(c, line, name, message)
-    c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [frame],
-             ev("personal_data_in_plaintext", kinds={"person_name": 1, "resident_id": 1},
-                masked=[masked_id(PERSON)], hashes=[keyed("resident_id", PERSON)], offset=0,
-                labels=["姓名", "身份证号"], encodings=["utf-8"], decoded=["quoted-printable"]))
-    return c
+    "quoted-printable": (qp("姓名：张三") + b"=\r\n" + qp(f" 身份证号 {PERSON[:9]}") + b"=\r\n"
+                         + qp(f"{PERSON[9:]} 请核对") + b"\r\n",
+                         "姓名 with a name and 身份证号 with a resident ID, the labels' UTF-8 as =XX "
+                         "escapes, a soft line break (`=` at a line's end) inside the ID",
+                         {"person_name": 1, "resident_id": 1}, [("resident_id", PERSON)],
+                         ["姓名", "身份证号"]),
+}
+
+
+def smtp_part(encoding: str):
+    part, holds, kinds, found, labels = MAIL_PARTS[encoding]
+
+    def build(name, line):
+        c = PiiCase(name, f"The hospital's mail client ({HOSP_B}) sends a referral to the "
+                          f"platform's relay ({mc.PLATFORM_MAIL}:25) by SMTP, {line.describe}; "
+                          f"the MIME part is {encoding} and holds {holds}. {RULE} Expected: one "
+                          f"high alert, its packet the DATA segment: kinds {kinds}, the labels in "
+                          f"UTF-8, decoded [{encoding}], offset 0.")
+        frame = _smtp(c, line, name, mail(encoding.encode(), part))
+        c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [frame],
+                 ev("personal_data_in_plaintext", kinds=kinds,
+                    masked=[masked_id(v) if k == "resident_id" else masked_mobile(v) for k, v in found],
+                    hashes=[keyed(k, v) for k, v in found], offset=0, labels=labels,
+                    encodings=["utf-8"], decoded=[encoding]))
+        return c
+
+    return build
 
 
 def _tds(kind: int, body: bytes) -> bytes:
@@ -236,6 +240,12 @@ def tds_utf16(name, line):
     return c
 
 
+def post(path: str, ctype: bytes, body: bytes) -> bytes:
+    """An HTTP request to the platform with a Content-Length body."""
+    return (b"POST " + path.encode() + b" HTTP/1.1\r\nHost: 10.200.1.20:8080\r\nContent-Type: "
+            + ctype + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
 def _post(name, line, c, request: bytes) -> int:
     ids = IpIds()
     conn = TcpConn(ids, HOSP, _port(name), PLATFORM, 8080)
@@ -247,9 +257,7 @@ def multipart_form(name, line):
     parts = (b"--fb7\r\nContent-Disposition: form-data; name=\"psn_name\"\r\n\r\n"
              + "张三".encode() + b"\r\n--fb7\r\nContent-Disposition: form-data; name=\"certno\"\r\n\r\n"
              + PERSON.encode() + b"\r\n--fb7--\r\n")
-    request = (b"POST /his/upload HTTP/1.1\r\nHost: 10.200.1.20:8080\r\n"
-               b"Content-Type: multipart/form-data; boundary=fb7\r\nContent-Length: "
-               + str(len(parts)).encode() + b"\r\n\r\n" + parts)
+    request = post("/his/upload", b"multipart/form-data; boundary=fb7", parts)
     c = PiiCase(name, f"The hospital's {HOSP} uploads a form as multipart/form-data, "
                       f"{line.describe}: a part named psn_name holding a name and one named "
                       f"certno holding a resident ID (each value on its own line after the "
@@ -269,9 +277,7 @@ def multipart_form(name, line):
 def json_escapes(name, line):
     body = json.dumps({"patient": {"姓名": "张三", "tel": MOBILE}}).encode()   # ASCII: \\uXXXX
     assert b"\\u59d3" in body
-    request = (b"POST /his/patient HTTP/1.1\r\nHost: 10.200.1.20:8080\r\n"
-               b"Content-Type: application/json\r\nContent-Length: "
-               + str(len(body)).encode() + b"\r\n\r\n" + body)
+    request = post("/his/patient", b"application/json", body)
     c = PiiCase(name, f"The hospital's {HOSP} posts JSON whose Chinese is written as "
                       f"`\\uXXXX` escapes (the default of most JSON writers), "
                       f"{line.describe}: 姓名 (name) with a value, and a mobile number. {RULE} "
@@ -294,9 +300,7 @@ def _full_width(s: str) -> str:
 def full_width_digits(name, line):
     person = SECOND
     body = f"身份证号：{_full_width(person)}；备注：无".encode()
-    request = (b"POST /his/note HTTP/1.1\r\nHost: 10.200.1.20:8080\r\n"
-               b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: "
-               + str(len(body)).encode() + b"\r\n\r\n" + body)
+    request = post("/his/note", b"text/plain; charset=utf-8", body)
     assert mc.identifiers_by_rule(request) == []
     c = PiiCase(name, f"A clerk at the hospital ({HOSP}) types a resident ID in full-width "
                       f"digits (２２０１…, as Chinese input methods give them) after 身份证号, "
@@ -315,9 +319,7 @@ def full_width_digits(name, line):
 def gb18030_full_width(name, line):
     person = SECOND
     body = f"姓名=张三；身份证号={_full_width(person)}".encode("gb18030")
-    request = (b"POST /his/card HTTP/1.1\r\nHost: 10.200.1.20:8080\r\n"
-               b"Content-Type: text/plain; charset=GB18030\r\nContent-Length: "
-               + str(len(body)).encode() + b"\r\n\r\n" + body)
+    request = post("/his/card", b"text/plain; charset=GB18030", body)
     assert mc.identifiers_by_rule(request) == []
     c = PiiCase(name, f"An older hospital terminal ({HOSP}) posts text in GB18030, "
                       f"{line.describe}: 姓名 with a name and 身份证号 with a resident ID in "
@@ -337,8 +339,7 @@ def gb18030_full_width(name, line):
 
 def gzip_bomb(name, line):
     bomb = gzip.compress(b"0" * (16 << 20), compresslevel=9, mtime=0)
-    response = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: "
-                b"gzip\r\nContent-Length: " + str(len(bomb)).encode() + b"\r\n\r\n" + bomb)
+    response = answer(b"gzip", bomb)
     c = PiiCase(name, f"The platform ({PLATFORM}) answers the hospital's {HOSP}, "
                       f"{line.describe}, with a gzip body of {len(bomb)} bytes that inflates "
                       f"to 16 MiB of the digit 0: a decompression bomb. {RULE} Decoding stops "
@@ -364,8 +365,7 @@ def gzip_id_shaped(name, line):
               + struct.pack("<II", zlib.crc32(body), len(body)))
     assert gzip.decompress(member) == body and mc.identifiers_by_rule(body) == []
     assert mc.identifiers_by_rule(member) == [PERSON]
-    response = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: "
-                b"gzip\r\nContent-Length: " + str(len(member)).encode() + b"\r\n\r\n" + member)
+    response = answer(b"gzip", member)
     c = PiiCase(name, f"The platform answers the hospital's {HOSP}, {line.describe}, with a "
                       f"gzip body whose compressed bytes hold an ID-shaped run (in the gzip "
                       f"header's comment field) while the JSON it decodes to holds no personal "
@@ -400,8 +400,7 @@ def in_records(version: int):
             hello = [conn.c2s(mc.tlcp_client_hello(tag)), conn.s2c(mc.tlcp_server_hello(tag))]
         body = json_answer()
         gz = gzip.compress(body, mtime=0)
-        answer = (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: "
-                  + str(len(gz)).encode() + b"\r\n\r\n" + gz)
+        coded = answer(b"gzip", gz)
         chunked = (b"POST /his/visit HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                    + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
 
@@ -409,7 +408,7 @@ def in_records(version: int):
             return bytes((0x17, version >> 8, version & 0xFF)) + struct.pack("!H", len(data)) + data
 
         c.send(line, conn.handshake() + hello + [conn.c2s(record(chunked)),
-                                                conn.s2c(record(answer))] + conn.close())
+                                                conn.s2c(record(coded))] + conn.close())
         return c
 
     return build
@@ -426,10 +425,10 @@ CASES = [
     ("pii_http_chunked", http_chunked, VLAN100),
     ("pii_http_chunked_in_l2tp", http_chunked, L2TP_HOSP),
     ("pii_http_chunked_in_gre", http_chunked, GRE_HOSP),
-    ("pii_smtp_base64", smtp_base64, VLAN100),
-    ("pii_smtp_base64_in_l2tp", smtp_base64, L2TP_HOSP),
-    ("pii_smtp_base64_in_gre", smtp_base64, GRE_HOSP),
-    ("pii_smtp_quoted_printable_in_gre", smtp_quoted_printable, GRE_HOSP),
+    ("pii_smtp_base64", smtp_part("base64"), VLAN100),
+    ("pii_smtp_base64_in_l2tp", smtp_part("base64"), L2TP_HOSP),
+    ("pii_smtp_base64_in_gre", smtp_part("base64"), GRE_HOSP),
+    ("pii_smtp_quoted_printable_in_gre", smtp_part("quoted-printable"), GRE_HOSP),
     ("pii_tds_utf16", tds_utf16, VLAN100),
     ("pii_tds_utf16_in_l2tp", tds_utf16, L2TP_HOSP),
     ("pii_tds_utf16_in_gre", tds_utf16, GRE_HOSP),
