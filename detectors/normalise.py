@@ -260,13 +260,15 @@ def percent_decode(data: bytes) -> bytes:
 # --- MIME -------------------------------------------------------------------------------
 
 _B64_LINE = re.compile(rb"[A-Za-z0-9+/]+=*")
+_IMAP_DONE = re.compile(rb"[A-Za-z0-9.]+ (?:OK|NO|BAD) ")     # a tagged IMAP completion
 _FORM_NAME = re.compile(rb'(?i)\bname="?([^";\r\n]+)"?')
 
 
 class Mime:
     """MIME parts line by line: headers, then a body in base64, quoted-printable or as it
     is, until a boundary line (`--...`); `form`: multipart/form-data, each part shown as
-    `name=value&`; `mail`: SMTP/POP3 dot-stuffing and the lone `.` that ends a message."""
+    `name=value&`; `mail`: SMTP/POP3 dot-stuffing, and the lone `.` (SMTP, POP3) or the
+    tagged completion (IMAP) that ends a message."""
 
     def __init__(self, out, form: bool = False, mail: bool = False):
         self.out, self.form, self.mail = out, form, mail
@@ -317,7 +319,7 @@ class Mime:
 
     def _line(self, line: bytes) -> None:
         body = line.rstrip(b"\r\n")
-        if self.mail and body == b".":
+        if self.mail and (body == b"." or _IMAP_DONE.match(body)):
             self._end_part()
             self.in_body, self.cte, self.ended = False, b"", True
             self.out(line, ())

@@ -289,3 +289,20 @@ def test_no_output_of_the_normalisation_cases_holds_an_identifier(tmp_path):
                 for form in _forms(secret):
                     assert form not in data, f"{name}: {p.name} holds {secret[:3]}..."
     assert found >= len(names)
+
+
+@pytest.mark.parametrize("framing", ["pop3", "imap"])
+def test_mail_retrieved_by_pop3_and_imap(tmp_path, framing):
+    part = base64.encodebytes(f"证件 {PERSON}\r\n".encode()).replace(b"\n", b"\r\n")
+    msg = (b"Subject: r\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: base64\r\n\r\n" + part)
+    if framing == "pop3":           # RETR's answer: +OK, the message, a lone dot
+        answer, port = b"+OK message follows\r\n" + msg + b".\r\n", 110
+    else:                           # FETCH's answer: the message as a literal
+        answer = b"* 1 FETCH (BODY[] {%d}\r\n" % len(msg) + msg + b")\r\na1 OK FETCH done\r\n"
+        port = 143
+    got, norm = sensor_run(tmp_path, [seg(answer, sport=port, dport=40000, src="10.200.1.20",
+                                          dst="10.1.2.3")])
+    assert not norm.streams             # the message's end: back to the fast path
+    assert len(got) == 1
+    assert got[0]["evidence"]["kinds"] == {"resident_id": 1}
+    assert got[0]["evidence"]["decoded"] == ["base64"]
