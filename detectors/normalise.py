@@ -28,7 +28,9 @@ Two layers:
 Bounds (each counted): decoded output per body `MAX_BODY` bytes, and once past
 `RATIO_FROM` bytes at most `MAX_RATIO` times the compressed input — past either the rest of
 the body is dropped (`ybsensor_decompression_refused_total{reason="size"|"ratio"}`; a
-stream that is not what its coding says is `reason="corrupt"`); at most `MAX_STREAMS`
+stream that is not what its coding says is `reason="corrupt"`; a body coded while
+`MAX_DECODERS` zlib or `MAX_BROTLI` brotli decoders are alive, whose windows hold memory,
+is `reason="busy"`); at most `MAX_STREAMS`
 streams hold parser state (the least recently fed is given up:
 `ybsensor_normaliser_given_up_total{reason="streams"}`), header blocks and lines are at
 most `MAX_HEAD` / `MAX_LINE` bytes (`reason="header"`), and a stream with a hole or whose
@@ -41,6 +43,7 @@ import binascii
 import bisect
 import json
 import re
+import weakref
 import zlib
 from collections import Counter, OrderedDict
 
@@ -61,7 +64,9 @@ STEP = 64 << 10           # decoded bytes produced at a time
 HOLD = 128                # trailing decoded bytes whose matches wait for more (max match length)
 EDGE_READ = 20            # bytes read past a region for a marker across its end
 KEEP = 160                # decoded bytes kept before the undecided ones (run boundaries)
-REFUSALS = ("size", "ratio", "corrupt", "unsupported")
+MAX_DECODERS = 512        # zlib decoders alive at once (a 32 KiB window each)
+MAX_BROTLI = 32           # brotli decoders alive at once (a window of up to 16 MiB each)
+REFUSALS = ("size", "ratio", "corrupt", "unsupported", "busy")
 GIVE_UPS = ("streams", "header", "gap", "unsynced")
 
 # --- text encodings ---------------------------------------------------------------------
@@ -165,14 +170,21 @@ class Readable:
 # --- content codings --------------------------------------------------------------------
 
 class Inflater:
-    """One content coding of one body, decoded a bounded step at a time."""
+    """One content coding of one body, decoded a bounded step at a time. `live`: the
+    decoders alive now, by kind (a weak set each), to bound their windows' memory."""
 
-    def __init__(self, coding: str, refuse):
+    def __init__(self, coding: str, refuse, live: dict | None = None):
         self.coding, self.refuse = coding, refuse
         self.seen = self.made = 0
         self.dead = False
         self.z = self.br = None
         self.head = b""
+        if live is not None:
+            kind = "br" if coding == "br" else "zlib"
+            if len(live[kind]) >= (MAX_BROTLI if kind == "br" else MAX_DECODERS):
+                self._refuse("busy")
+                return
+            live[kind].add(self)
         if coding in ("gzip", "x-gzip"):
             self.z = zlib.decompressobj(31)
         elif coding == "br":
@@ -375,8 +387,8 @@ HEAD, LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, CLOSE, PASS = range(8
 class Http:
     """HTTP/1.x messages of one direction: framing, content codings, media type."""
 
-    def __init__(self, out, refuse, give_up):
-        self.out, self.refuse, self.give_up = out, refuse, give_up
+    def __init__(self, out, refuse, give_up, live: dict | None = None):
+        self.out, self.refuse, self.give_up, self.live = out, refuse, give_up, live
         self.state = HEAD
         self.buf = b""
         self.remaining = 0
@@ -477,7 +489,7 @@ class Http:
         self.chunked = bool(te) and te[-1] == b"chunked"
         length = fields.get(b"content-length", b"").split(b",")[0].strip()
         status = int(first[9:12]) if response and first[9:12].isdigit() else 0
-        self.codings = [Inflater(c, self.refuse) for c in reversed(ce)]
+        self.codings = [Inflater(c, self.refuse, self.live) for c in reversed(ce)]
         self.form = ctype == b"application/x-www-form-urlencoded"
         self.mime = Mime(self.out, form=True) if ctype.startswith(b"multipart/") else None
         self.labels = (("chunked",) if self.chunked else ()) + tuple(ce)
@@ -559,7 +571,7 @@ class Stream:
         if mail:
             self.http, self.mime = None, Mime(self._out, mail=True)
         else:
-            self.http, self.mime = Http(self._out, owner._refuse, owner._give_up), None
+            self.http, self.mime = Http(self._out, owner._refuse, owner._give_up, owner.live), None
 
     def _out(self, data: bytes, labels, at: int | None = None) -> None:
         if labels is None:
@@ -654,6 +666,7 @@ class Normaliser:
         self.stream_ids = engine.register(STREAM_MARKERS) if engine is not None else none
         self.text_ids = engine.register(TEXT_MARKERS) if engine is not None else none
         self.streams: OrderedDict[int, Stream] = OrderedDict()
+        self.live = {"zlib": weakref.WeakSet(), "br": weakref.WeakSet()}   # decoders alive
         self.refused: Counter[str] = Counter()
         self.given_up: Counter[str] = Counter()
         self.decoded_bytes: Counter[str] = Counter()

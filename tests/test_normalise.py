@@ -306,3 +306,14 @@ def test_mail_retrieved_by_pop3_and_imap(tmp_path, framing):
     assert len(got) == 1
     assert got[0]["evidence"]["kinds"] == {"resident_id": 1}
     assert got[0]["evidence"]["decoded"] == ["base64"]
+
+
+def test_live_decoders_are_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(N, "MAX_DECODERS", 3)
+    head = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 9999\r\n\r\n"
+    partial = gzip.compress(f'{{"certno":"{PERSON}"}}'.encode() + b" " * 2000)[:40]
+    frames = [seg(head + partial, sport=8080, dport=41000 + k, src="10.200.1.20", dst="10.1.2.3")
+              for k in range(5)]                                  # five bodies never finished
+    _, norm = sensor_run(tmp_path, frames)
+    assert len(norm.streams) == 5
+    assert len(norm.live["zlib"]) == 3 and norm.refused["busy"] == 2
