@@ -381,6 +381,8 @@ class Mime:
 # --- HTTP -------------------------------------------------------------------------------
 
 _START = re.compile(rb"(?m)^(?:HTTP/1\.[01] [0-9]{3}|[A-Z]{3,10} [^ \r\n]+ HTTP/1\.[01]\r?$)")
+_FIELDS = re.compile(rb"(?im)^(transfer-encoding|content-encoding|content-type|content-length)"
+                     rb"[ \t]*:([^\r\n]*)")
 HEAD, LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, CLOSE, PASS = range(8)
 
 
@@ -473,15 +475,12 @@ class Http:
                 i = n
 
     def _start(self, block: bytes) -> None:
-        lines = block.split(b"\r\n")
-        first = lines[0]
-        response = first.startswith(b"HTTP/")
+        response = block.startswith(b"HTTP/")
+        first = block[:12]
         fields: dict[bytes, bytes] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if sep:
-                key = name.strip().lower()
-                fields[key] = fields[key] + b"," + value.strip() if key in fields else value.strip()
+        for m in _FIELDS.finditer(block):      # the four fields that decide the body
+            key, value = m.group(1).lower(), m.group(2).strip()
+            fields[key] = fields[key] + b"," + value if key in fields else value
         te = [c.strip().lower() for c in fields.get(b"transfer-encoding", b"").split(b",") if c.strip()]
         ce = [c.strip().lower().decode("latin-1") for c in fields.get(b"content-encoding", b"").split(b",")
               if c.strip() and c.strip().lower() != b"identity"]
@@ -645,17 +644,14 @@ class Stream:
                       for e, r, o, s, lab, x in self.marks]
 
 
-_DELIMS = re.compile(rb"[\n,;}\]>&]")
+_DELIMS = (b"\n", b",", b";", b"}", b"]", b">", b"&")
 
 
 def _hold(text: bytes) -> int:
     """Trailing bytes that may be the start of a match still arriving: since the last
     delimiter, at most HOLD."""
     tail = text[-HOLD:]
-    last = -1
-    for m in _DELIMS.finditer(tail):
-        last = m.end()
-    return len(tail) if last < 0 else len(tail) - last
+    return len(tail) - 1 - max(tail.rfind(d) for d in _DELIMS)
 
 
 class Normaliser:
