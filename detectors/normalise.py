@@ -743,6 +743,14 @@ class Normaliser:
         """A stream parser for region i, which holds a marker, and the region's bytes
         before the first message: HTTP from the last message start before the marker (in
         the region, or in the stream bytes just before it), else MIME."""
+        low = data.lower()
+        marker = min((p for p in (low.find(m) for m in STREAM_MARKERS) if p >= 0), default=-1)
+        if marker >= 0:         # the usual case: the marker and its message start in the region
+            http_at = max((m.start() for m in _START.finditer(data, 0, marker)), default=-1)
+            if http_at >= 0:
+                s = Stream(fk, mail=False, owner=self)
+                s.prime(b"")
+                return s, http_at
         before = reg.before(i)
         window = before + data
         low = (window + reg.after(i, EDGE_READ)[0]).lower()
