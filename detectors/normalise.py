@@ -621,6 +621,13 @@ class Stream:
             self.feed(context, CONTEXT_ROW, 0)
         self.done = len(self.text)
 
+    def context(self, before: bytes) -> None:
+        """Stream bytes before the first region fed, searched raw already and not to be
+        parsed: only the context of what follows (where a digit run begins)."""
+        if before:
+            self._mark(before, CONTEXT_ROW, 0, (), False)
+        self.done = len(self.text)
+
     def take(self, flow: int, final: bool) -> Piece | None:
         """The piece of text decided now; the stream keeps KEEP bytes of context."""
         n = len(self.text)
@@ -749,7 +756,7 @@ class Normaliser:
             http_at = max((m.start() for m in _START.finditer(data, 0, marker)), default=-1)
             if http_at >= 0:
                 s = Stream(fk, mail=False, owner=self)
-                s.prime(b"")
+                s.context(reg.before(i))
                 return s, http_at
         before = reg.before(i)
         window = before + data
@@ -759,11 +766,14 @@ class Normaliser:
         http_at = max((m.start() for m in _START.finditer(window, 0, marker)), default=-1)
         if http_at >= 0:
             s = Stream(fk, mail=False, owner=self)
-            s.prime(before[http_at:] if http_at < len(before) else b"")
+            if http_at < len(before):
+                s.prime(before[http_at:])
+            else:
+                s.context(before)
             return s, max(http_at - len(before), 0)
         if b"content-transfer-encoding:" in low or b"multipart/" in low:
             s = Stream(fk, mail=True, owner=self)
-            s.prime(b"")
+            s.context(before)
             return s, 0
         self._give_up("unsynced")
         return None

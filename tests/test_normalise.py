@@ -317,3 +317,14 @@ def test_live_decoders_are_bounded(tmp_path, monkeypatch):
     _, norm = sensor_run(tmp_path, frames)
     assert len(norm.streams) == 5
     assert len(norm.live["zlib"]) == 3 and norm.refused["busy"] == 2
+
+
+def test_a_run_begun_before_the_parsed_region_is_not_cut(tmp_path):
+    """Region A (searched raw) ends with ten digits; region B opens a parser and begins
+    with eleven more that alone would be a mobile number: the run is 21 digits, no
+    identifier, for the parser too."""
+    a = b"POST /a HTTP/1.1\r\nContent-Length: 23\r\n\r\n" + b"4" * 10
+    b = (b"13912345678\r\nPOST /b HTTP/1.1\r\nContent-Encoding: gzip\r\n"
+         b"Content-Length: 0\r\n\r\n")
+    got, _ = sensor_run(tmp_path, stream([a, b]))
+    assert got == []
