@@ -15,6 +15,11 @@ Frames come in five kinds:
   (`Nested.expected`): a nest deeper than the limit must end with status depth, never an
   exception, never a loop.
 
+The application-layer stream parsers of `detectors/normalise.py` (HTTP framing with
+chunks, gzip / deflate / br bodies, MIME parts in base64 and quoted-printable) get their
+own builders (`http_message`, `mime_mail`) and `normalised`, which feeds one parser a
+message cut anywhere, under the time bound, checking what it keeps between pieces.
+
 Hypothesis profiles: "ci" (the default; bounded and derandomized, so `make test` is stable)
 and "long" (`HYPOTHESIS_PROFILE=long`, used by `make fuzz`), "soak" for overnight runs.
 """

@@ -6,7 +6,10 @@ Property-based (hypothesis, profile "ci": 200 examples a property, derandomized)
 exception, no hang (each decode runs under a time bound in this process; the driver's
 MAX_ROUNDS bounds the work), a known status, and the invariants of `fuzzing.check_invariants`
 (payload inside the captured bytes, nlayers <= MAX_LAYERS, ports 0..65535 or -1, ...).
-`make fuzz` runs the same properties with HYPOTHESIS_PROFILE=long, and scripts/fuzz.py.
+The stream parsers of detectors/normalise.py likewise: a valid HTTP message (chunked,
+coded) or mail part decodes the same however it is cut; mutated or random, never an
+exception. `make fuzz` runs the same properties with HYPOTHESIS_PROFILE=long, and
+scripts/fuzz.py.
 """
 from __future__ import annotations
 
