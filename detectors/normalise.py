@@ -383,6 +383,11 @@ class Mime:
 _START = re.compile(rb"(?m)^(?:HTTP/1\.[01] [0-9]{3}|[A-Z]{3,10} [^ \r\n]+ HTTP/1\.[01]\r?$)")
 _FIELDS = re.compile(rb"(?im)^(transfer-encoding|content-encoding|content-type|content-length)"
                      rb"[ \t]*:([^\r\n]*)")
+def _tokens(value: bytes) -> list[bytes]:
+    """A header's comma-separated tokens, lower case."""
+    return [c.strip().lower() for c in value.split(b",") if c.strip()]
+
+
 HEAD, LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, CLOSE, PASS = range(8)
 
 
@@ -481,9 +486,9 @@ class Http:
         for m in _FIELDS.finditer(block):      # the four fields that decide the body
             key, value = m.group(1).lower(), m.group(2).strip()
             fields[key] = fields[key] + b"," + value if key in fields else value
-        te = [c.strip().lower() for c in fields.get(b"transfer-encoding", b"").split(b",") if c.strip()]
-        ce = [c.strip().lower().decode("latin-1") for c in fields.get(b"content-encoding", b"").split(b",")
-              if c.strip() and c.strip().lower() != b"identity"]
+        te = _tokens(fields.get(b"transfer-encoding", b""))
+        ce = [c.decode("latin-1") for c in _tokens(fields.get(b"content-encoding", b""))
+              if c != b"identity"]
         ctype = fields.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
         self.chunked = bool(te) and te[-1] == b"chunked"
         length = fields.get(b"content-length", b"").split(b",")[0].strip()
@@ -737,7 +742,8 @@ class Normaliser:
                 pieces.append(piece)
             if idle:
                 del self.streams[sid]
-            elif i + 1 < len(reg) and reg.sid[i + 1] == sid and (k == len(todo) or todo[k] != i + 1):
+            elif i + 1 < len(reg) and reg.sid[i + 1] == sid \
+                    and (k == len(todo) or todo[k] != i + 1):
                 todo.insert(k, i + 1)       # a stream opened in this batch: its next region
         # rows of this batch are gone after it: marks that point to them point to no row now
         for sid in fed:

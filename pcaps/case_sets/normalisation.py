@@ -73,7 +73,8 @@ def _answer_case(name, line, coding: str, encode, what: str):
                       f"[{coding}], offset 0.")
     ids = IpIds()
     conn = TcpConn(ids, HOSP, _port(name), PLATFORM, 8080)
-    request = b"GET /api/psn/1 HTTP/1.1\r\nHost: 10.200.1.20:8080\r\nAccept-Encoding: gzip, deflate, br\r\n\r\n"
+    request = (b"GET /api/psn/1 HTTP/1.1\r\nHost: 10.200.1.20:8080\r\n"
+               b"Accept-Encoding: gzip, deflate, br\r\n\r\n")
     frames = c.send(line, conn.handshake() + [conn.c2s(request), conn.s2c(response),
                                               conn.c2s(b"", flags="A")] + conn.close())
     c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [frames[4]],
