@@ -43,6 +43,7 @@ import numpy as np
 
 from decoders import compiled
 from detectors.matcher import LiteralMatcher, digit_run_hits
+from detectors.normalise import TEXT_MARKERS
 from detectors.pii_mask import (
     CREDENTIAL_WORDS,
     EDGE_HEAD,
@@ -78,6 +79,7 @@ _WORD_MAX = max(len(w) for w in CREDENTIAL_WORDS)
 _WORDS = [np.frombuffer(w, dtype=np.uint8) for w in CREDENTIAL_WORDS]
 _CHUNK = 1 << 16           # byte pairs looked up at once
 _MATCHER: LiteralMatcher | None = None   # the credential words (made on first use)
+_WIDE: LiteralMatcher | None = None      # the wide digits' markers (made on first use)
 LOOPS = compiled.Loops("exporters.evidence_kernels")
 
 
@@ -124,9 +126,9 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
     # run's window touches may hold one: a superset of the runs inside one frame (such a
     # run's window holds it, so touches its frame)
     first, rs, re_ = _words_and_runs(data)
-    wide_rs, wide_re = _wide_runs(data)
-    if wide_rs.size:
-        rs, re_ = np.concatenate([rs, wide_rs]), np.concatenate([re_, wide_re])
+    wide = _wide_marks(data)
+    if wide.size:               # the frames holding a wide digit
+        hit[np.searchsorted(start, wide, side="right") - 1] = True
     if rs.size:
         touched = np.zeros(n + 1, dtype=np.int64)
         np.add.at(touched, np.maximum(np.searchsorted(start, rs, side="right") - 1, 0), 1)
@@ -155,25 +157,13 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
     return hit
 
 
-# a digit's byte in the wide forms pii_mask also masks: UTF-16 (every other byte), full-width
-# in GBK (A3 B0-B9: every other byte) and in UTF-8 (EF BC 90-99: every third byte)
-_WIDE_DIGIT = np.arange(256, dtype=np.uint8)
-_WIDE_DIGIT[0xB0:0xBA] = np.arange(0x30, 0x3A)
-_WIDE_DIGIT[0x90:0x9A] = np.arange(0x30, 0x3A)
-
-
-def _wide_runs(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Runs of RUN digits read every second or third byte (start, end in `data`): a
-    superset of the wide identifiers."""
-    starts, ends = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-    for step in (2, 3):
-        for phase in range(step):
-            view = _WIDE_DIGIT[data[phase::step]]
-            rs, re_ = digit_run_hits(view, 0, len(view), RUN)
-            if rs.size:
-                starts.append(rs * step + phase)
-                ends.append((re_ - 1) * step + phase + 1)
-    return np.concatenate(starts), np.concatenate(ends)
+def _wide_marks(data: np.ndarray) -> np.ndarray:
+    """Where a digit in a wide form (UTF-16, full-width, a JSON escape: those pii_mask also
+    masks) may be, by the payload normaliser's text markers (one literal pass)."""
+    global _WIDE
+    if _WIDE is None:
+        _WIDE = LiteralMatcher(TEXT_MARKERS)
+    return _WIDE.scan(data)[0]
 
 
 def _words_and_runs(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
