@@ -71,13 +71,16 @@ GIVE_UPS = ("streams", "header", "gap", "unsynced")
 
 # --- text encodings ---------------------------------------------------------------------
 
-_WIDE = re.compile(
-    rb"(?P<json>(?:\\u[0-9A-Fa-f]{4})+)"
-    rb"|(?P<le>(?:[\x20-\x7e]\x00){4,})"
-    rb"|(?P<be>(?:\x00[\x20-\x7e]){4,})"
-    rb"|(?P<fw>(?:\xef\xbc[\x90-\x99\xb8]|\xef\xbd\x98)+)"
-    rb"|(?P<gbk>(?:\xa3[\xb0-\xb9\xd8\xf8]){2,})")
-_MARKERS = (b"\\u", b"\\U", b"\x00", b"\xef\xbc", b"\xef\xbd", b"\xa3")
+# one expression a decoding, each starting with a literal byte (so that it skips the rest of
+# the bytes fast), run only where that byte occurs; UTF-16 runs are found from their NULs and
+# told LE or BE by the byte before
+_WIDE = (
+    ("json", b"\\u", re.compile(rb"\\u[0-9A-Fa-f]{4}(?:\\u[0-9A-Fa-f]{4})*")),
+    ("wide", b"\x00", re.compile(rb"\x00(?:[\x20-\x7e]\x00){3,}[\x20-\x7e]?")),
+    ("fw", b"\xef", re.compile(rb"\xef(?:\xbc[\x90-\x99\xb8]|\xbd\x98)"
+                              rb"(?:\xef(?:\xbc[\x90-\x99\xb8]|\xbd\x98))*")),
+    ("gbk", b"\xa3", re.compile(rb"\xa3[\xb0-\xb9\xd8\xf8](?:\xa3[\xb0-\xb9\xd8\xf8])+")),
+)
 _FULL_WIDTH = {bytes((0xEF, 0xBC, 0x90 + d)): bytes((48 + d,)) for d in range(10)}
 _FULL_WIDTH.update({b"\xef\xbc\xb8": b"X", b"\xef\xbd\x98": b"x"})
 _GBK_WIDTH = {bytes((0xA3, 0xB0 + d)): bytes((48 + d,)) for d in range(10)}
@@ -111,6 +114,18 @@ STREAM_MARKERS = [b"content-encoding:", b"transfer-encoding:", b"form-urlencoded
                   b"multipart/form-data"]
 
 
+# bytes as classes: NUL "0", printable ASCII "a", the rest "x" (a quick test for UTF-16)
+_CLASSES = bytes(48 if c == 0 else 97 if 0x20 <= c <= 0x7E else 120 for c in range(256))
+
+
+def _has(data: bytes, lead: bytes) -> bool:
+    """Whether `data` may hold a match of the expression that starts with `lead`: the byte,
+    and for UTF-16 four characters in a row (a NUL alone is everywhere in binary data)."""
+    if lead != b"\x00":
+        return lead in data
+    return lead in data and b"0a0a0a0" in data.translate(_CLASSES)
+
+
 class Readable:
     """`data` with the text encodings above decoded (`text`), and the way back."""
 
@@ -118,21 +133,27 @@ class Readable:
 
     def __init__(self, data: bytes):
         self.spans: list[tuple[int, int, int, int, str]] = []   # new a, b; old a, b; label
-        if not any(m in data for m in _MARKERS):
+        found = sorted((m.start(), m.end(), kind) for kind, lead, rx in _WIDE if _has(data, lead)
+                       for m in rx.finditer(data))
+        if not found:
             self.text, self._starts = data, []
             return
-        pieces, pos, new, n = [], 0, 0, len(data)
-        m = _WIDE.search(data)
-        while m is not None:
-            a, b = m.span()
-            kind = m.lastgroup
-            if kind == "be" and b < n and data[b] == 0:     # LE text after a NUL byte
-                kind, a, b = "le", a + 1, b + 1
+        pieces, pos, new = [], 0, 0
+        for a, b, kind in found:
+            if a < pos:
+                continue                # inside the one before
+            if kind == "wide":
+                if a > pos and 0x20 <= data[a - 1] <= 0x7E:   # "x\0y\0...": LE from x
+                    kind, a = "le", a - 1
+                    b -= data[b - 1] != 0
+                elif data[b - 1] == 0:                        # "\0x\0y\0": LE from x
+                    kind, a = "le", a + 1
+                else:                                         # "\0x\0y": BE
+                    kind = "be"
             decode, label = _DECODE[kind]
             try:
                 out = decode(data[a:b])
             except ValueError:
-                m = _WIDE.search(data, b)
                 continue
             pieces.append(data[pos:a])
             new += a - pos
@@ -140,7 +161,6 @@ class Readable:
             self.spans.append((new, new + len(out), a, b, label))
             new += len(out)
             pos = b
-            m = _WIDE.search(data, b)
         pieces.append(data[pos:])
         self.text = b"".join(pieces) if self.spans else data
         self._starts = [s[0] for s in self.spans]

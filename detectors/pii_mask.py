@@ -159,6 +159,25 @@ def find_identifiers(data: bytes, lo: int = 0, hi: int | None = None,
                 yield found
 
 
+# 11 digits in a row in a wide form (UTF-16LE/BE, full-width in UTF-8 and GBK, JSON escapes):
+# bytes as classes (digit "d", NUL "0", other "x") for UTF-16, an expression with a literal
+# start for the others (alternatives without one make Python's `re` try every byte)
+_DIGIT_CLASSES = bytes(100 if 48 <= c <= 57 else 48 if c == 0 else 120 for c in range(256))
+_WIDE_RUNS = ((b"\xef\xbc", re.compile(rb"\xef\xbc[\x90-\x99](?:\xef\xbc[\x90-\x99]){10}")),
+              (b"\xa3", re.compile(rb"\xa3[\xb0-\xb9](?:\xa3[\xb0-\xb9]){10}")),
+              (b"\\u003", re.compile(rb"\\u003[0-9](?:\\u003[0-9]){10}")))
+
+
+def wide_digit_run(data: bytes) -> bool:
+    """Whether `data` holds a run of 11 digits in a wide form (what an identifier there
+    needs): the quick test before `normalise.Readable`."""
+    if b"\x00" in data:
+        classes = data.translate(_DIGIT_CLASSES)
+        if b"d0" * 11 in classes or b"0d" * 11 in classes:
+            return True
+    return any(lead in data and rx.search(data) for lead, rx in _WIDE_RUNS)
+
+
 def _run_from(data: bytes, i: int, step: int) -> int:
     """Length of the run of digits (and check characters X) at data[i], read towards `step`."""
     n, k = len(data), 0
@@ -192,8 +211,8 @@ def mask_payload(data: bytes, edges: bool = False, credentials: bool = True) -> 
         first, last = KEEP[found.kind]
         out[found.start + first: found.end - last] = bytes([_STAR]) * (
             found.end - found.start - first - last)
-    wide = Readable(data)
-    for found in find_identifiers(wide.text, strict=False) if wide.spans else ():
+    wide = Readable(data) if wide_digit_run(data) else None
+    for found in find_identifiers(wide.text, strict=False) if wide and wide.spans else ():
         if not wide.labels(found.start, found.end):
             continue                 # ASCII as it travelled: masked above
         out = bytearray(data) if out is None else out

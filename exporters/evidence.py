@@ -50,6 +50,7 @@ from detectors.pii_mask import (
     EDGE_TAIL,
     mask_credentials,
     mask_payload,
+    wide_digit_run,
 )
 
 from .alerts import _write_all   # the alert log's: every byte out, or OSError
@@ -58,9 +59,7 @@ PCAP_NS_MAGIC = 0xA1B23C4D
 SNAPLEN = 262_144
 HEADER = struct.Struct("<IHHiIII")
 RECORD = struct.Struct("<IIII")
-# 11 digits: ASCII, UTF-16LE/BE, full-width (UTF-8, GBK), JSON escapes (pii_mask masks all)
-_LONG_RUN = re.compile(rb"[0-9]{11}|(?:[0-9]\x00){11}|(?:\x00[0-9]){11}|(?:\xef\xbc[\x90-\x99]){11}"
-                       rb"|(?:\xa3[\xb0-\xb9]){11}|(?:\\u003[0-9]){11}")
+_LONG_RUN = re.compile(rb"[0-9]{11}")
 _EDGE = frozenset(bytes([c]) for c in b"0123456789Xx")  # what a cut identifier can end in
 NAME = re.compile(r"^\d{8}T\d{6}\.\d{6}Z_[a-z_]+_(?:[0-9a-f]{16}|frame\d+)(?:-\d+)?\.pcap$")
 
@@ -127,8 +126,9 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
     # run's window holds it, so touches its frame)
     first, rs, re_ = _words_and_runs(data)
     wide = _wide_marks(data)
-    if wide.size:               # the frames holding a wide digit
-        hit[np.searchsorted(start, wide, side="right") - 1] = True
+    if wide.size:               # the frames whose payload holds a wide digit (not a header's)
+        row = np.maximum(np.searchsorted(start, wide, side="right") - 1, 0)
+        hit[row[(p0[row] >= 0) & (wide >= start[row] + p0[row])]] = True
     if rs.size:
         touched = np.zeros(n + 1, dtype=np.int64)
         np.add.at(touched, np.maximum(np.searchsorted(start, rs, side="right") - 1, 0), 1)
@@ -498,7 +498,7 @@ class EvidenceWriter:
     def _masked(self, frame: bytes, p0: int, plen: int) -> bytes:
         # every identifier holds a run of 11 digits: a frame without one is left alone
         # (one scan in C, where mask_payload would visit every short digit run in Python)
-        masked = mask_payload(frame) if _LONG_RUN.search(frame) else frame
+        masked = mask_payload(frame) if _LONG_RUN.search(frame) or wide_digit_run(frame) else frame
         if plen > 0 and 0 <= p0 < len(frame):
             p1 = min(p0 + plen, len(frame))
             seg = masked[p0:p1]
