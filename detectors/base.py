@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -144,14 +145,34 @@ class BatchContext:
         return t.batch.data[start: start + min(int(t.payload_len[row]), limit)].tobytes()
 
 
+class SettingError(ValueError):
+    """A mistake in a detector's settings: `why`, and where — a key of its config table
+    (`table`: a table under it, `index`: which of an array's tables), or a place in a file
+    the settings name (`file`, with `line` for a line-based file, else `table`/`key` in it)."""
+
+    def __init__(self, why: str, key: str | None = None, table: str = "", index: int = 0,
+                 file: str | None = None, line: int | None = None):
+        super().__init__(why)
+        self.why, self.key, self.table, self.index = why, key, table, index
+        self.file, self.line = file, line
+
+
 class Detector:
     name = ""
     rule = ""
+
+    @classmethod
+    def check_settings(cls, settings: dict, base: str) -> None:
+        """Raise SettingError for a mistake in this detector's settings that the config's
+        schema cannot see (files they name, the form of their values); `base`: the folder
+        of the config file, which relative paths start from."""
 
     def __init__(self, config, plan):
         self.config = config
         self.plan = plan
         self.settings = config.detectors.get(self.name, {}) if config else {}
+        # where the files its settings name are, relative paths: the config file's folder
+        self.base = Path(config.path).parent if config is not None and config.path else Path(".")
 
     def detect(self, ctx: BatchContext) -> list[Finding]:
         raise NotImplementedError

@@ -13,13 +13,47 @@ once, retransmissions ignored, a command split across segments still read):
 - IMAP: `tag LOGIN user password`, where the flow is IMAP (port 143, or the greeting `* OK`);
 - SMTP, POP3, IMAP `AUTH PLAIN <base64>` (the password is in it);
 - Telnet (port 23): the server's `login:` prompt, the user name typed, the `Password:` prompt
-  and the line typed after it.
+  and the line typed after it;
+- SMTP, POP3, IMAP `AUTH LOGIN` (or `AUTHENTICATE LOGIN`, and `AUTH PLAIN` without an
+  initial response): after the server's continuation (`334 ` / `+ `), the base64 user name
+  and password lines the client sends;
+- LDAP simple bind (a BindRequest with simple authentication and a password: an anonymous
+  bind, with none, is no credential), on any port;
+- Redis `AUTH [user] password` and `HELLO protover AUTH user password`, as RESP arrays
+  anywhere or as inline commands on the Redis port (6379);
+- PostgreSQL: the PasswordMessage that answers the server's AuthenticationCleartextPassword
+  (not MD5 or SCRAM), the user from the startup message; MySQL: a HandshakeResponse or an
+  AuthSwitch answer for the `mysql_clear_password` plugin;
+- SQL Server TDS Login7 with a password (obfuscated only: nibble swap and XOR 0xA5);
+- SNMPv1/v2c: the community string of a request or trap (not of a response). A community of the
+  well-known defaults (`public`, `private`) is no secret to leak: it is a finding of its own
+  (`default_snmp_community`, medium): the device is guarded by a key that everyone knows,
+  which JL art.30's "keys kept safe" does not allow either;
+- HTTP `Authorization: Bearer`, `X-API-Key:`, and API keys and tokens in a request's query
+  string (`api_key=`, `apikey=`, `access_token=`, `token=`, `..._secret=`): reason
+  `cleartext_token`.
+
+Only what a client sends is read as a credential: a message that only clients send (an LDAP
+BindRequest, a TDS Login7, a PostgreSQL startup message, an SNMP request), else the
+direction toward the service's port (`SERVER_PORTS`, else the lower port). A login page's own script in an HTTP response is no
+login. The servers' messages are read only to follow a login's state (greetings, the
+continuation of `AUTH LOGIN`, PostgreSQL's request for a cleartext password, MySQL's
+AuthSwitch).
+
+Binary protocols are picked by the shape of a region's first bytes (a BER SEQUENCE whose
+first element is an INTEGER; a TDS Login7 header; a PostgreSQL startup or authentication
+request), text ones by the payload engine's literals; only those regions are parsed
+(`credential_wire` holds the layouts). Logins that take several messages (`AUTH LOGIN`,
+PostgreSQL, MySQL) are followed per flow in a bounded table (`REMEMBER` flows; the
+flows it forgets are counted in `ybsensor_credential_states_evicted_total`).
 
 The password never leaves the sensor: not in alerts, logs or metrics, not even hashed or as
-a length. The user name is shown as its first character and `***` (`a***`), with a keyed
+a length (an SNMP default community is named: that it is the default is the finding).
+The user name is shown as its first character and `***` (`a***`), with a keyed
 hash (HMAC-SHA256 with the key of `plaintext_pii`, first 128 bits) so that an analyst can
-tell that two alerts concern the same account. Severity high; one alert per flow per dedup
-window; the violating packets are the ones that carry the password.
+tell that two alerts concern the same account. Severity high (medium for a default SNMP
+community); one alert per flow per dedup window (the alerter's rule); the violating packets
+are the ones that carry the secret.
 """
 from __future__ import annotations
 
@@ -30,8 +64,9 @@ from collections import OrderedDict
 
 import numpy as np
 
+from . import credential_wire as wire
 from .base import Detector, Finding
-from .content import opens_with
+from .content import opens_with, port_in, toward_server
 from .pii_mask import mask_text
 from .plaintext_pii import hash_key, keyed_hash
 from .streams import Engine
@@ -41,11 +76,22 @@ TELNET = 23
 REMEMBER = 65536                  # flows whose user name / telnet state / greeting is kept
 AFTER = 512                       # stream bytes read past a region (a long header line)
 ANONYMOUS = (b"anonymous", b"ftp")
+UDP = 17
 PORT_PROTOCOL = {21: "ftp", 2121: "ftp", 110: "pop3", 143: "imap", 25: "smtp", 587: "smtp",
-                 80: "http", 8080: "http"}
+                 80: "http", 8080: "http", 23: "telnet", 389: "ldap", 3268: "ldap",
+                 1433: "tds", 3306: "mysql", 5432: "postgresql", 6379: "redis", 161: "snmp",
+                 162: "snmp"}
+SERVER_PORTS = tuple(PORT_PROTOCOL)
+REDIS_PORTS = (6379,)
+DEFAULT_COMMUNITIES = (b"public", b"private")
+# the first bytes of the binary messages read: BER SEQUENCE (LDAP, SNMP), TDS Login7, a
+# PostgreSQL startup message (its length's high byte) or authentication request
+BINARY_FIRST = np.array([0x30, wire.TDS_LOGIN7, 0x00, ord("R")], dtype=np.uint64)
 
 LITERALS = [b": basic ", b" login ", b"password", b"passwd", b"pwd=", b'pwd"', b"<pwd>",
-            b"\npass ", b"\nuser ", b"auth plain "]
+            b"\npass ", b"\nuser ", b"auth plain ", b"auth login", b"ticate login",
+            b"authenticate plain", b"auth plain\r", b"\nauth\r\n", b"\nhello\r\n", b": bearer ", b"x-api-key:",
+            b"api_key=", b"apikey=", b"api-key=", b"token=", b"secret=", wire.MYSQL_CLEAR]
 
 USER_PASS_RX = re.compile(rb"(?im)^(USER|PASS)[ \t]+([^\r\n]*)")
 IMAP_LOGIN_RX = re.compile(
@@ -53,6 +99,14 @@ IMAP_LOGIN_RX = re.compile(
     rb'(?:[ \t]+("(?:[^"\\\r\n]|\\.)*"|\{\d+\+?\}|[^\s"]+))?')
 BASIC_RX = re.compile(rb"(?im)^(?:proxy-)?authorization:[ \t]*basic[ \t]+([A-Za-z0-9+/=_-]+)")
 AUTH_PLAIN_RX = re.compile(rb"(?im)^(?:[^\s]+[ \t]+)?(?:AUTH|AUTHENTICATE)[ \t]+PLAIN[ \t]+([A-Za-z0-9+/=]+)")
+SASL_START_RX = re.compile(
+    rb"(?im)^(?:[^\s]+[ \t]+)?(?:AUTH|AUTHENTICATE)[ \t]+(LOGIN|PLAIN)(?:[ \t]+([A-Za-z0-9+/=]+))?[ \t]*\r?$")
+BEARER_RX = re.compile(rb"(?im)^(?:proxy-)?authorization:[ \t]*bearer[ \t]+([A-Za-z0-9._~+/=-]+)")
+API_KEY_HEADER_RX = re.compile(rb"(?im)^x-api-key:[ \t]*([^\s]+)")
+REQUEST_QUERY_RX = re.compile(rb"(?m)^[A-Z]{3,7} [^\s?]*\?([^\s#]+) HTTP/")
+API_KEY_NAMES = frozenset((b"api_key", b"apikey", b"api-key", b"access_token", b"accesstoken",
+                           b"auth_token", b"token", b"app_secret", b"appsecret",
+                           b"client_secret", b"secret"))
 _PASS_NAMES = rb"(?:password|passwd|passwrd|pass_word|pwd|user_?pwd|login_?pwd|userpassword)"
 _USER_NAMES = (rb"(?:username|user_?name|user|account|login_?name|login_?id|user_?id|usercode|"
                rb"user_code)")
@@ -134,6 +188,64 @@ class _Telnet:
         self.phase, self.user, self.typed, self.rows = "", b"", 0, []
 
 
+class _Session:
+    """A login that takes several messages, followed in one flow: `kind` sasl (AUTH LOGIN,
+    bare AUTH PLAIN), postgresql or mysql; `phase` what the next message may be."""
+    __slots__ = ("kind", "phase", "user")
+
+    def __init__(self, kind: str):
+        self.kind, self.phase, self.user = kind, "", None
+
+
+CONTINUATION = (b"334 ", b"334\r", b"+ ", b"+\r")
+# reason, severity and what the evidence says of the secret, by the kind of credential
+KINDS = {"password": ("cleartext_password", "high", "password", "sent in clear (not recorded)"),
+         "obfuscated": ("cleartext_password", "high", "password",
+                        "sent obfuscated only, readable by anyone (not recorded)"),
+         "token": ("cleartext_token", "high", "token", "sent in clear (not recorded)"),
+         "default": ("default_snmp_community", "medium", "community", None)}
+
+
+def _byte(word: np.ndarray, k: int) -> np.ndarray:
+    return ((word >> np.uint64(8 * k)) & np.uint64(0xFF)).astype(np.int64)
+
+
+def _ber_int_at(word: np.ndarray) -> np.ndarray:
+    """Where a BER SEQUENCE's first element would start, given its length form: 2, 3, 4 or
+    6 (0: no SEQUENCE)."""
+    b1 = _byte(word, 1)
+    return np.where(b1 < 0x80, 2, np.where(b1 == 0x81, 3, np.where(b1 == 0x82, 4,
+                                                                   np.where(b1 == 0x84, 6, 0))))
+
+
+def _shapes(word: np.ndarray, length: np.ndarray):
+    """Which regions open like an LDAP message (SEQUENCE, INTEGER), an SNMPv1/v2c message
+    (SEQUENCE, INTEGER 0 or 1, OCTET STRING), a TDS Login7 packet, a PostgreSQL startup
+    message or AuthenticationCleartextPassword: vectorized over the first 8 bytes."""
+    b = [_byte(word, k) for k in range(8)]
+    at = _ber_int_at(word)
+    seq = (b[0] == 0x30) & (at > 0)
+    int_tag = np.zeros(len(word), dtype=bool)
+    for k in (2, 3, 4, 6):
+        int_tag |= (at == k) & (b[k] == 0x02)
+    # the operation's tag, where it lies in the first 8 bytes, is a BindRequest's
+    id_len = np.where(at == 2, b[3], np.where(at == 3, b[4], np.where(at == 4, b[5], 8)))
+    op_at = at + 2 + id_len
+    op = np.zeros(len(word), dtype=np.int64)
+    for k in range(4, 8):
+        op = np.where(op_at == k, b[k], op)
+    ldap = seq & int_tag & (length >= 12) & ((op_at > 7) | (op == 0x60))
+    snmp = np.zeros(len(word), dtype=bool)
+    for k in (2, 3, 4):        # 02 01 0v 04 right after the SEQUENCE header
+        snmp |= (at == k) & (b[k] == 0x02) & (b[k + 1] == 1) & (b[k + 2] <= 1) & (b[k + 3] == 0x04)
+    snmp &= seq
+    tds = (b[0] == wire.TDS_LOGIN7) & (b[1] <= 0x0F) & (length >= 8 + wire.TDS_FIXED) & \
+        (((b[2] << 8) | b[3]) >= 8 + wire.TDS_FIXED)
+    pg_startup = (b[0] == 0) & (b[4] == 0) & (b[5] == 3) & (b[6] == 0) & (b[7] == 0)
+    pg_request = (word == np.uint64(int.from_bytes(wire.PG_CLEARTEXT[:8], "little"))) & (length >= 9)
+    return ldap, snmp, tds, pg_startup, pg_request
+
+
 class CleartextCredentials(Detector):
     name = "cleartext_credentials"
     rule = "JL art.30"
@@ -148,6 +260,8 @@ class CleartextCredentials(Detector):
         self.users: OrderedDict[int, bytes] = OrderedDict()        # flow -> last USER
         self.greeting: OrderedDict[int, str] = OrderedDict()       # flow -> ftp / pop3
         self.telnet: OrderedDict[int, _Telnet] = OrderedDict()
+        self.sessions: OrderedDict[int, _Session] = OrderedDict()  # logins in several messages
+        self.evicted = 0
 
     @property
     def key(self) -> bytes:
@@ -157,45 +271,79 @@ class CleartextCredentials(Detector):
         return self._key
 
     def metric_families(self):
+        from prometheus_client.core import CounterMetricFamily
         if self.engine.publisher is self:
             yield from self.engine.classes.metric_families()
+        yield CounterMetricFamily("ybsensor_credential_states_evicted", "Flows whose login state "
+                                  "(user name, greeting, Telnet or multi-message login) the "
+                                  "credentials detector forgot to stay within its bound",
+                                  value=self.evicted)
 
-    @staticmethod
-    def _remember(table: OrderedDict, key, value) -> None:
+    def _remember(self, table: OrderedDict, key, value) -> None:
         table[key] = value
         table.move_to_end(key)
         while len(table) > REMEMBER:
             table.popitem(last=False)
+            self.evicted += 1
 
     def detect(self, ctx) -> list[Finding]:
         view = self.engine.view(ctx)
         reg = view.regions
-        if not len(reg):
+        n = len(reg)
+        if not n:
             return []
         t = ctx.t
         rows = reg.row
-        tcp = reg.sid >= 0
         word = reg.first_words()
         space_after_4 = ((word >> np.uint64(32)) & np.uint64(0xFF)) == 0x20
         starts_cmd = (reg.length >= 5) & space_after_4 & (
             opens_with(word, b"USER", fold=True) | opens_with(word, b"PASS", fold=True))
+        redis_inline = opens_with(word, b"AUTH ", fold=True) | opens_with(word, b"HELLO ", fold=True)
         # servers' greetings tell FTP (220) from POP3 (+OK) on ports that do not
         greet_ftp = (reg.length >= 4) & opens_with(word, b"220 ")
         greet_pop = (reg.length >= 3) & opens_with(word, b"+OK")
         greet_imap = (reg.length >= 4) & opens_with(word, b"* OK")
-        keys = ctx.flow_keys
-        for i in np.flatnonzero(tcp & (greet_ftp | greet_pop | greet_imap)).tolist():
-            hint = "ftp" if greet_ftp[i] else "pop3" if greet_pop[i] else "imap"
-            self._remember(self.greeting, int(keys[int(rows[i])]), hint)
-        telnet = tcp & ((t.sport[rows] == TELNET) | (t.dport[rows] == TELNET))
         mine = np.isin(view.lit_id, self.lit_ids)
         edge = np.isin(view.edge_lit_id, self.lit_ids)
-        cand = np.unique(np.concatenate([np.flatnonzero(starts_cmd & ~telnet), view.lit_entry[mine],
-                                         view.edge_lit_owner[edge]]))
-        cand = cand[~telnet[cand]]
-        found: dict[int, list] = {}          # flow -> [(protocol, method, user, rows)]
+        lit = np.zeros(n, dtype=bool)
+        lit[view.lit_entry[mine]] = True
+        lit[view.edge_lit_owner[edge]] = True
+        # binary logins by their first byte, then the shape of their first 8 bytes
+        binary = np.flatnonzero(np.isin(word & np.uint64(0xFF), BINARY_FIRST))
+        # the few regions any of these picked: their transport and direction
+        picked = np.union1d(np.flatnonzero(starts_cmd | redis_inline | lit | greet_ftp | greet_pop
+                                           | greet_imap), binary)
+        tcp, udp, client = (np.zeros(n, dtype=bool) for _ in range(3))
+        proto = t.proto[rows[picked]]
+        tcp[picked], udp[picked] = proto == TCP, proto == UDP
+        client[picked] = toward_server(t, rows[picked], SERVER_PORTS)
+        redis_inline[picked] &= port_in(t, rows[picked], REDIS_PORTS)
+        keys = ctx.flow_keys
+        for i in np.flatnonzero(tcp & ~client & (greet_ftp | greet_pop | greet_imap)).tolist():
+            hint = "ftp" if greet_ftp[i] else "pop3" if greet_pop[i] else "imap"
+            self._remember(self.greeting, int(keys[int(rows[i])]), hint)
+        telnet = (t.proto[rows] == TCP) & ((t.sport[rows] == TELNET) | (t.dport[rows] == TELNET))
+        cand = np.flatnonzero(((starts_cmd | redis_inline & tcp | lit) & client | lit & ~client)
+                              & ~telnet)
+        found: dict[int, list] = {}          # flow -> [(protocol, method, user, rows, kind)]
         for i in cand.tolist():
-            self._parse(ctx, reg, i, found)
+            if client[i]:
+                self._parse(ctx, reg, i, found)
+            elif lit[i] and wire.MYSQL_CLEAR in reg.bytes(i):      # an AuthSwitch to it
+                self._remember(self.sessions, int(keys[int(rows[i])]), _Session("mysql"))
+        # a BindRequest, a Login7, a startup message or an SNMP request says itself that a
+        # client sent it (an LDAP server may listen on any port)
+        if binary.size:
+            ldap, snmp, tds, pg_startup, pg_request = _shapes(word[binary], reg.length[binary])
+            btcp, budp = tcp[binary], udp[binary]
+            for k in np.flatnonzero((ldap | tds) & btcp | snmp & budp).tolist():
+                self._binary(ctx, reg, int(binary[k]), bool(snmp[k]), bool(tds[k]), found)
+            for k in np.flatnonzero(btcp & (pg_startup | pg_request & ~client[binary])).tolist():
+                fk = int(keys[int(rows[binary[k]])])
+                if fk not in self.sessions:
+                    self._remember(self.sessions, fk, _Session("postgresql"))
+        if self.sessions:
+            self._follow(ctx, reg, found)
         # telnet: both directions in the order they came
         tel = np.flatnonzero(telnet)
         if tel.size:
@@ -203,7 +351,7 @@ class CleartextCredentials(Detector):
                 self._telnet(ctx, reg, i, found)
         if not found:
             return []
-        return self._finding(found)
+        return self._findings(found)
 
     def _protocol(self, ctx, row: int, default: str) -> str:
         t = ctx.t
@@ -221,8 +369,8 @@ class CleartextCredentials(Detector):
         text = before + region + after
         b0, b1 = len(before), len(before) + len(region)
 
-        def add(protocol: str, method: str, user: bytes | None) -> None:
-            found.setdefault(fk, []).append((protocol, method, user, [row]))
+        def add(protocol: str, method: str, user: bytes | None, kind: str = "password") -> None:
+            found.setdefault(fk, []).append((protocol, method, user, [row], kind))
 
         protocol = self._protocol(ctx, row, "")
         for m in USER_PASS_RX.finditer(text):
@@ -249,11 +397,157 @@ class CleartextCredentials(Detector):
                 parts = (_b64(m.group(1)) or b"").split(b"\x00")
                 user = parts[1] if len(parts) >= 3 else None
                 add(self._protocol(ctx, row, "smtp"), "auth_plain", user)
+        for m in SASL_START_RX.finditer(text):
+            if b0 <= m.start() < b1 and fk not in self.sessions:
+                self._remember(self.sessions, fk, _Session("sasl"))
         for m in FORM_PASS_RX.finditer(text):
             if b0 <= m.start() < b1 and _value(m):
                 um = FORM_USER_RX.search(text)
                 add("http", "form", _value(um) if um else None)
                 break
+        for m in BEARER_RX.finditer(text):
+            if b0 <= m.start() < b1:
+                add("http", "bearer", None, "token")
+        for m in API_KEY_HEADER_RX.finditer(text):
+            if b0 <= m.start() < b1:
+                add("http", "api_key_header", None, "token")
+        for m in REQUEST_QUERY_RX.finditer(text):
+            if b0 <= m.end() and m.start() < b1 and any(
+                    n.lower() in API_KEY_NAMES and v for n, _, v in
+                    (p.partition(b"=") for p in m.group(1).split(b"&"))):
+                add("http", "query_key", None, "token")
+        redis = protocol == "redis"
+        if redis or b"*" in region[:1] or b"\r\n$" in region:
+            for login in wire.redis_logins(region, inline=redis):
+                add("redis", "auth", login.user)
+        if wire.MYSQL_CLEAR in text:
+            self._mysql(ctx, row, region, found)
+
+    def _binary(self, ctx, reg, i: int, snmp: bool, tds: bool, found: dict) -> None:
+        """The LDAP binds, the SNMP community or the TDS Login7 of a region that has their
+        shape."""
+        row = int(reg.row[i])
+        fk = int(ctx.flow_keys[row])
+        region = reg.bytes(i)
+        data = region + reg.after(i, 4096)[0]       # a message's rest in later segments
+        events = found.setdefault(fk, [])
+        if snmp:
+            got = wire.snmp_community(data)
+            if got is not None and got[2] != wire.SNMP_RESPONSE:
+                community = data[got[1][0]:got[1][1]]
+                if community in DEFAULT_COMMUNITIES:
+                    events.append(("snmp", "default_community", community, [row], "default"))
+                elif community:
+                    events.append(("snmp", "community", None, [row], "password"))
+        elif tds:
+            login = wire.tds_login7(data)
+            if login is not None and login.secret is not None:
+                events.append(("tds", "login7", login.user, [row], "obfuscated"))
+        else:
+            for login in wire.ldap_binds(data, len(region)):
+                events.append(("ldap", "simple_bind", login.user, [row], "password"))
+        if not events:
+            del found[fk]
+
+    def _mysql(self, ctx, row: int, data: bytes, found: dict) -> None:
+        fk = int(ctx.flow_keys[row])
+        got = wire.mysql_handshake_response(data)
+        if got is None:
+            return
+        user, secret, plugin = got
+        if plugin == wire.MYSQL_CLEAR and secret is not None and data[secret[0]:secret[1]].strip(b"\x00"):
+            found.setdefault(fk, []).append(("mysql", "clear_password", user, [row], "password"))
+
+    def _follow(self, ctx, reg, found: dict) -> None:
+        """Logins that take several messages: the regions of the flows followed, both
+        directions in the order they came."""
+        rows = reg.row
+        keys = ctx.flow_keys[rows]
+        followed = np.fromiter(self.sessions.keys(), dtype=np.uint64, count=len(self.sessions))
+        sel = np.flatnonzero(np.isin(keys, followed) & (ctx.t.proto[rows] == TCP))
+        sel = sel[np.argsort(rows[sel], kind="stable")]
+        client = np.zeros(len(rows), dtype=bool)
+        client[sel] = toward_server(ctx.t, rows[sel], SERVER_PORTS)
+        for i in sel.tolist():
+            fk = int(keys[i])
+            session = self.sessions.get(fk)
+            if session is None:
+                continue
+            row = int(rows[i])
+            data = reg.bytes(i)
+            step = {"sasl": self._sasl, "postgresql": self._postgresql, "mysql": self._mysql_step}
+            event = step[session.kind](session, data, bool(client[i]))
+            if event is not None:
+                protocol, method, user = event
+                if protocol is None:
+                    protocol = self._protocol(ctx, row, "smtp")
+                found.setdefault(fk, []).append((protocol, method, user, [row], "password"))
+            if session.phase == "done":
+                self.sessions.pop(fk, None)
+
+    @staticmethod
+    def _sasl(s: _Session, data: bytes, client: bool):
+        if not client:
+            if s.phase.startswith("await_"):
+                s.phase = s.phase[6:] if data.startswith(CONTINUATION) else ""
+            return None
+        if s.phase in ("user", "pass", "plain"):
+            line = data.split(b"\n", 1)[0].strip()
+            phase, s.phase = s.phase, ""
+            if not line or line == b"*" or _b64(line) is None:
+                return None
+            if phase == "user":
+                s.user, s.phase = _b64(line), "await_pass"
+                return None
+            s.phase = "done"
+            if phase == "pass":
+                return None, "auth_login", s.user
+            parts = _b64(line).split(b"\x00")
+            return None, "auth_plain", parts[1] if len(parts) >= 3 else None
+        m = SASL_START_RX.search(data)
+        if m is not None:
+            mech, initial = m.group(1).upper(), m.group(2)
+            if mech == b"LOGIN":
+                s.user = _b64(initial) if initial else None
+                s.phase = "await_pass" if initial else "await_user"
+            elif not initial:
+                s.phase = "await_plain"
+        return None
+
+    @staticmethod
+    def _postgresql(s: _Session, data: bytes, client: bool):
+        if not client:
+            if data.startswith(wire.PG_CLEARTEXT):
+                s.phase = "pass"
+            elif data[:1] == b"R" and s.phase == "pass":
+                s.phase = "done"
+            elif data[:1] in (b"R", b"E"):         # another method, or an error
+                s.phase = "done"
+            return None
+        user = wire.pg_startup_user(data)
+        if user is not None:
+            s.user = user
+        elif s.phase == "pass" and wire.pg_password(data) is not None:
+            s.phase = "done"
+            return "postgresql", "cleartext_password", s.user
+        return None
+
+    @staticmethod
+    def _mysql_step(s: _Session, data: bytes, client: bool):
+        if not client:
+            plugin = wire.mysql_auth_switch(data)
+            if plugin is not None:
+                s.phase = "pass" if plugin == wire.MYSQL_CLEAR else "done"
+            return None
+        if s.phase == "pass":
+            s.phase = "done"
+            if wire.mysql_switch_answer(data) is not None:
+                return "mysql", "clear_password", s.user
+            return None
+        response = wire.mysql_handshake_response(data)
+        if response is not None:
+            s.user = response[0]
+        return None
 
     def _telnet(self, ctx, reg, i: int, found: dict) -> None:
         t = ctx.t
@@ -285,29 +579,41 @@ class CleartextCredentials(Detector):
                 if c in (13, 10):
                     if st.typed:
                         found.setdefault(fk, []).append(("telnet", "login", st.user or None,
-                                                         list(st.rows)))
+                                                         list(st.rows), "password"))
                     st.phase, st.typed, st.rows = "", 0, []
                     break
                 if c >= 32:
                     st.typed += 1
 
-    def _finding(self, found: dict[int, list]) -> list[Finding]:
-        by_row: dict[int, tuple] = {}
-        for events in found.values():
-            for event in events:
-                for r in event[3]:
-                    by_row.setdefault(r, (event, events))
+    def _findings(self, found: dict[int, list]) -> list[Finding]:
+        """One finding per reason: its rows those that carry the secrets."""
+        out = []
+        for reason in dict.fromkeys(v[0] for v in KINDS.values()):
+            by_row: dict[int, tuple] = {}
+            for events in found.values():
+                mine = [e for e in events if KINDS[e[4]][0] == reason]
+                for event in mine:
+                    for r in event[3]:
+                        by_row.setdefault(r, (event, mine))
+            if by_row:
+                severity = next(v[1] for v in KINDS.values() if v[0] == reason)
+                out.append(Finding(rows=np.array(sorted(by_row), dtype=np.int64), severity=severity,
+                                   reason=reason, explain=self._explainer(by_row)))
+        return out
 
+    def _explainer(self, by_row: dict):
         def explain(row: int) -> dict:
-            (protocol, method, user, _rows), events = by_row[row]
+            (protocol, method, user, _rows, kind), events = by_row[row]
+            _reason, _severity, field, said = KINDS[kind]
+            if kind == "default":
+                return {"protocol": protocol, "method": method, "credentials": len(events),
+                        field: user.decode("ascii")}
             users = list(dict.fromkeys(e[2] for e in events if e[2]))
             ev = {"protocol": protocol, "method": method, "credentials": len(events),
-                  "user": mask_user(user), "password": "sent in clear (not recorded)"}
+                  "user": mask_user(user), field: said}
             if user:
                 ev["user_hash"] = keyed_hash(self.key, "user", user.decode("utf-8", "replace"))
             if len(users) > 1:
                 ev["users"] = [mask_user(u) for u in users[:10]]
             return ev
-
-        return [Finding(rows=np.array(sorted(by_row), dtype=np.int64), severity="high",
-                        reason="cleartext_password", explain=explain)]
+        return explain

@@ -107,3 +107,11 @@ def _port_table(ports: tuple[int, ...]) -> np.ndarray:
     listed = np.zeros(65537, dtype=bool)  # indexed by port + 1: a missing port (-1) is 0
     listed[np.asarray(ports, dtype=np.int64) + 1] = True
     return listed
+
+
+def toward_server(t, rows: np.ndarray, ports) -> np.ndarray:
+    """Mask of the rows a client sends: toward the port in `ports` where one end alone has
+    one, else toward the lower port (clients take ephemeral ports above the services')."""
+    listed = _port_table(tuple(ports))
+    src, dst = listed[t.sport[rows] + 1], listed[t.dport[rows] + 1]
+    return np.where(src != dst, dst, t.dport[rows] <= t.sport[rows])

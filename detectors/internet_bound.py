@@ -1,12 +1,14 @@
 """JL art.6, art.7, art.28; CQ §2(1), §2(2), annex 1: the private network is isolated from
 the internet. Two ways to break it show on the wire:
 
-- by address: a flow whose inner endpoint lies outside `network.private`;
+- by address: a flow whose inner endpoint lies outside `network.private` (an address that
+  never leaves its link — multicast, link-local, broadcast, unspecified — lies neither
+  inside nor outside, and is never the outside end);
 - by name: a DNS query, a TLS ClientHello or an HTTP request that names a public internet
   service, on a flow whose endpoints are both inside the private network — a resolver or a
   proxy inside the network that reaches the internet on the terminal's behalf.
 
-A name is internal when it is an IP literal inside the private plan, a single label, a
+A name is internal when it is an IP literal that is not public, a single label, a
 special-use name (`names.SPECIAL_SUFFIXES`), or equal to or under one of
 `[detectors.internet_bound] internal_domains`; every other name is public.
 """
@@ -18,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from decoders.view import address
-from sensor.plan import MAPPED, PRIVATE
+from sensor.plan import MAPPED, PRIVATE, PUBLIC
 
 from . import compiled, names
 from .base import Detector, Finding
@@ -51,8 +53,9 @@ class InternetBound(Detector):
 
     def by_address(self, ctx) -> Finding | None:
         t = ctx.t
-        dst_out = (ctx.dst_zone & PRIVATE) == 0
-        outside = ctx.has_ip & (((ctx.src_zone & PRIVATE) == 0) | dst_out)
+        # an end that never leaves its link (multicast, link-local...) is not outside
+        dst_out = (ctx.dst_zone & PUBLIC) != 0
+        outside = ctx.has_ip & (((ctx.src_zone & PUBLIC) != 0) | dst_out)
         rows = np.flatnonzero(outside)
         if not rows.size:
             return None
@@ -87,19 +90,22 @@ class InternetBound(Detector):
         return Finding(rows, "high", "public_name", explain, group=group)
 
     @staticmethod
-    def askers(ctx) -> tuple[np.ndarray, np.ndarray]:
-        """The rows of user traffic between two private ends whose payload looks like it
-        names a host: (rows, index into NAME_SOURCES). One compiled pass over the rows
-        where the compiled loops run (payload_kernels.name_askers), else numpy."""
+    def askers(ctx, private: int = PRIVATE) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of user traffic between two private ends (`private` 0: any ends) whose
+        payload looks like it names a host: (rows, index into NAME_SOURCES). One compiled
+        pass over the rows where the compiled loops run (payload_kernels.name_askers),
+        else numpy."""
         t = ctx.t
+        zones = (ctx.src_zone, ctx.dst_zone) if private else (t.proto, t.proto)  # unread
         if compiled.on():
             rows, ask = np.empty(t.n, dtype=np.int64), np.empty(t.n, dtype=np.int64)
-            got = compiled.call("name_askers", ctx.has_ip, ctx.src_zone, ctx.dst_zone, PRIVATE,
+            got = compiled.call("name_askers", ctx.has_ip, *zones, private,
                                 t.proto, t.sport, t.dport, t.payload_len, every_head(t),
                                 names.METHOD_TOKENS, names.METHOD_TOKEN_LEN, rows, ask)
             if got is not None:
                 return rows[:got], ask[:got]
-        inside = ctx.has_ip & ((ctx.src_zone & PRIVATE) != 0) & ((ctx.dst_zone & PRIVATE) != 0)
+        inside = ctx.has_ip & ((zones[0] & private) != 0) & ((zones[1] & private) != 0) \
+            if private else ctx.has_ip
         cand = np.flatnonzero(inside & (t.payload_len > 0) & ((t.proto == TCP) | (t.proto == UDP)))
         first = head(t, cand, names.HEAD_BYTES)
         plen, proto = t.payload_len[cand], t.proto[cand]
@@ -118,7 +124,7 @@ class InternetBound(Detector):
         v = int(ip) | MAPPED if ip.version == 4 else int(ip)
         hi = np.array([v >> 64], dtype=np.uint64)
         lo = np.array([v & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64)
-        return bool(self.plan.zone(hi, lo)[0] & PRIVATE)
+        return not self.plan.zone(hi, lo)[0] & PUBLIC
 
 
 def _group_key(t, row: int, source: str, name: str) -> int:

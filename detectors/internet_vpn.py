@@ -1,6 +1,6 @@
 """JL art.14: lines are dedicated lines, VPNs over the private network, or wireless VPDN;
-never a VPN over the internet. Tunnel or VPN traffic with an endpoint outside
-`network.private` breaks it: L2TP, GRE, PPTP, IP-in-IP by their outer header; IPsec (ESP,
+never a VPN over the internet. Tunnel or VPN traffic with a public endpoint (outside
+`network.private`, and not link-scope) breaks it: L2TP, GRE, PPTP, IP-in-IP by their outer header; IPsec (ESP,
 IKE), OpenVPN and WireGuard by protocol, port and first payload bytes."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 
 from decoders.keys import TUN_GRE, TUN_IPIP, TUN_L2TP, TUN_L2TPV3, TUN_PPTP
 from decoders.view import address
-from sensor.plan import PRIVATE
+from sensor.plan import PUBLIC
 
 from .base import Detector, Finding
 from .content import head, port_in
@@ -39,8 +39,8 @@ class InternetVpn(Detector):
         # zones are looked up for the VPN tunnels' rows only: other rows need none)
         tunnel = np.flatnonzero(IS_VPN_TUNNEL[t.tun_kind[:, 0]] & (t.ntun > 0) & (t.n_ip > 0))
         zone = self.plan.zone
-        src_out = (zone(t.outer_src_hi[tunnel], t.outer_src_lo[tunnel]) & PRIVATE) == 0
-        dst_out = (zone(t.outer_dst_hi[tunnel], t.outer_dst_lo[tunnel]) & PRIVATE) == 0
+        src_out = (zone(t.outer_src_hi[tunnel], t.outer_src_lo[tunnel]) & PUBLIC) != 0
+        dst_out = (zone(t.outer_dst_hi[tunnel], t.outer_dst_lo[tunnel]) & PUBLIC) != 0
         public = src_out | dst_out
         rows, dst_public = tunnel[public], dst_out[public]
         if rows.size:
@@ -51,7 +51,7 @@ class InternetVpn(Detector):
                         "public_endpoint": address(int(hi[row]), int(lo[row]))}
             out.append(Finding(rows, "high", "tunnel_over_internet", explain_tunnel))
         # VPN protocols seen as the innermost traffic
-        inner_public = ctx.has_ip & (((ctx.src_zone & PRIVATE) == 0) | ((ctx.dst_zone & PRIVATE) == 0))
+        inner_public = ctx.has_ip & (((ctx.src_zone | ctx.dst_zone) & PUBLIC) != 0)
         cand = np.flatnonzero(inner_public & ((t.proto == ESP) | (t.proto == UDP) | (t.proto == TCP)))
         if not cand.size:
             return out
@@ -77,7 +77,7 @@ class InternetVpn(Detector):
         rows, kind = cand[hit], kind[hit]
         if rows.size:
             def explain_vpn(row: int) -> dict:
-                public_dst = (ctx.dst_zone[row] & PRIVATE) == 0
+                public_dst = (ctx.dst_zone[row] & PUBLIC) != 0
                 hi, lo = (t.dst_hi, t.dst_lo) if public_dst else (t.src_hi, t.src_lo)
                 return {"vpn": VPN_PROTOCOLS[int(kind[np.searchsorted(rows, row)])],
                         "public_endpoint": address(int(hi[row]), int(lo[row]))}

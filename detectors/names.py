@@ -47,9 +47,11 @@ HEAD_BYTES = 16
 
 # --- which names are internal -------------------------------------------------------------
 
-# always internal: names that never leave a site (RFC 6762 .local, RFC 8375 home.arpa,
-# reverse lookups, and the customary .lan / .internal)
-SPECIAL_SUFFIXES = frozenset({"local", "lan", "internal", "home.arpa", "in-addr.arpa", "ip6.arpa"})
+# always internal: names that never leave a site (RFC 6762 .local, RFC 6761 localhost and
+# invalid, the customary .lan / .internal) and the infrastructure domain .arpa (RFC 3172:
+# reverse lookups, home.arpa, resolver.arpa and ipv4only.arpa that hosts ask of their own
+# resolver)
+SPECIAL_SUFFIXES = frozenset({"local", "lan", "internal", "localhost", "invalid", "arpa"})
 
 _NAME = re.compile(r"(?:[a-z0-9_-]{1,63}\.)*[a-z0-9_-]{1,63}")
 
@@ -93,8 +95,8 @@ def under(name: str, suffixes: Iterable[str]) -> bool:
 
 def is_internal(name: str, internal_domains: Iterable[str],
                 private_ip: Callable[[object], bool] | None = None) -> bool:
-    """Whether a (normalised) name stays inside the private network: an IP literal inside
-    the private plan (`private_ip` decides; without it every IP literal is public), a
+    """Whether a (normalised) name stays inside the private network: an IP literal that is
+    not public (`private_ip` decides; without it every IP literal is public), a
     single-label name, a special-use name, or a name equal to or under a configured internal
     domain. Every other name names a public internet service."""
     ip = ip_literal(name)

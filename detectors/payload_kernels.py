@@ -12,8 +12,7 @@ from decoders.kernel import copy_bytes, jit, prefetch
 
 from .names import (CLIENT_HELLO, DNS_MIN, DNS_PORT, HELLO_MIN, HTTP_MIN, MAX_LABEL, QR_OPCODE,
                     TLS_HANDSHAKE)
-from .remote_control import (DNS, NO_TOOL, PORT, RDP, SIGNATURE, SNI, TCP, TEAMVIEWER, UDP,
-                             VNC)
+from .remote_control import DNS, PORT, SIGNATURE, SNI, TCP, UDP
 
 AHEAD = 16    # rows ahead whose bytes are asked for (llvm.prefetch): the loops below read a
               # batch's buffer and table (tens of MB) out of order; it overlaps the misses
@@ -478,32 +477,42 @@ def _opens_with(heads, r, token, size):
 
 
 @jit
-def remote_marks(has_ip, proto, sport, dport, payload_len, heads, port_tool, rfb, out_rows,
-                 out_tool, out_strength, out_ask):
-    """RemoteControl.marks for the rows of user traffic over TCP or UDP: the tool of either
-    port (port_tool: remote_control.PORT_TOOL), the RDP, VNC (rfb: its banner's first 8
-    bytes) and TeamViewer signatures, and the name a row asks for (DNS: a DNS query, SNI: a
-    TLS ClientHello; 0: none). Only the rows with a tool or a question go out (out_*, in
-    row order); returns their count."""
+def remote_marks(has_ip, proto, sport, dport, payload_len, heads, port_tool, sig_start,
+                 sig_value, sig_mask, sig_proto, sig_min, sig_max, sig_tool, sig_on_ports,
+                 no_tool, out_rows, out_tool, out_strength, out_ask):
+    """RemoteControl.marks for the rows of user traffic over TCP or UDP, from the
+    catalogue's tables (remote_control.Tables): the tool of either port, the first
+    signature that matches (those of the row's first byte, in catalogue order), and the
+    name a row asks for (DNS: a DNS query, SNI: a TLS ClientHello; 0: none). Only the rows
+    with a tool or a question go out (out_*, in row order); returns their count."""
     n = 0
+    width = sig_value.shape[1]
     for r in range(proto.shape[0]):
         pr = proto[r]
         tcp = pr == TCP
         if not has_ip[r] or not (tcp or pr == UDP):
             continue
         sp, dp, plen = sport[r], dport[r], payload_len[r]
-        at_s, at_d = port_tool[sp + 1], port_tool[dp + 1]
+        side = 0 if tcp else 1
+        at_s, at_d = port_tool[side, sp + 1], port_tool[side, dp + 1]
         tool, strength = min(at_s, at_d), PORT
-        if tool == NO_TOOL:
+        if tool == no_tool:
             tool, strength = 0, 0
-        b0, b1 = heads[r, 0], heads[r, 1]
-        if tcp and plen >= 11 and b0 == 3 and b1 == 0 and heads[r, 5] == 0xE0:
-            tool, strength = RDP, SIGNATURE
-        elif tcp and plen >= 12 and _opens_with(heads, r, rfb, 8):
-            tool, strength = VNC, SIGNATURE
-        elif (at_s == TEAMVIEWER or at_d == TEAMVIEWER) and \
-                ((b0 == 0x17 and b1 == 0x24) or (tcp and b0 == 0x11 and b1 == 0x30)):
-            tool, strength = TEAMVIEWER, SIGNATURE
+        b0 = heads[r, 0]
+        for k in range(sig_start[b0], sig_start[b0 + 1]):
+            if (sig_proto[k] != 0 and sig_proto[k] != pr) or plen < sig_min[k] or \
+                    plen > sig_max[k]:
+                continue
+            if sig_on_ports[k] and at_s != sig_tool[k] and at_d != sig_tool[k]:
+                continue
+            same = True
+            for j in range(1, width):
+                if (heads[r, j] & sig_mask[k, j]) != sig_value[k, j]:
+                    same = False
+                    break
+            if same:
+                tool, strength = sig_tool[k], SIGNATURE
+                break
         ask = 0
         if tcp:
             if _client_hello(heads, r, plen):
@@ -522,13 +531,14 @@ def name_askers(has_ip, src_zone, dst_zone, private, proto, sport, dport, payloa
     """InternetBound.askers: the rows of user traffic with both ends inside the private
     network (zone bit `private`) whose head looks like a DNS query (UDP; 1), a TLS
     ClientHello (TCP; 2) or an HTTP request (TCP; 3: one of `methods`, each method_len
-    bytes long with its space). Into out_*, in row order; returns the count."""
+    bytes long with its space); `private` 0: the rows of any ends. Into out_*, in row
+    order; returns the count."""
     n = 0
     for r in range(proto.shape[0]):
         pr = proto[r]
         plen = payload_len[r]
-        if not has_ip[r] or plen <= 0 or (src_zone[r] & private) == 0 or \
-                (dst_zone[r] & private) == 0:
+        if not has_ip[r] or plen <= 0 or (private and ((src_zone[r] & private) == 0 or
+                                                       (dst_zone[r] & private) == 0)):
             continue
         ask = 0
         if pr == UDP:

@@ -30,9 +30,15 @@ last four (`220102********123X`), a card its issuer number and last four
 
 Passwords (JL art.30) are masked too, whole (`mask_credentials`, which `mask_payload` also
 applies): the argument of FTP/POP3 `PASS`, the password of IMAP `LOGIN`, the base64 of HTTP
-`Authorization: Basic` and of `AUTH PLAIN`, and the value of a password field in a form,
-query string, JSON or XML. A password typed a key a packet (Telnet) cannot be told from one
-packet: whoever writes packets of a `cleartext_credentials` flow must leave them out.
+`Authorization: Basic` and of `AUTH PLAIN`, the value of a password field in a form,
+query string, JSON or XML, HTTP `Authorization: Bearer` and `X-API-Key` values, API keys and
+tokens in query strings, Redis `AUTH` / `HELLO ... AUTH` passwords; and in a payload that
+begins with the message: an LDAP simple bind's password, an SNMP community, a TDS Login7's
+(obfuscated) password, a PostgreSQL PasswordMessage, a MySQL HandshakeResponse's auth data
+for `mysql_clear_password` (layouts in `credential_wire`). A password typed a key a packet
+(Telnet), or sent on a line of its own (`AUTH LOGIN`, a MySQL AuthSwitch answer), cannot
+be told from one packet: whoever writes packets of a `cleartext_credentials` flow must
+leave them out.
 """
 from __future__ import annotations
 
@@ -41,6 +47,9 @@ import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
+import numpy as np
+
+from . import credential_wire as wire
 from .normalise import Readable
 
 RESIDENT_ID, BANK_CARD, MOBILE = "resident_id", "bank_card", "mobile"
@@ -244,35 +253,98 @@ _CREDENTIALS = [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in (
      rb"=([^&\s\"<>]+)"),
     rb'"(?:password|passwd|passwrd|pass_word|pwd|user_?pwd|login_?pwd|userpassword)"\s*:\s*"((?:[^"\\\r\n]|\\.)+)"',
     rb"<(?:password|passwd|passwrd|pass_word|pwd|user_?pwd|login_?pwd|userpassword)>([^<]+)</",
+    rb"^(?:proxy-)?authorization:[ \t]*bearer[ \t]+([A-Za-z0-9._~+/=-]+)",
+    rb"^x-api-key:[ \t]*([^\s]+)",
+    (rb"(?:^|(?<=[?&]))(?:api_key|apikey|api-key|access_token|accesstoken|auth_token|token|"
+     rb"app_?secret|client_secret|secret)=([^&\s\"<>#]+)"),
+    (rb"^(?:AUTH|HELLO[ \t]+\S+[ \t]+AUTH)[ \t]+(?!(?:LOGIN|PLAIN|CRAM-MD5|DIGEST-MD5|NTLM|GSSAPI|"
+     rb"XOAUTH2|OAUTHBEARER|EXTERNAL)\b)(?:\S+[ \t]+)?(\S+)[ \t]*\r?$"),
 )]
 
 
 # every pattern above holds one of these words: when none is there, none can match
 # (a lowercased copy and plain substring tests: ten times a case-blind regex's speed);
 # lowercase ASCII letters, at least three (the evidence writer's pre-filter relies on it)
-CREDENTIAL_WORDS = (b"pass", b"login", b"basic", b"plain", b"pwd")
+CREDENTIAL_WORDS = (b"pass", b"login", b"basic", b"plain", b"pwd", b"bearer", b"key", b"token",
+                    b"secret", b"auth")
+def binary_credential_heads(first: np.ndarray) -> np.ndarray:
+    """Mask of the payloads, given their first two bytes ((n, 2) uint8), that may begin with
+    a binary message `mask_credentials` masks: a BER SEQUENCE; a TDS packet's type 0x10 and
+    status (at most 0x0F); `p` and a PostgreSQL length's high byte (0)."""
+    b0, b1 = first[:, 0], first[:, 1]
+    return (b0 == 0x30) | ((b0 == 0x10) & (b1 <= 0x0F)) | ((b0 == 0x70) & (b1 == 0))
+
+
+def _binary_secrets(data: bytes) -> list[tuple[int, int]]:
+    """The spans of the secrets of the binary message `data` begins with."""
+    first = data[:1]
+    if first == b"\x30":
+        spans = [login.secret for login in wire.ldap_binds(data)]
+        snmp = wire.snmp_community(data)
+        return spans + ([snmp[1]] if snmp is not None else [])
+    if first == b"\x10":
+        login = wire.tds_login7(data)
+        return [login.secret] if login is not None and login.secret else []
+    if first == b"p":
+        span = wire.pg_password(data)
+        return [span] if span else []
+    if wire.MYSQL_CLEAR in data:
+        got = wire.mysql_handshake_response(data)
+        return [got[1]] if got is not None and got[1] and got[2] == wire.MYSQL_CLEAR else []
+    return []
 
 
 def mask_credentials(data: bytes) -> bytes:
     """`data` with every password it plainly carries replaced by `*` (same length)."""
     data = bytes(data)
+    heads = np.frombuffer(data[:2].ljust(2, b"\xff"), dtype=np.uint8)[None, :]
+    spans = _binary_secrets(data) if data and (binary_credential_heads(heads)[0]
+                                               or wire.MYSQL_CLEAR in data) else []
     low = data.lower()
-    if not any(word in low for word in CREDENTIAL_WORDS):
+    if any(word in low for word in CREDENTIAL_WORDS):
+        for rx in _CREDENTIALS:
+            spans += [m.span(1) for m in rx.finditer(data)]
+        if data[:1] == b"*":                     # Redis commands as RESP arrays
+            spans += [login.secret for login in wire.redis_logins(data, False)]
+    if not spans:
         return data
-    out = None
-    for rx in _CREDENTIALS:
-        for m in rx.finditer(data):
-            if out is None:
-                out = bytearray(data)
-            a, b = m.span(1)
+    out = bytearray(data)
+    for a, b in spans:
+        b = min(b, len(out))
+        if b > a:
             out[a:b] = b"*" * (b - a)
-    return data if out is None else bytes(out)
+    return bytes(out)
+
+
+# what mask_text looks for before it masks: a string with neither is returned as it is
+_LONG_RUN_TEXT = re.compile("[0-9]{11}")
+_CREDENTIAL_WORD_TEXT = re.compile("|".join(w.decode() for w in CREDENTIAL_WORDS))
 
 
 def mask_text(s: str) -> str:
-    """`s` with every identifier masked (the characters around them unchanged)."""
-    if not any(c.isdigit() for c in s):
-        return s
+    """`s` with every identifier and password masked (the characters around them
+    unchanged)."""
+    if not (_LONG_RUN_TEXT.search(s) or _CREDENTIAL_WORD_TEXT.search(s.lower())):
+        return s     # nothing an identifier (11 digits at least) or a password needs
     data = s.encode("utf-8", "surrogatepass")
     masked = mask_payload(data)
     return s if masked == data else masked.decode("utf-8", "surrogatepass")
+
+
+# evidence keys whose values the sensor computed, never copied from the wire: keyed hex
+# digests, which now and then hold an 11-digit run that would read as a mobile number
+SENSOR_MADE = frozenset(("hashes",))
+
+
+def mask_strings(value):
+    """`value` (a JSON-like tree: dicts, lists, strings, numbers) with `mask_text` applied to
+    every string in it, keys included, but for the values under SENSOR_MADE keys: what an
+    alert's evidence holds on its way out."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {mask_strings(k): v if k in SENSOR_MADE else mask_strings(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_strings(v) for v in value]
+    return value

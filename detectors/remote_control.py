@@ -1,61 +1,260 @@
-"""JL art.28: no remote-control software or hardware. RDP, VNC, TeamViewer, AnyDesk,
-Sunlogin (向日葵) and ToDesk are recognised by protocol signature on any port, by the TLS
-server name they ask for, by a DNS query for their services' names, and — the weakest
-evidence — by their well-known ports."""
+"""JL art.28: no remote-control software or hardware. The tools are data: a packaged
+catalogue (remote_control.toml) that the config can extend, each tool recognised by a
+protocol signature (on any port, or on its own ports), by the TLS server name or DNS name
+of its services, and — the weakest evidence — by its well-known ports.
+
+The catalogue becomes tables once, at start: ports to tools (one row a transport),
+signatures as value/mask rows indexed by their first byte, and a dict a kind of name. One
+pass over the rows (compiled, or the numpy code beside it) marks the rows with a tool or
+a question; only those few are parsed."""
 from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from .base import Detector, Finding
 from . import compiled, names
-from .content import every_head, first_word, head, opens_with
+from .base import Detector, Finding, SettingError
+from .content import HEAD, every_head, head
 
 TCP, UDP = 6, 17
 # strength of the evidence, weakest first; the strongest found for a row is reported
 PORT, DNS, SNI, SIGNATURE = 1, 2, 3, 4
 EVIDENCE = {PORT: "port", DNS: "dns", SNI: "tls_sni", SIGNATURE: "signature"}
-TOOLS = ["", "rdp", "vnc", "teamviewer", "anydesk", "sunlogin", "todesk"]
-RDP, VNC, TEAMVIEWER, ANYDESK, SUNLOGIN, TODESK = range(1, 7)
-WELL_KNOWN_PORTS = {RDP: (3389,), VNC: (5900, 5901, 5902, 5903), TEAMVIEWER: (5938,),
-                    ANYDESK: (7070, 6568), TODESK: (35600,)}
-# each port's tool (indexed by port + 1: a missing port, -1, has none); NO_TOOL sorts last
-NO_TOOL = len(TOOLS)
-PORT_TOOL = np.full(65537, NO_TOOL, dtype=np.int64)
-for _which, _ports in reversed(WELL_KNOWN_PORTS.items()):  # the first listed wins a port
-    PORT_TOOL[np.asarray(_ports) + 1] = _which
-assert all(a < b for a, b in zip(WELL_KNOWN_PORTS, list(WELL_KNOWN_PORTS)[1:])), \
-    "tools are listed in the order of their ids: the lower id of two ports is the first listed"
-# names of the tools' rendezvous and relay services (asked for in TLS SNI and DNS queries)
-SERVER_NAMES = {ANYDESK: ("anydesk.com", "net.anydesk.com"), TEAMVIEWER: ("teamviewer.com",),
-                SUNLOGIN: ("oray.com", "oray.net", "sunlogin.net", "orayimg.com"),
-                TODESK: ("todesk.com", "todesk.cn")}
-RFB = b"RFB 003."   # the VNC banner's first 8 bytes
-RFB_WORD = np.frombuffer(RFB, dtype=np.uint8)
-SUFFIX_SETS = {which: frozenset(suffixes) for which, suffixes in SERVER_NAMES.items()}
+CATALOGUE = Path(__file__).with_name("remote_control.toml")
+ANY_LENGTH = 1 << 30
+PROTOS = {"tcp": TCP, "udp": UDP, "any": 0}
+TOOL_KEYS = {"name": str, "title": str, "tcp": list, "udp": list, "server_names": list,
+             "dns_names": list, "signature": list}
+SIGNATURE_KEYS = {"hex": str, "proto": str, "min_len": int, "max_len": int, "on_ports": bool}
+_TOOL_NAME = re.compile(r"[a-z0-9_]{1,40}")
+_DOMAIN = re.compile(r"(?:[a-z0-9_-]{1,63}\.)*[a-z0-9_-]{1,63}")
 
 
-def tool_of_name(name: str | None) -> int:
-    """The tool whose services `name` is, or is under; 0 for none."""
-    if name:
-        for which, suffixes in SUFFIX_SETS.items():
-            if names.under(name, suffixes):
-                return which
-    return 0
+@dataclass(frozen=True)
+class Signature:
+    proto: int          # TCP, UDP or 0 for either
+    value: bytes        # the bytes a payload opens with where mask is 0xFF (HEAD at most)
+    mask: bytes
+    min_len: int
+    max_len: int
+    on_ports: bool      # only on a port the catalogue gives to the tool
+
+
+@dataclass
+class Tool:
+    name: str
+    title: str = ""
+    tcp: list[int] = field(default_factory=list)
+    udp: list[int] = field(default_factory=list)
+    server_names: list[str] = field(default_factory=list)
+    dns_names: list[str] = field(default_factory=list)
+    signatures: list[Signature] = field(default_factory=list)
+
+    def extend(self, other: "Tool") -> None:
+        for key in ("tcp", "udp", "server_names", "dns_names", "signatures"):
+            mine = getattr(self, key)
+            mine.extend(x for x in getattr(other, key) if x not in mine)
+        self.title = self.title or other.title
+
+
+# --- the catalogue ----------------------------------------------------------------------
+
+def _ports(values: list, fail) -> list[int]:
+    out = []
+    for v in values:
+        text = str(v)
+        m = re.fullmatch(r"(\d{1,5})(?:-(\d{1,5}))?", text) if not isinstance(v, bool) else None
+        first, last = (int(m.group(1)), int(m.group(2) or m.group(1))) if m else (0, -1)
+        if not m or not 0 < first <= last <= 65535:
+            fail(f"{v!r} is not a port or a range \"first-last\" of ports 1-65535")
+        out.extend(range(first, last + 1))
+    return out
+
+
+def _domains(values: list, fail) -> list[str]:
+    out = []
+    for v in values:
+        name = v.strip().strip(".").lower() if isinstance(v, str) else ""
+        if len(name) > names.MAX_NAME or not _DOMAIN.fullmatch(name) or "." not in name:
+            fail(f"{v!r} is not a domain name")
+        out.append(name)
+    return out
+
+
+def _signature(sig: dict, fail) -> Signature:
+    for key, value in sig.items():
+        if key not in SIGNATURE_KEYS:
+            fail(f"unknown key (known: {', '.join(SIGNATURE_KEYS)})", key)
+        if not isinstance(value, SIGNATURE_KEYS[key]) or \
+                isinstance(value, bool) != (SIGNATURE_KEYS[key] is bool):
+            fail(f"must be a {SIGNATURE_KEYS[key].__name__}, not {type(value).__name__}", key)
+    if "hex" not in sig:
+        fail("a signature needs hex")
+    tokens = sig["hex"].lower().split()
+    if not 1 <= len(tokens) <= HEAD or any(not re.fullmatch(r"[0-9a-f]{2}|\?\?", x) for x in tokens):
+        fail(f"{sig['hex']!r}: 1 to {HEAD} bytes in hex, `??` for any byte", "hex")
+    if tokens[0] == "??":
+        fail(f"{sig['hex']!r}: the first byte must be given", "hex")
+    proto = sig.get("proto", "any")
+    if proto not in PROTOS:
+        fail(f"{proto!r} is not one of {', '.join(PROTOS)}", "proto")
+    min_len, max_len = sig.get("min_len", len(tokens)), sig.get("max_len", ANY_LENGTH)
+    if min_len < len(tokens) or max_len < min_len:
+        fail(f"min_len {min_len} and max_len {max_len}: at least the {len(tokens)} bytes of "
+             f"hex, and min_len <= max_len", "min_len" if min_len < len(tokens) else "max_len")
+    return Signature(PROTOS[proto], bytes(0 if x == "??" else int(x, 16) for x in tokens),
+                     bytes(0 if x == "??" else 0xFF for x in tokens), min_len, max_len,
+                     sig.get("on_ports", False))
+
+
+def parse_tools(tables, table: str = "tools", file: str | None = None) -> list[Tool]:
+    """Tools from an array of tables (the catalogue's `tools`); SettingError names the
+    table's index and key (and `file`) of a mistake."""
+    if not isinstance(tables, list) or not all(isinstance(x, dict) for x in tables):
+        raise SettingError("must be an array of tables", None, table, 0, file)
+    out = []
+    sub_index = -1    # signatures are counted over the whole array, as a TOML file lists them
+    for i, spec in enumerate(tables):
+        def fail(why, key=None, sub=None):
+            raise SettingError(why, key, f"{table}.{sub}" if sub else table,
+                               i if sub is None else sub_index, file)
+        for key, value in spec.items():
+            if key not in TOOL_KEYS:
+                fail(f"unknown key (known: {', '.join(TOOL_KEYS)})", key)
+            if not isinstance(value, TOOL_KEYS[key]):
+                fail(f"must be a {TOOL_KEYS[key].__name__}, not {type(value).__name__}", key)
+        if not _TOOL_NAME.fullmatch(str(spec.get("name", ""))):
+            fail("a tool needs a name of lowercase letters, digits and `_`", "name")
+        tool = Tool(spec["name"], spec.get("title", ""))
+        tool.tcp = _ports(spec.get("tcp", []), lambda why: fail(why, "tcp"))
+        tool.udp = _ports(spec.get("udp", []), lambda why: fail(why, "udp"))
+        tool.server_names = _domains(spec.get("server_names", []), lambda why: fail(why, "server_names"))
+        tool.dns_names = _domains(spec.get("dns_names", []), lambda why: fail(why, "dns_names"))
+        for sig in spec.get("signature", []):
+            sub_index += 1
+            if not isinstance(sig, dict):
+                fail("must be a table", None, "signature")
+            tool.signatures.append(_signature(sig, lambda why, key=None: fail(why, key, "signature")))
+        out.append(tool)
+    return out
+
+
+def read_catalogue(path: Path) -> list[Tool]:
+    try:
+        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SettingError(f"cannot read the catalogue {path}: {exc}", "catalogue") from None
+    for key in doc:
+        if key != "tools":
+            raise SettingError("unknown table (known: tools)", None, key, 0, str(path))
+    return parse_tools(doc.get("tools", []), "tools", str(path))
+
+
+def catalogue(settings: dict, base: str | Path = ".") -> list[Tool]:
+    """The packaged tools, then those of `settings["catalogue"]` (a file, relative to
+    `base`), then `settings["tools"]`; a tool named again gains what the later one adds."""
+    lists = [read_catalogue(CATALOGUE)]
+    if settings.get("catalogue"):
+        lists.append(read_catalogue(Path(base) / settings["catalogue"]))
+    if "tools" in settings:
+        lists.append(parse_tools(settings["tools"]))
+    by_name: dict[str, Tool] = {}
+    for tools in lists:
+        for tool in tools:
+            if tool.name in by_name:
+                by_name[tool.name].extend(tool)
+            else:
+                by_name[tool.name] = tool
+    return list(by_name.values())
+
+
+class Tables:
+    """A catalogue as the row pass reads it. Tool ids are 1.. in catalogue order (0: none);
+    `no_tool` (larger than any id) marks a port without one, so the lower id of two ports'
+    tools — the one listed first — is the smaller."""
+
+    def __init__(self, tools: list[Tool]):
+        self.tools = [""] + [t.name for t in tools]
+        self.no_tool = len(self.tools)
+        # each port's tool, per transport (0: TCP, 1: UDP), indexed by port + 1 (-1: none)
+        self.port_tool = np.full((2, 65537), self.no_tool, dtype=np.int64)
+        for which in range(len(tools), 0, -1):      # the first listed wins a port
+            tool = tools[which - 1]
+            for side, ports in ((0, tool.tcp), (1, tool.udp)):
+                self.port_tool[side, np.asarray(ports, dtype=np.int64) + 1] = which
+        # signatures by first byte, then catalogue order: row b's are start[b]..start[b+1]
+        sigs = sorted(((s.value[0], which, k, s) for which, tool in enumerate(tools, 1)
+                       for k, s in enumerate(tool.signatures)), key=lambda x: x[:3])
+        n = len(sigs)
+        self.sig_value = np.zeros((n, HEAD), dtype=np.uint8)
+        self.sig_mask = np.zeros((n, HEAD), dtype=np.uint8)
+        self.sig_proto, self.sig_min, self.sig_max, self.sig_tool = (
+            np.zeros(n, dtype=np.int64) for _ in range(4))
+        self.sig_on_ports = np.zeros(n, dtype=np.bool_)
+        for k, (_, which, _, s) in enumerate(sigs):
+            self.sig_value[k, :len(s.value)] = np.frombuffer(s.value, dtype=np.uint8)
+            self.sig_mask[k, :len(s.mask)] = np.frombuffer(s.mask, dtype=np.uint8)
+            self.sig_proto[k], self.sig_min[k], self.sig_max[k] = s.proto, s.min_len, s.max_len
+            self.sig_tool[k], self.sig_on_ports[k] = which, s.on_ports
+        firsts = np.array([x[0] for x in sigs], dtype=np.int64)
+        self.sig_start = np.searchsorted(firsts, np.arange(257)).astype(np.int64)
+        # name -> tool, a kind of name each (the first listed keeps a name)
+        self.by_name = {DNS: {}, SNI: {}}
+        for which, tool in enumerate(tools, 1):
+            for kind, listed in ((DNS, tool.dns_names), (SNI, tool.server_names)):
+                for name in listed:
+                    self.by_name[kind].setdefault(name, which)
+
+    def tool_of_name(self, kind: int, name: str | None) -> int:
+        """The tool whose services `name` is, or is under (DNS or SNI names); 0 for none."""
+        listed = self.by_name[kind]
+        while name:
+            if name in listed:
+                return listed[name]
+            name = name.partition(".")[2]
+        return 0
+
+    def arrays(self) -> tuple:
+        """The tables in the order the compiled pass takes them."""
+        return (self.port_tool, self.sig_start, self.sig_value, self.sig_mask, self.sig_proto,
+                self.sig_min, self.sig_max, self.sig_tool, self.sig_on_ports, self.no_tool)
+
+
+_PACKAGED: Tables | None = None
 
 
 class RemoteControl(Detector):
     name = "remote_control"
     rule = "JL art.28"
 
+    def __init__(self, config, plan):
+        super().__init__(config, plan)
+        global _PACKAGED
+        if "catalogue" in self.settings or "tools" in self.settings:
+            self.tables = Tables(catalogue(self.settings, self.base))
+        else:   # the packaged catalogue alone: read once a process
+            if _PACKAGED is None:
+                _PACKAGED = Tables(catalogue({}))
+            self.tables = _PACKAGED
+
+    @classmethod
+    def check_settings(cls, settings: dict, base: str) -> None:
+        Tables(catalogue(settings, base))
+
     def detect(self, ctx) -> list[Finding]:
         rows, tool, strength, ask = self.marks(ctx)
+        tables = self.tables
         # TLS ClientHellos and DNS queries naming the tools' services (parsed for the few
         # rows the pre-filters selected)
         seen: dict[int, str] = {}
         for how, parse in ((DNS, names.dns_query_name), (SNI, names.tls_server_name)):
             for k in np.flatnonzero(ask == how).tolist():
                 server = parse(ctx.payload(int(rows[k])))
-                which = tool_of_name(server)
+                which = tables.tool_of_name(how, server)
                 if which and strength[k] < how:
                     tool[k], strength[k] = which, how
                     seen[int(rows[k])] = server
@@ -63,22 +262,15 @@ class RemoteControl(Detector):
         rows, tool, strength = rows[hit], tool[hit], strength[hit]
         if not rows.size:
             return []
-        # one verdict per flow: every packet of a flow that shows a signature somewhere is
-        # reported with it, not as a bare port hit
-        _, per_flow = np.unique(ctx.flow_keys[rows], return_inverse=True)
-        best = np.zeros(per_flow.max() + 1, dtype=np.int64)
-        np.maximum.at(best, per_flow, strength)
-        carrier = np.full(len(best), len(rows), dtype=np.int64)  # a row that shows the best
-        shows_best = np.flatnonzero(strength == best[per_flow])
-        np.minimum.at(carrier, per_flow[shows_best], shows_best)
-        carrier_row = rows[carrier[per_flow]]
-        strength, tool = best[per_flow], tool[carrier[per_flow]]
+        # each packet is judged by what it shows, as if it came alone: a flow first seen by
+        # its port, then by its signature, raises a medium alert, then a high one (the
+        # alerter lets a more severe one through), whatever the batches
 
         def explain(row: int) -> dict:
             k = int(np.searchsorted(rows, row))
-            evidence = {"tool": TOOLS[tool[k]], "evidence": EVIDENCE[strength[k]]}
-            name = seen.get(int(carrier_row[k]))
-            if name:  # a service's name is not personal data
+            evidence = {"tool": tables.tools[tool[k]], "evidence": EVIDENCE[strength[k]]}
+            name = seen.get(row)
+            if name:  # masked where the alert is made, as every string from the wire
                 evidence["name"] = name
             return evidence
 
@@ -91,47 +283,38 @@ class RemoteControl(Detector):
                 out.append(Finding(rows[sel], severity, EVIDENCE[how], explain))
         return out
 
-    @staticmethod
-    def marks(ctx) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def marks(self, ctx) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The rows of user traffic over TCP or UDP that show a tool by port or signature,
         or ask for a name: (rows, tool, strength, ask), ask being DNS (a DNS query), SNI (a
         TLS ClientHello) or 0. One compiled pass over the rows where the compiled loops
         run (payload_kernels.remote_marks), else the numpy code below."""
-        t = ctx.t
+        t, tb = ctx.t, self.tables
         if compiled.on():
             out = [np.empty(t.n, dtype=np.int64) for _ in range(4)]
             got = compiled.call("remote_marks", ctx.has_ip, t.proto, t.sport, t.dport,
-                                t.payload_len, every_head(t), PORT_TOOL, RFB_WORD, *out)
+                                t.payload_len, every_head(t), *tb.arrays(), *out)
             if got is not None:
                 return tuple(column[:got] for column in out)
         cand = np.flatnonzero(ctx.has_ip & ((t.proto == TCP) | (t.proto == UDP)))
-        tool = np.zeros(len(cand), dtype=np.int64)
-        strength = np.zeros(len(cand), dtype=np.int64)
-
-        def mark(mask, which, how):
-            better = mask & (how > strength)
-            tool[better] = which
-            strength[better] = how
-
-        sport, dport = t.sport[cand], t.dport[cand]
-        # the tool of either port, from one table (the first tool listed where both have one)
-        by_port = np.minimum(PORT_TOOL[sport + 1], PORT_TOOL[dport + 1])
-        by_port[by_port == NO_TOOL] = 0
-        tool[:] = by_port
-        strength[by_port > 0] = PORT
-        first = head(t, cand, names.HEAD_BYTES)
+        sport, dport, proto = t.sport[cand], t.dport[cand], t.proto[cand]
+        tcp = proto == TCP
+        side = (~tcp).astype(np.int64)
+        at_s, at_d = tb.port_tool[side, sport + 1], tb.port_tool[side, dport + 1]
+        # the tool of either port (the first listed where both have one)
+        tool = np.minimum(at_s, at_d)
+        tool[tool == tb.no_tool] = 0
+        strength = np.where(tool > 0, PORT, 0)
+        first = head(t, cand, HEAD)
         plen = t.payload_len[cand]
-        tcp = t.proto[cand] == TCP
-        # RDP: TPKT version 3, then an X.224 Connection Request (code 0xE0)
-        mark(tcp & (plen >= 11) & (first[:, 0] == 3) & (first[:, 1] == 0) & (first[:, 5] == 0xE0),
-             RDP, SIGNATURE)
-        # VNC: the RFB protocol version banner, "RFB 003.00x\n"
-        mark(tcp & (plen >= 12) & opens_with(first_word(first), RFB), VNC, SIGNATURE)
-        # TeamViewer: its command header 0x17 0x24 (or 0x11 0x30 on TCP) on its port
-        tv_head = ((first[:, 0] == 0x17) & (first[:, 1] == 0x24)) | \
-                  (tcp & (first[:, 0] == 0x11) & (first[:, 1] == 0x30))
-        on_tv_port = (PORT_TOOL[sport + 1] == TEAMVIEWER) | (PORT_TOOL[dport + 1] == TEAMVIEWER)
-        mark(tv_head & on_tv_port, TEAMVIEWER, SIGNATURE)
+        # the signatures, last first: the first that matches a row is the one it keeps
+        for k in range(len(tb.sig_tool) - 1, -1, -1):
+            which = tb.sig_tool[k]
+            match = (first[:, 0] == tb.sig_value[k, 0]) & (plen >= tb.sig_min[k]) & \
+                (plen <= tb.sig_max[k]) & ((tb.sig_proto[k] == 0) | (proto == tb.sig_proto[k]))
+            if tb.sig_on_ports[k]:
+                match &= (at_s == which) | (at_d == which)
+            match &= ((first & tb.sig_mask[k]) == tb.sig_value[k]).all(axis=1)
+            tool[match], strength[match] = which, SIGNATURE
         ask = np.zeros(len(cand), dtype=np.int64)
         ask[~tcp & names.looks_like_dns_query(first, plen, sport, dport)] = DNS
         ask[tcp & names.looks_like_client_hello(first, plen)] = SNI

@@ -2,7 +2,9 @@
 the network to others. A private source address in no allocation, or in the allocation of
 an institution other than the line's owner (when the traffic is not addressed to the line's
 owner: that is lateral traffic, reported by its own detector), breaks it. Platform addresses
-are legitimate sources; public ones are the internet_bound detector's."""
+are legitimate sources; public ones are the internet_bound detector's; link-scope ones
+(unspecified, link-local, multicast, broadcast: neither inside nor outside the plan) are
+no one's."""
 from __future__ import annotations
 
 import numpy as np

@@ -48,6 +48,7 @@ from detectors.pii_mask import (
     CREDENTIAL_WORDS,
     EDGE_HEAD,
     EDGE_TAIL,
+    binary_credential_heads,
     mask_credentials,
     mask_payload,
     wide_digit_run,
@@ -114,9 +115,9 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
     """Which frames `_masked` could change — frame i is data[start[i]: start[i] + length[i]],
     its payload at p0[i] (relative), plen[i] bytes — found for all of them at once: a run of
     11 digits in the frame, or a payload that holds a credential word (a superset: letters
-    folded, matched anywhere in the frame), starts with a run of more than EDGE_HEAD digits
-    (or X), ends with one of more than EDGE_TAIL, or is such a run whole. Every other frame
-    is left as it is; these go through `_masked`."""
+    folded, matched anywhere in the frame), opens like a binary login message, starts with a
+    run of more than EDGE_HEAD digits (or X), ends with one of more than EDGE_TAIL, or is
+    such a run whole. Every other frame is left as it is; these go through `_masked`."""
     n, size = len(start), len(data)
     hit = np.zeros(n, dtype=bool)
     if not n or not size:
@@ -149,6 +150,8 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
     tail = _EDGE_BYTE[data[np.clip(seg0[:, None] + seg_n[:, None] - (EDGE_TAIL + 1) + k, 0, size - 1)]].all(axis=1) \
         & (seg_n > EDGE_TAIL)
     hit[idx[head | tail]] = True
+    # a binary message that carries a secret (LDAP bind, SNMP, TDS Login7, PostgreSQL)
+    hit[idx[binary_credential_heads(data[np.minimum(seg0[:, None] + np.arange(2), size - 1)])]] = True
     # a credential word (matched anywhere in the frame) in a frame with a payload
     if first.size:
         row = np.searchsorted(start, first, side="right") - 1

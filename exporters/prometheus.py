@@ -3,9 +3,11 @@ counters, bounded labels. Counts live in the pipeline's own stages; a collector 
 at scrape (or file-write) time, so nothing is counted twice."""
 from __future__ import annotations
 
+import importlib.metadata
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest, write_to_textfile
+from prometheus_client import (CollectorRegistry, Histogram, ProcessCollector, generate_latest,
+                               write_to_textfile)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -54,6 +56,14 @@ class SensorCollector:
                                       "(idle, or least recently seen when full)",
                                       value=self.flows.evicted_total)
         if self.lines is not None:
+            # every configured line from the first scrape, so that a line silent since start
+            # is seen (CQ §1(3)) and rules can join on whose it is
+            info = GaugeMetricFamily("ybsensor_line_info", "Each configured access line, its "
+                                     "institution and access kind (value 1)",
+                                     labels=["line", "institution", "access"])
+            for line, code, access in self.lines.configured():
+                info.add_metric([line, code, access], 1)
+            yield info
             seen = GaugeMetricFamily("ybsensor_line_last_seen_timestamp_seconds",
                                      "When each configured access line last carried a frame",
                                      labels=["line"])
@@ -80,12 +90,36 @@ class SensorCollector:
             yield from stage.metric_families()
 
 
+class BuildCollector:
+    """`ybsensor_build_info{version,decode_kernel,matcher} 1`: which code a sensor runs;
+    the decode kernel is read at each scrape (a replay takes the compiled one once it has
+    decoded enough frames)."""
+
+    def collect(self):
+        from decoders import fastpath
+        from detectors.matcher import hyperscan_available
+
+        try:
+            version = importlib.metadata.version("ybsensor")
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown"
+        info = GaugeMetricFamily("ybsensor_build_info", "The sensor's version, decode kernel "
+                                 "and payload matcher (value 1)",
+                                 labels=["version", "decode_kernel", "matcher"])
+        info.add_metric([version, fastpath.backend(),
+                         "hyperscan" if hyperscan_available() else "numpy"], 1)
+        yield info
+
+
 class Metrics:
-    """A registry with the sensor's collector and the batch-duration histogram."""
+    """A registry with the sensor's collector, the build and process metrics, and the
+    batch-duration histogram."""
 
     def __init__(self, collector: SensorCollector):
         self.registry = CollectorRegistry()
         self.registry.register(collector)
+        self.registry.register(BuildCollector())
+        ProcessCollector(registry=self.registry)    # process_cpu_seconds_total, memory, fds
         self.batch_duration = Histogram("ybsensor_batch_duration_seconds",
                                         "Time to take one batch through the pipeline",
                                         buckets=BATCH_BUCKETS, registry=self.registry)

@@ -16,8 +16,9 @@ frames this script itself built — never from the sensor's output.
 
 How the rules group packets into alerts (sensor/alerting.py, detectors/*.py): one alert per
 detector and flow (both directions are one flow; a flow lives on one access line) per
-dedup window, or per line for shared_line; `packets` counts the violating packets of that
-flow in the batch (every case here is one batch), `first_frame` is the first of them, and
+dedup window (in packet time; a more severe packet is alerted again), or per line for
+shared_line; `packets` counts the violating packets of that flow in the batch from the alert
+up to the flow's next one (every case here is one batch), `first_frame` is the first, and
 src/dst/ports are that first packet's. `institution` is the line's owner where the line is
 configured, else the source's owner, else the destination's (unless the rule names it:
 lateral_traffic names the source's owner, unauthorized_source the line's).
@@ -211,6 +212,12 @@ def udp_pkt(ids, src, sport, dst, dport, data: bytes, outbound: bool) -> Pkt:
                src, dst, P_UDP, sport, dport)
 
 
+def dns_query(name: str, qid: int) -> bytes:
+    """A DNS query (RD set) for name's A record."""
+    labels = b"".join(bytes([len(x)]) + x.encode() for x in name.split("."))
+    return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + labels + b"\x00" + struct.pack("!HH", 1, 1)
+
+
 def esp_pkt(ids, src, dst, spi: int, seq: int, n: int, outbound: bool) -> Pkt:
     body = struct.pack("!II", spi, seq) + payload(f"esp-{spi}-{seq}", n)
     return Pkt(ip_packet(ids, src, dst, Raw(body), proto=P_ESP), outbound, src, dst, P_ESP,
@@ -369,6 +376,20 @@ class L2tp(Line):
 
     def frame(self, p):
         return self.data(p.outbound, PPP_IPV6 if p.ip[0] >> 4 == 6 else PPP_IPV4, p.ip)
+
+    def control(self, outbound: bool, tunnel: int, session: int, ns: int, nr: int,
+                msg_type: int | None, *avps: bytes) -> bytes:
+        """A control message (T, L and S bits; ZLB without a type) holding `avps`."""
+        body = (l2tp_avp(0, struct.pack("!H", msg_type)) if msg_type is not None else b"") + \
+            b"".join(avps)
+        hdr_len = 12
+        return self.outer(outbound, struct.pack("!HHHHHH", 0xC802, hdr_len + len(body), tunnel,
+                                                session, ns, nr) + body)
+
+
+def l2tp_avp(attr: int, value: bytes) -> bytes:
+    """An L2TP AVP, mandatory bit set, IETF vendor."""
+    return struct.pack("!HHH", 0x8000 | (6 + len(value)), 0, attr) + value
 
 
 class Gre(Line):
@@ -716,13 +737,17 @@ def rdp_port_only(name: str, line: Line) -> Case:
 def rdp_standard_port(name: str, line: Line) -> Case:
     c = Case(name, f"The common case: {HOSP} opens RDP to {HOSP_C} on its well-known port "
                    f"3389, {line.describe}, and sends an X.224 Connection Request. Rule: "
-                   f"{RULE_RC}. The flow shows a signature, so the port is not alone: one "
-                   f"alert for the flow (the port makes every packet a violating one), with "
-                   f"the strongest evidence found in it — high, signature.")
+                   f"{RULE_RC}. Each packet is judged by what it shows, in packet time: the "
+                   f"handshake shows only the port (one medium alert, its 3 packets), the "
+                   f"Connection Request the signature — more severe, so alerted again (high); "
+                   f"the Connection Confirm after it, the port alone, repeats it within the "
+                   f"window and is counted with it.")
     ids = IpIds()
     conn = TcpConn(ids, HOSP, 50600, HOSP_C, 3389)
     frames = c.send(line, conn.handshake() + [conn.c2s(X224_CR), conn.s2c(X224_CC)])
-    c.expect("remote_control", "high", line.key, HOSP_CODE, frames,
+    c.expect("remote_control", "medium", line.key, HOSP_CODE, frames[:3],
+             ev("port", tool="rdp", evidence="port"))
+    c.expect("remote_control", "high", line.key, HOSP_CODE, frames[3:],
              ev("signature", tool="rdp", evidence="signature"))
     return c
 
@@ -792,16 +817,7 @@ def vpdn_l2tp_setup(name: str, line: L2tp) -> Case:
                    f"packet, and its addresses are the tunnel's own. No rule is broken: no "
                    f"alert (JL art.14 allows VPDN over the private network).")
 
-    def avp(attr: int, value: bytes) -> bytes:
-        return struct.pack("!HHH", 0x8000 | (6 + len(value)), 0, attr) + value
-
-    def control(outbound: bool, tunnel: int, session: int, ns: int, nr: int,
-                msg_type: int | None, *avps: bytes) -> bytes:
-        body = (avp(0, struct.pack("!H", msg_type)) if msg_type is not None else b"") + b"".join(avps)
-        hdr_len = 12
-        return line.outer(outbound, struct.pack("!HHHHHH", 0xC802, hdr_len + len(body), tunnel,
-                                                session, ns, nr) + body)
-
+    avp, control = l2tp_avp, line.control
     t, s = line.t, line.s
     c.raw(control(True, 0, 0, 0, 0, 1, avp(2, b"\x01\x00"), avp(7, b"lac-4g-01"),
                   avp(9, struct.pack("!H", t))))                          # SCCRQ
@@ -879,9 +895,11 @@ CASES = [
 # ---------------------------------------------------------------------------------------
 # the demo: a little day on the edge, with pcaps/example.toml
 
-def demo() -> Case:
+def demo(background: bool = True) -> Case:
     """Legitimate traffic of every institution of example.toml to the platform over its own
-    lines through the day, and among it at least one instance of each detector's rule."""
+    lines through the day, and among it at least one instance of each detector's rule;
+    with `background`, also the benign background of pcaps/background/ from 09:00 to 10:00
+    (Beijing), which raises nothing."""
     d = Case("demo", "")
     ids = IpIds()
     clock = [BASE_S]
@@ -916,6 +934,8 @@ def demo() -> Case:
     at(11.00, VLAN100, https(HOSP, n=3))
     # shared_line (and unauthorized_source): a hospital host on the pharmacy's GRE line
     at(11.20, pharm_gre, https("10.1.2.90"))
+    # plaintext_pii: the pharmacy asks the platform for a person's insurance data in clear
+    at(11.50, pharm_l2tp, [f.pkt for f in pii_insurance_query("demo", pharm_l2tp).frames])
     at(12.00, pharm_l2tp, https(PHARM))
     # internet_vpn (and internet_bound): WireGuard from the township to the internet
     at(13.05, town, [udp_pkt(ids, TOWN, 41820, "198.51.100.60", 51820, WG_INIT, True),
@@ -926,9 +946,42 @@ def demo() -> Case:
     conn = TcpConn(ids, HOSP, next(port), HOSP_C, 3389)
     at(14.30, VLAN100, conn.handshake() + [conn.c2s(X224_CR), conn.s2c(X224_CC)] + conn.close())
     at(15.00, hosp_l2tp, https(HOSP_B))
+    # cleartext_credentials: a hospital host logs in to the platform's FTP server in clear
+    at(15.30, hosp_l2tp, [f.pkt for f in cred_ftp("demo", hosp_l2tp).frames])
     at(16.00, town, https(TOWN))
+    # malicious_link (and internet_bound by name): a hospital host asks the platform's
+    # resolver for a host under a domain of the demo's indicator file (pcaps/intel/demo.txt)
+    at(16.30, VLAN100, [udp_pkt(ids, HOSP, 53111, "10.200.0.53", 53,
+                                dns_query("cdn7.malware-cdn.example", 0x6D01), True)])
+    # tunnel_evasion: a workstation hides HTTPS in eight GRE tunnels nested between two of
+    # the hospital's own hosts, past what the decoder can see through
+    at(16.45, VLAN100, nested_past_the_limit(
+        tls_session(TcpConn(ids, "10.1.2.78", next(port), PUB_WEB, 443), "demo-nest", 1)))
     at(17.30, VLAN100, https(HOSP))
+    if background:
+        d.frames = sorted(d.frames + background_hour(BASE_S + 3600), key=lambda f: f.ts_ns)
     return d
+
+
+def nested_past_the_limit(pkts: list[Pkt]) -> list[Pkt]:
+    """The packets inside eight nested GRE tunnels (pcaps/case_sets/hardening.py)."""
+    if str(HERE / "case_sets") not in sys.path:
+        sys.path.insert(0, str(HERE / "case_sets"))
+    import hardening
+    out = []
+    for p in pkts:
+        ip, _ = hardening.nest(p, 8)
+        out.append(Pkt(ip, p.outbound, p.src, p.dst, p.proto, p.sport, p.dport))
+    return out
+
+
+def background_hour(start_s: int) -> list[Frame]:
+    """An hour of pcaps/background/'s benign background from start_s."""
+    folder = str(HERE / "background")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    import make_background
+    return make_background.hour_frames(start_s)
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """From findings to alerts: grouped per detector and flow (or the group a detector names),
-deduplicated within `alerts.dedup_seconds`, while the counters count every occurrence (each
-violating packet)."""
+deduplicated within `alerts.dedup_seconds` on packet time, while the counters count every
+occurrence (each violating packet). A group's occurrences are taken in packet time as if
+they came one at a time, so the alerts do not depend on how frames fall into batches or
+files; an alert's `packets` and `bytes` are the occurrences it stands for in its batch."""
 from __future__ import annotations
 
 from collections import Counter
@@ -10,9 +12,10 @@ import numpy as np
 from decoders.view import line_key, packed_column, texts
 from detectors import BatchContext, Detector, Finding
 from detectors.base import SEVERITIES
+from detectors.pii_mask import mask_strings
 
 from .community_id import community_id
-from .flows import group_by
+from .flows import stable_argsort
 
 ICMP, ICMP6 = 1, 58
 PRUNE_AT = 1 << 20  # dedup entries kept before old ones are dropped
@@ -60,53 +63,121 @@ class Alerter:
     def process(self, ctx: BatchContext) -> list[dict]:
         out = []
         for det in self.detectors:
-            for finding in det.detect(ctx):
-                if finding.rows.size:
-                    self.occurrences[(det.name, finding.severity)] += int(finding.rows.size)
-                    out.extend(self._alerts(det, finding, ctx))
+            findings = [f for f in det.detect(ctx) if f.rows.size]
+            for f in findings:
+                self.occurrences[(det.name, f.severity)] += int(f.rows.size)
+            if findings:
+                out.extend(self._alerts(det, findings, ctx))
         if len(self.last_alert) > PRUNE_AT:
             self._prune(int(ctx.t.ts_ns.max()))
         out.sort(key=lambda a: (a["first_frame"], a["detector"]))
         return out
 
-    def _alerts(self, det: Detector, f: Finding, ctx: BatchContext) -> list[dict]:
+    def _alerts(self, det: Detector, findings: list[Finding], ctx: BatchContext) -> list[dict]:
+        """A detector's alerts of one batch. Each group's occurrences (over all the
+        detector's findings) are taken in packet time, as if they came one at a time: one
+        is alerted unless it repeats the group's last alert (`repeats`), so what is raised
+        does not depend on where batches or files begin and end."""
         t = ctx.t
-        group = f.group if f.group is not None else ctx.flow_keys[f.rows].view(np.int64)
-        uniq, first, inverse = group_by(group)
-        allowance = self.limit.allowance(det.name, int(t.ts_ns[f.rows].max()))
-        order = np.argsort(first, kind="stable")  # earliest first, should the rate cut in
-        if len(order) > allowance:
-            self.rate_limited += len(order) - allowance
-            order = order[:allowance]
-        if not len(order):
+        rows = np.concatenate([f.rows for f in findings])
+        group = np.concatenate([f.group if f.group is not None
+                                else ctx.flow_keys[f.rows].view(np.int64) for f in findings])
+        rank = np.concatenate([np.full(f.rows.size, SEVERITIES.index(f.severity))
+                               for f in findings])
+        which = np.concatenate([np.full(f.rows.size, k) for k, f in enumerate(findings)])
+        ts = t.ts_ns[rows]
+        # by group, then packet time (rows come in capture order: mostly in time already)
+        if len(findings) == 1 and (ts[1:] >= ts[:-1]).all():
+            order = stable_argsort(group)
+        else:
+            by_time = np.lexsort((rows, ts))
+            order = by_time[stable_argsort(group[by_time])]
+        rows, group, rank, which, ts = (x[order] for x in (rows, group, rank, which, ts))
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        ends = np.append(starts[1:], len(rows))
+        allowance = self.limit.allowance(det.name, int(ts.max()))
+        # the groups in the order of their first occurrence: should the rate cut in, the
+        # earliest are alerted, and the groups past it are not looked at (an alert storm
+        # costs no more than the alerts it may write)
+        first = np.lexsort((rows[starts], ts[starts]))
+        # most groups need one look: one severity whose occurrences in the batch span less
+        # than the dedup window has at most one alert
+        simple = ((np.minimum.reduceat(rank, starts) == np.maximum.reduceat(rank, starts))
+                  & (ts[ends - 1] - ts[starts] < self.dedup_ns))
+        alerted, looked = self._fresh(det.name, group, starts[first], ends[first],
+                                      simple[first], ts, rank, allowance)
+        self.suppressed += looked - len(set(np.searchsorted(starts, alerted, "right")))
+        self.rate_limited += len(starts) - looked
+        if not alerted:
             return []
-        # one candidate per group, at most the allowance; the repeats are dropped
-        fresh = self._fresh(det.name, uniq[order].tolist(),
-                            t.ts_ns[f.rows[first[order]]].tolist(), SEVERITIES.index(f.severity))
-        self.suppressed += len(order) - len(fresh)
-        if not fresh:
-            return []
-        self.limit.spend(det.name, len(fresh))
-        kept = order[fresh]
-        at = first[kept]  # each alerted group's first position in the finding
-        packets = np.bincount(inverse, minlength=len(uniq))[kept]
-        octets = np.bincount(inverse, weights=t.wirelen[f.rows], minlength=len(uniq))[kept]
-        inst = f.institution[at] if f.institution is not None else np.full(len(at), -1)
-        alerts = self._records(det, f, ctx, f.rows[at], inst, packets, octets.astype(np.int64))
+        at = np.array(alerted, dtype=np.int64)
+        if len(at) > allowance:    # a walk may find more than one alert a group
+            at = at[np.lexsort((rows[at], ts[at]))]
+            self.rate_limited += len(at) - allowance
+            at = at[:allowance]
+        self.limit.spend(det.name, len(at))
+        at.sort()                                     # back in (group, time) order
+        kept = group[at]
+        for k in at[np.r_[kept[1:] != kept[:-1], True]].tolist():   # each group's last
+            self.last_alert[(det.name, int(group[k]))] = (int(ts[k]), int(rank[k]))
+        # each alert stands for its group's occurrences up to the group's next alert
+        owner = np.searchsorted(at, np.arange(len(rows)), "right") - 1
+        mine = (owner >= 0) & (group == group[at][np.maximum(owner, 0)])
+        packets = np.bincount(owner[mine], minlength=len(at))
+        octets = np.bincount(owner[mine], weights=t.wirelen[rows[mine]],
+                             minlength=len(at)).astype(np.int64)
+        inst = np.concatenate([f.institution if f.institution is not None
+                               else np.full(f.rows.size, -1) for f in findings])[order][at]
+        alerts = []
+        for k, f in enumerate(findings):
+            sel = np.flatnonzero(which[at] == k)
+            if sel.size:
+                alerts += self._records(det, f, ctx, rows[at[sel]], inst[sel], packets[sel],
+                                        octets[sel])
         self.alerts.update((det.name, alert["institution"] or "-") for alert in alerts)
         return alerts
 
-    def _fresh(self, detector: str, groups: list[int], times: list[int], rank: int) -> list[int]:
-        """The positions of the groups whose alert at `times` is no repeat; it is now their
-        last one. A finding's groups are distinct: each check stands alone."""
+    def _fresh(self, detector: str, group: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+               simple: np.ndarray, ts: np.ndarray, rank: np.ndarray,
+               allowance: int) -> tuple[list[int], int]:
+        """The positions of the occurrences that are no repeat, walking each group's
+        occurrences (positions starts[i]..ends[i], in packet time) from its last alert,
+        group after group until `allowance` alerts are found; and how many groups were
+        looked at. A `simple` group (one severity, a span shorter than the window) has at
+        most one alert: its first occurrence, or the first past the last alert's window."""
         last_alert, dedup_ns = self.last_alert, self.dedup_ns
-        fresh = []
-        for i, (g, ts) in enumerate(zip(groups, times)):
-            key = (detector, g)
-            if not repeats(last_alert.get(key), ts, rank, dedup_ns):
-                last_alert[key] = (ts, rank)
-                fresh.append(i)
-        return fresh
+        fresh, looked = [], 0
+        for g, a, b, first_ts, last_ts, r, plain in zip(
+                group[starts].tolist(), starts.tolist(), ends.tolist(), ts[starts].tolist(),
+                ts[ends - 1].tolist(), rank[starts].tolist(), simple.tolist()):
+            if len(fresh) >= allowance:
+                break
+            looked += 1
+            last = last_alert.get((detector, g))
+            if plain:
+                if not repeats(last, first_ts, r, dedup_ns):
+                    fresh.append(a)
+                elif last_ts - last[0] >= dedup_ns:   # the window ends inside the batch
+                    fresh.append(a + int(np.searchsorted(ts[a:b], last[0] + dedup_ns)))
+                continue
+            fresh += self._walk(ts[a:b], rank[a:b], last, a)
+        return fresh, looked
+
+    def _walk(self, ts: np.ndarray, rank: np.ndarray, last, base: int) -> list[int]:
+        """One group's alerts among its occurrences (in packet time) after `last`: from
+        each occurrence, the next one that can be fresh is the first past the window or
+        the first more severe."""
+        dedup_ns, out, i, n = self.dedup_ns, [], 0, len(ts)
+        above = {r: np.flatnonzero(rank > r) for r in range(len(SEVERITIES))}
+        while i < n:
+            if not repeats(last, int(ts[i]), int(rank[i]), dedup_ns):
+                out.append(base + i)
+                last = (int(ts[i]), int(rank[i]))
+            later = int(np.searchsorted(ts, last[0] + dedup_ns))
+            worse = above[last[1]]
+            k = int(np.searchsorted(worse, i, "right"))
+            i = max(i + 1, min(later, int(worse[k]) if k < len(worse) else n))
+        return out
 
     def _record(self, det, f, ctx, row: int, inst: int, packets: int, octets: int) -> dict:
         """One row's alert (a worker's witness of a shared line, say)."""
@@ -133,8 +204,10 @@ class Alerter:
                                                t.icmp_type[rows].tolist(),
                                                t.icmp_code[rows].tolist())]
         reason, explain = f.reason, f.explain
-        evidence = [{"reason": reason, **explain(row)} for row in at] if explain is not None \
-            else [{"reason": reason} for _ in at]
+        # whatever a detector copied from the wire (a DNS name, a Host, a user name...) goes
+        # out masked: no alert holds a whole identifier, whichever detector wrote it
+        evidence = [{"reason": reason, **mask_strings(explain(row))} for row in at] \
+            if explain is not None else [{"reason": reason} for _ in at]
         name, severity, rule, source = det.name, f.severity, det.rule, self.source
         return [{
             "ts": round(ts / 1e9, 6),

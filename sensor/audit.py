@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime
 import functools
 import json
+import os
 import re
 import shutil
 import signal
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +22,11 @@ from typing import Iterator
 
 import click
 
-from exporters.alerts import CHAIN_SUFFIX, GENESIS, UNINTERRUPTED, line_hash, read_chain
+from exporters.alerts import (CHAIN_SUFFIX, GENESIS, TAIL_SCAN, UNINTERRUPTED, line_hash,
+                              read_chain)
 
 EXIT_BROKEN, EXIT_UNREADABLE = 1, 2
+MAX_LINE = TAIL_SCAN  # the log picks its chain up from its last TAIL_SCAN bytes: no record is longer
 
 
 # ---------------------------------------------------------------------------------------
@@ -81,15 +85,29 @@ class _End:
         self.path = path
 
 
-def _entries(path: Path) -> Iterator[_Entry]:
+def _open_log(path: Path):
+    """A log file to read: a regular file (a FIFO would hang, /dev/zero never end)."""
     try:
-        fh = open(path, "rb")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO: no wait for a writer
     except OSError as exc:
         raise Unreadable(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    with fh:
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise Unreadable(f"{path}: not a regular file (an alert log is one)")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def _entries(path: Path) -> Iterator[_Entry]:
+    with _open_log(path) as fh:
         number = 0
-        for raw in fh:
+        for raw in iter(lambda: fh.readline(MAX_LINE + 1), b""):
             number += 1
+            if len(raw) > MAX_LINE:
+                entry = _Entry(str(path), number, line_hash(raw))
+                entry.error = f"longer than {MAX_LINE:,} bytes: not a record, damaged"
+                yield entry
+                return
             ended = raw.endswith(b"\n")
             line = raw[:-1] if ended else raw
             entry = _Entry(str(path), number, line_hash(line))

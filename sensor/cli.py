@@ -63,7 +63,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("pcaps", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("pcaps", nargs=-1, required=True, type=click.Path())  # each checked when read
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="table",
               show_default=True, help="one JSON object per frame, or an aligned table")
 def decode(pcaps, fmt):
@@ -100,7 +100,7 @@ def _table_row(r: dict) -> str:
 
 
 @cli.command()
-@click.argument("pcaps", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("pcaps", nargs=-1, required=True, type=click.Path())  # each checked when read
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="the sensor's TOML configuration (without one: decode and count only)")
 @click.option("--alerts", "alerts_path", type=click.Path(dir_okay=False),
@@ -184,6 +184,8 @@ def _print_summary(sensor: Sensor, elapsed: float) -> None:
 
 from . import live as _live  # noqa: E402  (live capture and serving metrics: sensor/live.py)
 cli.add_command(_live.run)
+from .warmup import warm_up  # noqa: E402
+cli.add_command(warm_up)
 
 from . import audit  # noqa: E402  (the audit trail's commands: sensor/audit.py)
 cli.add_command(audit.verify_log)

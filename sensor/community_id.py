@@ -10,7 +10,7 @@ ICMP, TCP, UDP, ICMP6, SCTP = 1, 6, 17, 58, 132
 # ICMP types that have a counterpart: the pair is one bidirectional "flow"
 ICMP4_PAIRS = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17}
 ICMP6_PAIRS = {128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 135,
-               130: 131, 131: 130, 144: 145, 145: 144}
+               130: 131, 131: 130, 139: 140, 140: 139, 144: 145, 145: 144}
 PORTED = frozenset((ICMP, TCP, UDP, ICMP6, SCTP))
 SEED = struct.Struct("!H")
 PROTO, PROTO_PORTS = struct.Struct("!BB"), struct.Struct("!BBHH")  # proto, padding (, ports)

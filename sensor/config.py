@@ -6,6 +6,7 @@ exits 2. Nothing here touches packets: the address plan built from it is in `pla
 from __future__ import annotations
 
 import csv
+import io
 import ipaddress
 import os
 import re
@@ -16,8 +17,11 @@ from pathlib import Path
 LINE_KINDS = ("if", "vlan", "qinq", "mpls", "l2tp", "l2tpv3", "gre", "erspan", "vxlan", "pppoe")
 ACCESS = ("dedicated", "vpdn")
 DETECTORS = ("internet_bound", "unauthorized_source", "shared_line", "lateral_traffic",
-             "internet_vpn", "remote_control", "plaintext_pii", "cleartext_credentials")
+             "internet_vpn", "remote_control", "plaintext_pii", "cleartext_credentials",
+             "malicious_link", "tunnel_evasion")
 CSV_FIELDS = ("code", "name", "cidr", "line", "access")
+MAX_CSV_BYTES = 64 << 20  # an allocations table: a few MiB for every institution of a province
+MAX_CSV_FIELD = 256       # characters in one field of it
 
 # key -> (type check, description) per table; None for nested tables checked apart
 SCHEMA = {
@@ -36,6 +40,10 @@ SCHEMA = {
     "detector.internet_bound": {"enabled": bool, "internal_domains": list},
     # the HMAC key for identifiers in evidence: the key, or a file holding it (hex)
     "detector.plaintext_pii": {"enabled": bool, "hash_key": str, "hash_key_file": str},
+    # the tools' catalogue: another file of it, and tools added here (detectors/remote_control.toml)
+    "detector.remote_control": {"enabled": bool, "catalogue": str, "tools": list},
+    # indicator files, relative to this file, and how often they are looked at for a change
+    "detector.malicious_link": {"enabled": bool, "paths": list, "check_seconds": (int, float)},
 }
 TOP_LEVEL = ("network", "institution", "allocations", "detectors", "alerts", "metrics",
              "flows", "decoders", "evidence")
@@ -70,12 +78,13 @@ def line_error(text) -> str | None:
     return None
 
 
-def _physical_memory() -> int:
-    """This machine's memory in bytes (0 where the system does not say)."""
+def _csv_rows(fh, path: Path):
+    """The rows of a CSV file; csv's own errors (a field past its limit...) as ConfigError."""
+    rows = csv.reader(fh)
     try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 0
+        yield from rows
+    except csv.Error as exc:
+        raise ConfigError(f"{path}:{rows.line_num}: not a CSV row: {exc}") from None
 
 
 class ConfigError(Exception):
@@ -195,6 +204,26 @@ class _Checker:
             if len(name) > 253 or not re.fullmatch(DOMAIN_PATTERN, name):
                 self.fail(table, key, f"{text!r} is not a domain name")
 
+    def detector_settings(self, name: str, settings: dict) -> None:
+        """What a detector checks of its own settings (the files they name, the form of
+        their values): its SettingError as a ConfigError naming the file, line and key."""
+        from detectors import REGISTRY
+        from detectors.base import SettingError
+        try:
+            REGISTRY[name].check_settings(settings, str(self.path.parent))
+        except SettingError as err:
+            table = err.table if err.file else f"detectors.{name}" + (f".{err.table}" if err.table else "")
+            if err.file is None:
+                self.fail(table, err.key, err.why, err.index)
+            if err.line is not None:
+                raise ConfigError(f"{err.file}:{err.line}: {err.why}") from None
+            try:    # a TOML file of the detector's own: the line in it
+                line = _Lines(Path(err.file).read_text(encoding="utf-8")).of(table, err.key, err.index)
+            except (OSError, UnicodeDecodeError):
+                line = None
+            where = f"{err.file}:{line}" if line else err.file
+            raise ConfigError(f"{where}: {table}{'.' + err.key if err.key else ''}: {err.why}") from None
+
     def line_key(self, table: str, key: str, text: str, index: int = 0) -> str:
         why = line_error(text)
         if why:
@@ -241,6 +270,7 @@ class _Checker:
             self.keys(f"detectors.{name}", settings, schema)
             if "internal_domains" in settings:
                 self.domains(f"detectors.{name}", "internal_domains", settings["internal_domains"])
+            self.detector_settings(name, settings)
             cfg.detectors[name] = dict(settings)
         alerts = doc.get("alerts", {})
         self.keys("alerts", alerts, SCHEMA["alerts"])
@@ -279,6 +309,7 @@ class _Checker:
             self.fail("flows", "max_flows", "must be positive")
         if cfg.idle_seconds <= 0:
             self.fail("flows", "idle_seconds", "must be positive")
+        from . import memory
         from .flows import FlowTable
         if "memory_mb" in flows:  # the table's size in MiB: as many flows as fit, or max_flows
             by_memory = FlowTable.flows_for(int(flows["memory_mb"] * (1 << 20)))
@@ -286,13 +317,13 @@ class _Checker:
                 self.fail("flows", "memory_mb", "must hold at least one flow "
                           f"({FlowTable.memory_bytes(1)} bytes)")
             cfg.max_flows = min(flows.get("max_flows", by_memory), by_memory)
-        # the table is allocated whole at start: one larger than the machine's memory would
-        # fail then (or be killed later), so say so now
-        need, have = FlowTable.memory_bytes(cfg.max_flows), _physical_memory()
-        if have and need > have:
+        # the table is allocated whole at start: one larger than the memory this process may
+        # have (the machine's, a ulimit's, a cgroup's) would fail then, so say so now
+        need, have = FlowTable.memory_bytes(cfg.max_flows), memory.room()
+        if have is not None and need > have.bytes:
             key = "max_flows" if "max_flows" in flows else "memory_mb"
             self.fail("flows", key, f"a table of {cfg.max_flows} flows needs {need / (1 << 30):.1f} "
-                      f"GiB, more than this machine's {have / (1 << 30):.1f} GiB of memory")
+                      f"GiB, more than {have.what} allows ({have.bytes / (1 << 30):.1f} GiB)")
         decoders = doc.get("decoders", {})
         self.keys("decoders", decoders, SCHEMA["decoders"])
         cookie = decoders.get("l2tpv3_cookie_len", "detect")
@@ -324,18 +355,32 @@ class _Checker:
     def csv_allocations(self, rel: str, i: int) -> list[Institution]:
         path = (self.path.parent / rel) if not Path(rel).is_absolute() else Path(rel)
         try:
-            fh = open(path, newline="", encoding="utf-8")
+            with open(path, "rb") as fh:
+                raw = fh.read(MAX_CSV_BYTES + 1)
         except OSError as exc:
             self.fail("allocations", "path", f"cannot read {path}: {exc.strerror}", i)
+        if len(raw) > MAX_CSV_BYTES:
+            self.fail("allocations", "path", f"{path} is larger than {MAX_CSV_BYTES >> 20} MiB: "
+                      f"not an allocations table", i)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} "
+                              f"at offset {exc.start})") from None
         by_code: dict[str, Institution] = {}
-        with fh:
-            for number, row in enumerate(csv.reader(fh), 1):
+        with io.StringIO(text, newline="") as fh:
+            for number, row in enumerate(_csv_rows(fh, path), 1):
                 if not row or row[0].startswith("#") or (number == 1 and row[0] == "code"):
                     continue
                 where = f"{path}:{number}"
                 if len(row) != len(CSV_FIELDS):
                     raise ConfigError(f"{where}: {len(row)} fields, expected "
                                       f"{len(CSV_FIELDS)} ({','.join(CSV_FIELDS)})")
+                for key, value in zip(CSV_FIELDS, row):
+                    if len(value) > MAX_CSV_FIELD:
+                        raise ConfigError(f"{where}: {key}: {len(value):,} characters, more "
+                                          f"than {MAX_CSV_FIELD}")
                 code, name, cidr, line, access = (x.strip() for x in row)
                 try:
                     net = ipaddress.ip_network(cidr, strict=True)

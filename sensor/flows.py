@@ -253,7 +253,23 @@ class FlowTable:
         "first_frame": np.int64,
     }
 
-    def __init__(self, max_flows: int = 1_000_000, idle_seconds: float = 300.0):
+    # each direction's share, for the flow log (kept only where one is written): which way
+    # the flow key points from the originator, and the originator's packets, bytes, payload
+    # bytes and TCP flags (the responder's are the flow's totals less these)
+    DIRECTION_COLUMNS = {
+        "orig_dir": np.bool_, "orig_packets": np.int64, "orig_bytes": np.int64,
+        "orig_payload": np.int64, "resp_payload": np.int64, "orig_flags": np.int64,
+        "resp_flags": np.int64,
+    }
+    # why a flow left the table, as the flow log says it
+    IDLE, EVICTED, SHUTDOWN = "idle", "evicted", "shutdown"
+
+    def __init__(self, max_flows: int = 1_000_000, idle_seconds: float = 300.0,
+                 per_direction: bool = False, on_end=None):
+        """`per_direction`: keep each direction's counts; `on_end(table, ids, reason)` is
+        told of the flows about to leave the table (their columns still hold them)."""
+        self.per_direction = per_direction
+        self.on_end = on_end
         self.capacity = int(max_flows)
         self.idle_ns = int(idle_seconds * 1e9)
         self.sweep_ns = max(self.idle_ns // 8, 1_000_000_000)
@@ -263,12 +279,13 @@ class FlowTable:
         self.index_key = np.zeros(size, dtype=np.uint64)
         self.index_id = np.zeros(size, dtype=np.int64)
         # one row past the last slot absorbs the counts of flows that cannot be tracked
-        for name, dtype in self.COLUMNS.items():
+        for name, dtype in self.columns(per_direction).items():
             setattr(self, name, np.zeros(self.capacity + 1, dtype=dtype))
         self.alive = np.zeros(self.capacity + 1, dtype=bool)
         self.free = np.arange(self.capacity - 1, -1, -1, dtype=np.int64)  # a stack
         self.nfree = self.capacity
         self.evicted_total = 0
+        self.latest_ns = -(1 << 62)   # the latest packet time seen
         self.groups: FlowGroups | None = None  # the last batch's rows grouped by flow
 
     @property
@@ -278,12 +295,16 @@ class FlowTable:
     # --- memory ----------------------------------------------------------------------
 
     @classmethod
-    def memory_bytes(cls, max_flows: int) -> int:
+    def columns(cls, per_direction: bool = False) -> dict:
+        return {**cls.COLUMNS, **(cls.DIRECTION_COLUMNS if per_direction else {})}
+
+    @classmethod
+    def memory_bytes(cls, max_flows: int, per_direction: bool = False) -> int:
         """What a table of `max_flows` slots allocates, all of it up front: the columns (one
         spare row), the alive mask, the free stack and the index (a power of two at least
         twice the slots, 16 bytes an entry)."""
         capacity = int(max_flows)
-        row = sum(np.dtype(d).itemsize for d in cls.COLUMNS.values()) + 1  # + alive
+        row = sum(np.dtype(d).itemsize for d in cls.columns(per_direction).values()) + 1
         index = 1 << max(4, (2 * capacity - 1).bit_length())
         return (capacity + 1) * row + capacity * 8 + index * 16
 
@@ -301,7 +322,8 @@ class FlowTable:
 
     def nbytes(self) -> int:
         """What this table's arrays hold now (equal to memory_bytes(capacity))."""
-        return sum(getattr(self, name).nbytes for name in self.COLUMNS) + self.alive.nbytes \
+        return sum(getattr(self, name).nbytes for name in self.columns(self.per_direction)) \
+            + self.alive.nbytes \
             + self.free.nbytes + self.index_key.nbytes + self.index_id.nbytes
 
     # --- the index -------------------------------------------------------------------
@@ -349,9 +371,11 @@ class FlowTable:
             pending = pending[~placed[pending]]
             slot[pending] = (slot[pending] + U64(1)) & self.mask
 
-    def _evict(self, ids: np.ndarray) -> None:
+    def _evict(self, ids: np.ndarray, reason: str) -> None:
         if not ids.size:
             return
+        if self.on_end is not None:
+            self.on_end(self, ids, reason)
         self.alive[ids] = False
         self.free[self.nfree: self.nfree + len(ids)] = ids
         self.nfree += len(ids)
@@ -371,14 +395,27 @@ class FlowTable:
             self.groups = FlowGroups.of(rows, self.row_keys[rows], t.n)
             return flow_of_row
         now = int(t.ts_ns[rows].max())
-        self._expire(now)
+        self.latest_ns = max(self.latest_ns, now)
         keys, direction = flow_keys(t, rows, with_direction=True)
         self.row_keys[rows] = keys
         self.groups = groups = FlowGroups.of(rows, keys, t.n, direction, counted=t)
         uniq, first, inverse = groups.key, groups.first_at, groups.inverse
         ids = self._find(uniq)
+        # by packet time: a flow whose first packet here comes more than idle_seconds after
+        # its last one ended before it (a new flow opens); one with packets here is not idle
+        # because other flows' packets here are later
+        found = np.flatnonzero(ids >= 0)
+        if found.size:
+            gap = t.ts_ns[groups.first[found]] - self.last_ns[ids[found]] > self.idle_ns
+            if gap.any():
+                self._evict(ids[found[gap]], self.IDLE)
+                ids[found[gap]] = -1
+                found = found[~gap]
+        self._expire(now, busy=ids[found])
         new = np.flatnonzero(ids < 0)
         if new.size:
+            if self.per_direction:       # the originator's way, for _open
+                self._first_direction = direction[first[new]]
             ids[new] = self._open(uniq[new], t, rows[first[new]])
         flow_of_row[rows] = ids[inverse]
         ids = np.where(ids >= 0, ids, self.capacity)  # untracked flows count into the spare row
@@ -386,7 +423,44 @@ class FlowTable:
         self.bytes[ids] += groups.octets
         self.last_ns[ids] = np.maximum(self.last_ns[ids], groups.last_ns)
         self.tcp_flags[ids] |= groups.tcp_flags
+        if self.per_direction:
+            self._count_directions(t, rows, direction, groups, ids)
         return flow_of_row
+
+    def _count_directions(self, t: PacketTable, rows, direction, groups, ids) -> None:
+        """Each flow's originator share of the batch: a row goes the originator's way when
+        it points as the batch's first row of its flow does, and that row as the flow's
+        first ever did (a flow opened in this batch: the same row)."""
+        inverse, ng = groups.inverse, len(groups)
+        flip = direction[groups.first_at] != self.orig_dir[ids]
+        orig = groups.reverse == flip[inverse]
+        payload = np.maximum(t.payload_len[rows], 0)
+        self.orig_packets[ids] += np.bincount(inverse, weights=orig, minlength=ng).astype(np.int64)
+        self.orig_bytes[ids] += np.bincount(inverse, weights=np.where(orig, t.wirelen[rows], 0),
+                                            minlength=ng).astype(np.int64)
+        mine = np.bincount(inverse, weights=np.where(orig, payload, 0), minlength=ng)
+        self.orig_payload[ids] += mine.astype(np.int64)
+        self.resp_payload[ids] += (np.bincount(inverse, weights=payload, minlength=ng)
+                                   - mine).astype(np.int64)
+        # TCP flags a direction at a time: the rows flow by flow (groups.order), each run
+        # OR-ed with the other direction's rows masked out
+        at = np.empty(len(t.ts_ns), dtype=np.int64)
+        at[rows] = np.arange(len(rows))
+        in_order = orig[at[groups.order]]
+        flags = np.maximum(t.tcp_flags[groups.order], 0)
+        self.orig_flags[ids] |= np.bitwise_or.reduceat(np.where(in_order, flags, 0), groups.start)
+        self.resp_flags[ids] |= np.bitwise_or.reduceat(np.where(in_order, 0, flags), groups.start)
+
+    def close(self) -> None:
+        """The end of the capture: every flow still in the table ends (`on_end`), as idle
+        where it was by the last packet's time (as a later sweep would have said), else at
+        shutdown: the reason follows packet time, not where the batches happened to end."""
+        live = np.flatnonzero(self.alive[:self.capacity])
+        if not live.size:
+            return
+        idle = self.last_ns[live] < self.latest_ns - self.idle_ns
+        self._evict(live[idle], self.IDLE)
+        self._evict(live[~idle], self.SHUTDOWN)
 
     def _open(self, keys: np.ndarray, t: PacketTable, first_rows: np.ndarray) -> np.ndarray:
         """Slots for new flows (aligned with `keys`; -1 for any that cannot be tracked),
@@ -402,7 +476,7 @@ class FlowTable:
             live = np.flatnonzero(self.alive)
             n = min(len(live), short + self.capacity // 8)  # a margin, so eviction is rare
             oldest = live[np.argpartition(self.last_ns[live], n - 1)[:n]] if n < len(live) else live
-            self._evict(oldest)
+            self._evict(oldest, self.EVICTED)
         ids = self.free[self.nfree - len(keys): self.nfree][::-1].copy()
         self.nfree -= len(keys)
         self.alive[ids] = True
@@ -417,15 +491,22 @@ class FlowTable:
         self.first_ns[ids] = t.ts_ns[first_rows]
         self.last_ns[ids] = t.ts_ns[first_rows]
         self.first_frame[ids] = t.frame[first_rows]
+        if self.per_direction:
+            for name in self.DIRECTION_COLUMNS:
+                getattr(self, name)[ids] = 0
+            self.orig_dir[ids] = self._first_direction[take]
         self._insert(keys, ids)
         out[take] = ids
         return out
 
-    def _expire(self, now: int) -> None:
+    def _expire(self, now: int, busy: np.ndarray) -> None:
+        """Every sweep_ns: end the flows idle at `now`, except the `busy` ones (with packets
+        in the batch at hand)."""
         if self.last_sweep is None:
             self.last_sweep = now
         if now - self.last_sweep < self.sweep_ns:
             return
         self.last_sweep = now
-        idle = np.flatnonzero(self.alive & (self.last_ns < now - self.idle_ns))
-        self._evict(idle)
+        idle = self.alive & (self.last_ns < now - self.idle_ns)
+        idle[busy] = False
+        self._evict(np.flatnonzero(idle), self.IDLE)

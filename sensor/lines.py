@@ -48,5 +48,10 @@ class LineActivity:
         return [(line, p, b) for line, p, b in zip(self.lines.patterns, self.packets.tolist(),
                                                   self.bytes.tolist()) if p]
 
+    def configured(self) -> list[tuple[str, str, str]]:
+        """(line, institution code, access) of every configured line, carried a frame or not."""
+        owners = self.lines.institutions
+        return [(line, *owners[k]) for line, k in zip(self.lines.patterns, self.lines.pattern_owner)]
+
     def last_seen(self) -> dict[str, float]:
         return {line: ns / 1e9 for line, ns in zip(self.lines.patterns, self.seen_ns.tolist()) if ns >= 0}

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
-from prometheus_client import CollectorRegistry, Histogram, write_to_textfile
+from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, write_to_textfile
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 import numpy as np
@@ -41,10 +41,10 @@ from detectors.base import SEVERITIES, Finding
 from detectors.shared_line import FORGET_EVERY, REASON, SharedLine, least_recent
 from exporters.alerts import AlertLog
 from exporters.http import ListenError, MetricsServer, Snapshots
-from exporters.prometheus import BATCH_BUCKETS, SensorCollector
+from exporters.prometheus import BATCH_BUCKETS, BuildCollector, SensorCollector
 
 from . import config as config_mod
-from . import netif
+from . import netif, sdnotify
 from .alerting import repeats
 from .sensor import Sensor
 from .sources import bpf
@@ -97,19 +97,83 @@ def _size(text: str) -> int:
               help="put the interface in promiscuous mode while capturing")
 @click.option("--metrics-interval", type=click.FloatRange(0.01, 60), default=SNAPSHOT_SECONDS,
               show_default=True, help="seconds between the workers' updates of /metrics")
+@click.option("--wait-for-link", is_flag=True,
+              help="an interface that is missing or down is waited for (retried with backoff, "
+                   "ybsensor_interface_up 0 on /metrics), not an error: for a service")
 def run(config_path, interface, workers, bpf_expr, alerts_path, listen, metrics_file,
-        block_size, blocks, block_timeout, batch_frames, promisc, metrics_interval):
+        block_size, blocks, block_timeout, batch_frames, promisc, metrics_interval,
+        wait_for_link):
     """Capture on INTERFACE through an AF_PACKET TPACKET_V3 ring and run the whole pipeline
     until stopped (SIGTERM/SIGINT: drain and exit; SIGHUP: reload the configuration)."""
     cfg = config_mod.load(config_path) if config_path else None
-    link = netif.check(interface)
+    listen = listen or (cfg.metrics_listen if cfg else "127.0.0.1:9108")
+    link = await_link(interface, listen) if wait_for_link else netif.check(interface)
+    if link is None:
+        sys.exit(0)       # stopped while waiting
     program = bpf.compile_filter(bpf_expr, link.linktype) if bpf_expr.strip() else None
+    fastpath.load_kernel_now()   # a service: the compiled loops from the first batch (workers fork)
     options = RingOptions(block_size=_size(block_size), blocks=blocks,
                           block_timeout_ms=block_timeout, promisc=promisc)
-    listen = listen or (cfg.metrics_listen if cfg else "127.0.0.1:9108")
     sup = Supervisor(cfg, config_path, link, workers, program, options, alerts_path, listen,
                      metrics_file, batch_frames, bpf_expr.strip(), metrics_interval)
     sys.exit(sup.run())
+
+
+LINK_RETRY_FIRST, LINK_RETRY_MOST = 1.0, 30.0      # seconds between looks at a missing link
+
+
+class _WaitingCollector:
+    def __init__(self, interface: str):
+        self.interface = interface
+
+    def collect(self):
+        up = GaugeMetricFamily("ybsensor_interface_up", "Whether the capture interface is "
+                               "up with a link (1) or not (0)", labels=["interface"])
+        up.add_metric([self.interface], 0.0)
+        yield up
+
+
+def await_link(interface: str, listen: str) -> netif.Link | None:
+    """The capture interface once it exists and is up, looked at again with backoff (1 s,
+    doubling to 30 s) while /metrics says `ybsensor_interface_up 0`; None if SIGTERM or
+    SIGINT came first. An interface of a kind we cannot capture is no reason to wait."""
+    stop = []
+    previous = {sig: signal.signal(sig, lambda *_: stop.append(1))
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    server = None
+    delay, said = LINK_RETRY_FIRST, None
+    try:
+        while not stop:
+            try:
+                return netif.check(interface)
+            except netif.InterfaceError as exc:
+                if not exc.transient:
+                    raise
+                if str(exc) != said:
+                    said = str(exc)
+                    _say(f"waiting: {exc}")
+                    sdnotify.notify(f"STATUS=waiting for {interface}: {exc}")
+            if server is None:
+                registry = CollectorRegistry()
+                registry.register(_WaitingCollector(interface))
+                registry.register(BuildCollector())
+                try:
+                    server = MetricsServer(listen, registry).start()
+                except ListenError as exc:
+                    raise click.BadParameter(str(exc), param_hint="--listen") from None
+            deadline = time.monotonic() + delay
+            while not stop and time.monotonic() < deadline:
+                ping = sdnotify.watchdog_interval()
+                if ping:
+                    sdnotify.notify("WATCHDOG=1")
+                time.sleep(min(0.2, ping or 0.2))
+            delay = min(delay * 2, LINK_RETRY_MOST)
+        return None
+    finally:
+        if server is not None:
+            server.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def serve_metrics(listen: str, registry) -> MetricsServer:
@@ -519,7 +583,6 @@ def _worker_main(k: int, rings: list[Ring], cfg, conn, others, batch_frames: int
             ring.close()
     for c in others:
         c.close()
-    fastpath.load_kernel_now()   # a service: the compiled decode loop from the first batch
     worker = Worker(rings[k], cfg, conn, batch_frames, interval, share)
     worker.stopping = bool(early)
     worker.loop()
@@ -571,9 +634,11 @@ class Supervisor:
         self.link_up = link.up
         self.procs: list[multiprocessing.Process] = []
         self.conns = []
-        self.snapshots = Snapshots(local=[_LinkCollector(self), _LogCollector(self)])
+        self.snapshots = Snapshots(local=[_LinkCollector(self), _LogCollector(self),
+                                          BuildCollector()])
         self.registry = CollectorRegistry()
         self.registry.register(self.snapshots)
+        ProcessCollector(registry=self.registry)    # the supervisor's own process_* metrics
         self.log: AlertLog | None = None
         self.alerts_written = 0
         self.done = _Done()
@@ -673,6 +738,7 @@ class Supervisor:
              f"metrics on {server.url}")
         if self.log is None and self.cfg is not None:
             _say("warning: alerts are not written anywhere (set alerts.path or --alerts)")
+        sdnotify.notify("READY=1", f"STATUS=capturing on {self.link.name}")
         started = time.monotonic()
         status = 0
         try:
@@ -706,10 +772,16 @@ class Supervisor:
 
     def _loop(self) -> int:
         next_link = time.monotonic() + LINK_CHECK_SECONDS
+        ping_every = sdnotify.watchdog_interval()     # systemd's watchdog, if the unit has one
+        next_ping = time.monotonic()
         stop_sent = None
         status = 0
         while len(self.done.workers) < self.n:
+            if ping_every and time.monotonic() >= next_ping:
+                next_ping = time.monotonic() + ping_every
+                sdnotify.notify("WATCHDOG=1")
             if self.flags["stop"] and stop_sent is None:
+                sdnotify.notify("STOPPING=1")
                 stop_sent = time.monotonic()
                 for conn in self.conns:
                     self._send(conn, ("stop",))

@@ -24,7 +24,12 @@ UP_STATES = ("UP", "UNKNOWN")
 
 
 class InterfaceError(CaptureError):
-    """A capture interface that is missing, down or of a link type we do not read."""
+    """A capture interface that is missing, down or of a link type we do not read;
+    `transient` where waiting may cure it (missing or down, not the wrong kind)."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass
@@ -77,12 +82,15 @@ def check(name: str) -> Link:
     link = everything.get(name)
     if link is None:
         known = ", ".join(sorted(everything)) or "none"
-        raise InterfaceError(f"interface {name!r} does not exist (interfaces here: {known})")
+        raise InterfaceError(f"interface {name!r} does not exist (interfaces here: {known})",
+                             transient=True)
     if not link.admin_up:
-        raise InterfaceError(f"interface {name!r} is down (bring it up: ip link set {name} up)")
+        raise InterfaceError(f"interface {name!r} is down (bring it up: ip link set {name} up)",
+                             transient=True)
     if link.operstate not in UP_STATES:
         raise InterfaceError(f"interface {name!r} is up but has no link (state "
-                             f"{link.operstate}): check the cable or the span port")
+                             f"{link.operstate}): check the cable or the span port",
+                             transient=True)
     if link.linktype is None:
         raise InterfaceError(f"interface {name!r} has hardware type {link.arphrd}, which "
                              f"ybsensor does not capture (Ethernet, loopback, PPP, tunnels)")

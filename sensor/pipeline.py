@@ -18,6 +18,9 @@ from decoders.table import PacketTable
 from .sources import Batch, CaptureError, read_capture
 
 
+MAX_WARNED = 32  # interfaces of unsupported link types named in warnings, per source
+
+
 class Stage(Protocol):
     def process(self, table: PacketTable) -> None: ...
 
@@ -31,14 +34,39 @@ class Pipeline:
         self.observe = observe  # told each batch's duration in seconds
         # keep the payload heads the decode kernel copies (the detectors read them)
         self.payload_heads = False
+        self.warn: Callable[[str], None] = lambda message: None
+        # (source, interface) of link types not supported, named once each, up to MAX_WARNED
+        self.warned: set[tuple[str, str]] = set()
 
     def decode(self, batch: Batch, source: str = "") -> PacketTable:
+        """The batch's table. A capture of one interface whose link type we do not read is
+        refused; among several interfaces, such an interface's frames end `unsupported:link`
+        (counted), the others decode, and a warning names it once."""
         linktypes = np.unique(batch.linktype)
         unknown = linktypes[~self.dispatch.known(LINKTYPE, linktypes)]
         if unknown.size:
-            raise CaptureError(f"{source}: link type {int(unknown[0])} is not supported "
-                               f"(ybsensor reads {supported_linktypes(self.dispatch)})")
+            if len(batch.interfaces) == 1:
+                raise CaptureError(f"{source}: link type {int(unknown[0])} is not supported "
+                                   f"(ybsensor reads {supported_linktypes(self.dispatch)})")
+            self._warn_unsupported(batch, unknown, source)
         return driver.run(batch, self.dispatch, self.options, heads=self.payload_heads)
+
+    def _warn_unsupported(self, batch: Batch, unknown: np.ndarray, source: str) -> None:
+        rows = np.flatnonzero(np.isin(batch.linktype, unknown))
+        ifaces, first = np.unique(batch.iface[rows], return_index=True)
+        for iface, row in zip(ifaces.tolist(), rows[first].tolist()):
+            name = batch.interfaces[iface]
+            if (source, name) in self.warned or len(self.warned) > MAX_WARNED:
+                continue
+            self.warned.add((source, name))
+            if len(self.warned) > MAX_WARNED:
+                self.warn(f"{source}: more interfaces of link types not supported; their "
+                          f"frames too are counted as unsupported:link")
+            else:
+                self.warn(f"{source}: interface {name} has link type {int(batch.linktype[row])}, "
+                          f"which is not supported: its frames are counted as "
+                          f"unsupported:link (ybsensor reads "
+                          f"{supported_linktypes(self.dispatch)})")
 
     def process(self, batch: Batch, source: str = "") -> PacketTable:
         start = time.perf_counter()
@@ -55,7 +83,9 @@ class Pipeline:
         """Tables of every file in turn; a file that is no capture we read is refused
         (reported through `refuse`) and the others still go through."""
         kw = {"batch_frames": batch_frames} if batch_frames else {}
+        self.warn = warn
         for path in paths:
+            self.warned.clear()
             try:
                 for batch in read_capture(path, warn=warn, **kw):
                     yield Path(path), self.process(batch, str(path))

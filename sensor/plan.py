@@ -5,9 +5,14 @@ Prefixes (private, platform, every allocation) are flattened once, at load, into
 intervals of the 128-bit space (IPv4 as IPv4-mapped IPv6, as in the PacketTable), each
 carrying the most specific owner: longest prefix wins. A lookup is one `searchsorted`
 over the interval starts: IPv4 on uint32 keys, IPv6 on 16-byte keys.
+
+Addresses that never leave their link (LINK_SCOPE, and the directed broadcast of each IPv4
+institution range) are neither inside nor outside the plan: no owner, no zone bit — unless
+the configuration names them itself.
 """
 from __future__ import annotations
 
+import ipaddress
 
 import numpy as np
 
@@ -16,6 +21,7 @@ from decoders.keys import LINE_IF, LINE_NAMES
 from .config import Config
 
 MAPPED = 0xFFFF << 32  # ::ffff:0:0/96
+TOP = 1 << 128         # one past the last address: the end of a prefix that reaches ffff:...:ffff
 V4_SPLIT_16S = 4096    # /16s with a boundary inside that get a table of their /24s (1 KiB each)
 NO_OWNER = -1
 
@@ -34,9 +40,10 @@ class IntervalMap:
     def __init__(self, layers: list[list[tuple[object, int]]], defaults: list[int]):
         spans_by_layer = [sorted((*_span(net), value) for net, value in prefixes)
                           for prefixes in layers]
-        # elementary boundaries: every start and every end + 1, over all layers
+        # elementary boundaries: every start and every end + 1, over all layers; TOP closes
+        # the last interval and is never searched (no address lies there)
         points = sorted({p for spans in spans_by_layer for s, e, _, _ in spans for p in (s, e + 1)}
-                        | {0, MAPPED, (MAPPED | 0xFFFFFFFF) + 1})
+                        | {0, MAPPED, (MAPPED | 0xFFFFFFFF) + 1, TOP})
         index = {p: i for i, p in enumerate(points)}
         self.values = []
         for spans, default in zip(spans_by_layer, defaults):
@@ -52,7 +59,7 @@ class IntervalMap:
         lo, hi = index[MAPPED], index[(MAPPED | 0xFFFFFFFF) + 1]
         self.v4_first = lo
         self.v4_starts = np.array([p - MAPPED for p in points[lo:hi]], dtype=np.uint32)
-        self.v6_starts = np.array([p.to_bytes(16, "big") for p in points], dtype="S16")
+        self.v6_starts = np.array([p.to_bytes(16, "big") for p in points[:-1]], dtype="S16")
         self.v4_by16, self.v4_by24 = self._v4_index(self.v4_starts)
 
     @staticmethod
@@ -111,26 +118,74 @@ class IntervalMap:
         return at + self.v4_first
 
 
-# zone bits of an address
-PRIVATE = 1
-PLATFORM = 2
+# zone bits of an address. An address that never leaves its link has none: it is neither
+# inside the private network nor outside it (LINK_SCOPE)
+PRIVATE = 1    # inside `network.private`
+PLATFORM = 2   # on the insurance platform (always PRIVATE too)
+PUBLIC = 4     # outside `network.private`: the internet
+
+# addresses that never leave their link (RFC 6890: not forwardable), whatever the plan
+# around them says: unspecified and "this network" (RFC 1122), loopback (never even on a
+# link: a martian on the wire), link-local, multicast, limited broadcast
+LINK_SCOPE = [ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32",
+    "::/128", "::1/128", "fe80::/10", "ff00::/8")]
+
+
+def configured(cfg: Config) -> set:
+    """Every prefix the configuration names: network.private, network.platform and the
+    institutions' ranges."""
+    return set(cfg.private) | set(cfg.platform) | \
+        {net for inst in cfg.institutions for net in inst.ranges}
+
+
+def directed_broadcasts(cfg: Config) -> list[int]:
+    """The directed broadcast address (the last one) of every IPv4 institution range of /30
+    or wider, as IPv4-mapped integers; a /31 (RFC 3021) or /32 has none. Only the plan's
+    own ranges: the subnets an institution cuts its allocation into are not known."""
+    mine = configured(cfg)
+    return sorted({MAPPED | int(net.broadcast_address) for inst in cfg.institutions
+                   for net in inst.ranges if net.version == 4 and net.prefixlen <= 30
+                   and ipaddress.ip_network(net.broadcast_address) not in mine})
 
 
 class AddressPlan:
     def __init__(self, cfg: Config):
         self.institutions = cfg.institutions
         self.codes = [i.code for i in cfg.institutions]
-        owners = [(net, k) for k, inst in enumerate(cfg.institutions) for net in inst.ranges]
+        # a link-scope block the configuration names itself is the configuration's, and so
+        # is a prefix it names inside one (longest prefix wins)
+        mine = configured(cfg)
+        local = [net for net in LINK_SCOPE if net not in mine]
+        owners = [(net, k) for k, inst in enumerate(cfg.institutions) for net in inst.ranges] + \
+                 [(net, NO_OWNER) for net in local]
         # platform inside private: the more specific prefix wins, so mark it both
         zones = [(net, PRIVATE) for net in cfg.private] + \
-                [(net, PRIVATE | PLATFORM) for net in cfg.platform]
-        self.map = IntervalMap([owners, zones], defaults=[NO_OWNER, 0])
-        self.owner_of, self.zone_of = self.map.values
+                [(net, PRIVATE | PLATFORM) for net in cfg.platform] + [(net, 0) for net in local]
+        self.map = IntervalMap([owners, zones], defaults=[NO_OWNER, PUBLIC])
+        # one interval past the map's: where a directed broadcast lands (no owner, no zone).
+        # Each broadcast is the last address of the interval holding it, kept as a value of
+        # that interval, not as an interval of its own: allocations of /24 and wider keep
+        # the IPv4 /16 and /24 tables' single look-ups
+        self.link_interval = len(self.map.values[0])
+        self.owner_of, self.zone_of = (np.append(v, fill) for v, fill in
+                                       zip(self.map.values, (NO_OWNER, 0)))
+        self.broadcast_of = np.zeros(self.link_interval, dtype=np.uint64)  # 0: none
+        found = directed_broadcasts(cfg)
+        if found:
+            lo = np.array(found, dtype=np.uint64)
+            self.broadcast_of[self.map.locate(np.zeros_like(lo), lo)] = lo
+        self.any_broadcast = bool(found)
         self.lines = LineOwners(cfg)
 
     def locate(self, hi, lo) -> np.ndarray:
         """Each address's interval: index `owner_of` and `zone_of` with it."""
-        return self.map.locate(hi, lo)
+        at = self.map.locate(hi, lo)
+        if self.any_broadcast:
+            hit = np.flatnonzero(self.broadcast_of[at] == lo)
+            if hit.size:    # (an IPv6 address may end in the 0 that stands for "none")
+                at[hit[hi[hit] == 0]] = self.link_interval
+        return at
 
     def owner(self, hi, lo) -> np.ndarray:
         """Index of the institution that owns each address; -1 for none."""
@@ -150,6 +205,7 @@ class LineOwners:
     def __init__(self, cfg: Config):
         self.patterns: list[str] = []   # each configured line key, once
         self.pattern_owner: list[int] = []
+        self.institutions = [(inst.code, inst.access) for inst in cfg.institutions]
         exact, wild, by_iface = {}, {}, {}
         for k, inst in enumerate(cfg.institutions):
             for text in inst.lines:

@@ -10,6 +10,7 @@ from decoders.table import PacketTable
 from detectors import REGISTRY, BatchContext
 from exporters.alerts import UNINTERRUPTED, AlertLog
 from exporters.evidence import EvidenceWriter
+from exporters.flowlog import FlowLog
 from exporters.prometheus import Metrics, SensorCollector
 
 from .alerting import Alerter
@@ -34,16 +35,22 @@ class Sensor:
         """The sensor made last in this process, if it is still alive (the CLI's stop report)."""
         return cls._latest() if cls._latest is not None else None
 
-    def __init__(self, cfg: Config | None, alerts_path: str | None = None):
+    def __init__(self, cfg: Config | None, alerts_path: str | None = None,
+                 flow_log: str | None = None):
+        """`flow_log`: where to write the flow log (a line per flow as it ends)."""
         Sensor._latest = weakref.ref(self)
         self.cfg = cfg
-        self.evidence = None
+        self.evidence = self.flow_log = None
         self.stats = TrafficStats(dispatch_mod.DEFAULT.layer_names)
         stages = [self.stats]
         self.plan = self.flows = self.alerter = self.lines = self.log = self.sessions = None
         if cfg is not None:
             self.plan = AddressPlan(cfg)
-            self.flows = FlowTable(cfg.max_flows, cfg.idle_seconds)
+            if flow_log:
+                self.flow_log = FlowLog(flow_log, self.plan)
+            self.flows = FlowTable(cfg.max_flows, cfg.idle_seconds,
+                                   per_direction=self.flow_log is not None,
+                                   on_end=self.flow_log.ended if self.flow_log else None)
             self.lines = LineActivity(self.plan.lines)
             self.sessions = L2tpSessions(self.plan.lines)
             detectors = [cls(cfg, self.plan) for name, cls in REGISTRY.items()
@@ -63,7 +70,8 @@ class Sensor:
         # and so do the alert log and the evidence writer (write errors, drops, room)
         extra = [d for d in (self.alerter.detectors if self.alerter else ())
                  if hasattr(d, "metric_families")]
-        extra += [x for x in (self.sessions, self.log, self.evidence) if x is not None]
+        extra += [x for x in (self.sessions, self.log, self.evidence, self.flow_log)
+                  if x is not None]
         self.metrics = Metrics(SensorCollector(self.stats, self.alerter, self.flows, self.lines,
                                                extra=extra))
         self.pipeline = Pipeline(stages, options=cfg.decoder_options if cfg else None,
@@ -77,6 +85,8 @@ class Sensor:
         it: a batch's alerts are counted and written together, or not at all."""
         with UNINTERRUPTED:
             self.sessions.process(t)  # an L2TPv2 session's two directions: one line
+            if self.flow_log is not None:
+                self.flow_log.interfaces = t.batch.interfaces
             flow_of_row = self.flows.update(t)
             ctx = BatchContext(t, flow_of_row, self.plan, self.cfg, self.flows.row_keys,
                                self.flows.groups)
@@ -96,6 +106,9 @@ class Sensor:
             try:
                 if self.evidence is not None:
                     self.evidence.close()
+                if self.flow_log is not None:   # the flows still open end here
+                    self.flows.close()
+                    self.flow_log.close()
             finally:
                 if self.log is not None:
                     self.log.close()

@@ -54,15 +54,34 @@ def _count_few(keys: np.ndarray, weights: np.ndarray | None):
                     (sums if weights is not None else counts)[:got].tolist()))
 
 
+# The `encap` label: a chain is its own value while it is one that a line plausibly carries
+# (at most CHAIN_LAYERS layers, no layer more than CHAIN_REPEATS times: GRE in L2TP in a
+# VLAN has three IPv4 headers) and fewer than ENCAP_LABELS values are in use; every other
+# chain counts under OTHER, so crafted nests cannot raise the number of series.
+ENCAP_LABELS = 128
+CHAIN_LAYERS, CHAIN_REPEATS = 12, 3
+OTHER = "other"
+NAMES_CACHED = 1024     # chains whose label is remembered (the rest are named again)
+
+
 class TrafficStats:
     def __init__(self, layer_names: list[str]):
         self.layer_names = layer_names
         self.frames = 0
-        self.packets: Counter[str] = Counter()   # by encapsulation chain
+        self.packets: Counter[str] = Counter()   # by encapsulation chain (its label)
         self.bytes: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()    # by reason, e.g. truncated:ipv4
         self.non_ip: Counter[str] = Counter()    # by protocol, e.g. non-ip:arp
         self._names: dict[bytes, str] = {}
+
+    def encap_label(self, layers: np.ndarray, n: int) -> str:
+        """The `encap` label of a chain of n layers (see ENCAP_LABELS)."""
+        if n > CHAIN_LAYERS or (n and np.bincount(layers[:n]).max() > CHAIN_REPEATS):
+            return OTHER
+        name = encap_names(self.layer_names, layers, n) or "none"
+        if name in self.packets or len(self.packets) < ENCAP_LABELS:
+            return name
+        return OTHER
 
     def process(self, t: PacketTable) -> None:
         self.frames += t.n
@@ -75,8 +94,9 @@ class TrafficStats:
             raw = t.layers[row].tobytes()
             name = self._names.get(raw)
             if name is None:
-                name = self._names[raw] = encap_names(self.layer_names, t.layers[row],
-                                                      int(t.nlayers[row])) or "none"
+                name = self.encap_label(t.layers[row], int(t.nlayers[row]))
+                if len(self._names) < NAMES_CACHED:
+                    self._names[raw] = name
             self.packets[name] += count
             self.bytes[name] += int(octets)
         bad = t.status != OK

@@ -1,12 +1,16 @@
 """Shared fixtures. The helpers themselves live in tools.py so that tests can import them."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import tools` from any rootdir
+# numba's cache for the whole session (and the sensors it starts) in one place, which the
+# live test of the service user's start copies instead of compiling every loop again
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".numba-cache"))
 
 import tools  # noqa: E402
 

@@ -9,7 +9,8 @@ sensor's output: a difference is the sensor's fault or the case's, and the messa
 which alert and which field.
 
 Also: make_cases.py remakes the committed files byte for byte, and the demo capture
-(pcaps/demo.pcap with pcaps/example.toml) raises each of the six network detectors.
+(pcaps/demo.pcap with pcaps/example.toml) raises every detector of the registry, and
+its hour of benign background adds no alert.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ EXAMPLE = PCAPS / "example.toml"
 KEY = ("detector", "first_frame", "src", "dst")
 SIX = {"internet_bound", "unauthorized_source", "shared_line", "lateral_traffic",
        "internet_vpn", "remote_control"}
+PAYLOAD = {"plaintext_pii", "cleartext_credentials"}
 
 CASE_DIRS = sorted(p for p in CASES.iterdir() if p.is_dir()) if CASES.is_dir() else []
 
@@ -181,11 +183,35 @@ def test_make_cases_remakes_the_committed_files(tmp_path: Path):
         "pcaps/demo.pcap differs from what make_cases.py makes now"
 
 
-def test_demo_raises_each_network_detector(tmp_path: Path):
+def test_demo_raises_every_detector(tmp_path: Path):
+    from detectors import REGISTRY
+
     alerts = replay(DEMO, EXAMPLE, tmp_path / "alerts.jsonl")
     seen = {a["detector"] for a in alerts}
-    assert SIX <= seen, f"demo.pcap with example.toml raised {sorted(seen)}; " \
-                        f"missing {sorted(SIX - seen)}"
+    assert SIX | PAYLOAD <= set(REGISTRY)
+    assert seen == set(REGISTRY), f"demo.pcap with example.toml raised {sorted(seen)}; " \
+                                  f"missing {sorted(set(REGISTRY) - seen)}"
+
+
+def test_demo_background_adds_no_alert(tmp_path: Path):
+    """The demo's events without the background raise the same alerts as the committed
+    demo with it (frame numbers aside: the background's frames come between)."""
+    sys.path.insert(0, str(PCAPS))
+    import make_cases as mc
+    quiet = tmp_path / "events.pcap"
+    mc.write_pcap(quiet, mc.demo(background=False).frames, mc.BASE_S)
+
+    def keys(alerts):
+        return sorted(json.dumps({k: v for k, v in a.items() if k in ALERT_KEYS}, sort_keys=True)
+                      for a in alerts)
+    with_background = replay(DEMO, EXAMPLE, tmp_path / "with.jsonl")
+    events_only = replay(quiet, EXAMPLE, tmp_path / "without.jsonl")
+    assert len(with_background) > len(SIX)
+    assert keys(with_background) == keys(events_only)
+
+
+ALERT_KEYS = ("ts", "detector", "severity", "line", "institution", "src", "dst", "proto",
+              "sport", "dport", "community_id", "packets", "bytes", "evidence")
 
 
 # the synthetic identifier helpers that later PII cases build on

@@ -95,7 +95,7 @@ def test_table_format(capture):
 def test_nonexistent_file_exits_2(tmp_path):
     proc = run("decode", tmp_path / "nowhere.pcap")
     assert proc.returncode == 2
-    assert "nowhere.pcap" in proc.stderr and "does not exist" in proc.stderr
+    assert "nowhere.pcap" in proc.stderr and "No such file" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

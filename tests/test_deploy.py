@@ -20,7 +20,7 @@ DEPLOY = REPO / "deploy"
 RULES = DEPLOY / "prometheus" / "alerts.yml"
 RULE_TESTS = DEPLOY / "prometheus" / "alerts_test.yml"
 DASHBOARD = DEPLOY / "grafana" / "ybsensor.json"
-UNIT = DEPLOY / "systemd" / "ybsensor.service"
+UNIT = DEPLOY / "systemd" / "ybsensor@.service"
 PROMETHEUS_OWN = {"up"}  # series Prometheus makes itself
 
 
@@ -201,7 +201,7 @@ def test_dashboard_queries_read_only_exported_metrics(exported):
     queries = []
     for panel in panels:
         assert panel["targets"], panel["title"]
-        assert panel["datasource"]["uid"] == "${DS_PROMETHEUS}"
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
         for target in panel["targets"]:
             queries.append((panel["title"], target["expr"]))
     for var in dash["templating"]["list"]:
@@ -209,7 +209,7 @@ def test_dashboard_queries_read_only_exported_metrics(exported):
             queries.append((f"${var['name']}", var["definition"]))
     seen = set()
     for title, expr in queries:
-        names = metric_names(re.sub(r"label_values\(([^,]*),[^)]*\)", r"\1", expr))
+        names = metric_names(re.sub(r"label_values\((.*),\s*\w+\)$", r"\1", expr))
         assert names, (title, expr)
         assert names <= exported | PROMETHEUS_OWN, (title, names - exported - PROMETHEUS_OWN)
         seen |= names
@@ -222,6 +222,54 @@ def test_dashboard_queries_read_only_exported_metrics(exported):
     exprs = " ".join(e for _, e in queries)
     for label in ("encap", "line", "detector", "institution"):
         assert f"by ({label}" in exprs or f", {label})" in exprs, label
+
+
+def test_dashboard_is_what_its_code_makes_and_provisions_from_a_file():
+    """The JSON is the SDK program's output; the data source is a variable (file
+    provisioning cannot fill `__inputs`); operators narrow by sensor, institution, line and
+    detector."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dashboard", DEPLOY / "grafana" / "dashboard.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.render() == DASHBOARD.read_text(), \
+        "deploy/grafana/ybsensor.json is stale: python deploy/grafana/dashboard.py > it"
+    dash = json.loads(DASHBOARD.read_text())
+    assert "__inputs" not in dash and "${DS_" not in DASHBOARD.read_text()
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for name in ("instance", "institution", "line", "detector"):
+        assert variables[name]["type"] == "query"
+        assert variables[name]["datasource"]["uid"] == "${datasource}"
+        assert variables[name]["includeAll"] and variables[name]["allValue"] == ".*"
+    exprs = [t["expr"] for p in _panels(dash) for t in p.get("targets", [])]
+    for name, label in (("line", "line"), ("institution", "institution"),
+                        ("detector", "detector")):
+        assert any(f'{label}=~"${name}"' in e for e in exprs), name
+
+
+def _reads_a_rate(expr: str) -> bool:
+    return bool(re.search(r"\b(rate|increase|changes|irate)\(", expr))
+
+
+def test_dashboard_panels_plot_one_kind_of_quantity_and_stay_narrow():
+    """One kind of quantity per axis (rates, or levels); quantiles per sensor (the slowest
+    one shows); a panel that draws a series per line, institution or chain shows the top
+    ones only, since a fleet has thousands."""
+    dash = json.loads(DASHBOARD.read_text())
+    for panel in _panels(dash):
+        exprs = [t["expr"] for t in panel.get("targets", [])]
+        if panel["type"] == "timeseries" and len(exprs) > 1:
+            kinds = {_reads_a_rate(e) for e in exprs}
+            assert len(kinds) == 1, (panel["title"], exprs)
+        for e in exprs:
+            for by in re.findall(r"histogram_quantile\([^,]+,\s*sum by \(([^)]*)\)", e):
+                assert "instance" in by, (panel["title"], e)
+            wide = re.search(r"\bby \([^)]*\b(line|institution|encap|reason)\b", e)
+            if wide and panel["type"] != "stat":
+                assert "topk(" in e, (panel["title"], e)
 
 
 def test_dashboard_panels_do_not_overlap():
@@ -263,14 +311,25 @@ def test_unit_holds_only_the_capture_capabilities_and_hardening():
                        "PrivateTmp": "yes", "PrivateDevices": "yes", "ProtectKernelTunables": "yes",
                        "ProtectKernelModules": "yes", "ProtectControlGroups": "yes",
                        "RestrictNamespaces": "yes", "RestrictSUIDSGID": "yes",
-                       "LockPersonality": "yes", "MemoryDenyWriteExecute": "yes",
-                       "SystemCallArchitectures": "native", "KillMode": "mixed"}.items():
+                       "LockPersonality": "yes", "SystemCallArchitectures": "native",
+                       "KillMode": "mixed", "Type": "notify", "NotifyAccess": "main",
+                       "RestartPreventExitStatus": "2"}.items():
         assert unit[f"Service.{key}"] == [value], key
+    # the fast path: numba's loops need executable mappings, from the cache warm-up fills
+    assert unit["Service.MemoryDenyWriteExecute"] == ["no"]
+    assert "YBSENSOR_DECODE_KERNEL" not in " ".join(unit["Service.Environment"])
+    assert "NUMBA_CACHE_DIR=/var/cache/ybsensor/numba" in " ".join(unit["Service.Environment"])
+    assert unit["Service.CacheDirectory"] == ["ybsensor"]
+    assert int(unit["Service.WatchdogSec"][0]) > 0
     assert "AF_PACKET" in unit["Service.RestrictAddressFamilies"][0]
+    assert "AF_UNIX" in unit["Service.RestrictAddressFamilies"][0]    # sd_notify's socket
     assert "@system-service" in unit["Service.SystemCallFilter"]
-    assert unit["Service.StateDirectory"] == ["ybsensor"]
+    assert unit["Service.StateDirectory"] == ["ybsensor ybsensor/%i"]
+    pre = unit["Service.ExecStartPre"]
+    assert " check-config " in pre[0] and " warm-up " in pre[1]
     start = unit["Service.ExecStart"][0]
-    assert " run " in start and "--interface" in start and "--config" in start
+    assert " run " in start and "--interface %i" in start and "--config" in start
+    assert "--wait-for-link" in start
     assert unit["Service.ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert unit["Install.WantedBy"] == ["multi-user.target"]
 
@@ -282,7 +341,7 @@ def unit_here(tmp_path) -> Path:
     from tools import ybsensor_cmd
 
     exe = ybsensor_cmd()[0]
-    path = tmp_path / "ybsensor.service"
+    path = tmp_path / "ybsensor@eth1.service"
     path.write_text(UNIT.read_text().replace("/opt/ybsensor/bin/ybsensor", exe))
     return path
 
@@ -293,7 +352,7 @@ def test_systemd_analyze_verifies_the_unit(unit_here):
     proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit_here)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "ybsensor.service" not in proc.stderr, proc.stderr  # no warning about our unit
+    assert "ybsensor@" not in proc.stderr, proc.stderr  # no warning about our unit
 
 
 def test_systemd_analyze_security_rates_the_unit_well(unit_here):

@@ -87,9 +87,18 @@ def test_dns_query_for_a_public_name_to_an_internal_resolver(cfg):
 
 @pytest.mark.parametrize("name", ["his.ybj.jl.gov.cn", "ybj.jl.gov.cn", "api.hsip.gov.cn",
                                   "printer", "nas.local", "fileserver.lan", "db.internal",
-                                  "3.2.1.10.in-addr.arpa", "10.1.2.9"])
+                                  "3.2.1.10.in-addr.arpa", "10.1.2.9", "wpad",
+                                  "_dns.resolver.arpa", "ipv4only.arpa",
+                                  "_ldap._tcp.dc._msdcs.hosp.local"])
 def test_dns_query_for_an_internal_name(cfg, name):
     assert alerts(cfg, [dns(name)]) == []
+
+
+@pytest.mark.parametrize("host", ["239.255.255.250:1900", "169.254.7.9", "[fe80::1]:80",
+                                  "10.1.2.255"])
+def test_http_host_of_a_link_scope_address_is_internal(cfg, host):
+    """A UPnP or device page named by a link-scope address never leaves the link."""
+    assert alerts(cfg, [http(host, dst="10.1.2.40")]) == []
 
 
 def test_tls_client_hello_for_a_public_name_to_a_private_proxy(cfg):
@@ -247,7 +256,7 @@ def test_internal_domains_belong_to_internet_bound_only(tmp_path):
 
 def test_remote_control_ports_and_teamviewer_signature(cfg):
     """A port alone is medium evidence of its tool; where both ports are tools' the one
-    listed first in WELL_KNOWN_PORTS names it; TeamViewer's command header counts only on
+    listed first in the catalogue names it; TeamViewer's command header counts only on
     its port."""
     tv_head = b"\x17\x24\x0a\x20\x00\x00\x00\x00"
     frames = [tcp(b"x", "10.200.0.9", 3389, sport=5900),     # RDP and VNC ports: RDP

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import tempfile
 import subprocess
 import time
 from pathlib import Path
@@ -398,14 +400,15 @@ def test_bad_start_exits_2(pair, args, message):
 
 def _as_nobody(caps: str, argv: list[str]) -> list[str]:
     """argv run as user nobody holding only the capabilities `caps` (e.g. "+net_raw")."""
+    caps = f"-all,{caps}" if caps else "-all"
     return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-            f"--inh-caps=-all,{caps}", f"--ambient-caps=-all,{caps}",
-            f"--bounding-set=-all,{caps}", *argv]
+            f"--inh-caps={caps}", f"--ambient-caps={caps}", f"--bounding-set={caps}", *argv]
 
 
-def test_capture_runs_unprivileged_with_the_units_capabilities(pair):
-    """What deploy/systemd/ybsensor.service grants (a plain user with CAP_NET_RAW and
-    CAP_NET_ADMIN) is enough to capture; without CAP_NET_RAW it is a clear error."""
+def test_capture_runs_unprivileged_with_the_units_capabilities(pair, request):
+    """What deploy/systemd/ybsensor@.service grants (a plain user with CAP_NET_RAW and
+    CAP_NET_ADMIN, the compiled loops from a cache it warmed up itself) is enough to
+    capture on the fast path; without CAP_NET_RAW it is a clear error."""
     require_tool("setpriv")
     probe = subprocess.run(pair.exec(pair.cap, _as_nobody("+net_raw", [*ybsensor_cmd(), "--version"])),
                            capture_output=True, text=True, timeout=60)
@@ -413,10 +416,21 @@ def test_capture_runs_unprivileged_with_the_units_capabilities(pair):
         pytest.skip(f"user nobody cannot run this checkout's ybsensor: {probe.stderr.strip()}")
     argv = [*ybsensor_cmd(), "run", "--interface", pair.cap_if, "--listen", "127.0.0.1:9108",
             "--config", str(CONFIG)]  # in the checkout, which nobody may read
-    # the unit's decoders too: the generic ones (it forbids the executable memory numba
-    # needs); nobody could not write numba's cache either, and would compile every loop at
-    # the first batch (tens of seconds on a loaded machine)
-    env = {**os.environ, "YBSENSOR_DECODE_KERNEL": "generic"}
+    # the unit's fast path too: its ExecStartPre compiles the loops as the service user into
+    # a cache it owns (NUMBA_CACHE_DIR), from which the sensor loads them
+    cache = Path(tempfile.mkdtemp(prefix="ybsensor-numba-"))     # pytest's tmp is root's alone
+    request.addfinalizer(lambda: shutil.rmtree(cache, ignore_errors=True))
+    # what this session compiled so far, so that the warm-up compiles only the rest
+    if Path(os.environ["NUMBA_CACHE_DIR"]).is_dir():
+        shutil.copytree(os.environ["NUMBA_CACHE_DIR"], cache, dirs_exist_ok=True)
+    for path in [cache, *cache.rglob("*")]:
+        shutil.chown(path, "nobody", "nogroup")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    env.pop("YBSENSOR_DECODE_KERNEL", None)
+    warm = subprocess.run(_as_nobody("", [*ybsensor_cmd(), "warm-up", "--config", str(CONFIG)]),
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert warm.returncode == 0 and "compiled loops ready" in warm.stdout, warm
+    assert any(cache.iterdir()), "warm-up wrote no cache"
     denied = subprocess.run(pair.exec(pair.cap, _as_nobody("+net_admin", argv)),
                             capture_output=True, text=True, timeout=60, env=env)
     assert denied.returncode == 2 and "capture needs CAP_NET_RAW" in denied.stderr, denied
@@ -430,9 +444,60 @@ def test_capture_runs_unprivileged_with_the_units_capabilities(pair):
         pair.replay(L2TP_CASE / "input.pcap", "--topspeed")
         got = _wait_counted(sensor, 4)
         assert by_label(got, "ybsensor_alerts_total", "detector") == {"internet_bound": 4}
+        assert by_label(got, "ybsensor_build_info", "decode_kernel") == {"numba": 1}
         assert sensor.stop() == 0, sensor.err
     finally:
         sensor.kill()
+
+
+def test_a_service_waits_for_its_link_and_tells_systemd(pair, tmp_path, monkeypatch):
+    """`run --wait-for-link` on an interface that is down: it serves
+    ybsensor_interface_up 0 and says why (also to systemd), captures once the link comes
+    up, and speaks sd_notify: READY=1 when capturing, WATCHDOG=1 while running,
+    STOPPING=1 on SIGTERM."""
+    import socket
+
+    from pyroute2 import NetNS
+
+    def link(state):
+        with NetNS(pair.cap) as nsr:
+            nsr.link("set", index=nsr.link_lookup(ifname=pair.cap_if)[0], state=state)
+
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(20)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify"))
+    monkeypatch.setenv("WATCHDOG_USEC", "400000")
+    heard: list[str] = []
+
+    def hear(field: str) -> None:
+        while not any(field in m for m in heard):
+            heard.append(notify.recv(4096).decode())
+
+    link("down")
+    sensor = None
+    try:
+        sensor = LiveSensor(pair, "--config", str(CONFIG), "--wait-for-link")
+        got = sensor.metrics()
+        assert total(got, "ybsensor_interface_up", interface=pair.cap_if) == 0
+        hear("STATUS=waiting for")
+        assert sensor.proc.poll() is None
+        link("up")
+        hear("READY=1")
+        pair.wait_up()
+        sensor.wait_for(lambda m: total(m, "ybsensor_interface_up", interface=pair.cap_if) == 1,
+                        what="the capture after the link came up")
+        pair.replay(L2TP_CASE / "input.pcap", "--topspeed")
+        _wait_counted(sensor, 4)
+        hear("WATCHDOG=1")
+        assert sensor.stop() == 0, sensor.err
+        hear("STOPPING=1")
+        assert "waiting: interface" in sensor.err and "Traceback" not in sensor.err
+    finally:
+        link("up")
+        notify.close()
+        if sensor is not None:
+            sensor.kill()
 
 
 def test_link_state_is_watched(pair, sensors):

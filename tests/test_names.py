@@ -222,6 +222,8 @@ def private(ip):
     ("db.internal", True), ("tv.home.arpa", True), ("3.2.1.10.in-addr.arpa", True),
     ("1.0.ip6.arpa", True), ("local", True), ("10.200.1.1", True), ("8.8.8.8", False),
     ("2001:db8::1", False), ("local.example.com", False),
+    ("_dns.resolver.arpa", True), ("ipv4only.arpa", True), ("wpad", True),
+    ("app.localhost", True), ("x.invalid", True), ("arpa.example.com", False),
 ])
 def test_internal_names(name, internal):
     domains = names.normalise_domains(["YBJ.jl.gov.cn.", ".hsip.gov.cn"])

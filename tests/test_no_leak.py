@@ -7,8 +7,11 @@ insurance interface message, inside L2TP — and every output of `ybsensor repla
 and every file the run left (evidence pcaps, the hash key file)."""
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import random
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +34,11 @@ CARDS = [pii.bank_card(RNG), pii.bank_card(RNG, prefix="4", length=16)]
 MOBILES = ["1" + RNG.choice("3456789") + "".join(str(RNG.randrange(10)) for _ in range(9))
            for _ in range(3)]
 PASSWORDS = ["Leak-Test-Ftp-1", "Leak-Basic-2", "leak-form-3"]
-SECRETS = IDS + CARDS + MOBILES
+# identifiers inside the names a client asks for (DNS, TLS SNI, HTTP Host), a URL and a user
+NAME_IDS = [pii.resident_id(RNG) for _ in range(5)]
+NAME_MOBILES = ["1" + RNG.choice("3456789") + "".join(str(RNG.randrange(10)) for _ in range(9))
+                for _ in range(3)]
+SECRETS = IDS + CARDS + MOBILES + NAME_IDS + NAME_MOBILES
 
 CONFIG = """
 [network]
@@ -62,6 +69,41 @@ def in_l2tp(ip):
             / L2TP(tunnel_id=7, session_id=3) / PPP(proto=0x0021) / ip)
 
 
+def dns_query(name: str) -> bytes:
+    labels = b"".join(bytes([len(x)]) + x.encode() for x in name.split("."))
+    return bytes.fromhex("1d2e01000001000000000000") + labels + b"\x00\x00\x01\x00\x01"
+
+
+def client_hello(server_name: str) -> bytes:
+    """A TLS ClientHello whose only extension is server_name."""
+    host = server_name.encode()
+    sni = struct.pack("!HBH", len(host) + 3, 0, len(host)) + host
+    ext = struct.pack("!HH", 0x0000, len(sni)) + sni
+    body = (b"\x03\x03" + bytes(32) + b"\x00" + struct.pack("!HH", 2, 0x1301) + b"\x01\x00"
+            + struct.pack("!H", len(ext)) + ext)
+    hs = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + struct.pack("!H", len(hs)) + hs
+
+
+def named_frames() -> list:
+    """Identifiers inside names: each raises internet_bound (a public name asked from inside)
+    or remote_control (a tool's service), whose evidence names it."""
+    i, m = NAME_IDS, NAME_MOBILES
+    out = []
+    for k, name in enumerate((f"{i[0]}.example.com", f"u{m[0]}.example.org",
+                              f"{i[1]}.teamviewer.com")):
+        out.append(Ether() / Dot1Q(vlan=100) / IP(src="10.1.2.10", dst="10.200.0.53")
+                   / UDP(sport=41000 + k, dport=53) / dns_query(name))
+    out += tcp_stream([client_hello(f"{m[1]}.anydesk.com")], 41010, 443)
+    out += tcp_stream([client_hello(f"id{i[2]}.example.net")], 41011, 443, wrap=in_l2tp)
+    out += tcp_stream([f"GET /patient/{i[3]}?tel={m[2]} HTTP/1.1\r\nHost: {i[4]}.example.com"
+                       f"\r\n\r\n".encode()], 41012, 80)
+    out += tcp_stream([b"220 ftp\r\n"], 21, 41013, "10.200.1.20", "10.1.2.3")
+    out += tcp_stream([f"USER {i[0]}\r\n".encode(), b"PASS " + PASSWORDS[0].encode() + b"\r\n"],
+                      41013, 21)
+    return out
+
+
 def capture(path: Path) -> None:
     id_a, id_b, id_x = IDS[0], IDS[1], next(i for i in IDS if i.endswith("X"))
     msg = json.dumps({"infno": "1101", "fixmedins_code": "H22010200001",
@@ -87,6 +129,7 @@ def capture(path: Path) -> None:
                          40007)
     frames += [Ether() / Dot1Q(vlan=100) / IP(src="10.1.2.3", dst="10.200.1.20")
                / UDP(sport=40008, dport=514) / f"<13>syslog {IDS[4]} {MOBILES[0]}".encode()]
+    frames += named_frames()
     for k, f in enumerate(frames):
         f.time = 1735776000 + k / 100
     wrpcap(str(path), frames)
@@ -95,7 +138,8 @@ def capture(path: Path) -> None:
 def run(*args, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", "from sensor.cli import main; main()", *args],
                           cwd=cwd, capture_output=True, timeout=300,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+                          env={"PYTHONPATH": os.environ.get("PYTHONPATH", str(ROOT)),
+                               "PATH": "/usr/bin:/bin"})
 
 
 @pytest.fixture(scope="module")
@@ -128,10 +172,61 @@ def test_the_planted_data_was_found(outputs):
             kinds[k] = kinds.get(k, 0) + v
     assert kinds.get("resident_id", 0) >= 7 and kinds.get("bank_card") == 2
     assert kinds.get("mobile", 0) >= 4 and kinds.get("person_name", 0) >= 2
-    assert sum(a["detector"] == "cleartext_credentials" for a in alerts) == 3
+    assert sum(a["detector"] == "cleartext_credentials" for a in alerts) == 4   # 3 + named_frames
     assert any(a["severity"] == "critical" for a in alerts)
     assert (tmp / "pii.key").exists()
     assert b"ybsensor_payload_bytes_total" in files["out/m.prom"]
+
+
+def test_the_planted_names_were_alerted(outputs):
+    """The names holding identifiers did raise alerts, their evidence masked in place."""
+    _, _, files = outputs
+    alerts = [json.loads(x) for x in files["out/alerts.jsonl"].splitlines()]
+    named = {(a["detector"], a["evidence"].get("name_source") or a["evidence"].get("evidence"),
+              a["evidence"]["name"]) for a in alerts if "name" in a["evidence"]}
+    i, m = NAME_IDS, NAME_MOBILES
+    masked_id = lambda v: (v[:6] + "********" + v[-4:]).lower()   # noqa: E731 (names: lower case)
+    masked_mobile = lambda v: v[:3] + "****" + v[-4:]             # noqa: E731
+    assert named >= {
+        ("internet_bound", "dns", f"{masked_id(i[0])}.example.com"),
+        ("internet_bound", "dns", f"u{masked_mobile(m[0])}.example.org"),
+        ("internet_bound", "dns", f"{masked_id(i[1])}.teamviewer.com"),
+        ("remote_control", "dns", f"{masked_id(i[1])}.teamviewer.com"),
+        ("remote_control", "tls_sni", f"{masked_mobile(m[1])}.anydesk.com"),
+        ("internet_bound", "tls_sni", f"id{masked_id(i[2])}.example.net"),
+        ("internet_bound", "http_host", f"{masked_id(i[4])}.example.com"),
+    }
+
+
+def test_every_detector_evidence_is_masked_where_alerts_are_made():
+    """A detector that forgets to mask (one added later, say) still writes no identifier:
+    the alerter masks every string of the evidence it is handed."""
+    import numpy as np
+
+    from detectors import Detector, Finding
+    from sensor import config as config_mod
+    from sensor.sensor import Sensor
+    from tools import PCAPS
+
+    secret, mobile = NAME_IDS[0], NAME_MOBILES[0]
+
+    class Careless(Detector):
+        name, rule = "careless", "JL art.33"
+
+        def detect(self, ctx):
+            return [Finding(ctx.ip_rows[:1], "low", "planted", lambda row: {
+                "name": f"{secret}.example.com", "users": [f"u{mobile}"], secret: 1})]
+
+    cfg = config_mod.Config(path=None, private=[ipaddress.ip_network("10.0.0.0/8")])
+    sensor = Sensor(cfg, alerts_path="")
+    sensor.alerter.detectors = [Careless(cfg, sensor.plan)]
+    alerts = []
+    for _ in sensor.pipeline.run_files([PCAPS / "vlan.pcap"], print, print):
+        alerts += sensor.last_alerts
+    assert alerts and all(a["detector"] == "careless" for a in alerts)
+    text = json.dumps(alerts)
+    assert secret not in text and mobile not in text
+    assert secret[:6] + "********" + secret[-4:] + ".example.com" in text
 
 
 def _forms(secret: str) -> list[bytes]:

@@ -448,6 +448,7 @@ NAME_HEADS = [
     b"\x03\x00\x00\x13\x0e\xd0",                                               # RDP
     b"RFB 003.008\n", b"RFB 003.008", b"RFB 003",                                   # VNC
     b"\x17\x24\x0a\x00", b"\x11\x30\x00\x00",                                      # TeamViewer
+    b"\x01\x00\x00\x00\x01\x00\x00\x00\x08\x08", b"\x01\x00\x00\x00\x01\x00\x00\x00\x08\x09",  # Radmin
     b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", b"\x16\x03\x05\x02\x00\x01",      # ClientHello
     b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www",                  # DNS query
     b"\x12\x34\x81\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www",                  # a response
@@ -486,8 +487,9 @@ def _name_prefilters(on, rows) -> dict:
         ctx.t = t
         ctx.has_ip, ctx.src_zone, ctx.dst_zone = (np.array(col, dtype=dtype) for col, dtype in zip(
             list(zip(*rows))[5:], (bool, np.int64, np.int64)))
-        got[value] = ([x.tolist() for x in RemoteControl.marks(ctx)],
-                      [x.tolist() for x in InternetBound.askers(ctx)])
+        got[value] = ([x.tolist() for x in RemoteControl(None, None).marks(ctx)],
+                      [x.tolist() for x in InternetBound.askers(ctx)],
+                      [x.tolist() for x in InternetBound.askers(ctx, private=0)])  # any ends
     return got
 
 
@@ -495,6 +497,8 @@ def test_name_and_signature_prefilters_compiled_equal_numpy_on_every_combination
     """Every head after every tail, on every protocol and pair of ports: the compiled pass
     over the rows gives the rows, tools, strengths and questions of the numpy pre-filters."""
     import itertools
+
+    from detectors.remote_control import RemoteControl
     # tails that put payloads on either side of each pre-filter's least length
     combos = itertools.product(NAME_HEADS, (b"", b"\x01\x02", b"\x01\x02\x03", bytes(34), bytes(35)),
                                (6, 17, 1, -1),
@@ -504,10 +508,14 @@ def test_name_and_signature_prefilters_compiled_equal_numpy_on_every_combination
             for k, (h, tail, p, s, d) in enumerate(combos)]
     got = _name_prefilters(on, rows)
     assert got[True] == got[False]
-    (_, tool, strength, ask), (_, asks) = got[False]
+    (_, tool, strength, ask), (_, asks), (anywhere, _) = got[False]
     # everything there is to find is found somewhere
-    assert set(tool) == {0, 1, 2, 3, 4, 6} and set(strength) == {0, 1, 4}
+    tools = RemoteControl(None, None).tables.tools
+    assert set(tool) == {0} | {tools.index(x) for x in ("rdp", "vnc", "teamviewer", "anydesk",
+                                                         "todesk", "radmin")}
+    assert set(strength) == {0, 1, 4}
     assert set(ask) == {0, 2, 3} and set(asks) == {1, 2, 3}
+    assert len(anywhere) > len(got[False][1][0])   # rows between any ends, not only private
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

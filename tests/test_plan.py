@@ -6,7 +6,7 @@ import pytest
 
 from decoders.keys import LINE_IF, LINE_L2TP, LINE_QINQ, LINE_VLAN
 from sensor.config import Config, Institution
-from sensor.plan import PLATFORM, PRIVATE, AddressPlan
+from sensor.plan import PLATFORM, PRIVATE, PUBLIC, AddressPlan
 from tools import require_module
 
 N = ipaddress.ip_network
@@ -41,7 +41,39 @@ def test_longest_prefix_wins(plan):
 
 def test_zones(plan):
     zones = plan.zone(*cols("10.1.0.1", "10.200.3.4", "8.8.8.8", "fd00::1", "2001:db8::1"))
-    assert zones.tolist() == [PRIVATE, PRIVATE | PLATFORM, 0, PRIVATE, 0]
+    assert zones.tolist() == [PRIVATE, PRIVATE | PLATFORM, PUBLIC, PRIVATE, PUBLIC]
+
+
+LINK_SCOPED = ("0.0.0.0", "0.12.0.1", "127.0.0.1", "::1", "169.254.7.9", "224.0.0.251", "239.255.255.250", "255.255.255.255",
+               "::", "fe80::1", "ff02::16", "ff02::1:2", "ff05::1:3",
+               "10.1.255.255", "10.1.5.255")    # A's /16 and B's /24 directed broadcasts
+
+
+def test_link_scope_is_neither_inside_nor_outside(plan):
+    """Addresses that never leave their link have no zone bit and no owner, even where a
+    configured prefix (10.0.0.0/8, A's 10.1.0.0/16) is wider than they are."""
+    addrs = cols(*LINK_SCOPED)
+    assert plan.zone(*addrs).tolist() == [0] * len(LINK_SCOPED)
+    assert plan.owner(*addrs).tolist() == [-1] * len(LINK_SCOPED)
+    # the addresses beside them keep their plan
+    near = cols("10.1.255.254", "10.1.5.254", "10.1.6.255", "169.255.0.1", "fe00::1", "1.0.0.0",
+                "::2", "fd00:1::")
+    assert plan.owner(*near).tolist() == [0, 2, 0, -1, -1, -1, -1, 1]
+    assert plan.zone(*near).tolist() == [PRIVATE, PRIVATE, PRIVATE, PUBLIC, PUBLIC, PUBLIC,
+                                         PUBLIC, PRIVATE]
+
+
+def test_configuration_can_claim_link_scope():
+    """A prefix the configuration names itself, or one inside a link-scope block, is the
+    configuration's: the longest prefix wins, and on a tie the configured one."""
+    cfg = Config(path=None, private=[N("10.0.0.0/8"), N("169.254.0.0/16"), N("239.1.0.0/16")])
+    cfg.institutions = [Institution("A", "a", [N("169.254.0.0/16")], [], "dedicated"),
+                        Institution("B", "b", [N("10.2.0.0/31"), N("10.3.0.0/30")], [], "dedicated")]
+    plan = AddressPlan(cfg)
+    addrs = cols("169.254.1.1", "239.1.2.3", "239.2.0.1", "10.2.0.1", "10.3.0.3", "169.254.255.255")
+    assert plan.zone(*addrs).tolist() == [PRIVATE, PRIVATE, 0, PRIVATE, 0, 0]
+    # a /31 has no broadcast address (RFC 3021); a /30's last address is its broadcast
+    assert plan.owner(*addrs).tolist() == [0, -1, -1, 1, -1, -1]
 
 
 def test_line_owners_exact_wildcard_and_interface(plan):
@@ -60,10 +92,12 @@ def test_many_allocations_lookup_stays_vectorized():
     plan = AddressPlan(cfg)
     rng = np.random.default_rng(1)
     k = rng.integers(0, 20_000, 50_000)
-    v4 = (10 << 24) | (k >> 8) << 16 | (k & 255) << 8 | rng.integers(0, 256, 50_000)
+    # (host 255 is each /24's directed broadcast: no one's)
+    v4 = (10 << 24) | (k >> 8) << 16 | (k & 255) << 8 | rng.integers(0, 255, 50_000)
     hi = np.zeros(50_000, dtype=np.uint64)
     lo = (np.uint64(0xFFFF << 32) | v4.astype(np.uint64))
     assert (plan.owner(hi, lo) == k).all()
+    assert (plan.owner(hi, lo | np.uint64(255)) == -1).all()
 
 
 @pytest.mark.parametrize("compiled_loop", [False, True])
@@ -165,3 +199,48 @@ def test_key_table_finds_each_key_and_no_other(count):
     others = rng.integers(-2**63, 2**63 - 1, 5000, dtype=np.int64)
     want = np.concatenate([keys, others, [0, -1, 1]]).astype(np.int64)
     assert table.find(want).tolist() == [mapping.get(k, NO_OWNER) for k in want.tolist()]
+
+
+@pytest.mark.parametrize("private, inside, link_scope, outside", [
+    (["::/0"], ["10.0.0.1", "2001:db8::1", "fd00::1"],
+     ["::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"], []),
+    # a link-scope block the configuration names itself is the configuration's
+    (["ff00::/8"], ["ff02::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"], ["fe80::1"],
+     ["10.0.0.1"]),
+    (["0.0.0.0/0"], ["10.0.0.1", "203.0.113.1"], ["0.0.0.0", "255.255.255.255", "::1"],
+     ["2001:db8::1"]),
+    (["255.255.255.255/32"], ["255.255.255.255"], [], ["255.255.255.254", "::ffff:1:0:0"]),
+    (["0.0.0.0/0", "::/0"], ["10.0.0.1", "2001:db8::1"],
+     ["0.0.0.0", "255.255.255.255", "::", "ffff::1"], []),
+])
+def test_a_prefix_reaching_either_end_of_the_space(private, inside, link_scope, outside):
+    """A whole family (or a prefix reaching ffff:...:ffff) is a plan like any other: its last
+    interval ends at the top of the 128-bit space, with no boundary after it; inside it, the
+    addresses that never leave their link stay neither inside nor outside."""
+    cfg = Config(path=None, private=[N(p) for p in private])
+    cfg.institutions = [Institution("A", "a", [N(private[-1])], [], "dedicated")]
+    plan = AddressPlan(cfg)
+    assert plan.zone(*cols(*inside)).tolist() == [PRIVATE] * len(inside)
+    assert plan.owner(*cols(*inside)).tolist() == [0] * len(inside)
+    if link_scope:
+        assert plan.zone(*cols(*link_scope)).tolist() == [0] * len(link_scope)
+        assert plan.owner(*cols(*link_scope)).tolist() == [-1] * len(link_scope)
+    if outside:
+        assert plan.zone(*cols(*outside)).tolist() == [PUBLIC] * len(outside)
+
+
+@pytest.mark.parametrize("private", ['["::/0"]', '["ff00::/8"]', '["0.0.0.0/0", "::/0"]'])
+def test_replay_with_a_whole_family_in_the_plan(tmp_path, private):
+    """check-config and replay both take a plan that reaches the top of the address space."""
+    import subprocess
+
+    from tools import PCAPS, ybsensor_cmd
+    config = tmp_path / "sensor.toml"
+    config.write_text(f'[network]\nprivate = {private}\n\n[[institution]]\ncode = "H1"\n'
+                      f'ranges = ["10.1.2.0/24"]\nlines = ["vlan:100"]\n')
+    for args in (["check-config", str(config)],
+                 ["replay", str(PCAPS / "vlan.pcap"), "--config", str(config), "--alerts",
+                  str(tmp_path / "alerts.jsonl"), "--no-progress"]):
+        done = subprocess.run(ybsensor_cmd() + args, capture_output=True, timeout=300)
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        assert b"Traceback" not in done.stderr

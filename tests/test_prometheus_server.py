@@ -9,6 +9,7 @@ configuration and storage and a free port; it is stopped at the end of each test
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -38,13 +39,18 @@ class PrometheusServer:
     of deploy/prometheus/alerts.yml, storage in `tmp`. `wrap` prefixes the command line
     (e.g. `ip netns exec NAME`); `fetch` makes the HTTP requests (from where it runs)."""
 
-    def __init__(self, tmp: Path, targets: list[str], wrap: list[str] = (), fetch=None):
+    def __init__(self, tmp: Path, targets: list[str], wrap: list[str] = (), fetch=None,
+                 labels: dict | None = None, config_text: str | None = None):
+        """`labels`: the server's external labels; `config_text`: a whole configuration
+        instead of the scrape job (its targets already filled in)."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.fetch = fetch or _get
+        tmp.mkdir(parents=True, exist_ok=True)
         config = tmp / "prometheus.yml"
-        config.write_text(json.dumps({  # JSON is YAML
-            "global": {"scrape_interval": SCRAPE, "evaluation_interval": SCRAPE},
+        config.write_text(config_text or json.dumps({  # JSON is YAML
+            "global": {"scrape_interval": SCRAPE, "evaluation_interval": SCRAPE,
+                       "external_labels": labels or {}},
             "rule_files": [str(RULES)],
             "scrape_configs": [{"job_name": "ybsensor",
                                 "static_configs": [{"targets": targets}]}],
@@ -134,7 +140,9 @@ def _dashboard_queries():
     for panel in _panels(dash):
         for target in panel.get("targets", []):
             expr = (target["expr"].replace("$__rate_interval", "1m").replace("$__range", "5m")
-                    .replace("$__interval", "15s").replace("$instance", ".*"))
+                    .replace("$__interval", "15s"))
+            for var in ("instance", "institution", "line", "detector"):
+                expr = expr.replace(f"${var}", ".*")
             yield panel["title"], expr
 
 
@@ -143,11 +151,19 @@ def replaying(tmp_path):
     """`ybsensor replay demo.pcap --listen 127.0.0.1:PORT --linger 120`, serving its
     final metrics once the replay is over (its alert log closed); (target, alerts file).
     Stopped at the end."""
+    with lingering_replay(DEMO, EXAMPLE, tmp_path) as serving:
+        yield serving
+
+
+@contextlib.contextmanager
+def lingering_replay(pcap: Path, config: Path, tmp_path: Path):
+    """`ybsensor replay PCAP --config CONFIG --listen 127.0.0.1:PORT --linger 120` until the
+    replay is over and its final metrics are served: (target, alerts file)."""
     import threading
 
     port = free_port()
-    alerts = tmp_path / "alerts.jsonl"
-    proc = subprocess.Popen([*ybsensor_cmd(), "replay", str(DEMO), "--config", str(EXAMPLE),
+    alerts = tmp_path / f"alerts-{port}.jsonl"
+    proc = subprocess.Popen([*ybsensor_cmd(), "replay", str(pcap), "--config", str(config),
                              "--alerts", str(alerts), "--no-progress",
                              "--listen", f"127.0.0.1:{port}", "--linger", "120"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

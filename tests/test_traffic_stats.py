@@ -57,3 +57,40 @@ def test_frames_and_bytes_by_chain_and_errors_by_reason():
     assert stats.bytes["eth/ipv4/tcp"] == 2 * len(frames[0])
     assert stats.packets["eth/vlan/ipv4/udp"] == 1
     assert sum(stats.errors.values()) == 1 and sum(stats.non_ip.values()) == 1
+
+
+def test_crafted_nests_cannot_raise_the_number_of_encap_labels():
+    """3 000 frames of tunnels nested in random order (each chain distinct or nearly): the
+    `encap` label takes at most ENCAP_LABELS values plus `other`, and every frame and byte
+    is still counted under one of them."""
+    import random
+
+    from fuzzing import WRAPPERS, make_batch, nest
+
+    rng = random.Random(16)
+    names = sorted(WRAPPERS)
+    frames = [nest([rng.choice(names) for _ in range(rng.randint(0, 9))], rng.randrange(4))[0]
+              for _ in range(3000)]
+    batch = make_batch(frames)
+    t = decode(batch)
+    chains = {tuple(t.layers[i, :t.nlayers[i]]) for i in range(t.n)}
+    assert len(chains) > 2 * stats_mod.ENCAP_LABELS, "the flood must offer more chains than the cap"
+    s = TrafficStats(dispatch.DEFAULT.layer_names)
+    for lo in range(0, len(frames), 500):      # several batches: the cap holds across them
+        s.process(decode(make_batch(frames[lo:lo + 500])))
+    assert len(s.packets) <= stats_mod.ENCAP_LABELS + 1
+    assert set(s.packets) == set(s.bytes)
+    assert s.packets[stats_mod.OTHER] > 0
+    assert sum(s.packets.values()) == len(frames)
+    assert sum(s.bytes.values()) == int(batch.wirelen.sum())
+
+
+def test_ordinary_chains_keep_their_own_label():
+    """GRE in L2TP in a VLAN (three IPv4 headers) is a real line, not `other`."""
+    from fuzzing import make_batch, nest
+
+    frame, _ = nest(["gre", "l2tp", "vlan"])
+    s = TrafficStats(dispatch.DEFAULT.layer_names)
+    s.process(decode(make_batch([frame])))
+    (label,) = s.packets
+    assert label != stats_mod.OTHER and label.count("ipv4") == 3, label

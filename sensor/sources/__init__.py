@@ -7,6 +7,7 @@ from typing import Callable, Iterator
 from decoders.batch import Batch
 
 from .errors import CaptureError
+from .framing import Capture
 from . import pcap, pcapng
 
 DEFAULT_BATCH_FRAMES = 65536
@@ -14,17 +15,25 @@ DEFAULT_BATCH_FRAMES = 65536
 
 def read_capture(path: str | Path, batch_frames: int = DEFAULT_BATCH_FRAMES,
                  warn: Callable[[str], None] | None = None) -> Iterator[Batch]:
-    """Batches of a pcap or pcapng file, whichever it is; CaptureError if neither."""
+    """Batches of a pcap or pcapng file, whichever it is; CaptureError if neither. The
+    file is opened once and read from the start, so a FIFO or pipe streams through."""
     path = Path(path)
     try:
-        with open(path, "rb") as fh:
-            magic = fh.read(4)
+        fh = open(path, "rb")
     except OSError as exc:
         raise CaptureError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    for reader in (pcap, pcapng):
-        if reader.recognises(magic):
-            return reader.read(path, batch_frames, warn or (lambda msg: None))
-    raise CaptureError(f"{path}: not a pcap or pcapng capture (starts with {magic.hex() or 'nothing'})")
+    with fh:
+        try:
+            cap = Capture(fh, path)
+            magic = bytes(cap.head(4))
+        except OSError as exc:
+            raise CaptureError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        for reader in (pcap, pcapng):
+            if reader.recognises(magic):
+                yield from reader.read(cap, batch_frames, warn or (lambda msg: None))
+                return
+        raise CaptureError(f"{path}: not a pcap or pcapng capture "
+                           f"(starts with {magic.hex() or 'nothing'})")
 
 
 __all__ = ["CaptureError", "read_capture", "Batch"]

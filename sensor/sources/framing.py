@@ -1,26 +1,73 @@
-"""What the pcap and pcapng readers share: the file in memory and batch assembly."""
+"""What the pcap and pcapng readers share: the file's bytes and batch assembly."""
 from __future__ import annotations
 
 import mmap
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
 
 from decoders.batch import PAD, Batch
 
+from .errors import CaptureError
+
 MAX_BATCH_BYTES = 64 << 20
+CHUNK = 8 << 20       # a pipe is read this much at a time
+MAX_IFACES = 1 << 16  # Batch.iface is 16 bits: more interfaces are numbered per batch
 
 
-def map_file(path: Path) -> memoryview:
-    with open(path, "rb") as fh:
+class Capture:
+    """A capture's bytes, read once from the start: a regular file mapped whole; a pipe,
+    FIFO or device read chunk by chunk, so that it is opened once and its memory bounded
+    by the chunk. `buf` holds the bytes from file offset `base` on; readers walk it and
+    call `more` where it ends."""
+
+    def __init__(self, fh, path: Path):
+        self.path = path
+        mode = os.fstat(fh.fileno()).st_mode
+        self.base = 0
+        if stat.S_ISREG(mode):
+            self.stream = None
+            try:
+                self.buf = memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
+            except ValueError:  # empty file: mmap refuses length 0
+                self.buf = memoryview(b"")
+        elif stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode):
+            self.stream = fh
+            self.buf = memoryview(b"")
+        else:
+            raise CaptureError(f"{path}: not a regular file, pipe or character device")
+
+    @property
+    def end(self) -> int:
+        """The file offset where the bytes read so far end."""
+        return self.base + len(self.buf)
+
+    def more(self, keep_from: int) -> bool:
+        """Read on, keeping the bytes from file offset `keep_from`; False at the end."""
+        if self.stream is None:
+            return False
         try:
-            return memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
-        except ValueError:  # empty file: mmap refuses length 0
-            return memoryview(b"")
+            chunk = self.stream.read(CHUNK)
+        except OSError as exc:
+            raise CaptureError(f"{self.path}: cannot read: {exc.strerror or exc}") from exc
+        if not chunk:
+            self.stream = None
+            return False
+        self.buf = memoryview(bytes(self.buf[keep_from - self.base:]) + chunk)
+        self.base = keep_from
+        return True
+
+    def head(self, size: int) -> memoryview:
+        """The first `size` bytes (fewer if the capture is shorter)."""
+        while len(self.buf) < size and self.more(0):
+            pass
+        return self.buf[:size]
 
 
 def cut_batches(raw: memoryview, offset, caplen, wirelen, ts_ns, linktype, iface,
-                interfaces: list[str], batch_frames: int, source: str = ""):
+                interfaces: list[str], batch_frames: int, source: str = "", first_frame: int = 1):
     """Copy runs of frames into padded Batch buffers (frames keep file order)."""
     offset = np.asarray(offset, dtype=np.int64)
     caplen = np.asarray(caplen, dtype=np.int64)
@@ -44,6 +91,11 @@ def cut_batches(raw: memoryview, offset, caplen, wirelen, ts_ns, linktype, iface
             data = np.empty(hi - lo + PAD, dtype=np.uint8)
             data[: hi - lo] = whole[lo:hi]
             data[hi - lo:] = 0
+        ifc = np.asarray(iface[start:stop], dtype=np.int64)
+        names = interfaces
+        if len(interfaces) > MAX_IFACES:  # only the batch's own, renumbered
+            used, ifc = np.unique(ifc, return_inverse=True)
+            names = [interfaces[i] for i in used.tolist()]
         yield Batch(
             data=data,
             offset=offset[start:stop] - lo,
@@ -51,9 +103,9 @@ def cut_batches(raw: memoryview, offset, caplen, wirelen, ts_ns, linktype, iface
             wirelen=np.asarray(wirelen[start:stop], dtype=np.int64),
             ts_ns=np.asarray(ts_ns[start:stop], dtype=np.int64),
             linktype=np.asarray(linktype[start:stop], dtype=np.uint16),
-            iface=np.asarray(iface[start:stop], dtype=np.uint16),
-            first_frame=start + 1,
-            interfaces=interfaces,
+            iface=ifc.astype(np.uint16),
+            first_frame=first_frame + start,
+            interfaces=names,
             source=source,
         )
         start = stop

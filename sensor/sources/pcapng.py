@@ -3,122 +3,162 @@ and timestamp resolutions, Enhanced, Simple and (obsolete) Packet blocks."""
 from __future__ import annotations
 
 import struct
-from pathlib import Path
 
 import numpy as np
 
 from .errors import CaptureError
-from .framing import cut_batches, map_file
+from .framing import Capture, cut_batches
 
 SHB, IDB, PB, SPB, EPB = 0x0A0D0D0A, 0x00000001, 0x00000002, 0x00000003, 0x00000006
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 OPT_IF_NAME, OPT_IF_TSRESOL, OPT_IF_TSOFFSET = 2, 9, 14
 MAX_BLOCK = 1 << 24
+MAX_INTERFACES = 1 << 20  # interfaces kept per file; packets of later ones are skipped
 
 
 def recognises(magic: bytes) -> bool:
     return len(magic) == 4 and struct.unpack("<I", magic)[0] == SHB
 
 
-class _Interface:
-    __slots__ = ("linktype", "snaplen", "name", "resol", "offset_s")
+class _Interfaces:
+    """Every interface of every section: names, and per-interface columns (link type,
+    timestamp resolution, offset) that grow as interfaces come."""
 
-    def __init__(self, linktype, snaplen, name, resol, offset_s):
-        self.linktype, self.snaplen, self.name = linktype, snaplen, name
-        self.resol, self.offset_s = resol, offset_s
+    def __init__(self):
+        self.names: list[str] = []
+        self._new: list[tuple[int, int, int]] = []
+        self.cols = np.zeros((0, 3), dtype=np.int64)  # linktype, if_tsresol, if_tsoffset
+        self.snaplen: list[int] = []
+
+    def add(self, linktype, snaplen, name, resol, offset_s) -> int:
+        self.names.append(name or str(len(self.names)))
+        self.snaplen.append(snaplen)
+        self._new.append((linktype, resol, max(-MAX_OFFSET_S, min(MAX_OFFSET_S, offset_s))))
+        return len(self.names) - 1
+
+    def columns(self) -> np.ndarray:
+        if self._new:
+            self.cols = np.concatenate((self.cols, np.array(self._new, dtype=np.int64)))
+            self._new = []
+        return self.cols
 
 
-def read(path: Path, batch_frames: int, warn):
-    raw = map_file(path)
-    size = len(raw)
-    interfaces: list[_Interface] = []   # every interface of every section
-    section: list[int] = []             # this section's interface ids -> global index
+class _Frames:
+    """The frames of the batch being gathered: one list a column."""
+
+    def __init__(self):
+        self.off, self.cap, self.wire, self.ts, self.iface = [], [], [], [], []
+
+    def add(self, data_off, caplen, wirelen, ts, iface) -> None:
+        self.off.append(data_off)
+        self.cap.append(caplen)
+        self.wire.append(wirelen)
+        self.ts.append(ts)
+        self.iface.append(iface)
+
+    def __len__(self) -> int:
+        return len(self.off)
+
+
+def read(cap: Capture, batch_frames: int, warn):
+    """Batches of the file's packet blocks, gathered a batch at a time: memory is bounded
+    by the batch, cost by the blocks (interfaces included), not their product."""
+    path = cap.path
+    itfs = _Interfaces()
+    section: list[int] = []  # this section's interface ids -> global index
     order = "<"
-    # per frame: data offset, caplen, wirelen, raw timestamp, global interface index
-    off_l, cap_l, wire_l, ts_l, if_l = [], [], [], [], []
-    off = 0
-    while off + 12 <= size:
-        btype = struct.unpack_from(order + "I", raw, off)[0]
-        if btype == SHB:  # a new section may change the byte order
-            magic = bytes(raw[off + 8: off + 12])
-            if magic == b"\x4d\x3c\x2b\x1a":
-                order = "<"
-            elif magic == b"\x1a\x2b\x3c\x4d":
-                order = ">"
-            else:
-                _stop(warn, path, off, off_l, "section header with a bad byte-order magic")
-                if off == 0:
-                    raise CaptureError(f"{path}: pcapng section header has a bad byte-order magic")
+    done = 0                 # frames yielded
+    skipped = 0              # packet blocks of no interface we keep, or overrunning their block
+    dropped_ifaces = 0       # interfaces past MAX_INTERFACES
+    off = 0                  # the file offset of the next block
+    while True:
+        raw, base = cap.buf, cap.base
+        size = len(raw)
+        frames = _Frames()
+        pos, stop = off - base, None
+        while pos + 12 <= size and len(frames) < batch_frames:
+            btype = struct.unpack_from(order + "I", raw, pos)[0]
+            if btype == SHB:  # a new section may change the byte order
+                magic = bytes(raw[pos + 8: pos + 12])
+                if magic == b"\x4d\x3c\x2b\x1a":
+                    order = "<"
+                elif magic == b"\x1a\x2b\x3c\x4d":
+                    order = ">"
+                else:
+                    if base + pos == 0:
+                        raise CaptureError(f"{path}: pcapng section header has a bad byte-order magic")
+                    stop = "section header with a bad byte-order magic"
+                    break
+                section = []
+            blen = struct.unpack_from(order + "I", raw, pos + 4)[0]
+            if blen < 12 or blen % 4 or blen > MAX_BLOCK:
+                if base + pos == 0:
+                    raise CaptureError(f"{path}: pcapng section header has an impossible length {blen}")
+                stop = f"block with an impossible length {blen}"
                 break
-            section = []
-        blen = struct.unpack_from(order + "I", raw, off + 4)[0]
-        if blen < 12 or blen % 4 or blen > MAX_BLOCK:
-            if off == 0:
-                raise CaptureError(f"{path}: pcapng section header has an impossible length {blen}")
-            _stop(warn, path, off, off_l, f"block with an impossible length {blen}")
+            if pos + blen > size:
+                break  # read on, or cut short at the end
+            body, body_end = pos + 8, pos + blen - 4
+            if btype == IDB and body + 8 <= body_end:
+                linktype, _, snaplen = struct.unpack_from(order + "HHI", raw, body)
+                if len(itfs.names) < MAX_INTERFACES:
+                    section.append(itfs.add(linktype, snaplen,
+                                            *_idb_options(raw, order, body + 8, body_end)))
+                else:
+                    section.append(-1)
+                    dropped_ifaces += 1
+            elif btype == EPB and body + 20 <= body_end:
+                ifid, hi, lo, caplen, wirelen = struct.unpack_from(order + "IIIII", raw, body)
+                if ifid < len(section) and section[ifid] >= 0 and body + 20 + caplen <= body_end:
+                    frames.add(body + 20, caplen, wirelen, (hi << 32) | lo, section[ifid])
+                else:
+                    skipped += 1
+                    if skipped == 1:
+                        warn(f"{path}: packet block at offset {base + pos} names a missing "
+                             f"interface or overruns its block; skipped")
+            elif btype == SPB and body + 4 <= body_end and section and section[0] >= 0:
+                wirelen = struct.unpack_from(order + "I", raw, body)[0]
+                caplen = min(wirelen, body_end - body - 4)
+                if itfs.snaplen[section[0]]:
+                    caplen = min(caplen, itfs.snaplen[section[0]])
+                frames.add(body + 4, caplen, wirelen, 0, section[0])
+            elif btype == PB and body + 20 <= body_end:
+                ifid, _, hi, lo, caplen, wirelen = struct.unpack_from(order + "HHIIII", raw, body)
+                if ifid < len(section) and section[ifid] >= 0 and body + 20 + caplen <= body_end:
+                    frames.add(body + 20, caplen, wirelen, (hi << 32) | lo, section[ifid])
+            pos += blen
+        off = base + pos
+        if len(frames):
+            iface = np.array(frames.iface, dtype=np.int64)
+            cols = itfs.columns()[iface]
+            ts_ns = _to_ns(np.array(frames.ts, dtype=np.uint64), cols[:, 1], cols[:, 2])
+            yield from cut_batches(raw, frames.off, frames.cap, frames.wire, ts_ns, cols[:, 0],
+                                   iface, itfs.names, batch_frames, str(path), done + 1)
+            done += len(frames)
+        if stop is not None or (len(frames) < batch_frames and not cap.more(off)):
             break
-        if off + blen > size:
-            _stop(warn, path, off, off_l, "block cut short at the end of the file")
-            break
-        body, body_end = off + 8, off + blen - 4
-        if btype == IDB and body + 8 <= body_end:
-            linktype, _, snaplen = struct.unpack_from(order + "HHI", raw, body)
-            name, resol, offset_s = _idb_options(raw, order, body + 8, body_end)
-            section.append(len(interfaces))
-            interfaces.append(_Interface(linktype, snaplen, name or str(len(interfaces)),
-                                         resol, offset_s))
-        elif btype == EPB and body + 20 <= body_end:
-            ifid, hi, lo, caplen, wirelen = struct.unpack_from(order + "IIIII", raw, body)
-            if ifid < len(section) and body + 20 + caplen <= body_end:
-                _frame(off_l, cap_l, wire_l, ts_l, if_l, body + 20, caplen, wirelen,
-                       (hi << 32) | lo, section[ifid])
-            else:
-                warn(f"{path}: packet block at offset {off} names a missing interface "
-                     f"or overruns its block; skipped")
-        elif btype == SPB and body + 4 <= body_end and section:
-            wirelen = struct.unpack_from(order + "I", raw, body)[0]
-            iface = interfaces[section[0]]
-            caplen = min(wirelen, body_end - body - 4)
-            if iface.snaplen:
-                caplen = min(caplen, iface.snaplen)
-            _frame(off_l, cap_l, wire_l, ts_l, if_l, body + 4, caplen, wirelen, 0, section[0])
-        elif btype == PB and body + 20 <= body_end:
-            ifid, _, hi, lo, caplen, wirelen = struct.unpack_from(order + "HHIIII", raw, body)
-            if ifid < len(section) and body + 20 + caplen <= body_end:
-                _frame(off_l, cap_l, wire_l, ts_l, if_l, body + 20, caplen, wirelen,
-                       (hi << 32) | lo, section[ifid])
-        off += blen
-    else:
-        if off != size:
-            _stop(warn, path, off, off_l, "block header cut short at the end of the file")
-    if not interfaces and off_l:
-        raise CaptureError(f"{path}: packets but no interface description")
-    iface = np.array(if_l, dtype=np.int64)
-    ts_ns = _to_ns(np.array(ts_l, dtype=np.uint64), iface, interfaces)
-    linktype = np.array([i.linktype for i in interfaces] or [0], dtype=np.int64)[iface]
-    return cut_batches(raw, off_l, cap_l, wire_l, ts_ns, linktype, iface,
-                       [i.name for i in interfaces] or ["0"], batch_frames, str(path))
-
-
-def _frame(off_l, cap_l, wire_l, ts_l, if_l, data_off, caplen, wirelen, ts, iface):
-    off_l.append(data_off)
-    cap_l.append(caplen)
-    wire_l.append(wirelen)
-    ts_l.append(ts)
-    if_l.append(iface)
-
-
-def _stop(warn, path, off, frames, why):
-    warn(f"{path}: {why} at offset {off}; kept the {len(frames)} frames before it")
+    if skipped > 1:
+        warn(f"{path}: {skipped - 1:,} more packet blocks skipped likewise")
+    if dropped_ifaces:
+        warn(f"{path}: {dropped_ifaces:,} interfaces past the first {MAX_INTERFACES:,} were not "
+             f"kept; their packets skipped")
+    if stop is not None:
+        warn(f"{path}: {stop} at offset {off}; kept the {done} frames before it")
+    elif off != cap.end:
+        what = "block cut short" if cap.end - off >= 12 else "block header cut short"
+        warn(f"{path}: {what} at the end of the file at offset {off}; "
+             f"kept the {done} frames before it")
 
 
 def _idb_options(raw, order, pos, end):
+    """name, if_tsresol and if_tsoffset of an interface; an option that runs past its
+    block ends the options (damage), the interface keeps what came before it."""
     name, resol, offset_s = None, 6, 0
     while pos + 4 <= end:
         code, length = struct.unpack_from(order + "HH", raw, pos)
-        value = bytes(raw[pos + 4: min(pos + 4 + length, end)])
-        if code == 0:
+        if code == 0 or pos + 4 + length > end:
             break
+        value = bytes(raw[pos + 4: pos + 4 + length])
         if code == OPT_IF_NAME:
             name = value.rstrip(b"\0").decode("utf-8", "replace")
         elif code == OPT_IF_TSRESOL and length >= 1:
@@ -132,18 +172,17 @@ def _idb_options(raw, order, pos, end):
 MAX_OFFSET_S = 9_000_000_000  # if_tsoffset beyond ~285 years is damage: clamped
 
 
-def _to_ns(ts: np.ndarray, iface: np.ndarray, interfaces: list[_Interface]) -> np.ndarray:
-    """Timestamps in each interface's units (if_tsresol) as nanoseconds since the epoch.
+def _to_ns(ts: np.ndarray, resol: np.ndarray, offset_s: np.ndarray) -> np.ndarray:
+    """Timestamps in units of each frame's interface (if_tsresol) as nanoseconds since the
+    epoch, plus the interface's if_tsoffset; one pass for each resolution present.
     Resolutions finer than a 64-bit count can span (10^-20, 2^-64...) come from damaged
     files: there every timestamp is under a second, computed in floating point."""
-    out = np.zeros(len(ts), dtype=np.int64)
-    for idx, itf in enumerate(interfaces):
-        rows = iface == idx
-        if not rows.any():
-            continue
+    out = offset_s * 1_000_000_000
+    for code in np.flatnonzero(np.bincount(resol, minlength=256)).tolist():
+        rows = resol == code
         units = ts[rows]
-        if itf.resol & 0x80:  # a negative power of two
-            shift = itf.resol & 0x7F
+        if code & 0x80:  # a negative power of two
+            shift = code & 0x7F
             if shift >= 64:
                 ns = (units.astype(np.float64) / 2.0 ** shift * 1e9).astype(np.int64)
             else:
@@ -152,7 +191,7 @@ def _to_ns(ts: np.ndarray, iface: np.ndarray, interfaces: list[_Interface]) -> n
                 ns = sec.astype(np.int64) * 1_000_000_000 + \
                     ((frac.astype(np.float64) / float(1 << shift)) * 1e9).astype(np.int64)
         else:  # a negative power of ten
-            digits = itf.resol
+            digits = code
             if digits >= 20:
                 ns = (units.astype(np.float64) / 10.0 ** (digits - 9)).astype(np.int64)
             else:
@@ -161,6 +200,5 @@ def _to_ns(ts: np.ndarray, iface: np.ndarray, interfaces: list[_Interface]) -> n
                 frac = (units % np.uint64(per_sec)).astype(np.int64)
                 ns = sec * 1_000_000_000 + (frac * 10 ** (9 - digits) if digits <= 9
                                             else frac // 10 ** (digits - 9))
-        offset = max(-MAX_OFFSET_S, min(MAX_OFFSET_S, itf.offset_s))
-        out[rows] = ns + offset * 1_000_000_000
+        out[rows] += ns
     return out
