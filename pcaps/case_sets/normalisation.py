@@ -190,10 +190,8 @@ def smtp_part(encoding: str):
                           f"UTF-8, decoded [{encoding}], offset 0.")
         frame = _smtp(c, line, name, mail(encoding.encode(), part))
         c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [frame],
-                 ev("personal_data_in_plaintext", kinds=kinds,
-                    masked=[masked_id(v) if k == "resident_id" else masked_mobile(v) for k, v in found],
-                    hashes=[keyed(k, v) for k, v in found], offset=0, labels=labels,
-                    encodings=["utf-8"], decoded=[encoding]))
+                 ev("personal_data_in_plaintext", kinds=kinds, **shown(*found), offset=0,
+                    labels=labels, encodings=["utf-8"], decoded=[encoding]))
         return c
 
     return build
@@ -247,51 +245,54 @@ def post(path: str, ctype: bytes, body: bytes) -> bytes:
             + ctype + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
 
-def _post(name, line, c, request: bytes) -> int:
+def shown(*found: tuple[str, str]) -> dict:
+    """The evidence's masked forms and keyed hashes of (kind, value) pairs, by the rule."""
+    return {"masked": [masked_id(v) if k == "resident_id" else masked_mobile(v) for k, v in found],
+            "hashes": [keyed(k, v) for k, v in found]}
+
+
+def posted(name, line, story: str, request: bytes, **evidence) -> PiiCase:
+    """The hospital's request to the platform and its answer; `story` the README; one high
+    alert expected, its packet the request, with `evidence`."""
+    c = PiiCase(name, story)
     ids = IpIds()
     conn = TcpConn(ids, HOSP, _port(name), PLATFORM, 8080)
     frames = c.send(line, conn.handshake() + [conn.c2s(request), conn.s2c(_ok())] + conn.close())
-    return frames[3]
+    c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [frames[3]],
+             ev("personal_data_in_plaintext", **evidence))
+    return c
 
 
 def multipart_form(name, line):
     parts = (b"--fb7\r\nContent-Disposition: form-data; name=\"psn_name\"\r\n\r\n"
              + "张三".encode() + b"\r\n--fb7\r\nContent-Disposition: form-data; name=\"certno\"\r\n\r\n"
              + PERSON.encode() + b"\r\n--fb7--\r\n")
-    request = post("/his/upload", b"multipart/form-data; boundary=fb7", parts)
-    c = PiiCase(name, f"The hospital's {HOSP} uploads a form as multipart/form-data, "
-                      f"{line.describe}: a part named psn_name holding a name and one named "
-                      f"certno holding a resident ID (each value on its own line after the "
-                      f"part's headers). {RULE} Each part is read as the field it is "
-                      f"(`name=value`). Expected: one high alert, its packet the request: "
-                      f"person_name 1, insurance_field 1, resident_id 1, fields psn_name and "
-                      f"certno, decoded [multipart], offset 0.")
-    frame = _post(name, line, c, request)
-    c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [frame],
-             ev("personal_data_in_plaintext",
-                kinds={"insurance_field": 1, "person_name": 1, "resident_id": 1},
-                masked=[masked_id(PERSON)], hashes=[keyed("resident_id", PERSON)], offset=0,
-                fields=["psn_name", "certno"], decoded=["multipart"]))
-    return c
+    return posted(
+        name, line, f"The hospital's {HOSP} uploads a form as multipart/form-data, "
+                    f"{line.describe}: a part named psn_name holding a name and one named certno "
+                    f"holding a resident ID (each value on its own line after the part's "
+                    f"headers). {RULE} Each part is read as the field it is (`name=value`). "
+                    f"Expected: one high alert, its packet the request: person_name 1, "
+                    f"insurance_field 1, resident_id 1, fields psn_name and certno, decoded "
+                    f"[multipart], offset 0.",
+        post("/his/upload", b"multipart/form-data; boundary=fb7", parts),
+        kinds={"insurance_field": 1, "person_name": 1, "resident_id": 1},
+        **shown(("resident_id", PERSON)), offset=0, fields=["psn_name", "certno"],
+        decoded=["multipart"])
 
 
 def json_escapes(name, line):
     body = json.dumps({"patient": {"姓名": "张三", "tel": MOBILE}}).encode()   # ASCII: \\uXXXX
-    assert b"\\u59d3" in body
     request = post("/his/patient", b"application/json", body)
-    c = PiiCase(name, f"The hospital's {HOSP} posts JSON whose Chinese is written as "
-                      f"`\\uXXXX` escapes (the default of most JSON writers), "
-                      f"{line.describe}: 姓名 (name) with a value, and a mobile number. {RULE} "
-                      f"Expected: one high alert: person_name 1, mobile 1, the label 姓名 "
-                      f"(UTF-8 once decoded), decoded [json-escape], the offset of the "
-                      f"escaped label.")
-    frame = _post(name, line, c, request)
-    c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [frame],
-             ev("personal_data_in_plaintext", kinds={"mobile": 1, "person_name": 1},
-                masked=[masked_mobile(MOBILE)], hashes=[keyed("mobile", MOBILE)],
-                offset=request.index(b"\\u59d3"), labels=["姓名"], encodings=["utf-8"],
-                decoded=["json-escape"]))
-    return c
+    return posted(
+        name, line, f"The hospital's {HOSP} posts JSON whose Chinese is written as `\\uXXXX` "
+                    f"escapes (the default of most JSON writers), {line.describe}: 姓名 (name) "
+                    f"with a value, and a mobile number. {RULE} Expected: one high alert: "
+                    f"person_name 1, mobile 1, the label 姓名 (UTF-8 once decoded), decoded "
+                    f"[json-escape], the offset of the escaped label.",
+        request, kinds={"mobile": 1, "person_name": 1}, **shown(("mobile", MOBILE)),
+        offset=request.index(b"\\u59d3"), labels=["姓名"], encodings=["utf-8"],
+        decoded=["json-escape"])
 
 
 def _full_width(s: str) -> str:
@@ -299,41 +300,33 @@ def _full_width(s: str) -> str:
 
 
 def full_width_digits(name, line):
-    person = SECOND
-    body = f"身份证号：{_full_width(person)}；备注：无".encode()
+    body = f"身份证号：{_full_width(SECOND)}；备注：无".encode()
     request = post("/his/note", b"text/plain; charset=utf-8", body)
     assert mc.identifiers_by_rule(request) == []
-    c = PiiCase(name, f"A clerk at the hospital ({HOSP}) types a resident ID in full-width "
-                      f"digits (２２０１…, as Chinese input methods give them) after 身份证号, "
-                      f"posted as UTF-8 text, {line.describe}. {RULE} Expected: one high "
-                      f"alert: resident_id 1, the label 身份证号 in UTF-8, decoded "
-                      f"[full-width], the offset of the ID's first full-width digit.")
-    frame = _post(name, line, c, request)
-    c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [frame],
-             ev("personal_data_in_plaintext", kinds={"resident_id": 1},
-                masked=[masked_id(person)], hashes=[keyed("resident_id", person)],
-                offset=request.index(_full_width(person)[:1].encode()), labels=["身份证号"],
-                encodings=["utf-8"], decoded=["full-width"]))
-    return c
+    return posted(
+        name, line, f"A clerk at the hospital ({HOSP}) types a resident ID in full-width digits "
+                    f"(２２０１…, as Chinese input methods give them) after 身份证号, posted as "
+                    f"UTF-8 text, {line.describe}. {RULE} Expected: one high alert: "
+                    f"resident_id 1, the label 身份证号 in UTF-8, decoded [full-width], the "
+                    f"offset of the ID's first full-width digit.",
+        request, kinds={"resident_id": 1}, **shown(("resident_id", SECOND)),
+        offset=request.index(_full_width(SECOND)[:1].encode()), labels=["身份证号"],
+        encodings=["utf-8"], decoded=["full-width"])
 
 
 def gb18030_full_width(name, line):
-    person = SECOND
-    body = f"姓名=张三；身份证号={_full_width(person)}".encode("gb18030")
+    body = f"姓名=张三；身份证号={_full_width(SECOND)}".encode("gb18030")
     request = post("/his/card", b"text/plain; charset=GB18030", body)
     assert mc.identifiers_by_rule(request) == []
-    c = PiiCase(name, f"An older hospital terminal ({HOSP}) posts text in GB18030, "
-                      f"{line.describe}: 姓名 with a name and 身份证号 with a resident ID in "
-                      f"full-width digits (A3 B0-B9 in GB18030). {RULE} Expected: one high "
-                      f"alert: person_name 1, resident_id 1, labels 姓名 and 身份证号 in GBK "
-                      f"(= GB18030 for them), decoded [full-width-gbk], the offset of 姓名.")
-    frame = _post(name, line, c, request)
-    c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [frame],
-             ev("personal_data_in_plaintext", kinds={"person_name": 1, "resident_id": 1},
-                masked=[masked_id(person)], hashes=[keyed("resident_id", person)],
-                offset=request.index("姓名".encode("gb18030")), labels=["姓名", "身份证号"],
-                encodings=["gbk"], decoded=["full-width-gbk"]))
-    return c
+    return posted(
+        name, line, f"An older hospital terminal ({HOSP}) posts text in GB18030, "
+                    f"{line.describe}: 姓名 with a name and 身份证号 with a resident ID in "
+                    f"full-width digits (A3 B0-B9 in GB18030). {RULE} Expected: one high "
+                    f"alert: person_name 1, resident_id 1, labels 姓名 and 身份证号 in GBK (= "
+                    f"GB18030 for them), decoded [full-width-gbk], the offset of 姓名.",
+        request, kinds={"person_name": 1, "resident_id": 1}, **shown(("resident_id", SECOND)),
+        offset=request.index("姓名".encode("gb18030")), labels=["姓名", "身份证号"],
+        encodings=["gbk"], decoded=["full-width-gbk"])
 
 
 # --- negatives --------------------------------------------------------------------------
