@@ -13,7 +13,11 @@ on 443 and 8443, RDP on 3389) carry TLS records: each segment one application-da
 (a record header, then random bytes), as they do on the network. The payload detectors
 search the rest, all of it, as plaintext (databases, HTTP, SMB, DNS, syslog ... and SSH,
 whose banners the mix does not carry). One frame in a hundred is an IPv4 fragment: UDP
-datagrams over the MTU in two fragments, adjacent (`FRAGMENTED`), which the sensor reassembles. `plaintext=True` builds the same mix without the
+datagrams over the MTU in two fragments, adjacent (`FRAGMENTED`), which the sensor
+reassembles. Of the plaintext HTTP flows (TCP 80, 8080), 10 % start an answer with a gzip
+JSON body and 5 % with a chunked one, one whole message in one of their first two segments
+(`HTTP_CODED`): what the payload normaliser decodes. `plaintext=True` builds the same mix
+without the
 record headers: every payload plaintext, the payload detectors' worst case.
 
     from bench.mixed import mixed_pcap
@@ -26,6 +30,8 @@ record headers: every payload plaintext, the payload detectors' worst case.
 from __future__ import annotations
 
 import argparse
+import gzip
+import json
 import os
 import struct
 import sys
@@ -355,6 +361,53 @@ def _tls_records(block: np.ndarray, t: Template, tls: np.ndarray) -> None:
         [TLS_APPLICATION_DATA, 3, 3, body >> 8, body & 0xFF], dtype=np.uint8)
 
 
+# plaintext HTTP (TCP 80, 8080): a share of its flows answer with a coded body, each with one
+# whole message in one of its first two segments (a JSON API answer), the rest random bytes
+HTTP_PORTS = (80, 8080)
+HTTP_CODED = {"gzip": 0.10, "chunked": 0.05}      # share of HTTP flows
+
+
+def _json_answer() -> bytes:
+    rows = [{"id": i, "code": f"A{i:05d}", "name": "item", "qty": i % 7, "price": 12.5 * i}
+            for i in range(8)]
+    return json.dumps({"infcode": 0, "output": rows}, separators=(",", ":")).encode()
+
+
+def http_message(kind: str) -> bytes:
+    """A whole HTTP answer with a gzip or a chunked body."""
+    body = _json_answer()
+    if kind == "gzip":
+        coded = gzip.compress(body, mtime=0)
+        return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip"
+                b"\r\nContent-Length: %d\r\n\r\n" % len(coded) + coded)
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: "
+            b"chunked\r\n\r\n%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+
+
+def _http_messages(flow: np.ndarray, index: np.ndarray, vals: dict, seed: int) -> np.ndarray:
+    """Per frame: 0, or 1 + the HTTP_CODED kind whose message its payload starts with (a
+    generator of its own, so that the rest of the mix is drawn as before)."""
+    rng = np.random.default_rng(seed + 13)
+    nflows = int(flow.max()) + 1 if len(flow) else 0
+    draw = rng.random(nflows)[flow]
+    kind = np.zeros(len(flow), dtype=np.int8)
+    edge = 0.0
+    for k, share in enumerate(HTTP_CODED.values(), 1):
+        kind[(draw >= edge) & (draw < edge + share)] = k
+        edge += share
+    http = np.isin(vals["sport_tcp"], HTTP_PORTS) | np.isin(vals["dport_tcp"], HTTP_PORTS)
+    return np.where(http & (index < 2), kind, 0).astype(np.int8)
+
+
+def _http_bodies(block: np.ndarray, t: Template, kinds: np.ndarray) -> None:
+    if t.transport != "tcp" or not kinds.any():
+        return
+    for k, name in enumerate(HTTP_CODED, 1):
+        msg = np.frombuffer(http_message(name), dtype=np.uint8)
+        if len(msg) <= t.payload:
+            block[kinds == k, t.payload_at: t.payload_at + len(msg)] = msg
+
+
 def build(path: Path, frames: int, encaps=None, seed: int = SEED,
           plaintext: bool = False) -> Path:
     """Write the mix (n frames) to `path` as a classic microsecond pcap, Ethernet; with
@@ -377,11 +430,13 @@ def build(path: Path, frames: int, encaps=None, seed: int = SEED,
     hdr[:, 0], hdr[:, 1] = ts_us // 1_000_000, ts_us % 1_000_000
     hdr[:, 2] = hdr[:, 3] = lens
     out[rec_off[:, None] + np.arange(16)] = hdr.view(np.uint8).reshape(frames, 16)
-    vals = _values(rng, *_flows(rng, which, tpls))
+    flow, index = _flows(rng, which, tpls)
+    vals = _values(rng, flow, index)
     if "frag" in kinds:         # a last fragment: its first's datagram id and addresses
         pair = np.flatnonzero((which[:-1] == kinds.index("frag")) & (which[1:] == last_tpl))
         for key in ("ipid", "src4", "dst4"):
             vals[key][pair + 1] = vals[key][pair]
+    http = _http_messages(flow, index, vals, seed)
     for i, t in enumerate(tpls):
         rows = np.flatnonzero(which == i)
         width = len(t.frame)
@@ -392,6 +447,7 @@ def build(path: Path, frames: int, encaps=None, seed: int = SEED,
             _apply(block, t, vals, part)
             if not plaintext:
                 _tls_records(block, t, vals["tls"][part])
+            _http_bodies(block, t, http[part])
             out[(rec_off[part] + 16)[:, None] + np.arange(width)] = block
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")

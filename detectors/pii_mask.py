@@ -19,7 +19,9 @@ output (alerts, evidence files) and the tests agree on what an identifier is (JL
   (`+8613812345678`: a 13-digit run, but the `+86` says what it is).
 
 "Not inside a longer digit run" means the byte before and the byte after are not ASCII digits.
-Digits are ASCII in UTF-8, GBK and GB18030 alike, so the rules read raw bytes.
+Digits are ASCII in UTF-8, GBK and GB18030 alike, so the rules read raw bytes. Identifiers
+written in UTF-16, full-width digits or JSON escapes (`normalise.Readable`) are masked in
+place too, the characters the masked form hides each replaced by `*` byte for byte.
 
 Masked forms keep the characters that identify no one: an ID keeps its region code and its
 last four (`220102********123X`), a card its issuer number and last four
@@ -48,6 +50,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import credential_wire as wire
+from .normalise import Readable
 
 RESIDENT_ID, BANK_CARD, MOBILE = "resident_id", "bank_card", "mobile"
 KINDS = (RESIDENT_ID, BANK_CARD, MOBILE)
@@ -165,6 +168,25 @@ def find_identifiers(data: bytes, lo: int = 0, hi: int | None = None,
                 yield found
 
 
+# 11 digits in a row in a wide form (UTF-16LE/BE, full-width in UTF-8 and GBK, JSON escapes):
+# bytes as classes (digit "d", NUL "0", other "x") for UTF-16, an expression with a literal
+# start for the others (alternatives without one make Python's `re` try every byte)
+_DIGIT_CLASSES = bytes(100 if 48 <= c <= 57 else 48 if c == 0 else 120 for c in range(256))
+_WIDE_RUNS = ((b"\xef\xbc", re.compile(rb"\xef\xbc[\x90-\x99](?:\xef\xbc[\x90-\x99]){10}")),
+              (b"\xa3", re.compile(rb"\xa3[\xb0-\xb9](?:\xa3[\xb0-\xb9]){10}")),
+              (b"\\u003", re.compile(rb"\\u003[0-9](?:\\u003[0-9]){10}")))
+
+
+def wide_digit_run(data: bytes) -> bool:
+    """Whether `data` holds a run of 11 digits in a wide form (what an identifier there
+    needs): the quick test before `normalise.Readable`."""
+    if b"\x00" in data:
+        classes = data.translate(_DIGIT_CLASSES)
+        if b"d0" * 11 in classes or b"0d" * 11 in classes:
+            return True
+    return any(lead in data and rx.search(data) for lead, rx in _WIDE_RUNS)
+
+
 def _run_from(data: bytes, i: int, step: int) -> int:
     """Length of the run of digits (and check characters X) at data[i], read towards `step`."""
     n, k = len(data), 0
@@ -198,6 +220,15 @@ def mask_payload(data: bytes, edges: bool = False, credentials: bool = True) -> 
         first, last = KEEP[found.kind]
         out[found.start + first: found.end - last] = bytes([_STAR]) * (
             found.end - found.start - first - last)
+    wide = Readable(data) if wide_digit_run(data) else None
+    for found in find_identifiers(wide.text, strict=False) if wide and wide.spans else ():
+        if not wide.labels(found.start, found.end):
+            continue                 # ASCII as it travelled: masked above
+        out = bytearray(data) if out is None else out
+        first, last = KEEP[found.kind]
+        for p in range(wide.origin(found.start + first), wide.origin(found.end - last)):
+            if out[p]:               # UTF-16's NULs stay: the text stays readable
+                out[p] = _STAR
     if edges and data:
         n = len(data)
         head = _run_from(data, 0, 1)

@@ -13,7 +13,10 @@ output):
 
 Only payloads that `payload_class` finds unencrypted are searched, TCP ones as streams
 (`streams`): a match split across segments is found, retransmitted and overlapping bytes
-are searched once. Per batch: one literal pass (Hyperscan where installed) and one sampled
+are searched once. They are searched as the receiver reads them (`normalise`): the streams
+holding an HTTP message with a content coding, chunked framing, a form or multipart body,
+or a mail part in base64 or quoted-printable, decoded (and not raw); any text with its
+UTF-16, full-width digits and JSON escapes decoded. Per batch: one literal pass (Hyperscan where installed) and one sampled
 digit-run pass over the regions' bytes pick the few regions worth parsing; only those are
 parsed in Python.
 
@@ -21,7 +24,11 @@ Severity: high; critical when an insurance interface message (its envelope `infn
 or `fixmedins_code` seen in the flow) carries personal fields. One alert per flow per dedup
 window. Evidence names the kinds and their counts, the interface fields and labels seen, the
 transaction number (`infno`) and institution code (`fixmedins_code`) — not personal —, the
-offset in the first frame's payload, and for each identifier (at most MAX_SHOWN) its masked
+offset in the first frame's payload (for an item of a decoded body, which no wire byte
+spells, where that packet's part of the stream begins), the decodings that revealed the
+items (`decoded`: `chunked`, `gzip`, `deflate`, `br`, `form-urlencoded`, `multipart`,
+`base64`, `quoted-printable`, `utf-16le`, `utf-16be`, `full-width`, `full-width-gbk`,
+`json-escape`), and for each identifier (at most MAX_SHOWN) its masked
 form (`220102********123X`, `138****5678`) and a keyed hash: HMAC-SHA256 of `kind:value`,
 the first 128 bits in hex, so two alerts about the same person show the same hash and no
 one without the key can tell who. Names are never shown, not even masked or hashed. A flow
@@ -49,6 +56,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import Detector, Finding
+from .normalise import CONTEXT_ROW, Normaliser, Readable
 from .pii_mask import MOBILE, RESIDENT_ID, find_identifiers, mask_text, mask_value
 from .streams import EDGE, Engine
 
@@ -85,6 +93,10 @@ for _label in LABELS:
 LABEL_RX = re.compile(b"(" + b"|".join(re.escape(k) for k in LABEL_OF) + b")" + _SEP +
                       rb'([^\s<&"\',;}\]\x00]?)', re.IGNORECASE)
 _LABEL_KEY = {k.lower(): k for k in LABEL_OF}
+# quick tests before the regular expressions: an identifier is a run of 11 digits at least,
+# a field or a label is there by name
+_LONG_RUN = re.compile(rb"[0-9]{11}")
+_FIELD_NAMES = [f.encode() for f in PERSONAL_FIELDS + ENVELOPE_FIELDS]
 INFNO_RX = re.compile(rb"^[0-9]{4}$")
 CODE_RX = re.compile(rb"^[A-Za-z0-9]{1,32}$")
 
@@ -140,6 +152,7 @@ class _Group:
         self.fields: dict[str, None] = {}
         self.labels: dict[str, None] = {}
         self.encodings: dict[str, None] = {}
+        self.decoded: dict[str, None] = {}                    # decodings that revealed items
         self.envelope: dict[str, str] = {}
         self.rows: set[int] = set()
         self.offset: dict[int, int] = {}                      # row -> first match offset
@@ -167,6 +180,7 @@ class PlaintextPii(Detector):
         self.field_ids = self.engine.register([f.encode() for f in PERSONAL_FIELDS])
         self.label_ids = self.engine.register([k for k in LABEL_OF if len(k) <= EDGE])
         self.envelope_ids = self.engine.register([f.encode() for f in ENVELOPE_FIELDS])
+        self.normaliser = Normaliser(self.engine)
         self._key: bytes | None = None
         self.end_counted = np.zeros(0, dtype=bool)    # per stream: an identifier ended it
         self.envelopes: OrderedDict[int, dict] = OrderedDict()
@@ -180,6 +194,7 @@ class PlaintextPii(Detector):
     def metric_families(self):
         if self.engine.publisher is self:
             yield from self.engine.metric_families()
+        yield from self.normaliser.metric_families()
 
     # --- detection ---------------------------------------------------------------------
 
@@ -192,9 +207,15 @@ class PlaintextPii(Detector):
         envelope = np.isin(view.lit_id, self.envelope_ids)
         edge_mine = np.isin(view.edge_lit_id, np.concatenate(
             [self.field_ids, self.label_ids, self.envelope_ids]))
-        cand = np.unique(np.concatenate([view.digit_entries, view.lit_entry[personal],
+        wide = np.isin(view.lit_id, self.normaliser.text_ids)
+        cand = np.unique(np.concatenate([view.digit_entries, view.lit_entry[personal | wide],
                                          view.edge_digit_owner, view.edge_lit_owner[edge_mine]]))
         env_entries = np.unique(view.lit_entry[envelope])
+        # the streams whose messages are decoded first: their regions are searched decoded,
+        # not raw (each byte searched once)
+        consumed, pieces = self.normaliser.run(ctx, view)
+        if pieces or consumed.any():
+            cand, env_entries = cand[~consumed[cand]], env_entries[~consumed[env_entries]]
         top = int(reg.sid.max()) if len(reg.sid) else -1
         if top >= len(self.end_counted):
             self.end_counted = np.concatenate(
@@ -204,7 +225,7 @@ class PlaintextPii(Detector):
         # every stream that moved on forgets; the ones whose end an identifier took, mark
         moved = reg.sid[reg.last & (reg.sid >= 0)]
         self.end_counted[moved] = False
-        if not cand.size:
+        if not cand.size and not pieces:
             return []
         keys = ctx.flow_keys
         groups: dict[int, _Group] = {}
@@ -220,6 +241,13 @@ class PlaintextPii(Detector):
                     groups[fk].truncated = True
                 continue
             self._parse(ctx, reg, i, groups, envelopes, keys, carried)
+        for piece in pieces:
+            parsed_per_flow[piece.flow] += 1
+            if parsed_per_flow[piece.flow] > MAX_PARSED:
+                if piece.flow in groups:
+                    groups[piece.flow].truncated = True
+                continue
+            self._parse_piece(piece, groups, envelopes)
         if not groups:
             return []
         # the envelope of the flows that showed personal data: in this batch, or remembered
@@ -274,22 +302,65 @@ class PlaintextPii(Detector):
                 g.touch(int(reg.row[entry]), int(reg.skip[entry]))
                 pos += n
 
-        found = False
-        for ident in find_identifiers(window):
-            if not owned(ident.start, ident.end, True):
+        found = self._search(window, owned, place, g, envelopes.setdefault(fk, {}))
+        if found is None and reg.last[i] and sid >= 0:
+            self.end_counted[sid] = True
+        if found is not False and fresh:
+            groups[fk] = g
+
+    def _parse_piece(self, piece, groups: dict, envelopes: dict) -> None:
+        """A stream's decoded text (normalise.Piece): matches that start in its [lo, hi)."""
+        fk = piece.flow
+        g = groups.get(fk)
+        fresh = g is None
+        if fresh:
+            g = _Group()
+
+        def owned(start: int, end: int, digits: bool) -> bool:
+            return piece.lo <= start < piece.hi and piece.locate(start)[0] != CONTEXT_ROW
+
+        def place(start: int, end: int) -> None:
+            row, offset, labels = piece.locate(start)
+            g.touch(row, offset)
+            for label in labels:
+                g.decoded.setdefault(label, None)
+
+        if self._search(piece.text, owned, place, g, envelopes.setdefault(fk, {})) is not False \
+                and fresh:
+            groups[fk] = g
+
+    def _search(self, data: bytes, owned, place, g: _Group, env: dict):
+        """Identifiers, personal fields and labels in `data`, its text encodings decoded
+        (normalise.Readable); `owned(start, end, digits)` says which matches are this
+        caller's, `place(start, end)` records one (positions in `data`). True if personal
+        data was found; None if so and an identifier ended `data` (the caller's stream
+        remembers it)."""
+        text = Readable(data)
+        t = text.text
+        origin = text.origin
+        found, at_end = False, False
+
+        def took(a: int, b: int) -> None:
+            place(origin(a), origin(b))
+            for label in text.labels(a, b):
+                g.decoded.setdefault(label, None)
+
+        for ident in find_identifiers(t) if _LONG_RUN.search(t) else ():
+            start, end = origin(ident.start), origin(ident.end)
+            if not owned(start, end, True):
                 continue
             found = True
             g.kinds[ident.kind] += 1
             g.identifiers.setdefault((ident.kind, ident.value.decode("ascii").upper()), None)
-            place(ident.start, ident.end)
-            if reg.last[i] and ident.end == b1 and not after and sid >= 0:
-                self.end_counted[sid] = True
-        for m in FIELD_RX.finditer(window):
+            took(ident.start, ident.end)
+            at_end = at_end or end == len(data)
+        low = t.lower()
+        for m in FIELD_RX.finditer(t) if any(f in low for f in _FIELD_NAMES) else ():
             name = m.group(1).lower().decode()
             if name in ENVELOPE_FIELDS:
-                self._envelope_match(m, envelopes.setdefault(fk, {}))
+                self._envelope_match(m, env)
                 continue
-            if not owned(m.start(), m.end(1), False):
+            if not owned(origin(m.start()), origin(m.end(1)), False):
                 continue
             value = m.group(2).strip()
             if not value or value.lower() == b"null" or b"*" in value:
@@ -297,9 +368,9 @@ class PlaintextPii(Detector):
             found = True
             g.kinds["person_name" if name == "psn_name" else "insurance_field"] += 1
             g.fields.setdefault(name, None)
-            place(m.start(), m.end())
-        for m in LABEL_RX.finditer(window):
-            if not owned(m.start(), m.end(1), False):
+            took(m.start(), m.end())
+        for m in LABEL_RX.finditer(t) if any(k in low for k in _LABEL_KEY) else ():
+            if not owned(origin(m.start()), origin(m.end(1)), False):
                 continue
             label, enc = LABEL_OF[_LABEL_KEY[m.group(1).lower()]]
             g.labels.setdefault(label, None)
@@ -307,9 +378,8 @@ class PlaintextPii(Detector):
             if LABELS[label] == "person_name" and m.group(2):
                 found = True
                 g.kinds["person_name"] += 1
-                place(m.start(), m.end())
-        if found and fresh:
-            groups[fk] = g
+                took(m.start(), m.end())
+        return None if found and at_end else found
 
     def _envelope(self, reg, i: int, env: dict) -> None:
         window = reg.before(i) + reg.bytes(i) + reg.after(i)[0]
@@ -362,6 +432,8 @@ class PlaintextPii(Detector):
         if g.labels:
             ev["labels"] = list(g.labels)
             ev["encodings"] = list(g.encodings)
+        if g.decoded:
+            ev["decoded"] = list(g.decoded)
         for name in ("infno", "fixmedins_code"):
             if g.envelope.get(name):
                 ev[name] = mask_text(g.envelope[name])

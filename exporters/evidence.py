@@ -43,6 +43,7 @@ import numpy as np
 
 from decoders import compiled
 from detectors.matcher import LiteralMatcher, digit_run_hits
+from detectors.normalise import TEXT_MARKERS
 from detectors.pii_mask import (
     CREDENTIAL_WORDS,
     EDGE_HEAD,
@@ -50,6 +51,7 @@ from detectors.pii_mask import (
     binary_credential_heads,
     mask_credentials,
     mask_payload,
+    wide_digit_run,
 )
 
 from .alerts import _write_all   # the alert log's: every byte out, or OSError
@@ -77,6 +79,7 @@ _WORD_MAX = max(len(w) for w in CREDENTIAL_WORDS)
 _WORDS = [np.frombuffer(w, dtype=np.uint8) for w in CREDENTIAL_WORDS]
 _CHUNK = 1 << 16           # byte pairs looked up at once
 _MATCHER: LiteralMatcher | None = None   # the credential words (made on first use)
+_WIDE: LiteralMatcher | None = None      # the wide digits' markers (made on first use)
 LOOPS = compiled.Loops("exporters.evidence_kernels")
 
 
@@ -123,6 +126,10 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
     # run's window touches may hold one: a superset of the runs inside one frame (such a
     # run's window holds it, so touches its frame)
     first, rs, re_ = _words_and_runs(data)
+    wide = _wide_marks(data)
+    if wide.size:               # the frames whose payload holds a wide digit (not a header's)
+        row = np.maximum(np.searchsorted(start, wide, side="right") - 1, 0)
+        hit[row[(p0[row] >= 0) & (wide >= start[row] + p0[row])]] = True
     if rs.size:
         touched = np.zeros(n + 1, dtype=np.int64)
         np.add.at(touched, np.maximum(np.searchsorted(start, rs, side="right") - 1, 0), 1)
@@ -151,6 +158,15 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
         row = row[(row >= 0) & has[np.maximum(row, 0)]]
         hit[row] = True
     return hit
+
+
+def _wide_marks(data: np.ndarray) -> np.ndarray:
+    """Where a digit in a wide form (UTF-16, full-width, a JSON escape: those pii_mask also
+    masks) may be, by the payload normaliser's text markers (one literal pass)."""
+    global _WIDE
+    if _WIDE is None:
+        _WIDE = LiteralMatcher(TEXT_MARKERS)
+    return _WIDE.scan(data)[0]
 
 
 def _words_and_runs(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -485,7 +501,7 @@ class EvidenceWriter:
     def _masked(self, frame: bytes, p0: int, plen: int) -> bytes:
         # every identifier holds a run of 11 digits: a frame without one is left alone
         # (one scan in C, where mask_payload would visit every short digit run in Python)
-        masked = mask_payload(frame) if _LONG_RUN.search(frame) else frame
+        masked = mask_payload(frame) if _LONG_RUN.search(frame) or wide_digit_run(frame) else frame
         if plen > 0 and 0 <= p0 < len(frame):
             p1 = min(p0 + plen, len(frame))
             seg = masked[p0:p1]

@@ -15,6 +15,11 @@ Frames come in five kinds:
   (`Nested.expected`): a nest deeper than the limit must end with status depth, never an
   exception, never a loop.
 
+The application-layer stream parsers of `detectors/normalise.py` (HTTP framing with
+chunks, gzip / deflate / br bodies, MIME parts in base64 and quoted-printable) get their
+own builders (`http_message`, `mime_mail`) and `normalised`, which feeds one parser a
+message cut anywhere, under the time bound, checking what it keeps between pieces.
+
 Hypothesis profiles: "ci" (the default; bounded and derandomized, so `make test` is stable)
 and "long" (`HYPOTHESIS_PROFILE=long`, used by `make fuzz`), "soak" for overnight runs.
 """
@@ -908,3 +913,87 @@ def save_pcap(path, frames: list[Frame]) -> None:
         fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype))
         for f in frames:
             fh.write(struct.pack("<IIII", 0, 0, len(f.data), len(f.data)) + f.data)
+
+
+# --- application-layer streams (detectors/normalise.py) --------------------------------
+# HTTP messages (chunked framing, gzip / deflate / br bodies) and MIME mail, valid, cut at
+# random places, with bytes mutated: fed to one stream parser piece by piece they must
+# never raise, never hang, keep the output bounded, and decode a valid message the same
+# however it is cut.
+
+def http_message(body: bytes, chunks: list[int] | None = None, coding: str | None = None,
+                 response: bool = True) -> bytes:
+    """An HTTP/1.1 message carrying `body`, coded (`gzip`, `deflate`, `br`) and framed in
+    chunks of the given sizes (None: Content-Length)."""
+    import gzip
+    import zlib
+    coded = body
+    if coding == "gzip":
+        coded = gzip.compress(body, mtime=0)
+    elif coding == "deflate":
+        coded = zlib.compress(body)
+    elif coding == "br":
+        import brotli
+        coded = brotli.compress(body)
+    head = b"HTTP/1.1 200 OK\r\n" if response else b"POST /x HTTP/1.1\r\n"
+    if coding:
+        head += b"Content-Encoding: " + coding.encode() + b"\r\n"
+    if chunks is None:
+        return head + b"Content-Length: %d\r\n\r\n" % len(coded) + coded
+    framed, at = [], 0
+    for size in chunks:
+        piece = coded[at: at + max(size, 1)]
+        if not piece:
+            break
+        framed.append(b"%x\r\n" % len(piece) + piece + b"\r\n")
+        at += len(piece)
+    if at < len(coded):
+        framed.append(b"%x\r\n" % (len(coded) - at) + coded[at:] + b"\r\n")
+    return head + b"Transfer-Encoding: chunked\r\n\r\n" + b"".join(framed) + b"0\r\n\r\n"
+
+
+def mime_mail(text: bytes, encoding: str = "base64") -> bytes:
+    """A mail message (SMTP DATA) with one part of `text` in base64 or quoted-printable."""
+    import base64
+    import binascii
+    if encoding == "base64":
+        part = base64.encodebytes(text).replace(b"\n", b"\r\n")
+    else:
+        part = binascii.b2a_qp(text).replace(b"\n", b"\r\n") + b"\r\n"
+    return (b"From: a@b\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=zz\r\n"
+            b"\r\n--zz\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: "
+            + encoding.encode() + b"\r\n\r\n" + part + b"--zz--\r\n.\r\n")
+
+
+def normalised(pieces: list[bytes], mail: bool = False) -> bytes:
+    """Everything one stream parser decodes from `pieces` fed in order (under a time bound),
+    checking the bounds it keeps."""
+    from detectors import normalise as N
+    owner = N.Normaliser()
+    stream = N.Stream(1, mail, owner)
+    out = []
+    with time_bound(DECODE_SECONDS, "normalise"):
+        for piece in pieces:
+            stream.feed(piece, 0, 0)
+            taken = stream.take(1, final=stream.idle)
+            if taken is not None:
+                out.append(taken.text[taken.lo:taken.hi])
+            # what the stream keeps between pieces: context, undecided bytes, a header
+            assert len(stream.text) <= N.KEEP + N.HOLD + 4 * N.MAX_BODY
+            if stream.http is not None:
+                assert len(stream.http.buf) <= max(N.MAX_HEAD, N.MAX_LINE) + len(piece)
+        taken = stream.take(1, final=True)
+        if taken is not None:
+            out.append(taken.text[taken.lo:taken.hi])
+    return b"".join(out)
+
+
+def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
+    edges = sorted({min(max(c, 0), len(data)) for c in cuts} | {0, len(data)})
+    return [data[a:b] for a, b in zip(edges, edges[1:])]
+
+
+body_text = st.binary(min_size=0, max_size=600) | st.text(max_size=300).map(str.encode)
+cuts = st.lists(st.integers(0, 4000), max_size=8)
+codings = st.sampled_from([None, "gzip", "deflate", "br"])
+chunk_sizes = st.none() | st.lists(st.integers(1, 300), min_size=1, max_size=6)

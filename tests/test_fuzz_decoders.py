@@ -6,7 +6,10 @@ Property-based (hypothesis, profile "ci": 200 examples a property, derandomized)
 exception, no hang (each decode runs under a time bound in this process; the driver's
 MAX_ROUNDS bounds the work), a known status, and the invariants of `fuzzing.check_invariants`
 (payload inside the captured bytes, nlayers <= MAX_LAYERS, ports 0..65535 or -1, ...).
-`make fuzz` runs the same properties with HYPOTHESIS_PROFILE=long, and scripts/fuzz.py.
+The stream parsers of detectors/normalise.py likewise: a valid HTTP message (chunked,
+coded) or mail part decodes the same however it is cut; mutated or random, never an
+exception. `make fuzz` runs the same properties with HYPOTHESIS_PROFILE=long, and
+scripts/fuzz.py.
 """
 from __future__ import annotations
 
@@ -254,3 +257,48 @@ def test_pcapng_with_an_impossible_timestamp_resolution(resol, tmp_path):
     refused = []
     for _, t in Pipeline().run_files([path], lambda msg: None, refused.append):
         F.check_invariants(t.batch, t)
+
+
+# --- application-layer streams (detectors/normalise.py) ---------------------------------
+
+@F.profile(0.5)
+@given(body=F.body_text, chunks=F.chunk_sizes, coding=F.codings, at=F.cuts)
+def test_http_body_decodes_the_same_however_cut(body, chunks, coding, at):
+    msg = F.http_message(body, chunks, coding)
+    whole = F.normalised([msg])
+    assert body in whole
+    assert F.normalised(F.split_at(msg, at)) == whole
+
+
+@F.profile(0.5)
+@given(body=F.body_text, chunks=F.chunk_sizes, coding=F.codings, at=F.cuts,
+       flips=st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 255)), max_size=6))
+def test_http_mutated_never_raises(body, chunks, coding, at, flips):
+    msg = bytearray(F.http_message(body, chunks, coding))
+    for pos, value in flips:
+        if msg:
+            msg[pos % len(msg)] = value
+    F.normalised(F.split_at(bytes(msg), at))
+
+
+@F.profile(0.5)
+@given(text=F.body_text, encoding=st.sampled_from(["base64", "quoted-printable"]), at=F.cuts,
+       flips=st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 255)), max_size=4))
+def test_mime_decodes_however_cut_and_survives_mutation(text, encoding, at, flips):
+    mail = F.mime_mail(text, encoding)
+    whole = F.normalised([mail], mail=True)
+    assert F.normalised(F.split_at(mail, at), mail=True) == whole
+    if encoding == "base64":
+        assert text in whole
+    mutated = bytearray(mail)
+    for pos, value in flips:
+        mutated[pos % len(mutated)] = value
+    F.normalised(F.split_at(bytes(mutated), at), mail=True)
+
+
+@F.profile(0.5)
+@given(data=st.binary(max_size=3000), at=F.cuts, mail=st.booleans())
+def test_stream_parsers_take_random_bytes(data, at, mail):
+    F.normalised(F.split_at(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                            b"Content-Encoding: gzip\r\n\r\n" + data, at))
+    F.normalised(F.split_at(data, at), mail=mail)

@@ -1,0 +1,828 @@
+"""Payload bytes as the receiving application reads them: HTTP bodies de-chunked and
+inflated, mail parts decoded, wide and full-width text made plain, before the payload rules
+search them (libhtp and Zeek do the same before they match).
+
+Two layers:
+
+- **Text encodings** (`readable`, stateless, applied to any text searched): JSON `\\uXXXX`
+  escapes, UTF-16LE/BE runs of printable ASCII (TDS and other Windows clients send IDs as
+  digits interleaved with NULs), full-width digits and `Ｘ`/`ｘ` in UTF-8 (`EF BC 90`-`99`)
+  and in GBK/GB18030 (`A3 B0`-`B9`), as Chinese input methods type them. The result keeps a
+  map back to the original positions (`Readable.origin`), so offsets and ownership are told
+  in the bytes that travelled. UTF-8 and GBK text needs no decoding: the rules read their
+  bytes.
+- **Streams** (`Normaliser`): one parser per (flow, direction), fed its stream's regions in
+  sequence order (`streams.Regions`) and kept across batches, for the streams a cheap
+  pre-filter picked: an HTTP/1.x message whose headers name a `Content-Encoding`,
+  `Transfer-Encoding`, a form (`application/x-www-form-urlencoded`) or `multipart/form-data`
+  body; a mail message (SMTP DATA, POP3 RETR, IMAP FETCH) with a
+  `Content-Transfer-Encoding`. The HTTP parser follows the framing (Content-Length,
+  chunked, to the end of the connection), then the content codings (gzip, deflate as zlib or
+  raw, br), then the media type (percent-decoding of forms; multipart parts as
+  `name=value`); the MIME parser decodes base64 and quoted-printable parts line by line, so
+  a part spread over many segments streams through. Every byte of a stream the parser was
+  fed is searched in its decoded form and not raw (so nothing is counted twice, and
+  ID-shaped bytes inside compressed data raise nothing). When a message ends and no other
+  has begun, the stream goes back to the raw fast path.
+
+Bounds (each counted): decoded output per body `MAX_BODY` bytes, and once past
+`RATIO_FROM` bytes at most `MAX_RATIO` times the compressed input — past either the rest of
+the body is dropped (`ybsensor_decompression_refused_total{reason="size"|"ratio"}`; a
+stream that is not what its coding says is `reason="corrupt"`; a body coded while
+`MAX_DECODERS` zlib or `MAX_BROTLI` brotli decoders are alive, whose windows hold memory,
+is `reason="busy"`); at most `MAX_STREAMS`
+streams hold parser state (the least recently fed is given up:
+`ybsensor_normaliser_given_up_total{reason="streams"}`), header blocks and lines are at
+most `MAX_HEAD` / `MAX_LINE` bytes (`reason="header"`), and a stream with a hole or whose
+message start was not seen is given up too (`reason="gap"`, `"unsynced"`). Decoded bytes
+by stage: `ybsensor_normalised_bytes_total{decoding}`.
+"""
+from __future__ import annotations
+
+import binascii
+import bisect
+import json
+import re
+import weakref
+import zlib
+from collections import Counter, OrderedDict
+
+import numpy as np
+
+try:  # brotli: `Content-Encoding: br`
+    import brotli
+except ImportError:  # pragma: no cover - a declared dependency
+    brotli = None
+
+MAX_STREAMS = 4096        # streams with parser state
+MAX_HEAD = 32 << 10       # bytes of one HTTP header block
+MAX_LINE = 16 << 10       # bytes of one MIME line (a longer one is passed on as it is)
+MAX_BODY = 1 << 20        # decoded bytes of one body
+MAX_RATIO = 100           # decoded / compressed bytes of one body, once past RATIO_FROM
+RATIO_FROM = 64 << 10
+STEP = 64 << 10           # decoded bytes produced at a time
+HOLD = 128                # trailing decoded bytes whose matches wait for more (max match length)
+EDGE_READ = 20            # bytes read past a region for a marker across its end
+KEEP = 160                # decoded bytes kept before the undecided ones (run boundaries)
+MAX_DECODERS = 512        # zlib decoders alive at once (a 32 KiB window each)
+MAX_BROTLI = 32           # brotli decoders alive at once (a window of up to 16 MiB each)
+REFUSALS = ("size", "ratio", "corrupt", "unsupported", "busy")
+GIVE_UPS = ("streams", "header", "gap", "unsynced")
+
+# --- text encodings ---------------------------------------------------------------------
+
+# one expression a decoding, each starting with a literal byte (so that it skips the rest of
+# the bytes fast), run only where that byte occurs; UTF-16 runs are found from their NULs and
+# told LE or BE by the byte before
+_WIDE = (
+    ("json", b"\\u", re.compile(rb"\\u[0-9A-Fa-f]{4}(?:\\u[0-9A-Fa-f]{4})*")),
+    ("wide", b"\x00", re.compile(rb"\x00(?:[\x20-\x7e]\x00){3,}[\x20-\x7e]?")),
+    ("fw", b"\xef", re.compile(rb"\xef(?:\xbc[\x90-\x99\xb8]|\xbd\x98)"
+                              rb"(?:\xef(?:\xbc[\x90-\x99\xb8]|\xbd\x98))*")),
+    ("gbk", b"\xa3", re.compile(rb"\xa3[\xb0-\xb9\xd8\xf8](?:\xa3[\xb0-\xb9\xd8\xf8])+")),
+)
+_FULL_WIDTH = {bytes((0xEF, 0xBC, 0x90 + d)): bytes((48 + d,)) for d in range(10)}
+_FULL_WIDTH.update({b"\xef\xbc\xb8": b"X", b"\xef\xbd\x98": b"x"})
+_GBK_WIDTH = {bytes((0xA3, 0xB0 + d)): bytes((48 + d,)) for d in range(10)}
+_GBK_WIDTH.update({b"\xa3\xd8": b"X", b"\xa3\xf8": b"x"})
+
+
+def _json_escapes(s: bytes) -> bytes:
+    return json.loads(b'"' + s + b'"').encode("utf-8", "replace")
+
+
+_DECODE = {
+    "json": (_json_escapes, "json-escape"),
+    "le": (lambda s: s[::2], "utf-16le"),
+    "be": (lambda s: s[1::2], "utf-16be"),
+    "fw": (lambda s: b"".join(_FULL_WIDTH[s[i:i + 3]] for i in range(0, len(s), 3)), "full-width"),
+    "gbk": (lambda s: b"".join(_GBK_WIDTH[s[i:i + 2]] for i in range(0, len(s), 2)),
+            "full-width-gbk"),
+}
+
+# what the payload engine's literal pass looks for to send a raw region here (3 bytes at
+# least, rare in random bytes): JSON escapes of digits, of full-width forms and of the
+# labels' first characters (姓 身 手); a digit between NULs (UTF-16LE or BE); a full-width
+# digit in UTF-8; one in GBK followed by another full-width form
+TEXT_MARKERS = ([b"\\u003", b"\\uff1", b"\\u59d3", b"\\u8eab", b"\\u624b"]
+                + [bytes((0, 48 + d, 0)) for d in range(10)]
+                + [bytes((0xEF, 0xBC, 0x90 + d)) for d in range(10)]
+                + [bytes((0xA3, 0xB0 + d, 0xA3)) for d in range(10)])
+# what makes a stream worth parsing (HTTP headers; the MIME header `Content-Transfer-Encoding`
+# ends in the second)
+STREAM_MARKERS = [b"content-encoding:", b"transfer-encoding:", b"form-urlencoded",
+                  b"multipart/form-data"]
+
+
+# bytes as classes: NUL "0", printable ASCII "a", the rest "x" (a quick test for UTF-16)
+_CLASSES = bytes(48 if c == 0 else 97 if 0x20 <= c <= 0x7E else 120 for c in range(256))
+
+
+def _has(data: bytes, lead: bytes) -> bool:
+    """Whether `data` may hold a match of the expression that starts with `lead`: the byte,
+    and for UTF-16 four characters in a row (a NUL alone is everywhere in binary data)."""
+    if lead != b"\x00":
+        return lead in data
+    return lead in data and b"0a0a0a0" in data.translate(_CLASSES)
+
+
+class Readable:
+    """`data` with the text encodings above decoded (`text`), and the way back."""
+
+    __slots__ = ("text", "spans", "_starts")
+
+    def __init__(self, data: bytes):
+        self.spans: list[tuple[int, int, int, int, str]] = []   # new a, b; old a, b; label
+        found = sorted((m.start(), m.end(), kind) for kind, lead, rx in _WIDE if _has(data, lead)
+                       for m in rx.finditer(data))
+        if not found:
+            self.text, self._starts = data, []
+            return
+        pieces, pos, new = [], 0, 0
+        for a, b, kind in found:
+            if a < pos:
+                continue                # inside the one before
+            if kind == "wide":
+                if a > pos and 0x20 <= data[a - 1] <= 0x7E:   # "x\0y\0...": LE from x
+                    kind, a = "le", a - 1
+                    b -= data[b - 1] != 0
+                elif data[b - 1] == 0:                        # "\0x\0y\0": LE from x
+                    kind, a = "le", a + 1
+                else:                                         # "\0x\0y": BE
+                    kind = "be"
+            decode, label = _DECODE[kind]
+            try:
+                out = decode(data[a:b])
+            except ValueError:
+                continue
+            pieces.append(data[pos:a])
+            new += a - pos
+            pieces.append(out)
+            self.spans.append((new, new + len(out), a, b, label))
+            new += len(out)
+            pos = b
+        pieces.append(data[pos:])
+        self.text = b"".join(pieces) if self.spans else data
+        self._starts = [s[0] for s in self.spans]
+
+    def origin(self, p: int) -> int:
+        """The position in the original bytes of position p of `text`."""
+        k = bisect.bisect_right(self._starts, p) - 1
+        if k < 0:
+            return p
+        na, nb, oa, ob, _ = self.spans[k]
+        if p < nb:
+            return oa + (p - na) * (ob - oa) // max(nb - na, 1)
+        return ob + (p - nb)
+
+    def labels(self, a: int, b: int) -> list[str]:
+        """The decodings that made text[a:b]."""
+        k = bisect.bisect_right(self._starts, a) - 1
+        out = []
+        for na, nb, _, _, label in self.spans[max(k, 0):]:
+            if na >= b:
+                break
+            if nb > a and label not in out:
+                out.append(label)
+        return out
+
+
+# --- content codings --------------------------------------------------------------------
+
+class Inflater:
+    """One content coding of one body, decoded a bounded step at a time. `live`: the
+    decoders alive now, by kind (a weak set each), to bound their windows' memory."""
+
+    def __init__(self, coding: str, refuse, live: dict | None = None):
+        self.coding, self.refuse = coding, refuse
+        self.seen = self.made = 0
+        self.dead = False
+        self.z = self.br = None
+        self.head = b""
+        if live is not None:
+            kind = "br" if coding == "br" else "zlib"
+            if len(live[kind]) >= (MAX_BROTLI if kind == "br" else MAX_DECODERS):
+                self._refuse("busy")
+                return
+            live[kind].add(self)
+        if coding in ("gzip", "x-gzip"):
+            self.z = zlib.decompressobj(31)
+        elif coding == "br":
+            self.br = brotli.Decompressor() if brotli is not None else None
+            if self.br is None:
+                self._refuse("unsupported")
+
+    def _refuse(self, reason: str) -> None:
+        if not self.dead:
+            self.dead = True
+            self.refuse(reason)
+
+    def _budget(self) -> int:
+        return min(STEP, MAX_BODY - self.made)
+
+    def _took(self, piece: bytes) -> bool:
+        self.made += len(piece)
+        if self.made > RATIO_FROM and self.made > MAX_RATIO * self.seen:
+            self._refuse("ratio")
+            return False
+        return True
+
+    def feed(self, data: bytes) -> bytes:
+        if self.dead or not data:
+            return b""
+        self.seen += len(data)
+        if self.z is None and self.br is None:      # deflate: zlib-wrapped or raw, by 2 bytes
+            data = self.head = self.head + data
+            if len(data) < 2:
+                return b""
+            zlib_wrapped = data[0] & 0x0F == 8 and ((data[0] << 8) | data[1]) % 31 == 0
+            self.z = zlib.decompressobj(15 if zlib_wrapped else -15)
+        out = []
+        try:
+            if self.br is not None:
+                self._brotli(data, out)
+            else:
+                self._zlib(data, out)
+        except (zlib.error, brotli.error if brotli else zlib.error):
+            self._refuse("corrupt")
+        return b"".join(out)
+
+    def _zlib(self, data: bytes, out: list) -> None:
+        buf = data
+        while buf and not self.z.eof:
+            budget = self._budget()
+            if budget <= 0:
+                self._refuse("size")
+                return
+            piece = self.z.decompress(buf, budget)
+            out.append(piece)
+            if not self._took(piece):
+                return
+            buf = self.z.unconsumed_tail
+
+    def _brotli(self, data: bytes, out: list) -> None:
+        piece = self.br.process(data, output_buffer_limit=max(self._budget(), 1))
+        while True:
+            out.append(piece)
+            if not self._took(piece):
+                return
+            if self.br.can_accept_more_data() or self.br.is_finished():
+                return
+            if self._budget() <= 0:
+                self._refuse("size")
+                return
+            piece = self.br.process(b"", output_buffer_limit=self._budget())
+
+
+def percent_decode(data: bytes) -> bytes:
+    """A form's bytes with `+` and `%HH` decoded (a malformed escape is left as it is)."""
+    if b"%" not in data and b"+" not in data:
+        return data
+    data = data.replace(b"+", b" ")
+    parts = data.split(b"%")
+    out = [parts[0]]
+    for p in parts[1:]:
+        try:
+            out.append(bytes((int(p[:2], 16),)) + p[2:] if len(p) >= 2 else b"%" + p)
+        except ValueError:
+            out.append(b"%" + p)
+    return b"".join(out)
+
+
+# --- MIME -------------------------------------------------------------------------------
+
+_B64_LINE = re.compile(rb"[A-Za-z0-9+/]+=*")
+_IMAP_DONE = re.compile(rb"[A-Za-z0-9.]+ (?:OK|NO|BAD) ")     # a tagged IMAP completion
+_FORM_NAME = re.compile(rb'(?i)\bname="?([^";\r\n]+)"?')
+
+
+class Mime:
+    """MIME parts line by line: headers, then a body in base64, quoted-printable or as it
+    is, until a boundary line (`--...`); `form`: multipart/form-data, each part shown as
+    `name=value&`; `mail`: SMTP/POP3 dot-stuffing, and the lone `.` (SMTP, POP3) or the
+    tagged completion (IMAP) that ends a message."""
+
+    def __init__(self, out, form: bool = False, mail: bool = False):
+        self.out, self.form, self.mail = out, form, mail
+        self.partial = b""
+        self.in_body = False
+        self.cte = b""
+        self.name = b""
+        self.b64 = b""
+        self.ended = False              # a mail message ended with `.`
+
+    def feed(self, data: bytes) -> None:
+        data = self.partial + data
+        start = 0
+        while True:
+            nl = data.find(b"\n", start)
+            if nl < 0:
+                break
+            self._line(data[start: nl + 1])
+            start = nl + 1
+        self.partial = data[start:]
+        if len(self.partial) > MAX_LINE:
+            self._line(self.partial)
+            self.partial = b""
+
+    def finish(self) -> None:
+        if self.partial:
+            self._line(self.partial)
+            self.partial = b""
+        self._end_part()
+
+    def _end_part(self) -> None:
+        if self.b64:
+            self._emit_b64(final=True)
+        if self.form and self.name:
+            self.out(b"&", ("multipart",))
+            self.name = b""
+
+    def _emit_b64(self, final: bool = False) -> None:
+        n = len(self.b64) if final else len(self.b64) // 4 * 4
+        chunk, self.b64 = self.b64[:n], self.b64[n:]
+        if final and len(chunk) % 4:
+            chunk += b"=" * (-len(chunk) % 4)
+        if chunk:
+            try:
+                self.out(binascii.a2b_base64(chunk), ("base64",))
+            except binascii.Error:
+                pass
+
+    def _line(self, line: bytes) -> None:
+        body = line.rstrip(b"\r\n")
+        if self.mail and (body == b"." or _IMAP_DONE.match(body)):
+            self._end_part()
+            self.in_body, self.cte, self.ended = False, b"", True
+            self.out(line, ())
+            return
+        if self.mail and body.startswith(b".."):
+            body, line = body[1:], line[1:]
+        if body.startswith(b"--") and len(body) > 2 and b" " not in body:     # a boundary
+            self._end_part()
+            self.in_body, self.cte = False, b""
+            self.out(line, ())
+            return
+        low = body.lower()
+        if not self.in_body or (not self.cte and low.startswith(b"content-transfer-encoding:")):
+            if self.in_body:            # a nested message's headers
+                self.in_body = False
+            if not body:
+                self.in_body = True
+                self.out(line, ())
+                if self.form and self.name:
+                    self.out(self.name + b"=", ("multipart",))
+                return
+            if low.startswith(b"content-transfer-encoding:"):
+                self.cte = low.split(b":", 1)[1].strip()
+            elif self.form and low.startswith(b"content-disposition:"):
+                m = _FORM_NAME.search(body)
+                self.name = m.group(1) if m else b""
+            self.out(line, ())
+            return
+        if self.cte == b"base64":
+            if _B64_LINE.fullmatch(body):
+                self.b64 += body
+                self._emit_b64()
+                return
+            self._end_part()
+            self.cte = b""
+        elif self.cte == b"quoted-printable":
+            soft = body.endswith(b"=")
+            try:
+                text = binascii.a2b_qp(body[:-1] if soft else body)
+            except binascii.Error:
+                text = body
+            self.out(text if soft else text + b"\n", ("quoted-printable",))
+            return
+        self.out(line, ())
+
+
+# --- HTTP -------------------------------------------------------------------------------
+
+_START = re.compile(rb"(?m)^(?:HTTP/1\.[01] [0-9]{3}|[A-Z]{3,10} [^ \r\n]+ HTTP/1\.[01]\r?$)")
+_FIELDS = re.compile(rb"(?im)^(transfer-encoding|content-encoding|content-type|content-length)"
+                     rb"[ \t]*:([^\r\n]*)")
+def _tokens(value: bytes) -> list[bytes]:
+    """A header's comma-separated tokens, lower case."""
+    return [c.strip().lower() for c in value.split(b",") if c.strip()]
+
+
+HEAD, LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, CLOSE, PASS = range(8)
+
+
+class Http:
+    """HTTP/1.x messages of one direction: framing, content codings, media type."""
+
+    def __init__(self, out, refuse, give_up, live: dict | None = None):
+        self.out, self.refuse, self.give_up, self.live = out, refuse, give_up, live
+        self.state = HEAD
+        self.buf = b""
+        self.remaining = 0
+        self.codings: list[Inflater] = []
+        self.labels: tuple = ()
+        self.form = False
+        self.mime: Mime | None = None
+        self.chunked = False
+
+    @property
+    def idle(self) -> bool:
+        """Between messages, nothing pending."""
+        return self.state == HEAD and not self.buf
+
+    def feed(self, data: bytes) -> None:
+        i, n = 0, len(data)
+        while i < n:
+            st = self.state
+            if st == HEAD:
+                self.buf += data[i:]
+                i = n
+                end = self.buf.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(self.buf) > MAX_HEAD:
+                        self.give_up("header")
+                        self.out(self.buf, ())
+                        self.buf, self.state = b"", PASS
+                    continue
+                block, rest = self.buf[:end + 4], self.buf[end + 4:]
+                self.buf = b""
+                at = n - len(rest) - len(block)
+                self.out(block, (), at if at >= 0 else None)
+                self._start(block)
+                i = n - len(rest)
+            elif st in (LENGTH, CHUNK_DATA):
+                take = min(self.remaining, n - i)
+                self._body(data[i:i + take], i if st == LENGTH else None)
+                self.remaining -= take
+                i += take
+                if self.remaining:
+                    continue
+                if st == LENGTH:
+                    self._end()
+                else:
+                    self.state, self.remaining = CHUNK_END, 2
+            elif st in (CHUNK_SIZE, TRAILERS):
+                nl = data.find(b"\n", i)
+                if nl < 0:
+                    self.buf += data[i:]
+                    i = n
+                    if len(self.buf) > MAX_LINE:
+                        self.give_up("header")
+                        self.buf, self.state = b"", PASS
+                    continue
+                line, self.buf = (self.buf + data[i:nl]).strip(), b""
+                i = nl + 1
+                if st == TRAILERS:
+                    if not line:
+                        self._end()
+                    continue
+                try:
+                    size = int(line.split(b";", 1)[0], 16)
+                except ValueError:
+                    self.refuse("corrupt")
+                    self.state = PASS
+                    continue
+                if size:
+                    self.state, self.remaining = CHUNK_DATA, size
+                else:
+                    self.state = TRAILERS
+            elif st == CHUNK_END:       # the CRLF after a chunk's data
+                while i < n and self.remaining and data[i] in b"\r\n":
+                    i += 1
+                    self.remaining -= 1
+                if i < n or not self.remaining:
+                    self.state = CHUNK_SIZE
+            elif st == CLOSE:
+                self._body(data[i:], i)
+                i = n
+            else:                       # PASS: lost the framing; as it is
+                self.out(data[i:], (), i)
+                i = n
+
+    def _start(self, block: bytes) -> None:
+        response = block.startswith(b"HTTP/")
+        first = block[:12]
+        fields: dict[bytes, bytes] = {}
+        for m in _FIELDS.finditer(block):      # the four fields that decide the body
+            key, value = m.group(1).lower(), m.group(2).strip()
+            fields[key] = fields[key] + b"," + value if key in fields else value
+        te = _tokens(fields.get(b"transfer-encoding", b""))
+        ce = [c.decode("latin-1") for c in _tokens(fields.get(b"content-encoding", b""))
+              if c != b"identity"]
+        ctype = fields.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+        self.chunked = bool(te) and te[-1] == b"chunked"
+        length = fields.get(b"content-length", b"").split(b",")[0].strip()
+        status = int(first[9:12]) if response and first[9:12].isdigit() else 0
+        self.codings = [Inflater(c, self.refuse, self.live) for c in reversed(ce)]
+        self.form = ctype == b"application/x-www-form-urlencoded"
+        self.mime = Mime(self.out, form=True) if ctype.startswith(b"multipart/") else None
+        self.labels = (("chunked",) if self.chunked else ()) + tuple(ce)
+        if response and (100 <= status < 200 or status in (204, 304)):
+            self.state = HEAD
+        elif self.chunked:
+            self.state = CHUNK_SIZE
+        elif length.isdigit():
+            self.remaining = int(length)
+            self.state = LENGTH if self.remaining else HEAD
+        else:
+            self.state = CLOSE if response else HEAD
+
+    def _body(self, data: bytes, at: int | None) -> None:
+        if self.codings:
+            at = None
+        for dec in self.codings:
+            data = dec.feed(data)
+        if not data:
+            return
+        if self.mime is not None:
+            self.mime.feed(data)        # its parts carry their own labels
+            return
+        labels = self.labels
+        if self.form:
+            plain = percent_decode(data)
+            if plain != data:
+                labels, data = labels + ("form-urlencoded",), plain
+        self.out(data, labels, at)
+
+    def _end(self) -> None:
+        if self.mime is not None:
+            self.mime.finish()
+        self.out(b"", None)             # a message ended: decide all that is pending
+        self.state, self.codings, self.mime = HEAD, [], None
+
+
+# --- streams ----------------------------------------------------------------------------
+
+CONTEXT_ROW, EARLIER_ROW = -1, -2     # marks' rows: bytes searched raw already; an earlier batch
+
+
+class Piece:
+    """Decoded text of one stream to search now: matches starting (in `text`) in
+    [lo, hi) are this piece's; `locate(pos)` is (row, payload offset, decodings) of a
+    position (row CONTEXT_ROW: bytes already searched raw, not this piece's)."""
+
+    __slots__ = ("flow", "text", "lo", "hi", "marks", "ends", "row")
+
+    def __init__(self, flow, text, lo, hi, marks, row):
+        self.flow, self.text, self.lo, self.hi, self.row = flow, text, lo, hi, row
+        self.marks = marks
+        self.ends = [m[0] for m in marks]
+
+    def locate(self, pos: int) -> tuple[int, int, tuple]:
+        k = min(bisect.bisect_right(self.ends, pos), len(self.marks) - 1)
+        if k < 0:
+            return self.row, 0, ()
+        end, row, offset, start, labels, exact = self.marks[k]
+        if row == EARLIER_ROW:          # bytes of an earlier batch: this batch's region
+            return self.row, 0, labels
+        if exact:
+            offset += max(pos - start, 0)
+        return row, offset, labels
+
+
+class Stream:
+    """One direction of one flow under normalisation."""
+
+    def __init__(self, key: int, mail: bool, owner: "Normaliser"):
+        self.key = key
+        self.text = b""
+        self.done = 0                   # matches starting before this are decided
+        self.flush_at = 0               # decided to here without waiting (a message ended)
+        self.marks: list = []           # (text end, row, payload offset, text start, labels, exact)
+        self.row, self.skip = EARLIER_ROW, 0
+        self.context_left = 0           # bytes still to come out that were searched raw
+        self.owner = owner
+        if mail:
+            self.http, self.mime = None, Mime(self._out, mail=True)
+        else:
+            self.http, self.mime = Http(self._out, owner._refuse, owner._give_up, owner.live), None
+
+    def _out(self, data: bytes, labels, at: int | None = None) -> None:
+        if labels is None:
+            self.flush_at = len(self.text)
+            return
+        if not data:
+            return
+        if self.context_left:
+            n = min(self.context_left, len(data))
+            self.context_left -= n
+            self._mark(data[:n], CONTEXT_ROW, 0, labels, False)
+            data, at = data[n:], None
+            if not data:
+                return
+        for label in labels:
+            self.owner.decoded_bytes[label] += len(data)
+        exact = at is not None and not labels
+        self._mark(data, self.row, self.skip + max(at or 0, 0), tuple(labels), exact)
+
+    def _mark(self, data, row, offset, labels, exact) -> None:
+        start = len(self.text)
+        self.text += data
+        self.marks.append((len(self.text), row, offset, start, labels, exact))
+
+    @property
+    def idle(self) -> bool:
+        if self.http is not None:
+            return self.http.idle
+        return self.mime.ended and not self.mime.partial
+
+    def feed(self, data: bytes, row: int, skip: int, lead: int = 0) -> None:
+        """One region's bytes; `lead` of them come before the first message (as they are)."""
+        self.row, self.skip = row, skip
+        if lead:
+            self._out(data[:lead], (), 0)
+            self.skip += lead
+            data = data[lead:]
+        if self.http is not None:
+            self.http.feed(data)
+        else:
+            self.mime.feed(data)
+
+    def prime(self, context: bytes) -> None:
+        """Stream bytes before the first region fed, already searched raw: parsed only."""
+        self.context_left = len(context)
+        if context:
+            self.row = CONTEXT_ROW
+            self.feed(context, CONTEXT_ROW, 0)
+        self.done = len(self.text)
+
+    def context(self, before: bytes) -> None:
+        """Stream bytes before the first region fed, searched raw already and not to be
+        parsed: only the context of what follows (where a digit run begins)."""
+        if before:
+            self._mark(before, CONTEXT_ROW, 0, (), False)
+        self.done = len(self.text)
+
+    def take(self, flow: int, final: bool) -> Piece | None:
+        """The piece of text decided now; the stream keeps KEEP bytes of context."""
+        n = len(self.text)
+        hi = n if final else max(self.flush_at, n - _hold(self.text))
+        piece = None
+        if hi > self.done:
+            piece = Piece(flow, self.text, self.done, hi, list(self.marks), self.row)
+            self.done = hi
+        cut = max(self.done - KEEP, 0)
+        if cut:
+            self.text = self.text[cut:]
+            self.done -= cut
+            self.flush_at = max(self.flush_at - cut, 0)
+            self.marks = [(e - cut, r, o, s - cut, lab, x) for e, r, o, s, lab, x in self.marks
+                          if e - cut > 0]
+        return piece
+
+    def forget_rows(self) -> None:
+        """At a batch's end: its rows are gone."""
+        self.marks = [(e, r if r == CONTEXT_ROW else EARLIER_ROW, o, s, lab, x)
+                      for e, r, o, s, lab, x in self.marks]
+
+
+_DELIMS = (b"\n", b",", b";", b"}", b"]", b">", b"&")
+
+
+def _hold(text: bytes) -> int:
+    """Trailing bytes that may be the start of a match still arriving: since the last
+    delimiter, at most HOLD."""
+    tail = text[-HOLD:]
+    return len(tail) - 1 - max(tail.rfind(d) for d in _DELIMS)
+
+
+class Normaliser:
+    """The streams under normalisation (at most MAX_STREAMS), fed once per batch."""
+
+    def __init__(self, engine=None):
+        none = np.zeros(0, np.int64)
+        self.stream_ids = engine.register(STREAM_MARKERS) if engine is not None else none
+        self.text_ids = engine.register(TEXT_MARKERS) if engine is not None else none
+        self.streams: OrderedDict[int, Stream] = OrderedDict()
+        self.live = {"zlib": weakref.WeakSet(), "br": weakref.WeakSet()}   # decoders alive
+        self.refused: Counter[str] = Counter()
+        self.given_up: Counter[str] = Counter()
+        self.decoded_bytes: Counter[str] = Counter()
+
+    def _refuse(self, reason: str) -> None:
+        self.refused[reason] += 1
+
+    def _give_up(self, reason: str) -> None:
+        self.given_up[reason] += 1
+
+    def run(self, ctx, view) -> tuple[np.ndarray, list[Piece]]:
+        """(regions fed to a stream parser this batch — not to be searched raw, the
+        decoded pieces to search)."""
+        reg = view.regions
+        consumed = np.zeros(len(reg), dtype=bool)
+        marked = np.isin(view.lit_id, self.stream_ids)
+        edge = np.isin(view.edge_lit_id, self.stream_ids)     # a marker across a boundary
+        trig_entry = np.concatenate([view.lit_entry[marked], view.edge_lit_owner[edge]])
+        trig_entry = trig_entry[reg.sid[trig_entry] >= 0]
+        if self.streams:
+            active = np.fromiter(self.streams.keys(), dtype=np.int64, count=len(self.streams))
+            entries = np.flatnonzero(np.isin(reg.sid, active) & (reg.sid >= 0))
+        else:
+            entries = np.zeros(0, np.int64)
+        if not trig_entry.size and not entries.size:
+            return consumed, []
+        triggered = set(trig_entry.tolist())
+        todo = np.union1d(entries, trig_entry).tolist()
+        keys = ctx.flow_keys
+        pieces: list[Piece] = []
+        fed: set[int] = set()
+        k = 0
+        while k < len(todo):
+            i = todo[k]
+            k += 1
+            sid, row = int(reg.sid[i]), int(reg.row[i])
+            fk = int(keys[row])
+            s = self.streams.get(sid)
+            if s is not None and (s.key != fk or not reg.joined[i]):
+                if s.key == fk:
+                    self._give_up("gap")
+                del self.streams[sid]
+                s = None
+            data = reg.bytes(i)
+            lead = 0
+            if s is None:
+                if i not in triggered:
+                    continue
+                opened = self._open(reg, i, data, fk)
+                if opened is None:
+                    continue
+                s, lead = opened
+                self.streams[sid] = s
+                while len(self.streams) > MAX_STREAMS:
+                    self.streams.popitem(last=False)
+                    self._give_up("streams")
+            else:
+                self.streams.move_to_end(sid)
+            consumed[i] = True
+            fed.add(sid)
+            s.feed(data, row, int(reg.skip[i]), lead)
+            idle = s.idle
+            piece = s.take(fk, final=idle)
+            if piece is not None:
+                pieces.append(piece)
+            if idle:
+                del self.streams[sid]
+            elif i + 1 < len(reg) and reg.sid[i + 1] == sid \
+                    and (k == len(todo) or todo[k] != i + 1):
+                todo.insert(k, i + 1)       # a stream opened in this batch: its next region
+        # rows of this batch are gone after it: marks that point to them point to no row now
+        for sid in fed:
+            s = self.streams.get(sid)
+            if s is not None:
+                s.forget_rows()
+        return consumed, pieces
+
+    def _open(self, reg, i: int, data: bytes, fk: int) -> tuple[Stream, int] | None:
+        """A stream parser for region i, which holds a marker, and the region's bytes
+        before the first message: HTTP from the last message start before the marker (in
+        the region, or in the stream bytes just before it), else MIME."""
+        low = data.lower()
+        marker = min((p for p in (low.find(m) for m in STREAM_MARKERS) if p >= 0), default=-1)
+        if marker >= 0:         # the usual case: the marker and its message start in the region
+            http_at = max((m.start() for m in _START.finditer(data, 0, marker)), default=-1)
+            if http_at >= 0:
+                s = Stream(fk, mail=False, owner=self)
+                s.context(reg.before(i))
+                return s, http_at
+        before = reg.before(i)
+        window = before + data
+        low = (window + reg.after(i, EDGE_READ)[0]).lower()
+        marker = min((p for p in (low.find(m, len(before)) for m in STREAM_MARKERS)
+                      if 0 <= p < len(window)), default=len(window))
+        http_at = max((m.start() for m in _START.finditer(window, 0, marker)), default=-1)
+        if http_at >= 0:
+            s = Stream(fk, mail=False, owner=self)
+            if http_at < len(before):
+                s.prime(before[http_at:])
+            else:
+                s.context(before)
+            return s, max(http_at - len(before), 0)
+        if b"content-transfer-encoding:" in low or b"multipart/" in low:
+            s = Stream(fk, mail=True, owner=self)
+            s.context(before)
+            return s, 0
+        self._give_up("unsynced")
+        return None
+
+    def metric_families(self):
+        from prometheus_client.core import CounterMetricFamily
+        refused = CounterMetricFamily(
+            "ybsensor_decompression_refused", "HTTP bodies whose decoding was stopped: "
+            "output past the cap, a decompression ratio past the cap, corrupt or unsupported "
+            "coding", labels=["reason"])
+        for r in REFUSALS:
+            refused.add_metric([r], self.refused[r])
+        given = CounterMetricFamily(
+            "ybsensor_normaliser_given_up", "Streams whose application-layer parser state "
+            "was given up: table full, header too long, a hole, start not seen",
+            labels=["reason"])
+        for r in GIVE_UPS:
+            given.add_metric([r], self.given_up[r])
+        made = CounterMetricFamily(
+            "ybsensor_normalised_bytes", "Decoded bytes the payload rules searched, by "
+            "decoding stage", labels=["decoding"])
+        for label, n in sorted(self.decoded_bytes.items()):
+            made.add_metric([label], n)
+        yield refused
+        yield given
+        yield made
