@@ -642,7 +642,7 @@ class EvidenceWriter:
 
     def _fd(self, path: str) -> int:
         """A descriptor that appends to `path`, opened now (not among those kept), and kept."""
-        fd = self._open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        fd = self._open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW)
         self._keep(path, fd)
         return fd
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 import csv
 import io
 import ipaddress
+import math
 import os
 import re
+import stat
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +80,85 @@ def line_error(text) -> str | None:
         return f"{text!r}: not a {kind} line key"
     if kind in LINE_MAX and any(int(x) > LINE_MAX[kind] for x in re.findall(r"\d+", ids)):
         return f"{text!r}: {kind} ids go up to {LINE_MAX[kind]}"
+    return None
+
+
+# the largest value each number may take: past it a setting is a mistake, and some would
+# overflow the integers they become (nanoseconds in int64, a loop over rotated files)
+MAX_SECONDS = 10 * 366 * 86400          # ten years
+MAX_COUNT = 1 << 40
+NUMBERS = {  # (table, key) -> (least, most, least excluded)
+    ("alerts", "dedup_seconds"): (0, MAX_SECONDS, False),
+    ("alerts", "max_per_second"): (0, 1e9, True),
+    ("alerts", "fsync_seconds"): (0, MAX_SECONDS, False),
+    ("alerts", "rotate_bytes"): (0, 1 << 62, False),
+    ("alerts", "keep"): (1, 10_000, False),
+    ("alerts", "max_backlog"): (1, 10_000_000, False),
+    ("evidence", "packets_per_flow"): (1, 1_000_000, False),
+    ("evidence", "max_bytes"): (1, 1 << 62, False),
+    ("flows", "max_flows"): (0, MAX_COUNT, True),
+    ("flows", "idle_seconds"): (0, MAX_SECONDS, True),
+    ("flows", "memory_mb"): (-math.inf, float(1 << 40), False),  # below one flow: said apart
+}
+
+
+def number_error(value, least, most, exclusive: bool) -> str | None:
+    """What is wrong with a number setting (None if nothing): NaN and infinity never pass."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number, not {value}"
+    if value < least or (exclusive and value == least):
+        if least == 0:
+            return "must be positive" if exclusive else "must not be negative"
+        return f"must be at least {least}"
+    if value > most:
+        return f"must be at most {most:,}"
+    return None
+
+
+def output_error(path: str | Path, directory: bool = False) -> str | None:
+    """Why the sensor could not write `path` (None if it can): a file must be a regular
+    file, not a link, a device or a FIFO; the directory it goes in (or `path` itself, a
+    directory) must be one this process can create files in, or create. Probed by creating
+    (and removing) a file or directory there: permissions alone do not say it for root
+    (/proc, a read-only mount)."""
+    path = Path(path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        return f"{path}: {exc.strerror}"
+    if st is not None:
+        if stat.S_ISLNK(st.st_mode):
+            return f"{path} is a symbolic link: refused (the sensor does not follow links)"
+        want = stat.S_ISDIR if directory else stat.S_ISREG
+        if not want(st.st_mode):
+            return f"{path} is not a {'directory' if directory else 'regular file'}"
+    where = path if directory and st is not None else path.parent
+    missing = []
+    while True:
+        try:
+            st_dir = os.stat(where)
+            break
+        except FileNotFoundError:
+            missing.append(where)
+            if where.parent == where:
+                return f"{path}: no existing directory to create it in"
+            where = where.parent
+        except OSError as exc:
+            return f"{where}: {exc.strerror}"
+    if not stat.S_ISDIR(st_dir.st_mode):
+        return f"{where} is not a directory"
+    try:
+        if missing:
+            os.rmdir(tempfile.mkdtemp(prefix=".ybsensor-probe-", dir=where))
+        else:
+            fd, probe = tempfile.mkstemp(prefix=".ybsensor-probe-", dir=where)
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        what = f"cannot create {missing[-1]}" if missing else f"cannot write in {where}"
+        return f"{what}: {exc.strerror or exc}"
     return None
 
 
@@ -194,6 +276,33 @@ class _Checker:
                 want = schema[key].__name__ if isinstance(schema[key], type) else "number"
                 self.fail(table, key, f"must be a {want}, not {type(value).__name__}", index)
 
+    def numbers(self, table: str, values: dict) -> None:
+        for key, value in values.items():
+            if (table, key) in NUMBERS:
+                why = number_error(value, *NUMBERS[(table, key)])
+                if why:
+                    self.fail(table, key, why)
+
+    def output(self, table: str, key: str, path: str, directory: bool = False) -> None:
+        if not path.strip():
+            return
+        why = output_error(path, directory)
+        if why:
+            self.fail(table, key, why)
+
+    def key_file(self, table: str, rel: str, key: str = "hash_key_file") -> None:
+        """The HMAC key file: hex, if it is there; else a place it can be made in."""
+        path = Path(rel) if Path(rel).is_absolute() or key != "hash_key_file" \
+            else self.path.parent / rel
+        try:
+            text = path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            return self.output(table, key, str(path))
+        except (OSError, UnicodeDecodeError) as exc:
+            self.fail(table, key, f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
+        if not re.fullmatch(r"(?:[0-9A-Fa-f]{2})+", text):
+            self.fail(table, key, f"{path} does not hold a key: hex digits expected")
+
     def cidrs(self, table: str, key: str, values: list, index: int = 0) -> list:
         out = []
         for text in values:
@@ -276,29 +385,35 @@ class _Checker:
             if "internal_domains" in settings:
                 self.domains(f"detectors.{name}", "internal_domains", settings["internal_domains"])
             self.detector_settings(name, settings)
+            if settings.get("hash_key_file"):
+                self.key_file(f"detectors.{name}", settings["hash_key_file"])
             cfg.detectors[name] = dict(settings)
         alerts = doc.get("alerts", {})
         self.keys("alerts", alerts, SCHEMA["alerts"])
+        self.numbers("alerts", alerts)
         cfg.alerts_path = alerts.get("path")
+        if cfg.alerts_path is not None:
+            self.output("alerts", "path", cfg.alerts_path)
         cfg.dedup_seconds = float(alerts.get("dedup_seconds", cfg.dedup_seconds))
-        if cfg.dedup_seconds < 0:
-            self.fail("alerts", "dedup_seconds", "must not be negative")
         cfg.max_alerts_per_second = float(alerts.get("max_per_second", cfg.max_alerts_per_second))
-        if cfg.max_alerts_per_second <= 0:
-            self.fail("alerts", "max_per_second", "must be positive")
-        for key, least in (("fsync_seconds", 0), ("rotate_bytes", 0), ("keep", 1),
-                           ("max_backlog", 1)):
+        for key in ("fsync_seconds", "rotate_bytes", "keep", "max_backlog"):
             if key in alerts:
-                if alerts[key] < least:
-                    self.fail("alerts", key, f"must be at least {least}")
                 setattr(cfg, f"alerts_{key}", alerts[key])
         evidence = doc.get("evidence", {})
         self.keys("evidence", evidence, SCHEMA["evidence"])
-        for key, least in (("dir", None), ("packets_per_flow", 1), ("max_bytes", 1), ("mask", None)):
+        self.numbers("evidence", evidence)
+        for key in ("dir", "packets_per_flow", "max_bytes", "mask"):
             if key in evidence:
-                if least is not None and evidence[key] < least:
-                    self.fail("evidence", key, f"must be at least {least}")
                 setattr(cfg, f"evidence_{key}", evidence[key])
+        if evidence.get("dir"):
+            self.output("evidence", "dir", evidence["dir"], directory=True)
+        elif "dir" not in evidence and cfg.alerts_path:  # beside the alert log
+            self.output("alerts", "path", str(Path(cfg.alerts_path).parent / "evidence"),
+                        directory=True)
+        if cfg.alerts_path and not any(s.get("hash_key") or s.get("hash_key_file")
+                                       for s in cfg.detectors.values()):
+            from detectors.plaintext_pii import KEY_FILE  # made beside the alert log
+            self.key_file("alerts", str(Path(cfg.alerts_path).parent / KEY_FILE), "path")
         metrics = doc.get("metrics", {})
         self.keys("metrics", metrics, SCHEMA["metrics"])
         cfg.metrics_listen = metrics.get("listen", cfg.metrics_listen)
@@ -308,12 +423,9 @@ class _Checker:
             self.fail("metrics", "listen", f"{cfg.metrics_listen!r}: the port must be 1..65535")
         flows = doc.get("flows", {})
         self.keys("flows", flows, SCHEMA["flows"])
+        self.numbers("flows", flows)
         cfg.max_flows = flows.get("max_flows", cfg.max_flows)
         cfg.idle_seconds = float(flows.get("idle_seconds", cfg.idle_seconds))
-        if cfg.max_flows <= 0:
-            self.fail("flows", "max_flows", "must be positive")
-        if cfg.idle_seconds <= 0:
-            self.fail("flows", "idle_seconds", "must be positive")
         from . import memory
         from .flows import FlowTable
         if "memory_mb" in flows:  # the table's size in MiB: as many flows as fit, or max_flows

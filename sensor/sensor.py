@@ -2,6 +2,7 @@
 through, and the outputs they feed."""
 from __future__ import annotations
 
+import sys
 import weakref
 from pathlib import Path
 
@@ -15,13 +16,28 @@ from exporters.flowlog import FlowLog
 from exporters.prometheus import Metrics, SensorCollector
 
 from .alerting import Alerter
-from .config import Config
+from .config import Config, ConfigError
 from .flows import FlowTable
 from .l2tp_sessions import L2tpSessions
 from .lines import LineActivity
 from .pipeline import Pipeline
 from .plan import AddressPlan
 from .stats import TrafficStats
+
+
+def open_alert_log(cfg: Config, path: str | None) -> AlertLog | None:
+    """The alert log at `path` with the configuration's settings (None without a path); a
+    path that cannot be one (a link, a device, no room to create it) is a ConfigError."""
+    if not path:
+        return None
+    try:
+        log = AlertLog(path, cfg.alerts_fsync_seconds, cfg.alerts_rotate_bytes, cfg.alerts_keep,
+                       cfg.alerts_max_backlog)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be the alert log: {exc.strerror or exc}") from None
+    if log.cut:
+        print(f"ybsensor: warning: {log.cut}", file=sys.stderr)
+    return log
 
 
 class Sensor:
@@ -61,14 +77,17 @@ class Sensor:
                          if cfg.detector_enabled(name)]
             self.alerter = Alerter(detectors, cfg.dedup_seconds, cfg.max_alerts_per_second)
             path = alerts_path if alerts_path is not None else cfg.alerts_path
-            self.log = AlertLog(path, cfg.alerts_fsync_seconds, cfg.alerts_rotate_bytes,
-                                cfg.alerts_keep, cfg.alerts_max_backlog) if path else None
+            self.log = open_alert_log(cfg, path)
             # evidence beside the alert log unless the config says where (or "" for none)
             where = cfg.evidence_dir if cfg.evidence_dir is not None else \
                 (str(Path(path).parent / "evidence") if path else "")
             if where:
-                self.evidence = EvidenceWriter(where, cfg.evidence_packets_per_flow,
-                                               cfg.evidence_max_bytes, cfg.evidence_mask)
+                try:
+                    self.evidence = EvidenceWriter(where, cfg.evidence_packets_per_flow,
+                                                   cfg.evidence_max_bytes, cfg.evidence_mask)
+                except OSError as exc:
+                    raise ConfigError(f"{where}: cannot write evidence there: "
+                                      f"{exc.strerror or exc}") from None
             stages.append(self)
         # detectors that keep metrics of their own (payload classes, say) publish them too,
         # and so do the alert log and the evidence writer (write errors, drops, room)

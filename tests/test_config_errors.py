@@ -236,7 +236,37 @@ CASES = [
         ("decoders.l2tpv3_cookie_len", 'l2tpv3_cookie_len = "detect"', "3", "must be 0, 4, 8"),
         ("decoders.l2tpv3_cookie_len", 'l2tpv3_cookie_len = "detect"', '"auto"', "must be 0, 4, 8"),
         ("decoders.l2tpv3_l2_specific", 'l2tpv3_l2_specific = "detect"', '"weird"', "must be"),
+        # not a number at all, or one that breaks what it becomes (int(nan), int64 ns...)
+        *[(key, old, value, "must be a finite number") for value in ("nan", "inf", "-inf")
+          for key, old in [("alerts.dedup_seconds", "dedup_seconds = 60"),
+                           ("alerts.max_per_second", "max_per_second = 10"),
+                           ("alerts.fsync_seconds", "max_per_second = 10"),
+                           ("flows.idle_seconds", "idle_seconds = 60"),
+                           ("flows.memory_mb", "idle_seconds = 60")]],
+        ("alerts.fsync_seconds", "max_per_second = 10", "-1", "must not be negative"),
+        ("alerts.rotate_bytes", "max_per_second = 10", "-1", "must not be negative"),
+        ("alerts.keep", "max_per_second = 10", "0", "must be at least 1"),
+        ("alerts.keep", "max_per_second = 10", "1_000_000_000", "must be at most"),
+        ("alerts.max_backlog", "max_per_second = 10", "9223372036854775807", "must be at most"),
+        ("alerts.dedup_seconds", "dedup_seconds = 60", "1e300", "must be at most"),
+        ("flows.idle_seconds", "idle_seconds = 60", "1e300", "must be at most"),
+        ("flows.memory_mb", "idle_seconds = 60", "1e300", "must be at most"),
+        ("alerts.max_per_second", "max_per_second = 10", "1e300", "must be at most"),
     ]],
+    # outputs the sensor could not write: refused now, not at the first alert or a reload
+    *[(f"alerts-path-{name}", sub('path = "alerts.jsonl"', f'path = "{value}"'), None,
+       (T, f'path = "{value}"'), ["alerts.path", words]) for name, value, words in [
+        ("in-proc", "/proc/nonexistent/a.jsonl", "cannot create /proc/nonexistent"),
+        ("a-device", "/dev/null", "/dev/null is not a regular file"),
+        ("a-directory", "/tmp", "/tmp is not a regular file"),
+        ("under-a-file", "/etc/hostname/alerts.jsonl", "Not a directory"),
+    ]],
+    ("evidence-dir-in-proc", lambda text: text + '\n[evidence]\ndir = "/proc/nonexistent/ev"\n',
+     None, (T, 'dir = "/proc/nonexistent/ev"'), ["evidence.dir", "cannot create"]),
+    ("evidence-dir-a-file", lambda text: text + '\n[evidence]\ndir = "/etc/hostname"\n',
+     None, (T, 'dir = "/etc/hostname"'), ["evidence.dir", "not a directory"]),
+    ("evidence-packets-nan", lambda text: text + '\n[evidence]\npackets_per_flow = 1e9\n',
+     None, (T, "packets_per_flow = 1e9"), ["evidence.packets_per_flow", "must be a int"]),
     # the metrics listen address
     *[(f"listen-{name}", sub('listen = "127.0.0.1:9108"', f'listen = "{value}"'), None,
        (T, f'listen = "{value}"'), ["metrics.listen", words]) for name, value, words in [
@@ -262,6 +292,42 @@ assert len(set(IDS)) == len(IDS), "case ids must be unique"
 SUBPROCESS = {"toml-syntax", "unknown-key-flows", "cidr-host-bits", "csv-bad-cidr",
               "overlap-two-institutions", "duplicate-line", "listen-port-too-big",
               "line-vlan-over-4095"}
+
+
+@pytest.mark.parametrize("content, words", [
+    ("not hex at all\n", "does not hold a key"), ("abc\n", "does not hold a key"),
+    (b"\xff\xfe", "cannot read"), ("", "does not hold a key")])
+def test_a_bad_hash_key_file_is_refused_by_check_config(tmp_path, capsys, monkeypatch,
+                                                       content, words):
+    key = tmp_path / "hash.key"
+    key.write_bytes(content if isinstance(content, bytes) else content.encode())
+    text = sub("[detectors.plaintext_pii]\nenabled = false",
+               '[detectors.plaintext_pii]\nenabled = true\nhash_key_file = "hash.key"')(GOOD)
+    path, _ = write_case(tmp_path, lambda _: text, None)
+    code, out, err = run_in_process(["check-config", str(path)], capsys, monkeypatch)
+    check_message(("hash-key", None, None, (T, 'hash_key_file = "hash.key"'),
+                   ["detectors.plaintext_pii.hash_key_file", words]),
+                  tmp_path, path, text, code, out, err)
+
+
+def test_an_alert_path_that_is_a_link_is_refused(tmp_path, capsys, monkeypatch):
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (tmp_path / "alerts.jsonl").symlink_to(victim)
+    new = f'path = "{tmp_path / "alerts.jsonl"}"'
+    path, text = write_case(tmp_path, sub('path = "alerts.jsonl"', new), None)
+    code, out, err = run_in_process(["check-config", str(path)], capsys, monkeypatch)
+    check_message(("link", None, None, (T, new), ["alerts.path", "symbolic link"]),
+                  tmp_path, path, text, code, out, err)
+    # and through --alerts, which no configuration checks
+    path, _ = write_case(tmp_path, sub('path = "alerts.jsonl"', f'path = "{tmp_path / "a.jsonl"}"'),
+                         None)
+    pcap = REPO / "pcaps" / "vlan.pcap"
+    for alerts in (tmp_path / "alerts.jsonl", "/dev/null"):
+        code, out, err = run_in_process(["replay", "--no-progress", "--config", str(path),
+                                         "--alerts", str(alerts), str(pcap)], capsys, monkeypatch)
+        assert code == 2 and "Traceback" not in err and "cannot be the alert log" in err, err
+    assert victim.read_text() == "precious\n" and not (tmp_path / "evidence").exists()
 
 
 def write_case(tmp_path, edit_toml, edit_csv):
