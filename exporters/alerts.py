@@ -14,6 +14,18 @@ was last synced: its first record (`first_seq`, `first_prev_hash`) and its last
 (`last_seq`, `last_hash`). It is what shows records cut from either end of a file, which
 no link inside the file can. It moves with the file on rotation.
 
+Beside the log (not its rotated files) `FILE.head` (JSON) holds the head of the whole chain
+at the last sync: `seq` and `hash` of the last record written. A sensor that starts on a log
+whose files end before that head (the newest file, or its tail, deleted or cut) warns,
+counts it (`ybsensor_alert_log_cuts_total`) and goes on from the head, not from what is
+left: the removed sequence numbers are never reused and `verify-log` names the gap. The
+head is published too (`ybsensor_alert_log_head_seq`, and the first 16 hex digits of its
+hash as a label of `ybsensor_alert_log_head_info`), for an operator to keep elsewhere and
+check with `verify-log --head`.
+
+Files are opened without following symbolic links (O_NOFOLLOW), the log must be a regular
+file, and the small state files are written to a fresh temporary (O_EXCL) renamed over.
+
 Faults. The log writes through a raw descriptor opened O_APPEND, one os.write per batch. A
 write that fails (ENOSPC, EIO, EDQUOT...) is counted, whatever part of the batch reached the
 file is cut off again (ftruncate to the size before, so no torn line stays), and the records
@@ -27,12 +39,16 @@ import errno
 import hashlib
 import json
 import os
+import re
+import stat
 import time
 from collections import deque
 from pathlib import Path
 
 GENESIS = hashlib.sha256(b"ybsensor alert log v1").hexdigest()
 CHAIN_SUFFIX = ".chain"
+HEAD_SUFFIX = ".head"
+STATE_SUFFIXES = (CHAIN_SUFFIX, HEAD_SUFFIX, ".tmp")  # beside the log, none of them a log file
 TAIL_SCAN = 1 << 20   # bytes read back from an existing log's end to pick up its chain
 CHAIN_KEYS = ("seq", "prev_hash", "dropped_before")  # the log's keys, whatever an alert says
 
@@ -73,13 +89,83 @@ def chain_path(path: str | Path) -> Path:
     return path.with_name(path.name + CHAIN_SUFFIX)
 
 
-def read_chain(path: str | Path) -> dict | None:
-    """The `.chain` companion of a log file, or None if there is none (or it is unreadable)."""
+def head_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + HEAD_SUFFIX)
+
+
+def _read_state(path: Path) -> dict | None:
     try:
-        data = json.loads(chain_path(path).read_text(encoding="utf-8"))
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = json.loads(os.read(fd, 1 << 16).decode("utf-8"))
     except (OSError, ValueError):
         return None
+    finally:
+        os.close(fd)
     return data if isinstance(data, dict) else None
+
+
+def read_chain(path: str | Path) -> dict | None:
+    """The `.chain` companion of a log file, or None if there is none (or it is unreadable)."""
+    return _read_state(chain_path(path))
+
+
+def read_head(path: str | Path) -> tuple[int, str] | None:
+    """The head `FILE.head` recorded: (seq, hash), or None if there is none (or it is bad)."""
+    data = _read_state(head_path(path))
+    if data is None:
+        return None
+    seq, digest = data.get("seq"), data.get("hash")
+    if type(seq) is not int or seq < 0 or not isinstance(digest, str) \
+            or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        return None
+    return seq, digest
+
+
+class NotRegular(OSError):
+    """An output path that is a link, a device, a FIFO or a directory: refused."""
+
+
+def open_regular(path: str | Path, flags: int, mode: int = 0o640) -> int:
+    """os.open that refuses what is not a regular file: a symbolic link (O_NOFOLLOW), a
+    device, a FIFO (opened without blocking, then refused)."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotRegular(errno.ELOOP, "a symbolic link: refused (links are not followed)",
+                             str(path)) from None
+        if exc.errno == errno.ENXIO:  # a FIFO nobody reads
+            raise NotRegular(errno.ENXIO, "not a regular file", str(path)) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotRegular(errno.EINVAL, "not a regular file", str(path))
+    os.set_blocking(fd, True)
+    return fd
+
+
+def replace_file(target: Path, data: bytes) -> None:
+    """Write `data` to `target` whole: a fresh temporary beside it (O_EXCL: never an
+    existing file or a link planted there), fsynced, renamed over."""
+    tmp = target.with_name(target.name + ".tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(tmp, flags, 0o640)
+    except FileExistsError:  # left by a crash, or planted: removed (unlink follows no link)
+        os.unlink(tmp)
+        fd = os.open(tmp, flags, 0o640)
+    try:
+        _write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, target)
 
 
 class Uninterrupted:
@@ -167,6 +253,8 @@ class AlertLog:
         self.dropped = 0         # alerts lost: the backlog was full, or still held at close
         self.rotations = 0
         self.syncs = 0
+        self.cuts = 0            # starts on a log that ended before the head it had reached
+        self.cut: str | None = None  # what the last one found, for the operator
         self.last_error: OSError | None = None
         self.backlog: deque[tuple[int, str, bytes]] = deque()  # (seq, hash, line), chained
         self._dropped_since = 0  # drops not yet told by a record
@@ -176,7 +264,9 @@ class AlertLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._open()
         # the chain as written (seq, head) and as queued (the backlog's last record)
+        self._last_record: tuple[int, str] | None = None  # (seq, hash) of the file's last record
         self.seq, self.head = self._existing_chain()
+        self._check_head()
         self.queued_seq, self.queued_head = self.seq, self.head
         self.last_sync = self.clock()
 
@@ -186,7 +276,7 @@ class AlertLog:
         """Open (or create) the file for appending; note its size and first record. A last
         line cut short (a crash mid-write) is ended with a line end, so that it stays a
         line of its own: verify-log points at it, and nothing after it is lost."""
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self._fd = open_regular(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         self.size = os.fstat(self._fd).st_size
         self._dirty = False
         self.file_first: tuple[int, str] | None = None  # this file's first (seq, prev_hash)
@@ -224,9 +314,43 @@ class AlertLog:
                 for line in reversed(lines):
                     rec = _record(line)
                     if rec is not None and isinstance(rec.get("seq"), int):
+                        self._last_record = (rec["seq"], line_hash(line))
                         return rec["seq"], head
                 return 0, head
         return 0, GENESIS
+
+    def _check_head(self) -> None:
+        """Go on from FILE.head when the files end before it, or at it with another last
+        record: records were cut (or changed) while the sensor was not looking."""
+        anchor = self._anchored = read_head(self.path)
+        if anchor is None or anchor[0] < self.seq or anchor == self._last_record:
+            return
+        self.cuts += 1
+        if anchor[0] > self.seq:
+            self.cut = (f"{self.path}: the log ends at seq {self.seq}, but the sensor had "
+                        f"written up to seq {anchor[0]} ({self.path.name}{HEAD_SUFFIX}): "
+                        f"records were removed; the chain goes on from seq {anchor[0] + 1}")
+        else:
+            self.cut = (f"{self.path}: the last record (seq {self.seq}) is not the one the "
+                        f"sensor wrote ({self.path.name}{HEAD_SUFFIX}): it was changed")
+        self.seq, self.head = anchor
+
+    def take_over(self, old: "AlertLog") -> None:
+        """Replace `old` (a reload): its counters go on here, and its held backlog too when
+        both are the same log (written in order, chained as queued); another log gets
+        what `old` can still write, the rest counted as dropped."""
+        same = old.path == self.path
+        if same:
+            if old.queued_seq >= self.seq:  # the chain as the old one knew it (a logrotate)
+                self.seq, self.head = old.seq, old.head
+                self.queued_seq, self.queued_head = old.queued_seq, old.queued_head
+                self.backlog, old.backlog = old.backlog, deque()
+                self._dropped_since, old._dropped_since = old._dropped_since, 0
+        old.close()
+        for name in ("written", "write_errors", "dropped", "rotations", "syncs", "cuts"):
+            setattr(self, name, getattr(self, name) + getattr(old, name))
+        if not same:
+            self._dropped_since += old._dropped_since
 
     # --- writing ---------------------------------------------------------------------
 
@@ -304,7 +428,8 @@ class AlertLog:
         self.last_error = exc
 
     def sync(self) -> None:
-        """fsync the file, then record its chain ends in FILE.chain."""
+        """fsync the file, then record its chain ends in FILE.chain and the head in
+        FILE.head."""
         self.last_sync = self.clock()
         if self._fd is None:
             return
@@ -322,15 +447,11 @@ class AlertLog:
         state = {"version": 1, "log": self.path.name,
                  "first_seq": self.file_first[0], "first_prev_hash": self.file_first[1],
                  "last_seq": self.seq, "last_hash": self.head}
-        target = chain_path(self.path)
-        tmp = target.with_name(target.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
-        try:
-            _write_all(fd, json.dumps(state, separators=(",", ":")).encode() + b"\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
+        replace_file(chain_path(self.path), json.dumps(state, separators=(",", ":")).encode() + b"\n")
+        if self.seq and self._anchored != (self.seq, self.head):
+            head = {"version": 1, "log": self.path.name, "seq": self.seq, "hash": self.head}
+            replace_file(head_path(self.path), json.dumps(head, separators=(",", ":")).encode() + b"\n")
+            self._anchored = (self.seq, self.head)
 
     def _close_fd(self) -> None:
         """Close the log file; a failure is counted, and the file is let go of either way."""
@@ -401,6 +522,16 @@ class AlertLog:
                                   "of unwritten records was full", value=self.dropped)
         yield CounterMetricFamily("ybsensor_alert_log_rotations", "Alert log rotations",
                                   value=self.rotations)
+        yield CounterMetricFamily("ybsensor_alert_log_cuts", "Starts on an alert log that ended "
+                                  "before the head the sensor had written (records removed "
+                                  "or changed)", value=self.cuts)
+        yield GaugeMetricFamily("ybsensor_alert_log_head_seq", "Sequence number of the last "
+                                "record written to the alert log", value=self.seq)
+        info = GaugeMetricFamily("ybsensor_alert_log_head_info", "The alert log's head: the "
+                                 "first 16 hex digits of the last record's hash (check a "
+                                 "kept value with verify-log --head)", labels=["seq", "hash"])
+        info.add_metric([str(self.seq), self.head[:16]], 1.0)
+        yield info
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -16,17 +16,19 @@ import shutil
 import signal
 import stat
 import sys
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 import click
 
-from exporters.alerts import (CHAIN_SUFFIX, GENESIS, TAIL_SCAN, UNINTERRUPTED, line_hash,
-                              read_chain)
+from exporters.alerts import (CHAIN_SUFFIX, GENESIS, HEAD_SUFFIX, STATE_SUFFIXES, TAIL_SCAN,
+                              UNINTERRUPTED, line_hash, read_chain, read_head)
 
 EXIT_BROKEN, EXIT_UNREADABLE = 1, 2
 MAX_LINE = TAIL_SCAN  # the log picks its chain up from its last TAIL_SCAN bytes: no record is longer
+LOOKAHEAD = 1 << 16  # records read ahead to tell a record moved later from one removed
 
 
 # ---------------------------------------------------------------------------------------
@@ -58,14 +60,19 @@ class FileSummary:
 @dataclass
 class Report:
     files: list[FileSummary] = field(default_factory=list)
-    problem: Problem | None = None
+    problems: list[Problem] = field(default_factory=list)  # every break, in log order
     notes: list[str] = field(default_factory=list)
     records: int = 0
     head: str | None = None  # hash of the last line: what to keep elsewhere, as an anchor
+    head_seq: int | None = None
+
+    @property
+    def problem(self) -> Problem | None:
+        return self.problems[0] if self.problems else None
 
     @property
     def ok(self) -> bool:
-        return self.problem is None
+        return not self.problems
 
 
 @dataclass
@@ -167,9 +174,15 @@ class _Stream:
                 return self._buf[i]
             i += 1
 
-    def find_seq(self, seq: int) -> _Entry | None:
-        """The first later entry holding `seq` (consumes the stream: used once, at the end)."""
-        for item in self:
+    def find_seq(self, seq: int, limit: int = LOOKAHEAD) -> _Entry | None:
+        """The first of the next `limit` entries holding `seq`, without consuming them."""
+        for i in range(limit):
+            while len(self._buf) <= i:
+                try:
+                    self._buf.append(next(self._it))
+                except StopIteration:
+                    return None
+            item = self._buf[i]
             if isinstance(item, _Entry) and item.seq == seq:
                 return item
         return None
@@ -189,23 +202,34 @@ def order(paths: list[str | Path]) -> list[Path]:
     return [path for _, _, path in sorted(keyed)]
 
 
-def verify(paths: list[str | Path]) -> Report:
-    """Check the chain through `paths` (one log and its rotated files, in any order); stop
-    at the first record that was changed, removed or reordered."""
+def verify(paths: list[str | Path], head: str | None = None,
+           head_seq: int | None = None) -> Report:
+    """Check the chain through `paths` (one log and its rotated files, in any order) and
+    report every record changed, removed or reordered, going on past each break. The log
+    must reach the head its FILE.head recorded, and `head` (a hash, or its first 16 hex
+    digits or more; at `head_seq` if given) when one is kept elsewhere."""
     report = Report()
-    files = order([p for p in paths if not str(p).endswith(CHAIN_SUFFIX)])
+    logs = [Path(p) for p in paths if not str(p).endswith(STATE_SUFFIXES)]
+    files = order(logs)
     stream = _Stream(files)
     prev: _Entry | None = None
     summary: FileSummary | None = None
     chain: dict | None = None
     watched: _Entry | None = None  # the record whose hash FILE.chain recorded
+    torn: _Entry | None = None     # a line that is no record, which the next may chain to
+    changed: _Entry | None = None  # a record named as changed: its successor's link is known
+    anchors = [(p, a) for p in logs if (a := read_head(p)) is not None]
+    kept = [(f"{p.name}{HEAD_SUFFIX}", seq, digest, None) for p, (seq, digest) in anchors[:1]]
+    if head is not None:
+        kept.append(("--head", head_seq, head.lower(), None))
+    reached: dict[int, _Entry] = {}  # kept head index -> the record at it
+    seen: OrderedDict[str, int] = OrderedDict()  # hash -> seq of the last records (bounded)
 
-    def fail(entry_or_path, message: str) -> Report:
+    def fail(entry_or_path, message: str) -> None:
         if isinstance(entry_or_path, _Entry):
-            report.problem = Problem(entry_or_path.path, entry_or_path.line, message)
+            report.problems.append(Problem(entry_or_path.path, entry_or_path.line, message))
         else:
-            report.problem = Problem(str(entry_or_path), None, message)
-        return report
+            report.problems.append(Problem(str(entry_or_path), None, message))
 
     for item in stream:
         if isinstance(item, _End):
@@ -214,19 +238,19 @@ def verify(paths: list[str | Path]) -> Report:
                 report.files.append(summary)
                 chain = _valid_chain(Path(item.path))
                 if chain:
-                    return fail(item.path, f"empty, but {Path(item.path).name}{CHAIN_SUFFIX} "
-                                f"records seq {chain['first_seq']}..{chain['last_seq']}: "
-                                f"its records were removed")
+                    fail(item.path, f"empty, but {Path(item.path).name}{CHAIN_SUFFIX} "
+                         f"records seq {chain['first_seq']}..{chain['last_seq']}: "
+                         f"its records were removed")
             elif chain:
-                if summary.last_seq < chain["last_seq"]:
-                    return fail(item.path, f"ends at seq {summary.last_seq} (line "
-                                f"{summary.records}), but {Path(item.path).name}{CHAIN_SUFFIX} "
-                                f"records seq up to {chain['last_seq']}: records were removed "
-                                f"from the end (truncated)")
-                if watched is not None and watched.hash != chain["last_hash"]:
-                    return fail(watched, f"changed: the hash of this record (seq {watched.seq}) "
-                                f"differs from the one {Path(item.path).name}{CHAIN_SUFFIX} "
-                                f"recorded")
+                if summary.last_seq is not None and summary.last_seq < chain["last_seq"]:
+                    fail(item.path, f"ends at seq {summary.last_seq} (line "
+                         f"{summary.records}), but {Path(item.path).name}{CHAIN_SUFFIX} "
+                         f"records seq up to {chain['last_seq']}: records were removed "
+                         f"from the end (truncated)")
+                elif watched is not None and watched.hash != chain["last_hash"]:
+                    fail(watched, f"changed: the hash of this record (seq {watched.seq}) "
+                         f"differs from the one {Path(item.path).name}{CHAIN_SUFFIX} "
+                         f"recorded")
             else:
                 report.notes.append(f"{item.path}: no {CHAIN_SUFFIX} file beside it: records "
                                     f"cut from its end would not show")
@@ -240,35 +264,67 @@ def verify(paths: list[str | Path]) -> Report:
             watched = None
             if entry.error is None and chain:
                 if entry.seq > chain["first_seq"]:
-                    return fail(entry, f"the file begins at seq {entry.seq}, but "
-                                f"{Path(entry.path).name}{CHAIN_SUFFIX} says it began at seq "
-                                f"{chain['first_seq']}: records seq {chain['first_seq']}.."
-                                f"{entry.seq - 1} were removed from its start")
-                if entry.seq == chain["first_seq"] and entry.prev != chain["first_prev_hash"]:
-                    return fail(entry, "changed: its prev_hash differs from the one "
-                                f"{Path(entry.path).name}{CHAIN_SUFFIX} recorded")
+                    fail(entry, f"the file begins at seq {entry.seq}, but "
+                         f"{Path(entry.path).name}{CHAIN_SUFFIX} says it began at seq "
+                         f"{chain['first_seq']}: records seq {chain['first_seq']}.."
+                         f"{entry.seq - 1} were removed from its start")
+                elif entry.seq == chain["first_seq"] and entry.prev != chain["first_prev_hash"]:
+                    fail(entry, "changed: its prev_hash differs from the one "
+                         f"{Path(entry.path).name}{CHAIN_SUFFIX} recorded")
         if entry.error is not None:
-            return fail(entry, entry.error)
+            fail(entry, entry.error)
+            if entry.seq is None:  # no record: the next one may chain to its bytes
+                torn = entry
+                continue
         if prev is None:
             if entry.seq == 1 and entry.prev != GENESIS:
-                return fail(entry, "changed: the first record (seq 1) does not chain to the "
-                            "genesis hash")
-            if entry.seq != 1:
+                fail(entry, "changed: the first record (seq 1) does not chain to the "
+                     "genesis hash")
+            elif entry.seq != 1 and torn is None:
                 report.notes.append(f"{entry.path}: the chain starts at seq {entry.seq}: the "
                                     f"records before it are in files not given (rotated away?)")
-        else:
+        elif not (torn is not None and (entry.seq == prev.seq + 2  # the damaged line's
+                                        or (entry.seq == prev.seq + 1 and entry.prev == torn.hash))):
             problem = _link(prev, entry, stream)
-            if problem:
-                return fail(*problem)
+            if problem and not _told(prev, entry, changed, seen):
+                fail(*problem)
+                changed = problem[0] if problem[1].startswith("changed:") else None
+        torn = None
         summary.records += 1
         summary.first_seq = entry.seq if summary.first_seq is None else summary.first_seq
         summary.last_seq = entry.seq
         if chain and entry.seq == chain["last_seq"]:
             watched = entry
+        for i, (_, seq, digest, _) in enumerate(kept):
+            if (seq is None or entry.seq == seq) and entry.hash.startswith(digest):
+                reached[i] = entry
+            elif seq is not None and entry.seq == seq and i not in reached:
+                reached[i] = None  # the head's seq, another record: changed
+                fail(entry, f"changed: seq {seq} is not the record {kept[i][0]} names "
+                     f"(hash {digest[:16]}…)")
         prev = entry
+        seen[entry.hash] = entry.seq
+        if len(seen) > LOOKAHEAD:
+            seen.popitem(last=False)
         report.records += 1
+    for i, (name, seq, digest, _) in enumerate(kept):
+        if i not in reached:
+            at = f"seq {seq}" if seq is not None else f"hash {digest[:16]}…"
+            last = f"seq {prev.seq}" if prev is not None else "no record"
+            fail(files[-1] if files else name, f"the log does not reach the head {name} "
+                 f"names ({at}; it ends at {last}): records were removed from its end")
     report.head = prev.hash if prev else None
+    report.head_seq = prev.seq if prev else None
     return report
+
+
+def _told(prev: _Entry, entry: _Entry, changed: _Entry | None, seen: dict) -> bool:
+    """Whether a broken link is one already reported: the record after one named as changed
+    (its own link breaks too), or a record going on from the one seen before it, after
+    records out of order (which were named)."""
+    if changed is not None and prev is changed and entry.seq == prev.seq + 1:
+        return True
+    return entry.seq > prev.seq and seen.get(entry.prev) == entry.seq - 1
 
 
 def _valid_chain(path: Path) -> dict | None:
@@ -313,15 +369,31 @@ def _link(prev: _Entry, entry: _Entry, stream: _Stream) -> tuple[_Entry, str] | 
                    f"({entry.seq - expected} record{'s' if entry.seq - expected > 1 else ''})")
 
 
+def _head_hash(ctx, param, value):
+    if value is not None and not re.fullmatch(r"[0-9A-Fa-f]{16,64}", value):
+        raise click.BadParameter(f"{value!r} is not a record hash (16 to 64 hex digits)")
+    return value
+
+
 @click.command("verify-log")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
-def verify_log(files):
+@click.option("--head", "head", metavar="HASH", callback=_head_hash,
+              help="a head kept elsewhere (verify-log's last hash, or the hash label of "
+                   "ybsensor_alert_log_head_info: 16 hex digits or more): the log must "
+                   "reach that record")
+@click.option("--head-seq", type=click.IntRange(min=1), metavar="N",
+              help="with --head: the seq of that record")
+def verify_log(files, head, head_seq):
     """Check the hash chain of alert log FILES (a log and its rotated files, in any order).
 
-    Exit status: 0 intact, 1 broken (the first record changed, removed or reordered is
-    named with its line), 2 a file cannot be read."""
+    Every break is named with its line (changed, removed, reordered, torn); the log must
+    reach the head its FILE.head recorded, and --head when given.
+
+    Exit status: 0 intact, 1 broken, 2 a file cannot be read."""
+    if head_seq is not None and head is None:
+        raise click.BadParameter("needs --head", param_hint="--head-seq")
     try:
-        report = verify(list(files))
+        report = verify(list(files), head, head_seq)
     except Unreadable as exc:
         click.echo(f"ybsensor: error: {exc}", err=True)
         sys.exit(EXIT_UNREADABLE)
@@ -331,11 +403,15 @@ def verify_log(files):
     for note in report.notes:
         click.echo(f"note: {note}")
     if not report.ok:
-        click.echo(f"BROKEN: {report.problem}")
+        for problem in report.problems:
+            click.echo(f"BROKEN: {problem}")
+        if len(report.problems) > 1:
+            click.echo(f"{len(report.problems)} breaks")
         sys.exit(EXIT_BROKEN)
     click.echo(f"ok: {report.records:,} records in {len(report.files)} file"
                f"{'s' if len(report.files) != 1 else ''}, chain intact"
-               + (f"; last record's hash {report.head}" if report.head else ""))
+               + (f"; last record's hash {report.head} (seq {report.head_seq})"
+                  if report.head else ""))
 
 
 # ---------------------------------------------------------------------------------------

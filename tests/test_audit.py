@@ -50,6 +50,13 @@ def edit(row: bytes, **changes) -> bytes:
     return json.dumps(rec, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def set_head(path: Path, seq: int) -> None:
+    """FILE.head as the sensor writes it, at record `seq` of the file."""
+    row = lines(path)[seq - 1]
+    head = {"version": 1, "log": path.name, "seq": seq, "hash": hashlib.sha256(row).hexdigest()}
+    alerts_mod.head_path(path).write_text(json.dumps(head))
+
+
 def verify_log(*paths) -> tuple[int, str]:
     result = CliRunner().invoke(cli, ["verify-log", *map(str, paths)])
     return result.exit_code, result.output
@@ -278,7 +285,7 @@ def rotated(tmp_path: Path, n: int = 60, keep: int = 20) -> list[Path]:
     log = make_log(path, n=n, batch=2, rotate_bytes=2000, keep=keep)
     assert log.rotations >= 3
     files = sorted(tmp_path.glob("alerts.jsonl*"))
-    return [p for p in files if not p.name.endswith(".chain")]
+    return [p for p in files if not p.name.endswith(alerts_mod.STATE_SUFFIXES)]
 
 
 def test_the_chain_runs_on_through_rotated_files(tmp_path):
@@ -342,7 +349,8 @@ def test_a_restart_after_a_rotation_continues_from_the_rotated_file(tmp_path):
     path.unlink()                                        # and gone, as after a crash
     make_log(path, n=4)
     assert json.loads(lines(path)[0])["seq"] == 13
-    files = [p for p in tmp_path.glob("alerts.jsonl*") if not p.name.endswith(".chain")]
+    files = [p for p in tmp_path.glob("alerts.jsonl*")
+             if not p.name.endswith(alerts_mod.STATE_SUFFIXES)]
     code, out = verify_log(*files)
     assert code == 0, out
 
@@ -351,7 +359,8 @@ def test_a_restart_after_a_torn_write_keeps_the_chain_and_names_the_torn_line(tm
     path = tmp_path / "alerts.jsonl"
     make_log(path, n=6)
     data = path.read_bytes()
-    path.write_bytes(data[:-30])                         # a crash cut the last line short
+    path.write_bytes(data[:-30])                         # a crash cut the last line short,
+    set_head(path, 5)                                    # before the sync that anchors it
     make_log(path, n=3)                                  # the next run appends after it
     rows = lines(path)
     assert len(rows) == 9 and json.loads(rows[6])["prev_hash"] == hashlib.sha256(rows[5]).hexdigest()
@@ -374,3 +383,105 @@ def test_a_directory_exits_2(tmp_path):
 def test_verify_reports_for_programs(log):
     report = verify([log])
     assert report.ok and report.records == 20 and report.files[0].last_seq == 20
+
+
+# --- a tail cut while the sensor was not looking (FILE.head, --head) ---------------------
+
+def test_a_deleted_newest_file_is_not_reused_after_a_restart(tmp_path):
+    files = rotated(tmp_path)
+    newest = tmp_path / "alerts.jsonl"
+    last = json.loads(lines(newest)[-1])["seq"]
+    first_gone = json.loads(lines(newest)[0])["seq"]
+    newest.unlink()
+    chain_path(newest).unlink()
+    log = make_log(newest, n=2)                          # the sensor starts again
+    assert log.cuts == 1 and f"written up to seq {last}" in log.cut
+    assert [json.loads(r)["seq"] for r in lines(newest)] == [last + 1, last + 2]
+    code, out = verify_log(*[p for p in tmp_path.glob("alerts.jsonl*")
+                             if not p.name.endswith(alerts_mod.STATE_SUFFIXES)])
+    assert code == 1 and f"removed: seq {first_gone}..{last} missing" in out, out
+
+
+def test_a_cut_tail_without_its_chain_file_shows_against_the_head_file(log):
+    put(log, lines(log)[:15])
+    chain_path(log).unlink()
+    code, out = verify_log(log)
+    assert code == 1 and "does not reach the head alerts.jsonl.head names (seq 20" in out, out
+
+
+def test_every_break_is_reported_past_a_torn_line(log):
+    rows = lines(log)
+    rows[4] = rows[4][:50]                               # torn in the middle of the log
+    rows[11] = edit(rows[11], dst="198.51.100.7")        # and a record changed later
+    put(log, rows)
+    code, out = verify_log(log)
+    assert code == 1 and f"{log}:5: " in out and f"{log}:12: changed" in out, out
+    assert out.count("BROKEN:") == 2, out
+
+
+def test_a_record_changed_is_one_break_not_two(log):
+    rows = lines(log)
+    rows[6] = edit(rows[6], prev_hash=hashlib.sha256(b"forged").hexdigest())
+    put(log, rows)
+    code, out = verify_log(log)
+    assert code == 1 and out.count("BROKEN:") == 1, out
+
+
+def test_verify_against_a_head_kept_elsewhere(log):
+    kept = hashlib.sha256(lines(log)[-1]).hexdigest()
+    assert verify_log(log, "--head", kept)[0] == 0
+    assert verify_log(log, "--head", kept[:16], "--head-seq", "20")[0] == 0
+    assert verify_log(log, "--head", kept[:16], "--head-seq", "19")[0] == 1
+    put(log, lines(log)[:18])                            # the tail cut, and every file
+    chain_path(log).unlink()                             # beside it that could tell
+    alerts_mod.head_path(log).unlink()
+    code, out = verify_log(log, "--head", kept[:16])
+    assert code == 1 and "does not reach the head --head names" in out, out
+    code, out = verify_log(log, "--head", "not-hex")
+    assert code == 2, out
+
+
+def test_the_head_is_published_as_metrics(tmp_path):
+    path = tmp_path / "alerts.jsonl"
+    log = make_log(path, n=7)
+    values = {(s.name, s.labels.get("hash")): s.value
+              for fam in log.metric_families() for s in fam.samples}
+    assert values[("ybsensor_alert_log_head_seq", None)] == 7
+    digest = hashlib.sha256(lines(path)[-1]).hexdigest()
+    assert values[("ybsensor_alert_log_head_info", digest[:16])] == 1
+
+
+def test_two_records_swapped_are_two_breaks(log):
+    rows = lines(log)
+    rows[4], rows[5] = rows[5], rows[4]
+    put(log, rows)
+    code, out = verify_log(log)
+    assert code == 1 and out.count("BROKEN:") == 2 and f"{log}:5: out of order" in out \
+        and f"{log}:6: out of order" in out, out
+
+
+# --- links and special files are not followed -------------------------------------------
+
+def test_the_log_never_appends_through_a_symbolic_link(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious\n")
+    (tmp_path / "alerts.jsonl").symlink_to(victim)
+    with pytest.raises(alerts_mod.NotRegular, match="symbolic link"):
+        AlertLog(tmp_path / "alerts.jsonl")
+    assert victim.read_bytes() == b"precious\n"
+
+
+@pytest.mark.parametrize("name", ["alerts.jsonl.chain.tmp", "alerts.jsonl.head.tmp"])
+def test_a_planted_temporary_link_truncates_nothing(tmp_path, name):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious\n")
+    (tmp_path / name).symlink_to(victim)
+    path = tmp_path / "alerts.jsonl"
+    make_log(path, n=4)
+    assert victim.read_bytes() == b"precious\n"
+    assert alerts_mod.read_chain(path)["last_seq"] == 4 and alerts_mod.read_head(path)[0] == 4
+
+
+def test_a_device_is_no_alert_log():
+    with pytest.raises(alerts_mod.NotRegular, match="not a regular file"):
+        AlertLog("/dev/null")
