@@ -335,22 +335,44 @@ class AlertLog:
                         f"sensor wrote ({self.path.name}{HEAD_SUFFIX}): it was changed")
         self.seq, self.head = anchor
 
+    COUNTERS = ("written", "write_errors", "dropped", "rotations", "syncs", "cuts")
+    FILE_STATE = ("size", "file_first", "_torn", "_dirty", "_anchored", "last_sync")
+    CHAIN_STATE = ("seq", "head", "queued_seq", "queued_head", "backlog", "_dropped_since")
+
     def take_over(self, old: "AlertLog") -> None:
-        """Replace `old` (a reload): its counters go on here, and its held backlog too when
-        both are the same log (written in order, chained as queued); another log gets
-        what `old` can still write, the rest counted as dropped."""
-        same = old.path == self.path
-        if same:
-            if old.queued_seq >= self.seq:  # the chain as the old one knew it (a logrotate)
-                self.seq, self.head = old.seq, old.head
-                self.queued_seq, self.queued_head = old.queued_seq, old.queued_head
-                self.backlog, old.backlog = old.backlog, deque()
-                self._dropped_since, old._dropped_since = old._dropped_since, 0
-        old.close()
-        for name in ("written", "write_errors", "dropped", "rotations", "syncs", "cuts"):
-            setattr(self, name, getattr(self, name) + getattr(old, name))
-        if not same:
+        """Go on where `old` stops (a reload). Its counters go on here. The same log (the
+        path, reopened after a logrotate or not) goes on with the chain and the held
+        backlog as `old` had them; the same file, with its state too. Another log gets what
+        `old` can still write on closing, and the rest is counted as dropped."""
+        if old.path == self.path and not old.closed:
+            self._close_fd()  # opened again: `old` may have rotated the file since
+            try:
+                self._open()
+            except OSError as exc:
+                self._failed(exc)  # opened again before the next write
+            same_file = old._fd is not None and self._fd is not None and \
+                _same_inode(os.fstat(old._fd), os.fstat(self._fd))
+            for name in self.CHAIN_STATE + (self.FILE_STATE if same_file else ()):
+                setattr(self, name, getattr(old, name))
+            self.cuts, self.cut = 0, None  # `old` knew the head: nothing was cut
+            old.backlog, old._dropped_since = deque(), 0
+            old.release()
+        else:
+            old.close()
             self._dropped_since += old._dropped_since
+        for name in self.COUNTERS:
+            setattr(self, name, getattr(self, name) + getattr(old, name))
+
+    def release(self) -> None:
+        """Let go of the file without writing anything more (another AlertLog has it
+        now, or a reload that opened this one was refused): synced, not closed out."""
+        if self._fd is not None and self._dirty:
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                self._failed(exc)
+        self._close_fd()
+        self._closed = True
 
     # --- writing ---------------------------------------------------------------------
 
@@ -532,6 +554,10 @@ class AlertLog:
                                  "kept value with verify-log --head)", labels=["seq", "hash"])
         info.add_metric([str(self.seq), self.head[:16]], 1.0)
         yield info
+
+
+def _same_inode(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -12,9 +12,14 @@ and handles the signals:
   already filled, sends its last alerts and metrics; the supervisor writes them, fsyncs the
   alert log (and writes `--metrics-file`), prints a summary and exits 0.
 - SIGHUP: the configuration file is read again. A bad one is refused with the reason and
-  the running configuration is kept; a good one goes to every worker, which builds its
-  analysis stages anew without stopping capture (counters, flows and the dedup state carry
-  over). The alert log is reopened (after log rotation).
+  the running configuration is kept. A good one is taken up in two steps, so that a
+  failure at any step keeps the running configuration everywhere: the supervisor opens
+  the alert log it names, and every worker builds its analysis stages from it beside the
+  running ones (`prepare`); only when every worker has one ready does the supervisor tell
+  them to switch (`commit`: counters, flows and the dedup state carry over) and switch its
+  alert log (reopened after a log rotation; its counters, chain and held backlog carry
+  over). One refusal, or no answer within RELOAD_SECONDS, and all of them drop theirs
+  (`abort`).
 """
 from __future__ import annotations
 
@@ -46,7 +51,7 @@ from exporters.prometheus import BATCH_BUCKETS, BuildCollector, SensorCollector
 from . import config as config_mod
 from . import netif, sdnotify
 from .alerting import repeats
-from .sensor import Sensor
+from .sensor import Sensor, open_alert_log
 from .sources import bpf
 from .sources.afpacket import FanoutError, Ring, RingOptions
 
@@ -54,6 +59,7 @@ SNAPSHOT_SECONDS = 1.0      # how often a worker sends its metrics
 LINK_CHECK_SECONDS = 2.0    # how often the supervisor reads the link state
 STOP_SECONDS = 30.0         # how long workers get to drain before they are killed
 WITNESS_HOLD_SECONDS = 1.0  # how long a shared line's witness waits for a worker's alert
+RELOAD_SECONDS = 30.0       # how long workers get to prepare a new configuration
 PR_SET_PDEATHSIG = 1
 
 
@@ -472,6 +478,7 @@ class Worker:
         self.share = share          # one of several workers: shared_line goes through the supervisor
         self.generation = 0
         self.stopping = False
+        self.prepared: Sensor | None = None  # a new configuration's stages, not yet running
         self.registry = CollectorRegistry()
         self.duration = Histogram("ybsensor_batch_duration_seconds",
                                   "Time to take one batch through the pipeline",
@@ -489,6 +496,19 @@ class Worker:
         return sensor
 
     def reload(self, cfg, generation: int | None = None) -> None:
+        self.prepare(cfg)
+        self.commit(generation)
+
+    def prepare(self, cfg) -> None:
+        """Build the stages of a new configuration beside the running ones."""
+        self.prepared = None
+        self.prepared = self._sensor(cfg)
+
+    def commit(self, generation: int | None = None) -> None:
+        """Switch to the prepared stages; the state that outlives a reload carries over."""
+        new, self.prepared = self.prepared, None
+        if new is None:
+            raise RuntimeError("no new configuration prepared")
         if generation is not None:
             # the supervisor's line map starts anew: so does what this worker reported
             self.generation = generation
@@ -497,7 +517,6 @@ class Worker:
                 det.reset()
                 if det.report is not None:
                     det.report.clear()
-        new = self._sensor(cfg)
         carry_over(self.sensor, new)
         self.sensor = new
 
@@ -520,13 +539,16 @@ class Worker:
                 elif msg[0] in ("shared", "forget"):
                     if msg[1] == self.generation:
                         take_lines(self.sensor, msg)
-                elif msg[0] == "reload":
+                elif msg[0] in ("prepare", "commit"):
                     try:
-                        self.reload(*msg[1:])
+                        getattr(self, msg[0])(*msg[1:])
                     except Exception as exc:  # noqa: BLE001 - keep capturing on the old one
+                        self.prepared = None
                         self.send(("reload-failed", f"{type(exc).__name__}: {exc}"))
                     else:
-                        self.send(("reloaded",))
+                        self.send(("prepared",) if msg[0] == "prepare" else ("reloaded",))
+                elif msg[0] == "abort":
+                    self.prepared = None
         except (EOFError, OSError):  # the supervisor is gone
             self.stopping = True
 
@@ -622,6 +644,17 @@ class _Done:
     workers: set = field(default_factory=set)
 
 
+@dataclass
+class _Reload:
+    """A reload under way: the new configuration and alert log, and the workers that have
+    not said yet whether they could prepare it."""
+    cfg: object
+    log: AlertLog | None
+    waiting: set
+    deadline: float
+    refusals: list = field(default_factory=list)
+
+
 class Supervisor:
     def __init__(self, cfg, config_path, link: netif.Link, workers: int, program, options,
                  alerts_path, listen, metrics_file, batch_frames, bpf_expr="",
@@ -645,6 +678,7 @@ class Supervisor:
         self.flags = {"stop": False, "reload": False}
         self.vanished = False
         self.reload_acks = 0
+        self.pending: _Reload | None = None
         # several workers: shared_line merged and deduplicated here (MergedLines)
         self.owners = MergedLines(cfg.dedup_seconds) if cfg is not None and workers > 1 else None
         if self.owners is not None:
@@ -658,12 +692,8 @@ class Supervisor:
     def _alerts_path(self, cfg) -> str | None:
         return self.alerts_override or (cfg.alerts_path if cfg else None)
 
-    def _open_log(self, cfg) -> AlertLog | None:
-        path = self._alerts_path(cfg)
-        if not path:
-            return None
-        return AlertLog(path, cfg.alerts_fsync_seconds, cfg.alerts_rotate_bytes, cfg.alerts_keep,
-                        cfg.alerts_max_backlog)
+    def _open_log(self, cfg, warn: bool = True) -> AlertLog | None:
+        return open_alert_log(cfg, self._alerts_path(cfg), warn) if cfg is not None else None
 
     def _worker_config(self, cfg):
         """The configuration as a worker runs it: workers have no alert log of their own
@@ -708,11 +738,13 @@ class Supervisor:
             _say(f"error: {exc}")
             return 2
         try:
+            self.log = self._open_log(self.cfg)
             rings = self._open_rings()
         except BaseException:
             server.close()
+            if self.log is not None:
+                self.log.close()
             raise
-        self.log = self._open_log(self.cfg)
         ctx = multiprocessing.get_context("fork")
         pairs = [ctx.Pipe() for _ in range(self.n)]
         for k in range(self.n):
@@ -754,6 +786,8 @@ class Supervisor:
                 if proc.is_alive():
                     proc.kill()
                 proc.join(timeout=5)
+            if self.pending is not None and self.pending.log is not None:
+                self.pending.log.release()
             if self.log is not None:
                 self.log.close()
             if self.metrics_file:
@@ -788,9 +822,14 @@ class Supervisor:
             if stop_sent is not None and time.monotonic() - stop_sent > STOP_SECONDS:
                 _say(f"error: workers did not stop within {STOP_SECONDS:g} s; killed")
                 return 1
-            if self.flags["reload"]:
+            if self.flags["reload"] and self.pending is None:
                 self.flags["reload"] = False
                 self.reload()
+            if self.pending is not None and time.monotonic() > self.pending.deadline:
+                for k in sorted(self.pending.waiting):
+                    self.pending.refusals.append((k, f"no answer within {RELOAD_SECONDS:g} s"))
+                self.pending.waiting.clear()
+                self._settle()
             live = [c for k, c in enumerate(self.conns) if k not in self.done.workers]
             for conn in multiprocessing.connection.wait(live, timeout=0.25):
                 k = self.conns.index(conn)
@@ -798,6 +837,9 @@ class Supervisor:
                     msg = conn.recv()
                 except (EOFError, OSError):
                     self.done.workers.add(k)
+                    if self.pending is not None and k in self.pending.waiting:
+                        self.pending.waiting.discard(k)
+                        self._settle()
                     code = self.procs[k].exitcode
                     self.procs[k].join(timeout=5)
                     _say(f"error: capture worker {k} ended unexpectedly "
@@ -839,13 +881,22 @@ class Supervisor:
                 self._lines(msg)
         elif kind == "metrics":
             self.snapshots.update(k, msg[1])
+        elif kind == "prepared":
+            if self.pending is not None and k in self.pending.waiting:
+                self.pending.waiting.discard(k)
+                self._settle()
         elif kind == "reloaded":
             self.reload_acks += 1
             if self.reload_acks == self.running():
                 _say(f"reloaded {self.config_path}")
         elif kind == "reload-failed":
-            _say(f"error: worker {k} could not take up the new configuration and keeps the "
-                 f"old one: {msg[1]}")
+            if self.pending is not None and k in self.pending.waiting:
+                self.pending.waiting.discard(k)
+                self.pending.refusals.append((k, msg[1]))
+                self._settle()
+            else:  # the switch itself failed there: that worker goes on with the old one
+                _say(f"error: worker {k} could not switch to the new configuration and keeps "
+                     f"the old one: {msg[1]}")
         elif kind == "done":
             self.done.workers.add(k)
             self.done.frames += msg[1]
@@ -878,30 +929,60 @@ class Supervisor:
         self.link_up = link.up
 
     def reload(self) -> None:
+        """SIGHUP, step one: read the configuration, open its alert log, and have every
+        worker prepare it. Nothing changes until all of them have (`_settle`)."""
         if not self.config_path:
             _say("SIGHUP: no configuration file to reload")
             return
         try:
             cfg = config_mod.load(self.config_path)
+            log = self._open_log(cfg, warn=False)
         except config_mod.ConfigError as exc:
             _say(f"error: reload refused, the running configuration is kept: {exc}")
             return
+        waiting = {k for k in range(len(self.conns)) if k not in self.done.workers}
+        self.pending = _Reload(cfg, log, waiting, time.monotonic() + RELOAD_SECONDS)
+        message = ("prepare", self._worker_config(cfg))
+        for k in sorted(waiting):
+            self._send(self.conns[k], message)
+        self._settle()
+
+    def _settle(self) -> None:
+        """SIGHUP, step two, once every worker has answered: all switch, or none does."""
+        p = self.pending
+        if p is None or p.waiting:
+            return
+        self.pending = None
+        live = [c for k, c in enumerate(self.conns) if k not in self.done.workers]
+        if p.refusals:
+            for conn in live:
+                self._send(conn, ("abort",))
+            if p.log is not None:
+                p.log.release()
+            why = "; ".join(f"worker {k}: {reason}" for k, reason in p.refusals)
+            _say(f"error: reload refused, the running configuration is kept: {why}")
+            return
+        generation = None
         if self.owners is not None:
             self._write(self.owners.due(time.monotonic(), everything=True))
-            self.owners.restart(cfg.dedup_seconds)
-            message = ("reload", self._worker_config(cfg), self.owners.generation)
-        else:
-            message = ("reload", self._worker_config(cfg))
-        for conn in self.conns:
-            self._send(conn, message)
-        if cfg.metrics_listen != (self.cfg.metrics_listen if self.cfg else None) \
-                and self.listen != cfg.metrics_listen:
-            _say("warning: a new metrics.listen takes effect at the next start")
-        self.cfg = cfg
-        if self.log is not None:
-            self.log.close()
-        self.log = self._open_log(cfg)
+            self.owners.restart(p.cfg.dedup_seconds)
+            generation = self.owners.generation
         self.reload_acks = 0  # "reloaded" is said when every worker runs the new one
+        for conn in live:
+            self._send(conn, ("commit", generation))
+        if p.cfg.metrics_listen != (self.cfg.metrics_listen if self.cfg else None) \
+                and self.listen != p.cfg.metrics_listen:
+            _say("warning: a new metrics.listen takes effect at the next start")
+        self.cfg = p.cfg
+        if p.log is not None and self.log is not None:
+            p.log.take_over(self.log)
+        elif self.log is not None:
+            self.log.close()
+        self.log = p.log
+        if self.log is not None and self.log.cut:
+            _say(f"warning: {self.log.cut}")
+        if not live:
+            _say(f"reloaded {self.config_path}")
 
     def _summary(self, elapsed: float) -> None:
         values: dict[str, float] = {}

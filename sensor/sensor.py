@@ -25,9 +25,10 @@ from .plan import AddressPlan
 from .stats import TrafficStats
 
 
-def open_alert_log(cfg: Config, path: str | None) -> AlertLog | None:
+def open_alert_log(cfg: Config, path: str | None, warn: bool = True) -> AlertLog | None:
     """The alert log at `path` with the configuration's settings (None without a path); a
-    path that cannot be one (a link, a device, no room to create it) is a ConfigError."""
+    path that cannot be one (a link, a device, no room to create it) is a ConfigError. A
+    log found cut is said on stderr (unless `warn` is false: the caller says it)."""
     if not path:
         return None
     try:
@@ -35,7 +36,7 @@ def open_alert_log(cfg: Config, path: str | None) -> AlertLog | None:
                        cfg.alerts_max_backlog)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be the alert log: {exc.strerror or exc}") from None
-    if log.cut:
+    if log.cut and warn:
         print(f"ybsensor: warning: {log.cut}", file=sys.stderr)
     return log
 
