@@ -33,12 +33,16 @@ test: setup tools
 	$(PY) -m pytest -q
 
 # Hostile input for longer than `make test` gives it: bulk numpy fuzzing of every decoder
-# for FUZZ_SECONDS, then the hypothesis properties of tests/test_fuzz_decoders.py with the
-# "long" profile (FUZZ_EXAMPLES examples each). A failure is kept under fuzz-out/.
+# for FUZZ_SECONDS, hostile configurations through check-config, replay and reloads (a real
+# SIGHUP to `ybsensor run` on lo when root) for FUZZ_CONFIG_SECONDS, then the hypothesis
+# properties of tests/test_fuzz_decoders.py with the "long" profile (FUZZ_EXAMPLES examples
+# each). A failure is kept under fuzz-out/.
 FUZZ_SECONDS  ?= 600
+FUZZ_CONFIG_SECONDS ?= 120
 FUZZ_EXAMPLES ?= 20000
 fuzz: setup
-	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) HYPOTHESIS_PROFILE=long $(PY) scripts/fuzz.py --seconds $(FUZZ_SECONDS)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) HYPOTHESIS_PROFILE=long $(PY) scripts/fuzz.py \
+	  --seconds $(FUZZ_SECONDS) --config-seconds $(FUZZ_CONFIG_SECONDS)
 
 # A flood of 10 million distinct flows through a table of a million: resident memory stays
 # under the table's size plus a fixed base, evictions are counted, a planted violation is found.

@@ -9,19 +9,30 @@ continued with random bytes), a fresh seed each batch. Every row is checked agai
 invariants; a sample of rows is decoded alone and must decode the same. A failure is saved
 as a pcap under --out with the seed that made it, and the run stops with status 1.
 
-Phase 2 (properties): pytest tests/test_fuzz_decoders.py with HYPOTHESIS_PROFILE=long
+Phase 2 (configurations): hostile configurations (tests/config_fuzzing.py: NaN and
+infinities, wrong types, huge numbers, bad paths, bad files) for --config-seconds, each
+through check-config, a replay when it is accepted, and a reload of a supervisor and its
+workers; then, as root, through a real SIGHUP to `ybsensor run` on the loopback interface
+(a capture filter nothing matches). Never a traceback, and the sensor keeps running. A
+failure is saved under --out with its configuration.
+
+Phase 3 (properties): pytest tests/test_fuzz_decoders.py with HYPOTHESIS_PROFILE=long
 (FUZZ_EXAMPLES examples a property, 20000 unless set).
 
     python scripts/fuzz.py --seconds 600            # what `make fuzz` runs
     python scripts/fuzz.py --seconds 60 --no-properties
+    python scripts/fuzz.py --seconds 0 --config-seconds 60 --no-properties
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections import Counter
@@ -71,17 +82,134 @@ def bulk(seconds: float, rows: int, out: Path, seed0: int) -> dict:
             "by_status": dict(statuses), "seeds": [seed0, seed - 1]}
 
 
+def configs(seconds: float, out: Path, seed0: int) -> dict:
+    """Phase 2: hostile configurations through check-config, replay and a reload."""
+    import config_fuzzing as CF
+
+    counts: Counter[str] = Counter()
+    deadline = time.monotonic() + seconds
+    seed = seed0
+    home = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="ybsensor-config-fuzz-") as tmp:
+        work = Path(tmp)
+        os.chdir(work)  # relative paths in the configurations land here
+        where = CF.hostile_dir(work / "files")
+        harness = CF.Harness(work / "reload")
+        live = _LiveSensor.start(work / "live") if os.geteuid() == 0 else None
+        try:
+            while time.monotonic() < deadline:
+                text = CF.mutate(random.Random(seed), where)
+                path = work / "sensor.toml"
+                path.write_text(text)
+                try:
+                    accepted = CF.check_config(path)
+                    if accepted:
+                        CF.replay(path, work)
+                    CF.reload_with(harness, text, accepted)
+                    if live is not None:
+                        live.reload(text)
+                    if (where / "victim").read_text() != "precious\n":
+                        raise CF.Broken("a file was written through a link")
+                except CF.Broken as exc:
+                    out.mkdir(parents=True, exist_ok=True)
+                    saved = out / f"config-fail-seed{seed}.toml"
+                    saved.write_text(text)
+                    print(f"FAIL (config seed {seed}): {saved}\n{exc}", file=sys.stderr)
+                    return {"failed_seed": seed, **counts}
+                counts["accepted" if accepted else "refused"] += 1
+                seed += 1
+        finally:
+            harness.close()
+            if live is not None:
+                counts["sighup"] = live.reloads
+                live.stop()
+            os.chdir(home)
+    return {**counts, "seeds": [seed0, seed - 1]}
+
+
+class _LiveSensor:
+    """`ybsensor run` on the loopback interface, a capture filter that nothing matches, for
+    real SIGHUPs; stderr read to see each reload refused or taken."""
+
+    FILTER = "udp port 9 and host 127.0.0.254"
+
+    def __init__(self, proc, config: Path, err: Path):
+        self.proc, self.config, self.err = proc, config, err
+        self.reloads = 0
+
+    @classmethod
+    def start(cls, work: Path):
+        import config_fuzzing as CF
+
+        work.mkdir(parents=True, exist_ok=True)
+        config = work / "sensor.toml"
+        config.write_text(CF.ONE_HOSPITAL + CF.SETTINGS.format(path=work / "alerts.jsonl"))
+        err = work / "stderr"
+        cmd = [sys.executable, "-m", "sensor.cli", "run", "--interface", "lo", "--config",
+               str(config), "--bpf", cls.FILTER, "--listen",
+               f"127.0.0.1:{39000 + os.getpid() % 1000}", "--blocks", "2", "--block-size", "64K"]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+        with open(err, "w") as fh:
+            proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=fh)
+        self = cls(proc, config, err)
+        if not self._wait("capturing on"):
+            print(f"config fuzz: no live sensor on lo (only the in-process reload):\n"
+                  f"{err.read_text()}", file=sys.stderr)
+            self.stop()
+            return None
+        return self
+
+    def _wait(self, *words: str, after: int = 0, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            said = self.err.read_text()[after:]
+            if any(w in said for w in words):
+                return True
+            if self.proc.poll() is not None:
+                return False
+            time.sleep(0.05)
+        return False
+
+    def reload(self, text: str) -> None:
+        import config_fuzzing as CF
+
+        before = len(self.err.read_text())
+        self.config.write_text(text)
+        self.proc.send_signal(signal.SIGHUP)
+        answered = self._wait("reloaded", "refused", after=before)
+        said = self.err.read_text()[before:]
+        if self.proc.poll() is not None or "Traceback" in said or not answered:
+            raise CF.Broken(f"ybsensor run after SIGHUP (exit {self.proc.poll()}):\n{said}")
+        self.reloads += 1
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=600, help="time for the bulk phase")
     ap.add_argument("--rows", type=int, default=65536, help="frames a batch")
     ap.add_argument("--seed", type=int, default=int(time.time()) & 0xFFFFFF)
     ap.add_argument("--out", type=Path, default=REPO / "fuzz-out")
+    ap.add_argument("--config-seconds", type=float, default=120,
+                    help="time for the configuration phase")
     ap.add_argument("--no-properties", action="store_true", help="skip the hypothesis phase")
     args = ap.parse_args(argv)
 
     print(f"bulk phase: {args.seconds:.0f} s, {args.rows} frames a batch, from seed {args.seed}")
     report = bulk(args.seconds, args.rows, args.out, args.seed)
+    print(json.dumps(report, indent=1))
+    if "failed_seed" in report:
+        return 1
+    print(f"configuration phase: {args.config_seconds:.0f} s, from seed {args.seed}")
+    report = configs(args.config_seconds, args.out, args.seed)
     print(json.dumps(report, indent=1))
     if "failed_seed" in report:
         return 1

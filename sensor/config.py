@@ -295,6 +295,8 @@ class _Checker:
         path = Path(rel) if Path(rel).is_absolute() or key != "hash_key_file" \
             else self.path.parent / rel
         try:
+            if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the read
+                self.fail(table, key, f"{path} is not a regular file")
             text = path.read_text(encoding="ascii").strip()
         except FileNotFoundError:
             return self.output(table, key, str(path))

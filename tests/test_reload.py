@@ -6,78 +6,20 @@ from __future__ import annotations
 
 import errno
 import json
-import multiprocessing
-from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
+from config_fuzzing import Harness
 from exporters import alerts as alerts_mod
 from sensor import live
 from sensor.audit import verify
 from sensor.config import load
 from tools import ONE_HOSPITAL
 
-SETTINGS = """
-[flows]
-max_flows = 1000
-
-[alerts]
-path = "{path}"
-dedup_seconds = 300
-"""
-
-
 def alert(i: int) -> dict:
     return {"ts": 1_735_689_600.0 + i, "detector": "internet_bound", "severity": "high",
             "line": "vlan:100", "institution": "H1", "src": "10.1.2.3", "dst": "203.0.113.9",
             "packets": 1, "first_frame": i + 1}
-
-
-class FakeRing:
-    ifname = source = "test0"
-    kernel_packets = freezes = kernel_drops = 0
-
-
-class Harness:
-    """A supervisor and `n` workers, with what `ybsensor run` would have set up."""
-
-    def __init__(self, tmp_path: Path, n: int = 2):
-        self.tmp = tmp_path
-        self.config = tmp_path / "sensor.toml"
-        self.write_config(tmp_path / "alerts.jsonl")
-        cfg = load(self.config)
-        link = SimpleNamespace(name="test0", up=True, index=1)
-        self.sup = live.Supervisor(cfg, str(self.config), link, n, None, None, None,
-                                   "127.0.0.1:1", None, 1024)
-        self.sup.log = self.sup._open_log(cfg)
-        pipes = [multiprocessing.Pipe() for _ in range(n)]
-        self.sup.conns = [a for a, _ in pipes]
-        self.sup.procs = [None] * n
-        self.workers = [live.Worker(FakeRing(), self.sup._worker_config(cfg), b, 1024,
-                                    share=n > 1) for _, b in pipes]
-
-    def write_config(self, alerts: Path | str, extra: str = "") -> None:
-        self.config.write_text(ONE_HOSPITAL + SETTINGS.format(path=alerts) + extra)
-
-    def pump(self) -> None:
-        """Carry the messages both ways until none is left."""
-        for _ in range(4):
-            for w in self.workers:
-                w.messages()
-            for k, conn in enumerate(self.sup.conns):
-                while conn.poll():
-                    self.sup._message(k, conn.recv())
-
-    def reload(self) -> None:
-        self.sup.reload()
-        self.pump()
-
-    def close(self) -> None:
-        for w in self.workers:
-            w.sensor.close()
-        if self.sup.log is not None:
-            self.sup.log.close()
 
 
 @pytest.fixture
