@@ -259,6 +259,7 @@ class _Checker:
     def __init__(self, path: Path, lines: _Lines):
         self.path, self.lines = path, lines
         self.line_owner: dict[str, tuple[str, str]] = {}  # line key -> (code, file:line)
+        self.inputs: list[tuple[str, Path]] = []  # (what, path) of the files read
 
     def fail(self, table: str, key: str | None, why: str, index: int = 0):
         line = self.lines.of(table, key, index)
@@ -294,6 +295,7 @@ class _Checker:
         """The HMAC key file: hex, if it is there; else a place it can be made in."""
         path = Path(rel) if Path(rel).is_absolute() or key != "hash_key_file" \
             else self.path.parent / rel
+        self.inputs.append(("the HMAC key file", path))
         try:
             if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the read
                 self.fail(table, key, f"{path} is not a regular file")
@@ -461,7 +463,21 @@ class _Checker:
                                        * (1 << 20))
         cfg.reassembly_timeout = float(reasm.get("timeout_seconds", cfg.reassembly_timeout))
         cfg.reassembly_max_fragments = reasm.get("max_fragments", cfg.reassembly_max_fragments)
+        self.not_an_input(cfg.alerts_path)
         return cfg
+
+    def not_an_input(self, alerts_path: str | None) -> None:
+        """The alert log appends: it must not be a file the sensor reads (this file, an
+        allocations CSV, the HMAC key file)."""
+        if not alerts_path or not os.path.exists(alerts_path):
+            return
+        for what, path in [("this configuration", self.path), *self.inputs]:
+            try:
+                if os.path.samefile(alerts_path, path):
+                    self.fail("alerts", "path", f"{alerts_path} is {what}: the alert log "
+                              "would write into it")
+            except OSError:
+                continue
 
     def institution(self, inst: dict, i: int) -> Institution:
         self.keys("institution", inst, SCHEMA["institution"], i)
@@ -483,6 +499,7 @@ class _Checker:
 
     def csv_allocations(self, rel: str, i: int) -> list[Institution]:
         path = (self.path.parent / rel) if not Path(rel).is_absolute() else Path(rel)
+        self.inputs.append(("an allocations file", path))
         try:
             with open(path, "rb") as fh:
                 raw = fh.read(MAX_CSV_BYTES + 1)

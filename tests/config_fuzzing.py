@@ -132,6 +132,12 @@ def _settings(doc: dict):
             yield from (((table,), k) for k in body)
 
 
+def _get(doc: dict, where: tuple):
+    for part in where:
+        doc = doc[part]
+    return doc
+
+
 def mutate(rng: random.Random, directory: Path) -> str:
     """One hostile configuration's text."""
     import copy
@@ -146,20 +152,23 @@ def mutate(rng: random.Random, directory: Path) -> str:
             data[i] = rng.choice([rng.randrange(256), ord("="), ord("["), ord('"'), ord("\n")])
         return data.decode("utf-8", "replace")
     settings = list(_settings(doc))
-    for _ in range(rng.randint(1, 3)):
+    targeted = rng.random() < 0.5  # one setting, a value of its own kind: what gets past a type check
+    if targeted:
+        settings = [(w, k) for w, k in settings
+                    if (".".join(p for p in w if isinstance(p, str)), k) in PATH_KEYS
+                    or isinstance(_get(doc, w)[k], (int, float)) and not isinstance(_get(doc, w)[k], bool)]
+    for _ in range(1 if targeted else rng.randint(1, 3)):
         where, key = rng.choice(settings)
-        holder = doc
-        for part in where:
-            holder = holder[part]
+        holder = _get(doc, where)
         name = ".".join(str(p) for p in where if isinstance(p, str))
-        if (name, key) in PATH_KEYS or (where[0], key) in PATH_KEYS:
-            pool = PATHS + OTHERS
+        if (name, key) in PATH_KEYS:
+            pool = PATHS if targeted else PATHS + OTHERS
         else:
-            pool = NUMBERS + OTHERS + PATHS[:3]
+            pool = NUMBERS if targeted else NUMBERS + OTHERS + PATHS[:3]
         value = rng.choice(pool)
         holder[key] = value.replace("{dir}", str(directory)) if isinstance(value, str) else \
             copy.deepcopy(value)
-    if rng.random() < 0.2:  # an unknown key or a table of the wrong shape
+    if not targeted and rng.random() < 0.2:  # an unknown key or a table of the wrong shape
         doc[rng.choice(["alerts", "flows", "bogus"])] = rng.choice([5, "x", [1], {"zz": 1}])
     return to_toml(doc)
 
@@ -291,10 +300,10 @@ def reload_with(harness: Harness, text: str, accepted: bool) -> None:
     harness.config.write_text(text)
     before = harness.sup.cfg, [w.sensor for w in harness.workers]
     err = io.StringIO()
+    if accepted and load(harness.config).max_flows > MAX_FLOWS_RUN:
+        return
     try:
         with contextlib.redirect_stderr(err):
-            if accepted and load(harness.config).max_flows > MAX_FLOWS_RUN:
-                return
             harness.reload()
             harness.run_batch()
     except Exception as exc:  # noqa: BLE001 - what the fuzzer is looking for
@@ -306,3 +315,21 @@ def reload_with(harness: Harness, text: str, accepted: bool) -> None:
         raise Broken(f"check-config {'accepted' if accepted else 'refused'} it, but the reload "
                      f"{'switched' if switched else 'kept' if kept else 'half switched'}:\n"
                      f"{err.getvalue()}")
+
+
+def one(seed: int, harness: Harness, files: Path, live=None) -> tuple[str, bool]:
+    """Configuration `seed` through check-config, a replay if accepted, the harness's
+    reload and `live`'s (a real sensor's) if given: (its text, accepted). Broken if
+    anything went wrong."""
+    text = mutate(random.Random(seed), files)
+    path = harness.config.with_name("checked.toml")  # relative paths: the same directory
+    path.write_text(text)
+    accepted = check_config(path)
+    if accepted:
+        replay(path, harness.tmp)
+    reload_with(harness, text, accepted)
+    if live is not None:
+        live.reload(text)
+    if (files / "victim").read_text() != "precious\n":
+        raise Broken("a file was written through a link")
+    return text, accepted

@@ -261,6 +261,10 @@ CASES = [
         ("a-directory", "/tmp", "/tmp is not a regular file"),
         ("under-a-file", "/etc/hostname/alerts.jsonl", "Not a directory"),
     ]],
+    ("alerts-path-the-config", sub('path = "alerts.jsonl"', 'path = "{config}"'), None,
+     (T, 'path = "{config}"'), ["alerts.path", "is this configuration"]),
+    ("alerts-path-the-csv", sub('path = "alerts.jsonl"', 'path = "{dir}/alloc.csv"'), None,
+     (T, 'path = "{dir}/alloc.csv"'), ["alerts.path", "is an allocations file"]),
     ("evidence-dir-in-proc", lambda text: text + '\n[evidence]\ndir = "/proc/nonexistent/ev"\n',
      None, (T, 'dir = "/proc/nonexistent/ev"'), ["evidence.dir", "cannot create"]),
     ("evidence-dir-a-file", lambda text: text + '\n[evidence]\ndir = "/etc/hostname"\n',
@@ -335,6 +339,7 @@ def write_case(tmp_path, edit_toml, edit_csv):
     csv = edit_csv(CSV) if edit_csv else CSV
     (tmp_path / "alloc.csv").write_text(csv)
     path = tmp_path / "sensor.toml"
+    text = text.replace("{config}", str(path)).replace("{dir}", str(tmp_path))
     if text == "\udcff":
         path.write_bytes(b"[network]\nprivate = [\"\xff\xfe\"]\n")
     else:
@@ -345,6 +350,8 @@ def write_case(tmp_path, edit_toml, edit_csv):
 def expected_place(tmp_path, path, text, where) -> str | None:
     """`FILE:LINE:` the message must start with (None: the file alone)."""
     kind, what = where
+    if isinstance(what, str):
+        what = what.replace("{config}", str(path)).replace("{dir}", str(tmp_path))
     if kind == C:
         return f"{tmp_path / 'alloc.csv'}:{what}:"
     if what is None or kind == "toml-at":
