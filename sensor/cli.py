@@ -168,6 +168,9 @@ def _print_summary(sensor: Sensor, elapsed: float) -> None:
         if sensor.log is not None:
             lost = f", {sensor.log.dropped:,} lost (disk full)" if sensor.log.dropped else ""
             click.echo(f"{sensor.log.written:,} written to {sensor.log.path}{lost}")
+            if sensor.log.seq:
+                click.echo(f"alert log head: seq {sensor.log.seq}, hash {sensor.log.head} "
+                           f"(keep it elsewhere: verify-log --head)")
         if alerter.alerts:
             click.echo(f"\n{'detector':<22} {'institution':<25} {'alerts':>8}")
             for (detector, inst), count in sorted(alerter.alerts.items()):

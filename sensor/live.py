@@ -495,10 +495,6 @@ class Worker:
             share_lines(sensor)
         return sensor
 
-    def reload(self, cfg, generation: int | None = None) -> None:
-        self.prepare(cfg)
-        self.commit(generation)
-
     def prepare(self, cfg) -> None:
         """Build the stages of a new configuration beside the running ones."""
         self.prepared = None
@@ -995,3 +991,6 @@ class Supervisor:
                    f"{drops:,} dropped by the kernel")
         where = f" to {self.log.path}" if self.log is not None else ""
         click.echo(f"{self.alerts_written:,} alerts{where}")
+        if self.log is not None and self.log.seq:
+            click.echo(f"alert log head: seq {self.log.seq}, hash {self.log.head} "
+                       f"(keep it elsewhere: verify-log --head)")

@@ -269,7 +269,7 @@ CASES = [
      None, (T, 'dir = "/proc/nonexistent/ev"'), ["evidence.dir", "cannot create"]),
     ("evidence-dir-a-file", lambda text: text + '\n[evidence]\ndir = "/etc/hostname"\n',
      None, (T, 'dir = "/etc/hostname"'), ["evidence.dir", "not a directory"]),
-    ("evidence-packets-nan", lambda text: text + '\n[evidence]\npackets_per_flow = 1e9\n',
+    ("evidence-packets-a-float", lambda text: text + '\n[evidence]\npackets_per_flow = 1e9\n',
      None, (T, "packets_per_flow = 1e9"), ["evidence.packets_per_flow", "must be a int"]),
     # the metrics listen address
     *[(f"listen-{name}", sub('listen = "127.0.0.1:9108"', f'listen = "{value}"'), None,
