@@ -306,7 +306,11 @@ class AlertLog:
         """Where the chain goes on from: this file's last line, or (a fresh file after a
         rotation) the last line of FILE.1; GENESIS for a new log."""
         for path in (self.path, self.path.with_name(f"{self.path.name}.1")):
-            if path.exists() and path.stat().st_size:
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_size:  # no link, no FIFO to block on
                 lines, _ = _tail_lines(path)
                 if not lines:
                     continue
