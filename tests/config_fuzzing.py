@@ -209,13 +209,13 @@ def check_config(path: Path) -> bool:
     return False
 
 
-def replay(path: Path, work: Path) -> None:
+def replay(path: Path) -> None:
     """A replay under an accepted configuration must work (exit 0)."""
     from sensor.config import load
 
     if load(path).max_flows > MAX_FLOWS_RUN:
         return
-    code, out, err = run_cli(["replay", "--no-progress", "--config", str(path), str(CAPTURE)])
+    code, _, err = run_cli(["replay", "--no-progress", "--config", str(path), str(CAPTURE)])
     if code != 0 or "Traceback" in err:
         raise Broken(f"check-config accepted it, then replay exited {code}:\n{err}")
 
@@ -326,7 +326,7 @@ def one(seed: int, harness: Harness, files: Path, live=None) -> tuple[str, bool]
     path.write_text(text)
     accepted = check_config(path)
     if accepted:
-        replay(path, harness.tmp)
+        replay(path)
     reload_with(harness, text, accepted)
     if live is not None:
         live.reload(text)
