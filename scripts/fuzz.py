@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -94,7 +93,11 @@ def configs(seconds: float, out: Path, seed0: int) -> dict:
         os.chdir(work)  # relative paths in the configurations land here
         where = CF.hostile_dir(work / "files")
         harness = CF.Harness(work / "reload")
-        live = _LiveSensor.start(work / "live") if os.geteuid() == 0 else None
+        live = CF.LoopbackSensor.start(work / "live") if os.geteuid() == 0 else None
+        if isinstance(live, str):
+            print(f"config fuzz: no live sensor on lo, the in-process reload only:\n{live}",
+                  file=sys.stderr)
+            live = None
         try:
             while time.monotonic() < deadline:
                 try:
@@ -114,71 +117,6 @@ def configs(seconds: float, out: Path, seed0: int) -> dict:
                 live.stop()
             os.chdir(home)
     return {**counts, "seeds": [seed0, seed - 1]}
-
-
-class _LiveSensor:
-    """`ybsensor run` on the loopback interface, a capture filter that nothing matches, for
-    real SIGHUPs; stderr read to see each reload refused or taken."""
-
-    FILTER = "udp port 9 and host 127.0.0.254"
-
-    def __init__(self, proc, config: Path, err: Path):
-        self.proc, self.config, self.err = proc, config, err
-        self.reloads = 0
-
-    @classmethod
-    def start(cls, work: Path):
-        import config_fuzzing as CF
-
-        work.mkdir(parents=True, exist_ok=True)
-        config = work / "sensor.toml"
-        config.write_text(CF.ONE_HOSPITAL + CF.SETTINGS.format(path=work / "alerts.jsonl"))
-        err = work / "stderr"
-        cmd = [sys.executable, "-m", "sensor.cli", "run", "--interface", "lo", "--config",
-               str(config), "--bpf", cls.FILTER, "--listen",
-               f"127.0.0.1:{39000 + os.getpid() % 1000}", "--blocks", "2", "--block-size", "64K"]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
-        with open(err, "w") as fh:
-            proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=fh)
-        self = cls(proc, config, err)
-        if not self._wait("capturing on"):
-            print(f"config fuzz: no live sensor on lo (only the in-process reload):\n"
-                  f"{err.read_text()}", file=sys.stderr)
-            self.stop()
-            return None
-        return self
-
-    def _wait(self, *words: str, after: int = 0, timeout: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            said = self.err.read_text()[after:]
-            if any(w in said for w in words):
-                return True
-            if self.proc.poll() is not None:
-                return False
-            time.sleep(0.05)
-        return False
-
-    def reload(self, text: str) -> None:
-        import config_fuzzing as CF
-
-        before = len(self.err.read_text())
-        self.config.write_text(text)
-        self.proc.send_signal(signal.SIGHUP)
-        answered = self._wait("reloaded", "refused", after=before)
-        said = self.err.read_text()[before:]
-        if self.proc.poll() is not None or "Traceback" in said or not answered:
-            raise CF.Broken(f"ybsensor run after SIGHUP (exit {self.proc.poll()}):\n{said}")
-        self.reloads += 1
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 def main(argv=None) -> int:

@@ -333,3 +333,85 @@ def one(seed: int, harness: Harness, files: Path, live=None) -> tuple[str, bool]
     if (files / "victim").read_text() != "precious\n":
         raise Broken("a file was written through a link")
     return text, accepted
+
+
+class LoopbackSensor:
+    """`ybsensor run` on the loopback interface (root: an AF_PACKET socket) with a capture
+    filter that nothing matches, for real SIGHUPs; its stderr read to see each reload
+    refused or taken."""
+
+    FILTER = "udp port 9 and host 127.0.0.254"
+
+    def __init__(self, proc, config: Path, err: Path):
+        self.proc, self.config, self.err = proc, config, err
+        self.reloads = 0
+
+    @classmethod
+    def start(cls, work: Path) -> "LoopbackSensor | str":
+        """The running sensor, or why it did not start."""
+        import socket
+        import subprocess
+
+        from tools import REPO
+
+        work.mkdir(parents=True, exist_ok=True)
+        config = work / "sensor.toml"
+        config.write_text(ONE_HOSPITAL + SETTINGS.format(path=work / "alerts.jsonl"))
+        with socket.socket() as probe:  # a free port for /metrics
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        err = work / "stderr"
+        cmd = [sys.executable, "-m", "sensor.cli", "run", "--interface", "lo", "--config",
+               str(config), "--bpf", cls.FILTER, "--listen", f"127.0.0.1:{port}",
+               "--blocks", "2", "--block-size", "64K"]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+        with open(err, "w") as fh:
+            proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=fh)
+        self = cls(proc, config, err)
+        if not self._wait("capturing on"):
+            self.stop()
+            return err.read_text() or f"exit {proc.returncode}"
+        return self
+
+    def said(self, after: int = 0) -> str:
+        return self.err.read_text(errors="replace")[after:]
+
+    def _wait(self, *words: str, after: int = 0, timeout: float = 30.0) -> bool:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(w in self.said(after) for w in words):
+                return True
+            if self.proc.poll() is not None:
+                return False
+            time.sleep(0.05)
+        return False
+
+    def reload(self, text: str) -> str:
+        """SIGHUP with `text` as the configuration: what the sensor said about it. Broken
+        if it did not answer, printed a traceback or ended."""
+        import signal
+
+        before = len(self.said())
+        self.config.write_text(text)
+        self.proc.send_signal(signal.SIGHUP)
+        answered = self._wait("reloaded", "refused", after=before)
+        said = self.said(before)
+        if self.proc.poll() is not None or "Traceback" in said or not answered:
+            raise Broken(f"ybsensor run after SIGHUP (exit {self.proc.poll()}):\n{said}")
+        self.reloads += 1
+        return said
+
+    def stop(self) -> int:
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.proc.wait()

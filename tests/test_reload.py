@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 
 import pytest
 
+import config_fuzzing as CF
 from config_fuzzing import Harness
 from exporters import alerts as alerts_mod
 from sensor import live
@@ -138,3 +140,23 @@ def test_a_backlog_another_log_cannot_take_is_counted(harness, monkeypatch):
     harness.reload()
     assert sup.log.path.name == "other.jsonl"
     assert sup.log.dropped == 4 and not sup.log.backlog
+
+
+def test_a_real_sighup_never_stops_ybsensor_run(tmp_path):
+    """The repro: `ybsensor run` (on lo, a filter nothing matches), then SIGHUP with an alert
+    path under /proc (before: FileNotFoundError, exit 1) and with max_per_second = inf; then
+    a good one. It runs on, and stops with 0."""
+    if os.geteuid() != 0:
+        pytest.skip("capture on lo needs root (CAP_NET_RAW)")
+    sensor = CF.LoopbackSensor.start(tmp_path)
+    assert not isinstance(sensor, str), sensor
+    try:
+        for edit in ('[alerts]\npath = "/proc/nonexistent/a.jsonl"\n',
+                     "[alerts]\nmax_per_second = inf\n"):
+            said = sensor.reload(ONE_HOSPITAL + edit)
+            assert "reload refused, the running configuration is kept" in said, said
+        said = sensor.reload(ONE_HOSPITAL + f'[alerts]\npath = "{tmp_path / "b.jsonl"}"\n')
+        assert "reloaded" in said, said
+    finally:
+        code = sensor.stop()
+    assert code == 0 and "Traceback" not in sensor.said(), sensor.said()
