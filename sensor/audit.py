@@ -218,10 +218,13 @@ def verify(paths: list[str | Path], head: str | None = None,
     watched: _Entry | None = None  # the record whose hash FILE.chain recorded
     torn: _Entry | None = None     # a line that is no record, which the next may chain to
     changed: _Entry | None = None  # a record named as changed: its successor's link is known
-    anchors = [(p, a) for p in logs if (a := read_head(p)) is not None]
-    kept = [(f"{p.name}{HEAD_SUFFIX}", seq, digest, None) for p, (seq, digest) in anchors[:1]]
+    bases = dict.fromkeys(p.with_name(re.sub(r"\.\d+$", "", p.name)) for p in logs)  # FILE.N -> FILE
+    anchors = [(p, a) for p in bases if (a := read_head(p)) is not None]
+    # heads the log must reach: (name, seq or None, hash or its first hex digits)
+    kept = [(f"{p.name}{HEAD_SUFFIX}", seq, digest) for p, (seq, digest) in anchors[:1]]
     if head is not None:
-        kept.append(("--head", head_seq, head.lower(), None))
+        kept.append(("--head", head_seq, head.lower()))
+    first: _Entry | None = None
     reached: dict[int, _Entry] = {}  # kept head index -> the record at it
     seen: OrderedDict[str, int] = OrderedDict()  # hash -> seq of the last records (bounded)
 
@@ -295,20 +298,23 @@ def verify(paths: list[str | Path], head: str | None = None,
         summary.last_seq = entry.seq
         if chain and entry.seq == chain["last_seq"]:
             watched = entry
-        for i, (_, seq, digest, _) in enumerate(kept):
+        for i, (_, seq, digest) in enumerate(kept):
             if (seq is None or entry.seq == seq) and entry.hash.startswith(digest):
                 reached[i] = entry
             elif seq is not None and entry.seq == seq and i not in reached:
                 reached[i] = None  # the head's seq, another record: changed
                 fail(entry, f"changed: seq {seq} is not the record {kept[i][0]} names "
                      f"(hash {digest[:16]}…)")
-        prev = entry
+        prev, first = entry, first or entry
         seen[entry.hash] = entry.seq
         if len(seen) > LOOKAHEAD:
             seen.popitem(last=False)
         report.records += 1
-    for i, (name, seq, digest, _) in enumerate(kept):
-        if i not in reached:
+    for i, (name, seq, digest) in enumerate(kept):
+        if i not in reached and i == 0 and anchors and _head_not_given(first, seq, anchors[0][0],
+                                                                      logs):
+            report.notes.append(f"{name}: its head (seq {seq}) is in files not given")
+        elif i not in reached:
             at = f"seq {seq}" if seq is not None else f"hash {digest[:16]}…"
             last = f"seq {prev.seq}" if prev is not None else "no record"
             fail(files[-1] if files else name, f"the log does not reach the head {name} "
@@ -316,6 +322,15 @@ def verify(paths: list[str | Path], head: str | None = None,
     report.head = prev.hash if prev else None
     report.head_seq = prev.seq if prev else None
     return report
+
+
+def _head_not_given(first: _Entry | None, seq: int, log: Path, given: list[Path]) -> bool:
+    """Whether FILE.head's record lies in files not given: before the first record given,
+    or (none given, the file just rotated) in a rotated file left out."""
+    if first is not None:
+        return first.seq > seq
+    rotated = log.with_name(f"{log.name}.1")
+    return rotated.exists() and all(p.resolve() != rotated.resolve() for p in given)
 
 
 def _told(prev: _Entry, entry: _Entry, changed: _Entry | None, seen: dict) -> bool:

@@ -276,6 +276,8 @@ class _Checker:
             if not isinstance(value, schema[key]) or isinstance(value, bool) != (schema[key] is bool):
                 want = schema[key].__name__ if isinstance(schema[key], type) else "number"
                 self.fail(table, key, f"must be a {want}, not {type(value).__name__}", index)
+            if "\0" in str(value):  # no path, name or address holds one
+                self.fail(table, key, "must not hold a NUL character", index)
 
     def numbers(self, table: str, values: dict) -> None:
         for key, value in values.items():

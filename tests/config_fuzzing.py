@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import random
 import sys
+import traceback
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -187,6 +188,8 @@ def run_cli(args: list[str]) -> tuple[int, str, str]:
                 code = 0
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
+            except Exception:  # noqa: BLE001 - a traceback is what the fuzzer looks for
+                raise Broken(f"ybsensor {' '.join(args)}:\n{traceback.format_exc()}") from None
     finally:
         sys.argv = argv
     return code, out.getvalue(), err.getvalue()

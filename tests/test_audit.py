@@ -485,3 +485,24 @@ def test_a_planted_temporary_link_truncates_nothing(tmp_path, name):
 def test_a_device_is_no_alert_log():
     with pytest.raises(alerts_mod.NotRegular, match="not a regular file"):
         AlertLog("/dev/null")
+
+
+def test_a_just_rotated_log_alone_still_verifies(tmp_path):
+    path = tmp_path / "alerts.jsonl"
+    log = AlertLog(path)
+    log.write([alert(i) for i in range(5)])
+    log.rotate()                                         # the head is in alerts.jsonl.1 now
+    log.close()
+    code, out = verify_log(path)
+    assert code == 0 and "in files not given" in out, out
+    code, out = verify_log(path, path.with_name("alerts.jsonl.1"))
+    assert code == 0 and "5 records" in out, out
+
+
+def test_the_newest_file_deleted_shows_against_the_head_file(tmp_path):
+    files = rotated(tmp_path)
+    newest = tmp_path / "alerts.jsonl"
+    newest.unlink()
+    chain_path(newest).unlink()
+    code, out = verify_log(*[p for p in files if p != newest])
+    assert code == 1 and "does not reach the head alerts.jsonl.head names" in out, out
