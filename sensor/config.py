@@ -287,9 +287,9 @@ class _Checker:
                     self.fail(table, key, why)
 
     def output(self, table: str, key: str, path: str, directory: bool = False) -> None:
-        if not path.strip():
+        if not path:  # "": none
             return
-        why = output_error(path, directory)
+        why = "is blank: \"\" turns it off" if not path.strip() else output_error(path, directory)
         if why:
             self.fail(table, key, why)
 

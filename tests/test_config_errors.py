@@ -265,6 +265,8 @@ CASES = [
      (T, 'path = "{config}"'), ["alerts.path", "is this configuration"]),
     ("alerts-path-the-csv", sub('path = "alerts.jsonl"', 'path = "{dir}/alloc.csv"'), None,
      (T, 'path = "{dir}/alloc.csv"'), ["alerts.path", "is an allocations file"]),
+    ("alerts-path-blank", sub('path = "alerts.jsonl"', 'path = " "'), None,
+     (T, 'path = " "'), ["alerts.path", "is blank"]),
     ("alerts-path-nul", sub('path = "alerts.jsonl"', 'path = "alerts\\u0000.jsonl"'), None,
      (T, 'path = "alerts\\u0000.jsonl"'), ["alerts.path", "NUL"]),
     ("evidence-dir-in-proc", lambda text: text + '\n[evidence]\ndir = "/proc/nonexistent/ev"\n',
