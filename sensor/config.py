@@ -98,6 +98,7 @@ NUMBERS = {  # (table, key) -> (least, most, least excluded)
     ("evidence", "max_bytes"): (1, 1 << 62, False),
     ("flows", "max_flows"): (0, MAX_COUNT, True),
     ("flows", "idle_seconds"): (0, MAX_SECONDS, True),
+    ("detectors.malicious_link", "check_seconds"): (0, MAX_SECONDS, True),
     ("flows", "memory_mb"): (-math.inf, float(1 << 40), False),  # below one flow: said apart
 }
 
@@ -388,6 +389,7 @@ class _Checker:
                 self.fail(f"detectors.{name}", None, f"unknown detector (known: {', '.join(DETECTORS)})")
             schema = SCHEMA.get(f"detector.{name}", SCHEMA["detector"])
             self.keys(f"detectors.{name}", settings, schema)
+            self.numbers(f"detectors.{name}", settings)
             if "internal_domains" in settings:
                 self.domains(f"detectors.{name}", "internal_domains", settings["internal_domains"])
             self.detector_settings(name, settings)

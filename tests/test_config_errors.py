@@ -265,6 +265,10 @@ CASES = [
      (T, 'path = "{config}"'), ["alerts.path", "is this configuration"]),
     ("alerts-path-the-csv", sub('path = "alerts.jsonl"', 'path = "{dir}/alloc.csv"'), None,
      (T, 'path = "{dir}/alloc.csv"'), ["alerts.path", "is an allocations file"]),
+    *[(f"check-seconds-{value}", lambda text, v=value: text + "\n[detectors.malicious_link]\n"
+       f"paths = []\ncheck_seconds = {v}\n", None, (T, f"check_seconds = {value}"),
+       ["detectors.malicious_link.check_seconds", "must be a finite number"])
+      for value in ("nan", "inf")],
     ("alerts-path-blank", sub('path = "alerts.jsonl"', 'path = " "'), None,
      (T, 'path = " "'), ["alerts.path", "is blank"]),
     ("alerts-path-nul", sub('path = "alerts.jsonl"', 'path = "alerts\\u0000.jsonl"'), None,
