@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 
 import numpy as np
 from prometheus_client.core import CounterMetricFamily
 
 from decoders.view import line_key, packed_column, texts
+from exporters.alerts import open_regular
 from sensor.community_id import community_id
 
 TCP = 6
@@ -57,7 +59,9 @@ class FlowLog:
         self.plan = plan
         self.sensor = sensor
         self.interfaces: list[str] = ["0"]      # the capture's, for `if:` lines
-        self.file = open(path, "a", encoding="utf-8")
+        # as the alert log: a link or a device is refused, never followed
+        self.file = os.fdopen(open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "a",
+                              encoding="utf-8")
         self.written = 0
 
     def ended(self, table, ids: np.ndarray, reason: str) -> None:

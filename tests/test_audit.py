@@ -506,3 +506,14 @@ def test_the_newest_file_deleted_shows_against_the_head_file(tmp_path):
     chain_path(newest).unlink()
     code, out = verify_log(*[p for p in files if p != newest])
     assert code == 1 and "does not reach the head alerts.jsonl.head names" in out, out
+
+
+def test_the_flow_log_never_appends_through_a_link(tmp_path):
+    from exporters.flowlog import FlowLog
+
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (tmp_path / "flows.jsonl").symlink_to(victim)
+    with pytest.raises(alerts_mod.NotRegular):
+        FlowLog(str(tmp_path / "flows.jsonl"), plan=None)
+    assert victim.read_text() == "precious\n"
