@@ -46,8 +46,10 @@ BASE = {
                  "mask": True},
     "metrics": {"listen": "127.0.0.1:9108"},
     "flows": {"max_flows": 1000, "idle_seconds": 60},
+    "reassembly": {"memory_mb": 16, "timeout_seconds": 30, "max_fragments": 64},
     "decoders": {"l2tpv3_cookie_len": "detect", "l2tpv3_l2_specific": "detect"},
     "detectors": {"internet_bound": {"enabled": True, "internal_domains": ["ybj.example.cn"]},
+                  "malicious_link": {"enabled": True, "paths": [], "check_seconds": 5},
                   "plaintext_pii": {"enabled": True, "hash_key_file": "{dir}/hash.key"}},
 }
 
