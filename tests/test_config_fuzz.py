@@ -13,9 +13,12 @@ SEEDS = range(40)
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory):
-    h = CF.Harness(tmp_path_factory.mktemp("reload"))
-    yield h
-    h.close()
+    where = tmp_path_factory.mktemp("reload")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(where)  # a relative alert path stays there, up to the last close
+        h = CF.Harness(where)
+        yield h
+        h.close()
 
 
 @pytest.mark.parametrize("seed", SEEDS)
