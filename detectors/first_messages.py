@@ -92,7 +92,9 @@ class FirstMessages:
         self.pending: OrderedDict[tuple, _Pending] = OrderedDict()   # oldest first
         self.given_up: Counter[str] = Counter({r: 0 for r in REASONS})
         self.publisher = None
-        self._ctx = None                 # the batch being read
+        # the batch being read, weakly: holding it would keep its whole table (tens of MB)
+        # alive until the next batch's is made
+        self._ctx = lambda: None
         self._parsed: dict[int, str | None] = {}
         self._completed: dict[tuple, tuple[int, str, str, set]] = {}   # stream -> row, kind, name
 
@@ -114,7 +116,7 @@ class FirstMessages:
     def read(self, ctx, asker: str, rows: np.ndarray, kinds: list[str]) -> dict[int, tuple[str, str]]:
         """The names of `rows` (each opening a message of its kind), and of the streams
         `asker` asked about that rows of this batch completed: {row: (kind, name)}."""
-        if self._ctx is not ctx:
+        if self._ctx() is not ctx:
             self._start(ctx)
         t = ctx.t
         found: dict[int, tuple[str, str]] = {}
@@ -145,7 +147,7 @@ class FirstMessages:
 
     def _start(self, ctx) -> None:
         """A new batch: streams too old go, and the kept ones take this batch's segments."""
-        self._ctx, self._parsed, self._completed = ctx, {}, {}
+        self._ctx, self._parsed, self._completed = weakref.ref(ctx), {}, {}
         t = ctx.t
         if not self.pending or not t.n:
             return
