@@ -119,6 +119,19 @@ def _pppoe_version_applies(case: Case) -> bool:
         (pppoe.first("pppoe.version"), pppoe.first("pppoe.type")) != ("1", "1")
 
 
+def _depth_applies(case: Case) -> bool:
+    return case.row["status"].startswith("depth:")
+
+
+def _depth_instead(case: Case) -> list[str]:
+    """Past our depth limit we stop (tunnel_evasion reports the frame): the deepest header
+    we reached must be one of the headers tshark decodes on the way in."""
+    src, dst = case.row["src"], case.row["dst"]
+    if any(same_address(h.src, src) and same_address(h.dst, dst) for h in case.headers[:-1]):
+        return []
+    return [f"our deepest header {src} > {dst} is none of tshark's on the way in"]
+
+
 def _no_ip(case: Case) -> list[str]:
     return [] if case.row["src"] is None else [f"we recorded an IP header: {case.row['src']}"]
 
@@ -158,6 +171,11 @@ KNOWN_RULES = [
           "nibble and decodes IPv6; the encapsulation promised IPv4, so we report the frame "
           "malformed:ipv4 and record no IP header.",
           ALL, _ipv6_in_ipv4_applies, _no_ip),
+    Known("depth-limit",
+          "tunnels nested past our depth limit (16 layers): tshark decodes to the innermost "
+          "header; we stop where the limit is reached, say depth:LAYER, and tunnel_evasion "
+          "raises the frame. Our deepest header must be one tshark shows on the way in.",
+          ALL, _depth_applies, _depth_instead),
     Known("pppoe-bad-version",
           "a PPPoE session header whose version/type is not 1/1 (RFC 2516): tshark decodes "
           "the PPP inside regardless; we report malformed:pppoe and go no further.",
