@@ -39,10 +39,14 @@ def small_mixed(require_module) -> Path:
 
 
 def test_mixed_pcap_reaches_every_inner_tuple(small_mixed):
-    """The mix is what it claims: every frame leads dpkt to an inner IP 5-tuple."""
+    """The mix is what it claims: every frame leads dpkt to an inner IP header, and every
+    one but the later IPv4 fragments (bench/mixed.py: 1 % of frames are fragments, half of
+    them the later ones, which carry no transport header) to its ports too."""
     tuples = dpkt_loop(small_mixed, limit=5000)
     assert len(tuples) == 5000
-    assert all(t is not None and t[5] is not None for t in tuples)
+    assert all(t is not None for t in tuples)
+    portless = [t for t in tuples if t[5] is None]
+    assert len(portless) <= len(tuples) // 100 and all(t[4] == 17 for t in portless)
     lines = {t[0][0] for t in tuples if t[0]}
     assert lines >= {"vlan", "qinq", "mpls", "gre", "l2tp", "erspan", "vxlan"}
 
