@@ -11,9 +11,11 @@ header by the decode driver: one row with its transport header and ports. The ro
 the line, tunnels and outer header of the fragment that completed it, and that fragment's
 frame number and time, so alerts and evidence point at a captured frame.
 
-The fragments' own rows stay in their batch (decoded and counted as frames) but are no IP
-packets of their own for the analysis (`hide`): their datagram stands for them, so a later
-fragment, which carries no ports, makes no port-0 flow.
+The fragments' own rows stay in their batch (decoded and counted as frames). A later
+fragment, which carries no ports, is no IP packet of its own for the analysis (`hide`): its
+datagram stands for it, and it makes no port-0 flow. A first fragment keeps its addresses
+and ports (a datagram never made whole still went where it went; MF set on every packet
+hides nothing) but not its payload, which is searched in the datagram's.
 
 Overlaps: the first copy of a byte wins, as Windows and the BSDs keep the data they hold
 and as Zeek reassembles; a later fragment whose bytes differ from the held ones where they
@@ -122,9 +124,16 @@ class Reassembly:
             self._expire(int(t.ts_ns.max()))
         if not rows.size:
             return None
-        done = self._take(t, rows)
+        fields = self._fields(t, rows)
+        done = self._take(t, rows, fields)
         whole = self._decode(t, done, decode) if done else None
-        hide(t, rows)
+        # a first fragment is a packet with its transport header: its addresses and ports
+        # stay in the analysis (a datagram never made whole, or one with MF set on every
+        # packet, still reaches where it goes), its payload is searched in the datagram's;
+        # a later fragment, which carries no ports, is none of its own
+        first = fields[2] == 0
+        hide(t, rows[~first])
+        t.payload_len[rows[first]] = 0
         return whole
 
     def _fields(self, t: PacketTable, rows: np.ndarray):
@@ -154,10 +163,10 @@ class Reassembly:
         cut = (end > frame_end) | (t.wirelen[rows] > t.caplen[rows]) | (end < start)
         return start, np.minimum(end, frame_end), offset, more != 0, ident, cut
 
-    def _take(self, t: PacketTable, rows: np.ndarray) -> list[tuple[int, tuple, bytes, int]]:
-        """Fragments into the buffer; (row, key, payload, wire bytes) of each datagram made
-        whole."""
-        start, end, offset, more, ident, cut = self._fields(t, rows)
+    def _take(self, t: PacketTable, rows: np.ndarray, fields) -> list[tuple[int, tuple, bytes, int]]:
+        """Fragments into the buffer (`fields`: theirs, from `_fields`); (row, key, payload,
+        wire bytes) of each datagram made whole."""
+        start, end, offset, more, ident, cut = fields
         cols = (t.line_kind, t.line_a, t.line_b, t.ip_ver, t.src_hi, t.src_lo, t.dst_hi,
                 t.dst_lo, t.proto)
         keys = zip(*(c[rows].tolist() for c in cols), ident.tolist())

@@ -97,8 +97,11 @@ def test_a_datagram_in_fragments_of_two_batches_is_one_row_with_its_ports_and_li
     r = Reassembly()
     t1, whole1 = run(r, [frag(body, 0, 48, True)])
     assert whole1 is None and len(r.held) == 1
-    assert t1.n_ip[0] == 0                          # a fragment is no packet for the analysis
+    # the first fragment is a packet with its ports, its payload searched in the datagram's
+    assert t1.n_ip[0] >= 1 and (t1.sport[0], t1.dport[0]) == (40000, 514)
+    assert t1.payload_len[0] == 0
     t2, whole = run(r, [frag(body, 48, len(body), False)], first_frame=2)
+    assert t2.n_ip[0] == 0                          # a later one is no packet of its own
     assert whole is not None and whole.n == 1 and not r.held
     assert (address(int(whole.src_hi[0]), int(whole.src_lo[0])),
             address(int(whole.dst_hi[0]), int(whole.dst_lo[0]))) == (src, dst)
@@ -290,8 +293,39 @@ def test_any_fragments_never_break_the_bounds(batches, limit, max_fragments):
         if not built:
             continue
         t, whole = run(r, built, ts_ns=[k * 10**9] * len(built))
-        assert (t.n_ip[t.frag_at >= 0] == 0).all()
+        # later fragments are no packets of their own; no fragment's payload is searched
+        later = np.array([f[2] > 0 for f in frames])
+        assert (t.n_ip[np.flatnonzero(t.frag_at >= 0)[later[t.frag_at >= 0]]] == 0).all()
+        assert (t.payload_len[t.frag_at >= 0] == 0).all()
         assert r.bytes <= limit or not r.held
         if whole is not None:
             assert whole.n <= len(built)
             assert (whole.payload_len <= 65535).all()
+
+
+def test_a_lone_first_fragment_to_the_internet_is_still_internet_bound(tmp_path):
+    """MF set on every packet (a datagram never made whole) hides nothing: the first
+    fragment carries its ports and goes where it goes."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Dot1Q, Ether
+    from scapy.utils import wrpcap
+
+    from sensor.config import load
+    from sensor.sensor import Sensor
+    from sensor.sources import read_capture
+    from tools import PCAPS
+
+    pkts = [Ether() / Dot1Q(vlan=100) / IP(src="10.1.2.10", dst="203.0.113.9", flags="MF",
+                                           id=7 + k) / TCP(sport=51000, dport=443) / (b"x" * 40)
+            for k in range(3)]
+    pcap = tmp_path / "mf.pcap"
+    wrpcap(str(pcap), pkts)
+    sensor = Sensor(load(PCAPS / "example.toml"), alerts_path="")
+    alerts = []
+    for batch in read_capture(pcap):
+        sensor.pipeline.process(batch)
+        alerts += sensor.last_alerts
+    sensor.close()
+    assert [(a["detector"], a["dst"], a["dport"]) for a in alerts] == \
+        [("internet_bound", "203.0.113.9", 443)]
+    assert sum(n for (d, _), n in sensor.alerter.occurrences.items() if d == "internet_bound") == 3
