@@ -622,6 +622,22 @@ class _LinkCollector:
                                 value=self.sup.running())
 
 
+class _ReloadCollector:
+    """Whether the last configuration reload (SIGHUP) was taken up, and when one last was
+    (the start counts as one), as Prometheus reports its own."""
+
+    def __init__(self, sup: "Supervisor"):
+        self.sup = sup
+
+    def collect(self):
+        yield GaugeMetricFamily("ybsensor_config_last_reload_successful", "Whether the last "
+                                "configuration reload was taken up (1) or refused (0)",
+                                value=1.0 if self.sup.reload_ok else 0.0)
+        yield GaugeMetricFamily("ybsensor_config_last_reload_success_timestamp_seconds",
+                                "When the running configuration was taken up",
+                                value=self.sup.reload_success_ts)
+
+
 class _LogCollector:
     """The alert log's own counters (written, write errors, backlog...): it lives here."""
 
@@ -664,7 +680,8 @@ class Supervisor:
         self.procs: list[multiprocessing.Process] = []
         self.conns = []
         self.snapshots = Snapshots(local=[_LinkCollector(self), _LogCollector(self),
-                                          BuildCollector()])
+                                          _ReloadCollector(self), BuildCollector()])
+        self.reload_ok, self.reload_success_ts = True, time.time()
         self.registry = CollectorRegistry()
         self.registry.register(self.snapshots)
         ProcessCollector(registry=self.registry)    # the supervisor's own process_* metrics
@@ -935,6 +952,7 @@ class Supervisor:
             log = self._open_log(cfg, warn=False)
         except config_mod.ConfigError as exc:
             _say(f"error: reload refused, the running configuration is kept: {exc}")
+            self.reload_ok = False
             return
         waiting = {k for k in range(len(self.conns)) if k not in self.done.workers}
         self.pending = _Reload(cfg, log, waiting, time.monotonic() + RELOAD_SECONDS)
@@ -957,7 +975,9 @@ class Supervisor:
                 p.log.release()
             why = "; ".join(f"worker {k}: {reason}" for k, reason in p.refusals)
             _say(f"error: reload refused, the running configuration is kept: {why}")
+            self.reload_ok = False
             return
+        self.reload_ok, self.reload_success_ts = True, time.time()
         generation = None
         if self.owners is not None:
             self._write(self.owners.due(time.monotonic(), everything=True))
