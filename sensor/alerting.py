@@ -13,6 +13,7 @@ from decoders.view import line_key, packed_column, texts
 from detectors import BatchContext, Detector, Finding
 from detectors.base import SEVERITIES
 from detectors.pii_mask import mask_strings
+from exporters.flowlog import rfc3339
 
 from .community_id import community_id
 from .flows import stable_argsort
@@ -49,8 +50,9 @@ def repeats(last: tuple[int, int] | None, ts: int, rank: int, dedup_ns: int) -> 
 
 class Alerter:
     def __init__(self, detectors: list[Detector], dedup_seconds: float,
-                 max_per_second: float = 100.0, source: str = ""):
+                 max_per_second: float = 100.0, source: str = "", sensor: str = ""):
         self.detectors = detectors
+        self.sensor = sensor           # this sensor's name, on every alert
         self.dedup_ns = int(dedup_seconds * 1e9)
         self.limit = RateLimit(max_per_second, max(10 * max_per_second, 1.0))
         self.last_alert: dict[tuple[str, int], tuple[int, int]] = {}  # -> (ts, severity rank)
@@ -209,8 +211,12 @@ class Alerter:
         evidence = [{"reason": reason, **mask_strings(explain(row))} for row in at] \
             if explain is not None else [{"reason": reason} for _ in at]
         name, severity, rule, source = det.name, f.severity, det.rule, self.source
+        sensor = self.sensor
         return [{
+            "event_type": "alert",
+            "timestamp": rfc3339(ts / 1e9),
             "ts": round(ts / 1e9, 6),
+            "sensor": sensor,
             "detector": name,
             "severity": severity,
             "rule": rule,

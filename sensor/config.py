@@ -11,6 +11,7 @@ import ipaddress
 import math
 import os
 import re
+import socket
 import stat
 import tempfile
 import tomllib
@@ -33,7 +34,11 @@ SCHEMA = {
     "allocations": {"path": str},
     "alerts": {"path": str, "dedup_seconds": (int, float), "max_per_second": (int, float),
                "fsync_seconds": (int, float), "rotate_bytes": int, "keep": int,
-               "max_backlog": int},
+               "max_backlog": int, "sinks": list},
+    # where else alerts go: a syslog server or a local socket (exporters/syslog.py)
+    "alerts.sinks": {"url": str, "max_queue": int, "ca_file": str},
+    # the event logs beside the alerts, and the sensor's name on every record
+    "events": {"sensor": str, "flow": str},
     "evidence": {"dir": str, "packets_per_flow": int, "max_bytes": int, "mask": bool},
     "metrics": {"listen": str},
     "flows": {"max_flows": int, "idle_seconds": (int, float), "memory_mb": (int, float)},
@@ -51,7 +56,7 @@ SCHEMA = {
     "detector.malicious_link": {"enabled": bool, "paths": list, "check_seconds": (int, float)},
 }
 TOP_LEVEL = ("network", "institution", "allocations", "detectors", "alerts", "metrics",
-             "flows", "decoders", "evidence", "reassembly")
+             "flows", "decoders", "evidence", "reassembly", "events")
 
 # a domain name: labels of letters, digits, `-` or `_` (compared lowercase, dots trimmed)
 DOMAIN_PATTERN = r"(?:[a-z0-9_-]{1,63}\.)*[a-z0-9_-]{1,63}"
@@ -211,6 +216,9 @@ class Config:
     reassembly_max_bytes: int = 32 << 20    # IP fragments held for reassembly, all together
     reassembly_timeout: float = 30.0        # seconds (packet time) a datagram may take to complete
     reassembly_max_fragments: int = 128     # fragments of one datagram
+    sensor_name: str = ""                   # on every alert and event record (default: host)
+    flow_log_path: str | None = None        # the flow log, a record per flow as it ends
+    sinks: list = field(default_factory=list)   # [[alerts.sinks]] tables
 
     def detector_enabled(self, name: str) -> bool:
         return bool(self.detectors.get(name, {}).get("enabled", True))
@@ -444,7 +452,9 @@ class _Checker:
             cfg.max_flows = min(flows.get("max_flows", by_memory), by_memory)
         # the table is allocated whole at start: one larger than the memory this process may
         # have (the machine's, a ulimit's, a cgroup's) would fail then, so say so now
-        need, have = FlowTable.memory_bytes(cfg.max_flows), memory.room()
+        events_flow = bool(doc.get("events", {}).get("flow")) \
+            if isinstance(doc.get("events", {}), dict) else False
+        need, have = FlowTable.memory_bytes(cfg.max_flows, events_flow), memory.room()
         if have is not None and need > have.bytes:
             key = "max_flows" if "max_flows" in flows else "memory_mb"
             self.fail("flows", key, f"a table of {cfg.max_flows} flows needs {need / (1 << 30):.1f} "
@@ -467,8 +477,42 @@ class _Checker:
                                        * (1 << 20))
         cfg.reassembly_timeout = float(reasm.get("timeout_seconds", cfg.reassembly_timeout))
         cfg.reassembly_max_fragments = reasm.get("max_fragments", cfg.reassembly_max_fragments)
+        events = doc.get("events", {})
+        self.keys("events", events, SCHEMA["events"])
+        cfg.sensor_name = events.get("sensor") or socket.gethostname() or "-"
+        cfg.flow_log_path = events.get("flow") or None
+        if cfg.flow_log_path:
+            self.output("events", "flow", cfg.flow_log_path)
+        cfg.sinks = self.sinks(alerts.get("sinks", []))
         self.not_an_input(cfg.alerts_path)
         return cfg
+
+    def sinks(self, sinks) -> list[dict]:
+        """[[alerts.sinks]]: each a URL the syslog exporter takes, a queue bound, a CA file
+        that can be read."""
+        from exporters.syslog import SinkError, Target
+
+        if not isinstance(sinks, list) or not all(isinstance(x, dict) for x in sinks):
+            self.fail("alerts", "sinks", "must be an array of tables: [[alerts.sinks]]")
+        for i, sink in enumerate(sinks):
+            self.keys("alerts.sinks", sink, SCHEMA["alerts.sinks"], i)
+            if "url" not in sink:
+                self.fail("alerts.sinks", None, "needs a url (udp://, tcp://, tls://HOST:PORT "
+                          "or unix:PATH)", i)
+            try:
+                Target.parse(sink["url"])
+            except SinkError as exc:
+                self.fail("alerts.sinks", "url", str(exc), i)
+            if "max_queue" in sink and not 1 <= sink["max_queue"] <= 10_000_000:
+                self.fail("alerts.sinks", "max_queue", "must be between 1 and 10000000", i)
+            ca = sink.get("ca_file")
+            if ca is not None:
+                path = Path(ca) if Path(ca).is_absolute() else self.path.parent / ca
+                if not path.is_file() or not os.access(path, os.R_OK):
+                    self.fail("alerts.sinks", "ca_file", f"{path} is not a file that can be read", i)
+                sink = {**sink, "ca_file": str(path)}
+            sinks[i] = dict(sink)
+        return list(sinks)
 
     def not_an_input(self, alerts_path: str | None) -> None:
         """The alert log appends: it must not be a file the sensor reads (this file, an

@@ -47,6 +47,7 @@ from detectors.shared_line import FORGET_EVERY, REASON, SharedLine, least_recent
 from exporters.alerts import AlertLog
 from exporters.http import ListenError, MetricsServer, Snapshots
 from exporters.prometheus import BATCH_BUCKETS, BuildCollector, SensorCollector
+from exporters.syslog import Sinks
 
 from . import config as config_mod
 from . import netif, sdnotify
@@ -488,7 +489,7 @@ class Worker:
         self.registry.register(_CaptureCollector(ring))
 
     def _sensor(self, cfg) -> Sensor:
-        sensor = Sensor(cfg, alerts_path="")
+        sensor = Sensor(cfg, alerts_path="", sinks=False)   # alerts go to the supervisor
         sensor.log = _Forward(self) if cfg is not None else None
         sensor.pipeline.observe = self.duration.observe
         if self.share:
@@ -622,6 +623,22 @@ class _LinkCollector:
                                 value=self.sup.running())
 
 
+class _ReloadCollector:
+    """Whether the last configuration reload (SIGHUP) was taken up, and when one last was
+    (the start counts as one), as Prometheus reports its own."""
+
+    def __init__(self, sup: "Supervisor"):
+        self.sup = sup
+
+    def collect(self):
+        yield GaugeMetricFamily("ybsensor_config_last_reload_successful", "Whether the last "
+                                "configuration reload was taken up (1) or refused (0)",
+                                value=1.0 if self.sup.reload_ok else 0.0)
+        yield GaugeMetricFamily("ybsensor_config_last_reload_success_timestamp_seconds",
+                                "When the running configuration was taken up",
+                                value=self.sup.reload_success_ts)
+
+
 class _LogCollector:
     """The alert log's own counters (written, write errors, backlog...): it lives here."""
 
@@ -664,7 +681,10 @@ class Supervisor:
         self.procs: list[multiprocessing.Process] = []
         self.conns = []
         self.snapshots = Snapshots(local=[_LinkCollector(self), _LogCollector(self),
-                                          BuildCollector()])
+                                          _ReloadCollector(self), BuildCollector()])
+        self.reload_ok, self.reload_success_ts = True, time.time()
+        self.sinks = Sinks.from_config(cfg.sinks) if cfg is not None and cfg.sinks else None
+        self.snapshots.local.append(self)     # the sinks' counters
         self.registry = CollectorRegistry()
         self.registry.register(self.snapshots)
         ProcessCollector(registry=self.registry)    # the supervisor's own process_* metrics
@@ -701,7 +721,10 @@ class Supervisor:
         if where is None:
             path = self._alerts_path(cfg)
             where = str(Path(path).parent / "evidence") if path else ""
-        return dataclasses.replace(cfg, evidence_dir=where,
+        # one writer a file: with several workers (each sees a share of the flows) no flow
+        # log yet (said at start)
+        flows = cfg.flow_log_path if self.n == 1 else None
+        return dataclasses.replace(cfg, evidence_dir=where, flow_log_path=flows,
                                    evidence_max_bytes=max(cfg.evidence_max_bytes // self.n, 1))
 
     def _open_rings(self) -> list[Ring]:
@@ -766,6 +789,8 @@ class Supervisor:
              f"metrics on {server.url}")
         if self.log is None and self.cfg is not None:
             _say("warning: alerts are not written anywhere (set alerts.path or --alerts)")
+        if self.cfg is not None and self.cfg.flow_log_path and self.n > 1:
+            _say("warning: events.flow is written with one capture worker only; no flow log")
         sdnotify.notify("READY=1", f"STATUS=capturing on {self.link.name}")
         started = time.monotonic()
         status = 0
@@ -786,6 +811,8 @@ class Supervisor:
                 self.pending.log.release()
             if self.log is not None:
                 self.log.close()
+            if self.sinks is not None:
+                self.sinks.close()
             if self.metrics_file:
                 write_to_textfile(self.metrics_file, self.registry)
             server.close()
@@ -864,6 +891,8 @@ class Supervisor:
             return
         if self.log is not None:
             self.log.write(alerts)
+        if self.sinks is not None:
+            self.sinks.send(alerts)
         self.alerts_written += len(alerts)
         if self.owners is not None:
             self.snapshots.update("shared_line", list(self.owners.metric_families()))
@@ -935,6 +964,7 @@ class Supervisor:
             log = self._open_log(cfg, warn=False)
         except config_mod.ConfigError as exc:
             _say(f"error: reload refused, the running configuration is kept: {exc}")
+            self.reload_ok = False
             return
         waiting = {k for k in range(len(self.conns)) if k not in self.done.workers}
         self.pending = _Reload(cfg, log, waiting, time.monotonic() + RELOAD_SECONDS)
@@ -957,7 +987,9 @@ class Supervisor:
                 p.log.release()
             why = "; ".join(f"worker {k}: {reason}" for k, reason in p.refusals)
             _say(f"error: reload refused, the running configuration is kept: {why}")
+            self.reload_ok = False
             return
+        self.reload_ok, self.reload_success_ts = True, time.time()
         generation = None
         if self.owners is not None:
             self._write(self.owners.due(time.monotonic(), everything=True))
@@ -969,6 +1001,10 @@ class Supervisor:
         if p.cfg.metrics_listen != (self.cfg.metrics_listen if self.cfg else None) \
                 and self.listen != p.cfg.metrics_listen:
             _say("warning: a new metrics.listen takes effect at the next start")
+        if p.cfg.sinks != (self.cfg.sinks if self.cfg is not None else []):
+            if self.sinks is not None:
+                self.sinks.close()
+            self.sinks = Sinks.from_config(p.cfg.sinks) if p.cfg.sinks else None
         self.cfg = p.cfg
         if p.log is not None and self.log is not None:
             p.log.take_over(self.log)
@@ -979,6 +1015,11 @@ class Supervisor:
             _say(f"warning: {self.log.cut}")
         if not live:
             _say(f"reloaded {self.config_path}")
+
+    def collect(self):
+        """The alert sinks' counters (the supervisor sends the alerts to them)."""
+        if self.sinks is not None:
+            yield from self.sinks.metric_families()
 
     def _summary(self, elapsed: float) -> None:
         values: dict[str, float] = {}

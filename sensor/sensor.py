@@ -14,6 +14,7 @@ from exporters.alerts import UNINTERRUPTED, AlertLog
 from exporters.evidence import EvidenceWriter
 from exporters.flowlog import FlowLog
 from exporters.prometheus import Metrics, SensorCollector
+from exporters.syslog import Sinks
 
 from .alerting import Alerter
 from .config import Config, ConfigError
@@ -54,19 +55,28 @@ class Sensor:
         return cls._latest() if cls._latest is not None else None
 
     def __init__(self, cfg: Config | None, alerts_path: str | None = None,
-                 flow_log: str | None = None):
-        """`flow_log`: where to write the flow log (a line per flow as it ends)."""
+                 flow_log: str | None = None, sinks: bool = True):
+        """`alerts_path`, `flow_log`: in place of the configuration's ("": none); `sinks`:
+        send alerts to the configuration's sinks too (a live worker's go through its
+        supervisor)."""
         Sensor._latest = weakref.ref(self)
         self.cfg = cfg
-        self.evidence = self.flow_log = None
+        self.evidence = self.flow_log = self.sinks = None
         self.stats = TrafficStats(dispatch_mod.DEFAULT.layer_names)
         stages = [self.stats]
         self.plan = self.flows = self.alerter = self.lines = self.log = self.sessions = None
         self.reassembly = None
         if cfg is not None:
             self.plan = AddressPlan(cfg)
+            flow_log = flow_log if flow_log is not None else cfg.flow_log_path
             if flow_log:
-                self.flow_log = FlowLog(flow_log, self.plan)
+                try:
+                    self.flow_log = FlowLog(flow_log, self.plan, cfg.sensor_name)
+                except OSError as exc:
+                    raise ConfigError(f"{flow_log}: cannot be the flow log: "
+                                      f"{exc.strerror or exc}") from None
+            if sinks and cfg.sinks:
+                self.sinks = Sinks.from_config(cfg.sinks)
             self.flows = FlowTable(cfg.max_flows, cfg.idle_seconds,
                                    per_direction=self.flow_log is not None,
                                    on_end=self.flow_log.ended if self.flow_log else None)
@@ -76,7 +86,8 @@ class Sensor:
                                          cfg.reassembly_max_fragments, self.stats.errors)
             detectors = [cls(cfg, self.plan) for name, cls in REGISTRY.items()
                          if cfg.detector_enabled(name)]
-            self.alerter = Alerter(detectors, cfg.dedup_seconds, cfg.max_alerts_per_second)
+            self.alerter = Alerter(detectors, cfg.dedup_seconds, cfg.max_alerts_per_second,
+                                   sensor=cfg.sensor_name)
             path = alerts_path if alerts_path is not None else cfg.alerts_path
             self.log = open_alert_log(cfg, path)
             # evidence beside the alert log unless the config says where (or "" for none)
@@ -95,7 +106,7 @@ class Sensor:
         extra = [d for d in (self.alerter.detectors if self.alerter else ())
                  if hasattr(d, "metric_families")]
         extra += [x for x in (self.sessions, self.reassembly, self.log, self.evidence,
-                              self.flow_log) if x is not None]
+                              self.flow_log, self.sinks) if x is not None]
         self.metrics = Metrics(SensorCollector(self.stats, self.alerter, self.flows, self.lines,
                                                extra=extra))
         self.pipeline = Pipeline(stages, options=cfg.decoder_options if cfg else None,
@@ -131,6 +142,8 @@ class Sensor:
             self.evidence.process(ctx, alerts)  # names each alert's evidence_pcap
         if self.log is not None:
             self.log.write(alerts)
+        if self.sinks is not None:
+            self.sinks.send(alerts)
         self.flows.groups = None  # the batch's grouping is done with: its memory goes
         return alerts
 
@@ -146,3 +159,5 @@ class Sensor:
             finally:
                 if self.log is not None:
                     self.log.close()
+                if self.sinks is not None:
+                    self.sinks.close()

@@ -45,13 +45,15 @@ def _live_families():
     """The families only live capture adds: the ring's counters (a worker), the link state
     (the supervisor) and the kernel drops (SensorCollector's drops hook)."""
     from exporters.prometheus import SensorCollector
-    from sensor.live import _CaptureCollector, _LinkCollector
+    from sensor.live import _CaptureCollector, _LinkCollector, _ReloadCollector
     from sensor.stats import TrafficStats
 
     ring = SimpleNamespace(ifname="eth1", kernel_packets=10, kernel_drops=1, freezes=0)
     sup = SimpleNamespace(link=SimpleNamespace(name="eth1"), link_up=True, running=lambda: 1)
     drops = SensorCollector(TrafficStats([]), drops=lambda: {"eth1": 1})
+    sup.reload_ok, sup.reload_success_ts = True, 0.0
     return [*_CaptureCollector(ring).collect(), *_LinkCollector(sup).collect(),
+            *_ReloadCollector(sup).collect(),
             *[f for f in drops.collect() if f.name == "ybsensor_capture_drops"]]
 
 

@@ -31,6 +31,25 @@ def harness(tmp_path):
     h.close()
 
 
+def reload_status(sup) -> tuple[float, float]:
+    """(ybsensor_config_last_reload_successful, ..._success_timestamp_seconds)."""
+    got = {fam.name: fam.samples[0].value for fam in live._ReloadCollector(sup).collect()}
+    return (got["ybsensor_config_last_reload_successful"],
+            got["ybsensor_config_last_reload_success_timestamp_seconds"])
+
+
+def test_the_reload_status_is_a_metric(harness):
+    ok, started = reload_status(harness.sup)
+    assert ok == 1 and started > 0
+    harness.config.write_text(ONE_HOSPITAL + "[alerts]\nmax_per_second = inf\n")
+    harness.reload()
+    assert reload_status(harness.sup) == (0, started)
+    harness.write_config(harness.tmp / "alerts.jsonl", "\n[detectors.internet_bound]\nenabled = false\n")
+    harness.reload()
+    ok, taken = reload_status(harness.sup)
+    assert ok == 1 and taken >= started
+
+
 def test_a_good_reload_switches_every_worker(harness, capsys):
     old = [w.sensor for w in harness.workers]
     harness.write_config(harness.tmp / "alerts.jsonl", "\n[detectors.internet_bound]\nenabled = false\n")

@@ -159,3 +159,68 @@ def test_a_sink_whose_server_is_gone_drops_and_counts(tmp_path):
 def test_bad_sink_urls_are_clear_errors(url, message):
     with pytest.raises(SinkError, match=message):
         Target.parse(url)
+
+
+def test_a_replay_sends_its_alerts_to_the_configured_sink_and_names_the_sensor(tmp_path):
+    """[[alerts.sinks]] and [events] through `ybsensor replay`: every alert written to the
+    log also reaches the sink (a UDP socket of this test's), with the sensor's name, its
+    event type and an RFC 3339 timestamp; and the flow log is written."""
+    from click.testing import CliRunner
+
+    from sensor.cli import cli
+    from tools import PCAPS
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.settimeout(10)
+    example = (PCAPS / "example.toml").read_text()
+    config = tmp_path / "sensor.toml"
+    config.write_text(
+        example.replace('path = "alerts.jsonl"', f'path = "{tmp_path / "alerts.jsonl"}"')
+        .replace('paths = ["intel/demo.txt"]', f'paths = ["{PCAPS / "intel" / "demo.txt"}"]')
+        .replace('path = "allocations.csv"', f'path = "{PCAPS / "allocations.csv"}"')
+        + f"""
+[[alerts.sinks]]
+url = "udp://127.0.0.1:{listener.getsockname()[1]}"
+
+[events]
+sensor = "edge-7"
+flow = "{tmp_path / 'flows.jsonl'}"
+""")
+    result = CliRunner().invoke(cli, ["replay", str(PCAPS / "demo.pcap"), "--config", str(config),
+                                      "--no-progress"])
+    assert result.exit_code == 0, result.output
+    logged = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert len(logged) > 5
+    for a in logged:
+        assert a["event_type"] == "alert" and a["sensor"] == "edge-7"
+        assert a["timestamp"].endswith("Z") and a["timestamp"][:10] == "2025-01-02"
+    received = [json.loads(listener.recv(65536).decode().split(" - ", 1)[1]) for _ in logged]
+    # the records as the log holds them, less the chain's fields the log appends
+    key = lambda r: (r["ts"], r["detector"], r["first_frame"], r["community_id"])  # noqa: E731
+    chained = ("seq", "prev_hash", "dropped_before")
+    assert sorted(received, key=key) == sorted(
+        ({k: v for k, v in a.items() if k not in chained} for a in logged), key=key)
+    flows = [json.loads(line) for line in (tmp_path / "flows.jsonl").read_text().splitlines()]
+    assert flows and all(f["sensor"] == "edge-7" and f["event_type"] == "flow" for f in flows)
+    assert {a["community_id"] for a in logged} <= {f["community_id"] for f in flows}
+    listener.close()
+
+
+@pytest.mark.parametrize("table, message", [
+    ('[[alerts.sinks]]\nurl = "syslog://x:514"\n', "scheme must be one of"),
+    ('[[alerts.sinks]]\nmax_queue = 10\n', "needs a url"),
+    ('[[alerts.sinks]]\nurl = "tcp://127.0.0.1:514"\nmax_queue = 0\n', "between 1 and"),
+    ('[[alerts.sinks]]\nurl = "tls://h:6514"\nca_file = "no-such.pem"\n', "not a file that can be read"),
+    ('[events]\nflow = "/proc/nonexistent/flows.jsonl"\n', "events"),
+])
+def test_sink_and_event_mistakes_are_caught_by_check_config(tmp_path, table, message):
+    from tools import ybsensor_cmd
+
+    config = tmp_path / "sensor.toml"
+    config.write_text('[network]\nprivate = ["10.0.0.0/8"]\n\n' + table)
+    proc = subprocess.run([*ybsensor_cmd(), "check-config", str(config)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr and f"{config}:" in proc.stderr
+    assert "Traceback" not in proc.stderr
