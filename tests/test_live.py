@@ -33,7 +33,7 @@ LINES_CASE = CASES / "none_platform_own_lines"
 CONFIG = L2TP_CASE / "config.toml"
 NOISE_PORT = 9          # the discard port: what the capture filter keeps out
 FILTER = f"not udp port {NOISE_PORT}"
-VOLATILE = ("ts", "source")
+VOLATILE = ("ts", "timestamp", "source")
 
 
 # ---------------------------------------------------------------------------------------
