@@ -100,5 +100,6 @@ def test_plan_lookup_100k_allocations(benchmark):
     hi = np.zeros(n_addr, dtype=np.uint64)
     lo = np.uint64(0xFFFF << 32) | v4.astype(np.uint64)
     owners = benchmark.pedantic(lambda: plan.owner(hi, lo), rounds=5, warmup_rounds=1)
-    assert (owners == k).all()
+    # each /25's last address is its directed broadcast: link-scope, no one's (sensor/plan.py)
+    assert (owners == np.where((v4 & 127) == 127, -1, k)).all()
     _report(benchmark, n_addr, "addresses")
