@@ -23,7 +23,7 @@ def steady_state_decoding():
     """The figures are a long-running sensor's: decoding uses the compiled kernel (where
     numba is installed) from the first batch, as `ybsensor run` does, not only once the
     process has decoded fastpath.KERNEL_AFTER_FRAMES frames."""
-    from decoders import fastpath
+    from ybsensor.decoders import fastpath
     fastpath.load_kernel_now()
 
 
@@ -34,7 +34,7 @@ def mixed_path() -> Path:
 
 @pytest.fixture(scope="session")
 def mixed_batches(mixed_path):
-    from sensor.sources import read_capture
+    from ybsensor.sensor.sources import read_capture
     return list(read_capture(mixed_path))
 
 
@@ -47,5 +47,5 @@ def mixed_frames(mixed_batches) -> int:
 def plaintext_batches():
     """The same mix with every payload plaintext (no TLS records): the payload detectors'
     worst case."""
-    from sensor.sources import read_capture
+    from ybsensor.sensor.sources import read_capture
     return list(read_capture(mixed_pcap(BENCH_FRAMES, plaintext=True)))

@@ -129,8 +129,8 @@ def dpkt_loop(path, limit: int | None = None) -> list:
 
 def ybsensor_file(path) -> int:
     """File to PacketTable: read_capture + decode of every batch; frames decoded."""
-    from decoders import decode
-    from sensor.sources import read_capture
+    from ybsensor.decoders import decode
+    from ybsensor.sensor.sources import read_capture
     n = 0
     for batch in read_capture(path):
         n += decode(batch).n
@@ -138,8 +138,8 @@ def ybsensor_file(path) -> int:
 
 
 def ybsensor_tables(path) -> list:
-    from decoders import decode
-    from sensor.sources import read_capture
+    from ybsensor.decoders import decode
+    from ybsensor.sensor.sources import read_capture
     return [decode(b) for b in read_capture(path)]
 
 
@@ -151,7 +151,7 @@ def agreement(tables: list, tuples: list) -> dict:
     """How often ybsensor's innermost (src, dst, proto, sport, dport) equals the dpkt loop's,
     over the frames where ybsensor's status is ok."""
     import numpy as np
-    from decoders.keys import OK
+    from ybsensor.decoders.keys import OK
     same = differ = not_ok = 0
     i = 0
     examples = []
@@ -276,8 +276,8 @@ def timed_process(cmd, runs: int) -> tuple[float, float, int]:
 # ---------------------------------------------------------------------------------------
 
 def measure(path: Path, frames: int, runs: int, scapy_frames: int, skip=()) -> dict:
-    from decoders import decode
-    from sensor.sources import read_capture
+    from ybsensor.decoders import decode
+    from ybsensor.sensor.sources import read_capture
 
     rows = []
 
@@ -389,7 +389,7 @@ def main(argv=None) -> int:
     # ybsensor's figures are a long-running sensor's: the compiled decode loop (where numba
     # is installed) from the first batch; its one-time import (~0.3 s) is not timed, as
     # Python's own start-up is not
-    from decoders import fastpath
+    from ybsensor.decoders import fastpath
     fastpath.load_kernel_now()
     path = mixed_pcap(args.frames)
     report = measure(path, args.frames, args.runs, args.scapy_frames, set(args.skip))

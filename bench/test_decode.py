@@ -25,7 +25,7 @@ def _report(benchmark, frames: int) -> None:
 @pytest.mark.benchmark(group="ybsensor")
 def test_decode_only(benchmark, mixed_batches, mixed_frames):
     """(a) decode alone: batches already in memory -> PacketTables."""
-    from decoders import decode
+    from ybsensor.decoders import decode
     tables = benchmark.pedantic(lambda: [decode(b) for b in mixed_batches],
                                 rounds=ROUNDS, warmup_rounds=1)
     assert sum(t.n for t in tables) == mixed_frames
@@ -35,8 +35,8 @@ def test_decode_only(benchmark, mixed_batches, mixed_frames):
 @pytest.mark.benchmark(group="ybsensor")
 def test_file_to_table(benchmark, mixed_path, mixed_frames):
     """(b) file to table: read_capture + decode of every batch."""
-    from decoders import decode
-    from sensor.sources import read_capture
+    from ybsensor.decoders import decode
+    from ybsensor.sensor.sources import read_capture
 
     def run():
         return sum(decode(b).n for b in read_capture(mixed_path))
@@ -47,7 +47,7 @@ def test_file_to_table(benchmark, mixed_path, mixed_frames):
 @pytest.mark.benchmark(group="ybsensor")
 def test_reader_only(benchmark, mixed_path, mixed_frames):
     """(c) the pcap reader alone: file -> Batches."""
-    from sensor.sources import read_capture
+    from ybsensor.sensor.sources import read_capture
 
     def run():
         return sum(len(b) for b in read_capture(mixed_path))
@@ -58,7 +58,7 @@ def test_reader_only(benchmark, mixed_path, mixed_frames):
 @pytest.mark.benchmark(group="ybsensor")
 def test_pipeline_process(benchmark, mixed_batches, mixed_frames):
     """Pipeline().process: decode plus the pipeline's own per-batch work (no stages)."""
-    from sensor.pipeline import Pipeline
+    from ybsensor.sensor.pipeline import Pipeline
 
     def run():
         p = Pipeline()
@@ -71,8 +71,8 @@ def test_pipeline_process(benchmark, mixed_batches, mixed_frames):
 @pytest.mark.parametrize("encap", list(ENCAP_SHARE))
 def test_decode_encap(benchmark, encap):
     """Decode alone, one encapsulation at a time: where a slow decoder shows."""
-    from decoders import decode
-    from sensor.sources import read_capture
+    from ybsensor.decoders import decode
+    from ybsensor.sensor.sources import read_capture
     batches = list(read_capture(mixed_pcap(PER_ENCAP_FRAMES, encaps=[encap])))
     frames = sum(len(b) for b in batches)
     benchmark.pedantic(lambda: [decode(b) for b in batches], rounds=ROUNDS, warmup_rounds=1)

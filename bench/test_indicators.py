@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from bench.test_pipeline import bench_config, replay
-from detectors import indicators as intel
+from ybsensor.detectors import indicators as intel
 
 MILLION = 1_000_000
 LOOKUPS = 1_000_000

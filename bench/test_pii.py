@@ -15,8 +15,8 @@ from __future__ import annotations
 import pytest
 
 from bench.test_pipeline import bench_config, replay
-from detectors.matcher import hyperscan_available
-from detectors.payload_class import PLAINTEXT
+from ybsensor.detectors.matcher import hyperscan_available
+from ybsensor.detectors.payload_class import PLAINTEXT
 
 PAYLOAD_DETECTORS = ("plaintext_pii", "cleartext_credentials")
 

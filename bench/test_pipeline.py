@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from bench.mixed import INSTITUTIONS
-from sensor.config import Config, Institution, load
+from ybsensor.sensor.config import Config, Institution, load
 
 ROUNDS = 7   # rounds of a replay: its median moves by 15 % run to run on a shared machine
 
@@ -48,7 +48,7 @@ def _report(benchmark, count: int, unit: str) -> None:
 
 def replay(benchmark, cfg, tmp_path, batches):
     """benchmark.pedantic of a replay of `batches`; the last round's sensor."""
-    from sensor.sensor import Sensor
+    from ybsensor.sensor.sensor import Sensor
     rounds = itertools.count()
 
     def start():
@@ -88,7 +88,7 @@ def test_replay_every_detector_all_plaintext(benchmark, tmp_path, plaintext_batc
 
 @pytest.mark.benchmark(group="address plan")
 def test_plan_lookup_100k_allocations(benchmark):
-    from sensor.plan import AddressPlan
+    from ybsensor.sensor.plan import AddressPlan
     n_alloc, n_addr = 100_000, 1_000_000
     cfg = Config(path=None, private=[ipaddress.ip_network("10.0.0.0/8")])
     nets = [ipaddress.ip_network(((10 << 24) | (k << 7), 25)) for k in range(n_alloc)]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-YBSENSOR = [sys.executable, "-m", "sensor.cli"]
+YBSENSOR = [sys.executable, "-m", "ybsensor.sensor.cli"]
 DEMO = ROOT / "pcaps" / "demo.pcap"
 EXAMPLE = ROOT / "pcaps" / "example.toml"
 

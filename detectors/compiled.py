@@ -3,9 +3,9 @@ compiled loop follows (decoders/compiled.py): `call(name, *args)` gives the loop
 or None where the numpy code runs."""
 from __future__ import annotations
 
-from decoders import compiled as switch
+from ybsensor.decoders import compiled as switch
 
-PAYLOAD = switch.Loops("detectors.payload_kernels")
+PAYLOAD = switch.Loops("ybsensor.detectors.payload_kernels")
 
 
 def on() -> bool:

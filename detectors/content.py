@@ -7,8 +7,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from decoders.layout import gather_block
-from decoders.table import HEAD_BYTES
+from ybsensor.decoders.layout import gather_block
+from ybsensor.decoders.table import HEAD_BYTES
 
 from . import compiled
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from decoders.layout import IPV4_MAPPED as _MAPPED
+from ybsensor.decoders.layout import IPV4_MAPPED as _MAPPED
 
 from . import names
 from .base import SEVERITIES, SettingError

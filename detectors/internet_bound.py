@@ -19,8 +19,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from decoders.view import address
-from sensor.plan import MAPPED, PRIVATE, PUBLIC
+from ybsensor.decoders.view import address
+from ybsensor.sensor.plan import MAPPED, PRIVATE, PUBLIC
 
 from . import compiled, first_messages, names
 from .base import Detector, Finding

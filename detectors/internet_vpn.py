@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from decoders.keys import TUN_GRE, TUN_IPIP, TUN_L2TP, TUN_L2TPV3, TUN_PPTP
-from decoders.view import address
-from sensor.plan import PUBLIC
+from ybsensor.decoders.keys import TUN_GRE, TUN_IPIP, TUN_L2TP, TUN_L2TPV3, TUN_PPTP
+from ybsensor.decoders.view import address
+from ybsensor.sensor.plan import PUBLIC
 
 from .base import Detector, Finding
 from .content import head, port_in

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from decoders.view import address
+from ybsensor.decoders.view import address
 
 from . import indicators as intel
 from . import names

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from decoders.layout import gather_block
+from ybsensor.decoders.layout import gather_block
 
 from . import compiled
 

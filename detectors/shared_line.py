@@ -8,7 +8,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from sensor.flows import group_by
+from ybsensor.sensor.flows import group_by
 
 from .base import Detector, Finding
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from decoders.layout import gather_block
-from sensor.flows import runs
+from ybsensor.decoders.layout import gather_block
+from ybsensor.sensor.flows import runs
 
 from . import compiled
 from .base import per_sensor

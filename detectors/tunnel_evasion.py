@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from decoders import dispatch
-from decoders.keys import DEPTH
-from decoders.table import MAX_LAYERS
-from decoders.view import encap_names
+from ybsensor.decoders import dispatch
+from ybsensor.decoders.keys import DEPTH
+from ybsensor.decoders.table import MAX_LAYERS
+from ybsensor.decoders.view import encap_names
 
 from .base import Detector, Finding
 

@@ -41,10 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
-from decoders import compiled
-from detectors.matcher import LiteralMatcher, digit_run_hits
-from detectors.normalise import TEXT_MARKERS
-from detectors.pii_mask import (
+from ybsensor.decoders import compiled
+from ybsensor.detectors.matcher import LiteralMatcher, digit_run_hits
+from ybsensor.detectors.normalise import TEXT_MARKERS
+from ybsensor.detectors.pii_mask import (
     CREDENTIAL_WORDS,
     EDGE_HEAD,
     EDGE_TAIL,
@@ -80,7 +80,7 @@ _WORDS = [np.frombuffer(w, dtype=np.uint8) for w in CREDENTIAL_WORDS]
 _CHUNK = 1 << 16           # byte pairs looked up at once
 _MATCHER: LiteralMatcher | None = None   # the credential words (made on first use)
 _WIDE: LiteralMatcher | None = None      # the wide digits' markers (made on first use)
-LOOPS = compiled.Loops("exporters.evidence_kernels")
+LOOPS = compiled.Loops("ybsensor.exporters.evidence_kernels")
 
 
 @functools.lru_cache(maxsize=64)

@@ -96,8 +96,8 @@ class BuildCollector:
     decoded enough frames)."""
 
     def collect(self):
-        from decoders import fastpath
-        from detectors.matcher import hyperscan_available
+        from ybsensor.decoders import fastpath
+        from ybsensor.detectors.matcher import hyperscan_available
 
         try:
             version = importlib.metadata.version("ybsensor")

@@ -42,8 +42,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import fuzzing as F  # noqa: E402
-from decoders import decode  # noqa: E402
-from decoders.keys import STATUS_NAMES  # noqa: E402
+from ybsensor.decoders import decode  # noqa: E402
+from ybsensor.decoders.keys import STATUS_NAMES  # noqa: E402
 
 
 def bulk(seconds: float, rows: int, out: Path, seed0: int) -> dict:

@@ -9,11 +9,11 @@ from collections import Counter
 
 import numpy as np
 
-from decoders.view import line_key, packed_column, texts
-from detectors import BatchContext, Detector, Finding
-from detectors.base import SEVERITIES
-from detectors.pii_mask import mask_strings
-from exporters.flowlog import rfc3339
+from ybsensor.decoders.view import line_key, packed_column, texts
+from ybsensor.detectors import BatchContext, Detector, Finding
+from ybsensor.detectors.base import SEVERITIES
+from ybsensor.detectors.pii_mask import mask_strings
+from ybsensor.exporters.flowlog import rfc3339
 
 from .community_id import community_id
 from .flows import stable_argsort

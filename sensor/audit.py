@@ -23,7 +23,7 @@ from typing import Iterator
 
 import click
 
-from exporters.alerts import (CHAIN_SUFFIX, GENESIS, HEAD_SUFFIX, STATE_SUFFIXES, TAIL_SCAN,
+from ybsensor.exporters.alerts import (CHAIN_SUFFIX, GENESIS, HEAD_SUFFIX, STATE_SUFFIXES, TAIL_SCAN,
                               UNINTERRUPTED, line_hash, read_chain, read_head)
 
 EXIT_BROKEN, EXIT_UNREADABLE = 1, 2

@@ -8,7 +8,7 @@ import time
 
 import click
 
-from decoders import view
+from ybsensor.decoders import view
 
 from . import config as config_mod
 from .pipeline import Pipeline

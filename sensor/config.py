@@ -336,8 +336,8 @@ class _Checker:
     def detector_settings(self, name: str, settings: dict) -> None:
         """What a detector checks of its own settings (the files they name, the form of
         their values): its SettingError as a ConfigError naming the file, line and key."""
-        from detectors import REGISTRY
-        from detectors.base import SettingError
+        from ybsensor.detectors import REGISTRY
+        from ybsensor.detectors.base import SettingError
         try:
             REGISTRY[name].check_settings(settings, str(self.path.parent))
         except SettingError as err:
@@ -428,7 +428,7 @@ class _Checker:
                         directory=True)
         if cfg.alerts_path and not any(s.get("hash_key") or s.get("hash_key_file")
                                        for s in cfg.detectors.values()):
-            from detectors.plaintext_pii import KEY_FILE  # made beside the alert log
+            from ybsensor.detectors.plaintext_pii import KEY_FILE  # made beside the alert log
             self.key_file("alerts", str(Path(cfg.alerts_path).parent / KEY_FILE), "path")
         metrics = doc.get("metrics", {})
         self.keys("metrics", metrics, SCHEMA["metrics"])
@@ -490,7 +490,7 @@ class _Checker:
     def sinks(self, sinks) -> list[dict]:
         """[[alerts.sinks]]: each a URL the syslog exporter takes, a queue bound, a CA file
         that can be read."""
-        from exporters.syslog import SinkError, Target
+        from ybsensor.exporters.syslog import SinkError, Target
 
         if not isinstance(sinks, list) or not all(isinstance(x, dict) for x in sinks):
             self.fail("alerts", "sinks", "must be an array of tables: [[alerts.sinks]]")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from decoders.kernel import PREFETCH_AHEAD, jit, prefetch
+from ybsensor.decoders.kernel import PREFETCH_AHEAD, jit, prefetch
 
 
 @jit(inline="always")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from decoders import compiled
-from decoders.table import PacketTable
+from ybsensor.decoders import compiled
+from ybsensor.decoders.table import PacketTable
 
 U64 = np.uint64
 GOLDEN = U64(0x9E3779B97F4A7C15)
@@ -31,7 +31,7 @@ for _v, _pairs in ((0, {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10
 
 
 # the flow table's compiled loops, where the compiled path is on (decoders/compiled.py)
-FLOW_LOOPS = compiled.Loops("sensor.flow_kernels")
+FLOW_LOOPS = compiled.Loops("ybsensor.sensor.flow_kernels")
 
 
 def _mix(h: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -26,9 +26,9 @@ from collections import OrderedDict
 
 import numpy as np
 
-from decoders import dispatch as dispatch_mod
-from decoders.keys import LINE_L2TP, OK
-from decoders.table import PacketTable
+from ybsensor.decoders import dispatch as dispatch_mod
+from ybsensor.decoders.keys import LINE_L2TP, OK
+from ybsensor.decoders.table import PacketTable
 
 from .plan import LineOwners
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from decoders.table import PacketTable
+from ybsensor.decoders.table import PacketTable
 
 from .plan import LineOwners
 

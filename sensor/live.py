@@ -41,13 +41,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 import numpy as np
 
-from decoders import fastpath
-from detectors.base import SEVERITIES, Finding
-from detectors.shared_line import FORGET_EVERY, REASON, SharedLine, least_recent
-from exporters.alerts import AlertLog
-from exporters.http import ListenError, MetricsServer, Snapshots
-from exporters.prometheus import BATCH_BUCKETS, BuildCollector, SensorCollector
-from exporters.syslog import Sinks
+from ybsensor.decoders import fastpath
+from ybsensor.detectors.base import SEVERITIES, Finding
+from ybsensor.detectors.shared_line import FORGET_EVERY, REASON, SharedLine, least_recent
+from ybsensor.exporters.alerts import AlertLog
+from ybsensor.exporters.http import ListenError, MetricsServer, Snapshots
+from ybsensor.exporters.prometheus import BATCH_BUCKETS, BuildCollector, SensorCollector
+from ybsensor.exporters.syslog import Sinks
 
 from . import config as config_mod
 from . import netif, sdnotify

@@ -10,10 +10,10 @@ from typing import Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 
-from decoders import dispatch as dispatch_mod
-from decoders import driver
-from decoders.keys import LINKTYPE
-from decoders.table import PacketTable
+from ybsensor.decoders import dispatch as dispatch_mod
+from ybsensor.decoders import driver
+from ybsensor.decoders.keys import LINKTYPE
+from ybsensor.decoders.table import PacketTable
 
 from .sources import Batch, CaptureError, read_capture
 

@@ -16,7 +16,7 @@ import ipaddress
 
 import numpy as np
 
-from decoders.keys import LINE_IF, LINE_NAMES
+from ybsensor.decoders.keys import LINE_IF, LINE_NAMES
 
 from .config import Config
 

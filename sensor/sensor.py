@@ -6,15 +6,15 @@ import sys
 import weakref
 from pathlib import Path
 
-from decoders import dispatch as dispatch_mod
-from decoders.reassembly import Reassembly
-from decoders.table import PacketTable
-from detectors import REGISTRY, BatchContext
-from exporters.alerts import UNINTERRUPTED, AlertLog
-from exporters.evidence import EvidenceWriter
-from exporters.flowlog import FlowLog
-from exporters.prometheus import Metrics, SensorCollector
-from exporters.syslog import Sinks
+from ybsensor.decoders import dispatch as dispatch_mod
+from ybsensor.decoders.reassembly import Reassembly
+from ybsensor.decoders.table import PacketTable
+from ybsensor.detectors import REGISTRY, BatchContext
+from ybsensor.exporters.alerts import UNINTERRUPTED, AlertLog
+from ybsensor.exporters.evidence import EvidenceWriter
+from ybsensor.exporters.flowlog import FlowLog
+from ybsensor.exporters.prometheus import Metrics, SensorCollector
+from ybsensor.exporters.syslog import Sinks
 
 from .alerting import Alerter
 from .config import Config, ConfigError

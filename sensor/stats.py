@@ -5,11 +5,11 @@ from collections import Counter
 
 import numpy as np
 
-from decoders.keys import NON_IP, OK
-from decoders.table import PacketTable
-from decoders.view import encap_names, status_text
+from ybsensor.decoders.keys import NON_IP, OK
+from ybsensor.decoders.table import PacketTable
+from ybsensor.decoders.view import encap_names, status_text
 
-from decoders import compiled
+from ybsensor.decoders import compiled
 
 from .flows import FLOW_LOOPS, group_by
 

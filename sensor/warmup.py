@@ -19,14 +19,14 @@ from pathlib import Path
 
 import click
 
-from decoders import fastpath
+from ybsensor.decoders import fastpath
 
 from . import config as config_mod
 from .sources import CaptureError, read_capture
 
 # every module whose loops the compiled path runs
-LOOP_MODULES = ("decoders.kernel", "sensor.flow_kernels", "detectors.payload_kernels",
-                "exporters.evidence_kernels")
+LOOP_MODULES = ("ybsensor.decoders.kernel", "ybsensor.sensor.flow_kernels", "ybsensor.detectors.payload_kernels",
+                "ybsensor.exporters.evidence_kernels")
 # the plan the demo capture is made for, for a warm-up without the service's configuration
 DEMO_PLAN = """\
 [network]

@@ -178,7 +178,7 @@ def mutate(rng: random.Random, directory: Path) -> str:
 
 def run_cli(args: list[str]) -> tuple[int, str, str]:
     """`ybsensor ARGS` in this process, as the console script runs it."""
-    from sensor import cli as cli_mod
+    from ybsensor.sensor import cli as cli_mod
 
     out, err = io.StringIO(), io.StringIO()
     argv = sys.argv
@@ -216,7 +216,7 @@ def check_config(path: Path) -> bool:
 
 def replay(path: Path) -> None:
     """A replay under an accepted configuration must work (exit 0)."""
-    from sensor.config import load
+    from ybsensor.sensor.config import load
 
     if load(path).max_flows > MAX_FLOWS_RUN:
         return
@@ -247,8 +247,8 @@ class Harness:
     `run` would (no rings: batches are handed to the workers by hand)."""
 
     def __init__(self, directory: Path, n: int = 2):
-        from sensor import live
-        from sensor.config import load
+        from ybsensor.sensor import live
+        from ybsensor.sensor.config import load
 
         directory.mkdir(parents=True, exist_ok=True)
         self.tmp = directory
@@ -283,7 +283,7 @@ class Harness:
 
     def run_batch(self) -> None:
         """Each worker takes the capture through its pipeline; alerts go to the supervisor."""
-        from sensor.sources import read_capture
+        from ybsensor.sensor.sources import read_capture
 
         for w in self.workers:
             for batch in read_capture(CAPTURE):
@@ -300,7 +300,7 @@ class Harness:
 def reload_with(harness: Harness, text: str, accepted: bool) -> None:
     """Reload `harness` with a configuration: refused (the running one kept everywhere) or
     taken up by every worker; then a batch runs. Broken otherwise."""
-    from sensor.config import load
+    from ybsensor.sensor.config import load
 
     harness.config.write_text(text)
     before = harness.sup.cfg, [w.sensor for w in harness.workers]
@@ -366,7 +366,7 @@ class LoopbackSensor:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         err = work / "stderr"
-        cmd = [sys.executable, "-m", "sensor.cli", "run", "--interface", "lo", "--config",
+        cmd = [sys.executable, "-m", "ybsensor.sensor.cli", "run", "--interface", "lo", "--config",
                str(config), "--bpf", cls.FILTER, "--listen", f"127.0.0.1:{port}",
                "--blocks", "2", "--block-size", "64K"]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(

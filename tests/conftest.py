@@ -39,7 +39,7 @@ def corpus_dir() -> Path:
 
 
 def _loop_backends() -> list[str]:
-    from decoders import fastpath
+    from ybsensor.decoders import fastpath
     return ["numpy"] + (["numba"] if fastpath.numba_installed() else [])
 
 
@@ -50,7 +50,7 @@ def loop_backend(request, monkeypatch):
     """The test with the numpy code and with the compiled loops (numba, where installed):
     a module runs all its tests both ways with
     `pytestmark = pytest.mark.usefixtures("loop_backend")`."""
-    from decoders import fastpath
+    from ybsensor.decoders import fastpath
     if request.param == "numba":
         fastpath._kernel()
     monkeypatch.setattr(fastpath, "KERNEL", "numba" if request.param == "numba" else "generic")

@@ -37,11 +37,11 @@ from pathlib import Path
 import numpy as np
 from hypothesis import HealthCheck, settings, strategies as st
 
-from decoders import Batch, decode
-from decoders.dispatch import DEFAULT
-from decoders.driver import MAX_ROUNDS
-from decoders.keys import OK, STATUS_NAMES, TUNNEL_FIELDS
-from decoders.table import MAX_LAYERS, MAX_TUNNELS, PacketTable
+from ybsensor.decoders import Batch, decode
+from ybsensor.decoders.dispatch import DEFAULT
+from ybsensor.decoders.driver import MAX_ROUNDS
+from ybsensor.decoders.keys import OK, STATUS_NAMES, TUNNEL_FIELDS
+from ybsensor.decoders.table import MAX_LAYERS, MAX_TUNNELS, PacketTable
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = DEFAULT.layer_names
@@ -836,7 +836,7 @@ def _batch(data: np.ndarray, offset: np.ndarray, caplen: np.ndarray, linktype: n
 
 def bulk_random(rng: np.random.Generator, n: int, max_len: int = 200) -> Batch:
     """n frames of random bytes (random lengths 0..max_len) under random link types."""
-    from decoders.batch import PAD
+    from ybsensor.decoders.batch import PAD
     caplen = rng.integers(0, max_len + 1, n)
     offset = np.concatenate(([0], np.cumsum(caplen)[:-1]))
     data = rng.integers(0, 256, int(caplen.sum()) + PAD, dtype=np.uint8)
@@ -851,7 +851,7 @@ def bulk_mutated(rng: np.random.Generator, n: int, mutations: int = 2,
     """n valid frames (templates, chosen at random) with `mutations` header bytes each set to
     an edge or random value; some cut short, some cut and continued with random bytes.
     Returns the batch and each row's template index."""
-    from decoders.batch import PAD
+    from ybsensor.decoders.batch import PAD
     tpls = templates()
     which = rng.integers(0, len(tpls), n)
     lens = np.array([len(t.frame) for t in tpls])[which]
@@ -968,7 +968,7 @@ def mime_mail(text: bytes, encoding: str = "base64") -> bytes:
 def normalised(pieces: list[bytes], mail: bool = False) -> bytes:
     """Everything one stream parser decodes from `pieces` fed in order (under a time bound),
     checking the bounds it keeps."""
-    from detectors import normalise as N
+    from ybsensor.detectors import normalise as N
     owner = N.Normaliser()
     stream = N.Stream(1, mail, owner)
     out = []

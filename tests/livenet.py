@@ -216,7 +216,7 @@ def summary(metrics: dict) -> str:
 
 def frames_of(path: Path) -> list[bytes]:
     """The frames of a capture, as bytes, through our own reader."""
-    from sensor.sources import read_capture
+    from ybsensor.sensor.sources import read_capture
 
     out = []
     for batch in read_capture(path):

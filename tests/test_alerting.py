@@ -5,9 +5,9 @@ import json
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Dot1Q, Ether
 
-from decoders import Batch
-from sensor.config import load
-from sensor.sensor import Sensor
+from ybsensor.decoders import Batch
+from ybsensor.sensor.config import load
+from ybsensor.sensor.sensor import Sensor
 from tools import ONE_HOSPITAL
 
 CONFIG = ONE_HOSPITAL + """

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from exporters import alerts as alerts_mod
-from exporters.alerts import GENESIS, AlertLog, chain_path
-from sensor.audit import verify
-from sensor.cli import cli
+from ybsensor.exporters import alerts as alerts_mod
+from ybsensor.exporters.alerts import GENESIS, AlertLog, chain_path
+from ybsensor.sensor.audit import verify
+from ybsensor.sensor.cli import cli
 
 
 def alert(i: int) -> dict:
@@ -509,7 +509,7 @@ def test_the_newest_file_deleted_shows_against_the_head_file(tmp_path):
 
 
 def test_the_flow_log_never_appends_through_a_link(tmp_path):
-    from exporters.flowlog import FlowLog
+    from ybsensor.exporters.flowlog import FlowLog
 
     victim = tmp_path / "victim"
     victim.write_text("precious\n")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sensor.config import DETECTORS, load
+from ybsensor.sensor.config import DETECTORS, load
 from test_cases import decode, replay
 
 ROOT = Path(__file__).resolve().parent.parent

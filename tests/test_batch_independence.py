@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from scapy.utils import RawPcapReader
 
-from sensor import config as config_mod
-from sensor.sensor import Sensor
+from ybsensor.sensor import config as config_mod
+from ybsensor.sensor.sensor import Sensor
 from tools import ONE_HOSPITAL, PCAPS, udp_frame, write_pcap
 
 SMALL = "\n[flows]\nmax_flows = 1000\n"   # many sensors are made: each a small table
@@ -96,7 +96,7 @@ def test_severities_of_one_flow_are_taken_in_packet_time(tmp_path):
     within one window: the first high is alerted, then only the critical (more severe)."""
     import numpy as np
 
-    from detectors import Detector, Finding
+    from ybsensor.detectors import Detector, Finding
 
     pattern = ["high", "medium", "medium", "high", "low", "critical"]
 
@@ -141,8 +141,8 @@ def test_any_occurrences_any_batching(tmp_path, case):
     same alerts, and the ones the rule gives when the packets are taken one at a time."""
     import numpy as np
 
-    from detectors import Detector, Finding
-    from detectors.base import SEVERITIES
+    from ybsensor.detectors import Detector, Finding
+    from ybsensor.detectors.base import SEVERITIES
 
     steps, flows, grades, cuts = case
     ts = np.cumsum(steps) * 10**6 + 1_700_000_000 * 10**9

@@ -43,7 +43,7 @@ def replay(pcap: Path, config: Path, alerts: Path) -> list[dict]:
     point; the alerts it wrote."""
     from click.testing import CliRunner
 
-    from sensor.cli import cli
+    from ybsensor.sensor.cli import cli
 
     result = CliRunner().invoke(cli, ["replay", str(pcap), "--config", str(config),
                                       "--alerts", str(alerts), "--no-progress"])
@@ -60,7 +60,7 @@ def decode(pcap: Path) -> list[dict]:
     """`ybsensor decode PCAP --format jsonl`, in process."""
     from click.testing import CliRunner
 
-    from sensor.cli import cli
+    from ybsensor.sensor.cli import cli
 
     result = CliRunner().invoke(cli, ["decode", str(pcap), "--format", "jsonl"])
     assert result.exit_code == 0, f"{pcap}: ybsensor decode exited {result.exit_code}"
@@ -184,7 +184,7 @@ def test_make_cases_remakes_the_committed_files(tmp_path: Path):
 
 
 def test_demo_raises_every_detector(tmp_path: Path):
-    from detectors import REGISTRY
+    from ybsensor.detectors import REGISTRY
 
     alerts = replay(DEMO, EXAMPLE, tmp_path / "alerts.jsonl")
     seen = {a["detector"] for a in alerts}

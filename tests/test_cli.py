@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
-from sensor.cli import cli
+from ybsensor.sensor.cli import cli
 from tools import PCAPS, REPO, udp_frame, write_pcap, ybsensor_cmd
 
 # DESIGN.md, Contracts: the row of `ybsensor decode PCAP --format jsonl`

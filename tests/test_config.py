@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sensor.config import ConfigError, load
+from ybsensor.sensor.config import ConfigError, load
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = """\
@@ -112,7 +112,7 @@ def test_not_toml_at_all(tmp_path):
 
 def test_cli_check_config_exit_status(tmp_path):
     good = write(tmp_path, GOOD)
-    run = lambda p: subprocess.run([sys.executable, "-m", "sensor.cli", "check-config", str(p)],  # noqa: E731
+    run = lambda p: subprocess.run([sys.executable, "-m", "ybsensor.sensor.cli", "check-config", str(p)],  # noqa: E731
                                    capture_output=True, text=True, cwd=ROOT)
     ok = run(good)
     assert ok.returncode == 0 and "institutions     : 2 (3 ranges" in ok.stdout

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from sensor import cli as cli_mod
+from ybsensor.sensor import cli as cli_mod
 from tools import REPO, ybsensor_cmd
 
 GOOD = """\

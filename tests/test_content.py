@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from detectors.content import first_word, opens_with
+from ybsensor.detectors.content import first_word, opens_with
 
 PREFIXES = [b"220 ", b"+OK", b"* OK", b"RFB 003.", b"U", b"USER", b"PASS"]
 
@@ -36,8 +36,8 @@ def test_payload_heads_are_each_rows_first_bytes_zero_past_its_end(monkeypatch, 
     buffer's end, every row and a subset."""
     import sys
 
-    from decoders import Batch, decode, fastpath
-    from detectors.content import HEAD, _gather_heads, head
+    from ybsensor.decoders import Batch, decode, fastpath
+    from ybsensor.detectors.content import HEAD, _gather_heads, head
     from tools import REPO
     if backend == "numba":
         if not fastpath.numba_installed():

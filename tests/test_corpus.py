@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sensor.cli import cli
+from ybsensor.sensor.cli import cli
 from tools import CORPUS, REPO, ybsensor_cmd
 
 PER_FILE_SECONDS = 60

@@ -27,8 +27,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from sensor.config import DETECTORS, load
-from sensor.plan import MAPPED, PRIVATE, PUBLIC, AddressPlan
+from ybsensor.sensor.config import DETECTORS, load
+from ybsensor.sensor.plan import MAPPED, PRIVATE, PUBLIC, AddressPlan
 from tools import PCAPS, REPO, ybsensor_cmd
 
 EXAMPLE = PCAPS / "example.toml"

@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from fuzzing import time_bound
-from sensor.cli import cli
-from sensor.config import DETECTORS, load
+from ybsensor.sensor.cli import cli
+from ybsensor.sensor.config import DETECTORS, load
 from tools import CORPUS, REPO, ybsensor_cmd
 
 PER_FILE_SECONDS = 60

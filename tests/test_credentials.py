@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from detectors.cleartext_credentials import mask_user, strip_telnet
-from sensor.cli import cli
+from ybsensor.detectors.cleartext_credentials import mask_user, strip_telnet
+from ybsensor.sensor.cli import cli
 
 from test_pii_detector import alerts as read_alerts
 from test_pii_detector import make_sensor, replay, seg, stream
@@ -169,7 +169,7 @@ sys.path.insert(0, str(ROOT / "pcaps"))
 sys.path.insert(0, str(ROOT / "pcaps" / "case_sets"))
 import credentials as wire_cases  # noqa: E402
 
-from detectors.pii_mask import mask_credentials  # noqa: E402
+from ybsensor.detectors.pii_mask import mask_credentials  # noqa: E402
 
 SERVER = dict(sport=8080, dport=40000, src="10.200.1.20", dst="10.1.2.3")
 
@@ -340,7 +340,7 @@ def test_tds_integrated_login_has_no_password(tmp_path):
 
 
 def test_login_state_is_bounded_and_what_it_forgets_is_counted(tmp_path, monkeypatch):
-    import detectors.cleartext_credentials as cc
+    import ybsensor.detectors.cleartext_credentials as cc
     monkeypatch.setattr(cc, "REMEMBER", 2)
     tmp_path.mkdir(parents=True, exist_ok=True)
     s = make_sensor(tmp_path)
@@ -362,7 +362,7 @@ def test_wire_readers_take_any_bytes():
     (a failed parse is no finding)."""
     import random
 
-    from detectors import credential_wire as w
+    from ybsensor.detectors import credential_wire as w
     readers = [w.ldap_binds, w.snmp_community, w.tds_login7, w.pg_startup_user, w.pg_password,
                w.mysql_handshake_response, w.mysql_auth_switch, w.mysql_switch_answer,
                lambda d: w.redis_logins(d, True), mask_credentials]
@@ -389,7 +389,7 @@ def test_random_payloads_on_every_service_port(tmp_path):
     knows: it runs through (whatever it finds), never raises."""
     import random
 
-    from detectors.cleartext_credentials import SERVER_PORTS
+    from ybsensor.detectors.cleartext_credentials import SERVER_PORTS
     rng = random.Random(7)
     seeds = [wire_cases.ldap_bind(b"cn=a", b"pw"), wire_cases.tds_login7("u", "p"),
              wire_cases.pg_auth_request(3), wire_cases.pg_password(b"p"), b"AUTH LOGIN\r\n",

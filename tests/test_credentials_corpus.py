@@ -21,9 +21,9 @@ pytestmark = pytest.mark.skipif(not ZEEK.is_dir(), reason="no Zeek corpus here")
 
 def alerts(path: Path, tmp_path: Path) -> list[dict]:
     """The cleartext_credentials alerts of a replay through the example config."""
-    from sensor.config import load
-    from sensor.sensor import Sensor
-    from sensor.sources import read_capture
+    from ybsensor.sensor.config import load
+    from ybsensor.sensor.sensor import Sensor
+    from ybsensor.sensor.sources import read_capture
     cfg = dataclasses.replace(load(PCAPS / "example.toml"),
                               evidence_dir=str(tmp_path / "evidence"))
     s = Sensor(cfg, alerts_path=str(tmp_path / "alerts.jsonl"))

@@ -30,9 +30,9 @@ PROMETHEUS_OWN = {"up"}  # series Prometheus makes itself
 def _replay_metrics(tmp_path: Path):
     """The demo capture replayed with the example config, an alert log and evidence: the
     sensor's registry afterwards (every family a replay exports, with samples)."""
-    from sensor.config import load
-    from sensor.sensor import Sensor
-    from sensor.sources import read_capture
+    from ybsensor.sensor.config import load
+    from ybsensor.sensor.sensor import Sensor
+    from ybsensor.sensor.sources import read_capture
 
     sensor = Sensor(load(PCAPS / "example.toml"), alerts_path=str(tmp_path / "alerts.jsonl"))
     for batch in read_capture(PCAPS / "demo.pcap"):
@@ -44,9 +44,9 @@ def _replay_metrics(tmp_path: Path):
 def _live_families():
     """The families only live capture adds: the ring's counters (a worker), the link state
     (the supervisor) and the kernel drops (SensorCollector's drops hook)."""
-    from exporters.prometheus import SensorCollector
-    from sensor.live import _CaptureCollector, _LinkCollector, _ReloadCollector
-    from sensor.stats import TrafficStats
+    from ybsensor.exporters.prometheus import SensorCollector
+    from ybsensor.sensor.live import _CaptureCollector, _LinkCollector, _ReloadCollector
+    from ybsensor.sensor.stats import TrafficStats
 
     ring = SimpleNamespace(ifname="eth1", kernel_packets=10, kernel_drops=1, freezes=0)
     sup = SimpleNamespace(link=SimpleNamespace(name="eth1"), link_up=True, running=lambda: 1)

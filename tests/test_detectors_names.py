@@ -6,14 +6,14 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1Q, Ether
 
-from decoders import Batch, decode
-from detectors import BatchContext, names
-from detectors.internet_bound import InternetBound
-from detectors.remote_control import RemoteControl
-from sensor.alerting import Alerter
-from sensor.config import ConfigError, load
-from sensor.flows import FlowTable
-from sensor.plan import AddressPlan
+from ybsensor.decoders import Batch, decode
+from ybsensor.detectors import BatchContext, names
+from ybsensor.detectors.internet_bound import InternetBound
+from ybsensor.detectors.remote_control import RemoteControl
+from ybsensor.sensor.alerting import Alerter
+from ybsensor.sensor.config import ConfigError, load
+from ybsensor.sensor.flows import FlowTable
+from ybsensor.sensor.plan import AddressPlan
 from test_names import client_hello
 
 CONFIG = """\

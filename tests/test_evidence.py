@@ -18,9 +18,9 @@ from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Raw
 
 import pii
-from decoders import Batch
-from sensor.config import load
-from sensor.sensor import Sensor
+from ybsensor.decoders import Batch
+from ybsensor.sensor.config import load
+from ybsensor.sensor.sensor import Sensor
 from tools import ONE_HOSPITAL, REPO, write_pcap, ybsensor_cmd
 
 CONFIG = ONE_HOSPITAL + """

@@ -20,11 +20,11 @@ from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Raw
 from tools import ONE_HOSPITAL, require_module
 
-from decoders import Batch, fastpath
-from detectors.pii_mask import find_identifiers
-from exporters.evidence import EvidenceWriter, _suspects
-from sensor.config import load
-from sensor.sensor import Sensor
+from ybsensor.decoders import Batch, fastpath
+from ybsensor.detectors.pii_mask import find_identifiers
+from ybsensor.exporters.evidence import EvidenceWriter, _suspects
+from ybsensor.sensor.config import load
+from ybsensor.sensor.sensor import Sensor
 
 CONFIG = ONE_HOSPITAL + """
 [alerts]
@@ -198,7 +198,7 @@ def frames_for_the_filter(rng: random.Random, n: int) -> list[tuple[bytes, int, 
 @pytest.fixture(params=["numpy", "compiled"])
 def digit_sampler(request, monkeypatch):
     """The pre-filter's digit-run sampler: numpy's, and the compiled loop where numba is."""
-    from detectors import compiled
+    from ybsensor.detectors import compiled
     if request.param == "compiled":
         require_module("numba")
         monkeypatch.setattr(fastpath, "_WANT", "numba")   # a loop that fails is an error
@@ -273,7 +273,7 @@ def test_out_of_descriptors_the_kept_ones_are_given_back(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("seed", [9, 10])
 def test_the_compiled_records_loop_writes_what_the_numpy_join_writes(tmp_path, monkeypatch, seed):
-    from decoders import compiled
+    from ybsensor.decoders import compiled
     require_module("numba")
     batches = stream(seed)[0]
     got = {}
@@ -301,9 +301,9 @@ def test_the_compiled_records_loop_writes_what_the_numpy_join_writes(tmp_path, m
 
 @pytest.mark.parametrize("seed", range(3))
 def test_the_words_and_digit_runs_are_the_same_with_hyperscan_and_without(seed, monkeypatch):
-    from detectors.matcher import LiteralMatcher, hyperscan_available
-    from detectors.pii_mask import CREDENTIAL_WORDS
-    from exporters import evidence
+    from ybsensor.detectors.matcher import LiteralMatcher, hyperscan_available
+    from ybsensor.detectors.pii_mask import CREDENTIAL_WORDS
+    from ybsensor.exporters import evidence
     if not hyperscan_available():
         pytest.skip("hyperscan not installed")
     rng = random.Random(seed)
@@ -319,7 +319,7 @@ def test_the_words_and_digit_runs_are_the_same_with_hyperscan_and_without(seed, 
 def one_flow(tmp_path: Path, monkeypatch, fail: set[str]) -> tuple[Sensor, dict, dict[str, bytes]]:
     """One alerted flow's batch, the writes named in `fail` refused (disk full): the
     sensor, the alert, the evidence files."""
-    from exporters import evidence
+    from ybsensor.exporters import evidence
 
     def full(*args, **kw):
         raise OSError(errno.ENOSPC, "No space left on device")

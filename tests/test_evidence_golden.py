@@ -32,9 +32,9 @@ REPLAYS += [(f"{d.name}_batches_of_{n}", d / "input.pcap", d / "config.toml", n)
 
 def replay(capture: Path, config: Path, batch_frames: int, where: Path) -> dict[str, str]:
     """{file name: sha256} of the evidence that replaying `capture` leaves in `where`."""
-    from sensor.config import load
-    from sensor.sensor import Sensor
-    from sensor.sources import read_capture
+    from ybsensor.sensor.config import load
+    from ybsensor.sensor.sensor import Sensor
+    from ybsensor.sensor.sources import read_capture
 
     cfg = dataclasses.replace(load(config), evidence_dir=str(where / "evidence"))
     s = Sensor(cfg, alerts_path=str(where / "alerts.jsonl"))

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 import fuzzing as F
-from decoders import Batch, decode, fastpath
-from decoders.batch import PAD
-from sensor.sources import CaptureError, read_capture
+from ybsensor.decoders import Batch, decode, fastpath
+from ybsensor.decoders.batch import PAD
+from ybsensor.sensor.sources import CaptureError, read_capture
 from tools import CORPUS, PCAPS, REPO, capture_files, require_module
 
 if str(REPO) not in sys.path:          # bench/ is not installed: the repository is its root
@@ -81,7 +81,7 @@ def test_single_batch_of_every_row_and_small_chunks(monkeypatch, kind):
     """Rows that fill a batch (written as whole column slices) and rows that a later round
     hands over (written through their indices), in chunks smaller than the batch."""
     from bench.mixed import SMALL, mixed_pcap
-    from decoders import fastpath
+    from ybsensor.decoders import fastpath
     monkeypatch.setattr(fastpath, "CHUNK", 1000)
     assert_capture(mixed_pcap(SMALL), kind)
 
@@ -279,8 +279,8 @@ def test_kernel_keeps_each_finished_rows_payload_head(monkeypatch):
     name, on the mix, the tunnel and edge frames and the corpus; content.head, which starts
     from them, equals gathering every row."""
     from bench.mixed import SMALL, mixed_pcap
-    from decoders.table import HEAD_BYTES
-    from detectors import content
+    from ybsensor.decoders.table import HEAD_BYTES
+    from ybsensor.detectors import content
     monkeypatch.setattr(content.compiled, "on", lambda: False)     # the numpy gather
     mix = list(read_capture(mixed_pcap(SMALL)))
     batches = mix + [
@@ -309,7 +309,7 @@ def test_kernel_keeps_each_finished_rows_payload_head(monkeypatch):
 
 
 def test_pad_is_enough():
-    from decoders import fastpath
+    from ybsensor.decoders import fastpath
     assert max(fastpath.LINK_SPAN, fastpath.TRANSPORT_SPAN, 40) <= PAD
 
 
@@ -317,7 +317,7 @@ def test_numba_kernel_is_what_decode_uses(monkeypatch):
     """Where numba is installed (make setup installs it; a failure under CI=true where it is
     missing), decode's default is the compiled kernel: its loop runs for the batch."""
     require_module("numba")
-    from decoders import kernel
+    from ybsensor.decoders import kernel
     monkeypatch.setattr(fastpath, "KERNEL_AFTER_FRAMES", 0)   # as a long-running process
     if os.environ.get("YBSENSOR_DECODE_KERNEL", "auto") in ("auto", "numba"):
         assert fastpath.KERNEL == "numba" and fastpath.backend() == "numba"
@@ -366,14 +366,14 @@ def test_a_short_process_keeps_the_generic_decoders_until_enough_frames():
     code = ("from decoders import Batch, decode, fastpath; import sys;"
             "b = Batch.from_frames([bytes(12) + bytes([8, 0, 0x45]) + bytes(17)] * 600);"
             "fastpath.KERNEL_AFTER_FRAMES = 1000;"
-            "decode(b); first = 'decoders.kernel' in sys.modules;"
-            "decode(b); second = 'decoders.kernel' in sys.modules;"
+            "decode(b); first = 'ybsensor.decoders.kernel' in sys.modules;"
+            "decode(b); second = 'ybsensor.decoders.kernel' in sys.modules;"
             "print(fastpath.KERNEL, first, second)")
     assert _decode_in_child({"YBSENSOR_DECODE_KERNEL": "auto"}, code) == "numba False True"
     now = ("from decoders import Batch, decode, fastpath; import sys;"
            "fastpath.load_kernel_now();"
            "decode(Batch.from_frames([bytes(12) + bytes([8, 0, 0x45]) + bytes(17)]));"
-           "print('decoders.kernel' in sys.modules)")
+           "print('ybsensor.decoders.kernel' in sys.modules)")
     assert _decode_in_child({"YBSENSOR_DECODE_KERNEL": "auto"}, now) == "True"
 
 

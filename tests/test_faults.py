@@ -28,13 +28,13 @@ from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Raw
 
 import tools
-from decoders import Batch
-from exporters import alerts as alerts_mod
-from exporters.alerts import UNINTERRUPTED, AlertLog
-from sensor.audit import StopOnSignals, Stopped, verify
-from sensor.cli import cli
-from sensor.config import load
-from sensor.sensor import Sensor
+from ybsensor.decoders import Batch
+from ybsensor.exporters import alerts as alerts_mod
+from ybsensor.exporters.alerts import UNINTERRUPTED, AlertLog
+from ybsensor.sensor.audit import StopOnSignals, Stopped, verify
+from ybsensor.sensor.cli import cli
+from ybsensor.sensor.config import load
+from ybsensor.sensor.sensor import Sensor
 from tools import ONE_HOSPITAL, REPO, ybsensor_cmd
 
 CONFIG = ONE_HOSPITAL + """

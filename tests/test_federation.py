@@ -21,7 +21,7 @@ SITES = {"edge-a": (PCAPS / "demo.pcap", EXAMPLE),
 
 def configured_lines(config: Path) -> set[str]:
     """The lines of the config's institutions, its CSV allocations included."""
-    from sensor.config import load
+    from ybsensor.sensor.config import load
 
     return {line for inst in load(config).institutions for line in inst.lines}
 
@@ -75,9 +75,9 @@ def test_a_sensors_series_stay_within_the_sizing(tmp_path):
     encapsulation label, the decode-error reasons and the batch histogram."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    from sensor.config import DETECTORS, load
-    from sensor.sensor import Sensor
-    from sensor.sources import read_capture
+    from ybsensor.sensor.config import DETECTORS, load
+    from ybsensor.sensor.sensor import Sensor
+    from ybsensor.sensor.sources import read_capture
 
     cfg = load(EXAMPLE)
     sensor = Sensor(cfg, alerts_path=str(tmp_path / "alerts.jsonl"))

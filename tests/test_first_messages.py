@@ -5,10 +5,10 @@ from __future__ import annotations
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Dot1Q, Ether
 
-from decoders import Batch
-from detectors.first_messages import REASONS
-from sensor.config import load
-from sensor.sensor import Sensor
+from ybsensor.decoders import Batch
+from ybsensor.detectors.first_messages import REASONS
+from ybsensor.sensor.config import load
+from ybsensor.sensor.sensor import Sensor
 from test_detectors_names import CLIENT, CONFIG, PROXY
 from test_names import client_hello, ext
 

@@ -101,8 +101,8 @@ def flood_batch(first: int, n: int, shape: Shape, plant: int | None = None,
     """Frames first .. first+n-1 of the flood: frame i is flow i (a distinct source address
     and port for every i below SPACE; with GRE, a distinct key, so a distinct line, too);
     frame `plant` (if in range) is the planted violation."""
-    from decoders import Batch
-    from decoders.batch import PAD
+    from ybsensor.decoders import Batch
+    from ybsensor.decoders.batch import PAD
     i = np.arange(first, first + n, dtype=np.int64)
     code = (i * STRIDE) % SPACE
     block = np.tile(shape.frame, (n, 1))
@@ -161,9 +161,9 @@ def metric(text: str, name: str, **labels) -> float:
 
 def run_flood(flows: int, max_flows: int | None, memory_mb: float | None, workdir: Path,
               kind: str = "vlan") -> dict:
-    from sensor.config import load
-    from sensor.flows import FlowTable
-    from sensor.sensor import Sensor
+    from ybsensor.sensor.config import load
+    from ybsensor.sensor.flows import FlowTable
+    from ybsensor.sensor.sensor import Sensor
 
     workdir.mkdir(parents=True, exist_ok=True)
     alerts = workdir / "alerts.jsonl"
@@ -291,8 +291,8 @@ def test_flood_of_distinct_lines_stays_bounded(tmp_path):
 
 def test_memory_mb_sizes_the_table(tmp_path):
     """[flows] memory_mb: the table holds as many flows as fit in that many MiB."""
-    from sensor.config import load
-    from sensor.flows import FlowTable
+    from ybsensor.sensor.config import load
+    from ybsensor.sensor.flows import FlowTable
     path = tmp_path / "s.toml"
     path.write_text(CONFIG.format(alerts=tmp_path / "a.jsonl", rate=100, flows="memory_mb = 24"))
     cfg = load(path)
@@ -338,7 +338,7 @@ def storm_pcap(path: Path, flows: int, repeats: int, seconds: float) -> int:
 
 def test_alert_storm_is_rate_limited_and_counted_exactly(tmp_path):
     from click.testing import CliRunner
-    from sensor.cli import cli
+    from ybsensor.sensor.cli import cli
 
     rate, seconds, flows, repeats = 20, 30.0, 50_000, 3
     pcap = tmp_path / "storm.pcap"

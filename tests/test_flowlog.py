@@ -38,9 +38,9 @@ TRACES = ["http/get-gzip.pcap", "http/basic-auth-with-colon.pcap", "dns53.pcap",
 
 def replay(pcap: Path, tmp: Path, batch_frames: int | None = None,
            idle: int = 60) -> list[dict]:
-    from sensor.config import load
-    from sensor.sensor import Sensor
-    from sensor.sources import read_capture
+    from ybsensor.sensor.config import load
+    from ybsensor.sensor.sensor import Sensor
+    from ybsensor.sensor.sources import read_capture
 
     config = tmp / "plan.toml"
     config.write_text(PLAN.format(idle=idle))

@@ -20,11 +20,11 @@ import pytest
 from hypothesis import given, strategies as st
 
 import fuzzing as F
-from decoders import Batch, decode, view
-from decoders import driver
-from decoders.dispatch import Dispatch, LAYERS, ROUTES, MISS_STATUS
-from decoders.keys import DEPTH, ETHERTYPE, OK, STATUS_NAMES, TRUNCATED
-from decoders.table import MAX_LAYERS
+from ybsensor.decoders import Batch, decode, view
+from ybsensor.decoders import driver
+from ybsensor.decoders.dispatch import Dispatch, LAYERS, ROUTES, MISS_STATUS
+from ybsensor.decoders.keys import DEPTH, ETHERTYPE, OK, STATUS_NAMES, TRUNCATED
+from ybsensor.decoders.table import MAX_LAYERS
 
 
 def check_view(t) -> None:
@@ -232,7 +232,7 @@ def test_damaged_capture_files_are_read_or_refused(raw):
     """A damaged pcap or pcapng is read (what can be read of it) or refused with a
     CaptureError; never another exception, never a hang."""
     import tempfile
-    from sensor.pipeline import Pipeline
+    from ybsensor.sensor.pipeline import Pipeline
     with tempfile.NamedTemporaryFile(suffix=".pcap") as fh:
         fh.write(raw)
         fh.flush()
@@ -247,7 +247,7 @@ def test_damaged_capture_files_are_read_or_refused(raw):
 # 10^-20 or finer (or 2^-64 and finer) overflowed numpy's uint64
 @pytest.mark.parametrize("resol", [20, 0xFF])
 def test_pcapng_with_an_impossible_timestamp_resolution(resol, tmp_path):
-    from sensor.pipeline import Pipeline
+    from ybsensor.sensor.pipeline import Pipeline
     raw = bytearray((F.REPO / "pcaps" / "twoif.pcapng").read_bytes())
     at = raw.find(b"\t\x00\x01\x00")          # if_tsresol: option 9, length 1
     assert at > 0

@@ -13,8 +13,8 @@ import tracemalloc
 
 import pytest
 
-from sensor.config import ConfigError, load
-from sensor.sources import read_capture
+from ybsensor.sensor.config import ConfigError, load
+from ybsensor.sensor.sources import read_capture
 from test_sources import FRAMES, block, epb, idb, shb
 from tools import pcap_bytes, write_pcap, ybsensor_cmd
 
@@ -262,7 +262,7 @@ def test_packets_of_missing_interfaces_are_warned_once_and_counted(tmp_path):
 
 
 def test_interfaces_past_the_cap_are_counted(tmp_path, monkeypatch):
-    from sensor.sources import pcapng
+    from ybsensor.sensor.sources import pcapng
     monkeypatch.setattr(pcapng, "MAX_INTERFACES", 2, raising=False)
     path = tmp_path / "many.pcapng"
     path.write_bytes(shb("<") + idb("<", 1) * 3 + epb("<", 2, 1, FRAMES[0])
@@ -285,7 +285,7 @@ def _frames_of(path, **kw) -> list[tuple]:
 @pytest.mark.parametrize("kind", ["pcap", "pcapng", "pcap-cut"])
 def test_a_pipe_read_in_small_chunks_gives_what_the_file_gives(tmp_path, kind, monkeypatch):
     """Records and blocks across every chunk boundary, a record header cut at the end."""
-    from sensor.sources import framing
+    from ybsensor.sensor.sources import framing
     frames = [f for _ in range(40) for f in FRAMES]
     data = (pcap_bytes(frames) if kind.startswith("pcap") and kind != "pcapng" else
             shb("<") + idb("<", 1, tsresol=9) + b"".join(epb("<", 0, i, f)

@@ -10,10 +10,10 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from decoders import Batch
-from sensor.config import load
-from sensor.l2tp_sessions import avps
-from sensor.sensor import Sensor
+from ybsensor.decoders import Batch
+from ybsensor.sensor.config import load
+from ybsensor.sensor.l2tp_sessions import avps
+from ybsensor.sensor.sensor import Sensor
 from tools import ONE_HOSPITAL
 
 LAC, LNS = "10.254.3.1", "10.254.0.2"        # the carrier's LAC, the agency's LNS

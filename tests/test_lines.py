@@ -3,9 +3,9 @@ metrics' label set stays bounded whatever arrives."""
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Dot1Q, Ether
 
-from decoders import Batch
-from sensor.config import load
-from sensor.sensor import Sensor
+from ybsensor.decoders import Batch
+from ybsensor.sensor.config import load
+from ybsensor.sensor.sensor import Sensor
 
 CONFIG = """
 [network]
@@ -41,10 +41,10 @@ def test_accounted_a_flow_at_a_time_as_row_by_row(tmp_path):
     import numpy as np
     from scapy.layers.l2 import ARP
 
-    from decoders import decode
-    from sensor.flows import FlowTable
-    from sensor.lines import LineActivity
-    from sensor.plan import AddressPlan
+    from ybsensor.decoders import decode
+    from ybsensor.sensor.flows import FlowTable
+    from ybsensor.sensor.lines import LineActivity
+    from ybsensor.sensor.plan import AddressPlan
     path = tmp_path / "c.toml"
     path.write_text(CONFIG)
     plan = AddressPlan(load(path))

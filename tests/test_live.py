@@ -40,7 +40,7 @@ VOLATILE = ("ts", "timestamp", "source")
 # Pieces that need no privileges.
 
 def test_bpf_libpcap_and_tcpdump_agree(require_tool):
-    from sensor.sources import bpf
+    from ybsensor.sensor.sources import bpf
 
     require_tool("tcpdump")
     for expr in ("udp port 1701", "not udp port 9", "ip and tcp[tcpflags] & tcp-syn != 0",
@@ -50,7 +50,7 @@ def test_bpf_libpcap_and_tcpdump_agree(require_tool):
 
 @pytest.mark.parametrize("using", ["libpcap", "tcpdump"])
 def test_bad_filter_is_a_clear_error(require_tool, using):
-    from sensor.sources import bpf
+    from ybsensor.sensor.sources import bpf
 
     require_tool("tcpdump")
     with pytest.raises(bpf.BpfError, match="bad capture filter 'udp prot 9'"):
@@ -58,7 +58,7 @@ def test_bad_filter_is_a_clear_error(require_tool, using):
 
 
 def test_parse_ddd():
-    from sensor.sources import bpf
+    from ybsensor.sensor.sources import bpf
 
     assert bpf.parse_ddd("2\n40 0 0 12\n6 0 0 262144\n") == [(40, 0, 0, 12), (6, 0, 0, 262144)]
     with pytest.raises(bpf.BpfError):
@@ -68,7 +68,7 @@ def test_parse_ddd():
 def test_metrics_of_workers_merge():
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-    from exporters.http import merge
+    from ybsensor.exporters.http import merge
 
     def snap(packets, flows, seen, created):
         c = CounterMetricFamily("ybsensor_packets", "p", labels=["encap"])
@@ -93,10 +93,10 @@ def test_metrics_of_workers_merge():
 
 
 def test_reload_carries_counters_flows_and_dedup_over(tmp_path):
-    from sensor.config import load
-    from sensor.live import carry_over
-    from sensor.sensor import Sensor
-    from sensor.sources import read_capture
+    from ybsensor.sensor.config import load
+    from ybsensor.sensor.live import carry_over
+    from ybsensor.sensor.sensor import Sensor
+    from ybsensor.sensor.sources import read_capture
 
     def config():
         cfg = load(CONFIG)
@@ -120,7 +120,7 @@ def test_reload_carries_counters_flows_and_dedup_over(tmp_path):
 
 
 def test_sizes():
-    from sensor.live import _size
+    from ybsensor.sensor.live import _size
 
     assert _size("1MiB") == _size("1M") == _size("1048576") == 1 << 20
     assert _size("256K") == 256 << 10
@@ -167,9 +167,9 @@ def capture(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(capture):
     """The kept frames replayed offline: traffic and alert counters, the alerts."""
-    from sensor.config import load
-    from sensor.sensor import Sensor
-    from sensor.sources import read_capture
+    from ybsensor.sensor.config import load
+    from ybsensor.sensor.sensor import Sensor
+    from ybsensor.sensor.sources import read_capture
 
     sensor = Sensor(load(CONFIG), alerts_path="")
     alerts = []
@@ -207,8 +207,8 @@ def test_ring_delivers_the_frames_byte_for_byte(pair, capture):
     filter keeps the noise out; the kernel counts the frames and drops none."""
     from pyroute2 import netns
 
-    from sensor.sources import bpf
-    from sensor.sources.afpacket import Ring, RingOptions
+    from ybsensor.sensor.sources import bpf
+    from ybsensor.sensor.sources.afpacket import Ring, RingOptions
 
     sent = frames_of(capture[1])
     netns.pushns(pair.cap)

@@ -11,10 +11,10 @@ import pytest
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Dot1Q, Ether
 
-from decoders import Batch
-from sensor.config import load
-from sensor.live import MergedLines, reported, share_lines, take_lines
-from sensor.sensor import Sensor
+from ybsensor.decoders import Batch
+from ybsensor.sensor.config import load
+from ybsensor.sensor.live import MergedLines, reported, share_lines, take_lines
+from ybsensor.sensor.sensor import Sensor
 from tools import ONE_HOSPITAL
 
 CONFIG = ONE_HOSPITAL + """
@@ -175,9 +175,9 @@ def test_line_owners_merge_dedup_and_generations():
 
 
 def test_line_owners_are_bounded(monkeypatch):
-    from detectors.shared_line import SharedLine
+    from ybsensor.detectors.shared_line import SharedLine
     monkeypatch.setattr(SharedLine, "MAX_LINES", 8)
-    monkeypatch.setattr("sensor.live.FORGET_EVERY", 2)
+    monkeypatch.setattr("ybsensor.sensor.live.FORGET_EVERY", 2)
     o = MergedLines(300)
     o.report(0, [(1, "H1", None), (1, "H2", None)], 0.0)  # shared: kept over single lines
     forgotten = []
@@ -193,9 +193,9 @@ def test_line_owners_are_bounded(monkeypatch):
 
 
 def test_worker_merge_is_bounded_and_raises_through_the_normal_path(tmp_path, monkeypatch):
-    from detectors.shared_line import SharedLine
+    from ybsensor.detectors.shared_line import SharedLine
     monkeypatch.setattr(SharedLine, "MAX_LINES", 8)
-    monkeypatch.setattr("detectors.shared_line.FORGET_EVERY", 2)
+    monkeypatch.setattr("ybsensor.detectors.shared_line.FORGET_EVERY", 2)
     cfg = config(tmp_path)
     sensor = Sensor(cfg, alerts_path="")
     det = share_lines(sensor)
@@ -220,7 +220,7 @@ def test_worker_merge_is_bounded_and_raises_through_the_normal_path(tmp_path, mo
 
 def test_one_process_reports_nothing(tmp_path):
     sensor = Sensor(config(tmp_path), alerts_path="")
-    from sensor.live import shared_line_of
+    from ybsensor.sensor.live import shared_line_of
     assert shared_line_of(sensor).report is None
     sensor.pipeline.process(Batch.from_frames([frame(100, "10.1.2.5", 1000)], ts_ns=[T0]))
     assert reported(sensor, 0) is None

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from detectors import indicators as intel
-from detectors.malicious_link import MaliciousLink, http_target
-from sensor.config import ConfigError, load
+from ybsensor.detectors import indicators as intel
+from ybsensor.detectors.malicious_link import MaliciousLink, http_target
+from ybsensor.sensor.config import ConfigError, load
 from test_detectors_names import CONFIG, PROXY, RESOLVER, alerts, dns, http, tcp
 from test_names import client_hello
 
@@ -162,7 +162,7 @@ def test_dns_answer_with_a_listed_address(cfg):
 
 
 def test_dns_answer_addresses_never_raise():
-    from detectors.malicious_link import dns_answer_addresses
+    from ybsensor.detectors.malicious_link import dns_answer_addresses
     good = bytes.fromhex("0001818000010001000000000378797a000001000"
                          "1c00c000100010000003c0004cb00712c")
     assert [str(a) for a in dns_answer_addresses(good)] == ["203.0.113.44"]

@@ -10,9 +10,9 @@ import subprocess
 
 import pytest
 
-from sensor import config as config_mod
-from sensor import memory
-from sensor.flows import FlowTable
+from ybsensor.sensor import config as config_mod
+from ybsensor.sensor import memory
+from ybsensor.sensor.flows import FlowTable
 from tools import ONE_HOSPITAL, PCAPS, ybsensor_cmd
 
 GIB = 1 << 30

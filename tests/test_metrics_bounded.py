@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from exporters import http
+from ybsensor.exporters import http
 
 CODE = Path(http.__file__).resolve().parents[1]  # the tree under test, for the subprocess
 
@@ -28,7 +28,7 @@ SERVER = textwrap.dedent("""
     import os, resource, sys
     resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, {limit}))
     from prometheus_client import CollectorRegistry, Counter
-    from exporters.http import MetricsServer
+    from ybsensor.exporters.http import MetricsServer
     registry = CollectorRegistry()
     Counter("probe", "a probe", registry=registry).inc()
     server = MetricsServer("127.0.0.1:0", registry).start()

@@ -6,9 +6,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from sensor.config import load
-from sensor.sensor import Sensor
-from exporters.http import MetricsServer
+from ybsensor.sensor.config import load
+from ybsensor.sensor.sensor import Sensor
+from ybsensor.exporters.http import MetricsServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.mixed import SMALL, mixed_pcap  # noqa: E402
@@ -19,7 +19,7 @@ def test_scrapes_are_answered_while_batches_run(tmp_path):
     cfg = bench_config(tmp_path)
     sensor = Sensor(cfg, alerts_path=str(tmp_path / "alerts.jsonl"))
     server = MetricsServer("127.0.0.1:0", sensor.metrics.registry).start()
-    from sensor.sources import read_capture
+    from ybsensor.sensor.sources import read_capture
     batches = list(read_capture(mixed_pcap(SMALL), batch_frames=8192))
     answered, failures = [], []
     busy = threading.Event()

@@ -7,8 +7,8 @@ from pathlib import Path
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporters.http import merge
-from sensor.cli import cli
+from ybsensor.exporters.http import merge
+from ybsensor.sensor.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "pcaps" / "example.toml"

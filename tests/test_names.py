@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scapy.layers.dns import DNS, DNSQR
 
-from detectors import names
+from ybsensor.detectors import names
 
 # --- builders -----------------------------------------------------------------------------
 

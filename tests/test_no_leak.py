@@ -136,7 +136,7 @@ def capture(path: Path) -> None:
 
 
 def run(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from sensor.cli import main; main()", *args],
+    return subprocess.run([sys.executable, "-c", "from ybsensor.sensor.cli import main; main()", *args],
                           cwd=cwd, capture_output=True, timeout=300,
                           env={"PYTHONPATH": os.environ.get("PYTHONPATH", str(ROOT)),
                                "PATH": "/usr/bin:/bin"})
@@ -203,9 +203,9 @@ def test_every_detector_evidence_is_masked_where_alerts_are_made():
     the alerter masks every string of the evidence it is handed."""
     import numpy as np
 
-    from detectors import Detector, Finding
-    from sensor import config as config_mod
-    from sensor.sensor import Sensor
+    from ybsensor.detectors import Detector, Finding
+    from ybsensor.sensor import config as config_mod
+    from ybsensor.sensor.sensor import Sensor
     from tools import PCAPS
 
     secret, mobile = NAME_IDS[0], NAME_MOBILES[0]

@@ -13,8 +13,8 @@ import pytest
 
 import fuzzing as F
 import pii
-from detectors import normalise as N
-from detectors.normalise import Readable
+from ybsensor.detectors import normalise as N
+from ybsensor.detectors.normalise import Readable
 from test_pii_detector import make_sensor, replay, seg, stream
 
 RNG = random.Random(1313)

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import fuzzing as F
-from decoders import Batch, fastpath
-from decoders import compiled as compiled_switch
-from detectors import compiled, matcher
-from detectors.matcher import LiteralMatcher, _digit_run_hits_numpy, digit_run_hits, \
+from ybsensor.decoders import Batch, fastpath
+from ybsensor.decoders import compiled as compiled_switch
+from ybsensor.detectors import compiled, matcher
+from ybsensor.detectors.matcher import LiteralMatcher, _digit_run_hits_numpy, digit_run_hits, \
     hyperscan_available
 from tools import ONE_HOSPITAL, PCAPS, require_module
 
@@ -164,7 +164,7 @@ REGION_FIELDS = ("row", "off", "length", "sid", "joined", "from_state", "skip", 
 
 def engine_views(monkeypatch, sensor, batches) -> list[dict]:
     """Every array of the engine's View of each batch, as the sensor replays `batches`."""
-    from detectors.streams import Engine
+    from ybsensor.detectors.streams import Engine
     compute = Engine._compute
     got = []
 
@@ -228,9 +228,9 @@ CASES = sorted(p.name for p in (PCAPS / "cases").iterdir()
 
 @pytest.mark.parametrize("case", CASES)
 def test_engine_compiled_equals_numpy_on_the_cases(case, on, monkeypatch, tmp_path):
-    from sensor.config import load
-    from sensor.sensor import Sensor
-    from sensor.sources import read_capture
+    from ybsensor.sensor.config import load
+    from ybsensor.sensor.sensor import Sensor
+    from ybsensor.sensor.sources import read_capture
     folder = PCAPS / "cases" / case
     batches = list(read_capture(folder / "input.pcap"))
 
@@ -293,8 +293,8 @@ def stream_batches(draw) -> list[list[bytes]]:
 @given(stream_batches())
 def test_engine_compiled_equals_numpy_on_random_streams(on, monkeypatch, tmp_path_factory,
                                                         frames):
-    from sensor.config import load
-    from sensor.sensor import Sensor
+    from ybsensor.sensor.config import load
+    from ybsensor.sensor.sensor import Sensor
     folder = tmp_path_factory.mktemp("streams")
     (folder / "sensor.toml").write_text(CONFIG)
     first = np.cumsum([0] + [len(f) for f in frames])[:-1] + 1
@@ -311,8 +311,8 @@ def test_engine_compiled_equals_numpy_on_random_streams(on, monkeypatch, tmp_pat
 def test_bytes_jumped_at_a_hole_are_counted(on, tmp_path, compiled_on):
     """A hole left at a batch's end is jumped; its bytes are counted, whichever path ran
     (within a batch a hole that later segments fill is no hole)."""
-    from sensor.config import load
-    from sensor.sensor import Sensor
+    from ybsensor.sensor.config import load
+    from ybsensor.sensor.sensor import Sensor
     on(compiled_on)
     (tmp_path / "sensor.toml").write_text(CONFIG)
     s = Sensor(load(tmp_path / "sensor.toml"), alerts_path=str(tmp_path / "alerts.jsonl"))
@@ -331,8 +331,8 @@ def test_bytes_jumped_at_a_hole_are_counted(on, tmp_path, compiled_on):
 def test_resent_bytes_that_differ_from_the_first_copy_are_counted(on, tmp_path, compiled_on):
     """A retransmission with the same bytes is no evasion; one with other bytes where it
     overlaps what the stream carried (in this batch) is counted, once a segment."""
-    from sensor.config import load
-    from sensor.sensor import Sensor
+    from ybsensor.sensor.config import load
+    from ybsensor.sensor.sensor import Sensor
     on(compiled_on)
     (tmp_path / "sensor.toml").write_text(CONFIG)
     s = Sensor(load(tmp_path / "sensor.toml"), alerts_path=str(tmp_path / "alerts.jsonl"))
@@ -404,8 +404,8 @@ row_st = st.tuples(st.sampled_from(HEADERS), st.binary(max_size=20), st.sampled_
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.lists(row_st, min_size=1, max_size=25), min_size=1, max_size=3))
 def test_payload_classes_compiled_equal_numpy(on, batches):
-    from detectors.payload_class import PayloadClasses
-    from sensor.flows import FlowGroups
+    from ybsensor.detectors.payload_class import PayloadClasses
+    from ybsensor.sensor.flows import FlowGroups
     classes = {}
     for value in (False, True):
         on(value)
@@ -451,7 +451,7 @@ def test_region_edges_at_every_split_of_a_run(on):
 
 
 def assert_same_edges(on, parts) -> None:
-    from detectors.streams import CONTEXT, Engine, Regions
+    from ybsensor.detectors.streams import CONTEXT, Engine, Regions
     # after some header bytes, as a batch's payloads are
     data = np.frombuffer(b"h" * 40 + b"".join(p for p, *_ in parts) + bytes(64), np.uint8)
     length = np.array([len(p) for p, *_ in parts], dtype=np.int64)
@@ -517,8 +517,8 @@ name_row_st = st.one_of(
 def _name_prefilters(on, rows) -> dict:
     """RemoteControl.marks and InternetBound.askers of `rows` (as name_row_st draws them),
     with the compiled path off and on."""
-    from detectors.internet_bound import InternetBound
-    from detectors.remote_control import RemoteControl
+    from ybsensor.detectors.internet_bound import InternetBound
+    from ybsensor.detectors.remote_control import RemoteControl
     got = {}
     for value in (False, True):
         on(value)
@@ -538,7 +538,7 @@ def test_name_and_signature_prefilters_compiled_equal_numpy_on_every_combination
     over the rows gives the rows, tools, strengths and questions of the numpy pre-filters."""
     import itertools
 
-    from detectors.remote_control import RemoteControl
+    from ybsensor.detectors.remote_control import RemoteControl
     # tails that put payloads on either side of each pre-filter's least length
     combos = itertools.product(NAME_HEADS, (b"", b"\x01\x02", b"\x01\x02\x03", bytes(34), bytes(35)),
                                (6, 17, 1, -1),

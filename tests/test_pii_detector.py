@@ -13,11 +13,11 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Dot1Q, Ether
 
 import pii
-from decoders import Batch
-from detectors.pii_mask import mask_value
-from detectors.plaintext_pii import KEY_FILE, keyed_hash
-from sensor.config import ConfigError, load
-from sensor.sensor import Sensor
+from ybsensor.decoders import Batch
+from ybsensor.detectors.pii_mask import mask_value
+from ybsensor.detectors.plaintext_pii import KEY_FILE, keyed_hash
+from ybsensor.sensor.config import ConfigError, load
+from ybsensor.sensor.sensor import Sensor
 
 KEY = "test-key"
 CONFIG = """
@@ -346,7 +346,7 @@ def test_disabled(tmp_path):
 
 
 def test_a_flow_of_nothing_but_candidates_is_parsed_so_deep(tmp_path):
-    from detectors.plaintext_pii import MAX_PARSED
+    from ybsensor.detectors.plaintext_pii import MAX_PARSED
     chunks = [f"tel {MOBILE};\n".encode() for _ in range(MAX_PARSED + 20)]
     got = run(tmp_path, stream(chunks))
     assert len(got) == 1
@@ -357,7 +357,7 @@ def test_a_flow_of_nothing_but_candidates_is_parsed_so_deep(tmp_path):
 def test_recognise_each_class():
     import numpy as np
 
-    from detectors.payload_class import (DTLS, IPSEC, QUIC, SSH, TLCP, TLS, WIREGUARD,
+    from ybsensor.detectors.payload_class import (DTLS, IPSEC, QUIC, SSH, TLCP, TLS, WIREGUARD,
                                          recognise)
     rows = [  # (first bytes, payload length, proto, sport, dport, class)
         (b"\x16\x03\x01\x00\x2a", 47, 6, 40000, 443, TLS),

@@ -8,7 +8,7 @@ import random
 from hypothesis import given, settings, strategies as st
 
 import pii
-from detectors.pii_mask import (BANK_CARD, MOBILE, RESIDENT_ID, find_identifiers, mask_payload,
+from ybsensor.detectors.pii_mask import (BANK_CARD, MOBILE, RESIDENT_ID, find_identifiers, mask_payload,
                                 mask_text, mask_value, resident_id_valid)
 
 RNG = random.Random(3201)
@@ -124,7 +124,7 @@ def test_planted_identifier_never_survives(noise, at, ident):
 
 
 def test_passwords_are_masked_whole():
-    from detectors.pii_mask import mask_credentials
+    from ybsensor.detectors.pii_mask import mask_credentials
     cases = {
         b"USER a\r\nPASS s3cret word\r\n": b"USER a\r\nPASS ***********\r\n",
         b'a001 LOGIN nurse07 "W4rd!7"\r\n': b"a001 LOGIN nurse07 ********\r\n",

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from detectors.matcher import LiteralMatcher, digit_run_hits, hyperscan_available
+from ybsensor.detectors.matcher import LiteralMatcher, digit_run_hits, hyperscan_available
 
 ROOT = Path(__file__).resolve().parent.parent
 LITERALS = [b"psn_name", b"certno", b"psn_no", b"infno", "姓名".encode("gbk"),
@@ -98,7 +98,7 @@ def test_digit_runs_by_hand():
 def test_detectors_agree_with_either_backend(case, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from sensor.cli import cli
+    from ybsensor.sensor.cli import cli
     folder = ROOT / "pcaps" / "cases" / case
     out = {}
     for backend in ("numpy", "hyperscan"):

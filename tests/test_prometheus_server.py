@@ -122,9 +122,9 @@ def _get(url: str) -> bytes:
 
 def _offline(pcap: Path, config: Path):
     """The capture through the pipeline in this process: frames, violations by detector."""
-    from sensor.config import load
-    from sensor.sensor import Sensor
-    from sensor.sources import read_capture
+    from ybsensor.sensor.config import load
+    from ybsensor.sensor.sensor import Sensor
+    from ybsensor.sensor.sources import read_capture
 
     sensor = Sensor(load(config), alerts_path="")
     for batch in read_capture(pcap):
@@ -275,7 +275,7 @@ def test_prometheus_scrapes_live_capture(tmp_path):
 def test_metrics_server_serves_and_refuses_a_busy_port():
     from prometheus_client import CollectorRegistry, Counter
 
-    from exporters.http import ListenError, MetricsServer, parse_listen
+    from ybsensor.exporters.http import ListenError, MetricsServer, parse_listen
 
     assert parse_listen("127.0.0.1:9108") == ("127.0.0.1", 9108)
     assert parse_listen("[::1]:9108") == ("::1", 9108)

@@ -17,11 +17,11 @@ from scapy.packet import Raw
 
 import pii
 import tools
-from decoders import Batch, dispatch, driver
-from decoders.reassembly import OVERLAP_REASON, Reassembly
-from decoders.view import address
-from sensor.config import load
-from sensor.sensor import Sensor
+from ybsensor.decoders import Batch, dispatch, driver
+from ybsensor.decoders.reassembly import OVERLAP_REASON, Reassembly
+from ybsensor.decoders.view import address
+from ybsensor.sensor.config import load
+from ybsensor.sensor.sensor import Sensor
 
 SRC, DST = "10.1.2.3", "10.200.1.20"
 CONFIG = """
@@ -187,7 +187,7 @@ def test_bounds_fragments_and_size():
     ("max_fragments = 0", "between 1 and 8192"), ("bogus = 1", "unknown key"),
     ('memory_mb = "x"', "must be a number")])
 def test_bad_reassembly_settings_are_refused(tmp_path, entry, why):
-    from sensor.config import ConfigError
+    from ybsensor.sensor.config import ConfigError
     path = tmp_path / "sensor.toml"
     path.write_text(CONFIG.format(extra=f"[reassembly]\n{entry}\n"))
     with pytest.raises(ConfigError, match=f"reassembly.*{why}"):
@@ -256,7 +256,7 @@ def test_reassembled_datagrams_agree_with_tshark(name):
     if not path.exists():
         pytest.skip(f"no trace at {path}")
     tools.require_tool("tshark")
-    from sensor.sources import read_capture
+    from ybsensor.sensor.sources import read_capture
     r, ours = Reassembly(), {}
     for batch in read_capture(path):
         t = driver.run(batch, dispatch.DEFAULT)
@@ -310,9 +310,9 @@ def test_a_lone_first_fragment_to_the_internet_is_still_internet_bound(tmp_path)
     from scapy.layers.l2 import Dot1Q, Ether
     from scapy.utils import wrpcap
 
-    from sensor.config import load
-    from sensor.sensor import Sensor
-    from sensor.sources import read_capture
+    from ybsensor.sensor.config import load
+    from ybsensor.sensor.sensor import Sensor
+    from ybsensor.sensor.sources import read_capture
     from tools import PCAPS
 
     pkts = [Ether() / Dot1Q(vlan=100) / IP(src="10.1.2.10", dst="203.0.113.9", flags="MF",

@@ -12,10 +12,10 @@ import pytest
 
 import config_fuzzing as CF
 from config_fuzzing import Harness
-from exporters import alerts as alerts_mod
-from sensor import live
-from sensor.audit import verify
-from sensor.config import load
+from ybsensor.exporters import alerts as alerts_mod
+from ybsensor.sensor import live
+from ybsensor.sensor.audit import verify
+from ybsensor.sensor.config import load
 from tools import ONE_HOSPITAL
 
 def alert(i: int) -> dict:

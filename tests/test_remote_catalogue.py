@@ -2,8 +2,8 @@
 file, tools inline, a tool named again), and their mistakes as file:line:key errors."""
 import pytest
 
-from detectors.remote_control import CATALOGUE, RemoteControl, catalogue
-from sensor.config import ConfigError, load
+from ybsensor.detectors.remote_control import CATALOGUE, RemoteControl, catalogue
+from ybsensor.sensor.config import ConfigError, load
 from test_detectors_names import CONFIG, alerts, dns, only, tcp
 from test_names import client_hello
 

@@ -39,7 +39,7 @@ def _decode(capture: Path) -> list[dict]:
     """`ybsensor decode --format jsonl` through the CLI's own entry point."""
     from click.testing import CliRunner
 
-    from sensor.cli import cli
+    from ybsensor.sensor.cli import cli
 
     result = CliRunner().invoke(cli, ["decode", str(capture), "--format", "jsonl"])
     if result.exception is not None and not isinstance(result.exception, SystemExit):

@@ -5,9 +5,9 @@ import json
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Dot1Q, Ether
 
-from decoders import Batch
-from sensor.config import load
-from sensor.sensor import Sensor
+from ybsensor.decoders import Batch
+from ybsensor.sensor.config import load
+from ybsensor.sensor.sensor import Sensor
 from tools import ONE_HOSPITAL
 
 CONFIG = ONE_HOSPITAL + """
@@ -51,9 +51,9 @@ def test_alert_starts_where_the_second_institution_appears_in_any_batching(tmp_p
 
 
 def test_remembered_lines_are_bounded_and_sharing_is_still_found(tmp_path, monkeypatch):
-    from detectors.shared_line import SharedLine
+    from ybsensor.detectors.shared_line import SharedLine
     monkeypatch.setattr(SharedLine, "MAX_LINES", 8)
-    monkeypatch.setattr("detectors.shared_line.FORGET_EVERY", 2)
+    monkeypatch.setattr("ybsensor.detectors.shared_line.FORGET_EVERY", 2)
     cfg_path = tmp_path / "c.toml"
     cfg_path.write_text(CONFIG)
     sensor = Sensor(load(cfg_path), alerts_path=str(tmp_path / "a.jsonl"))
@@ -75,11 +75,11 @@ def test_a_flow_counts_from_its_first_row_of_user_traffic(tmp_path):
     institution on the line: the sharing starts at the flow's first row that is."""
     import numpy as np
 
-    from decoders import decode
-    from detectors import BatchContext
-    from detectors.shared_line import SharedLine
-    from sensor.flows import FlowTable
-    from sensor.plan import AddressPlan
+    from ybsensor.decoders import decode
+    from ybsensor.detectors import BatchContext
+    from ybsensor.detectors.shared_line import SharedLine
+    from ybsensor.sensor.flows import FlowTable
+    from ybsensor.sensor.plan import AddressPlan
 
     cfg_path = tmp_path / "c.toml"
     cfg_path.write_text(CONFIG)

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from sensor.sources import CaptureError, read_capture
+from ybsensor.sensor.sources import CaptureError, read_capture
 from tools import REPO, pcap_bytes, udp_frame, write_pcap
 
 FRAMES = [udp_frame(sport=40000 + i, payload=bytes([i]) * (5 + i)) for i in range(3)]
@@ -111,7 +111,7 @@ def test_missing_file(tmp_path):
 
 def test_unsupported_link_type_is_refused_by_decode(tmp_path):
     path = write_pcap(tmp_path / "usb.pcap", [b"\x00" * 40], linktype=189)  # USB Linux
-    proc = subprocess.run([sys.executable, "-m", "sensor.cli", "decode", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "ybsensor.sensor.cli", "decode", str(path)],
                           capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert "link type 189" in proc.stderr and "not supported" in proc.stderr
@@ -259,7 +259,7 @@ def test_pcapng_bad_section_header(tmp_path, content):
 
 def test_pcapng_frames_decode_with_their_own_link_type(tmp_path):
     """Frames of two link types in one file go through the pipeline in one batch."""
-    from sensor.pipeline import Pipeline
+    from ybsensor.sensor.pipeline import Pipeline
 
     raw_ip = FRAMES[1][14:]
     content = (shb("<") + idb("<", 1, tsresol=9) + idb("<", 101, tsresol=9)

@@ -3,7 +3,7 @@ batch's flow grouping, parted by direction by counting. It must equal the stable
 import numpy as np
 import pytest
 
-from detectors.streams import _part_by_direction
+from ybsensor.detectors.streams import _part_by_direction
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from exporters.syslog import SEVERITY, SinkError, SyslogSink, Target
+from ybsensor.exporters.syslog import SEVERITY, SinkError, SyslogSink, Target
 from tools import require_tool
 
 RECORDS = 300
@@ -167,7 +167,7 @@ def test_a_replay_sends_its_alerts_to_the_configured_sink_and_names_the_sensor(t
     event type and an RFC 3339 timestamp; and the flow log is written."""
     from click.testing import CliRunner
 
-    from sensor.cli import cli
+    from ybsensor.sensor.cli import cli
     from tools import PCAPS
 
     listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

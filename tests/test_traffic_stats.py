@@ -4,10 +4,10 @@ import pytest
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 
-from decoders import Batch, decode, dispatch
-from sensor import stats as stats_mod
-from sensor.flows import group_by
-from sensor.stats import TrafficStats, count_distinct
+from ybsensor.decoders import Batch, decode, dispatch
+from ybsensor.sensor import stats as stats_mod
+from ybsensor.sensor.flows import group_by
+from ybsensor.sensor.stats import TrafficStats, count_distinct
 
 pytestmark = pytest.mark.usefixtures("loop_backend")  # numpy and compiled loops
 

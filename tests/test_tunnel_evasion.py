@@ -3,8 +3,8 @@
 off like any detector."""
 from __future__ import annotations
 
-from sensor import config as config_mod
-from sensor.sensor import Sensor
+from ybsensor.sensor import config as config_mod
+from ybsensor.sensor.sensor import Sensor
 from tools import PCAPS
 
 CASE = PCAPS / "cases" / "tunnel_evasion_gre_x8_in_gre"

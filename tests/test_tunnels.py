@@ -20,9 +20,9 @@ from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
 from scapy.layers.ppp import PPP, PPPoE
 from scapy.packet import Raw
 
-from decoders import Batch, decode
-from decoders.dispatch import DEFAULT
-from decoders.keys import LINE_NAMES, STATUS_NAMES, TUNNEL_FIELDS
+from ybsensor.decoders import Batch, decode
+from ybsensor.decoders.dispatch import DEFAULT
+from ybsensor.decoders.keys import LINE_NAMES, STATUS_NAMES, TUNNEL_FIELDS
 
 NAMES = DEFAULT.layer_names
 OUT_SRC, OUT_DST = "192.0.2.1", "192.0.2.2"
@@ -680,7 +680,7 @@ def test_innermost_agrees_with_tshark(name):
         if os.environ.get("CI") == "true":
             pytest.fail("tshark is required in CI")
         pytest.skip("tshark not installed")
-    from sensor.sources import read_capture
+    from ybsensor.sensor.sources import read_capture
     path = CORPUS / name
     ours = []
     for batch in read_capture(path):

@@ -3,7 +3,7 @@ import ipaddress
 
 import numpy as np
 
-from decoders.view import packed, packed_column, text, texts
+from ybsensor.decoders.view import packed, packed_column, text, texts
 
 
 def test_packed_and_text_columns_equal_one_address_at_a_time():

@@ -66,8 +66,8 @@ def capture_files(directory: Path) -> list[Path]:
 
 def our_rows(path: Path) -> dict[int, dict]:
     """frame number -> the `ybsensor decode --format jsonl` row."""
-    from decoders import view
-    from sensor.pipeline import Pipeline
+    from ybsensor.decoders import view
+    from ybsensor.sensor.pipeline import Pipeline
 
     pipeline = Pipeline()
     names = pipeline.dispatch.layer_names
@@ -85,7 +85,7 @@ def capture_linktypes(path: Path) -> set[int] | None:
     """The link types of a capture's frames, as our reader sees them; None if it refuses."""
     import numpy as np
 
-    from sensor.sources import CaptureError, read_capture
+    from ybsensor.sensor.sources import CaptureError, read_capture
 
     try:
         found: set[int] = set()
@@ -100,8 +100,8 @@ def decodable(path: Path) -> bool:
     """A capture we read whose every link type has a decoder (the pipeline refuses others)."""
     import numpy as np
 
-    from decoders.dispatch import DEFAULT
-    from decoders.keys import LINKTYPE
+    from ybsensor.decoders.dispatch import DEFAULT
+    from ybsensor.decoders.keys import LINKTYPE
 
     linktypes = capture_linktypes(path)
     if not linktypes:
@@ -455,7 +455,7 @@ def ybsensor_cmd() -> list[str]:
     """The command line that starts the installed console script (or the module, if the
     script is not installed next to this interpreter)."""
     script = Path(sys.executable).with_name("ybsensor")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "sensor.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "ybsensor.sensor.cli"]
 
 
 # The plan most sensor tests need: one hospital on VLAN 100 beside the platform, 10/8 private.

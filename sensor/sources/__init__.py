@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterator
 
-from decoders.batch import Batch
+from ybsensor.decoders.batch import Batch
 
 from .errors import CaptureError
 from .framing import Capture

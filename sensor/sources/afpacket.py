@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from decoders.batch import PAD, Batch
+from ybsensor.decoders.batch import PAD, Batch
 
 from . import bpf
 from .errors import CaptureError

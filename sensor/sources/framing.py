@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from decoders.batch import PAD, Batch
+from ybsensor.decoders.batch import PAD, Batch
 
 from .errors import CaptureError
 

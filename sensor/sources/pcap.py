@@ -6,7 +6,7 @@ import struct
 import numpy as np
 
 from .errors import CaptureError
-from decoders.layout import gather_block
+from ybsensor.decoders.layout import gather_block
 
 from .framing import Capture, cut_batches
 
