@@ -88,7 +88,7 @@ def test_replay_every_detector_all_plaintext(benchmark, tmp_path, plaintext_batc
 
 @pytest.mark.benchmark(group="address plan")
 def test_plan_lookup_100k_allocations(benchmark):
-    from ybsensor.sensor.plan import AddressPlan
+    from ybsensor.core.plan import AddressPlan
     n_alloc, n_addr = 100_000, 1_000_000
     cfg = Config(path=None, private=[ipaddress.ip_network("10.0.0.0/8")])
     nets = [ipaddress.ip_network(((10 << 24) | (k << 7), 25)) for k in range(n_alloc)]
@@ -100,6 +100,6 @@ def test_plan_lookup_100k_allocations(benchmark):
     hi = np.zeros(n_addr, dtype=np.uint64)
     lo = np.uint64(0xFFFF << 32) | v4.astype(np.uint64)
     owners = benchmark.pedantic(lambda: plan.owner(hi, lo), rounds=5, warmup_rounds=1)
-    # each /25's last address is its directed broadcast: link-scope, no one's (sensor/plan.py)
+    # each /25's last address is its directed broadcast: link-scope, no one's (core/plan.py)
     assert (owners == np.where((v4 & 127) == 127, -1, k)).all()
     _report(benchmark, n_addr, "addresses")

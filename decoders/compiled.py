@@ -1,7 +1,7 @@
 """Whether the compiled loops beyond the decoders run (numba), and calling them.
 
 The payload engine's loops (detectors/payload_kernels.py) and the flow table's
-(sensor/flow_kernels.py) follow the decoders' switch (fastpath.py): on where the decode
+(core/flow_kernels.py) follow the decoders' switch (fastpath.py): on where the decode
 kernel is the backend, that is numba installed, `YBSENSOR_DECODE_KERNEL` auto or numba, and
 the process past `KERNEL_AFTER_FRAMES` frames or told `load_kernel_now()`. So a short replay
 does not pay numba's import (about 0.3 s), and where the decoders found no JIT allowed (a W^X

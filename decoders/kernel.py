@@ -15,20 +15,13 @@ widths, masks and shifts come in `spec` (built from the `Layout` declarations), 
 layer of a key from the dispatch's flat table, and layer ids, namespaces, status codes,
 lengths and flag bits in `k`; the indices below only name slots.
 
-`jit` (how every loop is compiled and cached) and `prefetch` serve the other compiled loops
-too: the payload engine's (detectors/payload_kernels.py) and the flow table's
-(sensor/flow_kernels.py), which run where decoders/compiled.py says.
+How every loop is compiled, `jit`, and the intrinsics are in core/loops.py.
 """
 from __future__ import annotations
 
-import tempfile
-
-import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic
+
+from ybsensor.core.loops import PREFETCH_AHEAD, copy_bytes, jit, prefetch
 
 # `spec` and `k` come as tuples, not arrays: a tuple is the loop's own values, where an
 # array's would be loaded again after every column store (which might alias it, for all
@@ -64,73 +57,10 @@ N_FIELDS = 42
  K_PPP_ADDRESS, K_PPP_CONTROL, K_V4_OFFSET_BITS) = range(72)
 N_K = 72
 
-# Rows ahead whose frame starts are prefetched. A batch's frames (tens of MB) are not in the
-# cache, and each row reads one or two lines at an unpredictable stride: waiting for them was
-# half of the loop's time. Prefetching a few rows ahead overlaps those misses.
-PREFETCH_AHEAD = 8
 # Rows ahead whose lines of the columns are prefetched. Each row writes some 30 columns, a
 # stream each: more than the hardware prefetcher follows, so without this the loop waited on
 # most of them (a third of its time on a batch that other work has pushed out of the cache).
 COLUMNS_AHEAD = 64
-
-
-def jit(fn=None, **kw):
-    """njit, without reference counting and with an on-disk cache: next to this file, else
-    numba's user cache, else a temporary directory, else none (then a read-only install
-    compiles once per process).
-
-    `_nrt=False`: nothing here allocates, and with reference counting each call of a helper
-    that takes an array counts the array up and down atomically: three times the time of a
-    row."""
-    if fn is None:
-        return lambda fn: jit(fn, **kw)
-    kw.update(nogil=True, _nrt=False)
-    try:
-        return numba.njit(cache=True, **kw)(fn)
-    except RuntimeError:        # no writable cache location
-        pass
-    if not numba.config.CACHE_DIR:
-        try:
-            numba.config.CACHE_DIR = tempfile.mkdtemp(prefix="ybsensor-numba-")
-            return numba.njit(cache=True, **kw)(fn)
-        except (RuntimeError, OSError):
-            pass
-    return numba.njit(**kw)(fn)
-
-
-@intrinsic
-def prefetch(typingctx, arr, idx):
-    """A hint to bring arr[idx]'s cache line in (llvm.prefetch: read, keep in all levels);
-    it never faults, so idx need not lie inside arr."""
-    def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
-        byte_ptr = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [byte_ptr, i32, i32, i32]),
-            "llvm.prefetch.p0i8")
-        builder.call(fn, [builder.bitcast(ptr, byte_ptr), ir.Constant(i32, 0),
-                          ir.Constant(i32, 3), ir.Constant(i32, 1)])
-        return context.get_dummy_value()
-    return types.void(arr, idx), codegen
-
-
-@intrinsic
-def copy_bytes(typingctx, dst, at, src, start, count):
-    """dst[at: at + count] = src[start: start + count] for uint8 arrays, as one memcpy
-    (llvm.memcpy; the two must not overlap); a slice assignment would need numba's runtime.
-    Bounds are the caller's to keep."""
-    def codegen(context, builder, signature, args):
-        dst_ty, _, src_ty, _, _ = signature.args
-        dst_ary = context.make_array(dst_ty)(context, builder, args[0])
-        src_ary = context.make_array(src_ty)(context, builder, args[2])
-        to = cgutils.get_item_pointer(context, builder, dst_ty, dst_ary, [args[1]], wraparound=False)
-        frm = cgutils.get_item_pointer(context, builder, src_ty, src_ary, [args[3]], wraparound=False)
-        cgutils.raw_memcpy(builder, to, frm, args[4], 1)
-        return context.get_dummy_value()
-    return types.void(dst, at, src, start, count), codegen
 
 
 @jit(inline="always")

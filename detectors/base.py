@@ -15,7 +15,7 @@ import numpy as np
 
 from ybsensor.decoders import compiled
 from ybsensor.decoders.table import PacketTable
-from ybsensor.sensor.flows import FLOW_LOOPS
+from ybsensor.core.flows import FLOW_LOOPS
 
 SEVERITIES = ("low", "medium", "high", "critical")
 
@@ -49,7 +49,7 @@ class BatchContext:
         """The batch's IP rows grouped by flow (sensor.flows.FlowGroups), sorted once."""
         if self._groups is not None:
             return self._groups
-        from ybsensor.sensor.flows import FlowGroups
+        from ybsensor.core.flows import FlowGroups
         return FlowGroups.of(self.ip_rows, self.flow_keys[self.ip_rows], self.t.n)
 
     @cached_property
@@ -57,7 +57,7 @@ class BatchContext:
         """Each row's 64-bit flow key (the same for both directions; 0 without IP)."""
         if self.flow_key is not None:
             return self.flow_key
-        from ybsensor.sensor.flows import flow_keys
+        from ybsensor.core.flows import flow_keys
         keys = np.zeros(self.t.n, dtype=np.uint64)
         rows = np.flatnonzero(self.t.n_ip > 0)
         keys[rows] = flow_keys(self.t, rows)

@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from ybsensor.decoders.view import address
-from ybsensor.sensor.plan import MAPPED, PRIVATE, PUBLIC
+from ybsensor.core.plan import MAPPED, PRIVATE, PUBLIC
 
 from . import compiled, first_messages, names
 from .base import Detector, Finding

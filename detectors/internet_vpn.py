@@ -8,7 +8,7 @@ import numpy as np
 
 from ybsensor.decoders.keys import TUN_GRE, TUN_IPIP, TUN_L2TP, TUN_L2TPV3, TUN_PPTP
 from ybsensor.decoders.view import address
-from ybsensor.sensor.plan import PUBLIC
+from ybsensor.core.plan import PUBLIC
 
 from .base import Detector, Finding
 from .content import head, port_in

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ybsensor.decoders.kernel import copy_bytes, jit, prefetch
+from ybsensor.core.loops import copy_bytes, jit, prefetch
 
 from .names import (CLIENT_HELLO, DNS_MIN, DNS_PORT, DNS_TCP_MIN, HELLO_MIN, HTTP_MIN, MAX_LABEL,
                     QR_OPCODE, TLS_HANDSHAKE)

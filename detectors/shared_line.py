@@ -8,7 +8,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ybsensor.sensor.flows import group_by
+from ybsensor.core.flows import group_by
 
 from .base import Detector, Finding
 

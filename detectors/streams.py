@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ybsensor.decoders.layout import gather_block
-from ybsensor.sensor.flows import runs
+from ybsensor.core.flows import runs
 
 from . import compiled
 from .base import per_sensor

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ybsensor.sensor.plan import PLATFORM, PRIVATE
+from ybsensor.core.plan import PLATFORM, PRIVATE
 
 from .base import Detector, Finding
 

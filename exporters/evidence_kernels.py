@@ -5,7 +5,7 @@ numpy code beside its caller (exporters/evidence.py) gives, and returns a count 
 the switch means that code runs)."""
 from __future__ import annotations
 
-from ybsensor.decoders.kernel import copy_bytes, jit, prefetch
+from ybsensor.core.loops import copy_bytes, jit, prefetch
 
 AHEAD = 8     # frames ahead whose first bytes are asked for: they lie all over the batch
 

@@ -32,7 +32,7 @@ from prometheus_client.core import CounterMetricFamily
 
 from ybsensor.decoders.view import line_key, packed_column, texts
 from ybsensor.exporters.alerts import open_regular
-from ybsensor.sensor.community_id import community_id
+from ybsensor.core.community_id import community_id
 
 TCP = 6
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80

@@ -55,7 +55,7 @@ from scapy.packet import Raw
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
-from ybsensor.sensor.community_id import community_id as _community_id  # noqa: E402  (spec-tested)
+from ybsensor.core.community_id import community_id as _community_id  # noqa: E402  (spec-tested)
 from make_samples import payload as sample_payload  # noqa: E402  (pcaps/, beside this script)
 
 BASE_S = 1735776000          # 2025-01-02 00:00:00 UTC, 08:00 in Beijing

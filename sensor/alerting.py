@@ -15,8 +15,8 @@ from ybsensor.detectors.base import SEVERITIES
 from ybsensor.detectors.pii_mask import mask_strings
 from ybsensor.exporters.flowlog import rfc3339
 
-from .community_id import community_id
-from .flows import stable_argsort
+from ybsensor.core.community_id import community_id
+from ybsensor.core.flows import stable_argsort
 
 ICMP, ICMP6 = 1, 58
 PRUNE_AT = 1 << 20  # dedup entries kept before old ones are dropped

@@ -443,7 +443,7 @@ class _Checker:
         cfg.max_flows = flows.get("max_flows", cfg.max_flows)
         cfg.idle_seconds = float(flows.get("idle_seconds", cfg.idle_seconds))
         from . import memory
-        from .flows import FlowTable
+        from ybsensor.core.flows import FlowTable
         if "memory_mb" in flows:  # the table's size in MiB: as many flows as fit, or max_flows
             by_memory = FlowTable.flows_for(int(flows["memory_mb"] * (1 << 20)))
             if by_memory <= 0:

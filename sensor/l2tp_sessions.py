@@ -30,7 +30,7 @@ from ybsensor.decoders import dispatch as dispatch_mod
 from ybsensor.decoders.keys import LINE_L2TP, OK
 from ybsensor.decoders.table import PacketTable
 
-from .plan import LineOwners
+from ybsensor.core.plan import LineOwners
 
 MESSAGE_TYPE, ASSIGNED_SESSION = 0, 14
 STOP_CCN, OCRQ, OCRP, ICRQ, ICRP, CDN = 4, 7, 8, 10, 11, 14

@@ -6,7 +6,7 @@ import numpy as np
 
 from ybsensor.decoders.table import PacketTable
 
-from .plan import LineOwners
+from ybsensor.core.plan import LineOwners
 
 
 class LineActivity:

@@ -18,11 +18,11 @@ from ybsensor.exporters.syslog import Sinks
 
 from .alerting import Alerter
 from .config import Config, ConfigError
-from .flows import FlowTable
+from ybsensor.core.flows import FlowTable
 from .l2tp_sessions import L2tpSessions
 from .lines import LineActivity
 from .pipeline import Pipeline
-from .plan import AddressPlan
+from ybsensor.core.plan import AddressPlan
 from .stats import TrafficStats
 
 

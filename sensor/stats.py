@@ -11,7 +11,7 @@ from ybsensor.decoders.view import encap_names, status_text
 
 from ybsensor.decoders import compiled
 
-from .flows import FLOW_LOOPS, group_by
+from ybsensor.core.flows import FLOW_LOOPS, group_by
 
 
 def count_distinct(keys: np.ndarray, weights: np.ndarray | None = None):

@@ -25,7 +25,7 @@ from . import config as config_mod
 from .sources import CaptureError, read_capture
 
 # every module whose loops the compiled path runs
-LOOP_MODULES = ("ybsensor.decoders.kernel", "ybsensor.sensor.flow_kernels", "ybsensor.detectors.payload_kernels",
+LOOP_MODULES = ("ybsensor.decoders.kernel", "ybsensor.core.flow_kernels", "ybsensor.detectors.payload_kernels",
                 "ybsensor.exporters.evidence_kernels")
 # the plan the demo capture is made for, for a warm-up without the service's configuration
 DEMO_PLAN = """\

@@ -3,7 +3,7 @@ import ipaddress
 
 import pytest
 
-from ybsensor.sensor.community_id import community_id
+from ybsensor.core.community_id import community_id
 
 
 def a(text):

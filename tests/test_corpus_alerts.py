@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from ybsensor.sensor.config import DETECTORS, load
-from ybsensor.sensor.plan import MAPPED, PRIVATE, PUBLIC, AddressPlan
+from ybsensor.core.plan import MAPPED, PRIVATE, PUBLIC, AddressPlan
 from tools import PCAPS, REPO, ybsensor_cmd
 
 EXAMPLE = PCAPS / "example.toml"

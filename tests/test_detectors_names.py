@@ -12,8 +12,8 @@ from ybsensor.detectors.internet_bound import InternetBound
 from ybsensor.detectors.remote_control import RemoteControl
 from ybsensor.sensor.alerting import Alerter
 from ybsensor.sensor.config import ConfigError, load
-from ybsensor.sensor.flows import FlowTable
-from ybsensor.sensor.plan import AddressPlan
+from ybsensor.core.flows import FlowTable
+from ybsensor.core.plan import AddressPlan
 from test_names import client_hello
 
 CONFIG = """\

@@ -345,7 +345,7 @@ def _decode_in_child(env: dict, code: str) -> str:
     return out.stdout.strip()
 
 
-SMALL_DECODE = ("from decoders import Batch, decode, fastpath;"
+SMALL_DECODE = ("from ybsensor.decoders import Batch, decode, fastpath;"
                 "t = decode(Batch.from_frames([bytes(12) + bytes([8, 0, 0x45]) + bytes(17)]));"
                 "print(fastpath.KERNEL, t.nlayers.tolist())")
 
@@ -363,14 +363,14 @@ def test_a_short_process_keeps_the_generic_decoders_until_enough_frames():
     takes the kernel once the process has decoded KERNEL_AFTER_FRAMES frames (or at once
     after load_kernel_now, as `ybsensor run` does)."""
     require_module("numba")
-    code = ("from decoders import Batch, decode, fastpath; import sys;"
+    code = ("from ybsensor.decoders import Batch, decode, fastpath; import sys;"
             "b = Batch.from_frames([bytes(12) + bytes([8, 0, 0x45]) + bytes(17)] * 600);"
             "fastpath.KERNEL_AFTER_FRAMES = 1000;"
             "decode(b); first = 'ybsensor.decoders.kernel' in sys.modules;"
             "decode(b); second = 'ybsensor.decoders.kernel' in sys.modules;"
             "print(fastpath.KERNEL, first, second)")
     assert _decode_in_child({"YBSENSOR_DECODE_KERNEL": "auto"}, code) == "numba False True"
-    now = ("from decoders import Batch, decode, fastpath; import sys;"
+    now = ("from ybsensor.decoders import Batch, decode, fastpath; import sys;"
            "fastpath.load_kernel_now();"
            "decode(Batch.from_frames([bytes(12) + bytes([8, 0, 0x45]) + bytes(17)]));"
            "print('ybsensor.decoders.kernel' in sys.modules)")
@@ -410,7 +410,7 @@ def test_no_jit_allowed_falls_back_to_the_generic_decoders():
     require_module("numba")
     code = ("import ctypes, sys, warnings;"
             "ok = ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) == 0;"  # PR_SET_MDWE
-            "from decoders import Batch, decode, fastpath;"
+            "from ybsensor.decoders import Batch, decode, fastpath;"
             "fastpath.load_kernel_now();"
             "b = Batch.from_frames([bytes(12) + bytes([8, 0, 0x45]) + bytes(17)] * 3);"
             "w = warnings.catch_warnings(record=True); caught = w.__enter__();"

@@ -162,7 +162,7 @@ def metric(text: str, name: str, **labels) -> float:
 def run_flood(flows: int, max_flows: int | None, memory_mb: float | None, workdir: Path,
               kind: str = "vlan") -> dict:
     from ybsensor.sensor.config import load
-    from ybsensor.sensor.flows import FlowTable
+    from ybsensor.core.flows import FlowTable
     from ybsensor.sensor.sensor import Sensor
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -292,7 +292,7 @@ def test_flood_of_distinct_lines_stays_bounded(tmp_path):
 def test_memory_mb_sizes_the_table(tmp_path):
     """[flows] memory_mb: the table holds as many flows as fit in that many MiB."""
     from ybsensor.sensor.config import load
-    from ybsensor.sensor.flows import FlowTable
+    from ybsensor.core.flows import FlowTable
     path = tmp_path / "s.toml"
     path.write_text(CONFIG.format(alerts=tmp_path / "a.jsonl", rate=100, flows="memory_mb = 24"))
     cfg = load(path)

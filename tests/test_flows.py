@@ -5,7 +5,7 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Dot1Q, Ether
 
 from ybsensor.decoders import Batch, decode, fastpath
-from ybsensor.sensor.flows import FlowTable
+from ybsensor.core.flows import FlowTable
 
 pytestmark = pytest.mark.usefixtures("loop_backend")  # numpy and compiled loops
 
@@ -101,7 +101,7 @@ def test_a_flood_wider_than_the_table_stays_bounded():
 
 
 def test_stable_argsort_equals_numpy_stable_sort():
-    from ybsensor.sensor.flows import stable_argsort
+    from ybsensor.core.flows import stable_argsort
     rng = np.random.default_rng(7)
     for n in (0, 1, 2, 5, 1000, 70_000):
         # hashes with repeats (flows with many packets), and keys that share high bits
@@ -114,7 +114,7 @@ def test_stable_argsort_equals_numpy_stable_sort():
 
 
 def test_group_by_gives_np_unique_groups():
-    from ybsensor.sensor.flows import group_by
+    from ybsensor.core.flows import group_by
     rng = np.random.default_rng(11)
     for values in (rng.integers(0, 5, 1000), rng.integers(-3, 3, 77) << 40,
                    np.arange(10, dtype=np.int64) << 56, np.zeros(0, dtype=np.int64),
@@ -133,7 +133,7 @@ def test_compiled_flow_keys_and_index_equal_numpy(monkeypatch):
     evictions, with the compiled loops and with numpy."""
     import sys
 
-    from ybsensor.sensor.flows import flow_keys
+    from ybsensor.core.flows import flow_keys
     from tools import REPO
     if not fastpath.numba_installed():
         pytest.skip("numba not installed (make setup installs it)")
@@ -183,7 +183,7 @@ def test_flow_groups_compiled_equal_numpy(monkeypatch):
     """FlowGroups.of with and without directions and counts, for keys with few and many
     repeats, signed and unsigned, rows with gaps: the same groups both ways."""
     from ybsensor.decoders import compiled
-    from ybsensor.sensor.flows import FlowGroups
+    from ybsensor.core.flows import FlowGroups
     if not fastpath.numba_installed():
         pytest.skip("numba not installed (make setup installs it)")
     fastpath._kernel()
@@ -209,7 +209,7 @@ def test_flow_groups_compiled_equal_numpy(monkeypatch):
 
 
 def test_group_by_one_value_is_one_group():
-    from ybsensor.sensor.flows import group_by
+    from ybsensor.core.flows import group_by
     for values in (np.full(1, 7, dtype=np.int64), np.full(300, -5, dtype=np.int64),
                    np.full(4, 2**63 + 9, dtype=np.uint64)):
         uniq, first, inverse = group_by(values)

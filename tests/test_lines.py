@@ -42,9 +42,9 @@ def test_accounted_a_flow_at_a_time_as_row_by_row(tmp_path):
     from scapy.layers.l2 import ARP
 
     from ybsensor.decoders import decode
-    from ybsensor.sensor.flows import FlowTable
+    from ybsensor.core.flows import FlowTable
     from ybsensor.sensor.lines import LineActivity
-    from ybsensor.sensor.plan import AddressPlan
+    from ybsensor.core.plan import AddressPlan
     path = tmp_path / "c.toml"
     path.write_text(CONFIG)
     plan = AddressPlan(load(path))

@@ -12,7 +12,7 @@ import pytest
 
 from ybsensor.sensor import config as config_mod
 from ybsensor.sensor import memory
-from ybsensor.sensor.flows import FlowTable
+from ybsensor.core.flows import FlowTable
 from tools import ONE_HOSPITAL, PCAPS, ybsensor_cmd
 
 GIB = 1 << 30

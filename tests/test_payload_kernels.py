@@ -357,8 +357,8 @@ def test_no_jit_allowed_falls_back_to_numpy():
     require_module("numba")
     code = ("import ctypes, sys, warnings; sys.path.insert(0, sys.argv[1]);"
             "ok = ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) == 0;"  # PR_SET_MDWE
-            "import numpy as np; from decoders import fastpath; fastpath.load_kernel_now();"
-            "from detectors import compiled; from detectors.matcher import digit_run_hits;"
+            "import numpy as np; from ybsensor.decoders import fastpath; fastpath.load_kernel_now();"
+            "from ybsensor.detectors import compiled; from ybsensor.detectors.matcher import digit_run_hits;"
             "data = np.frombuffer(b'ab' + b'7' * 30 + b'cd', np.uint8);"
             "w = warnings.catch_warnings(record=True); caught = w.__enter__();"
             "warnings.simplefilter('always');"
@@ -405,7 +405,7 @@ row_st = st.tuples(st.sampled_from(HEADERS), st.binary(max_size=20), st.sampled_
 @given(st.lists(st.lists(row_st, min_size=1, max_size=25), min_size=1, max_size=3))
 def test_payload_classes_compiled_equal_numpy(on, batches):
     from ybsensor.detectors.payload_class import PayloadClasses
-    from ybsensor.sensor.flows import FlowGroups
+    from ybsensor.core.flows import FlowGroups
     classes = {}
     for value in (False, True):
         on(value)

@@ -6,7 +6,7 @@ import pytest
 
 from ybsensor.decoders.keys import LINE_IF, LINE_L2TP, LINE_QINQ, LINE_VLAN
 from ybsensor.sensor.config import Config, Institution
-from ybsensor.sensor.plan import PLATFORM, PRIVATE, PUBLIC, AddressPlan
+from ybsensor.core.plan import PLATFORM, PRIVATE, PUBLIC, AddressPlan
 from tools import require_module
 
 N = ipaddress.ip_network
@@ -118,7 +118,7 @@ def test_batch_lookups_once_a_flow_equal_lookups_of_every_row(plan, compiled_loo
 
     from ybsensor.decoders import Batch, decode
     from ybsensor.detectors import BatchContext
-    from ybsensor.sensor.flows import FlowTable
+    from ybsensor.core.flows import FlowTable
 
     ends = [("10.1.0.1", "10.200.0.1"), ("10.1.5.1", "10.1.5.200"), ("10.1.6.1", "8.8.8.8"),
             ("10.1.5.130", "10.1.5.130"), ("fd00:1::9", "fd00:2::9")]
@@ -152,7 +152,7 @@ def test_ipv4_tables_answer_as_the_search_does(split_16s, monkeypatch):
     search gives: random prefixes of every length, /24s and a /25 under one /16, addresses
     on each boundary and either side of it; with fewer /16 rows than split /16s too."""
     from ybsensor.sensor import plan as plan_mod
-    from ybsensor.sensor.plan import IntervalMap
+    from ybsensor.core.plan import IntervalMap
     monkeypatch.setattr(plan_mod, "V4_SPLIT_16S", split_16s)
     rng = np.random.default_rng(3)
     nets = []
@@ -174,7 +174,7 @@ def test_ipv4_tables_answer_as_the_search_does(split_16s, monkeypatch):
 def test_ipv4_allocations_finer_than_a_24_are_searched_without_tables():
     """/25s everywhere: the /24 table would answer nothing, so there is none; the answers
     are the search's."""
-    from ybsensor.sensor.plan import IntervalMap
+    from ybsensor.core.plan import IntervalMap
     nets = [(ipaddress.ip_network(((10 << 24) | (k << 7), 25)), k) for k in range(2000)]
     imap = IntervalMap([nets], [-1])
     assert imap.v4_by16 is None
@@ -189,7 +189,7 @@ def test_ipv4_allocations_finer_than_a_24_are_searched_without_tables():
 def test_key_table_finds_each_key_and_no_other(count):
     """LineOwners' look-up table gives each key's value, and none for any other key: keys
     that collide at home, 0 (what an empty slot holds) present or not, negative keys."""
-    from ybsensor.sensor.plan import NO_OWNER, KeyTable
+    from ybsensor.core.plan import NO_OWNER, KeyTable
     rng = np.random.default_rng(count)
     keys = np.unique(np.concatenate([rng.integers(-2**63, 2**63 - 1, count, dtype=np.int64),
                                      np.arange(count // 2, dtype=np.int64) << 58]))[:count]

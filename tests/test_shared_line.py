@@ -78,8 +78,8 @@ def test_a_flow_counts_from_its_first_row_of_user_traffic(tmp_path):
     from ybsensor.decoders import decode
     from ybsensor.detectors import BatchContext
     from ybsensor.detectors.shared_line import SharedLine
-    from ybsensor.sensor.flows import FlowTable
-    from ybsensor.sensor.plan import AddressPlan
+    from ybsensor.core.flows import FlowTable
+    from ybsensor.core.plan import AddressPlan
 
     cfg_path = tmp_path / "c.toml"
     cfg_path.write_text(CONFIG)

@@ -6,7 +6,7 @@ from scapy.layers.l2 import ARP, Dot1Q, Ether
 
 from ybsensor.decoders import Batch, decode, dispatch
 from ybsensor.sensor import stats as stats_mod
-from ybsensor.sensor.flows import group_by
+from ybsensor.core.flows import group_by
 from ybsensor.sensor.stats import TrafficStats, count_distinct
 
 pytestmark = pytest.mark.usefixtures("loop_backend")  # numpy and compiled loops

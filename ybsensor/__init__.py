@@ -1,12 +1,14 @@
 """ybsensor: a packet-level sensor for the medical-insurance private network's edges.
 
-The code lives in four subpackages: `ybsensor.decoders` (capture files and headers into a
-table of columns), `ybsensor.detectors` (the rules), `ybsensor.exporters` (alert log,
-evidence, metrics, event logs) and `ybsensor.sensor` (the application that wires them).
+The code lives in five subpackages, each importing only those before it:
+`ybsensor.decoders` (headers into a table of columns), `ybsensor.core` (what the detectors
+and the application share: flow grouping, the address plan and its zone bits, the compiled
+loops' making), `ybsensor.detectors` (the rules), `ybsensor.exporters` (alert log, evidence,
+metrics, event logs) and `ybsensor.sensor` (the application that wires them).
 """
 import os as _os
 
-# In a checkout the four folders sit beside this one (the repository's layout); an install
+# In a checkout the folders sit beside this one (the repository's layout); an install
 # maps them under this package. Either way `ybsensor.sensor` is the one name they go by.
 _CHECKOUT = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
 if _os.path.isfile(_os.path.join(_CHECKOUT, "sensor", "cli.py")) and _CHECKOUT not in __path__:

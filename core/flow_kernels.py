@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ybsensor.decoders.kernel import PREFETCH_AHEAD, jit, prefetch
+from ybsensor.core.loops import PREFETCH_AHEAD, jit, prefetch
 
 
 @jit(inline="always")

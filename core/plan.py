@@ -18,7 +18,10 @@ import numpy as np
 
 from ybsensor.decoders.keys import LINE_IF, LINE_NAMES
 
-from .config import Config
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:      # the application's configuration, read only for its fields
+    from ybsensor.sensor.config import Config
 
 MAPPED = 0xFFFF << 32  # ::ffff:0:0/96
 TOP = 1 << 128         # one past the last address: the end of a prefix that reaches ffff:...:ffff

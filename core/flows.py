@@ -31,7 +31,7 @@ for _v, _pairs in ((0, {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10
 
 
 # the flow table's compiled loops, where the compiled path is on (decoders/compiled.py)
-FLOW_LOOPS = compiled.Loops("ybsensor.sensor.flow_kernels")
+FLOW_LOOPS = compiled.Loops("ybsensor.core.flow_kernels")
 
 
 def _mix(h: np.ndarray, v: np.ndarray) -> np.ndarray:
