@@ -5,6 +5,7 @@ decoded again, so every later stage sees only them). Frames keep their capture's
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
 from types import SimpleNamespace
 
 import numpy as np
@@ -21,8 +22,10 @@ def parse_time(text: str) -> int:
     """RFC 3339 (with its offset: `Z`, `+08:00`) or seconds since the epoch, as
     nanoseconds since the epoch; ConfigError otherwise."""
     try:
-        return round(float(text) * 1e9)
-    except ValueError:
+        seconds = Decimal(text)  # exact: a frame's own time given back selects it
+        if seconds.is_finite():
+            return int(seconds * 1_000_000_000)
+    except InvalidOperation:
         pass
     try:
         when = datetime.fromisoformat(text)
@@ -31,7 +34,8 @@ def parse_time(text: str) -> int:
                           f"or seconds since the epoch)") from None
     if when.tzinfo is None:
         raise ConfigError(f"{text!r}: say which time zone (Z, +08:00...)")
-    return round((when - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds() * 1e9)
+    since = when - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (since.days * 86400 + since.seconds) * 1_000_000_000 + since.microseconds * 1000
 
 
 class Selection:

@@ -51,8 +51,36 @@ def inflate(name: str, raw: CountingReader):
         return gzip.GzipFile(fileobj=raw, mode="rb")
     if name == "xz":
         return lzma.LZMAFile(raw, mode="rb")
-    import zstandard  # only where a zstd capture is read
-    return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+    return ZstdStream(raw)
+
+
+class ZstdStream:
+    """zstd frames one after another, inflated; a stream that ends inside a frame is an
+    EOFError (zstandard's own stream reader ends there quietly)."""
+
+    def __init__(self, raw, chunk: int = 1 << 20):
+        import zstandard  # only where a zstd capture is read
+
+        self.zstd, self.raw, self.chunk = zstandard, raw, chunk
+        self.frame = zstandard.ZstdDecompressor().decompressobj()
+        self.started = False  # the current frame has had input
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            data = self.raw.read(self.chunk)
+            if not data:
+                if self.started and not self.frame.eof:
+                    raise EOFError("the stream ends inside a zstd frame")
+                return b""
+            out = b""
+            while data:
+                if self.frame.eof:  # the next frame
+                    self.frame = self.zstd.ZstdDecompressor().decompressobj()
+                self.started = True
+                out += self.frame.decompress(data)
+                data = self.frame.unused_data if self.frame.eof else b""
+            if out:
+                return out
 
 
 def damage(name: str) -> tuple[type[BaseException], ...]:
