@@ -90,11 +90,11 @@ def _selection_options(command):
     return command
 
 
-def _inputs(pcaps) -> list[str]:
+def _inputs(pcaps, refused: _Refusals) -> list[str]:
     """The files to read: directories walked in capture order (sensor/sources)."""
     if list(pcaps).count(sources.STDIN) > 1:
         raise click.UsageError("standard input (-) can be read once")
-    return sources.expand(pcaps, _warn)
+    return sources.expand(pcaps, _warn, refused)
 
 
 @click.group()
@@ -119,11 +119,11 @@ def decode(pcaps, fmt, config_path=None, bpf_expr="", start=None, end=None, line
                                    config_mod.load(config_path) if config_path else None)
     names = pipeline.dispatch.layer_names
     out = sys.stdout
-    inputs = _inputs(pcaps)
+    refused = _Refusals()
+    inputs = _inputs(pcaps, refused)
     meter = _Progress(progress, inputs)
     if fmt == "table":
         out.write(_TABLE_HEADER)
-    refused = _Refusals()
     try:
         for path, table in pipeline.run_files(meter.files(inputs), _warn, refused,
                                               progress=meter.read):
@@ -176,14 +176,14 @@ def replay(pcaps, config_path, alerts_path, metrics_file, progress=None, listen=
         raise click.UsageError("--alerts needs --config (without one no detector runs)")
     cfg = config_mod.load(config_path) if config_path else None
     selection = Selection(bpf_expr, start, end, lines, institutions, cfg)
-    inputs = _inputs(pcaps)
+    refused = _Refusals()
+    inputs = _inputs(pcaps, refused)
     if cfg is not None:
         _outputs_under(cfg, log_dir, alerts_path)
     sensor = Sensor(cfg)
     sensor.pipeline.selection = selection
     server = _live.serve_metrics(listen, sensor.metrics.registry) if listen else None
     meter = _Progress(progress, inputs)
-    refused = _Refusals()
     started = time.perf_counter()
     try:
         for _ in sensor.pipeline.run_files(meter.files(inputs), _warn, refused,
@@ -215,6 +215,11 @@ def _outputs_under(cfg, log_dir: str | None, alerts_path: str | None) -> None:
                   f"(-l DIR to choose)")
         else:
             return
+    try:
+        os.makedirs(log_dir, exist_ok=True)
+    except OSError as exc:
+        raise config_mod.ConfigError(f"{log_dir}: cannot write the replay's files there: "
+                                     f"{exc.strerror or exc}") from None
     under = lambda path: os.path.join(log_dir, os.path.basename(path.rstrip("/")))  # noqa: E731
     cfg.alerts_path = alerts_path or (under(cfg.alerts_path) if cfg.alerts_path else None)
     if cfg.flow_log_path:

@@ -377,12 +377,18 @@ def test_a_second_writer_is_refused_and_the_chain_stays_intact(tmp_path):
                               "--alerts", str(log), "--no-progress"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
-        with open(fifo, "wb") as feed:  # the first holds the log while it waits for frames
-            feed.write(DEMO.read_bytes()[:24])
-            deadline = time.monotonic() + 60
-            while not (tmp_path / "shared" / "alerts.jsonl.lock").exists():
-                assert time.monotonic() < deadline and first.poll() is None
+        deadline = time.monotonic() + 120
+        while True:  # the first holds the log while it waits for frames on the FIFO
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError:   # ENXIO: not opened for reading yet
+                assert first.poll() is None, first.communicate()
+                assert time.monotonic() < deadline
                 time.sleep(0.05)
+        os.set_blocking(fd, True)
+        with open(fd, "wb") as feed:
+            feed.write(DEMO.read_bytes()[:24])
             seconds = [subprocess.Popen([*ybsensor_cmd(), "replay", str(DEMO), "--config", str(cfg),
                                          "--alerts", str(log), "--no-progress"],
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

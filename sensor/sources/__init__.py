@@ -69,11 +69,12 @@ def _open(fh, name) -> tuple[Capture, compressed.CountingReader | None]:
                    damage=compressed.damage(packed), packed=packed), raw
 
 
-def expand(paths: Iterable[str], warn: Callable[[str], None]) -> list[str]:
+def expand(paths: Iterable[str], warn: Callable[[str], None],
+           refuse: Callable[[CaptureError], None]) -> list[str]:
     """The files to read: each path as given, a directory replaced by the captures under
-    it (recursively) in capture order: by the time of each file's first frame, ties (and
-    files with no frame) by name. Files under a directory that are no capture are skipped
-    with a warning."""
+    it (recursively) in capture order: by the time of each file's first frame, ties by
+    path, files with no frame last. Files under a directory that are no capture are
+    skipped with a warning; a directory with none is refused."""
     out = []
     for path in paths:
         if path != STDIN and os.path.isdir(path):
@@ -87,6 +88,8 @@ def expand(paths: Iterable[str], warn: Callable[[str], None]) -> list[str]:
                         warn(f"{full}: not a capture; skipped")
                     else:
                         found.append((first is None, first or 0, full))
+            if not found:
+                refuse(CaptureError(f"{path}: a directory with no capture under it"))
             out.extend(full for _, _, full in sorted(found))
         else:
             out.append(path)
