@@ -307,7 +307,7 @@ def test_institution_keeps_its_lines_and_addresses(sample, demo_rows):
 @pytest.mark.parametrize("args, message", [
     (["--institution", "H22010200001"], "--institution needs --config"),
     (["--config", str(EXAMPLE), "--institution", "NOPE"], "NOPE: not in the configuration"),
-    (["--line", "vlan:99999"], "vlan ids go up to 4095"),
+    (["--line", "vlan:5000"], "vlan ids go up to 4095"),
     (["--start", "2025-01-01T00:00:00"], "say which time zone"),
     (["--start", "yesterday"], "not a time"),
     (["--start", "20", "--end", "10"], "ends (10) before it starts (20)"),
