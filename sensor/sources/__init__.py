@@ -11,19 +11,22 @@ from ybsensor.decoders.batch import Batch
 
 from . import compressed, pcap, pcapng
 from .errors import CaptureError, NotACapture
-from .framing import Capture
+from .framing import CHUNK, Capture
 
 DEFAULT_BATCH_FRAMES = 65536
 STDIN = "-"
+FIRST_CHUNK = 1 << 16  # inflated to find a file's first frame (a directory's order)
 
 
 def read_capture(path: str | Path, batch_frames: int = DEFAULT_BATCH_FRAMES,
                  warn: Callable[[str], None] | None = None,
-                 progress: Callable[[int], None] | None = None) -> Iterator[Batch]:
+                 progress: Callable[[int], None] | None = None,
+                 chunk: int = CHUNK) -> Iterator[Batch]:
     """Batches of a pcap or pcapng file, whichever it is, gzip, xz or zstd compressed or
     not (known by the first bytes); CaptureError if neither. `-` is standard input. The
     file is opened once and read from the start, so a FIFO or pipe streams through.
-    `progress` is told, after each batch, how many of the file's bytes are read."""
+    `progress` is told, after each batch, how many of the file's bytes are read; a stream
+    is read `chunk` bytes at a time."""
     path = Path(path) if str(path) != STDIN else STDIN
     try:
         fh = sys.stdin.buffer if path == STDIN else open(path, "rb")
@@ -31,7 +34,7 @@ def read_capture(path: str | Path, batch_frames: int = DEFAULT_BATCH_FRAMES,
         raise CaptureError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     name = "standard input" if path == STDIN else path
     try:
-        cap, raw = _open(fh, name)
+        cap, raw = _open(fh, name, chunk)
         magic = bytes(cap.head(4))
         for reader in (pcap, pcapng):
             if reader.recognises(magic):
@@ -50,7 +53,7 @@ def read_capture(path: str | Path, batch_frames: int = DEFAULT_BATCH_FRAMES,
             fh.close()
 
 
-def _open(fh, name) -> tuple[Capture, compressed.CountingReader | None]:
+def _open(fh, name, chunk: int) -> tuple[Capture, compressed.CountingReader | None]:
     """The file's capture bytes, inflated where it is compressed (and then the counter of
     the compressed bytes read)."""
     regular = stat.S_ISREG(os.fstat(fh.fileno()).st_mode)
@@ -63,10 +66,10 @@ def _open(fh, name) -> tuple[Capture, compressed.CountingReader | None]:
         if regular:
             return Capture(fh, name), None
         raw = compressed.CountingReader(fh, head)
-        return Capture(fh, name, stream=raw), None
+        return Capture(fh, name, stream=raw, chunk=chunk), None
     raw = compressed.CountingReader(fh, b"" if regular else head)
     return Capture(fh, name, stream=compressed.inflate(packed, raw),
-                   damage=compressed.damage(packed), packed=packed), raw
+                   damage=compressed.damage(packed), packed=packed, chunk=chunk), raw
 
 
 def expand(paths: Iterable[str], warn: Callable[[str], None],
@@ -100,7 +103,7 @@ def first_timestamp(path: str) -> int | None | bool:
     """The first frame's time in nanoseconds; None for a capture with no frame, or one
     damaged before it; False for a file that is no capture (nor a compressed one)."""
     try:
-        batch = next(read_capture(path, batch_frames=1), None)
+        batch = next(read_capture(path, batch_frames=1, chunk=FIRST_CHUNK), None)
     except NotACapture:
         return False
     except CaptureError:

@@ -55,38 +55,86 @@ def inflate(name: str, raw: CountingReader):
 
 
 class ZstdStream:
-    """zstd frames one after another, inflated; a stream that ends inside a frame is an
-    EOFError (zstandard's own stream reader ends there quietly)."""
+    """zstd frames one after another, inflated by zstandard's stream reader (its output
+    bounded by the size asked for); the compressed bytes walked frame by frame on their
+    way in (ZstdWalk), since that reader ends quietly where a stream is cut inside a
+    frame: that is an EOFError here."""
 
-    def __init__(self, raw, chunk: int = 1 << 20):
+    def __init__(self, raw):
         import zstandard  # only where a zstd capture is read
 
-        self.zstd, self.raw, self.chunk = zstandard, raw, chunk
-        self.frame = zstandard.ZstdDecompressor().decompressobj()
-        self.started = False  # the current frame has had input
+        self.walk = ZstdWalk(raw)
+        self.reader = zstandard.ZstdDecompressor().stream_reader(self.walk, read_across_frames=True)
 
     def read(self, size: int = -1) -> bytes:
-        while True:
-            data = self.raw.read(self.chunk)
-            if not data:
-                if self.started and not self.frame.eof:
-                    raise EOFError("the stream ends inside a zstd frame")
-                return b""
-            out = b""
-            while data:
-                if self.frame.eof:  # the next frame
-                    self.frame = self.zstd.ZstdDecompressor().decompressobj()
-                self.started = True
-                out += self.frame.decompress(data)
-                data = self.frame.unused_data if self.frame.eof else b""
-            if out:
-                return out
+        out = self.reader.read(size)
+        if not out and self.walk.inside():
+            raise EOFError("the stream ends inside a zstd frame")
+        return out
 
 
-def damage(name: str) -> tuple[type[BaseException], ...]:
-    """What a damaged stream of this format raises while it is read."""
-    if name == "zstd":
-        import zstandard
-        return (zstandard.ZstdError, EOFError)
-    return (EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile)
+class ZstdWalk:
+    """The compressed bytes passed through, with where they end in the zstd frame format
+    (RFC 8878 §3.1): frame headers, block headers and sizes, checksums, skippable frames.
+    Only headers are read; what they announce is skipped by count."""
 
+    def __init__(self, raw):
+        self.raw = raw
+        self.pending = b""   # header bytes not complete yet
+        self.skip = 0        # bytes of block content (or a skippable frame) still to pass
+        self.state = "frame" # frame: a frame starts next; block: a block header; checksum
+        self.checksum = False
+
+    def readable(self) -> bool:
+        return True
+
+    def inside(self) -> bool:
+        return self.state != "frame" or self.skip > 0 or bool(self.pending)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        view, pos = memoryview(data), 0
+        while pos < len(view):
+            if self.skip:
+                step = min(self.skip, len(view) - pos)
+                self.skip -= step
+                pos += step
+                continue
+            need = self._header_size()
+            take = min(need - len(self.pending), len(view) - pos)
+            self.pending += bytes(view[pos:pos + take])
+            pos += take
+            if len(self.pending) == self._header_size():
+                self._header()
+        return data
+
+    def _header_size(self) -> int:
+        head = self.pending
+        if self.state == "block":
+            return 3
+        if self.state == "checksum":
+            return 4
+        if len(head) < 5:        # magic, then the frame header descriptor
+            return 5
+        if 0x184D2A50 <= int.from_bytes(head[:4], "little") <= 0x184D2A5F:
+            return 8             # a skippable frame: magic, size
+        fhd = head[4]
+        single = fhd >> 5 & 1
+        fcs = (1 if single else 0, 2, 4, 8)[fhd >> 6]
+        return 5 + (0 if single else 1) + (0, 1, 2, 4)[fhd & 3] + fcs
+
+    def _header(self) -> None:
+        head, self.pending = self.pending, b""
+        if self.state == "block":
+            word = int.from_bytes(head, "little")
+            kind, size = word >> 1 & 3, word >> 3
+            self.skip = 1 if kind == 1 else size  # RLE: one byte
+            if word & 1:
+                self.state = "checksum" if self.checksum else "frame"
+        elif self.state == "checksum":
+            self.state = "frame"
+        elif len(head) == 8 and 0x184D2A50 <= int.from_bytes(head[:4], "little") <= 0x184D2A5F:
+            self.skip = int.from_bytes(head[4:], "little")
+        else:
+            self.checksum = bool(head[4] >> 2 & 1)
+            self.state = "block"

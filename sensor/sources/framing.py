@@ -24,8 +24,9 @@ class Capture:
     file offset `base` on; readers walk it and call `more` where it ends, and say in `done`
     the offset up to which they have cut frames (progress)."""
 
-    def __init__(self, fh, path: Path, stream=None, damage: tuple = (), packed: str = ""):
-        self.path = path
+    def __init__(self, fh, path: Path, stream=None, damage: tuple = (), packed: str = "",
+                 chunk: int = CHUNK):
+        self.path, self.chunk = path, chunk
         self.base = self.done = 0
         self.damage, self.packed = damage, packed  # a compressed stream's errors and format
         if stream is not None:
@@ -55,7 +56,7 @@ class Capture:
         if self.stream is None:
             return False
         try:
-            chunk = self.stream.read(CHUNK)
+            chunk = self.stream.read(self.chunk)
         except self.damage as exc:
             raise CaptureError(f"{self.path}: damaged {self.packed} stream: {exc}; "
                                f"kept the frames before it") from exc
