@@ -138,3 +138,11 @@ class ZstdWalk:
         else:
             self.checksum = bool(head[4] >> 2 & 1)
             self.state = "block"
+
+
+def damage(name: str) -> tuple[type[BaseException], ...]:
+    """What a damaged stream of this format raises while it is read."""
+    if name == "zstd":
+        import zstandard
+        return (zstandard.ZstdError, EOFError)
+    return (EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile)
