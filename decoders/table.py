@@ -48,7 +48,8 @@ class PacketTable:
         n = len(batch)
         self.n = n
         self.batch = batch
-        self.frame = np.arange(batch.first_frame, batch.first_frame + n, dtype=np.int64)
+        self.frame = batch.frame if batch.frame is not None else \
+            np.arange(batch.first_frame, batch.first_frame + n, dtype=np.int64)
         self.ts_ns = batch.ts_ns
         self.caplen = batch.caplen
         self.wirelen = batch.wirelen

@@ -13,6 +13,8 @@ from ybsensor.decoders import view
 from . import config as config_mod
 from .pipeline import Pipeline
 from .sensor import Sensor
+from . import sources
+from .selection import Selection
 from .sources import CaptureError
 
 EXIT_BAD_INPUT = 2
@@ -38,22 +40,61 @@ class _Refusals:
 
 
 class _Progress:
-    """A line on stderr every second while a long replay runs (only on a terminal)."""
+    """Bytes read of the captures, with a percentage and an ETA where their sizes are known
+    (not for a pipe), on stderr through tqdm; off unless stderr is a terminal or asked for."""
 
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self.start = self.last = time.monotonic()
+    def __init__(self, enabled: bool | None, paths: list[str]):
+        from tqdm import tqdm  # only where a replay or decode runs
 
-    def update(self, path, frames: int) -> None:
-        now = time.monotonic()
-        if self.enabled and now - self.last >= 1.0:
-            self.last = now
-            rate = frames / max(now - self.start, 1e-9)
-            click.echo(f"\r{path.name}: {frames:,} frames, {rate:,.0f} frames/s", err=True, nl=False)
+        sizes = [sources.size(p) for p in paths]
+        self.bar = tqdm(total=None if None in sizes else sum(sizes), unit="B", unit_scale=True,
+                        unit_divisor=1024, file=sys.stderr, mininterval=0.5, dynamic_ncols=True,
+                        disable=not (sys.stderr.isatty() if enabled is None else enabled))
+        self.base = self.seen = 0  # bytes of the files done; of the current file
+
+    def files(self, paths):
+        """`paths`, moving the bar past each file when the next is taken."""
+        for path in paths:
+            self.bar.set_postfix_str(os.path.basename(path) or path, refresh=False)
+            yield path
+            self.base += sources.size(path) or self.seen
+            self.seen = 0
+            self.bar.update(self.base - self.bar.n)
+
+    def read(self, seen: int) -> None:
+        self.seen = seen
+        self.bar.update(self.base + seen - self.bar.n)
 
     def done(self) -> None:
-        if self.enabled and self.last != self.start:
-            click.echo("", err=True)
+        self.bar.close()
+
+
+def _selection_options(command):
+    """What of the captures a replay or decode keeps (sensor/selection.py)."""
+    for option in reversed((
+        click.option("--bpf", "bpf_expr", default="", metavar="EXPR",
+                     help="keep the frames this tcpdump expression passes (libpcap's offline "
+                          "filter; it sees a tunnelled frame's outer headers, as tcpdump does)"),
+        click.option("--start", metavar="TIME", help="keep frames from TIME on (RFC 3339 with "
+                     "its offset, or seconds since the epoch)"),
+        click.option("--end", metavar="TIME", help="keep frames before TIME"),
+        click.option("--line", "lines", multiple=True, metavar="KEY",
+                     help="keep frames on this line (vlan:100, l2tp:7/*...; repeatable)"),
+        click.option("--institution", "institutions", multiple=True, metavar="CODE",
+                     help="keep frames on this institution's lines or from or to its "
+                          "addresses (needs --config; repeatable)"),
+        click.option("--progress/--no-progress", default=None,
+                     help="show progress on stderr (default: when stderr is a terminal)"),
+    )):
+        command = option(command)
+    return command
+
+
+def _inputs(pcaps, refused: _Refusals) -> list[str]:
+    """The files to read: directories walked in capture order (sensor/sources)."""
+    if list(pcaps).count(sources.STDIN) > 1:
+        raise click.UsageError("standard input (-) can be read once")
+    return sources.expand(pcaps, _warn, refused)
 
 
 @click.group()
@@ -66,16 +107,26 @@ def cli() -> None:
 @click.argument("pcaps", nargs=-1, required=True, type=click.Path())  # each checked when read
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="table",
               show_default=True, help="one JSON object per frame, or an aligned table")
-def decode(pcaps, fmt):
-    """Decode every frame of PCAPS and print one row per frame."""
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="the configuration that names the institutions (for --institution)")
+@_selection_options
+def decode(pcaps, fmt, config_path=None, bpf_expr="", start=None, end=None, lines=(),
+           institutions=(), progress=None):
+    """Decode every frame of PCAPS (files, directories, - for standard input; gzip, xz or
+    zstd compressed or not) and print one row per frame."""
     pipeline = Pipeline()
+    pipeline.selection = Selection(bpf_expr, start, end, lines, institutions,
+                                   config_mod.load(config_path) if config_path else None)
     names = pipeline.dispatch.layer_names
     out = sys.stdout
+    refused = _Refusals()
+    inputs = _inputs(pcaps, refused)
+    meter = _Progress(progress, inputs)
     if fmt == "table":
         out.write(_TABLE_HEADER)
-    refused = _Refusals()
     try:
-        for path, table in pipeline.run_files(pcaps, _warn, refused):
+        for path, table in pipeline.run_files(meter.files(inputs), _warn, refused,
+                                              progress=meter.read):
             for row in view.rows(table, names):
                 out.write(json.dumps(row, separators=(",", ":")) + "\n" if fmt == "jsonl"
                           else _table_row(row))
@@ -84,6 +135,7 @@ def decode(pcaps, fmt):
         # the reader went away (decode | head): what it wanted it has; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
+    meter.done()
     refused.exit_status()
 
 
@@ -107,23 +159,36 @@ def _table_row(r: dict) -> str:
               help="append alerts here as JSON lines (default: the config's alerts.path)")
 @click.option("--metrics-file", type=click.Path(dir_okay=False),
               help="write the final metrics here in the Prometheus text format")
-@click.option("--progress/--no-progress", default=None,
-              help="show progress on stderr (default: when stderr is a terminal)")
+@click.option("-l", "--log-dir", "log_dir", type=click.Path(file_okay=False),
+              help="write the alert log, flow log and evidence under this directory (the "
+                   "config's file names); default: beside --alerts, else a new "
+                   "./ybsensor-replay-TIME/, never the production logs")
+@_selection_options
 @click.option("--listen", metavar="HOST:PORT",
               help="serve /metrics here during the replay (to watch it in Prometheus/Grafana)")
 @click.option("--linger", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="with --listen: seconds to go on serving /metrics after the replay")
-def replay(pcaps, config_path, alerts_path, metrics_file, progress, listen=None, linger=0.0):
-    """Run the whole pipeline over PCAPS and print a summary."""
+def replay(pcaps, config_path, alerts_path, metrics_file, progress=None, listen=None, linger=0.0,
+           log_dir=None, bpf_expr="", start=None, end=None, lines=(), institutions=()):
+    """Run the whole pipeline over PCAPS (files, directories, - for standard input; gzip,
+    xz or zstd compressed or not) and print a summary."""
+    if alerts_path and not config_path:
+        raise click.UsageError("--alerts needs --config (without one no detector runs)")
     cfg = config_mod.load(config_path) if config_path else None
-    sensor = Sensor(cfg, alerts_path)
-    server = _live.serve_metrics(listen, sensor.metrics.registry) if listen else None
-    meter = _Progress(sys.stderr.isatty() if progress is None else progress)
+    selection = Selection(bpf_expr, start, end, lines, institutions, cfg)
     refused = _Refusals()
+    inputs = _inputs(pcaps, refused)
+    if cfg is not None:
+        _outputs_under(cfg, log_dir, alerts_path)
+    sensor = Sensor(cfg)
+    sensor.pipeline.selection = selection
+    server = _live.serve_metrics(listen, sensor.metrics.registry) if listen else None
+    meter = _Progress(progress, inputs)
     started = time.perf_counter()
     try:
-        for path, _ in sensor.pipeline.run_files(pcaps, _warn, refused):
-            meter.update(path, sensor.stats.frames)
+        for _ in sensor.pipeline.run_files(meter.files(inputs), _warn, refused,
+                                           progress=meter.read):
+            pass
     finally:
         # whatever stopped the replay, what was found is kept
         sensor.close()
@@ -134,6 +199,33 @@ def replay(pcaps, config_path, alerts_path, metrics_file, progress, listen=None,
     if server is not None:
         _live.linger(server, linger)
     refused.exit_status()
+
+
+def _outputs_under(cfg, log_dir: str | None, alerts_path: str | None) -> None:
+    """A replay's files under a directory of its own, never the production ones: `-l DIR`,
+    else the directory of --alerts, else a new ./ybsensor-replay-TIME/ (said on stderr).
+    The config's alert log, flow log and evidence directory keep their names there."""
+    named = [cfg.alerts_path, cfg.flow_log_path, cfg.evidence_dir]
+    if log_dir is None:
+        if alerts_path:
+            log_dir = os.path.dirname(alerts_path) or "."
+        elif any(named):
+            log_dir = time.strftime("ybsensor-replay-%Y%m%dT%H%M%SZ", time.gmtime())
+            _warn(f"writing this replay's alerts, logs and evidence under {log_dir}/ "
+                  f"(-l DIR to choose)")
+        else:
+            return
+    try:
+        os.makedirs(log_dir, exist_ok=True)
+    except OSError as exc:
+        raise config_mod.ConfigError(f"{log_dir}: cannot write the replay's files there: "
+                                     f"{exc.strerror or exc}") from None
+    under = lambda path: os.path.join(log_dir, os.path.basename(path.rstrip("/")))  # noqa: E731
+    cfg.alerts_path = alerts_path or (under(cfg.alerts_path) if cfg.alerts_path else None)
+    if cfg.flow_log_path:
+        cfg.flow_log_path = under(cfg.flow_log_path)
+    if cfg.evidence_dir:
+        cfg.evidence_dir = under(cfg.evidence_dir)
 
 
 @cli.command("check-config")

@@ -112,6 +112,8 @@ def run(config_path, interface, workers, bpf_expr, alerts_path, listen, metrics_
         wait_for_link):
     """Capture on INTERFACE through an AF_PACKET TPACKET_V3 ring and run the whole pipeline
     until stopped (SIGTERM/SIGINT: drain and exit; SIGHUP: reload the configuration)."""
+    if alerts_path and not config_path:
+        raise click.UsageError("--alerts needs --config (without one no detector runs)")
     cfg = config_mod.load(config_path) if config_path else None
     listen = listen or (cfg.metrics_listen if cfg else "127.0.0.1:9108")
     link = await_link(interface, listen) if wait_for_link else netif.check(interface)
