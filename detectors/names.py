@@ -122,10 +122,10 @@ def normalise_domains(domains: Iterable[str]) -> frozenset[str]:
 
 
 def looks_like_client_hello(first: np.ndarray, plen: np.ndarray) -> np.ndarray:
-    """Mask over rows whose first payload bytes (at least 6 gathered) open a TLS
-    handshake record holding a ClientHello."""
-    return (plen >= HELLO_MIN) & (first[:, 0] == TLS_HANDSHAKE) & (first[:, 1] == 3) & \
-        (first[:, 2] <= 4) & (first[:, 5] == CLIENT_HELLO)
+    """Mask over rows whose first payload bytes (at least 6 gathered) open a TLS (or
+    TLCP: record version 1.1) handshake record holding a ClientHello."""
+    return (plen >= HELLO_MIN) & (first[:, 0] == TLS_HANDSHAKE) & (first[:, 5] == CLIENT_HELLO) \
+        & (((first[:, 1] == 3) & (first[:, 2] <= 4)) | ((first[:, 1] == 1) & (first[:, 2] == 1)))
 
 
 def looks_like_dns_query(first: np.ndarray, plen: np.ndarray, sport: np.ndarray,
@@ -172,7 +172,7 @@ def _u16(b: bytes, pos: int) -> int:
 
 
 def tls_server_name(payload: bytes) -> str | None:
-    """The host_name of a TLS ClientHello's server_name extension, or None.
+    """The host_name of a TLS (or TLCP) ClientHello's server_name extension, or None.
 
     Every length is checked against the end of what encloses it (record, handshake message,
     extensions block, extension, server-name list): a field that runs past its container or
@@ -180,7 +180,8 @@ def tls_server_name(payload: bytes) -> str | None:
     in a later segment still gives its name if the extension lies in this one."""
     try:
         b = bytes(payload)
-        if len(b) < HELLO_MIN or b[0] != TLS_HANDSHAKE or b[1] != 3 or b[5] != CLIENT_HELLO:
+        if len(b) < HELLO_MIN or b[0] != TLS_HANDSHAKE or b[1] not in (1, 3) \
+                or b[5] != CLIENT_HELLO:
             return None
         record_end = TLS_RECORD + _u16(b, 3)
         hello_end = TLS_RECORD + HANDSHAKE_HEAD + int.from_bytes(b[6:9], "big")
@@ -286,11 +287,11 @@ def _authority_host(authority: str) -> str | None:
     return clean_name(host) if ":" not in host else None
 
 
-def http_host(payload: bytes) -> str | None:
-    """The host an HTTP/1.x request names, or None: for CONNECT the authority it asks for;
-    for a proxy's absolute-form target (`GET http://host/ ...`) that URL's host; otherwise
-    the Host header (its name case-insensitive). The port and any userinfo are dropped.
-    Only whole lines count: a header cut off by the end of the segment names nothing."""
+def http_request_head(payload: bytes, fields: tuple[bytes, ...] = (b"host",)
+                      ) -> tuple[bytes, str, dict[bytes, str]] | None:
+    """An HTTP/1.x request's method, target and the first value of each header named in
+    `fields` (lowercase names; values stripped), or None if the request line is not one.
+    Only whole lines count: a header cut off by the end of the segment is not there."""
     try:
         b = bytes(payload[:HTTP_LIMIT])
         eol = b.find(b"\n")
@@ -302,23 +303,49 @@ def http_host(payload: bytes) -> str | None:
         method, target, version = parts
         if method not in HTTP_METHODS or not version.startswith(b"HTTP/1."):
             return None
-        target_text = target.decode("ascii")
-        if method == b"CONNECT":
-            return _authority_host(target_text)
-        scheme, sep, rest = target_text.partition("://")
-        if sep and scheme.lower() in ("http", "https", "ws", "wss", "ftp"):
-            return _authority_host(re.split(r"[/?#]", rest, maxsplit=1)[0])
+        found: dict[bytes, str] = {}
         pos = eol + 1
-        while True:
+        while len(found) < len(fields):
             eol = b.find(b"\n", pos)
-            if eol < 0:
-                return None
             line = b[pos:eol].rstrip(b"\r")
-            if not line:
-                return None  # end of the headers, and no Host
+            if eol < 0 or not line:
+                break  # cut off, or the end of the headers
             key, colon, value = line.partition(b":")
-            if colon and key.strip().lower() == b"host":
-                return _authority_host(value.strip().decode("ascii"))
+            key = key.strip().lower()
+            if colon and key in fields and key not in found:
+                found[key] = value.strip().decode("latin-1")
             pos = eol + 1
+        return method, target.decode("ascii"), found
     except (IndexError, UnicodeDecodeError, ValueError):
         return None
+
+
+def http_host(payload: bytes) -> str | None:
+    """The host an HTTP/1.x request names, or None: for CONNECT the authority it asks for;
+    for a proxy's absolute-form target (`GET http://host/ ...`) that URL's host; otherwise
+    the Host header (its name case-insensitive). The port and any userinfo are dropped.
+    Only whole lines count: a header cut off by the end of the segment names nothing."""
+    head = http_request_head(payload)
+    if head is None:
+        return None
+    method, target, found = head
+    try:
+        if method == b"CONNECT":
+            return _authority_host(target)
+        scheme, sep, rest = target.partition("://")
+        if sep and scheme.lower() in ("http", "https", "ws", "wss", "ftp"):
+            return _authority_host(re.split(r"[/?#]", rest, maxsplit=1)[0])
+        host = found.get(b"host")
+        if host is None or not host.isascii():
+            return None
+        return _authority_host(host)
+    except (IndexError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def http_status(payload: bytes) -> int | None:
+    """The status code of an HTTP/1.x response's status line, or None."""
+    b = bytes(payload[:12])
+    if b[:7] != b"HTTP/1." or not b[9:12].isdigit():
+        return None
+    return int(b[9:12])

@@ -1,0 +1,93 @@
+"""Records as a file an analyst's tools read: JSON lines, or Parquet (pyarrow) where the
+path ends `.parquet`, so DuckDB, pandas and Spark read the flow and event logs directly.
+
+Every log declares its fields once, as `{name: kind}` (kind: "str", "int", "float"); the
+Parquet schema is made from them, so a column's type does not depend on the first batch.
+Parquet is written in row groups of `ROW_GROUP` records; the file is readable once it is
+closed (its footer is written then), which the sensor does on every way out (end of the
+capture, SIGTERM/SIGINT). A Parquet file cannot be appended to: each run writes its file
+anew, where JSON lines are appended.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from .alerts import open_regular
+
+ROW_GROUP = 65536       # records held before a Parquet row group is written
+PARQUET = ".parquet"
+
+
+def arrow_schema(fields: dict[str, str]):
+    import pyarrow as pa
+
+    kinds = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
+    return pa.schema([(name, kinds[kind]) for name, kind in fields.items()])
+
+
+def arrow_table(records: list[dict], fields: dict[str, str]):
+    """`records` as an Arrow table of `fields`' columns (a field a record lacks: null)."""
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(records, schema=arrow_schema(fields))
+
+
+def write_csv(table, out) -> None:
+    """An Arrow table as CSV with a header line, to a binary file object."""
+    import pyarrow.csv as pcsv
+
+    pcsv.write_csv(table, out)
+
+
+class RecordFile:
+    """A log of records at `path` with the columns `fields`: JSON lines appended, or a
+    Parquet file when the path ends `.parquet`. Opened as the alert log is (a link or a
+    device is refused, never followed)."""
+
+    def __init__(self, path: str, fields: dict[str, str]):
+        self.path = str(path)
+        self.fields = fields
+        self.parquet = self.path.endswith(PARQUET)
+        self.held: list[dict] = []
+        if self.parquet:
+            import pyarrow.parquet as pq
+
+            fd = open_regular(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            self.file = os.fdopen(fd, "wb")
+            self.writer = pq.ParquetWriter(self.file, arrow_schema(fields))
+        else:
+            fd = open_regular(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            self.file = os.fdopen(fd, "a", encoding="utf-8")
+            self.writer = None
+
+    def write(self, records: list[dict]) -> None:
+        if not records:
+            return
+        if self.writer is None:
+            self.file.write("".join(json.dumps(r, ensure_ascii=False, separators=(",", ":"))
+                                    + "\n" for r in records))
+            return
+        self.held.extend(records)
+        if len(self.held) >= ROW_GROUP:
+            self._row_group()
+
+    def _row_group(self) -> None:
+        if self.held:
+            self.writer.write_table(arrow_table(self.held, self.fields))
+            self.held = []
+
+    def flush(self) -> None:
+        if self.writer is None:
+            self.file.flush()
+
+    def close(self) -> None:
+        """Write what is held and close; safe to call twice."""
+        if self.file.closed:
+            return
+        try:
+            if self.writer is not None:
+                self._row_group()
+                self.writer.close()
+        finally:
+            self.file.close()

@@ -1,0 +1,195 @@
+"""The dns, tls and http event logs: held against tshark's own dissection of Zeek's test
+traces (each query, ClientHello and request, its fields and the response's status), a
+TLCP ClientHello and a request carrying an identifier built here, and the same records
+as Parquet that DuckDB counts."""
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Dot1Q, Ether
+from scapy.utils import wrpcap
+
+from pii import resident_id
+from tools import PCAPS, require_module, require_tool
+
+sys.path.insert(0, str(PCAPS))
+import make_cases as mc  # noqa: E402  (the cases' frame builders)
+
+ROOT = Path(__file__).resolve().parents[1]
+ZEEK = ROOT.parent / "shared" / "corpus" / "zeek"
+PLAN = """\
+[network]
+private  = ["10.0.0.0/8"]
+platform = ["10.200.0.0/16"]
+
+[[institution]]
+code   = "H22010200001"
+ranges = ["10.1.2.0/24"]
+lines  = ["vlan:100"]
+
+[events]
+sensor = "edge-test"
+"""
+KINDS = ("dns", "tls", "http")
+
+
+def replay(pcap: Path, tmp: Path, suffix: str = ".jsonl", batch_frames: int | None = None
+           ) -> dict[str, list[dict] | Path]:
+    from ybsensor.sensor.config import load
+    from ybsensor.sensor.sensor import Sensor
+    from ybsensor.sensor.sources import read_capture
+
+    config = tmp / "plan.toml"
+    config.write_text(PLAN)
+    paths = {kind: tmp / f"{kind}{suffix}" for kind in KINDS}
+    for path in paths.values():
+        path.unlink(missing_ok=True)
+    sensor = Sensor(load(config), alerts_path="", flow_log="",
+                    event_logs={k: str(p) for k, p in paths.items()})
+    kw = {"batch_frames": batch_frames} if batch_frames else {}
+    for batch in read_capture(pcap, **kw):
+        sensor.pipeline.process(batch)
+    sensor.close()
+    if suffix != ".jsonl":
+        return paths
+    return {kind: [json.loads(line) for line in path.read_text().splitlines()]
+            for kind, path in paths.items()}
+
+
+def tshark(pcap: Path, display: str, *fields: str) -> list[list[str]]:
+    out = subprocess.run([require_tool("tshark"), "-r", str(pcap), "-Y", display, "-T",
+                          "fields", "-E", "separator=\t", "-E", "occurrence=f",
+                          *[x for f in fields for x in ("-e", f)]],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    return [line.split("\t") for line in out.splitlines()]
+
+
+def need(trace: str) -> Path:
+    pcap = ZEEK / trace
+    if not pcap.exists():
+        pytest.skip(f"{pcap} is not here")
+    return pcap
+
+
+@pytest.mark.parametrize("trace", ["dns-caa.pcap", "dns-https.pcap", "dns/dns-binds.pcap"])
+def test_dns_queries_agree_with_tshark(trace, tmp_path):
+    pcap = need(trace)
+    ours = sorted((r["src"], r["sport"], r["trans_id"], r["query"], r["qtype"])
+                  for r in replay(pcap, tmp_path)["dns"])
+    theirs = sorted((s4 or s6, int(sp or tsp), int(i, 16), name.lower(), int(qt))
+                    for s4, s6, sp, tsp, i, name, qt in tshark(
+                        pcap, "dns.flags.response == 0 and dns.count.queries >= 1 and "
+                        "(udp.dstport == 53 or tcp.dstport == 53) and not icmp",
+                        "ip.src", "ipv6.src", "udp.srcport", "tcp.srcport", "dns.id",
+                        "dns.qry.name", "dns.qry.type"))
+    assert theirs and ours == theirs
+
+
+@pytest.mark.parametrize("trace", ["tls/tls1.2.pcap", "tls/chrome-34-google.pcap",
+                                   "tls/tls1_1.pcap", "tls/tls13_wolfssl.pcap"])
+def test_client_hellos_agree_with_tshark(trace, tmp_path):
+    pcap = need(trace)
+    names = {0x0301: "TLS 1.0", 0x0302: "TLS 1.1", 0x0303: "TLS 1.2"}
+    ours = sorted((r["src"], r["sport"], r["server_name"], r["version"], r["protocol"])
+                  for r in replay(pcap, tmp_path)["tls"])
+    theirs = sorted((s4 or s6, int(sp), sni or None, names[int(v, 16)], "tls")
+                    for s4, s6, sp, sni, v in tshark(
+                        pcap, "tls.handshake.type == 1", "ip.src", "ipv6.src", "tcp.srcport",
+                        "tls.handshake.extensions_server_name", "tls.handshake.version"))
+    assert theirs and ours == theirs
+
+
+@pytest.mark.parametrize("trace", ["http/get-gzip.pcap", "http/100-continue.pcap",
+                                   "http/basic-auth-with-colon.pcap", "http/byteranges.pcap",
+                                   "http/pipelined-requests.pcap"])
+def test_http_requests_and_their_status_agree_with_tshark(trace, tmp_path):
+    pcap = need(trace)
+    ours = sorted((r["src"], r["sport"], r["method"], r["host"], r["path"], r["user_agent"],
+                   r["status"]) for r in replay(pcap, tmp_path)["http"])
+    requests = tshark(pcap, "http.request", "ip.src", "tcp.srcport", "tcp.stream",
+                      "http.request.method", "http.host", "http.request.uri",
+                      "http.user_agent")
+    # each stream's final (not 1xx) responses, in order, answer its requests in order
+    finals: dict[str, list[int]] = {}
+    for stream, code in tshark(pcap, "http.response and http.response.code >= 200",
+                               "tcp.stream", "http.response.code"):
+        finals.setdefault(stream, []).append(int(code))
+    theirs = []
+    for src, sport, stream, method, host, uri, agent in requests:
+        codes = finals.get(stream, [])
+        theirs.append((src, int(sport), method, host.split(":")[0].lower() or None, uri,
+                       agent or None, codes.pop(0) if codes else None))
+    assert theirs and ours == sorted(theirs)
+
+
+def test_the_same_records_whatever_the_batching(tmp_path):
+    pcap = need("http/pipelined-requests.pcap")
+    whole = replay(pcap, tmp_path)
+    for size in (1, 3, 64):
+        got = replay(pcap, tmp_path, batch_frames=size)
+        for kind in KINDS:
+            assert sorted(map(json.dumps, got[kind])) == sorted(map(json.dumps, whole[kind]))
+
+
+def tcp_exchange(request: bytes, answer: bytes, sport: int = 51000, dport: int = 443) -> list:
+    c, s = "10.1.2.10", "10.200.1.20"
+    up = Ether() / Dot1Q(vlan=100) / IP(src=c, dst=s)
+    down = Ether() / Dot1Q(vlan=100) / IP(src=s, dst=c)
+    pkts = [up / TCP(sport=sport, dport=dport, flags="S", seq=100),
+            down / TCP(sport=dport, dport=sport, flags="SA", seq=500, ack=101),
+            up / TCP(sport=sport, dport=dport, flags="PA", seq=101, ack=501) / request,
+            down / TCP(sport=dport, dport=sport, flags="PA", seq=501, ack=101 + len(request))
+            / answer]
+    for k, p in enumerate(pkts):
+        p.time = 1735776000 + k * 0.01
+    return pkts
+
+
+def test_a_tlcp_client_hello_is_named_tlcp_and_its_flow_found(tmp_path):
+    hello = bytearray(mc.tls_client_hello("tlcp"))
+    hello[1:3] = b"\x01\x01"                                   # record version: TLCP 1.1
+    hello[9:11] = b"\x01\x01"                                  # client_version
+    pcap = tmp_path / "tlcp.pcap"
+    wrpcap(str(pcap), tcp_exchange(bytes(hello), b"\x16\x01\x01\x00\x00"))
+    (record,) = replay(pcap, tmp_path)["tls"]
+    assert (record["protocol"], record["version"], record["server_name"]) == \
+        ("tlcp", "TLCP 1.1", None)
+    assert (record["line"], record["institution"], record["sensor"]) == \
+        ("vlan:100", "H22010200001", "edge-test")
+    import communityid
+    assert record["community_id"] == communityid.CommunityID().calc(
+        communityid.FlowTuple.make_tcp("10.1.2.10", "10.200.1.20", 51000, 443))
+
+
+def test_an_identifier_in_a_path_or_user_agent_is_masked(tmp_path):
+    number = resident_id(random.Random(15))
+    request = (f"GET /query?aac002={number} HTTP/1.1\r\nHost: svc.example\r\n"
+               f"User-Agent: client/{number}\r\n\r\n").encode()
+    pcap = tmp_path / "pii.pcap"
+    wrpcap(str(pcap), tcp_exchange(request, b"HTTP/1.1 404 Not Found\r\n\r\n", dport=80))
+    (record,) = replay(pcap, tmp_path)["http"]
+    assert record["status"] == 404 and record["method"] == "GET"
+    assert record["host"] == "svc.example"
+    text = json.dumps(record)
+    assert number not in text
+    assert record["path"].startswith("/query?aac002=") and number[:3] in record["path"]
+
+
+def test_duckdb_reads_the_parquet_logs(tmp_path):
+    duckdb = require_module("duckdb")
+    rows = replay(PCAPS / "demo.pcap", tmp_path / "", ".jsonl")
+    paths = replay(PCAPS / "demo.pcap", tmp_path, ".parquet")
+    con = duckdb.connect()
+    for kind in KINDS:
+        want = Counter(r["dst"] for r in rows[kind])
+        got = dict(con.execute(f"select dst, count(*) from read_parquet('{paths[kind]}') "
+                               f"group by dst").fetchall())
+        assert got == dict(want), kind
+    assert sum(len(r) for r in rows.values()) > 100
