@@ -33,13 +33,6 @@ def arrow_table(records: list[dict], fields: dict[str, str]):
     return pa.Table.from_pylist(records, schema=arrow_schema(fields))
 
 
-def write_csv(table, out) -> None:
-    """An Arrow table as CSV with a header line, to a binary file object."""
-    import pyarrow.csv as pcsv
-
-    pcsv.write_csv(table, out)
-
-
 class RecordFile:
     """A log of records at `path` with the columns `fields`: JSON lines appended, or a
     Parquet file when the path ends `.parquet`. Opened as the alert log is (a link or a
@@ -91,3 +84,40 @@ class RecordFile:
                 self.writer.close()
         finally:
             self.file.close()
+
+
+# `decode`'s rows (decoders/view.rows) as columns; `tunnels` as its JSON text
+DECODE_FIELDS = {"frame": "int", "ts": "float", "len": "int", "encap": "str", "line": "str",
+                 "outer_src": "str", "outer_dst": "str", "tunnels": "str", "src": "str",
+                 "dst": "str", "proto": "int", "sport": "int", "dport": "int",
+                 "payload_len": "int", "status": "str"}
+
+
+def decode_table(rows):
+    """Decoded rows (view.rows) as an Arrow table of DECODE_FIELDS."""
+    flat = [r | {"tunnels": json.dumps(r["tunnels"], separators=(",", ":"))} for r in rows]
+    return arrow_table(flat, DECODE_FIELDS)
+
+
+class TableStream:
+    """Arrow tables written one after another to a binary stream as one CSV (a header
+    once) or one Parquet file (a row group each)."""
+
+    def __init__(self, out, fmt: str, fields: dict[str, str]):
+        self.out, self.fmt, self.schema = out, fmt, arrow_schema(fields)
+        self.writer = None
+
+    def write(self, table) -> None:
+        if self.writer is None:
+            if self.fmt == "parquet":
+                import pyarrow.parquet as pq
+                self.writer = pq.ParquetWriter(self.out, self.schema)
+            else:
+                import pyarrow.csv as pcsv
+                self.writer = pcsv.CSVWriter(self.out, self.schema)
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        if self.writer is None:        # no rows: the header (or an empty file) still
+            self.write(self.schema.empty_table())
+        self.writer.close()

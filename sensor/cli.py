@@ -9,6 +9,7 @@ import time
 import click
 
 from ybsensor.decoders import view
+from ybsensor.exporters import tables as _tables
 
 from . import config as config_mod
 from .pipeline import Pipeline
@@ -64,21 +65,32 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("pcaps", nargs=-1, required=True, type=click.Path())  # each checked when read
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="table",
-              show_default=True, help="one JSON object per frame, or an aligned table")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "table", "csv", "parquet"]),
+              default="table", show_default=True,
+              help="one JSON object per frame, an aligned table, CSV, or Parquet (to a file or "
+                   "a pipe, not a terminal)")
 def decode(pcaps, fmt):
     """Decode every frame of PCAPS and print one row per frame."""
     pipeline = Pipeline()
     names = pipeline.dispatch.layer_names
     out = sys.stdout
+    if fmt == "parquet" and out.isatty():
+        raise click.UsageError("--format parquet writes binary: redirect it to a file")
+    tables = _tables.TableStream(out.buffer, fmt, _tables.DECODE_FIELDS) \
+        if fmt in ("csv", "parquet") else None
     if fmt == "table":
         out.write(_TABLE_HEADER)
     refused = _Refusals()
     try:
         for path, table in pipeline.run_files(pcaps, _warn, refused):
+            if tables is not None:   # a batch at a time: a row group, or CSV lines
+                tables.write(_tables.decode_table(view.rows(table, names)))
+                continue
             for row in view.rows(table, names):
                 out.write(json.dumps(row, separators=(",", ":")) + "\n" if fmt == "jsonl"
                           else _table_row(row))
+        if tables is not None:
+            tables.close()
         out.flush()
     except BrokenPipeError:
         # the reader went away (decode | head): what it wanted it has; not an error
