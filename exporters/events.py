@@ -224,6 +224,21 @@ class EventLogs:
         for file in self.files.values():
             file.close()
 
+    def continue_from(self, old: "EventLogs") -> None:
+        """A reloaded configuration's logs: each type's file goes on where its path is the
+        same (the one this made is dropped unwritten); the old others close. Requests
+        waiting for their status wait on."""
+        for kind, file in old.files.items():
+            mine = self.files.get(kind)
+            if mine is not None and mine.path == file.path:
+                mine.discard()
+                self.files[kind] = file
+            else:
+                file.close()
+        self.waiting, self.waiting_since = old.waiting, old.waiting_since
+        self.written.update(old.written)
+        self.unanswered += old.unanswered
+
     def flush(self) -> None:
         for file in self.files.values():
             file.flush()

@@ -123,6 +123,15 @@ class FlowLog:
             })
         return out
 
+    def continue_from(self, old: "FlowLog") -> None:
+        """A reloaded configuration's log: the same path's file goes on (the one this made
+        is dropped unwritten); a log moved elsewhere closes the old one."""
+        if old.path == self.path:
+            self.file.discard()
+            self.file, self.written = old.file, old.written
+        else:
+            old.close()
+
     def flush(self) -> None:
         self.file.flush()
 

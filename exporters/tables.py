@@ -43,21 +43,17 @@ class RecordFile:
         self.fields = fields
         self.parquet = self.path.endswith(PARQUET)
         self.held: list[dict] = []
-        if self.parquet:
-            import pyarrow.parquet as pq
-
-            fd = open_regular(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-            self.file = os.fdopen(fd, "wb")
-            self.writer = pq.ParquetWriter(self.file, arrow_schema(fields))
-        else:
-            fd = open_regular(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-            self.file = os.fdopen(fd, "a", encoding="utf-8")
-            self.writer = None
+        self.writer = None
+        # Parquet: the file is emptied when its writer starts (the first row group, or the
+        # close), not here: a configuration reloaded beside it may hand it on (`discard`)
+        flags = os.O_WRONLY | os.O_CREAT | (0 if self.parquet else os.O_APPEND)
+        fd = open_regular(self.path, flags)
+        self.file = os.fdopen(fd, "wb") if self.parquet else os.fdopen(fd, "a", encoding="utf-8")
 
     def write(self, records: list[dict]) -> None:
         if not records:
             return
-        if self.writer is None:
+        if not self.parquet:
             self.file.write("".join(json.dumps(r, ensure_ascii=False, separators=(",", ":"))
                                     + "\n" for r in records))
             return
@@ -66,24 +62,35 @@ class RecordFile:
             self._row_group()
 
     def _row_group(self) -> None:
+        if self.writer is None:
+            import pyarrow.parquet as pq
+
+            self.file.truncate(0)
+            self.writer = pq.ParquetWriter(self.file, arrow_schema(self.fields))
         if self.held:
             self.writer.write_table(arrow_table(self.held, self.fields))
             self.held = []
 
     def flush(self) -> None:
-        if self.writer is None:
+        if not self.parquet:
             self.file.flush()
 
     def close(self) -> None:
-        """Write what is held and close; safe to call twice."""
+        """Write what is held and close (a Parquet file with no rows is still one); safe
+        to call twice."""
         if self.file.closed:
             return
         try:
-            if self.writer is not None:
+            if self.parquet:
                 self._row_group()
                 self.writer.close()
         finally:
             self.file.close()
+
+    def discard(self) -> None:
+        """Close without writing: another RecordFile of the same path goes on with it."""
+        self.held = []
+        self.file.close()
 
 
 # `decode`'s rows (decoders/view.rows) as columns; `tunnels` as its JSON text

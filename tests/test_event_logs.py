@@ -193,3 +193,39 @@ def test_duckdb_reads_the_parquet_logs(tmp_path):
                                f"group by dst").fetchall())
         assert got == dict(want), kind
     assert sum(len(r) for r in rows.values()) > 100
+
+
+def test_a_reload_goes_on_writing_the_same_parquet_files(tmp_path):
+    """A configuration reloaded halfway (live's SIGHUP: a new Sensor, carry_over) writes
+    on into the same Parquet logs: the file is not emptied by the new configuration, and
+    holds what one sensor writes for the whole capture."""
+    pq = require_module("pyarrow.parquet")
+    from ybsensor.sensor.config import load
+    from ybsensor.sensor.live import carry_over
+    from ybsensor.sensor.sensor import Sensor
+    from ybsensor.sensor.sources import read_capture
+
+    config = tmp_path / "plan.toml"
+    config.write_text(PLAN + f'flow = "{tmp_path}/flows.parquet"\n'
+                      f'dns = "{tmp_path}/dns.parquet"\n')
+    batches = list(read_capture(PCAPS / "demo.pcap", batch_frames=2048))
+    assert len(batches) > 2
+    old = Sensor(load(config), alerts_path="")
+    for batch in batches[:len(batches) // 2]:
+        old.pipeline.process(batch)
+    new = Sensor(load(config), alerts_path="")
+    carry_over(old, new)
+    for batch in batches[len(batches) // 2:]:
+        new.pipeline.process(batch)
+    new.close()
+    reloaded = {kind: pq.read_table(tmp_path / f"{kind}.parquet").to_pylist()
+                for kind in ("flows", "dns")}
+    one = Sensor(load(config), alerts_path="")
+    for batch in batches:
+        one.pipeline.process(batch)
+    one.close()
+    key = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731
+    for kind, rows in reloaded.items():
+        assert len(rows) > 10
+        assert sorted(rows, key=key) == sorted(
+            pq.read_table(tmp_path / f"{kind}.parquet").to_pylist(), key=key), kind
