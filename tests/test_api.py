@@ -16,10 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import ybsensor
-from tools import PCAPS
+from tools import PCAPS, ybsensor_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-c", "from ybsensor.sensor.cli import main; main()"]
 EVENTS = """
 [events]
 sensor = "edge-api"
@@ -32,7 +31,7 @@ http = "{tmp}/http.jsonl"
 
 def run(*args, **kw) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(CLI + [str(a) for a in args], capture_output=True, env=env,
+    return subprocess.run(ybsensor_cmd() + [str(a) for a in args], capture_output=True, env=env,
                           timeout=600, **kw)
 
 

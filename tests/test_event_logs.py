@@ -17,23 +17,14 @@ from scapy.layers.l2 import Dot1Q, Ether
 from scapy.utils import wrpcap
 
 from pii import resident_id
-from tools import PCAPS, require_module, require_tool
+from tools import ONE_HOSPITAL, PCAPS, require_module, require_tool
 
 sys.path.insert(0, str(PCAPS))
 import make_cases as mc  # noqa: E402  (the cases' frame builders)
 
 ROOT = Path(__file__).resolve().parents[1]
 ZEEK = ROOT.parent / "shared" / "corpus" / "zeek"
-PLAN = """\
-[network]
-private  = ["10.0.0.0/8"]
-platform = ["10.200.0.0/16"]
-
-[[institution]]
-code   = "H22010200001"
-ranges = ["10.1.2.0/24"]
-lines  = ["vlan:100"]
-
+PLAN = ONE_HOSPITAL + """
 [events]
 sensor = "edge-test"
 """
@@ -162,7 +153,7 @@ def test_a_tlcp_client_hello_is_named_tlcp_and_its_flow_found(tmp_path):
     assert (record["protocol"], record["version"], record["server_name"]) == \
         ("tlcp", "TLCP 1.1", None)
     assert (record["line"], record["institution"], record["sensor"]) == \
-        ("vlan:100", "H22010200001", "edge-test")
+        ("vlan:100", "H1", "edge-test")
     import communityid
     assert record["community_id"] == communityid.CommunityID().calc(
         communityid.FlowTuple.make_tcp("10.1.2.10", "10.200.1.20", 51000, 443))
