@@ -220,3 +220,36 @@ def test_a_reload_goes_on_writing_the_same_parquet_files(tmp_path):
         assert len(rows) > 10
         assert sorted(rows, key=key) == sorted(
             pq.read_table(tmp_path / f"{kind}.parquet").to_pylist(), key=key), kind
+
+
+def test_a_replay_stopped_by_sigterm_leaves_whole_parquet_logs(tmp_path):
+    """SIGTERM while a replay waits on a pipe for more frames: the Parquet logs are
+    closed with their footer (pyarrow reads them), and the exit status says SIGTERM."""
+    pq = require_module("pyarrow.parquet")
+    import os
+    import signal
+    import threading
+
+    from tools import ybsensor_cmd
+
+    config = tmp_path / "plan.toml"
+    config.write_text(PLAN + f'flow = "{tmp_path}/flows.parquet"\n'
+                      f'dns = "{tmp_path}/dns.parquet"\n')
+    fifo = tmp_path / "frames.pcap"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(ybsensor_cmd() + ["replay", str(fifo), "--config", str(config),
+                                              "--alerts", str(tmp_path / "alerts.jsonl")],
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    writer = open(fifo, "wb", buffering=0)   # held open: the replay waits for more
+    fed = threading.Thread(target=lambda: writer.write((PCAPS / "demo.pcap").read_bytes()))
+    fed.start()
+    fed.join(timeout=120)               # all but the pipe's buffer has been read
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    writer.close()
+    assert proc.returncode == 143, err
+    assert "SIGTERM" in err
+    for kind in ("flows", "dns"):
+        table = pq.read_table(tmp_path / f"{kind}.parquet")
+        assert table.schema.names[:3] == ["event_type", "timestamp", "ts"]
