@@ -22,7 +22,7 @@ import numpy as np
 
 # --- TLS ----------------------------------------------------------------------------------
 
-TLS_HANDSHAKE, CLIENT_HELLO, SNI_EXTENSION = 0x16, 0x01, 0x0000
+TLS_HANDSHAKE, CLIENT_HELLO, SNI_EXTENSION, SUPPORTED_VERSIONS = 0x16, 0x01, 0x0000, 0x002B
 SNI_HOST_NAME = 0
 TLS_RECORD, HANDSHAKE_HEAD, RANDOM = 5, 4, 32
 # record header, handshake header, client version, random, session id length byte
@@ -171,6 +171,48 @@ def _u16(b: bytes, pos: int) -> int:
     return (b[pos] << 8) | b[pos + 1]
 
 
+def _hello_extensions(b: bytes):
+    """Each extension of a TLS (or TLCP) ClientHello in `b`: (type, body start, body end,
+    end of the extensions block); nothing for what is not a ClientHello. Every length is
+    checked against the end of what encloses it (record, handshake message, extensions
+    block); an extension whose body runs past the block is yielded as it is (the caller
+    checks `body end <= block end`), and the walk ends there. IndexError on bytes cut
+    short is the caller's to catch."""
+    if len(b) < HELLO_MIN or b[0] != TLS_HANDSHAKE or b[1] not in (1, 3) \
+            or b[5] != CLIENT_HELLO:
+        return
+    record_end = TLS_RECORD + _u16(b, 3)
+    hello_end = TLS_RECORD + HANDSHAKE_HEAD + int.from_bytes(b[6:9], "big")
+    end = min(len(b), record_end, hello_end)
+    pos = TLS_RECORD + HANDSHAKE_HEAD + 2 + RANDOM
+    sid = b[pos]
+    if sid > 32:
+        return
+    pos += 1 + sid
+    if pos + 2 > end:
+        return
+    suites = _u16(b, pos)
+    if suites < 2 or suites % 2:
+        return
+    pos += 2 + suites
+    if pos + 1 > end:
+        return
+    compressions = b[pos]
+    if compressions < 1:
+        return
+    pos += 1 + compressions
+    if pos + 2 > end:
+        return
+    ext_end = min(end, pos + 2 + _u16(b, pos))
+    pos += 2
+    while pos + 4 <= ext_end:
+        ext, size = _u16(b, pos), _u16(b, pos + 2)
+        body, pos = pos + 4, pos + 4 + size
+        yield ext, body, pos, ext_end
+        if pos > ext_end:
+            return
+
+
 def tls_server_name(payload: bytes) -> str | None:
     """The host_name of a TLS (or TLCP) ClientHello's server_name extension, or None.
 
@@ -180,42 +222,13 @@ def tls_server_name(payload: bytes) -> str | None:
     in a later segment still gives its name if the extension lies in this one."""
     try:
         b = bytes(payload)
-        if len(b) < HELLO_MIN or b[0] != TLS_HANDSHAKE or b[1] not in (1, 3) \
-                or b[5] != CLIENT_HELLO:
-            return None
-        record_end = TLS_RECORD + _u16(b, 3)
-        hello_end = TLS_RECORD + HANDSHAKE_HEAD + int.from_bytes(b[6:9], "big")
-        end = min(len(b), record_end, hello_end)
-        pos = TLS_RECORD + HANDSHAKE_HEAD + 2 + RANDOM
-        sid = b[pos]
-        if sid > 32:
-            return None
-        pos += 1 + sid
-        if pos + 2 > end:
-            return None
-        suites = _u16(b, pos)
-        if suites < 2 or suites % 2:
-            return None
-        pos += 2 + suites
-        if pos + 1 > end:
-            return None
-        compressions = b[pos]
-        if compressions < 1:
-            return None
-        pos += 1 + compressions
-        if pos + 2 > end:
-            return None
-        ext_end = min(end, pos + 2 + _u16(b, pos))
-        pos += 2
-        while pos + 4 <= ext_end:
-            ext, size = _u16(b, pos), _u16(b, pos + 2)
-            body, pos = pos + 4, pos + 4 + size
+        for ext, body, body_end, ext_end in _hello_extensions(b):
             if ext != SNI_EXTENSION:
                 continue
-            if pos > ext_end or size < 2:
+            if body_end > ext_end or body_end - body < 2:
                 return None  # the extension is cut off or empty
             list_end = body + 2 + _u16(b, body)
-            if list_end > pos:
+            if list_end > body_end:
                 return None
             item = body + 2
             while item + 3 <= list_end:
@@ -233,6 +246,27 @@ def tls_server_name(payload: bytes) -> str | None:
     except (IndexError, UnicodeDecodeError, ValueError):
         return None
     return None
+
+
+def tls_offered_version(payload: bytes) -> int | None:
+    """The highest protocol version a TLS (or TLCP) ClientHello offers: the largest in its
+    supported_versions extension (RFC 8446 4.2.1; GREASE values 0x?A?A left out), else its
+    client_version; None for what is not a ClientHello."""
+    try:
+        b = bytes(payload)
+        if len(b) < HELLO_MIN or b[0] != TLS_HANDSHAKE or b[1] not in (1, 3) \
+                or b[5] != CLIENT_HELLO:
+            return None
+        for ext, body, body_end, ext_end in _hello_extensions(b):
+            if ext != SUPPORTED_VERSIONS or body_end > ext_end or body_end - body < 3:
+                continue
+            listed = range(body + 1, min(body + 1 + b[body], body_end) - 1, 2)
+            versions = [v for v in (_u16(b, at) for at in listed) if v & 0x0F0F != 0x0A0A]
+            if versions:
+                return max(versions)
+        return _u16(b, TLS_RECORD + HANDSHAKE_HEAD)
+    except (IndexError, ValueError):
+        return None
 
 
 def dns_query_name(payload: bytes) -> str | None:

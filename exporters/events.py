@@ -50,10 +50,10 @@ NAMELESS = (fm.TLS_SNI, fm.HTTP_HOST)   # messages logged whole even when they n
 EVENT_TYPE = {fm.DNS: "dns", fm.DNS_TCP: "dns", fm.TLS_SNI: "tls", fm.HTTP_HOST: "http"}
 QTYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA",
           33: "SRV", 35: "NAPTR", 64: "SVCB", 65: "HTTPS", 255: "ANY"}
-# the ClientHello's client_version: TLCP (GB/T 38636, the national TLS) is 1.1
+# the highest version a ClientHello offers: TLCP (GB/T 38636, the national TLS) is 1.1
 VERSIONS = {0x0101: ("TLCP 1.1", "tlcp"), 0x0300: ("SSL 3.0", "tls"),
-            0x0301: ("TLS 1.0", "tls"), 0x0302: ("TLS 1.1", "tls"), 0x0303: ("TLS 1.2", "tls")}
-CLIENT_VERSION = names.TLS_RECORD + names.HANDSHAKE_HEAD
+            0x0301: ("TLS 1.0", "tls"), 0x0302: ("TLS 1.1", "tls"), 0x0303: ("TLS 1.2", "tls"),
+            0x0304: ("TLS 1.3", "tls")}
 
 
 def _text(value: str | None) -> str | None:
@@ -72,9 +72,9 @@ def dns_fields(kind: str, name: str, payload: bytes) -> dict:
 
 
 def tls_fields(name: str, payload: bytes) -> dict:
-    if len(payload) < CLIENT_VERSION + 2:
+    version = names.tls_offered_version(payload)
+    if version is None:
         return {"server_name": _text(name), "version": None, "protocol": None}
-    version = names._u16(payload, CLIENT_VERSION)
     text, protocol = VERSIONS.get(version, (f"0x{version:04x}", "tls"))
     return {"server_name": _text(name), "version": text, "protocol": protocol}
 
