@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import random
-import struct
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +18,9 @@ from scapy.utils import wrpcap
 
 from pii import resident_id
 from tools import ONE_HOSPITAL, PCAPS, require_module, require_tool
+
+sys.path.insert(0, str(PCAPS))
+import make_cases as mc  # noqa: E402  (the cases' frame builders)
 
 ROOT = Path(__file__).resolve().parents[1]
 ZEEK = ROOT.parent / "shared" / "corpus" / "zeek"
@@ -153,20 +156,9 @@ def tcp_exchange(request: bytes, answer: bytes, sport: int = 51000, dport: int =
     return pkts
 
 
-def tlcp_client_hello(server_name: bytes) -> bytes:
-    """A TLCP (GB/T 38636) ClientHello: version 1.1 in record and hello, SM2/SM4 suites,
-    a server_name, no supported_versions."""
-    sni = struct.pack("!HB H", len(server_name) + 3, 0, len(server_name)) + server_name
-    ext = struct.pack("!HH", 0x0000, len(sni)) + sni
-    body = (b"\x01\x01" + bytes(range(32)) + b"\x00" + struct.pack("!HHH", 4, 0xE013, 0xE011)
-            + b"\x01\x00" + struct.pack("!H", len(ext)) + ext)
-    hello = b"\x01" + len(body).to_bytes(3, "big") + body
-    return b"\x16\x01\x01" + struct.pack("!H", len(hello)) + hello
-
-
 def test_a_tlcp_client_hello_is_named_tlcp_and_its_flow_found(tmp_path):
     pcap = tmp_path / "tlcp.pcap"
-    wrpcap(str(pcap), tcp_exchange(tlcp_client_hello(b"pay.ybj.example"),
+    wrpcap(str(pcap), tcp_exchange(mc.tlcp_client_hello("tlcp", b"pay.ybj.example"),
                                    b"\x16\x01\x01\x00\x00"))
     (record,) = replay(pcap, tmp_path)["tls"]
     assert (record["protocol"], record["version"], record["server_name"]) == \
