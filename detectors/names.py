@@ -1,5 +1,7 @@
 """Names that payloads carry: the TLS ClientHello server name, DNS query names, the HTTP
-Host header — and whether a name is internal to the private network.
+Host header — and whether a name is internal to the private network; and what else the
+event logs read from the same first messages (a ClientHello's version and JA4, an HTTP
+request's line and headers, a response's status).
 
 Two halves, as everywhere in the detectors:
 - vectorized pre-filters (`looks_like_*`) over the first payload bytes of many rows at once
@@ -14,6 +16,7 @@ its canonical text form. Anything else (binary labels, spaces, non-ASCII) is not
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from typing import Callable, Iterable
@@ -171,40 +174,49 @@ def _u16(b: bytes, pos: int) -> int:
     return (b[pos] << 8) | b[pos + 1]
 
 
-def _hello_extensions(b: bytes):
-    """Each extension of a TLS (or TLCP) ClientHello in `b`: (type, body start, body end,
-    end of the extensions block); nothing for what is not a ClientHello. Every length is
-    checked against the end of what encloses it (record, handshake message, extensions
-    block); an extension whose body runs past the block is yielded as it is (the caller
-    checks `body end <= block end`), and the walk ends there. IndexError on bytes cut
-    short is the caller's to catch."""
+def _hello_layout(b: bytes) -> tuple[int, int, int, int] | None:
+    """Where a TLS (or TLCP) ClientHello's parts lie in `b`: (cipher suites start, their
+    end, extensions start, end of the extensions block), or None for what is not a
+    ClientHello. Every length is checked against the end of what encloses it (record,
+    handshake message); IndexError on bytes cut short is the caller's to catch."""
     if len(b) < HELLO_MIN or b[0] != TLS_HANDSHAKE or b[1] not in (1, 3) \
             or b[5] != CLIENT_HELLO:
-        return
+        return None
     record_end = TLS_RECORD + _u16(b, 3)
     hello_end = TLS_RECORD + HANDSHAKE_HEAD + int.from_bytes(b[6:9], "big")
     end = min(len(b), record_end, hello_end)
     pos = TLS_RECORD + HANDSHAKE_HEAD + 2 + RANDOM
     sid = b[pos]
     if sid > 32:
-        return
+        return None
     pos += 1 + sid
     if pos + 2 > end:
-        return
+        return None
     suites = _u16(b, pos)
     if suites < 2 or suites % 2:
-        return
+        return None
+    suites_at = pos + 2
     pos += 2 + suites
     if pos + 1 > end:
-        return
+        return None
     compressions = b[pos]
     if compressions < 1:
-        return
+        return None
     pos += 1 + compressions
     if pos + 2 > end:
+        return suites_at, min(suites_at + suites, end), pos, pos   # no extensions
+    return suites_at, suites_at + suites, pos + 2, min(end, pos + 2 + _u16(b, pos))
+
+
+def _hello_extensions(b: bytes):
+    """Each extension of a TLS (or TLCP) ClientHello in `b`: (type, body start, body end,
+    end of the extensions block); nothing for what is not a ClientHello. An extension
+    whose body runs past the block is yielded as it is (the caller checks `body end <=
+    block end`), and the walk ends there."""
+    layout = _hello_layout(b)
+    if layout is None:
         return
-    ext_end = min(end, pos + 2 + _u16(b, pos))
-    pos += 2
+    _, _, pos, ext_end = layout
     while pos + 4 <= ext_end:
         ext, size = _u16(b, pos), _u16(b, pos + 2)
         body, pos = pos + 4, pos + 4 + size
@@ -265,6 +277,61 @@ def tls_offered_version(payload: bytes) -> int | None:
             if versions:
                 return max(versions)
         return _u16(b, TLS_RECORD + HANDSHAKE_HEAD)
+    except (IndexError, ValueError):
+        return None
+
+
+# JA4's two characters for a version (FoxIO's JA4 specification, BSD-licensed)
+JA4_VERSIONS = {0x0304: "13", 0x0303: "12", 0x0302: "11", 0x0301: "10", 0x0300: "s3",
+                0x0002: "s2", 0xFEFF: "d1", 0xFEFD: "d2", 0xFEFC: "d3"}
+ALPN, SIGNATURE_ALGORITHMS = 0x0010, 0x000D
+
+
+def _grease(v: int) -> bool:
+    return v & 0x0F0F == 0x0A0A and v >> 8 == v & 0xFF
+
+
+def _ja4_hash(text: str) -> str:
+    """JA4's hash of a part: the first 12 hex digits of its SHA-256; zeros for nothing."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12] if text else "0" * 12
+
+
+def tls_ja4(payload: bytes) -> str | None:
+    """The JA4 fingerprint of a ClientHello over TCP (FoxIO's JA4: protocol, highest
+    version offered, SNI or not, counts of cipher suites and extensions, the first ALPN
+    value's first and last characters; the sorted suites hashed; the sorted extensions but
+    SNI and ALPN, then the signature algorithms in order, hashed; GREASE left out), or None
+    for what is not a whole-enough ClientHello."""
+    try:
+        b = bytes(payload)
+        layout = _hello_layout(b)
+        if layout is None:
+            return None
+        suites_at, suites_end, _, _ = layout
+        suites = [f"{v:04x}" for v in (_u16(b, at) for at in range(suites_at, suites_end - 1, 2))
+                  if not _grease(v)]
+        extensions, sigalgs, alpn, sni = [], [], "00", "i"
+        for ext, body, body_end, ext_end in _hello_extensions(b):
+            if body_end > ext_end:
+                return None              # cut off: the fingerprint would be another's
+            if _grease(ext):
+                continue
+            extensions.append(ext)
+            if ext == SNI_EXTENSION:
+                sni = "d"
+            elif ext == ALPN and body_end - body >= 4 and b[body + 2]:
+                first = b[body + 3: min(body + 3 + b[body + 2], body_end)]
+                a, z = chr(first[0]), chr(first[-1])
+                alpn = a + z if (a + z).isascii() and (a + z).isalnum() else \
+                    first[:1].hex()[0] + first[-1:].hex()[-1]
+            elif ext == SIGNATURE_ALGORITHMS and body_end - body >= 2:
+                listed = range(body + 2, min(body + 2 + _u16(b, body), body_end) - 1, 2)
+                sigalgs = [f"{_u16(b, at):04x}" for at in listed]
+        version = JA4_VERSIONS.get(tls_offered_version(b), "00")
+        head = f"t{version}{sni}{min(len(suites), 99):02d}{min(len(extensions), 99):02d}{alpn}"
+        rest = sorted(f"{e:04x}" for e in extensions if e not in (SNI_EXTENSION, ALPN))
+        tail = ",".join(rest) + ("_" + ",".join(sigalgs) if sigalgs else "")
+        return f"{head}_{_ja4_hash(','.join(sorted(suites)))}_{_ja4_hash(tail)}"
     except (IndexError, ValueError):
         return None
 

@@ -42,7 +42,8 @@ HTTP_RESPONSE = np.frombuffer(b"HTTP/1.", dtype=np.uint8)
 FIELDS = {
     "dns": EVENT_FIELDS | {"transport": "str", "trans_id": "int", "query": "str",
                            "qtype": "int", "qtype_name": "str"},
-    "tls": EVENT_FIELDS | {"server_name": "str", "version": "str", "protocol": "str"},
+    "tls": EVENT_FIELDS | {"server_name": "str", "version": "str", "protocol": "str",
+                           "ja4": "str"},
     "http": EVENT_FIELDS | {"method": "str", "host": "str", "path": "str",
                             "user_agent": "str", "status": "int"},
 }
@@ -74,9 +75,10 @@ def dns_fields(kind: str, name: str, payload: bytes) -> dict:
 def tls_fields(name: str, payload: bytes) -> dict:
     version = names.tls_offered_version(payload)
     if version is None:
-        return {"server_name": _text(name), "version": None, "protocol": None}
+        return {"server_name": _text(name), "version": None, "protocol": None, "ja4": None}
     text, protocol = VERSIONS.get(version, (f"0x{version:04x}", "tls"))
-    return {"server_name": _text(name), "version": text, "protocol": protocol}
+    return {"server_name": _text(name), "version": text, "protocol": protocol,
+            "ja4": names.tls_ja4(payload)}
 
 
 def http_fields(name: str, payload: bytes) -> dict:
@@ -126,7 +128,7 @@ class EventLogs:
             for row, base in zip(at.tolist(), self.identity(ctx, at)):
                 kind, name = found[row]
                 event_type = EVENT_TYPE[kind]
-                payload = ctx.payload(row, names.HTTP_LIMIT) if row in opening else b""
+                payload = ctx.payload(row, fm.MAX_MESSAGE) if row in opening else b""
                 record = {"event_type": event_type} | base
                 if event_type == "dns":
                     out["dns"].append(record | dns_fields(kind, name, payload))

@@ -110,6 +110,33 @@ def test_client_hellos_agree_with_tshark(trace, tmp_path):
     assert theirs and ours == sorted(theirs)
 
 
+@pytest.mark.parametrize("trace", ["tls/tls1.2.pcap", "tls/chrome-34-google.pcap",
+                                   "tls/tls13_wolfssl.pcap", "tls/tls13-ech.pcap",
+                                   "tls/tls13draft23-chrome67.0.3368.0-canary.pcap",
+                                   "tls/chrome-1250-tls-x25519-kyber.pcap", "tls/hrr.pcap"])
+def test_ja4_agrees_with_the_ja4plus_library(trace, tmp_path):
+    """JA4 of each ClientHello as the ja4plus library computes it from the packets. A
+    hello that spans segments is named on the segment that completes it, and has no JA4
+    (nor version) here."""
+    ja4plus = require_module("ja4plus")
+    from scapy.layers.inet import IP
+    from scapy.utils import rdpcap
+
+    pcap = need(trace)
+    theirs, fingerprinter = {}, ja4plus.JA4Fingerprinter()
+    for packet in rdpcap(str(pcap)):
+        ja4 = fingerprinter.process_packet(packet)
+        if ja4 and TCP in packet:
+            theirs[(packet[IP].src, packet[TCP].sport)] = ja4
+    ours = {(r["src"], r["sport"]): r for r in replay(pcap, tmp_path)["tls"]}
+    assert theirs and set(ours) == set(theirs)
+    for key, ja4 in theirs.items():
+        if ours[key]["version"] is None:
+            assert ours[key]["ja4"] is None   # named from later segments
+        else:
+            assert ours[key]["ja4"] == ja4, key
+
+
 @pytest.mark.parametrize("trace", ["http/get-gzip.pcap", "http/100-continue.pcap",
                                    "http/basic-auth-with-colon.pcap", "http/byteranges.pcap",
                                    "http/pipelined-requests.pcap"])
