@@ -169,7 +169,8 @@ class EventLogs:
     def _wait(self, flow: int, record: dict, out: list[dict]) -> None:
         if flow not in self.waiting:
             while len(self.waiting) >= MAX_WAITING:
-                _, gone = self.waiting.popitem(last=False)
+                oldest, gone = self.waiting.popitem(last=False)
+                del self.waiting_since[oldest]
                 self._give_up(gone, out)
             self.waiting[flow] = []
             self.waiting_since[flow] = int(record["ts"] * 1e9)

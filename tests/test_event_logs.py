@@ -291,3 +291,41 @@ def test_a_replay_stopped_by_sigterm_leaves_whole_parquet_logs(tmp_path):
     for kind in ("flows", "dns"):
         table = pq.read_table(tmp_path / f"{kind}.parquet")
         assert table.schema.names[:3] == ["event_type", "timestamp", "ts"]
+
+
+def test_requests_waiting_for_their_status_are_bounded_and_counted(tmp_path, monkeypatch):
+    """Four requests on four connections, then their four responses, with room for two
+    waiting: the two oldest are written without a status when the later ones come (and
+    counted); the two kept get theirs."""
+    from ybsensor.exporters import events
+
+    monkeypatch.setattr(events, "MAX_WAITING", 2)
+    c, s = "10.1.2.10", "10.200.1.20"
+    request = b"GET /a HTTP/1.1\r\nHost: svc.example\r\n\r\n"
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    pkts = [Ether() / Dot1Q(vlan=100) / IP(src=c, dst=s) /
+            TCP(sport=50000 + k, dport=80, flags="PA", seq=1, ack=1) / request for k in range(4)]
+    pkts += [Ether() / Dot1Q(vlan=100) / IP(src=s, dst=c) /
+             TCP(sport=80, dport=50000 + k, flags="PA", seq=1, ack=1 + len(request)) / answer
+             for k in range(4)]
+    for k, p in enumerate(pkts):
+        p.time = 1735776000 + k * 0.01
+    pcap = tmp_path / "waiting.pcap"
+    wrpcap(str(pcap), pkts)
+
+    from ybsensor.sensor.config import load
+    from ybsensor.sensor.sensor import Sensor
+    from ybsensor.sensor.sources import read_capture
+
+    config = tmp_path / "plan.toml"
+    config.write_text(PLAN)
+    sensor = Sensor(load(config), alerts_path="", flow_log="",
+                    event_logs={"http": str(tmp_path / "http.jsonl")})
+    for batch in read_capture(pcap, batch_frames=1):
+        sensor.pipeline.process(batch)
+        assert len(sensor.events.waiting) <= 2
+    sensor.close()
+    records = [json.loads(line) for line in (tmp_path / "http.jsonl").read_text().splitlines()]
+    assert sorted((r["sport"], r["status"]) for r in records) == \
+        [(50000, None), (50001, None), (50002, 200), (50003, 200)]
+    assert sensor.events.unanswered == 2
