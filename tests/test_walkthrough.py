@@ -41,7 +41,7 @@ def test_the_readme_walkthrough_runs_on_the_demo(tmp_path):
     # 2: the alert, 3: its flow (a whole TCP exchange), 4: its ClientHello, 5: tshark's view
     assert '"dst":"203.0.113.5","dport":443' in out
     assert '"tcp_close":"fin"' in out
-    assert '"protocol":"tls","version":"TLS 1.2","server_name":null' in out
+    assert '"protocol":"tls","version":"TLS 1.3","server_name":null' in out
     assert "203.0.113.5" in out.split('"tcp_close"')[-1]
     # 6: the query behind the listed name
     assert '"query":"cdn7.malware-cdn.example","qtype_name":"A"' in out
