@@ -1,5 +1,6 @@
 """The flow log: one record (a JSON line, or a Parquet row) per flow when it leaves the
-flow table, the connection summary an analyst pivots on from an alert (Zeek's conn.log, Suricata's eve `flow`).
+flow table, the connection summary an analyst pivots on from an alert (Zeek's conn.log,
+Suricata's eve `flow`).
 
 A record carries the alerts' identity fields (`line`, `institution`, `community_id`,
 `sensor`), so an alert's flow is found by its community ID:
