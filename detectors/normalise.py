@@ -49,6 +49,8 @@ from collections import Counter, OrderedDict
 
 import numpy as np
 
+from .names import http_status
+
 try:  # brotli: `Content-Encoding: br`
     import brotli
 except ImportError:  # pragma: no cover - a declared dependency
@@ -512,7 +514,7 @@ class Http:
         ctype = fields.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
         self.chunked = bool(te) and te[-1] == b"chunked"
         length = fields.get(b"content-length", b"").split(b",")[0].strip()
-        status = int(first[9:12]) if response and first[9:12].isdigit() else 0
+        status = http_status(first) or 0
         self.codings = [Inflater(c, self.refuse, self.live) for c in reversed(ce)]
         self.form = ctype == b"application/x-www-form-urlencoded"
         self.mime = Mime(self.out, form=True) if ctype.startswith(b"multipart/") else None

@@ -494,8 +494,8 @@ def _dns_query(heads, r, plen, sport, dport, at):
 @jit(inline="always")
 def _client_hello(heads, r, plen):
     """names.looks_like_client_hello for row r's head."""
-    return plen >= HELLO_MIN and heads[r, 0] == TLS_HANDSHAKE and heads[r, 1] == 3 and \
-        heads[r, 2] <= 4 and heads[r, 5] == CLIENT_HELLO
+    return plen >= HELLO_MIN and heads[r, 0] == TLS_HANDSHAKE and heads[r, 5] == CLIENT_HELLO \
+        and ((heads[r, 1] == 3 and heads[r, 2] <= 4) or (heads[r, 1] == 1 and heads[r, 2] == 1))
 
 
 @jit(inline="always")

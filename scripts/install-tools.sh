@@ -19,6 +19,8 @@ command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v rsyslogd >/dev/null 2>&1 || need+=(rsyslog)
 ls /usr/lib/*/rsyslog/lmnsd_ossl.so >/dev/null 2>&1 || need+=(rsyslog-openssl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# the README's analyst walkthrough is run as written, with jq
+command -v jq >/dev/null 2>&1 || need+=(jq)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive

@@ -9,6 +9,7 @@ import time
 import click
 
 from ybsensor.decoders import view
+from ybsensor.exporters import tables as _tables
 
 from . import config as config_mod
 from .pipeline import Pipeline
@@ -105,8 +106,10 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("pcaps", nargs=-1, required=True, type=click.Path())  # each checked when read
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="table",
-              show_default=True, help="one JSON object per frame, or an aligned table")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "table", "csv", "parquet"]),
+              default="table", show_default=True,
+              help="one JSON object per frame, an aligned table, CSV, or Parquet (to a file or "
+                   "a pipe, not a terminal)")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="the configuration that names the institutions (for --institution)")
 @_selection_options
@@ -119,6 +122,10 @@ def decode(pcaps, fmt, config_path=None, bpf_expr="", start=None, end=None, line
                                    config_mod.load(config_path) if config_path else None)
     names = pipeline.dispatch.layer_names
     out = sys.stdout
+    if fmt == "parquet" and out.isatty():
+        raise click.UsageError("--format parquet writes binary: redirect it to a file")
+    tables = _tables.TableStream(out.buffer, fmt, _tables.DECODE_FIELDS) \
+        if fmt in ("csv", "parquet") else None
     refused = _Refusals()
     inputs = _inputs(pcaps, refused)
     meter = _Progress(progress, inputs)
@@ -127,9 +134,14 @@ def decode(pcaps, fmt, config_path=None, bpf_expr="", start=None, end=None, line
     try:
         for path, table in pipeline.run_files(meter.files(inputs), _warn, refused,
                                               progress=meter.read):
+            if tables is not None:   # a batch at a time: a row group, or CSV lines
+                tables.write(_tables.decode_table(view.rows(table, names)))
+                continue
             for row in view.rows(table, names):
                 out.write(json.dumps(row, separators=(",", ":")) + "\n" if fmt == "jsonl"
                           else _table_row(row))
+        if tables is not None:
+            tables.close()
         out.flush()
     except BrokenPipeError:
         # the reader went away (decode | head): what it wanted it has; not an error
@@ -204,8 +216,8 @@ def replay(pcaps, config_path, alerts_path, metrics_file, progress=None, listen=
 def _outputs_under(cfg, log_dir: str | None, alerts_path: str | None) -> None:
     """A replay's files under a directory of its own, never the production ones: `-l DIR`,
     else the directory of --alerts, else a new ./ybsensor-replay-TIME/ (said on stderr).
-    The config's alert log, flow log and evidence directory keep their names there."""
-    named = [cfg.alerts_path, cfg.flow_log_path, cfg.evidence_dir]
+    The config's alert log, flow and event logs and evidence directory keep their names there."""
+    named = [cfg.alerts_path, cfg.flow_log_path, cfg.evidence_dir, *cfg.event_log_paths.values()]
     if log_dir is None:
         if alerts_path:
             log_dir = os.path.dirname(alerts_path) or "."
@@ -226,6 +238,7 @@ def _outputs_under(cfg, log_dir: str | None, alerts_path: str | None) -> None:
         cfg.flow_log_path = under(cfg.flow_log_path)
     if cfg.evidence_dir:
         cfg.evidence_dir = under(cfg.evidence_dir)
+    cfg.event_log_paths = {kind: under(path) for kind, path in cfg.event_log_paths.items()}
 
 
 @cli.command("check-config")
