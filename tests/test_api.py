@@ -66,7 +66,7 @@ def test_replay_gives_what_the_command_line_writes(tmp_path):
     config = tmp_path / "example.toml"
     config.write_text((PCAPS / "example.toml").read_text().replace(
         'path = "alerts.jsonl"', f'path = "{tmp_path}/a.jsonl"') + EVENTS.format(tmp=tmp_path))
-    run("replay", PCAPS / "demo.pcap", "--config", config, check=True)
+    run("replay", PCAPS / "demo.pcap", "--config", config, "-l", tmp_path, check=True)
     result = ybsensor.replay(PCAPS / "demo.pcap", config)
     alerts = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
     volatile = ("seq", "prev_hash", "evidence_pcap", "source")   # the log's, the run's
