@@ -1,10 +1,12 @@
 """The ybsensor command line."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -113,8 +115,19 @@ def _table_row(r: dict) -> str:
               help="serve /metrics here during the replay (to watch it in Prometheus/Grafana)")
 @click.option("--linger", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="with --listen: seconds to go on serving /metrics after the replay")
-def replay(pcaps, config_path, alerts_path, metrics_file, progress, listen=None, linger=0.0):
+# spread over a Dask cluster (sensor/cluster.py)
+@click.option("--jobs", type=click.IntRange(1, 4096), default=None,
+              help="spread the replay over N worker processes (a local Dask cluster); "
+                   "with --scheduler: over N shares (default: one per worker thread)")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="spread the replay over the workers of this Dask scheduler "
+                   "(tcp://HOST:PORT); the files and --config must be at the same path there")
+def replay(pcaps, config_path, alerts_path, metrics_file, progress, listen=None, linger=0.0,
+           jobs=None, scheduler=None):
     """Run the whole pipeline over PCAPS and print a summary."""
+    if jobs or scheduler:
+        _replay_spread(pcaps, config_path, alerts_path, metrics_file, progress, jobs, scheduler)
+        return
     cfg = config_mod.load(config_path) if config_path else None
     sensor = Sensor(cfg, alerts_path)
     server = _live.serve_metrics(listen, sensor.metrics.registry) if listen else None
@@ -133,6 +146,55 @@ def replay(pcaps, config_path, alerts_path, metrics_file, progress, listen=None,
     _print_summary(sensor, time.perf_counter() - started)
     if server is not None:
         _live.linger(server, linger)
+    refused.exit_status()
+
+
+def _replay_spread(pcaps, config_path, alerts_path, metrics_file, progress, jobs, scheduler):
+    """`replay --jobs/--scheduler`: the shares replayed on the cluster's workers, their
+    results reduced here into one alert log, metrics and summary (sensor/cluster.py)."""
+    from . import cluster
+    from prometheus_client import CollectorRegistry, write_to_textfile
+    cfg = config_mod.load(config_path) if config_path else None
+    if cfg is not None and cfg.evidence_dir != "":
+        _warn("evidence pcaps are not written by a replay spread over workers")
+    sensor = Sensor(dataclasses.replace(cfg, evidence_dir="", flow_log_path=None)
+                    if cfg is not None else None, alerts_path)
+    if cfg is not None:
+        sensor.cfg = cfg
+    meter = _Progress(sys.stderr.isatty() if progress is None else progress)
+    refused = _Refusals()
+    started = time.perf_counter()
+    try:
+        client = cluster.connect(jobs, scheduler)
+    except cluster.ClusterError as exc:
+        sensor.close()
+        click.echo(f"ybsensor: error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    reduce = cluster.Reduce(sensor, list(pcaps))
+    try:
+        with client:
+            parts = cluster.parts_of(client, jobs)
+            results = cluster.run(client, config_path, list(pcaps), parts,
+                                  progress=lambda name, n: meter.update(Path(name), n))
+            if not scheduler and client.cluster is not None:
+                client.cluster.close()
+        first = min(results, key=lambda r: r["index"])
+        for message in dict.fromkeys(first["warnings"]):
+            _warn(message)
+        for message in first["refused"]:
+            refused(CaptureError(message))
+        reduce.take(results)
+    except cluster.ClusterError as exc:
+        click.echo(f"ybsensor: error: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        sensor.close()
+        if metrics_file:
+            registry = CollectorRegistry()
+            registry.register(reduce)
+            write_to_textfile(metrics_file, registry)
+    meter.done()
+    _print_summary(sensor, time.perf_counter() - started)
     refused.exit_status()
 
 
@@ -176,13 +238,19 @@ def _print_summary(sensor: Sensor, elapsed: float) -> None:
             for (detector, inst), count in sorted(alerter.alerts.items()):
                 click.echo(f"{detector:<22} {inst:<25} {count:>8,}")
     click.echo(f"\n{'encapsulation':<48} {'frames':>10} {'bytes':>14}")
-    for name, count in stats.packets.most_common():
+    for name, count in _most_common(stats.packets):
         click.echo(f"{name:<48} {count:>10,} {stats.bytes[name]:>14,}")
     for title, counter in (("decode errors", stats.errors), ("non-IP frames", stats.non_ip)):
         if counter:
             click.echo(f"\n{title:<48} {'frames':>10}")
-            for reason, count in counter.most_common():
+            for reason, count in _most_common(counter):
                 click.echo(f"{reason:<48} {count:>10,}")
+
+
+def _most_common(counter) -> list:
+    """Most frequent first, ties by name: the same whichever order the counts were added
+    in (a replay spread over workers adds theirs in turn)."""
+    return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 from . import live as _live  # noqa: E402  (live capture and serving metrics: sensor/live.py)
