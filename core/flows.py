@@ -104,7 +104,8 @@ def share_of(t: PacketTable, parts: int) -> np.ndarray:
     h = np.full(len(rows), SEED)
     for col in (t.line_kind[rows], t.line_a[rows], t.line_b[rows], a_hi, a_lo, b_hi, b_lo):
         h = _mix(h, col)
-    out[rows] = (h % U64(parts)).astype(np.int64)
+    # the high half, scaled to [0, parts): a round's low bits follow the inputs' low bits
+    out[rows] = (((h >> U64(32)) * U64(parts)) >> U64(32)).astype(np.int64)
     return out
 
 

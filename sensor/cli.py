@@ -174,7 +174,7 @@ def _replay_spread(pcaps, config_path, alerts_path, metrics_file, progress, jobs
     try:
         with client:
             parts = cluster.parts_of(client, jobs)
-            results = cluster.run(client, config_path, list(pcaps), parts,
+            results = cluster.run(client, cfg, config_path, list(pcaps), parts,
                                   progress=lambda name, n: meter.update(Path(name), n))
             if not scheduler and client.cluster is not None:
                 client.cluster.close()

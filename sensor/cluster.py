@@ -45,9 +45,10 @@ import numpy as np
 from ybsensor.core.flows import share_of
 from ybsensor.decoders.table import concat, take
 from ybsensor.detectors import REGISTRY, BatchContext, Finding
+from ybsensor.detectors.plaintext_pii import hash_key
 from ybsensor.detectors.shared_line import SharedLine
 from ybsensor.exporters.http import merge
-from ybsensor.exporters.prometheus import SensorCollector
+from ybsensor.exporters.prometheus import BuildCollector, SensorCollector
 
 from . import config as config_mod
 from .alerting import Alerter, RateLimit
@@ -212,13 +213,14 @@ class _Part:
 
 
 def replay_share(config_path: str | None, paths: list[tuple[str, str]], index: int, parts: int,
-                 batch_frames: int | None = None, progress: str | None = None) -> dict:
+                 batch_frames: int | None = None, progress: str | None = None,
+                 alerts_path: str | None = None) -> dict:
     """Replay the share `index` of `parts` of `paths`, (path, path as given) pairs (every
     file read, in order); runs on a worker. Files that are no capture are refused (their messages returned) and the others
     go through, as in one process."""
     cfg = config_mod.load(config_path) if config_path else None
     if cfg is not None:
-        cfg = dataclasses.replace(cfg, evidence_dir="")
+        cfg = dataclasses.replace(cfg, evidence_dir="", alerts_path=alerts_path)
     with tempfile.TemporaryDirectory(prefix="ybsensor-share-") as tmp:
         flow_log = str(Path(tmp) / "flows.jsonl") if cfg is not None and cfg.flow_log_path else ""
         part = _Part(cfg, index, parts, flow_log)
@@ -399,6 +401,7 @@ class Reduce:
 
     def collect(self):
         yield from self.families
+        yield from BuildCollector().collect()
 
 
 def _join_flow_logs(path: str, texts: list[str]) -> None:
@@ -429,7 +432,7 @@ def connect(jobs: int | None, scheduler: str | None):
     return Client(cluster)
 
 
-def run(client, config_path: str | None, paths: list[str], parts: int,
+def run(client, cfg, config_path: str | None, paths: list[str], parts: int,
         batch_frames: int | None = None, progress=None) -> list[dict]:
     """Every share's result; a share whose worker died is run again by the scheduler; one
     that cannot be completed is a ClusterError naming why."""
@@ -438,8 +441,14 @@ def run(client, config_path: str | None, paths: list[str], parts: int,
     queue = Queue(name, client=client) if progress is not None else None
     config_path = os.path.abspath(config_path) if config_path else None
     paths = [(os.path.abspath(p), str(p)) for p in paths]
+    # the alert log's place (relative to where the replay was started): identifiers are
+    # hashed with the key kept beside it, made here before any worker needs it
+    alerts_path = None
+    if cfg is not None and cfg.alerts_path:
+        alerts_path = os.path.abspath(cfg.alerts_path)
+        hash_key(cfg, cfg.detectors.get("plaintext_pii", {}))
     futures = [client.submit(replay_share, config_path, paths, k, parts, batch_frames,
-                             name if queue is not None else None, pure=False,
+                             name if queue is not None else None, alerts_path, pure=False,
                              key=f"ybsensor-share-{k}-of-{parts}-{name[-8:]}")
                for k in range(parts)]
     frames: dict[int, int] = {}
