@@ -54,6 +54,7 @@ bench: setup tools
 	$(PY) -m pytest bench -q --benchmark-enable --benchmark-only
 	$(PY) bench/peers.py
 	$(PY) bench/test_live.py
+	$(PY) bench/cluster.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks bench/out

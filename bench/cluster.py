@@ -9,8 +9,8 @@ detector on, bench/test_pipeline.py):
    local cluster's workers), best of ROUNDS. The speed-up is one process's wall time over
    --jobs N's; the cluster path's overhead is --jobs 1 against one process.
 2. In this process, one after another (nothing competing: the CPU each part costs): a
-   decode-only pass over the file (what every worker pays for every frame, its share or
-   not), and share 0 of 1, 2 and 8 (sensor/cluster.py replay_share). With P shares a
+   pass over the file stage by stage as every worker makes it for every frame, its share
+   or not (read, decode, the whole-batch stages, the share cut), and share 0 of 1, 2 and 8 (sensor/cluster.py replay_share). With P shares a
    share costs about W + S/P CPU seconds, W what every worker does for every frame (read,
    decode, the whole-batch stages) and S what is split; from P = 1 and P = 8 come W and S,
    and from those the projection of bench/scaling.md. The reduce is timed on the results
@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from bench.mixed import FRAMES, OUT, mixed_pcap  # noqa: E402
+from bench.mixed import FRAMES, OUT, SMALL, mixed_pcap  # noqa: E402
 from bench.test_pipeline import bench_config  # noqa: E402
 
 RESULTS = OUT / "cluster.json"
@@ -79,44 +79,86 @@ def measure(frames: int, jobs: int, rounds: int) -> dict:
         config = tmp / "bench.toml"
         runs = {}
         for name, extra in (("one process", ()), ("--jobs 1", ("--jobs", "1")),
-                            (f"--jobs {jobs}", ("--jobs", str(jobs)))):
+                            (f"--jobs {jobs}", ("--jobs", str(jobs))))[:3 if rounds else 0]:
             best = min((_command(pcap, config, tmp, *extra) for _ in range(rounds)),
                        key=lambda r: r[0])
             runs[name] = {"wall_s": round(best[0], 3), "cpu_s": round(best[1], 3)}
 
         fastpath.load_kernel_now()
+        # warm: the compiled loops loaded (or compiled) before anything is timed
+        warm = mixed_pcap(SMALL)
+        sum(1 for _ in Pipeline().run_files([warm], print, print))
+        cluster.replay_share(str(config), [(str(warm), str(warm))], 0, 1)
         paths = [(str(pcap), str(pcap))]
-        decode, _ = _cpu(lambda: sum(1 for _ in Pipeline().run_files([pcap], print, print)))
+        every = stages(pcap, config)
+        fixed, _ = _cpu(lambda: cluster.replay_share(str(config), [], 0, 1))
         share_cpu = {}
         for parts in (1, 2, 8):
-            share_cpu[parts], result = _cpu(lambda: cluster.replay_share(str(config), paths, 0,
-                                                                         parts))
+            cpu, _ = _cpu(lambda: cluster.replay_share(str(config), paths, 0, parts))
+            share_cpu[parts] = cpu - fixed
         results = [cluster.replay_share(str(config), paths, k, 2) for k in range(2)]
         size = sum(len(pickle.dumps(r)) for r in results)
         client = Sensor(load_config(config), alerts_path=str(tmp / "reduced.jsonl"))
         reduce_cpu, _ = _cpu(lambda: cluster.Reduce(client, [str(pcap)]).take(results))
         client.close()
     whole = share_cpu[1]
-    per_worker = (share_cpu[1] - share_cpu[8]) * 8 / 7     # S, the part that is split
-    every = max(whole - per_worker, 0.0)                    # W, what every worker does
-    one = runs["one process"]
-    spread = runs[f"--jobs {jobs}"]
-    return {
-        "frames": frames, "jobs": jobs, "rounds": rounds,
-        "runs": runs,
-        "speedup_wall": round(one["wall_s"] / spread["wall_s"], 2),
-        "cluster_overhead_wall_s": round(runs["--jobs 1"]["wall_s"] - one["wall_s"], 3),
-        "cluster_overhead_cpu_s": round(runs["--jobs 1"]["cpu_s"] - one["cpu_s"], 3),
-        "decode_cpu_us_per_frame": round(decode / frames * 1e6, 3),
+    split = (share_cpu[1] - share_cpu[8]) * 8 / 7          # S, the part that is split
+    each = max(whole - split, 0.0)                          # W, what every worker does
+    out = {"frames": frames, "jobs": jobs, "rounds": rounds, "runs": runs}
+    if runs:
+        one, spread = runs["one process"], runs[f"--jobs {jobs}"]
+        out.update({
+            "speedup_wall": round(one["wall_s"] / spread["wall_s"], 2),
+            "cluster_overhead_wall_s": round(runs["--jobs 1"]["wall_s"] - one["wall_s"], 3),
+            "cluster_overhead_cpu_s": round(runs["--jobs 1"]["cpu_s"] - one["cpu_s"], 3)})
+    return {**out,
+        "every_worker_stages_us_per_frame": {k: round(v / frames * 1e6, 3)
+                                             for k, v in every.items()},
+        "share_fixed_cpu_s": round(fixed, 3),
         "share_cpu_s": {str(p): round(c, 3) for p, c in share_cpu.items()},
-        "every_worker_cpu_us_per_frame": round(every / frames * 1e6, 3),
-        "split_cpu_us_per_frame": round(per_worker / frames * 1e6, 3),
-        # with nothing else on the cores: one process's CPU over the busiest share's
+        "every_worker_cpu_us_per_frame": round(each / frames * 1e6, 3),
+        "split_cpu_us_per_frame": round(split / frames * 1e6, 3),
+        # with nothing else on the cores: one share of one over the busiest of two, and
+        # the reduce after them
         "speedup_cpu_projected": round(whole / (share_cpu[2] + reduce_cpu), 2),
         "reduce_cpu_s": round(reduce_cpu, 3),
         "reduce_input_bytes": size,
         "file_bytes": pcap.stat().st_size,
     }
+
+
+def stages(pcap: Path, config: Path, parts: int = 8) -> dict[str, float]:
+    """CPU seconds of what every worker does with every frame, stage by stage, in one pass
+    as share 0 of `parts` does it: read, decode, the whole-batch stages (L2TP session lines,
+    reassembly, shared_line over the whole batch), and cutting the share out."""
+    from ybsensor.core.flows import share_of
+    from ybsensor.decoders.table import take
+    from ybsensor.detectors import BatchContext
+    from ybsensor.detectors.shared_line import SharedLine
+    from ybsensor.sensor.sensor import Sensor
+    from ybsensor.sensor.sources import read_capture
+    sensor = Sensor(load_config(config), alerts_path="", sinks=False)
+    lines = SharedLine(sensor.cfg, sensor.plan)
+    cost = dict.fromkeys(("read", "decode", "whole-batch stages", "share cut"), 0.0)
+    clock = time.process_time
+    batches = read_capture(pcap)
+    while True:
+        at = clock()
+        batch = next(batches, None)
+        cost["read"] += clock() - at
+        if batch is None:
+            return cost
+        at = clock()
+        t = sensor.pipeline.decode(batch, str(pcap))
+        cost["decode"] += clock() - at
+        at = clock()
+        sensor.sessions.process(t)
+        sensor.reassembly.process(t, sensor.pipeline.decode)
+        lines.detect(BatchContext(t, None, sensor.plan, sensor.cfg))
+        cost["whole-batch stages"] += clock() - at
+        at = clock()
+        take(t, share_of(t, parts) == 0)
+        cost["share cut"] += clock() - at
 
 
 def load_config(path: Path):
@@ -125,6 +167,17 @@ def load_config(path: Path):
 
 
 def report(r: dict) -> None:
+    if r["runs"]:
+        _report_runs(r)
+    print(f"  per share, CPU s (1, 2, 8 shares): {r['share_cpu_s']} (+{r['share_fixed_cpu_s']} s "
+          f"each to start); reduce of 2 shares {r['reduce_cpu_s']:.2f} s over "
+          f"{r['reduce_input_bytes']:,} bytes of results")
+    print(f"  per frame, CPU µs: every worker {r['every_worker_cpu_us_per_frame']} "
+          f"({r['every_worker_stages_us_per_frame']}), split {r['split_cpu_us_per_frame']}; "
+          f"--jobs 2 from CPU seconds alone: {r['speedup_cpu_projected']:.2f}x")
+
+
+def _report_runs(r: dict) -> None:
     one, spread = r["runs"]["one process"], r["runs"][f"--jobs {r['jobs']}"]
     print(f"replay --jobs {r['jobs']} ({r['frames']:,} frames, best of {r['rounds']}): "
           f"{spread['wall_s']:.2f} s against {one['wall_s']:.2f} s in one process: "
@@ -132,11 +185,6 @@ def report(r: dict) -> None:
           f"(CPU: {spread['cpu_s']:.1f} s against {one['cpu_s']:.1f} s)")
     print(f"  the cluster path (--jobs 1 against one process): "
           f"+{r['cluster_overhead_wall_s']:.2f} s wall, +{r['cluster_overhead_cpu_s']:.1f} CPU s")
-    print(f"  per share, CPU s (1, 2, 8 shares): {r['share_cpu_s']}; reduce of 2 shares "
-          f"{r['reduce_cpu_s']:.2f} s over {r['reduce_input_bytes']:,} bytes of results")
-    print(f"  per frame: decode {r['decode_cpu_us_per_frame']} µs; every worker "
-          f"{r['every_worker_cpu_us_per_frame']} µs, split {r['split_cpu_us_per_frame']} µs; "
-          f"--jobs 2 from CPU seconds alone: {r['speedup_cpu_projected']:.2f}x")
 
 
 def main(argv=None) -> int:
@@ -144,7 +192,8 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=int(os.environ.get("YBSENSOR_BENCH_FRAMES",
                                                                      FRAMES)))
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="runs of each command (0: the in-process figures only)")
     args = ap.parse_args(argv)
     r = measure(args.frames, args.jobs, args.rounds)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -11,13 +11,15 @@ then decided where the flow is, as one process decides it. What looks across flo
 made whole so:
 
 - state every worker keeps of the whole batch: L2TPv2 session lines and fragment
-  reassembly (cheap: control messages and fragments are rare), and `shared_line`, which
-  runs over the whole batch on every worker (its findings then kept to the share), so
-  that a line whose flows land on different workers is shared from the same packet as in
-  one process. Their counters come from share 0 only.
-- findings whose dedup group is not the flow (a line, a client and a name) are not
-  alerted on the worker: their rows travel to the reduce (columns, without the frames'
-  bytes) with their evidence, and the reduce alerts them batch by batch, as one process.
+  reassembly (cheap: control messages and fragments are rare); their counters come from
+  share 0 only.
+- `shared_line` (a line's flows land on every worker) runs on share 0 over every row of
+  every batch, and alerts there: the same packets, dedup and alerts as one process. The
+  other shares leave it out.
+- findings whose dedup group is wider than a flow (a client and a name: `internet_bound`,
+  `malicious_link`; few rows) are not alerted on the worker: their rows travel to the
+  reduce (columns, without the frames' bytes) with their evidence, and the reduce alerts
+  them batch by batch with one process's dedup state.
 - the rate limit (`alerts.max_per_second`) is global: the workers alert without one and
   the reduce applies it, a batch and a detector at a time.
 
@@ -32,6 +34,7 @@ the worker's error.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tempfile
 import time
@@ -43,6 +46,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ybsensor.core.flows import share_of
+from ybsensor.decoders import fastpath
 from ybsensor.decoders.table import concat, take
 from ybsensor.detectors import REGISTRY, BatchContext, Finding
 from ybsensor.detectors.plaintext_pii import hash_key
@@ -95,7 +99,7 @@ class _ShareAlerter(Alerter):
     def _alerts(self, det, findings, ctx) -> list[dict]:
         wide = [f for f in findings if f.group is not None]
         if wide:
-            self.part.ship(det, wide, ctx.t, np.arange(ctx.t.n))
+            self.part.ship(det, wide, ctx.t)
         mine = [f for f in findings if f.group is None]
         return super()._alerts(det, mine, ctx) if mine else []
 
@@ -110,12 +114,15 @@ class _Part:
         self.alerts: list[tuple[tuple, list[dict]]] = []
         self.shipped: list[dict] = []
         self.latest = -1
-        self.lines = None
+        self.lines: Alerter | None = None   # shared_line over every row (share 0)
         if s.alerter is not None:
             s.evidence = None
             s.log = _Collect(self)
-            self.lines = next((d for d in s.alerter.detectors if isinstance(d, SharedLine)), None)
-            rest = [d for d in s.alerter.detectors if d is not self.lines]
+            lines = [d for d in s.alerter.detectors if isinstance(d, SharedLine)]
+            rest = [d for d in s.alerter.detectors if not isinstance(d, SharedLine)]
+            if lines and index == 0:
+                self.lines = Alerter(lines, s.alerter.dedup_ns / 1e9, UNLIMITED,
+                                     sensor=s.alerter.sensor)
             s.alerter = _ShareAlerter(self, s.alerter, rest)
             if index:   # every worker reassembles every fragment: errors counted by share 0
                 s.reassembly.errors = Counter()
@@ -137,14 +144,9 @@ class _Part:
             if (table.n_ip > 0).any():
                 self.latest = max(self.latest, int(table.ts_ns[table.n_ip > 0].max()))
             mine = share_of(table, self.parts) == self.index
-            if self.lines is not None:   # over the whole batch: lines shared across workers
-                ctx = BatchContext(table, None, s.plan, s.cfg)
-                found = [f for f in self.lines.detect(ctx) if f.rows.size]
-                if found:
-                    for f in found:
-                        s.alerter.occurrences[(self.lines.name, f.severity)] += \
-                            int(np.count_nonzero(mine[f.rows]))
-                    self.ship(self.lines, found, table, mine, per_group=True)
+            if self.lines is not None:   # a line's flows on every worker: all its rows here
+                self.lines.source = table.batch.source
+                s.log.write(self.lines.process(BatchContext(table, None, s.plan, s.cfg)))
             sub = take(table, mine)
             if part == 0:
                 s.stats.process(sub)
@@ -152,32 +154,14 @@ class _Part:
             kept += sub.n
         return kept
 
-    def ship(self, det, findings: list[Finding], t, keep, per_group: bool = False) -> None:
-        """Findings of a group wider than a flow, for the reduce: the rows of the share
-        (`keep`: a mask or the rows) as columns, and each row's evidence (`per_group`: each
-        group's, when the rule's evidence is the group's, as a line's institutions are)."""
-        keep = np.flatnonzero(keep) if keep.dtype == bool else keep
-        pieces, wanted = [], []
-        for f in findings:
-            at = np.flatnonzero(np.isin(f.rows, keep))
-            if not at.size:
-                continue
-            rows = f.rows[at]
-            group = f.group[at]
-            if f.explain is None:
-                evidence = None
-            elif per_group:
-                _, first = np.unique(group, return_index=True)
-                evidence = {int(group[k]): f.explain(int(rows[k])) for k in first.tolist()}
-            else:
-                evidence = [f.explain(row) for row in rows.tolist()]
-            pieces.append({"rows": rows, "severity": f.severity, "reason": f.reason,
-                           "group": group, "evidence": evidence, "per_group": per_group,
-                           "institution": None if f.institution is None else f.institution[at]})
-            wanted.append(rows)
-        if not pieces:
-            return
-        rows = np.unique(np.concatenate(wanted))
+    def ship(self, det, findings: list[Finding], t) -> None:
+        """Findings of a group wider than a flow (a client and a name: few rows), for the
+        reduce: their rows as columns, and each row's evidence."""
+        pieces = [{"rows": f.rows, "severity": f.severity, "reason": f.reason,
+                   "group": f.group, "institution": f.institution,
+                   "evidence": None if f.explain is None else
+                   [f.explain(row) for row in f.rows.tolist()]} for f in findings]
+        rows = np.unique(np.concatenate([f.rows for f in findings]))
         for p in pieces:
             p["rows"] = np.searchsorted(rows, p["rows"])
         self.shipped.append({"key": self.key, "detector": det.name, "rule": det.rule,
@@ -190,8 +174,10 @@ class _Part:
         s.close()
         extra = [d for d in (s.alerter.detectors if s.alerter else ())
                  if hasattr(d, "metric_families")]
-        if self.lines is not None and hasattr(self.lines, "metric_families"):
-            extra.append(self.lines)
+        if self.lines is not None:
+            extra += [d for d in self.lines.detectors if hasattr(d, "metric_families")]
+            for name in ("occurrences", "suppressed", "rate_limited"):
+                setattr(s.alerter, name, getattr(s.alerter, name) + getattr(self.lines, name))
         # sessions and reassembly see every row on every worker: counted by share 0
         whole = (s.sessions, s.reassembly) if self.index == 0 else ()
         extra += [x for x in (*whole, s.flow_log) if x is not None]
@@ -218,6 +204,7 @@ def replay_share(config_path: str | None, paths: list[tuple[str, str]], index: i
     """Replay the share `index` of `parts` of `paths`, (path, path as given) pairs (every
     file read, in order); runs on a worker. Files that are no capture are refused (their messages returned) and the others
     go through, as in one process."""
+    fastpath.load_kernel_now()     # a worker lives on: the compiled loops from the start
     cfg = config_mod.load(config_path) if config_path else None
     if cfg is not None:
         cfg = dataclasses.replace(cfg, evidence_dir="", alerts_path=alerts_path)
@@ -357,25 +344,19 @@ class Reduce:
         for p, base in zip(pieces, starts.tolist()):
             for f in p["findings"]:
                 m = merged.setdefault((f["severity"], f["reason"]),
-                                      {"rows": [], "group": [], "inst": [], "ev": {}, "by_group": {}})
+                                      {"rows": [], "group": [], "inst": [], "ev": {}})
                 rows = where[f["rows"] + base]
                 m["rows"].append(rows)
                 m["group"].append(f["group"])
                 m["inst"].append(f["institution"] if f["institution"] is not None
                                  else np.full(len(rows), -1, dtype=np.int64))
-                if f["per_group"] and f["evidence"] is not None:
-                    m["by_group"].update(f["evidence"])
-                elif f["evidence"] is not None:
+                if f["evidence"] is not None:
                     m["ev"].update(zip(rows.tolist(), f["evidence"]))
         findings = []
         for (severity, reason), m in merged.items():
-            rows = np.concatenate(m["rows"])
-            group = np.concatenate(m["group"])
-            group_of = dict(zip(rows.tolist(), group.tolist()))
-            has_evidence = bool(m["ev"] or m["by_group"])
-            explain = (lambda row, m=m, g=group_of: m["ev"][row] if row in m["ev"]
-                       else m["by_group"][g[row]]) if has_evidence else None
-            findings.append(Finding(rows, severity, reason, explain, group=group,
+            findings.append(Finding(np.concatenate(m["rows"]), severity, reason,
+                                    m["ev"].__getitem__ if m["ev"] else None,
+                                    group=np.concatenate(m["group"]),
                                     institution=np.concatenate(m["inst"])))
         ctx = BatchContext(t, None, s.plan, s.cfg)
         det = SimpleNamespace(name=pieces[0]["detector"], rule=pieces[0]["rule"])
@@ -427,8 +408,12 @@ def connect(jobs: int | None, scheduler: str | None):
             return Client(scheduler, timeout="10s")
         except (OSError, TimeoutError) as exc:
             raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    # the scheduler's own reports (a worker lost, tasks recomputed) are not the replay's
+    logging.getLogger("distributed").setLevel(logging.ERROR)
     cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=None)
+                           host="127.0.0.1", dashboard_address=None,
+                           scheduler_kwargs={"dashboard": False},
+                           silence_logs=logging.ERROR)
     return Client(cluster)
 
 
