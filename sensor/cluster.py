@@ -61,6 +61,7 @@ from .sources import CaptureError, read_capture
 
 UNLIMITED = 1e15             # a worker's alert rate: the reduce applies the real one
 PROGRESS_SECONDS = 1.0
+NO_WORKERS_SECONDS = 60.0    # a cluster without workers this long: the replay fails
 # detectors' metric families of what every worker holds whole (the indicator lists it
 # loaded): counted once (share 0)
 WHOLE_ON_EVERY_WORKER = ("ybsensor_indicators", "ybsensor_indicator_reloads",
@@ -437,11 +438,17 @@ def run(client, cfg, config_path: str | None, paths: list[str], parts: int,
                              key=f"ybsensor-share-{k}-of-{parts}-{name[-8:]}")
                for k in range(parts)]
     frames: dict[int, int] = {}
+    staffed = time.monotonic()
     while True:
         try:
             wait(futures, timeout=PROGRESS_SECONDS)
         except TimeoutError:
             pass
+        if client.nthreads():
+            staffed = time.monotonic()
+        elif time.monotonic() - staffed > NO_WORKERS_SECONDS:
+            raise ClusterError(f"no worker left to run the replay on (for "
+                               f"{NO_WORKERS_SECONDS:g} s); its shares are not done")
         if queue is not None:
             while queue.qsize():
                 k, path, n = queue.get()
@@ -457,7 +464,13 @@ def run(client, cfg, config_path: str | None, paths: list[str], parts: int,
 
 
 def parts_of(client, jobs: int | None) -> int:
-    """Shares to cut the replay into: --jobs, else one per worker thread of the cluster."""
+    """Shares to cut the replay into: --jobs, else one per worker thread of the cluster
+    (waited for, a while, if it has none yet)."""
     if jobs:
         return jobs
+    try:
+        client.wait_for_workers(1, timeout=NO_WORKERS_SECONDS)
+    except TimeoutError:
+        raise ClusterError(f"the Dask scheduler has no workers (waited "
+                           f"{NO_WORKERS_SECONDS:g} s)") from None
     return max(sum(client.nthreads().values()), 1)
