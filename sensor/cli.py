@@ -155,7 +155,8 @@ def _replay_spread(pcaps, config_path, alerts_path, metrics_file, progress, jobs
     from . import cluster
     from prometheus_client import CollectorRegistry, write_to_textfile
     cfg = config_mod.load(config_path) if config_path else None
-    if cfg is not None and cfg.evidence_dir != "":
+    if cfg is not None and (cfg.evidence_dir or cfg.evidence_dir is None
+                            and (alerts_path or cfg.alerts_path)):
         _warn("evidence pcaps are not written by a replay spread over workers")
     sensor = Sensor(dataclasses.replace(cfg, evidence_dir="", flow_log_path=None)
                     if cfg is not None else None, alerts_path)
