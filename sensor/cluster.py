@@ -20,8 +20,10 @@ made whole so:
   `malicious_link`; few rows) are not alerted on the worker: their rows travel to the
   reduce (columns, without the frames' bytes) with their evidence, and the reduce alerts
   them batch by batch with one process's dedup state.
-- the rate limit (`alerts.max_per_second`) is global: the workers alert without one and
-  the reduce applies it, a batch and a detector at a time.
+- the rate limit (`alerts.max_per_second`) is global: each share applies it to its own
+  alerts (which bounds what it keeps in memory, and holds back none that the whole
+  replay's limit lets through), and the reduce applies it to all of them, a batch and a
+  detector at a time, on the clock of the batch's latest finding as one process does.
 
 Reduce (the client): alerts sorted by packet time and a stable key and written as one
 hash chain; metrics summed (exporters/http.py merge); flow logs joined. Evidence pcaps are
@@ -59,7 +61,7 @@ from .alerting import Alerter, RateLimit
 from .sensor import Sensor
 from .sources import CaptureError, read_capture
 
-UNLIMITED = 1e15             # a worker's alert rate: the reduce applies the real one
+UNLIMITED = 1e15             # the reduce alerts shipped findings unlimited, then _limit
 PROGRESS_SECONDS = 1.0
 NO_WORKERS_SECONDS = 60.0    # a cluster without workers this long: the replay fails
 # detectors' metric families of what every worker holds whole (the indicator lists it
@@ -90,18 +92,26 @@ class _Collect:
 
 
 class _ShareAlerter(Alerter):
-    """A worker's alerter: findings grouped by flow are alerted here (without the rate
-    limit); those of a wider group are sent to the reduce."""
+    """A worker's alerter: findings grouped by flow are alerted here; those of a wider
+    group are sent to the reduce. The rate limit applies here too, to the share's alerts
+    alone (it never holds back one the whole replay's limit lets through: a share spends
+    fewer tokens), so that what a share keeps in memory is bounded by it; the reduce
+    applies it to all of them."""
 
-    def __init__(self, part: "_Part", base: Alerter, detectors: list):
-        super().__init__(detectors, base.dedup_ns / 1e9, UNLIMITED, sensor=base.sensor)
+    def __init__(self, part: "_Part", base: Alerter, detectors: list, ship: bool = True):
+        super().__init__(detectors, base.dedup_ns / 1e9, base.limit.rate, sensor=base.sensor)
         self.part = part
+        self.wide = ship     # send findings of wider groups to the reduce (else alert here)
 
     def _alerts(self, det, findings, ctx) -> list[dict]:
-        wide = [f for f in findings if f.group is not None]
+        # the rate limit's clock: the batch's latest finding of the detector, on any share
+        rows = np.concatenate([f.rows for f in findings])
+        key = (self.part.key, det.name)
+        self.part.clock[key] = max(self.part.clock.get(key, 0), int(ctx.t.ts_ns[rows].max()))
+        wide = [f for f in findings if f.group is not None and self.wide]
         if wide:
             self.part.ship(det, wide, ctx.t)
-        mine = [f for f in findings if f.group is None]
+        mine = [f for f in findings if f.group is None or not self.wide]
         return super()._alerts(det, mine, ctx) if mine else []
 
 
@@ -116,28 +126,26 @@ class _Part:
         self.shipped: list[dict] = []
         self.latest = -1
         self.lines: Alerter | None = None   # shared_line over every row (share 0)
+        self.clock: dict[tuple, int] = {}   # (key, detector) -> latest finding's ns
         if s.alerter is not None:
             s.evidence = None
             s.log = _Collect(self)
             lines = [d for d in s.alerter.detectors if isinstance(d, SharedLine)]
             rest = [d for d in s.alerter.detectors if not isinstance(d, SharedLine)]
             if lines and index == 0:
-                self.lines = Alerter(lines, s.alerter.dedup_ns / 1e9, UNLIMITED,
-                                     sensor=s.alerter.sensor)
+                self.lines = _ShareAlerter(self, s.alerter, lines, ship=False)
             s.alerter = _ShareAlerter(self, s.alerter, rest)
             if index:   # every worker reassembles every fragment: errors counted by share 0
                 s.reassembly.errors = Counter()
 
-    def batch(self, key: tuple[int, int], batch, source: str) -> int:
+    def batch(self, key: tuple[int, int], batch, source: str) -> None:
         s = self.sensor
         t = s.pipeline.decode(batch, source)
         if s.alerter is None:
-            mine = take(t, share_of(t, self.parts) == self.index)
-            s.stats.process(mine)
-            return mine.n
+            s.stats.process(take(t, share_of(t, self.parts) == self.index))
+            return
         s.sessions.process(t)
         whole = s.reassembly.process(t, s.pipeline.decode)
-        kept = 0
         for part, table in enumerate((t, whole)):
             if table is None or not table.n:
                 continue
@@ -152,8 +160,6 @@ class _Part:
             if part == 0:
                 s.stats.process(sub)
             s._analyse(sub)
-            kept += sub.n
-        return kept
 
     def ship(self, det, findings: list[Finding], t) -> None:
         """Findings of a group wider than a flow (a client and a name: few rows), for the
@@ -196,6 +202,7 @@ class _Part:
             "flows": None if s.flows is None else (s.flows.active, s.flows.evicted_total),
             "alerts": self.alerts,
             "shipped": self.shipped,
+            "clock": self.clock,
         }
 
 
@@ -203,8 +210,8 @@ def replay_share(config_path: str | None, paths: list[tuple[str, str]], index: i
                  batch_frames: int | None = None, progress: str | None = None,
                  alerts_path: str | None = None) -> dict:
     """Replay the share `index` of `parts` of `paths`, (path, path as given) pairs (every
-    file read, in order); runs on a worker. Files that are no capture are refused (their messages returned) and the others
-    go through, as in one process."""
+    file read, in order); runs on a worker. Files that are no capture are refused (their
+    messages returned) and the others go through, as in one process."""
     fastpath.load_kernel_now()     # a worker lives on: the compiled loops from the start
     cfg = config_mod.load(config_path) if config_path else None
     if cfg is not None:
@@ -297,7 +304,12 @@ class Reduce:
         rate limit of each detector applied as one process applies it."""
         a = self.sensor.alerter
         by_key: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+        clock: dict[tuple, int] = {}
         for r in results:
+            for (key, name), ns in r["clock"].items():
+                clock[key, name] = max(clock.get((key, name), 0), ns)
+                # a batch with findings and no alert still moves the limit's clock
+                by_key[key].setdefault(name, [])
             for key, alerts in r["alerts"]:
                 for alert in alerts:
                     by_key[key][alert["detector"]].append(alert)
@@ -313,16 +325,15 @@ class Reduce:
                 local = [x for x in items if "findings" not in x]
                 if pieces:
                     local += self._alert_pieces(pieces)
-                out += [(key, x) for x in self._limit(name, local)]
+                out += [(key, x) for x in self._limit(name, local, clock[key, name])]
         return out
 
-    def _limit(self, detector: str, alerts: list[dict]) -> list[dict]:
-        """The rate limit over one detector's alerts of one batch: the earliest kept."""
-        if not alerts:
-            return alerts
+    def _limit(self, detector: str, alerts: list[dict], now_ns: int) -> list[dict]:
+        """The rate limit over one detector's alerts of one batch (its findings' latest
+        packet at `now_ns`): the earliest kept."""
         a = self.sensor.alerter
         limit: RateLimit = a.limit
-        allowance = limit.allowance(detector, max(round(x["ts"] * 1e9) for x in alerts))
+        allowance = limit.allowance(detector, now_ns)
         if len(alerts) > allowance:
             alerts = sorted(alerts, key=lambda x: (x["ts"], x["first_frame"]))
             a.rate_limited += len(alerts) - allowance
