@@ -20,10 +20,7 @@ import pytest
 
 from ybsensor.core.flows import share_of
 from ybsensor.sensor.pipeline import Pipeline
-from tools import require_tool, ybsensor_cmd
-
-pytest.importorskip("distributed")
-from distributed import Client  # noqa: E402
+from tools import require_module, require_tool, ybsensor_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))   # bench.mixed
@@ -134,13 +131,14 @@ def _summary(stdout: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
+    client_of = require_module("distributed").Client   # the `cluster` extra (make setup)
     where = tmp_path_factory.mktemp("dask")
     env = {**os.environ, "DASK": str(Path(sys.executable).with_name("dask"))}
     script = ROOT / "scripts" / "dask-cluster.sh"
     address = subprocess.run([str(script), "start", str(where), "2"], env=env, check=True,
                              capture_output=True, text=True, timeout=60).stdout.strip()
     try:
-        with Client(address, timeout="30s") as client:
+        with client_of(address, timeout="30s") as client:
             client.wait_for_workers(2, timeout=60)
             yield address, client
     finally:
