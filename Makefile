@@ -12,7 +12,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,cluster]'
 	# Hyperscan speeds up the personal-data matcher, numba the decoders' common chains; where
 	# no wheel fits, the numpy matcher and the generic decoders give the same results
 	$(PY) -m pip install -q -e '.[fast]' || { \
@@ -54,6 +54,7 @@ bench: setup tools
 	$(PY) -m pytest bench -q --benchmark-enable --benchmark-only
 	$(PY) bench/peers.py
 	$(PY) bench/test_live.py
+	$(PY) bench/cluster.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks bench/out

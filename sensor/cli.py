@@ -1,10 +1,12 @@
 """The ybsensor command line."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -65,6 +67,10 @@ class _Progress:
     def read(self, seen: int) -> None:
         self.seen = seen
         self.bar.update(self.base + seen - self.bar.n)
+
+    def at(self, read: int) -> None:
+        """Bytes of all the files read so far (a spread replay's workers say it)."""
+        self.bar.update(read - self.bar.n)
 
     def done(self) -> None:
         self.bar.close()
@@ -180,8 +186,16 @@ def _table_row(r: dict) -> str:
               help="serve /metrics here during the replay (to watch it in Prometheus/Grafana)")
 @click.option("--linger", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="with --listen: seconds to go on serving /metrics after the replay")
+# spread over a Dask cluster (sensor/cluster.py)
+@click.option("--jobs", type=click.IntRange(1, 4096), default=None,
+              help="spread the replay over N worker processes (a local Dask cluster); "
+                   "with --scheduler: over N shares (default: one per worker thread)")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="spread the replay over the workers of this Dask scheduler "
+                   "(tcp://HOST:PORT); the files and --config must be at the same path there")
 def replay(pcaps, config_path, alerts_path, metrics_file, progress=None, listen=None, linger=0.0,
-           log_dir=None, bpf_expr="", start=None, end=None, lines=(), institutions=()):
+           log_dir=None, bpf_expr="", start=None, end=None, lines=(), institutions=(),
+           jobs=None, scheduler=None):
     """Run the whole pipeline over PCAPS (files, directories, - for standard input; gzip,
     xz or zstd compressed or not) and print a summary."""
     if alerts_path and not config_path:
@@ -192,6 +206,11 @@ def replay(pcaps, config_path, alerts_path, metrics_file, progress=None, listen=
     inputs = _inputs(pcaps, refused)
     if cfg is not None:
         _outputs_under(cfg, log_dir, alerts_path)
+    if jobs or scheduler:
+        _replay_spread(inputs, cfg, config_path, metrics_file, progress, jobs, scheduler,
+                       (bpf_expr, start, end, lines, institutions)
+                       if bpf_expr or start or end or lines or institutions else (), refused)
+        return
     sensor = Sensor(cfg)
     sensor.pipeline.selection = selection
     server = _live.serve_metrics(listen, sensor.metrics.registry) if listen else None
@@ -241,6 +260,60 @@ def _outputs_under(cfg, log_dir: str | None, alerts_path: str | None) -> None:
     cfg.event_log_paths = {kind: under(path) for kind, path in cfg.event_log_paths.items()}
 
 
+def _replay_spread(inputs, cfg, config_path, metrics_file, progress, jobs, scheduler,
+                   selection, refused):
+    """`replay --jobs/--scheduler`: the shares replayed on the cluster's workers, their
+    results reduced here into one alert log, metrics and summary (sensor/cluster.py).
+    Every worker reads every file: standard input cannot be spread."""
+    from . import cluster
+    from prometheus_client import CollectorRegistry, write_to_textfile
+    if sources.STDIN in inputs:
+        raise click.UsageError("--jobs/--scheduler: every worker reads every file, so "
+                               "standard input (-) cannot be spread")
+    if cfg is not None and (cfg.evidence_dir or cfg.evidence_dir is None and cfg.alerts_path):
+        _warn("evidence pcaps are not written by a replay spread over workers")
+    if cfg is not None and cfg.event_log_paths:
+        _warn("the dns, tls and http logs are not written by a replay spread over workers")
+    sensor = Sensor(dataclasses.replace(cfg, evidence_dir="", flow_log_path=None,
+                                        event_log_paths={}) if cfg is not None else None)
+    if cfg is not None:
+        sensor.cfg = cfg
+    meter = _Progress(progress, inputs)
+    started = time.perf_counter()
+    try:
+        client = cluster.connect(jobs, scheduler)
+    except cluster.ClusterError as exc:
+        sensor.close()
+        click.echo(f"ybsensor: error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    reduce = cluster.Reduce(sensor, list(inputs))
+    try:
+        with client:
+            parts = cluster.parts_of(client, jobs)
+            results = cluster.run(client, cfg, config_path, list(inputs), parts,
+                                  progress=meter.at, selection=selection)
+            if not scheduler and client.cluster is not None:
+                client.cluster.close()
+        first = min(results, key=lambda r: r["index"])
+        for message in dict.fromkeys(first["warnings"]):
+            _warn(message)
+        for message in first["refused"]:
+            refused(CaptureError(message))
+        reduce.take(results)
+    except cluster.ClusterError as exc:
+        click.echo(f"ybsensor: error: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        sensor.close()
+        if metrics_file:
+            registry = CollectorRegistry()
+            registry.register(reduce)
+            write_to_textfile(metrics_file, registry)
+    meter.done()
+    _print_summary(sensor, time.perf_counter() - started)
+    refused.exit_status()
+
+
 @cli.command("check-config")
 @click.argument("config_path", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
 def check_config(config_path):
@@ -281,13 +354,19 @@ def _print_summary(sensor: Sensor, elapsed: float) -> None:
             for (detector, inst), count in sorted(alerter.alerts.items()):
                 click.echo(f"{detector:<22} {inst:<25} {count:>8,}")
     click.echo(f"\n{'encapsulation':<48} {'frames':>10} {'bytes':>14}")
-    for name, count in stats.packets.most_common():
+    for name, count in _most_common(stats.packets):
         click.echo(f"{name:<48} {count:>10,} {stats.bytes[name]:>14,}")
     for title, counter in (("decode errors", stats.errors), ("non-IP frames", stats.non_ip)):
         if counter:
             click.echo(f"\n{title:<48} {'frames':>10}")
-            for reason, count in counter.most_common():
+            for reason, count in _most_common(counter):
                 click.echo(f"{reason:<48} {count:>10,}")
+
+
+def _most_common(counter) -> list:
+    """Most frequent first, ties by name: the same whichever order the counts were added
+    in (a replay spread over workers adds theirs in turn)."""
+    return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 from . import live as _live  # noqa: E402  (live capture and serving metrics: sensor/live.py)

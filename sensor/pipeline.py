@@ -69,8 +69,8 @@ class Pipeline:
                           f"unsupported:link (ybsensor reads "
                           f"{supported_linktypes(self.dispatch)})")
 
-    def process(self, batch: Batch, source: str = "") -> PacketTable:
-        start = time.perf_counter()
+    def decode_chosen(self, batch: Batch, source: str = "") -> PacketTable:
+        """The table of the batch's frames that the selection keeps (all, without one)."""
         chosen = self.selection
         if chosen is not None:
             batch = chosen.frames(batch)
@@ -79,6 +79,11 @@ class Pipeline:
             keep = chosen.rows(table)
             if not keep.all():
                 table = self.decode(batch.take(keep), source)
+        return table
+
+    def process(self, batch: Batch, source: str = "") -> PacketTable:
+        start = time.perf_counter()
+        table = self.decode_chosen(batch, source)
         for stage in self.stages:
             stage.process(table)
         if self.observe is not None:
