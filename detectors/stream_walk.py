@@ -101,7 +101,7 @@ def stream_positions(sid, seq, size, key, st_key, st_next, half, mod, near_below
     return ascending
 
 
-def stream_regions(sid, rel, end, known, base, key, seg_row, seg_off, seg_whole, data, heads,
+def stream_regions(sid, rel, end, known, base, key, seg_row, seg_place, seg_off, seg_whole, data, heads,
                    st_key, st_next, st_tail, st_tail_len, st_jump, max_held, far, mod,
                    row, off, length, rsid, joined, from_state, skip, last, stored_at,
                    stored_tail, stored_len, short, word, held, counts, rstart):
@@ -114,6 +114,9 @@ def stream_regions(sid, rel, end, known, base, key, seg_row, seg_off, seg_whole,
     later segments are `held` (their indices listed; no region, the state stays before the
     hole), unless the stream may jump its holes (`st_jump`, then cleared) or would hold
     more than `max_held` bytes: then the holes are jumped and their bytes counted.
+
+    A region is reported at its segment's `seg_place` (streams.Segments.attribute); its
+    first bytes are read from `heads` at the segment's own `seg_row`.
 
     Returns (regions, regions continuing a stored tail, short last regions, held
     segments): the last regions whose payload holds fewer than CONTEXT bytes are listed in
@@ -195,7 +198,7 @@ def stream_regions(sid, rel, end, known, base, key, seg_row, seg_off, seg_whole,
                     counts[1] += 1
             if new_start < end[j]:
                 r = seg_row[j]
-                row[nk] = r
+                row[nk] = seg_place[j]
                 skip[nk] = new_start - rel[j]
                 rstart[nk] = new_start
                 off[nk] = seg_off[j] + skip[nk]

@@ -184,36 +184,39 @@ class Segments:
     key: np.ndarray                  # flow key
     row: np.ndarray                  # table row, -1 for a held segment
     whole: np.ndarray | None = None  # the entry is its row's whole payload
+    place: np.ndarray | None = None  # the row its region is reported at (`attribute`)
 
     def __post_init__(self):
         if self.whole is None:
             self.whole = self.row >= 0
+        if self.place is None:
+            self.place = self.row
 
     def take(self, idx: np.ndarray) -> "Segments":
         return Segments(*(getattr(self, f)[idx] for f in
-                          ("sid", "seq", "size", "off", "key", "row", "whole")))
+                          ("sid", "seq", "size", "off", "key", "row", "whole", "place")))
 
-    def attribute(self) -> None:
-        """Held segments take the row of the batch's segment before them in their stream
-        (else after): alerts and evidence point at a packet of this batch."""
-        held = self.row < 0
-        if not held.any():
-            return
-        n = len(self.row)
-        idx = np.arange(n)
-        before = np.maximum.accumulate(np.where(held, -1, idx))
-        after = np.minimum.accumulate(np.where(held, n, idx)[::-1])[::-1]
-        same = (before >= 0) & (self.sid[np.maximum(before, 0)] == self.sid)
-        self.row = np.where(held, self.row[np.where(same, before, np.minimum(after, n - 1))],
-                            self.row)
-
+    def attribute(self, n_rows: int) -> None:
+        """`place`: the row each segment's region is reported at. A receiver reads a byte
+        once every byte before it came, so a segment is placed at the latest row (rows are
+        in arrival order) among it and the segments before it in its stream; held segments
+        that lead their stream (their holes jumped), at the next row. So an item is
+        reported where it became readable, whichever batch held its bytes."""
+        starts = np.ones(len(self.sid), bool)
+        starts[1:] = self.sid[1:] != self.sid[:-1]
+        lift = (np.cumsum(starts) - 1) * (n_rows + 1)       # streams apart, in order
+        latest = np.maximum.accumulate(self.row + lift) - lift
+        ahead = np.where(self.row < 0, FAR, self.row + lift)
+        following = np.minimum.accumulate(ahead[::-1])[::-1] - lift
+        self.place = np.where(latest >= 0, latest, following)
 
 class _HeldStream:
     __slots__ = ("key", "first_ns", "pieces", "size")
 
     def __init__(self, key: int, first_ns: int):
         self.key, self.first_ns = key, first_ns
-        self.pieces: dict[int, bytes] = {}       # sequence number -> the first copy's bytes
+        # (sequence number, size) -> the first copy's bytes, in the order they came
+        self.pieces: dict[tuple[int, int], bytes] = {}
         self.size = 0
 
 
@@ -276,51 +279,56 @@ class Held:
                 out.append((s, h))
         if not out:
             return seg, data
-        pieces = [(s, h.key, q, b) for s, h in out for q, b in sorted(h.pieces.items())]
+        pieces = [(s, h.key, q, b) for s, h in out for (q, _), b in h.pieces.items()]
         extra = np.frombuffer(b"".join(p[3] for p in pieces), np.uint8)
         size = np.array([len(p[3]) for p in pieces], np.int64)
         off = len(data) + np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.int64)
         self._ages = {s: h.first_ns for s, h in out}     # a stream held again keeps its age
-        # each held segment joins its stream's run of the batch's segments, at its end
+        # each held segment joins its stream's run of the batch's segments, at its start:
+        # it came first (a later copy of the same bytes loses to it in the walk)
         run_sid, run_at = np.unique(seg.sid, return_index=True)
         starts = np.ones(len(seg.sid), bool)
         starts[1:] = seg.sid[1:] != seg.sid[:-1]
         run = np.cumsum(starts) - 1
         psid = np.array([p[0] for p in pieces], np.int64)
         prun = run[run_at[np.searchsorted(run_sid, psid)]]
-        order = np.argsort(np.concatenate([run, prun]), kind="stable")
+        order = np.argsort(np.concatenate([prun, run]), kind="stable")
         n = len(pieces)
-        joined = Segments(np.concatenate([seg.sid, psid]),
-                          np.concatenate([seg.seq, [p[2] for p in pieces]]).astype(np.int64),
-                          np.concatenate([seg.size, size]), np.concatenate([seg.off, off]),
-                          np.concatenate([seg.key, np.array([p[1] for p in pieces], np.uint64)]),
-                          np.concatenate([seg.row, np.full(n, -1, np.int64)])).take(order)
+        joined = Segments(np.concatenate([psid, seg.sid]),
+                          np.concatenate([[p[2] for p in pieces], seg.seq]).astype(np.int64),
+                          np.concatenate([size, seg.size]), np.concatenate([off, seg.off]),
+                          np.concatenate([np.array([p[1] for p in pieces], np.uint64), seg.key]),
+                          np.concatenate([np.full(n, -1, np.int64), seg.row])).take(order)
         # the walk reads a few bytes past a region (its tail): room after the released ones
         return joined, np.concatenate([data, extra, np.zeros(CONTEXT, np.uint8)])
 
-    def keep(self, seg: Segments, buf: np.ndarray, ts_ns: np.ndarray, st: StreamState) -> None:
-        """Hold the segments a walk left past a hole; then the bounds."""
+    def keep(self, seg: Segments, buf: np.ndarray, ts_ns: np.ndarray, st: StreamState) -> int:
+        """Hold the segments a walk left past a hole; then the bounds. Returns how many
+        were copies of a held segment with other bytes (the first copy stays)."""
+        differ = 0
         for s, q, size, off, key, row in zip(seg.sid.tolist(), seg.seq.tolist(),
                                              seg.size.tolist(), seg.off.tolist(),
                                              seg.key.tolist(), seg.row.tolist()):
             h = self.streams.get(s)
             if h is None:
                 h = self.streams[s] = _HeldStream(key, self._ages.get(s, int(ts_ns[row])))
-            if q in h.pieces and len(h.pieces[q]) >= size:
-                continue                # a copy of a held segment: the first stays
+            data = buf[off: off + size].tobytes()
+            first = h.pieces.get((q, size))
+            if first is not None:       # a copy of a held segment: the first stays
+                differ += first != data
+                continue
             if h.size + size > self.per_stream:
                 self.dropped_bytes["stream_bound"] += size
                 st.jump[s] = True       # next time the stream shows, its holes are jumped
                 continue
-            before = h.pieces.get(q)
-            grown = size - (len(before) if before is not None else 0)
-            h.size += grown
-            self.size += grown
-            self.pieces += before is None
-            h.pieces[q] = buf[off: off + size].tobytes()
+            h.pieces[(q, size)] = data
+            h.size += size
+            self.size += size
+            self.pieces += 1
         self._ages = {}
         while self.streams and self.charged() > self.total:
             self._drop(next(iter(self.streams)), "total_bound")
+        return differ
 
     def charged(self) -> int:
         """The memory held, as bounded: the bytes and a rough cost of each stream and
@@ -476,6 +484,7 @@ class Engine:
         buf = data
         if self.held.streams:
             seg, buf = self.held.release(seg, st, data, int(t.ts_ns.max()))
+        released = buf is not data
         n_seg = len(seg.sid)
         rel, end, base = np.empty(n_seg, np.int64), np.empty(n_seg, np.int64), np.empty(n_seg, np.int64)
         known = np.empty(n_seg, dtype=bool)
@@ -487,7 +496,8 @@ class Engine:
             perm = np.argsort(((np.cumsum(starts) - 1) << 33) | (rel + HALF * 2), kind="stable")
             seg = seg.take(perm)
             rel, end, known, base = rel[perm], end[perm], known[perm], base[perm]
-        seg.attribute()
+        if not ascending or released:
+            seg.attribute(t.n)
         heads = every_head(t)
         size = n_seg + n_o
         row, off, length = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.int64)
@@ -499,7 +509,7 @@ class Engine:
         word = np.empty(size, np.uint64)
         counts = np.zeros(3, np.int64)
         nk, nfs, nshort, nheld = _walk(
-            "stream_regions", n_seg, seg.sid, rel, end, known, base, seg.key, seg.row, seg.off,
+            "stream_regions", n_seg, seg.sid, rel, end, known, base, seg.key, seg.row, seg.place, seg.off,
             seg.whole, buf, heads, st.key, st.next_seq, st.tail, st.tail_len, st.jump,
             self.held.per_stream, FAR, MOD, row, off, length, rsid, joined, from_state, skip,
             last, stored_at, stored_tail, stored_len, short, word, held, counts,
@@ -509,7 +519,9 @@ class Engine:
         self.reasons[OVERLAP_REASON] += int(counts[1])
         self.held.holes_given_up["stream_bound"] += int(counts[2])
         if nheld:
-            self.held.keep(seg.take(held[:nheld]), buf, t.ts_ns, st)
+            copies = self.held.keep(seg.take(held[:nheld]), buf, t.ts_ns, st)
+            self.differ += copies
+            self.reasons[OVERLAP_REASON] += copies
         # the other rows after the TCP streams, in the same arrays
         k = slice(nk, nk + n_o)
         row[k], off[k], length[k], rsid[k], skip[k], stored_at[k] = other, o_off, o_len, -1, 0, -1
