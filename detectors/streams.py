@@ -5,21 +5,33 @@ batch it classifies payloads (`payload_class`), lays the plaintext ones out as s
 regions, runs the literal matcher and the digit-run pre-filter over the regions' bytes (and
 no others: `matcher.scan_pieces`), and hands each detector the few regions worth parsing in Python.
 
-TCP streams (one per direction of a flow). Segments are put in sequence order within the
-batch; each segment's **region** is the bytes it adds to the stream: a retransmission adds
-nothing and is dropped, an overlapping segment adds only its new bytes. So a byte of the
-stream is searched once however often it was sent or in whatever order it came — no double
-counts. A segment that starts where the stream so far ends is **joined** to it; the detectors
-then see the bytes around the boundary (`before`, `after`), so a match split across
-segments is found. Across batches each stream keeps its next expected sequence number and
-its last `CONTEXT` bytes (the stored tail). When a segment leaves a hole, the stream jumps
-past it: bytes that arrive later to fill it (from a later batch) are taken for
-retransmissions and not searched — a miss, never a double count; the bytes jumped are
-counted (`ybsensor_payload_stream_jumped_bytes_total`). A segment that resends bytes an
-earlier segment of the batch carried, with other values, is counted
-(`ybsensor_payload_stream_overlaps_differ_total`, an evasion attempt: the first copy is
-what is searched). Within a batch order does not matter. Segments of untracked flows and other protocols are regions of their own.
+TCP streams (one per direction of a flow). Segments are put in sequence order; each
+segment's **region** is the bytes it adds to the stream: a retransmission adds nothing and is
+dropped, an overlapping segment adds only its new bytes. So a byte of the stream is searched
+once however often it was sent or in whatever order it came — no double counts. A segment
+that starts where the stream so far ends is **joined** to it; the detectors then see the
+bytes around the boundary (`before`, `after`), so a match split across segments is found.
+Across batches each stream keeps its next expected sequence number and its last `CONTEXT`
+bytes (the stored tail).
 
+A segment past a hole, and the stream's later ones, are **held** (`Held`) until a later batch
+fills the hole; they then walk again with that batch's segments, in sequence order, joined to
+the bytes before them. A region is reported at the packet where it became readable: the
+latest to arrive among its segment and those before it in the stream (`Segments.attribute`),
+so an item is found at the same packet whatever the batching. What is given up is counted
+(`Held` has the bounds): holes jumped (`ybsensor_payload_stream_holes_given_up_total{reason}`,
+the bytes never seen in `ybsensor_payload_stream_jumped_bytes_total`) and held bytes dropped
+unsearched (`ybsensor_payload_stream_held_dropped_bytes_total{reason}`).
+
+Overlaps follow the BSD policy (Novak and Sturges' target-based reassembly; Suricata's
+default host OS policy): where two copies of a byte differ, the one that came first is read,
+unless the later segment begins before it. The segment whose bytes lose is counted
+(`ybsensor_payload_stream_overlaps_differ_total`) and is the decode reason
+`evasion:tcp_overlap` (as Zeek's `rexmit_inconsistency`). Segments of untracked flows and
+other protocols are regions of their own.
+
+The walks over the segments are written once (`stream_walk`), compiled where the compiled
+loops run and interpreted otherwise; only streams with a held hole take Python steps.
 The state lives in columns indexed by (flow slot, direction), checked against the flow key.
 """
 from __future__ import annotations
