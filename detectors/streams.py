@@ -37,7 +37,7 @@ The state lives in columns indexed by (flow slot, direction), checked against th
 from __future__ import annotations
 
 import weakref
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +47,7 @@ from ybsensor.decoders.layout import gather_block
 from . import compiled, stream_walk
 from .base import per_sensor
 from .content import every_head
-from .matcher import MIN_RUN, LiteralMatcher, scan_pieces
+from .matcher import MIN_RUN, LiteralMatcher, gather, scan_pieces
 from .payload_class import PLAINTEXT, PayloadClasses
 
 TCP = 6
@@ -74,6 +74,8 @@ class StreamState:
         self.tail = np.zeros((0, CONTEXT), dtype=np.uint8)
         self.tail_len = np.zeros(0, dtype=np.int16)
         self.jump = np.zeros(0, dtype=bool)       # may jump its holes in the next walk
+        self.held = np.zeros(0, dtype=np.int64)   # bytes held past its holes (Held)
+        self.held_since = np.zeros(0, dtype=np.int64)     # packet time it began to hold
 
     def grow(self, top: int) -> None:
         if top < len(self.key):
@@ -85,6 +87,8 @@ class StreamState:
         self.tail = np.concatenate([self.tail, np.zeros((extra, CONTEXT), np.uint8)])
         self.tail_len = np.concatenate([self.tail_len, np.zeros(extra, np.int16)])
         self.jump = np.concatenate([self.jump, np.zeros(extra, bool)])
+        self.held = np.concatenate([self.held, np.zeros(extra, np.int64)])
+        self.held_since = np.concatenate([self.held_since, np.zeros(extra, np.int64)])
 
     def compose_tail(self, s: int, regions: "Regions", i: int) -> None:
         """Stream s's tail from its region i and the stream before it: where the region's
@@ -222,137 +226,175 @@ class Segments:
         following = np.minimum.accumulate(ahead[::-1])[::-1] - lift
         self.place = np.where(latest >= 0, latest, following)
 
-class _HeldStream:
-    __slots__ = ("key", "first_ns", "pieces", "size")
+@dataclass
+class _Chunk:
+    """The segments one batch left held: columns, their bytes one after another."""
+    sid: np.ndarray
+    seq: np.ndarray
+    size: np.ndarray
+    at: np.ndarray                   # where each segment's bytes start in `data`
+    key: np.ndarray
+    data: np.ndarray
+    alive: np.ndarray
+    first_ns: int
 
-    def __init__(self, key: int, first_ns: int):
-        self.key, self.first_ns = key, first_ns
-        # (sequence number, size) -> the first copy's bytes, in the order they came
-        self.pieces: dict[tuple[int, int], bytes] = {}
-        self.size = 0
+    def dead_bytes(self) -> int:
+        return len(self.data) - int(self.size[self.alive].sum())
+
+    def compact(self) -> "_Chunk":
+        keep = self.alive
+        data = gather(self.data, self.at[keep], self.size[keep])
+        at = np.concatenate([[0], np.cumsum(self.size[keep])[:-1]]).astype(np.int64)
+        return _Chunk(self.sid[keep], self.seq[keep], self.size[keep], at, self.key[keep], data,
+                      np.ones(int(keep.sum()), bool), self.first_ns)
 
 
 class Held:
     """TCP segments past a hole, kept per stream across batches until a later batch fills
-    the hole: then they walk again with that batch's segments, in sequence order. Bounds,
-    each counted where it gives something up: `per_stream` bytes a stream (more, and its
-    holes are jumped: `holes_given_up{stream_bound}`, or what a batch held past it is
-    dropped: `dropped_bytes{stream_bound}`), `total` bytes all streams (the oldest holes
-    go: `total_bound`), `timeout_ns` of packet time after a stream's first held segment
-    (its holes are jumped when it shows again, else its bytes dropped: `timeout`), and a
-    flow whose slot a new flow took (`flow_end`). A duplicate of a held segment is held
-    once (the first copy)."""
+    the hole: then they walk again with that batch's segments, in sequence order. Kept as
+    columns, one chunk a batch (oldest first); each stream's bytes held and since when in
+    the stream state (`StreamState.held`, `held_since`). Bounds, each counted where it gives
+    something up: `per_stream` bytes a stream (more, and its holes are jumped:
+    `holes_given_up{stream_bound}`; what a batch held past it is dropped:
+    `dropped_bytes{stream_bound}`), `total` bytes all streams, charged with a cost a stream
+    and a segment (the oldest holes go: `total_bound`), `timeout_ns` of packet time after a
+    stream's first held segment (its holes are jumped when it shows again, else its bytes
+    dropped: `timeout`), and a flow whose slot a new flow took (`flow_end`)."""
 
     def __init__(self, per_stream: int = HOLD_STREAM, total: int = HOLD_TOTAL,
                  timeout_ns: int = HOLD_TIMEOUT_NS):
         self.per_stream, self.total, self.timeout_ns = per_stream, total, timeout_ns
-        self.streams: OrderedDict[int, _HeldStream] = OrderedDict()     # oldest first
+        self.chunks: list[_Chunk] = []
         self.size = 0                   # payload bytes held
         self.pieces = 0                 # segments held
-        self._ages: dict[int, int] = {}     # streams released this batch: their first_ns
+        self.streams = 0                # streams holding
         self.holes_given_up: Counter[str] = Counter({r: 0 for r in GIVE_UP})
         self.dropped_bytes: Counter[str] = Counter({r: 0 for r in GIVE_UP})
+        self._since: dict[int, int] = {}    # streams released this batch: since when they held
+
+    def charged(self) -> int:
+        """The memory held, as bounded: the bytes and a rough cost of each stream and
+        segment kept."""
+        return self.size + STREAM_COST * self.streams + PIECE_COST * self.pieces
 
     def release(self, seg: Segments, st: StreamState, data: np.ndarray, now_ns: int):
         """The batch's segments and the held ones of its streams whose hole they may fill
         (a segment reaches the hole's start) or whose holes are to be jumped (timed out, too
         much held): (segments stream by stream, the buffer holding their bytes: the batch's,
         with the released bytes after it where there are any)."""
-        while self.streams:             # the oldest holes first: timed out?
-            s, h = next(iter(self.streams.items()))
-            if h.first_ns >= now_ns - self.timeout_ns:
-                break
-            if np.any(seg.sid == s):
-                st.jump[s] = True       # released below, its holes jumped
-                self.holes_given_up["timeout"] += 1
-                self.streams.move_to_end(s)
-                h.first_ns = now_ns
-            else:
-                self._drop(s, "timeout")
-        sids = np.fromiter(self.streams, np.int64, len(self.streams))
-        present = np.flatnonzero(np.isin(seg.sid, sids))
-        if not present.size:
+        if not self.chunks:
             return seg, data
-        # the batch's segments of held streams: does one reach the hole's start?
-        ps = seg.sid[present]
-        ahead = ((seg.seq[present] - st.next_seq[ps] + HALF) % MOD) - HALF
-        reach = (ahead <= 0) & (ahead + seg.size[present] > 0)
-        out: list[tuple[int, _HeldStream]] = []
-        for s, key, reaches in zip(ps.tolist(), seg.key[present].tolist(), reach.tolist()):
-            h = self.streams.get(s)
-            if h is None:
-                continue
-            if h.key != key:            # a new flow in the slot: the old one ended
-                self._drop(s, "flow_end")
-            elif reaches or st.jump[s]:
-                del self.streams[s]
-                self.size -= h.size
-                self.pieces -= len(h.pieces)
-                out.append((s, h))
-        if not out:
+        here = st.held[seg.sid] > 0                 # the batch's segments of holding streams
+        if self.chunks[0].first_ns < now_ns - self.timeout_ns:
+            old = np.flatnonzero((st.held > 0) & (st.held_since < now_ns - self.timeout_ns))
+            shows = np.isin(old, seg.sid[here])
+            st.jump[old[shows]] = True          # released below, their holes jumped
+            self.holes_given_up["timeout"] += int(shows.sum())
+            self._drop(old[~shows], st, "timeout")
+        p = np.flatnonzero(here)
+        if not p.size:
             return seg, data
-        pieces = [(s, h.key, q, b) for s, h in out for (q, _), b in h.pieces.items()]
-        extra = np.frombuffer(b"".join(p[3] for p in pieces), np.uint8)
-        size = np.array([len(p[3]) for p in pieces], np.int64)
+        ps = seg.sid[p]
+        ended = seg.key[p] != st.key[ps]            # a new flow in the slot: the old one ended
+        if ended.any():
+            self._drop(np.unique(ps[ended]), st, "flow_end")
+            p, ps = p[~ended], ps[~ended]
+        ahead = ((seg.seq[p] - st.next_seq[ps] + HALF) % MOD) - HALF
+        reach = (ahead <= 0) & (ahead + seg.size[p] > 0)
+        out = np.unique(ps[reach | st.jump[ps]])
+        if not out.size:
+            return seg, data
+        self._since = dict(zip(out.tolist(), st.held_since[out].tolist()))
+        sid, seq, size, key, extra = self._take(out, st)
         off = len(data) + np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.int64)
-        self._ages = {s: h.first_ns for s, h in out}     # a stream held again keeps its age
         # each held segment joins its stream's run of the batch's segments, at its start:
         # it came first (a later copy of the same bytes loses to it in the walk)
         run_sid, run_at = np.unique(seg.sid, return_index=True)
         starts = np.ones(len(seg.sid), bool)
         starts[1:] = seg.sid[1:] != seg.sid[:-1]
         run = np.cumsum(starts) - 1
-        psid = np.array([p[0] for p in pieces], np.int64)
-        prun = run[run_at[np.searchsorted(run_sid, psid)]]
-        order = np.argsort(np.concatenate([prun, run]), kind="stable")
-        n = len(pieces)
-        joined = Segments(np.concatenate([psid, seg.sid]),
-                          np.concatenate([[p[2] for p in pieces], seg.seq]).astype(np.int64),
+        order = np.argsort(np.concatenate([run[run_at[np.searchsorted(run_sid, sid)]], run]),
+                           kind="stable")
+        joined = Segments(np.concatenate([sid, seg.sid]), np.concatenate([seq, seg.seq]),
                           np.concatenate([size, seg.size]), np.concatenate([off, seg.off]),
-                          np.concatenate([np.array([p[1] for p in pieces], np.uint64), seg.key]),
-                          np.concatenate([np.full(n, -1, np.int64), seg.row])).take(order)
+                          np.concatenate([key, seg.key]),
+                          np.concatenate([np.full(len(sid), -1, np.int64), seg.row])).take(order)
         # the walk reads a few bytes past a region (its tail): room after the released ones
         return joined, np.concatenate([data, extra, np.zeros(CONTEXT, np.uint8)])
 
-    def keep(self, seg: Segments, buf: np.ndarray, ts_ns: np.ndarray, st: StreamState) -> int:
-        """Hold the segments a walk left past a hole; then the bounds. Returns how many
-        were copies of a held segment with other bytes (the first copy stays)."""
-        differ = 0
-        for s, q, size, off, key, row in zip(seg.sid.tolist(), seg.seq.tolist(),
-                                             seg.size.tolist(), seg.off.tolist(),
-                                             seg.key.tolist(), seg.row.tolist()):
-            h = self.streams.get(s)
-            if h is None:
-                h = self.streams[s] = _HeldStream(key, self._ages.get(s, int(ts_ns[row])))
-            data = buf[off: off + size].tobytes()
-            first = h.pieces.get((q, size))
-            if first is not None:       # a copy of a held segment: the first stays
-                differ += first != data
-                continue
-            if h.size + size > self.per_stream:
-                self.dropped_bytes["stream_bound"] += size
-                st.jump[s] = True       # next time the stream shows, its holes are jumped
-                continue
-            h.pieces[(q, size)] = data
-            h.size += size
-            self.size += size
-            self.pieces += 1
-        self._ages = {}
+    def keep(self, seg: Segments, buf: np.ndarray, now_ns: int, st: StreamState) -> None:
+        """Hold the segments a walk left past a hole (stream by stream); then the bounds."""
+        sid, size = seg.sid, seg.size
+        starts = np.ones(len(sid), bool)
+        starts[1:] = sid[1:] != sid[:-1]
+        first = np.flatnonzero(starts)
+        within = np.cumsum(size) - np.repeat(np.cumsum(size)[first] - size[first],
+                                             np.diff(np.append(first, len(sid))))
+        over = st.held[sid] + within > self.per_stream
+        if over.any():
+            self.dropped_bytes["stream_bound"] += int(size[over].sum())
+            st.jump[sid[over]] = True           # next time the stream shows, its holes are jumped
+            seg = seg.take(np.flatnonzero(~over))
+            sid, size = seg.sid, seg.size
+        since, self._since = self._since, {}
+        if not len(sid):
+            return
+        fresh = np.unique(sid[st.held[sid] == 0])      # a stream held again keeps its age
+        st.held_since[fresh] = [since.get(s, now_ns) for s in fresh.tolist()]
+        np.add.at(st.held, sid, size)
+        self.streams += len(fresh)
+        at = np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.int64)
+        self.chunks.append(_Chunk(sid, seg.seq, size, at, seg.key, gather(buf, seg.off, size),
+                                  np.ones(len(sid), bool), now_ns))
+        self.size += int(size.sum())
+        self.pieces += len(sid)
         while self.streams and self.charged() > self.total:
-            self._drop(next(iter(self.streams)), "total_bound")
-        return differ
+            self._evict(st)
 
-    def charged(self) -> int:
-        """The memory held, as bounded: the bytes and a rough cost of each stream and
-        segment kept."""
-        return self.size + STREAM_COST * len(self.streams) + PIECE_COST * self.pieces
+    def _evict(self, st: StreamState) -> None:
+        """The oldest holes go: the streams of the oldest chunk, in the order they came,
+        until the charge is within the bound."""
+        c = self.chunks[0]
+        sids = c.sid[c.alive]
+        _, at = np.unique(sids, return_index=True)
+        sids = sids[np.sort(at)]
+        cost = np.cumsum(st.held[sids] + STREAM_COST + PIECE_COST)
+        need = int(np.searchsorted(cost, self.charged() - self.total)) + 1
+        self._drop(sids[:need], st, "total_bound")
 
-    def _drop(self, s: int, reason: str) -> None:
-        h = self.streams.pop(s)
-        self.size -= h.size
-        self.pieces -= len(h.pieces)
-        self.dropped_bytes[reason] += h.size
-        self.holes_given_up[reason] += 1
+    def _take(self, sids: np.ndarray, st: StreamState):
+        """The held segments of streams `sids`, in the order they came, out of the store:
+        (sid, seq, size, key, their bytes one after another)."""
+        parts = []
+        for c in self.chunks:
+            m = c.alive & np.isin(c.sid, sids)
+            if m.any():
+                parts.append((c.sid[m], c.seq[m], c.size[m], c.key[m],
+                              gather(c.data, c.at[m], c.size[m])))
+                c.alive[m] = False
+        self._forget(sids, st)
+        return tuple(np.concatenate([p[k] for p in parts]) for k in range(5))
+
+    def _drop(self, sids: np.ndarray, st: StreamState, reason: str) -> None:
+        if not len(sids):
+            return
+        self.dropped_bytes[reason] += int(st.held[sids].sum())
+        self.holes_given_up[reason] += len(sids)
+        for c in self.chunks:
+            c.alive &= ~np.isin(c.sid, sids)
+        self._forget(sids, st)
+
+    def _forget(self, sids: np.ndarray, st: StreamState) -> None:
+        """Streams `sids` hold nothing now; chunks mostly dead are compacted, empty ones go."""
+        self.size -= int(st.held[sids].sum())
+        self.streams -= len(sids)
+        st.held[sids] = 0
+        chunks = []
+        for c in self.chunks:
+            if c.alive.any():
+                chunks.append(c.compact() if c.dead_bytes() > len(c.data) // 2 else c)
+        self.chunks = chunks
+        self.pieces = sum(int(c.alive.sum()) for c in chunks)
 
     def metric_families(self):
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -371,7 +413,7 @@ class Held:
                                 "in TCP streams, waiting for the holes to be filled",
                                 value=self.size)
         yield GaugeMetricFamily("ybsensor_payload_stream_held_streams", "TCP streams holding "
-                                "bytes past a hole", value=len(self.streams))
+                                "bytes past a hole", value=self.streams)
 
 
 @dataclass
@@ -494,8 +536,9 @@ class Engine:
         seg = Segments(sid, t.tcp_seq[seg_rows], t.payload_len[seg_rows], t.payload_off[seg_rows],
                        ctx.flow_keys[seg_rows], seg_rows)
         buf = data
+        now_ns = int(t.ts_ns.max())
         if self.held.streams:
-            seg, buf = self.held.release(seg, st, data, int(t.ts_ns.max()))
+            seg, buf = self.held.release(seg, st, data, now_ns)
         released = buf is not data
         n_seg = len(seg.sid)
         rel, end, base = np.empty(n_seg, np.int64), np.empty(n_seg, np.int64), np.empty(n_seg, np.int64)
@@ -531,9 +574,7 @@ class Engine:
         self.reasons[OVERLAP_REASON] += int(counts[1])
         self.held.holes_given_up["stream_bound"] += int(counts[2])
         if nheld:
-            copies = self.held.keep(seg.take(held[:nheld]), buf, t.ts_ns, st)
-            self.differ += copies
-            self.reasons[OVERLAP_REASON] += copies
+            self.held.keep(seg.take(held[:nheld]), buf, now_ns, st)
         # the other rows after the TCP streams, in the same arrays
         k = slice(nk, nk + n_o)
         row[k], off[k], length[k], rsid[k], skip[k], stored_at[k] = other, o_off, o_len, -1, 0, -1

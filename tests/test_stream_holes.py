@@ -40,7 +40,7 @@ def test_a_hole_filled_in_a_later_batch_is_searched_in_order(tmp_path):
     replay(s, [a, c])
     engine = _engine(s)
     assert not _pii(s)
-    assert engine.held.size == C and len(engine.held.streams) == 1   # C's payload
+    assert engine.held.size == C and engine.held.streams == 1   # C's payload
     replay(s, [b])
     found = _pii(s)
     assert len(found) == 1

@@ -36,6 +36,26 @@ def _visit(person: str) -> bytes:
     return _post(('{"visit":"V2025010200077","idcard":"' + person + '","dept":"0302"}').encode())
 
 
+def _send_in_segments(case, line, cport: int, parts: list[bytes], order: list) -> list[int]:
+    """The hospital's request to the platform in segments `parts` (one after another in
+    sequence), sent in `order` (indices, or (index, other bytes) for a resend of that
+    segment with other bytes), between a handshake and the answer and close; the frame
+    numbers of the segments as sent."""
+    conn = TcpConn(IpIds(), HOSP, cport, PLATFORM, 8080)
+    opening = conn.handshake()
+    start = conn.cseq
+    at = [start + sum(len(p) for p in parts[:k]) for k in range(len(parts))]
+    segments = []
+    for item in order:
+        k, data = item if isinstance(item, tuple) else (item, parts[item])
+        conn.cseq = at[k]
+        segments.append(conn.c2s(data, flags="PA" if k == len(parts) - 1 else "A"))
+    conn.cseq = start + sum(len(p) for p in parts)
+    frames = case.send(line, opening + segments)
+    case.send(line, [conn.s2c(mc.HTTP_OK)] + conn.close())
+    return frames[3:]
+
+
 def id_past_a_hole(name: str, line) -> PiiCase:
     request = _visit(PERSON)
     assert mc.identifiers_by_rule(request) == [PERSON]
@@ -49,11 +69,8 @@ def id_past_a_hole(name: str, line) -> PiiCase:
                          f"one high alert for the flow, resident_id 1, its packet B (the ID "
                          f"starts in B; C's bytes became readable with B), the offset the ID's "
                          f"start in B's payload ({at - 40}).")
-    conn = TcpConn(IpIds(), HOSP, 51730, PLATFORM, 8080)
-    pa, pb, pc = conn.c2s(a, flags="A"), conn.c2s(b, flags="A"), conn.c2s(c)
-    frames = case.send(line, conn.handshake() + [pa, pc, pb])
-    case.send(line, [conn.s2c(mc.HTTP_OK)] + conn.close())
-    case.expect("plaintext_pii", "high", line.key, HOSP_CODE, [frames[5]],
+    frames = _send_in_segments(case, line, 51730, [a, b, c], [0, 2, 1])
+    case.expect("plaintext_pii", "high", line.key, HOSP_CODE, [frames[2]],
                 ev("personal_data_in_plaintext", kinds={"resident_id": 1},
                    masked=[masked_id(PERSON)], hashes=[keyed("resident_id", PERSON)],
                    offset=at - 40))
@@ -66,19 +83,14 @@ def forged_resend_past_a_hole(name: str, line) -> PiiCase:
     assert mc.identifiers_by_rule(request) == [] and len(forged) == len(request)
     at = request.index(blanked.encode())
     a, b, c = request[:40], request[40:at], request[at:]
-    case = PiiCase(name, f"The hospital's {HOSP} posts a JSON visit record to the platform, "
-                         f"{line.describe}, in three TCP segments A, B, C; C carries the "
-                         f"resident ID field with its middle digits blanked (X). They arrive "
-                         f"A, C, then C again with the same sequence numbers but the real ID "
-                         f"(a resend with other bytes: an insertion attempt), then B, which "
-                         f"fills the hole before C. Rule: {mc.RULE_PII}. {READ_IN_ORDER}. The "
-                         f"receiver keeps the first C: no identifier. Expected: no alert.")
-    conn = TcpConn(IpIds(), HOSP, 51740, PLATFORM, 8080)
-    pa, pb, pc = conn.c2s(a, flags="A"), conn.c2s(b, flags="A"), conn.c2s(c)
-    conn.cseq -= len(c)
-    pc_forged = conn.c2s(forged[at:])
-    case.send(line, conn.handshake() + [pa, pc, pc_forged, pb])
-    case.send(line, [conn.s2c(mc.HTTP_OK)] + conn.close())
+    story = (f"The hospital's {HOSP} posts a JSON visit record to the platform, {line.describe}, "
+             f"in three TCP segments A, B, C; C carries the resident ID field with its middle "
+             f"digits blanked (X). They arrive A, C, then C again with the same sequence numbers "
+             f"but the real ID (a resend with other bytes: an insertion attempt), then B, which "
+             f"fills the hole before C.")
+    case = PiiCase(name, f"{story} Rule: {mc.RULE_PII}. {READ_IN_ORDER}. The receiver keeps "
+                         f"the first C: no identifier. Expected: no alert.")
+    _send_in_segments(case, line, 51740, [a, b, c], [0, 2, (2, forged[at:]), 1])
     return case
 
 
