@@ -101,8 +101,8 @@ def stream_positions(sid, seq, size, key, st_key, st_next, half, mod, near_below
     return ascending
 
 
-def stream_regions(sid, rel, end, known, base, key, seg_row, seg_place, seg_off, seg_whole, data, heads,
-                   st_key, st_next, st_tail, st_tail_len, st_jump, max_held, far, mod,
+def stream_regions(sid, rel, end, known, base, key, seg_row, seg_place, seg_off, seg_whole, data,
+                   heads, st_key, st_next, st_tail, st_tail_len, st_jump, max_held, far, mod,
                    row, off, length, rsid, joined, from_state, skip, last, stored_at,
                    stored_tail, stored_len, short, word, held, counts, rstart):
     """streams.Engine._regions for segments in stream order (by stream, then sequence):

@@ -191,8 +191,8 @@ def _walk(name: str, size: int, *args):
 @dataclass
 class Segments:
     """The TCP segments a stream walk reads, one entry each: the batch's, and the ones held
-    from earlier batches (row -1 until `attribute` names the batch's row that stands for
-    them; their bytes lie past the batch's buffer, not `whole` row payloads)."""
+    from earlier batches (row -1; their bytes lie past the batch's buffer, and `attribute`
+    places them at a row of the batch)."""
     sid: np.ndarray                  # stream id (2 * flow slot + direction)
     seq: np.ndarray                  # TCP sequence number
     size: np.ndarray                 # payload bytes
@@ -226,6 +226,12 @@ class Segments:
         following = np.minimum.accumulate(ahead[::-1])[::-1] - lift
         self.place = np.where(latest >= 0, latest, following)
 
+
+def _starts(size: np.ndarray) -> np.ndarray:
+    """Where each of pieces of these sizes starts when they lie one after another."""
+    return (np.cumsum(size) - size).astype(np.int64)
+
+
 @dataclass
 class _Chunk:
     """The segments one batch left held: columns, their bytes one after another."""
@@ -244,8 +250,8 @@ class _Chunk:
     def compact(self) -> "_Chunk":
         keep = self.alive
         data = gather(self.data, self.at[keep], self.size[keep])
-        at = np.concatenate([[0], np.cumsum(self.size[keep])[:-1]]).astype(np.int64)
-        return _Chunk(self.sid[keep], self.seq[keep], self.size[keep], at, self.key[keep], data,
+        return _Chunk(self.sid[keep], self.seq[keep], self.size[keep], _starts(self.size[keep]),
+                      self.key[keep], data,
                       np.ones(int(keep.sum()), bool), self.first_ns)
 
 
@@ -306,7 +312,7 @@ class Held:
             return seg, data
         self._since = dict(zip(out.tolist(), st.held_since[out].tolist()))
         sid, seq, size, key, extra = self._take(out, st)
-        off = len(data) + np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.int64)
+        off = len(data) + _starts(size)
         # each held segment joins its stream's run of the batch's segments, at its start:
         # it came first (a later copy of the same bytes loses to it in the walk)
         run_sid, run_at = np.unique(seg.sid, return_index=True)
@@ -343,9 +349,8 @@ class Held:
         st.held_since[fresh] = [since.get(s, now_ns) for s in fresh.tolist()]
         np.add.at(st.held, sid, size)
         self.streams += len(fresh)
-        at = np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.int64)
-        self.chunks.append(_Chunk(sid, seg.seq, size, at, seg.key, gather(buf, seg.off, size),
-                                  np.ones(len(sid), bool), now_ns))
+        self.chunks.append(_Chunk(sid, seg.seq, size, _starts(size), seg.key,
+                                  gather(buf, seg.off, size), np.ones(len(sid), bool), now_ns))
         self.size += int(size.sum())
         self.pieces += len(sid)
         while self.streams and self.charged() > self.total:
@@ -564,8 +569,8 @@ class Engine:
         word = np.empty(size, np.uint64)
         counts = np.zeros(3, np.int64)
         nk, nfs, nshort, nheld = _walk(
-            "stream_regions", n_seg, seg.sid, rel, end, known, base, seg.key, seg.row, seg.place, seg.off,
-            seg.whole, buf, heads, st.key, st.next_seq, st.tail, st.tail_len, st.jump,
+            "stream_regions", n_seg, seg.sid, rel, end, known, base, seg.key, seg.row, seg.place,
+            seg.off, seg.whole, buf, heads, st.key, st.next_seq, st.tail, st.tail_len, st.jump,
             self.held.per_stream, FAR, MOD, row, off, length, rsid, joined, from_state, skip,
             last, stored_at, stored_tail, stored_len, short, word, held, counts,
             np.empty(n_seg, np.int64))
