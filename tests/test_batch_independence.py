@@ -26,7 +26,8 @@ CASES = sorted(p for p in (PCAPS / "cases").iterdir() if (p / "input.pcap").exis
 # cases that show less in batches of one frame, for reasons other than TCP holes (the
 # streams are carried across batches in sequence order: streams.Held):
 # - an item found across a segment boundary is placed in the packet it starts in, which a
-#   batch of one frame no longer holds: the alert names the completing packet instead
+#   batch of one frame no longer holds: the alert names the completing packet instead (a
+#   Telnet password typed a key a packet: the first key of the batch that holds the Enter)
 ACROSS_BATCHES = {"pii_id_split_across_segments_in_gre", "cred_telnet_in_l2tp",
                   # - a login whose message spans segments is parsed from one batch's
                   #   regions: its user name lies in an earlier batch

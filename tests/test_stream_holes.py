@@ -115,3 +115,15 @@ def test_a_resent_segment_with_other_bytes_is_a_decode_reason(tmp_path):
     assert _engine(s).differ == 1
     assert s.stats.errors[streams.OVERLAP_REASON] == 1
     assert len(_pii(s)) == 1
+
+
+def test_a_held_segment_resent_with_other_bytes_keeps_its_first_copy(tmp_path):
+    """C held past the hole, then C again with the ID's digits blanked; B fills the hole:
+    the first C is read (the ID is found), the second counts as evasion:tcp_overlap."""
+    s = make_sensor(tmp_path)
+    (a, b, c), _ = _segments()
+    blanked = seg(b"X" * C, 1000 + A + B)
+    replay(s, [a, c, blanked])
+    replay(s, [b])
+    assert len(_pii(s)) == 1
+    assert _engine(s).differ == 1 and s.stats.errors[streams.OVERLAP_REASON] == 1
