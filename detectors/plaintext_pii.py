@@ -299,7 +299,8 @@ class PlaintextPii(Detector):
             for entry, n in spans:
                 if end <= pos:
                     break
-                g.touch(int(reg.row[entry]), int(reg.skip[entry]))
+                if reg.row[entry] != row:   # (a later segment read with this one: placed here)
+                    g.touch(int(reg.row[entry]), int(reg.skip[entry]))
                 pos += n
 
         found = self._search(window, owned, place, g, envelopes.setdefault(fk, {}))

@@ -88,6 +88,9 @@ class Sensor:
                                          cfg.reassembly_max_fragments, self.stats.errors)
             detectors = [cls(cfg, self.plan) for name, cls in REGISTRY.items()
                          if cfg.detector_enabled(name)]
+            # the payload engine's decode reasons (evasion:tcp_overlap) count with the decoders'
+            for engine in {id(d.engine): d.engine for d in detectors if hasattr(d, "engine")}.values():
+                engine.count_reasons_in(self.stats.errors)
             self.alerter = Alerter(detectors, cfg.dedup_seconds, cfg.max_alerts_per_second,
                                    sensor=cfg.sensor_name)
             event_logs = event_logs if event_logs is not None else cfg.event_log_paths
