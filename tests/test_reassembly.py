@@ -110,11 +110,52 @@ def test_a_datagram_in_fragments_of_two_batches_is_one_row_with_its_ports_and_li
     assert whole.frame[0] == 2
     payload = whole.batch.data[whole.payload_off[0]: whole.payload_off[0] + whole.payload_len[0]]
     assert payload.tobytes() == SYSLOG
-    assert whole.wirelen[0] == t1.wirelen[0] + t2.wirelen[0]
+    # the first fragment was counted in its own batch, as a packet with its bytes: the
+    # datagram carries the bytes of the rest
+    assert whole.wirelen[0] == t2.wirelen[0]
     names = dispatch.DEFAULT.layer_names
     assert [names[x] for x in whole.layers[0, :whole.nlayers[0]]] == \
         ["eth", "vlan", "ipv6" if v6 else "ipv4", "udp"]
     assert r.reassembled == 1
+
+
+INTERNET = "203.0.113.9"
+
+
+def _counts(s, frames: list[bytes], batches: list[slice]):
+    """Process `frames` in the given batches; (flow packets, flow bytes) of the one flow,
+    internet_bound's occurrences, and (packets, bytes) of the line."""
+    for part in batches:
+        s.pipeline.process(Batch.from_frames(frames[part], first_frame=1 + (part.start or 0)))
+    live = np.flatnonzero(s.flows.alive)
+    assert len(live) == 1
+    occurrences = sum(n for (d, _), n in s.alerter.occurrences.items() if d == "internet_bound")
+    line = s.lines.traffic()
+    return (int(s.flows.packets[live[0]]), int(s.flows.bytes[live[0]]), occurrences,
+            (line[0][1], line[0][2]))
+
+
+@pytest.mark.parametrize("pieces", [2, 3])
+def test_a_datagram_whole_in_its_batch_counts_each_frame_once(tmp_path, pieces):
+    """Its first fragment is no packet of its own: the datagram is one packet with every
+    fragment's bytes, one occurrence of a rule it breaks; the line counts each frame."""
+    body = datagram(b"x" * 100, dst=INTERNET)
+    cuts = [0, 48, 96, len(body)] if pieces == 3 else [0, 64, len(body)]
+    frames = [frag4(body, a, b, b < len(body), dst=INTERNET) for a, b in zip(cuts, cuts[1:])]
+    wire = sum(len(f) for f in frames)
+    s = make_sensor(tmp_path)
+    assert _counts(s, frames, [slice(0, None)]) == (1, wire, 1, (pieces, wire))
+
+
+def test_a_datagram_whole_in_a_later_batch_counts_each_frame_once(tmp_path):
+    """A first fragment still waiting at the end of its batch is counted there; the
+    datagram, when whole, carries the other fragments' bytes only."""
+    body = datagram(b"x" * 100, dst=INTERNET)
+    frames = [frag4(body, 0, 64, True, dst=INTERNET),
+              frag4(body, 64, len(body), False, dst=INTERNET)]
+    wire = sum(len(f) for f in frames)
+    s = make_sensor(tmp_path)
+    assert _counts(s, frames, [slice(0, 1), slice(1, None)]) == (2, wire, 2, (2, wire))
 
 
 def test_out_of_order_and_duplicate_fragments():
