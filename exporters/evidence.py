@@ -129,7 +129,12 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
     wide = _wide_marks(data)
     if wide.size:               # the frames whose payload holds a wide digit (not a header's)
         row = np.maximum(np.searchsorted(start, wide, side="right") - 1, 0)
-        hit[row[(p0[row] >= 0) & (wide >= start[row] + p0[row])]] = True
+        wide_rows = np.unique(row[(p0[row] >= 0) & (wide >= start[row] + p0[row])])
+        # a wide digit alone changes nothing: only a run of 11 is masked (`mask_payload`),
+        # so those frames are told by the maskers' own quick test (binary payloads' NULs
+        # mark many frames that hold none)
+        hit[[r for r in wide_rows.tolist()
+             if wide_digit_run(data[start[r]: start[r] + length[r]].tobytes())]] = True
     if rs.size:
         touched = np.zeros(n + 1, dtype=np.int64)
         np.add.at(touched, np.maximum(np.searchsorted(start, rs, side="right") - 1, 0), 1)
