@@ -750,11 +750,11 @@ class Normaliser:
                     self._give_up("gap")
                 del self.streams[sid]
                 s = None
+            if s is None and i not in triggered:
+                continue
             data = reg.bytes(i)
             lead = 0
             if s is None:
-                if i not in triggered:
-                    continue
                 opened = self._open(reg, i, data, fk)
                 if opened is None:
                     continue
