@@ -304,6 +304,7 @@ def percent_decode(data: bytes) -> bytes:
 # --- MIME -------------------------------------------------------------------------------
 
 _B64_LINE = re.compile(rb"[A-Za-z0-9+/]+=*")
+_B64_RUN = re.compile(rb"(?:[A-Za-z0-9+/]+\r*\n)+")      # lines of base64, no padding
 _IMAP_DONE = re.compile(rb"[A-Za-z0-9.]+ (?:OK|NO|BAD) ")     # a tagged IMAP completion
 _FORM_NAME = re.compile(rb'(?i)\bname="?([^";\r\n]+)"?')
 
@@ -327,6 +328,14 @@ class Mime:
         data = self.partial + data
         start = 0
         while True:
+            if self.in_body and self.cte == b"base64" and b"=" not in self.b64:
+                # whole base64 lines without padding, decoded at once: what `_line` would
+                # make of them one at a time (a line with `=` goes through `_line`)
+                run = _B64_RUN.match(data, start)
+                if run is not None:
+                    self.b64 += run.group().translate(None, b"\r\n")
+                    self._emit_b64()
+                    start = run.end()
             nl = data.find(b"\n", start)
             if nl < 0:
                 break
