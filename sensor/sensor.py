@@ -137,17 +137,20 @@ class Sensor:
             whole = self.reassembly.process(t, self.pipeline.decode)
             alerts = self._analyse(t)
             if whole is not None:
-                alerts = alerts + self._analyse(whole)
+                alerts = alerts + self._analyse(whole, frames=False)
             self.last_alerts = alerts
 
-    def _analyse(self, t: PacketTable) -> list[dict]:
-        """Flows, detectors, evidence and the alert log for one table."""
+    def _analyse(self, t: PacketTable, frames: bool = True) -> list[dict]:
+        """Flows, detectors, evidence and the alert log for one table; `frames`: its rows
+        are captured frames (the lines' activity counts them), not reassembled datagrams,
+        whose fragments' frames were counted in their own batch."""
         if self.flow_log is not None:
             self.flow_log.interfaces = t.batch.interfaces
         flow_of_row = self.flows.update(t)
         ctx = BatchContext(t, flow_of_row, self.plan, self.cfg, self.flows.row_keys,
                            self.flows.groups)
-        self.lines.process(t, ctx.line_pattern, self.flows.groups)
+        if frames:
+            self.lines.process(t, ctx.line_pattern, self.flows.groups)
         self.alerter.source = t.batch.source
         alerts = self.alerter.process(ctx)
         if self.events is not None:
