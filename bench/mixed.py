@@ -45,7 +45,7 @@ OUT = Path(__file__).resolve().parent / "out"
 FRAMES = 300_000
 SMALL = 30_000
 SEED = 20240611
-VERSION = 4  # bump when the mix changes, so that cached files are rebuilt
+VERSION = 5  # bump when the mix changes, so that cached files are rebuilt
 
 # encapsulation -> share of frames. VPDN (L2TP) and dedicated lines (VLAN, QinQ, MPLS)
 # dominate; GRE, ERSPAN (mirrored traffic) and VXLAN are less common.
@@ -290,9 +290,23 @@ def _flows(rng, which: np.ndarray, tpls: list[Template]) -> tuple[np.ndarray, np
     return flow, index
 
 
-def _values(rng, flow: np.ndarray, index: np.ndarray) -> dict[str, np.ndarray]:
+def _sent_before(flow: np.ndarray, index: np.ndarray, sent: np.ndarray) -> np.ndarray:
+    """Per frame: what the frames of its flow before it (in `index` order) sent in all."""
+    order = np.lexsort((index, flow))
+    run = np.cumsum(sent[order]) - sent[order]
+    f = flow[order]
+    starts = np.flatnonzero(np.r_[True, f[1:] != f[:-1]])
+    out = np.empty(len(flow), dtype=np.int64)
+    out[order] = run - np.repeat(run[starts], np.diff(np.r_[starts, len(f)]))
+    return out
+
+
+def _values(rng, flow: np.ndarray, index: np.ndarray,
+            payload: np.ndarray) -> dict[str, np.ndarray]:
     """Per-frame values of every patch key (some unused by a template): what a flow keeps
-    (institution, hosts, ports, line ids) is drawn once per flow, the rest per frame."""
+    (institution, hosts, ports, line ids) is drawn once per flow, the rest per frame. A TCP
+    direction's sequence number advances by what it sent, its acknowledgement by what the
+    other side sent, so every stream is whole and in order, as a capture without loss is."""
     nflows = int(flow.max()) + 1 if len(flow) else 0
     n = len(flow)
     inst = rng.integers(0, INSTITUTIONS, nflows)[flow]
@@ -316,6 +330,8 @@ def _values(rng, flow: np.ndarray, index: np.ndarray) -> dict[str, np.ndarray]:
     seq0 = rng.integers(0, 1 << 32, nflows)[flow]
     ack0 = rng.integers(0, 1 << 32, nflows)[flow]
     w = np.where
+    by_client = _sent_before(flow, index, np.where(swap, 0, payload))
+    by_server = _sent_before(flow, index, np.where(swap, payload, 0))
     return {
         "ipid": rng.integers(0, 1 << 16, n),
         "src4": w(swap, server, client), "dst4": w(swap, client, server),
@@ -323,8 +339,8 @@ def _values(rng, flow: np.ndarray, index: np.ndarray) -> dict[str, np.ndarray]:
         "dst6_hi": w(swap, c6_hi, s6_hi), "dst6_lo": w(swap, c6_lo, s6_lo),
         "sport_tcp": w(swap, tcp_svc, eph), "dport_tcp": w(swap, eph, tcp_svc),
         "sport_udp": w(swap, udp_svc, eph), "dport_udp": w(swap, eph, udp_svc),
-        "seq": (w(swap, ack0, seq0) + index * 700) % (1 << 32),
-        "ack": (w(swap, seq0, ack0) + index * 700) % (1 << 32),
+        "seq": w(swap, ack0 + by_server, seq0 + by_client) % (1 << 32),
+        "ack": w(swap, seq0 + by_client, ack0 + by_server) % (1 << 32),
         "outer_ipid": rng.integers(0, 1 << 16, n),
         "outer_src": w(swap, lns, lac), "outer_dst": w(swap, lac, lns),
         "cvid": 100 + inst, "svid": 10 + inst // 50,
@@ -431,7 +447,7 @@ def build(path: Path, frames: int, encaps=None, seed: int = SEED,
     hdr[:, 2] = hdr[:, 3] = lens
     out[rec_off[:, None] + np.arange(16)] = hdr.view(np.uint8).reshape(frames, 16)
     flow, index = _flows(rng, which, tpls)
-    vals = _values(rng, flow, index)
+    vals = _values(rng, flow, index, np.array([t.payload for t in tpls], dtype=np.int64)[which])
     if "frag" in kinds:         # a last fragment: its first's datagram id and addresses
         pair = np.flatnonzero((which[:-1] == kinds.index("frag")) & (which[1:] == last_tpl))
         for key in ("ipid", "src4", "dst4"):
