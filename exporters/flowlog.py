@@ -23,7 +23,6 @@ its type and the counterpart type (or code), as in the flow key.
 """
 from __future__ import annotations
 
-import datetime
 import json
 import os
 
@@ -33,6 +32,7 @@ from prometheus_client.core import CounterMetricFamily
 from ybsensor.decoders.view import line_key, packed_column, texts
 from ybsensor.exporters.alerts import open_regular
 from ybsensor.core.community_id import community_id
+from ybsensor.core.timestamps import rfc3339
 
 TCP = 6
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
@@ -43,11 +43,6 @@ NO_OWNER = -1
 
 def flag_letters(flags: int) -> str:
     return "".join(letter for bit, letter in FLAG_LETTERS if flags & bit)
-
-
-def rfc3339(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc) \
-        .isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class FlowLog:

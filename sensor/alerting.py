@@ -13,10 +13,10 @@ from ybsensor.decoders.view import line_key, packed_column, texts
 from ybsensor.detectors import BatchContext, Detector, Finding
 from ybsensor.detectors.base import SEVERITIES
 from ybsensor.detectors.pii_mask import mask_strings
-from ybsensor.exporters.flowlog import rfc3339
 
 from ybsensor.core.community_id import community_id
 from ybsensor.core.flows import stable_argsort
+from ybsensor.core.timestamps import rfc3339
 
 ICMP, ICMP6 = 1, 58
 PRUNE_AT = 1 << 20  # dedup entries kept before old ones are dropped
