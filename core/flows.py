@@ -237,6 +237,18 @@ class FlowTable:
     def active(self) -> int:
         return self.capacity - self.nfree
 
+    def resume(self, old: "FlowTable") -> bool:
+        """A reloaded configuration: go on with `old`'s flows, counters and index where
+        it has the same size, idle time and columns (this table's `on_end` stays); whether
+        it did."""
+        if (old.capacity, old.idle_ns, old.per_direction) != \
+                (self.capacity, self.idle_ns, self.per_direction):
+            return False
+        on_end = self.on_end
+        vars(self).update(vars(old))
+        self.on_end = on_end
+        return True
+
     # --- memory ----------------------------------------------------------------------
 
     @classmethod

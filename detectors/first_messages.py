@@ -38,7 +38,7 @@ REASONS = ("whole", "too_long", "timeout", "streams")
 
 def tls_whole(b: bytes) -> bool:
     """The ClientHello's record is all here."""
-    return len(b) >= 5 and len(b) >= 5 + names._u16(b, 3)
+    return len(b) >= 5 and len(b) >= 5 + names.u16(b, 3)
 
 
 def http_whole(b: bytes) -> bool:
@@ -48,7 +48,7 @@ def http_whole(b: bytes) -> bool:
 
 def dns_tcp_whole(b: bytes) -> bool:
     """The query its 2-byte length prefix announces is all here."""
-    return len(b) >= 2 and len(b) >= 2 + names._u16(b, 0)
+    return len(b) >= 2 and len(b) >= 2 + names.u16(b, 0)
 
 
 def dns_tcp_query_name(payload: bytes) -> str | None:
@@ -56,7 +56,7 @@ def dns_tcp_query_name(payload: bytes) -> str | None:
     b = bytes(payload)
     if len(b) < 2:
         return None
-    return names.dns_query_name(b[2: 2 + names._u16(b, 0)])
+    return names.dns_query_name(b[2: 2 + names.u16(b, 0)])
 
 
 # how each kind of first message is parsed (a parser of `names`, or of this module), and

@@ -91,7 +91,7 @@ class InternetBound(Detector):
             return None
         rows = np.array(sorted(found), dtype=np.int64)
         # one alert per client and name within the dedup window, not one per query's flow
-        group = np.array([_group_key(t, row, *found[row]) for row in rows.tolist()], dtype=np.int64)
+        group = np.array([group_key(t, row, *found[row]) for row in rows.tolist()], dtype=np.int64)
 
         def explain(row: int) -> dict:
             source, name = found[row]
@@ -138,7 +138,7 @@ class InternetBound(Detector):
         return not self.plan.zone(hi, lo)[0] & PUBLIC
 
 
-def _group_key(t, row: int, source: str, name: str) -> int:
+def group_key(t, row: int, source: str, name: str) -> int:
     """A 64-bit key for (client address, how the name was seen, the name)."""
     h = hashlib.blake2b(digest_size=8)
     h.update(int(t.src_hi[row]).to_bytes(8, "big") + int(t.src_lo[row]).to_bytes(8, "big"))

@@ -167,7 +167,8 @@ def looks_like_http_request(first: np.ndarray, plen: np.ndarray) -> np.ndarray:
 # --- per-row parsers ----------------------------------------------------------------------
 
 
-def _u16(b: bytes, pos: int) -> int:
+def u16(b: bytes, pos: int) -> int:
+    """The big-endian 16-bit number at b[pos]."""
     return (b[pos] << 8) | b[pos + 1]
 
 
@@ -182,7 +183,7 @@ def tls_server_name(payload: bytes) -> str | None:
         b = bytes(payload)
         if len(b) < HELLO_MIN or b[0] != TLS_HANDSHAKE or b[1] != 3 or b[5] != CLIENT_HELLO:
             return None
-        record_end = TLS_RECORD + _u16(b, 3)
+        record_end = TLS_RECORD + u16(b, 3)
         hello_end = TLS_RECORD + HANDSHAKE_HEAD + int.from_bytes(b[6:9], "big")
         end = min(len(b), record_end, hello_end)
         pos = TLS_RECORD + HANDSHAKE_HEAD + 2 + RANDOM
@@ -192,7 +193,7 @@ def tls_server_name(payload: bytes) -> str | None:
         pos += 1 + sid
         if pos + 2 > end:
             return None
-        suites = _u16(b, pos)
+        suites = u16(b, pos)
         if suites < 2 or suites % 2:
             return None
         pos += 2 + suites
@@ -204,21 +205,21 @@ def tls_server_name(payload: bytes) -> str | None:
         pos += 1 + compressions
         if pos + 2 > end:
             return None
-        ext_end = min(end, pos + 2 + _u16(b, pos))
+        ext_end = min(end, pos + 2 + u16(b, pos))
         pos += 2
         while pos + 4 <= ext_end:
-            ext, size = _u16(b, pos), _u16(b, pos + 2)
+            ext, size = u16(b, pos), u16(b, pos + 2)
             body, pos = pos + 4, pos + 4 + size
             if ext != SNI_EXTENSION:
                 continue
             if pos > ext_end or size < 2:
                 return None  # the extension is cut off or empty
-            list_end = body + 2 + _u16(b, body)
+            list_end = body + 2 + u16(b, body)
             if list_end > pos:
                 return None
             item = body + 2
             while item + 3 <= list_end:
-                kind, length = b[item], _u16(b, item + 1)
+                kind, length = b[item], u16(b, item + 1)
                 name_end = item + 3 + length
                 if name_end > list_end:
                     return None
@@ -243,7 +244,7 @@ def dns_query_name(payload: bytes) -> str | None:
     class, or a label that is not a host-name label all give None."""
     try:
         b = bytes(payload)
-        if len(b) < DNS_MIN or (b[2] & QR_OPCODE) or _u16(b, 4) == 0:
+        if len(b) < DNS_MIN or (b[2] & QR_OPCODE) or u16(b, 4) == 0:
             return None
         pos, labels, size = DNS_HEADER, [], 0
         while True:

@@ -161,7 +161,7 @@ def replace_file(target: Path, data: bytes) -> None:
         os.unlink(tmp)
         fd = os.open(tmp, flags, 0o640)
     try:
-        _write_all(fd, data)
+        write_all(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -201,7 +201,9 @@ class Uninterrupted:
 UNINTERRUPTED = Uninterrupted()
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
+    """Every byte of `data` out to `fd`, or OSError (the alert log's and the evidence
+    writer's writes)."""
     view = memoryview(data)
     while view:
         n = os.write(fd, view)
@@ -295,7 +297,7 @@ class AlertLog:
         """End a torn last line; if even that cannot be written, the next write starts
         with the line end."""
         try:
-            _write_all(self._fd, b"\n")
+            write_all(self._fd, b"\n")
             self.size += 1
             self._torn = False
         except OSError as exc:
@@ -432,7 +434,7 @@ class AlertLog:
                 self._end_line()
                 if self._torn:
                     return
-            _write_all(self._fd, blob)
+            write_all(self._fd, blob)
         except OSError as exc:
             self._failed(exc)
             if self._fd is not None:

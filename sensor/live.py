@@ -265,17 +265,12 @@ def carry_over(old: Sensor, new: Sensor) -> None:
     """State that outlives a configuration reload: traffic and alert counters, the flow
     table (same size and idle time), the dedup state, and when each still-configured line
     was last seen. Counters must not go back (Prometheus would read a restart)."""
-    vars(new.stats).update(vars(old.stats))
+    new.stats.resume(old.stats)
+    same_flows = old.flows is not None and new.flows is not None and new.flows.resume(old.flows)
+    if old.flows is not None and new.flows is not None and not same_flows:
+        new.flows.evicted_total = old.flows.evicted_total + old.flows.active  # the old flows
     if old.alerter is not None and new.alerter is not None:
-        for name in ("occurrences", "alerts", "suppressed", "rate_limited"):
-            setattr(new.alerter, name, getattr(old.alerter, name))
-    if old.flows is not None and new.flows is not None:
-        if (old.flows.capacity, old.flows.idle_ns) == (new.flows.capacity, new.flows.idle_ns):
-            vars(new.flows).update(vars(old.flows))
-            if old.alerter is not None and new.alerter is not None:
-                new.alerter.last_alert = old.alerter.last_alert
-        else:  # a new table: the old flows count as evicted
-            new.flows.evicted_total = old.flows.evicted_total + old.flows.active
+        new.alerter.resume(old.alerter, dedup=same_flows)
     old_ev, new_ev = getattr(old, "evidence", None), getattr(new, "evidence", None)
     if old_ev is not None and new_ev is not None:
         settings = ("dir", "packets_per_flow", "max_bytes", "mask")
@@ -330,24 +325,23 @@ def share_lines(sensor: Sensor) -> SharedLine | None:
 
     def witness(ctx, row: int, inst: int) -> dict:
         f = Finding(np.array([row]), "high", REASON)
-        alert = alerter._record(det, f, ctx, row, inst, 1, int(ctx.t.wirelen[row]))
+        alert = alerter.record(det, f, ctx, row, inst, 1, int(ctx.t.wirelen[row]))
         if sensor.evidence is not None:
             alert["evidence_pcap"] = None  # the packet is gone by the time it is written
         return alert
 
-    det.report, det.witness = [], witness
+    det.collect(witness)
     return det
 
 
 def reported(sensor: Sensor, generation: int):
     """The ("lines", ...) message of what the detector reported since the last one, or None."""
     det = shared_line_of(sensor)
-    if det is None or not det.report:
+    news = det.take_reported() if det is not None else None
+    if not news:
         return None
     code = sensor.plan.code
-    pairs = [(line, code(inst), w) for line, inst, w in det.report]
-    det.report.clear()
-    return ("lines", generation, pairs)
+    return ("lines", generation, [(line, code(inst), w) for line, inst, w in news])
 
 
 def take_lines(sensor: Sensor, msg) -> None:

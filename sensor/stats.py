@@ -71,6 +71,10 @@ class TrafficStats:
         self.non_ip: Counter[str] = Counter()    # by protocol, e.g. non-ip:arp
         self._names: dict[bytes, str] = {}
 
+    def resume(self, old: "TrafficStats") -> None:
+        """A reloaded configuration: the counters go on from `old`'s."""
+        vars(self).update(vars(old))
+
     def encap_label(self, layers: np.ndarray, n: int) -> str:
         """The `encap` label of a chain of n layers (see ENCAP_LABELS)."""
         if n > CHAIN_LAYERS or (n and np.bincount(layers[:n]).max() > CHAIN_REPEATS):
