@@ -103,30 +103,14 @@ class InternetBound(Detector):
     def askers(ctx, private: int = PRIVATE) -> tuple[np.ndarray, np.ndarray]:
         """The rows of user traffic between two private ends (`private` 0: any ends) whose
         payload looks like it names a host: (rows, code), the code indexing ASK_KINDS and
-        NAME_SOURCES. One compiled pass over the rows where the compiled loops run
-        (payload_kernels.name_askers), else numpy."""
+        NAME_SOURCES: one compiled pass over the rows (payload_kernels.name_askers)."""
         t = ctx.t
         zones = (ctx.src_zone, ctx.dst_zone) if private else (t.proto, t.proto)  # unread
-        if compiled.on():
-            rows, ask = np.empty(t.n, dtype=np.int64), np.empty(t.n, dtype=np.int64)
-            got = compiled.call("name_askers", ctx.has_ip, *zones, private,
-                                t.proto, t.sport, t.dport, t.payload_len, every_head(t),
-                                names.METHOD_TOKENS, names.METHOD_TOKEN_LEN, rows, ask)
-            if got is not None:
-                return rows[:got], ask[:got]
-        inside = ctx.has_ip & ((zones[0] & private) != 0) & ((zones[1] & private) != 0) \
-            if private else ctx.has_ip
-        cand = np.flatnonzero(inside & (t.payload_len > 0) & ((t.proto == TCP) | (t.proto == UDP)))
-        first = head(t, cand, names.HEAD_BYTES)
-        plen, proto = t.payload_len[cand], t.proto[cand]
-        udp, tcp = proto == UDP, proto == TCP
-        ask = np.zeros(len(cand), dtype=np.int64)
-        ask[udp & names.looks_like_dns_query(first, plen, t.sport[cand], t.dport[cand])] = 1
-        ask[tcp & names.looks_like_http_request(first, plen)] = 3
-        ask[tcp & names.looks_like_dns_query(first, plen, t.sport[cand], t.dport[cand], 2)] = 4
-        ask[tcp & names.looks_like_client_hello(first, plen)] = 2
-        keep = ask > 0
-        return cand[keep], ask[keep]
+        rows, ask = np.empty(t.n, dtype=np.int64), np.empty(t.n, dtype=np.int64)
+        got = compiled.call("name_askers", ctx.has_ip, *zones, private,
+                            t.proto, t.sport, t.dport, t.payload_len, every_head(t),
+                            names.METHOD_TOKENS, names.METHOD_TOKEN_LEN, rows, ask)
+        return rows[:got], ask[:got]
 
     def _is_internal(self, name: str) -> bool:
         return names.is_internal(name, self.internal_domains, self._private_ip)

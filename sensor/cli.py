@@ -8,6 +8,7 @@ import time
 
 import click
 
+from ybsensor.core.loops import NoJit
 from ybsensor.decoders import view
 
 from . import config as config_mod
@@ -209,7 +210,7 @@ def main() -> None:
     except config_mod.ConfigError as exc:
         click.echo(f"ybsensor: error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    except CaptureError as exc:
+    except (CaptureError, NoJit) as exc:
         click.echo(f"ybsensor: error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except BrokenPipeError:

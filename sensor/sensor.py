@@ -19,6 +19,7 @@ from ybsensor.exporters.syslog import Sinks
 from .alerting import Alerter
 from .config import Config, ConfigError
 from ybsensor.core.flows import FlowTable
+from ybsensor.core.loops import require_jit
 from .l2tp_sessions import L2tpSessions
 from .lines import LineActivity
 from .pipeline import Pipeline
@@ -59,6 +60,7 @@ class Sensor:
         """`alerts_path`, `flow_log`: in place of the configuration's ("": none); `sinks`:
         send alerts to the configuration's sinks too (a live worker's go through its
         supervisor)."""
+        require_jit()
         Sensor._latest = weakref.ref(self)
         self.cfg = cfg
         self.evidence = self.flow_log = self.sinks = None
