@@ -3,7 +3,7 @@ of 1.8 KB (a post-quantum key share) whose server_name lies in its second segmen
 request whose Host header does, a DNS query over TCP cut by its segment.
 
 The detectors that read names (`internet_bound`, `remote_control`) select the rows whose
-payload opens such a message (names.looks_like_*) and parse each row's payload. Where the
+payload opens such a message (the pre-filters of payload_kernels) and parse each row's payload. Where the
 parser finds no name and the message is not whole yet, this module keeps the
 message's bytes so far, keyed by the stream (flow key and sending end), with the next
 sequence number it expects. In later rows of the same stream (this batch or later ones; the

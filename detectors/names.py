@@ -2,8 +2,8 @@
 Host header — and whether a name is internal to the private network.
 
 Two halves, as everywhere in the detectors:
-- vectorized pre-filters (`looks_like_*`) over the first payload bytes of many rows at once
-  (`content.head(t, rows, n)`), cheap enough to run on every candidate row;
+- pre-filters over the first payload bytes of every row (payload_kernels: remote_marks,
+  name_askers, from the constants here), cheap enough to run on every candidate row;
 - per-row parsers (`tls_server_name`, `dns_query_name`, `http_host`), run only for the few
   rows a pre-filter selected. They are pure, bounded by the bytes they are given, and return
   None for anything malformed, truncated or odd: they never raise.
@@ -43,7 +43,7 @@ HTTP_METHODS = (b"GET", b"POST", b"PUT", b"HEAD", b"DELETE", b"OPTIONS", b"PATCH
 HTTP_MIN = 16        # "GET / HTTP/1.1\r\n"
 HTTP_LIMIT = 4096    # request line and headers looked at
 
-# bytes of `head(t, rows, n)` each pre-filter needs
+# payload bytes the pre-filters read
 HEAD_BYTES = 16
 
 # --- which names are internal -------------------------------------------------------------
@@ -118,50 +118,13 @@ def normalise_domains(domains: Iterable[str]) -> frozenset[str]:
     return frozenset(out)
 
 
-# --- vectorized pre-filters ---------------------------------------------------------------
+# --- the pre-filters' tables (payload_kernels' compiled pre-filters read them) -----------
 
-
-def looks_like_client_hello(first: np.ndarray, plen: np.ndarray) -> np.ndarray:
-    """Mask over rows whose first payload bytes (at least 6 gathered) open a TLS
-    handshake record holding a ClientHello."""
-    return (plen >= HELLO_MIN) & (first[:, 0] == TLS_HANDSHAKE) & (first[:, 1] == 3) & \
-        (first[:, 2] <= 4) & (first[:, 5] == CLIENT_HELLO)
-
-
-def looks_like_dns_query(first: np.ndarray, plen: np.ndarray, sport: np.ndarray,
-                         dport: np.ndarray, at: int = 0) -> np.ndarray:
-    """Mask over rows (at least at + 13 bytes gathered) that look like a DNS query to port
-    53: QR=0, opcode QUERY, QDCOUNT >= 1, no answers, and a first label of 1-63 bytes; the
-    message `at` bytes in (2 over TCP: its length prefix; the first segment may end after
-    the first label's length)."""
-    return (dport == DNS_PORT) & (sport > 0) & (plen - at >= (DNS_TCP_MIN if at else DNS_MIN)) & \
-        ((first[:, at + 2] & QR_OPCODE) == 0) & ((first[:, at + 4] | first[:, at + 5]) != 0) & \
-        ((first[:, at + 6] | first[:, at + 7]) == 0) & (first[:, at + 12] >= 1) & \
-        (first[:, at + 12] <= MAX_LABEL)
-
-
-_METHOD_TOKENS = [np.frombuffer(m + b" ", dtype=np.uint8) for m in HTTP_METHODS]
-# the same as rows of one array (zero-padded), with each token's length: for compiled loops
+# the HTTP methods and a space, as rows of one array (zero-padded), with each token's length
 METHOD_TOKENS = np.zeros((len(HTTP_METHODS), HEAD_BYTES), dtype=np.uint8)
-METHOD_TOKEN_LEN = np.array([len(m) for m in _METHOD_TOKENS], dtype=np.int64)
-for _k, _token in enumerate(_METHOD_TOKENS):
-    METHOD_TOKENS[_k, :len(_token)] = _token
-_METHOD_FIRST = np.unique([m[0] for m in HTTP_METHODS])
-
-
-def looks_like_http_request(first: np.ndarray, plen: np.ndarray) -> np.ndarray:
-    """Mask over rows (at least 8 bytes gathered) whose payload opens with an HTTP method
-    and a space."""
-    out = np.zeros(len(plen), dtype=bool)
-    maybe = np.flatnonzero((plen >= HTTP_MIN) & np.isin(first[:, 0], _METHOD_FIRST))
-    if not maybe.size:
-        return out
-    sub = first[maybe]
-    hit = np.zeros(len(maybe), dtype=bool)
-    for token in _METHOD_TOKENS:
-        hit |= (sub[:, :len(token)] == token).all(axis=1)
-    out[maybe] = hit
-    return out
+METHOD_TOKEN_LEN = np.array([len(m) + 1 for m in HTTP_METHODS], dtype=np.int64)
+for _k, _method in enumerate(HTTP_METHODS):
+    METHOD_TOKENS[_k, :len(_method) + 1] = np.frombuffer(_method + b" ", dtype=np.uint8)
 
 
 # --- per-row parsers ----------------------------------------------------------------------

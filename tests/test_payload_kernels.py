@@ -537,28 +537,24 @@ name_row_st = st.one_of(
         lambda r: (r[0], r[1], r[2][0], r[3], r[2][1]) + r[4]))
 
 
-def _name_prefilters(on, rows) -> dict:
-    """RemoteControl.marks and InternetBound.askers of `rows` (as name_row_st draws them),
-    with the compiled path off and on."""
+def _name_prefilters(rows) -> tuple:
+    """RemoteControl.marks and InternetBound.askers (between private ends, and between any
+    ends) of `rows` (as name_row_st draws them)."""
     from ybsensor.detectors.internet_bound import InternetBound
     from ybsensor.detectors.remote_control import RemoteControl
-    got = {}
-    for value in (False, True):
-        on(value)
-        t = _Table([h + tail for h, tail, *_ in rows], *zip(*[(p, s, d) for _, _, p, s, d, *_ in rows]))
-        ctx = type("Ctx", (), {})()
-        ctx.t = t
-        ctx.has_ip, ctx.src_zone, ctx.dst_zone = (np.array(col, dtype=dtype) for col, dtype in zip(
-            list(zip(*rows))[5:], (bool, np.int64, np.int64)))
-        got[value] = ([x.tolist() for x in RemoteControl(None, None).marks(ctx)],
-                      [x.tolist() for x in InternetBound.askers(ctx)],
-                      [x.tolist() for x in InternetBound.askers(ctx, private=0)])  # any ends
-    return got
+    t = _Table([h + tail for h, tail, *_ in rows], *zip(*[(p, s, d) for _, _, p, s, d, *_ in rows]))
+    ctx = type("Ctx", (), {})()
+    ctx.t = t
+    ctx.has_ip, ctx.src_zone, ctx.dst_zone = (np.array(col, dtype=dtype) for col, dtype in zip(
+        list(zip(*rows))[5:], (bool, np.int64, np.int64)))
+    return ([x.tolist() for x in RemoteControl(None, None).marks(ctx)],
+            [x.tolist() for x in InternetBound.askers(ctx)],
+            [x.tolist() for x in InternetBound.askers(ctx, private=0)])  # any ends
 
 
-def test_name_and_signature_prefilters_compiled_equal_numpy_on_every_combination(on):
-    """Every head after every tail, on every protocol and pair of ports: the compiled pass
-    over the rows gives the rows, tools, strengths and questions of the numpy pre-filters."""
+def test_name_and_signature_prefilters_on_every_combination():
+    """Every head after every tail, on every protocol and pair of ports: each tool, strength
+    and question is found somewhere, and only where its protocol and port allow."""
     import itertools
 
     from ybsensor.detectors.remote_control import RemoteControl
@@ -569,20 +565,43 @@ def test_name_and_signature_prefilters_compiled_equal_numpy_on_every_combination
                                (5903, 5938, 6568, 53, 80, 0, -1))
     rows = [(h, tail, p, s, d, k % 7 != 0, k % 4, (k // 4) % 4)
             for k, (h, tail, p, s, d) in enumerate(combos)]
-    got = _name_prefilters(on, rows)
-    assert got[True] == got[False]
-    (_, tool, strength, ask), (_, asks), (anywhere, _) = got[False]
+    (_, tool, strength, ask), (_, asks), (anywhere, _) = got = _name_prefilters(rows)
     # everything there is to find is found somewhere
     tools = RemoteControl(None, None).tables.tools
     assert set(tool) == {0} | {tools.index(x) for x in ("rdp", "vnc", "teamviewer", "anydesk",
                                                          "todesk", "radmin")}
     assert set(strength) == {0, 1, 4}
     assert set(ask) == {0, 2, 3} and set(asks) == {1, 2, 3}
-    assert len(anywhere) > len(got[False][1][0])   # rows between any ends, not only private
+    assert len(anywhere) > len(got[1][0])   # rows between any ends, not only private
+    assert_asks_keep_their_rules(rows, got)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def assert_asks_keep_their_rules(rows, got) -> None:
+    """What every pre-filter selects holds what names.py's constants ask of it: user
+    traffic over TCP or UDP; a DNS question to port 53 (over TCP after its length); a
+    ClientHello in a TLS handshake record; an HTTP method and a space."""
+    from ybsensor.detectors import names
+    marks, private, anywhere = got
+    for row, code in zip(*anywhere):
+        head, tail, proto, sport, dport, user = rows[row][:6]
+        payload = head + tail
+        assert user and proto in (6, 17), rows[row]
+        if code in (1, 4):
+            at = 2 if code == 4 else 0
+            assert (proto, dport) == ((17 if code == 1 else 6), names.DNS_PORT) and sport > 0
+            assert payload[at + 2] & names.QR_OPCODE == 0 and 1 <= payload[at + 12] <= names.MAX_LABEL
+        elif code == 2:
+            assert proto == 6 and payload[0] == names.TLS_HANDSHAKE and payload[1] == 3
+            assert payload[5] == names.CLIENT_HELLO and len(payload) >= names.HELLO_MIN
+        else:
+            assert proto == 6 and code == 3 and len(payload) >= names.HTTP_MIN
+            assert any(payload.startswith(m + b" ") for m in names.HTTP_METHODS)
+    assert set(zip(*private)) <= set(zip(*anywhere))
+    for row in marks[0]:
+        assert rows[row][5] and rows[row][2] in (6, 17)
+
+
+@settings(max_examples=100, deadline=None)
 @given(st.lists(name_row_st, min_size=1, max_size=40))
-def test_name_and_signature_prefilters_compiled_equal_numpy(on, rows):
-    got = _name_prefilters(on, rows)
-    assert got[True] == got[False]
+def test_name_and_signature_prefilters_keep_their_rules(rows):
+    assert_asks_keep_their_rules(rows, _name_prefilters(rows))
