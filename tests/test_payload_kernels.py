@@ -1,7 +1,8 @@
-"""The payload engine's compiled loops (detectors/payload_kernels.py, numba) give what its
-numpy code gives: each loop against its numpy reference on hypothesis's data, and the whole
-engine (classes, stream regions, matches, digit runs, edges) view by view and alert by alert
-on the sample cases and on random TCP streams, with the compiled path on and off."""
+"""The payload engine's compiled loops (detectors/payload_kernels.py, numba): digit runs
+against a regular expression, payload classes against a row-at-a-time model of the rule,
+the name and signature pre-filters against the rules they state; the stream regions against
+the numpy code in streams.py, view by view and alert by alert on the sample cases and on
+random TCP streams."""
 from __future__ import annotations
 
 import json
@@ -13,23 +14,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import fuzzing as F
-from ybsensor.decoders import Batch, fastpath
-from ybsensor.decoders import compiled as compiled_switch
+from ybsensor.decoders import Batch
 from ybsensor.detectors import compiled, matcher
 from ybsensor.detectors.matcher import LiteralMatcher, digit_run_hits, hyperscan_available
-from tools import ONE_HOSPITAL, PCAPS, require_module
+from tools import ONE_HOSPITAL, PCAPS
 
 
 @pytest.fixture
 def on(monkeypatch):
-    """on(True): the compiled loops run (whatever the decoders' switch says); on(False):
-    the numpy code."""
+    """on(True): the stream regions take their compiled loops; on(False): the numpy code
+    in streams.py."""
     def switch(value: bool) -> None:
-        if value:
-            require_module("numba")
-            # a loop that does not compile is an error here, not a fallback to numpy
-            monkeypatch.setattr(fastpath, "_WANT", "numba")
-            monkeypatch.setattr(compiled_switch, "_refused", False)
         monkeypatch.setattr(compiled, "on", lambda: value)
     return switch
 
