@@ -7,7 +7,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from ybsensor.decoders.layout import gather_block
 from ybsensor.decoders.table import HEAD_BYTES
 
 from . import compiled

@@ -24,7 +24,7 @@ from ybsensor.core.plan import MAPPED, PRIVATE, PUBLIC
 
 from . import compiled, first_messages, names
 from .base import Detector, Finding
-from .content import every_head, head
+from .content import every_head
 
 TCP, UDP = 6, 17
 DNS, TLS_SNI, HTTP_HOST = "dns", "tls_sni", "http_host"

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import compiled, first_messages, names
 from .base import Detector, Finding, SettingError
-from .content import HEAD, every_head, head
+from .content import HEAD, every_head
 
 TCP, UDP = 6, 17
 # strength of the evidence, weakest first; the strongest found for a row is reported
