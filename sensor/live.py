@@ -41,6 +41,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 import numpy as np
 
+from ybsensor.core.loops import require_jit
 from ybsensor.decoders import fastpath
 from ybsensor.detectors.base import SEVERITIES, Finding
 from ybsensor.detectors.shared_line import FORGET_EVERY, REASON, SharedLine, least_recent
@@ -118,6 +119,7 @@ def run(config_path, interface, workers, bpf_expr, alerts_path, listen, metrics_
     if link is None:
         sys.exit(0)       # stopped while waiting
     program = bpf.compile_filter(bpf_expr, link.linktype) if bpf_expr.strip() else None
+    require_jit()                # before any worker: W^X stops the service here, exit 2
     fastpath.load_kernel_now()   # a service: the compiled loops from the first batch (workers fork)
     options = RingOptions(block_size=_size(block_size), blocks=blocks,
                           block_timeout_ms=block_timeout, promisc=promisc)
