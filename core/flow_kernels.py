@@ -18,17 +18,21 @@ def _mix(h, v):
 @jit(inline="always")
 def _ports(r, proto, sport, dport, icmp_type, icmp_code, icmp_pair, icmp, icmp6):
     """Row r's ports for flow identity: its transport ports (0 where none), or for ICMP its
-    type and the counterpart type (or, without one, its code) as in Community ID."""
+    type and the counterpart type (or, without one, its code) as in Community ID; and
+    whether the ends are put in order (not for an ICMP message without a counterpart,
+    which Community ID takes one way)."""
     pr = proto[r]
     sp = max(sport[r], 0)
     dp = max(dport[r], 0)
     it = icmp_type[r]
+    ordered = True
     if (pr == icmp or pr == icmp6) and it >= 0:
         it = min(it, 255)
         pair = icmp_pair[1 if pr == icmp6 else 0, it]
         sp = it
         dp = pair if pair >= 0 else icmp_code[r]
-    return sp, dp
+        ordered = pair >= 0
+    return sp, dp, ordered
 
 
 @jit
@@ -36,8 +40,8 @@ def flow_ports(rows, proto, sport, dport, icmp_type, icmp_code, icmp_pair, icmp,
                sport_out, dport_out):
     """Each of `rows`' ports for flow identity (_ports)."""
     for i in range(rows.shape[0]):
-        sport_out[i], dport_out[i] = _ports(rows[i], proto, sport, dport, icmp_type, icmp_code,
-                                            icmp_pair, icmp, icmp6)
+        sport_out[i], dport_out[i], _ = _ports(rows[i], proto, sport, dport, icmp_type,
+                                               icmp_code, icmp_pair, icmp, icmp6)
     return rows.shape[0]
 
 
@@ -46,13 +50,15 @@ def flow_keys(rows, line_kind, line_a, line_b, proto, src_hi, src_lo, dst_hi, ds
               sport, dport, icmp_type, icmp_code, icmp_pair, icmp, icmp6, seed, keys, swap):
     """A 64-bit key per row of `rows` (never 0), the same for both directions of a flow on
     one line: the line, the protocol and both endpoints (address, port) with the lower
-    endpoint first, hashed; `swap`: whether the row goes from the higher endpoint to the
-    lower."""
+    endpoint first (as they come for a one-way ICMP message), hashed; `swap`: whether the
+    row goes from the higher endpoint to the lower."""
     for i in range(rows.shape[0]):
         r = rows[i]
-        sp, dp = _ports(r, proto, sport, dport, icmp_type, icmp_code, icmp_pair, icmp, icmp6)
+        sp, dp, ordered = _ports(r, proto, sport, dport, icmp_type, icmp_code, icmp_pair, icmp,
+                                 icmp6)
         s_hi, s_lo, d_hi, d_lo = src_hi[r], src_lo[r], dst_hi[r], dst_lo[r]
-        flip = s_hi > d_hi or (s_hi == d_hi and (s_lo > d_lo or (s_lo == d_lo and sp > dp)))
+        flip = ordered and (s_hi > d_hi or (s_hi == d_hi and (
+            s_lo > d_lo or (s_lo == d_lo and sp > dp))))
         if flip:
             s_hi, s_lo, d_hi, d_lo = d_hi, d_lo, s_hi, s_lo
             sp, dp = dp, sp
