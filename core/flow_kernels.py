@@ -1,8 +1,6 @@
-"""The flow table's per-row loops, compiled with numba (optional: `ybsensor[fast]`).
+"""The flow table's per-row loops (core/flows.py calls them), compiled with numba.
 
-Called through decoders/compiled.py where the compiled path is on; each gives what the
-numpy code beside its caller gives (tests/test_flows.py compares them), and returns the
-count of what it did (None from the switch means the numpy code runs)."""
+Each returns the count of what it did."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,27 +10,55 @@ from ybsensor.core.loops import PREFETCH_AHEAD, jit, prefetch
 
 @jit(inline="always")
 def _mix(h, v):
+    """One splitmix64-style round folding v into h (uint64 arithmetic wraps)."""
     h = (h ^ np.uint64(v)) * np.uint64(0x9E3779B97F4A7C15)
     return h ^ (h >> np.uint64(31))
+
+
+@jit(inline="always")
+def _ports(r, proto, sport, dport, icmp_type, icmp_code, icmp_pair, icmp, icmp6):
+    """Row r's ports for flow identity: its transport ports (0 where none), or for ICMP its
+    type and the counterpart type (or, without one, its code) as in Community ID; and
+    whether the ends are put in order (not for an ICMP message without a counterpart,
+    which Community ID takes one way)."""
+    pr = proto[r]
+    sp = max(sport[r], 0)
+    dp = max(dport[r], 0)
+    it = icmp_type[r]
+    ordered = True
+    if (pr == icmp or pr == icmp6) and it >= 0:
+        it = min(it, 255)
+        pair = icmp_pair[1 if pr == icmp6 else 0, it]
+        sp = it
+        dp = pair if pair >= 0 else icmp_code[r]
+        ordered = pair >= 0
+    return sp, dp, ordered
+
+
+@jit
+def flow_ports(rows, proto, sport, dport, icmp_type, icmp_code, icmp_pair, icmp, icmp6,
+               sport_out, dport_out):
+    """Each of `rows`' ports for flow identity (_ports)."""
+    for i in range(rows.shape[0]):
+        sport_out[i], dport_out[i], _ = _ports(rows[i], proto, sport, dport, icmp_type,
+                                               icmp_code, icmp_pair, icmp, icmp6)
+    return rows.shape[0]
 
 
 @jit
 def flow_keys(rows, line_kind, line_a, line_b, proto, src_hi, src_lo, dst_hi, dst_lo,
               sport, dport, icmp_type, icmp_code, icmp_pair, icmp, icmp6, seed, keys, swap):
-    """flows.flow_keys for `rows`, into keys and swap (its with_direction column)."""
+    """A 64-bit key per row of `rows` (never 0), the same for both directions of a flow on
+    one line: the line, the protocol and both endpoints (address, port) with the lower
+    endpoint first (as they come for a one-way ICMP message), hashed; `swap`: whether the
+    row goes from the higher endpoint to the lower."""
     for i in range(rows.shape[0]):
         r = rows[i]
-        pr = proto[r]
-        sp = max(sport[r], 0)
-        dp = max(dport[r], 0)
-        it = icmp_type[r]
-        if (pr == icmp or pr == icmp6) and it >= 0:
-            it = min(it, 255)
-            pair = icmp_pair[1 if pr == icmp6 else 0, it]
-            sp = it
-            dp = pair if pair >= 0 else icmp_code[r]
+        sp, dp, ordered = _ports(r, proto, sport, dport, icmp_type, icmp_code, icmp_pair, icmp,
+                                 icmp6)
         s_hi, s_lo, d_hi, d_lo = src_hi[r], src_lo[r], dst_hi[r], dst_lo[r]
-        flip = s_hi > d_hi or (s_hi == d_hi and (s_lo > d_lo or (s_lo == d_lo and sp > dp)))
+        flip = ordered and (s_hi > d_hi or (s_hi == d_hi and (
+            s_lo > d_lo or (s_lo == d_lo and sp > dp))))
         if flip:
             s_hi, s_lo, d_hi, d_lo = d_hi, d_lo, s_hi, s_lo
             sp, dp = dp, sp
@@ -40,7 +66,7 @@ def flow_keys(rows, line_kind, line_a, line_b, proto, src_hi, src_lo, dst_hi, ds
         h = _mix(h, line_kind[r])
         h = _mix(h, line_a[r])
         h = _mix(h, line_b[r])
-        h = _mix(h, pr)
+        h = _mix(h, proto[r])
         h = _mix(h, s_hi)
         h = _mix(h, s_lo)
         h = _mix(h, d_hi)
@@ -48,6 +74,29 @@ def flow_keys(rows, line_kind, line_a, line_b, proto, src_hi, src_lo, dst_hi, ds
         h = _mix(h, (sp << 16) | dp)
         keys[i] = h if h != 0 else np.uint64(1)
         swap[i] = flip
+    return rows.shape[0]
+
+
+@jit
+def shares(rows, line_kind, line_a, line_b, src_hi, src_lo, dst_hi, dst_lo, seed, parts, out):
+    """Which of `parts` shares each of `rows` falls in: the line and the two addresses with
+    the lower first, hashed (no ports: a later fragment has none), so that both directions
+    of a flow and every fragment of a datagram fall in one; the hash's high half scaled to
+    [0, parts), as a round's low bits follow the inputs' low bits."""
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        s_hi, s_lo, d_hi, d_lo = src_hi[r], src_lo[r], dst_hi[r], dst_lo[r]
+        if s_hi > d_hi or (s_hi == d_hi and s_lo > d_lo):
+            s_hi, s_lo, d_hi, d_lo = d_hi, d_lo, s_hi, s_lo
+        h = np.uint64(seed)
+        h = _mix(h, line_kind[r])
+        h = _mix(h, line_a[r])
+        h = _mix(h, line_b[r])
+        h = _mix(h, s_hi)
+        h = _mix(h, s_lo)
+        h = _mix(h, d_hi)
+        h = _mix(h, d_lo)
+        out[r] = ((h >> np.uint64(32)) * np.uint64(parts)) >> np.uint64(32)
     return rows.shape[0]
 
 
@@ -74,7 +123,7 @@ def _probe(index_key, key, mask):
 
 @jit
 def index_find(index_key, index_id, mask, keys, ids):
-    """FlowTable._find: each key's slot id in the open-addressing index, -1 where absent."""
+    """Each key's slot id in the open-addressing index, -1 where absent."""
     for i in range(keys.shape[0]):
         _prefetch_ahead(index_key, keys, i, mask)
         s = _probe(index_key, keys[i], mask)
@@ -84,7 +133,7 @@ def index_find(index_key, index_id, mask, keys, ids):
 
 @jit
 def index_insert(index_key, index_id, mask, keys, ids):
-    """FlowTable._insert: keys (distinct, absent) into their first free slot from home."""
+    """Keys (distinct, absent) into their first free slot from home."""
     for i in range(keys.shape[0]):
         _prefetch_ahead(index_key, keys, i, mask)
         s = _probe(index_key, keys[i], mask)     # absent: the first empty slot
@@ -161,16 +210,24 @@ def row_ends(rows, inverse, reverse, lead_src, lead_dst, none, owner_of, zone_of
 
 # --- a batch's rows grouped by flow (flows.FlowGroups.of, FlowTable.update) ---------------
 
+# group_keys' sums, one row of `sums` each: the totals, then (where asked) each direction's
+# share, the lead direction being that of the group's first row
+OCTETS, LAST_NS, FLAGS = 0, 1, 2
+LEAD_PACKETS, LEAD_OCTETS, LEAD_PAYLOAD, BACK_PAYLOAD, LEAD_FLAGS, BACK_FLAGS = 3, 4, 5, 6, 7, 8
+TOTALS, SPLIT = 3, 9                                 # the rows of sums for each
+
+
 @jit
 def group_keys(keys, slot, bits, uniq, first_at, counts, group, rows, direction, with_direction,
-               lead, reverse, wirelen, ts_ns, tcp_flags, with_sums, octets, last_ns, flags):
+               lead, reverse, wirelen, ts_ns, tcp_flags, payload_len, sums):
     """Each row's group (by equal key) in the order the keys first appear, through an
     open-addressing table of group numbers (`slot`: 2**bits long, at least twice the rows;
     small enough to stay in the cache, where a sort of the rows moves them all): each
     group's key, first row and count. Where `with_direction`, whether each row goes the
-    other way than its group's first (`lead`: scratch, one a group); where `with_sums`,
-    each group's bytes, last time and TCP flags (negative flags: none) from the columns
-    of the table `rows` lie in. Returns the count of groups."""
+    other way than its group's first (`lead`: scratch, one a group). `sums` (TOTALS or
+    SPLIT rows, or none): each group's bytes, last time and TCP flags (negative: none),
+    and its lead and back directions' shares (SPLIT, with `with_direction`), from the
+    columns of the table `rows` lie in. Returns the count of groups."""
     mask = slot.shape[0] - 1
     shift = np.uint64(64 - bits)
     for s in range(slot.shape[0]):
@@ -185,20 +242,35 @@ def group_keys(keys, slot, bits, uniq, first_at, counts, group, rows, direction,
             uniq[ng], first_at[ng], counts[ng] = key, i, 0
             if with_direction:
                 lead[ng] = direction[i]
-            if with_sums:
-                octets[ng] = flags[ng] = 0
-                last_ns[ng] = np.iinfo(np.int64).min
             ng += 1
         counts[g] += 1
         group[i] = g
         if with_direction:
             reverse[i] = direction[i] != lead[g]
-    if with_sums:
-        for i in range(keys.shape[0]):
-            g, r = group[i], rows[i]
-            octets[g] += wirelen[r]
-            last_ns[g] = max(last_ns[g], ts_ns[r])
-            flags[g] |= max(tcp_flags[r], 0)
+    nsums = sums.shape[0]
+    if nsums == 0:
+        return ng
+    for k in range(nsums):
+        for g in range(ng):
+            sums[k, g] = 0
+    for g in range(ng):
+        sums[LAST_NS, g] = np.iinfo(np.int64).min
+    for i in range(keys.shape[0]):
+        g, r = group[i], rows[i]
+        flags = max(tcp_flags[r], 0)
+        sums[OCTETS, g] += wirelen[r]
+        sums[LAST_NS, g] = max(sums[LAST_NS, g], ts_ns[r])
+        sums[FLAGS, g] |= flags
+        if nsums == SPLIT:
+            payload = max(payload_len[r], 0)
+            if reverse[i]:
+                sums[BACK_PAYLOAD, g] += payload
+                sums[BACK_FLAGS, g] |= flags
+            else:
+                sums[LEAD_PACKETS, g] += 1
+                sums[LEAD_OCTETS, g] += wirelen[r]
+                sums[LEAD_PAYLOAD, g] += payload
+                sums[LEAD_FLAGS, g] |= flags
     return ng
 
 

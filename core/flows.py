@@ -11,81 +11,40 @@ from __future__ import annotations
 
 import numpy as np
 
-from ybsensor.decoders import compiled
+from ybsensor.core import flow_kernels as kernels
+from ybsensor.core.community_id import ICMP4_PAIRS, ICMP6_PAIRS
 from ybsensor.decoders.table import PacketTable
 
 U64 = np.uint64
-GOLDEN = U64(0x9E3779B97F4A7C15)
 SEED = U64(0x5851F42D4C957F2D)       # flow keys' hash starts here
 ICMP, TCP, UDP, ICMP6, SCTP = 1, 6, 17, 58, 132
 BYTES_PER_FLOW = 2 * 16 + 18 * 8  # index entry at half load + the flow's columns (a rough
 # figure; FlowTable.memory_bytes(max_flows) is the exact one)
 
-# ICMP types with a counterpart (echo / echo reply ...) as in Community ID
+# ICMP types with a counterpart (echo / echo reply ...), Community ID's pairs: [v6, type]
 _ICMP_PAIR = np.full((2, 256), -1, dtype=np.int64)
-for _v, _pairs in ((0, {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17}),
-                   (1, {128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 135,
-                        130: 131, 131: 130, 144: 145, 145: 144})):
+for _v, _pairs in enumerate((ICMP4_PAIRS, ICMP6_PAIRS)):
     for _a, _b in _pairs.items():
         _ICMP_PAIR[_v, _a] = _b
 
 
-# the flow table's compiled loops, where the compiled path is on (decoders/compiled.py)
-FLOW_LOOPS = compiled.Loops("ybsensor.core.flow_kernels")
-
-
-def _mix(h: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """One splitmix64-style round folding v into h (uint64 arithmetic wraps)."""
-    h = (h ^ v.astype(U64)) * GOLDEN
-    return h ^ (h >> U64(31))
-
-
 def flow_ports(t: PacketTable, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ports for flow identity: transport ports, or ICMP type and its counterpart (or code)."""
-    proto = t.proto[rows]
-    sport = np.where(t.sport[rows] >= 0, t.sport[rows], 0)
-    dport = np.where(t.dport[rows] >= 0, t.dport[rows], 0)
-    is_icmp = ((proto == ICMP) | (proto == ICMP6)) & (t.icmp_type[rows] >= 0)
-    if is_icmp.any():
-        itype = np.clip(t.icmp_type[rows], 0, 255)
-        pair = _ICMP_PAIR[(proto == ICMP6).astype(np.int64), itype]
-        sport = np.where(is_icmp, itype, sport)
-        dport = np.where(is_icmp, np.where(pair >= 0, pair, t.icmp_code[rows]), dport)
+    sport, dport = np.empty(len(rows), dtype=np.int64), np.empty(len(rows), dtype=np.int64)
+    kernels.flow_ports(np.asarray(rows, dtype=np.int64), t.proto, t.sport, t.dport, t.icmp_type,
+                       t.icmp_code, _ICMP_PAIR, ICMP, ICMP6, sport, dport)
     return sport, dport
-
-
-def _pick(mask: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) where mask is 0, (y, x) where it is all ones."""
-    flip = (x ^ y) & mask
-    return x ^ flip, y ^ flip
 
 
 def flow_keys(t: PacketTable, rows: np.ndarray, with_direction: bool = False):
     """A 64-bit key per row, the same for both directions of a flow on one line; with
     `with_direction`, also whether each row goes from the flow's higher endpoint to its
     lower one (rows of one flow with the same value go the same way)."""
-    if compiled.on():
-        keys = np.empty(len(rows), dtype=U64)
-        swap = np.empty(len(rows), dtype=bool)
-        if FLOW_LOOPS.call("flow_keys", np.asarray(rows, dtype=np.int64), t.line_kind, t.line_a,
-                           t.line_b, t.proto, t.src_hi, t.src_lo, t.dst_hi, t.dst_lo, t.sport,
-                           t.dport, t.icmp_type, t.icmp_code, _ICMP_PAIR, ICMP, ICMP6, int(SEED),
-                           keys, swap) is not None:
-            return (keys, swap) if with_direction else keys
-    sport, dport = flow_ports(t, rows)
-    s_hi, s_lo, d_hi, d_lo = t.src_hi[rows], t.src_lo[rows], t.dst_hi[rows], t.dst_lo[rows]
-    swap = (s_hi > d_hi) | ((s_hi == d_hi) & ((s_lo > d_lo) | ((s_lo == d_lo) & (sport > dport))))
-    # the lower endpoint first; selects by xor-masks: np.where branches on every row, and
-    # with replies interleaved the branch is a coin toss
-    m64 = U64(0) - swap.astype(U64)
-    a_hi, b_hi = _pick(m64, s_hi, d_hi)
-    a_lo, b_lo = _pick(m64, s_lo, d_lo)
-    a_p, b_p = _pick(-swap.astype(np.int64), sport, dport)
-    h = np.full(len(rows), SEED)
-    for col in (t.line_kind[rows], t.line_a[rows], t.line_b[rows], t.proto[rows],
-                a_hi, a_lo, b_hi, b_lo, (a_p << 16) | b_p):
-        h = _mix(h, col)
-    keys = np.where(h == 0, U64(1), h)  # 0 marks an empty index slot
+    keys = np.empty(len(rows), dtype=U64)
+    swap = np.empty(len(rows), dtype=bool)
+    kernels.flow_keys(np.asarray(rows, dtype=np.int64), t.line_kind, t.line_a, t.line_b, t.proto,
+                      t.src_hi, t.src_lo, t.dst_hi, t.dst_lo, t.sport, t.dport, t.icmp_type,
+                      t.icmp_code, _ICMP_PAIR, ICMP, ICMP6, int(SEED), keys, swap)
     return (keys, swap) if with_direction else keys
 
 
@@ -97,15 +56,8 @@ def share_of(t: PacketTable, parts: int) -> np.ndarray:
     rows = np.flatnonzero(t.n_ip > 0)
     if parts <= 1 or not rows.size:
         return out
-    s_hi, s_lo, d_hi, d_lo = t.src_hi[rows], t.src_lo[rows], t.dst_hi[rows], t.dst_lo[rows]
-    m64 = U64(0) - ((s_hi > d_hi) | ((s_hi == d_hi) & (s_lo > d_lo))).astype(U64)
-    a_hi, b_hi = _pick(m64, s_hi, d_hi)
-    a_lo, b_lo = _pick(m64, s_lo, d_lo)
-    h = np.full(len(rows), SEED)
-    for col in (t.line_kind[rows], t.line_a[rows], t.line_b[rows], a_hi, a_lo, b_hi, b_lo):
-        h = _mix(h, col)
-    # the high half, scaled to [0, parts): a round's low bits follow the inputs' low bits
-    out[rows] = (((h >> U64(32)) * U64(parts)) >> U64(32)).astype(np.int64)
+    kernels.shares(rows, t.line_kind, t.line_a, t.line_b, t.src_hi, t.src_lo, t.dst_hi,
+                   t.dst_lo, int(SEED), parts, out)
     return out
 
 
@@ -187,69 +139,55 @@ class FlowGroups:
         # each group's packets, bytes, last time and TCP flags in this batch, where the flow
         # table counted them (None otherwise)
         self.packets = self.octets = self.last_ns = self.tcp_flags = None
+        # the same of the rows that go as each group's first row does, and of the others,
+        # where asked for (FlowGroups.of's `split`): dicts of packets, octets, payload, flags
+        self.lead = self.back = None
 
     @classmethod
     def of(cls, rows: np.ndarray, keys: np.ndarray, n: int,
-           direction: np.ndarray | None = None, counted: PacketTable | None = None) -> "FlowGroups":
+           direction: np.ndarray | None = None, counted: PacketTable | None = None,
+           split: bool = False) -> "FlowGroups":
         """`direction`: flow_keys' with_direction column for `rows`, if known; `counted`:
-        the rows' table, to count each group's packets, bytes, last time and TCP flags."""
-        if len(keys) and compiled.on():
-            groups = cls._of_compiled(rows, keys, n, direction, counted)
-            if groups is not None:
-                return groups
-        perm = stable_argsort(keys)
-        sorted_keys = keys[perm]
-        start, inverse = runs(perm, sorted_keys)
-        of_row = np.full(n, -1, dtype=np.int64)
-        of_row[rows] = inverse
-        reverse = None
-        if direction is not None:
-            reverse = direction != direction[perm[start]][inverse]
-        groups = cls(rows, sorted_keys[start], perm[start], inverse, of_row, rows[perm], start,
-                     reverse)
-        if counted is not None:
-            t, ng, order = counted, len(start), groups.order
-            groups.packets = np.bincount(inverse, minlength=ng)
-            groups.octets = np.bincount(inverse, weights=t.wirelen[rows],
-                                        minlength=ng).astype(np.int64)
-            # rows lie flow by flow in order: reduce each run
-            groups.last_ns = np.maximum.reduceat(t.ts_ns[order], start)
-            groups.tcp_flags = np.bitwise_or.reduceat(np.maximum(t.tcp_flags[order], 0), start)
-        return groups
+        the rows' table, to count each group's packets, bytes, last time and TCP flags;
+        `split` (with both): also each direction's share (`lead`, `back`).
 
-    @classmethod
-    def _of_compiled(cls, rows, keys, n, direction, counted):
-        """`of` without sorting the rows: they are grouped (and counted) in one pass through
-        a hash table, in the order their keys first appear; only the distinct keys, a fifth
-        of the rows in a typical batch, are sorted; then a second pass lays the rows out
-        group by group. None where the loops do not run."""
+        The rows are grouped (and counted) in one pass through a hash table, in the order
+        their keys first appear; only the distinct keys, a fifth of the rows in a typical
+        batch, are sorted; then a second pass lays the rows out group by group."""
         m = len(keys)
         rows = np.asarray(rows, dtype=np.int64)
         uniq, first_at = np.empty(m, dtype=keys.dtype), np.empty(m, dtype=np.int64)
         counts, group = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
         lead, reverse = np.empty(m, dtype=bool), np.empty(m, dtype=bool)
-        sums = np.empty((3, m if counted is not None else 0), dtype=np.int64)
-        columns = (counted.wirelen, counted.ts_ns, counted.tcp_flags) if counted is not None \
-            else (counts[:0],) * 3
-        bits = (2 * m - 1).bit_length()
-        ng = FLOW_LOOPS.call("group_keys", keys, np.empty(1 << bits, dtype=np.int32), bits, uniq,
-                             first_at, counts, group, rows,
-                             direction if direction is not None else lead[:0],
-                             direction is not None, lead, reverse, *columns,
-                             counted is not None, *sums)
-        if ng is None:
-            return None
+        nsums = 0 if counted is None else kernels.SPLIT if split else kernels.TOTALS
+        sums = np.empty((nsums, m), dtype=np.int64)
+        columns = (counted.wirelen, counted.ts_ns, counted.tcp_flags, counted.payload_len) \
+            if counted is not None else (counts[:0],) * 4
+        bits = max(2 * m - 1, 1).bit_length()
+        ng = kernels.group_keys(keys, np.empty(1 << bits, dtype=np.int32), bits, uniq, first_at,
+                                counts, group, rows,
+                                direction if direction is not None else lead[:0],
+                                direction is not None, lead, reverse, *columns, sums)
         by_key = np.argsort(uniq[:ng])    # distinct keys: any sort is stable
         start, inverse = np.empty(ng, dtype=np.int64), np.empty(m, dtype=np.int64)
         of_row, order = np.full(n, -1, dtype=np.int64), np.empty(m, dtype=np.int64)
-        if FLOW_LOOPS.call("lay_out_groups", rows, group, by_key, counts, np.empty(ng, np.int64),
-                           np.empty(ng, np.int64), start, inverse, of_row, order) is None:
-            return None
+        kernels.lay_out_groups(rows, group, by_key, counts, np.empty(ng, np.int64),
+                               np.empty(ng, np.int64), start, inverse, of_row, order)
         groups = cls(rows, uniq[by_key], first_at[by_key], inverse, of_row, order, start,
                      reverse if direction is not None else None)
         if counted is not None:
+            sums = sums[:, by_key]
             groups.packets = counts[by_key]
-            groups.octets, groups.last_ns, groups.tcp_flags = sums[:, by_key]
+            groups.octets, groups.last_ns, groups.tcp_flags = sums[:kernels.TOTALS]
+            if split:
+                groups.lead = dict(packets=sums[kernels.LEAD_PACKETS],
+                                   octets=sums[kernels.LEAD_OCTETS],
+                                   payload=sums[kernels.LEAD_PAYLOAD],
+                                   flags=sums[kernels.LEAD_FLAGS])
+                groups.back = dict(packets=groups.packets - groups.lead["packets"],
+                                   octets=groups.octets - groups.lead["octets"],
+                                   payload=sums[kernels.BACK_PAYLOAD],
+                                   flags=sums[kernels.BACK_FLAGS])
         return groups
 
     def __len__(self) -> int:
@@ -312,6 +250,18 @@ class FlowTable:
     def active(self) -> int:
         return self.capacity - self.nfree
 
+    def resume(self, old: "FlowTable") -> bool:
+        """A reloaded configuration: go on with `old`'s flows, counters and index where
+        it has the same size, idle time and columns (this table's `on_end` stays); whether
+        it did."""
+        if (old.capacity, old.idle_ns, old.per_direction) != \
+                (self.capacity, self.idle_ns, self.per_direction):
+            return False
+        on_end = self.on_end
+        vars(self).update(vars(old))
+        self.on_end = on_end
+        return True
+
     # --- memory ----------------------------------------------------------------------
 
     @classmethod
@@ -348,48 +298,14 @@ class FlowTable:
 
     # --- the index -------------------------------------------------------------------
 
-    def _home(self, keys):
-        return (keys ^ (keys >> U64(29))) & self.mask
-
     def _find(self, keys: np.ndarray) -> np.ndarray:
-        if compiled.on():            # one key after another, the index's lines prefetched
-            ids = np.empty(len(keys), dtype=np.int64)
-            if FLOW_LOOPS.call("index_find", self.index_key, self.index_id, self.mask, keys,
-                               ids) is not None:
-                return ids
-        ids = np.full(len(keys), -1, dtype=np.int64)
-        slot = self._home(keys)
-        pending = np.arange(len(keys))
-        while pending.size:
-            s = slot[pending]
-            at = self.index_key[s]
-            hit = at == keys[pending]
-            ids[pending[hit]] = self.index_id[s[hit]]
-            go_on = ~hit & (at != 0)
-            pending = pending[go_on]
-            slot[pending] = (slot[pending] + U64(1)) & self.mask
+        ids = np.empty(len(keys), dtype=np.int64)
+        kernels.index_find(self.index_key, self.index_id, self.mask, keys, ids)
         return ids
 
     def _insert(self, keys: np.ndarray, ids: np.ndarray) -> None:
-        if compiled.on() and FLOW_LOOPS.call("index_insert", self.index_key, self.index_id,
-                                             self.mask, keys,
-                                             np.asarray(ids, dtype=np.int64)) is not None:
-            return
-        slot = self._home(keys)
-        pending = np.arange(len(keys))
-        while pending.size:
-            s = slot[pending]
-            empty = self.index_key[s] == 0
-            cand, cand_slot = pending[empty], s[empty]
-            # every candidate writes its key into its empty slot; where several share one,
-            # one write stands, and reading back tells which (keys are distinct): no sort
-            self.index_key[cand_slot] = keys[cand]
-            won = self.index_key[cand_slot] == keys[cand]
-            self.index_id[cand_slot[won]] = ids[cand[won]]
-            placed = np.zeros(len(keys), dtype=bool)
-            placed[cand[won]] = True
-            pending = pending[~placed[pending]]
-            slot[pending] = (slot[pending] + U64(1)) & self.mask
+        kernels.index_insert(self.index_key, self.index_id, self.mask, keys,
+                             np.asarray(ids, dtype=np.int64))
 
     def _evict(self, ids: np.ndarray, reason: str) -> None:
         if not ids.size:
@@ -418,7 +334,8 @@ class FlowTable:
         self.latest_ns = max(self.latest_ns, now)
         keys, direction = flow_keys(t, rows, with_direction=True)
         self.row_keys[rows] = keys
-        self.groups = groups = FlowGroups.of(rows, keys, t.n, direction, counted=t)
+        self.groups = groups = FlowGroups.of(rows, keys, t.n, direction, counted=t,
+                                             split=self.per_direction)
         uniq, first, inverse = groups.key, groups.first_at, groups.inverse
         ids = self._find(uniq)
         # by packet time: a flow whose first packet here comes more than idle_seconds after
@@ -444,32 +361,21 @@ class FlowTable:
         self.last_ns[ids] = np.maximum(self.last_ns[ids], groups.last_ns)
         self.tcp_flags[ids] |= groups.tcp_flags
         if self.per_direction:
-            self._count_directions(t, rows, direction, groups, ids)
+            self._count_directions(direction, groups, ids)
         return flow_of_row
 
-    def _count_directions(self, t: PacketTable, rows, direction, groups, ids) -> None:
-        """Each flow's originator share of the batch: a row goes the originator's way when
-        it points as the batch's first row of its flow does, and that row as the flow's
-        first ever did (a flow opened in this batch: the same row)."""
-        inverse, ng = groups.inverse, len(groups)
+    def _count_directions(self, direction, groups, ids) -> None:
+        """Each flow's originator share of the batch: the rows that go as the batch's first
+        row of the flow does (groups.lead) where that row goes as the flow's first ever did
+        (a flow opened in this batch: the same row), else the others (groups.back)."""
         flip = direction[groups.first_at] != self.orig_dir[ids]
-        orig = groups.reverse == flip[inverse]
-        payload = np.maximum(t.payload_len[rows], 0)
-        self.orig_packets[ids] += np.bincount(inverse, weights=orig, minlength=ng).astype(np.int64)
-        self.orig_bytes[ids] += np.bincount(inverse, weights=np.where(orig, t.wirelen[rows], 0),
-                                            minlength=ng).astype(np.int64)
-        mine = np.bincount(inverse, weights=np.where(orig, payload, 0), minlength=ng)
-        self.orig_payload[ids] += mine.astype(np.int64)
-        self.resp_payload[ids] += (np.bincount(inverse, weights=payload, minlength=ng)
-                                   - mine).astype(np.int64)
-        # TCP flags a direction at a time: the rows flow by flow (groups.order), each run
-        # OR-ed with the other direction's rows masked out
-        at = np.empty(len(t.ts_ns), dtype=np.int64)
-        at[rows] = np.arange(len(rows))
-        in_order = orig[at[groups.order]]
-        flags = np.maximum(t.tcp_flags[groups.order], 0)
-        self.orig_flags[ids] |= np.bitwise_or.reduceat(np.where(in_order, flags, 0), groups.start)
-        self.resp_flags[ids] |= np.bitwise_or.reduceat(np.where(in_order, 0, flags), groups.start)
+        lead, back = groups.lead, groups.back
+        self.orig_packets[ids] += np.where(flip, back["packets"], lead["packets"])
+        self.orig_bytes[ids] += np.where(flip, back["octets"], lead["octets"])
+        self.orig_payload[ids] += np.where(flip, back["payload"], lead["payload"])
+        self.resp_payload[ids] += np.where(flip, lead["payload"], back["payload"])
+        self.orig_flags[ids] |= np.where(flip, back["flags"], lead["flags"])
+        self.resp_flags[ids] |= np.where(flip, lead["flags"], back["flags"])
 
     def close(self) -> None:
         """The end of the capture: every flow still in the table ends (`on_end`), as idle

@@ -8,16 +8,53 @@ from __future__ import annotations
 
 import tempfile
 
-import numba
-from llvmlite import ir
-from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic
+try:
+    import numba
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+    _REFUSED: Exception | None = None
+except OSError as e:    # llvmlite found no executable memory at import (a W^X policy)
+    numba, _REFUSED = None, e
+    intrinsic = lambda fn: _refused      # noqa: E731 - calling a loop says why it cannot run
 
 # Rows ahead whose frame starts are prefetched. A batch's frames (tens of MB) are not in the
 # cache, and each row reads one or two lines at an unpredictable stride: waiting for them was
 # half of the loop's time. Prefetching a few rows ahead overlaps those misses.
 PREFETCH_AHEAD = 8
+
+
+_JIT_RAN = False       # require_jit's loop ran
+
+
+class NoJit(RuntimeError):
+    """numba cannot make machine code in this process: the sensor cannot run here."""
+
+
+def require_jit() -> None:
+    """Compile and run one trivial loop, so that a process where numba cannot make machine
+    code (no executable memory under a W^X policy such as PR_SET_MDWE or SELinux's
+    deny_execmem, a broken install) stops at its start with NoJit rather than at its first
+    batch. Every loop of the sensor is compiled: there is no interpreted stand-in."""
+    global _REFUSED, _JIT_RAN
+    if _JIT_RAN:
+        return
+    if _REFUSED is None:
+        try:
+            _JIT_RAN = numba.njit(lambda x: x + 1)(1) == 2
+            if _JIT_RAN:
+                return
+            _REFUSED = "a compiled test loop gave a wrong result"
+        except Exception as e:  # noqa: BLE001 - whatever numba or LLVM raise here
+            _REFUSED = e
+    raise NoJit(f"numba cannot compile here ({_REFUSED}); ybsensor's loops need executable "
+                "memory (a W^X policy such as PR_SET_MDWE or SELinux deny_execmem forbids it)")
+
+
+def _refused(*args, **kw):
+    require_jit()   # raises: numba did not import
+
 
 def jit(fn=None, **kw):
     """njit, without reference counting and with an on-disk cache: next to this file, else
@@ -29,6 +66,8 @@ def jit(fn=None, **kw):
     row."""
     if fn is None:
         return lambda fn: jit(fn, **kw)
+    if numba is None:       # the loops cannot run: calling one says why
+        return _refused
     kw.update(nogil=True, _nrt=False)
     try:
         return numba.njit(cache=True, **kw)(fn)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ybsensor.core.loops import PREFETCH_AHEAD, copy_bytes, jit, prefetch
+from ybsensor.core.loops import PREFETCH_AHEAD, jit, prefetch
 
 # `spec` and `k` come as tuples, not arrays: a tuple is the loop's own values, where an
 # array's would be loaded again after every column store (which might alias it, for all

@@ -13,9 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from ybsensor.decoders import compiled
 from ybsensor.decoders.table import PacketTable
-from ybsensor.core.flows import FLOW_LOOPS
+from ybsensor.core import flow_kernels
 
 SEVERITIES = ("low", "medium", "high", "critical")
 
@@ -83,17 +82,10 @@ class BatchContext:
         lead_dst = plan.locate(t.dst_hi[lead], t.dst_lo[lead])
         # rows without IP hold the zero address
         none = plan.locate(np.zeros(1, np.uint64), np.zeros(1, np.uint64))[0]
-        if compiled.on():     # one pass over the rows, no column of intervals between
-            out = tuple(np.empty(t.n, dtype=np.int64) for _ in range(4))
-            if FLOW_LOOPS.call("row_ends", g.rows, g.inverse, g.reverse, lead_src, lead_dst,
-                               int(none), plan.owner_of, plan.zone_of, *out) is not None:
-                return out
-        lead_src, lead_dst = lead_src[g.inverse], lead_dst[g.inverse]
-        # the directions interleave: swap by xor-masks, not a branch per row
-        flip = (lead_src ^ lead_dst) & -g.reverse.astype(np.int64)
-        src, dst = np.full(t.n, none, dtype=np.int64), np.full(t.n, none, dtype=np.int64)
-        src[g.rows], dst[g.rows] = lead_src ^ flip, lead_dst ^ flip
-        return plan.owner_of[src], plan.owner_of[dst], plan.zone_of[src], plan.zone_of[dst]
+        out = tuple(np.empty(t.n, dtype=np.int64) for _ in range(4))
+        flow_kernels.row_ends(g.rows, g.inverse, g.reverse, lead_src, lead_dst, int(none),
+                              plan.owner_of, plan.zone_of, *out)   # one pass over the rows
+        return out
 
     @property
     def src_owner(self) -> np.ndarray:

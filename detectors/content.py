@@ -7,7 +7,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from ybsensor.decoders.layout import gather_block
 from ybsensor.decoders.table import HEAD_BYTES
 
 from . import compiled
@@ -18,18 +17,13 @@ _heads: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # table -> i
 
 
 def _gather_heads(t, rows: np.ndarray, n: int) -> np.ndarray:
-    if compiled.on():
-        # one compiled pass with the frames' lines prefetched: the payloads lie all over a
-        # batch's buffer, and numpy's gather waits for each line in turn
-        out = np.empty((len(rows), n), dtype=np.uint8)
-        if compiled.call("gather_heads", t.batch.data, t.payload_off, t.payload_len,
-                         np.asarray(rows, dtype=np.int64), out) is not None:
-            return out
-    blk = gather_block(t.batch.data, t.payload_off[rows], n).copy()
-    short = t.payload_len[rows] < n
-    if short.any():
-        blk[short] *= (np.arange(n) < t.payload_len[rows][short, None])
-    return blk
+    """The first n payload bytes of `rows`, zero past each payload's end: one compiled pass
+    with the frames' lines prefetched (the payloads lie all over a batch's buffer, and
+    numpy's gather waits for each line in turn)."""
+    out = np.empty((len(rows), n), dtype=np.uint8)
+    compiled.call("gather_heads", t.batch.data, t.payload_off, t.payload_len,
+                  np.asarray(rows, dtype=np.int64), out)
+    return out
 
 
 def _collect_heads(t) -> np.ndarray:

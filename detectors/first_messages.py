@@ -3,7 +3,7 @@ of 1.8 KB (a post-quantum key share) whose server_name lies in its second segmen
 request whose Host header does, a DNS query over TCP cut by its segment.
 
 The detectors that read names (`internet_bound`, `remote_control`) select the rows whose
-payload opens such a message (names.looks_like_*) and parse each row's payload. Where the
+payload opens such a message (the pre-filters of payload_kernels) and parse each row's payload. Where the
 parser finds no name and the message is not whole yet, this module keeps the
 message's bytes so far, keyed by the stream (flow key and sending end), with the next
 sequence number it expects. In later rows of the same stream (this batch or later ones; the
@@ -38,7 +38,7 @@ REASONS = ("whole", "too_long", "timeout", "streams")
 
 def tls_whole(b: bytes) -> bool:
     """The ClientHello's record is all here."""
-    return len(b) >= 5 and len(b) >= 5 + names._u16(b, 3)
+    return len(b) >= 5 and len(b) >= 5 + names.u16(b, 3)
 
 
 def http_whole(b: bytes) -> bool:
@@ -48,7 +48,7 @@ def http_whole(b: bytes) -> bool:
 
 def dns_tcp_whole(b: bytes) -> bool:
     """The query its 2-byte length prefix announces is all here."""
-    return len(b) >= 2 and len(b) >= 2 + names._u16(b, 0)
+    return len(b) >= 2 and len(b) >= 2 + names.u16(b, 0)
 
 
 def dns_tcp_query_name(payload: bytes) -> str | None:
@@ -56,7 +56,7 @@ def dns_tcp_query_name(payload: bytes) -> str | None:
     b = bytes(payload)
     if len(b) < 2:
         return None
-    return names.dns_query_name(b[2: 2 + names._u16(b, 0)])
+    return names.dns_query_name(b[2: 2 + names.u16(b, 0)])
 
 
 # how each kind of first message is parsed (a parser of `names`, or of this module), and

@@ -24,7 +24,7 @@ from ybsensor.core.plan import MAPPED, PRIVATE, PUBLIC
 
 from . import compiled, first_messages, names
 from .base import Detector, Finding
-from .content import every_head, head
+from .content import every_head
 
 TCP, UDP = 6, 17
 DNS, TLS_SNI, HTTP_HOST = "dns", "tls_sni", "http_host"
@@ -91,7 +91,7 @@ class InternetBound(Detector):
             return None
         rows = np.array(sorted(found), dtype=np.int64)
         # one alert per client and name within the dedup window, not one per query's flow
-        group = np.array([_group_key(t, row, *found[row]) for row in rows.tolist()], dtype=np.int64)
+        group = np.array([group_key(t, row, *found[row]) for row in rows.tolist()], dtype=np.int64)
 
         def explain(row: int) -> dict:
             source, name = found[row]
@@ -103,30 +103,14 @@ class InternetBound(Detector):
     def askers(ctx, private: int = PRIVATE) -> tuple[np.ndarray, np.ndarray]:
         """The rows of user traffic between two private ends (`private` 0: any ends) whose
         payload looks like it names a host: (rows, code), the code indexing ASK_KINDS and
-        NAME_SOURCES. One compiled pass over the rows where the compiled loops run
-        (payload_kernels.name_askers), else numpy."""
+        NAME_SOURCES: one compiled pass over the rows (payload_kernels.name_askers)."""
         t = ctx.t
         zones = (ctx.src_zone, ctx.dst_zone) if private else (t.proto, t.proto)  # unread
-        if compiled.on():
-            rows, ask = np.empty(t.n, dtype=np.int64), np.empty(t.n, dtype=np.int64)
-            got = compiled.call("name_askers", ctx.has_ip, *zones, private,
-                                t.proto, t.sport, t.dport, t.payload_len, every_head(t),
-                                names.METHOD_TOKENS, names.METHOD_TOKEN_LEN, rows, ask)
-            if got is not None:
-                return rows[:got], ask[:got]
-        inside = ctx.has_ip & ((zones[0] & private) != 0) & ((zones[1] & private) != 0) \
-            if private else ctx.has_ip
-        cand = np.flatnonzero(inside & (t.payload_len > 0) & ((t.proto == TCP) | (t.proto == UDP)))
-        first = head(t, cand, names.HEAD_BYTES)
-        plen, proto = t.payload_len[cand], t.proto[cand]
-        udp, tcp = proto == UDP, proto == TCP
-        ask = np.zeros(len(cand), dtype=np.int64)
-        ask[udp & names.looks_like_dns_query(first, plen, t.sport[cand], t.dport[cand])] = 1
-        ask[tcp & names.looks_like_http_request(first, plen)] = 3
-        ask[tcp & names.looks_like_dns_query(first, plen, t.sport[cand], t.dport[cand], 2)] = 4
-        ask[tcp & names.looks_like_client_hello(first, plen)] = 2
-        keep = ask > 0
-        return cand[keep], ask[keep]
+        rows, ask = np.empty(t.n, dtype=np.int64), np.empty(t.n, dtype=np.int64)
+        got = compiled.call("name_askers", ctx.has_ip, *zones, private,
+                            t.proto, t.sport, t.dport, t.payload_len, every_head(t),
+                            names.METHOD_TOKENS, names.METHOD_TOKEN_LEN, rows, ask)
+        return rows[:got], ask[:got]
 
     def _is_internal(self, name: str) -> bool:
         return names.is_internal(name, self.internal_domains, self._private_ip)
@@ -138,7 +122,7 @@ class InternetBound(Detector):
         return not self.plan.zone(hi, lo)[0] & PUBLIC
 
 
-def _group_key(t, row: int, source: str, name: str) -> int:
+def group_key(t, row: int, source: str, name: str) -> int:
     """A 64-bit key for (client address, how the name was seen, the name)."""
     h = hashlib.blake2b(digest_size=8)
     h.update(int(t.src_hi[row]).to_bytes(8, "big") + int(t.src_lo[row]).to_bytes(8, "big"))

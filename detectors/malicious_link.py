@@ -18,7 +18,6 @@ import ipaddress
 import threading
 import time
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
@@ -27,7 +26,7 @@ from ybsensor.decoders.view import address
 from . import first_messages, names
 from . import indicators as intel
 from .base import SEVERITIES, Detector, Finding, SettingError
-from .internet_bound import ASK_KINDS, NAME_SOURCES, InternetBound, _group_key
+from .internet_bound import ASK_KINDS, NAME_SOURCES, InternetBound, group_key
 from .content import every_head
 from .pii_mask import mask_text
 
@@ -207,7 +206,7 @@ class MaliciousLink(Detector):
             return []
         rows = np.array(sorted(hits), dtype=np.int64)
         # one alert per client and name within the dedup window
-        group = np.array([_group_key(t, row, hits[row][2], hits[row][0])
+        group = np.array([group_key(t, row, hits[row][2], hits[row][0])
                           for row in rows.tolist()], dtype=np.int64)
         level = self.intel.severity[[hits[row][1] for row in rows.tolist()]]
 
@@ -239,7 +238,7 @@ class MaliciousLink(Detector):
         if not hits:
             return []
         rows = np.array(sorted(hits), dtype=np.int64)
-        group = np.array([_group_key(t, row, "dns_answer", hits[row][0]) for row in rows.tolist()],
+        group = np.array([group_key(t, row, "dns_answer", hits[row][0]) for row in rows.tolist()],
                          dtype=np.int64)
         level = self.intel.severity[[hits[row][1] for row in rows.tolist()]]
 

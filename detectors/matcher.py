@@ -188,7 +188,7 @@ def scan_pieces(data: np.ndarray, off: np.ndarray, length: np.ndarray,
     lit_at, lit_id, runs = [], [], []
     for a, b in zip(cut[:-1].tolist(), cut[1:].tolist()):
         base = int(starts[a])
-        m = _gather(data, off, length, a, b, scratch, starts, base)
+        m = _gather(data, off, length, a, b, scratch)
         if matcher is not None:
             s, ids = matcher.scan(scratch, 0, m)
             if s.size:
@@ -216,19 +216,13 @@ def gather(data: np.ndarray, off: np.ndarray, length: np.ndarray) -> np.ndarray:
     """The pieces [off, off + length) of `data`, one after another, in a new array."""
     out = np.empty(int(length.sum()), np.uint8)
     if len(off):
-        _gather(data, off, length, 0, len(off), out, np.cumsum(length) - length, 0)
+        _gather(data, off, length, 0, len(off), out)
     return out
 
 
-def _gather(data, off, length, a, b, out, starts, base) -> int:
+def _gather(data, off, length, a, b, out) -> int:
     """Pieces a .. b-1 one after another into `out`; their bytes."""
-    m = compiled.call("gather_pieces", data, off, length, a, b, out)
-    if m is not None:
-        return m
-    m = int(starts[b - 1] + length[b - 1]) - base
-    at = np.repeat(off[a:b] - (starts[a:b] - base), length[a:b]) + np.arange(m)
-    out[:m] = data[at]
-    return m
+    return compiled.call("gather_pieces", data, off, length, a, b, out)
 
 
 def _hs_escape(lit: bytes) -> bytes:
@@ -248,8 +242,7 @@ def digit_run_hits(data: np.ndarray, lo: int = 0, hi: int | None = None,
     through a window of `min_run` - 1 bytes either side of a sampled byte (lo, lo + min_run,
     ...): a run is reported once per sample it covers, and its ends are cut to that window
     (callers only map the positions to payloads, then parse those). Runs are also cut at lo
-    and hi. Compiled (payload_kernels) where that is on; the numpy code below otherwise,
-    with the same result."""
+    and hi (payload_kernels.digit_runs)."""
     data = _as_array(data)
     hi = len(data) if hi is None else min(hi, len(data))
     empty = np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -258,42 +251,6 @@ def digit_run_hits(data: np.ndarray, lo: int = 0, hi: int | None = None,
     cap = (hi - lo - 1) // min_run + 1
     out_start, out_end = np.empty(cap, np.int64), np.empty(cap, np.int64)
     n = compiled.call("digit_runs", data, lo, hi, min_run, out_start, out_end)
-    if n is not None:
-        return out_start[:n].copy(), out_end[:n].copy()
-    return _digit_run_hits_numpy(data, lo, hi, min_run)
+    return out_start[:n].copy(), out_end[:n].copy()
 
 
-def _digit_run_hits_numpy(data, lo, hi, min_run):
-    # the strided samples copied out first: a compare over contiguous bytes is vectorized
-    samples = lo + np.flatnonzero((data[lo:hi:min_run].copy() - np.uint8(48)) < 10) * min_run
-    w = min_run - 1
-    span = 2 * w + 1
-    # reads reach below max(hi, lo + span) + span; where that passes the buffer's end,
-    # they go to a copy of the bytes read, zero past hi (`base`: where the copy starts)
-    reach = max(hi, lo + span) + span
-    base = 0
-    src = data
-    if reach > len(data):
-        base = lo
-        src = np.concatenate([data[base:hi], np.zeros(max(reach - hi, 0), np.uint8)])
-    # a run of min_run digits through p holds p - h or p + h for h = min_run // 2: keep only
-    # the samples with a digit there (one more cheap gather), then measure the rest
-    h = min_run // 2
-    if samples.size:
-        near = ((src[np.maximum(samples - h, base) - base] - np.uint8(48)) < 10) & (samples - h >= lo)
-        near |= ((src[samples + h - base] - np.uint8(48)) < 10) & (samples + h < hi)
-        samples = samples[near]
-    if not samples.size:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    window = np.maximum(samples - w, lo)         # each window's first byte
-    shift = samples - window                     # where the sample sits in its window
-    blk = gather_block(src, window - base, span)
-    col = np.arange(span)
-    digit = ((blk - np.uint8(48)) < 10) & (window[:, None] + col < hi)
-    # the run around the sample: between the nearest non-digit on either side
-    left_gap = np.where(~digit & (col < shift[:, None]), col, -1).max(axis=1)
-    right_gap = np.where(~digit & (col > shift[:, None]), col, span).min(axis=1)
-    length = right_gap - left_gap - 1
-    keep = length >= min_run
-    start = window[keep] + left_gap[keep] + 1
-    return start, start + length[keep]

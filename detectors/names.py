@@ -4,8 +4,8 @@ event logs read from the same first messages (a ClientHello's version and JA4, a
 request's line and headers, a response's status).
 
 Two halves, as everywhere in the detectors:
-- vectorized pre-filters (`looks_like_*`) over the first payload bytes of many rows at once
-  (`content.head(t, rows, n)`), cheap enough to run on every candidate row;
+- pre-filters over the first payload bytes of every row (payload_kernels: remote_marks,
+  name_askers, from the constants here), cheap enough to run on every candidate row;
 - per-row parsers (`tls_server_name`, `dns_query_name`, `http_host`), run only for the few
   rows a pre-filter selected. They are pure, bounded by the bytes they are given, and return
   None for anything malformed, truncated or odd: they never raise.
@@ -46,7 +46,7 @@ HTTP_METHODS = (b"GET", b"POST", b"PUT", b"HEAD", b"DELETE", b"OPTIONS", b"PATCH
 HTTP_MIN = 16        # "GET / HTTP/1.1\r\n"
 HTTP_LIMIT = 4096    # request line and headers looked at
 
-# bytes of `head(t, rows, n)` each pre-filter needs
+# payload bytes the pre-filters read
 HEAD_BYTES = 16
 
 # --- which names are internal -------------------------------------------------------------
@@ -121,56 +121,20 @@ def normalise_domains(domains: Iterable[str]) -> frozenset[str]:
     return frozenset(out)
 
 
-# --- vectorized pre-filters ---------------------------------------------------------------
+# --- the pre-filters' tables (payload_kernels' compiled pre-filters read them) -----------
 
-
-def looks_like_client_hello(first: np.ndarray, plen: np.ndarray) -> np.ndarray:
-    """Mask over rows whose first payload bytes (at least 6 gathered) open a TLS (or
-    TLCP: record version 1.1) handshake record holding a ClientHello."""
-    return (plen >= HELLO_MIN) & (first[:, 0] == TLS_HANDSHAKE) & (first[:, 5] == CLIENT_HELLO) \
-        & (((first[:, 1] == 3) & (first[:, 2] <= 4)) | ((first[:, 1] == 1) & (first[:, 2] == 1)))
-
-
-def looks_like_dns_query(first: np.ndarray, plen: np.ndarray, sport: np.ndarray,
-                         dport: np.ndarray, at: int = 0) -> np.ndarray:
-    """Mask over rows (at least at + 13 bytes gathered) that look like a DNS query to port
-    53: QR=0, opcode QUERY, QDCOUNT >= 1, no answers, and a first label of 1-63 bytes; the
-    message `at` bytes in (2 over TCP: its length prefix; the first segment may end after
-    the first label's length)."""
-    return (dport == DNS_PORT) & (sport > 0) & (plen - at >= (DNS_TCP_MIN if at else DNS_MIN)) & \
-        ((first[:, at + 2] & QR_OPCODE) == 0) & ((first[:, at + 4] | first[:, at + 5]) != 0) & \
-        ((first[:, at + 6] | first[:, at + 7]) == 0) & (first[:, at + 12] >= 1) & \
-        (first[:, at + 12] <= MAX_LABEL)
-
-
-_METHOD_TOKENS = [np.frombuffer(m + b" ", dtype=np.uint8) for m in HTTP_METHODS]
-# the same as rows of one array (zero-padded), with each token's length: for compiled loops
+# the HTTP methods and a space, as rows of one array (zero-padded), with each token's length
 METHOD_TOKENS = np.zeros((len(HTTP_METHODS), HEAD_BYTES), dtype=np.uint8)
-METHOD_TOKEN_LEN = np.array([len(m) for m in _METHOD_TOKENS], dtype=np.int64)
-for _k, _token in enumerate(_METHOD_TOKENS):
-    METHOD_TOKENS[_k, :len(_token)] = _token
-_METHOD_FIRST = np.unique([m[0] for m in HTTP_METHODS])
-
-
-def looks_like_http_request(first: np.ndarray, plen: np.ndarray) -> np.ndarray:
-    """Mask over rows (at least 8 bytes gathered) whose payload opens with an HTTP method
-    and a space."""
-    out = np.zeros(len(plen), dtype=bool)
-    maybe = np.flatnonzero((plen >= HTTP_MIN) & np.isin(first[:, 0], _METHOD_FIRST))
-    if not maybe.size:
-        return out
-    sub = first[maybe]
-    hit = np.zeros(len(maybe), dtype=bool)
-    for token in _METHOD_TOKENS:
-        hit |= (sub[:, :len(token)] == token).all(axis=1)
-    out[maybe] = hit
-    return out
+METHOD_TOKEN_LEN = np.array([len(m) + 1 for m in HTTP_METHODS], dtype=np.int64)
+for _k, _method in enumerate(HTTP_METHODS):
+    METHOD_TOKENS[_k, :len(_method) + 1] = np.frombuffer(_method + b" ", dtype=np.uint8)
 
 
 # --- per-row parsers ----------------------------------------------------------------------
 
 
-def _u16(b: bytes, pos: int) -> int:
+def u16(b: bytes, pos: int) -> int:
+    """The big-endian 16-bit number at b[pos]."""
     return (b[pos] << 8) | b[pos + 1]
 
 
@@ -182,7 +146,7 @@ def _hello_layout(b: bytes) -> tuple[int, int, int, int] | None:
     if len(b) < HELLO_MIN or b[0] != TLS_HANDSHAKE or b[1] not in (1, 3) \
             or b[5] != CLIENT_HELLO:
         return None
-    record_end = TLS_RECORD + _u16(b, 3)
+    record_end = TLS_RECORD + u16(b, 3)
     hello_end = TLS_RECORD + HANDSHAKE_HEAD + int.from_bytes(b[6:9], "big")
     end = min(len(b), record_end, hello_end)
     pos = TLS_RECORD + HANDSHAKE_HEAD + 2 + RANDOM
@@ -192,7 +156,7 @@ def _hello_layout(b: bytes) -> tuple[int, int, int, int] | None:
     pos += 1 + sid
     if pos + 2 > end:
         return None
-    suites = _u16(b, pos)
+    suites = u16(b, pos)
     if suites < 2 or suites % 2:
         return None
     suites_at = pos + 2
@@ -205,7 +169,7 @@ def _hello_layout(b: bytes) -> tuple[int, int, int, int] | None:
     pos += 1 + compressions
     if pos + 2 > end:
         return suites_at, min(suites_at + suites, end), pos, pos   # no extensions
-    return suites_at, suites_at + suites, pos + 2, min(end, pos + 2 + _u16(b, pos))
+    return suites_at, suites_at + suites, pos + 2, min(end, pos + 2 + u16(b, pos))
 
 
 def _hello_extensions(b: bytes):
@@ -218,7 +182,7 @@ def _hello_extensions(b: bytes):
         return
     _, _, pos, ext_end = layout
     while pos + 4 <= ext_end:
-        ext, size = _u16(b, pos), _u16(b, pos + 2)
+        ext, size = u16(b, pos), u16(b, pos + 2)
         body, pos = pos + 4, pos + 4 + size
         yield ext, body, pos, ext_end
         if pos > ext_end:
@@ -239,12 +203,12 @@ def tls_server_name(payload: bytes) -> str | None:
                 continue
             if body_end > ext_end or body_end - body < 2:
                 return None  # the extension is cut off or empty
-            list_end = body + 2 + _u16(b, body)
+            list_end = body + 2 + u16(b, body)
             if list_end > body_end:
                 return None
             item = body + 2
             while item + 3 <= list_end:
-                kind, length = b[item], _u16(b, item + 1)
+                kind, length = b[item], u16(b, item + 1)
                 name_end = item + 3 + length
                 if name_end > list_end:
                     return None
@@ -273,10 +237,10 @@ def tls_offered_version(payload: bytes) -> int | None:
             if ext != SUPPORTED_VERSIONS or body_end > ext_end or body_end - body < 3:
                 continue
             listed = range(body + 1, min(body + 1 + b[body], body_end) - 1, 2)
-            versions = [v for v in (_u16(b, at) for at in listed) if v & 0x0F0F != 0x0A0A]
+            versions = [v for v in (u16(b, at) for at in listed) if v & 0x0F0F != 0x0A0A]
             if versions:
                 return max(versions)
-        return _u16(b, TLS_RECORD + HANDSHAKE_HEAD)
+        return u16(b, TLS_RECORD + HANDSHAKE_HEAD)
     except (IndexError, ValueError):
         return None
 
@@ -308,7 +272,7 @@ def tls_ja4(payload: bytes) -> str | None:
         if layout is None:
             return None
         suites_at, suites_end, _, _ = layout
-        suites = [f"{v:04x}" for v in (_u16(b, at) for at in range(suites_at, suites_end - 1, 2))
+        suites = [f"{v:04x}" for v in (u16(b, at) for at in range(suites_at, suites_end - 1, 2))
                   if not _grease(v)]
         extensions, sigalgs, alpn, sni = [], [], "00", "i"
         for ext, body, body_end, ext_end in _hello_extensions(b):
@@ -325,8 +289,8 @@ def tls_ja4(payload: bytes) -> str | None:
                 alpn = a + z if (a + z).isascii() and (a + z).isalnum() else \
                     first[:1].hex()[0] + first[-1:].hex()[-1]
             elif ext == SIGNATURE_ALGORITHMS and body_end - body >= 2:
-                listed = range(body + 2, min(body + 2 + _u16(b, body), body_end) - 1, 2)
-                sigalgs = [f"{_u16(b, at):04x}" for at in listed]
+                listed = range(body + 2, min(body + 2 + u16(b, body), body_end) - 1, 2)
+                sigalgs = [f"{u16(b, at):04x}" for at in listed]
         version = JA4_VERSIONS.get(tls_offered_version(b), "00")
         head = f"t{version}{sni}{min(len(suites), 99):02d}{min(len(extensions), 99):02d}{alpn}"
         rest = sorted(f"{e:04x}" for e in extensions if e not in (SNI_EXTENSION, ALPN))
@@ -345,7 +309,7 @@ def dns_query_name(payload: bytes) -> str | None:
     class, or a label that is not a host-name label all give None."""
     try:
         b = bytes(payload)
-        if len(b) < DNS_MIN or (b[2] & QR_OPCODE) or _u16(b, 4) == 0:
+        if len(b) < DNS_MIN or (b[2] & QR_OPCODE) or u16(b, 4) == 0:
             return None
         pos, labels, size = DNS_HEADER, [], 0
         while True:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import compiled
-from .content import every_head, head
+from .content import every_head
 
 CLASSES = ("plaintext", "tls", "tlcp", "ssh", "ipsec", "wireguard", "dtls", "quic")
 PLAINTEXT, TLS, TLCP, SSH, IPSEC, WIREGUARD, DTLS, QUIC = range(1, 9)   # 0: unrecognised
@@ -45,7 +45,7 @@ _WG_LEN = np.full(256, -1, dtype=np.int64)
 for _t, _n in WG_LENGTHS.items():
     _WG_LEN[_t] = _n
 _SSH = int.from_bytes(b"SSH-", "little")
-# the same, as arrays for the compiled loop (payload_kernels.classify)
+# the same, as arrays for the compiled loop (payload_kernels._recognise)
 _CODES = np.array([TLS, TLCP, SSH, IPSEC, WIREGUARD, DTLS, QUIC], dtype=np.int8)
 _PROTOCOLS = np.array([TCP, UDP, ESP], dtype=np.int64)
 _QUIC = np.array(QUIC_VERSIONS, dtype=np.int64)
@@ -53,44 +53,6 @@ _QUIC = np.array(QUIC_VERSIONS, dtype=np.int64)
 
 def name(code: int) -> str:
     return CLASSES[code - 1] if 1 <= code <= len(CLASSES) else "none"
-
-
-def recognise(first: np.ndarray, plen: np.ndarray, proto: np.ndarray, sport: np.ndarray,
-              dport: np.ndarray) -> np.ndarray:
-    """The class each payload's own first bytes show (0: none; plaintext is never shown).
-    `first`: the first HEAD bytes of each payload, (n, HEAD) uint8, zero past the end."""
-    n = len(plen)
-    out = np.zeros(n, dtype=np.int8)
-    if not n:
-        return out
-    first = np.ascontiguousarray(first[:, :HEAD])
-    b0, b1, b2 = first[:, 0], first[:, 1], first[:, 2]
-    tcp, udp = proto == TCP, proto == UDP
-    if tcp.any():
-        reclen = (first[:, 3].astype(np.int32) << 8) | first[:, 4]
-        record = tcp & (plen >= 5) & (reclen > 0) & (reclen <= MAX_RECORD) & (b0 >= 20)
-        out[record & (b0 <= 24) & (b1 == 3) & (b2 <= 4)] = TLS
-        out[record & (b0 <= 23) & (b1 == 1) & (b2 == 1)] = TLCP
-        out[tcp & (plen >= 4) & (first.view("<u4")[:, 0] == _SSH)] = SSH
-    if udp.any():
-        out[udp & (plen >= 13) & (b0 >= 20) & (b0 <= 25) & (b1 == 0xFE)
-            & ((b2 == 0xFF) | (b2 == 0xFD) | (b2 == 0xFC))] = DTLS
-        long_header = np.flatnonzero(udp & (plen >= 7) & ((b0 & 0xC0) == 0xC0))
-        if long_header.size:
-            v = first[long_header, 1:5].astype(np.int64)
-            version = (v[:, 0] << 24) | (v[:, 1] << 16) | (v[:, 2] << 8) | v[:, 3]
-            known = (version == QUIC_VERSIONS[0]) | (version == QUIC_VERSIONS[1]) | \
-                (version == QUIC_VERSIONS[2]) | ((version >> 8) == 0xFF0000)    # drafts
-            out[long_header[known]] = QUIC
-        wg = np.flatnonzero(udp & (b0 >= 1) & (b0 <= 4) & (b1 == 0) & (b2 == 0)
-                            & (first[:, 3] == 0))
-        if wg.size:
-            t, ln = first[wg, 0], plen[wg]
-            ok = (ln == _WG_LEN[t]) | ((t == 4) & (ln >= 32) & (ln % 16 == 0))
-            out[wg[ok]] = WIREGUARD
-        out[udp & ((sport == 500) | (sport == 4500) | (dport == 500) | (dport == 4500))] = IPSEC
-    out[proto == ESP] = IPSEC
-    return out
 
 
 class PayloadClasses:
@@ -110,68 +72,28 @@ class PayloadClasses:
         self.last = np.concatenate([self.last, np.zeros(size - len(self.last), np.int8)])
 
     def classify(self, ctx) -> np.ndarray:
-        """Each row's class (0 for rows without user IP or without payload)."""
+        """Each row's class (0 for rows without user IP or without payload): a row's own
+        header, else the last one its flow showed before it (in this batch or before),
+        plaintext where none; the flows' state and the counters follow. One compiled loop
+        (payload_kernels.classify) reads each payload's first bytes from the table's
+        shared heads and follows the flows in the batch's flow grouping."""
         t = ctx.t
         cls = np.zeros(t.n, dtype=np.int8)
         rows = np.flatnonzero(ctx.has_ip & (t.payload_len > 0))
         if not rows.size:
             return cls
-        if ctx.flow is not None and compiled.on() and self._classify_compiled(ctx, rows, cls):
-            return cls
-        own = recognise(head(t, rows, HEAD), t.payload_len[rows], t.proto[rows],
-                        t.sport[rows], t.dport[rows])
-        flow = ctx.flow[rows] if ctx.flow is not None else np.full(len(rows), -1)
-        tracked = flow >= 0
-        result = own.copy()
-        if tracked.any():
-            trows, tflow, town = rows[tracked], flow[tracked], own[tracked]
-            keys = ctx.flow_keys[trows]
-            self._grow(int(tflow.max()))
-            # by flow, then arrival: the batch's rows grouped by flow, narrowed to these
-            order = ctx.groups.narrow(trows)
-            f, o, k = tflow[order], town[order], keys[order]
-            pos = np.arange(len(f))
-            starts = np.ones(len(f), dtype=bool)
-            starts[1:] = f[1:] != f[:-1]
-            group_start = np.maximum.accumulate(np.where(starts, pos, 0))
-            seen = np.maximum.accumulate(np.where(o > 0, pos, -1))   # last shown so far
-            have = seen >= group_start
-            known = self.key[f] == k
-            before = np.where(known, self.last[f], 0)
-            filled = np.where(o > 0, o, np.where(have, o[np.maximum(seen, 0)], before))
-            result[np.flatnonzero(tracked)[order]] = filled
-            # the new state: the last class each flow showed, for its slot
-            ends = np.append(np.flatnonzero(starts)[1:] - 1, len(f) - 1)
-            gs = np.flatnonzero(starts)
-            new_flow = ~known[gs]
-            shown = np.where(have[ends], o[np.maximum(seen[ends], 0)], before[ends])
-            self.key[f[gs]] = k[gs]
-            self.last[f[gs]] = shown
-            first_cls = np.where(filled[gs] > 0, filled[gs], PLAINTEXT)
-            self.flows += np.bincount(first_cls[new_flow], minlength=len(self.flows))
-        untracked_first = ~tracked & (result == 0)
-        result[untracked_first] = PLAINTEXT
-        result[result == 0] = PLAINTEXT
-        cls[rows] = result
-        self.bytes += np.bincount(result, weights=t.payload_len[rows],
-                                  minlength=len(self.bytes)).astype(np.int64)
-        return cls
-
-    def _classify_compiled(self, ctx, rows: np.ndarray, cls: np.ndarray) -> bool:
-        """classify with one numba loop (payload_kernels.classify) that reads each payload's
-        first bytes from the table's shared heads and follows the flows in the batch's flow
-        grouping: the same classes, state and counters; False where the loop cannot run."""
-        t = ctx.t
-        top = int(ctx.flow[rows].max())
+        flow = ctx.flow if ctx.flow is not None else np.full(t.n, -1, dtype=np.int64)
+        top = int(flow[rows].max())
         if top >= 0:
             self._grow(top)
         n = len(rows)
-        done = compiled.call(
+        compiled.call(
             "classify", rows, ctx.groups.order, every_head(t), t.payload_len, t.proto,
-            t.sport, t.dport, ctx.flow, ctx.flow_keys, self.key, self.last, _CODES, _PROTOCOLS, MAX_RECORD, _SSH, _QUIC, _WG_LEN, PLAINTEXT,
+            t.sport, t.dport, flow, ctx.flow_keys, self.key, self.last, _CODES, _PROTOCOLS,
+            MAX_RECORD, _SSH, _QUIC, _WG_LEN, PLAINTEXT,
             np.zeros(t.n, np.int8), np.empty(n, np.int64), np.empty(n, np.int8), cls,
             self.flows, self.bytes)
-        return done is not None
+        return cls
 
     def metric_families(self):
         from prometheus_client.core import CounterMetricFamily

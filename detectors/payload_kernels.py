@@ -1,9 +1,5 @@
-"""The payload engine's bytewise loops, compiled with numba (optional: `ybsensor[fast]`).
-
-Imported through `compiled.call` only, where the compiled path is on. Each loop gives what
-the numpy code beside its caller gives (tests/test_payload_kernels.py compares them): that
-code is the reference and the fallback.
-"""
+"""The payload engine's bytewise loops, compiled with numba; called through
+`compiled.call` (detectors/compiled.py)."""
 from __future__ import annotations
 
 import types
@@ -90,8 +86,9 @@ def _head_byte(heads, r, plen, j):
 @jit(inline="always")
 def _recognise(heads, r, plen, proto, sport, dport, code, proto_no, max_record, ssh,
                quic_versions, wg_len):
-    """payload_class.recognise for the payload of row r, its first bytes heads[r] (zero
-    past plen); code: the class codes (TLS, TLCP, SSH, IPSEC, WIREGUARD, DTLS, QUIC)."""
+    """The class the payload of row r shows by its own first bytes heads[r] (zero past
+    plen), 0 for none (plaintext is never shown), as payload_class's table says; code: the
+    class codes (TLS, TLCP, SSH, IPSEC, WIREGUARD, DTLS, QUIC)."""
     b0 = _head_byte(heads, r, plen, 0)
     b1 = _head_byte(heads, r, plen, 1)
     b2 = _head_byte(heads, r, plen, 2)

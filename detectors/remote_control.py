@@ -18,7 +18,7 @@ import numpy as np
 
 from . import compiled, first_messages, names
 from .base import Detector, Finding, SettingError
-from .content import HEAD, every_head, head
+from .content import HEAD, every_head
 
 TCP, UDP = 6, 17
 # strength of the evidence, weakest first; the strongest found for a row is reported
@@ -301,38 +301,9 @@ class RemoteControl(Detector):
     def marks(self, ctx) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The rows of user traffic over TCP or UDP that show a tool by port or signature,
         or ask for a name: (rows, tool, strength, ask), ask being DNS (a DNS query), SNI (a
-        TLS ClientHello) or 0. One compiled pass over the rows where the compiled loops
-        run (payload_kernels.remote_marks), else the numpy code below."""
+        TLS ClientHello) or 0: one compiled pass over the rows (payload_kernels.remote_marks)."""
         t, tb = ctx.t, self.tables
-        if compiled.on():
-            out = [np.empty(t.n, dtype=np.int64) for _ in range(4)]
-            got = compiled.call("remote_marks", ctx.has_ip, t.proto, t.sport, t.dport,
-                                t.payload_len, every_head(t), *tb.arrays(), *out)
-            if got is not None:
-                return tuple(column[:got] for column in out)
-        cand = np.flatnonzero(ctx.has_ip & ((t.proto == TCP) | (t.proto == UDP)))
-        sport, dport, proto = t.sport[cand], t.dport[cand], t.proto[cand]
-        tcp = proto == TCP
-        side = (~tcp).astype(np.int64)
-        at_s, at_d = tb.port_tool[side, sport + 1], tb.port_tool[side, dport + 1]
-        # the tool of either port (the first listed where both have one)
-        tool = np.minimum(at_s, at_d)
-        tool[tool == tb.no_tool] = 0
-        strength = np.where(tool > 0, PORT, 0)
-        first = head(t, cand, HEAD)
-        plen = t.payload_len[cand]
-        # the signatures, last first: the first that matches a row is the one it keeps
-        for k in range(len(tb.sig_tool) - 1, -1, -1):
-            which = tb.sig_tool[k]
-            match = (first[:, 0] == tb.sig_value[k, 0]) & (plen >= tb.sig_min[k]) & \
-                (plen <= tb.sig_max[k]) & ((tb.sig_proto[k] == 0) | (proto == tb.sig_proto[k]))
-            if tb.sig_on_ports[k]:
-                match &= (at_s == which) | (at_d == which)
-            match &= ((first & tb.sig_mask[k]) == tb.sig_value[k]).all(axis=1)
-            tool[match], strength[match] = which, SIGNATURE
-        ask = np.zeros(len(cand), dtype=np.int64)
-        ask[~tcp & names.looks_like_dns_query(first, plen, sport, dport)] = DNS
-        ask[tcp & names.looks_like_dns_query(first, plen, sport, dport, 2)] = DNS
-        ask[tcp & names.looks_like_client_hello(first, plen)] = SNI
-        keep = (tool > 0) | (ask > 0)
-        return cand[keep], tool[keep], strength[keep], ask[keep]
+        out = [np.empty(t.n, dtype=np.int64) for _ in range(4)]
+        got = compiled.call("remote_marks", ctx.has_ip, t.proto, t.sport, t.dport,
+                            t.payload_len, every_head(t), *tb.arrays(), *out)
+        return tuple(column[:got] for column in out)

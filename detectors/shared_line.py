@@ -41,7 +41,8 @@ class SharedLine(Detector):
         # flows: `report` then collects the (line, institution, witness) pairs this detector
         # had not seen before, for the supervisor to merge, and `witness(ctx, row, inst)`
         # makes the alert record a pair's first row would give, should the pair turn out
-        # to share the line with another worker's. None (one process): nothing is collected.
+        # to share the line with another worker's (`collect`). None (one process): nothing
+        # is collected.
         self.report: list[tuple[int, int, dict | None]] | None = None
         self.witness = None
 
@@ -145,6 +146,18 @@ class SharedLine(Detector):
         # are read now: the line may be forgotten before a later batch explains it)
         return [Finding(hit, "high", REASON, explain,
                         group=hit_lines, institution=owner)]
+
+    def collect(self, witness) -> None:
+        """One of several workers: from now on, collect the (line, institution, witness)
+        pairs not seen before; `witness(ctx, row, inst)` makes a pair's alert record."""
+        self.report, self.witness = [], witness
+
+    def take_reported(self) -> list[tuple[int, int, dict | None]]:
+        """The pairs collected since the last call (none unless `collect` was called)."""
+        news = self.report or []
+        if self.report:
+            self.report = []
+        return news
 
     def merge(self, line: int, institutions) -> None:
         """What another worker saw: `institutions` (indices) are on `line` too. Once the

@@ -44,7 +44,7 @@ import numpy as np
 
 from ybsensor.decoders.layout import gather_block
 
-from . import compiled, stream_walk
+from . import compiled
 from .base import per_sensor
 from .content import every_head
 from .matcher import MIN_RUN, LiteralMatcher, gather, scan_pieces
@@ -182,10 +182,9 @@ class Regions:
 
 
 def _walk(name: str, size: int, *args):
-    """stream_walk's loop `name`: compiled where the compiled loops run (or a batch of
-    `size` segments is worth loading them for), else interpreted: the same code."""
-    got = compiled.call_sized(name, size, *args)
-    return got if got is not None else getattr(stream_walk, name)(*args)
+    """stream_walk's loop `name`, as payload_kernels.py compiles it (`size`: the segments
+    it walks, for the callers' record)."""
+    return compiled.call(name, *args)
 
 
 @dataclass

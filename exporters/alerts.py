@@ -168,7 +168,7 @@ def replace_file(target: Path, data: bytes) -> None:
         os.unlink(tmp)
         fd = os.open(tmp, flags, 0o640)
     try:
-        _write_all(fd, data)
+        write_all(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -208,7 +208,9 @@ class Uninterrupted:
 UNINTERRUPTED = Uninterrupted()
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
+    """Every byte of `data` out to `fd`, or OSError (the alert log's and the evidence
+    writer's writes)."""
     view = memoryview(data)
     while view:
         n = os.write(fd, view)
@@ -349,7 +351,7 @@ class AlertLog:
         """End a torn last line; if even that cannot be written, the next write starts
         with the line end."""
         try:
-            _write_all(self._fd, b"\n")
+            write_all(self._fd, b"\n")
             self.size += 1
             self._torn = False
         except OSError as exc:
@@ -488,7 +490,7 @@ class AlertLog:
                 self._end_line()
                 if self._torn:
                     return
-            _write_all(self._fd, blob)
+            write_all(self._fd, blob)
         except OSError as exc:
             self._failed(exc)
             if self._fd is not None:

@@ -22,6 +22,7 @@ import numpy as np
 from prometheus_client.core import CounterMetricFamily
 
 from ybsensor.core.community_id import community_id
+from ybsensor.core.timestamps import rfc3339
 from ybsensor.decoders.view import line_key, packed_column, texts
 from ybsensor.detectors import first_messages as fm
 from ybsensor.detectors import names
@@ -29,7 +30,7 @@ from ybsensor.detectors.content import head
 from ybsensor.detectors.internet_bound import ASK_KINDS, InternetBound
 from ybsensor.detectors.pii_mask import mask_text
 
-from .flowlog import EVENT_FIELDS, rfc3339
+from .flowlog import EVENT_FIELDS
 from .tables import RecordFile
 
 TCP = 6
@@ -65,9 +66,9 @@ def dns_fields(kind: str, name: str, payload: bytes) -> dict:
     """A query's fields; `payload`: the message's first segment (b"": not seen)."""
     at = 2 if kind == fm.DNS_TCP else 0
     qtype_at = at + names.DNS_HEADER + len(name) + 2   # the name's labels, lengths and root
-    qtype = names._u16(payload, qtype_at) if len(payload) >= qtype_at + 2 else None
+    qtype = names.u16(payload, qtype_at) if len(payload) >= qtype_at + 2 else None
     return {"transport": "tcp" if at else "udp",
-            "trans_id": names._u16(payload, at) if len(payload) >= at + 2 else None,
+            "trans_id": names.u16(payload, at) if len(payload) >= at + 2 else None,
             "query": _text(name), "qtype": qtype,
             "qtype_name": None if qtype is None else QTYPES.get(qtype, f"TYPE{qtype}")}
 

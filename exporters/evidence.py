@@ -55,7 +55,7 @@ from ybsensor.detectors.pii_mask import (
     wide_digit_run,
 )
 
-from .alerts import _write_all   # the alert log's: every byte out, or OSError
+from .alerts import write_all
 
 PCAP_NS_MAGIC = 0xA1B23C4D
 SNAPLEN = 262_144
@@ -213,7 +213,7 @@ def _write_rest(fd: int, data: memoryview, n: int) -> None:
     all of what went before it)."""
     if n < 0:
         raise OSError(errno.EIO, "short write")
-    _write_all(fd, data[n:])
+    write_all(fd, data[n:])
 
 
 def _close_all(fds: dict) -> None:
@@ -572,7 +572,7 @@ class EvidenceWriter:
         kept = path in self._fds
         try:
             fd = self._fds[path] if kept else self._fd(path)
-            _write_all(fd, head)
+            write_all(fd, head)
             if not kept:  # reopened for this: the flow collects no more
                 self._release(path)
             return

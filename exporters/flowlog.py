@@ -24,13 +24,13 @@ its type and the counterpart type (or code), as in the flow key.
 """
 from __future__ import annotations
 
-import datetime
 
 import numpy as np
 from prometheus_client.core import CounterMetricFamily
 
 from ybsensor.decoders.view import line_key, packed_column, texts
 from ybsensor.core.community_id import community_id
+from ybsensor.core.timestamps import rfc3339
 
 from .tables import RecordFile
 
@@ -53,11 +53,6 @@ FIELDS = EVENT_FIELDS | {
 
 def flag_letters(flags: int) -> str:
     return "".join(letter for bit, letter in FLAG_LETTERS if flags & bit)
-
-
-def rfc3339(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc) \
-        .isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class FlowLog:

@@ -21,7 +21,6 @@ same masked fields) as the message.
 from __future__ import annotations
 
 import collections
-import datetime
 import json
 import os
 import socket
@@ -32,6 +31,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from prometheus_client.core import CounterMetricFamily
+
+from ybsensor.core.timestamps import rfc3339
 
 FACILITY_LOCAL0 = 16
 SEVERITY = {"critical": 2, "high": 3, "medium": 4, "low": 5}
@@ -79,9 +80,7 @@ def rfc5424(record: dict, hostname: str, procid: int) -> bytes:
     """One alert record as an RFC 5424 message (no framing)."""
     pri = FACILITY_LOCAL0 * 8 + SEVERITY.get(record.get("severity"), DEFAULT_SEVERITY)
     ts = record.get("ts")
-    when = datetime.datetime.fromtimestamp(ts if isinstance(ts, (int, float)) else time.time(),
-                                           tz=datetime.timezone.utc)
-    stamp = when.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    stamp = rfc3339(ts if isinstance(ts, (int, float)) else time.time())
     msgid = str(record.get("detector") or "-")[:32]
     body = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
     return f"<{pri}>1 {stamp} {hostname} ybsensor {procid} {msgid} - {body}".encode()

@@ -13,10 +13,10 @@ from ybsensor.decoders.view import line_key, packed_column, texts
 from ybsensor.detectors import BatchContext, Detector, Finding
 from ybsensor.detectors.base import SEVERITIES
 from ybsensor.detectors.pii_mask import mask_strings
-from ybsensor.exporters.flowlog import rfc3339
 
 from ybsensor.core.community_id import community_id
 from ybsensor.core.flows import stable_argsort
+from ybsensor.core.timestamps import rfc3339
 
 ICMP, ICMP6 = 1, 58
 PRUNE_AT = 1 << 20  # dedup entries kept before old ones are dropped
@@ -181,7 +181,15 @@ class Alerter:
             i = max(i + 1, min(later, int(worse[k]) if k < len(worse) else n))
         return out
 
-    def _record(self, det, f, ctx, row: int, inst: int, packets: int, octets: int) -> dict:
+    def resume(self, old: "Alerter", dedup: bool) -> None:
+        """A reloaded configuration: the counters go on from `old`'s (they must not go
+        back), and with `dedup` (the same flows go on) its dedup state too."""
+        self.occurrences, self.alerts = old.occurrences, old.alerts
+        self.suppressed, self.rate_limited = old.suppressed, old.rate_limited
+        if dedup:
+            self.last_alert = old.last_alert
+
+    def record(self, det, f, ctx, row: int, inst: int, packets: int, octets: int) -> dict:
         """One row's alert (a worker's witness of a shared line, say)."""
         one = np.array([row], dtype=np.int64)
         return self._records(det, f, ctx, one, np.array([inst], dtype=np.int64),

@@ -6,10 +6,10 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 import click
 
+from ybsensor.core.loops import NoJit
 from ybsensor.decoders import view
 from ybsensor.exporters import tables as _tables
 
@@ -393,7 +393,7 @@ def main() -> None:
     except config_mod.ConfigError as exc:
         click.echo(f"ybsensor: error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    except CaptureError as exc:
+    except (CaptureError, NoJit) as exc:
         click.echo(f"ybsensor: error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except BrokenPipeError:

@@ -41,6 +41,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 import numpy as np
 
+from ybsensor.core.loops import require_jit
 from ybsensor.decoders import fastpath
 from ybsensor.detectors.base import SEVERITIES, Finding
 from ybsensor.detectors.shared_line import FORGET_EVERY, REASON, SharedLine, least_recent
@@ -120,6 +121,7 @@ def run(config_path, interface, workers, bpf_expr, alerts_path, listen, metrics_
     if link is None:
         sys.exit(0)       # stopped while waiting
     program = bpf.compile_filter(bpf_expr, link.linktype) if bpf_expr.strip() else None
+    require_jit()                # before any worker: W^X stops the service here, exit 2
     fastpath.load_kernel_now()   # a service: the compiled loops from the first batch (workers fork)
     options = RingOptions(block_size=_size(block_size), blocks=blocks,
                           block_timeout_ms=block_timeout, promisc=promisc)
@@ -273,20 +275,12 @@ def carry_over(old: Sensor, new: Sensor) -> None:
     """State that outlives a configuration reload: traffic and alert counters, the flow
     table (same size and idle time), the dedup state, and when each still-configured line
     was last seen. Counters must not go back (Prometheus would read a restart)."""
-    vars(new.stats).update(vars(old.stats))
+    new.stats.resume(old.stats)
+    same_flows = old.flows is not None and new.flows is not None and new.flows.resume(old.flows)
+    if old.flows is not None and new.flows is not None and not same_flows:
+        new.flows.evicted_total = old.flows.evicted_total + old.flows.active  # the old flows
     if old.alerter is not None and new.alerter is not None:
-        for name in ("occurrences", "alerts", "suppressed", "rate_limited"):
-            setattr(new.alerter, name, getattr(old.alerter, name))
-    if old.flows is not None and new.flows is not None:
-        table = lambda f: (f.capacity, f.idle_ns, f.per_direction)  # noqa: E731
-        if table(old.flows) == table(new.flows):
-            on_end = new.flows.on_end               # the new configuration's flow log
-            vars(new.flows).update(vars(old.flows))
-            new.flows.on_end = on_end
-            if old.alerter is not None and new.alerter is not None:
-                new.alerter.last_alert = old.alerter.last_alert
-        else:  # a new table: the old flows count as evicted
-            new.flows.evicted_total = old.flows.evicted_total + old.flows.active
+        new.alerter.resume(old.alerter, dedup=same_flows)
     for name in ("flow_log", "events"):   # the same files go on; others close
         old_log, new_log = getattr(old, name, None), getattr(new, name, None)
         if old_log is not None and new_log is not None:
@@ -347,24 +341,23 @@ def share_lines(sensor: Sensor) -> SharedLine | None:
 
     def witness(ctx, row: int, inst: int) -> dict:
         f = Finding(np.array([row]), "high", REASON)
-        alert = alerter._record(det, f, ctx, row, inst, 1, int(ctx.t.wirelen[row]))
+        alert = alerter.record(det, f, ctx, row, inst, 1, int(ctx.t.wirelen[row]))
         if sensor.evidence is not None:
             alert["evidence_pcap"] = None  # the packet is gone by the time it is written
         return alert
 
-    det.report, det.witness = [], witness
+    det.collect(witness)
     return det
 
 
 def reported(sensor: Sensor, generation: int):
     """The ("lines", ...) message of what the detector reported since the last one, or None."""
     det = shared_line_of(sensor)
-    if det is None or not det.report:
+    news = det.take_reported() if det is not None else None
+    if not news:
         return None
     code = sensor.plan.code
-    pairs = [(line, code(inst), w) for line, inst, w in det.report]
-    det.report.clear()
-    return ("lines", generation, pairs)
+    return ("lines", generation, [(line, code(inst), w) for line, inst, w in news])
 
 
 def take_lines(sensor: Sensor, msg) -> None:

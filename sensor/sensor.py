@@ -20,6 +20,7 @@ from ybsensor.exporters.syslog import Sinks
 from .alerting import Alerter
 from .config import Config, ConfigError
 from ybsensor.core.flows import FlowTable
+from ybsensor.core.loops import require_jit
 from .l2tp_sessions import L2tpSessions
 from .lines import LineActivity
 from .pipeline import Pipeline
@@ -61,6 +62,7 @@ class Sensor:
         """`alerts_path`, `flow_log`, `event_logs` ({event_type: path}): in place of the
         configuration's ("", {}: none); `sinks`: send alerts to the configuration's sinks too
         (a live worker's go through its supervisor)."""
+        require_jit()
         Sensor._latest = weakref.ref(self)
         self.cfg = cfg
         self.evidence = self.flow_log = self.sinks = self.events = None

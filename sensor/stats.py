@@ -9,9 +9,8 @@ from ybsensor.decoders.keys import NON_IP, OK
 from ybsensor.decoders.table import PacketTable
 from ybsensor.decoders.view import encap_names, status_text
 
-from ybsensor.decoders import compiled
-
-from ybsensor.core.flows import FLOW_LOOPS, group_by
+from ybsensor.core import flow_kernels
+from ybsensor.core.flows import group_by
 
 
 def count_distinct(keys: np.ndarray, weights: np.ndarray | None = None):
@@ -38,17 +37,15 @@ FEW = 512   # distinct values a batch's column is counted in one pass for (else 
 def _count_few(keys: np.ndarray, weights: np.ndarray | None):
     """count_distinct in one compiled pass where the column holds at most FEW distinct
     values (encapsulation chains, error reasons: a handful a batch); None where it holds
-    more or the compiled loops do not run."""
-    if not compiled.on():
-        return None
+    more."""
     uniq = np.empty(FEW, dtype=keys.dtype)
     first, counts = np.empty(FEW, dtype=np.int64), np.empty(FEW, dtype=np.int64)
     sums = np.empty(FEW, dtype=np.float64)
     bits = (4 * FEW - 1).bit_length()                  # a table at most a quarter full
-    got = FLOW_LOOPS.call("count_few_distinct", keys, keys if weights is None else weights,
-                          weights is not None, np.empty(1 << bits, dtype=np.int64), bits, uniq,
-                          first, counts, sums)
-    if got is None or got < 0:
+    got = flow_kernels.count_few_distinct(keys, keys if weights is None else weights,
+                                          weights is not None, np.empty(1 << bits, dtype=np.int64),
+                                          bits, uniq, first, counts, sums)
+    if got < 0:
         return None
     return list(zip(uniq[:got].tolist(), first[:got].tolist(), counts[:got].tolist(),
                     (sums if weights is not None else counts)[:got].tolist()))
@@ -73,6 +70,10 @@ class TrafficStats:
         self.errors: Counter[str] = Counter()    # by reason, e.g. truncated:ipv4
         self.non_ip: Counter[str] = Counter()    # by protocol, e.g. non-ip:arp
         self._names: dict[bytes, str] = {}
+
+    def resume(self, old: "TrafficStats") -> None:
+        """A reloaded configuration: the counters go on from `old`'s."""
+        vars(self).update(vars(old))
 
     def encap_label(self, layers: np.ndarray, n: int) -> str:
         """The `encap` label of a chain of n layers (see ENCAP_LABELS)."""

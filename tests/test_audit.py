@@ -113,7 +113,7 @@ def test_each_line_is_the_canonical_json_of_its_record(tmp_path, monkeypatch):
     def full(fd, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(alerts_mod, "_write_all", full)
+    monkeypatch.setattr(alerts_mod, "write_all", full)
     log.write([alert(1), alert(2), alert(3), alert(4)])   # three wait, one is dropped
     monkeypatch.undo()
     log.write(odd[1:])

@@ -20,7 +20,7 @@ from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Raw
 from tools import ONE_HOSPITAL, require_module
 
-from ybsensor.decoders import Batch, fastpath
+from ybsensor.decoders import Batch
 from ybsensor.detectors.pii_mask import find_identifiers
 from ybsensor.exporters.evidence import EvidenceWriter, _suspects
 from ybsensor.sensor.config import load
@@ -195,19 +195,8 @@ def frames_for_the_filter(rng: random.Random, n: int) -> list[tuple[bytes, int, 
     return out
 
 
-@pytest.fixture(params=["numpy", "compiled"])
-def digit_sampler(request, monkeypatch):
-    """The pre-filter's digit-run sampler: numpy's, and the compiled loop where numba is."""
-    from ybsensor.detectors import compiled
-    if request.param == "compiled":
-        require_module("numba")
-        monkeypatch.setattr(fastpath, "_WANT", "numba")   # a loop that fails is an error
-    monkeypatch.setattr(compiled, "on", lambda: request.param == "compiled")
-    return request.param
-
-
 @pytest.mark.parametrize("seed", range(6))
-def test_the_pre_filter_misses_no_frame_the_maskers_change(seed, digit_sampler):
+def test_the_pre_filter_misses_no_frame_the_maskers_change(seed):
     rng = random.Random(seed)
     cases = frames_for_the_filter(rng, 400)
     frames = [f for f, _, _ in cases]
@@ -221,7 +210,7 @@ def test_the_pre_filter_misses_no_frame_the_maskers_change(seed, digit_sampler):
     assert not (changed & ~suspect).any(), [cases[i] for i in np.flatnonzero(changed & ~suspect)][:3]
 
 
-def test_the_pre_filter_passes_frames_with_nothing_to_mask(digit_sampler):
+def test_the_pre_filter_passes_frames_with_nothing_to_mask():
     frames = [b"GET /index.html HTTP/1.1\r\nHost: example\r\n\r\n", b"abc 0123456789 abc 0123456789 z",
               b"\x00\x01\x02" * 30, b"", b"pa ss lo gin 1234"]
     length = np.array([len(f) for f in frames], dtype=np.int64)

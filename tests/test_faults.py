@@ -169,12 +169,12 @@ def test_rotation_by_size_keeps_n_files(tmp_path):
 # --- a full disk, injected ------------------------------------------------------------------
 
 class FullDisk:
-    """`_write_all` that, while `full`, writes half the data and then fails like ENOSPC."""
+    """`write_all` that, while `full`, writes half the data and then fails like ENOSPC."""
 
     def __init__(self, code=errno.ENOSPC):
         self.full = False
         self.code = code
-        self.real = alerts_mod._write_all
+        self.real = alerts_mod.write_all
 
     def __call__(self, fd, data):
         if self.full:
@@ -186,7 +186,7 @@ class FullDisk:
 @pytest.fixture
 def disk(monkeypatch) -> FullDisk:
     fake = FullDisk()
-    monkeypatch.setattr(alerts_mod, "_write_all", fake)
+    monkeypatch.setattr(alerts_mod, "write_all", fake)
     return fake
 
 
@@ -346,14 +346,14 @@ def test_the_sensor_on_a_full_disk_keeps_capturing(tiny_disk, tmp_path):
 def test_a_signal_inside_a_write_waits_for_its_end(tmp_path, monkeypatch):
     path = tmp_path / "alerts.jsonl"
     log = AlertLog(path)
-    real = alerts_mod._write_all
+    real = alerts_mod.write_all
 
     def interrupted(fd, data):          # the handler runs in the middle of the write
-        monkeypatch.setattr(alerts_mod, "_write_all", real)     # once
+        monkeypatch.setattr(alerts_mod, "write_all", real)     # once
         UNINTERRUPTED.interrupt(Stopped(signal.SIGTERM))
         real(fd, data)
 
-    monkeypatch.setattr(alerts_mod, "_write_all", interrupted)
+    monkeypatch.setattr(alerts_mod, "write_all", interrupted)
     with pytest.raises(Stopped):
         log.write([alert(0), alert(1), alert(2)])
     assert log.written == 3 and len(records(path)) == 3  # counted and written together

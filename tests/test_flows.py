@@ -4,11 +4,8 @@ import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Dot1Q, Ether
 
-from ybsensor.decoders import Batch, decode, fastpath
+from ybsensor.decoders import Batch, decode
 from ybsensor.core.flows import FlowTable
-
-pytestmark = pytest.mark.usefixtures("loop_backend")  # numpy and compiled loops
-
 
 def table(packets, ts=None):
     frames = [bytes(p) for p in packets]
@@ -127,85 +124,152 @@ def test_group_by_gives_np_unique_groups():
         assert (uniq[inverse] == values).all()
 
 
-def test_compiled_flow_keys_and_index_equal_numpy(monkeypatch):
-    """flow_keys (with directions) of the bench mix and of hostile columns (negative ports,
-    ICMP types past 255, every endpoint order), and index look-ups after inserts and
-    evictions, with the compiled loops and with numpy."""
+def _mix_tables():
+    """The bench mix's batches, and a table of hostile columns (negative ports, every ICMP
+    type, every endpoint order, the same address both ends)."""
     import sys
 
-    from ybsensor.core.flows import flow_keys
     from tools import REPO
-    if not fastpath.numba_installed():
-        pytest.skip("numba not installed (make setup installs it)")
-    fastpath._kernel()
     sys.path.insert(0, str(REPO))
     from bench.mixed import SMALL, mixed_pcap
     from ybsensor.sensor.sources import read_capture
     tables = [decode(b) for b in read_capture(mixed_pcap(SMALL))]
     rng = np.random.default_rng(5)
-    t = tables[0]
-    n = t.n
+    n = tables[0].n
     hostile = decode(Batch.from_frames([b"\0" * 60] * n))
-    for name in ("line_a", "line_b", "sport", "dport", "icmp_type", "icmp_code"):
-        getattr(hostile, name)[:] = rng.integers(-2, 300, n)
+    # few lines, addresses and ports, so that rows meet: every ICMP type with its
+    # counterpart, every endpoint order
+    for name in ("line_a", "line_b"):
+        getattr(hostile, name)[:] = rng.integers(0, 2, n)
+    for name in ("sport", "dport"):
+        getattr(hostile, name)[:] = rng.choice([-1, 0, 1, 80, 65535], n)
+    hostile.icmp_type[:] = np.where(rng.random(n) < 0.5, rng.integers(0, 256, n),
+                                    rng.choice([0, 8, 128, 129, 139, 140, 3], n))
+    hostile.icmp_code[:] = rng.integers(0, 2, n)
     hostile.proto[:] = rng.choice([1, 6, 17, 58, 132], n)
     for name in ("src_hi", "src_lo", "dst_hi", "dst_lo"):
-        getattr(hostile, name)[:] = rng.integers(0, 3, n).astype(np.uint64) << np.uint64(63)
-    hostile.line_kind[:] = rng.integers(0, 10, n)
-    for table in tables + [hostile]:
-        rows = np.flatnonzero(table.n_ip > 0) if table is not hostile else np.arange(n)
-        got = {}
-        for kind in ("numba", "generic"):
-            monkeypatch.setattr(fastpath, "KERNEL", kind)
-            got[kind] = flow_keys(table, rows, with_direction=True)
-        assert np.array_equal(got["numba"][0], got["generic"][0])
-        assert np.array_equal(got["numba"][1], got["generic"][1])
-    fields = ("rows", "key", "first_at", "first", "inverse", "of_row", "order", "start",
-              "reverse", "packets", "octets", "last_ns", "tcp_flags")
-    for kind in ("numba", "generic"):
-        monkeypatch.setattr(fastpath, "KERNEL", kind)
-        flows = FlowTable(max_flows=500)
-        ids, groups = [], []
-        for t in tables:
-            ids.append(flows.update(t))
-            groups.append([getattr(flows.groups, name) for name in fields])
-        got[kind] = ids, flows.key.copy(), flows._find(flows.key[flows.alive]), groups
-        assert flows.evicted_total > 0         # the index was rebuilt along the way
-    assert all(np.array_equal(a, b) for a, b in zip(got["numba"][0], got["generic"][0]))
-    assert np.array_equal(got["numba"][1], got["generic"][1])
-    assert np.array_equal(got["numba"][2], got["generic"][2])
-    for a, b in zip(got["numba"][3], got["generic"][3]):     # the batches' flow groups
-        for name, x, y in zip(fields, a, b):
-            assert x.dtype == y.dtype and np.array_equal(x, y), name
+        getattr(hostile, name)[:] = rng.integers(0, 2, n).astype(np.uint64) << np.uint64(63)
+    hostile.line_kind[:] = rng.integers(0, 2, n)
+    return [(t, np.flatnonzero(t.n_ip > 0)) for t in tables] + [(hostile, np.arange(n))]
 
 
-def test_flow_groups_compiled_equal_numpy(monkeypatch):
-    """FlowGroups.of with and without directions and counts, for keys with few and many
-    repeats, signed and unsigned, rows with gaps: the same groups both ways."""
-    from ybsensor.decoders import compiled
+def _community_ids(t, rows):
+    """Each row's flow by the reference Community ID (corelight's `communityid`): its line
+    and its Community ID."""
+    import communityid
+
+    from ybsensor.decoders.view import packed_column
+    engine = communityid.CommunityID()
+    makers = {6: communityid.FlowTuple.make_tcp, 17: communityid.FlowTuple.make_udp,
+              132: communityid.FlowTuple.make_sctp, 1: communityid.FlowTuple.make_icmp,
+              58: communityid.FlowTuple.make_icmp6}
+    src = packed_column(t.src_hi[rows], t.src_lo[rows])
+    dst = packed_column(t.dst_hi[rows], t.dst_lo[rows])
+    out = []
+    for i, r in enumerate(rows.tolist()):
+        proto = int(t.proto[r])
+        if proto in (1, 58):
+            a, b = int(t.icmp_type[r]), int(t.icmp_code[r])
+        else:
+            a, b = max(int(t.sport[r]), 0), max(int(t.dport[r]), 0)   # no port: 0
+        x, y = src[i], dst[i]
+        cid = engine.calc(makers[proto](x, y, a, b) if proto in makers else
+                          communityid.FlowTuple.make_ip(x, y, proto))
+        out.append((int(t.line_kind[r]), int(t.line_a[r]), int(t.line_b[r]), cid))
+    return out
+
+
+def test_flow_keys_group_rows_as_community_id_does():
+    """On the bench mix and on hostile columns, two rows have the same flow key exactly
+    where they are on the same line and the reference Community ID names the same flow
+    (ICMP with and without a counterpart type, ports or none, equal ends); and rows of one
+    flow from the same source address get the same direction bit, rows from the other end
+    the other (where the two ends' addresses differ)."""
+    from ybsensor.core.flows import flow_keys
+    for t, rows in _mix_tables():
+        keys, swap = flow_keys(t, rows, with_direction=True)
+        reference = _community_ids(t, rows)
+        assert len(set(keys.tolist())) == len(set(reference)) \
+            == len(set(zip(keys.tolist(), reference)))
+        assert (keys != 0).all()
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        lead = rows[first][inverse]
+        differ = (t.src_hi[lead] != t.dst_hi[lead]) | (t.src_lo[lead] != t.dst_lo[lead])
+        same_source = (t.src_hi[rows] == t.src_hi[lead]) & (t.src_lo[rows] == t.src_lo[lead])
+        assert ((swap == swap[first][inverse]) == same_source)[differ].all()
+
+
+def test_flow_ids_follow_the_keys_through_inserts_and_evictions():
+    """Across the bench mix's batches in a table that must evict: rows with the same key in
+    a batch get the same flow, rows with different keys different ones, every live flow is
+    found under its key and a key never inserted is not."""
+    flows = FlowTable(max_flows=500)
+    for t, rows in _mix_tables()[:-1]:
+        ids = flows.update(t)[rows]
+        keys = flows.row_keys[rows]
+        tracked = ids >= 0
+        pairs = set(zip(keys[tracked].tolist(), ids[tracked].tolist()))
+        assert len(pairs) == len(set(keys[tracked].tolist())) == len(set(ids[tracked].tolist()))
+        live = np.flatnonzero(flows.alive[:flows.capacity])
+        assert (flows._find(flows.key[live]) == live).all()
+        assert (flows.key[ids[tracked]] == keys[tracked]).all()
+        absent = np.setdiff1d(np.arange(1, 2000, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15),
+                              flows.key[live])
+        assert (flows._find(absent) == -1).all()
+    assert flows.evicted_total > 0         # the index was rebuilt along the way
+
+
+def test_flow_groups_are_the_groups_of_equal_keys():
+    """FlowGroups.of, with and without directions and counts, for keys with few and many
+    repeats, signed and unsigned, rows with gaps, against np.unique's grouping and
+    per-group sums by np.add.at / np.maximum.at / np.bitwise_or.at."""
     from ybsensor.core.flows import FlowGroups
-    if not fastpath.numba_installed():
-        pytest.skip("numba not installed (make setup installs it)")
-    fastpath._kernel()
     rng = np.random.default_rng(3)
-    for m, distinct in ((1, 1), (2, 1), (7, 3), (1000, 1), (1000, 300), (5000, 5000)):
+    for m, distinct in ((0, 1), (1, 1), (2, 1), (7, 3), (1000, 1), (1000, 300), (5000, 5000)):
         n = m + 40
         keys = rng.integers(0, 2**64 - 1, distinct, dtype=np.uint64)[rng.integers(0, distinct, m)]
         rows = np.sort(rng.choice(n, m, replace=False))
         t = decode(Batch.from_frames([b"\0" * 60] * n, ts_ns=rng.integers(0, 10**12, n)))
         t.tcp_flags[:] = rng.integers(-1, 256, n)
+        t.payload_len[:] = rng.integers(-1, 1500, n)
         direction = rng.integers(0, 2, m).astype(bool)
-        for k, d, counted in ((keys, direction, t), (keys, None, None), (keys.view(np.int64), direction, None)):
-            got = {}
-            for kind in ("numba", "generic"):
-                monkeypatch.setattr(fastpath, "KERNEL", kind)
-                assert compiled.on() == (kind == "numba")
-                got[kind == "numba"] = FlowGroups.of(rows, k, n, d, counted)
-            for name in ("key", "first_at", "first", "inverse", "of_row", "order", "start",
-                         "reverse", "packets", "octets", "last_ns", "tcp_flags"):
-                x, y = getattr(got[True], name), getattr(got[False], name)
-                assert (x is None) == (y is None), name
-                assert x is None or (x.dtype == y.dtype and np.array_equal(x, y)), name
+        for k, d, counted in ((keys, direction, t), (keys, None, None),
+                              (keys.view(np.int64), direction, None)):
+            g = FlowGroups.of(rows, k, n, d, counted, split=counted is not None)
+            uniq, first_at, inverse = np.unique(k, return_index=True, return_inverse=True)
+            ng = len(uniq)
+            assert g.key.tolist() == uniq.tolist() and g.first_at.tolist() == first_at.tolist()
+            assert g.inverse.tolist() == inverse.tolist()
+            assert g.first.tolist() == rows[first_at].tolist()
+            of_row = np.full(n, -1)
+            of_row[rows] = inverse
+            assert g.of_row.tolist() == of_row.tolist()
+            assert g.order.tolist() == rows[np.argsort(inverse, kind="stable")].tolist()
+            assert g.start.tolist() == np.searchsorted(inverse[np.argsort(inverse)], np.arange(ng)).tolist()
+            if d is None:
+                assert g.reverse is None
+            else:
+                assert g.reverse.tolist() == (d != d[first_at][inverse]).tolist()
+            if counted is None:
+                assert g.packets is None and g.lead is None
+                continue
+
+            def per_group(values, ufunc, start, where=True):
+                out = np.full(ng, start, dtype=np.int64)
+                ufunc.at(out, inverse[where], values[where])
+                return out
+
+            flags, wirelen = np.maximum(t.tcp_flags[rows], 0), t.wirelen[rows]
+            payload = np.maximum(t.payload_len[rows], 0)
+            assert g.packets.tolist() == np.bincount(inverse, minlength=ng).tolist()
+            assert g.octets.tolist() == per_group(wirelen, np.add, 0).tolist()
+            assert g.last_ns.tolist() == per_group(t.ts_ns[rows], np.maximum, -2**63).tolist()
+            assert g.tcp_flags.tolist() == per_group(flags, np.bitwise_or, 0).tolist()
+            for share, way in ((g.lead, ~g.reverse), (g.back, g.reverse)):
+                assert share["packets"].tolist() == per_group(np.ones(m, np.int64), np.add, 0, way).tolist()
+                assert share["octets"].tolist() == per_group(wirelen, np.add, 0, way).tolist()
+                assert share["payload"].tolist() == per_group(payload, np.add, 0, way).tolist()
+                assert share["flags"].tolist() == per_group(flags, np.bitwise_or, 0, way).tolist()
 
 
 def test_group_by_one_value_is_one_group():

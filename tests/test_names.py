@@ -47,13 +47,6 @@ def raw_dns(qname: bytes, qdcount: int = 1, flags: int = 0x0100, tail: bytes = b
     return struct.pack("!HHHHHH", 7, flags, qdcount, 0, 0, 0) + qname + tail
 
 
-def heads(payloads, n=names.HEAD_BYTES):
-    first = np.zeros((len(payloads), n), dtype=np.uint8)
-    for i, p in enumerate(payloads):
-        first[i, :min(n, len(p))] = np.frombuffer(p[:n], dtype=np.uint8)
-    return first, np.array([len(p) for p in payloads], dtype=np.int64)
-
-
 # --- TLS ----------------------------------------------------------------------------------
 
 
@@ -244,27 +237,40 @@ def test_under():
 # --- pre-filters --------------------------------------------------------------------------
 
 
+def asked(payloads, proto, sport, dport) -> dict[int, int]:
+    """InternetBound.askers over rows of these payloads between any ends: row -> what it
+    asks by (1 DNS over UDP, 2 a TLS ClientHello, 3 HTTP, 4 DNS over TCP)."""
+    from ybsensor.detectors.internet_bound import InternetBound
+    t = type("T", (), {})()
+    t.n = len(payloads)
+    t.batch = type("B", (), {"data": np.frombuffer(b"".join(payloads) + bytes(16), np.uint8)})()
+    t.payload_len = np.array([len(p) for p in payloads], dtype=np.int64)
+    t.payload_off = np.concatenate([[0], np.cumsum(t.payload_len)[:-1]]).astype(np.int64)
+    t.proto, t.sport, t.dport = (np.broadcast_to(np.asarray(x, dtype=np.int64), (t.n,)).copy()
+                                 for x in (proto, sport, dport))
+    ctx = type("Ctx", (), {})()
+    ctx.t, ctx.has_ip = t, np.ones(t.n, dtype=bool)
+    rows, ask = InternetBound.askers(ctx, private=0)
+    return dict(zip(rows.tolist(), ask.tolist()))
+
+
 def test_prefilters_select_what_the_parsers_accept():
     payloads = [client_hello(), dns_query("www.baidu.com"), dns_query("x.cn", qr=1),
                 b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
                 b"CONNECT a.b:443 HTTP/1.1\r\n\r\n", b"OPTIONS * HTTP/1.1\r\n\r\n",
                 b"GETX / HTTP/1.1\r\n\r\n", b"G", b"", b"\x16\x03\x01"]
-    first, plen = heads(payloads)
-    port = np.array([443, 53, 53, 80, 8080, 80, 80, 80, 80, 443])
-    src = np.full(len(payloads), 40000)
-    assert names.looks_like_client_hello(first, plen).tolist() == [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-    assert names.looks_like_dns_query(first, plen, src, port).tolist() == \
-        [0, 1, 0, 0, 0, 0, 0, 0, 0, 0]
-    assert names.looks_like_http_request(first, plen).tolist() == [0, 0, 0, 1, 1, 1, 0, 0, 0, 0]
-    # a DNS query to another port is not selected
-    assert not names.looks_like_dns_query(first, plen, src, np.full(len(payloads), 5353))[1]
+    port = [443, 53, 53, 80, 8080, 80, 80, 80, 80, 443]
+    proto = [6, 17, 17, 6, 6, 6, 6, 6, 6, 6]
+    assert asked(payloads, proto, 40000, port) == {0: 2, 1: 1, 3: 3, 4: 3, 5: 3}
+    # a DNS query to another port, or over TCP without its length prefix, is not selected
+    assert asked(payloads[1:2], 17, 40000, 5353) == {}
+    assert asked(payloads[1:2], 6, 40000, 53) == {}
+    with_prefix = len(payloads[1]).to_bytes(2, "big") + payloads[1]
+    assert asked([with_prefix], 6, 40000, 53) == {0: 4}
 
 
 def test_prefilters_on_no_rows():
-    first, plen = np.zeros((0, names.HEAD_BYTES), np.uint8), np.zeros(0, np.int64)
-    assert names.looks_like_http_request(first, plen).shape == (0,)
-    assert names.looks_like_dns_query(first, plen, plen, plen).shape == (0,)
-    assert names.looks_like_client_hello(first, plen).shape == (0,)
+    assert asked([], 6, 0, 0) == {}
 
 
 # --- random input never raises ------------------------------------------------------------
@@ -299,9 +305,6 @@ def test_mutated_valid_messages_never_raise(noise, where, insert):
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.binary(max_size=80), min_size=1, max_size=20))
 def test_prefilters_on_random_heads(payloads):
-    first, plen = heads(payloads)
-    ports = np.full(len(payloads), 53)
-    for mask in (names.looks_like_client_hello(first, plen),
-                 names.looks_like_dns_query(first, plen, ports, ports),
-                 names.looks_like_http_request(first, plen)):
-        assert mask.dtype == bool and mask.shape == (len(payloads),)
+    for proto in (6, 17):
+        got = asked(payloads, proto, 53, 53)
+        assert set(got) <= set(range(len(payloads))) and set(got.values()) <= {1, 2, 3, 4}

@@ -1,7 +1,8 @@
-"""The payload engine's compiled loops (detectors/payload_kernels.py, numba) give what its
-numpy code gives: each loop against its numpy reference on hypothesis's data, and the whole
-engine (classes, stream regions, matches, digit runs, edges) view by view and alert by alert
-on the sample cases and on random TCP streams, with the compiled path on and off."""
+"""The payload engine's compiled loops (detectors/payload_kernels.py, numba): digit runs
+against a regular expression, payload classes against a row-at-a-time model of the rule,
+the name and signature pre-filters against the rules they state; the stream regions against
+the numpy code in streams.py, view by view and alert by alert on the sample cases and on
+random TCP streams."""
 from __future__ import annotations
 
 import json
@@ -13,24 +14,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import fuzzing as F
-from ybsensor.decoders import Batch, fastpath
-from ybsensor.decoders import compiled as compiled_switch
+from ybsensor.decoders import Batch
 from ybsensor.detectors import compiled, matcher
-from ybsensor.detectors.matcher import LiteralMatcher, _digit_run_hits_numpy, digit_run_hits, \
-    hyperscan_available
-from tools import ONE_HOSPITAL, PCAPS, require_module
+from ybsensor.detectors.matcher import LiteralMatcher, digit_run_hits, hyperscan_available
+from tools import ONE_HOSPITAL, PCAPS
 
 
 @pytest.fixture
 def on(monkeypatch):
-    """on(True): the compiled loops run (whatever the decoders' switch says); on(False):
-    the numpy code."""
+    """on(True): the stream regions take their compiled loops; on(False): the numpy code
+    in streams.py."""
     def switch(value: bool) -> None:
-        if value:
-            require_module("numba")
-            # a loop that does not compile is an error here, not a fallback to numpy
-            monkeypatch.setattr(fastpath, "_WANT", "numba")
-            monkeypatch.setattr(compiled_switch, "_refused", False)
         monkeypatch.setattr(compiled, "on", lambda: value)
     return switch
 
@@ -44,30 +38,34 @@ digit_data = st.lists(st.one_of(st.text("0123456789", min_size=1, max_size=40).m
                                  st.binary(max_size=15)), max_size=30).map(b"".join)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(digit_data, st.integers(0, 30), st.integers(0, 30))
-def test_digit_runs_compiled_equal_numpy(on, data, cut_lo, cut_hi):
+@settings(max_examples=300, deadline=None)
+@given(digit_data, st.integers(0, 30), st.integers(0, 30), st.sampled_from([2, 5, 11]))
+def test_digit_runs_cover_every_run_and_only_runs(data, cut_lo, cut_hi, min_run):
+    """Against the runs a regular expression finds in data[lo:hi]: every window reported
+    is digits only, at least min_run long and inside one such run; every such run has a
+    window; windows come in order."""
     arr = np.frombuffer(data, np.uint8)
     lo, hi = min(cut_lo, len(arr)), max(len(arr) - cut_hi, 0)
-    on(False)
-    want = _runs(arr, lo, hi)
-    on(True)
-    assert _runs(arr, lo, hi) == want
+    starts, ends = digit_run_hits(arr, lo, hi, min_run)
+    runs = [(lo + m.start(), lo + m.end())
+            for m in re.finditer(rb"[0-9]{%d,}" % min_run, data[lo:hi])] if hi > lo else []
+    for s_, e in zip(starts.tolist(), ends.tolist()):
+        assert e - s_ >= min_run and any(a <= s_ and e <= b for a, b in runs), (s_, e, runs)
+    for a, b in runs:
+        assert any(a <= s_ < b for s_ in starts.tolist()), (a, b)
+    assert starts.tolist() == sorted(starts.tolist())
 
 
-def test_digit_runs_at_the_buffer_end(on):
+def test_digit_runs_at_the_buffer_end():
     """Windows that reach past the buffer (no padding after hi) read zeros, not past it."""
     data = np.frombuffer(b"x" * 5 + b"1" * 25, np.uint8).copy()
-    for value in (False, True):
-        on(value)
-        assert _runs(data, 0, len(data)) == ([5, 12], [22, 30])         # samples 11, 22
-        assert _runs(data, 3, len(data)) == ([5, 15], [25, 30])          # samples 14, 25
+    assert _runs(data, 0, len(data)) == ([5, 12], [22, 30])         # samples 11, 22
+    assert _runs(data, 3, len(data)) == ([5, 15], [25, 30])          # samples 14, 25
 
 
-def test_digit_runs_numpy_reference_finds_each_run(on):
-    on(False)
+def test_digit_runs_finds_each_run():
     data = np.frombuffer(b"ab" + b"1" * 15 + b"cd" + b"2" * 12, np.uint8)
-    s, e = _digit_run_hits_numpy(data, 0, len(data), 11)
+    s, e = digit_run_hits(data, 0, len(data), 11)
     assert list(zip(s.tolist(), e.tolist())) == [(2, 17), (19, 31)]
 
 
@@ -349,31 +347,27 @@ def test_resent_bytes_that_differ_from_the_first_copy_are_counted(on, tmp_path, 
     assert "ybsensor_payload_stream_overlaps_differ_total" in text
 
 
-def test_no_jit_allowed_falls_back_to_numpy():
+def test_no_jit_allowed_is_an_error_at_start(tmp_path):
     """Under a W^X policy (here the kernel's own PR_SET_MDWE) numba cannot map executable
-    memory: the engine's loops fall back to numpy, with the same result, and say so once."""
+    memory, and every loop of the sensor is compiled: a replay stops before its first
+    batch with a message naming the cause and exit status 2, not a traceback."""
     import subprocess
     import sys
 
     from tools import REPO
-    require_module("numba")
-    code = ("import ctypes, sys, warnings; sys.path.insert(0, sys.argv[1]);"
+    (tmp_path / "sensor.toml").write_text(CONFIG)
+    code = ("import ctypes, sys; sys.path.insert(0, sys.argv[1]);"
             "ok = ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) == 0;"  # PR_SET_MDWE
-            "import numpy as np; from ybsensor.decoders import fastpath; fastpath.load_kernel_now();"
-            "from ybsensor.detectors import compiled; from ybsensor.detectors.matcher import digit_run_hits;"
-            "data = np.frombuffer(b'ab' + b'7' * 30 + b'cd', np.uint8);"
-            "w = warnings.catch_warnings(record=True); caught = w.__enter__();"
-            "warnings.simplefilter('always');"
-            "a = digit_run_hits(data); b = digit_run_hits(data);"
-            "print(ok, a[0].tolist(), b[1].tolist(), compiled.on(),"
-            "      sum('numba cannot run here' in str(x.message) for x in caught))")
-    out = subprocess.run([sys.executable, "-c", code, str(REPO)], capture_output=True,
-                         text=True, timeout=300, env={**__import__("os").environ,
-                                                      "YBSENSOR_DECODE_KERNEL": "auto"})
-    assert out.returncode == 0, out.stderr
+            "print(ok, flush=True);"
+            "sys.argv = ['ybsensor', 'replay', '--config', sys.argv[2], sys.argv[3]];"
+            "from ybsensor.sensor.cli import main; main()")
+    out = subprocess.run([sys.executable, "-c", code, str(REPO), str(tmp_path / "sensor.toml"),
+                          str(PCAPS / "demo.pcap")], capture_output=True, text=True, timeout=300,
+                         env={**__import__("os").environ, "NUMBA_CACHE_DIR": str(tmp_path)})
     if out.stdout.startswith("False"):
         pytest.skip("this kernel has no PR_SET_MDWE (Linux 6.3+)")
-    assert out.stdout.strip() == "True [2, 12] [22, 32] False 1"
+    assert out.returncode == 2, out.stderr
+    assert "numba cannot compile here" in out.stderr and "Traceback" not in out.stderr
 
 
 # --- payload classes: every header kind, every protocol, state across batches --------------
@@ -403,31 +397,55 @@ row_st = st.tuples(st.sampled_from(HEADERS), st.binary(max_size=20), st.sampled_
                    st.integers(-1, 5), st.sampled_from([0, 0, 0, 13, 32, 40, 64, 92, 148]))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.lists(row_st, min_size=1, max_size=25), min_size=1, max_size=3))
-def test_payload_classes_compiled_equal_numpy(on, batches):
-    from ybsensor.detectors.payload_class import PayloadClasses
+def _classes_ctx(payloads, proto, sport, dport, flow):
     from ybsensor.core.flows import FlowGroups
-    classes = {}
-    for value in (False, True):
-        on(value)
-        pc, got = PayloadClasses(), []
-        for rows in batches:
-            # a row's payload: a header, then bytes; sizes like a WireGuard message's at times
-            payloads = [(h + tail)[:size] if size and len(h + tail) >= size else
-                        (h + tail + bytes(size))[:size] if size else h + tail
-                        for h, tail, _, _, _, _, size in rows]
-            t = _Table(payloads, *zip(*[(p, s, d) for _, _, p, s, d, _, _ in rows]))
-            flow = np.array([f for *_, f, _ in rows], dtype=np.int64)
-            ctx = type("Ctx", (), {})()
-            ctx.t, ctx.flow = t, flow
-            ctx.has_ip = np.ones(t.n, dtype=bool)
-            ctx.flow_keys = np.where(flow >= 0, flow * 7 + 1, 0).astype(np.uint64)
-            tracked = np.flatnonzero(flow >= 0)
-            ctx.groups = FlowGroups.of(tracked, ctx.flow_keys[tracked], t.n)
-            got.append(pc.classify(ctx).tolist())
-        classes[value] = got, pc.key.tolist(), pc.last.tolist(), pc.flows.tolist(), pc.bytes.tolist()
-    assert classes[True] == classes[False]
+    t = _Table(payloads, proto, sport, dport)
+    flow = np.asarray(flow, dtype=np.int64)
+    ctx = type("Ctx", (), {})()
+    ctx.t, ctx.flow = t, flow
+    ctx.has_ip = np.ones(t.n, dtype=bool)
+    ctx.flow_keys = np.where(flow >= 0, flow * 7 + 1, 0).astype(np.uint64)
+    tracked = np.flatnonzero(flow >= 0)
+    ctx.groups = FlowGroups.of(tracked, ctx.flow_keys[tracked], t.n)
+    return ctx
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(row_st, min_size=1, max_size=25), min_size=1, max_size=3))
+def test_payload_classes_follow_each_flow_in_capture_order(batches):
+    """Against a row-at-a-time model of the rule: a row shows its own header's class (that
+    of the payload classified alone, untracked), else the last class its flow showed before
+    it, in this batch or an earlier one, else plaintext; a flow is counted once, by its
+    first row's class; payload bytes by class."""
+    from ybsensor.detectors.payload_class import PLAINTEXT, PayloadClasses
+    pc = PayloadClasses()
+    last: dict[int, int] = {}
+    flows, octets = np.zeros_like(pc.flows), np.zeros_like(pc.bytes)
+    for rows in batches:
+        # a row's payload: a header, then bytes; sizes like a WireGuard message's at times
+        payloads = [(h + tail)[:size] if size and len(h + tail) >= size else
+                    (h + tail + bytes(size))[:size] if size else h + tail
+                    for h, tail, _, _, _, _, size in rows]
+        columns = list(zip(*[(p, s, d) for _, _, p, s, d, _, _ in rows]))
+        flow = [f for *_, f, _ in rows]
+        got = pc.classify(_classes_ctx(payloads, *columns, flow)).tolist()
+        own = PayloadClasses().classify(_classes_ctx(payloads, *columns, [-1] * len(rows)))
+        want = []
+        for k, f in enumerate(flow):
+            if not payloads[k]:
+                want.append(0)
+                continue
+            shown = int(own[k]) if own[k] != PLAINTEXT else 0
+            if f >= 0 and f not in last:
+                last[f] = 0
+                flows[shown or last[f] or PLAINTEXT] += 1
+            if f >= 0:
+                last[f] = shown or last[f]
+                shown = last[f]
+            want.append(shown or PLAINTEXT)
+            octets[want[-1]] += len(payloads[k])
+        assert got == want
+    assert pc.flows.tolist() == flows.tolist() and pc.bytes.tolist() == octets.tolist()
 
 
 digitish = st.lists(st.one_of(st.text("0123456789Xx", min_size=1, max_size=25).map(str.encode),
@@ -516,28 +534,24 @@ name_row_st = st.one_of(
         lambda r: (r[0], r[1], r[2][0], r[3], r[2][1]) + r[4]))
 
 
-def _name_prefilters(on, rows) -> dict:
-    """RemoteControl.marks and InternetBound.askers of `rows` (as name_row_st draws them),
-    with the compiled path off and on."""
+def _name_prefilters(rows) -> tuple:
+    """RemoteControl.marks and InternetBound.askers (between private ends, and between any
+    ends) of `rows` (as name_row_st draws them)."""
     from ybsensor.detectors.internet_bound import InternetBound
     from ybsensor.detectors.remote_control import RemoteControl
-    got = {}
-    for value in (False, True):
-        on(value)
-        t = _Table([h + tail for h, tail, *_ in rows], *zip(*[(p, s, d) for _, _, p, s, d, *_ in rows]))
-        ctx = type("Ctx", (), {})()
-        ctx.t = t
-        ctx.has_ip, ctx.src_zone, ctx.dst_zone = (np.array(col, dtype=dtype) for col, dtype in zip(
-            list(zip(*rows))[5:], (bool, np.int64, np.int64)))
-        got[value] = ([x.tolist() for x in RemoteControl(None, None).marks(ctx)],
-                      [x.tolist() for x in InternetBound.askers(ctx)],
-                      [x.tolist() for x in InternetBound.askers(ctx, private=0)])  # any ends
-    return got
+    t = _Table([h + tail for h, tail, *_ in rows], *zip(*[(p, s, d) for _, _, p, s, d, *_ in rows]))
+    ctx = type("Ctx", (), {})()
+    ctx.t = t
+    ctx.has_ip, ctx.src_zone, ctx.dst_zone = (np.array(col, dtype=dtype) for col, dtype in zip(
+        list(zip(*rows))[5:], (bool, np.int64, np.int64)))
+    return ([x.tolist() for x in RemoteControl(None, None).marks(ctx)],
+            [x.tolist() for x in InternetBound.askers(ctx)],
+            [x.tolist() for x in InternetBound.askers(ctx, private=0)])  # any ends
 
 
-def test_name_and_signature_prefilters_compiled_equal_numpy_on_every_combination(on):
-    """Every head after every tail, on every protocol and pair of ports: the compiled pass
-    over the rows gives the rows, tools, strengths and questions of the numpy pre-filters."""
+def test_name_and_signature_prefilters_on_every_combination():
+    """Every head after every tail, on every protocol and pair of ports: each tool, strength
+    and question is found somewhere, and only where its protocol and port allow."""
     import itertools
 
     from ybsensor.detectors.remote_control import RemoteControl
@@ -548,20 +562,43 @@ def test_name_and_signature_prefilters_compiled_equal_numpy_on_every_combination
                                (5903, 5938, 6568, 53, 80, 0, -1))
     rows = [(h, tail, p, s, d, k % 7 != 0, k % 4, (k // 4) % 4)
             for k, (h, tail, p, s, d) in enumerate(combos)]
-    got = _name_prefilters(on, rows)
-    assert got[True] == got[False]
-    (_, tool, strength, ask), (_, asks), (anywhere, _) = got[False]
+    (_, tool, strength, ask), (_, asks), (anywhere, _) = got = _name_prefilters(rows)
     # everything there is to find is found somewhere
     tools = RemoteControl(None, None).tables.tools
     assert set(tool) == {0} | {tools.index(x) for x in ("rdp", "vnc", "teamviewer", "anydesk",
                                                          "todesk", "radmin")}
     assert set(strength) == {0, 1, 4}
     assert set(ask) == {0, 2, 3} and set(asks) == {1, 2, 3}
-    assert len(anywhere) > len(got[False][1][0])   # rows between any ends, not only private
+    assert len(anywhere) > len(got[1][0])   # rows between any ends, not only private
+    assert_asks_keep_their_rules(rows, got)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def assert_asks_keep_their_rules(rows, got) -> None:
+    """What every pre-filter selects holds what names.py's constants ask of it: user
+    traffic over TCP or UDP; a DNS question to port 53 (over TCP after its length); a
+    ClientHello in a TLS handshake record; an HTTP method and a space."""
+    from ybsensor.detectors import names
+    marks, private, anywhere = got
+    for row, code in zip(*anywhere):
+        head, tail, proto, sport, dport, user = rows[row][:6]
+        payload = head + tail
+        assert user and proto in (6, 17), rows[row]
+        if code in (1, 4):
+            at = 2 if code == 4 else 0
+            assert (proto, dport) == ((17 if code == 1 else 6), names.DNS_PORT) and sport > 0
+            assert payload[at + 2] & names.QR_OPCODE == 0 and 1 <= payload[at + 12] <= names.MAX_LABEL
+        elif code == 2:
+            assert proto == 6 and payload[0] == names.TLS_HANDSHAKE and payload[1] == 3
+            assert payload[5] == names.CLIENT_HELLO and len(payload) >= names.HELLO_MIN
+        else:
+            assert proto == 6 and code == 3 and len(payload) >= names.HTTP_MIN
+            assert any(payload.startswith(m + b" ") for m in names.HTTP_METHODS)
+    assert set(zip(*private)) <= set(zip(*anywhere))
+    for row in marks[0]:
+        assert rows[row][5] and rows[row][2] in (6, 17)
+
+
+@settings(max_examples=100, deadline=None)
 @given(st.lists(name_row_st, min_size=1, max_size=40))
-def test_name_and_signature_prefilters_compiled_equal_numpy(on, rows):
-    got = _name_prefilters(on, rows)
-    assert got[True] == got[False]
+def test_name_and_signature_prefilters_keep_their_rules(rows):
+    assert_asks_keep_their_rules(rows, _name_prefilters(rows))

@@ -357,10 +357,11 @@ def test_a_flow_of_nothing_but_candidates_is_parsed_so_deep(tmp_path):
 
 
 def test_recognise_each_class():
+    """Each payload's class by its own first bytes (untracked rows: no flow history)."""
     import numpy as np
 
-    from ybsensor.detectors.payload_class import (DTLS, IPSEC, QUIC, SSH, TLCP, TLS, WIREGUARD,
-                                         recognise)
+    from ybsensor.detectors.payload_class import (DTLS, IPSEC, PLAINTEXT, QUIC, SSH, TLCP, TLS,
+                                                  WIREGUARD, PayloadClasses)
     rows = [  # (first bytes, payload length, proto, sport, dport, class)
         (b"\x16\x03\x01\x00\x2a", 47, 6, 40000, 443, TLS),
         (b"\x17\x03\x04\x40\x00", 1400, 6, 40000, 443, TLS),
@@ -380,7 +381,15 @@ def test_recognise_each_class():
         (b"GET / HTTP/1.1", 18, 6, 40000, 80, 0),
         (b"\x16\x03\x01\x00\x2a", 47, 17, 40000, 443, 0),          # a TLS header over UDP: no
     ]
-    first = np.array([list(r[0][:8].ljust(8, b"\0")) for r in rows], dtype=np.uint8)
-    col = lambda k: np.array([r[k] for r in rows])                 # noqa: E731
-    got = recognise(first, col(1), col(2), col(3), col(4))
-    assert got.tolist() == [r[5] for r in rows]
+    data = b"".join(r[0][:r[1]].ljust(r[1], b"\0") for r in rows)
+    t = type("T", (), {})()
+    t.n = len(rows)
+    t.batch = type("B", (), {"data": np.frombuffer(data + bytes(16), np.uint8)})()
+    t.payload_len = np.array([r[1] for r in rows], dtype=np.int64)
+    t.payload_off = np.concatenate([[0], np.cumsum(t.payload_len)[:-1]]).astype(np.int64)
+    t.proto, t.sport, t.dport = (np.array([r[k] for r in rows], dtype=np.int64) for k in (2, 3, 4))
+    ctx = type("Ctx", (), {})()
+    ctx.t, ctx.flow, ctx.has_ip = t, None, np.ones(t.n, dtype=bool)
+    ctx.flow_keys, ctx.groups = np.zeros(t.n, np.uint64), type("G", (), {"order": np.zeros(0, np.int64)})()
+    got = PayloadClasses().classify(ctx)
+    assert got.tolist() == [r[5] or PLAINTEXT for r in rows]

@@ -7,7 +7,6 @@ import pytest
 from ybsensor.decoders.keys import LINE_IF, LINE_L2TP, LINE_QINQ, LINE_VLAN
 from ybsensor.sensor.config import Config, Institution
 from ybsensor.core.plan import PLATFORM, PRIVATE, PUBLIC, AddressPlan
-from tools import require_module
 
 N = ipaddress.ip_network
 
@@ -100,18 +99,11 @@ def test_many_allocations_lookup_stays_vectorized():
     assert (plan.owner(hi, lo | np.uint64(255)) == -1).all()
 
 
-@pytest.mark.parametrize("compiled_loop", [False, True])
-def test_batch_lookups_once_a_flow_equal_lookups_of_every_row(plan, compiled_loop, monkeypatch):
+def test_batch_lookups_once_a_flow_equal_lookups_of_every_row(plan):
     """BatchContext searches each flow's ends once and hands them to the flow's rows (swapped
-    for replies): every row's owner and zone must be what searching the row gives, with the
-    directions interleaved, both ends in one prefix, ICMP, IPv6, and frames without IP —
-    by the numpy code and by the compiled loop (flow_kernels.row_ends)."""
-    from ybsensor.decoders import compiled, fastpath
-    if compiled_loop:
-        require_module("numba")
-        monkeypatch.setattr(fastpath, "_WANT", "numba")   # a loop that fails is an error
-        monkeypatch.setattr(compiled, "_refused", False)
-    monkeypatch.setattr(compiled, "on", lambda: compiled_loop)
+    for replies, flow_kernels.row_ends): every row's owner and zone must be what searching
+    the row gives, with the directions interleaved, both ends in one prefix, ICMP, IPv6, and
+    frames without IP."""
     from scapy.layers.inet import ICMP, IP, TCP, UDP
     from scapy.layers.inet6 import IPv6
     from scapy.layers.l2 import ARP, Ether

@@ -127,17 +127,17 @@ def test_counters_and_the_chain_carry_over_reloads(harness):
 def test_a_held_backlog_is_kept_over_a_reload_and_written_in_order(harness, monkeypatch):
     sup = harness.sup
     sup._write([alert(i) for i in range(3)])
-    real = alerts_mod._write_all
+    real = alerts_mod.write_all
 
     def full(fd, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(alerts_mod, "_write_all", full)
+    monkeypatch.setattr(alerts_mod, "write_all", full)
     sup._write([alert(i) for i in range(3, 8)])
     assert len(sup.log.backlog) == 5 and sup.log.write_errors == 1
     harness.reload()
     assert len(sup.log.backlog) == 5 and sup.log.dropped == 0 and sup.log.write_errors == 1
-    monkeypatch.setattr(alerts_mod, "_write_all", real)
+    monkeypatch.setattr(alerts_mod, "write_all", real)
     sup._write([alert(8)])
     assert sup.log.written == 9 and not sup.log.backlog
     path = harness.tmp / "alerts.jsonl"
@@ -153,7 +153,7 @@ def test_a_backlog_another_log_cannot_take_is_counted(harness, monkeypatch):
     def full(fd, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(alerts_mod, "_write_all", full)
+    monkeypatch.setattr(alerts_mod, "write_all", full)
     sup._write([alert(i) for i in range(4)])
     harness.write_config(harness.tmp / "other.jsonl")
     harness.reload()

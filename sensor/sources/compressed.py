@@ -6,7 +6,6 @@ import gzip
 import lzma
 import zlib
 
-from .errors import CaptureError
 
 # first bytes -> format name
 MAGICS = {b"\x1f\x8b": "gzip", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
