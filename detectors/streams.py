@@ -575,7 +575,8 @@ class Engine:
             np.empty(n_seg, np.int64))
         self.jumped += int(counts[0])
         self.differ += int(counts[1])
-        self.reasons[OVERLAP_REASON] += int(counts[1])
+        if counts[1]:   # a reason is listed only once it happened
+            self.reasons[OVERLAP_REASON] += int(counts[1])
         self.held.holes_given_up["stream_bound"] += int(counts[2])
         if nheld:
             self.held.keep(seg.take(held[:nheld]), buf, now_ns, st)
