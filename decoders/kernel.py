@@ -1,7 +1,4 @@
-"""The fused chain of fastpath.py as one compiled loop over rows (numba, optional).
-
-Imported only where numba is installed (`pip install ybsensor[fast]`); fastpath.py picks
-this backend then, and the generic decoders otherwise, with the same table either way.
+"""The decoders' compiled loop over rows (numba); fastpath.py enters it.
 
 `run` takes each row from its entry layer (Ethernet, IPv4 or IPv6) through every layer it
 fuses, one header after the other: Ethernet, VLAN tags, IPv4, IPv6, TCP, UDP, and the lines
