@@ -35,10 +35,8 @@ from .ethernet import ETH, LLC_KEY, VLAN
 from .gre import GRE
 from .ipv4 import IPV4
 from .ipv6 import IPV6
-from .keys import (ERSPAN_I, ETHERTYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO, LINE_ERSPAN,
-                   LINE_GRE, LINE_L2TP, LINE_MPLS, LINE_QINQ, LINE_VLAN, LINE_VXLAN, LINKTYPE,
-                   LINKTYPE_ETHERNET, OK, PPP as PPP_NS, TUN_ERSPAN, TUN_GRE, TUN_L2TP,
-                   TUN_MPLS, TUN_VXLAN, UDP, UNSUPPORTED)
+from .keys import (ERSPAN_I, ETHERTYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO, LINKTYPE,
+                   LINKTYPE_ETHERNET, OK, PPP as PPP_NS, UDP, UNSUPPORTED)
 from .l2tp import L2TP, V2_HEADER
 from .layout import IPV4_MAPPED, Layout
 from .mpls import SHIM
@@ -237,11 +235,13 @@ class KernelChain:
             kn.K_LLC_KEY: LLC_KEY, kn.K_LLC_BELOW: ethernet.LLC_BELOW,
             kn.K_KEY_IPV4: ETHERTYPE_IPV4, kn.K_KEY_IPV6: ETHERTYPE_IPV6,
             kn.K_KEY_ETHERNET: LINKTYPE_ETHERNET, kn.K_KEY_PPP: l2tp.PPP_TYPE,
-            kn.K_LINE_VLAN: LINE_VLAN, kn.K_LINE_QINQ: LINE_QINQ, kn.K_LINE_MPLS: LINE_MPLS,
-            kn.K_LINE_GRE: LINE_GRE, kn.K_LINE_ERSPAN: LINE_ERSPAN,
-            kn.K_LINE_VXLAN: LINE_VXLAN, kn.K_LINE_L2TP: LINE_L2TP,
-            kn.K_TUN_MPLS: TUN_MPLS, kn.K_TUN_GRE: TUN_GRE, kn.K_TUN_ERSPAN: TUN_ERSPAN,
-            kn.K_TUN_VXLAN: TUN_VXLAN, kn.K_TUN_L2TP: TUN_L2TP,
+            kn.K_LINE_VLAN: ethernet.VLAN_LINE.id, kn.K_LINE_QINQ: ethernet.QINQ_LINE.id,
+            kn.K_LINE_MPLS: mpls.LINE.id, kn.K_LINE_GRE: gre.LINE.id,
+            kn.K_LINE_ERSPAN: erspan.LINE.id, kn.K_LINE_VXLAN: vxlan.LINE.id,
+            kn.K_LINE_L2TP: l2tp.LINE.id,
+            kn.K_TUN_MPLS: mpls.TUNNEL.id, kn.K_TUN_GRE: gre.TUNNEL.id,
+            kn.K_TUN_ERSPAN: erspan.TUNNEL.id, kn.K_TUN_VXLAN: vxlan.TUNNEL.id,
+            kn.K_TUN_L2TP: l2tp.TUNNEL.id,
             kn.K_OK: OK, kn.K_UNSUPPORTED: UNSUPPORTED, kn.K_NONE: NONE,
             kn.K_MAX_LAYERS: MAX_LAYERS, kn.K_MAX_TUNNELS: MAX_TUNNELS,
             kn.K_V4_MAPPED: int(IPV4_MAPPED),
