@@ -37,7 +37,7 @@ from .ipv4 import IPV4
 from .ipv6 import IPV6
 from .keys import (ERSPAN_I, ETHERTYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO, LINKTYPE,
                    LINKTYPE_ETHERNET, OK, PPP as PPP_NS, UDP, UNSUPPORTED)
-from .l2tp import L2TP, V2_HEADER
+from .l2tp import L2TP, V2_PARTS
 from .layout import IPV4_MAPPED, Layout
 from .mpls import SHIM
 from .ppp import PPP
@@ -205,15 +205,10 @@ class KernelChain:
             kn.F_UDP_LEN: (UDP_HDR, "len"),
             kn.F_MPLS_LABEL: (SHIM, "label"), kn.F_MPLS_BOS: (SHIM, "bos"),
             kn.F_GRE_FLAGS: (GRE, "flags"), kn.F_GRE_VERSION: (GRE, "version"),
-            kn.F_GRE_PROTO: (GRE, "proto"), kn.F_GRE_KEY: (GRE, "key"),
-            kn.F_GRE_KEY_AFTER_CHECKSUM: (GRE, "key_after_checksum"),
+            kn.F_GRE_PROTO: (GRE, "proto"),
             kn.F_ERSPAN_VERSION: (ERSPAN, "version"), kn.F_ERSPAN_SESSION: (ERSPAN, "session"),
             kn.F_VXLAN_VNI: (VXLAN, "vni"),
             kn.F_L2TP_FLAGS: (L2TP, "flags"), kn.F_L2TP_VERSION: (L2TP, "version"),
-            kn.F_L2TP_LENGTH: (V2_HEADER, "length"), kn.F_L2TP_TUNNEL: (V2_HEADER, "tunnel"),
-            kn.F_L2TP_SESSION: (V2_HEADER, "session"),
-            kn.F_L2TP_TUNNEL_L: (V2_HEADER, "tunnel_l"),
-            kn.F_L2TP_SESSION_L: (V2_HEADER, "session_l"),
             kn.F_PPP_ADDRESS: (PPP, "address"), kn.F_PPP_CONTROL: (PPP, "control"),
             kn.F_PPP_BYTE2: (PPP, "byte2"), kn.F_PPP_BYTE3: (PPP, "byte3"),
         }
@@ -227,7 +222,7 @@ class KernelChain:
             kn.K_ETH_LEN: ETH.min_len, kn.K_VLAN_LEN: VLAN.min_len,
             kn.K_IP4_LEN: IPV4.min_len, kn.K_IP6_LEN: IPV6.min_len,
             kn.K_TCP_LEN: TCP.min_len, kn.K_UDP_LEN: UDP_HDR.min_len,
-            kn.K_SHIM_LEN: SHIM.min_len, kn.K_GRE_LEN: GRE.min_len, kn.K_GRE_OPTION: gre.OPTION,
+            kn.K_SHIM_LEN: SHIM.min_len, kn.K_GRE_LEN: GRE.min_len,
             kn.K_ERSPAN_II_LEN: erspan.LEN_II, kn.K_VXLAN_LEN: VXLAN.min_len,
             kn.K_L2TP_LEN: L2TP.min_len,
             kn.K_NS_LINKTYPE: LINKTYPE, kn.K_NS_ETHERTYPE: ETHERTYPE, kn.K_NS_PPP: PPP_NS,
@@ -246,13 +241,17 @@ class KernelChain:
             kn.K_MAX_LAYERS: MAX_LAYERS, kn.K_MAX_TUNNELS: MAX_TUNNELS,
             kn.K_V4_MAPPED: int(IPV4_MAPPED),
             kn.K_MPLS_LABELS: mpls.MAX_LABELS, kn.K_MPLS_GAL: mpls.GAL,
-            kn.K_GRE_C: gre.C, kn.K_GRE_R: gre.R, kn.K_GRE_K: gre.K, kn.K_GRE_S: gre.S,
+            kn.K_GRE_R: gre.R, kn.K_GRE_S: gre.S,
             kn.K_GRE_ERSPAN_II: gre.ERSPAN_II, kn.K_GRE_WCCP: gre.WCCP,
             kn.K_AUX_ERSPAN_I: ERSPAN_I, kn.K_ERSPAN_TYPE_II: erspan.TYPE_II,
-            kn.K_L2TP_T: l2tp.T, kn.K_L2TP_L: l2tp.L, kn.K_L2TP_S: l2tp.S, kn.K_L2TP_O: l2tp.O,
+            kn.K_L2TP_T: l2tp.T, kn.K_L2TP_O: l2tp.O,
             kn.K_L2TP_V2: l2tp.V2,
             kn.K_PPP_ADDRESS: ppp.ADDRESS, kn.K_PPP_CONTROL: ppp.CONTROL,
             kn.K_V4_OFFSET_BITS: ipv4.OFFSET_BITS,
+            kn.K_GRE_KEY_PART: gre.WORDS.index["key"],
+            kn.K_L2TP_LENGTH_PART: V2_PARTS.index["length"],
+            kn.K_L2TP_TUNNEL_PART: V2_PARTS.index["tunnel"],
+            kn.K_L2TP_SESSION_PART: V2_PARTS.index["session"],
         }
         assert sorted(slots) == list(range(kn.N_K))
         self.k = tuple(int(slots[slot]) for slot in range(kn.N_K))
@@ -296,7 +295,8 @@ class KernelChain:
                                    np.zeros(t.n, dtype=bool))
         heads = f.heads if f.heads is not None else NO_HEADS
         most, nref = self.kn.run(
-            buf, rows, entry, f.max_rounds - 1 - f.round, self.spec, self.k, self.flat,
+            buf, rows, entry, f.max_rounds - 1 - f.round, self.spec, self.k, gre.WORDS.table,
+            V2_PARTS.table, self.flat,
             self.miss, f.pos, f.end, f.next, f.aux, t.nlayers, t.layers, f.credit,
             t.status, t.status_layer, t.line_kind, t.line_a, t.line_b,
             t.ntun, t.tun_kind, t.tun_a, t.tun_b, t.ip_at_tunnel,

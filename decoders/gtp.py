@@ -13,16 +13,17 @@ from __future__ import annotations
 import numpy as np
 
 from .keys import ETHERTYPE, MALFORMED, UDP
-from .layout import Field, Layout, read_uint
+from .layout import Field, Layout, Parts, read_uint
 from .protocol import Faults, Protocol, Tunnel
 
 GTP = Layout("gtp", 8, {
-    "version": Field(0, 1, shift=5), "pt": Field(0, 1, shift=4, mask=1),
-    "optional": Field(0, 1, mask=0x07), "e": Field(0, 1, shift=2, mask=1),
+    "flags": Field(0, 1), "version": Field(0, 1, shift=5), "pt": Field(0, 1, shift=4, mask=1),
     "type": Field(1, 1), "length": Field(2, 2), "teid": Field(4, 4),
 })
-OPTIONAL = 4                 # sequence number, N-PDU number, next extension header type
-NEXT_EXT = 11                # that type's offset
+E, S, PN = 0x04, 0x02, 0x01
+# any of E, S, PN adds the sequence number, N-PDU number and next extension header type
+PARTS = Parts((0, "fixed", GTP.min_len), (E | S | PN, "optional", 4))
+NEXT_EXT = GTP.min_len + 3   # the next extension header type's offset
 G_PDU = 0xFF
 MAX_EXTENSIONS = 8           # more extension headers than any 3GPP message holds: malformed
 ETHERTYPE_BY_NIBBLE = {4: 0x0800, 6: 0x86DD}
@@ -36,20 +37,19 @@ def decode(f, rows: np.ndarray) -> None:
     rows = f.need(rows, GTP.min_len)
     pos = f.pos[rows]
     blk = GTP.block(f.buf, pos)
-    version, pt, optional, length = (GTP.cut(blk, k) for k in ("version", "pt", "optional",
-                                                                "length"))
-    words = optional != 0
+    flags, version, pt, length = (GTP.cut(blk, k) for k in ("flags", "version", "pt", "length"))
+    hdr_len = PARTS.offset(flags)
     bad = f.malformed(rows, (version != 1, FAULTS.version), (pt != 1, FAULTS.gtp_prime),
-                      (words & (length < OPTIONAL), FAULTS.length))
-    rows, pos, blk, words, length = f.drop(rows, bad, None, pos, blk, words, length)
+                      (length < hdr_len - GTP.min_len, FAULTS.length))
+    rows, pos, blk, flags, hdr_len, length = f.drop(rows, bad, None, pos, blk, flags, hdr_len,
+                                                    length)
     f.shrink(rows, pos + GTP.min_len + length)
-    hdr_len = GTP.min_len + OPTIONAL * words
     keep = f.enough(rows, hdr_len)
-    rows, pos, blk, hdr_len = rows[keep], pos[keep], blk[keep], hdr_len[keep]
+    rows, pos, blk, flags, hdr_len = rows[keep], pos[keep], blk[keep], flags[keep], hdr_len[keep]
     f.table.add_tunnel(rows, TUNNEL.id, GTP.cut(blk, "teid"))
     start = pos + hdr_len
     # extension headers, a round for the rows that still have one
-    ext = np.flatnonzero(GTP.cut(blk, "e") == 1)
+    ext = np.flatnonzero((flags & E) != 0)
     kind = read_uint(f.buf, pos[ext] + NEXT_EXT, 1)
     bad = np.zeros(len(rows), dtype=bool)
     for _ in range(MAX_EXTENSIONS + 1):
@@ -58,9 +58,9 @@ def decode(f, rows: np.ndarray) -> None:
             break
         at = start[ext]
         ok = at + 1 <= f.end[rows[ext]]
-        words_ = np.where(ok, read_uint(f.buf, at, 1), 0)
-        after = at + 4 * words_
-        ok &= (words_ > 0) & (after <= f.end[rows[ext]])
+        words = np.where(ok, read_uint(f.buf, at, 1), 0)
+        after = at + 4 * words
+        ok &= (words > 0) & (after <= f.end[rows[ext]])
         bad[ext[~ok]] = True
         ext, at, after = ext[ok], at[ok], after[ok]
         start[ext] = after

@@ -22,15 +22,10 @@ from __future__ import annotations
 import numpy as np
 
 from .keys import (ETHERTYPE, INTERNAL, IPPROTO, L2TP_CONTROL, LINKTYPE, UDP, UNSUPPORTED)
-from .layout import Field, Layout, gather_block, read_uint
+from .layout import Field, Layout, Parts, gather_block, read_uint
 from .protocol import Faults, Line, Protocol, Tunnel
 
 L2TP = Layout("l2tp", 2, {"flags": Field(0, 2), "version": Field(1, 1, mask=0x0F)})
-V2_HEADER = Layout("l2tp", 6, {
-    "length": Field(2, 2),                              # present with L
-    "tunnel": Field(2, 2), "session": Field(4, 2),      # without L
-    "tunnel_l": Field(4, 2), "session_l": Field(6, 2),  # with L
-})
 V3_UDP = Layout("l2tp", 8, {"session": Field(4, 4)})
 V3_IP = Layout("l2tpv3", 4, {"session": Field(0, 4)})
 V3_CONTROL = Layout("l2tpv3-control", 12, {
@@ -38,6 +33,9 @@ V3_CONTROL = Layout("l2tpv3-control", 12, {
     "ccid": Field(4, 4),
 })
 T, L, S, O = 0x8000, 0x4000, 0x0800, 0x0200
+# L2TPv2's header (the offset padding, of the size its last part says, follows it)
+V2_PARTS = Parts((0, "flags", 2), (L, "length", 2), (0, "tunnel", 2), (0, "session", 2),
+                 (S, "ns_nr", 4), (O, "offset_size", 2))
 L2F, V2, V3 = 1, 2, 3
 PPP_TYPE = 0x880B
 
@@ -94,30 +92,25 @@ def _v2(f, rows, pos, flags) -> None:
     bad = f.malformed(rows, (((flags & T) != 0) & ((flags & (L | S)) != (L | S)),
                              FAULTS.control_flags))
     rows, pos, flags = rows[~bad], pos[~bad], flags[~bad]
-    has = lambda bit: (flags & bit) != 0  # noqa: E731
-    with_length = has(L)
-    offset_at = 6 + 2 * with_length + 4 * has(S)
-    fixed = offset_at + 2 * has(O)
+    with_length = (flags & L) != 0
+    fixed = V2_PARTS.offset(flags)
     keep = f.enough(rows, fixed)
-    rows, pos, flags, with_length, offset_at, fixed = (
-        x[keep] for x in (rows, pos, flags, with_length, offset_at, fixed))
-    blk = V2_HEADER.block(f.buf, pos)
-    length = np.where(with_length, V2_HEADER.cut(blk, "length"), 0)
+    rows, pos, flags, with_length, fixed = (x[keep] for x in (rows, pos, flags, with_length,
+                                                              fixed))
+    part = lambda name: read_uint(f.buf, pos + V2_PARTS.offset(flags, name), 2)  # noqa: E731
+    length = np.where(with_length, part("length"), 0)
     padding = np.zeros(len(rows), dtype=np.int64)
     offset = (flags & O) != 0
     if offset.any():
-        padding[offset] = read_uint(f.buf, pos[offset] + offset_at[offset], 2)
+        padding[offset] = part("offset_size")[offset]
     hdr_len = fixed + padding
     bad = f.malformed(rows, (with_length & (length < hdr_len), FAULTS.length))
-    rows, pos, flags, with_length, blk, hdr_len, length = (
-        x[~bad] for x in (rows, pos, flags, with_length, blk, hdr_len, length))
+    rows, pos, flags, with_length, hdr_len, length = (
+        x[~bad] for x in (rows, pos, flags, with_length, hdr_len, length))
     f.shrink(rows[with_length], (pos + length)[with_length])
     keep = f.enough(rows, hdr_len)
-    rows, pos, flags, with_length, blk, hdr_len = (
-        x[keep] for x in (rows, pos, flags, with_length, blk, hdr_len))
-    cut = lambda name: V2_HEADER.cut(blk, name)  # noqa: E731
-    tunnel = np.where(with_length, cut("tunnel_l"), cut("tunnel"))
-    session = np.where(with_length, cut("session_l"), cut("session"))
+    rows, pos, flags, hdr_len = (x[keep] for x in (rows, pos, flags, hdr_len))
+    tunnel, session = part("tunnel"), part("session")
     f.table.add_tunnel(rows, TUNNEL.id, tunnel, session)
     f.table.set_line(rows, LINE.id, tunnel, session)
     control = (flags & T) != 0
