@@ -12,7 +12,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,cluster]'
 	# Hyperscan speeds up the personal-data matcher; where no wheel fits, the numpy matcher
 	# gives the same results (numba, the decoders' compiled loop, is a dependency)
 	$(PY) -m pip install -q -e '.[fast]' || echo "hyperscan not installed: numpy matcher in use"
@@ -52,6 +52,7 @@ bench: setup tools
 	$(PY) -m pytest bench -q --benchmark-enable --benchmark-only
 	$(PY) bench/peers.py
 	$(PY) bench/test_live.py
+	$(PY) bench/cluster.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks bench/out

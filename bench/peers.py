@@ -234,6 +234,14 @@ def tcpdump_cmd(path):
     return [exe, "-n", "-r", str(path)] if exe else None
 
 
+def ndpi_cmd(path):
+    """nDPI's reader: every flow's protocol classified by deep packet inspection (a flow
+    table and the payload looked at, up to its per-flow packet limits), one thread, its
+    summary only: the peer closest to a replay with the detectors on."""
+    exe = shutil.which("ndpiReader")
+    return [exe, "-i", str(path), "-n", "1", "-q"] if exe else None
+
+
 def run_process(cmd) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the child)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -322,7 +330,8 @@ def measure(path: Path, frames: int, runs: int, scapy_frames: int, skip=()) -> d
             wall, cpu, n, k = timed(lambda: scapy_loop(path, limit), 1)
             add("scapy PcapReader", n, wall, cpu, k, f"first {n} frames")
     for tool, cmd in (("tshark -T fields", tshark_cmd(path)),
-                      ("tcpdump -n -r", tcpdump_cmd(path))):
+                      ("tcpdump -n -r", tcpdump_cmd(path)),
+                      ("ndpiReader -q", ndpi_cmd(path))):
         if tool.split()[0] in skip:
             continue
         if cmd is None:
@@ -379,11 +388,11 @@ def render(report: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="ybsensor against dpkt, scapy, tshark, tcpdump")
+    ap = argparse.ArgumentParser(description="ybsensor against dpkt, scapy, tshark, tcpdump, ndpiReader")
     ap.add_argument("--frames", type=int, default=FRAMES)
     ap.add_argument("--runs", type=int, default=3, help="runs of each measurement (at most)")
     ap.add_argument("--scapy-frames", type=int, default=20_000)
-    ap.add_argument("--skip", nargs="*", default=[], choices=["dpkt", "scapy", "tshark", "tcpdump"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["dpkt", "scapy", "tshark", "tcpdump", "ndpiReader"])
     ap.add_argument("--json", type=Path, default=OUT / "peers.json")
     args = ap.parse_args(argv)
     # ybsensor's figures are a long-running sensor's: the compiled decode loop (where numba

@@ -89,6 +89,26 @@ def flow_keys(t: PacketTable, rows: np.ndarray, with_direction: bool = False):
     return (keys, swap) if with_direction else keys
 
 
+def share_of(t: PacketTable, parts: int) -> np.ndarray:
+    """Which of `parts` shares each row falls in, so that every packet of a flow, and every
+    fragment of a datagram, falls in the same one: a hash of the line and the two addresses
+    in a canonical order (no ports: a later fragment has none). Rows without IP: share 0."""
+    out = np.zeros(t.n, dtype=np.int64)
+    rows = np.flatnonzero(t.n_ip > 0)
+    if parts <= 1 or not rows.size:
+        return out
+    s_hi, s_lo, d_hi, d_lo = t.src_hi[rows], t.src_lo[rows], t.dst_hi[rows], t.dst_lo[rows]
+    m64 = U64(0) - ((s_hi > d_hi) | ((s_hi == d_hi) & (s_lo > d_lo))).astype(U64)
+    a_hi, b_hi = _pick(m64, s_hi, d_hi)
+    a_lo, b_lo = _pick(m64, s_lo, d_lo)
+    h = np.full(len(rows), SEED)
+    for col in (t.line_kind[rows], t.line_a[rows], t.line_b[rows], a_hi, a_lo, b_hi, b_lo):
+        h = _mix(h, col)
+    # the high half, scaled to [0, parts): a round's low bits follow the inputs' low bits
+    out[rows] = (((h >> U64(32)) * U64(parts)) >> U64(32)).astype(np.int64)
+    return out
+
+
 def stable_argsort(keys: np.ndarray) -> np.ndarray:
     """np.argsort(keys, kind="stable") for well-mixed 64-bit keys (flow keys), about ten
     times faster: each key's high bits and its position are packed into one word and the

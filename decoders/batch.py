@@ -25,6 +25,15 @@ class Batch:
     first_frame: int = 1      # 1-based number of the first frame in its capture
     interfaces: list[str] = field(default_factory=lambda: ["0"])
     source: str = ""          # where the frames came from: a file's path or an interface
+    frame: np.ndarray | None = None  # int64, each frame's number where a filter left gaps
+
+    def take(self, keep: np.ndarray) -> "Batch":
+        """The frames where `keep` is true, numbered as in the capture; `data` is shared."""
+        frame = self.frame if self.frame is not None else \
+            np.arange(self.first_frame, self.first_frame + len(self), dtype=np.int64)
+        return Batch(self.data, self.offset[keep], self.caplen[keep], self.wirelen[keep],
+                     self.ts_ns[keep], self.linktype[keep], self.iface[keep],
+                     self.first_frame, self.interfaces, self.source, frame[keep])
 
     def __len__(self) -> int:
         return len(self.offset)

@@ -13,9 +13,17 @@ frame number and time, so alerts and evidence point at a captured frame.
 
 The fragments' own rows stay in their batch (decoded and counted as frames). A later
 fragment, which carries no ports, is no IP packet of its own for the analysis (`hide`): its
-datagram stands for it, and it makes no port-0 flow. A first fragment keeps its addresses
-and ports (a datagram never made whole still went where it went; MF set on every packet
-hides nothing) but not its payload, which is searched in the datagram's.
+datagram stands for it, and it makes no port-0 flow. A first fragment whose datagram is made
+whole in the same batch is hidden too: the datagram is one packet, carrying the bytes of
+every fragment. A first fragment whose datagram is not whole by the end of its batch keeps
+its addresses and ports (a datagram never made whole still went where it went; MF set on
+every packet hides nothing) but not its payload, which is searched in the datagram's; it
+is counted then, as a packet with its bytes, so the datagram, when whole, carries the bytes
+of the other fragments only. Each frame is counted once.
+
+Most datagrams come whole within one batch, their fragments side by side: those whose
+fragments tile the datagram exactly (no overlap, no gap, nothing held before) are made
+whole from columns (`_whole_in_batch`); the rest, rare, go fragment by fragment.
 
 Overlaps: the first copy of a byte wins, as Windows and the BSDs keep the data they hold
 and as Zeek reassembles; a later fragment whose bytes differ from the held ones where they
@@ -55,7 +63,7 @@ DROP_REASONS = ("too_big", "fragments", "memory", "truncated")
 
 class _Held:
     """One datagram's fragments so far: pieces (start, bytes), sorted, not overlapping."""
-    __slots__ = ("first_ns", "pieces", "end", "count", "cost", "wire")
+    __slots__ = ("first_ns", "pieces", "end", "count", "cost", "wire", "counted")
 
     def __init__(self, first_ns: int):
         self.first_ns = first_ns
@@ -64,6 +72,7 @@ class _Held:
         self.count = 0          # fragments taken
         self.cost = HELD_COST
         self.wire = 0           # bytes of the frames that carried its fragments
+        self.counted = 0        # ... of those, the bytes of a first fragment counted already
 
     def add(self, start: int, data: bytes) -> tuple[int, bool]:
         """Take the bytes not held yet (the first copy wins); (bytes taken, whether held
@@ -125,15 +134,15 @@ class Reassembly:
         if not rows.size:
             return None
         fields = self._fields(t, rows)
-        done = self._take(t, rows, fields)
+        done, completed = self._take(t, rows, fields)
         whole = self._decode(t, done, decode) if done else None
-        # a first fragment is a packet with its transport header: its addresses and ports
-        # stay in the analysis (a datagram never made whole, or one with MF set on every
-        # packet, still reaches where it goes), its payload is searched in the datagram's;
-        # a later fragment, which carries no ports, is none of its own
-        first = fields[2] == 0
-        hide(t, rows[~first])
-        t.payload_len[rows[first]] = 0
+        # a first fragment whose datagram is not whole yet is a packet with its transport
+        # header: its addresses and ports stay in the analysis (a datagram never made whole,
+        # or one with MF set on every packet, still reaches where it goes), its payload is
+        # searched in the datagram's; any other fragment is no packet of its own
+        shown = (fields[2] == 0) & ~completed
+        hide(t, rows[~shown])
+        t.payload_len[rows[shown]] = 0
         return whole
 
     def _fields(self, t: PacketTable, rows: np.ndarray):
@@ -163,18 +172,97 @@ class Reassembly:
         cut = (end > frame_end) | (t.wirelen[rows] > t.caplen[rows]) | (end < start)
         return start, np.minimum(end, frame_end), offset, more != 0, ident, cut
 
-    def _take(self, t: PacketTable, rows: np.ndarray, fields) -> list[tuple[int, tuple, bytes, int]]:
-        """Fragments into the buffer (`fields`: theirs, from `_fields`); (row, key, payload,
-        wire bytes) of each datagram made whole."""
+    def _take(self, t: PacketTable, rows: np.ndarray, fields) -> tuple[list, np.ndarray]:
+        """Fragments into the buffer (`fields`: theirs, from `_fields`); (row, identification,
+        payload, wire bytes not counted yet) of each datagram made whole, in row order, and per
+        fragment whether its datagram was made whole in this batch."""
         start, end, offset, more, ident, cut = fields
-        cols = (t.line_kind, t.line_a, t.line_b, t.ip_ver, t.src_hi, t.src_lo, t.dst_hi,
-                t.dst_lo, t.proto)
-        keys = zip(*(c[rows].tolist() for c in cols), ident.tolist())
+        cols = [c[rows] for c in (t.line_kind, t.line_a, t.line_b, t.ip_ver, t.src_hi,
+                                  t.src_lo, t.dst_hi, t.dst_lo, t.proto)] + [ident]
+        wire = t.wirelen[rows].astype(np.int64)
         data = memoryview(t.batch.data)     # slices without an array object each (a mapped file)
+        completed = np.zeros(len(rows), dtype=bool)
+        done, slow = self._whole_in_batch(rows, cols, fields, wire, data, completed)
+        if slow.size:
+            done += self._take_each(rows, cols, fields, wire, data, completed, slow, t.ts_ns)
+            done.sort(key=lambda d: d[0])
+        return done, completed
+
+    def _whole_in_batch(self, rows, cols, fields, wire, data, completed) -> tuple[list, np.ndarray]:
+        """The datagrams made whole by this batch's fragments alone, found from columns:
+        none of their key held, fragments that tile the payload from 0 to a last fragment
+        (more-fragments clear on it alone), none cut or overlapping, within the bounds. Their
+        (row, identification, payload, wire) as `_take` gives them, and the positions of the other
+        fragments (in row order)."""
+        start, end, offset, more, ident, cut = fields
+        length = end - start
+        order = np.lexsort((offset, *cols[::-1]))    # by key, then offset in the datagram
+        same = np.ones(len(order), dtype=bool)       # the same key as the fragment before
+        same[0] = False
+        for c in cols:
+            cs = c[order]
+            same[1:] &= cs[1:] == cs[:-1]
+        begin = np.flatnonzero(~same)
+        last = np.append(begin[1:], len(order)) - 1
+        o, ln, mf = offset[order], length[order], more[order]
+        # a fragment that breaks the tiling: the first not at 0, a later not where the one
+        # before ended, MF clear before the last, MF set on the last, cut or empty
+        bad = (ln <= 0) | cut[order] | np.r_[False, same[1:] & (o[1:] != o[:-1] + ln[:-1])]
+        bad[begin] |= o[begin] != 0
+        is_last = np.zeros(len(order), dtype=bool)
+        is_last[last] = True
+        bad |= mf == is_last
+        group_bad = np.add.reduceat(bad.astype(np.int64), begin) > 0
+        size = o[last] + ln[last]
+        ver = cols[3][order][begin]
+        group_bad |= size > np.where(ver == 4, MAX_DATAGRAM[4], MAX_DATAGRAM[6])
+        group_bad |= (last - begin + 1) > self.max_fragments
+        good = np.flatnonzero(~group_bad)
         done = []
-        for row, key, s, e, off, mf, bad, ts, wire in zip(
-                rows.tolist(), keys, start.tolist(), end.tolist(), offset.tolist(),
-                more.tolist(), cut.tolist(), t.ts_ns[rows].tolist(), t.wirelen[rows].tolist()):
+        if good.size and self.held:                  # none that joins what earlier batches sent
+            group_bad[good[self._held_keys([c[order][begin[good]] for c in cols])]] = True
+            good = np.flatnonzero(~group_bad)
+        if good.size:
+            so, eo = start[order].tolist(), end[order].tolist()
+            wire_sum = np.add.reduceat(wire[order], begin)[good].tolist()
+            completer = np.maximum.reduceat(rows[order], begin)[good].tolist()
+            for ident_, b, e, w, row in zip(cols[-1][order][begin[good]].tolist(),
+                                            begin[good].tolist(), last[good].tolist(),
+                                            wire_sum, completer):
+                whole = b"".join([data[so[i]:eo[i]] for i in range(b, e + 1)])
+                done.append((row, ident_, whole, w))
+            self.reassembled += len(done)
+            took = np.repeat(~group_bad, last - begin + 1)
+            completed[order[took]] = True
+            slow = np.sort(order[~took])
+        else:
+            slow = np.arange(len(order))
+        return done, slow
+
+    def _held_keys(self, cols: list[np.ndarray]) -> np.ndarray:
+        """Which of the keys given as columns are held."""
+        n = len(cols[0])
+        if len(self.held) * len(cols) > 4 * n:       # many held: a look-up per key
+            return np.array([k in self.held for k in zip(*(c.tolist() for c in cols))], bool)
+        found = np.zeros(n, dtype=bool)
+        for key in self.held:                        # few held: a compare per held key
+            match = np.ones(n, dtype=bool)
+            for c, v in zip(cols, key):
+                match &= c == v
+            found |= match
+        return found
+
+    def _take_each(self, rows, cols, fields, wire, data, completed, pick, ts_ns) -> list:
+        """The fragments at positions `pick` (row order) one at a time into the buffer."""
+        start, end, offset, more, ident, cut = fields
+        keys = zip(*(c[pick].tolist() for c in cols))
+        done = []
+        here: dict[tuple, list[int]] = {}   # positions of each held datagram's fragments here
+        firsts = []                         # positions of first fragments
+        for pos, row, key, s, e, off, mf, bad, ts, w in zip(
+                pick.tolist(), rows[pick].tolist(), keys, start[pick].tolist(),
+                end[pick].tolist(), offset[pick].tolist(), more[pick].tolist(),
+                cut[pick].tolist(), ts_ns[rows[pick]].tolist(), wire[pick].tolist()):
             d = self.held.get(key)
             if bad:
                 self._drop(key, d, "truncated")
@@ -185,8 +273,12 @@ class Reassembly:
             if d is None:
                 d = self.held[key] = _Held(ts)
                 self.bytes += d.cost
+                here[key] = []
+            here.setdefault(key, []).append(pos)
+            if off == 0:
+                firsts.append((pos, key, w))
             d.count += 1
-            d.wire += wire
+            d.wire += w
             if d.count > self.max_fragments:
                 self._drop(key, d, "fragments")
                 continue
@@ -204,9 +296,15 @@ class Reassembly:
                 del self.held[key]
                 self.bytes -= d.cost
                 self.reassembled += 1
-                done.append((row, key, whole, d.wire))
+                completed[here.pop(key)] = True
+                done.append((row, key[-1], whole, d.wire - d.counted))
             elif self.bytes > self.max_bytes:
                 self._trim()
+        # a first fragment still waiting for the rest is counted now, as a packet of its own
+        for pos, key, w in firsts:
+            d = self.held.get(key)
+            if d is not None and not completed[pos]:
+                d.counted += w
         return done
 
     def _drop(self, key: tuple, d: _Held | None, reason: str) -> None:
@@ -238,7 +336,7 @@ class Reassembly:
         tunnels, outer header, frame and time of the fragment that completed it."""
         src = np.array([row for row, _, _, _ in done], dtype=np.int64)
         heads = _headers(t, src, [len(payload) for _, _, payload, _ in done],
-                         [key[-1] for _, key, _, _ in done])
+                         [ident for _, ident, _, _ in done])
         frames = [head + payload for head, (_, _, payload, _) in zip(heads, done)]
         # on the wire: the frames that carried it (flows and alerts count those bytes)
         batch = Batch.from_frames(frames, LINKTYPE_RAW, ts_ns=t.ts_ns[src],

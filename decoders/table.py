@@ -1,11 +1,12 @@
 """PacketTable: what decoding found, one row per frame, one numpy array per column."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from .batch import Batch
+from .batch import PAD, Batch
 from .keys import LINE_IF, OK
 
 MAX_LAYERS = 16   # depth limit: layers recorded per frame
@@ -49,7 +50,8 @@ class PacketTable:
         n = len(batch)
         self.n = n
         self.batch = batch
-        self.frame = np.arange(batch.first_frame, batch.first_frame + n, dtype=np.int64)
+        self.frame = batch.frame if batch.frame is not None else \
+            np.arange(batch.first_frame, batch.first_frame + n, dtype=np.int64)
         self.ts_ns = batch.ts_ns
         self.caplen = batch.caplen
         self.wirelen = batch.wirelen
@@ -150,3 +152,47 @@ class PacketTable:
         self.sport[rows] = sport
         self.dport[rows] = dport
         self.tcp_flags[rows] = flags
+
+
+def take(t: PacketTable, rows: np.ndarray, frames: bool = True) -> PacketTable:
+    """The table of `rows` of `t` (indices or a mask), as if decoded from those frames alone:
+    every per-row column and the batch's per-frame columns indexed, the frame numbers kept.
+    With `frames` false the frames' bytes are left behind (a table to send elsewhere that
+    only its columns are read from)."""
+    rows = np.flatnonzero(rows) if rows.dtype == bool else rows
+    out = PacketTable.__new__(PacketTable)
+    for name, value in vars(t).items():
+        setattr(out, name, value[rows] if isinstance(value, np.ndarray) and value.ndim and
+                len(value) == t.n else value)
+    out.n = len(rows)
+    b = t.batch
+    picked = {name: getattr(b, name)[rows] for name in _BATCH_COLUMNS}
+    if not frames:
+        picked.update(data=np.zeros(PAD, dtype=np.uint8), offset=np.zeros(len(rows), np.int64))
+        out.payload_off = np.zeros(len(rows), dtype=np.int64)
+    out.batch = dataclasses.replace(b, **picked)
+    if t.payload_heads is not None:
+        out.payload_heads = PayloadHeads(t.payload_heads.values[rows], t.payload_heads.known[rows])
+    return out
+
+
+def concat(tables: list[PacketTable]) -> PacketTable:
+    """One table of several (of frames of one capture, as `take` makes them without their
+    bytes): the columns joined in the order given."""
+    first = tables[0]
+    out = PacketTable.__new__(PacketTable)
+    for name, value in vars(first).items():
+        setattr(out, name, np.concatenate([getattr(x, name) for x in tables])
+                if isinstance(value, np.ndarray) and value.ndim and len(value) == first.n
+                else value)
+    out.n = sum(x.n for x in tables)
+    joined = {name: np.concatenate([getattr(x.batch, name) for x in tables])
+              for name in _BATCH_COLUMNS}
+    out.batch = dataclasses.replace(first.batch, **joined)
+    heads = [x.payload_heads for x in tables]
+    out.payload_heads = None if any(h is None for h in heads) else PayloadHeads(
+        np.concatenate([h.values for h in heads]), np.concatenate([h.known for h in heads]))
+    return out
+
+
+_BATCH_COLUMNS = ("offset", "caplen", "wirelen", "ts_ns", "linktype", "iface")

@@ -262,6 +262,7 @@ class CleartextCredentials(Detector):
         self.telnet: OrderedDict[int, _Telnet] = OrderedDict()
         self.sessions: OrderedDict[int, _Session] = OrderedDict()  # logins in several messages
         self.evicted = 0
+        self.batches = 0      # batches seen: rows kept across calls are (batch, row)
 
     @property
     def key(self) -> bytes:
@@ -287,6 +288,7 @@ class CleartextCredentials(Detector):
             self.evicted += 1
 
     def detect(self, ctx) -> list[Finding]:
+        self.batches += 1
         view = self.engine.view(ctx)
         reg = view.regions
         n = len(reg)
@@ -574,12 +576,13 @@ class CleartextCredentials(Detector):
                     st.user += bytes((c,))
         elif st.phase == "password":
             if data:
-                st.rows.append(row)
+                st.rows.append((self.batches, row))
             for c in data:
                 if c in (13, 10):
-                    if st.typed:
+                    if st.typed:    # the keys typed in earlier batches are no rows of this one
+                        rows = [r for b, r in st.rows if b == self.batches]
                         found.setdefault(fk, []).append(("telnet", "login", st.user or None,
-                                                         list(st.rows), "password"))
+                                                         rows, "password"))
                     st.phase, st.typed, st.rows = "", 0, []
                     break
                 if c >= 32:

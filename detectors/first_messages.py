@@ -97,6 +97,7 @@ class FirstMessages:
         self._ctx = lambda: None
         self._parsed: dict[int, str | None] = {}
         self._completed: dict[tuple, tuple[int, str, str, set]] = {}   # stream -> row, kind, name
+        self._messages: dict[int, bytes] = {}    # row -> the message its name was read from
 
     @classmethod
     def shared(cls, detector) -> "FirstMessages":
@@ -128,6 +129,8 @@ class FirstMessages:
                 payload = ctx.payload(row, MAX_MESSAGE)
                 name = parse(kind, payload)
                 self._parsed[row] = name
+                if name is not None:
+                    self._messages[row] = payload
                 if name is None and stream is not None and not PARSERS[kind][1](payload) \
                         and stream not in self.pending:
                     seq = (int(t.tcp_seq[row]) + int(t.payload_len[row])) % MOD
@@ -145,9 +148,14 @@ class FirstMessages:
                 found[row] = (kind, name)
         return found
 
+    def message(self, row: int) -> bytes:
+        """The first message (so far) that `read` found the name of `row` in: the row's
+        payload, or the message its segments made that the row completed."""
+        return self._messages.get(row, b"")
+
     def _start(self, ctx) -> None:
         """A new batch: streams too old go, and the kept ones take this batch's segments."""
-        self._ctx, self._parsed, self._completed = weakref.ref(ctx), {}, {}
+        self._ctx, self._parsed, self._completed, self._messages = weakref.ref(ctx), {}, {}, {}
         t = ctx.t
         if not self.pending or not t.n:
             return
@@ -195,6 +203,7 @@ class FirstMessages:
             if name is not None:
                 del self.pending[stream]
                 self._completed[stream] = (last, p.kind, name, p.askers)
+                self._messages[last] = p.data
             elif PARSERS[p.kind][1](p.data):
                 del self.pending[stream]
                 self.given_up["whole"] += 1

@@ -44,7 +44,9 @@ class InternetVpn(Detector):
         public = src_out | dst_out
         rows, dst_public = tunnel[public], dst_out[public]
         if rows.size:
-            def explain_tunnel(row: int) -> dict:
+            # the names bound now: `rows` is taken again below (the late binding of a
+            # closure would read that one)
+            def explain_tunnel(row: int, rows=rows, dst_public=dst_public) -> dict:
                 public = dst_public[np.searchsorted(rows, row)]
                 hi, lo = ((t.outer_dst_hi, t.outer_dst_lo) if public else (t.outer_src_hi, t.outer_src_lo))
                 return {"vpn": VPN_TUNNELS[int(t.tun_kind[row, 0])],

@@ -9,7 +9,8 @@ changed set is read in a thread while packets are matched against the one before
 that fails to load then keeps the indicators read before, and counts a failure.
 
 Names are looked up for the rows a compiled pre-filter selects (DNS queries, ClientHellos,
-HTTP requests: internet_bound's), one verdict a distinct name; endpoints once a flow of the
+HTTP requests: internet_bound's), read through first_messages (a message that spans TCP
+segments is read on as they come), one verdict a distinct name; endpoints once a flow of the
 batch, as columns. A detector without indicators does nothing."""
 from __future__ import annotations
 
@@ -23,19 +24,16 @@ import numpy as np
 
 from ybsensor.decoders.view import address
 
+from . import first_messages, names
 from . import indicators as intel
-from . import names
 from .base import SEVERITIES, Detector, Finding, SettingError
-from .internet_bound import NAME_SOURCES, InternetBound, _group_key
+from .internet_bound import ASK_KINDS, NAME_SOURCES, InternetBound, _group_key
 from .content import every_head
 from .pii_mask import mask_text
 
 CHECK_SECONDS = 5.0
 UDP = 17
-DNS, TLS_SNI, HTTP = 1, 2, 3      # askers' codes (internet_bound.NAME_SOURCES)
-DNS_TCP = 4                       # a DNS query over TCP: its message after a 2-byte length
-PARSERS = {DNS: names.dns_query_name, TLS_SNI: names.tls_server_name, HTTP: names.http_host,
-           DNS_TCP: lambda payload: names.dns_query_name(payload[2:])}
+HTTP = ASK_KINDS.index(first_messages.HTTP_HOST)     # askers' code of an HTTP request
 
 
 def http_target(payload: bytes) -> str | None:
@@ -109,6 +107,7 @@ class MaliciousLink(Detector):
         self._loader: threading.Thread | None = None
         self._fresh: intel.Indicators | None = None
         self._names = lru_cache(maxsize=1 << 16)(self._name_verdict)
+        self.first_messages = first_messages.FirstMessages.shared(self)
 
     @classmethod
     def check_settings(cls, settings: dict, base: str) -> None:
@@ -150,6 +149,7 @@ class MaliciousLink(Detector):
 
     def metric_families(self):
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+        yield from self.first_messages.families_for(self)
         count = GaugeMetricFamily("ybsensor_indicators", "Indicators loaded, by indicator "
                                   "file (malicious_link)", labels=["source"])
         for f in self.intel.files:
@@ -189,15 +189,18 @@ class MaliciousLink(Detector):
         return (found, NAME_SOURCES[kind], listed) if found != intel.NONE else None
 
     def by_name(self, ctx) -> list[Finding]:
+        """The names the rows the pre-filter chose ask for, read as first_messages reads
+        them (a ClientHello, a request or a DNS query over TCP may span segments: the name
+        is found on the row that completes it)."""
         t = ctx.t
         rows, ask = InternetBound.askers(ctx, private=0)
+        code = {kind: k for k, kind in enumerate(ASK_KINDS)}
+        named = self.first_messages.read(ctx, self.name, rows, [ASK_KINDS[k] for k in ask.tolist()])
         hits: dict[int, tuple] = {}
-        for row, kind in zip(rows.tolist(), ask.tolist()):  # the rows the pre-filter chose
-            payload = ctx.payload(row)
-            name = PARSERS[kind](payload)
-            if name is None:
-                continue
-            verdict = self._names(kind, name, http_target(payload) if kind == HTTP else None)
+        for row, (kind, name) in named.items():
+            kind = code[kind]
+            target = http_target(self.first_messages.message(row)) if kind == HTTP else None
+            verdict = self._names(kind, name, target)
             if verdict is not None:
                 hits[row] = (name, *verdict)
         if not hits:

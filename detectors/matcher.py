@@ -212,6 +212,14 @@ def scan_pieces(data: np.ndarray, off: np.ndarray, length: np.ndarray,
     return PieceHits(piece, literal, start, digit_pieces)
 
 
+def gather(data: np.ndarray, off: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """The pieces [off, off + length) of `data`, one after another, in a new array."""
+    out = np.empty(int(length.sum()), np.uint8)
+    if len(off):
+        _gather(data, off, length, 0, len(off), out, np.cumsum(length) - length, 0)
+    return out
+
+
 def _gather(data, off, length, a, b, out, starts, base) -> int:
     """Pieces a .. b-1 one after another into `out`; their bytes."""
     m = compiled.call("gather_pieces", data, off, length, a, b, out)

@@ -1,5 +1,7 @@
 """Names that payloads carry: the TLS ClientHello server name, DNS query names, the HTTP
-Host header — and whether a name is internal to the private network.
+Host header — and whether a name is internal to the private network; and what else the
+event logs read from the same first messages (a ClientHello's version and JA4, an HTTP
+request's line and headers, a response's status).
 
 Two halves, as everywhere in the detectors:
 - vectorized pre-filters (`looks_like_*`) over the first payload bytes of many rows at once
@@ -14,6 +16,7 @@ its canonical text form. Anything else (binary labels, spaces, non-ASCII) is not
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from typing import Callable, Iterable
@@ -22,7 +25,7 @@ import numpy as np
 
 # --- TLS ----------------------------------------------------------------------------------
 
-TLS_HANDSHAKE, CLIENT_HELLO, SNI_EXTENSION = 0x16, 0x01, 0x0000
+TLS_HANDSHAKE, CLIENT_HELLO, SNI_EXTENSION, SUPPORTED_VERSIONS = 0x16, 0x01, 0x0000, 0x002B
 SNI_HOST_NAME = 0
 TLS_RECORD, HANDSHAKE_HEAD, RANDOM = 5, 4, 32
 # record header, handshake header, client version, random, session id length byte
@@ -122,10 +125,10 @@ def normalise_domains(domains: Iterable[str]) -> frozenset[str]:
 
 
 def looks_like_client_hello(first: np.ndarray, plen: np.ndarray) -> np.ndarray:
-    """Mask over rows whose first payload bytes (at least 6 gathered) open a TLS
-    handshake record holding a ClientHello."""
-    return (plen >= HELLO_MIN) & (first[:, 0] == TLS_HANDSHAKE) & (first[:, 1] == 3) & \
-        (first[:, 2] <= 4) & (first[:, 5] == CLIENT_HELLO)
+    """Mask over rows whose first payload bytes (at least 6 gathered) open a TLS (or
+    TLCP: record version 1.1) handshake record holding a ClientHello."""
+    return (plen >= HELLO_MIN) & (first[:, 0] == TLS_HANDSHAKE) & (first[:, 5] == CLIENT_HELLO) \
+        & (((first[:, 1] == 3) & (first[:, 2] <= 4)) | ((first[:, 1] == 1) & (first[:, 2] == 1)))
 
 
 def looks_like_dns_query(first: np.ndarray, plen: np.ndarray, sport: np.ndarray,
@@ -171,8 +174,59 @@ def _u16(b: bytes, pos: int) -> int:
     return (b[pos] << 8) | b[pos + 1]
 
 
+def _hello_layout(b: bytes) -> tuple[int, int, int, int] | None:
+    """Where a TLS (or TLCP) ClientHello's parts lie in `b`: (cipher suites start, their
+    end, extensions start, end of the extensions block), or None for what is not a
+    ClientHello. Every length is checked against the end of what encloses it (record,
+    handshake message); IndexError on bytes cut short is the caller's to catch."""
+    if len(b) < HELLO_MIN or b[0] != TLS_HANDSHAKE or b[1] not in (1, 3) \
+            or b[5] != CLIENT_HELLO:
+        return None
+    record_end = TLS_RECORD + _u16(b, 3)
+    hello_end = TLS_RECORD + HANDSHAKE_HEAD + int.from_bytes(b[6:9], "big")
+    end = min(len(b), record_end, hello_end)
+    pos = TLS_RECORD + HANDSHAKE_HEAD + 2 + RANDOM
+    sid = b[pos]
+    if sid > 32:
+        return None
+    pos += 1 + sid
+    if pos + 2 > end:
+        return None
+    suites = _u16(b, pos)
+    if suites < 2 or suites % 2:
+        return None
+    suites_at = pos + 2
+    pos += 2 + suites
+    if pos + 1 > end:
+        return None
+    compressions = b[pos]
+    if compressions < 1:
+        return None
+    pos += 1 + compressions
+    if pos + 2 > end:
+        return suites_at, min(suites_at + suites, end), pos, pos   # no extensions
+    return suites_at, suites_at + suites, pos + 2, min(end, pos + 2 + _u16(b, pos))
+
+
+def _hello_extensions(b: bytes):
+    """Each extension of a TLS (or TLCP) ClientHello in `b`: (type, body start, body end,
+    end of the extensions block); nothing for what is not a ClientHello. An extension
+    whose body runs past the block is yielded as it is (the caller checks `body end <=
+    block end`), and the walk ends there."""
+    layout = _hello_layout(b)
+    if layout is None:
+        return
+    _, _, pos, ext_end = layout
+    while pos + 4 <= ext_end:
+        ext, size = _u16(b, pos), _u16(b, pos + 2)
+        body, pos = pos + 4, pos + 4 + size
+        yield ext, body, pos, ext_end
+        if pos > ext_end:
+            return
+
+
 def tls_server_name(payload: bytes) -> str | None:
-    """The host_name of a TLS ClientHello's server_name extension, or None.
+    """The host_name of a TLS (or TLCP) ClientHello's server_name extension, or None.
 
     Every length is checked against the end of what encloses it (record, handshake message,
     extensions block, extension, server-name list): a field that runs past its container or
@@ -180,41 +234,13 @@ def tls_server_name(payload: bytes) -> str | None:
     in a later segment still gives its name if the extension lies in this one."""
     try:
         b = bytes(payload)
-        if len(b) < HELLO_MIN or b[0] != TLS_HANDSHAKE or b[1] != 3 or b[5] != CLIENT_HELLO:
-            return None
-        record_end = TLS_RECORD + _u16(b, 3)
-        hello_end = TLS_RECORD + HANDSHAKE_HEAD + int.from_bytes(b[6:9], "big")
-        end = min(len(b), record_end, hello_end)
-        pos = TLS_RECORD + HANDSHAKE_HEAD + 2 + RANDOM
-        sid = b[pos]
-        if sid > 32:
-            return None
-        pos += 1 + sid
-        if pos + 2 > end:
-            return None
-        suites = _u16(b, pos)
-        if suites < 2 or suites % 2:
-            return None
-        pos += 2 + suites
-        if pos + 1 > end:
-            return None
-        compressions = b[pos]
-        if compressions < 1:
-            return None
-        pos += 1 + compressions
-        if pos + 2 > end:
-            return None
-        ext_end = min(end, pos + 2 + _u16(b, pos))
-        pos += 2
-        while pos + 4 <= ext_end:
-            ext, size = _u16(b, pos), _u16(b, pos + 2)
-            body, pos = pos + 4, pos + 4 + size
+        for ext, body, body_end, ext_end in _hello_extensions(b):
             if ext != SNI_EXTENSION:
                 continue
-            if pos > ext_end or size < 2:
+            if body_end > ext_end or body_end - body < 2:
                 return None  # the extension is cut off or empty
             list_end = body + 2 + _u16(b, body)
-            if list_end > pos:
+            if list_end > body_end:
                 return None
             item = body + 2
             while item + 3 <= list_end:
@@ -232,6 +258,82 @@ def tls_server_name(payload: bytes) -> str | None:
     except (IndexError, UnicodeDecodeError, ValueError):
         return None
     return None
+
+
+def tls_offered_version(payload: bytes) -> int | None:
+    """The highest protocol version a TLS (or TLCP) ClientHello offers: the largest in its
+    supported_versions extension (RFC 8446 4.2.1; GREASE values 0x?A?A left out), else its
+    client_version; None for what is not a ClientHello."""
+    try:
+        b = bytes(payload)
+        if len(b) < HELLO_MIN or b[0] != TLS_HANDSHAKE or b[1] not in (1, 3) \
+                or b[5] != CLIENT_HELLO:
+            return None
+        for ext, body, body_end, ext_end in _hello_extensions(b):
+            if ext != SUPPORTED_VERSIONS or body_end > ext_end or body_end - body < 3:
+                continue
+            listed = range(body + 1, min(body + 1 + b[body], body_end) - 1, 2)
+            versions = [v for v in (_u16(b, at) for at in listed) if v & 0x0F0F != 0x0A0A]
+            if versions:
+                return max(versions)
+        return _u16(b, TLS_RECORD + HANDSHAKE_HEAD)
+    except (IndexError, ValueError):
+        return None
+
+
+# JA4's two characters for a version (FoxIO's JA4 specification, BSD-licensed)
+JA4_VERSIONS = {0x0304: "13", 0x0303: "12", 0x0302: "11", 0x0301: "10", 0x0300: "s3",
+                0x0002: "s2", 0xFEFF: "d1", 0xFEFD: "d2", 0xFEFC: "d3"}
+ALPN, SIGNATURE_ALGORITHMS = 0x0010, 0x000D
+
+
+def _grease(v: int) -> bool:
+    return v & 0x0F0F == 0x0A0A and v >> 8 == v & 0xFF
+
+
+def _ja4_hash(text: str) -> str:
+    """JA4's hash of a part: the first 12 hex digits of its SHA-256; zeros for nothing."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12] if text else "0" * 12
+
+
+def tls_ja4(payload: bytes) -> str | None:
+    """The JA4 fingerprint of a ClientHello over TCP (FoxIO's JA4: protocol, highest
+    version offered, SNI or not, counts of cipher suites and extensions, the first ALPN
+    value's first and last characters; the sorted suites hashed; the sorted extensions but
+    SNI and ALPN, then the signature algorithms in order, hashed; GREASE left out), or None
+    for what is not a whole-enough ClientHello."""
+    try:
+        b = bytes(payload)
+        layout = _hello_layout(b)
+        if layout is None:
+            return None
+        suites_at, suites_end, _, _ = layout
+        suites = [f"{v:04x}" for v in (_u16(b, at) for at in range(suites_at, suites_end - 1, 2))
+                  if not _grease(v)]
+        extensions, sigalgs, alpn, sni = [], [], "00", "i"
+        for ext, body, body_end, ext_end in _hello_extensions(b):
+            if body_end > ext_end:
+                return None              # cut off: the fingerprint would be another's
+            if _grease(ext):
+                continue
+            extensions.append(ext)
+            if ext == SNI_EXTENSION:
+                sni = "d"
+            elif ext == ALPN and body_end - body >= 4 and b[body + 2]:
+                first = b[body + 3: min(body + 3 + b[body + 2], body_end)]
+                a, z = chr(first[0]), chr(first[-1])
+                alpn = a + z if (a + z).isascii() and (a + z).isalnum() else \
+                    first[:1].hex()[0] + first[-1:].hex()[-1]
+            elif ext == SIGNATURE_ALGORITHMS and body_end - body >= 2:
+                listed = range(body + 2, min(body + 2 + _u16(b, body), body_end) - 1, 2)
+                sigalgs = [f"{_u16(b, at):04x}" for at in listed]
+        version = JA4_VERSIONS.get(tls_offered_version(b), "00")
+        head = f"t{version}{sni}{min(len(suites), 99):02d}{min(len(extensions), 99):02d}{alpn}"
+        rest = sorted(f"{e:04x}" for e in extensions if e not in (SNI_EXTENSION, ALPN))
+        tail = ",".join(rest) + ("_" + ",".join(sigalgs) if sigalgs else "")
+        return f"{head}_{_ja4_hash(','.join(sorted(suites)))}_{_ja4_hash(tail)}"
+    except (IndexError, ValueError):
+        return None
 
 
 def dns_query_name(payload: bytes) -> str | None:
@@ -286,11 +388,11 @@ def _authority_host(authority: str) -> str | None:
     return clean_name(host) if ":" not in host else None
 
 
-def http_host(payload: bytes) -> str | None:
-    """The host an HTTP/1.x request names, or None: for CONNECT the authority it asks for;
-    for a proxy's absolute-form target (`GET http://host/ ...`) that URL's host; otherwise
-    the Host header (its name case-insensitive). The port and any userinfo are dropped.
-    Only whole lines count: a header cut off by the end of the segment names nothing."""
+def http_request_head(payload: bytes, fields: tuple[bytes, ...] = (b"host",)
+                      ) -> tuple[bytes, str, dict[bytes, str]] | None:
+    """An HTTP/1.x request's method, target and the first value of each header named in
+    `fields` (lowercase names; values stripped), or None if the request line is not one.
+    Only whole lines count: a header cut off by the end of the segment is not there."""
     try:
         b = bytes(payload[:HTTP_LIMIT])
         eol = b.find(b"\n")
@@ -302,23 +404,49 @@ def http_host(payload: bytes) -> str | None:
         method, target, version = parts
         if method not in HTTP_METHODS or not version.startswith(b"HTTP/1."):
             return None
-        target_text = target.decode("ascii")
-        if method == b"CONNECT":
-            return _authority_host(target_text)
-        scheme, sep, rest = target_text.partition("://")
-        if sep and scheme.lower() in ("http", "https", "ws", "wss", "ftp"):
-            return _authority_host(re.split(r"[/?#]", rest, maxsplit=1)[0])
+        found: dict[bytes, str] = {}
         pos = eol + 1
-        while True:
+        while len(found) < len(fields):
             eol = b.find(b"\n", pos)
-            if eol < 0:
-                return None
             line = b[pos:eol].rstrip(b"\r")
-            if not line:
-                return None  # end of the headers, and no Host
+            if eol < 0 or not line:
+                break  # cut off, or the end of the headers
             key, colon, value = line.partition(b":")
-            if colon and key.strip().lower() == b"host":
-                return _authority_host(value.strip().decode("ascii"))
+            key = key.strip().lower()
+            if colon and key in fields and key not in found:
+                found[key] = value.strip().decode("latin-1")
             pos = eol + 1
+        return method, target.decode("ascii"), found
     except (IndexError, UnicodeDecodeError, ValueError):
         return None
+
+
+def http_host(payload: bytes) -> str | None:
+    """The host an HTTP/1.x request names, or None: for CONNECT the authority it asks for;
+    for a proxy's absolute-form target (`GET http://host/ ...`) that URL's host; otherwise
+    the Host header (its name case-insensitive). The port and any userinfo are dropped.
+    Only whole lines count: a header cut off by the end of the segment names nothing."""
+    head = http_request_head(payload)
+    if head is None:
+        return None
+    method, target, found = head
+    try:
+        if method == b"CONNECT":
+            return _authority_host(target)
+        scheme, sep, rest = target.partition("://")
+        if sep and scheme.lower() in ("http", "https", "ws", "wss", "ftp"):
+            return _authority_host(re.split(r"[/?#]", rest, maxsplit=1)[0])
+        host = found.get(b"host")
+        if host is None or not host.isascii():
+            return None
+        return _authority_host(host)
+    except (IndexError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def http_status(payload: bytes) -> int | None:
+    """The status code of an HTTP/1.x response's status line, or None."""
+    b = bytes(payload[:12])
+    if b[:7] != b"HTTP/1." or not b[9:12].isdigit():
+        return None
+    return int(b[9:12])

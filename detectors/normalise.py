@@ -49,6 +49,8 @@ from collections import Counter, OrderedDict
 
 import numpy as np
 
+from .names import http_status
+
 try:  # brotli: `Content-Encoding: br`
     import brotli
 except ImportError:  # pragma: no cover - a declared dependency
@@ -274,24 +276,37 @@ class Inflater:
             piece = self.br.process(b"", output_buffer_limit=self._budget())
 
 
+_HEX_VALUE = np.full(256, -1, dtype=np.int16)     # a hex digit's value, -1 for other bytes
+for _digits, _base in ((b"0123456789", 0), (b"abcdef", 10), (b"ABCDEF", 10)):
+    _HEX_VALUE[np.frombuffer(_digits, np.uint8)] = np.arange(len(_digits)) + _base
+
+
 def percent_decode(data: bytes) -> bytes:
-    """A form's bytes with `+` and `%HH` decoded (a malformed escape is left as it is)."""
+    """A form's bytes with `+` and `%HH` decoded (a malformed escape is left as it is): every
+    escape at once, as columns (a form holds hundreds)."""
     if b"%" not in data and b"+" not in data:
         return data
     data = data.replace(b"+", b" ")
-    parts = data.split(b"%")
-    out = [parts[0]]
-    for p in parts[1:]:
-        try:
-            out.append(bytes((int(p[:2], 16),)) + p[2:] if len(p) >= 2 else b"%" + p)
-        except ValueError:
-            out.append(b"%" + p)
-    return b"".join(out)
+    if b"%" not in data:
+        return data
+    a = np.frombuffer(data, dtype=np.uint8)
+    at = np.flatnonzero(a[:-2] == 0x25)      # an escape's two digits are never `%`: none overlap
+    hi, lo = _HEX_VALUE[a[at + 1]], _HEX_VALUE[a[at + 2]]
+    ok = (hi >= 0) & (lo >= 0)
+    if not ok.any():
+        return data
+    at = at[ok]
+    out = a.copy()
+    out[at] = hi[ok] * 16 + lo[ok]
+    keep = np.ones(len(a), dtype=bool)
+    keep[at + 1] = keep[at + 2] = False
+    return out[keep].tobytes()
 
 
 # --- MIME -------------------------------------------------------------------------------
 
 _B64_LINE = re.compile(rb"[A-Za-z0-9+/]+=*")
+_B64_RUN = re.compile(rb"(?:[A-Za-z0-9+/]+\r*\n)+")      # lines of base64, no padding
 _IMAP_DONE = re.compile(rb"[A-Za-z0-9.]+ (?:OK|NO|BAD) ")     # a tagged IMAP completion
 _FORM_NAME = re.compile(rb'(?i)\bname="?([^";\r\n]+)"?')
 
@@ -315,6 +330,14 @@ class Mime:
         data = self.partial + data
         start = 0
         while True:
+            if self.in_body and self.cte == b"base64" and b"=" not in self.b64:
+                # whole base64 lines without padding, decoded at once: what `_line` would
+                # make of them one at a time (a line with `=` goes through `_line`)
+                run = _B64_RUN.match(data, start)
+                if run is not None:
+                    self.b64 += run.group().translate(None, b"\r\n")
+                    self._emit_b64()
+                    start = run.end()
             nl = data.find(b"\n", start)
             if nl < 0:
                 break
@@ -512,7 +535,7 @@ class Http:
         ctype = fields.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
         self.chunked = bool(te) and te[-1] == b"chunked"
         length = fields.get(b"content-length", b"").split(b",")[0].strip()
-        status = int(first[9:12]) if response and first[9:12].isdigit() else 0
+        status = http_status(first) or 0
         self.codings = [Inflater(c, self.refuse, self.live) for c in reversed(ce)]
         self.form = ctype == b"application/x-www-form-urlencoded"
         self.mime = Mime(self.out, form=True) if ctype.startswith(b"multipart/") else None
@@ -738,11 +761,11 @@ class Normaliser:
                     self._give_up("gap")
                 del self.streams[sid]
                 s = None
+            if s is None and i not in triggered:
+                continue
             data = reg.bytes(i)
             lead = 0
             if s is None:
-                if i not in triggered:
-                    continue
                 opened = self._open(reg, i, data, fk)
                 if opened is None:
                     continue

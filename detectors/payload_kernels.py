@@ -6,10 +6,13 @@ code is the reference and the fallback.
 """
 from __future__ import annotations
 
+import types
+
 import numpy as np
 
 from ybsensor.core.loops import copy_bytes, jit, prefetch
 
+from . import stream_walk
 from .names import (CLIENT_HELLO, DNS_MIN, DNS_PORT, DNS_TCP_MIN, HELLO_MIN, HTTP_MIN, MAX_LABEL,
                     QR_OPCODE, TLS_HANDSHAKE)
 from .remote_control import DNS, PORT, SIGNATURE, SNI, TCP, UDP
@@ -64,225 +67,17 @@ def gather_pieces(data, off, length, a, b, out):
     return m
 
 
-# --- stream regions (streams.Engine._regions) -------------------------------------------
+# --- stream regions (stream_walk: the walks written once, compiled here) -----------------
 
-@jit
-def stream_rows(order, rows, flow, proto, tcp_seq, src_hi, src_lo, sport, dst_hi, dst_lo,
-                dport, tcp, code, out_rows, out_sid, others):
-    """Of the plaintext `rows`, the TCP segments of tracked flows, stream by stream (flow by
-    flow as `order` lists them, direction 0 then 1, each in arrival order) into out_rows
-    with their stream ids (2 * flow + direction: 1 where the sender is the higher endpoint),
-    and the other rows, ascending, into `others`. `code`: zeros, one a table row (scratch).
-    Returns (segments, others, the largest stream id of the segments or -1)."""
-    top = -1
-    n_other = 0
-    # rows in table order first (the columns read in sequence): each segment's direction,
-    # as code 1 + direction, for the walk in flow order below
-    for r in rows:
-        if proto[r] == tcp and tcp_seq[r] >= 0 and flow[r] >= 0:
-            up = _up(src_hi, src_lo, sport, dst_hi, dst_lo, dport, r)
-            code[r] = 1 + up
-            top = max(top, 2 * flow[r] + up)
-        else:
-            others[n_other] = r
-            n_other += 1
-    n = 0
-    i = 0
-    m = len(order)
-    while i < m:
-        # one run of equal flows among the segments that `order` lists: direction 0, then 1
-        r = order[i]
-        if code[r] == 0:
-            i += 1
-            continue
-        f = flow[r]
-        j = i
-        for up in (1, 2):
-            j = i
-            while j < m:
-                r = order[j]
-                if code[r] != 0:
-                    if flow[r] != f:
-                        break
-                    if code[r] == up:
-                        out_rows[n] = r
-                        out_sid[n] = 2 * f + up - 1
-                        n += 1
-                j += 1
-        i = j
-    return n, n_other, top
+def _compiled(module, *names: str) -> list:
+    """The loops `names` of a module written to run interpreted too (stream_walk), each
+    compiled from its own code with the module's `prefetch` stand-in replaced by the hint."""
+    scope = dict(vars(module), prefetch=prefetch)
+    return [jit(types.FunctionType(getattr(module, name).__code__, scope, name)) for name in names]
 
 
-@jit(inline="always")
-def _up(src_hi, src_lo, sport, dst_hi, dst_lo, dport, r):
-    a0, b0 = src_hi[r], dst_hi[r]
-    if a0 != b0:
-        return 1 if a0 > b0 else 0
-    a1, b1 = src_lo[r], dst_lo[r]
-    if a1 != b1:
-        return 1 if a1 > b1 else 0
-    return 1 if sport[r] > dport[r] else 0
-
-
-@jit
-def stream_positions(seg_rows, sid, tcp_seq, payload_len, keys, st_key, st_next, half, mod,
-                     near_below, near_above, rel, end, known, base):
-    """Each segment's place in its stream (segments stream by stream, arrival order): the
-    base is the stream's expected next sequence number where its state is for this flow and
-    its first segment lies near it, else that segment's own; rel, end: the segment's bytes
-    relative to the base. Returns whether rel ascends within every stream."""
-    ascending = True
-    n = len(seg_rows)
-    i = 0
-    while i < n:
-        s = sid[i]
-        r0 = seg_rows[i]
-        nxt = st_next[s]
-        k = st_key[s] == keys[r0] and nxt >= 0
-        if k:
-            probe = ((tcp_seq[r0] - nxt + half) % mod) - half
-            k = near_below < probe < near_above
-        b = nxt if k else tcp_seq[r0]
-        j = i
-        while j < n and sid[j] == s:
-            r = seg_rows[j]
-            if j + AHEAD < n:   # the segments' rows lie all over the table
-                prefetch(tcp_seq, seg_rows[j + AHEAD])
-                prefetch(payload_len, seg_rows[j + AHEAD])
-            rel[j] = ((tcp_seq[r] - b + half) % mod) - half
-            end[j] = rel[j] + payload_len[r]
-            known[j] = k
-            base[j] = b
-            if j > i and rel[j] < rel[j - 1]:
-                ascending = False
-            j += 1
-        i = j
-    return ascending
-
-
-@jit
-def stream_regions(seg_rows, sid, rel, end, known, base, keys, payload_off, data, heads,
-                   st_key, st_next, st_tail, st_tail_len, far, mod,
-                   row, off, length, rsid, joined, from_state, skip, last, stored_at,
-                   stored_tail, stored_len, short, word, jumped, differ, rstart):
-    """streams.Engine._regions for segments in stream order (by stream, then sequence):
-    each segment's region (the bytes it adds to its stream), written to row ... stored_len,
-    reading the stream's state as the previous batch left it; then the stream's new state
-    (key, next sequence number, last CONTEXT bytes). Returns (regions, regions continuing a
-    stored tail, short last regions): the last regions whose payload holds fewer than
-    CONTEXT bytes are listed in `short` (their tails are composed by the caller). word:
-    each region's first 8 bytes (Regions.first_words), from the payload heads
-    (content.every_head) where the region is the whole payload. jumped[0] grows by the
-    bytes of the holes the streams jump (segments that start past the stream's end so far);
-    differ[0] by the segments that resend bytes this batch's earlier segments of the stream
-    carried, with other values (what they resend is dropped: the first copy stands);
-    rstart: scratch, a region's start in its stream. One pass: each stream's segments lie together, so its state is read before it is written."""
-    context = st_tail.shape[1]
-    n = len(seg_rows)
-    top = len(data) - context
-    nk = 0
-    nfs = 0
-    nshort = 0
-    i = 0
-    while i < n:
-        s = sid[i]
-        furthest = -far                  # the furthest end so far in this stream
-        first = nk                       # the stream's first region
-        j = i
-        while j < n and sid[j] == s:
-            # what the segments ahead read lies all over the table, the buffer and the
-            # state: their rows' columns first, then the bytes and state they point to
-            if j + 2 * AHEAD < n:
-                prefetch(payload_off, seg_rows[j + 2 * AHEAD])
-            if j + AHEAD < n:
-                a = j + AHEAD
-                r = seg_rows[a]
-                prefetch(heads, r)
-                if sid[a] != sid[a - 1]:
-                    prefetch(st_tail, sid[a])
-                    prefetch(st_next, sid[a])
-                    prefetch(st_key, sid[a])
-                if a + 1 == n or sid[a + 1] != sid[a]:
-                    prefetch(data, payload_off[r] + end[a] - rel[a] - context)
-                    prefetch(keys, r)
-            prev = furthest
-            cover = max(prev, 0) if known[j] else prev
-            new_start = max(rel[j], cover)
-            if cover > -far and rel[j] > cover:
-                jumped[0] += rel[j] - cover
-            if nk > first and rel[j] < prev and \
-                    _resends_other_bytes(data, payload_off[seg_rows[j]], rel[j],
-                                         min(end[j], prev), first, nk, rstart, off, length):
-                differ[0] += 1
-            if new_start < end[j]:
-                r = seg_rows[j]
-                row[nk] = r
-                skip[nk] = new_start - rel[j]
-                rstart[nk] = new_start
-                off[nk] = payload_off[r] + skip[nk]
-                length[nk] = end[j] - new_start
-                rsid[nk] = s
-                joined[nk] = cover > -far and rel[j] <= cover
-                from_state[nk] = joined[nk] and known[j] and prev <= 0
-                last[nk] = False
-                stored_at[nk] = -1
-                if from_state[nk]:
-                    stored_at[nk] = nfs
-                    for c in range(context):
-                        stored_tail[nfs, c] = st_tail[s, c]
-                    stored_len[nfs] = st_tail_len[s]
-                    nfs += 1
-                word[nk] = _first_word(data, heads, r, off[nk], length[nk], skip[nk] == 0)
-                nk += 1
-            furthest = max(furthest, end[j])
-            j += 1
-        # the stream's new state: key, next sequence number, and its last region's tail
-        st_key[s] = keys[seg_rows[j - 1]]
-        if furthest > (0 if known[j - 1] else -far):
-            st_next[s] = (base[j - 1] + furthest) % mod
-        if nk > first:
-            k = nk - 1
-            last[k] = True
-            lend = off[k] + length[k]
-            at = min(max(lend - context, 0), top)
-            for c in range(context):
-                st_tail[s, c] = data[at + c]
-            st_tail_len[s] = context
-            if lend - payload_off[row[k]] < context:
-                short[nshort] = k
-                nshort += 1
-        i = j
-    return nk, nfs, nshort
-
-
-@jit
-def _resends_other_bytes(data, at, rel, upto, first, nk, rstart, off, length):
-    """Whether a segment (its payload at `at`, starting `rel` into its stream) holds, in
-    [rel, upto), bytes other than the regions first..nk-1 of its stream (this batch's, in
-    stream order) gave those positions."""
-    k = nk - 1
-    while k >= first:
-        lo = max(rel, rstart[k])
-        hi = min(upto, rstart[k] + length[k])
-        if rstart[k] + length[k] <= rel:
-            break
-        for x in range(lo, hi):
-            if data[off[k] + x - rstart[k]] != data[at + x - rel]:
-                return True
-        k -= 1
-    return False
-
-
-@jit(inline="always")
-def _first_word(data, heads, r, at, size, whole):
-    """A region's first 8 bytes as one little-endian uint64, zero past its `size`: from row
-    r's payload head where the region is its whole payload (`whole`; the buffer's bytes
-    are then not read again), else from the buffer at `at`."""
-    w = np.uint64(0)
-    for c in range(min(size, 8) - 1, -1, -1):
-        b = heads[r, c] if whole else data[at + c]
-        w = (w << np.uint64(8)) | np.uint64(b)
-    return w
+stream_rows, stream_positions, stream_regions, edges = _compiled(
+    stream_walk, "stream_rows", "stream_positions", "stream_regions", "edges")
 
 
 # --- payload classes (payload_class.PayloadClasses.classify) ----------------------------
@@ -395,64 +190,6 @@ def classify(rows, order, heads, payload_len, proto, sport, dport, flow, keys, s
 
 # --- region boundaries (streams.Engine._edges) ---------------------------------------------
 
-@jit(inline="always")
-def _digitish(c) -> bool:
-    return 48 <= c <= 57 or c == 88 or c == 120      # 0-9, X, x
-
-
-@jit
-def edges(joined, off, length, from_state, stored_at, stored_tail, stored_len, data, min_run,
-          windows, owner, digit_owner):
-    """streams.Engine._edges for the joined entries `joined`: each boundary's window
-    (the EDGE bytes left of it, right-aligned, zero where fewer; then the region's first
-    EDGE bytes, zero past its end) into `windows`, the entry owning a match across it into
-    `owner`, and the owners of a digit run that may cross it into digit_owner. Returns
-    their count."""
-    edge = windows.shape[1] // 2
-    context = stored_tail.shape[1]
-    top = len(data) - edge
-    n = 0
-    for k in range(len(joined)):
-        if k + AHEAD < len(joined):     # both sides of a boundary lie anywhere in the buffer
-            ahead = joined[k + AHEAD]
-            prefetch(data, off[ahead])
-            prefetch(data, off[max(ahead - 1, 0)] + length[max(ahead - 1, 0)] - edge)
-        e = joined[k]
-        p = max(e - 1, 0)
-        if from_state[e]:
-            at = stored_at[e]
-            left_len = min(stored_len[at], edge)
-            for c in range(edge):
-                windows[k, c] = stored_tail[at, context - edge + c] if c >= edge - left_len else 0
-            owner[k] = e
-        else:
-            left_len = min(length[p], edge)
-            start = min(max(off[p] + length[p] - edge, 0), top)
-            for c in range(edge):
-                windows[k, c] = data[start + c] if c >= edge - left_len else 0
-            owner[k] = e - 1
-        right_len = min(length[e], edge)
-        start = min(off[e], top)
-        for c in range(edge):
-            windows[k, edge + c] = data[start + c] if c < right_len else 0
-        # the run of digits ending the left side and the one starting the right side
-        trailing = 0
-        while trailing < edge and _digitish(windows[k, edge - 1 - trailing]):
-            trailing += 1
-        if trailing >= left_len:
-            trailing = context if left_len > 0 else 0
-        leading = 0
-        while leading < edge and _digitish(windows[k, edge + leading]):
-            leading += 1
-        leading = min(leading, right_len)
-        # a region of digits only may carry a run on into the next: conservative
-        all_digits = leading == length[e] and leading > 0
-        if trailing > 0 and leading > 0 and (trailing + leading >= min_run or all_digits):
-            digit_owner[n] = owner[k]
-            n += 1
-    return n
-
-
 # --- payload heads (content.head) -------------------------------------------------------
 
 HEADS_AHEAD = 32          # a row is a few ns of work here: prefetch further ahead
@@ -494,8 +231,8 @@ def _dns_query(heads, r, plen, sport, dport, at):
 @jit(inline="always")
 def _client_hello(heads, r, plen):
     """names.looks_like_client_hello for row r's head."""
-    return plen >= HELLO_MIN and heads[r, 0] == TLS_HANDSHAKE and heads[r, 1] == 3 and \
-        heads[r, 2] <= 4 and heads[r, 5] == CLIENT_HELLO
+    return plen >= HELLO_MIN and heads[r, 0] == TLS_HANDSHAKE and heads[r, 5] == CLIENT_HELLO \
+        and ((heads[r, 1] == 3 and heads[r, 2] <= 4) or (heads[r, 1] == 1 and heads[r, 2] == 1))
 
 
 @jit(inline="always")

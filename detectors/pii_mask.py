@@ -177,6 +177,13 @@ _WIDE_RUNS = ((b"\xef\xbc", re.compile(rb"\xef\xbc[\x90-\x99](?:\xef\xbc[\x90-\x
               (b"\\u003", re.compile(rb"\\u003[0-9](?:\\u003[0-9]){10}")))
 
 
+def long_digit_run(data: bytes) -> bool:
+    """Whether `data` holds a run of 11 ASCII digits (what an identifier needs): the bytes as
+    classes and one substring search, some twenty times as fast as the expression
+    `[0-9]{11}`, which Python's `re` tries at every digit."""
+    return b"d" * 11 in data.translate(_DIGIT_CLASSES)
+
+
 def wide_digit_run(data: bytes) -> bool:
     """Whether `data` holds a run of 11 digits in a wide form (what an identifier there
     needs): the quick test before `normalise.Readable`."""

@@ -57,7 +57,8 @@ import numpy as np
 
 from .base import Detector, Finding
 from .normalise import CONTEXT_ROW, Normaliser, Readable
-from .pii_mask import MOBILE, RESIDENT_ID, find_identifiers, mask_text, mask_value
+from .pii_mask import (MOBILE, RESIDENT_ID, find_identifiers, long_digit_run, mask_text,
+                       mask_value)
 from .streams import EDGE, Engine
 
 MAX_SHOWN = 10            # identifiers shown (masked, hashed) per alert
@@ -93,9 +94,8 @@ for _label in LABELS:
 LABEL_RX = re.compile(b"(" + b"|".join(re.escape(k) for k in LABEL_OF) + b")" + _SEP +
                       rb'([^\s<&"\',;}\]\x00]?)', re.IGNORECASE)
 _LABEL_KEY = {k.lower(): k for k in LABEL_OF}
-# quick tests before the regular expressions: an identifier is a run of 11 digits at least,
-# a field or a label is there by name
-_LONG_RUN = re.compile(rb"[0-9]{11}")
+# quick tests before the regular expressions: an identifier is a run of 11 digits at least
+# (pii_mask.long_digit_run), a field or a label is there by name
 _FIELD_NAMES = [f.encode() for f in PERSONAL_FIELDS + ENVELOPE_FIELDS]
 INFNO_RX = re.compile(rb"^[0-9]{4}$")
 CODE_RX = re.compile(rb"^[A-Za-z0-9]{1,32}$")
@@ -299,7 +299,8 @@ class PlaintextPii(Detector):
             for entry, n in spans:
                 if end <= pos:
                     break
-                g.touch(int(reg.row[entry]), int(reg.skip[entry]))
+                if reg.row[entry] != row:   # (a later segment read with this one: placed here)
+                    g.touch(int(reg.row[entry]), int(reg.skip[entry]))
                 pos += n
 
         found = self._search(window, owned, place, g, envelopes.setdefault(fk, {}))
@@ -345,7 +346,7 @@ class PlaintextPii(Detector):
             for label in text.labels(a, b):
                 g.decoded.setdefault(label, None)
 
-        for ident in find_identifiers(t) if _LONG_RUN.search(t) else ():
+        for ident in find_identifiers(t) if long_digit_run(t) else ():
             start, end = origin(ident.start), origin(ident.end)
             if not owned(start, end, True):
                 continue

@@ -5,37 +5,49 @@ batch it classifies payloads (`payload_class`), lays the plaintext ones out as s
 regions, runs the literal matcher and the digit-run pre-filter over the regions' bytes (and
 no others: `matcher.scan_pieces`), and hands each detector the few regions worth parsing in Python.
 
-TCP streams (one per direction of a flow). Segments are put in sequence order within the
-batch; each segment's **region** is the bytes it adds to the stream: a retransmission adds
-nothing and is dropped, an overlapping segment adds only its new bytes. So a byte of the
-stream is searched once however often it was sent or in whatever order it came — no double
-counts. A segment that starts where the stream so far ends is **joined** to it; the detectors
-then see the bytes around the boundary (`before`, `after`), so a match split across
-segments is found. Across batches each stream keeps its next expected sequence number and
-its last `CONTEXT` bytes (the stored tail). When a segment leaves a hole, the stream jumps
-past it: bytes that arrive later to fill it (from a later batch) are taken for
-retransmissions and not searched — a miss, never a double count; the bytes jumped are
-counted (`ybsensor_payload_stream_jumped_bytes_total`). A segment that resends bytes an
-earlier segment of the batch carried, with other values, is counted
-(`ybsensor_payload_stream_overlaps_differ_total`, an evasion attempt: the first copy is
-what is searched). Within a batch order does not matter. Segments of untracked flows and other protocols are regions of their own.
+TCP streams (one per direction of a flow). Segments are put in sequence order; each
+segment's **region** is the bytes it adds to the stream: a retransmission adds nothing and is
+dropped, an overlapping segment adds only its new bytes. So a byte of the stream is searched
+once however often it was sent or in whatever order it came — no double counts. A segment
+that starts where the stream so far ends is **joined** to it; the detectors then see the
+bytes around the boundary (`before`, `after`), so a match split across segments is found.
+Across batches each stream keeps its next expected sequence number and its last `CONTEXT`
+bytes (the stored tail).
 
+A segment past a hole, and the stream's later ones, are **held** (`Held`) until a later batch
+fills the hole; they then walk again with that batch's segments, in sequence order, joined to
+the bytes before them. A region is reported at the packet where it became readable: the
+latest to arrive among its segment and those before it in the stream (`Segments.attribute`),
+so an item is found at the same packet whatever the batching. What is given up is counted
+(`Held` has the bounds): holes jumped (`ybsensor_payload_stream_holes_given_up_total{reason}`,
+the bytes never seen in `ybsensor_payload_stream_jumped_bytes_total`) and held bytes dropped
+unsearched (`ybsensor_payload_stream_held_dropped_bytes_total{reason}`).
+
+Overlaps follow the BSD policy (Novak and Sturges' target-based reassembly; Suricata's
+default host OS policy): where two copies of a byte differ, the one that came first is read,
+unless the later segment begins before it. The segment whose bytes lose is counted
+(`ybsensor_payload_stream_overlaps_differ_total`) and is the decode reason
+`evasion:tcp_overlap` (as Zeek's `rexmit_inconsistency`). Segments of untracked flows and
+other protocols are regions of their own.
+
+The walks over the segments are written once (`stream_walk`), compiled where the compiled
+loops run and interpreted otherwise; only streams with a held hole take Python steps.
 The state lives in columns indexed by (flow slot, direction), checked against the flow key.
 """
 from __future__ import annotations
 
 import weakref
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
 from ybsensor.decoders.layout import gather_block
-from ybsensor.core.flows import runs
 
-from . import compiled
+from . import compiled, stream_walk
 from .base import per_sensor
 from .content import every_head
-from .matcher import MIN_RUN, LiteralMatcher, scan_pieces
+from .matcher import MIN_RUN, LiteralMatcher, gather, scan_pieces
 from .payload_class import PLAINTEXT, PayloadClasses
 
 TCP = 6
@@ -44,56 +56,12 @@ EDGE = 20             # bytes either side of a segment boundary the boundary pre
 MOD = 1 << 32
 HALF = 1 << 31
 FAR = 1 << 62         # "no cover yet"
-
-
-def _digitish(a: np.ndarray) -> np.ndarray:
-    return ((a - np.uint8(48)) < 10) | (a == 88) | (a == 120)    # 0-9, X, x
-
-
-def _part_by_direction(by_flow: np.ndarray, flow: np.ndarray, up: np.ndarray) -> np.ndarray:
-    """`by_flow` (indices, flow by flow, arrival order within a flow) reordered so that
-    within each flow direction 0 comes first, then direction 1, each in arrival order: a
-    stable partition computed by counting."""
-    n = len(by_flow)
-    if not n:
-        return by_flow
-    f, down = flow[by_flow], ~up[by_flow]
-    begins = np.ones(n, dtype=bool)
-    begins[1:] = f[1:] != f[:-1]
-    group = np.cumsum(begins) - 1
-    first = np.flatnonzero(begins)
-    downs = np.cumsum(down)                          # direction-0 rows up to here
-    downs_before = (downs - down)[first]             # ... before each flow's first row
-    rank_down = downs - down - downs_before[group]   # direction-0 rows before this one, in its flow
-    ends = np.append(first[1:], n)
-    n_down = downs[ends - 1] - downs_before          # direction-0 rows of each flow
-    rank_up = np.arange(n) - first[group] - rank_down
-    dest = first[group] + np.where(down, rank_down, n_down[group] + rank_up)
-    out = np.empty_like(by_flow)
-    out[dest] = by_flow
-    return out
-
-
-def _resends_other_bytes(data, at, sid, rel, end, new_start, keep, prev) -> int:
-    """Segments (in stream order; `at` their payloads, `prev` the furthest end of their
-    stream before them in the batch) that resend bytes an earlier region of their stream
-    gave, with other values: payload_kernels._resends_other_bytes for the numpy path (a loop
-    over the few overlapping segments)."""
-    count = 0
-    kept = np.flatnonzero(keep)
-    for i in np.flatnonzero((prev > -FAR) & (rel < prev)).tolist():
-        upto = min(int(end[i]), int(prev[i]))
-        for k in kept[(kept < i) & (sid[kept] == sid[i])][::-1].tolist():
-            ks, ke = int(new_start[k]), int(end[k])
-            if ke <= rel[i]:
-                break
-            lo, hi = max(int(rel[i]), ks), min(upto, ke)
-            first = int(at[k]) + ks - int(rel[k])
-            if hi > lo and (data[first + lo - ks: first + hi - ks]
-                            != data[int(at[i]) + lo - int(rel[i]): int(at[i]) + hi - int(rel[i])]).any():
-                count += 1
-                break
-    return count
+HOLD_STREAM = 256 * 1024          # bytes a stream holds past its holes
+HOLD_TOTAL = 32 * 1024 * 1024     # bytes all streams hold
+HOLD_TIMEOUT_NS = 30 * 10**9      # packet time a stream waits for its holes to be filled
+STREAM_COST, PIECE_COST = 400, 120     # bytes charged for a held stream, a held segment
+GIVE_UP = ("timeout", "flow_end", "stream_bound", "total_bound")
+OVERLAP_REASON = "evasion:tcp_overlap"
 
 
 class StreamState:
@@ -105,6 +73,9 @@ class StreamState:
         self.next_seq = np.full(0, -1, dtype=np.int64)
         self.tail = np.zeros((0, CONTEXT), dtype=np.uint8)
         self.tail_len = np.zeros(0, dtype=np.int16)
+        self.jump = np.zeros(0, dtype=bool)       # may jump its holes in the next walk
+        self.held = np.zeros(0, dtype=np.int64)   # bytes held past its holes (Held)
+        self.held_since = np.zeros(0, dtype=np.int64)     # packet time it began to hold
 
     def grow(self, top: int) -> None:
         if top < len(self.key):
@@ -115,6 +86,9 @@ class StreamState:
         self.next_seq = np.concatenate([self.next_seq, np.full(extra, -1, np.int64)])
         self.tail = np.concatenate([self.tail, np.zeros((extra, CONTEXT), np.uint8)])
         self.tail_len = np.concatenate([self.tail_len, np.zeros(extra, np.int16)])
+        self.jump = np.concatenate([self.jump, np.zeros(extra, bool)])
+        self.held = np.concatenate([self.held, np.zeros(extra, np.int64)])
+        self.held_since = np.concatenate([self.held_since, np.zeros(extra, np.int64)])
 
     def compose_tail(self, s: int, regions: "Regions", i: int) -> None:
         """Stream s's tail from its region i and the stream before it: where the region's
@@ -207,6 +181,246 @@ class Regions:
         return b"".join(parts), spans
 
 
+def _walk(name: str, size: int, *args):
+    """stream_walk's loop `name`: compiled where the compiled loops run (or a batch of
+    `size` segments is worth loading them for), else interpreted: the same code."""
+    got = compiled.call_sized(name, size, *args)
+    return got if got is not None else getattr(stream_walk, name)(*args)
+
+
+@dataclass
+class Segments:
+    """The TCP segments a stream walk reads, one entry each: the batch's, and the ones held
+    from earlier batches (row -1; their bytes lie past the batch's buffer, and `attribute`
+    places them at a row of the batch)."""
+    sid: np.ndarray                  # stream id (2 * flow slot + direction)
+    seq: np.ndarray                  # TCP sequence number
+    size: np.ndarray                 # payload bytes
+    off: np.ndarray                  # where the payload lies in the buffer
+    key: np.ndarray                  # flow key
+    row: np.ndarray                  # table row, -1 for a held segment
+    whole: np.ndarray | None = None  # the entry is its row's whole payload
+    place: np.ndarray | None = None  # the row its region is reported at (`attribute`)
+
+    def __post_init__(self):
+        if self.whole is None:
+            self.whole = self.row >= 0
+        if self.place is None:
+            self.place = self.row
+
+    def take(self, idx: np.ndarray) -> "Segments":
+        return Segments(*(getattr(self, f)[idx] for f in
+                          ("sid", "seq", "size", "off", "key", "row", "whole", "place")))
+
+    def attribute(self, n_rows: int) -> None:
+        """`place`: the row each segment's region is reported at. A receiver reads a byte
+        once every byte before it came, so a segment is placed at the latest row (rows are
+        in arrival order) among it and the segments before it in its stream; held segments
+        that lead their stream (their holes jumped), at the next row. So an item is
+        reported where it became readable, whichever batch held its bytes."""
+        starts = np.ones(len(self.sid), bool)
+        starts[1:] = self.sid[1:] != self.sid[:-1]
+        lift = (np.cumsum(starts) - 1) * (n_rows + 1)       # streams apart, in order
+        latest = np.maximum.accumulate(self.row + lift) - lift
+        ahead = np.where(self.row < 0, FAR, self.row + lift)
+        following = np.minimum.accumulate(ahead[::-1])[::-1] - lift
+        self.place = np.where(latest >= 0, latest, following)
+
+
+def _starts(size: np.ndarray) -> np.ndarray:
+    """Where each of pieces of these sizes starts when they lie one after another."""
+    return (np.cumsum(size) - size).astype(np.int64)
+
+
+@dataclass
+class _Chunk:
+    """The segments one batch left held: columns, their bytes one after another."""
+    sid: np.ndarray
+    seq: np.ndarray
+    size: np.ndarray
+    at: np.ndarray                   # where each segment's bytes start in `data`
+    key: np.ndarray
+    data: np.ndarray
+    alive: np.ndarray
+    first_ns: int
+
+    def dead_bytes(self) -> int:
+        return len(self.data) - int(self.size[self.alive].sum())
+
+    def compact(self) -> "_Chunk":
+        keep = self.alive
+        data = gather(self.data, self.at[keep], self.size[keep])
+        return _Chunk(self.sid[keep], self.seq[keep], self.size[keep], _starts(self.size[keep]),
+                      self.key[keep], data,
+                      np.ones(int(keep.sum()), bool), self.first_ns)
+
+
+class Held:
+    """TCP segments past a hole, kept per stream across batches until a later batch fills
+    the hole: then they walk again with that batch's segments, in sequence order. Kept as
+    columns, one chunk a batch (oldest first); each stream's bytes held and since when in
+    the stream state (`StreamState.held`, `held_since`). Bounds, each counted where it gives
+    something up: `per_stream` bytes a stream (more, and its holes are jumped:
+    `holes_given_up{stream_bound}`; what a batch held past it is dropped:
+    `dropped_bytes{stream_bound}`), `total` bytes all streams, charged with a cost a stream
+    and a segment (the oldest holes go: `total_bound`), `timeout_ns` of packet time after a
+    stream's first held segment (its holes are jumped when it shows again, else its bytes
+    dropped: `timeout`), and a flow whose slot a new flow took (`flow_end`)."""
+
+    def __init__(self, per_stream: int = HOLD_STREAM, total: int = HOLD_TOTAL,
+                 timeout_ns: int = HOLD_TIMEOUT_NS):
+        self.per_stream, self.total, self.timeout_ns = per_stream, total, timeout_ns
+        self.chunks: list[_Chunk] = []
+        self.size = 0                   # payload bytes held
+        self.pieces = 0                 # segments held
+        self.streams = 0                # streams holding
+        self.holes_given_up: Counter[str] = Counter({r: 0 for r in GIVE_UP})
+        self.dropped_bytes: Counter[str] = Counter({r: 0 for r in GIVE_UP})
+        self._since: dict[int, int] = {}    # streams released this batch: since when they held
+
+    def charged(self) -> int:
+        """The memory held, as bounded: the bytes and a rough cost of each stream and
+        segment kept."""
+        return self.size + STREAM_COST * self.streams + PIECE_COST * self.pieces
+
+    def release(self, seg: Segments, st: StreamState, data: np.ndarray, now_ns: int):
+        """The batch's segments and the held ones of its streams whose hole they may fill
+        (a segment reaches the hole's start) or whose holes are to be jumped (timed out, too
+        much held): (segments stream by stream, the buffer holding their bytes: the batch's,
+        with the released bytes after it where there are any)."""
+        if not self.chunks:
+            return seg, data
+        here = st.held[seg.sid] > 0                 # the batch's segments of holding streams
+        if self.chunks[0].first_ns < now_ns - self.timeout_ns:
+            old = np.flatnonzero((st.held > 0) & (st.held_since < now_ns - self.timeout_ns))
+            shows = np.isin(old, seg.sid[here])
+            st.jump[old[shows]] = True          # released below, their holes jumped
+            self.holes_given_up["timeout"] += int(shows.sum())
+            self._drop(old[~shows], st, "timeout")
+        p = np.flatnonzero(here)
+        if not p.size:
+            return seg, data
+        ps = seg.sid[p]
+        ended = seg.key[p] != st.key[ps]            # a new flow in the slot: the old one ended
+        if ended.any():
+            self._drop(np.unique(ps[ended]), st, "flow_end")
+            p, ps = p[~ended], ps[~ended]
+        ahead = ((seg.seq[p] - st.next_seq[ps] + HALF) % MOD) - HALF
+        reach = (ahead <= 0) & (ahead + seg.size[p] > 0)
+        out = np.unique(ps[reach | st.jump[ps]])
+        if not out.size:
+            return seg, data
+        self._since = dict(zip(out.tolist(), st.held_since[out].tolist()))
+        sid, seq, size, key, extra = self._take(out, st)
+        off = len(data) + _starts(size)
+        # each held segment joins its stream's run of the batch's segments, at its start:
+        # it came first (a later copy of the same bytes loses to it in the walk)
+        run_sid, run_at = np.unique(seg.sid, return_index=True)
+        starts = np.ones(len(seg.sid), bool)
+        starts[1:] = seg.sid[1:] != seg.sid[:-1]
+        run = np.cumsum(starts) - 1
+        order = np.argsort(np.concatenate([run[run_at[np.searchsorted(run_sid, sid)]], run]),
+                           kind="stable")
+        joined = Segments(np.concatenate([sid, seg.sid]), np.concatenate([seq, seg.seq]),
+                          np.concatenate([size, seg.size]), np.concatenate([off, seg.off]),
+                          np.concatenate([key, seg.key]),
+                          np.concatenate([np.full(len(sid), -1, np.int64), seg.row])).take(order)
+        # the walk reads a few bytes past a region (its tail): room after the released ones
+        return joined, np.concatenate([data, extra, np.zeros(CONTEXT, np.uint8)])
+
+    def keep(self, seg: Segments, buf: np.ndarray, now_ns: int, st: StreamState) -> None:
+        """Hold the segments a walk left past a hole (stream by stream); then the bounds."""
+        sid, size = seg.sid, seg.size
+        starts = np.ones(len(sid), bool)
+        starts[1:] = sid[1:] != sid[:-1]
+        first = np.flatnonzero(starts)
+        within = np.cumsum(size) - np.repeat(np.cumsum(size)[first] - size[first],
+                                             np.diff(np.append(first, len(sid))))
+        over = st.held[sid] + within > self.per_stream
+        if over.any():
+            self.dropped_bytes["stream_bound"] += int(size[over].sum())
+            st.jump[sid[over]] = True           # next time the stream shows, its holes are jumped
+            seg = seg.take(np.flatnonzero(~over))
+            sid, size = seg.sid, seg.size
+        since, self._since = self._since, {}
+        if not len(sid):
+            return
+        fresh = np.unique(sid[st.held[sid] == 0])      # a stream held again keeps its age
+        st.held_since[fresh] = [since.get(s, now_ns) for s in fresh.tolist()]
+        np.add.at(st.held, sid, size)
+        self.streams += len(fresh)
+        self.chunks.append(_Chunk(sid, seg.seq, size, _starts(size), seg.key,
+                                  gather(buf, seg.off, size), np.ones(len(sid), bool), now_ns))
+        self.size += int(size.sum())
+        self.pieces += len(sid)
+        while self.streams and self.charged() > self.total:
+            self._evict(st)
+
+    def _evict(self, st: StreamState) -> None:
+        """The oldest holes go: the streams of the oldest chunk, in the order they came,
+        until the charge is within the bound."""
+        c = self.chunks[0]
+        sids = c.sid[c.alive]
+        _, at = np.unique(sids, return_index=True)
+        sids = sids[np.sort(at)]
+        cost = np.cumsum(st.held[sids] + STREAM_COST + PIECE_COST)
+        need = int(np.searchsorted(cost, self.charged() - self.total)) + 1
+        self._drop(sids[:need], st, "total_bound")
+
+    def _take(self, sids: np.ndarray, st: StreamState):
+        """The held segments of streams `sids`, in the order they came, out of the store:
+        (sid, seq, size, key, their bytes one after another)."""
+        parts = []
+        for c in self.chunks:
+            m = c.alive & np.isin(c.sid, sids)
+            if m.any():
+                parts.append((c.sid[m], c.seq[m], c.size[m], c.key[m],
+                              gather(c.data, c.at[m], c.size[m])))
+                c.alive[m] = False
+        self._forget(sids, st)
+        return tuple(np.concatenate([p[k] for p in parts]) for k in range(5))
+
+    def _drop(self, sids: np.ndarray, st: StreamState, reason: str) -> None:
+        if not len(sids):
+            return
+        self.dropped_bytes[reason] += int(st.held[sids].sum())
+        self.holes_given_up[reason] += len(sids)
+        for c in self.chunks:
+            c.alive &= ~np.isin(c.sid, sids)
+        self._forget(sids, st)
+
+    def _forget(self, sids: np.ndarray, st: StreamState) -> None:
+        """Streams `sids` hold nothing now; chunks mostly dead are compacted, empty ones go."""
+        self.size -= int(st.held[sids].sum())
+        self.streams -= len(sids)
+        st.held[sids] = 0
+        chunks = []
+        for c in self.chunks:
+            if c.alive.any():
+                chunks.append(c.compact() if c.dead_bytes() > len(c.data) // 2 else c)
+        self.chunks = chunks
+        self.pieces = sum(int(c.alive.sum()) for c in chunks)
+
+    def metric_families(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+        holes = CounterMetricFamily("ybsensor_payload_stream_holes_given_up", "TCP streams "
+                                    "whose holes the payload detectors stopped waiting for",
+                                    labels=["reason"])
+        dropped = CounterMetricFamily("ybsensor_payload_stream_held_dropped_bytes", "Bytes "
+                                      "held past a hole in a TCP stream and dropped unsearched",
+                                      labels=["reason"])
+        for reason in GIVE_UP:
+            holes.add_metric([reason], self.holes_given_up[reason])
+            dropped.add_metric([reason], self.dropped_bytes[reason])
+        yield holes
+        yield dropped
+        yield GaugeMetricFamily("ybsensor_payload_stream_held_bytes", "Bytes held past holes "
+                                "in TCP streams, waiting for the holes to be filled",
+                                value=self.size)
+        yield GaugeMetricFamily("ybsensor_payload_stream_held_streams", "TCP streams holding "
+                                "bytes past a hole", value=self.streams)
+
+
 @dataclass
 class View:
     """What the engine found in one batch."""
@@ -235,10 +449,18 @@ class Engine:
         self.publisher = None        # the detector that publishes the engine's metrics
         self.jumped = 0              # stream bytes jumped at holes (never searched)
         self.differ = 0              # resent segments whose bytes differ from the first copy
+        self.held = Held()
+        self.reasons: Counter[str] = Counter()   # decode reasons (the sensor's, where wired)
 
     @classmethod
     def shared(cls, detector) -> "Engine":
         return per_sensor(cls, cls._shared, detector)
+
+    def count_reasons_in(self, counter: Counter) -> None:
+        """Count the decode reasons the streams show (OVERLAP_REASON) in `counter` (the
+        sensor's, beside the decoders')."""
+        counter.update(self.reasons)
+        self.reasons = counter
 
     def register(self, literals: list[bytes]) -> np.ndarray:
         """Add literals to the batch-wide matcher; their ids."""
@@ -263,6 +485,7 @@ class Engine:
                                   "resending stream bytes with other values than their first "
                                   "copy (the first copy is searched; evasion:tcp_overlap)",
                                   value=self.differ)
+        yield from self.held.metric_families()
 
     @property
     def matcher(self) -> LiteralMatcher | None:
@@ -285,7 +508,7 @@ class Engine:
         cls = self.classes.classify(ctx)
         rows = np.flatnonzero(cls == PLAINTEXT)
         regions = self._regions(ctx, rows)
-        data = t.batch.data
+        data = regions.data
         empty = np.zeros(0, np.int64)
         if not len(regions):
             return View(cls, regions, empty, empty, empty, empty, empty, empty, empty)
@@ -296,157 +519,45 @@ class Engine:
                     edge_digit_owner, edge_lit_owner, edge_lit_id)
 
     def _regions(self, ctx, rows: np.ndarray) -> Regions:
-        if ctx.flow is not None and compiled.on():
-            regions = self._regions_compiled(ctx, rows)
-            if regions is not None:
-                return regions
-        t = ctx.t
-        data = t.batch.data
-        flow = ctx.flow[rows] if ctx.flow is not None else np.full(len(rows), -1)
-        is_tcp = (t.proto[rows] == TCP) & (t.tcp_seq[rows] >= 0) & (flow >= 0)
-        other = rows[~is_tcp]
-        trows = rows[is_tcp]
-        n_o = len(other)
-        o_off, o_len = t.payload_off[other], t.payload_len[other]
-        if not trows.size:
-            return Regions.whole_payloads(data, other, o_off, o_len)
-        st = self.state
-        # the stream: flow slot and direction (the lower endpoint sends direction 0)
-        a = (t.src_hi[trows], t.src_lo[trows], t.sport[trows])
-        b = (t.dst_hi[trows], t.dst_lo[trows], t.dport[trows])
-        up = (a[0] > b[0]) | ((a[0] == b[0]) & ((a[1] > b[1]) | ((a[1] == b[1]) & (a[2] > b[2]))))
-        sid = flow[is_tcp] * 2 + up.astype(np.int64)
-        keys = ctx.flow_keys[trows]
-        st.grow(int(sid.max()))
-        seq = t.tcp_seq[trows]
-        plen = t.payload_len[trows]
-        # the rows stream by stream in arrival order, without a sort: the batch's rows are
-        # grouped by flow already; each flow's rows are parted by direction
-        by_stream = _part_by_direction(ctx.groups.narrow(trows), flow[is_tcp], up)
-        sid_s = sid[by_stream]
-        begins, inv = runs(by_stream, sid_s)
-        stream_of = inv[by_stream]
-        first_idx = by_stream[begins]               # each stream's first segment to arrive
-        usid = sid_s[begins]
-        # each stream's base: the expected next sequence number, if known and plausible
-        # (a first segment far from it is a new connection on the same ports)
-        known_u = (st.key[usid] == keys[first_idx]) & (st.next_seq[usid] >= 0)
-        probe = ((seq[first_idx] - st.next_seq[usid] + HALF) % MOD) - HALF
-        known_u &= (probe > -(1 << 24)) & (probe < (1 << 30))
-        base_u = np.where(known_u, st.next_seq[usid], seq[first_idx])
-        known, base = known_u[inv], base_u[inv]
-        rel = ((seq - base + HALF) % MOD) - HALF
-        end = rel + plen
-        # by stream, then sequence, then arrival: segments mostly come in order, so the
-        # stream-by-stream arrival order usually is that already; else a stable sort of it
-        rank = (stream_of << 33) | (rel[by_stream] + HALF * 2)
-        order = by_stream
-        if len(rank) > 1 and not (rank[1:] >= rank[:-1]).all():
-            order = by_stream[np.argsort(rank, kind="stable")]
-        sid, rel, end, known, trows_s = sid[order], rel[order], end[order], known[order], trows[order]
-        keys, base = keys[order], base[order]
-        n = len(order)
-        starts = np.ones(n, dtype=bool)
-        starts[1:] = sid[1:] != sid[:-1]
-        gidx = np.cumsum(starts) - 1
-        # cover before each segment: the furthest end so far in its stream (segmented max)
-        shifted = end + HALF * 4 + gidx * (1 << 40)
-        cum = np.maximum.accumulate(shifted)
-        prev_in_batch = np.full(n, -FAR, dtype=np.int64)
-        prev_in_batch[1:] = cum[:-1] - HALF * 4 - gidx[1:] * (1 << 40)
-        prev_in_batch[starts] = -FAR
-        cover = np.where(known, np.maximum(prev_in_batch, 0), prev_in_batch)
-        self.jumped += int(np.maximum(rel - cover, 0)[cover > -FAR].sum())
-        new_start = np.maximum(rel, cover)
-        keep = new_start < end
-        self.differ += _resends_other_bytes(data, t.payload_off[trows_s], sid, rel, end,
-                                            new_start, keep, prev_in_batch)
-        joined = (cover > -FAR) & (rel <= cover)
-        from_state = joined & known & (prev_in_batch <= 0)
-        # the stream's new state: next expected sequence number and stored tail
-        ends_idx = np.append(np.flatnonzero(starts)[1:] - 1, n - 1)
-        max_end = cum[ends_idx] - HALF * 4 - gidx[ends_idx] * (1 << 40)
-        gsid = sid[ends_idx]
-        sid_k, trow_k = sid[keep], trows_s[keep]
-        skip = new_start[keep] - rel[keep]
-        off = t.payload_off[trow_k] + skip
-        length = end[keep] - new_start[keep]
-        joined_k, fs_k = joined[keep], from_state[keep]
-        last = np.ones(len(sid_k), dtype=bool)
-        last[:-1] = sid_k[:-1] != sid_k[1:]
-        regions = Regions(data, trow_k, off, length, sid_k, joined_k, fs_k, skip, last)
-        # the tails the previous batch stored, for the regions that continue them (copied
-        # before this batch's tails replace them)
-        fs_entries = np.flatnonzero(fs_k)
-        regions.stored_at = np.full(len(sid_k), -1, dtype=np.int64)
-        regions.stored_at[fs_entries] = np.arange(len(fs_entries))
-        regions.stored_tail = st.tail[sid_k[fs_entries]]
-        regions.stored_len = st.tail_len[sid_k[fs_entries]].astype(np.int64)
-        # store: next_seq and the last CONTEXT bytes of each stream that moved on
-        moved = max_end > np.where(known[ends_idx], 0, -FAR)
-        st.key[gsid] = keys[ends_idx]
-        st.next_seq[gsid[moved]] = (base[ends_idx][moved] + max_end[moved]) % MOD
-        last_entry = np.flatnonzero(last)
-        if last_entry.size:
-            ls = sid_k[last_entry]
-            lend = off[last_entry] + length[last_entry]
-            avail = np.minimum(lend - t.payload_off[trow_k[last_entry]], CONTEXT)
-            blk = gather_block(data, np.maximum(lend - CONTEXT, 0), CONTEXT)
-            st.tail[ls] = blk
-            st.tail_len[ls] = CONTEXT
-            short = np.flatnonzero(avail < CONTEXT)
-            for k in short.tolist():          # a short last segment: compose from the stream
-                st.compose_tail(int(ls[k]), regions, int(last_entry[k]))
-        # others after the TCP streams
-        if n_o:
-            f = np.zeros(n_o, dtype=bool)
-            regions = Regions(
-                data, np.concatenate([regions.row, other]), np.concatenate([regions.off, o_off]),
-                np.concatenate([regions.length, o_len]), np.concatenate([regions.sid, np.full(n_o, -1)]),
-                np.concatenate([regions.joined, f]), np.concatenate([regions.from_state, f]),
-                np.concatenate([regions.skip, np.zeros(n_o, np.int64)]),
-                np.concatenate([regions.last, f]),
-                np.concatenate([regions.stored_at, np.full(n_o, -1)]), regions.stored_tail,
-                regions.stored_len)
-        return regions
-
-    def _regions_compiled(self, ctx, rows: np.ndarray) -> Regions | None:
-        """_regions with numba loops (payload_kernels): the same regions and state, in three
-        passes over the segments instead of some sixty numpy passes over them; None where
-        the loops cannot run here."""
+        """The batch's regions: the stream walks (stream_walk) over its TCP segments and
+        the segments its streams held from earlier batches whose hole may close now."""
         t = ctx.t
         data = t.batch.data
         n = len(rows)
-        seg_rows, seg_sid = np.empty(n, np.int64), np.empty(n, np.int64)
+        if ctx.flow is None:
+            return Regions.whole_payloads(data, rows, t.payload_off[rows], t.payload_len[rows])
+        seg_rows, sid = np.empty(n, np.int64), np.empty(n, np.int64)
         others = np.empty(n, np.int64)
-        got = compiled.call("stream_rows", ctx.groups.order, rows, ctx.flow, t.proto, t.tcp_seq,
-                            t.src_hi, t.src_lo, t.sport, t.dst_hi, t.dst_lo, t.dport, TCP,
-                            np.zeros(t.n, np.int8), seg_rows, seg_sid, others)
-        if got is None:
-            return None
-        n_seg, n_o, top = got
+        n_seg, n_o, top = _walk("stream_rows", n, ctx.groups.order, rows, ctx.flow, t.proto,
+                                t.tcp_seq, t.src_hi, t.src_lo, t.sport, t.dst_hi, t.dst_lo,
+                                t.dport, TCP, np.zeros(t.n, np.int8), seg_rows, sid, others)
         other = others[:n_o]
         o_off, o_len = t.payload_off[other], t.payload_len[other]
         if top < 0:
             return Regions.whole_payloads(data, other, o_off, o_len)
         st = self.state
         st.grow(top)
-        seg_rows, sid = seg_rows[:n_seg], seg_sid[:n_seg]
-        keys = ctx.flow_keys
+        seg_rows, sid = seg_rows[:n_seg], sid[:n_seg]
+        seg = Segments(sid, t.tcp_seq[seg_rows], t.payload_len[seg_rows], t.payload_off[seg_rows],
+                       ctx.flow_keys[seg_rows], seg_rows)
+        buf = data
+        now_ns = int(t.ts_ns.max())
+        if self.held.streams:
+            seg, buf = self.held.release(seg, st, data, now_ns)
+        released = buf is not data
+        n_seg = len(seg.sid)
         rel, end, base = np.empty(n_seg, np.int64), np.empty(n_seg, np.int64), np.empty(n_seg, np.int64)
         known = np.empty(n_seg, dtype=bool)
-        ascending = compiled.call("stream_positions", seg_rows, sid, t.tcp_seq, t.payload_len, keys,
-                                  st.key, st.next_seq, HALF, MOD, -(1 << 24), 1 << 30,
-                                  rel, end, known, base)
-        if ascending is None:
-            return None
+        ascending = _walk("stream_positions", n_seg, seg.sid, seg.seq, seg.size, seg.key, st.key,
+                          st.next_seq, HALF, MOD, -(1 << 24), 1 << 30, rel, end, known, base)
         if not ascending:       # some segments out of order: by stream, then sequence
             starts = np.ones(n_seg, dtype=bool)
-            starts[1:] = sid[1:] != sid[:-1]
-            rank = ((np.cumsum(starts) - 1) << 33) | (rel + HALF * 2)
-            perm = np.argsort(rank, kind="stable")
-            seg_rows, sid, rel, end, known, base = (
-                seg_rows[perm], sid[perm], rel[perm], end[perm], known[perm], base[perm])
+            starts[1:] = seg.sid[1:] != seg.sid[:-1]
+            perm = np.argsort(((np.cumsum(starts) - 1) << 33) | (rel + HALF * 2), kind="stable")
+            seg = seg.take(perm)
+            rel, end, known, base = rel[perm], end[perm], known[perm], base[perm]
+        if not ascending or released:
+            seg.attribute(t.n)
         heads = every_head(t)
         size = n_seg + n_o
         row, off, length = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.int64)
@@ -454,26 +565,28 @@ class Engine:
         joined, from_state, last = np.empty(size, bool), np.empty(size, bool), np.empty(size, bool)
         stored_tail = np.empty((n_seg, CONTEXT), np.uint8)
         stored_len = np.empty(n_seg, np.int64)
-        short = np.empty(n_seg, np.int64)
+        short, held = np.empty(n_seg, np.int64), np.empty(n_seg, np.int64)
         word = np.empty(size, np.uint64)
-        jumped, differ = np.zeros(1, np.int64), np.zeros(1, np.int64)
-        got = compiled.call(
-            "stream_regions", seg_rows, sid, rel, end, known, base, keys, t.payload_off, data,
-            heads, st.key, st.next_seq, st.tail, st.tail_len, FAR, MOD, row, off, length, rsid, joined,
-            from_state, skip, last, stored_at, stored_tail, stored_len, short, word, jumped, differ,
+        counts = np.zeros(3, np.int64)
+        nk, nfs, nshort, nheld = _walk(
+            "stream_regions", n_seg, seg.sid, rel, end, known, base, seg.key, seg.row, seg.place,
+            seg.off, seg.whole, buf, heads, st.key, st.next_seq, st.tail, st.tail_len, st.jump,
+            self.held.per_stream, FAR, MOD, row, off, length, rsid, joined, from_state, skip,
+            last, stored_at, stored_tail, stored_len, short, word, held, counts,
             np.empty(n_seg, np.int64))
-        if got is None:
-            return None
-        self.jumped += int(jumped[0])
-        self.differ += int(differ[0])
-        nk, nfs, nshort = got
+        self.jumped += int(counts[0])
+        self.differ += int(counts[1])
+        self.reasons[OVERLAP_REASON] += int(counts[1])
+        self.held.holes_given_up["stream_bound"] += int(counts[2])
+        if nheld:
+            self.held.keep(seg.take(held[:nheld]), buf, now_ns, st)
         # the other rows after the TCP streams, in the same arrays
         k = slice(nk, nk + n_o)
         row[k], off[k], length[k], rsid[k], skip[k], stored_at[k] = other, o_off, o_len, -1, 0, -1
         joined[k], from_state[k], last[k] = False, False, False
         word[k] = heads.view("<u8")[other, 0]     # whole payloads: their heads' first 8 bytes
         m = nk + n_o
-        regions = Regions(data, row[:m], off[:m], length[:m], rsid[:m], joined[:m],
+        regions = Regions(buf, row[:m], off[:m], length[:m], rsid[:m], joined[:m],
                           from_state[:m], skip[:m], last[:m], stored_at[:m],
                           stored_tail[:nfs].copy(), stored_len[:nfs].copy(), word[:m])
         for i in short[:nshort].tolist():    # a short last segment: compose from the stream
@@ -482,57 +595,18 @@ class Engine:
 
     def _edges(self, regions: Regions):
         """Boundaries where a match may cross from one region into the next joined one:
-        (owner entries of digit runs), (owner entries, literal ids) of literals."""
+        (owner entries of digit runs), (owner entries, literal ids) of literals
+        (stream_walk.edges reads the windows and the digit runs)."""
         empty = np.zeros(0, np.int64)
         j = np.flatnonzero(regions.joined)
         if not j.size:
             return empty, empty, empty
-        data = regions.data
-        if compiled.on():
-            got = self._edges_compiled(regions, j)
-            if got is not None:
-                return got
-        # EDGE bytes on the left of each joined boundary: the previous region's end, or the
-        # stored tail; and the first EDGE bytes of the region itself
-        prev = np.maximum(j - 1, 0)
-        fs = regions.from_state[j]
-        left_end = regions.off[prev] + regions.length[prev]
-        left = gather_block(data, np.maximum(left_end - EDGE, 0), EDGE).copy()
-        left_len = np.where(fs, 0, np.minimum(regions.length[prev], EDGE))
-        if fs.any():
-            at = regions.stored_at[j[fs]]
-            left[fs] = regions.stored_tail[at, CONTEXT - EDGE:]
-            left_len[fs] = np.minimum(regions.stored_len[at], EDGE)
-        left[np.arange(EDGE)[None, :] < (EDGE - left_len)[:, None]] = 0
-        right = gather_block(data, regions.off[j], EDGE).copy()
-        rlen = np.minimum(regions.length[j], EDGE)
-        right[np.arange(EDGE)[None, :] >= rlen[:, None]] = 0
-        owner = np.where(fs, j, j - 1)
-        # digits: the run ending the left side and the run starting the right side
-        ld = _digitish(left)[:, ::-1]
-        trailing = np.where(ld.all(axis=1), EDGE, ld.argmin(axis=1))
-        trailing = np.where(trailing >= left_len, np.where(left_len > 0, CONTEXT, 0), trailing)
-        rd = _digitish(right)
-        leading = np.where(rd.all(axis=1), EDGE, rd.argmin(axis=1))
-        leading = np.minimum(leading, rlen)
-        # a region of digits only may carry a run on into the next: conservative
-        all_digits = (leading == regions.length[j]) & (leading > 0)
-        digit_owner = owner[(trailing > 0) & (leading > 0)
-                            & ((trailing + leading >= MIN_RUN) | all_digits)]
-        lit_owner, lit_id = self._edge_literals(np.concatenate([left, right], axis=1), owner)
-        return np.unique(digit_owner), lit_owner, lit_id
-
-    def _edges_compiled(self, regions: Regions, j: np.ndarray):
-        """_edges with one numba loop (payload_kernels.edges) for the windows and the digit
-        runs; None where it cannot run here."""
         windows = np.empty((len(j), 2 * EDGE), np.uint8)
         owner = np.empty(len(j), np.int64)
         digit_owner = np.empty(len(j), np.int64)
-        n = compiled.call("edges", j, regions.off, regions.length, regions.from_state,
-                          regions.stored_at, regions.stored_tail, regions.stored_len,
-                          regions.data, MIN_RUN, windows, owner, digit_owner)
-        if n is None:
-            return None
+        n = _walk("edges", len(j), j, regions.off, regions.length, regions.from_state,
+                  regions.stored_at, regions.stored_tail, regions.stored_len, regions.data,
+                  MIN_RUN, windows, owner, digit_owner)
         lit_owner, lit_id = self._edge_literals(windows, owner)
         return np.unique(digit_owner[:n]), lit_owner, lit_id
 

@@ -23,6 +23,11 @@ head is published too (`ybsensor_alert_log_head_seq`, and the first 16 hex digit
 hash as a label of `ybsensor_alert_log_head_info`), for an operator to keep elsewhere and
 check with `verify-log --head`.
 
+One writer. `FILE.lock` beside the log is held with an exclusive flock(2) while a process
+writes the log (a live sensor, a replay): a second process that opens it is refused
+(LogBusy, with the holder's pid) instead of interleaving records and forking the chain. In
+one process the lock is counted, so a reload's new AlertLog on the same path shares it.
+
 Files are opened without following symbolic links (O_NOFOLLOW), the log must be a regular
 file, and the small state files are written to a fresh temporary (O_EXCL) renamed over.
 
@@ -36,6 +41,7 @@ are dropped and counted, and the next record written says how many (`dropped_bef
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -48,7 +54,8 @@ from pathlib import Path
 GENESIS = hashlib.sha256(b"ybsensor alert log v1").hexdigest()
 CHAIN_SUFFIX = ".chain"
 HEAD_SUFFIX = ".head"
-STATE_SUFFIXES = (CHAIN_SUFFIX, HEAD_SUFFIX, ".tmp")  # beside the log, none of them a log file
+LOCK_SUFFIX = ".lock"
+STATE_SUFFIXES = (CHAIN_SUFFIX, HEAD_SUFFIX, LOCK_SUFFIX, ".tmp")  # beside the log, none a log file
 TAIL_SCAN = 1 << 20   # bytes read back from an existing log's end to pick up its chain
 CHAIN_KEYS = ("seq", "prev_hash", "dropped_before")  # the log's keys, whatever an alert says
 
@@ -236,6 +243,48 @@ def _record(line: bytes) -> dict | None:
     return rec if isinstance(rec, dict) else None
 
 
+class LogBusy(OSError):
+    """Another process writes this alert log."""
+
+
+_HELD: dict[str, list[int]] = {}  # lock file -> [descriptor, AlertLogs of this process using it]
+
+
+def _lock(path: Path) -> str:
+    """Hold FILE.lock (exclusively among processes); the key to give back to `_unlock`."""
+    key = os.path.realpath(path.with_name(path.name + LOCK_SUFFIX))
+    held = _HELD.get(key)
+    if held is not None:
+        held[1] += 1
+        return key
+    fd = open_regular(key, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise LogBusy(errno.EAGAIN, f"another ybsensor process (pid {holder}) writes it "
+                      f"(it holds {Path(key).name}); give this one a log of its own",
+                      str(path)) from None
+    except OSError:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _HELD[key] = [fd, 1]
+    return key
+
+
+def _unlock(key: str | None) -> None:
+    held = _HELD.get(key) if key else None
+    if held is None:
+        return
+    held[1] -= 1
+    if held[1] <= 0:
+        del _HELD[key]
+        os.close(held[0])  # the flock goes with the last descriptor
+
+
 class AlertLog:
     """The alert file. `write` once per batch (an empty list still retries the backlog and
     syncs when due); `close` at the end. Counters are read by the metrics collector."""
@@ -262,11 +311,16 @@ class AlertLog:
         self._closed = False
         self._torn = False       # the file ends in a torn line not yet ended
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._open()
-        # the chain as written (seq, head) and as queued (the backlog's last record)
-        self._last_record: tuple[int, str] | None = None  # (seq, hash) of the file's last record
-        self.seq, self.head = self._existing_chain()
-        self._check_head()
+        self._lock = _lock(self.path)
+        try:
+            self._open()
+            # the chain as written (seq, head) and as queued (the backlog's last record)
+            self._last_record: tuple[int, str] | None = None  # (seq, hash) of its last record
+            self.seq, self.head = self._existing_chain()
+            self._check_head()
+        except BaseException:
+            _unlock(self._lock)
+            raise
         self.queued_seq, self.queued_head = self.seq, self.head
         self.last_sync = self.clock()
 
@@ -377,6 +431,8 @@ class AlertLog:
                 self._failed(exc)
         self._close_fd()
         self._closed = True
+        _unlock(self._lock)
+        self._lock = None
 
     # --- writing ---------------------------------------------------------------------
 
@@ -527,6 +583,8 @@ class AlertLog:
                 self.backlog.clear()
             self.sync()
             self._close_fd()
+            _unlock(self._lock)
+            self._lock = None
 
     @property
     def closed(self) -> bool:

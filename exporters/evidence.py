@@ -49,6 +49,7 @@ from ybsensor.detectors.pii_mask import (
     EDGE_HEAD,
     EDGE_TAIL,
     binary_credential_heads,
+    long_digit_run,
     mask_credentials,
     mask_payload,
     wide_digit_run,
@@ -60,13 +61,12 @@ PCAP_NS_MAGIC = 0xA1B23C4D
 SNAPLEN = 262_144
 HEADER = struct.Struct("<IHHiIII")
 RECORD = struct.Struct("<IIII")
-_LONG_RUN = re.compile(rb"[0-9]{11}")
 _EDGE = frozenset(bytes([c]) for c in b"0123456789Xx")  # what a cut identifier can end in
 NAME = re.compile(r"^\d{8}T\d{6}\.\d{6}Z_[a-z_]+_(?:[0-9a-f]{16}|frame\d+)(?:-\d+)?\.pcap$")
 
 # --- which frames the maskers could change: decided for a whole batch at once -------------
 # (`_masked` is the rule; a frame none of these tests selects is one it returns unchanged)
-RUN = 11                                                     # digits _LONG_RUN looks for
+RUN = 11                                                     # digits long_digit_run looks for
 _EDGE_BYTE = np.zeros(256, dtype=bool)                       # what `mask_payload` edges cut
 _EDGE_BYTE[[c for c in b"0123456789Xx"]] = True
 # every credential word, folded to lower case (| 0x20), has a byte pair at an even offset
@@ -129,7 +129,12 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
     wide = _wide_marks(data)
     if wide.size:               # the frames whose payload holds a wide digit (not a header's)
         row = np.maximum(np.searchsorted(start, wide, side="right") - 1, 0)
-        hit[row[(p0[row] >= 0) & (wide >= start[row] + p0[row])]] = True
+        wide_rows = np.unique(row[(p0[row] >= 0) & (wide >= start[row] + p0[row])])
+        # a wide digit alone changes nothing: only a run of 11 is masked (`mask_payload`),
+        # so those frames are told by the maskers' own quick test (binary payloads' NULs
+        # mark many frames that hold none)
+        hit[[r for r in wide_rows.tolist()
+             if wide_digit_run(data[start[r]: start[r] + length[r]].tobytes())]] = True
     if rs.size:
         touched = np.zeros(n + 1, dtype=np.int64)
         np.add.at(touched, np.maximum(np.searchsorted(start, rs, side="right") - 1, 0), 1)
@@ -501,11 +506,11 @@ class EvidenceWriter:
     def _masked(self, frame: bytes, p0: int, plen: int) -> bytes:
         # every identifier holds a run of 11 digits: a frame without one is left alone
         # (one scan in C, where mask_payload would visit every short digit run in Python)
-        masked = mask_payload(frame) if _LONG_RUN.search(frame) or wide_digit_run(frame) else frame
+        masked = mask_payload(frame) if long_digit_run(frame) or wide_digit_run(frame) else frame
         if plen > 0 and 0 <= p0 < len(frame):
             p1 = min(p0 + plen, len(frame))
             seg = masked[p0:p1]
-            if _LONG_RUN.search(seg) or seg[:1] in _EDGE or seg[-1:] in _EDGE:
+            if long_digit_run(seg) or seg[:1] in _EDGE or seg[-1:] in _EDGE:
                 masked = masked[:p0] + mask_payload(seg, edges=True) + masked[p1:]
             else:  # no identifier; a password in clear is masked all the same
                 masked = masked[:p0] + mask_credentials(seg) + masked[p1:]

@@ -1,5 +1,6 @@
-"""The flow log: one JSON line per flow when it leaves the flow table, the connection
-summary an analyst pivots on from an alert (Zeek's conn.log, Suricata's eve `flow`).
+"""The flow log: one record (a JSON line, or a Parquet row) per flow when it leaves the
+flow table, the connection summary an analyst pivots on from an alert (Zeek's conn.log,
+Suricata's eve `flow`).
 
 A record carries the alerts' identity fields (`line`, `institution`, `community_id`,
 `sensor`), so an alert's flow is found by its community ID:
@@ -24,21 +25,30 @@ its type and the counterpart type (or code), as in the flow key.
 from __future__ import annotations
 
 import datetime
-import json
-import os
 
 import numpy as np
 from prometheus_client.core import CounterMetricFamily
 
 from ybsensor.decoders.view import line_key, packed_column, texts
-from ybsensor.exporters.alerts import open_regular
 from ybsensor.core.community_id import community_id
+
+from .tables import RecordFile
 
 TCP = 6
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
 FLAG_LETTERS = ((SYN, "S"), (ACK, "A"), (PSH, "P"), (FIN, "F"), (RST, "R"), (URG, "U"),
                 (ECE, "E"), (CWR, "C"))
 NO_OWNER = -1
+
+# the fields every event record opens with (the alerts' identity fields)
+EVENT_FIELDS = {"event_type": "str", "timestamp": "str", "ts": "float", "sensor": "str",
+                "line": "str", "institution": "str", "community_id": "str", "src": "str",
+                "sport": "int", "dst": "str", "dport": "int", "proto": "int"}
+FIELDS = EVENT_FIELDS | {
+    "start": "float", "end": "float", "duration": "float", "orig_packets": "int",
+    "orig_bytes": "int", "orig_payload_bytes": "int", "resp_packets": "int",
+    "resp_bytes": "int", "resp_payload_bytes": "int", "orig_tcp_flags": "str",
+    "resp_tcp_flags": "str", "tcp_close": "str", "end_reason": "str", "first_frame": "int"}
 
 
 def flag_letters(flags: int) -> str:
@@ -59,17 +69,14 @@ class FlowLog:
         self.plan = plan
         self.sensor = sensor
         self.interfaces: list[str] = ["0"]      # the capture's, for `if:` lines
-        # as the alert log: a link or a device is refused, never followed
-        self.file = os.fdopen(open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "a",
-                              encoding="utf-8")
+        self.file = RecordFile(path, FIELDS)     # JSON lines, or Parquet
         self.written = 0
 
     def ended(self, table, ids: np.ndarray, reason: str) -> None:
         ids = ids[ids < table.capacity]
         if not ids.size:
             return
-        self.file.write("".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n"
-                                for r in self.records(table, ids, reason)))
+        self.file.write(self.records(table, ids, reason))
         self.written += len(ids)
 
     def records(self, table, ids: np.ndarray, reason: str) -> list[dict]:
@@ -116,6 +123,15 @@ class FlowLog:
                 "tcp_close": close, "end_reason": reason, "first_frame": frame,
             })
         return out
+
+    def continue_from(self, old: "FlowLog") -> None:
+        """A reloaded configuration's log: the same path's file goes on (the one this made
+        is dropped unwritten); a log moved elsewhere closes the old one."""
+        if old.path == self.path:
+            self.file.discard()
+            self.file, self.written = old.file, old.written
+        else:
+            old.close()
 
     def flush(self) -> None:
         self.file.flush()

@@ -1229,13 +1229,18 @@ def pii_insurance_query(name: str, line: Line) -> Case:
     return c
 
 
-def tlcp_client_hello(tag: str) -> bytes:
+def tlcp_client_hello(tag: str, server_name: bytes = b"") -> bytes:
     """A TLCP (GB/T 38636) ClientHello: record and client version 1.1 (0x0101), SM2/SM4/SM3
-    cipher suites ECC_SM4_CBC_SM3 (0xE013), ECDHE_SM4_CBC_SM3 (0xE011)."""
+    cipher suites ECC_SM4_CBC_SM3 (0xE013), ECDHE_SM4_CBC_SM3 (0xE011); with `server_name`,
+    a server_name extension (none else)."""
     ciphers = [0xE013, 0xE011, 0xE053, 0xE051]
     body = (struct.pack("!H", 0x0101) + payload(tag + "-random", 32) + b"\x00"
             + struct.pack("!H", 2 * len(ciphers)) + b"".join(struct.pack("!H", x) for x in ciphers)
             + b"\x01\x00")
+    if server_name:
+        sni = struct.pack("!HBH", len(server_name) + 3, 0, len(server_name)) + server_name
+        ext = struct.pack("!HH", 0x0000, len(sni)) + sni
+        body += struct.pack("!H", len(ext)) + ext
     hs = b"\x01" + len(body).to_bytes(3, "big") + body
     return b"\x16\x01\x01" + struct.pack("!H", len(hs)) + hs
 

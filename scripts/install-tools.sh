@@ -7,6 +7,8 @@ need=()
 for tool in tshark tcpdump tcpreplay; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
+# editcap (`wireshark-common`, with tshark): a rotating capture cut from one (test_cluster)
+command -v editcap >/dev/null 2>&1 || need+=(wireshark-common)
 # nDPI's ndpiReader: remote_control beside nDPI's remote-access category (`libndpi-bin`)
 command -v ndpiReader >/dev/null 2>&1 || need+=(libndpi-bin)
 # live capture and the operator's surface: promtool and a Prometheus server (Debian's
@@ -19,6 +21,8 @@ command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v rsyslogd >/dev/null 2>&1 || need+=(rsyslog)
 ls /usr/lib/*/rsyslog/lmnsd_ossl.so >/dev/null 2>&1 || need+=(rsyslog-openssl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# the README's analyst walkthrough is run as written, with jq
+command -v jq >/dev/null 2>&1 || need+=(jq)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
@@ -32,6 +36,7 @@ missing=()
 need=("${need[@]/libndpi-bin/ndpiReader}")
 need=("${need[@]/iproute2/ip}")       # packages above, named by the program they bring
 need=("${need[@]/util-linux/setpriv}")
+need=("${need[@]/wireshark-common/editcap}")
 need=("${need[@]/#rsyslog/rsyslogd}")
 for tool in "${need[@]}"; do
   case "$tool" in

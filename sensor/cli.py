@@ -1,18 +1,23 @@
 """The ybsensor command line."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import click
 
 from ybsensor.decoders import view
+from ybsensor.exporters import tables as _tables
 
 from . import config as config_mod
 from .pipeline import Pipeline
 from .sensor import Sensor
+from . import sources
+from .selection import Selection
 from .sources import CaptureError
 
 EXIT_BAD_INPUT = 2
@@ -38,22 +43,65 @@ class _Refusals:
 
 
 class _Progress:
-    """A line on stderr every second while a long replay runs (only on a terminal)."""
+    """Bytes read of the captures, with a percentage and an ETA where their sizes are known
+    (not for a pipe), on stderr through tqdm; off unless stderr is a terminal or asked for."""
 
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self.start = self.last = time.monotonic()
+    def __init__(self, enabled: bool | None, paths: list[str]):
+        from tqdm import tqdm  # only where a replay or decode runs
 
-    def update(self, path, frames: int) -> None:
-        now = time.monotonic()
-        if self.enabled and now - self.last >= 1.0:
-            self.last = now
-            rate = frames / max(now - self.start, 1e-9)
-            click.echo(f"\r{path.name}: {frames:,} frames, {rate:,.0f} frames/s", err=True, nl=False)
+        sizes = [sources.size(p) for p in paths]
+        self.bar = tqdm(total=None if None in sizes else sum(sizes), unit="B", unit_scale=True,
+                        unit_divisor=1024, file=sys.stderr, mininterval=0.5, dynamic_ncols=True,
+                        disable=not (sys.stderr.isatty() if enabled is None else enabled))
+        self.base = self.seen = 0  # bytes of the files done; of the current file
+
+    def files(self, paths):
+        """`paths`, moving the bar past each file when the next is taken."""
+        for path in paths:
+            self.bar.set_postfix_str(os.path.basename(path) or path, refresh=False)
+            yield path
+            self.base += sources.size(path) or self.seen
+            self.seen = 0
+            self.bar.update(self.base - self.bar.n)
+
+    def read(self, seen: int) -> None:
+        self.seen = seen
+        self.bar.update(self.base + seen - self.bar.n)
+
+    def at(self, read: int) -> None:
+        """Bytes of all the files read so far (a spread replay's workers say it)."""
+        self.bar.update(read - self.bar.n)
 
     def done(self) -> None:
-        if self.enabled and self.last != self.start:
-            click.echo("", err=True)
+        self.bar.close()
+
+
+def _selection_options(command):
+    """What of the captures a replay or decode keeps (sensor/selection.py)."""
+    for option in reversed((
+        click.option("--bpf", "bpf_expr", default="", metavar="EXPR",
+                     help="keep the frames this tcpdump expression passes (libpcap's offline "
+                          "filter; it sees a tunnelled frame's outer headers, as tcpdump does)"),
+        click.option("--start", metavar="TIME", help="keep frames from TIME on (RFC 3339 with "
+                     "its offset, or seconds since the epoch)"),
+        click.option("--end", metavar="TIME", help="keep frames before TIME"),
+        click.option("--line", "lines", multiple=True, metavar="KEY",
+                     help="keep frames on this line (vlan:100, l2tp:7/*...; repeatable)"),
+        click.option("--institution", "institutions", multiple=True, metavar="CODE",
+                     help="keep frames on this institution's lines or from or to its "
+                          "addresses (needs --config; repeatable)"),
+        click.option("--progress/--no-progress", default=None,
+                     help="show progress on stderr (default: when stderr is a terminal)"),
+    )):
+        command = option(command)
+    return command
+
+
+def _inputs(pcaps, refused: _Refusals) -> list[str]:
+    """The files to read: directories walked in capture order (sensor/sources)."""
+    if list(pcaps).count(sources.STDIN) > 1:
+        raise click.UsageError("standard input (-) can be read once")
+    return sources.expand(pcaps, _warn, refused)
 
 
 @click.group()
@@ -64,26 +112,48 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("pcaps", nargs=-1, required=True, type=click.Path())  # each checked when read
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="table",
-              show_default=True, help="one JSON object per frame, or an aligned table")
-def decode(pcaps, fmt):
-    """Decode every frame of PCAPS and print one row per frame."""
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "table", "csv", "parquet"]),
+              default="table", show_default=True,
+              help="one JSON object per frame, an aligned table, CSV, or Parquet (to a file or "
+                   "a pipe, not a terminal)")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="the configuration that names the institutions (for --institution)")
+@_selection_options
+def decode(pcaps, fmt, config_path=None, bpf_expr="", start=None, end=None, lines=(),
+           institutions=(), progress=None):
+    """Decode every frame of PCAPS (files, directories, - for standard input; gzip, xz or
+    zstd compressed or not) and print one row per frame."""
     pipeline = Pipeline()
+    pipeline.selection = Selection(bpf_expr, start, end, lines, institutions,
+                                   config_mod.load(config_path) if config_path else None)
     names = pipeline.dispatch.layer_names
     out = sys.stdout
+    if fmt == "parquet" and out.isatty():
+        raise click.UsageError("--format parquet writes binary: redirect it to a file")
+    tables = _tables.TableStream(out.buffer, fmt, _tables.DECODE_FIELDS) \
+        if fmt in ("csv", "parquet") else None
+    refused = _Refusals()
+    inputs = _inputs(pcaps, refused)
+    meter = _Progress(progress, inputs)
     if fmt == "table":
         out.write(_TABLE_HEADER)
-    refused = _Refusals()
     try:
-        for path, table in pipeline.run_files(pcaps, _warn, refused):
+        for path, table in pipeline.run_files(meter.files(inputs), _warn, refused,
+                                              progress=meter.read):
+            if tables is not None:   # a batch at a time: a row group, or CSV lines
+                tables.write(_tables.decode_table(view.rows(table, names)))
+                continue
             for row in view.rows(table, names):
                 out.write(json.dumps(row, separators=(",", ":")) + "\n" if fmt == "jsonl"
                           else _table_row(row))
+        if tables is not None:
+            tables.close()
         out.flush()
     except BrokenPipeError:
         # the reader went away (decode | head): what it wanted it has; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
+    meter.done()
     refused.exit_status()
 
 
@@ -107,23 +177,49 @@ def _table_row(r: dict) -> str:
               help="append alerts here as JSON lines (default: the config's alerts.path)")
 @click.option("--metrics-file", type=click.Path(dir_okay=False),
               help="write the final metrics here in the Prometheus text format")
-@click.option("--progress/--no-progress", default=None,
-              help="show progress on stderr (default: when stderr is a terminal)")
+@click.option("-l", "--log-dir", "log_dir", type=click.Path(file_okay=False),
+              help="write the alert log, flow log and evidence under this directory (the "
+                   "config's file names); default: beside --alerts, else a new "
+                   "./ybsensor-replay-TIME/, never the production logs")
+@_selection_options
 @click.option("--listen", metavar="HOST:PORT",
               help="serve /metrics here during the replay (to watch it in Prometheus/Grafana)")
 @click.option("--linger", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="with --listen: seconds to go on serving /metrics after the replay")
-def replay(pcaps, config_path, alerts_path, metrics_file, progress, listen=None, linger=0.0):
-    """Run the whole pipeline over PCAPS and print a summary."""
+# spread over a Dask cluster (sensor/cluster.py)
+@click.option("--jobs", type=click.IntRange(1, 4096), default=None,
+              help="spread the replay over N worker processes (a local Dask cluster); "
+                   "with --scheduler: over N shares (default: one per worker thread)")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="spread the replay over the workers of this Dask scheduler "
+                   "(tcp://HOST:PORT); the files and --config must be at the same path there")
+def replay(pcaps, config_path, alerts_path, metrics_file, progress=None, listen=None, linger=0.0,
+           log_dir=None, bpf_expr="", start=None, end=None, lines=(), institutions=(),
+           jobs=None, scheduler=None):
+    """Run the whole pipeline over PCAPS (files, directories, - for standard input; gzip,
+    xz or zstd compressed or not) and print a summary."""
+    if alerts_path and not config_path:
+        raise click.UsageError("--alerts needs --config (without one no detector runs)")
     cfg = config_mod.load(config_path) if config_path else None
-    sensor = Sensor(cfg, alerts_path)
-    server = _live.serve_metrics(listen, sensor.metrics.registry) if listen else None
-    meter = _Progress(sys.stderr.isatty() if progress is None else progress)
+    selection = Selection(bpf_expr, start, end, lines, institutions, cfg)
     refused = _Refusals()
+    inputs = _inputs(pcaps, refused)
+    if cfg is not None:
+        _outputs_under(cfg, log_dir, alerts_path)
+    if jobs or scheduler:
+        _replay_spread(inputs, cfg, config_path, metrics_file, progress, jobs, scheduler,
+                       (bpf_expr, start, end, lines, institutions)
+                       if bpf_expr or start or end or lines or institutions else (), refused)
+        return
+    sensor = Sensor(cfg)
+    sensor.pipeline.selection = selection
+    server = _live.serve_metrics(listen, sensor.metrics.registry) if listen else None
+    meter = _Progress(progress, inputs)
     started = time.perf_counter()
     try:
-        for path, _ in sensor.pipeline.run_files(pcaps, _warn, refused):
-            meter.update(path, sensor.stats.frames)
+        for _ in sensor.pipeline.run_files(meter.files(inputs), _warn, refused,
+                                           progress=meter.read):
+            pass
     finally:
         # whatever stopped the replay, what was found is kept
         sensor.close()
@@ -133,6 +229,88 @@ def replay(pcaps, config_path, alerts_path, metrics_file, progress, listen=None,
     _print_summary(sensor, time.perf_counter() - started)
     if server is not None:
         _live.linger(server, linger)
+    refused.exit_status()
+
+
+def _outputs_under(cfg, log_dir: str | None, alerts_path: str | None) -> None:
+    """A replay's files under a directory of its own, never the production ones: `-l DIR`,
+    else the directory of --alerts, else a new ./ybsensor-replay-TIME/ (said on stderr).
+    The config's alert log, flow and event logs and evidence directory keep their names there."""
+    named = [cfg.alerts_path, cfg.flow_log_path, cfg.evidence_dir, *cfg.event_log_paths.values()]
+    if log_dir is None:
+        if alerts_path:
+            log_dir = os.path.dirname(alerts_path) or "."
+        elif any(named):
+            log_dir = time.strftime("ybsensor-replay-%Y%m%dT%H%M%SZ", time.gmtime())
+            _warn(f"writing this replay's alerts, logs and evidence under {log_dir}/ "
+                  f"(-l DIR to choose)")
+        else:
+            return
+    try:
+        os.makedirs(log_dir, exist_ok=True)
+    except OSError as exc:
+        raise config_mod.ConfigError(f"{log_dir}: cannot write the replay's files there: "
+                                     f"{exc.strerror or exc}") from None
+    under = lambda path: os.path.join(log_dir, os.path.basename(path.rstrip("/")))  # noqa: E731
+    cfg.alerts_path = alerts_path or (under(cfg.alerts_path) if cfg.alerts_path else None)
+    if cfg.flow_log_path:
+        cfg.flow_log_path = under(cfg.flow_log_path)
+    if cfg.evidence_dir:
+        cfg.evidence_dir = under(cfg.evidence_dir)
+    cfg.event_log_paths = {kind: under(path) for kind, path in cfg.event_log_paths.items()}
+
+
+def _replay_spread(inputs, cfg, config_path, metrics_file, progress, jobs, scheduler,
+                   selection, refused):
+    """`replay --jobs/--scheduler`: the shares replayed on the cluster's workers, their
+    results reduced here into one alert log, metrics and summary (sensor/cluster.py).
+    Every worker reads every file: standard input cannot be spread."""
+    from . import cluster
+    from prometheus_client import CollectorRegistry, write_to_textfile
+    if sources.STDIN in inputs:
+        raise click.UsageError("--jobs/--scheduler: every worker reads every file, so "
+                               "standard input (-) cannot be spread")
+    if cfg is not None and (cfg.evidence_dir or cfg.evidence_dir is None and cfg.alerts_path):
+        _warn("evidence pcaps are not written by a replay spread over workers")
+    if cfg is not None and cfg.event_log_paths:
+        _warn("the dns, tls and http logs are not written by a replay spread over workers")
+    sensor = Sensor(dataclasses.replace(cfg, evidence_dir="", flow_log_path=None,
+                                        event_log_paths={}) if cfg is not None else None)
+    if cfg is not None:
+        sensor.cfg = cfg
+    meter = _Progress(progress, inputs)
+    started = time.perf_counter()
+    try:
+        client = cluster.connect(jobs, scheduler)
+    except cluster.ClusterError as exc:
+        sensor.close()
+        click.echo(f"ybsensor: error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    reduce = cluster.Reduce(sensor, list(inputs))
+    try:
+        with client:
+            parts = cluster.parts_of(client, jobs)
+            results = cluster.run(client, cfg, config_path, list(inputs), parts,
+                                  progress=meter.at, selection=selection)
+            if not scheduler and client.cluster is not None:
+                client.cluster.close()
+        first = min(results, key=lambda r: r["index"])
+        for message in dict.fromkeys(first["warnings"]):
+            _warn(message)
+        for message in first["refused"]:
+            refused(CaptureError(message))
+        reduce.take(results)
+    except cluster.ClusterError as exc:
+        click.echo(f"ybsensor: error: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        sensor.close()
+        if metrics_file:
+            registry = CollectorRegistry()
+            registry.register(reduce)
+            write_to_textfile(metrics_file, registry)
+    meter.done()
+    _print_summary(sensor, time.perf_counter() - started)
     refused.exit_status()
 
 
@@ -176,13 +354,19 @@ def _print_summary(sensor: Sensor, elapsed: float) -> None:
             for (detector, inst), count in sorted(alerter.alerts.items()):
                 click.echo(f"{detector:<22} {inst:<25} {count:>8,}")
     click.echo(f"\n{'encapsulation':<48} {'frames':>10} {'bytes':>14}")
-    for name, count in stats.packets.most_common():
+    for name, count in _most_common(stats.packets):
         click.echo(f"{name:<48} {count:>10,} {stats.bytes[name]:>14,}")
     for title, counter in (("decode errors", stats.errors), ("non-IP frames", stats.non_ip)):
         if counter:
             click.echo(f"\n{title:<48} {'frames':>10}")
-            for reason, count in counter.most_common():
+            for reason, count in _most_common(counter):
                 click.echo(f"{reason:<48} {count:>10,}")
+
+
+def _most_common(counter) -> list:
+    """Most frequent first, ties by name: the same whichever order the counts were added
+    in (a replay spread over workers adds theirs in turn)."""
+    return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 from . import live as _live  # noqa: E402  (live capture and serving metrics: sensor/live.py)

@@ -40,7 +40,7 @@ SCHEMA = {
     # where else alerts go: a syslog server or a local socket (exporters/syslog.py)
     "alerts.sinks": {"url": str, "max_queue": int, "ca_file": str},
     # the event logs beside the alerts, and the sensor's name on every record
-    "events": {"sensor": str, "flow": str},
+    "events": {"sensor": str, "flow": str, "dns": str, "tls": str, "http": str},
     "evidence": {"dir": str, "packets_per_flow": int, "max_bytes": int, "mask": bool},
     "metrics": {"listen": str},
     "flows": {"max_flows": int, "idle_seconds": (int, float), "memory_mb": (int, float)},
@@ -208,6 +208,7 @@ class Config:
     reassembly_max_fragments: int = 128     # fragments of one datagram
     sensor_name: str = ""                   # on every alert and event record (default: host)
     flow_log_path: str | None = None        # the flow log, a record per flow as it ends
+    event_log_paths: dict = field(default_factory=dict)   # dns/tls/http: their logs
     sinks: list = field(default_factory=list)   # [[alerts.sinks]] tables
 
     def detector_enabled(self, name: str) -> bool:
@@ -473,6 +474,10 @@ class _Checker:
         cfg.flow_log_path = events.get("flow") or None
         if cfg.flow_log_path:
             self.output("events", "flow", cfg.flow_log_path)
+        cfg.event_log_paths = {kind: events[kind] for kind in ("dns", "tls", "http")
+                               if events.get(kind)}
+        for kind, path in cfg.event_log_paths.items():
+            self.output("events", kind, path)
         cfg.sinks = self.sinks(alerts.get("sinks", []))
         self.not_an_input(cfg.alerts_path)
         return cfg

@@ -112,6 +112,8 @@ def run(config_path, interface, workers, bpf_expr, alerts_path, listen, metrics_
         wait_for_link):
     """Capture on INTERFACE through an AF_PACKET TPACKET_V3 ring and run the whole pipeline
     until stopped (SIGTERM/SIGINT: drain and exit; SIGHUP: reload the configuration)."""
+    if alerts_path and not config_path:
+        raise click.UsageError("--alerts needs --config (without one no detector runs)")
     cfg = config_mod.load(config_path) if config_path else None
     listen = listen or (cfg.metrics_listen if cfg else "127.0.0.1:9108")
     link = await_link(interface, listen) if wait_for_link else netif.check(interface)
@@ -261,6 +263,12 @@ class _Current:
             yield fam
 
 
+def worker_path(path: str, k: int) -> str:
+    """Worker `k`'s own file of a log: `flows.jsonl` -> `flows.w0.jsonl`."""
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}.w{k}{p.suffix}"))
+
+
 def carry_over(old: Sensor, new: Sensor) -> None:
     """State that outlives a configuration reload: traffic and alert counters, the flow
     table (same size and idle time), the dedup state, and when each still-configured line
@@ -270,12 +278,21 @@ def carry_over(old: Sensor, new: Sensor) -> None:
         for name in ("occurrences", "alerts", "suppressed", "rate_limited"):
             setattr(new.alerter, name, getattr(old.alerter, name))
     if old.flows is not None and new.flows is not None:
-        if (old.flows.capacity, old.flows.idle_ns) == (new.flows.capacity, new.flows.idle_ns):
+        table = lambda f: (f.capacity, f.idle_ns, f.per_direction)  # noqa: E731
+        if table(old.flows) == table(new.flows):
+            on_end = new.flows.on_end               # the new configuration's flow log
             vars(new.flows).update(vars(old.flows))
+            new.flows.on_end = on_end
             if old.alerter is not None and new.alerter is not None:
                 new.alerter.last_alert = old.alerter.last_alert
         else:  # a new table: the old flows count as evicted
             new.flows.evicted_total = old.flows.evicted_total + old.flows.active
+    for name in ("flow_log", "events"):   # the same files go on; others close
+        old_log, new_log = getattr(old, name, None), getattr(new, name, None)
+        if old_log is not None and new_log is not None:
+            new_log.continue_from(old_log)
+        elif old_log is not None:
+            old_log.close()
     old_ev, new_ev = getattr(old, "evidence", None), getattr(new, "evidence", None)
     if old_ev is not None and new_ev is not None:
         settings = ("dir", "packets_per_flow", "max_bytes", "mask")
@@ -711,20 +728,25 @@ class Supervisor:
     def _open_log(self, cfg, warn: bool = True) -> AlertLog | None:
         return open_alert_log(cfg, self._alerts_path(cfg), warn) if cfg is not None else None
 
-    def _worker_config(self, cfg):
-        """The configuration as a worker runs it: workers have no alert log of their own
+    def _worker_config(self, cfg, k: int = 0):
+        """The configuration as worker `k` runs it: workers have no alert log of their own
         (alerts come here), so the evidence directory is resolved here, beside the alert
-        log as Sensor does, and its room shared out between the workers."""
+        log as Sensor does, and its room shared out between the workers. Each of several
+        workers writes flow and event logs of its own (`worker_path`): the fanout gives each
+        a share of the flows, so no record is in two files."""
         if cfg is None:
             return None
         where = cfg.evidence_dir
         if where is None:
             path = self._alerts_path(cfg)
             where = str(Path(path).parent / "evidence") if path else ""
-        # one writer a file: with several workers (each sees a share of the flows) no flow
-        # log yet (said at start)
-        flows = cfg.flow_log_path if self.n == 1 else None
+        flows = cfg.flow_log_path
+        events = cfg.event_log_paths
+        if self.n > 1:
+            flows = worker_path(flows, k) if flows else flows
+            events = {kind: worker_path(path, k) for kind, path in events.items()}
         return dataclasses.replace(cfg, evidence_dir=where, flow_log_path=flows,
+                                   event_log_paths=events,
                                    evidence_max_bytes=max(cfg.evidence_max_bytes // self.n, 1))
 
     def _open_rings(self) -> list[Ring]:
@@ -769,8 +791,8 @@ class Supervisor:
         for k in range(self.n):
             others = [p for j, pair in enumerate(pairs) for p in pair if j != k] + [pairs[k][0]]
             proc = ctx.Process(target=_worker_main, name=f"ybsensor-capture-{k}",
-                               args=(k, rings, self._worker_config(self.cfg), pairs[k][1], others,
-                                     self.batch_frames, server.httpd.fileno(),
+                               args=(k, rings, self._worker_config(self.cfg, k), pairs[k][1],
+                                     others, self.batch_frames, server.httpd.fileno(),
                                      self.metrics_interval, self.owners is not None))
             proc.start()
             self.procs.append(proc)
@@ -789,8 +811,9 @@ class Supervisor:
              f"metrics on {server.url}")
         if self.log is None and self.cfg is not None:
             _say("warning: alerts are not written anywhere (set alerts.path or --alerts)")
-        if self.cfg is not None and self.cfg.flow_log_path and self.n > 1:
-            _say("warning: events.flow is written with one capture worker only; no flow log")
+        if self.cfg is not None and self.n > 1 and \
+                (self.cfg.flow_log_path or self.cfg.event_log_paths):
+            _say(f"flow and event logs: a file each worker ({worker_path('NAME.jsonl', 0)}, ...)")
         sdnotify.notify("READY=1", f"STATUS=capturing on {self.link.name}")
         started = time.monotonic()
         status = 0
@@ -968,9 +991,8 @@ class Supervisor:
             return
         waiting = {k for k in range(len(self.conns)) if k not in self.done.workers}
         self.pending = _Reload(cfg, log, waiting, time.monotonic() + RELOAD_SECONDS)
-        message = ("prepare", self._worker_config(cfg))
         for k in sorted(waiting):
-            self._send(self.conns[k], message)
+            self._send(self.conns[k], ("prepare", self._worker_config(cfg, k)))
         self._settle()
 
     def _settle(self) -> None:

@@ -37,6 +37,7 @@ class Pipeline:
         self.warn: Callable[[str], None] = lambda message: None
         # (source, interface) of link types not supported, named once each, up to MAX_WARNED
         self.warned: set[tuple[str, str]] = set()
+        self.selection = None  # what of the captures to keep (sensor/selection.py), else all
 
     def decode(self, batch: Batch, source: str = "") -> PacketTable:
         """The batch's table. A capture of one interface whose link type we do not read is
@@ -68,9 +69,21 @@ class Pipeline:
                           f"unsupported:link (ybsensor reads "
                           f"{supported_linktypes(self.dispatch)})")
 
+    def decode_chosen(self, batch: Batch, source: str = "") -> PacketTable:
+        """The table of the batch's frames that the selection keeps (all, without one)."""
+        chosen = self.selection
+        if chosen is not None:
+            batch = chosen.frames(batch)
+        table = self.decode(batch, source)
+        if chosen is not None and chosen.by_row:
+            keep = chosen.rows(table)
+            if not keep.all():
+                table = self.decode(batch.take(keep), source)
+        return table
+
     def process(self, batch: Batch, source: str = "") -> PacketTable:
         start = time.perf_counter()
-        table = self.decode(batch, source)
+        table = self.decode_chosen(batch, source)
         for stage in self.stages:
             stage.process(table)
         if self.observe is not None:
@@ -79,15 +92,17 @@ class Pipeline:
 
     def run_files(self, paths: Iterable[str | Path], warn: Callable[[str], None],
                   refuse: Callable[[CaptureError], None],
-                  batch_frames: int | None = None) -> Iterator[tuple[Path, PacketTable]]:
+                  batch_frames: int | None = None,
+                  progress: Callable[[int], None] | None = None) -> Iterator[tuple[Path, PacketTable]]:
         """Tables of every file in turn; a file that is no capture we read is refused
-        (reported through `refuse`) and the others still go through."""
+        (reported through `refuse`) and the others still go through. `progress` is told
+        the bytes of the current file read so far, after each batch."""
         kw = {"batch_frames": batch_frames} if batch_frames else {}
         self.warn = warn
         for path in paths:
             self.warned.clear()
             try:
-                for batch in read_capture(path, warn=warn, **kw):
+                for batch in read_capture(path, warn=warn, progress=progress, **kw):
                     yield Path(path), self.process(batch, str(path))
             except CaptureError as exc:
                 refuse(exc)

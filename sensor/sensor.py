@@ -11,6 +11,7 @@ from ybsensor.decoders.reassembly import Reassembly
 from ybsensor.decoders.table import PacketTable
 from ybsensor.detectors import REGISTRY, BatchContext
 from ybsensor.exporters.alerts import UNINTERRUPTED, AlertLog
+from ybsensor.exporters.events import EventLogs
 from ybsensor.exporters.evidence import EvidenceWriter
 from ybsensor.exporters.flowlog import FlowLog
 from ybsensor.exporters.prometheus import Metrics, SensorCollector
@@ -55,13 +56,14 @@ class Sensor:
         return cls._latest() if cls._latest is not None else None
 
     def __init__(self, cfg: Config | None, alerts_path: str | None = None,
-                 flow_log: str | None = None, sinks: bool = True):
-        """`alerts_path`, `flow_log`: in place of the configuration's ("": none); `sinks`:
-        send alerts to the configuration's sinks too (a live worker's go through its
-        supervisor)."""
+                 flow_log: str | None = None, sinks: bool = True,
+                 event_logs: dict[str, str] | None = None):
+        """`alerts_path`, `flow_log`, `event_logs` ({event_type: path}): in place of the
+        configuration's ("", {}: none); `sinks`: send alerts to the configuration's sinks too
+        (a live worker's go through its supervisor)."""
         Sensor._latest = weakref.ref(self)
         self.cfg = cfg
-        self.evidence = self.flow_log = self.sinks = None
+        self.evidence = self.flow_log = self.sinks = self.events = None
         self.stats = TrafficStats(dispatch_mod.DEFAULT.layer_names)
         stages = [self.stats]
         self.plan = self.flows = self.alerter = self.lines = self.log = self.sessions = None
@@ -86,8 +88,18 @@ class Sensor:
                                          cfg.reassembly_max_fragments, self.stats.errors)
             detectors = [cls(cfg, self.plan) for name, cls in REGISTRY.items()
                          if cfg.detector_enabled(name)]
+            # the payload engine's decode reasons (evasion:tcp_overlap) count with the decoders'
+            for engine in {id(d.engine): d.engine for d in detectors if hasattr(d, "engine")}.values():
+                engine.count_reasons_in(self.stats.errors)
             self.alerter = Alerter(detectors, cfg.dedup_seconds, cfg.max_alerts_per_second,
                                    sensor=cfg.sensor_name)
+            event_logs = event_logs if event_logs is not None else cfg.event_log_paths
+            if event_logs:
+                try:
+                    self.events = EventLogs(event_logs, self.plan, cfg, cfg.sensor_name)
+                except OSError as exc:
+                    raise ConfigError(f"{exc.filename or event_logs}: cannot be an event log: "
+                                      f"{exc.strerror or exc}") from None
             path = alerts_path if alerts_path is not None else cfg.alerts_path
             self.log = open_alert_log(cfg, path)
             # evidence beside the alert log unless the config says where (or "" for none)
@@ -106,7 +118,7 @@ class Sensor:
         extra = [d for d in (self.alerter.detectors if self.alerter else ())
                  if hasattr(d, "metric_families")]
         extra += [x for x in (self.sessions, self.reassembly, self.log, self.evidence,
-                              self.flow_log, self.sinks) if x is not None]
+                              self.flow_log, self.events, self.sinks) if x is not None]
         self.metrics = Metrics(SensorCollector(self.stats, self.alerter, self.flows, self.lines,
                                                extra=extra))
         self.pipeline = Pipeline(stages, options=cfg.decoder_options if cfg else None,
@@ -125,19 +137,24 @@ class Sensor:
             whole = self.reassembly.process(t, self.pipeline.decode)
             alerts = self._analyse(t)
             if whole is not None:
-                alerts = alerts + self._analyse(whole)
+                alerts = alerts + self._analyse(whole, frames=False)
             self.last_alerts = alerts
 
-    def _analyse(self, t: PacketTable) -> list[dict]:
-        """Flows, detectors, evidence and the alert log for one table."""
+    def _analyse(self, t: PacketTable, frames: bool = True) -> list[dict]:
+        """Flows, detectors, evidence and the alert log for one table; `frames`: its rows
+        are captured frames (the lines' activity counts them), not reassembled datagrams,
+        whose fragments' frames were counted in their own batch."""
         if self.flow_log is not None:
             self.flow_log.interfaces = t.batch.interfaces
         flow_of_row = self.flows.update(t)
         ctx = BatchContext(t, flow_of_row, self.plan, self.cfg, self.flows.row_keys,
                            self.flows.groups)
-        self.lines.process(t, ctx.line_pattern, self.flows.groups)
+        if frames:
+            self.lines.process(t, ctx.line_pattern, self.flows.groups)
         self.alerter.source = t.batch.source
         alerts = self.alerter.process(ctx)
+        if self.events is not None:
+            self.events.process(ctx)
         if self.evidence is not None:
             self.evidence.process(ctx, alerts)  # names each alert's evidence_pcap
         if self.log is not None:
@@ -156,6 +173,8 @@ class Sensor:
                 if self.flow_log is not None:   # the flows still open end here
                     self.flows.close()
                     self.flow_log.close()
+                if self.events is not None:
+                    self.events.close()
             finally:
                 if self.log is not None:
                     self.log.close()

@@ -220,7 +220,8 @@ def replay(path: Path) -> None:
 
     if load(path).max_flows > MAX_FLOWS_RUN:
         return
-    code, _, err = run_cli(["replay", "--no-progress", "--config", str(path), str(CAPTURE)])
+    code, _, err = run_cli(["replay", "--no-progress", "--config", str(path), "-l",
+                            str(path.parent / "replay"), str(CAPTURE)])
     if code != 0 or "Traceback" in err:
         raise Broken(f"check-config accepted it, then replay exited {code}:\n{err}")
 

@@ -347,7 +347,8 @@ def test_alert_storm_is_rate_limited_and_counted_exactly(tmp_path):
     cfg = tmp_path / "storm.toml"
     cfg.write_text(CONFIG.format(alerts=alerts, rate=rate, flows="max_flows = 1000000"))
     result = CliRunner().invoke(cli, ["replay", "--no-progress", "--config", str(cfg),
-                                      "--metrics-file", str(metrics), str(pcap)])
+                                      "-l", str(alerts.parent), "--metrics-file", str(metrics),
+                                      str(pcap)])
     assert result.exit_code == 0, (result.output, result.exception)
     lines = alerts.read_text().splitlines()
     burst = 10 * rate                    # sensor/alerting.py: bursts of ten times the rate

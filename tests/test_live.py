@@ -364,6 +364,33 @@ def _peek_stderr(sensor: LiveSensor) -> str:
     return sensor.err
 
 
+def test_two_workers_write_the_flow_and_event_logs_between_them(pair, sensors, capture, tmp_path):
+    """Each worker writes its own Parquet flow and DNS logs (the fanout gives each a share
+    of the flows), closed whole at SIGTERM; together they hold the flows an offline replay
+    of the same frames logs."""
+    import pyarrow.parquet as pq
+
+    import ybsensor
+
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG.read_text() + f'\n[events]\nflow = "{tmp_path}/flows.parquet"\n'
+                      f'dns = "{tmp_path}/dns.parquet"\n')
+    sensor = sensors("--config", str(config), "--alerts", str(tmp_path / "alerts.jsonl"),
+                     "--bpf", FILTER, "--workers", "2", "--block-timeout", "200")
+    pair.replay(capture[0], "--topspeed")
+    frames = ybsensor.replay(capture[1], config)
+    _wait_counted(sensor, frames.frames)
+    assert sensor.stop() == 0, sensor.err
+    assert not (tmp_path / "flows.parquet").exists()
+    live = [r for k in (0, 1) for r in pq.read_table(tmp_path / f"flows.w{k}.parquet").to_pylist()]
+    key = lambda r: (r["community_id"], r["line"], r["orig_packets"], r["resp_packets"],  # noqa: E731
+                     r["orig_bytes"], r["resp_bytes"])
+    assert len(live) > 3
+    assert sorted(map(key, live)) == sorted(map(key, frames.flows.to_pylist()))
+    for k in (0, 1):
+        assert pq.read_table(tmp_path / f"dns.w{k}.parquet").schema.names[0] == "event_type"
+
+
 def test_sigterm_drains_and_flushes(pair, sensors, capture, tmp_path):
     """Frames already in the ring when SIGTERM comes are still analysed and their alert
     written: the block timeout is long, so the frames are in an unfinished block."""

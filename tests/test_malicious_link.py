@@ -178,3 +178,41 @@ def test_a_csv_field_past_the_reader_s_limit_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as err:
         load(path)
     assert str(err.value).startswith(f"{tmp_path / 'l.csv'}:2: not CSV")
+
+
+def _sensor(cfg_path):
+    from ybsensor.sensor.sensor import Sensor
+    return Sensor(load(cfg_path), alerts_path="")
+
+
+def _listed(s) -> list[tuple]:
+    return [(a["first_frame"], a["evidence"]["matched"], a["evidence"]["name"])
+            for a in s.last_alerts if a["detector"] == "malicious_link"]
+
+
+def test_a_listed_server_name_in_the_second_segment_of_a_client_hello(cfg, tmp_path):
+    """A 1.8 KB ClientHello whose server name lies past its first segment (issue #13 item
+    4): read through first_messages, found on the segment that completes it, in a later
+    batch too."""
+    from ybsensor.decoders import Batch
+    from test_first_messages import hello_with_padding, seg
+    hello = hello_with_padding("cdn.evil.example")
+    cut = 1300
+    assert len(hello) > 1400 and hello.index(b"cdn.evil.example") > cut
+    s = _sensor(tmp_path / "sensor.toml")
+    s.pipeline.process(Batch.from_frames([seg(hello[:cut], 1000)]))
+    assert _listed(s) == []
+    s.pipeline.process(Batch.from_frames([seg(hello[cut:], 1000 + cut)], first_frame=2))
+    assert _listed(s) == [(2, "tls_sni", "cdn.evil.example")]
+
+
+def test_a_listed_url_whose_host_header_is_in_the_next_segment(cfg, tmp_path):
+    """The request line in one segment, the Host header in the next: the URL is matched
+    from the message the two make."""
+    from ybsensor.decoders import Batch
+    from test_first_messages import seg
+    request = b"GET /login?x=1 HTTP/1.1\r\nUser-Agent: x\r\nHost: phish.example\r\n\r\n"
+    cut = request.index(b"Host")
+    s = _sensor(tmp_path / "sensor.toml")
+    s.pipeline.process(Batch.from_frames([seg(request[:cut], 1000), seg(request[cut:], 1000 + cut)]))
+    assert _listed(s) == [(2, "http_url", "phish.example")]

@@ -329,3 +329,38 @@ def test_a_run_begun_before_the_parsed_region_is_not_cut(tmp_path):
          b"Content-Length: 0\r\n\r\n")
     got, _ = sensor_run(tmp_path, stream([a, b]))
     assert got == []
+
+
+def test_mime_decodes_the_same_however_the_message_is_cut():
+    """Base64 parts (whole lines decoded a run at a time) and quoted-printable ones, with
+    padding inside the body and stray lines: the decoded text is the same whole, in pieces
+    and a byte at a time."""
+    import random
+    from email.message import EmailMessage
+
+    from ybsensor.detectors.normalise import Mime
+
+    def decoded(pieces: list[bytes]) -> tuple[bytes, list]:
+        out = []
+        mime = Mime(lambda data, labels, at=None: out.append((data, labels)), mail=True)
+        for piece in pieces:
+            mime.feed(piece)
+        mime.finish()
+        return b"".join(d for d, _ in out), sorted({labels for d, labels in out if d and labels})
+
+    rnd = random.Random(5)
+    for _ in range(60):
+        msg = EmailMessage()
+        msg["Subject"] = "report"
+        msg.set_content("text " * rnd.randint(0, 40), cte=rnd.choice(["base64", "quoted-printable"]))
+        msg.add_attachment(bytes(rnd.randrange(256) for _ in range(rnd.randint(0, 500))),
+                           maintype="application", subtype="octet-stream", filename="a.bin")
+        raw = msg.as_bytes().replace(b"\n", b"\r\n")
+        for _ in range(rnd.choice([0, 2])):     # padding mid-body, a stray line
+            at = rnd.randrange(len(raw))
+            raw = raw[:at] + rnd.choice([b"==\r\n", b"A=\r\n", b"\r\n\r\n"]) + raw[at:]
+        raw += b"\r\n.\r\n"
+        whole = decoded([raw])
+        cuts = sorted(rnd.randrange(len(raw)) for _ in range(5))
+        assert decoded([raw[a:b] for a, b in zip([0] + cuts, cuts + [len(raw)])]) == whole
+        assert decoded([raw[i:i + 1] for i in range(len(raw))]) == whole

@@ -155,7 +155,7 @@ def test_ipv4_tables_answer_as_the_search_does(split_16s, monkeypatch):
     """IntervalMap's /16 and /24 tables give every IPv4 address the interval the binary
     search gives: random prefixes of every length, /24s and a /25 under one /16, addresses
     on each boundary and either side of it; with fewer /16 rows than split /16s too."""
-    from ybsensor.sensor import plan as plan_mod
+    from ybsensor.core import plan as plan_mod
     from ybsensor.core.plan import IntervalMap
     monkeypatch.setattr(plan_mod, "V4_SPLIT_16S", split_16s)
     rng = np.random.default_rng(3)

@@ -188,7 +188,7 @@ sensor = "edge-7"
 flow = "{tmp_path / 'flows.jsonl'}"
 """)
     result = CliRunner().invoke(cli, ["replay", str(PCAPS / "demo.pcap"), "--config", str(config),
-                                      "--no-progress"])
+                                      "-l", str(tmp_path), "--no-progress"])
     assert result.exit_code == 0, result.output
     logged = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
     assert len(logged) > 5

@@ -19,8 +19,9 @@ RULE_IB_NAME = ("internet_bound (JL art.6, art.28): a DNS query, TLS server name
                 "proxy reaching the internet for the client), is reported as well")
 
 
-def client_hello_sni(tag: str, server: str) -> bytes:
-    """make_cases' TLS 1.3 ClientHello with a server_name extension for `server` first."""
+def client_hello_sni(tag: str, server: str, before: bytes = b"") -> bytes:
+    """make_cases' TLS 1.3 ClientHello with a server_name extension for `server` first (after
+    the extensions `before`, if any)."""
     hello = mc.tls_client_hello(tag)
     pos = 5 + 4 + 2 + 32                                    # record, handshake, version, random
     pos += 1 + hello[pos]                                   # session id
@@ -28,7 +29,7 @@ def client_hello_sni(tag: str, server: str) -> bytes:
     pos += 1 + hello[pos]                                   # compression methods
     ext, host = hello[pos + 2:], server.encode()            # the extensions end the message
     sni = struct.pack("!HHHBH", 0x0000, len(host) + 5, len(host) + 3, 0, len(host)) + host
-    body = hello[9:pos] + struct.pack("!H", len(sni) + len(ext)) + sni + ext
+    body = hello[9:pos] + struct.pack("!H", len(before) + len(sni) + len(ext)) + before + sni + ext
     hs = b"\x01" + len(body).to_bytes(3, "big") + body
     return hello[:3] + struct.pack("!H", len(hs)) + hs
 

@@ -1,4 +1,5 @@
-"""Capture filters: a tcpdump expression compiled to classic BPF and attached to a socket.
+"""Capture filters: a tcpdump expression compiled to classic BPF and attached to a socket,
+or run over a file's frames (`FrameFilter`, libpcap's offline filter semantics).
 
 Compiled by libpcap through ctypes (pcap_open_dead + pcap_compile) where libpcap is
 installed, else by `tcpdump -ddd -y LINKTYPE EXPR` in a subprocess. Either way the program
@@ -19,6 +20,8 @@ import socket
 import struct
 import subprocess
 
+import numpy as np
+
 from .errors import CaptureError
 
 SO_ATTACH_FILTER = 26
@@ -26,7 +29,9 @@ BPF_MAXINSNS = 4096
 PCAP_NETMASK_UNKNOWN = 0xFFFFFFFF
 SNAPLEN = 262144
 # our link type (LINKTYPE_*) -> libpcap's DLT value and name (tcpdump -y NAME)
-DLT = {1: (1, "EN10MB"), 101: (12, "RAW"), 113: (113, "LINUX_SLL")}
+DLT = {0: (0, "NULL"), 1: (1, "EN10MB"), 9: (9, "PPP"), 50: (50, "PPP_HDLC"), 101: (12, "RAW"),
+       108: (108, "LOOP"), 113: (113, "LINUX_SLL"), 228: (228, "IPV4"), 229: (229, "IPV6"),
+       276: (276, "LINUX_SLL2")}
 
 Program = list[tuple[int, int, int, int]]
 
@@ -135,3 +140,35 @@ def attach(sock: socket.socket, program: Program) -> None:
     insns = (_Insn * len(program))(*[_Insn(*ins) for ins in program])
     fprog = struct.pack("HL", len(program), ctypes.addressof(insns))
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+
+
+class FrameFilter:
+    """A tcpdump expression run over captured frames, as `tcpdump -r FILE EXPR` does:
+    compiled once per link type met, run by bpf_kernel over a batch at a time. It sees
+    each frame whole as captured, so for tunnelled traffic it sees the outer headers
+    (`udp port 1701` matches L2TP; `host A` matches the inner A only where the
+    expression reaches inside, as with tcpdump)."""
+
+    def __init__(self, expr: str):
+        self.expr = expr.strip()
+        self.programs: dict[int, np.ndarray] = {}
+        self.program(1)  # a bad expression is said before any file is read
+
+    def program(self, linktype: int) -> np.ndarray:
+        prog = self.programs.get(linktype)
+        if prog is None:
+            prog = self.programs[linktype] = np.array(compile_filter(self.expr, linktype),
+                                                      dtype=np.int64)
+        return prog
+
+    def __call__(self, batch) -> np.ndarray:
+        """Whether each frame of `batch` passes."""
+        from .bpf_kernel import MEMWORDS, matches
+
+        out = np.zeros(len(batch), dtype=np.bool_)
+        mem = np.zeros(MEMWORDS, dtype=np.int64)
+        for linktype in np.unique(batch.linktype).tolist():
+            rows = np.flatnonzero(batch.linktype == linktype)
+            matches(self.program(linktype), batch.data, batch.offset, batch.caplen,
+                    batch.wirelen, rows, out, mem)
+        return out

@@ -19,14 +19,21 @@ MAX_IFACES = 1 << 16  # Batch.iface is 16 bits: more interfaces are numbered per
 
 class Capture:
     """A capture's bytes, read once from the start: a regular file mapped whole; a pipe,
-    FIFO or device read chunk by chunk, so that it is opened once and its memory bounded
-    by the chunk. `buf` holds the bytes from file offset `base` on; readers walk it and
-    call `more` where it ends."""
+    FIFO, device or inflated stream (`stream`, compressed.inflate) read chunk by chunk, so
+    that it is opened once and its memory bounded by the chunk. `buf` holds the bytes from
+    file offset `base` on; readers walk it and call `more` where it ends, and say in `done`
+    the offset up to which they have cut frames (progress)."""
 
-    def __init__(self, fh, path: Path):
-        self.path = path
+    def __init__(self, fh, path: Path, stream=None, damage: tuple = (), packed: str = "",
+                 chunk: int = CHUNK):
+        self.path, self.chunk = path, chunk
+        self.base = self.done = 0
+        self.damage, self.packed = damage, packed  # a compressed stream's errors and format
+        if stream is not None:
+            self.stream = stream
+            self.buf = memoryview(b"")
+            return
         mode = os.fstat(fh.fileno()).st_mode
-        self.base = 0
         if stat.S_ISREG(mode):
             self.stream = None
             try:
@@ -49,7 +56,10 @@ class Capture:
         if self.stream is None:
             return False
         try:
-            chunk = self.stream.read(CHUNK)
+            chunk = self.stream.read(self.chunk)
+        except self.damage as exc:
+            raise CaptureError(f"{self.path}: damaged {self.packed} stream: {exc}; "
+                               f"kept the frames before it") from exc
         except OSError as exc:
             raise CaptureError(f"{self.path}: cannot read: {exc.strerror or exc}") from exc
         if not chunk:

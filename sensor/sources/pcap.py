@@ -45,11 +45,11 @@ def read(cap: Capture, batch_frames: int, warn):
             keep, damaged = _check(starts, incl, len(raw))
             if keep:
                 ts_ns = sec[:keep] * 1_000_000_000 + (frac[:keep] if nanos else frac[:keep] * 1000)
+                off = cap.done = base + int(starts[keep - 1] + RECORD_HEADER + incl[keep - 1])
                 yield from cut_batches(raw, starts[:keep] + RECORD_HEADER, incl[:keep], orig[:keep],
                                        ts_ns, np.full(keep, linktype), np.zeros(keep), ["0"],
                                        batch_frames, str(path), done + 1)
                 done += keep
-                off = base + int(starts[keep - 1] + RECORD_HEADER + incl[keep - 1])
             if damaged:
                 warn(f"{path}: record {done + 1} claims {int(incl[keep])} bytes, more than any "
                      f"capture holds; the file is damaged from offset {off}, frames after it skipped")

@@ -127,7 +127,7 @@ def read(cap: Capture, batch_frames: int, warn):
                 if ifid < len(section) and section[ifid] >= 0 and body + 20 + caplen <= body_end:
                     frames.add(body + 20, caplen, wirelen, (hi << 32) | lo, section[ifid])
             pos += blen
-        off = base + pos
+        off = cap.done = base + pos
         if len(frames):
             iface = np.array(frames.iface, dtype=np.int64)
             cols = itfs.columns()[iface]

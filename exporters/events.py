@@ -1,0 +1,258 @@
+"""The protocol event logs: `dns` (each query), `tls` (each ClientHello), `http` (each
+request, with its response's status), the context an analyst reads around an alert
+(Zeek's dns/ssl/http logs, Suricata's eve `dns`/`tls`/`http`).
+
+Rows are chosen by the detectors' own pre-filter (internet_bound's `askers`: one
+compiled pass over the batch) and their names read by `first_messages`, which the
+detectors share: a name is parsed once a row whoever asks, and a message that spans
+segments gives its name on the row that completes it. Only the selected rows take Python.
+The fields besides the name are read from the row's own payload; a record whose message
+spanned segments has the name and leaves them null.
+
+Bounds: text copied from the wire is at most `MAX_TEXT` characters and passes the one
+masking function (detectors/pii_mask.py); HTTP requests wait for their response's status
+in at most `MAX_WAITING` flows for `WAIT_NS` of packet time, and are written without one
+past either (`ybsensor_event_records_unanswered_total`).
+"""
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+
+import numpy as np
+from prometheus_client.core import CounterMetricFamily
+
+from ybsensor.core.community_id import community_id
+from ybsensor.decoders.view import line_key, packed_column, texts
+from ybsensor.detectors import first_messages as fm
+from ybsensor.detectors import names
+from ybsensor.detectors.content import head
+from ybsensor.detectors.internet_bound import ASK_KINDS, InternetBound
+from ybsensor.detectors.pii_mask import mask_text
+
+from .flowlog import EVENT_FIELDS, rfc3339
+from .tables import RecordFile
+
+TCP = 6
+MAX_TEXT = 512
+MAX_WAITING = 4096
+WAIT_NS = 60 * 10**9
+ASKER = "events"
+HTTP_RESPONSE = np.frombuffer(b"HTTP/1.", dtype=np.uint8)
+
+FIELDS = {
+    "dns": EVENT_FIELDS | {"transport": "str", "trans_id": "int", "query": "str",
+                           "qtype": "int", "qtype_name": "str"},
+    "tls": EVENT_FIELDS | {"server_name": "str", "version": "str", "protocol": "str",
+                           "ja4": "str"},
+    "http": EVENT_FIELDS | {"method": "str", "host": "str", "path": "str",
+                            "user_agent": "str", "status": "int"},
+}
+NAMELESS = (fm.TLS_SNI, fm.HTTP_HOST)   # messages logged whole even when they name no host
+EVENT_TYPE = {fm.DNS: "dns", fm.DNS_TCP: "dns", fm.TLS_SNI: "tls", fm.HTTP_HOST: "http"}
+QTYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA",
+          33: "SRV", 35: "NAPTR", 64: "SVCB", 65: "HTTPS", 255: "ANY"}
+# the highest version a ClientHello offers: TLCP (GB/T 38636, the national TLS) is 1.1
+VERSIONS = {0x0101: ("TLCP 1.1", "tlcp"), 0x0300: ("SSL 3.0", "tls"),
+            0x0301: ("TLS 1.0", "tls"), 0x0302: ("TLS 1.1", "tls"), 0x0303: ("TLS 1.2", "tls"),
+            0x0304: ("TLS 1.3", "tls")}
+
+
+def _text(value: str | None) -> str | None:
+    return None if value is None else mask_text(value[:MAX_TEXT])
+
+
+def dns_fields(kind: str, name: str, payload: bytes) -> dict:
+    """A query's fields; `payload`: the message's first segment (b"": not seen)."""
+    at = 2 if kind == fm.DNS_TCP else 0
+    qtype_at = at + names.DNS_HEADER + len(name) + 2   # the name's labels, lengths and root
+    qtype = names._u16(payload, qtype_at) if len(payload) >= qtype_at + 2 else None
+    return {"transport": "tcp" if at else "udp",
+            "trans_id": names._u16(payload, at) if len(payload) >= at + 2 else None,
+            "query": _text(name), "qtype": qtype,
+            "qtype_name": None if qtype is None else QTYPES.get(qtype, f"TYPE{qtype}")}
+
+
+def tls_fields(name: str, payload: bytes) -> dict:
+    version = names.tls_offered_version(payload)
+    if version is None:
+        return {"server_name": _text(name), "version": None, "protocol": None, "ja4": None}
+    text, protocol = VERSIONS.get(version, (f"0x{version:04x}", "tls"))
+    return {"server_name": _text(name), "version": text, "protocol": protocol,
+            "ja4": names.tls_ja4(payload)}
+
+
+def http_fields(name: str, payload: bytes) -> dict:
+    request = names.http_request_head(payload, (b"host", b"user-agent"))
+    method, target, found = request if request is not None else (None, None, {})
+    return {"method": method.decode("ascii") if method else None, "host": _text(name),
+            "path": _text(target), "user_agent": _text(found.get(b"user-agent")),
+            "status": None}
+
+
+class EventLogs:
+    """Writes the `dns`, `tls`, `http` records of each batch to the logs `paths` names
+    (`{event_type: path}`; a type left out is not logged)."""
+
+    def __init__(self, paths: dict[str, str], plan, config, sensor: str = ""):
+        self.plan, self.config, self.sensor = plan, config, sensor
+        self.files: dict[str, RecordFile] = {}
+        try:
+            for kind, path in paths.items():
+                self.files[kind] = RecordFile(path, FIELDS[kind])
+        except BaseException:
+            self.close()
+            raise
+        self.first_messages = fm.FirstMessages.shared(self)
+        # flow key -> HTTP requests of the flow waiting for their responses, oldest first
+        self.waiting: OrderedDict[int, list[dict]] = OrderedDict()
+        self.waiting_since: dict[int, int] = {}
+        self.written: Counter[str] = Counter({kind: 0 for kind in FIELDS})
+        self.unanswered = 0
+
+    # --- per batch ---------------------------------------------------------------------
+
+    def process(self, ctx) -> None:
+        out: dict[str, list[dict]] = {kind: [] for kind in self.files}
+        rows, ask = InternetBound.askers(ctx, 0)
+        kinds = [ASK_KINDS[k] for k in ask.tolist()]
+        found = self.first_messages.read(ctx, ASKER, rows, kinds)
+        # a whole ClientHello or request that names nothing is an event still
+        for row, kind in zip(rows.tolist(), kinds):
+            if row not in found and kind in NAMELESS and EVENT_TYPE[kind] in self.files and \
+                    fm.PARSERS[kind][1](ctx.payload(row, fm.MAX_MESSAGE)):
+                found[row] = (kind, None)
+        found = {row: kn for row, kn in found.items() if EVENT_TYPE[kn[0]] in self.files}
+        if found:
+            opening = set(rows.tolist())    # else the row that completed a message
+            at = np.array(sorted(found), dtype=np.int64)
+            for row, base in zip(at.tolist(), self.identity(ctx, at)):
+                kind, name = found[row]
+                event_type = EVENT_TYPE[kind]
+                payload = ctx.payload(row, fm.MAX_MESSAGE) if row in opening else b""
+                record = {"event_type": event_type} | base
+                if event_type == "dns":
+                    out["dns"].append(record | dns_fields(kind, name, payload))
+                elif event_type == "tls":
+                    out["tls"].append(record | tls_fields(name, payload))
+                else:
+                    self._wait(int(ctx.flow_keys[row]), record | http_fields(name, payload),
+                               out["http"])
+        if self.waiting:
+            out["http"] += self._answers(ctx)
+        if self.waiting and ctx.t.n:
+            self._expire(int(ctx.t.ts_ns.max()) - WAIT_NS, out["http"])
+        for kind, records in out.items():
+            self.files[kind].write(records)
+            self.written[kind] += len(records)
+
+    def identity(self, ctx, rows: np.ndarray) -> list[dict]:
+        """The fields every record opens with, for `rows` (TCP or UDP rows of a client)."""
+        t, plan = ctx.t, ctx.plan
+        inst = ctx.line_owner[rows]
+        for owners in (ctx.src_owner, ctx.dst_owner):
+            inst = np.where(inst < 0, owners[rows], inst)
+        src = packed_column(t.src_hi[rows], t.src_lo[rows])
+        dst = packed_column(t.dst_hi[rows], t.dst_lo[rows])
+        interfaces = t.batch.interfaces
+        return [{
+            "timestamp": rfc3339(ts / 1e9), "ts": round(ts / 1e9, 6), "sensor": self.sensor,
+            "line": line_key(kind, a, b, interfaces), "institution": plan.code(i),
+            "community_id": community_id(s_raw, d_raw, p, sp, dp),
+            "src": s, "sport": sp, "dst": d, "dport": dp, "proto": p,
+        } for ts, kind, a, b, i, s_raw, d_raw, s, d, p, sp, dp in zip(
+            t.ts_ns[rows].tolist(), t.line_kind[rows].tolist(), t.line_a[rows].tolist(),
+            t.line_b[rows].tolist(), inst.tolist(), src, dst, texts(src), texts(dst),
+            t.proto[rows].tolist(), t.sport[rows].tolist(), t.dport[rows].tolist())]
+
+    # --- HTTP requests waiting for their status ------------------------------------------
+
+    def _wait(self, flow: int, record: dict, out: list[dict]) -> None:
+        if flow not in self.waiting:
+            while len(self.waiting) >= MAX_WAITING:
+                oldest, gone = self.waiting.popitem(last=False)
+                del self.waiting_since[oldest]
+                self._give_up(gone, out)
+            self.waiting[flow] = []
+            self.waiting_since[flow] = int(record["ts"] * 1e9)
+        self.waiting[flow].append(record)
+
+    def _answers(self, ctx) -> list[dict]:
+        """The requests this batch's responses answer (in order, one response each)."""
+        t, g = ctx.t, ctx.groups
+        keys = np.fromiter(self.waiting, dtype=np.uint64)
+        hit = np.isin(g.key, keys)
+        if not hit.any():
+            return []
+        rows = g.rows[hit[g.inverse]]
+        rows = rows[(t.proto[rows] == TCP) & (t.payload_len[rows] >= 12)]
+        rows = rows[(head(t, rows, len(HTTP_RESPONSE)) == HTTP_RESPONSE).all(axis=1)]
+        done = []
+        for row in rows[np.argsort(t.frame[rows], kind="stable")].tolist():
+            flow = int(ctx.flow_keys[row])
+            waiting = self.waiting.get(flow)
+            status = names.http_status(ctx.payload(row, 12))
+            # a response answers the oldest request before it; an interim one (1xx) none
+            if not waiting or waiting[0]["ts"] > t.ts_ns[row] / 1e9 or status is None \
+                    or 100 <= status < 200:
+                continue
+            record = waiting.pop(0)
+            record["status"] = status
+            done.append(record)
+            if not waiting:
+                del self.waiting[flow], self.waiting_since[flow]
+        return done
+
+    def _expire(self, before_ns: int, out: list[dict]) -> None:
+        while self.waiting:
+            flow = next(iter(self.waiting))
+            if self.waiting_since[flow] >= before_ns:
+                break
+            self._give_up(self.waiting.pop(flow), out)
+            del self.waiting_since[flow]
+
+    def _give_up(self, records: list[dict], out: list[dict]) -> None:
+        self.unanswered += len(records)
+        out.extend(records)
+
+    def close(self) -> None:
+        """Write the requests still waiting (no status) and close the logs; safe twice."""
+        if "http" in self.files and self.waiting:
+            left: list[dict] = []
+            for records in self.waiting.values():
+                self._give_up(records, left)
+            self.waiting.clear()
+            self.waiting_since.clear()
+            self.files["http"].write(left)
+            self.written["http"] += len(left)
+        for file in self.files.values():
+            file.close()
+
+    def continue_from(self, old: "EventLogs") -> None:
+        """A reloaded configuration's logs: each type's file goes on where its path is the
+        same (the one this made is dropped unwritten); the old others close. Requests
+        waiting for their status wait on."""
+        for kind, file in old.files.items():
+            mine = self.files.get(kind)
+            if mine is not None and mine.path == file.path:
+                mine.discard()
+                self.files[kind] = file
+            else:
+                file.close()
+        self.waiting, self.waiting_since = old.waiting, old.waiting_since
+        self.written.update(old.written)
+        self.unanswered += old.unanswered
+
+    def flush(self) -> None:
+        for file in self.files.values():
+            file.flush()
+
+    def metric_families(self):
+        records = CounterMetricFamily("ybsensor_event_records", "Records written to the event "
+                                      "logs", labels=["event_type"])
+        for kind in self.files:
+            records.add_metric([kind], self.written[kind])
+        yield records
+        yield CounterMetricFamily("ybsensor_event_records_unanswered", "HTTP requests written "
+                                  "without their status (no response in time or room)",
+                                  value=self.unanswered)
+        yield from self.first_messages.families_for(self)

@@ -1,0 +1,130 @@
+"""Records as a file an analyst's tools read: JSON lines, or Parquet (pyarrow) where the
+path ends `.parquet`, so DuckDB, pandas and Spark read the flow and event logs directly.
+
+Every log declares its fields once, as `{name: kind}` (kind: "str", "int", "float"); the
+Parquet schema is made from them, so a column's type does not depend on the first batch.
+Parquet is written in row groups of `ROW_GROUP` records; the file is readable once it is
+closed (its footer is written then), which the sensor does on every way out (end of the
+capture, SIGTERM/SIGINT). A Parquet file cannot be appended to: each run writes its file
+anew, where JSON lines are appended.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from .alerts import open_regular
+
+ROW_GROUP = 65536       # records held before a Parquet row group is written
+PARQUET = ".parquet"
+
+
+def arrow_schema(fields: dict[str, str]):
+    import pyarrow as pa
+
+    kinds = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
+    return pa.schema([(name, kinds[kind]) for name, kind in fields.items()])
+
+
+def arrow_table(records: list[dict], fields: dict[str, str]):
+    """`records` as an Arrow table of `fields`' columns (a field a record lacks: null)."""
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(records, schema=arrow_schema(fields))
+
+
+class RecordFile:
+    """A log of records at `path` with the columns `fields`: JSON lines appended, or a
+    Parquet file when the path ends `.parquet`. Opened as the alert log is (a link or a
+    device is refused, never followed)."""
+
+    def __init__(self, path: str, fields: dict[str, str]):
+        self.path = str(path)
+        self.fields = fields
+        self.parquet = self.path.endswith(PARQUET)
+        self.held: list[dict] = []
+        self.writer = None
+        # Parquet: the file is emptied when its writer starts (the first row group, or the
+        # close), not here: a configuration reloaded beside it may hand it on (`discard`)
+        flags = os.O_WRONLY | os.O_CREAT | (0 if self.parquet else os.O_APPEND)
+        fd = open_regular(self.path, flags)
+        self.file = os.fdopen(fd, "wb") if self.parquet else os.fdopen(fd, "a", encoding="utf-8")
+
+    def write(self, records: list[dict]) -> None:
+        if not records:
+            return
+        if not self.parquet:
+            self.file.write("".join(json.dumps(r, ensure_ascii=False, separators=(",", ":"))
+                                    + "\n" for r in records))
+            return
+        self.held.extend(records)
+        if len(self.held) >= ROW_GROUP:
+            self._row_group()
+
+    def _row_group(self) -> None:
+        if self.writer is None:
+            import pyarrow.parquet as pq
+
+            self.file.truncate(0)
+            self.writer = pq.ParquetWriter(self.file, arrow_schema(self.fields))
+        if self.held:
+            self.writer.write_table(arrow_table(self.held, self.fields))
+            self.held = []
+
+    def flush(self) -> None:
+        if not self.parquet:
+            self.file.flush()
+
+    def close(self) -> None:
+        """Write what is held and close (a Parquet file with no rows is still one); safe
+        to call twice."""
+        if self.file.closed:
+            return
+        try:
+            if self.parquet:
+                self._row_group()
+                self.writer.close()
+        finally:
+            self.file.close()
+
+    def discard(self) -> None:
+        """Close without writing: another RecordFile of the same path goes on with it."""
+        self.held = []
+        self.file.close()
+
+
+# `decode`'s rows (decoders/view.rows) as columns; `tunnels` as its JSON text
+DECODE_FIELDS = {"frame": "int", "ts": "float", "len": "int", "encap": "str", "line": "str",
+                 "outer_src": "str", "outer_dst": "str", "tunnels": "str", "src": "str",
+                 "dst": "str", "proto": "int", "sport": "int", "dport": "int",
+                 "payload_len": "int", "status": "str"}
+
+
+def decode_table(rows):
+    """Decoded rows (view.rows) as an Arrow table of DECODE_FIELDS."""
+    flat = [r | {"tunnels": json.dumps(r["tunnels"], separators=(",", ":"))} for r in rows]
+    return arrow_table(flat, DECODE_FIELDS)
+
+
+class TableStream:
+    """Arrow tables written one after another to a binary stream as one CSV (a header
+    once) or one Parquet file (a row group each)."""
+
+    def __init__(self, out, fmt: str, fields: dict[str, str]):
+        self.out, self.fmt, self.schema = out, fmt, arrow_schema(fields)
+        self.writer = None
+
+    def write(self, table) -> None:
+        if self.writer is None:
+            if self.fmt == "parquet":
+                import pyarrow.parquet as pq
+                self.writer = pq.ParquetWriter(self.out, self.schema)
+            else:
+                import pyarrow.csv as pcsv
+                self.writer = pcsv.CSVWriter(self.out, self.schema)
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        if self.writer is None:        # no rows: the header (or an empty file) still
+            self.write(self.schema.empty_table())
+        self.writer.close()

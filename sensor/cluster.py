@@ -1,0 +1,503 @@
+"""`replay --jobs N` and `replay --scheduler ADDRESS`: one replay spread over the workers of
+a Dask distributed cluster (`--jobs N`: a local cluster of N processes), with the results
+of one process.
+
+Map: N tasks, one a share. Every task reads every file, in order, in the same batches as
+one process, decodes each batch whole and keeps the rows of its share: a hash of the line
+and the two addresses (core/flows.py share_of), so that a flow, and every fragment of a
+datagram, lives on one worker, as PACKET_FANOUT does live. What a flow alone decides (the
+flow table and log, every detector's findings, the dedup of alerts grouped by flow) is
+then decided where the flow is, as one process decides it. What looks across flows is
+made whole so:
+
+- state every worker keeps of the whole batch: L2TPv2 session lines and fragment
+  reassembly (cheap: control messages and fragments are rare); their counters come from
+  share 0 only.
+- `shared_line` (a line's flows land on every worker) runs on share 0 over every row of
+  every batch, and alerts there: the same packets, dedup and alerts as one process. The
+  other shares leave it out.
+- findings whose dedup group is wider than a flow (a client and a name: `internet_bound`,
+  `malicious_link`; few rows) are not alerted on the worker: their rows travel to the
+  reduce (columns, without the frames' bytes) with their evidence, and the reduce alerts
+  them batch by batch with one process's dedup state.
+- the rate limit (`alerts.max_per_second`) is global: each share applies it to its own
+  alerts (which bounds what it keeps in memory, and holds back none that the whole
+  replay's limit lets through), and the reduce applies it to all of them, a batch and a
+  detector at a time, on the clock of the batch's latest finding as one process does.
+
+Reduce (the client): alerts sorted by packet time and a stable key and written as one
+hash chain; metrics summed (exporters/http.py merge); flow logs joined. Evidence pcaps are
+not written by a spread replay (said at start).
+
+A worker that dies takes its task with it: the scheduler runs it again elsewhere from the
+start (its results are whole or absent), and past `allowed-failures` the run fails with
+the worker's error.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tempfile
+import time
+import uuid
+from collections import Counter, defaultdict
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from ybsensor.core.flows import share_of
+from ybsensor.decoders import fastpath
+from ybsensor.decoders.table import concat, take
+from ybsensor.detectors import REGISTRY, BatchContext, Finding
+from ybsensor.detectors.plaintext_pii import hash_key
+from ybsensor.detectors.shared_line import SharedLine
+from ybsensor.exporters.http import merge
+from ybsensor.exporters.prometheus import BuildCollector, SensorCollector
+
+from . import config as config_mod
+from .alerting import Alerter, RateLimit
+from .sensor import Sensor
+from .selection import Selection
+from .sources import CaptureError, read_capture, size
+
+UNLIMITED = 1e15             # the reduce alerts shipped findings unlimited, then _limit
+PROGRESS_SECONDS = 1.0
+NO_WORKERS_SECONDS = 60.0    # a cluster without workers this long: the replay fails
+# detectors' metric families of what every worker holds whole (the indicator lists it
+# loaded): counted once (share 0)
+WHOLE_ON_EVERY_WORKER = ("ybsensor_indicators", "ybsensor_indicator_reloads",
+                         "ybsensor_indicator_reload_failures")
+
+
+class ClusterError(Exception):
+    """The cluster could not be reached or a share could not be completed."""
+
+
+# ---------------------------------------------------------------------------------------
+# Map: one share, on a worker.
+
+class _Collect:
+    """Stands in for a worker's alert log: its alerts, each with the batch it came from."""
+
+    def __init__(self, part: "_Part"):
+        self.part = part
+
+    def write(self, alerts: list[dict]) -> None:
+        if alerts:
+            self.part.alerts.append((self.part.key, alerts))
+
+    def close(self) -> None:
+        pass
+
+
+class _ShareAlerter(Alerter):
+    """A worker's alerter: findings grouped by flow are alerted here; those of a wider
+    group are sent to the reduce. The rate limit applies here too, to the share's alerts
+    alone (it never holds back one the whole replay's limit lets through: a share spends
+    fewer tokens), so that what a share keeps in memory is bounded by it; the reduce
+    applies it to all of them."""
+
+    def __init__(self, part: "_Part", base: Alerter, detectors: list, ship: bool = True):
+        super().__init__(detectors, base.dedup_ns / 1e9, base.limit.rate, sensor=base.sensor)
+        self.part = part
+        self.wide = ship     # send findings of wider groups to the reduce (else alert here)
+
+    def _alerts(self, det, findings, ctx) -> list[dict]:
+        # the rate limit's clock: the batch's latest finding of the detector, on any share
+        rows = np.concatenate([f.rows for f in findings])
+        key = (self.part.key, det.name)
+        self.part.clock[key] = max(self.part.clock.get(key, 0), int(ctx.t.ts_ns[rows].max()))
+        wide = [f for f in findings if f.group is not None and self.wide]
+        if wide:
+            self.part.ship(det, wide, ctx.t)
+        mine = [f for f in findings if f.group is None or not self.wide]
+        return super()._alerts(det, mine, ctx) if mine else []
+
+
+class _Part:
+    """One share of a replay: a Sensor fed the rows of the share."""
+
+    def __init__(self, cfg, index: int, parts: int, flow_log: str):
+        self.index, self.parts = index, parts
+        self.sensor = s = Sensor(cfg, alerts_path="", flow_log=flow_log, sinks=False)
+        self.key = (0, 0, 0)            # (file, batch, 0 | 1 for its reassembled datagrams)
+        self.alerts: list[tuple[tuple, list[dict]]] = []
+        self.shipped: list[dict] = []
+        self.latest = -1
+        self.lines: Alerter | None = None   # shared_line over every row (share 0)
+        self.clock: dict[tuple, int] = {}   # (key, detector) -> latest finding's ns
+        if s.alerter is not None:
+            s.evidence = None
+            s.log = _Collect(self)
+            lines = [d for d in s.alerter.detectors if isinstance(d, SharedLine)]
+            rest = [d for d in s.alerter.detectors if not isinstance(d, SharedLine)]
+            if lines and index == 0:
+                self.lines = _ShareAlerter(self, s.alerter, lines, ship=False)
+            s.alerter = _ShareAlerter(self, s.alerter, rest)
+            if index:   # every worker reassembles every fragment: errors counted by share 0
+                s.reassembly.errors = Counter()
+
+    def batch(self, key: tuple[int, int], batch, source: str) -> None:
+        s = self.sensor
+        t = s.pipeline.decode_chosen(batch, source)
+        if s.alerter is None:
+            s.stats.process(take(t, share_of(t, self.parts) == self.index))
+            return
+        s.sessions.process(t)
+        whole = s.reassembly.process(t, s.pipeline.decode)
+        for part, table in enumerate((t, whole)):
+            if table is None or not table.n:
+                continue
+            self.key = (*key, part)
+            if (table.n_ip > 0).any():
+                self.latest = max(self.latest, int(table.ts_ns[table.n_ip > 0].max()))
+            mine = share_of(table, self.parts) == self.index
+            if self.lines is not None:   # a line's flows on every worker: all its rows here
+                self.lines.source = table.batch.source
+                s.log.write(self.lines.process(BatchContext(table, None, s.plan, s.cfg)))
+            sub = take(table, mine)
+            if part == 0:
+                s.stats.process(sub)
+            s._analyse(sub)
+
+    def ship(self, det, findings: list[Finding], t) -> None:
+        """Findings of a group wider than a flow (a client and a name: few rows), for the
+        reduce: their rows as columns, and each row's evidence."""
+        pieces = [{"rows": f.rows, "severity": f.severity, "reason": f.reason,
+                   "group": f.group, "institution": f.institution,
+                   "evidence": None if f.explain is None else
+                   [f.explain(row) for row in f.rows.tolist()]} for f in findings]
+        rows = np.unique(np.concatenate([f.rows for f in findings]))
+        for p in pieces:
+            p["rows"] = np.searchsorted(rows, p["rows"])
+        self.shipped.append({"key": self.key, "detector": det.name, "rule": det.rule,
+                             "table": take(t, rows, frames=False), "findings": pieces})
+
+    def result(self) -> dict:
+        s = self.sensor
+        if s.flows is not None and self.latest >= 0:   # what "idle at the end" is measured on
+            s.flows.latest_ns = max(s.flows.latest_ns, self.latest)
+        s.close()
+        extra = [d for d in (s.alerter.detectors if s.alerter else ())
+                 if hasattr(d, "metric_families")]
+        if self.lines is not None:
+            extra += [d for d in self.lines.detectors if hasattr(d, "metric_families")]
+            for name in ("occurrences", "suppressed", "rate_limited"):
+                setattr(s.alerter, name, getattr(s.alerter, name) + getattr(self.lines, name))
+        # sessions and reassembly see every row on every worker: counted by share 0
+        whole = (s.sessions, s.reassembly) if self.index == 0 else ()
+        extra += [x for x in (*whole, s.flow_log) if x is not None]
+        families = list(SensorCollector(s.stats, s.alerter, s.flows, s.lines,
+                                        extra=extra).collect())
+        if self.index:
+            families = [f for f in families if f.name not in WHOLE_ON_EVERY_WORKER]
+        alerter = s.alerter
+        return {
+            "index": self.index,
+            "families": families,
+            "stats": {k: v for k, v in vars(s.stats).items() if isinstance(v, (int, Counter))},
+            "alerter": None if alerter is None else
+            {k: getattr(alerter, k) for k in ("occurrences", "suppressed", "rate_limited")},
+            "flows": None if s.flows is None else (s.flows.active, s.flows.evicted_total),
+            "alerts": self.alerts,
+            "shipped": self.shipped,
+            "clock": self.clock,
+        }
+
+
+def replay_share(config_path: str | None, paths: list[tuple[str, str]], index: int, parts: int,
+                 batch_frames: int | None = None, progress: str | None = None,
+                 alerts_path: str | None = None, selection: tuple = ()) -> dict:
+    """Replay the share `index` of `parts` of `paths`, (path, path as given) pairs (every
+    file read, in order); runs on a worker. Files that are no capture are refused (their
+    messages returned) and the others go through, as in one process. `selection` is the
+    replay's --bpf, --start, --end, --line and --institution (sensor/selection.py)."""
+    fastpath.load_kernel_now()     # a worker lives on: the compiled loops from the start
+    cfg = config_mod.load(config_path) if config_path else None
+    if cfg is not None:
+        # evidence and the dns/tls/http logs are one process's (the client warns)
+        cfg = dataclasses.replace(cfg, evidence_dir="", alerts_path=alerts_path,
+                                  event_log_paths={})
+    with tempfile.TemporaryDirectory(prefix="ybsensor-share-") as tmp:
+        flow_log = str(Path(tmp) / "flows.jsonl") if cfg is not None and cfg.flow_log_path else ""
+        part = _Part(cfg, index, parts, flow_log)
+        if selection:
+            part.sensor.pipeline.selection = Selection(*selection, cfg)
+        refused, warned, frames, done = [], [], 0, 0
+        part.sensor.pipeline.warn = warned.append
+        report = _Reporter(progress, index)
+        kw = {"batch_frames": batch_frames} if batch_frames else {}
+        for i, (path, shown) in enumerate(paths):
+            seen = 0
+
+            def read(n: int) -> None:
+                nonlocal seen
+                seen = n
+                report(done + n)
+            try:
+                for j, batch in enumerate(read_capture(path, warn=warned.append, progress=read,
+                                                       **kw)):
+                    batch.source = shown     # the path as it was given, as one process says it
+                    frames += len(batch)
+                    part.batch((i, j), batch, shown)
+            except CaptureError as exc:
+                refused.append(str(exc))
+            done += size(path) or seen
+        out = part.result()
+        out["flow_log"] = Path(flow_log).read_text() if flow_log and Path(flow_log).exists() else ""
+    out.update(refused=refused, warnings=warned, frames=frames)
+    return out
+
+
+class _Reporter:
+    """A share's progress, to the client through a Dask queue, once a second."""
+
+    def __init__(self, name: str | None, index: int):
+        self.queue = None
+        self.index = index
+        self.last = 0.0
+        if name:
+            from distributed import Queue
+            self.queue = Queue(name)
+
+    def __call__(self, read: int) -> None:
+        """`read`: bytes of the replay's files this share has read so far."""
+        now = time.monotonic()
+        if self.queue is not None and now - self.last >= PROGRESS_SECONDS:
+            self.last = now
+            self.queue.put((self.index, read))
+
+
+# ---------------------------------------------------------------------------------------
+# Reduce: on the client.
+
+class Reduce:
+    """The shares' results made one replay's: `sensor` (the client's: its alert log, and
+    counters to print the summary from) gets every share's counters; alerts of groups
+    wider than a flow are alerted here; the rate limit applied; the alerts written in
+    packet-time order; the flow log written."""
+
+    def __init__(self, sensor: Sensor, paths: list[str]):
+        self.sensor = sensor
+        self.paths = paths
+        self.families: list = []
+
+    def take(self, results: list[dict]) -> None:
+        s = self.sensor
+        results = sorted(results, key=lambda r: r["index"])
+        for r in results:
+            for name, value in r["stats"].items():
+                current = getattr(s.stats, name)
+                setattr(s.stats, name, current + value)
+        active = sum(r["flows"][0] for r in results if r["flows"])
+        evicted = sum(r["flows"][1] for r in results if r["flows"])
+        s.flows = SimpleNamespace(active=active, evicted_total=evicted) \
+            if s.flows is not None else None
+        alerts: list[tuple[tuple, dict]] = []
+        if s.alerter is not None:
+            a = s.alerter
+            for r in results:
+                a.occurrences.update(r["alerter"]["occurrences"])
+                a.suppressed += r["alerter"]["suppressed"]
+                a.rate_limited += r["alerter"]["rate_limited"]
+            alerts = self._alerts(results)
+            a.alerts = Counter((x["detector"], x["institution"] or "-") for _, x in alerts)
+            alerts.sort(key=lambda ka: (ka[1]["ts"], ka[0][0], ka[1]["first_frame"],
+                                        ka[1]["detector"], ka[1]["severity"],
+                                        ka[1]["community_id"], ka[1]["line"]))
+            if s.log is not None:
+                s.log.write([x for _, x in alerts])
+        self.families = self._families(results)
+        if s.cfg is not None and s.cfg.flow_log_path:
+            _join_flow_logs(s.cfg.flow_log_path, [r["flow_log"] for r in results])
+
+    def _alerts(self, results: list[dict]) -> list[tuple[tuple, dict]]:
+        """The workers' alerts and those of the shipped findings, batch by batch, with the
+        rate limit of each detector applied as one process applies it."""
+        a = self.sensor.alerter
+        by_key: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+        clock: dict[tuple, int] = {}
+        for r in results:
+            for (key, name), ns in r["clock"].items():
+                clock[key, name] = max(clock.get((key, name), 0), ns)
+                # a batch with findings and no alert still moves the limit's clock
+                by_key[key].setdefault(name, [])
+            for key, alerts in r["alerts"]:
+                for alert in alerts:
+                    by_key[key][alert["detector"]].append(alert)
+            for piece in r["shipped"]:
+                by_key[piece["key"]][piece["detector"]].append(piece)
+        order = {name: k for k, name in enumerate(REGISTRY)}
+        out = []
+        for key in sorted(by_key):
+            a.source = str(self.paths[key[0]])
+            for name in sorted(by_key[key], key=lambda n: order.get(n, len(order))):
+                items = by_key[key][name]
+                pieces = [x for x in items if "findings" in x]
+                local = [x for x in items if "findings" not in x]
+                if pieces:
+                    local += self._alert_pieces(pieces)
+                out += [(key, x) for x in self._limit(name, local, clock[key, name])]
+        return out
+
+    def _limit(self, detector: str, alerts: list[dict], now_ns: int) -> list[dict]:
+        """The rate limit over one detector's alerts of one batch (its findings' latest
+        packet at `now_ns`): the earliest kept."""
+        a = self.sensor.alerter
+        limit: RateLimit = a.limit
+        allowance = limit.allowance(detector, now_ns)
+        if len(alerts) > allowance:
+            alerts = sorted(alerts, key=lambda x: (x["ts"], x["first_frame"]))
+            a.rate_limited += len(alerts) - allowance
+            alerts = alerts[:allowance]
+        limit.spend(detector, len(alerts))
+        return alerts
+
+    def _alert_pieces(self, pieces: list[dict]) -> list[dict]:
+        """One batch's findings of one detector from every share, alerted as one process
+        alerts them (the same rows in capture order, the same dedup state), without the
+        rate limit (applied with the others in _limit)."""
+        a, s = self.sensor.alerter, self.sensor
+        t = concat([p["table"] for p in pieces])
+        starts = np.cumsum([0] + [p["table"].n for p in pieces])
+        order = np.argsort(t.frame, kind="stable")
+        t = take(t, order, frames=False)
+        where = np.empty(len(order), dtype=np.int64)
+        where[order] = np.arange(len(order))
+        merged: dict[tuple, dict] = {}
+        for p, base in zip(pieces, starts.tolist()):
+            for f in p["findings"]:
+                m = merged.setdefault((f["severity"], f["reason"]),
+                                      {"rows": [], "group": [], "inst": [], "ev": {}})
+                rows = where[f["rows"] + base]
+                m["rows"].append(rows)
+                m["group"].append(f["group"])
+                m["inst"].append(f["institution"] if f["institution"] is not None
+                                 else np.full(len(rows), -1, dtype=np.int64))
+                if f["evidence"] is not None:
+                    m["ev"].update(zip(rows.tolist(), f["evidence"]))
+        findings = []
+        for (severity, reason), m in merged.items():
+            findings.append(Finding(np.concatenate(m["rows"]), severity, reason,
+                                    m["ev"].__getitem__ if m["ev"] else None,
+                                    group=np.concatenate(m["group"]),
+                                    institution=np.concatenate(m["inst"])))
+        ctx = BatchContext(t, None, s.plan, s.cfg)
+        det = SimpleNamespace(name=pieces[0]["detector"], rule=pieces[0]["rule"])
+        limit, a.limit = a.limit, RateLimit(UNLIMITED, UNLIMITED)
+        try:
+            return a._alerts(det, findings, ctx)
+        finally:
+            a.limit = limit
+
+    def _families(self, results: list[dict]) -> list:
+        """Every share's metric families summed; the alert records counted from the alerts
+        written here."""
+        families = [f for f in merge([r["families"] for r in results])
+                    if f.name != "ybsensor_alert_records"]
+        s = self.sensor
+        if s.alerter is not None:
+            records = next(f for f in SensorCollector(s.stats, s.alerter).collect()
+                           if f.name == "ybsensor_alert_records")
+            families.append(records)
+        if s.log is not None:
+            families += list(s.log.metric_families())
+        return families
+
+    def collect(self):
+        yield from self.families
+        yield from BuildCollector().collect()
+
+
+def _join_flow_logs(path: str, texts: list[str]) -> None:
+    lines = [line for text in texts for line in text.splitlines() if line]
+    lines.sort()
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.writelines(line + "\n" for line in lines)
+
+
+# ---------------------------------------------------------------------------------------
+# The cluster: local (--jobs) or a scheduler's (--scheduler).
+
+def connect(jobs: int | None, scheduler: str | None):
+    """A Dask client: of the scheduler at `scheduler`, else of a local cluster of `jobs`
+    single-threaded worker processes on 127.0.0.1. ClusterError if none can be had."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ClusterError("--jobs and --scheduler need the packages dask and distributed "
+                           "(pip install 'ybsensor[cluster]')") from None
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    # the scheduler's own reports (a worker lost, tasks recomputed) are not the replay's
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address=None,
+                           scheduler_kwargs={"dashboard": False},
+                           silence_logs=logging.ERROR)
+    return Client(cluster)
+
+
+def run(client, cfg, config_path: str | None, paths: list[str], parts: int,
+        batch_frames: int | None = None, progress=None, selection: tuple = ()) -> list[dict]:
+    """Every share's result; a share whose worker died is run again by the scheduler; one
+    that cannot be completed is a ClusterError naming why. `progress` is told the bytes
+    read, on average over the shares (each reads every file)."""
+    from distributed import Queue, wait
+    name = f"ybsensor-progress-{uuid.uuid4().hex}"
+    queue = Queue(name, client=client) if progress is not None else None
+    config_path = os.path.abspath(config_path) if config_path else None
+    paths = [(os.path.abspath(p), str(p)) for p in paths]
+    # the alert log's place (relative to where the replay was started): identifiers are
+    # hashed with the key kept beside it, made here before any worker needs it
+    alerts_path = None
+    if cfg is not None and cfg.alerts_path:
+        alerts_path = os.path.abspath(cfg.alerts_path)
+        hash_key(cfg, cfg.detectors.get("plaintext_pii", {}))
+    futures = [client.submit(replay_share, config_path, paths, k, parts, batch_frames,
+                             name if queue is not None else None, alerts_path, selection,
+                             pure=False,
+                             key=f"ybsensor-share-{k}-of-{parts}-{name[-8:]}")
+               for k in range(parts)]
+    read: dict[int, int] = {}
+    staffed = time.monotonic()
+    while True:
+        try:
+            wait(futures, timeout=PROGRESS_SECONDS)
+        except TimeoutError:
+            pass
+        if client.nthreads():
+            staffed = time.monotonic()
+        elif time.monotonic() - staffed > NO_WORKERS_SECONDS:
+            raise ClusterError(f"no worker left to run the replay on (for "
+                               f"{NO_WORKERS_SECONDS:g} s); its shares are not done")
+        if queue is not None:
+            while queue.qsize():
+                k, n = queue.get()
+                read[k] = n
+                progress(sum(read.values()) // parts)
+        if all(f.done() for f in futures):
+            break
+    try:
+        return client.gather(futures)
+    except Exception as exc:  # noqa: BLE001 - a share's failure, whatever it was
+        raise ClusterError(f"a share of the replay could not be completed: "
+                           f"{type(exc).__name__}: {exc}") from None
+
+
+def parts_of(client, jobs: int | None) -> int:
+    """Shares to cut the replay into: --jobs, else one per worker thread of the cluster
+    (waited for, a while, if it has none yet)."""
+    if jobs:
+        return jobs
+    try:
+        client.wait_for_workers(1, timeout=NO_WORKERS_SECONDS)
+    except TimeoutError:
+        raise ClusterError(f"the Dask scheduler has no workers (waited "
+                           f"{NO_WORKERS_SECONDS:g} s)") from None
+    return max(sum(client.nthreads().values()), 1)
