@@ -16,7 +16,8 @@ import ipaddress
 
 import numpy as np
 
-from ybsensor.decoders.keys import LINE_IF, LINE_NAMES
+from ybsensor.decoders.keys import LINE_IF
+from ybsensor.decoders.protocol import line_named
 
 from typing import TYPE_CHECKING
 
@@ -218,7 +219,7 @@ class LineOwners:
                 self.patterns.append(text)
                 self.pattern_owner.append(k)
                 kind_name, _, ids = text.partition(":")
-                kind = LINE_NAMES.index(kind_name)
+                kind = line_named(kind_name).id
                 a, _, b = ids.replace("/", ".").partition(".")
                 if kind_name == "if":
                     by_iface[ids] = p

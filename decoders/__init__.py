@@ -1,4 +1,5 @@
 """Decoders: Batch -> PacketTable, one module per protocol, wired by `dispatch`."""
+from . import registry  # noqa: F401  (every protocol declared: line kinds, tunnels, faults)
 from .batch import Batch
 from .table import PacketTable
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import fastpath
 from .batch import Batch
-from .keys import DEPTH, LINKTYPE, OK, TRUNCATED
+from .keys import DEPTH, LINKTYPE, MALFORMED, OK, TRUNCATED
 from .table import MAX_LAYERS, PacketTable
 
 MAX_ROUNDS = MAX_LAYERS + 8  # invisible layers (IPv6 extension headers) take rounds too
@@ -51,12 +51,13 @@ class Frames:
             self.fail(rows[~ok], TRUNCATED)
         return ok
 
-    def drop(self, rows: np.ndarray, bad: np.ndarray, status: int, *cols):
-        """Fail the rows where `bad`; return rows and the columns without them. When no row
-        is bad (the common case) nothing is copied."""
+    def drop(self, rows: np.ndarray, bad: np.ndarray, status: int | None, *cols, fault=0):
+        """Fail the rows where `bad` (status None: failed already); return rows and the
+        columns without them. When no row is bad (the common case) nothing is copied."""
         if not bad.any():
             return (rows, *cols)
-        self.fail(rows[bad], status)
+        if status is not None:
+            self.fail(rows[bad], status, fault=fault)
         keep = ~bad
         return (rows[keep], *(c[keep] for c in cols))
 
@@ -80,11 +81,25 @@ class Frames:
             self.pos[rows] = pos
         self.next[rows] = 0
 
-    def fail(self, rows: np.ndarray, status: int, layer: int | None = None) -> None:
+    def fail(self, rows: np.ndarray, status: int, layer: int | None = None, fault: int = 0):
+        """End rows with `status` at the current layer (or `layer`); `fault`: the decoder's
+        named reason (protocol.Faults)."""
         t = self.table
         t.status[rows] = status
         t.status_layer[rows] = self.layer if layer is None else layer
+        t.fault[rows] = fault
         self.next[rows] = 0
+
+    def malformed(self, rows: np.ndarray, *checks) -> np.ndarray:
+        """Fail as malformed the rows that any (mask, fault) check marks, each naming the
+        first fault that holds for it; return the mask of those rows."""
+        bad = np.zeros(len(rows), dtype=bool)
+        for mask, fault in checks:
+            new = mask & ~bad
+            if new.any():
+                self.fail(rows[new], MALFORMED, fault=fault)
+                bad |= new
+        return bad
 
     def shrink(self, rows: np.ndarray, new_end: np.ndarray) -> None:
         """A length field says the packet ends before the captured bytes do (padding)."""

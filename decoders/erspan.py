@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keys import (ERSPAN_I, INTERNAL, IP_BY_VERSION, LINE_ERSPAN, LINKTYPE, LINKTYPE_ETHERNET,
-                   MALFORMED, TUN_ERSPAN, UNSUPPORTED)
+from .keys import (ERSPAN_I, ETHERTYPE, INTERNAL, IP_BY_VERSION, LINKTYPE, LINKTYPE_ETHERNET,
+                   MALFORMED, UNSUPPORTED)
 from .layout import Field, Layout
+from .protocol import Faults, Line, Protocol, Tunnel
 
 ERSPAN = Layout("erspan", 8, {
     "version": Field(0, 1, shift=4), "vlan": Field(0, 2, mask=0x0FFF),
@@ -23,12 +24,15 @@ ERSPAN = Layout("erspan", 8, {
 TYPE_II, TYPE_III = 1, 2        # values of the version field
 LEN_II, LEN_III, PLATFORM = 8, 12, 8
 FT_ETHERNET, FT_IP = 0, 2
+LINE = Line("erspan", 1023)
+TUNNEL = Tunnel("erspan", "session_id")
+FAULTS = Faults("version")
 
 
 def decode(f, rows: np.ndarray) -> None:
     t = f.table
     type_i = f.aux[rows] == ERSPAN_I
-    t.add_tunnel(rows[type_i], TUN_ERSPAN, 0)
+    t.add_tunnel(rows[type_i], TUNNEL.id, 0)
     f.goto(rows[type_i], f.pos[rows[type_i]], LINKTYPE, LINKTYPE_ETHERNET)
 
     rows = f.need(rows[~type_i], LEN_II)
@@ -36,15 +40,15 @@ def decode(f, rows: np.ndarray) -> None:
     blk = ERSPAN.block(f.buf, pos, LEN_III)
     version = ERSPAN.cut(blk, "version")
     bad = (version != TYPE_II) & (version != TYPE_III)
-    f.fail(rows[bad], MALFORMED)
+    f.fail(rows[bad], MALFORMED, fault=FAULTS.version)
     rows, pos, blk, version = rows[~bad], pos[~bad], blk[~bad], version[~bad]
     iii = version == TYPE_III
     hdr_len = np.where(iii, LEN_III + PLATFORM * (iii & (ERSPAN.cut(blk, "o") == 1)), LEN_II)
     keep = f.enough(rows, hdr_len)
     rows, pos, blk, iii, hdr_len = rows[keep], pos[keep], blk[keep], iii[keep], hdr_len[keep]
     session = ERSPAN.cut(blk, "session")
-    t.add_tunnel(rows, TUN_ERSPAN, session)
-    t.set_line(rows, LINE_ERSPAN, session)
+    t.add_tunnel(rows, TUNNEL.id, session)
+    t.set_line(rows, LINE.id, session)
     frame_type = np.where(iii, ERSPAN.cut(blk, "frame_type"), FT_ETHERNET)
     other = (frame_type != FT_ETHERNET) & (frame_type != FT_IP)
     f.fail(rows[other], UNSUPPORTED)
@@ -52,3 +56,10 @@ def decode(f, rows: np.ndarray) -> None:
     ip = frame_type[go] == FT_IP
     f.goto(rows[go], pos[go] + hdr_len[go], np.where(ip, INTERNAL, LINKTYPE),
            np.where(ip, IP_BY_VERSION, LINKTYPE_ETHERNET))
+
+
+PROTOCOL = Protocol(layers={"erspan": decode},
+                    routes=[(ETHERTYPE, 0x88BE, "erspan"),  # type II
+                            (ETHERTYPE, 0x22EB, "erspan"),  # type III
+                            (INTERNAL, ERSPAN_I, "erspan")],
+                    lines=(LINE,), tunnels=(TUNNEL,), faults=FAULTS)

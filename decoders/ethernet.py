@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keys import ETHERTYPE
+from .keys import ETHERTYPE, LINKTYPE
 from .layout import Field, Layout
+from .protocol import Line, Protocol
 
 ETH = Layout("eth", 14, {"dst": Field(0, 6), "src": Field(6, 6), "type": Field(12, 2)})
 VLAN = Layout("vlan", 4, {"tci": Field(0, 2), "vid": Field(0, 2, mask=0x0FFF),
@@ -12,6 +13,9 @@ VLAN = Layout("vlan", 4, {"tci": Field(0, 2), "vid": Field(0, 2, mask=0x0FFF),
 
 LLC_BELOW = 0x0600  # an EtherType field below this is an 802.3 length: LLC follows
 LLC_KEY = 0x0000  # the key such frames go on with
+VLAN_LINE = Line("vlan", 4095)
+QINQ_LINE = Line("qinq", 4095, sep=".")
+
 
 def _next_type(etype: np.ndarray) -> np.ndarray:
     return np.where(etype < LLC_BELOW, LLC_KEY, etype)
@@ -32,5 +36,22 @@ def decode_vlan(f, rows: np.ndarray) -> None:
     rows = f.need(rows, VLAN.min_len)
     pos = f.pos[rows]
     vid, etype = VLAN.read(f.buf, pos, "vid", "type")
-    f.table.add_vlan(rows, vid, f.prev_layer(rows) == f.layer)
+    add_vlan(f.table, rows, vid, f.prev_layer(rows) == f.layer)
     f.goto(rows, pos + VLAN.min_len, ETHERTYPE, _next_type(etype))
+
+
+def add_vlan(t, rows, vid, prev_is_vlan) -> None:
+    """A tag right after another tag makes a QinQ pair (outer.inner); a lone tag a VLAN.
+    Tags beyond the second keep the pair of the first two."""
+    stacked = prev_is_vlan & (t.line_kind[rows] == VLAN_LINE.id)
+    t.line_kind[rows[stacked]] = QINQ_LINE.id
+    t.line_b[rows[stacked]] = vid[stacked]
+    lone = ~prev_is_vlan
+    t.set_line(rows[lone], VLAN_LINE.id, vid[lone])
+
+
+PROTOCOL = Protocol(
+    layers={"eth": decode_eth, "vlan": decode_vlan},
+    routes=[(LINKTYPE, 1, "eth"), *((ETHERTYPE, tpid, "vlan") for tpid in (0x8100, 0x88A8,
+                                                                          0x9100, 0x9200))],
+    lines=(VLAN_LINE, QINQ_LINE))

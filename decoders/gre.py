@@ -14,21 +14,30 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keys import (ERSPAN_I, ETHERTYPE, INTERNAL, IP_BY_VERSION, LINE_GRE, MALFORMED,
-                   TUN_GRE, TUN_PPTP)
-from .layout import Field, Layout
+from .keys import ERSPAN_I, ETHERTYPE, INTERNAL, IP_BY_VERSION, IPPROTO, UDP
+from .layout import Field, Layout, Parts, read_uint
+from .protocol import Faults, Line, Protocol, Tunnel
 
 GRE = Layout("gre", 4, {
     "flags": Field(0, 2), "version": Field(1, 1, mask=0x07), "proto": Field(2, 2),
-    "key": Field(4, 4), "key_after_checksum": Field(8, 4),
     # PPTP: the key field is payload length and call id
     "payload_len": Field(4, 2), "call_id": Field(6, 2),
 })
 C, R, K, S, A = 0x8000, 0x4000, 0x2000, 0x1000, 0x0080
+# the words that the flags add, each 4 bytes: checksum (and reserved1), key, sequence; PPTP's
+# acknowledgement number last
+WORDS = Parts((0, "fixed", 4), (C, "checksum", 4), (K, "key", 4), (S, "seq", 4))
+PPTP_WORDS = Parts(*WORDS.parts, (A, "ack", 4))
 PPP_TYPE = 0x880B
 ERSPAN_II = 0x88BE
 WCCP = 0x883E
-OPTION = 4  # checksum, key, sequence and acknowledgement words are 4 bytes each
+WCCP_REDIRECT = 4
+LINE = Line("gre", (1 << 32) - 1)
+TUNNEL = Tunnel("gre", "key", vpn="gre")
+PPTP = Tunnel("pptp", "call_id", vpn="pptp")
+# version not 0 or 1; routing present (RFC 1701); PPTP's flags other than K (with S, A)
+# or a protocol other than PPP
+FAULTS = Faults("version", "routing", "pptp_flags", "pptp_proto")
 
 
 def decode(f, rows: np.ndarray) -> None:
@@ -38,10 +47,10 @@ def decode(f, rows: np.ndarray) -> None:
     flags, version, proto = (GRE.cut(blk, k) for k in ("flags", "version", "proto"))
     has = lambda bit: (flags & bit) != 0  # noqa: E731
     v0, v1 = version == 0, version == 1
-    bad = ((~v0 & ~v1) | (v0 & has(R))
-           | (v1 & (((flags & (C | R | K)) != K) | (proto != PPP_TYPE))))
-    f.fail(rows[bad], MALFORMED)
-    hdr_len = GRE.min_len + OPTION * (has(C).astype(np.int64) + has(K) + has(S) + (has(A) & v1))
+    bad = f.malformed(rows, (~v0 & ~v1, FAULTS.version), (v0 & has(R), FAULTS.routing),
+                      (v1 & ((flags & (C | R | K)) != K), FAULTS.pptp_flags),
+                      (v1 & (proto != PPP_TYPE), FAULTS.pptp_proto))
+    hdr_len = np.where(v1, PPTP_WORDS.offset(flags), WORDS.offset(flags))
     keep = ~bad
     keep[keep] = f.enough(rows[keep], hdr_len[keep])
     if v1.any():
@@ -50,10 +59,9 @@ def decode(f, rows: np.ndarray) -> None:
     rows, start, blk, flags, proto = (rows[keep], (pos + hdr_len)[keep], blk[keep],
                                       flags[keep], proto[keep])
     keyed = (flags & K) != 0
-    key = np.where(keyed, np.where(flags & C, GRE.cut(blk, "key_after_checksum"),
-                                   GRE.cut(blk, "key")), 0)
-    f.table.add_tunnel(rows, TUN_GRE, key)
-    f.table.set_line(rows[keyed], LINE_GRE, key[keyed])
+    key = np.where(keyed, read_uint(f.buf, f.pos[rows] + WORDS.offset(flags, "key"), 4), 0)
+    f.table.add_tunnel(rows, TUNNEL.id, key)
+    f.table.set_line(rows[keyed], LINE.id, key[keyed])
     erspan_i = (proto == ERSPAN_II) & ((flags & S) == 0)
     ns, value = np.where(erspan_i, INTERNAL, ETHERTYPE), np.where(erspan_i, ERSPAN_I, proto)
     wccp = proto == WCCP
@@ -63,7 +71,7 @@ def decode(f, rows: np.ndarray) -> None:
         # cursor stays inside the frame: a cut redirect header ends the row truncated.
         at, end = start[wccp], f.end[rows[wccp]]
         v4_here = (at < end) & ((f.buf[at] >> 4) == 4)
-        start[wccp] = np.minimum(at + OPTION * ~v4_here, end)
+        start[wccp] = np.minimum(at + WCCP_REDIRECT * ~v4_here, end)
         ns[wccp], value[wccp] = INTERNAL, IP_BY_VERSION
     f.goto(rows, start, ns, value, aux=np.where(erspan_i, ERSPAN_I, 0))
 
@@ -71,8 +79,15 @@ def decode(f, rows: np.ndarray) -> None:
 def _pptp(f, rows, start, blk) -> None:
     """Enhanced GRE: an acknowledgement alone has no payload."""
     length = GRE.cut(blk, "payload_len")
-    f.table.add_tunnel(rows, TUN_PPTP, GRE.cut(blk, "call_id"))
+    f.table.add_tunnel(rows, PPTP.id, GRE.cut(blk, "call_id"))
     f.shrink(rows, start + length)
     empty = length == 0
     f.stop(rows[empty], start[empty])
     f.goto(rows[~empty], start[~empty], ETHERTYPE, PPP_TYPE)
+
+
+PROTOCOL = Protocol(layers={"gre": decode},
+                    routes=[(IPPROTO, 47, "gre"),
+                            (UDP, 4754, "gre"),             # GRE in UDP (RFC 8086)
+                            (ETHERTYPE, 0x6558, "eth")],    # transparent Ethernet bridging
+                    lines=(LINE,), tunnels=(TUNNEL, PPTP), faults=FAULTS)

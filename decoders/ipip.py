@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keys import ETHERTYPE, TUN_IPIP
+from .keys import ETHERTYPE, IPPROTO
+from .protocol import Protocol, Tunnel
 
 IPPROTO_IPV4 = 4
+TUNNEL = Tunnel("ipip", vpn="ip-in-ip")
 
 
 def decode(f, rows: np.ndarray) -> None:
-    f.table.add_tunnel(rows, TUN_IPIP)
+    f.table.add_tunnel(rows, TUNNEL.id)
     inner = np.where(f.table.proto[rows] == IPPROTO_IPV4, 0x0800, 0x86DD)
     f.goto(rows, f.pos[rows], ETHERTYPE, inner)
+
+
+PROTOCOL = Protocol(layers={"ipip": (decode, False)},
+                    routes=[(IPPROTO, 4, "ipip"), (IPPROTO, 41, "ipip")], tunnels=(TUNNEL,))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keys import IPPROTO, MALFORMED, TRUNCATED
+from .keys import ETHERTYPE, IPPROTO, LINKTYPE, PPP, TRUNCATED
 from .layout import Field, Layout, v4_to_pair
+from .protocol import Faults, Protocol
 
 IPV4 = Layout("ipv4", 20, {
     "version": Field(0, 1, shift=4), "ihl": Field(0, 1, mask=0x0F),
@@ -15,6 +16,7 @@ IPV4 = Layout("ipv4", 20, {
 })
 OFFSET_BITS = 0x1FFF    # of "frag": the fragment offset; MORE_FRAGMENTS the flag
 MORE_FRAGMENTS = 0x2000
+FAULTS = Faults("version", "header_length", "total_length")
 
 
 def decode(f, rows: np.ndarray) -> None:
@@ -24,8 +26,9 @@ def decode(f, rows: np.ndarray) -> None:
     version, ihl, total = (IPV4.cut(blk, k) for k in ("version", "ihl", "total_len"))
     hdr_len = ihl * 4
     # total length 0 is what segmentation offload leaves: the frame is the packet
-    bad = (version != 4) | (ihl < 5) | ((total < hdr_len) & (total != 0))
-    rows, pos, blk, hdr_len, total = f.drop(rows, bad, MALFORMED, pos, blk, hdr_len, total)
+    bad = f.malformed(rows, (version != 4, FAULTS.version), (ihl < 5, FAULTS.header_length),
+                      ((total < hdr_len) & (total != 0), FAULTS.total_length))
+    rows, pos, blk, hdr_len, total = f.drop(rows, bad, None, pos, blk, hdr_len, total)
     end = f.end[rows]
     end = np.where(total > 0, np.minimum(end, pos + total), end)
     f.end[rows] = end
@@ -41,3 +44,9 @@ def decode(f, rows: np.ndarray) -> None:
         first = ~later_fragment
         rows, nxt, proto = rows[first], nxt[first], proto[first]
     f.goto(rows, nxt, IPPROTO, proto)
+
+
+PROTOCOL = Protocol(layers={"ipv4": decode},
+                    routes=[(LINKTYPE, 228, "ipv4"), (ETHERTYPE, 0x0800, "ipv4"),
+                            (PPP, 0x0021, "ipv4")],
+                    faults=FAULTS)

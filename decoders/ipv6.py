@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keys import IPPROTO, MALFORMED
+from .keys import ETHERTYPE, IPPROTO, LINKTYPE, MALFORMED, PPP
 from .layout import Field, Layout
+from .protocol import Faults, Protocol
 
 IPV6 = Layout("ipv6", 40, {
     "version": Field(0, 1, shift=4), "payload_len": Field(4, 2), "next": Field(6, 1),
@@ -16,6 +17,7 @@ EXT = Layout("ipv6-ext", 8, {"next": Field(0, 1), "len": Field(1, 1)})
 FRAG = Layout("ipv6-frag", 8, {"next": Field(0, 1), "offset": Field(2, 2, shift=3),
                                 "more": Field(3, 1, mask=1), "id": Field(4, 4)})
 AH = Layout("ah", 12, {"next": Field(0, 1), "len": Field(1, 1), "spi": Field(4, 4)})
+FAULTS = Faults("version", "ah_length")
 
 
 def decode(f, rows: np.ndarray) -> None:
@@ -24,7 +26,7 @@ def decode(f, rows: np.ndarray) -> None:
     blk = IPV6.block(f.buf, pos)
     version = IPV6.cut(blk, "version")
     bad = version != 6
-    f.fail(rows[bad], MALFORMED)
+    f.fail(rows[bad], MALFORMED, fault=FAULTS.version)
     keep = ~bad
     rows, pos, blk = rows[keep], pos[keep], blk[keep]
     plen, nxt = IPV6.cut(blk, "payload_len"), IPV6.cut(blk, "next")
@@ -68,7 +70,19 @@ def decode_ah(f, rows: np.ndarray) -> None:
     nxt, hlen = AH.read(f.buf, pos, "next", "len")
     length = (hlen + 2) * 4
     bad = length < AH.min_len
-    f.fail(rows[bad], MALFORMED)
+    f.fail(rows[bad], MALFORMED, fault=FAULTS.ah_length)
     rows, pos, nxt, length = rows[~bad], pos[~bad], nxt[~bad], length[~bad]
     keep = f.enough(rows, length)
     _chain(f, rows[keep], pos[keep], nxt[keep], length[keep])
+
+
+PROTOCOL = Protocol(
+    layers={"ipv6": decode, "ipv6-ext": (decode_extension, False),
+            "ipv6-frag": (decode_fragment, False), "ah": decode_ah},
+    routes=[(LINKTYPE, 229, "ipv6"), (ETHERTYPE, 0x86DD, "ipv6"), (PPP, 0x0057, "ipv6"),
+            (IPPROTO, 0, "ipv6-ext"),       # hop-by-hop options
+            (IPPROTO, 43, "ipv6-ext"),      # routing
+            (IPPROTO, 44, "ipv6-frag"),
+            (IPPROTO, 60, "ipv6-ext"),      # destination options
+            (IPPROTO, 51, "ah")],
+    faults=FAULTS)

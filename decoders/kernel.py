@@ -1,7 +1,4 @@
-"""The fused chain of fastpath.py as one compiled loop over rows (numba, optional).
-
-Imported only where numba is installed (`pip install ybsensor[fast]`); fastpath.py picks
-this backend then, and the generic decoders otherwise, with the same table either way.
+"""The decoders' compiled loop over rows (numba); fastpath.py enters it.
 
 `run` takes each row from its entry layer (Ethernet, IPv4 or IPv6) through every layer it
 fuses, one header after the other: Ethernet, VLAN tags, IPv4, IPv6, TCP, UDP, and the lines
@@ -33,29 +30,29 @@ from ybsensor.core.loops import PREFETCH_AHEAD, jit, prefetch
  F_V6_VERSION, F_V6_PLEN, F_V6_NEXT, F_V6_SRC, F_V6_DST,
  F_SPORT, F_DPORT, F_TCP_SEQ, F_TCP_OFF, F_TCP_FLAGS, F_UDP_LEN,
  F_MPLS_LABEL, F_MPLS_BOS,
- F_GRE_FLAGS, F_GRE_VERSION, F_GRE_PROTO, F_GRE_KEY, F_GRE_KEY_AFTER_CHECKSUM,
+ F_GRE_FLAGS, F_GRE_VERSION, F_GRE_PROTO,
  F_ERSPAN_VERSION, F_ERSPAN_SESSION,
  F_VXLAN_VNI,
- F_L2TP_FLAGS, F_L2TP_VERSION, F_L2TP_LENGTH, F_L2TP_TUNNEL, F_L2TP_SESSION,
- F_L2TP_TUNNEL_L, F_L2TP_SESSION_L,
- F_PPP_ADDRESS, F_PPP_CONTROL, F_PPP_BYTE2, F_PPP_BYTE3) = range(42)
-N_FIELDS = 42
+ F_L2TP_FLAGS, F_L2TP_VERSION,
+ F_PPP_ADDRESS, F_PPP_CONTROL, F_PPP_BYTE2, F_PPP_BYTE3) = range(35)
+N_FIELDS = 35
 
 # slots of `k`
 (K_ETH, K_VLAN, K_IP4, K_IP6, K_TCP, K_UDP,               # layer ids (-1: not fused)
  K_MPLS, K_GRE, K_ERSPAN, K_VXLAN, K_L2TP, K_PPP,
  K_ETH_LEN, K_VLAN_LEN, K_IP4_LEN, K_IP6_LEN, K_TCP_LEN, K_UDP_LEN,   # header lengths
- K_SHIM_LEN, K_GRE_LEN, K_GRE_OPTION, K_ERSPAN_II_LEN, K_VXLAN_LEN, K_L2TP_LEN,
+ K_SHIM_LEN, K_GRE_LEN, K_ERSPAN_II_LEN, K_VXLAN_LEN, K_L2TP_LEN,
  K_NS_LINKTYPE, K_NS_ETHERTYPE, K_NS_PPP, K_NS_IPPROTO, K_NS_UDP, K_KEY_SPACE,
  K_LLC_KEY, K_LLC_BELOW, K_KEY_IPV4, K_KEY_IPV6, K_KEY_ETHERNET, K_KEY_PPP,
  K_LINE_VLAN, K_LINE_QINQ, K_LINE_MPLS, K_LINE_GRE, K_LINE_ERSPAN, K_LINE_VXLAN, K_LINE_L2TP,
  K_TUN_MPLS, K_TUN_GRE, K_TUN_ERSPAN, K_TUN_VXLAN, K_TUN_L2TP,
  K_OK, K_UNSUPPORTED, K_NONE, K_MAX_LAYERS, K_MAX_TUNNELS, K_V4_MAPPED,
  K_MPLS_LABELS, K_MPLS_GAL,
- K_GRE_C, K_GRE_R, K_GRE_K, K_GRE_S, K_GRE_ERSPAN_II, K_GRE_WCCP, K_AUX_ERSPAN_I,
- K_ERSPAN_TYPE_II, K_L2TP_T, K_L2TP_L, K_L2TP_S, K_L2TP_O, K_L2TP_V2,
- K_PPP_ADDRESS, K_PPP_CONTROL, K_V4_OFFSET_BITS) = range(72)
-N_K = 72
+ K_GRE_R, K_GRE_S, K_GRE_ERSPAN_II, K_GRE_WCCP, K_AUX_ERSPAN_I,
+ K_ERSPAN_TYPE_II, K_L2TP_T, K_L2TP_O, K_L2TP_V2,
+ K_PPP_ADDRESS, K_PPP_CONTROL, K_V4_OFFSET_BITS,
+ K_GRE_KEY_PART, K_L2TP_LENGTH_PART, K_L2TP_TUNNEL_PART, K_L2TP_SESSION_PART) = range(71)
+N_K = 71
 
 # Rows ahead whose lines of the columns are prefetched. Each row writes some 30 columns, a
 # stream each: more than the hardware prefetcher follows, so without this the loop waited on
@@ -80,6 +77,28 @@ def _uint(buf, p, spec, k):
         v >>= shift
     if mask >= 0:
         v &= mask
+    return v
+
+
+@jit(inline="always")
+def _part_at(flags, parts, upto):
+    """Bytes before part `upto` of a header whose parts are there where `flags` has their
+    bits (layout.Parts.table; upto len(parts): the header's length)."""
+    off = 0
+    for j in range(upto):
+        mask, width = parts[j]
+        if mask == 0 or (flags & mask) != 0:
+            off += width
+    return off
+
+
+@jit(inline="always")
+def _part(buf, p, flags, parts, j):
+    """The value of part j (big-endian) of the header at p."""
+    at = np.uint64(p + _part_at(flags, parts, j))
+    v = 0
+    for i in range(parts[j][1]):
+        v = (v << 8) | np.int64(buf[at + np.uint64(i)])
     return v
 
 
@@ -123,7 +142,7 @@ def _set_line(g, kind, a, b, line_kind, line_a, line_b):
 
 
 @jit
-def run(buf, rows, entry, left, spec, k, flat, miss,
+def run(buf, rows, entry, left, spec, k, gre_parts, l2tp_parts, flat, miss,
         pos, end, nxt, aux, nlayers, layers, credit,
         status, status_layer, line_kind, line_a, line_b,
         ntun, tun_kind, tun_a, tun_b, ip_at_tunnel,
@@ -353,18 +372,13 @@ def run(buf, rows, entry, left, spec, k, flat, miss,
                 key = _uint(buf, p, spec, F_GRE_PROTO)
                 if _uint(buf, p, spec, F_GRE_VERSION) != 0 or flags & k[K_GRE_R]:
                     break
-                c_set = (flags & k[K_GRE_C]) != 0
-                k_set = (flags & k[K_GRE_K]) != 0
-                s_set = (flags & k[K_GRE_S]) != 0
-                hl = k[K_GRE_LEN] + k[K_GRE_OPTION] * (np.int64(c_set) + np.int64(k_set)
-                                                       + np.int64(s_set))
+                hl = _part_at(flags, gre_parts, len(gre_parts))
                 if (p + hl > e or key == k[K_GRE_WCCP]
-                        or (key == k[K_GRE_ERSPAN_II] and not s_set)):
+                        or (key == k[K_GRE_ERSPAN_II] and not flags & k[K_GRE_S])):
                     break
                 gre_key = 0
-                if k_set:
-                    gre_key = _uint(buf, p, spec,
-                                    F_GRE_KEY_AFTER_CHECKSUM if c_set else F_GRE_KEY)
+                if flags & gre_parts[k[K_GRE_KEY_PART]][0]:
+                    gre_key = _part(buf, p, flags, gre_parts, k[K_GRE_KEY_PART])
                     _set_line(g, k[K_LINE_GRE], gre_key, 0, line_kind, line_a, line_b)
                 _add_tunnel(g, k[K_TUN_GRE], gre_key, 0, k, ntun, tun_kind, tun_a, tun_b,
                             ip_at_tunnel, n_ip)
@@ -399,23 +413,19 @@ def run(buf, rows, entry, left, spec, k, flat, miss,
                 if (_uint(buf, p, spec, F_L2TP_VERSION) != k[K_L2TP_V2]
                         or flags & (k[K_L2TP_T] | k[K_L2TP_O])):
                     break
-                with_length = (flags & k[K_L2TP_L]) != 0
-                hl = 6 + 2 * np.int64(with_length) + 4 * np.int64((flags & k[K_L2TP_S]) != 0)
+                hl = _part_at(flags, l2tp_parts, len(l2tp_parts))
                 if p + hl > e:
                     break
                 bounded = e
-                if with_length:
-                    length = _uint(buf, p, spec, F_L2TP_LENGTH)
+                if flags & l2tp_parts[k[K_L2TP_LENGTH_PART]][0]:
+                    length = _part(buf, p, flags, l2tp_parts, k[K_L2TP_LENGTH_PART])
                     if length < hl:
                         break
                     bounded = min(e, p + length)
                     if p + hl > bounded:
                         break
-                    tunnel = _uint(buf, p, spec, F_L2TP_TUNNEL_L)
-                    session = _uint(buf, p, spec, F_L2TP_SESSION_L)
-                else:
-                    tunnel = _uint(buf, p, spec, F_L2TP_TUNNEL)
-                    session = _uint(buf, p, spec, F_L2TP_SESSION)
+                tunnel = _part(buf, p, flags, l2tp_parts, k[K_L2TP_TUNNEL_PART])
+                session = _part(buf, p, flags, l2tp_parts, k[K_L2TP_SESSION_PART])
                 _add_tunnel(g, k[K_TUN_L2TP], tunnel, session, k, ntun, tun_kind, tun_a, tun_b,
                             ip_at_tunnel, n_ip)
                 _set_line(g, k[K_LINE_L2TP], tunnel, session, line_kind, line_a, line_b)

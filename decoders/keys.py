@@ -32,23 +32,12 @@ NON_IP = 4        # a protocol we know and that carries no IP (ARP, LLDP, STP...
 DEPTH = 5         # more nested layers than the depth limit
 STATUS_NAMES = ["ok", "truncated", "malformed", "unsupported", "non-ip", "depth"]
 
-# Access line kinds (DESIGN.md: the line key); `if` is the capture interface itself.
-LINE_IF, LINE_VLAN, LINE_QINQ, LINE_MPLS, LINE_L2TP, LINE_L2TPV3, LINE_GRE, \
-    LINE_ERSPAN, LINE_VXLAN, LINE_PPPOE = range(10)
-LINE_NAMES = ["if", "vlan", "qinq", "mpls", "l2tp", "l2tpv3", "gre", "erspan", "vxlan", "pppoe"]
+# Line kinds, tunnel kinds and fault names are declared by the protocols (protocol.py);
+# the capture interface itself is line kind LINE_IF.
+from .protocol import LINE_IF  # noqa: E402,F401
 
-# Tunnel kinds recorded per frame, with up to two ids each.
-TUN_GRE, TUN_PPTP, TUN_L2TP, TUN_L2TPV3, TUN_ERSPAN, TUN_VXLAN, TUN_PPPOE, TUN_IPIP, \
-    TUN_MPLS = range(1, 10)
-# name, and the names of its ids (None where the kind has no such id)
-TUNNEL_FIELDS = {
-    TUN_GRE: ("gre", "key", None),
-    TUN_PPTP: ("pptp", "call_id", None),
-    TUN_L2TP: ("l2tp", "tunnel_id", "session_id"),
-    TUN_L2TPV3: ("l2tpv3", "session_id", None),
-    TUN_ERSPAN: ("erspan", "session_id", None),
-    TUN_VXLAN: ("vxlan", "vni", None),
-    TUN_PPPOE: ("pppoe", "session_id", None),
-    TUN_IPIP: ("ipip", None, None),
-    TUN_MPLS: ("mpls", "label", None),
-}
+# how a row ends when its next key is not in the dispatch table: ok where the namespace
+# names payloads (an IP protocol or UDP port we do not decode further), unsupported where it
+# names a carrier
+MISS_STATUS = {LINKTYPE: UNSUPPORTED, ETHERTYPE: UNSUPPORTED, PPP: UNSUPPORTED,
+               INTERNAL: UNSUPPORTED, IPPROTO: OK, UDP: OK}

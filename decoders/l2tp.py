@@ -21,16 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keys import (ETHERTYPE, INTERNAL, L2TP_CONTROL, LINE_L2TP, LINE_L2TPV3, LINKTYPE,
-                   MALFORMED, TUN_L2TP, TUN_L2TPV3, UNSUPPORTED)
-from .layout import Field, Layout, gather_block, read_uint
+from .keys import (ETHERTYPE, INTERNAL, IPPROTO, L2TP_CONTROL, LINKTYPE, UDP, UNSUPPORTED)
+from .layout import Field, Layout, Parts, gather_block, read_uint
+from .protocol import Faults, Line, Protocol, Tunnel
 
 L2TP = Layout("l2tp", 2, {"flags": Field(0, 2), "version": Field(1, 1, mask=0x0F)})
-V2_HEADER = Layout("l2tp", 6, {
-    "length": Field(2, 2),                              # present with L
-    "tunnel": Field(2, 2), "session": Field(4, 2),      # without L
-    "tunnel_l": Field(4, 2), "session_l": Field(6, 2),  # with L
-})
 V3_UDP = Layout("l2tp", 8, {"session": Field(4, 4)})
 V3_IP = Layout("l2tpv3", 4, {"session": Field(0, 4)})
 V3_CONTROL = Layout("l2tpv3-control", 12, {
@@ -38,12 +33,22 @@ V3_CONTROL = Layout("l2tpv3-control", 12, {
     "ccid": Field(4, 4),
 })
 T, L, S, O = 0x8000, 0x4000, 0x0800, 0x0200
+# L2TPv2's header (the offset padding, of the size its last part says, follows it)
+V2_PARTS = Parts((0, "flags", 2), (L, "length", 2), (0, "tunnel", 2), (0, "session", 2),
+                 (S, "ns_nr", 4), (O, "offset_size", 2))
 L2F, V2, V3 = 1, 2, 3
 PPP_TYPE = 0x880B
 
 COOKIE_LENS = (0, 4, 8)
 SUBLAYER_LENS = {"none": 0, "default": 4}
 ETH_TYPES = (0x0800, 0x86DD, 0x0806, 0x8100, 0x88A8)
+LINE = Line("l2tp", 65535, sep="/")
+V3_LINE = Line("l2tpv3", (1 << 32) - 1)
+TUNNEL = Tunnel("l2tp", "tunnel_id", "session_id", vpn="l2tp")
+V3_TUNNEL = Tunnel("l2tpv3", "session_id", vpn="l2tpv3")
+# a version other than 1-3; a control message without L and S; a length shorter than the
+# header; an L2TPv3 control header that is not one
+FAULTS = Faults("version", "control_flags", "length", "v3_control")
 
 
 def decode(f, rows: np.ndarray) -> None:
@@ -53,7 +58,7 @@ def decode(f, rows: np.ndarray) -> None:
     blk = L2TP.block(f.buf, pos)
     flags, version = L2TP.cut(blk, "flags"), L2TP.cut(blk, "version")
     f.fail(rows[version == L2F], UNSUPPORTED)
-    f.fail(rows[(version != L2F) & (version != V2) & (version != V3)], MALFORMED)
+    f.malformed(rows, ((version != L2F) & (version != V2) & (version != V3), FAULTS.version))
     _v2(f, rows[version == V2], pos[version == V2], flags[version == V2])
     v3 = version == V3
     control = v3 & ((flags & T) != 0)
@@ -84,36 +89,30 @@ def decode_control(f, rows: np.ndarray) -> None:
 def _v2(f, rows, pos, flags) -> None:
     if not rows.size:
         return
-    bad = ((flags & T) != 0) & ((flags & (L | S)) != (L | S))  # control needs L and S
-    f.fail(rows[bad], MALFORMED)
+    bad = f.malformed(rows, (((flags & T) != 0) & ((flags & (L | S)) != (L | S)),
+                             FAULTS.control_flags))
     rows, pos, flags = rows[~bad], pos[~bad], flags[~bad]
-    has = lambda bit: (flags & bit) != 0  # noqa: E731
-    with_length = has(L)
-    offset_at = 6 + 2 * with_length + 4 * has(S)
-    fixed = offset_at + 2 * has(O)
+    with_length = (flags & L) != 0
+    fixed = V2_PARTS.offset(flags)
     keep = f.enough(rows, fixed)
-    rows, pos, flags, with_length, offset_at, fixed = (
-        x[keep] for x in (rows, pos, flags, with_length, offset_at, fixed))
-    blk = V2_HEADER.block(f.buf, pos)
-    length = np.where(with_length, V2_HEADER.cut(blk, "length"), 0)
+    rows, pos, flags, with_length, fixed = (x[keep] for x in (rows, pos, flags, with_length,
+                                                              fixed))
+    part = lambda name: read_uint(f.buf, pos + V2_PARTS.offset(flags, name), 2)  # noqa: E731
+    length = np.where(with_length, part("length"), 0)
     padding = np.zeros(len(rows), dtype=np.int64)
     offset = (flags & O) != 0
     if offset.any():
-        padding[offset] = read_uint(f.buf, pos[offset] + offset_at[offset], 2)
+        padding[offset] = part("offset_size")[offset]
     hdr_len = fixed + padding
-    bad = with_length & (length < hdr_len)
-    f.fail(rows[bad], MALFORMED)
-    rows, pos, flags, with_length, blk, hdr_len, length = (
-        x[~bad] for x in (rows, pos, flags, with_length, blk, hdr_len, length))
+    bad = f.malformed(rows, (with_length & (length < hdr_len), FAULTS.length))
+    rows, pos, flags, with_length, hdr_len, length = (
+        x[~bad] for x in (rows, pos, flags, with_length, hdr_len, length))
     f.shrink(rows[with_length], (pos + length)[with_length])
     keep = f.enough(rows, hdr_len)
-    rows, pos, flags, with_length, blk, hdr_len = (
-        x[keep] for x in (rows, pos, flags, with_length, blk, hdr_len))
-    cut = lambda name: V2_HEADER.cut(blk, name)  # noqa: E731
-    tunnel = np.where(with_length, cut("tunnel_l"), cut("tunnel"))
-    session = np.where(with_length, cut("session_l"), cut("session"))
-    f.table.add_tunnel(rows, TUN_L2TP, tunnel, session)
-    f.table.set_line(rows, LINE_L2TP, tunnel, session)
+    rows, pos, flags, hdr_len = (x[keep] for x in (rows, pos, flags, hdr_len))
+    tunnel, session = part("tunnel"), part("session")
+    f.table.add_tunnel(rows, TUNNEL.id, tunnel, session)
+    f.table.set_line(rows, LINE.id, tunnel, session)
     control = (flags & T) != 0
     f.goto(rows, pos + hdr_len, np.where(control, INTERNAL, ETHERTYPE),
            np.where(control, L2TP_CONTROL, PPP_TYPE))
@@ -126,19 +125,19 @@ def _v3_control(f, rows, start) -> None:
     keep = f.enough(rows, V3_CONTROL.min_len, start)
     rows, start = rows[keep], start[keep]
     flags, version, length = V3_CONTROL.read(f.buf, start, "flags", "version", "length")
-    bad = ((flags & (T | L)) != (T | L)) | (version != V3) | (length < V3_CONTROL.min_len)
-    f.fail(rows[bad], MALFORMED)
+    bad = f.malformed(rows, (((flags & (T | L)) != (T | L)) | (version != V3)
+                             | (length < V3_CONTROL.min_len), FAULTS.v3_control))
     rows, start, length = rows[~bad], start[~bad], length[~bad]
     f.shrink(rows, start + length)
-    f.table.add_tunnel(rows, TUN_L2TPV3, 0)
+    f.table.add_tunnel(rows, V3_TUNNEL.id, 0)
     f.goto(rows, start + V3_CONTROL.min_len, INTERNAL, L2TP_CONTROL)
 
 
 def _v3_data(f, rows, start, session) -> None:
     if not rows.size:
         return
-    f.table.add_tunnel(rows, TUN_L2TPV3, session)
-    f.table.set_line(rows, LINE_L2TPV3, session)
+    f.table.add_tunnel(rows, V3_TUNNEL.id, session)
+    f.table.set_line(rows, V3_LINE.id, session)
     skip = _v3_skip(f, rows, start)
     keep = f.enough(rows, 0, start + skip)
     f.goto(rows[keep], (start + skip)[keep], LINKTYPE, 1)
@@ -166,3 +165,10 @@ def _looks_like_eth(f, rows, pos) -> np.ndarray:
     ip_ok = np.where(etype == 0x0800, nibble == 4, np.where(etype == 0x86DD, nibble == 6, True))
     return ((pos + 15 <= f.end[rows]) & ((blk[:, 6] & 1) == 0) & np.isin(etype, ETH_TYPES)
             & ip_ok)
+
+
+PROTOCOL = Protocol(
+    layers={"l2tp": decode, "l2tpv3": decode_ip, "l2tp-control": (decode_control, False)},
+    routes=[(UDP, 1701, "l2tp"), (IPPROTO, 115, "l2tpv3"),
+            (INTERNAL, L2TP_CONTROL, "l2tp-control")],
+    lines=(LINE, V3_LINE), tunnels=(TUNNEL, V3_TUNNEL), faults=FAULTS)

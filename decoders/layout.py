@@ -124,6 +124,26 @@ def _addr(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pair[:, 0].astype(np.uint64), pair[:, 1].astype(np.uint64)
 
 
+class Parts:
+    """A header whose parts are present where their flag bits are (dpkt's (flag, name,
+    format) table of GRE's optional words): (mask, name, bytes) in wire order, mask 0 for
+    a part always there. Where a part starts and the header's length follow from the flags:
+    `offset` for a column of flags (or one), `table` the same data for the compiled loop."""
+
+    def __init__(self, *parts: tuple[int, str, int]):
+        self.parts = parts
+        self.index = {name: i for i, (_, name, _) in enumerate(parts)}
+        self.table = tuple((mask, width) for mask, _, width in parts)
+
+    def offset(self, flags, name: str | None = None):
+        """Bytes before part `name` (None: the whole header's length) for these flags."""
+        upto = len(self.parts) if name is None else self.index[name]
+        off = 0
+        for mask, _, width in self.parts[:upto]:
+            off = off + (width if mask == 0 else width * ((flags & mask) != 0))
+        return off
+
+
 IPV4_MAPPED = np.uint64(0xFFFF_0000_0000)
 
 

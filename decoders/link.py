@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keys import ETHERTYPE, INTERNAL, IP_BY_VERSION, MALFORMED
+from .keys import ETHERTYPE, INTERNAL, IP_BY_VERSION, LINKTYPE, MALFORMED
 from .ethernet import LLC_KEY
 from .layout import Field, Layout
+from .protocol import Faults, Protocol
 
 SLL = Layout("sll", 16, {"pkttype": Field(0, 2), "hatype": Field(2, 2), "proto": Field(14, 2)})
 SLL2 = Layout("sll2", 20, {"proto": Field(0, 2), "ifindex": Field(4, 4), "hatype": Field(8, 2)})
@@ -17,6 +18,7 @@ IP_VERSION = Layout("ip", 1, {"version": Field(0, 1, shift=4)})
 # BSD address families for IP (values differ between systems)
 AF_INET = 2
 AF_INET6 = (24, 28, 30, 10)
+FAULTS = Faults("family", "version")
 
 
 def _sll_next(f, rows, pos, proto, hdr_len) -> None:
@@ -46,7 +48,7 @@ def _decode_family(f, rows: np.ndarray, layout: Layout) -> None:
     other = (NULL_BE if layout is NULL_LE else NULL_LE).read(f.buf, pos, "family")
     family = np.where(family > 0xFFFF, other, family)
     is_ip = (family == AF_INET) | np.isin(family, AF_INET6)
-    f.fail(rows[~is_ip], MALFORMED)
+    f.fail(rows[~is_ip], MALFORMED, fault=FAULTS.family)
     rows, pos = rows[is_ip], pos[is_ip]
     f.goto(rows, pos + 4, INTERNAL, IP_BY_VERSION)
 
@@ -65,5 +67,16 @@ def decode_ip_by_version(f, rows: np.ndarray) -> None:
     version = IP_VERSION.read(f.buf, f.pos[rows], "version")
     ether = np.select([version == 4, version == 6], [0x0800, 0x86DD], -1)
     bad = ether < 0
-    f.fail(rows[bad], MALFORMED)
+    f.fail(rows[bad], MALFORMED, fault=FAULTS.version)
     f.goto(rows[~bad], f.pos[rows[~bad]], ETHERTYPE, ether[~bad])
+
+
+PROTOCOL = Protocol(
+    layers={"sll": decode_sll, "sll2": decode_sll2, "null": decode_null, "loop": decode_loop,
+            "ip": (decode_ip_by_version, False)},
+    routes=[(LINKTYPE, 0, "null"),          # BSD loopback, host byte order
+            (LINKTYPE, 101, "ip"),          # raw IP
+            (LINKTYPE, 108, "loop"),        # OpenBSD loopback, network byte order
+            (LINKTYPE, 113, "sll"), (LINKTYPE, 276, "sll2"),
+            (INTERNAL, IP_BY_VERSION, "ip")],
+    faults=FAULTS)

@@ -17,9 +17,10 @@ from __future__ import annotations
 import numpy as np
 
 from .keys import (DEPTH, ETH_NO_CW, ETHERTYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6, INTERNAL,
-                   LINE_MPLS, LINKTYPE, LINKTYPE_ETHERNET, NON_IP, PW_ETH_CW, TUN_MPLS,
+                   IPPROTO, LINKTYPE, LINKTYPE_ETHERNET, NON_IP, PPP, PW_ETH_CW, UDP,
                    UNSUPPORTED)
 from .layout import Field, Layout, gather_block
+from .protocol import Line, Protocol, Tunnel
 
 SHIM = Layout("mpls", 4, {"label": Field(0, 4, shift=12, mask=0xFFFFF),
                           "bos": Field(2, 1, mask=1)})
@@ -29,6 +30,8 @@ MAX_LABELS = 16   # the stack is read in one gather of this many shims; deeper: 
 STACK = MAX_LABELS * SHIM.min_len
 GAL = 13          # generic associated channel label (RFC 5586): an ACH follows
 ETH_HEADER = 14
+LINE = Line("mpls", (1 << 20) - 1)
+TUNNEL = Tunnel("mpls", "label")
 
 
 def decode(f, rows: np.ndarray) -> None:
@@ -48,8 +51,8 @@ def decode(f, rows: np.ndarray) -> None:
     keep = f.enough(rows, stack_len)    # cut inside the stack
     rows, pos, stack, depth = rows[keep], pos[keep] + stack_len[keep], stack[keep], depth[keep]
     label = SHIM.cut(stack[np.arange(len(rows)), depth - 1], "label")
-    f.table.set_line(rows, LINE_MPLS, label)
-    f.table.add_tunnel(rows, TUN_MPLS, label)
+    f.table.set_line(rows, LINE.id, label)
+    f.table.add_tunnel(rows, TUNNEL.id, label)
     f.pos[rows] = pos
 
     ach = label == GAL
@@ -93,3 +96,15 @@ def decode_pw_cw(f, rows: np.ndarray) -> None:
     """Pseudowire control word (RFC 4448 / RFC 4385): 4 bytes, then Ethernet."""
     rows = f.need(rows, CONTROL_WORD)
     f.goto(rows, f.pos[rows] + CONTROL_WORD, LINKTYPE, LINKTYPE_ETHERNET)
+
+
+PROTOCOL = Protocol(
+    layers={"mpls": decode, "pw-cw": (decode_pw_cw, False)},
+    routes=[(ETHERTYPE, 0x8847, "mpls"),
+            (ETHERTYPE, 0x8848, "mpls"),    # multicast
+            (UDP, 6635, "mpls"),            # RFC 7510
+            (IPPROTO, 137, "mpls"),         # MPLS in IP (RFC 4023)
+            (PPP, 0x0281, "mpls"), (PPP, 0x0283, "mpls"),
+            (INTERNAL, PW_ETH_CW, "pw-cw"),
+            (INTERNAL, ETH_NO_CW, "eth")],
+    lines=(LINE,), tunnels=(TUNNEL,))

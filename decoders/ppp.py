@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keys import ETHERTYPE, PPP as PPP_PROTO
+from . import nonip
+from .keys import ETHERTYPE, LINKTYPE, PPP as PPP_PROTO
 from .layout import Field, Layout
+from .protocol import Protocol
 
 PPP = Layout("ppp", 1, {
     "address": Field(0, 1), "control": Field(1, 1), "byte2": Field(2, 1), "byte3": Field(3, 1),
@@ -57,3 +59,30 @@ def decode_chdlc(f, rows: np.ndarray) -> None:
 def _chdlc(f, rows, pos, etype) -> None:
     keep = f.enough(rows, 4)
     f.goto(rows[keep], pos[keep] + 4, ETHERTYPE, etype[keep])
+
+
+# PPP protocols that carry no IP: link, network and compression control, authentication
+PPP_CONTROL = (
+    0xC021,  # LCP
+    0xC023,  # PAP
+    0xC025,  # link quality report
+    0xC223,  # CHAP
+    0xC227,  # EAP
+    0x8021,  # IPCP
+    0x8057,  # IPV6CP
+    0x8281,  # MPLSCP
+    0x80FD,  # CCP
+    0x80FB,  # single-link CCP
+    0x8053,  # ECP
+    0x8031,  # BCP
+    0x803D,  # multilink control
+    0x8207,  # CDPCP
+    0x0207,  # Cisco discovery protocol
+)
+PROTOCOL = Protocol(
+    layers={"ppp": decode, "ppp-control": nonip.decode, "chdlc": decode_chdlc},
+    routes=[(LINKTYPE, 9, "ppp"),
+            (LINKTYPE, LINKTYPE_PPP_HDLC, "ppp"),  # PPP in HDLC-like framing (or Cisco HDLC)
+            (LINKTYPE, 104, "chdlc"),              # Cisco HDLC
+            (ETHERTYPE, 0x880B, "ppp"),            # GRE (PPTP) and L2TPv2 data
+            *((PPP_PROTO, proto, "ppp-control") for proto in PPP_CONTROL)])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .batch import PAD, Batch
-from .keys import LINE_IF, LINE_VLAN, LINE_QINQ, OK
+from .keys import LINE_IF, OK
 
 MAX_LAYERS = 16   # depth limit: layers recorded per frame
 HEAD_BYTES = 16   # payload bytes the decode kernel keeps per row for the content pre-filters
@@ -29,7 +29,8 @@ class PacketTable:
     """Columns (all length n):
 
     frame, ts_ns, caplen, wirelen, linktype, iface       from the batch
-    status, status_layer                                   why decoding stopped, and where
+    status, status_layer, fault                            why decoding stopped, where, and
+                                                           the named fault (0: none)
     layers[n, MAX_LAYERS], nlayers                         the chain of layer ids
     line_kind, line_a, line_b                              the access line
     tun_kind/tun_a/tun_b[n, MAX_TUNNELS], ntun             tunnel ids, outermost first
@@ -61,6 +62,7 @@ class PacketTable:
         u64 = lambda: np.zeros(n, dtype=np.uint64)  # noqa: E731
         self.status = np.full(n, OK, dtype=np.uint8)
         self.status_layer = u8()
+        self.fault = u8()      # a named fault of a malformed row (protocol.FAULT_NAMES)
         self.layers = np.zeros((n, MAX_LAYERS), dtype=np.uint8)
         self.nlayers = u8()
         self.line_kind = np.full(n, LINE_IF, dtype=np.uint8)
@@ -128,15 +130,6 @@ class PacketTable:
         self.line_kind[rows] = kind
         self.line_a[rows] = a
         self.line_b[rows] = b
-
-    def add_vlan(self, rows, vid, prev_is_vlan) -> None:
-        """A tag right after another tag makes a QinQ pair (outer.inner); a lone tag a VLAN.
-        Tags beyond the second keep the pair of the first two."""
-        stacked = prev_is_vlan & (self.line_kind[rows] == LINE_VLAN)
-        self.line_kind[rows[stacked]] = LINE_QINQ
-        self.line_b[rows[stacked]] = vid[stacked]
-        lone = ~prev_is_vlan
-        self.set_line(rows[lone], LINE_VLAN, vid[lone])
 
     def add_tunnel(self, rows, kind, a=0, b=0) -> None:
         slot = self.ntun[rows].astype(np.int64)

@@ -10,7 +10,8 @@ from typing import Iterator
 
 import numpy as np
 
-from .keys import LINE_IF, LINE_L2TP, LINE_NAMES, LINE_QINQ, OK, STATUS_NAMES, TUNNEL_FIELDS
+from .keys import LINE_IF, OK, STATUS_NAMES
+from .protocol import FAULT_NAMES, LINES, TUNNELS
 from .table import PacketTable
 
 V4_MAPPED_HI = 0
@@ -50,22 +51,21 @@ def address(hi: int, lo: int) -> str:
 
 
 def line_key(kind: int, a: int, b: int, interfaces: list[str]) -> str:
-    name = LINE_NAMES[kind]
     if kind == LINE_IF:
         return f"if:{interfaces[a] if a < len(interfaces) else a}"
-    if kind == LINE_QINQ:
-        return f"qinq:{a}.{b}"
-    if kind == LINE_L2TP:
-        return f"l2tp:{a}/{b}"
-    return f"{name}:{a}"
+    return LINES[kind].key(a, b)
 
 
 def encap_names(layer_names: list[str], layers: np.ndarray, n: int) -> str:
     return "/".join(layer_names[x] for x in layers[:n])
 
 
-def status_text(status: int, layer: str) -> str:
-    return "ok" if status == OK else f"{STATUS_NAMES[status]}:{layer}"
+def status_text(status: int, layer: str, fault: int = 0) -> str:
+    """"ok", or why and where decoding stopped ("truncated:ipv4"), with the decoder's
+    named fault where it gave one ("malformed:gre.routing")."""
+    if status == OK:
+        return "ok"
+    return f"{STATUS_NAMES[status]}:{layer}" + (f".{FAULT_NAMES[fault]}" if fault else "")
 
 
 def rows(table: PacketTable, layer_names: list[str]) -> Iterator[dict]:
@@ -75,7 +75,7 @@ def rows(table: PacketTable, layer_names: list[str]) -> Iterator[dict]:
         "frame", "ts_ns", "wirelen", "nlayers", "line_kind", "line_a", "line_b", "ntun",
         "n_ip", "outer_src_hi", "outer_src_lo", "outer_dst_hi", "outer_dst_lo",
         "src_hi", "src_lo", "dst_hi", "dst_lo", "proto", "sport", "dport",
-        "payload_len", "status", "status_layer")}
+        "payload_len", "status", "status_layer", "fault")}
     layers, tun_kind, tun_a, tun_b = t.layers, t.tun_kind.tolist(), t.tun_a.tolist(), t.tun_b.tolist()
     for i in range(t.n):
         c = {k: v[i] for k, v in cols.items()}
@@ -96,15 +96,15 @@ def rows(table: PacketTable, layer_names: list[str]) -> Iterator[dict]:
             "sport": c["sport"] if c["sport"] >= 0 else None,
             "dport": c["dport"] if c["dport"] >= 0 else None,
             "payload_len": c["payload_len"],
-            "status": status_text(c["status"], layer_names[c["status_layer"]]),
+            "status": status_text(c["status"], layer_names[c["status_layer"]], c["fault"]),
         }
 
 
 def _tunnel(kind: int, a: int, b: int) -> dict:
-    name, a_name, b_name = TUNNEL_FIELDS[kind]
-    out = {"type": name}
-    if a_name:
-        out[a_name] = a
-    if b_name:
-        out[b_name] = b
+    tunnel = TUNNELS[kind]
+    out = {"type": tunnel.name}
+    if tunnel.a:
+        out[tunnel.a] = a
+    if tunnel.b:
+        out[tunnel.b] = b
     return out

@@ -1,20 +1,20 @@
 """JL art.14: lines are dedicated lines, VPNs over the private network, or wireless VPDN;
 never a VPN over the internet. Tunnel or VPN traffic with a public endpoint (outside
-`network.private`, and not link-scope) breaks it: L2TP, GRE, PPTP, IP-in-IP by their outer header; IPsec (ESP,
-IKE), OpenVPN and WireGuard by protocol, port and first payload bytes."""
+`network.private`, and not link-scope) breaks it: the tunnels whose protocol declares them a
+VPN (`Tunnel(..., vpn=NAME)`: L2TP, GRE, PPTP, IP-in-IP, Teredo) by their outer header;
+IPsec (ESP, IKE), OpenVPN and WireGuard by protocol, port and first payload bytes."""
 from __future__ import annotations
 
 import numpy as np
 
-from ybsensor.decoders.keys import TUN_GRE, TUN_IPIP, TUN_L2TP, TUN_L2TPV3, TUN_PPTP
+from ybsensor.decoders.protocol import TUNNELS
 from ybsensor.decoders.view import address
 from ybsensor.core.plan import PUBLIC
 
 from .base import Detector, Finding
 from .content import head, port_in
 
-VPN_TUNNELS = {TUN_L2TP: "l2tp", TUN_L2TPV3: "l2tpv3", TUN_GRE: "gre", TUN_PPTP: "pptp",
-               TUN_IPIP: "ip-in-ip"}
+VPN_TUNNELS = {t.id: t.vpn for t in TUNNELS if t is not None and t.vpn}
 ESP, UDP, TCP = 50, 17, 6
 IKE_PORTS = (500, 4500)
 OPENVPN_PORT = 1194

@@ -36,6 +36,11 @@ class SensorCollector:
         for reason, count in sorted(s.errors.items()):
             errors.add_metric([reason], count)
         yield errors
+        faults = CounterMetricFamily("ybsensor_decoder_faults", "Malformed frames by the decoder "
+                                     "and the fault it named", labels=["decoder", "fault"])
+        for (decoder, fault), count in sorted(s.faults.items()):
+            faults.add_metric([decoder, fault], count)
+        yield faults
         if self.alerter is not None:
             alerts = CounterMetricFamily("ybsensor_alerts", "Rule violations seen (every violating "
                                          "packet, before deduplication)", labels=["detector", "severity"])

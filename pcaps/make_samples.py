@@ -784,26 +784,26 @@ def s_malformed() -> Sample:
     return Sample("malformed.pcap", LT_ETHERNET, [
         # the capture kept 12 bytes of the IPv4 header
         Frame(syn, expect("eth/ipv4", status="truncated:ipv4"), caplen=14 + 12),
-        Frame(eth(ET_IPV4) + bytes(short_ihl), expect("eth/ipv4", status="malformed:ipv4")),
+        Frame(eth(ET_IPV4) + bytes(short_ihl), expect("eth/ipv4", status="malformed:ipv4.header_length")),
         # the capture kept the GRE flags and version, not the protocol type
         Frame(gre_full, expect("eth/ipv4/gre", "10.254.1.1", "10.254.0.1", P_GRE,
                                status="truncated:gre"), caplen=14 + 20 + 2),
         Frame(eth(ET_IPV4) + bytes(ip4("10.254.3.1", "10.254.0.2",
                                        udp(L2TP_PORT, L2TP_PORT, bad_l2tp))),
               expect("eth/ipv4/udp/l2tp", "10.254.3.1", "10.254.0.2", P_UDP, L2TP_PORT,
-                     L2TP_PORT, status="malformed:l2tp")),
-        Frame(eth(ET_IPV6) + bytes(bad_v6), expect("eth/ipv6", status="malformed:ipv6")),
+                     L2TP_PORT, status="malformed:l2tp.version")),
+        Frame(eth(ET_IPV6) + bytes(bad_v6), expect("eth/ipv6", status="malformed:ipv6.version")),
         # UDP length 4, shorter than the UDP header
         Frame(eth(ET_IPV4) + bytes(bad_udp),
               expect("eth/ipv4/udp", HOSPITAL, PLATFORM_DNS, P_UDP, 53021, 53,
-                     status="malformed:udp")),
+                     status="malformed:udp.length")),
         # TCP data offset 3 (12 bytes), shorter than the TCP header
         Frame(pad60(eth(ET_IPV4) + bytes(bad_tcp)),
               expect("eth/ipv4/tcp", HOSPITAL, PLATFORM, P_TCP, 51236, 443,
-                     status="malformed:tcp")),
+                     status="malformed:tcp.data_offset")),
         # the capture kept half of the VLAN tag
         Frame(vlan_full, expect("eth/vlan", status="truncated:vlan"), caplen=14 + 2),
-        Frame(eth(ET_PPPOE) + bytes(bad_pppoe), expect("eth/pppoe", status="malformed:pppoe")),
+        Frame(eth(ET_PPPOE) + bytes(bad_pppoe), expect("eth/pppoe", status="malformed:pppoe.version")),
         # a label stack that never reaches its bottom before the capture ends
         Frame(mpls_open, expect("eth/mpls", status="truncated:mpls"), caplen=14 + 8),
     ])

@@ -18,7 +18,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-LINE_KINDS = ("if", "vlan", "qinq", "mpls", "l2tp", "l2tpv3", "gre", "erspan", "vxlan", "pppoe")
+from ybsensor.decoders.protocol import LINES, line_named
+
+LINE_KINDS = tuple(line.name for line in LINES)     # declared by the protocols
 ACCESS = ("dedicated", "vpdn")
 DETECTORS = ("internet_bound", "unauthorized_source", "shared_line", "lateral_traffic",
              "internet_vpn", "remote_control", "plaintext_pii", "cleartext_credentials",
@@ -61,30 +63,18 @@ TOP_LEVEL = ("network", "institution", "allocations", "detectors", "alerts", "me
 # a domain name: labels of letters, digits, `-` or `_` (compared lowercase, dots trimmed)
 DOMAIN_PATTERN = r"(?:[a-z0-9_-]{1,63}\.)*[a-z0-9_-]{1,63}"
 
-# a line key: kind then its ids; `*` stands for any id in the last place
-LINE_PATTERN = {
-    "if": r"[A-Za-z0-9_.\-]+",
-    "vlan": r"\d{1,4}", "mpls": r"\d{1,7}", "gre": r"\d{1,10}", "erspan": r"\d{1,4}",
-    "vxlan": r"\d{1,8}", "pppoe": r"\d{1,5}", "l2tpv3": r"\d{1,10}",
-    "qinq": r"\d{1,4}\.(\d{1,4}|\*)", "l2tp": r"\d{1,5}/(\d{1,5}|\*)",
-}
-
-
-# the largest id each line kind's wire field can hold (a larger one could never match)
-LINE_MAX = {"vlan": 4095, "qinq": 4095, "mpls": (1 << 20) - 1, "erspan": 1023,
-            "vxlan": (1 << 24) - 1, "pppoe": 65535, "l2tp": 65535, "l2tpv3": (1 << 32) - 1,
-            "gre": (1 << 32) - 1}
-
-
 def line_error(text) -> str | None:
-    """What is wrong with a line key (None if nothing)."""
+    """What is wrong with a line key (None if nothing): its kind, id pattern (`*` stands for
+    any id in the last place) and the largest id its wire field holds, as its protocol
+    declares them."""
     kind, _, ids = str(text).partition(":")
-    if kind not in LINE_KINDS:
+    line = line_named(kind)
+    if line is None:
         return f"{text!r}: unknown line kind {kind!r} (known: {', '.join(LINE_KINDS)})"
-    if not re.fullmatch(LINE_PATTERN[kind] + r"|\*", ids):
+    if not re.fullmatch(line.pattern + r"|\*", ids):
         return f"{text!r}: not a {kind} line key"
-    if kind in LINE_MAX and any(int(x) > LINE_MAX[kind] for x in re.findall(r"\d+", ids)):
-        return f"{text!r}: {kind} ids go up to {LINE_MAX[kind]}"
+    if line.most is not None and any(int(x) > line.most for x in re.findall(r"\d+", ids)):
+        return f"{text!r}: {kind} ids go up to {line.most}"
     return None
 
 

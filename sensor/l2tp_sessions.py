@@ -27,7 +27,8 @@ from collections import OrderedDict
 import numpy as np
 
 from ybsensor.decoders import dispatch as dispatch_mod
-from ybsensor.decoders.keys import LINE_L2TP, OK
+from ybsensor.decoders.keys import OK
+from ybsensor.decoders.l2tp import LINE as L2TP_LINE
 from ybsensor.decoders.table import PacketTable
 
 from ybsensor.core.plan import LineOwners
@@ -83,7 +84,7 @@ class L2tpSessions:
     def process(self, t: PacketTable) -> None:
         if not t.n:
             return
-        on_l2tp = t.line_kind == LINE_L2TP
+        on_l2tp = t.line_kind == L2TP_LINE.id
         if not on_l2tp.any():
             return
         # a control message is a row that ends, ok, at the L2TP header (data goes on to PPP)
@@ -140,7 +141,7 @@ class L2tpSessions:
         while len(self.partner) > 2 * MAX_PAIRS:
             oldest = next(iter(self.partner))
             self._forget([oldest])
-        kind = np.full(2, LINE_L2TP, dtype=np.int64)
+        kind = np.full(2, L2TP_LINE.id, dtype=np.int64)
         owner = self.lines.match(kind, np.array([a >> 16, b >> 16]),
                                  np.array([a & 0xFFFF, b & 0xFFFF]), [])
         if (owner[0] >= 0) != (owner[1] >= 0):   # exactly one side is a configured line

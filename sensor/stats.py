@@ -6,6 +6,7 @@ from collections import Counter
 import numpy as np
 
 from ybsensor.decoders.keys import NON_IP, OK
+from ybsensor.decoders.protocol import FAULT_NAMES
 from ybsensor.decoders.table import PacketTable
 from ybsensor.decoders.view import encap_names, status_text
 
@@ -69,6 +70,9 @@ class TrafficStats:
         self.bytes: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()    # by reason, e.g. truncated:ipv4
         self.non_ip: Counter[str] = Counter()    # by protocol, e.g. non-ip:arp
+        # named faults by (decoder, fault), e.g. ("gre", "routing"): Suricata's per-decoder
+        # events; bounded by the faults the protocols declare
+        self.faults: Counter[tuple[str, str]] = Counter()
         self._names: dict[bytes, str] = {}
 
     def resume(self, old: "TrafficStats") -> None:
@@ -102,7 +106,11 @@ class TrafficStats:
             self.bytes[name] += int(octets)
         bad = t.status != OK
         if bad.any():
-            reason = t.status[bad].astype(np.int64) * 256 + t.status_layer[bad]
+            reason = ((t.status[bad].astype(np.int64) << 16)
+                      | (t.status_layer[bad].astype(np.int64) << 8) | t.fault[bad])
             for value, _, count, _ in count_distinct(reason):
-                text = status_text(value // 256, self.layer_names[value % 256])
-                (self.non_ip if value // 256 == NON_IP else self.errors)[text] += count
+                status, layer, fault = value >> 16, self.layer_names[(value >> 8) & 255], value & 255
+                text = status_text(status, layer, fault)
+                (self.non_ip if status == NON_IP else self.errors)[text] += count
+                if fault:
+                    self.faults[(layer, FAULT_NAMES[fault])] += count

@@ -40,7 +40,8 @@ from hypothesis import HealthCheck, settings, strategies as st
 from ybsensor.decoders import Batch, decode
 from ybsensor.decoders.dispatch import DEFAULT
 from ybsensor.decoders.driver import MAX_ROUNDS
-from ybsensor.decoders.keys import OK, STATUS_NAMES, TUNNEL_FIELDS
+from ybsensor.decoders.keys import OK, STATUS_NAMES
+from ybsensor.decoders.protocol import TUNNELS
 from ybsensor.decoders.table import MAX_LAYERS, MAX_TUNNELS, PacketTable
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,7 +155,7 @@ def check_invariants(batch: Batch, t: PacketTable) -> None:
     assert (t.layers[~used] == 0).all(), "layer ids past nlayers"
     _must(batch, t, t.ntun <= MAX_TUNNELS, "more tunnels than MAX_TUNNELS")
     tun_used = np.arange(MAX_TUNNELS)[None, :] < t.ntun[:, None]
-    assert np.isin(t.tun_kind[tun_used], list(TUNNEL_FIELDS)).all(), "bad tunnel kind"
+    assert np.isin(t.tun_kind[tun_used], np.arange(1, len(TUNNELS))).all(), "bad tunnel kind"
     start, end = batch.offset, batch.offset + batch.caplen
     _must(batch, t, t.payload_len >= 0, "negative payload length")
     _must(batch, t, t.payload_off >= start, "payload before the frame")
@@ -532,7 +533,7 @@ def check_nested(t: PacketTable, i: int, n: Nested) -> None:
     outer = int.from_bytes(n.outer_src, "big")
     outer = outer | (0xFFFF << 32) if len(n.outer_src) == 4 else outer
     assert (int(t.outer_src_hi[i]) << 64 | int(t.outer_src_lo[i])) == outer
-    kinds = [TUNNEL_FIELDS[int(k)][0] for k in t.tun_kind[i, : t.ntun[i]]]
+    kinds = [TUNNELS[int(k)].name for k in t.tun_kind[i, : t.ntun[i]]]
     assert kinds == n.tunnels[:MAX_TUNNELS], (kinds, n.tunnels)
 
 

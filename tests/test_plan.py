@@ -4,7 +4,11 @@ import ipaddress
 import numpy as np
 import pytest
 
-from ybsensor.decoders.keys import LINE_IF, LINE_L2TP, LINE_QINQ, LINE_VLAN
+from ybsensor.decoders.ethernet import QINQ_LINE, VLAN_LINE
+from ybsensor.decoders.keys import LINE_IF
+from ybsensor.decoders.l2tp import LINE as L2TP_LINE
+
+LINE_VLAN, LINE_QINQ, LINE_L2TP = VLAN_LINE.id, QINQ_LINE.id, L2TP_LINE.id
 from ybsensor.sensor.config import Config, Institution
 from ybsensor.core.plan import PLATFORM, PRIVATE, PUBLIC, AddressPlan
 

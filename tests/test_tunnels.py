@@ -22,7 +22,8 @@ from scapy.packet import Raw
 
 from ybsensor.decoders import Batch, decode
 from ybsensor.decoders.dispatch import DEFAULT
-from ybsensor.decoders.keys import LINE_NAMES, STATUS_NAMES, TUNNEL_FIELDS
+from ybsensor.decoders.keys import STATUS_NAMES
+from ybsensor.decoders.protocol import LINES, TUNNELS
 
 NAMES = DEFAULT.layer_names
 OUT_SRC, OUT_DST = "192.0.2.1", "192.0.2.2"
@@ -47,8 +48,8 @@ def summary(t, i: int) -> dict:
     status = int(t.status[i])
     return {
         "encap": "/".join(NAMES[x] for x in t.layers[i, : t.nlayers[i]]),
-        "line": (LINE_NAMES[t.line_kind[i]], int(t.line_a[i]), int(t.line_b[i])),
-        "tunnels": [(TUNNEL_FIELDS[int(t.tun_kind[i, j])][0], int(t.tun_a[i, j]),
+        "line": (LINES[t.line_kind[i]].name, int(t.line_a[i]), int(t.line_b[i])),
+        "tunnels": [(TUNNELS[int(t.tun_kind[i, j])].name, int(t.tun_a[i, j]),
                      int(t.tun_b[i, j])) for j in range(int(t.ntun[i]))],
         "outer": (_addr(t.outer_src_hi[i], t.outer_src_lo[i]),
                   _addr(t.outer_dst_hi[i], t.outer_dst_lo[i])) if n_ip else None,

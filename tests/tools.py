@@ -150,8 +150,6 @@ TSHARK_PREFS = {
 # tshark's innermost IP would be one we never look for. Switched off, tshark stops where we
 # stop and the rest of the frame still gets compared.
 TSHARK_DISABLED = {
-    "geneve": "Geneve (UDP 6081) is a data-centre overlay, not a carrier access encapsulation; "
-              "we stop at its UDP header",
     "pim": "PIM Register messages carry a multicast data packet between routers: routing "
            "signalling, not an access tunnel; we stop at IP protocol 103",
     "nsh": "Network Service Header (EtherType 0x894F, VXLAN-GPE) is service chaining inside a "
