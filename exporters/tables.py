@@ -1,7 +1,8 @@
 """Records as a file an analyst's tools read: JSON lines, or Parquet (pyarrow) where the
 path ends `.parquet`, so DuckDB, pandas and Spark read the flow and event logs directly.
 
-Every log declares its fields once, as `{name: kind}` (kind: "str", "int", "float"); the
+Every log declares its fields once, as `{name: kind}` (kind: "str", "int", "float", "bool",
+or a list of "strs" or "floats"); the
 Parquet schema is made from them, so a column's type does not depend on the first batch.
 Parquet is written in row groups of `ROW_GROUP` records; the file is readable once it is
 closed (its footer is written then), which the sensor does on every way out (end of the
@@ -25,7 +26,8 @@ PARQUET = ".parquet"
 def arrow_schema(fields: dict[str, str]):
     import pyarrow as pa
 
-    kinds = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
+    kinds = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
+             "strs": pa.list_(pa.string()), "floats": pa.list_(pa.float64())}
     return pa.schema([(name, kinds[kind]) for name, kind in fields.items()])
 
 
