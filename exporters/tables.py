@@ -59,10 +59,28 @@ def _json_texts(values, kind: str, n: int) -> list[str]:
 def json_lines(columns: dict, fields: dict[str, str], n: int) -> str:
     """`n` records given as columns (`{name: list, array or one value}`, in `fields`'
     order) as JSON lines, the text json.dumps(record, ensure_ascii=False,
-    separators=(",", ":")) gives each record."""
-    template = "{" + ",".join(f"{encode_basestring(name)}:%s" for name in columns) + "}\n"
-    texts = [_json_texts(values, fields[name], n) for name, values in columns.items()]
-    return "".join([template % row for row in zip(*texts)])
+    separators=(",", ":")) gives each record. One value is written into the line's
+    template; an int array, and a float list without nulls, are formatted by `%` itself."""
+    parts, values = [], []
+    for name, column in columns.items():
+        kind = fields[name]
+        if not isinstance(column, (list, np.ndarray)):
+            parts.append(_json_texts([column], kind, 1)[0].replace("%", "%%"))
+            continue
+        if kind == "int" and isinstance(column, np.ndarray):
+            parts.append("%d")
+            values.append(column.tolist())
+        elif kind == "float" and isinstance(column, list) and None not in column:
+            parts.append("%r")
+            values.append(column)
+        else:
+            parts.append("%s")
+            values.append(_json_texts(column, kind, n))
+    template = "{" + ",".join(f"{encode_basestring(name).replace('%', '%%')}:{part}"
+                              for name, part in zip(columns, parts)) + "}\n"
+    if not values:
+        return template * n
+    return "".join([template % row for row in zip(*values)])
 
 
 class RecordFile:
