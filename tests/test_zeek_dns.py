@@ -4,31 +4,24 @@ transaction id, name, type and, where a response came, its rcode, answers and TT
 records must give the same."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 import ybsensor
-from test_zeek_conn import BASELINES, PLAN, TRACES, baselines
+from test_zeek_conn import BASELINES, PLAN, TRACES, baselines, zeek_log
 
 DNS_BASELINES = sorted(p.name.removesuffix(".dns.log") for p in BASELINES.glob("*.dns.log"))
 
 
 def zeek_queries(baseline: str) -> list[tuple]:
-    fields, out = None, []
-    for line in (BASELINES / f"{baseline}.dns.log").read_text().splitlines():
-        if line.startswith("#fields"):
-            fields = line.split("\t")[1:]
-        elif fields and not line.startswith("#"):
-            z = dict(zip(fields, line.split("\t")))
-            unset = lambda v: None if v == "-" else v   # noqa: E731
-            out.append((z["id.orig_h"], int(z["id.orig_p"]), z["id.resp_h"], int(z["id.resp_p"]),
-                        int(z["trans_id"]), z["query"], int(z["qtype"]),
-                        None if unset(z["rcode"]) is None else int(z["rcode"]),
-                        unset(z["rcode_name"]),
-                        None if unset(z["answers"]) is None else z["answers"].split(","),
-                        None if unset(z["TTLs"]) is None else [float(x) for x in z["TTLs"].split(",")]))
-    return out
+    def unset(v: str):
+        return None if v == "-" else v
+
+    return [(z["id.orig_h"], int(z["id.orig_p"]), z["id.resp_h"], int(z["id.resp_p"]),
+             int(z["trans_id"]), z["query"], int(z["qtype"]),
+             None if unset(z["rcode"]) is None else int(z["rcode"]), unset(z["rcode_name"]),
+             None if unset(z["answers"]) is None else z["answers"].split(","),
+             None if unset(z["TTLs"]) is None else [float(x) for x in z["TTLs"].split(",")])
+            for z in zeek_log(f"{baseline}.dns.log")]
 
 
 @pytest.mark.parametrize("baseline", DNS_BASELINES)
