@@ -51,45 +51,15 @@ def http_target(payload: bytes) -> str | None:
     return target if target.startswith("/") else None
 
 
-DNS_ANSWERS_READ = 64     # answer records read of one response
 A, AAAA = 1, 28
 
 
-def _skip_name(b: bytes, pos: int) -> int:
-    """Where the DNS name at pos ends (labels, then a root byte or a pointer)."""
-    while True:
-        n = b[pos]
-        if n == 0:
-            return pos + 1
-        if n & 0xC0 == 0xC0:
-            return pos + 2
-        if n > names.MAX_LABEL:
-            raise ValueError("reserved label type")
-        pos += 1 + n
-
-
 def dns_answer_addresses(payload: bytes) -> list:
-    """The addresses of a DNS response's A and AAAA answers (at most DNS_ANSWERS_READ
-    records read); [] for anything malformed or cut short before them."""
-    b = bytes(payload)
-    out = []
-    try:
-        if len(b) < names.DNS_HEADER or not b[2] & 0x80:
-            return []
-        pos = names.DNS_HEADER
-        for _ in range(int.from_bytes(b[4:6], "big")):        # the questions
-            pos = _skip_name(b, pos) + 4
-        for _ in range(min(int.from_bytes(b[6:8], "big"), DNS_ANSWERS_READ)):
-            pos = _skip_name(b, pos)
-            kind, size = int.from_bytes(b[pos:pos + 2], "big"), int.from_bytes(b[pos + 8:pos + 10], "big")
-            data, pos = b[pos + 10:pos + 10 + size], pos + 10 + size
-            if len(data) < size:
-                break
-            if (kind, size) in ((A, 4), (AAAA, 16)):
-                out.append(ipaddress.ip_address(data))
-    except (IndexError, ValueError):
-        pass
-    return out
+    """The addresses of a DNS response's A and AAAA answers; [] for anything malformed or
+    cut short before them."""
+    response = names.dns_response(payload)
+    return [ipaddress.ip_address(data) for kind, _, data in (response[2] if response else ())
+            if kind in (A, AAAA) and data is not None]
 
 
 class MaliciousLink(Detector):

@@ -334,6 +334,82 @@ def dns_query_name(payload: bytes) -> str | None:
         return None
 
 
+DNS_ANSWERS_READ = 64     # answer records read of one response
+DNS_POINTERS = 16         # compression pointers followed in one name (a loop ends there)
+DNS_NAMED = {2, 5, 12}    # NS, CNAME, PTR: the record's data is a name
+
+
+def dns_skip_name(b: bytes, pos: int) -> int:
+    """Where the DNS name at pos ends (labels, then a root byte or a pointer)."""
+    while True:
+        n = b[pos]
+        if n == 0:
+            return pos + 1
+        if n & 0xC0 == 0xC0:
+            return pos + 2
+        if n > MAX_LABEL:
+            raise ValueError("reserved label type")
+        pos += 1 + n
+
+
+def dns_name_at(b: bytes, pos: int) -> str:
+    """The DNS name at pos, compression pointers followed (at most DNS_POINTERS); raises
+    ValueError or IndexError for a name that is not one."""
+    labels, size = [], 0
+    for _ in range(DNS_POINTERS + 1):
+        while True:
+            n = b[pos]
+            if n == 0:
+                return ".".join(labels)
+            if n & 0xC0 == 0xC0:
+                pos = ((n & 0x3F) << 8) | b[pos + 1]
+                break
+            if n > MAX_LABEL:
+                raise ValueError("reserved label type")
+            label = b[pos + 1:pos + 1 + n]
+            size += n + 1
+            if len(label) < n or size > MAX_NAME + 1:
+                raise ValueError("cut or too long")
+            labels.append(label.decode("ascii", "replace"))
+            pos += 1 + n
+    raise ValueError("pointer loop")
+
+
+def dns_response(payload: bytes) -> tuple[int, int, list[tuple[int, int, str | None]]] | None:
+    """A DNS response's (transaction id, rcode, answers), each answer (type, TTL, data):
+    data is the address of an A or AAAA record, the name of an NS, CNAME or PTR one, None
+    for other types. At most DNS_ANSWERS_READ records are read; a record cut short ends
+    the list; None for a message that is no response or is cut before its answers."""
+    b = bytes(payload)
+    if len(b) < DNS_HEADER or not b[2] & 0x80:
+        return None
+    try:
+        pos = DNS_HEADER
+        for _ in range(u16(b, 4)):        # the questions
+            pos = dns_skip_name(b, pos) + 4
+    except (IndexError, ValueError):
+        return None
+    answers: list[tuple[int, int, str | None]] = []
+    try:
+        for _ in range(min(u16(b, 6), DNS_ANSWERS_READ)):
+            pos = dns_skip_name(b, pos)
+            kind, ttl, size = u16(b, pos), int.from_bytes(b[pos + 4:pos + 8], "big"), \
+                u16(b, pos + 8)
+            at, pos = pos + 10, pos + 10 + size
+            if pos > len(b):
+                break
+            if (kind, size) in ((1, 4), (28, 16)):
+                data = str(ipaddress.ip_address(b[at:pos]))
+            elif kind in DNS_NAMED:
+                data = dns_name_at(b, at)
+            else:
+                data = None
+            answers.append((kind, ttl, data))
+    except (IndexError, ValueError):
+        pass
+    return u16(b, 0), b[3] & 0x0F, answers
+
+
 def _authority_host(authority: str) -> str | None:
     """The host of `[userinfo@]host[:port]`."""
     host = authority.rpartition("@")[2]

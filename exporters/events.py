@@ -42,7 +42,8 @@ HTTP_RESPONSE = np.frombuffer(b"HTTP/1.", dtype=np.uint8)
 
 FIELDS = {
     "dns": EVENT_FIELDS | {"transport": "str", "trans_id": "int", "query": "str",
-                           "qtype": "int", "qtype_name": "str"},
+                           "qtype": "int", "qtype_name": "str", "rcode": "int",
+                           "rcode_name": "str", "answers": "strs", "TTLs": "floats"},
     "tls": EVENT_FIELDS | {"server_name": "str", "version": "str", "protocol": "str",
                            "ja4": "str"},
     "http": EVENT_FIELDS | {"method": "str", "host": "str", "path": "str",
@@ -52,6 +53,10 @@ NAMELESS = (fm.TLS_SNI, fm.HTTP_HOST)   # messages logged whole even when they n
 EVENT_TYPE = {fm.DNS: "dns", fm.DNS_TCP: "dns", fm.TLS_SNI: "tls", fm.HTTP_HOST: "http"}
 QTYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA",
           33: "SRV", 35: "NAPTR", 64: "SVCB", 65: "HTTPS", 255: "ANY"}
+RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP",
+          5: "REFUSED", 6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH",
+          10: "NOTZONE"}
+UDP = 17
 # the highest version a ClientHello offers: TLCP (GB/T 38636, the national TLS) is 1.1
 VERSIONS = {0x0101: ("TLCP 1.1", "tlcp"), 0x0300: ("SSL 3.0", "tls"),
             0x0301: ("TLS 1.0", "tls"), 0x0302: ("TLS 1.1", "tls"), 0x0303: ("TLS 1.2", "tls"),
@@ -70,7 +75,17 @@ def dns_fields(kind: str, name: str, payload: bytes) -> dict:
     return {"transport": "tcp" if at else "udp",
             "trans_id": names.u16(payload, at) if len(payload) >= at + 2 else None,
             "query": _text(name), "qtype": qtype,
-            "qtype_name": None if qtype is None else QTYPES.get(qtype, f"TYPE{qtype}")}
+            "qtype_name": None if qtype is None else QTYPES.get(qtype, f"TYPE{qtype}"),
+            "rcode": None, "rcode_name": None, "answers": None, "TTLs": None}
+
+
+def dns_answer_fields(rcode: int, answers: list[tuple[int, int, str | None]]) -> dict:
+    """A response's fields, as Zeek's dns.log has them: each answer's data (an address or
+    a name; `<TYPE>` for a record type read no further) and TTL."""
+    texts_ = [_text(data) if data is not None else f"<{QTYPES.get(kind, f'TYPE{kind}')}>"
+              for kind, _, data in answers]
+    return {"rcode": rcode, "rcode_name": RCODES.get(rcode, f"RCODE{rcode}"),
+            "answers": texts_ or None, "TTLs": [float(ttl) for _, ttl, _ in answers] or None}
 
 
 def tls_fields(name: str, payload: bytes) -> dict:
@@ -107,8 +122,10 @@ class EventLogs:
         # flow key -> HTTP requests of the flow waiting for their responses, oldest first
         self.waiting: OrderedDict[int, list[dict]] = OrderedDict()
         self.waiting_since: dict[int, int] = {}
+        # (flow key, transaction id) -> a UDP query waiting for its response, oldest first
+        self.queries: OrderedDict[tuple[int, int], dict] = OrderedDict()
         self.written: Counter[str] = Counter({kind: 0 for kind in FIELDS})
-        self.unanswered = 0
+        self.unanswered: Counter[str] = Counter({"dns": 0, "http": 0})
 
     # --- per batch ---------------------------------------------------------------------
 
@@ -132,7 +149,11 @@ class EventLogs:
                 payload = ctx.payload(row, fm.MAX_MESSAGE) if row in opening else b""
                 record = {"event_type": event_type} | base
                 if event_type == "dns":
-                    out["dns"].append(record | dns_fields(kind, name, payload))
+                    record |= dns_fields(kind, name, payload)
+                    if record["transport"] == "udp" and record["trans_id"] is not None:
+                        self._ask(int(ctx.flow_keys[row]), record, out["dns"])
+                    else:
+                        out["dns"].append(record)
                 elif event_type == "tls":
                     out["tls"].append(record | tls_fields(name, payload))
                 else:
@@ -140,9 +161,16 @@ class EventLogs:
                                out["http"])
         if self.waiting:
             out["http"] += self._answers(ctx)
-        if self.waiting and ctx.t.n:
-            self._expire(int(ctx.t.ts_ns.max()) - WAIT_NS, out["http"])
+        if self.queries:
+            out["dns"] += self._responses(ctx)
+        if ctx.t.n and (self.waiting or self.queries):
+            before = int(ctx.t.ts_ns.max()) - WAIT_NS
+            self._expire(before, out.setdefault("http", []))
+            while self.queries and next(iter(self.queries.values()))["ts"] * 1e9 < before:
+                self._give_up([self.queries.popitem(last=False)[1]], out.setdefault("dns", []))
         for kind, records in out.items():
+            if kind not in self.files:      # a reload stopped this log: waiting ones go
+                continue
             self.files[kind].write(records)
             self.written[kind] += len(records)
 
@@ -164,6 +192,38 @@ class EventLogs:
             t.ts_ns[rows].tolist(), t.line_kind[rows].tolist(), t.line_a[rows].tolist(),
             t.line_b[rows].tolist(), inst.tolist(), src, dst, texts(src), texts(dst),
             t.proto[rows].tolist(), t.sport[rows].tolist(), t.dport[rows].tolist())]
+
+    # --- DNS queries over UDP waiting for their response ----------------------------------
+
+    def _ask(self, flow: int, record: dict, out: list[dict]) -> None:
+        key = (flow, record["trans_id"])
+        if key in self.queries:       # asked again before an answer: the first goes without
+            self._give_up([self.queries.pop(key)], out)
+        while len(self.queries) >= MAX_WAITING:
+            self._give_up([self.queries.popitem(last=False)[1]], out)
+        self.queries[key] = record
+
+    def _responses(self, ctx) -> list[dict]:
+        """The waiting queries this batch's responses (UDP from port 53, QR set) answer,
+        by flow and transaction id."""
+        t = ctx.t
+        rows = np.flatnonzero((t.proto == UDP) & (t.sport == names.DNS_PORT) &
+                              (t.payload_len >= names.DNS_HEADER))
+        rows = rows[(head(t, rows, 3)[:, 2] & 0x80) != 0]
+        flows = np.fromiter((flow for flow, _ in self.queries), dtype=np.uint64)
+        rows = rows[np.isin(ctx.flow_keys[rows], flows)]
+        done = []
+        for row in rows[np.argsort(t.frame[rows], kind="stable")].tolist():
+            response = names.dns_response(ctx.payload(row))
+            if response is None:
+                continue
+            key = (int(ctx.flow_keys[row]), response[0])
+            record = self.queries.get(key)
+            if record is None or record["ts"] > t.ts_ns[row] / 1e9:
+                continue
+            del self.queries[key]
+            done.append(record | dns_answer_fields(response[1], response[2]))
+        return done
 
     # --- HTTP requests waiting for their status ------------------------------------------
 
@@ -212,11 +272,19 @@ class EventLogs:
             del self.waiting_since[flow]
 
     def _give_up(self, records: list[dict], out: list[dict]) -> None:
-        self.unanswered += len(records)
+        for record in records:
+            self.unanswered[record["event_type"]] += 1
         out.extend(records)
 
     def close(self) -> None:
-        """Write the requests still waiting (no status) and close the logs; safe twice."""
+        """Write the requests and queries still waiting (no answer) and close the logs;
+        safe twice."""
+        if "dns" in self.files and self.queries:
+            left = []
+            self._give_up(list(self.queries.values()), left)
+            self.queries.clear()
+            self.files["dns"].write(left)
+            self.written["dns"] += len(left)
         if "http" in self.files and self.waiting:
             left: list[dict] = []
             for records in self.waiting.values():
@@ -240,8 +308,9 @@ class EventLogs:
             else:
                 file.close()
         self.waiting, self.waiting_since = old.waiting, old.waiting_since
+        self.queries = old.queries
         self.written.update(old.written)
-        self.unanswered += old.unanswered
+        self.unanswered.update(old.unanswered)
 
     def flush(self) -> None:
         for file in self.files.values():
@@ -253,7 +322,11 @@ class EventLogs:
         for kind in self.files:
             records.add_metric([kind], self.written[kind])
         yield records
-        yield CounterMetricFamily("ybsensor_event_records_unanswered", "HTTP requests written "
-                                  "without their status (no response in time or room)",
-                                  value=self.unanswered)
+        unanswered = CounterMetricFamily(
+            "ybsensor_event_records_unanswered", "HTTP requests and DNS queries written "
+            "without their response (none in time or room)", labels=["event_type"])
+        for kind in ("dns", "http"):
+            if kind in self.files:
+                unanswered.add_metric([kind], self.unanswered[kind])
+        yield unanswered
         yield from self.first_messages.families_for(self)

@@ -30,7 +30,7 @@ from prometheus_client.core import CounterMetricFamily
 
 from ybsensor.decoders.view import line_key, packed_column, texts
 from ybsensor.core.community_id import community_id
-from ybsensor.core.timestamps import rfc3339
+from ybsensor.core.timestamps import rfc3339_column
 
 from .tables import RecordFile
 
@@ -55,6 +55,18 @@ def flag_letters(flags: int) -> str:
     return "".join(letter for bit, letter in FLAG_LETTERS if flags & bit)
 
 
+def _rounded(seconds: np.ndarray) -> list[float]:
+    # Python's round (correctly rounded), not numpy's (scaled, off in the last digit)
+    return [round(x, 6) for x in seconds.tolist()]
+
+
+def _letters(flags: np.ndarray, tcp: np.ndarray) -> list[str | None]:
+    """`flag_letters` of each TCP flow's flags (None for other protocols), once per value."""
+    values, at = np.unique(flags, return_inverse=True)
+    letters = [flag_letters(v) for v in values.tolist()]
+    return [letters[k] if t else None for k, t in zip(at.tolist(), tcp.tolist())]
+
+
 class FlowLog:
     """Writes the flows a FlowTable ends (its `on_end`); `plan` names lines' and addresses'
     institutions, `sensor` this sensor."""
@@ -71,10 +83,13 @@ class FlowLog:
         ids = ids[ids < table.capacity]
         if not ids.size:
             return
-        self.file.write(self.records(table, ids, reason))
+        self.file.write_columns(self.columns(table, ids, reason), len(ids))
         self.written += len(ids)
 
-    def records(self, table, ids: np.ndarray, reason: str) -> list[dict]:
+    def columns(self, table, ids: np.ndarray, reason: str) -> dict:
+        """The records of the flows `ids` as columns in FIELDS' order: numpy for the
+        numbers, one call per distinct line, institution and flag set, Python per flow only
+        for its addresses' text and community ID."""
         plan, interfaces = self.plan, self.interfaces
         src_raw = packed_column(table.src_hi[ids], table.src_lo[ids])
         dst_raw = packed_column(table.dst_hi[ids], table.dst_lo[ids])
@@ -82,42 +97,39 @@ class FlowLog:
                                  interfaces)
         for ends in ((table.src_hi, table.src_lo), (table.dst_hi, table.dst_lo)):
             owner = np.where(owner >= 0, owner, plan.owner(ends[0][ids], ends[1][ids]))
+        lines, line_of = np.unique(np.stack([table.line_kind[ids].astype(np.int64),
+                                             table.line_a[ids].astype(np.int64),
+                                             table.line_b[ids].astype(np.int64)], axis=1),
+                                   axis=0, return_inverse=True)
+        line_names = [line_key(k, a, b, interfaces) for k, a, b in lines.tolist()]
+        owners, owner_of = np.unique(owner, return_inverse=True)
+        codes = [plan.code(i) for i in owners.tolist()]
+        proto, sport, dport = table.proto[ids], table.sport[ids], table.dport[ids]
+        tcp = proto == TCP
+        fo, fr = table.orig_flags[ids], table.resp_flags[ids]
+        close = np.where(tcp & (((fo | fr) & RST) != 0), "rst",
+                         np.where(tcp & ((fo & fr & FIN) != 0), "fin", None))
+        start, end = table.first_ns[ids] / 1e9, table.last_ns[ids] / 1e9
+        rounded = _rounded(start)
         packets, octets = table.packets[ids], table.bytes[ids]
         orig_packets, orig_bytes = table.orig_packets[ids], table.orig_bytes[ids]
-        flags_o, flags_r = table.orig_flags[ids].tolist(), table.resp_flags[ids].tolist()
-        out = []
-        for (kind, a, b, inst, s_raw, d_raw, s, d, proto, sp, dp, first, last, frame, n, nb,
-             on, ob, op, rp, fo, fr) in zip(
-                table.line_kind[ids].tolist(), table.line_a[ids].tolist(),
-                table.line_b[ids].tolist(), owner.tolist(), src_raw, dst_raw, texts(src_raw),
-                texts(dst_raw), table.proto[ids].tolist(), table.sport[ids].tolist(),
-                table.dport[ids].tolist(), table.first_ns[ids].tolist(),
-                table.last_ns[ids].tolist(), table.first_frame[ids].tolist(), packets.tolist(),
-                octets.tolist(), orig_packets.tolist(), orig_bytes.tolist(),
-                table.orig_payload[ids].tolist(), table.resp_payload[ids].tolist(),
-                flags_o, flags_r):
-            start, end = first / 1e9, last / 1e9
-            tcp = proto == TCP
-            close = None
-            if tcp and (fo | fr) & RST:
-                close = "rst"
-            elif tcp and fo & FIN and fr & FIN:
-                close = "fin"
-            out.append({
-                "event_type": "flow", "timestamp": rfc3339(start), "ts": round(start, 6),
-                "sensor": self.sensor, "line": line_key(kind, a, b, interfaces),
-                "institution": plan.code(inst),
-                "community_id": community_id(s_raw, d_raw, proto, sp, dp),
-                "src": s, "sport": sp, "dst": d, "dport": dp, "proto": proto,
-                "start": round(start, 6), "end": round(end, 6),
-                "duration": round(end - start, 6),
-                "orig_packets": on, "orig_bytes": ob, "orig_payload_bytes": op,
-                "resp_packets": n - on, "resp_bytes": nb - ob, "resp_payload_bytes": rp,
-                "orig_tcp_flags": flag_letters(fo) if tcp else None,
-                "resp_tcp_flags": flag_letters(fr) if tcp else None,
-                "tcp_close": close, "end_reason": reason, "first_frame": frame,
-            })
-        return out
+        return {
+            "event_type": "flow", "timestamp": rfc3339_column(start), "ts": rounded,
+            "sensor": self.sensor, "line": [line_names[k] for k in line_of.tolist()],
+            "institution": [codes[k] for k in owner_of.tolist()],
+            "community_id": [community_id(s, d, p, sp, dp) for s, d, p, sp, dp in zip(
+                src_raw, dst_raw, proto.tolist(), sport.tolist(), dport.tolist())],
+            "src": texts(src_raw), "sport": sport, "dst": texts(dst_raw), "dport": dport,
+            "proto": proto, "start": rounded, "end": _rounded(end),
+            "duration": _rounded(end - start),
+            "orig_packets": orig_packets, "orig_bytes": orig_bytes,
+            "orig_payload_bytes": table.orig_payload[ids],
+            "resp_packets": packets - orig_packets, "resp_bytes": octets - orig_bytes,
+            "resp_payload_bytes": table.resp_payload[ids],
+            "orig_tcp_flags": _letters(fo, tcp), "resp_tcp_flags": _letters(fr, tcp),
+            "tcp_close": close.tolist(), "end_reason": reason,
+            "first_frame": table.first_frame[ids],
+        }
 
     def continue_from(self, old: "FlowLog") -> None:
         """A reloaded configuration's log: the same path's file goes on (the one this made

@@ -1,7 +1,8 @@
 """Records as a file an analyst's tools read: JSON lines, or Parquet (pyarrow) where the
 path ends `.parquet`, so DuckDB, pandas and Spark read the flow and event logs directly.
 
-Every log declares its fields once, as `{name: kind}` (kind: "str", "int", "float"); the
+Every log declares its fields once, as `{name: kind}` (kind: "str", "int", "float", "bool",
+or a list of "strs" or "floats"); the
 Parquet schema is made from them, so a column's type does not depend on the first batch.
 Parquet is written in row groups of `ROW_GROUP` records; the file is readable once it is
 closed (its footer is written then), which the sensor does on every way out (end of the
@@ -12,6 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+from json.encoder import encode_basestring
+
+import numpy as np
 
 from .alerts import open_regular
 
@@ -22,7 +26,8 @@ PARQUET = ".parquet"
 def arrow_schema(fields: dict[str, str]):
     import pyarrow as pa
 
-    kinds = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
+    kinds = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
+             "strs": pa.list_(pa.string()), "floats": pa.list_(pa.float64())}
     return pa.schema([(name, kinds[kind]) for name, kind in fields.items()])
 
 
@@ -31,6 +36,51 @@ def arrow_table(records: list[dict], fields: dict[str, str]):
     import pyarrow as pa
 
     return pa.Table.from_pylist(records, schema=arrow_schema(fields))
+
+
+def _json_texts(values, kind: str, n: int) -> list[str]:
+    """Each value of a column as json.dumps(ensure_ascii=False) writes it; a column that is
+    not a list or an array is one value for every row."""
+    if not isinstance(values, (list, np.ndarray)):
+        return [_json_texts([values], kind, 1)[0]] * n
+    if isinstance(values, np.ndarray):
+        values = values.tolist()
+    if kind == "str":
+        seen: dict = {}
+        return [seen[v] if v in seen else seen.setdefault(
+            v, "null" if v is None else encode_basestring(v)) for v in values]
+    if kind == "float":
+        return ["null" if v is None else float.__repr__(v) for v in values]
+    if kind == "bool":
+        return ["null" if v is None else ("true" if v else "false") for v in values]
+    return ["null" if v is None else str(v) for v in values]
+
+
+def json_lines(columns: dict, fields: dict[str, str], n: int) -> str:
+    """`n` records given as columns (`{name: list, array or one value}`, in `fields`'
+    order) as JSON lines, the text json.dumps(record, ensure_ascii=False,
+    separators=(",", ":")) gives each record. One value is written into the line's
+    template; an int array, and a float list without nulls, are formatted by `%` itself."""
+    parts, values = [], []
+    for name, column in columns.items():
+        kind = fields[name]
+        if not isinstance(column, (list, np.ndarray)):
+            parts.append(_json_texts([column], kind, 1)[0].replace("%", "%%"))
+            continue
+        if kind == "int" and isinstance(column, np.ndarray):
+            parts.append("%d")
+            values.append(column.tolist())
+        elif kind == "float" and isinstance(column, list) and None not in column:
+            parts.append("%r")
+            values.append(column)
+        else:
+            parts.append("%s")
+            values.append(_json_texts(column, kind, n))
+    template = "{" + ",".join(f"{encode_basestring(name).replace('%', '%%')}:{part}"
+                              for name, part in zip(columns, parts)) + "}\n"
+    if not values:
+        return template * n
+    return "".join([template % row for row in zip(*values)])
 
 
 class RecordFile:
@@ -58,6 +108,21 @@ class RecordFile:
                                     + "\n" for r in records))
             return
         self.held.extend(records)
+        if len(self.held) >= ROW_GROUP:
+            self._row_group()
+
+    def write_columns(self, columns: dict, n: int) -> None:
+        """`n` records as columns (`{name: list, array or one value}`, every field of the
+        file, in its order): what `write` of the records would write, without a dict per
+        record."""
+        if not n:
+            return
+        if not self.parquet:
+            self.file.write(json_lines(columns, self.fields, n))
+            return
+        self.held.extend(dict(zip(columns, row)) for row in zip(*(
+            (v.tolist() if isinstance(v, np.ndarray) else v)
+            if isinstance(v, (list, np.ndarray)) else [v] * n for v in columns.values())))
         if len(self.held) >= ROW_GROUP:
             self._row_group()
 

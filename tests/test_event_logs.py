@@ -328,4 +328,4 @@ def test_requests_waiting_for_their_status_are_bounded_and_counted(tmp_path, mon
     records = [json.loads(line) for line in (tmp_path / "http.jsonl").read_text().splitlines()]
     assert sorted((r["sport"], r["status"]) for r in records) == \
         [(50000, None), (50001, None), (50002, 200), (50003, 200)]
-    assert sensor.events.unanswered == 2
+    assert sensor.events.unanswered["http"] == 2

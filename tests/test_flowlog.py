@@ -194,3 +194,25 @@ def test_a_flow_idle_longer_than_idle_seconds_ends_and_a_new_one_opens(tmp_path)
     assert [r["end_reason"] for r in records].count("idle") == 3
     assert [r["end_reason"] for r in records].count("shutdown") == 3
     assert {r["community_id"] for r in records[:3]} == {r["community_id"] for r in records[3:]}
+
+
+def test_columns_write_the_text_records_would():
+    """The flow log is written from columns: each line is json.dumps of its record, and a
+    timestamp column is rfc3339 of each value (half-to-even microseconds, second carries)."""
+    import numpy as np
+
+    from ybsensor.core.timestamps import rfc3339, rfc3339_column
+    from ybsensor.exporters.tables import json_lines
+
+    rng = np.random.default_rng(7)
+    ns = np.concatenate([rng.integers(1_600_000_000 * 10**9, 1_900_000_000 * 10**9, 50_000),
+                         rng.integers(0, 10**6, 1000) * 1000 + 500, [999_999_999, 0]])
+    seconds = ns / 1e9
+    assert rfc3339_column(seconds) == [rfc3339(x) for x in seconds.tolist()]
+    fields = {"a": "str", "b": "int", "c": "float", "d": "str", "e": "bool"}
+    columns = {"a": ["x\"y\\", "医保\n", None], "b": np.array([1, -2, 3]),
+               "c": [0.1, 1735780320.000001, None], "d": "same", "e": [True, False, None]}
+    records = [{"a": a, "b": b, "c": c, "d": "same", "e": e} for a, b, c, e in
+               zip(columns["a"], [1, -2, 3], columns["c"], columns["e"])]
+    assert json_lines(columns, fields, 3) == "".join(
+        json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)

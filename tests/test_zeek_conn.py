@@ -52,22 +52,29 @@ def baselines() -> dict[str, str]:
     return out
 
 
-def zeek_conns(baseline: str) -> list[dict]:
+def zeek_log(name: str) -> list[dict]:
+    """The records of a Zeek log in tests/data/zeek/, each {field: text}."""
     fields, out = None, []
-    for line in (BASELINES / f"{baseline}.conn.log").read_text().splitlines():
+    for line in (BASELINES / name).read_text().splitlines():
         if line.startswith("#fields"):
             fields = line.split("\t")[1:]
         elif fields and not line.startswith("#"):
-            c = dict(zip(fields, line.split("\t")))
-            proto = PROTO[c["proto"]]
-            if proto == ICMP and ":" in c["id.orig_h"]:
-                proto = ICMP6
-            out.append({"proto": proto, "orig": (c["id.orig_h"], int(c["id.orig_p"])),
-                        "resp": (c["id.resp_h"], int(c["id.resp_p"])),
-                        "history": c["history"],
-                        "orig_pkts": int(c["orig_pkts"]), "resp_pkts": int(c["resp_pkts"]),
-                        "orig_ip_bytes": int(c["orig_ip_bytes"]),
-                        "resp_ip_bytes": int(c["resp_ip_bytes"])})
+            out.append(dict(zip(fields, line.split("\t"))))
+    return out
+
+
+def zeek_conns(baseline: str) -> list[dict]:
+    out = []
+    for c in zeek_log(f"{baseline}.conn.log"):
+        proto = PROTO[c["proto"]]
+        if proto == ICMP and ":" in c["id.orig_h"]:
+            proto = ICMP6
+        out.append({"proto": proto, "orig": (c["id.orig_h"], int(c["id.orig_p"])),
+                    "resp": (c["id.resp_h"], int(c["id.resp_p"])),
+                    "history": c["history"],
+                    "orig_pkts": int(c["orig_pkts"]), "resp_pkts": int(c["resp_pkts"]),
+                    "orig_ip_bytes": int(c["orig_ip_bytes"]),
+                    "resp_ip_bytes": int(c["resp_ip_bytes"])})
     return out
 
 
