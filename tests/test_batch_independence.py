@@ -25,17 +25,12 @@ PER_BATCH = {"seq", "prev_hash", "source", "first_frame", "evidence_pcap", "pack
 CASES = sorted(p for p in (PCAPS / "cases").iterdir() if (p / "input.pcap").exists())
 # cases that show less in batches of one frame, for reasons other than TCP holes (the
 # streams are carried across batches in sequence order: streams.Held):
-# - an item found across a segment boundary is placed in the packet it starts in, which a
-#   batch of one frame no longer holds: the alert names the completing packet instead (a
-#   Telnet password typed a key a packet: the first key of the batch that holds the Enter)
-ACROSS_BATCHES = {"pii_id_split_across_segments_in_gre", "cred_telnet_in_l2tp",
+# - a Telnet password typed a key a packet is placed at the first key of the batch that
+#   holds the Enter
+ACROSS_BATCHES = {"cred_telnet_in_l2tp",
                   # - a login whose message spans segments is parsed from one batch's
                   #   regions: its user name lies in an earlier batch
-                  "cred_mysql_clear_password_in_gre",
-                  # - the alert is raised either way; its evidence sums what one batch shows
-                  #   of the flow (the kinds found)
-                  "pii_insurance_query_in_l2tp", "pii_tds_utf16", "pii_tds_utf16_in_gre",
-                  "pii_tds_utf16_in_l2tp"}
+                  "cred_mysql_clear_password_in_gre"}
 
 
 def alert_set(config: Path, files: list[Path], batch_frames: int | None = None) -> Counter:
@@ -67,9 +62,7 @@ def test_the_demo_as_one_file_three_files_and_small_batches(tmp_path):
     whole = alert_set(config, [PCAPS / "demo.pcap"])
     assert sum(whole.values()) > 5
     assert alert_set(config, split(PCAPS / "demo.pcap", 3, tmp_path)) == whole
-    # (in batches of one frame its insurance query spans batches: the case of it,
-    # pii_insurance_query_in_l2tp, waits in ACROSS_BATCHES)
-    for batch in (7, 64):
+    for batch in (1, 7, 64):
         assert alert_set(config, [PCAPS / "demo.pcap"], batch) == whole, batch
 
 
