@@ -13,7 +13,8 @@ once, retransmissions ignored, a command split across segments still read):
 - IMAP: `tag LOGIN user password`, where the flow is IMAP (port 143, or the greeting `* OK`);
 - SMTP, POP3, IMAP `AUTH PLAIN <base64>` (the password is in it);
 - Telnet (port 23): the server's `login:` prompt, the user name typed, the `Password:` prompt
-  and the line typed after it;
+  and the line typed after it, placed at the packet holding its Enter (which completes the
+  password, typed a key a packet or not);
 - SMTP, POP3, IMAP `AUTH LOGIN` (or `AUTHENTICATE LOGIN`, and `AUTH PLAIN` without an
   initial response): after the server's continuation (`334 ` / `+ `), the base64 user name
   and password lines the client sends;
@@ -182,10 +183,10 @@ def _b64(text: bytes) -> bytes | None:
 
 
 class _Telnet:
-    __slots__ = ("phase", "user", "typed", "rows")
+    __slots__ = ("phase", "user", "typed")
 
     def __init__(self):
-        self.phase, self.user, self.typed, self.rows = "", b"", 0, []
+        self.phase, self.user, self.typed = "", b"", 0
 
 
 class _Session:
@@ -262,7 +263,6 @@ class CleartextCredentials(Detector):
         self.telnet: OrderedDict[int, _Telnet] = OrderedDict()
         self.sessions: OrderedDict[int, _Session] = OrderedDict()  # logins in several messages
         self.evicted = 0
-        self.batches = 0      # batches seen: rows kept across calls are (batch, row)
 
     @property
     def key(self) -> bytes:
@@ -288,7 +288,6 @@ class CleartextCredentials(Detector):
             self.evicted += 1
 
     def detect(self, ctx) -> list[Finding]:
-        self.batches += 1
         view = self.engine.view(ctx)
         reg = view.regions
         n = len(reg)
@@ -563,7 +562,7 @@ class CleartextCredentials(Detector):
         if int(t.sport[row]) == TELNET:                      # the server speaks
             text = data.rstrip(b"\x00")
             if TELNET_PASS_RX.search(text):
-                st.phase, st.typed, st.rows = "password", 0, []
+                st.phase, st.typed = "password", 0
             elif TELNET_LOGIN_RX.search(text):
                 st.phase, st.user = "user", b""
             return
@@ -575,15 +574,12 @@ class CleartextCredentials(Detector):
                 if c >= 32:
                     st.user += bytes((c,))
         elif st.phase == "password":
-            if data:
-                st.rows.append((self.batches, row))
             for c in data:
                 if c in (13, 10):
-                    if st.typed:    # the keys typed in earlier batches are no rows of this one
-                        rows = [r for b, r in st.rows if b == self.batches]
+                    if st.typed:
                         found.setdefault(fk, []).append(("telnet", "login", st.user or None,
-                                                         rows, "password"))
-                    st.phase, st.typed, st.rows = "", 0, []
+                                                         [row], "password"))
+                    st.phase, st.typed = "", 0
                     break
                 if c >= 32:
                     st.typed += 1

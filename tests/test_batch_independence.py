@@ -25,12 +25,9 @@ PER_BATCH = {"seq", "prev_hash", "source", "first_frame", "evidence_pcap", "pack
 CASES = sorted(p for p in (PCAPS / "cases").iterdir() if (p / "input.pcap").exists())
 # cases that show less in batches of one frame, for reasons other than TCP holes (the
 # streams are carried across batches in sequence order: streams.Held):
-# - a Telnet password typed a key a packet is placed at the first key of the batch that
-#   holds the Enter
-ACROSS_BATCHES = {"cred_telnet_in_l2tp",
-                  # - a login whose message spans segments is parsed from one batch's
-                  #   regions: its user name lies in an earlier batch
-                  "cred_mysql_clear_password_in_gre"}
+# - a login whose message spans segments is parsed from one batch's regions: its user name
+#   lies in an earlier batch
+ACROSS_BATCHES = {"cred_mysql_clear_password_in_gre"}
 
 
 def alert_set(config: Path, files: list[Path], batch_frames: int | None = None) -> Counter:
