@@ -46,7 +46,9 @@ first element is an INTEGER; a TDS Login7 header; a PostgreSQL startup or authen
 request), text ones by the payload engine's literals; only those regions are parsed
 (`credential_wire` holds the layouts). Logins that take several messages (`AUTH LOGIN`,
 PostgreSQL, MySQL) are followed per flow in a bounded table (`REMEMBER` flows; the
-flows it forgets are counted in `ybsensor_credential_states_evicted_total`).
+flows it forgets are counted in `ybsensor_credential_states_evicted_total`); so is the user
+of each MySQL HandshakeResponse (port 3306, picked by its first 8 bytes), which a later
+switch to `mysql_clear_password`, in this batch or a later one, logs in.
 
 The password never leaves the sensor: not in alerts, logs or metrics, not even hashed or as
 a length (an SNMP default community is named: that it is the default is the finding).
@@ -74,6 +76,7 @@ from .streams import Engine
 
 TCP = 6
 TELNET = 23
+MYSQL_PORT = 3306
 REMEMBER = 65536                  # flows whose user name / telnet state / greeting is kept
 AFTER = 512                       # stream bytes read past a region (a long header line)
 ANONYMOUS = (b"anonymous", b"ftp")
@@ -194,8 +197,8 @@ class _Session:
     bare AUTH PLAIN), postgresql or mysql; `phase` what the next message may be."""
     __slots__ = ("kind", "phase", "user")
 
-    def __init__(self, kind: str):
-        self.kind, self.phase, self.user = kind, "", None
+    def __init__(self, kind: str, user: bytes | None = None):
+        self.kind, self.phase, self.user = kind, "", user
 
 
 CONTINUATION = (b"334 ", b"334\r", b"+ ", b"+\r")
@@ -259,6 +262,8 @@ class CleartextCredentials(Detector):
         self.lit_ids = self.engine.register(LITERALS)
         self._key: bytes | None = None
         self.users: OrderedDict[int, bytes] = OrderedDict()        # flow -> last USER
+        # flow -> the user of its MySQL HandshakeResponse, for a later switch to clear text
+        self.mysql_users: OrderedDict[int, bytes] = OrderedDict()
         self.greeting: OrderedDict[int, str] = OrderedDict()       # flow -> ftp / pop3
         self.telnet: OrderedDict[int, _Telnet] = OrderedDict()
         self.sessions: OrderedDict[int, _Session] = OrderedDict()  # logins in several messages
@@ -320,6 +325,14 @@ class CleartextCredentials(Detector):
         client[picked] = toward_server(t, rows[picked], SERVER_PORTS)
         redis_inline[picked] &= port_in(t, rows[picked], REDIS_PORTS)
         keys = ctx.flow_keys
+        # a MySQL HandshakeResponse41 (sequence 1, CLIENT_PROTOCOL_41) names the user a later
+        # AuthSwitch to clear text logs in, perhaps in a later batch
+        handshake = ((reg.length >= 36) & (_byte(word, 3) == 1) & (_byte(word, 5) & 2 != 0)
+                     & (t.dport[rows] == MYSQL_PORT) & (t.proto[rows] == TCP))
+        for i in np.flatnonzero(handshake).tolist():
+            got = wire.mysql_handshake_response(reg.bytes(i) + reg.after(i, AFTER)[0])
+            if got is not None and got[0]:
+                self._remember(self.mysql_users, int(keys[int(rows[i])]), got[0])
         for i in np.flatnonzero(tcp & ~client & (greet_ftp | greet_pop | greet_imap)).tolist():
             hint = "ftp" if greet_ftp[i] else "pop3" if greet_pop[i] else "imap"
             self._remember(self.greeting, int(keys[int(rows[i])]), hint)
@@ -331,7 +344,8 @@ class CleartextCredentials(Detector):
             if client[i]:
                 self._parse(ctx, reg, i, found)
             elif lit[i] and wire.MYSQL_CLEAR in reg.bytes(i):      # an AuthSwitch to it
-                self._remember(self.sessions, int(keys[int(rows[i])]), _Session("mysql"))
+                fk = int(keys[int(rows[i])])
+                self._remember(self.sessions, fk, _Session("mysql", self.mysql_users.get(fk)))
         # a BindRequest, a Login7, a startup message or an SNMP request says itself that a
         # client sent it (an LDAP server may listen on any port)
         if binary.size:

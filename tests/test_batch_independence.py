@@ -24,10 +24,8 @@ SMALL = "\n[flows]\nmax_flows = 1000\n"   # many sensors are made: each a small 
 PER_BATCH = {"seq", "prev_hash", "source", "first_frame", "evidence_pcap", "packets", "bytes"}
 CASES = sorted(p for p in (PCAPS / "cases").iterdir() if (p / "input.pcap").exists())
 # cases that show less in batches of one frame, for reasons other than TCP holes (the
-# streams are carried across batches in sequence order: streams.Held):
-# - a login whose message spans segments is parsed from one batch's regions: its user name
-#   lies in an earlier batch
-ACROSS_BATCHES = {"cred_mysql_clear_password_in_gre"}
+# streams are carried across batches in sequence order: streams.Held); none now
+ACROSS_BATCHES: set[str] = set()
 
 
 def alert_set(config: Path, files: list[Path], batch_frames: int | None = None) -> Counter:
