@@ -13,7 +13,8 @@ once, retransmissions ignored, a command split across segments still read):
 - IMAP: `tag LOGIN user password`, where the flow is IMAP (port 143, or the greeting `* OK`);
 - SMTP, POP3, IMAP `AUTH PLAIN <base64>` (the password is in it);
 - Telnet (port 23): the server's `login:` prompt, the user name typed, the `Password:` prompt
-  and the line typed after it;
+  and the line typed after it, placed at the packet holding its Enter (which completes the
+  password, typed a key a packet or not);
 - SMTP, POP3, IMAP `AUTH LOGIN` (or `AUTHENTICATE LOGIN`, and `AUTH PLAIN` without an
   initial response): after the server's continuation (`334 ` / `+ `), the base64 user name
   and password lines the client sends;
@@ -45,7 +46,9 @@ first element is an INTEGER; a TDS Login7 header; a PostgreSQL startup or authen
 request), text ones by the payload engine's literals; only those regions are parsed
 (`credential_wire` holds the layouts). Logins that take several messages (`AUTH LOGIN`,
 PostgreSQL, MySQL) are followed per flow in a bounded table (`REMEMBER` flows; the
-flows it forgets are counted in `ybsensor_credential_states_evicted_total`).
+flows it forgets are counted in `ybsensor_credential_states_evicted_total`); so is the user
+of each MySQL HandshakeResponse (port 3306, picked by its first 8 bytes), which a later
+switch to `mysql_clear_password`, in this batch or a later one, logs in.
 
 The password never leaves the sensor: not in alerts, logs or metrics, not even hashed or as
 a length (an SNMP default community is named: that it is the default is the finding).
@@ -73,6 +76,7 @@ from .streams import Engine
 
 TCP = 6
 TELNET = 23
+MYSQL_PORT = 3306
 REMEMBER = 65536                  # flows whose user name / telnet state / greeting is kept
 AFTER = 512                       # stream bytes read past a region (a long header line)
 ANONYMOUS = (b"anonymous", b"ftp")
@@ -182,10 +186,10 @@ def _b64(text: bytes) -> bytes | None:
 
 
 class _Telnet:
-    __slots__ = ("phase", "user", "typed", "rows")
+    __slots__ = ("phase", "user", "typed")
 
     def __init__(self):
-        self.phase, self.user, self.typed, self.rows = "", b"", 0, []
+        self.phase, self.user, self.typed = "", b"", 0
 
 
 class _Session:
@@ -193,8 +197,8 @@ class _Session:
     bare AUTH PLAIN), postgresql or mysql; `phase` what the next message may be."""
     __slots__ = ("kind", "phase", "user")
 
-    def __init__(self, kind: str):
-        self.kind, self.phase, self.user = kind, "", None
+    def __init__(self, kind: str, user: bytes | None = None):
+        self.kind, self.phase, self.user = kind, "", user
 
 
 CONTINUATION = (b"334 ", b"334\r", b"+ ", b"+\r")
@@ -258,11 +262,12 @@ class CleartextCredentials(Detector):
         self.lit_ids = self.engine.register(LITERALS)
         self._key: bytes | None = None
         self.users: OrderedDict[int, bytes] = OrderedDict()        # flow -> last USER
+        # flow -> the user of its MySQL HandshakeResponse, for a later switch to clear text
+        self.mysql_users: OrderedDict[int, bytes] = OrderedDict()
         self.greeting: OrderedDict[int, str] = OrderedDict()       # flow -> ftp / pop3
         self.telnet: OrderedDict[int, _Telnet] = OrderedDict()
         self.sessions: OrderedDict[int, _Session] = OrderedDict()  # logins in several messages
         self.evicted = 0
-        self.batches = 0      # batches seen: rows kept across calls are (batch, row)
 
     @property
     def key(self) -> bytes:
@@ -288,7 +293,6 @@ class CleartextCredentials(Detector):
             self.evicted += 1
 
     def detect(self, ctx) -> list[Finding]:
-        self.batches += 1
         view = self.engine.view(ctx)
         reg = view.regions
         n = len(reg)
@@ -321,6 +325,14 @@ class CleartextCredentials(Detector):
         client[picked] = toward_server(t, rows[picked], SERVER_PORTS)
         redis_inline[picked] &= port_in(t, rows[picked], REDIS_PORTS)
         keys = ctx.flow_keys
+        # a MySQL HandshakeResponse41 (sequence 1, CLIENT_PROTOCOL_41) names the user a later
+        # AuthSwitch to clear text logs in, perhaps in a later batch
+        handshake = ((reg.length >= 36) & (_byte(word, 3) == 1) & (_byte(word, 5) & 2 != 0)
+                     & (t.dport[rows] == MYSQL_PORT) & (t.proto[rows] == TCP))
+        for i in np.flatnonzero(handshake).tolist():
+            got = wire.mysql_handshake_response(reg.bytes(i) + reg.after(i, AFTER)[0])
+            if got is not None and got[0]:
+                self._remember(self.mysql_users, int(keys[int(rows[i])]), got[0])
         for i in np.flatnonzero(tcp & ~client & (greet_ftp | greet_pop | greet_imap)).tolist():
             hint = "ftp" if greet_ftp[i] else "pop3" if greet_pop[i] else "imap"
             self._remember(self.greeting, int(keys[int(rows[i])]), hint)
@@ -332,7 +344,8 @@ class CleartextCredentials(Detector):
             if client[i]:
                 self._parse(ctx, reg, i, found)
             elif lit[i] and wire.MYSQL_CLEAR in reg.bytes(i):      # an AuthSwitch to it
-                self._remember(self.sessions, int(keys[int(rows[i])]), _Session("mysql"))
+                fk = int(keys[int(rows[i])])
+                self._remember(self.sessions, fk, _Session("mysql", self.mysql_users.get(fk)))
         # a BindRequest, a Login7, a startup message or an SNMP request says itself that a
         # client sent it (an LDAP server may listen on any port)
         if binary.size:
@@ -563,7 +576,7 @@ class CleartextCredentials(Detector):
         if int(t.sport[row]) == TELNET:                      # the server speaks
             text = data.rstrip(b"\x00")
             if TELNET_PASS_RX.search(text):
-                st.phase, st.typed, st.rows = "password", 0, []
+                st.phase, st.typed = "password", 0
             elif TELNET_LOGIN_RX.search(text):
                 st.phase, st.user = "user", b""
             return
@@ -575,15 +588,12 @@ class CleartextCredentials(Detector):
                 if c >= 32:
                     st.user += bytes((c,))
         elif st.phase == "password":
-            if data:
-                st.rows.append((self.batches, row))
             for c in data:
                 if c in (13, 10):
-                    if st.typed:    # the keys typed in earlier batches are no rows of this one
-                        rows = [r for b, r in st.rows if b == self.batches]
+                    if st.typed:
                         found.setdefault(fk, []).append(("telnet", "login", st.user or None,
-                                                         rows, "password"))
-                    st.phase, st.typed, st.rows = "", 0, []
+                                                         [row], "password"))
+                    st.phase, st.typed = "", 0
                     break
                 if c >= 32:
                     st.typed += 1

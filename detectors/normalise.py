@@ -602,6 +602,16 @@ class Piece:
             offset += max(pos - start, 0)
         return row, offset, labels
 
+    def completing(self, start: int, end: int) -> tuple[int, int, tuple]:
+        """Where a match [start, end) of `text` is placed: the row holding its last byte;
+        the offset of its start there (where that packet's part begins if the match
+        began in an earlier packet's part); the decodings of both ends."""
+        row, offset, labels = self.locate(start)
+        last, last_offset, last_labels = self.locate(max(end - 1, start))
+        if last == row:
+            return row, offset, labels + tuple(x for x in last_labels if x not in labels)
+        return last, last_offset, last_labels + tuple(x for x in labels if x not in last_labels)
+
 
 class Stream:
     """One direction of one flow under normalisation."""

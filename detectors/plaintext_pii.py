@@ -20,12 +20,16 @@ UTF-16, full-width digits and JSON escapes decoded. Per batch: one literal pass 
 digit-run pass over the regions' bytes pick the few regions worth parsing; only those are
 parsed in Python.
 
-Severity: high; critical when an insurance interface message (its envelope `infno`, `msgid`
-or `fixmedins_code` seen in the flow) carries personal fields. One alert per flow per dedup
-window. Evidence names the kinds and their counts, the interface fields and labels seen, the
-transaction number (`infno`) and institution code (`fixmedins_code`) — not personal —, the
-offset in the first frame's payload (for an item of a decoded body, which no wire byte
-spells, where that packet's part of the stream begins), the decodings that revealed the
+Each item is placed at the packet that made it readable: the one completing it in stream
+order (the segment holding its end, or filling the hole before it), so the same packets
+read in any batching raise the same alert. Severity: high; critical when the packet carries
+personal fields of an insurance interface message (its envelope `infno`, `msgid` or
+`fixmedins_code` seen in the flow). One alert per flow per dedup window. Its evidence is what
+its own packet completes: the kinds and their counts, the interface fields and labels seen,
+the flow's transaction number (`infno`) and institution code (`fixmedins_code`) — not
+personal —, the offset where the first item starts in the packet's payload (negative: it
+began in an earlier segment; for an item of a decoded body, which no wire byte spells,
+where that packet's part of the stream begins), the decodings that revealed the
 items (`decoded`: `chunked`, `gzip`, `deflate`, `br`, `form-urlencoded`, `multipart`,
 `base64`, `quoted-printable`, `utf-16le`, `utf-16be`, `full-width`, `full-width-gbk`,
 `json-escape`), and for each identifier (at most MAX_SHOWN) its masked
@@ -33,7 +37,7 @@ form (`220102********123X`, `138****5678`) and a keyed hash: HMAC-SHA256 of `kin
 the first 128 bits in hex, so two alerts about the same person show the same hash and no
 one without the key can tell who. Names are never shown, not even masked or hashed. A flow
 whose every region is a candidate (a bulk transfer of numbers) is parsed MAX_PARSED regions
-deep per batch; its counts are then lower bounds (`counts_at_least`).
+deep per batch; its alert's `packets` is then a lower bound (`counts_at_least`).
 
 The hash key (one per sensor installation, so that hashes agree across restarts):
 `[detectors.plaintext_pii] hash_key = "..."` (the key itself), else `hash_key_file = PATH`
@@ -62,7 +66,7 @@ from .pii_mask import (MOBILE, RESIDENT_ID, find_identifiers, long_digit_run, ma
 from .streams import EDGE, Engine
 
 MAX_SHOWN = 10            # identifiers shown (masked, hashed) per alert
-MAX_PARSED = 256          # candidate regions of one flow parsed per batch (counts: at least)
+MAX_PARSED = 256          # candidate regions of one flow parsed per batch (packets: at least)
 KEY_FILE = "ybsensor-hash.key"
 REMEMBER = 65536          # flows whose envelope (infno, fixmedins_code) is remembered
 
@@ -143,8 +147,8 @@ def keyed_hash(key: bytes, kind: str, value: str) -> str:
     return hmac.new(key, f"{kind}:{value.upper()}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-class _Group:
-    """What one flow showed in one batch."""
+class _Items:
+    """What one packet completes of one flow's personal data (an alert's evidence)."""
 
     def __init__(self):
         self.kinds: Counter[str] = Counter()
@@ -153,19 +157,28 @@ class _Group:
         self.labels: dict[str, None] = {}
         self.encodings: dict[str, None] = {}
         self.decoded: dict[str, None] = {}                    # decodings that revealed items
+        self.offset: int | None = None                        # where its first item starts
+        self.personal = False                                 # it completes personal data
+
+
+class _Group:
+    """What one flow showed in one batch, by the packet that completed each item: an
+    alert names what its own packet completes, so its evidence is the same whichever
+    batch holds the packets before or after it."""
+
+    def __init__(self):
+        self.rows: dict[int, _Items] = {}
         self.envelope: dict[str, str] = {}
-        self.rows: set[int] = set()
-        self.offset: dict[int, int] = {}                      # row -> first match offset
         self.truncated = False                                # MAX_PARSED was reached
 
-    @property
-    def personal_fields(self) -> bool:
-        return bool(self.fields)
-
-    def touch(self, row: int, offset: int) -> None:
-        self.rows.add(row)
-        if row not in self.offset or offset < self.offset[row]:
-            self.offset[row] = offset
+    def at(self, row: int, offset: int, personal: bool = True) -> _Items:
+        items = self.rows.get(row)
+        if items is None:
+            items = self.rows[row] = _Items()
+        if personal and (items.offset is None or offset < items.offset):
+            items.offset = offset
+        items.personal = items.personal or personal
+        return items
 
 
 class PlaintextPii(Detector):
@@ -292,18 +305,24 @@ class PlaintextPii(Detector):
             # this region (a run of digits only if the previous batch did not count it)
             return from_state and start < b0 < end and not (digits and ended_before)
 
-        def place(start: int, end: int) -> None:
-            """The rows a match lies in, and its offset in each."""
-            g.touch(row, skip + start - b0)
-            pos = b1
+        def place(start: int, end: int, personal: bool = True) -> _Items:
+            """The packet that completes a match (holds its last byte), and where the
+            match starts in that packet's payload (negative: in an earlier segment)."""
+            if end <= b1:
+                return g.at(row, skip + start - b0, personal)
+            pos, first = b1, {}                 # row -> where its first segment begins
             for entry, n in spans:
-                if end <= pos:
+                first.setdefault(int(reg.row[entry]), (entry, pos))
+                if end <= pos + n:
                     break
-                if reg.row[entry] != row:   # (a later segment read with this one: placed here)
-                    g.touch(int(reg.row[entry]), int(reg.skip[entry]))
                 pos += n
+            done = int(reg.row[entry])
+            if done == row:
+                return g.at(row, skip + start - b0, personal)
+            entry, pos = first[done]
+            return g.at(done, int(reg.skip[entry]) + start - pos, personal)
 
-        found = self._search(window, owned, place, g, envelopes.setdefault(fk, {}))
+        found = self._search(window, owned, place, envelopes.setdefault(fk, {}))
         if found is None and reg.last[i] and sid >= 0:
             self.end_counted[sid] = True
         if found is not False and fresh:
@@ -320,40 +339,42 @@ class PlaintextPii(Detector):
         def owned(start: int, end: int, digits: bool) -> bool:
             return piece.lo <= start < piece.hi and piece.locate(start)[0] != CONTEXT_ROW
 
-        def place(start: int, end: int) -> None:
-            row, offset, labels = piece.locate(start)
-            g.touch(row, offset)
+        def place(start: int, end: int, personal: bool = True) -> _Items:
+            row, offset, labels = piece.completing(start, end)
+            items = g.at(row, offset, personal)
             for label in labels:
-                g.decoded.setdefault(label, None)
+                items.decoded.setdefault(label, None)
+            return items
 
-        if self._search(piece.text, owned, place, g, envelopes.setdefault(fk, {})) is not False \
+        if self._search(piece.text, owned, place, envelopes.setdefault(fk, {})) is not False \
                 and fresh:
             groups[fk] = g
 
-    def _search(self, data: bytes, owned, place, g: _Group, env: dict):
+    def _search(self, data: bytes, owned, place, env: dict):
         """Identifiers, personal fields and labels in `data`, its text encodings decoded
         (normalise.Readable); `owned(start, end, digits)` says which matches are this
-        caller's, `place(start, end)` records one (positions in `data`). True if personal
-        data was found; None if so and an identifier ended `data` (the caller's stream
-        remembers it)."""
+        caller's, `place(start, end, personal)` gives the _Items of the packet completing
+        one (positions in `data`). True if personal data was found; None if so and an
+        identifier ended `data` (the caller's stream remembers it)."""
         text = Readable(data)
         t = text.text
         origin = text.origin
         found, at_end = False, False
 
-        def took(a: int, b: int) -> None:
-            place(origin(a), origin(b))
+        def took(a: int, b: int, personal: bool = True) -> _Items:
+            items = place(origin(a), origin(b), personal)
             for label in text.labels(a, b):
-                g.decoded.setdefault(label, None)
+                items.decoded.setdefault(label, None)
+            return items
 
         for ident in find_identifiers(t) if long_digit_run(t) else ():
             start, end = origin(ident.start), origin(ident.end)
             if not owned(start, end, True):
                 continue
             found = True
-            g.kinds[ident.kind] += 1
-            g.identifiers.setdefault((ident.kind, ident.value.decode("ascii").upper()), None)
-            took(ident.start, ident.end)
+            items = took(ident.start, ident.end)
+            items.kinds[ident.kind] += 1
+            items.identifiers.setdefault((ident.kind, ident.value.decode("ascii").upper()), None)
             at_end = at_end or end == len(data)
         low = t.lower()
         for m in FIELD_RX.finditer(t) if any(f in low for f in _FIELD_NAMES) else ():
@@ -367,19 +388,20 @@ class PlaintextPii(Detector):
             if not value or value.lower() == b"null" or b"*" in value:
                 continue
             found = True
-            g.kinds["person_name" if name == "psn_name" else "insurance_field"] += 1
-            g.fields.setdefault(name, None)
-            took(m.start(), m.end())
+            items = took(m.start(), m.end())
+            items.kinds["person_name" if name == "psn_name" else "insurance_field"] += 1
+            items.fields.setdefault(name, None)
         for m in LABEL_RX.finditer(t) if any(k in low for k in _LABEL_KEY) else ():
             if not owned(origin(m.start()), origin(m.end(1)), False):
                 continue
             label, enc = LABEL_OF[_LABEL_KEY[m.group(1).lower()]]
-            g.labels.setdefault(label, None)
-            g.encodings.setdefault(enc, None)
-            if LABELS[label] == "person_name" and m.group(2):
+            name = LABELS[label] == "person_name" and bool(m.group(2))
+            items = took(m.start(), m.end(), name)
+            items.labels.setdefault(label, None)
+            items.encodings.setdefault(enc, None)
+            if name:
                 found = True
-                g.kinds["person_name"] += 1
-                took(m.start(), m.end())
+                items.kinds["person_name"] += 1
         return None if found and at_end else found
 
     def _envelope(self, reg, i: int, env: dict) -> None:
@@ -400,16 +422,17 @@ class PlaintextPii(Detector):
             env.setdefault("msgid", "")       # seen; its value is not shown
 
     def _findings(self, ctx, groups: dict[int, _Group]) -> list[Finding]:
-        by_row: dict[int, _Group] = {}
+        by_row: dict[int, tuple[_Group, _Items]] = {}
         severe, plain = [], []
         for g in groups.values():
-            critical = bool(g.envelope) and g.personal_fields
-            for r in g.rows:
-                by_row[r] = g
-                (severe if critical else plain).append(r)
+            for r, items in g.rows.items():
+                if not items.personal:
+                    continue
+                by_row[r] = (g, items)
+                (severe if g.envelope and items.fields else plain).append(r)
 
         def explain(row: int) -> dict:
-            return self._evidence(by_row[row], row)
+            return self._evidence(*by_row[row])
 
         out = []
         for rows, severity, reason in ((severe, "critical", "insurance_message_with_personal_data"),
@@ -419,22 +442,22 @@ class PlaintextPii(Detector):
                                    severity=severity, reason=reason, explain=explain))
         return out
 
-    def _evidence(self, g: _Group, row: int) -> dict:
-        shown = list(g.identifiers)[:MAX_SHOWN]
+    def _evidence(self, g: _Group, items: _Items) -> dict:
+        shown = list(items.identifiers)[:MAX_SHOWN]
         key = self.key
         ev = {
-            "kinds": dict(sorted(g.kinds.items())),
+            "kinds": dict(sorted(items.kinds.items())),
             "masked": [mask_text(mask_value(kind, value)) for kind, value in shown],
             "hashes": [keyed_hash(key, kind, value) for kind, value in shown],
-            "offset": g.offset.get(row, 0),
+            "offset": items.offset or 0,
         }
-        if g.fields:
-            ev["fields"] = list(g.fields)
-        if g.labels:
-            ev["labels"] = list(g.labels)
-            ev["encodings"] = list(g.encodings)
-        if g.decoded:
-            ev["decoded"] = list(g.decoded)
+        if items.fields:
+            ev["fields"] = list(items.fields)
+        if items.labels:
+            ev["labels"] = list(items.labels)
+            ev["encodings"] = list(items.encodings)
+        if items.decoded:
+            ev["decoded"] = list(items.decoded)
         for name in ("infno", "fixmedins_code"):
             if g.envelope.get(name):
                 ev[name] = mask_text(g.envelope[name])
@@ -443,4 +466,3 @@ class PlaintextPii(Detector):
         if g.truncated:
             ev["counts_at_least"] = True
         return ev
-

@@ -211,16 +211,24 @@ class Segments:
         return Segments(*(getattr(self, f)[idx] for f in
                           ("sid", "seq", "size", "off", "key", "row", "whole", "place")))
 
-    def attribute(self, n_rows: int) -> None:
+    def attribute(self, n_rows: int, end: np.ndarray) -> None:
         """`place`: the row each segment's region is reported at. A receiver reads a byte
         once every byte before it came, so a segment is placed at the latest row (rows are
-        in arrival order) among it and the segments before it in its stream; held segments
-        that lead their stream (their holes jumped), at the next row. So an item is
-        reported where it became readable, whichever batch held its bytes."""
+        in arrival order) among it and the segments before it in its stream that added
+        bytes (a later copy of bytes an earlier segment brought, `end` not past theirs,
+        adds none); held segments that lead their stream (their holes jumped), at the next
+        row. So an item is reported where it became readable, whichever batch held its
+        bytes."""
         starts = np.ones(len(self.sid), bool)
         starts[1:] = self.sid[1:] != self.sid[:-1]
-        lift = (np.cumsum(starts) - 1) * (n_rows + 1)       # streams apart, in order
-        latest = np.maximum.accumulate(self.row + lift) - lift
+        stream = np.cumsum(starts) - 1
+        lift = stream * (n_rows + 1)                        # streams apart, in order
+        reach = stream * (1 << 34) + end                    # `end` stays within +-2**32
+        before = np.empty_like(reach)
+        before[0] = reach[0] if len(reach) else 0
+        before[1:] = np.maximum.accumulate(reach)[:-1]
+        copy = ~starts & (reach <= before)
+        latest = np.maximum.accumulate(np.where(copy, -1, self.row + lift)) - lift
         ahead = np.where(self.row < 0, FAR, self.row + lift)
         following = np.minimum.accumulate(ahead[::-1])[::-1] - lift
         self.place = np.where(latest >= 0, latest, following)
@@ -556,7 +564,7 @@ class Engine:
             seg = seg.take(perm)
             rel, end, known, base = rel[perm], end[perm], known[perm], base[perm]
         if not ascending or released:
-            seg.attribute(t.n)
+            seg.attribute(t.n, end)
         heads = every_head(t)
         size = n_seg + n_o
         row, off, length = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.int64)

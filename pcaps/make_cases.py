@@ -1156,11 +1156,15 @@ RULE_PII = ("plaintext_pii (JL art.32): a payload that no encrypted protocol car
             "ID with a valid check character, a Luhn-valid card number, a mobile number, an "
             "insurance interface field (psn_name, certno, psn_cert_type, mdtrt_cert_no, psn_no, "
             "card_sn) with a value, or 姓名 with a value, in UTF-8 or GBK — breaks it; one "
-            "alert per flow, its packets the ones that hold personal data, severity critical "
-            "when an insurance interface message (infno / msgid / fixmedins_code) carries "
-            "personal fields, else high; evidence: kinds and counts, masked forms and keyed "
-            "hashes of the identifiers, the offset of the first item in the first packet's "
-            "payload, and the (not personal) infno and fixmedins_code")
+            "alert per flow, its packets the ones that complete personal data, severity "
+            "critical when an insurance interface message (infno / msgid / fixmedins_code) "
+            "carries personal fields, else high. An item is placed at the packet that made "
+            "it readable: the one completing it, in stream order (an item split across "
+            "segments, at the segment that ends it or fills the hole before its end). "
+            "Evidence, of what the alert's own packet completes: kinds and counts, masked "
+            "forms and keyed hashes of the identifiers, the offset where its first item "
+            "starts in its payload (negative: the item began in an earlier segment), and the "
+            "flow's (not personal) infno and fixmedins_code")
 
 PERSON = _pii.resident_id(_random.Random(20250102), region="220102")
 PERSON_BORN = f"{PERSON[6:10]}-{PERSON[10:12]}-{PERSON[12:14]}"
@@ -1208,10 +1212,11 @@ def pii_insurance_query(name: str, line: Line) -> Case:
                       f"certno (each the person's resident ID), psn_cert_type and psn_name "
                       f"(card_sn is empty: no value); the answer psn_no, psn_cert_type, certno "
                       f"(the ID) and psn_name. Expected: one critical alert for the flow, its "
-                      f"two packets the request and the answer; kinds: resident_id 3, "
-                      f"insurance_field 6 (the request's mdtrt_cert_no, psn_cert_type and certno, "
-                      f"the answer's psn_no, psn_cert_type and certno), person_name 2; one identifier (the same ID thrice) "
-                      f"shown masked and hashed; infno 1101 and fixmedins_code {PHARM_CODE}.")
+                      f"two packets the request and the answer, at the request; its evidence "
+                      f"the request's: resident_id 2, insurance_field 3 (mdtrt_cert_no, "
+                      f"psn_cert_type and certno), person_name 1; one identifier (the same ID "
+                      f"twice) shown masked and hashed; infno 1101 and fixmedins_code "
+                      f"{PHARM_CODE}.")
     ids = IpIds()
     conn = TcpConn(ids, PHARM, 51300, PLATFORM, 8080)
     request, response = query_1101()
@@ -1221,10 +1226,10 @@ def pii_insurance_query(name: str, line: Line) -> Case:
     req_frame, resp_frame = frames[3], frames[5]
     c.expect("plaintext_pii", "critical", line.key, PHARM_CODE, [req_frame, resp_frame],
              ev("insurance_message_with_personal_data",
-                kinds={"insurance_field": 6, "person_name": 2, "resident_id": 3},
+                kinds={"insurance_field": 3, "person_name": 1, "resident_id": 2},
                 masked=[masked_id(PERSON)], hashes=[keyed("resident_id", PERSON)],
                 offset=request.index(b"mdtrt_cert_no"),
-                fields=["mdtrt_cert_no", "psn_cert_type", "certno", "psn_name", "psn_no"],
+                fields=["mdtrt_cert_no", "psn_cert_type", "certno", "psn_name"],
                 infno="1101", fixmedins_code=PHARM_CODE, message="insurance_interface"))
     return c
 
@@ -1346,9 +1351,10 @@ def pii_split_id(name: str, line: Line) -> Case:
                       f"the ID's first nine characters, B holds the rest. The segments arrive "
                       f"A, C (the last six bytes, out of order), B, then B again (a "
                       f"retransmission). Rule: {RULE_PII}. The sensor follows sequence "
-                      f"numbers: the ID is found across the boundary, once. Expected: one "
-                      f"high alert for the flow, resident_id 1, its packets A and B (the "
-                      f"retransmission adds no bytes), the offset the ID's start in A.")
+                      f"numbers: the ID is found across the boundary, once, at B, which "
+                      f"completes it. Expected: one high alert for the flow, resident_id 1, "
+                      f"its packet B (the retransmission adds no bytes), the offset the ID's "
+                      f"start relative to B's payload: -9, its first nine characters in A.")
     ids = IpIds()
     conn = TcpConn(ids, HOSP, 51340, PLATFORM, 8080)
     pkts = conn.handshake()
@@ -1356,12 +1362,12 @@ def pii_split_id(name: str, line: Line) -> Case:
     pb = conn.c2s(b, flags="A")
     pc = conn.c2s(tail)
     frames = c.send(line, pkts + [pa, pc, pb, pb])
-    fa, fb = frames[3], frames[5]
+    fb = frames[5]
     c.send(line, [conn.s2c(HTTP_OK)] + conn.close())
-    c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [fa, fb],
+    c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [fb],
              ev("personal_data_in_plaintext", kinds={"resident_id": 1},
                 masked=[masked_id(person)], hashes=[keyed("resident_id", person)],
-                offset=at))
+                offset=at - cut1))
     return c
 
 
@@ -1398,7 +1404,8 @@ def pii_gbk_form(name: str, line: Line) -> Case:
 RULE_CRED = ("cleartext_credentials (JL art.30): a password sent in a payload no encrypted "
              "protocol carries — HTTP Basic or a login form, FTP or POP3 USER/PASS, IMAP LOGIN, "
              "a Telnet login — breaks it; one high alert per flow, its packets the ones that "
-             "carry the password; the user name shown as its first character and ***, with a "
+             "carry the password (a password typed a key a packet: the packet holding the "
+             "Enter, which completes it); the user name shown as its first character and ***, with a "
              "keyed hash; the password nowhere")
 # the passwords of the cases: tests/test_credentials.py and tests/test_no_leak.py look for
 # them in every output of the sensor
@@ -1488,7 +1495,7 @@ def cred_telnet(name: str, line: Line) -> Case:
                    f"{line.describe}: option negotiation, the `login:` prompt, the user name "
                    f"typed a key a packet (echoed), the `Password:` prompt, the password typed "
                    f"a key a packet (not echoed), then Enter. Rule: {RULE_CRED}. Expected: one "
-                   f"high alert, its packets the password's keys and the Enter.")
+                   f"high alert, its packet the Enter.")
     ids = IpIds()
     conn = TcpConn(ids, HOSP, 51440, HOSP_C, 23)
     pkts = conn.handshake() + [conn.s2c(b"\xff\xfd\x18\xff\xfd\x20\xff\xfb\x01\xff\xfb\x03"),
@@ -1497,15 +1504,14 @@ def cred_telnet(name: str, line: Line) -> Case:
     for ch in b"opr":
         pkts += [conn.c2s(bytes((ch,))), conn.s2c(bytes((ch,)))]
     pkts += [conn.c2s(b"\r\n"), conn.s2c(b"\r\nPassword: ")]
-    first = len(pkts)
     for ch in CRED_SECRETS["telnet"].encode():
         pkts.append(conn.c2s(bytes((ch,))))
+    enter = len(pkts)
     pkts.append(conn.c2s(b"\r\n"))
-    secret = list(range(first, len(pkts)))
     pkts += [conn.s2c(b"\r\nLast login: Thu Jan  2 07:58:01 2025\r\n$ "),
              conn.c2s(b"exit\r\n")] + conn.close()
     frames = c.send(line, pkts)
-    c.expect("cleartext_credentials", "high", line.key, HOSP_CODE, [frames[k] for k in secret],
+    c.expect("cleartext_credentials", "high", line.key, HOSP_CODE, [frames[enter]],
              cred_ev("telnet", "login", "opr"))
     return c
 

@@ -24,18 +24,8 @@ SMALL = "\n[flows]\nmax_flows = 1000\n"   # many sensors are made: each a small 
 PER_BATCH = {"seq", "prev_hash", "source", "first_frame", "evidence_pcap", "packets", "bytes"}
 CASES = sorted(p for p in (PCAPS / "cases").iterdir() if (p / "input.pcap").exists())
 # cases that show less in batches of one frame, for reasons other than TCP holes (the
-# streams are carried across batches in sequence order: streams.Held):
-# - an item found across a segment boundary is placed in the packet it starts in, which a
-#   batch of one frame no longer holds: the alert names the completing packet instead (a
-#   Telnet password typed a key a packet: the first key of the batch that holds the Enter)
-ACROSS_BATCHES = {"pii_id_split_across_segments_in_gre", "cred_telnet_in_l2tp",
-                  # - a login whose message spans segments is parsed from one batch's
-                  #   regions: its user name lies in an earlier batch
-                  "cred_mysql_clear_password_in_gre",
-                  # - the alert is raised either way; its evidence sums what one batch shows
-                  #   of the flow (the kinds found)
-                  "pii_insurance_query_in_l2tp", "pii_tds_utf16", "pii_tds_utf16_in_gre",
-                  "pii_tds_utf16_in_l2tp"}
+# streams are carried across batches in sequence order: streams.Held); none now
+ACROSS_BATCHES: set[str] = set()
 
 
 def alert_set(config: Path, files: list[Path], batch_frames: int | None = None) -> Counter:
@@ -67,9 +57,7 @@ def test_the_demo_as_one_file_three_files_and_small_batches(tmp_path):
     whole = alert_set(config, [PCAPS / "demo.pcap"])
     assert sum(whole.values()) > 5
     assert alert_set(config, split(PCAPS / "demo.pcap", 3, tmp_path)) == whole
-    # (in batches of one frame its insurance query spans batches: the case of it,
-    # pii_insurance_query_in_l2tp, waits in ACROSS_BATCHES)
-    for batch in (7, 64):
+    for batch in (1, 7, 64):
         assert alert_set(config, [PCAPS / "demo.pcap"], batch) == whole, batch
 
 
@@ -181,3 +169,35 @@ def test_any_occurrences_any_batching(tmp_path, case):
         for _ in sensor.pipeline.run_files([pcap], print, pytest.fail, batch):
             got += [(a["first_frame"], a["severity"]) for a in sensor.last_alerts]
         assert sorted(got) == expected, batch
+
+
+def test_a_split_reordered_and_resent_in_any_batching(tmp_path):
+    """A form with a resident ID across segments 1-2 and a mobile across 2-3, sent 1, 3, 2,
+    2, 1: segment 2 makes both readable (frame 3), and the resent copies add nothing. In
+    batches of every size, one alert at frame 3 naming both."""
+    import random
+
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+
+    import pii
+
+    rng = random.Random(7)
+    person = pii.resident_id(rng)
+    mobile = "139" + "".join(str(rng.randrange(10)) for _ in range(8))   # made up
+    msg = f"a={person}&b={mobile}&c=end-of-form".encode()
+
+    def seg(data: bytes, seq: int) -> bytes:
+        return bytes(Ether() / IP(src="10.1.2.3", dst="10.200.1.20")
+                     / TCP(sport=40000, dport=8080, seq=seq, flags="PA") / data)
+
+    s1, s2, s3 = seg(msg[:8], 1000), seg(msg[8:30], 1008), seg(msg[30:], 1030)
+    pcap = write_pcap(tmp_path / "resent.pcap", [s1, s3, s2, s2, s1],
+                      ts=[(1_700_000_000, k * 1000) for k in range(5)])
+    config = tmp_path / "sensor.toml"
+    config.write_text(ONE_HOSPITAL + SMALL)
+    whole = alert_set(config, [pcap])
+    [alert] = [json.loads(a) for a in whole.elements()]
+    assert alert["frame"] == 3 and alert["evidence"]["kinds"] == {"mobile": 1, "resident_id": 1}
+    for batch in (1, 2, 3, 4):
+        assert alert_set(config, [pcap], batch) == whole, batch

@@ -223,17 +223,17 @@ def tds_utf16(name, line):
                       f"({PLATFORM}:1433), {line.describe}: a TDS SQL batch whose text is "
                       f"UTF-16LE (`… WHERE certno='<resident ID>'`), answered by a result row "
                       f"holding the ID and a mobile number, NVARCHAR, UTF-16LE. {RULE} "
-                      f"Expected: one high alert, its packets the batch and the row: "
-                      f"insurance_field 1 (certno with a value), resident_id 2, mobile 1, "
-                      f"decoded [utf-16le], the offset of certno in the batch.")
+                      f"Expected: one high alert, its packets the batch and the row, at the "
+                      f"batch; its evidence the batch's: insurance_field 1 (certno with a "
+                      f"value), resident_id 1, decoded [utf-16le], the offset of certno in "
+                      f"the batch.")
     ids = IpIds()
     conn = TcpConn(ids, HOSP, _port(name), PLATFORM, 1433)
     frames = c.send(line, conn.handshake() + [conn.c2s(batch), conn.s2c(result)] + conn.close())
     c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [frames[3], frames[4]],
              ev("personal_data_in_plaintext",
-                kinds={"insurance_field": 1, "mobile": 1, "resident_id": 2},
-                masked=[masked_id(PERSON), masked_mobile(MOBILE)],
-                hashes=[keyed("resident_id", PERSON), keyed("mobile", MOBILE)],
+                kinds={"insurance_field": 1, "resident_id": 1},
+                masked=[masked_id(PERSON)], hashes=[keyed("resident_id", PERSON)],
                 offset=batch.index("certno".encode("utf-16-le")), fields=["certno"],
                 decoded=["utf-16le"]))
     return c
