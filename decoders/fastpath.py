@@ -103,7 +103,7 @@ def decoders_for(dispatch, kind: str = "numba") -> list:
     if got is None:
         try:
             chain = KernelChain(dispatch)
-        except (ImportError, OSError) as e:
+        except (ImportError, OSError, RuntimeError) as e:   # RuntimeError: loops.NoJit
             if _WANT == "numba":
                 raise
             # a broken install, or no JIT allowed (a W^X policy such as systemd's
@@ -124,7 +124,11 @@ _KERNEL_MODULE = None
 
 
 def numba_errors() -> type:
-    """numba's own error class (compiling or typing the loop), once numba is imported."""
+    """numba's own error class (compiling or typing the loop), once numba is imported
+    (NoJit's where it could not be)."""
+    from ybsensor.core import loops     # imports numba, if it can
+    if loops.numba is None:
+        return loops.NoJit
     import numba.core.errors
     return numba.core.errors.NumbaError
 
@@ -133,6 +137,9 @@ def _kernel():
     """kernel.py, imported (and its loop compiled or loaded from numba's cache) once."""
     global _KERNEL_MODULE
     if _KERNEL_MODULE is None:
+        from ybsensor.core import loops     # imports numba, if it can
+        if loops.numba is None:     # numba's import failed (no executable memory): say why
+            loops.require_jit()
         from . import kernel
         _KERNEL_MODULE = kernel
     return _KERNEL_MODULE
