@@ -9,8 +9,9 @@ them with are tshark, the tcpdump corpus and dpkt.
 
 Each layer fused past the entry is a round the row does not spend in the driver;
 `Frames.credit` counts them so that the round limit falls where it falls without the loop.
-Field offsets come from the layouts that the protocol modules declare, and which layer
-follows which key from the dispatch table.
+The loop's arguments `spec` (header fields) and `k` (layer ids and constants) are built
+from kernel.py's slot declarations, which name the protocol modules' layouts and constants;
+which layer follows which key comes from the dispatch table.
 
 `YBSENSOR_DECODE_KERNEL`: `auto` (the default: the compiled loop once the process has decoded
 KERNEL_AFTER_FRAMES frames, or at once after `load_kernel_now`), `numba` (at once, and a
@@ -29,22 +30,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from . import erspan, ethernet, gre, ipv4, ipv6, l2tp, mpls, ppp, tcp, udp, vxlan
-from .erspan import ERSPAN
-from .ethernet import ETH, LLC_KEY, VLAN
-from .gre import GRE
-from .ipv4 import IPV4
-from .ipv6 import IPV6
-from .keys import (ERSPAN_I, ETHERTYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO, LINKTYPE,
-                   LINKTYPE_ETHERNET, OK, PPP as PPP_NS, UDP, UNSUPPORTED)
-from .l2tp import L2TP, V2_PARTS
-from .layout import IPV4_MAPPED, Layout
-from .mpls import SHIM
-from .ppp import PPP
-from .table import HEAD_BYTES, MAX_LAYERS, MAX_TUNNELS, NONE, PayloadHeads
-from .tcp import TCP
-from .udp import UDP as UDP_HDR
-from .vxlan import VXLAN
+from . import gre
+from .keys import NAMESPACES
+from .l2tp import V2_PARTS
+from .table import HEAD_BYTES, PayloadHeads
 
 ENABLED = True
 BACKENDS = ("numba", "generic")
@@ -98,15 +87,7 @@ def backend(fast=None, frames: int = 0) -> str:
     return fast
 
 
-# the generic decoder of each layer the loop passes; where a dispatch maps one of these names
-# to another function (a test's, a variant), rows leave the loop at that layer
-FUSED = {"eth": ethernet.decode_eth, "vlan": ethernet.decode_vlan, "ipv4": ipv4.decode,
-         "ipv6": ipv6.decode, "tcp": tcp.decode, "udp": udp.decode, "mpls": mpls.decode,
-         "gre": gre.decode, "erspan": erspan.decode, "vxlan": vxlan.decode,
-         "l2tp": l2tp.decode, "ppp": ppp.decode}
 ENTRIES = ("eth", "ipv4", "ipv6")
-# the ports are read once for TCP and UDP rows alike
-assert all(TCP.fields[k] == UDP_HDR.fields[k] for k in ("sport", "dport"))
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -122,7 +103,7 @@ def decoders_for(dispatch, kind: str = "numba") -> list:
     if got is None:
         try:
             chain = KernelChain(dispatch)
-        except (ImportError, OSError) as e:
+        except (ImportError, OSError, RuntimeError) as e:   # RuntimeError: loops.NoJit
             if _WANT == "numba":
                 raise
             # a broken install, or no JIT allowed (a W^X policy such as systemd's
@@ -139,22 +120,15 @@ def decoders_for(dispatch, kind: str = "numba") -> list:
     return got
 
 
-def _spec(fields: list[tuple[Layout, str]]) -> tuple:
-    """(offset, width, mask or -1, shift) of each field, from its layout's declaration."""
-    out = []
-    for layout, name in fields:
-        f = layout.fields[name]
-        if layout.little or f.width not in (1, 2, 3, 4, 16):
-            raise ValueError(f"{layout.name}.{name}: the kernel reads big-endian 1-4 or 16 bytes")
-        out.append((f.offset, f.width, -1 if f.mask is None else f.mask, f.shift))
-    return tuple(out)
-
-
 _KERNEL_MODULE = None
 
 
 def numba_errors() -> type:
-    """numba's own error class (compiling or typing the loop), once numba is imported."""
+    """numba's own error class (compiling or typing the loop), once numba is imported
+    (NoJit's where it could not be)."""
+    from ybsensor.core import loops     # imports numba, if it can
+    if loops.numba is None:
+        return loops.NoJit
     import numba.core.errors
     return numba.core.errors.NumbaError
 
@@ -163,6 +137,9 @@ def _kernel():
     """kernel.py, imported (and its loop compiled or loaded from numba's cache) once."""
     global _KERNEL_MODULE
     if _KERNEL_MODULE is None:
+        from ybsensor.core import loops     # imports numba, if it can
+        if loops.numba is None:     # numba's import failed (no executable memory): say why
+            loops.require_jit()
         from . import kernel
         _KERNEL_MODULE = kernel
     return _KERNEL_MODULE
@@ -178,86 +155,23 @@ class KernelChain:
     which forms); the rest stay for their generic decoders."""
 
     def __init__(self, dispatch):
-        from .dispatch import KEY_SPACE
-        from .keys import NAMESPACES
-        self.key_space = KEY_SPACE
         self.flat = dispatch.flat
         self.names = dispatch.layer_names
-        ids = {}
-        for name, fn in FUSED.items():
-            lid = dispatch.layer_ids.get(name, -1)
-            fits = lid > 0 and dispatch.decoders[lid].fn is fn and dispatch.decoders[lid].visible
-            ids[name] = lid if fits else -1      # -1 matches no row: rows leave there
-        self.ids = ids
         kn = _kernel()
         self.kn = kn
-        fields = {
-            kn.F_ETH_TYPE: (ETH, "type"), kn.F_VLAN_VID: (VLAN, "vid"),
-            kn.F_VLAN_TYPE: (VLAN, "type"),
-            kn.F_V4_VERSION: (IPV4, "version"), kn.F_V4_IHL: (IPV4, "ihl"),
-            kn.F_V4_TOTAL: (IPV4, "total_len"), kn.F_V4_FRAG: (IPV4, "frag"),
-            kn.F_V4_PROTO: (IPV4, "proto"), kn.F_V4_SRC: (IPV4, "src"),
-            kn.F_V4_DST: (IPV4, "dst"),
-            kn.F_V6_VERSION: (IPV6, "version"), kn.F_V6_PLEN: (IPV6, "payload_len"),
-            kn.F_V6_NEXT: (IPV6, "next"), kn.F_V6_SRC: (IPV6, "src"), kn.F_V6_DST: (IPV6, "dst"),
-            kn.F_SPORT: (TCP, "sport"), kn.F_DPORT: (TCP, "dport"), kn.F_TCP_SEQ: (TCP, "seq"),
-            kn.F_TCP_OFF: (TCP, "data_off"), kn.F_TCP_FLAGS: (TCP, "flags"),
-            kn.F_UDP_LEN: (UDP_HDR, "len"),
-            kn.F_MPLS_LABEL: (SHIM, "label"), kn.F_MPLS_BOS: (SHIM, "bos"),
-            kn.F_GRE_FLAGS: (GRE, "flags"), kn.F_GRE_VERSION: (GRE, "version"),
-            kn.F_GRE_PROTO: (GRE, "proto"),
-            kn.F_ERSPAN_VERSION: (ERSPAN, "version"), kn.F_ERSPAN_SESSION: (ERSPAN, "session"),
-            kn.F_VXLAN_VNI: (VXLAN, "vni"),
-            kn.F_L2TP_FLAGS: (L2TP, "flags"), kn.F_L2TP_VERSION: (L2TP, "version"),
-            kn.F_PPP_ADDRESS: (PPP, "address"), kn.F_PPP_CONTROL: (PPP, "control"),
-            kn.F_PPP_BYTE2: (PPP, "byte2"), kn.F_PPP_BYTE3: (PPP, "byte3"),
-        }
-        assert sorted(fields) == list(range(kn.N_FIELDS))
-        self.spec = _spec([fields[slot] for slot in range(kn.N_FIELDS)])
-        slots = {
-            kn.K_ETH: ids["eth"], kn.K_VLAN: ids["vlan"], kn.K_IP4: ids["ipv4"],
-            kn.K_IP6: ids["ipv6"], kn.K_TCP: ids["tcp"], kn.K_UDP: ids["udp"],
-            kn.K_MPLS: ids["mpls"], kn.K_GRE: ids["gre"], kn.K_ERSPAN: ids["erspan"],
-            kn.K_VXLAN: ids["vxlan"], kn.K_L2TP: ids["l2tp"], kn.K_PPP: ids["ppp"],
-            kn.K_ETH_LEN: ETH.min_len, kn.K_VLAN_LEN: VLAN.min_len,
-            kn.K_IP4_LEN: IPV4.min_len, kn.K_IP6_LEN: IPV6.min_len,
-            kn.K_TCP_LEN: TCP.min_len, kn.K_UDP_LEN: UDP_HDR.min_len,
-            kn.K_SHIM_LEN: SHIM.min_len, kn.K_GRE_LEN: GRE.min_len,
-            kn.K_ERSPAN_II_LEN: erspan.LEN_II, kn.K_VXLAN_LEN: VXLAN.min_len,
-            kn.K_L2TP_LEN: L2TP.min_len,
-            kn.K_NS_LINKTYPE: LINKTYPE, kn.K_NS_ETHERTYPE: ETHERTYPE, kn.K_NS_PPP: PPP_NS,
-            kn.K_NS_IPPROTO: IPPROTO, kn.K_NS_UDP: UDP, kn.K_KEY_SPACE: self.key_space,
-            kn.K_LLC_KEY: LLC_KEY, kn.K_LLC_BELOW: ethernet.LLC_BELOW,
-            kn.K_KEY_IPV4: ETHERTYPE_IPV4, kn.K_KEY_IPV6: ETHERTYPE_IPV6,
-            kn.K_KEY_ETHERNET: LINKTYPE_ETHERNET, kn.K_KEY_PPP: l2tp.PPP_TYPE,
-            kn.K_LINE_VLAN: ethernet.VLAN_LINE.id, kn.K_LINE_QINQ: ethernet.QINQ_LINE.id,
-            kn.K_LINE_MPLS: mpls.LINE.id, kn.K_LINE_GRE: gre.LINE.id,
-            kn.K_LINE_ERSPAN: erspan.LINE.id, kn.K_LINE_VXLAN: vxlan.LINE.id,
-            kn.K_LINE_L2TP: l2tp.LINE.id,
-            kn.K_TUN_MPLS: mpls.TUNNEL.id, kn.K_TUN_GRE: gre.TUNNEL.id,
-            kn.K_TUN_ERSPAN: erspan.TUNNEL.id, kn.K_TUN_VXLAN: vxlan.TUNNEL.id,
-            kn.K_TUN_L2TP: l2tp.TUNNEL.id,
-            kn.K_OK: OK, kn.K_UNSUPPORTED: UNSUPPORTED, kn.K_NONE: NONE,
-            kn.K_MAX_LAYERS: MAX_LAYERS, kn.K_MAX_TUNNELS: MAX_TUNNELS,
-            kn.K_V4_MAPPED: int(IPV4_MAPPED),
-            kn.K_MPLS_LABELS: mpls.MAX_LABELS, kn.K_MPLS_GAL: mpls.GAL,
-            kn.K_GRE_R: gre.R, kn.K_GRE_S: gre.S,
-            kn.K_GRE_ERSPAN_II: gre.ERSPAN_II, kn.K_GRE_WCCP: gre.WCCP,
-            kn.K_AUX_ERSPAN_I: ERSPAN_I, kn.K_ERSPAN_TYPE_II: erspan.TYPE_II,
-            kn.K_L2TP_T: l2tp.T, kn.K_L2TP_O: l2tp.O,
-            kn.K_L2TP_V2: l2tp.V2,
-            kn.K_PPP_ADDRESS: ppp.ADDRESS, kn.K_PPP_CONTROL: ppp.CONTROL,
-            kn.K_V4_OFFSET_BITS: ipv4.OFFSET_BITS,
-            kn.K_GRE_KEY_PART: gre.WORDS.index["key"],
-            kn.K_L2TP_LENGTH_PART: V2_PARTS.index["length"],
-            kn.K_L2TP_TUNNEL_PART: V2_PARTS.index["tunnel"],
-            kn.K_L2TP_SESSION_PART: V2_PARTS.index["session"],
-        }
-        assert sorted(slots) == list(range(kn.N_K))
-        self.k = tuple(int(slots[slot]) for slot in range(kn.N_K))
+        ids = {}
+        # where a dispatch maps a fused layer's name to another function (a test's, a
+        # variant), rows leave the loop at that layer: -1 matches no row
+        for name, fn in kn.K.fused().items():
+            lid = dispatch.layer_ids.get(name, -1)
+            fits = lid > 0 and dispatch.decoders[lid].fn is fn and dispatch.decoders[lid].visible
+            ids[name] = lid if fits else -1
+        self.ids = ids
+        self.spec = tuple(kn.SPEC.sources)
+        self.k = kn.K.values(ids)
         self.miss = dispatch.miss_status
         self.loaded = False          # the compiled loop has run once
-        assert self.flat.dtype == np.int16 and len(self.flat) == NAMESPACES * self.key_space
+        assert self.flat.dtype == np.int16 and len(self.flat) == NAMESPACES * self.kn.KEY_SPACE
 
     def entry(self, layer_id: int, generic):
         def fused(f, rows):

@@ -7,52 +7,206 @@ checksum, sequence), ERSPAN type II, VXLAN, L2TPv2 data and the PPP inside it. A
 the loop where its next layer is not fused or where a header is cut, odd or a rarer variant
 (an MPLS pseudowire, PPTP, ERSPAN type I or III, WCCP, an L2TP control message or offset):
 it stops before that layer, in the state the generic decoders would leave it, and the driver
-goes on from there. Nothing here knows a header's layout or a protocol number: field offsets,
-widths, masks and shifts come in `spec` (built from the `Layout` declarations), the next
-layer of a key from the dispatch's flat table, and layer ids, namespaces, status codes,
-lengths and flag bits in `k`; the indices below only name slots.
+goes on from there. The loop knows no header's layout or protocol number: field offsets,
+widths, masks and shifts come in `spec`, the next layer of a key from the dispatch's flat
+table, and layer ids, namespaces, status codes, lengths and flag bits in `k`. The slot
+declarations below say which `Layout` field or protocol module's constant fills each slot
+of `spec` and `k`; fastpath builds both tuples from them, so a field or constant the loop
+needs is one line here.
 
 How every loop is compiled, `jit`, and the intrinsics are in core/loops.py.
 """
 from __future__ import annotations
 
+from typing import Callable, NamedTuple
+
 import numpy as np
 
 from ybsensor.core.loops import PREFETCH_AHEAD, jit, prefetch
+
+from . import erspan, ethernet, gre, ipv4, ipv6, l2tp, mpls, ppp, tcp, udp, vxlan
+from .dispatch import KEY_SPACE
+from .erspan import ERSPAN
+from .ethernet import ETH, LLC_KEY, VLAN
+from .gre import GRE
+from .ipv4 import IPV4
+from .ipv6 import IPV6
+from .keys import (ERSPAN_I, ETHERTYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO, LINKTYPE,
+                   LINKTYPE_ETHERNET, OK, PPP as PPP_NS, UDP, UNSUPPORTED)
+from .l2tp import L2TP, V2_PARTS
+from .layout import IPV4_MAPPED, Layout
+from .mpls import SHIM
+from .ppp import PPP
+from .table import MAX_LAYERS, MAX_TUNNELS, NONE
+from .tcp import TCP
+from .udp import UDP as UDP_HDR
+from .vxlan import VXLAN
+
+
+class Slots:
+    """The slots of one of the loop's argument tuples, in declaration order: declaring one
+    (`F_X = SPEC.field(layout, name)`, `K_X = K.value(v)` or `K.layer(name, decoder)`)
+    gives the index the loop reads it at, and fastpath builds the tuple from the same
+    declarations. The indices are constants of this file, so numba's cache of the loop,
+    which this file's stamp keys, follows any change to them."""
+
+    def __init__(self):
+        self.sources: list = []
+
+    def _add(self, source) -> int:
+        self.sources.append(source)
+        return len(self.sources) - 1
+
+    def field(self, layout: Layout, name: str) -> int:
+        """A row (offset, width, mask or -1, shift) of a declared field."""
+        f = layout.fields[name]
+        if layout.little or f.width not in (1, 2, 3, 4, 16):
+            raise ValueError(f"{layout.name}.{name}: the kernel reads big-endian 1-4 or 16 bytes")
+        return self._add((f.offset, f.width, -1 if f.mask is None else f.mask, f.shift))
+
+    def value(self, v) -> int:
+        """A constant: a length, key, id, flag bit or code the protocol modules declare."""
+        return self._add(int(v))
+
+    def layer(self, name: str, decoder) -> int:
+        """The id of a fused layer, the generic decoder `name` it stands for: -1 where the
+        dispatch has another decoder (or none) for the name, and rows leave the loop there."""
+        return self._add(FusedLayer(name, decoder))
+
+    def fused(self) -> dict:
+        """name: generic decoder of each fused layer."""
+        return {s.name: s.decoder for s in self.sources if isinstance(s, FusedLayer)}
+
+    def values(self, layer_ids: dict) -> tuple:
+        """The tuple, with each fused layer's id from `layer_ids`."""
+        return tuple(layer_ids[s.name] if isinstance(s, FusedLayer) else s for s in self.sources)
+
+
+class FusedLayer(NamedTuple):
+    name: str
+    decoder: Callable
+
 
 # `spec` and `k` come as tuples, not arrays: a tuple is the loop's own values, where an
 # array's would be loaded again after every column store (which might alias it, for all
 # the compiler knows); that was a tenth of the loop's time.
 
-# rows of `spec` (offset, width, mask or -1, shift)
-(F_ETH_TYPE, F_VLAN_VID, F_VLAN_TYPE,
- F_V4_VERSION, F_V4_IHL, F_V4_TOTAL, F_V4_FRAG, F_V4_PROTO, F_V4_SRC, F_V4_DST,
- F_V6_VERSION, F_V6_PLEN, F_V6_NEXT, F_V6_SRC, F_V6_DST,
- F_SPORT, F_DPORT, F_TCP_SEQ, F_TCP_OFF, F_TCP_FLAGS, F_UDP_LEN,
- F_MPLS_LABEL, F_MPLS_BOS,
- F_GRE_FLAGS, F_GRE_VERSION, F_GRE_PROTO,
- F_ERSPAN_VERSION, F_ERSPAN_SESSION,
- F_VXLAN_VNI,
- F_L2TP_FLAGS, F_L2TP_VERSION,
- F_PPP_ADDRESS, F_PPP_CONTROL, F_PPP_BYTE2, F_PPP_BYTE3) = range(35)
-N_FIELDS = 35
+SPEC = Slots()           # rows of `spec`: the header fields the loop reads
+F_ETH_TYPE = SPEC.field(ETH, "type")
+F_VLAN_VID = SPEC.field(VLAN, "vid")
+F_VLAN_TYPE = SPEC.field(VLAN, "type")
+F_V4_VERSION = SPEC.field(IPV4, "version")
+F_V4_IHL = SPEC.field(IPV4, "ihl")
+F_V4_TOTAL = SPEC.field(IPV4, "total_len")
+F_V4_FRAG = SPEC.field(IPV4, "frag")
+F_V4_PROTO = SPEC.field(IPV4, "proto")
+F_V4_SRC = SPEC.field(IPV4, "src")
+F_V4_DST = SPEC.field(IPV4, "dst")
+F_V6_VERSION = SPEC.field(IPV6, "version")
+F_V6_PLEN = SPEC.field(IPV6, "payload_len")
+F_V6_NEXT = SPEC.field(IPV6, "next")
+F_V6_SRC = SPEC.field(IPV6, "src")
+F_V6_DST = SPEC.field(IPV6, "dst")
+F_SPORT = SPEC.field(TCP, "sport")          # read once for TCP and UDP rows alike
+F_DPORT = SPEC.field(TCP, "dport")
+assert all(TCP.fields[f] == UDP_HDR.fields[f] for f in ("sport", "dport"))
+F_TCP_SEQ = SPEC.field(TCP, "seq")
+F_TCP_OFF = SPEC.field(TCP, "data_off")
+F_TCP_FLAGS = SPEC.field(TCP, "flags")
+F_UDP_LEN = SPEC.field(UDP_HDR, "len")
+F_MPLS_LABEL = SPEC.field(SHIM, "label")
+F_MPLS_BOS = SPEC.field(SHIM, "bos")
+F_GRE_FLAGS = SPEC.field(GRE, "flags")
+F_GRE_VERSION = SPEC.field(GRE, "version")
+F_GRE_PROTO = SPEC.field(GRE, "proto")
+F_ERSPAN_VERSION = SPEC.field(ERSPAN, "version")
+F_ERSPAN_SESSION = SPEC.field(ERSPAN, "session")
+F_VXLAN_VNI = SPEC.field(VXLAN, "vni")
+F_L2TP_FLAGS = SPEC.field(L2TP, "flags")
+F_L2TP_VERSION = SPEC.field(L2TP, "version")
+F_PPP_ADDRESS = SPEC.field(PPP, "address")
+F_PPP_CONTROL = SPEC.field(PPP, "control")
+F_PPP_BYTE2 = SPEC.field(PPP, "byte2")
+F_PPP_BYTE3 = SPEC.field(PPP, "byte3")
 
-# slots of `k`
-(K_ETH, K_VLAN, K_IP4, K_IP6, K_TCP, K_UDP,               # layer ids (-1: not fused)
- K_MPLS, K_GRE, K_ERSPAN, K_VXLAN, K_L2TP, K_PPP,
- K_ETH_LEN, K_VLAN_LEN, K_IP4_LEN, K_IP6_LEN, K_TCP_LEN, K_UDP_LEN,   # header lengths
- K_SHIM_LEN, K_GRE_LEN, K_ERSPAN_II_LEN, K_VXLAN_LEN, K_L2TP_LEN,
- K_NS_LINKTYPE, K_NS_ETHERTYPE, K_NS_PPP, K_NS_IPPROTO, K_NS_UDP, K_KEY_SPACE,
- K_LLC_KEY, K_LLC_BELOW, K_KEY_IPV4, K_KEY_IPV6, K_KEY_ETHERNET, K_KEY_PPP,
- K_LINE_VLAN, K_LINE_QINQ, K_LINE_MPLS, K_LINE_GRE, K_LINE_ERSPAN, K_LINE_VXLAN, K_LINE_L2TP,
- K_TUN_MPLS, K_TUN_GRE, K_TUN_ERSPAN, K_TUN_VXLAN, K_TUN_L2TP,
- K_OK, K_UNSUPPORTED, K_NONE, K_MAX_LAYERS, K_MAX_TUNNELS, K_V4_MAPPED,
- K_MPLS_LABELS, K_MPLS_GAL,
- K_GRE_R, K_GRE_S, K_GRE_ERSPAN_II, K_GRE_WCCP, K_AUX_ERSPAN_I,
- K_ERSPAN_TYPE_II, K_L2TP_T, K_L2TP_O, K_L2TP_V2,
- K_PPP_ADDRESS, K_PPP_CONTROL, K_V4_OFFSET_BITS,
- K_GRE_KEY_PART, K_L2TP_LENGTH_PART, K_L2TP_TUNNEL_PART, K_L2TP_SESSION_PART) = range(71)
-N_K = 71
+K = Slots()              # slots of `k`
+# the layers the loop passes (fastpath enters it at the rows of ETH, IPV4 and IPV6)
+K_ETH = K.layer("eth", ethernet.decode_eth)
+K_VLAN = K.layer("vlan", ethernet.decode_vlan)
+K_IP4 = K.layer("ipv4", ipv4.decode)
+K_IP6 = K.layer("ipv6", ipv6.decode)
+K_TCP = K.layer("tcp", tcp.decode)
+K_UDP = K.layer("udp", udp.decode)
+K_MPLS = K.layer("mpls", mpls.decode)
+K_GRE = K.layer("gre", gre.decode)
+K_ERSPAN = K.layer("erspan", erspan.decode)
+K_VXLAN = K.layer("vxlan", vxlan.decode)
+K_L2TP = K.layer("l2tp", l2tp.decode)
+K_PPP = K.layer("ppp", ppp.decode)
+# header lengths
+K_ETH_LEN = K.value(ETH.min_len)
+K_VLAN_LEN = K.value(VLAN.min_len)
+K_IP4_LEN = K.value(IPV4.min_len)
+K_IP6_LEN = K.value(IPV6.min_len)
+K_TCP_LEN = K.value(TCP.min_len)
+K_UDP_LEN = K.value(UDP_HDR.min_len)
+K_SHIM_LEN = K.value(SHIM.min_len)
+K_GRE_LEN = K.value(GRE.min_len)
+K_ERSPAN_II_LEN = K.value(erspan.LEN_II)
+K_VXLAN_LEN = K.value(VXLAN.min_len)
+K_L2TP_LEN = K.value(L2TP.min_len)
+# namespaces and keys of the dispatch's flat table
+K_NS_LINKTYPE = K.value(LINKTYPE)
+K_NS_ETHERTYPE = K.value(ETHERTYPE)
+K_NS_PPP = K.value(PPP_NS)
+K_NS_IPPROTO = K.value(IPPROTO)
+K_NS_UDP = K.value(UDP)
+K_KEY_SPACE = K.value(KEY_SPACE)
+K_LLC_KEY = K.value(LLC_KEY)
+K_LLC_BELOW = K.value(ethernet.LLC_BELOW)
+K_KEY_IPV4 = K.value(ETHERTYPE_IPV4)
+K_KEY_IPV6 = K.value(ETHERTYPE_IPV6)
+K_KEY_ETHERNET = K.value(LINKTYPE_ETHERNET)
+K_KEY_PPP = K.value(l2tp.PPP_TYPE)
+# line and tunnel kinds
+K_LINE_VLAN = K.value(ethernet.VLAN_LINE.id)
+K_LINE_QINQ = K.value(ethernet.QINQ_LINE.id)
+K_LINE_MPLS = K.value(mpls.LINE.id)
+K_LINE_GRE = K.value(gre.LINE.id)
+K_LINE_ERSPAN = K.value(erspan.LINE.id)
+K_LINE_VXLAN = K.value(vxlan.LINE.id)
+K_LINE_L2TP = K.value(l2tp.LINE.id)
+K_TUN_MPLS = K.value(mpls.TUNNEL.id)
+K_TUN_GRE = K.value(gre.TUNNEL.id)
+K_TUN_ERSPAN = K.value(erspan.TUNNEL.id)
+K_TUN_VXLAN = K.value(vxlan.TUNNEL.id)
+K_TUN_L2TP = K.value(l2tp.TUNNEL.id)
+# the table's codes and bounds
+K_OK = K.value(OK)
+K_UNSUPPORTED = K.value(UNSUPPORTED)
+K_NONE = K.value(NONE)
+K_MAX_LAYERS = K.value(MAX_LAYERS)
+K_MAX_TUNNELS = K.value(MAX_TUNNELS)
+K_V4_MAPPED = K.value(IPV4_MAPPED)
+# the protocols' flag bits, codes and parts
+K_MPLS_LABELS = K.value(mpls.MAX_LABELS)
+K_MPLS_GAL = K.value(mpls.GAL)
+K_GRE_R = K.value(gre.R)
+K_GRE_S = K.value(gre.S)
+K_GRE_ERSPAN_II = K.value(gre.ERSPAN_II)
+K_GRE_WCCP = K.value(gre.WCCP)
+K_AUX_ERSPAN_I = K.value(ERSPAN_I)
+K_ERSPAN_TYPE_II = K.value(erspan.TYPE_II)
+K_L2TP_T = K.value(l2tp.T)
+K_L2TP_O = K.value(l2tp.O)
+K_L2TP_V2 = K.value(l2tp.V2)
+K_PPP_ADDRESS = K.value(ppp.ADDRESS)
+K_PPP_CONTROL = K.value(ppp.CONTROL)
+K_V4_OFFSET_BITS = K.value(ipv4.OFFSET_BITS)
+K_GRE_KEY_PART = K.value(gre.WORDS.index["key"])
+K_L2TP_LENGTH_PART = K.value(V2_PARTS.index["length"])
+K_L2TP_TUNNEL_PART = K.value(V2_PARTS.index["tunnel"])
+K_L2TP_SESSION_PART = K.value(V2_PARTS.index["session"])
 
 # Rows ahead whose lines of the columns are prefetched. Each row writes some 30 columns, a
 # stream each: more than the hardware prefetcher follows, so without this the loop waited on

@@ -261,6 +261,30 @@ def test_nested_tunnels(kind, nests):
     assert_same(F.make_batch([fn[0] for fn in nests]), "nested", kind)
 
 
+def test_a_fused_layer_the_dispatch_decodes_otherwise_leaves_the_loop():
+    """The loop's layers and their ids in `k` come from kernel.py's slot declarations: where
+    a dispatch maps a fused layer's name to another decoder, the loop's slot for it holds -1,
+    its rows go to that decoder, and the layers after it are still fused."""
+    require_module("numba")
+    from ybsensor.decoders import dispatch as D, driver, gre, kernel
+    seen = []
+
+    def gre_elsewhere(f, rows):
+        seen.append(len(rows))
+        gre.decode(f, rows)
+    variant = D.Dispatch({name: ((gre_elsewhere, visible) if name == "gre" else (fn, visible))
+                          for name, (fn, visible) in D.LAYERS.items()})
+    chain = fastpath.KernelChain(variant)
+    assert chain.k[kernel.K_GRE] == -1
+    assert chain.k[kernel.K_TCP] == variant.id("tcp") > 0
+    inner = F.ipv4(6, F.tcp(1000, 80, b"GET / HTTP/1.1\r\n"))
+    batch = Batch.from_frames([F.eth(0x0800, F.ipv4(47, F.gre(0x0800, inner, key=7)))] * 3)
+    got, want = columns(driver.run(batch, variant, fast="numba")), columns(decode(batch, fast=False))
+    assert seen == [3]
+    for name, column in want.items():
+        assert np.array_equal(got[name], column), name
+
+
 def test_kernel_keeps_each_finished_rows_payload_head(monkeypatch):
     """The decode kernel copies the first HEAD_BYTES payload bytes of every row it finishes
     (zero past the payload): equal to the bytes the table's payload_off and payload_len
