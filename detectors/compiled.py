@@ -1,18 +1,11 @@
 """Calling the payload engine's compiled loops (payload_kernels.py): `call(name, *args)`
 gives the loop's result. The module is imported on first use (it imports the detectors'
-tables), so a process whose detectors never look into payloads does not load it.
-
-`on()` says whether the stream regions take their compiled loops (streams.py), which
-tests turn off to compare them with the numpy code there."""
+tables), so a process whose detectors never look into payloads does not load it."""
 from __future__ import annotations
 
 import importlib
 
 _kernels = None
-
-
-def on() -> bool:
-    return True
 
 
 def call(name: str, *args):

@@ -2,16 +2,14 @@
 `compiled.call` (detectors/compiled.py)."""
 from __future__ import annotations
 
-import types
-
 import numpy as np
 
 from ybsensor.core.loops import copy_bytes, jit, prefetch
 
-from . import stream_walk
 from .names import (CLIENT_HELLO, DNS_MIN, DNS_PORT, DNS_TCP_MIN, HELLO_MIN, HTTP_MIN, MAX_LABEL,
                     QR_OPCODE, TLS_HANDSHAKE)
 from .remote_control import DNS, PORT, SIGNATURE, SNI, TCP, UDP
+from .stream_walk import edges, stream_positions, stream_regions, stream_rows  # noqa: F401
 
 AHEAD = 16    # rows ahead whose bytes are asked for (llvm.prefetch): the loops below read a
               # batch's buffer and table (tens of MB) out of order; it overlaps the misses
@@ -61,19 +59,6 @@ def gather_pieces(data, off, length, a, b, out):
         copy_bytes(out, m, data, off[k], length[k])
         m += length[k]
     return m
-
-
-# --- stream regions (stream_walk: the walks written once, compiled here) -----------------
-
-def _compiled(module, *names: str) -> list:
-    """The loops `names` of a module written to run interpreted too (stream_walk), each
-    compiled from its own code with the module's `prefetch` stand-in replaced by the hint."""
-    scope = dict(vars(module), prefetch=prefetch)
-    return [jit(types.FunctionType(getattr(module, name).__code__, scope, name)) for name in names]
-
-
-stream_rows, stream_positions, stream_regions, edges = _compiled(
-    stream_walk, "stream_rows", "stream_positions", "stream_regions", "edges")
 
 
 # --- payload classes (payload_class.PayloadClasses.classify) ----------------------------

@@ -5,7 +5,7 @@ of its services, and — the weakest evidence — by its well-known ports.
 
 The catalogue becomes tables once, at start: ports to tools (one row a transport),
 signatures as value/mask rows indexed by their first byte, and a dict a kind of name. One
-pass over the rows (compiled, or the numpy code beside it) marks the rows with a tool or
+compiled pass over the rows (payload_kernels.remote_marks) marks the rows with a tool or
 a question; only those few are parsed."""
 from __future__ import annotations
 

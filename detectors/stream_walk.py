@@ -1,9 +1,5 @@
-"""The walks of the payload engine's stream regions (streams.Engine), written once.
-
-Each is a plain loop over arrays, with no import of numba: `payload_kernels` compiles them
-(its `prefetch` the real LLVM hint) where the compiled loops run, and the engine calls them
-as they are otherwise (small batches before the compiled loops are loaded, no numba).
-`prefetch` here is a no-op stand-in for the interpreted runs.
+"""The walks of the payload engine's stream regions (streams.Engine), compiled loops over
+arrays (payload_kernels lists them beside the engine's other loops).
 
 Segments are described by columns of their own (sequence number, length, place of the
 payload in the buffer, flow key, table row), not by table rows: the segments a stream held
@@ -11,13 +7,12 @@ from earlier batches (streams.Held) walk with the batch's own.
 """
 from __future__ import annotations
 
+from ybsensor.core.loops import jit, prefetch
+
 AHEAD = 16    # segments ahead whose bytes are asked for: they lie all over the buffer
 
 
-def prefetch(arr, idx) -> None:
-    """The compiled walks' cache hint (core.loops.prefetch); nothing when interpreted."""
-
-
+@jit
 def stream_rows(order, rows, flow, proto, tcp_seq, src_hi, src_lo, sport, dst_hi, dst_lo,
                 dport, tcp, code, out_rows, out_sid, others):
     """Of the plaintext `rows`, the TCP segments of tracked flows, stream by stream (flow by
@@ -71,6 +66,7 @@ def stream_rows(order, rows, flow, proto, tcp_seq, src_hi, src_lo, sport, dst_hi
     return n, n_other, top
 
 
+@jit
 def stream_positions(sid, seq, size, key, st_key, st_next, half, mod, near_below, near_above,
                      rel, end, known, base):
     """Each segment's place in its stream (segments stream by stream): the base is the
@@ -101,6 +97,7 @@ def stream_positions(sid, seq, size, key, st_key, st_next, half, mod, near_below
     return ascending
 
 
+@jit
 def stream_regions(sid, rel, end, known, base, key, seg_row, seg_place, seg_off, seg_whole, data,
                    heads, st_key, st_next, st_tail, st_tail_len, st_jump, max_held, far, mod,
                    row, off, length, rsid, joined, from_state, skip, last, stored_at,
@@ -244,6 +241,7 @@ def stream_regions(sid, rel, end, known, base, key, seg_row, seg_place, seg_off,
     return nk, nfs, nshort, nheld
 
 
+@jit
 def edges(joined, off, length, from_state, stored_at, stored_tail, stored_len, data, min_run,
           windows, owner, digit_owner):
     """streams.Engine._edges for the joined entries `joined`: each boundary's window

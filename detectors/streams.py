@@ -30,8 +30,8 @@ unless the later segment begins before it. The segment whose bytes lose is count
 `evasion:tcp_overlap` (as Zeek's `rexmit_inconsistency`). Segments of untracked flows and
 other protocols are regions of their own.
 
-The walks over the segments are written once (`stream_walk`), compiled where the compiled
-loops run and interpreted otherwise; only streams with a held hole take Python steps.
+The walks over the segments are compiled loops (`stream_walk`); only streams with a held
+hole take Python steps.
 The state lives in columns indexed by (flow slot, direction), checked against the flow key.
 """
 from __future__ import annotations
@@ -179,12 +179,6 @@ class Regions:
             spans.append((i, take))
             have += take
         return b"".join(parts), spans
-
-
-def _walk(name: str, size: int, *args):
-    """stream_walk's loop `name`, as payload_kernels.py compiles it (`size`: the segments
-    it walks, for the callers' record)."""
-    return compiled.call(name, *args)
 
 
 @dataclass
@@ -535,9 +529,10 @@ class Engine:
             return Regions.whole_payloads(data, rows, t.payload_off[rows], t.payload_len[rows])
         seg_rows, sid = np.empty(n, np.int64), np.empty(n, np.int64)
         others = np.empty(n, np.int64)
-        n_seg, n_o, top = _walk("stream_rows", n, ctx.groups.order, rows, ctx.flow, t.proto,
-                                t.tcp_seq, t.src_hi, t.src_lo, t.sport, t.dst_hi, t.dst_lo,
-                                t.dport, TCP, np.zeros(t.n, np.int8), seg_rows, sid, others)
+        n_seg, n_o, top = compiled.call(
+            "stream_rows", ctx.groups.order, rows, ctx.flow, t.proto, t.tcp_seq, t.src_hi,
+            t.src_lo, t.sport, t.dst_hi, t.dst_lo, t.dport, TCP, np.zeros(t.n, np.int8), seg_rows, sid,
+            others)
         other = others[:n_o]
         o_off, o_len = t.payload_off[other], t.payload_len[other]
         if top < 0:
@@ -555,8 +550,8 @@ class Engine:
         n_seg = len(seg.sid)
         rel, end, base = np.empty(n_seg, np.int64), np.empty(n_seg, np.int64), np.empty(n_seg, np.int64)
         known = np.empty(n_seg, dtype=bool)
-        ascending = _walk("stream_positions", n_seg, seg.sid, seg.seq, seg.size, seg.key, st.key,
-                          st.next_seq, HALF, MOD, -(1 << 24), 1 << 30, rel, end, known, base)
+        ascending = compiled.call("stream_positions", seg.sid, seg.seq, seg.size, seg.key,
+                                  st.key, st.next_seq, HALF, MOD, -(1 << 24), 1 << 30, rel, end, known, base)
         if not ascending:       # some segments out of order: by stream, then sequence
             starts = np.ones(n_seg, dtype=bool)
             starts[1:] = seg.sid[1:] != seg.sid[:-1]
@@ -575,8 +570,8 @@ class Engine:
         short, held = np.empty(n_seg, np.int64), np.empty(n_seg, np.int64)
         word = np.empty(size, np.uint64)
         counts = np.zeros(3, np.int64)
-        nk, nfs, nshort, nheld = _walk(
-            "stream_regions", n_seg, seg.sid, rel, end, known, base, seg.key, seg.row, seg.place,
+        nk, nfs, nshort, nheld = compiled.call(
+            "stream_regions", seg.sid, rel, end, known, base, seg.key, seg.row, seg.place,
             seg.off, seg.whole, buf, heads, st.key, st.next_seq, st.tail, st.tail_len, st.jump,
             self.held.per_stream, FAR, MOD, row, off, length, rsid, joined, from_state, skip,
             last, stored_at, stored_tail, stored_len, short, word, held, counts,
@@ -612,9 +607,9 @@ class Engine:
         windows = np.empty((len(j), 2 * EDGE), np.uint8)
         owner = np.empty(len(j), np.int64)
         digit_owner = np.empty(len(j), np.int64)
-        n = _walk("edges", len(j), j, regions.off, regions.length, regions.from_state,
-                  regions.stored_at, regions.stored_tail, regions.stored_len, regions.data,
-                  MIN_RUN, windows, owner, digit_owner)
+        n = compiled.call("edges", j, regions.off, regions.length, regions.from_state,
+                          regions.stored_at, regions.stored_tail, regions.stored_len,
+                          regions.data, MIN_RUN, windows, owner, digit_owner)
         lit_owner, lit_id = self._edge_literals(windows, owner)
         return np.unique(digit_owner[:n]), lit_owner, lit_id
 

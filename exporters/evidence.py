@@ -18,7 +18,7 @@ recently alerted is closed first); the directory's evidence files together at mo
 and a packet that still does not fit is refused and counted).
 
 Per batch, the records of every flow collecting are built at once (numpy: the rows chosen,
-the headers packed; the frames gathered behind them by a compiled loop where that is on)
+the headers packed; the frames gathered behind them by one compiled loop, evidence_kernels)
 and each flow's go out in one write, on a descriptor kept open while the flow collects (a
 new file's header goes out with its first records). The maskers are Python: only the frames
 that a vectorized pre-filter (`_suspects`) finds they could change go through them
@@ -41,7 +41,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ybsensor.decoders import compiled
 from ybsensor.detectors.matcher import LiteralMatcher, digit_run_hits
 from ybsensor.detectors.normalise import TEXT_MARKERS
 from ybsensor.detectors.pii_mask import (
@@ -56,6 +55,7 @@ from ybsensor.detectors.pii_mask import (
 )
 
 from .alerts import write_all
+from .evidence_kernels import records
 
 PCAP_NS_MAGIC = 0xA1B23C4D
 SNAPLEN = 262_144
@@ -80,7 +80,6 @@ _WORDS = [np.frombuffer(w, dtype=np.uint8) for w in CREDENTIAL_WORDS]
 _CHUNK = 1 << 16           # byte pairs looked up at once
 _MATCHER: LiteralMatcher | None = None   # the credential words (made on first use)
 _WIDE: LiteralMatcher | None = None      # the wide digits' markers (made on first use)
-LOOPS = compiled.Loops("ybsensor.exporters.evidence_kernels")
 
 
 @functools.lru_cache(maxsize=64)
@@ -89,19 +88,10 @@ def _header(linktype: int) -> bytes:
     return HEADER.pack(PCAP_NS_MAGIC, 2, 4, 0, 0, SNAPLEN, linktype)
 
 
-def _pcap_time(ts_ns: int) -> tuple[int, int]:
-    """(seconds, nanoseconds) as a classic pcap holds them: unsigned 32-bit seconds, so a
-    time before 1970 or after 2106 (a damaged capture's) is clamped to the nearest end."""
-    sec, nsec = divmod(ts_ns, 1_000_000_000)
-    if sec < 0:
-        return 0, 0
-    if sec > 0xFFFFFFFF:
-        return 0xFFFFFFFF, 999_999_999
-    return sec, nsec
-
-
 def _pcap_times(ts_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`_pcap_time` of every element."""
+    """(seconds, nanoseconds) of each time as a classic pcap holds them: unsigned 32-bit
+    seconds, so a time before 1970 or after 2106 (a damaged capture's) is clamped to the
+    nearest end."""
     sec, nsec = np.divmod(ts_ns.astype(np.int64), 1_000_000_000)
     low, high = sec < 0, sec > 0xFFFFFFFF
     if low.any() or high.any():
@@ -418,7 +408,7 @@ class EvidenceWriter:
         if done:
             self._rekey()
 
-    def _records(self, t, rows: np.ndarray, blank: np.ndarray) -> tuple[bytes | bytearray | np.ndarray, list[int]]:
+    def _records(self, t, rows: np.ndarray, blank: np.ndarray) -> tuple[bytes | np.ndarray, list[int]]:
         """The pcap records of `rows` (whole frames, masked), one after another, and where
         each ends. `blank[i]`: row i's payload bytes are replaced by `*` whatever the mask
         setting (credentials never leave the sensor)."""
@@ -439,11 +429,11 @@ class EvidenceWriter:
                 frames[i] = frame[:a] + b"*" * min(int(plen[i]), len(frame) - a) + frame[a + int(plen[i]):]
             for i in np.flatnonzero(~wiped).tolist():
                 frames[i] = self._masked(frames[i], int(p0[i]), int(plen[i]))
-            return self._join(batch, rows, frames, np.array([len(f) for f in frames], dtype=np.int64))
+            return self._join(batch, rows, frames)
         buf, ends = self._gather(batch, rows, off, length)
         start = np.asarray(ends[1:], dtype=np.int64) - length
         if wiped.any():  # in place: the length stays
-            buf = memoryview(bytearray(buf) if isinstance(buf, bytes) else buf)
+            buf = memoryview(buf)
             for i in np.flatnonzero(wiped).tolist():
                 a = int(start[i] + p0[i])
                 n = min(int(plen[i]), int(length[i] - p0[i]))
@@ -460,13 +450,13 @@ class EvidenceWriter:
                     masked[i] = new
             if masked:
                 if all(len(new) == length[i] for i, new in masked.items()):
-                    buf = memoryview(bytearray(buf) if isinstance(buf, bytes) else buf)
+                    buf = memoryview(buf)
                     for i, new in masked.items():
                         buf[start[i]: start[i] + len(new)] = new
                 else:  # not the same length after all: the records anew
                     frames = [masked[i] if i in masked else bytes(buf[s: s + n])
                               for i, (s, n) in enumerate(zip(start.tolist(), length.tolist()))]
-                    buf, ends = self._join(batch, rows, frames, np.array([len(f) for f in frames], dtype=np.int64))
+                    buf, ends = self._join(batch, rows, frames)
         return buf, ends
 
     @staticmethod
@@ -479,29 +469,22 @@ class EvidenceWriter:
         return head.view(np.uint8)
 
     @classmethod
-    def _gather(cls, batch, rows: np.ndarray, off: np.ndarray, length: np.ndarray) -> tuple[bytes | np.ndarray, list[int]]:
-        """The records of `rows` as captured (frame i is batch.data[off[i]: off[i] +
-        length[i]]), one after another; where each ends. Compiled where that is on."""
-        head = cls._heads(batch, rows, length)
+    def _gather(cls, batch, rows: np.ndarray, off: np.ndarray, length: np.ndarray,
+                data: np.ndarray | None = None) -> tuple[np.ndarray, list[int]]:
+        """The records of `rows`, frame i being data[off[i]: off[i] + length[i]] (data: the
+        batch's buffer where not given), one after another; where each ends."""
         ends = np.cumsum(length + RECORD.size)
-        if compiled.on() and len(rows):
-            out = np.empty(int(ends[-1]), dtype=np.uint8)
-            if LOOPS.call("records", batch.data, off, length, head, out) is not None:
-                return out, [0] + ends.tolist()
-        view = memoryview(batch.data)
-        return cls._join(batch, rows, [view[o: o + n] for o, n in zip(off.tolist(), length.tolist())],
-                         length, head)
+        out = np.empty(int(ends[-1]) if len(rows) else 0, dtype=np.uint8)
+        records(batch.data if data is None else data, off, length,
+                cls._heads(batch, rows, length), out)
+        return out, [0] + ends.tolist()
 
     @classmethod
-    def _join(cls, batch, rows: np.ndarray, frames: list, length: np.ndarray,
-              head: np.ndarray | None = None) -> tuple[bytes, list[int]]:
-        """Each frame of `frames` (of `length`) behind its record header; where each ends."""
-        heads = memoryview((cls._heads(batch, rows, length) if head is None else head).tobytes())
-        pieces: list = [None] * (2 * len(frames))
-        pieces[0::2] = [heads[i: i + RECORD.size] for i in range(0, len(heads), RECORD.size)]
-        pieces[1::2] = frames
-        ends = np.cumsum(length + RECORD.size)
-        return b"".join(pieces), [0] + ends.tolist()
+    def _join(cls, batch, rows: np.ndarray, frames: list[bytes]) -> tuple[np.ndarray, list[int]]:
+        """The records of `rows` whose frames are `frames` (masked: not the batch's bytes)."""
+        length = np.array([len(f) for f in frames], dtype=np.int64)
+        data = np.frombuffer(b"".join(frames), dtype=np.uint8)
+        return cls._gather(batch, rows, np.cumsum(length) - length, length, data)
 
     def _masked(self, frame: bytes, p0: int, plen: int) -> bytes:
         # every identifier holds a run of 11 digits: a frame without one is left alone
@@ -519,7 +502,7 @@ class EvidenceWriter:
     # --- files ------------------------------------------------------------------------
 
     def _name(self, t, row: int, alert: dict, key: int, ts: int) -> str:
-        sec, nsec = _pcap_time(ts)
+        sec, nsec = (int(x[0]) for x in _pcap_times(np.array([ts])))
         raw = alert.get("detector", "alert")
         detector = self._detectors.get(raw) if isinstance(raw, str) else None
         if detector is None:

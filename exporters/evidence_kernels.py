@@ -1,8 +1,4 @@
-"""The evidence writer's byte loops, compiled with numba (optional: `ybsensor[fast]`).
-
-Called through decoders/compiled.py where the compiled path is on; each gives what the
-numpy code beside its caller (exporters/evidence.py) gives, and returns a count (None from
-the switch means that code runs)."""
+"""The evidence writer's byte loop (exporters/evidence.py), compiled with numba."""
 from __future__ import annotations
 
 from ybsensor.core.loops import copy_bytes, jit, prefetch
@@ -12,7 +8,7 @@ AHEAD = 8     # frames ahead whose first bytes are asked for: they lie all over 
 
 @jit
 def records(data, off, length, head, out):
-    """EvidenceWriter._join's records: row i's record header head[i] (16 bytes), then its
+    """EvidenceWriter._gather's records: row i's record header head[i] (16 bytes), then its
     frame data[off[i]: off[i] + length[i]], one after another into out; the bytes written."""
     n = off.shape[0]
     p = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import random
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import pytest
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Raw
-from tools import ONE_HOSPITAL, require_module
+from tools import ONE_HOSPITAL
 
 from ybsensor.decoders import Batch
 from ybsensor.detectors.pii_mask import find_identifiers
@@ -260,17 +261,23 @@ def test_out_of_descriptors_the_kept_ones_are_given_back(tmp_path, monkeypatch):
 
 # --- the compiled records loop, the words and digit runs, a new file's header ---------------
 
-@pytest.mark.parametrize("seed", [9, 10])
-def test_the_compiled_records_loop_writes_what_the_numpy_join_writes(tmp_path, monkeypatch, seed):
-    from ybsensor.decoders import compiled
-    require_module("numba")
-    batches = stream(seed)[0]
-    got = {}
-    for value in (False, True):
-        monkeypatch.setattr(compiled, "on", lambda: value)
-        got[value] = replay(tmp_path / str(value), batches)[1]
-    assert got[True] == got[False] and got[True]
-    # frames empty, cut by the buffer's end, and the records of none
+def pcap_records(batch, rows, frames) -> bytes:
+    """Classic pcap records as the format states them: seconds and nanoseconds (unsigned
+    32-bit seconds: a time out of range held at the nearest end), the bytes kept, the
+    length on the wire (never less than those kept), then the frame."""
+    out = b""
+    for row, frame in zip(rows.tolist(), frames):
+        sec, nsec = divmod(int(batch.ts_ns[row]), 10**9)
+        sec, nsec = (0, 0) if sec < 0 else (2**32 - 1, 10**9 - 1) if sec >= 2**32 else (sec, nsec)
+        wire = min(max(int(batch.wirelen[row]), len(frame)), 2**32 - 1)
+        out += struct.pack("<IIII", sec, nsec, len(frame), wire) + frame
+    return out
+
+
+def test_the_records_are_pcap_records_of_the_frames():
+    """The compiled records loop (EvidenceWriter._gather) and the masked frames' records
+    (_join) against the pcap record format: frames empty, cut by the buffer's end, times
+    before 1970 and after 2106, the records of none."""
     data = np.frombuffer(bytes(range(256)) * 4, dtype=np.uint8)
     batch = Batch(data=data, offset=np.array([0, 5, 5, 1000, 1020], dtype=np.int64),
                   caplen=np.array([5, 0, 300, 40, 4], dtype=np.int64),
@@ -280,12 +287,15 @@ def test_the_compiled_records_loop_writes_what_the_numpy_join_writes(tmp_path, m
     for rows in (np.array([4, 0, 1, 2, 3]), np.array([], dtype=np.int64), np.array([3])):
         off = batch.offset[rows]
         length = np.clip(np.minimum(batch.caplen[rows], len(data) - off), 0, None)
-        out = {}
-        for value in (False, True):
-            monkeypatch.setattr(compiled, "on", lambda: value)
-            buf, ends = EvidenceWriter._gather(batch, rows, off, length)
-            out[value] = (bytes(buf), ends)
-        assert out[True] == out[False]
+        frames = [data[o: o + n].tobytes() for o, n in zip(off.tolist(), length.tolist())]
+        want = pcap_records(batch, rows, frames)
+        ends = np.cumsum([0] + [16 + len(f) for f in frames]).tolist()
+        buf, got_ends = EvidenceWriter._gather(batch, rows, off, length)
+        assert (bytes(buf), got_ends) == (want, ends)
+        masked = [b"*" * len(f) if k % 2 else f[:3] for k, f in enumerate(frames)]
+        buf, got_ends = EvidenceWriter._join(batch, rows, masked)
+        assert bytes(buf) == pcap_records(batch, rows, masked)
+        assert got_ends == np.cumsum([0] + [16 + len(f) for f in masked]).tolist()
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -293,7 +293,6 @@ def test_kernel_keeps_each_finished_rows_payload_head(monkeypatch):
     from bench.mixed import SMALL, mixed_pcap
     from ybsensor.decoders.table import HEAD_BYTES
     from ybsensor.detectors import content
-    monkeypatch.setattr(content.compiled, "on", lambda: False)     # the numpy gather
     mix = list(read_capture(mixed_pcap(SMALL)))
     batches = mix + [
         Batch.from_frames(tunnel_frames()), Batch.from_frames(edge_frames())]

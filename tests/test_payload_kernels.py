@@ -1,11 +1,9 @@
 """The payload engine's compiled loops (detectors/payload_kernels.py, numba): digit runs
 against a regular expression, payload classes against a row-at-a-time model of the rule,
-the name and signature pre-filters against the rules they state; the stream regions against
-the numpy code in streams.py, view by view and alert by alert on the sample cases and on
-random TCP streams."""
+the name and signature pre-filters against the rules they state; the stream regions of random
+TCP streams against the stream a receiver reads."""
 from __future__ import annotations
 
-import json
 import re
 import struct
 
@@ -15,18 +13,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import fuzzing as F
 from ybsensor.decoders import Batch
-from ybsensor.detectors import compiled, matcher
+from ybsensor.detectors import matcher
 from ybsensor.detectors.matcher import LiteralMatcher, digit_run_hits, hyperscan_available
 from tools import ONE_HOSPITAL, PCAPS
-
-
-@pytest.fixture
-def on(monkeypatch):
-    """on(True): the stream regions take their compiled loops; on(False): the numpy code
-    in streams.py."""
-    def switch(value: bool) -> None:
-        monkeypatch.setattr(compiled, "on", lambda: value)
-    return switch
 
 
 def _runs(data: np.ndarray, lo: int, hi: int):
@@ -83,7 +72,7 @@ def _backends() -> list[str]:
                           st.binary(max_size=12)), max_size=60).map(b"".join),
        st.lists(st.integers(0, 400), max_size=12), st.randoms(use_true_random=False),
        st.integers(1, 6))
-def test_scan_pieces_finds_what_each_piece_holds(on, data, cuts, rnd, chunk):
+def test_scan_pieces_finds_what_each_piece_holds(data, cuts, rnd, chunk):
     """Pieces of a buffer (disjoint, in any order), copied and scanned in chunks of any size:
     the literal matches are those of each piece scanned alone; the pieces a digit run
     touches include every piece holding a run of 11 digits, and the others only where a
@@ -100,143 +89,50 @@ def test_scan_pieces_finds_what_each_piece_holds(on, data, cuts, rnd, chunk):
     holds_run = {k for k, (a, b) in enumerate(spans) if RUN_OF_11.search(data[a:b])}
     at_edge = {k for k, (a, b) in enumerate(spans)
                if b > a and (chr(data[a]).isdigit() or chr(data[b - 1]).isdigit())}
-    for value in (False, True):
-        on(value)
-        for backend in _backends():
-            with pytest.MonkeyPatch.context() as mp:
-                mp.setattr(matcher, "CHUNK", 11 * chunk)
-                hits = matcher.scan_pieces(arr, off, length, LiteralMatcher(PIECE_LITERALS, backend))
-            got = list(zip(hits.start.tolist(), hits.literal.tolist(), hits.piece.tolist()))
-            assert got == want_lits, (value, backend)
-            touched = set(hits.digit_pieces.tolist())
-            assert holds_run <= touched <= holds_run | at_edge, (value, backend)
-            assert hits.digit_pieces.tolist() == sorted(touched)
+    for backend in _backends():
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(matcher, "CHUNK", 11 * chunk)
+            hits = matcher.scan_pieces(arr, off, length, LiteralMatcher(PIECE_LITERALS, backend))
+        got = list(zip(hits.start.tolist(), hits.literal.tolist(), hits.piece.tolist()))
+        assert got == want_lits, backend
+        touched = set(hits.digit_pieces.tolist())
+        assert holds_run <= touched <= holds_run | at_edge, backend
+        assert hits.digit_pieces.tolist() == sorted(touched)
 
 
-def test_scan_pieces_never_reads_between_the_pieces(on):
+def test_scan_pieces_never_reads_between_the_pieces():
     """What lies between the pieces (headers, encrypted payloads) is not searched: a
     literal and a run of digits there are not found; the same in a piece are."""
     data = np.frombuffer(b"hdr certno 13800138000 hdr" + b"psn_name=x 13800138000" + b"tail",
                          np.uint8)
     off, length = np.array([26]), np.array([22])
-    for value in (False, True):
-        on(value)
-        for backend in _backends():
-            hits = matcher.scan_pieces(data, off, length, LiteralMatcher(PIECE_LITERALS, backend))
-            assert (hits.start.tolist(), hits.literal.tolist(), hits.piece.tolist()) == \
-                ([26], [0], [0])
-            assert hits.digit_pieces.tolist() == [0]
-            hits = matcher.scan_pieces(data, np.array([0, 48]), np.array([3, 4]),
-                                       LiteralMatcher(PIECE_LITERALS, backend))
-            assert hits.start.size == 0 and hits.digit_pieces.size == 0
-            # two pieces that spell a literal only when put one after the other
-            split = np.frombuffer(b"psn_" + b"<hdr>" + b"name", np.uint8)
-            hits = matcher.scan_pieces(split, np.array([0, 9]), np.array([4, 4]),
-                                       LiteralMatcher(PIECE_LITERALS, backend))
-            assert hits.start.size == 0
+    for backend in _backends():
+        hits = matcher.scan_pieces(data, off, length, LiteralMatcher(PIECE_LITERALS, backend))
+        assert (hits.start.tolist(), hits.literal.tolist(), hits.piece.tolist()) == \
+            ([26], [0], [0])
+        assert hits.digit_pieces.tolist() == [0]
+        hits = matcher.scan_pieces(data, np.array([0, 48]), np.array([3, 4]),
+                                   LiteralMatcher(PIECE_LITERALS, backend))
+        assert hits.start.size == 0 and hits.digit_pieces.size == 0
+        # two pieces that spell a literal only when put one after the other
+        split = np.frombuffer(b"psn_" + b"<hdr>" + b"name", np.uint8)
+        hits = matcher.scan_pieces(split, np.array([0, 9]), np.array([4, 4]),
+                                   LiteralMatcher(PIECE_LITERALS, backend))
+        assert hits.start.size == 0
 
 
-def test_scan_pieces_a_literal_at_every_place_against_a_chunk_edge(on, monkeypatch):
+def test_scan_pieces_a_literal_at_every_place_against_a_chunk_edge(monkeypatch):
     """Pieces are never cut: a literal at any place of a piece that straddles where a chunk
     would end is found once."""
     monkeypatch.setattr(matcher, "CHUNK", 11)
-    for value in (False, True):
-        on(value)
-        for backend in _backends():
-            m = LiteralMatcher([b"psn_name", b"pwd="], backend)
-            for at in range(40):
-                data = bytearray(b"x" * 60)
-                data[at + 5: at + 13] = b"psn_name"
-                arr = np.frombuffer(bytes(data), np.uint8)
-                hits = matcher.scan_pieces(arr, np.array([0, 5, 55]), np.array([5, 50, 5]), m)
-                assert list(zip(hits.start.tolist(), hits.piece.tolist())) == [(at + 5, 1)]
-
-
-# --- the whole engine, compiled and not ------------------------------------------------
-
-VIEW_FIELDS = ("cls", "lit_entry", "lit_id", "lit_start", "digit_entries", "edge_digit_owner",
-               "edge_lit_owner", "edge_lit_id")
-REGION_FIELDS = ("row", "off", "length", "sid", "joined", "from_state", "skip", "last",
-                 "stored_at", "stored_tail", "stored_len")
-
-
-def engine_views(monkeypatch, sensor, batches) -> list[dict]:
-    """Every array of the engine's View of each batch, as the sensor replays `batches`."""
-    from ybsensor.detectors.streams import Engine
-    compute = Engine._compute
-    got = []
-
-    def keep(self, ctx):
-        view = compute(self, ctx)
-        got.append({**{f: getattr(view, f) for f in VIEW_FIELDS},
-                    **{f"regions.{f}": getattr(view.regions, f) for f in REGION_FIELDS},
-                    "regions.first_words": view.regions.first_words()})
-        return view
-    with monkeypatch.context() as mp:
-        mp.setattr(Engine, "_compute", keep)
-        for batch in batches:
-            sensor.pipeline.process(batch)
-        sensor.close()
-    return got
-
-
-def assert_same_views(numpy_views: list[dict], compiled_views: list[dict]) -> None:
-    assert len(numpy_views) == len(compiled_views)
-    for k, (want, got) in enumerate(zip(numpy_views, compiled_views)):
-        for name, w in want.items():
-            g = got[name]
-            if w is None or g is None:
-                assert w is None and g is None, (k, name)
-                continue
-            assert g.dtype == w.dtype and np.array_equal(g, w), \
-                f"batch {k}, {name}: compiled {g[:8]} numpy {w[:8]}"
-
-
-def replay_both(monkeypatch, on, make_sensor, batches, alerts_of) -> list[dict]:
-    runs = {}
-    for value in (False, True):
-        on(value)
-        sensor, where = make_sensor(value)
-        runs[value] = engine_views(monkeypatch, sensor, batches), alerts_of(where)
-    assert_same_views(runs[False][0], runs[True][0])
-    assert runs[False][1] == runs[True][1]
-    return runs[False][0]
-
-
-def _alerts(path) -> list[dict]:
-    """The alerts, each evidence pcap by its name and its bytes (the runs write apart), less
-    the hash chain (over records that name those places)."""
-    from pathlib import Path
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        alert = json.loads(line)
-        alert.pop("prev_hash", None)
-        if alert.get("evidence_pcap"):
-            pcap = Path(alert["evidence_pcap"])
-            alert["evidence_pcap"] = (pcap.name, pcap.read_bytes())
-        out.append(alert)
-    return out
-
-
-CASES = sorted(p.name for p in (PCAPS / "cases").iterdir()
-               if p.is_dir() and (p.name.startswith(("pii_", "cred_", "none_tls"))))
-
-
-@pytest.mark.parametrize("case", CASES)
-def test_engine_compiled_equals_numpy_on_the_cases(case, on, monkeypatch, tmp_path):
-    from ybsensor.sensor.config import load
-    from ybsensor.sensor.sensor import Sensor
-    from ybsensor.sensor.sources import read_capture
-    folder = PCAPS / "cases" / case
-    batches = list(read_capture(folder / "input.pcap"))
-
-    def make(value):
-        out = tmp_path / str(value) / "alerts.jsonl"
-        return Sensor(load(folder / "config.toml"), alerts_path=str(out)), out
-    views = replay_both(monkeypatch, on, make, batches, _alerts)
-    assert views
+    for backend in _backends():
+        m = LiteralMatcher([b"psn_name", b"pwd="], backend)
+        for at in range(40):
+            data = bytearray(b"x" * 60)
+            data[at + 5: at + 13] = b"psn_name"
+            arr = np.frombuffer(bytes(data), np.uint8)
+            hits = matcher.scan_pieces(arr, np.array([0, 5, 55]), np.array([5, 50, 5]), m)
+            assert list(zip(hits.start.tolist(), hits.piece.tolist())) == [(at + 5, 1)]
 
 
 # random TCP streams of one line: in order, retransmitted, overlapping, with holes, out of
@@ -261,58 +157,109 @@ def tcp_frame(payload: bytes, stream: int, up: bool, seq: int) -> bytes:
 
 
 @st.composite
-def stream_batches(draw) -> list[list[bytes]]:
-    seq: dict[tuple[int, bool], int] = {}
-    sent: dict[tuple[int, bool], list[tuple[int, bytes]]] = {}
+def stream_batches(draw):
+    """Batches of frames of a few TCP streams, each stream's bytes drawn beforehand and every
+    segment carrying the stream's bytes at its place (a resent byte is the byte first sent):
+    in order, resent, overlapping, past a hole, shuffled within a batch. Returns (batches:
+    lists of (stream, frame)), each stream's bytes and first sequence number)."""
+    text: dict[tuple[int, bool], bytes] = {}
+    isn: dict[tuple[int, bool], int] = {}
+    ahead: dict[tuple[int, bool], int] = {}      # the furthest byte sent so far
+    sent: dict[tuple[int, bool], list[tuple[int, int]]] = {}
     batches = []
     for _ in range(draw(st.integers(1, 3))):
         frames = []
         for _ in range(draw(st.integers(1, 12))):
             key = (draw(st.integers(0, 2)), draw(st.booleans()))
-            at = seq.setdefault(key, draw(st.integers(0, (1 << 32) - 1)))
+            if key not in text:
+                text[key] = b"".join(draw(st.lists(payloads, min_size=8, max_size=8)))
+                isn[key] = draw(st.integers(0, (1 << 32) - 1))
+            at = ahead.get(key, 0)
+            size = draw(st.integers(1, 40))
             kind = draw(st.sampled_from(["next", "next", "next", "again", "overlap", "hole"]))
-            data = draw(payloads)
-            old = sent.get(key)
-            if kind == "again" and old:
-                at, data = draw(st.sampled_from(old))
+            if kind == "again" and sent.get(key):
+                at, size = draw(st.sampled_from(sent[key]))
             elif kind == "overlap":
-                at -= draw(st.integers(1, 30))
+                at = max(at - draw(st.integers(1, 30)), 0)
             elif kind == "hole":
                 at += draw(st.integers(1, 30))
-            frames.append(tcp_frame(data, key[0], key[1], at))
-            sent.setdefault(key, []).append((at, data))
-            seq[key] = max(seq[key], at + len(data))
-        batches.append(draw(st.permutations(frames)) if draw(st.booleans()) else frames)
-    return batches
+            data = text[key][at: at + size]
+            if not data:
+                continue
+            frames.append((key, tcp_frame(data, key[0], key[1], isn[key] + at)))
+            sent.setdefault(key, []).append((at, size))
+            ahead[key] = max(ahead.get(key, 0), at + len(data))
+        if frames:
+            batches.append(draw(st.permutations(frames)) if draw(st.booleans()) else frames)
+    return batches, text, isn
+
+
+def readable(batches, text, isn) -> dict[tuple[int, bool], bytes]:
+    """What a receiver reads of each stream: from the first byte of the earliest segment of
+    the stream's first batch on, as far as the bytes sent reach without a hole."""
+    start, have = {}, {}
+    for frames in batches:
+        here = {}
+        for key, frame in frames:
+            seq = struct.unpack_from("!I", frame, 14 + 4 + 20 + 4)[0]
+            at = (seq - isn[key]) % (1 << 32)
+            size = len(frame) - (14 + 4 + 20 + 20)
+            here.setdefault(key, []).append(at)
+            have.setdefault(key, set()).update(range(at, at + size))
+        for key, places in here.items():
+            start.setdefault(key, min(places))
+    out = {}
+    for key, a in start.items():
+        b = a
+        while b in have[key]:
+            b += 1
+        out[key] = text[key][a:b]
+    return out
 
 
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(stream_batches())
-def test_engine_compiled_equals_numpy_on_random_streams(on, monkeypatch, tmp_path_factory,
-                                                        frames):
+def test_stream_regions_are_the_readable_stream_once(tmp_path_factory, drawn):
+    """Each stream's regions, batch after batch in stream order, spell what a receiver
+    reads of its plaintext segments (payload classes: their own test): every byte once, in
+    order, none past a hole never filled; and no resent byte differs from its first copy."""
+    from ybsensor.detectors.payload_class import PLAINTEXT
+    from ybsensor.detectors.streams import Engine
     from ybsensor.sensor.config import load
     from ybsensor.sensor.sensor import Sensor
+    batches, text, isn = drawn
     folder = tmp_path_factory.mktemp("streams")
     (folder / "sensor.toml").write_text(CONFIG)
-    first = np.cumsum([0] + [len(f) for f in frames])[:-1] + 1
-    batches = [Batch.from_frames(f, ts_ns=list(range(len(f))), first_frame=int(k))
-               for f, k in zip(frames, first)]
+    s = Sensor(load(folder / "sensor.toml"), alerts_path=str(folder / "alerts.jsonl"))
+    engine = next(d.engine for d in s.alerter.detectors if hasattr(d, "engine"))
+    views, compute, plain = [], Engine._compute, []
+    got: dict[tuple[int, bool], bytes] = {}
+    first = 1
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Engine, "_compute", lambda self, ctx: views.append(compute(self, ctx))
+                   or views[-1])
+        for frames in batches:
+            s.pipeline.process(Batch.from_frames([f for _, f in frames],
+                                                 ts_ns=list(range(len(frames))),
+                                                 first_frame=first))
+            first += len(frames)
+            regions = views[-1].regions
+            plain.append([fr for fr, c in zip(frames, views[-1].cls) if c == PLAINTEXT])
+            for i in range(len(regions)):
+                key = frames[int(regions.row[i])][0]
+                got[key] = got.get(key, b"") + regions.bytes(i)
+    assert len(views) == len(batches)
+    want = readable(plain, text, isn)
+    assert {k: v for k, v in got.items() if v} == {k: v for k, v in want.items() if v}
+    assert engine.differ == 0
 
-    def make(value):
-        out = folder / str(value) / "alerts.jsonl"
-        return Sensor(load(folder / "sensor.toml"), alerts_path=str(out)), out
-    replay_both(monkeypatch, on, make, batches, _alerts)
 
-
-@pytest.mark.parametrize("compiled_on", [True, False])
-def test_a_hole_filled_in_the_next_batch_is_no_hole(on, tmp_path, compiled_on):
+def test_a_hole_filled_in_the_next_batch_is_no_hole(tmp_path):
     """A hole left at a batch's end: the segment past it is held, and walks again when the
-    next batch fills the hole; nothing jumped, nothing left held, whichever way the walks
-    ran."""
+    next batch fills the hole; nothing jumped, nothing left held."""
     from ybsensor.sensor.config import load
     from ybsensor.sensor.sensor import Sensor
-    on(compiled_on)
     (tmp_path / "sensor.toml").write_text(CONFIG)
     s = Sensor(load(tmp_path / "sensor.toml"), alerts_path=str(tmp_path / "alerts.jsonl"))
     a, b, c = b"a" * 40, b"b" * 25, b"c" * 30
@@ -327,13 +274,11 @@ def test_a_hole_filled_in_the_next_batch_is_no_hole(on, tmp_path, compiled_on):
     assert "ybsensor_payload_stream_jumped_bytes_total" in text
 
 
-@pytest.mark.parametrize("compiled_on", [True, False])
-def test_resent_bytes_that_differ_from_the_first_copy_are_counted(on, tmp_path, compiled_on):
+def test_resent_bytes_that_differ_from_the_first_copy_are_counted(tmp_path):
     """A retransmission with the same bytes is no evasion; one with other bytes where it
     overlaps what the stream carried (in this batch) is counted, once a segment."""
     from ybsensor.sensor.config import load
     from ybsensor.sensor.sensor import Sensor
-    on(compiled_on)
     (tmp_path / "sensor.toml").write_text(CONFIG)
     s = Sensor(load(tmp_path / "sensor.toml"), alerts_path=str(tmp_path / "alerts.jsonl"))
     a, b = b"a" * 40, b"b" * 30
@@ -453,24 +398,44 @@ digitish = st.lists(st.one_of(st.text("0123456789Xx", min_size=1, max_size=25).m
                               st.binary(max_size=6)), min_size=1, max_size=12).map(b"".join)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(digitish, st.booleans(), st.booleans(), digitish), min_size=1, max_size=12))
-def test_region_edges_compiled_equal_numpy(on, parts):
-    """The boundary pre-filter on regions laid end to end: joined or not, joined to a stored
-    tail (of any length) or to the previous region."""
-    assert_same_edges(on, parts)
+EDGE_LITERALS = [b"psn_name", b"password", b"pwd="]
+DIGITISH = re.compile(rb"[0-9Xx]*")
 
 
-def test_region_edges_at_every_split_of_a_run(on):
-    """Runs of digits split at a boundary, each side 1 to 14 digits (11 in all is a run)."""
-    for left in range(1, 15):
-        for right in range(1, 15):
-            assert_same_edges(on, [(b"ab" + b"1" * left, False, False, b""),
-                                   (b"2" * right + b"cd", True, False, b"")])
-            assert_same_edges(on, [(b"2" * right + b"cd", True, True, b"x" + b"3" * left)])
+def edges_of(parts) -> tuple[list[int], set[tuple[int, int]]]:
+    """The boundary pre-filter's rule, entry by entry: a joined entry's boundary has on its
+    left the stored tail (a from_state entry: the entry owns the boundary) or the previous
+    entry (which owns it), EDGE bytes of each side read. A digit run may cross where both
+    sides touch the boundary with digits (or X, x) and together they make MIN_RUN, or the
+    right entry is digits only, or the left side is digits all along (its run may go on
+    before what is kept). A literal crosses where it starts left of the boundary and ends
+    right of it, ASCII letters without case."""
+    from ybsensor.detectors.matcher import MIN_RUN
+    from ybsensor.detectors.streams import CONTEXT, EDGE
+    digit_owners, literals = set(), set()
+    for e, (text, joined, from_state, tail) in enumerate(parts):
+        if not joined:
+            continue
+        if from_state or e == 0:
+            left, owner = tail[-CONTEXT:][-EDGE:], e
+        else:
+            left, owner = parts[e - 1][0][-EDGE:], e - 1
+        right = text[:EDGE]
+        trailing = len(DIGITISH.match(left[::-1]).group())
+        leading = len(DIGITISH.match(right).group())
+        if trailing == len(left) and left:
+            trailing = CONTEXT
+        if trailing and leading and (trailing + leading >= MIN_RUN or leading == len(text)):
+            digit_owners.add(owner)
+        window = (left + right).lower()
+        for k, lit in enumerate(EDGE_LITERALS):
+            for m in re.finditer(re.escape(lit), window):
+                if m.start() < len(left) < m.end():
+                    literals.add((owner, k))
+    return sorted(digit_owners), literals
 
 
-def assert_same_edges(on, parts) -> None:
+def assert_edges_follow_the_rule(parts) -> None:
     from ybsensor.detectors.streams import CONTEXT, Engine, Regions
     # after some header bytes, as a batch's payloads are
     data = np.frombuffer(b"h" * 40 + b"".join(p for p, *_ in parts) + bytes(64), np.uint8)
@@ -479,6 +444,7 @@ def assert_same_edges(on, parts) -> None:
     joined = np.array([j for _, j, _, _ in parts], dtype=bool)
     from_state = joined & np.array([f for _, _, f, _ in parts], dtype=bool)
     from_state[0] = joined[0]              # the first entry can only continue a stored tail
+    parts = [(p, j, f, t) for (p, _, _, t), j, f in zip(parts, joined, from_state)]
     fs = np.flatnonzero(from_state)
     stored_at = np.full(len(parts), -1, dtype=np.int64)
     stored_at[fs] = np.arange(len(fs))
@@ -493,12 +459,28 @@ def assert_same_edges(on, parts) -> None:
                       joined, from_state, np.zeros(len(parts), np.int64), none, stored_at,
                       stored_tail, stored_len)
     engine = Engine()
-    engine.register([b"psn_name", b"password", b"pwd="])
-    got = {}
-    for value in (False, True):
-        on(value)
-        got[value] = [x.tolist() for x in engine._edges(regions)]
-    assert got[True] == got[False]
+    engine.register(EDGE_LITERALS)
+    digit_owner, lit_owner, lit_id = engine._edges(regions)
+    want_digits, want_literals = edges_of(parts)
+    assert digit_owner.tolist() == want_digits
+    assert set(zip(lit_owner.tolist(), lit_id.tolist())) == want_literals
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(digitish, st.booleans(), st.booleans(), digitish), min_size=1, max_size=12))
+def test_region_edges_follow_the_rule(parts):
+    """The boundary pre-filter on regions laid end to end: joined or not, joined to a stored
+    tail (of any length) or to the previous region."""
+    assert_edges_follow_the_rule(parts)
+
+
+def test_region_edges_at_every_split_of_a_run():
+    """Runs of digits split at a boundary, each side 1 to 14 digits (11 in all is a run)."""
+    for left in range(1, 15):
+        for right in range(1, 15):
+            assert_edges_follow_the_rule([(b"ab" + b"1" * left, False, False, b""),
+                                          (b"2" * right + b"cd", True, False, b"")])
+            assert_edges_follow_the_rule([(b"2" * right + b"cd", True, True, b"x" + b"3" * left)])
 
 
 # --- names and signatures in payload heads: remote_control's marks, internet_bound's askers -
