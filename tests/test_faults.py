@@ -157,8 +157,8 @@ def test_rotation_by_size_keeps_n_files(tmp_path):
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["alerts.jsonl", "alerts.jsonl.1", "alerts.jsonl.1.chain", "alerts.jsonl.2",
                      "alerts.jsonl.2.chain", "alerts.jsonl.3", "alerts.jsonl.3.chain",
-                     "alerts.jsonl.chain", "alerts.jsonl.head"]
-    files = [path.with_name(n) for n in names if not n.endswith((".chain", ".head"))]
+                     "alerts.jsonl.chain", "alerts.jsonl.head", "alerts.jsonl.lock"]
+    files = [path.with_name(n) for n in names if not n.endswith((".chain", ".head", ".lock"))]
     assert all(p.stat().st_size <= 3000 for p in files)
     seqs = [r["seq"] for p in reversed(sorted(files[1:])) for r in records(p)] + \
         [r["seq"] for r in records(path)]
