@@ -171,7 +171,7 @@ def test_the_same_records_whatever_the_batching(tmp_path):
     pcap = PCAPS / "demo.pcap"
     whole = replay(pcap, tmp_path, idle=86400)
     assert len(whole) > 10
-    for size in (7, 64, 4096):
+    for size in (64, 4096):   # batch borders by the thousand; batches of 7: test_batch_independence
         assert sorted(map(json.dumps, replay(pcap, tmp_path, size, idle=86400))) == \
             sorted(map(json.dumps, whole)), size
 
