@@ -25,7 +25,7 @@ samples: setup
 	$(PY) pcaps/make_samples.py
 
 run: setup
-	$(VENV)/bin/ybsensor replay pcaps/*.pcap pcaps/*.pcapng --config pcaps/example.toml
+	$(VENV)/bin/ybsensor replay pcaps/*.pcap pcaps/*.pcapng --config pcaps/example.toml -l out/run
 
 test: setup tools
 	$(PY) -m pytest -q
