@@ -68,7 +68,7 @@ def warm_up(captures, config_path):
         click.echo("ybsensor: YBSENSOR_DECODE_KERNEL chooses another backend: nothing to compile")
         return
     fastpath.load_kernel_now()
-    paths = [Path(p) for p in captures] or [Path(str(resources.files("sensor") / "warmup.pcap"))]
+    paths = [Path(p) for p in captures] or [Path(str(resources.files("ybsensor.sensor") / "warmup.pcap"))]
     started, cpu = time.monotonic(), time.process_time()
     with tempfile.TemporaryDirectory(prefix="ybsensor-warm-up-") as scratch:
         if config_path is None:
