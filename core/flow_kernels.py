@@ -16,6 +16,18 @@ def _mix(h, v):
 
 
 @jit(inline="always")
+def _mix_line(h, r, line_kind, line_a, line_b):
+    """Row r's line folded into h."""
+    return _mix(_mix(_mix(h, line_kind[r]), line_a[r]), line_b[r])
+
+
+@jit(inline="always")
+def _mix_ends(h, s_hi, s_lo, d_hi, d_lo):
+    """Two addresses, in the order given, folded into h."""
+    return _mix(_mix(_mix(_mix(h, s_hi), s_lo), d_hi), d_lo)
+
+
+@jit(inline="always")
 def _ports(r, proto, sport, dport, icmp_type, icmp_code, icmp_pair, icmp, icmp6):
     """Row r's ports for flow identity: its transport ports (0 where none), or for ICMP its
     type and the counterpart type (or, without one, its code) as in Community ID; and
@@ -62,16 +74,8 @@ def flow_keys(rows, line_kind, line_a, line_b, proto, src_hi, src_lo, dst_hi, ds
         if flip:
             s_hi, s_lo, d_hi, d_lo = d_hi, d_lo, s_hi, s_lo
             sp, dp = dp, sp
-        h = np.uint64(seed)
-        h = _mix(h, line_kind[r])
-        h = _mix(h, line_a[r])
-        h = _mix(h, line_b[r])
-        h = _mix(h, proto[r])
-        h = _mix(h, s_hi)
-        h = _mix(h, s_lo)
-        h = _mix(h, d_hi)
-        h = _mix(h, d_lo)
-        h = _mix(h, (sp << 16) | dp)
+        h = _mix(_mix_line(np.uint64(seed), r, line_kind, line_a, line_b), proto[r])
+        h = _mix(_mix_ends(h, s_hi, s_lo, d_hi, d_lo), (sp << 16) | dp)
         keys[i] = h if h != 0 else np.uint64(1)
         swap[i] = flip
     return rows.shape[0]
@@ -88,14 +92,8 @@ def shares(rows, line_kind, line_a, line_b, src_hi, src_lo, dst_hi, dst_lo, seed
         s_hi, s_lo, d_hi, d_lo = src_hi[r], src_lo[r], dst_hi[r], dst_lo[r]
         if s_hi > d_hi or (s_hi == d_hi and s_lo > d_lo):
             s_hi, s_lo, d_hi, d_lo = d_hi, d_lo, s_hi, s_lo
-        h = np.uint64(seed)
-        h = _mix(h, line_kind[r])
-        h = _mix(h, line_a[r])
-        h = _mix(h, line_b[r])
-        h = _mix(h, s_hi)
-        h = _mix(h, s_lo)
-        h = _mix(h, d_hi)
-        h = _mix(h, d_lo)
+        h = _mix_ends(_mix_line(np.uint64(seed), r, line_kind, line_a, line_b),
+                      s_hi, s_lo, d_hi, d_lo)
         out[r] = ((h >> np.uint64(32)) * np.uint64(parts)) >> np.uint64(32)
     return rows.shape[0]
 
