@@ -160,7 +160,7 @@ class _Part:
             sub = take(table, mine)
             if part == 0:
                 s.stats.process(sub)
-            s._analyse(sub, frames=part == 0)   # a datagram's fragments were counted as frames
+            s.analyse(sub, frames=part == 0)   # a datagram's fragments were counted as frames
 
     def ship(self, det, findings: list[Finding], t) -> None:
         """Findings of a group wider than a flow (a client and a name: few rows), for the

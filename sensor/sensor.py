@@ -137,12 +137,12 @@ class Sensor:
             # the datagrams this batch's fragments completed: analysed after the batch, as
             # a small batch of their own (the fragments' rows are no packets of their own)
             whole = self.reassembly.process(t, self.pipeline.decode)
-            alerts = self._analyse(t)
+            alerts = self.analyse(t)
             if whole is not None:
-                alerts = alerts + self._analyse(whole, frames=False)
+                alerts = alerts + self.analyse(whole, frames=False)
             self.last_alerts = alerts
 
-    def _analyse(self, t: PacketTable, frames: bool = True) -> list[dict]:
+    def analyse(self, t: PacketTable, frames: bool = True) -> list[dict]:
         """Flows, detectors, evidence and the alert log for one table; `frames`: its rows
         are captured frames (the lines' activity counts them), not reassembled datagrams,
         whose fragments' frames were counted in their own batch."""
