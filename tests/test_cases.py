@@ -5,12 +5,12 @@ Alerts are compared as a multiset keyed by (detector, first_frame, src, dst): ev
 expected alert must be found with the same value in each field it states (fields it leaves
 out — ts, rule, source, volatile ones — are not compared), and no alert may be left over.
 The expected alerts are written by each case's generator (pcaps/cases/NAME/generate.py)
-from the rules, never from the sensor's output: a difference is the sensor's fault or the case's, and the message says
-which alert and which field.
+from the rules, never from the sensor's output: a difference is the sensor's fault or the
+case's, and the message says which alert and which field.
 
-Also: make_cases.py (every case's generator) remakes the committed files byte for byte, and the demo capture
-(pcaps/demo.pcap with pcaps/example.toml) raises every detector of the registry, and
-its hour of benign background adds no alert.
+Also: make_cases.py (running every case's generator) remakes the committed files byte for
+byte, and the demo capture (pcaps/demo.pcap with pcaps/example.toml) raises every detector
+of the registry, and its hour of benign background adds no alert.
 """
 from __future__ import annotations
 

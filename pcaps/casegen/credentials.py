@@ -1,8 +1,9 @@
-"""cleartext_credentials cases (JL art.30) beyond the ones of make_cases.py: the logins dsniff
-knows — SMTP AUTH LOGIN, LDAP simple bind, Redis AUTH, PostgreSQL and MySQL cleartext,
-SQL Server TDS Login7, SNMP communities, HTTP Bearer and API keys — each with a negative
-(the same protocol inside TLS or STARTTLS, another authentication method, or what a server
-says rather than a client), every one inside L2TP or GRE.
+"""The wire messages of the cleartext_credentials cases (JL art.30) for the logins dsniff knows
+(pcaps/cases/*cred_*/generate.py) — SMTP AUTH LOGIN, LDAP simple bind, Redis AUTH,
+PostgreSQL and MySQL cleartext, SQL Server TDS Login7, SNMP communities, HTTP Bearer and API
+keys — each with a negative (the same protocol inside TLS or STARTTLS, another
+authentication method, or what a server says rather than a client), every one inside L2TP or
+GRE.
 
 The messages are built here from the protocols' specifications (RFC 4511 LDAP, RFC 1157 /
 1901 SNMP, [MS-TDS] Login7, PostgreSQL protocol 3, MySQL client/server protocol, RESP), not

@@ -4,7 +4,7 @@ escapes; mail parts in base64 and quoted-printable; UTF-16LE (SQL Server TDS), f
 digits in UTF-8 and GB18030. Negatives: a decompression bomb, compressed bytes that look
 like an ID but decode to none, the same bodies inside TLS and TLCP records.
 
-Expectations come from the rule (make_cases.RULE_PII) and from how the frames are built
+Expectations come from the rule (casegen.RULE_PII) and from how the frames are built
 here. What the rule adds for decoded bytes: an item is what the receiver reads after the
 decoding the message itself declares (framing, content coding, transfer encoding, text
 encoding); the evidence names the decodings that revealed the items (`decoded`), and for an

@@ -20,7 +20,7 @@ RULE_IB_NAME = ("internet_bound (JL art.6, art.28): a DNS query, TLS server name
 
 
 def client_hello_sni(tag: str, server: str, before: bytes = b"") -> bytes:
-    """make_cases' TLS 1.3 ClientHello with a server_name extension for `server` first (after
+    """casegen's TLS 1.3 ClientHello with a server_name extension for `server` first (after
     the extensions `before`, if any)."""
     hello = mc.tls_client_hello(tag)
     pos = 5 + 4 + 2 + 32                                    # record, handshake, version, random
