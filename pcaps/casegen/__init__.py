@@ -474,36 +474,25 @@ def ev(reason: str, **more) -> dict:
 
 
 # ---------------------------------------------------------------------------------------
-# the cases. Each builder takes the case name and the line to deliver on; variants in
-# tunnels reuse it with an L2TP or GRE line.
+# the lines most cases deliver on, and the rules several cases cite. A case's generator
+# (pcaps/cases/NAME/generate.py) has `build(name, line)` and the `LINE` it delivers on;
+# variants in tunnels reuse a build with an L2TP or GRE line.
 
 VLAN100, L2TP_HOSP, GRE_HOSP = Vlan(100), L2tp(7, 3), Gre(41)
 RULE_IB = ("internet_bound (JL art.6, art.28; CQ §2(1), §2(2), annex 1): a flow whose inner "
            "endpoint lies outside `network.private` breaks it; one alert per flow, both "
            "directions counted, the institution being the line's owner where the line is "
            "configured, else the source's, else the destination's")
-
-
 RULE_US = ("unauthorized_source (JL art.15): a private source address in no allocation, or "
            "in the allocation of an institution other than the line's owner (unless addressed "
            "to the line's owner), breaks it; platform and public sources are not its concern, "
            "so the platform's replies do not count; the institution is the line's owner")
-
-
 RULE_VPN = ("internet_vpn (JL art.14): tunnel or VPN traffic with an endpoint outside "
             "`network.private` breaks it — L2TP, GRE by their outer header, IPsec ESP and "
             "IKE, WireGuard by protocol, port and first payload bytes")
-
-
 RULE_RC = ("remote_control (JL art.28): RDP, VNC and the like recognised by protocol "
            "signature on any port (high), or — the weakest evidence, medium — only by their "
            "well-known ports; one alert per flow")
-
-
-# --- cases that must raise nothing -----------------------------------------------------
-
-
-# (name, builder, line): the variants in tunnels reuse a builder on an L2TP or GRE line
 
 
 # ---------------------------------------------------------------------------------------

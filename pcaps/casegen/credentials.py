@@ -179,7 +179,7 @@ def b64(text: str) -> bytes:
     return base64.b64encode(text.encode())
 
 
-# --- cases -------------------------------------------------------------------------------
+# --- what several cases send and expect ---------------------------------------------
 
 def one_alert(c: PiiCase, line: mc.Line, pkts: list, k: int, evidence: dict,
               severity: str = "high") -> PiiCase:

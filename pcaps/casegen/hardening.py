@@ -1,7 +1,8 @@
-"""Hardening: tunnels nested inside an institution's line (JL art.14). The decoder records
-at most MAX_LAYERS = 16 layers a frame; a frame whose chain runs past that hides the flow it
-carries, and is a finding of its own (`tunnel_evasion`). Nesting within the limit is seen
-through: the inner flow raises what it deserves, nothing more."""
+"""Builders of the hardening cases (pcaps/cases/tunnel_*): tunnels nested inside an
+institution's line (JL art.14). The decoder records at most MAX_LAYERS = 16 layers a frame;
+a frame whose chain runs past that hides the flow it carries, and is a finding of its own
+(`tunnel_evasion`). Nesting within the limit is seen through: the inner flow raises what it
+deserves, nothing more."""
 from __future__ import annotations
 
 import struct

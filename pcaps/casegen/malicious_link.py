@@ -1,6 +1,6 @@
-"""malicious_link (CQ annex 7) cases: indicators from pcaps/intel/cases.txt matched in a
-DNS question (a listed domain's subdomain), an HTTP URL asked of a proxy, and a flow to a
-listed network; and look-alikes that must raise nothing. Each inside GRE or L2TP."""
+"""Builders of the malicious_link (CQ annex 7) cases: indicators from pcaps/intel/cases.txt
+matched in a DNS question (a listed domain's subdomain), an HTTP URL asked of a proxy, and a
+flow to a listed network; and look-alikes that must raise nothing. Each inside GRE or L2TP."""
 from __future__ import annotations
 
 from casegen import Case

@@ -1,8 +1,9 @@
-"""plaintext_pii on payloads as the receiving application reads them (issue #13 item 3):
-HTTP bodies in chunked framing or gzip / deflate / br coding, forms, multipart parts, JSON
-escapes; mail parts in base64 and quoted-printable; UTF-16LE (SQL Server TDS), full-width
-digits in UTF-8 and GB18030. Negatives: a decompression bomb, compressed bytes that look
-like an ID but decode to none, the same bodies inside TLS and TLCP records.
+"""Builders of the cases of plaintext_pii on payloads as the receiving application reads them
+(issue #13 item 3): HTTP bodies in chunked framing or gzip / deflate / br coding, forms,
+multipart parts, JSON escapes; mail parts in base64 and quoted-printable; UTF-16LE (SQL
+Server TDS), full-width digits in UTF-8 and GB18030. Negatives: a decompression bomb,
+compressed bytes that look like an ID but decode to none, the same bodies inside TLS and
+TLCP records.
 
 Expectations come from the rule (casegen.RULE_PII) and from how the frames are built
 here. What the rule adds for decoded bytes: an item is what the receiver reads after the
@@ -186,7 +187,6 @@ def full_width(s: str) -> str:
 
 
 # --- negatives --------------------------------------------------------------------------
-
 
 def in_records(version: int):
     """The gzip answer, the chunked request and a base64 mail part, inside TLS (0x0303) or

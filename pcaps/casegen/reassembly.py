@@ -1,5 +1,6 @@
-"""Cases of payloads seen as the receiver sees them: IP datagrams in fragments, TCP segments
-out of order, names in messages that span segments (issue #13 items 1, 2 and 4)."""
+"""Builders of the cases of payloads seen as the receiver sees them: IP datagrams in fragments,
+TCP segments out of order, names in messages that span segments (issue #13 items 1, 2 and
+4)."""
 from __future__ import annotations
 
 import random

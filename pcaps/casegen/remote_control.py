@@ -1,4 +1,4 @@
-"""remote_control (JL art.28) cases for the tools of the packaged catalogue
+"""Builders of the remote_control (JL art.28) cases for the tools of the packaged catalogue
 (detectors/remote_control.toml): RustDesk by its port and its rendezvous name, AnyDesk by
 TLS server name, Sunlogin by DNS, Radmin and TeamViewer by their headers, and look-alikes
 that must raise nothing. Each on the hospital's VLAN (what ndpiReader can read: it does not
