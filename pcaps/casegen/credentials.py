@@ -30,7 +30,6 @@ RULE = ("cleartext_credentials (JL art.30): a secret that a client sends in a pa
         "***, with a keyed hash; the secret nowhere. An SNMP community that is a well-known "
         "default (public, private) is its own finding (default_snmp_community, medium). What "
         "a server sends is no credential")
-L2TP, GRE = mc.L2TP_HOSP, mc.GRE_HOSP
 
 
 # --- wire formats ------------------------------------------------------------------------
@@ -205,5 +204,3 @@ LOGIN_PAGE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\
               b"<form id=f><input name=u><input type=password name=p></form><script>"
               b"function go(u,p){x.send('user='+u+'&password='+encodeURIComponent(p));}"
               b"</script>")
-
-

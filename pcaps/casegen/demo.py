@@ -98,5 +98,3 @@ def background_hour(start_s: int) -> list[Frame]:
         sys.path.insert(0, folder)
     import make_background
     return make_background.hour_frames(start_s)
-
-

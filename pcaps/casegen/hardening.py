@@ -74,5 +74,3 @@ def nested_case(n: int):
                      mc.ev("address_outside_private", outside="dst", address=mc.PUB_WEB))
         return c
     return build
-
-

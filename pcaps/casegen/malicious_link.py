@@ -23,5 +23,3 @@ def case(name: str, text: str) -> Case:
 
 def listed(**more) -> dict:
     return {**LISTED, **more}
-
-

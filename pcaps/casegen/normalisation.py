@@ -26,7 +26,6 @@ from casegen import (HOSP, HOSP_B, HOSP_CODE, PLATFORM, IpIds, PiiCase, TcpConn,
                      masked_id, masked_mobile)
 
 pii = mc.pii
-TLS_LINE = mc.Gre(41)
 BASE_PORT = 52100
 
 PERSON = pii.resident_id(random.Random(1301), region="220104")
@@ -222,5 +221,3 @@ def in_records(version: int):
         return c
 
     return build
-
-

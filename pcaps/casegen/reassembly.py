@@ -179,5 +179,3 @@ def two_segments(c: mc.Case, line: mc.Line, port: int, cport: int, message: byte
     c.expect("internet_bound", "high", line.key, mc.HOSP_CODE, [frames[-1]],
              mc.ev("public_name", name_source=source, name=server))
     return c
-
-

@@ -56,6 +56,3 @@ RADMIN_HELLO = bytes.fromhex("01000000010000000808")   # the client's first 10 b
 
 
 TEAMVIEWER_HEAD = b"\x17\x24\x0a\x00" + mc.payload("teamviewer", 20)
-
-
-VLAN100, L2TP_HOSP, GRE_HOSP = mc.VLAN100, mc.L2TP_HOSP, mc.GRE_HOSP

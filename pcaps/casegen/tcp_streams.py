@@ -48,5 +48,3 @@ def send_in_segments(case, line, cport: int, parts: list[bytes], order: list) ->
     frames = case.send(line, opening + segments)
     case.send(line, [conn.s2c(mc.HTTP_OK)] + conn.close())
     return frames[3:]
-
-

@@ -5,8 +5,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for casegen
 import casegen as mc  # noqa: E402
-from casegen import HOSP, HOSP_CODE, PLATFORM, IpIds, PiiCase, TcpConn, write_here  # noqa: E402
-from casegen.credentials import GRE, RULE, SECRETS, token_ev  # noqa: E402
+from casegen import (  # noqa: E402
+    GRE_HOSP, HOSP, HOSP_CODE, PLATFORM, IpIds, PiiCase, TcpConn, write_here)
+from casegen.credentials import RULE, SECRETS, token_ev  # noqa: E402
 
 
 def build(name: str, line: mc.Line) -> PiiCase:
@@ -29,7 +30,7 @@ def build(name: str, line: mc.Line) -> PiiCase:
     return c
 
 
-LINE = GRE
+LINE = GRE_HOSP
 
 if __name__ == "__main__":
     write_here(__file__, build, LINE)

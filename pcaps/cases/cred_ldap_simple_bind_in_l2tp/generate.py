@@ -5,9 +5,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for casegen
 import casegen as mc  # noqa: E402
-from casegen import HOSP, PLATFORM, IpIds, PiiCase, TcpConn, cred_ev, write_here  # noqa: E402
+from casegen import (  # noqa: E402
+    HOSP, L2TP_HOSP, PLATFORM, IpIds, PiiCase, TcpConn, cred_ev, write_here)
 from casegen.credentials import (  # noqa: E402
-    L2TP, RULE, SECRETS, ldap_bind, ldap_bind_response, one_alert)
+    RULE, SECRETS, ldap_bind, ldap_bind_response, one_alert)
 
 
 def build(name: str, line: mc.Line) -> PiiCase:
@@ -22,7 +23,7 @@ def build(name: str, line: mc.Line) -> PiiCase:
     return one_alert(c, line, pkts, 3, cred_ev("ldap", "simple_bind", dn))
 
 
-LINE = L2TP
+LINE = L2TP_HOSP
 
 if __name__ == "__main__":
     write_here(__file__, build, LINE)

@@ -5,9 +5,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for casegen
 import casegen as mc  # noqa: E402
-from casegen import HOSP, PLATFORM, IpIds, PiiCase, TcpConn, cred_ev, write_here  # noqa: E402
+from casegen import (  # noqa: E402
+    GRE_HOSP, HOSP, PLATFORM, IpIds, PiiCase, TcpConn, cred_ev, write_here)
 from casegen.credentials import (  # noqa: E402
-    GRE, MYSQL_CLEAR, RULE, SECRETS, mysql_login, mysql_packet, one_alert)
+    MYSQL_CLEAR, RULE, SECRETS, mysql_login, mysql_packet, one_alert)
 
 
 def build(name: str, line: mc.Line) -> PiiCase:
@@ -24,7 +25,7 @@ def build(name: str, line: mc.Line) -> PiiCase:
     return one_alert(c, line, pkts, 6, cred_ev("mysql", "clear_password", "billing"))
 
 
-LINE = GRE
+LINE = GRE_HOSP
 
 if __name__ == "__main__":
     write_here(__file__, build, LINE)

@@ -5,9 +5,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for casegen
 import casegen as mc  # noqa: E402
-from casegen import HOSP, PLATFORM, IpIds, PiiCase, TcpConn, cred_ev, write_here  # noqa: E402
+from casegen import (  # noqa: E402
+    HOSP, L2TP_HOSP, PLATFORM, IpIds, PiiCase, TcpConn, cred_ev, write_here)
 from casegen.credentials import (  # noqa: E402
-    L2TP, PG_READY, RULE, SECRETS, one_alert, pg_auth_request, pg_password, pg_startup)
+    PG_READY, RULE, SECRETS, one_alert, pg_auth_request, pg_password, pg_startup)
 
 
 def build(name: str, line: mc.Line) -> PiiCase:
@@ -25,7 +26,7 @@ def build(name: str, line: mc.Line) -> PiiCase:
                      cred_ev("postgresql", "cleartext_password", "his_report"))
 
 
-LINE = L2TP
+LINE = L2TP_HOSP
 
 if __name__ == "__main__":
     write_here(__file__, build, LINE)

@@ -5,8 +5,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for casegen
 import casegen as mc  # noqa: E402
-from casegen import HOSP, PLATFORM, IpIds, PiiCase, TcpConn, cred_ev, write_here  # noqa: E402
-from casegen.credentials import GRE, RULE, SECRETS, one_alert, resp  # noqa: E402
+from casegen import (  # noqa: E402
+    GRE_HOSP, HOSP, PLATFORM, IpIds, PiiCase, TcpConn, cred_ev, write_here)
+from casegen.credentials import RULE, SECRETS, one_alert, resp  # noqa: E402
 
 
 def build(name: str, line: mc.Line) -> PiiCase:
@@ -21,7 +22,7 @@ def build(name: str, line: mc.Line) -> PiiCase:
     return one_alert(c, line, pkts, 3, cred_ev("redis", "auth", "his-cache"))
 
 
-LINE = GRE
+LINE = GRE_HOSP
 
 if __name__ == "__main__":
     write_here(__file__, build, LINE)

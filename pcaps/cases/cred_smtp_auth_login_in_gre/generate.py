@@ -5,8 +5,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for casegen
 import casegen as mc  # noqa: E402
-from casegen import HOSP, PLATFORM_B, IpIds, PiiCase, TcpConn, cred_ev, write_here  # noqa: E402
-from casegen.credentials import GRE, RULE, SECRETS, b64, one_alert  # noqa: E402
+from casegen import (  # noqa: E402
+    GRE_HOSP, HOSP, PLATFORM_B, IpIds, PiiCase, TcpConn, cred_ev, write_here)
+from casegen.credentials import RULE, SECRETS, b64, one_alert  # noqa: E402
 
 
 def build(name: str, line: mc.Line) -> PiiCase:
@@ -26,7 +27,7 @@ def build(name: str, line: mc.Line) -> PiiCase:
     return one_alert(c, line, pkts, 10, cred_ev("smtp", "auth_login", "his-mailer"))
 
 
-LINE = GRE
+LINE = GRE_HOSP
 
 if __name__ == "__main__":
     write_here(__file__, build, LINE)

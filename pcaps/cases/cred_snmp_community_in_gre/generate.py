@@ -5,8 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for casegen
 import casegen as mc  # noqa: E402
-from casegen import HOSP, IpIds, PiiCase, ev, write_here  # noqa: E402
-from casegen.credentials import GRE, RULE, SECRETS, one_alert, snmp_get  # noqa: E402
+from casegen import GRE_HOSP, HOSP, IpIds, PiiCase, ev, write_here  # noqa: E402
+from casegen.credentials import RULE, SECRETS, one_alert, snmp_get  # noqa: E402
 
 
 def build(name: str, line: mc.Line) -> PiiCase:
@@ -23,7 +23,7 @@ def build(name: str, line: mc.Line) -> PiiCase:
                                           password="sent in clear (not recorded)"))
 
 
-LINE = GRE
+LINE = GRE_HOSP
 
 if __name__ == "__main__":
     write_here(__file__, build, LINE)

@@ -5,9 +5,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for casegen
 import casegen as mc  # noqa: E402
-from casegen import HOSP, PLATFORM, IpIds, PiiCase, TcpConn, cred_ev, write_here  # noqa: E402
+from casegen import (  # noqa: E402
+    HOSP, L2TP_HOSP, PLATFORM, IpIds, PiiCase, TcpConn, cred_ev, write_here)
 from casegen.credentials import (  # noqa: E402
-    L2TP, RULE, SECRETS, one_alert, tds_login7, tds_packet, tds_prelogin)
+    RULE, SECRETS, one_alert, tds_login7, tds_packet, tds_prelogin)
 
 
 def build(name: str, line: mc.Line) -> PiiCase:
@@ -26,7 +27,7 @@ def build(name: str, line: mc.Line) -> PiiCase:
     return one_alert(c, line, pkts, 5, want)
 
 
-LINE = L2TP
+LINE = L2TP_HOSP
 
 if __name__ == "__main__":
     write_here(__file__, build, LINE)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for casegen
 import casegen as mc  # noqa: E402
-from casegen import HOSP, PLATFORM_B, IpIds, PiiCase, TcpConn, write_here  # noqa: E402
-from casegen.credentials import L2TP, RULE  # noqa: E402
+from casegen import HOSP, L2TP_HOSP, PLATFORM_B, IpIds, PiiCase, TcpConn, write_here  # noqa: E402
+from casegen.credentials import RULE  # noqa: E402
 
 
 def build(name: str, line: mc.Line) -> PiiCase:
@@ -25,7 +25,7 @@ def build(name: str, line: mc.Line) -> PiiCase:
     return c
 
 
-LINE = L2TP
+LINE = L2TP_HOSP
 
 if __name__ == "__main__":
     write_here(__file__, build, LINE)

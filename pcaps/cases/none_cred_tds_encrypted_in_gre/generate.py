@@ -5,8 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for casegen
 import casegen as mc  # noqa: E402
-from casegen import HOSP, PLATFORM, IpIds, PiiCase, TcpConn, write_here  # noqa: E402
-from casegen.credentials import GRE, RULE, tds_prelogin  # noqa: E402
+from casegen import GRE_HOSP, HOSP, PLATFORM, IpIds, PiiCase, TcpConn, write_here  # noqa: E402
+from casegen.credentials import RULE, tds_prelogin  # noqa: E402
 
 
 def build(name: str, line: mc.Line) -> PiiCase:
@@ -21,7 +21,7 @@ def build(name: str, line: mc.Line) -> PiiCase:
     return c
 
 
-LINE = GRE
+LINE = GRE_HOSP
 
 if __name__ == "__main__":
     write_here(__file__, build, LINE)

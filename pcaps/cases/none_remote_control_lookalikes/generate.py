@@ -5,8 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for casegen
 import casegen as mc  # noqa: E402
-from casegen import HOSP, HOSP_C, Case, IpIds, TcpConn, write_here  # noqa: E402
-from casegen.remote_control import RADMIN_HELLO, TEAMVIEWER_HEAD, VLAN100  # noqa: E402
+from casegen import HOSP, HOSP_C, VLAN100, Case, IpIds, TcpConn, write_here  # noqa: E402
+from casegen.remote_control import RADMIN_HELLO, TEAMVIEWER_HEAD  # noqa: E402
 
 
 def build(name: str, line) -> Case:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for casegen
 import casegen as mc  # noqa: E402
-from casegen import HOSP, HOSP_CODE, PLATFORM_B, Case, IpIds, ev, write_here  # noqa: E402
+from casegen import HOSP, HOSP_CODE, PLATFORM_B, VLAN100, Case, IpIds, ev, write_here  # noqa: E402
 from casegen.remote_control import (  # noqa: E402
-    RULE, RULE_IB_NAME, VLAN100, client_hello_sni, expect_public_name, opening)
+    RULE, RULE_IB_NAME, client_hello_sni, expect_public_name, opening)
 
 
 def build(name: str, line) -> Case:

@@ -4,8 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for casegen
-from casegen import generator, write_here  # noqa: E402
-from casegen.remote_control import L2TP_HOSP  # noqa: E402
+from casegen import L2TP_HOSP, generator, write_here  # noqa: E402
 
 build = generator("remote_control_radmin_signature").build
 LINE = L2TP_HOSP

@@ -5,9 +5,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for casegen
 import casegen as mc  # noqa: E402
-from casegen import HOSP, HOSP_C, HOSP_CODE, Case, IpIds, TcpConn, ev, write_here  # noqa: E402
+from casegen import (  # noqa: E402
+    HOSP, HOSP_C, HOSP_CODE, VLAN100, Case, IpIds, TcpConn, ev, write_here)
 from casegen.remote_control import (  # noqa: E402
-    RULE, RULE_IB_NAME, VLAN100, dns_to_platform, expect_public_name)
+    RULE, RULE_IB_NAME, dns_to_platform, expect_public_name)
 
 
 def build(name: str, line) -> Case:

@@ -4,9 +4,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for casegen
-from casegen import HOSP, HOSP_CODE, Case, IpIds, ev, write_here  # noqa: E402
+from casegen import HOSP, HOSP_CODE, VLAN100, Case, IpIds, ev, write_here  # noqa: E402
 from casegen.remote_control import (  # noqa: E402
-    RULE, RULE_IB_NAME, VLAN100, dns_to_platform, expect_public_name)
+    RULE, RULE_IB_NAME, dns_to_platform, expect_public_name)
 
 
 def build(name: str, line) -> Case:

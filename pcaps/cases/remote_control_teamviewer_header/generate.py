@@ -5,8 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for casegen
 import casegen as mc  # noqa: E402
-from casegen import HOSP, HOSP_B, HOSP_CODE, Case, IpIds, ev, write_here  # noqa: E402
-from casegen.remote_control import RULE, TEAMVIEWER_HEAD, VLAN100, opening  # noqa: E402
+from casegen import HOSP, HOSP_B, HOSP_CODE, VLAN100, Case, IpIds, ev, write_here  # noqa: E402
+from casegen.remote_control import RULE, TEAMVIEWER_HEAD, opening  # noqa: E402
 
 
 def build(name: str, line) -> Case:
