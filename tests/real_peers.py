@@ -4,7 +4,7 @@ the bytes on the wire are what those implementations and the Linux stack send, n
 written by hand.
 
     python real_peers.py serve IDS.json CERT.pem KEY.pem    # in the server's namespace
-    python real_peers.py talk HOST IDS.json FLOWS.json      # in the client's namespace
+    python real_peers.py talk HOST HOST6 IDS.json FLOWS.json   # in the client's namespace
 
 IDS.json maps each scenario to the synthetic identifier its server or client carries;
 `talk` writes FLOWS.json: scenario -> the client's TCP or UDP port, to find its flow.
@@ -28,6 +28,7 @@ USERS = {"smtp": "clerk@hosp.example", "ftp": "ftpuser", "pop3": "popuser",
          "imap": "imapuser", "http_form": "zhangsan"}
 SYSLOG_PORT, TLS_PORT, REDIS_PORT = 514, 443, 6379
 FRAGMENT_DATA = 1472   # UDP data in the first fragment of a datagram at MTU 1500
+FRAGMENT_DATA6 = 1440  # the same over IPv6: 1500 - 40 - 8 (fragment header) - 8 (UDP), in 8s
 
 
 def record(ident: str) -> bytes:
@@ -69,7 +70,7 @@ def serve(ids: dict, cert: str, key: str) -> None:
             head = {"Content-Type": "application/json;charset=UTF-8"}
             if ident is None:
                 body = b'{"code":0}'
-            elif name == "http_gzip":
+            elif name in ("http_gzip", "http_gzip6"):
                 body, head["Content-Encoding"] = gzip.compress(record(ident)), "gzip"
             elif name == "http_utf16":
                 body = record(ident).decode().encode("utf-16")
@@ -100,10 +101,16 @@ def serve(ids: dict, cert: str, key: str) -> None:
             self.wfile.write(b"ok")
 
     class Server(socketserver.ThreadingTCPServer):
+        # one socket for both families (IPV6_V6ONLY off): IPv4 peers come as ::ffff:a.b.c.d
+        address_family = socket.AF_INET6
         allow_reuse_address = daemon_threads = True
 
+        def server_bind(self):
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            super().server_bind()
+
     def start(port, handler):
-        threading.Thread(target=Server(("0.0.0.0", port), handler).serve_forever,
+        threading.Thread(target=Server(("::", port), handler).serve_forever,
                          daemon=True).start()
 
     def lines(port: int, greeting: bytes, answer):
@@ -187,8 +194,9 @@ def serve(ids: dict, cert: str, key: str) -> None:
     lines(110, b"+OK pop3 ready\r\n", pop3)
     lines(143, b"* OK imap ready\r\n", imap)
     lines(REDIS_PORT, b"", redis)
-    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sink.bind(("0.0.0.0", SYSLOG_PORT))
+    sink = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sink.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sink.bind(("::", SYSLOG_PORT))
     threading.Thread(target=lambda: [sink.recv(65535) for _ in iter(int, 1)],
                      daemon=True).start()
     print("ready", flush=True)
@@ -197,7 +205,7 @@ def serve(ids: dict, cert: str, key: str) -> None:
 
 # ---- clients ---------------------------------------------------------------------------
 
-def talk(host: str, ids: dict) -> dict[str, int]:
+def talk(host: str, host6: str, ids: dict) -> dict[str, int]:
     ports = {}
 
     def port_of(sock) -> int:
@@ -263,14 +271,23 @@ def talk(host: str, ids: dict) -> dict[str, int]:
             tls.recv(4096)
 
     # a syslog message bigger than the MTU: the kernel fragments it, the identifier
-    # across the end of the first fragment
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-        u.bind(("0.0.0.0", 0))
-        head = b"<134>1 2026-12-07T06:00:00Z his emr - - - "
-        filler = b"x" * (FRAGMENT_DATA - 9 - len(head) - len(b" patient "))
-        text = head + filler + b" patient " + ids["syslog"].encode() + b" discharged" + b" ." * 400
-        u.sendto(text, (host, SYSLOG_PORT))
-        ports["syslog"] = port_of(u)
+    # across the end of the first fragment (IPv4: 1 472 bytes of UDP data in it; IPv6, with
+    # its fragment header: 1 440)
+    for name, family, to, first in (("syslog", socket.AF_INET, host, FRAGMENT_DATA),
+                                    ("syslog6", socket.AF_INET6, host6, FRAGMENT_DATA6)):
+        with socket.socket(family, socket.SOCK_DGRAM) as u:
+            u.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+            head = b"<134>1 2026-12-07T06:00:00Z his emr - - - "
+            filler = b"x" * (first - 9 - len(head) - len(b" patient "))
+            u.sendto(head + filler + b" patient " + ids[name].encode() + b" discharged" +
+                     b" ." * 400, (to, SYSLOG_PORT))
+            ports[name] = port_of(u)
+
+    web = http.client.HTTPConnection(host6, 80, timeout=10)
+    web.request("GET", "/http_gzip6", headers={"Accept-Encoding": "gzip"})
+    web.getresponse().read()
+    ports["http_gzip6"] = port_of(web.sock)
+    web.close()
     return ports
 
 
@@ -278,6 +295,6 @@ if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(json.loads(open(sys.argv[2]).read()), sys.argv[3], sys.argv[4])
     else:
-        flows = talk(sys.argv[2], json.loads(open(sys.argv[3]).read()))
-        with open(sys.argv[4], "w") as fh:
+        flows = talk(sys.argv[2], sys.argv[3], json.loads(open(sys.argv[4]).read()))
+        with open(sys.argv[5], "w") as fh:
             json.dump(flows, fh)
