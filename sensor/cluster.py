@@ -63,6 +63,9 @@ from .selection import Selection
 from .sources import CaptureError, read_capture, size
 
 UNLIMITED = 1e15             # the reduce alerts shipped findings unlimited, then _limit
+# what a share returns is bounded (DESIGN: every buffer has a bound and a counter)
+MAX_SHIPPED_ROWS = 1 << 20   # finding rows of wider groups shipped to the reduce
+MAX_FLOW_LOG_BYTES = 1 << 30  # flow log text
 PROGRESS_SECONDS = 1.0
 NO_WORKERS_SECONDS = 60.0    # a cluster without workers this long: the replay fails
 # detectors' metric families of what every worker holds whole (the indicator lists it
@@ -104,16 +107,48 @@ class _ShareAlerter(Alerter):
         self.part = part
         self.wide = ship     # send findings of wider groups to the reduce (else alert here)
 
-    def _alerts(self, det, findings, ctx) -> list[dict]:
+    def alert(self, det, findings, ctx) -> list[dict]:
         # the rate limit's clock: the batch's latest finding of the detector, on any share
         rows = np.concatenate([f.rows for f in findings])
         key = (self.part.key, det.name)
         self.part.clock[key] = max(self.part.clock.get(key, 0), int(ctx.t.ts_ns[rows].max()))
         wide = [f for f in findings if f.group is not None and self.wide]
-        if wide:
-            self.part.ship(det, wide, ctx.t)
-        mine = [f for f in findings if f.group is None or not self.wide]
-        return super()._alerts(det, mine, ctx) if mine else []
+        shipped = bool(wide) and self.part.ship(det, wide, ctx.t)
+        mine = [f for f in findings if f.group is None or not shipped]
+        return super().alert(det, mine, ctx) if mine else []
+
+
+class _GivenUp:
+    """What a share gives up past the bounds of what it returns, as metrics."""
+
+    def __init__(self):
+        self.shipped = 0        # finding rows shipped to the reduce
+        self.unshipped = 0      # finding rows of wider groups alerted on the worker instead
+        self.flow_records = 0   # flow records past MAX_FLOW_LOG_BYTES, not returned
+
+    def metric_families(self):
+        from prometheus_client.core import CounterMetricFamily
+        yield CounterMetricFamily(
+            "ybsensor_cluster_findings_unshipped", "Findings (rows) of groups wider than a "
+            "flow alerted on their worker, past the rows a share ships to the reduce: their "
+            "dedup is that worker's alone", value=self.unshipped)
+        yield CounterMetricFamily(
+            "ybsensor_cluster_flow_records_dropped", "Flow records past the bytes of flow log "
+            "a share returns to the reduce: not written", value=self.flow_records)
+
+
+def _bounded_text(path: str, bound: int) -> tuple[str, int]:
+    """The whole lines within the first `bound` bytes of a text file, and how many lines
+    past them are left out."""
+    with open(path, "rb") as fh:
+        head = fh.read(bound + 1)
+        if len(head) <= bound:
+            return head.decode("utf-8"), 0
+        cut = head.rfind(b"\n", 0, bound) + 1
+        left = head[cut:].count(b"\n")
+        while chunk := fh.read(1 << 20):
+            left += chunk.count(b"\n")
+    return head[:cut].decode("utf-8"), left
 
 
 class _Part:
@@ -128,6 +163,7 @@ class _Part:
         self.latest = -1
         self.lines: Alerter | None = None   # shared_line over every row (share 0)
         self.clock: dict[tuple, int] = {}   # (key, detector) -> latest finding's ns
+        self.given_up = _GivenUp()
         if s.alerter is not None:
             s.evidence = None
             s.log = _Collect(self)
@@ -162,9 +198,15 @@ class _Part:
                 s.stats.process(sub)
             s.analyse(sub, frames=part == 0)   # a datagram's fragments were counted as frames
 
-    def ship(self, det, findings: list[Finding], t) -> None:
+    def ship(self, det, findings: list[Finding], t) -> bool:
         """Findings of a group wider than a flow (a client and a name: few rows), for the
-        reduce: their rows as columns, and each row's evidence."""
+        reduce: their rows as columns, and each row's evidence. False past the bound of
+        rows a share ships (MAX_SHIPPED_ROWS): then they are alerted here, and counted."""
+        rows = sum(f.rows.size for f in findings)
+        if self.given_up.shipped + rows > MAX_SHIPPED_ROWS:
+            self.given_up.unshipped += rows
+            return False
+        self.given_up.shipped += rows
         pieces = [{"rows": f.rows, "severity": f.severity, "reason": f.reason,
                    "group": f.group, "institution": f.institution,
                    "evidence": None if f.explain is None else
@@ -174,12 +216,17 @@ class _Part:
             p["rows"] = np.searchsorted(rows, p["rows"])
         self.shipped.append({"key": self.key, "detector": det.name, "rule": det.rule,
                              "table": take(t, rows, frames=False), "findings": pieces})
+        return True
 
-    def result(self) -> dict:
+    def result(self, flow_log: str = "") -> dict:
+        """What the share gives the reduce; `flow_log` the file its flow log was written to."""
         s = self.sensor
         if s.flows is not None and self.latest >= 0:   # what "idle at the end" is measured on
             s.flows.latest_ns = max(s.flows.latest_ns, self.latest)
         s.close()
+        flow_text = ""
+        if flow_log and Path(flow_log).exists():
+            flow_text, self.given_up.flow_records = _bounded_text(flow_log, MAX_FLOW_LOG_BYTES)
         extra = [d for d in (s.alerter.detectors if s.alerter else ())
                  if hasattr(d, "metric_families")]
         if self.lines is not None:
@@ -188,7 +235,7 @@ class _Part:
                 setattr(s.alerter, name, getattr(s.alerter, name) + getattr(self.lines, name))
         # sessions and reassembly see every row on every worker: counted by share 0
         whole = (s.sessions, s.reassembly) if self.index == 0 else ()
-        extra += [x for x in (*whole, s.flow_log) if x is not None]
+        extra += [x for x in (*whole, s.flow_log, self.given_up) if x is not None]
         families = list(SensorCollector(s.stats, s.alerter, s.flows, s.lines,
                                         extra=extra).collect())
         if self.index:
@@ -204,6 +251,7 @@ class _Part:
             "alerts": self.alerts,
             "shipped": self.shipped,
             "clock": self.clock,
+            "flow_log": flow_text,
         }
 
 
@@ -245,8 +293,10 @@ def replay_share(config_path: str | None, paths: list[tuple[str, str]], index: i
             except CaptureError as exc:
                 refused.append(str(exc))
             done += size(path) or seen
-        out = part.result()
-        out["flow_log"] = Path(flow_log).read_text() if flow_log and Path(flow_log).exists() else ""
+        out = part.result(flow_log)
+        if part.given_up.flow_records:
+            warned.append(f"share {index}: {part.given_up.flow_records:,} flow records past "
+                          f"the {MAX_FLOW_LOG_BYTES >> 20} MiB a share returns were not logged")
     out.update(refused=refused, warnings=warned, frames=frames)
     return out
 
@@ -388,7 +438,7 @@ class Reduce:
         det = SimpleNamespace(name=pieces[0]["detector"], rule=pieces[0]["rule"])
         limit, a.limit = a.limit, RateLimit(UNLIMITED, UNLIMITED)
         try:
-            return a._alerts(det, findings, ctx)
+            return a.alert(det, findings, ctx)
         finally:
             a.limit = limit
 
