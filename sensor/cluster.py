@@ -3,9 +3,10 @@ a Dask distributed cluster (`--jobs N`: a local cluster of N processes), with th
 of one process.
 
 Map: N tasks, one a share. Every task reads every file, in order, in the same batches as
-one process, decodes each batch whole and keeps the rows of its share: a hash of the line
-and the two addresses (core/flows.py share_of), so that a flow, and every fragment of a
-datagram, lives on one worker, as PACKET_FANOUT does live. What a flow alone decides (the
+one process, decodes each batch whole and keeps the rows of its share (share_rows): a hash
+of the line and the two addresses (core/flows.py share_of) picks a bucket, so that a flow,
+and every fragment of a datagram, lives on one worker, as PACKET_FANOUT does live; each
+share owns buckets, share 0 fewer, as it also runs shared_line. What a flow alone decides (the
 flow table and log, every detector's findings, the dedup of alerts grouped by flow) is
 then decided where the flow is, as one process decides it. What looks across flows is
 made whole so:
@@ -67,11 +68,15 @@ UNLIMITED = 1e15             # the reduce alerts shipped findings unlimited, the
 MAX_SHIPPED_ROWS = 1 << 20   # finding rows of wider groups shipped to the reduce
 MAX_FLOW_LOG_BYTES = 1 << 30  # flow log text
 PROGRESS_SECONDS = 1.0
+BUCKETS_PER_SHARE = 16       # rows hash to parts x this buckets; each share owns buckets
+# what shared_line over every row costs share 0, against the work the shares split
+# (bench/cluster.py: 0.25 against 1.3 µs a frame): share 0 owns fewer buckets by as much
+SHARED_LINE_COST = 0.2
 NO_WORKERS_SECONDS = 60.0    # a cluster without workers this long: the replay fails
-# detectors' metric families of what every worker holds whole (the indicator lists it
-# loaded): counted once (share 0)
+# metric families of what every worker holds whole (the indicator lists it loaded, the
+# configured lines): sent by share 0 alone (the reduce need not merge N copies)
 WHOLE_ON_EVERY_WORKER = ("ybsensor_indicators", "ybsensor_indicator_reloads",
-                         "ybsensor_indicator_reload_failures")
+                         "ybsensor_indicator_reload_failures", "ybsensor_line_info")
 
 
 class ClusterError(Exception):
@@ -116,6 +121,26 @@ class _ShareAlerter(Alerter):
         shipped = bool(wide) and self.part.ship(det, wide, ctx.t)
         mine = [f for f in findings if f.group is None or not shipped]
         return super().alert(det, mine, ctx) if mine else []
+
+
+def share_rows(t, parts: int, lines_on_share_0: bool) -> np.ndarray:
+    """Which share each row of `t` falls in: its bucket (core/flows.py share_of: a flow,
+    and every fragment of a datagram, in one) and the bucket's owner. Where share 0 also
+    runs shared_line over every row, it owns fewer buckets, so that the shares end
+    together."""
+    if parts <= 1:
+        return np.zeros(t.n, dtype=np.int64)
+    return bucket_owners(parts, lines_on_share_0)[share_of(t, parts * BUCKETS_PER_SHARE)]
+
+
+def bucket_owners(parts: int, lines_on_share_0: bool) -> np.ndarray:
+    """The share owning each bucket: share 0 the first ones (a fraction f0 of them, with
+    shared_line's cost L: L + f0 = (1 - f0) / (parts - 1)), the others the rest in turn."""
+    buckets = parts * BUCKETS_PER_SHARE
+    f0 = max(0.0, 1 - (parts - 1) * SHARED_LINE_COST) / parts if lines_on_share_0 else 1 / parts
+    first = round(f0 * buckets)
+    return np.concatenate([np.zeros(first, dtype=np.int64),
+                           np.arange(buckets - first, dtype=np.int64) % (parts - 1) + 1])
 
 
 class _GivenUp:
@@ -164,10 +189,12 @@ class _Part:
         self.lines: Alerter | None = None   # shared_line over every row (share 0)
         self.clock: dict[tuple, int] = {}   # (key, detector) -> latest finding's ns
         self.given_up = _GivenUp()
+        self.lines_on_share_0 = False
         if s.alerter is not None:
             s.evidence = None
             s.log = _Collect(self)
             lines = [d for d in s.alerter.detectors if isinstance(d, SharedLine)]
+            self.lines_on_share_0 = bool(lines)
             rest = [d for d in s.alerter.detectors if not isinstance(d, SharedLine)]
             if lines and index == 0:
                 self.lines = _ShareAlerter(self, s.alerter, lines, ship=False)
@@ -179,7 +206,7 @@ class _Part:
         s = self.sensor
         t = s.pipeline.decode_chosen(batch, source)
         if s.alerter is None:
-            s.stats.process(take(t, share_of(t, self.parts) == self.index))
+            s.stats.process(take(t, share_rows(t, self.parts, False) == self.index))
             return
         s.sessions.process(t)
         whole = s.reassembly.process(t, s.pipeline.decode)
@@ -189,7 +216,7 @@ class _Part:
             self.key = (*key, part)
             if (table.n_ip > 0).any():
                 self.latest = max(self.latest, int(table.ts_ns[table.n_ip > 0].max()))
-            mine = share_of(table, self.parts) == self.index
+            mine = share_rows(table, self.parts, self.lines_on_share_0) == self.index
             if self.lines is not None:   # a line's flows on every worker: all its rows here
                 self.lines.source = table.batch.source
                 s.log.write(self.lines.process(BatchContext(table, None, s.plan, s.cfg)))

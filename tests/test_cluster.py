@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ybsensor.core.flows import share_of
+from ybsensor.sensor.cluster import share_rows
 from ybsensor.sensor.pipeline import Pipeline
 from tools import require_module, require_tool, ybsensor_cmd
 
@@ -159,7 +159,7 @@ def test_a_cluster_with_a_worker_killed_gives_what_one_process_gives(tmp_path, c
     # what the test is about happens in these captures: the line's two institutions and the
     # lookups' servers fall in different shares of two
     t = next(iter(Pipeline().run_files([crossing], print, print)))[1]
-    share = share_of(t, 2)
+    share = share_rows(t, 2, lines_on_share_0=True)
     hospital = (t.src_lo & 0xFFFFFFFFFF00) == 0xFFFF0A010200
     pharmacy = (t.src_lo & 0xFFFFFFFFFF00) == 0xFFFF64401100
     assert set(share[hospital]) == {0, 1} and set(share[pharmacy]) == {0, 1}
