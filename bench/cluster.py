@@ -100,6 +100,7 @@ def measure(frames: int, jobs: int, rounds: int, repeat: int = 3) -> dict:
         stages(warm, config)
         for parts in (1, 2):
             cluster.replay_share(str(config), [(str(warm), str(warm))], 0, parts)
+        one_process(config, [warm], tmp / "one.jsonl")
         paths = [(str(pcap), str(pcap))]
         every = stages(pcap, config)
         fixed = statistics.median(
@@ -110,6 +111,9 @@ def measure(frames: int, jobs: int, rounds: int, repeat: int = 3) -> dict:
             runs = [_cpu(lambda: cluster.replay_share(str(config), paths, k, parts))
                     for _ in range(repeat)]
             return statistics.median(c for c, _ in runs) - fixed, runs[-1][1]
+        alone = [_cpu(lambda: one_process(config, [pcap], tmp / "one.jsonl"))[0]
+                 - _cpu(lambda: one_process(config, [], tmp / "none.jsonl"))[0]
+                 for _ in range(repeat)]
         share_cpu = {"0 of 1": share(0, 1)[0]}
         two = [share(k, 2) for k in range(2)]
         share_cpu.update({f"{k} of 2": c for k, (c, _) in enumerate(two)})
@@ -144,10 +148,11 @@ def measure(frames: int, jobs: int, rounds: int, repeat: int = 3) -> dict:
         "every_worker_cpu_us_per_frame": round(each / frames * 1e6, 3),
         "split_cpu_us_per_frame": round(split / frames * 1e6, 3),
         "shared_line_cpu_us_per_frame": round(lines / frames * 1e6, 3),
-        # with nothing else on the cores: one share of one over the busiest of two, and
+        "one_process_cpu_s": round(statistics.median(alone), 3),
+        # with nothing else on the cores: one process over the busier share of two and
         # the reduce after them
-        "speedup_cpu_projected": round(whole / (max(share_cpu["0 of 2"], share_cpu["1 of 2"])
-                                                + reduce_cpu), 2),
+        "speedup_cpu_projected": round(statistics.median(alone) / (
+            max(share_cpu["0 of 2"], share_cpu["1 of 2"]) + reduce_cpu), 2),
         "reduce_cpu_s": round(reduce_cpu, 3),
         "reduce_input_bytes": size,
         "file_bytes": pcap.stat().st_size,
@@ -191,6 +196,21 @@ def stages(pcap: Path, config: Path, parts: int = 8) -> dict[str, float]:
         cost["shared_line (share 0)"] += clock() - at
 
 
+def one_process(config: Path, pcaps: list[Path], alerts: Path) -> None:
+    """A replay in this process with what a share keeps (no evidence pcaps, no dns, tls or
+    http logs), its alert log written."""
+    import dataclasses
+
+    from ybsensor.sensor.sensor import Sensor
+    cfg = dataclasses.replace(load_config(config), evidence_dir="", event_log_paths={})
+    for old in alerts.parent.glob(alerts.name + "*"):    # the log and its chain's head
+        old.unlink()
+    sensor = Sensor(cfg, alerts_path=str(alerts))
+    for _ in sensor.pipeline.run_files(pcaps, print, print):
+        pass
+    sensor.close()
+
+
 def load_config(path: Path):
     from ybsensor.sensor.config import load
     return load(path)
@@ -199,6 +219,7 @@ def load_config(path: Path):
 def report(r: dict) -> None:
     if r["runs"]:
         _report_runs(r)
+    print(f"  one process (the shares' outputs), CPU s: {r['one_process_cpu_s']}")
     print(f"  per share, CPU s (median of {r['repeat']}): {r['share_cpu_s']} "
           f"(+{r['share_fixed_cpu_s']} s each to start); reduce of 2 shares "
           f"{r['reduce_cpu_s']:.2f} s over {r['reduce_input_bytes']:,} bytes of results")

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import multiprocessing
 import os
 import tempfile
 import time
@@ -513,6 +514,13 @@ def connect(jobs: int | None, scheduler: str | None):
             raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     # the scheduler's own reports (a worker lost, tasks recomputed) are not the replay's
     logging.getLogger("distributed").setLevel(logging.ERROR)
+    if "fork" in multiprocessing.get_all_start_methods():
+        # workers forked from this process start with its modules and compiled loops
+        # loaded: spawned ones import dask, numba and ybsensor and load the loops afresh,
+        # seconds each (dask's own option; the nanny forks from its event loop's thread)
+        import dask
+        fastpath.load_kernel_now()
+        dask.config.set({"distributed.worker.multiprocessing-method": "fork"})
     cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                            host="127.0.0.1", dashboard_address=None,
                            scheduler_kwargs={"dashboard": False},

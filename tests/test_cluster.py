@@ -248,3 +248,20 @@ def test_a_share_bounds_what_it_returns_and_counts_what_it_gives_up(tmp_path, mo
     # the wider groups' findings are alerted all the same, by the share
     detectors = {a["detector"] for _, alerts in bounded["alerts"] for a in alerts}
     assert {piece["detector"] for piece in whole["shipped"]} <= detectors
+
+
+def test_jobs_on_this_machine_give_what_one_process_gives(tmp_path):
+    """`replay --jobs 2`: a local cluster whose workers are forked from the replay's
+    process gives what one process gives, for a line's flows and lookups across shares."""
+    require_module("distributed")
+    crossing = tmp_path / "crossing.pcap"
+    _crossing_capture(crossing)
+    files = [PCAPS / "demo.pcap", crossing]
+    one = _replay(tmp_path, "one", files)
+    spread = _replay(tmp_path, "jobs", files, "--jobs", "2")
+    assert one[2] == 0 and spread[2] == 0, spread[1]
+    assert _alerts(tmp_path, "jobs") == _alerts(tmp_path, "one")
+    assert _counters(tmp_path, "jobs") == _counters(tmp_path, "one")
+    flows = [sorted((tmp_path / f"{n}-flows.jsonl").read_text().splitlines()) for n in ("one", "jobs")]
+    assert flows[0] == flows[1] and flows[0]
+    assert _summary(spread[0]) == _summary(one[0])
