@@ -221,7 +221,7 @@ class _Part:
             if self.lines is not None:   # a line's flows on every worker: all its rows here
                 self.lines.source = table.batch.source
                 s.log.write(self.lines.process(BatchContext(table, None, s.plan, s.cfg)))
-            sub = take(table, mine)
+            sub = table if self.parts == 1 else take(table, mine)
             if part == 0:
                 s.stats.process(sub)
             s.analyse(sub, frames=part == 0)   # a datagram's fragments were counted as frames
