@@ -163,10 +163,10 @@ def stages(pcap: Path, config: Path, parts: int = 8) -> dict[str, float]:
     """CPU seconds of what every worker does with every frame, stage by stage, in one pass
     as share 0 of `parts` does it: read, decode, the whole-batch stages (L2TP session lines,
     reassembly), cutting the share out, and on share 0 shared_line over the whole batch."""
-    from ybsensor.core.flows import share_of
     from ybsensor.decoders.table import take
     from ybsensor.detectors import BatchContext
     from ybsensor.detectors.shared_line import SharedLine
+    from ybsensor.sensor.cluster import share_rows
     from ybsensor.sensor.sensor import Sensor
     from ybsensor.sensor.sources import read_capture
     sensor = Sensor(load_config(config), alerts_path="", sinks=False)
@@ -189,7 +189,7 @@ def stages(pcap: Path, config: Path, parts: int = 8) -> dict[str, float]:
         sensor.reassembly.process(t, sensor.pipeline.decode)
         cost["sessions+reassembly"] += clock() - at
         at = clock()
-        take(t, share_of(t, parts) == 0)
+        take(t, share_rows(t, parts, lines_on_share_0=True) == 0)
         cost["share cut"] += clock() - at
         at = clock()
         lines.detect(BatchContext(t, None, sensor.plan, sensor.cfg))

@@ -262,6 +262,7 @@ def test_jobs_on_this_machine_give_what_one_process_gives(tmp_path):
     assert one[2] == 0 and spread[2] == 0, spread[1]
     assert _alerts(tmp_path, "jobs") == _alerts(tmp_path, "one")
     assert _counters(tmp_path, "jobs") == _counters(tmp_path, "one")
-    flows = [sorted((tmp_path / f"{n}-flows.jsonl").read_text().splitlines()) for n in ("one", "jobs")]
+    flows = [sorted((tmp_path / f"{n}-flows.jsonl").read_text().splitlines())
+             for n in ("one", "jobs")]
     assert flows[0] == flows[1] and flows[0]
     assert _summary(spread[0]) == _summary(one[0])

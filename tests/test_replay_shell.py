@@ -152,7 +152,9 @@ def test_inflating_holds_a_chunk_not_the_file(tmp_path, how):
     script = (
         "import re, sys\n"
         "from ybsensor.sensor.sources import read_capture\n"
-        "def peak(): return int(re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read())[1]) * 1024\n"
+        "def peak():\n"
+        "    status = open('/proc/self/status').read()\n"
+        "    return int(re.search(r'VmHWM:\\s+(\\d+) kB', status)[1]) * 1024\n"
         "assert sum(len(b) for b in read_capture(sys.argv[2])) == 1\n"
         "before = peak()\n"
         "n = sum(len(b) for b in read_capture(sys.argv[1]))\n"
