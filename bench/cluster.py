@@ -5,22 +5,24 @@ Runs, over the reference mixed pcap with the bench configuration (200 institutio
 detector on, bench/test_pipeline.py):
 
 1. `ybsensor replay` (one process), `replay --jobs 1` and `replay --jobs N`, each as a
-   process of its own: wall time and CPU seconds (the command's and its children's: the
-   local cluster's workers), best of ROUNDS. The speed-up is one process's wall time over
-   --jobs N's; the cluster path's overhead is --jobs 1 against one process.
-2. In this process, one after another (nothing competing: the CPU each part costs): a
-   pass over the file stage by stage as every worker makes it for every frame, its share
-   or not (read, decode, the whole-batch stages, the share cut), and share 0 of 1, 2 and 8 (sensor/cluster.py replay_share). With P shares a
-   share costs about W + S/P CPU seconds, W what every worker does for every frame (read,
-   decode, the whole-batch stages) and S what is split; from P = 1 and P = 8 come W and S,
-   and from those the projection of bench/scaling.md. The reduce is timed on the results
-   of 2 shares, with their size.
+   process of its own, in turn, ROUNDS times: wall time and CPU seconds (the command's and
+   its children's: the local cluster's workers), medians. The speed-up is one process's
+   wall time over --jobs N's; the cluster path's overhead is --jobs 1 against one process.
+2. In this process, one after another (nothing competing: the CPU each part costs), each
+   the median of REPEAT runs: a pass over the file stage by stage as every worker makes it
+   for every frame, its share or not (read, decode, the whole-batch stages, the share
+   cut, shared_line on share 0), and shares 0 of 1, 0 and 1 of 2, 1 of 8
+   (sensor/cluster.py replay_share). Share k of P costs W + S x the fraction of the
+   buckets it owns, plus L on share 0 (shared_line over every row): W what every worker
+   does for every frame (read, decode, the whole-batch stages, the cut), S what is split;
+   from share 0 of 1, share 1 of 8 and L come W and S, and from those the projection of
+   bench/scaling.md. The reduce is timed on the results of 2 shares, with their size.
 
 A machine whose cores others use too gives wall times that say little: the CPU-second
 figures and the projection from them say what the partition costs. Written to
 bench/out/cluster.json and printed.
 
-    python bench/cluster.py [--frames N] [--jobs N] [--rounds K]
+    python bench/cluster.py [--frames N] [--jobs N] [--rounds K] [--repeat K]
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ import argparse
 import json
 import os
 import pickle
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +39,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import numpy as np  # noqa: E402
 
 from bench.mixed import FRAMES, OUT, SMALL, mixed_pcap  # noqa: E402
 from bench.test_pipeline import bench_config  # noqa: E402
@@ -66,7 +71,7 @@ def _cpu(fn):
     return time.process_time() - start, out
 
 
-def measure(frames: int, jobs: int, rounds: int) -> dict:
+def measure(frames: int, jobs: int, rounds: int, repeat: int = 3) -> dict:
     from ybsensor.sensor import cluster
     from ybsensor.sensor.pipeline import Pipeline
     from ybsensor.sensor.sensor import Sensor
@@ -77,34 +82,58 @@ def measure(frames: int, jobs: int, rounds: int) -> dict:
         tmp = Path(where)
         bench_config(tmp)
         config = tmp / "bench.toml"
-        runs = {}
-        for name, extra in (("one process", ()), ("--jobs 1", ("--jobs", "1")),
-                            (f"--jobs {jobs}", ("--jobs", str(jobs))))[:3 if rounds else 0]:
-            best = min((_command(pcap, config, tmp, *extra) for _ in range(rounds)),
-                       key=lambda r: r[0])
-            runs[name] = {"wall_s": round(best[0], 3), "cpu_s": round(best[1], 3)}
+        commands = (("one process", ()), ("--jobs 1", ("--jobs", "1")),
+                    (f"--jobs {jobs}", ("--jobs", str(jobs))))
+        timed: dict[str, list] = {name: [] for name, _ in commands}
+        for _ in range(rounds):     # in turn, so that a change of load touches each alike
+            for name, extra in commands:
+                timed[name].append(_command(pcap, config, tmp, *extra))
+        runs = {name: {"wall_s": round(statistics.median(w for w, _ in got), 3),
+                       "cpu_s": round(statistics.median(c for _, c in got), 3),
+                       "wall_s_each": [round(w, 2) for w, _ in got]}
+                for name, got in timed.items() if got}
 
         fastpath.load_kernel_now()
-        # warm: the compiled loops loaded (or compiled) before anything is timed
+        # warm: every compiled loop the timed parts call loaded (or compiled) before
         warm = mixed_pcap(SMALL)
         sum(1 for _ in Pipeline().run_files([warm], print, print))
-        cluster.replay_share(str(config), [(str(warm), str(warm))], 0, 1)
+        stages(warm, config)
+        for parts in (1, 2):
+            cluster.replay_share(str(config), [(str(warm), str(warm))], 0, parts)
+        one_process(config, [warm], tmp / "one.jsonl")
         paths = [(str(pcap), str(pcap))]
         every = stages(pcap, config)
-        fixed, _ = _cpu(lambda: cluster.replay_share(str(config), [], 0, 1))
-        share_cpu = {}
-        for parts in (1, 2, 8):
-            cpu, _ = _cpu(lambda: cluster.replay_share(str(config), paths, 0, parts))
-            share_cpu[parts] = cpu - fixed
-        results = [cluster.replay_share(str(config), paths, k, 2) for k in range(2)]
+        fixed = statistics.median(
+            _cpu(lambda: cluster.replay_share(str(config), [], 0, 1))[0] for _ in range(repeat))
+
+        def share(k: int, parts: int) -> tuple[float, dict]:
+            """The median CPU seconds of share k of `parts` (its start left out), and its result."""
+            runs = [_cpu(lambda: cluster.replay_share(str(config), paths, k, parts))
+                    for _ in range(repeat)]
+            return statistics.median(c for c, _ in runs) - fixed, runs[-1][1]
+        alone = [_cpu(lambda: one_process(config, [pcap], tmp / "one.jsonl"))[0]
+                 - _cpu(lambda: one_process(config, [], tmp / "none.jsonl"))[0]
+                 for _ in range(repeat)]
+        share_cpu = {"0 of 1": share(0, 1)[0]}
+        two = [share(k, 2) for k in range(2)]
+        share_cpu.update({f"{k} of 2": c for k, (c, _) in enumerate(two)})
+        share_cpu["1 of 8"] = share(1, 8)[0]
+        results = [r for _, r in two]
         size = sum(len(pickle.dumps(r)) for r in results)
-        client = Sensor(load_config(config), alerts_path=str(tmp / "reduced.jsonl"))
-        reduce_cpu, _ = _cpu(lambda: cluster.Reduce(client, [str(pcap)]).take(results))
-        client.close()
-    whole = share_cpu[1]
-    split = (share_cpu[1] - share_cpu[8]) * 8 / 7          # S, the part that is split
-    each = max(whole - split, 0.0)                          # W, what every worker does
-    out = {"frames": frames, "jobs": jobs, "rounds": rounds, "runs": runs}
+        reduce_runs = []
+        for _ in range(repeat):
+            client = Sensor(load_config(config), alerts_path=str(tmp / "reduced.jsonl"))
+            reduce_runs.append(_cpu(lambda: cluster.Reduce(client, [str(pcap)]).take(results))[0])
+            client.close()
+        reduce_cpu = statistics.median(reduce_runs)
+    # the model of bench/scaling.md: share k of P costs W + S x (its buckets' fraction),
+    # and share 0 also L (shared_line over every row); from share 0 of 1 (W + L + S) and
+    # share 1 of 8 (W + f S)
+    whole, lines = share_cpu["0 of 1"], every["shared_line (share 0)"]
+    f8 = float(np.mean(cluster.bucket_owners(8, True) == 1))
+    split = max(whole - share_cpu["1 of 8"] - lines, 0.0) / (1 - f8)   # S, what is split
+    each = max(share_cpu["1 of 8"] - f8 * split, 0.0)                   # W, every worker's
+    out = {"frames": frames, "jobs": jobs, "rounds": rounds, "repeat": repeat, "runs": runs}
     if runs:
         one, spread = runs["one process"], runs[f"--jobs {jobs}"]
         out.update({
@@ -115,12 +144,15 @@ def measure(frames: int, jobs: int, rounds: int) -> dict:
         "every_worker_stages_us_per_frame": {k: round(v / frames * 1e6, 3)
                                              for k, v in every.items()},
         "share_fixed_cpu_s": round(fixed, 3),
-        "share_cpu_s": {str(p): round(c, 3) for p, c in share_cpu.items()},
+        "share_cpu_s": {p: round(c, 3) for p, c in share_cpu.items()},
         "every_worker_cpu_us_per_frame": round(each / frames * 1e6, 3),
         "split_cpu_us_per_frame": round(split / frames * 1e6, 3),
-        # with nothing else on the cores: one share of one over the busiest of two, and
+        "shared_line_cpu_us_per_frame": round(lines / frames * 1e6, 3),
+        "one_process_cpu_s": round(statistics.median(alone), 3),
+        # with nothing else on the cores: one process over the busier share of two and
         # the reduce after them
-        "speedup_cpu_projected": round(whole / (share_cpu[2] + reduce_cpu), 2),
+        "speedup_cpu_projected": round(statistics.median(alone) / (
+            max(share_cpu["0 of 2"], share_cpu["1 of 2"]) + reduce_cpu), 2),
         "reduce_cpu_s": round(reduce_cpu, 3),
         "reduce_input_bytes": size,
         "file_bytes": pcap.stat().st_size,
@@ -131,10 +163,10 @@ def stages(pcap: Path, config: Path, parts: int = 8) -> dict[str, float]:
     """CPU seconds of what every worker does with every frame, stage by stage, in one pass
     as share 0 of `parts` does it: read, decode, the whole-batch stages (L2TP session lines,
     reassembly), cutting the share out, and on share 0 shared_line over the whole batch."""
-    from ybsensor.core.flows import share_of
     from ybsensor.decoders.table import take
     from ybsensor.detectors import BatchContext
     from ybsensor.detectors.shared_line import SharedLine
+    from ybsensor.sensor.cluster import share_rows
     from ybsensor.sensor.sensor import Sensor
     from ybsensor.sensor.sources import read_capture
     sensor = Sensor(load_config(config), alerts_path="", sinks=False)
@@ -157,11 +189,26 @@ def stages(pcap: Path, config: Path, parts: int = 8) -> dict[str, float]:
         sensor.reassembly.process(t, sensor.pipeline.decode)
         cost["sessions+reassembly"] += clock() - at
         at = clock()
-        take(t, share_of(t, parts) == 0)
+        take(t, share_rows(t, parts, lines_on_share_0=True) == 0)
         cost["share cut"] += clock() - at
         at = clock()
         lines.detect(BatchContext(t, None, sensor.plan, sensor.cfg))
         cost["shared_line (share 0)"] += clock() - at
+
+
+def one_process(config: Path, pcaps: list[Path], alerts: Path) -> None:
+    """A replay in this process with what a share keeps (no evidence pcaps, no dns, tls or
+    http logs), its alert log written."""
+    import dataclasses
+
+    from ybsensor.sensor.sensor import Sensor
+    cfg = dataclasses.replace(load_config(config), evidence_dir="", event_log_paths={})
+    for old in alerts.parent.glob(alerts.name + "*"):    # the log and its chain's head
+        old.unlink()
+    sensor = Sensor(cfg, alerts_path=str(alerts))
+    for _ in sensor.pipeline.run_files(pcaps, print, print):
+        pass
+    sensor.close()
 
 
 def load_config(path: Path):
@@ -172,17 +219,20 @@ def load_config(path: Path):
 def report(r: dict) -> None:
     if r["runs"]:
         _report_runs(r)
-    print(f"  per share, CPU s (1, 2, 8 shares): {r['share_cpu_s']} (+{r['share_fixed_cpu_s']} s "
-          f"each to start); reduce of 2 shares {r['reduce_cpu_s']:.2f} s over "
-          f"{r['reduce_input_bytes']:,} bytes of results")
+    print(f"  one process (the shares' outputs), CPU s: {r['one_process_cpu_s']}")
+    print(f"  per share, CPU s (median of {r['repeat']}): {r['share_cpu_s']} "
+          f"(+{r['share_fixed_cpu_s']} s each to start); reduce of 2 shares "
+          f"{r['reduce_cpu_s']:.2f} s over {r['reduce_input_bytes']:,} bytes of results")
     print(f"  per frame, CPU µs: every worker {r['every_worker_cpu_us_per_frame']} "
-          f"({r['every_worker_stages_us_per_frame']}), split {r['split_cpu_us_per_frame']}; "
-          f"--jobs 2 from CPU seconds alone: {r['speedup_cpu_projected']:.2f}x")
+          f"({r['every_worker_stages_us_per_frame']}), split {r['split_cpu_us_per_frame']}, "
+          f"shared_line on share 0 {r['shared_line_cpu_us_per_frame']}; "
+          f"--jobs 2 from CPU seconds alone (the busier share, then the reduce): "
+          f"{r['speedup_cpu_projected']:.2f}x")
 
 
 def _report_runs(r: dict) -> None:
     one, spread = r["runs"]["one process"], r["runs"][f"--jobs {r['jobs']}"]
-    print(f"replay --jobs {r['jobs']} ({r['frames']:,} frames, best of {r['rounds']}): "
+    print(f"replay --jobs {r['jobs']} ({r['frames']:,} frames, median of {r['rounds']}): "
           f"{spread['wall_s']:.2f} s against {one['wall_s']:.2f} s in one process: "
           f"{r['speedup_wall']:.2f}x by the clock "
           f"(CPU: {spread['cpu_s']:.1f} s against {one['cpu_s']:.1f} s)")
@@ -195,10 +245,12 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=int(os.environ.get("YBSENSOR_BENCH_FRAMES",
                                                                      FRAMES)))
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of each in-process part (medians)")
     ap.add_argument("--rounds", type=int, default=3,
                     help="runs of each command (0: the in-process figures only)")
     args = ap.parse_args(argv)
-    r = measure(args.frames, args.jobs, args.rounds)
+    r = measure(args.frames, args.jobs, args.rounds, args.repeat)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(r, indent=2) + "\n")
     report(r)

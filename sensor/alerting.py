@@ -69,11 +69,17 @@ class Alerter:
             for f in findings:
                 self.occurrences[(det.name, f.severity)] += int(f.rows.size)
             if findings:
-                out.extend(self._alerts(det, findings, ctx))
+                out.extend(self.alert(det, findings, ctx))
         if len(self.last_alert) > PRUNE_AT:
             self._prune(int(ctx.t.ts_ns.max()))
         out.sort(key=lambda a: (a["first_frame"], a["detector"]))
         return out
+
+    def alert(self, det: Detector, findings: list[Finding], ctx: BatchContext) -> list[dict]:
+        """A detector's alerts of one batch from its findings, deduplicated and rate
+        limited (what `process` does with each detector's findings; the cluster's reduce
+        gives it findings detected on its workers)."""
+        return self._alerts(det, findings, ctx)
 
     def _alerts(self, det: Detector, findings: list[Finding], ctx: BatchContext) -> list[dict]:
         """A detector's alerts of one batch. Each group's occurrences (over all the

@@ -3,9 +3,10 @@ a Dask distributed cluster (`--jobs N`: a local cluster of N processes), with th
 of one process.
 
 Map: N tasks, one a share. Every task reads every file, in order, in the same batches as
-one process, decodes each batch whole and keeps the rows of its share: a hash of the line
-and the two addresses (core/flows.py share_of), so that a flow, and every fragment of a
-datagram, lives on one worker, as PACKET_FANOUT does live. What a flow alone decides (the
+one process, decodes each batch whole and keeps the rows of its share (share_rows): a hash
+of the line and the two addresses (core/flows.py share_of) picks a bucket, so that a flow,
+and every fragment of a datagram, lives on one worker, as PACKET_FANOUT does live; each
+share owns buckets, share 0 fewer, as it also runs shared_line. What a flow alone decides (the
 flow table and log, every detector's findings, the dedup of alerts grouped by flow) is
 then decided where the flow is, as one process decides it. What looks across flows is
 made whole so:
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import multiprocessing
 import os
 import tempfile
 import time
@@ -63,12 +65,19 @@ from .selection import Selection
 from .sources import CaptureError, read_capture, size
 
 UNLIMITED = 1e15             # the reduce alerts shipped findings unlimited, then _limit
+# what a share returns is bounded (DESIGN: every buffer has a bound and a counter)
+MAX_SHIPPED_ROWS = 1 << 20   # finding rows of wider groups shipped to the reduce
+MAX_FLOW_LOG_BYTES = 1 << 30  # flow log text
 PROGRESS_SECONDS = 1.0
+BUCKETS_PER_SHARE = 16       # rows hash to parts x this buckets; each share owns buckets
+# what shared_line over every row costs share 0, against the work the shares split
+# (bench/cluster.py: 0.25 against 1.3 µs a frame): share 0 owns fewer buckets by as much
+SHARED_LINE_COST = 0.2
 NO_WORKERS_SECONDS = 60.0    # a cluster without workers this long: the replay fails
-# detectors' metric families of what every worker holds whole (the indicator lists it
-# loaded): counted once (share 0)
+# metric families of what every worker holds whole (the indicator lists it loaded, the
+# configured lines): sent by share 0 alone (the reduce need not merge N copies)
 WHOLE_ON_EVERY_WORKER = ("ybsensor_indicators", "ybsensor_indicator_reloads",
-                         "ybsensor_indicator_reload_failures")
+                         "ybsensor_indicator_reload_failures", "ybsensor_line_info")
 
 
 class ClusterError(Exception):
@@ -104,16 +113,68 @@ class _ShareAlerter(Alerter):
         self.part = part
         self.wide = ship     # send findings of wider groups to the reduce (else alert here)
 
-    def _alerts(self, det, findings, ctx) -> list[dict]:
+    def alert(self, det, findings, ctx) -> list[dict]:
         # the rate limit's clock: the batch's latest finding of the detector, on any share
         rows = np.concatenate([f.rows for f in findings])
         key = (self.part.key, det.name)
         self.part.clock[key] = max(self.part.clock.get(key, 0), int(ctx.t.ts_ns[rows].max()))
         wide = [f for f in findings if f.group is not None and self.wide]
-        if wide:
-            self.part.ship(det, wide, ctx.t)
-        mine = [f for f in findings if f.group is None or not self.wide]
-        return super()._alerts(det, mine, ctx) if mine else []
+        shipped = bool(wide) and self.part.ship(det, wide, ctx.t)
+        mine = [f for f in findings if f.group is None or not shipped]
+        return super().alert(det, mine, ctx) if mine else []
+
+
+def share_rows(t, parts: int, lines_on_share_0: bool) -> np.ndarray:
+    """Which share each row of `t` falls in: its bucket (core/flows.py share_of: a flow,
+    and every fragment of a datagram, in one) and the bucket's owner. Where share 0 also
+    runs shared_line over every row, it owns fewer buckets, so that the shares end
+    together."""
+    if parts <= 1:
+        return np.zeros(t.n, dtype=np.int64)
+    return bucket_owners(parts, lines_on_share_0)[share_of(t, parts * BUCKETS_PER_SHARE)]
+
+
+def bucket_owners(parts: int, lines_on_share_0: bool) -> np.ndarray:
+    """The share owning each bucket: share 0 the first ones (a fraction f0 of them, with
+    shared_line's cost L: L + f0 = (1 - f0) / (parts - 1)), the others the rest in turn."""
+    buckets = parts * BUCKETS_PER_SHARE
+    f0 = max(0.0, 1 - (parts - 1) * SHARED_LINE_COST) / parts if lines_on_share_0 else 1 / parts
+    first = round(f0 * buckets)
+    return np.concatenate([np.zeros(first, dtype=np.int64),
+                           np.arange(buckets - first, dtype=np.int64) % (parts - 1) + 1])
+
+
+class _GivenUp:
+    """What a share gives up past the bounds of what it returns, as metrics."""
+
+    def __init__(self):
+        self.shipped = 0        # finding rows shipped to the reduce
+        self.unshipped = 0      # finding rows of wider groups alerted on the worker instead
+        self.flow_records = 0   # flow records past MAX_FLOW_LOG_BYTES, not returned
+
+    def metric_families(self):
+        from prometheus_client.core import CounterMetricFamily
+        yield CounterMetricFamily(
+            "ybsensor_cluster_findings_unshipped", "Findings (rows) of groups wider than a "
+            "flow alerted on their worker, past the rows a share ships to the reduce: their "
+            "dedup is that worker's alone", value=self.unshipped)
+        yield CounterMetricFamily(
+            "ybsensor_cluster_flow_records_dropped", "Flow records past the bytes of flow log "
+            "a share returns to the reduce: not written", value=self.flow_records)
+
+
+def _bounded_text(path: str, bound: int) -> tuple[str, int]:
+    """The whole lines within the first `bound` bytes of a text file, and how many lines
+    past them are left out."""
+    with open(path, "rb") as fh:
+        head = fh.read(bound + 1)
+        if len(head) <= bound:
+            return head.decode("utf-8"), 0
+        cut = head.rfind(b"\n", 0, bound) + 1
+        left = head[cut:].count(b"\n")
+        while chunk := fh.read(1 << 20):
+            left += chunk.count(b"\n")
+    return head[:cut].decode("utf-8"), left
 
 
 class _Part:
@@ -128,10 +189,13 @@ class _Part:
         self.latest = -1
         self.lines: Alerter | None = None   # shared_line over every row (share 0)
         self.clock: dict[tuple, int] = {}   # (key, detector) -> latest finding's ns
+        self.given_up = _GivenUp()
+        self.lines_on_share_0 = False
         if s.alerter is not None:
             s.evidence = None
             s.log = _Collect(self)
             lines = [d for d in s.alerter.detectors if isinstance(d, SharedLine)]
+            self.lines_on_share_0 = bool(lines)
             rest = [d for d in s.alerter.detectors if not isinstance(d, SharedLine)]
             if lines and index == 0:
                 self.lines = _ShareAlerter(self, s.alerter, lines, ship=False)
@@ -143,7 +207,7 @@ class _Part:
         s = self.sensor
         t = s.pipeline.decode_chosen(batch, source)
         if s.alerter is None:
-            s.stats.process(take(t, share_of(t, self.parts) == self.index))
+            s.stats.process(take(t, share_rows(t, self.parts, False) == self.index))
             return
         s.sessions.process(t)
         whole = s.reassembly.process(t, s.pipeline.decode)
@@ -153,18 +217,24 @@ class _Part:
             self.key = (*key, part)
             if (table.n_ip > 0).any():
                 self.latest = max(self.latest, int(table.ts_ns[table.n_ip > 0].max()))
-            mine = share_of(table, self.parts) == self.index
+            mine = share_rows(table, self.parts, self.lines_on_share_0) == self.index
             if self.lines is not None:   # a line's flows on every worker: all its rows here
                 self.lines.source = table.batch.source
                 s.log.write(self.lines.process(BatchContext(table, None, s.plan, s.cfg)))
-            sub = take(table, mine)
+            sub = table if self.parts == 1 else take(table, mine)
             if part == 0:
                 s.stats.process(sub)
             s.analyse(sub, frames=part == 0)   # a datagram's fragments were counted as frames
 
-    def ship(self, det, findings: list[Finding], t) -> None:
+    def ship(self, det, findings: list[Finding], t) -> bool:
         """Findings of a group wider than a flow (a client and a name: few rows), for the
-        reduce: their rows as columns, and each row's evidence."""
+        reduce: their rows as columns, and each row's evidence. False past the bound of
+        rows a share ships (MAX_SHIPPED_ROWS): then they are alerted here, and counted."""
+        rows = sum(f.rows.size for f in findings)
+        if self.given_up.shipped + rows > MAX_SHIPPED_ROWS:
+            self.given_up.unshipped += rows
+            return False
+        self.given_up.shipped += rows
         pieces = [{"rows": f.rows, "severity": f.severity, "reason": f.reason,
                    "group": f.group, "institution": f.institution,
                    "evidence": None if f.explain is None else
@@ -174,12 +244,17 @@ class _Part:
             p["rows"] = np.searchsorted(rows, p["rows"])
         self.shipped.append({"key": self.key, "detector": det.name, "rule": det.rule,
                              "table": take(t, rows, frames=False), "findings": pieces})
+        return True
 
-    def result(self) -> dict:
+    def result(self, flow_log: str = "") -> dict:
+        """What the share gives the reduce; `flow_log` the file its flow log was written to."""
         s = self.sensor
         if s.flows is not None and self.latest >= 0:   # what "idle at the end" is measured on
             s.flows.latest_ns = max(s.flows.latest_ns, self.latest)
         s.close()
+        flow_text = ""
+        if flow_log and Path(flow_log).exists():
+            flow_text, self.given_up.flow_records = _bounded_text(flow_log, MAX_FLOW_LOG_BYTES)
         extra = [d for d in (s.alerter.detectors if s.alerter else ())
                  if hasattr(d, "metric_families")]
         if self.lines is not None:
@@ -188,7 +263,7 @@ class _Part:
                 setattr(s.alerter, name, getattr(s.alerter, name) + getattr(self.lines, name))
         # sessions and reassembly see every row on every worker: counted by share 0
         whole = (s.sessions, s.reassembly) if self.index == 0 else ()
-        extra += [x for x in (*whole, s.flow_log) if x is not None]
+        extra += [x for x in (*whole, s.flow_log, self.given_up) if x is not None]
         families = list(SensorCollector(s.stats, s.alerter, s.flows, s.lines,
                                         extra=extra).collect())
         if self.index:
@@ -204,6 +279,7 @@ class _Part:
             "alerts": self.alerts,
             "shipped": self.shipped,
             "clock": self.clock,
+            "flow_log": flow_text,
         }
 
 
@@ -245,8 +321,10 @@ def replay_share(config_path: str | None, paths: list[tuple[str, str]], index: i
             except CaptureError as exc:
                 refused.append(str(exc))
             done += size(path) or seen
-        out = part.result()
-        out["flow_log"] = Path(flow_log).read_text() if flow_log and Path(flow_log).exists() else ""
+        out = part.result(flow_log)
+        if part.given_up.flow_records:
+            warned.append(f"share {index}: {part.given_up.flow_records:,} flow records past "
+                          f"the {MAX_FLOW_LOG_BYTES >> 20} MiB a share returns were not logged")
     out.update(refused=refused, warnings=warned, frames=frames)
     return out
 
@@ -388,7 +466,7 @@ class Reduce:
         det = SimpleNamespace(name=pieces[0]["detector"], rule=pieces[0]["rule"])
         limit, a.limit = a.limit, RateLimit(UNLIMITED, UNLIMITED)
         try:
-            return a._alerts(det, findings, ctx)
+            return a.alert(det, findings, ctx)
         finally:
             a.limit = limit
 
@@ -436,6 +514,13 @@ def connect(jobs: int | None, scheduler: str | None):
             raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     # the scheduler's own reports (a worker lost, tasks recomputed) are not the replay's
     logging.getLogger("distributed").setLevel(logging.ERROR)
+    if "fork" in multiprocessing.get_all_start_methods():
+        # workers forked from this process start with its modules and compiled loops
+        # loaded: spawned ones import dask, numba and ybsensor and load the loops afresh,
+        # seconds each (dask's own option; the nanny forks from its event loop's thread)
+        import dask
+        fastpath.load_kernel_now()
+        dask.config.set({"distributed.worker.multiprocessing-method": "fork"})
     cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                            host="127.0.0.1", dashboard_address=None,
                            scheduler_kwargs={"dashboard": False},

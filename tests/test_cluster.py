@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ybsensor.core.flows import share_of
+from ybsensor.sensor.cluster import share_rows
 from ybsensor.sensor.pipeline import Pipeline
 from tools import require_module, require_tool, ybsensor_cmd
 
@@ -102,9 +102,10 @@ def _alerts(tmp: Path, name: str) -> list[str]:
 
 def _counters(tmp: Path, name: str) -> dict[str, float]:
     """The metrics' counters and gauges, without what measures the process itself (time,
-    memory, the build) or the evidence pcaps (not written by a spread replay)."""
+    memory, the build), the evidence pcaps (not written by a spread replay) or the cluster
+    path's own bounds."""
     skip = re.compile(r"^(process_|python_|ybsensor_batch_duration|ybsensor_build_info|"
-                      r"ybsensor_evidence_|ybsensor_alert_log_head)")
+                      r"ybsensor_evidence_|ybsensor_alert_log_head|ybsensor_cluster_)")
     values = {}
     for line in (tmp / f"{name}.prom").read_text().splitlines():
         if line and not line.startswith("#") and not skip.match(line):
@@ -158,7 +159,7 @@ def test_a_cluster_with_a_worker_killed_gives_what_one_process_gives(tmp_path, c
     # what the test is about happens in these captures: the line's two institutions and the
     # lookups' servers fall in different shares of two
     t = next(iter(Pipeline().run_files([crossing], print, print)))[1]
-    share = share_of(t, 2)
+    share = share_rows(t, 2, lines_on_share_0=True)
     hospital = (t.src_lo & 0xFFFFFFFFFF00) == 0xFFFF0A010200
     pharmacy = (t.src_lo & 0xFFFFFFFFFF00) == 0xFFFF64401100
     assert set(share[hospital]) == {0, 1} and set(share[pharmacy]) == {0, 1}
@@ -218,3 +219,50 @@ def test_a_tunnels_evidence_names_its_public_end_whatever_else_the_batch_holds(t
         public = a["evidence"]["public_endpoint"]
         assert public in (a["src"], a["dst"]) or public.startswith("198.51.100."), a
         assert not public.startswith("10."), a
+
+
+def test_a_share_bounds_what_it_returns_and_counts_what_it_gives_up(tmp_path, monkeypatch):
+    """Past the rows of findings a share ships to the reduce, its findings of groups wider
+    than a flow are alerted on the share; past the bytes of flow log it returns, whole
+    records are cut off: each counted in a metric."""
+    from ybsensor.sensor import cluster
+    config = str(_config(tmp_path, "bounded"))
+    demo = str(PCAPS / "demo.pcap")
+    whole = cluster.replay_share(config, [(demo, demo)], 0, 1)
+    rows = sum(f["rows"].size for piece in whole["shipped"] for f in piece["findings"])
+    records = whole["flow_log"].count("\n")
+    assert rows and records > 2
+
+    monkeypatch.setattr(cluster, "MAX_SHIPPED_ROWS", 0)
+    monkeypatch.setattr(cluster, "MAX_FLOW_LOG_BYTES", len(whole["flow_log"]) // 2)
+    bounded = cluster.replay_share(config, [(demo, demo)], 0, 1)
+    assert bounded["shipped"] == []
+    kept = bounded["flow_log"].count("\n")
+    assert 0 < kept < records and bounded["flow_log"].endswith("\n")
+    assert whole["flow_log"].startswith(bounded["flow_log"])
+    given_up = {f.name: f.samples[0].value for f in bounded["families"]
+                if f.name.startswith("ybsensor_cluster_")}
+    assert given_up == {"ybsensor_cluster_findings_unshipped": rows,
+                        "ybsensor_cluster_flow_records_dropped": records - kept}
+    assert any("flow records past" in w for w in bounded["warnings"])
+    # the wider groups' findings are alerted all the same, by the share
+    detectors = {a["detector"] for _, alerts in bounded["alerts"] for a in alerts}
+    assert {piece["detector"] for piece in whole["shipped"]} <= detectors
+
+
+def test_jobs_on_this_machine_give_what_one_process_gives(tmp_path):
+    """`replay --jobs 2`: a local cluster whose workers are forked from the replay's
+    process gives what one process gives, for a line's flows and lookups across shares."""
+    require_module("distributed")
+    crossing = tmp_path / "crossing.pcap"
+    _crossing_capture(crossing)
+    files = [PCAPS / "demo.pcap", crossing]
+    one = _replay(tmp_path, "one", files)
+    spread = _replay(tmp_path, "jobs", files, "--jobs", "2")
+    assert one[2] == 0 and spread[2] == 0, spread[1]
+    assert _alerts(tmp_path, "jobs") == _alerts(tmp_path, "one")
+    assert _counters(tmp_path, "jobs") == _counters(tmp_path, "one")
+    flows = [sorted((tmp_path / f"{n}-flows.jsonl").read_text().splitlines())
+             for n in ("one", "jobs")]
+    assert flows[0] == flows[1] and flows[0]
+    assert _summary(spread[0]) == _summary(one[0])

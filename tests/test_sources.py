@@ -118,6 +118,30 @@ def test_unsupported_link_type_is_refused_by_decode(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("kind", ["pcap", "pcapng"])
+def test_no_jit_allowed_stops_reading_a_file_with_exit_2(tmp_path, kind):
+    """The record walk is compiled, with no interpreted twin: under a W^X policy (here the
+    kernel's own PR_SET_MDWE) decoding a file stops with a message naming the cause and exit
+    status 2, even where the decoders may fall back to their generic form."""
+    path = write_pcap(tmp_path / "f.pcap", FRAMES)
+    if kind == "pcapng":
+        path = tmp_path / "f.pcapng"
+        path.write_bytes(shb("<") + idb("<", 1) + b"".join(epb("<", 0, 0, f) for f in FRAMES))
+    code = ("import ctypes, sys;"
+            "ok = ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) == 0;"  # PR_SET_MDWE
+            "print(ok, flush=True);"
+            "sys.argv = ['ybsensor', 'decode', sys.argv[1]];"
+            "from ybsensor.sensor.cli import main; main()")
+    env = {**__import__("os").environ, "YBSENSOR_DECODE_KERNEL": "auto",
+           "NUMBA_CACHE_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                          text=True, cwd=REPO, timeout=120, env=env)
+    if proc.stdout.startswith("False"):
+        pytest.skip("this kernel has no PR_SET_MDWE (Linux 6.3+)")
+    assert proc.returncode == 2, proc.stderr
+    assert "numba cannot compile here" in proc.stderr and "Traceback" not in proc.stderr
+
+
 # ---------------------------------------------------------------------------------------
 # pcapng
 

@@ -5,9 +5,8 @@ import struct
 
 import numpy as np
 
+from . import record_walks
 from .errors import CaptureError
-from ybsensor.decoders.layout import gather_block
-
 from .framing import Capture, cut_batches
 
 MAGICS = {  # magic as read little-endian -> (byte order, nanosecond timestamps)
@@ -15,7 +14,7 @@ MAGICS = {  # magic as read little-endian -> (byte order, nanosecond timestamps)
     0xA1B23C4D: ("<", True), 0x4D3CB2A1: (">", True),
 }
 FILE_HEADER = 24
-RECORD_HEADER = 16
+RECORD_HEADER = record_walks.RECORD_HEADER
 MAX_RECORD = 1 << 18  # 256 KiB, as libpcap and Wireshark refuse bigger records
 
 
@@ -24,8 +23,8 @@ def recognises(magic: bytes) -> bool:
 
 
 def read(cap: Capture, batch_frames: int, warn):
-    """Batches of the file's records, walked a batch at a time: memory is bounded by the
-    batch, not the file."""
+    """Batches of the file's records, walked a batch at a time (record_walks.pcap_records):
+    memory is bounded by the batch, not the file."""
     path = cap.path
     head = cap.head(FILE_HEADER)
     if len(head) < FILE_HEADER:
@@ -37,26 +36,20 @@ def read(cap: Capture, batch_frames: int, warn):
     done = 0           # frames yielded
     while True:
         raw, base = cap.buf, cap.base
-        starts = _walk(raw, off - base, order, batch_frames)
-        n = len(starts)
-        if n:
-            hdr = gather_block(np.frombuffer(raw, dtype=np.uint8), starts, RECORD_HEADER)
-            sec, frac, incl, orig = hdr.view(order + "u4").T.astype(np.int64)
-            keep, damaged = _check(starts, incl, len(raw))
-            if keep:
-                ts_ns = sec[:keep] * 1_000_000_000 + (frac[:keep] if nanos else frac[:keep] * 1000)
-                off = cap.done = base + int(starts[keep - 1] + RECORD_HEADER + incl[keep - 1])
-                yield from cut_batches(raw, starts[:keep] + RECORD_HEADER, incl[:keep], orig[:keep],
-                                       ts_ns, np.full(keep, linktype), np.zeros(keep), ["0"],
-                                       batch_frames, str(path), done + 1)
-                done += keep
-            if damaged:
-                warn(f"{path}: record {done + 1} claims {int(incl[keep])} bytes, more than any "
-                     f"capture holds; the file is damaged from offset {off}, frames after it skipped")
-                return
-            if keep == batch_frames:
-                continue
-        if cap.more(off):
+        cols = np.empty((4, batch_frames), dtype=np.int64)  # the batches' columns: kept
+        keep, end, why, claim = record_walks.pcap_records(
+            np.frombuffer(raw, dtype=np.uint8), off - base, order == ">", nanos, MAX_RECORD, cols)
+        if keep:
+            off = cap.done = base + end
+            start, caplen, wirelen, ts_ns = cols[:, :keep]
+            yield from cut_batches(raw, start, caplen, wirelen, ts_ns, np.full(keep, linktype),
+                                   np.zeros(keep), ["0"], batch_frames, str(path), done + 1)
+            done += keep
+        if why == record_walks.DAMAGED:
+            warn(f"{path}: record {done + 1} claims {claim} bytes, more than any "
+                 f"capture holds; the file is damaged from offset {off}, frames after it skipped")
+            return
+        if why == record_walks.FULL or cap.more(off):
             continue
         left = cap.end - off
         if left >= RECORD_HEADER:
@@ -66,32 +59,3 @@ def read(cap: Capture, batch_frames: int, warn):
             warn(f"{path}: {left} bytes of a record header at the end of the file; "
                  f"kept the {done} frames before it")
         return
-
-
-def _walk(raw: memoryview, off: int, order: str, limit: int) -> np.ndarray:
-    """Offsets of up to `limit` record headers from `off`: the one sequential step (each
-    length gives the next), as tight as Python allows; `_check` vets them, vectorized."""
-    incl_of = struct.Struct(order + "I").unpack_from
-    starts = []
-    append = starts.append
-    try:
-        for _ in range(limit):
-            incl = incl_of(raw, off + 8)[0]  # struct.error past the end of the buffer
-            append(off)
-            off += RECORD_HEADER + incl
-    except struct.error:
-        pass
-    return np.array(starts, dtype=np.int64)
-
-
-def _check(starts, incl, size: int) -> tuple[int, bool]:
-    """How many records to keep (those before the first damaged or cut one), and whether
-    the one after them is damaged (else it runs past the bytes read so far, or none is)."""
-    whole = starts + RECORD_HEADER <= size  # else the header's fields are not read yet
-    too_big = (incl > MAX_RECORD) & whole
-    cut = ~whole | (starts + RECORD_HEADER + incl > size)
-    bad = np.flatnonzero(too_big | cut)
-    if bad.size:
-        i = int(bad[0])
-        return i, bool(too_big[i])
-    return len(starts), False

@@ -6,10 +6,11 @@ import struct
 
 import numpy as np
 
+from . import record_walks
 from .errors import CaptureError
 from .framing import Capture, cut_batches
+from .record_walks import IDB, SHB
 
-SHB, IDB, PB, SPB, EPB = 0x0A0D0D0A, 0x00000001, 0x00000002, 0x00000003, 0x00000006
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 OPT_IF_NAME, OPT_IF_TSRESOL, OPT_IF_TSOFFSET = 2, 9, 14
 MAX_BLOCK = 1 << 24
@@ -43,29 +44,35 @@ class _Interfaces:
         return self.cols
 
 
-class _Frames:
-    """The frames of the batch being gathered: one list a column."""
+class _Section:
+    """This section's interface ids -> the reader's interface index (-1: not kept), as a
+    column that grows by doubling (a hostile file may hold a million interfaces)."""
 
     def __init__(self):
-        self.off, self.cap, self.wire, self.ts, self.iface = [], [], [], [], []
+        self.ids = np.empty(0, dtype=np.int64)
+        self.n = 0
 
-    def add(self, data_off, caplen, wirelen, ts, iface) -> None:
-        self.off.append(data_off)
-        self.cap.append(caplen)
-        self.wire.append(wirelen)
-        self.ts.append(ts)
-        self.iface.append(iface)
+    def clear(self) -> None:
+        self.n = 0
 
-    def __len__(self) -> int:
-        return len(self.off)
+    def add(self, index: int) -> None:
+        if self.n == len(self.ids):
+            self.ids = np.concatenate((self.ids, np.empty(max(self.n, 8), dtype=np.int64)))
+        self.ids[self.n] = index
+        self.n += 1
+
+    @property
+    def column(self) -> np.ndarray:
+        return self.ids[: self.n]
 
 
 def read(cap: Capture, batch_frames: int, warn):
-    """Batches of the file's packet blocks, gathered a batch at a time: memory is bounded
-    by the batch, cost by the blocks (interfaces included), not their product."""
+    """Batches of the file's packet blocks, gathered a batch at a time
+    (record_walks.pcapng_blocks; section and interface blocks here): memory is bounded by
+    the batch, cost by the blocks (interfaces included), not their product."""
     path = cap.path
     itfs = _Interfaces()
-    section: list[int] = []  # this section's interface ids -> global index
+    section = _Section()
     order = "<"
     done = 0                 # frames yielded
     skipped = 0              # packet blocks of no interface we keep, or overrunning their block
@@ -73,10 +80,27 @@ def read(cap: Capture, batch_frames: int, warn):
     off = 0                  # the file offset of the next block
     while True:
         raw, base = cap.buf, cap.base
+        buf = np.frombuffer(raw, dtype=np.uint8)
         size = len(raw)
-        frames = _Frames()
-        pos, stop = off - base, None
-        while pos + 12 <= size and len(frames) < batch_frames:
+        cols = np.empty((4, batch_frames), dtype=np.int64)  # offset, caplen, wirelen, iface
+        units = np.empty(batch_frames, dtype=np.uint64)     # timestamps, interface units
+        pos, n, stop = off - base, 0, None
+        while True:
+            first = section.column[0] if section.n else -1
+            pos, n, why, lost, lost_at = record_walks.pcapng_blocks(
+                buf, pos, order == ">", section.column, itfs.snaplen[first] if first >= 0 else 0,
+                MAX_BLOCK, cols, units, n)
+            if lost:
+                if not skipped:
+                    warn(f"{path}: packet block at offset {base + lost_at} names a missing "
+                         f"interface or overruns its block; skipped")
+                skipped += lost
+            if why == record_walks.BAD_LENGTH:
+                blen = struct.unpack_from(order + "I", raw, pos + 4)[0]
+                stop = f"block with an impossible length {blen}"
+                break
+            if why != record_walks.HEADER:
+                break
             btype = struct.unpack_from(order + "I", raw, pos)[0]
             if btype == SHB:  # a new section may change the byte order
                 magic = bytes(raw[pos + 8: pos + 12])
@@ -89,7 +113,7 @@ def read(cap: Capture, batch_frames: int, warn):
                         raise CaptureError(f"{path}: pcapng section header has a bad byte-order magic")
                     stop = "section header with a bad byte-order magic"
                     break
-                section = []
+                section.clear()
             blen = struct.unpack_from(order + "I", raw, pos + 4)[0]
             if blen < 12 or blen % 4 or blen > MAX_BLOCK:
                 if base + pos == 0:
@@ -102,40 +126,21 @@ def read(cap: Capture, batch_frames: int, warn):
             if btype == IDB and body + 8 <= body_end:
                 linktype, _, snaplen = struct.unpack_from(order + "HHI", raw, body)
                 if len(itfs.names) < MAX_INTERFACES:
-                    section.append(itfs.add(linktype, snaplen,
-                                            *_idb_options(raw, order, body + 8, body_end)))
+                    section.add(itfs.add(linktype, snaplen,
+                                         *_idb_options(raw, order, body + 8, body_end)))
                 else:
-                    section.append(-1)
+                    section.add(-1)
                     dropped_ifaces += 1
-            elif btype == EPB and body + 20 <= body_end:
-                ifid, hi, lo, caplen, wirelen = struct.unpack_from(order + "IIIII", raw, body)
-                if ifid < len(section) and section[ifid] >= 0 and body + 20 + caplen <= body_end:
-                    frames.add(body + 20, caplen, wirelen, (hi << 32) | lo, section[ifid])
-                else:
-                    skipped += 1
-                    if skipped == 1:
-                        warn(f"{path}: packet block at offset {base + pos} names a missing "
-                             f"interface or overruns its block; skipped")
-            elif btype == SPB and body + 4 <= body_end and section and section[0] >= 0:
-                wirelen = struct.unpack_from(order + "I", raw, body)[0]
-                caplen = min(wirelen, body_end - body - 4)
-                if itfs.snaplen[section[0]]:
-                    caplen = min(caplen, itfs.snaplen[section[0]])
-                frames.add(body + 4, caplen, wirelen, 0, section[0])
-            elif btype == PB and body + 20 <= body_end:
-                ifid, _, hi, lo, caplen, wirelen = struct.unpack_from(order + "HHIIII", raw, body)
-                if ifid < len(section) and section[ifid] >= 0 and body + 20 + caplen <= body_end:
-                    frames.add(body + 20, caplen, wirelen, (hi << 32) | lo, section[ifid])
             pos += blen
         off = cap.done = base + pos
-        if len(frames):
-            iface = np.array(frames.iface, dtype=np.int64)
-            cols = itfs.columns()[iface]
-            ts_ns = _to_ns(np.array(frames.ts, dtype=np.uint64), cols[:, 1], cols[:, 2])
-            yield from cut_batches(raw, frames.off, frames.cap, frames.wire, ts_ns, cols[:, 0],
+        if n:
+            offset, caplen, wirelen, iface = cols[:, :n]
+            per_frame = itfs.columns()[iface]
+            ts_ns = _to_ns(units[:n], per_frame[:, 1], per_frame[:, 2])
+            yield from cut_batches(raw, offset, caplen, wirelen, ts_ns, per_frame[:, 0],
                                    iface, itfs.names, batch_frames, str(path), done + 1)
-            done += len(frames)
-        if stop is not None or (len(frames) < batch_frames and not cap.more(off)):
+            done += n
+        if stop is not None or (n < batch_frames and not cap.more(off)):
             break
     if skipped > 1:
         warn(f"{path}: {skipped - 1:,} more packet blocks skipped likewise")
