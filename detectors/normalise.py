@@ -23,7 +23,9 @@ Two layers:
   a part spread over many segments streams through. Every byte of a stream the parser was
   fed is searched in its decoded form and not raw (so nothing is counted twice, and
   ID-shaped bytes inside compressed data raise nothing). When a message ends and no other
-  has begun, the stream goes back to the raw fast path.
+  has begun, the stream goes back to the raw fast path; so it does at once when the bytes
+  after a message cannot begin one (another protocol, a binary stream) or the framing is
+  lost, the rest of the segment passed on as it is.
 
 Bounds (each counted): decoded output per body `MAX_BODY` bytes, and once past
 `RATIO_FROM` bytes at most `MAX_RATIO` times the compressed input — past either the rest of
