@@ -104,39 +104,41 @@ def _home(key, mask):
 
 
 @jit(inline="always")
-def _prefetch_ahead(index_key, keys, i, mask):
-    """Bring in the home slot of the key PREFETCH_AHEAD places on: the index is tens of MB."""
+def _prefetch_ahead(index, keys, i, mask):
+    """Bring in the home slot of the key PREFETCH_AHEAD places on: the index may be tens
+    of MB."""
     if i + PREFETCH_AHEAD < keys.shape[0]:
-        prefetch(index_key, _home(keys[i + PREFETCH_AHEAD], mask))
+        prefetch(index, _home(keys[i + PREFETCH_AHEAD], mask) << np.uint64(1))
 
 
 @jit(inline="always")
-def _probe(index_key, key, mask):
-    """The first slot from key's home that holds key or is empty (0)."""
+def _probe(index, key, mask):
+    """The first slot from key's home that holds key or is empty (key 0). A slot is two
+    words, its key then its id, so that a look-up reads one cache line."""
     s = _home(key, mask)
-    while index_key[s] != key and index_key[s] != 0:
+    while index[s << np.uint64(1)] != key and index[s << np.uint64(1)] != 0:
         s = (s + np.uint64(1)) & mask
-    return s
+    return s << np.uint64(1)
 
 
 @jit
-def index_find(index_key, index_id, mask, keys, ids):
-    """Each key's slot id in the open-addressing index, -1 where absent."""
+def index_find(index, mask, keys, ids):
+    """Each key's id in the open-addressing index (slots `mask` + 1), -1 where absent."""
     for i in range(keys.shape[0]):
-        _prefetch_ahead(index_key, keys, i, mask)
-        s = _probe(index_key, keys[i], mask)
-        ids[i] = index_id[s] if index_key[s] == keys[i] else -1
+        _prefetch_ahead(index, keys, i, mask)
+        at = _probe(index, keys[i], mask)
+        ids[i] = np.int64(index[at + 1]) if index[at] == keys[i] else -1
     return keys.shape[0]
 
 
 @jit
-def index_insert(index_key, index_id, mask, keys, ids):
+def index_insert(index, mask, keys, ids):
     """Keys (distinct, absent) into their first free slot from home."""
     for i in range(keys.shape[0]):
-        _prefetch_ahead(index_key, keys, i, mask)
-        s = _probe(index_key, keys[i], mask)     # absent: the first empty slot
-        index_key[s] = keys[i]
-        index_id[s] = ids[i]
+        _prefetch_ahead(index, keys, i, mask)
+        at = _probe(index, keys[i], mask)     # absent: the first empty slot
+        index[at] = keys[i]
+        index[at + 1] = np.uint64(ids[i])
     return keys.shape[0]
 
 

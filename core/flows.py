@@ -4,7 +4,10 @@ TCP flags — bounded, updated a batch at a time.
 Flows live in fixed columns (one slot per flow, `max_flows` slots) indexed by an
 open-addressing hash of 64-bit flow keys. Lookups and inserts probe for a whole column of
 keys at once; eviction (idle flows, or the least recently seen when the table is full)
-frees slots and rebuilds the index from the survivors. Both directions of a conversation
+frees slots and rebuilds the index from the survivors. The index is allocated for
+`max_flows` at half load, but only a prefix of it sized to the flows alive is used (and so
+touched by the process): a few thousand flows probe a table that stays in the cache, not
+pages spread over tens of MB; it doubles (a rebuild) as flows come. Both directions of a conversation
 share one flow: the key is built from the endpoints in a canonical order.
 """
 from __future__ import annotations
@@ -18,6 +21,7 @@ from ybsensor.decoders.table import PacketTable
 U64 = np.uint64
 SEED = U64(0x5851F42D4C957F2D)       # flow keys' hash starts here
 ICMP, TCP, UDP, ICMP6, SCTP = 1, 6, 17, 58, 132
+INDEX_MIN = 1 << 14                   # index slots used at first (a power of two)
 BYTES_PER_FLOW = 2 * 16 + 18 * 8  # index entry at half load + the flow's columns (a rough
 # figure; FlowTable.memory_bytes(max_flows) is the exact one)
 
@@ -232,10 +236,9 @@ class FlowTable:
         self.idle_ns = int(idle_seconds * 1e9)
         self.sweep_ns = max(self.idle_ns // 8, 1_000_000_000)
         self.last_sweep = None
-        size = 1 << max(4, (2 * self.capacity - 1).bit_length())
-        self.mask = U64(size - 1)
-        self.index_key = np.zeros(size, dtype=np.uint64)
-        self.index_id = np.zeros(size, dtype=np.int64)
+        self.index_slots = self.index_size(self.capacity)
+        self.index = np.zeros(2 * self.index_slots, dtype=np.uint64)   # (key, id) a slot
+        self.mask = U64(min(INDEX_MIN, self.index_slots) - 1)       # slots in use, less one
         # one row past the last slot absorbs the counts of flows that cannot be tracked
         for name, dtype in self.columns(per_direction).items():
             setattr(self, name, np.zeros(self.capacity + 1, dtype=dtype))
@@ -275,8 +278,12 @@ class FlowTable:
         twice the slots, 16 bytes an entry)."""
         capacity = int(max_flows)
         row = sum(np.dtype(d).itemsize for d in cls.columns(per_direction).values()) + 1
-        index = 1 << max(4, (2 * capacity - 1).bit_length())
-        return (capacity + 1) * row + capacity * 8 + index * 16
+        return (capacity + 1) * row + capacity * 8 + cls.index_size(capacity) * 16
+
+    @staticmethod
+    def index_size(capacity: int) -> int:
+        """Index slots for `capacity` flows: a power of two, at least twice as many."""
+        return 1 << max(4, (2 * capacity - 1).bit_length())
 
     @classmethod
     def flows_for(cls, memory_bytes: int) -> int:
@@ -294,18 +301,32 @@ class FlowTable:
         """What this table's arrays hold now (equal to memory_bytes(capacity))."""
         return sum(getattr(self, name).nbytes for name in self.columns(self.per_direction)) \
             + self.alive.nbytes \
-            + self.free.nbytes + self.index_key.nbytes + self.index_id.nbytes
+            + self.free.nbytes + self.index.nbytes
 
     # --- the index -------------------------------------------------------------------
 
     def _find(self, keys: np.ndarray) -> np.ndarray:
         ids = np.empty(len(keys), dtype=np.int64)
-        kernels.index_find(self.index_key, self.index_id, self.mask, keys, ids)
+        kernels.index_find(self.index, self.mask, keys, ids)
         return ids
 
     def _insert(self, keys: np.ndarray, ids: np.ndarray) -> None:
-        kernels.index_insert(self.index_key, self.index_id, self.mask, keys,
-                             np.asarray(ids, dtype=np.int64))
+        """Index new flows (already alive in the columns); past half load in the prefix in
+        use, a prefix four times the flows alive is rebuilt from the columns instead."""
+        used = int(self.mask) + 1
+        if 2 * self.active > used and used < self.index_slots:
+            self._rebuild(4 * self.active)
+            return
+        kernels.index_insert(self.index, self.mask, keys, np.asarray(ids, dtype=np.int64))
+
+    def _rebuild(self, slots: int) -> None:
+        """The index of the flows alive, in a prefix of at least `slots` slots (INDEX_MIN
+        at least, the whole index at most)."""
+        used = min(max(INDEX_MIN, 1 << (max(slots, 1) - 1).bit_length()), self.index_slots)
+        self.index[:2 * max(used, int(self.mask) + 1)] = 0
+        self.mask = U64(used - 1)
+        live = np.flatnonzero(self.alive[:self.capacity])
+        kernels.index_insert(self.index, self.mask, self.key[live], live)
 
     def _evict(self, ids: np.ndarray, reason: str) -> None:
         if not ids.size:
@@ -316,9 +337,7 @@ class FlowTable:
         self.free[self.nfree: self.nfree + len(ids)] = ids
         self.nfree += len(ids)
         self.evicted_total += len(ids)
-        self.index_key[:] = 0
-        live = np.flatnonzero(self.alive)
-        self._insert(self.key[live], live)
+        self._rebuild(4 * self.active)
 
     # --- per batch -------------------------------------------------------------------
 

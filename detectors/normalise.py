@@ -23,7 +23,9 @@ Two layers:
   a part spread over many segments streams through. Every byte of a stream the parser was
   fed is searched in its decoded form and not raw (so nothing is counted twice, and
   ID-shaped bytes inside compressed data raise nothing). When a message ends and no other
-  has begun, the stream goes back to the raw fast path.
+  has begun, the stream goes back to the raw fast path; so it does at once when the bytes
+  after a message cannot begin one (another protocol, a binary stream) or the framing is
+  lost, the rest of the segment passed on as it is.
 
 Bounds (each counted): decoded output per body `MAX_BODY` bytes, and once past
 `RATIO_FROM` bytes at most `MAX_RATIO` times the compressed input — past either the rest of
@@ -426,6 +428,16 @@ class Mime:
 _START = re.compile(rb"(?m)^(?:HTTP/1\.[01] [0-9]{3}|[A-Z]{3,10} [^ \r\n]+ HTTP/1\.[01]\r?$)")
 _FIELDS = re.compile(rb"(?im)^(transfer-encoding|content-encoding|content-type|content-length)"
                      rb"[ \t]*:([^\r\n]*)")
+# what may begin the next message, as far as it has come (empty lines, then a method and a
+# space, or `HTTP/`): other bytes between messages are no HTTP (a protocol switched to, a
+# binary stream), and the stream goes back to the raw path
+_MAY_BEGIN = re.compile(rb"[A-Z]{1,10}[ /]|[A-Z]{0,10}\Z")
+
+
+def _may_begin(buf: bytes) -> bool:
+    return _MAY_BEGIN.match(buf.lstrip(b"\r\n")[:11]) is not None
+
+
 def _tokens(value: bytes) -> list[bytes]:
     """A header's comma-separated tokens, lower case."""
     return [c.strip().lower() for c in value.split(b",") if c.strip()]
@@ -447,6 +459,7 @@ class Http:
         self.form = False
         self.mime: Mime | None = None
         self.chunked = False
+        self.left = False               # what followed was no HTTP: passed on, then idle
 
     @property
     def idle(self) -> bool:
@@ -458,7 +471,12 @@ class Http:
         while i < n:
             st = self.state
             if st == HEAD:
+                fresh = not self.buf
                 self.buf += data[i:]
+                if not _may_begin(self.buf):
+                    self.out(self.buf, (), i if fresh else None)
+                    self.buf, self.left = b"", True
+                    break
                 i = n
                 end = self.buf.find(b"\r\n\r\n")
                 if end < 0:
@@ -521,6 +539,8 @@ class Http:
             else:                       # PASS: lost the framing; as it is
                 self.out(data[i:], (), i)
                 i = n
+        if self.state == PASS:          # then back to the raw path
+            self.state, self.left = HEAD, True
 
     def _start(self, block: bytes) -> None:
         response = block.startswith(b"HTTP/")
@@ -591,7 +611,9 @@ class Piece:
         self.marks = marks
         self.ends = [m[0] for m in marks]
 
-    def locate(self, pos: int) -> tuple[int, int, tuple]:
+    def locate(self, pos: int, begin: int | None = None) -> tuple[int, int, tuple]:
+        """`begin`: the payload offset is that of this position instead (before `pos`'s
+        part: negative), where the part's bytes are the payload's as they are."""
         k = min(bisect.bisect_right(self.ends, pos), len(self.marks) - 1)
         if k < 0:
             return self.row, 0, ()
@@ -599,7 +621,7 @@ class Piece:
         if row == EARLIER_ROW:          # bytes of an earlier batch: this batch's region
             return self.row, 0, labels
         if exact:
-            offset += max(pos - start, 0)
+            offset += max(pos - start, 0) if begin is None else begin - start
         return row, offset, labels
 
     def completing(self, start: int, end: int) -> tuple[int, int, tuple]:
@@ -607,7 +629,7 @@ class Piece:
         the offset of its start there (where that packet's part begins if the match
         began in an earlier packet's part); the decodings of both ends."""
         row, offset, labels = self.locate(start)
-        last, last_offset, last_labels = self.locate(max(end - 1, start))
+        last, last_offset, last_labels = self.locate(max(end - 1, start), begin=start)
         if last == row:
             return row, offset, labels + tuple(x for x in last_labels if x not in labels)
         return last, last_offset, last_labels + tuple(x for x in labels if x not in last_labels)
@@ -686,10 +708,20 @@ class Stream:
             self._mark(before, CONTEXT_ROW, 0, (), False)
         self.done = len(self.text)
 
-    def take(self, flow: int, final: bool) -> Piece | None:
-        """The piece of text decided now; the stream keeps KEEP bytes of context."""
+    @property
+    def left(self) -> bool:
+        """Its bytes stopped being HTTP: the rest of the stream is raw."""
+        return self.http is not None and self.http.left
+
+    def take(self, flow: int, final: bool, follow=()) -> Piece | None:
+        """The piece of text decided now; the stream keeps KEEP bytes of context.
+        `follow`: (bytes, row, payload offset) of the raw stream bytes after the text (the
+        stream goes back to the raw path), read as the context of a match that crosses
+        into them, as the raw path reads a region's next bytes."""
         n = len(self.text)
         hi = n if final else max(self.flush_at, n - _hold(self.text))
+        for data, row, offset in follow:
+            self._mark(data, row, offset, (), True)
         piece = None
         if hi > self.done:
             piece = Piece(flow, self.text, self.done, hi, list(self.marks), self.row)
@@ -790,7 +822,11 @@ class Normaliser:
             fed.add(sid)
             s.feed(data, row, int(reg.skip[i]), lead)
             idle = s.idle
-            piece = s.take(fk, final=idle)
+            follow = ()
+            if idle and s.left:
+                follow = [(reg.bytes(e)[:take], int(reg.row[e]), int(reg.skip[e]))
+                          for e, take in reg.after(i)[1]]
+            piece = s.take(fk, final=idle, follow=follow)
             if piece is not None:
                 pieces.append(piece)
             if idle:

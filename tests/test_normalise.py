@@ -366,3 +366,33 @@ def test_mime_decodes_the_same_however_the_message_is_cut():
         cuts = sorted(rnd.randrange(len(raw)) for _ in range(5))
         assert decoded([raw[a:b] for a, b in zip([0] + cuts, cuts + [len(raw)])]) == whole
         assert decoded([raw[i:i + 1] for i in range(len(raw))]) == whole
+
+
+BINARY = bytes(range(0x80, 0xC0)) * 3      # bytes that begin no HTTP message
+
+
+def test_bytes_after_a_message_that_are_no_http_go_back_to_the_raw_path(tmp_path):
+    """A gzip answer, then bytes of another protocol in the same segment: the stream leaves
+    the parser there; the identifier a later segment carries is found at that segment,
+    searched raw."""
+    first = gzip_response(b'{"ok":1}') + BINARY
+    later = BINARY + f'certno={PERSON};'.encode() + BINARY
+    got, norm = sensor_run(tmp_path, stream([first, later], **SERVER))
+    assert len(got) == 1 and got[0]["first_frame"] == 2 and got[0]["packets"] == 1
+    assert got[0]["evidence"]["offset"] == len(BINARY)       # where `certno` starts
+    assert "decoded" not in got[0]["evidence"]
+    assert not norm.streams and norm.given_up["header"] == 0
+
+
+def test_an_identifier_across_the_segment_where_the_parser_is_left(tmp_path):
+    """The bytes after the message end with the first half of an identifier; the next
+    segment (searched raw) holds the rest: found once, at the segment completing it, its
+    offset negative (it began in the segment before)."""
+    half = 9
+    first = gzip_response(b'{"ok":1}') + BINARY + b"id=" + PERSON.encode()[:half]
+    later = PERSON.encode()[half:] + b";" + BINARY
+    got, norm = sensor_run(tmp_path, stream([first, later], **SERVER))
+    assert len(got) == 1 and got[0]["first_frame"] == 2 and got[0]["packets"] == 1
+    ev = got[0]["evidence"]
+    assert ev["kinds"] == {"resident_id": 1} and ev["offset"] == -half
+    assert not norm.streams
