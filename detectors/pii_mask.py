@@ -343,15 +343,22 @@ def mask_text(s: str) -> str:
 SENSOR_MADE = frozenset(("hashes",))
 
 
-def mask_strings(value):
+def mask_strings(value, memo: dict[str, str] | None = None):
     """`value` (a JSON-like tree: dicts, lists, strings, numbers) with `mask_text` applied to
     every string in it, keys included, but for the values under SENSOR_MADE keys: what an
-    alert's evidence holds on its way out."""
+    alert's evidence holds on its way out. `memo`: the masked form of each string met
+    before, shared by the trees of one batch (their keys and most values repeat), so that
+    each distinct string is masked once; it holds wire strings: drop it with the batch."""
     if isinstance(value, str):
-        return mask_text(value)
+        masked = memo.get(value) if memo is not None else None
+        if masked is None:
+            masked = mask_text(value)
+            if memo is not None:
+                memo[value] = masked
+        return masked
     if isinstance(value, dict):
-        return {mask_strings(k): v if k in SENSOR_MADE else mask_strings(v)
+        return {mask_strings(k, memo): v if k in SENSOR_MADE else mask_strings(v, memo)
                 for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [mask_strings(v) for v in value]
+        return [mask_strings(v, memo) for v in value]
     return value
