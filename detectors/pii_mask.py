@@ -301,11 +301,17 @@ def _binary_secrets(data: bytes) -> list[tuple[int, int]]:
     return []
 
 
+# `binary_credential_heads` of every first two bytes (the second 0xFF where there is none),
+# looked up by first | second << 8: the rule without numpy's cost for one payload
+_BINARY_HEAD = binary_credential_heads(
+    np.stack([np.arange(1 << 16) & 0xFF, np.arange(1 << 16) >> 8], axis=1)).tolist()
+
+
 def mask_credentials(data: bytes) -> bytes:
     """`data` with every password it plainly carries replaced by `*` (same length)."""
     data = bytes(data)
-    heads = np.frombuffer(data[:2].ljust(2, b"\xff"), dtype=np.uint8)[None, :]
-    spans = _binary_secrets(data) if data and (binary_credential_heads(heads)[0]
+    head = data[0] | (data[1] if len(data) > 1 else 0xFF) << 8 if data else 0
+    spans = _binary_secrets(data) if data and (_BINARY_HEAD[head]
                                                or wire.MYSQL_CLEAR in data) else []
     low = data.lower()
     if any(word in low for word in CREDENTIAL_WORDS):
@@ -349,16 +355,27 @@ def mask_strings(value, memo: dict[str, str] | None = None):
     alert's evidence holds on its way out. `memo`: the masked form of each string met
     before, shared by the trees of one batch (their keys and most values repeat), so that
     each distinct string is masked once; it holds wire strings: drop it with the batch."""
+    return _masked_tree(value, {} if memo is None else memo)
+
+
+def _masked_tree(value, memo: dict[str, str]):
     if isinstance(value, str):
-        masked = memo.get(value) if memo is not None else None
+        masked = memo.get(value)
         if masked is None:
-            masked = mask_text(value)
-            if memo is not None:
-                memo[value] = masked
+            masked = memo[value] = mask_text(value)
         return masked
     if isinstance(value, dict):
-        return {mask_strings(k, memo): v if k in SENSOR_MADE else mask_strings(v, memo)
-                for k, v in value.items()}
+        out, known = {}, memo.get
+        for k, v in value.items():   # the strings of a flat dict without a call each
+            mk = known(k) if type(k) is str else None
+            if mk is None:
+                mk = _masked_tree(k, memo)
+            if k in SENSOR_MADE:
+                out[mk] = v
+                continue
+            mv = known(v) if type(v) is str else None
+            out[mk] = _masked_tree(v, memo) if mv is None else mv
+        return out
     if isinstance(value, (list, tuple)):
-        return [mask_strings(v, memo) for v in value]
+        return [_masked_tree(v, memo) for v in value]
     return value

@@ -222,6 +222,7 @@ class Alerter:
         name, severity, rule, source = det.name, f.severity, det.rule, self.source
         sensor = self.sensor
         seconds = t.ts_ns[rows] / 1e9
+        stamps = np.asarray(rfc3339_column(seconds)).astype(str).tolist()
         return [{
             "event_type": "alert",
             "timestamp": stamp,
@@ -241,7 +242,7 @@ class Alerter:
             "source": source,
             "evidence": ev,
         } for stamp, ts, kind, a, b, i, s, d, p, sp, dp, flow, n, octs, frame, ev in zip(
-            rfc3339_column(seconds), seconds.tolist(), t.line_kind[rows].tolist(), t.line_a[rows].tolist(),
+            stamps, seconds.tolist(), t.line_kind[rows].tolist(), t.line_a[rows].tolist(),
             t.line_b[rows].tolist(), inst.tolist(), texts(src), texts(dst), proto, sport, dport,
             flows, packets.tolist(), octets.tolist(), t.frame[rows].tolist(), evidence)]
 
