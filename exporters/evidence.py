@@ -123,8 +123,8 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
         # a wide digit alone changes nothing: only a run of 11 is masked (`mask_payload`),
         # so those frames are told by the maskers' own quick test (binary payloads' NULs
         # mark many frames that hold none)
-        hit[[r for r in wide_rows.tolist()
-             if wide_digit_run(data[start[r]: start[r] + length[r]].tobytes())]] = True
+        hit[_wide_runs([data[start[r]: start[r] + length[r]] for r in wide_rows.tolist()],
+                       wide_rows.tolist())] = True
     if rs.size:
         touched = np.zeros(n + 1, dtype=np.int64)
         np.add.at(touched, np.maximum(np.searchsorted(start, rs, side="right") - 1, 0), 1)
@@ -153,6 +153,27 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
         row = row[(row >= 0) & has[np.maximum(row, 0)]]
         hit[row] = True
     return hit
+
+
+WIDE_ALONE = 16  # frames a part holding a wide run is cut into before they are tested alone
+
+
+def _wide_runs(frames: list[np.ndarray], rows: list[int]) -> list[int]:
+    """The rows whose frame holds a digit run in a wide form (`wide_digit_run`): the
+    frames tested joined, then halves of them where that finds one (a run found across
+    two frames is in neither), down to WIDE_ALONE frames tested one by one; frames that
+    hold none (most: binary payloads' NULs mark many) cost one test together."""
+    out, todo = [], [(frames, rows)] if rows else []
+    while todo:
+        part, which = todo.pop()
+        if len(part) > 1 and not wide_digit_run(b"".join(part)):
+            continue
+        if len(part) <= WIDE_ALONE:
+            out += [r for frame, r in zip(part, which) if wide_digit_run(frame.tobytes())]
+        else:
+            half = len(part) // 2
+            todo += [(part[half:], which[half:]), (part[:half], which[:half])]
+    return out
 
 
 def _wide_marks(data: np.ndarray) -> np.ndarray:
