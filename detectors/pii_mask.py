@@ -184,6 +184,12 @@ def long_digit_run(data: bytes) -> bool:
     return b"d" * 11 in data.translate(_DIGIT_CLASSES)
 
 
+_WIDE_RUN = re.compile(b"|".join(rx.pattern for _, rx in _WIDE_RUNS))   # any of them
+# bytes up to which one search for any of several patterns beats a test for each (whose
+# literal start a substring test finds fast in a long payload)
+SHORT = 256
+
+
 def wide_digit_run(data: bytes) -> bool:
     """Whether `data` holds a run of 11 digits in a wide form (what an identifier there
     needs): the quick test before `normalise.Readable`."""
@@ -191,6 +197,8 @@ def wide_digit_run(data: bytes) -> bool:
         classes = data.translate(_DIGIT_CLASSES)
         if b"d0" * 11 in classes or b"0d" * 11 in classes:
             return True
+    if len(data) <= SHORT:
+        return _WIDE_RUN.search(data) is not None
     return any(lead in data and rx.search(data) for lead, rx in _WIDE_RUNS)
 
 
@@ -275,7 +283,6 @@ _CREDENTIALS = [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in (
 CREDENTIAL_WORDS = (b"pass", b"login", b"basic", b"plain", b"pwd", b"bearer", b"key", b"token",
                     b"secret", b"auth")
 _CREDENTIAL_WORD = re.compile(b"|".join(CREDENTIAL_WORDS))
-SHORT = 256   # bytes up to which one search for any word beats a substring test per word
 
 
 def _credential_word(low: bytes) -> bool:
