@@ -354,9 +354,10 @@ _CREDENTIAL_WORD_TEXT = re.compile("|".join(w.decode() for w in CREDENTIAL_WORDS
 def mask_text(s: str) -> str:
     """`s` with every identifier and password masked (the characters around them
     unchanged)."""
-    if not (_LONG_RUN_TEXT.search(s) or _CREDENTIAL_WORD_TEXT.search(s.lower())):
-        return s     # nothing an identifier (11 digits at least) or a password needs
     data = s.encode("utf-8", "surrogatepass")
+    if not (_LONG_RUN_TEXT.search(s) or _CREDENTIAL_WORD_TEXT.search(s.lower())
+            or wide_digit_run(data)):
+        return s     # nothing an identifier (11 digits, plain or wide) or a password needs
     masked = mask_payload(data)
     return s if masked == data else masked.decode("utf-8", "surrogatepass")
 
