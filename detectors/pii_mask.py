@@ -184,6 +184,12 @@ def long_digit_run(data: bytes) -> bool:
     return b"d" * 11 in data.translate(_DIGIT_CLASSES)
 
 
+_WIDE_RUN = re.compile(b"|".join(rx.pattern for _, rx in _WIDE_RUNS))   # any of them
+# bytes up to which one search for any of several patterns beats a test for each (whose
+# literal start a substring test finds fast in a long payload)
+SHORT = 256
+
+
 def wide_digit_run(data: bytes) -> bool:
     """Whether `data` holds a run of 11 digits in a wide form (what an identifier there
     needs): the quick test before `normalise.Readable`."""
@@ -191,6 +197,8 @@ def wide_digit_run(data: bytes) -> bool:
         classes = data.translate(_DIGIT_CLASSES)
         if b"d0" * 11 in classes or b"0d" * 11 in classes:
             return True
+    if len(data) <= SHORT:
+        return _WIDE_RUN.search(data) is not None
     return any(lead in data and rx.search(data) for lead, rx in _WIDE_RUNS)
 
 
@@ -270,10 +278,20 @@ _CREDENTIALS = [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in (
 
 
 # every pattern above holds one of these words: when none is there, none can match
-# (a lowercased copy and plain substring tests: ten times a case-blind regex's speed);
+# (a lowercased copy searched for them: ten times a case-blind regex's speed);
 # lowercase ASCII letters, at least three (the evidence writer's pre-filter relies on it)
 CREDENTIAL_WORDS = (b"pass", b"login", b"basic", b"plain", b"pwd", b"bearer", b"key", b"token",
                     b"secret", b"auth")
+_CREDENTIAL_WORD = re.compile(b"|".join(CREDENTIAL_WORDS))
+
+
+def _credential_word(low: bytes) -> bool:
+    """Whether `low` (lowercased) holds one of CREDENTIAL_WORDS."""
+    if len(low) <= SHORT:
+        return _CREDENTIAL_WORD.search(low) is not None
+    return any(word in low for word in CREDENTIAL_WORDS)
+
+
 def binary_credential_heads(first: np.ndarray) -> np.ndarray:
     """Mask of the payloads, given their first two bytes ((n, 2) uint8), that may begin with
     a binary message `mask_credentials` masks: a BER SEQUENCE; a TDS packet's type 0x10 and
@@ -301,14 +319,19 @@ def _binary_secrets(data: bytes) -> list[tuple[int, int]]:
     return []
 
 
+# `binary_credential_heads` of every first two bytes (the second 0xFF where there is none),
+# looked up by first | second << 8: the rule without numpy's cost for one payload
+_BINARY_HEAD = binary_credential_heads(
+    np.stack([np.arange(1 << 16) & 0xFF, np.arange(1 << 16) >> 8], axis=1)).tolist()
+
+
 def mask_credentials(data: bytes) -> bytes:
     """`data` with every password it plainly carries replaced by `*` (same length)."""
     data = bytes(data)
-    heads = np.frombuffer(data[:2].ljust(2, b"\xff"), dtype=np.uint8)[None, :]
-    spans = _binary_secrets(data) if data and (binary_credential_heads(heads)[0]
+    head = data[0] | (data[1] if len(data) > 1 else 0xFF) << 8 if data else 0
+    spans = _binary_secrets(data) if data and (_BINARY_HEAD[head]
                                                or wire.MYSQL_CLEAR in data) else []
-    low = data.lower()
-    if any(word in low for word in CREDENTIAL_WORDS):
+    if _credential_word(data.lower()):
         for rx in _CREDENTIALS:
             spans += [m.span(1) for m in rx.finditer(data)]
         if data[:1] == b"*":                     # Redis commands as RESP arrays
@@ -331,9 +354,10 @@ _CREDENTIAL_WORD_TEXT = re.compile("|".join(w.decode() for w in CREDENTIAL_WORDS
 def mask_text(s: str) -> str:
     """`s` with every identifier and password masked (the characters around them
     unchanged)."""
-    if not (_LONG_RUN_TEXT.search(s) or _CREDENTIAL_WORD_TEXT.search(s.lower())):
-        return s     # nothing an identifier (11 digits at least) or a password needs
     data = s.encode("utf-8", "surrogatepass")
+    if not (_LONG_RUN_TEXT.search(s) or _CREDENTIAL_WORD_TEXT.search(s.lower())
+            or wide_digit_run(data)):
+        return s     # nothing an identifier (11 digits, plain or wide) or a password needs
     masked = mask_payload(data)
     return s if masked == data else masked.decode("utf-8", "surrogatepass")
 
@@ -343,15 +367,33 @@ def mask_text(s: str) -> str:
 SENSOR_MADE = frozenset(("hashes",))
 
 
-def mask_strings(value):
+def mask_strings(value, memo: dict[str, str] | None = None):
     """`value` (a JSON-like tree: dicts, lists, strings, numbers) with `mask_text` applied to
     every string in it, keys included, but for the values under SENSOR_MADE keys: what an
-    alert's evidence holds on its way out."""
+    alert's evidence holds on its way out. `memo`: the masked form of each string met
+    before, shared by the trees of one batch (their keys and most values repeat), so that
+    each distinct string is masked once; it holds wire strings: drop it with the batch."""
+    return _masked_tree(value, {} if memo is None else memo)
+
+
+def _masked_tree(value, memo: dict[str, str]):
     if isinstance(value, str):
-        return mask_text(value)
+        masked = memo.get(value)
+        if masked is None:
+            masked = memo[value] = mask_text(value)
+        return masked
     if isinstance(value, dict):
-        return {mask_strings(k): v if k in SENSOR_MADE else mask_strings(v)
-                for k, v in value.items()}
+        out, known = {}, memo.get
+        for k, v in value.items():   # the strings of a flat dict without a call each
+            mk = known(k) if type(k) is str else None
+            if mk is None:
+                mk = _masked_tree(k, memo)
+            if k in SENSOR_MADE:
+                out[mk] = v
+                continue
+            mv = known(v) if type(v) is str else None
+            out[mk] = _masked_tree(v, memo) if mv is None else mv
+        return out
     if isinstance(value, (list, tuple)):
-        return [mask_strings(v) for v in value]
+        return [_masked_tree(v, memo) for v in value]
     return value

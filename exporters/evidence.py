@@ -123,8 +123,8 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
         # a wide digit alone changes nothing: only a run of 11 is masked (`mask_payload`),
         # so those frames are told by the maskers' own quick test (binary payloads' NULs
         # mark many frames that hold none)
-        hit[[r for r in wide_rows.tolist()
-             if wide_digit_run(data[start[r]: start[r] + length[r]].tobytes())]] = True
+        hit[_wide_runs([data[start[r]: start[r] + length[r]] for r in wide_rows.tolist()],
+                       wide_rows.tolist())] = True
     if rs.size:
         touched = np.zeros(n + 1, dtype=np.int64)
         np.add.at(touched, np.maximum(np.searchsorted(start, rs, side="right") - 1, 0), 1)
@@ -153,6 +153,27 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
         row = row[(row >= 0) & has[np.maximum(row, 0)]]
         hit[row] = True
     return hit
+
+
+WIDE_ALONE = 16  # frames a part holding a wide run is cut into before they are tested alone
+
+
+def _wide_runs(frames: list[np.ndarray], rows: list[int]) -> list[int]:
+    """The rows whose frame holds a digit run in a wide form (`wide_digit_run`): the
+    frames tested joined, then halves of them where that finds one (a run found across
+    two frames is in neither), down to WIDE_ALONE frames tested one by one; frames that
+    hold none (most: binary payloads' NULs mark many) cost one test together."""
+    out, todo = [], [(frames, rows)] if rows else []
+    while todo:
+        part, which = todo.pop()
+        if len(part) > 1 and not wide_digit_run(b"".join(part)):
+            continue
+        if len(part) <= WIDE_ALONE:
+            out += [r for frame, r in zip(part, which) if wide_digit_run(frame.tobytes())]
+        else:
+            half = len(part) // 2
+            todo += [(part[half:], which[half:]), (part[:half], which[:half])]
+    return out
 
 
 def _wide_marks(data: np.ndarray) -> np.ndarray:
@@ -264,7 +285,6 @@ class EvidenceWriter:
             soft = 256
         self.max_fds = max(min(self.MAX_FDS, soft // 4), 1)
         self._detectors: dict[str, str] = {}                # alert's detector -> in names
-        self._second: tuple[int, str] = (-1, "")              # a second, as names write it
         # what is in the directory already counts against max_bytes: oldest first
         self.sizes: OrderedDict[str, int] = OrderedDict()   # path -> bytes
         existing = []
@@ -286,22 +306,26 @@ class EvidenceWriter:
         single: list[_Open] = []  # frames without a flow: their own file each
         made: list[_Open] = []    # the files made for this batch's alerts
         rows = self._rows(t, alerts)
-        known = [r for r in rows if r is not None]
+        known = [k for k, row in enumerate(rows) if row is not None]
+        if len(known) < len(alerts):
+            for alert, row in zip(alerts, rows):
+                if row is None:
+                    alert["evidence_pcap"] = None
         if known:  # what naming and making a file needs of each alert's row: one look-up
-            at = np.array(known, dtype=np.int64)
-            facts = dict(zip(known, zip(ctx.flow_keys[at].tolist(), t.ts_ns[at].tolist(),
-                                        t.batch.linktype[at].tolist(), t.caplen[at].tolist())))
+            at = np.array([rows[k] for k in known], dtype=np.int64)
+            ours = [alerts[k] for k in known]
+            keys = ctx.flow_keys[at].tolist()
+            facts = zip(ours, at.tolist(), keys, t.batch.linktype[at].tolist(),
+                        t.caplen[at].tolist(), self._names(t, at, keys, ours))
+        else:
+            facts = ()
         opened = self.open
-        for alert, row in zip(alerts, rows):
-            if row is None:
-                alert["evidence_pcap"] = None
-                continue
-            key, ts, linktype, caplen = facts[row]
+        for alert, row, key, linktype, caplen, name in facts:
             state = opened.get(key) if key else None
             if state is not None:
                 opened.move_to_end(key)
             else:
-                state = self._create(t, row, alert, key, ts, linktype, caplen)
+                state = self._create(row, alert, name, linktype, caplen)
                 if state is None:
                     alert["evidence_pcap"] = None
                     continue
@@ -501,28 +525,37 @@ class EvidenceWriter:
 
     # --- files ------------------------------------------------------------------------
 
-    def _name(self, t, row: int, alert: dict, key: int, ts: int) -> str:
-        sec, nsec = (int(x[0]) for x in _pcap_times(np.array([ts])))
-        raw = alert.get("detector", "alert")
+    def _names(self, t, rows: np.ndarray, keys: list[int], alerts: list[dict]) -> list[str]:
+        """The name of the file each alert's flow would get (`keys`; 0: its row's frame
+        alone): its row's time, the alert's detector, the flow. At once for a batch's
+        alerts: the time columns in numpy, a second's text once per distinct second."""
+        sec, nsec = _pcap_times(t.ts_ns[rows])
+        seconds, which = np.unique(sec, return_inverse=True)
+        stamps = [time.strftime("%Y%m%dT%H%M%S", time.gmtime(s)) for s in seconds.tolist()]
+        detector = self._detector
+        return [f"{stamps[w]}.{us:06d}Z_{detector(alert.get('detector', 'alert'))}_"
+                + (f"{key:016x}" if key else f"frame{frame}")
+                for w, us, key, frame, alert in zip(which.tolist(), (nsec // 1000).tolist(),
+                                                    keys, t.frame[rows].tolist(), alerts)]
+
+    def _detector(self, raw) -> str:
+        """An alert's detector as names write it."""
         detector = self._detectors.get(raw) if isinstance(raw, str) else None
         if detector is None:
             detector = re.sub(r"[^a-z_]", "_", str(raw).lower()) or "alert"
             if isinstance(raw, str) and len(self._detectors) < 256:
                 self._detectors[raw] = detector
-        ident = f"{key:016x}" if key else f"frame{int(t.frame[row])}"
-        if sec != self._second[0]:  # alerts come in bursts: the same second over and over
-            self._second = (sec, time.strftime("%Y%m%dT%H%M%S", time.gmtime(sec)))
-        return f"{self._second[1]}.{nsec // 1000:06d}Z_{detector}_{ident}"
+        return detector
 
-    def _create(self, t, row: int, alert: dict, key: int, ts: int, linktype: int,
+    def _create(self, row: int, alert: dict, name: str, linktype: int,
                 caplen: int) -> _Open | None:
-        """A new file for the alert's flow (`key`; 0: the frame alone), its state. The file
-        is made empty: its header goes out with its first records (`_write`), or alone after
-        the batch (`_head`), but counts from now on."""
+        """A new file `name` for the alert's flow (or its row's frame alone), its state. The
+        file is made empty: its header goes out with its first records (`_write`), or alone
+        after the batch (`_head`), but counts from now on."""
         if self.total + HEADER.size + RECORD.size + caplen > self.max_bytes \
                 and not self._room(HEADER.size + RECORD.size + caplen):
             return None
-        base = self._prefix + self._name(t, row, alert, key, ts)
+        base = self._prefix + name
         for n in range(1, 1000):
             path = f"{base}.pcap" if n == 1 else f"{base}-{n}.pcap"
             if path in self.sizes:  # ours: there already

@@ -16,7 +16,7 @@ from ybsensor.detectors.pii_mask import mask_strings
 
 from ybsensor.core.community_id import community_id
 from ybsensor.core.flows import stable_argsort
-from ybsensor.core.timestamps import rfc3339
+from ybsensor.core.timestamps import rfc3339_column
 
 ICMP, ICMP6 = 1, 58
 PRUNE_AT = 1 << 20  # dedup entries kept before old ones are dropped
@@ -222,14 +222,17 @@ class Alerter:
         reason, explain = f.reason, f.explain
         # whatever a detector copied from the wire (a DNS name, a Host, a user name...) goes
         # out masked: no alert holds a whole identifier, whichever detector wrote it
-        evidence = [{"reason": reason, **mask_strings(explain(row))} for row in at] \
+        memo: dict[str, str] = {}   # each distinct string masked once
+        evidence = [{"reason": reason, **mask_strings(explain(row), memo)} for row in at] \
             if explain is not None else [{"reason": reason} for _ in at]
         name, severity, rule, source = det.name, f.severity, det.rule, self.source
         sensor = self.sensor
+        seconds = t.ts_ns[rows] / 1e9
+        stamps = np.asarray(rfc3339_column(seconds)).astype(str).tolist()
         return [{
             "event_type": "alert",
-            "timestamp": rfc3339(ts / 1e9),
-            "ts": round(ts / 1e9, 6),
+            "timestamp": stamp,
+            "ts": round(ts, 6),
             "sensor": sensor,
             "detector": name,
             "severity": severity,
@@ -244,8 +247,8 @@ class Alerter:
             "first_frame": frame,
             "source": source,
             "evidence": ev,
-        } for ts, kind, a, b, i, s, d, p, sp, dp, flow, n, octs, frame, ev in zip(
-            t.ts_ns[rows].tolist(), t.line_kind[rows].tolist(), t.line_a[rows].tolist(),
+        } for stamp, ts, kind, a, b, i, s, d, p, sp, dp, flow, n, octs, frame, ev in zip(
+            stamps, seconds.tolist(), t.line_kind[rows].tolist(), t.line_a[rows].tolist(),
             t.line_b[rows].tolist(), inst.tolist(), texts(src), texts(dst), proto, sport, dport,
             flows, packets.tolist(), octets.tolist(), t.frame[rows].tolist(), evidence)]
 

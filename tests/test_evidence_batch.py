@@ -211,6 +211,45 @@ def test_the_pre_filter_misses_no_frame_the_maskers_change(seed):
     assert not (changed & ~suspect).any(), [cases[i] for i in np.flatnonzero(changed & ~suspect)][:3]
 
 
+def wide(ident: str, rng: random.Random) -> bytes:
+    """`ident` written in one of the wide forms the maskers read: UTF-16 (either order),
+    full-width digits (UTF-8 or GBK), JSON escapes."""
+    form = rng.randrange(5)
+    if form < 2:
+        return ident.encode("utf-16-le" if form == 0 else "utf-16-be")
+    if form < 4:
+        return "".join(chr(0xFF10 + int(c)) if c.isdigit() else c for c in ident).encode(
+            "utf-8" if form == 2 else "gbk")
+    return "".join(f"\\u{ord(c):04x}" for c in ident).encode()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_pre_filter_finds_wide_identifiers_among_many_binary_frames(seed):
+    """Identifiers written wide, a few frames among many binary ones (their NULs mark every
+    frame as one that may hold a wide digit), and wide runs cut between two neighbours:
+    every frame the maskers change is suspected, wherever it lies among the others."""
+    rng = random.Random(seed)
+    frames, planted = [], 0
+    for _ in range(rng.choice([5, 40, 300])):
+        frame = bytes(rng.choice([0, rng.randrange(256)]) for _ in range(rng.randint(20, 200)))
+        k = rng.random()
+        if k < .1:
+            at = rng.randint(0, len(frame))
+            frame = frame[:at] + wide(rng.choice([pii.resident_id, mobile])(rng), rng) + frame[at:]
+            planted += 1
+        elif k < .2:   # a wide run cut by the frame's end: its rest opens the next frame
+            frame += wide(mobile(rng), rng)[: rng.randint(4, 12)]
+        frames.append(frame)
+    length = np.array([len(f) for f in frames], dtype=np.int64)
+    start = np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64)
+    zero = np.zeros(len(frames), dtype=np.int64)
+    suspect = _suspects(np.frombuffer(b"".join(frames), dtype=np.uint8), start, length, zero,
+                        length)
+    changed = np.array([EvidenceWriter._masked(None, f, 0, len(f)) != f for f in frames])
+    assert changed.sum() >= planted
+    assert not (changed & ~suspect).any()
+
+
 def test_the_pre_filter_passes_frames_with_nothing_to_mask():
     frames = [b"GET /index.html HTTP/1.1\r\nHost: example\r\n\r\n", b"abc 0123456789 abc 0123456789 z",
               b"\x00\x01\x02" * 30, b"", b"pa ss lo gin 1234"]

@@ -140,3 +140,15 @@ def test_passwords_are_masked_whole():
         assert mask_credentials(data) == want
         assert mask_payload(data) == want                      # mask_payload does it too
     assert mask_payload(b"PASS x1", credentials=False) == b"PASS x1"
+
+
+def test_text_with_identifiers_written_wide_is_masked():
+    """A string copied from the wire whose identifier is written wide (full-width digits, JSON
+    escapes) leaves mask_text masked as mask_payload masks its bytes, not whole."""
+    for ident in IDS[:20] + CARDS[:10]:
+        full = "".join(chr(0xFF10 + int(c)) if c.isdigit() else c for c in ident)
+        escaped = "".join(f"\\u{ord(c):04x}" for c in ident)
+        for text in (f"host-{full}.example", f"q={escaped}&x=1"):
+            masked = mask_text(text)
+            assert masked == mask_payload(text.encode()).decode(), text
+            assert full not in masked and escaped not in masked
