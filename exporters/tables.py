@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 
@@ -67,8 +68,18 @@ def _json_text(value, kind: str) -> str:
     return str(value)
 
 
+_PLAIN = re.compile(r'[\x00-\x1f"\\]')     # what JSON escapes in ASCII
+
+
 def _dictionary(values: list, kind: str):
     """The JSON texts of distinct values as (bytes, offsets)."""
+    if kind == "str" and None not in values:
+        plain = "".join(values)
+        if plain.isascii() and not _PLAIN.search(plain):
+            joined = '"' + '""'.join(values) + '"'
+            off = np.zeros(len(values) + 1, dtype=np.int64)
+            np.cumsum(np.fromiter(map(len, values), np.int64, len(values)) + 2, out=off[1:])
+            return np.frombuffer(joined.encode("ascii"), dtype=np.uint8), off
     texts = [_json_text(v, kind).encode("utf-8") for v in values]
     off = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum([len(t) for t in texts], out=off[1:])
@@ -112,12 +123,12 @@ def _column_texts(column, kind: str, n: int):
     return (*_dictionary(list(seen), kind), codes, False)
 
 
-def json_bytes(columns: dict, fields: dict[str, str], n: int) -> bytes:
+def json_bytes(columns: dict, fields: dict[str, str], n: int) -> np.ndarray:
     """`n` records given as columns (`{name: column or one value}`, in `fields`' order; a
     column: a list, a numpy array, `Coded` or `Micros`) as JSON lines in UTF-8, the text
     json.dumps(record, ensure_ascii=False, separators=(",", ":")) gives each record. The
-    lines are joined by a compiled loop from each field's texts."""
-    pieces, texts = [], []
+    lines are joined by a compiled loop from each field's texts; a uint8 array."""
+    pieces, texts, made = [], [], {}
     piece = "{"
     for name, column in columns.items():
         kind = fields[name]
@@ -125,13 +136,15 @@ def json_bytes(columns: dict, fields: dict[str, str], n: int) -> bytes:
         if not isinstance(column, (list, np.ndarray, Coded, Micros)):
             piece += _json_text(column, kind)
             continue
-        buf, off, index, quoted = _column_texts(column, kind, n)
+        if id(column) not in made:      # a column given twice (`ts` and `start`): once
+            made[id(column)] = _column_texts(column, kind, n)
+        buf, off, index, quoted = made[id(column)]
         pieces.append(piece + ('"' if quoted else ""))
         texts.append((buf, off, index))
         piece = '"' if quoted else ""
     pieces.append(piece + "}\n")
     if not texts:
-        return pieces[0].encode("utf-8") * n
+        return np.frombuffer(pieces[0].encode("utf-8") * n, dtype=np.uint8)
     encoded = [p.encode("utf-8") for p in pieces]
     piece_off = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum([len(p) for p in encoded], out=piece_off[1:])
@@ -147,12 +160,12 @@ def json_bytes(columns: dict, fields: dict[str, str], n: int) -> bytes:
                                        piece_off, np.concatenate([buf[:off[-1]] for buf, off, _
                                                                   in texts]),
                                        text_off, index, out)
-    return out[:written].tobytes()
+    return out[:written]
 
 
 def json_lines(columns: dict, fields: dict[str, str], n: int) -> str:
     """`json_bytes` as text."""
-    return json_bytes(columns, fields, n).decode("utf-8")
+    return json_bytes(columns, fields, n).tobytes().decode("utf-8")
 
 
 def arrow_columns(columns: dict, fields: dict[str, str], n: int):
