@@ -1,11 +1,14 @@
-"""The JSON-lines writer's byte loops (exporters/tables.py), compiled with numba: numbers
-as the text `json.dumps` writes, and the lines joined from their fields' texts."""
+"""The JSON-lines writer's byte loop (exporters/tables.py), compiled with numba: each
+line's fields written one after another, numbers as the text `json.dumps` gives them."""
 from __future__ import annotations
 
 from ybsensor.core.loops import copy_bytes, jit
 
-INT_WIDTH = 20          # the longest int64: "-9223372036854775808"
-MICROS_WIDTH = 24       # the longest int64 microseconds as seconds, a sign and a point
+# how a field's cells are written
+TEXT = 0        # a cell is the number of a text: texts[text_off[c]: text_off[c + 1]]
+INT = 1         # an int64, as `str` writes it
+MICROS = 2      # int64 microseconds, as `repr` writes the float seconds micros / 1e6
+WIDTH = {INT: 20, MICROS: 24}      # the longest: "-9223372036854775808", with a point
 
 
 @jit
@@ -23,85 +26,75 @@ def _unsigned(out, p, value):
 
 
 @jit
-def int_texts(values, out, off):
-    """Each value as `str` writes it, one after another into out; off[i]: where value i
-    starts (off[n]: the end)."""
-    p = 0
-    for i in range(values.shape[0]):
-        off[i] = p
-        v = values[i]
-        if v < 0:
-            out[p] = 45
-            p += 1
-            if v == -v:                         # -2**63 has no int64 opposite
-                p = _unsigned(out, p, 922337203685477580)
-                out[p] = 56
-                p += 1
-                continue
-            v = -v
-        p = _unsigned(out, p, v)
-    off[values.shape[0]] = p
+def _int(out, p, v):
+    if v < 0:
+        out[p] = 45
+        p += 1
+        if v == -v:                         # -2**63 has no int64 opposite
+            p = _unsigned(out, p, 922337203685477580)
+            out[p] = 56
+            return p + 1
+        v = -v
+    return _unsigned(out, p, v)
 
 
 @jit
-def micros_texts(values, out, off):
-    """Each value (integer microseconds) as `repr` writes the float seconds micros / 1e6:
-    the decimal without trailing zeros (one digit after the point at least), and below
-    1e-4 in repr's exponent form (5e-06, 1.2e-05). Zero is "0.0"."""
-    p = 0
-    for i in range(values.shape[0]):
-        off[i] = p
-        v = values[i]
-        if v < 0:
-            out[p] = 45
+def _micros(out, p, v):
+    """repr of the float v / 1e6: the decimal without trailing zeros (one digit after the
+    point at least), below 1e-4 repr's exponent form (5e-06, 1.2e-05); zero is 0.0."""
+    if v < 0:
+        out[p] = 45
+        p += 1
+        v = -v
+    if 0 < v < 100:                         # d[.d]e-0X
+        tens = v // 10
+        if tens:
+            out[p] = 48 + tens
             p += 1
-            v = -v
-        if 0 < v < 100:                         # d[.d]e-0X
-            tens = v // 10
-            if tens:
-                out[p] = 48 + tens
-                p += 1
-                if v % 10:
-                    out[p], out[p + 1] = 46, 48 + v % 10
-                    p += 2
-                exponent = 5
-            else:
-                out[p] = 48 + v
-                p += 1
-                exponent = 6
-            out[p], out[p + 1], out[p + 2], out[p + 3] = 101, 45, 48, 48 + exponent
-            p += 4
-            continue
-        p = _unsigned(out, p, v // 1_000_000)
-        out[p] = 46
-        frac = v % 1_000_000
-        digits = 6
-        while digits > 1 and frac % 10 == 0:
-            frac //= 10
-            digits -= 1
-        for k in range(digits, 0, -1):
-            out[p + k] = 48 + frac % 10
-            frac //= 10
-        p += digits + 1
-    off[values.shape[0]] = p
+            if v % 10:
+                out[p], out[p + 1] = 46, 48 + v % 10
+                p += 2
+            exponent = 5
+        else:
+            out[p] = 48 + v
+            p += 1
+            exponent = 6
+        out[p], out[p + 1], out[p + 2], out[p + 3] = 101, 45, 48, 48 + exponent
+        return p + 4
+    p = _unsigned(out, p, v // 1_000_000)
+    out[p] = 46
+    frac = v % 1_000_000
+    digits = 6
+    while digits > 1 and frac % 10 == 0:
+        frac //= 10
+        digits -= 1
+    for k in range(digits, 0, -1):
+        out[p + k] = 48 + frac % 10
+        frac //= 10
+    return p + digits + 1
 
 
 @jit
-def join_lines(pieces, piece_off, texts, text_off, index, out):
-    """Row i's line: pieces' piece 0, the text of index[i, 0], piece 1, ..., the last
-    piece; piece j is pieces[piece_off[j]: piece_off[j + 1]], a text k
-    texts[text_off[k]: text_off[k + 1]]. The bytes written."""
+def write_lines(pieces, piece_off, kinds, cells, texts, text_off, out):
+    """Row i's line: piece 0, the cell cells[i, 0] written as kinds[0] says, piece 1, ...,
+    the last piece; piece j is pieces[piece_off[j]: piece_off[j + 1]]. The bytes written."""
     p = 0
-    fields = index.shape[1]
-    for i in range(index.shape[0]):
+    fields = cells.shape[1]
+    for i in range(cells.shape[0]):
         for j in range(fields):
             start, size = piece_off[j], piece_off[j + 1] - piece_off[j]
             copy_bytes(out, p, pieces, start, size)
             p += size
-            k = index[i, j]
-            start, size = text_off[k], text_off[k + 1] - text_off[k]
-            copy_bytes(out, p, texts, start, size)
-            p += size
+            c = cells[i, j]
+            kind = kinds[j]
+            if kind == TEXT:
+                start, size = text_off[c], text_off[c + 1] - text_off[c]
+                copy_bytes(out, p, texts, start, size)
+                p += size
+            elif kind == INT:
+                p = _int(out, p, c)
+            else:
+                p = _micros(out, p, c)
         start, size = piece_off[fields], piece_off[fields + 1] - piece_off[fields]
         copy_bytes(out, p, pieces, start, size)
         p += size

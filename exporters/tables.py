@@ -92,44 +92,37 @@ def _ascii_plain(column: np.ndarray) -> bool:
     return not ((raw < 0x20) | (raw >= 0x7F) | (raw == 0x22) | (raw == 0x5C)).any()
 
 
-def _column_texts(column, kind: str, n: int):
-    """A column's JSON texts as (bytes, offsets, index, quoted): row i's text is
-    bytes[offsets[index[i]]: offsets[index[i] + 1]], inside quotes where `quoted`. Numbers
-    and ASCII string arrays are written by compiled loops; a list's distinct values once
-    each."""
-    rows = np.arange(n, dtype=np.int64)
+def _column_cells(column, kind: str, n: int):
+    """How a column is written: (TEXT, its texts' bytes, their offsets, each row's text,
+    quoted or not), or (INT or MICROS, None, None, each row's number, False). Numbers and
+    ASCII string arrays are written by the compiled loop; a list's distinct values once."""
     if isinstance(column, Coded):
-        return (*_dictionary(column.values, kind), column.codes.astype(np.int64), False)
+        return (table_kernels.TEXT, *_dictionary(column.values, kind), column.codes, False)
     if isinstance(column, Micros):
-        buf = np.empty(n * table_kernels.MICROS_WIDTH, dtype=np.uint8)
-        off = np.empty(n + 1, dtype=np.int64)
-        table_kernels.micros_texts(column.values.astype(np.int64), buf, off)
-        return buf, off, rows, False
+        return table_kernels.MICROS, None, None, column.values, False
     if isinstance(column, np.ndarray) and column.dtype.kind == "S" and _ascii_plain(column):
         width = column.dtype.itemsize
-        return (np.ascontiguousarray(column).view(np.uint8),
-                np.arange(n + 1, dtype=np.int64) * width, rows, True)
+        return (table_kernels.TEXT, np.ascontiguousarray(column).view(np.uint8),
+                np.arange(n + 1, dtype=np.int64) * width, np.arange(n), True)
     if isinstance(column, np.ndarray) and kind == "int" and column.dtype.kind in "iu":
-        buf = np.empty(n * table_kernels.INT_WIDTH, dtype=np.uint8)
-        off = np.empty(n + 1, dtype=np.int64)
-        table_kernels.int_texts(column.astype(np.int64), buf, off)
-        return buf, off, rows, False
+        return table_kernels.INT, None, None, column, False
     if isinstance(column, np.ndarray):
         column = [v.decode("utf-8") for v in column.tolist()] if column.dtype.kind == "S" \
             else column.tolist()
     seen: dict = {}
     codes = np.fromiter((seen.setdefault(v, len(seen)) for v in column), dtype=np.int64,
                         count=n)
-    return (*_dictionary(list(seen), kind), codes, False)
+    return (table_kernels.TEXT, *_dictionary(list(seen), kind), codes, False)
 
 
 def json_bytes(columns: dict, fields: dict[str, str], n: int) -> np.ndarray:
     """`n` records given as columns (`{name: column or one value}`, in `fields`' order; a
-    column: a list, a numpy array, `Coded` or `Micros`) as JSON lines in UTF-8, the text
-    json.dumps(record, ensure_ascii=False, separators=(",", ":")) gives each record. The
-    lines are joined by a compiled loop from each field's texts; a uint8 array."""
-    pieces, texts, made = [], [], {}
-    piece = "{"
+    column: a list, a numpy array, `Coded` or `Micros`) as JSON lines in UTF-8 (a uint8
+    array), the text json.dumps(record, ensure_ascii=False, separators=(",", ":")) gives
+    each record. One value is part of the lines' template; a compiled loop writes the
+    columns' cells between its pieces."""
+    pieces, kinds, cells, texts, made = [], [], [], [], {}
+    piece, size, base = "{", 0, 0
     for name, column in columns.items():
         kind = fields[name]
         piece += ("," if piece != "{" else "") + encode_basestring(name) + ":"
@@ -137,29 +130,38 @@ def json_bytes(columns: dict, fields: dict[str, str], n: int) -> np.ndarray:
             piece += _json_text(column, kind)
             continue
         if id(column) not in made:      # a column given twice (`ts` and `start`): once
-            made[id(column)] = _column_texts(column, kind, n)
-        buf, off, index, quoted = made[id(column)]
+            how, buf, off, rows, quoted = _column_cells(column, kind, n)
+            if how == table_kernels.TEXT:
+                texts.append((buf, off))
+                rows, width = rows + base, int((off[1:] - off[:-1])[rows].sum())
+                base += len(off)
+            else:
+                width = n * table_kernels.WIDTH[how]
+            made[id(column)] = how, rows, quoted, width
+        how, rows, quoted, width = made[id(column)]
         pieces.append(piece + ('"' if quoted else ""))
-        texts.append((buf, off, index))
         piece = '"' if quoted else ""
+        kinds.append(how)
+        cells.append(rows)
+        size += width
     pieces.append(piece + "}\n")
-    if not texts:
+    if not kinds:
         return np.frombuffer(pieces[0].encode("utf-8") * n, dtype=np.uint8)
     encoded = [p.encode("utf-8") for p in pieces]
     piece_off = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum([len(p) for p in encoded], out=piece_off[1:])
-    base, index, size = 0, np.empty((n, len(texts)), dtype=np.int64), n * int(piece_off[-1])
-    for j, (buf, off, rows) in enumerate(texts):
-        index[:, j] = rows + base
-        base += len(off)
-        size += int((off[1:] - off[:-1])[rows].sum())
-    text_off = np.concatenate([off + start for (_, off, _), start in zip(
-        texts, np.cumsum([0] + [int(off[-1]) for _, off, _ in texts[:-1]]))])
-    out = np.empty(size, dtype=np.uint8)
-    written = table_kernels.join_lines(np.frombuffer(b"".join(encoded), dtype=np.uint8),
-                                       piece_off, np.concatenate([buf[:off[-1]] for buf, off, _
-                                                                  in texts]),
-                                       text_off, index, out)
+    matrix = np.empty((n, len(cells)), dtype=np.int64)
+    for j, column in enumerate(cells):
+        matrix[:, j] = column
+    starts = np.cumsum([0] + [int(off[-1]) for _, off in texts[:-1]])
+    text_off = np.concatenate([off + start for (_, off), start in zip(texts, starts)]) \
+        if texts else np.zeros(1, dtype=np.int64)
+    text_buf = np.concatenate([buf[:off[-1]] for buf, off in texts]) if texts \
+        else np.zeros(0, dtype=np.uint8)
+    out = np.empty(size + n * int(piece_off[-1]), dtype=np.uint8)
+    written = table_kernels.write_lines(np.frombuffer(b"".join(encoded), dtype=np.uint8),
+                                        piece_off, np.array(kinds, dtype=np.int64), matrix,
+                                        text_buf, text_off, out)
     return out[:written]
 
 
