@@ -43,6 +43,17 @@ MASK32 = 0xFFFFFFFF
 
 
 @jit
+def _rotl(x, k):
+    return ((x << k) | (x >> (32 - k))) & MASK32
+
+
+@jit
+def _put_word(digest, at, v):
+    for k in range(4):
+        digest[at + k] = (v >> (24 - 8 * k)) & 0xFF
+
+
+@jit
 def _sha1_block(block, w, digest):
     """SHA-1 of the one padded 64-byte block `block` into digest (20 bytes); w: 80 words of
     scratch."""
@@ -50,25 +61,25 @@ def _sha1_block(block, w, digest):
         w[t] = (np.int64(block[4 * t]) << 24) | (np.int64(block[4 * t + 1]) << 16) \
             | (np.int64(block[4 * t + 2]) << 8) | np.int64(block[4 * t + 3])
     for t in range(16, 80):
-        x = w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16]
-        w[t] = ((x << 1) | (x >> 31)) & MASK32
+        w[t] = _rotl(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1)
     a, b, c, d, e = SHA1_START[0], SHA1_START[1], SHA1_START[2], SHA1_START[3], SHA1_START[4]
-    for t in range(80):
-        if t < 20:
-            f, k = (b & c) | ((b ^ MASK32) & d), 0x5A827999
-        elif t < 40:
-            f, k = b ^ c ^ d, 0x6ED9EBA1
-        elif t < 60:
-            f, k = (b & c) | (b & d) | (c & d), 0x8F1BBCDC
-        else:
-            f, k = b ^ c ^ d, 0xCA62C1D6
-        rot = ((a << 5) | (a >> 27)) & MASK32
-        a, b, c, d, e = (rot + f + e + k + w[t]) & MASK32, a, ((b << 30) | (b >> 2)) & MASK32, c, d
-    h = (a, b, c, d, e)
-    for j in range(5):
-        v = (h[j] + SHA1_START[j]) & MASK32
-        for k in range(4):
-            digest[4 * j + k] = (v >> (24 - 8 * k)) & 0xFF
+    for t in range(20):
+        a, b, c, d, e = (_rotl(a, 5) + ((b & c) | ((b ^ MASK32) & d)) + e + 0x5A827999
+                         + w[t]) & MASK32, a, _rotl(b, 30), c, d
+    for t in range(20, 40):
+        a, b, c, d, e = (_rotl(a, 5) + (b ^ c ^ d) + e + 0x6ED9EBA1 + w[t]) & MASK32, \
+            a, _rotl(b, 30), c, d
+    for t in range(40, 60):
+        a, b, c, d, e = (_rotl(a, 5) + ((b & c) | (b & d) | (c & d)) + e + 0x8F1BBCDC
+                         + w[t]) & MASK32, a, _rotl(b, 30), c, d
+    for t in range(60, 80):
+        a, b, c, d, e = (_rotl(a, 5) + (b ^ c ^ d) + e + 0xCA62C1D6 + w[t]) & MASK32, \
+            a, _rotl(b, 30), c, d
+    _put_word(digest, 0, (a + SHA1_START[0]) & MASK32)
+    _put_word(digest, 4, (b + SHA1_START[1]) & MASK32)
+    _put_word(digest, 8, (c + SHA1_START[2]) & MASK32)
+    _put_word(digest, 12, (d + SHA1_START[3]) & MASK32)
+    _put_word(digest, 16, (e + SHA1_START[4]) & MASK32)
 
 
 @jit
@@ -102,8 +113,6 @@ def _write_one(seed, src_hi, src_lo, dst_hi, dst_lo, v4, proto, sport, dport, po
             src_lo > dst_lo or (src_lo == dst_lo and sport > dport)))):
         src_hi, src_lo, dst_hi, dst_lo = dst_hi, dst_lo, src_hi, src_lo
         sport, dport = dport, sport
-    for k in range(64):
-        block[k] = 0
     block[0], block[1] = (seed >> 8) & 0xFF, seed & 0xFF
     n = _put_address(block, 2, src_hi, src_lo, v4)
     n = _put_address(block, n, dst_hi, dst_lo, v4)
@@ -114,6 +123,8 @@ def _write_one(seed, src_hi, src_lo, dst_hi, dst_lo, v4, proto, sport, dport, po
         block[n + 2], block[n + 3] = (dport >> 8) & 0xFF, dport & 0xFF
         n += 4
     block[n] = 0x80
+    for k in range(n + 1, 62):
+        block[k] = 0
     block[62], block[63] = ((8 * n) >> 8) & 0xFF, (8 * n) & 0xFF
     _sha1_block(block, w, digest)
     out[row, 0], out[row, 1] = 49, 58          # "1:"
