@@ -28,11 +28,11 @@ from __future__ import annotations
 import numpy as np
 from prometheus_client.core import CounterMetricFamily
 
-from ybsensor.decoders.view import line_key, packed_column, texts
+from ybsensor.decoders.view import address_texts, line_key
 from ybsensor.core.community_id import community_ids
 from ybsensor.core.timestamps import micros, rfc3339_column
 
-from .tables import Coded, Micros, RecordFile
+from .tables import Coded, Micros, RecordFile, Texts
 
 TCP = 6
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
@@ -74,12 +74,6 @@ def _distinct(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order[begins], inverse
 
 
-def _address_texts(hi: np.ndarray, lo: np.ndarray) -> Coded:
-    """The text of each address (uint64 halves), once per distinct address."""
-    first, inverse = _distinct(hi, lo)
-    return Coded(texts(packed_column(hi[first], lo[first])), inverse)
-
-
 class FlowLog:
     """Writes the flows a FlowTable ends (its `on_end`); `plan` names lines' and addresses'
     institutions, `sensor` this sensor."""
@@ -101,8 +95,8 @@ class FlowLog:
 
     def columns(self, table, ids: np.ndarray, reason: str) -> dict:
         """The records of the flows `ids` as columns in FIELDS' order: numpy and compiled
-        loops for the numbers, timestamps and community IDs, one call per distinct line,
-        institution, address and flag set."""
+        loops for the numbers, addresses, timestamps and community IDs, one call per
+        distinct line, institution and flag set."""
         plan, interfaces = self.plan, self.interfaces
         src_hi, src_lo = table.src_hi[ids], table.src_lo[ids]
         dst_hi, dst_lo = table.dst_hi[ids], table.dst_lo[ids]
@@ -128,8 +122,8 @@ class FlowLog:
                 line_b[line_first].tolist())], line_of),
             "institution": Coded([plan.code(i) for i in owners.tolist()], owner_of),
             "community_id": community_ids(src_hi, src_lo, dst_hi, dst_lo, proto, sport, dport),
-            "src": _address_texts(src_hi, src_lo), "sport": sport,
-            "dst": _address_texts(dst_hi, dst_lo), "dport": dport,
+            "src": Texts(*address_texts(src_hi, src_lo)), "sport": sport,
+            "dst": Texts(*address_texts(dst_hi, dst_lo)), "dport": dport,
             "proto": proto, "start": started, "end": Micros(micros(end)),
             "duration": Micros(micros(end - start)),
             "orig_packets": orig_packets, "orig_bytes": orig_bytes,

@@ -49,6 +49,19 @@ class Coded:
 
 
 @dataclass(frozen=True)
+class Texts:
+    """A column of ASCII strings one after another: row i's is data[offsets[i]:
+    offsets[i + 1]] (decoders.view.address_texts gives addresses so)."""
+    data: np.ndarray
+    offsets: np.ndarray
+
+    def strings(self) -> list[str]:
+        joined = self.data.tobytes().decode("ascii")
+        return [joined[a:b] for a, b in zip(self.offsets[:-1].tolist(),
+                                            self.offsets[1:].tolist())]
+
+
+@dataclass(frozen=True)
 class Micros:
     """A float column of seconds rounded to the microsecond (core/timestamps.micros), held
     as int64 microseconds: JSON writes each as repr of its float, Parquet the float."""
@@ -87,7 +100,8 @@ def _dictionary(values: list, kind: str):
 
 
 def _ascii_plain(column: np.ndarray) -> bool:
-    """An `S` column whose every byte is printable ASCII that JSON writes as itself."""
+    """An `S` column (or bytes) whose every byte is printable ASCII that JSON writes as
+    itself."""
     raw = np.ascontiguousarray(column).view(np.uint8)
     return not ((raw < 0x20) | (raw >= 0x7F) | (raw == 0x22) | (raw == 0x5C)).any()
 
@@ -100,6 +114,10 @@ def _column_cells(column, kind: str, n: int):
         return (table_kernels.TEXT, *_dictionary(column.values, kind), column.codes, False)
     if isinstance(column, Micros):
         return table_kernels.MICROS, None, None, column.values, False
+    if isinstance(column, Texts):
+        if _ascii_plain(column.data):
+            return table_kernels.TEXT, column.data, column.offsets, np.arange(n), True
+        column = column.strings()
     if isinstance(column, np.ndarray) and column.dtype.kind == "S" and _ascii_plain(column):
         width = column.dtype.itemsize
         return (table_kernels.TEXT, np.ascontiguousarray(column).view(np.uint8),
@@ -117,7 +135,7 @@ def _column_cells(column, kind: str, n: int):
 
 def json_bytes(columns: dict, fields: dict[str, str], n: int) -> np.ndarray:
     """`n` records given as columns (`{name: column or one value}`, in `fields`' order; a
-    column: a list, a numpy array, `Coded` or `Micros`) as JSON lines in UTF-8 (a uint8
+    column: a list, a numpy array, `Coded`, `Texts` or `Micros`) as JSON lines in UTF-8 (a uint8
     array), the text json.dumps(record, ensure_ascii=False, separators=(",", ":")) gives
     each record. One value is part of the lines' template; a compiled loop writes the
     columns' cells between its pieces."""
@@ -126,7 +144,7 @@ def json_bytes(columns: dict, fields: dict[str, str], n: int) -> np.ndarray:
     for name, column in columns.items():
         kind = fields[name]
         piece += ("," if piece != "{" else "") + encode_basestring(name) + ":"
-        if not isinstance(column, (list, np.ndarray, Coded, Micros)):
+        if not isinstance(column, (list, np.ndarray, Coded, Micros, Texts)):
             piece += _json_text(column, kind)
             continue
         if id(column) not in made:      # a column given twice (`ts` and `start`): once
@@ -183,6 +201,9 @@ def arrow_columns(columns: dict, fields: dict[str, str], n: int):
             array = pa.array(column.values, kind).take(pa.array(column.codes))
         elif isinstance(column, Micros):
             array = pa.array(column.values / 1e6, kind)
+        elif isinstance(column, Texts):
+            array = pa.StringArray.from_buffers(
+                n, pa.py_buffer(column.offsets.astype(np.int32)), pa.py_buffer(column.data))
         elif isinstance(column, np.ndarray) and column.dtype.kind == "S":
             width = column.dtype.itemsize
             array = pa.StringArray.from_buffers(
