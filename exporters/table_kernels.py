@@ -2,6 +2,8 @@
 line's fields written one after another, numbers as the text `json.dumps` gives them."""
 from __future__ import annotations
 
+import numpy as np
+
 from ybsensor.core.loops import copy_bytes, jit
 
 # how a field's cells are written
@@ -11,18 +13,28 @@ MICROS = 2      # int64 microseconds, as `repr` writes the float seconds micros 
 WIDTH = {INT: 20, MICROS: 24}      # the longest: "-9223372036854775808", with a point
 
 
+PAIRS = np.frombuffer("".join(f"{k:02d}" for k in range(100)).encode(), dtype=np.uint8)
+
+
 @jit
 def _unsigned(out, p, value):
-    """The decimal digits of value >= 0 at out[p:]; the end."""
+    """The decimal digits of value >= 0 at out[p:], two at a time; the end."""
     width = 1
     rest = value // 10
     while rest:
         width += 1
         rest //= 10
-    for k in range(width - 1, -1, -1):
-        out[p + k] = 48 + value % 10
-        value //= 10
-    return p + width
+    end = p + width
+    at = end
+    while value >= 10:
+        pair = 2 * (value % 100)
+        value //= 100
+        out[at - 1] = PAIRS[pair + 1]
+        out[at - 2] = PAIRS[pair]
+        at -= 2
+    if at > p:
+        out[at - 1] = 48 + value
+    return end
 
 
 @jit
