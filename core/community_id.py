@@ -22,7 +22,6 @@ ICMP, TCP, UDP, ICMP6, SCTP = 1, 6, 17, 58, 132
 ICMP4_PAIRS = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17}
 ICMP6_PAIRS = {128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 135,
                130: 131, 131: 130, 139: 140, 140: 139, 144: 145, 145: 144}
-PORTED = frozenset((ICMP, TCP, UDP, ICMP6, SCTP))
 WIDTH = 30              # "1:" and the base64 of a 20-byte SHA-1
 
 

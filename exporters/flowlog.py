@@ -39,6 +39,7 @@ FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x4
 FLAG_LETTERS = ((SYN, "S"), (ACK, "A"), (PSH, "P"), (FIN, "F"), (RST, "R"), (URG, "U"),
                 (ECE, "E"), (CWR, "C"))
 NO_OWNER = -1
+TCP_CLOSE = [None, "rst", "fin"]        # tcp_close by its code
 
 # the fields every event record opens with (the alerts' identity fields)
 EVENT_FIELDS = {"event_type": "str", "timestamp": "str", "ts": "float", "sensor": "str",
@@ -109,7 +110,8 @@ class FlowLog:
         proto, sport, dport = table.proto[ids], table.sport[ids], table.dport[ids]
         tcp = proto == TCP
         fo, fr = table.orig_flags[ids], table.resp_flags[ids]
-        close = np.where(tcp & (((fo | fr) & RST) != 0), 1, np.where(tcp & ((fo & fr & FIN) != 0), 2, 0))
+        close = np.where(tcp & (((fo | fr) & RST) != 0), 1,
+                         np.where(tcp & ((fo & fr & FIN) != 0), 2, 0))     # TCP_CLOSE
         start, end = table.first_ns[ids] / 1e9, table.last_ns[ids] / 1e9
         started = Micros(micros(start))
         packets, octets = table.packets[ids], table.bytes[ids]
@@ -131,7 +133,7 @@ class FlowLog:
             "resp_packets": packets - orig_packets, "resp_bytes": octets - orig_bytes,
             "resp_payload_bytes": table.resp_payload[ids],
             "orig_tcp_flags": _letters(fo, tcp), "resp_tcp_flags": _letters(fr, tcp),
-            "tcp_close": Coded([None, "rst", "fin"], close), "end_reason": reason,
+            "tcp_close": Coded(TCP_CLOSE, close), "end_reason": reason,
             "first_frame": table.first_frame[ids],
         }
 

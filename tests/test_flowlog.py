@@ -230,7 +230,8 @@ def test_columns_write_the_text_records_would():
     fields = {"a": "str", "b": "int", "c": "float", "d": "str", "e": "bool", "f": "float",
               "g": "str", "h": "str"}
     rounded = np.array([0.1, 1735780320.000001, 0.0000012, 0.00001, 0.000099, 0.0, 12.5])
-    columns = {"a": ["x\"y\\", "医保\n", None] * 2 + ["z"], "b": np.array([1, -2, 3, 0, -2**63, 2**63 - 1, 10]),
+    columns = {"a": ["x\"y\\", "医保\n", None] * 2 + ["z"],
+               "b": np.array([1, -2, 3, 0, -2**63, 2**63 - 1, 10]),
                "c": [0.1, 1735780320.000001, None, 1e-05, 2.5, 0.0, 3.0], "d": "same",
                "e": [True, False, None] * 2 + [True], "f": Micros(micros(rounded)),
                "g": Coded(["医保", None, "p\"q"], np.array([2, 1, 0, 0, 1, 2, 1])),
