@@ -1,7 +1,9 @@
 """The object view: PacketTable rows as dicts in the `ybsensor decode` schema.
 
 Built from the table, never the other way round; per-row Python is fine here because the
-view is for people (decode output, inspect), not for the sensor's hot path.
+view is for people (decode output, inspect), not for the sensor's hot path. Addresses'
+text is the exception: one compiled writer serves a single address and whole columns (the
+flow log's thousands at once).
 """
 from __future__ import annotations
 
