@@ -28,17 +28,18 @@ from __future__ import annotations
 import numpy as np
 from prometheus_client.core import CounterMetricFamily
 
-from ybsensor.decoders.view import line_key, packed_column, texts
-from ybsensor.core.community_id import community_id
-from ybsensor.core.timestamps import rfc3339_column
+from ybsensor.decoders.view import address_texts, line_key
+from ybsensor.core.community_id import community_ids
+from ybsensor.core.timestamps import micros, rfc3339_column
 
-from .tables import RecordFile
+from .tables import Coded, Micros, RecordFile, Texts
 
 TCP = 6
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
 FLAG_LETTERS = ((SYN, "S"), (ACK, "A"), (PSH, "P"), (FIN, "F"), (RST, "R"), (URG, "U"),
                 (ECE, "E"), (CWR, "C"))
 NO_OWNER = -1
+TCP_CLOSE = [None, "rst", "fin"]        # tcp_close by its code
 
 # the fields every event record opens with (the alerts' identity fields)
 EVENT_FIELDS = {"event_type": "str", "timestamp": "str", "ts": "float", "sensor": "str",
@@ -55,16 +56,23 @@ def flag_letters(flags: int) -> str:
     return "".join(letter for bit, letter in FLAG_LETTERS if flags & bit)
 
 
-def _rounded(seconds: np.ndarray) -> list[float]:
-    # Python's round (correctly rounded), not numpy's (scaled, off in the last digit)
-    return [round(x, 6) for x in seconds.tolist()]
-
-
-def _letters(flags: np.ndarray, tcp: np.ndarray) -> list[str | None]:
+def _letters(flags: np.ndarray, tcp: np.ndarray) -> Coded:
     """`flag_letters` of each TCP flow's flags (None for other protocols), once per value."""
-    values, at = np.unique(flags, return_inverse=True)
-    letters = [flag_letters(v) for v in values.tolist()]
-    return [letters[k] if t else None for k, t in zip(at.tolist(), tcp.tolist())]
+    values, at = np.unique(np.where(tcp, flags.astype(np.int64), -1), return_inverse=True)
+    return Coded([flag_letters(v) if v >= 0 else None for v in values.tolist()], at)
+
+
+def _distinct(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first row of each distinct row of `columns`, and each row's distinct one."""
+    order = np.lexsort(columns[::-1])
+    begins = np.zeros(len(order), dtype=bool)
+    begins[0] = True
+    for column in columns:
+        ordered = column[order]
+        begins[1:] |= ordered[1:] != ordered[:-1]
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = np.cumsum(begins) - 1
+    return order[begins], inverse
 
 
 class FlowLog:
@@ -87,47 +95,45 @@ class FlowLog:
         self.written += len(ids)
 
     def columns(self, table, ids: np.ndarray, reason: str) -> dict:
-        """The records of the flows `ids` as columns in FIELDS' order: numpy for the
-        numbers, one call per distinct line, institution and flag set, Python per flow only
-        for its addresses' text and community ID."""
+        """The records of the flows `ids` as columns in FIELDS' order: numpy and compiled
+        loops for the numbers, addresses, timestamps and community IDs, one call per
+        distinct line, institution and flag set."""
         plan, interfaces = self.plan, self.interfaces
-        src_raw = packed_column(table.src_hi[ids], table.src_lo[ids])
-        dst_raw = packed_column(table.dst_hi[ids], table.dst_lo[ids])
-        owner = plan.lines.owner(table.line_kind[ids], table.line_a[ids], table.line_b[ids],
-                                 interfaces)
-        for ends in ((table.src_hi, table.src_lo), (table.dst_hi, table.dst_lo)):
-            owner = np.where(owner >= 0, owner, plan.owner(ends[0][ids], ends[1][ids]))
-        lines, line_of = np.unique(np.stack([table.line_kind[ids].astype(np.int64),
-                                             table.line_a[ids].astype(np.int64),
-                                             table.line_b[ids].astype(np.int64)], axis=1),
-                                   axis=0, return_inverse=True)
-        line_names = [line_key(k, a, b, interfaces) for k, a, b in lines.tolist()]
+        src_hi, src_lo = table.src_hi[ids], table.src_lo[ids]
+        dst_hi, dst_lo = table.dst_hi[ids], table.dst_lo[ids]
+        kind, line_a, line_b = table.line_kind[ids], table.line_a[ids], table.line_b[ids]
+        owner = plan.lines.owner(kind, line_a, line_b, interfaces)
+        for hi, lo in ((src_hi, src_lo), (dst_hi, dst_lo)):
+            owner = np.where(owner >= 0, owner, plan.owner(hi, lo))
+        line_first, line_of = _distinct(kind, line_a, line_b)
         owners, owner_of = np.unique(owner, return_inverse=True)
-        codes = [plan.code(i) for i in owners.tolist()]
         proto, sport, dport = table.proto[ids], table.sport[ids], table.dport[ids]
         tcp = proto == TCP
         fo, fr = table.orig_flags[ids], table.resp_flags[ids]
-        close = np.where(tcp & (((fo | fr) & RST) != 0), "rst",
-                         np.where(tcp & ((fo & fr & FIN) != 0), "fin", None))
+        close = np.where(tcp & (((fo | fr) & RST) != 0), 1,
+                         np.where(tcp & ((fo & fr & FIN) != 0), 2, 0))     # TCP_CLOSE
         start, end = table.first_ns[ids] / 1e9, table.last_ns[ids] / 1e9
-        rounded = _rounded(start)
+        started = Micros(micros(start))
         packets, octets = table.packets[ids], table.bytes[ids]
         orig_packets, orig_bytes = table.orig_packets[ids], table.orig_bytes[ids]
         return {
-            "event_type": "flow", "timestamp": rfc3339_column(start), "ts": rounded,
-            "sensor": self.sensor, "line": [line_names[k] for k in line_of.tolist()],
-            "institution": [codes[k] for k in owner_of.tolist()],
-            "community_id": [community_id(s, d, p, sp, dp) for s, d, p, sp, dp in zip(
-                src_raw, dst_raw, proto.tolist(), sport.tolist(), dport.tolist())],
-            "src": texts(src_raw), "sport": sport, "dst": texts(dst_raw), "dport": dport,
-            "proto": proto, "start": rounded, "end": _rounded(end),
-            "duration": _rounded(end - start),
+            "event_type": "flow", "timestamp": rfc3339_column(start), "ts": started,
+            "sensor": self.sensor,
+            "line": Coded([line_key(k, a, b, interfaces) for k, a, b in zip(
+                kind[line_first].tolist(), line_a[line_first].tolist(),
+                line_b[line_first].tolist())], line_of),
+            "institution": Coded([plan.code(i) for i in owners.tolist()], owner_of),
+            "community_id": community_ids(src_hi, src_lo, dst_hi, dst_lo, proto, sport, dport),
+            "src": Texts(*address_texts(src_hi, src_lo)), "sport": sport,
+            "dst": Texts(*address_texts(dst_hi, dst_lo)), "dport": dport,
+            "proto": proto, "start": started, "end": Micros(micros(end)),
+            "duration": Micros(micros(end - start)),
             "orig_packets": orig_packets, "orig_bytes": orig_bytes,
             "orig_payload_bytes": table.orig_payload[ids],
             "resp_packets": packets - orig_packets, "resp_bytes": octets - orig_bytes,
             "resp_payload_bytes": table.resp_payload[ids],
             "orig_tcp_flags": _letters(fo, tcp), "resp_tcp_flags": _letters(fr, tcp),
-            "tcp_close": close.tolist(), "end_reason": reason,
+            "tcp_close": Coded(TCP_CLOSE, close), "end_reason": reason,
             "first_frame": table.first_frame[ids],
         }
 

@@ -37,20 +37,23 @@ TRACES = ["http/get-gzip.pcap", "http/basic-auth-with-colon.pcap", "dns53.pcap",
 
 
 def replay(pcap: Path, tmp: Path, batch_frames: int | None = None,
-           idle: int = 60) -> list[dict]:
+           idle: int = 60, suffix: str = ".jsonl") -> list[dict]:
     from ybsensor.sensor.config import load
     from ybsensor.sensor.sensor import Sensor
     from ybsensor.sensor.sources import read_capture
 
     config = tmp / "plan.toml"
     config.write_text(PLAN.format(idle=idle))
-    log = tmp / f"flows-{batch_frames}.jsonl"
+    log = tmp / f"flows-{batch_frames}{suffix}"
     log.unlink(missing_ok=True)
     sensor = Sensor(load(config), alerts_path="", flow_log=str(log))
     kw = {"batch_frames": batch_frames} if batch_frames else {}
     for batch in read_capture(pcap, **kw):
         sensor.pipeline.process(batch)
     sensor.close()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+        return pq.read_table(log).to_pylist()
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
@@ -176,6 +179,15 @@ def test_the_same_records_whatever_the_batching(tmp_path):
             sorted(map(json.dumps, whole)), size
 
 
+def test_the_parquet_log_holds_the_records_of_the_json_log(tmp_path):
+    """Both files are written from the same columns by two writers (JSON text, Arrow
+    arrays): every value agrees, nulls, rounded floats and the shared strings included."""
+    pcap = PCAPS / "demo.pcap"
+    records = replay(pcap, tmp_path, 4096)
+    assert len(records) > 10 and any(r["tcp_close"] is None for r in records)
+    assert replay(pcap, tmp_path, 4096, suffix=".parquet") == records
+
+
 def test_a_flow_idle_longer_than_idle_seconds_ends_and_a_new_one_opens(tmp_path):
     """Two bursts of the same three conversations an hour apart, in batches of a few
     frames: the first burst's flows end `idle`, the second's are flows of their own. (Within
@@ -197,22 +209,37 @@ def test_a_flow_idle_longer_than_idle_seconds_ends_and_a_new_one_opens(tmp_path)
 
 
 def test_columns_write_the_text_records_would():
-    """The flow log is written from columns: each line is json.dumps of its record, and a
-    timestamp column is rfc3339 of each value (half-to-even microseconds, second carries)."""
+    """The flow log is written from columns: each line is json.dumps of its record, a
+    timestamp column is rfc3339 of each value (half-to-even microseconds, second carries)
+    and a rounded one Python's round(x, 6) (ties, durations, repr's exponent form)."""
     import numpy as np
 
-    from ybsensor.core.timestamps import rfc3339, rfc3339_column
-    from ybsensor.exporters.tables import json_lines
+    from ybsensor.core.timestamps import micros, rfc3339, rfc3339_column
+    from ybsensor.exporters.tables import Coded, Micros, json_lines
 
     rng = np.random.default_rng(7)
     ns = np.concatenate([rng.integers(1_600_000_000 * 10**9, 1_900_000_000 * 10**9, 50_000),
-                         rng.integers(0, 10**6, 1000) * 1000 + 500, [999_999_999, 0]])
+                         rng.integers(0, 10**6, 1000) * 1000 + 500, [999_999_999, 0],
+                         rng.integers(0, 2**30, 1000) * 7_812_500])
     seconds = ns / 1e9
-    assert rfc3339_column(seconds) == [rfc3339(x) for x in seconds.tolist()]
-    fields = {"a": "str", "b": "int", "c": "float", "d": "str", "e": "bool"}
-    columns = {"a": ["x\"y\\", "医保\n", None], "b": np.array([1, -2, 3]),
-               "c": [0.1, 1735780320.000001, None], "d": "same", "e": [True, False, None]}
-    records = [{"a": a, "b": b, "c": c, "d": "same", "e": e} for a, b, c, e in
-               zip(columns["a"], [1, -2, 3], columns["c"], columns["e"])]
-    assert json_lines(columns, fields, 3) == "".join(
+    assert [t.decode() for t in rfc3339_column(seconds).tolist()] == \
+        [rfc3339(x) for x in seconds.tolist()]
+    durations = np.concatenate([np.diff(seconds), rng.random(10_000) * 1e-3])
+    for values in (seconds, np.abs(durations)):
+        assert (micros(values) / 1e6).tolist() == [round(x, 6) for x in values.tolist()]
+    fields = {"a": "str", "b": "int", "c": "float", "d": "str", "e": "bool", "f": "float",
+              "g": "str", "h": "str"}
+    rounded = np.array([0.1, 1735780320.000001, 0.0000012, 0.00001, 0.000099, 0.0, 12.5])
+    columns = {"a": ["x\"y\\", "医保\n", None] * 2 + ["z"],
+               "b": np.array([1, -2, 3, 0, -2**63, 2**63 - 1, 10]),
+               "c": [0.1, 1735780320.000001, None, 1e-05, 2.5, 0.0, 3.0], "d": "same",
+               "e": [True, False, None] * 2 + [True], "f": Micros(micros(rounded)),
+               "g": Coded(["医保", None, "p\"q"], np.array([2, 1, 0, 0, 1, 2, 1])),
+               "h": np.array([b"1:ab+/=", b"a\\b\"c", b"x", b"", b"abc", b"de", b"fghi"])}
+    records = [{"a": a, "b": b, "c": c, "d": "same", "e": e, "f": round(f, 6), "g": g, "h": h}
+               for a, b, c, e, f, g, h in zip(
+                   columns["a"], columns["b"].tolist(), columns["c"], columns["e"],
+                   rounded.tolist(), ["p\"q", None, "医保", "医保", None, "p\"q", None],
+                   [t.decode() for t in columns["h"].tolist()])]
+    assert json_lines(columns, fields, 7) == "".join(
         json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)

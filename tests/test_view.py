@@ -22,3 +22,31 @@ def test_packed_and_text_columns_equal_one_address_at_a_time():
     assert texts(got)[:2] == ["10.1.2.3", "0.0.0.0"]
     assert texts(got)[-1] == str(ipaddress.ip_address((1 << 64) | 0xFFFF_0A01_0203))
     assert packed_column(hi[:0], lo[:0]) == [] and texts([]) == []
+
+
+def test_address_texts_are_inet_ntops():
+    """The compiled address text is the C library's inet_ntop, on random addresses with
+    runs of zero words of every length and place, and on the forms glibc writes with an
+    IPv4 tail (::a.b.c.d, ::ffff:a.b.c.d) or a lone `::`."""
+    import random
+    import socket
+
+    from ybsensor.decoders.view import address, address_texts
+
+    rng = random.Random(11)
+    raws = [rng.randbytes(4) for _ in range(3000)]
+    for _ in range(20000):
+        raws.append(b"".join(rng.choice((0, 0, 0, 1, 0xFFFF, rng.randrange(16),
+                                         rng.randrange(65536))).to_bytes(2, "big")
+                             for _ in range(8)))
+    raws += [socket.inet_pton(socket.AF_INET6, a) for a in (
+        "::", "::1", "::0.0.0.1", "::1.2.3.4", "::ffff:1.2.3.4", "::ffff:0:0", "::ffff",
+        "1::", "0:0:1::", "1:0:0:1::", "1:0:0:1:0:0:0:1", "fe80::1", "ff02::1:ff00:1")]
+    want = [socket.inet_ntop(socket.AF_INET if len(r) == 4 else socket.AF_INET6, r)
+            for r in raws]
+    assert texts(raws) == want
+    assert [text(r) for r in raws[::50]] == want[::50]
+    mapped = [0xFFFF_0000_0000 | int.from_bytes(r, "big") for r in raws[:3000]]
+    data, off = address_texts(np.zeros(3000, np.uint64), np.array(mapped, np.uint64))
+    assert data.tobytes().decode() == "".join(want[:3000])
+    assert off.tolist()[-1] == len(data) and address(0, mapped[0]) == want[0]
