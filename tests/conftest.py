@@ -15,6 +15,21 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1]
 import tools  # noqa: E402
 
 
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs on pytest-xdist workers (`--dist loadgroup`): the tests that share a
+    module- or session-scoped fixture of their module's own (a replayed corpus, a Dask
+    cluster, a veth pair, tshark's dissections) stay on one worker, so that it is built once;
+    the fixtures here in conftest.py are cheap and built by each worker."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        module = item.nodeid.split("::", 1)[0]
+        if info is None or item.get_closest_marker("xdist_group"):
+            continue
+        if any(d.scope != "function" and d.baseid == module
+               for defs in info.name2fixturedefs.values() for d in defs):
+            item.add_marker(pytest.mark.xdist_group(module))
+
+
 @pytest.fixture
 def require_tool():
     """require_tool(name) -> path of the program; skips the test when it is missing, fails
@@ -36,6 +51,12 @@ def corpus_dir() -> Path:
             pytest.fail(f"the corpus is missing: {tools.CORPUS}", pytrace=False)
         pytest.skip(f"the corpus is not here: {tools.CORPUS}")
     return tools.CORPUS
+
+
+@pytest.fixture(scope="session")
+def tshark_config(tmp_path_factory) -> dict[str, str]:
+    """tshark's environment: an empty configuration directory (no user preferences)."""
+    return tools.tshark_env(tmp_path_factory.mktemp("wireshark-config"))
 
 
 def _loop_backends() -> list[str]:

@@ -60,7 +60,7 @@ def check_outcome(name: str, exit_code: int, stderr: str, exception=None, exc_in
         assert "ybsensor: error:" in stderr and name in stderr, f"{name}:\n{stderr}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def corpus(corpus_dir):
     return corpus_dir
 

@@ -26,7 +26,7 @@ import pytest
 
 from tools import (CORPUS, IPV6_EXT_NEXT, PCAPS, Layer, TsharkIP, capture_files, decodable,
                    ip_headers, our_rows, pyshark_frames, require_module,
-                   require_tool, same_address, tshark_env, tshark_frames, tshark_version,
+                   require_tool, same_address, tshark_frames, tshark_version,
                    under_ci)
 
 FIELDS = ("src", "dst", "proto", "sport", "dport")
@@ -252,12 +252,6 @@ ZEEK_TUNNELS = CORPUS.parent / "zeek" / "tunnels"
 TUNNEL_FILES = [p for p in capture_files(ZEEK_TUNNELS)
                 if any(k in p.name.lower() for k in ("geneve", "teredo", "gtp")) and decodable(p)]
 CORPUS_FILES = [p for p in capture_files(CORPUS) if decodable(p)] + TUNNEL_FILES
-
-
-@pytest.fixture(scope="session")
-def tshark_config(tmp_path_factory) -> dict[str, str]:
-    """tshark's environment: an empty configuration directory (no user preferences)."""
-    return tshark_env(tmp_path_factory.mktemp("wireshark-config"))
 
 
 @pytest.fixture(scope="session")
