@@ -2,12 +2,11 @@
 detector, and counters that count every violating packet whatever was written."""
 import json
 
-from scapy.layers.inet import IP, TCP
-from scapy.layers.l2 import Dot1Q, Ether
 
 from ybsensor.decoders import Batch
 from ybsensor.sensor.config import load
 from ybsensor.sensor.sensor import Sensor
+from frames import tcp_segment
 from tools import ONE_HOSPITAL
 
 CONFIG = ONE_HOSPITAL + """
@@ -25,7 +24,7 @@ def sensor(tmp_path, rate=100):
 
 
 def frame(dst, sport):
-    return bytes(Ether() / Dot1Q(vlan=100) / IP(src="10.1.2.3", dst=dst) / TCP(sport=sport, dport=443))
+    return tcp_segment(dst=dst, sport=sport, dport=443, seq=0, flags="S")
 
 
 def run(s, frames, ts):

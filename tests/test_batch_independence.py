@@ -18,7 +18,8 @@ from scapy.utils import RawPcapReader
 
 from ybsensor.sensor import config as config_mod
 from ybsensor.sensor.sensor import Sensor
-from tools import ONE_HOSPITAL, PCAPS, udp_frame, write_pcap
+from tools import ONE_HOSPITAL, PCAPS, write_pcap
+from frames import link, udp_frame
 
 SMALL = "\n[flows]\nmax_flows = 1000\n"   # many sensors are made: each a small table
 PER_BATCH = {"seq", "prev_hash", "source", "first_frame", "evidence_pcap", "packets", "bytes"}
@@ -178,7 +179,6 @@ def test_a_split_reordered_and_resent_in_any_batching(tmp_path):
     import random
 
     from scapy.layers.inet import IP, TCP
-    from scapy.layers.l2 import Ether
 
     import pii
 
@@ -188,7 +188,7 @@ def test_a_split_reordered_and_resent_in_any_batching(tmp_path):
     msg = f"a={person}&b={mobile}&c=end-of-form".encode()
 
     def seg(data: bytes, seq: int) -> bytes:
-        return bytes(Ether() / IP(src="10.1.2.3", dst="10.200.1.20")
+        return bytes(link(None) / IP(src="10.1.2.3", dst="10.200.1.20")
                      / TCP(sport=40000, dport=8080, seq=seq, flags="PA") / data)
 
     s1, s2, s3 = seg(msg[:8], 1000), seg(msg[8:30], 1008), seg(msg[30:], 1030)

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from ybsensor.sensor.cli import cli
-from tools import PCAPS, REPO, udp_frame, write_pcap, ybsensor_cmd
+from tools import PCAPS, REPO, write_pcap, ybsensor_cmd
+from frames import udp_frame
 
 # DESIGN.md, Contracts: the row of `ybsensor decode PCAP --format jsonl`
 ROW_TYPES = {

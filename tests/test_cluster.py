@@ -20,6 +20,7 @@ import pytest
 
 from ybsensor.core.flows import share_of
 from ybsensor.sensor.pipeline import Pipeline
+from frames import link
 from tools import require_module, require_tool, ybsensor_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,11 +37,10 @@ def _crossing_capture(path: Path) -> None:
     public name; a long flow, one packet every 10 s."""
     from scapy.layers.dns import DNS, DNSQR
     from scapy.layers.inet import IP, TCP, UDP
-    from scapy.layers.l2 import Dot1Q, Ether
     from scapy.utils import wrpcap
 
     def on_line(pkt, ts):
-        frame = Ether(src="00:25:90:0a:0b:01", dst="00:25:90:0a:0b:02") / Dot1Q(vlan=100) / pkt
+        frame = link(100) / pkt
         frame.time = ts
         return frame
 

@@ -239,14 +239,14 @@ def test_evidence_of_another_alert_masks_a_bind(tmp_path):
     """A bind to an address outside the private network: internet_bound writes the flow's
     packets (not blanked as a credentials flow's are): the password is masked all the same."""
     from scapy.layers.inet import IP, TCP
-    from scapy.layers.l2 import Dot1Q, Ether
+    from frames import link
     from scapy.utils import wrpcap
     config = tmp_path / "sensor.toml"
     config.write_text('[network]\nprivate = ["10.0.0.0/8"]\n\n[[institution]]\ncode = '
                       '"H22010200001"\nranges = ["10.1.2.0/24"]\nlines = ["vlan:100"]\n\n'
                       '[detectors.cleartext_credentials]\nenabled = false\n')
     bind = wire_cases.ldap_bind(b"cn=his,dc=hosp", b"Ldap-Out-11")
-    frames = [Ether() / Dot1Q(vlan=100) / IP(src="10.1.2.3", dst="203.0.113.9")
+    frames = [link(100) / IP(src="10.1.2.3", dst="203.0.113.9")
               / TCP(sport=40000, dport=389, flags="PA", seq=1) / bind]
     wrpcap(str(tmp_path / "in.pcap"), frames)
     result = CliRunner().invoke(cli, ["replay", str(tmp_path / "in.pcap"), "--config", str(config),

@@ -4,7 +4,8 @@ import pytest
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
-from scapy.layers.l2 import Dot1Q, Ether
+
+from frames import link
 
 from ybsensor.decoders import Batch, decode
 from ybsensor.detectors import BatchContext, names
@@ -41,7 +42,7 @@ def cfg(tmp_path):
 
 
 def eth():
-    return Ether() / Dot1Q(vlan=100)
+    return link(100)
 
 
 def dns(name, src=CLIENT, dst=RESOLVER, sport=40000):
@@ -182,7 +183,7 @@ def test_one_alert_per_client_and_name(cfg):
 
 
 def test_ipv6_and_mixed_batch(cfg):
-    v6 = Ether() / Dot1Q(vlan=100) / IPv6(src="fd00:1::3", dst="fd00:200::53") / \
+    v6 = link(100) / IPv6(src="fd00:1::3", dst="fd00:200::53") / \
         UDP(sport=40000, dport=53) / DNS(rd=1, qd=DNSQR(qname="www.bing.com", qtype="AAAA"))
     noise = [tcp(b"\x00" * 100, WEB, 8080), eth() / IP(src=CLIENT, dst=WEB) / UDP(dport=53) / b"x"]
     found = alerts(cfg, noise + [v6, http("example.com"), dns("his.ybj.jl.gov.cn")])

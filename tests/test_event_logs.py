@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 from scapy.layers.inet import IP, TCP
-from scapy.layers.l2 import Dot1Q, Ether
 from scapy.utils import wrpcap
+
+from frames import link
 
 from pii import resident_id
 from tools import ONE_HOSPITAL, PCAPS, require_module, require_tool
@@ -171,8 +172,8 @@ def test_the_same_records_whatever_the_batching(tmp_path):
 
 def tcp_exchange(request: bytes, answer: bytes, sport: int = 51000, dport: int = 443) -> list:
     c, s = "10.1.2.10", "10.200.1.20"
-    up = Ether() / Dot1Q(vlan=100) / IP(src=c, dst=s)
-    down = Ether() / Dot1Q(vlan=100) / IP(src=s, dst=c)
+    up = link(100) / IP(src=c, dst=s)
+    down = link(100) / IP(src=s, dst=c)
     pkts = [up / TCP(sport=sport, dport=dport, flags="S", seq=100),
             down / TCP(sport=dport, dport=sport, flags="SA", seq=500, ack=101),
             up / TCP(sport=sport, dport=dport, flags="PA", seq=101, ack=501) / request,
@@ -303,9 +304,9 @@ def test_requests_waiting_for_their_status_are_bounded_and_counted(tmp_path, mon
     c, s = "10.1.2.10", "10.200.1.20"
     request = b"GET /a HTTP/1.1\r\nHost: svc.example\r\n\r\n"
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
-    pkts = [Ether() / Dot1Q(vlan=100) / IP(src=c, dst=s) /
+    pkts = [link(100) / IP(src=c, dst=s) /
             TCP(sport=50000 + k, dport=80, flags="PA", seq=1, ack=1) / request for k in range(4)]
-    pkts += [Ether() / Dot1Q(vlan=100) / IP(src=s, dst=c) /
+    pkts += [link(100) / IP(src=s, dst=c) /
              TCP(sport=80, dport=50000 + k, flags="PA", seq=1, ack=1 + len(request)) / answer
              for k in range(4)]
     for k, p in enumerate(pkts):

@@ -14,13 +14,14 @@ from pathlib import Path
 import dpkt
 import pytest
 from scapy.layers.inet import IP, TCP
-from scapy.layers.l2 import Dot1Q, Ether
+from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
 import pii
 from ybsensor.decoders import Batch
 from ybsensor.sensor.config import load
 from ybsensor.sensor.sensor import Sensor
+from frames import tcp_segment
 from tools import ONE_HOSPITAL, REPO, write_pcap, ybsensor_cmd
 
 CONFIG = ONE_HOSPITAL + """
@@ -45,9 +46,7 @@ def sensor(tmp_path, evidence="", **kw) -> Sensor:
 
 def frame(sport: int, payload: bytes = b"", dst: str = "203.0.113.5", seq: int = 1000,
           vlan: int = 100, src: str = "10.1.2.3") -> bytes:
-    return bytes(Ether(src="00:25:90:0a:0b:01", dst="00:25:90:0a:0b:02") / Dot1Q(vlan=vlan)
-                 / IP(src=src, dst=dst) / TCP(sport=sport, dport=80, flags="PA", seq=seq)
-                 / Raw(payload))
+    return tcp_segment(payload, src=src, dst=dst, sport=sport, dport=80, seq=seq, vlan=vlan)
 
 
 def run(s: Sensor, frames: list[bytes], ts: list[int], linktype: int = 1) -> list[dict]:

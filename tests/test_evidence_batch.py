@@ -17,8 +17,10 @@ import numpy as np
 import pii
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
-from scapy.layers.l2 import Dot1Q, Ether
+from scapy.layers.l2 import Ether
 from scapy.packet import Raw
+
+from frames import link
 from tools import ONE_HOSPITAL
 
 from ybsensor.decoders import Batch
@@ -83,7 +85,7 @@ def stream(seed: int, batches: int = 3, per: int = 300) -> tuple[list[Batch], li
             else:
                 l4 = TCP(sport=40000 + f, dport=[80, 21, 110, 143][f % 4], flags="PA", seq=i) \
                     if f % 7 else UDP(sport=40000 + f, dport=53)
-                fr = bytes(Ether(src="00:25:90:0a:0b:01", dst="00:25:90:0a:0b:02") / Dot1Q(vlan=100)
+                fr = bytes(link(100)
                            / IP(src=f"10.1.2.{3 + f}", dst=["203.0.113.5", "198.51.100.7"][f % 2])
                            / l4 / Raw(payload))
             if rng.random() < .05:
@@ -326,7 +328,7 @@ def one_flow(tmp_path: Path, monkeypatch, fail: set[str]) -> tuple[Sensor, dict,
         monkeypatch.setattr(evidence.os, name, full)
     (tmp_path / "sensor.toml").write_text(CONFIG.format(evidence=""))
     s = Sensor(load(tmp_path / "sensor.toml"), alerts_path=str(tmp_path / "alerts.jsonl"))
-    frames = [bytes(Ether(src="00:25:90:0a:0b:01", dst="00:25:90:0a:0b:02") / Dot1Q(vlan=100)
+    frames = [bytes(link(100)
                     / IP(src="10.1.2.3", dst="203.0.113.5") / TCP(sport=40000, dport=80, flags="PA", seq=k)
                     / Raw(b"hello")) for k in range(3)]
     s.pipeline.process(Batch.from_frames(frames, ts_ns=[T0 + k for k in range(3)]))

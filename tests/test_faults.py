@@ -23,9 +23,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from scapy.layers.inet import IP, TCP
-from scapy.layers.l2 import Dot1Q, Ether
-from scapy.packet import Raw
 
 import tools
 from ybsensor.decoders import Batch
@@ -35,6 +32,7 @@ from ybsensor.sensor.audit import StopOnSignals, Stopped, verify
 from ybsensor.sensor.cli import cli
 from ybsensor.sensor.config import load
 from ybsensor.sensor.sensor import Sensor
+from frames import tcp_segment
 from tools import ONE_HOSPITAL, REPO, ybsensor_cmd
 
 CONFIG = ONE_HOSPITAL + """
@@ -253,8 +251,8 @@ def test_a_torn_log_on_a_full_disk_does_not_stop_the_start(tmp_path, disk):
 
 
 def frame(sport: int, dst: str = "203.0.113.5") -> bytes:
-    return bytes(Ether() / Dot1Q(vlan=100) / IP(src="10.1.2.3", dst=dst)
-                 / TCP(sport=sport, dport=80) / Raw(b"GET / HTTP/1.1\r\n\r\n"))
+    return tcp_segment(b"GET / HTTP/1.1\r\n\r\n", dst=dst, sport=sport, dport=80, seq=0,
+                       flags="S")
 
 
 def sensor_on(tmp_path: Path, where: Path, alerts: str = "fsync_seconds = 0") -> Sensor:

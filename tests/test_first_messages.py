@@ -2,8 +2,7 @@
 read in sequence order across batches, and kept for a bounded number of streams."""
 from __future__ import annotations
 
-from scapy.layers.inet import IP, TCP
-from scapy.layers.l2 import Dot1Q, Ether
+from frames import tcp_segment
 
 from ybsensor.decoders import Batch
 from ybsensor.detectors.first_messages import REASONS
@@ -22,8 +21,7 @@ def hello_with_padding(name: str) -> bytes:
 
 
 def seg(data: bytes, seq: int, sport: int = 50000) -> bytes:
-    return bytes(Ether() / Dot1Q(vlan=100) / IP(src=CLIENT, dst=PROXY)
-                 / TCP(sport=sport, dport=443, seq=seq, flags="PA") / data)
+    return tcp_segment(data, src=CLIENT, dst=PROXY, sport=sport, dport=443, seq=seq)
 
 
 def sensor(tmp_path) -> Sensor:

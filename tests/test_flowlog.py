@@ -12,7 +12,8 @@ from pathlib import Path
 import communityid
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP
-from scapy.layers.l2 import Dot1Q, Ether
+
+from frames import link
 
 from tools import PCAPS, require_tool
 
@@ -106,8 +107,7 @@ def frames() -> list:
     """A TCP connection on a VLAN line (handshake, a request, a longer answer, FIN both
     ways), a DNS exchange and a ping, all built here."""
     c, s = "10.1.2.10", "10.200.1.20"
-    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / Dot1Q(vlan=100)
-    back = Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:01") / Dot1Q(vlan=100)
+    eth, back = link(100), link(100, back=True)
     up = lambda flags, seq, ack, data=b"": eth / IP(src=c, dst=s) / TCP(  # noqa: E731
         sport=51000, dport=80, flags=flags, seq=seq, ack=ack) / data
     down = lambda flags, seq, ack, data=b"": back / IP(src=s, dst=c) / TCP(  # noqa: E731

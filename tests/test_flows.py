@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP
-from scapy.layers.l2 import Dot1Q, Ether
+
+from frames import link
 
 from ybsensor.decoders import Batch, decode
 from ybsensor.core.flows import FlowTable
@@ -14,7 +15,7 @@ def table(packets, ts=None):
 
 
 def tcp(src, dst, sport, dport, vlan=None, flags="A"):
-    head = Ether() / Dot1Q(vlan=vlan) if vlan else Ether()
+    head = link(vlan or None)
     return head / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags)
 
 
@@ -39,16 +40,16 @@ def test_flows_of_different_lines_or_ports_are_apart():
     pkts = [tcp("10.1.2.3", "10.200.0.1", 40000, 443, vlan=100),
             tcp("10.1.2.3", "10.200.0.1", 40000, 443, vlan=101),
             tcp("10.1.2.3", "10.200.0.1", 40001, 443, vlan=100),
-            Ether() / IP(src="10.1.2.3", dst="10.200.0.1") / UDP(sport=40000, dport=443)]
+            link(None) / IP(src="10.1.2.3", dst="10.200.0.1") / UDP(sport=40000, dport=443)]
     ids = FlowTable(max_flows=16).update(table(pkts))
     assert len(set(ids.tolist())) == 4
 
 
 def test_icmp_echo_and_reply_share_a_flow_and_frames_without_ip_have_none():
     from scapy.layers.l2 import ARP
-    pkts = [Ether() / IP(src="10.1.2.3", dst="10.1.2.4") / ICMP(type=8),
-            Ether() / IP(src="10.1.2.4", dst="10.1.2.3") / ICMP(type=0),
-            Ether() / ARP()]
+    pkts = [link(None) / IP(src="10.1.2.3", dst="10.1.2.4") / ICMP(type=8),
+            link(None) / IP(src="10.1.2.4", dst="10.1.2.3") / ICMP(type=0),
+            link(None) / ARP()]
     ids = FlowTable(max_flows=16).update(table(pkts))
     assert ids[0] == ids[1] >= 0 and ids[2] == -1
 

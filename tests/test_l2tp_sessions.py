@@ -7,8 +7,9 @@ import struct
 import numpy as np
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
-from scapy.layers.l2 import Ether
 from scapy.packet import Raw
+
+from frames import link
 
 from ybsensor.decoders import Batch
 from ybsensor.sensor.config import load
@@ -35,7 +36,7 @@ def control(src, dst, tunnel, session, message, *more) -> bytes:
 
 
 def over_udp(src, dst, l2tp: bytes) -> bytes:
-    return bytes(Ether() / IP(src=src, dst=dst) / UDP(sport=1701, dport=1701) / Raw(l2tp))
+    return bytes(link(None) / IP(src=src, dst=dst) / UDP(sport=1701, dport=1701) / Raw(l2tp))
 
 
 def data(src, dst, tunnel, session, inner_src, inner_dst, sport, dport) -> bytes:

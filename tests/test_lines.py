@@ -1,7 +1,8 @@
 """Per configured line: last seen time, frames and bytes — configured lines only, so the
 metrics' label set stays bounded whatever arrives."""
 from scapy.layers.inet import IP, TCP
-from scapy.layers.l2 import Dot1Q, Ether
+
+from frames import link
 
 from ybsensor.decoders import Batch
 from ybsensor.sensor.config import load
@@ -23,7 +24,7 @@ def test_configured_lines_count_frames_bytes_and_last_seen(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text(CONFIG)
     sensor = Sensor(load(path))
-    frames = [bytes(Ether() / Dot1Q(vlan=vid) / IP(src="10.1.2.3", dst="10.200.0.1") / TCP())
+    frames = [bytes(link(vid) / IP(src="10.1.2.3", dst="10.200.0.1") / TCP())
               for vid in (100, 100, 999, 100)]
     sensor.pipeline.process(Batch.from_frames(frames, ts_ns=[1_000_000_000 * (i + 1) for i in range(4)]))
     text = sensor.metrics.text().decode()
@@ -51,7 +52,7 @@ def test_accounted_a_flow_at_a_time_as_row_by_row(tmp_path):
     frames, ts = [], []
     for k in range(90):
         vid = (100, 101, 999)[k % 3]
-        head = Ether() / Dot1Q(vlan=vid)
+        head = link(vid)
         if k % 10 == 9:
             frames.append(bytes(head / ARP()))
         else:

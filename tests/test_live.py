@@ -25,7 +25,8 @@ import pytest
 
 import livenet
 from livenet import LiveSensor, by_label, frames_of, total, write_capture
-from tools import PCAPS, require_tool, udp_frame, ybsensor_cmd
+from tools import PCAPS, require_tool, ybsensor_cmd
+from frames import udp_frame
 
 CASES = PCAPS / "cases"
 L2TP_CASE = CASES / "internet_bound_vpdn_l2tp"

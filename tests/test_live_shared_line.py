@@ -8,13 +8,12 @@ import json
 import time
 
 import pytest
-from scapy.layers.inet import IP, TCP
-from scapy.layers.l2 import Dot1Q, Ether
 
 from ybsensor.decoders import Batch
 from ybsensor.sensor.config import load
 from ybsensor.sensor.live import MergedLines, reported, share_lines, take_lines
 from ybsensor.sensor.sensor import Sensor
+from frames import tcp_segment
 from tools import ONE_HOSPITAL
 
 CONFIG = ONE_HOSPITAL + """
@@ -30,8 +29,8 @@ T0 = 1_735_776_000 * 10**9
 
 
 def frame(vlan: int, src: str, sport: int) -> bytes:
-    return bytes(Ether() / Dot1Q(vlan=vlan) / IP(src=src, dst="10.200.0.1") /
-                 TCP(sport=sport, dport=443))
+    return tcp_segment(src=src, dst="10.200.0.1", sport=sport, dport=443, seq=0, flags="S",
+                       vlan=vlan)
 
 
 def flows(vlan: int, net: str, count: int, base: int, packets: int = 3) -> list[tuple[int, bytes]]:

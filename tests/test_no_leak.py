@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
-from scapy.layers.l2 import Dot1Q, Ether
 from scapy.layers.ppp import PPP
 from scapy.layers.l2tp import L2TP
 from scapy.utils import wrpcap
+
+from frames import link
 
 import pii
 
@@ -59,13 +60,13 @@ def tcp_stream(chunks, sport, dport=8080, src="10.1.2.3", dst="10.200.1.20", wra
     seq, out = 1000, []
     for c in chunks:
         ip = IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, seq=seq, flags="PA") / c
-        out.append(wrap(ip) if wrap else Ether() / Dot1Q(vlan=100) / ip)
+        out.append(wrap(ip) if wrap else link(100) / ip)
         seq += len(c)
     return out
 
 
 def in_l2tp(ip):
-    return (Ether() / IP(src="10.254.7.1", dst="10.254.0.2") / UDP(sport=1701, dport=1701)
+    return (link(None) / IP(src="10.254.7.1", dst="10.254.0.2") / UDP(sport=1701, dport=1701)
             / L2TP(tunnel_id=7, session_id=3) / PPP(proto=0x0021) / ip)
 
 
@@ -92,7 +93,7 @@ def named_frames() -> list:
     out = []
     for k, name in enumerate((f"{i[0]}.example.com", f"u{m[0]}.example.org",
                               f"{i[1]}.teamviewer.com")):
-        out.append(Ether() / Dot1Q(vlan=100) / IP(src="10.1.2.10", dst="10.200.0.53")
+        out.append(link(100) / IP(src="10.1.2.10", dst="10.200.0.53")
                    / UDP(sport=41000 + k, dport=53) / dns_query(name))
     out += tcp_stream([client_hello(f"{m[1]}.anydesk.com")], 41010, 443)
     out += tcp_stream([client_hello(f"id{i[2]}.example.net")], 41011, 443, wrap=in_l2tp)
@@ -127,7 +128,7 @@ def capture(path: Path) -> None:
                           + base64.b64encode(b"u1:" + PASSWORDS[1].encode()) + b"\r\n\r\n"], 40006)
     frames += tcp_stream([b"POST /login HTTP/1.1\r\n\r\nuser=u2&password=" + PASSWORDS[2].encode()],
                          40007)
-    frames += [Ether() / Dot1Q(vlan=100) / IP(src="10.1.2.3", dst="10.200.1.20")
+    frames += [link(100) / IP(src="10.1.2.3", dst="10.200.1.20")
                / UDP(sport=40008, dport=514) / f"<13>syslog {IDS[4]} {MOBILES[0]}".encode()]
     frames += named_frames()
     for k, f in enumerate(frames):

@@ -9,10 +9,9 @@ import stat
 import struct
 
 import pytest
-from scapy.layers.inet import IP, TCP, UDP
-from scapy.layers.l2 import Dot1Q, Ether
 
 import pii
+from frames import tcp_segment, tcp_stream, udp_datagram
 from ybsensor.decoders import Batch
 from ybsensor.detectors.pii_mask import mask_value
 from ybsensor.detectors.plaintext_pii import KEY_FILE, keyed_hash
@@ -49,24 +48,15 @@ def make_sensor(tmp_path, detector=f'[detectors.plaintext_pii]\nhash_key = "{KEY
     return Sensor(load(path), alerts_path=str(tmp_path / "alerts.jsonl"))
 
 
-def seg(data: bytes, seq: int = 1000, sport=40000, dport=8080, flags="PA",
-        src="10.1.2.3", dst="10.200.1.20") -> bytes:
-    return bytes(Ether() / Dot1Q(vlan=100) / IP(src=src, dst=dst)
-                 / TCP(sport=sport, dport=dport, seq=seq, flags=flags) / data)
+def seg(data: bytes, seq: int = 1000, sport=40000, dport=8080, **kw) -> bytes:
+    return tcp_segment(data, seq=seq, sport=sport, dport=dport, **kw)
 
 
 def udp(data: bytes, sport=40000, dport=9000) -> bytes:
-    return bytes(Ether() / Dot1Q(vlan=100) / IP(src="10.1.2.3", dst="10.200.1.20")
-                 / UDP(sport=sport, dport=dport) / data)
+    return udp_datagram(data, sport=sport, dport=dport)
 
 
-def stream(chunks: list[bytes], seq: int = 1000, **kw) -> list[bytes]:
-    """Consecutive segments of one TCP stream."""
-    out = []
-    for c in chunks:
-        out.append(seg(c, seq, **kw))
-        seq += len(c)
-    return out
+stream = tcp_stream   # consecutive segments of one TCP stream
 
 
 def replay(s: Sensor, *batches: list[bytes]) -> None:

@@ -348,7 +348,7 @@ def test_a_lone_first_fragment_to_the_internet_is_still_internet_bound(tmp_path)
     """MF set on every packet (a datagram never made whole) hides nothing: the first
     fragment carries its ports and goes where it goes."""
     from scapy.layers.inet import IP, TCP
-    from scapy.layers.l2 import Dot1Q, Ether
+    from frames import link
     from scapy.utils import wrpcap
 
     from ybsensor.sensor.config import load
@@ -356,7 +356,7 @@ def test_a_lone_first_fragment_to_the_internet_is_still_internet_bound(tmp_path)
     from ybsensor.sensor.sources import read_capture
     from tools import PCAPS
 
-    pkts = [Ether() / Dot1Q(vlan=100) / IP(src="10.1.2.10", dst="203.0.113.9", flags="MF",
+    pkts = [link(100) / IP(src="10.1.2.10", dst="203.0.113.9", flags="MF",
                                            id=7 + k) / TCP(sport=51000, dport=443) / (b"x" * 40)
             for k in range(3)]
     pcap = tmp_path / "mf.pcap"

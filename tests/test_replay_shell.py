@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools import CORPUS, PCAPS, REPO, capture_files, require_module, require_tool, udp_frame, \
+from tools import CORPUS, PCAPS, REPO, capture_files, require_module, require_tool, \
     write_pcap, ybsensor_cmd
+from frames import udp_frame
 
 DEMO = PCAPS / "demo.pcap"
 EXAMPLE = PCAPS / "example.toml"

@@ -2,12 +2,11 @@
 second institution appears on the line, whether or not earlier frames share its batch."""
 import json
 
-from scapy.layers.inet import IP, TCP
-from scapy.layers.l2 import Dot1Q, Ether
 
 from ybsensor.decoders import Batch
 from ybsensor.sensor.config import load
 from ybsensor.sensor.sensor import Sensor
+from frames import tcp_segment
 from tools import ONE_HOSPITAL
 
 CONFIG = ONE_HOSPITAL + """
@@ -19,7 +18,7 @@ lines = ["vlan:200"]
 
 
 def frame(src, sport):
-    return bytes(Ether() / Dot1Q(vlan=100) / IP(src=src, dst="10.200.0.1") / TCP(sport=sport, dport=443))
+    return tcp_segment(src=src, dst="10.200.0.1", sport=sport, dport=443, seq=0, flags="S")
 
 
 def run(tmp_path, batches):
@@ -58,8 +57,8 @@ def test_remembered_lines_are_bounded_and_sharing_is_still_found(tmp_path, monke
     cfg_path.write_text(CONFIG)
     sensor = Sensor(load(cfg_path), alerts_path=str(tmp_path / "a.jsonl"))
     # fifty lines of one institution each (distinct VLANs), then a shared one
-    frames = [bytes(Ether() / Dot1Q(vlan=1000 + i) / IP(src="10.1.2.5", dst="10.200.0.1") /
-                    TCP(sport=1000 + i, dport=443)) for i in range(50)]
+    frames = [tcp_segment(src="10.1.2.5", dst="10.200.0.1", sport=1000 + i, dport=443, seq=0,
+                          flags="S", vlan=1000 + i) for i in range(50)]
     frames += [frame("10.1.2.5", 1), frame("10.1.3.7", 2)]  # both on vlan:100
     sensor.pipeline.process(Batch.from_frames(frames, ts_ns=list(range(len(frames)))))
     sensor.close()

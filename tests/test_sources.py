@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from ybsensor.sensor.sources import CaptureError, read_capture
-from tools import REPO, pcap_bytes, udp_frame, write_pcap
+from tools import REPO, pcap_bytes, write_pcap
+from frames import udp_frame
 
 FRAMES = [udp_frame(sport=40000 + i, payload=bytes([i]) * (5 + i)) for i in range(3)]
 

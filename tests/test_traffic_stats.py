@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
-from scapy.layers.l2 import ARP, Dot1Q, Ether
+from scapy.layers.l2 import ARP
+
+from frames import link
 
 from ybsensor.decoders import Batch, decode, dispatch
 from ybsensor.sensor import stats as stats_mod
@@ -47,9 +49,9 @@ def test_few_or_many_distinct_values_as_the_grouping_sort_counts_them():
 
 
 def test_frames_and_bytes_by_chain_and_errors_by_reason():
-    frames = [bytes(Ether() / IP() / TCP()), bytes(Ether() / Dot1Q(vlan=5) / IP() / UDP()),
-              bytes(Ether() / IP() / TCP()), bytes(Ether() / ARP()),
-              bytes(Ether() / IP() / TCP())[:20]]   # cut inside the IPv4 header
+    frames = [bytes(link(None) / IP() / TCP()), bytes(link(5) / IP() / UDP()),
+              bytes(link(None) / IP() / TCP()), bytes(link(None) / ARP()),
+              bytes(link(None) / IP() / TCP())[:20]]   # cut inside the IPv4 header
     stats = TrafficStats(dispatch.DEFAULT.layer_names)
     stats.process(decode(Batch.from_frames(frames)))
     assert stats.frames == 5

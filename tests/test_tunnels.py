@@ -20,6 +20,9 @@ from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
 from scapy.layers.ppp import PPP, PPPoE
 from scapy.packet import Raw
 
+from frames import (erspan2, erspan3, gre, l2tp2, l2tp3_control, l2tp3_udp_data, mpls, pptp,
+                    vxlan)
+
 from ybsensor.decoders import Batch, decode
 from ybsensor.decoders.dispatch import DEFAULT
 from ybsensor.decoders.keys import STATUS_NAMES
@@ -82,86 +85,8 @@ def over_udp(dport: int, payload: bytes, sport: int = 50000):
             / Raw(payload))
 
 
-def gre(proto: int, payload: bytes, key=None, seq=None, csum=False, flags=0, version=0) -> bytes:
-    """GRE (RFC 2784/2890) header by hand: C, K, S bits and their 4-byte words."""
-    flags |= (0x8000 if csum else 0) | (0x2000 if key is not None else 0) | \
-             (0x1000 if seq is not None else 0) | version
-    hdr = struct.pack("!HH", flags, proto)
-    if csum:
-        hdr += b"\x00\x00\x00\x00"
-    if key is not None:
-        hdr += struct.pack("!I", key)
-    if seq is not None:
-        hdr += struct.pack("!I", seq)
-    return hdr + bytes(payload)
-
-
-def pptp(call_id: int, payload: bytes, seq=None, ack=None, length=None) -> bytes:
-    """Enhanced GRE (RFC 2637): K always, key = payload length | call id, S, A (0x0080)."""
-    flags = 0x2000 | 0x0001 | (0x1000 if seq is not None else 0) | \
-        (0x0080 if ack is not None else 0)
-    hdr = struct.pack("!HHHH", flags, 0x880B, len(payload) if length is None else length, call_id)
-    if seq is not None:
-        hdr += struct.pack("!I", seq)
-    if ack is not None:
-        hdr += struct.pack("!I", ack)
-    return hdr + bytes(payload)
-
-
-def erspan2(session: int, payload, vlan: int = 0, index: int = 0) -> bytes:
-    """ERSPAN type II: ver=1 | VLAN, COS/En/T | session (10 bits), reserved | index."""
-    return struct.pack("!HHI", (1 << 12) | vlan, session & 0x3FF, index) + bytes(payload)
-
-
-def erspan3(session: int, payload, o: bool = False, ft: int = 0, ver: int = 2) -> bytes:
-    """ERSPAN type III: ver=2 | VLAN, COS/BSO/T | session, timestamp, SGT,
-    P | FT(5) | HW(6) | D | Gra(2) | O; O adds an 8-byte platform subheader."""
-    last = (ft << 10) | (1 << 4) | (1 if o else 0)
-    hdr = struct.pack("!HHIHH", (ver << 12) | 5, session & 0x3FF, 12345678, 0, last)
-    if o:
-        hdr += bytes(range(1, 9))
-    return hdr + bytes(payload)
-
-
-def l2tp2(tunnel: int, session: int, payload: bytes = b"", *, length=False, seq=False,
-          offset=None, control=False, version=2, length_value=None) -> bytes:
-    """L2TPv2 header (RFC 2661 3.1) by hand."""
-    flags = (0x8000 if control else 0) | (0x4000 if length else 0) | (0x0800 if seq else 0) | \
-            (0x0200 if offset is not None else 0) | version
-    rest = struct.pack("!HH", tunnel, session)
-    if seq:
-        rest += struct.pack("!HH", 1, 2)
-    if offset is not None:
-        rest += struct.pack("!H", offset) + b"\xee" * offset
-    if length:
-        total = 4 + len(rest) + len(payload) if length_value is None else length_value
-        return struct.pack("!HH", flags, total) + rest + payload
-    return struct.pack("!H", flags) + rest + payload
-
-
-def l2tp3_udp_data(session: int, payload: bytes) -> bytes:
-    """L2TPv3 over UDP data header (RFC 3931 4.1.2.1): T=0, ver 3, reserved, session id."""
-    return struct.pack("!HHI", 0x0003, 0, session) + payload
-
-
-def l2tp3_control(ccid: int = 9, avps: bytes = b"") -> bytes:
-    """L2TPv3 control header: T, L, S, ver 3, length, control connection id, Ns, Nr."""
-    return struct.pack("!HHIHH", 0xC803, 12 + len(avps), ccid, 0, 0) + avps
-
-
 COOKIES = {0: b"", 4: b"\xc0\x0c\x1e\x04", 8: b"\x8c\x00\x0c\x1e\xde\xad\xbe\xef"}
 SUBLAYER = b"\x40\x00\x00\x07"  # default L2-specific sublayer: S bit, sequence 7
-
-
-def vxlan(vni: int, payload, flags: int = 0x08) -> bytes:
-    return struct.pack("!B3xI", flags, vni << 8) + bytes(payload)
-
-
-def mpls_stack(*labels: int) -> bytes:
-    out = b""
-    for i, label in enumerate(labels):
-        out += struct.pack("!I", (label << 12) | (0x100 if i == len(labels) - 1 else 0) | 64)
-    return out
 
 
 def check_inner(r: dict, outer=(OUT_SRC, OUT_DST)) -> None:
@@ -210,7 +135,7 @@ def test_gre_in_udp_and_mpls_in_gre():
     r = one(over_udp(4754, gre(0x0800, INNER, key=3)))
     assert r["encap"] == "eth/ipv4/udp/gre/ipv4/tcp"
     check_inner(r)
-    m = one(over_ip(47, gre(0x8847, mpls_stack(2000) + bytes(INNER), key=3)))
+    m = one(over_ip(47, gre(0x8847, mpls((2000,), b"") + bytes(INNER), key=3)))
     assert m["encap"] == "eth/ipv4/gre/mpls/ipv4/tcp"
     assert m["line"] == ("mpls", 2000, 0)
     assert m["tunnels"] == [("gre", 3, 0), ("mpls", 2000, 0)]
@@ -472,7 +397,7 @@ def test_pppoe_length_malformed_truncated():
 def test_ppp_link_types():
     rows = decoded(PPP_IPV4 + bytes(INNER), b"\x00\x21" + bytes(INNER), b"\x21" + bytes(INNER),
                    b"\xff\x03\x00\x57" + bytes(INNER6),
-                   b"\xff\x03\x02\x81" + mpls_stack(99) + bytes(INNER), linktype=9)
+                   b"\xff\x03\x02\x81" + mpls((99,), b"") + bytes(INNER), linktype=9)
     assert [r["encap"] for r in rows] == ["ppp/ipv4/tcp"] * 3 + ["ppp/ipv6/udp",
                                                                  "ppp/mpls/ipv4/tcp"]
     for r in rows[:3]:
@@ -491,7 +416,7 @@ def test_ppp_link_types():
 # --- MPLS ------------------------------------------------------------------------------
 
 def _mpls(labels, payload, etype=0x8847):
-    return Ether(**MACS, type=etype) / Raw(mpls_stack(*labels) + bytes(payload))
+    return Ether(**MACS, type=etype) / Raw(mpls(labels, b"") + bytes(payload))
 
 
 def test_mpls_stacks_and_payloads():
@@ -520,10 +445,10 @@ def test_mpls_stacks_and_payloads():
 
 
 def test_mpls_over_udp_and_ip_and_vlan_inside_pw():
-    r = one(over_udp(6635, mpls_stack(20, 21) + bytes(INNER)))
+    r = one(over_udp(6635, mpls((20, 21), b"") + bytes(INNER)))
     assert r["encap"] == "eth/ipv4/udp/mpls/ipv4/tcp" and r["line"] == ("mpls", 21, 0)
     check_inner(r)
-    r = one(over_ip(137, mpls_stack(22) + bytes(INNER)))
+    r = one(over_ip(137, mpls((22,), b"") + bytes(INNER)))
     assert r["encap"] == "eth/ipv4/mpls/ipv4/tcp"
     check_inner(r)
     r = one(_mpls([16, 500], b"\x00\x00\x00\x00" + bytes(Ether(**MACS) / Dot1Q(vlan=33) / INNER)))
@@ -535,10 +460,10 @@ def test_mpls_bad_stacks():
         Ether(**MACS, type=0x8847) / Raw(struct.pack("!I", 100 << 12) * 2),      # no bottom, cut
         Ether(**MACS, type=0x8847) / Raw(struct.pack("!I", 100 << 12) * 20),     # too deep
         Ether(**MACS, type=0x8847) / Raw(b"\x00\x06"),                           # half a shim
-        Ether(**MACS, type=0x8847) / Raw(mpls_stack(16, 13) + b"\x10\x00\x00\x07"),  # GAL, ACH
-        Ether(**MACS, type=0x8847) / Raw(mpls_stack(100) + b"\x10\x00\x00\x21"),     # PW ACH
-        Ether(**MACS, type=0x8847) / Raw(mpls_stack(100)),                       # nothing after
-        Ether(**MACS, type=0x8847) / Raw(mpls_stack(100) + b"\xf0" * 20),        # no Ethernet
+        Ether(**MACS, type=0x8847) / Raw(mpls((16, 13), b"") + b"\x10\x00\x00\x07"),  # GAL, ACH
+        Ether(**MACS, type=0x8847) / Raw(mpls((100,), b"") + b"\x10\x00\x00\x21"),     # PW ACH
+        Ether(**MACS, type=0x8847) / Raw(mpls((100,), b"")),                       # nothing after
+        Ether(**MACS, type=0x8847) / Raw(mpls((100,), b"") + b"\xf0" * 20),        # no Ethernet
     )
     assert [r["status"] for r in rows] == ["truncated:mpls", "depth:mpls", "truncated:mpls",
                                            "non-ip:mpls", "non-ip:mpls", "truncated:mpls",
