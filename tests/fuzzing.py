@@ -1,5 +1,5 @@
 """Hostile input for the decoders: frame builders, hypothesis strategies, the invariants every
-decoded row must keep, and a time bound on each decode. Shared by tests/test_fuzz_decoders.py
+decoded row must keep, and a time bound on each decode. Shared by tests/decoders/test_fuzz_decoders.py
 (a bounded run in `make test`) and scripts/fuzz.py (the long run of `make fuzz`).
 
 Frames come in five kinds:

@@ -3,7 +3,7 @@ never filled. The payload engine holds the segments past the holes (streams.Held
 total bound; the oldest holes are given up and counted exactly, and the resident memory's
 peak stays within the bound plus a fixed base.
 
-Like tests/test_flood.py, the flood runs in a subprocess (this file is also the script) so
+Like tests/sensor/test_flood.py, the flood runs in a subprocess (this file is also the script) so
 that its resident memory is its own."""
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PCAPS = ROOT / "pcaps"
 EXPECTED = PCAPS / "expected"
 SCRIPT = PCAPS / "make_samples.py"

@@ -8,7 +8,7 @@ counted exactly, and a violation planted in the middle of the flood is still fou
 The flood is built in memory as Batches (one template frame; addresses and ports written
 with numpy, as bench/mixed.py does) and pushed through Sensor.pipeline.process, 65536 frames
 a batch. It runs in a subprocess (this file is also the script) so that its resident memory
-is its own: `python tests/test_flood.py --flows 10000000 --max-flows 1000000` is the soak
+is its own: `python tests/sensor/test_flood.py --flows 10000000 --max-flows 1000000` is the soak
 (`make soak`); `make test` runs 1 M flows through a table of 100 000.
 
 An alert storm (distinct internet-bound flows, each packet a violation) leaves an alert file
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 

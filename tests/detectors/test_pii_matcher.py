@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 
 from ybsensor.detectors.matcher import LiteralMatcher, digit_run_hits, hyperscan_available
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LITERALS = [b"psn_name", b"certno", b"psn_no", b"infno", "姓名".encode("gbk"),
             "姓名".encode("utf-8"), b": basic ", b"pwd=", b"aa", b"aaa"]
 

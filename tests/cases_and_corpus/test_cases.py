@@ -24,7 +24,7 @@ import pytest
 
 import pii
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PCAPS = ROOT / "pcaps"
 CASES = PCAPS / "cases"
 SCRIPT = PCAPS / "make_cases.py"

@@ -10,7 +10,7 @@ from ybsensor.sensor.config import load
 from ybsensor.sensor.sensor import Sensor
 from ybsensor.exporters.http import MetricsServer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.mixed import SMALL, mixed_pcap  # noqa: E402
 from bench.test_pipeline import bench_config  # noqa: E402
 

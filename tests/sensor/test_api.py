@@ -18,7 +18,7 @@ import pytest
 import ybsensor
 from tools import PCAPS, ybsensor_cmd
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EVENTS = """
 [events]
 sensor = "edge-api"

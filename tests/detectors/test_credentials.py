@@ -17,7 +17,7 @@ from ybsensor.sensor.cli import cli
 from test_pii_detector import alerts as read_alerts
 from test_pii_detector import make_sensor, replay, seg, stream
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "pcaps" / "cases"
 
 

@@ -17,7 +17,7 @@ from frames import link
 
 from tools import PCAPS, require_tool
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ZEEK = ROOT.parent / "shared" / "corpus" / "zeek"
 PLAN = """\
 [network]

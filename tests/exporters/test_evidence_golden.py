@@ -6,7 +6,7 @@ A speed-up of exporters/evidence.py must leave every byte as it was. A change to
 written on purpose (the pcap format, the masking rules, the file names), or to the alerts or
 payload offsets that decide it, remakes the file:
 
-    .venv/bin/python tests/test_evidence_golden.py
+    .venv/bin/python tests/exporters/test_evidence_golden.py
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent / "evidence_golden.json"
 PCAPS = ROOT / "pcaps"
 # (name, capture, config, batch size): the demo, and every case whose alerts make evidence;

@@ -9,7 +9,7 @@ import pytest
 
 from ybsensor.sensor.config import ConfigError, load
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GOOD = """\
 [network]
 private  = ["10.0.0.0/8", "fd00::/8"]

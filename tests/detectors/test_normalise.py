@@ -20,7 +20,7 @@ from test_pii_detector import make_sensor, replay, seg, stream
 RNG = random.Random(1313)
 PERSON = pii.resident_id(RNG)
 OTHER = pii.resident_id(RNG)
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "zeek"
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "zeek"
 if not CORPUS.is_dir():
     CORPUS = Path("/work/shared/corpus/zeek")
 SERVER = dict(sport=8080, dport=40000, src="10.200.1.20", dst="10.1.2.3")
@@ -269,7 +269,7 @@ def _forms(secret: str) -> list[bytes]:
 
 def test_no_output_of_the_normalisation_cases_holds_an_identifier(tmp_path):
     import sys
-    root = Path(__file__).resolve().parents[1] / "pcaps"
+    root = Path(__file__).resolve().parents[2] / "pcaps"
     for folder in (root, root / "case_sets"):
         if str(folder) not in sys.path:
             sys.path.insert(0, str(folder))

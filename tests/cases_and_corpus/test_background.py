@@ -17,7 +17,7 @@ import pytest
 from ybsensor.sensor.config import DETECTORS, load
 from test_cases import decode, replay
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PCAPS = ROOT / "pcaps"
 BACKGROUND = PCAPS / "background" / "background.pcap"
 SCRIPT = PCAPS / "background" / "make_background.py"

@@ -26,7 +26,7 @@ from frames import link
 
 import pii
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RNG = random.Random(33)
 IDS = [pii.resident_id(RNG) for _ in range(6)]
 while not any(i.endswith("X") for i in IDS):

@@ -1,7 +1,7 @@
 """Every file of tcpdump's test corpus (../shared/corpus/tcpdump, many deliberately malformed)
 through `ybsensor replay` with a configuration that turns every detector on and allocates
 the addresses the corpus uses to institutions, so that the detectors, the flow table, the
-alert log and the metrics all see hostile input, not just the decoders (tests/test_corpus.py
+alert log and the metrics all see hostile input, not just the decoders (tests/cases_and_corpus/test_corpus.py
 replays without a configuration).
 
 Per file, in-process (click's CliRunner, under a per-file alarm): exit status 0 or 2, no

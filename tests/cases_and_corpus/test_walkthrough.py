@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tools import require_tool
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def walkthrough() -> str:

@@ -28,7 +28,7 @@ import pytest
 import ybsensor
 from tools import require_tool
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BASELINES = ROOT / "tests" / "data" / "zeek"
 TRACES = ROOT.parent / "shared" / "corpus" / "zeek"
 PLAN = """\

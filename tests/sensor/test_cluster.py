@@ -23,7 +23,7 @@ from ybsensor.sensor.pipeline import Pipeline
 from frames import link
 from tools import require_module, require_tool, ybsensor_cmd
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))   # bench.mixed
 PCAPS = ROOT / "pcaps"
 T0 = 1_760_000_000

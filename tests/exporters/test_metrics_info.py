@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ybsensor.exporters.http import merge
 from ybsensor.sensor.cli import cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "pcaps" / "example.toml"
 
 

@@ -559,7 +559,7 @@ def test_random_bytes_after_each_tunnel_header_never_raise():
 
 # --- agreement with tshark on tcpdump's own tunnel captures ----------------------------
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "tcpdump"
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "tcpdump"
 TUNNEL_CAPTURES = [
     "erspan-type-i-1.pcap", "erspan-type-i-4.pcap", "erspan-type-ii-2.pcap",
     "erspan-type-ii-3.pcap", "erspan-type-iii-ft-0.pcap", "various_gre.pcap", "pptp.pcap",
