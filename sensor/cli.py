@@ -21,6 +21,7 @@ from .selection import Selection
 from .sources import CaptureError
 
 EXIT_BAD_INPUT = 2
+DEFAULT_ALERT_LOG = "alerts.jsonl"  # replay -l DIR with a config that names none
 
 
 def _warn(message: str) -> None:
@@ -235,8 +236,12 @@ def replay(pcaps, config_path, alerts_path, metrics_file, progress=None, listen=
 def _outputs_under(cfg, log_dir: str | None, alerts_path: str | None) -> None:
     """A replay's files under a directory of its own, never the production ones: `-l DIR`,
     else the directory of --alerts, else a new ./ybsensor-replay-TIME/ (said on stderr).
-    The config's alert log, flow and event logs and evidence directory keep their names there."""
+    The config's alert log, flow and event logs and evidence directory keep their names there;
+    with `-l DIR` and a config that names no alert log, the alerts go to DIR/alerts.jsonl, as
+    Suricata's -l always gets its eve.json."""
     named = [cfg.alerts_path, cfg.flow_log_path, cfg.evidence_dir, *cfg.event_log_paths.values()]
+    if log_dir is not None and not (alerts_path or cfg.alerts_path):
+        cfg.alerts_path = DEFAULT_ALERT_LOG
     if log_dir is None:
         if alerts_path:
             log_dir = os.path.dirname(alerts_path) or "."

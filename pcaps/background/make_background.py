@@ -56,7 +56,7 @@ from scapy.packet import Raw
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-import make_cases as mc  # noqa: E402  (pcaps/, the cases' frame builders)
+import casegen as mc  # noqa: E402  (pcaps/casegen/, the cases' frame builders)
 
 HOUR = 3600
 SEED = "ybsensor-background-1"

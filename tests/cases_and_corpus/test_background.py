@@ -75,7 +75,7 @@ def test_a_link_scope_end_hides_nothing_of_the_other(tmp_path: Path):
     a private source in no allocation still unallocated (unauthorized_source), whatever
     link-scope address it sends to."""
     sys.path.insert(0, str(PCAPS))
-    import make_cases as mc
+    import casegen as mc
     from scapy.layers.inet import UDP
     from scapy.packet import Raw
 

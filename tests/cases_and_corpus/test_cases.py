@@ -4,13 +4,13 @@ replayed with its config.toml, raises exactly the alerts of its expected.jsonl.
 Alerts are compared as a multiset keyed by (detector, first_frame, src, dst): every
 expected alert must be found with the same value in each field it states (fields it leaves
 out — ts, rule, source, volatile ones — are not compared), and no alert may be left over.
-The expected alerts are written by pcaps/make_cases.py from the rules, never from the
-sensor's output: a difference is the sensor's fault or the case's, and the message says
-which alert and which field.
+The expected alerts are written by each case's generator (pcaps/cases/NAME/generate.py)
+from the rules, never from the sensor's output: a difference is the sensor's fault or the
+case's, and the message says which alert and which field.
 
-Also: make_cases.py remakes the committed files byte for byte, and the demo capture
-(pcaps/demo.pcap with pcaps/example.toml) raises every detector of the registry, and
-its hour of benign background adds no alert.
+Also: make_cases.py (running every case's generator) remakes the committed files byte for
+byte, and the demo capture (pcaps/demo.pcap with pcaps/example.toml) raises every detector
+of the registry, and its hour of benign background adds no alert.
 """
 from __future__ import annotations
 
@@ -145,7 +145,7 @@ def test_case(case: Path, tmp_path: Path):
 def test_there_are_cases():
     assert len(CASE_DIRS) >= 20, f"expected the cases of make_cases.py under {CASES}"
     for case in CASE_DIRS:
-        for name in ("input.pcap", "config.toml", "expected.jsonl", "README.md"):
+        for name in ("generate.py", "input.pcap", "config.toml", "expected.jsonl", "README.md"):
             assert (case / name).is_file(), f"{case.name}: {name} is missing"
 
 
@@ -175,7 +175,8 @@ def test_make_cases_remakes_the_committed_files(tmp_path: Path):
     differ = [str(r) for r in made if (CASES / r).exists()
               and (CASES / r).read_bytes() != (out / r).read_bytes()]
     stale = sorted(str(p.relative_to(CASES)) for p in CASES.rglob("*")
-                   if p.is_file() and p.relative_to(CASES) not in set(made))
+                   if p.is_file() and p.relative_to(CASES) not in set(made)
+                   and p.name != "generate.py" and "__pycache__" not in p.parts)
     assert not absent, f"made but not under pcaps/cases (run pcaps/make_cases.py): {absent}"
     assert not differ, f"pcaps/cases differs from what make_cases.py makes now: {differ}"
     assert not stale, f"under pcaps/cases but no longer made by make_cases.py: {stale}"

@@ -1,5 +1,5 @@
 """tunnel_evasion: a frame whose tunnels run past the decoder's depth limit is a finding
-(pcaps/case_sets/hardening.py has the cases); `[detectors.tunnel_evasion] enabled` turns it
+(pcaps/cases/tunnel_*/ are its cases); `[detectors.tunnel_evasion] enabled` turns it
 off like any detector."""
 from __future__ import annotations
 

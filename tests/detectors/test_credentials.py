@@ -22,13 +22,13 @@ CASES = ROOT / "pcaps" / "cases"
 
 
 def case_secrets() -> dict[str, str]:
-    """CRED_SECRETS of pcaps/make_cases.py: the passwords its credential cases send."""
-    tree = ast.parse((ROOT / "pcaps" / "make_cases.py").read_text())
+    """CRED_SECRETS of pcaps/casegen/: the passwords its credential cases send."""
+    tree = ast.parse((ROOT / "pcaps" / "casegen" / "__init__.py").read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "CRED_SECRETS"
                                                 for t in node.targets):
             return ast.literal_eval(node.value)
-    raise AssertionError("CRED_SECRETS is not in pcaps/make_cases.py")
+    raise AssertionError("CRED_SECRETS is not in pcaps/casegen/__init__.py")
 
 
 SECRETS = case_secrets()
@@ -161,13 +161,12 @@ def test_helpers():
     assert strip_telnet(b"\xff\xfd\x18ab\xff\xff\xff\xfa\x18\x00x\xff\xf0c") == b"ab\xffc"
 
 
-# --- what a client sends, and the logins dsniff knows (pcaps/case_sets/credentials.py) ----
+# --- what a client sends, and the logins dsniff knows (pcaps/casegen/credentials.py) -----
 
 import sys  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "pcaps"))
-sys.path.insert(0, str(ROOT / "pcaps" / "case_sets"))
-import credentials as wire_cases  # noqa: E402
+from casegen import credentials as wire_cases  # noqa: E402
 
 from ybsensor.detectors.pii_mask import mask_credentials  # noqa: E402
 
@@ -194,7 +193,7 @@ def _forms(secret: str) -> list[bytes]:
     return [raw, base64.b64encode(raw)[:12], wire_cases.tds_obfuscate(secret)]
 
 
-@pytest.mark.parametrize("name", [n for n, _, _ in wire_cases.CASES])
+@pytest.mark.parametrize("name", sorted(p.name for p in CASES.glob("*cred_*")))
 def test_new_cases_keep_their_secrets(name, tmp_path):
     folder = CASES / name
     alerts, metrics = tmp_path / "alerts.jsonl", tmp_path / "metrics.prom"

@@ -21,7 +21,7 @@ from pii import resident_id
 from tools import ONE_HOSPITAL, PCAPS, require_module, require_tool
 
 sys.path.insert(0, str(PCAPS))
-import make_cases as mc  # noqa: E402  (the cases' frame builders)
+import casegen as mc  # noqa: E402  (the cases' frame builders)
 
 ROOT = Path(__file__).resolve().parents[2]
 ZEEK = ROOT.parent / "shared" / "corpus" / "zeek"

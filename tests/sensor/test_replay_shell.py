@@ -349,6 +349,18 @@ def test_log_dir_reroots_every_output_and_the_production_log_is_untouched(tmp_pa
     assert run("verify-log", out / "alerts.jsonl").returncode == 0
 
 
+def test_log_dir_gets_an_alert_log_when_the_config_names_none(tmp_path):
+    """An analyst's own config often has no [alerts] section: -l still gets the alerts."""
+    cfg, _ = production_config(tmp_path)
+    text = cfg.read_text()
+    cfg.write_text(text.replace(text[text.index("[alerts]"):text.index("[metrics]")], ""))
+    out = tmp_path / "case-43"
+    proc = run("replay", DEMO, "--config", cfg, "-l", out, "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert len((out / "alerts.jsonl").read_text().splitlines()) > 5
+    assert run("verify-log", out / "alerts.jsonl").returncode == 0
+
+
 def test_replay_without_log_dir_writes_a_directory_of_its_own(tmp_path):
     cfg, prod = production_config(tmp_path)
     work = tmp_path / "analyst"

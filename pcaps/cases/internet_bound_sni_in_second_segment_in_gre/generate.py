@@ -1,0 +1,15 @@
+"""This case's frames and, from the rule, its expected alerts."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for casegen
+from casegen import GRE_HOSP, write_here  # noqa: E402
+from casegen.reassembly import sni_case  # noqa: E402
+
+build = sni_case("www.example.com", 51400, "a public service",
+                 "one high internet_bound alert, name source tls_sni", None)
+LINE = GRE_HOSP
+
+if __name__ == "__main__":
+    write_here(__file__, build, LINE)

@@ -1,0 +1,20 @@
+"""This case's frames and, from the rule, its expected alerts."""
+
+import sys
+from pathlib import Path
+
+import brotli
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for casegen
+from casegen import VLAN100, write_here  # noqa: E402
+from casegen.normalisation import answer_case  # noqa: E402
+
+
+def build(name, line):
+    return answer_case(name, line, "br", brotli.compress, "RFC 7932 Brotli")
+
+
+LINE = VLAN100
+
+if __name__ == "__main__":
+    write_here(__file__, build, LINE)

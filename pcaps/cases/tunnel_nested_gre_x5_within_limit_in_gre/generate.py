@@ -1,0 +1,14 @@
+"""This case's frames and, from the rule, its expected alerts."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for casegen
+from casegen import GRE_HOSP, write_here  # noqa: E402
+from casegen.hardening import nested_case  # noqa: E402
+
+build = nested_case(5)
+LINE = GRE_HOSP
+
+if __name__ == "__main__":
+    write_here(__file__, build, LINE)

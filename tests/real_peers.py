@@ -1,0 +1,300 @@
+"""Real protocol peers for tests/sensor/test_real_clients.py: the standard library's own clients
+(http.client, smtplib, ftplib, poplib, imaplib, ssl, email) talking to small servers, so that
+the bytes on the wire are what those implementations and the Linux stack send, not frames
+written by hand.
+
+    python real_peers.py serve IDS.json CERT.pem KEY.pem    # in the server's namespace
+    python real_peers.py talk HOST HOST6 IDS.json FLOWS.json   # in the client's namespace
+
+IDS.json maps each scenario to the synthetic identifier its server or client carries;
+`talk` writes FLOWS.json: scenario -> the client's TCP or UDP port, to find its flow.
+"""
+from __future__ import annotations
+
+import gzip
+import http.client
+import http.server
+import json
+import socket
+import socketserver
+import ssl
+import sys
+import threading
+from email.message import EmailMessage
+
+PASSWORDS = {"smtp": "Mail#Pass1", "ftp": "Ftp#Pass2", "pop3": "Pop#Pass3",
+             "imap": "Imap#Pass4", "redis": "Redis#Pas5", "http_form": "Form#Pass6"}
+USERS = {"smtp": "clerk@hosp.example", "ftp": "ftpuser", "pop3": "popuser",
+         "imap": "imapuser", "http_form": "zhangsan"}
+SYSLOG_PORT, TLS_PORT, REDIS_PORT = 514, 443, 6379
+FRAGMENT_DATA = 1472   # UDP data in the first fragment of a datagram at MTU 1500
+FRAGMENT_DATA6 = 1440  # the same over IPv6: 1500 - 40 - 8 (fragment header) - 8 (UDP), in 8s
+
+
+def record(ident: str) -> bytes:
+    return json.dumps({"code": 0, "data": [{"psn_name": "张三", "certno": ident,
+                                            "insutype": "310"}]}, ensure_ascii=False).encode()
+
+
+def chunked(body: bytes, size: int) -> bytes:
+    parts = [b"%x\r\n%s\r\n" % (len(body[i:i + size]), body[i:i + size])
+             for i in range(0, len(body), size)]
+    return b"".join(parts) + b"0\r\n\r\n"
+
+
+def mail(ident: str, cte: str) -> EmailMessage:
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "his@hosp.example", "desk@ybj.example", "名单"
+    if cte == "base64":      # a GBK spreadsheet attached, as a hospital clerk's mailer sends it
+        m.set_content("见附件")
+        m.add_attachment(("姓名,身份证号\n张三," + ident + "\n").encode("gbk"),
+                         maintype="text", subtype="csv", filename="list.csv")
+    else:
+        m.set_content("患者身份证号：" + ident + "，请核对。" + "说明" * 40,
+                      charset="utf-8", cte="quoted-printable")
+    return m
+
+
+# ---- servers ---------------------------------------------------------------------------
+
+def serve(ids: dict, cert: str, key: str) -> None:
+    class Web(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            name = self.path.strip("/")
+            ident = ids.get(name)
+            head = {"Content-Type": "application/json;charset=UTF-8"}
+            if ident is None:
+                body = b'{"code":0}'
+            elif name in ("http_gzip", "http_gzip6"):
+                body, head["Content-Encoding"] = gzip.compress(record(ident)), "gzip"
+            elif name == "http_utf16":
+                body = record(ident).decode().encode("utf-16")
+                head["Content-Type"] = "application/json; charset=utf-16"
+            elif name == "http_big":   # the identifier at the end of a 300 KB answer
+                rows = [{"memo": f"visit {i} ok", "n": i} for i in range(12000)]
+                body = json.dumps(rows + [{"memo": "身份证 " + ident}],
+                                  ensure_ascii=False).encode()
+            else:                      # chunked, gzip inside chunks as nginx sends it
+                body = record(ident)
+                if name == "http_gzip_chunked":
+                    body, head["Content-Encoding"] = gzip.compress(body), "gzip"
+                head["Transfer-Encoding"] = "chunked"
+                body = chunked(body, 7 if name == "http_chunked" else 50)
+            self.send_response(200)
+            for k, v in head.items():
+                self.send_header(k, v)
+            if "Transfer-Encoding" not in head:
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+    class Server(socketserver.ThreadingTCPServer):
+        # one socket for both families (IPV6_V6ONLY off): IPv4 peers come as ::ffff:a.b.c.d
+        address_family = socket.AF_INET6
+        allow_reuse_address = daemon_threads = True
+
+        def server_bind(self):
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            super().server_bind()
+
+    def start(port, handler):
+        threading.Thread(target=Server(("::", port), handler).serve_forever,
+                         daemon=True).start()
+
+    def lines(port: int, greeting: bytes, answer):
+        """A line protocol: `answer(state, line)` gives the reply, or (reply,) to close."""
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                self.wfile.write(greeting)
+                state = {}
+                while line := self.rfile.readline():
+                    if state.get("data"):
+                        if line == b".\r\n":
+                            state["data"] = False
+                            self.wfile.write(b"250 queued\r\n")
+                        continue
+                    reply = answer(state, line)
+                    if isinstance(reply, tuple):
+                        self.wfile.write(reply[0])
+                        return
+                    self.wfile.write(reply)
+        start(port, Handler)
+
+    def smtp(state, line):
+        verb = line.split()[0].upper() if line.split() else b""
+        if state.get("auth"):
+            state["auth"] -= 1
+            return b"334 UGFzc3dvcmQ6\r\n" if state["auth"] else b"235 2.7.0 ok\r\n"
+        if verb == b"EHLO":
+            return b"250-ybj.example\r\n250-AUTH LOGIN\r\n250 8BITMIME\r\n"
+        if verb == b"AUTH":   # smtplib sends the user with AUTH LOGIN; the password follows
+            state["auth"] = 1 if len(line.split()) > 2 else 2
+            return b"334 UGFzc3dvcmQ6\r\n" if state["auth"] == 1 else b"334 VXNlcm5hbWU6\r\n"
+        if verb == b"DATA":
+            state["data"] = True
+            return b"354 go on\r\n"
+        return (b"221 bye\r\n",) if verb == b"QUIT" else b"250 ok\r\n"
+
+    def ftp(state, line):
+        verb = line.split()[0].upper()
+        if verb == b"QUIT":
+            return (b"221 bye\r\n",)
+        return {b"USER": b"331 password please\r\n", b"PASS": b"230 logged in\r\n"}.get(
+            verb, b"200 ok\r\n")
+
+    def pop3(state, line):
+        verb = line.split()[0].upper()
+        if verb == b"QUIT":
+            return (b"+OK bye\r\n",)
+        if verb == b"RETR":
+            text = mail(ids["pop3"], "quoted-printable").as_bytes()
+            return b"+OK\r\n" + text.replace(b"\n", b"\r\n") + b"\r\n.\r\n"
+        return b"+OK\r\n"
+
+    def imap(state, line):
+        tag, verb = (line.split() + [b""])[:2]
+        if verb.upper() == b"CAPABILITY":
+            return b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n" + tag + b" OK done\r\n"
+        if verb.upper() == b"LOGOUT":
+            return (b"* BYE\r\n" + tag + b" OK done\r\n",)
+        return tag + b" OK done\r\n"
+
+    def redis(state, line):
+        """RESP: `*N` then N bulk strings (`$len`, the bytes); one reply per command."""
+        if line.startswith(b"*"):
+            state["args"] = int(line[1:])
+        elif not line.startswith(b"$"):
+            state["args"] -= 1
+        return b"+OK\r\n" if state["args"] == 0 else b""
+
+    class Tls(socketserver.BaseRequestHandler):
+        def handle(self):
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
+            with context.wrap_socket(self.request, server_side=True) as tls:
+                tls.recv(4096)
+                tls.sendall(record(ids["tls"]))
+
+    start(80, Web)
+    start(TLS_PORT, Tls)
+    lines(25, b"220 ybj.example ESMTP\r\n", smtp)
+    lines(21, b"220 ftp ready\r\n", ftp)
+    lines(110, b"+OK pop3 ready\r\n", pop3)
+    lines(143, b"* OK imap ready\r\n", imap)
+    lines(REDIS_PORT, b"", redis)
+    sink = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sink.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sink.bind(("::", SYSLOG_PORT))
+    threading.Thread(target=lambda: [sink.recv(65535) for _ in iter(int, 1)],
+                     daemon=True).start()
+    print("ready", flush=True)
+    threading.Event().wait()
+
+
+# ---- clients ---------------------------------------------------------------------------
+
+def talk(host: str, host6: str, ids: dict) -> dict[str, int]:
+    ports = {}
+
+    def port_of(sock) -> int:
+        return sock.getsockname()[1]
+
+    for name in ("http_gzip", "http_chunked", "http_gzip_chunked", "http_utf16", "http_big"):
+        web = http.client.HTTPConnection(host, 80, timeout=10)
+        # two answers without personal data first: the third is read on a kept-alive flow
+        for path in ("/status", "/menu", f"/{name}"):
+            web.request("GET", path, headers={"Accept-Encoding": "gzip"})
+            web.getresponse().read()
+        ports[name] = port_of(web.sock)
+        web.close()
+
+    web = http.client.HTTPConnection(host, 80, timeout=10)
+    form = (f"username={USERS['http_form']}&password={PASSWORDS['http_form'].replace('#', '%23')}"
+            f"&idcard={ids['http_form']}")
+    web.request("POST", "/login", body=form,
+                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    web.getresponse().read()
+    ports["http_form"] = port_of(web.sock)
+    web.close()
+
+    import smtplib
+    with smtplib.SMTP(host, 25, timeout=10) as s:
+        ports["smtp"] = port_of(s.sock)
+        s.login(USERS["smtp"], PASSWORDS["smtp"])
+        s.send_message(mail(ids["smtp"], "base64"))
+
+    import ftplib
+    f = ftplib.FTP(timeout=10)
+    f.connect(host, 21)
+    ports["ftp"] = port_of(f.sock)
+    f.login(USERS["ftp"], PASSWORDS["ftp"])
+    f.quit()
+
+    import poplib
+    p = poplib.POP3(host, 110, timeout=10)
+    ports["pop3"] = port_of(p.sock)
+    p.user(USERS["pop3"])
+    p.pass_(PASSWORDS["pop3"])
+    p.retr(1)
+    p.quit()
+
+    import imaplib
+    i = imaplib.IMAP4(host, 143, timeout=10)
+    ports["imap"] = port_of(i.sock)
+    i.login(USERS["imap"], PASSWORDS["imap"])
+    i.logout()
+
+    with socket.create_connection((host, REDIS_PORT), timeout=10) as r:
+        ports["redis"] = port_of(r)
+        password = PASSWORDS["redis"].encode()
+        r.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(password), password))
+        r.recv(100)
+
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection((host, TLS_PORT), timeout=10) as raw:
+        ports["tls"] = port_of(raw)
+        with context.wrap_socket(raw, server_hostname="his.ybj.jl.gov.cn") as tls:
+            tls.sendall(b"GET /?idcard=" + ids["tls"].encode() + b" HTTP/1.1\r\n\r\n")
+            tls.recv(4096)
+
+    # a syslog message bigger than the MTU: the kernel fragments it, the identifier
+    # across the end of the first fragment (IPv4: 1 472 bytes of UDP data in it; IPv6, with
+    # its fragment header: 1 440)
+    for name, family, to, first in (("syslog", socket.AF_INET, host, FRAGMENT_DATA),
+                                    ("syslog6", socket.AF_INET6, host6, FRAGMENT_DATA6)):
+        with socket.socket(family, socket.SOCK_DGRAM) as u:
+            u.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+            head = b"<134>1 2026-12-07T06:00:00Z his emr - - - "
+            filler = b"x" * (first - 9 - len(head) - len(b" patient "))
+            u.sendto(head + filler + b" patient " + ids[name].encode() + b" discharged" +
+                     b" ." * 400, (to, SYSLOG_PORT))
+            ports[name] = port_of(u)
+
+    web = http.client.HTTPConnection(host6, 80, timeout=10)
+    web.request("GET", "/http_gzip6", headers={"Accept-Encoding": "gzip"})
+    web.getresponse().read()
+    ports["http_gzip6"] = port_of(web.sock)
+    web.close()
+    return ports
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "serve":
+        serve(json.loads(open(sys.argv[2]).read()), sys.argv[3], sys.argv[4])
+    else:
+        flows = talk(sys.argv[2], sys.argv[3], json.loads(open(sys.argv[4]).read()))
+        with open(sys.argv[5], "w") as fh:
+            json.dump(flows, fh)
