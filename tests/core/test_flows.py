@@ -166,7 +166,7 @@ def _community_ids(t, rows):
               58: communityid.FlowTuple.make_icmp6}
     src = packed_column(t.src_hi[rows], t.src_lo[rows])
     dst = packed_column(t.dst_hi[rows], t.dst_lo[rows])
-    out = []
+    out, known = [], {}   # the mix's flows repeat their tuples: each computed once
     for i, r in enumerate(rows.tolist()):
         proto = int(t.proto[r])
         if proto in (1, 58):
@@ -174,8 +174,11 @@ def _community_ids(t, rows):
         else:
             a, b = max(int(t.sport[r]), 0), max(int(t.dport[r]), 0)   # no port: 0
         x, y = src[i], dst[i]
-        cid = engine.calc(makers[proto](x, y, a, b) if proto in makers else
-                          communityid.FlowTuple.make_ip(x, y, proto))
+        cid = known.get((proto, x, y, a, b))
+        if cid is None:
+            cid = known[proto, x, y, a, b] = engine.calc(
+                makers[proto](x, y, a, b) if proto in makers else
+                communityid.FlowTuple.make_ip(x, y, proto))
         out.append((int(t.line_kind[r]), int(t.line_a[r]), int(t.line_b[r]), cid))
     return out
 
