@@ -27,10 +27,10 @@ samples: setup
 run: setup
 	$(VENV)/bin/ybsensor replay pcaps/*.pcap pcaps/*.pcapng --config pcaps/example.toml -l out/run
 
-# on every core (pytest-xdist); a module's tests that share a costly fixture stay together
-# (tests/conftest.py)
+# on every core (pytest-xdist), a test file to a worker: the module- and session-scoped
+# fixtures (a replayed corpus, a Dask cluster, tshark's dissections) are built once
 test: setup tools
-	$(PY) -m pytest -q -n auto --dist loadgroup
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 # Hostile input for longer than `make test` gives it: bulk numpy fuzzing of every decoder
 # for FUZZ_SECONDS, hostile configurations through check-config, replay and reloads (a real

@@ -20,21 +20,6 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(TESTS.parent / ".numba-cache"))
 import tools  # noqa: E402
 
 
-def pytest_collection_modifyitems(config, items):
-    """`make test` runs on pytest-xdist workers (`--dist loadgroup`): the tests that share a
-    module- or session-scoped fixture of their module's own (a replayed corpus, a Dask
-    cluster, a veth pair, tshark's dissections) stay on one worker, so that it is built once;
-    the fixtures here in conftest.py are cheap and built by each worker."""
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        module = item.nodeid.split("::", 1)[0]
-        if info is None or item.get_closest_marker("xdist_group"):
-            continue
-        if any(d.scope != "function" and d.baseid == module
-               for defs in info.name2fixturedefs.values() for d in defs):
-            item.add_marker(pytest.mark.xdist_group(module))
-
-
 @pytest.fixture
 def require_tool():
     """require_tool(name) -> path of the program; skips the test when it is missing, fails
