@@ -27,13 +27,15 @@ samples: setup
 run: setup
 	$(VENV)/bin/ybsensor replay pcaps/*.pcap pcaps/*.pcapng --config pcaps/example.toml -l out/run
 
+# on every core (pytest-xdist), a test file to a worker: the module- and session-scoped
+# fixtures (a replayed corpus, a Dask cluster, tshark's dissections) are built once
 test: setup tools
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 # Hostile input for longer than `make test` gives it: bulk numpy fuzzing of every decoder
 # for FUZZ_SECONDS, hostile configurations through check-config, replay and reloads (a real
 # SIGHUP to `ybsensor run` on lo when root) for FUZZ_CONFIG_SECONDS, then the hypothesis
-# properties of tests/test_fuzz_decoders.py with the "long" profile (FUZZ_EXAMPLES examples
+# properties of tests/decoders/test_fuzz_decoders.py with the "long" profile (FUZZ_EXAMPLES examples
 # each). A failure is kept under fuzz-out/.
 FUZZ_SECONDS  ?= 600
 FUZZ_CONFIG_SECONDS ?= 120
@@ -46,7 +48,7 @@ fuzz: setup
 # under the table's size plus a fixed base, evictions are counted, a planted violation is found.
 SOAK_FLOWS ?= 10000000
 soak: setup
-	$(PY) tests/test_flood.py --flows $(SOAK_FLOWS) --max-flows 1000000 --check > /dev/null
+	$(PY) tests/sensor/test_flood.py --flows $(SOAK_FLOWS) --max-flows 1000000 --check > /dev/null
 
 bench: setup tools
 	$(PY) -m pytest bench -q --benchmark-enable --benchmark-only

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The long fuzz run behind `make fuzz`: hostile frames against every decoder until a time
-budget is spent, then the property tests of tests/test_fuzz_decoders.py under the "long"
+budget is spent, then the property tests of tests/decoders/test_fuzz_decoders.py under the "long"
 hypothesis profile.
 
 Phase 1 (bulk): batches built with numpy (tests/fuzzing.py: random bytes under every link
@@ -16,7 +16,7 @@ workers; then, as root, through a real SIGHUP to `ybsensor run` on the loopback 
 (a capture filter nothing matches). Never a traceback, and the sensor keeps running. A
 failure is saved under --out with its configuration.
 
-Phase 3 (properties): pytest tests/test_fuzz_decoders.py with HYPOTHESIS_PROFILE=long
+Phase 3 (properties): pytest tests/decoders/test_fuzz_decoders.py with HYPOTHESIS_PROFILE=long
 (FUZZ_EXAMPLES examples a property, 20000 unless set).
 
     python scripts/fuzz.py --seconds 600            # what `make fuzz` runs
@@ -146,7 +146,7 @@ def main(argv=None) -> int:
     print(f"property phase: profile {env['HYPOTHESIS_PROFILE']}, "
           f"{env.get('FUZZ_EXAMPLES', 'default')} examples a property")
     return subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly",
-                            "--hypothesis-show-statistics", "tests/test_fuzz_decoders.py"],
+                            "--hypothesis-show-statistics", "tests/decoders/test_fuzz_decoders.py"],
                            cwd=REPO, env=env)
 
 

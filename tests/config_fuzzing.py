@@ -1,4 +1,4 @@
-"""Hostile configurations, for tests/test_config_fuzz.py (bounded) and `make fuzz` (long):
+"""Hostile configurations, for tests/sensor/test_config_fuzz.py (bounded) and `make fuzz` (long):
 a good configuration with one to three settings set to what an attacker or an unlucky
 operator would write there (NaN, infinities, wrong types, huge and negative numbers, paths
 into /proc, devices, links, directories, files of the wrong content), or its text damaged

@@ -7,10 +7,15 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import tools` from any rootdir
+TESTS = Path(__file__).resolve().parent
+# The helpers (tools, frames, pii, fuzzing, livenet...) sit here, the tests in a folder by area
+# (decoders/, core/, detectors/, exporters/, sensor/, cases_and_corpus/); a test may import
+# another's helpers by module name (`from test_names import client_hello`), from any folder.
+for _folder in [TESTS, *sorted({p.parent for p in TESTS.glob("*/test_*.py")})]:
+    sys.path.insert(0, str(_folder))
 # numba's cache for the whole session (and the sensors it starts) in one place, which the
 # live test of the service user's start copies instead of compiling every loop again
-os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".numba-cache"))
+os.environ.setdefault("NUMBA_CACHE_DIR", str(TESTS.parent / ".numba-cache"))
 
 import tools  # noqa: E402
 
@@ -36,6 +41,12 @@ def corpus_dir() -> Path:
             pytest.fail(f"the corpus is missing: {tools.CORPUS}", pytrace=False)
         pytest.skip(f"the corpus is not here: {tools.CORPUS}")
     return tools.CORPUS
+
+
+@pytest.fixture(scope="session")
+def tshark_config(tmp_path_factory) -> dict[str, str]:
+    """tshark's environment: an empty configuration directory (no user preferences)."""
+    return tools.tshark_env(tmp_path_factory.mktemp("wireshark-config"))
 
 
 def _loop_backends() -> list[str]:

@@ -1,5 +1,5 @@
 """Hostile input for the decoders: frame builders, hypothesis strategies, the invariants every
-decoded row must keep, and a time bound on each decode. Shared by tests/test_fuzz_decoders.py
+decoded row must keep, and a time bound on each decode. Shared by tests/decoders/test_fuzz_decoders.py
 (a bounded run in `make test`) and scripts/fuzz.py (the long run of `make fuzz`).
 
 Frames come in five kinds:
@@ -43,6 +43,10 @@ from ybsensor.decoders.driver import MAX_ROUNDS
 from ybsensor.decoders.keys import OK, STATUS_NAMES
 from ybsensor.decoders.protocol import TUNNELS
 from ybsensor.decoders.table import MAX_LAYERS, MAX_TUNNELS, PacketTable
+
+# the headers with struct (every length field right); fuzzing's callers use them as F.eth...
+from frames import (MAC_A, MAC_B, PPP_IP, eth, gre, ip_version, ipv4, ipv6,  # noqa: F401
+                    ipv6_ext, mpls, tcp, udp)
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = DEFAULT.layer_names
@@ -212,65 +216,6 @@ def chain(t: PacketTable, i: int) -> list[str]:
 def status(t: PacketTable, i: int) -> str:
     s = int(t.status[i])
     return "ok" if s == OK else f"{STATUS_NAMES[s]}:{NAMES[t.status_layer[i]]}"
-
-
-# --- headers with struct: every length field right -------------------------------------
-
-MAC_A = bytes.fromhex("001b21aaaa01")
-MAC_B = bytes.fromhex("001b21aaaa02")
-
-
-def eth(etype: int, payload: bytes, dst: bytes = MAC_A, src: bytes = MAC_B) -> bytes:
-    return dst + src + struct.pack("!H", etype) + payload
-
-
-def ipv4(proto: int, payload: bytes, src: int = 0xC0000201, dst: int = 0xC0000202) -> bytes:
-    return struct.pack("!BBHHHBBHII", 0x45, 0, 20 + len(payload), 1, 0x4000, 64, proto, 0,
-                       src, dst) + payload
-
-
-def ipv6(nh: int, payload: bytes, src: bytes = bytes.fromhex("20010db8" + "00" * 11 + "01"),
-         dst: bytes = bytes.fromhex("20010db8" + "00" * 11 + "02")) -> bytes:
-    return struct.pack("!IHBB", 0x60000000, len(payload), nh, 64) + src + dst + payload
-
-
-def ipv6_ext(nh: int, payload: bytes, kind: int = 60) -> bytes:
-    """One hop-by-hop (0), routing (43) or destination options (60) header of 8 bytes."""
-    if kind == 43:
-        return struct.pack("!BBBB4x", nh, 0, 0, 0) + payload
-    return struct.pack("!BB6s", nh, 0, b"\x01\x04\x00\x00\x00\x00") + payload
-
-
-def udp(sport: int, dport: int, payload: bytes) -> bytes:
-    return struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
-
-
-def tcp(sport: int, dport: int, payload: bytes, flags: int = 0x18) -> bytes:
-    return struct.pack("!HHIIBBHHH", sport, dport, 1, 1, 5 << 4, flags, 502, 0, 0) + payload
-
-
-def gre(proto: int, payload: bytes, key: int | None = None, seq: int | None = None) -> bytes:
-    flags = (0x2000 if key is not None else 0) | (0x1000 if seq is not None else 0)
-    hdr = struct.pack("!HH", flags, proto)
-    if key is not None:
-        hdr += struct.pack("!I", key)
-    if seq is not None:
-        hdr += struct.pack("!I", seq)
-    return hdr + payload
-
-
-def mpls(labels, payload: bytes) -> bytes:
-    out = b""
-    for i, label in enumerate(labels):
-        out += struct.pack("!I", (label << 12) | (0x100 if i == len(labels) - 1 else 0) | 64)
-    return out + payload
-
-
-PPP_IP = {4: b"\xff\x03\x00\x21", 6: b"\xff\x03\x00\x57"}
-
-
-def ip_version(packet: bytes) -> int:
-    return packet[0] >> 4
 
 
 # --- nested tunnels and what decoding them must give ----------------------------------

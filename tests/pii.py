@@ -92,7 +92,7 @@ def bank_card(rng: random.Random, prefix: str = "62", length: int = 19) -> str:
 
 
 # ---------------------------------------------------------------------------------------
-# self-tests (run by tests/test_cases.py)
+# self-tests (run by tests/cases_and_corpus/test_cases.py)
 
 def self_test_resident_id() -> None:
     # Worked by hand, a made-up number: region 220102, born 1970-01-01, sequence 001.

@@ -1,4 +1,4 @@
-"""Real protocol peers for tests/test_real_clients.py: the standard library's own clients
+"""Real protocol peers for tests/sensor/test_real_clients.py: the standard library's own clients
 (http.client, smtplib, ftplib, poplib, imaplib, ssl, email) talking to small servers, so that
 the bytes on the wire are what those implementations and the Linux stack send, not frames
 written by hand.

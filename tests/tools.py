@@ -439,16 +439,6 @@ def write_pcap(path: Path, frames: list[bytes], **kw) -> Path:
     return path
 
 
-def udp_frame(src: str = "10.1.2.3", dst: str = "10.200.0.1", sport: int = 40000,
-              dport: int = 53, payload: bytes = b"hello") -> bytes:
-    """An Ethernet / IPv4 / UDP frame, checksums left zero."""
-    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
-                     ipaddress.ip_address(src).packed, ipaddress.ip_address(dst).packed)
-    eth = bytes.fromhex("0025900a0b01" "0025900a0b02") + struct.pack("!H", 0x0800)
-    return eth + ip + udp
-
-
 def ybsensor_cmd() -> list[str]:
     """The command line that starts the installed console script (or the module, if the
     script is not installed next to this interpreter)."""

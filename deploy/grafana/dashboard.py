@@ -8,7 +8,7 @@ as it imports by hand. `instance`, `institution`, `line` and `detector` narrow e
 that carries the label; panels that could draw a series per line or institution show the
 top ones only (a fleet has thousands); quantiles are per sensor, so the slowest one shows;
 each panel plots one kind of quantity (a rate, or a level) on its axis.
-tests/test_deploy.py checks that the committed JSON is what this script writes, and that
+tests/exporters/test_deploy.py checks that the committed JSON is what this script writes, and that
 every query reads metrics the sensor exports.
 """
 from __future__ import annotations

@@ -1,0 +1,398 @@
+"""Application-layer normalisation before plaintext_pii matches (detectors/normalise.py):
+HTTP framing and content codings, MIME parts, text encodings; each across segments and
+batches, each byte searched once, bounded. Identifiers from tests/pii.py (synthetic)."""
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+import fuzzing as F
+import pii
+from ybsensor.detectors import normalise as N
+from ybsensor.detectors.normalise import Readable
+from test_pii_detector import make_sensor, replay, seg, stream
+
+RNG = random.Random(1313)
+PERSON = pii.resident_id(RNG)
+OTHER = pii.resident_id(RNG)
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "zeek"
+if not CORPUS.is_dir():
+    CORPUS = Path("/work/shared/corpus/zeek")
+SERVER = dict(sport=8080, dport=40000, src="10.200.1.20", dst="10.1.2.3")
+
+
+def sensor_run(tmp_path, *batches):
+    s = make_sensor(tmp_path)
+    replay(s, *batches)
+    pii_detector = next(d for d in s.alerter.detectors if d.name == "plaintext_pii")
+    s.close()
+    path = tmp_path / "alerts.jsonl"
+    got = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+    return [a for a in got if a["detector"] == "plaintext_pii"], pii_detector.normaliser
+
+
+def gzip_response(body: bytes, coding: bytes = b"gzip") -> bytes:
+    coded = gzip.compress(body, mtime=0)
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: " + coding
+            + b"\r\nContent-Length: " + str(len(coded)).encode() + b"\r\n\r\n" + coded)
+
+
+def cut(data: bytes, *at: int) -> list[bytes]:
+    edges = [0, *at, len(data)]
+    return [data[a:b] for a, b in zip(edges, edges[1:])]
+
+
+# --- text encodings --------------------------------------------------------------------
+
+def _full_width(s: str) -> str:
+    return "".join(chr(0xFF10 + int(c)) if c.isdigit() else "Ｘ" for c in s)
+
+
+@pytest.mark.parametrize("make,label", [
+    (lambda s: ("head:" + s + ";tail").encode("utf-16-le"), "utf-16le"),
+    (lambda s: ("head:" + s + ";tail").encode("utf-16-be"), "utf-16be"),
+    (lambda s: b"head:" + _full_width(s).encode() + b";tail", "full-width"),
+    (lambda s: b"head:" + _full_width(s).encode("gb18030") + b";tail", "full-width-gbk"),
+    (lambda s: b"head:" + "".join(f"\\u{ord(c):04x}" for c in s).encode() + b";tail",
+     "json-escape"),
+])
+def test_readable_decodes_and_maps_back(make, label):
+    raw = make(PERSON)
+    r = Readable(raw)
+    at = r.text.index(PERSON.encode())
+    assert r.labels(at, at + 18) == [label]
+    wide = label.startswith("utf-16")
+    assert r.origin(at) == (10 if wide else 5)          # where the ID starts on the wire
+    tail = ";tail".encode("utf-16-le" if label == "utf-16le" else "utf-16-be") if wide else b";tail"
+    assert r.origin(r.text.index(b";tail")) == raw.index(tail)
+
+
+def test_readable_leaves_plain_text_alone():
+    raw = f"id={PERSON}&x=1".encode()
+    r = Readable(raw)
+    assert r.text is raw and r.origin(3) == 3 and r.labels(0, len(raw)) == []
+
+
+# --- streams through the sensor --------------------------------------------------------
+
+def test_gzip_body_across_segments_and_batches(tmp_path):
+    body = json.dumps({"output": {"certno": PERSON}}).encode() + b" " * 300
+    resp = gzip_response(body)
+    frames = stream(cut(resp, 100, 120, 140), **SERVER)       # headers, then the gzip in three
+    got, norm = sensor_run(tmp_path, *[[f] for f in frames])
+    assert len(got) == 1
+    ev = got[0]["evidence"]
+    assert ev["kinds"] == {"insurance_field": 1, "resident_id": 1}
+    assert ev["decoded"] == ["gzip"] and PERSON not in json.dumps(got[0])
+    assert norm.decoded_bytes["gzip"] == len(body)
+    assert not norm.streams                   # the message ended: back to the fast path
+
+
+def test_chunk_size_line_inside_the_id_across_batches(tmp_path):
+    head = b'{"idcard":"' + PERSON.encode()[:10]
+    rest = PERSON.encode()[10:] + b'"}'
+    body = b"%x\r\n" % len(head) + head + b"\r\n%x\r\n" % len(rest) + rest + b"\r\n0\r\n\r\n"
+    req = b"POST /v HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+    at = req.index(b"\r\n%x\r\n" % len(rest)) + 3           # inside the second size line
+    got, _ = sensor_run(tmp_path, *[[f] for f in stream(cut(req, at))])
+    assert len(got) == 1 and got[0]["evidence"]["kinds"] == {"resident_id": 1}
+    assert got[0]["evidence"]["decoded"] == ["chunked"]
+
+
+def test_a_byte_is_searched_once(tmp_path):
+    """The ID lies whole in one chunk: raw and decoded both could see it; counted once."""
+    body = f'{{"idcard":"{PERSON}"}}'.encode()
+    req = (b"POST /v HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+           + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+    got, _ = sensor_run(tmp_path, [seg(req)])
+    assert len(got) == 1 and got[0]["evidence"]["kinds"] == {"resident_id": 1}
+
+
+def test_keep_alive_messages_and_identity_fast_path(tmp_path):
+    """A gzip answer then a plain one on the same connection: each ID found once, the
+    plain answer's offset exact."""
+    plain_body = f'{{"certno":"{OTHER}"}}'.encode()
+    plain = (b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(plain_body)).encode()
+             + b"\r\n\r\n" + plain_body)
+    first = gzip_response(f'{{"certno":"{PERSON}"}}'.encode())
+    got, norm = sensor_run(tmp_path, stream([first + plain], **SERVER))
+    ev = got[0]["evidence"]
+    assert ev["kinds"] == {"insurance_field": 2, "resident_id": 2}
+    assert len(ev["masked"]) == 2 and not norm.streams
+
+
+def test_mail_base64_split_across_batches(tmp_path):
+    text = f"身份证号：{PERSON}\r\n".encode() * 3
+    part = base64.encodebytes(text).replace(b"\n", b"\r\n")
+    msg = (b"Subject: x\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\n" + part + b"--q--\r\n.\r\n")
+    at = msg.index(b"base64\r\n\r\n") + 10
+    frames = stream(cut(msg, at + 7, at + 31, at + 50), dport=25)
+    got, _ = sensor_run(tmp_path, *[[f] for f in frames])
+    assert len(got) == 1
+    ev = got[0]["evidence"]
+    assert ev["kinds"] == {"resident_id": 3} and ev["decoded"] == ["base64"]
+
+
+def test_bomb_is_bounded_and_counted(tmp_path):
+    bomb = gzip.compress(b"1" * (8 << 20), mtime=0)
+    resp = (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: "
+            + str(len(bomb)).encode() + b"\r\n\r\n" + bomb)
+    frames = stream([resp[i:i + 1400] for i in range(0, len(resp), 1400)], **SERVER)
+    got, norm = sensor_run(tmp_path, frames)
+    assert got == []
+    assert norm.refused["ratio"] == 1
+    # stopped within a step of the ratio cap, reached in the first segment
+    assert norm.decoded_bytes["gzip"] <= max(N.RATIO_FROM, N.MAX_RATIO * 1400) + N.STEP
+
+
+def test_output_cap(monkeypatch):
+    monkeypatch.setattr(N, "MAX_RATIO", 10 ** 9)
+    refused = []
+    inflater = N.Inflater("gzip", refused.append)
+    out = inflater.feed(gzip.compress(b"a" * (N.MAX_BODY + 5000)))
+    assert len(out) == N.MAX_BODY and refused == ["size"]
+
+
+def test_corrupt_coding_is_counted_and_raises_nothing(tmp_path):
+    junk = f"not gzip {PERSON}".encode()
+    resp = (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: "
+            + str(len(junk)).encode() + b"\r\n\r\n" + junk)
+    got, norm = sensor_run(tmp_path, [seg(resp, **SERVER)])
+    assert got == [] and norm.refused["corrupt"] == 1
+
+
+def test_stream_table_is_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(N, "MAX_STREAMS", 4)
+    head = b"POST /v HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 999\r\n\r\nx="
+    frames = [seg(head, sport=41000 + k) for k in range(10)]      # bodies never complete
+    _, norm = sensor_run(tmp_path, frames)
+    assert len(norm.streams) == 4 and norm.given_up["streams"] == 6
+
+
+def test_normaliser_metrics_exported(tmp_path):
+    s = make_sensor(tmp_path)
+    replay(s, [seg(gzip_response(b"{}"), **SERVER)])
+    names = {m.name for m in s.metrics.registry.collect()}
+    s.close()
+    assert {"ybsensor_decompression_refused", "ybsensor_normaliser_given_up",
+            "ybsensor_normalised_bytes"} <= names
+
+
+# --- Zeek's traces -----------------------------------------------------------------------
+
+def decoded_text(path: Path, monkeypatch) -> tuple[bytes, N.Normaliser]:
+    """Replay a capture; every decoded text the normaliser gave plaintext_pii."""
+    seen = []
+    run = N.Normaliser.run
+
+    def spy(self, ctx, view):
+        consumed, pieces = run(self, ctx, view)
+        seen.extend(p.text[p.lo:p.hi] for p in pieces)
+        return consumed, pieces
+    monkeypatch.setattr(N.Normaliser, "run", spy)
+    from test_cases import replay as cli_replay
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        cfg = Path(d) / "c.toml"
+        cfg.write_text('[network]\nprivate = ["10.0.0.0/8"]\n[detectors.plaintext_pii]\n'
+                       'hash_key = "k"\n')
+        cli_replay(path, cfg, Path(d) / "a.jsonl")
+    return b"".join(seen)
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} not here")
+    return path
+
+
+def test_zeek_get_gzip_body_is_read(monkeypatch):
+    text = decoded_text(need(CORPUS / "http" / "get-gzip.pcap"), monkeypatch)
+    assert b'"gzipped": true' in text and b'"method": "GET"' in text
+
+
+def test_zeek_x_gzip_body_is_read(monkeypatch):
+    path = need(CORPUS / "http" / "x-gzip.pcap")
+    text = decoded_text(path, monkeypatch)
+    # tshark shows the inflated body; its first line is text
+    assert text and b"\x1f\x8b" not in text
+
+
+TRACES = ["http/deeply-nested-mime.pcap", "http/multipart.pcap", "http/missing-zlib-header.pcap",
+          *[f"http/261/{p.name}" for p in sorted((CORPUS / "http" / "261").glob("*.pcap"))],
+          *[f"smtp/{p.name}" for p in sorted((CORPUS / "smtp").glob("*.pcap"))],
+          "smtp/smtp-bdat-cmd-invalid.pcapng"]
+
+
+@pytest.mark.parametrize("name", TRACES)
+def test_zeek_traces_go_through(name, monkeypatch):
+    decoded_text(need(CORPUS / name), monkeypatch)
+
+
+def test_zeek_deflate_without_zlib_header_is_read(monkeypatch):
+    text = decoded_text(need(CORPUS / "http" / "missing-zlib-header.pcap"), monkeypatch)
+    assert b"function" in text
+
+
+# --- fuzzing ---------------------------------------------------------------------------
+
+def test_fuzz_helpers_decode_the_plain_message():
+    body = b'{"a": 1}' * 40
+    msg = F.http_message(body, chunks=[7, 100, 200], coding="gzip")
+    assert body in F.normalised([msg])
+
+
+def test_zeek_multipart_form_fields_are_read(monkeypatch):
+    text = decoded_text(need(CORPUS / "http" / "multipart.pcap"), monkeypatch)
+    assert b"example2=test2" in text and b"example3=test3" in text
+
+
+def test_zeek_smtp_base64_attachment_is_read(monkeypatch):
+    text = decoded_text(need(CORPUS / "smtp" / "rfc3030-bdat-multipart.pcap"), monkeypatch)
+    assert b"\x89PNG\r\n" in text and b"This is Zeek's logo." in text
+
+
+# --- nothing whole leaves the sensor ----------------------------------------------------
+
+def _forms(secret: str) -> list[bytes]:
+    wide = "".join(chr(0xFF10 + int(c)) if c.isdigit() else "Ｘ" for c in secret)
+    return [secret.encode(), secret.encode("utf-16-le"), secret.encode("utf-16-be"),
+            wide.encode(), wide.encode("gb18030"),
+            "".join(f"\\u{ord(c):04x}" for c in secret).encode()]
+
+
+def test_no_output_of_the_normalisation_cases_holds_an_identifier(tmp_path):
+    import sys
+    root = Path(__file__).resolve().parents[2] / "pcaps"
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from casegen import normalisation as cases
+    from test_cases import replay as cli_replay
+    # the cases whose expected alerts name the decodings that revealed their items
+    names = sorted(p.parent.name for p in (root / "cases").glob("*/expected.jsonl")
+                   if '"decoded"' in p.read_text())
+    assert names, "no case expects decoded items"
+    found = 0
+    for name in names:
+        case = root / "cases" / name
+        out = tmp_path / name
+        out.mkdir()
+        found += len(cli_replay(case / "input.pcap", case / "config.toml", out / "alerts.jsonl"))
+        files = [p for p in out.rglob("*") if p.is_file()]
+        assert any(p.suffix == ".pcap" for p in files), name          # evidence was written
+        for p in files:
+            data = p.read_bytes()
+            for secret in (cases.PERSON, cases.SECOND, cases.MOBILE):
+                for form in _forms(secret):
+                    assert form not in data, f"{name}: {p.name} holds {secret[:3]}..."
+    assert found >= len(names)
+
+
+@pytest.mark.parametrize("framing", ["pop3", "imap"])
+def test_mail_retrieved_by_pop3_and_imap(tmp_path, framing):
+    part = base64.encodebytes(f"证件 {PERSON}\r\n".encode()).replace(b"\n", b"\r\n")
+    msg = (b"Subject: r\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: base64\r\n\r\n" + part)
+    if framing == "pop3":           # RETR's answer: +OK, the message, a lone dot
+        answer, port = b"+OK message follows\r\n" + msg + b".\r\n", 110
+    else:                           # FETCH's answer: the message as a literal
+        answer = b"* 1 FETCH (BODY[] {%d}\r\n" % len(msg) + msg + b")\r\na1 OK FETCH done\r\n"
+        port = 143
+    got, norm = sensor_run(tmp_path, [seg(answer, sport=port, dport=40000, src="10.200.1.20",
+                                          dst="10.1.2.3")])
+    assert not norm.streams             # the message's end: back to the fast path
+    assert len(got) == 1
+    assert got[0]["evidence"]["kinds"] == {"resident_id": 1}
+    assert got[0]["evidence"]["decoded"] == ["base64"]
+
+
+def test_live_decoders_are_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(N, "MAX_DECODERS", 3)
+    head = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 9999\r\n\r\n"
+    partial = gzip.compress(f'{{"certno":"{PERSON}"}}'.encode() + b" " * 2000)[:40]
+    frames = [seg(head + partial, sport=8080, dport=41000 + k, src="10.200.1.20", dst="10.1.2.3")
+              for k in range(5)]                                  # five bodies never finished
+    _, norm = sensor_run(tmp_path, frames)
+    assert len(norm.streams) == 5
+    assert len(norm.live["zlib"]) == 3 and norm.refused["busy"] == 2
+
+
+def test_a_run_begun_before_the_parsed_region_is_not_cut(tmp_path):
+    """Region A (searched raw) ends with ten digits; region B opens a parser and begins
+    with eleven more that alone would be a mobile number: the run is 21 digits, no
+    identifier, for the parser too."""
+    a = b"POST /a HTTP/1.1\r\nContent-Length: 23\r\n\r\n" + b"4" * 10
+    b = (b"13912345678\r\nPOST /b HTTP/1.1\r\nContent-Encoding: gzip\r\n"
+         b"Content-Length: 0\r\n\r\n")
+    got, _ = sensor_run(tmp_path, stream([a, b]))
+    assert got == []
+
+
+def test_mime_decodes_the_same_however_the_message_is_cut():
+    """Base64 parts (whole lines decoded a run at a time) and quoted-printable ones, with
+    padding inside the body and stray lines: the decoded text is the same whole, in pieces
+    and a byte at a time."""
+    import random
+    from email.message import EmailMessage
+
+    from ybsensor.detectors.normalise import Mime
+
+    def decoded(pieces: list[bytes]) -> tuple[bytes, list]:
+        out = []
+        mime = Mime(lambda data, labels, at=None: out.append((data, labels)), mail=True)
+        for piece in pieces:
+            mime.feed(piece)
+        mime.finish()
+        return b"".join(d for d, _ in out), sorted({labels for d, labels in out if d and labels})
+
+    rnd = random.Random(5)
+    for _ in range(60):
+        msg = EmailMessage()
+        msg["Subject"] = "report"
+        msg.set_content("text " * rnd.randint(0, 40), cte=rnd.choice(["base64", "quoted-printable"]))
+        msg.add_attachment(bytes(rnd.randrange(256) for _ in range(rnd.randint(0, 500))),
+                           maintype="application", subtype="octet-stream", filename="a.bin")
+        raw = msg.as_bytes().replace(b"\n", b"\r\n")
+        for _ in range(rnd.choice([0, 2])):     # padding mid-body, a stray line
+            at = rnd.randrange(len(raw))
+            raw = raw[:at] + rnd.choice([b"==\r\n", b"A=\r\n", b"\r\n\r\n"]) + raw[at:]
+        raw += b"\r\n.\r\n"
+        whole = decoded([raw])
+        cuts = sorted(rnd.randrange(len(raw)) for _ in range(5))
+        assert decoded([raw[a:b] for a, b in zip([0] + cuts, cuts + [len(raw)])]) == whole
+        assert decoded([raw[i:i + 1] for i in range(len(raw))]) == whole
+
+
+BINARY = bytes(range(0x80, 0xC0)) * 3      # bytes that begin no HTTP message
+
+
+def test_bytes_after_a_message_that_are_no_http_go_back_to_the_raw_path(tmp_path):
+    """A gzip answer, then bytes of another protocol in the same segment: the stream leaves
+    the parser there; the identifier a later segment carries is found at that segment,
+    searched raw."""
+    first = gzip_response(b'{"ok":1}') + BINARY
+    later = BINARY + f'certno={PERSON};'.encode() + BINARY
+    got, norm = sensor_run(tmp_path, stream([first, later], **SERVER))
+    assert len(got) == 1 and got[0]["first_frame"] == 2 and got[0]["packets"] == 1
+    assert got[0]["evidence"]["offset"] == len(BINARY)       # where `certno` starts
+    assert "decoded" not in got[0]["evidence"]
+    assert not norm.streams and norm.given_up["header"] == 0
+
+
+def test_an_identifier_across_the_segment_where_the_parser_is_left(tmp_path):
+    """The bytes after the message end with the first half of an identifier; the next
+    segment (searched raw) holds the rest: found once, at the segment completing it, its
+    offset negative (it began in the segment before)."""
+    half = 9
+    first = gzip_response(b'{"ok":1}') + BINARY + b"id=" + PERSON.encode()[:half]
+    later = PERSON.encode()[half:] + b";" + BINARY
+    got, norm = sensor_run(tmp_path, stream([first, later], **SERVER))
+    assert len(got) == 1 and got[0]["first_frame"] == 2 and got[0]["packets"] == 1
+    ev = got[0]["evidence"]
+    assert ev["kinds"] == {"resident_id": 1} and ev["offset"] == -half
+    assert not norm.streams

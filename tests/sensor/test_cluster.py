@@ -1,0 +1,268 @@
+"""`replay --scheduler` on a real Dask cluster (a scheduler and two worker processes on
+127.0.0.1, started by scripts/dask-cluster.sh) gives what one process gives: the alerts (as
+a multiset, without the chain fields), the metrics' counters, the flow log and the summary,
+for the bundled captures plus a rotating capture cut mid-flow, and a capture made for what
+looks across flows (a line whose two institutions' flows land on different workers; one
+client's lookups of one name through servers on different workers), while one worker is
+killed in the middle of its share."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ybsensor.sensor.cluster import share_rows
+from ybsensor.sensor.pipeline import Pipeline
+from frames import link
+from tools import require_module, require_tool, ybsensor_cmd
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))   # bench.mixed
+PCAPS = ROOT / "pcaps"
+T0 = 1_760_000_000
+SECOND = 1_000_000_000
+
+
+def _crossing_capture(path: Path) -> None:
+    """Flows of the hospital (10.1.2.0/24) and of the pharmacy (100.64.17.0/24) on the
+    hospital's line vlan:100 for 20 minutes (a packet a flow every 50 s: the line is shared
+    again past each 300 s dedup window); one client asking 10.200.x.53 servers for one
+    public name; a long flow, one packet every 10 s."""
+    from scapy.layers.dns import DNS, DNSQR
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.utils import wrpcap
+
+    def on_line(pkt, ts):
+        frame = link(100) / pkt
+        frame.time = ts
+        return frame
+
+    frames = []
+    for step in range(24):
+        at = T0 + 50 * step
+        for k in range(10):
+            frames.append(on_line(IP(src=f"10.1.2.{10 + k}", dst="10.200.0.1") /
+                                  TCP(sport=41000 + k, dport=443, flags="PA"), at + k / 100))
+            if step >= 2:
+                frames.append(on_line(IP(src=f"100.64.17.{5 + k}", dst="10.200.0.1") /
+                                      TCP(sport=42000 + k, dport=443, flags="PA"), at + 0.5 + k / 100))
+        server = f"10.200.{step % 4}.53"
+        frames.append(on_line(IP(src="10.1.2.9", dst=server) / UDP(sport=53000 + step, dport=53) /
+                              DNS(id=step, rd=1, qd=DNSQR(qname="www.example.com")), at + 0.7))
+        for tick in range(5):
+            frames.append(on_line(IP(src="10.1.2.50", dst="10.200.0.80") /
+                                  TCP(sport=45000, dport=8080, flags="PA"), at + 0.9 + 10 * tick))
+    frames.sort(key=lambda f: f.time)
+    wrpcap(str(path), frames)
+
+
+def _rotating(source: Path, out: Path, frames_per_file: int) -> list[Path]:
+    """A rotating capture of `source` as a capture tool writes one: files of
+    `frames_per_file` frames, in order (editcap -c cuts flows wherever they are)."""
+    editcap = require_tool("editcap")
+    subprocess.run([editcap, "-c", str(frames_per_file), str(source), str(out)], check=True)
+    return sorted(out.parent.glob(out.stem + "_*"))
+
+
+def _config(tmp: Path, name: str) -> Path:
+    text = (PCAPS / "example.toml").read_text()
+    text = text.replace('path = "allocations.csv"', f'path = "{PCAPS / "allocations.csv"}"')
+    text = text.replace('paths = ["intel/demo.txt"]', f'paths = ["{PCAPS / "intel" / "demo.txt"}"]')
+    text += f'\n[events]\nflow = "{tmp / (name + "-flows.jsonl")}"\n'
+    path = tmp / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def _replay(tmp: Path, name: str, files: list[Path], *extra: str, wait: bool = True):
+    cmd = ybsensor_cmd() + ["replay", *map(str, files), "--config", str(_config(tmp, name)),
+                            "--alerts", str(tmp / f"{name}-alerts.jsonl"),
+                            "--metrics-file", str(tmp / f"{name}.prom"), "--no-progress", *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp)
+    return proc.communicate(timeout=300) + (proc.returncode,) if wait else proc
+
+
+def _alerts(tmp: Path, name: str) -> list[str]:
+    out = []
+    for line in (tmp / f"{name}-alerts.jsonl").read_text().splitlines():
+        alert = json.loads(line)
+        for chained in ("seq", "prev_hash", "evidence_pcap"):
+            alert.pop(chained, None)
+        out.append(json.dumps(alert, sort_keys=True))
+    return sorted(out)
+
+
+def _counters(tmp: Path, name: str) -> dict[str, float]:
+    """The metrics' counters and gauges, without what measures the process itself (time,
+    memory, the build), the evidence pcaps (not written by a spread replay) or the cluster
+    path's own bounds."""
+    skip = re.compile(r"^(process_|python_|ybsensor_batch_duration|ybsensor_build_info|"
+                      r"ybsensor_evidence_|ybsensor_alert_log_head|ybsensor_cluster_)")
+    values = {}
+    for line in (tmp / f"{name}.prom").read_text().splitlines():
+        if line and not line.startswith("#") and not skip.match(line):
+            key, value = line.rsplit(" ", 1)
+            values[key] = float(value)
+    return values
+
+
+def _summary(stdout: str) -> list[str]:
+    """The summary without the time and the alert log's chain; the alerts the dedup window
+    and the rate limit held back, as one figure (one process counts the groups of a batch
+    past the rate limit as over it unseen; workers, without the limit, see which repeat)."""
+    out = []
+    for line in stdout.splitlines():
+        if re.match(r"[\d,]+ frames in |[\d,]+ written to |alert log head:", line):
+            continue
+        held = re.match(r"([\d,]+) alerts \(([\d,]+) repeats .*, ([\d,]+) over", line)
+        if held:
+            n = [int(x.replace(",", "")) for x in held.groups()]
+            line = f"{n[0]} alerts, {n[1] + n[2]} held back"
+        out.append(line)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    client_of = require_module("distributed").Client   # the `cluster` extra (make setup)
+    where = tmp_path_factory.mktemp("dask")
+    env = {**os.environ, "DASK": str(Path(sys.executable).with_name("dask"))}
+    script = ROOT / "scripts" / "dask-cluster.sh"
+    address = subprocess.run([str(script), "start", str(where), "2"], env=env, check=True,
+                             capture_output=True, text=True, timeout=60).stdout.strip()
+    try:
+        with client_of(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+            yield address, client
+    finally:
+        subprocess.run([str(script), "stop", str(where)], env=env, timeout=60)
+
+
+def test_a_cluster_with_a_worker_killed_gives_what_one_process_gives(tmp_path, cluster):
+    address, client = cluster
+    crossing = tmp_path / "crossing.pcap"
+    _crossing_capture(crossing)
+    from bench.mixed import SMALL, mixed_pcap
+    rotating = _rotating(crossing, tmp_path / "edge.pcap", 101)
+    rotating += _rotating(mixed_pcap(SMALL), tmp_path / "mix.pcap", SMALL // 3 + 7)
+    files = sorted(PCAPS.glob("*.pcap")) + rotating
+    assert len(rotating) >= 5
+
+    # what the test is about happens in these captures: the line's two institutions and the
+    # lookups' servers fall in different shares of two
+    t = next(iter(Pipeline().run_files([crossing], print, print)))[1]
+    share = share_rows(t, 2, lines_on_share_0=True)
+    hospital = (t.src_lo & 0xFFFFFFFFFF00) == 0xFFFF0A010200
+    pharmacy = (t.src_lo & 0xFFFFFFFFFF00) == 0xFFFF64401100
+    assert set(share[hospital]) == {0, 1} and set(share[pharmacy]) == {0, 1}
+    assert set(share[t.dport == 53]) == {0, 1}
+
+    one = _replay(tmp_path, "one", files)
+    assert one[2] == 0, one[1]
+
+    spread = _replay(tmp_path, "spread", files, "--scheduler", address, wait=False)
+    killed = None
+    while spread.poll() is None and killed is None:
+        busy = {w: keys for w, keys in client.processing().items()
+                if any(str(k).startswith("ybsensor-share") for k in keys)}
+        if busy:
+            victim = sorted(busy)[0]
+            pid = client.run(os.getpid, workers=[victim])[victim]
+            os.kill(pid, signal.SIGKILL)
+            killed = victim
+        time.sleep(0.02)
+    out, err, status = spread.communicate(timeout=300) + (spread.returncode,)
+    assert killed is not None, "the replay ended before a worker could be killed"
+    assert status == 0, err
+
+    assert _alerts(tmp_path, "spread") == _alerts(tmp_path, "one")
+    assert _counters(tmp_path, "spread") == _counters(tmp_path, "one")
+    flows = [sorted((tmp_path / f"{n}-flows.jsonl").read_text().splitlines()) for n in ("one", "spread")]
+    assert flows[0] == flows[1] and flows[0]
+    assert _summary(out) == _summary(one[0])
+
+    # the cross-flow cases raised alerts to compare (several for the shared line: its
+    # dedup window passed more than once)
+    alerts = [json.loads(a) for a in _alerts(tmp_path, "one")]
+    shared = [a for a in alerts if a["detector"] == "shared_line" and a["line"] == "vlan:100"
+              and a["source"].startswith(str(tmp_path / "edge"))]
+    assert len(shared) >= 3
+    named = [a for a in alerts if a["detector"] == "internet_bound" and a["src"] == "10.1.2.9"
+             and a["evidence"].get("name") == "www.example.com"]
+    assert len(named) >= 3
+    # the long flow crosses files and is one record
+    assert sum('"10.200.0.80"' in line for line in flows[0]) == 1
+
+
+def test_a_tunnels_evidence_names_its_public_end_whatever_else_the_batch_holds(tmp_path):
+    """internet_vpn's evidence of a tunnel read names bound after it was made (the rows of
+    the batch's VPN protocols): a share of the batch, or one process, named another end."""
+    from ybsensor.sensor.config import load
+    from ybsensor.sensor.sensor import Sensor
+    sensor = Sensor(load(_config(tmp_path, "vpn")), alerts_path=str(tmp_path / "a.jsonl"))
+    for _ in sensor.pipeline.run_files([PCAPS / "pptp.pcap"], print, print):
+        pass
+    sensor.close()
+    alerts = [json.loads(x) for x in (tmp_path / "a.jsonl").read_text().splitlines()]
+    tunnels = [a for a in alerts if a["detector"] == "internet_vpn"
+               and a["evidence"]["reason"] == "tunnel_over_internet"]
+    assert tunnels
+    for a in tunnels:
+        public = a["evidence"]["public_endpoint"]
+        assert public in (a["src"], a["dst"]) or public.startswith("198.51.100."), a
+        assert not public.startswith("10."), a
+
+
+def test_a_share_bounds_what_it_returns_and_counts_what_it_gives_up(tmp_path, monkeypatch):
+    """Past the rows of findings a share ships to the reduce, its findings of groups wider
+    than a flow are alerted on the share; past the bytes of flow log it returns, whole
+    records are cut off: each counted in a metric."""
+    from ybsensor.sensor import cluster
+    config = str(_config(tmp_path, "bounded"))
+    demo = str(PCAPS / "demo.pcap")
+    whole = cluster.replay_share(config, [(demo, demo)], 0, 1)
+    rows = sum(f["rows"].size for piece in whole["shipped"] for f in piece["findings"])
+    records = whole["flow_log"].count("\n")
+    assert rows and records > 2
+
+    monkeypatch.setattr(cluster, "MAX_SHIPPED_ROWS", 0)
+    monkeypatch.setattr(cluster, "MAX_FLOW_LOG_BYTES", len(whole["flow_log"]) // 2)
+    bounded = cluster.replay_share(config, [(demo, demo)], 0, 1)
+    assert bounded["shipped"] == []
+    kept = bounded["flow_log"].count("\n")
+    assert 0 < kept < records and bounded["flow_log"].endswith("\n")
+    assert whole["flow_log"].startswith(bounded["flow_log"])
+    given_up = {f.name: f.samples[0].value for f in bounded["families"]
+                if f.name.startswith("ybsensor_cluster_")}
+    assert given_up == {"ybsensor_cluster_findings_unshipped": rows,
+                        "ybsensor_cluster_flow_records_dropped": records - kept}
+    assert any("flow records past" in w for w in bounded["warnings"])
+    # the wider groups' findings are alerted all the same, by the share
+    detectors = {a["detector"] for _, alerts in bounded["alerts"] for a in alerts}
+    assert {piece["detector"] for piece in whole["shipped"]} <= detectors
+
+
+def test_jobs_on_this_machine_give_what_one_process_gives(tmp_path):
+    """`replay --jobs 2`: a local cluster whose workers are forked from the replay's
+    process gives what one process gives, for a line's flows and lookups across shares."""
+    require_module("distributed")
+    crossing = tmp_path / "crossing.pcap"
+    _crossing_capture(crossing)
+    files = [PCAPS / "demo.pcap", crossing]
+    one = _replay(tmp_path, "one", files)
+    spread = _replay(tmp_path, "jobs", files, "--jobs", "2")
+    assert one[2] == 0 and spread[2] == 0, spread[1]
+    assert _alerts(tmp_path, "jobs") == _alerts(tmp_path, "one")
+    assert _counters(tmp_path, "jobs") == _counters(tmp_path, "one")
+    flows = [sorted((tmp_path / f"{n}-flows.jsonl").read_text().splitlines())
+             for n in ("one", "jobs")]
+    assert flows[0] == flows[1] and flows[0]
+    assert _summary(spread[0]) == _summary(one[0])
