@@ -34,9 +34,7 @@ FAULTS = Faults("version", "gtp_prime", "length", "extension")
 
 
 def decode(f, rows: np.ndarray) -> None:
-    rows = f.need(rows, GTP.min_len)
-    pos = f.pos[rows]
-    blk = GTP.block(f.buf, pos)
+    rows, pos, blk = f.header(rows, GTP)
     flags, version, pt, length = (GTP.cut(blk, k) for k in ("flags", "version", "pt", "length"))
     hdr_len = PARTS.offset(flags)
     bad = f.malformed(rows, (version != 1, FAULTS.version), (pt != 1, FAULTS.gtp_prime),
@@ -46,7 +44,7 @@ def decode(f, rows: np.ndarray) -> None:
     f.shrink(rows, pos + GTP.min_len + length)
     keep = f.enough(rows, hdr_len)
     rows, pos, blk, flags, hdr_len = rows[keep], pos[keep], blk[keep], flags[keep], hdr_len[keep]
-    f.table.add_tunnel(rows, TUNNEL.id, GTP.cut(blk, "teid"))
+    f.table.add_tunnel(rows, TUNNEL, GTP.cut(blk, "teid"))
     start = pos + hdr_len
     # extension headers, a round for the rows that still have one
     ext = np.flatnonzero((flags & E) != 0)
