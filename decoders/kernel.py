@@ -46,20 +46,22 @@ Columns = namedtuple("Columns", (
 
 # (layer name, its generic decoder, its compiled step) of every fused layer, registry order
 FUSED = [(name, p.layers[name], fn) for p in PROTOCOLS for name, fn in p.fused.items()]
-_INLINE: dict = {}
+_COMPILED: dict = {}
 
 
-def _inline(fn):
-    """fn compiled to be inlined where it is called, with the compiled form of every
-    `layout.compiled` function in its globals (the protocol modules import no numba)."""
-    if fn not in _INLINE:
+def _compiled(fn, inline: str = "never"):
+    """fn compiled, with the compiled form of every `layout.compiled` function in its
+    globals (the protocol modules import no numba). The steps are inlined into the loop;
+    what they call is compiled once and left to LLVM to inline (inlining it too in numba's
+    IR took most of the compile time)."""
+    if fn not in _COMPILED:
         scope = dict(fn.__globals__)
         for name in fn.__code__.co_names:
             if any(scope.get(name) is c for c in COMPILED):
-                scope[name] = _inline(scope[name])
-        _INLINE[fn] = numba.njit(inline="always")(types.FunctionType(
+                scope[name] = _compiled(scope[name])
+        _COMPILED[fn] = numba.njit(inline=inline, nogil=True, _nrt=False)(types.FunctionType(
             fn.__code__, scope, fn.__name__, fn.__defaults__, fn.__closure__))
-    return _INLINE[fn]
+    return _COMPILED[fn]
 
 
 def _ladder(steps) -> str:
@@ -72,7 +74,7 @@ def _ladder(steps) -> str:
     return "\n".join(out + ["    return False, p, e, -1, 0"])
 
 
-_namespace = {f"step_{i}": _inline(fn) for i, (_, _, fn) in enumerate(FUSED)}
+_namespace = {f"step_{i}": _compiled(fn, "always") for i, (_, _, fn) in enumerate(FUSED)}
 exec(_ladder(FUSED), _namespace)
 step = numba.njit(inline="always")(_namespace["step"])
 
