@@ -26,7 +26,6 @@ PARTS = Parts((0, "fixed", GTP.min_len), (E | S | PN, "optional", 4))
 NEXT_EXT = GTP.min_len + 3   # the next extension header type's offset
 G_PDU = 0xFF
 MAX_EXTENSIONS = 8           # more extension headers than any 3GPP message holds: malformed
-ETHERTYPE_BY_NIBBLE = {4: 0x0800, 6: 0x86DD}
 TUNNEL = Tunnel("gtp", "teid")
 # version not 1; PT 0 (GTP'); a length shorter than the optional words; an extension header
 # of length 0 or past the message, or too many

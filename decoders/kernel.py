@@ -11,10 +11,10 @@ a key comes from the dispatch's flat table; which step takes a layer is `step`, 
 generated here from the declarations, one branch a step.
 
 The steps and what they call (`layout.compiled` functions) are plain Python that numba
-compiles inline into `run`. numba keys its cache of `run` by this file's stamp and by the
-values in its closure: `SOURCES`, a digest of the decoders' sources, is one, so a change
-to a step in any protocol module compiles the loop again. How every loop is compiled,
-`jit`, and the intrinsics are in core/loops.py.
+compiles here: the steps inline into `run`, their helpers once each. numba keys its cache of
+`run` by this file's stamp and by the values in its closure: `SOURCES`, a digest of the
+decoders' sources, is one, so a change to a step in any protocol module compiles the loop
+again. How every loop is compiled, `jit`, and the intrinsics are in core/loops.py.
 """
 from __future__ import annotations
 
@@ -80,8 +80,8 @@ step = numba.njit(inline="always")(_namespace["step"])
 
 # what the compiled loop is made of: every module of the decoders (steps, the layouts and
 # constants they read, the registry's order, which sets the line and tunnel ids)
-SOURCES = int(hashlib.sha256(b"".join(
-    path.read_bytes() for path in sorted(Path(__file__).parent.glob("*.py")))).hexdigest()[:15], 16)
+SOURCES = int(hashlib.sha256(b"".join(path.read_bytes() for path in sorted(
+    Path(__file__).parent.glob("*.py")))).hexdigest()[:15], 16)
 
 # Rows ahead whose lines of the columns are prefetched. Each row writes some 30 columns, a
 # stream each: more than the hardware prefetcher follows, so without this the loop waited on
