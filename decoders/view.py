@@ -15,6 +15,7 @@ from .protocol import FAULT_NAMES, LINES, TUNNELS
 from .table import PacketTable
 
 V4_MAPPED_HI = 0
+V4_MAPPED_PREFIX = 0xFFFF_0000_0000
 
 
 def packed(hi: int, lo: int) -> bytes:
