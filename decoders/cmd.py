@@ -15,9 +15,7 @@ CMD = Layout("cmd", 8, {"gre_type": Field(0, 2), "eth_type": Field(6, 2)})
 
 
 def decode(f, rows: np.ndarray) -> None:
-    rows = f.need(rows, CMD.min_len)
-    pos = f.pos[rows]
-    blk = CMD.block(f.buf, pos)
+    rows, pos, blk = f.header(rows, CMD)
     in_gre = f.prev_layer(rows) == f.dispatch.id("gre")
     etype = np.where(in_gre, CMD.cut(blk, "gre_type"), CMD.cut(blk, "eth_type"))
     f.goto(rows, pos + CMD.min_len, ETHERTYPE, etype)

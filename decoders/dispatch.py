@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from .keys import MISS_STATUS, NAMESPACES, OK, UNSUPPORTED
+from .keys import KEY_SPACE, MISS_STATUS, NAMESPACES, OK, UNSUPPORTED
 from .registry import PROTOCOLS
 
 
@@ -30,8 +30,6 @@ def _layers(protocols) -> dict[str, tuple[Callable, bool]]:
 LAYERS = _layers(PROTOCOLS)
 # (namespace, value, layer name)
 ROUTES: list[tuple[int, int, str]] = [r for p in PROTOCOLS for r in p.routes]
-
-KEY_SPACE = 1 << 16
 
 
 @dataclass(frozen=True)

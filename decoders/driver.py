@@ -15,6 +15,7 @@ from .keys import DEPTH, LINKTYPE, MALFORMED, OK, TRUNCATED
 from .table import MAX_LAYERS, PacketTable
 
 MAX_ROUNDS = MAX_LAYERS + 8  # invisible layers (IPv6 extension headers) take rounds too
+PORTS = 4  # a transport header's bytes that hold its ports
 
 
 class Frames:
@@ -60,6 +61,25 @@ class Frames:
             self.fail(rows[bad], status, fault=fault)
         keep = ~bad
         return (rows[keep], *(c[keep] for c in cols))
+
+    def header(self, rows: np.ndarray, layout):
+        """The rows whose `layout` header is captured at their cursor (the others fail
+        truncated), their cursors, and the header's fixed bytes (`layout.cut` the fields)."""
+        rows = self.need(rows, layout.min_len)
+        pos = self.pos[rows]
+        return rows, pos, layout.block(self.buf, pos)
+
+    def ports(self, rows: np.ndarray, layout):
+        """A transport header's ports, recorded where its first PORTS bytes are captured (as
+        Wireshark shows them on a cut header); the rows with its whole fixed header (the
+        others fail truncated), their cursors, header bytes, ports and captured ends."""
+        rows = self.need(rows, PORTS)
+        pos = self.pos[rows]
+        blk = layout.block(self.buf, pos)
+        sport, dport = layout.cut(blk, "sport"), layout.cut(blk, "dport")
+        self.table.set_transport(rows, sport, dport)
+        end = self.end[rows]
+        return self.drop(rows, pos + layout.min_len > end, TRUNCATED, pos, blk, sport, dport, end)
 
     def need(self, rows: np.ndarray, length) -> np.ndarray:
         """The rows that have `length` more captured bytes; the others fail truncated."""

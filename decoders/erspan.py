@@ -12,8 +12,9 @@ import numpy as np
 
 from .keys import (ERSPAN_I, ETHERTYPE, INTERNAL, IP_BY_VERSION, LINKTYPE, LINKTYPE_ETHERNET,
                    MALFORMED, UNSUPPORTED)
-from .layout import Field, Layout
+from .layout import Field, Layout, uint
 from .protocol import Faults, Line, Protocol, Tunnel
+from .table import add_tunnel_at, set_line_at
 
 ERSPAN = Layout("erspan", 8, {
     "version": Field(0, 1, shift=4), "vlan": Field(0, 2, mask=0x0FFF),
@@ -27,12 +28,13 @@ FT_ETHERNET, FT_IP = 0, 2
 LINE = Line("erspan", 1023)
 TUNNEL = Tunnel("erspan", "session_id")
 FAULTS = Faults("version")
+ERSPAN_C = ERSPAN.compiled
 
 
 def decode(f, rows: np.ndarray) -> None:
     t = f.table
     type_i = f.aux[rows] == ERSPAN_I
-    t.add_tunnel(rows[type_i], TUNNEL.id, 0)
+    t.add_tunnel(rows[type_i], TUNNEL, 0)
     f.goto(rows[type_i], f.pos[rows[type_i]], LINKTYPE, LINKTYPE_ETHERNET)
 
     rows = f.need(rows[~type_i], LEN_II)
@@ -47,8 +49,8 @@ def decode(f, rows: np.ndarray) -> None:
     keep = f.enough(rows, hdr_len)
     rows, pos, blk, iii, hdr_len = rows[keep], pos[keep], blk[keep], iii[keep], hdr_len[keep]
     session = ERSPAN.cut(blk, "session")
-    t.add_tunnel(rows, TUNNEL.id, session)
-    t.set_line(rows, LINE.id, session)
+    t.add_tunnel(rows, TUNNEL, session)
+    t.set_line(rows, LINE, session)
     frame_type = np.where(iii, ERSPAN.cut(blk, "frame_type"), FT_ETHERNET)
     other = (frame_type != FT_ETHERNET) & (frame_type != FT_IP)
     f.fail(rows[other], UNSUPPORTED)
@@ -58,7 +60,17 @@ def decode(f, rows: np.ndarray) -> None:
            np.where(ip, IP_BY_VERSION, LINKTYPE_ETHERNET))
 
 
-PROTOCOL = Protocol(layers={"erspan": decode},
+def fused(buf, g, p, e, at, nl, flat, c):
+    """Type II (types I and III: the generic decoder)."""
+    if c.aux[g] == ERSPAN_I or p + LEN_II > e or uint(buf, p, ERSPAN_C.version) != TYPE_II:
+        return False, p, e, -1, 0
+    session = uint(buf, p, ERSPAN_C.session)
+    add_tunnel_at(c, g, TUNNEL, session, 0)
+    set_line_at(c, g, LINE, session, 0)
+    return True, p + LEN_II, e, LINKTYPE, LINKTYPE_ETHERNET
+
+
+PROTOCOL = Protocol(layers={"erspan": decode}, fused={"erspan": fused},
                     routes=[(ETHERTYPE, 0x88BE, "erspan"),  # type II
                             (ETHERTYPE, 0x22EB, "erspan"),  # type III
                             (INTERNAL, ERSPAN_I, "erspan")],

@@ -9,9 +9,9 @@ them with are tshark, the tcpdump corpus and dpkt.
 
 Each layer fused past the entry is a round the row does not spend in the driver;
 `Frames.credit` counts them so that the round limit falls where it falls without the loop.
-The loop's arguments `spec` (header fields) and `k` (layer ids and constants) are built
-from kernel.py's slot declarations, which name the protocol modules' layouts and constants;
-which layer follows which key comes from the dispatch table.
+The loop takes the columns by name (kernel.Columns) and, per fused step that the protocol
+modules declare, its layer's id in this dispatch; which layer follows which key comes from
+the dispatch table.
 
 `YBSENSOR_DECODE_KERNEL`: `auto` (the default: the compiled loop once the process has decoded
 KERNEL_AFTER_FRAMES frames, or at once after `load_kernel_now`), `numba` (at once, and a
@@ -30,9 +30,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from . import gre
-from .keys import NAMESPACES
-from .l2tp import V2_PARTS
+from .keys import KEY_SPACE, NAMESPACES
 from .table import HEAD_BYTES, PayloadHeads
 
 ENABLED = True
@@ -157,21 +155,17 @@ class KernelChain:
     def __init__(self, dispatch):
         self.flat = dispatch.flat
         self.names = dispatch.layer_names
-        kn = _kernel()
-        self.kn = kn
-        ids = {}
+        self.kn = _kernel()
         # where a dispatch maps a fused layer's name to another function (a test's, a
         # variant), rows leave the loop at that layer: -1 matches no row
-        for name, fn in kn.K.fused().items():
+        self.ids = {}
+        for name, fn, _ in self.kn.FUSED:
             lid = dispatch.layer_ids.get(name, -1)
             fits = lid > 0 and dispatch.decoders[lid].fn is fn and dispatch.decoders[lid].visible
-            ids[name] = lid if fits else -1
-        self.ids = ids
-        self.spec = tuple(kn.SPEC.sources)
-        self.k = kn.K.values(ids)
+            self.ids[name] = lid if fits else -1
         self.miss = dispatch.miss_status
         self.loaded = False          # the compiled loop has run once
-        assert self.flat.dtype == np.int16 and len(self.flat) == NAMESPACES * self.kn.KEY_SPACE
+        assert self.flat.dtype == np.int16 and len(self.flat) == NAMESPACES * KEY_SPACE
 
     def entry(self, layer_id: int, generic):
         def fused(f, rows):
@@ -208,16 +202,12 @@ class KernelChain:
             f.heads = PayloadHeads(np.zeros((t.n, HEAD_BYTES), dtype=np.uint8),
                                    np.zeros(t.n, dtype=bool))
         heads = f.heads if f.heads is not None else NO_HEADS
-        most, nref = self.kn.run(
-            buf, rows, entry, f.max_rounds - 1 - f.round, self.spec, self.k, gre.WORDS.table,
-            V2_PARTS.table, self.flat,
-            self.miss, f.pos, f.end, f.next, f.aux, t.nlayers, t.layers, f.credit,
-            t.status, t.status_layer, t.line_kind, t.line_a, t.line_b,
-            t.ntun, t.tun_kind, t.tun_a, t.tun_b, t.ip_at_tunnel,
-            t.n_ip, t.ip_ver, t.src_hi, t.src_lo, t.dst_hi, t.dst_lo, t.proto, t.frag_at,
-            t.outer_ver, t.outer_src_hi, t.outer_src_lo, t.outer_dst_hi, t.outer_dst_lo,
-            t.sport, t.dport, t.tcp_flags, t.tcp_seq, t.icmp_type, t.icmp_code,
-            heads.values, heads.known, refused)
+        named = {"head_values": heads.values, "head_known": heads.known}
+        cols = self.kn.Columns._make(
+            named[n] if n in named else getattr(t, n) if hasattr(t, n) else getattr(f, n)
+            for n in self.kn.Columns._fields)
+        most, nref = self.kn.run(buf, rows, entry, f.max_rounds - 1 - f.round,
+                                 tuple(self.ids.values()), self.flat, self.miss, cols, refused)
         self.loaded = True
         f.fused_bound += most
         if nref:

@@ -21,17 +21,16 @@ FAULTS = Faults("version")
 
 
 def decode(f, rows: np.ndarray) -> None:
-    rows = f.need(rows, GENEVE.min_len)
-    pos = f.pos[rows]
-    version, options, proto, vni = GENEVE.read(f.buf, pos, "version", "options_len", "proto",
-                                               "vni")
+    rows, pos, blk = f.header(rows, GENEVE)
+    version, options, proto, vni = (GENEVE.cut(blk, k)
+                                    for k in ("version", "options_len", "proto", "vni"))
     rows, pos, options, proto, vni = f.drop(rows, version != 0, MALFORMED, pos, options, proto,
                                             vni, fault=FAULTS.version)
     hdr_len = GENEVE.min_len + WORD * options
     keep = f.enough(rows, hdr_len)
     rows, start, proto, vni = rows[keep], (pos + hdr_len)[keep], proto[keep], vni[keep]
-    f.table.add_tunnel(rows, TUNNEL.id, vni)
-    f.table.set_line(rows, LINE.id, vni)
+    f.table.add_tunnel(rows, TUNNEL, vni)
+    f.table.set_line(rows, LINE, vni)
     f.goto(rows, start, ETHERTYPE, proto)
 
 

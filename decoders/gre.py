@@ -15,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from .keys import ERSPAN_I, ETHERTYPE, INTERNAL, IP_BY_VERSION, IPPROTO, UDP
-from .layout import Field, Layout, Parts, read_uint
+from .layout import Field, Layout, Parts, part, part_at, read_uint, uint
 from .protocol import Faults, Line, Protocol, Tunnel
+from .table import add_tunnel_at, set_line_at
 
 GRE = Layout("gre", 4, {
     "flags": Field(0, 2), "version": Field(1, 1, mask=0x07), "proto": Field(2, 2),
@@ -38,12 +39,11 @@ PPTP = Tunnel("pptp", "call_id", vpn="pptp")
 # version not 0 or 1; routing present (RFC 1701); PPTP's flags other than K (with S, A)
 # or a protocol other than PPP
 FAULTS = Faults("version", "routing", "pptp_flags", "pptp_proto")
+GRE_C, WORDS_C, KEY_WORD = GRE.compiled, WORDS.table, WORDS.index["key"]
 
 
 def decode(f, rows: np.ndarray) -> None:
-    rows = f.need(rows, GRE.min_len)
-    pos = f.pos[rows]
-    blk = GRE.block(f.buf, pos)
+    rows, pos, blk = f.header(rows, GRE)
     flags, version, proto = (GRE.cut(blk, k) for k in ("flags", "version", "proto"))
     has = lambda bit: (flags & bit) != 0  # noqa: E731
     v0, v1 = version == 0, version == 1
@@ -60,8 +60,8 @@ def decode(f, rows: np.ndarray) -> None:
                                       flags[keep], proto[keep])
     keyed = (flags & K) != 0
     key = np.where(keyed, read_uint(f.buf, f.pos[rows] + WORDS.offset(flags, "key"), 4), 0)
-    f.table.add_tunnel(rows, TUNNEL.id, key)
-    f.table.set_line(rows[keyed], LINE.id, key[keyed])
+    f.table.add_tunnel(rows, TUNNEL, key)
+    f.table.set_line(rows[keyed], LINE, key[keyed])
     erspan_i = (proto == ERSPAN_II) & ((flags & S) == 0)
     ns, value = np.where(erspan_i, INTERNAL, ETHERTYPE), np.where(erspan_i, ERSPAN_I, proto)
     wccp = proto == WCCP
@@ -79,14 +79,29 @@ def decode(f, rows: np.ndarray) -> None:
 def _pptp(f, rows, start, blk) -> None:
     """Enhanced GRE: an acknowledgement alone has no payload."""
     length = GRE.cut(blk, "payload_len")
-    f.table.add_tunnel(rows, PPTP.id, GRE.cut(blk, "call_id"))
+    f.table.add_tunnel(rows, PPTP, GRE.cut(blk, "call_id"))
     f.shrink(rows, start + length)
     empty = length == 0
     f.stop(rows[empty], start[empty])
     f.goto(rows[~empty], start[~empty], ETHERTYPE, PPP_TYPE)
 
 
-PROTOCOL = Protocol(layers={"gre": decode},
+def fused(buf, g, p, e, at, nl, flat, c):
+    """Version 0 (PPTP's version 1, routing, ERSPAN type I and WCCP: the generic decoder)."""
+    flags, proto = uint(buf, p, GRE_C.flags), uint(buf, p, GRE_C.proto)
+    hdr_len = part_at(flags, WORDS_C, len(WORDS_C))
+    if (p + hdr_len > e or uint(buf, p, GRE_C.version) != 0 or flags & R or proto == WCCP
+            or (proto == ERSPAN_II and not flags & S)):
+        return False, p, e, -1, 0
+    key = part(buf, p, flags, WORDS_C, KEY_WORD) if flags & K else 0
+    if flags & K:
+        set_line_at(c, g, LINE, key, 0)
+    add_tunnel_at(c, g, TUNNEL, key, 0)
+    c.aux[g] = 0                            # as decode's goto: not type I
+    return True, p + hdr_len, e, ETHERTYPE, proto
+
+
+PROTOCOL = Protocol(layers={"gre": decode}, fused={"gre": fused},
                     routes=[(IPPROTO, 47, "gre"),
                             (UDP, 4754, "gre"),             # GRE in UDP (RFC 8086)
                             (ETHERTYPE, 0x6558, "eth")],    # transparent Ethernet bridging

@@ -26,7 +26,6 @@ PARTS = Parts((0, "fixed", GTP.min_len), (E | S | PN, "optional", 4))
 NEXT_EXT = GTP.min_len + 3   # the next extension header type's offset
 G_PDU = 0xFF
 MAX_EXTENSIONS = 8           # more extension headers than any 3GPP message holds: malformed
-ETHERTYPE_BY_NIBBLE = {4: 0x0800, 6: 0x86DD}
 TUNNEL = Tunnel("gtp", "teid")
 # version not 1; PT 0 (GTP'); a length shorter than the optional words; an extension header
 # of length 0 or past the message, or too many
@@ -34,9 +33,7 @@ FAULTS = Faults("version", "gtp_prime", "length", "extension")
 
 
 def decode(f, rows: np.ndarray) -> None:
-    rows = f.need(rows, GTP.min_len)
-    pos = f.pos[rows]
-    blk = GTP.block(f.buf, pos)
+    rows, pos, blk = f.header(rows, GTP)
     flags, version, pt, length = (GTP.cut(blk, k) for k in ("flags", "version", "pt", "length"))
     hdr_len = PARTS.offset(flags)
     bad = f.malformed(rows, (version != 1, FAULTS.version), (pt != 1, FAULTS.gtp_prime),
@@ -46,7 +43,7 @@ def decode(f, rows: np.ndarray) -> None:
     f.shrink(rows, pos + GTP.min_len + length)
     keep = f.enough(rows, hdr_len)
     rows, pos, blk, flags, hdr_len = rows[keep], pos[keep], blk[keep], flags[keep], hdr_len[keep]
-    f.table.add_tunnel(rows, TUNNEL.id, GTP.cut(blk, "teid"))
+    f.table.add_tunnel(rows, TUNNEL, GTP.cut(blk, "teid"))
     start = pos + hdr_len
     # extension headers, a round for the rows that still have one
     ext = np.flatnonzero((flags & E) != 0)

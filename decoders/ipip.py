@@ -13,7 +13,7 @@ TUNNEL = Tunnel("ipip", vpn="ip-in-ip")
 
 
 def decode(f, rows: np.ndarray) -> None:
-    f.table.add_tunnel(rows, TUNNEL.id)
+    f.table.add_tunnel(rows, TUNNEL)
     inner = np.where(f.table.proto[rows] == IPPROTO_IPV4, 0x0800, 0x86DD)
     f.goto(rows, f.pos[rows], ETHERTYPE, inner)
 

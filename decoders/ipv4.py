@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .keys import ETHERTYPE, IPPROTO, LINKTYPE, PPP, TRUNCATED
-from .layout import Field, Layout, v4_to_pair
+from .layout import IPV4_MAPPED, Field, Layout, uint, v4_to_pair
 from .protocol import Faults, Protocol
+from .table import NONE, set_ip_at
 
 IPV4 = Layout("ipv4", 20, {
     "version": Field(0, 1, shift=4), "ihl": Field(0, 1, mask=0x0F),
@@ -17,12 +18,11 @@ IPV4 = Layout("ipv4", 20, {
 OFFSET_BITS = 0x1FFF    # of "frag": the fragment offset; MORE_FRAGMENTS the flag
 MORE_FRAGMENTS = 0x2000
 FAULTS = Faults("version", "header_length", "total_length")
+IPV4_C = IPV4.compiled
 
 
 def decode(f, rows: np.ndarray) -> None:
-    rows = f.need(rows, IPV4.min_len)
-    pos = f.pos[rows]
-    blk = IPV4.block(f.buf, pos)
+    rows, pos, blk = f.header(rows, IPV4)
     version, ihl, total = (IPV4.cut(blk, k) for k in ("version", "ihl", "total_len"))
     hdr_len = ihl * 4
     # total length 0 is what segmentation offload leaves: the frame is the packet
@@ -46,7 +46,24 @@ def decode(f, rows: np.ndarray) -> None:
     f.goto(rows, nxt, IPPROTO, proto)
 
 
-PROTOCOL = Protocol(layers={"ipv4": decode},
+def fused(buf, g, p, e, at, nl, flat, c):
+    if p + IPV4_C.min_len > e:
+        return False, p, e, -1, 0
+    hdr_len, total = uint(buf, p, IPV4_C.ihl) * 4, uint(buf, p, IPV4_C.total_len)
+    end = min(e, p + total) if total != 0 else e
+    if not (uint(buf, p, IPV4_C.version) == 4 and hdr_len >= IPV4_C.min_len
+            and (total >= hdr_len or total == 0) and p + hdr_len <= end):
+        return False, p, e, -1, 0
+    proto, frag = uint(buf, p, IPV4_C.proto), uint(buf, p, IPV4_C.frag)
+    set_ip_at(c, g, 4, np.uint64(0), IPV4_MAPPED | np.uint64(uint(buf, p, IPV4_C.src)),
+              np.uint64(0), IPV4_MAPPED | np.uint64(uint(buf, p, IPV4_C.dst)), proto,
+              p if frag != 0 else NONE)
+    if frag & OFFSET_BITS:                  # a later fragment ends after its header
+        return True, p + hdr_len, end, -1, 0
+    return True, p + hdr_len, end, IPPROTO, proto
+
+
+PROTOCOL = Protocol(layers={"ipv4": decode}, fused={"ipv4": fused},
                     routes=[(LINKTYPE, 228, "ipv4"), (ETHERTYPE, 0x0800, "ipv4"),
                             (PPP, 0x0021, "ipv4")],
                     faults=FAULTS)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .keys import ETHERTYPE, IPPROTO, LINKTYPE, MALFORMED, PPP
-from .layout import Field, Layout
+from .layout import Field, Layout, u64, uint
 from .protocol import Faults, Protocol
+from .table import NONE, set_ip_at
 
 IPV6 = Layout("ipv6", 40, {
     "version": Field(0, 1, shift=4), "payload_len": Field(4, 2), "next": Field(6, 1),
@@ -18,12 +19,11 @@ FRAG = Layout("ipv6-frag", 8, {"next": Field(0, 1), "offset": Field(2, 2, shift=
                                 "more": Field(3, 1, mask=1), "id": Field(4, 4)})
 AH = Layout("ah", 12, {"next": Field(0, 1), "len": Field(1, 1), "spi": Field(4, 4)})
 FAULTS = Faults("version", "ah_length")
+IPV6_C = IPV6.compiled
 
 
 def decode(f, rows: np.ndarray) -> None:
-    rows = f.need(rows, IPV6.min_len)
-    pos = f.pos[rows]
-    blk = IPV6.block(f.buf, pos)
+    rows, pos, blk = f.header(rows, IPV6)
     version = IPV6.cut(blk, "version")
     bad = version != 6
     f.fail(rows[bad], MALFORMED, fault=FAULTS.version)
@@ -43,18 +43,16 @@ def _chain(f, rows, pos, nxt, length) -> None:
 
 def decode_extension(f, rows: np.ndarray) -> None:
     """Hop-by-hop, routing and destination options: (len + 1) * 8 bytes."""
-    rows = f.need(rows, EXT.min_len)
-    pos = f.pos[rows]
-    nxt, hlen = EXT.read(f.buf, pos, "next", "len")
+    rows, pos, blk = f.header(rows, EXT)
+    nxt, hlen = (EXT.cut(blk, k) for k in ("next", "len"))
     length = (hlen + 1) * 8
     keep = f.enough(rows, length)
     _chain(f, rows[keep], pos[keep], nxt[keep], length[keep])
 
 
 def decode_fragment(f, rows: np.ndarray) -> None:
-    rows = f.need(rows, FRAG.min_len)
-    pos = f.pos[rows]
-    nxt, offset, more = FRAG.read(f.buf, pos, "next", "offset", "more")
+    rows, pos, blk = f.header(rows, FRAG)
+    nxt, offset, more = (FRAG.cut(blk, k) for k in ("next", "offset", "more"))
     later = offset != 0
     f.table.proto[rows] = nxt
     # offset 0 without more fragments is an atomic fragment (RFC 6946): a whole packet
@@ -65,9 +63,8 @@ def decode_fragment(f, rows: np.ndarray) -> None:
 
 def decode_ah(f, rows: np.ndarray) -> None:
     """Authentication header (RFC 4302): (len + 2) * 4 bytes, in IPv4 and IPv6 alike."""
-    rows = f.need(rows, AH.min_len)
-    pos = f.pos[rows]
-    nxt, hlen = AH.read(f.buf, pos, "next", "len")
+    rows, pos, blk = f.header(rows, AH)
+    nxt, hlen = (AH.cut(blk, k) for k in ("next", "len"))
     length = (hlen + 2) * 4
     bad = length < AH.min_len
     f.fail(rows[bad], MALFORMED, fault=FAULTS.ah_length)
@@ -76,7 +73,19 @@ def decode_ah(f, rows: np.ndarray) -> None:
     _chain(f, rows[keep], pos[keep], nxt[keep], length[keep])
 
 
+def fused(buf, g, p, e, at, nl, flat, c):
+    if p + IPV6_C.min_len > e or uint(buf, p, IPV6_C.version) != 6:
+        return False, p, e, -1, 0
+    plen, proto = uint(buf, p, IPV6_C.payload_len), uint(buf, p, IPV6_C.next)
+    src, dst = p + IPV6_C.src[0], p + IPV6_C.dst[0]
+    set_ip_at(c, g, 6, u64(buf, src), u64(buf, src + 8), u64(buf, dst), u64(buf, dst + 8),
+              proto, NONE)
+    end = min(e, p + IPV6_C.min_len + plen) if plen != 0 else e
+    return True, p + IPV6_C.min_len, end, IPPROTO, proto
+
+
 PROTOCOL = Protocol(
+    fused={"ipv6": fused},
     layers={"ipv6": decode, "ipv6-ext": (decode_extension, False),
             "ipv6-frag": (decode_fragment, False), "ah": decode_ah},
     routes=[(LINKTYPE, 229, "ipv6"), (ETHERTYPE, 0x86DD, "ipv6"), (PPP, 0x0057, "ipv6"),

@@ -10,6 +10,7 @@ IPPROTO = 3    # IP protocol / IPv6 next header
 UDP = 4        # UDP port
 INTERNAL = 5   # keys that no wire field carries; values below
 NAMESPACES = 6
+KEY_SPACE = 1 << 16   # values a namespace holds: the dispatch's flat table has one slot each
 
 # Values the tunnel decoders name often: Ethernet after a tunnel, the IP in an MPLS stack.
 LINKTYPE_ETHERNET = 1

@@ -22,8 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from .keys import (ETHERTYPE, INTERNAL, IPPROTO, L2TP_CONTROL, LINKTYPE, UDP, UNSUPPORTED)
-from .layout import Field, Layout, Parts, gather_block, read_uint
+from .layout import Field, Layout, Parts, gather_block, part, part_at, read_uint, uint
 from .protocol import Faults, Line, Protocol, Tunnel
+from .table import add_tunnel_at, set_line_at
 
 L2TP = Layout("l2tp", 2, {"flags": Field(0, 2), "version": Field(1, 1, mask=0x0F)})
 V3_UDP = Layout("l2tp", 8, {"session": Field(4, 4)})
@@ -49,13 +50,14 @@ V3_TUNNEL = Tunnel("l2tpv3", "session_id", vpn="l2tpv3")
 # a version other than 1-3; a control message without L and S; a length shorter than the
 # header; an L2TPv3 control header that is not one
 FAULTS = Faults("version", "control_flags", "length", "v3_control")
+L2TP_C, V2_C = L2TP.compiled, V2_PARTS.table
+LENGTH_PART, TUNNEL_PART, SESSION_PART = (V2_PARTS.index[n]
+                                           for n in ("length", "tunnel", "session"))
 
 
 def decode(f, rows: np.ndarray) -> None:
     """Over UDP: the version field tells L2TPv2 from L2TPv3."""
-    rows = f.need(rows, L2TP.min_len)
-    pos = f.pos[rows]
-    blk = L2TP.block(f.buf, pos)
+    rows, pos, blk = f.header(rows, L2TP)
     flags, version = L2TP.cut(blk, "flags"), L2TP.cut(blk, "version")
     f.fail(rows[version == L2F], UNSUPPORTED)
     f.malformed(rows, ((version != L2F) & (version != V2) & (version != V3), FAULTS.version))
@@ -72,9 +74,8 @@ def decode(f, rows: np.ndarray) -> None:
 
 def decode_ip(f, rows: np.ndarray) -> None:
     """L2TPv3 over IP: session id, or 0 and a control message."""
-    rows = f.need(rows, V3_IP.min_len)
-    pos = f.pos[rows]
-    session = V3_IP.read(f.buf, pos, "session")
+    rows, pos, blk = f.header(rows, V3_IP)
+    session = V3_IP.cut(blk, "session")
     control = session == 0
     _v3_control(f, rows[control], pos[control] + V3_IP.min_len)
     data = ~control
@@ -111,8 +112,8 @@ def _v2(f, rows, pos, flags) -> None:
     keep = f.enough(rows, hdr_len)
     rows, pos, flags, hdr_len = (x[keep] for x in (rows, pos, flags, hdr_len))
     tunnel, session = part("tunnel"), part("session")
-    f.table.add_tunnel(rows, TUNNEL.id, tunnel, session)
-    f.table.set_line(rows, LINE.id, tunnel, session)
+    f.table.add_tunnel(rows, TUNNEL, tunnel, session)
+    f.table.set_line(rows, LINE, tunnel, session)
     control = (flags & T) != 0
     f.goto(rows, pos + hdr_len, np.where(control, INTERNAL, ETHERTYPE),
            np.where(control, L2TP_CONTROL, PPP_TYPE))
@@ -129,15 +130,15 @@ def _v3_control(f, rows, start) -> None:
                              | (length < V3_CONTROL.min_len), FAULTS.v3_control))
     rows, start, length = rows[~bad], start[~bad], length[~bad]
     f.shrink(rows, start + length)
-    f.table.add_tunnel(rows, V3_TUNNEL.id, 0)
+    f.table.add_tunnel(rows, V3_TUNNEL, 0)
     f.goto(rows, start + V3_CONTROL.min_len, INTERNAL, L2TP_CONTROL)
 
 
 def _v3_data(f, rows, start, session) -> None:
     if not rows.size:
         return
-    f.table.add_tunnel(rows, V3_TUNNEL.id, session)
-    f.table.set_line(rows, V3_LINE.id, session)
+    f.table.add_tunnel(rows, V3_TUNNEL, session)
+    f.table.set_line(rows, V3_LINE, session)
     skip = _v3_skip(f, rows, start)
     keep = f.enough(rows, 0, start + skip)
     f.goto(rows[keep], (start + skip)[keep], LINKTYPE, 1)
@@ -167,8 +168,29 @@ def _looks_like_eth(f, rows, pos) -> np.ndarray:
             & ip_ok)
 
 
+def fused(buf, g, p, e, at, nl, flat, c):
+    """L2TPv2 data without an offset field, then PPP (control messages, offsets, L2TPv3,
+    malformed headers: the generic decoder)."""
+    flags = uint(buf, p, L2TP_C.flags)
+    hdr_len = part_at(flags, V2_C, len(V2_C))
+    if p + hdr_len > e or uint(buf, p, L2TP_C.version) != V2 or flags & (T | O):
+        return False, p, e, -1, 0
+    end = e
+    if flags & L:
+        length = part(buf, p, flags, V2_C, LENGTH_PART)
+        end = min(e, p + length)
+        if length < hdr_len or p + hdr_len > end:
+            return False, p, e, -1, 0
+    tunnel = part(buf, p, flags, V2_C, TUNNEL_PART)
+    session = part(buf, p, flags, V2_C, SESSION_PART)
+    add_tunnel_at(c, g, TUNNEL, tunnel, session)
+    set_line_at(c, g, LINE, tunnel, session)
+    return True, p + hdr_len, end, ETHERTYPE, PPP_TYPE
+
+
 PROTOCOL = Protocol(
     layers={"l2tp": decode, "l2tpv3": decode_ip, "l2tp-control": (decode_control, False)},
+    fused={"l2tp": fused},
     routes=[(UDP, 1701, "l2tp"), (IPPROTO, 115, "l2tpv3"),
             (INTERNAL, L2TP_CONTROL, "l2tp-control")],
     lines=(LINE, V3_LINE), tunnels=(TUNNEL, V3_TUNNEL), faults=FAULTS)

@@ -5,12 +5,26 @@ in the manner of dpkt's `__hdr__`. `Layout.read(buf, pos, *names)` gathers the h
 fixed block for every row with one fancy index and cuts the named fields out of it as
 columns. Fields are big-endian unless the layout says otherwise. Widths of 16 bytes are
 addresses and come back as two uint64 columns (high, low).
+
+The compiled decode loop reads the same declarations one row at a time: `Layout.compiled`
+holds each field as (offset, width, mask or -1, shift) and `uint(buf, p, field)` reads it;
+functions marked `@compiled` (these readers, the protocols' fused steps and what they share)
+are plain Python that kernel.py hands to numba, so that no protocol module imports numba.
 """
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass
 
 import numpy as np
+
+COMPILED: list = []
+
+
+def compiled(fn):
+    """Mark a function the compiled decode loop calls (kernel.py compiles it inline there)."""
+    COMPILED.append(fn)
+    return fn
 
 
 @dataclass(frozen=True)
@@ -28,6 +42,10 @@ class Layout:
         self.fields = fields
         self.little = little
         self.span = max(f.offset + f.width for f in fields.values()) if fields else 0
+        # for the compiled loop (a namedtuple numba takes as a constant): big-endian fields
+        self.compiled = namedtuple(f"{name.replace('-', '_')}_fields", [*fields, "min_len"])(
+            *((f.offset, f.width, -1 if f.mask is None else f.mask, f.shift)
+              for f in fields.values()), min_len)
 
     def block(self, buf: np.ndarray, pos: np.ndarray, span: int | None = None) -> np.ndarray:
         """The (rows, span) bytes starting at each position."""
@@ -128,7 +146,8 @@ class Parts:
     """A header whose parts are present where their flag bits are (dpkt's (flag, name,
     format) table of GRE's optional words): (mask, name, bytes) in wire order, mask 0 for
     a part always there. Where a part starts and the header's length follow from the flags:
-    `offset` for a column of flags (or one), `table` the same data for the compiled loop."""
+    `offset` for a column of flags (or one), `table` the same data for the compiled loop's
+    `part_at` and `part`."""
 
     def __init__(self, *parts: tuple[int, str, int]):
         self.parts = parts
@@ -152,3 +171,57 @@ def v4_to_pair(v4: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     hi = np.zeros(len(v4), dtype=np.uint64)
     lo = IPV4_MAPPED | v4.astype(np.uint64)
     return hi, lo
+
+
+# The compiled loop's readers, for one row at a time.
+
+@compiled
+def uint(buf, p, field):
+    """A field (Layout.compiled) of the header at p: big-endian, shifted and masked."""
+    offset, w, mask, shift = field
+    off = np.uint64(p + offset)          # unsigned: no negative-index wraparound to test
+    if w == 1:
+        v = np.int64(buf[off])
+    elif w == 2:
+        v = (np.int64(buf[off]) << 8) | np.int64(buf[off + np.uint64(1)])
+    else:
+        v = 0
+        for j in range(w):
+            v = (v << 8) | np.int64(buf[off + np.uint64(j)])
+    if shift:
+        v >>= shift
+    if mask >= 0:
+        v &= mask
+    return v
+
+
+@compiled
+def u64(buf, at):
+    """The 8 bytes at `at`, big-endian (half of an IPv6 address)."""
+    v = np.uint64(0)
+    a = np.uint64(at)
+    for j in range(8):
+        v = (v << np.uint64(8)) | np.uint64(buf[a + np.uint64(j)])
+    return v
+
+
+@compiled
+def part_at(flags, parts, upto):
+    """Bytes before part `upto` of a header whose parts (Parts.table) are there where `flags`
+    has their bits (upto len(parts): the header's length)."""
+    off = 0
+    for j in range(upto):
+        mask, width = parts[j]
+        if mask == 0 or (flags & mask) != 0:
+            off += width
+    return off
+
+
+@compiled
+def part(buf, p, flags, parts, j):
+    """The value of part j (big-endian) of the header at p."""
+    at = np.uint64(p + part_at(flags, parts, j))
+    v = 0
+    for i in range(parts[j][1]):
+        v = (v << 8) | np.int64(buf[at + np.uint64(i)])
+    return v

@@ -21,29 +21,24 @@ AF_INET6 = (24, 28, 30, 10)
 FAULTS = Faults("family", "version")
 
 
-def _sll_next(f, rows, pos, proto, hdr_len) -> None:
+def _decode_sll(f, rows: np.ndarray, layout: Layout) -> None:
+    rows, pos, blk = f.header(rows, layout)
+    proto = layout.cut(blk, "proto")
     # protocol values below 0x0600 are Linux's own (802.2 LLC, 802.3 raw...): not IP
-    f.goto(rows, pos + hdr_len, ETHERTYPE, np.where(proto < 0x0600, LLC_KEY, proto))
+    f.goto(rows, pos + layout.min_len, ETHERTYPE, np.where(proto < 0x0600, LLC_KEY, proto))
 
 
 def decode_sll(f, rows: np.ndarray) -> None:
-    rows = f.need(rows, SLL.min_len)
-    pos = f.pos[rows]
-    proto = SLL.read(f.buf, pos, "proto")
-    _sll_next(f, rows, pos, proto, SLL.min_len)
+    _decode_sll(f, rows, SLL)
 
 
 def decode_sll2(f, rows: np.ndarray) -> None:
-    rows = f.need(rows, SLL2.min_len)
-    pos = f.pos[rows]
-    proto = SLL2.read(f.buf, pos, "proto")
-    _sll_next(f, rows, pos, proto, SLL2.min_len)
+    _decode_sll(f, rows, SLL2)
 
 
 def _decode_family(f, rows: np.ndarray, layout: Layout) -> None:
-    rows = f.need(rows, layout.min_len)
-    pos = f.pos[rows]
-    family = layout.read(f.buf, pos, "family")
+    rows, pos, blk = f.header(rows, layout)
+    family = layout.cut(blk, "family")
     # NULL is in the capturing host's byte order: a family too big for one is the other
     other = (NULL_BE if layout is NULL_LE else NULL_LE).read(f.buf, pos, "family")
     family = np.where(family > 0xFFFF, other, family)

@@ -19,8 +19,9 @@ import numpy as np
 from .keys import (DEPTH, ETH_NO_CW, ETHERTYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6, INTERNAL,
                    IPPROTO, LINKTYPE, LINKTYPE_ETHERNET, NON_IP, PPP, PW_ETH_CW, UDP,
                    UNSUPPORTED)
-from .layout import Field, Layout, gather_block
+from .layout import Field, Layout, gather_block, uint
 from .protocol import Line, Protocol, Tunnel
+from .table import add_tunnel_at, set_line_at
 
 SHIM = Layout("mpls", 4, {"label": Field(0, 4, shift=12, mask=0xFFFFF),
                           "bos": Field(2, 1, mask=1)})
@@ -32,6 +33,7 @@ GAL = 13          # generic associated channel label (RFC 5586): an ACH follows
 ETH_HEADER = 14
 LINE = Line("mpls", (1 << 20) - 1)
 TUNNEL = Tunnel("mpls", "label")
+SHIM_C = SHIM.compiled
 
 
 def decode(f, rows: np.ndarray) -> None:
@@ -51,8 +53,8 @@ def decode(f, rows: np.ndarray) -> None:
     keep = f.enough(rows, stack_len)    # cut inside the stack
     rows, pos, stack, depth = rows[keep], pos[keep] + stack_len[keep], stack[keep], depth[keep]
     label = SHIM.cut(stack[np.arange(len(rows)), depth - 1], "label")
-    f.table.set_line(rows, LINE.id, label)
-    f.table.add_tunnel(rows, TUNNEL.id, label)
+    f.table.set_line(rows, LINE, label)
+    f.table.add_tunnel(rows, TUNNEL, label)
     f.pos[rows] = pos
 
     ach = label == GAL
@@ -98,8 +100,27 @@ def decode_pw_cw(f, rows: np.ndarray) -> None:
     f.goto(rows, f.pos[rows] + CONTROL_WORD, LINKTYPE, LINKTYPE_ETHERNET)
 
 
+def fused(buf, g, p, e, at, nl, flat, c):
+    """The stack down to its bottom, then IPv4 or IPv6 (the pseudowire guesses and an
+    associated channel: the generic decoder)."""
+    q, depth = p, 0
+    while depth < MAX_LABELS and q + SHIM_C.min_len <= e and not uint(buf, q, SHIM_C.bos):
+        q += SHIM_C.min_len
+        depth += 1
+    if depth == MAX_LABELS or q + SHIM_C.min_len > e:        # no bottom captured
+        return False, p, e, -1, 0
+    label = uint(buf, q, SHIM_C.label)
+    q += SHIM_C.min_len
+    nibble = np.int64(buf[q]) >> 4 if q < e else 0
+    if label == GAL or (nibble != 4 and nibble != 6):
+        return False, p, e, -1, 0
+    set_line_at(c, g, LINE, label, 0)
+    add_tunnel_at(c, g, TUNNEL, label, 0)
+    return True, q, e, ETHERTYPE, ETHERTYPE_IPV4 if nibble == 4 else ETHERTYPE_IPV6
+
+
 PROTOCOL = Protocol(
-    layers={"mpls": decode, "pw-cw": (decode_pw_cw, False)},
+    layers={"mpls": decode, "pw-cw": (decode_pw_cw, False)}, fused={"mpls": fused},
     routes=[(ETHERTYPE, 0x8847, "mpls"),
             (ETHERTYPE, 0x8848, "mpls"),    # multicast
             (UDP, 6635, "mpls"),            # RFC 7510

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import nonip
 from .keys import ETHERTYPE, LINKTYPE, PPP as PPP_PROTO
-from .layout import Field, Layout
+from .layout import Field, Layout, uint
 from .protocol import Protocol
 
 PPP = Layout("ppp", 1, {
@@ -21,12 +21,11 @@ PPP = Layout("ppp", 1, {
 ADDRESS, CONTROL = 0xFF, 0x03
 CHDLC_ADDRESS = 0x0F   # 0x8F for broadcast: the same with the high bit set
 LINKTYPE_PPP_HDLC = 50
+PPP_C = PPP.compiled
 
 
 def decode(f, rows: np.ndarray) -> None:
-    rows = f.need(rows, PPP.min_len)
-    pos = f.pos[rows]
-    blk = PPP.block(f.buf, pos)
+    rows, pos, blk = f.header(rows, PPP)
     address, control = PPP.cut(blk, "address"), PPP.cut(blk, "control")
     if (f.table.linktype[rows] == LINKTYPE_PPP_HDLC).any():
         chdlc = (((address & 0x7F) == CHDLC_ADDRESS) & (control == 0)
@@ -61,6 +60,25 @@ def _chdlc(f, rows, pos, etype) -> None:
     f.goto(rows[keep], pos[keep] + 4, ETHERTYPE, etype[keep])
 
 
+def fused(buf, g, p, e, at, nl, flat, c):
+    """As decode, never the first layer here, so never Cisco HDLC. Bytes past the end are
+    read only where they decide nothing."""
+    if p + 1 > e:
+        return False, p, e, -1, 0
+    address = uint(buf, p, PPP_C.address)
+    control = uint(buf, p, PPP_C.control) if p + 1 < e else -1
+    framed = address == ADDRESS and (control == CONTROL or p + 2 > e)
+    high, low = address, control
+    if framed:
+        high = uint(buf, p, PPP_C.byte2)
+        low = uint(buf, p, PPP_C.byte3) if p + 3 < e else -1
+    compressed = (high & 1) == 1
+    hdr_len = 2 * np.int64(framed) + (1 if compressed else 2)
+    if p + hdr_len > e:
+        return False, p, e, -1, 0
+    return True, p + hdr_len, e, PPP_PROTO, high if compressed else (high << 8) | low
+
+
 # PPP protocols that carry no IP: link, network and compression control, authentication
 PPP_CONTROL = (
     0xC021,  # LCP
@@ -81,6 +99,7 @@ PPP_CONTROL = (
 )
 PROTOCOL = Protocol(
     layers={"ppp": decode, "ppp-control": nonip.decode, "chdlc": decode_chdlc},
+    fused={"ppp": fused},
     routes=[(LINKTYPE, 9, "ppp"),
             (LINKTYPE, LINKTYPE_PPP_HDLC, "ppp"),  # PPP in HDLC-like framing (or Cisco HDLC)
             (LINKTYPE, 104, "chdlc"),              # Cisco HDLC

@@ -20,9 +20,7 @@ FAULTS = Faults("version", "code", "length")
 
 
 def decode(f, rows: np.ndarray) -> None:
-    rows = f.need(rows, PPPOE.min_len)
-    pos = f.pos[rows]
-    blk = PPPOE.block(f.buf, pos)
+    rows, pos, blk = f.header(rows, PPPOE)
     ver_type, code, length = (PPPOE.cut(blk, k) for k in ("ver_type", "code", "length"))
     bad = f.malformed(rows, (ver_type != 0x11, FAULTS.version), (code != 0, FAULTS.code),
                       (length < PROTO_LEN, FAULTS.length))
@@ -30,8 +28,8 @@ def decode(f, rows: np.ndarray) -> None:
     rows, pos, blk, length = rows[keep], pos[keep], blk[keep], length[keep]
     session = PPPOE.cut(blk, "session")
     f.shrink(rows, pos + PPPOE.min_len + length)
-    f.table.add_tunnel(rows, TUNNEL.id, session)
-    f.table.set_line(rows, LINE.id, session)
+    f.table.add_tunnel(rows, TUNNEL, session)
+    f.table.set_line(rows, LINE, session)
     f.goto(rows, pos + PPPOE.min_len, ETHERTYPE, PPP_TYPE)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from .batch import PAD, Batch
 from .keys import LINE_IF, OK
+from .layout import compiled
 
 MAX_LAYERS = 16   # depth limit: layers recorded per frame
 HEAD_BYTES = 16   # payload bytes the decode kernel keeps per row for the content pre-filters
@@ -152,6 +153,44 @@ class PacketTable:
         self.sport[rows] = sport
         self.dport[rows] = dport
         self.tcp_flags[rows] = flags
+
+
+# The same writers for one row g of the compiled loop (`c`: kernel.Columns, the table's
+# columns and the decode state's, by name).
+
+@compiled
+def set_ip_at(c, g, ver, src_hi, src_lo, dst_hi, dst_lo, proto, frag_at):
+    n = c.n_ip[g]
+    c.n_ip[g] = n + 1
+    c.ip_ver[g] = ver
+    c.src_hi[g], c.src_lo[g], c.dst_hi[g], c.dst_lo[g] = src_hi, src_lo, dst_hi, dst_lo
+    c.proto[g] = proto
+    c.frag_at[g] = frag_at
+    if n == 0:
+        c.outer_ver[g] = ver
+        c.outer_src_hi[g], c.outer_src_lo[g] = src_hi, src_lo
+        c.outer_dst_hi[g], c.outer_dst_lo[g] = dst_hi, dst_lo
+    else:
+        c.sport[g] = c.dport[g] = c.tcp_flags[g] = c.tcp_seq[g] = NONE
+        c.icmp_type[g] = c.icmp_code[g] = NONE
+
+
+@compiled
+def set_line_at(c, g, kind, a, b):
+    c.line_kind[g] = kind
+    c.line_a[g] = a
+    c.line_b[g] = b
+
+
+@compiled
+def add_tunnel_at(c, g, kind, a, b):
+    s = np.int64(c.ntun[g])
+    if s < MAX_TUNNELS:
+        c.tun_kind[g, s] = kind
+        c.tun_a[g, s] = a
+        c.tun_b[g, s] = b
+        c.ntun[g] = s + 1
+        c.ip_at_tunnel[g] = c.n_ip[g]
 
 
 def take(t: PacketTable, rows: np.ndarray, frames: bool = True) -> PacketTable:

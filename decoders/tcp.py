@@ -4,24 +4,19 @@ from __future__ import annotations
 import numpy as np
 
 from .keys import IPPROTO, MALFORMED, TRUNCATED
-from .layout import Field, Layout
+from .layout import Field, Layout, uint
 from .protocol import Faults, Protocol
 
 TCP = Layout("tcp", 20, {
     "sport": Field(0, 2), "dport": Field(2, 2), "seq": Field(4, 4),
     "data_off": Field(12, 1, shift=4), "flags": Field(12, 2, mask=0x01FF),
 })
-PORTS = 4  # bytes enough to know the ports, as Wireshark shows them on a cut header
 FAULTS = Faults("data_offset")
+TCP_C = TCP.compiled
 
 
 def decode(f, rows: np.ndarray) -> None:
-    rows = f.need(rows, PORTS)
-    pos = f.pos[rows]
-    blk = TCP.block(f.buf, pos)
-    f.table.set_transport(rows, TCP.cut(blk, "sport"), TCP.cut(blk, "dport"))
-    end = f.end[rows]
-    rows, pos, blk, end = f.drop(rows, pos + TCP.min_len > end, TRUNCATED, pos, blk, end)
+    rows, pos, blk, _, _, end = f.ports(rows, TCP)
     f.table.tcp_flags[rows] = TCP.cut(blk, "flags")
     f.table.tcp_seq[rows] = TCP.cut(blk, "seq")
     payload = pos + TCP.cut(blk, "data_off") * 4
@@ -31,4 +26,15 @@ def decode(f, rows: np.ndarray) -> None:
     f.stop(rows, payload)
 
 
-PROTOCOL = Protocol(layers={"tcp": decode}, routes=[(IPPROTO, 6, "tcp")], faults=FAULTS)
+def fused(buf, g, p, e, at, nl, flat, c):
+    """Ends the row at its payload."""
+    payload = p + uint(buf, p, TCP_C.data_off) * 4
+    if p + TCP_C.min_len > e or payload < p + TCP_C.min_len or payload > e:
+        return False, p, e, -1, 0
+    c.sport[g], c.dport[g] = uint(buf, p, TCP_C.sport), uint(buf, p, TCP_C.dport)
+    c.tcp_flags[g], c.tcp_seq[g] = uint(buf, p, TCP_C.flags), uint(buf, p, TCP_C.seq)
+    return True, payload, e, -1, 0
+
+
+PROTOCOL = Protocol(layers={"tcp": decode}, routes=[(IPPROTO, 6, "tcp")], faults=FAULTS,
+                    fused={"tcp": fused})

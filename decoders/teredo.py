@@ -37,7 +37,7 @@ def decode(f, rows: np.ndarray) -> None:
     ipv6 = (f.buf[pos] >> 4) == IPV6_NIBBLE
     f.malformed(rows, (~ipv6, FAULTS.not_ipv6))
     rows, pos = rows[ipv6], pos[ipv6]
-    f.table.add_tunnel(rows, TUNNEL.id)
+    f.table.add_tunnel(rows, TUNNEL)
     f.goto(rows, pos, ETHERTYPE, ETHERTYPE_IPV6)
 
 

@@ -3,24 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keys import IPPROTO, MALFORMED, TRUNCATED, UDP as UDP_PORT
-from .layout import Field, Layout
+from .keys import IPPROTO, KEY_SPACE, MALFORMED, UDP as UDP_PORT
+from .layout import Field, Layout, uint
 from .protocol import Faults, Protocol
 
 UDP = Layout("udp", 8, {"sport": Field(0, 2), "dport": Field(2, 2), "len": Field(4, 2)})
-PORTS = 4
 FAULTS = Faults("length")
+UDP_C = UDP.compiled
 
 
 def decode(f, rows: np.ndarray) -> None:
-    rows = f.need(rows, PORTS)
-    pos = f.pos[rows]
-    blk = UDP.block(f.buf, pos)
-    sport, dport = UDP.cut(blk, "sport"), UDP.cut(blk, "dport")
-    f.table.set_transport(rows, sport, dport)
-    end = f.end[rows]
-    rows, pos, blk, sport, dport, end = f.drop(rows, pos + UDP.min_len > end, TRUNCATED,
-                                               pos, blk, sport, dport, end)
+    rows, pos, blk, sport, dport, end = f.ports(rows, UDP)
     length = UDP.cut(blk, "len")
     # length 0 is a jumbogram's (RFC 2675): the IP packet gives the length
     bad = (length < UDP.min_len) & (length != 0)
@@ -33,4 +26,17 @@ def decode(f, rows: np.ndarray) -> None:
     f.goto(rows, pos + UDP.min_len, UDP_PORT, port)
 
 
-PROTOCOL = Protocol(layers={"udp": decode}, routes=[(IPPROTO, 17, "udp")], faults=FAULTS)
+def fused(buf, g, p, e, at, nl, flat, c):
+    """Goes on by port, as decode does."""
+    length = uint(buf, p, UDP_C.len)
+    if p + UDP_C.min_len > e or (length < UDP_C.min_len and length != 0):
+        return False, p, e, -1, 0
+    sport, dport = uint(buf, p, UDP_C.sport), uint(buf, p, UDP_C.dport)
+    c.sport[g], c.dport[g] = sport, dport
+    low, high = min(sport, dport), max(sport, dport)
+    return (True, p + UDP_C.min_len, min(e, p + length) if length != 0 else e, UDP_PORT,
+            low if flat[UDP_PORT * KEY_SPACE + low] != 0 else high)
+
+
+PROTOCOL = Protocol(layers={"udp": decode}, routes=[(IPPROTO, 17, "udp")], faults=FAULTS,
+                    fused={"udp": fused})

@@ -87,21 +87,10 @@ class BatchContext:
                               plan.owner_of, plan.zone_of, *out)   # one pass over the rows
         return out
 
-    @property
-    def src_owner(self) -> np.ndarray:
-        return self._lookups[0]
-
-    @property
-    def dst_owner(self) -> np.ndarray:
-        return self._lookups[1]
-
-    @property
-    def src_zone(self) -> np.ndarray:
-        return self._lookups[2]
-
-    @property
-    def dst_zone(self) -> np.ndarray:
-        return self._lookups[3]
+    src_owner = property(lambda self: self._lookups[0])
+    dst_owner = property(lambda self: self._lookups[1])
+    src_zone = property(lambda self: self._lookups[2])
+    dst_zone = property(lambda self: self._lookups[3])
 
     @cached_property
     def line_pattern(self) -> np.ndarray:
@@ -152,16 +141,20 @@ class SettingError(ValueError):
 def per_sensor(cls, registry, detector):
     """The one `cls` shared by the detectors of one sensor, kept in `registry` (a
     WeakKeyDictionary) under the sensor's address plan (or its config); a private one where
-    neither can be a key."""
+    neither can be a key. The first detector to ask is its `publisher`: it publishes the
+    shared one's metrics."""
     anchor = detector.plan if detector.plan is not None else detector.config
-    if anchor is None:
-        return cls()
+    found = None
     try:
-        found = registry.get(anchor)
-        if found is None:
-            found = registry[anchor] = cls()
+        if anchor is not None:
+            found = registry.get(anchor)
+            if found is None:
+                found = registry[anchor] = cls()
     except TypeError:           # not weak-referenceable: a private one
-        return cls()
+        pass
+    found = cls() if found is None else found
+    if found.publisher is None:
+        found.publisher = detector
     return found
 
 

@@ -257,8 +257,6 @@ class CleartextCredentials(Detector):
     def __init__(self, config, plan):
         super().__init__(config, plan)
         self.engine = Engine.shared(self)
-        if self.engine.publisher is None:
-            self.engine.publisher = self
         self.lit_ids = self.engine.register(LITERALS)
         self._key: bytes | None = None
         self.users: OrderedDict[int, bytes] = OrderedDict()        # flow -> last USER

@@ -102,10 +102,7 @@ class FirstMessages:
     @classmethod
     def shared(cls, detector) -> "FirstMessages":
         """The sensor's instance; the first detector to ask publishes its metrics."""
-        found = per_sensor(cls, cls._shared, detector)
-        if found.publisher is None:
-            found.publisher = detector
-        return found
+        return per_sensor(cls, cls._shared, detector)
 
     def families_for(self, detector):
         """The metrics, from the detector that publishes them (once a sensor)."""

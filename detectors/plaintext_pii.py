@@ -188,8 +188,6 @@ class PlaintextPii(Detector):
     def __init__(self, config, plan):
         super().__init__(config, plan)
         self.engine = Engine.shared(self)
-        if self.engine.publisher is None:
-            self.engine.publisher = self
         self.field_ids = self.engine.register([f.encode() for f in PERSONAL_FIELDS])
         self.label_ids = self.engine.register([k for k in LABEL_OF if len(k) <= EDGE])
         self.envelope_ids = self.engine.register([f.encode() for f in ENVELOPE_FIELDS])

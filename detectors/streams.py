@@ -455,6 +455,7 @@ class Engine:
 
     @classmethod
     def shared(cls, detector) -> "Engine":
+        """The sensor's instance; the first detector to ask publishes its metrics."""
         return per_sensor(cls, cls._shared, detector)
 
     def count_reasons_in(self, counter: Counter) -> None:

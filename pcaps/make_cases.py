@@ -33,7 +33,7 @@ def index_text(cases: list[Case]) -> str:
             "In the style of suricata-verify: each folder holds its generator `generate.py`, "
             "and what it makes: `input.pcap`, `config.toml`, `expected.jsonl` (the alerts the "
             "rule calls for, written from the rule and from how the generator built the "
-            "frames, never from the sensor's output) and a `README.md`. `tests/test_cases.py` "
+            "frames, never from the sensor's output) and a `README.md`. `tests/cases_and_corpus/test_cases.py` "
             "replays each and compares. Cases named `none_*` must raise nothing; `*_in_l2tp` / "
             "`*_in_gre` carry the same packets in a tunnel.\n\n"
             "## Adding a case\n\n"

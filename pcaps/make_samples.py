@@ -8,7 +8,7 @@ appends) and from the protocol definitions, never from the sensor's output.
 
 Deterministic: fixed timestamps, MAC addresses, IP ids and payloads (payload bytes come
 from a seeded hash chain), and the pcap/pcapng files are written here byte by byte, so a
-rerun gives identical files (tests/test_samples.py checks).
+rerun gives identical files (tests/decoders/test_samples.py checks).
 
     python pcaps/make_samples.py [OUTDIR]      # default: the folder of this script
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A working hour of benign edge background, pcaps/background/background.pcap: what every
 span port of the private network carries all day besides the institutions' work, and what
-must raise nothing (tests/test_background.py replays it through pcaps/example.toml with
+must raise nothing (tests/cases_and_corpus/test_background.py replays it through pcaps/example.toml with
 every detector on).
 
 On the example configuration's lines (pcaps/example.toml and pcaps/allocations.csv):

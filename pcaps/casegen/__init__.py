@@ -32,7 +32,7 @@ NAME_in_gre carries the same packets that way (its generator reuses the first on
 
 Deterministic: fixed timestamps, MAC addresses, IP ids, TCP sequence numbers and payloads
 (payload bytes come from a seeded hash chain), so a rerun writes identical files
-(tests/test_cases.py checks). Personal data is synthetic (tests/pii.py: valid check digits,
+(tests/cases_and_corpus/test_cases.py checks). Personal data is synthetic (tests/pii.py: valid check digits,
 no one's); the mobile numbers are made up from a seeded generator.
 """
 from __future__ import annotations
@@ -539,7 +539,7 @@ def write_case(outdir: Path, case: Case) -> None:
     (folder / "expected.jsonl").write_text(
         "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in case.expected))
     (folder / "README.md").write_text(readme_text(case))
-    if case.known_issue:   # tests/test_cases.py marks the case xfail (strict) while it lasts
+    if case.known_issue:   # tests/cases_and_corpus/test_cases.py marks the case xfail (strict) while it lasts
         (folder / "known_issue.txt").write_text(case.known_issue.strip() + "\n")
 
 
@@ -747,7 +747,7 @@ RULE_CRED = ("cleartext_credentials (JL art.30): a password sent in a payload no
              "carry the password (a password typed a key a packet: the packet holding the "
              "Enter, which completes it); the user name shown as its first character and ***, with a "
              "keyed hash; the password nowhere")
-# the passwords of the cases: tests/test_credentials.py and tests/test_no_leak.py look for
+# the passwords of the cases: tests/detectors/test_credentials.py and tests/cases_and_corpus/test_no_leak.py look for
 # them in every output of the sensor
 CRED_SECRETS = {"ftp": "Zq7-upload-2025", "http_basic": "Hosp-Basic-2025",
                 "pop3": "Pop3-Secret-77", "imap": "Imap-W4rd-7", "telnet": "tnpw91"}

@@ -7,7 +7,7 @@ GRE.
 
 The messages are built here from the protocols' specifications (RFC 4511 LDAP, RFC 1157 /
 1901 SNMP, [MS-TDS] Login7, PostgreSQL protocol 3, MySQL client/server protocol, RESP), not
-from the sensor's code; tests/test_credentials.py builds its own inputs with them too.
+from the sensor's code; tests/detectors/test_credentials.py builds its own inputs with them too.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 items 2 and 4): a segment that arrives past a hole is read once the hole is filled, joined
 to what comes before it; a resent segment whose bytes differ from the first copy does not
 replace it; a listed TLS server name in the second segment of a 1.8 KB ClientHello.
-tests/test_cases.py replays each case as one batch, tests/test_batch_independence.py in
+tests/cases_and_corpus/test_cases.py replays each case as one batch, tests/sensor/test_batch_independence.py in
 batches of one frame (the segment past the hole then waits in a batch of its own)."""
 from __future__ import annotations
 

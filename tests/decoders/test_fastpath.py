@@ -262,11 +262,11 @@ def test_nested_tunnels(kind, nests):
 
 
 def test_a_fused_layer_the_dispatch_decodes_otherwise_leaves_the_loop():
-    """The loop's layers and their ids in `k` come from kernel.py's slot declarations: where
-    a dispatch maps a fused layer's name to another decoder, the loop's slot for it holds -1,
-    its rows go to that decoder, and the layers after it are still fused."""
+    """The loop's steps and their layer ids come from the protocols' `fused` declarations:
+    where a dispatch maps a fused layer's name to another decoder, the loop's id for it is
+    -1, its rows go to that decoder, and the layers after it are still fused."""
     require_module("numba")
-    from ybsensor.decoders import dispatch as D, driver, gre, kernel
+    from ybsensor.decoders import dispatch as D, driver, gre
     seen = []
 
     def gre_elsewhere(f, rows):
@@ -275,8 +275,8 @@ def test_a_fused_layer_the_dispatch_decodes_otherwise_leaves_the_loop():
     variant = D.Dispatch({name: ((gre_elsewhere, visible) if name == "gre" else (fn, visible))
                           for name, (fn, visible) in D.LAYERS.items()})
     chain = fastpath.KernelChain(variant)
-    assert chain.k[kernel.K_GRE] == -1
-    assert chain.k[kernel.K_TCP] == variant.id("tcp") > 0
+    assert chain.ids["gre"] == -1
+    assert chain.ids["tcp"] == variant.id("tcp") > 0
     inner = F.ipv4(6, F.tcp(1000, 80, b"GET / HTTP/1.1\r\n"))
     batch = Batch.from_frames([F.eth(0x0800, F.ipv4(47, F.gre(0x0800, inner, key=7)))] * 3)
     got, want = columns(driver.run(batch, variant, fast="numba")), columns(decode(batch, fast=False))
