@@ -99,7 +99,7 @@ def parse_indicator(text: str) -> tuple[str, object] | None:
             if int(bits) > size or _split(value, plen)[:2] != (value >> 64, value & _ONES):
                 return None
             return (ADDRESS if plen == 128 else NETWORK), _split(value, plen)
-        rest, text = low, text.strip()
+        text = text.strip()
     elif scheme in ("http", "https"):
         text = text.strip()[len(scheme) + 3:]
     else:

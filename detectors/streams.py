@@ -506,7 +506,6 @@ class Engine:
     # --- per batch ---------------------------------------------------------------------
 
     def _compute(self, ctx) -> View:
-        t = ctx.t
         cls = self.classes.classify(ctx)
         rows = np.flatnonzero(cls == PLAINTEXT)
         regions = self._regions(ctx, rows)
