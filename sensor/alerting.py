@@ -76,16 +76,11 @@ class Alerter:
         return out
 
     def alert(self, det: Detector, findings: list[Finding], ctx: BatchContext) -> list[dict]:
-        """A detector's alerts of one batch from its findings, deduplicated and rate
-        limited (what `process` does with each detector's findings; the cluster's reduce
-        gives it findings detected on its workers)."""
-        return self._alerts(det, findings, ctx)
-
-    def _alerts(self, det: Detector, findings: list[Finding], ctx: BatchContext) -> list[dict]:
-        """A detector's alerts of one batch. Each group's occurrences (over all the
-        detector's findings) are taken in packet time, as if they came one at a time: one
-        is alerted unless it repeats the group's last alert (`repeats`), so what is raised
-        does not depend on where batches or files begin and end."""
+        """A detector's alerts of one batch (the cluster's reduce gives it findings detected
+        on its workers). Each group's occurrences (over all the detector's findings) are
+        taken in packet time, as if they came one at a time: one is alerted unless it
+        repeats the group's last alert (`repeats`), so what is raised does not depend on
+        where batches or files begin and end."""
         t = ctx.t
         rows = np.concatenate([f.rows for f in findings])
         group = np.concatenate([f.group if f.group is not None
