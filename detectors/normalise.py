@@ -15,17 +15,18 @@ Two layers:
   sequence order (`streams.Regions`) and kept across batches, for the streams a cheap
   pre-filter picked: an HTTP/1.x message whose headers name a `Content-Encoding`,
   `Transfer-Encoding`, a form (`application/x-www-form-urlencoded`) or `multipart/form-data`
-  body; a mail message (SMTP DATA, POP3 RETR, IMAP FETCH) with a
+  body; a mail message (SMTP DATA or BDAT, POP3 RETR or TOP, IMAP FETCH or APPEND) with a
   `Content-Transfer-Encoding`. The HTTP parser follows the framing (Content-Length,
-  chunked, to the end of the connection), then the content codings (gzip, deflate as zlib or
-  raw, br), then the media type (percent-decoding of forms; multipart parts as
-  `name=value`); the MIME parser decodes base64 and quoted-printable parts line by line, so
-  a part spread over many segments streams through. Every byte of a stream the parser was
-  fed is searched in its decoded form and not raw (so nothing is counted twice, and
-  ID-shaped bytes inside compressed data raise nothing). When a message ends and no other
-  has begun, the stream goes back to the raw fast path; so it does at once when the bytes
-  after a message cannot begin one (another protocol, a binary stream) or the framing is
-  lost, the rest of the segment passed on as it is.
+  chunked, to the end of the connection; none in a 1xx, 204 or 304 answer, nor in an answer
+  to HEAD, told by the status line where its body would begin), then the content codings
+  (gzip, deflate as zlib or raw, br), then the media type (percent-decoding of forms;
+  multipart parts as `name=value`); the MIME parser decodes base64 and quoted-printable
+  parts line by line, so a part spread over many segments streams through. Every byte of
+  a stream the parser was fed is searched in its decoded form and not raw (so nothing is
+  counted twice, and ID-shaped bytes inside compressed data raise nothing). When a message
+  ends and no other has begun, the stream goes back to the raw fast path; so it does at
+  once when the bytes after a message cannot begin one (another protocol, a binary
+  stream) or the framing is lost, the rest of the segment passed on as it is.
 
 Bounds (each counted): decoded output per body `MAX_BODY` bytes, and once past
 `RATIO_FROM` bytes at most `MAX_RATIO` times the compressed input — past either the rest of
@@ -438,6 +439,12 @@ def _may_begin(buf: bytes) -> bool:
     return _MAY_BEGIN.match(buf.lstrip(b"\r\n")[:11]) is not None
 
 
+# a status line where a response's body would begin: the response was to a HEAD request,
+# which the sender answers with the headers a GET would get and no body (RFC 9112 6.3);
+# the request is in the other direction, so the answer's own next bytes tell it
+_NEXT_RESPONSE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9][ \r]")
+
+
 def _tokens(value: bytes) -> list[bytes]:
     """A header's comma-separated tokens, lower case."""
     return [c.strip().lower() for c in value.split(b",") if c.strip()]
@@ -459,6 +466,7 @@ class Http:
         self.form = False
         self.mime: Mime | None = None
         self.chunked = False
+        self.body_unseen = False        # a response whose body has not begun yet
         self.left = False               # what followed was no HTTP: passed on, then idle
 
     @property
@@ -470,6 +478,11 @@ class Http:
         i, n = 0, len(data)
         while i < n:
             st = self.state
+            if self.body_unseen and not self.buf:
+                self.body_unseen = False
+                if _NEXT_RESPONSE.match(data, i):   # no body: the next response begins
+                    self._end()
+                    continue
             if st == HEAD:
                 fresh = not self.buf
                 self.buf += data[i:]
@@ -569,6 +582,7 @@ class Http:
             self.state = LENGTH if self.remaining else HEAD
         else:
             self.state = CLOSE if response else HEAD
+        self.body_unseen = response and self.state != HEAD
 
     def _body(self, data: bytes, at: int | None) -> None:
         if self.codings:

@@ -58,7 +58,9 @@ def json_answer() -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def answer_case(name, line, coding: str, encode, what: str):
+def answer_case(name, line, coding: str, encode, what: str, head_first: bool = False):
+    """`head_first`: the client asks with HEAD first, on the same connection, and is told
+    the answer's headers with no body (RFC 9112 6.3), then asks with GET."""
     body = json_answer()
     assert mc.identifiers_by_rule(body) == [PERSON]
     coded = encode(body)
@@ -70,13 +72,22 @@ def answer_case(name, line, coding: str, encode, what: str):
                       f"psn_name. Expected: one high alert (no interface envelope), its packet "
                       f"the answer: insurance_field 2, person_name 1, resident_id 1, decoded "
                       f"[{coding}], offset 0.")
+    if head_first:
+        c.readme = c.readme.replace(
+            "as JSON APIs send it.", "as JSON APIs send it. First, on the same connection, "
+            "the client asks with HEAD and gets the same headers (its Content-Length) and no "
+            "body, as RFC 9112 6.3 says; then it asks with GET.")
     ids = IpIds()
     conn = TcpConn(ids, HOSP, port_of(name), PLATFORM, 8080)
     request = (b"GET /api/psn/1 HTTP/1.1\r\nHost: 10.200.1.20:8080\r\n"
                b"Accept-Encoding: gzip, deflate, br\r\n\r\n")
-    frames = c.send(line, conn.handshake() + [conn.c2s(request), conn.s2c(response),
-                                              conn.c2s(b"", flags="A")] + conn.close())
-    c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [frames[4]],
+    pkts = conn.handshake()
+    if head_first:
+        headers = response[:response.index(b"\r\n\r\n") + 4]
+        pkts += [conn.c2s(b"HEAD" + request[3:]), conn.s2c(headers)]
+    pkts += [conn.c2s(request), conn.s2c(response)]
+    frames = c.send(line, pkts + [conn.c2s(b"", flags="A")] + conn.close())
+    c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [frames[len(pkts) - 1]],
              ev("personal_data_in_plaintext",
                 kinds={"insurance_field": 2, "person_name": 1, "resident_id": 1},
                 masked=[masked_id(PERSON)], hashes=[keyed("resident_id", PERSON)], offset=0,

@@ -396,3 +396,29 @@ def test_an_identifier_across_the_segment_where_the_parser_is_left(tmp_path):
     ev = got[0]["evidence"]
     assert ev["kinds"] == {"resident_id": 1} and ev["offset"] == -half
     assert not norm.streams
+
+
+@pytest.mark.parametrize("framing", [b"Content-Length: 5000\r\n", b"Transfer-Encoding: chunked\r\n", b""])
+def test_an_answer_to_head_has_no_body(tmp_path, framing):
+    """An answer to HEAD carries the headers a GET would get (the length, chunked, or
+    neither) and no body (RFC 9112 6.3): the next answer on the connection, a gzip one
+    holding an identifier, is read as an answer and not as that body, in its own batch
+    (the client's GET came between)."""
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+            + framing + b"\r\n")
+    answer = gzip_response(f'{{"certno":"{PERSON}"}}'.encode())
+    got, norm = sensor_run(tmp_path, *[[f] for f in stream([head, answer], **SERVER)])
+    assert len(got) == 1 and got[0]["first_frame"] == 2
+    assert got[0]["evidence"]["decoded"] == ["gzip"]
+    assert norm.refused["corrupt"] == 0 and not norm.streams
+
+
+def test_a_body_that_begins_like_text_is_still_a_body(tmp_path):
+    """The test for an answer to HEAD reads a status line only: a body whose bytes begin
+    with other text (here `HTTP` in a word) is the body its length says."""
+    body = f'HTTP-style note; certno={PERSON};'.encode()
+    coded = gzip.compress(body, mtime=0)
+    answer = (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: "
+              + str(len(coded)).encode() + b"\r\n\r\n")
+    got, norm = sensor_run(tmp_path, *[[f] for f in stream([answer, coded], **SERVER)])
+    assert len(got) == 1 and got[0]["evidence"]["decoded"] == ["gzip"]
