@@ -194,6 +194,9 @@ class Readable:
 
 # --- content codings --------------------------------------------------------------------
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 class Inflater:
     """One content coding of one body, decoded a bounded step at a time. `live`: the
     decoders alive now, by kind (a weak set each), to bound their windows' memory."""
@@ -204,6 +207,7 @@ class Inflater:
         self.dead = False
         self.z = self.br = None
         self.head = b""
+        self.member_start = b""
         if live is not None:
             kind = "br" if coding == "br" else "zlib"
             if len(live[kind]) >= (MAX_BROTLI if kind == "br" else MAX_DECODERS):
@@ -254,7 +258,18 @@ class Inflater:
 
     def _zlib(self, data: bytes, out: list) -> None:
         buf = data
-        while buf and not self.z.eof:
+        while buf:
+            if self.z.eof:
+                # a gzip body is a series of members (RFC 1952 2.2), each read in turn as
+                # gzip -d and browsers do; after a zlib stream, or a member followed by
+                # other bytes, the rest is no content
+                buf, self.member_start = self.member_start + buf, b""
+                if self.coding not in ("gzip", "x-gzip") or not GZIP_MAGIC.startswith(buf[:2]):
+                    return
+                if len(buf) < 2:
+                    self.member_start = buf    # the next member's first byte, so far
+                    return
+                self.z = zlib.decompressobj(31)
             budget = self._budget()
             if budget <= 0:
                 self._refuse("size")
@@ -263,7 +278,7 @@ class Inflater:
             out.append(piece)
             if not self._took(piece):
                 return
-            buf = self.z.unconsumed_tail
+            buf = self.z.unused_data if self.z.eof else self.z.unconsumed_tail
 
     def _brotli(self, data: bytes, out: list) -> None:
         piece = self.br.process(data, output_buffer_limit=max(self._budget(), 1))

@@ -7,6 +7,7 @@ import base64
 import gzip
 import json
 import random
+import zlib
 from pathlib import Path
 
 import pytest
@@ -422,3 +423,32 @@ def test_a_body_that_begins_like_text_is_still_a_body(tmp_path):
               + str(len(coded)).encode() + b"\r\n\r\n")
     got, norm = sensor_run(tmp_path, *[[f] for f in stream([answer, coded], **SERVER)])
     assert len(got) == 1 and got[0]["evidence"]["decoded"] == ["gzip"]
+
+
+@pytest.mark.parametrize("split", [0, 1, 2, 7])
+def test_gzip_members_are_read_in_turn(tmp_path, split):
+    """A gzip body is a series of members (RFC 1952 2.2), as a server that compresses
+    each flush on its own sends it; the identifier in the second member is found, cut
+    from the first `split` bytes into the second (1: inside the magic)."""
+    first = gzip.compress(b'{"note":"' + b"x" * 60 + b'",', mtime=0)
+    second = gzip.compress(f'"certno":"{PERSON}"}}'.encode(), mtime=0)
+    coded = first + second
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+            b"Content-Length: " + str(len(coded)).encode() + b"\r\n\r\n")
+    parts = [head + coded[:len(first) + split], coded[len(first) + split:]]
+    got, norm = sensor_run(tmp_path, *[[f] for f in stream(parts, **SERVER)])
+    assert len(got) == 1 and got[0]["evidence"]["decoded"] == ["gzip"]
+    assert norm.decoded_bytes["gzip"] == len(gzip.decompress(coded))
+    assert norm.refused["corrupt"] == 0
+
+
+def test_bytes_after_the_last_member_are_no_content():
+    """After a member, bytes that begin no member (or after a deflate stream, any bytes)
+    are not content: nothing of them comes out."""
+    tail = f"certno={PERSON}".encode()
+    for coding, coded in (("gzip", gzip.compress(b"ok", mtime=0)),
+                          ("deflate", zlib.compress(gzip.compress(b"ok", mtime=0)))):
+        refused = []
+        inflater = N.Inflater(coding, refused.append)
+        out = inflater.feed(coded + tail) + inflater.feed(tail)
+        assert PERSON.encode() not in out and refused == []
