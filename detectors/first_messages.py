@@ -1,6 +1,7 @@
 """Names in a client's first message when the message spans TCP segments: a TLS ClientHello
 of 1.8 KB (a post-quantum key share) whose server_name lies in its second segment, an HTTP
-request whose Host header does, a DNS query over TCP cut by its segment.
+request whose Host header does, a DNS query over TCP cut by its segment; and a QUIC
+client's ClientHello, spread over the Initial packets of its first datagrams (quic).
 
 The detectors that read names (`internet_bound`, `remote_control`) select the rows whose
 payload opens such a message (the pre-filters of payload_kernels) and parse each row's payload. Where the
@@ -8,11 +9,15 @@ parser finds no name and the message is not whole yet, this module keeps the
 message's bytes so far, keyed by the stream (flow key and sending end), with the next
 sequence number it expects. In later rows of the same stream (this batch or later ones; the
 batch's flow grouping finds them: one look-up per flow, not per row) the segments that
-continue it in sequence order are appended, and the message parsed again: the name, once
+continue it in sequence order are appended (a QUIC stream's datagrams: in capture order,
+each whole), and the message parsed again: the name, once
 read, is reported on the row that completed it. A stream is kept until its name is read,
 its message is whole, it exceeds `MAX_MESSAGE` bytes, or `TIMEOUT_NS` of packet time pass;
 at most `max_streams` are kept (the oldest go). What is given up unread is counted
-(`ybsensor_name_prefixes_given_up_total{reason}`).
+(`ybsensor_name_prefixes_given_up_total{reason}`). A QUIC client sends Initial datagrams
+after its ClientHello too (acknowledgements, the flight's later datagrams), each one
+looking like a first message: the QUIC streams whose hello was read or was whole are
+remembered (at most `max_streams`, the oldest forgotten first) and not kept again.
 
 One instance per sensor (`shared`), read by every detector that asks: each gets the names
 of the rows it asked about, and of the streams it asked about when they complete.
@@ -25,14 +30,14 @@ from typing import Callable
 
 import numpy as np
 
-from . import names
+from . import names, quic
 from .base import per_sensor
 
-TCP = 6
+TCP, UDP = 6, 17
 MAX_MESSAGE = 16384 + 5          # a TLS record's largest plaintext and its header
 TIMEOUT_NS = 30 * 10**9
 MOD = 1 << 32
-DNS, DNS_TCP, TLS_SNI, HTTP_HOST = "dns", "dns_tcp", "tls_sni", "http_host"
+DNS, DNS_TCP, TLS_SNI, HTTP_HOST, QUIC_SNI = "dns", "dns_tcp", "tls_sni", "http_host", "quic_sni"
 REASONS = ("whole", "too_long", "timeout", "streams")
 
 
@@ -59,19 +64,25 @@ def dns_tcp_query_name(payload: bytes) -> str | None:
     return names.dns_query_name(b[2: 2 + names.u16(b, 0)])
 
 
-# how each kind of first message is parsed (a parser of `names`, or of this module), and
-# when it is whole
-PARSERS: dict[str, tuple[str, Callable[[bytes], bool]]] = {
-    DNS: ("dns_query_name", lambda b: True),      # a datagram is whole
-    TLS_SNI: ("tls_server_name", tls_whole),
-    HTTP_HOST: ("http_host", http_whole),
-    DNS_TCP: ("dns_tcp_query_name", dns_tcp_whole),
+# how each kind of first message is parsed (the parser looked up when called), and when it
+# is whole
+PARSERS: dict[str, tuple[Callable[[bytes], str | None], Callable[[bytes], bool]]] = {
+    DNS: (lambda b: names.dns_query_name(b), lambda b: True),     # a datagram is whole
+    TLS_SNI: (lambda b: names.tls_server_name(b), tls_whole),
+    HTTP_HOST: (lambda b: names.http_host(b), http_whole),
+    DNS_TCP: (dns_tcp_query_name, dns_tcp_whole),
+    QUIC_SNI: (lambda b: quic.server_name(b), quic.whole),        # datagrams quic.frame made
 }
 
 
 def parse(kind: str, payload: bytes) -> str | None:
-    fn = PARSERS[kind][0]
-    return getattr(names, fn)(payload) if hasattr(names, fn) else globals()[fn](payload)
+    return PARSERS[kind][0](payload)
+
+
+def opening(kind: str, payload: bytes) -> bytes:
+    """The message that an opening row's payload begins (a QUIC datagram as quic.frame makes
+    it)."""
+    return quic.frame(payload) if kind == QUIC_SNI else payload
 
 
 class _Pending:
@@ -91,6 +102,7 @@ class FirstMessages:
         self.max_streams = max_streams
         self.pending: OrderedDict[tuple, _Pending] = OrderedDict()   # oldest first
         self.given_up: Counter[str] = Counter({r: 0 for r in REASONS})
+        self.finished: OrderedDict[tuple, None] = OrderedDict()   # QUIC streams read
         self.publisher = None
         # the batch being read, weakly: holding it would keep its whole table (tens of MB)
         # alive until the next batch's is made
@@ -120,17 +132,20 @@ class FirstMessages:
         found: dict[int, tuple[str, str]] = {}
         new, asked = [], set()
         for row, kind in zip(rows.tolist(), kinds):
-            stream = self._stream(ctx, row) if t.proto[row] == TCP else None
+            stream = self._stream(ctx, row) if t.proto[row] == TCP or kind == QUIC_SNI else None
             asked.add(stream)
             if row not in self._parsed:
-                payload = ctx.payload(row, MAX_MESSAGE)
+                payload = opening(kind, ctx.payload(row, MAX_MESSAGE))
                 name = parse(kind, payload)
                 self._parsed[row] = name
                 if name is not None:
                     self._messages[row] = payload
+                if kind == QUIC_SNI and (name is not None or PARSERS[kind][1](payload)):
+                    self._finish(stream)
                 if name is None and stream is not None and not PARSERS[kind][1](payload) \
-                        and stream not in self.pending:
-                    seq = (int(t.tcp_seq[row]) + int(t.payload_len[row])) % MOD
+                        and stream not in self.pending and stream not in self.finished:
+                    seq = row if kind == QUIC_SNI else \
+                        (int(t.tcp_seq[row]) + int(t.payload_len[row])) % MOD
                     self._keep(stream, _Pending(kind, payload, seq, int(t.ts_ns[row]), asker))
                     new.append(stream)
             name = self._parsed[row]
@@ -156,6 +171,9 @@ class FirstMessages:
         t = ctx.t
         if not self.pending or not t.n:
             return
+        for p in self.pending.values():
+            if p.kind == QUIC_SNI:
+                p.next_seq = -1           # rows are this batch's: none appended yet
         limit = int(t.ts_ns.max()) - TIMEOUT_NS
         while self.pending:
             stream, p = next(iter(self.pending.items()))
@@ -174,7 +192,7 @@ class FirstMessages:
         if not hit.any():
             return
         rows = g.rows[hit[g.inverse]]
-        rows = rows[(t.proto[rows] == TCP) & (t.payload_len[rows] > 0)]
+        rows = rows[((t.proto[rows] == TCP) | (t.proto[rows] == UDP)) & (t.payload_len[rows] > 0)]
         by_stream: dict[tuple, list[int]] = {}
         for row in rows.tolist():
             stream = self._stream(ctx, row)
@@ -182,9 +200,14 @@ class FirstMessages:
                 by_stream.setdefault(stream, []).append(row)
         for stream, seg_rows in by_stream.items():
             p = self.pending[stream]
-            # ahead of the expected sequence number, nearest first (a hole waits)
-            seg_rows.sort(key=lambda r: (int(t.tcp_seq[r]) - p.next_seq) % MOD)
-            last = -1
+            full = False
+            if p.kind == QUIC_SNI:
+                last, full = self._datagrams(ctx, p, seg_rows)
+                seg_rows = ()
+            else:
+                # ahead of the expected sequence number, nearest first (a hole waits)
+                seg_rows.sort(key=lambda r: (int(t.tcp_seq[r]) - p.next_seq) % MOD)
+                last = -1
             for row in seg_rows:
                 ahead = (int(t.tcp_seq[row]) - p.next_seq + (MOD >> 1)) % MOD - (MOD >> 1)
                 size = int(t.payload_len[row])
@@ -194,9 +217,11 @@ class FirstMessages:
                 p.data += data[:MAX_MESSAGE - len(p.data)]
                 p.next_seq = (p.next_seq + len(data)) % MOD
                 last = row
-            if last < 0:
+            if last < 0 and not full:
                 continue
-            name = parse(p.kind, p.data)
+            name = parse(p.kind, p.data) if last >= 0 else None
+            if p.kind == QUIC_SNI and (name is not None or PARSERS[p.kind][1](p.data)):
+                self._finish(stream)
             if name is not None:
                 del self.pending[stream]
                 self._completed[stream] = (last, p.kind, name, p.askers)
@@ -204,9 +229,31 @@ class FirstMessages:
             elif PARSERS[p.kind][1](p.data):
                 del self.pending[stream]
                 self.given_up["whole"] += 1
-            elif len(p.data) >= MAX_MESSAGE:
+            elif len(p.data) >= MAX_MESSAGE or full:
                 del self.pending[stream]
                 self.given_up["too_long"] += 1
+
+    @staticmethod
+    def _datagrams(ctx, p: _Pending, rows: list[int]) -> tuple[int, bool]:
+        """A QUIC stream's later datagrams appended whole, in capture order (`next_seq`:
+        the last row of this batch appended, -1 for none yet); (the last row appended, -1
+        for none; whether one did not fit)."""
+        last = -1
+        for row in sorted(rows):
+            if row <= p.next_seq:     # the row that began it, or one appended already
+                continue
+            part = quic.frame(ctx.payload(row, MAX_MESSAGE))
+            if len(p.data) + len(part) > MAX_MESSAGE:
+                return last, True
+            p.data += part
+            p.next_seq = last = row
+        return last, False
+
+    def _finish(self, stream: tuple) -> None:
+        self.finished[stream] = None
+        self.finished.move_to_end(stream)
+        while len(self.finished) > self.max_streams:
+            self.finished.popitem(last=False)
 
     def _keep(self, stream: tuple, p: _Pending) -> None:
         while len(self.pending) >= self.max_streams:

@@ -30,9 +30,10 @@ TCP, UDP = 6, 17
 DNS, TLS_SNI, HTTP_HOST = "dns", "tls_sni", "http_host"
 # the first message each of `askers`' codes opens, and the name source alerts report for it
 ASK_KINDS = (None, first_messages.DNS, first_messages.TLS_SNI, first_messages.HTTP_HOST,
-             first_messages.DNS_TCP)
+             first_messages.DNS_TCP, first_messages.QUIC_SNI)
 NAME_SOURCE_OF = {first_messages.DNS: DNS, first_messages.DNS_TCP: DNS,
-                  first_messages.TLS_SNI: TLS_SNI, first_messages.HTTP_HOST: HTTP_HOST}
+                  first_messages.TLS_SNI: TLS_SNI, first_messages.QUIC_SNI: TLS_SNI,
+                  first_messages.HTTP_HOST: HTTP_HOST}
 NAME_SOURCES = tuple(NAME_SOURCE_OF.get(kind) for kind in ASK_KINDS)   # by `askers`' code
 
 

@@ -260,8 +260,9 @@ def _ja4_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12] if text else "0" * 12
 
 
-def tls_ja4(payload: bytes) -> str | None:
-    """The JA4 fingerprint of a ClientHello over TCP (FoxIO's JA4: protocol, highest
+def tls_ja4(payload: bytes, transport: str = "t") -> str | None:
+    """The JA4 fingerprint of a ClientHello over TCP (`transport` "t"; "q" for one a QUIC
+    Initial carried) (FoxIO's JA4: protocol, highest
     version offered, SNI or not, counts of cipher suites and extensions, the first ALPN
     value's first and last characters; the sorted suites hashed; the sorted extensions but
     SNI and ALPN, then the signature algorithms in order, hashed; GREASE left out), or None
@@ -292,7 +293,7 @@ def tls_ja4(payload: bytes) -> str | None:
                 listed = range(body + 2, min(body + 2 + u16(b, body), body_end) - 1, 2)
                 sigalgs = [f"{u16(b, at):04x}" for at in listed]
         version = JA4_VERSIONS.get(tls_offered_version(b), "00")
-        head = f"t{version}{sni}{min(len(suites), 99):02d}{min(len(extensions), 99):02d}{alpn}"
+        head = f"{transport}{version}{sni}{min(len(suites), 99):02d}{min(len(extensions), 99):02d}{alpn}"
         rest = sorted(f"{e:04x}" for e in extensions if e not in (SNI_EXTENSION, ALPN))
         tail = ",".join(rest) + ("_" + ",".join(sigalgs) if sigalgs else "")
         return f"{head}_{_ja4_hash(','.join(sorted(suites)))}_{_ja4_hash(tail)}"

@@ -8,6 +8,7 @@ from ybsensor.core.loops import copy_bytes, jit, prefetch
 
 from .names import (CLIENT_HELLO, DNS_MIN, DNS_PORT, DNS_TCP_MIN, HELLO_MIN, HTTP_MIN, MAX_LABEL,
                     QR_OPCODE, TLS_HANDSHAKE)
+from .quic import MIN_DATAGRAM, V1, V2
 from .remote_control import DNS, PORT, SIGNATURE, SNI, TCP, UDP
 from .stream_walk import edges, stream_positions, stream_regions, stream_rows  # noqa: F401
 
@@ -218,6 +219,17 @@ def _client_hello(heads, r, plen):
 
 
 @jit(inline="always")
+def _quic_initial(heads, r, plen):
+    """quic.is_client_initial for row r's head, in a datagram padded as a client's is."""
+    if plen < MIN_DATAGRAM or (heads[r, 0] & 0xC0) != 0xC0:
+        return False
+    version = (np.int64(heads[r, 1]) << 24) | (np.int64(heads[r, 2]) << 16) | \
+        (np.int64(heads[r, 3]) << 8) | np.int64(heads[r, 4])
+    kind = (heads[r, 0] >> 4) & 0x03
+    return (version == V1 and kind == 0) or (version == V2 and kind == 1)
+
+
+@jit(inline="always")
 def _opens_with(heads, r, token, size):
     for j in range(size):
         if heads[r, j] != token[j]:
@@ -232,7 +244,8 @@ def remote_marks(has_ip, proto, sport, dport, payload_len, heads, port_tool, sig
     """RemoteControl.marks for the rows of user traffic over TCP or UDP, from the
     catalogue's tables (remote_control.Tables): the tool of either port, the first
     signature that matches (those of the row's first byte, in catalogue order), and the
-    name a row asks for (DNS: a DNS query, SNI: a TLS ClientHello; 0: none). Only the rows
+    name a row asks for (DNS: a DNS query, SNI: a TLS ClientHello, over TCP or in a QUIC
+    Initial; 0: none). Only the rows
     with a tool or a question go out (out_*, in row order); returns their count."""
     n = 0
     width = sig_value.shape[1]
@@ -270,6 +283,8 @@ def remote_marks(has_ip, proto, sport, dport, payload_len, heads, port_tool, sig
                 ask = DNS
         elif _dns_query(heads, r, plen, sp, dp, 0):
             ask = DNS
+        elif _quic_initial(heads, r, plen):
+            ask = SNI
         if tool > 0 or ask:
             out_rows[n], out_tool[n], out_strength[n], out_ask[n] = r, tool, strength, ask
             n += 1
@@ -282,8 +297,8 @@ def name_askers(has_ip, src_zone, dst_zone, private, proto, sport, dport, payloa
     """InternetBound.askers: the rows of user traffic with both ends inside the private
     network (zone bit `private`) whose head looks like a DNS query (UDP; 1), a TLS
     ClientHello (TCP; 2), an HTTP request (TCP; 3: one of `methods`, each method_len
-    bytes long with its space) or a DNS query over TCP (4); `private` 0: the rows of any
-    ends. Into out_*, in row order; returns the count."""
+    bytes long with its space), a DNS query over TCP (4) or a QUIC client's Initial (UDP;
+    5); `private` 0: the rows of any ends. Into out_*, in row order; returns the count."""
     n = 0
     for r in range(proto.shape[0]):
         pr = proto[r]
@@ -295,6 +310,8 @@ def name_askers(has_ip, src_zone, dst_zone, private, proto, sport, dport, payloa
         if pr == UDP:
             if _dns_query(heads, r, plen, sport[r], dport[r], 0):
                 ask = 1
+            elif _quic_initial(heads, r, plen):
+                ask = 5
         elif pr == TCP:
             if _client_hello(heads, r, plen):
                 ask = 2

@@ -256,8 +256,9 @@ class RemoteControl(Detector):
         # rows the pre-filters selected, and read on where they span segments
         asking = np.flatnonzero(ask > 0)
         tcp = ctx.t.proto[rows[asking]] == TCP
-        kinds = [first_messages.TLS_SNI if a == SNI else first_messages.DNS_TCP if on_tcp
-                 else first_messages.DNS for a, on_tcp in zip(ask[asking].tolist(), tcp.tolist())]
+        kinds = [(first_messages.TLS_SNI if on_tcp else first_messages.QUIC_SNI) if a == SNI
+                 else first_messages.DNS_TCP if on_tcp else first_messages.DNS
+                 for a, on_tcp in zip(ask[asking].tolist(), tcp.tolist())]
         named = self.first_messages.read(ctx, self.name, rows[asking], kinds)
         late = np.array(sorted(set(named) - set(rows.tolist())), dtype=np.int64)
         if late.size:       # rows that completed a message begun earlier
@@ -267,7 +268,7 @@ class RemoteControl(Detector):
                                     ((rows, late), (tool, zeros), (strength, zeros)))
         seen: dict[int, str] = {}
         for row, (kind, server) in named.items():
-            how = SNI if kind == first_messages.TLS_SNI else DNS
+            how = SNI if kind in (first_messages.TLS_SNI, first_messages.QUIC_SNI) else DNS
             which = tables.tool_of_name(how, server)
             k = int(np.searchsorted(rows, row))
             if which and strength[k] < how:

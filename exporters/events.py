@@ -25,7 +25,7 @@ from ybsensor.core.community_id import community_id
 from ybsensor.core.timestamps import rfc3339
 from ybsensor.decoders.view import line_key, packed_column, texts
 from ybsensor.detectors import first_messages as fm
-from ybsensor.detectors import names
+from ybsensor.detectors import names, quic
 from ybsensor.detectors.content import head
 from ybsensor.detectors.internet_bound import ASK_KINDS, InternetBound
 from ybsensor.detectors.pii_mask import mask_text
@@ -49,8 +49,10 @@ FIELDS = {
     "http": EVENT_FIELDS | {"method": "str", "host": "str", "path": "str",
                             "user_agent": "str", "status": "int"},
 }
-NAMELESS = (fm.TLS_SNI, fm.HTTP_HOST)   # messages logged whole even when they name no host
-EVENT_TYPE = {fm.DNS: "dns", fm.DNS_TCP: "dns", fm.TLS_SNI: "tls", fm.HTTP_HOST: "http"}
+# messages logged when they are whole even if they name no host, and how that is told
+NAMELESS = {fm.TLS_SNI: fm.tls_whole, fm.HTTP_HOST: fm.http_whole, fm.QUIC_SNI: quic.hello_whole}
+EVENT_TYPE = {fm.DNS: "dns", fm.DNS_TCP: "dns", fm.TLS_SNI: "tls", fm.QUIC_SNI: "tls",
+              fm.HTTP_HOST: "http"}
 QTYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA",
           33: "SRV", 35: "NAPTR", 64: "SVCB", 65: "HTTPS", 255: "ANY"}
 RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP",
@@ -88,13 +90,18 @@ def dns_answer_fields(rcode: int, answers: list[tuple[int, int, str | None]]) ->
             "answers": texts_ or None, "TTLs": [float(ttl) for _, ttl, _ in answers] or None}
 
 
-def tls_fields(name: str, payload: bytes) -> dict:
+def tls_fields(name: str, payload: bytes, quic_datagram: bool = False) -> dict:
+    """A ClientHello's fields; `quic_datagram`: `payload` is a QUIC client's first datagram
+    (its hello read from the Initial packets; `protocol` quic, JA4's transport q)."""
+    if quic_datagram:
+        payload = quic.client_hello(quic.frame(payload))[0] if payload else b""
     version = names.tls_offered_version(payload)
     if version is None:
         return {"server_name": _text(name), "version": None, "protocol": None, "ja4": None}
     text, protocol = VERSIONS.get(version, (f"0x{version:04x}", "tls"))
-    return {"server_name": _text(name), "version": text, "protocol": protocol,
-            "ja4": names.tls_ja4(payload)}
+    return {"server_name": _text(name), "version": text,
+            "protocol": "quic" if quic_datagram else protocol,
+            "ja4": names.tls_ja4(payload, "q" if quic_datagram else "t")}
 
 
 def http_fields(name: str, payload: bytes) -> dict:
@@ -137,7 +144,7 @@ class EventLogs:
         # a whole ClientHello or request that names nothing is an event still
         for row, kind in zip(rows.tolist(), kinds):
             if row not in found and kind in NAMELESS and EVENT_TYPE[kind] in self.files and \
-                    fm.PARSERS[kind][1](ctx.payload(row, fm.MAX_MESSAGE)):
+                    NAMELESS[kind](fm.opening(kind, ctx.payload(row, fm.MAX_MESSAGE))):
                 found[row] = (kind, None)
         found = {row: kn for row, kn in found.items() if EVENT_TYPE[kn[0]] in self.files}
         if found:
@@ -155,7 +162,7 @@ class EventLogs:
                     else:
                         out["dns"].append(record)
                 elif event_type == "tls":
-                    out["tls"].append(record | tls_fields(name, payload))
+                    out["tls"].append(record | tls_fields(name, payload, kind == fm.QUIC_SNI))
                 else:
                     self._wait(int(ctx.flow_keys[row]), record | http_fields(name, payload),
                                out["http"])

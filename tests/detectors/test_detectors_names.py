@@ -8,7 +8,7 @@ from scapy.layers.inet6 import IPv6
 from frames import link
 
 from ybsensor.decoders import Batch, decode
-from ybsensor.detectors import BatchContext, names
+from ybsensor.detectors import BatchContext, names, quic
 from ybsensor.detectors.internet_bound import InternetBound
 from ybsensor.detectors.remote_control import RemoteControl
 from ybsensor.sensor.alerting import Alerter
@@ -200,9 +200,15 @@ def test_only_prefiltered_rows_are_parsed(cfg, monkeypatch):
 
     for fn in ("dns_query_name", "tls_server_name", "http_host"):
         monkeypatch.setattr(names, fn, spy(getattr(names, fn)))
+    monkeypatch.setattr(quic, "server_name", spy(quic.server_name))
+    # QUIC's short-header packets (the bulk of a QUIC connection) and a version it does
+    # not know: no Initial of a known version to read
+    unknown = b"\xc0\x0a\x0a\x0a\x0a" + bytes(1250)
     bulk = [tcp(b"\x00" * 200, WEB, 8080, sport=50000 + i) for i in range(200)] + \
         [eth() / IP(src=CLIENT, dst=WEB) / UDP(sport=40000 + i, dport=9999) / (b"\x01" * 64)
-         for i in range(200)]
+         for i in range(200)] + \
+        [eth() / IP(src=CLIENT, dst=WEB) / UDP(sport=30000 + i, dport=443) /
+         (b"\x4b" + bytes(1250) if i % 2 else unknown) for i in range(200)]
     found = alerts(cfg, bulk + [dns("www.baidu.com"), http("example.com")],
                    detectors=(InternetBound,))
     assert len(found) == 2

@@ -138,6 +138,49 @@ def test_ja4_agrees_with_the_ja4plus_library(trace, tmp_path):
             assert ours[key]["ja4"] == ja4, key
 
 
+@pytest.mark.parametrize("trace", ["quic/curl-8.1.2-dev-http3-www-google-de.pcap",
+                                   "quic/chromium-115.0.5790.110-api-cirrus-com.pcap",
+                                   "quic/firefox-102.13.0esr-blog-cloudflare-com.pcap",
+                                   "quic/quic-multiple-initial-fragmented-crypto.pcap",
+                                   "quic/quicv2-http3-443.pcap"])
+def test_quic_client_hellos_agree_with_tshark_and_ja4plus(trace, tmp_path):
+    """A QUIC client's ClientHello (read from its Initial packets) is a tls record: server
+    name and highest version as tshark dissects them (it opens Initial packets too), JA4
+    as the ja4plus library computes it (transport `q`). A hello spread over datagrams is
+    named on the one completing it, without version or JA4. ja4plus reads QUIC v1 only."""
+    ja4plus = require_module("ja4plus")
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.utils import rdpcap
+
+    pcap = need(trace)
+    ours = {(r["src"], r["sport"]): r for r in replay(pcap, tmp_path)["tls"]}
+    theirs = {}
+    for s4, s6, sport, sni, offered in tshark(
+            pcap, "tls.handshake.type == 1 and quic", "ip.src", "ipv6.src", "udp.srcport",
+            "tls.handshake.extensions_server_name",
+            "tls.handshake.extensions.supported_version", occurrence="a"):
+        listed = [v for v in (int(x, 16) for x in offered.split(",") if x)
+                  if v & 0x0F0F != 0x0A0A]
+        theirs[(s4 or s6, int(sport))] = (sni or None, "TLS 1.3" if max(listed) == 0x0304 else None)
+    assert theirs and set(ours) == set(theirs)
+    fingerprints = {}
+    fingerprinter = ja4plus.JA4Fingerprinter()
+    for packet in rdpcap(str(pcap)):
+        ja4 = fingerprinter.process_packet(packet)
+        if ja4 and UDP in packet:
+            ip = packet[IP] if IP in packet else packet[IPv6]
+            fingerprints.setdefault((ip.src, packet[UDP].sport), ja4)
+    for key, (sni, version) in theirs.items():
+        record = ours[key]
+        assert record["server_name"] == sni
+        if record["version"] is not None:
+            assert (record["version"], record["protocol"]) == (version, "quic")
+            assert record["ja4"].startswith("q") and record["ja4"] == fingerprints.get(
+                key, record["ja4"]), key
+    assert "/quicv2" in trace or set(fingerprints) == set(theirs)
+
+
 @pytest.mark.parametrize("trace", ["http/get-gzip.pcap", "http/100-continue.pcap",
                                    "http/basic-auth-with-colon.pcap", "http/byteranges.pcap",
                                    "http/pipelined-requests.pcap"])
