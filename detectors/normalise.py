@@ -19,7 +19,7 @@ Two layers:
   `Content-Transfer-Encoding`. The HTTP parser follows the framing (Content-Length,
   chunked, to the end of the connection; none in a 1xx, 204 or 304 answer, nor in an answer
   to HEAD, told by the status line where its body would begin), then the content codings
-  (gzip, deflate as zlib or raw, br), then the media type (percent-decoding of forms;
+  (gzip, deflate as zlib or raw, br, zstd), then the media type (percent-decoding of forms;
   multipart parts as `name=value`); the MIME parser decodes base64 and quoted-printable
   parts line by line, so a part spread over many segments streams through. Every byte of
   a stream the parser was fed is searched in its decoded form and not raw (so nothing is
@@ -32,13 +32,12 @@ Bounds (each counted): decoded output per body `MAX_BODY` bytes, and once past
 `RATIO_FROM` bytes at most `MAX_RATIO` times the compressed input — past either the rest of
 the body is dropped (`ybsensor_decompression_refused_total{reason="size"|"ratio"}`; a
 stream that is not what its coding says is `reason="corrupt"`; a body coded while
-`MAX_DECODERS` zlib or `MAX_BROTLI` brotli decoders are alive, whose windows hold memory,
-is `reason="busy"`); at most `MAX_STREAMS`
-streams hold parser state (the least recently fed is given up:
-`ybsensor_normaliser_given_up_total{reason="streams"}`), header blocks and lines are at
-most `MAX_HEAD` / `MAX_LINE` bytes (`reason="header"`), and a stream with a hole or whose
-message start was not seen is given up too (`reason="gap"`, `"unsynced"`). Decoded bytes
-by stage: `ybsensor_normalised_bytes_total{decoding}`.
+`MAX_DECODERS` zlib or `MAX_BROTLI` brotli and zstd decoders are alive, whose windows hold
+memory, is `reason="busy"`); at most `MAX_STREAMS` streams hold parser state (the least
+recently fed is given up: `ybsensor_normaliser_given_up_total{reason="streams"}`), header
+blocks and lines are at most `MAX_HEAD` / `MAX_LINE` bytes (`reason="header"`), and a
+stream with a hole or whose message start was not seen is given up too (`reason="gap"`,
+`"unsynced"`). Decoded bytes by stage: `ybsensor_normalised_bytes_total{decoding}`.
 """
 from __future__ import annotations
 
@@ -51,6 +50,7 @@ import zlib
 from collections import Counter, OrderedDict
 
 import numpy as np
+import zstandard
 
 from .names import http_status
 
@@ -70,7 +70,11 @@ HOLD = 128                # trailing decoded bytes whose matches wait for more (
 EDGE_READ = 20            # bytes read past a region for a marker across its end
 KEEP = 160                # decoded bytes kept before the undecided ones (run boundaries)
 MAX_DECODERS = 512        # zlib decoders alive at once (a 32 KiB window each)
-MAX_BROTLI = 32           # brotli decoders alive at once (a window of up to 16 MiB each)
+MAX_BROTLI = 32           # brotli and zstd decoders alive at once (a window of up to 16 MiB
+                          # each; zstd's as HTTP's content coding allows, RFC 9659: 8 MiB)
+ZSTD_WINDOW = 8 << 20
+ZSTD_STEP = 128           # compressed bytes given to zstd at a time: its output per call is not
+                          # capped, and 128 bytes make at most 32 blocks (4 MiB) before a check
 REFUSALS = ("size", "ratio", "corrupt", "unsupported", "busy")
 GIVE_UPS = ("streams", "header", "gap", "unsynced")
 
@@ -205,11 +209,11 @@ class Inflater:
         self.coding, self.refuse = coding, refuse
         self.seen = self.made = 0
         self.dead = False
-        self.z = self.br = None
+        self.z = self.br = self.zs = None
         self.head = b""
         self.member_start = b""
         if live is not None:
-            kind = "br" if coding == "br" else "zlib"
+            kind = "br" if coding in ("br", "zstd") else "zlib"
             if len(live[kind]) >= (MAX_BROTLI if kind == "br" else MAX_DECODERS):
                 self._refuse("busy")
                 return
@@ -220,6 +224,8 @@ class Inflater:
             self.br = brotli.Decompressor() if brotli is not None else None
             if self.br is None:
                 self._refuse("unsupported")
+        elif coding == "zstd":       # RFC 8878; Chrome and Firefox ask for it
+            self.zs = zstandard.ZstdDecompressor(max_window_size=ZSTD_WINDOW).decompressobj()
 
     def _refuse(self, reason: str) -> None:
         if not self.dead:
@@ -240,7 +246,7 @@ class Inflater:
         if self.dead or not data:
             return b""
         self.seen += len(data)
-        if self.z is None and self.br is None:      # deflate: zlib-wrapped or raw, by 2 bytes
+        if self.z is None and self.br is None and self.zs is None:   # deflate: zlib or raw
             data = self.head = self.head + data
             if len(data) < 2:
                 return b""
@@ -250,9 +256,11 @@ class Inflater:
         try:
             if self.br is not None:
                 self._brotli(data, out)
+            elif self.zs is not None:
+                self._zstd(data, out)
             else:
                 self._zlib(data, out)
-        except (zlib.error, brotli.error if brotli else zlib.error):
+        except (zlib.error, zstandard.ZstdError, brotli.error if brotli else zlib.error):
             self._refuse("corrupt")
         return b"".join(out)
 
@@ -279,6 +287,21 @@ class Inflater:
             if not self._took(piece):
                 return
             buf = self.z.unused_data if self.z.eof else self.z.unconsumed_tail
+
+    def _zstd(self, data: bytes, out: list) -> None:
+        for at in range(0, len(data), ZSTD_STEP):
+            if self.zs.eof:           # after the frame: no content
+                return
+            piece = self.zs.decompress(data[at:at + ZSTD_STEP])
+            room = MAX_BODY - self.made
+            if len(piece) > room:
+                out.append(piece[:room])
+                self.made += room
+                self._refuse("size")
+                return
+            out.append(piece)
+            if not self._took(piece):
+                return
 
     def _brotli(self, data: bytes, out: list) -> None:
         piece = self.br.process(data, output_buffer_limit=max(self._budget(), 1))

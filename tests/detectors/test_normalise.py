@@ -452,3 +452,33 @@ def test_bytes_after_the_last_member_are_no_content():
         inflater = N.Inflater(coding, refused.append)
         out = inflater.feed(coded + tail) + inflater.feed(tail)
         assert PERSON.encode() not in out and refused == []
+
+
+def test_zstd_body_across_segments(tmp_path):
+    """`Content-Encoding: zstd` (RFC 8878), as browsers accept it: the body cut into
+    segments of 7 bytes, in batches of their own."""
+    import zstandard
+    body = json.dumps({"output": {"certno": PERSON}}).encode() + b" " * 300
+    coded = zstandard.ZstdCompressor().compress(body)
+    resp = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: zstd\r\n"
+            b"Content-Length: " + str(len(coded)).encode() + b"\r\n\r\n" + coded)
+    start = len(resp) - len(coded)
+    frames = stream(cut(resp, *range(start, len(resp), 7)), **SERVER)
+    got, norm = sensor_run(tmp_path, *[[f] for f in frames])
+    assert len(got) == 1 and got[0]["evidence"]["decoded"] == ["zstd"]
+    assert norm.decoded_bytes["zstd"] == len(body) and not norm.streams
+
+
+def test_zstd_bomb_is_bounded_and_counted():
+    """A zstd frame of 64 MiB of one byte, a few KiB compressed: decoding stops at a cap
+    (the body's output, here before the ratio's), never holding more than the body's cap;
+    bytes after the frame are no content."""
+    import zstandard
+    bomb = zstandard.ZstdCompressor(level=19).compress(b"1" * (64 << 20))
+    refused = []
+    inflater = N.Inflater("zstd", refused.append)
+    out = inflater.feed(bomb)
+    assert len(refused) == 1 and refused[0] in ("size", "ratio") and len(out) <= N.MAX_BODY
+    tail = f"certno={PERSON}".encode()
+    assert PERSON.encode() not in N.Inflater("zstd", refused.append).feed(
+        zstandard.ZstdCompressor().compress(b"ok") + tail)
