@@ -15,7 +15,7 @@ import threading
 import numpy as np
 
 from ybsensor.core.loops import jit
-from ybsensor.decoders.view import V4_MAPPED_HI
+from ybsensor.core.addresses import V4_MAPPED_HI
 
 ICMP, TCP, UDP, ICMP6, SCTP = 1, 6, 17, 58, 132
 # ICMP types that have a counterpart: the pair is one bidirectional "flow"

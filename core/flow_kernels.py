@@ -145,14 +145,25 @@ def index_insert(index, mask, keys, ids):
 # --- grouping equal values: an open-addressing table of group numbers ----------------------
 
 @jit(inline="always")
-def _slot_of(key, slot, uniq, shift, mask):
-    """Where `key` lies in an open-addressing table of group numbers (`slot`: 2**(64 -
-    shift) long, -1 for an empty slot; `uniq`: each group's key), or the empty slot where
-    it goes. Comparing through `uniq` keeps the table small enough for the cache."""
-    s = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> shift)
+def _group_of(key, r, slot, bits, uniq, first, counts, n):
+    """The group of `key` (row r) in an open-addressing table of group numbers (`slot`:
+    2**bits long, -1 for an empty slot; `uniq`, `first`, `counts`: each group's key, first
+    row and rows so far), counted; a new group where the key is new, unless the table holds
+    len(uniq) groups already (then -1). Comparing through `uniq` keeps the table small
+    enough for the cache. Returns the group and the count of groups."""
+    mask = slot.shape[0] - 1
+    s = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits))
     while slot[s] >= 0 and uniq[slot[s]] != key:
         s = (s + 1) & mask
-    return s
+    g = slot[s]
+    if g < 0:
+        if n == uniq.shape[0]:
+            return -1, n
+        g = slot[s] = n
+        uniq[n], first[n], counts[n] = key, r, 0
+        n += 1
+    counts[g] += 1
+    return g, n
 
 
 # --- few distinct values (stats.count_distinct) ------------------------------------------
@@ -163,23 +174,13 @@ def count_few_distinct(keys, weights, weighted, slot_id, bits, uniq, first, coun
     row, count and weight sum (where `weighted`), in the order they first appear, through
     an open-addressing table (slot_id: 2**bits long) that holds up to len(uniq)
     of them. Returns their count, or -1 where there are more (the caller sorts)."""
-    size = slot_id.shape[0]
-    shift = np.uint64(64 - bits)
-    for s in range(size):
-        slot_id[s] = -1
-    mask = size - 1
+    slot_id[:] = -1
+    sums[:] = 0.0
     nd = 0
     for r in range(keys.shape[0]):
-        key = keys[r]
-        s = _slot_of(key, slot_id, uniq, shift, mask)
-        i = slot_id[s]
+        i, nd = _group_of(keys[r], r, slot_id, bits, uniq, first, counts, nd)
         if i < 0:
-            if nd == uniq.shape[0]:
-                return -1
-            i = slot_id[s] = nd
-            uniq[nd], first[nd], counts[nd], sums[nd] = key, r, 0, 0.0
-            nd += 1
-        counts[i] += 1
+            return -1
         if weighted:
             sums[i] += weights[r]
     return nd
@@ -228,25 +229,16 @@ def group_keys(keys, slot, bits, uniq, first_at, counts, group, rows, direction,
     SPLIT rows, or none): each group's bytes, last time and TCP flags (negative: none),
     and its lead and back directions' shares (SPLIT, with `with_direction`), from the
     columns of the table `rows` lie in. Returns the count of groups."""
-    mask = slot.shape[0] - 1
-    shift = np.uint64(64 - bits)
-    for s in range(slot.shape[0]):
-        slot[s] = -1
+    slot[:] = -1
     ng = 0
     for i in range(keys.shape[0]):
-        key = keys[i]
-        s = _slot_of(key, slot, uniq, shift, mask)
-        g = slot[s]
-        if g < 0:
-            g = slot[s] = ng
-            uniq[ng], first_at[ng], counts[ng] = key, i, 0
-            if with_direction:
-                lead[ng] = direction[i]
-            ng += 1
-        counts[g] += 1
+        g, grown = _group_of(keys[i], i, slot, bits, uniq, first_at, counts, ng)
         group[i] = g
         if with_direction:
+            if grown > ng:          # a new group: its first row leads
+                lead[g] = direction[i]
             reverse[i] = direction[i] != lead[g]
+        ng = grown
     nsums = sums.shape[0]
     if nsums == 0:
         return ng

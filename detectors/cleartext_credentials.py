@@ -68,11 +68,10 @@ from collections import OrderedDict
 import numpy as np
 
 from . import credential_wire as wire
-from .base import Detector, Finding
+from .base import Finding
 from .content import opens_with, port_in, toward_server
 from .pii_mask import mask_text
-from .plaintext_pii import hash_key, keyed_hash
-from .streams import Engine
+from .payload_detector import PayloadDetector, keyed_hash
 
 TCP = 6
 TELNET = 23
@@ -250,15 +249,13 @@ def _shapes(word: np.ndarray, length: np.ndarray):
     return ldap, snmp, tds, pg_startup, pg_request
 
 
-class CleartextCredentials(Detector):
+class CleartextCredentials(PayloadDetector):
     name = "cleartext_credentials"
     rule = "JL art.30"
 
     def __init__(self, config, plan):
         super().__init__(config, plan)
-        self.engine = Engine.shared(self)
         self.lit_ids = self.engine.register(LITERALS)
-        self._key: bytes | None = None
         self.users: OrderedDict[int, bytes] = OrderedDict()        # flow -> last USER
         # flow -> the user of its MySQL HandshakeResponse, for a later switch to clear text
         self.mysql_users: OrderedDict[int, bytes] = OrderedDict()
@@ -267,17 +264,9 @@ class CleartextCredentials(Detector):
         self.sessions: OrderedDict[int, _Session] = OrderedDict()  # logins in several messages
         self.evicted = 0
 
-    @property
-    def key(self) -> bytes:
-        if self._key is None:
-            pii = self.config.detectors.get("plaintext_pii", {}) if self.config else {}
-            self._key = hash_key(self.config, {**pii, **self.settings})
-        return self._key
-
     def metric_families(self):
         from prometheus_client.core import CounterMetricFamily
-        if self.engine.publisher is self:
-            yield from self.engine.metric_families()
+        yield from super().metric_families()
         yield CounterMetricFamily("ybsensor_credential_states_evicted", "Flows whose login state "
                                   "(user name, greeting, Telnet or multi-message login) the "
                                   "credentials detector forgot to stay within its bound",

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ybsensor.decoders.view import address
+from ybsensor.core.addresses import address
 from ybsensor.core.plan import MAPPED, PRIVATE, PUBLIC
 
 from . import compiled, first_messages, names

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ybsensor.decoders.protocol import TUNNELS
-from ybsensor.decoders.view import address
+from ybsensor.core.addresses import address
 from ybsensor.core.plan import PUBLIC
 
 from .base import Detector, Finding

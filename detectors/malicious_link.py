@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ybsensor.decoders.view import address
+from ybsensor.core.addresses import address
 
 from . import first_messages, names
 from . import indicators as intel

@@ -39,35 +39,24 @@ one without the key can tell who. Names are never shown, not even masked or hash
 whose every region is a candidate (a bulk transfer of numbers) is parsed MAX_PARSED regions
 deep per batch; its alert's `packets` is then a lower bound (`counts_at_least`).
 
-The hash key (one per sensor installation, so that hashes agree across restarts):
-`[detectors.plaintext_pii] hash_key = "..."` (the key itself), else `hash_key_file = PATH`
-(relative to the configuration file; read as hex, or created with 32 random bytes, mode
-0600, if missing), else a file
-`ybsensor-hash.key` beside `[alerts] path` (created the same way), else — no configured
-alert log — a random key for this process only (hashes then agree within one run only).
-`cleartext_credentials` uses the same key for user names.
+The hash key: detectors/payload_detector.py.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
 import re
-import secrets
 from collections import Counter, OrderedDict
-from pathlib import Path
 
 import numpy as np
 
-from .base import Detector, Finding
+from .base import Finding
 from .normalise import CONTEXT_ROW, Normaliser, Readable
 from .pii_mask import (MOBILE, RESIDENT_ID, find_identifiers, long_digit_run, mask_text,
                        mask_value)
-from .streams import EDGE, Engine
+from .payload_detector import PayloadDetector, keyed_hash
+from .streams import EDGE
 
 MAX_SHOWN = 10            # identifiers shown (masked, hashed) per alert
 MAX_PARSED = 256          # candidate regions of one flow parsed per batch (packets: at least)
-KEY_FILE = "ybsensor-hash.key"
 REMEMBER = 65536          # flows whose envelope (infno, fixmedins_code) is remembered
 
 PERSONAL_FIELDS = ("psn_name", "certno", "psn_cert_type", "mdtrt_cert_no", "psn_no", "card_sn")
@@ -104,49 +93,6 @@ _FIELD_NAMES = [f.encode() for f in PERSONAL_FIELDS + ENVELOPE_FIELDS]
 INFNO_RX = re.compile(rb"^[0-9]{4}$")
 CODE_RX = re.compile(rb"^[A-Za-z0-9]{1,32}$")
 
-_process_key: bytes | None = None
-
-
-def hash_key(config, settings: dict) -> bytes:
-    """The HMAC key for identifiers (see the module's docstring for where it comes from)."""
-    global _process_key
-    if settings.get("hash_key"):
-        return str(settings["hash_key"]).encode("utf-8")
-    path = settings.get("hash_key_file")
-    if not path and config is not None and getattr(config, "alerts_path", None):
-        path = Path(config.alerts_path).parent / KEY_FILE
-    if path:
-        if config is not None and getattr(config, "path", None) and not Path(path).is_absolute() \
-                and settings.get("hash_key_file"):
-            path = Path(config.path).parent / path
-        try:
-            return _key_file(Path(path))
-        except OSError:
-            pass      # an unwritable place: fall back to a key for this process
-    if _process_key is None:
-        _process_key = secrets.token_bytes(32)
-    return _process_key
-
-
-def _key_file(path: Path) -> bytes:
-    try:
-        text = path.read_text().strip()
-        if text:
-            return bytes.fromhex(text)
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key.hex() + "\n")
-    return key
-
-
-def keyed_hash(key: bytes, kind: str, value: str) -> str:
-    return hmac.new(key, f"{kind}:{value.upper()}".encode(), hashlib.sha256).hexdigest()[:32]
-
-
 class _Items:
     """What one packet completes of one flow's personal data (an alert's evidence)."""
 
@@ -181,30 +127,21 @@ class _Group:
         return items
 
 
-class PlaintextPii(Detector):
+class PlaintextPii(PayloadDetector):
     name = "plaintext_pii"
     rule = "JL art.32"
 
     def __init__(self, config, plan):
         super().__init__(config, plan)
-        self.engine = Engine.shared(self)
         self.field_ids = self.engine.register([f.encode() for f in PERSONAL_FIELDS])
         self.label_ids = self.engine.register([k for k in LABEL_OF if len(k) <= EDGE])
         self.envelope_ids = self.engine.register([f.encode() for f in ENVELOPE_FIELDS])
         self.normaliser = Normaliser(self.engine)
-        self._key: bytes | None = None
         self.end_counted = np.zeros(0, dtype=bool)    # per stream: an identifier ended it
         self.envelopes: OrderedDict[int, dict] = OrderedDict()
 
-    @property
-    def key(self) -> bytes:
-        if self._key is None:
-            self._key = hash_key(self.config, self.settings)
-        return self._key
-
     def metric_families(self):
-        if self.engine.publisher is self:
-            yield from self.engine.metric_families()
+        yield from super().metric_families()
         yield from self.normaliser.metric_families()
 
     # --- detection ---------------------------------------------------------------------

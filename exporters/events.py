@@ -23,7 +23,8 @@ from prometheus_client.core import CounterMetricFamily
 
 from ybsensor.core.community_id import community_id
 from ybsensor.core.timestamps import rfc3339
-from ybsensor.decoders.view import line_key, packed_column, texts
+from ybsensor.core.addresses import packed_column, texts
+from ybsensor.decoders.view import line_key
 from ybsensor.detectors import first_messages as fm
 from ybsensor.detectors import names, quic
 from ybsensor.detectors.content import head

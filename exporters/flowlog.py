@@ -28,7 +28,8 @@ from __future__ import annotations
 import numpy as np
 from prometheus_client.core import CounterMetricFamily
 
-from ybsensor.decoders.view import address_texts, line_key
+from ybsensor.core.addresses import address_texts
+from ybsensor.decoders.view import line_key
 from ybsensor.core.community_id import community_ids
 from ybsensor.core.timestamps import micros, rfc3339_column
 

@@ -51,7 +51,7 @@ class Coded:
 @dataclass(frozen=True)
 class Texts:
     """A column of ASCII strings one after another: row i's is data[offsets[i]:
-    offsets[i + 1]] (decoders.view.address_texts gives addresses so)."""
+    offsets[i + 1]] (core.addresses.address_texts gives addresses so)."""
     data: np.ndarray
     offsets: np.ndarray
 

@@ -9,7 +9,8 @@ from collections import Counter
 
 import numpy as np
 
-from ybsensor.decoders.view import line_key, packed_column, texts
+from ybsensor.core.addresses import packed_column, texts
+from ybsensor.decoders.view import line_key
 from ybsensor.detectors import BatchContext, Detector, Finding
 from ybsensor.detectors.base import SEVERITIES
 from ybsensor.detectors.pii_mask import mask_strings

@@ -53,7 +53,7 @@ from ybsensor.core.flows import share_of
 from ybsensor.decoders import fastpath
 from ybsensor.decoders.table import concat, take
 from ybsensor.detectors import REGISTRY, BatchContext, Finding
-from ybsensor.detectors.plaintext_pii import hash_key
+from ybsensor.detectors.payload_detector import hash_key
 from ybsensor.detectors.shared_line import SharedLine
 from ybsensor.exporters.http import merge
 from ybsensor.exporters.prometheus import BuildCollector, SensorCollector

@@ -419,7 +419,7 @@ class _Checker:
                         directory=True)
         if cfg.alerts_path and not any(s.get("hash_key") or s.get("hash_key_file")
                                        for s in cfg.detectors.values()):
-            from ybsensor.detectors.plaintext_pii import KEY_FILE  # made beside the alert log
+            from ybsensor.detectors.payload_detector import KEY_FILE  # made beside the alert log
             self.key_file("alerts", str(Path(cfg.alerts_path).parent / KEY_FILE), "path")
         metrics = doc.get("metrics", {})
         self.keys("metrics", metrics, SCHEMA["metrics"])

@@ -46,6 +46,11 @@ def query(expr: str, legend: str = "", instant: bool = False) -> prometheus.Data
     return q.instant() if instant else q
 
 
+def per_second(metric: str, by: str = "instance", selector: str = SENSOR) -> str:
+    """A counter's rate over the panel's interval, summed by `by` ("": over all series)."""
+    return f'sum{f" by ({by}) " if by else ""}(rate({metric}{{{selector}}}[$__rate_interval]))'
+
+
 def thresholds(*steps: tuple[float | None, str]) -> dashboard.ThresholdsConfig:
     return dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
         [Threshold(value=v, color=c) for v, c in steps])
@@ -114,7 +119,7 @@ def build() -> dashboard.Dashboard:
         .with_target(query(f'count(ybsensor_interface_up{{{SENSOR}}})', "all")))
     d = d.with_panel(big_number(
         "Frames/s", "Frames decoded per second, every encapsulation.",
-        f'sum(rate(ybsensor_packets_total{{{SENSOR}}}[$__rate_interval]))', "frames/s", "pps"))
+        per_second("ybsensor_packets_total", ""), "frames/s", "pps"))
     d = d.with_panel(big_number(
         "Alerts ($__range)", "Alerts raised in the time range (after deduplication).",
         f'sum(increase(ybsensor_alert_records_total{{{RECORD}}}[$__range]))', "alerts",
@@ -133,7 +138,7 @@ def build() -> dashboard.Dashboard:
     d = d.with_panel(graph(
         "Violations/s by detector", "Violating packets per second, by detector (every packet, "
         "before deduplication).", "pps",
-        query(f'sum by (detector) (rate(ybsensor_alerts_total{{{ALERT}}}[$__rate_interval]))',
+        query(per_second("ybsensor_alerts_total", "detector", ALERT),
               "{{detector}}")))
     d = d.with_panel(
         bargauge.Panel().title(f"Top {TOP} institutions and detectors by alerts ($__range)")
@@ -159,12 +164,10 @@ def build() -> dashboard.Dashboard:
         "Frames/s by encapsulation", "Frames per second by encapsulation chain (dedicated "
         "lines: eth, vlan, qinq, mpls; VPDN: l2tp, gre...); chains past the label's bound count "
         "as 'other'.", "pps",
-        query(f'topk({TOP}, sum by (encap) (rate(ybsensor_packets_total{{{SENSOR}}}'
-              f'[$__rate_interval])))', "{{encap}}")))
+        query(f'topk({TOP}, {per_second("ybsensor_packets_total", "encap")})', "{{encap}}")))
     d = d.with_panel(graph(
         "Bits/s by encapsulation", "Bits per second on the wire by encapsulation chain.", "bps",
-        query(f'topk({TOP}, 8 * sum by (encap) (rate(ybsensor_bytes_total{{{SENSOR}}}'
-              f'[$__rate_interval])))', "{{encap}}")))
+        query(f'topk({TOP}, 8 * {per_second("ybsensor_bytes_total", "encap")})', "{{encap}}")))
     d = d.with_panel(
         statetimeline.Panel().title(f"Line activity (top {TOP} by traffic)")
         .description("Whether each configured access line carried frames in each interval "
@@ -190,25 +193,25 @@ def build() -> dashboard.Dashboard:
     d = d.with_panel(graph(
         f"Frames/s by line (top {TOP})", "Frames per second carried by each configured access "
         "line (a backup line shows its heartbeat).", "pps",
-        query(f'topk({TOP}, sum by (line) (rate(ybsensor_line_packets_total{{{LINE}}}'
-              f'[$__rate_interval])) * on (line) {LINES_CHOSEN})', "{{line}}"), span=24))
+        query(f'topk({TOP}, {per_second("ybsensor_line_packets_total", "line", LINE)}'
+              f' * on (line) {LINES_CHOSEN})', "{{line}}"), span=24))
 
     d = d.with_row(dashboard.Row("Capture and sensor health"))
     d = d.with_panel(graph(
         "Kernel drops/s by interface", "Frames the kernel dropped because the capture ring was "
         "full.", "pps",
-        query(f'sum by (instance, interface) (rate(ybsensor_capture_drops_total{{{SENSOR}}}'
-              f'[$__rate_interval]))', "{{instance}} {{interface}}"), span=8))
+        query(per_second("ybsensor_capture_drops_total", "instance, interface"),
+              "{{instance}} {{interface}}"), span=8))
     d = d.with_panel(graph(
         "Captured frames/s by interface", "Frames the kernel passed to the capture rings "
         "(after the capture filter).", "pps",
-        query(f'sum by (instance, interface) (rate(ybsensor_capture_packets_total{{{SENSOR}}}'
-              f'[$__rate_interval]))', "{{instance}} {{interface}}"), span=8))
+        query(per_second("ybsensor_capture_packets_total", "instance, interface"),
+              "{{instance}} {{interface}}"), span=8))
     d = d.with_panel(graph(
         "Decode errors/s by reason", "Frames whose decoding stopped on an error (truncated, "
         "malformed...).", "pps",
-        query(f'topk({TOP}, sum by (reason) (rate(ybsensor_decode_errors_total{{{SENSOR}}}'
-              f'[$__rate_interval])))', "{{reason}}"), span=8))
+        query(f'topk({TOP}, {per_second("ybsensor_decode_errors_total", "reason")})',
+              "{{reason}}"), span=8))
     batch = f'rate(ybsensor_batch_duration_seconds_bucket{{{SENSOR}}}[$__rate_interval])'
     d = d.with_panel(graph(
         "Batch time per sensor", "Time to take one batch through the pipeline, per sensor: "
@@ -223,19 +226,15 @@ def build() -> dashboard.Dashboard:
     d = d.with_panel(graph(
         "Flows evicted/s", "Flows leaving the flow tables per second (idle, or least recently "
         "seen when full).", "ops",
-        query(f'sum by (instance) (rate(ybsensor_flows_evicted_total{{{SENSOR}}}'
-              f'[$__rate_interval]))', "{{instance}}"), span=8))
+        query(per_second("ybsensor_flows_evicted_total"), "{{instance}}"), span=8))
     d = d.with_panel(graph(
         "Alert records written/s", "Alert records written to the alert log per second.", "ops",
-        query(f'sum by (instance) (rate(ybsensor_alerts_written_total{{{SENSOR}}}'
-              f'[$__rate_interval]))', "{{instance}}"), span=8))
+        query(per_second("ybsensor_alerts_written_total"), "{{instance}}"), span=8))
     d = d.with_panel(graph(
         "Alert log failures/s", "Failed writes of the alert log (disk full, I/O error) and "
         "alerts dropped from a full backlog, per second.", "ops",
-        query(f'sum by (instance) (rate(ybsensor_alert_write_errors_total{{{SENSOR}}}'
-              f'[$__rate_interval]))', "{{instance}} write errors"),
-        query(f'sum by (instance) (rate(ybsensor_alerts_dropped_total{{{SENSOR}}}'
-              f'[$__rate_interval]))', "{{instance}} dropped"), span=8))
+        query(per_second("ybsensor_alert_write_errors_total"), "{{instance}} write errors"),
+        query(per_second("ybsensor_alerts_dropped_total"), "{{instance}} dropped"), span=8))
     d = d.with_panel(graph(
         "Alert backlog", "Alert records waiting to be written while the log fails.", "short",
         query(f'sum by (instance) (ybsensor_alert_backlog{{{SENSOR}}})', "{{instance}}"),

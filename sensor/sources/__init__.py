@@ -11,7 +11,7 @@ from ybsensor.decoders.batch import Batch
 
 from . import compressed, pcap, pcapng
 from .errors import CaptureError, NotACapture
-from .framing import CHUNK, Capture
+from .framing import CHUNK, Capture, Stream
 
 DEFAULT_BATCH_FRAMES = 65536
 STDIN = "-"
@@ -60,6 +60,7 @@ def _open(fh, name, chunk: int) -> tuple[Capture, compressed.CountingReader | No
     if regular:
         head = os.pread(fh.fileno(), compressed.LONGEST, 0)
     else:
+        fh = Stream(fh)
         head = fh.read(compressed.LONGEST)  # a pipe: given back through the CountingReader
     packed = compressed.kind(head)
     if packed is None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import mmap
 import os
-import stat
+import select
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,7 @@ from .errors import CaptureError
 
 MAX_BATCH_BYTES = 64 << 20
 CHUNK = 8 << 20       # a pipe is read this much at a time
+WAIT_MS = 500         # a stream's reader waits for bytes this long at a time
 MAX_IFACES = 1 << 16  # Batch.iface is 16 bits: more interfaces are numbered per batch
 
 
@@ -26,25 +27,18 @@ class Capture:
 
     def __init__(self, fh, path: Path, stream=None, damage: tuple = (), packed: str = "",
                  chunk: int = CHUNK):
+        """`fh`: a regular file, mapped; or `stream`: a file object to read chunk by chunk
+        (a Stream, or what inflates one)."""
         self.path, self.chunk = path, chunk
         self.base = self.done = 0
         self.damage, self.packed = damage, packed  # a compressed stream's errors and format
-        if stream is not None:
-            self.stream = stream
-            self.buf = memoryview(b"")
-            return
-        mode = os.fstat(fh.fileno()).st_mode
-        if stat.S_ISREG(mode):
-            self.stream = None
+        self.stream = stream
+        self.buf = memoryview(b"")
+        if stream is None:
             try:
                 self.buf = memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
             except ValueError:  # empty file: mmap refuses length 0
-                self.buf = memoryview(b"")
-        elif stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode):
-            self.stream = fh
-            self.buf = memoryview(b"")
-        else:
-            raise CaptureError(f"{path}: not a regular file, pipe or character device")
+                pass
 
     @property
     def end(self) -> int:
@@ -74,6 +68,43 @@ class Capture:
         while len(self.buf) < size and self.more(0):
             pass
         return self.buf[:size]
+
+
+class Stream:
+    """A pipe, FIFO, socket or device whose read(n) gives n bytes (fewer only at its end),
+    waiting for them in Python: poll(2) at most WAIT_MS, then read(2), so that the
+    interpreter runs a signal's handler between the two calls. A buffered file's read(n)
+    loops over read(2) in C: the handler of a signal that lands while one of those calls
+    returns bytes would wait for read(n) to return, which a writer that stays open and
+    sends no more puts off for ever (SIGTERM would not stop a replay on such a FIFO)."""
+
+    def __init__(self, fh):
+        self.fh, self.fd = fh, fh.fileno()     # fh kept: its fd stays open while read
+        self.poll = select.poll()
+        self.poll.register(self.fd, select.POLLIN)
+        self.buf = bytearray()      # read into, then copied out: allocated once
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:    # to the end
+            parts = []
+            while part := self.read(CHUNK):
+                parts.append(part)
+            return b"".join(parts)
+        if len(self.buf) < size:
+            self.buf = bytearray(size)
+        with memoryview(self.buf) as view:
+            got = 0
+            while got < size:
+                if not self.poll.poll(WAIT_MS):
+                    continue    # nothing came: a handler still to run has run by the next wait
+                n = os.readv(self.fd, [view[got:]])
+                if not n:
+                    break
+                got += n
+            return bytes(view[:got])
 
 
 def cut_batches(raw: memoryview, offset, caplen, wirelen, ts_ns, linktype, iface,

@@ -159,7 +159,7 @@ def _community_ids(t, rows):
     and its Community ID."""
     import communityid
 
-    from ybsensor.decoders.view import packed_column
+    from ybsensor.core.addresses import packed_column
     engine = communityid.CommunityID()
     makers = {6: communityid.FlowTuple.make_tcp, 17: communityid.FlowTuple.make_udp,
               132: communityid.FlowTuple.make_sctp, 1: communityid.FlowTuple.make_icmp,

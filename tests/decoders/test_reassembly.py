@@ -19,7 +19,7 @@ import pii
 import tools
 from ybsensor.decoders import Batch, dispatch, driver
 from ybsensor.decoders.reassembly import OVERLAP_REASON, Reassembly
-from ybsensor.decoders.view import address
+from ybsensor.core.addresses import address
 from ybsensor.sensor.config import load
 from ybsensor.sensor.sensor import Sensor
 

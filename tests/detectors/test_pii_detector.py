@@ -14,7 +14,7 @@ import pii
 from frames import tcp_segment, tcp_stream, udp_datagram
 from ybsensor.decoders import Batch
 from ybsensor.detectors.pii_mask import mask_value
-from ybsensor.detectors.plaintext_pii import KEY_FILE, keyed_hash
+from ybsensor.detectors.payload_detector import KEY_FILE, keyed_hash
 from ybsensor.sensor.config import ConfigError, load
 from ybsensor.sensor.sensor import Sensor
 

@@ -93,6 +93,51 @@ def test_a_pipe_on_stdin_is_read(tmp_path):
     assert [r["sport"] for r in rows(from_file.stdout)] == [40000, 40001, 40002]
 
 
+def test_a_signal_stops_a_read_waiting_on_a_quiet_fifo(tmp_path):
+    """A signal whose handler is due while the reader waits on a FIFO that its writer keeps
+    open and quiet is handled then, not when the writer closes: SIGTERM stops a replay on a
+    FIFO. `interrupt_main` makes the handler due with no system call cut short, as a signal
+    does that lands while a read(2) returns bytes; the write has returned, so the reader is
+    inside its read of a chunk (the bytes are more than a pipe holds, fewer than a chunk)."""
+    import _thread
+    import signal
+
+    class Stop(Exception):
+        pass
+
+    def stop(signum, frame):
+        raise Stop
+
+    fifo = tmp_path / "capture.fifo"
+    os.mkfifo(fifo)
+    data = pcap_bytes([f for _ in range(4000) for f in FRAMES])
+    assert 1 << 18 < len(data) < 8 << 20
+    order, stopped = [], threading.Event()
+
+    def write():
+        with open(fifo, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            order.append("written")
+            _thread.interrupt_main(signal.SIGUSR1)
+            stopped.wait(120)           # held open and quiet
+            order.append("writer closed")
+
+    previous = signal.signal(signal.SIGUSR1, stop)
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        with pytest.raises(Stop):
+            for _ in read_capture(fifo):
+                pass
+        order.append("stopped")
+    finally:
+        stopped.set()
+        writer.join()
+        signal.signal(signal.SIGUSR1, previous)
+    assert order == ["written", "stopped", "writer closed"]
+
+
 def _unblock(fifo) -> None:
     """Open the FIFO's other end so that a blocked opener goes on."""
     try:

@@ -1,9 +1,9 @@
-"""The object view's address helpers: the column forms give what the one-address forms give."""
+"""The address helpers: the column forms give what the one-address forms give."""
 import ipaddress
 
 import numpy as np
 
-from ybsensor.decoders.view import packed, packed_column, text, texts
+from ybsensor.core.addresses import packed, packed_column, text, texts
 
 
 def test_packed_and_text_columns_equal_one_address_at_a_time():
@@ -31,7 +31,7 @@ def test_address_texts_are_inet_ntops():
     import random
     import socket
 
-    from ybsensor.decoders.view import address, address_texts
+    from ybsensor.core.addresses import address, address_texts
 
     rng = random.Random(11)
     raws = [rng.randbytes(4) for _ in range(3000)]
