@@ -15,18 +15,20 @@ Two layers:
   sequence order (`streams.Regions`) and kept across batches, for the streams a cheap
   pre-filter picked: an HTTP/1.x message whose headers name a `Content-Encoding`,
   `Transfer-Encoding`, a form (`application/x-www-form-urlencoded`) or `multipart/form-data`
-  body; a mail message (SMTP DATA or BDAT, POP3 RETR or TOP, IMAP FETCH or APPEND) with a
-  `Content-Transfer-Encoding`. The HTTP parser follows the framing (Content-Length,
-  chunked, to the end of the connection; none in a 1xx, 204 or 304 answer, nor in an answer
-  to HEAD, told by the status line where its body would begin), then the content codings
-  (gzip, deflate as zlib or raw, br, zstd), then the media type (percent-decoding of forms;
-  multipart parts as `name=value`); the MIME parser decodes base64 and quoted-printable
-  parts line by line, so a part spread over many segments streams through. Every byte of
-  a stream the parser was fed is searched in its decoded form and not raw (so nothing is
-  counted twice, and ID-shaped bytes inside compressed data raise nothing). When a message
-  ends and no other has begun, the stream goes back to the raw fast path; so it does at
-  once when the bytes after a message cannot begin one (another protocol, a binary
-  stream) or the framing is lost, the rest of the segment passed on as it is.
+  body, or a WebSocket upgrade; a mail message (SMTP DATA or BDAT, POP3 RETR or TOP, IMAP FETCH or APPEND) with a
+  `Content-Transfer-Encoding`. The HTTP parser follows the framing (Content-Length, chunked,
+  to the end of the connection; none in a 1xx, 204 or 304 answer, nor in an answer to HEAD,
+  told by the status line where its body would begin), then the content codings (gzip,
+  deflate as zlib or raw, br, zstd), then the media type (percent-decoding of forms;
+  multipart parts as `name=value`); after a WebSocket handshake (`Upgrade: websocket`, its
+  101 answer) each direction's frames are unmasked and permessage-deflate messages inflated
+  (`WebSocket`); the MIME parser decodes base64 and quoted-printable parts line by line, so
+  a part spread over many segments streams through. Every byte of a stream the parser was
+  fed is searched in its decoded form and not raw (so nothing is counted twice, and
+  ID-shaped bytes inside compressed data raise nothing). When a message ends and no other
+  has begun, the stream goes back to the raw fast path; so it does at once when the bytes
+  after a message cannot begin one (another protocol, a binary stream) or the framing is
+  lost, the rest of the segment passed on as it is.
 
 Bounds (each counted): decoded output per body `MAX_BODY` bytes, and once past
 `RATIO_FROM` bytes at most `MAX_RATIO` times the compressed input — past either the rest of
@@ -118,9 +120,9 @@ TEXT_MARKERS = ([b"\\u003", b"\\uff1", b"\\u59d3", b"\\u8eab", b"\\u624b"]
                 + [bytes((0xEF, 0xBC, 0x90 + d)) for d in range(10)]
                 + [bytes((0xA3, 0xB0 + d, 0xA3)) for d in range(10)])
 # what makes a stream worth parsing (HTTP headers; the MIME header `Content-Transfer-Encoding`
-# ends in the second)
+# ends in the second; a WebSocket handshake's Upgrade, with or without its space)
 STREAM_MARKERS = [b"content-encoding:", b"transfer-encoding:", b"form-urlencoded",
-                  b"multipart/form-data"]
+                  b"multipart/form-data", b"upgrade: websocket", b"upgrade:websocket"]
 
 
 # bytes as classes: NUL "0", printable ASCII "a", the rest "x" (a quick test for UTF-16)
@@ -224,6 +226,8 @@ class Inflater:
             self.br = brotli.Decompressor() if brotli is not None else None
             if self.br is None:
                 self._refuse("unsupported")
+        elif coding == "deflate-raw":      # a WebSocket's permessage-deflate (RFC 7692)
+            self.z = zlib.decompressobj(-15)
         elif coding == "zstd":       # RFC 8878; Chrome and Firefox ask for it
             self.zs = zstandard.ZstdDecompressor(max_window_size=ZSTD_WINDOW).decompressobj()
 
@@ -315,6 +319,105 @@ class Inflater:
                 self._refuse("size")
                 return
             piece = self.br.process(b"", output_buffer_limit=self._budget())
+
+
+# --- WebSocket (RFC 6455, RFC 7692) -------------------------------------------------------
+
+WS_CONTROL = 0x8                   # opcodes from here on: close, ping, pong
+WS_OPCODES = frozenset((0x0, 0x1, 0x2, 0x8, 0x9, 0xA))
+WS_SYNC = b"\x00\x00\xff\xff"     # the tail a sender removed from each deflated message
+
+
+class WebSocket:
+    """The frames of one direction of a WebSocket connection, as the receiver reads them:
+    a client's payloads unmasked (browsers mask every frame with a key of their own), a
+    message the permessage-deflate extension compressed (RSV1 on its first frame) inflated
+    with the direction's window kept from message to message (context takeover, the
+    default; without it a sender's messages simply do not refer back). Caps per message as
+    for a body. `lost`: bytes where a frame header should be that are none (the
+    connection was refused and a new request follows, or another protocol): the caller
+    takes them from there."""
+
+    def __init__(self, out, client: bool, refuse, live):
+        self.out, self.client, self.refuse, self.live = out, client, refuse, live
+        self.head = b""
+        self.remaining = 0
+        self.key = b""
+        self.at = 0                     # position in the payload: the mask's phase
+        self.control = False
+        self.compressed = False         # the message being read is deflated
+        self.fin = False
+        self.inflater: Inflater | None = None
+        self.lost = False
+
+    def feed(self, data: bytes, base: int) -> int:
+        """Reads `data` (at `base` in the region); how many bytes were frames."""
+        i, n = 0, len(data)
+        while i < n:
+            if not self.remaining:
+                size = self._header(data, i)
+                if size < 0:
+                    return i
+                if size == 0:                 # the header is not all here yet
+                    self.head += data[i:]
+                    return n
+                i += size
+                if not self.remaining:
+                    self._end_frame()
+                continue
+            take = min(self.remaining, n - i)
+            self._payload(data[i:i + take], base + i)
+            self.remaining -= take
+            i += take
+            if not self.remaining:
+                self._end_frame()
+        return n
+
+    def _header(self, data: bytes, i: int) -> int:
+        """Parses a frame header at data[i] (after the part kept in `head`): the bytes of
+        `data` it took, 0 if it continues in the next region, -1 if it is no frame."""
+        kept = len(self.head)
+        b = self.head + data[i:i + 14]
+        if len(b) < 2:
+            return 0
+        fin, rsv, opcode = b[0] >> 7, (b[0] >> 4) & 0x7, b[0] & 0xF
+        masked, size = b[1] >> 7, b[1] & 0x7F
+        if opcode not in WS_OPCODES or rsv & 0x3 or masked != self.client \
+                or (opcode >= WS_CONTROL and (size > 125 or not fin)):
+            self.head, self.lost = b"", True
+            return -1
+        need = 2 + (2 if size == 126 else 8 if size == 127 else 0) + 4 * masked
+        if len(b) < need:
+            return 0
+        if size >= 126:
+            size = int.from_bytes(b[2:need - 4 * masked], "big")
+        self.key = b[need - 4:need] if masked else b""
+        self.head, self.remaining, self.at, self.fin = b"", size, 0, bool(fin)
+        self.control = opcode >= WS_CONTROL
+        if not self.control and opcode != 0:      # a message's first frame
+            self.compressed = bool(rsv & 0x4)
+            if self.compressed:
+                if self.inflater is None:
+                    self.inflater = Inflater("deflate-raw", self.refuse, self.live)
+                self.inflater.seen = self.inflater.made = 0     # the caps are per message
+        return need - kept
+
+    def _payload(self, data: bytes, at: int) -> None:
+        if self.key:
+            a = np.frombuffer(data, np.uint8)
+            phase = np.frombuffer(self.key, np.uint8)[(np.arange(len(a)) + self.at) % 4]
+            data = (a ^ phase).tobytes()
+        self.at += len(data)
+        if self.compressed and not self.control:
+            self.out(self.inflater.feed(data), ("websocket", "deflate"))
+        else:
+            self.out(data, ("websocket",) if self.key else (), None if self.key else at)
+
+    def _end_frame(self) -> None:
+        if self.fin and not self.control:
+            if self.compressed:
+                self.out(self.inflater.feed(WS_SYNC), ("websocket", "deflate"))
+            self.out(b"", None)          # a message ended: decide what is pending
 
 
 _HEX_VALUE = np.full(256, -1, dtype=np.int16)     # a hex digit's value, -1 for other bytes
@@ -465,7 +568,8 @@ class Mime:
 # --- HTTP -------------------------------------------------------------------------------
 
 _START = re.compile(rb"(?m)^(?:HTTP/1\.[01] [0-9]{3}|[A-Z]{3,10} [^ \r\n]+ HTTP/1\.[01]\r?$)")
-_FIELDS = re.compile(rb"(?im)^(transfer-encoding|content-encoding|content-type|content-length)"
+_FIELDS = re.compile(rb"(?im)^(transfer-encoding|content-encoding|content-type|content-length"
+                     rb"|upgrade)"
                      rb"[ \t]*:([^\r\n]*)")
 # what may begin the next message, as far as it has come (empty lines, then a method and a
 # space, or `HTTP/`): other bytes between messages are no HTTP (a protocol switched to, a
@@ -488,7 +592,7 @@ def _tokens(value: bytes) -> list[bytes]:
     return [c.strip().lower() for c in value.split(b",") if c.strip()]
 
 
-HEAD, LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, CLOSE, PASS = range(8)
+HEAD, LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, CLOSE, PASS, WS = range(9)
 
 
 class Http:
@@ -505,6 +609,7 @@ class Http:
         self.mime: Mime | None = None
         self.chunked = False
         self.body_unseen = False        # a response whose body has not begun yet
+        self.ws: WebSocket | None = None
         self.left = False               # what followed was no HTTP: passed on, then idle
 
     @property
@@ -587,6 +692,10 @@ class Http:
             elif st == CLOSE:
                 self._body(data[i:], i)
                 i = n
+            elif st == WS:
+                i += self.ws.feed(data[i:], i)
+                if self.ws.lost:            # no frame: HTTP again, or another protocol
+                    self.state, self.ws = HEAD, None
             else:                       # PASS: lost the framing; as it is
                 self.out(data[i:], (), i)
                 i = n
@@ -611,7 +720,13 @@ class Http:
         self.form = ctype == b"application/x-www-form-urlencoded"
         self.mime = Mime(self.out, form=True) if ctype.startswith(b"multipart/") else None
         self.labels = (("chunked",) if self.chunked else ()) + tuple(ce)
-        if response and (100 <= status < 200 or status in (204, 304)):
+        # a WebSocket: the client's frames follow its handshake request, the server's its
+        # 101 answer (a refused client sends none, or a new request: `lost` tells)
+        websocket = b"websocket" in _tokens(fields.get(b"upgrade", b""))
+        if websocket and (status == 101 or not response):
+            self.state = WS
+            self.ws = WebSocket(self.out, not response, self.refuse, self.live)
+        elif response and (100 <= status < 200 or status in (204, 304)):
             self.state = HEAD
         elif self.chunked:
             self.state = CHUNK_SIZE
@@ -620,7 +735,7 @@ class Http:
             self.state = LENGTH if self.remaining else HEAD
         else:
             self.state = CLOSE if response else HEAD
-        self.body_unseen = response and self.state != HEAD
+        self.body_unseen = response and self.state not in (HEAD, WS)
 
     def _body(self, data: bytes, at: int | None) -> None:
         if self.codings:

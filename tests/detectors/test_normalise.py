@@ -11,6 +11,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import fuzzing as F
 import pii
@@ -482,3 +483,112 @@ def test_zstd_bomb_is_bounded_and_counted():
     tail = f"certno={PERSON}".encode()
     assert PERSON.encode() not in N.Inflater("zstd", refused.append).feed(
         zstandard.ZstdCompressor().compress(b"ok") + tail)
+
+
+def websocket_session(client_messages: list[str], server_messages: list[str],
+                      deflate: bool) -> tuple[list[bytes], list[bytes]]:
+    """The bytes each end sends, as wsproto (an independent RFC 6455 implementation) makes
+    them: the handshake, then each message (the client's masked; with `deflate`, both
+    compressed by permessage-deflate, RFC 7692)."""
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, Request, TextMessage
+    from wsproto.extensions import PerMessageDeflate
+
+    client, server = WSConnection(ConnectionType.CLIENT), WSConnection(ConnectionType.SERVER)
+    ext = (lambda: [PerMessageDeflate()]) if deflate else list
+    sent = [client.send(Request(host="10.200.1.20", target="/ws", extensions=ext()))]
+    server.receive_data(sent[0])
+    assert any(isinstance(e, Request) for e in server.events())
+    answered = [server.send(AcceptConnection(extensions=ext()))]
+    client.receive_data(answered[0])
+    list(client.events())
+    sent += [client.send(TextMessage(data=m)) for m in client_messages]
+    answered += [server.send(TextMessage(data=m)) for m in server_messages]
+    return sent, answered
+
+
+@pytest.mark.parametrize("deflate", [False, True])
+@pytest.mark.parametrize("carrier", ["client", "server"])
+def test_websocket_messages_are_read_as_the_receiver_reads_them(tmp_path, deflate, carrier):
+    """A web application's WebSocket: the client's frames are masked (every browser masks
+    them), and with permessage-deflate (browsers offer it) each message is compressed with
+    the window kept from the one before. The identifier in the second message of
+    `carrier` (which refers back into the first's window) is found there, once, each frame
+    in a batch of its own."""
+    first = json.dumps({"op": "query", "note": "x" * 40})
+    second = json.dumps({"op": "query", "certno": PERSON, "note": "x" * 40})
+    plain = [first, json.dumps({"op": "noop", "note": "x" * 40})]
+    talk = (([first, second], plain) if carrier == "client" else (plain, [first, second]))
+    sent, answered = websocket_session(*talk, deflate)
+    assert all(PERSON.encode() not in b for b in sent[1:])       # masked on the wire
+    client = stream(sent, sport=40000, dport=8080, src="10.1.2.3", dst="10.200.1.20")
+    server = stream(answered, **SERVER)
+    frames = [client[0], server[0], client[1], server[1], client[2], server[2]]
+    got, norm = sensor_run(tmp_path, *[[f] for f in frames])
+    assert len(got) == 1 and got[0]["packets"] == 1
+    assert got[0]["first_frame"] == (5 if carrier == "client" else 6)
+    ev = got[0]["evidence"]
+    assert ev["kinds"] == {"insurance_field": 1, "resident_id": 1}
+    decoded = ["websocket", "deflate"] if deflate else ["websocket"]
+    assert ev.get("decoded", []) == (decoded if deflate or carrier == "client" else [])
+    assert norm.refused["corrupt"] == 0 and norm.given_up["gap"] == 0
+
+
+def test_a_refused_websocket_goes_back_to_http(tmp_path):
+    """A handshake the server refuses (a 403): the client's next bytes are a new HTTP
+    request, not frames; its gzip answer is read as HTTP."""
+    sent, _ = websocket_session([], [], deflate=False)
+    refused = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
+    answer = gzip_response(f'{{"certno":"{PERSON}"}}'.encode())
+    client = stream([sent[0], b"GET /api HTTP/1.1\r\nHost: 10.200.1.20\r\n\r\n"],
+                    sport=40000, dport=8080, src="10.1.2.3", dst="10.200.1.20")
+    server = stream([refused, answer], **SERVER)
+    got, norm = sensor_run(tmp_path, *[[f] for f in (client[0], server[0], client[1], server[1])])
+    assert len(got) == 1 and got[0]["first_frame"] == 4
+    assert got[0]["evidence"]["decoded"] == ["gzip"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_websocket_decodes_the_same_however_the_stream_is_cut(data):
+    """wsproto's frames (masked or not, deflated or not, messages of many sizes, some split
+    into fragments) read whole, in random pieces and with damage never raise; whole and in
+    pieces they give the messages wsproto was given."""
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, Request, TextMessage
+    from wsproto.extensions import PerMessageDeflate
+
+    deflate = data.draw(st.booleans(), label="deflate")
+    client_side = data.draw(st.booleans(), label="client")
+    texts = data.draw(st.lists(st.text(max_size=300), min_size=1, max_size=5), label="texts")
+    client, server = WSConnection(ConnectionType.CLIENT), WSConnection(ConnectionType.SERVER)
+    ext = (lambda: [PerMessageDeflate()]) if deflate else list
+    request = client.send(Request(host="h", target="/", extensions=ext()))
+    server.receive_data(request)
+    list(server.events())
+    answer = server.send(AcceptConnection(extensions=ext()))
+    client.receive_data(answer)
+    list(client.events())
+    end = client if client_side else server
+    raw = (request if client_side else answer) + b"".join(
+        end.send(TextMessage(data=t, message_finished=not split))
+        + (end.send(TextMessage(data="", message_finished=True)) if split else b"")
+        for t, split in zip(texts, data.draw(st.lists(st.booleans(), min_size=len(texts),
+                                                      max_size=len(texts)))))
+
+    def decoded(pieces: list[bytes]) -> bytes:
+        out = []
+        http = N.Http(lambda d, labels, at=None: out.append(d), lambda r: None,
+                      lambda r: None, None)
+        for piece in pieces:
+            http.feed(piece)
+        return b"".join(out)
+
+    whole = decoded([raw])
+    assert whole.endswith("".join(texts).encode())
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(raw)), max_size=6), label="cuts"))
+    assert decoded([raw[a:b] for a, b in zip([0] + cuts, cuts + [len(raw)])]) == whole
+    damaged = bytearray(raw)
+    for at in data.draw(st.lists(st.integers(0, len(raw) - 1), max_size=4), label="damage"):
+        damaged[at] ^= 0x5A
+    decoded([bytes(damaged)])
