@@ -243,7 +243,9 @@ def test_a_share_bounds_what_it_returns_and_counts_what_it_gives_up(tmp_path, mo
     given_up = {f.name: f.samples[0].value for f in bounded["families"]
                 if f.name.startswith("ybsensor_cluster_")}
     assert given_up == {"ybsensor_cluster_findings_unshipped": rows,
-                        "ybsensor_cluster_flow_records_dropped": records - kept}
+                        "ybsensor_cluster_flow_records_dropped": records - kept,
+                        "ybsensor_cluster_batches_mapped": 0,
+                        "ybsensor_cluster_batches_decoded_again": 0}
     assert any("flow records past" in w for w in bounded["warnings"])
     # the wider groups' findings are alerted all the same, by the share
     detectors = {a["detector"] for _, alerts in bounded["alerts"] for a in alerts}
@@ -266,3 +268,72 @@ def test_jobs_on_this_machine_give_what_one_process_gives(tmp_path):
              for n in ("one", "jobs")]
     assert flows[0] == flows[1] and flows[0]
     assert _summary(spread[0]) == _summary(one[0])
+
+
+def _share_outputs(result: dict) -> tuple:
+    """What a share gives the reduce, but for the cluster path's own counters."""
+    families = {(f.name, s.name, tuple(sorted(s.labels.items()))): s.value
+                for f in result["families"] if not f.name.startswith("ybsensor_cluster_")
+                for s in f.samples}
+    shipped = [(p["key"], p["detector"], p["table"].frame.tolist()) for p in result["shipped"]]
+    return (result["alerts"], result["stats"], families, result["flow_log"], shipped,
+            result["refused"], result["warnings"])
+
+
+def _decoded_counts(result: dict) -> dict[str, float]:
+    return {f.name[len("ybsensor_cluster_batches_"):]: f.samples[0].value
+            for f in result["families"] if f.name.startswith("ybsensor_cluster_batches_")}
+
+
+def test_local_shares_decode_each_batch_once_and_give_what_they_give_alone(tmp_path):
+    """Two shares forked on this machine, each batch decoded by one of them and mapped by
+    the other from /dev/shm, give what each gives decoding every batch; one whose owner is
+    not running decodes that owner's batches itself; the run's directory goes."""
+    import multiprocessing
+
+    from ybsensor.sensor import cluster, shared_decode
+    config = str(_config(tmp_path, "shared"))
+    crossing = tmp_path / "crossing.pcap"
+    _crossing_capture(crossing)
+    paths = [(str(p), str(p)) for p in (PCAPS / "demo.pcap", crossing)]
+    alone = [cluster.replay_share(config, paths, k, 2, batch_frames=64) for k in range(2)]
+
+    def share(k: int, where: str, out) -> None:
+        out.put((k, cluster.replay_share(config, paths, k, 2, batch_frames=64,
+                                         decoded=where)))
+
+    fork = multiprocessing.get_context("fork")
+    where = shared_decode.create(2)
+    try:
+        out = fork.Queue()
+        workers = [fork.Process(target=share, args=(k, where, out)) for k in range(2)]
+        for w in workers:
+            w.start()
+        together = dict(out.get(timeout=300) for _ in workers)
+        for w in workers:
+            w.join()
+    finally:
+        shared_decode.remove(where)
+    assert not os.path.exists(where)
+    batches = sum(1 for _ in cluster._batches(paths, print, lambda n: None,
+                                              {"batch_frames": 64}, set()))
+    counts = [_decoded_counts(together[k]) for k in range(2)]
+    assert sum(c["mapped"] + c["decoded_again"] for c in counts) == batches
+    assert sum(c["mapped"] for c in counts) > 0
+    for k in range(2):
+        assert _share_outputs(together[k]) == _share_outputs(alone[k])
+
+    # share 1 alone, its partner's process gone: it decodes share 0's batches itself
+    gone = fork.Process(target=int)
+    gone.start()
+    gone.join()
+    where = shared_decode.create(2)
+    try:
+        np_control = shared_decode.Exchange(where, 0, 2).control
+        np_control[0, shared_decode.PID] = gone.pid
+        np_control.flush()
+        late = cluster.replay_share(config, paths, 1, 2, batch_frames=64, decoded=where)
+    finally:
+        shared_decode.remove(where)
+    assert _decoded_counts(late) == {"mapped": 0, "decoded_again": batches // 2}
+    assert _share_outputs(late) == _share_outputs(alone[1])
