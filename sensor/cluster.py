@@ -3,13 +3,15 @@ a Dask distributed cluster (`--jobs N`: a local cluster of N processes), with th
 of one process.
 
 Map: N tasks, one a share. Every task reads every file, in order, in the same batches as
-one process, decodes each batch whole and keeps the rows of its share (share_rows): a hash
-of the line and the two addresses (core/flows.py share_of) picks a bucket, so that a flow,
-and every fragment of a datagram, lives on one worker, as PACKET_FANOUT does live; each
-share owns buckets, share 0 fewer, as it also runs shared_line. What a flow alone decides (the
-flow table and log, every detector's findings, the dedup of alerts grouped by flow) is
-then decided where the flow is, as one process decides it. What looks across flows is
-made whole so:
+one process (a few batches ahead of the one it analyses), has each batch's table whole
+(workers of one machine decode each batch once between them and map the others' tables
+from /dev/shm: sensor/shared_decode.py; a remote cluster's each decode every batch), and
+keeps the rows of its share (share_rows): a hash of the line and the two addresses
+(core/flows.py share_of) picks a bucket, so that a flow, and every fragment of a datagram,
+lives on one worker, as PACKET_FANOUT does live; each share owns buckets, share 0
+fewer, as it also runs shared_line. What a flow alone decides (the flow table and log,
+every detector's findings, the dedup of alerts grouped by flow) is then decided where the
+flow is, as one process decides it. What looks across flows is made whole so:
 
 - state every worker keeps of the whole batch: L2TPv2 session lines and fragment
   reassembly (cheap: control messages and fragments are rare); their counters come from

@@ -292,26 +292,17 @@ def test_local_shares_decode_each_batch_once_and_give_what_they_give_alone(tmp_p
     import multiprocessing
 
     from ybsensor.sensor import cluster, shared_decode
+    from tools import forked
     config = str(_config(tmp_path, "shared"))
     crossing = tmp_path / "crossing.pcap"
     _crossing_capture(crossing)
     paths = [(str(p), str(p)) for p in (PCAPS / "demo.pcap", crossing)]
     alone = [cluster.replay_share(config, paths, k, 2, batch_frames=64) for k in range(2)]
 
-    def share(k: int, where: str, out) -> None:
-        out.put((k, cluster.replay_share(config, paths, k, 2, batch_frames=64,
-                                         decoded=where)))
-
-    fork = multiprocessing.get_context("fork")
     where = shared_decode.create(2)
     try:
-        out = fork.Queue()
-        workers = [fork.Process(target=share, args=(k, where, out)) for k in range(2)]
-        for w in workers:
-            w.start()
-        together = dict(out.get(timeout=300) for _ in workers)
-        for w in workers:
-            w.join()
+        together = forked(lambda k: cluster.replay_share(config, paths, k, 2, batch_frames=64,
+                                                         decoded=where), 2, timeout=300)
     finally:
         shared_decode.remove(where)
     assert not os.path.exists(where)
@@ -324,7 +315,7 @@ def test_local_shares_decode_each_batch_once_and_give_what_they_give_alone(tmp_p
         assert _share_outputs(together[k]) == _share_outputs(alone[k])
 
     # share 1 alone, its partner's process gone: it decodes share 0's batches itself
-    gone = fork.Process(target=int)
+    gone = multiprocessing.get_context("fork").Process(target=int)
     gone.start()
     gone.join()
     where = shared_decode.create(2)
