@@ -7,6 +7,7 @@ client's lookups of one name through servers on different workers), while one wo
 killed in the middle of its share."""
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -328,3 +329,42 @@ def test_local_shares_decode_each_batch_once_and_give_what_they_give_alone(tmp_p
         shared_decode.remove(where)
     assert _decoded_counts(late) == {"mapped": 0, "decoded_again": batches // 2}
     assert _share_outputs(late) == _share_outputs(alone[1])
+
+
+def test_jobs_with_a_worker_killed_give_what_one_process_gives_and_leave_no_shared_memory(
+        tmp_path):
+    """`replay --jobs 2` whose worker is killed while the shares exchange decoded batches
+    through /dev/shm: the share is run again, the results are one process's, and the run's
+    directory there is gone at the end."""
+    psutil = require_module("psutil")
+    require_module("distributed")
+    from bench.mixed import SMALL, mixed_pcap
+    from ybsensor.sensor import shared_decode
+    crossing = tmp_path / "crossing.pcap"
+    _crossing_capture(crossing)
+    files = [PCAPS / "demo.pcap", crossing]
+    files += _rotating(mixed_pcap(SMALL), tmp_path / "mix.pcap", SMALL // 4 + 7)
+    one = _replay(tmp_path, "one", files)
+    assert one[2] == 0, one[1]
+
+    spread = _replay(tmp_path, "jobs", files, "--jobs", "2", wait=False)
+    ours = os.path.join(shared_decode.SHM, f"{shared_decode.PREFIX}{spread.pid}-*")
+    killed = None
+    while spread.poll() is None and killed is None:
+        published = [f for d in glob.glob(ours) for f in os.listdir(d) if f != "control"]
+        workers = [p for p in psutil.Process(spread.pid).children(recursive=True)
+                   if "python" in p.name().lower() or "ybsensor" in p.name().lower()]
+        if published and workers:
+            killed = workers[0].pid
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.01)
+    out, err, status = spread.communicate(timeout=300) + (spread.returncode,)
+    assert killed is not None, "the replay ended before a worker could be killed"
+    assert status == 0, err
+    assert glob.glob(ours) == []
+    assert _alerts(tmp_path, "jobs") == _alerts(tmp_path, "one")
+    assert _counters(tmp_path, "jobs") == _counters(tmp_path, "one")
+    flows = [sorted((tmp_path / f"{n}-flows.jsonl").read_text().splitlines())
+             for n in ("one", "jobs")]
+    assert flows[0] == flows[1] and flows[0]
+    assert _summary(out) == _summary(one[0])
