@@ -335,15 +335,19 @@ def replay_share(config_path: str | None, paths: list[tuple[str, str]], index: i
         kw = {"batch_frames": batch_frames} if batch_frames else {}
         refused_files: set[int] = set()
         ahead: deque[tuple] = deque()   # batches read, not yet analysed (READ_AHEAD)
-        for item in _batches(paths, warned.append, report, kw, refused_files):
-            seq, _, _, shown, batch = item
-            if part.exchange is not None and not isinstance(batch, CaptureError):
-                part.exchange.ahead(seq, batch, part.sensor.pipeline, shown)
-            ahead.append(item)
-            if len(ahead) > READ_AHEAD:
+        try:
+            for item in _batches(paths, warned.append, report, kw, refused_files):
+                seq, _, _, shown, batch = item
+                if part.exchange is not None and not isinstance(batch, CaptureError):
+                    part.exchange.ahead(seq, batch, part.sensor.pipeline, shown)
+                ahead.append(item)
+                if len(ahead) > READ_AHEAD:
+                    frames += _analyse(part, ahead.popleft(), refused, refused_files)
+            while ahead:
                 frames += _analyse(part, ahead.popleft(), refused, refused_files)
-        while ahead:
-            frames += _analyse(part, ahead.popleft(), refused, refused_files)
+        finally:
+            if part.exchange is not None:   # done or failed: the others wait for it no more
+                part.exchange.close()
         out = part.result(flow_log)
         if part.given_up.flow_records:
             warned.append(f"share {index}: {part.given_up.flow_records:,} flow records past "

@@ -14,9 +14,9 @@ last batch it has analysed. Bounds and faults:
   its file), and past MAX_FILES files not yet taken it publishes no more (its readers
   decode those batches themselves): at most MAX_FILES files a share.
 - a share decodes a batch itself (and counts it) where the owner's file cannot come: the
-  owner is not running (not started yet, killed), has decided against publishing it, or
-  has removed it (a share run again from the start, behind the others). No share waits
-  on one that is gone.
+  owner is not running (not started yet, killed), has ended (done, or failed), has
+  decided against publishing it, or has removed it (a share run again from the start,
+  behind the others). No share waits on one that is gone.
 - the client makes the directory (named with its process id) and removes it when the
   run ends, however the run ends; a worker killed mid-run leaves nothing behind, and a
   directory whose client was killed is removed by the next spread replay.
@@ -45,6 +45,7 @@ PREFIX = "ybsensor-decoded-"   # then the client's process id: a killed replay's
 MAX_FILES = 8         # a share's files in /dev/shm not yet taken by every live reader
 ALIGN = 64            # each column starts on a cache line
 PID, PUBLISHED, TAKEN = range(3)
+ALL = 1 << 62         # PUBLISHED of a share that has ended
 FIRST_PAUSE, LAST_PAUSE = 1e-4, 2e-3   # seconds between looks for a file not there yet
 # the table's columns that are its batch's own arrays (the reader has the batch)
 BATCH_OWN = ("ts_ns", "caplen", "wirelen", "linktype", "iface")
@@ -130,6 +131,11 @@ class Exchange:
         finally:
             self.control[self.index, TAKEN] = seq
             self._remove_taken()
+
+    def close(self) -> None:
+        """The share ends (done or failed): it decides on no batch more, so that no reader
+        waits for one; the files it published stay for them until the run's end."""
+        self.control[self.index, PUBLISHED] = ALL
 
     def skip(self, seq: int) -> None:
         """Batch `seq` read ahead is not analysed (its file was refused before it)."""

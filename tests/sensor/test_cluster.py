@@ -315,20 +315,21 @@ def test_local_shares_decode_each_batch_once_and_give_what_they_give_alone(tmp_p
     for k in range(2):
         assert _share_outputs(together[k]) == _share_outputs(alone[k])
 
-    # share 1 alone, its partner's process gone: it decodes share 0's batches itself
+    # share 1 alone, its partner's process gone, or ended (failed) with its process
+    # running on: it decodes share 0's batches itself
     gone = multiprocessing.get_context("fork").Process(target=int)
     gone.start()
     gone.join()
-    where = shared_decode.create(2)
-    try:
-        np_control = shared_decode.Exchange(where, 0, 2).control
-        np_control[0, shared_decode.PID] = gone.pid
-        np_control.flush()
-        late = cluster.replay_share(config, paths, 1, 2, batch_frames=64, decoded=where)
-    finally:
-        shared_decode.remove(where)
-    assert _decoded_counts(late) == {"mapped": 0, "decoded_again": batches // 2}
-    assert _share_outputs(late) == _share_outputs(alone[1])
+    for partner, published in ((gone.pid, -1), (os.getpid(), shared_decode.ALL)):
+        where = shared_decode.create(2)
+        try:
+            control = shared_decode.Exchange(where, 0, 2).control
+            control[0] = (partner, published, -1)
+            late = cluster.replay_share(config, paths, 1, 2, batch_frames=64, decoded=where)
+        finally:
+            shared_decode.remove(where)
+        assert _decoded_counts(late) == {"mapped": 0, "decoded_again": batches // 2}
+        assert _share_outputs(late) == _share_outputs(alone[1])
 
 
 def test_jobs_with_a_worker_killed_give_what_one_process_gives_and_leave_no_shared_memory(
@@ -368,3 +369,27 @@ def test_jobs_with_a_worker_killed_give_what_one_process_gives_and_leave_no_shar
              for n in ("one", "jobs")]
     assert flows[0] == flows[1] and flows[0]
     assert _summary(out) == _summary(one[0])
+
+
+def test_a_local_share_that_fails_leaves_no_share_waiting_for_its_batches(tmp_path,
+                                                                          monkeypatch):
+    """A share that fails mid-replay (its worker process running on) tells the others it
+    decides on no batch more: they decode its batches themselves instead of waiting."""
+    from ybsensor.sensor import cluster, shared_decode
+    config = str(_config(tmp_path, "failing"))
+    demo = str(PCAPS / "demo.pcap")
+    where = shared_decode.create(2)
+    try:
+        analysed = []
+
+        def fail_third(part, key, batch, source, seq=0):
+            analysed.append(seq)
+            if len(analysed) == 3:
+                raise RuntimeError("a share's fault")
+        monkeypatch.setattr(cluster._Part, "batch", fail_third)
+        with pytest.raises(RuntimeError):
+            cluster.replay_share(config, [(demo, demo)], 0, 2, batch_frames=16, decoded=where)
+        control = shared_decode.Exchange(where, 1, 2).control
+        assert control[0, shared_decode.PUBLISHED] == shared_decode.ALL
+    finally:
+        shared_decode.remove(where)
