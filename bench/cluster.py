@@ -1,13 +1,18 @@
 """`replay --jobs N` against one process: the speed-up, the cost of the cluster path, and the
 figures of the cost model in bench/scaling.md.
 
-Runs, over the reference mixed pcap with the bench configuration (200 institutions, every
-detector on, bench/test_pipeline.py):
+Runs, with the bench configuration (200 institutions, every detector on,
+bench/test_pipeline.py):
 
-1. `ybsensor replay` (one process), `replay --jobs 1` and `replay --jobs N`, each as a
-   process of its own, in turn, ROUNDS times: wall time and CPU seconds (the command's and
-   its children's: the local cluster's workers), medians. The speed-up is one process's
-   wall time over --jobs N's; the cluster path's overhead is --jobs 1 against one process.
+1. Over a rotating capture of the reference mix (bench/mixed.py rotating_pcaps: FILES
+   files, BIG frames in all, so that starting the cluster is a small part of the replay):
+   `ybsensor replay` (one process, the normal replay: with its evidence pcaps), the same
+   without evidence pcaps (what a spread replay writes), `replay --jobs 1` and
+   `replay --jobs N`, each as a process of its own, in turn, ROUNDS times: wall time and
+   CPU seconds (the command's and its children's: the local cluster's workers), medians.
+   The speed-up is one process's wall time over --jobs N's, against either one process;
+   the CPU ratio one process's CPU seconds over --jobs N's (all its processes'); the
+   cluster path's overhead is --jobs 1 against one process without evidence.
 2. In this process, one after another (nothing competing: the CPU each part costs), each
    the median of REPEAT runs: a pass over the file stage by stage as every worker makes it
    for every frame, its share or not (read, decode, the whole-batch stages, the share
@@ -17,12 +22,15 @@ detector on, bench/test_pipeline.py):
    does for every frame (read, decode, the whole-batch stages, the cut), S what is split;
    from share 0 of 1, share 1 of 8 and L come W and S, and from those the projection of
    bench/scaling.md. The reduce is timed on the results of 2 shares, with their size.
+   Then shares 0 and 1 of 2 forked together, each decoding every batch and each batch
+   decoded once between them (sensor/shared_decode.py): the CPU seconds of each.
 
 A machine whose cores others use too gives wall times that say little: the CPU-second
 figures and the projection from them say what the partition costs. Written to
 bench/out/cluster.json and printed.
 
-    python bench/cluster.py [--frames N] [--jobs N] [--rounds K] [--repeat K]
+    python bench/cluster.py [--frames N] [--big N] [--files N] [--jobs N] [--rounds K]
+                            [--repeat K]
 """
 from __future__ import annotations
 
@@ -42,19 +50,25 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import numpy as np  # noqa: E402
 
-from bench.mixed import FRAMES, OUT, SMALL, mixed_pcap  # noqa: E402
+from bench.mixed import FRAMES, OUT, SMALL, mixed_pcap, rotating_pcaps  # noqa: E402
 from bench.test_pipeline import bench_config  # noqa: E402
 
 RESULTS = OUT / "cluster.json"
+BIG = 2_000_000      # frames of the rotating capture the commands replay
+FILES = 8
 
 
-def _command(pcap: Path, config: Path, tmp: Path, *extra: str) -> tuple[float, float]:
+def _command(pcaps: list[Path], config: Path, tmp: Path, *extra: str) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the command and every process it waited for)."""
+    import shutil
+
     from tools import ybsensor_cmd
     alerts = tmp / "alerts.jsonl"
-    alerts.unlink(missing_ok=True)
+    for old in tmp.glob("alerts.jsonl*"):
+        old.unlink()
+    shutil.rmtree(tmp / "evidence", ignore_errors=True)
     start = time.perf_counter()
-    proc = subprocess.Popen(ybsensor_cmd() + ["replay", str(pcap), "--config", str(config),
+    proc = subprocess.Popen(ybsensor_cmd() + ["replay", *map(str, pcaps), "--config", str(config),
                                               "--alerts", str(alerts), "--no-progress", *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -71,7 +85,8 @@ def _cpu(fn):
     return time.process_time() - start, out
 
 
-def measure(frames: int, jobs: int, rounds: int, repeat: int = 3) -> dict:
+def measure(frames: int, jobs: int, rounds: int, repeat: int = 3, big: int = BIG,
+            files: int = FILES) -> dict:
     from ybsensor.sensor import cluster
     from ybsensor.sensor.pipeline import Pipeline
     from ybsensor.sensor.sensor import Sensor
@@ -82,12 +97,16 @@ def measure(frames: int, jobs: int, rounds: int, repeat: int = 3) -> dict:
         tmp = Path(where)
         bench_config(tmp)
         config = tmp / "bench.toml"
-        commands = (("one process", ()), ("--jobs 1", ("--jobs", "1")),
-                    (f"--jobs {jobs}", ("--jobs", str(jobs))))
-        timed: dict[str, list] = {name: [] for name, _ in commands}
+        bare = tmp / "bench-no-evidence.toml"
+        bare.write_text(config.read_text() + '\n[evidence]\ndir = ""\n')
+        rotating = rotating_pcaps(big, files) if rounds else []
+        commands = (("one process", config, ()), ("one process, no evidence", bare, ()),
+                    ("--jobs 1", config, ("--jobs", "1")),
+                    (f"--jobs {jobs}", config, ("--jobs", str(jobs))))
+        timed: dict[str, list] = {name: [] for name, _, _ in commands}
         for _ in range(rounds):     # in turn, so that a change of load touches each alike
-            for name, extra in commands:
-                timed[name].append(_command(pcap, config, tmp, *extra))
+            for name, cfg, extra in commands:
+                timed[name].append(_command(rotating, cfg, tmp, *extra))
         runs = {name: {"wall_s": round(statistics.median(w for w, _ in got), 3),
                        "cpu_s": round(statistics.median(c for _, c in got), 3),
                        "wall_s_each": [round(w, 2) for w, _ in got]}
@@ -126,6 +145,10 @@ def measure(frames: int, jobs: int, rounds: int, repeat: int = 3) -> dict:
             reduce_runs.append(_cpu(lambda: cluster.Reduce(client, [str(pcap)]).take(results))[0])
             client.close()
         reduce_cpu = statistics.median(reduce_runs)
+        many = [(str(p), str(p)) for p in rotating] or paths
+        together = {how: [_together(str(config), many, decoded) for _ in range(repeat)]
+                    for how, decoded in (("each decodes every batch", False),
+                                         ("each batch decoded once", True))}
     # the model of bench/scaling.md: share k of P costs W + S x (its buckets' fraction),
     # and share 0 also L (shared_line over every row); from share 0 of 1 (W + L + S) and
     # share 1 of 8 (W + f S)
@@ -135,11 +158,15 @@ def measure(frames: int, jobs: int, rounds: int, repeat: int = 3) -> dict:
     each = max(share_cpu["1 of 8"] - f8 * split, 0.0)                   # W, every worker's
     out = {"frames": frames, "jobs": jobs, "rounds": rounds, "repeat": repeat, "runs": runs}
     if runs:
-        one, spread = runs["one process"], runs[f"--jobs {jobs}"]
+        spread, bare = runs[f"--jobs {jobs}"], runs["one process, no evidence"]
         out.update({
-            "speedup_wall": round(one["wall_s"] / spread["wall_s"], 2),
-            "cluster_overhead_wall_s": round(runs["--jobs 1"]["wall_s"] - one["wall_s"], 3),
-            "cluster_overhead_cpu_s": round(runs["--jobs 1"]["cpu_s"] - one["cpu_s"], 3)})
+            "rotating_frames": big, "rotating_files": files,
+            "speedup_wall": {name: round(runs[name]["wall_s"] / spread["wall_s"], 2)
+                             for name in ("one process", "one process, no evidence")},
+            "cpu_ratio": {name: round(runs[name]["cpu_s"] / spread["cpu_s"], 2)
+                          for name in ("one process", "one process, no evidence")},
+            "cluster_overhead_wall_s": round(runs["--jobs 1"]["wall_s"] - bare["wall_s"], 3),
+            "cluster_overhead_cpu_s": round(runs["--jobs 1"]["cpu_s"] - bare["cpu_s"], 3)})
     return {**out,
         "every_worker_stages_us_per_frame": {k: round(v / frames * 1e6, 3)
                                              for k, v in every.items()},
@@ -154,9 +181,26 @@ def measure(frames: int, jobs: int, rounds: int, repeat: int = 3) -> dict:
         "speedup_cpu_projected": round(statistics.median(alone) / (
             max(share_cpu["0 of 2"], share_cpu["1 of 2"]) + reduce_cpu), 2),
         "reduce_cpu_s": round(reduce_cpu, 3),
+        "shares_of_2_together_cpu_s": {
+            how: [round(statistics.median(r[k] for r in got), 3) for k in range(2)]
+            for how, got in together.items()},
         "reduce_input_bytes": size,
         "file_bytes": pcap.stat().st_size,
     }
+
+
+def _together(config: str, paths: list, decoded: bool) -> list[float]:
+    """Shares 0 and 1 of 2 forked together (as --jobs 2's workers are), each batch decoded
+    once between them or by each: the CPU seconds of each."""
+    from tools import forked
+
+    from ybsensor.sensor import cluster, shared_decode
+    where = shared_decode.create(2) if decoded else None
+    try:
+        return forked(lambda k: _cpu(lambda: cluster.replay_share(config, paths, k, 2,
+                                                                  decoded=where))[0], 2)
+    finally:
+        shared_decode.remove(where)
 
 
 def stages(pcap: Path, config: Path, parts: int = 8) -> dict[str, float]:
@@ -228,15 +272,19 @@ def report(r: dict) -> None:
           f"shared_line on share 0 {r['shared_line_cpu_us_per_frame']}; "
           f"--jobs 2 from CPU seconds alone (the busier share, then the reduce): "
           f"{r['speedup_cpu_projected']:.2f}x")
+    print(f"  shares 0 and 1 of 2 forked together, CPU s: {r['shares_of_2_together_cpu_s']}")
 
 
 def _report_runs(r: dict) -> None:
-    one, spread = r["runs"]["one process"], r["runs"][f"--jobs {r['jobs']}"]
-    print(f"replay --jobs {r['jobs']} ({r['frames']:,} frames, median of {r['rounds']}): "
-          f"{spread['wall_s']:.2f} s against {one['wall_s']:.2f} s in one process: "
-          f"{r['speedup_wall']:.2f}x by the clock "
-          f"(CPU: {spread['cpu_s']:.1f} s against {one['cpu_s']:.1f} s)")
-    print(f"  the cluster path (--jobs 1 against one process): "
+    spread = r["runs"][f"--jobs {r['jobs']}"]
+    print(f"replay --jobs {r['jobs']} ({r['rotating_frames']:,} frames in "
+          f"{r['rotating_files']} files, median of {r['rounds']}): {spread['wall_s']:.2f} s, "
+          f"{spread['cpu_s']:.1f} CPU s")
+    for name in ("one process", "one process, no evidence"):
+        one = r["runs"][name]
+        print(f"  against {name}: {one['wall_s']:.2f} s, {one['cpu_s']:.1f} CPU s: "
+              f"{r['speedup_wall'][name]:.2f}x by the clock, CPU ratio {r['cpu_ratio'][name]:.2f}")
+    print(f"  the cluster path (--jobs 1 against one process without evidence): "
           f"+{r['cluster_overhead_wall_s']:.2f} s wall, +{r['cluster_overhead_cpu_s']:.1f} CPU s")
 
 
@@ -244,13 +292,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=int(os.environ.get("YBSENSOR_BENCH_FRAMES",
                                                                      FRAMES)))
+    ap.add_argument("--big", type=int, default=BIG,
+                    help="frames of the rotating capture the commands replay")
+    ap.add_argument("--files", type=int, default=FILES, help="files it is cut into")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of each in-process part (medians)")
     ap.add_argument("--rounds", type=int, default=3,
                     help="runs of each command (0: the in-process figures only)")
     args = ap.parse_args(argv)
-    r = measure(args.frames, args.jobs, args.rounds, args.repeat)
+    r = measure(args.frames, args.jobs, args.rounds, args.repeat, args.big, args.files)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(r, indent=2) + "\n")
     report(r)

@@ -428,6 +428,13 @@ def build(path: Path, frames: int, encaps=None, seed: int = SEED,
           plaintext: bool = False) -> Path:
     """Write the mix (n frames) to `path` as a classic microsecond pcap, Ethernet; with
     `plaintext`, no TLS records (every payload random bytes)."""
+    out, _ = _mix(frames, encaps, seed, plaintext)
+    _write(path, out)
+    return path
+
+
+def _mix(frames: int, encaps, seed: int, plaintext: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The mix's pcap bytes, and where each record starts in them."""
     tpls = templates(encaps, seed)
     rng = np.random.default_rng(seed + 1)
     which = rng.choice(len(tpls), size=frames, p=[t.weight for t in tpls])
@@ -465,13 +472,17 @@ def build(path: Path, frames: int, encaps=None, seed: int = SEED,
                 _tls_records(block, t, vals["tls"][part])
             _http_bodies(block, t, http[part])
             out[(rec_off[part] + 16)[:, None] + np.arange(width)] = block
+    return out, rec_off
+
+
+def _write(path: Path, *pieces: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(fd, "wb") as fh:
-        out.tofile(fh)
+        for piece in pieces:
+            piece.tofile(fh)
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)  # atomic: concurrent builders write the same bytes
-    return path
 
 
 def mixed_pcap(frames: int = FRAMES, encaps=None, seed: int = SEED,
@@ -483,6 +494,19 @@ def mixed_pcap(frames: int = FRAMES, encaps=None, seed: int = SEED,
     if not path.exists():
         build(path, frames, encaps, seed, plaintext)
     return path
+
+
+def rotating_pcaps(frames: int, files: int, seed: int = SEED) -> list[Path]:
+    """The mix of `frames` frames as a rotating capture writes it: `files` pcaps of about
+    as many frames each, in order, cut wherever the flows are (cached under bench/out/)."""
+    paths = [OUT / f"rotating-{frames}-{k + 1:02d}of{files:02d}-s{seed}-v{VERSION}.pcap"
+             for k in range(files)]
+    if not all(p.exists() for p in paths):
+        out, rec_off = _mix(frames, None, seed, False)
+        cuts = [*rec_off[np.arange(1, files) * frames // files].tolist(), len(out)]
+        for path, start, end in zip(paths, [24, *cuts[:-1]], cuts):
+            _write(path, out[:24], out[start:end])
+    return paths
 
 
 def mix_table(encaps=None) -> list[tuple[str, float]]:

@@ -3,13 +3,15 @@ a Dask distributed cluster (`--jobs N`: a local cluster of N processes), with th
 of one process.
 
 Map: N tasks, one a share. Every task reads every file, in order, in the same batches as
-one process, decodes each batch whole and keeps the rows of its share (share_rows): a hash
-of the line and the two addresses (core/flows.py share_of) picks a bucket, so that a flow,
-and every fragment of a datagram, lives on one worker, as PACKET_FANOUT does live; each
-share owns buckets, share 0 fewer, as it also runs shared_line. What a flow alone decides (the
-flow table and log, every detector's findings, the dedup of alerts grouped by flow) is
-then decided where the flow is, as one process decides it. What looks across flows is
-made whole so:
+one process (a few batches ahead of the one it analyses), has each batch's table whole
+(workers of one machine decode each batch once between them and map the others' tables
+from /dev/shm: sensor/shared_decode.py; a remote cluster's each decode every batch), and
+keeps the rows of its share (share_rows): a hash of the line and the two addresses
+(core/flows.py share_of) picks a bucket, so that a flow, and every fragment of a datagram,
+lives on one worker, as PACKET_FANOUT does live; each share owns buckets, share 0
+fewer, as it also runs shared_line. What a flow alone decides (the flow table and log,
+every detector's findings, the dedup of alerts grouped by flow) is then decided where the
+flow is, as one process decides it. What looks across flows is made whole so:
 
 - state every worker keeps of the whole batch: L2TPv2 session lines and fragment
   reassembly (cheap: control messages and fragments are rare); their counters come from
@@ -43,7 +45,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -59,6 +61,7 @@ from ybsensor.exporters.http import merge
 from ybsensor.exporters.prometheus import BuildCollector, SensorCollector
 
 from . import config as config_mod
+from . import shared_decode
 from .alerting import Alerter, RateLimit
 from .sensor import Sensor
 from .selection import Selection
@@ -73,6 +76,9 @@ BUCKETS_PER_SHARE = 16       # rows hash to parts x this buckets; each share own
 # what shared_line over every row costs share 0, against the work the shares split
 # (bench/cluster.py: 0.25 against 1.3 µs a frame): share 0 owns fewer buckets by as much
 SHARED_LINE_COST = 0.2
+# batches a share reads ahead of the one it analyses: those it decodes for the others are
+# ready before they need them (sensor/shared_decode.py)
+READ_AHEAD = 2
 NO_WORKERS_SECONDS = 60.0    # a cluster without workers this long: the replay fails
 # metric families of what every worker holds whole (the indicator lists it loaded, the
 # configured lines): sent by share 0 alone (the reduce need not merge N copies)
@@ -148,6 +154,7 @@ class _GivenUp:
     """What a share gives up past the bounds of what it returns, as metrics."""
 
     def __init__(self):
+        self.exchange: shared_decode.Exchange | None = None   # batches decoded once
         self.shipped = 0        # finding rows shipped to the reduce
         self.unshipped = 0      # finding rows of wider groups alerted on the worker instead
         self.flow_records = 0   # flow records past MAX_FLOW_LOG_BYTES, not returned
@@ -161,6 +168,15 @@ class _GivenUp:
         yield CounterMetricFamily(
             "ybsensor_cluster_flow_records_dropped", "Flow records past the bytes of flow log "
             "a share returns to the reduce: not written", value=self.flow_records)
+        x = self.exchange
+        yield CounterMetricFamily(
+            "ybsensor_cluster_batches_mapped", "Batches a local worker took decoded from "
+            "the share that owns them (shared memory) instead of decoding them",
+            value=x.taken if x else 0)
+        yield CounterMetricFamily(
+            "ybsensor_cluster_batches_decoded_again", "Batches a local worker decoded "
+            "though another share owns them, as that share's could not come (not running, "
+            "or run again from the start behind the others)", value=x.again if x else 0)
 
 
 def _bounded_text(path: str, bound: int) -> tuple[str, int]:
@@ -180,8 +196,12 @@ def _bounded_text(path: str, bound: int) -> tuple[str, int]:
 class _Part:
     """One share of a replay: a Sensor fed the rows of the share."""
 
-    def __init__(self, cfg, index: int, parts: int, flow_log: str):
+    def __init__(self, cfg, index: int, parts: int, flow_log: str,
+                 decoded: str | None = None):
         self.index, self.parts = index, parts
+        # the run's directory of batches decoded once between local workers (else None:
+        # each decodes every batch)
+        self.exchange = shared_decode.Exchange(decoded, index, parts) if decoded else None
         self.sensor = s = Sensor(cfg, alerts_path="", flow_log=flow_log, sinks=False)
         self.key = (0, 0, 0)            # (file, batch, 0 | 1 for its reassembled datagrams)
         self.alerts: list[tuple[tuple, list[dict]]] = []
@@ -190,6 +210,7 @@ class _Part:
         self.lines: Alerter | None = None   # shared_line over every row (share 0)
         self.clock: dict[tuple, int] = {}   # (key, detector) -> latest finding's ns
         self.given_up = _GivenUp()
+        self.given_up.exchange = self.exchange
         self.lines_on_share_0 = False
         if s.alerter is not None:
             s.evidence = None
@@ -203,9 +224,13 @@ class _Part:
             if index:   # every worker reassembles every fragment: errors counted by share 0
                 s.reassembly.errors = Counter()
 
-    def batch(self, key: tuple[int, int], batch, source: str) -> None:
+    def batch(self, key: tuple[int, int], batch, source: str, seq: int = 0) -> None:
+        """Take batch `seq` of the replay (`key`: its file and place in it)."""
         s = self.sensor
-        t = s.pipeline.decode_chosen(batch, source)
+        if self.exchange is None:
+            t = s.pipeline.decode_chosen(batch, source)
+        else:
+            t = self.exchange.table(seq, batch, s.pipeline, source)
         if s.alerter is None:
             s.stats.process(take(t, share_rows(t, self.parts, False) == self.index))
             return
@@ -285,11 +310,14 @@ class _Part:
 
 def replay_share(config_path: str | None, paths: list[tuple[str, str]], index: int, parts: int,
                  batch_frames: int | None = None, progress: str | None = None,
-                 alerts_path: str | None = None, selection: tuple = ()) -> dict:
+                 alerts_path: str | None = None, selection: tuple = (),
+                 decoded: str | None = None) -> dict:
     """Replay the share `index` of `parts` of `paths`, (path, path as given) pairs (every
     file read, in order); runs on a worker. Files that are no capture are refused (their
     messages returned) and the others go through, as in one process. `selection` is the
-    replay's --bpf, --start, --end, --line and --institution (sensor/selection.py)."""
+    replay's --bpf, --start, --end, --line and --institution (sensor/selection.py).
+    `decoded`: the run's directory in /dev/shm where the shares of one machine share each
+    batch decoded once (sensor/shared_decode.py); None: this share decodes every batch."""
     fastpath.load_kernel_now()     # a worker lives on: the compiled loops from the start
     cfg = config_mod.load(config_path) if config_path else None
     if cfg is not None:
@@ -298,35 +326,79 @@ def replay_share(config_path: str | None, paths: list[tuple[str, str]], index: i
                                   event_log_paths={})
     with tempfile.TemporaryDirectory(prefix="ybsensor-share-") as tmp:
         flow_log = str(Path(tmp) / "flows.jsonl") if cfg is not None and cfg.flow_log_path else ""
-        part = _Part(cfg, index, parts, flow_log)
+        part = _Part(cfg, index, parts, flow_log, decoded)
         if selection:
             part.sensor.pipeline.selection = Selection(*selection, cfg)
-        refused, warned, frames, done = [], [], 0, 0
+        refused, warned, frames = [], [], 0
         part.sensor.pipeline.warn = warned.append
         report = _Reporter(progress, index)
         kw = {"batch_frames": batch_frames} if batch_frames else {}
-        for i, (path, shown) in enumerate(paths):
-            seen = 0
-
-            def read(n: int) -> None:
-                nonlocal seen
-                seen = n
-                report(done + n)
-            try:
-                for j, batch in enumerate(read_capture(path, warn=warned.append, progress=read,
-                                                       **kw)):
-                    batch.source = shown     # the path as it was given, as one process says it
-                    frames += len(batch)
-                    part.batch((i, j), batch, shown)
-            except CaptureError as exc:
-                refused.append(str(exc))
-            done += size(path) or seen
+        refused_files: set[int] = set()
+        ahead: deque[tuple] = deque()   # batches read, not yet analysed (READ_AHEAD)
+        try:
+            for item in _batches(paths, warned.append, report, kw, refused_files):
+                seq, _, _, shown, batch = item
+                if part.exchange is not None and not isinstance(batch, CaptureError):
+                    part.exchange.ahead(seq, batch, part.sensor.pipeline, shown)
+                ahead.append(item)
+                if len(ahead) > READ_AHEAD:
+                    frames += _analyse(part, ahead.popleft(), refused, refused_files)
+            while ahead:
+                frames += _analyse(part, ahead.popleft(), refused, refused_files)
+        finally:
+            if part.exchange is not None:   # done or failed: the others wait for it no more
+                part.exchange.close()
         out = part.result(flow_log)
         if part.given_up.flow_records:
             warned.append(f"share {index}: {part.given_up.flow_records:,} flow records past "
                           f"the {MAX_FLOW_LOG_BYTES >> 20} MiB a share returns were not logged")
     out.update(refused=refused, warnings=warned, frames=frames)
     return out
+
+
+def _batches(paths: list[tuple[str, str]], warn, report, kw: dict, refused: set[int]):
+    """(seq, file, batch in file, path as given, batch) of every file in turn, seq counting
+    them; a file whose reading fails gives its CaptureError in place of a batch, and its
+    reading stops. So does that of a file in `refused` (by what decoding found in a batch
+    read before: the same batch on every share, as each reads as far ahead)."""
+    done, seq = 0, 0
+    for i, (path, shown) in enumerate(paths):
+        seen = 0
+
+        def read(n: int) -> None:
+            nonlocal seen
+            seen = n
+            report(done + n)
+        try:
+            for j, batch in enumerate(read_capture(path, warn=warn, progress=read, **kw)):
+                batch.source = shown     # the path as it was given, as one process says it
+                seq += 1
+                yield seq, i, j, shown, batch
+                if i in refused:
+                    break
+        except CaptureError as exc:
+            seq += 1
+            yield seq, i, -1, shown, exc
+        done += size(path) or seen
+
+
+def _analyse(part: _Part, item: tuple, refused: list[str], refused_files: set[int]) -> int:
+    """A batch read ahead analysed (none of a file refused before it); its frames."""
+    seq, i, j, shown, batch = item
+    if i in refused_files:
+        if part.exchange is not None:
+            part.exchange.skip(seq)
+        return 0
+    if isinstance(batch, CaptureError):
+        refused.append(str(batch))
+        refused_files.add(i)
+        return 0
+    try:
+        part.batch((i, j), batch, shown, seq)
+    except CaptureError as exc:
+        refused.append(str(exc))
+        refused_files.add(i)
+    return len(batch)
 
 
 class _Reporter:
@@ -533,7 +605,7 @@ def run(client, cfg, config_path: str | None, paths: list[str], parts: int,
     """Every share's result; a share whose worker died is run again by the scheduler; one
     that cannot be completed is a ClusterError naming why. `progress` is told the bytes
     read, on average over the shares (each reads every file)."""
-    from distributed import Queue, wait
+    from distributed import Queue
     name = f"ybsensor-progress-{uuid.uuid4().hex}"
     queue = Queue(name, client=client) if progress is not None else None
     config_path = os.path.abspath(config_path) if config_path else None
@@ -544,11 +616,27 @@ def run(client, cfg, config_path: str | None, paths: list[str], parts: int,
     if cfg is not None and cfg.alerts_path:
         alerts_path = os.path.abspath(cfg.alerts_path)
         hash_key(cfg, cfg.detectors.get("plaintext_pii", {}))
-    futures = [client.submit(replay_share, config_path, paths, k, parts, batch_frames,
-                             name if queue is not None else None, alerts_path, selection,
-                             pure=False,
-                             key=f"ybsensor-share-{k}-of-{parts}-{name[-8:]}")
-               for k in range(parts)]
+    # workers forked here share this machine's memory: each batch decoded once
+    decoded = shared_decode.create(parts) if _local(client) and parts > 1 else None
+    try:
+        futures = [client.submit(replay_share, config_path, paths, k, parts, batch_frames,
+                                 name if queue is not None else None, alerts_path,
+                                 selection, decoded, pure=False,
+                                 key=f"ybsensor-share-{k}-of-{parts}-{name[-8:]}")
+                   for k in range(parts)]
+        return _gather(client, futures, queue, progress, parts)
+    finally:
+        shared_decode.remove(decoded)
+
+
+def _local(client) -> bool:
+    from distributed import LocalCluster
+    return isinstance(getattr(client, "cluster", None), LocalCluster)
+
+
+def _gather(client, futures: list, queue, progress, parts: int) -> list[dict]:
+    """The shares' results, waited for with their progress."""
+    from distributed import wait
     read: dict[int, int] = {}
     staffed = time.monotonic()
     while True:

@@ -457,3 +457,19 @@ code = "H1"
 ranges = ["10.1.2.0/24"]
 lines = ["vlan:100"]
 """
+
+
+def forked(fn, parts: int, timeout: float = 600) -> list:
+    """fn(k) for k in range(parts), each in a process forked from this one (as the workers
+    of `replay --jobs` are), all at once: their results, in order of k."""
+    import multiprocessing
+    fork = multiprocessing.get_context("fork")
+    out = fork.Queue()
+    workers = [fork.Process(target=lambda k: out.put((k, fn(k))), args=(k,))
+               for k in range(parts)]
+    for w in workers:
+        w.start()
+    got = dict(out.get(timeout=timeout) for _ in workers)
+    for w in workers:
+        w.join()
+    return [got[k] for k in range(parts)]

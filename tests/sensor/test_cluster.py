@@ -7,6 +7,7 @@ client's lookups of one name through servers on different workers), while one wo
 killed in the middle of its share."""
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -243,7 +244,9 @@ def test_a_share_bounds_what_it_returns_and_counts_what_it_gives_up(tmp_path, mo
     given_up = {f.name: f.samples[0].value for f in bounded["families"]
                 if f.name.startswith("ybsensor_cluster_")}
     assert given_up == {"ybsensor_cluster_findings_unshipped": rows,
-                        "ybsensor_cluster_flow_records_dropped": records - kept}
+                        "ybsensor_cluster_flow_records_dropped": records - kept,
+                        "ybsensor_cluster_batches_mapped": 0,
+                        "ybsensor_cluster_batches_decoded_again": 0}
     assert any("flow records past" in w for w in bounded["warnings"])
     # the wider groups' findings are alerted all the same, by the share
     detectors = {a["detector"] for _, alerts in bounded["alerts"] for a in alerts}
@@ -266,3 +269,127 @@ def test_jobs_on_this_machine_give_what_one_process_gives(tmp_path):
              for n in ("one", "jobs")]
     assert flows[0] == flows[1] and flows[0]
     assert _summary(spread[0]) == _summary(one[0])
+
+
+def _share_outputs(result: dict) -> tuple:
+    """What a share gives the reduce, but for the cluster path's own counters."""
+    families = {(f.name, s.name, tuple(sorted(s.labels.items()))): s.value
+                for f in result["families"] if not f.name.startswith("ybsensor_cluster_")
+                for s in f.samples}
+    shipped = [(p["key"], p["detector"], p["table"].frame.tolist()) for p in result["shipped"]]
+    return (result["alerts"], result["stats"], families, result["flow_log"], shipped,
+            result["refused"], result["warnings"])
+
+
+def _decoded_counts(result: dict) -> dict[str, float]:
+    return {f.name[len("ybsensor_cluster_batches_"):]: f.samples[0].value
+            for f in result["families"] if f.name.startswith("ybsensor_cluster_batches_")}
+
+
+def test_local_shares_decode_each_batch_once_and_give_what_they_give_alone(tmp_path):
+    """Two shares forked on this machine, each batch decoded by one of them and mapped by
+    the other from /dev/shm, give what each gives decoding every batch; one whose owner is
+    not running decodes that owner's batches itself; the run's directory goes."""
+    import multiprocessing
+
+    from ybsensor.sensor import cluster, shared_decode
+    from tools import forked
+    config = str(_config(tmp_path, "shared"))
+    crossing = tmp_path / "crossing.pcap"
+    _crossing_capture(crossing)
+    paths = [(str(p), str(p)) for p in (PCAPS / "demo.pcap", crossing)]
+    alone = [cluster.replay_share(config, paths, k, 2, batch_frames=64) for k in range(2)]
+
+    where = shared_decode.create(2)
+    try:
+        together = forked(lambda k: cluster.replay_share(config, paths, k, 2, batch_frames=64,
+                                                         decoded=where), 2, timeout=300)
+    finally:
+        shared_decode.remove(where)
+    assert not os.path.exists(where)
+    batches = sum(1 for _ in cluster._batches(paths, print, lambda n: None,
+                                              {"batch_frames": 64}, set()))
+    counts = [_decoded_counts(together[k]) for k in range(2)]
+    assert sum(c["mapped"] + c["decoded_again"] for c in counts) == batches
+    assert sum(c["mapped"] for c in counts) > 0
+    for k in range(2):
+        assert _share_outputs(together[k]) == _share_outputs(alone[k])
+
+    # share 1 alone, its partner's process gone, or ended (failed) with its process
+    # running on: it decodes share 0's batches itself
+    gone = multiprocessing.get_context("fork").Process(target=int)
+    gone.start()
+    gone.join()
+    for partner, published in ((gone.pid, -1), (os.getpid(), shared_decode.ALL)):
+        where = shared_decode.create(2)
+        try:
+            control = shared_decode.Exchange(where, 0, 2).control
+            control[0] = (partner, published, -1)
+            late = cluster.replay_share(config, paths, 1, 2, batch_frames=64, decoded=where)
+        finally:
+            shared_decode.remove(where)
+        assert _decoded_counts(late) == {"mapped": 0, "decoded_again": batches // 2}
+        assert _share_outputs(late) == _share_outputs(alone[1])
+
+
+def test_jobs_with_a_worker_killed_give_what_one_process_gives_and_leave_no_shared_memory(
+        tmp_path):
+    """`replay --jobs 2` whose worker is killed while the shares exchange decoded batches
+    through /dev/shm: the share is run again, the results are one process's, and the run's
+    directory there is gone at the end."""
+    psutil = require_module("psutil")
+    require_module("distributed")
+    from bench.mixed import SMALL, mixed_pcap
+    from ybsensor.sensor import shared_decode
+    crossing = tmp_path / "crossing.pcap"
+    _crossing_capture(crossing)
+    files = [PCAPS / "demo.pcap", crossing]
+    files += _rotating(mixed_pcap(SMALL), tmp_path / "mix.pcap", SMALL // 4 + 7)
+    one = _replay(tmp_path, "one", files)
+    assert one[2] == 0, one[1]
+
+    spread = _replay(tmp_path, "jobs", files, "--jobs", "2", wait=False)
+    ours = os.path.join(shared_decode.SHM, f"{shared_decode.PREFIX}{spread.pid}-*")
+    killed = None
+    while spread.poll() is None and killed is None:
+        published = [f for d in glob.glob(ours) for f in os.listdir(d) if f != "control"]
+        workers = [p for p in psutil.Process(spread.pid).children(recursive=True)
+                   if "python" in p.name().lower() or "ybsensor" in p.name().lower()]
+        if published and workers:
+            killed = workers[0].pid
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.01)
+    out, err, status = spread.communicate(timeout=300) + (spread.returncode,)
+    assert killed is not None, "the replay ended before a worker could be killed"
+    assert status == 0, err
+    assert glob.glob(ours) == []
+    assert _alerts(tmp_path, "jobs") == _alerts(tmp_path, "one")
+    assert _counters(tmp_path, "jobs") == _counters(tmp_path, "one")
+    flows = [sorted((tmp_path / f"{n}-flows.jsonl").read_text().splitlines())
+             for n in ("one", "jobs")]
+    assert flows[0] == flows[1] and flows[0]
+    assert _summary(out) == _summary(one[0])
+
+
+def test_a_local_share_that_fails_leaves_no_share_waiting_for_its_batches(tmp_path,
+                                                                          monkeypatch):
+    """A share that fails mid-replay (its worker process running on) tells the others it
+    decides on no batch more: they decode its batches themselves instead of waiting."""
+    from ybsensor.sensor import cluster, shared_decode
+    config = str(_config(tmp_path, "failing"))
+    demo = str(PCAPS / "demo.pcap")
+    where = shared_decode.create(2)
+    try:
+        analysed = []
+
+        def fail_third(part, key, batch, source, seq=0):
+            analysed.append(seq)
+            if len(analysed) == 3:
+                raise RuntimeError("a share's fault")
+        monkeypatch.setattr(cluster._Part, "batch", fail_third)
+        with pytest.raises(RuntimeError):
+            cluster.replay_share(config, [(demo, demo)], 0, 2, batch_frames=16, decoded=where)
+        control = shared_decode.Exchange(where, 1, 2).control
+        assert control[0, shared_decode.PUBLISHED] == shared_decode.ALL
+    finally:
+        shared_decode.remove(where)
