@@ -100,7 +100,7 @@ class Stream:
             while got < size:
                 if not self.poll.poll(WAIT_MS):
                     continue    # nothing came: a handler still to run has run by the next wait
-                n = os.readv(self.fd, [view[got:]])
+                n = os.readv(self.fd, [view[got:size]])
                 if not n:
                     break
                 got += n

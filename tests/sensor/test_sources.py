@@ -296,3 +296,20 @@ def test_pcapng_frames_decode_with_their_own_link_type(tmp_path):
     t = tables[0]
     assert np.array_equal(t.sport, [40000, 40001])
     assert np.array_equal(t.linktype, [1, 101])
+
+
+def test_a_pipe_read_gives_no_more_than_asked():
+    """framing.Stream.read(n) gives n bytes (fewer only at the end), also after a larger
+    read left its buffer larger: gzip's header reader unpacks exactly what it asked for."""
+    import os
+
+    from ybsensor.sensor.sources.framing import Stream
+
+    r, w = os.pipe()
+    os.write(w, bytes(range(200)))
+    os.close(w)
+    with os.fdopen(r, "rb", buffering=0) as fh:
+        stream = Stream(fh)
+        assert stream.read(64) == bytes(range(64))
+        assert stream.read(8) == bytes(range(64, 72))
+        assert stream.read(-1) == bytes(range(72, 200))
