@@ -309,7 +309,7 @@ class _Part:
 
 
 def replay_share(config_path: str | None, paths: list[tuple[str, str]], index: int, parts: int,
-                 batch_frames: int | None = None, progress: str | None = None,
+                 batch_frames: int | None = None, progress: tuple[str, str] | None = None,
                  alerts_path: str | None = None, selection: tuple = (),
                  decoded: str | None = None) -> dict:
     """Replay the share `index` of `parts` of `paths`, (path, path as given) pairs (every
@@ -317,7 +317,8 @@ def replay_share(config_path: str | None, paths: list[tuple[str, str]], index: i
     messages returned) and the others go through, as in one process. `selection` is the
     replay's --bpf, --start, --end, --line and --institution (sensor/selection.py).
     `decoded`: the run's directory in /dev/shm where the shares of one machine share each
-    batch decoded once (sensor/shared_decode.py); None: this share decodes every batch."""
+    batch decoded once (sensor/shared_decode.py); None: this share decodes every batch.
+    `progress`: where the share says how far it has read (`_Reporter`), None: nowhere."""
     fastpath.load_kernel_now()     # a worker lives on: the compiled loops from the start
     cfg = config_mod.load(config_path) if config_path else None
     if cfg is not None:
@@ -402,21 +403,33 @@ def _analyse(part: _Part, item: tuple, refused: list[str], refused_files: set[in
 
 
 class _Reporter:
-    """A share's progress, to the client through a Dask queue, once a second."""
+    """A share's progress, to the client once a second: through a Dask queue (`channel` a
+    queue's name), or on this machine through the file of the client's counters (a path
+    under /dev/shm or the temporary directory: a row per share). A local worker makes no
+    Dask call of its own: one the nanny forked again after a worker died inherits the
+    client's Dask client, whose event loop's thread is not in it, and a call through it
+    waits for ever."""
 
-    def __init__(self, name: str | None, index: int):
-        self.queue = None
+    def __init__(self, channel: tuple[str, str] | None, index: int):
+        self.queue = self.counters = None
         self.index = index
         self.last = 0.0
-        if name:
+        kind, where = channel or (None, None)
+        if kind == "file":
+            self.counters = np.memmap(where, dtype=np.int64, mode="r+")
+        elif kind == "queue":
             from distributed import Queue
-            self.queue = Queue(name)
+            self.queue = Queue(where)
 
     def __call__(self, read: int) -> None:
         """`read`: bytes of the replay's files this share has read so far."""
         now = time.monotonic()
-        if self.queue is not None and now - self.last >= PROGRESS_SECONDS:
-            self.last = now
+        if now - self.last < PROGRESS_SECONDS:
+            return
+        self.last = now
+        if self.counters is not None:
+            self.counters[self.index] = read
+        elif self.queue is not None:
             self.queue.put((self.index, read))
 
 
@@ -607,7 +620,16 @@ def run(client, cfg, config_path: str | None, paths: list[str], parts: int,
     read, on average over the shares (each reads every file)."""
     from distributed import Queue
     name = f"ybsensor-progress-{uuid.uuid4().hex}"
-    queue = Queue(name, client=client) if progress is not None else None
+    local = _local(client)
+    queue = counters = channel = None
+    if progress is not None and local:
+        fd, path = tempfile.mkstemp(prefix=name, dir=shared_decode.SHM
+                                    if os.access(shared_decode.SHM, os.W_OK) else None)
+        os.close(fd)
+        np.zeros(parts, dtype=np.int64).tofile(path)
+        counters, channel = np.memmap(path, dtype=np.int64, mode="r"), ("file", path)
+    elif progress is not None:
+        queue, channel = Queue(name, client=client), ("queue", name)
     config_path = os.path.abspath(config_path) if config_path else None
     paths = [(os.path.abspath(p), str(p)) for p in paths]
     # the alert log's place (relative to where the replay was started): identifiers are
@@ -617,16 +639,18 @@ def run(client, cfg, config_path: str | None, paths: list[str], parts: int,
         alerts_path = os.path.abspath(cfg.alerts_path)
         hash_key(cfg, cfg.detectors.get("plaintext_pii", {}))
     # workers forked here share this machine's memory: each batch decoded once
-    decoded = shared_decode.create(parts) if _local(client) and parts > 1 else None
+    decoded = shared_decode.create(parts) if local and parts > 1 else None
     try:
         futures = [client.submit(replay_share, config_path, paths, k, parts, batch_frames,
-                                 name if queue is not None else None, alerts_path,
+                                 channel, alerts_path,
                                  selection, decoded, pure=False,
                                  key=f"ybsensor-share-{k}-of-{parts}-{name[-8:]}")
                    for k in range(parts)]
-        return _gather(client, futures, queue, progress, parts)
+        return _gather(client, futures, queue, counters, progress, parts)
     finally:
         shared_decode.remove(decoded)
+        if counters is not None:
+            os.unlink(channel[1])
 
 
 def _local(client) -> bool:
@@ -634,8 +658,8 @@ def _local(client) -> bool:
     return isinstance(getattr(client, "cluster", None), LocalCluster)
 
 
-def _gather(client, futures: list, queue, progress, parts: int) -> list[dict]:
-    """The shares' results, waited for with their progress."""
+def _gather(client, futures: list, queue, counters, progress, parts: int) -> list[dict]:
+    """The shares' results, waited for with their progress (from `queue` or `counters`)."""
     from distributed import wait
     read: dict[int, int] = {}
     staffed = time.monotonic()
@@ -654,6 +678,8 @@ def _gather(client, futures: list, queue, progress, parts: int) -> list[dict]:
                 k, n = queue.get()
                 read[k] = n
                 progress(sum(read.values()) // parts)
+        elif counters is not None:
+            progress(int(counters.sum()) // parts)
         if all(f.done() for f in futures):
             break
     try:
