@@ -350,14 +350,26 @@ def test_jobs_with_a_worker_killed_give_what_one_process_gives_and_leave_no_shar
 
     spread = _replay(tmp_path, "jobs", files, "--jobs", "2", wait=False)
     ours = os.path.join(shared_decode.SHM, f"{shared_decode.PREFIX}{spread.pid}-*")
+    def named(p) -> str:
+        try:
+            return p.name().lower()
+        except psutil.Error:      # a short-lived child gone between the two looks
+            return ""
+
     killed = None
     while spread.poll() is None and killed is None:
         published = [f for d in glob.glob(ours) for f in os.listdir(d) if f != "control"]
-        workers = [p for p in psutil.Process(spread.pid).children(recursive=True)
-                   if "python" in p.name().lower() or "ybsensor" in p.name().lower()]
+        try:
+            workers = [p for p in psutil.Process(spread.pid).children(recursive=True)
+                       if "python" in named(p) or "ybsensor" in named(p)]
+        except psutil.Error:
+            workers = []
         if published and workers:
-            killed = workers[0].pid
-            os.kill(killed, signal.SIGKILL)
+            try:
+                os.kill(workers[0].pid, signal.SIGKILL)
+                killed = workers[0].pid
+            except ProcessLookupError:
+                pass
         time.sleep(0.01)
     out, err, status = spread.communicate(timeout=300) + (spread.returncode,)
     assert killed is not None, "the replay ended before a worker could be killed"
