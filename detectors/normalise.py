@@ -110,6 +110,10 @@ _DECODE = {
     "gbk": (lambda s: b"".join(_GBK_WIDTH[s[i:i + 2]] for i in range(0, len(s), 2)),
             "full-width-gbk"),
 }
+# the decodings of text in place, which the maskers (pii_mask) see through as well; the
+# others (content and transfer codings, framing, WebSocket) leave bytes that any reader
+# of the capture undoes
+TEXT_DECODINGS = frozenset(label for _, label in _DECODE.values())
 
 # what the payload engine's literal pass looks for to send a raw region here (3 bytes at
 # least, rare in random bytes): JSON escapes of digits, of full-width forms and of the

@@ -9,7 +9,10 @@ classic pcap (nanosecond timestamps) of the frame's link type.
 Personal data is masked in what is written (JL art.33): every frame through
 `detectors.pii_mask.mask_payload`, and the innermost payload once more with `edges=True`, so
 that digits an identifier left at a segment's edge never join the next packet's into a whole
-one. Lengths stay as they were; checksums no longer match the masked bytes. `mask = false`
+one. Lengths stay as they were; checksums no longer match the masked bytes. A flow whose
+alert read an identifier only by undoing a coding (gzip, base64, chunked framing, a
+WebSocket's mask: bytes any reader undoes, which the maskers do not see through) has its
+payloads left out whole, as a credentials flow's always are (`_left_out`). `mask = false`
 writes the frames as captured.
 
 Bounds: `packets_per_flow` per file; flows collecting at once at most `max_open` (the least
@@ -42,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from ybsensor.detectors.matcher import LiteralMatcher, digit_run_hits
-from ybsensor.detectors.normalise import TEXT_MARKERS
+from ybsensor.detectors.normalise import TEXT_DECODINGS, TEXT_MARKERS
 from ybsensor.detectors.pii_mask import (
     CREDENTIAL_WORDS,
     EDGE_HEAD,
@@ -242,7 +245,7 @@ class _Open:
     path: str
     linktype: int
     remaining: int
-    blank: bool = False  # payloads replaced whole: a flow that carried credentials
+    blank: bool = False  # payloads replaced whole (`_left_out`)
     head: bytes = b""    # the file header, until it goes out with the first records
     row: int = -1        # the alert's row (a file made this batch)
 
@@ -250,6 +253,18 @@ class _Open:
 _REMAINING = operator.attrgetter("remaining")
 _LINKTYPE = operator.attrgetter("linktype")
 _BLANK = operator.attrgetter("blank")
+
+
+def _left_out(alert: dict, mask: bool) -> bool:
+    """Whether the payloads of an alerted flow's packets are left out of its evidence
+    whole: a password typed one keystroke a packet (Telnet) cannot be told from the packets
+    alone (whatever `mask` says); with `mask`, an identifier read only once a coding the
+    maskers do not see through was undone (gzip, base64, chunked framing, a WebSocket's
+    mask...) is in bytes that Wireshark, or any reader, undoes too."""
+    if alert.get("detector") == "cleartext_credentials":
+        return True
+    decoded = (alert.get("evidence") or {}).get("decoded") or ()
+    return mask and any(label not in TEXT_DECODINGS for label in decoded)
 
 
 class EvidenceWriter:
@@ -324,6 +339,7 @@ class EvidenceWriter:
             state = opened.get(key) if key else None
             if state is not None:
                 opened.move_to_end(key)
+                state.blank = state.blank or _left_out(alert, self.mask)
             else:
                 state = self._create(row, alert, name, linktype, caplen)
                 if state is None:
@@ -571,10 +587,7 @@ class EvidenceWriter:
             self.files += 1
             self.sizes[path] = HEADER.size
             self.total += HEADER.size
-            # a password typed one keystroke a packet (Telnet) cannot be told from the
-            # packets alone: a credentials flow's payloads are left out whole
-            return _Open(path, linktype, self.packets_per_flow,
-                         alert.get("detector") == "cleartext_credentials",
+            return _Open(path, linktype, self.packets_per_flow, _left_out(alert, self.mask),
                          _header(linktype), row)
         self.write_errors += 1
         return None
