@@ -40,8 +40,8 @@ VERSIONS = {
 }
 MIN_DATAGRAM = 1200          # a client's datagram with an Initial is padded to this (RFC 9000 14.1)
 MAX_CID = 20
-SAMPLE, TAG = 16, 16
-PADDING, PING, ACK, ACK_ECN, CRYPTO, CLOSE = 0x00, 0x01, 0x02, 0x03, 0x06, 0x1C
+SAMPLE = 16                  # bytes of the protected payload header protection is drawn from
+PADDING, PING, ACK, ACK_ECN, CRYPTO = 0x00, 0x01, 0x02, 0x03, 0x06
 
 
 def frame(datagram: bytes) -> bytes:
@@ -228,9 +228,7 @@ def _crypto_frames(payload: bytes, crypto: dict[int, bytes]) -> bool:
                 if offset not in crypto or len(crypto[offset]) < size:
                     crypto[offset] = payload[pos:pos + size]
                 pos += size
-            elif kind == CLOSE:
-                return False
-            else:
+            else:             # CONNECTION_CLOSE, or a frame an Initial may not carry
                 return False
     except IndexError:
         return False
