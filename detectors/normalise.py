@@ -22,7 +22,9 @@ Two layers:
   deflate as zlib or raw, br, zstd), then the media type (percent-decoding of forms;
   multipart parts as `name=value`); after a WebSocket handshake (`Upgrade: websocket`, its
   101 answer) each direction's frames are unmasked and permessage-deflate messages inflated
-  (`WebSocket`); the MIME parser decodes base64 and quoted-printable parts line by line, so
+  (`WebSocket`); cleartext HTTP/2 (a client preface, or an h2c upgrade's 101) has its header
+  blocks HPACK-decoded and each stream's DATA read through a body of its own (`Http2`,
+  `Body`, gRPC's messages in `Grpc`); the MIME parser decodes base64 and quoted-printable parts line by line, so
   a part spread over many segments streams through. Every byte of a stream the parser was
   fed is searched in its decoded form and not raw (so nothing is counted twice, and
   ID-shaped bytes inside compressed data raise nothing). When a message ends and no other
@@ -52,6 +54,7 @@ import zlib
 from collections import Counter, OrderedDict
 
 import numpy as np
+import hpack
 import zstandard
 
 from .names import http_status
@@ -123,10 +126,14 @@ TEXT_MARKERS = ([b"\\u003", b"\\uff1", b"\\u59d3", b"\\u8eab", b"\\u624b"]
                 + [bytes((0, 48 + d, 0)) for d in range(10)]
                 + [bytes((0xEF, 0xBC, 0x90 + d)) for d in range(10)]
                 + [bytes((0xA3, 0xB0 + d, 0xA3)) for d in range(10)])
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"   # a client's first bytes
+H2_PREFACE_LINE = b"PRI * HTTP/2.0\r\n"
 # what makes a stream worth parsing (HTTP headers; the MIME header `Content-Transfer-Encoding`
-# ends in the second; a WebSocket handshake's Upgrade, with or without its space)
+# ends in the second; a WebSocket or h2c Upgrade, with or without its space; HTTP/2's
+# client preface)
 STREAM_MARKERS = [b"content-encoding:", b"transfer-encoding:", b"form-urlencoded",
-                  b"multipart/form-data", b"upgrade: websocket", b"upgrade:websocket"]
+                  b"multipart/form-data", b"upgrade: websocket", b"upgrade:websocket",
+                  b"upgrade: h2c", b"upgrade:h2c", H2_PREFACE_LINE.lower().rstrip()]
 
 
 # bytes as classes: NUL "0", printable ASCII "a", the rest "x" (a quick test for UTF-16)
@@ -332,7 +339,40 @@ WS_OPCODES = frozenset((0x0, 0x1, 0x2, 0x8, 0x9, 0xA))
 WS_SYNC = b"\x00\x00\xff\xff"     # the tail a sender removed from each deflated message
 
 
-class WebSocket:
+class Frames:
+    """One direction of a framed protocol, read frame by frame as its receiver reads it: a
+    header (`_header`: the bytes it took, 0 while it continues in the next region, -1 where
+    the bytes are no frame header, which sets `lost`), `remaining` payload bytes
+    (`_payload`), then `_end_frame`. `lost`: the caller takes the bytes from there."""
+
+    remaining = 0
+    lost = False
+
+    def feed(self, data: bytes, base: int) -> int:
+        """Reads `data` (at `base` in the region); how many bytes were frames."""
+        i, n = 0, len(data)
+        while i < n and not self.lost:
+            if not self.remaining:
+                size = self._header(data, i)
+                if size < 0:
+                    return i
+                if size == 0:                 # the header is not all here yet
+                    self.head += data[i:]
+                    return n
+                i += size
+                if not self.remaining:
+                    self._end_frame()
+                continue
+            take = min(self.remaining, n - i)
+            self._payload(data[i:i + take], base + i)
+            self.remaining -= take
+            i += take
+            if not self.remaining:
+                self._end_frame()
+        return i if self.lost else n
+
+
+class WebSocket(Frames):
     """The frames of one direction of a WebSocket connection, as the receiver reads them:
     a client's payloads unmasked (browsers mask every frame with a key of their own), a
     message the permessage-deflate extension compressed (RSV1 on its first frame) inflated
@@ -353,29 +393,6 @@ class WebSocket:
         self.fin = False
         self.inflater: Inflater | None = None
         self.lost = False
-
-    def feed(self, data: bytes, base: int) -> int:
-        """Reads `data` (at `base` in the region); how many bytes were frames."""
-        i, n = 0, len(data)
-        while i < n:
-            if not self.remaining:
-                size = self._header(data, i)
-                if size < 0:
-                    return i
-                if size == 0:                 # the header is not all here yet
-                    self.head += data[i:]
-                    return n
-                i += size
-                if not self.remaining:
-                    self._end_frame()
-                continue
-            take = min(self.remaining, n - i)
-            self._payload(data[i:i + take], base + i)
-            self.remaining -= take
-            i += take
-            if not self.remaining:
-                self._end_frame()
-        return n
 
     def _header(self, data: bytes, i: int) -> int:
         """Parses a frame header at data[i] (after the part kept in `head`): the bytes of
@@ -596,7 +613,7 @@ def _tokens(value: bytes) -> list[bytes]:
     return [c.strip().lower() for c in value.split(b",") if c.strip()]
 
 
-HEAD, LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, CLOSE, PASS, WS = range(9)
+HEAD, LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, CLOSE, PASS, WS, H2 = range(10)
 
 
 class Http:
@@ -607,13 +624,11 @@ class Http:
         self.state = HEAD
         self.buf = b""
         self.remaining = 0
-        self.codings: list[Inflater] = []
-        self.labels: tuple = ()
-        self.form = False
-        self.mime: Mime | None = None
+        self.body: Body | None = None
         self.chunked = False
         self.body_unseen = False        # a response whose body has not begun yet
         self.ws: WebSocket | None = None
+        self.h2: Http2 | None = None
         self.left = False               # what followed was no HTTP: passed on, then idle
 
     @property
@@ -700,6 +715,10 @@ class Http:
                 i += self.ws.feed(data[i:], i)
                 if self.ws.lost:            # no frame: HTTP again, or another protocol
                     self.state, self.ws = HEAD, None
+            elif st == H2:
+                i += self.h2.feed(data[i:], i)
+                if self.h2.lost:            # no frame: the rest as it is
+                    self.state, self.h2 = PASS, None
             else:                       # PASS: lost the framing; as it is
                 self.out(data[i:], (), i)
                 i = n
@@ -707,29 +726,33 @@ class Http:
             self.state, self.left = HEAD, True
 
     def _start(self, block: bytes) -> None:
+        if H2_PREFACE.startswith(block):  # HTTP/2 with prior knowledge, or after h2c
+            self.state = H2
+            self.h2 = Http2(self.out, self.refuse, self.give_up, self.live,
+                            expect=H2_PREFACE[len(block):])
+            return
         response = block.startswith(b"HTTP/")
         first = block[:12]
         fields: dict[bytes, bytes] = {}
-        for m in _FIELDS.finditer(block):      # the four fields that decide the body
+        for m in _FIELDS.finditer(block):      # the fields that decide the body
             key, value = m.group(1).lower(), m.group(2).strip()
             fields[key] = fields[key] + b"," + value if key in fields else value
         te = _tokens(fields.get(b"transfer-encoding", b""))
-        ce = [c.decode("latin-1") for c in _tokens(fields.get(b"content-encoding", b""))
-              if c != b"identity"]
-        ctype = fields.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
         self.chunked = bool(te) and te[-1] == b"chunked"
         length = fields.get(b"content-length", b"").split(b",")[0].strip()
         status = http_status(first) or 0
-        self.codings = [Inflater(c, self.refuse, self.live) for c in reversed(ce)]
-        self.form = ctype == b"application/x-www-form-urlencoded"
-        self.mime = Mime(self.out, form=True) if ctype.startswith(b"multipart/") else None
-        self.labels = (("chunked",) if self.chunked else ()) + tuple(ce)
+        self.body = Body(self.out, fields, ("chunked",) if self.chunked else (), self.refuse,
+                         self.live)
         # a WebSocket: the client's frames follow its handshake request, the server's its
-        # 101 answer (a refused client sends none, or a new request: `lost` tells)
-        websocket = b"websocket" in _tokens(fields.get(b"upgrade", b""))
-        if websocket and (status == 101 or not response):
+        # 101 answer (a refused client sends none, or a new request: `lost` tells); after
+        # an h2c upgrade's 101 the server speaks HTTP/2 (the client, its preface)
+        upgrade = _tokens(fields.get(b"upgrade", b""))
+        if b"websocket" in upgrade and (status == 101 or not response):
             self.state = WS
             self.ws = WebSocket(self.out, not response, self.refuse, self.live)
+        elif b"h2c" in upgrade and status == 101:
+            self.state = H2
+            self.h2 = Http2(self.out, self.refuse, self.give_up, self.live)
         elif response and (100 <= status < 200 or status in (204, 304)):
             self.state = HEAD
         elif self.chunked:
@@ -739,14 +762,50 @@ class Http:
             self.state = LENGTH if self.remaining else HEAD
         else:
             self.state = CLOSE if response else HEAD
-        self.body_unseen = response and self.state not in (HEAD, WS)
+        self.body_unseen = response and self.state not in (HEAD, WS, H2)
 
     def _body(self, data: bytes, at: int | None) -> None:
+        self.body.feed(data, at)
+
+    def _end(self) -> None:
+        if self.body is not None:
+            self.body.end()
+        self.out(b"", None)             # a message ended: decide all that is pending
+        self.state, self.body = HEAD, None
+
+
+class Body:
+    """One message's body after its framing (`framing`: the labels of what undid that):
+    its content codings undone in turn, then its media type read — a form percent-decoded,
+    multipart parts as `name=value`, gRPC messages one by one (each compressed one inflated
+    with its `grpc-encoding`). `fields`: the message's header fields, names in lower case."""
+
+    def __init__(self, out, fields: dict[bytes, bytes], framing: tuple, refuse, live):
+        self.out, self.refuse, self.live = out, refuse, live
+        ce = [c.decode("latin-1") for c in _tokens(fields.get(b"content-encoding", b""))
+              if c != b"identity"]
+        ctype = fields.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+        self.codings = [Inflater(c, refuse, live) for c in reversed(ce)]
+        self.form = ctype == b"application/x-www-form-urlencoded"
+        self.mime = Mime(out, form=True) if ctype.startswith(b"multipart/") else None
+        self.labels = framing + tuple(ce)
+        self.fed = False
+        self.grpc: Grpc | None = None
+        if ctype.startswith(b"application/grpc"):
+            coding = fields.get(b"grpc-encoding", b"identity").strip().lower()
+            self.grpc = Grpc(out, self.labels + ("grpc",), coding.decode("latin-1"), refuse,
+                             live)
+
+    def feed(self, data: bytes, at: int | None) -> None:
+        self.fed = True
         if self.codings:
             at = None
         for dec in self.codings:
             data = dec.feed(data)
         if not data:
+            return
+        if self.grpc is not None:
+            self.grpc.feed(data)
             return
         if self.mime is not None:
             self.mime.feed(data)        # its parts carry their own labels
@@ -758,11 +817,224 @@ class Http:
                 labels, data = labels + ("form-urlencoded",), plain
         self.out(data, labels, at)
 
-    def _end(self) -> None:
+    def end(self) -> None:
         if self.mime is not None:
             self.mime.finish()
+
+
+class Grpc:
+    """gRPC's length-prefixed messages (a compressed flag, a 32-bit length, the message):
+    each compressed one inflated on its own, with the stream's `grpc-encoding`."""
+
+    def __init__(self, out, labels: tuple, coding: str, refuse, live):
+        self.out, self.labels, self.coding = out, labels, coding
+        self.refuse, self.live = refuse, live
+        self.prefix = b""
+        self.remaining = 0
+        self.inflater: Inflater | None = None
+
+    def feed(self, data: bytes) -> None:
+        i, n = 0, len(data)
+        while i < n:
+            if not self.remaining:
+                need = GRPC_PREFIX - len(self.prefix)
+                self.prefix += data[i:i + need]
+                i += need
+                if len(self.prefix) < GRPC_PREFIX:
+                    return
+                compressed, self.remaining = self.prefix[0], int.from_bytes(self.prefix[1:], "big")
+                self.prefix = b""
+                self.inflater = Inflater(self.coding, self.refuse, self.live) \
+                    if compressed and self.coding != "identity" else None
+                continue
+            take = min(self.remaining, n - i)
+            chunk = data[i:i + take]
+            i += take
+            self.remaining -= take
+            if self.inflater is not None:
+                self.out(self.inflater.feed(chunk), self.labels + (self.coding,))
+            else:
+                self.out(chunk, self.labels)
+            if not self.remaining:
+                self.out(b"", None)     # a message ended
+
+
+# --- HTTP/2 (RFC 9113) and HPACK (RFC 7541) -----------------------------------------------
+
+H2_FRAME = 9          # a frame's header: length (24 bits), type, flags, stream (31 bits)
+(H2_DATA, H2_HEADERS, H2_PRIORITY, H2_RST, H2_SETTINGS, H2_PUSH, H2_PING, H2_GOAWAY,
+ H2_WINDOW, H2_CONTINUATION) = range(10)
+H2_LAST_TYPE = 0x10   # types past CONTINUATION up to here are extensions' (ALTSVC, ORIGIN,
+                      # PRIORITY_UPDATE): skipped; a higher type is no frame of a known peer
+END_STREAM, END_HEADERS, PADDED, PRIORITY = 0x1, 0x4, 0x8, 0x20
+H2_ON_STREAM = frozenset((H2_DATA, H2_HEADERS, H2_PRIORITY, H2_RST, H2_PUSH, H2_CONTINUATION))
+H2_ON_CONNECTION = frozenset((H2_SETTINGS, H2_PING, H2_GOAWAY))
+H2_SIZE = {H2_PRIORITY: 5, H2_RST: 4, H2_PING: 8, H2_WINDOW: 4}   # payload sizes it fixes
+MAX_H2_BODIES = 256   # an HTTP/2 connection's streams whose body is being read
+MAX_HPACK = 512       # HTTP/2 directions whose header table is kept (HPACK_TABLE bytes at most)
+HPACK_TABLE = 64 << 10
+GRPC_PREFIX = 5       # a gRPC message's prefix: compressed flag, 32-bit length
+
+
+class Http2(Frames):
+    """The frames of one direction of a cleartext HTTP/2 connection (prior knowledge, as
+    gRPC and curl's `--http2-prior-knowledge` speak it, or after an `Upgrade: h2c`), as the
+    receiver reads them: every header block (HEADERS, PUSH_PROMISE, their CONTINUATIONs)
+    HPACK-decoded with the direction's dynamic table kept from block to block, written as
+    `name: value` lines; each stream's DATA, padding left out, through a body of its own
+    (`Body`: content codings, forms, multipart, gRPC messages). `expect`: the rest of the
+    client preface still to come. `lost`: bytes where a frame header should be that are
+    none, or a header block that does not decode (the table is then unknown): the caller
+    passes the rest on as it is."""
+
+    def __init__(self, out, refuse, give_up, live, expect: bytes = b""):
+        self.out, self.refuse, self.give_up, self.live = out, refuse, give_up, live
+        self.expect = expect
+        self.head = b""
+        self.remaining = 0
+        self.type = self.flags = self.stream = 0
+        self.data_left = -1             # DATA bytes before the padding (-1: pad length unread)
+        self.frame = b""                # a header block frame's payload so far
+        self.block = b""                # a header block across its frames
+        self.block_stream = 0           # the stream whose header block goes on (0: none)
+        self.block_kind = H2_HEADERS    # HEADERS (a stream's own) or PUSH_PROMISE (a promise)
+        self.block_ends_stream = False
+        self.bodies: OrderedDict[int, Body] = OrderedDict()
+        self.last = 0                   # the stream whose DATA came out last
+        self.lost = False
+        self.table = None
+        if live is not None:
+            if len(live["hpack"]) >= MAX_HPACK:
+                refuse("busy")
+                self.lost = True
+                return
+            live["hpack"].add(self)
+        self.table = hpack.Decoder(max_header_list_size=MAX_HEAD)
+        self.table.max_allowed_table_size = HPACK_TABLE
+
+    def feed(self, data: bytes, base: int) -> int:
+        """Reads `data` (at `base` in the region); how many bytes were frames."""
+        if not self.expect or self.lost:
+            return super().feed(data, base)
+        take = min(len(self.expect), len(data))
+        if data[:take] != self.expect[:take]:
+            self.lost = True
+            return 0
+        self.out(data[:take], (), base)
+        self.expect = self.expect[take:]
+        return take + super().feed(data[take:], base + take)
+
+    def _header(self, data: bytes, i: int) -> int:
+        kept = len(self.head)
+        b = self.head + data[i:i + H2_FRAME - kept]
+        if len(b) < H2_FRAME:
+            return 0
+        self.head = b""
+        if not self._begin(b):
+            self.lost = True
+            return -1
+        return H2_FRAME - kept
+
+    def _begin(self, b: bytes) -> bool:
+        """A frame header: whether it is one a peer may send here."""
+        size, kind, flags = int.from_bytes(b[:3], "big"), b[3], b[4]
+        stream = int.from_bytes(b[5:9], "big") & 0x7FFFFFFF
+        if kind > H2_LAST_TYPE or (kind == H2_CONTINUATION) != bool(self.block_stream) \
+                or (self.block_stream and stream != self.block_stream) \
+                or (kind in H2_ON_STREAM and not stream) or (kind in H2_ON_CONNECTION and stream) \
+                or H2_SIZE.get(kind, size) != size or (kind == H2_SETTINGS and size % 6):
+            return False
+        self.type, self.flags, self.stream, self.remaining = kind, flags, stream, size
+        self.frame = b""
+        self.data_left = -1 if kind == H2_DATA and flags & PADDED else size
+        return True
+
+    def _payload(self, data: bytes, at: int) -> None:
+        kind = self.type
+        if kind in (H2_HEADERS, H2_PUSH, H2_CONTINUATION):
+            if len(self.block) + len(self.frame) + len(data) > MAX_HEAD:
+                self.give_up("header")
+                self.lost = True
+                return
+            self.frame += data
+        elif kind == H2_DATA:
+            if self.data_left < 0:      # the pad length comes first
+                self.data_left = self.remaining - 1 - data[0]
+                data, at = data[1:], at + 1
+            data = data[:max(self.data_left, 0)]
+            self.data_left -= len(data)
+            if data:
+                self._data(data, at)
+
+    def _data(self, data: bytes, at: int) -> None:
+        sid = self.stream
+        body = self.bodies.get(sid)
+        if body is None:                # a stream whose headers were not read: as it is
+            body = self._body(sid, {})
+        if self.last and self.last != sid:      # no match joins two streams' bytes
+            self.out(b"\n", ("http2",))
+        self.last = sid
+        body.feed(data, at)
+
+    def _body(self, sid: int, fields: dict) -> Body:
+        body = self.bodies[sid] = Body(self.out, fields, ("http2",), self.refuse, self.live)
+        self.bodies.move_to_end(sid)
+        while len(self.bodies) > MAX_H2_BODIES:
+            self.bodies.popitem(last=False)
+            self.give_up("streams")
+        return body
+
+    def _end_frame(self) -> None:
+        kind, flags, frame = self.type, self.flags, self.frame
+        self.frame = b""
+        if kind in (H2_HEADERS, H2_PUSH):
+            pad = frame[0] if flags & PADDED and frame else 0
+            skip = bool(flags & PADDED) + (5 if kind == H2_HEADERS and flags & PRIORITY else 0) \
+                + (4 if kind == H2_PUSH else 0)
+            if skip + pad > len(frame):
+                self.lost = True
+                return
+            self.block, frame = b"", frame[skip:len(frame) - pad]
+            self.block_kind, self.block_stream = kind, self.stream
+            self.block_ends_stream = kind == H2_HEADERS and bool(flags & END_STREAM)
+        if kind in (H2_HEADERS, H2_PUSH, H2_CONTINUATION):
+            self.block += frame
+            if flags & END_HEADERS:
+                self.block_stream = 0
+                self._headers(self.block_kind == H2_HEADERS)
+        elif kind == H2_DATA and flags & END_STREAM:
+            self._end_stream(self.stream)
+        elif kind == H2_RST:
+            self.bodies.pop(self.stream, None)
+
+    def _headers(self, on_stream: bool) -> None:
+        """A whole header block: decoded, written; a stream's (not a promise's) headers
+        give the body that follows, and its end where END_STREAM said so."""
+        try:
+            fields = self.table.decode(self.block, raw=True)
+        except (hpack.HPACKError, ValueError, IndexError):
+            self.refuse("corrupt")
+            self.lost = True
+            return
+        self.block = b""
+        self.out(b"".join(b"%s: %s\r\n" % f for f in fields) + b"\r\n", ("hpack",))
+        sid = self.stream
+        body = self.bodies.get(sid)
+        if on_stream and (body is None or not body.fed):   # not trailers: a body may follow
+            named = {}
+            for name, value in fields:
+                named[name] = named[name] + b"," + value if name in named else value
+            self._body(sid, named)
+        if on_stream and self.block_ends_stream:
+            self._end_stream(sid)
+        else:
+            self.out(b"", None)
+
+    def _end_stream(self, sid: int) -> None:
+        body = self.bodies.pop(sid, None)
+        if body is not None:
+            body.end()
         self.out(b"", None)             # a message ended: decide all that is pending
-        self.state, self.codings, self.mime = HEAD, [], None
 
 
 # --- streams ----------------------------------------------------------------------------
@@ -928,9 +1200,12 @@ class Normaliser:
     def __init__(self, engine=None):
         none = np.zeros(0, np.int64)
         self.stream_ids = engine.register(STREAM_MARKERS) if engine is not None else none
+        self.preface_id = self.stream_ids[-1] if len(self.stream_ids) else -1
+        self.h2_flows: OrderedDict[int, int] = OrderedDict()   # flow -> its client's stream
         self.text_ids = engine.register(TEXT_MARKERS) if engine is not None else none
         self.streams: OrderedDict[int, Stream] = OrderedDict()
-        self.live = {"zlib": weakref.WeakSet(), "br": weakref.WeakSet()}   # decoders alive
+        self.live = {"zlib": weakref.WeakSet(), "br": weakref.WeakSet(),   # decoders alive
+                     "hpack": weakref.WeakSet()}
         self.refused: Counter[str] = Counter()
         self.given_up: Counter[str] = Counter()
         self.decoded_bytes: Counter[str] = Counter()
@@ -955,11 +1230,12 @@ class Normaliser:
             entries = np.flatnonzero(np.isin(reg.sid, active) & (reg.sid >= 0))
         else:
             entries = np.zeros(0, np.int64)
-        if not trig_entry.size and not entries.size:
+        keys = ctx.flow_keys
+        servers = self._h2_servers(reg, keys, view, trig_entry)
+        if not trig_entry.size and not entries.size and not servers:
             return consumed, []
         triggered = set(trig_entry.tolist())
-        todo = np.union1d(entries, trig_entry).tolist()
-        keys = ctx.flow_keys
+        todo = np.union1d(np.union1d(entries, trig_entry), list(servers)).astype(np.int64).tolist()
         pieces: list[Piece] = []
         fed: set[int] = set()
         k = 0
@@ -974,12 +1250,13 @@ class Normaliser:
                     self._give_up("gap")
                 del self.streams[sid]
                 s = None
-            if s is None and i not in triggered:
+            if s is None and i not in triggered and i not in servers:
                 continue
             data = reg.bytes(i)
             lead = 0
             if s is None:
-                opened = self._open(reg, i, data, fk)
+                opened = self._open(reg, i, data, fk) if i in triggered \
+                    else self._open_h2_server(data, fk)
                 if opened is None:
                     continue
                 s, lead = opened
@@ -1012,6 +1289,43 @@ class Normaliser:
                 s.forget_rows()
         return consumed, pieces
 
+    def _h2_client(self, fk: int, sid: int) -> None:
+        """A flow whose client spoke HTTP/2's preface on stream `sid`: its other direction
+        is read as HTTP/2 from its first frame on (a server sends no marker of its own)."""
+        self.h2_flows[fk] = sid
+        self.h2_flows.move_to_end(fk)
+        while len(self.h2_flows) > MAX_STREAMS:
+            self.h2_flows.popitem(last=False)
+            self._give_up("streams")
+
+    def _h2_servers(self, reg, keys, view, trig_entry) -> set[int]:
+        """The regions of this batch that may begin the server's side of an HTTP/2 flow: of
+        a flow whose client preface was seen (in an earlier batch, or in a region of this
+        one with the preface's marker), the other direction, not under a parser yet."""
+        preface = trig_entry[np.isin(trig_entry, view.lit_entry[view.lit_id == self.preface_id])]
+        for e in preface.tolist():
+            data = reg.bytes(e)
+            if H2_PREFACE_LINE in data:
+                self._h2_client(int(keys[reg.row[e]]), int(reg.sid[e]))
+        if not self.h2_flows:
+            return set()
+        flows = np.fromiter(self.h2_flows.keys(), dtype=keys.dtype, count=len(self.h2_flows))
+        found = np.flatnonzero(np.isin(keys[reg.row], flows) & (reg.sid >= 0))
+        return {e for e, sid, fk in zip(found.tolist(), reg.sid[found].tolist(),
+                                        keys[reg.row[found]].tolist())
+                if sid != self.h2_flows[fk] and sid not in self.streams}
+
+    def _open_h2_server(self, data: bytes, fk: int) -> tuple[Stream, int] | None:
+        """The server's side of an HTTP/2 flow, where its region begins with the SETTINGS
+        frame a server sends first (RFC 9113 3.4); elsewhere its start was not seen."""
+        if len(data) < H2_FRAME or data[3:9] != bytes((H2_SETTINGS, 0, 0, 0, 0, 0)):
+            return None
+        self.h2_flows.pop(fk, None)
+        s = Stream(fk, mail=False, owner=self)
+        s.http.state = H2
+        s.http.h2 = Http2(s._out, self._refuse, self._give_up, self.live)
+        return s, 0
+
     def _open(self, reg, i: int, data: bytes, fk: int) -> tuple[Stream, int] | None:
         """A stream parser for region i, which holds a marker, and the region's bytes
         before the first message: HTTP from the last message start before the marker (in
@@ -1019,7 +1333,11 @@ class Normaliser:
         low = data.lower()
         marker = min((p for p in (low.find(m) for m in STREAM_MARKERS) if p >= 0), default=-1)
         if marker >= 0:         # the usual case: the marker and its message start in the region
-            http_at = max((m.start() for m in _START.finditer(data, 0, marker)), default=-1)
+            if data.startswith(H2_PREFACE_LINE, marker):    # HTTP/2: the preface begins it
+                http_at = marker
+                self._h2_client(fk, int(reg.sid[i]))
+            else:
+                http_at = max((m.start() for m in _START.finditer(data, 0, marker)), default=-1)
             if http_at >= 0:
                 s = Stream(fk, mail=False, owner=self)
                 s.context(reg.before(i))
