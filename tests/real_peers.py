@@ -1,5 +1,6 @@
 """Real protocol peers for tests/sensor/test_real_clients.py: the standard library's own clients
-(http.client, smtplib, ftplib, poplib, imaplib, ssl, email) talking to small servers, so that
+(http.client, smtplib, ftplib, poplib, imaplib, ssl, email) and curl talking to small servers
+(an HTTP/2 one made with h2), so that
 the bytes on the wire are what those implementations and the Linux stack send, not frames
 written by hand.
 
@@ -18,6 +19,7 @@ import json
 import socket
 import socketserver
 import ssl
+import subprocess
 import sys
 import threading
 from email.message import EmailMessage
@@ -26,7 +28,7 @@ PASSWORDS = {"smtp": "Mail#Pass1", "ftp": "Ftp#Pass2", "pop3": "Pop#Pass3",
              "imap": "Imap#Pass4", "redis": "Redis#Pas5", "http_form": "Form#Pass6"}
 USERS = {"smtp": "clerk@hosp.example", "ftp": "ftpuser", "pop3": "popuser",
          "imap": "imapuser", "http_form": "zhangsan"}
-SYSLOG_PORT, TLS_PORT, REDIS_PORT = 514, 443, 6379
+SYSLOG_PORT, TLS_PORT, REDIS_PORT, H2C_PORT = 514, 443, 6379, 8080
 FRAGMENT_DATA = 1472   # UDP data in the first fragment of a datagram at MTU 1500
 FRAGMENT_DATA6 = 1440  # the same over IPv6: 1500 - 40 - 8 (fragment header) - 8 (UDP), in 8s
 
@@ -187,7 +189,50 @@ def serve(ids: dict, cert: str, key: str) -> None:
                 tls.recv(4096)
                 tls.sendall(record(ids["tls"]))
 
+    class H2c(socketserver.BaseRequestHandler):
+        """Cleartext HTTP/2 as h2 (the HTTP/2 of httpx) serves it: with prior knowledge,
+        or after an HTTP/1.1 request that asks to `Upgrade: h2c` (answered on stream 1).
+        A path named after a scenario is answered with its record, gzip-compressed."""
+
+        def handle(self):
+            from h2.config import H2Configuration
+            from h2.connection import H2Connection
+            from h2.events import RequestReceived, StreamEnded
+
+            conn = H2Connection(H2Configuration(client_side=False))
+            first = self.request.recv(65535)
+            paths = {}
+            if first.startswith(b"PRI * HTTP/2.0"):
+                conn.initiate_connection()
+                events = conn.receive_data(first)
+            else:               # an upgrade: its request is stream 1's
+                head = first.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+                fields = dict(line.split(": ", 1) for line in head[1:])
+                self.request.sendall(b"HTTP/1.1 101 Switching Protocols\r\n"
+                                     b"Connection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+                conn.initiate_upgrade_connection(fields["HTTP2-Settings"].encode())
+                paths[1] = head[0].split()[1]
+                events = [StreamEnded(stream_id=1)]
+            while True:
+                for event in events:
+                    if isinstance(event, RequestReceived):
+                        paths[event.stream_id] = dict(event.headers)[b":path"].decode()
+                    elif isinstance(event, StreamEnded):
+                        name = paths.pop(event.stream_id).strip("/").split("?")[0]
+                        ident = ids.get(name)
+                        body = gzip.compress(record(ident)) if ident else b'{"code":0}'
+                        conn.send_headers(event.stream_id, [
+                            (":status", "200"), ("content-type", "application/json"),
+                            *([("content-encoding", "gzip")] if ident else [])])
+                        conn.send_data(event.stream_id, body, end_stream=True)
+                self.request.sendall(conn.data_to_send())
+                data = self.request.recv(65535)
+                if not data:
+                    return
+                events = conn.receive_data(data)
+
     start(80, Web)
+    start(H2C_PORT, H2c)
     start(TLS_PORT, Tls)
     lines(25, b"220 ybj.example ESMTP\r\n", smtp)
     lines(21, b"220 ftp ready\r\n", ftp)
@@ -219,6 +264,20 @@ def talk(host: str, host6: str, ids: dict) -> dict[str, int]:
             web.getresponse().read()
         ports[name] = port_of(web.sock)
         web.close()
+
+    # curl (libcurl's HTTP/2 is nghttp2's: its own HPACK coder, Huffman values, its table)
+    # over cleartext HTTP/2: with prior knowledge, an identifier in the query string; with
+    # an upgrade from HTTP/1.1 (curl's `--http2` on an http:// URL), in the gzip answer
+    for name, how, path in (("h2c_query", "--http2-prior-knowledge",
+                             f"/patient?certno={ids.get('h2c_query')}"),
+                            ("h2c_upgrade", "--http2", "/h2c_upgrade")):
+        done = subprocess.run(["curl", "-s", how, "--compressed", "-o", "/dev/null",
+                               "-w", "%{local_port} %{http_version}",
+                               f"http://{host}:{H2C_PORT}{path}"],
+                              capture_output=True, text=True, timeout=10, check=True)
+        port, version = done.stdout.split()
+        assert version == "2", (name, done.stdout)      # it did speak HTTP/2
+        ports[name] = int(port)
 
     web = http.client.HTTPConnection(host, 80, timeout=10)
     form = (f"username={USERS['http_form']}&password={PASSWORDS['http_form'].replace('#', '%23')}"

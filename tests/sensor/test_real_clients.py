@@ -7,7 +7,8 @@ tcpdump and replayed with the example configuration (its IPv6 ranges added).
 The expectations come from the rules: every flow that carries an identifier a receiver can
 read (gzip, chunked, both, UTF-16, 300 KB deep, a form, a base64 MIME attachment in GBK, a
 quoted-printable mail fetched over POP3, syslog datagrams the kernel fragments, IPv4 and
-IPv6; gzip over IPv6) raises
+IPv6; gzip over IPv6; curl's cleartext HTTP/2, an identifier in a Huffman-coded query and
+in a gzip answer after an h2c upgrade) raises
 `plaintext_pii` with that identifier's masked form; every login sent in the clear raises
 `cleartext_credentials` for its protocol; the TLS flow carrying an identifier raises nothing;
 and nothing else is raised. No output holds a whole identifier or a password.
@@ -32,7 +33,8 @@ HERE = Path(real_peers.__file__).resolve().parent   # the helpers, tests/
 HOST, PLATFORM = "10.1.2.10", "10.200.0.5"
 HOST6, PLATFORM6 = "fd00:1:2::10", "fd00:200::5"
 PII_FLOWS = ["http_gzip", "http_chunked", "http_gzip_chunked", "http_utf16", "http_big",
-             "http_form", "smtp", "pop3", "syslog", "syslog6", "http_gzip6"]
+             "http_form", "smtp", "pop3", "syslog", "syslog6", "http_gzip6", "h2c_query",
+             "h2c_upgrade"]
 CREDENTIAL_FLOWS = {"http_form": "http", "smtp": "smtp", "ftp": "ftp", "pop3": "pop3",
                     "imap": "imap", "redis": "redis"}
 
@@ -46,6 +48,7 @@ def conversation(tmp_path_factory):
     """The capture of every scenario, with the identifiers and the client port of each."""
     livenet.require_root()
     require_tool("tcpdump")
+    require_tool("curl")
     openssl = require_tool("openssl")
     tmp = tmp_path_factory.mktemp("real")
     rng = random.Random(20261207)
