@@ -33,6 +33,9 @@ once, retransmissions ignored, a command split across segments still read):
 - HTTP `Authorization: Bearer`, `X-API-Key:`, and API keys and tokens in a request's query
   string (`api_key=`, `apikey=`, `access_token=`, `token=`, `..._secret=`): reason
   `cleartext_token`.
+- the same HTTP fields and queries over cleartext HTTP/2 (gRPC's metadata among them), read
+  in the header blocks the payload normaliser HPACK-decodes (their values are Huffman-coded
+  on the wire), each placed at the packet that completes its block.
 
 Only what a client sends is read as a credential: a message that only clients send (an LDAP
 BindRequest, a TDS Login7, a PostgreSQL startup message, an SNMP request), else the
@@ -106,7 +109,8 @@ SASL_START_RX = re.compile(
     rb"(?im)^(?:[^\s]+[ \t]+)?(?:AUTH|AUTHENTICATE)[ \t]+(LOGIN|PLAIN)(?:[ \t]+([A-Za-z0-9+/=]+))?[ \t]*\r?$")
 BEARER_RX = re.compile(rb"(?im)^(?:proxy-)?authorization:[ \t]*bearer[ \t]+([A-Za-z0-9._~+/=-]+)")
 API_KEY_HEADER_RX = re.compile(rb"(?im)^x-api-key:[ \t]*([^\s]+)")
-REQUEST_QUERY_RX = re.compile(rb"(?m)^[A-Z]{3,7} [^\s?]*\?([^\s#]+) HTTP/")
+# a request line's query, or an HTTP/2 request's (its `:path`, HPACK-decoded)
+REQUEST_QUERY_RX = re.compile(rb"(?m)^(?:[A-Z]{3,7} (?=\S* HTTP/)|:path: )[^\s?]*\?([^\s#]+)")
 API_KEY_NAMES = frozenset((b"api_key", b"apikey", b"api-key", b"access_token", b"accesstoken",
                            b"auth_token", b"token", b"app_secret", b"appsecret",
                            b"client_secret", b"secret"))
@@ -256,6 +260,7 @@ class CleartextCredentials(PayloadDetector):
     def __init__(self, config, plan):
         super().__init__(config, plan)
         self.lit_ids = self.engine.register(LITERALS)
+        self.engine.normaliser       # noqa: B018 - its literals join the pass from the start
         self.users: OrderedDict[int, bytes] = OrderedDict()        # flow -> last USER
         # flow -> the user of its MySQL HandshakeResponse, for a later switch to clear text
         self.mysql_users: OrderedDict[int, bytes] = OrderedDict()
@@ -346,6 +351,9 @@ class CleartextCredentials(PayloadDetector):
                     self._remember(self.sessions, fk, _Session("postgresql"))
         if self.sessions:
             self._follow(ctx, reg, found)
+        _consumed, pieces = self.engine.normalised(ctx, view)
+        if pieces:
+            self._decoded_headers(ctx, pieces, found)
         # telnet: both directions in the order they came
         tel = np.flatnonzero(telnet)
         if tel.size:
@@ -389,11 +397,8 @@ class CleartextCredentials(PayloadDetector):
         for m in IMAP_LOGIN_RX.finditer(text):
             if b0 <= m.start() < b1 and m.group(2) and protocol == "imap":
                 add("imap", "login", _unquote(m.group(1)))
-        for m in BASIC_RX.finditer(text):
-            if b0 <= m.start() < b1:
-                raw = _b64(m.group(1)) or b""
-                user, sep, _password = raw.partition(b":")
-                add("http", "basic", user if sep else None)
+        self._http_fields(text, b0, b1, lambda method, user, kind, start, end:
+                          add("http", method, user, kind))
         for m in AUTH_PLAIN_RX.finditer(text):
             if b0 <= m.start() < b1:
                 parts = (_b64(m.group(1)) or b"").split(b"\x00")
@@ -407,23 +412,49 @@ class CleartextCredentials(PayloadDetector):
                 um = FORM_USER_RX.search(text)
                 add("http", "form", _value(um) if um else None)
                 break
-        for m in BEARER_RX.finditer(text):
-            if b0 <= m.start() < b1:
-                add("http", "bearer", None, "token")
-        for m in API_KEY_HEADER_RX.finditer(text):
-            if b0 <= m.start() < b1:
-                add("http", "api_key_header", None, "token")
-        for m in REQUEST_QUERY_RX.finditer(text):
-            if b0 <= m.end() and m.start() < b1 and any(
-                    n.lower() in API_KEY_NAMES and v for n, _, v in
-                    (p.partition(b"=") for p in m.group(1).split(b"&"))):
-                add("http", "query_key", None, "token")
         redis = protocol == "redis"
         if redis or b"*" in region[:1] or b"\r\n$" in region:
             for login in wire.redis_logins(region, inline=redis):
                 add("redis", "auth", login.user)
         if wire.MYSQL_CLEAR in text:
             self._mysql(ctx, row, region, found)
+
+    @staticmethod
+    def _http_fields(text: bytes, b0: int, b1: int, add) -> None:
+        """HTTP's header fields that carry a secret (Basic, Bearer, an API key header) and
+        API keys in a request's query, starting in text[b0:b1]: add(method, user, kind,
+        start, end) for each."""
+        for m in BASIC_RX.finditer(text):
+            if b0 <= m.start() < b1:
+                raw = _b64(m.group(1)) or b""
+                user, sep, _password = raw.partition(b":")
+                add("basic", user if sep else None, "password", m.start(), m.end())
+        for rx, method in ((BEARER_RX, "bearer"), (API_KEY_HEADER_RX, "api_key_header")):
+            for m in rx.finditer(text):
+                if b0 <= m.start() < b1:
+                    add(method, None, "token", m.start(), m.end())
+        for m in REQUEST_QUERY_RX.finditer(text):
+            if b0 <= m.end() and m.start() < b1 and any(
+                    n.lower() in API_KEY_NAMES and v for n, _, v in
+                    (p.partition(b"=") for p in m.group(1).split(b"&"))):
+                add("query_key", None, "token", m.start(), m.end())
+
+    def _decoded_headers(self, ctx, pieces, found: dict) -> None:
+        """The header fields of cleartext HTTP/2 (normalise: HPACK-decoded, so a Huffman-
+        coded `authorization` is read), a client's only; each placed at the packet that
+        completes it."""
+        t = ctx.t
+        for piece in pieces:
+            if b": " not in piece.text:
+                continue
+
+            def add(method, user, kind, start, end):
+                row, _offset, labels = piece.completing(start, end)
+                if row >= 0 and "hpack" in labels and toward_server(
+                        t, np.array([row]), SERVER_PORTS)[0]:
+                    found.setdefault(piece.flow, []).append(("http", method, user, [row], kind))
+
+            self._http_fields(piece.text, piece.lo, piece.hi, add)
 
     def _binary(self, ctx, reg, i: int, snmp: bool, tds: bool, found: dict) -> None:
         """The LDAP binds, the SNMP community or the TDS Login7 of a region that has their

@@ -49,7 +49,7 @@ from collections import Counter, OrderedDict
 import numpy as np
 
 from .base import Finding
-from .normalise import CONTEXT_ROW, Normaliser, Readable
+from .normalise import CONTEXT_ROW, Readable
 from .pii_mask import (MOBILE, RESIDENT_ID, find_identifiers, long_digit_run, mask_text,
                        mask_value)
 from .payload_detector import PayloadDetector, keyed_hash
@@ -136,13 +136,9 @@ class PlaintextPii(PayloadDetector):
         self.field_ids = self.engine.register([f.encode() for f in PERSONAL_FIELDS])
         self.label_ids = self.engine.register([k for k in LABEL_OF if len(k) <= EDGE])
         self.envelope_ids = self.engine.register([f.encode() for f in ENVELOPE_FIELDS])
-        self.normaliser = Normaliser(self.engine)
+        self.normaliser = self.engine.normaliser
         self.end_counted = np.zeros(0, dtype=bool)    # per stream: an identifier ended it
         self.envelopes: OrderedDict[int, dict] = OrderedDict()
-
-    def metric_families(self):
-        yield from super().metric_families()
-        yield from self.normaliser.metric_families()
 
     # --- detection ---------------------------------------------------------------------
 
@@ -161,7 +157,7 @@ class PlaintextPii(PayloadDetector):
         env_entries = np.unique(view.lit_entry[envelope])
         # the streams whose messages are decoded first: their regions are searched decoded,
         # not raw (each byte searched once)
-        consumed, pieces = self.normaliser.run(ctx, view)
+        consumed, pieces = self.engine.normalised(ctx, view)
         if pieces or consumed.any():
             cand, env_entries = cand[~consumed[cand]], env_entries[~consumed[env_entries]]
         top = int(reg.sid.max()) if len(reg.sid) else -1

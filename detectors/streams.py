@@ -452,6 +452,7 @@ class Engine:
         self.differ = 0              # resent segments whose bytes differ from the first copy
         self.held = Held()
         self.reasons: Counter[str] = Counter()   # decode reasons (the sensor's, where wired)
+        self._normaliser = None
 
     @classmethod
     def shared(cls, detector) -> "Engine":
@@ -488,6 +489,28 @@ class Engine:
                                   "copy (the first copy is searched; evasion:tcp_overlap)",
                                   value=self.differ)
         yield from self.held.metric_families()
+        if self._normaliser is not None:
+            yield from self._normaliser.metric_families()
+
+    @property
+    def normaliser(self):
+        """The streams read as their receiver reads them (normalise.Normaliser), shared by
+        the payload detectors; made when a detector asks, at its start, so that its
+        literals are in the batch-wide pass from the first batch on."""
+        if self._normaliser is None:
+            from .normalise import Normaliser
+            self._normaliser = Normaliser(self)
+        return self._normaliser
+
+    def normalised(self, ctx, view: "View"):
+        """(the regions fed to a stream parser this batch, the decoded pieces to search):
+        normalise.Normaliser.run, once per batch whichever detector asks first."""
+        cached = ctx.__dict__.get("_ybsensor_normalised")
+        if cached is not None and cached[0] is self:
+            return cached[1]
+        got = self.normaliser.run(ctx, view)
+        ctx.__dict__["_ybsensor_normalised"] = (self, got)
+        return got
 
     @property
     def matcher(self) -> LiteralMatcher | None:

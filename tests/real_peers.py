@@ -25,9 +25,10 @@ import threading
 from email.message import EmailMessage
 
 PASSWORDS = {"smtp": "Mail#Pass1", "ftp": "Ftp#Pass2", "pop3": "Pop#Pass3",
-             "imap": "Imap#Pass4", "redis": "Redis#Pas5", "http_form": "Form#Pass6"}
+             "imap": "Imap#Pass4", "redis": "Redis#Pas5", "http_form": "Form#Pass6",
+             "h2c_basic": "H2c#Pass7"}
 USERS = {"smtp": "clerk@hosp.example", "ftp": "ftpuser", "pop3": "popuser",
-         "imap": "imapuser", "http_form": "zhangsan"}
+         "imap": "imapuser", "http_form": "zhangsan", "h2c_basic": "lisi"}
 SYSLOG_PORT, TLS_PORT, REDIS_PORT, H2C_PORT = 514, 443, 6379, 8080
 FRAGMENT_DATA = 1472   # UDP data in the first fragment of a datagram at MTU 1500
 FRAGMENT_DATA6 = 1440  # the same over IPv6: 1500 - 40 - 8 (fragment header) - 8 (UDP), in 8s
@@ -278,6 +279,12 @@ def talk(host: str, host6: str, ids: dict) -> dict[str, int]:
         port, version = done.stdout.split()
         assert version == "2", (name, done.stdout)      # it did speak HTTP/2
         ports[name] = int(port)
+    # a Basic login over it (curl -u): its `authorization` Huffman-coded
+    done = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w",
+                           "%{local_port}", "-u", f"{USERS['h2c_basic']}:{PASSWORDS['h2c_basic']}",
+                           f"http://{host}:{H2C_PORT}/menu"],
+                          capture_output=True, text=True, timeout=10, check=True)
+    ports["h2c_basic"] = int(done.stdout)
 
     web = http.client.HTTPConnection(host, 80, timeout=10)
     form = (f"username={USERS['http_form']}&password={PASSWORDS['http_form'].replace('#', '%23')}"

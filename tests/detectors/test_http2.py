@@ -5,6 +5,7 @@ through each stream's body (content codings, gRPC messages). The frames are made
 independent HTTP/2 implementation (the one httpx uses). Identifiers from tests/pii.py."""
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import random
@@ -61,11 +62,17 @@ def request_headers(path="/api/query", method="POST", **extra):
             (":authority", "10.200.1.20:8080"), *extra.items()]
 
 
-def run(tmp_path, sent, answered):
-    """Each end's bytes, one segment and one batch each, alternating."""
+def alternating(sent, answered) -> list[bytes]:
+    """Each end's bytes as one segment each, the two ends taking turns."""
     client, server = stream(sent, **CLIENT), stream(answered, **SERVER)
-    frames = [f for pair in zip(client, server) for f in pair] + client[len(server):] \
+    return [f for pair in zip(client, server) for f in pair] + client[len(server):] \
         + server[len(client):]
+
+
+def run(tmp_path, sent, answered):
+    """The plaintext_pii alerts and the normaliser of a replay of `alternating`, a batch a
+    segment."""
+    frames = alternating(sent, answered)
     return sensor_run(tmp_path, *[[f] for f in frames]), frames
 
 
@@ -240,3 +247,45 @@ def test_hpack_tables_and_bodies_are_bounded_and_counted():
     for sid in range(1, 2 * N.MAX_H2_BODIES + 4, 2):
         h2._body(sid, {})
     assert len(h2.bodies) == N.MAX_H2_BODIES and given_up == ["streams"] * 2
+
+
+def credential_alerts(tmp_path, sent, answered):
+    from test_normalise import make_sensor, replay
+    s = make_sensor(tmp_path)
+    replay(s, *[[f] for f in alternating(sent, answered)])
+    s.close()
+    got = [json.loads(x) for x in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    return [a for a in got if a["detector"] == "cleartext_credentials"]
+
+
+@pytest.mark.parametrize("field,value,method,user", [
+    ("authorization", "Basic " + base64.b64encode(b"zhangsan:Secret#42").decode(), "basic",
+     "z***"),
+    ("authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "bearer",
+     ""),
+    (":path", "/fsi/api?app_secret=9f8e7d6c5b4a", "query_key", "")])
+def test_a_secret_in_http2_headers_is_a_cleartext_credential(tmp_path, field, value, method,
+                                                              user):
+    """A login or a token a client sends over cleartext HTTP/2 (gRPC metadata is headers
+    too): HPACK Huffman-codes it, so only the decoded headers show it; the answer's
+    headers are no login."""
+    headers = dict(request_headers(method="GET"))
+    headers[field] = value
+    sent, answered = exchange(list(headers.items()), None,
+                              [(":status", "200"), ("www-authenticate", "Bearer realm=\"x\"")],
+                              [b"{}"])
+    assert value.encode() not in sent[1]             # Huffman-coded on the wire
+    got = credential_alerts(tmp_path, sent, answered)
+    assert len(got) == 1 and got[0]["evidence"]["method"] == method, got
+    assert got[0]["evidence"]["user"] == user and got[0]["first_frame"] == 3
+    secret = value.split()[-1].split("=")[-1].encode()
+    assert secret not in (tmp_path / "alerts.jsonl").read_bytes()
+
+
+def test_a_token_in_an_answers_headers_is_no_login(tmp_path):
+    """Credentials are what a client sends: the same field in the server's headers (a
+    proxy's echo, say) raises nothing."""
+    token = "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
+    sent, answered = exchange(request_headers(method="GET"), None,
+                              [(":status", "200"), ("authorization", token)], [b"{}"])
+    assert credential_alerts(tmp_path, sent, answered) == []
