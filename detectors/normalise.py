@@ -25,7 +25,7 @@ Two layers:
   (`WebSocket`); cleartext HTTP/2 (a client preface, or an h2c upgrade's 101) has its header
   blocks HPACK-decoded and each stream's DATA read through a body of its own (`Http2`,
   `Body`, gRPC's messages in `Grpc`); the MIME parser decodes base64 and quoted-printable parts line by line, so
-  a part spread over many segments streams through. Every byte of a stream the parser was
+  a part spread over many segments streams through, and a header's encoded words (RFC 2047). Every byte of a stream the parser was
   fed is searched in its decoded form and not raw (so nothing is counted twice, and
   ID-shaped bytes inside compressed data raise nothing). When a message ends and no other
   has begun, the stream goes back to the raw fast path; so it does at once when the bytes
@@ -47,6 +47,8 @@ from __future__ import annotations
 
 import binascii
 import bisect
+import email.errors
+import email.header
 import json
 import re
 import weakref
@@ -471,6 +473,9 @@ def percent_decode(data: bytes) -> bytes:
 # --- MIME -------------------------------------------------------------------------------
 
 _B64_LINE = re.compile(rb"[A-Za-z0-9+/]+=*")
+# an encoded word (RFC 2047) in a header: how mailers write a subject or a name that is not
+# ASCII (every Chinese one), =?charset?B|Q?text?=
+_ENCODED_WORD = re.compile(rb"=\?[^?\s]+\?([BbQq])\?[^?\s]*\?=")
 _B64_RUN = re.compile(rb"(?:[A-Za-z0-9+/]+\r*\n)+")      # lines of base64, no padding
 _IMAP_DONE = re.compile(rb"[A-Za-z0-9.]+ (?:OK|NO|BAD) ")     # a tagged IMAP completion
 _FORM_NAME = re.compile(rb'(?i)\bname="?([^";\r\n]+)"?')
@@ -490,6 +495,7 @@ class Mime:
         self.name = b""
         self.b64 = b""
         self.ended = False              # a mail message ended with `.`
+        self.folded = b""               # a header with encoded words, its lines so far
 
     def feed(self, data: bytes) -> None:
         data = self.partial + data
@@ -517,7 +523,28 @@ class Mime:
         if self.partial:
             self._line(self.partial)
             self.partial = b""
+        self._header()
         self._end_part()
+
+    def _header(self) -> None:
+        """The header held in `folded`, its encoded words decoded (the standard `email`
+        package: adjacent words joined, as a mail reader shows them, so an identifier that
+        a mailer cut between two words is whole), written as one line."""
+        header, self.folded = self.folded, b""
+        if not header:
+            return
+        kinds = {m.group(1).lower() for m in _ENCODED_WORD.finditer(header)}
+        try:
+            parts = email.header.decode_header(header.decode("latin-1"))
+        except (ValueError, email.errors.HeaderParseError):
+            kinds = set()
+        if not kinds:
+            self.out(header, ())
+            return
+        text = b"".join(p if isinstance(p, bytes) else p.encode("latin-1") for p, _ in parts)
+        labels = tuple(label for kind, label in ((b"b", "base64"), (b"q", "quoted-printable"))
+                       if kind in kinds)
+        self.out(text.rstrip(b"\r\n") + b"\r\n", labels)
 
     def _end_part(self) -> None:
         if self.b64:
@@ -538,6 +565,11 @@ class Mime:
                 pass
 
     def _line(self, line: bytes) -> None:
+        if self.folded:
+            if line[:1] in (b" ", b"\t") and len(self.folded) < MAX_LINE:
+                self.folded += line     # a folded header goes on
+                return
+            self._header()
         body = line.rstrip(b"\r\n")
         if self.mail and (body == b"." or _IMAP_DONE.match(body)):
             self._end_part()
@@ -566,6 +598,9 @@ class Mime:
             elif self.form and low.startswith(b"content-disposition:"):
                 m = _FORM_NAME.search(body)
                 self.name = m.group(1) if m else b""
+            if b"=?" in line:
+                self.folded = line      # decoded once its folded lines are in
+                return
             self.out(line, ())
             return
         if self.cte == b"base64":

@@ -606,3 +606,55 @@ def test_websocket_decodes_the_same_however_the_stream_is_cut(data):
     for at in data.draw(st.lists(st.integers(0, len(raw) - 1), max_size=4), label="damage"):
         damaged[at] ^= 0x5A
     decoded([bytes(damaged)])
+
+
+def _headers_read(raw: bytes) -> tuple[bytes, set]:
+    """What a mail parser writes of `raw` (whole lines), and the decodings it names."""
+    out = []
+    mime = N.Mime(lambda data, labels, at=None: out.append((data, labels)), mail=True)
+    mime.feed(raw)
+    mime.finish()
+    return b"".join(d for d, _ in out), {x for d, labels in out if d and labels for x in labels}
+
+
+@pytest.mark.parametrize("charset,cte,label", [("utf-8", "b", "base64"),
+                                               ("gb2312", "b", "base64"),
+                                               ("utf-8", "q", "quoted-printable")])
+def test_encoded_words_in_headers_are_read_joined(charset, cte, label):
+    """RFC 2047: a subject that is not ASCII (every Chinese one) goes as encoded words; a
+    mailer cuts a long one into several, folded over lines, anywhere. A mail reader joins
+    adjacent words; so does the parser. A `=?` that is no encoded word is passed on as
+    it is. (The standard `email` package writes the words.)"""
+    from email.charset import BASE64, QP, Charset
+    from email.header import Header
+
+    subject = f"患者张三 身份证号{PERSON}，请核对就诊记录与结算单" * 2
+    coding = Charset(charset)
+    coding.header_encoding = BASE64 if cte == "b" else QP
+    value = Header(subject, coding, maxlinelen=60).encode(linesep="\r\n")
+    raw = (f"Subject: {value}\r\nX-Link: http://h/?a=?b\r\nContent-Transfer-Encoding: "
+           f"7bit\r\n\r\nbody\r\n.\r\n").encode()
+    assert raw.count(b"?=\r\n =?") >= 2        # words folded over lines, side by side
+    text, labels = _headers_read(raw)
+    assert subject.encode(charset) in text and label in labels
+    assert b"X-Link: http://h/?a=?b\r\n" in text
+
+
+def test_an_identifier_in_a_mails_encoded_subject_is_found(tmp_path):
+    """A hospital clerk's mail, as the standard library's mailer writes it: the Chinese
+    subject in UTF-8 encoded words, which cut the identifier between two of them."""
+    from email.message import EmailMessage
+    import email.policy
+
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["From"], msg["To"] = "his@hosp.example", "desk@ybj.example"
+    msg["Subject"] = f"患者身份证号：{PERSON}，请核对" + "说明" * 10
+    msg.set_content("见附件，谢谢。")
+    raw = msg.as_bytes()
+    assert PERSON.encode() not in raw.replace(b"\r\n ", b"")
+    session = [b"EHLO his\r\n", b"MAIL FROM:<his@hosp.example>\r\n",
+               b"RCPT TO:<desk@ybj.example>\r\n", b"DATA\r\n", raw + b".\r\n"]
+    got, norm = sensor_run(tmp_path, *[[f] for f in stream(session, dport=25)])
+    assert len(got) == 1 and got[0]["first_frame"] == 5
+    assert got[0]["evidence"]["kinds"]["resident_id"] == 1
+    assert got[0]["evidence"]["decoded"] == ["base64"]
