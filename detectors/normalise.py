@@ -22,10 +22,11 @@ Two layers:
   deflate as zlib or raw, br, zstd), then the media type (percent-decoding of forms;
   multipart parts as `name=value`); after a WebSocket handshake (`Upgrade: websocket`, its
   101 answer) each direction's frames are unmasked and permessage-deflate messages inflated
-  (`WebSocket`); cleartext HTTP/2 (a client preface, or an h2c upgrade's 101) has its header
-  blocks HPACK-decoded and each stream's DATA read through a body of its own (`Http2`,
-  `Body`, gRPC's messages in `Grpc`); the MIME parser decodes base64 and quoted-printable parts line by line, so
-  a part spread over many segments streams through, and a header's encoded words (RFC 2047). Every byte of a stream the parser was
+  (`WebSocket`); cleartext HTTP/2 (a client preface, or an h2c upgrade's 101) has its
+  header blocks HPACK-decoded and each stream's DATA read through a body of its own
+  (`Http2`, `Body`, gRPC's messages in `Grpc`); the MIME parser decodes base64 and
+  quoted-printable parts line by line, so a part spread over many segments streams
+  through, and a header's encoded words (RFC 2047). Every byte of a stream the parser was
   fed is searched in its decoded form and not raw (so nothing is counted twice, and
   ID-shaped bytes inside compressed data raise nothing). When a message ends and no other
   has begun, the stream goes back to the raw fast path; so it does at once when the bytes
