@@ -26,6 +26,8 @@ once, retransmissions ignored, a command split across segments still read):
   (not MD5 or SCRAM), the user from the startup message; MySQL: a HandshakeResponse or an
   AuthSwitch answer for the `mysql_clear_password` plugin;
 - SQL Server TDS Login7 with a password (obfuscated only: nibble swap and XOR 0xA5);
+- SOCKS5 (RFC 1929): the username/password request that follows a greeting offering it
+  and the proxy's choice of it, on any port;
 - SNMPv1/v2c: the community string of a request or trap (not of a response). A community of the
   well-known defaults (`public`, `private`) is no secret to leak: it is a finding of its own
   (`default_snmp_community`, medium): the device is guarded by a key that everyone knows,
@@ -86,13 +88,13 @@ UDP = 17
 PORT_PROTOCOL = {21: "ftp", 2121: "ftp", 110: "pop3", 143: "imap", 25: "smtp", 587: "smtp",
                  80: "http", 8080: "http", 23: "telnet", 389: "ldap", 3268: "ldap",
                  1433: "tds", 3306: "mysql", 5432: "postgresql", 6379: "redis", 161: "snmp",
-                 162: "snmp"}
+                 162: "snmp", 1080: "socks"}
 SERVER_PORTS = tuple(PORT_PROTOCOL)
 REDIS_PORTS = (6379,)
 DEFAULT_COMMUNITIES = (b"public", b"private")
 # the first bytes of the binary messages read: BER SEQUENCE (LDAP, SNMP), TDS Login7, a
 # PostgreSQL startup message (its length's high byte) or authentication request
-BINARY_FIRST = np.array([0x30, wire.TDS_LOGIN7, 0x00, ord("R")], dtype=np.uint64)
+BINARY_FIRST = np.array([0x30, wire.TDS_LOGIN7, 0x00, ord("R"), wire.SOCKS5], dtype=np.uint64)
 
 LITERALS = [b": basic ", b" login ", b"password", b"passwd", b"pwd=", b'pwd"', b"<pwd>",
             b"\npass ", b"\nuser ", b"auth plain ", b"auth login", b"ticate login",
@@ -197,7 +199,7 @@ class _Telnet:
 
 class _Session:
     """A login that takes several messages, followed in one flow: `kind` sasl (AUTH LOGIN,
-    bare AUTH PLAIN), postgresql or mysql; `phase` what the next message may be."""
+    bare AUTH PLAIN), postgresql, mysql or socks5; `phase` what the next message may be."""
     __slots__ = ("kind", "phase", "user")
 
     def __init__(self, kind: str, user: bytes | None = None):
@@ -250,7 +252,8 @@ def _shapes(word: np.ndarray, length: np.ndarray):
         (((b[2] << 8) | b[3]) >= 8 + wire.TDS_FIXED)
     pg_startup = (b[0] == 0) & (b[4] == 0) & (b[5] == 3) & (b[6] == 0) & (b[7] == 0)
     pg_request = (word == np.uint64(int.from_bytes(wire.PG_CLEARTEXT[:8], "little"))) & (length >= 9)
-    return ldap, snmp, tds, pg_startup, pg_request
+    socks = (b[0] == wire.SOCKS5) & (b[1] >= 1) & (length == 2 + b[1])
+    return ldap, snmp, tds, pg_startup, pg_request, socks
 
 
 class CleartextCredentials(PayloadDetector):
@@ -341,8 +344,15 @@ class CleartextCredentials(PayloadDetector):
         # a BindRequest, a Login7, a startup message or an SNMP request says itself that a
         # client sent it (an LDAP server may listen on any port)
         if binary.size:
-            ldap, snmp, tds, pg_startup, pg_request = _shapes(word[binary], reg.length[binary])
+            ldap, snmp, tds, pg_startup, pg_request, socks = _shapes(word[binary],
+                                                                     reg.length[binary])
             btcp, budp = tcp[binary], udp[binary]
+            # a SOCKS5 greeting offering a password: the proxy's choice and the client's
+            # request follow (`_follow`)
+            for k in np.flatnonzero(btcp & socks & client[binary]).tolist():
+                fk = int(keys[int(rows[binary[k]])])
+                if fk not in self.sessions and wire.socks5_offers_password(reg.bytes(int(binary[k]))):
+                    self._remember(self.sessions, fk, _Session("socks5"))
             for k in np.flatnonzero((ldap | tds) & btcp | snmp & budp).tolist():
                 self._binary(ctx, reg, int(binary[k]), bool(snmp[k]), bool(tds[k]), found)
             for k in np.flatnonzero(btcp & (pg_startup | pg_request & ~client[binary])).tolist():
@@ -508,7 +518,8 @@ class CleartextCredentials(PayloadDetector):
                 continue
             row = int(rows[i])
             data = reg.bytes(i)
-            step = {"sasl": self._sasl, "postgresql": self._postgresql, "mysql": self._mysql_step}
+            step = {"sasl": self._sasl, "postgresql": self._postgresql, "mysql": self._mysql_step,
+                    "socks5": self._socks5}
             event = step[session.kind](session, data, bool(client[i]))
             if event is not None:
                 protocol, method, user = event
@@ -546,6 +557,20 @@ class CleartextCredentials(PayloadDetector):
             elif not initial:
                 s.phase = "await_plain"
         return None
+
+    @staticmethod
+    def _socks5(s: _Session, data: bytes, client: bool):
+        """The server's choice of method (`05 02`: username/password), then the client's
+        RFC 1929 request."""
+        if not client:
+            if len(data) == 2 and data[0] == wire.SOCKS5:
+                s.phase = "pass" if data[1] == wire.SOCKS_USER_PASS else "done"
+            return None
+        if s.phase != "pass":
+            return None
+        s.phase = "done"
+        login = wire.socks5_login(data)
+        return None if login is None else ("socks", "user_pass", login.user)
 
     @staticmethod
     def _postgresql(s: _Session, data: bytes, client: bool):

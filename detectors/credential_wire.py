@@ -24,6 +24,9 @@ parse is no finding.
   server's AuthSwitchRequest (0xFE, plugin name, data) asks the client to answer again.
 - Redis (RESP): `*N\\r\\n` then N bulk strings `$len\\r\\nbytes\\r\\n`: `AUTH [user] password`,
   `HELLO protover AUTH user password ...`; or the same words inline on one line.
+- SOCKS5 (RFC 1928, 1929): the client's greeting (version 5, the number of methods, the
+  methods); where the server picks username/password (method 2), the client's request:
+  version 1, ULEN, the user, PLEN, the password.
 """
 from __future__ import annotations
 
@@ -276,3 +279,25 @@ def redis_logins(data: bytes, inline: bool) -> list[Login]:
             if spans[p][1] > spans[p][0]:
                 out.append(Login(words[u] if u is not None else None, spans[p]))
     return out
+
+
+SOCKS5 = 5
+SOCKS_USER_PASS = 2        # the method number of username/password authentication
+SOCKS_AUTH_VERSION = 1     # RFC 1929's sub-negotiation
+
+
+def socks5_offers_password(data: bytes) -> bool:
+    """Whether `data` is a SOCKS5 greeting whose methods include username/password."""
+    return len(data) >= 3 and data[0] == SOCKS5 and len(data) == 2 + data[1] \
+        and SOCKS_USER_PASS in data[2:]
+
+
+def socks5_login(data: bytes) -> Login | None:
+    """The user and the password's span of an RFC 1929 request, or None (not one, or no
+    password): a client sends it whole, then waits for the answer."""
+    if len(data) < 5 or data[0] != SOCKS_AUTH_VERSION or not data[1]:
+        return None
+    at = 2 + data[1]
+    if len(data) <= at or not data[at] or len(data) != at + 1 + data[at]:
+        return None
+    return Login(data[2:at], (at + 1, len(data)))

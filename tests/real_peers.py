@@ -26,10 +26,10 @@ from email.message import EmailMessage
 
 PASSWORDS = {"smtp": "Mail#Pass1", "ftp": "Ftp#Pass2", "pop3": "Pop#Pass3",
              "imap": "Imap#Pass4", "redis": "Redis#Pas5", "http_form": "Form#Pass6",
-             "h2c_basic": "H2c#Pass7"}
+             "h2c_basic": "H2c#Pass7", "socks5": "Socks#Pass8"}
 USERS = {"smtp": "clerk@hosp.example", "ftp": "ftpuser", "pop3": "popuser",
-         "imap": "imapuser", "http_form": "zhangsan", "h2c_basic": "lisi"}
-SYSLOG_PORT, TLS_PORT, REDIS_PORT, H2C_PORT = 514, 443, 6379, 8080
+         "imap": "imapuser", "http_form": "zhangsan", "h2c_basic": "lisi", "socks5": "wangwu"}
+SYSLOG_PORT, TLS_PORT, REDIS_PORT, H2C_PORT, SOCKS_PORT = 514, 443, 6379, 8080, 1080
 FRAGMENT_DATA = 1472   # UDP data in the first fragment of a datagram at MTU 1500
 FRAGMENT_DATA6 = 1440  # the same over IPv6: 1500 - 40 - 8 (fragment header) - 8 (UDP), in 8s
 
@@ -232,8 +232,36 @@ def serve(ids: dict, cert: str, key: str) -> None:
                     return
                 events = conn.receive_data(data)
 
+    class Socks(socketserver.StreamRequestHandler):
+        """A SOCKS5 proxy that asks for a user and a password (RFC 1928, 1929), then relays
+        the CONNECT it is asked for."""
+
+        def handle(self):
+            greeting = self.rfile.read(2)
+            self.rfile.read(greeting[1])
+            self.wfile.write(b"\x05\x02")
+            _, ulen = self.rfile.read(2)
+            self.rfile.read(ulen)
+            self.rfile.read(self.rfile.read(1)[0])
+            self.wfile.write(b"\x01\x00")
+            head = self.rfile.read(4)           # 05 01 00 ATYP
+            size = {1: 4, 4: 16}.get(head[3]) or self.rfile.read(1)[0]
+            host = self.rfile.read(size)
+            port = int.from_bytes(self.rfile.read(2), "big")
+            target = socket.create_connection((socket.inet_ntop(
+                socket.AF_INET if len(host) == 4 else socket.AF_INET6, host)
+                if head[3] in (1, 4) else host.decode(), port), timeout=10)
+            self.wfile.write(b"\x05\x00\x00\x01" + bytes(6))
+            self.wfile.flush()
+            threading.Thread(target=lambda: [target.sendall(d) for d in
+                                             iter(lambda: self.request.recv(65535), b"")],
+                             daemon=True).start()
+            for data in iter(lambda: target.recv(65535), b""):
+                self.request.sendall(data)
+
     start(80, Web)
     start(H2C_PORT, H2c)
+    start(SOCKS_PORT, Socks)
     start(TLS_PORT, Tls)
     lines(25, b"220 ybj.example ESMTP\r\n", smtp)
     lines(21, b"220 ftp ready\r\n", ftp)
@@ -285,6 +313,12 @@ def talk(host: str, host6: str, ids: dict) -> dict[str, int]:
                            f"http://{host}:{H2C_PORT}/menu"],
                           capture_output=True, text=True, timeout=10, check=True)
     ports["h2c_basic"] = int(done.stdout)
+    # a page fetched through a SOCKS5 proxy that wants a password (curl -x socks5://)
+    done = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{local_port}", "-x",
+                           f"socks5://{USERS['socks5']}:{PASSWORDS['socks5'].replace('#', '%23')}"
+                           f"@{host}:{SOCKS_PORT}", f"http://{host}/menu"],
+                          capture_output=True, text=True, timeout=10, check=True)
+    ports["socks5"] = int(done.stdout)
 
     web = http.client.HTTPConnection(host, 80, timeout=10)
     form = (f"username={USERS['http_form']}&password={PASSWORDS['http_form'].replace('#', '%23')}"

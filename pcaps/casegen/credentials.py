@@ -21,7 +21,7 @@ from casegen import HOSP_CODE, PiiCase, TcpConn, ev
 SECRETS = {"smtp": "Smtp-Login-88", "ldap": "Ldap-Bind-2025", "redis": "Redis-Acl-31",
            "postgresql": "Pg-Clear-55", "mysql": "My-Clear-66", "tds": "Tds-Login-7",
            "snmp": "Hosp!Mon2025", "bearer": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJoaXMifQ.c2ln",
-           "api_key": "k7f3a9c2e1d04b6a"}
+           "api_key": "k7f3a9c2e1d04b6a", "socks": "Sock5-Proxy-19"}
 
 RULE = ("cleartext_credentials (JL art.30): a secret that a client sends in a payload no "
         "encrypted protocol carries breaks it — a password (reason cleartext_password), a "

@@ -364,12 +364,13 @@ def test_wire_readers_take_any_bytes():
     from ybsensor.detectors import credential_wire as w
     readers = [w.ldap_binds, w.snmp_community, w.tds_login7, w.pg_startup_user, w.pg_password,
                w.mysql_handshake_response, w.mysql_auth_switch, w.mysql_switch_answer,
-               lambda d: w.redis_logins(d, True), mask_credentials]
+               lambda d: w.redis_logins(d, True), mask_credentials, w.socks5_offers_password,
+               w.socks5_login]
     messages = [wire_cases.ldap_bind(b"cn=a", b"pw"), wire_cases.snmp_get(b"c"),
                 wire_cases.tds_login7("u", "p"), wire_cases.pg_startup(b"u", b"d"),
                 wire_cases.pg_password(b"p"), wire_cases.resp(b"AUTH", b"u", b"p"),
                 wire_cases.mysql_handshake_response(b"u", b"p\x00", wire_cases.MYSQL_CLEAR),
-                b"HELLO 3 AUTH u p\r\nAUTH x\r\n"]
+                b"HELLO 3 AUTH u p\r\nAUTH x\r\n", b"\x05\x02\x00\x02", b"\x01\x03ops\x02pw"]
     rng = random.Random(12)
     inputs = [m[:k] for m in messages for k in range(len(m) + 1)]
     for m in messages:
@@ -405,3 +406,39 @@ def test_random_payloads_on_every_service_port(tmp_path):
             else:
                 frames.append(seg(data, 1000 + 64 * j, sport=41000 + k, dport=port))
     run(tmp_path, frames)
+
+
+PROXY = dict(sport=1080, dport=40000, src="10.200.1.20", dst="10.1.2.3")
+
+
+def socks5_exchange(choice: bytes, user: bytes = b"his-proxy", password: bytes = b"Sock5#Pw"):
+    """A SOCKS5 client offering no authentication and username/password (RFC 1928 3), the
+    proxy's choice, and the client's RFC 1929 request; each a segment."""
+    request = b"\x01" + bytes([len(user)]) + user + bytes([len(password)]) + password
+    return [seg(b"\x05\x02\x00\x02", 1000, dport=1080), seg(choice, 5000, **PROXY),
+            seg(request, 1004, dport=1080)]
+
+
+def test_a_socks5_login_is_a_cleartext_password(tmp_path):
+    """The proxy picks username/password (05 02): the request after it carries the
+    password in clear; the user is shown masked, the password nowhere."""
+    got = run(tmp_path, socks5_exchange(b"\x05\x02"))
+    assert len(got) == 1 and got[0]["first_frame"] == 3
+    ev = got[0]["evidence"]
+    assert (ev["protocol"], ev["method"], ev["user"]) == ("socks", "user_pass", "h***")
+    assert b"Sock5#Pw" not in (tmp_path / "alerts.jsonl").read_bytes()
+
+
+def test_a_socks5_login_across_batches_and_on_another_port(tmp_path):
+    assert len(run(tmp_path, *[[f] for f in socks5_exchange(b"\x05\x02")])) == 1
+    proxy = dict(PROXY, sport=3128)
+    other = [seg(b"\x05\x01\x02", 1000, dport=3128), seg(b"\x05\x02", 5000, **proxy),
+             seg(b"\x01\x03ops\x02pw", 1003, dport=3128)]
+    assert len(run(tmp_path / "port", *[[f] for f in other])) == 1
+
+
+@pytest.mark.parametrize("choice", [b"\x05\x00", b"\x05\xff"])
+def test_socks5_without_a_password_is_no_login(tmp_path, choice):
+    """The proxy takes no authentication (00) or none of the methods (FF): the bytes that
+    follow are the connection's, not a login, even when they look like RFC 1929's."""
+    assert run(tmp_path, socks5_exchange(choice)) == []

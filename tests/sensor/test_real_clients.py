@@ -10,7 +10,8 @@ quoted-printable mail fetched over POP3, syslog datagrams the kernel fragments, 
 IPv6; gzip over IPv6; curl's cleartext HTTP/2, an identifier in a Huffman-coded query and
 in a gzip answer after an h2c upgrade) raises
 `plaintext_pii` with that identifier's masked form; every login sent in the clear raises
-`cleartext_credentials` for its protocol (curl's Basic login over cleartext HTTP/2 too); the TLS flow carrying an identifier raises nothing;
+`cleartext_credentials` for its protocol (curl's Basic login over cleartext HTTP/2 and its
+login to a SOCKS5 proxy too); the TLS flow carrying an identifier raises nothing;
 and nothing else is raised. No output holds a whole identifier or a password.
 """
 from __future__ import annotations
@@ -36,7 +37,7 @@ PII_FLOWS = ["http_gzip", "http_chunked", "http_gzip_chunked", "http_utf16", "ht
              "http_form", "smtp", "pop3", "syslog", "syslog6", "http_gzip6", "h2c_query",
              "h2c_upgrade"]
 CREDENTIAL_FLOWS = {"http_form": "http", "smtp": "smtp", "ftp": "ftp", "pop3": "pop3",
-                    "imap": "imap", "redis": "redis", "h2c_basic": "http"}
+                    "imap": "imap", "redis": "redis", "h2c_basic": "http", "socks5": "socks"}
 
 
 def masked(ident: str) -> str:
