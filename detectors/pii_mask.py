@@ -295,9 +295,11 @@ def _credential_word(low: bytes) -> bool:
 def binary_credential_heads(first: np.ndarray) -> np.ndarray:
     """Mask of the payloads, given their first two bytes ((n, 2) uint8), that may begin with
     a binary message `mask_credentials` masks: a BER SEQUENCE; a TDS packet's type 0x10 and
-    status (at most 0x0F); `p` and a PostgreSQL length's high byte (0)."""
+    status (at most 0x0F); `p` and a PostgreSQL length's high byte (0); a SOCKS5 login's
+    version 1 and a user's length."""
     b0, b1 = first[:, 0], first[:, 1]
-    return (b0 == 0x30) | ((b0 == 0x10) & (b1 <= 0x0F)) | ((b0 == 0x70) & (b1 == 0))
+    return (b0 == 0x30) | ((b0 == 0x10) & (b1 <= 0x0F)) | ((b0 == 0x70) & (b1 == 0)) \
+        | ((b0 == wire.SOCKS_AUTH_VERSION) & (b1 >= 1))
 
 
 def _binary_secrets(data: bytes) -> list[tuple[int, int]]:
@@ -313,6 +315,9 @@ def _binary_secrets(data: bytes) -> list[tuple[int, int]]:
     if first == b"p":
         span = wire.pg_password(data)
         return [span] if span else []
+    if first == b"\x01":
+        login = wire.socks5_login(data)
+        return [login.secret] if login is not None else []
     if wire.MYSQL_CLEAR in data:
         got = wire.mysql_handshake_response(data)
         return [got[1]] if got is not None and got[1] and got[2] == wire.MYSQL_CLEAR else []

@@ -222,6 +222,7 @@ def test_new_cases_keep_their_secrets(name, tmp_path):
     (b"GET / HTTP/1.1\r\nAuthorization: Bearer abc.def-Tok8\r\n\r\n", b"abc.def-Tok8"),
     (b"GET /x?a=1&api_key=Key-9-zz HTTP/1.1\r\n\r\n", b"Key-9-zz"),
     (b"GET / HTTP/1.1\r\nX-API-Key: Key-10-yy\r\n\r\n", b"Key-10-yy"),
+    (b"\x01\x05clerk\x0bSocks-pw-11", b"Socks-pw-11"),
 ])
 def test_mask_credentials_new_kinds(message, secret):
     masked = mask_credentials(message)
