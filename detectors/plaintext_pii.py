@@ -169,9 +169,10 @@ class PlaintextPii(PayloadDetector):
         # every stream that moved on forgets; the ones whose end an identifier took, mark
         moved = reg.sid[reg.last & (reg.sid >= 0)]
         self.end_counted[moved] = False
-        if not cand.size and not pieces:
-            return []
         keys = ctx.flow_keys
+        if not cand.size and not pieces:
+            self._remember_envelopes(reg, env_entries, keys, {}, set())
+            return []
         groups: dict[int, _Group] = {}
         envelopes: dict[int, dict] = {}       # flow -> infno, fixmedins_code seen in this batch
         # in the order the packets came, so that evidence lists things as they appeared; a
@@ -192,25 +193,31 @@ class PlaintextPii(PayloadDetector):
                     groups[piece.flow].truncated = True
                 continue
             self._parse_piece(piece, groups, envelopes)
+        self._remember_envelopes(reg, env_entries, keys, envelopes, set(cand.tolist()))
         if not groups:
             return []
         # the envelope of the flows that showed personal data: in this batch, or remembered
-        parsed = set(cand.tolist())
-        for i in env_entries.tolist():
-            fk = int(keys[int(reg.row[i])])
-            if fk in groups and i not in parsed:
-                self._envelope(reg, i, envelopes.setdefault(fk, {}))
         for fk, g in groups.items():
-            env = envelopes.get(fk)
+            env = envelopes.get(fk) or self.envelopes.get(fk)
             if env:
-                g.envelope = env
+                g.envelope = dict(env)
+        return self._findings(ctx, groups)
+
+    def _remember_envelopes(self, reg, entries: np.ndarray, keys, envelopes: dict,
+                            parsed: set) -> None:
+        """The envelopes (infno, fixmedins_code) this batch shows, of every flow, read where
+        the regions `entries` hold one and were not `parsed` already, remembered (at most
+        REMEMBER flows): personal data in a later packet of the flow, in a later batch too,
+        is judged with the envelope its request carried."""
+        for i in entries.tolist():
+            if i not in parsed:
+                self._envelope(reg, i, envelopes.setdefault(int(keys[int(reg.row[i])]), {}))
+        for fk, env in envelopes.items():
+            if env:
                 self.envelopes[fk] = dict(env)
                 self.envelopes.move_to_end(fk)
-            elif fk in self.envelopes:
-                g.envelope = dict(self.envelopes[fk])
         while len(self.envelopes) > REMEMBER:
             self.envelopes.popitem(last=False)
-        return self._findings(ctx, groups)
 
     def _parse(self, ctx, reg, i: int, groups: dict, envelopes: dict, keys, carried) -> None:
         row = int(reg.row[i])

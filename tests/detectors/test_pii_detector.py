@@ -144,6 +144,22 @@ def test_envelope_in_another_segment_still_makes_it_critical(tmp_path):
     assert got[0]["evidence"]["infno"] == "1101"
 
 
+@pytest.mark.parametrize("batches", ["one", "each"])
+def test_an_answer_is_judged_with_the_envelope_of_its_request(tmp_path, batches):
+    """An insurance interface call: the request names infno and fixmedins_code (no personal
+    data), the answer carries the person. The answer is critical whether the two come in
+    one batch or each in its own: the envelope is remembered for the flow."""
+    request = (b'POST /fsi/api HTTP/1.1\r\nContent-Length: 58\r\n\r\n'
+               b'{"infno":"1101","fixmedins_code":"H22010200001","input":{}}')
+    answer = (b'HTTP/1.1 200 OK\r\n\r\n{"output":{"baseinfo":{"psn_name":"x","certno":"'
+              + PERSON.encode() + b'"}}}')
+    frames = [seg(request), seg(answer, 5000, sport=8080, dport=40000, src="10.200.1.20",
+                                dst="10.1.2.3")]
+    got = run(tmp_path, *([frames] if batches == "one" else [[f] for f in frames]))
+    assert [a["severity"] for a in got] == ["critical"]
+    assert got[0]["evidence"]["infno"] == "1101" and got[0]["first_frame"] == 2
+
+
 @pytest.mark.parametrize("fmt", ["json", "xml", "form"])
 def test_interface_fields_in_json_xml_form(tmp_path, fmt):
     body = {"json": b'{"psn_no":"22000000000000001101"}',
