@@ -9,13 +9,13 @@ from collections import Counter
 
 import numpy as np
 
-from ybsensor.core.addresses import packed_column, texts
+from ybsensor.core.addresses import address_texts, strings
 from ybsensor.decoders.view import line_key
 from ybsensor.detectors import BatchContext, Detector, Finding
 from ybsensor.detectors.base import SEVERITIES
 from ybsensor.detectors.pii_mask import mask_strings
 
-from ybsensor.core.community_id import community_id
+from ybsensor.core.community_id import community_ids
 from ybsensor.core.flows import stable_argsort
 from ybsensor.core.timestamps import rfc3339_column
 
@@ -205,16 +205,17 @@ class Alerter:
             for owners in (ctx.line_owner, ctx.src_owner, ctx.dst_owner):
                 inst = np.where(inst < 0, owners[rows], inst)
         code, interfaces, at = ctx.plan.code, t.batch.interfaces, rows.tolist()
-        src = packed_column(t.src_hi[rows], t.src_lo[rows])
-        dst = packed_column(t.dst_hi[rows], t.dst_lo[rows])
-        proto = t.proto[rows].tolist()
-        sport = [p if p >= 0 else None for p in t.sport[rows].tolist()]
-        dport = [p if p >= 0 else None for p in t.dport[rows].tolist()]
-        flows = [  # ICMP's "ports" are its type and code
-            (s, d, p, it, ic) if (p == ICMP or p == ICMP6) and it >= 0 else (s, d, p, sp, dp)
-            for s, d, p, sp, dp, it, ic in zip(src, dst, proto, sport, dport,
-                                               t.icmp_type[rows].tolist(),
-                                               t.icmp_code[rows].tolist())]
+        src_hi, src_lo, dst_hi, dst_lo = (x[rows] for x in (t.src_hi, t.src_lo, t.dst_hi, t.dst_lo))
+        proto, sport, dport = t.proto[rows], t.sport[rows], t.dport[rows]
+        # ICMP's "ports" are its type and code
+        icmp = ((proto == ICMP) | (proto == ICMP6)) & (t.icmp_type[rows] >= 0)
+        flow_sport = np.where(icmp, t.icmp_type[rows], sport)
+        ids = community_ids(src_hi, src_lo, dst_hi, dst_lo, proto, np.maximum(flow_sport, 0),
+                            np.maximum(np.where(icmp, t.icmp_code[rows], dport), 0),
+                            ported=flow_sport >= 0).astype(str).tolist()
+        proto = proto.tolist()
+        sport = [p if p >= 0 else None for p in sport.tolist()]
+        dport = [p if p >= 0 else None for p in dport.tolist()]
         reason, explain = f.reason, f.explain
         # whatever a detector copied from the wire (a DNS name, a Host, a user name...) goes
         # out masked: no alert holds a whole identifier, whichever detector wrote it
@@ -237,16 +238,17 @@ class Alerter:
             "institution": code(i),
             "src": s, "dst": d,
             "proto": p, "sport": sp, "dport": dp,
-            "community_id": community_id(*flow),
+            "community_id": cid,
             "packets": n,
             "bytes": octs,
             "first_frame": frame,
             "source": source,
             "evidence": ev,
-        } for stamp, ts, kind, a, b, i, s, d, p, sp, dp, flow, n, octs, frame, ev in zip(
+        } for stamp, ts, kind, a, b, i, s, d, p, sp, dp, cid, n, octs, frame, ev in zip(
             stamps, seconds.tolist(), t.line_kind[rows].tolist(), t.line_a[rows].tolist(),
-            t.line_b[rows].tolist(), inst.tolist(), texts(src), texts(dst), proto, sport, dport,
-            flows, packets.tolist(), octets.tolist(), t.frame[rows].tolist(), evidence)]
+            t.line_b[rows].tolist(), inst.tolist(), strings(*address_texts(src_hi, src_lo)),
+            strings(*address_texts(dst_hi, dst_lo)), proto, sport, dport, ids,
+            packets.tolist(), octets.tolist(), t.frame[rows].tolist(), evidence)]
 
     def _prune(self, now: int) -> None:
         horizon = now - self.dedup_ns
