@@ -6,6 +6,7 @@ files; an alert's `packets` and `bytes` are the occurrences it stands for in its
 from __future__ import annotations
 
 from collections import Counter
+from itertools import repeat
 
 import numpy as np
 
@@ -90,13 +91,15 @@ class Alerter:
                                for f in findings])
         which = np.concatenate([np.full(f.rows.size, k) for k, f in enumerate(findings)])
         ts = t.ts_ns[rows]
-        # by group, then packet time (rows come in capture order: mostly in time already)
+        # by group, then packet time (rows come in capture order: mostly in time already;
+        # a finding of one group, a shared line's, often in that order whole)
         if len(findings) == 1 and (ts[1:] >= ts[:-1]).all():
-            order = stable_argsort(group)
+            order = None if (group[1:] >= group[:-1]).all() else stable_argsort(group)
         else:
             by_time = np.lexsort((rows, ts))
             order = by_time[stable_argsort(group[by_time])]
-        rows, group, rank, which, ts = (x[order] for x in (rows, group, rank, which, ts))
+        if order is not None:
+            rows, group, rank, which, ts = (x[order] for x in (rows, group, rank, which, ts))
         starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
         ends = np.append(starts[1:], len(rows))
         allowance = self.limit.allowance(det.name, int(ts.max()))
@@ -122,8 +125,9 @@ class Alerter:
         self.limit.spend(det.name, len(at))
         at.sort()                                     # back in (group, time) order
         kept = group[at]
-        for k in at[np.r_[kept[1:] != kept[:-1], True]].tolist():   # each group's last
-            self.last_alert[(det.name, int(group[k]))] = (int(ts[k]), int(rank[k]))
+        last = at[np.r_[kept[1:] != kept[:-1], True]]                # each group's last
+        self.last_alert.update(zip(zip(repeat(det.name), group[last].tolist()),
+                                   zip(ts[last].tolist(), rank[last].tolist())))
         # each alert stands for its group's occurrences up to the group's next alert
         owner = np.searchsorted(at, np.arange(len(rows)), "right") - 1
         mine = (owner >= 0) & (group == group[at][np.maximum(owner, 0)])
@@ -131,7 +135,8 @@ class Alerter:
         octets = np.bincount(owner[mine], weights=t.wirelen[rows[mine]],
                              minlength=len(at)).astype(np.int64)
         inst = np.concatenate([f.institution if f.institution is not None
-                               else np.full(f.rows.size, -1) for f in findings])[order][at]
+                               else np.full(f.rows.size, -1) for f in findings])
+        inst = inst[at] if order is None else inst[order[at]]
         alerts = []
         for k, f in enumerate(findings):
             sel = np.flatnonzero(which[at] == k)
