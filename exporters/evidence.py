@@ -280,7 +280,8 @@ class EvidenceWriter:
         self.mask = bool(mask)
         self.max_open = max(int(max_open), 1)
         self.open: OrderedDict[int, _Open] = OrderedDict()  # flow key -> state
-        self._rekey()                                        # _keys: sorted keys of `open`
+        self._open_key: dict[str, int] = {}                  # an open state's path -> its key
+        self._keys: np.ndarray | None = None                 # sorted keys of `open` (None: anew)
         self.files = 0           # evidence files made
         self.packets = 0         # packets written
         self.removed = 0         # old files removed to make room
@@ -348,6 +349,7 @@ class EvidenceWriter:
                 made.append(state)
                 if key:
                     opened[key] = state
+                    self._open_key[state.path] = key
                 else:
                     single.append(state)
             alert["evidence_pcap"] = state.path
@@ -356,7 +358,7 @@ class EvidenceWriter:
             self._write(state, memoryview(buf), ends, 0, 1)
             self._release(state.path)
         if made and len(made) > len(single):
-            self._rekey()
+            self._keys = None
         if opened:
             self._collect(ctx)
         # a file made for an alert whose packets did not go in (no room) holds its header
@@ -368,14 +370,23 @@ class EvidenceWriter:
         # batch's packets went in: a file an alert names is never left empty)
         if len(opened) > self.max_open:
             while len(opened) > self.max_open:
-                _, state = opened.popitem(last=False)
-                self._release(state.path)
+                self._release(self._stop(next(iter(opened))).path)
                 self.abandoned += 1
-            self._rekey()
 
-    def _rekey(self) -> None:
-        """`_keys` anew from `open`."""
-        self._keys = np.sort(np.fromiter(self.open.keys(), dtype=np.uint64, count=len(self.open)))
+    def _stop(self, key: int) -> _Open | None:
+        """The flow `key` collects no more (its file stays): its state, if it had one."""
+        state = self.open.pop(key, None)
+        if state is not None:
+            del self._open_key[state.path]
+            self._keys = None
+        return state
+
+    def _sorted_keys(self) -> np.ndarray:
+        """The keys of `open`, sorted: made again only after `open` lost or gained one."""
+        if self._keys is None:
+            keys = np.fromiter(self.open.keys(), dtype=np.uint64, count=len(self.open))
+            self._keys = np.sort(keys)
+        return self._keys
 
     @classmethod
     def _rows(cls, t, alerts: list[dict]) -> list[int | None]:
@@ -411,11 +422,12 @@ class EvidenceWriter:
         g = ctx.groups
         if not len(g):
             return
-        pos = np.minimum(np.searchsorted(g.key, self._keys), len(g) - 1)
-        hit = g.key[pos] == self._keys
+        keys = self._sorted_keys()
+        pos = np.minimum(np.searchsorted(g.key, keys), len(g) - 1)
+        hit = g.key[pos] == keys
         if not hit.any():
             return
-        flows, pos = self._keys[hit], pos[hit]
+        flows, pos = keys[hit], pos[hit]
         order = np.argsort(g.first[pos])            # flows in order of appearance
         flows, pos = flows[order], pos[order]
         states = [self.open.get(key) for key in flows.tolist()]
@@ -442,11 +454,9 @@ class EvidenceWriter:
             if state.remaining <= 0 or written < first[k + 1] - first[k]:
                 done.append(key)
         for key in done:
-            state = self.open.pop(key, None)
+            state = self._stop(key)
             if state is not None:
                 self._release(state.path)
-        if done:
-            self._rekey()
 
     def _records(self, t, rows: np.ndarray, blank: np.ndarray) -> tuple[bytes | np.ndarray, list[int]]:
         """The pcap records of `rows` (whole frames, masked), one after another, and where
@@ -714,10 +724,9 @@ class EvidenceWriter:
     def _unlink(self, path: str) -> None:
         self.total -= self.sizes.pop(path, 0)
         self._release(path)
-        for key, state in list(self.open.items()):
-            if state.path == path:
-                del self.open[key]
-                self._rekey()
+        key = self._open_key.get(path)
+        if key is not None:   # a flow still collecting into it: no more
+            self._stop(key)
         try:
             os.unlink(path)
         except FileNotFoundError:
@@ -727,7 +736,8 @@ class EvidenceWriter:
 
     def close(self) -> None:
         self.open.clear()
-        self._rekey()
+        self._open_key.clear()
+        self._keys = None
         _close_all(self._fds)
 
     # --- metrics ----------------------------------------------------------------------
