@@ -445,13 +445,13 @@ class EvidenceWriter:
         mine = np.bincount(group, minlength=len(flows))             # rows of each flow
         buf, ends = self._records(ctx.t, rows, blank[group])
         first = np.concatenate([[0], np.cumsum(mine)]).tolist()
-        view, opened, done = memoryview(buf), self.open, []
-        for k, (key, state) in enumerate(zip(flows.tolist(), states)):
+        view, opened, done, write = memoryview(buf), self.open, [], self._write
+        for key, state, lo, hi in zip(flows.tolist(), states, first, first[1:]):
             if opened.get(key) is not state:  # its file was removed to make room a
                 continue                          # moment ago
-            written = self._write(state, view, ends, first[k], first[k + 1])
+            written = write(state, view, ends, lo, hi)
             state.remaining -= written
-            if state.remaining <= 0 or written < first[k + 1] - first[k]:
+            if state.remaining <= 0 or written < hi - lo:
                 done.append(key)
         for key in done:
             state = self._stop(key)
@@ -630,17 +630,21 @@ class EvidenceWriter:
         before = self.sizes.get(path)
         if before is None or hi <= lo:  # removed to make room; nothing to write
             return 0
-        size = ends[hi] - ends[lo]
-        if self.total + size <= self.max_bytes:  # all fit: nothing to remove
-            self.total += size  # reserved now; given back if the write fails
+        start, end = ends[lo], ends[hi]
+        size = end - start
+        total = self.total + size
+        if total <= self.max_bytes:  # all fit: nothing to remove
+            self.total = total  # reserved now; given back if the write fails
         else:
             hi = self._fit(path, ends, lo, hi)
             if hi == lo:
                 return 0
-            size = ends[hi] - ends[lo]
-        fd = self._fds.get(path)
+            end = ends[hi]
+            size = end - start
+        fds = self._fds
+        fd = fds.get(path)
         if fd is not None:
-            self._fds.move_to_end(path)
+            fds.move_to_end(path)
         else:
             try:
                 fd = self._fd(path)
@@ -649,7 +653,7 @@ class EvidenceWriter:
                 self.total -= size
                 return 0
         head = state.head
-        data = view[ends[lo]: ends[hi]]
+        data = view[start: end]
         try:
             if head:  # a new file: its header and first records in one write
                 n = os.writev(fd, (head, data)) - len(head)
