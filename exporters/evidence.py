@@ -611,9 +611,11 @@ class EvidenceWriter:
         kept = path in self._fds
         try:
             fd = self._fds[path] if kept else self._fd(path)
-            write_all(fd, head)
-            if not kept:  # reopened for this: the flow collects no more
-                self._release(path)
+            try:
+                write_all(fd, head)
+            finally:
+                if not kept:  # reopened for this: the flow collects no more
+                    self._let_go(path, fd)
             return
         except OSError:
             self.write_errors += 1
@@ -670,8 +672,10 @@ class EvidenceWriter:
                 os.ftruncate(fd, before - len(head))
             except OSError:
                 pass
-            self._release(path)
+            self._let_go(path, fd)
             return 0
+        if fds.get(path) != fd:  # opened for this write alone (`_fd`)
+            os.close(fd)
         self.sizes[path] = before + size
         self.packets += hi - lo
         return hi - lo
@@ -689,9 +693,13 @@ class EvidenceWriter:
     # --- open files: kept between batches while their flow collects ---------------------
 
     def _fd(self, path: str) -> int:
-        """A descriptor that appends to `path`, opened now (not among those kept), and kept."""
+        """A descriptor that appends to `path`, opened now (not among those kept): kept if
+        fewer than max_fds are, else the caller's to close. A kept one is not closed for it:
+        the flows are written in the same order each batch, so whichever went would be
+        opened again in its turn (past max_fds every write of a batch would reopen)."""
         fd = self._open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW)
-        self._keep(path, fd)
+        if len(self._fds) < self.max_fds:
+            self._fds[path] = fd
         return fd
 
     def _open(self, path: str, flags: int) -> int:
@@ -712,6 +720,12 @@ class EvidenceWriter:
         fd = self._fds.pop(path, None)
         if fd is not None:
             os.close(fd)
+
+    def _let_go(self, path: str, fd: int) -> None:
+        """Close `fd` of `path`, whether it was kept or opened for one write."""
+        if self._fds.get(path) == fd:
+            del self._fds[path]
+        os.close(fd)
 
     def _room(self, need: int, keep: str | None = None) -> bool:
         """Whether `need` more bytes fit under max_bytes, removing the oldest files (never
