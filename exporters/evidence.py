@@ -81,8 +81,8 @@ for _w in CREDENTIAL_WORDS:
 _WORD_MAX = max(len(w) for w in CREDENTIAL_WORDS)
 _WORDS = [np.frombuffer(w, dtype=np.uint8) for w in CREDENTIAL_WORDS]
 _CHUNK = 1 << 16           # byte pairs looked up at once
-_MATCHER: LiteralMatcher | None = None   # the credential words (made on first use)
-_WIDE: LiteralMatcher | None = None      # the wide digits' markers (made on first use)
+_MATCHER: LiteralMatcher | None = None   # the credential words, then the wide digits' markers
+_WIDE: LiteralMatcher | None = None      # the markers alone (without Hyperscan; on first use)
 
 
 @functools.lru_cache(maxsize=64)
@@ -118,8 +118,7 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
     # credential words and runs of 11 digits, over the whole buffer at once. Every frame a
     # run's window touches may hold one: a superset of the runs inside one frame (such a
     # run's window holds it, so touches its frame)
-    first, rs, re_ = _words_and_runs(data)
-    wide = _wide_marks(data)
+    first, rs, re_, wide = _words_runs_and_marks(data)
     if wide.size:               # the frames whose payload holds a wide digit (not a header's)
         row = np.maximum(np.searchsorted(start, wide, side="right") - 1, 0)
         wide_rows = np.unique(row[(p0[row] >= 0) & (wide >= start[row] + p0[row])])
@@ -179,27 +178,26 @@ def _wide_runs(frames: list[np.ndarray], rows: list[int]) -> list[int]:
     return out
 
 
-def _wide_marks(data: np.ndarray) -> np.ndarray:
-    """Where a digit in a wide form (UTF-16, full-width, a JSON escape: those pii_mask also
-    masks) may be, by the payload normaliser's text markers (one literal pass)."""
-    global _WIDE
-    if _WIDE is None:
-        _WIDE = LiteralMatcher(TEXT_MARKERS)
-    return _WIDE.scan(data)[0]
-
-
-def _words_and_runs(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Where a credential word starts in `data` (letters folded, the word wholly inside),
-    and the runs of RUN digits that `digit_run_hits` gives (start, end). The words through
-    the payload engine's Hyperscan matcher where that is installed, else byte pairs looked
-    up (the same positions; the numpy matcher is slower than those here)."""
-    global _MATCHER
+def _words_runs_and_marks(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                     np.ndarray]:
+    """Where a credential word starts in `data` (letters folded, the word wholly inside);
+    the runs of RUN digits that `digit_run_hits` gives (start, end); and where a digit in a
+    wide form (UTF-16, full-width, a JSON escape: those pii_mask also masks) may be, by the
+    payload normaliser's text markers. Words and markers in one pass of the payload
+    engine's Hyperscan matcher where that is installed, else the words by byte pairs
+    looked up (the same positions; the numpy matcher is slower than those here) and the
+    markers by the numpy matcher."""
+    global _MATCHER, _WIDE
     if _MATCHER is None:
-        _MATCHER = LiteralMatcher(list(CREDENTIAL_WORDS))
+        _MATCHER = LiteralMatcher(list(CREDENTIAL_WORDS) + TEXT_MARKERS)
     rs, re_ = digit_run_hits(data, 0, len(data), RUN)
     if _MATCHER.backend == "hyperscan":
-        return _MATCHER.scan(data)[0], rs, re_
-    return _word_starts(data), rs, re_
+        starts, ids = _MATCHER.scan(data)
+        word = ids < len(CREDENTIAL_WORDS)
+        return starts[word], rs, re_, starts[~word]
+    if _WIDE is None:
+        _WIDE = LiteralMatcher(TEXT_MARKERS)
+    return _word_starts(data), rs, re_, _WIDE.scan(data)[0]
 
 
 def _word_starts(data: np.ndarray) -> np.ndarray:
