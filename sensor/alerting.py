@@ -100,7 +100,7 @@ class Alerter:
             order = by_time[stable_argsort(group[by_time])]
         if order is not None:
             rows, group, rank, which, ts = (x[order] for x in (rows, group, rank, which, ts))
-        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        starts = np.flatnonzero(np.concatenate(([True], group[1:] != group[:-1])))
         ends = np.append(starts[1:], len(rows))
         allowance = self.limit.allowance(det.name, int(ts.max()))
         # the groups in the order of their first occurrence: should the rate cut in, the
@@ -113,7 +113,7 @@ class Alerter:
                   & (ts[ends - 1] - ts[starts] < self.dedup_ns))
         alerted, looked = self._fresh(det.name, group, starts[first], ends[first],
                                       simple[first], ts, rank, allowance)
-        self.suppressed += looked - len(set(np.searchsorted(starts, alerted, "right")))
+        self.suppressed += looked - len(set(np.searchsorted(starts, alerted, "right").tolist()))
         self.rate_limited += len(starts) - looked
         if not alerted:
             return []
@@ -125,7 +125,7 @@ class Alerter:
         self.limit.spend(det.name, len(at))
         at.sort()                                     # back in (group, time) order
         kept = group[at]
-        last = at[np.r_[kept[1:] != kept[:-1], True]]                # each group's last
+        last = at[np.concatenate((kept[1:] != kept[:-1], [True]))]   # each group's last
         self.last_alert.update(zip(zip(repeat(det.name), group[last].tolist()),
                                    zip(ts[last].tolist(), rank[last].tolist())))
         # each alert stands for its group's occurrences up to the group's next alert
