@@ -3,9 +3,9 @@ Suricata and this sensor.
 
 One compiled computation (`_write_one`: the endpoints' order, the hash input, SHA-1 and
 base64) serves both the flow log and the alerts, which name many flows at once
-(`community_ids`), and an event record, which names one flow (`community_id`). The hash input is at
-most 38 bytes, so SHA-1 is one block: compiled, a flow costs well under a microsecond,
-where hashlib plus the ordering in Python cost several.
+(`community_ids`), and an event record, which names one flow (`community_id`). The hash
+input is at most 38 bytes, so SHA-1 is one block: compiled, a flow costs well under a
+microsecond, where hashlib plus the ordering in Python cost several.
 """
 from __future__ import annotations
 
