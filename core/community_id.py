@@ -2,10 +2,10 @@
 Suricata and this sensor.
 
 One compiled computation (`_write_one`: the endpoints' order, the hash input, SHA-1 and
-base64) serves both the flow log, which names every ended flow at once (`community_ids`),
-and an alert or event record, which names one flow (`community_id`). The hash input is at
-most 38 bytes, so SHA-1 is one block: compiled, a flow costs well under a microsecond,
-where hashlib plus the ordering in Python cost several.
+base64) serves both the flow log and the alerts, which name many flows at once
+(`community_ids`), and an event record, which names one flow (`community_id`). The hash
+input is at most 38 bytes, so SHA-1 is one block: compiled, a flow costs well under a
+microsecond, where hashlib plus the ordering in Python cost several.
 """
 from __future__ import annotations
 
@@ -140,12 +140,12 @@ def _write_one(seed, src_hi, src_lo, dst_hi, dst_lo, v4, proto, sport, dport, po
 
 
 @jit
-def _write_all(seed, src_hi, src_lo, dst_hi, dst_lo, proto, sport, dport, block, w, digest,
-               out):
+def _write_all(seed, src_hi, src_lo, dst_hi, dst_lo, proto, sport, dport, ported, block, w,
+               digest, out):
     for i in range(src_hi.shape[0]):
         v4 = src_hi[i] == V4_MAPPED_HI and (src_lo[i] >> 32) == 0xFFFF
         _write_one(seed, src_hi[i], src_lo[i], dst_hi[i], dst_lo[i], v4, np.int64(proto[i]),
-                   np.int64(sport[i]), np.int64(dport[i]), True, block, w, digest, out, i)
+                   np.int64(sport[i]), np.int64(dport[i]), ported[i], block, w, digest, out, i)
 
 
 # one flow as `community_id` hands it to the compiled code: seed, IPv4 or not, ported or
@@ -189,16 +189,23 @@ def _scratch():
 
 def community_ids(src_hi: np.ndarray, src_lo: np.ndarray, dst_hi: np.ndarray,
                   dst_lo: np.ndarray, proto: np.ndarray, sport: np.ndarray,
-                  dport: np.ndarray, seed: int = 0) -> np.ndarray:
+                  dport: np.ndarray, seed: int = 0,
+                  ported: np.ndarray | None = None) -> np.ndarray:
     """The Community IDs of flows given as the flow table's columns (addresses as uint64
     halves, IPv4 mapped into IPv6; ICMP's sport/dport its type and code), as an array of
-    ASCII strings (numpy `S30`)."""
+    ASCII strings (numpy `S30`). `ported`: which flows have ports (or ICMP type and code),
+    by default all; the others are named as `community_id` names a flow given none."""
     n = len(src_hi)
     out = np.empty((n, WIDTH), dtype=np.uint8)
     if n:
+        if ported is None:
+            ported = np.ones(n, dtype=np.bool_)
+        else:   # a flow without ports orders its ends as with ports 0
+            ported = np.asarray(ported, np.bool_)
+            sport, dport = np.where(ported, sport, 0), np.where(ported, dport, 0)
         _write_all(seed, np.asarray(src_hi, np.uint64), np.asarray(src_lo, np.uint64),
                    np.asarray(dst_hi, np.uint64), np.asarray(dst_lo, np.uint64),
-                   proto, sport, dport, *_scratch(), out)
+                   proto, sport, dport, ported, *_scratch(), out)
     return out.view(f"S{WIDTH}").reshape(n)
 
 

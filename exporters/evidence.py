@@ -81,8 +81,8 @@ for _w in CREDENTIAL_WORDS:
 _WORD_MAX = max(len(w) for w in CREDENTIAL_WORDS)
 _WORDS = [np.frombuffer(w, dtype=np.uint8) for w in CREDENTIAL_WORDS]
 _CHUNK = 1 << 16           # byte pairs looked up at once
-_MATCHER: LiteralMatcher | None = None   # the credential words (made on first use)
-_WIDE: LiteralMatcher | None = None      # the wide digits' markers (made on first use)
+_MATCHER: LiteralMatcher | None = None   # the credential words, then the wide digits' markers
+_WIDE: LiteralMatcher | None = None      # the markers alone (without Hyperscan; on first use)
 
 
 @functools.lru_cache(maxsize=64)
@@ -118,8 +118,7 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
     # credential words and runs of 11 digits, over the whole buffer at once. Every frame a
     # run's window touches may hold one: a superset of the runs inside one frame (such a
     # run's window holds it, so touches its frame)
-    first, rs, re_ = _words_and_runs(data)
-    wide = _wide_marks(data)
+    first, rs, re_, wide = _words_runs_and_marks(data)
     if wide.size:               # the frames whose payload holds a wide digit (not a header's)
         row = np.maximum(np.searchsorted(start, wide, side="right") - 1, 0)
         wide_rows = np.unique(row[(p0[row] >= 0) & (wide >= start[row] + p0[row])])
@@ -179,27 +178,26 @@ def _wide_runs(frames: list[np.ndarray], rows: list[int]) -> list[int]:
     return out
 
 
-def _wide_marks(data: np.ndarray) -> np.ndarray:
-    """Where a digit in a wide form (UTF-16, full-width, a JSON escape: those pii_mask also
-    masks) may be, by the payload normaliser's text markers (one literal pass)."""
-    global _WIDE
-    if _WIDE is None:
-        _WIDE = LiteralMatcher(TEXT_MARKERS)
-    return _WIDE.scan(data)[0]
-
-
-def _words_and_runs(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Where a credential word starts in `data` (letters folded, the word wholly inside),
-    and the runs of RUN digits that `digit_run_hits` gives (start, end). The words through
-    the payload engine's Hyperscan matcher where that is installed, else byte pairs looked
-    up (the same positions; the numpy matcher is slower than those here)."""
-    global _MATCHER
+def _words_runs_and_marks(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                     np.ndarray]:
+    """Where a credential word starts in `data` (letters folded, the word wholly inside);
+    the runs of RUN digits that `digit_run_hits` gives (start, end); and where a digit in a
+    wide form (UTF-16, full-width, a JSON escape: those pii_mask also masks) may be, by the
+    payload normaliser's text markers. Words and markers in one pass of the payload
+    engine's Hyperscan matcher where that is installed, else the words by byte pairs
+    looked up (the same positions; the numpy matcher is slower than those here) and the
+    markers by the numpy matcher."""
+    global _MATCHER, _WIDE
     if _MATCHER is None:
-        _MATCHER = LiteralMatcher(list(CREDENTIAL_WORDS))
+        _MATCHER = LiteralMatcher(list(CREDENTIAL_WORDS) + TEXT_MARKERS)
     rs, re_ = digit_run_hits(data, 0, len(data), RUN)
     if _MATCHER.backend == "hyperscan":
-        return _MATCHER.scan(data)[0], rs, re_
-    return _word_starts(data), rs, re_
+        starts, ids = _MATCHER.scan(data)
+        word = ids < len(CREDENTIAL_WORDS)
+        return starts[word], rs, re_, starts[~word]
+    if _WIDE is None:
+        _WIDE = LiteralMatcher(TEXT_MARKERS)
+    return _word_starts(data), rs, re_, _WIDE.scan(data)[0]
 
 
 def _word_starts(data: np.ndarray) -> np.ndarray:
@@ -280,7 +278,8 @@ class EvidenceWriter:
         self.mask = bool(mask)
         self.max_open = max(int(max_open), 1)
         self.open: OrderedDict[int, _Open] = OrderedDict()  # flow key -> state
-        self._rekey()                                        # _keys: sorted keys of `open`
+        self._open_key: dict[str, int] = {}                  # an open state's path -> its key
+        self._keys: np.ndarray | None = None                 # sorted keys of `open` (None: anew)
         self.files = 0           # evidence files made
         self.packets = 0         # packets written
         self.removed = 0         # old files removed to make room
@@ -348,6 +347,7 @@ class EvidenceWriter:
                 made.append(state)
                 if key:
                     opened[key] = state
+                    self._open_key[state.path] = key
                 else:
                     single.append(state)
             alert["evidence_pcap"] = state.path
@@ -356,7 +356,7 @@ class EvidenceWriter:
             self._write(state, memoryview(buf), ends, 0, 1)
             self._release(state.path)
         if made and len(made) > len(single):
-            self._rekey()
+            self._keys = None
         if opened:
             self._collect(ctx)
         # a file made for an alert whose packets did not go in (no room) holds its header
@@ -368,14 +368,23 @@ class EvidenceWriter:
         # batch's packets went in: a file an alert names is never left empty)
         if len(opened) > self.max_open:
             while len(opened) > self.max_open:
-                _, state = opened.popitem(last=False)
-                self._release(state.path)
+                self._release(self._stop(next(iter(opened))).path)
                 self.abandoned += 1
-            self._rekey()
 
-    def _rekey(self) -> None:
-        """`_keys` anew from `open`."""
-        self._keys = np.sort(np.fromiter(self.open.keys(), dtype=np.uint64, count=len(self.open)))
+    def _stop(self, key: int) -> _Open | None:
+        """The flow `key` collects no more (its file stays): its state, if it had one."""
+        state = self.open.pop(key, None)
+        if state is not None:
+            del self._open_key[state.path]
+            self._keys = None
+        return state
+
+    def _sorted_keys(self) -> np.ndarray:
+        """The keys of `open`, sorted: made again only after `open` lost or gained one."""
+        if self._keys is None:
+            keys = np.fromiter(self.open.keys(), dtype=np.uint64, count=len(self.open))
+            self._keys = np.sort(keys)
+        return self._keys
 
     @classmethod
     def _rows(cls, t, alerts: list[dict]) -> list[int | None]:
@@ -411,11 +420,12 @@ class EvidenceWriter:
         g = ctx.groups
         if not len(g):
             return
-        pos = np.minimum(np.searchsorted(g.key, self._keys), len(g) - 1)
-        hit = g.key[pos] == self._keys
+        keys = self._sorted_keys()
+        pos = np.minimum(np.searchsorted(g.key, keys), len(g) - 1)
+        hit = g.key[pos] == keys
         if not hit.any():
             return
-        flows, pos = self._keys[hit], pos[hit]
+        flows, pos = keys[hit], pos[hit]
         order = np.argsort(g.first[pos])            # flows in order of appearance
         flows, pos = flows[order], pos[order]
         states = [self.open.get(key) for key in flows.tolist()]
@@ -433,20 +443,18 @@ class EvidenceWriter:
         mine = np.bincount(group, minlength=len(flows))             # rows of each flow
         buf, ends = self._records(ctx.t, rows, blank[group])
         first = np.concatenate([[0], np.cumsum(mine)]).tolist()
-        view, opened, done = memoryview(buf), self.open, []
-        for k, (key, state) in enumerate(zip(flows.tolist(), states)):
+        view, opened, done, write = memoryview(buf), self.open, [], self._write
+        for key, state, lo, hi in zip(flows.tolist(), states, first, first[1:]):
             if opened.get(key) is not state:  # its file was removed to make room a
                 continue                          # moment ago
-            written = self._write(state, view, ends, first[k], first[k + 1])
+            written = write(state, view, ends, lo, hi)
             state.remaining -= written
-            if state.remaining <= 0 or written < first[k + 1] - first[k]:
+            if state.remaining <= 0 or written < hi - lo:
                 done.append(key)
         for key in done:
-            state = self.open.pop(key, None)
+            state = self._stop(key)
             if state is not None:
                 self._release(state.path)
-        if done:
-            self._rekey()
 
     def _records(self, t, rows: np.ndarray, blank: np.ndarray) -> tuple[bytes | np.ndarray, list[int]]:
         """The pcap records of `rows` (whole frames, masked), one after another, and where
@@ -601,9 +609,11 @@ class EvidenceWriter:
         kept = path in self._fds
         try:
             fd = self._fds[path] if kept else self._fd(path)
-            write_all(fd, head)
-            if not kept:  # reopened for this: the flow collects no more
-                self._release(path)
+            try:
+                write_all(fd, head)
+            finally:
+                if not kept:  # reopened for this: the flow collects no more
+                    self._let_go(path, fd)
             return
         except OSError:
             self.write_errors += 1
@@ -620,17 +630,21 @@ class EvidenceWriter:
         before = self.sizes.get(path)
         if before is None or hi <= lo:  # removed to make room; nothing to write
             return 0
-        size = ends[hi] - ends[lo]
-        if self.total + size <= self.max_bytes:  # all fit: nothing to remove
-            self.total += size  # reserved now; given back if the write fails
+        start, end = ends[lo], ends[hi]
+        size = end - start
+        total = self.total + size
+        if total <= self.max_bytes:  # all fit: nothing to remove
+            self.total = total  # reserved now; given back if the write fails
         else:
             hi = self._fit(path, ends, lo, hi)
             if hi == lo:
                 return 0
-            size = ends[hi] - ends[lo]
-        fd = self._fds.get(path)
+            end = ends[hi]
+            size = end - start
+        fds = self._fds
+        fd = fds.get(path)
         if fd is not None:
-            self._fds.move_to_end(path)
+            fds.move_to_end(path)
         else:
             try:
                 fd = self._fd(path)
@@ -639,7 +653,7 @@ class EvidenceWriter:
                 self.total -= size
                 return 0
         head = state.head
-        data = view[ends[lo]: ends[hi]]
+        data = view[start: end]
         try:
             if head:  # a new file: its header and first records in one write
                 n = os.writev(fd, (head, data)) - len(head)
@@ -656,8 +670,10 @@ class EvidenceWriter:
                 os.ftruncate(fd, before - len(head))
             except OSError:
                 pass
-            self._release(path)
+            self._let_go(path, fd)
             return 0
+        if fds.get(path) != fd:  # opened for this write alone (`_fd`)
+            os.close(fd)
         self.sizes[path] = before + size
         self.packets += hi - lo
         return hi - lo
@@ -675,9 +691,13 @@ class EvidenceWriter:
     # --- open files: kept between batches while their flow collects ---------------------
 
     def _fd(self, path: str) -> int:
-        """A descriptor that appends to `path`, opened now (not among those kept), and kept."""
+        """A descriptor that appends to `path`, opened now (not among those kept): kept if
+        fewer than max_fds are, else the caller's to close. A kept one is not closed for it:
+        the flows are written in the same order each batch, so whichever went would be
+        opened again in its turn (past max_fds every write of a batch would reopen)."""
         fd = self._open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW)
-        self._keep(path, fd)
+        if len(self._fds) < self.max_fds:
+            self._fds[path] = fd
         return fd
 
     def _open(self, path: str, flags: int) -> int:
@@ -699,6 +719,12 @@ class EvidenceWriter:
         if fd is not None:
             os.close(fd)
 
+    def _let_go(self, path: str, fd: int) -> None:
+        """Close `fd` of `path`, whether it was kept or opened for one write."""
+        if self._fds.get(path) == fd:
+            del self._fds[path]
+        os.close(fd)
+
     def _room(self, need: int, keep: str | None = None) -> bool:
         """Whether `need` more bytes fit under max_bytes, removing the oldest files (never
         `keep`, the one being written) until they do."""
@@ -714,10 +740,9 @@ class EvidenceWriter:
     def _unlink(self, path: str) -> None:
         self.total -= self.sizes.pop(path, 0)
         self._release(path)
-        for key, state in list(self.open.items()):
-            if state.path == path:
-                del self.open[key]
-                self._rekey()
+        key = self._open_key.get(path)
+        if key is not None:   # a flow still collecting into it: no more
+            self._stop(key)
         try:
             os.unlink(path)
         except FileNotFoundError:
@@ -727,7 +752,8 @@ class EvidenceWriter:
 
     def close(self) -> None:
         self.open.clear()
-        self._rekey()
+        self._open_key.clear()
+        self._keys = None
         _close_all(self._fds)
 
     # --- metrics ----------------------------------------------------------------------

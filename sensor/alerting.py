@@ -6,16 +6,17 @@ files; an alert's `packets` and `bytes` are the occurrences it stands for in its
 from __future__ import annotations
 
 from collections import Counter
+from itertools import repeat
 
 import numpy as np
 
-from ybsensor.core.addresses import packed_column, texts
+from ybsensor.core.addresses import address_texts, strings
 from ybsensor.decoders.view import line_key
 from ybsensor.detectors import BatchContext, Detector, Finding
 from ybsensor.detectors.base import SEVERITIES
 from ybsensor.detectors.pii_mask import mask_strings
 
-from ybsensor.core.community_id import community_id
+from ybsensor.core.community_id import community_ids
 from ybsensor.core.flows import stable_argsort
 from ybsensor.core.timestamps import rfc3339_column
 
@@ -90,14 +91,16 @@ class Alerter:
                                for f in findings])
         which = np.concatenate([np.full(f.rows.size, k) for k, f in enumerate(findings)])
         ts = t.ts_ns[rows]
-        # by group, then packet time (rows come in capture order: mostly in time already)
+        # by group, then packet time (rows come in capture order: mostly in time already;
+        # a finding of one group, a shared line's, often in that order whole)
         if len(findings) == 1 and (ts[1:] >= ts[:-1]).all():
-            order = stable_argsort(group)
+            order = None if (group[1:] >= group[:-1]).all() else stable_argsort(group)
         else:
             by_time = np.lexsort((rows, ts))
             order = by_time[stable_argsort(group[by_time])]
-        rows, group, rank, which, ts = (x[order] for x in (rows, group, rank, which, ts))
-        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        if order is not None:
+            rows, group, rank, which, ts = (x[order] for x in (rows, group, rank, which, ts))
+        starts = np.flatnonzero(np.concatenate(([True], group[1:] != group[:-1])))
         ends = np.append(starts[1:], len(rows))
         allowance = self.limit.allowance(det.name, int(ts.max()))
         # the groups in the order of their first occurrence: should the rate cut in, the
@@ -110,7 +113,7 @@ class Alerter:
                   & (ts[ends - 1] - ts[starts] < self.dedup_ns))
         alerted, looked = self._fresh(det.name, group, starts[first], ends[first],
                                       simple[first], ts, rank, allowance)
-        self.suppressed += looked - len(set(np.searchsorted(starts, alerted, "right")))
+        self.suppressed += looked - len(set(np.searchsorted(starts, alerted, "right").tolist()))
         self.rate_limited += len(starts) - looked
         if not alerted:
             return []
@@ -122,8 +125,9 @@ class Alerter:
         self.limit.spend(det.name, len(at))
         at.sort()                                     # back in (group, time) order
         kept = group[at]
-        for k in at[np.r_[kept[1:] != kept[:-1], True]].tolist():   # each group's last
-            self.last_alert[(det.name, int(group[k]))] = (int(ts[k]), int(rank[k]))
+        last = at[np.concatenate((kept[1:] != kept[:-1], [True]))]   # each group's last
+        self.last_alert.update(zip(zip(repeat(det.name), group[last].tolist()),
+                                   zip(ts[last].tolist(), rank[last].tolist())))
         # each alert stands for its group's occurrences up to the group's next alert
         owner = np.searchsorted(at, np.arange(len(rows)), "right") - 1
         mine = (owner >= 0) & (group == group[at][np.maximum(owner, 0)])
@@ -131,7 +135,8 @@ class Alerter:
         octets = np.bincount(owner[mine], weights=t.wirelen[rows[mine]],
                              minlength=len(at)).astype(np.int64)
         inst = np.concatenate([f.institution if f.institution is not None
-                               else np.full(f.rows.size, -1) for f in findings])[order][at]
+                               else np.full(f.rows.size, -1) for f in findings])
+        inst = inst[at] if order is None else inst[order[at]]
         alerts = []
         for k, f in enumerate(findings):
             sel = np.flatnonzero(which[at] == k)
@@ -205,16 +210,17 @@ class Alerter:
             for owners in (ctx.line_owner, ctx.src_owner, ctx.dst_owner):
                 inst = np.where(inst < 0, owners[rows], inst)
         code, interfaces, at = ctx.plan.code, t.batch.interfaces, rows.tolist()
-        src = packed_column(t.src_hi[rows], t.src_lo[rows])
-        dst = packed_column(t.dst_hi[rows], t.dst_lo[rows])
-        proto = t.proto[rows].tolist()
-        sport = [p if p >= 0 else None for p in t.sport[rows].tolist()]
-        dport = [p if p >= 0 else None for p in t.dport[rows].tolist()]
-        flows = [  # ICMP's "ports" are its type and code
-            (s, d, p, it, ic) if (p == ICMP or p == ICMP6) and it >= 0 else (s, d, p, sp, dp)
-            for s, d, p, sp, dp, it, ic in zip(src, dst, proto, sport, dport,
-                                               t.icmp_type[rows].tolist(),
-                                               t.icmp_code[rows].tolist())]
+        src_hi, src_lo, dst_hi, dst_lo = (x[rows] for x in (t.src_hi, t.src_lo, t.dst_hi, t.dst_lo))
+        proto, sport, dport = t.proto[rows], t.sport[rows], t.dport[rows]
+        # ICMP's "ports" are its type and code
+        icmp = ((proto == ICMP) | (proto == ICMP6)) & (t.icmp_type[rows] >= 0)
+        flow_sport = np.where(icmp, t.icmp_type[rows], sport)
+        ids = community_ids(src_hi, src_lo, dst_hi, dst_lo, proto, np.maximum(flow_sport, 0),
+                            np.maximum(np.where(icmp, t.icmp_code[rows], dport), 0),
+                            ported=flow_sport >= 0).astype(str).tolist()
+        proto = proto.tolist()
+        sport = [p if p >= 0 else None for p in sport.tolist()]
+        dport = [p if p >= 0 else None for p in dport.tolist()]
         reason, explain = f.reason, f.explain
         # whatever a detector copied from the wire (a DNS name, a Host, a user name...) goes
         # out masked: no alert holds a whole identifier, whichever detector wrote it
@@ -237,16 +243,17 @@ class Alerter:
             "institution": code(i),
             "src": s, "dst": d,
             "proto": p, "sport": sp, "dport": dp,
-            "community_id": community_id(*flow),
+            "community_id": cid,
             "packets": n,
             "bytes": octs,
             "first_frame": frame,
             "source": source,
             "evidence": ev,
-        } for stamp, ts, kind, a, b, i, s, d, p, sp, dp, flow, n, octs, frame, ev in zip(
+        } for stamp, ts, kind, a, b, i, s, d, p, sp, dp, cid, n, octs, frame, ev in zip(
             stamps, seconds.tolist(), t.line_kind[rows].tolist(), t.line_a[rows].tolist(),
-            t.line_b[rows].tolist(), inst.tolist(), texts(src), texts(dst), proto, sport, dport,
-            flows, packets.tolist(), octets.tolist(), t.frame[rows].tolist(), evidence)]
+            t.line_b[rows].tolist(), inst.tolist(), strings(*address_texts(src_hi, src_lo)),
+            strings(*address_texts(dst_hi, dst_lo)), proto, sport, dport, ids,
+            packets.tolist(), octets.tolist(), t.frame[rows].tolist(), evidence)]
 
     def _prune(self, now: int) -> None:
         horizon = now - self.dedup_ns

@@ -64,3 +64,42 @@ def test_agrees_with_the_communityid_library_on_random_tuples():
         assert ours == engine.calc(tpl), (sa, da, proto, tpl, seed)
         checked += 1
     assert checked == 20_000
+
+
+def test_columns_name_each_flow_as_one_at_a_time():
+    """`community_ids` over columns (addresses as mapped uint64 halves, `ported` saying
+    which flows have ports) gives each flow the id `community_id` gives it alone: flows
+    without ports (their port columns holding anything) included."""
+    import random
+
+    import numpy as np
+
+    from ybsensor.core.community_id import community_ids
+    rng = random.Random(7)
+    flows = []
+    for _ in range(2_000):
+        v6 = rng.random() < 0.5
+        src, dst = rng.randbytes(16 if v6 else 4), rng.randbytes(16 if v6 else 4)
+        if rng.random() < 0.1:
+            dst = src
+        proto = rng.choice((6, 17, 132, 58 if v6 else 1, 47, 0))
+        ported = rng.random() < 0.7
+        icmp = proto in (1, 58)
+        sport = rng.randrange(256 if icmp else 65536) if ported else None
+        dport = rng.randrange(256 if icmp else 65536) if ported else None
+        flows.append((src, dst, proto, sport, dport))
+
+    def halves(raw):
+        full = raw if len(raw) == 16 else bytes(10) + b"\xff\xff" + raw
+        return int.from_bytes(full[:8], "big"), int.from_bytes(full[8:], "big")
+
+    src = np.array([halves(f[0]) for f in flows], dtype=np.uint64)
+    dst = np.array([halves(f[1]) for f in flows], dtype=np.uint64)
+    noise = np.array([rng.randrange(65536) for _ in flows])  # what a port-less row holds
+    sport = np.array([noise[i] if f[3] is None else f[3] for i, f in enumerate(flows)])
+    dport = np.array([noise[i] if f[4] is None else f[4] for i, f in enumerate(flows)])
+    ported = np.array([f[3] is not None for f in flows])
+    for seed in (0, 9):
+        ids = community_ids(src[:, 0], src[:, 1], dst[:, 0], dst[:, 1],
+                            np.array([f[2] for f in flows]), sport, dport, seed, ported)
+        assert ids.astype(str).tolist() == [community_id(*f, seed=seed) for f in flows]

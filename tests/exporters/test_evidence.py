@@ -176,6 +176,23 @@ def test_the_directory_is_bounded_oldest_removed(tmp_path):
     assert f"ybsensor_evidence_files_removed_total {float(s.evidence.removed)}" in metrics
 
 
+def test_a_flow_whose_file_was_removed_to_make_room_collects_no_more(tmp_path):
+    s = sensor(tmp_path, "max_bytes = 3000")
+    for k in range(30):   # 30 flows collecting, 1 packet each: the oldest files go
+        run(s, [frame(41000 + k, b"z" * 40)], [T0 + k * 10**6])
+    files = evidence_files(tmp_path)
+    assert 0 < len(files) < 30
+    # the flows still collecting are those whose files are there, each into its own
+    assert sorted(Path(state.path) for state in s.evidence.open.values()) == files
+    # a later packet of the first flow (its file gone) makes none; the newest flow's goes in
+    run(s, [frame(41000, b"y" * 40, seq=2000), frame(41029, b"y" * 40, seq=2000)],
+        [T0 + 31 * 10**6, T0 + 32 * 10**6])
+    s.close()
+    after = evidence_files(tmp_path)      # no file made; the oldest went to make room
+    assert set(after) < set(files) and after[-1] == files[-1]
+    assert [len(read_pcap(p)[1]) for p in after] == [1] * (len(after) - 1) + [2]
+
+
 def test_a_packet_that_cannot_fit_is_refused_and_counted(tmp_path):
     s = sensor(tmp_path, "max_bytes = 100")         # smaller than one frame with headers
     alerts = run(s, [frame(40000, b"z" * 200)], [T0])

@@ -340,20 +340,28 @@ def test_the_records_are_pcap_records_of_the_frames():
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_the_words_and_digit_runs_are_the_same_with_hyperscan_and_without(seed, monkeypatch):
+def test_the_words_runs_and_wide_marks_are_the_same_with_hyperscan_and_without(seed, monkeypatch):
     from ybsensor.detectors.matcher import LiteralMatcher, hyperscan_available
+    from ybsensor.detectors.normalise import TEXT_MARKERS
     from ybsensor.detectors.pii_mask import CREDENTIAL_WORDS
     from ybsensor.exporters import evidence
     if not hyperscan_available():
         pytest.skip("hyperscan not installed")
     rng = random.Random(seed)
-    data = np.frombuffer(b"".join(f for f, _, _ in frames_for_the_filter(rng, 300)), dtype=np.uint8)
+    wide = ["１３９".encode(), "139".encode("utf-16-le"), b"\\u0031\\u0033"]  # wide digits
+    frames = [f for f, _, _ in frames_for_the_filter(rng, 300)]
+    for at, form in zip(rng.sample(range(len(frames)), len(wide)), wide):
+        frames[at] += form
+    data = np.frombuffer(b"".join(frames), dtype=np.uint8)
     got = {}
-    for backend in ("hyperscan", "numpy"):
-        monkeypatch.setattr(evidence, "_MATCHER", LiteralMatcher(list(CREDENTIAL_WORDS), backend=backend))
-        first, rs, re_ = evidence._words_and_runs(data)
-        got[backend] = (sorted(first.tolist()), rs.tolist(), re_.tolist())
-    assert got["hyperscan"] == got["numpy"] and got["numpy"][0] and got["numpy"][1]
+    for backend in ("hyperscan", "numpy"):   # one pass for words and marks; two without
+        monkeypatch.setattr(evidence, "_MATCHER", LiteralMatcher(
+            list(CREDENTIAL_WORDS) + TEXT_MARKERS, backend=backend))
+        monkeypatch.setattr(evidence, "_WIDE", LiteralMatcher(TEXT_MARKERS, backend=backend))
+        first, rs, re_, wide = evidence._words_runs_and_marks(data)
+        got[backend] = (sorted(first.tolist()), rs.tolist(), re_.tolist(), wide.tolist())
+    assert got["hyperscan"] == got["numpy"] and got["numpy"][0] and got["numpy"][1] \
+        and got["numpy"][3]
 
 
 def one_flow(tmp_path: Path, monkeypatch, fail: set[str]) -> tuple[Sensor, dict, dict[str, bytes]]:
