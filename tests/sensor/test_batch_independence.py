@@ -58,7 +58,9 @@ def test_the_demo_as_one_file_three_files_and_small_batches(tmp_path):
     whole = alert_set(config, [PCAPS / "demo.pcap"])
     assert sum(whole.values()) > 5
     assert alert_set(config, split(PCAPS / "demo.pcap", 3, tmp_path)) == whole
-    for batch in (1, 7, 64):
+    # batches of one frame are checked case by case below (each detector's traffic); here
+    # three frames a batch part every flow from its neighbours at a third of the cost
+    for batch in (3, 7, 64):
         assert alert_set(config, [PCAPS / "demo.pcap"], batch) == whole, batch
 
 
