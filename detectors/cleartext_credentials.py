@@ -455,8 +455,8 @@ class CleartextCredentials(PayloadDetector):
         completes it."""
         t = ctx.t
         for piece in pieces:
-            if b": " not in piece.text:
-                continue
+            if not any("hpack" in mark[4] for mark in piece.marks):
+                continue                # no decoded header block: HTTP/1's were read raw
 
             def add(method, user, kind, start, end):
                 row, _offset, labels = piece.completing(start, end)
