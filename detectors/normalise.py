@@ -52,6 +52,7 @@ import email.errors
 import email.header
 import json
 import re
+import struct
 import weakref
 import zlib
 from collections import Counter, OrderedDict
@@ -878,7 +879,7 @@ class Grpc:
                 i += need
                 if len(self.prefix) < GRPC_PREFIX:
                     return
-                compressed, self.remaining = self.prefix[0], int.from_bytes(self.prefix[1:], "big")
+                compressed, self.remaining = GRPC_HEAD.unpack(self.prefix)
                 self.prefix = b""
                 self.inflater = Inflater(self.coding, self.refuse, self.live) \
                     if compressed and self.coding != "identity" else None
@@ -897,7 +898,10 @@ class Grpc:
 
 # --- HTTP/2 (RFC 9113) and HPACK (RFC 7541) -----------------------------------------------
 
-H2_FRAME = 9          # a frame's header: length (24 bits), type, flags, stream (31 bits)
+# a frame's header (RFC 9113 4.1): length (24 bits: its high byte, then 16), type, flags,
+# reserved bit and stream id (31 bits)
+H2_HEAD = struct.Struct(">BHBBI")
+H2_FRAME = H2_HEAD.size
 (H2_DATA, H2_HEADERS, H2_PRIORITY, H2_RST, H2_SETTINGS, H2_PUSH, H2_PING, H2_GOAWAY,
  H2_WINDOW, H2_CONTINUATION) = range(10)
 H2_LAST_TYPE = 0x10   # types past CONTINUATION up to here are extensions' (ALTSVC, ORIGIN,
@@ -909,7 +913,8 @@ H2_SIZE = {H2_PRIORITY: 5, H2_RST: 4, H2_PING: 8, H2_WINDOW: 4}   # payload size
 MAX_H2_BODIES = 256   # an HTTP/2 connection's streams whose body is being read
 MAX_HPACK = 512       # HTTP/2 directions whose header table is kept (HPACK_TABLE bytes at most)
 HPACK_TABLE = 64 << 10
-GRPC_PREFIX = 5       # a gRPC message's prefix: compressed flag, 32-bit length
+GRPC_HEAD = struct.Struct(">BI")     # a gRPC message's prefix: compressed flag, length
+GRPC_PREFIX = GRPC_HEAD.size
 
 
 class Http2(Frames):
@@ -973,8 +978,8 @@ class Http2(Frames):
 
     def _begin(self, b: bytes) -> bool:
         """A frame header: whether it is one a peer may send here."""
-        size, kind, flags = int.from_bytes(b[:3], "big"), b[3], b[4]
-        stream = int.from_bytes(b[5:9], "big") & 0x7FFFFFFF
+        high, low, kind, flags, stream = H2_HEAD.unpack(b)
+        size, stream = high << 16 | low, stream & 0x7FFFFFFF
         if kind > H2_LAST_TYPE or (kind == H2_CONTINUATION) != bool(self.block_stream) \
                 or (self.block_stream and stream != self.block_stream) \
                 or (kind in H2_ON_STREAM and not stream) or (kind in H2_ON_CONNECTION and stream) \
