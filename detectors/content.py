@@ -109,3 +109,16 @@ def toward_server(t, rows: np.ndarray, ports) -> np.ndarray:
     listed = _port_table(tuple(ports))
     src, dst = listed[t.sport[rows] + 1], listed[t.dport[rows] + 1]
     return np.where(src != dst, dst, t.dport[rows] <= t.sport[rows])
+
+
+SYN = 0x02
+SEQ_SPACE = 1 << 32
+
+
+def data_seq(t, rows):
+    """The sequence number of the first payload byte of TCP rows `rows` (an array, or one
+    row): the header's, plus one on a SYN, which takes the first number itself (RFC 9293
+    3.4) — a TCP Fast Open client's data rides in its SYN after it (RFC 7413). Rows
+    without TCP keep -1."""
+    seq = t.tcp_seq[rows]
+    return np.where(seq < 0, seq, (seq + ((t.tcp_flags[rows] & SYN) != 0)) % SEQ_SPACE)

@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 
 from . import names, quic
+from .content import data_seq
 from .base import per_sensor
 
 TCP, UDP = 6, 17
@@ -145,7 +146,7 @@ class FirstMessages:
                 if name is None and stream is not None and not PARSERS[kind][1](payload) \
                         and stream not in self.pending and stream not in self.finished:
                     seq = row if kind == QUIC_SNI else \
-                        (int(t.tcp_seq[row]) + int(t.payload_len[row])) % MOD
+                        (int(data_seq(t, row)) + int(t.payload_len[row])) % MOD
                     self._keep(stream, _Pending(kind, payload, seq, int(t.ts_ns[row]), asker))
                     new.append(stream)
             name = self._parsed[row]
@@ -206,10 +207,10 @@ class FirstMessages:
                 seg_rows = ()
             else:
                 # ahead of the expected sequence number, nearest first (a hole waits)
-                seg_rows.sort(key=lambda r: (int(t.tcp_seq[r]) - p.next_seq) % MOD)
+                seg_rows.sort(key=lambda r: (int(data_seq(t, r)) - p.next_seq) % MOD)
                 last = -1
             for row in seg_rows:
-                ahead = (int(t.tcp_seq[row]) - p.next_seq + (MOD >> 1)) % MOD - (MOD >> 1)
+                ahead = (int(data_seq(t, row)) - p.next_seq + (MOD >> 1)) % MOD - (MOD >> 1)
                 size = int(t.payload_len[row])
                 if ahead > 0 or ahead + size <= 0:
                     continue                    # beyond a hole, or nothing new

@@ -46,7 +46,7 @@ from ybsensor.decoders.layout import gather_block
 
 from . import compiled
 from .base import per_sensor
-from .content import every_head
+from .content import data_seq, every_head
 from .matcher import MIN_RUN, LiteralMatcher, gather, scan_pieces
 from .payload_class import PLAINTEXT, PayloadClasses
 
@@ -563,7 +563,7 @@ class Engine:
         st = self.state
         st.grow(top)
         seg_rows, sid = seg_rows[:n_seg], sid[:n_seg]
-        seg = Segments(sid, t.tcp_seq[seg_rows], t.payload_len[seg_rows], t.payload_off[seg_rows],
+        seg = Segments(sid, data_seq(t, seg_rows), t.payload_len[seg_rows], t.payload_off[seg_rows],
                        ctx.flow_keys[seg_rows], seg_rows)
         buf = data
         now_ns = int(t.ts_ns.max())

@@ -82,3 +82,16 @@ def test_a_message_whole_without_a_name_is_given_up(tmp_path):
     assert len(kept.pending) == 1
     s.pipeline.process(Batch.from_frames([seg(hello[700:], 1700)], first_frame=2))
     assert not kept.pending and kept.given_up["whole"] == 1 and by_name(s) == []
+
+
+def test_a_hello_begun_in_a_fast_open_syn_goes_on_after_the_syns_own_number(tmp_path):
+    """TCP Fast Open (RFC 7413): the client's first bytes ride in its SYN, after the
+    sequence number the SYN takes; the next segment goes on from there, not a byte later."""
+    hello = hello_with_padding(SERVER)
+    cut = 1000
+    syn = tcp_segment(hello[:cut], src=CLIENT, dst=PROXY, sport=50000, dport=443, seq=999,
+                      flags="S")
+    s = sensor(tmp_path)
+    s.pipeline.process(Batch.from_frames([syn]))
+    s.pipeline.process(Batch.from_frames([seg(hello[cut:], 1000 + cut)], first_frame=2))
+    assert by_name(s) == [("internet_bound", 2, SERVER)]

@@ -404,3 +404,19 @@ def test_recognise_each_class():
     ctx.flow_keys, ctx.groups = np.zeros(t.n, np.uint64), type("G", (), {"order": np.zeros(0, np.int64)})()
     got = PayloadClasses().classify(ctx)
     assert got.tolist() == [r[5] or PLAINTEXT for r in rows]
+
+
+@pytest.mark.parametrize("batches", ["one", "each"])
+def test_an_identifier_begun_in_a_fast_open_syn_is_read_whole(tmp_path, batches):
+    """TCP Fast Open (RFC 7413): the request's first bytes ride in the SYN, which takes the
+    first sequence number itself; the identifier cut between the SYN's data and the next
+    segment is read whole, in one batch or across batches."""
+    first = b"POST /api HTTP/1.1\r\nContent-Length: 40\r\n\r\nnote: patient " + PERSON[:9].encode()
+    rest = PERSON[9:].encode() + b" discharged\n"
+    frames = [seg(first, 4999, flags="S"),
+              seg(b"", 9000, sport=8080, dport=40000, src="10.200.1.20", dst="10.1.2.3",
+                  ack=5000 + len(first), flags="SA"),
+              seg(rest, 5000 + len(first), ack=9001)]
+    got = run(tmp_path, *([frames] if batches == "one" else [[f] for f in frames]))
+    assert len(got) == 1 and got[0]["evidence"]["kinds"] == {"resident_id": 1}
+    assert got[0]["first_frame"] == 3
