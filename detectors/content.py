@@ -111,7 +111,7 @@ def toward_server(t, rows: np.ndarray, ports) -> np.ndarray:
     return np.where(src != dst, dst, t.dport[rows] <= t.sport[rows])
 
 
-SYN = 0x02
+FIN, SYN, RST = 0x01, 0x02, 0x04     # TCP flags
 SEQ_SPACE = 1 << 32
 
 

@@ -49,11 +49,12 @@ from collections import Counter, OrderedDict
 import numpy as np
 
 from .base import Finding
+from .content import FIN, RST
 from .normalise import CONTEXT_ROW, Readable
 from .pii_mask import (MOBILE, RESIDENT_ID, find_identifiers, long_digit_run, mask_text,
                        mask_value)
 from .payload_detector import PayloadDetector, keyed_hash
-from .streams import EDGE
+from .streams import CONTEXT, EDGE
 
 MAX_SHOWN = 10            # identifiers shown (masked, hashed) per alert
 MAX_PARSED = 256          # candidate regions of one flow parsed per batch (packets: at least)
@@ -236,9 +237,18 @@ class PlaintextPii(PayloadDetector):
         if fresh:
             g = _Group()
 
-        def owned(start: int, end: int, digits: bool) -> bool:
+        # the stream may go on past this region in a later batch (no later region here, no
+        # FIN or RST): a field whose value runs to its end is not done yet
+        open_end = sid >= 0 and bool(reg.last[i]) and not (
+            int(ctx.t.tcp_flags[row]) & (FIN | RST)) and not after
+
+        def owned(start: int, end: int, digits: bool, field: bool = False) -> bool:
             if b0 <= start < b1:
-                return True
+                # a field whose value the stream's end so far cuts is the later batch's
+                # (its start lies in the tail the stream keeps): placed, as in one batch,
+                # at the packet that ends its value
+                return not (field and open_end and end == len(window)
+                            and start >= len(window) - CONTEXT)
             # a match that began in the tail the previous batch stored, and crosses into
             # this region (a run of digits only if the previous batch did not count it)
             return from_state and start < b0 < end and not (digits and ended_before)
@@ -274,7 +284,7 @@ class PlaintextPii(PayloadDetector):
         if fresh:
             g = _Group()
 
-        def owned(start: int, end: int, digits: bool) -> bool:
+        def owned(start: int, end: int, digits: bool, field: bool = False) -> bool:
             return piece.lo <= start < piece.hi and piece.locate(start)[0] != CONTEXT_ROW
 
         def place(start: int, end: int, personal: bool = True) -> _Items:
@@ -320,7 +330,7 @@ class PlaintextPii(PayloadDetector):
             if name in ENVELOPE_FIELDS:
                 self._envelope_match(m, env)
                 continue
-            if not owned(origin(m.start()), origin(m.end(1)), False):
+            if not owned(origin(m.start()), origin(m.end()), False, True):
                 continue
             value = m.group(2).strip()
             if not value or value.lower() == b"null" or b"*" in value:

@@ -420,3 +420,16 @@ def test_an_identifier_begun_in_a_fast_open_syn_is_read_whole(tmp_path, batches)
     got = run(tmp_path, *([frames] if batches == "one" else [[f] for f in frames]))
     assert len(got) == 1 and got[0]["evidence"]["kinds"] == {"resident_id": 1}
     assert got[0]["first_frame"] == 3
+
+
+@pytest.mark.parametrize("batches", ["one", "each"])
+def test_a_field_whose_value_a_segment_cuts_is_placed_where_the_value_ends(tmp_path, batches):
+    """`"certno":"` and half an ID in one segment, the rest in the next: one item each, at
+    the second segment, whether a batch boundary falls between them or not (the first
+    batch cannot tell the value is not over)."""
+    first = b'POST /fsi/api HTTP/1.1\r\n\r\n{"gend":"1","certno":"' + PERSON[:9].encode()
+    rest = PERSON[9:].encode() + b'","age":41}'
+    frames = stream([first, rest])
+    got = run(tmp_path, *([frames] if batches == "one" else [[f] for f in frames]))
+    assert len(got) == 1 and got[0]["first_frame"] == 2, got
+    assert got[0]["evidence"]["kinds"] == {"insurance_field": 1, "resident_id": 1}
