@@ -138,20 +138,22 @@ class SettingError(ValueError):
         self.file, self.line = file, line
 
 
-def per_sensor(cls, registry, detector):
+def per_sensor(cls, registry, detector, make: bool = True):
     """The one `cls` shared by the detectors of one sensor, kept in `registry` (a
     WeakKeyDictionary) under the sensor's address plan (or its config); a private one where
     neither can be a key. The first detector to ask is its `publisher`: it publishes the
-    shared one's metrics."""
+    shared one's metrics. `make` false: the one another detector made, or None."""
     anchor = detector.plan if detector.plan is not None else detector.config
     found = None
     try:
         if anchor is not None:
             found = registry.get(anchor)
-            if found is None:
+            if found is None and make:
                 found = registry[anchor] = cls()
     except TypeError:           # not weak-referenceable: a private one
         pass
+    if not make:
+        return found
     found = cls() if found is None else found
     if found.publisher is None:
         found.publisher = detector

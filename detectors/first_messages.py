@@ -33,6 +33,7 @@ import numpy as np
 from . import names, quic
 from .content import data_seq
 from .base import per_sensor
+from .streams import Engine
 
 TCP, UDP = 6, 17
 MAX_MESSAGE = 16384 + 5          # a TLS record's largest plaintext and its header
@@ -111,6 +112,7 @@ class FirstMessages:
         self._parsed: dict[int, str | None] = {}
         self._completed: dict[tuple, tuple[int, str, str, set]] = {}   # stream -> row, kind, name
         self._messages: dict[int, bytes] = {}    # row -> the message its name was read from
+        self._decoded: dict[int, tuple[str, str]] | None = None   # HTTP/2 requests' hosts
 
     @classmethod
     def shared(cls, detector) -> "FirstMessages":
@@ -161,6 +163,33 @@ class FirstMessages:
                 found[row] = (kind, name)
         return found
 
+    def decoded(self, ctx, detector) -> dict[int, tuple[str, str]]:
+        """The hosts of the HTTP/2 requests this batch completes, read in the header blocks
+        the payload engine's normaliser decodes (HPACK keeps them from the raw readers):
+        {row completing a block: (HTTP_HOST, name)}; `message(row)` is the HTTP/1.1 head
+        the block means. Only where a payload detector of the sensor runs the engine (it
+        is on by default): without one the blocks are not decoded, and nothing is read."""
+        if self._ctx() is not ctx:
+            self._start(ctx)
+        if self._decoded is None:
+            self._decoded = {}
+            engine = Engine.made_for(detector)
+            if engine is not None:
+                for piece in engine.normalised(ctx, engine.view(ctx))[1]:
+                    self._read_blocks(piece)
+        return dict(self._decoded)
+
+    def _read_blocks(self, piece) -> None:
+        for end, row, _offset, start, labels, _exact in piece.marks:
+            if "hpack" not in labels or not piece.lo <= start < piece.hi:
+                continue
+            head = names.h2_request_head(piece.text[start:end])
+            name = names.http_host(head) if head is not None else None
+            row = piece.completing(start, end)[0]
+            if name is not None and row >= 0:
+                self._decoded[row] = (HTTP_HOST, name)
+                self._messages[row] = head
+
     def message(self, row: int) -> bytes:
         """The first message (so far) that `read` found the name of `row` in: the row's
         payload, or the message its segments made that the row completed."""
@@ -169,6 +198,7 @@ class FirstMessages:
     def _start(self, ctx) -> None:
         """A new batch: streams too old go, and the kept ones take this batch's segments."""
         self._ctx, self._parsed, self._completed, self._messages = weakref.ref(ctx), {}, {}, {}
+        self._decoded = None
         t = ctx.t
         if not self.pending or not t.n:
             return

@@ -84,8 +84,13 @@ class InternetBound(Detector):
         # the few rows the pre-filters selected, parsed; and the messages that span segments
         # read on as later segments come (first_messages)
         kinds = [ASK_KINDS[k] for k in ask.tolist()]
+        named = self.first_messages.read(ctx, self.name, rows, kinds)
+        # and cleartext HTTP/2's requests, whose Host the normaliser decodes (HPACK)
+        both_private = ((ctx.src_zone & PRIVATE) != 0) & ((ctx.dst_zone & PRIVATE) != 0)
+        named.update((row, got) for row, got in self.first_messages.decoded(ctx, self).items()
+                     if both_private[row])
         found: dict[int, tuple[str, str]] = {}
-        for row, (kind, name) in self.first_messages.read(ctx, self.name, rows, kinds).items():
+        for row, (kind, name) in named.items():
             if not self.is_internal(name):
                 found[row] = (NAME_SOURCE_OF[kind], name)
         if not found:

@@ -165,6 +165,7 @@ class MaliciousLink(Detector):
         rows, ask = InternetBound.askers(ctx, private=0)
         code = {kind: k for k, kind in enumerate(ASK_KINDS)}
         named = self.first_messages.read(ctx, self.name, rows, [ASK_KINDS[k] for k in ask.tolist()])
+        named.update(self.first_messages.decoded(ctx, self))    # cleartext HTTP/2's requests
         hits: dict[int, tuple] = {}
         for row, (kind, name) in named.items():
             kind = code[kind]

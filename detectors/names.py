@@ -462,6 +462,30 @@ def http_request_head(payload: bytes, fields: tuple[bytes, ...] = (b"host",)
         return None
 
 
+def h2_request_head(block: bytes) -> bytes | None:
+    """The HTTP/1.1 request head an HTTP/2 request's header block means (RFC 9113 8.3.1:
+    `:method` and `:path` the request line, `:authority` the Host; CONNECT's target its
+    `:authority`), from the block as normalise.Http2 writes it decoded (`name: value`
+    lines): the readers of HTTP/1 requests read HTTP/2 ones through it. None for a block
+    that is no request (a response's, trailers)."""
+    pseudo: dict[bytes, bytes] = {}
+    fields = []
+    for line in block.split(b"\r\n"):
+        name, sep, value = line.partition(b": ")
+        if sep and name.startswith(b":"):
+            pseudo.setdefault(name, value)
+        elif sep:
+            fields.append((name, line))
+    method, authority = pseudo.get(b":method"), pseudo.get(b":authority")
+    target = authority if method == b"CONNECT" else pseudo.get(b":path")
+    if not method or not target:
+        return None
+    if authority is not None:       # it stands for Host (a Host field may only repeat it)
+        fields = [(b"host", b"host: " + authority)] + [f for f in fields if f[0] != b"host"]
+    return b"\r\n".join([method + b" " + target + b" HTTP/1.1"] + [line for _, line in fields]) \
+        + b"\r\n\r\n"
+
+
 def http_host(payload: bytes) -> str | None:
     """The host an HTTP/1.x request names, or None: for CONNECT the authority it asks for;
     for a proxy's absolute-form target (`GET http://host/ ...`) that URL's host; otherwise

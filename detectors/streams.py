@@ -459,6 +459,12 @@ class Engine:
         """The sensor's instance; the first detector to ask publishes its metrics."""
         return per_sensor(cls, cls._shared, detector)
 
+    @classmethod
+    def made_for(cls, detector) -> "Engine | None":
+        """The sensor's instance if one of its payload detectors made it (asked at a
+        batch, once every detector is made), else None."""
+        return per_sensor(cls, cls._shared, detector, make=False)
+
     def count_reasons_in(self, counter: Counter) -> None:
         """Count the decode reasons the streams show (OVERLAP_REASON) in `counter` (the
         sensor's, beside the decoders')."""

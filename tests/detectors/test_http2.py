@@ -289,3 +289,68 @@ def test_a_token_in_an_answers_headers_is_no_login(tmp_path):
     sent, answered = exchange(request_headers(method="GET"), None,
                               [(":status", "200"), ("authorization", token)], [b"{}"])
     assert credential_alerts(tmp_path, sent, answered) == []
+
+
+def name_alerts(tmp_path, headers, payload_detectors: bool = True):
+    """internet_bound's and malicious_link's alerts of one cleartext HTTP/2 request (prior
+    knowledge, 10.1.2.3 -> 10.200.1.20: both inside) and its answer."""
+    from test_pii_detector import KEY, make_sensor, replay
+    (tmp_path / "intel.txt").write_text("evil.example high test-feed\n"
+                                        "http://phish.example/login?x=1 critical test-feed\n")
+    off = "" if payload_detectors else "enabled = false\n"
+    s = make_sensor(tmp_path, f'[detectors.plaintext_pii]\nhash_key = "{KEY}"\n{off}'
+                              f'[detectors.cleartext_credentials]\n{off}'
+                              f'[detectors.malicious_link]\npaths = ["intel.txt"]\n')
+    sent, answered = exchange(headers, None, [(":status", "200")], [b"{}"])
+    replay(s, *[[f] for f in alternating(sent, answered)])
+    s.close()
+    path = tmp_path / "alerts.jsonl"
+    got = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+    return sorted(((a["detector"], a["first_frame"], a["evidence"]["reason"],
+                    a["evidence"].get("matched") or a["evidence"].get("name_source"),
+                    a["evidence"]["name"]) for a in got
+                   if a["detector"] in ("internet_bound", "malicious_link")), key=str)
+
+
+def test_an_http2_requests_host_is_a_name_it_asks_for(tmp_path):
+    """:authority stands for Host (RFC 9113 8.3.1): a request through a proxy inside the
+    network that names an internet service is internet_bound by name, and a listed domain
+    is malicious_link's. The name is Huffman-coded on the wire: only the decoded header
+    block shows it, at the client's request (frame 3: preface, the server's SETTINGS)."""
+    headers = [(":method", "GET"), (":path", "/"), (":scheme", "http"),
+               (":authority", "cdn.evil.example:8080")]
+    assert name_alerts(tmp_path, headers) == [
+        ("internet_bound", 3, "public_name", "http_host", "cdn.evil.example"),
+        ("malicious_link", 3, "listed_name", "http_host", "cdn.evil.example")]
+
+
+def test_an_http2_requests_url_is_matched_with_its_path(tmp_path):
+    headers = [(":method", "GET"), (":path", "/login?x=1"), (":scheme", "http"),
+               (":authority", "phish.example")]
+    got = name_alerts(tmp_path, headers)
+    assert ("malicious_link", 3, "listed_name", "http_url", "phish.example") in got
+
+
+def test_an_internal_http2_authority_names_nothing(tmp_path):
+    """The service's own address names nothing public, and the answer's block (`:status`)
+    no request."""
+    assert name_alerts(tmp_path, request_headers(method="GET")) == []
+
+
+def test_http2_names_are_read_only_where_a_payload_detector_decodes_them(tmp_path):
+    """Without plaintext_pii and cleartext_credentials no normaliser runs (its cost is theirs):
+    the header blocks stay undecoded and the names unread, as documented."""
+    headers = [(":method", "GET"), (":path", "/"), (":scheme", "http"),
+               (":authority", "cdn.evil.example")]
+    assert name_alerts(tmp_path, headers, payload_detectors=False) == []
+
+
+def test_h2_request_head_means_the_http1_request():
+    from ybsensor.detectors import names
+    block = b":method: CONNECT\r\n:authority: db.example:5432\r\n\r\n"
+    assert names.h2_request_head(block) == b"CONNECT db.example:5432 HTTP/1.1\r\nhost: db.example:5432\r\n\r\n"
+    block = b":method: GET\r\n:path: /a?b=1\r\n:authority: x.example\r\nhost: other\r\nuser-agent: t\r\n\r\n"
+    head = names.h2_request_head(block)
+    assert names.http_host(head) == "x.example"
+    assert names.http_request_head(head, (b"user-agent",)) == (b"GET", "/a?b=1", {b"user-agent": "t"})
+    assert names.h2_request_head(b":status: 200\r\ncontent-type: x\r\n\r\n") is None
