@@ -7,7 +7,10 @@ compiled pass over the batch) and their names read by `first_messages`, which th
 detectors share: a name is parsed once a row whoever asks, and a message that spans
 segments gives its name on the row that completes it. Only the selected rows take Python.
 The fields besides the name are read from the row's own payload; a record whose message
-spanned segments has the name and leaves them null.
+spanned segments has the name and leaves them null. Cleartext HTTP/2 requests come from the
+header blocks the payload engine's normaliser decodes (first_messages.decoded), read as the
+HTTP/1.1 request each means; their `status` stays null (an answer is matched by stream, which
+is not followed here).
 
 Bounds: text copied from the wire is at most `MAX_TEXT` characters and passes the one
 masking function (detectors/pii_mask.py); HTTP requests wait for their response's status
@@ -147,6 +150,9 @@ class EventLogs:
             if row not in found and kind in NAMELESS and EVENT_TYPE[kind] in self.files and \
                     NAMELESS[kind](fm.opening(kind, ctx.payload(row, fm.MAX_MESSAGE))):
                 found[row] = (kind, None)
+        # cleartext HTTP/2's requests, from the header blocks the payload engine decodes
+        decoded = self.first_messages.decoded(ctx, self) if "http" in self.files else {}
+        found |= decoded
         found = {row: kn for row, kn in found.items() if EVENT_TYPE[kn[0]] in self.files}
         if found:
             opening = set(rows.tolist())    # else the row that completed a message
@@ -154,7 +160,8 @@ class EventLogs:
             for row, base in zip(at.tolist(), self.identity(ctx, at)):
                 kind, name = found[row]
                 event_type = EVENT_TYPE[kind]
-                payload = ctx.payload(row, fm.MAX_MESSAGE) if row in opening else b""
+                payload = self.first_messages.message(row) if row in decoded else \
+                    ctx.payload(row, fm.MAX_MESSAGE) if row in opening else b""
                 record = {"event_type": event_type} | base
                 if event_type == "dns":
                     record |= dns_fields(kind, name, payload)
@@ -164,6 +171,8 @@ class EventLogs:
                         out["dns"].append(record)
                 elif event_type == "tls":
                     out["tls"].append(record | tls_fields(name, payload, kind == fm.QUIC_SNI))
+                elif row in decoded:    # its answer's :status comes on its stream: unread
+                    out["http"].append(record | http_fields(name, payload))
                 else:
                     self._wait(int(ctx.flow_keys[row]), record | http_fields(name, payload),
                                out["http"])

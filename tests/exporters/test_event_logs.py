@@ -255,6 +255,32 @@ def test_an_identifier_in_a_path_or_user_agent_is_masked(tmp_path):
     assert record["path"].startswith("/query?aac002=") and number[:3] in record["path"]
 
 
+def test_a_cleartext_http2_request_is_an_http_record(tmp_path):
+    """h2c with prior knowledge (gRPC's way): the request's method, :path, :authority and
+    user-agent, HPACK-coded on the wire, are read from the decoded header block; the answer's
+    :status is not followed (null). The frames are made by h2, an independent implementation."""
+    require_module("h2")
+    from h2.config import H2Configuration
+    from h2.connection import H2Connection
+    number = resident_id(random.Random(16))
+    client = H2Connection(H2Configuration(client_side=True))
+    server = H2Connection(H2Configuration(client_side=False))
+    client.initiate_connection()
+    server.initiate_connection()
+    client.send_headers(1, [(":method", "GET"), (":path", f"/query?aac002={number}"),
+                            (":scheme", "http"), (":authority", "svc.example:8080"),
+                            ("user-agent", "grpc-java/1.60")], end_stream=True)
+    sent = client.data_to_send()
+    server.receive_data(sent)
+    server.send_headers(1, [(":status", "200")], end_stream=True)
+    pcap = tmp_path / "h2c.pcap"
+    wrpcap(str(pcap), tcp_exchange(sent, server.data_to_send(), dport=8080))
+    (record,) = replay(pcap, tmp_path)["http"]
+    assert (record["method"], record["host"], record["user_agent"], record["status"]) == \
+        ("GET", "svc.example", "grpc-java/1.60", None)
+    assert record["path"].startswith("/query?aac002=") and number not in json.dumps(record)
+
+
 def test_duckdb_reads_the_parquet_logs(tmp_path):
     duckdb = require_module("duckdb")
     rows = replay(PCAPS / "demo.pcap", tmp_path / "", ".jsonl")
