@@ -6,8 +6,9 @@ Rows are chosen by the detectors' own pre-filter (internet_bound's `askers`: one
 compiled pass over the batch) and their names read by `first_messages`, which the
 detectors share: a name is parsed once a row whoever asks, and a message that spans
 segments gives its name on the row that completes it. Only the selected rows take Python.
-The fields besides the name are read from the row's own payload; a record whose message
-spanned segments has the name and leaves them null. Cleartext HTTP/2 requests come from the
+The fields besides the name are read from the row's own payload, or from the whole message
+its segments made where it spanned them (a QUIC hello spread over Initial packets gives its
+name only). Cleartext HTTP/2 requests come from the
 header blocks the payload engine's normaliser decodes (first_messages.decoded), read as the
 HTTP/1.1 request each means; their `status` stays null (an answer is matched by stream, which
 is not followed here).
@@ -160,8 +161,12 @@ class EventLogs:
             for row, base in zip(at.tolist(), self.identity(ctx, at)):
                 kind, name = found[row]
                 event_type = EVENT_TYPE[kind]
-                payload = self.first_messages.message(row) if row in decoded else \
-                    ctx.payload(row, fm.MAX_MESSAGE) if row in opening else b""
+                if row in opening and row not in decoded:
+                    payload = ctx.payload(row, fm.MAX_MESSAGE)
+                elif kind != fm.QUIC_SNI:   # the message its segments made, whole
+                    payload = self.first_messages.message(row)
+                else:                       # a QUIC hello's Initials: its name only
+                    payload = b""
                 record = {"event_type": event_type} | base
                 if event_type == "dns":
                     record |= dns_fields(kind, name, payload)

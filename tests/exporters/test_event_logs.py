@@ -117,8 +117,8 @@ def test_client_hellos_agree_with_tshark(trace, tmp_path):
                                    "tls/chrome-1250-tls-x25519-kyber.pcap", "tls/hrr.pcap"])
 def test_ja4_agrees_with_the_ja4plus_library(trace, tmp_path):
     """JA4 of each ClientHello as the ja4plus library computes it from the packets. A
-    hello that spans segments is named on the segment that completes it, and has no JA4
-    (nor version) here."""
+    hello that spans segments (chrome-1250's X25519Kyber768 key share) is read whole, on
+    the segment that completes it."""
     ja4plus = require_module("ja4plus")
     from scapy.layers.inet import IP
     from scapy.utils import rdpcap
@@ -132,10 +132,7 @@ def test_ja4_agrees_with_the_ja4plus_library(trace, tmp_path):
     ours = {(r["src"], r["sport"]): r for r in replay(pcap, tmp_path)["tls"]}
     assert theirs and set(ours) == set(theirs)
     for key, ja4 in theirs.items():
-        if ours[key]["version"] is None:
-            assert ours[key]["ja4"] is None   # named from later segments
-        else:
-            assert ours[key]["ja4"] == ja4, key
+        assert ours[key]["ja4"] == ja4, key
 
 
 @pytest.mark.parametrize("trace", ["quic/curl-8.1.2-dev-http3-www-google-de.pcap",
@@ -225,6 +222,36 @@ def tcp_exchange(request: bytes, answer: bytes, sport: int = 51000, dport: int =
     for k, p in enumerate(pkts):
         p.time = 1735776000 + k * 0.01
     return pkts
+
+
+def test_a_client_hello_over_two_segments_has_its_version_and_ja4(tmp_path):
+    """A ClientHello of 1.8 KB (a browser's post-quantum key share; here RFC 7685 padding
+    before the server name) in two TCP segments: its record is read whole at the segment
+    that completes it, and gives the version and the JA4 that the ja4plus library computes
+    for the same hello in one segment."""
+    import struct
+    from casegen.remote_control import client_hello_sni
+    ja4plus = require_module("ja4plus")
+    hello = client_hello_sni("pq-hello", "portal.ybj.example",
+                             before=struct.pack("!HH", 0x0015, 1600) + bytes(1600))
+    assert len(hello) >= 1800 and hello.index(b"portal.ybj.example") > 1400
+    whole = tcp_exchange(hello, b"\x16\x03\x03\x00\x00")
+    theirs = [ja4 for ja4 in map(ja4plus.JA4Fingerprinter().process_packet, whole) if ja4]
+    split = whole[:2]
+    up = whole[2]
+    split += [up.copy(), up.copy()]
+    split[2][TCP].remove_payload()
+    split[2][TCP].add_payload(hello[:1400])
+    split[3][TCP].remove_payload()
+    split[3][TCP].seq = up[TCP].seq + 1400
+    split[3][TCP].add_payload(hello[1400:])
+    for p in split[2:]:
+        del p[IP].len, p[IP].chksum, p[TCP].chksum
+    pcap = tmp_path / "pq.pcap"
+    wrpcap(str(pcap), split)
+    (record,) = replay(pcap, tmp_path)["tls"]
+    assert record["server_name"] == "portal.ybj.example" and record["version"] == "TLS 1.3"
+    assert theirs and record["ja4"] == theirs[0]
 
 
 def test_a_tlcp_client_hello_is_named_tlcp_and_its_flow_found(tmp_path):
