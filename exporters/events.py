@@ -6,9 +6,8 @@ Rows are chosen by the detectors' own pre-filter (internet_bound's `askers`: one
 compiled pass over the batch) and their names read by `first_messages`, which the
 detectors share: a name is parsed once a row whoever asks, and a message that spans
 segments gives its name on the row that completes it. Only the selected rows take Python.
-The fields besides the name are read from the row's own payload, or from the whole message
-its segments made where it spanned them (a QUIC hello spread over Initial packets gives its
-name only). Cleartext HTTP/2 requests come from the
+The fields besides the name are read from the message the name was read in: the row's own
+payload, or the whole message its segments (a QUIC client's datagrams) made. Cleartext HTTP/2 requests come from the
 header blocks the payload engine's normaliser decodes (first_messages.decoded), read as the
 HTTP/1.1 request each means; their `status` stays null (an answer is matched by stream, which
 is not followed here).
@@ -95,18 +94,19 @@ def dns_answer_fields(rcode: int, answers: list[tuple[int, int, str | None]]) ->
             "answers": texts_ or None, "TTLs": [float(ttl) for _, ttl, _ in answers] or None}
 
 
-def tls_fields(name: str, payload: bytes, quic_datagram: bool = False) -> dict:
-    """A ClientHello's fields; `quic_datagram`: `payload` is a QUIC client's first datagram
-    (its hello read from the Initial packets; `protocol` quic, JA4's transport q)."""
-    if quic_datagram:
-        payload = quic.client_hello(quic.frame(payload))[0] if payload else b""
+def tls_fields(name: str, payload: bytes, over_quic: bool = False) -> dict:
+    """A ClientHello's fields; `over_quic`: `payload` is a QUIC client's datagrams as
+    first_messages keeps them (its hello read from their Initial packets; `protocol` quic,
+    JA4's transport q)."""
+    if over_quic:
+        payload = quic.client_hello(payload)[0] if payload else b""
     version = names.tls_offered_version(payload)
     if version is None:
         return {"server_name": _text(name), "version": None, "protocol": None, "ja4": None}
     text, protocol = VERSIONS.get(version, (f"0x{version:04x}", "tls"))
     return {"server_name": _text(name), "version": text,
-            "protocol": "quic" if quic_datagram else protocol,
-            "ja4": names.tls_ja4(payload, "q" if quic_datagram else "t")}
+            "protocol": "quic" if over_quic else protocol,
+            "ja4": names.tls_ja4(payload, "q" if over_quic else "t")}
 
 
 def http_fields(name: str, payload: bytes) -> dict:
@@ -161,12 +161,11 @@ class EventLogs:
             for row, base in zip(at.tolist(), self.identity(ctx, at)):
                 kind, name = found[row]
                 event_type = EVENT_TYPE[kind]
-                if row in opening and row not in decoded:
-                    payload = ctx.payload(row, fm.MAX_MESSAGE)
-                elif kind != fm.QUIC_SNI:   # the message its segments made, whole
-                    payload = self.first_messages.message(row)
-                else:                       # a QUIC hello's Initials: its name only
-                    payload = b""
+                # the message its name was read in (whole where it spanned segments or
+                # datagrams); a whole one that names nothing is its row's
+                payload = self.first_messages.message(row)
+                if not payload and row in opening:
+                    payload = fm.opening(kind, ctx.payload(row, fm.MAX_MESSAGE))
                 record = {"event_type": event_type} | base
                 if event_type == "dns":
                     record |= dns_fields(kind, name, payload)

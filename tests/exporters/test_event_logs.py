@@ -144,7 +144,7 @@ def test_quic_client_hellos_agree_with_tshark_and_ja4plus(trace, tmp_path):
     """A QUIC client's ClientHello (read from its Initial packets) is a tls record: server
     name and highest version as tshark dissects them (it opens Initial packets too), JA4
     as the ja4plus library computes it (transport `q`). A hello spread over datagrams is
-    named on the one completing it, without version or JA4. ja4plus reads QUIC v1 only."""
+    read whole on the one completing it. ja4plus reads QUIC v1 only."""
     ja4plus = require_module("ja4plus")
     from scapy.layers.inet import IP, UDP
     from scapy.layers.inet6 import IPv6
@@ -171,10 +171,9 @@ def test_quic_client_hellos_agree_with_tshark_and_ja4plus(trace, tmp_path):
     for key, (sni, version) in theirs.items():
         record = ours[key]
         assert record["server_name"] == sni
-        if record["version"] is not None:
-            assert (record["version"], record["protocol"]) == (version, "quic")
-            assert record["ja4"].startswith("q") and record["ja4"] == fingerprints.get(
-                key, record["ja4"]), key
+        assert (record["version"], record["protocol"]) == (version, "quic")
+        assert record["ja4"].startswith("q") and record["ja4"] == fingerprints.get(
+            key, record["ja4"]), key
     assert "/quicv2" in trace or set(fingerprints) == set(theirs)
 
 
