@@ -7,10 +7,10 @@ compiled pass over the batch) and their names read by `first_messages`, which th
 detectors share: a name is parsed once a row whoever asks, and a message that spans
 segments gives its name on the row that completes it. Only the selected rows take Python.
 The fields besides the name are read from the message the name was read in: the row's own
-payload, or the whole message its segments (a QUIC client's datagrams) made. Cleartext HTTP/2 requests come from the
-header blocks the payload engine's normaliser decodes (first_messages.decoded), read as the
-HTTP/1.1 request each means; their `status` stays null (an answer is matched by stream, which
-is not followed here).
+payload, or the whole message its segments (a QUIC client's datagrams) made. Cleartext
+HTTP/2 requests come from the header blocks the payload engine's normaliser decodes
+(first_messages.decoded), read as the HTTP/1.1 request each means; their `status` stays
+null (an answer is matched by stream, which is not followed here).
 
 Bounds: text copied from the wire is at most `MAX_TEXT` characters and passes the one
 masking function (detectors/pii_mask.py); HTTP requests wait for their response's status
