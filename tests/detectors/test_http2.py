@@ -346,11 +346,15 @@ def test_http2_names_are_read_only_where_a_payload_detector_decodes_them(tmp_pat
 
 
 def test_h2_request_head_means_the_http1_request():
+    """RFC 9113 8.3.1: CONNECT's target is its :authority; :authority stands for Host."""
     from ybsensor.detectors import names
     block = b":method: CONNECT\r\n:authority: db.example:5432\r\n\r\n"
-    assert names.h2_request_head(block) == b"CONNECT db.example:5432 HTTP/1.1\r\nhost: db.example:5432\r\n\r\n"
-    block = b":method: GET\r\n:path: /a?b=1\r\n:authority: x.example\r\nhost: other\r\nuser-agent: t\r\n\r\n"
+    assert names.h2_request_head(block) == \
+        b"CONNECT db.example:5432 HTTP/1.1\r\nhost: db.example:5432\r\n\r\n"
+    block = (b":method: GET\r\n:path: /a?b=1\r\n:authority: x.example\r\nhost: other\r\n"
+             b"user-agent: t\r\n\r\n")
     head = names.h2_request_head(block)
     assert names.http_host(head) == "x.example"
-    assert names.http_request_head(head, (b"user-agent",)) == (b"GET", "/a?b=1", {b"user-agent": "t"})
+    assert names.http_request_head(head, (b"user-agent",)) == \
+        (b"GET", "/a?b=1", {b"user-agent": "t"})
     assert names.h2_request_head(b":status: 200\r\ncontent-type: x\r\n\r\n") is None
