@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 
 from . import names, quic
-from .content import data_seq
+from .content import data_seq, toward_server
 from .base import per_sensor
 from .streams import Engine
 
@@ -176,17 +176,18 @@ class FirstMessages:
             engine = Engine.made_for(detector)
             if engine is not None:
                 for piece in engine.normalised(ctx, engine.view(ctx))[1]:
-                    self._read_blocks(piece)
+                    self._read_blocks(ctx.t, piece)
         return dict(self._decoded)
 
-    def _read_blocks(self, piece) -> None:
+    def _read_blocks(self, t, piece) -> None:
         for end, row, _offset, start, labels, _exact in piece.marks:
             if "hpack" not in labels or not piece.lo <= start < piece.hi:
                 continue
             head = names.h2_request_head(piece.text[start:end])
             name = names.http_host(head) if head is not None else None
             row = piece.completing(start, end)[0]
-            if name is not None and row >= 0:
+            # a client's request, not a server's PUSH_PROMISE of one: toward the lower port
+            if name is not None and row >= 0 and toward_server(t, np.array([row]), ())[0]:
                 self._decoded[row] = (HTTP_HOST, name)
                 self._messages[row] = head
 

@@ -345,6 +345,25 @@ def test_http2_names_are_read_only_where_a_payload_detector_decodes_them(tmp_pat
     assert name_alerts(tmp_path, headers, payload_detectors=False) == []
 
 
+def test_a_servers_push_promise_is_no_request_of_its_client(tmp_path):
+    """A PUSH_PROMISE carries the request headers of a response the server will push: the
+    server's words, not a name its client asks for."""
+    from test_pii_detector import KEY, make_sensor, replay
+    s = make_sensor(tmp_path, f'[detectors.plaintext_pii]\nhash_key = "{KEY}"\n')
+    client, server, opened, answered = h2_pair()
+    client.send_headers(1, request_headers(method="GET"), end_stream=True)
+    request = client.data_to_send()
+    server.receive_data(request)
+    server.push_stream(1, 2, [(":method", "GET"), (":path", "/app.js"), (":scheme", "http"),
+                              (":authority", "cdn.public-example.com")])
+    server.send_headers(1, [(":status", "200")], end_stream=True)
+    replay(s, *[[f] for f in alternating([opened, request], [answered + server.data_to_send()])])
+    s.close()
+    path = tmp_path / "alerts.jsonl"
+    got = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+    assert [a for a in got if a["detector"] == "internet_bound"] == []
+
+
 def test_h2_request_head_means_the_http1_request():
     """RFC 9113 8.3.1: CONNECT's target is its :authority; :authority stands for Host."""
     from ybsensor.detectors import names
