@@ -24,7 +24,7 @@ from collections import Counter, OrderedDict
 import numpy as np
 from prometheus_client.core import CounterMetricFamily
 
-from ybsensor.core.community_id import community_id
+from ybsensor.core.community_id import community_ids
 from ybsensor.core.timestamps import rfc3339
 from ybsensor.core.addresses import packed_column, texts
 from ybsensor.decoders.view import line_key
@@ -203,16 +203,19 @@ class EventLogs:
             inst = np.where(inst < 0, owners[rows], inst)
         src = packed_column(t.src_hi[rows], t.src_lo[rows])
         dst = packed_column(t.dst_hi[rows], t.dst_lo[rows])
+        proto, sport, dport = t.proto[rows], t.sport[rows], t.dport[rows]
+        ids = community_ids(t.src_hi[rows], t.src_lo[rows], t.dst_hi[rows], t.dst_lo[rows],
+                            proto, sport, dport).astype(str).tolist()
         interfaces = t.batch.interfaces
         return [{
             "timestamp": rfc3339(ts / 1e9), "ts": round(ts / 1e9, 6), "sensor": self.sensor,
             "line": line_key(kind, a, b, interfaces), "institution": plan.code(i),
-            "community_id": community_id(s_raw, d_raw, p, sp, dp),
+            "community_id": cid,
             "src": s, "sport": sp, "dst": d, "dport": dp, "proto": p,
-        } for ts, kind, a, b, i, s_raw, d_raw, s, d, p, sp, dp in zip(
+        } for ts, kind, a, b, i, cid, s, d, p, sp, dp in zip(
             t.ts_ns[rows].tolist(), t.line_kind[rows].tolist(), t.line_a[rows].tolist(),
-            t.line_b[rows].tolist(), inst.tolist(), src, dst, texts(src), texts(dst),
-            t.proto[rows].tolist(), t.sport[rows].tolist(), t.dport[rows].tolist())]
+            t.line_b[rows].tolist(), inst.tolist(), ids, texts(src), texts(dst),
+            proto.tolist(), sport.tolist(), dport.tolist())]
 
     # --- DNS queries over UDP waiting for their response ----------------------------------
 
