@@ -132,12 +132,13 @@ TEXT_MARKERS = ([b"\\u003", b"\\uff1", b"\\u59d3", b"\\u8eab", b"\\u624b"]
                 + [bytes((0xA3, 0xB0 + d, 0xA3)) for d in range(10)])
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"   # a client's first bytes
 H2_PREFACE_LINE = b"PRI * HTTP/2.0\r\n"
+H2_PREFACE_MARKER = H2_PREFACE_LINE.lower().rstrip()      # as the literal pass holds it
 # what makes a stream worth parsing (HTTP headers; the MIME header `Content-Transfer-Encoding`
 # ends in the second; a WebSocket or h2c Upgrade, with or without its space; HTTP/2's
 # client preface)
 STREAM_MARKERS = [b"content-encoding:", b"transfer-encoding:", b"form-urlencoded",
                   b"multipart/form-data", b"upgrade: websocket", b"upgrade:websocket",
-                  b"upgrade: h2c", b"upgrade:h2c", H2_PREFACE_LINE.lower().rstrip()]
+                  b"upgrade: h2c", b"upgrade:h2c", H2_PREFACE_MARKER]
 
 
 # bytes as classes: NUL "0", printable ASCII "a", the rest "x" (a quick test for UTF-16)
@@ -1241,7 +1242,8 @@ class Normaliser:
     def __init__(self, engine=None):
         none = np.zeros(0, np.int64)
         self.stream_ids = engine.register(STREAM_MARKERS) if engine is not None else none
-        self.preface_id = self.stream_ids[-1] if len(self.stream_ids) else -1
+        self.preface_id = self.stream_ids[STREAM_MARKERS.index(H2_PREFACE_MARKER)] \
+            if len(self.stream_ids) else -1
         self.h2_flows: OrderedDict[int, int] = OrderedDict()   # flow -> its client's stream
         self.text_ids = engine.register(TEXT_MARKERS) if engine is not None else none
         self.streams: OrderedDict[int, Stream] = OrderedDict()
