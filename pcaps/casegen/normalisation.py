@@ -58,6 +58,12 @@ def json_answer() -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+# what the rule finds in json_answer() read whole: psn_cert_type and certno are insurance
+# fields, psn_name a person's name, and certno's value a resident ID
+JSON_ANSWER_KINDS = {"insurance_field": 2, "person_name": 1, "resident_id": 1}
+JSON_ANSWER_FIELDS = ["psn_cert_type", "certno", "psn_name"]
+
+
 def answer_case(name, line, coding: str, encode, what: str, head_first: bool = False):
     """`head_first`: the client asks with HEAD first, on the same connection, and is told
     the answer's headers with no body (RFC 9112 6.3), then asks with GET."""
@@ -89,9 +95,9 @@ def answer_case(name, line, coding: str, encode, what: str, head_first: bool = F
     frames = c.send(line, pkts + [conn.c2s(b"", flags="A")] + conn.close())
     c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [frames[len(pkts) - 1]],
              ev("personal_data_in_plaintext",
-                kinds={"insurance_field": 2, "person_name": 1, "resident_id": 1},
+                kinds=JSON_ANSWER_KINDS,
                 masked=[masked_id(PERSON)], hashes=[keyed("resident_id", PERSON)], offset=0,
-                fields=["psn_cert_type", "certno", "psn_name"], decoded=[coding]))
+                fields=JSON_ANSWER_FIELDS, decoded=[coding]))
     return c
 
 

@@ -11,7 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for cas
 import casegen as mc  # noqa: E402
 from casegen import (  # noqa: E402
     HOSP, HOSP_CODE, L2TP_HOSP, PLATFORM, IpIds, PiiCase, TcpConn, write_here)
-from casegen.normalisation import PERSON, RULE, json_answer, shown  # noqa: E402
+from casegen.normalisation import (  # noqa: E402
+    JSON_ANSWER_FIELDS, JSON_ANSWER_KINDS, PERSON, RULE, json_answer, shown)
 
 METHOD = "/fsi.v1.PersonInfo/Query"
 
@@ -73,9 +74,9 @@ def build(name, line):
     numbers = c.send(line, pkts + [conn.c2s(b"", flags="A")] + conn.close())
     c.expect("plaintext_pii", "critical", line.key, HOSP_CODE, [numbers[len(pkts) - 1]],
              mc.ev("insurance_message_with_personal_data",
-                   kinds={"insurance_field": 2, "person_name": 1, "resident_id": 1},
+                   kinds=JSON_ANSWER_KINDS,
                    **shown(("resident_id", PERSON)), offset=0,
-                   fields=["psn_cert_type", "certno", "psn_name"],
+                   fields=JSON_ANSWER_FIELDS,
                    decoded=["http2", "grpc", "gzip"], infno="1101",
                    fixmedins_code=HOSP_CODE, message="insurance_interface"))
     return c

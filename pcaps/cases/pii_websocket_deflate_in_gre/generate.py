@@ -13,7 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for cas
 import casegen as mc  # noqa: E402
 from casegen import (  # noqa: E402
     GRE_HOSP, HOSP, HOSP_CODE, PLATFORM, IpIds, PiiCase, TcpConn, write_here)
-from casegen.normalisation import PERSON, RULE, json_answer, shown  # noqa: E402
+from casegen.normalisation import (  # noqa: E402
+    JSON_ANSWER_FIELDS, JSON_ANSWER_KINDS, PERSON, RULE, json_answer, shown)
 
 
 def websocket(messages: list[bytes]) -> tuple[bytes, bytes, list[bytes]]:
@@ -55,9 +56,9 @@ def build(name, line):
     numbers = c.send(line, pkts + [conn.s2c(b"", flags="A")] + conn.close())
     c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [numbers[len(pkts) - 1]],
              mc.ev("personal_data_in_plaintext",
-                   kinds={"insurance_field": 2, "person_name": 1, "resident_id": 1},
+                   kinds=JSON_ANSWER_KINDS,
                    **shown(("resident_id", PERSON)), offset=0,
-                   fields=["psn_cert_type", "certno", "psn_name"],
+                   fields=JSON_ANSWER_FIELDS,
                    decoded=["websocket", "deflate"]))
     return c
 
