@@ -113,6 +113,9 @@ class FirstMessages:
         self._completed: dict[tuple, tuple[int, str, str, set]] = {}   # stream -> row, kind, name
         self._messages: dict[int, bytes] = {}    # row -> the message its name was read from
         self._decoded: dict[int, tuple[str, str]] | None = None   # HTTP/2 requests' hosts
+        # HTTP/2 requests (row, stream, head, host) and answers (row, stream, status)
+        self._requests: list[tuple[int, int | None, bytes, str]] = []
+        self._answers: list[tuple[int, int, int]] = []
 
     @classmethod
     def shared(cls, detector) -> "FirstMessages":
@@ -172,24 +175,43 @@ class FirstMessages:
         if self._ctx() is not ctx:
             self._start(ctx)
         if self._decoded is None:
-            self._decoded = {}
+            self._decoded, self._requests, self._answers = {}, [], []
             engine = Engine.made_for(detector)
             if engine is not None:
                 for piece in engine.normalised(ctx, engine.view(ctx))[1]:
                     self._read_blocks(ctx.t, piece)
         return dict(self._decoded)
 
+    def exchanges(self, ctx, detector) -> tuple[list[tuple[int, int | None, bytes, str]],
+                                                list[tuple[int, int, int]]]:
+        """Every HTTP/2 request this batch completes, several a row as clients send them
+        (row completing the header block, its stream, the HTTP/1.1 head it means, its host),
+        and every answer (row, stream, :status; interim ones too), read where `decoded`
+        reads them."""
+        self.decoded(ctx, detector)
+        return list(self._requests), list(self._answers)
+
     def _read_blocks(self, t, piece) -> None:
         for end, row, _offset, start, labels, _exact in piece.marks:
             if "hpack" not in labels or not piece.lo <= start < piece.hi:
                 continue
-            head = names.h2_request_head(piece.text[start:end])
+            block = piece.text[start:end]
+            head = names.h2_request_head(block)
             name = names.http_host(head) if head is not None else None
             row = piece.completing(start, end)[0]
+            stream = next((getattr(label, "stream", None) for label in labels
+                           if label == "hpack"), None)
+            if row < 0:
+                continue
             # a client's request, not a server's PUSH_PROMISE of one: toward the lower port
-            if name is not None and row >= 0 and toward_server(t, np.array([row]), ())[0]:
+            if name is not None and toward_server(t, np.array([row]), ())[0]:
                 self._decoded[row] = (HTTP_HOST, name)
                 self._messages[row] = head
+                self._requests.append((row, stream, head, name))
+            elif head is None and stream is not None:
+                status = names.h2_status(block)
+                if status is not None:
+                    self._answers.append((row, stream, status))
 
     def message(self, row: int) -> bytes:
         """The first message (so far) that `read` found the name of `row` in: the row's
@@ -199,7 +221,7 @@ class FirstMessages:
     def _start(self, ctx) -> None:
         """A new batch: streams too old go, and the kept ones take this batch's segments."""
         self._ctx, self._parsed, self._completed, self._messages = weakref.ref(ctx), {}, {}, {}
-        self._decoded = None
+        self._decoded, self._requests, self._answers = None, [], []
         t = ctx.t
         if not self.pending or not t.n:
             return

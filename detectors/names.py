@@ -515,3 +515,15 @@ def http_status(payload: bytes) -> int | None:
     if b[:7] != b"HTTP/1." or not b[9:12].isdigit():
         return None
     return int(b[9:12])
+
+
+def h2_status(block: bytes) -> int | None:
+    """The `:status` of an HTTP/2 response's header block, decoded as normalise.Http2 writes
+    it (`name: value` lines; pseudo-fields come first, RFC 9113 8.3), or None."""
+    for line in block.split(b"\r\n"):
+        if not line.startswith(b":"):
+            return None
+        name, _, value = line.partition(b": ")
+        if name == b":status":
+            return int(value) if len(value) == 3 and value.isdigit() else None
+    return None

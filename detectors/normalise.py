@@ -918,6 +918,19 @@ GRPC_HEAD = struct.Struct(">BI")     # a gRPC message's prefix: compressed flag,
 GRPC_PREFIX = GRPC_HEAD.size
 
 
+class HeaderBlock(str):
+    """The label of a decoded header block, "hpack", which also tells the block's stream:
+    an answer belongs to the request on its stream (RFC 9113 8.1), whatever their order."""
+
+    def __new__(cls, stream: int):
+        label = super().__new__(cls, "hpack")
+        label.stream = stream
+        return label
+
+    def __getnewargs__(self):
+        return (self.stream,)
+
+
 class Http2(Frames):
     """The frames of one direction of a cleartext HTTP/2 connection (prior knowledge, as
     gRPC and curl's `--http2-prior-knowledge` speak it, or after an `Upgrade: h2c`), as the
@@ -1059,7 +1072,7 @@ class Http2(Frames):
             self.lost = True
             return
         self.block = b""
-        self.out(b"".join(b"%s: %s\r\n" % f for f in fields) + b"\r\n", ("hpack",))
+        self.out(b"".join(b"%s: %s\r\n" % f for f in fields) + b"\r\n", (HeaderBlock(self.stream),))
         sid = self.stream
         body = self.bodies.get(sid)
         if on_stream and (body is None or not body.fed):   # not trailers: a body may follow

@@ -9,12 +9,13 @@ segments gives its name on the row that completes it. Only the selected rows tak
 The fields besides the name are read from the message the name was read in: the row's own
 payload, or the whole message its segments (a QUIC client's datagrams) made. Cleartext
 HTTP/2 requests come from the header blocks the payload engine's normaliser decodes
-(first_messages.decoded), read as the HTTP/1.1 request each means; their `status` stays
-null (an answer is matched by stream, which is not followed here).
+(first_messages.decoded), read as the HTTP/1.1 request each means; each takes the
+`:status` of the answer on its stream (first_messages.answers), in whatever order the
+streams are answered.
 
 Bounds: text copied from the wire is at most `MAX_TEXT` characters and passes the one
 masking function (detectors/pii_mask.py); HTTP requests wait for their response's status
-in at most `MAX_WAITING` flows for `WAIT_NS` of packet time, and are written without one
+in at most `MAX_WAITING` flows (HTTP/2: streams) for `WAIT_NS` of packet time, and are written without one
 past either (`ybsensor_event_records_unanswered_total`).
 """
 from __future__ import annotations
@@ -136,6 +137,8 @@ class EventLogs:
         self.waiting_since: dict[int, int] = {}
         # (flow key, transaction id) -> a UDP query waiting for its response, oldest first
         self.queries: OrderedDict[tuple[int, int], dict] = OrderedDict()
+        # (flow key, stream) -> an HTTP/2 request waiting for its answer, oldest first
+        self.streams_waiting: OrderedDict[tuple[int, int | None], dict] = OrderedDict()
         self.written: Counter[str] = Counter({kind: 0 for kind in FIELDS})
         self.unanswered: Counter[str] = Counter({"dns": 0, "http": 0})
 
@@ -151,9 +154,6 @@ class EventLogs:
             if row not in found and kind in NAMELESS and EVENT_TYPE[kind] in self.files and \
                     NAMELESS[kind](fm.opening(kind, ctx.payload(row, fm.MAX_MESSAGE))):
                 found[row] = (kind, None)
-        # cleartext HTTP/2's requests, from the header blocks the payload engine decodes
-        decoded = self.first_messages.decoded(ctx, self) if "http" in self.files else {}
-        found |= decoded
         found = {row: kn for row, kn in found.items() if EVENT_TYPE[kn[0]] in self.files}
         if found:
             opening = set(rows.tolist())    # else the row that completed a message
@@ -175,18 +175,21 @@ class EventLogs:
                         out["dns"].append(record)
                 elif event_type == "tls":
                     out["tls"].append(record | tls_fields(name, payload, kind == fm.QUIC_SNI))
-                elif row in decoded:    # its answer's :status comes on its stream: unread
-                    out["http"].append(record | http_fields(name, payload))
                 else:
                     self._wait(int(ctx.flow_keys[row]), record | http_fields(name, payload),
                                out["http"])
         if self.waiting:
             out["http"] += self._answers(ctx)
+        if "http" in self.files:
+            out["http"] += self._http2(ctx)
         if self.queries:
             out["dns"] += self._responses(ctx)
-        if ctx.t.n and (self.waiting or self.queries):
+        if ctx.t.n and (self.waiting or self.queries or self.streams_waiting):
             before = int(ctx.t.ts_ns.max()) - WAIT_NS
             self._expire(before, out.setdefault("http", []))
+            while self.streams_waiting and \
+                    next(iter(self.streams_waiting.values()))["ts"] * 1e9 < before:
+                self._give_up([self.streams_waiting.popitem(last=False)[1]], out["http"])
             while self.queries and next(iter(self.queries.values()))["ts"] * 1e9 < before:
                 self._give_up([self.queries.popitem(last=False)[1]], out.setdefault("dns", []))
         for kind, records in out.items():
@@ -287,6 +290,34 @@ class EventLogs:
                 del self.waiting[flow], self.waiting_since[flow]
         return done
 
+    def _wait_stream(self, key: tuple[int, int | None], record: dict, out: list[dict]) -> None:
+        if key in self.streams_waiting:   # the stream asked again: the first goes without
+            self._give_up([self.streams_waiting.pop(key)], out)
+        while len(self.streams_waiting) >= MAX_WAITING:
+            self._give_up([self.streams_waiting.popitem(last=False)[1]], out)
+        self.streams_waiting[key] = record
+
+    def _http2(self, ctx) -> list[dict]:
+        """Cleartext HTTP/2: the requests this batch completes wait for the answer on their
+        stream; those this batch's answers are for, matched by flow and stream (an interim
+        answer, 1xx, is none), are done."""
+        requests, answers = self.first_messages.exchanges(ctx, self)
+        done, ts_ns, keys = [], ctx.t.ts_ns, ctx.flow_keys
+        if requests:
+            at = np.array([row for row, *_ in requests], dtype=np.int64)
+            for (row, stream, request, name), base in zip(requests, self.identity(ctx, at)):
+                record = {"event_type": "http"} | base | http_fields(name, request)
+                self._wait_stream((int(keys[row]), stream), record, done)
+        for row, stream, status in answers:
+            key = (int(keys[row]), stream)
+            record = self.streams_waiting.get(key)
+            if record is None or record["ts"] > ts_ns[row] / 1e9 or 100 <= status < 200:
+                continue
+            del self.streams_waiting[key]
+            record["status"] = status
+            done.append(record)
+        return done
+
     def _expire(self, before_ns: int, out: list[dict]) -> None:
         while self.waiting:
             flow = next(iter(self.waiting))
@@ -309,12 +340,14 @@ class EventLogs:
             self.queries.clear()
             self.files["dns"].write(left)
             self.written["dns"] += len(left)
-        if "http" in self.files and self.waiting:
+        if "http" in self.files and (self.waiting or self.streams_waiting):
             left: list[dict] = []
             for records in self.waiting.values():
                 self._give_up(records, left)
+            self._give_up(list(self.streams_waiting.values()), left)
             self.waiting.clear()
             self.waiting_since.clear()
+            self.streams_waiting.clear()
             self.files["http"].write(left)
             self.written["http"] += len(left)
         for file in self.files.values():
@@ -332,6 +365,7 @@ class EventLogs:
             else:
                 file.close()
         self.waiting, self.waiting_since = old.waiting, old.waiting_since
+        self.streams_waiting = old.streams_waiting
         self.queries = old.queries
         self.written.update(old.written)
         self.unanswered.update(old.unanswered)

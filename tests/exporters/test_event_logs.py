@@ -283,8 +283,9 @@ def test_an_identifier_in_a_path_or_user_agent_is_masked(tmp_path):
 
 def test_a_cleartext_http2_request_is_an_http_record(tmp_path):
     """h2c with prior knowledge (gRPC's way): the request's method, :path, :authority and
-    user-agent, HPACK-coded on the wire, are read from the decoded header block; the answer's
-    :status is not followed (null). The frames are made by h2, an independent implementation."""
+    user-agent, HPACK-coded on the wire, are read from the decoded header block, and its
+    status is the :status answered on its stream. The frames are made by h2, an
+    independent implementation."""
     require_module("h2")
     from h2.config import H2Configuration
     from h2.connection import H2Connection
@@ -303,8 +304,34 @@ def test_a_cleartext_http2_request_is_an_http_record(tmp_path):
     wrpcap(str(pcap), tcp_exchange(sent, server.data_to_send(), dport=8080))
     (record,) = replay(pcap, tmp_path)["http"]
     assert (record["method"], record["host"], record["user_agent"], record["status"]) == \
-        ("GET", "svc.example", "grpc-java/1.60", None)
+        ("GET", "svc.example", "grpc-java/1.60", 200)
     assert record["path"].startswith("/query?aac002=") and number not in json.dumps(record)
+
+
+def test_http2_answers_are_matched_by_stream_not_order(tmp_path):
+    """Three requests in one segment, as clients send them; two answered in the other order,
+    the later one after an interim 103: each record takes its own stream's final status.
+    The request never answered is written at the end, status null."""
+    require_module("h2")
+    from h2.config import H2Configuration
+    from h2.connection import H2Connection
+    client = H2Connection(H2Configuration(client_side=True))
+    server = H2Connection(H2Configuration(client_side=False))
+    client.initiate_connection()
+    server.initiate_connection()
+    for stream, path in ((1, "/first"), (3, "/second"), (5, "/never")):
+        client.send_headers(stream, [(":method", "GET"), (":path", path), (":scheme", "http"),
+                                     (":authority", "svc.example")], end_stream=True)
+    sent = client.data_to_send()
+    server.receive_data(sent)
+    server.send_headers(3, [(":status", "404")], end_stream=True)
+    server.send_headers(1, [(":status", "103"), ("link", "</a.css>; rel=preload")])
+    server.send_headers(1, [(":status", "200")], end_stream=True)
+    pcap = tmp_path / "h2c.pcap"
+    wrpcap(str(pcap), tcp_exchange(sent, server.data_to_send(), dport=8080))
+    records = replay(pcap, tmp_path)["http"]
+    assert sorted((r["path"], r["status"]) for r in records) == \
+        [("/first", 200), ("/never", None), ("/second", 404)]
 
 
 def test_duckdb_reads_the_parquet_logs(tmp_path):
