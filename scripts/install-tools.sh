@@ -23,6 +23,8 @@ ls /usr/lib/*/rsyslog/lmnsd_ossl.so >/dev/null 2>&1 || need+=(rsyslog-openssl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # curl: a real HTTP/2 client (nghttp2) for the cleartext HTTP/2 scenarios (test_real_clients)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# openvpn: a real OpenVPN client and server off its port, for internet_vpn (test_openvpn)
+command -v openvpn >/dev/null 2>&1 || need+=(openvpn)
 # the README's analyst walkthrough is run as written, with jq
 command -v jq >/dev/null 2>&1 || need+=(jq)
 [ ${#need[@]} -eq 0 ] && exit 0
