@@ -16,6 +16,12 @@ SEVERITY is low, medium, high or critical (default high); SOURCE names who liste
     http://evil.example/x?y          a URL: host and path, the scheme dropped
     evil.example/x                   a URL too (a domain and a path)
 
+Two forms blocklists are published in are read as they are, each name a domain of the
+default severity: a hosts file's line (`0.0.0.0 evil.example other.example # note`; the
+sink address first, `0.0.0.0`, `127.0.0.1`, `::` or `::1`; its own names without a dot,
+such as `localhost`, and `localhost.localdomain` are no indicators) and an Adblock-style
+domain rule (`||evil.example^`).
+
 Matching keeps to hash and sorted-array lookups, whatever the number of indicators: a
 dict a kind of name (a domain is found by walking its name's suffixes, one lookup a label),
 and for addresses and networks one sorted array of keys a prefix length, searched for a
@@ -224,8 +230,23 @@ def _rows(path: Path, text: str):
     else:
         for number, line in enumerate(lines, 1):
             fields = line.split()
-            if fields and fields[0][0] != "#":
+            if not fields or fields[0][0] == "#":
+                continue
+            if fields[0] in HOSTS_SINKS and len(fields) > 1 and fields[1].lower() not in LEVELS:
+                for name in fields[1:]:
+                    if name[0] == "#":
+                        break
+                    if "." in name and name.lower() not in HOSTS_OWN:
+                        yield number, [name]
+            elif len(fields) == 1 and fields[0].startswith("||") and fields[0].endswith("^"):
+                yield number, [fields[0][2:-1]]
+            else:
                 yield number, fields
+
+
+# a hosts file's sink addresses (what a listed name is sent to) and its own names
+HOSTS_SINKS = frozenset(("0.0.0.0", "127.0.0.1", "::", "::1"))
+HOSTS_OWN = frozenset(("localhost.localdomain",))
 
 
 LEVELS = {name: k for k, name in enumerate(SEVERITIES)}

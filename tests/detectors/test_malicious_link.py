@@ -86,6 +86,33 @@ def test_longest_prefix_wins(tmp_path):
     assert [store.sources[store.source[i]] if i >= 0 else None for i in ids] == ["c", "b", "a", None]
 
 
+HOSTS_FILE = """\
+# a hosts-format blocklist, as published
+127.0.0.1 localhost
+127.0.0.1 localhost.localdomain
+::1 ip6-localhost ip6-loopback
+0.0.0.0 cdn.bad.example tracker.bad.example # seen 2026-11
+||phish.example^
+198.51.100.9 low
+"""
+
+
+def test_hosts_files_and_adblock_rules_are_read_as_domains(tmp_path):
+    """Blocklists as they are published: a hosts file (its sink address first, several
+    names a line, a trailing comment; its own localhost names are no indicators) and an
+    Adblock-style domain rule. An address with a severity is still an address."""
+    path = tmp_path / "hosts"
+    path.write_text(HOSTS_FILE)
+    store = intel.load([path])
+    assert sorted(store.domains) == ["cdn.bad.example", "phish.example", "tracker.bad.example"]
+    assert store.domain("www.phish.example")[1] == "phish.example"
+    assert store.domain("localhost")[0] == intel.NONE
+    mapped = int(intel.IPV4_MAPPED)
+    (found,) = store.addresses(np.zeros(1, np.uint64), np.array([mapped | 0xC6336409], np.uint64))
+    assert found >= 0 and store.severity[found] == intel.LEVELS["low"]
+    assert len(store.severity) == 4
+
+
 @pytest.mark.parametrize("line, why", [
     ("10.0.0.1/8", "is not an address"), ("evil.example extreme", "severity"),
     ("x.example high src extra", "4 fields"), ("ftp://x.example/", "is not an address")])
