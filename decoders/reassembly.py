@@ -185,7 +185,7 @@ class Reassembly:
         done, slow = self._whole_in_batch(rows, cols, fields, wire, data, completed)
         if slow.size:
             done += self._take_each(rows, cols, fields, wire, data, completed, slow, t.ts_ns)
-            done.sort(key=lambda d: d[0])
+        done.sort(key=lambda d: d[0])     # the columns' are in the order of their keys
         return done, completed
 
     def _whole_in_batch(self, rows, cols, fields, wire, data, completed) -> tuple[list, np.ndarray]:
