@@ -18,6 +18,8 @@ from ybsensor.core import flow_kernels as kernels
 from ybsensor.core.community_id import ICMP4_PAIRS, ICMP6_PAIRS
 from ybsensor.decoders.table import PacketTable
 
+TCP_SYN, TCP_ACK = 0x02, 0x10
+
 U64 = np.uint64
 SEED = U64(0x5851F42D4C957F2D)       # flow keys' hash starts here
 ICMP, TCP, UDP, ICMP6, SCTP = 1, 6, 17, 58, 132
@@ -213,6 +215,9 @@ class FlowTable:
         "dst_lo": np.uint64, "sport": np.int64, "dport": np.int64, "packets": np.int64,
         "bytes": np.int64, "first_ns": np.int64, "last_ns": np.int64, "tcp_flags": np.int64,
         "first_frame": np.int64,
+        # which way the flow's client sends (the `direction` of its rows, flow_keys), where
+        # a TCP handshake was seen (SYN: the client's, SYN+ACK: the server's); -1 unknown
+        "client_way": np.int8,
     }
 
     # each direction's share, for the flow log (kept only where one is written): which way
@@ -345,6 +350,8 @@ class FlowTable:
         """Account a batch; returns each row's flow id (-1 for frames without IP)."""
         flow_of_row = np.full(t.n, -1, dtype=np.int64)
         self.row_keys = np.zeros(t.n, dtype=np.uint64)  # each row's flow key; 0 without IP
+        # each row: 1 sent by its flow's client, 0 by its server, -1 not known (client_way)
+        self.from_client = np.full(t.n, -1, dtype=np.int8)
         rows = np.flatnonzero(t.n_ip > 0)
         if not rows.size:
             self.groups = FlowGroups.of(rows, self.row_keys[rows], t.n)
@@ -381,7 +388,20 @@ class FlowTable:
         self.tcp_flags[ids] |= groups.tcp_flags
         if self.per_direction:
             self._count_directions(direction, groups, ids)
+        self._client_sides(t, rows, direction, flow_of_row[rows])
         return flow_of_row
+
+    def _client_sides(self, t: PacketTable, rows, direction, flow) -> None:
+        """Learn which way each flow's client sends from its handshake's rows, and mark each
+        row of a flow whose way is known (from_client)."""
+        flags = t.tcp_flags[rows]
+        syn = np.flatnonzero((flags >= 0) & ((flags & TCP_SYN) != 0) & (flow >= 0))
+        if syn.size:   # a SYN goes the client's way, a SYN+ACK the other
+            self.client_way[flow[syn]] = direction[syn] ^ ((flags[syn] & TCP_ACK) != 0)
+        tracked = np.flatnonzero(flow >= 0)
+        way = self.client_way[flow[tracked]]
+        known = way >= 0
+        self.from_client[rows[tracked[known]]] = direction[tracked[known]] == way[known]
 
     def _count_directions(self, direction, groups, ids) -> None:
         """Each flow's originator share of the batch: the rows that go as the batch's first
@@ -436,6 +456,7 @@ class FlowTable:
         self.first_ns[ids] = t.ts_ns[first_rows]
         self.last_ns[ids] = t.ts_ns[first_rows]
         self.first_frame[ids] = t.frame[first_rows]
+        self.client_way[ids] = -1
         if self.per_direction:
             for name in self.DIRECTION_COLUMNS:
                 getattr(self, name)[ids] = 0

@@ -35,11 +35,15 @@ class BatchContext:
     """One batch as the detectors see it; address lookups are made on first use only."""
 
     def __init__(self, table: PacketTable, flow_of_row: np.ndarray, plan, config,
-                 flow_key: np.ndarray | None = None, groups=None):
+                 flow_key: np.ndarray | None = None, groups=None,
+                 from_client: np.ndarray | None = None):
         self.t = table
         self.flow = flow_of_row
         self.flow_key = flow_key  # each row's 64-bit flow key (the flow table's), if known
         self._groups = groups     # the flow table's FlowGroups of this batch, if known
+        # each row: 1 its flow's client sent it, 0 its server, -1 not known (the flow table
+        # learns it from the handshake; content.toward_server guesses the rest by port)
+        self.from_client = from_client
         self.plan = plan
         self.config = config
 

@@ -41,8 +41,9 @@ once, retransmissions ignored, a command split across segments still read):
 
 Only what a client sends is read as a credential: a message that only clients send (an LDAP
 BindRequest, a TDS Login7, a PostgreSQL startup message, an SNMP request), else the
-direction toward the service's port (`SERVER_PORTS`, else the lower port). A login page's own script in an HTTP response is no
-login. The servers' messages are read only to follow a login's state (greetings, the
+client's direction: the flow's, where its TCP handshake was seen (the flow table learns it),
+else toward the service's port (`SERVER_PORTS`, else the lower port). A login page's own
+script in an HTTP response is no login. The servers' messages are read only to follow a login's state (greetings, the
 continuation of `AUTH LOGIN`, PostgreSQL's request for a cleartext password, MySQL's
 AuthSwitch).
 
@@ -317,7 +318,7 @@ class CleartextCredentials(PayloadDetector):
         tcp, udp, client = (np.zeros(n, dtype=bool) for _ in range(3))
         proto = t.proto[rows[picked]]
         tcp[picked], udp[picked] = proto == TCP, proto == UDP
-        client[picked] = toward_server(t, rows[picked], SERVER_PORTS)
+        client[picked] = toward_server(t, rows[picked], SERVER_PORTS, ctx.from_client)
         redis_inline[picked] &= port_in(t, rows[picked], REDIS_PORTS)
         keys = ctx.flow_keys
         # a MySQL HandshakeResponse41 (sequence 1, CLIENT_PROTOCOL_41) names the user a later
@@ -461,7 +462,7 @@ class CleartextCredentials(PayloadDetector):
             def add(method, user, kind, start, end):
                 row, _offset, labels = piece.completing(start, end)
                 if row >= 0 and "hpack" in labels and toward_server(
-                        t, np.array([row]), SERVER_PORTS)[0]:
+                        t, np.array([row]), SERVER_PORTS, ctx.from_client)[0]:
                     found.setdefault(piece.flow, []).append(("http", method, user, [row], kind))
 
             self._http_fields(piece.text, piece.lo, piece.hi, add)
@@ -510,7 +511,7 @@ class CleartextCredentials(PayloadDetector):
         sel = np.flatnonzero(np.isin(keys, followed) & (ctx.t.proto[rows] == TCP))
         sel = sel[np.argsort(rows[sel], kind="stable")]
         client = np.zeros(len(rows), dtype=bool)
-        client[sel] = toward_server(ctx.t, rows[sel], SERVER_PORTS)
+        client[sel] = toward_server(ctx.t, rows[sel], SERVER_PORTS, ctx.from_client)
         for i in sel.tolist():
             fk = int(keys[i])
             session = self.sessions.get(fk)

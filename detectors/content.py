@@ -103,12 +103,18 @@ def _port_table(ports: tuple[int, ...]) -> np.ndarray:
     return listed
 
 
-def toward_server(t, rows: np.ndarray, ports) -> np.ndarray:
-    """Mask of the rows a client sends: toward the port in `ports` where one end alone has
-    one, else toward the lower port (clients take ephemeral ports above the services')."""
+def toward_server(t, rows: np.ndarray, ports, from_client: np.ndarray | None = None) -> np.ndarray:
+    """Mask of the rows a client sends: as `from_client` says where it knows (the flow
+    table saw the handshake: BatchContext.from_client), else toward the port in `ports`
+    where one end alone has one, else toward the lower port (clients take ephemeral ports
+    above the services', which a service on a high port breaks)."""
     listed = _port_table(tuple(ports))
     src, dst = listed[t.sport[rows] + 1], listed[t.dport[rows] + 1]
-    return np.where(src != dst, dst, t.dport[rows] <= t.sport[rows])
+    guess = np.where(src != dst, dst, t.dport[rows] <= t.sport[rows])
+    if from_client is None:
+        return guess
+    known = from_client[rows]
+    return np.where(known >= 0, known == 1, guess)
 
 
 FIN, SYN, RST = 0x01, 0x02, 0x04     # TCP flags

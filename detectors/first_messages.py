@@ -179,7 +179,7 @@ class FirstMessages:
             engine = Engine.made_for(detector)
             if engine is not None:
                 for piece in engine.normalised(ctx, engine.view(ctx))[1]:
-                    self._read_blocks(ctx.t, piece)
+                    self._read_blocks(ctx, piece)
         return dict(self._decoded)
 
     def exchanges(self, ctx, detector) -> tuple[list[tuple[int, int | None, bytes, str]],
@@ -191,7 +191,8 @@ class FirstMessages:
         self.decoded(ctx, detector)
         return list(self._requests), list(self._answers)
 
-    def _read_blocks(self, t, piece) -> None:
+    def _read_blocks(self, ctx, piece) -> None:
+        t = ctx.t
         for end, row, _offset, start, labels, _exact in piece.marks:
             if "hpack" not in labels or not piece.lo <= start < piece.hi:
                 continue
@@ -204,7 +205,7 @@ class FirstMessages:
             if row < 0:
                 continue
             # a client's request, not a server's PUSH_PROMISE of one: toward the lower port
-            if name is not None and toward_server(t, np.array([row]), ())[0]:
+            if name is not None and toward_server(t, np.array([row]), (), ctx.from_client)[0]:
                 self._decoded[row] = (HTTP_HOST, name)
                 self._messages[row] = head
                 self._requests.append((row, stream, head, name))

@@ -150,7 +150,7 @@ class Sensor:
             self.flow_log.interfaces = t.batch.interfaces
         flow_of_row = self.flows.update(t)
         ctx = BatchContext(t, flow_of_row, self.plan, self.cfg, self.flows.row_keys,
-                           self.flows.groups)
+                           self.flows.groups, self.flows.from_client)
         if frames:
             self.lines.process(t, ctx.line_pattern, self.flows.groups)
         self.alerter.source = t.batch.source

@@ -180,6 +180,31 @@ def test_a_login_pages_script_in_a_response_is_no_login(tmp_path):
     assert [a["evidence"]["method"] for a in got] == ["form"]
 
 
+def _handshake(client_port: int, server_port: int, client="10.1.2.3", server="10.200.1.20"):
+    """A TCP handshake's SYN and SYN+ACK, and the two ends' segment makers after it."""
+    up = dict(src=client, dst=server, sport=client_port, dport=server_port)
+    down = dict(src=server, dst=client, sport=server_port, dport=client_port)
+    return ([seg(b"", seq=999, flags="S", **up), seg(b"", seq=4999, ack=1000, flags="SA", **down)],
+            lambda data, seq=1000: seg(data, seq=seq, ack=5000, **up),
+            lambda data, seq=5000: seg(data, seq=seq, ack=1000, **down))
+
+
+def test_the_handshake_tells_the_client_of_a_service_on_a_high_port(tmp_path):
+    """A web application on port 55080, its Windows client on an ephemeral port below it
+    (49152-65535): the port guess (toward the lower port) would take the client for the
+    server. The handshake says who is who, in this batch or an earlier one: the client's
+    Basic login is read, the login page's script the server sends is not. (A flow whose
+    handshake was not captured keeps the port guess.)"""
+    basic = b"GET /his HTTP/1.1\r\nHost: his\r\nAuthorization: Basic " + \
+        base64.b64encode(b"doctor:Ward#Pass9") + b"\r\n\r\n"
+    opening, up, down = _handshake(49700, 55080)
+    got = run(tmp_path / "same", opening + [up(basic)])
+    assert [(a["evidence"]["method"], a["sport"], a["dport"]) for a in got] == \
+        [("basic", 49700, 55080)]
+    got = run(tmp_path / "later", opening, [down(wire_cases.LOGIN_PAGE)], [up(basic)])
+    assert [(a["evidence"]["method"], a["sport"]) for a in got] == [("basic", 49700)]
+
+
 def test_server_sent_commands_are_no_logins(tmp_path):
     frames = [seg(b"USER clerk\r\nPASS s3cr3t\r\n", sport=21, dport=40000, src="10.200.1.20",
                   dst="10.1.2.3"),
