@@ -388,20 +388,26 @@ class FlowTable:
         self.tcp_flags[ids] |= groups.tcp_flags
         if self.per_direction:
             self._count_directions(direction, groups, ids)
-        self._client_sides(t, rows, direction, flow_of_row[rows])
+        self._client_sides(t, rows, direction, ids, groups)
         return flow_of_row
 
-    def _client_sides(self, t: PacketTable, rows, direction, flow) -> None:
+    def _client_sides(self, t: PacketTable, rows, direction, ids, groups) -> None:
         """Learn which way each flow's client sends from its handshake's rows, and mark each
-        row of a flow whose way is known (from_client)."""
-        flags = t.tcp_flags[rows]
-        syn = np.flatnonzero((flags >= 0) & ((flags & TCP_SYN) != 0) & (flow >= 0))
-        if syn.size:   # a SYN goes the client's way, a SYN+ACK the other
-            self.client_way[flow[syn]] = direction[syn] ^ ((flags[syn] & TCP_ACK) != 0)
-        tracked = np.flatnonzero(flow >= 0)
-        way = self.client_way[flow[tracked]]
+        row of a flow whose way is known (from_client). `ids`: each group's flow (the spare
+        row for one not tracked, whose way stays unknown)."""
+        inverse, flags = groups.inverse, groups.tcp_flags
+        shook = (flags > 0) & ((flags & TCP_SYN) != 0) & (ids < self.capacity)
+        if shook.any():   # a SYN goes the client's way, a SYN+ACK the other
+            sel = np.flatnonzero(shook[inverse])
+            row_flags = t.tcp_flags[rows[sel]]
+            syn = sel[(row_flags & TCP_SYN) != 0]
+            self.client_way[ids[inverse[syn]]] = \
+                direction[syn] ^ ((t.tcp_flags[rows[syn]] & TCP_ACK) != 0)
+        way = self.client_way[ids]
         known = way >= 0
-        self.from_client[rows[tracked[known]]] = direction[tracked[known]] == way[known]
+        if known.any():
+            at = np.flatnonzero(known[inverse])
+            self.from_client[rows[at]] = direction[at] == way[inverse[at]]
 
     def _count_directions(self, direction, groups, ids) -> None:
         """Each flow's originator share of the batch: the rows that go as the batch's first
