@@ -14,8 +14,10 @@ VLAN = Layout("vlan", 4, {"tci": Field(0, 2), "vid": Field(0, 2, mask=0x0FFF),
 
 LLC_BELOW = 0x0600  # an EtherType field below this is an 802.3 length: LLC follows
 LLC_KEY = 0x0000  # the key such frames go on with
-VLAN_LINE = Line("vlan", 4095)
-QINQ_LINE = Line("qinq", 4095, sep=".")
+PRIORITY_ONLY = 0   # a tag's VLAN id that names no VLAN (a priority-tagged frame)
+VLAN_ID = r"0*[1-9]\d{0,3}"      # in a line key: any id but PRIORITY_ONLY
+VLAN_LINE = Line("vlan", 4095, pattern=VLAN_ID)
+QINQ_LINE = Line("qinq", 4095, sep=".", pattern=rf"{VLAN_ID}\.({VLAN_ID}|\*)")
 ETH_C, VLAN_C = ETH.compiled, VLAN.compiled
 
 
@@ -42,11 +44,15 @@ def decode_vlan(f, rows: np.ndarray) -> None:
 
 def add_vlan(t, rows, vid, prev_is_vlan) -> None:
     """A tag right after another tag makes a QinQ pair (outer.inner); a lone tag a VLAN.
-    Tags beyond the second keep the pair of the first two."""
-    stacked = prev_is_vlan & (t.line_kind[rows] == VLAN_LINE)
+    Tags beyond the second keep the pair of the first two. A tag of VLAN id 0 only carries
+    a priority (802.1Q: the frame is the port's untagged one): it names no line, and a tag
+    after it is a lone one."""
+    kind = t.line_kind[rows]
+    named = prev_is_vlan & ((kind == VLAN_LINE) | (kind == QINQ_LINE))   # by the tag before
+    stacked = named & (kind == VLAN_LINE) & (vid != PRIORITY_ONLY)
     t.line_kind[rows[stacked]] = QINQ_LINE
     t.line_b[rows[stacked]] = vid[stacked]
-    lone = ~prev_is_vlan
+    lone = ~named & (vid != PRIORITY_ONLY)
     t.set_line(rows[lone], VLAN_LINE, vid[lone])
 
 
@@ -67,9 +73,13 @@ def fused_vlan(buf, g, p, e, at, nl, flat, c):
     if p + VLAN_C.min_len > e:
         return False, p, e, -1, 0
     vid = uint(buf, p, VLAN_C.vid)
-    if c.layers[g, nl - 1] != at:                   # as add_vlan
+    kind = c.line_kind[g]                           # as add_vlan
+    named = c.layers[g, nl - 1] == at and (kind == VLAN_LINE or kind == QINQ_LINE)
+    if vid == PRIORITY_ONLY:
+        pass
+    elif not named:
         set_line_at(c, g, VLAN_LINE, vid, 0)
-    elif c.line_kind[g] == VLAN_LINE:
+    elif kind == VLAN_LINE:
         c.line_kind[g] = QINQ_LINE
         c.line_b[g] = vid
     key = uint(buf, p, VLAN_C.type)

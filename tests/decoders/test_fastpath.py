@@ -446,3 +446,35 @@ def test_no_jit_allowed_falls_back_to_the_generic_decoders():
     if out.startswith("False"):
         pytest.skip("this kernel has no PR_SET_MDWE (Linux 6.3+)")
     assert out == "True generic [2, 2, 2] 1"
+
+
+PRIORITY_TAGS = [  # (TPID, VLAN id) of each tag, outermost first -> the line (802.1Q: VLAN
+    ([(0x8100, 0)], "if:0"),            # id 0 carries a priority only, on the port's own line)
+    ([(0x8100, 0), (0x8100, 100)], "vlan:100"),
+    ([(0x88A8, 10), (0x8100, 0)], "vlan:10"),
+    ([(0x88A8, 10), (0x8100, 100)], "qinq:10.100"),
+    ([(0x8100, 0), (0x8100, 0)], "if:0"),
+    ([(0x88A8, 10), (0x8100, 100), (0x8100, 0)], "qinq:10.100"),
+    ([(0x8100, 0), (0x88A8, 10), (0x8100, 100)], "qinq:10.100"),
+]
+
+
+@kinds
+def test_a_priority_tag_names_no_line(kind):
+    """A priority-tagged frame (VLAN id 0, as IP phones and CPEs mark 802.1p) is on its
+    port's untagged line, not on a `vlan:0` every such port would share; the tags around it
+    name the line as they would without it. The compiled loop agrees with the decoders."""
+    from ybsensor.decoders.view import line_key
+    frames = []
+    for tags, _ in PRIORITY_TAGS:
+        types = [tpid for tpid, _ in tags] + [0x0800]
+        head = b"".join((0xA000 | vid).to_bytes(2, "big") + types[k + 1].to_bytes(2, "big")
+                        for k, (_, vid) in enumerate(tags))    # priority 5 in every tag
+        frames.append(F.MAC_A + F.MAC_B + types[0].to_bytes(2, "big") + head
+                      + F.ipv4(6, F.tcp(40000, 443, b"x")))
+    batch = Batch.from_frames(frames)
+    assert_same(batch, "priority tags", kind)
+    t = decode(batch, fast=kind)
+    assert [line_key(k, a, b, ["0"]) for k, a, b in zip(t.line_kind.tolist(), t.line_a.tolist(),
+                                                         t.line_b.tolist())] == \
+        [line for _, line in PRIORITY_TAGS]
