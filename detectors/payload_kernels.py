@@ -9,7 +9,7 @@ from ybsensor.core.loops import copy_bytes, jit, prefetch
 from .names import (CLIENT_HELLO, DNS_MIN, DNS_PORT, DNS_TCP_MIN, HELLO_MIN, HTTP_MIN, MAX_LABEL,
                     QR_OPCODE, TLS_HANDSHAKE)
 from .quic import MIN_DATAGRAM, V1, V2
-from .remote_control import DNS, PORT, SIGNATURE, SNI, TCP, UDP
+from .remote_control import DNS, PORT, REPEATING, SIGNATURE, SNI, TCP, UDP
 from .stream_walk import edges, stream_positions, stream_regions, stream_rows  # noqa: F401
 
 AHEAD = 16    # rows ahead whose bytes are asked for (llvm.prefetch): the loops below read a
@@ -240,10 +240,11 @@ def _opens_with(heads, r, token, size):
 @jit
 def remote_marks(has_ip, proto, sport, dport, payload_len, heads, port_tool, sig_start,
                  sig_value, sig_mask, sig_proto, sig_min, sig_max, sig_tool, sig_on_ports,
-                 no_tool, out_rows, out_tool, out_strength, out_ask):
+                 sig_elsewhere, no_tool, out_rows, out_tool, out_strength, out_ask):
     """RemoteControl.marks for the rows of user traffic over TCP or UDP, from the
     catalogue's tables (remote_control.Tables): the tool of either port, the first
-    signature that matches (those of the row's first byte, in catalogue order), and the
+    signature that matches (those of the row's first byte, in catalogue order; one of its
+    ports' own off them only as REPEATING, where nothing else marks the row), and the
     name a row asks for (DNS: a DNS query, SNI: a TLS ClientHello, over TCP or in a QUIC
     Initial; 0: none). Only the rows
     with a tool or a question go out (out_*, in row order); returns their count."""
@@ -261,20 +262,26 @@ def remote_marks(has_ip, proto, sport, dport, payload_len, heads, port_tool, sig
         if tool == no_tool:
             tool, strength = 0, 0
         b0 = heads[r, 0]
+        elsewhere = -1
         for k in range(sig_start[b0], sig_start[b0 + 1]):
             if (sig_proto[k] != 0 and sig_proto[k] != pr) or plen < sig_min[k] or \
                     plen > sig_max[k]:
                 continue
-            if sig_on_ports[k] and at_s != sig_tool[k] and at_d != sig_tool[k]:
+            off = sig_on_ports[k] and at_s != sig_tool[k] and at_d != sig_tool[k]
+            if off and (not sig_elsewhere[k] or elsewhere >= 0):
                 continue
             same = True
             for j in range(1, width):
                 if (heads[r, j] & sig_mask[k, j]) != sig_value[k, j]:
                     same = False
                     break
-            if same:
+            if same and off:
+                elsewhere = k
+            elif same:
                 tool, strength = sig_tool[k], SIGNATURE
                 break
+        if elsewhere >= 0 and strength == 0:
+            tool, strength = sig_tool[elsewhere], REPEATING
         ask = 0
         if tcp:
             if _client_hello(heads, r, plen):

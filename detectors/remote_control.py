@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,13 +24,19 @@ from .content import HEAD, every_head
 TCP, UDP = 6, 17
 # strength of the evidence, weakest first; the strongest found for a row is reported
 PORT, DNS, SNI, SIGNATURE = 1, 2, 3, 4
+# a row opening with a signature of `on_ports` off the tool's ports: a SIGNATURE once
+# `off_ports_after` packets of its flow have (the row pass marks it; detect counts)
+REPEATING = 5
+MAX_REPEATING = 4096   # flows whose packets with a signature off its ports are counted
 EVIDENCE = {PORT: "port", DNS: "dns", SNI: "tls_sni", SIGNATURE: "signature"}
 CATALOGUE = Path(__file__).with_name("remote_control.toml")
 ANY_LENGTH = 1 << 30
 PROTOS = {"tcp": TCP, "udp": UDP, "any": 0}
 TOOL_KEYS = {"name": str, "title": str, "tcp": list, "udp": list, "server_names": list,
              "dns_names": list, "signature": list}
-SIGNATURE_KEYS = {"hex": str, "proto": str, "min_len": int, "max_len": int, "on_ports": bool}
+SIGNATURE_KEYS = {"hex": str, "proto": str, "min_len": int, "max_len": int, "on_ports": bool,
+                  "off_ports_after": int}
+MOST_PACKETS = 64      # the most `off_ports_after` may ask
 _TOOL_NAME = re.compile(r"[a-z0-9_]{1,40}")
 _DOMAIN = re.compile(r"(?:[a-z0-9_-]{1,63}\.)*[a-z0-9_-]{1,63}")
 
@@ -42,6 +49,7 @@ class Signature:
     min_len: int
     max_len: int
     on_ports: bool      # only on a port the catalogue gives to the tool
+    off_ports_after: int = 0   # elsewhere, once this many packets of a flow open with it
 
 
 @dataclass
@@ -106,9 +114,13 @@ def _signature(sig: dict, fail) -> Signature:
     if min_len < len(tokens) or max_len < min_len:
         fail(f"min_len {min_len} and max_len {max_len}: at least the {len(tokens)} bytes of "
              f"hex, and min_len <= max_len", "min_len" if min_len < len(tokens) else "max_len")
+    after = sig.get("off_ports_after", 0)
+    if not 0 <= after <= MOST_PACKETS or (after and not sig.get("on_ports", False)):
+        fail(f"{after}: 0 (never) to {MOST_PACKETS} packets of a flow, for a signature "
+             f"on_ports", "off_ports_after")
     return Signature(PROTOS[proto], bytes(0 if x == "??" else int(x, 16) for x in tokens),
                      bytes(0 if x == "??" else 0xFF for x in tokens), min_len, max_len,
-                     sig.get("on_ports", False))
+                     sig.get("on_ports", False), after)
 
 
 def parse_tools(tables, table: str = "tools", file: str | None = None) -> list[Tool]:
@@ -195,11 +207,16 @@ class Tables:
         self.sig_proto, self.sig_min, self.sig_max, self.sig_tool = (
             np.zeros(n, dtype=np.int64) for _ in range(4))
         self.sig_on_ports = np.zeros(n, dtype=np.bool_)
+        self.sig_elsewhere = np.zeros(n, dtype=np.bool_)   # counted off its ports
+        # per tool, the packets a flow needs off its ports (the most its signatures ask)
+        self.tool_after = np.zeros(len(self.tools), dtype=np.int64)
         for k, (_, which, _, s) in enumerate(sigs):
             self.sig_value[k, :len(s.value)] = np.frombuffer(s.value, dtype=np.uint8)
             self.sig_mask[k, :len(s.mask)] = np.frombuffer(s.mask, dtype=np.uint8)
             self.sig_proto[k], self.sig_min[k], self.sig_max[k] = s.proto, s.min_len, s.max_len
             self.sig_tool[k], self.sig_on_ports[k] = which, s.on_ports
+            self.sig_elsewhere[k] = s.off_ports_after > 0
+            self.tool_after[which] = max(self.tool_after[which], s.off_ports_after)
         firsts = np.array([x[0] for x in sigs], dtype=np.int64)
         self.sig_start = np.searchsorted(firsts, np.arange(257)).astype(np.int64)
         # name -> tool, a kind of name each (the first listed keeps a name)
@@ -221,7 +238,8 @@ class Tables:
     def arrays(self) -> tuple:
         """The tables in the order the compiled pass takes them."""
         return (self.port_tool, self.sig_start, self.sig_value, self.sig_mask, self.sig_proto,
-                self.sig_min, self.sig_max, self.sig_tool, self.sig_on_ports, self.no_tool)
+                self.sig_min, self.sig_max, self.sig_tool, self.sig_on_ports,
+                self.sig_elsewhere, self.no_tool)
 
 
 _PACKAGED: Tables | None = None
@@ -241,17 +259,31 @@ class RemoteControl(Detector):
                 _PACKAGED = Tables(catalogue({}))
             self.tables = _PACKAGED
         self.first_messages = first_messages.FirstMessages.shared(self)
+        # (flow key, tool) -> packets of the flow that opened with the tool's signature off
+        # its ports, oldest first (REPEATING), bounded; the forgotten counted
+        self.repeating: OrderedDict[tuple[int, int], int] = OrderedDict()
+        self.repeating_dropped = 0
 
     @classmethod
     def check_settings(cls, settings: dict, base: str) -> None:
         Tables(catalogue(settings, base))
 
     def metric_families(self):
+        from prometheus_client.core import CounterMetricFamily
         yield from self.first_messages.families_for(self)
+        yield CounterMetricFamily("ybsensor_remote_signature_flows_dropped", "Flows whose "
+                                  "packets with a tool's signature off its ports were being "
+                                  "counted, forgotten to stay within their bound "
+                                  "(remote_control)", value=self.repeating_dropped)
 
     def detect(self, ctx) -> list[Finding]:
         rows, tool, strength, ask = self.marks(ctx)
         tables = self.tables
+        repeating = np.flatnonzero(strength == REPEATING)
+        if repeating.size:
+            sure = self._count_elsewhere(ctx, rows[repeating], tool[repeating])
+            strength[repeating] = np.where(sure, SIGNATURE, 0)
+            tool[repeating] = np.where(sure, tool[repeating], 0)
         # TLS ClientHellos and DNS queries naming the tools' services: parsed for the few
         # rows the pre-filters selected, and read on where they span segments
         asking = np.flatnonzero(ask > 0)
@@ -298,6 +330,22 @@ class RemoteControl(Detector):
             if sel.any():
                 out.append(Finding(rows[sel], severity, EVIDENCE[how], explain))
         return out
+
+    def _count_elsewhere(self, ctx, rows: np.ndarray, tool: np.ndarray) -> np.ndarray:
+        """Which of `rows` (opening with a signature of `tool` off its ports, in row order)
+        are their flow's `off_ports_after`-th such packet or a later one (as nDPI counts
+        TeamViewer's headers)."""
+        counts, need = self.repeating, self.tables.tool_after
+        sure = np.zeros(len(rows), dtype=bool)
+        for i, (key, which) in enumerate(zip(ctx.flow_keys[rows].tolist(), tool.tolist())):
+            seen = counts.get((key, which), 0) + 1
+            counts[(key, which)] = seen
+            counts.move_to_end((key, which))
+            if len(counts) > MAX_REPEATING:
+                counts.popitem(last=False)
+                self.repeating_dropped += 1
+            sure[i] = seen >= need[which]
+        return sure
 
     def marks(self, ctx) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The rows of user traffic over TCP or UDP that show a tool by port or signature,

@@ -549,7 +549,16 @@ def test_name_and_signature_prefilters_on_every_combination():
     tools = RemoteControl(None, None).tables.tools
     assert set(tool) == {0} | {tools.index(x) for x in ("rdp", "vnc", "teamviewer", "anydesk",
                                                          "todesk", "radmin")}
-    assert set(strength) == {0, 1, 4}
+    from ybsensor.detectors.remote_control import REPEATING
+    assert set(strength) == {0, 1, 4, REPEATING}
+    # a signature counted only after several packets off its tool's ports: TeamViewer's
+    # header, on neither of its ports, in a row nothing else marks
+    marked = got[0][0]
+    for row, which, how in zip(marked, tool, strength):
+        if how == REPEATING:
+            head, tail, proto, sport, dport = rows[row][:5]
+            assert tools[which] == "teamviewer" and 5938 not in (sport, dport)
+            assert (head + tail)[:2] in (b"\x17\x24", b"\x11\x30")
     assert set(ask) == {0, 2, 3} and set(asks) == {1, 2, 3}
     assert len(anywhere) > len(got[1][0])   # rows between any ends, not only private
     assert_asks_keep_their_rules(rows, got)

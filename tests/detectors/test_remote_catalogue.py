@@ -98,3 +98,54 @@ def test_check_config_exits_2(tmp_path, capsys, monkeypatch):
     assert err.strip() == f"ybsensor: error: {tmp_path / 'extra.toml'}:3: tools.tcp: 0 is not " \
                           f"a port or a range \"first-last\" of ports 1-65535"
     assert CATALOGUE.is_file()
+
+
+TEAMVIEWER_HEADER = b"\x17\x24\x0a\x20\x00" + bytes(40)
+
+
+def _one_batch_each(cfg, frames) -> list[dict]:
+    """The remote_control alerts of `frames` replayed a frame a batch, one detector."""
+    from ybsensor.core.flows import FlowTable
+    from ybsensor.core.plan import AddressPlan
+    from ybsensor.decoders import Batch, decode
+    from ybsensor.detectors.base import BatchContext
+    from ybsensor.sensor.alerting import Alerter
+    plan, flows = AddressPlan(cfg), FlowTable(1024)
+    alerter = Alerter([RemoteControl(cfg, plan)], 300)
+    found = []
+    for k, frame in enumerate(frames):
+        t = decode(Batch.from_frames([bytes(frame)], ts_ns=[k * 1_000_000], first_frame=k + 1))
+        found += alerter.process(BatchContext(t, flows.update(t), plan, cfg, flows.row_keys))
+    return found
+
+
+@pytest.mark.parametrize("packets", [3, 4])
+def test_teamviewers_header_off_its_port_counts_from_four_packets(tmp_path, packets):
+    """TeamViewer on TCP 443 (a firewall stops 5938): its 2-byte command header is too short
+    to trust in one packet off its port; from the fourth packet of a flow opening with it
+    (either way, in any batches), as nDPI counts, it is TeamViewer's signature. On 5938 one
+    packet is enough."""
+    cfg = load(config(tmp_path, "", None))
+    server = "10.200.0.9"
+    frames = [tcp(TEAMVIEWER_HEADER, server, 443) if k % 2 == 0 else
+              tcp(TEAMVIEWER_HEADER, "10.1.2.3", 50000, src=server, sport=443)
+              for k in range(packets)]
+    for found in (alerts(cfg, frames, detectors=(RemoteControl,)), _one_batch_each(cfg, frames)):
+        rc = only(found, "remote_control")
+        assert [(a["first_frame"], a["evidence"]) for a in rc] == \
+            ([(4, {"reason": "signature", "tool": "teamviewer", "evidence": "signature"})]
+             if packets == 4 else [])
+    rc = only(alerts(cfg, [tcp(TEAMVIEWER_HEADER, server, 5938)], detectors=(RemoteControl,)),
+              "remote_control")
+    assert [a["evidence"]["evidence"] for a in rc] == ["signature"]
+
+
+@pytest.mark.parametrize("line, why", [
+    ("off_ports_after = 4\n", "for a signature on_ports"),
+    ("on_ports = true\noff_ports_after = 65\n", "0 (never) to 64 packets")])
+def test_off_ports_after_needs_on_ports_and_a_bound(tmp_path, line, why):
+    path = config(tmp_path, '\n[detectors.remote_control]\ncatalogue = "extra.toml"\n',
+                  EXTRA + line)
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    assert "tools.signature.off_ports_after" in str(err.value) and why in str(err.value)
