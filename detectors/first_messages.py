@@ -112,7 +112,7 @@ class FirstMessages:
         self._parsed: dict[int, str | None] = {}
         self._completed: dict[tuple, tuple[int, str, str, set]] = {}   # stream -> row, kind, name
         self._messages: dict[int, bytes] = {}    # row -> the message its name was read from
-        self._decoded: dict[int, tuple[str, str]] | None = None   # HTTP/2 requests' hosts
+        self._decoded = False         # whether this batch's HTTP/2 header blocks were read
         # HTTP/2 requests (row, stream, head, host) and answers (row, stream, status)
         self._requests: list[tuple[int, int | None, bytes, str]] = []
         self._answers: list[tuple[int, int, int]] = []
@@ -166,29 +166,22 @@ class FirstMessages:
                 found[row] = (kind, name)
         return found
 
-    def decoded(self, ctx, detector) -> dict[int, tuple[str, str]]:
-        """The hosts of the HTTP/2 requests this batch completes, read in the header blocks
-        the payload engine's normaliser decodes (HPACK keeps them from the raw readers):
-        {row completing a block: (HTTP_HOST, name)}; `message(row)` is the HTTP/1.1 head
-        the block means. Only where a payload detector of the sensor runs the engine (it
+    def exchanges(self, ctx, detector) -> tuple[list[tuple[int, int | None, bytes, str]],
+                                                list[tuple[int, int, int]]]:
+        """Cleartext HTTP/2 this batch completes, read in the header blocks the payload
+        engine's normaliser decodes (HPACK keeps them from the raw readers): every request,
+        several a row as clients send them (row completing the header block, its stream,
+        the HTTP/1.1 head it means, its host), and every answer (row, stream, :status;
+        interim ones too). Only where a payload detector of the sensor runs the engine (it
         is on by default): without one the blocks are not decoded, and nothing is read."""
         if self._ctx() is not ctx:
             self._start(ctx)
-        if self._decoded is None:
-            self._decoded, self._requests, self._answers = {}, [], []
+        if not self._decoded:
+            self._decoded = True
             engine = Engine.made_for(detector)
             if engine is not None:
                 for piece in engine.normalised(ctx, engine.view(ctx))[1]:
                     self._read_blocks(ctx, piece)
-        return dict(self._decoded)
-
-    def exchanges(self, ctx, detector) -> tuple[list[tuple[int, int | None, bytes, str]],
-                                                list[tuple[int, int, int]]]:
-        """Every HTTP/2 request this batch completes, several a row as clients send them
-        (row completing the header block, its stream, the HTTP/1.1 head it means, its host),
-        and every answer (row, stream, :status; interim ones too), read where `decoded`
-        reads them."""
-        self.decoded(ctx, detector)
         return list(self._requests), list(self._answers)
 
     def _read_blocks(self, ctx, piece) -> None:
@@ -206,8 +199,6 @@ class FirstMessages:
                 continue
             # a client's request, not a server's PUSH_PROMISE of one: toward the lower port
             if name is not None and toward_server(t, np.array([row]), (), ctx.from_client)[0]:
-                self._decoded[row] = (HTTP_HOST, name)
-                self._messages[row] = head
                 self._requests.append((row, stream, head, name))
             elif head is None and stream is not None:
                 status = names.h2_status(block)
@@ -222,7 +213,7 @@ class FirstMessages:
     def _start(self, ctx) -> None:
         """A new batch: streams too old go, and the kept ones take this batch's segments."""
         self._ctx, self._parsed, self._completed, self._messages = weakref.ref(ctx), {}, {}, {}
-        self._decoded, self._requests, self._answers = None, [], []
+        self._decoded, self._requests, self._answers = False, [], []
         t = ctx.t
         if not self.pending or not t.n:
             return

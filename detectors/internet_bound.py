@@ -85,13 +85,15 @@ class InternetBound(Detector):
         # read on as later segments come (first_messages)
         kinds = [ASK_KINDS[k] for k in ask.tolist()]
         named = self.first_messages.read(ctx, self.name, rows, kinds)
-        # and cleartext HTTP/2's requests, whose Host the normaliser decodes (HPACK)
+        # and cleartext HTTP/2's requests, whose Host the normaliser decodes (HPACK), each
+        # of several a segment completes
         both_private = ((ctx.src_zone & PRIVATE) != 0) & ((ctx.dst_zone & PRIVATE) != 0)
-        named.update((row, got) for row, got in self.first_messages.decoded(ctx, self).items()
-                     if both_private[row])
-        found: dict[int, tuple[str, str]] = {}
-        for row, (kind, name) in named.items():
-            if not self.is_internal(name):
+        requests = self.first_messages.exchanges(ctx, self)[0]
+        found: dict[int, tuple[str, str]] = {}     # a row's first public name
+        for row, kind, name in [(row, kind, name) for row, (kind, name) in named.items()] + \
+                [(row, first_messages.HTTP_HOST, name) for row, _, _, name in requests
+                 if both_private[row]]:
+            if row not in found and not self.is_internal(name):
                 found[row] = (NAME_SOURCE_OF[kind], name)
         if not found:
             return None

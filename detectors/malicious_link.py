@@ -165,11 +165,19 @@ class MaliciousLink(Detector):
         rows, ask = InternetBound.askers(ctx, private=0)
         code = {kind: k for k, kind in enumerate(ASK_KINDS)}
         named = self.first_messages.read(ctx, self.name, rows, [ASK_KINDS[k] for k in ask.tolist()])
-        named.update(self.first_messages.decoded(ctx, self))    # cleartext HTTP/2's requests
-        hits: dict[int, tuple] = {}
-        for row, (kind, name) in named.items():
-            kind = code[kind]
-            target = http_target(self.first_messages.message(row)) if kind == HTTP else None
+        # and cleartext HTTP/2's requests, each of several a segment completes
+        requests = self.first_messages.exchanges(ctx, self)[0]
+        hits: dict[int, tuple] = {}                # a row's first listed name
+        for row, kind, name, message in \
+                [(row, code[kind], name, None) for row, (kind, name) in named.items()] + \
+                [(row, HTTP, name, head) for row, _, head, name in requests]:
+            if row in hits:
+                continue
+            if kind == HTTP:
+                target = http_target(self.first_messages.message(row) if message is None
+                                     else message)
+            else:
+                target = None
             verdict = self._names(kind, name, target)
             if verdict is not None:
                 hits[row] = (name, *verdict)

@@ -9,8 +9,8 @@ segments gives its name on the row that completes it. Only the selected rows tak
 The fields besides the name are read from the message the name was read in: the row's own
 payload, or the whole message its segments (a QUIC client's datagrams) made. Cleartext
 HTTP/2 requests come from the header blocks the payload engine's normaliser decodes
-(first_messages.decoded), read as the HTTP/1.1 request each means; each takes the
-`:status` of the answer on its stream (first_messages.answers), in whatever order the
+(first_messages.exchanges), read as the HTTP/1.1 request each means; each takes the
+`:status` of the answer on its stream (the same call gives the answers), in whatever order the
 streams are answered.
 
 Bounds: text copied from the wire is at most `MAX_TEXT` characters and passes the one

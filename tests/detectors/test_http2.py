@@ -294,6 +294,12 @@ def test_a_token_in_an_answers_headers_is_no_login(tmp_path):
 def name_alerts(tmp_path, headers, payload_detectors: bool = True):
     """internet_bound's and malicious_link's alerts of one cleartext HTTP/2 request (prior
     knowledge, 10.1.2.3 -> 10.200.1.20: both inside) and its answer."""
+    return exchange_name_alerts(tmp_path, *exchange(headers, None, [(":status", "200")], [b"{}"]),
+                                payload_detectors)
+
+
+def exchange_name_alerts(tmp_path, sent, answered, payload_detectors: bool = True):
+    """name_alerts of what each end sent (a segment each, the ends taking turns)."""
     from test_pii_detector import KEY, make_sensor, replay
     (tmp_path / "intel.txt").write_text("evil.example high test-feed\n"
                                         "http://phish.example/login?x=1 critical test-feed\n")
@@ -301,7 +307,6 @@ def name_alerts(tmp_path, headers, payload_detectors: bool = True):
     s = make_sensor(tmp_path, f'[detectors.plaintext_pii]\nhash_key = "{KEY}"\n{off}'
                               f'[detectors.cleartext_credentials]\n{off}'
                               f'[detectors.malicious_link]\npaths = ["intel.txt"]\n')
-    sent, answered = exchange(headers, None, [(":status", "200")], [b"{}"])
     replay(s, *[[f] for f in alternating(sent, answered)])
     s.close()
     path = tmp_path / "alerts.jsonl"
@@ -329,6 +334,22 @@ def test_an_http2_requests_url_is_matched_with_its_path(tmp_path):
                (":authority", "phish.example")]
     got = name_alerts(tmp_path, headers)
     assert ("malicious_link", 3, "listed_name", "http_url", "phish.example") in got
+
+
+def test_every_request_a_segment_completes_is_read(tmp_path):
+    """Clients send several HEADERS frames in one segment: here one for a listed URL, one
+    naming a listed domain, then one for the service's own page. Each is read (the last
+    alone named nothing): the first public and the first listed name of the row raise the
+    detectors' alerts, one each for the row."""
+    client, server, opened, answered = h2_pair()
+    for sid, path, authority in ((1, "/login?x=1", "phish.example"),
+                                 (3, "/", "cdn.evil.example"),
+                                 (5, "/ok", "10.200.1.20:8080")):
+        client.send_headers(sid, [(":method", "GET"), (":path", path), (":scheme", "http"),
+                                  (":authority", authority)], end_stream=True)
+    assert exchange_name_alerts(tmp_path, [opened, client.data_to_send()], [answered]) == [
+        ("internet_bound", 3, "public_name", "http_host", "phish.example"),
+        ("malicious_link", 3, "listed_name", "http_url", "phish.example")]
 
 
 def test_an_internal_http2_authority_names_nothing(tmp_path):
