@@ -10,13 +10,13 @@ The fields besides the name are read from the message the name was read in: the 
 payload, or the whole message its segments (a QUIC client's datagrams) made. Cleartext
 HTTP/2 requests come from the header blocks the payload engine's normaliser decodes
 (first_messages.exchanges), read as the HTTP/1.1 request each means; each takes the
-`:status` of the answer on its stream (the same call gives the answers), in whatever order the
-streams are answered.
+`:status` of the answer on its stream (the same call gives the answers), in whatever
+order the streams are answered.
 
 Bounds: text copied from the wire is at most `MAX_TEXT` characters and passes the one
 masking function (detectors/pii_mask.py); HTTP requests wait for their response's status
-in at most `MAX_WAITING` flows (HTTP/2: streams) for `WAIT_NS` of packet time, and are written without one
-past either (`ybsensor_event_records_unanswered_total`).
+in at most `MAX_WAITING` flows (HTTP/2: streams) for `WAIT_NS` of packet time, and are
+written without one past either (`ybsensor_event_records_unanswered_total`).
 """
 from __future__ import annotations
 
