@@ -149,3 +149,19 @@ def test_off_ports_after_needs_on_ports_and_a_bound(tmp_path, line, why):
     with pytest.raises(ConfigError) as err:
         load(path)
     assert "tools.signature.off_ports_after" in str(err.value) and why in str(err.value)
+
+
+def test_teamviewers_udp_header_after_its_counter(tmp_path):
+    """Over UDP TeamViewer's header follows a counter starting at 0 (nDPI reads it at byte
+    11): off its port from a flow's fourth such datagram, on 5938 at once."""
+    from test_detectors_names import eth
+    from scapy.layers.inet import IP, UDP
+    cfg = load(config(tmp_path, "", None))
+    datagram = b"\x00" + bytes(10) + b"\x17\x24" + bytes(30)
+
+    def udp(dport, n):
+        return [eth() / IP(src="10.1.2.3", dst="10.200.0.9") / UDP(sport=50000, dport=dport)
+                / datagram for _ in range(n)]
+    for dport, n, want in ((3478, 3, []), (3478, 4, [4]), (5938, 1, [1])):
+        rc = only(alerts(cfg, udp(dport, n), detectors=(RemoteControl,)), "remote_control")
+        assert [a["first_frame"] for a in rc if a["evidence"]["evidence"] == "signature"] == want
