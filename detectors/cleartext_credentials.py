@@ -76,7 +76,7 @@ import numpy as np
 from . import credential_wire as wire
 from .base import Finding
 from .content import opens_with, port_in, toward_server
-from .pii_mask import mask_text
+from .pii_mask import PASSWORD_NAMES, USER_NAMES, field_patterns, mask_text
 from .payload_detector import PayloadDetector, keyed_hash
 
 TCP = 6
@@ -98,6 +98,7 @@ DEFAULT_COMMUNITIES = (b"public", b"private")
 BINARY_FIRST = np.array([0x30, wire.TDS_LOGIN7, 0x00, ord("R"), wire.SOCKS5], dtype=np.uint64)
 
 LITERALS = [b": basic ", b" login ", b"password", b"passwd", b"pwd=", b'pwd"', b"<pwd>",
+            b"pass=", b'pass"', b"<pass>", b"mima=", b'mima"', b"pwd]=", b"pass]=",
             b"\npass ", b"\nuser ", b"auth plain ", b"auth login", b"ticate login",
             b"authenticate plain", b"auth plain\r", b"\nauth\r\n", b"\nhello\r\n", b": bearer ", b"x-api-key:",
             b"api_key=", b"apikey=", b"api-key=", b"token=", b"secret=", wire.MYSQL_CLEAR]
@@ -117,21 +118,15 @@ REQUEST_QUERY_RX = re.compile(rb"(?m)^(?:[A-Z]{3,7} (?=\S* HTTP/)|:path: )[^\s?]
 API_KEY_NAMES = frozenset((b"api_key", b"apikey", b"api-key", b"access_token", b"accesstoken",
                            b"auth_token", b"token", b"app_secret", b"appsecret",
                            b"client_secret", b"secret"))
-_PASS_NAMES = rb"(?:password|passwd|passwrd|pass_word|pwd|user_?pwd|login_?pwd|userpassword)"
-_USER_NAMES = (rb"(?:username|user_?name|user|account|login_?name|login_?id|user_?id|usercode|"
-               rb"user_code)")
 
 
 def _field_rx(names: bytes) -> re.Pattern:
-    """A field and its value, as a login sends it: `name=value` in a form or query string,
-    `"name": "value"` in JSON, `<name>value</name>` in XML (not `name = expr` in a script)."""
-    return re.compile(rb'(?:(?:^|(?<=[?&]))' + names + rb'=([^&\s"<>]+)'
-                      rb'|"' + names + rb'"\s*:\s*"((?:[^"\\\r\n]|\\.)+)"'
-                      rb'|<' + names + rb'>([^<]+)</)', re.IGNORECASE | re.MULTILINE)
+    """A field and its value in any of the forms a login sends it (pii_mask.field_patterns)."""
+    return re.compile(b"|".join(field_patterns(names)), re.IGNORECASE | re.MULTILINE)
 
 
-FORM_PASS_RX = _field_rx(_PASS_NAMES)
-FORM_USER_RX = _field_rx(_USER_NAMES)
+FORM_PASS_RX = _field_rx(PASSWORD_NAMES)
+FORM_USER_RX = _field_rx(USER_NAMES)
 
 
 def _value(m: re.Match) -> bytes:

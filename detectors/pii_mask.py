@@ -259,15 +259,33 @@ def mask_payload(data: bytes, edges: bool = False, credentials: bool = True) -> 
     return data if out is None else bytes(out)
 
 
+# A login form's field names as frameworks write them: the word alone or after a word of
+# its own (`userPwd`, `txtPassword`, Java EE's `j_password`), and after the names of what
+# holds it, up to a separator (ASP.NET's `ctl00$Main$txtPassword`, `%24` encoded,
+# `user[password]`, `login.password`); `mima` is 密码 in pinyin. A word merely holding one
+# (`passport`, `bypass`, `compass`) is none.
+_HOLDER = rb"(?:[\w.$\[\]%-]*?(?:[_.$\[-]|%24|%5b))?"
+PASSWORD_NAMES = (_HOLDER + rb"(?:j_|txt|tb|user_?|login_?|admin_?|old_?|new_?|confirm_?|re_?)?"
+                  rb"(?:password|passwd|passwrd|pass_word|pwd|pass|passcode|mima)\]?\d?")
+USER_NAMES = (_HOLDER + rb"(?:j_|txt|tb)?(?:username|user_?name|user|account|login_?name|"
+              rb"login_?id|user_?id|usercode|user_code|yhm)\]?")
+
+
+def field_patterns(names: bytes) -> tuple[bytes, bytes, bytes]:
+    """A field named as `names` says and its value (the one group), in each form a login
+    sends it: `name=value` in a form or query string, `"name": "value"` in JSON,
+    `<name>value</name>` in XML (not `name = expr` in a script)."""
+    return (rb"(?:^|(?<=[?&]))" + names + rb"=([^&\s\"<>]+)",
+            rb'"' + names + rb'"\s*:\s*"((?:[^"\\\r\n]|\\.)+)"',
+            rb"<" + names + rb">([^<]+)</")
+
+
 _CREDENTIALS = [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in (
     rb"^PASS[ \t]+([^\r\n]+)",
     rb'^[^\s"]+[ \t]+LOGIN[ \t]+(?:"(?:[^"\\\r\n]|\\.)*"|[^\s"]+)[ \t]+("(?:[^"\\\r\n]|\\.)*"|[^\s"]+)',
     rb"^(?:proxy-)?authorization:[ \t]*basic[ \t]+([A-Za-z0-9+/=_-]+)",
     rb"^(?:[^\s]+[ \t]+)?(?:AUTH|AUTHENTICATE)[ \t]+PLAIN[ \t]+([A-Za-z0-9+/=]+)",
-    (rb"(?:^|(?<=[?&]))(?:password|passwd|passwrd|pass_word|pwd|user_?pwd|login_?pwd|userpassword)"
-     rb"=([^&\s\"<>]+)"),
-    rb'"(?:password|passwd|passwrd|pass_word|pwd|user_?pwd|login_?pwd|userpassword)"\s*:\s*"((?:[^"\\\r\n]|\\.)+)"',
-    rb"<(?:password|passwd|passwrd|pass_word|pwd|user_?pwd|login_?pwd|userpassword)>([^<]+)</",
+    *field_patterns(PASSWORD_NAMES),
     rb"^(?:proxy-)?authorization:[ \t]*bearer[ \t]+([A-Za-z0-9._~+/=-]+)",
     rb"^x-api-key:[ \t]*([^\s]+)",
     (rb"(?:^|(?<=[?&]))(?:api_key|apikey|api-key|access_token|accesstoken|auth_token|token|"
@@ -281,7 +299,7 @@ _CREDENTIALS = [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in (
 # (a lowercased copy searched for them: ten times a case-blind regex's speed);
 # lowercase ASCII letters, at least three (the evidence writer's pre-filter relies on it)
 CREDENTIAL_WORDS = (b"pass", b"login", b"basic", b"plain", b"pwd", b"bearer", b"key", b"token",
-                    b"secret", b"auth")
+                    b"secret", b"auth", b"mima")
 _CREDENTIAL_WORD = re.compile(b"|".join(CREDENTIAL_WORDS))
 
 

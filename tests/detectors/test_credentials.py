@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import base64
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -107,6 +108,37 @@ def test_login_forms(tmp_path, body):
     assert len(got) == 1
     assert got[0]["evidence"]["method"] == "form" and got[0]["evidence"]["user"] == "c***"
     assert "s3cr3t" not in json.dumps(got)
+
+
+FRAMEWORK_FORMS = [  # (body a login framework posts, the user it names)
+    (b"j_username=clerk&j_password=Fw-pass-1", "c***"),                   # Java EE
+    (b"__VIEWSTATE=dDwt&ctl00%24MainContent%24txtUserName=clerk&ctl00%24MainContent%24"
+     b"txtPassword=Fw-pass-2&ctl00%24MainContent%24btnLogin=Login", "c***"),  # ASP.NET
+    (b"Login1$UserName=clerk&Login1$Password=Fw-pass-3", "c***"),
+    (b"user[login]=x&user[password]=Fw-pass-4", ""),                    # Rails
+    (b"user=clerk&pass=Fw-pass-5", "c***"),
+    (b"yhm=clerk&mima=Fw-pass-6", "c***"),                                # pinyin
+    (b'{"loginName":"clerk","userPwd":"Fw-pass-7"}', "c***"),
+]
+
+
+@pytest.mark.parametrize("body, user", FRAMEWORK_FORMS)
+def test_login_forms_as_frameworks_name_their_fields(tmp_path, body, user):
+    """The field names web frameworks give a login form's password (and user) are read,
+    and the password goes nowhere: not in the alert, nor in the masked form of the body."""
+    got = run(tmp_path, [seg(b"POST /login HTTP/1.1\r\nHost: h\r\n\r\n" + body)])
+    assert [(a["evidence"]["method"], a["evidence"]["user"]) for a in got] == [("form", user)]
+    secret = re.search(rb"Fw-pass-\d", body).group()
+    assert secret.decode() not in json.dumps(got)
+    masked = mask_credentials(body)
+    assert secret not in masked and len(masked) == len(body)
+
+
+@pytest.mark.parametrize("body", [b"passport=E1234567&name=x", b"bypass=1&compass=2",
+                                  b"pass_hash=1&passwordStrength=3"])
+def test_words_that_only_hold_a_password_word_are_no_fields(tmp_path, body):
+    assert run(tmp_path, [seg(b"POST /form HTTP/1.1\r\nHost: h\r\n\r\n" + body)]) == []
+    assert mask_credentials(body) == body
 
 
 def test_scripts_and_empty_fields_are_not_logins(tmp_path):
