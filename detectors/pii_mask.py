@@ -271,13 +271,17 @@ USER_NAMES = (_HOLDER + rb"(?:j_|txt|tb)?(?:username|user_?name|user|account|log
               rb"login_?id|user_?id|usercode|user_code|yhm)\]?")
 
 
-def field_patterns(names: bytes) -> tuple[bytes, bytes, bytes]:
+def field_patterns(names: bytes) -> tuple[bytes, bytes, bytes, bytes]:
     """A field named as `names` says and its value (the one group), in each form a login
     sends it: `name=value` in a form or query string, `"name": "value"` in JSON,
-    `<name>value</name>` in XML (not `name = expr` in a script)."""
+    `<name>value</name>` in XML (not `name = expr` in a script), and a multipart/form-data
+    part (`Content-Disposition: form-data; name="name"`, its headers, a blank line, the
+    value: what a page's FormData posts)."""
     return (rb"(?:^|(?<=[?&]))" + names + rb"=([^&\s\"<>]+)",
             rb'"' + names + rb'"\s*:\s*"((?:[^"\\\r\n]|\\.)+)"',
-            rb"<" + names + rb">([^<]+)</")
+            rb"<" + names + rb">([^<]+)</",
+            rb'form-data;[^\r\n]*?[ \t;]name="' + names + rb'"[^\r\n]*\r?\n'
+            rb"(?:[^\r\n]+\r?\n)*?\r?\n([^\r\n]+)")
 
 
 _CREDENTIALS = [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in (

@@ -119,6 +119,10 @@ FRAMEWORK_FORMS = [  # (body a login framework posts, the user it names)
     (b"user=clerk&pass=Fw-pass-5", "c***"),
     (b"yhm=clerk&mima=Fw-pass-6", "c***"),                                # pinyin
     (b'{"loginName":"clerk","userPwd":"Fw-pass-7"}', "c***"),
+    (b'------WebKitFormBoundaryA1\r\nContent-Disposition: form-data; name="username"\r\n\r\n'
+     b'clerk\r\n------WebKitFormBoundaryA1\r\nContent-Disposition: form-data; name="password"'
+     b'\r\nContent-Type: text/plain\r\n\r\nFw-pass-8\r\n------WebKitFormBoundaryA1--\r\n',
+     "c***"),                                                            # FormData
 ]
 
 
