@@ -268,7 +268,7 @@ _HOLDER = rb"(?:[\w.$\[\]%-]*?(?:[_.$\[-]|%24|%5b))?"
 PASSWORD_NAMES = (_HOLDER + rb"(?:j_|txt|tb|user_?|login_?|admin_?|old_?|new_?|confirm_?|re_?)?"
                   rb"(?:password|passwd|passwrd|pass_word|pwd|pass|passcode|mima)\]?\d?")
 USER_NAMES = (_HOLDER + rb"(?:j_|txt|tb)?(?:username|user_?name|user|account|login_?name|"
-              rb"login_?id|user_?id|usercode|user_code|yhm)\]?")
+              rb"login_?id|login|user_?id|uid|usercode|user_code|e-?mail|yhm)\]?")
 
 
 def field_patterns(names: bytes) -> tuple[bytes, bytes, bytes, bytes]:

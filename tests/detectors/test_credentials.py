@@ -115,7 +115,8 @@ FRAMEWORK_FORMS = [  # (body a login framework posts, the user it names)
     (b"__VIEWSTATE=dDwt&ctl00%24MainContent%24txtUserName=clerk&ctl00%24MainContent%24"
      b"txtPassword=Fw-pass-2&ctl00%24MainContent%24btnLogin=Login", "c***"),  # ASP.NET
     (b"Login1$UserName=clerk&Login1$Password=Fw-pass-3", "c***"),
-    (b"user[login]=x&user[password]=Fw-pass-4", ""),                    # Rails
+    (b"user[login]=clerk&user[password]=Fw-pass-4", "c***"),             # Rails
+    (b"email=clerk%40his.example&password=Fw-pass-9", "c***"),
     (b"user=clerk&pass=Fw-pass-5", "c***"),
     (b"yhm=clerk&mima=Fw-pass-6", "c***"),                                # pinyin
     (b'{"loginName":"clerk","userPwd":"Fw-pass-7"}', "c***"),
