@@ -197,7 +197,7 @@ class FirstMessages:
                            if label == "hpack"), None)
             if row < 0:
                 continue
-            # a client's request, not a server's PUSH_PROMISE of one: toward the lower port
+            # a client's request, not a server's PUSH_PROMISE of one
             if name is not None and toward_server(t, np.array([row]), (), ctx.from_client)[0]:
                 self._requests.append((row, stream, head, name))
             elif head is None and stream is not None:
