@@ -92,13 +92,20 @@ def answer_case(name, line, coding: str, encode, what: str, head_first: bool = F
         headers = response[:response.index(b"\r\n\r\n") + 4]
         pkts += [conn.c2s(b"HEAD" + request[3:]), conn.s2c(headers)]
     pkts += [conn.c2s(request), conn.s2c(response)]
-    frames = c.send(line, pkts + [conn.c2s(b"", flags="A")] + conn.close())
-    c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [frames[len(pkts) - 1]],
-             ev("personal_data_in_plaintext",
-                kinds=JSON_ANSWER_KINDS,
-                masked=[masked_id(PERSON)], hashes=[keyed("resident_id", PERSON)], offset=0,
-                fields=JSON_ANSWER_FIELDS, decoded=[coding]))
+    expect_json_answer(c, line, pkts, [conn.c2s(b"", flags="A")] + conn.close(), "high",
+                       "personal_data_in_plaintext", [coding])
     return c
+
+
+def expect_json_answer(c: PiiCase, line, pkts, after, severity: str, reason: str,
+                       decoded: list[str], **more) -> None:
+    """Send `pkts`, then `after`, on `line`; expect plaintext_pii's alert at the last of
+    `pkts`, which completes json_answer() read through `decoded`: what the rule finds in it
+    (its kinds and fields, the identifier masked and keyed, at offset 0), and `more`."""
+    numbers = c.send(line, pkts + after)
+    c.expect("plaintext_pii", severity, line.key, HOSP_CODE, [numbers[len(pkts) - 1]],
+             ev(reason, kinds=JSON_ANSWER_KINDS, **shown(("resident_id", PERSON)), offset=0,
+                fields=JSON_ANSWER_FIELDS, decoded=decoded, **more))
 
 
 def raw_deflate(data: bytes) -> bytes:

@@ -11,8 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for cas
 import casegen as mc  # noqa: E402
 from casegen import (  # noqa: E402
     HOSP, HOSP_CODE, L2TP_HOSP, PLATFORM, IpIds, PiiCase, TcpConn, write_here)
-from casegen.normalisation import (  # noqa: E402
-    JSON_ANSWER_FIELDS, JSON_ANSWER_KINDS, PERSON, RULE, json_answer, shown)
+from casegen.normalisation import PERSON, RULE, expect_json_answer, json_answer  # noqa: E402
 
 METHOD = "/fsi.v1.PersonInfo/Query"
 
@@ -71,14 +70,9 @@ def build(name, line):
     conn = TcpConn(IpIds(), HOSP, 52031, PLATFORM, 50051)
     pkts = conn.handshake() + [conn.c2s(sent[0]), conn.s2c(answered[0]),
                                conn.c2s(b"", flags="A"), conn.s2c(answered[1])]
-    numbers = c.send(line, pkts + [conn.c2s(b"", flags="A")] + conn.close())
-    c.expect("plaintext_pii", "critical", line.key, HOSP_CODE, [numbers[len(pkts) - 1]],
-             mc.ev("insurance_message_with_personal_data",
-                   kinds=JSON_ANSWER_KINDS,
-                   **shown(("resident_id", PERSON)), offset=0,
-                   fields=JSON_ANSWER_FIELDS,
-                   decoded=["http2", "grpc", "gzip"], infno="1101",
-                   fixmedins_code=HOSP_CODE, message="insurance_interface"))
+    expect_json_answer(c, line, pkts, [conn.c2s(b"", flags="A")] + conn.close(), "critical",
+                       "insurance_message_with_personal_data", ["http2", "grpc", "gzip"],
+                       infno="1101", fixmedins_code=HOSP_CODE, message="insurance_interface")
     return c
 
 

@@ -12,9 +12,8 @@ from wsproto.extensions import PerMessageDeflate
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # pcaps/, for casegen
 import casegen as mc  # noqa: E402
 from casegen import (  # noqa: E402
-    GRE_HOSP, HOSP, HOSP_CODE, PLATFORM, IpIds, PiiCase, TcpConn, write_here)
-from casegen.normalisation import (  # noqa: E402
-    JSON_ANSWER_FIELDS, JSON_ANSWER_KINDS, PERSON, RULE, json_answer, shown)
+    GRE_HOSP, HOSP, PLATFORM, IpIds, PiiCase, TcpConn, write_here)
+from casegen.normalisation import PERSON, RULE, expect_json_answer, json_answer  # noqa: E402
 
 
 def websocket(messages: list[bytes]) -> tuple[bytes, bytes, list[bytes]]:
@@ -53,13 +52,8 @@ def build(name, line):
     conn = TcpConn(IpIds(), HOSP, 52011, PLATFORM, 8080)
     pkts = conn.handshake() + [conn.c2s(request), conn.s2c(accept), conn.c2s(frames[0]),
                                conn.s2c(b"", flags="A"), conn.c2s(frames[1])]
-    numbers = c.send(line, pkts + [conn.s2c(b"", flags="A")] + conn.close())
-    c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [numbers[len(pkts) - 1]],
-             mc.ev("personal_data_in_plaintext",
-                   kinds=JSON_ANSWER_KINDS,
-                   **shown(("resident_id", PERSON)), offset=0,
-                   fields=JSON_ANSWER_FIELDS,
-                   decoded=["websocket", "deflate"]))
+    expect_json_answer(c, line, pkts, [conn.s2c(b"", flags="A")] + conn.close(), "high",
+                       "personal_data_in_plaintext", ["websocket", "deflate"])
     return c
 
 
