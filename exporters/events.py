@@ -187,11 +187,8 @@ class EventLogs:
         if ctx.t.n and (self.waiting or self.queries or self.streams_waiting):
             before = int(ctx.t.ts_ns.max()) - WAIT_NS
             self._expire(before, out.setdefault("http", []))
-            while self.streams_waiting and \
-                    next(iter(self.streams_waiting.values()))["ts"] * 1e9 < before:
-                self._give_up([self.streams_waiting.popitem(last=False)[1]], out["http"])
-            while self.queries and next(iter(self.queries.values()))["ts"] * 1e9 < before:
-                self._give_up([self.queries.popitem(last=False)[1]], out.setdefault("dns", []))
+            self._give_up_before(self.streams_waiting, before, out["http"])
+            self._give_up_before(self.queries, before, out.setdefault("dns", []))
         for kind, records in out.items():
             if kind not in self.files:      # a reload stopped this log: waiting ones go
                 continue
@@ -223,12 +220,23 @@ class EventLogs:
     # --- DNS queries over UDP waiting for their response ----------------------------------
 
     def _ask(self, flow: int, record: dict, out: list[dict]) -> None:
-        key = (flow, record["trans_id"])
-        if key in self.queries:       # asked again before an answer: the first goes without
-            self._give_up([self.queries.pop(key)], out)
-        while len(self.queries) >= MAX_WAITING:
-            self._give_up([self.queries.popitem(last=False)[1]], out)
-        self.queries[key] = record
+        self._hold(self.queries, (flow, record["trans_id"]), record, out)
+
+    def _hold(self, waiting: OrderedDict, key, record: dict, out: list[dict]) -> None:
+        """`record` waits in `waiting` (one record a key, oldest first, MAX_WAITING at most)
+        for its answer; one asked again before an answer, or the oldest past the bound, goes
+        to `out` without."""
+        if key in waiting:
+            self._give_up([waiting.pop(key)], out)
+        while len(waiting) >= MAX_WAITING:
+            self._give_up([waiting.popitem(last=False)[1]], out)
+        waiting[key] = record
+
+    def _give_up_before(self, waiting: OrderedDict, before_ns: int, out: list[dict]) -> None:
+        """The records of `waiting` (one a key, oldest first) asked before `before_ns` go
+        to `out` without their answer."""
+        while waiting and next(iter(waiting.values()))["ts"] * 1e9 < before_ns:
+            self._give_up([waiting.popitem(last=False)[1]], out)
 
     def _responses(self, ctx) -> list[dict]:
         """The waiting queries this batch's responses (UDP from port 53, QR set) answer,
@@ -290,13 +298,6 @@ class EventLogs:
                 del self.waiting[flow], self.waiting_since[flow]
         return done
 
-    def _wait_stream(self, key: tuple[int, int | None], record: dict, out: list[dict]) -> None:
-        if key in self.streams_waiting:   # the stream asked again: the first goes without
-            self._give_up([self.streams_waiting.pop(key)], out)
-        while len(self.streams_waiting) >= MAX_WAITING:
-            self._give_up([self.streams_waiting.popitem(last=False)[1]], out)
-        self.streams_waiting[key] = record
-
     def _http2(self, ctx) -> list[dict]:
         """Cleartext HTTP/2: the requests this batch completes wait for the answer on their
         stream; those this batch's answers are for, matched by flow and stream (an interim
@@ -307,7 +308,7 @@ class EventLogs:
             at = np.array([row for row, *_ in requests], dtype=np.int64)
             for (row, stream, request, name), base in zip(requests, self.identity(ctx, at)):
                 record = {"event_type": "http"} | base | http_fields(name, request)
-                self._wait_stream((int(keys[row]), stream), record, done)
+                self._hold(self.streams_waiting, (int(keys[row]), stream), record, done)
         for row, stream, status in answers:
             key = (int(keys[row]), stream)
             record = self.streams_waiting.get(key)
