@@ -168,16 +168,13 @@ class MaliciousLink(Detector):
         # and cleartext HTTP/2's requests, each of several a segment completes
         requests = self.first_messages.exchanges(ctx, self)[0]
         hits: dict[int, tuple] = {}                # a row's first listed name
-        for row, kind, name, message in \
-                [(row, code[kind], name, None) for row, (kind, name) in named.items()] + \
+        message = self.first_messages.message
+        for row, kind, name, head in \
+                [(row, code[kind], name, message(row)) for row, (kind, name) in named.items()] + \
                 [(row, HTTP, name, head) for row, _, head, name in requests]:
             if row in hits:
                 continue
-            if kind == HTTP:
-                target = http_target(self.first_messages.message(row) if message is None
-                                     else message)
-            else:
-                target = None
+            target = http_target(head) if kind == HTTP else None
             verdict = self._names(kind, name, target)
             if verdict is not None:
                 hits[row] = (name, *verdict)
