@@ -17,8 +17,7 @@ import numpy as np
 from ybsensor.core import flow_kernels as kernels
 from ybsensor.core.community_id import ICMP4_PAIRS, ICMP6_PAIRS
 from ybsensor.decoders.table import PacketTable
-
-TCP_SYN, TCP_ACK = 0x02, 0x10
+from ybsensor.decoders.tcp import ACK, SYN
 
 U64 = np.uint64
 SEED = U64(0x5851F42D4C957F2D)       # flow keys' hash starts here
@@ -396,13 +395,13 @@ class FlowTable:
         row of a flow whose way is known (from_client). `ids`: each group's flow (the spare
         row for one not tracked, whose way stays unknown)."""
         inverse, flags = groups.inverse, groups.tcp_flags
-        shook = (flags > 0) & ((flags & TCP_SYN) != 0) & (ids < self.capacity)
+        shook = (flags > 0) & ((flags & SYN) != 0) & (ids < self.capacity)
         if shook.any():   # a SYN goes the client's way, a SYN+ACK the other
             sel = np.flatnonzero(shook[inverse])
             row_flags = t.tcp_flags[rows[sel]]
-            syn = sel[(row_flags & TCP_SYN) != 0]
+            syn = sel[(row_flags & SYN) != 0]
             self.client_way[ids[inverse[syn]]] = \
-                direction[syn] ^ ((t.tcp_flags[rows[syn]] & TCP_ACK) != 0)
+                direction[syn] ^ ((t.tcp_flags[rows[syn]] & ACK) != 0)
         way = self.client_way[ids]
         known = way >= 0
         if known.any():

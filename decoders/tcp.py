@@ -11,6 +11,8 @@ TCP = Layout("tcp", 20, {
     "sport": Field(0, 2), "dport": Field(2, 2), "seq": Field(4, 4),
     "data_off": Field(12, 1, shift=4), "flags": Field(12, 2, mask=0x01FF),
 })
+# the flags field's bits (RFC 9293 3.1; ECE and CWR, RFC 3168)
+FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
 FAULTS = Faults("data_offset")
 TCP_C = TCP.compiled
 

@@ -8,6 +8,7 @@ from functools import lru_cache
 import numpy as np
 
 from ybsensor.decoders.table import HEAD_BYTES
+from ybsensor.decoders.tcp import SYN
 
 from . import compiled
 
@@ -117,7 +118,6 @@ def toward_server(t, rows: np.ndarray, ports, from_client: np.ndarray | None = N
     return np.where(known >= 0, known == 1, guess)
 
 
-FIN, SYN, RST = 0x01, 0x02, 0x04     # TCP flags
 SEQ_SPACE = 1 << 32
 
 

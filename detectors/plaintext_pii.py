@@ -48,8 +48,9 @@ from collections import Counter, OrderedDict
 
 import numpy as np
 
+from ybsensor.decoders.tcp import FIN, RST
+
 from .base import Finding
-from .content import FIN, RST
 from .normalise import CONTEXT_ROW, Readable
 from .pii_mask import (MOBILE, RESIDENT_ID, find_identifiers, long_digit_run, mask_text,
                        mask_value)

@@ -29,6 +29,7 @@ import numpy as np
 from prometheus_client.core import CounterMetricFamily
 
 from ybsensor.core.addresses import address_texts
+from ybsensor.decoders.tcp import ACK, CWR, ECE, FIN, PSH, RST, SYN, URG
 from ybsensor.decoders.view import line_key
 from ybsensor.core.community_id import community_ids
 from ybsensor.core.timestamps import micros, rfc3339_column
@@ -36,7 +37,6 @@ from ybsensor.core.timestamps import micros, rfc3339_column
 from .tables import Coded, Micros, RecordFile, Texts
 
 TCP = 6
-FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
 FLAG_LETTERS = ((SYN, "S"), (ACK, "A"), (PSH, "P"), (FIN, "F"), (RST, "R"), (URG, "U"),
                 (ECE, "E"), (CWR, "C"))
 NO_OWNER = -1
