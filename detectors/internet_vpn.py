@@ -100,9 +100,10 @@ class InternetVpn(Detector):
         wireguard = udp & zeros & (((wg_size == plen) & (wg_size > 0)) |
                                    ((msg_type == 4) & (plen >= 32) & (plen % 16 == 0)))
         # OpenVPN on its port: UDP opcode byte, or TCP 2-byte length then opcode byte
-        opcode = np.where(udp, first[:, 0], first[:, 2]) >> 3
-        openvpn = port_in(t, cand, (OPENVPN_PORT,)) & np.isin(opcode, OPENVPN_OPCODES)
-        openvpn |= self._openvpn_opened(ctx, cand, udp)
+        at = np.where(udp, 0, 2)
+        op = first[np.arange(len(cand)), at]
+        openvpn = port_in(t, cand, (OPENVPN_PORT,)) & np.isin(op >> 3, OPENVPN_OPCODES)
+        openvpn |= self._openvpn_opened(ctx, cand, udp, at, op)
         # strongest evidence last, so it wins
         kind[openvpn] = 4
         kind[wireguard] = 3
@@ -119,15 +120,15 @@ class InternetVpn(Detector):
             out.append(Finding(rows, "high", "vpn_over_internet", explain_vpn))
         return out
 
-    def _openvpn_opened(self, ctx, cand: np.ndarray, udp: np.ndarray) -> np.ndarray:
+    def _openvpn_opened(self, ctx, cand: np.ndarray, udp: np.ndarray, at: np.ndarray,
+                        op: np.ndarray) -> np.ndarray:
         """Which of `cand` (rows to or from a public address, in row order) are a server's
         OpenVPN hard reset acknowledging the session a client's hard reset opened on the
-        same flow, on any port. Over TCP each message has a 2-byte length first."""
+        same flow, on any port. `at`: where each row's opcode byte `op` is (over TCP each
+        message has a 2-byte length first)."""
         t = ctx.t
-        at = np.where(udp, 0, 2)                      # where the opcode byte is
         after = at + 1 + SESSION_ID                   # where the session id ends
         first = head(t, cand, 2 + 1 + SESSION_ID + 8)
-        op = first[np.arange(len(cand)), at]
         plen = t.payload_len[cand]
         framed = udp | ((first[:, 0].astype(np.int64) << 8 | first[:, 1]) == plen - 2)
         # a reset's least: the id, then a packet id (and an ack array's length)
