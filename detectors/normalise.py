@@ -26,7 +26,9 @@ Two layers:
   header blocks HPACK-decoded and each stream's DATA read through a body of its own
   (`Http2`, `Body`, gRPC's messages in `Grpc`); the MIME parser decodes base64 and
   quoted-printable parts line by line, so a part spread over many segments streams
-  through, and a header's encoded words (RFC 2047). Every byte of a stream the parser was
+  through, and a header's encoded words (RFC 2047). A body or part that begins with a ZIP
+  member header, or a stream where one appears outside any message (a file sent as it
+  is), is read as an archive (`Zip`): its members inflated in turn. Every byte of a stream the parser was
   fed is searched in its decoded form and not raw (so nothing is counted twice, and
   ID-shaped bytes inside compressed data raise nothing). When a message ends and no other
   has begun, the stream goes back to the raw fast path; so it does at once when the bytes
@@ -133,12 +135,13 @@ TEXT_MARKERS = ([b"\\u003", b"\\uff1", b"\\u59d3", b"\\u8eab", b"\\u624b"]
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"   # a client's first bytes
 H2_PREFACE_LINE = b"PRI * HTTP/2.0\r\n"
 H2_PREFACE_MARKER = H2_PREFACE_LINE.lower().rstrip()      # as the literal pass holds it
+ZIP_LOCAL = b"PK\x03\x04"           # a ZIP member's local file header
 # what makes a stream worth parsing (HTTP headers; the MIME header `Content-Transfer-Encoding`
 # ends in the second; a WebSocket or h2c Upgrade, with or without its space; HTTP/2's
-# client preface)
+# client preface; a ZIP member, as an .xlsx or .docx begins)
 STREAM_MARKERS = [b"content-encoding:", b"transfer-encoding:", b"form-urlencoded",
                   b"multipart/form-data", b"upgrade: websocket", b"upgrade:websocket",
-                  b"upgrade: h2c", b"upgrade:h2c", H2_PREFACE_MARKER]
+                  b"upgrade: h2c", b"upgrade:h2c", H2_PREFACE_MARKER, ZIP_LOCAL.lower()]
 
 
 # bytes as classes: NUL "0", printable ASCII "a", the rest "x" (a quick test for UTF-16)
@@ -337,6 +340,132 @@ class Inflater:
             piece = self.br.process(b"", output_buffer_limit=self._budget())
 
 
+# --- ZIP archives (APPNOTE.TXT 4.3) ------------------------------------------------------
+
+ZIP_DESCRIPTOR = b"PK\x07\x08"      # the optional signature of a data descriptor
+# the local file header (APPNOTE 4.3.7): signature, version needed, flags, method, time,
+# date, CRC-32, compressed size, uncompressed size, name length, extra field length
+ZIP_HEAD = struct.Struct("<4sHHHHHIIIHH")
+ZIP_ENCRYPTED, ZIP_SIZES_AFTER = 0x1, 0x8       # flag bits
+ZIP_STORED, ZIP_DEFLATED = 0, 8
+# a data descriptor: CRC and two sizes of 4 bytes, or of 8 (ZIP64), with or without its
+# signature; told by the member header (or central directory) that must follow it
+ZIP_DESCRIPTORS = ((ZIP_DESCRIPTOR, 16), (ZIP_DESCRIPTOR, 24), (b"", 12), (b"", 20))
+ZIP_NEXT = b"PK"
+
+
+class Zip:
+    """A ZIP archive as the one who receives it opens it (an .xlsx or .docx is one: a
+    spreadsheet's cells and a document's text are XML members): its members read front to
+    back as the archive streams by, each stored one given out as it is and each deflated
+    one inflated, so that a list of patients sent as a spreadsheet is searched as its
+    reader sees it. The central directory at the end is not waited for; a member whose
+    sizes follow its data (flag bit 3, as streaming writers make them) is inflated to the
+    end of its deflate stream. An encrypted member, another method, or bytes that are no
+    member header end the reading (the rest is not searched). Output is bounded as a
+    body's: MAX_BODY over all members (`size`), each member's ratio by its Inflater."""
+
+    def __init__(self, out, labels: tuple, refuse, live):
+        self.out, self.labels = out, labels + ("zip",)
+        self.refuse, self.live = refuse, live
+        self.held = b""              # bytes of a header or descriptor not whole yet
+        self.state = "head"
+        self.skip = 0                # name and extra field bytes still to pass
+        self.left = 0                # stored bytes of the member still to give out
+        self.method = ZIP_STORED
+        self.sizes_after = False
+        self.inflater: Inflater | None = None
+        self.made = 0
+
+    def feed(self, data: bytes) -> None:
+        buf = self.held + data if self.held else data
+        self.held = b""
+        while buf and self.state != "done":
+            buf = getattr(self, "_" + self.state)(buf)
+
+    def _head(self, buf: bytes) -> bytes:
+        if len(buf) < ZIP_HEAD.size:
+            return self._hold(buf)
+        sig, _, flags, method, _, _, _, size, _, name, extra = ZIP_HEAD.unpack_from(buf)
+        if sig != ZIP_LOCAL or flags & ZIP_ENCRYPTED or method not in (ZIP_STORED, ZIP_DEFLATED) \
+                or (method == ZIP_STORED and flags & ZIP_SIZES_AFTER):
+            self.state = "done"      # the central directory, or nothing to read further
+            return b""
+        self.method, self.left, self.skip = method, size, name + extra
+        self.sizes_after = bool(flags & ZIP_SIZES_AFTER)
+        self.state = "name"
+        return buf[ZIP_HEAD.size:]
+
+    def _name(self, buf: bytes) -> bytes:
+        n = min(self.skip, len(buf))
+        self.skip -= n
+        if not self.skip:
+            if self.method == ZIP_DEFLATED:
+                self.inflater = Inflater("deflate-raw", self.refuse, self.live)
+                self.state = "deflated"
+            else:
+                self.state = "stored" if self.left else "head"
+        return buf[n:]
+
+    def _stored(self, buf: bytes) -> bytes:
+        piece = buf[:self.left]
+        self.left -= len(piece)
+        if not self._give(piece):
+            return b""
+        if not self.left:
+            self.state = "head"
+        return buf[len(piece):]
+
+    def _deflated(self, buf: bytes) -> bytes:
+        inflater = self.inflater
+        if not self._give(inflater.feed(buf)) or inflater.dead:
+            self.state = "done"
+            return b""
+        if inflater.z is None or not inflater.z.eof:
+            return b""               # all taken: the member goes on in the next bytes
+        self.inflater = None
+        self.state = "descriptor" if self.sizes_after else "head"
+        return inflater.z.unused_data
+
+    def _descriptor(self, buf: bytes) -> bytes:
+        longest = max(size for _, size in ZIP_DESCRIPTORS) + len(ZIP_NEXT)
+        if len(buf) < longest:
+            return self._hold(buf)
+        for sig, size in ZIP_DESCRIPTORS:
+            if buf.startswith(sig) and buf.startswith(ZIP_NEXT, size):
+                self.state = "head"
+                return buf[size:]
+        self.state = "done"
+        return b""
+
+    def _hold(self, buf: bytes) -> bytes:
+        """Keep `buf` (too short to read a header from) for the next feed."""
+        self.held = buf
+        return b""
+
+    def _give(self, piece: bytes) -> bool:
+        """Give out a member's bytes, within the archive's bound; False past it."""
+        room = MAX_BODY - self.made
+        if len(piece) > room:
+            piece = piece[:room]
+            self.refuse("size")
+            self.state = "done"
+        self.made += len(piece)
+        if piece:
+            self.out(piece, self.labels)
+        return self.state != "done"
+
+
+def zip_member_at(data: bytes, at: int) -> bool:
+    """Whether a member header Zip reads begins at `at` in `data` (the marker alone is four
+    bytes that binary data holds now and then)."""
+    if at < 0 or len(data) - at < ZIP_HEAD.size:
+        return False
+    _, _, flags, method, *_ = ZIP_HEAD.unpack_from(data, at)
+    return not flags & ZIP_ENCRYPTED and (method == ZIP_DEFLATED
+                                          or (method == ZIP_STORED and not flags & ZIP_SIZES_AFTER))
+
+
 # --- WebSocket (RFC 6455, RFC 7692) -------------------------------------------------------
 
 WS_CONTROL = 0x8                   # opcodes from here on: close, ping, pong
@@ -490,8 +619,11 @@ class Mime:
     `name=value&`; `mail`: SMTP/POP3 dot-stuffing, and the lone `.` (SMTP, POP3) or the
     tagged completion (IMAP) that ends a message."""
 
-    def __init__(self, out, form: bool = False, mail: bool = False):
+    def __init__(self, out, form: bool = False, mail: bool = False, refuse=None, live=None):
         self.out, self.form, self.mail = out, form, mail
+        self.refuse, self.live = refuse, live
+        self.part_begins = False        # the next body bytes are a part's first
+        self.archive: Zip | None = None     # the part is a ZIP archive (told by its start)
         self.partial = b""
         self.in_body = False
         self.cte = b""
@@ -552,6 +684,7 @@ class Mime:
     def _end_part(self) -> None:
         if self.b64:
             self._emit_b64(final=True)
+        self.archive, self.part_begins = None, False
         if self.form and self.name:
             self.out(b"&", ("multipart",))
             self.name = b""
@@ -563,9 +696,22 @@ class Mime:
             chunk += b"=" * (-len(chunk) % 4)
         if chunk:
             try:
-                self.out(binascii.a2b_base64(chunk), ("base64",))
+                data = binascii.a2b_base64(chunk)
             except binascii.Error:
-                pass
+                return
+            self._part(data, ("base64",))
+
+    def _part(self, data: bytes, labels: tuple) -> None:
+        """A part's body bytes, decoded: an archive's (an attached spreadsheet) through
+        its reader."""
+        if self.part_begins:
+            self.part_begins = False
+            if data.startswith(ZIP_LOCAL) and self.refuse is not None:
+                self.archive = Zip(self.out, labels, self.refuse, self.live)
+        if self.archive is not None:
+            self.archive.feed(data)
+        else:
+            self.out(data, labels)
 
     def _line(self, line: bytes) -> None:
         if self.folded:
@@ -591,7 +737,7 @@ class Mime:
             if self.in_body:            # a nested message's headers
                 self.in_body = False
             if not body:
-                self.in_body = True
+                self.in_body, self.part_begins = True, True
                 self.out(line, ())
                 if self.form and self.name:
                     self.out(self.name + b"=", ("multipart",))
@@ -621,7 +767,7 @@ class Mime:
                 text = body
             self.out(text if soft else text + b"\n", ("quoted-printable",))
             return
-        self.out(line, ())
+        self._part(line, ())
 
 
 # --- HTTP -------------------------------------------------------------------------------
@@ -825,9 +971,13 @@ class Body:
         ctype = fields.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
         self.codings = [Inflater(c, refuse, live) for c in reversed(ce)]
         self.form = ctype == b"application/x-www-form-urlencoded"
-        self.mime = Mime(out, form=True) if ctype.startswith(b"multipart/") else None
+        self.mime = Mime(out, form=True, refuse=refuse, live=live) \
+            if ctype.startswith(b"multipart/") else None
         self.labels = framing + tuple(ce)
         self.fed = False
+        self.began = False                  # its first decoded bytes came
+        self.lead = b""                     # ... and those held until they tell an archive
+        self.archive: Zip | None = None     # the body is a ZIP archive (told by its start)
         self.grpc: Grpc | None = None
         if ctype.startswith(b"application/grpc"):
             coding = fields.get(b"grpc-encoding", b"identity").strip().lower()
@@ -841,6 +991,23 @@ class Body:
         for dec in self.codings:
             data = dec.feed(data)
         if not data:
+            return
+        if not self.began:
+            # its first bytes, held until they can tell an archive (a chunk may be 1 byte)
+            if self.lead:
+                data, self.lead, at = self.lead + data, b"", None
+            if len(data) < len(ZIP_LOCAL) and ZIP_LOCAL.startswith(data):
+                self.lead = data
+                return
+            self.began = True
+            if data.startswith(ZIP_LOCAL):
+                self.archive = Zip(self.out, self.labels, self.refuse, self.live)
+        self._read(data, at)
+
+    def _read(self, data: bytes, at: int | None) -> None:
+        """The body's bytes with its codings undone, read as its media type says."""
+        if self.archive is not None:
+            self.archive.feed(data)
             return
         if self.grpc is not None:
             self.grpc.feed(data)
@@ -856,6 +1023,9 @@ class Body:
         self.out(data, labels, at)
 
     def end(self) -> None:
+        if self.lead:                   # a body shorter than a member header
+            self.began, lead, self.lead = True, self.lead, b""
+            self._read(lead, None)
         if self.mime is not None:
             self.mime.finish()
 
@@ -1136,7 +1306,7 @@ class Piece:
 class Stream:
     """One direction of one flow under normalisation."""
 
-    def __init__(self, key: int, mail: bool, owner: "Normaliser"):
+    def __init__(self, key: int, mail: bool, owner: "Normaliser", archive: bool = False):
         self.key = key
         self.text = b""
         self.done = 0                   # matches starting before this are decided
@@ -1145,8 +1315,11 @@ class Stream:
         self.row, self.skip = EARLIER_ROW, 0
         self.context_left = 0           # bytes still to come out that were searched raw
         self.owner = owner
-        if mail:
-            self.http, self.mime = None, Mime(self._out, mail=True)
+        # a file sent as it is (FTP data, a body whose headers were not read): its archive
+        self.zip = Zip(self._out, (), owner._refuse, owner.live) if archive else None
+        if mail or archive:
+            self.http, self.mime = None, None if archive else Mime(self._out, mail=True, refuse=owner._refuse,
+                                              live=owner.live)
         else:
             self.http, self.mime = Http(self._out, owner._refuse, owner._give_up, owner.live), None
 
@@ -1177,6 +1350,8 @@ class Stream:
     def idle(self) -> bool:
         if self.http is not None:
             return self.http.idle
+        if self.zip is not None:
+            return self.zip.state == "done"
         return self.mime.ended and not self.mime.partial
 
     def feed(self, data: bytes, row: int, skip: int, lead: int = 0) -> None:
@@ -1188,6 +1363,8 @@ class Stream:
             data = data[lead:]
         if self.http is not None:
             self.http.feed(data)
+        elif self.zip is not None:
+            self.zip.feed(data)
         else:
             self.mime.feed(data)
 
@@ -1415,6 +1592,11 @@ class Normaliser:
             s = Stream(fk, mail=True, owner=self)
             s.context(before)
             return s, 0
+        at = data.find(ZIP_LOCAL)
+        if zip_member_at(data, at):   # an archive sent as it is: read from that member on
+            s = Stream(fk, mail=False, owner=self, archive=True)
+            s.context(before)
+            return s, at
         self._give_up("unsynced")
         return None
 

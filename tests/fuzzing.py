@@ -911,6 +911,34 @@ def mime_mail(text: bytes, encoding: str = "base64") -> bytes:
             + encoding.encode() + b"\r\n\r\n" + part + b"--zz--\r\n.\r\n")
 
 
+def zip_archive(members: dict[str, bytes], method: int = 8, streamed: bool = False) -> bytes:
+    """A ZIP archive of `members` as the standard `zipfile` writes it (8: deflated, 0:
+    stored); `streamed`: written to a pipe, no seeking back, so that each member's sizes
+    follow its data in a descriptor, as streaming writers send them."""
+    import io
+    import zipfile
+
+    class Pipe(io.RawIOBase):
+        def __init__(self):
+            self.parts = []
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            self.parts.append(bytes(b))
+            return len(b)
+    out = Pipe() if streamed else io.BytesIO()
+    with zipfile.ZipFile(out, "w", method) as archive:
+        for name, data in members.items():
+            if streamed:
+                with archive.open(name, "w") as fh:
+                    fh.write(data)
+            else:
+                archive.writestr(name, data)
+    return b"".join(out.parts) if streamed else out.getvalue()
+
+
 def normalised(pieces: list[bytes], mail: bool = False) -> bytes:
     """Everything one stream parser decodes from `pieces` fed in order (under a time bound),
     checking the bounds it keeps."""

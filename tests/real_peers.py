@@ -39,6 +39,23 @@ def record(ident: str) -> bytes:
                                             "insutype": "310"}]}, ensure_ascii=False).encode()
 
 
+def spreadsheet(ident: str) -> bytes:
+    """An .xlsx of a day's patients (openpyxl, as HIS exports make them): one row holds the
+    identifier, as text."""
+    import io
+
+    import openpyxl
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["姓名", "身份证号", "科室"])
+    sheet.append(["张三", ident, "内科"])
+    for k in range(40):
+        sheet.append([f"复诊{k}", "", "外科"])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
 def chunked(body: bytes, size: int) -> bytes:
     parts = [b"%x\r\n%s\r\n" % (len(body[i:i + size]), body[i:i + size])
              for i in range(0, len(body), size)]
@@ -75,6 +92,11 @@ def serve(ids: dict, cert: str, key: str) -> None:
                 body = b'{"code":0}'
             elif name in ("http_gzip", "http_gzip6"):
                 body, head["Content-Encoding"] = gzip.compress(record(ident)), "gzip"
+            elif name == "http_xlsx":  # an export downloaded as a file
+                body = spreadsheet(ident)
+                head["Content-Type"] = ("application/vnd.openxmlformats-officedocument."
+                                        "spreadsheetml.sheet")
+                head["Content-Disposition"] = 'attachment; filename="patients.xlsx"'
             elif name == "http_utf16":
                 body = record(ident).decode().encode("utf-16")
                 head["Content-Type"] = "application/json; charset=utf-16"
@@ -285,7 +307,8 @@ def talk(host: str, host6: str, ids: dict) -> dict[str, int]:
     def port_of(sock) -> int:
         return sock.getsockname()[1]
 
-    for name in ("http_gzip", "http_chunked", "http_gzip_chunked", "http_utf16", "http_big"):
+    for name in ("http_gzip", "http_chunked", "http_gzip_chunked", "http_utf16", "http_big",
+                 "http_xlsx"):
         web = http.client.HTTPConnection(host, 80, timeout=10)
         # two answers without personal data first: the third is read on a kept-alive flow
         for path in ("/status", "/menu", f"/{name}"):

@@ -297,6 +297,23 @@ def test_mime_decodes_however_cut_and_survives_mutation(text, encoding, at, flip
 
 
 @F.profile(0.5)
+@given(body=F.body_text, method=st.sampled_from([0, 8]), streamed=st.booleans(),
+       chunks=F.chunk_sizes, at=F.cuts,
+       flips=st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 255)), max_size=6))
+def test_zip_archive_decodes_the_same_however_cut_and_survives_mutation(
+        body, method, streamed, chunks, at, flips):
+    msg = F.http_message(F.zip_archive({"xl/sheet.xml": body, "b.txt": body[::-1]}, method,
+                                       streamed and method == 8), chunks)
+    whole = F.normalised([msg])
+    assert body in whole and body[::-1] in whole
+    assert F.normalised(F.split_at(msg, at)) == whole
+    mutated = bytearray(msg)
+    for pos, value in flips:
+        mutated[pos % len(mutated)] = value
+    F.normalised(F.split_at(bytes(mutated), at))
+
+
+@F.profile(0.5)
 @given(data=st.binary(max_size=3000), at=F.cuts, mail=st.booleans())
 def test_stream_parsers_take_random_bytes(data, at, mail):
     F.normalised(F.split_at(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"

@@ -5,9 +5,9 @@ MTU, IPv6 on: the kernel's own neighbour discovery and MLD cross the link), capt
 tcpdump and replayed with the example configuration (its IPv6 ranges added).
 
 The expectations come from the rules: every flow that carries an identifier a receiver can
-read (gzip, chunked, both, UTF-16, 300 KB deep, a form, a base64 MIME attachment in GBK, a
-quoted-printable mail fetched over POP3, syslog datagrams the kernel fragments, IPv4 and
-IPv6; gzip over IPv6; curl's cleartext HTTP/2, an identifier in a Huffman-coded query and
+read (gzip, chunked, both, UTF-16, 300 KB deep, an .xlsx downloaded (a ZIP archive), a
+form, a base64 MIME attachment in GBK, a quoted-printable mail fetched over POP3, syslog
+datagrams the kernel fragments, IPv4 and IPv6; gzip over IPv6; curl's cleartext HTTP/2, an identifier in a Huffman-coded query and
 in a gzip answer after an h2c upgrade) raises
 `plaintext_pii` with that identifier's masked form; every login sent in the clear raises
 `cleartext_credentials` for its protocol (curl's Basic login over cleartext HTTP/2 and its
@@ -34,7 +34,7 @@ HERE = Path(real_peers.__file__).resolve().parent   # the helpers, tests/
 HOST, PLATFORM = "10.1.2.10", "10.200.0.5"
 HOST6, PLATFORM6 = "fd00:1:2::10", "fd00:200::5"
 PII_FLOWS = ["http_gzip", "http_chunked", "http_gzip_chunked", "http_utf16", "http_big",
-             "http_form", "smtp", "pop3", "syslog", "syslog6", "http_gzip6", "h2c_query",
+             "http_xlsx", "http_form", "smtp", "pop3", "syslog", "syslog6", "http_gzip6", "h2c_query",
              "h2c_upgrade"]
 CREDENTIAL_FLOWS = {"http_form": "http", "smtp": "smtp", "ftp": "ftp", "pop3": "pop3",
                     "imap": "imap", "redis": "redis", "h2c_basic": "http", "socks5": "socks"}

@@ -1,0 +1,146 @@
+"""Personal data in ZIP archives, as hospitals send lists of patients: an .xlsx made by
+openpyxl (the library behind many HIS exports), downloaded over HTTP (its headers in the
+body's first segment, or in one of their own as a server using sendfile sends them),
+attached to a mail in base64, uploaded in a form, and sent as a file over an FTP data
+connection by a streaming writer (sizes after the data). The rule: what the receiver reads
+when it opens the file is personal data in clear, so each raises `plaintext_pii` with the
+decodings that revealed it; a bomb, an encrypted member and four bytes that only look like
+a member header raise nothing and the bomb is counted."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import random
+import zipfile
+
+import openpyxl
+import pytest
+
+import fuzzing as F
+import pii
+from test_normalise import SERVER, sensor_run
+from test_pii_detector import stream
+
+RNG = random.Random(20261207)
+PATIENTS = [pii.resident_id(RNG) for _ in range(5)]
+MSS = 1400
+
+
+def spreadsheet(ids: list[str]) -> bytes:
+    """An .xlsx of patients: a header row, then a name and an ID (text, as Excel keeps an
+    18-digit ID) a row."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["姓名", "身份证号", "就诊科室"])
+    for k, ident in enumerate(ids):
+        sheet.append([f"患者{k}", ident, "内科"])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def segments(data: bytes) -> list[bytes]:
+    return [data[i:i + MSS] for i in range(0, len(data), MSS)]
+
+
+def found(got: list[dict]) -> tuple[int, list[str]]:
+    """Resident IDs the alerts count, and the decodings they name."""
+    ids = sum(a["evidence"]["kinds"].get("resident_id", 0) for a in got)
+    return ids, sorted({d for a in got for d in a["evidence"].get("decoded", [])})
+
+
+def no_whole_id(got: list[dict]) -> None:
+    text = json.dumps(got, ensure_ascii=False)
+    assert not any(ident in text for ident in PATIENTS)
+
+
+XLSX = spreadsheet(PATIENTS)
+HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.openxmlformats-officedocument."
+        b"spreadsheetml.sheet\r\nContent-Disposition: attachment; filename=\"patients.xlsx\""
+        b"\r\nContent-Length: " + str(len(XLSX)).encode() + b"\r\n\r\n")
+
+
+@pytest.mark.parametrize("headers_alone", [False, True])
+def test_a_spreadsheet_downloaded_over_http(tmp_path, headers_alone):
+    chunks = [HEAD] + segments(XLSX) if headers_alone else segments(HEAD + XLSX)
+    got, norm = sensor_run(tmp_path, stream(chunks, **SERVER))
+    assert found(got) == (len(PATIENTS), ["zip"])
+    no_whole_id(got)
+    assert norm.decoded_bytes["zip"] > len(XLSX)     # its XML, inflated
+
+
+def test_a_spreadsheet_across_batches(tmp_path):
+    frames = stream(segments(HEAD + XLSX), **SERVER)
+    got, _ = sensor_run(tmp_path, *[[f] for f in frames])
+    assert found(got) == (len(PATIENTS), ["zip"])
+
+
+def test_a_spreadsheet_attached_to_a_mail(tmp_path):
+    attached = base64.encodebytes(XLSX).replace(b"\n", b"\r\n")
+    msg = (b"MAIL FROM:<a@his.example>\r\nRCPT TO:<b@ybj.example>\r\nDATA\r\n"
+           b"Subject: list\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\n"
+           b"Content-Type: text/plain; charset=utf-8\r\n\r\nsee the list\r\n--b1\r\n"
+           b"Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+           b"\r\nContent-Transfer-Encoding: base64\r\n"
+           b"Content-Disposition: attachment; filename=\"p.xlsx\"\r\n\r\n"
+           + attached + b"--b1--\r\n.\r\n")
+    got, _ = sensor_run(tmp_path, stream(segments(msg), dport=25))
+    assert found(got) == (len(PATIENTS), ["base64", "zip"])
+    no_whole_id(got)
+
+
+def test_a_spreadsheet_uploaded_in_a_form(tmp_path):
+    body = (b"--x9\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.xlsx\"\r\n"
+            b"Content-Type: application/octet-stream\r\n\r\n" + XLSX + b"\r\n--x9--\r\n")
+    req = (b"POST /upload HTTP/1.1\r\nHost: his.example\r\n"
+           b"Content-Type: multipart/form-data; boundary=x9\r\n"
+           b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    got, _ = sensor_run(tmp_path, stream(segments(req)))
+    assert found(got)[0] == len(PATIENTS) and "zip" in found(got)[1]
+    no_whole_id(got)
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED])
+def test_an_archive_over_an_ftp_data_connection(tmp_path, method):
+    """Deflated by a streaming writer (sizes after the data), or stored: the IDs then
+    travel in clear inside it, and the evidence pcap holds none of them whole."""
+    text = "".join(f"{k},{ident}\r\n" for k, ident in enumerate(PATIENTS)).encode()
+    members = {"readme.txt": b"export\r\n", "patients.csv": text}
+    data = F.zip_archive(members, method, streamed=method == zipfile.ZIP_DEFLATED)
+    if method == zipfile.ZIP_DEFLATED:
+        assert zipfile.ZipFile(io.BytesIO(data)).infolist()[1].flag_bits & 0x8
+    got, _ = sensor_run(tmp_path, stream(segments(data), sport=20, dport=40001,
+                                         src="10.200.1.20", dst="10.1.2.3"))
+    assert found(got) == (len(PATIENTS), ["zip"])
+    no_whole_id(got)
+    pcaps = list((tmp_path / "evidence").glob("*.pcap"))
+    assert pcaps and not any(ident.encode() in p.read_bytes()
+                             for p in pcaps for ident in PATIENTS)
+
+
+def test_a_bomb_is_bounded_and_counted(tmp_path):
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("sheet.xml", b"1" * (8 << 20))
+    data = out.getvalue()
+    got, norm = sensor_run(tmp_path, stream(segments(HEAD.replace(
+        str(len(XLSX)).encode(), str(len(data)).encode()) + data), **SERVER))
+    assert got == [] and norm.refused["ratio"] == 1
+
+
+def test_what_cannot_be_opened_raises_nothing(tmp_path):
+    """An encrypted member (its bytes are noise to whoever lacks the key) and a marker
+    followed by no member header."""
+    plain = zipfile.ZipFile(io.BytesIO(XLSX))
+    cells = next(plain.read(n) for n in plain.namelist() if PATIENTS[0].encode() in plain.read(n))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        info = zipfile.ZipInfo("xl/worksheets/sheet1.xml")
+        info.flag_bits |= 0x1            # encrypted: its data is not the text
+        z.writestr(info, bytes(b ^ 0x5A for b in cells))
+    fake = b"PK\x03\x04" + bytes(RNG.randrange(256) for _ in range(3000))
+    got, norm = sensor_run(tmp_path, stream(segments(out.getvalue()), **SERVER),
+                           stream([fake], sport=20, dport=40002, src="10.200.1.20",
+                                  dst="10.1.2.3"))
+    assert got == [] and not norm.streams
