@@ -244,6 +244,18 @@ class RecordFile:
             return
         self._hold(arrow_table(records, self.fields))
 
+    def write_lines(self, lines: list[str]) -> None:
+        """Records another writer of these fields wrote as JSON lines (without their line
+        ends): appended as they are, or read into the Parquet file."""
+        if not lines:
+            return
+        if not self.parquet:
+            self.file.write("".join(line + "\n" for line in lines).encode("utf-8"))
+            return
+        for at in range(0, len(lines), ROW_GROUP):
+            self._hold(arrow_table([json.loads(line) for line in lines[at:at + ROW_GROUP]],
+                                   self.fields))
+
     def write_columns(self, columns: dict, n: int) -> None:
         """`n` records as columns (as `json_bytes` takes them, every field of the file, in
         its order): what `write` of the records would write, without a dict per record."""

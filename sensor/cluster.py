@@ -29,8 +29,10 @@ flow is, as one process decides it. What looks across flows is made whole so:
   detector at a time, on the clock of the batch's latest finding as one process does.
 
 Reduce (the client): alerts sorted by packet time and a stable key and written as one
-hash chain; metrics summed (exporters/http.py merge); flow logs joined. Evidence pcaps are
-not written by a spread replay (said at start).
+hash chain; metrics summed (exporters/http.py merge); the flow log and the dns, tls and
+http logs joined (each record is its flow's, so written by the share that holds the flow:
+their lines sorted, written as the configured file says, JSON lines or Parquet). Evidence
+pcaps are not written by a spread replay (said at start).
 
 A worker that dies takes its task with it: the scheduler runs it again elsewhere from the
 start (its results are whole or absent), and past `allowed-failures` the run fails with
@@ -57,8 +59,11 @@ from ybsensor.decoders.table import concat, take
 from ybsensor.detectors import REGISTRY, BatchContext, Finding
 from ybsensor.detectors.payload_detector import hash_key
 from ybsensor.detectors.shared_line import SharedLine
+from ybsensor.exporters.events import FIELDS as EVENT_LOG_FIELDS
+from ybsensor.exporters.flowlog import FIELDS as FLOW_FIELDS
 from ybsensor.exporters.http import merge
 from ybsensor.exporters.prometheus import BuildCollector, SensorCollector
+from ybsensor.exporters.tables import RecordFile
 
 from . import config as config_mod
 from . import shared_decode
@@ -158,6 +163,7 @@ class _GivenUp:
         self.shipped = 0        # finding rows shipped to the reduce
         self.unshipped = 0      # finding rows of wider groups alerted on the worker instead
         self.flow_records = 0   # flow records past MAX_FLOW_LOG_BYTES, not returned
+        self.event_records = 0  # dns, tls and http records past it, not returned
 
     def metric_families(self):
         from prometheus_client.core import CounterMetricFamily
@@ -168,6 +174,10 @@ class _GivenUp:
         yield CounterMetricFamily(
             "ybsensor_cluster_flow_records_dropped", "Flow records past the bytes of flow log "
             "a share returns to the reduce: not written", value=self.flow_records)
+        yield CounterMetricFamily(
+            "ybsensor_cluster_event_records_dropped", "dns, tls and http records past the "
+            "bytes of each log a share returns to the reduce: not written",
+            value=self.event_records)
         x = self.exchange
         yield CounterMetricFamily(
             "ybsensor_cluster_batches_mapped", "Batches a local worker took decoded from "
@@ -197,12 +207,13 @@ class _Part:
     """One share of a replay: a Sensor fed the rows of the share."""
 
     def __init__(self, cfg, index: int, parts: int, flow_log: str,
-                 decoded: str | None = None):
+                 decoded: str | None = None, event_logs: dict[str, str] | None = None):
         self.index, self.parts = index, parts
         # the run's directory of batches decoded once between local workers (else None:
         # each decodes every batch)
         self.exchange = shared_decode.Exchange(decoded, index, parts) if decoded else None
-        self.sensor = s = Sensor(cfg, alerts_path="", flow_log=flow_log, sinks=False)
+        self.sensor = s = Sensor(cfg, alerts_path="", flow_log=flow_log, sinks=False,
+                                 event_logs=event_logs or {})
         self.key = (0, 0, 0)            # (file, batch, 0 | 1 for its reassembled datagrams)
         self.alerts: list[tuple[tuple, list[dict]]] = []
         self.shipped: list[dict] = []
@@ -271,8 +282,9 @@ class _Part:
                              "table": take(t, rows, frames=False), "findings": pieces})
         return True
 
-    def result(self, flow_log: str = "") -> dict:
-        """What the share gives the reduce; `flow_log` the file its flow log was written to."""
+    def result(self, flow_log: str = "", event_logs: dict[str, str] | None = None) -> dict:
+        """What the share gives the reduce; `flow_log` the file its flow log was written to,
+        `event_logs` its dns, tls and http logs ({event_type: file})."""
         s = self.sensor
         if s.flows is not None and self.latest >= 0:   # what "idle at the end" is measured on
             s.flows.latest_ns = max(s.flows.latest_ns, self.latest)
@@ -280,6 +292,11 @@ class _Part:
         flow_text = ""
         if flow_log and Path(flow_log).exists():
             flow_text, self.given_up.flow_records = _bounded_text(flow_log, MAX_FLOW_LOG_BYTES)
+        event_texts = {}
+        for kind, path in (event_logs or {}).items():
+            event_texts[kind], left = _bounded_text(path, MAX_FLOW_LOG_BYTES) \
+                if Path(path).exists() else ("", 0)
+            self.given_up.event_records += left
         extra = [d for d in (s.alerter.detectors if s.alerter else ())
                  if hasattr(d, "metric_families")]
         if self.lines is not None:
@@ -288,7 +305,7 @@ class _Part:
                 setattr(s.alerter, name, getattr(s.alerter, name) + getattr(self.lines, name))
         # sessions and reassembly see every row on every worker: counted by share 0
         whole = (s.sessions, s.reassembly) if self.index == 0 else ()
-        extra += [x for x in (*whole, s.flow_log, self.given_up) if x is not None]
+        extra += [x for x in (*whole, s.flow_log, s.events, self.given_up) if x is not None]
         families = list(SensorCollector(s.stats, s.alerter, s.flows, s.lines,
                                         extra=extra).collect())
         if self.index:
@@ -305,6 +322,7 @@ class _Part:
             "shipped": self.shipped,
             "clock": self.clock,
             "flow_log": flow_text,
+            "event_logs": event_texts,
         }
 
 
@@ -321,13 +339,16 @@ def replay_share(config_path: str | None, paths: list[tuple[str, str]], index: i
     `progress`: where the share says how far it has read (`_Reporter`), None: nowhere."""
     fastpath.load_kernel_now()     # a worker lives on: the compiled loops from the start
     cfg = config_mod.load(config_path) if config_path else None
+    wanted = list(cfg.event_log_paths) if cfg is not None else []
     if cfg is not None:
-        # evidence and the dns/tls/http logs are one process's (the client warns)
+        # evidence pcaps are one process's (the client warns); the logs are written here
+        # and returned, for the reduce to join
         cfg = dataclasses.replace(cfg, evidence_dir="", alerts_path=alerts_path,
                                   event_log_paths={})
     with tempfile.TemporaryDirectory(prefix="ybsensor-share-") as tmp:
         flow_log = str(Path(tmp) / "flows.jsonl") if cfg is not None and cfg.flow_log_path else ""
-        part = _Part(cfg, index, parts, flow_log, decoded)
+        event_logs = {kind: str(Path(tmp) / f"{kind}.jsonl") for kind in wanted}
+        part = _Part(cfg, index, parts, flow_log, decoded, event_logs)
         if selection:
             part.sensor.pipeline.selection = Selection(*selection, cfg)
         refused, warned, frames = [], [], 0
@@ -349,10 +370,13 @@ def replay_share(config_path: str | None, paths: list[tuple[str, str]], index: i
         finally:
             if part.exchange is not None:   # done or failed: the others wait for it no more
                 part.exchange.close()
-        out = part.result(flow_log)
-        if part.given_up.flow_records:
-            warned.append(f"share {index}: {part.given_up.flow_records:,} flow records past "
-                          f"the {MAX_FLOW_LOG_BYTES >> 20} MiB a share returns were not logged")
+        out = part.result(flow_log, event_logs)
+        for what, left in (("flow", part.given_up.flow_records),
+                           ("dns, tls and http", part.given_up.event_records)):
+            if left:
+                warned.append(f"share {index}: {left:,} {what} records past the "
+                              f"{MAX_FLOW_LOG_BYTES >> 20} MiB of a log a share returns were "
+                              f"not logged")
     out.update(refused=refused, warnings=warned, frames=frames)
     return out
 
@@ -474,7 +498,10 @@ class Reduce:
                 s.log.write([x for _, x in alerts])
         self.families = self._families(results)
         if s.cfg is not None and s.cfg.flow_log_path:
-            _join_flow_logs(s.cfg.flow_log_path, [r["flow_log"] for r in results])
+            _join_logs(s.cfg.flow_log_path, FLOW_FIELDS, [r["flow_log"] for r in results])
+        for kind, path in (s.cfg.event_log_paths if s.cfg is not None else {}).items():
+            _join_logs(path, EVENT_LOG_FIELDS[kind],
+                       [r["event_logs"].get(kind, "") for r in results])
 
     def _alerts(self, results: list[dict]) -> list[tuple[tuple, dict]]:
         """The workers' alerts and those of the shipped findings, batch by batch, with the
@@ -574,11 +601,19 @@ class Reduce:
         yield from BuildCollector().collect()
 
 
-def _join_flow_logs(path: str, texts: list[str]) -> None:
-    lines = [line for text in texts for line in text.splitlines() if line]
-    lines.sort()
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.writelines(line + "\n" for line in lines)
+def _join_logs(path: str, fields: dict[str, str], texts: list[str]) -> None:
+    """One log of the shares' JSON lines (each record is one flow's, on one share), in a
+    deterministic order: the lines sorted (each opens with its type and time)."""
+    lines = sorted(line for text in texts for line in text.splitlines() if line)
+    try:
+        log = RecordFile(path, fields)
+    except OSError as exc:
+        raise ClusterError(f"{path}: cannot write the log there: {exc.strerror or exc}") \
+            from None
+    try:
+        log.write_lines(lines)
+    finally:
+        log.close()
 
 
 # ---------------------------------------------------------------------------------------

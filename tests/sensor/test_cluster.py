@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))   # bench.mixed
 PCAPS = ROOT / "pcaps"
 T0 = 1_760_000_000
+EVENT_LOGS = {"dns": "jsonl", "tls": "parquet", "http": "jsonl"}   # a Parquet one among them
 SECOND = 1_000_000_000
 
 
@@ -76,7 +77,9 @@ def _config(tmp: Path, name: str) -> Path:
     text = (PCAPS / "example.toml").read_text()
     text = text.replace('path = "allocations.csv"', f'path = "{PCAPS / "allocations.csv"}"')
     text = text.replace('paths = ["intel/demo.txt"]', f'paths = ["{PCAPS / "intel" / "demo.txt"}"]')
-    text += f'\n[events]\nflow = "{tmp / (name + "-flows.jsonl")}"\n'
+    text += (f'\n[events]\nflow = "{tmp / (name + "-flows.jsonl")}"\n'
+             + "".join(f'{kind} = "{tmp / (name + "-" + kind + "." + form)}"\n'
+                       for kind, form in EVENT_LOGS.items()))
     path = tmp / f"{name}.toml"
     path.write_text(text)
     return path
@@ -99,6 +102,18 @@ def _alerts(tmp: Path, name: str) -> list[str]:
             alert.pop(chained, None)
         out.append(json.dumps(alert, sort_keys=True))
     return sorted(out)
+
+
+def _logs(tmp: Path, name: str) -> dict[str, list[str]]:
+    """The flow log and the dns, tls and http logs, each as sorted JSON lines."""
+    import pyarrow.parquet as pq
+    out = {"flow": sorted((tmp / f"{name}-flows.jsonl").read_text().splitlines())}
+    for kind, form in EVENT_LOGS.items():
+        path = tmp / f"{name}-{kind}.{form}"
+        records = pq.read_table(path).to_pylist() if form == "parquet" else \
+            [json.loads(line) for line in path.read_text().splitlines()]
+        out[kind] = sorted(json.dumps(r, sort_keys=True) for r in records)
+    return out
 
 
 def _counters(tmp: Path, name: str) -> dict[str, float]:
@@ -186,8 +201,9 @@ def test_a_cluster_with_a_worker_killed_gives_what_one_process_gives(tmp_path, c
 
     assert _alerts(tmp_path, "spread") == _alerts(tmp_path, "one")
     assert _counters(tmp_path, "spread") == _counters(tmp_path, "one")
-    flows = [sorted((tmp_path / f"{n}-flows.jsonl").read_text().splitlines()) for n in ("one", "spread")]
-    assert flows[0] == flows[1] and flows[0]
+    logs = _logs(tmp_path, "one")
+    assert _logs(tmp_path, "spread") == logs and all(logs.values())
+    flows = [logs["flow"]]
     assert _summary(out) == _summary(one[0])
 
     # the cross-flow cases raised alerts to compare (several for the shared line: its
@@ -235,16 +251,25 @@ def test_a_share_bounds_what_it_returns_and_counts_what_it_gives_up(tmp_path, mo
     assert rows and records > 2
 
     monkeypatch.setattr(cluster, "MAX_SHIPPED_ROWS", 0)
-    monkeypatch.setattr(cluster, "MAX_FLOW_LOG_BYTES", len(whole["flow_log"]) // 2)
+    # half of the flow log or of the longest event log, whichever is shorter
+    bound = min(len(whole["flow_log"]), max(map(len, whole["event_logs"].values()))) // 2
+    monkeypatch.setattr(cluster, "MAX_FLOW_LOG_BYTES", bound)
     bounded = cluster.replay_share(config, [(demo, demo)], 0, 1)
     assert bounded["shipped"] == []
     kept = bounded["flow_log"].count("\n")
     assert 0 < kept < records and bounded["flow_log"].endswith("\n")
     assert whole["flow_log"].startswith(bounded["flow_log"])
+    events_left = 0
+    for kind, text in whole["event_logs"].items():
+        cut = bounded["event_logs"][kind]
+        assert text.startswith(cut) and (not cut or cut.endswith("\n"))
+        events_left += text.count("\n") - cut.count("\n")
+    assert events_left
     given_up = {f.name: f.samples[0].value for f in bounded["families"]
                 if f.name.startswith("ybsensor_cluster_")}
     assert given_up == {"ybsensor_cluster_findings_unshipped": rows,
                         "ybsensor_cluster_flow_records_dropped": records - kept,
+                        "ybsensor_cluster_event_records_dropped": events_left,
                         "ybsensor_cluster_batches_mapped": 0,
                         "ybsensor_cluster_batches_decoded_again": 0}
     assert any("flow records past" in w for w in bounded["warnings"])
@@ -265,9 +290,8 @@ def test_jobs_on_this_machine_give_what_one_process_gives(tmp_path):
     assert one[2] == 0 and spread[2] == 0, spread[1]
     assert _alerts(tmp_path, "jobs") == _alerts(tmp_path, "one")
     assert _counters(tmp_path, "jobs") == _counters(tmp_path, "one")
-    flows = [sorted((tmp_path / f"{n}-flows.jsonl").read_text().splitlines())
-             for n in ("one", "jobs")]
-    assert flows[0] == flows[1] and flows[0]
+    logs = _logs(tmp_path, "one")
+    assert _logs(tmp_path, "jobs") == logs and logs["flow"] and logs["dns"] and logs["http"]
     assert _summary(spread[0]) == _summary(one[0])
 
 
@@ -377,9 +401,8 @@ def test_jobs_with_a_worker_killed_give_what_one_process_gives_and_leave_no_shar
     assert glob.glob(ours) == []
     assert _alerts(tmp_path, "jobs") == _alerts(tmp_path, "one")
     assert _counters(tmp_path, "jobs") == _counters(tmp_path, "one")
-    flows = [sorted((tmp_path / f"{n}-flows.jsonl").read_text().splitlines())
-             for n in ("one", "jobs")]
-    assert flows[0] == flows[1] and flows[0]
+    logs = _logs(tmp_path, "one")
+    assert _logs(tmp_path, "jobs") == logs and logs["flow"] and logs["dns"] and logs["http"]
     assert _summary(out) == _summary(one[0])
 
 
