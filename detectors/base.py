@@ -31,6 +31,22 @@ class Finding:
     institution: np.ndarray | None = None    # institution index per row, where the rule knows it
 
 
+def by_rank(hits) -> list[dict]:
+    """(row, item) pairs, in order, as layers {row: item}: a row's first item in the first
+    layer, its second in the second... A Finding lists a row once; where one row names
+    several things (a segment completing several requests), each layer is a Finding of its
+    own, so that each thing has its alert."""
+    layers: list[dict] = []
+    for row, item in hits:
+        k = 0
+        while k < len(layers) and row in layers[k]:
+            k += 1
+        if k == len(layers):
+            layers.append({})
+        layers[k][row] = item
+    return layers
+
+
 class BatchContext:
     """One batch as the detectors see it; address lookups are made on first use only."""
 

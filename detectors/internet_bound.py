@@ -23,7 +23,7 @@ from ybsensor.core.addresses import address
 from ybsensor.core.plan import MAPPED, PRIVATE, PUBLIC
 
 from . import compiled, first_messages, names
-from .base import Detector, Finding
+from .base import Detector, Finding, by_rank
 from .content import every_head
 
 TCP, UDP = 6, 17
@@ -56,10 +56,7 @@ class InternetBound(Detector):
         by_address = self.by_address(ctx)
         if by_address is not None:
             out.append(by_address)
-        by_name = self.by_name(ctx)
-        if by_name is not None:
-            out.append(by_name)
-        return out
+        return out + self.by_name(ctx)
 
     def by_address(self, ctx) -> Finding | None:
         t = ctx.t
@@ -78,7 +75,7 @@ class InternetBound(Detector):
 
         return Finding(rows, "high", "address_outside_private", explain)
 
-    def by_name(self, ctx) -> Finding | None:
+    def by_name(self, ctx) -> list[Finding]:
         t = ctx.t
         rows, ask = self.askers(ctx)
         # the few rows the pre-filters selected, parsed; and the messages that span segments
@@ -89,23 +86,25 @@ class InternetBound(Detector):
         # of several a segment completes
         both_private = ((ctx.src_zone & PRIVATE) != 0) & ((ctx.dst_zone & PRIVATE) != 0)
         requests = self.first_messages.exchanges(ctx, self)[0]
-        found: dict[int, tuple[str, str]] = {}     # a row's first public name
+        found: dict[tuple[int, str], str] = {}     # (row, public name) -> its source
         for row, kind, name in [(row, kind, name) for row, (kind, name) in named.items()] + \
                 [(row, first_messages.HTTP_HOST, name) for row, _, _, name in requests
                  if both_private[row]]:
-            if row not in found and not self.is_internal(name):
-                found[row] = (NAME_SOURCE_OF[kind], name)
-        if not found:
-            return None
-        rows = np.array(sorted(found), dtype=np.int64)
-        # one alert per client and name within the dedup window, not one per query's flow
-        group = np.array([group_key(t, row, *found[row]) for row in rows.tolist()], dtype=np.int64)
+            if (row, name) not in found and not self.is_internal(name):
+                found[row, name] = NAME_SOURCE_OF[kind]
+        out = []
+        for layer in by_rank(((row, (source, name)) for (row, name), source in found.items())):
+            rows = np.array(sorted(layer), dtype=np.int64)
+            # one alert per client and name within the dedup window, not one per flow
+            group = np.array([group_key(t, row, *layer[row]) for row in rows.tolist()],
+                             dtype=np.int64)
 
-        def explain(row: int) -> dict:
-            source, name = found[row]
-            return {"name_source": source, "name": name}
+            def explain(row: int, layer=layer) -> dict:
+                source, name = layer[row]
+                return {"name_source": source, "name": name}
 
-        return Finding(rows, "high", "public_name", explain, group=group)
+            out.append(Finding(rows, "high", "public_name", explain, group=group))
+        return out
 
     @staticmethod
     def askers(ctx, private: int = PRIVATE) -> tuple[np.ndarray, np.ndarray]:

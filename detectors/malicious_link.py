@@ -25,7 +25,7 @@ from ybsensor.core.addresses import address
 
 from . import first_messages, names
 from . import indicators as intel
-from .base import SEVERITIES, Detector, Finding, SettingError
+from .base import SEVERITIES, Detector, Finding, SettingError, by_rank
 from .internet_bound import ASK_KINDS, NAME_SOURCES, InternetBound, group_key
 from .content import every_head
 from .pii_mask import mask_text
@@ -167,31 +167,32 @@ class MaliciousLink(Detector):
         named = self.first_messages.read(ctx, self.name, rows, [ASK_KINDS[k] for k in ask.tolist()])
         # and cleartext HTTP/2's requests, each of several a segment completes
         requests = self.first_messages.exchanges(ctx, self)[0]
-        hits: dict[int, tuple] = {}                # a row's first listed name
+        hits: dict[tuple[int, str], tuple] = {}    # (row, listed name) -> its verdict
         message = self.first_messages.message
         for row, kind, name, head in \
                 [(row, code[kind], name, message(row)) for row, (kind, name) in named.items()] + \
                 [(row, HTTP, name, head) for row, _, head, name in requests]:
-            if row in hits:
+            if (row, name) in hits:
                 continue
             target = http_target(head) if kind == HTTP else None
             verdict = self._names(kind, name, target)
             if verdict is not None:
-                hits[row] = (name, *verdict)
-        if not hits:
-            return []
-        rows = np.array(sorted(hits), dtype=np.int64)
-        # one alert per client and name within the dedup window
-        group = np.array([group_key(t, row, hits[row][2], hits[row][0])
-                          for row in rows.tolist()], dtype=np.int64)
-        level = self.intel.severity[[hits[row][1] for row in rows.tolist()]]
+                hits[row, name] = (name, *verdict)
+        out = []
+        for layer in by_rank(((row, hit) for (row, _), hit in hits.items())):
+            rows = np.array(sorted(layer), dtype=np.int64)
+            # one alert per client and name within the dedup window
+            group = np.array([group_key(t, row, layer[row][2], layer[row][0])
+                              for row in rows.tolist()], dtype=np.int64)
+            level = self.intel.severity[[layer[row][1] for row in rows.tolist()]]
 
-        def explain(row: int) -> dict:
-            name, ident, matched, listed = hits[row]
-            return {"matched": matched, "name": mask_text(name), **self._about(ident, listed)}
+            def explain(row: int, layer=layer) -> dict:
+                name, ident, matched, listed = layer[row]
+                return {"matched": matched, "name": mask_text(name), **self._about(ident, listed)}
 
-        return [Finding(rows[level == k], SEVERITIES[k], "listed_name", explain,
-                        group=group[level == k]) for k in np.unique(level).tolist()]
+            out += [Finding(rows[level == k], SEVERITIES[k], "listed_name", explain,
+                            group=group[level == k]) for k in np.unique(level).tolist()]
+        return out
 
     def by_answer(self, ctx) -> list[Finding]:
         """DNS responses (from port 53, with answers) whose A or AAAA records hold a listed

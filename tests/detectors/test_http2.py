@@ -339,8 +339,8 @@ def test_an_http2_requests_url_is_matched_with_its_path(tmp_path):
 def test_every_request_a_segment_completes_is_read(tmp_path):
     """Clients send several HEADERS frames in one segment: here one for a listed URL, one
     naming a listed domain, then one for the service's own page. Each is read (the last
-    alone named nothing): the first public and the first listed name of the row raise the
-    detectors' alerts, one each for the row."""
+    alone named nothing), and each name has its alert (one a client and name), though the
+    three come in one packet."""
     client, server, opened, answered = h2_pair()
     for sid, path, authority in ((1, "/login?x=1", "phish.example"),
                                  (3, "/", "cdn.evil.example"),
@@ -348,7 +348,9 @@ def test_every_request_a_segment_completes_is_read(tmp_path):
         client.send_headers(sid, [(":method", "GET"), (":path", path), (":scheme", "http"),
                                   (":authority", authority)], end_stream=True)
     assert exchange_name_alerts(tmp_path, [opened, client.data_to_send()], [answered]) == [
+        ("internet_bound", 3, "public_name", "http_host", "cdn.evil.example"),
         ("internet_bound", 3, "public_name", "http_host", "phish.example"),
+        ("malicious_link", 3, "listed_name", "http_host", "cdn.evil.example"),
         ("malicious_link", 3, "listed_name", "http_url", "phish.example")]
 
 
