@@ -28,9 +28,9 @@ Two layers:
   quoted-printable parts line by line, so a part spread over many segments streams
   through, and a header's encoded words (RFC 2047). A body or part that begins with a ZIP
   member header, or a stream where one appears outside any message (a file sent as it
-  is), is read as an archive (`Zip`): its members inflated in turn. Every byte of a stream the parser was
-  fed is searched in its decoded form and not raw (so nothing is counted twice, and
-  ID-shaped bytes inside compressed data raise nothing). When a message ends and no other
+  is), is read as an archive (`Zip`): its members inflated in turn. Every byte of a
+  stream the parser was fed is searched in its decoded form and not raw (so nothing is
+  counted twice, and ID-shaped bytes inside compressed data raise nothing). When a message ends and no other
   has begun, the stream goes back to the raw fast path; so it does at once when the bytes
   after a message cannot begin one (another protocol, a binary stream) or the framing is
   lost, the rest of the segment passed on as it is.
