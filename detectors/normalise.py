@@ -362,8 +362,10 @@ class Zip:
     reader sees it. The central directory at the end is not waited for; a member whose
     sizes follow its data (flag bit 3, as streaming writers make them) is inflated to the
     end of its deflate stream. An encrypted member, another method, or bytes that are no
-    member header end the reading (the rest is not searched). Output is bounded as a
-    body's: MAX_BODY over all members (`size`), each member's ratio by its Inflater."""
+    member header end the reading (the rest is not searched). What is inflated is bounded
+    as a body's output: MAX_BODY over all members (`size`), each member's ratio by its
+    Inflater; a stored member's bytes are what travelled, searched whatever their size,
+    as the raw path would search them."""
 
     def __init__(self, out, labels: tuple, refuse, live):
         self.out, self.labels = out, labels + ("zip",)
@@ -410,8 +412,8 @@ class Zip:
     def _stored(self, buf: bytes) -> bytes:
         piece = buf[:self.left]
         self.left -= len(piece)
-        if not self._give(piece):
-            return b""
+        if piece:
+            self.out(piece, self.labels)
         if not self.left:
             self.state = "head"
         return buf[len(piece):]
@@ -444,7 +446,7 @@ class Zip:
         return b""
 
     def _give(self, piece: bytes) -> bool:
-        """Give out a member's bytes, within the archive's bound; False past it."""
+        """Give out inflated bytes, within the archive's bound; False past it."""
         room = MAX_BODY - self.made
         if len(piece) > room:
             piece = piece[:room]

@@ -19,6 +19,7 @@ import pytest
 
 import fuzzing as F
 import pii
+from ybsensor.detectors import normalise as N
 from test_normalise import SERVER, sensor_run
 from test_pii_detector import stream
 
@@ -117,6 +118,17 @@ def test_an_archive_over_an_ftp_data_connection(tmp_path, method):
     pcaps = list((tmp_path / "evidence").glob("*.pcap"))
     assert pcaps and not any(ident.encode() in p.read_bytes()
                              for p in pcaps for ident in PATIENTS)
+
+
+def test_a_stored_member_is_searched_past_the_inflation_bound(tmp_path, monkeypatch):
+    """Stored bytes are what travelled (no amplification): the bound on inflated output
+    does not stop them, so an ID past it in a stored member is found."""
+    monkeypatch.setattr(N, "MAX_BODY", 4096)
+    rows = "".join(f"{k},visit\r\n" for k in range(1000)) + f"9999,{PATIENTS[0]}\r\n"
+    data = F.zip_archive({"list.csv": rows.encode()}, zipfile.ZIP_STORED)
+    got, norm = sensor_run(tmp_path, stream(segments(data), sport=20, dport=40001,
+                                            src="10.200.1.20", dst="10.1.2.3"))
+    assert found(got) == (1, ["zip"]) and norm.refused["size"] == 0
 
 
 def test_a_bomb_is_bounded_and_counted(tmp_path):
