@@ -1,7 +1,8 @@
 """Builders of the cases of plaintext_pii on payloads as the receiving application reads them
 (issue #13 item 3): HTTP bodies in chunked framing or gzip / deflate / br coding, forms,
 multipart parts, JSON escapes; mail parts in base64 and quoted-printable; UTF-16LE (SQL
-Server TDS), full-width digits in UTF-8 and GB18030. Negatives: a decompression bomb,
+Server TDS), full-width digits in UTF-8 and GB18030; a spreadsheet (an .xlsx: a ZIP archive
+of deflated XML). Negatives: a decompression bomb,
 compressed bytes that look like an ID but decode to none, the same bodies inside TLS and
 TLCP records.
 
@@ -15,9 +16,11 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import json
 import random
 import struct
+import zipfile
 import zlib
 
 
@@ -245,3 +248,87 @@ def in_records(version: int):
         return c
 
     return build
+
+
+# --- a spreadsheet: a ZIP archive of XML -----------------------------------------------
+
+XLSX_TYPE = b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MSS = 1460
+_NS = "http://schemas.openxmlformats.org"
+
+
+def spreadsheet(ident: str) -> tuple[bytes, str]:
+    """A minimal .xlsx (ECMA-376: the parts Excel needs to open it) of one patient: a header
+    row (姓名, 身份证号) and a row (张三, the ID), the cells' text in the shared strings; the
+    archive as Python's zipfile deflates it, with a fixed time (the same bytes each run). And
+    the name of the member that holds the ID."""
+    rel = f"{_NS}/officeDocument/2006/relationships"
+    head = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    cells = "".join(f'<row r="{r}"><c r="A{r}" t="s"><v>{2 * r - 2}</v></c>'
+                    f'<c r="B{r}" t="s"><v>{2 * r - 1}</v></c></row>' for r in (1, 2))
+    strings = "".join(f"<si><t>{s}</t></si>" for s in ("姓名", "身份证号", "张三", ident))
+    parts = {
+        "[Content_Types].xml": f'<Types xmlns="{_NS}/package/2006/content-types">'
+        f'<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+        f'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+        f'<Override PartName="/xl/workbook.xml" ContentType="{XLSX_TYPE.decode()}.main+xml"/>'
+        f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.'
+        f'openxmlformats-officedocument.spreadsheetml.worksheet+xml"/><Override PartName='
+        f'"/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+        f'spreadsheetml.sharedStrings+xml"/></Types>',
+        "_rels/.rels": f'<Relationships xmlns="{_NS}/package/2006/relationships"><Relationship '
+        f'Id="rId1" Type="{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        "xl/workbook.xml": f'<workbook xmlns="{_NS}/spreadsheetml/2006/main" xmlns:r="{rel}">'
+        f'<sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        "xl/_rels/workbook.xml.rels": f'<Relationships xmlns="{_NS}/package/2006/relationships">'
+        f'<Relationship Id="rId1" Type="{rel}/worksheet" Target="worksheets/sheet1.xml"/>'
+        f'<Relationship Id="rId2" Type="{rel}/sharedStrings" Target="sharedStrings.xml"/>'
+        f'</Relationships>',
+        "xl/worksheets/sheet1.xml": f'<worksheet xmlns="{_NS}/spreadsheetml/2006/main">'
+        f'<sheetData>{cells}</sheetData></worksheet>',
+        "xl/sharedStrings.xml": f'<sst xmlns="{_NS}/spreadsheetml/2006/main" count="4" '
+        f'uniqueCount="4">{strings}</sst>',
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, xml in parts.items():
+            info = zipfile.ZipInfo(name, date_time=(2026, 12, 1, 9, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, (head + xml).encode())
+    return out.getvalue(), "xl/sharedStrings.xml"
+
+
+def spreadsheet_case(name, line):
+    """The platform's answer to a download: an .xlsx of patients, framed by Content-Length
+    and sent in segments of MSS bytes, the headers in the first."""
+    data, member = spreadsheet(PERSON)
+    response = (b"HTTP/1.1 200 OK\r\nContent-Type: " + XLSX_TYPE + b"\r\nContent-Disposition: "
+                b"attachment; filename=\"patients.xlsx\"\r\nContent-Length: "
+                + str(len(data)).encode() + b"\r\n\r\n" + data)
+    segments = [response[k:k + MSS] for k in range(0, len(response), MSS)]
+    # the segment that makes the ID readable: the one holding the end of the deflated
+    # member it is in (an ID's end is known with the byte after it, in the same member)
+    info = zipfile.ZipFile(io.BytesIO(data)).getinfo(member)
+    assert PERSON.encode() in zipfile.ZipFile(io.BytesIO(data)).read(member)
+    local = 30 + len(info.filename.encode()) + len(info.extra)
+    end = len(response) - len(data) + info.header_offset + local + info.compress_size
+    completing = (end - 1) // MSS
+    assert len(segments) >= 2 and completing == len(segments) - 1
+    assert (end - info.compress_size) // MSS == completing    # the member is in it whole
+    c = PiiCase(name, f"The hospital's {HOSP} downloads a list of patients from the platform "
+                      f"({PLATFORM}:8080), {line.describe}: an .xlsx (ECMA-376), a ZIP archive "
+                      f"whose members are deflated XML, framed by Content-Length, the answer "
+                      f"in {len(segments)} segments. {RULE} A spreadsheet's reader inflates "
+                      f"its members: the shared strings hold 姓名, 身份证号, 张三 and a "
+                      f"resident ID, each a cell (a label in a cell of its own has no value). "
+                      f"Expected: one high alert, its packet the last segment, which completes "
+                      f"the member holding the ID: resident_id 1, decoded [zip], offset 0.")
+    ids = IpIds()
+    conn = TcpConn(ids, HOSP, port_of(name), PLATFORM, 8080)
+    request = b"GET /export/patients.xlsx HTTP/1.1\r\nHost: 10.200.1.20:8080\r\n\r\n"
+    pkts = conn.handshake() + [conn.c2s(request)] + [conn.s2c(s) for s in segments]
+    numbers = c.send(line, pkts + [conn.c2s(b"", flags="A")] + conn.close())
+    c.expect("plaintext_pii", "high", line.key, HOSP_CODE, [numbers[len(pkts) - 1]],
+             ev("personal_data_in_plaintext", kinds={"resident_id": 1},
+                **shown(("resident_id", PERSON)), offset=0, decoded=["zip"]))
+    return c
