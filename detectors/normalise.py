@@ -352,6 +352,21 @@ ZIP_STORED, ZIP_DEFLATED = 0, 8
 # signature; told by the member header (or central directory) that must follow it
 ZIP_DESCRIPTORS = ((ZIP_DESCRIPTOR, 16), (ZIP_DESCRIPTOR, 24), (b"", 12), (b"", 20))
 ZIP_NEXT = b"PK"
+ZIP_DESCRIPTOR_READ = max(size for _, size in ZIP_DESCRIPTORS) + len(ZIP_NEXT)
+
+
+def zip_member(data: bytes, at: int = 0) -> tuple[int, int, int, bool] | None:
+    """The local file header at `at` in `data`, where it begins a member Zip reads: (method,
+    compressed size, name and extra field bytes, sizes after the data); None for anything
+    else (another signature, such as the central directory's; an encrypted member; another
+    method; a stored member whose size follows its data: its end cannot be found)."""
+    if at < 0 or len(data) - at < ZIP_HEAD.size:
+        return None
+    sig, _, flags, method, _, _, _, size, _, name, extra = ZIP_HEAD.unpack_from(data, at)
+    if sig != ZIP_LOCAL or flags & ZIP_ENCRYPTED or method not in (ZIP_STORED, ZIP_DEFLATED) \
+            or (method == ZIP_STORED and flags & ZIP_SIZES_AFTER):
+        return None
+    return method, size, name + extra, bool(flags & ZIP_SIZES_AFTER)
 
 
 class Zip:
@@ -388,13 +403,11 @@ class Zip:
     def _head(self, buf: bytes) -> bytes:
         if len(buf) < ZIP_HEAD.size:
             return self._hold(buf)
-        sig, _, flags, method, _, _, _, size, _, name, extra = ZIP_HEAD.unpack_from(buf)
-        if sig != ZIP_LOCAL or flags & ZIP_ENCRYPTED or method not in (ZIP_STORED, ZIP_DEFLATED) \
-                or (method == ZIP_STORED and flags & ZIP_SIZES_AFTER):
+        member = zip_member(buf)
+        if member is None:
             self.state = "done"      # the central directory, or nothing to read further
             return b""
-        self.method, self.left, self.skip = method, size, name + extra
-        self.sizes_after = bool(flags & ZIP_SIZES_AFTER)
+        self.method, self.left, self.skip, self.sizes_after = member
         self.state = "name"
         return buf[ZIP_HEAD.size:]
 
@@ -430,8 +443,7 @@ class Zip:
         return inflater.z.unused_data
 
     def _descriptor(self, buf: bytes) -> bytes:
-        longest = max(size for _, size in ZIP_DESCRIPTORS) + len(ZIP_NEXT)
-        if len(buf) < longest:
+        if len(buf) < ZIP_DESCRIPTOR_READ:
             return self._hold(buf)
         for sig, size in ZIP_DESCRIPTORS:
             if buf.startswith(sig) and buf.startswith(ZIP_NEXT, size):
@@ -456,16 +468,6 @@ class Zip:
         if piece:
             self.out(piece, self.labels)
         return self.state != "done"
-
-
-def zip_member_at(data: bytes, at: int) -> bool:
-    """Whether a member header Zip reads begins at `at` in `data` (the marker alone is four
-    bytes that binary data holds now and then)."""
-    if at < 0 or len(data) - at < ZIP_HEAD.size:
-        return False
-    _, _, flags, method, *_ = ZIP_HEAD.unpack_from(data, at)
-    return not flags & ZIP_ENCRYPTED and (method == ZIP_DEFLATED
-                                          or (method == ZIP_STORED and not flags & ZIP_SIZES_AFTER))
 
 
 # --- WebSocket (RFC 6455, RFC 7692) -------------------------------------------------------
@@ -1317,13 +1319,13 @@ class Stream:
         self.row, self.skip = EARLIER_ROW, 0
         self.context_left = 0           # bytes still to come out that were searched raw
         self.owner = owner
-        # a file sent as it is (FTP data, a body whose headers were not read): its archive
-        self.zip = Zip(self._out, (), owner._refuse, owner.live) if archive else None
-        if mail or archive:
-            self.http, self.mime = None, None if archive else Mime(self._out, mail=True, refuse=owner._refuse,
-                                              live=owner.live)
+        self.http = self.mime = self.zip = None
+        if archive:     # a file sent as it is (FTP data, a body whose headers were not read)
+            self.zip = Zip(self._out, (), owner._refuse, owner.live)
+        elif mail:
+            self.mime = Mime(self._out, mail=True, refuse=owner._refuse, live=owner.live)
         else:
-            self.http, self.mime = Http(self._out, owner._refuse, owner._give_up, owner.live), None
+            self.http = Http(self._out, owner._refuse, owner._give_up, owner.live)
 
     def _out(self, data: bytes, labels, at: int | None = None) -> None:
         if labels is None:
@@ -1594,8 +1596,10 @@ class Normaliser:
             s = Stream(fk, mail=True, owner=self)
             s.context(before)
             return s, 0
+        # an archive sent as it is, read from that member on (the marker alone is four bytes
+        # that binary data holds now and then: the header must be one Zip reads)
         at = data.find(ZIP_LOCAL)
-        if zip_member_at(data, at):   # an archive sent as it is: read from that member on
+        if zip_member(data, at) is not None:
             s = Stream(fk, mail=False, owner=self, archive=True)
             s.context(before)
             return s, at
