@@ -75,7 +75,7 @@ from .sources import CaptureError, read_capture, size
 UNLIMITED = 1e15             # the reduce alerts shipped findings unlimited, then _limit
 # what a share returns is bounded (DESIGN: every buffer has a bound and a counter)
 MAX_SHIPPED_ROWS = 1 << 20   # finding rows of wider groups shipped to the reduce
-MAX_FLOW_LOG_BYTES = 1 << 30  # flow log text
+MAX_LOG_BYTES = 1 << 30   # text of each log (flow, dns, tls, http) a share returns
 PROGRESS_SECONDS = 1.0
 BUCKETS_PER_SHARE = 16       # rows hash to parts x this buckets; each share owns buckets
 # what shared_line over every row costs share 0, against the work the shares split
@@ -162,7 +162,7 @@ class _GivenUp:
         self.exchange: shared_decode.Exchange | None = None   # batches decoded once
         self.shipped = 0        # finding rows shipped to the reduce
         self.unshipped = 0      # finding rows of wider groups alerted on the worker instead
-        self.flow_records = 0   # flow records past MAX_FLOW_LOG_BYTES, not returned
+        self.flow_records = 0   # flow records past MAX_LOG_BYTES, not returned
         self.event_records = 0  # dns, tls and http records past it, not returned
 
     def metric_families(self):
@@ -191,7 +191,9 @@ class _GivenUp:
 
 def _bounded_text(path: str, bound: int) -> tuple[str, int]:
     """The whole lines within the first `bound` bytes of a text file, and how many lines
-    past them are left out."""
+    past them are left out; a file never written (no record) is empty."""
+    if not Path(path).exists():
+        return "", 0
     with open(path, "rb") as fh:
         head = fh.read(bound + 1)
         if len(head) <= bound:
@@ -290,12 +292,11 @@ class _Part:
             s.flows.latest_ns = max(s.flows.latest_ns, self.latest)
         s.close()
         flow_text = ""
-        if flow_log and Path(flow_log).exists():
-            flow_text, self.given_up.flow_records = _bounded_text(flow_log, MAX_FLOW_LOG_BYTES)
+        if flow_log:
+            flow_text, self.given_up.flow_records = _bounded_text(flow_log, MAX_LOG_BYTES)
         event_texts = {}
         for kind, path in (event_logs or {}).items():
-            event_texts[kind], left = _bounded_text(path, MAX_FLOW_LOG_BYTES) \
-                if Path(path).exists() else ("", 0)
+            event_texts[kind], left = _bounded_text(path, MAX_LOG_BYTES)
             self.given_up.event_records += left
         extra = [d for d in (s.alerter.detectors if s.alerter else ())
                  if hasattr(d, "metric_families")]
@@ -375,7 +376,7 @@ def replay_share(config_path: str | None, paths: list[tuple[str, str]], index: i
                            ("dns, tls and http", part.given_up.event_records)):
             if left:
                 warned.append(f"share {index}: {left:,} {what} records past the "
-                              f"{MAX_FLOW_LOG_BYTES >> 20} MiB of a log a share returns were "
+                              f"{MAX_LOG_BYTES >> 20} MiB of a log a share returns were "
                               f"not logged")
     out.update(refused=refused, warnings=warned, frames=frames)
     return out

@@ -253,7 +253,7 @@ def test_a_share_bounds_what_it_returns_and_counts_what_it_gives_up(tmp_path, mo
     monkeypatch.setattr(cluster, "MAX_SHIPPED_ROWS", 0)
     # half of the flow log or of the longest event log, whichever is shorter
     bound = min(len(whole["flow_log"]), max(map(len, whole["event_logs"].values()))) // 2
-    monkeypatch.setattr(cluster, "MAX_FLOW_LOG_BYTES", bound)
+    monkeypatch.setattr(cluster, "MAX_LOG_BYTES", bound)
     bounded = cluster.replay_share(config, [(demo, demo)], 0, 1)
     assert bounded["shipped"] == []
     kept = bounded["flow_log"].count("\n")
