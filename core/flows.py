@@ -399,9 +399,9 @@ class FlowTable:
         if shook.any():   # a SYN goes the client's way, a SYN+ACK the other
             sel = np.flatnonzero(shook[inverse])
             row_flags = t.tcp_flags[rows[sel]]
-            syn = sel[(row_flags & SYN) != 0]
-            self.client_way[ids[inverse[syn]]] = \
-                direction[syn] ^ ((t.tcp_flags[rows[syn]] & ACK) != 0)
+            has_syn = (row_flags & SYN) != 0
+            syn = sel[has_syn]
+            self.client_way[ids[inverse[syn]]] = direction[syn] ^ ((row_flags[has_syn] & ACK) != 0)
         way = self.client_way[ids]
         known = way >= 0
         if known.any():
