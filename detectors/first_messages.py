@@ -112,6 +112,8 @@ class FirstMessages:
         self._parsed: dict[int, str | None] = {}
         self._completed: dict[tuple, tuple[int, str, str, set]] = {}   # stream -> row, kind, name
         self._messages: dict[int, bytes] = {}    # row -> the message its name was read from
+        # row -> the requests its message holds after the first (pipelined): (head, host)
+        self._later: dict[int, list[tuple[bytes, str | None]]] = {}
         self._decoded = False         # whether this batch's HTTP/2 header blocks were read
         # HTTP/2 requests (row, stream, head, host) and answers (row, stream, status)
         self._requests: list[tuple[int, int | None, bytes, str]] = []
@@ -144,6 +146,8 @@ class FirstMessages:
                 payload = opening(kind, ctx.payload(row, MAX_MESSAGE))
                 name = parse(kind, payload)
                 self._parsed[row] = name
+                if kind == HTTP_HOST:
+                    self._note_later(row, payload)
                 if name is not None:
                     self._messages[row] = payload
                 if kind == QUIC_SNI and (name is not None or PARSERS[kind][1](payload)):
@@ -205,6 +209,16 @@ class FirstMessages:
                 if status is not None:
                     self._answers.append((row, stream, status))
 
+    def later(self, row: int) -> list[tuple[bytes, str | None]]:
+        """The HTTP requests that the message `read` parsed for `row` holds after its first
+        (names.pipelined_requests), each (head, host; None where it names none)."""
+        return self._later.get(row, [])
+
+    def _note_later(self, row: int, message: bytes) -> None:
+        heads = names.pipelined_requests(message)
+        if heads:
+            self._later[row] = [(head, names.http_host(head)) for head in heads]
+
     def message(self, row: int) -> bytes:
         """The first message (so far) that `read` found the name of `row` in: the row's
         payload, or the message its segments made that the row completed."""
@@ -213,6 +227,7 @@ class FirstMessages:
     def _start(self, ctx) -> None:
         """A new batch: streams too old go, and the kept ones take this batch's segments."""
         self._ctx, self._parsed, self._completed, self._messages = weakref.ref(ctx), {}, {}, {}
+        self._later = {}
         self._decoded, self._requests, self._answers = False, [], []
         t = ctx.t
         if not self.pending or not t.n:
@@ -272,9 +287,13 @@ class FirstMessages:
                 del self.pending[stream]
                 self._completed[stream] = (last, p.kind, name, p.askers)
                 self._messages[last] = p.data
+                if p.kind == HTTP_HOST:
+                    self._note_later(last, p.data)
             elif PARSERS[p.kind][1](p.data):
                 del self.pending[stream]
                 self.given_up["whole"] += 1
+                if p.kind == HTTP_HOST and last >= 0:
+                    self._note_later(last, p.data)
             elif len(p.data) >= MAX_MESSAGE or full:
                 del self.pending[stream]
                 self.given_up["too_long"] += 1

@@ -82,14 +82,19 @@ class InternetBound(Detector):
         # read on as later segments come (first_messages)
         kinds = [ASK_KINDS[k] for k in ask.tolist()]
         named = self.first_messages.read(ctx, self.name, rows, kinds)
+        # the requests a message holds after its first (pipelined; `rows` are between
+        # private ends, and so are the rows completing their messages)
+        later = [(row, first_messages.HTTP_HOST, name)
+                 for row in sorted(named.keys() | set(rows.tolist()))
+                 for _, name in self.first_messages.later(row) if name is not None]
         # and cleartext HTTP/2's requests, whose Host the normaliser decodes (HPACK), each
         # of several a segment completes
         both_private = ((ctx.src_zone & PRIVATE) != 0) & ((ctx.dst_zone & PRIVATE) != 0)
         requests = self.first_messages.exchanges(ctx, self)[0]
         found: dict[tuple[int, str], str] = {}     # (row, public name) -> its source
         for row, kind, name in [(row, kind, name) for row, (kind, name) in named.items()] + \
-                [(row, first_messages.HTTP_HOST, name) for row, _, _, name in requests
-                 if both_private[row]]:
+                later + [(row, first_messages.HTTP_HOST, name) for row, _, _, name in requests
+                         if both_private[row]]:
             if (row, name) not in found and not self.is_internal(name):
                 found[row, name] = NAME_SOURCE_OF[kind]
         out = []

@@ -45,6 +45,7 @@ MAX_LABEL, MAX_NAME = 63, 253
 HTTP_METHODS = (b"GET", b"POST", b"PUT", b"HEAD", b"DELETE", b"OPTIONS", b"PATCH", b"CONNECT")
 HTTP_MIN = 16        # "GET / HTTP/1.1\r\n"
 HTTP_LIMIT = 4096    # request line and headers looked at
+MAX_PIPELINED = 16   # requests read after the first in one message
 
 # payload bytes the pre-filters read
 HEAD_BYTES = 16
@@ -507,6 +508,42 @@ def http_host(payload: bytes) -> str | None:
         return _authority_host(host)
     except (IndexError, UnicodeDecodeError, ValueError):
         return None
+
+
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_CONTENT_LENGTH = re.compile(rb"(?im)^content-length[ \t]*:[ \t]*([0-9]{1,12})[ \t]*\r?$")
+_CHUNKED = re.compile(rb"(?im)^transfer-encoding[ \t]*:[^\r\n]*chunked")
+
+
+def pipelined_requests(payload: bytes) -> list[bytes]:
+    """The requests that follow the first in `payload`, each its head (request line and
+    header fields, up to the blank line): a client that sends several without waiting for
+    the answers (pipelining, RFC 9112 9.3.2), or a proxy's connection carrying them one
+    after another. Each begins where the one before ends: after its blank line and the body
+    its Content-Length announces, less the empty lines a client may send between (RFC 9112
+    2.2). A chunked body (its end is the normaliser's to find), bytes that open no request,
+    or a head the payload cuts off end the walk; at most MAX_PIPELINED are read."""
+    b = bytes(payload)
+    out: list[bytes] = []
+    pos = 0
+    while len(out) < MAX_PIPELINED:
+        end = _HEAD_END.search(b, pos, pos + HTTP_LIMIT)
+        if end is None:
+            break
+        head = b[pos:end.end()]
+        if http_request_head(head) is None:
+            break
+        if pos:
+            out.append(head)
+        if _CHUNKED.search(head):
+            break
+        length = _CONTENT_LENGTH.search(head)
+        pos = end.end() + (int(length.group(1)) if length else 0)
+        while b.startswith(b"\r\n", pos) or b.startswith(b"\n", pos):
+            pos += 1 if b[pos] == 10 else 2
+        if pos >= len(b):
+            break
+    return out
 
 
 def http_status(payload: bytes) -> int | None:

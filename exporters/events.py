@@ -176,8 +176,12 @@ class EventLogs:
                 elif event_type == "tls":
                     out["tls"].append(record | tls_fields(name, payload, kind == fm.QUIC_SNI))
                 else:
-                    self._wait(int(ctx.flow_keys[row]), record | http_fields(name, payload),
-                               out["http"])
+                    flow = int(ctx.flow_keys[row])
+                    self._wait(flow, record | http_fields(name, payload), out["http"])
+                    # the requests sent after it before its answer (pipelined), in order
+                    for head, host in self.first_messages.later(row):
+                        self._wait(flow, {"event_type": event_type} | base |
+                                   http_fields(host, head), out["http"])
         if self.waiting:
             out["http"] += self._answers(ctx)
         if "http" in self.files:

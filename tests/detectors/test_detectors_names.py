@@ -59,9 +59,12 @@ def tcp(payload, dst, dport, src=CLIENT, sport=50000):
     return eth() / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags="PA") / payload
 
 
+def request(host, target=b"/", method=b"GET"):
+    return method + b" " + target + b" HTTP/1.1\r\nHost: " + host.encode() + b"\r\nAccept: */*\r\n\r\n"
+
+
 def http(host, dst=WEB, dport=80, method=b"GET", target=b"/"):
-    return tcp(method + b" " + target + b" HTTP/1.1\r\nHost: " + host.encode() +
-               b"\r\nAccept: */*\r\n\r\n", dst, dport)
+    return tcp(request(host, target, method), dst, dport)
 
 
 def alerts(cfg, frames, detectors=(InternetBound, RemoteControl), dedup=300):
@@ -126,6 +129,20 @@ def test_http_host(cfg):
     assert [a["evidence"]["name"] for a in found] == ["203.0.113.7"]
     found = alerts(cfg, [tcp(b"CONNECT www.qq.com:443 HTTP/1.1\r\n\r\n", PROXY, 3128)])
     assert [a["evidence"]["name"] for a in found] == ["www.qq.com"]
+
+
+def test_requests_a_client_pipelines_are_each_read(cfg):
+    """Several requests in one segment (HTTP/1.1 pipelining, or a proxy's connection): an
+    internal request first does not hide the public names after it."""
+    first = request("his.ybj.jl.gov.cn", b"http://his.ybj.jl.gov.cn/")
+    later = [request(name, f"http://{name}/".encode()) for name in ("www.example.com", "www.qq.com")]
+    found = alerts(cfg, [tcp(first + b"".join(later), PROXY, 3128)])
+    assert sorted(a["evidence"]["name"] for a in found) == ["www.example.com", "www.qq.com"]
+    assert {a["first_frame"] for a in found} == {1}
+    # the same requests one a segment, as a keep-alive connection sends them
+    found = alerts(cfg, [tcp(p, PROXY, 3128) for p in [first] + later])
+    assert sorted((a["first_frame"], a["evidence"]["name"]) for a in found) == [
+        (2, "www.example.com"), (3, "www.qq.com")]
 
 
 def test_remote_control_dns_query(cfg):

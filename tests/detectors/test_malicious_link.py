@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from ybsensor.detectors import indicators as intel
 from ybsensor.detectors.malicious_link import MaliciousLink, http_target
 from ybsensor.sensor.config import ConfigError, load
-from test_detectors_names import CONFIG, PROXY, RESOLVER, alerts, dns, http, tcp
+from test_detectors_names import CONFIG, PROXY, RESOLVER, alerts, dns, http, request, tcp
 from test_names import client_hello
 
 INDICATORS = """\
@@ -60,6 +60,12 @@ def test_http_url_with_and_without_its_query(cfg):
     assert sorted((a["evidence"]["indicator"], a["dport"]) for a in got) == [
         ("dl.example/a.exe", 8080), ("phish.example/login?x=1", 80)]
     assert {a["evidence"]["matched"] for a in got} == {"http_url"}
+
+
+def test_a_listed_url_in_a_pipelined_request(cfg):
+    pipelined = request("portal.example") + request("phish.example", b"/login?x=1")
+    got = found(cfg, [tcp(pipelined, "10.200.1.1", 80)])
+    assert [a["evidence"]["indicator"] for a in got] == ["phish.example/login?x=1"]
 
 
 def test_flow_to_a_listed_network_or_address(cfg):

@@ -201,6 +201,31 @@ def test_http_without_a_host_gives_none(payload):
     assert names.http_host(payload) is None
 
 
+GET_A = b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n"
+GET_B = b"GET /b HTTP/1.1\r\nHost: b.example\r\n\r\n"
+POST_C = b"POST /c HTTP/1.1\r\nHost: c.example\r\nContent-Length: 9\r\n\r\n"
+
+
+@pytest.mark.parametrize("message, later", [
+    (GET_A, []),
+    (GET_A + GET_B, [GET_B]),
+    (GET_A + b"\r\n" + GET_B + POST_C + b"GET / HTTP", [GET_B, POST_C]),   # CRLF between
+    # a body whose length says where the next request begins (its bytes are no request)
+    (POST_C + b"GET / x=1" + GET_A, [GET_A]),
+    (POST_C + b"GET / x=1", []),
+    # a chunked body: its end is not looked for, nothing after it is read
+    (b"POST / HTTP/1.1\r\nHost: a.example\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"3\r\nabc\r\n0\r\n\r\n" + GET_B, []),
+    (GET_A + GET_B.replace(b"\r\n", b"\n"), [GET_B.replace(b"\r\n", b"\n")]),
+    (GET_A + b"\x16\x03\x01\x00\x05hello" + GET_B, []),         # then no HTTP
+    (GET_A + GET_B[:20], []),                                   # the next cut off
+    (b"HTTP/1.1 200 OK\r\n\r\n" + GET_B, []),                    # not a request
+    (GET_A * (names.MAX_PIPELINED + 5), [GET_A] * names.MAX_PIPELINED),
+])
+def test_pipelined_requests(message, later):
+    assert names.pipelined_requests(message) == later
+
+
 # --- internal or public -------------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ PLAN = ONE_HOSPITAL + """
 sensor = "edge-test"
 """
 KINDS = ("dns", "tls", "http")
+SEP = "\x1e"   # between the occurrences of a field in a frame, from tshark
 
 
 def replay(pcap: Path, tmp: Path, suffix: str = ".jsonl", batch_frames: int | None = None
@@ -55,13 +56,15 @@ def replay(pcap: Path, tmp: Path, suffix: str = ".jsonl", batch_frames: int | No
             for kind, path in paths.items()}
 
 
-def tshark(pcap: Path, display: str, *fields: str, occurrence: str = "f") -> list[list[str]]:
+def tshark(pcap: Path, display: str, *fields: str, occurrence: str = "f",
+           aggregator: str = ",") -> list[list[str]]:
     out = subprocess.run([require_tool("tshark"), "-r", str(pcap), "-Y", display, "-T",
                           "fields", "-E", "separator=\t", "-E", f"occurrence={occurrence}",
-                          "-E", "aggregator=,",
+                          "-E", f"aggregator={aggregator}",
                           *[x for f in fields for x in ("-e", f)]],
                          capture_output=True, text=True, timeout=120, check=True).stdout
-    return [line.split("\t") for line in out.splitlines()]
+    # lines end at a newline alone (splitlines would also cut at the aggregator byte)
+    return [line.split("\t") for line in out.split("\n") if line]
 
 
 def need(trace: str) -> Path:
@@ -181,23 +184,59 @@ def test_quic_client_hellos_agree_with_tshark_and_ja4plus(trace, tmp_path):
                                    "http/basic-auth-with-colon.pcap", "http/byteranges.pcap",
                                    "http/pipelined-requests.pcap"])
 def test_http_requests_and_their_status_agree_with_tshark(trace, tmp_path):
-    pcap = need(trace)
+    agree_with_tshark(need(trace), tmp_path)
+
+
+def agree_with_tshark(pcap: Path, tmp_path: Path) -> None:
     ours = sorted((r["src"], r["sport"], r["method"], r["host"], r["path"], r["user_agent"],
                    r["status"]) for r in replay(pcap, tmp_path)["http"])
+    # every request of a frame (a client may pipeline several in one segment): each field's
+    # occurrences, joined by a byte no header holds
     requests = tshark(pcap, "http.request", "ip.src", "tcp.srcport", "tcp.stream",
                       "http.request.method", "http.host", "http.request.uri",
-                      "http.user_agent")
+                      "http.user_agent", occurrence="a", aggregator=SEP)
     # each stream's final (not 1xx) responses, in order, answer its requests in order
     finals: dict[str, list[int]] = {}
-    for stream, code in tshark(pcap, "http.response and http.response.code >= 200",
-                               "tcp.stream", "http.response.code"):
-        finals.setdefault(stream, []).append(int(code))
+    for stream, codes in tshark(pcap, "http.response", "tcp.stream", "http.response.code",
+                                occurrence="a", aggregator=SEP):
+        finals.setdefault(stream, []).extend(int(c) for c in codes.split(SEP) if int(c) >= 200)
     theirs = []
-    for src, sport, stream, method, host, uri, agent in requests:
-        codes = finals.get(stream, [])
-        theirs.append((src, int(sport), method, host.split(":")[0].lower() or None, uri,
-                       agent or None, codes.pop(0) if codes else None))
+    for src, sport, stream, *each in requests:
+        for method, host, uri, agent in zip(*(field.split(SEP) for field in each)):
+            codes = finals.get(stream, [])
+            theirs.append((src, int(sport), method, host.split(":")[0].lower() or None, uri,
+                           agent or None, codes.pop(0) if codes else None))
     assert theirs and ours == sorted(theirs)
+
+
+def test_pipelined_requests_are_each_a_record_answered_in_order(tmp_path):
+    """Three requests in one segment (HTTP/1.1 pipelining), the answers one a segment, in
+    order: each request is a record with its own status, as tshark reads them."""
+    c, s = "10.1.2.10", "10.200.1.20"
+    up, down = link(100) / IP(src=c, dst=s), link(100) / IP(src=s, dst=c)
+    asks = [f"GET /{k} HTTP/1.1\r\nHost: portal{k}.example\r\nUser-Agent: pipe/1\r\n\r\n"
+            .encode() for k in range(3)]
+    answers = [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+               b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+               b"HTTP/1.1 304 Not Modified\r\n\r\n"]
+    sent = b"".join(asks)
+    pkts = [up / TCP(sport=51000, dport=80, flags="S", seq=100),
+            down / TCP(sport=80, dport=51000, flags="SA", seq=500, ack=101),
+            up / TCP(sport=51000, dport=80, flags="PA", seq=101, ack=501) / sent]
+    seq = 501
+    for answer in answers:
+        pkts.append(down / TCP(sport=80, dport=51000, flags="PA", seq=seq,
+                               ack=101 + len(sent)) / answer)
+        seq += len(answer)
+    for k, p in enumerate(pkts):
+        p.time = 1735776000 + k * 0.01
+    pcap = tmp_path / "pipelined.pcap"
+    wrpcap(str(pcap), pkts)
+    got = replay(pcap, tmp_path)["http"]
+    assert [(r["host"], r["path"], r["status"]) for r in got] == [
+        ("portal0.example", "/0", 200), ("portal1.example", "/1", 404),
+        ("portal2.example", "/2", 304)]
+    agree_with_tshark(pcap, tmp_path)
 
 
 def test_the_same_records_whatever_the_batching(tmp_path):
