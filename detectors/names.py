@@ -520,25 +520,67 @@ def pipelined_requests(payload: bytes) -> list[bytes]:
     header fields, up to the blank line): a client that sends several without waiting for
     the answers (pipelining, RFC 9112 9.3.2), or a proxy's connection carrying them one
     after another. Each begins where the one before ends: after its blank line and the body
-    its Content-Length announces, less the empty lines a client may send between (RFC 9112
-    2.2). A chunked body (its end is the normaliser's to find), bytes that open no request,
-    or a head the payload cuts off end the walk; at most MAX_PIPELINED are read."""
+    its Content-Length announces. A chunked body (its end is the normaliser's to find),
+    bytes that open no request, or a head the payload cuts off end the walk; at most
+    MAX_PIPELINED are read."""
+    def body(head: bytes) -> int | None:
+        if _CHUNKED.search(head):
+            return None
+        length = _CONTENT_LENGTH.search(head)
+        return int(length.group(1)) if length else 0
+    return _heads(bytes(payload), lambda head: http_request_head(head) is not None, body)[1:]
+
+
+def pipelined_statuses(payload: bytes, methods: list[bytes]) -> list[int]:
+    """The status of each response `payload` holds, one after another, as a server answers
+    pipelined requests; `methods`: those of the requests the final (not 1xx) responses
+    answer, in order, as far as known. A response to HEAD, a 1xx, 204 or 304 has no body
+    (RFC 9112 6.3); another's is its Content-Length; a chunked or close-delimited body ends
+    the walk after its response, as `pipelined_requests` ends it. A first response whose
+    head the payload cuts off has its status line's status."""
+    statuses: list[int] = []
+
+    def is_response(head: bytes) -> bool:
+        status = http_status(head)
+        if status is not None:
+            statuses.append(status)
+        return status is not None
+
+    def body(head: bytes) -> int | None:
+        status = statuses[-1]
+        final = sum(1 for s in statuses if s >= 200)
+        if status < 200 or status in (204, 304) or \
+                (final <= len(methods) and methods[final - 1] == b"HEAD"):
+            return 0
+        length = _CONTENT_LENGTH.search(head)
+        return None if _CHUNKED.search(head) or not length else int(length.group(1))
     b = bytes(payload)
+    _heads(b, is_response, body)
+    if not statuses and http_status(b) is not None:   # a head that goes on in the next segment
+        statuses.append(http_status(b))
+    return statuses
+
+
+def _heads(b: bytes, opens: Callable[[bytes], bool], body: Callable[[bytes], int | None]
+           ) -> list[bytes]:
+    """The heads of the HTTP/1 messages `b` holds one after another (`opens(head)`: the head
+    is one of them; `body(head)`: the length of its body, None where it cannot be known from
+    its head), less the empty lines a sender may put between them (RFC 9112 2.2); at most
+    MAX_PIPELINED + 1."""
     out: list[bytes] = []
     pos = 0
-    while len(out) < MAX_PIPELINED:
+    while len(out) <= MAX_PIPELINED:
         end = _HEAD_END.search(b, pos, pos + HTTP_LIMIT)
         if end is None:
             break
         head = b[pos:end.end()]
-        if http_request_head(head) is None:
+        if not opens(head):
             break
-        if pos:
-            out.append(head)
-        if _CHUNKED.search(head):
+        out.append(head)
+        size = body(head)
+        if size is None:
             break
-        length = _CONTENT_LENGTH.search(head)
-        pos = end.end() + (int(length.group(1)) if length else 0)
+        pos = end.end() + size
         while b.startswith(b"\r\n", pos) or b.startswith(b"\n", pos):
             pos += 1 if b[pos] == 10 else 2
         if pos >= len(b):

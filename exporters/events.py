@@ -277,7 +277,8 @@ class EventLogs:
         self.waiting[flow].append(record)
 
     def _answers(self, ctx) -> list[dict]:
-        """The requests this batch's responses answer (in order, one response each)."""
+        """The requests this batch's responses answer (in order, one response each; several
+        responses in one segment answer as many pipelined requests)."""
         t, g = ctx.t, ctx.groups
         keys = np.fromiter(self.waiting, dtype=np.uint64)
         hit = np.isin(g.key, keys)
@@ -290,14 +291,18 @@ class EventLogs:
         for row in rows[np.argsort(t.frame[rows], kind="stable")].tolist():
             flow = int(ctx.flow_keys[row])
             waiting = self.waiting.get(flow)
-            status = names.http_status(ctx.payload(row, 12))
-            # a response answers the oldest request before it; an interim one (1xx) none
-            if not waiting or waiting[0]["ts"] > t.ts_ns[row] / 1e9 or status is None \
-                    or 100 <= status < 200:
+            if not waiting or waiting[0]["ts"] > t.ts_ns[row] / 1e9:
                 continue
-            record = waiting.pop(0)
-            record["status"] = status
-            done.append(record)
+            methods = [(r["method"] or "").encode() for r in waiting]
+            for status in names.pipelined_statuses(ctx.payload(row, fm.MAX_MESSAGE), methods):
+                # a response answers the oldest request before it; an interim one (1xx) none
+                if not waiting or waiting[0]["ts"] > t.ts_ns[row] / 1e9:
+                    break
+                if 100 <= status < 200:
+                    continue
+                record = waiting.pop(0)
+                record["status"] = status
+                done.append(record)
             if not waiting:
                 del self.waiting[flow], self.waiting_since[flow]
         return done

@@ -226,6 +226,30 @@ def test_pipelined_requests(message, later):
     assert names.pipelined_requests(message) == later
 
 
+OK_2 = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+@pytest.mark.parametrize("message, methods, statuses", [
+    (OK_2, [b"GET"], [200]),
+    (OK_2 + b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", [b"GET"] * 2, [200, 404]),
+    # an interim answer comes before the final one and answers no request
+    (b"HTTP/1.1 100 Continue\r\n\r\n" + OK_2, [b"POST"], [100, 200]),
+    # a HEAD's answer announces a length and sends no body
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n" + OK_2, [b"HEAD", b"GET"], [200, 200]),
+    (b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\n\r\n" + OK_2,
+     [b"GET"] * 3, [204, 304, 200]),
+    # a chunked or close-delimited body: its end is not looked for
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + OK_2, [b"GET"] * 2,
+     [200]),
+    (b"HTTP/1.1 200 OK\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", [b"GET"] * 2, [200]),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n", [b"GET"], [200]),  # the head goes on
+    (OK_2 + b"HTTP/1.1 404 Not Found\r\n", [b"GET"] * 2, [200]),     # the next one too
+    (b"GET / HTTP/1.1\r\n\r\n", [b"GET"], []),
+])
+def test_pipelined_statuses(message, methods, statuses):
+    assert names.pipelined_statuses(message, methods) == statuses
+
+
 # --- internal or public -------------------------------------------------------------------
 
 

@@ -209,34 +209,51 @@ def agree_with_tshark(pcap: Path, tmp_path: Path) -> None:
     assert theirs and ours == sorted(theirs)
 
 
-def test_pipelined_requests_are_each_a_record_answered_in_order(tmp_path):
-    """Three requests in one segment (HTTP/1.1 pipelining), the answers one a segment, in
-    order: each request is a record with its own status, as tshark reads them."""
+def pipelined_exchange(methods: list[str], answers: list[bytes], together: bool) -> list:
+    """Requests sent in one segment (HTTP/1.1 pipelining), answered in order: one response
+    a segment, or all in one."""
     c, s = "10.1.2.10", "10.200.1.20"
     up, down = link(100) / IP(src=c, dst=s), link(100) / IP(src=s, dst=c)
-    asks = [f"GET /{k} HTTP/1.1\r\nHost: portal{k}.example\r\nUser-Agent: pipe/1\r\n\r\n"
-            .encode() for k in range(3)]
-    answers = [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
-               b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
-               b"HTTP/1.1 304 Not Modified\r\n\r\n"]
-    sent = b"".join(asks)
+    sent = b"".join(f"{m} /{k} HTTP/1.1\r\nHost: portal{k}.example\r\nUser-Agent: pipe/1\r\n\r\n"
+                    .encode() for k, m in enumerate(methods))
     pkts = [up / TCP(sport=51000, dport=80, flags="S", seq=100),
             down / TCP(sport=80, dport=51000, flags="SA", seq=500, ack=101),
             up / TCP(sport=51000, dport=80, flags="PA", seq=101, ack=501) / sent]
     seq = 501
-    for answer in answers:
+    for answer in [b"".join(answers)] if together else answers:
         pkts.append(down / TCP(sport=80, dport=51000, flags="PA", seq=seq,
                                ack=101 + len(sent)) / answer)
         seq += len(answer)
     for k, p in enumerate(pkts):
         p.time = 1735776000 + k * 0.01
+    return pkts
+
+
+@pytest.mark.parametrize("together", [False, True])
+def test_pipelined_requests_are_each_a_record_answered_in_order(together, tmp_path):
+    """Each pipelined request is a record with the status of its own answer, as tshark
+    reads them."""
     pcap = tmp_path / "pipelined.pcap"
-    wrpcap(str(pcap), pkts)
+    wrpcap(str(pcap), pipelined_exchange(
+        ["GET"] * 3, [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                      b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+                      b"HTTP/1.1 304 Not Modified\r\n\r\n"], together))
     got = replay(pcap, tmp_path)["http"]
     assert [(r["host"], r["path"], r["status"]) for r in got] == [
         ("portal0.example", "/0", 200), ("portal1.example", "/1", 404),
         ("portal2.example", "/2", 304)]
     agree_with_tshark(pcap, tmp_path)
+
+
+def test_a_pipelined_head_s_answer_has_no_body(tmp_path):
+    """The answer to HEAD announces the length a GET would get and sends no body (RFC 9112
+    6.3): the next answer begins right after its head."""
+    pcap = tmp_path / "head.pcap"
+    wrpcap(str(pcap), pipelined_exchange(
+        ["HEAD", "GET"], [b"HTTP/1.1 200 OK\r\nContent-Length: 512\r\n\r\n",
+                          b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"], True))
+    got = replay(pcap, tmp_path)["http"]
+    assert [(r["method"], r["status"]) for r in got] == [("HEAD", 200), ("GET", 403)]
 
 
 def test_the_same_records_whatever_the_batching(tmp_path):
