@@ -1,5 +1,10 @@
 """IPv4 (RFC 791): options skipped by IHL; only the first fragment carries ports. A fragment's
-row records where its header is (`frag_at`), for reassembly (decoders/reassembly.py)."""
+row records where its header is (`frag_at`), for reassembly (decoders/reassembly.py), and
+its decoding goes no further than the transport header a first fragment opens with
+(FRAGMENT_NEXT): what the datagram carries past that (a tunnel: L2TP, GRE, IP in IP...) is
+decoded once it is whole, as Wireshark and Zeek read it; decoded from a first fragment, a
+tunnel would name a line that its later fragments do not, and its inner packet would be cut
+at the fragment's end."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,6 +22,10 @@ IPV4 = Layout("ipv4", 20, {
 })
 OFFSET_BITS = 0x1FFF    # of "frag": the fragment offset; MORE_FRAGMENTS the flag
 MORE_FRAGMENTS = 0x2000
+# the protocols a first fragment is decoded into (their header gives its ports or type): ICMP,
+# TCP, UDP, ICMPv6; a first fragment of any other ends at its IP header (UDP's own decoder
+# ends one after its header: udp.py)
+FRAGMENT_NEXT = (1, 6, 17, 58)
 FAULTS = Faults("version", "header_length", "total_length")
 IPV4_C = IPV4.compiled
 
@@ -39,10 +48,11 @@ def decode(f, rows: np.ndarray) -> None:
     f.table.set_ip(rows, 4, v4_to_pair(src), v4_to_pair(dst), proto, np.where(frag != 0, pos, -1))
     nxt = pos + hdr_len
     rows, nxt, proto, later_fragment = f.drop(rows, nxt > end, TRUNCATED, nxt, proto, later_fragment)
-    if later_fragment.any():
-        f.stop(rows[later_fragment], nxt[later_fragment])
-        first = ~later_fragment
-        rows, nxt, proto = rows[first], nxt[first], proto[first]
+    # a later fragment, or a first one of a datagram that is no transport's, ends here
+    ends = later_fragment | ((f.table.frag_at[rows] >= 0) & ~np.isin(proto, FRAGMENT_NEXT))
+    if ends.any():
+        f.stop(rows[ends], nxt[ends])
+        rows, nxt, proto = rows[~ends], nxt[~ends], proto[~ends]
     f.goto(rows, nxt, IPPROTO, proto)
 
 
@@ -58,7 +68,8 @@ def fused(buf, g, p, e, at, nl, flat, c):
     set_ip_at(c, g, 4, np.uint64(0), IPV4_MAPPED | np.uint64(uint(buf, p, IPV4_C.src)),
               np.uint64(0), IPV4_MAPPED | np.uint64(uint(buf, p, IPV4_C.dst)), proto,
               p if frag != 0 else NONE)
-    if frag & OFFSET_BITS:                  # a later fragment ends after its header
+    # a later fragment ends after its header, as a first one of no transport's datagram does
+    if frag & OFFSET_BITS or (frag != 0 and proto not in FRAGMENT_NEXT):
         return True, p + hdr_len, end, -1, 0
     return True, p + hdr_len, end, IPPROTO, proto
 

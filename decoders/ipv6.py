@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .ipv4 import FRAGMENT_NEXT
 from .keys import ETHERTYPE, IPPROTO, LINKTYPE, MALFORMED, PPP
 from .layout import Field, Layout, u64, uint
 from .protocol import Faults, Protocol
@@ -57,8 +58,10 @@ def decode_fragment(f, rows: np.ndarray) -> None:
     f.table.proto[rows] = nxt
     # offset 0 without more fragments is an atomic fragment (RFC 6946): a whole packet
     f.table.frag_at[rows] = np.where(later | (more != 0), pos, -1)
-    f.stop(rows[later], pos[later] + 8)
-    _chain(f, rows[~later], pos[~later], nxt[~later], 8)
+    # a later fragment ends here, as a first one of no transport's datagram does (ipv4.py)
+    ends = later | ((more != 0) & ~np.isin(nxt, FRAGMENT_NEXT))
+    f.stop(rows[ends], pos[ends] + 8)
+    _chain(f, rows[~ends], pos[~ends], nxt[~ends], 8)
 
 
 def decode_ah(f, rows: np.ndarray) -> None:

@@ -19,7 +19,9 @@ every fragment. A first fragment whose datagram is not whole by the end of its b
 its addresses and ports (a datagram never made whole still went where it went; MF set on
 every packet hides nothing) but not its payload, which is searched in the datagram's; it
 is counted then, as a packet with its bytes, so the datagram, when whole, carries the bytes
-of the other fragments only. Each frame is counted once.
+of the other fragments only. Each frame is counted once. A tunnel's first fragment (its
+decoding stopped before the tunnel: ipv4.py) is the carrier's packet, never a user's: it is
+hidden like a later one, and its datagram carries its bytes too.
 
 Most datagrams come whole within one batch, their fragments side by side: those whose
 fragments tile the datagram exactly (no overlap, no gap, nothing held before) are made
@@ -45,10 +47,11 @@ from typing import Callable
 
 import numpy as np
 
+from . import dispatch as dispatch_mod
 from .batch import Batch
-from .ipv4 import IPV4, MORE_FRAGMENTS, OFFSET_BITS
+from .ipv4 import FRAGMENT_NEXT, IPV4, MORE_FRAGMENTS, OFFSET_BITS
 from .ipv6 import FRAG, IPV6
-from .keys import LINE_IF, OK
+from .keys import IPPROTO, LINE_IF, OK, UDP
 from .table import MAX_TUNNELS, PacketTable
 
 LINKTYPE_RAW = 101       # a rebuilt datagram is a bare IP packet
@@ -111,7 +114,8 @@ class Reassembly:
     of the datagrams it completed."""
 
     def __init__(self, max_bytes: int = 32 << 20, timeout: float = 30.0,
-                 max_fragments: int = 128, errors: Counter | None = None):
+                 max_fragments: int = 128, errors: Counter | None = None, dispatch=None):
+        self.dispatch = dispatch if dispatch is not None else dispatch_mod.DEFAULT
         self.max_bytes = max_bytes
         self.timeout_ns = int(timeout * 1e9)
         self.max_fragments = max_fragments
@@ -134,16 +138,31 @@ class Reassembly:
         if not rows.size:
             return None
         fields = self._fields(t, rows)
-        done, completed = self._take(t, rows, fields)
+        carrier = self._carriers(t, rows)
+        done, completed = self._take(t, rows, fields, carrier)
         whole = self._decode(t, done, decode) if done else None
         # a first fragment whose datagram is not whole yet is a packet with its transport
         # header: its addresses and ports stay in the analysis (a datagram never made whole,
         # or one with MF set on every packet, still reaches where it goes), its payload is
-        # searched in the datagram's; any other fragment is no packet of its own
-        shown = (fields[2] == 0) & ~completed
+        # searched in the datagram's; any other fragment is no packet of its own, nor is a
+        # tunnel's first fragment (the carrier's: its user packet is inside)
+        shown = (fields[2] == 0) & ~completed & ~carrier
         hide(t, rows[~shown])
         t.payload_len[rows[shown]] = 0
         return whole
+
+    def _carriers(self, t: PacketTable, rows: np.ndarray) -> np.ndarray:
+        """Which fragments' rows stopped before a tunnel their datagram carries (ipv4.py):
+        at a UDP header whose port is a tunnel's, or at an IP header whose protocol has a
+        decoder and is no transport (GRE, IP in IP...)."""
+        d = self.dispatch
+        last = t.layers[rows, np.maximum(t.nlayers[rows].astype(np.int64) - 1, 0)]
+        proto = t.proto[rows]
+        at_udp = (last == d.layer_ids["udp"]) & \
+            (d.known(UDP, t.sport[rows]) | d.known(UDP, t.dport[rows]))
+        at_ip = np.isin(last, [d.layer_ids["ipv4"], d.layer_ids["ipv6"]]) & \
+            d.known(IPPROTO, proto) & ~np.isin(proto, FRAGMENT_NEXT)
+        return at_udp | at_ip
 
     def _fields(self, t: PacketTable, rows: np.ndarray):
         """Per fragment: where its data starts and ends in the buffer, its offset in the
@@ -172,10 +191,12 @@ class Reassembly:
         cut = (end > frame_end) | (t.wirelen[rows] > t.caplen[rows]) | (end < start)
         return start, np.minimum(end, frame_end), offset, more != 0, ident, cut
 
-    def _take(self, t: PacketTable, rows: np.ndarray, fields) -> tuple[list, np.ndarray]:
-        """Fragments into the buffer (`fields`: theirs, from `_fields`); (row, identification,
-        payload, wire bytes not counted yet) of each datagram made whole, in row order, and per
-        fragment whether its datagram was made whole in this batch."""
+    def _take(self, t: PacketTable, rows: np.ndarray, fields, carrier: np.ndarray
+              ) -> tuple[list, np.ndarray]:
+        """Fragments into the buffer (`fields`: theirs, from `_fields`; `carrier`: a tunnel's,
+        `_carriers`); (row, identification, payload, wire bytes not counted yet) of each
+        datagram made whole, in row order, and per fragment whether its datagram was made
+        whole in this batch."""
         start, end, offset, more, ident, cut = fields
         cols = [c[rows] for c in (t.line_kind, t.line_a, t.line_b, t.ip_ver, t.src_hi,
                                   t.src_lo, t.dst_hi, t.dst_lo, t.proto)] + [ident]
@@ -184,7 +205,8 @@ class Reassembly:
         completed = np.zeros(len(rows), dtype=bool)
         done, slow = self._whole_in_batch(rows, cols, fields, wire, data, completed)
         if slow.size:
-            done += self._take_each(rows, cols, fields, wire, data, completed, slow, t.ts_ns)
+            done += self._take_each(rows, cols, fields, wire, data, completed, slow, t.ts_ns,
+                                    carrier)
         done.sort(key=lambda d: d[0])     # the columns' are in the order of their keys
         return done, completed
 
@@ -252,7 +274,8 @@ class Reassembly:
             found |= match
         return found
 
-    def _take_each(self, rows, cols, fields, wire, data, completed, pick, ts_ns) -> list:
+    def _take_each(self, rows, cols, fields, wire, data, completed, pick, ts_ns,
+                   carrier) -> list:
         """The fragments at positions `pick` (row order) one at a time into the buffer."""
         start, end, offset, more, ident, cut = fields
         keys = zip(*(c[pick].tolist() for c in cols))
@@ -275,7 +298,7 @@ class Reassembly:
                 self.bytes += d.cost
                 here[key] = []
             here.setdefault(key, []).append(pos)
-            if off == 0:
+            if off == 0 and not carrier[pos]:      # counted as a packet of its own
                 firsts.append((pos, key, w))
             d.count += 1
             d.wire += w

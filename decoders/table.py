@@ -235,3 +235,37 @@ def concat(tables: list[PacketTable]) -> PacketTable:
 
 
 _BATCH_COLUMNS = ("offset", "caplen", "wirelen", "ts_ns", "linktype", "iface")
+
+# the columns that hold places in the batch's buffer (-1: none), moved with its bytes
+BUFFER_PLACES = ("payload_off", "frag_at")
+
+
+def _moved(t: PacketTable, data: np.ndarray, offset: np.ndarray) -> PacketTable:
+    """`t` over another buffer: its frames at `offset` in `data`, the places moved along."""
+    out = PacketTable.__new__(PacketTable)
+    vars(out).update(vars(t))
+    delta = offset - t.batch.offset
+    for name in BUFFER_PLACES:
+        place = getattr(t, name)
+        setattr(out, name, np.where(place >= 0, place + delta, place))
+    out.batch = dataclasses.replace(t.batch, data=data, offset=offset, frame=None)
+    return out
+
+
+def own_bytes(t: PacketTable) -> PacketTable:
+    """`t` (a few rows, as `take` picks them) with its frames' bytes copied into a buffer of
+    its own: the batch's buffer (a mapped file's stretch) is not held by it."""
+    length = t.batch.caplen.astype(np.int64)
+    offset = np.cumsum(length) - length
+    data = np.zeros(int(length.sum()) + PAD, dtype=np.uint8)
+    source = np.repeat(t.batch.offset - offset, length) + np.arange(int(length.sum()))
+    data[:len(source)] = t.batch.data[source]
+    return _moved(t, data, offset)
+
+
+def join(tables: list[PacketTable]) -> PacketTable:
+    """One table of several, their bytes too: each one's buffer after the one before."""
+    at = np.cumsum([0] + [len(x.batch.data) for x in tables[:-1]])
+    data = np.concatenate([x.batch.data for x in tables])
+    return concat([_moved(x, data, x.batch.offset + int(a)) for x, a in zip(tables, at)])
+

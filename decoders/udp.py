@@ -1,4 +1,6 @@
-"""UDP (RFC 768): ports, length, and dispatch of tunnels by well-known port."""
+"""UDP (RFC 768): ports, length, and dispatch of tunnels by well-known port. The header of a
+first fragment's datagram gives its ports and no more: the tunnel it carries is decoded once
+the datagram is whole (ipv4.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -23,6 +25,10 @@ def decode(f, rows: np.ndarray) -> None:
     # as Wireshark does: the lower port names the protocol when both are known
     low, high = np.minimum(sport, dport), np.maximum(sport, dport)
     port = np.where(f.dispatch.known(UDP_PORT, low), low, high)
+    fragment = f.table.frag_at[rows] >= 0
+    if fragment.any():
+        f.stop(rows[fragment], pos[fragment] + UDP.min_len)
+        rows, pos, port = rows[~fragment], pos[~fragment], port[~fragment]
     f.goto(rows, pos + UDP.min_len, UDP_PORT, port)
 
 
@@ -33,8 +39,11 @@ def fused(buf, g, p, e, at, nl, flat, c):
         return False, p, e, -1, 0
     sport, dport = uint(buf, p, UDP_C.sport), uint(buf, p, UDP_C.dport)
     c.sport[g], c.dport[g] = sport, dport
+    end = min(e, p + length) if length != 0 else e
+    if c.frag_at[g] >= 0:                   # a fragment's: no further
+        return True, p + UDP_C.min_len, end, -1, 0
     low, high = min(sport, dport), max(sport, dport)
-    return (True, p + UDP_C.min_len, min(e, p + length) if length != 0 else e, UDP_PORT,
+    return (True, p + UDP_C.min_len, end, UDP_PORT,
             low if flat[UDP_PORT * KEY_SPACE + low] != 0 else high)
 
 

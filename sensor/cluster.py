@@ -68,7 +68,7 @@ from ybsensor.exporters.tables import RecordFile
 from . import config as config_mod
 from . import shared_decode
 from .alerting import Alerter, RateLimit
-from .sensor import Sensor
+from .sensor import Sensor, with_followers
 from .selection import Selection
 from .sources import CaptureError, read_capture, size
 
@@ -249,6 +249,9 @@ class _Part:
             return
         s.sessions.process(t)
         whole = s.reassembly.process(t, s.pipeline.decode)
+        if whole is not None:
+            s.sessions.process(whole)
+            whole = with_followers(t, whole)
         for part, table in enumerate((t, whole)):
             if table is None or not table.n:
                 continue

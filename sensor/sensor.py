@@ -6,9 +6,11 @@ import sys
 import weakref
 from pathlib import Path
 
+import numpy as np
+
 from ybsensor.decoders import dispatch as dispatch_mod
-from ybsensor.decoders.reassembly import Reassembly
-from ybsensor.decoders.table import PacketTable
+from ybsensor.decoders.reassembly import Reassembly, hide
+from ybsensor.decoders.table import PacketTable, join, own_bytes, take
 from ybsensor.detectors import REGISTRY, BatchContext
 from ybsensor.exporters.alerts import UNINTERRUPTED, AlertLog
 from ybsensor.exporters.events import EventLogs
@@ -19,13 +21,63 @@ from ybsensor.exporters.syslog import Sinks
 
 from .alerting import Alerter
 from .config import Config, ConfigError
-from ybsensor.core.flows import FlowTable
+from ybsensor.core.flows import FlowTable, flow_keys
 from ybsensor.core.loops import require_jit
 from .l2tp_sessions import L2tpSessions
 from .lines import LineActivity
 from .pipeline import Pipeline
 from ybsensor.core.plan import AddressPlan
 from .stats import TrafficStats
+
+
+TCP = 6
+
+
+def with_followers(t: PacketTable, whole: PacketTable) -> PacketTable:
+    """The datagrams this batch's fragments made whole (`whole`), and the rows of `t` that
+    follow one of them in its flow, taken out of `t` (hidden there: they stay its frames) and
+    put after it, in capture order. Made whole at its last fragment, a datagram is analysed
+    after the rest of its batch; the packets its flow sent next must come after it, or a
+    stream reads a full-size segment that a tunnel's router fragmented after the short one
+    behind it, and drops it as resent."""
+    late = _after_datagrams(t, whole)
+    if not late.size:
+        return whole
+    followers = own_bytes(take(t, late))
+    hide(t, late)
+    both = join([whole, followers])
+    return take(both, np.argsort(both.frame, kind="stable"))
+
+
+def _after_datagrams(t: PacketTable, whole: PacketTable) -> np.ndarray:
+    """The rows of `t` after the first datagram of their flow in `whole`, for the TCP
+    datagrams (a stream's order matters; a UDP datagram is read on its own)."""
+    ip = np.flatnonzero((whole.n_ip > 0) & (whole.proto == TCP))
+    if not ip.size:
+        return ip
+    keys, frames = flow_keys(whole, ip), whole.frame[ip]
+    order = np.argsort(keys, kind="stable")
+    keys, frames = keys[order], frames[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    keys, first = keys[starts], np.minimum.reduceat(frames, starts)
+    # the rows that may be theirs (the same ends and ports either way: a word of each that
+    # does not depend on the way), then their keys
+    table = np.zeros(1 << 16, dtype=bool)        # one look-up a row, then the few it passes
+    table[_ends_word(whole)[ip] & np.uint64(0xFFFF)] = True
+    rows = np.flatnonzero(table[_ends_word(t) & np.uint64(0xFFFF)] & (t.n_ip > 0)
+                          & (t.frame > first.min()))
+    if not rows.size:
+        return rows
+    theirs = flow_keys(t, rows)
+    at = np.minimum(np.searchsorted(keys, theirs), len(keys) - 1)
+    return rows[(keys[at] == theirs) & (t.frame[rows] > first[at])]
+
+
+def _ends_word(t: PacketTable) -> np.ndarray:
+    """A word of each row's addresses and ports, the same both ways of its flow, its low 16
+    bits mixed from all of them."""
+    word = (t.src_lo ^ t.dst_lo) ^ ((t.sport ^ t.dport).astype(np.uint64) << np.uint64(24))
+    return word ^ (word >> np.uint64(16)) ^ (word >> np.uint64(40))
 
 
 def open_alert_log(cfg: Config, path: str | None, warn: bool = True) -> AlertLog | None:
@@ -137,6 +189,9 @@ class Sensor:
             # the datagrams this batch's fragments completed: analysed after the batch, as
             # a small batch of their own (the fragments' rows are no packets of their own)
             whole = self.reassembly.process(t, self.pipeline.decode)
+            if whole is not None:
+                self.sessions.process(whole)    # a tunnel made whole: its session's line too
+                whole = with_followers(t, whole)
             alerts = self.analyse(t)
             if whole is not None:
                 alerts = alerts + self.analyse(whole, frames=False)

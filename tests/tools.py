@@ -200,6 +200,7 @@ FIELDS_USED = frozenset({
     "ipv6.src", "ipv6.dst", "ipv6.nxt", "ipv6.plen", "ipv6.opt.jumbo", *IPV6_EXT_NEXT.values(),
     "tcp.srcport", "tcp.dstport", "udp.srcport", "udp.dstport", "udp.length",
     "pppoe.version", "pppoe.type",
+    "ip.flags.mf", "ip.frag_offset", "ipv6.fragment.more", "ipv6.fragment.offset",
 })
 
 

@@ -102,6 +102,56 @@ def syslog_case(name: str, line: mc.Line, v6: bool, order: str) -> mc.Case:
     return c
 
 
+RULE_OUTER = ("A tunnel's packet that a router fragmented on its way (its outer IP header: an "
+              "L2TP or GRE packet over the path's MTU) is reassembled, then decoded through "
+              "the tunnel: the inner packet is judged whole, on the tunnel's line, found when "
+              "its last fragment arrives")
+PATH_MTU = 1500
+
+
+def outer_fragments(frame: bytes, at: int) -> list[bytes]:
+    """A tunnel's frame (Ethernet, then its outer IPv4 packet) as a router on a path of
+    PATH_MTU sends it on: its outer packet's payload cut at `at` (a multiple of 8)."""
+    head, outer = frame[:14], IP(frame[14:])
+    data = bytes(outer.payload)
+    assert len(frame) - 14 > PATH_MTU and at % 8 == 0 and at + 20 <= PATH_MTU
+    return [head + bytes(IP(src=outer.src, dst=outer.dst, id=outer.id, ttl=outer.ttl,
+                            proto=outer.proto, flags="MF" if b < len(data) else 0,
+                            frag=a // 8) / Raw(data[a:b]))
+            for a, b in ((0, at), (at, len(data)))]
+
+
+def outer_fragments_case(name: str, line: mc.Line) -> mc.Case:
+    """A long syslog message naming a patient, in one UDP datagram that fits the institution's
+    own MTU; the tunnel's headers take it over the path's, and its outer packet goes in two
+    fragments, the ID in the second."""
+    rng = random.Random(f"{name}-person")
+    person = pii.resident_id(rng)
+    src, dst, inst = mc.HOSP, mc.PLATFORM, mc.HOSP_CODE
+    msg = syslog_with_id(person, src)
+    # a stack trace before it, as a registration system logs a failed call
+    trace = b"at his.reg.Call(Call.java:42) " * 64
+    msg = msg.replace(b" REG - ", b" REG - " + trace[:PATH_MTU - 20 - 28 - len(msg)], 1)
+    sport = 40515
+    datagram = udp_datagram(src, sport, dst, SYSLOG_PORT, msg)
+    inner = bytes(IP(src=src, dst=dst, id=0x4A21, ttl=64, proto=mc.P_UDP) / Raw(datagram))
+    assert len(inner) <= PATH_MTU < len(line.frame(frag_pkt(inner, src, dst, sport, SYSLOG_PORT))) - 14
+    pkt = frag_pkt(inner, src, dst, sport, SYSLOG_PORT)
+    c = mc.PiiCase(name, f"A registration system ({src}) sends a long syslog message naming a "
+                         f"patient to the platform's collector ({dst}:514), {line.describe}: "
+                         f"the datagram fits a 1500-byte MTU, the tunnel's headers do not, "
+                         f"and the outer packet goes in two IPv4 fragments, the ID in the "
+                         f"second. Rule: {RULE_OUTER}; {mc.RULE_PII}. Expected: one high "
+                         f"alert on the tunnel's line, resident_id 1, at the second frame, "
+                         f"the offset the ID's start in the syslog message.")
+    for frame in outer_fragments(line.frame(pkt), 1400):
+        c.frames.append(mc.Frame(frame, pkt))
+    expect_datagram(c, line, inst, src, dst, sport, SYSLOG_PORT, [1, 2], mc.ev(
+        "personal_data_in_plaintext", kinds={"resident_id": 1}, masked=[mc.masked_id(person)],
+        hashes=[mc.keyed("resident_id", person)], offset=msg.index(person.encode())))
+    return c
+
+
 # --- names in messages that span segments ----------------------------------------------
 
 RULE_NAMES = ("A name is read from the client's first message however many TCP segments "

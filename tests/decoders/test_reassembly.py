@@ -19,6 +19,7 @@ import pii
 import tools
 from ybsensor.decoders import Batch, dispatch, driver
 from ybsensor.decoders.reassembly import OVERLAP_REASON, Reassembly
+from ybsensor.decoders.view import encap_names
 from ybsensor.core.addresses import address
 from ybsensor.sensor.config import load
 from ybsensor.sensor.sensor import Sensor
@@ -203,6 +204,94 @@ def test_a_fragmented_datagram_raises_plaintext_pii(tmp_path):
     assert PERSON not in str(alerts)
 
 
+def encap(t, row: int) -> str:
+    return encap_names(dispatch.DEFAULT.layer_names, t.layers[row], int(t.nlayers[row]))
+
+
+def tunnel_fragments(tunnel: str, payload: bytes, then: bytes = b"") -> list[bytes]:
+    """A VPDN line's packet over the path MTU: an inner TCP segment (1 430 bytes of data,
+    `payload` at its end) in L2TP or GRE, its outer IPv4 header fragmented at 1 400 bytes
+    of data, on VLAN 100, as a router on the path cuts it; where `then` is given, after the
+    client's SYN, and followed by the stream's next segment `then`, short enough to go whole."""
+    from scapy.all import Dot1Q, Ether, fragment
+    from scapy.layers.inet import TCP
+    from scapy.layers.l2 import GRE
+    from scapy.layers.l2tp import L2TP
+    from scapy.layers.ppp import PPP
+
+    def carried(seq: int, data: bytes, flags: str = "PA"):
+        inner = IP(src=SRC, dst=DST) / TCP(sport=50000, dport=8080, flags=flags, seq=seq) / \
+            Raw(data)
+        wrap = UDP(sport=1701, dport=1701) / L2TP(tunnel_id=7, session_id=9) / \
+            PPP(proto=0x21) if tunnel == "l2tp" else GRE(key_present=1, key=5, proto=0x0800)
+        return IP(src="100.64.0.1", dst="100.64.0.2", id=4242 + seq) / wrap / inner
+    out = [bytes(Ether() / Dot1Q(vlan=100) / f)
+           for f in fragment(carried(1, b"x" * (1430 - len(payload)) + payload), fragsize=1400)]
+    if not then:
+        return out
+    return [bytes(Ether() / Dot1Q(vlan=100) / carried(0, b"", "S"))] + out + \
+        [bytes(Ether() / Dot1Q(vlan=100) / carried(1431, then))]
+
+
+@pytest.mark.parametrize("fast", [False, "numba"])
+@pytest.mark.parametrize("tunnel", ["l2tp", "gre"])
+def test_a_tunnel_fragmented_outside_it_is_decoded_once_whole(tunnel, fast):
+    """A first fragment is decoded no further than its transport header (the tunnel it
+    carries is cut at the fragment's end, and would name a line its later fragments do
+    not): its datagram, made whole, is decoded through the tunnel to the inner TCP."""
+    frames = tunnel_fragments(tunnel, b"end")
+    assert len(frames) == 2
+    t = driver.run(Batch.from_frames(frames), dispatch.DEFAULT, fast=fast)
+    first, later = (encap(t, row) for row in (0, 1))
+    assert first == ("eth/vlan/ipv4/udp" if tunnel == "l2tp" else "eth/vlan/ipv4")
+    assert later == "eth/vlan/ipv4" and (t.frag_at >= 0).all()
+    whole = Reassembly().process(t, lambda b: driver.run(b, dispatch.DEFAULT, fast=fast))
+    inside = "udp/l2tp/ppp" if tunnel == "l2tp" else "gre"
+    assert whole.n == 1 and encap(whole, 0) == f"eth/vlan/ipv4/{inside}/ipv4/tcp"
+    assert (int(whole.sport[0]), int(whole.dport[0]), int(whole.payload_len[0])) == (50000, 8080, 1430)
+    assert address(int(whole.src_hi[0]), int(whole.src_lo[0])) == SRC
+
+
+@pytest.mark.parametrize("tunnel, line", [("l2tp", "l2tp:7/9"), ("gre", "gre:5")])
+def test_personal_data_in_the_fragment_that_ends_a_tunnel_packet(tmp_path, tunnel, line):
+    """The identifier lies in the second fragment: seen once the datagram is whole, on the
+    tunnel's line, with the inner flow's ends."""
+    s = make_sensor(tmp_path)
+    frames = tunnel_fragments(tunnel, f'{{"certno":"{PERSON}"}}'.encode())
+    s.pipeline.process(Batch.from_frames(frames))
+    alerts = [a for a in s.last_alerts if a["detector"] == "plaintext_pii"]
+    assert [(a["line"], a["src"], a["sport"], a["dport"], a["first_frame"]) for a in alerts] == \
+        [(line, SRC, 50000, 8080, 2)]
+    assert PERSON not in str(s.last_alerts)
+
+
+@pytest.mark.parametrize("tunnel", ["l2tp", "gre"])
+def test_a_tunnel_s_first_fragment_is_no_packet_of_its_own(tmp_path, tunnel):
+    """Its datagram not whole by the end of its batch, a tunnel's first fragment is the
+    carrier's packet, not a user's: its ends (the LAC and the LNS, outside the private plan
+    here) are judged by no rule and make no flow. The datagram, whole in the next batch, is
+    one packet with the bytes of both frames."""
+    s = make_sensor(tmp_path)
+    frames = tunnel_fragments(tunnel, f'{{"certno":"{PERSON}"}}'.encode())
+    s.pipeline.process(Batch.from_frames(frames[:1]))
+    assert s.last_alerts == [] and not s.flows.alive.any()
+    s.pipeline.process(Batch.from_frames(frames[1:], first_frame=2))
+    (alert,) = [a for a in s.last_alerts if a["detector"] == "plaintext_pii"]
+    assert (alert["src"], alert["packets"], alert["bytes"]) == (SRC, 1, sum(map(len, frames)))
+
+
+def test_an_identifier_across_a_datagram_made_whole_and_the_next_segment(tmp_path):
+    """Its first digits end the fragmented packet, the rest begin the stream's next segment,
+    which came whole in the same batch: the stream is read in sequence order all the same."""
+    s = make_sensor(tmp_path)
+    text = f'{{"certno":"{PERSON}"}}'.encode()
+    frames = tunnel_fragments("l2tp", text[:20], then=text[20:])
+    s.pipeline.process(Batch.from_frames(frames))
+    alerts = [a for a in s.last_alerts if a["detector"] == "plaintext_pii"]
+    assert [(a["line"], a["src"], a["evidence"]["kinds"].get("resident_id")) for a in alerts] == \
+        [("l2tp:7/9", SRC, 1)]
+
+
 def test_timeout_is_packet_time():
     body = datagram(SYSLOG)
     r = Reassembly(timeout=30)
@@ -272,7 +361,10 @@ def test_memory_stays_bounded_under_a_flood_of_incomplete_fragments():
 ZEEK = tools.REPO.parent / "shared" / "corpus" / "zeek"
 TRACES = ["ipv4/fragmented-1.pcap", "ipv4/fragmented-2.pcap", "ipv4/fragmented-3.pcap",
           "ipv4/fragmented-4.pcap", "ipv4/fragmented-syn.pcap", "ipv6-fragmented-dns.pcap",
-          "ipv6-reassembly-state-leak.pcap", "quic/383379789-decrypt-crash.pcap"]
+          "ipv6-reassembly-state-leak.pcap", "quic/383379789-decrypt-crash.pcap",
+          # GTP-U whose outer IPv4 packets are fragmented: each made whole, then decoded
+          # through the tunnel to the user's TCP
+          "tunnels/gtp/gtp1_gn_normal_incl_fragmentation.pcap"]
 
 
 def tshark_reassembled(path) -> dict[int, tuple]:
@@ -287,7 +379,8 @@ def tshark_reassembled(path) -> dict[int, tuple]:
     for line in out.splitlines():
         p = [x.split(",")[-1] for x in line.split("|")]
         if p[1] or p[2]:
-            got[int(p[0])] = (p[3] or p[4], p[5] or p[6], int(p[7] or p[8]), int(p[9] or p[10]))
+            # the innermost transport's ports: TCP's where a UDP tunnel carries TCP
+            got[int(p[0])] = (p[3] or p[4], p[5] or p[6], int(p[8] or p[7]), int(p[10] or p[9]))
     return got
 
 

@@ -143,6 +143,26 @@ def _srv6_ethernet_instead(case: Case) -> list[str]:
     return problems
 
 
+def _opens_a_datagram(h: TsharkIP) -> bool:
+    """The header is a first fragment: more fragments follow, its offset is 0."""
+    if h.family == "ip":
+        return h.layer.first("ip.flags.mf") == "1" and h.layer.first("ip.frag_offset") == "0"
+    return h.layer.first("ipv6.fragment.more") in ("1", "True") and \
+        h.layer.first("ipv6.fragment.offset") == "0"
+
+
+def _fragment_payload_applies(case: Case) -> bool:
+    return any(_opens_a_datagram(h) for h in case.headers[:-1])
+
+
+def _fragment_payload_instead(case: Case) -> list[str]:
+    """We end at the first fragment's transport header: its header and ports are ours."""
+    first = next(h for h in case.headers[:-1] if _opens_a_datagram(h))
+    return [f"{name}: tshark (the first fragment's header) {want!r}, ours {got!r}"
+            for name, want, got in compare(first, case.row)
+            if name in ("src", "dst", "proto") or first.proto == 17]
+
+
 ALL = frozenset(FIELDS)
 
 KNOWN_RULES = [
@@ -176,6 +196,13 @@ KNOWN_RULES = [
           "header; we stop where the limit is reached, say depth:LAYER, and tunnel_evasion "
           "raises the frame. Our deepest header must be one tshark shows on the way in.",
           ALL, _depth_applies, _depth_instead),
+    Known("fragment-payload",
+          "a first fragment whose datagram carries more than a transport header (a tunnel: "
+          "GTP-U, L2TP, GRE...): tshark without reassembly decodes on into the tunnel, cut "
+          "at the fragment's end; we end at the fragment's UDP header (or its IP header) and "
+          "decode the tunnel once the datagram is whole (decoders/ipv4.py), as tshark does "
+          "with reassembly on. tshark's fragmented header and its ports must be ours.",
+          ALL, _fragment_payload_applies, _fragment_payload_instead),
     Known("pppoe-bad-version",
           "a PPPoE session header whose version/type is not 1/1 (RFC 2516): tshark decodes "
           "the PPP inside regardless; we report malformed:pppoe.version and go no further.",
