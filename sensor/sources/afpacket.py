@@ -41,6 +41,10 @@ PACKET_FANOUT = 18
 PACKET_MR_PROMISC = 1
 TPACKET_V3 = 2
 PACKET_FANOUT_HASH = 0
+# the kernel makes IPv4 datagrams whole before hashing them to a worker: a fragment's hash
+# has no ports (its flow dissector reads none past a fragment's IP header), so without it a
+# datagram made whole from fragments would land on another worker than the rest of its flow
+PACKET_FANOUT_FLAG_DEFRAG = 0x8000
 ETH_P_ALL = 0x0003
 
 TP_STATUS_KERNEL = 0
@@ -142,8 +146,10 @@ class Ring:
                          struct.pack("iHH8s", ifindex, PACKET_MR_PROMISC, 0, b""))
         if fanout_group is not None:
             try:
-                s.setsockopt(SOL_PACKET, PACKET_FANOUT,
-                             (fanout_group & 0xFFFF) | (PACKET_FANOUT_HASH << 16))
+                # an unsigned word: the flag is its top bit
+                s.setsockopt(SOL_PACKET, PACKET_FANOUT, struct.pack(
+                    "I", (fanout_group & 0xFFFF)
+                    | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16)))
             except OSError as exc:
                 raise FanoutError(f"{self.ifname}: cannot join fanout group {fanout_group}: "
                                   f"{exc.strerror}") from exc

@@ -392,6 +392,53 @@ def test_two_workers_write_the_flow_and_event_logs_between_them(pair, sensors, c
         assert pq.read_table(tmp_path / f"dns.w{k}.parquet").schema.names[0] == "event_type"
 
 
+def test_two_workers_take_each_fragmented_segment_with_its_flow(pair, sensors, tmp_path):
+    """Eight TCP connections, each with a full-size segment in two IPv4 fragments and a
+    short one after it, an identifier across the two. The kernel's fanout hash of a fragment
+    has no ports: made whole only in the sensor, a datagram would land on a worker at
+    random, half the time not its flow's. The kernel makes it whole before the fanout
+    (PACKET_FANOUT_FLAG_DEFRAG), so each connection is one flow on one worker, and each
+    identifier is found."""
+    import random
+
+    import pyarrow.parquet as pq
+    from scapy.all import Ether, IP, TCP, Raw, fragment
+
+    import pii
+
+    frames, people = [], []
+    for k in range(8):
+        person = pii.resident_id(random.Random(f"frag-{k}"))
+        people.append(person)
+        text = f'{{"certno":"{person}"}}'.encode()
+        c, s = IP(src=f"10.1.2.{20 + k}", dst="10.200.1.20"), IP(src="10.200.1.20", dst=f"10.1.2.{20 + k}")
+        port = 50000 + k
+        big = Ether() / c / TCP(sport=port, dport=8080, flags="PA", seq=1, ack=1) / \
+            Raw(b"x" * (1460 - 20) + text[:20])
+        frames += [bytes(Ether() / c / TCP(sport=port, dport=8080, flags="S", seq=0)),
+                   bytes(Ether() / s / TCP(sport=8080, dport=port, flags="SA", seq=0, ack=1)),
+                   *(bytes(Ether() / f) for f in fragment(big[IP], fragsize=1024)),
+                   bytes(Ether() / c / TCP(sport=port, dport=8080, flags="PA", seq=1461, ack=1)
+                         / Raw(text[20:]))]
+    pcap = write_capture(tmp_path / "fragmented.pcap", frames)
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG.read_text() + f'\n[events]\nflow = "{tmp_path}/flows.parquet"\n')
+    alerts_path = tmp_path / "alerts.jsonl"
+    sensor = sensors("--config", str(config), "--alerts", str(alerts_path),
+                     "--workers", "2", "--block-timeout", "200")
+    pair.replay(pcap, "--topspeed")
+    # the kernel hands over each datagram whole: one frame for its two fragments
+    _wait_counted(sensor, len(frames) - 8)
+    time.sleep(0.5)
+    assert sensor.stop() == 0, sensor.err
+    flows = [r for k in (0, 1) for r in pq.read_table(tmp_path / f"flows.w{k}.parquet").to_pylist()]
+    assert sorted((r["sport"], r["orig_packets"], r["resp_packets"]) for r in flows) == \
+        [(50000 + k, 3, 1) for k in range(8)]
+    found = [a for a in _alerts(alerts_path) if a["detector"] == "plaintext_pii"]
+    assert sorted(a["sport"] for a in found) == [50000 + k for k in range(8)]
+    assert not any(p in alerts_path.read_text() for p in people)
+
+
 def test_sigterm_drains_and_flushes(pair, sensors, capture, tmp_path):
     """Frames already in the ring when SIGTERM comes are still analysed and their alert
     written: the block timeout is long, so the frames are in an unfinished block."""
