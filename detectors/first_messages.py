@@ -40,6 +40,7 @@ MAX_MESSAGE = 16384 + 5          # a TLS record's largest plaintext and its head
 TIMEOUT_NS = 30 * 10**9
 MOD = 1 << 32
 DNS, DNS_TCP, TLS_SNI, HTTP_HOST, QUIC_SNI = "dns", "dns_tcp", "tls_sni", "http_host", "quic_sni"
+SOCKS = "socks"
 REASONS = ("whole", "too_long", "timeout", "streams")
 
 
@@ -74,6 +75,7 @@ PARSERS: dict[str, tuple[Callable[[bytes], str | None], Callable[[bytes], bool]]
     HTTP_HOST: (lambda b: names.http_host(b), http_whole),
     DNS_TCP: (dns_tcp_query_name, dns_tcp_whole),
     QUIC_SNI: (lambda b: quic.server_name(b), quic.whole),        # datagrams quic.frame made
+    SOCKS: (lambda b: names.socks_target(b), lambda b: True),     # a request is a few bytes
 }
 
 

@@ -4,9 +4,10 @@ the internet. Two ways to break it show on the wire:
 - by address: a flow whose inner endpoint lies outside `network.private` (an address that
   never leaves its link — multicast, link-local, broadcast, unspecified — lies neither
   inside nor outside, and is never the outside end);
-- by name: a DNS query, a TLS ClientHello or an HTTP request that names a public internet
-  service, on a flow whose endpoints are both inside the private network — a resolver or a
-  proxy inside the network that reaches the internet on the terminal's behalf.
+- by name: a DNS query, a TLS ClientHello, an HTTP request or a SOCKS CONNECT request that
+  names a public internet service, on a flow whose endpoints are both inside the private
+  network — a resolver or a proxy inside the network that reaches the internet on the
+  terminal's behalf.
 
 A name is internal when it is an IP literal that is not public, a single label, a
 special-use name (`names.SPECIAL_SUFFIXES`), or equal to or under one of
@@ -27,13 +28,13 @@ from .base import Detector, Finding, by_rank
 from .content import every_head
 
 TCP, UDP = 6, 17
-DNS, TLS_SNI, HTTP_HOST = "dns", "tls_sni", "http_host"
+DNS, TLS_SNI, HTTP_HOST, SOCKS = "dns", "tls_sni", "http_host", "socks"
 # the first message each of `askers`' codes opens, and the name source alerts report for it
 ASK_KINDS = (None, first_messages.DNS, first_messages.TLS_SNI, first_messages.HTTP_HOST,
-             first_messages.DNS_TCP, first_messages.QUIC_SNI)
+             first_messages.DNS_TCP, first_messages.QUIC_SNI, first_messages.SOCKS)
 NAME_SOURCE_OF = {first_messages.DNS: DNS, first_messages.DNS_TCP: DNS,
                   first_messages.TLS_SNI: TLS_SNI, first_messages.QUIC_SNI: TLS_SNI,
-                  first_messages.HTTP_HOST: HTTP_HOST}
+                  first_messages.HTTP_HOST: HTTP_HOST, first_messages.SOCKS: SOCKS}
 NAME_SOURCES = tuple(NAME_SOURCE_OF.get(kind) for kind in ASK_KINDS)   # by `askers`' code
 
 

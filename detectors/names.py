@@ -47,6 +47,12 @@ HTTP_MIN = 16        # "GET / HTTP/1.1\r\n"
 HTTP_LIMIT = 4096    # request line and headers looked at
 MAX_PIPELINED = 16   # requests read after the first in one message
 
+# --- SOCKS ---------------------------------------------------------------------------------
+
+SOCKS5, SOCKS4, SOCKS_CONNECT = 5, 4, 1
+SOCKS5_ADDRESS = {1: 4, 4: 16}      # address type -> address bytes (3: a name, its length first)
+SOCKS4_MAX = 512                    # a SOCKS4 request's most bytes (user id and name)
+
 # payload bytes the pre-filters read
 HEAD_BYTES = 16
 
@@ -586,6 +592,35 @@ def _heads(b: bytes, opens: Callable[[bytes], bool], body: Callable[[bytes], int
         if pos >= len(b):
             break
     return out
+
+
+def socks_target(payload: bytes) -> str | None:
+    """The host a client asks a SOCKS proxy to connect to, or None: a SOCKS5 CONNECT request
+    (RFC 1928: version 5, command 1, a reserved 0, then an IPv4 address, a name after its
+    length byte or an IPv6 address, then the port) or a SOCKS4 one (version 4, command 1,
+    the port, an IPv4 address, a user id ending in NUL; SOCKS4a: the address 0.0.0.x, x not
+    0, and the name after the user id, ending in NUL). Only a whole request: its bytes are
+    exactly what its fields say."""
+    b = bytes(payload[:SOCKS4_MAX])
+    try:
+        if len(b) >= 10 and b[:3] == bytes((SOCKS5, SOCKS_CONNECT, 0)):
+            kind, size = b[3], SOCKS5_ADDRESS.get(b[3], b[4])
+            if kind == 3 and size and len(b) == 7 + size:
+                return clean_name(b[5:5 + size].decode("ascii"))
+            if kind in SOCKS5_ADDRESS and len(b) == 6 + size:
+                return str(ipaddress.ip_address(b[4:4 + size]))
+            return None
+        if len(b) >= 9 and b[:2] == bytes((SOCKS4, SOCKS_CONNECT)):
+            user_end = b.find(b"\0", 8)
+            if b[4:7] == b"\0\0\0" and b[7]:                 # SOCKS4a: the name follows
+                name_end = b.find(b"\0", user_end + 1) if user_end > 0 else -1
+                if name_end != len(b) - 1:
+                    return None
+                return clean_name(b[user_end + 1:name_end].decode("ascii"))
+            return str(ipaddress.ip_address(b[4:8])) if user_end == len(b) - 1 else None
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return None
 
 
 def http_status(payload: bytes) -> int | None:

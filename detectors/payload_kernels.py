@@ -7,6 +7,7 @@ import numpy as np
 from ybsensor.core.loops import copy_bytes, jit, prefetch
 
 from .names import (CLIENT_HELLO, DNS_MIN, DNS_PORT, DNS_TCP_MIN, HELLO_MIN, HTTP_MIN, MAX_LABEL,
+                    SOCKS4, SOCKS4_MAX, SOCKS5, SOCKS_CONNECT,
                     QR_OPCODE, TLS_HANDSHAKE)
 from .quic import MIN_DATAGRAM, V1, V2
 from .remote_control import DNS, PORT, REPEATING, SIGNATURE, SNI, TCP, UDP
@@ -230,6 +231,20 @@ def _quic_initial(heads, r, plen):
 
 
 @jit(inline="always")
+def _socks_request(heads, r, plen):
+    """names.socks_target's requests by row r's head: a SOCKS5 CONNECT as long as its
+    address type says (an IPv4 or IPv6 address, or a name of the length its byte gives),
+    or a SOCKS4 CONNECT of at most SOCKS4_MAX bytes."""
+    if heads[r, 1] != SOCKS_CONNECT:
+        return False
+    if heads[r, 0] == SOCKS5 and heads[r, 2] == 0:
+        kind = heads[r, 3]
+        return (kind == 1 and plen == 10) or (kind == 4 and plen == 22) or \
+            (kind == 3 and heads[r, 4] > 0 and plen == 7 + np.int64(heads[r, 4]))
+    return heads[r, 0] == SOCKS4 and 9 <= plen <= SOCKS4_MAX
+
+
+@jit(inline="always")
 def _opens_with(heads, r, token, size):
     for j in range(size):
         if heads[r, j] != token[j]:
@@ -304,8 +319,9 @@ def name_askers(has_ip, src_zone, dst_zone, private, proto, sport, dport, payloa
     """InternetBound.askers: the rows of user traffic with both ends inside the private
     network (zone bit `private`) whose head looks like a DNS query (UDP; 1), a TLS
     ClientHello (TCP; 2), an HTTP request (TCP; 3: one of `methods`, each method_len
-    bytes long with its space), a DNS query over TCP (4) or a QUIC client's Initial (UDP;
-    5); `private` 0: the rows of any ends. Into out_*, in row order; returns the count."""
+    bytes long with its space), a DNS query over TCP (4), a QUIC client's Initial (UDP;
+    5) or a SOCKS CONNECT request (TCP; 6); `private` 0: the rows of any ends. Into out_*,
+    in row order; returns the count."""
     n = 0
     for r in range(proto.shape[0]):
         pr = proto[r]
@@ -324,6 +340,8 @@ def name_askers(has_ip, src_zone, dst_zone, private, proto, sport, dport, payloa
                 ask = 2
             elif _dns_query(heads, r, plen, sport[r], dport[r], 2):
                 ask = 4
+            elif _socks_request(heads, r, plen):
+                ask = 6
             elif plen >= HTTP_MIN:
                 for m in range(methods.shape[0]):
                     if _opens_with(heads, r, methods[m], method_len[m]):

@@ -151,10 +151,11 @@ class EventLogs:
         found = self.first_messages.read(ctx, ASKER, rows, kinds)
         # a whole ClientHello or request that names nothing is an event still
         for row, kind in zip(rows.tolist(), kinds):
-            if row not in found and kind in NAMELESS and EVENT_TYPE[kind] in self.files and \
+            if row not in found and kind in NAMELESS and EVENT_TYPE.get(kind) in self.files and \
                     NAMELESS[kind](fm.opening(kind, ctx.payload(row, fm.MAX_MESSAGE))):
                 found[row] = (kind, None)
-        found = {row: kn for row, kn in found.items() if EVENT_TYPE[kn[0]] in self.files}
+        # (a SOCKS request is no event of these logs)
+        found = {row: kn for row, kn in found.items() if EVENT_TYPE.get(kn[0]) in self.files}
         if found:
             opening = set(rows.tolist())    # else the row that completed a message
             at = np.array(sorted(found), dtype=np.int64)

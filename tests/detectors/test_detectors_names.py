@@ -145,6 +145,61 @@ def test_requests_a_client_pipelines_are_each_read(cfg):
         (2, "www.example.com"), (3, "www.qq.com")]
 
 
+def socks_exchange(connect: bytes, proxy=PROXY, sport=51000) -> list:
+    """A SOCKS5 client and a proxy inside the network: the greeting (no authentication),
+    the proxy's choice, then the CONNECT request, each in its own segment."""
+    up = eth() / IP(src=CLIENT, dst=proxy)
+    back = eth() / IP(src=proxy, dst=CLIENT)
+    return [up / TCP(sport=sport, dport=1080, flags="PA", seq=1000, ack=5000) / b"\x05\x01\x00",
+            back / TCP(sport=1080, dport=sport, flags="PA", seq=5000, ack=1003) / b"\x05\x00",
+            up / TCP(sport=sport, dport=1080, flags="PA", seq=1003, ack=5002) / connect]
+
+
+def test_a_socks_proxy_asked_for_a_public_name(cfg):
+    """A proxy inside the network reaching the internet for the terminal (RFC 1928 CONNECT,
+    a name or an address; SOCKS4a): the name it is asked for is judged as a Host is."""
+    name = b"www.qq.com"
+    found = alerts(cfg, socks_exchange(b"\x05\x01\x00\x03" + bytes((len(name),)) + name +
+                                       b"\x01\xbb"))
+    assert [(a["first_frame"], a["evidence"]) for a in found] == [
+        (3, {"reason": "public_name", "name_source": "socks", "name": "www.qq.com"})]
+    found = alerts(cfg, socks_exchange(b"\x05\x01\x00\x01" + bytes((203, 0, 113, 7)) + b"\x00\x50"))
+    assert [a["evidence"]["name"] for a in found] == ["203.0.113.7"]
+    found = alerts(cfg, [tcp(b"\x04\x01\x00\x50\x00\x00\x00\x01clerk\x00api.weixin.qq.com\x00",
+                             PROXY, 1080)])
+    assert [a["evidence"]["name"] for a in found] == ["api.weixin.qq.com"]
+    # an internal name, or an address inside the plan: nothing
+    inside = b"his.ybj.jl.gov.cn"
+    assert alerts(cfg, socks_exchange(b"\x05\x01\x00\x03" + bytes((len(inside),)) + inside +
+                                      b"\x01\xbb")) == []
+    assert alerts(cfg, socks_exchange(b"\x05\x01\x00\x01" + bytes((10, 200, 1, 1)) + b"\x00\x50")) == []
+
+
+def test_socks_targets_agree_with_tshark(tmp_path):
+    """The name or address each SOCKS CONNECT asks for, read by names.socks_target and by
+    Wireshark's SOCKS dissector on the same connections."""
+    import subprocess
+
+    from scapy.utils import wrpcap
+
+    from tools import require_tool
+    requests = [b"\x05\x01\x00\x03\x0awww.qq.com\x01\xbb",
+                b"\x05\x01\x00\x01" + bytes((203, 0, 113, 7)) + b"\x00\x50",
+                b"\x05\x01\x00\x03\x11api.weixin.qq.com\x01\xbb"]
+    pkts = [p for k, r in enumerate(requests) for p in socks_exchange(r, sport=51000 + k)]
+    for k, p in enumerate(pkts):
+        p.time = 1735776000 + k * 0.01
+    pcap = tmp_path / "socks.pcap"
+    wrpcap(str(pcap), pkts)
+    out = subprocess.run([require_tool("tshark"), "-r", str(pcap), "-Y", "socks.command == 1",
+                          "-T", "fields", "-e", "socks.remote_name", "-e", "socks.dst"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    theirs = [name or address for name, address in
+              (line.split("\t") for line in out.splitlines())]
+    assert theirs == [names.socks_target(r) for r in requests] == \
+        ["www.qq.com", "203.0.113.7", "api.weixin.qq.com"]
+
+
 def test_remote_control_dns_query(cfg):
     found = alerts(cfg, [dns("client.oray.com")])
     rc = only(found, "remote_control")

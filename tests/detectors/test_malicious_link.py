@@ -68,6 +68,14 @@ def test_a_listed_url_in_a_pipelined_request(cfg):
     assert [a["evidence"]["indicator"] for a in got] == ["phish.example/login?x=1"]
 
 
+def test_a_listed_name_asked_of_a_socks_proxy(cfg):
+    from test_detectors_names import socks_exchange
+    name = b"cdn.evil.example"
+    got = found(cfg, socks_exchange(b"\x05\x01\x00\x03" + bytes((len(name),)) + name + b"\x01\xbb"))
+    assert [(a["evidence"]["matched"], a["evidence"]["indicator"]) for a in got] == \
+        [("socks", "evil.example")]
+
+
 def test_flow_to_a_listed_network_or_address(cfg):
     got = found(cfg, [tcp(b"x", "203.0.113.9", 443), tcp(b"y", "203.0.113.9", 443),
                       tcp(b"z", "198.51.100.7", 25), tcp(b"w", "198.51.100.8", 25)])

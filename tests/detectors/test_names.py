@@ -250,6 +250,36 @@ def test_pipelined_statuses(message, methods, statuses):
     assert names.pipelined_statuses(message, methods) == statuses
 
 
+def socks5(kind: int, address: bytes, port: int = 443) -> bytes:
+    return bytes((5, 1, 0, kind)) + address + struct.pack("!H", port)
+
+
+def socks4(address: bytes, user: bytes = b"clerk", name: bytes = b"") -> bytes:
+    return bytes((4, 1)) + struct.pack("!H", 80) + address + user + b"\0" + \
+        (name + b"\0" if name else b"")
+
+
+@pytest.mark.parametrize("request_, target", [
+    (socks5(3, b"\x0aWWW.qq.com"), "www.qq.com"),
+    (socks5(1, bytes((203, 0, 113, 7))), "203.0.113.7"),
+    (socks5(4, bytes.fromhex("20010db8000000000000000000000001")), "2001:db8::1"),
+    (socks4(bytes((203, 0, 113, 7))), "203.0.113.7"),
+    (socks4(bytes((0, 0, 0, 1)), name=b"api.weixin.qq.com"), "api.weixin.qq.com"),
+    # not whole, not a CONNECT, not a name, or bytes past its end: nothing
+    (socks5(3, b"\x0awww.qq.com")[:-1], None),
+    (socks5(3, b"\x0awww.qq.com") + b"x", None),
+    (bytes((5, 2, 0, 1, 1, 2, 3, 4, 0, 80)), None),          # BIND
+    (bytes((5, 1, 0, 2, 1, 2, 3, 4, 0, 80)), None),          # no such address type
+    (socks5(3, b"\x00"), None),
+    (socks5(3, b"\x05a b.c"), None),
+    (socks4(bytes((0, 0, 0, 1))), None),                      # 4a without its name
+    (socks4(bytes((1, 2, 3, 4)))[:-1], None),                 # the user id not ended
+    (bytes((5, 1, 0)), None),
+])
+def test_socks_target(request_, target):
+    assert names.socks_target(request_) == target
+
+
 # --- internal or public -------------------------------------------------------------------
 
 
