@@ -276,8 +276,10 @@ def test_pcapng_cost_is_linear_in_interfaces(tmp_path):
     large.write_bytes(_interfaces(80_000))
     cost_large, cost_small = _cpu_readings(large, small)
     ratio = cost_large / cost_small
-    # 8x the interfaces (and frames): linear is about 8x; quadratic was over 20x
-    assert ratio < 12, ratio
+    # 8x the interfaces (and frames): linear is about 8x (up to 11.8 seen with other jobs
+    # on the host: the larger file's tables leave the cache); quadratic is 64x (the defect
+    # measured over 20x, its setup cost counting)
+    assert ratio < 16, ratio
 
 
 # ---------------------------------------------------------------------------------------
