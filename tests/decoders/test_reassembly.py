@@ -252,6 +252,27 @@ def test_a_tunnel_fragmented_outside_it_is_decoded_once_whole(tunnel, fast):
     assert address(int(whole.src_hi[0]), int(whole.src_lo[0])) == SRC
 
 
+@pytest.mark.parametrize("fast", [False, "numba"])
+def test_a_vxlan_packet_in_ipv6_fragments_is_decoded_once_whole(fast):
+    """The same over IPv6 (a fragment header after the outer header): VXLAN on UDP 4789,
+    an Ethernet frame inside it, its TCP segment's end in the second fragment."""
+    from scapy.all import Ether, fragment6
+    from scapy.layers.inet import TCP
+    from scapy.layers.inet6 import IPv6ExtHdrFragment
+    from scapy.layers.vxlan import VXLAN
+    inner = Ether() / IP(src=SRC, dst=DST) / TCP(sport=50000, dport=8080, flags="PA") / \
+        Raw(b"x" * 1400 + b"end")
+    outer = IPv6(src="fd00:9::1", dst="fd00:9::2") / IPv6ExtHdrFragment(id=99) / \
+        UDP(sport=4789, dport=4789) / VXLAN(vni=5000) / inner
+    frames = [bytes(Ether() / f) for f in fragment6(outer, 1280)]
+    assert len(frames) == 2
+    t = driver.run(Batch.from_frames(frames), dispatch.DEFAULT, fast=fast)
+    assert [encap(t, row) for row in (0, 1)] == ["eth/ipv6/udp", "eth/ipv6"]
+    whole = Reassembly().process(t, lambda b: driver.run(b, dispatch.DEFAULT, fast=fast))
+    assert whole.n == 1 and encap(whole, 0) == "eth/ipv6/udp/vxlan/eth/ipv4/tcp"
+    assert (int(whole.sport[0]), int(whole.dport[0]), int(whole.payload_len[0])) == (50000, 8080, 1403)
+
+
 @pytest.mark.parametrize("tunnel, line", [("l2tp", "l2tp:7/9"), ("gre", "gre:5")])
 def test_personal_data_in_the_fragment_that_ends_a_tunnel_packet(tmp_path, tunnel, line):
     """The identifier lies in the second fragment: seen once the datagram is whole, on the
