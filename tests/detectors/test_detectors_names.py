@@ -1,5 +1,6 @@
 """internet_bound's name rule and remote_control's names, end to end: frames built with
 scapy, decoded, given flows and the address plan, through the detectors and the Alerter."""
+import numpy as np
 import pytest
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.inet import IP, TCP, UDP
@@ -198,6 +199,38 @@ def test_socks_targets_agree_with_tshark(tmp_path):
               (line.split("\t") for line in out.splitlines())]
     assert theirs == [names.socks_target(r) for r in requests] == \
         ["www.qq.com", "203.0.113.7", "api.weixin.qq.com"]
+
+
+@pytest.mark.parametrize("trace, port", [("socks.pcap", 8124), ("socks-auth.pcap", 1080),
+                                         ("socks-with-ssl.pcap", 1080),
+                                         ("socks-auth-10080.pcap", 10080)])
+def test_socks_targets_of_zeek_s_traces_agree_with_tshark(trace, port):
+    """Real SOCKS clients (Zeek's test traces, a proxy on any port): the frames holding a
+    CONNECT and what each asks for, read by names.socks_target from every TCP payload and
+    by Wireshark's dissector told the port."""
+    import subprocess
+    from pathlib import Path
+
+    from tools import require_tool
+    from ybsensor.sensor.sources import read_capture
+    pcap = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "zeek" / trace
+    if not pcap.exists():
+        pytest.skip(f"{pcap} is not here")
+    out = subprocess.run([require_tool("tshark"), "-r", str(pcap), "-d", f"tcp.port=={port},socks",
+                          "-Y", "socks.command == 1", "-T", "fields", "-e", "frame.number",
+                          "-e", "socks.remote_name", "-e", "socks.dst", "-e", "socks.v4a_dns_name"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    theirs = {int(frame): next(v for v in values if v)
+              for frame, *values in (line.split("\t") for line in out.splitlines()) if any(values)}
+    ours = {}
+    for batch in read_capture(pcap):
+        t = decode(batch)
+        for row in np.flatnonzero((t.proto == 6) & (t.payload_len > 0)).tolist():
+            at = int(t.payload_off[row])
+            got = names.socks_target(batch.data[at: at + int(t.payload_len[row])].tobytes())
+            if got is not None:
+                ours[int(t.frame[row])] = got
+    assert theirs and ours == theirs
 
 
 def test_remote_control_dns_query(cfg):
