@@ -180,9 +180,9 @@ class EventLogs:
                     flow = int(ctx.flow_keys[row])
                     self._wait(flow, record | http_fields(name, payload), out["http"])
                     # the requests sent after it before its answer (pipelined), in order
-                    for head, host in self.first_messages.later(row):
+                    for request, host in self.first_messages.later(row):
                         self._wait(flow, {"event_type": event_type} | base |
-                                   http_fields(host, head), out["http"])
+                                   http_fields(host, request), out["http"])
         if self.waiting:
             out["http"] += self._answers(ctx)
         if "http" in self.files:
