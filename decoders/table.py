@@ -252,20 +252,20 @@ def _moved(t: PacketTable, data: np.ndarray, offset: np.ndarray) -> PacketTable:
     return out
 
 
-def own_bytes(t: PacketTable) -> PacketTable:
-    """`t` (a few rows, as `take` picks them) with its frames' bytes copied into a buffer of
-    its own: the batch's buffer (a mapped file's stretch) is not held by it."""
-    length = t.batch.caplen.astype(np.int64)
-    offset = np.cumsum(length) - length
-    data = np.zeros(int(length.sum()) + PAD, dtype=np.uint8)
-    source = np.repeat(t.batch.offset - offset, length) + np.arange(int(length.sum()))
-    data[:len(source)] = t.batch.data[source]
-    return _moved(t, data, offset)
-
-
 def join(tables: list[PacketTable]) -> PacketTable:
-    """One table of several, their bytes too: each one's buffer after the one before."""
-    at = np.cumsum([0] + [len(x.batch.data) for x in tables[:-1]])
-    data = np.concatenate([x.batch.data for x in tables])
-    return concat([_moved(x, data, x.batch.offset + int(a)) for x, a in zip(tables, at)])
+    """One table of several (a few rows each, as `take` picks them), their frames' bytes
+    copied one after another into a buffer of its own: the tables' buffers (a mapped file's
+    stretch) are not held by it."""
+    lengths = [x.batch.caplen.astype(np.int64) for x in tables]
+    ends = np.cumsum(np.concatenate(lengths))
+    data = np.zeros(int(ends[-1]) + PAD if len(ends) else PAD, dtype=np.uint8)
+    moved, at = [], 0
+    for x, length in zip(tables, lengths):
+        offset = ends[at: at + len(length)] - length
+        start, size = int(ends[at - 1]) if at else 0, int(length.sum())
+        data[start: start + size] = x.batch.data[np.repeat(x.batch.offset - offset, length)
+                                                 + np.arange(start, start + size)]
+        moved.append(_moved(x, data, offset))
+        at += len(length)
+    return concat(moved)
 

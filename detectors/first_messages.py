@@ -216,6 +216,13 @@ class FirstMessages:
         (names.pipelined_requests), each (head, host; None where it names none)."""
         return self._later.get(row, [])
 
+    def later_named(self, rows: np.ndarray, named: dict) -> list[tuple[int, bytes, str]]:
+        """(row, head, host) of each request after the first that names a host, in the
+        messages of `rows` (those an asker asked `read` about) and of the rows `read` gave
+        it names for (completing a message begun earlier), in row order."""
+        return [(row, head, host) for row in sorted(named.keys() | set(rows.tolist()))
+                for head, host in self.later(row) if host is not None]
+
     def _note_later(self, row: int, message: bytes) -> None:
         heads = names.pipelined_requests(message)
         if heads:
@@ -289,16 +296,14 @@ class FirstMessages:
                 del self.pending[stream]
                 self._completed[stream] = (last, p.kind, name, p.askers)
                 self._messages[last] = p.data
-                if p.kind == HTTP_HOST:
-                    self._note_later(last, p.data)
             elif PARSERS[p.kind][1](p.data):
                 del self.pending[stream]
                 self.given_up["whole"] += 1
-                if p.kind == HTTP_HOST and last >= 0:
-                    self._note_later(last, p.data)
             elif len(p.data) >= MAX_MESSAGE or full:
                 del self.pending[stream]
                 self.given_up["too_long"] += 1
+            if p.kind == HTTP_HOST and last >= 0:     # (none while the first head is cut)
+                self._note_later(last, p.data)
 
     @staticmethod
     def _datagrams(ctx, p: _Pending, rows: list[int]) -> tuple[int, bool]:

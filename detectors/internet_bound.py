@@ -86,8 +86,7 @@ class InternetBound(Detector):
         # the requests a message holds after its first (pipelined; `rows` are between
         # private ends, and so are the rows completing their messages)
         later = [(row, first_messages.HTTP_HOST, name)
-                 for row in sorted(named.keys() | set(rows.tolist()))
-                 for _, name in self.first_messages.later(row) if name is not None]
+                 for row, _, name in self.first_messages.later_named(rows, named)]
         # and cleartext HTTP/2's requests, whose Host the normaliser decodes (HPACK), each
         # of several a segment completes
         both_private = ((ctx.src_zone & PRIVATE) != 0) & ((ctx.dst_zone & PRIVATE) != 0)

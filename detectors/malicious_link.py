@@ -169,8 +169,8 @@ class MaliciousLink(Detector):
         requests = self.first_messages.exchanges(ctx, self)[0]
         hits: dict[tuple[int, str], tuple] = {}    # (row, listed name) -> its verdict
         message = self.first_messages.message
-        later = [(row, HTTP, name, head) for row in sorted(named.keys() | set(rows.tolist()))
-                 for head, name in self.first_messages.later(row) if name is not None]
+        later = [(row, HTTP, name, head)
+                 for row, head, name in self.first_messages.later_named(rows, named)]
         for row, kind, name, head in \
                 [(row, code[kind], name, message(row)) for row, (kind, name) in named.items()] + \
                 later + [(row, HTTP, name, head) for row, _, head, name in requests]:

@@ -562,9 +562,8 @@ def pipelined_statuses(payload: bytes, methods: list[bytes]) -> list[int]:
         return None if _CHUNKED.search(head) or not length else int(length.group(1))
     b = bytes(payload)
     _heads(b, is_response, body)
-    if not statuses and http_status(b) is not None:   # a head that goes on in the next segment
-        statuses.append(http_status(b))
-    return statuses
+    first = http_status(b) if not statuses else None
+    return statuses if first is None else [first]     # a head that goes on in the next segment
 
 
 def _heads(b: bytes, opens: Callable[[bytes], bool], body: Callable[[bytes], int | None]

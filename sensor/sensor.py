@@ -10,7 +10,7 @@ import numpy as np
 
 from ybsensor.decoders import dispatch as dispatch_mod
 from ybsensor.decoders.reassembly import Reassembly, hide
-from ybsensor.decoders.table import PacketTable, join, own_bytes, take
+from ybsensor.decoders.table import PacketTable, join, take
 from ybsensor.detectors import REGISTRY, BatchContext
 from ybsensor.exporters.alerts import UNINTERRUPTED, AlertLog
 from ybsensor.exporters.events import EventLogs
@@ -43,9 +43,8 @@ def with_followers(t: PacketTable, whole: PacketTable) -> PacketTable:
     late = _after_datagrams(t, whole)
     if not late.size:
         return whole
-    followers = own_bytes(take(t, late))
+    both = join([whole, take(t, late)])
     hide(t, late)
-    both = join([whole, followers])
     return take(both, np.argsort(both.frame, kind="stable"))
 
 
@@ -55,11 +54,9 @@ def _after_datagrams(t: PacketTable, whole: PacketTable) -> np.ndarray:
     ip = np.flatnonzero((whole.n_ip > 0) & (whole.proto == TCP))
     if not ip.size:
         return ip
-    keys, frames = flow_keys(whole, ip), whole.frame[ip]
-    order = np.argsort(keys, kind="stable")
-    keys, frames = keys[order], frames[order]
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    keys, first = keys[starts], np.minimum.reduceat(frames, starts)
+    # each flow's first datagram (they come in frame order: reassembly's `done`)
+    keys, at = np.unique(flow_keys(whole, ip), return_index=True)
+    first = whole.frame[ip][at]
     # the rows that may be theirs (the same ends and ports either way: a word of each that
     # does not depend on the way), then their keys
     table = np.zeros(1 << 16, dtype=bool)        # one look-up a row, then the few it passes
@@ -69,8 +66,8 @@ def _after_datagrams(t: PacketTable, whole: PacketTable) -> np.ndarray:
     if not rows.size:
         return rows
     theirs = flow_keys(t, rows)
-    at = np.minimum(np.searchsorted(keys, theirs), len(keys) - 1)
-    return rows[(keys[at] == theirs) & (t.frame[rows] > first[at])]
+    pos = np.minimum(np.searchsorted(keys, theirs), len(keys) - 1)
+    return rows[(keys[pos] == theirs) & (t.frame[rows] > first[pos])]
 
 
 def _ends_word(t: PacketTable) -> np.ndarray:
