@@ -68,6 +68,7 @@ from ybsensor.exporters.tables import RecordFile
 from . import config as config_mod
 from . import shared_decode
 from .alerting import Alerter, RateLimit
+from .heap import settled
 from .sensor import Sensor, with_followers
 from .selection import Selection
 from .sources import CaptureError, read_capture, size
@@ -361,19 +362,20 @@ def replay_share(config_path: str | None, paths: list[tuple[str, str]], index: i
         kw = {"batch_frames": batch_frames} if batch_frames else {}
         refused_files: set[int] = set()
         ahead: deque[tuple] = deque()   # batches read, not yet analysed (READ_AHEAD)
-        try:
-            for item in _batches(paths, warned.append, report, kw, refused_files):
-                seq, _, _, shown, batch = item
-                if part.exchange is not None and not isinstance(batch, CaptureError):
-                    part.exchange.ahead(seq, batch, part.sensor.pipeline, shown)
-                ahead.append(item)
-                if len(ahead) > READ_AHEAD:
+        with settled():   # the share's stages live on: out of the collector's full passes
+            try:
+                for item in _batches(paths, warned.append, report, kw, refused_files):
+                    seq, _, _, shown, batch = item
+                    if part.exchange is not None and not isinstance(batch, CaptureError):
+                        part.exchange.ahead(seq, batch, part.sensor.pipeline, shown)
+                    ahead.append(item)
+                    if len(ahead) > READ_AHEAD:
+                        frames += _analyse(part, ahead.popleft(), refused, refused_files)
+                while ahead:
                     frames += _analyse(part, ahead.popleft(), refused, refused_files)
-            while ahead:
-                frames += _analyse(part, ahead.popleft(), refused, refused_files)
-        finally:
-            if part.exchange is not None:   # done or failed: the others wait for it no more
-                part.exchange.close()
+            finally:
+                if part.exchange is not None:   # done or failed: the others wait for it no more
+                    part.exchange.close()
         out = part.result(flow_log, event_logs)
         for what, left in (("flow", part.given_up.flow_records),
                            ("dns, tls and http", part.given_up.event_records)):

@@ -52,6 +52,7 @@ from ybsensor.exporters.syslog import Sinks
 
 from . import config as config_mod
 from . import netif, sdnotify
+from .heap import settle
 from .alerting import repeats
 from .sensor import Sensor, open_alert_log
 from .sources import bpf
@@ -490,6 +491,7 @@ class Worker:
         self.generation = 0
         self.stopping = False
         self.prepared: Sensor | None = None  # a new configuration's stages, not yet running
+        self.unsettled = False   # stages built since the heap was last settled (sensor/heap.py)
         self.registry = CollectorRegistry()
         self.duration = Histogram("ybsensor_batch_duration_seconds",
                                   "Time to take one batch through the pipeline",
@@ -526,6 +528,7 @@ class Worker:
                     det.report.clear()
         carry_over(self.sensor, new)
         self.sensor = new
+        self.unsettled = True   # the old stages are garbage now, the new ones live on
 
     def send(self, msg) -> None:
         try:
@@ -567,7 +570,11 @@ class Worker:
     def loop(self) -> None:
         conn_fd = self.conn.fileno()
         last = 0.0
+        self.unsettled = True
         while not self.stopping:
+            if self.unsettled:
+                settle()
+                self.unsettled = False
             batch = self.ring.take(self.batch_frames)
             if batch is None:
                 if conn_fd in self.ring.wait(min(0.25, self.interval), extra=[conn_fd]):
