@@ -89,10 +89,10 @@ def test_name_lookups(benchmark, store, million):
 
 
 @pytest.mark.benchmark(group="indicators")
-def test_replay_with_a_million_indicators(benchmark, tmp_path, million, mixed_batches, mixed_frames):
+def test_replay_with_a_million_indicators(benchmark, tmp_path, out_dir, million, mixed_batches, mixed_frames):
     cfg = bench_config(tmp_path)
     cfg.detectors["malicious_link"] = {"paths": [str(million[0])]}
-    sensor = replay(benchmark, cfg, tmp_path, mixed_batches)
+    sensor = replay(benchmark, cfg, out_dir, mixed_batches)
     assert sensor.stats.frames == mixed_frames
     link = next(d for d in sensor.alerter.detectors if d.name == "malicious_link")
     assert len(link.intel) == MILLION

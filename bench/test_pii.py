@@ -34,13 +34,13 @@ def _report(benchmark, frames: int, payload_bytes: int | None) -> None:
 
 @pytest.mark.benchmark(group="payload detectors")
 @pytest.mark.parametrize("backend", ["hyperscan", "numpy"])
-def test_replay_with_payload_detectors(benchmark, tmp_path, monkeypatch, mixed_batches,
+def test_replay_with_payload_detectors(benchmark, tmp_path, out_dir, monkeypatch, mixed_batches,
                                        mixed_frames, backend):
     if backend == "hyperscan" and not hyperscan_available():
         pytest.skip("hyperscan is not installed (pip install ybsensor[fast])")
     monkeypatch.setenv("YBSENSOR_MATCHER", backend)
     cfg = bench_config(tmp_path)
-    sensor = replay(benchmark, cfg, tmp_path, mixed_batches)
+    sensor = replay(benchmark, cfg, out_dir, mixed_batches)
     assert sensor.stats.frames == mixed_frames
     pii = next(d for d in sensor.alerter.detectors if d.name == "plaintext_pii")
     assert pii.engine.matcher.backend == backend
@@ -50,11 +50,11 @@ def test_replay_with_payload_detectors(benchmark, tmp_path, monkeypatch, mixed_b
 
 
 @pytest.mark.benchmark(group="payload detectors")
-def test_replay_with_payload_detectors_all_plaintext(benchmark, tmp_path, plaintext_batches,
+def test_replay_with_payload_detectors_all_plaintext(benchmark, tmp_path, out_dir, plaintext_batches,
                                                      mixed_frames):
     if not hyperscan_available():
         pytest.skip("hyperscan is not installed (pip install ybsensor[fast])")
-    sensor = replay(benchmark, bench_config(tmp_path), tmp_path, plaintext_batches)
+    sensor = replay(benchmark, bench_config(tmp_path), out_dir, plaintext_batches)
     pii = next(d for d in sensor.alerter.detectors if d.name == "plaintext_pii")
     scanned = int(pii.engine.classes.bytes[PLAINTEXT])
     assert scanned == sum(int(v) for v in pii.engine.classes.bytes)  # nothing encrypted
@@ -62,10 +62,10 @@ def test_replay_with_payload_detectors_all_plaintext(benchmark, tmp_path, plaint
 
 
 @pytest.mark.benchmark(group="payload detectors")
-def test_replay_without_payload_detectors(benchmark, tmp_path, mixed_batches, mixed_frames):
+def test_replay_without_payload_detectors(benchmark, tmp_path, out_dir, mixed_batches, mixed_frames):
     cfg = bench_config(tmp_path)
     for name in PAYLOAD_DETECTORS:
         cfg.detectors[name] = {"enabled": False}
-    sensor = replay(benchmark, cfg, tmp_path, mixed_batches)
+    sensor = replay(benchmark, cfg, out_dir, mixed_batches)
     assert not any(d.name in PAYLOAD_DETECTORS for d in sensor.alerter.detectors)
     _report(benchmark, mixed_frames, None)
