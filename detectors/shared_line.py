@@ -4,7 +4,9 @@ the platform or beyond breaks it. Traffic between two institutions is lateral tr
 evidence of sharing, and is left out."""
 from __future__ import annotations
 
-from collections import OrderedDict
+import operator
+from collections import OrderedDict, deque
+from itertools import compress
 
 import numpy as np
 
@@ -80,12 +82,14 @@ class SharedLine(Detector):
         report, witnesses = self.report, WITNESSES_PER_BATCH
         first = np.sort(first)
         seen = self.seen    # the same dict throughout: _forget only drops from it
-        for k, line, inst_k in zip(first.tolist(), lines[first].tolist(), inst[first].tolist()):
+        pair_lines, pair_insts = lines[first].tolist(), inst[first].tolist()
+        # most pairs are known already (a line's institution again, or one of a shared
+        # line's): they only make their line the most recent, all at once
+        known = list(map(_holds, map(seen.get, pair_lines), pair_insts))
+        deque(map(seen.move_to_end, compress(pair_lines, known)), maxlen=0)
+        for k, line, inst_k in zip(*(compress(col, map(operator.not_, known))
+                                     for col in (first.tolist(), pair_lines, pair_insts))):
             owners = seen.get(line)
-            if owners == inst_k and type(owners) is int:
-                # the common case: the line's one institution again; it is only more recent
-                seen.move_to_end(line)
-                continue
             if owners is None:
                 seen[line] = owners = inst_k
                 before = 1
@@ -212,6 +216,11 @@ def least_recent(lines: OrderedDict, excess: int, keep, single) -> list:
                 victims.append(line)
                 taken.add(line)
     return victims
+
+
+def _holds(owners, inst: int) -> bool:
+    """Whether a line's `owners` (None: a line not seen) hold institution `inst`."""
+    return owners == inst if type(owners) is int else owners is not None and inst in owners
 
 
 def _count(owners) -> int:
