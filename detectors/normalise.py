@@ -7,7 +7,9 @@ Two layers:
 - **Text encodings** (`readable`, stateless, applied to any text searched): JSON `\\uXXXX`
   escapes, UTF-16LE/BE runs of printable ASCII (TDS and other Windows clients send IDs as
   digits interleaved with NULs), full-width digits and `Ｘ`/`ｘ` in UTF-8 (`EF BC 90`-`99`)
-  and in GBK/GB18030 (`A3 B0`-`B9`), as Chinese input methods type them. The result keeps a
+  and in GBK/GB18030 (`A3 B0`-`B9`), as Chinese input methods type them, and digits
+  percent-encoded (`%32%32...`: a URL's query or a cookie, which the server decodes; no
+  browser encodes a digit, so these are rare but for evasion). The result keeps a
   map back to the original positions (`Readable.origin`), so offsets and ownership are told
   in the bytes that travelled. UTF-8 and GBK text needs no decoding: the rules read their
   bytes.
@@ -100,7 +102,9 @@ _WIDE = (
     ("fw", b"\xef", re.compile(rb"\xef(?:\xbc[\x90-\x99\xb8]|\xbd\x98)"
                               rb"(?:\xef(?:\xbc[\x90-\x99\xb8]|\xbd\x98))*")),
     ("gbk", b"\xa3", re.compile(rb"\xa3[\xb0-\xb9\xd8\xf8](?:\xa3[\xb0-\xb9\xd8\xf8])+")),
+    ("pct", b"%3", re.compile(rb"(?:%3[0-9])+(?:%[57]8)?")),     # digits, then an X
 )
+PERCENT_DIGIT = re.compile(rb"%3([0-9])")
 _FULL_WIDTH = {bytes((0xEF, 0xBC, 0x90 + d)): bytes((48 + d,)) for d in range(10)}
 _FULL_WIDTH.update({b"\xef\xbc\xb8": b"X", b"\xef\xbd\x98": b"x"})
 _GBK_WIDTH = {bytes((0xA3, 0xB0 + d)): bytes((48 + d,)) for d in range(10)}
@@ -118,6 +122,7 @@ _DECODE = {
     "fw": (lambda s: b"".join(_FULL_WIDTH[s[i:i + 3]] for i in range(0, len(s), 3)), "full-width"),
     "gbk": (lambda s: b"".join(_GBK_WIDTH[s[i:i + 2]] for i in range(0, len(s), 2)),
             "full-width-gbk"),
+    "pct": (lambda s: binascii.unhexlify(s.replace(b"%", b"")), "percent-encoded"),
 }
 # the decodings of text in place, which the maskers (pii_mask) see through as well; the
 # others (content and transfer codings, framing, WebSocket) leave bytes that any reader
@@ -127,11 +132,12 @@ TEXT_DECODINGS = frozenset(label for _, label in _DECODE.values())
 # what the payload engine's literal pass looks for to send a raw region here (3 bytes at
 # least, rare in random bytes): JSON escapes of digits, of full-width forms and of the
 # labels' first characters (姓 身 手); a digit between NULs (UTF-16LE or BE); a full-width
-# digit in UTF-8; one in GBK followed by another full-width form
+# digit in UTF-8; one in GBK followed by another full-width form; a percent-encoded digit
 TEXT_MARKERS = ([b"\\u003", b"\\uff1", b"\\u59d3", b"\\u8eab", b"\\u624b"]
                 + [bytes((0, 48 + d, 0)) for d in range(10)]
                 + [bytes((0xEF, 0xBC, 0x90 + d)) for d in range(10)]
-                + [bytes((0xA3, 0xB0 + d, 0xA3)) for d in range(10)])
+                + [bytes((0xA3, 0xB0 + d, 0xA3)) for d in range(10)]
+                + [b"%3" + bytes((48 + d,)) for d in range(10)])
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"   # a client's first bytes
 H2_PREFACE_LINE = b"PRI * HTTP/2.0\r\n"
 H2_PREFACE_MARKER = H2_PREFACE_LINE.lower().rstrip()      # as the literal pass holds it

@@ -50,7 +50,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import credential_wire as wire
-from .normalise import Readable
+from .normalise import PERCENT_DIGIT, Readable
 
 RESIDENT_ID, BANK_CARD, MOBILE = "resident_id", "bank_card", "mobile"
 KINDS = (RESIDENT_ID, BANK_CARD, MOBILE)
@@ -192,7 +192,11 @@ SHORT = 256
 
 def wide_digit_run(data: bytes) -> bool:
     """Whether `data` holds a run of 11 digits in a wide form (what an identifier there
-    needs): the quick test before `normalise.Readable`."""
+    needs): the quick test before `normalise.Readable`. Percent-encoded digits count with
+    plain ones beside them (`22%30%31...`: a server decodes the mix whole)."""
+    if b"%3" in data and PERCENT_DIGIT.search(data) \
+            and long_digit_run(PERCENT_DIGIT.sub(rb"\1", data)):
+        return True
     if b"\x00" in data:
         classes = data.translate(_DIGIT_CLASSES)
         if b"d0" * 11 in classes or b"0d" * 11 in classes:

@@ -62,6 +62,8 @@ def _full_width(s: str) -> str:
     (lambda s: b"head:" + _full_width(s).encode("gb18030") + b";tail", "full-width-gbk"),
     (lambda s: b"head:" + "".join(f"\\u{ord(c):04x}" for c in s).encode() + b";tail",
      "json-escape"),
+    (lambda s: b"head:" + "".join(f"%{ord(c):02X}" for c in s).encode() + b";tail",
+     "percent-encoded"),
 ])
 def test_readable_decodes_and_maps_back(make, label):
     raw = make(PERSON)

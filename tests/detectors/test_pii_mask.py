@@ -148,7 +148,9 @@ def test_text_with_identifiers_written_wide_is_masked():
     for ident in IDS[:20] + CARDS[:10]:
         full = "".join(chr(0xFF10 + int(c)) if c.isdigit() else c for c in ident)
         escaped = "".join(f"\\u{ord(c):04x}" for c in ident)
-        for text in (f"host-{full}.example", f"q={escaped}&x=1"):
+        encoded = "".join(f"%{ord(c):02X}" for c in ident)
+        for text in (f"host-{full}.example", f"q={escaped}&x=1", f"/q?sfzh={encoded}&x=%3A",
+                     f"/q?sfzh={ident[:3]}{encoded[9:]}"):   # a few digits plain, the rest not
             masked = mask_text(text)
             assert masked == mask_payload(text.encode()).decode(), text
-            assert full not in masked and escaped not in masked
+            assert full not in masked and escaped not in masked and encoded[9:-6] not in masked
