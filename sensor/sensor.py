@@ -30,16 +30,14 @@ from ybsensor.core.plan import AddressPlan
 from .stats import TrafficStats
 
 
-TCP = 6
-
-
 def with_followers(t: PacketTable, whole: PacketTable) -> PacketTable:
     """The datagrams this batch's fragments made whole (`whole`), and the rows of `t` that
     follow one of them in its flow, taken out of `t` (hidden there: they stay its frames) and
     put after it, in capture order. Made whole at its last fragment, a datagram is analysed
     after the rest of its batch; the packets its flow sent next must come after it, or a
     stream reads a full-size segment that a tunnel's router fragmented after the short one
-    behind it, and drops it as resent."""
+    behind it, and drops it as resent, and a flow's first alert would be a later packet's
+    in one batch and the datagram's in another."""
     late = _after_datagrams(t, whole)
     if not late.size:
         return whole
@@ -49,9 +47,8 @@ def with_followers(t: PacketTable, whole: PacketTable) -> PacketTable:
 
 
 def _after_datagrams(t: PacketTable, whole: PacketTable) -> np.ndarray:
-    """The rows of `t` after the first datagram of their flow in `whole`, for the TCP
-    datagrams (a stream's order matters; a UDP datagram is read on its own)."""
-    ip = np.flatnonzero((whole.n_ip > 0) & (whole.proto == TCP))
+    """The rows of `t` after the first datagram of their flow in `whole`."""
+    ip = np.flatnonzero(whole.n_ip > 0)
     if not ip.size:
         return ip
     # each flow's first datagram (they come in frame order: reassembly's `done`)

@@ -204,6 +204,26 @@ def test_a_fragmented_datagram_raises_plaintext_pii(tmp_path):
     assert PERSON not in str(alerts)
 
 
+@pytest.mark.parametrize("cut_after", [None, 2])
+def test_a_udp_flow_s_datagram_made_whole_comes_before_its_later_datagrams(tmp_path, cut_after):
+    """A syslog flow sends an ID in a fragmented datagram (frames 1-2), then in a whole one
+    (frame 3): the alert is the first one's, whether or not frame 3 is in the same batch
+    (made whole at its last fragment, a datagram takes its flow's later rows with it)."""
+    s = make_sensor(tmp_path)
+    body = datagram(SYSLOG)
+    cut = (len(body) - len(SYSLOG) + SYSLOG.index(PERSON.encode()) + 9) // 8 * 8
+    from scapy.all import Dot1Q, Ether
+    frames = [frag4(body, 0, cut, True), frag4(body, cut, len(body), False),
+              bytes(Ether() / Dot1Q(vlan=100) / IP(src=SRC, dst=DST, id=78, proto=17) / Raw(body))]
+    at = cut_after or len(frames)
+    s.pipeline.process(Batch.from_frames(frames[:at]))
+    alerts = [a for a in s.last_alerts if a["detector"] == "plaintext_pii"]
+    if cut_after:
+        s.pipeline.process(Batch.from_frames(frames[at:], first_frame=at + 1))
+        alerts += [a for a in s.last_alerts if a["detector"] == "plaintext_pii"]
+    assert [(a["first_frame"], a["sport"]) for a in alerts] == [(2, 40000)]
+
+
 def encap(t, row: int) -> str:
     return encap_names(dispatch.DEFAULT.layer_names, t.layers[row], int(t.nlayers[row]))
 
