@@ -633,6 +633,8 @@ class Mime:
         self.out, self.form, self.mail = out, form, mail
         self.refuse, self.live = refuse, live
         self.part_begins = False        # the next body bytes are a part's first
+        self.lead = b""                 # ... and those held until they tell an archive
+        self.lead_labels: tuple = ()
         self.archive: Zip | None = None     # the part is a ZIP archive (told by its start)
         self.partial = b""
         self.in_body = False
@@ -694,6 +696,9 @@ class Mime:
     def _end_part(self) -> None:
         if self.b64:
             self._emit_b64(final=True)
+        if self.lead:                   # a part shorter than a member header
+            self.part_begins, lead, self.lead = False, self.lead, b""
+            self.out(lead, self.lead_labels)
         self.archive, self.part_begins = None, False
         if self.form and self.name:
             self.out(b"&", ("multipart",))
@@ -715,6 +720,12 @@ class Mime:
         """A part's body bytes, decoded: an archive's (an attached spreadsheet) through
         its reader."""
         if self.part_begins:
+            # its first bytes, held until they can tell an archive (a segment may end a
+            # base64 part's first line after 4 characters: 3 bytes)
+            data, self.lead = self.lead + data, b""
+            if len(data) < len(ZIP_LOCAL) and ZIP_LOCAL.startswith(data):
+                self.lead, self.lead_labels = data, labels
+                return
             self.part_begins = False
             if data.startswith(ZIP_LOCAL) and self.refuse is not None:
                 self.archive = Zip(self.out, labels, self.refuse, self.live)

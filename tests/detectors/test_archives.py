@@ -77,8 +77,16 @@ def test_a_spreadsheet_across_batches(tmp_path):
     assert found(got) == (len(PATIENTS), ["zip"])
 
 
-def test_a_spreadsheet_attached_to_a_mail(tmp_path):
+@pytest.mark.parametrize("first_line", [None, 4])
+def test_a_spreadsheet_attached_to_a_mail(tmp_path, first_line):
+    """`first_line`: the base64's first line that many characters long (a decoder takes any
+    line length) and a segment ending after it: the part's first decoded piece, 3 bytes,
+    cannot tell an archive alone."""
     attached = base64.encodebytes(XLSX).replace(b"\n", b"\r\n")
+    if first_line:
+        flat = base64.b64encode(XLSX)
+        attached = flat[:first_line] + b"\r\n" + base64.encodebytes(
+            base64.b64decode(flat[first_line:])).replace(b"\n", b"\r\n")
     msg = (b"MAIL FROM:<a@his.example>\r\nRCPT TO:<b@ybj.example>\r\nDATA\r\n"
            b"Subject: list\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\n"
            b"Content-Type: text/plain; charset=utf-8\r\n\r\nsee the list\r\n--b1\r\n"
@@ -86,7 +94,9 @@ def test_a_spreadsheet_attached_to_a_mail(tmp_path):
            b"\r\nContent-Transfer-Encoding: base64\r\n"
            b"Content-Disposition: attachment; filename=\"p.xlsx\"\r\n\r\n"
            + attached + b"--b1--\r\n.\r\n")
-    got, _ = sensor_run(tmp_path, stream(segments(msg), dport=25))
+    at = msg.index(attached) + first_line + 2 if first_line else 0
+    got, _ = sensor_run(tmp_path, stream(([msg[:at]] if at else []) + segments(msg[at:]),
+                                         dport=25))
     assert found(got) == (len(PATIENTS), ["base64", "zip"])
     no_whole_id(got)
 
