@@ -39,7 +39,9 @@ PASSWORDS = ["Leak-Test-Ftp-1", "Leak-Basic-2", "leak-form-3"]
 NAME_IDS = [pii.resident_id(RNG) for _ in range(5)]
 NAME_MOBILES = ["1" + RNG.choice("3456789") + "".join(str(RNG.randrange(10)) for _ in range(9))
                 for _ in range(3)]
-SECRETS = IDS + CARDS + MOBILES + NAME_IDS + NAME_MOBILES
+# an identifier percent-encoded in a URL's query (the server decodes it)
+ENCODED_IDS = [pii.resident_id(RNG)]
+SECRETS = IDS + CARDS + MOBILES + NAME_IDS + NAME_MOBILES + ENCODED_IDS
 
 CONFIG = """
 [network]
@@ -53,6 +55,9 @@ lines = ["vlan:100", "l2tp:7/*"]
 
 [detectors.plaintext_pii]
 hash_key_file = "pii.key"
+
+[events]
+http = "out/http.jsonl"
 """
 
 
@@ -97,8 +102,8 @@ def named_frames() -> list:
                    / UDP(sport=41000 + k, dport=53) / dns_query(name))
     out += tcp_stream([client_hello(f"{m[1]}.anydesk.com")], 41010, 443)
     out += tcp_stream([client_hello(f"id{i[2]}.example.net")], 41011, 443, wrap=in_l2tp)
-    out += tcp_stream([f"GET /patient/{i[3]}?tel={m[2]} HTTP/1.1\r\nHost: {i[4]}.example.com"
-                       f"\r\n\r\n".encode()], 41012, 80)
+    out += tcp_stream([f"GET /patient/{i[3]}?tel={m[2]}&sfzh={_percent(ENCODED_IDS[0])} HTTP/1.1"
+                       f"\r\nHost: {i[4]}.example.com\r\n\r\n".encode()], 41012, 80)
     out += tcp_stream([b"220 ftp\r\n"], 21, 41013, "10.200.1.20", "10.1.2.3")
     out += tcp_stream([f"USER {i[0]}\r\n".encode(), b"PASS " + PASSWORDS[0].encode() + b"\r\n"],
                       41013, 21)
@@ -230,10 +235,15 @@ def test_every_detector_evidence_is_masked_where_alerts_are_made():
     assert secret[:6] + "********" + secret[-4:] + ".example.com" in text
 
 
+def _percent(secret: str) -> str:
+    return "".join(f"%{ord(c):02X}" for c in secret)
+
+
 def _forms(secret: str) -> list[bytes]:
     out = [secret.encode(), secret.upper().encode(), secret.lower().encode()]
-    if secret.isdigit() or secret[:-1].isdigit():       # also as JSON might spell it: "\u0031..."
-        out.append("".join(f"\\u{ord(c):04x}" for c in secret).encode())
+    if secret.isdigit() or secret[:-1].isdigit():       # also as JSON might spell it: "\u0031...",
+        out.append("".join(f"\\u{ord(c):04x}" for c in secret).encode())   # or a URL "%31..."
+        out.append(_percent(secret).encode())
     return out
 
 
