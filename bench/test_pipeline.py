@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-import os
 import statistics
 import time
 
