@@ -63,8 +63,8 @@ def replay(benchmark, cfg, out_dir, batches, cpu: list[float] | None = None):
     def start():
         # building the sensor (address plan, flow table, evidence directory scan) is a
         # start-up cost, not a per-frame one: each round gets a fresh sensor, untimed,
-        # writing into a directory of its own, and its heap settled as `ybsensor replay`
-        # settles it after start-up
+        # writing into a directory of its own, and its heap settled as a long `ybsensor
+        # replay` settles its own once its first frames are in (sensor/heap.py)
         out = out_dir / f"round{next(rounds)}"
         sensor = Sensor(cfg, alerts_path=str(out / "alerts.jsonl"))
         settle()

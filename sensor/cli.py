@@ -14,7 +14,7 @@ from ybsensor.decoders import view
 from ybsensor.exporters import tables as _tables
 
 from . import config as config_mod
-from .heap import settled
+from .heap import Settling
 from .pipeline import Pipeline
 from .sensor import Sensor
 from . import sources
@@ -219,10 +219,10 @@ def replay(pcaps, config_path, alerts_path, metrics_file, progress=None, listen=
     meter = _Progress(progress, inputs)
     started = time.perf_counter()
     try:
-        with settled():
+        with Settling() as heap:
             for _ in sensor.pipeline.run_files(meter.files(inputs), _warn, refused,
                                                progress=meter.read):
-                pass
+                heap.seen(sensor.stats.frames)
     finally:
         # whatever stopped the replay, what was found is kept
         sensor.close()

@@ -68,7 +68,7 @@ from ybsensor.exporters.tables import RecordFile
 from . import config as config_mod
 from . import shared_decode
 from .alerting import Alerter, RateLimit
-from .heap import settled
+from .heap import Settling
 from .sensor import Sensor, with_followers
 from .selection import Selection
 from .sources import CaptureError, read_capture, size
@@ -362,7 +362,7 @@ def replay_share(config_path: str | None, paths: list[tuple[str, str]], index: i
         kw = {"batch_frames": batch_frames} if batch_frames else {}
         refused_files: set[int] = set()
         ahead: deque[tuple] = deque()   # batches read, not yet analysed (READ_AHEAD)
-        with settled():   # the share's stages live on: out of the collector's full passes
+        with Settling() as heap:   # a long share's stages: out of the collector's full passes
             try:
                 for item in _batches(paths, warned.append, report, kw, refused_files):
                     seq, _, _, shown, batch = item
@@ -371,6 +371,7 @@ def replay_share(config_path: str | None, paths: list[tuple[str, str]], index: i
                     ahead.append(item)
                     if len(ahead) > READ_AHEAD:
                         frames += _analyse(part, ahead.popleft(), refused, refused_files)
+                        heap.seen(frames)
                 while ahead:
                     frames += _analyse(part, ahead.popleft(), refused, refused_files)
             finally:
