@@ -122,7 +122,7 @@ _DECODE = {
     "fw": (lambda s: b"".join(_FULL_WIDTH[s[i:i + 3]] for i in range(0, len(s), 3)), "full-width"),
     "gbk": (lambda s: b"".join(_GBK_WIDTH[s[i:i + 2]] for i in range(0, len(s), 2)),
             "full-width-gbk"),
-    "pct": (lambda s: binascii.unhexlify(s.replace(b"%", b"")), "percent-encoded"),
+    "pct": (lambda s: percent_decode(s), "percent-encoded"),     # the forms' decoder
 }
 # the decodings of text in place, which the maskers (pii_mask) see through as well; the
 # others (content and transfer codings, framing, WebSocket) leave bytes that any reader
@@ -142,12 +142,19 @@ H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"   # a client's first bytes
 H2_PREFACE_LINE = b"PRI * HTTP/2.0\r\n"
 H2_PREFACE_MARKER = H2_PREFACE_LINE.lower().rstrip()      # as the literal pass holds it
 ZIP_LOCAL = b"PK\x03\x04"           # a ZIP member's local file header
+
 # what makes a stream worth parsing (HTTP headers; the MIME header `Content-Transfer-Encoding`
 # ends in the second; a WebSocket or h2c Upgrade, with or without its space; HTTP/2's
 # client preface; a ZIP member, as an .xlsx or .docx begins)
 STREAM_MARKERS = [b"content-encoding:", b"transfer-encoding:", b"form-urlencoded",
                   b"multipart/form-data", b"upgrade: websocket", b"upgrade:websocket",
                   b"upgrade: h2c", b"upgrade:h2c", H2_PREFACE_MARKER, ZIP_LOCAL.lower()]
+
+
+def short_of_a_member(data: bytes) -> bool:
+    """Whether `data`, a body's or part's first bytes, is too short to tell whether it
+    begins a ZIP member (a prefix of the header): they are held until more come."""
+    return len(data) < len(ZIP_LOCAL) and ZIP_LOCAL.startswith(data)
 
 
 # bytes as classes: NUL "0", printable ASCII "a", the rest "x" (a quick test for UTF-16)
@@ -697,7 +704,7 @@ class Mime:
         if self.b64:
             self._emit_b64(final=True)
         if self.lead:                   # a part shorter than a member header
-            self.part_begins, lead, self.lead = False, self.lead, b""
+            lead, self.lead = self.lead, b""
             self.out(lead, self.lead_labels)
         self.archive, self.part_begins = None, False
         if self.form and self.name:
@@ -723,7 +730,7 @@ class Mime:
             # its first bytes, held until they can tell an archive (a segment may end a
             # base64 part's first line after 4 characters: 3 bytes)
             data, self.lead = self.lead + data, b""
-            if len(data) < len(ZIP_LOCAL) and ZIP_LOCAL.startswith(data):
+            if short_of_a_member(data):
                 self.lead, self.lead_labels = data, labels
                 return
             self.part_begins = False
@@ -1017,7 +1024,7 @@ class Body:
             # its first bytes, held until they can tell an archive (a chunk may be 1 byte)
             if self.lead:
                 data, self.lead, at = self.lead + data, b"", None
-            if len(data) < len(ZIP_LOCAL) and ZIP_LOCAL.startswith(data):
+            if short_of_a_member(data):
                 self.lead = data
                 return
             self.began = True

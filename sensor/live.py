@@ -491,7 +491,7 @@ class Worker:
         self.generation = 0
         self.stopping = False
         self.prepared: Sensor | None = None  # a new configuration's stages, not yet running
-        self.unsettled = False   # stages built since the heap was last settled (sensor/heap.py)
+        self.unsettled = True    # stages built since the heap was last settled (sensor/heap.py)
         self.registry = CollectorRegistry()
         self.duration = Histogram("ybsensor_batch_duration_seconds",
                                   "Time to take one batch through the pipeline",
@@ -570,7 +570,6 @@ class Worker:
     def loop(self) -> None:
         conn_fd = self.conn.fileno()
         last = 0.0
-        self.unsettled = True
         while not self.stopping:
             if self.unsettled:
                 settle()
