@@ -23,7 +23,8 @@ included:
 
 `digit_run_hits` finds runs of at least `MIN_RUN` ASCII digits by sampling every
 `MIN_RUN`-th byte (a run that long always covers one sample) and measuring the run
-around each sampled digit with one gather.
+around each sampled digit; a space or dash between groups of three digits or more is part
+of a run (`138 0013 8000`: a number written to be read), its digits counted.
 """
 from __future__ import annotations
 
@@ -238,8 +239,9 @@ def _case_variants(byte: int) -> set[int]:
 
 def digit_run_hits(data: np.ndarray, lo: int = 0, hi: int | None = None,
                    min_run: int = MIN_RUN) -> tuple[np.ndarray, np.ndarray]:
-    """(start, end) of runs of at least `min_run` ASCII digits in data[lo:hi], each seen
-    through a window of `min_run` - 1 bytes either side of a sampled byte (lo, lo + min_run,
+    """(start, end) of runs of at least `min_run` ASCII digits (their groups joined, as the
+    module says) in data[lo:hi], each seen through a window of 2 `min_run` bytes either
+    side of a sampled byte (lo, lo + min_run,
     ...): a run is reported once per sample it covers, and its ends are cut to that window
     (callers only map the positions to payloads, then parse those). Runs are also cut at lo
     and hi (payload_kernels.digit_runs)."""

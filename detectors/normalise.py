@@ -9,7 +9,9 @@ Two layers:
   digits interleaved with NULs), full-width digits and `Ｘ`/`ｘ` in UTF-8 (`EF BC 90`-`99`)
   and in GBK/GB18030 (`A3 B0`-`B9`), as Chinese input methods type them, and digits
   percent-encoded (`%32%32...`: a URL's query or a cookie, which the server decodes; no
-  browser encodes a digit, so these are rare but for evasion). The result keeps a
+  browser encodes a digit, so these are rare but for evasion), and digit groups in the
+  shapes of a card, an ID or a mobile number (`138 0013 8000`: how pages show them, and
+  users type them). The result keeps a
   map back to the original positions (`Readable.origin`), so offsets and ownership are told
   in the bytes that travelled. UTF-8 and GBK text needs no decoding: the rules read their
   bytes.
@@ -93,9 +95,24 @@ GIVE_UPS = ("streams", "header", "gap", "unsynced")
 
 # --- text encodings ---------------------------------------------------------------------
 
+# digit groups as people write a number to be read (`138 0013 8000`, `6222 0212 3456 7890`,
+# `220104 19530714 405X`): the shapes of a card, an ID and a mobile, one separator throughout
+DIGIT_GROUPS = re.compile(
+    rb"(?<![0-9])(?:(?<![0-9][ -])|(?<=86[ -]))(?:"      # not a group of a longer number (+86 is)
+    rb"[0-9]{4}([ -])[0-9]{4}\1[0-9]{4}\1[0-9]{4}(?:\1[0-9]{1,3})?(?![0-9]|\1[0-9])"   # a card
+    rb"|[0-9]{6}([ -])(?:[0-9]{8}|[0-9]{4}\2[0-9]{4})\2[0-9]{3}[0-9Xx](?![0-9]|\2[0-9])"  # an ID
+    rb"|1[3-9][0-9]([ -])[0-9]{4}\3[0-9]{4}(?![0-9]|\3[0-9]))")                     # a mobile
+GROUP_SEPARATORS = b" -"
+# bytes as classes (a digit "d", NUL "0", a group separator "s", the rest "x"), for quick
+# tests by one substring search: Python's `re` tries an expression such as DIGIT_GROUPS at
+# every byte; GROUPS_HINT, three digits, a separator and four, is in every group shape
+DIGIT_CLASSES = bytes(100 if 48 <= c <= 57 else 48 if c == 0 else
+                      115 if c in GROUP_SEPARATORS else 120 for c in range(256))
+GROUPS_HINT = b"dddsdddd"
+
 # one expression a decoding, each starting with a literal byte (so that it skips the rest of
-# the bytes fast), run only where that byte occurs; UTF-16 runs are found from their NULs and
-# told LE or BE by the byte before
+# the bytes fast), run only where that byte occurs, or digit groups where the hint finds
+# them; UTF-16 runs are found from their NULs and told LE or BE by the byte before
 _WIDE = (
     ("json", b"\\u", re.compile(rb"\\u[0-9A-Fa-f]{4}(?:\\u[0-9A-Fa-f]{4})*")),
     ("wide", b"\x00", re.compile(rb"\x00(?:[\x20-\x7e]\x00){3,}[\x20-\x7e]?")),
@@ -103,6 +120,7 @@ _WIDE = (
                               rb"(?:\xef(?:\xbc[\x90-\x99\xb8]|\xbd\x98))*")),
     ("gbk", b"\xa3", re.compile(rb"\xa3[\xb0-\xb9\xd8\xf8](?:\xa3[\xb0-\xb9\xd8\xf8])+")),
     ("pct", b"%3", re.compile(rb"(?:%3[0-9])+(?:%[57]8)?")),     # digits, then an X
+    ("grp", b"", DIGIT_GROUPS),
 )
 PERCENT_DIGIT = re.compile(rb"%3([0-9])")
 _FULL_WIDTH = {bytes((0xEF, 0xBC, 0x90 + d)): bytes((48 + d,)) for d in range(10)}
@@ -123,6 +141,7 @@ _DECODE = {
     "gbk": (lambda s: b"".join(_GBK_WIDTH[s[i:i + 2]] for i in range(0, len(s), 2)),
             "full-width-gbk"),
     "pct": (lambda s: percent_decode(s), "percent-encoded"),     # the forms' decoder
+    "grp": (lambda s: s.translate(None, GROUP_SEPARATORS), "digit-groups"),
 }
 # the decodings of text in place, which the maskers (pii_mask) see through as well; the
 # others (content and transfer codings, framing, WebSocket) leave bytes that any reader
@@ -164,6 +183,8 @@ _CLASSES = bytes(48 if c == 0 else 97 if 0x20 <= c <= 0x7E else 120 for c in ran
 def _has(data: bytes, lead: bytes) -> bool:
     """Whether `data` may hold a match of the expression that starts with `lead`: the byte,
     and for UTF-16 four characters in a row (a NUL alone is everywhere in binary data)."""
+    if not lead:                       # digit groups
+        return GROUPS_HINT in data.translate(DIGIT_CLASSES)
     if lead != b"\x00":
         return lead in data
     return lead in data and b"0a0a0a0" in data.translate(_CLASSES)
@@ -172,10 +193,11 @@ def _has(data: bytes, lead: bytes) -> bool:
 class Readable:
     """`data` with the text encodings above decoded (`text`), and the way back."""
 
-    __slots__ = ("text", "spans", "_starts")
+    __slots__ = ("text", "spans", "_starts", "_kept")
 
     def __init__(self, data: bytes):
         self.spans: list[tuple[int, int, int, int, str]] = []   # new a, b; old a, b; label
+        self._kept: dict[int, list[int]] = {}   # a digit-group span's kept bytes (old offsets)
         found = sorted((m.start(), m.end(), kind) for kind, lead, rx in _WIDE if _has(data, lead)
                        for m in rx.finditer(data))
         if not found:
@@ -201,6 +223,9 @@ class Readable:
             pieces.append(data[pos:a])
             new += a - pos
             pieces.append(out)
+            if kind == "grp":      # not a fixed width: where each digit was
+                self._kept[len(self.spans)] = [a + i for i in range(b - a)
+                                               if data[a + i] not in GROUP_SEPARATORS]
             self.spans.append((new, new + len(out), a, b, label))
             new += len(out)
             pos = b
@@ -215,7 +240,8 @@ class Readable:
             return p
         na, nb, oa, ob, _ = self.spans[k]
         if p < nb:
-            return oa + (p - na) * (ob - oa) // max(nb - na, 1)
+            kept = self._kept.get(k)
+            return kept[p - na] if kept else oa + (p - na) * (ob - oa) // max(nb - na, 1)
         return ob + (p - nb)
 
     def labels(self, a: int, b: int) -> list[str]:

@@ -22,29 +22,63 @@ def _is_digit(c) -> bool:
     return 48 <= c <= 57
 
 
+@jit(inline="always")
+def _in_run(c) -> bool:
+    """A digit, or a separator that may join digit groups (normalise.GROUP_SEPARATORS)."""
+    return 48 <= c <= 57 or c == 32 or c == 45
+
+
+@jit(inline="always")
+def _joins(data, s, lo, hi) -> bool:
+    """Whether data[s] is a separator between two groups of three digits at least (how a
+    card, an ID or a mobile number is written to be read: `138 0013 8000`)."""
+    if not (data[s] == 32 or data[s] == 45) or s - 3 < lo or s + 3 >= hi:
+        return False
+    for k in range(1, 4):
+        if not (_is_digit(data[s - k]) and _is_digit(data[s + k])):
+            return False
+    return True
+
+
 @jit
 def digit_runs(data, lo, hi, min_run, out_start, out_end):
     """matcher.digit_run_hits for the samples lo, lo + min_run, ... below hi, with windows
-    cut at lo and hi: writes each kept window's (start, end), returns their count."""
+    cut at lo and hi: writes each kept window's (start, end), returns their count. A run's
+    digits may be in groups (`_joins`); min_run counts its digits."""
     n = 0
-    w = min_run - 1
+    w = 2 * min_run           # a window holds min_run digits and their groups' separators
     h = min_run // 2
     span = 2 * w + 1
     for p in range(lo, hi, min_run):
-        if not _is_digit(data[p]):
+        if not (_is_digit(data[p]) or _joins(data, p, lo, hi)):
             continue
-        # a run of min_run digits through p holds p - h or p + h
-        if not ((p - h >= lo and _is_digit(data[p - h])) or (p + h < hi and _is_digit(data[p + h]))):
+        # a run of min_run bytes through p holds p - h or p + h
+        if not ((p - h >= lo and _in_run(data[p - h])) or (p + h < hi and _in_run(data[p + h]))):
             continue
         window = max(p - w, lo)
         a = p
-        while a > window and _is_digit(data[a - 1]):
-            a -= 1
+        seps = 0
+        while a > window:
+            if _is_digit(data[a - 1]):
+                a -= 1
+            elif _joins(data, a - 1, lo, hi):
+                a -= 1
+                seps += 1
+            else:
+                break
         limit = min(window + span, hi)
         b = p + 1
-        while b < limit and _is_digit(data[b]):
-            b += 1
-        if b - a >= min_run:
+        if not _is_digit(data[p]):
+            seps += 1
+        while b < limit:
+            if _is_digit(data[b]):
+                b += 1
+            elif _joins(data, b, lo, hi):
+                b += 1
+                seps += 1
+            else:
+                break
+        if b - a - seps >= min_run:
             out_start[n] = a
             out_end[n] = b
             n += 1

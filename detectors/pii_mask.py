@@ -20,8 +20,9 @@ output (alerts, evidence files) and the tests agree on what an identifier is (JL
 
 "Not inside a longer digit run" means the byte before and the byte after are not ASCII digits.
 Digits are ASCII in UTF-8, GBK and GB18030 alike, so the rules read raw bytes. Identifiers
-written in UTF-16, full-width digits or JSON escapes (`normalise.Readable`) are masked in
-place too, the characters the masked form hides each replaced by `*` byte for byte.
+written in UTF-16, full-width digits, JSON escapes, percent-encoded digits or digit groups
+(`normalise.Readable`) are masked in place too, the characters the masked form hides each
+replaced by `*` byte for byte (a group's separators kept: `138 **** 8000`).
 
 Masked forms keep the characters that identify no one: an ID keeps its region code and its
 last four (`220102********123X`), a card its issuer number and last four
@@ -50,7 +51,8 @@ from typing import NamedTuple
 import numpy as np
 
 from . import credential_wire as wire
-from .normalise import PERCENT_DIGIT, Readable
+from .normalise import (DIGIT_CLASSES, DIGIT_GROUPS, GROUP_SEPARATORS, GROUPS_HINT, PERCENT_DIGIT,
+                        Readable)
 
 RESIDENT_ID, BANK_CARD, MOBILE = "resident_id", "bank_card", "mobile"
 KINDS = (RESIDENT_ID, BANK_CARD, MOBILE)
@@ -169,9 +171,8 @@ def find_identifiers(data: bytes, lo: int = 0, hi: int | None = None,
 
 
 # 11 digits in a row in a wide form (UTF-16LE/BE, full-width in UTF-8 and GBK, JSON escapes):
-# bytes as classes (digit "d", NUL "0", other "x") for UTF-16, an expression with a literal
-# start for the others (alternatives without one make Python's `re` try every byte)
-_DIGIT_CLASSES = bytes(100 if 48 <= c <= 57 else 48 if c == 0 else 120 for c in range(256))
+# bytes as classes (normalise.DIGIT_CLASSES) for UTF-16, an expression with a literal start
+# for the others (alternatives without one make Python's `re` try every byte)
 _WIDE_RUNS = ((b"\xef\xbc", re.compile(rb"\xef\xbc[\x90-\x99](?:\xef\xbc[\x90-\x99]){10}")),
               (b"\xa3", re.compile(rb"\xa3[\xb0-\xb9](?:\xa3[\xb0-\xb9]){10}")),
               (b"\\u003", re.compile(rb"\\u003[0-9](?:\\u003[0-9]){10}")))
@@ -181,7 +182,7 @@ def long_digit_run(data: bytes) -> bool:
     """Whether `data` holds a run of 11 ASCII digits (what an identifier needs): the bytes as
     classes and one substring search, some twenty times as fast as the expression
     `[0-9]{11}`, which Python's `re` tries at every digit."""
-    return b"d" * 11 in data.translate(_DIGIT_CLASSES)
+    return b"d" * 11 in data.translate(DIGIT_CLASSES)
 
 
 _WIDE_RUN = re.compile(b"|".join(rx.pattern for _, rx in _WIDE_RUNS))   # any of them
@@ -193,23 +194,28 @@ SHORT = 256
 def wide_digit_run(data: bytes) -> bool:
     """Whether `data` holds a run of 11 digits in a wide form (what an identifier there
     needs): the quick test before `normalise.Readable`. Percent-encoded digits count with
-    plain ones beside them (`22%30%31...`: a server decodes the mix whole)."""
+    plain ones beside them (`22%30%31...`: a server decodes the mix whole); digits in the
+    groups of a card, an ID or a mobile number (`138 0013 8000`) count as one run."""
     if b"%3" in data and PERCENT_DIGIT.search(data) \
             and long_digit_run(PERCENT_DIGIT.sub(rb"\1", data)):
         return True
-    if b"\x00" in data:
-        classes = data.translate(_DIGIT_CLASSES)
-        if b"d0" * 11 in classes or b"0d" * 11 in classes:
-            return True
+    classes = data.translate(DIGIT_CLASSES)
+    if GROUPS_HINT in classes and DIGIT_GROUPS.search(data):
+        return True
+    if b"0d" * 11 in classes or b"d0" * 11 in classes:
+        return True
     if len(data) <= SHORT:
         return _WIDE_RUN.search(data) is not None
     return any(lead in data and rx.search(data) for lead, rx in _WIDE_RUNS)
 
 
 def _run_from(data: bytes, i: int, step: int) -> int:
-    """Length of the run of digits (and check characters X) at data[i], read towards `step`."""
+    """Length of the run of digits (and check characters X) at data[i], read towards `step`,
+    a separator that digit groups hold (`138 0013 8000`) counted in it where a digit follows."""
     n, k = len(data), 0
-    while 0 <= i < n and (48 <= data[i] <= 57 or data[i] in (0x58, 0x78)):
+    while 0 <= i < n and (48 <= data[i] <= 57 or data[i] in (0x58, 0x78)
+                          or (data[i] in GROUP_SEPARATORS and 0 <= i + step < n
+                              and 48 <= data[i + step] <= 57)):
         i += step
         k += 1
     return k
@@ -246,8 +252,8 @@ def mask_payload(data: bytes, edges: bool = False, credentials: bool = True) -> 
         out = bytearray(data) if out is None else out
         first, last = KEEP[found.kind]
         for p in range(wide.origin(found.start + first), wide.origin(found.end - last)):
-            if out[p]:               # UTF-16's NULs stay: the text stays readable
-                out[p] = _STAR
+            if out[p] and out[p] not in GROUP_SEPARATORS:   # UTF-16's NULs and digit
+                out[p] = _STAR                              # groups' spaces stay
     if edges and data:
         n = len(data)
         head = _run_from(data, 0, 1)

@@ -248,7 +248,7 @@ def edges(joined, off, length, from_state, stored_at, stored_tail, stored_len, d
     (the EDGE bytes left of it, right-aligned, zero where fewer; then the region's first
     EDGE bytes, zero past its end) into `windows`, the entry owning a match across it into
     `owner`, and the owners of a digit run that may cross it into digit_owner (digits, X
-    and x). Returns their count."""
+    and x, and digit groups' separators). Returns their count."""
     edge = windows.shape[1] // 2
     context = stored_tail.shape[1]
     top = len(data) - edge
@@ -280,7 +280,9 @@ def edges(joined, off, length, from_state, stored_at, stored_tail, stored_len, d
         trailing = 0
         while trailing < edge:
             c = windows[k, edge - 1 - trailing]
-            if not (48 <= c <= 57 or c == 88 or c == 120):
+            if not (48 <= c <= 57 or c == 88 or c == 120 or (
+                    (c == 32 or c == 45) and trailing + 1 < edge
+                    and 48 <= windows[k, edge - 2 - trailing] <= 57)):   # digit groups
                 break
             trailing += 1
         if trailing >= left_len:
@@ -288,7 +290,9 @@ def edges(joined, off, length, from_state, stored_at, stored_tail, stored_len, d
         leading = 0
         while leading < edge:
             c = windows[k, edge + leading]
-            if not (48 <= c <= 57 or c == 88 or c == 120):
+            if not (48 <= c <= 57 or c == 88 or c == 120 or (
+                    (c == 32 or c == 45) and leading + 1 < edge
+                    and 48 <= windows[k, edge + leading + 1] <= 57)):
                 break
             leading += 1
         leading = min(leading, right_len)

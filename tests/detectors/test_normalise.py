@@ -64,6 +64,7 @@ def _full_width(s: str) -> str:
      "json-escape"),
     (lambda s: b"head:" + "".join(f"%{ord(c):02X}" for c in s).encode() + b";tail",
      "percent-encoded"),
+    (lambda s: f"head:{s[:6]} {s[6:14]} {s[14:]};tail".encode(), "digit-groups"),
 ])
 def test_readable_decodes_and_maps_back(make, label):
     raw = make(PERSON)
@@ -74,6 +75,14 @@ def test_readable_decodes_and_maps_back(make, label):
     assert r.origin(at) == (10 if wide else 5)          # where the ID starts on the wire
     tail = ";tail".encode("utf-16-le" if label == "utf-16le" else "utf-16-be") if wide else b";tail"
     assert r.origin(r.text.index(b";tail")) == raw.index(tail)
+
+
+def test_readable_maps_each_digit_of_groups_back():
+    raw = f"tel: 138-1234-5678, id {PERSON[:6]} {PERSON[6:10]} {PERSON[10:14]} {PERSON[14:]}".encode()
+    r = Readable(raw)
+    assert r.text == f"tel: 13812345678, id {PERSON}".encode()
+    for p, ch in enumerate(r.text):
+        assert raw[r.origin(p)] == ch                  # every character, to its own byte
 
 
 def test_readable_leaves_plain_text_alone():

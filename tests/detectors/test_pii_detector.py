@@ -246,6 +246,32 @@ def test_id_split_across_two_segments(tmp_path, cut):
     assert got[0]["evidence"]["offset"] == -cut
 
 
+GROUPED = f"{PERSON[:6]} {PERSON[6:14]} {PERSON[14:]}"    # as a form shows it to be read
+
+
+@pytest.mark.parametrize("batches", ["one", "each"])
+@pytest.mark.parametrize("cut", [3, 6, 7, 15, 16, 19])
+def test_id_in_digit_groups_split_across_segments(tmp_path, cut, batches):
+    """An ID written in groups (6-8-4) and cut anywhere, at a separator too: one ID, at
+    the segment that completes it, its evidence saying how it was written."""
+    msg = f"证件号码: {GROUPED}\r\n".encode("gbk")
+    at = msg.index(GROUPED.encode()) + cut
+    frames = stream([msg[:at], msg[at:]])
+    got = run(tmp_path, *([frames] if batches == "one" else [[f] for f in frames]))
+    assert len(got) == 1 and got[0]["first_frame"] == 2
+    ev = got[0]["evidence"]
+    assert ev["kinds"] == {"resident_id": 1} and ev["decoded"] == ["digit-groups"]
+    assert ev["masked"] == [mask_value("resident_id", PERSON)] and ev["offset"] == -cut
+
+
+def test_numbers_in_other_groups_are_no_identifiers(tmp_path):
+    """Digit groups that are not a card's, an ID's or a mobile's shapes, one separator
+    throughout: a date and time, a list, a number of a longer grouped one."""
+    body = (f"2026-12-08 00:21:05 | {' '.join(PERSON)} | {MOBILE[:3]} {MOBILE[3:7]}-{MOBILE[7:]}"
+            f" | 12 {MOBILE[:3]} {MOBILE[3:7]} {MOBILE[7:]}").encode()
+    assert run(tmp_path, [seg(b"POST /x HTTP/1.1\r\n\r\n" + body)]) == []
+
+
 def test_split_reordered_and_retransmitted_counts_once(tmp_path):
     msg = f"a={PERSON}&b={MOBILE}&c=end-of-form".encode()
     p1, p2, p3 = msg[:8], msg[8:30], msg[30:]

@@ -154,3 +154,46 @@ def test_text_with_identifiers_written_wide_is_masked():
             masked = mask_text(text)
             assert masked == mask_payload(text.encode()).decode(), text
             assert full not in masked and escaped not in masked and encoded[9:-6] not in masked
+
+
+def _grouped(ident: str, sep: str, widths: tuple[int, ...]) -> str:
+    out, at = [], 0
+    for w in widths:
+        out.append(ident[at:at + w])
+        at += w
+    return sep.join(out)
+
+
+def test_identifiers_in_digit_groups_are_found_and_masked():
+    """Numbers written to be read (`138 0013 8000`; an ID 6-8-4; a card in fours): found as
+    identifiers and masked digit by digit, the separators kept; a number in other groups
+    (a date, a list) is none."""
+    mobile = "13812345678"
+    written = [(IDS[2], " ", (6, 8, 4)), (IDS[3], "-", (6, 4, 4, 4)), (CARDS[0], " ", (4,) * 5),
+               (CARDS[-1], "-", (4,) * 4), (mobile, " ", (3, 4, 4)), (mobile, "-", (3, 4, 4))]
+    for ident, sep, widths in written:
+        text = _grouped(ident, sep, widths)
+        data = f"no.: {text}; ".encode()
+        out = mask_payload(data)
+        assert len(out) == len(data) and text.encode() not in out
+        assert out.count(sep.encode()) == data.count(sep.encode())        # separators kept
+        digits = "".join(ch for ch in out.decode() if ch.isdigit() or ch in "Xx*")
+        first, last = (3, 4) if ident == mobile else (6, 4)
+        assert digits == ident[:first] + "*" * (len(ident) - first - last) + ident[-last:]
+        assert mask_text(data.decode()) == out.decode()
+    assert mask_payload(b"+86 138 1234 5678") == b"+86 138 **** 5678"
+    for plain in (b"2026-12-08 00:21:05", b"1 3 8 1 2 3 4 5 6 7 8", b"138 1234 5678 9",
+                  b"12 138 1234 5678", b"138 1234-5678"):
+        assert mask_payload(plain) == plain, plain
+
+
+def test_edges_cut_identifiers_in_digit_groups():
+    """An ID written in groups and cut by segment edges anywhere: the masked segments,
+    joined, never hold it whole, nor its digits in order."""
+    ident = IDS[4]
+    text = _grouped(ident, " ", (6, 8, 4)).encode()
+    for cut in range(1, len(text)):
+        a, b = b"id: " + text[:cut], text[cut:] + b" end"
+        joined = mask_payload(a, edges=True) + mask_payload(b, edges=True)
+        assert len(joined) == len(a) + len(b)
+        assert ident.encode() not in joined.replace(b" ", b""), cut

@@ -84,11 +84,15 @@ def test_digit_runs_none_missed(parts):
 
 
 def test_digit_runs_by_hand():
-    data = b"ab13812345678x" + b"1" * 30 + b"z12345678901 1234567890"
+    data = b"ab13812345678x" + b"1" * 30 + b"z12345678901;1234567890 12 34"
     starts, ends = digit_run_hits(np.frombuffer(data, np.uint8))
     assert (2, 13) in set(zip(starts.tolist(), ends.tolist()))
     assert all(data[s:e].isdigit() for s, e in zip(starts, ends))
-    assert not any(s >= data.index(b" 1234567890") for s in starts)   # 10 digits: no run
+    assert not any(s >= data.index(b";1234567890") for s in starts)   # 10 digits: no run
+    # a separator between groups of three digits or more joins them into one run
+    grouped = b"z123 4567 8901 x"
+    starts, ends = digit_run_hits(np.frombuffer(grouped, np.uint8))
+    assert set(zip(starts.tolist(), ends.tolist())) == {(1, 14)}
 
 
 @pytest.mark.skipif(not hyperscan_available(), reason="hyperscan is not installed")
