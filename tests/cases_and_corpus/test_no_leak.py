@@ -41,7 +41,20 @@ NAME_MOBILES = ["1" + RNG.choice("3456789") + "".join(str(RNG.randrange(10)) for
                 for _ in range(3)]
 # an identifier percent-encoded in a URL's query (the server decodes it)
 ENCODED_IDS = [pii.resident_id(RNG)]
-SECRETS = IDS + CARDS + MOBILES + NAME_IDS + NAME_MOBILES + ENCODED_IDS
+# identifiers written in digit groups, as a page shows them to be read (`138 0013 8000`)
+GROUPED = [pii.resident_id(RNG), pii.bank_card(RNG),
+           "1" + RNG.choice("3456789") + "".join(str(RNG.randrange(10)) for _ in range(9))]
+SECRETS = IDS + CARDS + MOBILES + NAME_IDS + NAME_MOBILES + ENCODED_IDS + GROUPED
+
+
+def _grouped(secret: str, sep: str) -> str:
+    """An ID 6-8-4, a mobile 3-4-4, a card in fours."""
+    widths = {18: (6, 8, 4), 11: (3, 4, 4)}.get(len(secret), (4,) * 5)
+    out, at = [], 0
+    for w in widths:
+        out.append(secret[at:at + w])
+        at += w
+    return sep.join(x for x in out if x)
 
 CONFIG = """
 [network]
@@ -102,7 +115,8 @@ def named_frames() -> list:
                    / UDP(sport=41000 + k, dport=53) / dns_query(name))
     out += tcp_stream([client_hello(f"{m[1]}.anydesk.com")], 41010, 443)
     out += tcp_stream([client_hello(f"id{i[2]}.example.net")], 41011, 443, wrap=in_l2tp)
-    out += tcp_stream([f"GET /patient/{i[3]}?tel={m[2]}&sfzh={_percent(ENCODED_IDS[0])} HTTP/1.1"
+    out += tcp_stream([f"GET /patient/{i[3]}?tel={m[2]}&sfzh={_percent(ENCODED_IDS[0])}"
+                       f"&phone={_grouped(GROUPED[2], '-')} HTTP/1.1"
                        f"\r\nHost: {i[4]}.example.com\r\n\r\n".encode()], 41012, 80)
     out += tcp_stream([b"220 ftp\r\n"], 21, 41013, "10.200.1.20", "10.1.2.3")
     out += tcp_stream([f"USER {i[0]}\r\n".encode(), b"PASS " + PASSWORDS[0].encode() + b"\r\n"],
@@ -126,6 +140,10 @@ def capture(path: Path) -> None:
     frames += tcp_stream([b"POST /reg HTTP/1.1\r\n\r\n" + form], 40002, wrap=in_l2tp)
     frames += tcp_stream([text[:cut], text[cut:]], 40003)
     frames += tcp_stream([f"UDP-free {IDS[4]} {IDS[5]}".encode()], 40004, wrap=in_l2tp)
+    grouped = (f"id {_grouped(GROUPED[0], ' ')}, card {_grouped(GROUPED[1], '-')}, "
+               f"tel {_grouped(GROUPED[2], ' ')}.").encode()
+    at = grouped.index(b" ", 10)                      # at the ID's first separator
+    frames += tcp_stream([grouped[:at], grouped[at:]], 40009, wrap=in_l2tp)
     frames += tcp_stream([b"220 ftp\r\n"], 21, 40005, "10.200.1.20", "10.1.2.3")
     frames += tcp_stream([b"USER leaker\r\n", b"PASS " + PASSWORDS[0].encode() + b"\r\n"], 40005, 21)
     import base64
@@ -176,7 +194,7 @@ def test_the_planted_data_was_found(outputs):
     for a in alerts:
         for k, v in a["evidence"].get("kinds", {}).items():
             kinds[k] = kinds.get(k, 0) + v
-    assert kinds.get("resident_id", 0) >= 7 and kinds.get("bank_card") == 2
+    assert kinds.get("resident_id", 0) >= 8 and kinds.get("bank_card") == 3
     assert kinds.get("mobile", 0) >= 4 and kinds.get("person_name", 0) >= 2
     assert sum(a["detector"] == "cleartext_credentials" for a in alerts) == 4   # 3 + named_frames
     assert any(a["severity"] == "critical" for a in alerts)
@@ -244,6 +262,7 @@ def _forms(secret: str) -> list[bytes]:
     if secret.isdigit() or secret[:-1].isdigit():       # also as JSON might spell it: "\u0031...",
         out.append("".join(f"\\u{ord(c):04x}" for c in secret).encode())   # or a URL "%31..."
         out.append(_percent(secret).encode())
+        out += [_grouped(secret, sep).encode() for sep in " -"]
     return out
 
 
@@ -253,6 +272,16 @@ def test_no_output_holds_an_identifier(outputs):
         for secret in SECRETS:
             for form in _forms(secret):
                 assert form not in data, f"{name} holds {secret[:3]}..."
+
+
+def test_no_output_holds_the_digits_of_a_grouped_identifier(outputs):
+    """Neither whole nor in its groups with the separators dropped (a packet's masked
+    groups and the next packet's, read together)."""
+    _, streams, files = outputs
+    for name, data in {**streams, **files}.items():
+        joined = data.replace(b" ", b"").replace(b"-", b"")
+        for secret in GROUPED:
+            assert secret.encode() not in joined, f"{name} holds {secret[:3]}..."
 
 
 def test_no_output_holds_a_password(outputs):
