@@ -32,7 +32,9 @@ Two layers:
   quoted-printable parts line by line, so a part spread over many segments streams
   through, and a header's encoded words (RFC 2047). A body or part that begins with a ZIP
   member header, or a stream where one appears outside any message (a file sent as it
-  is), is read as an archive (`Zip`): its members inflated in turn. Every byte of a
+  is), is read as an archive (`Zip`): its members inflated in turn; a ZIP archive or a
+  gzip file in base64 inside a body's JSON or XML text, or in a stream outside any message
+  seen, is decoded and opened so too (`Embedded`). Every byte of a
   stream the parser was fed is searched in its decoded form and not raw (so nothing is
   counted twice, and ID-shaped bytes inside compressed data raise nothing). When a message ends and no other
   has begun, the stream goes back to the raw fast path; so it does at once when the bytes
@@ -164,10 +166,16 @@ ZIP_LOCAL = b"PK\x03\x04"           # a ZIP member's local file header
 
 # what makes a stream worth parsing (HTTP headers; the MIME header `Content-Transfer-Encoding`
 # ends in the second; a WebSocket or h2c Upgrade, with or without its space; HTTP/2's
-# client preface; a ZIP member, as an .xlsx or .docx begins)
+# client preface; a ZIP member, as an .xlsx or .docx begins; a file in base64 in text)
+# a file sent inside a JSON or XML message in base64 (the national interface's upload, 9101
+# `fsUploadIn.in`; a FHIR attachment's `data`): a ZIP archive's begins `UEsDB`, a gzip
+# file's `H4sI`, after the value's opening quote or its element's `>`
+EMBEDDED = re.compile(rb'[">](?:UEsDB|H4sI)')
+EMBEDDED_MARKERS = [b'"uesdb', b">uesdb", b'"h4si', b">h4si"]       # as the literal pass holds them
 STREAM_MARKERS = [b"content-encoding:", b"transfer-encoding:", b"form-urlencoded",
                   b"multipart/form-data", b"upgrade: websocket", b"upgrade:websocket",
-                  b"upgrade: h2c", b"upgrade:h2c", H2_PREFACE_MARKER, ZIP_LOCAL.lower()]
+                  b"upgrade: h2c", b"upgrade:h2c", H2_PREFACE_MARKER, ZIP_LOCAL.lower(),
+                  *EMBEDDED_MARKERS]
 
 
 def short_of_a_member(data: bytes) -> bool:
@@ -507,6 +515,107 @@ class Zip:
         if piece:
             self.out(piece, self.labels)
         return self.state != "done"
+
+
+# --- files in base64 inside text ----------------------------------------------------------
+
+_B64_TEXT = re.compile(rb"(?:[A-Za-z0-9+/=\r\n]|\\[/rn])*")   # base64, JSON's \/ \r \n
+_B64_NOISE = re.compile(rb"\\[rn]|[\r\n]")
+EMBEDDED_HEAD = 4              # decoded bytes that tell a ZIP member or a gzip file
+
+
+class Embedded:
+    """Text (a body, a raw stream) in which a file may travel in base64 (EMBEDDED): the
+    text passed on as it is, and each such file decoded as its receiver does — its base64
+    up to the first other byte (the closing quote, the element's end), JSON's escaped `/`
+    and line breaks skipped — and opened: a ZIP archive's members read (Zip), a gzip file
+    inflated, labelled `base64` and `zip` or `gzip`. The base64 itself is not passed on
+    (no one reads it as text). Nothing is held but a marker's first bytes and fewer than
+    four base64 characters."""
+
+    def __init__(self, out, refuse, live):
+        self.out, self.refuse, self.live = out, refuse, live
+        self.carry = b""             # the last bytes passed on: a marker may begin there
+        self.b64 = b""               # base64 characters not decoded yet (fewer than four)
+        self.escape = False          # a backslash ended the last bytes of a file's base64
+        self.head = b""              # a file's first decoded bytes, until they tell what it is
+        self.reader = None           # a file's: Zip, or an Inflater (gzip); False: neither
+        self.labels: tuple = ()
+        self.reading = False         # inside a file's base64
+        self.files = 0               # files met
+
+    @property
+    def idle(self) -> bool:
+        return not self.reading
+
+    def feed(self, data: bytes, labels: tuple, at: int | None = None) -> None:
+        while data:
+            if self.reading:
+                data = self._file(data)
+                at = None
+                continue
+            window = self.carry + data
+            m = EMBEDDED.search(window)
+            if m is None:
+                self.out(data, labels, at)
+                self.carry = window[-6:]
+                return
+            start = m.start() + 1 - len(self.carry)   # where its base64 begins in `data`
+            if start > 0:
+                self.out(data[:start], labels, at)
+            self._begin(labels + ("base64",))
+            if start < 0:            # it began in bytes passed on already
+                self._file(self.carry[start:])
+            data, at, self.carry = data[max(start, 0):], None, b""
+
+    def _begin(self, labels: tuple) -> None:
+        self.reading, self.labels, self.files = True, labels, self.files + 1
+        self.b64, self.head, self.reader, self.escape = b"", b"", None, False
+
+    def _file(self, data: bytes) -> bytes:
+        """A file's base64 in `data`: decoded and read; the bytes after its end."""
+        held = self.escape                  # a backslash from the last bytes goes first
+        if held:
+            data, self.escape = b"\\" + data, False
+        n = _B64_TEXT.match(data).end()
+        if n == len(data) - 1 and data[n] == 0x5C:     # an escape cut by the end of `data`
+            self.escape, rest, chars = True, b"", data[:n]
+        else:
+            rest, chars = data[n:], data[:n]
+            if held and not n:
+                rest = rest[1:]             # the backslash was taken with the bytes before
+        b64 = self.b64 + _B64_NOISE.sub(b"", chars.replace(b"\\/", b"/"))
+        if rest:                            # its end: what is left, padded
+            b64 += b"=" * (-len(b64) % 4)
+        whole = len(b64) - len(b64) % 4
+        self.b64 = b64[whole:]
+        try:
+            self._open(binascii.a2b_base64(b64[:whole]))
+        except binascii.Error:
+            self.reader = False
+        self.reading = not rest
+        return rest
+
+    def _open(self, data: bytes) -> None:
+        if self.reader is None:
+            self.head += data
+            if len(self.head) < EMBEDDED_HEAD:
+                return
+            data, self.head = self.head, b""
+            if data.startswith(ZIP_LOCAL):
+                self.reader = Zip(self.out, self.labels, self.refuse, self.live)
+            elif data.startswith(GZIP_MAGIC):
+                self.reader = Inflater("gzip", self.refuse, self.live)
+            else:
+                self.reader = False                 # some other file: its bytes are skipped
+        if not data or self.reader is False:
+            return
+        if isinstance(self.reader, Zip):
+            self.reader.feed(data)
+        else:
+            plain = self.reader.feed(data)
+            if plain:
+                self.out(plain, self.labels + ("gzip",))
 
 
 # --- WebSocket (RFC 6455, RFC 7692) -------------------------------------------------------
@@ -1032,6 +1141,7 @@ class Body:
         self.began = False                  # its first decoded bytes came
         self.lead = b""                     # ... and those held until they tell an archive
         self.archive: Zip | None = None     # the body is a ZIP archive (told by its start)
+        self.embedded = Embedded(out, refuse, live)     # files in base64 in its text
         self.grpc: Grpc | None = None
         if ctype.startswith(b"application/grpc"):
             coding = fields.get(b"grpc-encoding", b"identity").strip().lower()
@@ -1074,7 +1184,7 @@ class Body:
             plain = percent_decode(data)
             if plain != data:
                 labels, data = labels + ("form-urlencoded",), plain
-        self.out(data, labels, at)
+        self.embedded.feed(data, labels, at)
 
     def end(self) -> None:
         if self.lead:                   # a body shorter than a member header
@@ -1360,7 +1470,7 @@ class Piece:
 class Stream:
     """One direction of one flow under normalisation."""
 
-    def __init__(self, key: int, mail: bool, owner: "Normaliser", archive: bool = False):
+    def __init__(self, key: int, mail: bool, owner: "Normaliser", archive: str = ""):
         self.key = key
         self.text = b""
         self.done = 0                   # matches starting before this are decided
@@ -1369,9 +1479,11 @@ class Stream:
         self.row, self.skip = EARLIER_ROW, 0
         self.context_left = 0           # bytes still to come out that were searched raw
         self.owner = owner
-        self.http = self.mime = self.zip = None
-        if archive:     # a file sent as it is (FTP data, a body whose headers were not read)
+        self.http = self.mime = self.zip = self.embedded = None
+        if archive == "zip":   # a file sent as it is (FTP data, a body whose headers were not read)
             self.zip = Zip(self._out, (), owner._refuse, owner.live)
+        elif archive == "base64":   # text holding a file in base64, its message's start not seen
+            self.embedded = Embedded(self._out, owner._refuse, owner.live)
         elif mail:
             self.mime = Mime(self._out, mail=True, refuse=owner._refuse, live=owner.live)
         else:
@@ -1406,6 +1518,8 @@ class Stream:
             return self.http.idle
         if self.zip is not None:
             return self.zip.state == "done"
+        if self.embedded is not None:
+            return self.embedded.idle
         return self.mime.ended and not self.mime.partial
 
     def feed(self, data: bytes, row: int, skip: int, lead: int = 0) -> None:
@@ -1419,6 +1533,8 @@ class Stream:
             self.http.feed(data)
         elif self.zip is not None:
             self.zip.feed(data)
+        elif self.embedded is not None:
+            self.embedded.feed(data, ())
         else:
             self.mime.feed(data)
 
@@ -1650,9 +1766,14 @@ class Normaliser:
         # that binary data holds now and then: the header must be one Zip reads)
         at = data.find(ZIP_LOCAL)
         if zip_member(data, at) is not None:
-            s = Stream(fk, mail=False, owner=self, archive=True)
+            s = Stream(fk, mail=False, owner=self, archive="zip")
             s.context(before)
             return s, at
+        embedded = EMBEDDED.search(data)     # a file in base64 in a message begun earlier
+        if embedded is not None:
+            s = Stream(fk, mail=False, owner=self, archive="base64")
+            s.context(before)
+            return s, embedded.start()
         self._give_up("unsynced")
         return None
 

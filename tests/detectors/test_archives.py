@@ -12,6 +12,7 @@ import base64
 import io
 import json
 import random
+import re
 import zipfile
 
 import openpyxl
@@ -166,3 +167,90 @@ def test_what_cannot_be_opened_raises_nothing(tmp_path):
                            stream([fake], sport=20, dport=40002, src="10.200.1.20",
                                   dst="10.1.2.3"))
     assert got == [] and not norm.streams
+
+
+# --- a file in base64 inside a JSON or XML message ------------------------------------------
+
+def upload_9101(archive: bytes, escape_slashes: bool = False, pad: int = 0) -> bytes:
+    """The national interface's file upload (9101): the file's bytes in base64 in
+    `fsUploadIn.in`, as Java's JSON writers put a byte[] (PHP's and .NET's escape `/`)."""
+    body = json.dumps({"infno": "9101", "msgid": "H22010200001202612070001", "pad": "x" * pad,
+                       "input": {"fsUploadIn": {"in": base64.b64encode(archive).decode(),
+                                                "filename": "detail.zip",
+                                                "fixmedins_code": "H22010200001"}}})
+    if escape_slashes:
+        body = body.replace("/", "\\/")
+    return (b"POST /fsi/api/fileupload/upload HTTP/1.1\r\nHost: 10.200.1.20:8080\r\n"
+            b"Content-Type: application/json;charset=utf-8\r\nContent-Length: "
+            + str(len(body)).encode() + b"\r\n\r\n" + body.encode())
+
+
+DETAIL = "".join(f"{k}\t{PATIENTS[k % len(PATIENTS)]}\t120.50\n" for k in range(300)).encode()
+DETAIL_ZIP = F.zip_archive({"detail.txt": DETAIL}, zipfile.ZIP_DEFLATED)
+
+
+@pytest.mark.parametrize("escape_slashes", [False, True])
+@pytest.mark.parametrize("pad,batches", [(0, "one"), (0, "each"), (5000, "each")])
+def test_a_zip_uploaded_in_base64_in_json(tmp_path, escape_slashes, pad, batches):
+    """The archive's base64 read as the platform reads it, across segments and batches;
+    with `pad`, its value begins in a segment whose message start is out of sight."""
+    req = upload_9101(DETAIL_ZIP, escape_slashes, pad)
+    assert b"UEsDB" in req and (b"\\/" in req) == escape_slashes
+    frames = stream(segments(req))
+    got, norm = sensor_run(tmp_path, *([frames] if batches == "one" else [[f] for f in frames]))
+    assert len(got) == 1 and found(got)[0] > 0 and found(got)[1] == ["base64", "zip"]
+    no_whole_id(got)
+    assert norm.decoded_bytes["zip"] == len(DETAIL) and not norm.streams   # all of it read
+
+
+@pytest.mark.parametrize("cut", [1, 3, 5, 78, 79])
+def test_a_gzip_file_in_base64_in_xml_cut_anywhere(tmp_path, cut):
+    """`<data>H4sI...</data>` in MIME-style lines of 76, the segment cut inside the marker
+    or inside a line break: the file inflated whole."""
+    import gzip
+    b64 = base64.encodebytes(gzip.compress(DETAIL, mtime=0)).replace(b"\n", b"\r\n")
+    xml = b"<soap:Envelope><soap:Body><upload><data>" + b64 + b"</data></upload></soap:Body></soap:Envelope>"
+    req = (b"POST /ws HTTP/1.1\r\nContent-Type: text/xml\r\nContent-Length: "
+           + str(len(xml)).encode() + b"\r\n\r\n" + xml)
+    at = req.index(b"H4sI") + cut - 2
+    got, norm = sensor_run(tmp_path, stream([req[:at], req[at:]]))
+    assert len(got) == 1 and found(got)[1] == ["base64", "gzip"]
+    assert norm.decoded_bytes["gzip"] == len(DETAIL)
+
+
+def test_files_in_base64_that_hold_no_personal_data_raise_nothing(tmp_path):
+    """An image, an archive of nothing personal, a marker followed by no archive, a value
+    cut short: nothing raised; only the one cut short is still read (its end may come)."""
+    png = b"\x89PNG\r\n\x1a\n" + bytes(RNG.randrange(256) for _ in range(4000))
+    plain = F.zip_archive({"readme.txt": b"no one in here\n" * 100}, zipfile.ZIP_DEFLATED)
+    bodies = [json.dumps({"img": base64.b64encode(png).decode()}).encode(),
+              upload_9101(plain), b'{"in":"UEsDBAAAnotazip"}',
+              upload_9101(DETAIL_ZIP)[:300]]
+    flows = [stream(segments(b), sport=41000 + k) for k, b in enumerate(bodies)]
+    got, norm = sensor_run(tmp_path, [f for fl in flows for f in fl])
+    assert got == [] and len(norm.streams) == 1 and norm.decoded_bytes["zip"] == 1500
+
+
+def test_embedded_reads_the_same_whatever_the_pieces():
+    """Fed a byte at a time or whole: the same text out, the same file read."""
+    text = (b'{"a":"1","in":"' + base64.b64encode(DETAIL_ZIP).replace(b"/", b"\\/")
+            + b'","b":"2"}<x>H4sI</x>')
+
+    def read(pieces):
+        out = []
+        e = N.Embedded(lambda data, labels, at=None: out.append((bytes(data), labels)),
+                       lambda reason: None, {"zlib": set(), "br": set()})
+        for p in pieces:
+            e.feed(p, ())
+        joined: dict[tuple, bytes] = {}
+        for data, labels in out:
+            joined[labels] = joined.get(labels, b"") + data
+        return joined
+
+    whole = read([text])
+    assert whole[()] == b'{"a":"1","in":"","b":"2"}<x></x>'
+    assert whole[("base64", "zip")] == DETAIL
+    # a marker cut by a piece's end passes its first characters on as text
+    bytewise = read([text[i:i + 1] for i in range(len(text))])
+    assert bytewise[("base64", "zip")] == DETAIL
+    assert re.sub(rb"(?<=[\">])(?:UEsD|H4s)", b"", bytewise[()]) == whole[()]
