@@ -21,10 +21,11 @@ included:
   them. About a tenth of Hyperscan's speed on random bytes; slower on text that is full
   of the anchors' byte pairs, never per packet.
 
-`digit_run_hits` finds runs of at least `MIN_RUN` ASCII digits by sampling every
+`number_run_hits` finds runs of at least `MIN_RUN` ASCII digits by sampling every
 `MIN_RUN`-th byte (a run that long always covers one sample) and measuring the run
 around each sampled digit; a space or dash between groups of three digits or more is part
-of a run (`138 0013 8000`: a number written to be read), its digits counted.
+of a run (`138 0013 8000`: a number written to be read), its digits counted. In the same
+pass it finds base64 that encodes such a run (chains of quads each of three digits).
 """
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ from ybsensor.decoders.layout import gather_block
 from . import compiled
 
 MIN_RUN = 11          # the shortest identifier (a mobile number) is 11 digits
+B64_DIGIT_QUADS = 3   # base64 quads of three digits each that a run of MIN_RUN digits holds,
+                      # whatever its alignment (number_run_hits)
 CHUNK = 352 << 10      # bytes of plaintext copied and scanned at once by `scan_pieces` (in the
                        # core's cache; the fastest of 32 KiB to 4 MiB on the 300 k mix)
 _LOWER = np.arange(256, dtype=np.uint8)
@@ -186,6 +189,7 @@ def scan_pieces(data: np.ndarray, off: np.ndarray, length: np.ndarray,
     # of CHUNK (a piece longer than that is a chunk of its own)
     cut = np.unique(np.append(np.searchsorted(starts, np.arange(0, total, CHUNK)), len(off)))
     scratch = np.empty(CHUNK + int(length.max()) + 8, np.uint8)
+    buffers = run_buffers(len(scratch), min_run)
     lit_at, lit_id, runs = [], [], []
     for a, b in zip(cut[:-1].tolist(), cut[1:].tolist()):
         base = int(starts[a])
@@ -195,7 +199,7 @@ def scan_pieces(data: np.ndarray, off: np.ndarray, length: np.ndarray,
             if s.size:
                 lit_at.append(s + base)
                 lit_id.append(ids)
-        rs, re_ = digit_run_hits(scratch, 0, m, min_run)
+        rs, re_, _ = number_run_hits(scratch, 0, m, min_run, buffers)
         if rs.size:
             runs += [rs + base, re_ - 1 + base]
     piece, literal, start = empty, empty, empty
@@ -237,22 +241,39 @@ def _case_variants(byte: int) -> set[int]:
     return {byte}
 
 
-def digit_run_hits(data: np.ndarray, lo: int = 0, hi: int | None = None,
-                   min_run: int = MIN_RUN) -> tuple[np.ndarray, np.ndarray]:
-    """(start, end) of runs of at least `min_run` ASCII digits (their groups joined, as the
-    module says) in data[lo:hi], each seen through a window of 2 `min_run` bytes either
-    side of a sampled byte (lo, lo + min_run,
-    ...): a run is reported once per sample it covers, and its ends are cut to that window
-    (callers only map the positions to payloads, then parse those). Runs are also cut at lo
-    and hi (payload_kernels.digit_runs)."""
+def number_run_hits(data: np.ndarray, lo: int = 0, hi: int | None = None,
+                    min_run: int = MIN_RUN, out: tuple | None = None):
+    """(start, end, kind) of the runs an identifier needs in data[lo:hi], found by sampling
+    (payload_kernels.number_runs): kind 0, runs of at least `min_run` ASCII digits (a space
+    or dash between groups of three digits or more part of a run: `138 0013 8000`, its
+    digits counted); kind 1, chains of B64_DIGIT_QUADS base64 quads or more, each of three
+    digits (base64 text that carries a run of MIN_RUN digits). A run is reported once per
+    sample in it, its ends cut to a window around the sample (callers only map the
+    positions to payloads, then parse those). `out`: three int64 arrays to write into,
+    `run_buffers(hi - lo)` long (the result then views them)."""
     data = _as_array(data)
     hi = len(data) if hi is None else min(hi, len(data))
-    empty = np.zeros(0, np.int64), np.zeros(0, np.int64)
-    if hi - lo < min_run:
-        return empty
-    cap = (hi - lo - 1) // min_run + 1
-    out_start, out_end = np.empty(cap, np.int64), np.empty(cap, np.int64)
-    n = compiled.call("digit_runs", data, lo, hi, min_run, out_start, out_end)
-    return out_start[:n].copy(), out_end[:n].copy()
+    if hi - lo < min(min_run, 4 * B64_DIGIT_QUADS):
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty
+    if out is None:
+        out = run_buffers(hi - lo, min_run)
+    n = compiled.call("number_runs", data, lo, hi, min_run, B64_DIGIT_QUADS, RUN_CLASSES, *out)
+    return out[0][:n], out[1][:n], out[2][:n]
 
 
+def run_buffers(size: int, min_run: int = MIN_RUN) -> tuple:
+    """Output arrays for number_run_hits over `size` bytes: two windows a sample at most."""
+    cap = 2 * ((size - 1) // min(min_run, 4 * B64_DIGIT_QUADS - 1) + 1)
+    return np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int64)
+
+
+# base64 of three ASCII digits, character by character (0x30-0x39: the six bits of
+# 0b0011xxxx... in turn take these)
+B64_DIGIT_QUAD = (b"MNO", b"DTjz", b"AEIMQUYcgk", b"wxyz012345")
+# for each byte, bit j set where it may stand j-th in such a quad, bit 4 where it is a digit
+# or separates digit groups (normalise.GROUP_SEPARATORS): the compiled loops' classes
+RUN_CLASSES = np.zeros(256, dtype=np.uint8)
+for _j, _chars in enumerate(B64_DIGIT_QUAD):
+    RUN_CLASSES[list(_chars)] |= 1 << _j
+RUN_CLASSES[list(b"0123456789 -")] |= 16

@@ -9,9 +9,10 @@ Two layers:
   digits interleaved with NULs), full-width digits and `Ｘ`/`ｘ` in UTF-8 (`EF BC 90`-`99`)
   and in GBK/GB18030 (`A3 B0`-`B9`), as Chinese input methods type them, and digits
   percent-encoded (`%32%32...`: a URL's query or a cookie, which the server decodes; no
-  browser encodes a digit, so these are rare but for evasion), and digit groups in the
+  browser encodes a digit, so these are rare but for evasion), digit groups in the
   shapes of a card, an ID or a mobile number (`138 0013 8000`: how pages show them, and
-  users type them). The result keeps a
+  users type them), and base64 inside text where it encodes digits (a message wrapped
+  whole in a JSON value, a token's claims). The result keeps a
   map back to the original positions (`Readable.origin`), so offsets and ownership are told
   in the bytes that travelled. UTF-8 and GBK text needs no decoding: the rules read their
   bytes.
@@ -69,6 +70,7 @@ import numpy as np
 import hpack
 import zstandard
 
+from .matcher import B64_DIGIT_QUAD
 from .names import http_status
 
 try:  # brotli: `Content-Encoding: br`
@@ -112,17 +114,69 @@ DIGIT_CLASSES = bytes(100 if 48 <= c <= 57 else 48 if c == 0 else
                       115 if c in GROUP_SEPARATORS else 120 for c in range(256))
 GROUPS_HINT = b"dddsdddd"
 
-# one expression a decoding, each starting with a literal byte (so that it skips the rest of
-# the bytes fast), run only where that byte occurs, or digit groups where the hint finds
-# them; UTF-16 runs are found from their NULs and told LE or BE by the byte before
+# bytes as classes: NUL "0", printable ASCII "a", the rest "x" (a quick test for UTF-16)
+_CLASSES = bytes(48 if c == 0 else 97 if 0x20 <= c <= 0x7E else 120 for c in range(256))
+
+# base64 inside text (a JSON value, a token's claims, a message wrapped whole) that encodes a
+# run of digits: quads each of three ASCII digits (0b0011xxxx in six-bit pieces takes these
+# characters), three at least (matcher.B64_DIGIT_QUADS), decoded with the base64 (or
+# base64url) characters around them up to B64_REACH either side, aligned on their quads
+_QUAD = b"".join(b"[" + chars + b"]" for chars in B64_DIGIT_QUAD)
+DIGIT_QUAD = re.compile(_QUAD)
+B64_DIGITS = re.compile(_QUAD * 3)     # a set of first bytes: Python's `re` skips to them
+# a quad's first two characters as classes ("a" then "b"): in every chain (the quick test)
+_QUAD_LEAD = bytes(97 if c in B64_DIGIT_QUAD[0] else 98 if c in B64_DIGIT_QUAD[1] else 120
+                   for c in range(256))
+_B64_CHARS = re.compile(rb"[A-Za-z0-9+/_-]+")
+_B64URL = bytes.maketrans(b"-_", b"+/")
+B64_REACH = 256
+
+
+def _base64_spans(data: bytes):
+    """(start, end) of each stretch of base64 to decode: the run of base64 characters around
+    digits' quads, cut to B64_REACH either side and to whole quads."""
+    runs = None
+    end = 0
+    for m in B64_DIGITS.finditer(data):
+        q, q_end = m.span()
+        if q < end:
+            continue                          # inside the stretch before
+        if runs is None:
+            runs = [r.span() for r in _B64_CHARS.finditer(data)]
+        lo, hi = runs[bisect.bisect_right(runs, (q, len(data))) - 1]
+        lo, hi = max(lo, q - B64_REACH), min(hi, q_end + B64_REACH)
+        a, end = q - (q - lo) // 4 * 4, q_end + (hi - q_end) // 4 * 4
+        yield a, end
+
+
+def base64_digits(data: bytes) -> bool:
+    """Whether `data` holds a chain of three quads of base64 of digits (B64_DIGITS)."""
+    return b"ab" in data.translate(_QUAD_LEAD) and B64_DIGITS.search(data) is not None
+
+
+def _lead(byte: bytes):
+    return lambda data: byte in data
+
+
+def _matches(rx: re.Pattern):
+    return lambda data: ((m.start(), m.end()) for m in rx.finditer(data))
+
+
+# each text decoding: a quick test whether `data` may hold one (a literal byte where its
+# expression starts with one: Python's `re` tries an expression without at every byte), and
+# where; UTF-16 runs are found from their NULs (four characters in a row: a NUL alone is
+# everywhere in binary data) and told LE or BE by the byte before
 _WIDE = (
-    ("json", b"\\u", re.compile(rb"\\u[0-9A-Fa-f]{4}(?:\\u[0-9A-Fa-f]{4})*")),
-    ("wide", b"\x00", re.compile(rb"\x00(?:[\x20-\x7e]\x00){3,}[\x20-\x7e]?")),
-    ("fw", b"\xef", re.compile(rb"\xef(?:\xbc[\x90-\x99\xb8]|\xbd\x98)"
-                              rb"(?:\xef(?:\xbc[\x90-\x99\xb8]|\xbd\x98))*")),
-    ("gbk", b"\xa3", re.compile(rb"\xa3[\xb0-\xb9\xd8\xf8](?:\xa3[\xb0-\xb9\xd8\xf8])+")),
-    ("pct", b"%3", re.compile(rb"(?:%3[0-9])+(?:%[57]8)?")),     # digits, then an X
-    ("grp", b"", DIGIT_GROUPS),
+    ("json", _lead(b"\\u"), _matches(re.compile(rb"\\u[0-9A-Fa-f]{4}(?:\\u[0-9A-Fa-f]{4})*"))),
+    ("wide", lambda data: b"\x00" in data and b"0a0a0a0" in data.translate(_CLASSES),
+     _matches(re.compile(rb"\x00(?:[\x20-\x7e]\x00){3,}[\x20-\x7e]?"))),
+    ("fw", _lead(b"\xef"), _matches(re.compile(rb"\xef(?:\xbc[\x90-\x99\xb8]|\xbd\x98)"
+                                             rb"(?:\xef(?:\xbc[\x90-\x99\xb8]|\xbd\x98))*"))),
+    ("gbk", _lead(b"\xa3"),
+     _matches(re.compile(rb"\xa3[\xb0-\xb9\xd8\xf8](?:\xa3[\xb0-\xb9\xd8\xf8])+"))),
+    ("pct", _lead(b"%3"), _matches(re.compile(rb"(?:%3[0-9])+(?:%[57]8)?"))),   # digits, an X
+    ("grp", lambda data: GROUPS_HINT in data.translate(DIGIT_CLASSES), _matches(DIGIT_GROUPS)),
+    ("b64", lambda data: base64_digits(data), _base64_spans),
 )
 PERCENT_DIGIT = re.compile(rb"%3([0-9])")
 _FULL_WIDTH = {bytes((0xEF, 0xBC, 0x90 + d)): bytes((48 + d,)) for d in range(10)}
@@ -144,6 +198,7 @@ _DECODE = {
             "full-width-gbk"),
     "pct": (lambda s: percent_decode(s), "percent-encoded"),     # the forms' decoder
     "grp": (lambda s: s.translate(None, GROUP_SEPARATORS), "digit-groups"),
+    "b64": (lambda s: binascii.a2b_base64(s.translate(_B64URL)), "base64-inline"),
 }
 # the decodings of text in place, which the maskers (pii_mask) see through as well; the
 # others (content and transfer codings, framing, WebSocket) leave bytes that any reader
@@ -184,20 +239,6 @@ def short_of_a_member(data: bytes) -> bool:
     return len(data) < len(ZIP_LOCAL) and ZIP_LOCAL.startswith(data)
 
 
-# bytes as classes: NUL "0", printable ASCII "a", the rest "x" (a quick test for UTF-16)
-_CLASSES = bytes(48 if c == 0 else 97 if 0x20 <= c <= 0x7E else 120 for c in range(256))
-
-
-def _has(data: bytes, lead: bytes) -> bool:
-    """Whether `data` may hold a match of the expression that starts with `lead`: the byte,
-    and for UTF-16 four characters in a row (a NUL alone is everywhere in binary data)."""
-    if not lead:                       # digit groups
-        return GROUPS_HINT in data.translate(DIGIT_CLASSES)
-    if lead != b"\x00":
-        return lead in data
-    return lead in data and b"0a0a0a0" in data.translate(_CLASSES)
-
-
 class Readable:
     """`data` with the text encodings above decoded (`text`), and the way back."""
 
@@ -206,8 +247,8 @@ class Readable:
     def __init__(self, data: bytes):
         self.spans: list[tuple[int, int, int, int, str]] = []   # new a, b; old a, b; label
         self._kept: dict[int, list[int]] = {}   # a digit-group span's kept bytes (old offsets)
-        found = sorted((m.start(), m.end(), kind) for kind, lead, rx in _WIDE if _has(data, lead)
-                       for m in rx.finditer(data))
+        found = sorted((a, b, kind) for kind, quick, spans in _WIDE if quick(data)
+                       for a, b in spans(data))
         if not found:
             self.text, self._starts = data, []
             return

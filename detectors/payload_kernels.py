@@ -11,7 +11,7 @@ from .names import (CLIENT_HELLO, DNS_MIN, DNS_PORT, DNS_TCP_MIN, HELLO_MIN, HTT
                     QR_OPCODE, TLS_HANDSHAKE)
 from .quic import MIN_DATAGRAM, V1, V2
 from .remote_control import DNS, PORT, REPEATING, SIGNATURE, SNI, TCP, UDP
-from .stream_walk import edges, stream_positions, stream_regions, stream_rows  # noqa: F401
+from .stream_walk import digit_quad, edges, stream_positions, stream_regions, stream_rows  # noqa: F401
 
 AHEAD = 16    # rows ahead whose bytes are asked for (llvm.prefetch): the loops below read a
               # batch's buffer and table (tens of MB) out of order; it overlaps the misses
@@ -40,48 +40,89 @@ def _joins(data, s, lo, hi) -> bool:
     return True
 
 
-@jit
-def digit_runs(data, lo, hi, min_run, out_start, out_end):
-    """matcher.digit_run_hits for the samples lo, lo + min_run, ... below hi, with windows
-    cut at lo and hi: writes each kept window's (start, end), returns their count. A run's
-    digits may be in groups (`_joins`); min_run counts its digits."""
-    n = 0
+@jit(inline="always")
+def _digit_window(data, p, lo, hi, min_run) -> tuple:
+    """The window of the digit run through sample p (its groups joined), or (0, 0)."""
+    if not (_is_digit(data[p]) or _joins(data, p, lo, hi)):
+        return 0, 0
     w = 2 * min_run           # a window holds min_run digits and their groups' separators
     h = min_run // 2
-    span = 2 * w + 1
-    for p in range(lo, hi, min_run):
-        if not (_is_digit(data[p]) or _joins(data, p, lo, hi)):
-            continue
-        # a run of min_run bytes through p holds p - h or p + h
-        if not ((p - h >= lo and _in_run(data[p - h])) or (p + h < hi and _in_run(data[p + h]))):
-            continue
-        window = max(p - w, lo)
-        a = p
-        seps = 0
-        while a > window:
-            if _is_digit(data[a - 1]):
-                a -= 1
-            elif _joins(data, a - 1, lo, hi):
-                a -= 1
-                seps += 1
-            else:
-                break
-        limit = min(window + span, hi)
-        b = p + 1
-        if not _is_digit(data[p]):
+    # a run of min_run bytes through p holds p - h or p + h
+    if not ((p - h >= lo and _in_run(data[p - h])) or (p + h < hi and _in_run(data[p + h]))):
+        return 0, 0
+    window = max(p - w, lo)
+    a = p
+    seps = 0
+    while a > window:
+        if _is_digit(data[a - 1]):
+            a -= 1
+        elif _joins(data, a - 1, lo, hi):
+            a -= 1
             seps += 1
-        while b < limit:
-            if _is_digit(data[b]):
-                b += 1
-            elif _joins(data, b, lo, hi):
-                b += 1
-                seps += 1
-            else:
-                break
-        if b - a - seps >= min_run:
-            out_start[n] = a
-            out_end[n] = b
-            n += 1
+        else:
+            break
+    limit = min(window + 2 * w + 1, hi)
+    b = p + 1
+    if not _is_digit(data[p]):
+        seps += 1
+    while b < limit:
+        if _is_digit(data[b]):
+            b += 1
+        elif _joins(data, b, lo, hi):
+            b += 1
+            seps += 1
+        else:
+            break
+    if b - a - seps >= min_run:
+        return a, b
+    return 0, 0
+
+
+@jit(inline="always")
+def _quad_window(data, p, lo, hi, quads, bits, classes) -> tuple:
+    """The window of the chain of base64 quads of digits through sample p, or (0, 0):
+    `bits`, of the sample's byte, bit j set where it may stand j-th in such a quad."""
+    for j in range(4):
+        s = p - j
+        if not (bits >> j) & 1 or s < lo or s + 4 > hi or not digit_quad(data, s, classes):
+            continue
+        a = s
+        while a - 4 >= lo and s - a < 64 * quads and digit_quad(data, a - 4, classes):
+            a -= 4
+        b = s + 4
+        while b + 4 <= hi and b - a < 64 * quads and digit_quad(data, b, classes):
+            b += 4
+        if b - a >= 4 * quads:
+            return a, b
+        return 0, 0
+    return 0, 0
+
+
+@jit
+def number_runs(data, lo, hi, min_run, quads, classes, out_start, out_end, out_kind):
+    """matcher.number_run_hits, one pass over the samples lo, lo + step, ... below hi (step:
+    min_run, at most 4 quads - 1, so that a run of min_run digits and a chain of `quads`
+    quads each cover one): at each, the digit run through it (kind 0; its groups joined,
+    min_run counting its digits, its window cut to 2 min_run either side and to lo, hi)
+    and the chain of base64 quads of digits (kind 1; `quads` at least, cut to 64 quads
+    either side). `classes`, for each byte: bits 0-3 where it may stand in such a quad,
+    bit 4 a digit or a group separator (one look-up skips most samples). Writes each
+    window's (start, end, kind), returns their count."""
+    n = 0
+    for p in range(lo, hi, min(min_run, 4 * quads - 1)):
+        cls = classes[data[p]]
+        if cls == 0:
+            continue
+        if cls & 16:
+            a, b = _digit_window(data, p, lo, hi, min_run)
+            if b > a:
+                out_start[n], out_end[n], out_kind[n] = a, b, 0
+                n += 1
+        if cls & 15:
+            a, b = _quad_window(data, p, lo, hi, quads, cls & 15, classes)
+            if b > a:
+                out_start[n], out_end[n], out_kind[n] = a, b, 1
+                n += 1
     return n
 
 

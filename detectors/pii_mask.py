@@ -20,8 +20,8 @@ output (alerts, evidence files) and the tests agree on what an identifier is (JL
 
 "Not inside a longer digit run" means the byte before and the byte after are not ASCII digits.
 Digits are ASCII in UTF-8, GBK and GB18030 alike, so the rules read raw bytes. Identifiers
-written in UTF-16, full-width digits, JSON escapes, percent-encoded digits or digit groups
-(`normalise.Readable`) are masked in place too, the characters the masked form hides each
+written in UTF-16, full-width digits, JSON escapes, percent-encoded digits, digit groups
+or base64 inside text (`normalise.Readable`) are masked in place too, the characters the masked form hides each
 replaced by `*` byte for byte (a group's separators kept: `138 **** 8000`).
 
 Masked forms keep the characters that identify no one: an ID keeps its region code and its
@@ -51,8 +51,8 @@ from typing import NamedTuple
 import numpy as np
 
 from . import credential_wire as wire
-from .normalise import (DIGIT_CLASSES, DIGIT_GROUPS, GROUP_SEPARATORS, GROUPS_HINT, PERCENT_DIGIT,
-                        Readable)
+from .normalise import (DIGIT_CLASSES, DIGIT_GROUPS, DIGIT_QUAD, GROUP_SEPARATORS, GROUPS_HINT,
+                        PERCENT_DIGIT, Readable, base64_digits)
 
 RESIDENT_ID, BANK_CARD, MOBILE = "resident_id", "bank_card", "mobile"
 KINDS = (RESIDENT_ID, BANK_CARD, MOBILE)
@@ -195,12 +195,13 @@ def wide_digit_run(data: bytes) -> bool:
     """Whether `data` holds a run of 11 digits in a wide form (what an identifier there
     needs): the quick test before `normalise.Readable`. Percent-encoded digits count with
     plain ones beside them (`22%30%31...`: a server decodes the mix whole); digits in the
-    groups of a card, an ID or a mobile number (`138 0013 8000`) count as one run."""
+    groups of a card, an ID or a mobile number (`138 0013 8000`) count as one run; so do
+    digits in base64 inside text (three quads of them, whatever the rest decodes to)."""
     if b"%3" in data and PERCENT_DIGIT.search(data) \
             and long_digit_run(PERCENT_DIGIT.sub(rb"\1", data)):
         return True
     classes = data.translate(DIGIT_CLASSES)
-    if GROUPS_HINT in classes and DIGIT_GROUPS.search(data):
+    if GROUPS_HINT in classes and DIGIT_GROUPS.search(data) or base64_digits(data):
         return True
     if b"0d" * 11 in classes or b"d0" * 11 in classes:
         return True
@@ -219,6 +220,42 @@ def _run_from(data: bytes, i: int, step: int) -> int:
         i += step
         k += 1
     return k
+
+
+_BASE64 = re.compile(rb"[A-Za-z0-9+/_-]*")
+
+
+def _base64_digits_at_edges(data: bytes) -> list[tuple[int, int]]:
+    """Where base64 of digits touches either end of `data`: a chain of quads of three digits
+    beginning in its first four characters, or ending in its last four, with only base64
+    between it and that end (the quad it is cut from began or ends in the segment next to
+    it, which may hold the rest of an encoded identifier). Each span runs from the end to
+    the chain's far side and the partial quad beyond it: `mask_payload(edges=True)` masks
+    it whole."""
+    n, spans = len(data), []
+    for k in range(min(4, n - 3)):                 # from the start
+        if DIGIT_QUAD.match(data, k) and _BASE64.match(data, 0, k).end() == k:
+            e = k
+            while DIGIT_QUAD.match(data, e):
+                e += 4
+            spans.append((0, _BASE64.match(data, e, e + 3).end()))
+            break
+    for k in range(min(4, n - 3)):                 # to the end
+        s = n - 4 - k
+        if DIGIT_QUAD.match(data, s) and _BASE64.match(data, s + 4).end() == n:
+            while s >= 4 and DIGIT_QUAD.match(data, s - 4):
+                s -= 4
+            p = s
+            while p > max(s - 3, 0) and _BASE64.match(data, p - 1, p).end() == p:
+                p -= 1
+            spans.append((p, n))
+            break
+    return spans
+
+
+def base64_digits_at_edges(data: bytes) -> bool:
+    """Whether `data` begins or ends with base64 of digits (`_base64_digits_at_edges`)."""
+    return bool(_base64_digits_at_edges(data))
 
 
 def mask_value(kind: str, value: str) -> str:
@@ -255,6 +292,9 @@ def mask_payload(data: bytes, edges: bool = False, credentials: bool = True) -> 
             if out[p] and out[p] not in GROUP_SEPARATORS:   # UTF-16's NULs and digit
                 out[p] = _STAR                              # groups' spaces stay
     if edges and data:
+        for a, b in _base64_digits_at_edges(data):
+            out = bytearray(data) if out is None else out
+            out[a:b] = b"*" * (b - a)
         n = len(data)
         head = _run_from(data, 0, 1)
         tail = _run_from(data, n - 1, -1)

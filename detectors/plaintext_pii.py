@@ -17,8 +17,8 @@ are searched once. They are searched as the receiver reads them (`normalise`): t
 holding an HTTP message with a content coding, chunked framing, a form or multipart body,
 or a mail part in base64 or quoted-printable, or a ZIP archive (a spreadsheet), decoded
 (and not raw); any text with its
-UTF-16, full-width digits, JSON escapes, percent-encoded digits and digit groups
-(`138 0013 8000`) decoded. Per batch: one literal pass (Hyperscan where installed) and one sampled
+UTF-16, full-width digits, JSON escapes, percent-encoded digits, digit groups
+(`138 0013 8000`) and base64 of digits inside text decoded. Per batch: one literal pass (Hyperscan where installed) and one sampled
 digit-run pass over the regions' bytes pick the few regions worth parsing; only those are
 parsed in Python.
 
@@ -34,7 +34,7 @@ began in an earlier segment; for an item of a decoded body, which no wire byte s
 where that packet's part of the stream begins), the decodings that revealed the
 items (`decoded`: `chunked`, `gzip`, `deflate`, `br`, `form-urlencoded`, `multipart`,
 `base64`, `quoted-printable`, `zip`, `utf-16le`, `utf-16be`, `full-width`, `full-width-gbk`,
-`json-escape`, `percent-encoded`, `digit-groups`), and for each identifier (at most MAX_SHOWN) its masked
+`json-escape`, `percent-encoded`, `digit-groups`, `base64-inline`), and for each identifier (at most MAX_SHOWN) its masked
 form (`220102********123X`, `138****5678`) and a keyed hash: HMAC-SHA256 of `kind:value`,
 the first 128 bits in hex, so two alerts about the same person show the same hash and no
 one without the key can tell who. Names are never shown, not even masked or hashed. A flow

@@ -10,6 +10,21 @@ from __future__ import annotations
 from ybsensor.core.loops import jit, prefetch
 
 AHEAD = 16    # segments ahead whose bytes are asked for: they lie all over the buffer
+QUAD_REACH = 8  # bytes of a boundary's side in which base64 of digits makes it a digit run's
+
+
+@jit(inline="always")
+def digit_quad(data, s, classes) -> bool:
+    """Whether data[s:s + 4] is base64 of three ASCII digits (`classes`: matcher.RUN_CLASSES,
+    bit j where a byte may stand j-th in such a quad)."""
+    return (classes[data[s]] & 1) != 0 and (classes[data[s + 1]] & 2) != 0 \
+        and (classes[data[s + 2]] & 4) != 0 and (classes[data[s + 3]] & 8) != 0
+
+
+@jit(inline="always")
+def _base64_char(c) -> bool:
+    return 65 <= c <= 90 or 97 <= c <= 122 or 48 <= c <= 57 or c == 43 or c == 47 \
+        or c == 45 or c == 95
 
 
 @jit
@@ -243,12 +258,13 @@ def stream_regions(sid, rel, end, known, base, key, seg_row, seg_place, seg_off,
 
 @jit
 def edges(joined, off, length, from_state, stored_at, stored_tail, stored_len, data, min_run,
-          windows, owner, digit_owner):
+          classes, windows, owner, digit_owner):
     """streams.Engine._edges for the joined entries `joined`: each boundary's window
     (the EDGE bytes left of it, right-aligned, zero where fewer; then the region's first
     EDGE bytes, zero past its end) into `windows`, the entry owning a match across it into
     `owner`, and the owners of a digit run that may cross it into digit_owner (digits, X
-    and x, and digit groups' separators). Returns their count."""
+    and x, and digit groups' separators; or base64 of digits near it on either side).
+    Returns their count."""
     edge = windows.shape[1] // 2
     context = stored_tail.shape[1]
     top = len(data) - edge
@@ -298,7 +314,16 @@ def edges(joined, off, length, from_state, stored_at, stored_tail, stored_len, d
         leading = min(leading, right_len)
         # a region of digits only may carry a run on into the next: conservative
         all_digits = leading == length[e] and leading > 0
-        if trailing > 0 and leading > 0 and (trailing + leading >= min_run or all_digits):
+        run = trailing > 0 and leading > 0 and (trailing + leading >= min_run or all_digits)
+        # base64 of digits at one side, base64 going on at the other: an encoded run may
+        # cross (its quads told apart only with both sides)
+        if not run and left_len > 0 and right_len > 0 and _base64_char(windows[k, edge - 1]) \
+                and _base64_char(windows[k, edge]):
+            for s in range(edge - QUAD_REACH, edge + QUAD_REACH - 3):
+                if (s + 4 <= edge or s >= edge) and digit_quad(windows[k], s, classes):
+                    run = True
+                    break
+        if run:
             digit_owner[n] = owner[k]
             n += 1
     return n

@@ -47,7 +47,7 @@ from ybsensor.decoders.layout import gather_block
 from . import compiled
 from .base import per_sensor
 from .content import data_seq, every_head
-from .matcher import MIN_RUN, LiteralMatcher, gather, scan_pieces
+from .matcher import MIN_RUN, RUN_CLASSES, LiteralMatcher, gather, scan_pieces
 from .payload_class import PLAINTEXT, PayloadClasses
 
 TCP = 6
@@ -638,7 +638,7 @@ class Engine:
         digit_owner = np.empty(len(j), np.int64)
         n = compiled.call("edges", j, regions.off, regions.length, regions.from_state,
                           regions.stored_at, regions.stored_tail, regions.stored_len,
-                          regions.data, MIN_RUN, windows, owner, digit_owner)
+                          regions.data, MIN_RUN, RUN_CLASSES, windows, owner, digit_owner)
         lit_owner, lit_id = self._edge_literals(windows, owner)
         return np.unique(digit_owner[:n]), lit_owner, lit_id
 

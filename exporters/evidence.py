@@ -44,12 +44,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ybsensor.detectors.matcher import LiteralMatcher, digit_run_hits
+from ybsensor.detectors.matcher import RUN_CLASSES, LiteralMatcher, number_run_hits
 from ybsensor.detectors.normalise import TEXT_DECODINGS, TEXT_MARKERS
 from ybsensor.detectors.pii_mask import (
     CREDENTIAL_WORDS,
     EDGE_HEAD,
     EDGE_TAIL,
+    base64_digits_at_edges,
     binary_credential_heads,
     long_digit_run,
     mask_credentials,
@@ -146,7 +147,7 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
     k = np.arange(EDGE_TAIL + 1)
     tail = _EDGE_BYTE[data[np.clip(seg0[:, None] + seg_n[:, None] - (EDGE_TAIL + 1) + k, 0, size - 1)]].all(axis=1) \
         & (seg_n > EDGE_TAIL)
-    hit[idx[head | tail]] = True
+    hit[idx[head | tail | _quad_at_edges(data, seg0, seg_n)]] = True
     # a binary message that carries a secret (LDAP bind, SNMP, TDS Login7, PostgreSQL)
     hit[idx[binary_credential_heads(data[np.minimum(seg0[:, None] + np.arange(2), size - 1)])]] = True
     # a credential word (matched anywhere in the frame) in a frame with a payload
@@ -158,6 +159,20 @@ def _suspects(data: np.ndarray, start: np.ndarray, length: np.ndarray, p0: np.nd
 
 
 WIDE_ALONE = 16  # frames a part holding a wide run is cut into before they are tested alone
+
+
+def _quad_at_edges(data: np.ndarray, seg0: np.ndarray, seg_n: np.ndarray) -> np.ndarray:
+    """Which payloads (data[seg0: seg0 + seg_n]) hold base64 of digits in their first or
+    last four characters' quads: a superset of what `base64_digits_at_edges` masks."""
+    size = len(data)
+    out = np.zeros(len(seg0), dtype=bool)
+    j = np.arange(4)
+    place = (1 << j).astype(np.uint8)            # matcher.RUN_CLASSES: bit j, j-th in a quad
+    for k in range(4):
+        for at in (seg0 + k, seg0 + seg_n - 4 - k):
+            pos = np.clip(at[:, None] + j, 0, size - 1)
+            out |= ((RUN_CLASSES[data[pos]] & place) != 0).all(axis=1) & (seg_n >= 4 + k)
+    return out
 
 
 def _wide_runs(frames: list[np.ndarray], rows: list[int]) -> list[int]:
@@ -181,7 +196,8 @@ def _wide_runs(frames: list[np.ndarray], rows: list[int]) -> list[int]:
 def _words_runs_and_marks(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                      np.ndarray]:
     """Where a credential word starts in `data` (letters folded, the word wholly inside);
-    the runs of RUN digits that `digit_run_hits` gives (start, end); and where a digit in a
+    the runs of RUN digits, and of base64 of digits, that `number_run_hits` gives (start,
+    end); and where a digit in a
     wide form (UTF-16, full-width, a JSON escape: those pii_mask also masks) may be, by the
     payload normaliser's text markers. Words and markers in one pass of the payload
     engine's Hyperscan matcher where that is installed, else the words by byte pairs
@@ -190,7 +206,7 @@ def _words_runs_and_marks(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     global _MATCHER, _WIDE
     if _MATCHER is None:
         _MATCHER = LiteralMatcher(list(CREDENTIAL_WORDS) + TEXT_MARKERS)
-    rs, re_ = digit_run_hits(data, 0, len(data), RUN)
+    rs, re_, _ = number_run_hits(data, 0, len(data), RUN)
     if _MATCHER.backend == "hyperscan":
         starts, ids = _MATCHER.scan(data)
         word = ids < len(CREDENTIAL_WORDS)
@@ -541,7 +557,8 @@ class EvidenceWriter:
         if plen > 0 and 0 <= p0 < len(frame):
             p1 = min(p0 + plen, len(frame))
             seg = masked[p0:p1]
-            if long_digit_run(seg) or seg[:1] in _EDGE or seg[-1:] in _EDGE:
+            if long_digit_run(seg) or seg[:1] in _EDGE or seg[-1:] in _EDGE \
+                    or base64_digits_at_edges(seg):
                 masked = masked[:p0] + mask_payload(seg, edges=True) + masked[p1:]
             else:  # no identifier; a password in clear is masked all the same
                 masked = masked[:p0] + mask_credentials(seg) + masked[p1:]

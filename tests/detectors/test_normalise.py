@@ -65,6 +65,7 @@ def _full_width(s: str) -> str:
     (lambda s: b"head:" + "".join(f"%{ord(c):02X}" for c in s).encode() + b";tail",
      "percent-encoded"),
     (lambda s: f"head:{s[:6]} {s[6:14]} {s[14:]};tail".encode(), "digit-groups"),
+    (lambda s: b"head:" + base64.b64encode(s.encode()) + b";tail", "base64-inline"),
 ])
 def test_readable_decodes_and_maps_back(make, label):
     raw = make(PERSON)

@@ -4,6 +4,7 @@ the name and signature pre-filters against the rules they state; the stream regi
 TCP streams against the stream a receiver reads."""
 from __future__ import annotations
 
+import base64
 import re
 import struct
 
@@ -14,8 +15,20 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import fuzzing as F
 from ybsensor.decoders import Batch
 from ybsensor.detectors import matcher
-from ybsensor.detectors.matcher import LiteralMatcher, digit_run_hits, hyperscan_available
+from ybsensor.detectors.matcher import LiteralMatcher, hyperscan_available, number_run_hits
 from tools import ONE_HOSPITAL, PCAPS
+
+
+def digit_run_hits(data, lo=0, hi=None, min_run=11):
+    """number_run_hits' runs of digits (kind 0)."""
+    s, e, k = number_run_hits(data, lo, hi, min_run)
+    return s[k == 0], e[k == 0]
+
+
+def base64_digit_run_hits(data):
+    """number_run_hits' chains of base64 of digits (kind 1)."""
+    s, e, k = number_run_hits(data)
+    return s[k == 1], e[k == 1]
 
 
 def _runs(data: np.ndarray, lo: int, hi: int):
@@ -615,3 +628,49 @@ def assert_asks_keep_their_rules(rows, got) -> None:
 @given(st.lists(name_row_st, min_size=1, max_size=40))
 def test_name_and_signature_prefilters_keep_their_rules(rows):
     assert_asks_keep_their_rules(rows, _name_prefilters(rows))
+
+
+# base64 of every three ASCII digits: the quads a run of digits encodes to (the reference)
+DIGIT_QUADS = {base64.b64encode(f"{k:03d}".encode()) for k in range(1000)}
+
+
+def _reference_quad_runs(data: bytes, quads: int = 3) -> list[tuple[int, int]]:
+    """Maximal chains of digit quads (each starting where the last ended), `quads` long."""
+    runs, at = [], {}
+    for s in range(len(data) - 3):
+        if data[s:s + 4] in DIGIT_QUADS:
+            at[s] = True
+    for s in sorted(at):
+        if at.get(s - 4):
+            continue                               # not a chain's first quad
+        e = s
+        while at.get(e):
+            e += 4
+        if e - s >= 4 * quads:
+            runs.append((s, e))
+    return runs
+
+
+quad_data = st.lists(st.one_of(st.text("0123456789", min_size=1, max_size=30).map(
+    lambda s: base64.b64encode(s.encode())), st.binary(max_size=12),
+    st.text("ABMNOjwxyz0123456789+/", max_size=10).map(str.encode)), max_size=25).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(quad_data)
+def test_base64_digit_runs_cover_every_chain_and_only_chains(data):
+    """Against chains of quads found by brute force from base64's own encoding of every
+    three digits: each window lies in a chain of three quads or more; each chain has one."""
+    starts, ends = base64_digit_run_hits(np.frombuffer(data, np.uint8))
+    runs = _reference_quad_runs(data)
+    for s_, e in zip(starts.tolist(), ends.tolist()):
+        assert e - s_ >= 12 and any(a <= s_ and e <= b for a, b in runs), (s_, e, runs)
+    for a, b in runs:
+        assert any(a <= s_ < b for s_ in starts.tolist()), (a, b)
+
+
+def test_base64_of_an_identifier_is_a_chain_at_every_alignment():
+    for lead in range(3):
+        for ident in (b"13812345678", b"220104195307144055"):
+            data = base64.b64encode(b'{"a":"' + b"x" * lead + ident + b'"}')
+            assert base64_digit_run_hits(np.frombuffer(data, np.uint8))[0].size, (lead, ident)

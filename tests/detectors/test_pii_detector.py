@@ -272,6 +272,55 @@ def test_numbers_in_other_groups_are_no_identifiers(tmp_path):
     assert run(tmp_path, [seg(b"POST /x HTTP/1.1\r\n\r\n" + body)]) == []
 
 
+def _wrapped(inner: dict, urlsafe: bool = False) -> bytes:
+    """A request whose business message travels base64-encoded in a JSON value, as some
+    platforms wrap theirs (encoding, not encryption)."""
+    import base64
+    enc = base64.urlsafe_b64encode if urlsafe else base64.b64encode
+    body = json.dumps({"appId": "HIS01", "data": enc(json.dumps(inner).encode()).decode(),
+                       "sign": "0f" * 16}).encode()
+    return b"POST /api/v1/submit HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + body
+
+
+@pytest.mark.parametrize("batches", ["one", "each"])
+@pytest.mark.parametrize("cut", [None, 0, 5, 11, 23])
+def test_identifiers_in_base64_inside_text(tmp_path, cut, batches):
+    """The ID read from the base64 the receiver decodes, whole or split across segments
+    anywhere in the ID's base64 (a segment then begins mid-run: its alignment told by the
+    digits' quads), placed at the segment completing it."""
+    import base64
+    import re
+    msg = _wrapped({"sfz": PERSON, "pad": "y" * 60})
+    quads = re.search(rb"(?:[A-Za-z0-9+/]{4})*?(?:[MNO][DTjz][AEIMQUYcgk][w-z0-5]){5}", msg)
+    at = None if cut is None else quads.end() - 20 + cut     # the ID's 5 quads: 20 chars
+    frames = stream([msg] if at is None else [msg[:at], msg[at:]])
+    got = run(tmp_path, *([frames] if batches == "one" else [[f] for f in frames]))
+    assert len(got) == 1 and got[0]["first_frame"] == (1 if at is None else 2)
+    ev = got[0]["evidence"]
+    assert ev["decoded"] == ["base64-inline"] and ev["kinds"] == {"resident_id": 1}
+    assert ev["masked"] == [mask_value("resident_id", PERSON)]
+    assert base64.b64encode(json.dumps({"sfz": PERSON}).encode())[:8] in msg
+
+
+def test_identifiers_in_a_tokens_claims(tmp_path):
+    """A JSON Web Token's claims are base64url, readable by anyone who holds the token."""
+    import base64
+    claims = base64.urlsafe_b64encode(json.dumps({"sub": "u1", "idcard": PERSON}).encode())
+    token = b"eyJhbGciOiJIUzI1NiJ9." + claims.rstrip(b"=") + b".c2lnbmF0dXJl"
+    got = run(tmp_path, [seg(b"GET /r HTTP/1.1\r\nAuthorization: Bearer " + token + b"\r\n\r\n")])
+    pii_alerts = [a for a in got if a["detector"] == "plaintext_pii"]
+    assert len(pii_alerts) == 1 and pii_alerts[0]["evidence"]["kinds"] == {"resident_id": 1}
+
+
+def test_base64_that_encodes_no_identifier_raises_nothing(tmp_path):
+    import base64
+    blobs = [base64.b64encode(bytes(RNG.randrange(256) for _ in range(3000))),
+             base64.b64encode(json.dumps({"ts": "2026-12-07 12:00:00", "n": 12345678}).encode()),
+             base64.b64encode(b"0" * 40)]          # digits, but no identifier among them
+    frames = [seg(b"POST /u HTTP/1.1\r\n\r\n" + b, sport=41000 + k) for k, b in enumerate(blobs)]
+    assert run(tmp_path, frames) == []
+
+
 def test_split_reordered_and_retransmitted_counts_once(tmp_path):
     msg = f"a={PERSON}&b={MOBILE}&c=end-of-form".encode()
     p1, p2, p3 = msg[:8], msg[8:30], msg[30:]

@@ -197,3 +197,34 @@ def test_edges_cut_identifiers_in_digit_groups():
         joined = mask_payload(a, edges=True) + mask_payload(b, edges=True)
         assert len(joined) == len(a) + len(b)
         assert ident.encode() not in joined.replace(b" ", b""), cut
+
+
+def _decodes_to(data: bytes, ident: bytes) -> bool:
+    """Whether any run of base64 (or base64url) characters in `data`, at any alignment,
+    decodes to bytes holding `ident`."""
+    import base64
+    import re
+    for m in re.finditer(rb"[A-Za-z0-9+/_-]{8,}", data):
+        run = m.group().replace(b"-", b"+").replace(b"_", b"/")
+        for k in range(4):
+            part = run[k:][: (len(run) - k) // 4 * 4]
+            if ident in base64.b64decode(part):
+                return True
+    return False
+
+
+def test_identifiers_in_base64_inside_text_are_masked():
+    """A message wrapped in base64 (a JSON value, a token's claims): its identifiers masked
+    in the base64 itself, so that no alignment of what is left decodes to one."""
+    import base64
+    for ident in IDS[5:25] + CARDS[5:10] + ["13812345678"]:
+        for lead in range(3):
+            inner = b'{"n":"' + b"x" * lead + ident.encode() + b'","k":1}'
+            for enc in (base64.b64encode, base64.urlsafe_b64encode):
+                data = b'{"data":"' + enc(inner) + b'"}'
+                assert _decodes_to(data, ident.encode())
+                out = mask_payload(data)
+                assert len(out) == len(data) and not _decodes_to(out, ident.encode()), ident
+                assert mask_text(data.decode()) == out.decode()
+    plain = base64.b64encode(b"no identifier 2026-12-07 12:00")
+    assert mask_payload(plain) == plain

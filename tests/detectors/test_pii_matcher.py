@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ybsensor.detectors.matcher import LiteralMatcher, digit_run_hits, hyperscan_available
+from test_payload_kernels import digit_run_hits
+from ybsensor.detectors.matcher import LiteralMatcher, hyperscan_available
 
 ROOT = Path(__file__).resolve().parents[2]
 LITERALS = [b"psn_name", b"certno", b"psn_no", b"infno", "姓名".encode("gbk"),
