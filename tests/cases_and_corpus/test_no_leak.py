@@ -44,7 +44,9 @@ ENCODED_IDS = [pii.resident_id(RNG)]
 # identifiers written in digit groups, as a page shows them to be read (`138 0013 8000`)
 GROUPED = [pii.resident_id(RNG), pii.bank_card(RNG),
            "1" + RNG.choice("3456789") + "".join(str(RNG.randrange(10)) for _ in range(9))]
-SECRETS = IDS + CARDS + MOBILES + NAME_IDS + NAME_MOBILES + ENCODED_IDS + GROUPED
+# an identifier in a message wrapped in base64 (a JSON value)
+WRAPPED = [pii.resident_id(RNG)]
+SECRETS = IDS + CARDS + MOBILES + NAME_IDS + NAME_MOBILES + ENCODED_IDS + GROUPED + WRAPPED
 
 
 def _grouped(secret: str, sep: str) -> str:
@@ -144,6 +146,10 @@ def capture(path: Path) -> None:
                f"tel {_grouped(GROUPED[2], ' ')}.").encode()
     at = grouped.index(b" ", 10)                      # at the ID's first separator
     frames += tcp_stream([grouped[:at], grouped[at:]], 40009, wrap=in_l2tp)
+    import base64
+    wrapped = (b'POST /api HTTP/1.1\r\n\r\n{"data":"'
+               + base64.b64encode(json.dumps({"sfz": WRAPPED[0]}).encode()) + b'"}')
+    frames += tcp_stream([wrapped[:50], wrapped[50:]], 40010)
     frames += tcp_stream([b"220 ftp\r\n"], 21, 40005, "10.200.1.20", "10.1.2.3")
     frames += tcp_stream([b"USER leaker\r\n", b"PASS " + PASSWORDS[0].encode() + b"\r\n"], 40005, 21)
     import base64
@@ -194,7 +200,7 @@ def test_the_planted_data_was_found(outputs):
     for a in alerts:
         for k, v in a["evidence"].get("kinds", {}).items():
             kinds[k] = kinds.get(k, 0) + v
-    assert kinds.get("resident_id", 0) >= 8 and kinds.get("bank_card") == 3
+    assert kinds.get("resident_id", 0) >= 9 and kinds.get("bank_card") == 3
     assert kinds.get("mobile", 0) >= 4 and kinds.get("person_name", 0) >= 2
     assert sum(a["detector"] == "cleartext_credentials" for a in alerts) == 4   # 3 + named_frames
     assert any(a["severity"] == "critical" for a in alerts)
@@ -277,11 +283,48 @@ def test_no_output_holds_an_identifier(outputs):
 def test_no_output_holds_the_digits_of_a_grouped_identifier(outputs):
     """Neither whole nor in its groups with the separators dropped (a packet's masked
     groups and the next packet's, read together)."""
-    _, streams, files = outputs
-    for name, data in {**streams, **files}.items():
+    tmp, streams, files = outputs
+    for name, data in {**streams, **files, **_evidence_joined(tmp)}.items():
         joined = data.replace(b" ", b"").replace(b"-", b"")
         for secret in GROUPED:
             assert secret.encode() not in joined, f"{name} holds {secret[:3]}..."
+
+
+def _payloads_joined(path: Path) -> bytes:
+    """An evidence pcap's TCP and UDP payloads one after another (its packets are one
+    flow's, in order): what a reader of the capture reassembles."""
+    from scapy.utils import rdpcap
+    out = []
+    for pkt in rdpcap(str(path)):
+        inner, layer = None, pkt
+        while layer:                       # the innermost transport (past any tunnel)
+            if isinstance(layer, (TCP, UDP)):
+                inner = layer
+            layer = layer.payload
+        if inner is not None:
+            out.append(bytes(inner.payload))
+    return b"".join(out)
+
+
+def _evidence_joined(tmp: Path) -> dict[str, bytes]:
+    return {f"{p.name} joined": _payloads_joined(p)
+            for p in (tmp / "out" / "evidence").glob("*.pcap")}
+
+
+def test_no_output_holds_a_wrapped_identifier_in_its_base64(outputs):
+    """No run of base64 in any output decodes, at any alignment, to the wrapped ID; nor in
+    an evidence pcap's payloads joined (the ID's base64 cut by a segment's end)."""
+    import base64
+    import re
+    tmp, streams, files = outputs
+    joined = _evidence_joined(tmp)
+    assert any(b'{"data":"' in data for data in joined.values())     # the wrapped flow's
+    for name, data in {**streams, **files, **joined}.items():
+        for m in re.finditer(rb"[A-Za-z0-9+/_-]{8,}", data):
+            run = m.group().replace(b"-", b"+").replace(b"_", b"/")
+            for k in range(4):
+                part = run[k:][: (len(run) - k) // 4 * 4]
+                assert WRAPPED[0].encode() not in base64.b64decode(part), name
 
 
 def test_no_output_holds_a_password(outputs):
