@@ -33,7 +33,8 @@ Two layers:
   quoted-printable parts line by line, so a part spread over many segments streams
   through, and a header's encoded words (RFC 2047). A body or part that begins with a ZIP
   member header, or a stream where one appears outside any message (a file sent as it
-  is), is read as an archive (`Zip`): its members inflated in turn; a ZIP archive or a
+  is), is read as an archive (`Zip`): its members inflated in turn; so is a gzip file
+  (`Gunzip`, a `.gz` sent as it is, not a content coding); a ZIP archive or a
   gzip file in base64 inside a body's JSON or XML text, or in a stream outside any message
   seen, is decoded and opened so too (`Embedded`). Every byte of a
   stream the parser was fed is searched in its decoded form and not raw (so nothing is
@@ -227,16 +228,21 @@ ZIP_LOCAL = b"PK\x03\x04"           # a ZIP member's local file header
 # file's `H4sI`, after the value's opening quote or its element's `>`
 EMBEDDED = re.compile(rb'[">](?:UEsDB|H4sI)')
 EMBEDDED_MARKERS = [b'"uesdb', b">uesdb", b'"h4si', b">h4si"]       # as the literal pass holds them
+# a gzip file sent as it is, as Python's and Java's writers make it (no flags) and the gzip
+# tool (its name stored)
+GZIP_FILE_MARKERS = [b"\x1f\x8b\x08\x00", b"\x1f\x8b\x08\x08"]
 STREAM_MARKERS = [b"content-encoding:", b"transfer-encoding:", b"form-urlencoded",
                   b"multipart/form-data", b"upgrade: websocket", b"upgrade:websocket",
                   b"upgrade: h2c", b"upgrade:h2c", H2_PREFACE_MARKER, ZIP_LOCAL.lower(),
-                  *EMBEDDED_MARKERS]
+                  *EMBEDDED_MARKERS, *GZIP_FILE_MARKERS]
 
 
 def short_of_a_member(data: bytes) -> bool:
     """Whether `data`, a body's or part's first bytes, is too short to tell whether it
-    begins a ZIP member (a prefix of the header): they are held until more come."""
-    return len(data) < len(ZIP_LOCAL) and ZIP_LOCAL.startswith(data)
+    begins a file `file_reader` opens (a prefix of a ZIP member's or a gzip file's
+    header): they are held until more come."""
+    return len(data) < len(ZIP_LOCAL) and (ZIP_LOCAL.startswith(data)
+                                           or GZIP_FILE.startswith(data))
 
 
 class Readable:
@@ -308,6 +314,7 @@ class Readable:
 # --- content codings --------------------------------------------------------------------
 
 GZIP_MAGIC = b"\x1f\x8b"
+GZIP_FILE = GZIP_MAGIC + b"\x08"      # and deflate, the one method (RFC 1952 2.3.1)
 
 
 class Inflater:
@@ -558,6 +565,48 @@ class Zip:
         return self.state != "done"
 
 
+class Gunzip:
+    """A gzip file sent as it is (a .gz, a .csv.gz export) inflated as whoever opens it
+    does: its members in turn, within an Inflater's bounds."""
+
+    def __init__(self, out, labels: tuple, refuse, live):
+        self.out, self.labels = out, labels + ("gzip",)
+        self.inflater = Inflater("gzip", refuse, live)
+
+    def feed(self, data: bytes) -> None:
+        plain = self.inflater.feed(data)
+        if plain:
+            self.out(plain, self.labels)
+
+    @property
+    def state(self) -> str:
+        """"done" once its last member ended or its reading stopped (as Zip's)."""
+        z = self.inflater.z
+        return "done" if self.inflater.dead or z is None or z.eof else "read"
+
+
+def gzip_file(data: bytes) -> int:
+    """Where in `data` a gzip file's header begins (RFC 1952 2.3: deflate, no reserved flag,
+    an extra flag of 0, 2 or 4), or -1: the magic alone is three bytes that binary data
+    holds now and then."""
+    at = data.find(GZIP_FILE)
+    while 0 <= at <= len(data) - 10:
+        if not data[at + 3] & 0xE0 and data[at + 8] in (0, 2, 4):
+            return at
+        at = data.find(GZIP_FILE, at + 1)
+    return -1
+
+
+def file_reader(head: bytes, out, labels: tuple, refuse, live) -> Zip | Gunzip | None:
+    """The reader of a file whose first bytes are `head`, as its receiver opens it: a ZIP
+    archive's (an .xlsx, a zipped export) or a gzip file's; None for any other."""
+    if head.startswith(ZIP_LOCAL):
+        return Zip(out, labels, refuse, live)
+    if head.startswith(GZIP_FILE):
+        return Gunzip(out, labels, refuse, live)
+    return None
+
+
 # --- files in base64 inside text ----------------------------------------------------------
 
 _B64_TEXT = re.compile(rb"(?:[A-Za-z0-9+/=\r\n]|\\[/rn])*")   # base64, JSON's \/ \r \n
@@ -643,20 +692,11 @@ class Embedded:
             if len(self.head) < EMBEDDED_HEAD:
                 return
             data, self.head = self.head, b""
-            if data.startswith(ZIP_LOCAL):
-                self.reader = Zip(self.out, self.labels, self.refuse, self.live)
-            elif data.startswith(GZIP_MAGIC):
-                self.reader = Inflater("gzip", self.refuse, self.live)
-            else:
-                self.reader = False                 # some other file: its bytes are skipped
-        if not data or self.reader is False:
-            return
-        if isinstance(self.reader, Zip):
+            # some other file (an image): its bytes are skipped
+            self.reader = file_reader(data, self.out, self.labels, self.refuse, self.live) \
+                or False
+        if data and self.reader:
             self.reader.feed(data)
-        else:
-            plain = self.reader.feed(data)
-            if plain:
-                self.out(plain, self.labels + ("gzip",))
 
 
 # --- WebSocket (RFC 6455, RFC 7692) -------------------------------------------------------
@@ -818,7 +858,7 @@ class Mime:
         self.part_begins = False        # the next body bytes are a part's first
         self.lead = b""                 # ... and those held until they tell an archive
         self.lead_labels: tuple = ()
-        self.archive: Zip | None = None     # the part is a ZIP archive (told by its start)
+        self.archive: Zip | Gunzip | None = None    # the part is a file (told by its start)
         self.partial = b""
         self.in_body = False
         self.cte = b""
@@ -910,8 +950,8 @@ class Mime:
                 self.lead, self.lead_labels = data, labels
                 return
             self.part_begins = False
-            if data.startswith(ZIP_LOCAL) and self.refuse is not None:
-                self.archive = Zip(self.out, labels, self.refuse, self.live)
+            if self.refuse is not None:
+                self.archive = file_reader(data, self.out, labels, self.refuse, self.live)
         if self.archive is not None:
             self.archive.feed(data)
         else:
@@ -1181,7 +1221,7 @@ class Body:
         self.fed = False
         self.began = False                  # its first decoded bytes came
         self.lead = b""                     # ... and those held until they tell an archive
-        self.archive: Zip | None = None     # the body is a ZIP archive (told by its start)
+        self.archive: Zip | Gunzip | None = None    # the body is a file (told by its start)
         self.embedded = Embedded(out, refuse, live)     # files in base64 in its text
         self.grpc: Grpc | None = None
         if ctype.startswith(b"application/grpc"):
@@ -1205,8 +1245,7 @@ class Body:
                 self.lead = data
                 return
             self.began = True
-            if data.startswith(ZIP_LOCAL):
-                self.archive = Zip(self.out, self.labels, self.refuse, self.live)
+            self.archive = file_reader(data, self.out, self.labels, self.refuse, self.live)
         self._read(data, at)
 
     def _read(self, data: bytes, at: int | None) -> None:
@@ -1520,9 +1559,10 @@ class Stream:
         self.row, self.skip = EARLIER_ROW, 0
         self.context_left = 0           # bytes still to come out that were searched raw
         self.owner = owner
-        self.http = self.mime = self.zip = self.embedded = None
-        if archive == "zip":   # a file sent as it is (FTP data, a body whose headers were not read)
-            self.zip = Zip(self._out, (), owner._refuse, owner.live)
+        self.http = self.mime = self.embedded = None
+        self.zip: Zip | Gunzip | None = None
+        if archive == "file":   # a file sent as it is (FTP data, a body whose headers were not
+            pass                # read): its reader set by whoever saw its header (file_reader)
         elif archive == "base64":   # text holding a file in base64, its message's start not seen
             self.embedded = Embedded(self._out, owner._refuse, owner.live)
         elif mail:
@@ -1699,8 +1739,11 @@ class Normaliser:
             data = reg.bytes(i)
             lead = 0
             if s is None:
-                opened = self._open(reg, i, data, fk) if i in triggered \
-                    else self._open_h2_server(data, fk)
+                # an HTTP/2 server's side is read as HTTP/2 whatever markers its bytes hold
+                # (a gzip body's header is one)
+                opened = self._open_h2_server(data, fk) if i in servers else None
+                if opened is None and i in triggered:
+                    opened = self._open(reg, i, data, fk)
                 if opened is None:
                     continue
                 s, lead = opened
@@ -1803,11 +1846,15 @@ class Normaliser:
             s = Stream(fk, mail=True, owner=self)
             s.context(before)
             return s, 0
-        # an archive sent as it is, read from that member on (the marker alone is four bytes
-        # that binary data holds now and then: the header must be one Zip reads)
+        # a file sent as it is, a ZIP archive or a gzip file, read from its header on (a
+        # marker alone is four bytes that binary data holds now and then: the header must
+        # be one its reader reads)
         at = data.find(ZIP_LOCAL)
-        if zip_member(data, at) is not None:
-            s = Stream(fk, mail=False, owner=self, archive="zip")
+        if zip_member(data, at) is None:
+            at = gzip_file(data)
+        if at >= 0:
+            s = Stream(fk, mail=False, owner=self, archive="file")
+            s.zip = file_reader(data[at:], s._out, (), self._refuse, self.live)
             s.context(before)
             return s, at
         embedded = EMBEDDED.search(data)     # a file in base64 in a message begun earlier

@@ -254,3 +254,57 @@ def test_embedded_reads_the_same_whatever_the_pieces():
     bytewise = read([text[i:i + 1] for i in range(len(text))])
     assert bytewise[("base64", "zip")] == DETAIL
     assert re.sub(rb"(?<=[\">])(?:UEsD|H4s)", b"", bytewise[()]) == whole[()]
+
+
+# --- a gzip file sent as it is ----------------------------------------------------------------
+
+def gzip_tool(data: bytes, name: bytes = b"detail.csv") -> bytes:
+    """What `gzip detail.csv` writes: the file's name stored (FNAME), as the tool does."""
+    import gzip
+    plain = gzip.compress(data, mtime=0)
+    return plain[:3] + b"\x08" + plain[4:10] + name + b"\x00" + plain[10:]
+
+
+CSV = "".join(f"{k},{ident},120.50\r\n" for k, ident in enumerate(PATIENTS)).encode()
+
+
+@pytest.mark.parametrize("batches", ["one", "each"])
+def test_a_gzip_file_downloaded_over_http(tmp_path, batches):
+    """A .csv.gz export served as it is (no Content-Encoding): whoever saves and opens
+    it reads the list; so is it read here."""
+    import gzip
+    data = gzip.compress(CSV * 40, mtime=0)
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/gzip\r\nContent-Disposition: "
+            b"attachment; filename=\"detail.csv.gz\"\r\nContent-Length: "
+            + str(len(data)).encode() + b"\r\n\r\n")
+    frames = stream(segments(head + data), **SERVER)
+    got, norm = sensor_run(tmp_path, *([frames] if batches == "one" else [[f] for f in frames]))
+    assert len(got) == 1 and found(got)[1] == ["gzip"]
+    assert norm.decoded_bytes["gzip"] == len(CSV) * 40 and not norm.streams
+    no_whole_id(got)
+
+
+def test_a_gzip_file_over_an_ftp_data_connection_and_attached_to_a_mail(tmp_path):
+    import gzip
+    ftp = stream(segments(gzip_tool(CSV)), sport=20, dport=40001, src="10.200.1.20",
+                 dst="10.1.2.3")
+    attachment = base64.encodebytes(gzip.compress(CSV, mtime=0)).replace(b"\n", b"\r\n")
+    mail = (b"DATA\r\n" + b"From: a@h.cn\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed;"
+            b" boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: application/gzip; name=\"d.csv.gz\""
+            b"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + attachment + b"--b1--\r\n.\r\n")
+    smtp = stream(segments(mail), sport=40002, dport=25)
+    got, _ = sensor_run(tmp_path, ftp + smtp)
+    assert sorted(tuple(a["evidence"]["decoded"]) for a in got) == [("base64", "gzip"), ("gzip",)]
+    assert all(a["evidence"]["kinds"]["resident_id"] >= 1 for a in got)
+
+
+def test_gzip_magic_in_binary_data_opens_nothing(tmp_path):
+    """The markers inside random bytes (an image, an encrypted blob): no file header that
+    gzip reads follows, or what follows does not inflate; nothing raised."""
+    noise = bytes(RNG.randrange(256) for _ in range(3000))
+    blobs = [noise[:100] + b"\x1f\x8b\x08\x00" + noise[100:],
+             noise[:200] + b"\x1f\x8b\x08\x08\x00\x00\x00\x00\x00\x03" + noise[200:]]
+    flows = [stream([b], sport=20, dport=41000 + k, src="10.200.1.20", dst="10.1.2.3")
+             for k, b in enumerate(blobs)]
+    got, norm = sensor_run(tmp_path, [f for fl in flows for f in fl])
+    assert got == [] and not norm.streams
