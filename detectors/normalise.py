@@ -241,8 +241,9 @@ def short_of_a_member(data: bytes) -> bool:
     """Whether `data`, a body's or part's first bytes, is too short to tell whether it
     begins a file `file_reader` opens (a prefix of a ZIP member's or a gzip file's
     header): they are held until more come."""
-    return len(data) < len(ZIP_LOCAL) and (ZIP_LOCAL.startswith(data)
-                                           or GZIP_FILE.startswith(data))
+    if len(data) < len(ZIP_LOCAL) and ZIP_LOCAL.startswith(data):
+        return True
+    return len(data) < GZIP_HEAD and GZIP_FILE.startswith(data[:len(GZIP_FILE)])
 
 
 class Readable:
@@ -315,6 +316,7 @@ class Readable:
 
 GZIP_MAGIC = b"\x1f\x8b"
 GZIP_FILE = GZIP_MAGIC + b"\x08"      # and deflate, the one method (RFC 1952 2.3.1)
+GZIP_HEAD = 10                        # a gzip member's fixed header
 
 
 class Inflater:
@@ -590,7 +592,7 @@ def gzip_file(data: bytes) -> int:
     an extra flag of 0, 2 or 4), or -1: the magic alone is three bytes that binary data
     holds now and then."""
     at = data.find(GZIP_FILE)
-    while 0 <= at <= len(data) - 10:
+    while 0 <= at <= len(data) - GZIP_HEAD:
         if not data[at + 3] & 0xE0 and data[at + 8] in (0, 2, 4):
             return at
         at = data.find(GZIP_FILE, at + 1)
@@ -602,7 +604,7 @@ def file_reader(head: bytes, out, labels: tuple, refuse, live) -> Zip | Gunzip |
     archive's (an .xlsx, a zipped export) or a gzip file's; None for any other."""
     if head.startswith(ZIP_LOCAL):
         return Zip(out, labels, refuse, live)
-    if head.startswith(GZIP_FILE):
+    if gzip_file(head[:GZIP_HEAD]) == 0:
         return Gunzip(out, labels, refuse, live)
     return None
 
@@ -611,7 +613,7 @@ def file_reader(head: bytes, out, labels: tuple, refuse, live) -> Zip | Gunzip |
 
 _B64_TEXT = re.compile(rb"(?:[A-Za-z0-9+/=\r\n]|\\[/rn])*")   # base64, JSON's \/ \r \n
 _B64_NOISE = re.compile(rb"\\[rn]|[\r\n]")
-EMBEDDED_HEAD = 4              # decoded bytes that tell a ZIP member or a gzip file
+EMBEDDED_HEAD = GZIP_HEAD      # decoded bytes that tell a ZIP member or a gzip file
 
 
 class Embedded:

@@ -203,7 +203,10 @@ def test_http2_decodes_the_same_however_the_stream_is_cut(data):
     """h2's frames for requests with bodies of many sizes, some padded, several streams:
     read whole and in random pieces they give the same text, which holds every header
     value and body; damaged, they never raise."""
-    bodies = data.draw(st.lists(st.binary(max_size=400), min_size=1, max_size=4), label="bodies")
+    # bodies that begin as a file does (a ZIP member, a gzip header) are read as that file,
+    # not as their bytes (test_archives)
+    body = st.binary(max_size=400).filter(lambda b: not b.startswith((b"PK\x03\x04", b"\x1f\x8b")))
+    bodies = data.draw(st.lists(body, min_size=1, max_size=4), label="bodies")
     pads = data.draw(st.lists(st.integers(0, 40), min_size=len(bodies), max_size=len(bodies)))
     client, _, opened, _ = h2_pair()
     for k, (body, pad) in enumerate(zip(bodies, pads)):
