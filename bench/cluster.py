@@ -7,8 +7,9 @@ bench/test_pipeline.py):
 1. Over a rotating capture of the reference mix (bench/mixed.py rotating_pcaps: FILES
    files, BIG frames in all, so that starting the cluster is a small part of the replay):
    `ybsensor replay` (one process, the normal replay: with its evidence pcaps), the same
-   without evidence pcaps (what a spread replay writes), `replay --jobs 1` and
-   `replay --jobs N`, each as a process of its own, in turn, ROUNDS times: wall time and
+   without evidence pcaps, and `replay --jobs 1` and `replay --jobs N` without them too (so
+   that the figure is the partition's, not the disk's: a spread replay's workers write the
+   evidence of their alerts), each as a process of its own, in turn, ROUNDS times: wall time and
    CPU seconds (the command's and its children's: the local cluster's workers), medians.
    The speed-up is one process's wall time over --jobs N's, against either one process;
    the CPU ratio one process's CPU seconds over --jobs N's (all its processes'); the
@@ -101,8 +102,8 @@ def measure(frames: int, jobs: int, rounds: int, repeat: int = 3, big: int = BIG
         bare.write_text(config.read_text() + '\n[evidence]\ndir = ""\n')
         rotating = rotating_pcaps(big, files) if rounds else []
         commands = (("one process", config, ()), ("one process, no evidence", bare, ()),
-                    ("--jobs 1", config, ("--jobs", "1")),
-                    (f"--jobs {jobs}", config, ("--jobs", str(jobs))))
+                    ("--jobs 1", bare, ("--jobs", "1")),
+                    (f"--jobs {jobs}", bare, ("--jobs", str(jobs))))
         timed: dict[str, list] = {name: [] for name, _, _ in commands}
         for _ in range(rounds):     # in turn, so that a change of load touches each alike
             for name, cfg, extra in commands:

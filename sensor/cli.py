@@ -277,8 +277,6 @@ def _replay_spread(inputs, cfg, config_path, metrics_file, progress, jobs, sched
     if sources.STDIN in inputs:
         raise click.UsageError("--jobs/--scheduler: every worker reads every file, so "
                                "standard input (-) cannot be spread")
-    if cfg is not None and (cfg.evidence_dir or cfg.evidence_dir is None and cfg.alerts_path):
-        _warn("evidence pcaps are not written by a replay spread over workers")
     sensor = Sensor(dataclasses.replace(cfg, evidence_dir="", flow_log_path=None,
                                         event_log_paths={}) if cfg is not None else None)
     if cfg is not None:

@@ -32,7 +32,10 @@ Reduce (the client): alerts sorted by packet time and a stable key and written a
 hash chain; metrics summed (exporters/http.py merge); the flow log and the dns, tls and
 http logs joined (each record is its flow's, so written by the share that holds the flow:
 their lines sorted, written as the configured file says, JSON lines or Parquet). Evidence
-pcaps are not written by a spread replay (said at start).
+pcaps: each share writes those of the alerts it makes, where one process writes them (a
+shared path for a remote cluster, as the captures are), under its part of the directory's
+bound; the reduce removes those of alerts its rate limit drops. Alerts made by the reduce
+(shipped findings) and shared_line's over every row name none.
 
 A worker that dies takes its task with it: the scheduler runs it again elsewhere from the
 start (its results are whole or absent), and past `allowed-failures` the run fails with
@@ -227,7 +230,6 @@ class _Part:
         self.given_up.exchange = self.exchange
         self.lines_on_share_0 = False
         if s.alerter is not None:
-            s.evidence = None
             s.log = _Collect(self)
             lines = [d for d in s.alerter.detectors if isinstance(d, SharedLine)]
             self.lines_on_share_0 = bool(lines)
@@ -334,22 +336,25 @@ class _Part:
 def replay_share(config_path: str | None, paths: list[tuple[str, str]], index: int, parts: int,
                  batch_frames: int | None = None, progress: tuple[str, str] | None = None,
                  alerts_path: str | None = None, selection: tuple = (),
-                 decoded: str | None = None) -> dict:
+                 decoded: str | None = None, evidence_dir: str = "") -> dict:
     """Replay the share `index` of `parts` of `paths`, (path, path as given) pairs (every
     file read, in order); runs on a worker. Files that are no capture are refused (their
     messages returned) and the others go through, as in one process. `selection` is the
     replay's --bpf, --start, --end, --line and --institution (sensor/selection.py).
     `decoded`: the run's directory in /dev/shm where the shares of one machine share each
     batch decoded once (sensor/shared_decode.py); None: this share decodes every batch.
-    `progress`: where the share says how far it has read (`_Reporter`), None: nowhere."""
+    `progress`: where the share says how far it has read (`_Reporter`), None: nowhere.
+    `evidence_dir`: where the share writes its alerts' evidence pcaps ("": none), with its
+    part of the directory's bound."""
     fastpath.load_kernel_now()     # a worker lives on: the compiled loops from the start
     cfg = config_mod.load(config_path) if config_path else None
     wanted = list(cfg.event_log_paths) if cfg is not None else []
     if cfg is not None:
-        # evidence pcaps are one process's (the client warns); the logs are written here
-        # and returned, for the reduce to join
-        cfg = dataclasses.replace(cfg, evidence_dir="", alerts_path=alerts_path,
-                                  event_log_paths={})
+        # the logs are written here and returned, for the reduce to join; the evidence
+        # pcaps of the share's alerts go where one process writes them
+        cfg = dataclasses.replace(cfg, evidence_dir=evidence_dir, alerts_path=alerts_path,
+                                  event_log_paths={},
+                                  evidence_max_bytes=max(cfg.evidence_max_bytes // parts, 1))
     with tempfile.TemporaryDirectory(prefix="ybsensor-share-") as tmp:
         flow_log = str(Path(tmp) / "flows.jsonl") if cfg is not None and cfg.flow_log_path else ""
         event_logs = {kind: str(Path(tmp) / f"{kind}.jsonl") for kind in wanted}
@@ -497,6 +502,8 @@ class Reduce:
                 a.suppressed += r["alerter"]["suppressed"]
                 a.rate_limited += r["alerter"]["rate_limited"]
             alerts = self._alerts(results)
+            if evidence_dir_of(s.cfg):
+                _evidence_kept(results, [x for _, x in alerts])
             a.alerts = Counter((x["detector"], x["institution"] or "-") for _, x in alerts)
             alerts.sort(key=lambda ka: (ka[1]["ts"], ka[0][0], ka[1]["first_frame"],
                                         ka[1]["detector"], ka[1]["severity"],
@@ -680,12 +687,15 @@ def run(client, cfg, config_path: str | None, paths: list[str], parts: int,
     if cfg is not None and cfg.alerts_path:
         alerts_path = os.path.abspath(cfg.alerts_path)
         hash_key(cfg, cfg.detectors.get("plaintext_pii", {}))
+    # the evidence pcaps' directory one process would write to (a shared path for a remote
+    # cluster, as the captures are)
+    evidence_dir = evidence_dir_of(cfg)
     # workers forked here share this machine's memory: each batch decoded once
     decoded = shared_decode.create(parts) if local and parts > 1 else None
     try:
         futures = [client.submit(replay_share, config_path, paths, k, parts, batch_frames,
                                  channel, alerts_path,
-                                 selection, decoded, pure=False,
+                                 selection, decoded, evidence_dir, pure=False,
                                  key=f"ybsensor-share-{k}-of-{parts}-{name[-8:]}")
                    for k in range(parts)]
         return _gather(client, futures, queue, counters, progress, parts)
@@ -693,6 +703,35 @@ def run(client, cfg, config_path: str | None, paths: list[str], parts: int,
         shared_decode.remove(decoded)
         if counters is not None:
             os.unlink(channel[1])
+
+
+def _evidence_kept(results: list[dict], alerts: list[dict]) -> None:
+    """The shares wrote the evidence pcaps of their alerts: those the reduce's rate limit
+    dropped are removed (unless a kept alert names the same file), and an alert made here
+    (a shipped finding's, shared_line's over every row) names none, as one process's
+    alert whose packets were not written."""
+    kept = {x.get("evidence_pcap") for x in alerts}
+    for r in results:
+        for _, made in r["alerts"]:
+            for x in made:
+                path = x.get("evidence_pcap")
+                if path and path not in kept:
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass
+    for x in alerts:
+        x.setdefault("evidence_pcap", None)
+
+
+def evidence_dir_of(cfg) -> str:
+    """The directory, absolute, where one process replaying with `cfg` writes its evidence
+    pcaps ("" for none): the configured one, else beside the alert log (sensor.Sensor)."""
+    if cfg is None:
+        return ""
+    where = cfg.evidence_dir if cfg.evidence_dir is not None else \
+        (str(Path(cfg.alerts_path).parent / "evidence") if cfg.alerts_path else "")
+    return os.path.abspath(where) if where else ""
 
 
 def _local(client) -> bool:

@@ -118,8 +118,8 @@ def _logs(tmp: Path, name: str) -> dict[str, list[str]]:
 
 def _counters(tmp: Path, name: str) -> dict[str, float]:
     """The metrics' counters and gauges, without what measures the process itself (time,
-    memory, the build), the evidence pcaps (not written by a spread replay) or the cluster
-    path's own bounds."""
+    memory, the build), the evidence pcaps (the reduce's alerts name none: fewer files) or
+    the cluster path's own bounds."""
     skip = re.compile(r"^(process_|python_|ybsensor_batch_duration|ybsensor_build_info|"
                       r"ybsensor_evidence_|ybsensor_alert_log_head|ybsensor_cluster_)")
     values = {}
@@ -295,6 +295,47 @@ def test_jobs_on_this_machine_give_what_one_process_gives(tmp_path):
     assert _summary(spread[0]) == _summary(one[0])
 
 
+def test_jobs_write_the_evidence_pcaps_of_the_alerts_a_flow_decides(tmp_path):
+    """`replay --jobs 2` with its logs under a directory: each alert a flow decides names the
+    evidence pcap one process writes for it, the same packets in it; the reduce's alerts
+    (grouped wider than a flow) name none, and no file is left that no alert names."""
+    require_module("distributed")
+    files = [PCAPS / "demo.pcap"]
+    runs = {}
+    for name, extra in (("one", ()), ("jobs", ("--jobs", "2"))):
+        out = tmp_path / name
+        cmd = ybsensor_cmd() + ["replay", *map(str, files), "--config",
+                                str(_config(tmp_path, name)), "-l", str(out), "--no-progress",
+                                *extra]
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        assert done.returncode == 0, done.stderr
+        alerts = [json.loads(x) for x in (out / "alerts.jsonl").read_text().splitlines()]
+        runs[name] = (out, alerts)
+    (one_dir, one), (jobs_dir, jobs) = runs["one"], runs["jobs"]
+    wider = {"internet_bound", "malicious_link", "shared_line"}
+
+    def named(alerts, root):
+        return {(a["detector"], a["first_frame"], a["community_id"]):
+                (Path(a["evidence_pcap"]).relative_to(root).as_posix(),
+                 Path(a["evidence_pcap"]).read_bytes()) if a["evidence_pcap"] else None
+                for a in alerts}
+
+    ones, spread = named(one, one_dir), named(jobs, jobs_dir)
+    assert ones.keys() == spread.keys() and all(ones.values())
+    for key, file in spread.items():
+        if key[0] not in wider:
+            assert file is not None, key               # a flow decides it: its worker writes
+        if key[0] == "shared_line":
+            assert file is None, key                   # over every row, on share 0
+        if file is not None and file != ones[key]:
+            # one process named the file after an earlier alert of the flow that the
+            # reduce made (or shared_line): the spread replay has it from this alert
+            assert any(f"_{d}_" in ones[key][0] for d in wider), (key, file[0], ones[key][0])
+    assert sum(file == ones[key] for key, file in spread.items()) > len(spread) // 2
+    written = {p.relative_to(jobs_dir).as_posix() for p in (jobs_dir / "evidence").glob("*.pcap")}
+    assert written == {v[0] for v in spread.values() if v is not None}
+
+
 def _share_outputs(result: dict) -> tuple:
     """What a share gives the reduce, but for the cluster path's own counters."""
     families = {(f.name, s.name, tuple(sorted(s.labels.items()))): s.value
@@ -428,3 +469,20 @@ def test_a_local_share_that_fails_leaves_no_share_waiting_for_its_batches(tmp_pa
         assert control[0, shared_decode.PUBLISHED] == shared_decode.ALL
     finally:
         shared_decode.remove(where)
+
+
+def test_the_reduce_removes_the_evidence_of_alerts_it_drops(tmp_path):
+    """An alert the reduce's rate limit drops leaves no evidence pcap, unless a kept alert
+    names the same file; an alert the reduce made names none."""
+    from ybsensor.sensor.cluster import _evidence_kept
+    paths = [tmp_path / f"{k}.pcap" for k in range(3)]
+    for p in paths:
+        p.write_bytes(b"pcap")
+    made = [{"detector": "d", "evidence_pcap": str(p)} for p in paths]
+    made.append({"detector": "d", "evidence_pcap": str(paths[0])})   # the same flow's next
+    results = [{"alerts": [((0, 0, 0), made[:2])]}, {"alerts": [((0, 1, 0), made[2:])]}]
+    reduced = {"detector": "internet_bound"}
+    kept = [made[3], made[1], reduced]                # made[0] and made[2] dropped
+    _evidence_kept(results, kept)
+    assert [p.exists() for p in paths] == [True, True, False]
+    assert reduced["evidence_pcap"] is None and made[1]["evidence_pcap"] == str(paths[1])
