@@ -634,7 +634,6 @@ class Embedded:
         self.reader = None           # a file's: Zip, or an Inflater (gzip); False: neither
         self.labels: tuple = ()
         self.reading = False         # inside a file's base64
-        self.files = 0               # files met
 
     @property
     def idle(self) -> bool:
@@ -661,7 +660,7 @@ class Embedded:
             data, at, self.carry = data[max(start, 0):], None, b""
 
     def _begin(self, labels: tuple) -> None:
-        self.reading, self.labels, self.files = True, labels, self.files + 1
+        self.reading, self.labels = True, labels
         self.b64, self.head, self.reader, self.escape = b"", b"", None, False
 
     def _file(self, data: bytes) -> bytes:

@@ -21,8 +21,9 @@ output (alerts, evidence files) and the tests agree on what an identifier is (JL
 "Not inside a longer digit run" means the byte before and the byte after are not ASCII digits.
 Digits are ASCII in UTF-8, GBK and GB18030 alike, so the rules read raw bytes. Identifiers
 written in UTF-16, full-width digits, JSON escapes, percent-encoded digits, digit groups
-or base64 inside text (`normalise.Readable`) are masked in place too, the characters the masked form hides each
-replaced by `*` byte for byte (a group's separators kept: `138 **** 8000`).
+or base64 inside text (`normalise.Readable`) are masked in place too, the characters the
+masked form hides each replaced by `*` byte for byte (a group's separators kept:
+`138 **** 8000`).
 
 Masked forms keep the characters that identify no one: an ID keeps its region code and its
 last four (`220102********123X`), a card its issuer number and last four
@@ -284,13 +285,16 @@ def mask_payload(data: bytes, edges: bool = False, credentials: bool = True) -> 
             found.end - found.start - first - last)
     wide = Readable(data) if wide_digit_run(data) else None
     for found in find_identifiers(wide.text, strict=False) if wide and wide.spans else ():
-        if not wide.labels(found.start, found.end):
+        labels = wide.labels(found.start, found.end)
+        if not labels:
             continue                 # ASCII as it travelled: masked above
         out = bytearray(data) if out is None else out
         first, last = KEEP[found.kind]
+        # UTF-16's NULs stay, and digit groups' separators: the text stays readable
+        keep = b"\x00" + (GROUP_SEPARATORS if "digit-groups" in labels else b"")
         for p in range(wide.origin(found.start + first), wide.origin(found.end - last)):
-            if out[p] and out[p] not in GROUP_SEPARATORS:   # UTF-16's NULs and digit
-                out[p] = _STAR                              # groups' spaces stay
+            if out[p] not in keep:
+                out[p] = _STAR
     if edges and data:
         for a, b in _base64_digits_at_edges(data):
             out = bytearray(data) if out is None else out
