@@ -81,7 +81,8 @@ def _digit_window(data, p, lo, hi, min_run) -> tuple:
 @jit(inline="always")
 def _quad_window(data, p, lo, hi, quads, bits, classes) -> tuple:
     """The window of the chain of base64 quads of digits through sample p, or (0, 0):
-    `bits`, of the sample's byte, bit j set where it may stand j-th in such a quad."""
+    `bits`, of the sample's byte, bit j set where it may stand j-th in such a quad. Each
+    alignment is tried: a quad of digits may also be read one or two characters off."""
     for j in range(4):
         s = p - j
         if not (bits >> j) & 1 or s < lo or s + 4 > hi or not digit_quad(data, s, classes):
@@ -94,7 +95,6 @@ def _quad_window(data, p, lo, hi, quads, bits, classes) -> tuple:
             b += 4
         if b - a >= 4 * quads:
             return a, b
-        return 0, 0
     return 0, 0
 
 
