@@ -271,9 +271,13 @@ def run_buffers(size: int, min_run: int = MIN_RUN) -> tuple:
 # base64 of three ASCII digits, character by character (0x30-0x39: the six bits of
 # 0b0011xxxx... in turn take these)
 B64_DIGIT_QUAD = (b"MNO", b"DTjz", b"AEIMQUYcgk", b"wxyz012345")
+# what separates the groups of a number written to be read (`138 0013 8000`): a space, a
+# dash, or a space as a form or a query string encodes it
+GROUP_SEPARATORS = b" -+"
 # for each byte, bit j set where it may stand j-th in such a quad, bit 4 where it is a digit
-# or separates digit groups (normalise.GROUP_SEPARATORS): the compiled loops' classes
+# or a group separator, bit 5 where it is a group separator: the compiled loops' classes
 RUN_CLASSES = np.zeros(256, dtype=np.uint8)
 for _j, _chars in enumerate(B64_DIGIT_QUAD):
     RUN_CLASSES[list(_chars)] |= 1 << _j
-RUN_CLASSES[list(b"0123456789 -")] |= 16
+RUN_CLASSES[list(b"0123456789" + GROUP_SEPARATORS)] |= 16
+RUN_CLASSES[list(GROUP_SEPARATORS)] |= 32

@@ -71,7 +71,7 @@ import numpy as np
 import hpack
 import zstandard
 
-from .matcher import B64_DIGIT_QUAD
+from .matcher import B64_DIGIT_QUAD, GROUP_SEPARATORS
 from .names import http_status
 
 try:  # brotli: `Content-Encoding: br`
@@ -102,12 +102,13 @@ GIVE_UPS = ("streams", "header", "gap", "unsynced")
 
 # digit groups as people write a number to be read (`138 0013 8000`, `6222 0212 3456 7890`,
 # `220104 19530714 405X`): the shapes of a card, an ID and a mobile, one separator throughout
+_SEP = b"[" + re.escape(GROUP_SEPARATORS) + b"]"      # matcher.GROUP_SEPARATORS
 DIGIT_GROUPS = re.compile(
-    rb"(?<![0-9])(?:(?<![0-9][ -])|(?<=86[ -]))(?:"      # not a group of a longer number (+86 is)
-    rb"[0-9]{4}([ -])[0-9]{4}\1[0-9]{4}\1[0-9]{4}(?:\1[0-9]{1,3})?(?![0-9]|\1[0-9])"   # a card
-    rb"|[0-9]{6}([ -])(?:[0-9]{8}|[0-9]{4}\2[0-9]{4})\2[0-9]{3}[0-9Xx](?![0-9]|\2[0-9])"  # an ID
-    rb"|1[3-9][0-9]([ -])[0-9]{4}\3[0-9]{4}(?![0-9]|\3[0-9]))")                     # a mobile
-GROUP_SEPARATORS = b" -"
+    rb"(?<![0-9])(?:(?<![0-9]" + _SEP + rb")|(?<=86" + _SEP + rb"))(?:"   # not a group of a
+    # longer number (+86 is); then a card, an ID, a mobile
+    rb"[0-9]{4}(" + _SEP + rb")[0-9]{4}\1[0-9]{4}\1[0-9]{4}(?:\1[0-9]{1,3})?(?![0-9]|\1[0-9])"
+    rb"|[0-9]{6}(" + _SEP + rb")(?:[0-9]{8}|[0-9]{4}\2[0-9]{4})\2[0-9]{3}[0-9Xx](?![0-9]|\2[0-9])"
+    rb"|1[3-9][0-9](" + _SEP + rb")[0-9]{4}\3[0-9]{4}(?![0-9]|\3[0-9]))")
 # bytes as classes (a digit "d", NUL "0", a group separator "s", the rest "x"), for quick
 # tests by one substring search: Python's `re` tries an expression such as DIGIT_GROUPS at
 # every byte; GROUPS_HINT, three digits, a separator and four, is in every group shape

@@ -23,16 +23,11 @@ def _is_digit(c) -> bool:
 
 
 @jit(inline="always")
-def _in_run(c) -> bool:
-    """A digit, or a separator that may join digit groups (normalise.GROUP_SEPARATORS)."""
-    return 48 <= c <= 57 or c == 32 or c == 45
-
-
-@jit(inline="always")
-def _joins(data, s, lo, hi) -> bool:
+def _joins(data, s, lo, hi, classes) -> bool:
     """Whether data[s] is a separator between two groups of three digits at least (how a
-    card, an ID or a mobile number is written to be read: `138 0013 8000`)."""
-    if not (data[s] == 32 or data[s] == 45) or s - 3 < lo or s + 3 >= hi:
+    card, an ID or a mobile number is written to be read: `138 0013 8000`; `classes`:
+    matcher.RUN_CLASSES, bit 5 a group separator)."""
+    if not classes[data[s]] & 32 or s - 3 < lo or s + 3 >= hi:
         return False
     for k in range(1, 4):
         if not (_is_digit(data[s - k]) and _is_digit(data[s + k])):
@@ -41,14 +36,15 @@ def _joins(data, s, lo, hi) -> bool:
 
 
 @jit(inline="always")
-def _digit_window(data, p, lo, hi, min_run) -> tuple:
+def _digit_window(data, p, lo, hi, min_run, classes) -> tuple:
     """The window of the digit run through sample p (its groups joined), or (0, 0)."""
-    if not (_is_digit(data[p]) or _joins(data, p, lo, hi)):
+    if not (_is_digit(data[p]) or _joins(data, p, lo, hi, classes)):
         return 0, 0
     w = 2 * min_run           # a window holds min_run digits and their groups' separators
     h = min_run // 2
     # a run of min_run bytes through p holds p - h or p + h
-    if not ((p - h >= lo and _in_run(data[p - h])) or (p + h < hi and _in_run(data[p + h]))):
+    # (bit 4 of `classes`: a digit or a group separator)
+    if not ((p - h >= lo and classes[data[p - h]] & 16) or (p + h < hi and classes[data[p + h]] & 16)):
         return 0, 0
     window = max(p - w, lo)
     a = p
@@ -56,7 +52,7 @@ def _digit_window(data, p, lo, hi, min_run) -> tuple:
     while a > window:
         if _is_digit(data[a - 1]):
             a -= 1
-        elif _joins(data, a - 1, lo, hi):
+        elif _joins(data, a - 1, lo, hi, classes):
             a -= 1
             seps += 1
         else:
@@ -68,7 +64,7 @@ def _digit_window(data, p, lo, hi, min_run) -> tuple:
     while b < limit:
         if _is_digit(data[b]):
             b += 1
-        elif _joins(data, b, lo, hi):
+        elif _joins(data, b, lo, hi, classes):
             b += 1
             seps += 1
         else:
@@ -114,7 +110,7 @@ def number_runs(data, lo, hi, min_run, quads, classes, out_start, out_end, out_k
         if cls == 0:
             continue
         if cls & 16:
-            a, b = _digit_window(data, p, lo, hi, min_run)
+            a, b = _digit_window(data, p, lo, hi, min_run, classes)
             if b > a:
                 out_start[n], out_end[n], out_kind[n] = a, b, 0
                 n += 1

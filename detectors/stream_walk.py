@@ -297,8 +297,8 @@ def edges(joined, off, length, from_state, stored_at, stored_tail, stored_len, d
         while trailing < edge:
             c = windows[k, edge - 1 - trailing]
             if not (48 <= c <= 57 or c == 88 or c == 120 or (
-                    (c == 32 or c == 45) and trailing + 1 < edge
-                    and 48 <= windows[k, edge - 2 - trailing] <= 57)):   # digit groups
+                    classes[c] & 32 and trailing + 1 < edge           # digit groups'
+                    and 48 <= windows[k, edge - 2 - trailing] <= 57)):   # separator
                 break
             trailing += 1
         if trailing >= left_len:
@@ -307,7 +307,7 @@ def edges(joined, off, length, from_state, stored_at, stored_tail, stored_len, d
         while leading < edge:
             c = windows[k, edge + leading]
             if not (48 <= c <= 57 or c == 88 or c == 120 or (
-                    (c == 32 or c == 45) and leading + 1 < edge
+                    classes[c] & 32 and leading + 1 < edge
                     and 48 <= windows[k, edge + leading + 1] <= 57)):
                 break
             leading += 1

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ybsensor.detectors.matcher import RUN_CLASSES, LiteralMatcher, number_run_hits
+from ybsensor.detectors.matcher import GROUP_SEPARATORS, RUN_CLASSES, LiteralMatcher, number_run_hits
 from ybsensor.detectors.normalise import TEXT_DECODINGS, TEXT_MARKERS
 from ybsensor.detectors.pii_mask import (
     CREDENTIAL_WORDS,
@@ -65,14 +65,15 @@ PCAP_NS_MAGIC = 0xA1B23C4D
 SNAPLEN = 262_144
 HEADER = struct.Struct("<IHHiIII")
 RECORD = struct.Struct("<IIII")
-_EDGE = frozenset(bytes([c]) for c in b"0123456789Xx")  # what a cut identifier can end in
+# what a cut identifier can end in: a digit, a check character, a digit group's separator
+_EDGE = frozenset(bytes([c]) for c in b"0123456789Xx" + GROUP_SEPARATORS)
 NAME = re.compile(r"^\d{8}T\d{6}\.\d{6}Z_[a-z_]+_(?:[0-9a-f]{16}|frame\d+)(?:-\d+)?\.pcap$")
 
 # --- which frames the maskers could change: decided for a whole batch at once -------------
 # (`_masked` is the rule; a frame none of these tests selects is one it returns unchanged)
 RUN = 11                                                     # digits long_digit_run looks for
 _EDGE_BYTE = np.zeros(256, dtype=bool)                       # what `mask_payload` edges cut
-_EDGE_BYTE[[c for c in b"0123456789Xx"]] = True
+_EDGE_BYTE[[c for c in b"0123456789Xx" + GROUP_SEPARATORS]] = True
 # every credential word, folded to lower case (| 0x20), has a byte pair at an even offset
 # among its first three bytes: one look-up per even offset finds where a word may start
 _WORD_PAIR = np.zeros(1 << 16, dtype=bool)

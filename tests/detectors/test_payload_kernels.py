@@ -37,11 +37,11 @@ def _runs(data: np.ndarray, lo: int, hi: int):
 
 
 digit_data = st.lists(st.one_of(st.text("0123456789", min_size=1, max_size=40).map(str.encode),
-                                 st.text("0123456789 -", min_size=1, max_size=30).map(str.encode),
+                                 st.text("0123456789 -+", min_size=1, max_size=30).map(str.encode),
                                  st.binary(max_size=15)), max_size=30).map(b"".join)
-# a maximal run of digits, its groups joined where a separator has three digits either side
-# (how a card, an ID or a mobile number is written to be read: `138 0013 8000`)
-GROUPED_RUN = re.compile(rb"[0-9]+(?:(?<=[0-9]{3})[ -](?=[0-9]{3})[0-9]+)*")
+# a maximal run of digits, its groups joined where a separator (a space, a dash, a form's
+# `+`) has three digits either side (how a number is written to be read: `138 0013 8000`)
+GROUPED_RUN = re.compile(rb"[0-9]+(?:(?<=[0-9]{3})[ +-](?=[0-9]{3})[0-9]+)*")
 
 
 def _reference_runs(data: bytes, lo: int, hi: int, min_run: int) -> list[tuple[int, int]]:
@@ -429,21 +429,46 @@ def test_payload_classes_follow_each_flow_in_capture_order(batches):
 
 
 digitish = st.lists(st.one_of(st.text("0123456789Xx", min_size=1, max_size=25).map(str.encode),
+                              st.text("0123456789 -+", min_size=1, max_size=12).map(str.encode),
+                              st.sampled_from([b"MTIz", b"NDU2", b"Nzg5", b"MDAw", b"eyJh"]),
                               st.sampled_from([b"psn_", b"name", b"pass", b"word", b"&"]),
                               st.binary(max_size=6)), min_size=1, max_size=12).map(b"".join)
 
 
 EDGE_LITERALS = [b"psn_name", b"password", b"pwd="]
-DIGITISH = re.compile(rb"[0-9Xx]*")
+SEPARATORS, DIGITS = b" -+", b"0123456789"
+QUAD = re.compile(rb"[MNO][DTjz][AEIMQUYcgk][w-z0-5]")    # base64 of three digits
+BASE64_CHAR = re.compile(rb"[A-Za-z0-9+/_-]")
+
+
+def _run_from_boundary(side: bytes) -> int:
+    """Bytes of a digit run read from the boundary outwards: digits, X, x, and a group's
+    separator where a digit comes after it."""
+    n = 0
+    while n < len(side) and (side[n] in DIGITS + b"Xx" or (
+            side[n] in SEPARATORS and n + 1 < len(side) and side[n + 1] in DIGITS)):
+        n += 1
+    return n
+
+
+def _quads_near(left: bytes, right: bytes, edge: int, reach: int = 8) -> bool:
+    """Base64 goes on across the boundary and base64 of digits lies within `reach` of it on
+    one side (a whole quad on either side)."""
+    if not (left and right and BASE64_CHAR.match(left[-1:]) and BASE64_CHAR.match(right[:1])):
+        return False
+    window = left.rjust(edge, b"\x00") + right.ljust(edge, b"\x00")
+    return any((s + 4 <= edge or s >= edge) and QUAD.match(window, s)
+               for s in range(edge - reach, edge + reach - 3))
 
 
 def edges_of(parts) -> tuple[list[int], set[tuple[int, int]]]:
     """The boundary pre-filter's rule, entry by entry: a joined entry's boundary has on its
     left the stored tail (a from_state entry: the entry owns the boundary) or the previous
     entry (which owns it), EDGE bytes of each side read. A digit run may cross where both
-    sides touch the boundary with digits (or X, x) and together they make MIN_RUN, or the
-    right entry is digits only, or the left side is digits all along (its run may go on
-    before what is kept). A literal crosses where it starts left of the boundary and ends
+    sides touch the boundary with digits (or X, x, or a group's separator before a digit)
+    and together they make MIN_RUN, or the right entry is digits only, or the left side is
+    digits all along (its run may go on before what is kept); or where base64 goes on
+    across it with base64 of digits near it. A literal crosses where it starts left of the boundary and ends
     right of it, ASCII letters without case."""
     from ybsensor.detectors.matcher import MIN_RUN
     from ybsensor.detectors.streams import CONTEXT, EDGE
@@ -456,11 +481,12 @@ def edges_of(parts) -> tuple[list[int], set[tuple[int, int]]]:
         else:
             left, owner = parts[e - 1][0][-EDGE:], e - 1
         right = text[:EDGE]
-        trailing = len(DIGITISH.match(left[::-1]).group())
-        leading = len(DIGITISH.match(right).group())
+        trailing = _run_from_boundary(left[::-1])
+        leading = _run_from_boundary(right)
         if trailing == len(left) and left:
             trailing = CONTEXT
-        if trailing and leading and (trailing + leading >= MIN_RUN or leading == len(text)):
+        if trailing and leading and (trailing + leading >= MIN_RUN or leading == len(text)) \
+                or _quads_near(left, right, EDGE):
             digit_owners.add(owner)
         window = (left + right).lower()
         for k, lit in enumerate(EDGE_LITERALS):

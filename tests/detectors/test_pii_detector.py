@@ -508,3 +508,29 @@ def test_a_field_whose_value_a_segment_cuts_is_placed_where_the_value_ends(tmp_p
     got = run(tmp_path, *([frames] if batches == "one" else [[f] for f in frames]))
     assert len(got) == 1 and got[0]["first_frame"] == 2, got
     assert got[0]["evidence"]["kinds"] == {"insurance_field": 1, "resident_id": 1}
+
+
+def _evidence_payloads(tmp_path) -> bytes:
+    """Every evidence pcap's TCP payloads, joined in file order: what a reader of them
+    puts back together."""
+    from scapy.layers.inet import TCP
+    from scapy.utils import rdpcap
+    return b"".join(bytes(p[TCP].payload) for f in sorted((tmp_path / "evidence").glob("*.pcap"))
+                    for p in rdpcap(str(f)) if p.haslayer(TCP))
+
+
+@pytest.mark.parametrize("sep", [" ", "-", "+"])
+def test_evidence_never_holds_a_grouped_id_whole_wherever_a_segment_ends(tmp_path, sep):
+    """The ID in digit groups cut at every byte (a separator at a segment's end or start
+    included): the masked segments of the evidence pcap, joined and with the separators
+    dropped, never hold it."""
+    grouped = sep.join((PERSON[:6], PERSON[6:14], PERSON[14:]))
+    msg = f"POST /r HTTP/1.1\r\n\r\nid: {grouped} end".encode()
+    start = msg.index(grouped.encode())
+    for cut in range(start, start + len(grouped) + 1):
+        out = tmp_path / str(cut)
+        out.mkdir()
+        got = run(out, stream([msg[:cut], msg[cut:]]))
+        assert got and got[0]["evidence"]["kinds"] == {"resident_id": 1}, cut
+        joined = _evidence_payloads(out)
+        assert joined and PERSON.encode() not in joined.translate(None, b" -+"), cut

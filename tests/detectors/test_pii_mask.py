@@ -170,7 +170,8 @@ def test_identifiers_in_digit_groups_are_found_and_masked():
     (a date, a list) is none."""
     mobile = "13812345678"
     written = [(IDS[2], " ", (6, 8, 4)), (IDS[3], "-", (6, 4, 4, 4)), (CARDS[0], " ", (4,) * 5),
-               (CARDS[-1], "-", (4,) * 4), (mobile, " ", (3, 4, 4)), (mobile, "-", (3, 4, 4))]
+               (CARDS[-1], "-", (4,) * 4), (mobile, " ", (3, 4, 4)), (mobile, "-", (3, 4, 4)),
+               (IDS[5], "+", (6, 8, 4))]
     for ident, sep, widths in written:
         text = _grouped(ident, sep, widths)
         data = f"no.: {text}; ".encode()
