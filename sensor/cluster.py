@@ -72,7 +72,7 @@ from . import config as config_mod
 from . import shared_decode
 from .alerting import Alerter, RateLimit
 from .heap import Settling
-from .sensor import Sensor, with_followers
+from .sensor import Sensor, evidence_dir_for, with_followers
 from .selection import Selection
 from .sources import CaptureError, read_capture, size
 
@@ -726,11 +726,8 @@ def _evidence_kept(results: list[dict], alerts: list[dict]) -> None:
 
 def evidence_dir_of(cfg) -> str:
     """The directory, absolute, where one process replaying with `cfg` writes its evidence
-    pcaps ("" for none): the configured one, else beside the alert log (sensor.Sensor)."""
-    if cfg is None:
-        return ""
-    where = cfg.evidence_dir if cfg.evidence_dir is not None else \
-        (str(Path(cfg.alerts_path).parent / "evidence") if cfg.alerts_path else "")
+    pcaps ("" for none)."""
+    where = evidence_dir_for(cfg, cfg.alerts_path) if cfg is not None else ""
     return os.path.abspath(where) if where else ""
 
 

@@ -90,6 +90,14 @@ def open_alert_log(cfg: Config, path: str | None, warn: bool = True) -> AlertLog
     return log
 
 
+def evidence_dir_for(cfg, alerts_path: str | None) -> str:
+    """Where the evidence pcaps go: the configured directory ("" for none), else beside the
+    alert log `alerts_path` (none without one)."""
+    if cfg.evidence_dir is not None:
+        return cfg.evidence_dir
+    return str(Path(alerts_path).parent / "evidence") if alerts_path else ""
+
+
 class Sensor:
     """Decode -> traffic counters -> L2TP session lines -> flows -> line activity ->
     detectors -> evidence pcaps -> alert log. Without a configuration only the first two
@@ -150,9 +158,7 @@ class Sensor:
                                       f"{exc.strerror or exc}") from None
             path = alerts_path if alerts_path is not None else cfg.alerts_path
             self.log = open_alert_log(cfg, path)
-            # evidence beside the alert log unless the config says where (or "" for none)
-            where = cfg.evidence_dir if cfg.evidence_dir is not None else \
-                (str(Path(path).parent / "evidence") if path else "")
+            where = evidence_dir_for(cfg, path)
             if where:
                 try:
                     self.evidence = EvidenceWriter(where, cfg.evidence_packets_per_flow,
