@@ -23,8 +23,9 @@ included:
 
 `number_run_hits` finds runs of at least `MIN_RUN` ASCII digits by sampling every
 `MIN_RUN`-th byte (a run that long always covers one sample) and measuring the run
-around each sampled digit; a space or dash between groups of three digits or more is part
-of a run (`138 0013 8000`: a number written to be read), its digits counted. In the same
+around each sampled digit; a group separator (GROUP_SEPARATORS) between groups of three
+digits or more is part of a run (`138 0013 8000`: a number written to be read), its digits
+counted. In the same
 pass it finds base64 that encodes such a run (chains of quads each of three digits).
 """
 from __future__ import annotations
@@ -244,8 +245,8 @@ def _case_variants(byte: int) -> set[int]:
 def number_run_hits(data: np.ndarray, lo: int = 0, hi: int | None = None,
                     min_run: int = MIN_RUN, out: tuple | None = None):
     """(start, end, kind) of the runs an identifier needs in data[lo:hi], found by sampling
-    (payload_kernels.number_runs): kind 0, runs of at least `min_run` ASCII digits (a space
-    or dash between groups of three digits or more part of a run: `138 0013 8000`, its
+    (payload_kernels.number_runs): kind 0, runs of at least `min_run` ASCII digits (a group
+    separator between groups of three digits or more part of a run: `138 0013 8000`, its
     digits counted); kind 1, chains of B64_DIGIT_QUADS base64 quads or more, each of three
     digits (base64 text that carries a run of MIN_RUN digits). A run is reported once per
     sample in it, its ends cut to a window around the sample (callers only map the
@@ -274,10 +275,14 @@ B64_DIGIT_QUAD = (b"MNO", b"DTjz", b"AEIMQUYcgk", b"wxyz012345")
 # what separates the groups of a number written to be read (`138 0013 8000`): a space, a
 # dash, or a space as a form or a query string encodes it
 GROUP_SEPARATORS = b" -+"
+# base64's characters, and base64url's
+BASE64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_"
 # for each byte, bit j set where it may stand j-th in such a quad, bit 4 where it is a digit
-# or a group separator, bit 5 where it is a group separator: the compiled loops' classes
+# or a group separator, bit 5 where it is a group separator, bit 6 where it is one of
+# BASE64_CHARS: the compiled loops' classes
 RUN_CLASSES = np.zeros(256, dtype=np.uint8)
 for _j, _chars in enumerate(B64_DIGIT_QUAD):
     RUN_CLASSES[list(_chars)] |= 1 << _j
 RUN_CLASSES[list(b"0123456789" + GROUP_SEPARATORS)] |= 16
 RUN_CLASSES[list(GROUP_SEPARATORS)] |= 32
+RUN_CLASSES[list(BASE64_CHARS)] |= 64

@@ -71,7 +71,7 @@ import numpy as np
 import hpack
 import zstandard
 
-from .matcher import B64_DIGIT_QUAD, GROUP_SEPARATORS
+from .matcher import B64_DIGIT_QUAD, BASE64_CHARS, GROUP_SEPARATORS
 from .names import http_status
 
 try:  # brotli: `Content-Encoding: br`
@@ -129,7 +129,7 @@ B64_DIGITS = re.compile(_QUAD * 3)     # a set of first bytes: Python's `re` ski
 # a quad's first two characters as classes ("a" then "b"): in every chain (the quick test)
 _QUAD_LEAD = bytes(97 if c in B64_DIGIT_QUAD[0] else 98 if c in B64_DIGIT_QUAD[1] else 120
                    for c in range(256))
-_B64_CHARS = re.compile(rb"[A-Za-z0-9+/_-]+")
+BASE64_RUN = re.compile(b"[" + re.escape(BASE64_CHARS) + b"]*")     # matcher.BASE64_CHARS
 _B64URL = bytes.maketrans(b"-_", b"+/")
 B64_REACH = 256
 
@@ -144,7 +144,7 @@ def _base64_spans(data: bytes):
         if q < end:
             continue                          # inside the stretch before
         if runs is None:
-            runs = [r.span() for r in _B64_CHARS.finditer(data)]
+            runs = [r.span() for r in BASE64_RUN.finditer(data) if r.end() > r.start()]
         lo, hi = runs[bisect.bisect_right(runs, (q, len(data))) - 1]
         lo, hi = max(lo, q - B64_REACH), min(hi, q_end + B64_REACH)
         a, end = q - (q - lo) // 4 * 4, q_end + (hi - q_end) // 4 * 4
@@ -178,7 +178,7 @@ _WIDE = (
      _matches(re.compile(rb"\xa3[\xb0-\xb9\xd8\xf8](?:\xa3[\xb0-\xb9\xd8\xf8])+"))),
     ("pct", _lead(b"%3"), _matches(re.compile(rb"(?:%3[0-9])+(?:%[57]8)?"))),   # digits, an X
     ("grp", lambda data: GROUPS_HINT in data.translate(DIGIT_CLASSES), _matches(DIGIT_GROUPS)),
-    ("b64", lambda data: base64_digits(data), _base64_spans),
+    ("b64", base64_digits, _base64_spans),
 )
 PERCENT_DIGIT = re.compile(rb"%3([0-9])")
 _FULL_WIDTH = {bytes((0xEF, 0xBC, 0x90 + d)): bytes((48 + d,)) for d in range(10)}
@@ -221,9 +221,6 @@ H2_PREFACE_LINE = b"PRI * HTTP/2.0\r\n"
 H2_PREFACE_MARKER = H2_PREFACE_LINE.lower().rstrip()      # as the literal pass holds it
 ZIP_LOCAL = b"PK\x03\x04"           # a ZIP member's local file header
 
-# what makes a stream worth parsing (HTTP headers; the MIME header `Content-Transfer-Encoding`
-# ends in the second; a WebSocket or h2c Upgrade, with or without its space; HTTP/2's
-# client preface; a ZIP member, as an .xlsx or .docx begins; a file in base64 in text)
 # a file sent inside a JSON or XML message in base64 (the national interface's upload, 9101
 # `fsUploadIn.in`; a FHIR attachment's `data`): a ZIP archive's begins `UEsDB`, a gzip
 # file's `H4sI`, after the value's opening quote or its element's `>`
@@ -232,6 +229,10 @@ EMBEDDED_MARKERS = [b'"uesdb', b">uesdb", b'"h4si', b">h4si"]       # as the lit
 # a gzip file sent as it is, as Python's and Java's writers make it (no flags) and the gzip
 # tool (its name stored)
 GZIP_FILE_MARKERS = [b"\x1f\x8b\x08\x00", b"\x1f\x8b\x08\x08"]
+# what makes a stream worth parsing (HTTP headers; the MIME header `Content-Transfer-Encoding`
+# ends in the second; a WebSocket or h2c Upgrade, with or without its space; HTTP/2's
+# client preface; a ZIP member, as an .xlsx or .docx begins; a gzip file; a file in base64
+# in text)
 STREAM_MARKERS = [b"content-encoding:", b"transfer-encoding:", b"form-urlencoded",
                   b"multipart/form-data", b"upgrade: websocket", b"upgrade:websocket",
                   b"upgrade: h2c", b"upgrade:h2c", H2_PREFACE_MARKER, ZIP_LOCAL.lower(),
@@ -623,8 +624,8 @@ class Embedded:
     up to the first other byte (the closing quote, the element's end), JSON's escaped `/`
     and line breaks skipped — and opened: a ZIP archive's members read (Zip), a gzip file
     inflated, labelled `base64` and `zip` or `gzip`. The base64 itself is not passed on
-    (no one reads it as text). Nothing is held but a marker's first bytes and fewer than
-    four base64 characters."""
+    (no one reads it as text). Nothing is held but a marker's first bytes, fewer than four
+    base64 characters and a file's first EMBEDDED_HEAD decoded bytes."""
 
     def __init__(self, out, refuse, live):
         self.out, self.refuse, self.live = out, refuse, live
@@ -632,7 +633,7 @@ class Embedded:
         self.b64 = b""               # base64 characters not decoded yet (fewer than four)
         self.escape = False          # a backslash ended the last bytes of a file's base64
         self.head = b""              # a file's first decoded bytes, until they tell what it is
-        self.reader = None           # a file's: Zip, or an Inflater (gzip); False: neither
+        self.reader = None           # a file's (file_reader); False: some other file
         self.labels: tuple = ()
         self.reading = False         # inside a file's base64
 
@@ -1552,7 +1553,11 @@ class Piece:
 class Stream:
     """One direction of one flow under normalisation."""
 
-    def __init__(self, key: int, mail: bool, owner: "Normaliser", archive: str = ""):
+    def __init__(self, key: int, mail: bool, owner: "Normaliser", file_head: bytes = b"",
+                 embedded: bool = False):
+        """`file_head`: a file sent as it is begins the stream with these bytes (FTP data, a
+        body whose headers were not read); `embedded`: text holding a file in base64 whose
+        message's start was not seen."""
         self.key = key
         self.text = b""
         self.done = 0                   # matches starting before this are decided
@@ -1563,9 +1568,9 @@ class Stream:
         self.owner = owner
         self.http = self.mime = self.embedded = None
         self.zip: Zip | Gunzip | None = None
-        if archive == "file":   # a file sent as it is (FTP data, a body whose headers were not
-            pass                # read): its reader set by whoever saw its header (file_reader)
-        elif archive == "base64":   # text holding a file in base64, its message's start not seen
+        if file_head:
+            self.zip = file_reader(file_head, self._out, (), owner._refuse, owner.live)
+        elif embedded:
             self.embedded = Embedded(self._out, owner._refuse, owner.live)
         elif mail:
             self.mime = Mime(self._out, mail=True, refuse=owner._refuse, live=owner.live)
@@ -1855,13 +1860,12 @@ class Normaliser:
         if zip_member(data, at) is None:
             at = gzip_file(data)
         if at >= 0:
-            s = Stream(fk, mail=False, owner=self, archive="file")
-            s.zip = file_reader(data[at:], s._out, (), self._refuse, self.live)
+            s = Stream(fk, mail=False, owner=self, file_head=data[at:])
             s.context(before)
             return s, at
         embedded = EMBEDDED.search(data)     # a file in base64 in a message begun earlier
         if embedded is not None:
-            s = Stream(fk, mail=False, owner=self, archive="base64")
+            s = Stream(fk, mail=False, owner=self, embedded=True)
             s.context(before)
             return s, embedded.start()
         self._give_up("unsynced")

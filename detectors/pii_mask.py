@@ -52,8 +52,8 @@ from typing import NamedTuple
 import numpy as np
 
 from . import credential_wire as wire
-from .normalise import (DIGIT_CLASSES, DIGIT_GROUPS, DIGIT_QUAD, GROUP_SEPARATORS, GROUPS_HINT,
-                        PERCENT_DIGIT, Readable, base64_digits)
+from .normalise import (BASE64_RUN, DIGIT_CLASSES, DIGIT_GROUPS, DIGIT_QUAD, GROUP_SEPARATORS,
+                        GROUPS_HINT, PERCENT_DIGIT, Readable, base64_digits)
 
 RESIDENT_ID, BANK_CARD, MOBILE = "resident_id", "bank_card", "mobile"
 KINDS = (RESIDENT_ID, BANK_CARD, MOBILE)
@@ -223,9 +223,6 @@ def _run_from(data: bytes, i: int, step: int) -> int:
     return k
 
 
-_BASE64 = re.compile(rb"[A-Za-z0-9+/_-]*")
-
-
 def _base64_digits_at_edges(data: bytes) -> list[tuple[int, int]]:
     """Where base64 of digits touches either end of `data`: a chain of quads of three digits
     beginning in its first four characters, or ending in its last four, with only base64
@@ -235,19 +232,19 @@ def _base64_digits_at_edges(data: bytes) -> list[tuple[int, int]]:
     it whole."""
     n, spans = len(data), []
     for k in range(min(4, n - 3)):                 # from the start
-        if DIGIT_QUAD.match(data, k) and _BASE64.match(data, 0, k).end() == k:
+        if DIGIT_QUAD.match(data, k) and BASE64_RUN.match(data, 0, k).end() == k:
             e = k
             while DIGIT_QUAD.match(data, e):
                 e += 4
-            spans.append((0, _BASE64.match(data, e, e + 3).end()))
+            spans.append((0, BASE64_RUN.match(data, e, e + 3).end()))
             break
     for k in range(min(4, n - 3)):                 # to the end
         s = n - 4 - k
-        if DIGIT_QUAD.match(data, s) and _BASE64.match(data, s + 4).end() == n:
+        if DIGIT_QUAD.match(data, s) and BASE64_RUN.match(data, s + 4).end() == n:
             while s >= 4 and DIGIT_QUAD.match(data, s - 4):
                 s -= 4
             p = s
-            while p > max(s - 3, 0) and _BASE64.match(data, p - 1, p).end() == p:
+            while p > max(s - 3, 0) and BASE64_RUN.match(data, p - 1, p).end() == p:
                 p -= 1
             spans.append((p, n))
             break

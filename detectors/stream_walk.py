@@ -21,12 +21,6 @@ def digit_quad(data, s, classes) -> bool:
         and (classes[data[s + 2]] & 4) != 0 and (classes[data[s + 3]] & 8) != 0
 
 
-@jit(inline="always")
-def _base64_char(c) -> bool:
-    return 65 <= c <= 90 or 97 <= c <= 122 or 48 <= c <= 57 or c == 43 or c == 47 \
-        or c == 45 or c == 95
-
-
 @jit
 def stream_rows(order, rows, flow, proto, tcp_seq, src_hi, src_lo, sport, dst_hi, dst_lo,
                 dport, tcp, code, out_rows, out_sid, others):
@@ -317,8 +311,8 @@ def edges(joined, off, length, from_state, stored_at, stored_tail, stored_len, d
         run = trailing > 0 and leading > 0 and (trailing + leading >= min_run or all_digits)
         # base64 of digits at one side, base64 going on at the other: an encoded run may
         # cross (its quads told apart only with both sides)
-        if not run and left_len > 0 and right_len > 0 and _base64_char(windows[k, edge - 1]) \
-                and _base64_char(windows[k, edge]):
+        if not run and left_len > 0 and right_len > 0 and classes[windows[k, edge - 1]] & 64 \
+                and classes[windows[k, edge]] & 64:            # both sides base64
             for s in range(edge - QUAD_REACH, edge + QUAD_REACH - 3):
                 if (s + 4 <= edge or s >= edge) and digit_quad(windows[k], s, classes):
                     run = True
