@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from test_payload_kernels import digit_run_hits
+from test_payload_kernels import _reference_runs as grouped_runs, digit_run_hits
 from ybsensor.detectors.matcher import LiteralMatcher, hyperscan_available
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,14 +74,19 @@ def runs_reference(data: bytes, min_run: int = 11) -> list[tuple[int, int]]:
 @given(st.lists(st.one_of(st.text("0123456789", min_size=1, max_size=30).map(str.encode),
                           st.binary(max_size=15)), max_size=20))
 def test_digit_runs_none_missed(parts):
+    """Every run of 11 digits (its groups joined, as the rule reads a number written to be
+    read) is reported through a window inside it; every window is inside such a run and
+    holds 11 digits."""
     data = b"".join(parts)
     arr = np.frombuffer(data, np.uint8)
     starts, ends = digit_run_hits(arr)
-    for a, b in runs_reference(data):
-        # every run of >= 11 digits is reported (through a window inside it)
+    runs = grouped_runs(data, 0, len(data), 11)
+    assert all(any(g <= a and b <= h for g, h in runs) for a, b in runs_reference(data))
+    for a, b in runs:
         assert any(a <= s and e <= b and e - s >= 11 for s, e in zip(starts, ends)), (a, b)
     for s, e in zip(starts.tolist(), ends.tolist()):
-        assert e - s >= 11 and data[s:e].isdigit()
+        assert sum(c in b"0123456789" for c in data[s:e]) >= 11
+        assert any(a <= s and e <= b for a, b in runs), (s, e, runs)
 
 
 def test_digit_runs_by_hand():
